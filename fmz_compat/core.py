@@ -1,0 +1,217 @@
+"""Contracts shared by every part of the runtime: structs, constants, clocks, the log sink.
+
+Everything else in fmz_compat (the API globals, the exchange objects, the simulator, the
+store) builds on these few names, so they stay small and stable.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Struct(dict):
+    """A dict whose keys are also attributes, as FMZ returns every result object."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def to_struct(value: Any) -> Any:
+    """Convert nested dicts (inside dicts, lists and tuples) to Struct, recursively."""
+    if isinstance(value, dict):
+        return Struct({k: to_struct(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [to_struct(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_struct(v) for v in value)
+    return value
+
+
+# --- FMZ constants (numeric values are part of the contract: strategies compare literals) ---
+ORDER_STATE_PENDING = 0
+ORDER_STATE_CLOSED = 1
+ORDER_STATE_CANCELED = 2
+ORDER_STATE_UNKNOWN = 3
+ORDER_TYPE_BUY = 0
+ORDER_TYPE_SELL = 1
+ORDER_OFFSET_OPEN = 0
+ORDER_OFFSET_CLOSE = 1
+ORDER_CONDITION_TYPE_OCO = 0
+ORDER_CONDITION_TYPE_TP = 1
+ORDER_CONDITION_TYPE_SL = 2
+ORDER_CONDITION_TYPE_GENERIC = 3
+PD_LONG = 0
+PD_SHORT = 1
+PD_LONG_YD = 2
+PD_SHORT_YD = 3
+LOG_TYPE_BUY = 0
+LOG_TYPE_SELL = 1
+LOG_TYPE_CANCEL = 2
+LOG_TYPE_ERROR = 3
+LOG_TYPE_PROFIT = 4
+LOG_TYPE_LOG = 5
+LOG_TYPE_RESTART = 6
+PERIOD_M1 = 60
+PERIOD_M3 = 180
+PERIOD_M5 = 300
+PERIOD_M15 = 900
+PERIOD_M30 = 1800
+PERIOD_H1 = 3600
+PERIOD_H2 = 7200
+PERIOD_H4 = 14400
+PERIOD_H6 = 21600
+PERIOD_H12 = 43200
+PERIOD_D1 = 86400
+PERIOD_D3 = 259200
+PERIOD_W1 = 604800
+
+CONSTANTS: dict[str, int] = {
+    name: value for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, int) and not name.startswith("_")
+}
+
+
+# --- Clocks: every timestamp in a run comes from one of these, never from the wall clock ---
+class Clock(Protocol):
+    is_virtual: bool
+
+    def now_ns(self) -> int: ...
+
+    def sleep(self, ms: float) -> None: ...
+
+    def check(self) -> None:
+        """Raise EOFError when a backtest window is over (called by every API call)."""
+
+
+class BacktestClock:
+    """Virtual time: Sleep advances it; the first call at or past `end_ns` raises EOFError."""
+
+    is_virtual = True
+
+    def __init__(self, start_ns: int, end_ns: int) -> None:
+        if end_ns <= start_ns:
+            raise ValueError("backtest end must be after its start")
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self._now_ns = start_ns
+
+    def now_ns(self) -> int:
+        return self._now_ns
+
+    def check(self) -> None:
+        if self._now_ns >= self.end_ns:
+            raise EOFError("backtest window ended")
+
+    def sleep(self, ms: float) -> None:
+        self.check()
+        self._now_ns += max(0, int(ms * 1_000_000))
+        self.check()
+
+    def advance(self, ns: int) -> None:
+        """Let simulated latency pass without the strategy calling Sleep."""
+        self._now_ns += max(0, ns)
+
+
+class RealClock:
+    """Wall time, for paper and live runs."""
+
+    is_virtual = False
+
+    def now_ns(self) -> int:
+        return _time.time_ns()
+
+    def check(self) -> None:
+        return None
+
+    def sleep(self, ms: float) -> None:
+        if ms > 0:
+            _time.sleep(ms / 1000.0)
+
+    def advance(self, ns: int) -> None:
+        if ns > 0:
+            _time.sleep(ns / 1e9)
+
+
+# --- The log sink: what exchange objects and the simulator write through ---
+class LogSink(Protocol):
+    def log(
+        self,
+        log_type: int,
+        message: str,
+        *,
+        exchange_index: int | None = None,
+        order_id: str = "",
+        price: float = 0.0,
+        amount: float = 0.0,
+    ) -> None:
+        """Write one robot log row (FMZ `log` table)."""
+
+    def error(self, message: str, *, exchange_index: int | None = None) -> None:
+        """Write an error row and remember it for GetLastError()."""
+
+
+@dataclass
+class MemoryLog:
+    """A LogSink that keeps rows in memory: for tests and for tools that run without a robot."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last_error: str = ""
+
+    def log(self, log_type: int, message: str, *, exchange_index: int | None = None,
+            order_id: str = "", price: float = 0.0, amount: float = 0.0) -> None:
+        self.rows.append({"type": log_type, "message": message, "exchange_index": exchange_index,
+                          "order_id": order_id, "price": price, "amount": amount})
+
+    def error(self, message: str, *, exchange_index: int | None = None) -> None:
+        self.last_error = message
+        self.log(LOG_TYPE_ERROR, message, exchange_index=exchange_index)
+
+
+# --- What a run binds: FMZ's backtest header `exchanges: [...]` in dataclass form ---
+VENUE_NAMES: dict[str, str] = {
+    "binance": "Futures_Binance",
+    "bybit": "Futures_Bybit",
+    "okx": "Futures_OKX",
+    "coinex": "Futures_CoinEx",
+    "bitmex": "Futures_BitMEX",
+}
+
+
+@dataclass(frozen=True)
+class ExchangeBinding:
+    """One exchange object a run binds. `eid` is FMZ's name (Futures_Binance, Binance, ...)."""
+
+    eid: str
+    currency: str = "BTC_USDT"
+    balance: float = 10_000.0
+    stocks: float = 0.0
+    fee: tuple[float, float] | None = None  # (maker %, taker %) as FMZ writes it; None = venue default
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator needs to build a deterministic world."""
+
+    seed: int
+    start_ms: int
+    bindings: tuple[ExchangeBinding, ...]
+    symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")  # FMZ pairs the markets generate
+    step_ms: int = 1000  # grid of the price path; the path does not depend on how often it is read
+    latency_ms: int = 0  # per-call latency advanced on a virtual clock
