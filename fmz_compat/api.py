@@ -1,0 +1,471 @@
+"""The FMZ runtime globals: what a strategy file sees when it is exec'd as `__main__`.
+
+`Runtime` owns the clock, the robot store, the exchange objects and the command queue. It is also
+the LogSink the exchange objects write through, so every log row of a run lands in one table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import hmac
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+import types
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+from fmz_compat import core
+from fmz_compat.core import (
+    LOG_TYPE_BUY,
+    LOG_TYPE_CANCEL,
+    LOG_TYPE_ERROR,
+    LOG_TYPE_LOG,
+    LOG_TYPE_PROFIT,
+    LOG_TYPE_SELL,
+    Clock,
+    to_struct,
+)
+from fmz_compat.store import RobotStore
+from fmz_compat.ta import TA
+
+VERSION = "3.7 (fmz_compat)"
+DEFAULT_RETRY_DELAY_MS = 3000
+_COLOR_SUFFIX = re.compile(r"#([0-9a-fA-F]{6})$")
+_LOG_TYPE_NAMES = {LOG_TYPE_BUY: "buy", LOG_TYPE_SELL: "sell", LOG_TYPE_CANCEL: "cancel",
+                   LOG_TYPE_ERROR: "error", LOG_TYPE_PROFIT: "profit", LOG_TYPE_LOG: "info", 6: "restart"}
+
+
+def parse_markers(text: str) -> tuple[str, str, bool, bool]:
+    """Split FMZ's suffix markers off a log line: returns (text, colour, push, private).
+
+    FMZ order is colour then push (`"msg #ff0000@"`); a trailing `&` marks a private line.
+    """
+    private = push = False
+    text = text.rstrip()
+    if text.endswith("&"):
+        private, text = True, text[:-1].rstrip()
+    if text.endswith("@"):
+        push, text = True, text[:-1].rstrip()
+    color = ""
+    match = _COLOR_SUFFIX.search(text)
+    if match:
+        color, text = "#" + match.group(1).lower(), text[:match.start()].rstrip()
+    return text, color, push, private
+
+
+def join_args(args: Sequence[Any]) -> str:
+    """FMZ's JoinArgs: str() of each argument, space separated; figures become a placeholder."""
+    parts = []
+    for arg in args:
+        if hasattr(arg, "savefig") and not isinstance(arg, (str, bytes)):
+            parts.append("[figure]")
+        elif isinstance(arg, (dict, list)):
+            parts.append(json.dumps(arg, ensure_ascii=False, default=str))
+        else:
+            parts.append(str(arg))
+    return " ".join(parts)
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "table"
+
+
+def status_text(args: Sequence[Any]) -> str:
+    """LogStatus arguments -> the stored status text (dict tables and lists of tables backticked)."""
+    parts = []
+    for arg in args:
+        if _is_table(arg) or (isinstance(arg, list) and arg and all(_is_table(t) for t in arg)):
+            parts.append("`" + json.dumps(arg, ensure_ascii=False, default=str) + "`")
+        else:
+            parts.append(join_args([arg]))
+    return " ".join(parts)
+
+
+def parse_status(text: str) -> list[dict[str, Any]]:
+    """Split a status text into blocks: {"kind": "text", "text"} or {"kind": "tables", "tables": [...]}."""
+    blocks: list[dict[str, Any]] = []
+    pieces = text.split("`")
+    for i, piece in enumerate(pieces):
+        if i % 2 == 1:
+            try:
+                data = json.loads(piece)
+            except ValueError:
+                data = None
+            if _is_table(data):
+                blocks.append({"kind": "tables", "tables": [data]})
+                continue
+            if isinstance(data, list) and data and all(_is_table(t) for t in data):
+                blocks.append({"kind": "tables", "tables": data})
+                continue
+            piece = "`" + piece + "`"
+        if piece.strip():
+            blocks.append({"kind": "text", "text": piece})
+    return blocks
+
+
+class ChartHandle:
+    """What Chart() returns: add / update / reset, persisted in the robot store."""
+
+    def __init__(self, runtime: Runtime, config: Any) -> None:
+        self._runtime = runtime
+        self.update(config)
+
+    def add(self, series: int, point: Any, index: int | None = None) -> None:
+        store, now_ms = self._runtime.store, self._runtime.now_ms()
+        time_ms = _point_time(point, now_ms)
+        if index == -1:
+            store.replace_last_chart_point(series, time_ms, point)
+        else:
+            store.append_chart_point(series, time_ms, point)
+
+    def update(self, config: Any) -> None:
+        self._runtime.store.set_chart_config(_plain(config))
+
+    def reset(self, remain: int = 0) -> None:
+        self._runtime.store.reset_chart(remain)
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Highcharts-era helpers (del, destroy, ...) some strategies call: accepted, ignored.
+        return lambda *args, **kwargs: None
+
+
+def _point_time(point: Any, default_ms: int) -> int:
+    if isinstance(point, (list, tuple)) and point and isinstance(point[0], (int, float)):
+        return int(point[0])
+    if isinstance(point, dict) and isinstance(point.get("x"), (int, float)):
+        return int(point["x"])
+    return default_ms
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class KLineChartHandle:
+    """A tolerant KLineChart: bars are accepted, drawing calls are ignored."""
+
+    def __init__(self, runtime: Runtime, options: Any = None) -> None:
+        self._runtime = runtime
+        self.options = options
+        self.bars: list[Any] = []
+
+    def begin(self, bar: Any) -> None:
+        self.bars.append(bar)
+
+    def close(self) -> None:
+        return None
+
+    def reset(self, remain: int = 0) -> None:
+        self.bars = self.bars[-remain:] if remain else []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+class DialConnection:
+    """Dial() result offline: nothing to read, writes are dropped."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def read(self, timeout_ms: int | None = None) -> None:
+        return None
+
+    def write(self, data: Any) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class Templates(types.SimpleNamespace):
+    """The global `ext` that template libraries export into."""
+
+
+class Runtime:
+    """The FMZ runtime of one robot."""
+
+    def __init__(self, *, clock: Clock, store: RobotStore, robot_id: int,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.clock = clock
+        self.store = store
+        self.robot_id = robot_id
+        self.exchanges: list[Any] = []
+        self.echo = echo
+        self.commands: deque[str] = deque()
+        self.last_error = ""
+        self.retry_delay_ms = DEFAULT_RETRY_DELAY_MS
+        self.order_log_enabled = True
+        self.error_filters: list[re.Pattern[str]] = []
+        self.params: dict[str, Any] = {}
+
+    # --- time ---
+    def now_ms(self) -> int:
+        return self.clock.now_ns() // 1_000_000
+
+    # --- LogSink ---
+    def log(self, log_type: int, message: str, *, exchange_index: int | None = None,
+            order_id: str = "", price: float = 0.0, amount: float = 0.0) -> None:
+        if log_type in (LOG_TYPE_BUY, LOG_TYPE_SELL, LOG_TYPE_CANCEL) and not self.order_log_enabled:
+            return
+        text, color, push, _private = parse_markers(str(message))
+        self.store.append_log(log_type, text, self.now_ms(), eid=exchange_index, order_id=order_id,
+                              price=price, amount=amount, color=color, push=push)
+        if self.echo is not None:
+            stamp = _dt.datetime.fromtimestamp(self.now_ms() / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            where = f" [{exchange_index}]" if exchange_index is not None else ""
+            self.echo(f"{stamp} {_LOG_TYPE_NAMES.get(log_type, log_type)}{where} {text}")
+
+    def error(self, message: str, *, exchange_index: int | None = None) -> None:
+        self.last_error = message
+        if any(p.search(message) for p in self.error_filters):
+            return
+        self.log(LOG_TYPE_ERROR, message, exchange_index=exchange_index)
+
+    # --- commands (dashboard buttons, tests) ---
+    def send_command(self, command: str) -> None:
+        self.commands.append(str(command))
+
+    # --- the globals ---
+    def build_globals(self) -> dict[str, Any]:
+        rt = self
+        g: dict[str, Any] = dict(core.CONSTANTS)
+        g.update(
+            true=True, false=False, null=None, json=json, time=time, math=math,
+            exchanges=self.exchanges, exchange=self.exchanges[0] if self.exchanges else None,
+            ext=Templates(), TA=TA,
+            Log=self.Log, LogStatus=self.LogStatus, LogProfit=self.LogProfit,
+            LogProfitReset=self.LogProfitReset, LogReset=self.LogReset, LogVacuum=self.LogVacuum,
+            EnableLog=self.EnableLog, SetErrorFilter=self.SetErrorFilter,
+            Chart=lambda config: ChartHandle(rt, config),
+            KLineChart=lambda options=None: KLineChartHandle(rt, options),
+            Sleep=self.Sleep, _G=self._G, _D=self._D, _N=_N, _C=self._C, _CDelay=self._CDelay,
+            _Cross=_Cross, Unix=self.Unix, UnixNano=self.UnixNano, Version=lambda: VERSION,
+            IsVirtual=lambda: bool(rt.clock.is_virtual), GetOS=_get_os, GetPid=os.getpid,
+            GetLastError=self.GetLastError, MD5=lambda s: hashlib.md5(_bytes(s)).hexdigest(),
+            UUID=lambda: str(uuid.uuid4()), JSONParse=json.loads, GetMeta=lambda: None,
+            DBExec=lambda sql, *params: to_struct(rt.store.execute(sql, params)),
+            Encode=Encode, Mail=self.Mail, Mail_Go=self.Mail, HttpQuery=self.HttpQuery,
+            HttpQuery_Go=self.HttpQuery, Dial=self.Dial, EventLoop=self.EventLoop,
+            GetCommand=self.GetCommand, SetChannelData=lambda data: None,
+            GetChannelData=lambda token=None: None, StrDecode=_str_decode, SysInfo=lambda attr=None: None,
+        )
+        try:
+            import talib  # type: ignore[import-not-found]
+
+            g["talib"] = talib
+        except ImportError:
+            pass
+        return g
+
+    # --- logging ---
+    def Log(self, *args: Any) -> None:
+        self.log(LOG_TYPE_LOG, join_args(args))
+
+    def LogStatus(self, *args: Any) -> None:
+        self.store.set_status(status_text(args))
+
+    def LogProfit(self, profit: float, *args: Any) -> None:
+        text, _color, _push, chart_only = parse_markers(join_args(args))
+        self.store.append_profit(self.now_ms(), float(profit), text)
+        if not chart_only:
+            self.log(LOG_TYPE_PROFIT, (f"{profit} {text}".strip()), price=float(profit))
+
+    def LogProfitReset(self, remain: int = 0) -> None:
+        self.store.reset_profit(remain)
+
+    def LogReset(self, remain: int = 0) -> None:
+        self.store.reset_log(remain)
+
+    def LogVacuum(self) -> None:
+        self.store.vacuum()
+
+    def EnableLog(self, enabled: bool = True) -> None:
+        self.order_log_enabled = bool(enabled)
+
+    def SetErrorFilter(self, pattern: str) -> None:
+        if not pattern:
+            self.error_filters.clear()
+        else:
+            self.error_filters.append(re.compile(pattern))
+
+    def GetLastError(self) -> str:
+        error, self.last_error = self.last_error, ""
+        return error
+
+    # --- time ---
+    def Sleep(self, ms: float) -> None:
+        self.clock.sleep(float(ms))
+
+    def Unix(self) -> int:
+        return self.clock.now_ns() // 1_000_000_000
+
+    def UnixNano(self) -> int:
+        return self.clock.now_ns()
+
+    def _D(self, timestamp: float | None = None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+        seconds = self.clock.now_ns() / 1e9 if timestamp is None else float(timestamp)
+        if seconds > 1e11:  # tolerate JavaScript-style milliseconds
+            seconds /= 1000
+        return _dt.datetime.fromtimestamp(seconds).strftime(fmt)
+
+    # --- retry ---
+    def _C(self, fn: Callable[..., Any], *args: Any) -> Any:
+        while True:
+            result = fn(*args)
+            if not _is_failure(result):
+                return result
+            self.Sleep(self.retry_delay_ms)
+
+    def _CDelay(self, ms: float) -> None:
+        self.retry_delay_ms = float(ms)
+
+    # --- _G ---
+    def _G(self, *args: Any) -> Any:
+        if not args:
+            return self.robot_id
+        key = args[0]
+        if key is None:
+            self.store.kv_clear()
+            return None
+        key = str(key).lower()
+        if len(args) == 1:
+            return to_struct(self.store.kv_get(key))
+        if args[1] is None:
+            self.store.kv_delete(key)
+        else:
+            self.store.kv_set(key, args[1])
+        return None
+
+    # --- commands / events / net stubs ---
+    def GetCommand(self) -> str:
+        """The next queued command, or '' when none (FMZ's own Python backtest returns '')."""
+        self.clock.check()
+        return self.commands.popleft() if self.commands else ""
+
+    def EventLoop(self, timeout_ms: float = 0) -> None:
+        if timeout_ms and timeout_ms > 0:
+            self.Sleep(timeout_ms)
+        return None
+
+    def Mail(self, *args: Any) -> bool:
+        self.log(LOG_TYPE_LOG, "Mail() is not sent by fmz_compat (no SMTP offline)")
+        return False
+
+    def HttpQuery(self, url: str = "", *args: Any, **kwargs: Any) -> None:
+        self.log(LOG_TYPE_LOG, f"HttpQuery() is not available in fmz_compat: {_redact_url(url)}")
+        return None
+
+    def Dial(self, address: str = "", timeout: float | None = None) -> DialConnection:
+        self.log(LOG_TYPE_LOG, f"Dial() is a stub in fmz_compat: {_redact_url(address)}")
+        return DialConnection(address)
+
+
+def _is_failure(result: Any) -> bool:
+    """_C retries on None, False and numeric 0; an empty list is a valid answer ("nothing there")."""
+    if result is None or result is False:
+        return True
+    return isinstance(result, (int, float)) and not isinstance(result, bool) and result == 0
+
+
+def _redact_url(url: str) -> str:
+    return str(url).split("?", 1)[0].split("|", 1)[0]
+
+
+def _get_os() -> str:
+    machine = platform.machine().lower().replace("x86_64", "amd64").replace("aarch64", "arm64")
+    return f"{sys.platform}/{machine}"
+
+
+def _N(value: float, digits: int = 4) -> float:
+    """Truncate toward zero to `digits` decimals; negative digits zero digits left of the point."""
+    try:
+        number = Decimal(repr(float(value)))
+    except (InvalidOperation, ValueError, TypeError):
+        return value
+    if not number.is_finite():
+        return float(number)
+    quantum = Decimal(1).scaleb(-int(digits))
+    return float((number / quantum).to_integral_value(rounding=ROUND_DOWN) * quantum)
+
+
+def _Cross(a: Sequence[float | None], b: Sequence[float | None]) -> int:
+    """Bars since the last cross: >0 a crossed above b, <0 a crossed below b, 0 none."""
+    if len(a) != len(b):
+        raise ValueError("_Cross: arrays must have the same length")
+    count = 0
+    for x, y in zip(reversed(a), reversed(b), strict=True):
+        if x is None or y is None or (isinstance(x, float) and math.isnan(x)) \
+                or (isinstance(y, float) and math.isnan(y)):
+            break
+        if x > y:
+            if count < 0:
+                break
+            count += 1
+        elif x < y:
+            if count > 0:
+                break
+            count -= 1
+        else:
+            break
+    return count
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _decode_input(fmt: str, data: Any) -> bytes:
+    fmt = (fmt or "raw").lower()
+    if fmt == "hex":
+        return binascii.unhexlify(str(data))
+    if fmt == "base64":
+        return base64.b64decode(str(data))
+    return _bytes(data)
+
+
+def _encode_output(fmt: str, data: bytes) -> str:
+    fmt = (fmt or "raw").lower()
+    if fmt == "hex":
+        return data.hex()
+    if fmt == "base64":
+        return base64.b64encode(data).decode("ascii")
+    return data.decode("utf-8", errors="replace")
+
+
+_HASHES = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
+           "sha224": "sha224"}
+
+
+def Encode(algo: str, input_format: str, output_format: str, data: Any,
+           key_format: str | None = None, key: Any = None) -> str:
+    """FMZ Encode: raw/hex/base64 conversion, hashes, and HMAC when a key is given."""
+    payload = _decode_input(input_format, data)
+    name = str(algo).lower()
+    if name in ("raw", "string"):
+        digest = payload
+    elif name in _HASHES:
+        if key is not None:
+            digest = hmac.new(_decode_input(key_format or "raw", key), payload, _HASHES[name]).digest()
+        else:
+            digest = hashlib.new(_HASHES[name], payload).digest()
+    else:
+        raise ValueError(f"Encode: unsupported algorithm {algo!r} (use raw, md5, sha1, sha256, sha512)")
+    return _encode_output(output_format, digest)
+
+
+def _str_decode(value: Any, encoding: str = "gbk") -> str:
+    if isinstance(value, bytes):
+        return value.decode(encoding, errors="replace")
+    return str(value)
