@@ -1,0 +1,216 @@
+"""The one strategy parameter (PARAMS, a JSON document) parsed into frozen dataclasses.
+
+Every key is documented in docs/params.md. A bad value raises ConfigError whose message is a
+single line naming the key, the value and how to fix it; strategy.py logs it and stops before
+any order is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any
+
+VENUES = ("binance", "bybit", "okx", "coinex", "bitmex")
+
+
+class ConfigError(ValueError):
+    """A parameter value is unusable. The message is one line: key, value, fix."""
+
+    def __init__(self, key: str, value: Any, fix: str) -> None:
+        shown = json.dumps(value, default=str)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"PARAMS key '{key}' = {shown} is invalid: {fix}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class FeeRates:
+    """Fees of one venue in basis points of notional (negative maker = rebate)."""
+
+    maker_bps: Decimal
+    taker_bps: Decimal
+
+
+# Defaults: published VIP tiers (see /work/shared/reference/exchange_mechanics.md section 4).
+# Set these to your account's actual tier: the edge is computed net of them.
+DEFAULT_FEES: dict[str, FeeRates] = {
+    "binance": FeeRates(Decimal("1.2"), Decimal("3.2")),   # VIP 3: 0.0120 % / 0.0320 %
+    "bybit": FeeRates(Decimal("1.0"), Decimal("3.2")),     # VIP 5: 0.0100 % / 0.0320 %
+    "okx": FeeRates(Decimal("1.0"), Decimal("3.0")),       # a mid VIP tier (no public table in the store)
+    "coinex": FeeRates(Decimal("3.0"), Decimal("5.0")),    # regular
+    "bitmex": FeeRates(Decimal("-1.0"), Decimal("5.0")),   # regular after the fee revamp
+}
+
+
+@dataclass(frozen=True)
+class HedgeConfig:
+    symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
+    order_notional_usdt: Decimal = Decimal("1000")
+    max_position_usdt: Decimal = Decimal("3000")
+    open_threshold_bps: Decimal = Decimal("3")
+    close_threshold_bps: Decimal = Decimal("0")
+    cooldown_s: int = 60
+    fees: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_FEES)))
+    leverage: MappingProxyType = field(default_factory=lambda: MappingProxyType({v: 5 for v in VENUES}))
+    max_effective_leverage: Decimal = Decimal("3")
+    margin_buffer: Decimal = Decimal("1.5")
+    loop_interval_ms: int = 500
+    status_interval_s: int = 60
+    max_book_age_ms: int = 3000
+    max_slippage_bps: Decimal = Decimal("5")
+
+    def fee(self, venue: str) -> FeeRates:
+        return self.fees.get(venue, DEFAULT_FEES.get(venue, FeeRates(Decimal("2"), Decimal("5"))))
+
+    def leverage_for(self, venue: str) -> int:
+        return int(self.leverage.get(venue, 5))
+
+
+KEYS = (
+    "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
+    "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
+    "status_interval_s", "max_book_age_ms", "max_slippage_bps",
+)
+
+
+def parse_params(text: str | None) -> HedgeConfig:
+    """Parse the PARAMS JSON string; None or empty gives the defaults."""
+    if text is None or not str(text).strip():
+        return HedgeConfig()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("PARAMS", str(text)[:40], f"not valid JSON ({exc.msg} at char {exc.pos}); "
+                          "paste the content of params.json") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("PARAMS", raw, "must be a JSON object like params.json")
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
+    for key in raw:
+        if key.startswith("_"):
+            continue  # comments
+        if key not in KEYS:
+            raise ConfigError(key, raw[key], f"unknown key; check the spelling (known: {', '.join(KEYS)})")
+    d = HedgeConfig()
+    cfg = HedgeConfig(
+        symbols=_symbols(raw.get("symbols", list(d.symbols))),
+        order_notional_usdt=_dec(raw, "order_notional_usdt", d.order_notional_usdt, low=Decimal("5")),
+        max_position_usdt=_dec(raw, "max_position_usdt", d.max_position_usdt, low=Decimal("5")),
+        open_threshold_bps=_dec(raw, "open_threshold_bps", d.open_threshold_bps, low=Decimal("0"),
+                                high=Decimal("1000")),
+        close_threshold_bps=_dec(raw, "close_threshold_bps", d.close_threshold_bps, low=Decimal("-1000"),
+                                 high=Decimal("1000")),
+        cooldown_s=_int(raw, "cooldown_s", d.cooldown_s, low=0, high=86_400),
+        fees=_fees(raw.get("fees", {})),
+        leverage=_leverage(raw.get("leverage", {})),
+        max_effective_leverage=_dec(raw, "max_effective_leverage", d.max_effective_leverage,
+                                    low=Decimal("0.1"), high=Decimal("20")),
+        margin_buffer=_dec(raw, "margin_buffer", d.margin_buffer, low=Decimal("1"), high=Decimal("10")),
+        loop_interval_ms=_int(raw, "loop_interval_ms", d.loop_interval_ms, low=50, high=60_000),
+        status_interval_s=_int(raw, "status_interval_s", d.status_interval_s, low=1, high=86_400),
+        max_book_age_ms=_int(raw, "max_book_age_ms", d.max_book_age_ms, low=100, high=600_000),
+        max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
+                              high=Decimal("500")),
+    )
+    if cfg.max_position_usdt < cfg.order_notional_usdt:
+        raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
+                          f"must be at least order_notional_usdt ({cfg.order_notional_usdt})")
+    if cfg.close_threshold_bps >= cfg.open_threshold_bps:
+        raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
+                          f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")
+    return cfg
+
+
+def _number(key: str, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, value, "must be a number, e.g. 10 or 2.5")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(key, value, "must be a number, e.g. 10 or 2.5") from None
+    if not result.is_finite():
+        raise ConfigError(key, value, "must be a finite number")
+    return result
+
+
+def _dec(raw: dict[str, Any], key: str, default: Decimal, *, low: Decimal | None = None,
+         high: Decimal | None = None) -> Decimal:
+    if key not in raw:
+        return default
+    value = _number(key, raw[key])
+    _check_range(key, raw[key], value, low, high)
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, default: int, *, low: int, high: int) -> int:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, value, f"must be a whole number between {low} and {high}")
+    _check_range(key, value, Decimal(value), Decimal(low), Decimal(high))
+    return value
+
+
+def _check_range(key: str, shown: Any, value: Decimal, low: Decimal | None, high: Decimal | None) -> None:
+    if low is not None and value < low or high is not None and value > high:
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(key, shown, f"must be {bounds}")
+
+
+def _symbols(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("symbols", value, 'must be a non-empty list of pairs like ["BTC_USDT", "ETH_USDT"]')
+    seen: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or item.count("_") != 1 or not item.endswith("_USDT") \
+                or item != item.upper() or len(item) < 6:
+            raise ConfigError("symbols", item, 'each symbol must be an upper-case USDT pair like "BTC_USDT"')
+        if item in seen:
+            raise ConfigError("symbols", item, "listed twice; remove the duplicate")
+        seen.append(item)
+    return tuple(seen)
+
+
+def _fees(value: Any) -> MappingProxyType:
+    if not isinstance(value, dict):
+        raise ConfigError("fees", value,
+                          'must be an object like {"binance": {"maker_bps": 1.2, "taker_bps": 3.2}}')
+    fees = dict(DEFAULT_FEES)
+    for venue, rates in value.items():
+        key = f"fees.{venue}"
+        if venue not in VENUES:
+            raise ConfigError(key, rates, f"unknown venue; use one of {', '.join(VENUES)}")
+        if not isinstance(rates, dict) or set(rates) - {"maker_bps", "taker_bps"}:
+            raise ConfigError(key, rates, 'must be {"maker_bps": number, "taker_bps": number}')
+        base = DEFAULT_FEES[venue]
+        maker = _fee_value(f"{key}.maker_bps", rates.get("maker_bps", base.maker_bps), Decimal("-10"))
+        taker = _fee_value(f"{key}.taker_bps", rates.get("taker_bps", base.taker_bps), Decimal("0"))
+        fees[venue] = FeeRates(maker, taker)
+    return MappingProxyType(fees)
+
+
+def _fee_value(key: str, value: Any, low: Decimal) -> Decimal:
+    number = value if isinstance(value, Decimal) else _number(key, value)
+    _check_range(key, value, number, low, Decimal("100"))
+    return number
+
+
+def _leverage(value: Any) -> MappingProxyType:
+    if not isinstance(value, dict):
+        raise ConfigError("leverage", value, 'must be an object like {"binance": 5, "okx": 5}')
+    levels = {v: 5 for v in VENUES}
+    for venue, level in value.items():
+        key = f"leverage.{venue}"
+        if venue not in VENUES:
+            raise ConfigError(key, level, f"unknown venue; use one of {', '.join(VENUES)}")
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 50:
+            raise ConfigError(key, level, "must be a whole number between 1 and 50")
+        levels[venue] = level
+    return MappingProxyType(levels)

@@ -1,0 +1,64 @@
+"""The FMZ API as the strategy sees it, gathered from the globals FMZ injects into `__main__`.
+
+Modules imported by the strategy file do not see FMZ's globals, so strategy.py builds one Api from
+its own globals() and hands it down. Nothing here reads the wall clock: time is UnixNano(), waiting
+is Sleep().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = ("Log", "LogStatus", "LogProfit", "Sleep", "UnixNano", "_G", "exchanges")
+
+
+class ApiMissing(RuntimeError):
+    """A global the strategy needs was not injected by the runtime."""
+
+
+def _noop(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+class _NoChart:
+    def add(self, *_args: Any) -> None:
+        return None
+
+    def update(self, *_args: Any) -> None:
+        return None
+
+    def reset(self, *_args: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Api:
+    log: Callable[..., Any]
+    log_status: Callable[..., Any]
+    log_profit: Callable[..., Any]
+    sleep: Callable[[float], Any]
+    unix_nano: Callable[[], int]
+    store: Callable[..., Any]  # _G
+    exchanges: tuple[Any, ...]
+    chart: Callable[[Any], Any] = lambda _cfg: _NoChart()
+    get_command: Callable[[], Any] = _noop
+    log_reset: Callable[..., Any] = _noop
+
+    @classmethod
+    def from_globals(cls, ns: Mapping[str, Any]) -> Api:
+        missing = [name for name in REQUIRED if name not in ns]
+        if missing:
+            raise ApiMissing(f"FMZ globals missing: {', '.join(missing)}; run this file on FMZ or through "
+                             "`python -m fmz_compat backtest strategy.py`")
+        return cls(
+            log=ns["Log"], log_status=ns["LogStatus"], log_profit=ns["LogProfit"], sleep=ns["Sleep"],
+            unix_nano=ns["UnixNano"], store=ns["_G"], exchanges=tuple(ns["exchanges"]),
+            chart=ns.get("Chart") or (lambda _cfg: _NoChart()),
+            get_command=ns.get("GetCommand") or _noop,
+            log_reset=ns.get("LogReset") or _noop,
+        )
+
+    def now_ms(self) -> int:
+        return int(self.unix_nano()) // 1_000_000

@@ -1,0 +1,161 @@
+"""Hedge pairs, the unit of state: one long leg and one short leg of equal base quantity.
+
+The ledger is persisted with _G after every change and reloaded at start. Venue positions are the
+truth: `reconcile` compares them with what the open pairs imply and names every difference.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+STORE_KEY = "hedge_ledger_v1"
+_DECIMALS = ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding")
+
+
+@dataclass(frozen=True)
+class HedgePair:
+    id: int
+    symbol: str
+    long_venue: str
+    short_venue: str
+    qty: Decimal               # base units on each leg
+    long_price: Decimal        # average entry prices
+    short_price: Decimal
+    entry_spread_bps: Decimal  # (short - long) / long at the fills
+    fees: Decimal              # USDT paid so far (estimated from the configured taker rates)
+    funding: Decimal           # USDT received (+) or paid (-) so far
+    client_ids: tuple[str, ...]
+    opened_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in _DECIMALS:
+            data[key] = str(data[key])
+        data["client_ids"] = list(self.client_ids)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HedgePair:
+        values = dict(data)
+        for key in _DECIMALS:
+            values[key] = Decimal(values[key])
+        values["client_ids"] = tuple(values.get("client_ids", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class PositionMismatch:
+    venue: str
+    symbol: str
+    expected: Decimal  # signed base quantity the ledger implies
+    found: Decimal     # signed base quantity on the venue
+
+    def describe(self) -> str:
+        return (f"position mismatch on {self.venue} {self.symbol}: ledger expects {self.expected:+f}, "
+                f"venue holds {self.found:+f} (base units)")
+
+
+@dataclass
+class Ledger:
+    pairs: dict[int, HedgePair] = field(default_factory=dict)
+    next_id: int = 1
+    realized_pnl: Decimal = Decimal(0)  # USDT, after fees, of closed quantity
+    fees_paid: Decimal = Decimal(0)
+    volume: Decimal = Decimal(0)        # USDT notional traded, all legs
+    closed_pairs: int = 0
+
+    # --- commands ---
+    def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
+                    long_price: Decimal, short_price: Decimal, fees: Decimal,
+                    client_ids: tuple[str, ...], now_ms: int) -> HedgePair:
+        spread = (short_price - long_price) / long_price * 10_000
+        pair = HedgePair(self.next_id, symbol, long_venue, short_venue, qty, long_price, short_price,
+                         spread.quantize(Decimal("0.01")), fees, Decimal(0), client_ids, now_ms)
+        self.pairs[pair.id] = pair
+        self.next_id += 1
+        self.fees_paid += fees
+        self.volume += qty * (long_price + short_price)
+        return pair
+
+    def record_close(self, pair_id: int, *, qty: Decimal, long_exit: Decimal, short_exit: Decimal,
+                     fees: Decimal) -> Decimal:
+        """Book the close of `qty` of a pair; returns the realized PnL of that quantity (USDT)."""
+        pair = self.pairs[pair_id]
+        if qty <= 0 or qty > pair.qty:
+            raise ValueError(f"close quantity {qty} outside (0, {pair.qty}] for pair {pair_id}")
+        share = qty / pair.qty
+        entry_fees = pair.fees * share
+        gross = (long_exit - pair.long_price) * qty + (pair.short_price - short_exit) * qty
+        pnl = gross - entry_fees - fees + pair.funding * share
+        remaining = pair.qty - qty
+        if remaining == 0:
+            del self.pairs[pair_id]
+            self.closed_pairs += 1
+        else:
+            self.pairs[pair_id] = replace(pair, qty=remaining, fees=pair.fees - entry_fees,
+                                          funding=pair.funding - pair.funding * share)
+        self.realized_pnl += pnl
+        self.fees_paid += fees
+        self.volume += qty * (long_exit + short_exit)
+        return pnl
+
+    # --- queries ---
+    def expected_positions(self) -> dict[tuple[str, str], Decimal]:
+        """Signed base quantity per (venue, symbol) the open pairs imply."""
+        expected: dict[tuple[str, str], Decimal] = {}
+        for pair in self.pairs.values():
+            long_key = (pair.long_venue, pair.symbol)
+            short_key = (pair.short_venue, pair.symbol)
+            expected[long_key] = expected.get(long_key, Decimal(0)) + pair.qty
+            expected[short_key] = expected.get(short_key, Decimal(0)) - pair.qty
+        return expected
+
+    def gross_notional(self, prices: dict[str, Decimal]) -> Decimal:
+        return sum((2 * p.qty * prices.get(p.symbol, p.long_price) for p in self.pairs.values()), Decimal(0))
+
+    def symbol_notional(self, symbol: str, price: Decimal) -> Decimal:
+        """Per-leg notional held in a symbol (each pair counted once)."""
+        return sum((p.qty for p in self.pairs.values() if p.symbol == symbol), Decimal(0)) * price
+
+    def reconcile(self, venue_positions: dict[tuple[str, str], Decimal],
+                  tolerance: dict[tuple[str, str], Decimal] | None = None) -> list[PositionMismatch]:
+        """Every (venue, symbol) whose venue position differs from the ledger beyond tolerance."""
+        expected = self.expected_positions()
+        mismatches = []
+        for key in sorted(set(expected) | set(venue_positions)):
+            want = expected.get(key, Decimal(0))
+            found = venue_positions.get(key, Decimal(0))
+            if abs(want - found) > (tolerance or {}).get(key, Decimal(0)):
+                mismatches.append(PositionMismatch(key[0], key[1], want, found))
+        return mismatches
+
+    # --- persistence ---
+    def to_json(self) -> str:
+        return json.dumps({
+            "pairs": [p.to_json() for p in self.pairs.values()],
+            "next_id": self.next_id,
+            "realized_pnl": str(self.realized_pnl),
+            "fees_paid": str(self.fees_paid),
+            "volume": str(self.volume),
+            "closed_pairs": self.closed_pairs,
+        }, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Ledger:
+        data = json.loads(text)
+        pairs = [HedgePair.from_json(p) for p in data["pairs"]]
+        return cls(pairs={p.id: p for p in pairs}, next_id=int(data["next_id"]),
+                   realized_pnl=Decimal(data["realized_pnl"]), fees_paid=Decimal(data["fees_paid"]),
+                   volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]))
+
+    def save(self, store: Any) -> None:
+        """store is FMZ's _G."""
+        store(STORE_KEY, self.to_json())
+
+    @classmethod
+    def load(cls, store: Any) -> Ledger:
+        text = store(STORE_KEY)
+        return cls() if not text else cls.from_json(text)

@@ -1,0 +1,136 @@
+"""Book tops per venue and symbol, refreshed with one GetTickers() per venue per tick.
+
+Screening uses floats (cheap); booked money uses Decimal elsewhere. Tops are updated in place so
+a tick allocates nothing that grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from hedge.sizing import ContractSpec
+
+Levels = list[tuple[float, float]]  # (price, base quantity), best first
+
+VENUE_BY_EXCHANGE_NAME = {
+    "Futures_Binance": "binance",
+    "Futures_Bybit": "bybit",
+    "Futures_OKX": "okx",
+    "Futures_OKCoin": "okx",
+    "Futures_CoinEx": "coinex",
+    "Futures_BitMEX": "bitmex",
+}
+
+
+def venue_key(exchange_name: str) -> str | None:
+    return VENUE_BY_EXCHANGE_NAME.get(exchange_name)
+
+
+def fmz_pair(symbol: str) -> str:
+    """'BTC_USDT.swap' or 'BTC_USDT' -> 'BTC_USDT'."""
+    return symbol.split(".", 1)[0]
+
+
+def swap_symbol(pair: str) -> str:
+    return pair + ".swap"
+
+
+class Top:
+    """Best bid/ask of one venue-symbol, as floats, with the venue's timestamp (ms)."""
+
+    __slots__ = ("bid", "ask", "bid_amount", "ask_amount", "time_ms")
+
+    def __init__(self) -> None:
+        self.bid = 0.0
+        self.ask = 0.0
+        self.bid_amount = 0.0
+        self.ask_amount = 0.0
+        self.time_ms = 0
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) * 0.5
+
+
+@dataclass
+class Venue:
+    """One bound exchange object and what we learned about it at start."""
+
+    key: str
+    index: int
+    exchange: Any
+    specs: dict[str, ContractSpec]
+
+
+class Market:
+    def __init__(self, venues: list[Venue], symbols: tuple[str, ...], max_age_ms: int) -> None:
+        self.venues = venues
+        self.symbols = symbols
+        self.max_age_ms = max_age_ms
+        self._wanted = frozenset(symbols)
+        self.tops: dict[str, dict[str, Top]] = {v.key: {s: Top() for s in symbols} for v in venues}
+        self.failed: dict[str, int] = {v.key: 0 for v in venues}  # consecutive failed refreshes
+
+    def refresh(self) -> None:
+        for venue in self.venues:
+            tickers = venue.exchange.GetTickers()
+            if tickers is None:
+                self.failed[venue.key] += 1
+                continue
+            self.failed[venue.key] = 0
+            tops = self.tops[venue.key]
+            wanted = self._wanted
+            for ticker in tickers:
+                pair = fmz_pair(ticker["Symbol"])
+                if pair not in wanted:
+                    continue
+                top = tops[pair]
+                top.bid = float(ticker["Buy"])
+                top.ask = float(ticker["Sell"])
+                top.time_ms = int(ticker["Time"])
+                # Ticker has no sizes in FMZ; keep 0 so sizing always walks depth.
+
+    def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
+        top = self.tops[venue][symbol]
+        if top.bid <= 0.0 or top.ask < top.bid or now_ms - top.time_ms > self.max_age_ms:
+            return None
+        return top
+
+    def depth(self, venue: Venue, symbol: str) -> tuple[Levels, Levels] | None:
+        """(asks, bids) as (price, base quantity) lists, best first; None when unavailable."""
+        depth = venue.exchange.GetDepth(swap_symbol(symbol))
+        if depth is None:
+            return None
+        ct_val = float(venue.specs[symbol].ct_val)
+        asks = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Asks"]]
+        bids = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Bids"]]
+        return asks, bids
+
+
+def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpec] | None:
+    """Contract specs from GetMarkets(); None when the call failed."""
+    markets = exchange.GetMarkets()
+    if markets is None:
+        return None
+    specs: dict[str, ContractSpec] = {}
+    for name, market in markets.items():
+        if not name.endswith(".swap"):
+            continue
+        pair = fmz_pair(name)
+        if pair in symbols:
+            specs[pair] = ContractSpec(
+                ct_val=_dec(market.get("CtVal", 1)) or Decimal(1),
+                lot=_dec(market.get("AmountSize", 0)) or _dec(market.get("MinQty", 1)) or Decimal(1),
+                min_qty=_dec(market.get("MinQty", 0)),
+                min_notional=_dec(market.get("MinNotional", 0)),
+            )
+    return specs
+
+
+def _dec(value: Any) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    # repr of float gives the shortest exact-looking decimal (0.01, not 0.01000000000000000020816...)
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

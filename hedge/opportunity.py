@@ -1,0 +1,83 @@
+"""The edge of buying on the cheap venue and selling on the rich one, net of every fee.
+
+Buy on venue A at its ask, sell on venue B at its bid. If the two prices later meet at a common
+mid, closing crosses both books again (half of each spread) and pays two more taker fees:
+
+    edge = (bidB - askA) / ref - (spreadA + spreadB) / 2 / ref - 2 * (takerA + takerB)
+
+all in bps. Screening uses book tops (floats); sizing walks depth for the intended quantity.
+Funding carry to the next settlement is reported beside the edge, not added to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hedge.market import Top
+
+BPS = 10_000.0
+
+
+def edge_bps(ask_buy: float, bid_buy: float, bid_sell: float, ask_sell: float,
+             taker_buy_bps: float, taker_sell_bps: float,
+             exec_buy: float | None = None, exec_sell: float | None = None) -> float:
+    """Net edge in bps. exec_* override the entry prices with depth-walked averages."""
+    ref = (ask_buy + bid_buy + ask_sell + bid_sell) * 0.25
+    entry_buy = ask_buy if exec_buy is None else exec_buy
+    entry_sell = bid_sell if exec_sell is None else exec_sell
+    entry = (entry_sell - entry_buy) / ref * BPS
+    exit_cross = ((ask_buy - bid_buy) + (ask_sell - bid_sell)) * 0.5 / ref * BPS
+    return entry - exit_cross - 2.0 * (taker_buy_bps + taker_sell_bps)
+
+
+def spread_bps(rich_mid: float, cheap_mid: float) -> float:
+    """How much richer one venue's mid is than another's, in bps of their average."""
+    return (rich_mid - cheap_mid) / ((rich_mid + cheap_mid) * 0.5) * BPS
+
+
+def walk(levels: list[tuple[float, float]], qty: float) -> float | None:
+    """Average price to fill qty (base) through levels best-first; None if the book is too thin."""
+    if qty <= 0:
+        return None
+    left = qty
+    cost = 0.0
+    for price, amount in levels:
+        take = amount if amount < left else left
+        cost += take * price
+        left -= take
+        if left <= qty * 1e-12:
+            return cost / qty
+    return None
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    symbol: str
+    buy_venue: str
+    sell_venue: str
+    edge_bps: float
+    spread_bps: float          # mid spread, rich minus cheap
+    buy_price: float
+    sell_price: float
+    funding_carry_bps: float = 0.0
+
+
+def best_opportunity(symbol: str, tops: list[tuple[str, Top]], taker_bps: dict[str, float],
+                     funding: dict[str, float] | None = None) -> Opportunity | None:
+    """Best venue pair for one symbol from (venue, Top) entries (fresh tops only)."""
+    best: Opportunity | None = None
+    best_edge = -1e18
+    for buy_venue, buy in tops:
+        for sell_venue, sell in tops:
+            if buy_venue == sell_venue or sell.bid <= buy.ask:
+                continue
+            e = edge_bps(buy.ask, buy.bid, sell.bid, sell.ask,
+                         taker_bps[buy_venue], taker_bps[sell_venue])
+            if e > best_edge:
+                best_edge = e
+                carry = 0.0
+                if funding is not None:
+                    carry = (funding.get(sell_venue, 0.0) - funding.get(buy_venue, 0.0)) * BPS
+                best = Opportunity(symbol, buy_venue, sell_venue, e,
+                                   spread_bps(sell.mid, buy.mid), buy.ask, sell.bid, carry)
+    return best

@@ -1,0 +1,83 @@
+"""Equal base quantity across two venues whose contracts differ in size and lot step.
+
+A hedge pair must hold the same BASE quantity on both legs. Each venue trades in contracts of
+CtVal base units, in multiples of its lot step; the quantity both can trade exactly is a multiple
+of the least common multiple of the two base steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
+from math import gcd
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    ct_val: Decimal        # base units per contract
+    lot: Decimal           # contract step (FMZ Market.AmountSize)
+    min_qty: Decimal       # contracts
+    min_notional: Decimal  # USDT
+
+    @property
+    def base_step(self) -> Decimal:
+        return self.ct_val * self.lot
+
+
+def _to_decimal(value: Fraction) -> Decimal:
+    # Denominators here are products of 2s and 5s (decimal inputs), so the division is exact.
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def common_base_step(*specs: ContractSpec) -> Decimal:
+    """Smallest positive base quantity every venue can trade exactly."""
+    result: Fraction | None = None
+    for spec in specs:
+        step = Fraction(spec.base_step)
+        if step <= 0:
+            raise ValueError("contract base step must be positive")
+        if result is None:
+            result = step
+        else:
+            num = result.numerator * step.numerator // gcd(result.numerator, step.numerator)
+            result = Fraction(num, gcd(result.denominator, step.denominator))
+    if result is None:
+        raise ValueError("no contract specs given")
+    return _to_decimal(result).normalize()
+
+
+def equal_base_qty(target_base: Decimal, *specs: ContractSpec) -> Decimal:
+    """The largest multiple of the common step not above target (0 when none fits)."""
+    step = common_base_step(*specs)
+    if target_base <= 0:
+        return Decimal(0)
+    return (target_base / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def floor_to_step(base: Decimal, step: Decimal) -> Decimal:
+    if base <= 0:
+        return Decimal(0)
+    return (base / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def contracts_for(base: Decimal, spec: ContractSpec) -> Decimal:
+    """Contracts for a base quantity; raises when it is not an exact multiple of the lot step."""
+    contracts = base / spec.ct_val
+    if contracts % spec.lot != 0:
+        raise ValueError(f"{base} base is not a multiple of the lot step {spec.base_step}")
+    return contracts.normalize()
+
+
+def leg_problem(base: Decimal, price: Decimal, spec: ContractSpec) -> str | None:
+    """Why this leg cannot be sent as is (None when it can)."""
+    if base <= 0:
+        return "quantity is zero after rounding to the common lot step"
+    contracts = base / spec.ct_val
+    if contracts % spec.lot != 0:
+        return f"quantity {base} is not a multiple of the lot step {spec.base_step}"
+    if contracts < spec.min_qty:
+        return f"{contracts} contracts below the minimum {spec.min_qty}"
+    if base * price < spec.min_notional:
+        return f"notional {base * price:.2f} below the minimum {spec.min_notional}"
+    return None
