@@ -1,0 +1,457 @@
+"""Venue mechanics: one object per venue, all of one shape, all money math in Decimal.
+
+    from decimal import Decimal as D
+    from hedge import venues
+    from hedge.venues.base import Account, Position, Side
+
+    binance = venues.get("binance")                   # or .with_fee_tier("VIP9"), .with_overrides({...})
+    pos = Position("BTCUSDT", Side.LONG, qty=D("1"), entry_price=D("30000"), leverage=D("10"))
+    binance.liquidation_price(pos)                    # isolated: margin = pos.margin or entry*qty/leverage
+    cross = Account(wallet_balance=D("5000"), positions=(pos, other))
+    binance.liquidation_price(pos, cross)             # cross, one-way mode
+    binance.bankruptcy_price(pos, account=None)
+    binance.initial_margin(pos)
+    binance.maintenance_margin(pos, price=None)       # at `price` (default: mark, else entry), tier included
+    binance.margin_ratio(pos, account=None)           # the venue's orientation (rules.ratio_orientation)
+    binance.maintenance_usage(pos, account=None)      # uniform: requirement / equity, >= 1 means liquidated
+    binance.funding_fee(notional_at_mark, rate, side)     # balance change of the holder: negative = paid
+    binance.next_funding_time("BTCUSDT", now_ms)          # first settlement strictly after now_ms
+    binance.funding_times("BTCUSDT", start_ms, end_ms)    # settlements in (start_ms, end_ms]
+    binance.clamp_funding_rate("BTCUSDT", rate)
+    binance.trading_fee(notional, maker=False)            # with the chosen fee tier
+    binance.liquidation_fee(pos, price)                   # clearance fee charged when liquidated at `price`
+
+Conventions:
+- `qty` is always in base units (BTC), never contracts; `spec(symbol).contract_size` converts.
+- The maintenance condition is linear in the price: equity(P) = C + s*q*P and requirement(P) is either
+  q*P*rate - maint_amount (valued at mark: Binance, OKX, CoinEx) or a constant (valued at entry:
+  Bybit, BitMEX).
+  The liquidation price is the root of equity == requirement with the tier that applies *at that root*
+  (tiers measured on notional at mark are searched, e.g. Binance's bracket at the liquidation price).
+- `liquidation_price` returns the exact value (Decimal, 40 digits). It can be <= 0: for a long that means
+  it is never liquidated, for a short that it is below maintenance already. `round_price` rounds for display.
+- Cross mode is one-way: one position per symbol; `Account.positions` may include the evaluated position
+  (it is matched by symbol and left out of the "other positions" terms).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
+from enum import StrEnum
+from typing import Any
+
+D = Decimal
+ZERO = Decimal(0)
+ONE = Decimal(1)
+_CTX = Context(prec=40)
+HOUR_MS = 3_600_000
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+
+class Valuation(StrEnum):
+    """Which price the maintenance requirement (and the tier lookup) is valued at."""
+
+    MARK = "mark"
+    ENTRY = "entry"
+
+
+class TierUnit(StrEnum):
+    """What a venue's margin tier caps measure."""
+
+    NOTIONAL = "notional"  # quote value (USDT)
+    BASE = "base"  # base quantity (BTC)
+    CONTRACTS = "contracts"  # venue contracts (OKX)
+
+
+class RatioOrientation(StrEnum):
+    MM_OVER_EQUITY = "maintenance/equity, liquidated at >= 1"
+    EQUITY_OVER_MM = "equity/(maintenance+fee), liquidated at <= 1"
+
+
+class SettlesAt(StrEnum):
+    """Price the liquidated position is closed at by the venue's engine."""
+
+    MARK = "mark"  # closed near the liquidation price, clearance fee charged (Binance, OKX)
+    BANKRUPTCY = "bankruptcy"  # taken over at the bankruptcy price, the margin left goes to the fund
+
+
+@dataclass(frozen=True)
+class MarginTier:
+    """One margin tier: the measure up to `cap` (inclusive of floor, exclusive of cap) uses these rates."""
+
+    cap: Decimal
+    mmr: Decimal
+    max_leverage: Decimal
+    maint_amount: Decimal = ZERO  # Binance "cum", Bybit "mmDeduction"; 0 where the tier rate is flat
+    imr: Decimal | None = None  # None: 1 / max_leverage
+
+    @property
+    def initial_rate(self) -> Decimal:
+        return self.imr if self.imr is not None else _CTX.divide(ONE, self.max_leverage)
+
+
+def tiers_with_cum(rows: list[tuple[str, str, str]]) -> tuple[MarginTier, ...]:
+    """Build tiers from (cap, mmr, max_leverage) applying cum_n = floor_n*(mmr_n - mmr_{n-1}) + cum_{n-1}."""
+    out: list[MarginTier] = []
+    floor, prev_mmr, cum = ZERO, ZERO, ZERO
+    for cap, mmr, lev in rows:
+        rate = D(mmr)
+        cum = floor * (rate - prev_mmr) + cum
+        out.append(MarginTier(cap=D(cap), mmr=rate, max_leverage=D(lev), maint_amount=cum))
+        floor, prev_mmr = D(cap), rate
+    return tuple(out)
+
+
+def flat_tiers(rows: list[tuple[str, str, str]]) -> tuple[MarginTier, ...]:
+    """Tiers whose rate applies to the whole position (no deduction): CoinEx, OKX, BitMEX."""
+    return tuple(MarginTier(cap=D(c), mmr=D(m), max_leverage=D(lev)) for c, m, lev in rows)
+
+
+@dataclass(frozen=True)
+class FeeTier:
+    name: str
+    maker: Decimal  # negative = rebate paid by the venue
+    taker: Decimal
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    symbol: str
+    tick_size: Decimal
+    lot_size: Decimal  # in contracts
+    min_qty: Decimal  # in contracts
+    min_notional: Decimal  # quote; 0 = none
+    margin_tiers: tuple[MarginTier, ...]
+    contract_size: Decimal = ONE  # base units per contract (OKX ctVal, BitMEX multiplier)
+    price_decimals: int = 2  # precision the venue displays prices with
+    funding_interval_hours: int = 8
+    funding_cap: Decimal = D("0.0075")
+    funding_floor: Decimal = D("-0.0075")
+    liquidation_fee_rate: Decimal = ZERO  # Binance per-symbol `liquidationFee`
+
+    @property
+    def max_leverage(self) -> Decimal:
+        return self.margin_tiers[0].max_leverage
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    side: Side
+    qty: Decimal  # base units, > 0
+    entry_price: Decimal
+    mark_price: Decimal | None = None  # None: entry price
+    margin: Decimal | None = None  # isolated position margin; None: initial margin at `leverage`
+    leverage: Decimal | None = None
+    tier: MarginTier | None = None  # pin the tier instead of looking it up
+
+    @property
+    def mark(self) -> Decimal:
+        return self.mark_price if self.mark_price is not None else self.entry_price
+
+    def unrealized_pnl(self, price: Decimal | None = None) -> Decimal:
+        p = self.mark if price is None else price
+        return self.side.sign * self.qty * (p - self.entry_price)
+
+
+@dataclass(frozen=True)
+class Account:
+    """Cross-margin account (one-way mode): wallet balance excludes unrealized PnL."""
+
+    wallet_balance: Decimal
+    positions: tuple[Position, ...] = ()
+
+
+@dataclass(frozen=True)
+class VenueRules:
+    name: str
+    valuation: Valuation
+    tier_unit: TierUnit
+    ratio_orientation: RatioOrientation
+    settles_at: SettlesAt
+    liquidation_fee_in_maintenance: bool  # OKX: the taker-rate clearance fee is part of the requirement
+    money_decimals: int
+    funding_anchor_hour: int = 0  # first settlement hour (UTC) of the day; BitMEX 4
+
+
+@dataclass(frozen=True)
+class Venue:
+    rules: VenueRules
+    specs: dict[str, ContractSpec] = field(hash=False)
+    fee_tiers: tuple[FeeTier, ...]
+    fee_tier_name: str
+
+    # --- configuration -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.rules.name
+
+    def spec(self, symbol: str) -> ContractSpec:
+        try:
+            return self.specs[symbol]
+        except KeyError:
+            known = ", ".join(sorted(self.specs))
+            raise ValueError(f"unknown symbol {symbol!r} on {self.name}; known: {known}") from None
+
+    @property
+    def fees(self) -> FeeTier:
+        for tier in self.fee_tiers:
+            if tier.name == self.fee_tier_name:
+                return tier
+        raise ValueError(f"unknown fee tier {self.fee_tier_name!r} on {self.name}")
+
+    def with_fee_tier(self, name: str) -> Venue:
+        names = [t.name for t in self.fee_tiers]
+        if name not in names:
+            raise ValueError(f"unknown fee tier {name!r} on {self.name}; choose one of: {', '.join(names)}")
+        return dataclasses.replace(self, fee_tier_name=name)
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> Venue:
+        """Replace contract fields per symbol from live venue data, e.g.
+        {"BTCUSDT": {"tick_size": "0.1", "margin_tiers": [{"cap": "50000", "mmr": "0.004",
+        "max_leverage": "125", "maint_amount": "0"}, ...]}}. A new symbol needs every required field."""
+        specs = dict(self.specs)
+        names = {f.name for f in dataclasses.fields(ContractSpec)}
+        for symbol, values in overrides.items():
+            unknown = sorted(set(values) - names)
+            if unknown:
+                raise ValueError(f"unknown contract field(s) {unknown} for {symbol}; valid: {sorted(names)}")
+            conv = {k: _convert_field(k, v) for k, v in values.items()}
+            if symbol in specs:
+                specs[symbol] = dataclasses.replace(specs[symbol], **conv)
+            else:
+                try:
+                    specs[symbol] = ContractSpec(symbol=symbol, **conv)
+                except TypeError as exc:
+                    raise ValueError(f"new symbol {symbol} on {self.name} is missing fields: {exc}") from None
+        return dataclasses.replace(self, specs=specs)
+
+    # --- tiers -----------------------------------------------------------------------------------
+    def tier_measure(self, symbol: str, qty: Decimal, price: Decimal) -> Decimal:
+        unit = self.rules.tier_unit
+        if unit is TierUnit.NOTIONAL:
+            return qty * price
+        if unit is TierUnit.BASE:
+            return qty
+        return _CTX.divide(qty, self.spec(symbol).contract_size)
+
+    def tier_for(self, symbol: str, measure: Decimal) -> MarginTier:
+        tiers = self.spec(symbol).margin_tiers
+        for tier in tiers:
+            if measure < tier.cap:
+                return tier
+        return tiers[-1]
+
+    def _tier(self, position: Position, price: Decimal) -> MarginTier:
+        if position.tier is not None:
+            return position.tier
+        basis = price if self.rules.valuation is Valuation.MARK else position.entry_price
+        return self.tier_for(position.symbol, self.tier_measure(position.symbol, position.qty, basis))
+
+    def _requirement_rate(self, tier: MarginTier) -> Decimal:
+        if self.rules.liquidation_fee_in_maintenance:
+            return tier.mmr + self.fees.taker
+        return tier.mmr
+
+    # --- margins ---------------------------------------------------------------------------------
+    def initial_margin(self, position: Position) -> Decimal:
+        """Position margin: `margin` if given, else entry notional / leverage (tier's max if none)."""
+        if position.margin is not None:
+            return position.margin
+        lev = position.leverage
+        if lev is None:
+            lev = self._tier(position, position.entry_price).max_leverage
+        return _CTX.divide(position.qty * position.entry_price, lev)
+
+    def maintenance_margin(self, position: Position, price: Decimal | None = None) -> Decimal:
+        """Maintenance requirement of one position at `price` (default mark), venue's tier rule; for OKX it
+        includes the liquidation (clearance) fee, as OKX's margin-ratio denominator does."""
+        p = position.mark if price is None else price
+        tier = self._tier(position, p)
+        basis = p if self.rules.valuation is Valuation.MARK else position.entry_price
+        return position.qty * basis * self._requirement_rate(tier) - tier.maint_amount
+
+    def equity(self, position: Position, account: Account | None = None,
+               price: Decimal | None = None) -> Decimal:
+        """Margin balance the maintenance check sees: isolated margin + uPnL, or cross wallet + all uPnL."""
+        p = position.mark if price is None else price
+        if account is None:
+            return self.initial_margin(position) + position.unrealized_pnl(p)
+        others = self._others(position, account)
+        others_upnl = sum((o.unrealized_pnl() for o in others), ZERO)
+        return account.wallet_balance + others_upnl + position.unrealized_pnl(p)
+
+    def requirement(self, position: Position, account: Account | None = None,
+                    price: Decimal | None = None) -> Decimal:
+        """Total maintenance requirement the equity is compared with (cross: all positions)."""
+        own = self.maintenance_margin(position, price)
+        if account is None:
+            return own
+        return own + sum((self.maintenance_margin(o) for o in self._others(position, account)), ZERO)
+
+    def margin_ratio(self, position: Position, account: Account | None = None) -> Decimal:
+        """The venue's own ratio at mark; see `rules.ratio_orientation` for which way it liquidates."""
+        eq, req = self.equity(position, account), self.requirement(position, account)
+        if self.rules.ratio_orientation is RatioOrientation.EQUITY_OVER_MM:
+            return _CTX.divide(eq, req)
+        return _CTX.divide(req, eq) if eq > 0 else D("Infinity")
+
+    def maintenance_usage(self, position: Position, account: Account | None = None) -> Decimal:
+        """requirement / equity at mark, the same way round on every venue (>= 1: liquidated)."""
+        eq = self.equity(position, account)
+        return _CTX.divide(self.requirement(position, account), eq) if eq > 0 else D("Infinity")
+
+    # --- prices ----------------------------------------------------------------------------------
+    def _others(self, position: Position, account: Account) -> list[Position]:
+        return [o for o in account.positions if o.symbol != position.symbol]
+
+    def _constant(self, position: Position, account: Account | None) -> tuple[Decimal, Decimal]:
+        """(C, K): equity(P) = C + s*q*P; K = the other positions' requirement (cross)."""
+        s, q, e = position.side.sign, position.qty, position.entry_price
+        if account is None:
+            return self.initial_margin(position) - s * q * e, ZERO
+        others = self._others(position, account)
+        upnl = sum((o.unrealized_pnl() for o in others), ZERO)
+        k = sum((self.maintenance_margin(o) for o in others), ZERO)
+        return account.wallet_balance + upnl - s * q * e, k
+
+    def liquidation_price(self, position: Position, account: Account | None = None) -> Decimal:
+        """Mark price at which equity == maintenance requirement (isolated if account is None, else cross)."""
+        _check(position)
+        s, q = position.side.sign, position.qty
+        c, k = self._constant(position, account)
+        if self.rules.valuation is Valuation.ENTRY:
+            tier = self._tier(position, position.entry_price)
+            req = q * position.entry_price * self._requirement_rate(tier) - tier.maint_amount
+            return _CTX.divide(req + k - c, s * q)
+        if position.tier is not None:
+            return self._solve_mark(position.tier, c, k, s, q)
+        tiers = self.spec(position.symbol).margin_tiers
+        if self.rules.tier_unit is not TierUnit.NOTIONAL:
+            return self._solve_mark(self._tier(position, position.entry_price), c, k, s, q)
+        floor = ZERO
+        first: Decimal | None = None
+        for i, tier in enumerate(tiers):
+            price = self._solve_mark(tier, c, k, s, q)
+            first = price if first is None else first
+            notional = q * price
+            if price > 0 and floor <= notional and (notional < tier.cap or i == len(tiers) - 1):
+                return price
+            floor = tier.cap
+        assert first is not None
+        return first  # no positive root in any tier: report the first tier's (<= 0) value
+
+    def _solve_mark(self, tier: MarginTier, c: Decimal, k: Decimal, s: int, q: Decimal) -> Decimal:
+        # C + s*q*P = q*P*r - cum + K  =>  P = (C + cum - K) / (q*(r - s))
+        r = self._requirement_rate(tier)
+        return _CTX.divide(c + tier.maint_amount - k, q * (r - s))
+
+    def bankruptcy_price(self, position: Position, account: Account | None = None) -> Decimal:
+        """Mark price at which the margin balance is zero."""
+        _check(position)
+        c, _ = self._constant(position, account)
+        return _CTX.divide(-c, position.side.sign * position.qty)
+
+    def liquidation_close_price(self, position: Position, account: Account | None = None) -> Decimal:
+        """Price the venue's engine closes a liquidated position at (before market slippage)."""
+        if self.rules.settles_at is SettlesAt.BANKRUPTCY:
+            return self.bankruptcy_price(position, account)
+        return self.liquidation_price(position, account)
+
+    def liquidation_fee(self, position: Position, price: Decimal) -> Decimal:
+        """Clearance fee charged on liquidation at `price` (0 where the margin left is forfeited instead)."""
+        notional = position.qty * price
+        if self.rules.liquidation_fee_in_maintenance:
+            return self.round_money(notional * self.fees.taker)
+        return self.round_money(notional * self.spec(position.symbol).liquidation_fee_rate)
+
+    # --- rounding, fees, funding ----------------------------------------------------------------
+    def round_price(self, price: Decimal, symbol: str) -> Decimal:
+        return price.quantize(D(1).scaleb(-self.spec(symbol).price_decimals), rounding=ROUND_HALF_UP)
+
+    def round_to_tick(self, price: Decimal, symbol: str, *, up: bool) -> Decimal:
+        tick = self.spec(symbol).tick_size
+        return (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR) * tick
+
+    def round_money(self, amount: Decimal) -> Decimal:
+        return amount.quantize(D(1).scaleb(-self.rules.money_decimals), rounding=ROUND_HALF_UP)
+
+    def trading_fee(self, notional: Decimal, *, maker: bool) -> Decimal:
+        """Fee paid (negative = rebate received) for a fill of `notional` quote value."""
+        tier = self.fees
+        return self.round_money(notional * (tier.maker if maker else tier.taker))
+
+    def clamp_funding_rate(self, symbol: str, rate: Decimal) -> Decimal:
+        spec = self.spec(symbol)
+        return max(spec.funding_floor, min(spec.funding_cap, rate))
+
+    def funding_fee(self, notional_at_mark: Decimal, rate: Decimal, side: Side) -> Decimal:
+        """Balance change of the position holder: rate > 0 means longs pay shorts on every venue."""
+        return self.round_money(-side.sign * abs(notional_at_mark) * rate)
+
+    def next_funding_time(self, symbol: str, now_ms: int) -> int:
+        """First funding settlement (Unix ms, UTC) strictly after `now_ms`."""
+        interval = self.spec(symbol).funding_interval_hours * HOUR_MS
+        anchor = (self.rules.funding_anchor_hour * HOUR_MS) % interval
+        return ((now_ms - anchor) // interval + 1) * interval + anchor
+
+    def funding_times(self, symbol: str, start_ms: int, end_ms: int) -> list[int]:
+        out, t = [], self.next_funding_time(symbol, start_ms)
+        interval = self.spec(symbol).funding_interval_hours * HOUR_MS
+        while t <= end_ms:
+            out.append(t)
+            t += interval
+        return out
+
+    # --- order checks ------------------------------------------------------------------------------
+    def contracts(self, symbol: str, qty: Decimal) -> Decimal:
+        return _CTX.divide(qty, self.spec(symbol).contract_size)
+
+    def round_qty(self, symbol: str, qty: Decimal) -> Decimal:
+        """Round a base quantity down to the venue's lot, back in base units."""
+        spec = self.spec(symbol)
+        lots = (self.contracts(symbol, qty) / spec.lot_size).to_integral_value(rounding=ROUND_FLOOR)
+        return lots * spec.lot_size * spec.contract_size
+
+    def order_problem(self, symbol: str, qty: Decimal, price: Decimal) -> str | None:
+        """None if an order of `qty` (base) at `price` passes lot, minimum size and minimum notional."""
+        spec = self.spec(symbol)
+        if qty <= 0:
+            return f"quantity must be positive, got {qty}"
+        if self.round_qty(symbol, qty) != qty:
+            return f"quantity {qty} is not a multiple of the lot {spec.lot_size * spec.contract_size}"
+        if self.contracts(symbol, qty) < spec.min_qty:
+            return f"quantity {qty} is below the minimum {spec.min_qty * spec.contract_size}"
+        if spec.min_notional and qty * price < spec.min_notional:
+            return f"notional {qty * price} is below the minimum {spec.min_notional}"
+        return None
+
+
+def _check(position: Position) -> None:
+    if position.qty <= 0:
+        raise ValueError(f"position quantity must be positive, got {position.qty}")
+    if position.entry_price <= 0:
+        raise ValueError(f"entry price must be positive, got {position.entry_price}")
+
+
+def _convert_field(name: str, value: Any) -> Any:
+    if name == "margin_tiers":
+        return tuple(
+            t if isinstance(t, MarginTier) else MarginTier(**{k: D(str(v)) for k, v in t.items()})
+            for t in value
+        )
+    if name in ("symbol",):
+        return str(value)
+    if name in ("price_decimals", "funding_interval_hours"):
+        return int(value)
+    return D(str(value))

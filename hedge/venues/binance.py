@@ -1,0 +1,63 @@
+"""Binance USDⓈ-M futures (classic account, one-way mode). Sources: docs/mechanics.md#binance."""
+
+from decimal import Decimal as D
+
+from hedge.venues.base import (
+    ContractSpec,
+    FeeTier,
+    RatioOrientation,
+    SettlesAt,
+    TierUnit,
+    Valuation,
+    Venue,
+    VenueRules,
+    tiers_with_cum,
+)
+
+# GET /fapi/v1/leverageBracket snapshot (freqtrade binance_leverage_tiers.json, 2024-10-24):
+# (cap, mmr, max leverage).
+# The maintenance amounts (cum) follow from Binance's recursion; they match the snapshot's cum column.
+BTCUSDT_BRACKETS = tiers_with_cum([
+    ("50000", "0.004", "125"), ("600000", "0.005", "100"), ("3000000", "0.0065", "75"),
+    ("12000000", "0.01", "50"), ("70000000", "0.02", "25"), ("100000000", "0.025", "20"),
+    ("230000000", "0.05", "10"), ("480000000", "0.1", "5"), ("600000000", "0.125", "4"),
+    ("800000000", "0.15", "3"), ("1200000000", "0.25", "2"), ("1800000000", "0.5", "1"),
+])
+ETHUSDT_BRACKETS = tiers_with_cum([
+    ("50000", "0.004", "125"), ("600000", "0.005", "100"), ("3000000", "0.0065", "75"),
+    ("12000000", "0.01", "50"), ("50000000", "0.02", "25"), ("65000000", "0.025", "20"),
+    ("150000000", "0.05", "10"), ("320000000", "0.1", "5"), ("400000000", "0.125", "4"),
+    ("530000000", "0.15", "3"), ("800000000", "0.25", "2"), ("1200000000", "0.5", "1"),
+])
+
+# Capped funding rate = clamp(rate, -0.75 * MMR, 0.75 * MMR), MMR of the first bracket (default multiplier).
+_CAP_MULTIPLIER = D("0.75")
+
+SPECS = {
+    "BTCUSDT": ContractSpec(
+        symbol="BTCUSDT", tick_size=D("0.1"), lot_size=D("0.001"), min_qty=D("0.001"), min_notional=D("100"),
+        margin_tiers=BTCUSDT_BRACKETS, price_decimals=2, liquidation_fee_rate=D("0.0125"),
+        funding_cap=_CAP_MULTIPLIER * D("0.004"), funding_floor=-_CAP_MULTIPLIER * D("0.004"),
+    ),
+    "ETHUSDT": ContractSpec(
+        symbol="ETHUSDT", tick_size=D("0.01"), lot_size=D("0.001"), min_qty=D("0.001"), min_notional=D("20"),
+        margin_tiers=ETHUSDT_BRACKETS, price_decimals=2, liquidation_fee_rate=D("0.0125"),
+        funding_cap=_CAP_MULTIPLIER * D("0.004"), funding_floor=-_CAP_MULTIPLIER * D("0.004"),
+    ),
+}
+
+# USDⓈ-M regular..VIP9 (maker, taker); "MM" = futures liquidity-provider programme, figure unverified.
+FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
+    ("Regular", "0.0002", "0.0005"), ("VIP1", "0.00016", "0.0004"), ("VIP2", "0.00014", "0.00035"),
+    ("VIP3", "0.00012", "0.00032"), ("VIP4", "0.0001", "0.0003"), ("VIP5", "0.00008", "0.00027"),
+    ("VIP6", "0.00006", "0.00025"), ("VIP7", "0.00004", "0.00022"), ("VIP8", "0.00002", "0.0002"),
+    ("VIP9", "0", "0.00017"), ("MM", "-0.00005", "0.00017"),
+])
+
+RULES = VenueRules(
+    name="binance", valuation=Valuation.MARK, tier_unit=TierUnit.NOTIONAL,
+    ratio_orientation=RatioOrientation.MM_OVER_EQUITY, settles_at=SettlesAt.MARK,
+    liquidation_fee_in_maintenance=False, money_decimals=8,
+)
+
+VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="Regular")

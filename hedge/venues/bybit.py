@@ -1,0 +1,53 @@
+"""Bybit V5 linear (USDT perpetual), one-way mode. Sources and confidence: docs/mechanics.md#bybit."""
+
+from decimal import Decimal as D
+
+from hedge.venues.base import (
+    ContractSpec,
+    FeeTier,
+    RatioOrientation,
+    SettlesAt,
+    TierUnit,
+    Valuation,
+    Venue,
+    VenueRules,
+    tiers_with_cum,
+)
+
+# Risk limits (GET /v5/market/risk-limit gives riskLimitValue, maintenanceMargin, maxLeverage, mmDeduction).
+# Tier 1 (<= 2,000,000 USDT at 0.5 %) is from Bybit's help; higher tiers are placeholders in Bybit's shape
+# (step of the cap, +0.5 % MMR per step, deduction by the cum recursion) until the live feed overrides them.
+BTCUSDT_RISK_LIMITS = tiers_with_cum([
+    ("2000000", "0.005", "100"), ("4000000", "0.01", "50"), ("6000000", "0.015", "33.33"),
+    ("8000000", "0.02", "25"), ("10000000", "0.025", "20"), ("20000000", "0.05", "10"),
+])
+ETHUSDT_RISK_LIMITS = tiers_with_cum([
+    ("1000000", "0.005", "100"), ("2000000", "0.01", "50"), ("3000000", "0.015", "33.33"),
+    ("4000000", "0.02", "25"), ("5000000", "0.025", "20"), ("10000000", "0.05", "10"),
+])
+
+SPECS = {
+    "BTCUSDT": ContractSpec(
+        symbol="BTCUSDT", tick_size=D("0.1"), lot_size=D("0.001"), min_qty=D("0.001"), min_notional=D("5"),
+        margin_tiers=BTCUSDT_RISK_LIMITS, price_decimals=1, funding_cap=D("0.005"), funding_floor=D("-0.005"),
+    ),
+    "ETHUSDT": ContractSpec(
+        symbol="ETHUSDT", tick_size=D("0.01"), lot_size=D("0.01"), min_qty=D("0.01"), min_notional=D("5"),
+        margin_tiers=ETHUSDT_RISK_LIMITS, price_decimals=2, funding_cap=D("0.005"), funding_floor=D("-0.005"),
+    ),
+}
+
+# Derivatives fee structure VIP0..Supreme VIP; "MM" maker rebate unverified.
+FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
+    ("VIP0", "0.0002", "0.00055"), ("VIP1", "0.00018", "0.0004"), ("VIP2", "0.00016", "0.000375"),
+    ("VIP3", "0.00014", "0.00035"), ("VIP4", "0.00012", "0.00032"), ("VIP5", "0.0001", "0.00032"),
+    ("SupremeVIP", "0", "0.0003"), ("MM", "-0.00005", "0.0003"),
+])
+
+RULES = VenueRules(
+    name="bybit", valuation=Valuation.ENTRY, tier_unit=TierUnit.NOTIONAL,
+    ratio_orientation=RatioOrientation.MM_OVER_EQUITY, settles_at=SettlesAt.BANKRUPTCY,
+    liquidation_fee_in_maintenance=False, money_decimals=8,
+)
+
+VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="VIP0")
