@@ -1,0 +1,175 @@
+"""Liquidation calculator: the venue's own liquidation/bankruptcy price and margins for one position.
+
+    python -m tools.liqcalc --venue binance --symbol BTCUSDT --side long --entry 30000 --qty 1 --leverage 20
+    python -m tools.liqcalc --venue okx --symbol BTCUSDT --side short --entry 30000 --qty 2 --leverage 10 \\
+        --mode cross --wallet 8000 --other ETHUSDT:long:10:2000:2100 --json
+
+Impossible input gets one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+
+from hedge import venues
+from hedge.venues.base import Account, MarginTier, Position, Side, Venue
+
+OTHER_FORMAT = "SYMBOL:SIDE:QTY:ENTRY:MARK[:MMR:MAINT_AMOUNT]"
+
+
+class InputError(Exception):
+    """Bad input: the message names what is wrong and how to fix it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise InputError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m tools.liqcalc", description="Liquidation price calculator (venue formulas).")
+    p.add_argument("--venue", required=True, help=f"one of: {', '.join(venues.NAMES)}")
+    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
+    p.add_argument("--side", required=True, help="long or short")
+    p.add_argument("--entry", required=True, help="entry price")
+    p.add_argument("--qty", required=True, help="position size in base units (BTC)")
+    p.add_argument("--leverage", help="isolated margin = entry*qty/leverage")
+    p.add_argument("--margin", help="isolated position margin in USDT (overrides --leverage's margin)")
+    p.add_argument("--mode", default="isolated", help="isolated (default) or cross")
+    p.add_argument("--wallet", help="cross: wallet balance of the account in USDT")
+    p.add_argument("--other", action="append", default=[], metavar=OTHER_FORMAT,
+                   help="cross: another position of the account (repeatable)")
+    p.add_argument("--mmr", help="pin the maintenance margin rate instead of looking up the tier")
+    p.add_argument("--maint-amount", help="pin the maintenance amount (cum, deduction); needs --mmr")
+    p.add_argument("--json", action="store_true", help="print one JSON object with decimal strings")
+    return p
+
+
+def _decimal(flag: str, text: str, *, positive: bool = False, non_negative: bool = False) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InputError(f"{flag}: {text!r} is not a number; give a plain decimal such as 30000.5") from None
+    if not value.is_finite():
+        raise InputError(f"{flag}: {text!r} is not a finite number")
+    if positive and value <= 0:
+        raise InputError(f"{flag} must be greater than 0, got {text}")
+    if non_negative and value < 0:
+        raise InputError(f"{flag} must not be negative, got {text}")
+    return value
+
+
+def _side(flag: str, text: str) -> Side:
+    try:
+        return Side(text.lower())
+    except ValueError:
+        raise InputError(f"{flag}: {text!r} is not a side; use long or short") from None
+
+
+def _pinned_tier(mmr: Decimal | None, maint: Decimal | None) -> MarginTier | None:
+    if mmr is None:
+        return None
+    return MarginTier(cap=Decimal("Infinity"), mmr=mmr, max_leverage=Decimal(1) / mmr if mmr else Decimal(1),
+                      maint_amount=maint or Decimal(0))
+
+
+def _other(venue: Venue, text: str, own_symbol: str) -> Position:
+    parts = text.split(":")
+    if len(parts) not in (5, 7):
+        raise InputError(f"--other {text!r}: expected {OTHER_FORMAT}")
+    symbol = parts[0].upper()
+    if symbol == own_symbol:
+        raise InputError(f"--other {text!r}: one-way mode holds one position per symbol and {symbol} "
+                         "is --symbol")
+    tier = None
+    if len(parts) == 7:
+        tier = _pinned_tier(_decimal("--other MMR", parts[5], non_negative=True),
+                            _decimal("--other MAINT_AMOUNT", parts[6], non_negative=True))
+    elif symbol not in venue.specs:
+        raise InputError(f"--other {text!r}: {symbol} is unknown on {venue.name}; "
+                         "add :MMR:MAINT_AMOUNT to pin its tier")
+    return Position(
+        symbol=symbol, side=_side("--other SIDE", parts[1]),
+        qty=_decimal("--other QTY", parts[2], positive=True),
+        entry_price=_decimal("--other ENTRY", parts[3], positive=True),
+        mark_price=_decimal("--other MARK", parts[4], positive=True), tier=tier,
+    )
+
+
+def compute(argv: Sequence[str]) -> dict[str, Decimal]:
+    """Parse `argv` and return the four figures (rounded the venue's way). Raises InputError on bad input."""
+    a = _parser().parse_args(argv)
+    try:
+        venue = venues.get(a.venue)
+    except ValueError as exc:
+        raise InputError(f"--venue: {exc}") from None
+    symbol = a.symbol.upper()
+    if symbol not in venue.specs:
+        known = ", ".join(sorted(venue.specs))
+        raise InputError(f"--symbol: {symbol} is unknown on {venue.name}; known: {known}")
+    mode = a.mode.lower()
+    if mode not in ("isolated", "cross"):
+        raise InputError(f"--mode: {a.mode!r} is not a margin mode; use isolated or cross")
+    if a.leverage is None and a.margin is None:
+        raise InputError("give --leverage L or --margin USDT (the position's margin)")
+    leverage = _decimal("--leverage", a.leverage, positive=True) if a.leverage is not None else None
+    margin = _decimal("--margin", a.margin, non_negative=True) if a.margin is not None else None
+    if a.maint_amount is not None and a.mmr is None:
+        raise InputError("--maint-amount pins a tier together with --mmr; add --mmr RATE")
+    tier = _pinned_tier(
+        _decimal("--mmr", a.mmr, non_negative=True) if a.mmr is not None else None,
+        _decimal("--maint-amount", a.maint_amount, non_negative=True) if a.maint_amount is not None else None,
+    )
+    position = Position(
+        symbol=symbol, side=_side("--side", a.side), qty=_decimal("--qty", a.qty, positive=True),
+        entry_price=_decimal("--entry", a.entry, positive=True), margin=margin, leverage=leverage, tier=tier,
+    )
+    account = None
+    if mode == "cross":
+        if a.wallet is None:
+            raise InputError("--mode cross needs --wallet USDT (the account's wallet balance)")
+        wallet = _decimal("--wallet", a.wallet, non_negative=True)
+        others = tuple(_other(venue, text, symbol) for text in a.other)
+        account = Account(wallet_balance=wallet, positions=(position, *others))
+    else:
+        if a.wallet is not None or a.other:
+            raise InputError("--wallet and --other apply to --mode cross only; add --mode cross or drop them")
+    liq = venue.liquidation_price(position, account)
+    if liq <= 0:
+        shown = format(venue.round_price(liq, symbol).normalize() + 0, "f")
+        if position.side is Side.LONG:
+            raise InputError(f"liquidation price is not above zero ({shown}): this long cannot be liquidated;"
+                             " check --qty, --margin/--leverage and --wallet")
+        raise InputError(f"liquidation price is not above zero ({shown}): the account is below maintenance "
+                         "at any price; check --wallet and --other")
+    bankrupt = venue.bankruptcy_price(position, account)
+    return {
+        "liquidation_price": venue.round_price(liq, symbol),
+        "bankruptcy_price": venue.round_price(max(bankrupt, Decimal(0)), symbol),
+        "initial_margin": venue.round_money(venue.initial_margin(position)),
+        "maintenance_margin": venue.round_money(venue.maintenance_margin(position)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = compute(args)
+    except InputError as exc:
+        print(f"liqcalc: {exc}", file=sys.stderr)
+        return 2
+    if "--json" in args:
+        print(json.dumps({k: format(v, "f") for k, v in result.items()}))
+    else:
+        width = max(len(k) for k in result)
+        for key, value in result.items():
+            print(f"{key.replace('_', ' '):<{width}}  {format(value, 'f')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
