@@ -1,0 +1,377 @@
+"""The strategy composed: one tick() per loop turn.
+
+tick: refresh book tops (one GetTickers per venue) -> close pairs whose spread has reverted ->
+open new pairs where the net edge clears the threshold and limits allow -> status and charts at
+a modest interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from hedge.config import HedgeConfig
+from hedge.execution import Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.fmz import Api
+from hedge.ledger import HedgePair, Ledger
+from hedge.market import Market, Venue, fmz_pair, load_specs, swap_symbol, venue_key
+from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
+from hedge.report import Report
+from hedge.sizing import equal_base_qty, leg_problem
+
+NAV_BASE_KEY = "hedge_nav_base_v1"
+RECONCILE_RETRY_MS = 30_000
+
+
+@dataclass
+class AccountView:
+    equity: Decimal = Decimal(0)
+    available: Decimal = Decimal(0)
+    upnl: Decimal = Decimal(0)
+    ok: bool = False
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(repr(float(value or 0)))
+
+
+class App:
+    def __init__(self, api: Api, cfg: HedgeConfig) -> None:
+        self.api = api
+        self.cfg = cfg
+        self.events: deque[tuple[int, str]] = deque(maxlen=40)
+        self.ledger = Ledger()
+        self.venues: list[Venue] = []
+        self.market: Market | None = None
+        self.accounts: dict[str, AccountView] = {}
+        self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
+        self.halt_reason: str | None = None
+        self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
+        self.max_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
+        self.last_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
+        self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
+        self.pairs_opened = 0
+        self.nav_base = Decimal(0)
+        self.now_ms = 0
+        self._next_status_ms = 0
+        self._next_reconcile_ms = 0
+        self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
+        self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event)
+        self.report = Report(self)
+        self.chart: Any = None
+
+    # --- lifecycle ---
+    def start(self) -> bool:
+        """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
+        self.now_ms = self.api.now_ms()
+        for index, exchange in enumerate(self.api.exchanges):
+            name = exchange.GetName()
+            key = venue_key(name)
+            if key is None:
+                self.event(f"exchange #{index} {name} is not a supported futures venue; ignored")
+                continue
+            if any(v.key == key for v in self.venues):
+                self.event(f"exchange #{index} {name} is bound twice; the second binding is ignored")
+                continue
+            specs = load_specs(exchange, self.cfg.symbols)
+            if specs is None:
+                self.event(f"{key}: GetMarkets failed; venue ignored")
+                continue
+            for symbol in self.cfg.symbols:
+                if symbol not in specs:
+                    self.event(f"{key}: {symbol} swap not listed; this venue will not trade it")
+            self.venues.append(Venue(key, index, exchange, specs))
+        if len(self.venues) < 2:
+            self.api.log("need at least two supported futures exchanges bound (e.g. Futures_Binance, "
+                         "Futures_OKX); found", len(self.venues), "#ff0000")
+            return False
+        for venue in self.venues:
+            self._set_leverage(venue)
+        self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms)
+        self.ledger = Ledger.load(self.api.store)
+        if self.ledger.pairs:
+            self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
+        self.reconcile()
+        self.refresh_accounts()
+        stored = self.api.store(NAV_BASE_KEY)
+        self.nav_base = Decimal(stored) if stored else self.total_equity()
+        if not stored and self.nav_base > 0:
+            self.api.store(NAV_BASE_KEY, str(self.nav_base))
+        self.chart = self.api.chart(self.report.chart_config())
+        self.event(f"started: venues {', '.join(v.key for v in self.venues)}; symbols "
+                   f"{', '.join(self.cfg.symbols)}; equity {self.nav_base:.2f} USDT")
+        return True
+
+    def _set_leverage(self, venue: Venue) -> None:
+        setter = getattr(venue.exchange, "SetMarginLevel", None)
+        if setter is None:
+            return
+        level = self.cfg.leverage_for(venue.key)
+        for symbol in venue.specs:
+            if setter(swap_symbol(symbol), level) is None:
+                self.event(f"{venue.key}: SetMarginLevel({symbol}, {level}) failed; "
+                           "margin checks still apply")
+
+    def tick(self) -> None:
+        self.now_ms = self.api.now_ms()
+        assert self.market is not None, "start() must succeed before tick()"
+        self.market.refresh()
+        if self.halt_reason is not None and self.now_ms >= self._next_reconcile_ms:
+            self.reconcile()
+        for pair in list(self.ledger.pairs.values()):
+            self._manage(pair)
+        for symbol in self.cfg.symbols:
+            self._scan(symbol)
+        if self.now_ms >= self._next_status_ms:
+            self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
+            self.refresh_accounts()
+            self.refresh_funding()
+            self.measure_exposure()
+            self.report.publish()
+
+    def finish(self) -> None:
+        """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
+        self.api.log(self.report.summary_line())
+
+    # --- events ---
+    def event(self, text: str) -> None:
+        self.events.append((self.now_ms, text))
+        self.api.log(text)
+
+    def halt(self, reason: str) -> None:
+        if self.halt_reason is None:
+            self.api.log("openings stopped:", reason, "#ff0000")
+        self.halt_reason = reason
+        self.events.append((self.now_ms, "openings stopped: " + reason))
+        self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+
+    # --- positions and accounts ---
+    def venue_positions(self) -> dict[tuple[str, str], Decimal] | None:
+        positions: dict[tuple[str, str], Decimal] = {}
+        for venue in self.venues:
+            for symbol in venue.specs:
+                found = self.executor.position(venue, symbol)
+                if found is None:
+                    return None
+                if found != 0:
+                    positions[(venue.key, symbol)] = found
+        return positions
+
+    def reconcile(self) -> None:
+        positions = self.venue_positions()
+        if positions is None:
+            self.halt("positions unreadable on some venue; will retry")
+            return
+        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
+        mismatches = self.ledger.reconcile(positions, tolerance)
+        if mismatches:
+            for mismatch in mismatches:
+                self.api.log(mismatch.describe(), "#ff0000")
+            self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand or "
+                      "clear the ledger (_G) to adopt venue state")
+        elif self.halt_reason is not None:
+            self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
+            self.halt_reason = None
+        self._record_exposure(positions)
+
+    def measure_exposure(self) -> None:
+        positions = self.venue_positions()
+        if positions is not None:
+            self._record_exposure(positions)
+
+    def _record_exposure(self, positions: dict[tuple[str, str], Decimal]) -> None:
+        for symbol in self.cfg.symbols:
+            net = sum((q for (_, s), q in positions.items() if s == symbol), Decimal(0))
+            self.last_net_exposure[symbol] = net
+            if abs(net) > self.max_net_exposure[symbol]:
+                self.max_net_exposure[symbol] = abs(net)
+
+    def refresh_accounts(self) -> None:
+        for venue in self.venues:
+            account = venue.exchange.GetAccount()
+            view = self.accounts.setdefault(venue.key, AccountView())
+            if account is None:
+                view.ok = False
+                continue
+            view.available = _dec(account.get("Balance"))
+            view.upnl = _dec(account.get("UPnL"))
+            view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
+            view.ok = True
+
+    def refresh_funding(self) -> None:
+        for venue in self.venues:
+            getter = getattr(venue.exchange, "GetFundings", None)
+            fundings = getter() if getter is not None else None
+            for item in fundings or []:
+                symbol = fmz_pair(item["Symbol"])
+                if symbol in self.funding or symbol in self.cfg.symbols:
+                    self.funding.setdefault(symbol, {})[venue.key] = float(item.get("Rate") or 0.0)
+
+    def total_equity(self) -> Decimal:
+        return sum((a.equity for a in self.accounts.values() if a.ok), Decimal(0))
+
+    def unit_nav(self) -> Decimal:
+        return self.total_equity() / self.nav_base if self.nav_base > 0 else Decimal(1)
+
+    # --- closing ---
+    def _manage(self, pair: HedgePair) -> None:
+        assert self.market is not None
+        long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
+        short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
+        if long_top is None or short_top is None:
+            return
+        if spread_bps(short_top.mid, long_top.mid) > float(self.cfg.close_threshold_bps):
+            return
+        long_venue = self._venue(pair.long_venue)
+        short_venue = self._venue(pair.short_venue)
+        legs = (Leg(long_venue, "closebuy", pair.qty, _dec(long_top.bid)),
+                Leg(short_venue, "closesell", pair.qty, _dec(short_top.ask)))
+        tag = f"close#{pair.id}"
+        fill = self._execute(pair.symbol, legs, tag)
+        self.cooldown_until[pair.symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        if fill is None or fill.qty == 0:
+            return
+        pnl = self.ledger.record_close(pair.id, qty=fill.qty, long_exit=fill.fills[0].avg_price,
+                                       short_exit=fill.fills[1].avg_price, fees=fill.fees)
+        self.ledger.realized_pnl += fill.residual_pnl
+        self.ledger.save(self.api.store)
+        self.event(f"CLOSED pair #{pair.id} {pair.symbol} {fill.qty} (long {pair.long_venue} "
+                   f"{fill.fills[0].avg_price}, short {pair.short_venue} {fill.fills[1].avg_price}); "
+                   f"entry spread {pair.entry_spread_bps} bps; pnl {pnl:+.2f} USDT after fees")
+        self.measure_exposure()
+
+    # --- opening ---
+    def _scan(self, symbol: str) -> None:
+        assert self.market is not None
+        tops = []
+        for venue in self.venues:
+            if symbol in venue.specs:
+                top = self.market.fresh_top(venue.key, symbol, self.now_ms)
+                if top is not None:
+                    tops.append((venue.key, top))
+        if len(tops) < 2:
+            self.last_opportunity[symbol] = None
+            return
+        opp = best_opportunity(symbol, tops, self._taker, self.funding.get(symbol))
+        self.last_opportunity[symbol] = opp
+        if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
+            return
+        if self.halt_reason is not None or self.now_ms < self.cooldown_until[symbol]:
+            return
+        self._try_open(opp)
+
+    def _try_open(self, opp: Opportunity) -> None:
+        symbol = opp.symbol
+        for pair in self.ledger.pairs.values():
+            crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
+            if pair.symbol == symbol and crossing:
+                return  # would net against another pair's leg on the same venue; close that one first
+        price = _dec(opp.buy_price)
+        room = self.cfg.max_position_usdt - self.ledger.symbol_notional(symbol, price)
+        notional = min(self.cfg.order_notional_usdt, room)
+        buy, sell = self._venue(opp.buy_venue), self._venue(opp.sell_venue)
+        spec_buy, spec_sell = buy.specs[symbol], sell.specs[symbol]
+        qty = equal_base_qty(notional / price, spec_buy, spec_sell)
+        if qty <= 0:
+            return
+        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
+        if problem:
+            self.event(f"skip {symbol} {opp.buy_venue}->{opp.sell_venue}: {problem}")
+            return
+        sized = self._sized_edge(opp, buy, sell, float(qty))
+        if sized is None:
+            return
+        edge, exec_buy, exec_sell = sized
+        if edge < float(self.cfg.open_threshold_bps):
+            return
+        problem = self._margin_problem(buy, sell, qty, price)
+        if problem:
+            self.event(f"skip {symbol} {opp.buy_venue}->{opp.sell_venue}: {problem}")
+            return
+        tag = f"open#{self.ledger.next_id}"
+        self.event(f"OPEN {tag} {symbol} {qty}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell {opp.sell_venue} "
+                   f"~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread {opp.spread_bps:.2f} bps, "
+                   f"funding carry {opp.funding_carry_bps:+.2f} bps)")
+        legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
+        fill = self._execute(symbol, legs, tag)
+        if fill is None or fill.qty == 0:
+            if fill is not None:
+                self.ledger.realized_pnl += fill.residual_pnl - fill.fees
+                self.ledger.fees_paid += fill.fees
+                self.ledger.save(self.api.store)
+            return
+        pair = self.ledger.record_open(
+            symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
+            long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
+            client_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids), now_ms=self.now_ms)
+        self.ledger.realized_pnl += fill.residual_pnl
+        self.ledger.save(self.api.store)
+        self.pairs_opened += 1
+        self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
+                   f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
+        self.measure_exposure()
+
+    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float
+                    ) -> tuple[float, float, float] | None:
+        assert self.market is not None
+        buy_book = self.market.depth(buy, opp.symbol)
+        sell_book = self.market.depth(sell, opp.symbol)
+        if buy_book is None or sell_book is None or not buy_book[0] or not sell_book[1]:
+            return None
+        exec_buy = walk(buy_book[0], qty)
+        exec_sell = walk(sell_book[1], qty)
+        if exec_buy is None or exec_sell is None:
+            self.event(f"skip {opp.symbol}: book too thin for {qty}")
+            return None
+        buy_ask, buy_bid = buy_book[0][0][0], buy_book[1][0][0] if buy_book[1] else buy_book[0][0][0]
+        sell_bid, sell_ask = sell_book[1][0][0], sell_book[0][0][0] if sell_book[0] else sell_book[1][0][0]
+        slippage = max(exec_buy / buy_ask - 1.0, 1.0 - exec_sell / sell_bid) * 10_000
+        if slippage > float(self.cfg.max_slippage_bps):
+            self.event(f"skip {opp.symbol}: slippage {slippage:.2f} bps over max_slippage_bps")
+            return None
+        edge = edge_bps(buy_ask, buy_bid, sell_bid, sell_ask, self._taker[buy.key], self._taker[sell.key],
+                        exec_buy, exec_sell)
+        return edge, exec_buy, exec_sell
+
+    def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
+        notional = qty * price
+        for venue in (buy, sell):
+            account = venue.exchange.GetAccount()
+            if account is None:
+                return f"{venue.key} account unreadable"
+            available = _dec(account.get("Balance"))
+            need = notional / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
+            if available < need:
+                return f"{venue.key} available margin {available:.2f} < {need:.2f} needed"
+        equity = self.total_equity()
+        if equity <= 0:
+            return "total equity unknown"
+        prices = {s: price for s in self.cfg.symbols}
+        effective = (self.ledger.gross_notional(prices) + 2 * notional) / equity
+        if effective > self.cfg.max_effective_leverage:
+            return f"effective leverage would be {effective:.2f} > max_effective_leverage"
+        return None
+
+    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
+        try:
+            fill = self.executor.execute_pair(symbol, legs, tag)
+        except LegOutcomeUnknown as exc:
+            self.halt(str(exc))
+            return None
+        if fill is not None and not fill.balanced:
+            self.halt(f"{tag} left unequal legs on {symbol}")
+        return fill
+
+    def _venue(self, key: str) -> Venue:
+        for venue in self.venues:
+            if venue.key == key:
+                return venue
+        raise KeyError(key)
+
+
+def format_time(ms: int) -> str:
+    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms // 1000))
