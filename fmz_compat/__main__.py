@@ -1,0 +1,220 @@
+"""The CLI: `python -m fmz_compat backtest|paper FILE [options]` (see docs/runtime.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fmz_compat.core import VENUE_NAMES, ExchangeBinding
+from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
+from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
+
+DEFAULT_START = "2024-01-01 00:00:00"
+DEFAULT_DURATION = "7d"
+DEFAULT_VENUES = ("binance", "bybit", "okx")
+_SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line and name the fix."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: python -m fmz_compat {self.prog.split()[-1]} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m fmz_compat", description="Run an FMZ Python strategy locally.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_text in (
+        ("backtest", "run on the simulator in virtual time"),
+        ("paper", "run on the simulator in real time until Ctrl-C"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("file", type=Path, help="strategy .py file (exec'd as __main__)")
+        p.add_argument(
+            "--params",
+            help="the PARAMS global: a JSON document or the path of one "
+            "(default: params.json beside FILE, if present)",
+        )
+        p.add_argument(
+            "--arg",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="set another strategy global; VALUE is read as JSON when it parses, else a string",
+        )
+        if name == "backtest":
+            p.add_argument(
+                "--start", help=f"window start, UTC (default {DEFAULT_START} or the file's header)"
+            )
+            p.add_argument("--end", help="window end, UTC")
+            p.add_argument(
+                "--duration", help=f"window length such as 90s, 45m, 6h, 7d (default {DEFAULT_DURATION})"
+            )
+        p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+        p.add_argument(
+            "--venues",
+            help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
+            f"exchanges, else {','.join(DEFAULT_VENUES)})",
+        )
+        p.add_argument("--symbols", default="BTC_USDT,ETH_USDT", help="markets the simulator generates")
+        p.add_argument(
+            "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
+        )
+        p.add_argument(
+            "--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)"
+        )
+        p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
+    return parser
+
+
+def resolve_params(value: str | None, strategy: Path) -> tuple[str | None, str]:
+    """(PARAMS JSON text, one line saying where it came from)."""
+    if value is None:
+        beside = strategy.parent / "params.json"
+        if not beside.is_file():
+            return None, ""
+        return _read_json_file(beside, "params.json beside the strategy"), f"using params from {beside}"
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        _check_json(text, "--params")
+        return text, "using params from --params"
+    path = Path(value)
+    if not path.is_file():
+        raise UsageError(
+            f"--params {value!r} is neither JSON nor an existing file: pass a JSON document or a path"
+        )
+    return _read_json_file(path, f"--params {path}"), f"using params from {path}"
+
+
+def _read_json_file(path: Path, what: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    _check_json(text, what)
+    return text
+
+
+def _check_json(text: str, what: str) -> None:
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def parse_arg(item: str) -> tuple[str, Any]:
+    name, sep, raw = item.partition("=")
+    name = name.strip()
+    if not sep or not _IDENTIFIER.match(name):
+        raise UsageError(
+            f"--arg {item!r} must be NAME=VALUE with NAME a Python identifier, e.g. --arg Interval=500"
+        )
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[int, int]:
+    try:
+        if ns.end and ns.duration:
+            raise UsageError("pass --end or --duration, not both")
+        start_ms = (
+            parse_time_ms(ns.start)
+            if ns.start
+            else (
+                header.start_ms
+                if header and header.start_ms is not None and not ns.end and not ns.duration
+                else parse_time_ms(DEFAULT_START)
+            )
+        )
+        if ns.end:
+            end_ms = parse_time_ms(ns.end)
+        elif ns.duration:
+            end_ms = start_ms + parse_duration_s(ns.duration) * 1000
+        elif not ns.start and header and header.end_ms is not None and header.start_ms is not None:
+            end_ms = header.end_ms
+        else:
+            end_ms = start_ms + parse_duration_s(DEFAULT_DURATION) * 1000
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if end_ms <= start_ms:
+        raise UsageError(
+            f"the window end must be after its start (got {ns.start or 'start'} -> {ns.end or 'end'})"
+        )
+    return start_ms, end_ms
+
+
+def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[ExchangeBinding, ...]:
+    if ns.venues:
+        names = [v.strip().lower() for v in ns.venues.split(",") if v.strip()]
+        unknown = [v for v in names if v not in VENUE_NAMES]
+        if unknown or not names:
+            raise UsageError(
+                f"unknown venue {', '.join(unknown) or '(empty)'}: choose from {', '.join(VENUE_NAMES)}"
+            )
+        bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency="BTC_USDT") for v in names)
+    elif header and header.exchanges:
+        bindings = header.exchanges
+    else:
+        bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency="BTC_USDT") for v in DEFAULT_VENUES)
+    if ns.balance is not None:
+        if ns.balance <= 0:
+            raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+        bindings = tuple(replace(b, balance=ns.balance) for b in bindings)
+    return bindings
+
+
+def resolve_symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    bad = [s for s in symbols if not _SYMBOL.match(s)]
+    if bad or not symbols:
+        raise UsageError(f"--symbols {text!r}: use FMZ pairs such as BTC_USDT,ETH_USDT")
+    return symbols
+
+
+def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
+    ns = build_parser().parse_args(argv)
+    source, header = read_strategy(ns.file)
+    params_json, origin = resolve_params(ns.params, ns.file)
+    args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
+    if ns.command == "backtest":
+        start_ms, end_ms = resolve_window(ns, header)
+    else:
+        start_ms, end_ms = 0, None
+    if ns.seed < 0:
+        raise UsageError(f"--seed {ns.seed} must be zero or positive")
+    config = RunConfig(
+        mode=ns.command,
+        strategy_path=ns.file,
+        bindings=resolve_bindings(ns, header),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        seed=ns.seed,
+        symbols=resolve_symbols(ns.symbols),
+        params_json=params_json,
+        params_origin=origin,
+        args=args,
+        out_root=ns.out,
+        quiet=ns.quiet,
+    )
+    return config, source
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, source = config_from_args(sys.argv[1:] if argv is None else argv)
+        return run(config, source=source).exit_code
+    except UsageError as exc:
+        print(f"fmz_compat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

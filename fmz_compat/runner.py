@@ -1,0 +1,381 @@
+"""Run one strategy file as an FMZ robot: globals injected, entry points in FMZ's order.
+
+Order: module code, init(), main(), onexit(). EOFError (end of the backtest window) from anywhere
+ends the run cleanly; Ctrl-C / SIGTERM stop it and run onexit(); `exit()` in the strategy stops it;
+an uncaught exception writes its traceback to the robot log and the run exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fmz_compat.api import Runtime
+from fmz_compat.core import (
+    LOG_TYPE_ERROR,
+    BacktestClock,
+    Clock,
+    ExchangeBinding,
+    LogSink,
+    RealClock,
+    SimConfig,
+)
+from fmz_compat.header import BacktestHeader, HeaderError, parse_header
+from fmz_compat.store import RobotStore
+
+EXIT_OK = 0
+EXIT_CRASH = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_PY2_MARKERS = (
+    re.compile(r"^\s*print\s+[^\s(=.,)\]]", re.MULTILINE),  # print statement
+    re.compile(r"^\s*exec\s+[\"'A-Za-z_]", re.MULTILINE),  # exec statement
+    re.compile(r"except\s+[\w.]+\s*,\s*\w+\s*:"),  # except E, e:
+    re.compile(r"\braise\s+\w+\s*,"),  # raise E, "msg"
+    re.compile(r"\bur[\"']"),  # ur"" literals
+    re.compile(r"<>"),
+    re.compile(r"^#!.*python2", re.MULTILINE),
+)
+
+
+class UsageError(Exception):
+    """Bad input to a run: printed as one line, exit code 2."""
+
+
+class World(Protocol):
+    exchanges: list[Any]
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+WorldFactory = Callable[[SimConfig, Clock, LogSink], World]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    mode: str  # "backtest" | "paper"
+    strategy_path: Path
+    bindings: tuple[ExchangeBinding, ...]
+    start_ms: int
+    end_ms: int | None  # None in paper mode: until stopped
+    seed: int = 1
+    symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
+    params_json: str | None = None
+    params_origin: str = ""
+    args: tuple[tuple[str, Any], ...] = ()
+    out_root: Path = Path("runs")
+    quiet: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["strategy_path"] = str(self.strategy_path)
+        data["out_root"] = str(self.out_root)
+        data["bindings"] = [asdict(b) for b in self.bindings]
+        return data
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    robot_id: int
+    robot_dir: Path
+    db_path: Path
+    report_path: Path
+    stats: dict[str, Any] = field(default_factory=dict)
+    ended_by: str = ""
+
+
+def read_strategy(path: Path) -> tuple[str, BacktestHeader | None]:
+    """The source and its backtest header; UsageError for a missing, Python 2 or unparsable file."""
+    if not path.is_file():
+        raise UsageError(f"strategy file {path} not found: pass the path of a .py strategy")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"strategy file {path} is not UTF-8 text: save it as UTF-8") from None
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        if looks_like_python2(source):
+            raise UsageError(
+                f"{path} is a Python 2 strategy (line {exc.lineno}: {exc.msg}); fmz_compat runs "
+                "Python 3 only: port it (e.g. print x -> print(x)) or run it on a python2 "
+                "docker on FMZ"
+            ) from None
+        raise UsageError(f"{path} line {exc.lineno}: {exc.msg}: fix the syntax error") from None
+    try:
+        header = parse_header(source)
+    except HeaderError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return source, header
+
+
+def looks_like_python2(source: str) -> bool:
+    return any(marker.search(source) for marker in _PY2_MARKERS)
+
+
+def next_robot_id(out_root: Path) -> int:
+    existing = (
+        [int(p.name) for p in out_root.iterdir() if p.is_dir() and p.name.isdigit()]
+        if out_root.is_dir()
+        else []
+    )
+    return max(existing, default=0) + 1
+
+
+def default_world_factory() -> WorldFactory:
+    from fmz_compat.sim import create_world
+
+    return create_world
+
+
+class _Stop(BaseException):
+    """Raised from the SIGTERM handler so that `except Exception` in a strategy cannot swallow it."""
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise _Stop()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _strategy_on_path(folder: Path) -> Iterator[None]:
+    entry = str(folder.resolve())
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        try:
+            sys.path.remove(entry)
+        except ValueError:
+            pass
+
+
+def build_strategy_globals(runtime: Runtime, config: RunConfig) -> dict[str, Any]:
+    g = runtime.build_globals()
+    g["__name__"] = "__main__"
+    g["__file__"] = str(config.strategy_path)
+    g["__builtins__"] = __builtins__
+    for name, value in config.args:
+        g[name] = value
+    if config.params_json is not None:
+        g["PARAMS"] = config.params_json
+    return g
+
+
+def run(
+    config: RunConfig,
+    *,
+    world_factory: WorldFactory | None = None,
+    out: Callable[[str], None] = print,
+    source: str | None = None,
+) -> RunResult:
+    """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code)."""
+    if source is None:
+        source, _header = read_strategy(config.strategy_path)
+    factory = world_factory or default_world_factory()
+    config.out_root.mkdir(parents=True, exist_ok=True)
+    robot_id = next_robot_id(config.out_root)
+    robot_dir = config.out_root / str(robot_id)
+    robot_dir.mkdir(parents=True, exist_ok=False)
+    db_path = robot_dir / f"{robot_id}.db3"
+    result = RunResult(EXIT_OK, robot_id, robot_dir, db_path, robot_dir / "report.html")
+
+    if config.mode == "backtest":
+        if config.end_ms is None:
+            raise UsageError("a backtest needs an end time: pass --end or --duration")
+        clock: Any = BacktestClock(config.start_ms * 1_000_000, config.end_ms * 1_000_000)
+    else:
+        clock = RealClock()
+    store = RobotStore(db_path)
+    runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
+    start_ms = config.start_ms if config.mode == "backtest" else clock.now_ns() // 1_000_000
+    sim_config = SimConfig(
+        seed=config.seed, start_ms=start_ms, bindings=config.bindings, symbols=config.symbols
+    )
+    world = factory(sim_config, clock, runtime)
+    runtime.exchanges.extend(world.exchanges)
+    out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
+    if config.params_origin:
+        out(config.params_origin)
+
+    g = build_strategy_globals(runtime, config)
+    try:
+        result.exit_code, result.ended_by = _run_entry_points(config, source, g, runtime)
+    finally:
+        try:
+            result.stats = _plain(world.stats())
+        finally:
+            world.close()
+        _write_outputs(config, result, store, start_ms, clock)
+        store.close()
+    out(summary_text(config, result))
+    return result
+
+
+def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime) -> tuple[int, str]:
+    code = compile(source, str(config.strategy_path), "exec")
+    interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
+    with _strategy_on_path(config.strategy_path.parent), _sigterm_stops():
+        try:
+            exec(code, g)
+            for name in ("init", "main"):
+                fn = g.get(name)
+                if callable(fn):
+                    fn()
+            ended = (EXIT_OK, "main() returned")
+        except EOFError:
+            ended = (EXIT_OK, "backtest window ended")
+        except (KeyboardInterrupt, _Stop):
+            ended = (interrupted_code, "stopped")
+        except SystemExit as exc:
+            ended = (
+                _system_exit_code(exc),
+                f"exit({exc.code!r}) called" if exc.code is not None else "exit()",
+            )
+        except Exception:
+            _log_traceback(runtime, config)
+            return EXIT_CRASH, "uncaught exception"
+        runtime.log(5, f"robot stopping: {ended[1]}")
+        onexit = g.get("onexit")
+        if callable(onexit):
+            try:
+                onexit()
+            except (EOFError, KeyboardInterrupt, _Stop, SystemExit):
+                pass
+            except Exception:
+                _log_traceback(runtime, config)
+                return EXIT_CRASH, "uncaught exception in onexit()"
+        return ended
+
+
+def _system_exit_code(exc: SystemExit) -> int:
+    if exc.code is None or exc.code == 0:
+        return EXIT_OK
+    return exc.code if isinstance(exc.code, int) else EXIT_CRASH
+
+
+def _log_traceback(runtime: Runtime, config: RunConfig) -> None:
+    etype, value, tb = sys.exc_info()
+    frames = traceback.extract_tb(tb)
+    strategy = str(config.strategy_path)
+    # Drop the runner's own frames: the user wants to see their code first.
+    while frames and frames[0].filename != strategy and any(f.filename == strategy for f in frames):
+        frames.pop(0)
+    text = (
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_list(frames))
+        + "".join(traceback.format_exception_only(etype, value))
+    )
+    runtime.log(LOG_TYPE_ERROR, text.rstrip())
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _write_outputs(
+    config: RunConfig, result: RunResult, store: RobotStore, start_ms: int, clock: Any
+) -> None:
+    from fmz_compat.report import write_report
+
+    store.flush()
+    end_ms = clock.now_ns() // 1_000_000
+    run_json = {
+        "robot_id": result.robot_id,
+        "config": config.to_json(),
+        "window": {"start_ms": start_ms, "end_ms": config.end_ms if config.end_ms is not None else end_ms},
+        "exit_code": result.exit_code,
+        "ended_by": result.ended_by,
+        "stats": result.stats,
+    }
+    (result.robot_dir / "run.json").write_text(json.dumps(run_json, indent=2), encoding="utf-8")
+    write_report(result.report_path, store, run_json)
+
+
+def summary_figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """Totals across venues from world.stats(), tolerant of missing keys."""
+    totals = stats.get("totals") or {}
+    venues = stats.get("venues") or {}
+
+    def total(key: str) -> float:
+        if key in totals:
+            return float(totals[key] or 0)
+        return float(sum(float((v or {}).get(key) or 0) for v in venues.values()))
+
+    equity_start, equity_end = total("equity_start_usdt"), total("equity_end_usdt")
+    exposure = stats.get("max_abs_net_exposure_usdt")
+    if isinstance(exposure, dict):
+        exposure_value = float(exposure.get("value", exposure.get("usdt", 0)) or 0)
+        exposure_where = " ".join(str(exposure[k]) for k in ("coin", "time") if exposure.get(k) is not None)
+    else:
+        exposure_value = float(exposure or 0)
+        exposure_where = " ".join(
+            str(stats[k])
+            for k in ("max_abs_net_exposure_coin", "max_abs_net_exposure_time")
+            if stats.get(k) is not None
+        )
+    return {
+        "trades": int(total("trades")),
+        "volume_usdt": total("volume_usdt"),
+        "fees_usdt": total("fees_usdt"),
+        "funding_usdt": total("funding_usdt"),
+        "realized_pnl_usdt": total("realized_pnl_usdt"),
+        "equity_start_usdt": equity_start,
+        "equity_end_usdt": equity_end,
+        "unit_nav": (equity_end / equity_start) if equity_start else None,
+        "liquidations": int(total("liquidations")),
+        "max_abs_net_exposure_usdt": exposure_value,
+        "max_abs_net_exposure_at": exposure_where,
+    }
+
+
+def summary_text(config: RunConfig, result: RunResult) -> str:
+    import datetime as _dt
+
+    def stamp(ms: int | None) -> str:
+        if ms is None:
+            return "until stopped"
+        return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    f = summary_figures(result.stats)
+    nav = f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"
+    venues = ", ".join(f"{b.eid}({b.currency})" for b in config.bindings)
+    exposure_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""
+    lines = [
+        "",
+        f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
+        f"seed {config.seed}   window {stamp(config.start_ms)} -> {stamp(config.end_ms)}",
+        f"venues {venues}",
+        f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "
+        f"funding {f['funding_usdt']:,.2f}   realized PnL {f['realized_pnl_usdt']:,.2f}",
+        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   unit NAV {nav}   "
+        f"liquidations {f['liquidations']}",
+        f"max |net exposure| {f['max_abs_net_exposure_usdt']:,.2f} USDT{exposure_at}",
+        f"db      {result.db_path}",
+        f"report  {result.report_path}  (open it in a browser; the live robot page comes with the dashboard)",
+        f"run     {result.robot_dir / 'run.json'}",
+    ]
+    return "\n".join(lines)
