@@ -1,0 +1,131 @@
+import json
+import sqlite3
+import textwrap
+
+from fmz_compat.runner import looks_like_python2
+
+
+def _logs(result):
+    db = sqlite3.connect(result.db_path)
+    rows = [r[0] for r in db.execute("SELECT Extra FROM log ORDER BY Id")]
+    db.close()
+    return rows
+
+
+def test_entry_points_run_in_fmz_order_and_main_return_runs_onexit(run_source):
+    result, _ = run_source(
+        textwrap.dedent("""
+        Log("module")
+        def init():
+            Log("init")
+        def main():
+            Log("main", exchange.GetName(), len(exchanges))
+        def onexit():
+            Log("onexit")
+    """)
+    )
+    assert result.exit_code == 0 and result.ended_by == "main() returned"
+    assert _logs(result) == [
+        "module",
+        "init",
+        "main Futures_Binance 2",
+        "robot stopping: main() returned",
+        "onexit",
+    ]
+
+
+def test_eof_from_the_window_end_is_a_clean_exit(run_source):
+    result, lines = run_source(
+        textwrap.dedent("""
+        def main():
+            while True:
+                exchange.GetTicker()
+                Sleep(60_000)
+        def onexit():
+            Log("bye")
+    """),
+        hours=1,
+    )
+    assert result.exit_code == 0 and result.ended_by == "backtest window ended"
+    assert _logs(result)[-1] == "bye"
+    assert any("robot 1 backtest" in line for line in lines)
+
+
+def test_uncaught_exception_logs_traceback_and_exits_1(run_source):
+    result, _ = run_source("def main():\n    raise ValueError('boom')\n")
+    assert result.exit_code == 1
+    last = _logs(result)[-1]
+    assert last.startswith("Traceback") and "ValueError: boom" in last and "runner.py" not in last
+
+
+def test_exit_at_import_stops_cleanly(run_source):
+    result, _ = run_source("Log('x')\nexit()\ndef main():\n    Log('never')\n")
+    assert result.exit_code == 0 and "never" not in _logs(result)
+
+
+def test_keyboard_interrupt_runs_onexit(run_source):
+    result, _ = run_source(
+        textwrap.dedent("""
+        def main():
+            raise KeyboardInterrupt
+        def onexit():
+            Log("cleanup")
+    """)
+    )
+    assert result.ended_by == "stopped" and _logs(result)[-1] == "cleanup"
+
+
+def test_params_and_args_become_globals(run_source):
+    result, _ = run_source(
+        "def main():\n    Log(type(PARAMS).__name__, json.loads(PARAMS)['x'], Interval + 1)\n",
+        params='{"x": 5}',
+        args=(("Interval", 499),),
+    )
+    assert _logs(result)[0] == "str 5 500"
+
+
+def test_robot_folder_holds_db_run_json_and_report(run_source):
+    result, lines = run_source(
+        textwrap.dedent("""
+        def main():
+            c = Chart({"title": {"text": "Spread"}, "series": [{"name": "s"}]})
+            while True:
+                t = exchange.GetTicker()
+                exchange.Buy(t.Sell, 1, "open")
+                c.add(0, [t.Time, t.Last])
+                LogProfit(t.Last - 100)
+                LogStatus({"type": "table", "title": "Book", "cols": ["bid"], "rows": [[t.Buy]]})
+                Sleep(600_000)
+    """),
+        hours=1,
+    )
+    assert result.exit_code == 0
+    run_json = json.loads((result.robot_dir / "run.json").read_text())
+    assert run_json["stats"]["venues"]["Futures_Binance"]["trades"] == 6
+    assert run_json["config"]["seed"] == 1 and run_json["exit_code"] == 0
+    page = result.report_path.read_text()
+    assert "<svg" in page and "Spread" in page and "Book" in page and "<script" not in page
+    summary = "\n".join(lines)
+    assert "trades 6" in summary and "unit NAV 1.000300" in summary and str(result.db_path) in summary
+    assert "max |net exposure| 12.50 USDT (BTC" in summary
+
+
+def test_each_run_gets_a_new_robot_id(run_source):
+    first, _ = run_source("def main():\n    Log(_G())\n")
+    second, _ = run_source("def main():\n    Log(_G())\n")
+    assert (first.robot_id, second.robot_id) == (1, 2)
+    assert _logs(second)[0] == "2"
+
+
+def test_same_seed_gives_the_same_log(run_source):
+    source = "def main():\n    while True:\n        Log(exchange.GetTicker().Last)\n        Sleep(300_000)\n"
+    a, _ = run_source(source, seed=3)
+    b, _ = run_source(source, seed=3)
+    c, _ = run_source(source, seed=4)
+    assert _logs(a) == _logs(b) != _logs(c)
+
+
+def test_python2_heuristics():
+    assert looks_like_python2('print "hello"\n')
+    assert looks_like_python2("try:\n    pass\nexcept Exception, e:\n    pass\n")
+    assert not looks_like_python2("print('hello')\n")
