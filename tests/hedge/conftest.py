@@ -1,0 +1,183 @@
+"""Fakes of FMZ exchange objects and globals, enough to drive hedge/ without the simulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+NAMES = {"binance": "Futures_Binance", "bybit": "Futures_Bybit", "okx": "Futures_OKX",
+         "coinex": "Futures_CoinEx", "bitmex": "Futures_BitMEX"}
+
+
+class FakeExchange:
+    """One venue with one or more symbols. Market orders fill at the top of book.
+
+    Behaviour switches (consumed per order): `reject` (CreateOrder returns None, nothing happens),
+    `lost_ack` (CreateOrder returns None but the order fills), `fill_ratio` (fraction filled, rounded
+    down to the lot), `positions_down` (GetPositions returns None).
+    """
+
+    def __init__(self, venue: str, *, ct_val: float = 1.0, lot: float = 0.001, min_qty: float = 0.001,
+                 min_notional: float = 5.0, balance: float = 10_000.0,
+                 books: dict[str, tuple[float, float]] | None = None) -> None:
+        self.venue = venue
+        self.ct_val = ct_val
+        self.lot = lot
+        self.min_qty = min_qty
+        self.min_notional = min_notional
+        self.balance = balance
+        self.books = dict(books or {"BTC_USDT": (50_000.0, 50_001.0)})
+        self.time_ms = 0
+        self.contracts: dict[str, Decimal] = {}  # signed contracts per pair
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.sent: list[tuple[str, str, float]] = []
+        self.reject: list[bool] = []
+        self.lost_ack: list[bool] = []
+        self.fill_ratio: list[float] = []
+        self.positions_down = False
+        self.depth_size = 1_000.0  # contracts per level
+
+    # --- market ---
+    def GetName(self) -> str:
+        return NAMES[self.venue]
+
+    def GetMarkets(self) -> dict[str, Any]:
+        return {f"{pair}.swap": {"Symbol": pair.lower(), "CtVal": self.ct_val, "AmountSize": self.lot,
+                                 "MinQty": self.min_qty, "MinNotional": self.min_notional}
+                for pair in self.books}
+
+    def GetTickers(self) -> list[dict[str, Any]]:
+        return [{"Symbol": f"{pair}.swap", "Buy": bid, "Sell": ask, "Last": bid, "Time": self.time_ms}
+                for pair, (bid, ask) in self.books.items()]
+
+    def GetDepth(self, symbol: str) -> dict[str, Any]:
+        bid, ask = self.books[symbol.split(".")[0]]
+        tick = (ask - bid) or 0.1
+        return {"Asks": [{"Price": ask + i * tick, "Amount": self.depth_size} for i in range(5)],
+                "Bids": [{"Price": bid - i * tick, "Amount": self.depth_size} for i in range(5)],
+                "Time": self.time_ms}
+
+    def GetFundings(self) -> list[dict[str, Any]]:
+        return [{"Symbol": f"{pair}.swap", "Rate": 0.0001, "Time": 0, "Interval": 28_800_000}
+                for pair in self.books]
+
+    # --- account ---
+    def GetAccount(self) -> dict[str, Any]:
+        return {"Balance": self.balance, "FrozenBalance": 0.0, "Equity": self.balance, "UPnL": 0.0}
+
+    def GetPositions(self, symbol: str = "") -> list[dict[str, Any]] | None:
+        if self.positions_down:
+            return None
+        out = []
+        for pair, contracts in self.contracts.items():
+            if contracts != 0 and (not symbol or symbol.split(".")[0] in (pair, "USDT")):
+                out.append({"Symbol": f"{pair}.swap", "Amount": float(abs(contracts)),
+                            "Type": 0 if contracts > 0 else 1, "Price": self.books[pair][0]})
+        return out
+
+    def SetMarginLevel(self, *_args: Any) -> bool:
+        return True
+
+    # --- trading ---
+    def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *_log: Any) -> str | None:
+        self.sent.append((symbol, side, amount))
+        pair = symbol.split(".")[0]
+        if self.reject and self.reject.pop(0):
+            return None
+        ratio = self.fill_ratio.pop(0) if self.fill_ratio else 1.0
+        lot = Decimal(repr(self.lot))
+        wanted = Decimal(repr(amount))
+        filled = (wanted * Decimal(repr(ratio)) / lot).to_integral_value(rounding="ROUND_FLOOR") * lot
+        sign = 1 if side in ("buy", "closesell") else -1
+        self.contracts[pair] = self.contracts.get(pair, Decimal(0)) + sign * filled
+        bid, ask = self.books[pair]
+        order_id = f"{pair},{len(self.orders) + 1}"
+        self.orders[order_id] = {"Id": order_id, "Status": 1 if filled == wanted else 2,
+                                 "Amount": amount, "DealAmount": float(filled),
+                                 "AvgPrice": (ask if sign > 0 else bid) if filled else 0.0}
+        if self.lost_ack and self.lost_ack.pop(0):
+            return None
+        return order_id
+
+    def GetOrder(self, order_id: str) -> dict[str, Any] | None:
+        return self.orders.get(order_id)
+
+    def CancelOrder(self, order_id: str) -> bool:
+        return True
+
+    def GetOrders(self, symbol: str = "") -> list[dict[str, Any]]:
+        return []
+
+    # --- helpers for tests ---
+    def base_position(self, pair: str = "BTC_USDT") -> Decimal:
+        return self.contracts.get(pair, Decimal(0)) * Decimal(repr(self.ct_val))
+
+
+class FakeStore:
+    """FMZ _G: persistent JSON key-value store."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) == 1:
+            return self.data.get(args[0])
+        key, value = args
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        return None
+
+
+class FakeRuntime:
+    """The globals strategy.py would receive, with a virtual clock moved by Sleep."""
+
+    def __init__(self, exchanges: list[FakeExchange]) -> None:
+        self.exchanges = exchanges
+        self.now_ns = 1_700_000_000_000 * 1_000_000
+        self.logs: list[str] = []
+        self.status: list[str] = []
+        self.profits: list[float] = []
+        self.store = FakeStore()
+
+    def Log(self, *args: Any) -> None:
+        self.logs.append(" ".join(str(a) for a in args))
+
+    def LogStatus(self, *args: Any) -> None:
+        self.status.append(" ".join(str(a) for a in args))
+
+    def LogProfit(self, profit: float, *_args: Any) -> None:
+        self.profits.append(profit)
+
+    def Sleep(self, ms: float) -> None:
+        self.now_ns += int(ms * 1_000_000)
+        for ex in self.exchanges:
+            ex.time_ms = self.now_ns // 1_000_000
+
+    def UnixNano(self) -> int:
+        return self.now_ns
+
+    def globals(self) -> dict[str, Any]:
+        for ex in self.exchanges:
+            ex.time_ms = self.now_ns // 1_000_000
+        return {"Log": self.Log, "LogStatus": self.LogStatus, "LogProfit": self.LogProfit,
+                "Sleep": self.Sleep, "UnixNano": self.UnixNano, "_G": self.store,
+                "exchanges": self.exchanges}
+
+
+@pytest.fixture
+def fake_exchange() -> type[FakeExchange]:
+    return FakeExchange
+
+
+@pytest.fixture
+def fake_runtime() -> type[FakeRuntime]:
+    return FakeRuntime
+
+
+@pytest.fixture
+def fake_store() -> FakeStore:
+    return FakeStore()

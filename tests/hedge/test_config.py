@@ -1,0 +1,73 @@
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hedge.config import ConfigError, HedgeConfig, parse_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_missing_params_gives_defaults():
+    assert parse_params(None) == HedgeConfig()
+    assert parse_params("  ") == HedgeConfig()
+
+
+def test_params_json_in_repo_is_valid_and_documented():
+    cfg = parse_params((ROOT / "params.json").read_text())
+    assert cfg.symbols == ("BTC_USDT", "ETH_USDT")
+    doc = (ROOT / "docs" / "params.md").read_text()
+    for key in json.loads((ROOT / "params.json").read_text()):
+        assert f"`{key}`" in doc, f"{key} is not documented in docs/params.md"
+
+
+def test_fee_override_keeps_other_defaults():
+    cfg = parse_params('{"fees": {"okx": {"taker_bps": 2}}}')
+    assert cfg.fee("okx").taker_bps == Decimal("2")
+    assert cfg.fee("okx").maker_bps == HedgeConfig().fee("okx").maker_bps
+    assert cfg.fee("binance") == HedgeConfig().fee("binance")
+
+
+BAD = [
+    ("{x", "PARAMS"),
+    ("[1, 2]", "PARAMS"),
+    ('{"symbol": ["BTC_USDT"]}', "symbol"),
+    ('{"symbols": []}', "symbols"),
+    ('{"symbols": ["btc_usdt"]}', "symbols"),
+    ('{"symbols": ["BTC_USD"]}', "symbols"),
+    ('{"symbols": ["BTC_USDT", "BTC_USDT"]}', "symbols"),
+    ('{"order_notional_usdt": "lots"}', "order_notional_usdt"),
+    ('{"order_notional_usdt": 1}', "order_notional_usdt"),
+    ('{"order_notional_usdt": true}', "order_notional_usdt"),
+    ('{"max_position_usdt": 100, "order_notional_usdt": 500}', "max_position_usdt"),
+    ('{"open_threshold_bps": -1}', "open_threshold_bps"),
+    ('{"close_threshold_bps": 5, "open_threshold_bps": 3}', "close_threshold_bps"),
+    ('{"cooldown_s": 1.5}', "cooldown_s"),
+    ('{"cooldown_s": -1}', "cooldown_s"),
+    ('{"fees": []}', "fees"),
+    ('{"fees": {"kraken": {"taker_bps": 1}}}', "fees.kraken"),
+    ('{"fees": {"okx": {"taker": 1}}}', "fees.okx"),
+    ('{"fees": {"okx": {"taker_bps": -2}}}', "fees.okx.taker_bps"),
+    ('{"fees": {"okx": {"maker_bps": "x"}}}', "fees.okx.maker_bps"),
+    ('{"leverage": {"okx": 0}}', "leverage.okx"),
+    ('{"leverage": {"okx": 2.5}}', "leverage.okx"),
+    ('{"leverage": {"ftx": 2}}', "leverage.ftx"),
+    ('{"max_effective_leverage": 100}', "max_effective_leverage"),
+    ('{"margin_buffer": 0.5}', "margin_buffer"),
+    ('{"loop_interval_ms": 10}', "loop_interval_ms"),
+    ('{"status_interval_s": 0}', "status_interval_s"),
+    ('{"max_book_age_ms": "NaN"}', "max_book_age_ms"),
+    ('{"max_slippage_bps": "Infinity"}', "max_slippage_bps"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD)
+def test_every_bad_value_gives_one_line_naming_key_and_fix(text, key):
+    with pytest.raises(ConfigError) as info:
+        parse_params(text)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"PARAMS key '{key}' = ")
+    assert " is invalid: " in message and len(message.split(" is invalid: ", 1)[1]) > 10
+    assert info.value.key == key

@@ -1,0 +1,121 @@
+from decimal import Decimal
+
+import pytest
+
+from hedge.execution import Executor, Leg, LegOutcomeUnknown
+from hedge.market import Venue, load_specs
+
+D = Decimal
+SYMBOL = "BTC_USDT"
+
+
+def _venue(ex, index):
+    return Venue(ex.venue, index, ex, load_specs(ex, (SYMBOL,)))
+
+
+def _setup(fake_exchange, **okx_kw):
+    binance = fake_exchange("binance", ct_val=1.0, lot=0.001, min_qty=0.001)
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, **okx_kw)
+    events = []
+    sleeps = []
+    executor = Executor(sleep=sleeps.append, taker_bps=lambda v: D("3"), event=events.append)
+    legs = (Leg(_venue(binance, 0), "buy", D("0.02"), D("50001")),
+            Leg(_venue(okx, 1), "sell", D("0.02"), D("50000")))
+    return binance, okx, executor, legs, events
+
+
+def test_both_legs_fill_equal_base_in_each_venues_contracts(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02")
+    assert binance.sent == [("BTC_USDT.swap", "buy", 0.02)]
+    assert okx.sent == [("BTC_USDT.swap", "sell", 2.0)]  # 2 contracts of 0.01 BTC
+    assert binance.base_position() == D("0.02") and okx.base_position() == D("-0.02")
+    assert fill.fills[0].avg_price == D("50001") and fill.fills[1].avg_price == D("50000")
+    assert fill.fees == D("0.02") * (D("50001") + D("50000")) * D("3") / 10_000
+
+
+def test_rejected_leg_is_retried_once_and_then_matches(fake_exchange):
+    binance, okx, executor, legs, events = _setup(fake_exchange)
+    okx.reject = [True, False]
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02")
+    assert len(okx.sent) == 2 and len(binance.sent) == 1
+    assert binance.base_position() + okx.base_position() == 0
+    assert any("topping up" in e for e in events)
+
+
+def test_leg_rejected_twice_unwinds_the_filled_leg(fake_exchange):
+    binance, okx, executor, legs, events = _setup(fake_exchange)
+    okx.reject = [True, True]
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == 0
+    assert binance.sent[-1] == ("BTC_USDT.swap", "closebuy", 0.02)
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    # bought at the ask 50001, sold back at the bid 50000
+    assert fill.residual_pnl == D("-0.02")
+    assert any("undoing" in e for e in events)
+
+
+def test_partial_fill_tops_up_then_trims_to_a_common_quantity(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    okx.fill_ratio = [0.5, 0.0]  # 1 of 2 contracts, then the top-up fills nothing
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.01")
+    assert binance.base_position() == D("0.01") and okx.base_position() == D("-0.01")
+    assert binance.sent[-1] == ("BTC_USDT.swap", "closebuy", 0.01)
+
+
+def test_partial_fill_off_the_other_venues_lot_trims_both_legs_to_a_common_step(fake_exchange):
+    binance = fake_exchange("binance", ct_val=1.0, lot=0.001, min_qty=0.001)
+    okx = fake_exchange("okx", ct_val=0.01, lot=1.0, min_qty=1.0)  # whole contracts: 0.01 BTC steps
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("3"), event=lambda e: None)
+    legs = (Leg(_venue(binance, 0), "buy", D("0.02"), D("50001")),
+            Leg(_venue(okx, 1), "sell", D("0.02"), D("50000")))
+    binance.fill_ratio = [0.77]    # 0.015 BTC filled
+    binance.reject = [False, True]  # the top-up is rejected
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.01")
+    assert binance.base_position() == D("0.01") and okx.base_position() == D("-0.01")
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.0)
+
+
+def test_lost_acknowledgement_is_measured_from_positions_not_resent(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    okx.lost_ack = [True]  # CreateOrder returns None, but the order did fill
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02")
+    assert len(okx.sent) == 1  # never re-sent
+    assert okx.base_position() == D("-0.02")
+
+
+def test_unreadable_positions_before_sending_sends_nothing(fake_exchange):
+    binance, okx, executor, legs, events = _setup(fake_exchange)
+    okx.positions_down = True
+    assert executor.execute_pair(SYMBOL, legs, "open#1") is None
+    assert binance.sent == [] and okx.sent == []
+
+
+def test_unreadable_positions_after_sending_is_unknown_and_not_resent(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    original = okx.CreateOrder
+
+    def create_then_go_dark(*args):
+        result = original(*args)
+        okx.positions_down = True
+        return result
+
+    okx.CreateOrder = create_then_go_dark
+    with pytest.raises(LegOutcomeUnknown, match="okx BTC_USDT"):
+        executor.execute_pair(SYMBOL, legs, "open#1")
+    assert len(okx.sent) == 1
+
+
+def test_close_legs_reduce_both_positions(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    executor.execute_pair(SYMBOL, legs, "open#1")
+    close = (Leg(legs[0].venue, "closebuy", D("0.02"), D("50000")),
+             Leg(legs[1].venue, "closesell", D("0.02"), D("50001")))
+    fill = executor.execute_pair(SYMBOL, close, "close#1")
+    assert fill.balanced and fill.qty == D("0.02")
+    assert binance.base_position() == 0 and okx.base_position() == 0
