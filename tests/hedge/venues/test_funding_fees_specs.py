@@ -1,0 +1,138 @@
+"""Funding schedule and sign, fee tiers, contract specs and live-data overrides."""
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hedge import venues
+from hedge.venues.base import Position, Side
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def test_registry_lists_the_five_venues_and_rejects_others():
+    assert set(venues.NAMES) == {"binance", "bybit", "okx", "coinex", "bitmex"}
+    assert venues.get("OKX").name == "okx"
+    with pytest.raises(ValueError, match="unknown venue 'kraken'"):
+        venues.get("kraken")
+
+
+@pytest.mark.parametrize("name", ["binance", "bybit", "okx", "coinex"])
+def test_eight_hour_funding_at_00_08_16_utc(name):
+    venue = venues.get(name)
+    assert venue.next_funding_time("BTCUSDT", _ms("2024-03-01T07:59:59")) == _ms("2024-03-01T08:00:00")
+    assert venue.next_funding_time("BTCUSDT", _ms("2024-03-01T08:00:00")) == _ms("2024-03-01T16:00:00")
+    assert venue.next_funding_time("BTCUSDT", _ms("2024-03-01T23:00:00")) == _ms("2024-03-02T00:00:00")
+
+
+def test_bitmex_funds_at_04_12_20_utc():
+    bitmex = venues.get("bitmex")
+    assert bitmex.funding_times("BTCUSDT", _ms("2024-03-01T00:00:00"), _ms("2024-03-02T00:00:00")) == [
+        _ms("2024-03-01T04:00:00"), _ms("2024-03-01T12:00:00"), _ms("2024-03-01T20:00:00")]
+
+
+def test_funding_interval_per_symbol_comes_from_the_spec_and_can_be_overridden():
+    venue = venues.get("binance").with_overrides({"ETHUSDT": {"funding_interval_hours": 4}})
+    times = venue.funding_times("ETHUSDT", _ms("2024-03-01T00:00:00"), _ms("2024-03-01T12:00:00"))
+    assert times == [_ms("2024-03-01T04:00:00"), _ms("2024-03-01T08:00:00"), _ms("2024-03-01T12:00:00")]
+    assert venue.funding_times("BTCUSDT", _ms("2024-03-01T00:00:00"), _ms("2024-03-01T12:00:00")) == [
+        _ms("2024-03-01T08:00:00")]
+
+
+@given(st.sampled_from(venues.NAMES), st.decimals(min_value=D("1"), max_value=D("1e7"), places=2),
+       st.decimals(min_value=D("-0.03"), max_value=D("0.03"), places=6))
+def test_positive_rate_longs_pay_shorts_and_the_two_sides_net_to_zero(name, notional, rate):
+    venue = venues.get(name)
+    long_fee = venue.funding_fee(notional, rate, Side.LONG)
+    short_fee = venue.funding_fee(notional, rate, Side.SHORT)
+    assert long_fee == -short_fee
+    if rate > 0:
+        assert long_fee < 0 or long_fee == 0 and notional * rate < D("1e-6")
+
+
+def test_funding_fee_is_notional_at_mark_times_rate_rounded_to_the_settlement_precision():
+    binance = venues.get("binance")
+    assert binance.funding_fee(D("30123.45"), D("0.0001"), Side.LONG) == D("-3.01234500")
+    assert binance.funding_fee(D("30123.45"), D("-0.000123456789"), Side.LONG) == D("3.71894441")
+
+
+def test_funding_rate_caps_per_venue():
+    assert venues.get("binance").clamp_funding_rate("BTCUSDT", D("0.01")) == D("0.003")  # 0.75 x 0.4 %
+    assert venues.get("coinex").clamp_funding_rate("BTCUSDT", D("-0.02")) == D("-0.0075")
+    assert venues.get("bybit").clamp_funding_rate("BTCUSDT", D("0.0001")) == D("0.0001")
+
+
+def test_fee_tiers_are_chosen_by_name_and_negative_maker_is_a_rebate():
+    bitmex = venues.get("bitmex")
+    assert bitmex.trading_fee(D("10000"), maker=True) == D("-1")
+    assert bitmex.trading_fee(D("10000"), maker=False) == D("5")
+    vip9 = venues.get("binance").with_fee_tier("VIP9")
+    assert vip9.fees.maker == 0 and vip9.fees.taker == D("0.00017")
+    with pytest.raises(ValueError, match="unknown fee tier 'VIP99' on binance; choose one of: Regular"):
+        venues.get("binance").with_fee_tier("VIP99")
+
+
+def test_okx_liquidation_fee_is_in_the_requirement_and_charged_at_taker():
+    okx = venues.get("okx")
+    pos = Position("BTCUSDT", Side.LONG, D("1"), D("30000"), leverage=D("10"))
+    assert okx.maintenance_margin(pos) == D("30000") * (D("0.004") + D("0.0005"))
+    assert okx.liquidation_fee(pos, D("27000")) == D("13.5")
+
+
+def test_binance_clearance_fee_uses_the_symbol_liquidation_fee_rate():
+    binance = venues.get("binance")
+    pos = Position("BTCUSDT", Side.LONG, D("2"), D("30000"), leverage=D("10"))
+    assert binance.liquidation_fee(pos, D("27000")) == D("675")
+    assert binance.liquidation_close_price(pos) == binance.liquidation_price(pos)
+
+
+def test_bankruptcy_settling_venues_close_at_the_bankruptcy_price_without_fee():
+    bybit = venues.get("bybit")
+    pos = Position("BTCUSDT", Side.SHORT, D("1"), D("20000"), leverage=D("50"))
+    assert bybit.liquidation_close_price(pos) == D("20400")
+    assert bybit.liquidation_fee(pos, D("20300")) == 0
+
+
+def test_okx_quantities_are_contracts_of_ctval():
+    okx = venues.get("okx")
+    assert okx.contracts("BTCUSDT", D("0.5")) == D("50")
+    assert okx.round_qty("BTCUSDT", D("0.0123")) == D("0.012")
+    assert okx.order_problem("BTCUSDT", D("0.0005"), D("30000")) is not None
+    assert okx.order_problem("BTCUSDT", D("0.001"), D("30000")) is None
+
+
+def test_binance_min_notional_is_checked():
+    binance = venues.get("binance")
+    assert "below the minimum 100" in binance.order_problem("BTCUSDT", D("0.001"), D("30000"))
+    assert binance.order_problem("BTCUSDT", D("0.004"), D("30000")) is None
+
+
+def test_overrides_replace_fields_from_live_data_and_reject_unknown_keys():
+    venue = venues.get("okx").with_overrides({
+        "BTCUSDT": {"tick_size": "0.5", "lot_size": "0.01",
+                    "margin_tiers": [{"cap": "1000", "mmr": "0.01", "max_leverage": "50"}]},
+        "SOLUSDT": {"tick_size": "0.001", "lot_size": "1", "min_qty": "1", "min_notional": "0",
+                    "contract_size": "1",
+                    "margin_tiers": [{"cap": "1e9", "mmr": "0.01", "max_leverage": "50"}]},
+    })
+    assert venue.spec("BTCUSDT").tick_size == D("0.5")
+    assert venue.spec("BTCUSDT").margin_tiers[0].mmr == D("0.01")
+    assert venue.spec("SOLUSDT").max_leverage == D("50")
+    assert venues.get("okx").spec("BTCUSDT").tick_size == D("0.1")  # the registry's venue is untouched
+    with pytest.raises(ValueError, match="unknown contract field"):
+        venues.get("okx").with_overrides({"BTCUSDT": {"tick": "0.5"}})
+    with pytest.raises(ValueError, match="missing fields"):
+        venues.get("okx").with_overrides({"DOGEUSDT": {"tick_size": "0.1"}})
+    with pytest.raises(ValueError, match="unknown symbol 'XRPUSDT' on okx"):
+        venue.spec("XRPUSDT")
+
+
+def test_bad_positions_are_rejected_with_a_clear_message():
+    with pytest.raises(ValueError, match="quantity must be positive"):
+        empty = Position("BTCUSDT", Side.LONG, D("0"), D("100"), leverage=D(2))
+        venues.get("binance").liquidation_price(empty)
