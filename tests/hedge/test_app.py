@@ -1,0 +1,103 @@
+from decimal import Decimal
+
+from hedge.app import App
+from hedge.config import parse_params
+from hedge.fmz import Api
+from hedge.ledger import Ledger
+
+D = Decimal
+PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 2000, '
+          '"open_threshold_bps": 3, "close_threshold_bps": 0, "cooldown_s": 10, "status_interval_s": 5, '
+          '"fees": {"binance": {"taker_bps": 2}, "okx": {"taker_bps": 2}}}')
+
+
+def _world(fake_exchange, fake_runtime):
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={"BTC_USDT": (50_000.0, 50_000.5)})
+    runtime = fake_runtime([binance, okx])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    return binance, okx, runtime, app
+
+
+def _run(app, runtime, ticks):
+    for _ in range(ticks):
+        app.tick()
+        runtime.Sleep(500)
+
+
+def test_dislocation_opens_a_pair_and_convergence_closes_it(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    _run(app, runtime, 4)
+    assert binance.sent == [] and okx.sent == []  # no edge: equal books
+
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)  # okx 20 bps rich: 20 - 0.1 spread - 8 fees
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+    pair = next(iter(app.ledger.pairs.values()))
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
+    assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
+    assert runtime.store.data  # persisted
+
+    _run(app, runtime, 3)  # cool-down and max position: no second pair before 10 s
+    assert len(app.ledger.pairs) == 1
+
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)  # converged (slightly crossed)
+    _run(app, runtime, 1)
+    assert app.ledger.pairs == {}
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert app.ledger.realized_pnl > 0
+    assert max(app.max_net_exposure.values()) == 0
+    app.finish()
+    assert runtime.logs[-1].startswith("summary: unit NAV")
+
+
+def test_restart_reloads_the_ledger_and_keeps_trading(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    assert again.ledger == app.ledger and again.halt_reason is None
+
+
+def test_venue_positions_that_differ_from_the_ledger_stop_openings(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    okx.contracts["BTC_USDT"] = D("-3")  # someone left a short of 0.03 BTC on okx
+    assert app.start()
+    assert app.halt_reason is not None
+    assert any("position mismatch on okx BTC_USDT: ledger expects +0" in line and "-0.03" in line
+               for line in runtime.logs)
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 2)
+    assert binance.sent == [] and len(okx.sent) == 0
+
+
+def test_one_venue_rejecting_leaves_no_net_exposure(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.reject = [True, True]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert app.ledger.pairs == {}
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert app.ledger.realized_pnl < 0  # the unwind paid the spread and fees
+    assert Ledger.load(runtime.store) == app.ledger
+
+
+def test_status_publishes_tables_chart_and_profit(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    _run(app, runtime, 1)
+    assert runtime.status and '"type": "table"' in runtime.status[-1]
+    for title in ("Summary", "Accounts", "Spreads", "Open pairs", "Events"):
+        assert f'"title": "{title}"' in runtime.status[-1]
+    assert runtime.profits == [0.0]
+
+
+def test_too_few_venues_refuses_to_start(fake_exchange, fake_runtime):
+    runtime = fake_runtime([fake_exchange("binance")])
+    app = App(Api.from_globals(runtime.globals()), parse_params(None))
+    assert not app.start()
+    assert "at least two" in runtime.logs[-1]
