@@ -35,14 +35,15 @@ class FeeRates:
     taker_bps: Decimal
 
 
-# Defaults: published VIP tiers (see /work/shared/reference/exchange_mechanics.md section 4).
-# Set these to your account's actual tier: the edge is computed net of them.
+# Defaults: the top published VIP tiers (/work/shared/reference/exchange_mechanics.md section 4),
+# the same tiers the local simulator charges. Set these to your account's actual tier: the edge is
+# computed net of them, so fees set too low make the strategy trade at a loss.
 DEFAULT_FEES: dict[str, FeeRates] = {
-    "binance": FeeRates(Decimal("1.2"), Decimal("3.2")),   # VIP 3: 0.0120 % / 0.0320 %
-    "bybit": FeeRates(Decimal("1.0"), Decimal("3.2")),     # VIP 5: 0.0100 % / 0.0320 %
-    "okx": FeeRates(Decimal("1.0"), Decimal("3.0")),       # a mid VIP tier (no public table in the store)
-    "coinex": FeeRates(Decimal("3.0"), Decimal("5.0")),    # regular
-    "bitmex": FeeRates(Decimal("-1.0"), Decimal("5.0")),   # regular after the fee revamp
+    "binance": FeeRates(Decimal("0"), Decimal("1.7")),      # VIP 9: 0.0000 % / 0.0170 %
+    "bybit": FeeRates(Decimal("0"), Decimal("3.0")),        # Supreme VIP: 0.0000 % / 0.0300 %
+    "okx": FeeRates(Decimal("-0.5"), Decimal("2.0")),       # top VIP tier (no public table in the store)
+    "coinex": FeeRates(Decimal("0"), Decimal("2.5")),       # top VIP tier
+    "bitmex": FeeRates(Decimal("-1.0"), Decimal("1.75")),   # discount floor: taker 0.0175 %, rebate 0.01 %
 }
 
 
