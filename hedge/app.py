@@ -49,6 +49,7 @@ class App:
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
         self.halt_reason: str | None = None
+        self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
         self.max_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
         self.last_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
@@ -119,7 +120,7 @@ class App:
         self.now_ms = self.api.now_ms()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh()
-        if self.halt_reason is not None and self.now_ms >= self._next_reconcile_ms:
+        if self.now_ms >= self._next_reconcile_ms:
             self.reconcile()
         for pair in list(self.ledger.pairs.values()):
             self._manage(pair)
@@ -129,7 +130,6 @@ class App:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
             self.refresh_accounts()
             self.refresh_funding()
-            self.measure_exposure()
             self.report.publish()
 
     def finish(self) -> None:
@@ -141,10 +141,11 @@ class App:
         self.events.append((self.now_ms, text))
         self.api.log(text)
 
-    def halt(self, reason: str) -> None:
-        if self.halt_reason is None:
-            self.api.log("openings stopped:", reason, "#ff0000")
+    def halt(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
+        """Stop openings; pairs touching a suspect venue-symbol are not closed either."""
+        self.api.log("openings stopped:", reason, "#ff0000")
         self.halt_reason = reason
+        self.suspect |= suspect or set()
         self.events.append((self.now_ms, "openings stopped: " + reason))
         self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
 
@@ -161,20 +162,30 @@ class App:
         return positions
 
     def reconcile(self) -> None:
+        """Compare venue positions with the ledger: at start, every status interval, and every 30 s
+        while openings are stopped."""
+        self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
         positions = self.venue_positions()
         if positions is None:
-            self.halt("positions unreadable on some venue; will retry")
+            if self.halt_reason is None:
+                self.halt("positions unreadable on some venue; will retry")
+            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         mismatches = self.ledger.reconcile(positions, tolerance)
         if mismatches:
-            for mismatch in mismatches:
-                self.api.log(mismatch.describe(), "#ff0000")
-            self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand or "
-                      "clear the ledger (_G) to adopt venue state")
+            keys = {(m.venue, m.symbol) for m in mismatches}
+            if keys != self.suspect or self.halt_reason is None:
+                for mismatch in mismatches:
+                    self.api.log(mismatch.describe(), "#ff0000")
+                self.suspect = set()
+                self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand "
+                          "or clear the ledger (_G key hedge_ledger_v1) to start from flat", keys)
+            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
         elif self.halt_reason is not None:
             self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
             self.halt_reason = None
+            self.suspect = set()
         self._record_exposure(positions)
 
     def measure_exposure(self) -> None:
@@ -222,6 +233,8 @@ class App:
         long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
         short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
         if long_top is None or short_top is None:
+            return
+        if (pair.long_venue, pair.symbol) in self.suspect or (pair.short_venue, pair.symbol) in self.suspect:
             return
         if spread_bps(short_top.mid, long_top.mid) > float(self.cfg.close_threshold_bps):
             return
@@ -360,10 +373,10 @@ class App:
         try:
             fill = self.executor.execute_pair(symbol, legs, tag)
         except LegOutcomeUnknown as exc:
-            self.halt(str(exc))
+            self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
         if fill is not None and not fill.balanced:
-            self.halt(f"{tag} left unequal legs on {symbol}")
+            self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill
 
     def _venue(self, key: str) -> Venue:

@@ -101,3 +101,41 @@ def test_too_few_venues_refuses_to_start(fake_exchange, fake_runtime):
     app = App(Api.from_globals(runtime.globals()), parse_params(None))
     assert not app.start()
     assert "at least two" in runtime.logs[-1]
+
+
+def test_outside_trade_stops_openings_until_positions_match_again(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    binance.contracts["BTC_USDT"] = D("0.005")  # a manual trade on the account
+    _run(app, runtime, 12)  # past status_interval_s (5 s): periodic reconcile
+    assert app.halt_reason is not None and ("binance", "BTC_USDT") in app.suspect
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 2)
+    assert okx.sent == []
+    binance.contracts["BTC_USDT"] = D("0")  # the user closed it
+    _run(app, runtime, 61)  # the 30 s retry
+    assert app.halt_reason is None and not app.suspect
+    assert len(app.ledger.pairs) == 1
+    assert any("openings resume" in line for line in runtime.logs)
+
+
+def test_unknown_leg_outcome_is_not_resent_and_its_pair_is_left_alone(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+    original = okx.CreateOrder
+
+    def create_then_go_dark(*args):
+        result = original(*args)
+        okx.positions_down = True
+        return result
+
+    okx.CreateOrder = create_then_go_dark
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
+    _run(app, runtime, 1)
+    assert ("okx", "BTC_USDT") in app.suspect
+    sent = len(okx.sent)
+    _run(app, runtime, 10)
+    assert len(okx.sent) == sent  # nothing re-sent while the outcome is unknown
