@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--duration", help=f"window length such as 90s, 45m, 6h, 7d (default {DEFAULT_DURATION})"
             )
+        p.add_argument(
+            "--latency",
+            type=int,
+            default=0,
+            metavar="MS",
+            help="virtual milliseconds each exchange call takes (default 0; set it for loops without Sleep)",
+        )
         p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
         p.add_argument(
             "--venues",
@@ -190,6 +197,8 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
         start_ms, end_ms = 0, None
     if ns.seed < 0:
         raise UsageError(f"--seed {ns.seed} must be zero or positive")
+    if ns.latency < 0:
+        raise UsageError(f"--latency {ns.latency} must be zero or a positive number of milliseconds")
     config = RunConfig(
         mode=ns.command,
         strategy_path=ns.file,
@@ -203,6 +212,7 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
         args=args,
         out_root=ns.out,
         quiet=ns.quiet,
+        latency_ms=ns.latency,
     )
     return config, source
 

@@ -7,8 +7,10 @@ an uncaught exception writes its traceback to the robot log and the run exits 1.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import re
+import shutil
 import signal
 import sys
 import traceback
@@ -76,6 +78,7 @@ class RunConfig:
     args: tuple[tuple[str, Any], ...] = ()
     out_root: Path = Path("runs")
     quiet: bool = False
+    latency_ms: int = 0  # virtual time each exchange call takes (lets Sleep-less loops progress)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,6 +97,7 @@ class RunResult:
     report_path: Path
     stats: dict[str, Any] = field(default_factory=dict)
     ended_by: str = ""
+    window: dict[str, Any] = field(default_factory=dict)
 
 
 def read_strategy(path: Path) -> tuple[str, BacktestHeader | None]:
@@ -213,9 +217,18 @@ def run(
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
     start_ms = config.start_ms if config.mode == "backtest" else clock.now_ns() // 1_000_000
     sim_config = SimConfig(
-        seed=config.seed, start_ms=start_ms, bindings=config.bindings, symbols=config.symbols
+        seed=config.seed,
+        start_ms=start_ms,
+        bindings=config.bindings,
+        symbols=config.symbols,
+        latency_ms=config.latency_ms,
     )
-    world = factory(sim_config, clock, runtime)
+    try:
+        world = factory(sim_config, clock, runtime)
+    except ValueError as exc:  # an exchange or symbol the simulator does not know
+        store.close()
+        shutil.rmtree(robot_dir, ignore_errors=True)
+        raise UsageError(str(exc)) from None
     runtime.exchanges.extend(world.exchanges)
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
     if config.params_origin:
@@ -303,10 +316,11 @@ def _write_outputs(
 
     store.flush()
     end_ms = clock.now_ns() // 1_000_000
+    result.window = {"start_ms": start_ms, "end_ms": config.end_ms if config.end_ms is not None else end_ms}
     run_json = {
         "robot_id": result.robot_id,
         "config": config.to_json(),
-        "window": {"start_ms": start_ms, "end_ms": config.end_ms if config.end_ms is not None else end_ms},
+        "window": result.window,
         "exit_code": result.exit_code,
         "ended_by": result.ended_by,
         "stats": result.stats,
@@ -326,17 +340,12 @@ def summary_figures(stats: dict[str, Any]) -> dict[str, Any]:
         return float(sum(float((v or {}).get(key) or 0) for v in venues.values()))
 
     equity_start, equity_end = total("equity_start_usdt"), total("equity_end_usdt")
-    exposure = stats.get("max_abs_net_exposure_usdt")
-    if isinstance(exposure, dict):
-        exposure_value = float(exposure.get("value", exposure.get("usdt", 0)) or 0)
-        exposure_where = " ".join(str(exposure[k]) for k in ("coin", "time") if exposure.get(k) is not None)
-    else:
-        exposure_value = float(exposure or 0)
-        exposure_where = " ".join(
-            str(stats[k])
-            for k in ("max_abs_net_exposure_coin", "max_abs_net_exposure_time")
-            if stats.get(k) is not None
-        )
+    exposure_value = float(stats.get("max_abs_net_exposure_usdt") or 0)
+    detail = stats.get("max_net_exposure") or {}
+    where = [str(detail["coin"])] if detail.get("coin") else []
+    if detail.get("time_ms") is not None:
+        where.append(_utc(int(detail["time_ms"])))
+    exposure_where = " ".join(where)
     return {
         "trades": int(total("trades")),
         "volume_usdt": total("volume_usdt"),
@@ -352,13 +361,13 @@ def summary_figures(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def summary_text(config: RunConfig, result: RunResult) -> str:
-    import datetime as _dt
+def _utc(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
-    def stamp(ms: int | None) -> str:
-        if ms is None:
-            return "until stopped"
-        return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+def summary_text(config: RunConfig, result: RunResult) -> str:
+    window = result.window
+    start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
 
     f = summary_figures(result.stats)
     nav = f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"
@@ -367,7 +376,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     lines = [
         "",
         f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
-        f"seed {config.seed}   window {stamp(config.start_ms)} -> {stamp(config.end_ms)}",
+        f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
         f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "
         f"funding {f['funding_usdt']:,.2f}   realized PnL {f['realized_pnl_usdt']:,.2f}",

@@ -57,6 +57,9 @@ class FakeExchange:
 
 class FakeWorld:
     def __init__(self, cfg: SimConfig, clock: Any, sink: Any) -> None:
+        unknown = [b.eid for b in cfg.bindings if not b.eid.startswith("Futures_")]
+        if unknown:
+            raise ValueError(f"exchange {unknown[0]!r} is not simulated; use a Futures_ venue")
         self.cfg = cfg
         self.exchanges = [FakeExchange(i, b, clock, sink, cfg.seed) for i, b in enumerate(cfg.bindings)]
         self.closed = False
@@ -78,7 +81,8 @@ class FakeWorld:
         return {
             "seed": self.cfg.seed,
             "venues": venues,
-            "max_abs_net_exposure_usdt": {"value": 12.5, "coin": "BTC", "time": self.cfg.start_ms},
+            "max_abs_net_exposure_usdt": 12.5,
+            "max_net_exposure": {"usdt": -12.5, "coin": "BTC", "time_ms": self.cfg.start_ms},
         }
 
     def close(self) -> None:

@@ -2,7 +2,9 @@ import json
 import sqlite3
 import textwrap
 
-from fmz_compat.runner import looks_like_python2
+import pytest
+
+from fmz_compat.runner import UsageError, looks_like_python2
 
 
 def _logs(result):
@@ -107,7 +109,7 @@ def test_robot_folder_holds_db_run_json_and_report(run_source):
     assert "<svg" in page and "Spread" in page and "Book" in page and "<script" not in page
     summary = "\n".join(lines)
     assert "trades 6" in summary and "unit NAV 1.000300" in summary and str(result.db_path) in summary
-    assert "max |net exposure| 12.50 USDT (BTC" in summary
+    assert "max |net exposure| 12.50 USDT (BTC 2024-01-01 00:00:00 UTC)" in summary
 
 
 def test_each_run_gets_a_new_robot_id(run_source):
@@ -129,3 +131,9 @@ def test_python2_heuristics():
     assert looks_like_python2('print "hello"\n')
     assert looks_like_python2("try:\n    pass\nexcept Exception, e:\n    pass\n")
     assert not looks_like_python2("print('hello')\n")
+
+
+def test_unknown_exchange_is_a_usage_error_and_leaves_no_robot_folder(run_source, tmp_path):
+    with pytest.raises(UsageError, match="'Binance' is not simulated"):
+        run_source("def main():\n    pass\n", venues=("Binance",))
+    assert not any((tmp_path / "runs").iterdir())
