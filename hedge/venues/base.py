@@ -14,6 +14,7 @@
     binance.maintenance_margin(pos, price=None)       # at `price` (default: mark, else entry), tier included
     binance.margin_ratio(pos, account=None)           # the venue's orientation (rules.ratio_orientation)
     binance.maintenance_usage(pos, account=None)      # uniform: requirement / equity, >= 1 means liquidated
+    binance.evaluate_cross(account)                   # equity, requirement, usage, every LP in one pass
     binance.funding_fee(notional_at_mark, rate, side)     # balance change of the holder: negative = paid
     binance.next_funding_time("BTCUSDT", now_ms)          # first settlement strictly after now_ms
     binance.funding_times("BTCUSDT", start_ms, end_ms)    # settlements in (start_ms, end_ms]
@@ -173,6 +174,14 @@ class Account:
 
 
 @dataclass(frozen=True)
+class CrossEvaluation:
+    equity: Decimal  # wallet + all uPnL at the marks
+    requirement: Decimal  # all positions' maintenance requirement at the marks
+    usage: Decimal  # requirement / equity (>= 1: liquidated)
+    liquidation_prices: dict[str, Decimal] = field(hash=False)
+
+
+@dataclass(frozen=True)
 class VenueRules:
     name: str
     valuation: Valuation
@@ -306,6 +315,12 @@ class Venue:
             return _CTX.divide(eq, req)
         return _CTX.divide(req, eq) if eq > 0 else D("Infinity")
 
+    def account_usage(self, account: Account) -> Decimal:
+        """Cross account: total requirement / (wallet + total uPnL) at the marks (>= 1: liquidated)."""
+        eq = account.wallet_balance + sum((p.unrealized_pnl() for p in account.positions), ZERO)
+        req = sum((self.maintenance_margin(p) for p in account.positions), ZERO)
+        return _CTX.divide(req, eq) if eq > 0 else D("Infinity")
+
     def maintenance_usage(self, position: Position, account: Account | None = None) -> Decimal:
         """requirement / equity at mark, the same way round on every venue (>= 1: liquidated)."""
         eq = self.equity(position, account)
@@ -328,28 +343,72 @@ class Venue:
     def liquidation_price(self, position: Position, account: Account | None = None) -> Decimal:
         """Mark price at which equity == maintenance requirement (isolated if account is None, else cross)."""
         _check(position)
-        s, q = position.side.sign, position.qty
         c, k = self._constant(position, account)
+        return self._liquidation_from(position, c, k)
+
+    def cross_liquidation_prices(self, account: Account) -> dict[str, Decimal]:
+        """Every position's cross liquidation price, by symbol, in one pass (see `evaluate_cross`)."""
+        return self.evaluate_cross(account).liquidation_prices
+
+    def evaluate_cross(self, account: Account) -> CrossEvaluation:
+        """Equity, requirement, usage and every liquidation price of a cross account in O(n), not O(n^2):
+        the account totals are summed once and each position's own terms are taken back out."""
+        upnl = {p.symbol: p.unrealized_pnl() for p in account.positions}
+        mm = {p.symbol: self.maintenance_margin(p) for p in account.positions}
+        total_upnl, total_mm = sum(upnl.values(), ZERO), sum(mm.values(), ZERO)
+        prices: dict[str, Decimal] = {}
+        for p in account.positions:
+            _check(p)
+            c = account.wallet_balance + total_upnl - upnl[p.symbol] - p.side.sign * p.qty * p.entry_price
+            prices[p.symbol] = self._liquidation_from(p, c, total_mm - mm[p.symbol])
+        equity = account.wallet_balance + total_upnl
+        usage = _CTX.divide(total_mm, equity) if equity > 0 else D("Infinity")
+        return CrossEvaluation(equity=equity, requirement=total_mm, usage=usage, liquidation_prices=prices)
+
+    def _liquidation_from(self, position: Position, c: Decimal, k: Decimal) -> Decimal:
+        s, q = position.side.sign, position.qty
         if self.rules.valuation is Valuation.ENTRY:
             tier = self._tier(position, position.entry_price)
             req = q * position.entry_price * self._requirement_rate(tier) - tier.maint_amount
             return _CTX.divide(req + k - c, s * q)
         if position.tier is not None:
             return self._solve_mark(position.tier, c, k, s, q)
-        tiers = self.spec(position.symbol).margin_tiers
         if self.rules.tier_unit is not TierUnit.NOTIONAL:
             return self._solve_mark(self._tier(position, position.entry_price), c, k, s, q)
+        # Binance: the bracket is the one of the position valued at the liquidation price. With cum from the
+        # recursion the requirement is the maximum of the brackets' lines (convex in the notional), so each
+        # bracket's root bounds the true root from one side (Newton on a convex function): jump to the bracket
+        # the last root falls in until it stays put. A long whose first-bracket root is <= 0 has margin left
+        # at price 0, so it is never liquidated; a short with that is below maintenance at every price.
+        tiers = self.spec(position.symbol).margin_tiers
+        first = self._solve_mark(tiers[0], c, k, s, q)
+        if first <= 0:
+            return first
+        i = self._tier_index(tiers, q * position.mark)
+        for _ in range(2 * len(tiers)):
+            price = first if i == 0 else self._solve_mark(tiers[i], c, k, s, q)
+            j = self._tier_index(tiers, q * price) if price > 0 else 0
+            if j == i:
+                return price
+            i = j
+        return self._scan_brackets(tiers, c, k, s, q)  # brackets not convex (odd live data): check each
+
+    def _scan_brackets(self, tiers: tuple[MarginTier, ...], c: Decimal, k: Decimal, s: int,
+                       q: Decimal) -> Decimal:
         floor = ZERO
-        first: Decimal | None = None
         for i, tier in enumerate(tiers):
             price = self._solve_mark(tier, c, k, s, q)
-            first = price if first is None else first
-            notional = q * price
-            if price > 0 and floor <= notional and (notional < tier.cap or i == len(tiers) - 1):
+            if price > 0 and floor <= q * price and (q * price < tier.cap or i == len(tiers) - 1):
                 return price
             floor = tier.cap
-        assert first is not None
-        return first  # no positive root in any tier: report the first tier's (<= 0) value
+        raise ValueError("no bracket is consistent with its own liquidation price; check the margin tiers")
+
+    @staticmethod
+    def _tier_index(tiers: tuple[MarginTier, ...], measure: Decimal) -> int:
+        for i, tier in enumerate(tiers):
+            if measure < tier.cap:
+                return i
+        return len(tiers) - 1
 
     def _solve_mark(self, tier: MarginTier, c: Decimal, k: Decimal, s: int, q: Decimal) -> Decimal:
         # C + s*q*P = q*P*r - cum + K  =>  P = (C + cum - K) / (q*(r - s))

@@ -116,3 +116,20 @@ def test_bankruptcy_price_is_beyond_the_liquidation_price_and_equity_is_zero_the
     lp, bp = venue.liquidation_price(pos), venue.bankruptcy_price(pos)
     assert (bp < lp) if side is Side.LONG else (bp > lp)
     assert _close(venue.equity(dataclasses.replace(pos, mark_price=bp)), D(0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(VENUE_NAMES, st.lists(st.tuples(SIDES, st.decimals(min_value=D("0.01"), max_value=D("20"), places=2),
+                                       st.decimals(min_value=D("-0.2"), max_value=D("0.2"), places=3)),
+                             min_size=1, max_size=2),
+       st.decimals(min_value=D("1000"), max_value=D("100000"), places=2))
+def test_one_pass_cross_prices_equal_the_per_position_prices(name, legs, wallet):
+    venue = venues.get(name)
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    positions = tuple(Position(symbols[i], side, qty, D("3000"), mark_price=D("3000") * (1 + move))
+                      for i, (side, qty, move) in enumerate(legs))
+    account = Account(wallet, positions)
+    one_pass = venue.cross_liquidation_prices(account)
+    for p in positions:
+        assert _close(one_pass[p.symbol], venue.liquidation_price(p, account))
+        assert venue.account_usage(account) == venue.maintenance_usage(p, account)
