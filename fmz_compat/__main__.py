@@ -18,6 +18,7 @@ DEFAULT_START = "2024-01-01 00:00:00"
 DEFAULT_DURATION = "7d"
 DEFAULT_VENUES = ("binance", "bybit", "okx")
 _SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
+_EID = re.compile(r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -132,15 +133,12 @@ def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tup
     try:
         if ns.end and ns.duration:
             raise UsageError("pass --end or --duration, not both")
-        start_ms = (
-            parse_time_ms(ns.start)
-            if ns.start
-            else (
-                header.start_ms
-                if header and header.start_ms is not None and not ns.end and not ns.duration
-                else parse_time_ms(DEFAULT_START)
-            )
-        )
+        if ns.start:
+            start_ms = parse_time_ms(ns.start)
+        elif header and header.start_ms is not None:
+            start_ms = header.start_ms  # --end / --duration count from the header's start
+        else:
+            start_ms = parse_time_ms(DEFAULT_START)
         if ns.end:
             end_ms = parse_time_ms(ns.end)
         elif ns.duration:
@@ -158,15 +156,24 @@ def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tup
     return start_ms, end_ms
 
 
+def _venue_eid(name: str) -> str:
+    """'binance' -> Futures_Binance; an FMZ exchange id such as 'Binance' (spot) passes through."""
+    name = name.strip()
+    if name.lower() in VENUE_NAMES and name == name.lower():
+        return VENUE_NAMES[name]
+    if _EID.match(name):
+        return name
+    raise UsageError(
+        f"unknown venue {name or '(empty)'}: choose from {', '.join(VENUE_NAMES)} "
+        "or give an FMZ exchange id such as Futures_OKX or Binance"
+    )
+
+
 def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[ExchangeBinding, ...]:
     if ns.venues:
-        names = [v.strip().lower() for v in ns.venues.split(",") if v.strip()]
-        unknown = [v for v in names if v not in VENUE_NAMES]
-        if unknown or not names:
-            raise UsageError(
-                f"unknown venue {', '.join(unknown) or '(empty)'}: choose from {', '.join(VENUE_NAMES)}"
-            )
-        bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency="BTC_USDT") for v in names)
+        bindings = tuple(
+            ExchangeBinding(eid=_venue_eid(v), currency="BTC_USDT") for v in ns.venues.split(",")
+        )
     elif header and header.exchanges:
         bindings = header.exchanges
     else:

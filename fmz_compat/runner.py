@@ -220,7 +220,7 @@ def run(
         seed=config.seed,
         start_ms=start_ms,
         bindings=config.bindings,
-        symbols=config.symbols,
+        symbols=market_symbols(config),
         latency_ms=config.latency_ms,
     )
     try:
@@ -243,9 +243,17 @@ def run(
         finally:
             world.close()
         _write_outputs(config, result, store, start_ms, clock)
+        if result.exit_code == EXIT_CRASH and config.quiet:  # not echoed yet: the user must see why
+            for row in store.logs(limit=1, log_types=[LOG_TYPE_ERROR]):
+                out(row["Extra"])
         store.close()
     out(summary_text(config, result))
     return result
+
+
+def market_symbols(config: RunConfig) -> tuple[str, ...]:
+    """--symbols plus every pair an exchange is bound to, in order, without duplicates."""
+    return tuple(dict.fromkeys((*config.symbols, *(b.currency for b in config.bindings))))
 
 
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime) -> tuple[int, str]:

@@ -99,7 +99,7 @@ def test_flags_override_header(tmp_path):
     )
     assert [b.eid for b in config.bindings] == ["Futures_OKX"] and config.bindings[0].balance == 7
     assert config.end_ms - config.start_ms == 6 * 3_600_000
-    assert config.start_ms == parse_time_ms("2024-01-01")
+    assert config.start_ms == parse_time_ms("2024-02-01")  # the header's start, the flag's length
 
 
 def test_epoch_seconds_and_params_beside_the_file(tmp_path):
@@ -111,3 +111,8 @@ def test_epoch_seconds_and_params_beside_the_file(tmp_path):
     assert config.params_json == '{"a": 1}' and "params.json" in config.params_origin
     config, _ = config_from_args(["backtest", str(path), "--params", '{"b": 2}'])
     assert config.params_json == '{"b": 2}'
+
+
+def test_venues_accept_fmz_exchange_ids_for_spot(strategy):
+    config, _ = config_from_args(["backtest", str(strategy), "--venues", "Binance,Futures_OKX,bybit"])
+    assert [b.eid for b in config.bindings] == ["Binance", "Futures_OKX", "Futures_Bybit"]
