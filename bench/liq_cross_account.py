@@ -50,14 +50,17 @@ def main() -> int:
     ap.add_argument("--venue", default="binance", choices=venues.NAMES)
     a = ap.parse_args()
     venue, account = build(a.venue, a.positions)
-    times = []
+    wall, cpu = [], []
     for _ in range(a.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = venue.evaluate_cross(account)
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times) * 1000
-    print(f"venue={a.venue} positions={a.positions} runs={a.runs} median={med:.1f} ms "
-          f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}); target < 50 ms; "
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    med, med_cpu = statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+    # CPU time is printed beside wall time: on a shared machine the wall figure also measures the neighbours.
+    print(f"venue={a.venue} positions={a.positions} runs={a.runs} "
+          f"median={med:.1f} ms wall, {med_cpu:.1f} ms cpu "
+          f"(wall min {min(wall) * 1000:.1f}, max {max(wall) * 1000:.1f}); target < 50 ms; "
           f"usage={result.usage:.4f} liquidation prices={len(result.liquidation_prices)}")
     return 0
 

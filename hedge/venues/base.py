@@ -38,9 +38,11 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 D = Decimal
@@ -56,7 +58,10 @@ class Side(StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.LONG else -1
+        return _SIGN[self]
+
+
+_SIGN = {Side.LONG: 1, Side.SHORT: -1}
 
 
 class Valuation(StrEnum):
@@ -144,6 +149,14 @@ class ContractSpec:
     def max_leverage(self) -> Decimal:
         return self.margin_tiers[0].max_leverage
 
+    @cached_property
+    def tier_caps(self) -> tuple[Decimal, ...]:
+        return tuple(t.cap for t in self.margin_tiers)
+
+    def tier_index(self, measure: Decimal) -> int:
+        """Index of the tier whose [floor, cap) holds `measure` (the last tier beyond every cap)."""
+        return min(bisect_right(self.tier_caps, measure), len(self.margin_tiers) - 1)
+
 
 @dataclass(frozen=True)
 class Position:
@@ -212,7 +225,7 @@ class Venue:
             known = ", ".join(sorted(self.specs))
             raise ValueError(f"unknown symbol {symbol!r} on {self.name}; known: {known}") from None
 
-    @property
+    @cached_property
     def fees(self) -> FeeTier:
         for tier in self.fee_tiers:
             if tier.name == self.fee_tier_name:
@@ -255,11 +268,8 @@ class Venue:
         return _CTX.divide(qty, self.spec(symbol).contract_size)
 
     def tier_for(self, symbol: str, measure: Decimal) -> MarginTier:
-        tiers = self.spec(symbol).margin_tiers
-        for tier in tiers:
-            if measure < tier.cap:
-                return tier
-        return tiers[-1]
+        spec = self.spec(symbol)
+        return spec.margin_tiers[spec.tier_index(measure)]
 
     def _tier(self, position: Position, price: Decimal) -> MarginTier:
         if position.tier is not None:
@@ -380,14 +390,15 @@ class Venue:
         # bracket's root bounds the true root from one side (Newton on a convex function): jump to the bracket
         # the last root falls in until it stays put. A long whose first-bracket root is <= 0 has margin left
         # at price 0, so it is never liquidated; a short with that is below maintenance at every price.
-        tiers = self.spec(position.symbol).margin_tiers
+        spec = self.spec(position.symbol)
+        tiers = spec.margin_tiers
         first = self._solve_mark(tiers[0], c, k, s, q)
         if first <= 0:
             return first
-        i = self._tier_index(tiers, q * position.mark)
+        i = spec.tier_index(q * position.mark)
         for _ in range(2 * len(tiers)):
             price = first if i == 0 else self._solve_mark(tiers[i], c, k, s, q)
-            j = self._tier_index(tiers, q * price) if price > 0 else 0
+            j = spec.tier_index(q * price) if price > 0 else 0
             if j == i:
                 return price
             i = j
@@ -402,13 +413,6 @@ class Venue:
                 return price
             floor = tier.cap
         raise ValueError("no bracket is consistent with its own liquidation price; check the margin tiers")
-
-    @staticmethod
-    def _tier_index(tiers: tuple[MarginTier, ...], measure: Decimal) -> int:
-        for i, tier in enumerate(tiers):
-            if measure < tier.cap:
-                return i
-        return len(tiers) - 1
 
     def _solve_mark(self, tier: MarginTier, c: Decimal, k: Decimal, s: int, q: Decimal) -> Decimal:
         # C + s*q*P = q*P*r - cum + K  =>  P = (C + cum - K) / (q*(r - s))
