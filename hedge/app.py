@@ -55,6 +55,7 @@ class App:
         self.last_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
         self.pairs_opened = 0
+        self._last_skip: dict[str, str] = {}
         self.nav_base = Decimal(0)
         self.now_ms = 0
         self._next_status_ms = 0
@@ -293,7 +294,7 @@ class App:
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
         problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
         if problem:
-            self.event(f"skip {symbol} {opp.buy_venue}->{opp.sell_venue}: {problem}")
+            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
         sized = self._sized_edge(opp, buy, sell, float(qty))
         if sized is None:
@@ -303,7 +304,7 @@ class App:
             return
         problem = self._margin_problem(buy, sell, qty, price)
         if problem:
-            self.event(f"skip {symbol} {opp.buy_venue}->{opp.sell_venue}: {problem}")
+            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
         tag = f"open#{self.ledger.next_id}"
         self.event(f"OPEN {tag} {symbol} {qty}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell {opp.sell_venue} "
@@ -324,6 +325,7 @@ class App:
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.save(self.api.store)
         self.pairs_opened += 1
+        self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
                    f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
         self.measure_exposure()
@@ -338,13 +340,13 @@ class App:
         exec_buy = walk(buy_book[0], qty)
         exec_sell = walk(sell_book[1], qty)
         if exec_buy is None or exec_sell is None:
-            self.event(f"skip {opp.symbol}: book too thin for {qty}")
+            self.skip(opp.symbol, f"book too thin for {qty}")
             return None
         buy_ask, buy_bid = buy_book[0][0][0], buy_book[1][0][0] if buy_book[1] else buy_book[0][0][0]
         sell_bid, sell_ask = sell_book[1][0][0], sell_book[0][0][0] if sell_book[0] else sell_book[1][0][0]
         slippage = max(exec_buy / buy_ask - 1.0, 1.0 - exec_sell / sell_bid) * 10_000
         if slippage > float(self.cfg.max_slippage_bps):
-            self.event(f"skip {opp.symbol}: slippage {slippage:.2f} bps over max_slippage_bps")
+            self.skip(opp.symbol, "slippage over max_slippage_bps")
             return None
         edge = edge_bps(buy_ask, buy_bid, sell_bid, sell_ask, self._taker[buy.key], self._taker[sell.key],
                         exec_buy, exec_sell)
@@ -363,7 +365,7 @@ class App:
         equity = self.total_equity()
         if equity <= 0:
             return "total equity unknown"
-        prices = {s: price for s in self.cfg.symbols}
+        prices = {p.symbol: self._mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
         effective = (self.ledger.gross_notional(prices) + 2 * notional) / equity
         if effective > self.cfg.max_effective_leverage:
             return f"effective leverage would be {effective:.2f} > max_effective_leverage"
@@ -378,6 +380,23 @@ class App:
         if fill is not None and not fill.balanced:
             self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill
+
+    def _mid(self, symbol: str) -> Decimal | None:
+        """Mid price of a symbol on the first venue with a fresh top."""
+        assert self.market is not None
+        for venue in self.venues:
+            if symbol in venue.specs:
+                top = self.market.fresh_top(venue.key, symbol, self.now_ms)
+                if top is not None:
+                    return _dec(top.mid)
+        return None
+
+    def skip(self, symbol: str, reason: str) -> None:
+        """Log why an opening was skipped, once per kind of reason in a row (no log flood)."""
+        kind = reason.split(" ", 2)[:2]
+        if self._last_skip.get(symbol) != " ".join(kind):
+            self._last_skip[symbol] = " ".join(kind)
+            self.event(f"skip {symbol}: {reason}")
 
     def _venue(self, key: str) -> Venue:
         for venue in self.venues:

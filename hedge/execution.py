@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedge.market import Venue, fmz_pair, swap_symbol
@@ -86,12 +86,14 @@ class Executor:
         positions = venue.exchange.GetPositions(swap_symbol(symbol))
         if positions is None:
             return None
-        ct_val = venue.specs[symbol].ct_val
+        spec = venue.specs[symbol]
         total = Decimal(0)
         for pos in positions:
             if fmz_pair(pos["Symbol"]) != symbol:
                 continue
-            amount = Decimal(repr(float(pos["Amount"]))) * ct_val
+            # Venues hold whole lots; snap away float noise (0.8699999999 contracts -> 0.87).
+            lots = (Decimal(repr(float(pos["Amount"]))) / spec.lot).to_integral_value(ROUND_HALF_EVEN)
+            amount = lots * spec.lot * spec.ct_val
             total += amount if pos["Type"] in (PD_LONG, PD_LONG_YD) else -amount
         return total
 

@@ -119,3 +119,9 @@ def test_close_legs_reduce_both_positions(fake_exchange):
     fill = executor.execute_pair(SYMBOL, close, "close#1")
     assert fill.balanced and fill.qty == D("0.02")
     assert binance.base_position() == 0 and okx.base_position() == 0
+
+
+def test_float_noise_in_reported_positions_is_snapped_to_whole_lots(fake_exchange):
+    binance, okx, executor, legs, _ = _setup(fake_exchange)
+    binance.contracts["BTC_USDT"] = D("0.86999999999999988")
+    assert executor.position(legs[0].venue, SYMBOL) == D("0.870")
