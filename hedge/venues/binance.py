@@ -1,4 +1,4 @@
-"""Binance USDⓈ-M futures (classic account, one-way mode). Sources: docs/mechanics.md#binance."""
+"""Binance USDⓈ-M futures (classic account, one-way mode). Sources: docs/mechanics.md (binance)."""
 
 from decimal import Decimal as D
 

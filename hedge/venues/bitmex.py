@@ -1,4 +1,4 @@
-"""BitMEX linear USDT perpetuals (XBTUSDT, ETHUSDT). Sources and confidence: docs/mechanics.md#bitmex."""
+"""BitMEX linear USDT perpetuals (XBTUSDT, ETHUSDT). Sources and confidence: docs/mechanics.md (bitmex)."""
 
 from decimal import Decimal as D
 

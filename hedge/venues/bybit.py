@@ -1,4 +1,4 @@
-"""Bybit V5 linear (USDT perpetual), one-way mode. Sources and confidence: docs/mechanics.md#bybit."""
+"""Bybit V5 linear (USDT perpetual), one-way mode. Sources and confidence: docs/mechanics.md (bybit)."""
 
 from decimal import Decimal as D
 

@@ -1,4 +1,4 @@
-"""CoinEx linear futures. Sources and confidence: docs/mechanics.md#coinex."""
+"""CoinEx linear futures. Sources and confidence: docs/mechanics.md (coinex)."""
 
 from decimal import Decimal as D
 

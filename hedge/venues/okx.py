@@ -1,4 +1,4 @@
-"""OKX V5 USDT-margined swap, single-currency margin. Sources and confidence: docs/mechanics.md#okx."""
+"""OKX V5 USDT-margined swap, single-currency margin. Sources and confidence: docs/mechanics.md (okx)."""
 
 from decimal import Decimal as D
 
