@@ -407,12 +407,16 @@ class Venue:
     def _scan_brackets(self, tiers: tuple[MarginTier, ...], c: Decimal, k: Decimal, s: int,
                        q: Decimal) -> Decimal:
         floor = ZERO
+        roots = []
         for i, tier in enumerate(tiers):
             price = self._solve_mark(tier, c, k, s, q)
             if price > 0 and floor <= q * price and (q * price < tier.cap or i == len(tiers) - 1):
                 return price
+            roots.append(price)
             floor = tier.cap
-        raise ValueError("no bracket is consistent with its own liquidation price; check the margin tiers")
+        # No bracket holds its own root (a requirement that jumps at a bracket edge): report the price that
+        # liquidates earliest, the highest root for a long and the lowest for a short.
+        return max(roots) if s > 0 else min(roots)
 
     def _solve_mark(self, tier: MarginTier, c: Decimal, k: Decimal, s: int, q: Decimal) -> Decimal:
         # C + s*q*P = q*P*r - cum + K  =>  P = (C + cum - K) / (q*(r - s))

@@ -133,3 +133,20 @@ def test_one_pass_cross_prices_equal_the_per_position_prices(name, legs, wallet)
     for p in positions:
         assert _close(one_pass[p.symbol], venue.liquidation_price(p, account))
         assert venue.account_usage(account) == venue.maintenance_usage(p, account)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SIDES, st.decimals(min_value=D("0.001"), max_value=D("100"), places=3), PRICES, FRACTIONS)
+def test_flat_brackets_from_live_data_still_give_a_price_at_least_as_early_as_the_lowest_bracket(
+        side, qty, entry, fraction):
+    # Brackets without maintenance amounts make the requirement jump at each edge (not convex): the search
+    # must still return a price, never earlier-than-possible on the safe side of the first bracket's root.
+    flat = venues.get("binance").with_overrides({"BTCUSDT": {"margin_tiers": [
+        {"cap": "50000", "mmr": "0.004", "max_leverage": "125"},
+        {"cap": "600000", "mmr": "0.05", "max_leverage": "10"},
+        {"cap": "1e12", "mmr": "0.1", "max_leverage": "5"}]}})
+    pos = Position("BTCUSDT", side, qty, entry, leverage=1 + 4 * fraction)
+    lp = flat.liquidation_price(pos)
+    first_bracket_only = flat.with_overrides({"BTCUSDT": {"margin_tiers": [
+        {"cap": "1e12", "mmr": "0.004", "max_leverage": "125"}]}}).liquidation_price(pos)
+    assert (lp >= first_bracket_only) if side is Side.LONG else (lp <= first_bracket_only)
