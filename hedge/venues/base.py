@@ -14,6 +14,7 @@
     binance.maintenance_margin(pos, price=None)       # at `price` (default: mark, else entry), tier included
     binance.margin_ratio(pos, account=None)           # the venue's orientation (rules.ratio_orientation)
     binance.maintenance_usage(pos, account=None)      # uniform: requirement / equity, >= 1 means liquidated
+    binance.is_liquidated(pos, account=None)          # equity <= requirement at the marks
     binance.evaluate_cross(account)                   # equity, requirement, usage, every LP in one pass
     binance.funding_fee(notional_at_mark, rate, side)     # balance change of the holder: negative = paid
     binance.next_funding_time("BTCUSDT", now_ms)          # first settlement strictly after now_ms
@@ -324,6 +325,10 @@ class Venue:
         if self.rules.ratio_orientation is RatioOrientation.EQUITY_OVER_MM:
             return _CTX.divide(eq, req)
         return _CTX.divide(req, eq) if eq > 0 else D("Infinity")
+
+    def is_liquidated(self, position: Position, account: Account | None = None) -> bool:
+        """True when the position (isolated) or account (cross) is at or below maintenance at the marks."""
+        return self.equity(position, account) <= self.requirement(position, account)
 
     def account_usage(self, account: Account) -> Decimal:
         """Cross account: total requirement / (wallet + total uPnL) at the marks (>= 1: liquidated)."""

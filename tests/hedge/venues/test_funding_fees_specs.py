@@ -136,3 +136,21 @@ def test_bad_positions_are_rejected_with_a_clear_message():
     with pytest.raises(ValueError, match="quantity must be positive"):
         empty = Position("BTCUSDT", Side.LONG, D("0"), D("100"), leverage=D(2))
         venues.get("binance").liquidation_price(empty)
+
+
+@given(st.sampled_from(venues.NAMES), st.sampled_from([1, 4, 8]),
+       st.integers(min_value=1_500_000_000_000, max_value=2_000_000_000_000))
+def test_next_funding_time_is_the_next_point_on_the_grid(name, hours, now_ms):
+    venue = venues.get(name).with_overrides({"BTCUSDT": {"funding_interval_hours": hours}})
+    t = venue.next_funding_time("BTCUSDT", now_ms)
+    interval = hours * 3_600_000
+    assert now_ms < t <= now_ms + interval
+    assert (t - venue.rules.funding_anchor_hour * 3_600_000) % interval == 0
+
+
+def test_is_liquidated_flips_at_the_liquidation_price():
+    bybit = venues.get("bybit")
+    above = Position("BTCUSDT", Side.LONG, D("1"), D("20000"), mark_price=D("19700.1"), leverage=D("50"))
+    at = Position("BTCUSDT", Side.LONG, D("1"), D("20000"), mark_price=D("19700"), leverage=D("50"))
+    assert not bybit.is_liquidated(above)
+    assert bybit.is_liquidated(at)
