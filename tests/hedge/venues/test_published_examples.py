@@ -64,6 +64,19 @@ def test_binance_faq_example_with_2021_brackets_looked_up_at_the_liquidation_pri
     assert binance.round_price(binance.liquidation_price(btc, account), "BTCUSDT") == D("26316.89")
 
 
+def test_binance_faq_bracket_lookup_and_maintenance_amount_figures():
+    # Same FAQ (b3c689c1f50a44cabb3a84e663b81d93), its notes on the 2021 BTCUSDT table: "if the position
+    # size ... is 264,000 USDT, then the maintenance margin rate would be 1%"; "500,000 USDT -> maintenance
+    # amount 1,300"; "Maintenance Amount on Level 5 = 250,000 * (1% - 0.5%) + 50 USDT = 1,300 USDT".
+    binance = venues.get("binance").with_overrides({"BTCUSDT": {"margin_tiers": tiers_with_cum([
+        ("50000", "0.004", "125"), ("250000", "0.005", "100"), ("1000000", "0.01", "50"),
+        ("10000000", "0.025", "20")])}})
+    assert binance.tier_for("BTCUSDT", D("264000")).mmr == D("0.01")
+    assert binance.tier_for("BTCUSDT", D("500000")).maint_amount == D("1300")
+    pos = Position("BTCUSDT", Side.LONG, D("10"), D("50000"), leverage=D("20"))
+    assert binance.maintenance_margin(pos) == D("500000") * D("0.01") - D("1300")
+
+
 def test_binance_current_bracket_maintenance_amounts_match_the_api_snapshot():
     # GET /fapi/v1/leverageBracket snapshot (freqtrade binance_leverage_tiers.json, 2024-10-24) cum column.
     binance = venues.get("binance")
