@@ -220,8 +220,13 @@ class Venue:
         return self.rules.name
 
     def spec(self, symbol: str) -> ContractSpec:
+        """Contract spec by canonical symbol (BTCUSDT); FMZ, ccxt and venue spellings are accepted too."""
         try:
             return self.specs[symbol]
+        except KeyError:
+            pass
+        try:
+            return self.specs[canonical_symbol(symbol)]
         except KeyError:
             known = ", ".join(sorted(self.specs))
             raise ValueError(f"unknown symbol {symbol!r} on {self.name}; known: {known}") from None
@@ -507,6 +512,15 @@ class Venue:
         if spec.min_notional and qty * price < spec.min_notional:
             return f"notional {qty * price} is below the minimum {spec.min_notional}"
         return None
+
+
+def canonical_symbol(text: str) -> str:
+    """BTC_USDT, BTC_USDT.swap, BTC/USDT:USDT, BTC-USDT-SWAP, XBTUSDT -> BTCUSDT."""
+    t = text.upper().split(":")[0]
+    for suffix in (".SWAP", "-SWAP", "_SWAP"):
+        t = t.removesuffix(suffix)
+    t = t.replace("_", "").replace("-", "").replace("/", "")
+    return "BTC" + t[3:] if t.startswith("XBT") else t
 
 
 def _check(position: Position) -> None:

@@ -154,3 +154,9 @@ def test_is_liquidated_flips_at_the_liquidation_price():
     at = Position("BTCUSDT", Side.LONG, D("1"), D("20000"), mark_price=D("19700"), leverage=D("50"))
     assert not bybit.is_liquidated(above)
     assert bybit.is_liquidated(at)
+
+
+@pytest.mark.parametrize("text", ["BTCUSDT", "BTC_USDT", "BTC_USDT.swap", "BTC/USDT:USDT", "BTC-USDT-SWAP",
+                                  "XBTUSDT", "btc_usdt"])
+def test_specs_accept_fmz_ccxt_and_venue_spellings(text):
+    assert venues.get("okx").spec(text).symbol == "BTCUSDT"
