@@ -1,0 +1,858 @@
+"""The FMZ exchange object (`exchange`, `exchanges[i]`) on top of a simulated venue account.
+
+FMZ semantics throughout: failures return None and write an error row (GetLastError), "nothing
+there" is [], every struct is a `Struct` with an attribute-accessible `Info`. Each call first
+checks the clock (EOFError at the end of a backtest window), lets the configured latency pass on
+a virtual clock and advances the simulated world to the current time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from fmz_compat.core import (
+    LOG_TYPE_BUY,
+    LOG_TYPE_CANCEL,
+    LOG_TYPE_SELL,
+    ORDER_OFFSET_CLOSE,
+    ORDER_OFFSET_OPEN,
+    ORDER_STATE_PENDING,
+    ORDER_TYPE_BUY,
+    ORDER_TYPE_SELL,
+    PD_LONG,
+    PD_SHORT,
+    ExchangeBinding,
+    Struct,
+    to_struct,
+)
+from fmz_compat.sim.account import Account, Order, VenueError
+from fmz_compat.sim.world import build_book
+
+if TYPE_CHECKING:
+    from fmz_compat.sim.world import SimWorld
+
+SUPPORTED_CONTRACTS = ("swap",)
+_DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
+_MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
+                  "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
+_TIMEOUT_MESSAGE = ("Post \"{url}\": context deadline exceeded "
+                    "(Client.Timeout exceeded while awaiting headers)")
+_DOWN_MESSAGE = "Get \"{url}\": dial tcp: connect: connection refused"
+_REFUSED = {
+    "binance": '{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}',
+    "bybit": '{"retCode":10016,"retMsg":"Service is busy, please try again later."}',
+    "okx": '{"code":"50001","msg":"Service temporarily unavailable. Please try again later"}',
+    "coinex": '{"code":3008,"message":"Service busy, please try again later"}',
+    "bitmex": '{"error":{"message":"The system is currently overloaded. Please try again later.",'
+              '"name":"HTTPError"}}',
+}
+_HOSTS = {"binance": "https://fapi.binance.com", "bybit": "https://api.bybit.com",
+          "okx": "https://www.okx.com", "coinex": "https://api.coinex.com",
+          "bitmex": "https://www.bitmex.com"}
+
+
+class _Failed(Exception):
+    """Internal: a call failed with this error line (already venue/FMZ formatted)."""
+
+
+class AsyncResult:
+    """What `exchange.Go` returns: `wait()` gives (value, True) once, then (None, False)."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+        self._taken = False
+
+    def wait(self, timeout: float | None = None) -> tuple[Any, bool]:
+        del timeout
+        if self._taken:
+            return None, False
+        self._taken = True
+        return self._value, True
+
+
+class Exchange:
+    """One FMZ exchange object. Built by `fmz_compat.sim.create_world`, one per binding."""
+
+    def __init__(self, world: SimWorld, account: Account, binding: ExchangeBinding) -> None:
+        self._world = world
+        self._acc = account
+        self._binding = binding
+        self._index = account.index
+        self._venue = account.venue
+        self._futures = account.futures
+        self._name = binding.eid
+        self._label = binding.label or binding.eid
+        self._currency = binding.currency.upper()
+        self._contract = ""
+        self._direction = "buy"
+        self._rate = 1.0
+        self._price_precision: int | None = None
+        self._amount_precision: int | None = None
+        self._max_bar_len = 1000
+        self.period_s = 3600
+        self._raw = ""
+        self._base_url = _HOSTS[self._venue]
+        self._day_cache: dict[int, tuple[Any, float, float, float]] = {}
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _enter(self, method: str) -> None:
+        clock = self._world.clock
+        clock.check()
+        latency = self._world.cfg.latency_ms
+        if latency and getattr(clock, "is_virtual", False) and hasattr(clock, "advance"):
+            clock.advance(latency * 1_000_000)
+        self._world.advance(clock.now_ns())
+        if self._world.fault_active(self._venue, "down"):
+            raise _Failed(_DOWN_MESSAGE.format(url=self._base_url))
+
+    def _fail(self, method: str, message: str) -> None:
+        self._world.log.error(f"{self._label} {method}: {message}", exchange_index=self._index)
+        return None
+
+    def _run(self, method: str, fn: Callable[[], Any]) -> Any:
+        try:
+            self._enter(method)
+            return fn()
+        except _Failed as e:
+            return self._fail(method, str(e))
+        except VenueError as e:
+            return self._fail(method, str(e))
+
+    def _raw_json(self, info: Any) -> None:
+        self._raw = info  # serialised on demand by GetRawJSON
+
+    def _symbol(self, symbol: str | None) -> tuple[str, str]:
+        """(pair, contract type) for a symbol argument; '' means the current pair and contract."""
+        if symbol is None or symbol == "":
+            pair = self._currency
+            ct = self._contract
+            if self._futures and not ct:
+                raise _Failed("contract type is not set: call SetContractType(\"swap\") first or pass a "
+                              "full symbol such as \"BTC_USDT.swap\"")
+        else:
+            if not isinstance(symbol, str):
+                raise _Failed(f"invalid symbol {symbol!r}")
+            pair, _, ct = symbol.partition(".")
+            pair = pair.upper()
+            if self._futures and not ct:
+                ct = self._contract or "swap"
+        if "_" not in pair:
+            raise _Failed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+        if self._futures and ct not in SUPPORTED_CONTRACTS:
+            raise _Failed(f"contract type {ct!r} is not simulated (only \"swap\")")
+        if self._acc.quote(pair) is None:
+            raise _Failed(f"symbol {pair} is not listed on the simulated {self._name}")
+        return pair, ct
+
+    def _fmz_symbol(self, pair: str) -> str:
+        return f"{pair}.swap" if self._futures else pair
+
+    def _order_id(self, order: Order) -> str:
+        return f"{self._fmz_symbol(order.pair)},{order.n}"
+
+    @staticmethod
+    def _parse_id(order_id: Any) -> int:
+        if isinstance(order_id, bool):
+            raise _Failed(f"invalid order id {order_id!r}")
+        if isinstance(order_id, int):
+            return order_id
+        if isinstance(order_id, float) and order_id.is_integer():
+            return int(order_id)
+        if isinstance(order_id, str):
+            raw = order_id.rsplit(",", 1)[-1].strip()
+            if raw.isdigit():
+                return int(raw)
+        raise _Failed(f"invalid order id {order_id!r}")
+
+    def _px(self, x: float, prec: int) -> float:
+        return round(x * self._rate, prec)
+
+    # --- identity -----------------------------------------------------------------------------
+    def GetName(self) -> str:
+        return self._name
+
+    def GetLabel(self) -> str:
+        return self._label
+
+    def GetCurrency(self) -> str:
+        return self._currency
+
+    def GetBaseCurrency(self) -> str:
+        return self._currency.split("_")[0]
+
+    def GetQuoteCurrency(self) -> str:
+        return self._currency.split("_")[1]
+
+    def SetCurrency(self, currency: str) -> None:
+        if not isinstance(currency, str) or currency.count("_") != 1:
+            self._fail("SetCurrency", f"invalid currency {currency!r}: use BASE_QUOTE such as ETH_USDT")
+            return None
+        self._currency = currency.upper()
+        return None
+
+    def GetContractType(self) -> str:
+        return self._contract
+
+    def SetContractType(self, contract_type: str) -> Struct | None:
+        def run() -> Struct:
+            if not self._futures:
+                raise _Failed("SetContractType is for futures exchanges")
+            if contract_type not in SUPPORTED_CONTRACTS:
+                raise _Failed(f"contract type {contract_type!r} is not simulated (only \"swap\")")
+            if self._acc.quote(self._currency) is None:
+                raise _Failed(f"symbol {self._currency} is not listed on the simulated {self._name}")
+            self._contract = contract_type
+            native = self._acc.contract(self._currency).native
+            return to_struct({"InstrumentID": native, "instrument": native})
+        return self._run("SetContractType", run)
+
+    def SetMarginLevel(self, *args: Any) -> bool | None:
+        def run() -> bool:
+            if len(args) == 1:
+                pair = self._currency
+                level = args[0]
+            elif len(args) == 2:
+                pair = self._symbol(args[0])[0]
+                level = args[1]
+            else:
+                raise _Failed("SetMarginLevel(level) or SetMarginLevel(symbol, level)")
+            if not self._futures:
+                raise _Failed("SetMarginLevel is for futures exchanges")
+            if not isinstance(level, int | float) or level < 1 or level > self._acc.spec.max_leverage:
+                raise _Failed(f"leverage {level!r} out of range 1..{self._acc.spec.max_leverage}")
+            self._acc.leverage[pair] = int(level)
+            return True
+        return self._run("SetMarginLevel", run)
+
+    def SetDirection(self, direction: str) -> None:
+        if direction not in _DIRECTIONS:
+            self._fail("SetDirection", f"invalid direction {direction!r}: use buy, sell, closebuy, closesell")
+            return None
+        self._direction = direction
+        return None
+
+    def GetDirection(self) -> str:
+        return self._direction
+
+    def SetPrecision(self, price_precision: int, amount_precision: int) -> None:
+        self._price_precision = int(price_precision)
+        self._amount_precision = int(amount_precision)
+
+    def SetRate(self, rate: float = 1.0) -> float:
+        old = self._rate
+        self._rate = float(rate)
+        return old
+
+    def GetRate(self) -> float:
+        return self._rate
+
+    def GetUSDCNY(self) -> float:
+        return 7.2
+
+    def GetRawJSON(self) -> str:
+        if isinstance(self._raw, str):
+            return self._raw
+        try:
+            return json.dumps(self._raw)
+        except (TypeError, ValueError):
+            return ""
+
+    def SetMaxBarLen(self, n: int) -> None:
+        self._max_bar_len = max(1, int(n))
+
+    def GetPeriod(self) -> int:
+        return self.period_s
+
+    def SetBase(self, url: str) -> str:
+        old = self._base_url
+        self._base_url = url
+        return old
+
+    def GetBase(self) -> str:
+        return self._base_url
+
+    def SetProxy(self, proxy: str) -> None:
+        return None
+
+    def SetTimeout(self, ms: int) -> None:
+        return None
+
+    # --- market data --------------------------------------------------------------------------
+    def _ticker(self, pair: str) -> Struct:
+        q = self._acc.quote(pair)
+        price, k = self._world.market_view(self._venue, q)
+        bid, ask = q.best_bid_ask(price)
+        prec = q.prec
+        hi, lo, open_ = self._day_range(q, price)
+        time_ms = self._world.start_ms + k * self._world.step_ms
+        native = self._acc.contract(pair).native
+        info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask,
+                       "lastPrice": round(price, prec), "markPrice": round(q.mark, prec), "time": time_ms})
+        return Struct({
+            "Symbol": self._fmz_symbol(pair), "High": self._px(hi, prec), "Low": self._px(lo, prec),
+            "Sell": self._px(ask, prec), "Buy": self._px(bid, prec), "Last": self._px(price, prec),
+            "Open": self._px(open_, prec), "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
+            "OpenInterest": 0.0, "Info": info,
+        })
+
+    def _day_range(self, q: Any, price: float) -> tuple[float, float, float]:
+        """About-24h high/low/open: whole hours of 1-minute bars (cached) plus the current hour."""
+        bars = q.bars
+        whole = len(bars) - len(bars) % 60
+        cached = self._day_cache.get(id(q))
+        if cached is None or cached[0] != whole:
+            recent = bars[max(0, whole - 1380):whole]
+            if recent:
+                cached = (whole, max(b[2] for b in recent), min(b[3] for b in recent), recent[0][1])
+            else:
+                cached = (whole, price, price, bars[0][1] if bars else q.bar_open)
+            self._day_cache[id(q)] = cached
+        _, hi, lo, open_ = cached
+        if len(bars) > whole:
+            hi, lo = max(hi, q.hour_hi), min(lo, q.hour_lo)
+        return max(hi, q.bar_hi, q.hi, price), min(lo, q.bar_lo, q.lo, price), open_
+
+    def GetTicker(self, symbol: str = "") -> Struct | None:
+        def run() -> Struct:
+            t = self._ticker(self._symbol(symbol)[0])
+            self._raw_json(t.Info)
+            return t
+        return self._run("GetTicker", run)
+
+    def GetTickers(self) -> list[Struct] | None:
+        def run() -> list[Struct]:
+            out = []
+            for (market, pair), q in self._world.quotes.items():
+                if market != self._acc.market_key(pair):
+                    continue
+                price, k = self._world.market_view(self._venue, q)
+                bid, ask = q.best_bid_ask(price)
+                prec = q.prec
+                out.append(Struct({
+                    "Symbol": self._fmz_symbol(pair), "High": 0.0, "Low": 0.0,
+                    "Sell": self._px(ask, prec), "Buy": self._px(bid, prec), "Last": self._px(price, prec),
+                    "Open": 0.0, "Volume": 0.0,
+                    "Time": self._world.start_ms + k * self._world.step_ms, "OpenInterest": 0.0,
+                    "Info": Struct({"symbol": self._acc.contract(pair).native}),
+                }))
+            return out
+        return self._run("GetTickers", run)
+
+    def GetDepth(self, symbol: str = "") -> Struct | None:
+        def run() -> Struct:
+            pair = self._symbol(symbol)[0]
+            q = self._acc.quote(pair)
+            price, k = self._world.market_view(self._venue, q)
+            if k == self._world.k:
+                bids, asks = self._world.book(q)
+            else:
+                bids, asks = build_book(q, price, k, self._world.cfg.seed)
+            spec = self._acc.contract(pair)
+            prec = q.prec
+
+            def units(base: float, p: float) -> float:
+                if spec.inverse:
+                    return math.floor(base * p / spec.ct_val)
+                return round(base / spec.ct_val, spec.amount_precision + 3)
+            depth = Struct({
+                "Asks": [Struct({"Price": self._px(p, prec), "Amount": units(a, p)})
+                         for p, a in asks if a > 0],
+                "Bids": [Struct({"Price": self._px(p, prec), "Amount": units(a, p)})
+                         for p, a in bids if a > 0],
+                "Time": self._world.start_ms + k * self._world.step_ms,
+                "Info": Struct({"symbol": spec.native}),
+            })
+            return depth
+        return self._run("GetDepth", run)
+
+    def GetTrades(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            pair = self._symbol(symbol)[0]
+            q = self._acc.quote(pair)
+            price, k = self._world.market_view(self._venue, q)
+            bid, ask = q.best_bid_ask(price)
+            t0 = self._world.start_ms + k * self._world.step_ms
+            out = []
+            for i in range(3):
+                side = (k + i) % 2
+                out.append(Struct({"Id": f"{k * 10 + i}", "Time": t0 - (2 - i) * 100,
+                                   "Price": self._px(ask if side == 0 else bid, q.prec),
+                                   "Amount": round(q.depth_base * 0.01 * (1 + i), 6),
+                                   "Type": ORDER_TYPE_BUY if side == 0 else ORDER_TYPE_SELL}))
+            return out
+        return self._run("GetTrades", run)
+
+    def GetRecords(self, *args: Any, **kwargs: Any) -> list | None:
+        def run() -> Records:
+            symbol, period, limit = "", self.period_s, 0
+            rest = list(args)
+            if rest and isinstance(rest[0], int | float) and not isinstance(rest[0], bool):
+                period = int(rest.pop(0))
+                if rest:
+                    limit = int(rest.pop(0))
+            else:
+                if rest:
+                    symbol = rest.pop(0) or ""
+                if rest:
+                    period = int(rest.pop(0) or self.period_s)
+                if rest:
+                    limit = int(rest.pop(0) or 0)
+            symbol = kwargs.get("symbol", symbol)
+            period = int(kwargs.get("period", period))
+            limit = int(kwargs.get("limit", limit))
+            if period < 60 or period % 60:
+                raise _Failed(f"period {period} s is not simulated: use a multiple of 60 s (PERIOD_M1..)")
+            pair = self._symbol(symbol)[0]
+            return self._records(pair, period, limit)
+        return self._run("GetRecords", run)
+
+    def _records(self, pair: str, period: int, limit: int) -> Records:
+        q = self._acc.quote(pair)
+        w = self._world
+        period_ms = period * 1000
+        bars = list(q.bars) + [(q.bar_start_k, q.bar_open, max(q.bar_hi, q.hi), min(q.bar_lo, q.lo), q.price)]
+        out = Records()
+        cur: list[float] | None = None
+        prec = q.prec
+        for k0, o, h, lo, c in bars:
+            t = w.start_ms + k0 * w.step_ms
+            start = t - t % period_ms
+            if cur is None or cur[0] != start:
+                if cur is not None:
+                    out.append(_record(cur, prec, self._rate))
+                cur = [start, o, h, lo, c, 0.0]
+            else:
+                cur[2] = max(cur[2], h)
+                cur[3] = min(cur[3], lo)
+                cur[4] = c
+            cur[5] += round(q.depth_base * 2 * (1 + (h - lo) / max(c, 1e-12) * 1000), 6)
+        if cur is not None:
+            out.append(_record(cur, prec, self._rate))
+        cap = min(self._max_bar_len, limit) if limit else self._max_bar_len
+        if len(out) > cap:
+            del out[: len(out) - cap]
+        return out
+
+    def GetMarkets(self) -> dict[str, Struct] | None:
+        def run() -> dict[str, Struct]:
+            out = {}
+            for market, pair in self._world.quotes:
+                if market != self._acc.market_key(pair):
+                    continue
+                spec = self._acc.contract(pair)
+                base, quote = pair.split("_")
+                out[self._fmz_symbol(pair)] = to_struct({
+                    "Symbol": spec.native, "BaseAsset": base, "QuoteAsset": quote,
+                    "TickSize": spec.tick, "AmountSize": spec.amount_step,
+                    "PricePrecision": spec.price_precision, "AmountPrecision": spec.amount_precision,
+                    "MinQty": spec.min_qty, "MaxQty": 1e9, "MinNotional": spec.min_notional,
+                    "MaxNotional": 1e12, "CtVal": spec.ct_val if self._futures else 1.0,
+                    "CtValCcy": quote if spec.inverse else base,
+                    "Info": {"symbol": spec.native, "ctVal": spec.ct_val, "tickSz": spec.tick,
+                             "lotSz": spec.amount_step, "inverse": spec.inverse},
+                })
+            return out
+        return self._run("GetMarkets", run)
+
+    def GetFundings(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            if not self._futures:
+                raise _Failed("GetFundings is for futures exchanges")
+            pairs = [self._symbol(symbol)[0]] if symbol else [
+                pair for market, pair in self._world.quotes if market == self._acc.market_key(pair)]
+            out = []
+            for pair in pairs:
+                q = self._acc.quote(pair)
+                f = q.funding
+                next_ms = self._world.start_ms + f.next_k * self._world.step_ms
+                out.append(to_struct({
+                    "Symbol": self._fmz_symbol(pair), "Rate": f.rate, "Time": next_ms,
+                    "Interval": f.interval_ms,
+                    "Info": {"symbol": self._acc.contract(pair).native, "fundingRate": str(f.rate),
+                             "nextFundingTime": next_ms},
+                }))
+            return out
+        return self._run("GetFundings", run)
+
+    # --- trading ------------------------------------------------------------------------------
+    def _truncate(self, x: float, digits: int | None) -> float:
+        if digits is None or x is None or x <= 0:
+            return x
+        f = 10 ** digits
+        return math.floor(x * f + 1e-9) / f
+
+    def _place(self, method: str, pair: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
+               log_args: tuple[Any, ...]) -> str:
+        """Place an order for CreateOrder/Buy/Sell; side is buy|sell|closebuy|closesell."""
+        try:
+            price = float(price)
+            amount = float(amount)
+        except (TypeError, ValueError):
+            raise _Failed(f"invalid price {price!r} or amount {amount!r}") from None
+        if not math.isfinite(price) or not math.isfinite(amount):
+            raise _Failed(f"invalid price {price!r} or amount {amount!r}")
+        if price > 0:
+            price = self._truncate(price, self._price_precision) / self._rate
+        amount = self._truncate(amount, self._amount_precision)
+        if self._world.fault_active(self._venue, "refuse_orders"):
+            raise _Failed(_REFUSED[self._venue])
+        close = side in ("closebuy", "closesell")
+        exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
+        if close and not self._futures:
+            raise _Failed(f"side {side} is for futures; spot sides are buy and sell")
+        tif = str(opts.get("timeInForce", opts.get("timeinforce", "GTC"))).upper()
+        post_only = _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY")
+        if tif not in ("GTC", "IOC", "FOK"):
+            tif = "GTC"
+        reduce_only = _truthy(opts.get("reduceOnly")) or close
+        order = self._acc.place(pair, exec_side, price, amount, reduce_only=reduce_only, close=close,
+                                tif=tif, post_only=post_only)
+        oid = self._order_id(order)
+        log_type = LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL
+        message = " ".join(str(a) for a in log_args)
+        self._world.log.log(log_type, message, exchange_index=self._index, order_id=oid,
+                            price=-1.0 if price <= 0 else price * self._rate, amount=amount)
+        if self._world.fault_active(self._venue, "timeout_after_accept"):
+            raise _Failed(_TIMEOUT_MESSAGE.format(url=self._base_url + "/order"))
+        self._raw_json({"orderId": order.n, "symbol": self._acc.contract(pair).native, "status": "NEW"})
+        return oid
+
+    def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
+        def run() -> str:
+            raw_side, opts = _parse_side(side)
+            valid = _DIRECTIONS if self._futures else ("buy", "sell")
+            if raw_side not in valid:
+                raise _Failed(f"invalid side {side!r}: use {', '.join(valid)}")
+            pair = self._symbol(symbol)[0]
+            return self._place("CreateOrder", pair, raw_side, price, amount, opts, args)
+        return self._run("CreateOrder", run)
+
+    def Buy(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Buy", price, amount, args)
+
+    def Sell(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Sell", price, amount, args)
+
+    def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
+        def run() -> str:
+            pair = self._symbol("")[0]
+            if not self._futures:
+                return self._place(method, pair, method.lower(), price, amount, {}, args)
+            allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
+            if self._direction not in allowed:
+                raise _Failed(f"direction is {self._direction}, invalid order type {method}")
+            return self._place(method, pair, self._direction, price, amount, {}, args)
+        return self._run(method, run)
+
+    def CancelOrder(self, order_id: Any, *args: Any) -> bool:
+        def run() -> bool:
+            n = self._parse_id(order_id)
+            if self._world.fault_active(self._venue, "refuse_orders"):
+                raise _Failed(_REFUSED[self._venue])
+            order = self._acc.cancel(n)
+            self._world.log.log(LOG_TYPE_CANCEL, " ".join(str(a) for a in args), exchange_index=self._index,
+                                order_id=self._order_id(order), price=order.price, amount=order.amount)
+            return True
+        result = self._run("CancelOrder", run)
+        return bool(result)
+
+    def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
+        """Cancel and replace (the simulator's venues do not amend in place); returns the new id."""
+        def run() -> str:
+            n = self._parse_id(order_id)
+            old = self._acc.orders.get(n)
+            if old is None or old.status != ORDER_STATE_PENDING:
+                raise _Failed(f"order {order_id} is not open")
+            raw_side, opts = _parse_side(side)
+            if old.post_only:
+                opts.setdefault("postOnly", True)
+            self._acc.cancel(n)
+            self._world.log.log(LOG_TYPE_CANCEL, "modify", exchange_index=self._index,
+                                order_id=self._order_id(old), price=old.price, amount=old.amount)
+            return self._place("ModifyOrder", old.pair, raw_side, price, amount, opts, args)
+        return self._run("ModifyOrder", run)
+
+    def _order_struct(self, order: Order) -> Struct:
+        spec = self._acc.contract(order.pair)
+        prec = spec.price_precision
+        return to_struct({
+            "Id": self._order_id(order), "Symbol": self._fmz_symbol(order.pair),
+            "Price": -1 if order.price <= 0 else self._px(order.price, prec),
+            "Amount": order.amount, "DealAmount": round(order.filled, 10),
+            "AvgPrice": self._px(order.avg_price, prec + 4), "Status": order.status,
+            "Type": ORDER_TYPE_BUY if order.side == "buy" else ORDER_TYPE_SELL,
+            "Offset": ORDER_OFFSET_CLOSE if order.reduce_only else ORDER_OFFSET_OPEN,
+            "ContractType": "swap" if self._futures else "", "Time": order.time_ms, "Condition": None,
+            "Info": {"orderId": order.n, "symbol": spec.native, "side": order.side.upper(),
+                     "price": order.price, "origQty": order.amount, "executedQty": order.filled,
+                     "timeInForce": "GTX" if order.post_only else order.tif,
+                     "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms},
+        })
+
+    def GetOrder(self, order_id: Any) -> Struct | None:
+        def run() -> Struct:
+            n = self._parse_id(order_id)
+            order = self._acc.orders.get(n)
+            if order is None:
+                raise _Failed({"binance": '{"code":-2013,"msg":"Order does not exist."}',
+                               "okx": '{"code":"51603","msg":"Order does not exist"}'}.get(
+                                   self._venue, f'{{"error":"order {n} does not exist"}}'))
+            return self._order_struct(order)
+        return self._run("GetOrder", run)
+
+    def _pairs_for(self, symbol: str) -> set[str] | None:
+        """Pairs a GetOrders/GetPositions argument selects; None = all in this account."""
+        if symbol and symbol.upper() in ("USDT.SWAP", "USD.SWAP", "USDT.FUTURES", "USD.FUTURES"):
+            quote = symbol.split(".")[0].upper()
+            return {p for m, p in self._world.quotes if p.endswith("_" + quote) and
+                    m == self._acc.market_key(p)}
+        if symbol:
+            return {self._symbol(symbol)[0]}
+        if self._futures:
+            quote = self._currency.split("_")[1]
+            return {p for m, p in self._world.quotes
+                    if p.endswith("_" + quote) and m == self._acc.market_key(p)}
+        return {self._currency}
+
+    def GetOrders(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            pairs = self._pairs_for(symbol)
+            return [self._order_struct(o) for o in self._acc.open.values()
+                    if pairs is None or o.pair in pairs]
+        return self._run("GetOrders", run)
+
+    def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:
+        def run() -> list[Struct]:
+            rest = list(args)
+            symbol = rest.pop(0) if rest and isinstance(rest[0], str) else ""
+            since = int(rest.pop(0)) if rest else 0
+            limit = int(rest.pop(0)) if rest else 0
+            pairs = self._pairs_for(symbol)
+            done = [o for o in self._acc.orders.values() if o.status != ORDER_STATE_PENDING
+                    and (pairs is None or o.pair in pairs) and o.time_ms >= since]
+            if limit:
+                done = done[-limit:]
+            return [self._order_struct(o) for o in done]
+        return self._run("GetHistoryOrders", run)
+
+    def GetPositions(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            if not self._futures:
+                raise _Failed("GetPositions is for futures exchanges")
+            pairs = self._pairs_for(symbol)
+            out = []
+            for pos in self._acc.positions.values():
+                if pos.qty == 0.0 or (pairs is not None and pos.pair not in pairs):
+                    continue
+                out.append(self._position_struct(pos))
+            return out
+        return self._run("GetPositions", run)
+
+    def GetPosition(self, symbol: str = "") -> list[Struct] | None:
+        return self.GetPositions(symbol)
+
+    def _position_struct(self, pos: Any) -> Struct:
+        acc = self._acc
+        q = acc.quote(pos.pair)
+        spec = acc.contract(pos.pair)
+        frozen = sum(o.remaining for o in acc.open.values() if o.pair == pos.pair and o.reduce_only)
+        upnl = acc.upnl(pos)
+        return to_struct({
+            "Symbol": self._fmz_symbol(pos.pair), "MarginLevel": pos.leverage, "Amount": abs(pos.qty),
+            "FrozenAmount": frozen, "Price": round(pos.entry, spec.price_precision + 4), "Profit": upnl,
+            "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": "swap",
+            "Margin": acc.used_margin(pos),
+            "Info": {"symbol": spec.native, "positionAmt": pos.qty, "entryPrice": pos.entry,
+                     "markPrice": q.mark, "unRealizedProfit": upnl, "leverage": pos.leverage,
+                     "marginType": "isolated" if pos.isolated else "cross",
+                     "isolatedMargin": pos.margin},
+        })
+
+    def GetAccount(self) -> Struct | None:
+        def run() -> Struct:
+            acc = self._acc
+            base, quote = self._currency.split("_")
+            if not self._futures:
+                info = {"balances": [{"asset": a, "free": acc.available(a), "locked": acc.frozen[a]}
+                                     for a in sorted(acc.balances)]}
+                return to_struct({"Balance": acc.available(quote), "FrozenBalance": acc.frozen[quote],
+                                  "Stocks": acc.available(base), "FrozenStocks": acc.frozen[base],
+                                  "Equity": acc.balances[quote] + acc.balances[base] * acc.quote(
+                                      self._currency).price if acc.quote(self._currency) else 0.0,
+                                  "UPnL": 0.0, "Info": info})
+            settle = acc.settle_asset(self._currency)
+            avail = acc.available(settle)
+            equity = acc.equity(settle)
+            upnl = sum(acc.upnl(p) for p in acc.positions.values()
+                       if p.qty != 0.0 and acc.settle_asset(p.pair) == settle)
+            frozen = max(0.0, equity - avail - max(0.0, upnl))
+            info = {"asset": settle, "walletBalance": acc.balances[settle], "availableBalance": avail,
+                    "unrealizedProfit": upnl, "marginBalance": equity,
+                    "assets": [{"asset": a, "walletBalance": v} for a, v in sorted(acc.balances.items())]}
+            if settle == quote:
+                return to_struct({"Balance": avail, "FrozenBalance": frozen, "Stocks": 0.0,
+                                  "FrozenStocks": 0.0,
+                                  "Equity": equity, "UPnL": upnl, "Info": info})
+            return to_struct({"Balance": 0.0, "FrozenBalance": 0.0, "Stocks": avail, "FrozenStocks": frozen,
+                              "Equity": equity, "UPnL": upnl, "Info": info})
+        return self._run("GetAccount", run)
+
+    def GetAssets(self) -> list[Struct] | None:
+        def run() -> list[Struct]:
+            acc = self._acc
+            out = []
+            for asset in sorted(acc.balances):
+                amount = acc.available(asset)
+                frozen = acc.balances[asset] - amount if not self._futures else max(
+                    0.0, acc.equity(asset) - amount)
+                if amount == 0.0 and frozen == 0.0:
+                    continue
+                out.append(Struct({"Currency": asset, "Amount": amount, "FrozenAmount": frozen}))
+            return out
+        return self._run("GetAssets", run)
+
+    # --- condition orders: not simulated ------------------------------------------------------
+    def _not_supported(self, method: str) -> None:
+        return self._run(method, lambda: (_ for _ in ()).throw(_Failed("not supported by the simulator")))
+
+    def CreateConditionOrder(self, *args: Any) -> None:
+        return self._not_supported("CreateConditionOrder")
+
+    def ModifyConditionOrder(self, *args: Any) -> None:
+        return self._not_supported("ModifyConditionOrder")
+
+    def CancelConditionOrder(self, *args: Any) -> None:
+        return self._not_supported("CancelConditionOrder")
+
+    def GetConditionOrder(self, *args: Any) -> None:
+        return self._not_supported("GetConditionOrder")
+
+    def GetConditionOrders(self, *args: Any) -> None:
+        return self._not_supported("GetConditionOrders")
+
+    def GetHistoryConditionOrders(self, *args: Any) -> None:
+        return self._not_supported("GetHistoryConditionOrders")
+
+    # --- legacy -------------------------------------------------------------------------------
+    def GetMinStock(self) -> float:
+        return self._acc.contract(self._currency).min_qty
+
+    def GetMinPrice(self) -> float:
+        return self._acc.contract(self._currency).tick
+
+    def GetFee(self) -> Struct:
+        return Struct({"Buy": self._acc.taker * 100, "Sell": self._acc.taker * 100,
+                       "Maker": self._acc.maker * 100, "Taker": self._acc.taker * 100})
+
+    # --- misc ---------------------------------------------------------------------------------
+    def Log(self, log_type: int, price: float, amount: float, *args: Any) -> None:
+        """A log row that looks like an order (chart marker); no order is sent."""
+        self._world.log.log(int(log_type), " ".join(str(a) for a in args), exchange_index=self._index,
+                            price=float(price), amount=float(amount))
+
+    def Go(self, method: str, *args: Any) -> AsyncResult:
+        fn = getattr(self, method, None)
+        if fn is None or method.startswith("_") or not callable(fn):
+            self._fail("Go", f"unknown method {method!r}")
+            return AsyncResult(None)
+        return AsyncResult(fn(*args))
+
+    def IO(self, key: str, *args: Any) -> Any:
+        if key == "currency":
+            if not args:
+                return None
+            self.SetCurrency(args[0])
+            return True
+        if key == "api":
+            return self._run("IO", lambda: self._api(*args))
+        if key == "cross":
+            self._acc.cross = bool(args[0]) if args else True
+            return True
+        if key in _MODE_SWITCHES:
+            if key in ("base", "mbase") and args:
+                self._base_url = str(args[0])
+            return True
+        return None
+
+    def _api(self, http_method: str = "GET", path: str = "", params: str = "", body: str = "") -> Any:
+        from fmz_compat.sim.api_endpoints import dispatch
+        args: dict[str, Any] = dict(parse_qsl(params or "", keep_blank_values=True))
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = dict(parse_qsl(body))
+            if isinstance(parsed, dict):
+                args.update(parsed)
+        path = path.split("?", 1)
+        if len(path) == 2:
+            args.update(dict(parse_qsl(path[1])))
+        result = dispatch(self._world, self._acc, http_method.upper(), path[0], args)
+        self._raw_json(result)
+        return to_struct(result)
+
+
+class Records(list):
+    """GetRecords result: a list of Record structs with flat column views (.Close, ...)."""
+
+    def _col(self, name: str) -> list[float]:
+        return [r[name] for r in self]
+
+    @property
+    def Time(self) -> list[float]:
+        return self._col("Time")
+
+    @property
+    def Open(self) -> list[float]:
+        return self._col("Open")
+
+    @property
+    def High(self) -> list[float]:
+        return self._col("High")
+
+    @property
+    def Low(self) -> list[float]:
+        return self._col("Low")
+
+    @property
+    def Close(self) -> list[float]:
+        return self._col("Close")
+
+    @property
+    def Volume(self) -> list[float]:
+        return self._col("Volume")
+
+
+def _record(cur: list[float], prec: int, rate: float) -> Struct:
+    return Struct({"Time": int(cur[0]), "Open": round(cur[1] * rate, prec),
+                   "High": round(cur[2] * rate, prec),
+                   "Low": round(cur[3] * rate, prec), "Close": round(cur[4] * rate, prec),
+                   "Volume": round(cur[5], 6), "OpenInterest": 0.0})
+
+
+def _parse_side(side: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(side, str):
+        raise _Failed(f"invalid side {side!r}")
+    raw, _, extra = side.partition(";")
+    opts: dict[str, Any] = {}
+    extra = extra.strip()
+    if extra.startswith("{"):
+        try:
+            parsed = json.loads(extra)
+        except ValueError:
+            raise _Failed(f"invalid order options {extra!r}: not JSON") from None
+        if isinstance(parsed, dict):
+            opts.update(parsed)
+    elif extra:
+        opts.update(dict(parse_qsl(extra)))
+    return raw.strip().lower(), opts
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v)

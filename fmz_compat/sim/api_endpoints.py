@@ -1,0 +1,114 @@
+"""The few raw REST endpoints `exchange.IO("api", ...)` answers on the simulator.
+
+Each account has a futures wallet (what trading uses) and a funding wallet (deposits arrive there,
+withdrawals leave from it). Generic paths work on every venue; a handful of native paths per venue
+map onto the same three operations: deposit address, internal transfer, withdrawal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fmz_compat.sim.account import Account, VenueError
+
+if TYPE_CHECKING:
+    from fmz_compat.sim.world import SimWorld
+
+
+def _amount(args: dict[str, Any], *keys: str) -> float:
+    for key in keys:
+        if key in args:
+            try:
+                value = float(args[key])
+            except (TypeError, ValueError):
+                break
+            if value > 0:
+                return value
+            break
+    raise VenueError(f"parameter {keys[0]} must be a positive number")
+
+
+def _transfer(acc: Account, asset: str, amount: float, to_futures: bool) -> None:
+    src = acc.funding_wallet if to_futures else acc.balances
+    dst = acc.balances if to_futures else acc.funding_wallet
+    available = src[asset] if to_futures else acc.available(asset)
+    if amount > available + 1e-9:
+        raise VenueError(f"insufficient {asset}: {available:.6f} available for a transfer of {amount:g}")
+    src[asset] -= amount
+    dst[asset] += amount
+
+
+def _network(chain: str) -> str:
+    chain = chain.upper()
+    return chain.split("-", 1)[1] if "-" in chain else (chain or "TRC20")
+
+
+def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any]) -> Any:
+    coin = str(args.get("coin") or args.get("asset") or args.get("ccy") or "USDT").upper()
+    # --- generic simulator paths (all venues) ---
+    if path == "/sim/balances" and method == "GET":
+        return {"futures": dict(acc.balances), "funding": dict(acc.funding_wallet)}
+    if path == "/sim/deposit_address" and method == "GET":
+        return {"coin": coin, "network": _network(str(args.get("network", ""))),
+                "address": world.deposit_address(acc, _network(str(args.get("network", ""))))}
+    if path == "/sim/transfer" and method == "POST":
+        to_futures = str(args.get("to", "futures")).lower() == "futures"
+        _transfer(acc, coin, _amount(args, "amount"), to_futures)
+        return {"ok": True}
+    if path == "/sim/withdraw" and method == "POST":
+        tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")),
+                            _network(str(args.get("network", ""))))
+        return {"id": tx}
+    if path == "/sim/withdrawals" and method == "GET":
+        return [w for w in world.withdrawals if w["from"] == acc.index or w["to"] == acc.index]
+    # --- Binance ---
+    if acc.venue == "binance":
+        if path == "/sapi/v1/asset/transfer" and method == "POST":
+            kind = str(args.get("type", ""))
+            if kind not in ("MAIN_UMFUTURE", "UMFUTURE_MAIN"):
+                raise VenueError('{"code":-1102,"msg":"type must be MAIN_UMFUTURE or UMFUTURE_MAIN"}')
+            _transfer(acc, coin, _amount(args, "amount"), kind == "MAIN_UMFUTURE")
+            return {"tranId": len(world.withdrawals) + 1}
+        if path == "/sapi/v1/capital/withdraw/apply" and method == "POST":
+            net = _network(str(args.get("network", "")))
+            tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
+            return {"id": tx}
+        if path == "/sapi/v1/capital/deposit/address" and method == "GET":
+            net = _network(str(args.get("network", "")))
+            return {"address": world.deposit_address(acc, net), "coin": coin, "tag": "", "url": ""}
+    # --- OKX ---
+    if acc.venue == "okx":
+        if path == "/api/v5/asset/transfer" and method == "POST":
+            src, dst = str(args.get("from", "")), str(args.get("to", ""))
+            if {src, dst} != {"6", "18"}:
+                raise VenueError('{"code":"58115","msg":"from/to must be 6 (funding) and 18 (trading)"}')
+            _transfer(acc, coin, _amount(args, "amt"), dst == "18")
+            return {"code": "0", "msg": "", "data": [{"transId": str(len(world.withdrawals) + 1),
+                                                     "ccy": coin, "amt": str(args["amt"])}]}
+        if path == "/api/v5/asset/withdrawal" and method == "POST":
+            net = _network(str(args.get("chain", "")))
+            tx = world.withdraw(acc, coin, _amount(args, "amt"), str(args.get("toAddr", "")), net)
+            return {"code": "0", "msg": "",
+                    "data": [{"wdId": tx, "ccy": coin, "chain": args.get("chain", "")}]}
+        if path == "/api/v5/asset/deposit-address" and method == "GET":
+            return {"code": "0", "msg": "", "data": [
+                {"addr": world.deposit_address(acc, n), "chain": f"{coin}-{n}", "ccy": coin}
+                for n in ("TRC20", "ERC20", "ARBITRUM")]}
+    # --- Bybit ---
+    if acc.venue == "bybit":
+        if path == "/v5/asset/transfer/inter-transfer" and method == "POST":
+            src, dst = str(args.get("fromAccountType", "")), str(args.get("toAccountType", ""))
+            if {src, dst} != {"FUND", "UNIFIED"}:
+                raise VenueError('{"retCode":131212,"retMsg":"accountType must be FUND and UNIFIED"}')
+            _transfer(acc, coin, _amount(args, "amount"), dst == "UNIFIED")
+            return {"retCode": 0, "retMsg": "success",
+                    "result": {"transferId": str(len(world.withdrawals) + 1)}}
+        if path == "/v5/asset/withdraw/create" and method == "POST":
+            net = _network(str(args.get("chain", "")))
+            tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
+            return {"retCode": 0, "retMsg": "success", "result": {"id": tx}}
+        if path == "/v5/asset/deposit/query-address" and method == "GET":
+            net = _network(str(args.get("chainType", "")))
+            return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [
+                {"chainType": net, "addressDeposit": world.deposit_address(acc, net)}]}}
+    raise VenueError(f"{method} {path} is not simulated; see docs/simulator.md (IO api endpoints)")

@@ -1,0 +1,241 @@
+"""Price paths: a common fair price per coin on a fixed time grid, and one quote per venue market.
+
+The fair price is a log random walk with Markov-switching volatility regimes and Poisson jumps.
+Each venue market (perp, spot or inverse on one venue) adds a basis to it: a static offset, a slow
+and a fast Ornstein-Uhlenbeck component (exact discretisation) and rare dislocations that decay.
+Every series draws from its own RNG stream, keyed by (seed, coin) or (seed, coin, market), and is
+stepped on every grid point, so the path does not depend on who reads it or how often.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from fmz_compat.sim import params as P
+
+EIGHT_HOURS_S = 28_800.0
+
+
+class Quote:
+    """One instrument's price on one venue market: venue price, mark price, and chunk extremes."""
+
+    __slots__ = (
+        "market", "pair", "spec_tick", "prec", "half_spread_frac", "depth_base", "rng",
+        "offset", "slow", "fast", "disloc", "a_slow", "s_slow", "a_fast", "s_fast",
+        "p_disloc", "disloc_size", "a_disloc", "a_mark",
+        "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
+        "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
+    )
+
+    def __init__(self, market: str, pair: str, sp: P.SymbolParams, offset_bps: float,
+                 seed: int, step_s: float, fair: float) -> None:
+        self.market = market
+        self.pair = pair
+        self.spec_tick = sp.tick
+        self.prec = max(0, -int(math.floor(math.log10(sp.tick) + 1e-9)))
+        self.half_spread_frac = sp.spread_bps * 1e-4 / 2.0
+        self.depth_base = sp.depth_usdt / sp.start_price
+        self.rng = random.Random(P.stable_int(seed, sp.base, market, pair, "basis"))
+        self.offset = offset_bps * 1e-4
+        self.a_slow = math.exp(-step_s * math.log(2) / P.SLOW_HALF_LIFE_S)
+        self.s_slow = sp.slow_basis_bps * 1e-4 * math.sqrt(1 - self.a_slow ** 2)
+        self.a_fast = math.exp(-step_s * math.log(2) / P.FAST_HALF_LIFE_S)
+        self.s_fast = sp.fast_basis_bps * 1e-4 * math.sqrt(1 - self.a_fast ** 2)
+        self.a_disloc = math.exp(-step_s * math.log(2) / P.DISLOCATION_HALF_LIFE_S)
+        self.p_disloc = sp.dislocation_per_day * step_s / 86_400.0
+        self.disloc_size = sp.dislocation_bps * 1e-4
+        self.a_mark = 1.0 - math.exp(-step_s / P.MARK_SMOOTHING_S)
+        # start the OU parts in their stationary distribution
+        self.slow = self.rng.gauss(0.0, sp.slow_basis_bps * 1e-4)
+        self.fast = self.rng.gauss(0.0, sp.fast_basis_bps * 1e-4)
+        self.disloc = 0.0
+        self.price = fair * (1.0 + self.offset + self.slow + self.fast)
+        self.mark = self.price
+        self.hi = self.lo = self.mhi = self.mlo = self.price
+        self.net_base = 0.0  # signed position in base units held by all accounts (exposure stats)
+        self.book = None     # (k, bids, asks) cache of the generated depth at step k
+        self.bars: list[tuple[int, float, float, float, float]] = []  # 1-minute bars (k0, o, h, l, c)
+        self.bar_open = self.bar_hi = self.bar_lo = self.price
+        self.bar_start_k = 0
+        self.hour_hi = self.hour_lo = self.price  # extremes of the bars closed in the current hour
+        self.funding = None  # FundingState for perps
+
+    def reset_extremes(self) -> None:
+        self.hi = self.lo = self.price
+        self.mhi = self.mlo = self.mark
+
+    def best_bid_ask(self, price: float | None = None) -> tuple[float, float]:
+        p = self.price if price is None else price
+        tick = self.spec_tick
+        half = max(tick / 2.0, p * self.half_spread_frac)
+        bid = math.floor((p - half) / tick + 1e-9) * tick
+        ask = math.ceil((p + half) / tick - 1e-9) * tick
+        if ask <= bid:
+            ask = bid + tick
+        return round(bid, self.prec), round(ask, self.prec)
+
+
+class CoinPath:
+    """The fair price of one coin and the venue quotes that ride on it, stepped together."""
+
+    def __init__(self, sp: P.SymbolParams, seed: int, step_ms: int) -> None:
+        self.sp = sp
+        self.step_s = step_ms / 1000.0
+        self.rng = random.Random(P.stable_int(seed, sp.base, "fair"))
+        jump_var_8h = sp.jump_per_day / 3.0 * sp.jump_std ** 2
+        diff_var_8h = max(sp.vol_8h ** 2 - jump_var_8h, 0.3 * sp.vol_8h ** 2)
+        mean_m2 = sum(w * m * m for w, m in zip(P.REGIME_WEIGHTS, P.REGIME_MULTS, strict=True))
+        base_sigma = math.sqrt(diff_var_8h * self.step_s / EIGHT_HOURS_S / mean_m2)
+        self.sigmas = tuple(base_sigma * m for m in P.REGIME_MULTS)
+        self.p_switch = self.step_s / P.REGIME_STAY_S
+        self.p_jump = sp.jump_per_day * self.step_s / 86_400.0
+        self.regime = 1
+        self.fair = sp.start_price
+        self.k = 0
+        self.quotes: list[Quote] = []
+        self.exposure_on = False
+        self.max_abs_exposure = 0.0
+        self.max_exposure_k = 0
+
+    def add_quote(self, q: Quote) -> None:
+        self.quotes.append(q)
+
+    def refresh_exposure_flag(self) -> None:
+        self.exposure_on = any(q.net_base != 0.0 for q in self.quotes)
+
+    def advance(self, k_target: int) -> None:
+        """Step the fair price and every quote from self.k to k_target (inclusive of the end)."""
+        n = k_target - self.k
+        if n <= 0:
+            return
+        rng = self.rng
+        rand = rng.random
+        gauss = rng.gauss
+        exp = math.exp
+        sigmas = self.sigmas
+        p_switch = self.p_switch
+        p_jump = self.p_jump
+        jump_std = self.sp.jump_std
+        regime = self.regime
+        fair = self.fair
+        quotes = self.quotes
+        track = self.exposure_on
+        max_abs = self.max_abs_exposure
+        max_k = self.max_exposure_k
+        k = self.k
+        weights = P.REGIME_WEIGHTS
+        for _ in range(n):
+            k += 1
+            if rand() < p_switch:
+                u = rand()
+                regime = 0 if u < weights[0] else (1 if u < weights[0] + weights[1] else 2)
+            x = gauss(0.0, sigmas[regime])
+            if rand() < p_jump:
+                x += gauss(0.0, jump_std)
+            fair *= exp(x)
+            net = 0.0
+            for q in quotes:
+                qr = q.rng
+                q.slow = q.slow * q.a_slow + q.s_slow * qr.gauss(0.0, 1.0)
+                q.fast = q.fast * q.a_fast + q.s_fast * qr.gauss(0.0, 1.0)
+                d = q.disloc * q.a_disloc
+                if qr.random() < q.p_disloc:
+                    d += q.disloc_size * (0.5 + qr.random()) * (1.0 if qr.random() < 0.5 else -1.0)
+                q.disloc = d
+                p = fair * (1.0 + q.offset + q.slow + q.fast + d)
+                q.price = p
+                if p > q.hi:
+                    q.hi = p
+                elif p < q.lo:
+                    q.lo = p
+                m = q.mark + q.a_mark * (p - q.mark)
+                q.mark = m
+                if m > q.mhi:
+                    q.mhi = m
+                elif m < q.mlo:
+                    q.mlo = m
+                if track:
+                    net += q.net_base * p
+            if track and abs(net) > abs(max_abs):
+                max_abs = net
+                max_k = k
+        self.k = k
+        self.regime = regime
+        self.fair = fair
+        self.max_abs_exposure = max_abs
+        self.max_exposure_k = max_k
+
+    def close_bars(self, minute_k: int) -> None:
+        """Fold the chunk extremes into 1-minute bars (called at chunk ends)."""
+        for q in self.quotes:
+            if q.hi > q.bar_hi:
+                q.bar_hi = q.hi
+            if q.lo < q.bar_lo:
+                q.bar_lo = q.lo
+            if minute_k and self.k % minute_k == 0:
+                q.bars.append((q.bar_start_k, q.bar_open, q.bar_hi, q.bar_lo, q.price))
+                if len(q.bars) % 60 == 1:
+                    q.hour_hi, q.hour_lo = q.bar_hi, q.bar_lo
+                else:
+                    q.hour_hi = max(q.hour_hi, q.bar_hi)
+                    q.hour_lo = min(q.hour_lo, q.bar_lo)
+                q.bar_open = q.bar_hi = q.bar_lo = q.price
+                q.bar_start_k = self.k
+
+
+class FundingState:
+    """Funding of one perp quote: the rate of the next settlement and when it happens."""
+
+    __slots__ = ("rng", "interval_k", "next_k", "rate", "idio", "mean", "idio_std", "idio_ar",
+                 "cap", "scale", "common", "interval_ms")
+
+    def __init__(self, venue: P.VenueSpec, sp: P.SymbolParams, common: CommonFunding, seed: int,
+                 market: str, pair: str, start_ms: int, step_ms: int, hours: int) -> None:
+        self.rng = random.Random(P.stable_int(seed, sp.base, market, pair, "funding"))
+        self.interval_ms = hours * 3_600_000
+        self.interval_k = self.interval_ms // step_ms
+        offset_ms = (venue.funding_offset_h % hours) * 3_600_000
+        first_ms = ((start_ms - offset_ms) // self.interval_ms + 1) * self.interval_ms + offset_ms
+        self.next_k = (first_ms - start_ms) // step_ms
+        self.scale = hours / 8.0
+        self.mean = venue.funding_mean_bps * 1e-4 * sp.funding_mult
+        self.idio_std = venue.funding_idio_bps * 1e-4 * sp.funding_mult
+        self.idio_ar = venue.funding_idio_ar
+        self.cap = venue.funding_cap
+        self.common = common
+        self.idio = self.rng.gauss(0.0, self.idio_std)
+        self.rate = 0.0
+        self._set_rate(start_ms)
+
+    def _set_rate(self, at_ms: int) -> None:
+        r = (self.mean + self.common.value_at(at_ms) + self.idio) * self.scale
+        self.rate = max(-self.cap, min(self.cap, r))
+
+    def roll(self, settled_ms: int) -> None:
+        """After a settlement: draw the rate of the next one."""
+        a = self.idio_ar ** self.scale
+        self.idio = self.idio * a + self.idio_std * math.sqrt(1 - a * a) * self.rng.gauss(0.0, 1.0)
+        self.next_k += self.interval_k
+        self._set_rate(settled_ms)
+
+
+class CommonFunding:
+    """The part of funding all venues share for one coin: AR(1) on the 8-hour grid."""
+
+    def __init__(self, sp: P.SymbolParams, seed: int) -> None:
+        self.rng = random.Random(P.stable_int(seed, sp.base, "funding-common"))
+        self.std = sp.funding_common_bps * 1e-4 * sp.funding_mult
+        self.values = [self.rng.gauss(0.0, self.std)]
+        self.origin_8h: int | None = None
+
+    def value_at(self, at_ms: int) -> float:
+        idx8 = at_ms // 28_800_000
+        if self.origin_8h is None:
+            self.origin_8h = idx8
+        i = max(0, idx8 - self.origin_8h)
+        a = P.FUNDING_COMMON_AR
+        s = self.std * math.sqrt(1 - a * a)
+        while len(self.values) <= i:
+            self.values.append(self.values[-1] * a + s * self.rng.gauss(0.0, 1.0))
+        return self.values[i]

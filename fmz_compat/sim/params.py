@@ -1,0 +1,200 @@
+"""Venue specs and market parameters of the simulator (calibrated in docs/simulator.md).
+
+Figures for BTC and ETH come from `python -m fmz_compat.sim.calibrate` on the 2023-01..2024-07
+8-hour data; other symbols get parameters scaled from ETH (see `symbol_params`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+# --- venues -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """What differs between venues: fees, margin, funding schedule, contract conventions."""
+
+    key: str                      # binance, bybit, okx, coinex, bitmex
+    maker_fee: float              # fraction (0.0001 = 0.01 %); negative = rebate
+    taker_fee: float
+    mmr: float                    # maintenance margin rate of the liquidation placeholder
+    max_leverage: int
+    funding_offset_h: int         # first settlement hour of the day (00/08/16 -> 0, BitMEX 04/12/20 -> 4)
+    funding_mean_bps: float       # mean 8h funding rate
+    funding_idio_bps: float       # venue-specific part of the 8h rate (std)
+    funding_idio_ar: float        # its 8h autocorrelation
+    funding_cap: float            # |rate| cap per settlement (fraction)
+    basis_offset_bps: float       # static venue offset vs fair price
+    spot_maker_fee: float = 0.0002
+    spot_taker_fee: float = 0.0004
+
+
+# Defaults: a VIP / market-maker tier (exchange_mechanics.md section 4), MMR of the first bracket.
+VENUES: dict[str, VenueSpec] = {
+    "binance": VenueSpec("binance", 0.0, 0.00017, 0.004, 125, 0, 0.96, 0.42, 0.5, 0.0075, 0.0),
+    "bybit": VenueSpec("bybit", 0.0, 0.0003, 0.005, 100, 0, 0.985, 0.71, 0.5, 0.005, -0.9),
+    "okx": VenueSpec("okx", -0.00005, 0.0002, 0.004, 100, 0, 0.805, 1.05, 0.3, 0.00375, 0.85),
+    "coinex": VenueSpec("coinex", 0.0, 0.00025, 0.005, 100, 0, 1.0, 0.8, 0.4, 0.0075, 0.4),
+    "bitmex": VenueSpec("bitmex", -0.0001, 0.000175, 0.005, 100, 4, 1.0, 0.8, 0.4, 0.005, -0.4),
+}
+
+# FMZ exchange ids -> (venue key, is_futures)
+EID_VENUE: dict[str, tuple[str, bool]] = {
+    "Futures_Binance": ("binance", True), "Binance": ("binance", False),
+    "Futures_Bybit": ("bybit", True), "Bybit": ("bybit", False),
+    "Futures_OKX": ("okx", True), "Futures_OKCoin": ("okx", True), "OKX": ("okx", False),
+    "OKEX": ("okx", False), "Futures_CoinEx": ("coinex", True), "CoinEx": ("coinex", False),
+    "Futures_BitMEX": ("bitmex", True), "BitMEX": ("bitmex", False),
+}
+
+# Withdrawal networks: (fee USDT, delay ms). Typical figures (exchange_mechanics.md section 6).
+NETWORKS: dict[str, tuple[float, int]] = {
+    "TRC20": (1.0, 120_000), "ERC20": (5.0, 300_000), "BEP20": (0.3, 60_000),
+    "ARBITRUM": (0.1, 90_000), "SOL": (1.0, 45_000),
+}
+
+
+# --- symbols ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SymbolParams:
+    """Per-coin market model. Rates are per 8 hours unless stated."""
+
+    base: str
+    start_price: float
+    vol_8h: float                 # realised log-return std per 8h
+    jump_per_day: float = 2.0     # Poisson intensity of price jumps
+    jump_std: float = 0.006       # log jump size std
+    slow_basis_bps: float = 2.95  # per-venue slow OU std (half-life SLOW_HALF_LIFE_S)
+    fast_basis_bps: float = 0.9   # per-venue fast OU std (half-life FAST_HALF_LIFE_S)
+    dislocation_per_day: float = 1.0
+    dislocation_bps: float = 14.0
+    funding_common_bps: float = 0.95
+    spread_bps: float = 0.2       # quoted bid/ask spread
+    depth_usdt: float = 150_000.0  # size at the best level, in USDT
+    tick: float = 0.1
+    step: float = 0.001           # amount step in base units (ctVal-1 venues)
+    funding_mult: float = 1.0     # scales venue funding means/stds
+
+
+REGIME_MULTS = (0.55, 0.9, 1.6)       # vol multipliers: calm, normal, stressed
+REGIME_STAY_S = 2 * 86_400            # mean regime duration
+REGIME_WEIGHTS = (0.3, 0.5, 0.2)      # long-run share (E[m^2] = 1.008)
+SLOW_HALF_LIFE_S = 96 * 3600          # reproduces the 0.85 8h autocorrelation of the Bybit-OKX spread
+FAST_HALF_LIFE_S = 60                 # chosen: cross-venue gaps close within about a minute
+DISLOCATION_HALF_LIFE_S = 300
+FUNDING_COMMON_AR = 0.9
+MARK_SMOOTHING_S = 5.0                # mark price = EMA of venue price with this time constant
+
+_KNOWN: dict[str, SymbolParams] = {
+    "BTC": SymbolParams("BTC", 62_000.0, 0.01352, slow_basis_bps=2.95, depth_usdt=250_000.0,
+                        spread_bps=0.1, tick=0.1, step=0.001),
+    "ETH": SymbolParams("ETH", 3_400.0, 0.01534, jump_per_day=2.5, slow_basis_bps=3.2,
+                        depth_usdt=150_000.0, spread_bps=0.3, tick=0.01, step=0.01),
+}
+
+_ALT_PRICES: dict[str, float] = {
+    "SOL": 145.0, "XRP": 0.48, "DOGE": 0.125, "BNB": 580.0, "ADA": 0.39, "AVAX": 27.0,
+    "LINK": 14.0, "DOT": 6.3, "LTC": 73.0, "TRX": 0.125, "BCH": 380.0, "NEAR": 5.5,
+    "MATIC": 0.55, "UNI": 9.5, "ATOM": 6.8, "ETC": 23.0, "FIL": 4.3, "APT": 7.2, "ARB": 0.78,
+    "OP": 1.75, "SUI": 0.83, "INJ": 24.0, "TIA": 6.8, "SEI": 0.33, "WIF": 1.9, "PEPE": 0.0000118,
+    "SHIB": 0.0000175, "AAVE": 92.0, "MKR": 2_450.0, "LDO": 1.8, "RUNE": 3.7, "STX": 1.65,
+    "IMX": 1.45, "HBAR": 0.075, "ALGO": 0.15, "XLM": 0.092, "ICP": 8.2, "FTM": 0.52, "SAND": 0.3,
+    "MANA": 0.31, "AXS": 5.4, "GALA": 0.024, "CRV": 0.29, "EOS": 0.58, "XTZ": 0.73, "KAS": 0.16,
+    "ORDI": 36.0, "JUP": 0.86,
+}
+
+
+def stable_int(*parts: object) -> int:
+    """A 64-bit integer from the parts, stable across processes (unlike hash())."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _round_pow10(x: float) -> float:
+    return 10.0 ** math.floor(math.log10(x))
+
+
+def symbol_params(pair: str) -> SymbolParams:
+    """Parameters of a pair like "SOL_USDT": calibrated for BTC/ETH, scaled from ETH otherwise."""
+    base = pair.split("_")[0].upper()
+    if base in _KNOWN:
+        return _KNOWN[base]
+    price = _ALT_PRICES.get(base) or 10.0 ** ((stable_int("price", base) % 4000) / 1000.0 - 1.0)
+    spice = (stable_int("vol", base) % 1000) / 1000.0  # 0..1, deterministic per coin
+    eth = _KNOWN["ETH"]
+    return SymbolParams(
+        base=base,
+        start_price=price,
+        vol_8h=eth.vol_8h * (1.3 + 0.7 * spice),
+        jump_per_day=3.0,
+        jump_std=0.01,
+        slow_basis_bps=eth.slow_basis_bps * 2.0,
+        fast_basis_bps=eth.fast_basis_bps * 2.5,
+        dislocation_per_day=2.0,
+        dislocation_bps=35.0,
+        funding_common_bps=eth.funding_common_bps * 2.0,
+        spread_bps=2.0 + 3.0 * spice,
+        depth_usdt=20_000.0 + 30_000.0 * (1.0 - spice),
+        tick=_round_pow10(price) * 1e-4,
+        step=max(_round_pow10(5.0 / price), 1e-6) if price < 5.0 else _round_pow10(5.0 / price),
+        funding_mult=2.0,
+    )
+
+
+# --- contracts per venue ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    """One tradable instrument on one venue, in FMZ's terms (Market struct fields)."""
+
+    pair: str                     # BTC_USDT
+    native: str                   # exchange-native symbol (Market.Symbol)
+    ct_val: float                 # base units per contract (1 for spot)
+    tick: float
+    amount_step: float            # in contracts (base units for spot)
+    min_qty: float
+    min_notional: float
+    inverse: bool = False         # coin-margined: ct_val is USD per contract
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def price_precision(self) -> int:
+        return _decimals(self.tick)
+
+    @property
+    def amount_precision(self) -> int:
+        return _decimals(self.amount_step)
+
+
+def _decimals(x: float) -> int:
+    return max(0, -int(math.floor(math.log10(x) + 1e-9)))
+
+
+def contract_spec(venue: str, pair: str, futures: bool) -> ContractSpec:
+    """The instrument spec of `pair` on `venue` (see docs/simulator.md, 'Contracts')."""
+    sp = symbol_params(pair)
+    base, quote = pair.upper().split("_")
+    if not futures:
+        sep = "-" if venue == "okx" else ("_" if venue == "bitmex" else "")
+        return ContractSpec(pair, f"{base}{sep}{quote}", 1.0, sp.tick, sp.step, sp.step, 5.0)
+    if quote == "USD":  # coin-margined inverse swap
+        ct = 100.0 if base == "BTC" else 10.0
+        native = {"okx": f"{base}-USD-SWAP", "bitmex": f"{'XBT' if base == 'BTC' else base}USD",
+                  "binance": f"{base}USD_PERP"}.get(venue, f"{base}USD")
+        return ContractSpec(pair, native, ct, sp.tick, 1.0, 1.0, 0.0, inverse=True)
+    if venue == "okx":
+        ct = {"BTC": 0.01, "ETH": 0.1}.get(base) or _round_pow10(sp.step * 10)
+        return ContractSpec(pair, f"{base}-USDT-SWAP", ct, sp.tick, 0.1, 0.1, 0.0)
+    if venue == "bitmex":
+        if base == "BTC":
+            return ContractSpec(pair, "XBTUSDT", 0.000001, sp.tick, 100.0, 100.0, 0.0)
+        ct = min(_round_pow10(sp.step) / 100.0, 0.0001)
+        return ContractSpec(pair, f"{base}USDT", ct, sp.tick, 100.0, 100.0, 0.0)
+    native = f"{base}USDT"
+    return ContractSpec(pair, native, 1.0, sp.tick, sp.step, sp.step, 5.0)

@@ -1,0 +1,320 @@
+"""The simulated world: coins, venue quotes, accounts, funding, liquidation, transfers, faults.
+
+Time is lazy: nothing moves until an API call asks `advance(now_ns)`; the world then steps the
+price grid in chunks (at most one minute, split at funding settlements) and after each chunk
+fills resting orders the venue price traded through, settles funding, checks liquidation and
+delivers transfers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from fmz_compat.core import (
+    VENUE_NAMES,
+    Clock,
+    LogSink,
+    SimConfig,
+)
+from fmz_compat.sim import params as P
+from fmz_compat.sim.account import BOOK_LEVELS, Account, Order, VenueError
+from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
+
+FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down")
+
+
+@dataclass(order=True)
+class Transfer:
+    arrive_ms: int
+    seq: int
+    to_account: int = field(compare=False)
+    asset: str = field(compare=False)
+    amount: float = field(compare=False)
+    tx_id: str = field(compare=False)
+
+
+class SimWorld:
+    """Everything the simulated venues share. Build it with `create_world`."""
+
+    def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink,
+                 funding_hours: dict[tuple[str, str], int] | None = None) -> None:
+        if cfg.step_ms <= 0:
+            raise ValueError("step_ms must be positive")
+        self.cfg = cfg
+        self.clock = clock
+        self.log = log
+        self.step_ms = cfg.step_ms
+        self.start_ms = cfg.start_ms
+        self.k = 0
+        self.minute_k = max(1, 60_000 // cfg.step_ms) if 60_000 % cfg.step_ms == 0 else 0
+        self.chunk_k = max(1, 60_000 // cfg.step_ms)
+        self.accounts: list[Account] = []
+        self.quotes: dict[tuple[str, str], Quote] = {}
+        self.coins: dict[str, CoinPath] = {}
+        self._funded: list[Quote] = []
+        self.faults: dict[str, dict[str, int]] = {}
+        self._stale: dict[str, int] = {}  # venue -> step the market data froze at
+        self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
+        self.transfers: list[Transfer] = []
+        self._transfer_seq = 0
+        self.withdrawals: list[dict[str, Any]] = []
+        self._books_built = 0
+        funding_hours = funding_hours or {}
+
+        markets: set[tuple[str, str]] = set()
+        for b in cfg.bindings:
+            venue, futures = _venue_of(b.eid)
+            base, quote = b.currency.upper().split("_")
+            if not futures:
+                for pair in cfg.symbols:
+                    markets.add((f"{venue}:spot", pair))
+                markets.add((f"{venue}:spot", b.currency.upper()))
+            elif quote == "USD":
+                markets.add((f"{venue}:inverse", b.currency.upper()))
+            else:
+                for pair in cfg.symbols:
+                    markets.add((venue, pair))
+                markets.add((venue, b.currency.upper()))
+        for market, pair in sorted(markets):
+            sp = P.symbol_params(pair)
+            coin = self.coins.get(sp.base)
+            if coin is None:
+                coin = CoinPath(sp, cfg.seed, cfg.step_ms)
+                coin_common = CommonFunding(sp, cfg.seed)
+                coin.common_funding = coin_common  # type: ignore[attr-defined]
+                self.coins[sp.base] = coin
+            venue = market.split(":")[0]
+            vspec = P.VENUES[venue]
+            offset = vspec.basis_offset_bps + (-1.0 if market.endswith(":spot") else 0.0)
+            q = Quote(market, pair, sp, offset, cfg.seed, cfg.step_ms / 1000.0, coin.fair)
+            if ":spot" not in market:
+                hours = funding_hours.get((venue, pair), 8)
+                q.funding = FundingState(vspec, sp, coin.common_funding, cfg.seed, market, pair,
+                                         cfg.start_ms, cfg.step_ms, hours)
+                self._funded.append(q)
+            coin.add_quote(q)
+            self.quotes[(market, pair)] = q
+        for i, b in enumerate(cfg.bindings):
+            venue, futures = _venue_of(b.eid)
+            self.accounts.append(Account(self, i, venue, futures, b.balance, b.stocks, b.currency, b.fee))
+        self.equity_start = [a.equity_usdt() for a in self.accounts]
+        from fmz_compat.exchange import Exchange  # late import: exchange builds on this module
+        self.exchanges = [Exchange(self, acc, b) for acc, b in zip(self.accounts, cfg.bindings, strict=True)]
+
+    # --- time ---------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self.start_ms + self.k * self.step_ms
+
+    def advance(self, now_ns: int) -> None:
+        target = (now_ns // 1_000_000 - self.start_ms) // self.step_ms
+        while self.k < target:
+            nxt = min(target, (self.k // self.chunk_k + 1) * self.chunk_k)
+            for q in self._funded:
+                if self.k < q.funding.next_k < nxt:
+                    nxt = q.funding.next_k
+            for coin in self.coins.values():
+                coin.advance(nxt)
+            self.k = nxt
+            self._after_chunk()
+
+    def _after_chunk(self) -> None:
+        for acc in self.accounts:
+            if acc.open:
+                for pair in {o.pair for o in acc.open.values()}:
+                    q = acc.quote(pair)
+                    if q is not None:
+                        acc.sweep(q)
+        for q in self._funded:
+            if q.funding.next_k == self.k:
+                for acc in self.accounts:
+                    if acc.positions:
+                        acc.settle_funding(q, q.funding.rate)
+                q.funding.roll(self.now_ms())
+        for acc in self.accounts:
+            if acc.positions:
+                acc.check_liquidation()
+        while self.transfers and self.transfers[0].arrive_ms <= self.now_ms():
+            t = heapq.heappop(self.transfers)
+            self.accounts[t.to_account].funding_wallet[t.asset] += t.amount
+        for coin in self.coins.values():
+            coin.close_bars(self.minute_k)
+            for q in coin.quotes:
+                q.reset_extremes()
+
+    # --- market data --------------------------------------------------------------------------
+    def book(self, q: Quote) -> tuple[list[list[float]], list[list[float]]]:
+        """The depth at the current step, generated on first read and depleted by our own fills."""
+        if q.book is not None and q.book[0] == self.k:
+            return q.book[1], q.book[2]
+        bids, asks = build_book(q, q.price, self.k, self.cfg.seed)
+        q.book = (self.k, bids, asks)
+        self._books_built += 1
+        return bids, asks
+
+    def usdt_price(self, asset: str) -> float:
+        if asset in ("USDT", "USD", "USDC"):
+            return 1.0
+        coin = self.coins.get(asset)
+        return coin.fair if coin else 0.0
+
+    def market_view(self, venue: str, q: Quote) -> tuple[float, int]:
+        """(price, step) a reader sees: frozen while the venue's market data is stale."""
+        frozen = self._frozen_quotes.get((q.market, q.pair))
+        if frozen is not None and self.fault_active(venue, "stale_market"):
+            return frozen[0], frozen[2]
+        return q.price, self.k
+
+    # --- accounts hooks -----------------------------------------------------------------------
+    def position_changed(self, market: str, pair: str, d_base: float) -> None:
+        q = self.quotes.get((market, pair))
+        if q is None:
+            return
+        q.net_base += d_base
+        if abs(q.net_base) < 1e-12:
+            q.net_base = 0.0
+        self.coins[P.symbol_params(pair).base].refresh_exposure_flag()
+
+    def log_fill(self, acc: Account, order: Order, price: float, qty: float, maker: bool) -> None:
+        return None  # order log rows are written by the exchange object at placement/cancel
+
+    def exchange_name(self, acc: Account) -> str:
+        return self.exchanges[acc.index].GetLabel() if hasattr(self, "exchanges") else acc.venue
+
+    # --- faults -------------------------------------------------------------------------------
+    def inject(self, venue: str, fault: str, until_ms: int) -> None:
+        """Make `venue` misbehave until `until_ms` (simulated time).
+
+        Faults: refuse_orders (orders rejected), timeout_after_accept (order placed, call returns
+        None with a timeout error), stale_market (tickers/depth frozen at injection), down (every
+        call fails; the venue itself keeps running: funding, fills and liquidations continue).
+        """
+        venue = _venue_key(venue)
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+        self.faults.setdefault(venue, {})[fault] = until_ms
+        if fault == "stale_market":
+            for (market, pair), q in self.quotes.items():
+                if market.split(":")[0] == venue:
+                    self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
+
+    def clear_faults(self, venue: str | None = None) -> None:
+        if venue is None:
+            self.faults.clear()
+        else:
+            self.faults.pop(_venue_key(venue), None)
+
+    def fault_active(self, venue: str, fault: str) -> bool:
+        until = self.faults.get(venue, {}).get(fault)
+        return until is not None and self.now_ms() < until
+
+    # --- transfers ----------------------------------------------------------------------------
+    def deposit_address(self, acc: Account, network: str) -> str:
+        return f"sim-{acc.venue}-{acc.index}-{network.lower()}"
+
+    def withdraw(self, acc: Account, asset: str, amount: float, address: str, network: str) -> str:
+        network = network.upper() or "TRC20"
+        if network not in P.NETWORKS:
+            raise VenueError(f"unknown network {network}; use one of {', '.join(P.NETWORKS)}")
+        fee, delay = P.NETWORKS[network]
+        target = None
+        for other in self.accounts:
+            if self.deposit_address(other, network) == address:
+                target = other
+        if target is None:
+            raise VenueError(f"address {address} is not on the withdrawal whitelist")
+        if amount <= fee or amount > acc.funding_wallet[asset] + 1e-9:
+            raise VenueError(f"insufficient {asset} in the funding account for a withdrawal of {amount:g} "
+                             f"(fee {fee:g})")
+        acc.funding_wallet[asset] -= amount
+        self._transfer_seq += 1
+        tx = f"simtx{self._transfer_seq:06d}"
+        heapq.heappush(self.transfers, Transfer(self.now_ms() + delay, self._transfer_seq,
+                                                target.index, asset, amount - fee, tx))
+        self.withdrawals.append({"id": tx, "from": acc.index, "to": target.index, "asset": asset,
+                                 "amount": amount, "fee": fee, "network": network,
+                                 "time": self.now_ms(), "arrive": self.now_ms() + delay})
+        return tx
+
+    # --- summary ------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        venues: dict[str, dict[str, Any]] = {}
+        keys = ("trades", "volume_usdt", "fees_usdt", "funding_usdt", "realized_pnl_usdt",
+                "equity_start_usdt", "equity_end_usdt", "liquidations")
+        totals = dict.fromkeys(keys, 0.0)
+        for acc, ex, eq0 in zip(self.accounts, self.exchanges, self.equity_start, strict=True):
+            name = ex.GetLabel()
+            if name in venues:
+                name = f"{name}#{acc.index}"
+            row = {
+                "trades": acc.trades,
+                "volume_usdt": round(acc.volume_usdt, 6),
+                "fees_usdt": round(acc.fees_usdt, 6),
+                "funding_usdt": round(acc.funding_usdt, 6),
+                "realized_pnl_usdt": round(acc.realized_usdt, 6),
+                "equity_start_usdt": round(eq0, 6),
+                "equity_end_usdt": round(acc.equity_usdt(), 6),
+                "liquidations": acc.liquidations,
+            }
+            venues[name] = row
+            for k in keys:
+                totals[k] += row[k]
+        totals = {k: (int(v) if k in ("trades", "liquidations") else round(v, 6)) for k, v in totals.items()}
+        worst = {"usdt": 0.0, "coin": "", "time_ms": None}
+        for base, coin in self.coins.items():
+            if abs(coin.max_abs_exposure) > abs(worst["usdt"]):
+                worst = {"usdt": round(coin.max_abs_exposure, 6), "coin": base,
+                         "time_ms": self.start_ms + coin.max_exposure_k * self.step_ms}
+        return {
+            "seed": self.cfg.seed,
+            "window": {"start_ms": self.start_ms, "end_ms": self.now_ms(), "step_ms": self.step_ms},
+            "venues": venues,
+            "totals": totals,
+            "max_abs_net_exposure_usdt": abs(worst["usdt"]),
+            "max_net_exposure": worst,
+            "book_builds": self._books_built,
+        }
+
+    def close(self) -> None:
+        self.transfers.clear()
+
+
+def _venue_of(eid: str) -> tuple[str, bool]:
+    hit = P.EID_VENUE.get(eid)
+    if hit is None:
+        known = ", ".join(sorted(P.EID_VENUE))
+        raise ValueError(f"exchange {eid!r} is not simulated; use one of {known}")
+    return hit
+
+
+def _venue_key(name: str) -> str:
+    if name in P.VENUES:
+        return name
+    if name in P.EID_VENUE:
+        return P.EID_VENUE[name][0]
+    for key, eid in VENUE_NAMES.items():
+        if eid == name:
+            return key
+    raise ValueError(f"unknown venue {name!r}; use one of {', '.join(P.VENUES)}")
+
+
+def build_book(q: Quote, price: float, k: int, seed: int) -> tuple[list[list[float]], list[list[float]]]:
+    """BOOK_LEVELS levels a side around `price`; gaps and sizes grow with distance, jitter per step."""
+    bid, ask = q.best_bid_ask(price)
+    tick = q.spec_tick
+    gap = max(tick, price * q.half_spread_frac)
+    size0 = q.depth_base
+    x = (k * 2654435761 + seed * 40503 + len(q.pair) * 97 + len(q.market)) & 0xFFFFFFFF
+    bids: list[list[float]] = []
+    asks: list[list[float]] = []
+    for i in range(BOOK_LEVELS):
+        d = math.floor(gap * i * (1.0 + 0.1 * i) / tick + 1e-9) * tick
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        j1 = 0.5 + (x & 0xFFFF) / 65536.0
+        j2 = 0.5 + ((x >> 15) & 0xFFFF) / 65536.0
+        grow = 1.0 + 0.5 * i
+        bids.append([round(bid - d, q.prec), size0 * grow * j1])
+        asks.append([round(ask + d, q.prec), size0 * grow * j2])
+    return bids, asks
