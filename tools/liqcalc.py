@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from hedge import venues
-from hedge.venues.base import Account, MarginTier, Position, Side, Venue
+from hedge.venues.base import Account, MarginTier, Position, Side, Venue, canonical_symbol
 
 OTHER_FORMAT = "SYMBOL:SIDE:QTY:ENTRY:MARK[:MMR:MAINT_AMOUNT]"
 
@@ -81,7 +81,7 @@ def _other(venue: Venue, text: str, own_symbol: str) -> Position:
     parts = text.split(":")
     if len(parts) not in (5, 7):
         raise InputError(f"--other {text!r}: expected {OTHER_FORMAT}")
-    symbol = parts[0].upper()
+    symbol = canonical_symbol(parts[0])
     if symbol == own_symbol:
         raise InputError(f"--other {text!r}: one-way mode holds one position per symbol and {symbol} "
                          "is --symbol")
@@ -107,7 +107,7 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal]:
         venue = venues.get(a.venue)
     except ValueError as exc:
         raise InputError(f"--venue: {exc}") from None
-    symbol = a.symbol.upper()
+    symbol = canonical_symbol(a.symbol)
     if symbol not in venue.specs:
         known = ", ".join(sorted(venue.specs))
         raise InputError(f"--symbol: {symbol} is unknown on {venue.name}; known: {known}")

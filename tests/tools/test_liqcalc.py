@@ -54,6 +54,12 @@ def test_bitmex_cross_example_and_human_output(capsys):
     assert lines["initial margin"] == "400.000000"
 
 
+def test_symbol_may_be_spelled_the_fmz_way(capsys):
+    code, out, _ = run(capsys, "--venue", "bybit", "--symbol", "BTC_USDT", "--side", "long",
+                       "--entry", "20000", "--qty", "1", "--leverage", "50", "--json")
+    assert code == 0 and json.loads(out)["liquidation_price"] == "19700.0"
+
+
 def test_margin_overrides_the_leverage_margin(capsys):
     code, out, _ = run(capsys, "--venue", "bybit", "--symbol", "BTCUSDT", "--side", "short",
                        "--entry", "20000", "--qty", "2", "--leverage", "50", "--margin", "1000", "--json")
