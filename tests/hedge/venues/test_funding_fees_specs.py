@@ -160,3 +160,20 @@ def test_is_liquidated_flips_at_the_liquidation_price():
                                   "XBTUSDT", "btc_usdt"])
 def test_specs_accept_fmz_ccxt_and_venue_spellings(text):
     assert venues.get("okx").spec(text).symbol == "BTCUSDT"
+
+
+def test_get_applies_the_fee_tier_and_overrides_from_params():
+    venue = venues.get("bybit", fee_tier="SupremeVIP", overrides={"BTCUSDT": {"min_notional": "10"}})
+    assert venue.fees.taker == D("0.0003")
+    assert venue.spec("BTCUSDT").min_notional == D("10")
+
+
+@given(st.sampled_from(venues.NAMES), st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+       st.decimals(min_value=D("0.0001"), max_value=D("1000"), places=6))
+def test_rounded_quantities_are_whole_lots_never_above_the_request(name, symbol, qty):
+    venue = venues.get(name)
+    rounded = venue.round_qty(symbol, qty)
+    spec = venue.spec(symbol)
+    assert 0 <= rounded <= qty
+    assert qty - rounded < spec.lot_size * spec.contract_size
+    assert venue.round_qty(symbol, rounded) == rounded
