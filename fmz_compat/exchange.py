@@ -325,21 +325,8 @@ class Exchange:
 
     def GetTickers(self) -> list[Struct] | None:
         def run() -> list[Struct]:
-            out = []
-            for (market, pair), q in self._world.quotes.items():
-                if market != self._acc.market_key(pair):
-                    continue
-                price, k = self._world.market_view(self._venue, q)
-                bid, ask = q.best_bid_ask(price)
-                prec = q.prec
-                out.append(Struct({
-                    "Symbol": self._fmz_symbol(pair), "High": 0.0, "Low": 0.0,
-                    "Sell": self._px(ask, prec), "Buy": self._px(bid, prec), "Last": self._px(price, prec),
-                    "Open": 0.0, "Volume": 0.0,
-                    "Time": self._world.start_ms + k * self._world.step_ms, "OpenInterest": 0.0,
-                    "Info": Struct({"symbol": self._acc.contract(pair).native}),
-                }))
-            return out
+            key = self._acc.market_key
+            return [self._ticker(pair) for market, pair in self._world.quotes if market == key(pair)]
         return self._run("GetTickers", run)
 
     def GetDepth(self, symbol: str = "") -> Struct | None:

@@ -1,0 +1,279 @@
+"""The simulated world through create_world: determinism, stream independence, funding, liquidation,
+faults, transfers and the run summary."""
+
+import json
+import math
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.sim import create_world
+from fmz_compat.sim.rules import funding_payment, liquidation_check
+
+START_MS = 1_719_792_000_000  # 2024-07-01 00:00 UTC
+HOUR_MS = 3_600_000
+
+
+def make(eids=("Futures_Binance", "Futures_OKX"), *, seed=7, hours=48, balance=10_000.0, currency="BTC_USDT",
+         step_ms=1000, latency_ms=0, symbols=("BTC_USDT", "ETH_USDT"), stocks=0.0):
+    bindings = tuple(ExchangeBinding(e, currency, balance, stocks) for e in eids)
+    cfg = SimConfig(seed=seed, start_ms=START_MS, bindings=bindings, symbols=symbols, step_ms=step_ms,
+                    latency_ms=latency_ms)
+    clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * HOUR_MS) * 1_000_000)
+    log = MemoryLog()
+    return create_world(cfg, clock, log), clock, log
+
+
+def sleep_until(clock, ms):
+    clock.sleep((ms - clock.now_ns() // 1_000_000))
+
+
+def scripted_run(seed, eids=("Futures_Binance", "Futures_OKX", "Futures_Bybit")):
+    """A toy strategy: every 10 s buy on the cheapest venue and sell on the richest, then flatten."""
+    world, clock, log = make(eids, seed=seed, hours=2)
+    ex = world.exchanges
+    sizes = {"Futures_OKX": 1.0}
+    try:
+        while True:
+            tickers = [e.GetTicker("BTC_USDT.swap") for e in ex]
+            lo = min(range(len(ex)), key=lambda i: tickers[i].Sell)
+            hi = max(range(len(ex)), key=lambda i: tickers[i].Buy)
+            if lo != hi:
+                ex[lo].CreateOrder("BTC_USDT.swap", "buy", -1, sizes.get(ex[lo].GetName(), 0.01))
+                ex[hi].CreateOrder("BTC_USDT.swap", "sell", -1, sizes.get(ex[hi].GetName(), 0.01))
+            for e in ex:
+                for p in e.GetPositions("BTC_USDT.swap"):
+                    side = "closebuy" if p.Type == 0 else "closesell"
+                    e.CreateOrder("BTC_USDT.swap", side, -1, p.Amount)
+            clock.sleep(10_000)
+    except EOFError:
+        pass
+    return world, log
+
+
+def test_same_seed_same_trades_and_summary():
+    w1, log1 = scripted_run(3)
+    w2, log2 = scripted_run(3)
+    assert w1.stats() == w2.stats()
+    assert log1.rows == log2.rows
+    assert w1.stats()["totals"]["trades"] > 100
+
+
+def test_different_seed_different_path():
+    w1, _ = scripted_run(3)
+    w2, _ = scripted_run(4)
+    assert w1.stats()["totals"]["fees_usdt"] != w2.stats()["totals"]["fees_usdt"]
+
+
+def test_path_independent_of_read_frequency_and_of_other_venues():
+    a, ca, _ = make(("Futures_Binance",), hours=2)
+    b, cb, _ = make(("Futures_Binance", "Futures_Bybit", "Futures_CoinEx"), hours=2)
+    for _ in range(100):
+        ca.sleep(1000)
+        a.exchanges[0].GetTicker("BTC_USDT.swap")
+    cb.sleep(100_000)
+    ta = a.exchanges[0].GetTicker("BTC_USDT.swap")
+    tb = b.exchanges[0].GetTicker("BTC_USDT.swap")
+    assert (ta.Last, ta.Buy, ta.Sell, ta.Time) == (tb.Last, tb.Buy, tb.Sell, tb.Time)
+
+
+def test_eof_at_window_end():
+    world, clock, _ = make(hours=1)
+    clock.sleep(HOUR_MS - 1)
+    assert world.exchanges[0].GetTicker("BTC_USDT.swap") is not None
+    with pytest.raises(EOFError):
+        clock.sleep(1)
+    with pytest.raises(EOFError):
+        world.exchanges[0].GetTicker("BTC_USDT.swap")
+
+
+def test_latency_advances_virtual_clock():
+    world, clock, _ = make(latency_ms=25)
+    world.exchanges[0].GetTicker("BTC_USDT.swap")
+    world.exchanges[0].GetAccount()
+    assert clock.now_ns() == START_MS * 1_000_000 + 50 * 1_000_000
+
+
+def test_funding_sign_and_timing_long_pays_when_rate_positive():
+    world, clock, _ = make(("Futures_Binance", "Futures_OKX"), hours=20)
+    b, o = world.exchanges
+    assert b.CreateOrder("BTC_USDT.swap", "buy", -1, 0.1)
+    assert o.CreateOrder("BTC_USDT.swap", "sell", -1, 10)  # 10 contracts = 0.1 BTC
+    fb, fo = b.GetFundings("BTC_USDT.swap")[0], o.GetFundings("BTC_USDT.swap")[0]
+    assert fb.Time == START_MS + 8 * HOUR_MS and fb.Interval == 8 * HOUR_MS
+    before_b, before_o = b.GetAccount().Info.walletBalance, o.GetAccount().Info.walletBalance
+    sleep_until(clock, START_MS + 8 * HOUR_MS - 1000)
+    assert b.GetAccount().Info.walletBalance == before_b  # nothing before the settlement
+    mark_b = b.GetTicker("BTC_USDT.swap").Info.markPrice
+    sleep_until(clock, START_MS + 8 * HOUR_MS)
+    paid_b = b.GetAccount().Info.walletBalance - before_b
+    paid_o = o.GetAccount().Info.walletBalance - before_o
+    assert math.copysign(1, paid_b) == -math.copysign(1, fb.Rate)  # long pays when rate > 0
+    assert math.copysign(1, paid_o) == math.copysign(1, fo.Rate)   # short receives when rate > 0
+    assert paid_b == pytest.approx(-0.1 * mark_b * fb.Rate, rel=2e-4)
+    assert b.GetFundings("BTC_USDT.swap")[0].Time == START_MS + 16 * HOUR_MS
+    stats = world.stats()
+    assert stats["venues"]["Futures_Binance"]["funding_usdt"] == pytest.approx(paid_b, abs=1e-6)
+
+
+def test_bitmex_settles_at_04_12_20_and_custom_intervals():
+    bindings = (ExchangeBinding("Futures_BitMEX"), ExchangeBinding("Futures_Binance"))
+    cfg = SimConfig(seed=1, start_ms=START_MS, bindings=bindings)
+    clock = BacktestClock(START_MS * 1_000_000, (START_MS + 24 * HOUR_MS) * 1_000_000)
+    world = create_world(cfg, clock, MemoryLog(), funding_hours={("binance", "ETH_USDT"): 4})
+    mex, bn = world.exchanges
+    assert mex.GetFundings("BTC_USDT.swap")[0].Time == START_MS + 4 * HOUR_MS
+    eth = bn.GetFundings("ETH_USDT.swap")[0]
+    assert (eth.Time, eth.Interval) == (START_MS + 4 * HOUR_MS, 4 * HOUR_MS)
+
+
+def test_isolated_high_leverage_position_gets_liquidated():
+    world, clock, log = make(("Futures_Binance",), hours=72, balance=100.0)
+    ex = world.exchanges[0]
+    assert ex.IO("cross", False) is True
+    assert ex.SetMarginLevel("BTC_USDT.swap", 125)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01)
+    acct0 = ex.GetAccount().Info.walletBalance
+    try:
+        while ex.GetPositions("BTC_USDT.swap"):
+            clock.sleep(60_000)
+    except EOFError:
+        pytest.fail("a 125x isolated long should be liquidated within 3 days")
+    stats = world.stats()["venues"]["Futures_Binance"]
+    assert stats["liquidations"] == 1
+    assert ex.GetAccount().Info.walletBalance < acct0 + 1e-9
+    assert any("liquidated" in r["message"] for r in log.rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(margin=st.floats(0, 1e5), extra=st.floats(0.01, 1e4),
+       size=st.floats(-50, 50).filter(lambda x: abs(x) > 1e-6),
+       entry=st.floats(100, 1e5), move=st.floats(-0.5, 0.5))
+def test_liquidation_check_is_monotone_in_margin(margin, extra, size, entry, move):
+    legs = [(size, entry, entry * (1 + move))]
+    if liquidation_check("binance", margin + extra, legs):
+        assert liquidation_check("binance", margin, legs)
+
+
+@given(size=st.floats(-100, 100).filter(lambda x: abs(x) > 1e-9), mark=st.floats(1, 1e5),
+       rate=st.floats(-0.01, 0.01).filter(lambda x: abs(x) > 1e-9))
+def test_funding_payment_sign(size, mark, rate):
+    pay = funding_payment("okx", size, mark, rate)
+    assert pay == pytest.approx(-size * mark * rate)
+    assert (pay < 0) == ((size > 0) == (rate > 0))  # longs pay when rate > 0, shorts when < 0
+
+
+def test_fault_refuse_orders_and_recovery():
+    world, clock, log = make()
+    ex = world.exchanges[0]
+    world.inject("Futures_Binance", "refuse_orders", START_MS + 60_000)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is None
+    assert "-1001" in log.last_error
+    assert ex.GetTicker("BTC_USDT.swap") is not None  # market data still works
+    clock.sleep(60_000)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is not None
+
+
+def test_fault_timeout_after_accept_leaves_the_order_on_the_venue():
+    world, _, log = make()
+    ex = world.exchanges[0]
+    bid = ex.GetTicker("BTC_USDT.swap").Buy
+    world.inject("binance", "timeout_after_accept", START_MS + 60_000)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", bid - 100, 0.01) is None
+    assert "deadline exceeded" in log.last_error
+    orders = ex.GetOrders("BTC_USDT.swap")
+    assert len(orders) == 1 and orders[0].Amount == 0.01
+
+
+def test_fault_stale_market_and_down():
+    world, clock, log = make()
+    ex, okx = world.exchanges
+    t0 = ex.GetTicker("BTC_USDT.swap")
+    world.inject("binance", "stale_market", START_MS + 600_000)
+    world.inject("okx", "down", START_MS + 600_000)
+    clock.sleep(30_000)
+    t1 = ex.GetTicker("BTC_USDT.swap")
+    assert (t1.Time, t1.Last) == (t0.Time, t0.Last)
+    assert ex.GetDepth("BTC_USDT.swap").Time == t0.Time
+    assert okx.GetTicker("BTC_USDT.swap") is None and "connection refused" in log.last_error
+    assert okx.GetPositions("BTC_USDT.swap") is None
+    clock.sleep(600_000)
+    assert ex.GetTicker("BTC_USDT.swap").Time > t0.Time
+    assert okx.GetPositions("BTC_USDT.swap") == []
+    with pytest.raises(ValueError):
+        world.inject("binance", "meteor", START_MS)
+
+
+def test_withdrawal_between_venues_arrives_after_delay_minus_fee():
+    world, clock, log = make(("Futures_Binance", "Futures_OKX"))
+    bn, okx = world.exchanges
+    addr = okx.IO("api", "GET", "/api/v5/asset/deposit-address", "ccy=USDT").data[0].addr
+    assert bn.IO("api", "POST", "/sapi/v1/asset/transfer", "type=UMFUTURE_MAIN&asset=USDT&amount=500")
+    assert bn.GetAccount().Balance == pytest.approx(9_500)
+    res = bn.IO("api", "POST", "/sapi/v1/capital/withdraw/apply",
+                f"coin=USDT&network=TRC20&address={addr}&amount=200")
+    assert res.id.startswith("simtx")
+    assert bn.IO("api", "POST", "/sapi/v1/capital/withdraw/apply",
+                 "coin=USDT&network=TRC20&address=nowhere&amount=10") is None
+    assert "whitelist" in log.last_error
+    clock.sleep(119_000)
+    assert okx.IO("api", "GET", "/sim/balances").funding.get("USDT", 0) == 0
+    clock.sleep(2_000)
+    assert okx.IO("api", "GET", "/sim/balances").funding.USDT == pytest.approx(199.0)
+    assert okx.IO("api", "POST", "/api/v5/asset/transfer", "", '{"ccy":"USDT","amt":"199","from":"6","to":"18"}')
+    assert okx.GetAccount().Balance == pytest.approx(10_199)
+    assert bn.IO("api", "GET", "/nope") is None and "not simulated" in log.last_error
+
+
+def test_stats_are_json_and_track_net_exposure():
+    world, clock, _ = make(("Futures_Binance", "Futures_OKX"), hours=1)
+    b, o = world.exchanges
+    b.CreateOrder("BTC_USDT.swap", "buy", -1, 0.1)
+    clock.sleep(10_000)
+    o.CreateOrder("BTC_USDT.swap", "sell", -1, 10)
+    clock.sleep(10_000)
+    b.GetTicker("BTC_USDT.swap")
+    stats = json.loads(json.dumps(world.stats()))
+    price = b.GetTicker("BTC_USDT.swap").Last
+    assert stats["max_net_exposure"]["coin"] == "BTC"
+    assert stats["max_abs_net_exposure_usdt"] == pytest.approx(0.1 * price, rel=0.01)
+    assert START_MS < stats["max_net_exposure"]["time_ms"] <= START_MS + 10_000
+    assert stats["totals"]["trades"] == 2 and stats["seed"] == 7
+    assert set(stats["venues"]["Futures_OKX"]) == {
+        "trades", "volume_usdt", "fees_usdt", "funding_usdt", "realized_pnl_usdt",
+        "equity_start_usdt", "equity_end_usdt", "liquidations"}
+
+
+def test_many_symbols_have_sane_specs():
+    syms = tuple(f"{c}_USDT" for c in ("BTC", "ETH", "SOL", "XRP", "DOGE", "PEPE", "ZZZ"))
+    world, _, _ = make(("Futures_Binance", "Futures_OKX", "Futures_BitMEX"), symbols=syms)
+    for ex in world.exchanges:
+        markets = ex.GetMarkets()
+        assert len(markets) == len(syms)
+        tickers = ex.GetTickers()
+        assert len(tickers) == len(syms)
+        for t in tickers:
+            m = markets[t.Symbol]
+            assert 0 < t.Buy < t.Sell
+            assert t.Sell - t.Buy < t.Last * 0.002
+            assert m.MinQty * m.CtVal * t.Last < 100  # a small order is always possible
+
+
+def test_calibrated_volatility_and_cross_venue_spread():
+    """Coarse grid (1 min) over 200 days: 8h vol and Bybit-OKX spread near the data's figures."""
+    world, clock, _ = make(("Futures_Bybit", "Futures_OKX"), hours=200 * 24, step_ms=60_000,
+                           symbols=("BTC_USDT",))
+    by, okx = world.exchanges
+    closes, spreads = [], []
+    for _ in range(3 * 200 - 1):
+        clock.sleep(8 * HOUR_MS)
+        a, b = by.GetTicker("BTC_USDT.swap").Last, okx.GetTicker("BTC_USDT.swap").Last
+        closes.append(b)
+        spreads.append((a / b - 1) * 1e4)
+    rets = [math.log(y / x) for x, y in zip(closes, closes[1:], strict=False)]
+    assert 0.008 < statistics.pstdev(rets) < 0.02          # data: 0.0135
+    assert 2.5 < statistics.pstdev(spreads) < 7.0          # data: 4.4 bps
+    assert abs(statistics.fmean(spreads) + 1.75) < 2.0     # data: -1.75 bps (Bybit below OKX)
