@@ -321,7 +321,8 @@ class App:
         pair = self.ledger.record_open(
             symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
             long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
-            client_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids), now_ms=self.now_ms)
+            client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
+            order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.save(self.api.store)
         self.pairs_opened += 1

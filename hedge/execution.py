@@ -52,7 +52,8 @@ class LegFill:
     undone: Decimal = Decimal(0)     # base moved back (undo orders)
     undo_cost: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
-    order_ids: list[str] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)   # venue order ids
+    client_ids: list[str] = field(default_factory=list)  # our tags, carried in the order log line
 
     @property
     def avg_price(self) -> Decimal:
@@ -118,9 +119,9 @@ class Executor:
                 return None
             before.append(pos)
         fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
-        ids = [self._send(leg, leg.side, leg.base, symbol, tag) for leg in legs]
-        for leg, fill, order_id, pos0 in zip(legs, fills, ids, before, strict=True):
-            self._settle(leg, fill, order_id, symbol, pos0, leg.side)
+        sent = [self._send(leg, leg.side, leg.base, symbol, tag) for leg in legs]
+        for leg, fill, order, pos0 in zip(legs, fills, sent, before, strict=True):
+            self._settle(leg, fill, order, symbol, pos0, leg.side)
 
         if fills[0].filled != fills[1].filled:
             lag = 0 if fills[0].filled < fills[1].filled else 1
@@ -154,19 +155,21 @@ class Executor:
 
     def _trade(self, leg: Leg, fill: LegFill, side: str, base: Decimal, symbol: str, tag: str) -> None:
         before = self._position_or_unknown(leg.venue, symbol)
-        order_id = self._send(leg, side, base, symbol, tag)
-        self._settle(leg, fill, order_id, symbol, before, side)
+        sent = self._send(leg, side, base, symbol, tag)
+        self._settle(leg, fill, sent, symbol, before, side)
 
-    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str) -> str | None:
+    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str) -> tuple[str | None, str]:
         self._seq += 1
         client_id = f"{tag}-{leg.venue.key}-{self._seq}"
         contracts = base / leg.venue.specs[symbol].ct_val
         order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), side, -1, float(contracts), client_id)
-        return None if order_id is None else str(order_id)
+        return (None if order_id is None else str(order_id)), client_id
 
-    def _settle(self, leg: Leg, fill: LegFill, order_id: str | None, symbol: str, before: Decimal,
+    def _settle(self, leg: Leg, fill: LegFill, sent: tuple[str | None, str], symbol: str, before: Decimal,
                 side: str) -> None:
         """Finish one order and book what the position change proves was filled."""
+        order_id, client_id = sent
+        fill.client_ids.append(client_id)
         avg_price = Decimal(0)
         exchange = leg.venue.exchange
         if order_id is not None:

@@ -29,12 +29,14 @@ class HedgePair:
     funding: Decimal           # USDT received (+) or paid (-) so far
     client_ids: tuple[str, ...]
     opened_ms: int
+    order_ids: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key in _DECIMALS:
             data[key] = str(data[key])
         data["client_ids"] = list(self.client_ids)
+        data["order_ids"] = list(self.order_ids)
         return data
 
     @classmethod
@@ -43,6 +45,7 @@ class HedgePair:
         for key in _DECIMALS:
             values[key] = Decimal(values[key])
         values["client_ids"] = tuple(values.get("client_ids", ()))
+        values["order_ids"] = tuple(values.get("order_ids", ()))
         return cls(**values)
 
 
@@ -70,10 +73,10 @@ class Ledger:
     # --- commands ---
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
                     long_price: Decimal, short_price: Decimal, fees: Decimal,
-                    client_ids: tuple[str, ...], now_ms: int) -> HedgePair:
+                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
         spread = (short_price - long_price) / long_price * 10_000
         pair = HedgePair(self.next_id, symbol, long_venue, short_venue, qty, long_price, short_price,
-                         spread.quantize(Decimal("0.01")), fees, Decimal(0), client_ids, now_ms)
+                         spread.quantize(Decimal("0.01")), fees, Decimal(0), client_ids, now_ms, order_ids)
         self.pairs[pair.id] = pair
         self.next_id += 1
         self.fees_paid += fees

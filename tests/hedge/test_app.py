@@ -38,6 +38,8 @@ def test_dislocation_opens_a_pair_and_convergence_closes_it(fake_exchange, fake_
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
     assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
     assert runtime.store.data  # persisted
+    assert pair.client_ids == ("open#1-binance-1", "open#1-okx-2")
+    assert pair.order_ids == ("BTC_USDT,1", "BTC_USDT,1")
 
     _run(app, runtime, 3)  # cool-down and max position: no second pair before 10 s
     assert len(app.ledger.pairs) == 1
