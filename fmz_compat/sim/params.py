@@ -182,7 +182,8 @@ def contract_spec(venue: str, pair: str, futures: bool) -> ContractSpec:
     base, quote = pair.upper().split("_")
     if not futures:
         sep = "-" if venue == "okx" else ("_" if venue == "bitmex" else "")
-        return ContractSpec(pair, f"{base}{sep}{quote}", 1.0, sp.tick, sp.step, sp.step, 5.0)
+        lot = float(f"{sp.step / 100:.12g}")  # spot lots are finer than perp lots (BTC 0.00001)
+        return ContractSpec(pair, f"{base}{sep}{quote}", 1.0, sp.tick, lot, lot, 5.0)
     if quote == "USD":  # coin-margined inverse swap
         ct = 100.0 if base == "BTC" else 10.0
         native = {"okx": f"{base}-USD-SWAP", "bitmex": f"{'XBT' if base == 'BTC' else base}USD",

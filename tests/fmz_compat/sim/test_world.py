@@ -28,7 +28,7 @@ def make(eids=("Futures_Binance", "Futures_OKX"), *, seed=7, hours=48, balance=1
 
 
 def sleep_until(clock, ms):
-    clock.sleep((ms - clock.now_ns() // 1_000_000))
+    clock.sleep(ms - clock.now_ns() // 1_000_000)
 
 
 def scripted_run(seed, eids=("Futures_Binance", "Futures_OKX", "Futures_Bybit")):
@@ -223,7 +223,8 @@ def test_withdrawal_between_venues_arrives_after_delay_minus_fee():
     assert okx.IO("api", "GET", "/sim/balances").funding.get("USDT", 0) == 0
     clock.sleep(2_000)
     assert okx.IO("api", "GET", "/sim/balances").funding.USDT == pytest.approx(199.0)
-    assert okx.IO("api", "POST", "/api/v5/asset/transfer", "", '{"ccy":"USDT","amt":"199","from":"6","to":"18"}')
+    body = '{"ccy":"USDT","amt":"199","from":"6","to":"18"}'
+    assert okx.IO("api", "POST", "/api/v5/asset/transfer", "", body)
     assert okx.GetAccount().Balance == pytest.approx(10_199)
     assert bn.IO("api", "GET", "/nope") is None and "not simulated" in log.last_error
 

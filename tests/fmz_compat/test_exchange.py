@@ -1,0 +1,348 @@
+"""The FMZ exchange object on the simulator: FMZ semantics of every method family."""
+
+import json
+
+import pytest
+
+from fmz_compat.core import (
+    LOG_TYPE_BUY,
+    LOG_TYPE_CANCEL,
+    LOG_TYPE_SELL,
+    ORDER_STATE_CANCELED,
+    ORDER_STATE_CLOSED,
+    ORDER_STATE_PENDING,
+    PD_LONG,
+    PD_SHORT,
+    PERIOD_M5,
+    BacktestClock,
+    ExchangeBinding,
+    MemoryLog,
+    SimConfig,
+    Struct,
+)
+from fmz_compat.sim import create_world
+
+START_MS = 1_719_792_000_000
+HOUR_MS = 3_600_000
+SYM = "BTC_USDT.swap"
+
+
+def make(*bindings, hours=24, seed=11):
+    bindings = bindings or (ExchangeBinding("Futures_Binance"),)
+    cfg = SimConfig(seed=seed, start_ms=START_MS, bindings=tuple(bindings))
+    clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * HOUR_MS) * 1_000_000)
+    log = MemoryLog()
+    world = create_world(cfg, clock, log)
+    return world, clock, log
+
+
+def one(eid="Futures_Binance", **kw):
+    world, clock, log = make(ExchangeBinding(eid, **kw))
+    return world.exchanges[0], clock, log, world
+
+
+# --- identity and structs ----------------------------------------------------------------------
+def test_identity_methods():
+    world, _, _ = make(ExchangeBinding("Futures_OKX", "ETH_USDT", label="okx-main"),
+                       ExchangeBinding("Binance", "BTC_USDT"))
+    okx, spot = world.exchanges
+    assert (okx.GetName(), okx.GetLabel(), okx.GetCurrency()) == ("Futures_OKX", "okx-main", "ETH_USDT")
+    assert (okx.GetBaseCurrency(), okx.GetQuoteCurrency()) == ("ETH", "USDT")
+    assert spot.GetLabel() == "Binance"
+    okx.SetCurrency("BTC_USDT")
+    assert okx.IO("currency", "ETH_USDT") is True and okx.GetCurrency() == "ETH_USDT"
+
+
+def test_structs_are_attribute_dicts_and_json_serialisable():
+    ex, _, _, _ = one()
+    acct = ex.GetAccount()
+    assert isinstance(acct, Struct) and acct.Balance == acct["Balance"] == 10_000
+    assert acct.Info.walletBalance == 10_000
+    t = ex.GetTicker(SYM)
+    json.dumps([acct, t, ex.GetDepth(SYM), ex.GetMarkets(), ex.GetFundings()])
+    assert t.Buy < t.Last < t.Sell or t.Buy <= t.Last <= t.Sell
+
+
+def test_depth_ordering_and_market_spec():
+    ex, _, _, _ = one("Futures_OKX")
+    d = ex.GetDepth(SYM)
+    asks, bids = [a.Price for a in d.Asks], [b.Price for b in d.Bids]
+    assert asks == sorted(asks) and bids == sorted(bids, reverse=True) and bids[0] < asks[0]
+    assert [a.Amount for a in d.Asks][5] > 0
+    m = ex.GetMarkets()[SYM]
+    assert (m.Symbol, m.CtVal, m.TickSize, m.AmountSize) == ("BTC-USDT-SWAP", 0.01, 0.1, 0.1)
+    assert ex.GetMarkets()["ETH_USDT.swap"].CtVal == 0.1
+
+
+def test_bitmex_and_binance_contract_conventions():
+    world, _, _ = make(ExchangeBinding("Futures_BitMEX"), ExchangeBinding("Futures_Bybit"))
+    mex, by = world.exchanges
+    assert mex.GetMarkets()[SYM].CtVal == 0.000001 and mex.GetMarkets()[SYM].AmountSize == 100
+    assert by.GetMarkets()[SYM].CtVal == 1.0 and by.GetMarkets()["ETH_USDT.swap"].AmountSize == 0.01
+
+
+# --- orders: matching, fees, ids -----------------------------------------------------------------
+def test_market_order_fills_at_ask_with_taker_fee_and_log_row():
+    ex, _, log, _ = one()
+    ask = ex.GetTicker(SYM).Sell
+    oid = ex.CreateOrder(SYM, "buy", -1, 0.01, "open", "leg1")
+    assert oid == "BTC_USDT.swap,1"
+    o = ex.GetOrder(oid)
+    assert (o.Status, o.DealAmount, o.AvgPrice, o.Type) == (ORDER_STATE_CLOSED, 0.01, ask, 0)
+    assert o.Info.fee == pytest.approx(0.01 * ask * 0.00017)
+    row = log.rows[-1]
+    assert (row["type"], row["order_id"], row["price"], row["amount"], row["message"]) == (
+        LOG_TYPE_BUY, oid, -1.0, 0.01, "open leg1")
+    pos = ex.GetPositions(SYM)[0]
+    assert (pos.Type, pos.Amount, pos.Price, pos.MarginLevel) == (PD_LONG, 0.01, ask, 10)
+
+
+def test_binding_fee_override():
+    ex, _, _, _ = one(fee=(0.02, 0.05))
+    oid = ex.CreateOrder(SYM, "sell", -1, 0.01)
+    o = ex.GetOrder(oid)
+    assert o.Info.fee == pytest.approx(0.01 * o.AvgPrice * 0.0005)
+
+
+def test_large_market_order_walks_the_book_partially():
+    ex, _, _, _ = one(balance=1e9)
+    d = ex.GetDepth(SYM)
+    total = sum(a.Amount for a in d.Asks)
+    oid = ex.CreateOrder(SYM, "buy", -1, round(total * 2, 3))
+    o = ex.GetOrder(oid)
+    assert o.Status == ORDER_STATE_CANCELED
+    assert total * 0.99 < o.DealAmount <= total + 1e-9
+    assert d.Asks[0].Price < o.AvgPrice < d.Asks[-1].Price
+    # the same step's book is depleted: a second buy cannot fill again
+    again = ex.GetOrder(ex.CreateOrder(SYM, "buy", -1, 0.01))
+    assert again.DealAmount == 0 and again.Status == ORDER_STATE_CANCELED
+
+
+def test_crossing_limit_fills_up_to_price_and_rests_the_rest():
+    ex, _, _, _ = one(balance=1e7)
+    d = ex.GetDepth(SYM)
+    limit = d.Asks[2].Price
+    want = round(sum(a.Amount for a in d.Asks[:3]) + 1.0, 3)
+    o = ex.GetOrder(ex.CreateOrder(SYM, "buy", limit, want))
+    assert o.Status == ORDER_STATE_PENDING
+    assert o.DealAmount == pytest.approx(sum(a.Amount for a in d.Asks[:3]), abs=0.002)
+    assert len(ex.GetOrders(SYM)) == 1
+
+
+def test_ioc_and_fok():
+    ex, _, _, _ = one(balance=1e7)
+    d = ex.GetDepth(SYM)
+    ioc = ex.GetOrder(ex.CreateOrder(SYM, 'buy;{"timeInForce":"IOC"}', d.Asks[0].Price, 100))
+    assert ioc.Status == ORDER_STATE_CANCELED and 0 < ioc.DealAmount < 100
+    fok = ex.GetOrder(ex.CreateOrder(SYM, "sell;timeInForce=FOK", d.Bids[0].Price, 100))
+    assert fok.Status == ORDER_STATE_CANCELED and fok.DealAmount == 0
+    assert ex.GetOrders(SYM) == []
+
+
+def test_post_only_rejected_when_crossing_and_rests_otherwise():
+    ex, _, log, _ = one()
+    t = ex.GetTicker(SYM)
+    assert ex.CreateOrder(SYM, 'buy;{"postOnly":true}', t.Sell, 0.01) is None
+    assert "-5022" in log.last_error
+    oid = ex.CreateOrder(SYM, 'buy;{"timeInForce":"PostOnly"}', t.Buy, 0.01)
+    assert ex.GetOrder(oid).Status == ORDER_STATE_PENDING
+
+
+def test_resting_limit_fills_as_maker_when_price_trades_through():
+    world, clock, _ = make(ExchangeBinding("Futures_OKX"))
+    ex = world.exchanges[0]
+    bid = ex.GetTicker(SYM).Buy
+    oid = ex.CreateOrder(SYM, "buy", round(bid - 20, 1), 2)
+    while ex.GetOrder(oid).Status == ORDER_STATE_PENDING:
+        clock.sleep(5_000)
+    o = ex.GetOrder(oid)
+    assert (o.Status, o.DealAmount, o.AvgPrice) == (ORDER_STATE_CLOSED, 2, round(bid - 20, 1))
+    assert o.Info.fee == pytest.approx(-2 * 0.01 * o.AvgPrice * 0.00005)  # OKX VIP maker rebate
+    assert ex.GetPositions(SYM)[0].Amount == 2
+
+
+def test_cancel_with_string_and_int_ids():
+    ex, _, log, _ = one()
+    bid = ex.GetTicker(SYM).Buy
+    a = ex.CreateOrder(SYM, "buy", bid - 50, 0.01)
+    b = ex.CreateOrder(SYM, "buy", bid - 60, 0.01)
+    assert ex.GetOrder(2).Id == b and ex.GetOrder("2").Id == b
+    assert ex.CancelOrder(a, "why") is True
+    assert log.rows[-1]["type"] == LOG_TYPE_CANCEL and log.rows[-1]["order_id"] == a
+    assert ex.CancelOrder(int(b.split(",")[1])) is True
+    assert ex.CancelOrder(a) is False and "-2011" in log.last_error
+    assert ex.GetOrder(99) is None
+    assert [o.Status for o in ex.GetHistoryOrders(SYM)] == [ORDER_STATE_CANCELED] * 2
+
+
+def test_modify_order_replaces_it():
+    ex, _, _, _ = one()
+    bid = ex.GetTicker(SYM).Buy
+    a = ex.CreateOrder(SYM, "buy", bid - 50, 0.01)
+    b = ex.ModifyOrder(a, "buy", bid - 40, 0.02)
+    assert b != a and ex.GetOrder(a).Status == ORDER_STATE_CANCELED
+    assert (ex.GetOrder(b).Price, ex.GetOrder(b).Amount) == (round(bid - 40, 1), 0.02)
+
+
+def test_amount_and_price_validation():
+    ex, _, log, _ = one()
+    assert ex.CreateOrder(SYM, "buy", -1, 0.0005) is None and "amount step" in log.last_error
+    assert ex.CreateOrder(SYM, "buy", 60000.05, 0.01) is None and "tick" in log.last_error
+    assert ex.CreateOrder(SYM, "hold", -1, 0.01) is None and "invalid side" in log.last_error
+    assert ex.CreateOrder("BTC_USDT.quarter", "buy", -1, 0.01) is None and "only" in log.last_error
+    assert ex.CreateOrder("LUNA_USDT.swap", "buy", -1, 1) is None and "not listed" in log.last_error
+
+
+# --- margin and positions ------------------------------------------------------------------------
+def test_margin_rejection_with_venue_message():
+    ex, _, log, _ = one(balance=100.0)
+    assert ex.CreateOrder(SYM, "buy", -1, 0.1) is None
+    assert '"code":-2019' in log.last_error and "Futures_Binance" in log.last_error
+    assert ex.SetMarginLevel(SYM, 100) is True
+    assert ex.CreateOrder(SYM, "buy", -1, 0.1) is not None
+    assert ex.SetMarginLevel(SYM, 500) is None
+
+
+def test_margin_messages_differ_by_venue():
+    world, _, log = make(ExchangeBinding("Futures_OKX", balance=10.0),
+                         ExchangeBinding("Futures_Bybit", balance=10.0))
+    okx, by = world.exchanges
+    assert okx.CreateOrder(SYM, "buy", -1, 100) is None and "51008" in log.last_error
+    assert by.CreateOrder(SYM, "buy", -1, 1) is None and "110007" in log.last_error
+
+
+def test_positions_in_contracts_pnl_and_one_way_netting():
+    world, clock, _ = make(ExchangeBinding("Futures_OKX"))
+    ex = world.exchanges[0]
+    ex.CreateOrder(SYM, "sell", -1, 5)   # 5 contracts = 0.05 BTC short
+    pos = ex.GetPositions(SYM)[0]
+    assert (pos.Type, pos.Amount) == (PD_SHORT, 5)
+    clock.sleep(600_000)
+    t = ex.GetTicker(SYM)
+    pos = ex.GetPositions(SYM)[0]
+    assert pos.Profit == pytest.approx(-5 * 0.01 * (pos.Info.markPrice - pos.Price))
+    ex.CreateOrder(SYM, "buy", -1, 8)    # nets: closes 5, opens 3 long
+    pos = ex.GetPositions(SYM)[0]
+    assert (pos.Type, pos.Amount, pos.Price) == (PD_LONG, 3, t.Sell)
+    assert ex.CreateOrder(SYM, "closebuy", -1, 4) is None  # more than held
+    assert ex.CreateOrder(SYM, "closebuy", -1, 3) is not None
+    assert ex.GetPositions(SYM) == [] and ex.GetPositions() == []
+
+
+def test_reduce_only_option_and_position_ranges():
+    ex, _, log, _ = one()
+    assert ex.CreateOrder(SYM, 'sell;{"reduceOnly":true}', -1, 0.01) is None and "-2022" in log.last_error
+    ex.CreateOrder(SYM, "buy", -1, 0.01)
+    ex.CreateOrder("ETH_USDT.swap", "sell", -1, 0.1)
+    assert len(ex.GetPositions("USDT.swap")) == 2 and len(ex.GetPositions()) == 2
+    assert [p.Symbol for p in ex.GetPosition("ETH_USDT.swap")] == ["ETH_USDT.swap"]
+
+
+def test_account_reflects_margin_and_upnl():
+    ex, clock, _, _ = one()
+    ex.SetMarginLevel(SYM, 5)
+    ex.CreateOrder(SYM, "buy", -1, 0.1)
+    clock.sleep(60_000)
+    acct = ex.GetAccount()
+    pos = ex.GetPositions(SYM)[0]
+    assert acct.UPnL == pytest.approx(pos.Profit)
+    assert acct.Equity == pytest.approx(acct.Info.walletBalance + pos.Profit)
+    assert acct.Balance == pytest.approx(acct.Equity - pos.Margin)
+    assert pos.Margin == pytest.approx(0.1 * pos.Info.markPrice / 5)
+
+
+# --- classic API ---------------------------------------------------------------------------------
+def test_classic_flow_contract_type_direction_buy_sell():
+    ex, _, log, _ = one()
+    assert ex.GetTicker() is None and "SetContractType" in log.last_error
+    assert ex.SetContractType("swap").InstrumentID == "BTCUSDT"
+    assert ex.SetContractType("quarter") is None
+    assert ex.GetTicker().Symbol == SYM
+    ex.SetDirection("sell")
+    assert ex.Buy(-1, 0.01) is None and log.last_error.endswith("direction is sell, invalid order type Buy")
+    assert ex.Sell(-1, 0.01) is not None
+    ex.SetDirection("closesell")
+    oid = ex.Buy(-1, 0.01, "cover")
+    assert log.rows[-1]["type"] == LOG_TYPE_BUY and log.rows[-1]["message"] == "cover"
+    assert ex.GetOrder(oid).Offset == 1 and ex.GetPosition() == []
+    ex.SetDirection("buy")
+    ex.Buy(-1, 0.01)
+    ex.SetDirection("closebuy")
+    assert ex.Sell(-1, 0.01) and log.rows[-1]["type"] == LOG_TYPE_SELL
+
+
+def test_go_wait_tuple_semantics():
+    ex, _, _, _ = one()
+    h = ex.Go("GetTicker", SYM)
+    value, ok = h.wait()
+    assert ok is True and value.Symbol == SYM
+    assert h.wait(1000) == (None, False)
+    v2, ok2 = ex.Go("GetDepth", "NOPE_USDT.swap").wait()
+    assert v2 is None and ok2 is True
+
+
+def test_records_list_with_columns_and_period_shift():
+    ex, clock, _, _ = one()
+    clock.sleep(3 * HOUR_MS)
+    r = ex.GetRecords(SYM, PERIOD_M5)
+    assert isinstance(r, list) and len(r) == 36 + 1
+    assert r.Close[-2] == r[-2].Close and r[1].Time - r[0].Time == 300_000
+    assert all(b.Low <= min(b.Open, b.Close) <= max(b.Open, b.Close) <= b.High for b in r)
+    ex.SetContractType("swap")
+    assert len(ex.GetRecords(PERIOD_M5, 10)) == 10
+    assert ex.GetRecords(7) is None
+
+
+def test_io_modes_and_unknown_keys():
+    ex, _, _, _ = one()
+    assert ex.IO("dual", False) is True and ex.IO("unified", True) is True
+    assert ex.IO("no-such-thing", 1) is None
+    assert ex.IO("cross", False) is True
+    ex.CreateOrder(SYM, "buy", -1, 0.01)
+    assert ex.GetPositions(SYM)[0].Info.marginType == "isolated"
+
+
+def test_condition_orders_not_supported():
+    ex, _, log, _ = one()
+    assert ex.CreateConditionOrder(SYM, "buy", 1, {}) is None and "not supported" in log.last_error
+
+
+def test_exchange_log_writes_row_without_order():
+    ex, _, log, _ = one()
+    ex.Log(LOG_TYPE_SELL, 100.5, 2, "marker")
+    assert log.rows[-1] == {"type": LOG_TYPE_SELL, "message": "marker", "exchange_index": 0,
+                            "order_id": "", "price": 100.5, "amount": 2.0}
+    assert ex.GetOrders(SYM) == []
+
+
+# --- spot and coin-margined ----------------------------------------------------------------------
+def test_spot_market_buy_in_quote_and_sell_in_base():
+    ex, _, _, _ = one("Binance", balance=1000.0, stocks=0.0)
+    assert not ex.GetName().startswith("Futures_")
+    t = ex.GetTicker("BTC_USDT")
+    oid = ex.Buy(-1, 100)  # 100 USDT worth
+    o = ex.GetOrder(oid)
+    assert o.Id == "BTC_USDT,1" and o.Amount == 100 and 0.0015 < o.DealAmount < 0.0017
+    acct = ex.GetAccount()
+    assert acct.Stocks == pytest.approx(o.DealAmount)
+    assert acct.Balance == pytest.approx(1000 - o.DealAmount * o.AvgPrice * 1.0004)
+    assert ex.Sell(-1, 0.001) is not None
+    assert ex.GetAccount().Stocks == pytest.approx(o.DealAmount - 0.001)
+    assert ex.Sell(round(t.Sell * 1.2, 2), 0.0005) is not None
+    assert ex.GetAccount().FrozenStocks == pytest.approx(0.0005)
+    assert ex.GetPositions() is None
+
+
+def test_coin_margined_futures_basics():
+    ex, clock, _, _ = one("Futures_OKX", currency="BTC_USD", balance=0.0, stocks=1.0)
+    ex.SetContractType("swap")
+    acct = ex.GetAccount()
+    assert (acct.Stocks, acct.Balance) == (1.0, 0.0)
+    assert ex.GetMarkets()["BTC_USD.swap"].CtVal == 100
+    oid = ex.CreateOrder("BTC_USD.swap", "buy", -1, 10)  # 1000 USD
+    o = ex.GetOrder(oid)
+    fee_btc = 1000 / o.AvgPrice * 0.0002
+    assert ex.GetAccount().Info.walletBalance == pytest.approx(1.0 - fee_btc)
+    clock.sleep(HOUR_MS)
+    pos = ex.GetPositions()[0]
+    assert pos.Profit == pytest.approx(10 * 100 * (1 / pos.Price - 1 / pos.Info.markPrice))
