@@ -195,6 +195,7 @@ def run(
     world_factory: WorldFactory | None = None,
     out: Callable[[str], None] = print,
     source: str | None = None,
+    on_runtime: Callable[[Runtime], None] | None = None,
 ) -> RunResult:
     """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code)."""
     if source is None:
@@ -230,6 +231,8 @@ def run(
         shutil.rmtree(robot_dir, ignore_errors=True)
         raise UsageError(str(exc)) from None
     runtime.exchanges.extend(world.exchanges)
+    if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
+        on_runtime(runtime)
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
     if config.params_origin:
         out(config.params_origin)

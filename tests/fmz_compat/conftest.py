@@ -17,6 +17,7 @@ class FakeExchange:
     def __init__(self, index: int, binding: ExchangeBinding, clock: Any, sink: Any, seed: int) -> None:
         self.index, self.binding, self.clock, self.sink, self.seed = index, binding, clock, sink, seed
         self.trades = 0
+        self.latency_ms = 0
 
     def GetName(self) -> str:
         return self.binding.eid
@@ -51,8 +52,24 @@ class FakeExchange:
         return str(self.trades)
 
     def GetPositions(self, symbol: str = "") -> list:
-        self.clock.check()
+        self._call()
         return []
+
+    def GetOrders(self, symbol: str = "") -> list:
+        self._call()
+        return []
+
+    def CancelOrder(self, order_id: Any, *extra: Any) -> bool:
+        self._call()
+        return False
+
+    def IO(self, key: str, *args: Any) -> Any:
+        return True
+
+    def _call(self) -> None:
+        self.clock.check()
+        if self.latency_ms:
+            self.clock.advance(self.latency_ms * 1_000_000)
 
 
 class FakeWorld:
@@ -62,6 +79,8 @@ class FakeWorld:
             raise ValueError(f"exchange {unknown[0]!r} is not simulated; use a Futures_ venue")
         self.cfg = cfg
         self.exchanges = [FakeExchange(i, b, clock, sink, cfg.seed) for i, b in enumerate(cfg.bindings)]
+        for exchange in self.exchanges:
+            exchange.latency_ms = cfg.latency_ms
         self.closed = False
 
     def stats(self) -> dict[str, Any]:
@@ -117,6 +136,8 @@ def run_source(tmp_path: Path, fake_world_factory):
         seed: int = 1,
         args: tuple = (),
         venues: tuple[str, ...] = ("Futures_Binance", "Futures_OKX"),
+        commands: tuple[str, ...] = (),
+        latency_ms: int = 0,
     ) -> tuple[RunResult, list]:
         path = tmp_path / "strategy.py"
         path.write_text(source, encoding="utf-8")
@@ -131,9 +152,15 @@ def run_source(tmp_path: Path, fake_world_factory):
             args=args,
             out_root=tmp_path / "runs",
             quiet=True,
+            latency_ms=latency_ms,
         )
         lines: list[str] = []
-        return run(config, world_factory=fake_world_factory, out=lines.append), lines
+
+        def queue(runtime: Any) -> None:
+            for command in commands:
+                runtime.send_command(command)
+
+        return run(config, world_factory=fake_world_factory, out=lines.append, on_runtime=queue), lines
 
     return go
 
