@@ -1,0 +1,52 @@
+"""strategy.py end to end through `python -m fmz_compat backtest` on the simulator."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER_NOTIONAL = json.loads((ROOT / "params.json").read_text())["order_notional_usdt"]
+
+
+def _backtest(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "fmz_compat", "backtest", str(ROOT / "strategy.py"), "--duration", "15h",
+           "--seed", "1", "--out", str(out), "--quiet", *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def _robot(out: Path) -> tuple[dict, list[str]]:
+    robot = next(p for p in out.iterdir() if p.is_dir())
+    run = json.loads((robot / "run.json").read_text())
+    with sqlite3.connect(robot / f"{robot.name}.db3") as db:
+        lines = [row[0] for row in db.execute("SELECT Extra FROM log ORDER BY Id")]
+    return run, lines
+
+
+def test_backtest_trades_stays_hedged_and_is_deterministic(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert _backtest(first).returncode == 0
+    assert _backtest(second).returncode == 0
+    run_a, log_a = _robot(first)
+    run_b, log_b = _robot(second)
+
+    assert run_a["stats"] == run_b["stats"]
+    assert log_a == log_b
+    opened = [line for line in log_a if line.startswith("OPENED pair")]
+    closed = [line for line in log_a if line.startswith("CLOSED pair")]
+    assert opened and closed
+    # Net exposure is only ever the gap between the two legs of one execution, never a standing position.
+    assert run_a["stats"]["max_abs_net_exposure_usdt"] < 0.05 * ORDER_NOTIONAL
+    summary = next(line for line in reversed(log_a) if line.startswith("summary:"))
+    assert "max |net exposure| BTC_USDT 0, ETH_USDT 0" in summary
+
+
+def test_bad_params_stop_before_any_order(tmp_path):
+    result = _backtest(tmp_path, "--params", '{"open_threshold_bps": "wide"}')
+    run, log = _robot(tmp_path)
+    errors = [line for line in log if "PARAMS key" in line]
+    expected = "PARAMS key 'open_threshold_bps' = \"wide\" is invalid: must be a number, e.g. 10 or 2.5"
+    assert errors == [expected]
+    assert run["stats"]["totals"]["trades"] == 0
+    assert result.returncode == 0
