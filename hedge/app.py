@@ -7,7 +7,6 @@ a modest interval.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
@@ -405,6 +404,3 @@ class App:
                 return venue
         raise KeyError(key)
 
-
-def format_time(ms: int) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms // 1000))

@@ -141,3 +141,24 @@ def test_unknown_leg_outcome_is_not_resent_and_its_pair_is_left_alone(fake_excha
     sent = len(okx.sent)
     _run(app, runtime, 10)
     assert len(okx.sent) == sent  # nothing re-sent while the outcome is unknown
+
+
+def test_effective_leverage_values_each_symbol_at_its_own_price(fake_exchange, fake_runtime):
+    books = {"BTC_USDT": (50_000.0, 50_000.5), "ETH_USDT": (3_000.0, 3_000.03)}
+    binance = fake_exchange("binance", books=dict(books))
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books=dict(books))
+    runtime = fake_runtime([binance, okx])
+    params = PARAMS.replace('["BTC_USDT"]', '["BTC_USDT", "ETH_USDT"]').replace(
+        '"cooldown_s": 10', '"cooldown_s": 10, "max_effective_leverage": 0.3')
+    app = App(Api.from_globals(runtime.globals()), parse_params(params))
+    app.start()  # equity 20 000: at most 6 000 gross, i.e. three pairs of 1 000 per leg
+    okx.books["ETH_USDT"] = (3_006.0, 3_006.03)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert sorted(p.symbol for p in app.ledger.pairs.values()) == ["BTC_USDT", "ETH_USDT"]
+    okx.books["BTC_USDT"] = (50_200.0, 50_200.5)
+    okx.books["ETH_USDT"] = (3_012.0, 3_012.03)
+    _run(app, runtime, 30)  # past the cool-down: a third pair fits (6 000 gross), a fourth does not
+    assert len(app.ledger.pairs) == 3
+    assert any("effective leverage" in line for line in runtime.logs)
