@@ -137,3 +137,33 @@ def test_unknown_exchange_is_a_usage_error_and_leaves_no_robot_folder(run_source
     with pytest.raises(UsageError, match="'Binance' is not simulated"):
         run_source("def main():\n    pass\n", venues=("Binance",))
     assert not any((tmp_path / "runs").iterdir())
+
+
+def test_paper_mode_uses_wall_time_and_ctrl_c_is_a_normal_stop(tmp_path, fake_world_factory):
+    from fmz_compat.core import ExchangeBinding
+    from fmz_compat.runner import RunConfig, run
+
+    path = tmp_path / "p.py"
+    path.write_text(
+        textwrap.dedent("""
+        def main():
+            Log(IsVirtual(), Unix() > 1_700_000_000)
+            Sleep(5)
+            raise KeyboardInterrupt
+        def onexit():
+            Log("bye")
+    """)
+    )
+    config = RunConfig(
+        mode="paper",
+        strategy_path=path,
+        bindings=(ExchangeBinding(eid="Futures_Binance"),),
+        start_ms=0,
+        end_ms=None,
+        out_root=tmp_path / "runs",
+        quiet=True,
+    )
+    result = run(config, world_factory=fake_world_factory, out=lambda line: None)
+    assert (result.exit_code, result.ended_by) == (0, "stopped")
+    assert _logs(result) == ["False True", "robot stopping: stopped", "bye"]
+    assert result.window["end_ms"] >= result.window["start_ms"] > 1_700_000_000_000
