@@ -96,6 +96,7 @@ class Exchange:
         self.period_s = 3600
         self._raw = ""
         self._base_url = _HOSTS[self._venue]
+        self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
         self._day_cache: dict[int, tuple[Any, float, float, float]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -284,20 +285,27 @@ class Exchange:
     # --- market data --------------------------------------------------------------------------
     def _ticker(self, pair: str) -> Struct:
         q = self._acc.quote(pair)
-        price, k = self._world.market_view(self._venue, q)
+        w = self._world
+        if w.stale_possible:
+            price, k = w.market_view(self._venue, q)
+        else:
+            price, k = q.price, w.k
         bid, ask = q.best_bid_ask(price)
         prec = q.prec
         hi, lo, open_ = self._day_range(q, price)
-        time_ms = self._world.start_ms + k * self._world.step_ms
+        time_ms = w.start_ms + k * w.step_ms
+        last = round(price, prec)
+        hi, lo, open_ = round(hi, prec), round(lo, prec), round(open_, prec)
+        if self._rate != 1.0:
+            r = self._rate
+            bid, ask, last = round(bid * r, prec), round(ask * r, prec), round(last * r, prec)
+            hi, lo, open_ = round(hi * r, prec), round(lo * r, prec), round(open_ * r, prec)
         native = self._acc.contract(pair).native
-        info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask,
-                       "lastPrice": round(price, prec), "markPrice": round(q.mark, prec), "time": time_ms})
-        return Struct({
-            "Symbol": self._fmz_symbol(pair), "High": self._px(hi, prec), "Low": self._px(lo, prec),
-            "Sell": self._px(ask, prec), "Buy": self._px(bid, prec), "Last": self._px(price, prec),
-            "Open": self._px(open_, prec), "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
-            "OpenInterest": 0.0, "Info": info,
-        })
+        info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask, "lastPrice": last,
+                       "markPrice": round(q.mark, prec), "time": time_ms})
+        return Struct({"Symbol": self._fmz_symbol(pair), "High": hi, "Low": lo, "Sell": ask, "Buy": bid,
+                       "Last": last, "Open": open_, "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
+                       "OpenInterest": 0.0, "Info": info})
 
     def _day_range(self, q: Any, price: float) -> tuple[float, float, float]:
         """About-24h high/low/open: whole hours of 1-minute bars (cached) plus the current hour."""
@@ -325,9 +333,41 @@ class Exchange:
 
     def GetTickers(self) -> list[Struct] | None:
         def run() -> list[Struct]:
-            key = self._acc.market_key
-            return [self._ticker(pair) for market, pair in self._world.quotes if market == key(pair)]
+            w = self._world
+            if self._rate != 1.0 or w.stale_possible:
+                return [self._ticker(pair) for pair, *_ in self._listing()]
+            # fast path for many symbols: the same fields as GetTicker, computed inline
+            time_ms = w.start_ms + w.k * w.step_ms
+            floor, ceil = math.floor, math.ceil
+            out = []
+            for _pair, q, native, fmz_symbol in self._listing():
+                p = q.price
+                tick = q.spec_tick
+                prec = q.prec
+                half = p * q.half_spread_frac
+                if half < tick / 2.0:
+                    half = tick / 2.0
+                bid = floor((p - half) / tick + 1e-9) * tick
+                ask = ceil((p + half) / tick - 1e-9) * tick
+                if ask <= bid:
+                    ask = bid + tick
+                hi, lo, open_ = self._day_range(q, p)
+                out.append(Struct({
+                    "Symbol": fmz_symbol, "High": round(hi, prec), "Low": round(lo, prec),
+                    "Sell": round(ask, prec), "Buy": round(bid, prec), "Last": round(p, prec),
+                    "Open": round(open_, prec), "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
+                    "OpenInterest": 0.0, "Info": Struct({"symbol": native, "markPrice": round(q.mark, prec)}),
+                }))
+            return out
         return self._run("GetTickers", run)
+
+    def _listing(self) -> list[tuple[str, Any, str, str]]:
+        """(pair, quote, native symbol, FMZ symbol) of every instrument this account can trade."""
+        if self._pairs_cache is None:
+            key = self._acc.market_key
+            self._pairs_cache = [(pair, q, self._acc.contract(pair).native, self._fmz_symbol(pair))
+                                 for (market, pair), q in self._world.quotes.items() if market == key(pair)]
+        return self._pairs_cache
 
     def GetDepth(self, symbol: str = "") -> Struct | None:
         def run() -> Struct:

@@ -17,13 +17,18 @@ from fmz_compat.sim import params as P
 EIGHT_HOURS_S = 28_800.0
 
 
+def slow_every(step_s: float) -> int:
+    """How many grid steps between moves of the slow basis part (about one minute)."""
+    return max(1, int(60.0 // step_s)) if step_s < 60.0 else 1
+
+
 class Quote:
     """One instrument's price on one venue market: venue price, mark price, and chunk extremes."""
 
     __slots__ = (
         "market", "pair", "spec_tick", "prec", "half_spread_frac", "depth_base", "rng",
         "offset", "slow", "fast", "disloc", "a_slow", "s_slow", "a_fast", "s_fast",
-        "p_disloc", "disloc_size", "a_disloc", "a_mark",
+        "p_disloc", "disloc_size", "a_disloc", "a_mark", "gauss", "next_disloc", "level",
         "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
     )
@@ -38,7 +43,9 @@ class Quote:
         self.depth_base = sp.depth_usdt / sp.start_price
         self.rng = random.Random(P.stable_int(seed, sp.base, market, pair, "basis"))
         self.offset = offset_bps * 1e-4
-        self.a_slow = math.exp(-step_s * math.log(2) / P.SLOW_HALF_LIFE_S)
+        # the slow part moves once a minute (it has a half-life of days): one draw less per step
+        slow_dt = step_s * slow_every(step_s)
+        self.a_slow = math.exp(-slow_dt * math.log(2) / P.SLOW_HALF_LIFE_S)
         self.s_slow = sp.slow_basis_bps * 1e-4 * math.sqrt(1 - self.a_slow ** 2)
         self.a_fast = math.exp(-step_s * math.log(2) / P.FAST_HALF_LIFE_S)
         self.s_fast = sp.fast_basis_bps * 1e-4 * math.sqrt(1 - self.a_fast ** 2)
@@ -50,6 +57,9 @@ class Quote:
         self.slow = self.rng.gauss(0.0, sp.slow_basis_bps * 1e-4)
         self.fast = self.rng.gauss(0.0, sp.fast_basis_bps * 1e-4)
         self.disloc = 0.0
+        self.gauss = self.rng.gauss
+        self.level = 1.0 + self.offset
+        self.next_disloc = self.draw_next_dislocation(0)
         self.price = fair * (1.0 + self.offset + self.slow + self.fast)
         self.mark = self.price
         self.hi = self.lo = self.mhi = self.mlo = self.price
@@ -60,6 +70,13 @@ class Quote:
         self.bar_start_k = 0
         self.hour_hi = self.hour_lo = self.price  # extremes of the bars closed in the current hour
         self.funding = None  # FundingState for perps
+
+    def draw_next_dislocation(self, k: int) -> int:
+        """Step of the next dislocation: geometric waiting time (one draw per event, not per step)."""
+        if self.p_disloc <= 0.0:
+            return -1
+        u = self.rng.random()
+        return k + 1 + int(math.log(1.0 - u) / math.log(1.0 - self.p_disloc))
 
     def reset_extremes(self) -> None:
         self.hi = self.lo = self.price
@@ -125,6 +142,7 @@ class CoinPath:
         max_k = self.max_exposure_k
         k = self.k
         weights = P.REGIME_WEIGHTS
+        every = slow_every(self.step_s)
         for _ in range(n):
             k += 1
             if rand() < p_switch:
@@ -135,15 +153,24 @@ class CoinPath:
                 x += gauss(0.0, jump_std)
             fair *= exp(x)
             net = 0.0
+            move_slow = k % every == 0
             for q in quotes:
-                qr = q.rng
-                q.slow = q.slow * q.a_slow + q.s_slow * qr.gauss(0.0, 1.0)
-                q.fast = q.fast * q.a_fast + q.s_fast * qr.gauss(0.0, 1.0)
-                d = q.disloc * q.a_disloc
-                if qr.random() < q.p_disloc:
-                    d += q.disloc_size * (0.5 + qr.random()) * (1.0 if qr.random() < 0.5 else -1.0)
+                g = q.gauss
+                if move_slow:
+                    q.slow = q.slow * q.a_slow + q.s_slow * g(0.0, 1.0)
+                fast = q.fast * q.a_fast + q.s_fast * g(0.0, 1.0)
+                q.fast = fast
+                d = q.disloc
+                if d:
+                    d *= q.a_disloc
+                    if -1e-7 < d < 1e-7:
+                        d = 0.0
+                if k == q.next_disloc:
+                    u = q.rng.random()
+                    d += q.disloc_size * (0.5 + u) * (1.0 if q.rng.random() < 0.5 else -1.0)
+                    q.next_disloc = q.draw_next_dislocation(k)
                 q.disloc = d
-                p = fair * (1.0 + q.offset + q.slow + q.fast + d)
+                p = fair * (q.level + q.slow + fast + d)
                 q.price = p
                 if p > q.hi:
                     q.hi = p

@@ -58,6 +58,7 @@ class SimWorld:
         self.faults: dict[str, dict[str, int]] = {}
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
         self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
+        self.stale_possible = False  # fast path for readers: no stale_market fault was ever injected
         self.transfers: list[Transfer] = []
         self._transfer_seq = 0
         self.withdrawals: list[dict[str, Any]] = []
@@ -196,6 +197,7 @@ class SimWorld:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
         self.faults.setdefault(venue, {})[fault] = until_ms
         if fault == "stale_market":
+            self.stale_possible = True
             for (market, pair), q in self.quotes.items():
                 if market.split(":")[0] == venue:
                     self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
