@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are one line and name the fix."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see: python -m fmz_compat {self.prog.split()[-1]} --help)")
+        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:

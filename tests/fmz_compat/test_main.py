@@ -53,6 +53,8 @@ def test_bad_flags_print_one_line_and_exit_2(capsys, strategy, extra, expected):
 def test_missing_file_and_unknown_command(capsys, tmp_path):
     assert "not found" in _one_line_error(capsys, ["backtest", str(tmp_path / "nope.py")])
     assert "invalid choice" in _one_line_error(capsys, ["replay", "x.py"])
+    assert "(see: python -m fmz_compat --help)" in _one_line_error(capsys, [])
+    assert "(see: python -m fmz_compat backtest --help)" in _one_line_error(capsys, ["backtest"])
 
 
 def test_python2_file_is_refused_in_one_line(capsys, tmp_path):
