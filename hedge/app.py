@@ -47,6 +47,7 @@ class App:
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
+        self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
         self.halt_reason: str | None = None
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
@@ -213,13 +214,44 @@ class App:
             view.ok = True
 
     def refresh_funding(self) -> None:
+        """Book settlements that passed since the last look, then read the next rates."""
+        self._book_funding()
         for venue in self.venues:
             getter = getattr(venue.exchange, "GetFundings", None)
             fundings = getter() if getter is not None else None
             for item in fundings or []:
                 symbol = fmz_pair(item["Symbol"])
-                if symbol in self.funding or symbol in self.cfg.symbols:
-                    self.funding.setdefault(symbol, {})[venue.key] = float(item.get("Rate") or 0.0)
+                if symbol in self.cfg.symbols:
+                    rate = float(item.get("Rate") or 0.0)
+                    self.funding.setdefault(symbol, {})[venue.key] = rate
+                    if item.get("Time"):
+                        self._funding_next[(venue.key, symbol)] = (int(item["Time"]), _dec(rate))
+
+    def _book_funding(self) -> None:
+        """Estimated funding per pair at each passed settlement: longs pay rate x notional, shorts get it.
+
+        Uses the last rate read before the settlement and the current mid; the venue's own figure
+        shows in equity (the truth), this is for per-pair attribution.
+        """
+        booked = False
+        for (venue, symbol), (settle_ms, rate) in list(self._funding_next.items()):
+            if self.now_ms < settle_ms:
+                continue
+            del self._funding_next[(venue, symbol)]
+            price = self._mid(symbol)
+            if price is None or rate == 0:
+                continue
+            for pair in list(self.ledger.pairs.values()):
+                if pair.symbol != symbol or pair.opened_ms > settle_ms:
+                    continue  # opened after this settlement (we look once per status interval)
+                if pair.long_venue == venue:
+                    self.ledger.record_funding(pair.id, -rate * pair.qty * price)
+                    booked = True
+                elif pair.short_venue == venue:
+                    self.ledger.record_funding(pair.id, rate * pair.qty * price)
+                    booked = True
+        if booked:
+            self.ledger.save(self.api.store)
 
     def total_equity(self) -> Decimal:
         return sum((a.equity for a in self.accounts.values() if a.ok), Decimal(0))

@@ -69,6 +69,7 @@ class Ledger:
     fees_paid: Decimal = Decimal(0)
     volume: Decimal = Decimal(0)        # USDT notional traded, all legs
     closed_pairs: int = 0
+    funding_total: Decimal = Decimal(0)  # USDT booked on all pairs, open and closed (estimated)
 
     # --- commands ---
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
@@ -104,6 +105,12 @@ class Ledger:
         self.fees_paid += fees
         self.volume += qty * (long_exit + short_exit)
         return pnl
+
+    def record_funding(self, pair_id: int, amount: Decimal) -> None:
+        """Book a funding payment on one pair (USDT; + received, - paid)."""
+        pair = self.pairs[pair_id]
+        self.pairs[pair_id] = replace(pair, funding=pair.funding + amount)
+        self.funding_total += amount
 
     # --- queries ---
     def expected_positions(self) -> dict[tuple[str, str], Decimal]:
@@ -144,6 +151,7 @@ class Ledger:
             "fees_paid": str(self.fees_paid),
             "volume": str(self.volume),
             "closed_pairs": self.closed_pairs,
+            "funding_total": str(self.funding_total),
         }, sort_keys=True)
 
     @classmethod
@@ -152,7 +160,8 @@ class Ledger:
         pairs = [HedgePair.from_json(p) for p in data["pairs"]]
         return cls(pairs={p.id: p for p in pairs}, next_id=int(data["next_id"]),
                    realized_pnl=Decimal(data["realized_pnl"]), fees_paid=Decimal(data["fees_paid"]),
-                   volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]))
+                   volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]),
+                   funding_total=Decimal(data.get("funding_total", "0")))
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G."""

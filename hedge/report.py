@@ -55,6 +55,7 @@ class Report:
             ["profit (USDT)", f"{app.total_equity() - app.nav_base:+.2f}"],
             ["realized after fees (USDT)", f"{led.realized_pnl:+.2f}"],
             ["fees paid (est., USDT)", f"{led.fees_paid:.2f}"],
+            ["funding on pairs (est., USDT)", f"{led.funding_total:+.2f}"],
             ["volume (USDT)", f"{led.volume:.0f}"],
             ["pairs open / opened / closed", f"{len(led.pairs)} / {app.pairs_opened} / {led.closed_pairs}"],
         ]
@@ -100,9 +101,10 @@ class Report:
                 if long_top.bid > 0 and short_top.bid > 0:
                     now_spread = f"{(short_top.mid - long_top.mid) / long_top.mid * 10_000:.2f}"
             rows.append([pair.id, pair.symbol, pair.long_venue, pair.short_venue, f"{pair.qty:f}",
-                         str(pair.entry_spread_bps), now_spread, f"{pair.fees:.2f}", _time(pair.opened_ms)])
+                         str(pair.entry_spread_bps), now_spread, f"{pair.fees:.2f}", f"{pair.funding:+.2f}",
+                         _time(pair.opened_ms)])
         cols = ["id", "symbol", "long", "short", "qty (base)", "entry spread bps", "spread now bps",
-                "fees", "opened"]
+                "fees", "funding", "opened"]
         return _table("Open pairs", cols, rows)
 
     def events_table(self) -> dict[str, Any]:
@@ -115,7 +117,9 @@ class Report:
         exposure = ", ".join(f"{s} {app.max_net_exposure[s]:f}" for s in app.cfg.symbols)
         profit = app.total_equity() - app.nav_base
         return (f"summary: unit NAV {app.unit_nav():.6f}, profit {profit:+.2f} USDT, "
-                f"realized {led.realized_pnl:+.2f}, fees {led.fees_paid:.2f}, volume {led.volume:.0f}, "
+                f"realized {led.realized_pnl:+.2f}, fees {led.fees_paid:.2f}, "
+                f"funding {led.funding_total:+.2f}, "
+                f"volume {led.volume:.0f}, "
                 f"pairs opened {app.pairs_opened} closed {led.closed_pairs} open {len(led.pairs)}, "
                 f"max |net exposure| {exposure}")
 

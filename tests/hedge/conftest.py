@@ -38,6 +38,8 @@ class FakeExchange:
         self.fill_ratio: list[float] = []
         self.positions_down = False
         self.depth_size = 1_000.0  # contracts per level
+        self.funding_rate = 0.0001
+        self.funding_time_ms = 0  # next settlement; 0 = unknown
 
     # --- market ---
     def GetName(self) -> str:
@@ -60,8 +62,8 @@ class FakeExchange:
                 "Time": self.time_ms}
 
     def GetFundings(self) -> list[dict[str, Any]]:
-        return [{"Symbol": f"{pair}.swap", "Rate": 0.0001, "Time": 0, "Interval": 28_800_000}
-                for pair in self.books]
+        return [{"Symbol": f"{pair}.swap", "Rate": self.funding_rate, "Time": self.funding_time_ms,
+                 "Interval": 28_800_000} for pair in self.books]
 
     # --- account ---
     def GetAccount(self) -> dict[str, Any]:

@@ -162,3 +162,21 @@ def test_effective_leverage_values_each_symbol_at_its_own_price(fake_exchange, f
     _run(app, runtime, 30)  # past the cool-down: a third pair fits (6 000 gross), a fourth does not
     assert len(app.ledger.pairs) == 3
     assert any("effective leverage" in line for line in runtime.logs)
+
+
+def test_funding_at_settlement_is_booked_on_each_leg(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    settle_ms = runtime.now_ns // 1_000_000 + 8_000
+    binance.funding_rate, okx.funding_rate = 0.0001, 0.0003
+    binance.funding_time_ms = okx.funding_time_ms = settle_ms
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    _run(app, runtime, 24)  # past the settlement, the next status refresh (every 5 s) and a second pair
+    assert len(app.ledger.pairs) == 2  # the second one opened after the settlement: nothing booked on it
+    booked = app.ledger.pairs[pair.id].funding
+    mid = D("50000.25")  # binance's mid: the first fresh venue
+    assert booked == (D("0.0003") - D("0.0001")) * pair.qty * mid
+    assert app.ledger.funding_total == booked
+    assert Ledger.load(runtime.store).pairs[pair.id].funding == booked
