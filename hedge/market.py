@@ -40,13 +40,11 @@ def swap_symbol(pair: str) -> str:
 class Top:
     """Best bid/ask of one venue-symbol, as floats, with the venue's timestamp (ms)."""
 
-    __slots__ = ("bid", "ask", "bid_amount", "ask_amount", "time_ms")
+    __slots__ = ("bid", "ask", "time_ms")
 
     def __init__(self) -> None:
         self.bid = 0.0
         self.ask = 0.0
-        self.bid_amount = 0.0
-        self.ask_amount = 0.0
         self.time_ms = 0
 
     @property
@@ -72,25 +70,44 @@ class Market:
         self._wanted = frozenset(symbols)
         self.tops: dict[str, dict[str, Top]] = {v.key: {s: Top() for s in symbols} for v in venues}
         self.failed: dict[str, int] = {v.key: 0 for v in venues}  # consecutive failed refreshes
+        self.per_symbol: dict[str, bool] = {v.key: False for v in venues}
+        self._tickers_seen: dict[str, bool] = {v.key: False for v in venues}
 
     def refresh(self) -> None:
         for venue in self.venues:
-            tickers = venue.exchange.GetTickers()
-            if tickers is None:
-                self.failed[venue.key] += 1
-                continue
-            self.failed[venue.key] = 0
-            tops = self.tops[venue.key]
-            wanted = self._wanted
-            for ticker in tickers:
-                pair = fmz_pair(ticker["Symbol"])
-                if pair not in wanted:
-                    continue
-                top = tops[pair]
-                top.bid = float(ticker["Buy"])
-                top.ask = float(ticker["Sell"])
-                top.time_ms = int(ticker["Time"])
-                # Ticker has no sizes in FMZ; keep 0 so sizing always walks depth.
+            if self.per_symbol[venue.key]:
+                ok = self._refresh_each(venue)
+            else:
+                tickers = venue.exchange.GetTickers()
+                if tickers is not None:
+                    self._tickers_seen[venue.key] = True
+                    self._apply_all(venue, tickers)
+                    ok = True
+                elif not self._tickers_seen[venue.key] and self._refresh_each(venue):
+                    # GetTickers is not available on every venue: fall back to one GetTicker per symbol.
+                    self.per_symbol[venue.key] = True
+                    ok = True
+                else:
+                    ok = False
+            self.failed[venue.key] = 0 if ok else self.failed[venue.key] + 1
+
+    def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
+        tops = self.tops[venue.key]
+        wanted = self._wanted
+        for ticker in tickers:
+            pair = fmz_pair(ticker["Symbol"])
+            if pair in wanted:
+                _apply(tops[pair], ticker)
+
+    def _refresh_each(self, venue: Venue) -> bool:
+        tops = self.tops[venue.key]
+        ok = False
+        for symbol in venue.specs:
+            ticker = venue.exchange.GetTicker(swap_symbol(symbol))
+            if ticker is not None:
+                _apply(tops[symbol], ticker)
+                ok = True
+        return ok
 
     def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
         top = self.tops[venue][symbol]
@@ -107,6 +124,12 @@ class Market:
         asks = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Asks"]]
         bids = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Bids"]]
         return asks, bids
+
+
+def _apply(top: Top, ticker: Any) -> None:
+    top.bid = float(ticker["Buy"])
+    top.ask = float(ticker["Sell"])
+    top.time_ms = int(ticker["Time"])
 
 
 def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpec] | None:

@@ -39,6 +39,7 @@ class FakeExchange:
         self.positions_down = False
         self.depth_size = 1_000.0  # contracts per level
         self.funding_rate = 0.0001
+        self.ticker_calls = 0
         self.funding_time_ms = 0  # next settlement; 0 = unknown
 
     # --- market ---
@@ -53,6 +54,11 @@ class FakeExchange:
     def GetTickers(self) -> list[dict[str, Any]]:
         return [{"Symbol": f"{pair}.swap", "Buy": bid, "Sell": ask, "Last": bid, "Time": self.time_ms}
                 for pair, (bid, ask) in self.books.items()]
+
+    def GetTicker(self, symbol: str) -> dict[str, Any] | None:
+        self.ticker_calls += 1
+        bid, ask = self.books[symbol.split(".")[0]]
+        return {"Symbol": symbol, "Buy": bid, "Sell": ask, "Last": bid, "Time": self.time_ms}
 
     def GetDepth(self, symbol: str) -> dict[str, Any]:
         bid, ask = self.books[symbol.split(".")[0]]
