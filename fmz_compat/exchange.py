@@ -30,6 +30,7 @@ from fmz_compat.core import (
     to_struct,
 )
 from fmz_compat.sim.account import Account, Order, VenueError
+from fmz_compat.sim.bars import BarSeries
 from fmz_compat.sim.world import build_book
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class Exchange:
         self.period_s = 3600
         self._raw = ""
         self._base_url = _HOSTS[self._venue]
+        self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
         self._day_cache: dict[int, tuple[Any, float, float, float]] = {}
 
@@ -115,13 +117,12 @@ class Exchange:
         return None
 
     def _run(self, method: str, fn: Callable[[], Any]) -> Any:
-        try:
-            self._enter(method)
-            return fn()
-        except _Failed as e:
-            return self._fail(method, str(e))
-        except VenueError as e:
-            return self._fail(method, str(e))
+        with self._world.lock:  # FMZ serialises API calls; strategies may call from threads
+            try:
+                self._enter(method)
+                return fn()
+            except (_Failed, VenueError) as e:
+                return self._fail(method, str(e))
 
     def _raw_json(self, info: Any) -> None:
         self._raw = info  # serialised on demand by GetRawJSON
@@ -440,29 +441,16 @@ class Exchange:
     def _records(self, pair: str, period: int, limit: int) -> Records:
         q = self._acc.quote(pair)
         w = self._world
-        period_ms = period * 1000
-        bars = list(q.bars) + [(q.bar_start_k, q.bar_open, max(q.bar_hi, q.hi), min(q.bar_lo, q.lo), q.price)]
-        out = Records()
-        cur: list[float] | None = None
-        prec = q.prec
-        for k0, o, h, lo, c in bars:
-            t = w.start_ms + k0 * w.step_ms
-            start = t - t % period_ms
-            if cur is None or cur[0] != start:
-                if cur is not None:
-                    out.append(_record(cur, prec, self._rate))
-                cur = [start, o, h, lo, c, 0.0]
-            else:
-                cur[2] = max(cur[2], h)
-                cur[3] = min(cur[3], lo)
-                cur[4] = c
-            cur[5] += round(q.depth_base * 2 * (1 + (h - lo) / max(c, 1e-12) * 1000), 6)
-        if cur is not None:
-            out.append(_record(cur, prec, self._rate))
+        series = self._bar_series.get((pair, period))
+        if series is None:
+            series = BarSeries(q, period, w.start_ms, w.step_ms, w.cfg.seed)
+            self._bar_series[(pair, period)] = series
         cap = min(self._max_bar_len, limit) if limit else self._max_bar_len
-        if len(out) > cap:
-            del out[: len(out) - cap]
-        return out
+        r, prec = self._rate, q.prec
+        return Records(Struct({"Time": int(t), "Open": round(o * r, prec), "High": round(h * r, prec),
+                               "Low": round(lo * r, prec), "Close": round(c * r, prec), "Volume": v,
+                               "OpenInterest": 0.0})
+                       for t, o, h, lo, c, v in series.bars(cap))
 
     def GetMarkets(self) -> dict[str, Struct] | None:
         def run() -> dict[str, Struct]:
@@ -852,13 +840,6 @@ class Records(list):
     @property
     def Volume(self) -> list[float]:
         return self._col("Volume")
-
-
-def _record(cur: list[float], prec: int, rate: float) -> Struct:
-    return Struct({"Time": int(cur[0]), "Open": round(cur[1] * rate, prec),
-                   "High": round(cur[2] * rate, prec),
-                   "Low": round(cur[3] * rate, prec), "Close": round(cur[4] * rate, prec),
-                   "Volume": round(cur[5], 6), "OpenInterest": 0.0})
 
 
 def _parse_side(side: Any) -> tuple[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,7 @@ class SimWorld:
         self._transfer_seq = 0
         self.withdrawals: list[dict[str, Any]] = []
         self._books_built = 0
+        self.lock = threading.RLock()
         funding_hours = funding_hours or {}
 
         markets: set[tuple[str, str]] = set()

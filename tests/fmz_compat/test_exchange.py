@@ -281,15 +281,26 @@ def test_go_wait_tuple_semantics():
     assert v2 is None and ok2 is True
 
 
-def test_records_list_with_columns_and_period_shift():
+def test_records_list_with_columns_history_and_period_shift():
     ex, clock, _, _ = one()
     clock.sleep(3 * HOUR_MS)
     r = ex.GetRecords(SYM, PERIOD_M5)
-    assert isinstance(r, list) and len(r) == 36 + 1
-    assert r.Close[-2] == r[-2].Close and r[1].Time - r[0].Time == 300_000
+    assert isinstance(r, list) and len(r) == 1000  # SetMaxBarLen default; synthetic history before start
+    times = r.Time
+    assert all(b - a == 300_000 for a, b in zip(times, times[1:], strict=False))
+    assert times[-1] == START_MS + 3 * HOUR_MS  # the bar still forming
+    assert r.Close[-2] == r[-2].Close
     assert all(b.Low <= min(b.Open, b.Close) <= max(b.Open, b.Close) <= b.High for b in r)
+    real = [b for b in r if b.Time >= START_MS]
+    assert len(real) == 37
+    clock.sleep(300_000)
+    again = ex.GetRecords(SYM, PERIOD_M5)
+    finished = [b.Close for b in again if START_MS <= b.Time < START_MS + 3 * HOUR_MS]
+    assert finished == [b.Close for b in real[:-1]]
     ex.SetContractType("swap")
     assert len(ex.GetRecords(PERIOD_M5, 10)) == 10
+    ex.SetMaxBarLen(50)
+    assert len(ex.GetRecords(SYM, PERIOD_M5)) == 50
     assert ex.GetRecords(7) is None
 
 
