@@ -344,8 +344,12 @@ class Runtime:
             return to_struct(self.store.kv_get(key))
         if args[1] is None:
             self.store.kv_delete(key)
-        else:
+            return None
+        try:
             self.store.kv_set(key, args[1])
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"_G({key!r}, ...): the value must be JSON data (dict, list, str, number, "
+                            f"bool): {exc}") from None
         return None
 
     # --- commands / events / net stubs ---

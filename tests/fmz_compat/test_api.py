@@ -128,6 +128,8 @@ def test_global_kv_semantics(g, runtime):
     g["_G"]("b", [1, 2])
     g["_G"](None)
     assert runtime.store.kv_items() == {}
+    with pytest.raises(TypeError, match="must be JSON data"):
+        g["_G"]("d", Decimal("1.5"))
 
 
 def test_d_formats_seconds_in_host_local_time(g):
