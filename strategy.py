@@ -14,7 +14,7 @@ def main():
     global _app
     api = Api.from_globals(globals())
     text = globals().get("PARAMS")
-    if text is None:
+    if text is None or not str(text).strip():
         api.log("PARAMS not set: using the defaults of hedge/config.py (see docs/params.md)")
     try:
         cfg = parse_params(text)
