@@ -69,7 +69,6 @@ class RobotStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._dirty = False
         self._closed = False
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, args=(flush_interval_s,),
@@ -85,17 +84,15 @@ class RobotStore:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"robot store {self.path} is closed")
-            if not self._dirty:
+            if not self._db.in_transaction:
                 self._db.execute("BEGIN")
-                self._dirty = True
             return self._db.execute(sql, params)
 
     def flush(self) -> None:
         """Commit everything written so far."""
         with self._lock:
-            if self._dirty and not self._closed:
+            if not self._closed and self._db.in_transaction:
                 self._db.execute("COMMIT")
-                self._dirty = False
 
     def close(self) -> None:
         self._stop.set()
