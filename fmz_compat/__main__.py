@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
         )
         p.add_argument(
+            "--stocks", type=float, help="starting base coin per venue (spot, coin-margined; default 0)"
+        )
+        p.add_argument(
             "--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)"
         )
         p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
@@ -182,6 +185,10 @@ def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> t
         if ns.balance <= 0:
             raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
         bindings = tuple(replace(b, balance=ns.balance) for b in bindings)
+    if ns.stocks is not None:
+        if ns.stocks < 0:
+            raise UsageError(f"--stocks {ns.stocks:g} must be zero or a positive coin amount")
+        bindings = tuple(replace(b, stocks=ns.stocks) for b in bindings)
     return bindings
 
 

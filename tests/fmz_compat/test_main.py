@@ -39,6 +39,7 @@ def _one_line_error(capsys, argv):
         (["--end", "2024-01-02", "--duration", "1d"], "not both"),
         (["--seed", "abc"], "invalid int value"),
         (["--balance", "-5"], "must be a positive USDT amount"),
+        (["--stocks", "-1"], "must be zero or a positive coin amount"),
         (["--symbols", "btc-usdt"], "use FMZ pairs"),
         (["--params", "{oops"], "--params is not valid JSON"),
         (["--params", "missing.json"], "neither JSON nor an existing file"),
@@ -118,3 +119,5 @@ def test_epoch_seconds_and_params_beside_the_file(tmp_path):
 def test_venues_accept_fmz_exchange_ids_for_spot(strategy):
     config, _ = config_from_args(["backtest", str(strategy), "--venues", "Binance,Futures_OKX,bybit"])
     assert [b.eid for b in config.bindings] == ["Binance", "Futures_OKX", "Futures_Bybit"]
+    config, _ = config_from_args(["backtest", str(strategy), "--venues", "Binance", "--stocks", "0.5"])
+    assert config.bindings[0].stocks == 0.5
