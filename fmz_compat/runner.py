@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -165,6 +166,29 @@ def _sigterm_stops() -> Iterator[None]:
 
 
 @contextmanager
+def _virtual_time_module(runtime: Runtime, g: dict[str, Any]) -> Iterator[None]:
+    """In a backtest, `import time` inside the strategy gets time()/time_ns()/sleep() on the virtual
+    clock: FMZ strategies often measure intervals with time.time(), and a backtest must not depend on
+    the wall clock. Modules imported before the run keep the real module."""
+    clock = runtime.clock
+    if not clock.is_virtual:
+        yield
+        return
+    real = sys.modules["time"]
+    proxy = types.ModuleType("time", real.__doc__)
+    proxy.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    proxy.time = lambda: clock.now_ns() / 1e9
+    proxy.time_ns = clock.now_ns
+    proxy.sleep = lambda seconds: clock.sleep(float(seconds) * 1000)
+    sys.modules["time"] = proxy
+    g["time"] = proxy
+    try:
+        yield
+    finally:
+        sys.modules["time"] = real
+
+
+@contextmanager
 def _strategy_on_path(folder: Path) -> Iterator[None]:
     entry = str(folder.resolve())
     sys.path.insert(0, entry)
@@ -262,7 +286,11 @@ def market_symbols(config: RunConfig) -> tuple[str, ...]:
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime) -> tuple[int, str]:
     code = compile(source, str(config.strategy_path), "exec")
     interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
-    with _strategy_on_path(config.strategy_path.parent), _sigterm_stops():
+    with (
+        _strategy_on_path(config.strategy_path.parent),
+        _sigterm_stops(),
+        _virtual_time_module(runtime, g),
+    ):
         try:
             exec(code, g)
             for name in ("init", "main"):

@@ -167,3 +167,20 @@ def test_paper_mode_uses_wall_time_and_ctrl_c_is_a_normal_stop(tmp_path, fake_wo
     assert (result.exit_code, result.ended_by) == (0, "stopped")
     assert _logs(result) == ["False True", "robot stopping: stopped", "bye"]
     assert result.window["end_ms"] >= result.window["start_ms"] > 1_700_000_000_000
+
+
+def test_time_module_follows_the_virtual_clock_in_a_backtest(run_source):
+    import time as real_time
+
+    result, _ = run_source(
+        textwrap.dedent("""
+        import time
+        from time import time as now
+        def main():
+            t0 = time.time()
+            time.sleep(90)
+            Log(int(t0), int(now() - t0), time.time_ns() == UnixNano())
+    """)
+    )
+    assert _logs(result)[0] == "1704067200 90 True"
+    assert __import__("sys").modules["time"] is real_time
