@@ -59,7 +59,7 @@ class HedgeConfig:
     leverage: MappingProxyType = field(default_factory=lambda: MappingProxyType({v: 5 for v in VENUES}))
     max_effective_leverage: Decimal = Decimal("3")
     margin_buffer: Decimal = Decimal("1.5")
-    loop_interval_ms: int = 500
+    loop_interval_ms: int = 1000
     status_interval_s: int = 60
     max_book_age_ms: int = 3000
     max_slippage_bps: Decimal = Decimal("5")
