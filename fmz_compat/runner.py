@@ -227,8 +227,13 @@ def run(
     factory = world_factory or default_world_factory()
     config.out_root.mkdir(parents=True, exist_ok=True)
     robot_id = next_robot_id(config.out_root)
-    robot_dir = config.out_root / str(robot_id)
-    robot_dir.mkdir(parents=True, exist_ok=False)
+    while True:  # another run in the same folder may take an id between the scan and the mkdir
+        robot_dir = config.out_root / str(robot_id)
+        try:
+            robot_dir.mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            robot_id += 1
     db_path = robot_dir / f"{robot_id}.db3"
     result = RunResult(EXIT_OK, robot_id, robot_dir, db_path, robot_dir / "report.html")
 
