@@ -39,6 +39,7 @@ class FakeExchange:
         self.positions_down = False
         self.depth_size = 1_000.0  # contracts per level
         self.funding_rate = 0.0001
+        self.closes_fill_fully = False  # True: fill_ratio applies to opening orders only
         self.ticker_calls = 0
         self.funding_time_ms = 0  # next settlement; 0 = unknown
 
@@ -94,7 +95,9 @@ class FakeExchange:
         pair = symbol.split(".")[0]
         if self.reject and self.reject.pop(0):
             return None
-        ratio = self.fill_ratio.pop(0) if self.fill_ratio else 1.0
+        ratio = 1.0
+        if self.fill_ratio and not (self.closes_fill_fully and side in ("closebuy", "closesell")):
+            ratio = self.fill_ratio.pop(0)
         lot = Decimal(repr(self.lot))
         wanted = Decimal(repr(amount))
         filled = (wanted * Decimal(repr(ratio)) / lot).to_integral_value(rounding="ROUND_FLOOR") * lot

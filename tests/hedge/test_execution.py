@@ -1,9 +1,12 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hedge.execution import Executor, Leg, LegOutcomeUnknown
 from hedge.market import Venue, load_specs
+from hedge.sizing import equal_base_qty
 
 D = Decimal
 SYMBOL = "BTC_USDT"
@@ -125,3 +128,43 @@ def test_float_noise_in_reported_positions_is_snapped_to_whole_lots(fake_exchang
     binance, okx, executor, legs, _ = _setup(fake_exchange)
     binance.contracts["BTC_USDT"] = D("0.86999999999999988")
     assert executor.position(legs[0].venue, SYMBOL) == D("0.870")
+
+ratios = st.sampled_from([0.0, 0.1, 0.33, 0.5, 0.77, 0.99, 1.0])
+specs = st.sampled_from([(1.0, 0.001), (0.01, 0.1), (0.01, 1.0), (0.1, 1.0), (0.001, 1.0)])
+
+
+# The fixture only hands over the FakeExchange class, so sharing it across examples is safe.
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs, specs, ratios, ratios, st.booleans(), st.booleans(), st.lists(ratios, max_size=4),
+       st.sampled_from(["0.02", "0.05", "0.13"]))
+def test_first_orders_may_fail_any_way_and_net_exposure_still_ends_at_zero(
+        fake_exchange, spec_a, spec_b, ratio_a, ratio_b, reject_a, reject_b, later_ratios, qty):
+    FakeExchange = fake_exchange
+    a = FakeExchange("binance", ct_val=spec_a[0], lot=spec_a[1], min_qty=spec_a[1])
+    b = FakeExchange("okx", ct_val=spec_b[0], lot=spec_b[1], min_qty=spec_b[1])
+    a.reject, b.reject = [reject_a], [reject_b]
+    a.fill_ratio = [ratio_a, *later_ratios]  # top-ups may fill partly too; undo orders fill fully
+    b.fill_ratio = [ratio_b, *later_ratios]
+    a.closes_fill_fully = b.closes_fill_fully = True
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("2"), event=lambda e: None)
+    venue_a, venue_b = _venue(a, 0), _venue(b, 1)
+    base = equal_base_qty(D(qty), venue_a.specs[SYMBOL], venue_b.specs[SYMBOL])
+    legs = (Leg(venue_a, "buy", base, D("50001")), Leg(venue_b, "sell", base, D("50000")))
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    net = a.base_position() + b.base_position()
+    assert fill.balanced == (net == 0)
+    if fill.balanced:
+        assert a.base_position() == fill.qty and b.base_position() == -fill.qty
+    # Whatever the first orders and the top-up did, trimming both legs to a common quantity works as
+    # long as the undo orders go through: the only unbalanced outcome is a failed undo.
+    assert fill.balanced
+
+
+def test_failed_undo_is_reported_unbalanced(fake_exchange):
+    binance, okx, executor, legs, events = _setup(fake_exchange)
+    okx.reject = [True, True]
+    binance.reject = [False, True]  # the unwind of the filled leg is rejected as well
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert not fill.balanced
+    assert binance.base_position() == D("0.02") and okx.base_position() == 0
+    assert any("LEGS UNBALANCED" in e for e in events)
