@@ -99,7 +99,6 @@ class Exchange:
         self._base_url = _HOSTS[self._venue]
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
-        self._day_cache: dict[int, tuple[Any, float, float, float]] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
     def _enter(self, method: str) -> None:
@@ -308,22 +307,12 @@ class Exchange:
                        "Last": last, "Open": open_, "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
                        "OpenInterest": 0.0, "Info": info})
 
-    def _day_range(self, q: Any, price: float) -> tuple[float, float, float]:
-        """About-24h high/low/open: whole hours of 1-minute bars (cached) plus the current hour."""
-        bars = q.bars
-        whole = len(bars) - len(bars) % 60
-        cached = self._day_cache.get(id(q))
-        if cached is None or cached[0] != whole:
-            recent = bars[max(0, whole - 1380):whole]
-            if recent:
-                cached = (whole, max(b[2] for b in recent), min(b[3] for b in recent), recent[0][1])
-            else:
-                cached = (whole, price, price, bars[0][1] if bars else q.bar_open)
-            self._day_cache[id(q)] = cached
-        _, hi, lo, open_ = cached
-        if len(bars) > whole:
-            hi, lo = max(hi, q.hour_hi), min(lo, q.hour_lo)
-        return max(hi, q.bar_hi, q.hi, price), min(lo, q.bar_lo, q.lo, price), open_
+    @staticmethod
+    def _day_range(q: Any, price: float) -> tuple[float, float, float]:
+        """About-24h high/low/open: up to 24 whole hours, the current hour and the live bar."""
+        hi = q.tk_hi if q.tk_hi > q.hi else q.hi
+        lo = q.tk_lo if q.tk_lo < q.lo else q.lo
+        return hi, lo, q.day_open
 
     def GetTicker(self, symbol: str = "") -> Struct | None:
         def run() -> Struct:
@@ -342,6 +331,7 @@ class Exchange:
             floor, ceil = math.floor, math.ceil
             out = []
             for _pair, q, native, fmz_symbol in self._listing():
+                volume = round(q.depth_base * 400, 3)
                 p = q.price
                 tick = q.spec_tick
                 prec = q.prec
@@ -352,11 +342,12 @@ class Exchange:
                 ask = ceil((p + half) / tick - 1e-9) * tick
                 if ask <= bid:
                     ask = bid + tick
-                hi, lo, open_ = self._day_range(q, p)
+                hi = q.tk_hi if q.tk_hi > q.hi else q.hi
+                lo = q.tk_lo if q.tk_lo < q.lo else q.lo
                 out.append(Struct({
                     "Symbol": fmz_symbol, "High": round(hi, prec), "Low": round(lo, prec),
                     "Sell": round(ask, prec), "Buy": round(bid, prec), "Last": round(p, prec),
-                    "Open": round(open_, prec), "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
+                    "Open": round(q.day_open, prec), "Volume": volume, "Time": time_ms,
                     "OpenInterest": 0.0, "Info": Struct({"symbol": native, "markPrice": round(q.mark, prec)}),
                 }))
             return out

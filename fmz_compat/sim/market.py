@@ -31,6 +31,7 @@ class Quote:
         "p_disloc", "disloc_size", "a_disloc", "a_mark", "gauss", "next_disloc", "level",
         "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
+        "hour_open", "hours", "day_hi", "day_lo", "day_open", "tk_hi", "tk_lo",
     )
 
     def __init__(self, market: str, pair: str, sp: P.SymbolParams, offset_bps: float,
@@ -68,7 +69,12 @@ class Quote:
         self.bars: list[tuple[int, float, float, float, float]] = []  # 1-minute bars (k0, o, h, l, c)
         self.bar_open = self.bar_hi = self.bar_lo = self.price
         self.bar_start_k = 0
-        self.hour_hi = self.hour_lo = self.price  # extremes of the bars closed in the current hour
+        # 24h ticker statistics: whole hours (<= 24) + bars of the current hour + the live bar
+        self.hour_open = self.day_open = self.price
+        self.hour_hi, self.hour_lo = -math.inf, math.inf
+        self.day_hi, self.day_lo = -math.inf, math.inf
+        self.hours: list[tuple[float, float, float]] = []  # (open, high, low) per whole hour
+        self.tk_hi = self.tk_lo = self.price
         self.funding = None  # FundingState for perps
 
     def draw_next_dislocation(self, k: int) -> int:
@@ -78,8 +84,10 @@ class Quote:
         u = self.rng.random()
         return k + 1 + int(math.log(1.0 - u) / math.log(1.0 - self.p_disloc))
 
-    def reset_extremes(self) -> None:
+    def reset_price_extremes(self) -> None:
         self.hi = self.lo = self.price
+
+    def reset_mark_extremes(self) -> None:
         self.mhi = self.mlo = self.mark
 
     def best_bid_ask(self, price: float | None = None) -> tuple[float, float]:
@@ -194,21 +202,32 @@ class CoinPath:
         self.max_exposure_k = max_k
 
     def close_bars(self, minute_k: int) -> None:
-        """Fold the chunk extremes into 1-minute bars (called at chunk ends)."""
+        """Fold the chunk extremes into 1-minute bars, hourly extremes and the 24h ticker stats."""
+        minute_done = minute_k and self.k % minute_k == 0
+        hour_done = minute_done and self.k % (60 * minute_k) == 0
         for q in self.quotes:
             if q.hi > q.bar_hi:
                 q.bar_hi = q.hi
             if q.lo < q.bar_lo:
                 q.bar_lo = q.lo
-            if minute_k and self.k % minute_k == 0:
+            if minute_done:
                 q.bars.append((q.bar_start_k, q.bar_open, q.bar_hi, q.bar_lo, q.price))
-                if len(q.bars) % 60 == 1:
-                    q.hour_hi, q.hour_lo = q.bar_hi, q.bar_lo
-                else:
-                    q.hour_hi = max(q.hour_hi, q.bar_hi)
-                    q.hour_lo = min(q.hour_lo, q.bar_lo)
+                if q.bar_hi > q.hour_hi:
+                    q.hour_hi = q.bar_hi
+                if q.bar_lo < q.hour_lo:
+                    q.hour_lo = q.bar_lo
+                if hour_done:
+                    q.hours.append((q.hour_open, q.hour_hi, q.hour_lo))
+                    day = q.hours[-24:]
+                    q.day_hi = max(h[1] for h in day)
+                    q.day_lo = min(h[2] for h in day)
+                    q.day_open = day[0][0]
+                    q.hour_open = q.price
+                    q.hour_hi, q.hour_lo = -math.inf, math.inf
                 q.bar_open = q.bar_hi = q.bar_lo = q.price
                 q.bar_start_k = self.k
+            q.tk_hi = max(q.day_hi, q.hour_hi, q.bar_hi)
+            q.tk_lo = min(q.day_lo, q.hour_lo, q.bar_lo)
 
 
 class FundingState:

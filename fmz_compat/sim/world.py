@@ -136,16 +136,20 @@ class SimWorld:
                     if acc.positions:
                         acc.settle_funding(q, q.funding.rate)
                 q.funding.roll(self.now_ms())
-        for acc in self.accounts:
-            if acc.positions:
-                acc.check_liquidation()
+        if self.k % self.chunk_k == 0:  # liquidation: once a minute, at that minute's most adverse mark
+            for acc in self.accounts:
+                if acc.positions:
+                    acc.check_liquidation()
+            for coin in self.coins.values():
+                for q in coin.quotes:
+                    q.reset_mark_extremes()
         while self.transfers and self.transfers[0].arrive_ms <= self.now_ms():
             t = heapq.heappop(self.transfers)
             self.accounts[t.to_account].funding_wallet[t.asset] += t.amount
         for coin in self.coins.values():
             coin.close_bars(self.minute_k)
             for q in coin.quotes:
-                q.reset_extremes()
+                q.reset_price_extremes()
 
     # --- market data --------------------------------------------------------------------------
     def book(self, q: Quote) -> tuple[list[list[float]], list[list[float]]]:
