@@ -348,7 +348,7 @@ class Exchange:
                     "Symbol": fmz_symbol, "High": round(hi, prec), "Low": round(lo, prec),
                     "Sell": round(ask, prec), "Buy": round(bid, prec), "Last": round(p, prec),
                     "Open": round(q.day_open, prec), "Volume": volume, "Time": time_ms,
-                    "OpenInterest": 0.0, "Info": Struct({"symbol": native, "markPrice": round(q.mark, prec)}),
+                    "OpenInterest": 0.0, "Info": Struct({"symbol": native}),
                 }))
             return out
         return self._run("GetTickers", run)

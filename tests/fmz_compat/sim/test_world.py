@@ -278,3 +278,54 @@ def test_calibrated_volatility_and_cross_venue_spread():
     assert 0.008 < statistics.pstdev(rets) < 0.02          # data: 0.0135
     assert 2.5 < statistics.pstdev(spreads) < 7.0          # data: 4.4 bps
     assert abs(statistics.fmean(spreads) + 1.75) < 2.0     # data: -1.75 bps (Bybit below OKX)
+
+
+def test_venue_down_keeps_running_and_liquidates_the_orphaned_leg():
+    world, clock, log = make(("Futures_Binance", "Futures_OKX"), hours=96, balance=100.0)
+    bn, okx = world.exchanges
+    for ex in (bn, okx):
+        ex.IO("cross", False)
+        ex.SetMarginLevel("BTC_USDT.swap", 100)
+    assert bn.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01)
+    assert okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1)
+    world.inject("okx", "down", START_MS + 90 * HOUR_MS)
+    while not world.stats()["venues"]["Futures_OKX"]["liquidations"]:
+        clock.sleep(600_000)
+        assert okx.GetPositions("BTC_USDT.swap") is None  # unreachable while down
+        assert clock.now_ns() // 1_000_000 < START_MS + 90 * HOUR_MS, "the 100x short should go first"
+    clock.sleep(90 * HOUR_MS - (clock.now_ns() // 1_000_000 - START_MS))
+    assert okx.GetPositions("BTC_USDT.swap") == []
+    assert any("Futures_OKX" in r["message"] and "liquidated" in r["message"] for r in log.rows)
+
+
+def test_cross_margin_liquidates_all_cross_positions_once_wallet_is_gone():
+    world, clock, _ = make(("Futures_Bybit",), hours=24 * 20, balance=60.0)
+    ex = world.exchanges[0]
+    ex.SetMarginLevel("BTC_USDT.swap", 100)
+    ex.SetMarginLevel("ETH_USDT.swap", 100)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.05)   # ~3,100 USDT at 100x
+    assert ex.CreateOrder("ETH_USDT.swap", "buy", -1, 0.5)    # ~1,700 USDT
+    try:
+        while ex.GetPositions():
+            clock.sleep(300_000)
+    except EOFError:
+        pytest.fail("a 80x cross long should be liquidated within 20 days")
+    s = world.stats()["venues"]["Futures_Bybit"]
+    assert s["liquidations"] == 2
+    assert ex.GetAccount().Equity >= 0.0
+
+
+
+def test_spot_resting_sell_freezes_coins_and_fills_when_price_rises():
+    world, clock, _ = make(("Binance",), hours=24 * 5, balance=0.0, stocks=0.01)
+    ex = world.exchanges[0]
+    ask = ex.GetTicker("BTC_USDT").Sell
+    oid = ex.Sell(round(ask * 1.002, 1), 0.01)
+    acct = ex.GetAccount()
+    assert (acct.Stocks, acct.FrozenStocks) == (0.0, 0.01)
+    while ex.GetOrder(oid).Status == 0:
+        clock.sleep(60_000)
+    acct = ex.GetAccount()
+    o = ex.GetOrder(oid)
+    assert (acct.Stocks, acct.FrozenStocks) == (0.0, 0.0)
+    assert acct.Balance == pytest.approx(0.01 * o.Price * (1 - 0.0002))
