@@ -562,6 +562,8 @@ class Exchange:
             order = self._acc.cancel(n)
             self._world.log.log(LOG_TYPE_CANCEL, " ".join(str(a) for a in args), exchange_index=self._index,
                                 order_id=self._order_id(order), price=order.price, amount=order.amount)
+            if self._world.fault_active(self._venue, "timeout_after_accept"):
+                raise _Failed(_TIMEOUT_MESSAGE.format(url=self._base_url + "/order"))
             return True
         result = self._run("CancelOrder", run)
         return bool(result)
@@ -695,7 +697,7 @@ class Exchange:
             equity = acc.equity(settle)
             upnl = sum(acc.upnl(p) for p in acc.positions.values()
                        if p.qty != 0.0 and acc.settle_asset(p.pair) == settle)
-            frozen = max(0.0, equity - avail - max(0.0, upnl))
+            frozen = max(0.0, equity - avail)  # position margin + margin held by open orders
             info = {"asset": settle, "walletBalance": acc.balances[settle], "availableBalance": avail,
                     "unrealizedProfit": upnl, "marginBalance": equity,
                     "assets": [{"asset": a, "walletBalance": v} for a, v in sorted(acc.balances.items())]}

@@ -42,8 +42,7 @@ class SimWorld:
 
     def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink,
                  funding_hours: dict[tuple[str, str], int] | None = None) -> None:
-        if cfg.step_ms <= 0:
-            raise ValueError("step_ms must be positive")
+        _validate(cfg, funding_hours or {})
         self.cfg = cfg
         self.clock = clock
         self.log = log
@@ -287,6 +286,28 @@ class SimWorld:
 
     def close(self) -> None:
         self.transfers.clear()
+
+
+def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:
+    """Reject a configuration the simulator cannot run, with one line naming the fix."""
+    if cfg.step_ms <= 0 or (cfg.step_ms < 60_000 and 60_000 % cfg.step_ms) or cfg.step_ms > 60_000:
+        raise ValueError(f"step_ms {cfg.step_ms} must divide one minute (e.g. 100, 250, 1000, 60000)")
+    if not cfg.bindings:
+        raise ValueError("no exchange bound: add at least one binding (e.g. Futures_Binance)")
+    for pair in (*cfg.symbols, *(b.currency for b in cfg.bindings)):
+        parts = pair.split("_") if isinstance(pair, str) else []
+        if len(parts) != 2 or not all(p.isalnum() for p in parts):
+            raise ValueError(f"symbol {pair!r} is not BASE_QUOTE: write it like BTC_USDT")
+    for b in cfg.bindings:
+        _venue_of(b.eid)
+        if b.balance < 0 or b.stocks < 0:
+            raise ValueError(f"{b.eid}: balance and stocks must be >= 0")
+        if b.fee is not None and (len(b.fee) != 2 or any(not -1 < f < 5 for f in b.fee)):
+            raise ValueError(f"{b.eid}: fee must be [maker %, taker %] such as [0.02, 0.05]")
+    for (venue, pair), hours in funding_hours.items():
+        if venue not in P.VENUES or hours not in (1, 2, 4, 8):
+            raise ValueError(f"funding_hours[{venue!r}, {pair!r}] = {hours}: venue must be one of "
+                             f"{', '.join(P.VENUES)} and hours one of 1, 2, 4, 8")
 
 
 def _venue_of(eid: str) -> tuple[str, bool]:

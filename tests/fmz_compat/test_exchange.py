@@ -357,3 +357,24 @@ def test_coin_margined_futures_basics():
     clock.sleep(HOUR_MS)
     pos = ex.GetPositions()[0]
     assert pos.Profit == pytest.approx(10 * 100 * (1 / pos.Price - 1 / pos.Info.markPrice))
+
+
+def test_assets_and_frozen_balance():
+    ex, _, _, _ = one()
+    bid = ex.GetTicker(SYM).Buy
+    ex.CreateOrder(SYM, "buy", round(bid - 100, 1), 0.1)  # rests, holds margin
+    acct = ex.GetAccount()
+    held = round(bid - 100, 1) * 0.1 / 10
+    assert acct.FrozenBalance == pytest.approx(held)
+    assert acct.Balance == pytest.approx(10_000 - held)
+    assets = ex.GetAssets()
+    expected = [("USDT", acct.Balance, acct.FrozenBalance)]
+    assert [(a.Currency, a.Amount, a.FrozenAmount) for a in assets] == expected
+
+
+def test_bad_configuration_is_one_clear_line():
+    for binding, needle in ((ExchangeBinding("Futures_Binance", "BTCUSDT"), "BASE_QUOTE"),
+                            (ExchangeBinding("Futures_Kraken"), "not simulated"),
+                            (ExchangeBinding("Futures_Binance", fee=(0.02,)), "fee must be")):
+        with pytest.raises(ValueError, match=needle):
+            make(binding)

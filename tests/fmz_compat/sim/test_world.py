@@ -186,6 +186,8 @@ def test_fault_timeout_after_accept_leaves_the_order_on_the_venue():
     assert "deadline exceeded" in log.last_error
     orders = ex.GetOrders("BTC_USDT.swap")
     assert len(orders) == 1 and orders[0].Amount == 0.01
+    assert ex.CancelOrder(orders[0].Id) is False  # cancelled on the venue, but the caller cannot know
+    assert ex.GetOrders("BTC_USDT.swap") == []
 
 
 def test_fault_stale_market_and_down():
