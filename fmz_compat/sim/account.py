@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fmz_compat.core import (
@@ -97,7 +97,6 @@ class Order:
     status: int = ORDER_STATE_PENDING
     margin: float = 0.0       # margin reserved for the resting opening part
     quote_amount: bool = False  # spot market buy: amount is quote currency
-    tags: dict = field(default_factory=dict)
 
     @property
     def avg_price(self) -> float:
@@ -480,8 +479,6 @@ class Account:
         self.fees_usdt += fee * usd
         self.volume_usdt += notional * usd
         self._apply_position(order.pair, qty if order.side == "buy" else -qty, price, spec)
-        if order.status == ORDER_STATE_PENDING:
-            self.world.log_fill(self, order, price, qty, maker)
 
     def _fill_spot(self, order: Order, price: float, qty: float, rate: float) -> None:
         base, quote = order.pair.split("_")

@@ -21,7 +21,7 @@ from fmz_compat.core import (
     SimConfig,
 )
 from fmz_compat.sim import params as P
-from fmz_compat.sim.account import BOOK_LEVELS, Account, Order, VenueError
+from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down")
@@ -182,9 +182,6 @@ class SimWorld:
         if abs(q.net_base) < 1e-12:
             q.net_base = 0.0
         self.coins[P.symbol_params(pair).base].refresh_exposure_flag()
-
-    def log_fill(self, acc: Account, order: Order, price: float, qty: float, maker: bool) -> None:
-        return None  # order log rows are written by the exchange object at placement/cancel
 
     def exchange_name(self, acc: Account) -> str:
         return self.exchanges[acc.index].GetLabel() if hasattr(self, "exchanges") else acc.venue
