@@ -16,7 +16,7 @@ from hedge.config import HedgeConfig
 from hedge.execution import Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.ledger import HedgePair, Ledger
-from hedge.market import Market, Venue, fmz_pair, load_specs, swap_symbol, venue_key
+from hedge.market import Market, Top, Venue, fmz_pair, load_specs, swap_symbol, venue_key
 from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
@@ -61,6 +61,7 @@ class App:
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
         self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
+        self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event)
         self.report = Report(self)
         self.chart: Any = None
@@ -93,6 +94,8 @@ class App:
         for venue in self.venues:
             self._set_leverage(venue)
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms)
+        self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
+                             for s in self.cfg.symbols}
         self.ledger = Ledger.load(self.api.store)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -120,7 +123,7 @@ class App:
     def tick(self) -> None:
         self.now_ms = self.api.now_ms()
         assert self.market is not None, "start() must succeed before tick()"
-        self.market.refresh()
+        self.market.refresh(self.now_ms)
         if self.now_ms >= self._next_reconcile_ms:
             self.reconcile()
         for pair in list(self.ledger.pairs.values()):
@@ -290,13 +293,9 @@ class App:
 
     # --- opening ---
     def _scan(self, symbol: str) -> None:
-        assert self.market is not None
-        tops = []
-        for venue in self.venues:
-            if symbol in venue.specs:
-                top = self.market.fresh_top(venue.key, symbol, self.now_ms)
-                if top is not None:
-                    tops.append((venue.key, top))
+        oldest = self.now_ms - self.cfg.max_book_age_ms
+        tops = [(key, top) for key, top in self._symbol_tops[symbol]
+                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask]
         if len(tops) < 2:
             self.last_opportunity[symbol] = None
             return

@@ -72,8 +72,12 @@ class Market:
         self.failed: dict[str, int] = {v.key: 0 for v in venues}  # consecutive failed refreshes
         self.per_symbol: dict[str, bool] = {v.key: False for v in venues}
         self._tickers_seen: dict[str, bool] = {v.key: False for v in venues}
+        self._now_ms = 0
+        self._pair_of: dict[str, str] = {}  # ticker Symbol -> wanted pair, "" when not wanted
 
-    def refresh(self) -> None:
+    def refresh(self, now_ms: int) -> None:
+        """Update every venue's tops. A ticker without a timestamp is stamped with now_ms."""
+        self._now_ms = now_ms
         for venue in self.venues:
             if self.per_symbol[venue.key]:
                 ok = self._refresh_each(venue)
@@ -92,12 +96,22 @@ class Market:
             self.failed[venue.key] = 0 if ok else self.failed[venue.key] + 1
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
+        # Hot path (every tick, every listed instrument): no helper calls, symbol names cached.
         tops = self.tops[venue.key]
-        wanted = self._wanted
+        pair_of = self._pair_of
+        now_ms = self._now_ms
         for ticker in tickers:
-            pair = fmz_pair(ticker["Symbol"])
-            if pair in wanted:
-                _apply(tops[pair], ticker)
+            name = ticker["Symbol"]
+            pair = pair_of.get(name)
+            if pair is None:
+                pair = fmz_pair(name)
+                pair = pair_of[name] = pair if pair in self._wanted else ""
+            if not pair:
+                continue
+            top = tops[pair]
+            top.bid = float(ticker["Buy"])
+            top.ask = float(ticker["Sell"])
+            top.time_ms = int(ticker["Time"] or 0) or now_ms
 
     def _refresh_each(self, venue: Venue) -> bool:
         tops = self.tops[venue.key]
@@ -105,7 +119,7 @@ class Market:
         for symbol in venue.specs:
             ticker = venue.exchange.GetTicker(swap_symbol(symbol))
             if ticker is not None:
-                _apply(tops[symbol], ticker)
+                _apply(tops[symbol], ticker, self._now_ms)
                 ok = True
         return ok
 
@@ -126,10 +140,10 @@ class Market:
         return asks, bids
 
 
-def _apply(top: Top, ticker: Any) -> None:
+def _apply(top: Top, ticker: Any, now_ms: int) -> None:
     top.bid = float(ticker["Buy"])
     top.ask = float(ticker["Sell"])
-    top.time_ms = int(ticker["Time"])
+    top.time_ms = int(ticker.get("Time") or 0) or now_ms
 
 
 def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpec] | None:

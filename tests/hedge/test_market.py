@@ -29,7 +29,7 @@ def test_specs_come_from_get_markets_without_float_noise(fake_exchange):
 def test_tickers_refresh_tops_and_stale_tops_are_ignored(fake_exchange):
     ex, market = _market(fake_exchange)
     ex.time_ms = 10_000
-    market.refresh()
+    market.refresh(10_000)
     top = market.fresh_top("okx", "BTC_USDT", 10_500)
     assert (top.bid, top.ask, top.mid) == (50_000.0, 50_000.5, 50_000.25)
     assert market.fresh_top("okx", "BTC_USDT", 13_001) is None
@@ -39,18 +39,18 @@ def test_tickers_refresh_tops_and_stale_tops_are_ignored(fake_exchange):
 def test_venue_without_get_tickers_falls_back_to_one_ticker_per_symbol(fake_exchange):
     ex, market = _market(fake_exchange)
     ex.GetTickers = lambda: None
-    market.refresh()
-    market.refresh()
+    market.refresh(0)
+    market.refresh(0)
     assert market.per_symbol["okx"] and ex.ticker_calls == 4
     assert market.fresh_top("okx", "ETH_USDT", 0).bid == 3_000.0
 
 
 def test_outage_after_tickers_worked_is_a_failure_not_a_mode_switch(fake_exchange):
     ex, market = _market(fake_exchange)
-    market.refresh()
+    market.refresh(0)
     ex.GetTickers = lambda: None
-    market.refresh()
-    market.refresh()
+    market.refresh(0)
+    market.refresh(0)
     assert not market.per_symbol["okx"] and ex.ticker_calls == 0
     assert market.failed["okx"] == 2
 
@@ -59,3 +59,10 @@ def test_depth_is_in_base_units(fake_exchange):
     ex, market = _market(fake_exchange)
     asks, bids = market.depth(market.venues[0], "BTC_USDT")
     assert asks[0] == (50_000.5, 1_000.0 * 0.01) and bids[0][0] == 50_000.0
+
+
+def test_ticker_without_timestamp_is_stamped_with_the_refresh_time(fake_exchange):
+    ex, market = _market(fake_exchange)
+    ex.GetTickers = lambda: [{"Symbol": "BTC_USDT.swap", "Buy": 1.0, "Sell": 1.1, "Time": 0}]
+    market.refresh(77_000)
+    assert market.fresh_top("okx", "BTC_USDT", 78_000).time_ms == 77_000
