@@ -257,7 +257,8 @@ class App:
             self.ledger.save(self.api.store)
 
     def total_equity(self) -> Decimal:
-        return sum((a.equity for a in self.accounts.values() if a.ok), Decimal(0))
+        # A venue that did not answer this time counts with its last known equity (shown as stale).
+        return sum((a.equity for a in self.accounts.values()), Decimal(0))
 
     def unit_nav(self) -> Decimal:
         return self.total_equity() / self.nav_base if self.nav_base > 0 else Decimal(1)

@@ -68,8 +68,10 @@ class Report:
         rows = []
         for venue in self.app.venues:
             acc = self.app.accounts.get(venue.key)
-            if acc is None or not acc.ok:
+            if acc is None:
                 rows.append([venue.key, "unreadable", "", ""])
+            elif not acc.ok:
+                rows.append([venue.key, f"{acc.equity:.2f} (stale)", f"{acc.available:.2f} (stale)", ""])
             else:
                 rows.append([venue.key, f"{acc.equity:.2f}", f"{acc.available:.2f}", f"{acc.upnl:+.2f}"])
         return _table("Accounts", ["venue", "equity", "available", "unrealized"], rows)
