@@ -369,7 +369,7 @@ class Exchange:
             if k == self._world.k:
                 bids, asks = self._world.book(q)
             else:
-                bids, asks = build_book(q, price, k, self._world.cfg.seed)
+                bids, asks = build_book(q, price, k)
             spec = self._acc.contract(pair)
             prec = q.prec
 

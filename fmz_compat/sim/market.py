@@ -28,7 +28,7 @@ class Quote:
     __slots__ = (
         "market", "pair", "spec_tick", "prec", "half_spread_frac", "depth_base", "rng",
         "offset", "slow", "fast", "disloc", "a_slow", "s_slow", "a_fast", "s_fast",
-        "p_disloc", "disloc_size", "a_disloc", "a_mark", "gauss", "next_disloc", "level",
+        "p_disloc", "disloc_size", "a_disloc", "a_mark", "gauss", "next_disloc", "level", "salt",
         "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
         "hour_open", "hours", "day_hi", "day_lo", "day_open", "tk_hi", "tk_lo",
@@ -59,6 +59,7 @@ class Quote:
         self.fast = self.rng.gauss(0.0, sp.fast_basis_bps * 1e-4)
         self.disloc = 0.0
         self.gauss = self.rng.gauss
+        self.salt = P.stable_int(seed, market, pair, "book") & 0xFFFFFFFF  # depth jitter per instrument
         self.level = 1.0 + self.offset
         self.next_disloc = self.draw_next_dislocation(0)
         self.price = fair * (1.0 + self.offset + self.slow + self.fast)

@@ -155,7 +155,7 @@ class SimWorld:
         """The depth at the current step, generated on first read and depleted by our own fills."""
         if q.book is not None and q.book[0] == self.k:
             return q.book[1], q.book[2]
-        bids, asks = build_book(q, q.price, self.k, self.cfg.seed)
+        bids, asks = build_book(q, q.price, self.k)
         q.book = (self.k, bids, asks)
         self._books_built += 1
         return bids, asks
@@ -197,18 +197,20 @@ class SimWorld:
         venue = _venue_key(venue)
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
-        self.faults.setdefault(venue, {})[fault] = until_ms
-        if fault == "stale_market":
-            self.stale_possible = True
-            for (market, pair), q in self.quotes.items():
-                if market.split(":")[0] == venue:
-                    self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
+        with self.lock:
+            self.faults.setdefault(venue, {})[fault] = until_ms
+            if fault == "stale_market":
+                self.stale_possible = True
+                for (market, pair), q in self.quotes.items():
+                    if market.split(":")[0] == venue:
+                        self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
 
     def clear_faults(self, venue: str | None = None) -> None:
-        if venue is None:
-            self.faults.clear()
-        else:
-            self.faults.pop(_venue_key(venue), None)
+        with self.lock:
+            if venue is None:
+                self.faults.clear()
+            else:
+                self.faults.pop(_venue_key(venue), None)
 
     def fault_active(self, venue: str, fault: str) -> bool:
         until = self.faults.get(venue, {}).get(fault)
@@ -326,13 +328,13 @@ def _venue_key(name: str) -> str:
     raise ValueError(f"unknown venue {name!r}; use one of {', '.join(P.VENUES)}")
 
 
-def build_book(q: Quote, price: float, k: int, seed: int) -> tuple[list[list[float]], list[list[float]]]:
+def build_book(q: Quote, price: float, k: int) -> tuple[list[list[float]], list[list[float]]]:
     """BOOK_LEVELS levels a side around `price`; gaps and sizes grow with distance, jitter per step."""
     bid, ask = q.best_bid_ask(price)
     tick = q.spec_tick
     gap = max(tick, price * q.half_spread_frac)
     size0 = q.depth_base
-    x = (k * 2654435761 + seed * 40503 + len(q.pair) * 97 + len(q.market)) & 0xFFFFFFFF
+    x = (k * 2654435761 + q.salt) & 0xFFFFFFFF
     bids: list[list[float]] = []
     asks: list[list[float]] = []
     for i in range(BOOK_LEVELS):
