@@ -126,8 +126,8 @@ class App:
         self.market.refresh(self.now_ms)
         if self.now_ms >= self._next_reconcile_ms:
             self.reconcile()
-        for pair in list(self.ledger.pairs.values()):
-            self._manage(pair)
+        if self.ledger.pairs:
+            self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
         if self.now_ms >= self._next_status_ms:
@@ -264,32 +264,54 @@ class App:
         return self.total_equity() / self.nav_base if self.nav_base > 0 else Decimal(1)
 
     # --- closing ---
-    def _manage(self, pair: HedgePair) -> None:
+    def _close_reverted(self) -> None:
+        """Close every pair whose spread has reverted; pairs on the same venues close as one order each."""
         assert self.market is not None
-        long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
-        short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
-        if long_top is None or short_top is None:
-            return
-        if (pair.long_venue, pair.symbol) in self.suspect or (pair.short_venue, pair.symbol) in self.suspect:
-            return
-        if spread_bps(short_top.mid, long_top.mid) > float(self.cfg.close_threshold_bps):
-            return
-        long_venue = self._venue(pair.long_venue)
-        short_venue = self._venue(pair.short_venue)
-        legs = (Leg(long_venue, "closebuy", pair.qty, _dec(long_top.bid)),
-                Leg(short_venue, "closesell", pair.qty, _dec(short_top.ask)))
-        tag = f"close#{pair.id}"
-        fill = self._execute(pair.symbol, legs, tag)
-        self.cooldown_until[pair.symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        due: dict[tuple[str, str, str], list[HedgePair]] = {}
+        threshold = float(self.cfg.close_threshold_bps)
+        for pair in self.ledger.pairs.values():
+            suspect = self.suspect
+            if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
+                continue
+            long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
+            short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
+            if long_top is None or short_top is None:
+                continue
+            if spread_bps(short_top.mid, long_top.mid) <= threshold:
+                due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
+        for (symbol, long_key, short_key), group in due.items():
+            self._close_group(symbol, self._venue(long_key), self._venue(short_key), group)
+
+    def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
+                     group: list[HedgePair]) -> None:
+        assert self.market is not None
+        long_top = self.market.tops[long_venue.key][symbol]
+        short_top = self.market.tops[short_venue.key][symbol]
+        qty = sum((p.qty for p in group), Decimal(0))
+        legs = (Leg(long_venue, "closebuy", qty, _dec(long_top.bid)),
+                Leg(short_venue, "closesell", qty, _dec(short_top.ask)))
+        ids = ", ".join(f"#{p.id}" for p in group)
+        fill = self._execute(symbol, legs, "close#" + "+".join(str(p.id) for p in group))
+        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
         if fill is None or fill.qty == 0:
             return
-        pnl = self.ledger.record_close(pair.id, qty=fill.qty, long_exit=fill.fills[0].avg_price,
-                                       short_exit=fill.fills[1].avg_price, fees=fill.fees)
+        long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
+        left = fill.qty
+        pnl = Decimal(0)
+        for pair in sorted(group, key=lambda p: p.id):  # oldest first when only part was closed
+            part = min(pair.qty, left)
+            if part <= 0:
+                break
+            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                            fees=fill.fees * part / fill.qty)
+            left -= part
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.save(self.api.store)
-        self.event(f"CLOSED pair #{pair.id} {pair.symbol} {fill.qty} (long {pair.long_venue} "
-                   f"{fill.fills[0].avg_price}, short {pair.short_venue} {fill.fills[1].avg_price}); "
-                   f"entry spread {pair.entry_spread_bps} bps; pnl {pnl:+.2f} USDT after fees")
+        spreads = ", ".join(str(p.entry_spread_bps) for p in group)
+        plural = "s" if len(group) > 1 else ""
+        self.event(f"CLOSED pair{plural} {ids} {symbol} {fill.qty} (long {long_venue.key} {long_exit}, "
+                   f"short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
+                   f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
 
     # --- opening ---

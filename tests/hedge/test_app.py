@@ -180,3 +180,18 @@ def test_funding_at_settlement_is_booked_on_each_leg(fake_exchange, fake_runtime
     assert booked == (D("0.0003") - D("0.0001")) * pair.qty * mid
     assert app.ledger.funding_total == booked
     assert Ledger.load(runtime.store).pairs[pair.id].funding == booked
+
+
+def test_pairs_on_the_same_venues_close_with_one_order_per_leg(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 22)  # two pairs, 10 s cool-down apart; max_position_usdt stops a third
+    assert len(app.ledger.pairs) == 2
+    sent_before = len(binance.sent)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    _run(app, runtime, 1)
+    assert binance.sent[sent_before:] == [("BTC_USDT.swap", "closebuy", 0.038)]
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 3.8)
+    assert app.ledger.pairs == {} and app.ledger.closed_pairs == 2
+    assert any(line.startswith("CLOSED pairs #1, #2 BTC_USDT 0.038") for line in runtime.logs)
