@@ -294,17 +294,17 @@ class Exchange:
         prec = q.prec
         hi, lo, open_ = self._day_range(q, price)
         time_ms = w.start_ms + k * w.step_ms
-        last = round(price, prec)
-        hi, lo, open_ = round(hi, prec), round(lo, prec), round(open_, prec)
+        last = q.on_tick(price)
+        hi, lo, open_ = q.on_tick(hi), q.on_tick(lo), q.on_tick(open_)
         if self._rate != 1.0:
             r = self._rate
             bid, ask, last = round(bid * r, prec), round(ask * r, prec), round(last * r, prec)
             hi, lo, open_ = round(hi * r, prec), round(lo * r, prec), round(open_ * r, prec)
         native = self._acc.contract(pair).native
         info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask, "lastPrice": last,
-                       "markPrice": round(q.mark, prec), "time": time_ms})
+                       "markPrice": q.on_tick(q.mark), "time": time_ms})
         return Struct({"Symbol": self._fmz_symbol(pair), "High": hi, "Low": lo, "Sell": ask, "Buy": bid,
-                       "Last": last, "Open": open_, "Volume": round(q.depth_base * 400, 3), "Time": time_ms,
+                       "Last": last, "Open": open_, "Volume": q.volume_24h, "Time": time_ms,
                        "OpenInterest": 0.0, "Info": info})
 
     @staticmethod
@@ -331,24 +331,23 @@ class Exchange:
             floor, ceil = math.floor, math.ceil
             out = []
             for _pair, q, native, fmz_symbol in self._listing():
-                volume = round(q.depth_base * 400, 3)
-                p = q.price
-                tick = q.spec_tick
-                prec = q.prec
-                half = p * q.half_spread_frac
-                if half < tick / 2.0:
-                    half = tick / 2.0
-                bid = floor((p - half) / tick + 1e-9) * tick
-                ask = ceil((p + half) / tick - 1e-9) * tick
+                scale = q.ticks_per_unit
+                pt = q.price * scale
+                half = pt * q.half_spread_frac
+                if half < 0.5:
+                    half = 0.5
+                bid = floor(pt - half + 1e-9)
+                ask = ceil(pt + half - 1e-9)
                 if ask <= bid:
-                    ask = bid + tick
+                    ask = bid + 1
                 hi = q.tk_hi if q.tk_hi > q.hi else q.hi
                 lo = q.tk_lo if q.tk_lo < q.lo else q.lo
                 out.append(Struct({
-                    "Symbol": fmz_symbol, "High": round(hi, prec), "Low": round(lo, prec),
-                    "Sell": round(ask, prec), "Buy": round(bid, prec), "Last": round(p, prec),
-                    "Open": round(q.day_open, prec), "Volume": volume, "Time": time_ms,
-                    "OpenInterest": 0.0, "Info": Struct({"symbol": native}),
+                    "Symbol": fmz_symbol, "High": int(hi * scale + 0.5) / scale,
+                    "Low": int(lo * scale + 0.5) / scale, "Sell": ask / scale, "Buy": bid / scale,
+                    "Last": int(pt + 0.5) / scale, "Open": int(q.day_open * scale + 0.5) / scale,
+                    "Volume": q.volume_24h, "Time": time_ms, "OpenInterest": 0.0,
+                    "Info": Struct({"symbol": native}),
                 }))
             return out
         return self._run("GetTickers", run)

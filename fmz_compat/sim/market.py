@@ -29,6 +29,7 @@ class Quote:
         "market", "pair", "spec_tick", "prec", "half_spread_frac", "depth_base", "rng",
         "offset", "slow", "fast", "disloc", "a_slow", "s_slow", "a_fast", "s_fast",
         "p_disloc", "disloc_size", "a_disloc", "a_mark", "gauss", "next_disloc", "level", "salt",
+        "ticks_per_unit", "volume_24h",
         "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
         "hour_open", "hours", "day_hi", "day_lo", "day_open", "tk_hi", "tk_lo",
@@ -40,8 +41,13 @@ class Quote:
         self.pair = pair
         self.spec_tick = sp.tick
         self.prec = max(0, -int(math.floor(math.log10(sp.tick) + 1e-9)))
+        # ticks are powers of ten <= 1, so prices are integers of ticks divided by ticks_per_unit
+        self.ticks_per_unit = round(1.0 / sp.tick)
+        if abs(self.ticks_per_unit * sp.tick - 1.0) > 1e-9:
+            raise ValueError(f"{pair}: tick {sp.tick} must be a power of ten <= 1")
         self.half_spread_frac = sp.spread_bps * 1e-4 / 2.0
         self.depth_base = sp.depth_usdt / sp.start_price
+        self.volume_24h = round(self.depth_base * 400, 3)  # synthetic, constant
         self.rng = random.Random(P.stable_int(seed, sp.base, market, pair, "basis"))
         self.offset = offset_bps * 1e-4
         # the slow part moves once a minute (it has a half-life of days): one draw less per step
@@ -92,14 +98,20 @@ class Quote:
         self.mhi = self.mlo = self.mark
 
     def best_bid_ask(self, price: float | None = None) -> tuple[float, float]:
-        p = self.price if price is None else price
-        tick = self.spec_tick
-        half = max(tick / 2.0, p * self.half_spread_frac)
-        bid = math.floor((p - half) / tick + 1e-9) * tick
-        ask = math.ceil((p + half) / tick - 1e-9) * tick
+        """Best bid and ask around the venue price (at least one tick apart), on the tick grid."""
+        pt = (self.price if price is None else price) * self.ticks_per_unit
+        half = pt * self.half_spread_frac
+        if half < 0.5:
+            half = 0.5
+        bid = math.floor(pt - half + 1e-9)
+        ask = math.ceil(pt + half - 1e-9)
         if ask <= bid:
-            ask = bid + tick
-        return round(bid, self.prec), round(ask, self.prec)
+            ask = bid + 1
+        return bid / self.ticks_per_unit, ask / self.ticks_per_unit
+
+    def on_tick(self, x: float) -> float:
+        """x rounded to the tick grid (int / int division gives the nearest float to the decimal)."""
+        return int(x * self.ticks_per_unit + 0.5) / self.ticks_per_unit
 
 
 class CoinPath:
