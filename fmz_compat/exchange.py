@@ -474,10 +474,11 @@ class Exchange:
                 q = self._acc.quote(pair)
                 f = q.funding
                 next_ms = self._world.start_ms + f.next_k * self._world.step_ms
+                rate = f.predicted(self._world.k)
                 out.append(to_struct({
-                    "Symbol": self._fmz_symbol(pair), "Rate": f.rate, "Time": next_ms,
+                    "Symbol": self._fmz_symbol(pair), "Rate": rate, "Time": next_ms,
                     "Interval": f.interval_ms,
-                    "Info": {"symbol": self._acc.contract(pair).native, "fundingRate": str(f.rate),
+                    "Info": {"symbol": self._acc.contract(pair).native, "fundingRate": str(rate),
                              "nextFundingTime": next_ms},
                 }))
             return out

@@ -244,10 +244,15 @@ class CoinPath:
 
 
 class FundingState:
-    """Funding of one perp quote: the rate of the next settlement and when it happens."""
+    """Funding of one perp quote: the rate of the next settlement and when it happens.
+
+    `rate` is what the next settlement pays. Venues publish a predicted rate that converges to it
+    over the interval (it is an average of the premium); `predicted(k)` moves linearly from the
+    previous settlement's rate to `rate`, deterministically (no extra draws).
+    """
 
     __slots__ = ("rng", "interval_k", "next_k", "rate", "idio", "mean", "idio_std", "idio_ar",
-                 "cap", "scale", "common", "interval_ms")
+                 "cap", "scale", "common", "interval_ms", "prev_rate")
 
     def __init__(self, venue: P.VenueSpec, sp: P.SymbolParams, common: CommonFunding, seed: int,
                  market: str, pair: str, start_ms: int, step_ms: int, hours: int) -> None:
@@ -266,6 +271,12 @@ class FundingState:
         self.idio = self.rng.gauss(0.0, self.idio_std)
         self.rate = 0.0
         self._set_rate(start_ms)
+        self.prev_rate = max(-self.cap, min(self.cap, self.mean * self.scale))
+
+    def predicted(self, k: int) -> float:
+        left = (self.next_k - k) / self.interval_k
+        left = 0.0 if left < 0.0 else (1.0 if left > 1.0 else left)
+        return self.rate + (self.prev_rate - self.rate) * left
 
     def _set_rate(self, at_ms: int) -> None:
         r = (self.mean + self.common.value_at(at_ms) + self.idio) * self.scale
@@ -276,6 +287,7 @@ class FundingState:
         a = self.idio_ar ** self.scale
         self.idio = self.idio * a + self.idio_std * math.sqrt(1 - a * a) * self.rng.gauss(0.0, 1.0)
         self.next_k += self.interval_k
+        self.prev_rate = self.rate
         self._set_rate(settled_ms)
 
 

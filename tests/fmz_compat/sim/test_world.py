@@ -102,21 +102,38 @@ def test_funding_sign_and_timing_long_pays_when_rate_positive():
     b, o = world.exchanges
     assert b.CreateOrder("BTC_USDT.swap", "buy", -1, 0.1)
     assert o.CreateOrder("BTC_USDT.swap", "sell", -1, 10)  # 10 contracts = 0.1 BTC
-    fb, fo = b.GetFundings("BTC_USDT.swap")[0], o.GetFundings("BTC_USDT.swap")[0]
+    fb = b.GetFundings("BTC_USDT.swap")[0]
     assert fb.Time == START_MS + 8 * HOUR_MS and fb.Interval == 8 * HOUR_MS
     before_b, before_o = b.GetAccount().Info.walletBalance, o.GetAccount().Info.walletBalance
     sleep_until(clock, START_MS + 8 * HOUR_MS - 1000)
     assert b.GetAccount().Info.walletBalance == before_b  # nothing before the settlement
+    # the predicted rate has converged to the settled one by now
+    fb, fo = b.GetFundings("BTC_USDT.swap")[0], o.GetFundings("BTC_USDT.swap")[0]
     mark_b = b.GetTicker("BTC_USDT.swap").Info.markPrice
     sleep_until(clock, START_MS + 8 * HOUR_MS)
     paid_b = b.GetAccount().Info.walletBalance - before_b
     paid_o = o.GetAccount().Info.walletBalance - before_o
     assert math.copysign(1, paid_b) == -math.copysign(1, fb.Rate)  # long pays when rate > 0
     assert math.copysign(1, paid_o) == math.copysign(1, fo.Rate)   # short receives when rate > 0
-    assert paid_b == pytest.approx(-0.1 * mark_b * fb.Rate, rel=2e-4)
+    assert paid_b == pytest.approx(-0.1 * mark_b * fb.Rate, rel=2e-4, abs=1e-4)
     assert b.GetFundings("BTC_USDT.swap")[0].Time == START_MS + 16 * HOUR_MS
     stats = world.stats()
     assert stats["venues"]["Futures_Binance"]["funding_usdt"] == pytest.approx(paid_b, abs=1e-6)
+
+
+def test_predicted_funding_moves_from_last_settled_rate_to_the_next():
+    world, clock, _ = make(("Futures_Bybit",), hours=20)
+    ex = world.exchanges[0]
+    rates = []
+    for _ in range(16):
+        rates.append(ex.GetFundings("BTC_USDT.swap")[0].Rate)
+        clock.sleep(HOUR_MS // 2)
+    steps = [b - a for a, b in zip(rates, rates[1:], strict=False)]
+    assert all(s == pytest.approx(steps[0], abs=1e-12) for s in steps[:15])  # linear within the interval
+    settled_first = rates[-1] + steps[0]  # extrapolated to 08:00, the first settlement
+    after = ex.GetFundings("BTC_USDT.swap")[0]  # now 08:00: the new interval starts from the settled rate
+    assert after.Time == START_MS + 16 * HOUR_MS
+    assert after.Rate == pytest.approx(settled_first, abs=1e-9)
 
 
 def test_bitmex_settles_at_04_12_20_and_custom_intervals():
