@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 SUPPORTED_CONTRACTS = ("swap",)
 _DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
+# option names venues use for a client order id (Binance, OKX, Bybit, CoinEx, BitMEX)
+_CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id")
 _MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
                   "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
 _TIMEOUT_MESSAGE = ("Post \"{url}\": context deadline exceeded "
@@ -517,6 +519,10 @@ class Exchange:
         reduce_only = _truthy(opts.get("reduceOnly")) or close
         order = self._acc.place(pair, exec_side, price, amount, reduce_only=reduce_only, close=close,
                                 tif=tif, post_only=post_only)
+        for key in _CLIENT_ID_KEYS:
+            if opts.get(key):
+                order.client_id = str(opts[key])
+                break
         oid = self._order_id(order)
         log_type = LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL
         message = " ".join(str(a) for a in log_args)
@@ -598,7 +604,8 @@ class Exchange:
             "Info": {"orderId": order.n, "symbol": spec.native, "side": order.side.upper(),
                      "price": order.price, "origQty": order.amount, "executedQty": order.filled,
                      "timeInForce": "GTX" if order.post_only else order.tif,
-                     "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms},
+                     "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms,
+                     "clientOrderId": order.client_id},
         })
 
     def GetOrder(self, order_id: Any) -> Struct | None:

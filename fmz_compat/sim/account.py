@@ -97,6 +97,7 @@ class Order:
     status: int = ORDER_STATE_PENDING
     margin: float = 0.0       # margin reserved for the resting opening part
     quote_amount: bool = False  # spot market buy: amount is quote currency
+    client_id: str = ""
 
     @property
     def avg_price(self) -> float:

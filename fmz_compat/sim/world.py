@@ -55,7 +55,8 @@ class SimWorld:
         self.quotes: dict[tuple[str, str], Quote] = {}
         self.coins: dict[str, CoinPath] = {}
         self._funded: list[Quote] = []
-        self.faults: dict[str, dict[str, int]] = {}
+        self.faults: dict[str, dict[str, tuple[int, int]]] = {}  # venue -> fault -> (from_ms, until_ms)
+        self._pending_stale: list[tuple[int, str]] = []  # (step, venue) where market data will freeze
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
         self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
         self.stale_possible = False  # fast path for readers: no stale_market fault was ever injected
@@ -117,10 +118,17 @@ class SimWorld:
             for q in self._funded:
                 if self.k < q.funding.next_k < nxt:
                     nxt = q.funding.next_k
+            for from_k, _venue in self._pending_stale:
+                if self.k < from_k < nxt:
+                    nxt = from_k
             for coin in self.coins.values():
                 coin.advance(nxt)
             self.k = nxt
             self._after_chunk()
+            if self._pending_stale:
+                for item in [p for p in self._pending_stale if p[0] <= self.k]:
+                    self._pending_stale.remove(item)
+                    self._freeze(item[1])
 
     def _after_chunk(self) -> None:
         for acc in self.accounts:
@@ -187,34 +195,50 @@ class SimWorld:
         return self.exchanges[acc.index].GetLabel() if hasattr(self, "exchanges") else acc.venue
 
     # --- faults -------------------------------------------------------------------------------
-    def inject(self, venue: str, fault: str, until_ms: int) -> None:
-        """Make `venue` misbehave until `until_ms` (simulated time).
+    def inject(self, venue: str, fault: str, until_ms: int, from_ms: int | None = None) -> None:
+        """Make `venue` misbehave from `from_ms` (default: now) until `until_ms`, in simulated ms.
 
         Faults: refuse_orders (orders rejected), timeout_after_accept (order placed, call returns
-        None with a timeout error), stale_market (tickers/depth frozen at injection), down (every
-        call fails; the venue itself keeps running: funding, fills and liquidations continue).
+        None with a timeout error), stale_market (tickers/depth frozen at the fault's start), down
+        (every call fails; the venue itself keeps running: funding, fills and liquidations go on).
+        A later inject of the same fault on the same venue replaces the earlier one.
         """
         venue = _venue_key(venue)
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
         with self.lock:
-            self.faults.setdefault(venue, {})[fault] = until_ms
+            self.advance(self.clock.now_ns())
+            start = self.now_ms() if from_ms is None else max(int(from_ms), self.now_ms())
+            if until_ms <= start:
+                raise ValueError(f"fault {fault} on {venue}: until_ms {until_ms} must be after {start}")
+            self.faults.setdefault(venue, {})[fault] = (start, int(until_ms))
             if fault == "stale_market":
                 self.stale_possible = True
-                for (market, pair), q in self.quotes.items():
-                    if market.split(":")[0] == venue:
-                        self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
+                from_k = -(-(start - self.start_ms) // self.step_ms)
+                self._pending_stale = [p for p in self._pending_stale if p[1] != venue]
+                if from_k <= self.k:
+                    self._freeze(venue)
+                else:
+                    self._pending_stale.append((from_k, venue))
+
+    def _freeze(self, venue: str) -> None:
+        for (market, pair), q in self.quotes.items():
+            if market.split(":")[0] == venue:
+                self._frozen_quotes[(market, pair)] = (q.price, q.mark, self.k)
 
     def clear_faults(self, venue: str | None = None) -> None:
         with self.lock:
             if venue is None:
                 self.faults.clear()
+                self._pending_stale.clear()
             else:
-                self.faults.pop(_venue_key(venue), None)
+                key = _venue_key(venue)
+                self.faults.pop(key, None)
+                self._pending_stale = [p for p in self._pending_stale if p[1] != key]
 
     def fault_active(self, venue: str, fault: str) -> bool:
-        until = self.faults.get(venue, {}).get(fault)
-        return until is not None and self.now_ms() < until
+        window = self.faults.get(venue, {}).get(fault)
+        return window is not None and window[0] <= self.now_ms() < window[1]
 
     # --- transfers ----------------------------------------------------------------------------
     def deposit_address(self, acc: Account, network: str) -> str:

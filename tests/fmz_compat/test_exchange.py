@@ -97,6 +97,12 @@ def test_market_order_fills_at_ask_with_taker_fee_and_log_row():
     assert (pos.Type, pos.Amount, pos.Price, pos.MarginLevel) == (PD_LONG, 0.01, ask, 10)
 
 
+def test_client_order_id_option_is_kept_in_info():
+    ex, _, _, _ = one()
+    oid = ex.CreateOrder(SYM, 'buy;{"newClientOrderId":"pair7-a"}', -1, 0.01)
+    assert ex.GetOrder(oid).Info.clientOrderId == "pair7-a"
+
+
 def test_binding_fee_override():
     ex, _, _, _ = one(fee=(0.02, 0.05))
     oid = ex.CreateOrder(SYM, "sell", -1, 0.01)

@@ -226,6 +226,24 @@ def test_fault_stale_market_and_down():
         world.inject("binance", "meteor", START_MS)
 
 
+def test_faults_can_be_scheduled_ahead():
+    world, clock, log = make(hours=2)
+    ex, okx = world.exchanges
+    world.inject("okx", "down", until_ms=START_MS + 1_200_000, from_ms=START_MS + 600_000)
+    world.inject("binance", "stale_market", until_ms=START_MS + 1_800_000, from_ms=START_MS + 300_000)
+    clock.sleep(599_000)
+    assert okx.GetTicker("BTC_USDT.swap") is not None
+    assert ex.GetTicker("BTC_USDT.swap").Time == START_MS + 300_000  # frozen at the fault's start
+    clock.sleep(1_000)
+    assert okx.GetTicker("BTC_USDT.swap") is None and "connection refused" in log.last_error
+    clock.sleep(600_000)
+    assert okx.GetTicker("BTC_USDT.swap").Time == START_MS + 1_200_000
+    clock.sleep(600_000)
+    assert ex.GetTicker("BTC_USDT.swap").Time == START_MS + 1_800_000
+    with pytest.raises(ValueError, match="must be after"):
+        world.inject("okx", "down", until_ms=START_MS)
+
+
 def test_withdrawal_between_venues_arrives_after_delay_minus_fee():
     world, clock, log = make(("Futures_Binance", "Futures_OKX"))
     bn, okx = world.exchanges
