@@ -366,3 +366,26 @@ def test_spot_resting_sell_freezes_coins_and_fills_when_price_rises():
     o = ex.GetOrder(oid)
     assert (acct.Stocks, acct.FrozenStocks) == (0.0, 0.0)
     assert acct.Balance == pytest.approx(0.01 * o.Price * (1 - 0.0002))
+
+
+def _lag1(xs):
+    m = statistics.fmean(xs)
+    return sum((a - m) * (b - m) for a, b in zip(xs, xs[1:], strict=False)) / sum((a - m) ** 2 for a in xs)
+
+
+def test_calibrated_funding_statistics():
+    """Settled 8h rates over 300 days: std, autocorrelation and venue differences near the data's."""
+    world, clock, _ = make(("Futures_Binance", "Futures_Bybit", "Futures_OKX"), hours=300 * 24,
+                           step_ms=60_000, symbols=("BTC_USDT",), seed=5)
+    rates = {ex.GetName(): [] for ex in world.exchanges}
+    for _ in range(3 * 300 - 1):
+        clock.sleep(8 * HOUR_MS)
+        for ex in world.exchanges:  # at a settlement the predicted rate starts from the settled one
+            rates[ex.GetName()].append(ex.GetFundings("BTC_USDT.swap")[0].Rate * 1e4)
+    bn, by, okx = rates["Futures_Binance"], rates["Futures_Bybit"], rates["Futures_OKX"]
+    for series, std, ac in ((bn, 1.04, 0.83), (by, 1.18, 0.82), (okx, 1.42, 0.57)):  # data, bps
+        assert 0.3 < statistics.fmean(series) < 1.5
+        assert std * 0.75 < statistics.pstdev(series) < std * 1.25
+        assert abs(_lag1(series) - ac) < 0.15
+    diff = [a - b for a, b in zip(bn, okx, strict=True)]
+    assert 0.7 < statistics.pstdev(diff) < 1.4  # data: 1.02 bps
