@@ -29,6 +29,7 @@ class BarSeries:
 
     def __init__(self, q: Quote, period_s: int, start_ms: int, step_ms: int, seed: int) -> None:
         self.q = q
+        self.minute_k = 60_000 // step_ms
         self.period_ms = period_s * 1000
         self.start_ms = start_ms
         self.step_ms = step_ms
@@ -56,9 +57,15 @@ class BarSeries:
     def bars(self, count: int) -> list[Bar]:
         """The newest `count` bars, the last one still forming."""
         q = self.q
-        for k0, o, h, lo, c in q.bars[self.consumed:]:
-            self.cur = self._fold(self.cur, k0, o, h, lo, c, finished=True)
-        self.consumed = len(q.bars)
+        b = q.bars
+        n = len(b) // 4
+        for i in range(self.consumed, n):
+            j = 4 * i
+            self.cur = self._fold(self.cur, i * self.minute_k, b[j], b[j + 1], b[j + 2], b[j + 3],
+                                  finished=True)
+        self.consumed = n
+        if len(self.done) > 20_000:
+            del self.done[:-10_000]
         live = None if self.cur is None else list(self.cur)
         live = self._fold(live, q.bar_start_k, q.bar_open, max(q.bar_hi, q.hi), min(q.bar_lo, q.lo), q.price,
                           finished=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 
 from fmz_compat.sim import params as P
 
@@ -73,7 +74,8 @@ class Quote:
         self.hi = self.lo = self.mhi = self.mlo = self.price
         self.net_base = 0.0  # signed position in base units held by all accounts (exposure stats)
         self.book = None     # (k, bids, asks) cache of the generated depth at step k
-        self.bars: list[tuple[int, float, float, float, float]] = []  # 1-minute bars (k0, o, h, l, c)
+        # finished 1-minute bars, flat (open, high, low, close) x n: bar i starts at step i * minute_k
+        self.bars = array("d")
         self.bar_open = self.bar_hi = self.bar_lo = self.price
         self.bar_start_k = 0
         # 24h ticker statistics: whole hours (<= 24) + bars of the current hour + the live bar
@@ -224,13 +226,15 @@ class CoinPath:
             if q.lo < q.bar_lo:
                 q.bar_lo = q.lo
             if minute_done:
-                q.bars.append((q.bar_start_k, q.bar_open, q.bar_hi, q.bar_lo, q.price))
+                q.bars.extend((q.bar_open, q.bar_hi, q.bar_lo, q.price))
                 if q.bar_hi > q.hour_hi:
                     q.hour_hi = q.bar_hi
                 if q.bar_lo < q.hour_lo:
                     q.hour_lo = q.bar_lo
                 if hour_done:
                     q.hours.append((q.hour_open, q.hour_hi, q.hour_lo))
+                    if len(q.hours) > 48:
+                        del q.hours[:-24]
                     day = q.hours[-24:]
                     q.day_hi = max(h[1] for h in day)
                     q.day_lo = min(h[2] for h in day)
