@@ -283,8 +283,8 @@ class Account:
             price = p
         bid, ask = q.best_bid_ask()
         ref = (ask if side == "buy" else bid) if market else price
-        crosses = (side == "buy" and price >= ask) or (side == "sell" and price <= bid)
-        if post_only and not market and crosses:
+        crosses = market or (side == "buy" and price >= ask) or (side == "sell" and price <= bid)
+        if post_only and crosses:  # a market order always takes liquidity
             raise VenueError(venue_message("post_only", self.venue))
         reduce_only = reduce_only or close
         order = Order(self.next_n, pair, self.futures, side, 1 if reduce_only else 0,

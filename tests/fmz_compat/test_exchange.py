@@ -150,6 +150,7 @@ def test_post_only_rejected_when_crossing_and_rests_otherwise():
     t = ex.GetTicker(SYM)
     assert ex.CreateOrder(SYM, 'buy;{"postOnly":true}', t.Sell, 0.01) is None
     assert "-5022" in log.last_error
+    assert ex.CreateOrder(SYM, 'sell;{"postOnly":true}', -1, 0.01) is None and "-5022" in log.last_error
     oid = ex.CreateOrder(SYM, 'buy;{"timeInForce":"PostOnly"}', t.Buy, 0.01)
     assert ex.GetOrder(oid).Status == ORDER_STATE_PENDING
 
