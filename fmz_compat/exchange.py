@@ -99,6 +99,7 @@ class Exchange:
         self.period_s = 3600
         self._raw = ""
         self._base_url = _HOSTS[self._venue]
+        self._feeds: dict[str, Any] = {}
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
 
@@ -732,7 +733,9 @@ class Exchange:
 
     # --- condition orders: not simulated ------------------------------------------------------
     def _not_supported(self, method: str) -> None:
-        return self._run(method, lambda: (_ for _ in ()).throw(_Failed("not supported by the simulator")))
+        def run() -> None:
+            raise _Failed("not supported by the simulator")
+        return self._run(method, run)
 
     def CreateConditionOrder(self, *args: Any) -> None:
         return self._not_supported("CreateConditionOrder")
@@ -762,6 +765,26 @@ class Exchange:
     def GetFee(self) -> Struct:
         return Struct({"Buy": self._acc.taker * 100, "Sell": self._acc.taker * 100,
                        "Maker": self._acc.maker * 100, "Taker": self._acc.taker * 100})
+
+    # --- custom data feeds ---------------------------------------------------------------------
+    def SetData(self, name: str, data: Any) -> None:
+        """Register a custom feed; a list of [time_ms, value] rows is replayed by GetData."""
+        self._feeds[str(name)] = data
+
+    def GetData(self, key: str, timeout: int = 60_000) -> Struct | None:
+        def run() -> Struct:
+            if key not in self._feeds:
+                raise _Failed(f"no data named {key!r}: call SetData first")
+            data = self._feeds[key]
+            now_ms = self._world.now_ms()
+            rows = data if isinstance(data, list) else None
+            if rows and all(isinstance(r, list | tuple) and len(r) == 2 for r in rows):
+                past = [r for r in rows if r[0] <= now_ms]
+                if not past:
+                    return Struct({"Time": now_ms, "Data": None})
+                return to_struct({"Time": past[-1][0], "Data": past[-1][1]})
+            return to_struct({"Time": now_ms, "Data": data})
+        return self._run("GetData", run)
 
     # --- misc ---------------------------------------------------------------------------------
     def Log(self, log_type: int, price: float, amount: float, *args: Any) -> None:

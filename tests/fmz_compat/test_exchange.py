@@ -385,3 +385,12 @@ def test_bad_configuration_is_one_clear_line():
                             (ExchangeBinding("Futures_Binance", fee=(0.02,)), "fee must be")):
         with pytest.raises(ValueError, match=needle):
             make(binding)
+
+
+def test_custom_data_feed_replays_rows_by_time():
+    ex, clock, log, _ = one()
+    ex.SetData("sig", [[START_MS - 1, 1], [START_MS + 60_000, 2]])
+    assert ex.GetData("sig").Data == 1
+    clock.sleep(60_000)
+    assert (ex.GetData("sig").Time, ex.GetData("sig").Data) == (START_MS + 60_000, 2)
+    assert ex.GetData("nope") is None and "SetData" in log.last_error
