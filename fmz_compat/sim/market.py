@@ -37,15 +37,16 @@ class Quote:
     )
 
     def __init__(self, market: str, pair: str, sp: P.SymbolParams, offset_bps: float,
-                 seed: int, step_s: float, fair: float) -> None:
+                 seed: int, step_s: float, fair: float, tick: float | None = None) -> None:
         self.market = market
         self.pair = pair
-        self.spec_tick = sp.tick
-        self.prec = max(0, -int(math.floor(math.log10(sp.tick) + 1e-9)))
+        tick = sp.tick if tick is None else tick
+        self.spec_tick = tick
+        self.prec = max(0, -int(math.floor(math.log10(tick) + 1e-9)))
         # ticks are powers of ten <= 1, so prices are integers of ticks divided by ticks_per_unit
-        self.ticks_per_unit = round(1.0 / sp.tick)
-        if abs(self.ticks_per_unit * sp.tick - 1.0) > 1e-9:
-            raise ValueError(f"{pair}: tick {sp.tick} must be a power of ten <= 1")
+        self.ticks_per_unit = round(1.0 / tick)
+        if abs(self.ticks_per_unit * tick - 1.0) > 1e-9:
+            raise ValueError(f"{pair}: tick {tick} must be a power of ten <= 1")
         self.half_spread_frac = sp.spread_bps * 1e-4 / 2.0
         self.depth_base = sp.depth_usdt / sp.start_price
         self.volume_24h = round(self.depth_base * 400, 3)  # synthetic, constant

@@ -195,7 +195,17 @@ def contract_spec(venue: str, pair: str, futures: bool) -> ContractSpec:
     if venue == "bitmex":
         if base == "BTC":
             return ContractSpec(pair, "XBTUSDT", 0.000001, sp.tick, 100.0, 100.0, 0.0)
-        ct = min(_round_pow10(sp.step) / 100.0, 0.0001)
+        ct = 0.00001 if base == "ETH" else min(_round_pow10(sp.step) / 100.0, 0.0001)
         return ContractSpec(pair, f"{base}USDT", ct, sp.tick, 100.0, 100.0, 0.0)
     native = f"{base}USDT"
-    return ContractSpec(pair, native, 1.0, sp.tick, sp.step, sp.step, 5.0)
+    tick, step, min_notional = _LINEAR_OVERRIDES.get((venue, base), (sp.tick, sp.step, 5.0))
+    return ContractSpec(pair, native, 1.0, tick, step, step, min_notional)
+
+
+# Real filters where exchange_mechanics.md / hedge.venues have them: (tick, amount step, min notional)
+_LINEAR_OVERRIDES: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("binance", "BTC"): (0.1, 0.001, 100.0),
+    ("binance", "ETH"): (0.01, 0.001, 20.0),
+    ("coinex", "BTC"): (0.01, 0.0001, 0.0),
+    ("coinex", "ETH"): (0.01, 0.001, 0.0),
+}

@@ -92,7 +92,8 @@ class SimWorld:
             venue = market.split(":")[0]
             vspec = P.VENUES[venue]
             offset = vspec.basis_offset_bps + (-1.0 if market.endswith(":spot") else 0.0)
-            q = Quote(market, pair, sp, offset, cfg.seed, cfg.step_ms / 1000.0, coin.fair)
+            tick = P.contract_spec(venue, pair, not market.endswith(":spot")).tick
+            q = Quote(market, pair, sp, offset, cfg.seed, cfg.step_ms / 1000.0, coin.fair, tick)
             if ":spot" not in market:
                 hours = funding_hours.get((venue, pair), 8)
                 q.funding = FundingState(vspec, sp, coin.common_funding, cfg.seed, market, pair,
