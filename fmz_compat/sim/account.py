@@ -205,15 +205,15 @@ class Account:
         """The position as (signed size, entry, mark); inverse legs in reciprocal price (coin terms)."""
         spec = self.contract(pos.pair)
         if spec.inverse:
-            return (-pos.qty * spec.ct_val, 1.0 / pos.entry, 1.0 / mark)
-        return (pos.qty * spec.ct_val, pos.entry, mark)
+            return (pos.pair, -pos.qty * spec.ct_val, 1.0 / pos.entry, 1.0 / mark)
+        return (pos.pair, pos.qty * spec.ct_val, pos.entry, mark)
 
     def upnl(self, pos: Position, mark: float | None = None) -> float:
         if pos.qty == 0.0:
             return 0.0
         if mark is None:
             mark = self.quote(pos.pair).mark
-        size, entry, m = self._leg(pos, mark)
+        _pair, size, entry, m = self._leg(pos, mark)
         return size * (m - entry)
 
     def notional_settle(self, pair: str, qty: float, price: float) -> float:

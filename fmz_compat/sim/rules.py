@@ -9,7 +9,9 @@ from collections.abc import Iterable
 
 from fmz_compat.sim.params import VENUES
 
-Leg = tuple[float, float, float]  # (signed size in base units, entry price, mark price)
+# (FMZ pair such as "BTC_USDT", signed size in base units, entry price, mark price); a coin-margined
+# leg arrives in reciprocal terms (size -contracts x CtVal USD, 1/entry, 1/mark) so PnL is in coin.
+Leg = tuple[str, float, float, float]
 
 
 def liquidation_check(venue: str, margin: float, legs: Iterable[Leg]) -> bool:
@@ -22,7 +24,7 @@ def liquidation_check(venue: str, margin: float, legs: Iterable[Leg]) -> bool:
     mmr = VENUES[venue].mmr
     upnl = 0.0
     maintenance = 0.0
-    for size, entry, mark in legs:
+    for _pair, size, entry, mark in legs:
         upnl += size * (mark - entry)
         maintenance += abs(size) * mark * mmr
     return maintenance > 0.0 and margin + upnl < maintenance

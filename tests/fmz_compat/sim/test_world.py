@@ -170,7 +170,7 @@ def test_isolated_high_leverage_position_gets_liquidated():
        size=st.floats(-50, 50).filter(lambda x: abs(x) > 1e-6),
        entry=st.floats(100, 1e5), move=st.floats(-0.5, 0.5))
 def test_liquidation_check_is_monotone_in_margin(margin, extra, size, entry, move):
-    legs = [(size, entry, entry * (1 + move))]
+    legs = [("BTC_USDT", size, entry, entry * (1 + move))]
     if liquidation_check("binance", margin + extra, legs):
         assert liquidation_check("binance", margin, legs)
 
