@@ -1,6 +1,6 @@
 """Prints the strategy time of one tick at 5 venues x 50 symbols when nothing trades.
 
-Run: .venv/bin/python tests/hedge/bench_tick.py   (not collected by pytest: figures, not asserts)
+Run: .venv/bin/python bench/strategy_tick_fakes.py   (figures, not asserts)
 The fakes' GetTickers returns a prebuilt list, so the figure is hedge/ code only.
 """
 
@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hedge"))  # the fakes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import FakeExchange, FakeRuntime  # noqa: E402
 
