@@ -577,23 +577,22 @@ class Account:
             worst = q.mlo if pos.qty > 0 else q.mhi  # long loses on the low, short on the high
             if pos.isolated:
                 if rules.liquidation_check(self.venue, pos.margin, [self._leg(pos, worst)]):
-                    self._liquidate([(pos, worst)])
+                    self._liquidate([(pos, worst)], pos.margin)
             else:
                 cross_legs[self.settle_asset(pos.pair)].append((pos, worst))
         for asset, legs in cross_legs.items():
             if rules.liquidation_check(self.venue, self.balances[asset],
                                        [self._leg(p, m) for p, m in legs]):
-                self._liquidate(legs)
+                self._liquidate(legs, self.balances[asset])
 
-    def _liquidate(self, legs: list[tuple[Position, float]]) -> None:
-        for pos, mark in legs:
+    def _liquidate(self, legs: list[tuple[Position, float]], margin: float) -> None:
+        penalties = rules.liquidation_penalties(self.venue, margin, [self._leg(p, m) for p, m in legs])
+        for (pos, mark), penalty in zip(legs, penalties, strict=True):
             spec = self.contract(pos.pair)
             settle = self.settle_asset(pos.pair)
             for o in [o for o in self.open.values() if o.pair == pos.pair]:
                 self._finish(o, ORDER_STATE_CANCELED)
             qty = pos.qty
-            notional = self.notional_settle(pos.pair, qty, mark)
-            penalty = notional * self.spec.mmr
             self._apply_position(pos.pair, -qty, mark, spec)
             self.balances[settle] -= penalty
             self.realized_usdt -= penalty * self.world.usdt_price(settle)
