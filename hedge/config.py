@@ -63,6 +63,9 @@ class HedgeConfig:
     status_interval_s: int = 60
     max_book_age_ms: int = 3000
     max_slippage_bps: Decimal = Decimal("5")
+    # Estimated rebates (referral / market-maker programmes) in bps of volume per venue; about 1 bp is
+    # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
+    rebate_bps: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def fee(self, venue: str) -> FeeRates:
         return self.fees.get(venue, DEFAULT_FEES.get(venue, FeeRates(Decimal("2"), Decimal("5"))))
@@ -74,7 +77,7 @@ class HedgeConfig:
 KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps",
+    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "rebate_bps",
 )
 
 
@@ -118,6 +121,7 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         max_book_age_ms=_int(raw, "max_book_age_ms", d.max_book_age_ms, low=100, high=600_000),
         max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
                               high=Decimal("500")),
+        rebate_bps=_rebates(raw.get("rebate_bps", {})),
     )
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
@@ -201,6 +205,18 @@ def _fee_value(key: str, value: Any, low: Decimal) -> Decimal:
     number = value if isinstance(value, Decimal) else _number(key, value)
     _check_range(key, value, number, low, Decimal("100"))
     return number
+
+
+def _rebates(value: Any) -> MappingProxyType:
+    if not isinstance(value, dict):
+        raise ConfigError("rebate_bps", value, 'must be an object like {"binance": 1, "okx": 0.8}')
+    rates = {}
+    for venue, rate in value.items():
+        key = f"rebate_bps.{venue}"
+        if venue not in VENUES:
+            raise ConfigError(key, rate, f"unknown venue; use one of {', '.join(VENUES)}")
+        rates[venue] = _fee_value(key, rate, Decimal("0"))
+    return MappingProxyType(rates)
 
 
 def _leverage(value: Any) -> MappingProxyType:
