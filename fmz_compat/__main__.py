@@ -82,7 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
             "--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)"
         )
         p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
+        _add_dashboard_args(p, "--dashboard", "serve the robot page while it runs (default host 127.0.0.1)")
+    d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
+    d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
+    _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
     return parser
+
+
+def _add_dashboard_args(p: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+    p.add_argument(flag, dest="dashboard", metavar="[HOST:]PORT", help=help_text,
+                   default="127.0.0.1:8765" if flag == "--listen" else None)
+    p.add_argument("--dashboard-token", help="token the page and its buttons need (required off loopback; "
+                   "default: env FMZ_DASHBOARD_TOKEN, else one is made and printed once)")
 
 
 def resolve_params(value: str | None, strategy: Path) -> tuple[str | None, str]:
@@ -232,8 +243,19 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        config, source = config_from_args(sys.argv[1:] if argv is None else argv)
+        if argv[:1] == ["dashboard"]:
+            from fmz_compat.dashboard.cli import serve_folder
+
+            ns = build_parser().parse_args(argv)
+            return serve_folder(ns.run_dir, ns.dashboard, ns.dashboard_token)
+        config, source = config_from_args(argv)
+        ns = build_parser().parse_args(argv)
+        if ns.dashboard is not None:
+            from fmz_compat.dashboard.cli import run_with_dashboard
+
+            return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token)
         return run(config, source=source).exit_code
     except UsageError as exc:
         print(f"fmz_compat: {exc}", file=sys.stderr)
