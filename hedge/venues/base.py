@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -193,6 +193,21 @@ class CrossEvaluation:
     requirement: Decimal  # all positions' maintenance requirement at the marks
     usage: Decimal  # requirement / equity (>= 1: liquidated)
     liquidation_prices: dict[str, Decimal] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _TierTable:
+    """One symbol's tiers as the one-pass cross evaluation reads them."""
+
+    caps: tuple[Decimal, ...]
+    rates: tuple[Decimal, ...]  # requirement rate per tier (mmr, + clearance fee where it counts)
+    amounts: tuple[Decimal, ...]  # maintenance amount per tier
+    long_denominators: tuple[Decimal, ...]  # rate - 1
+    short_denominators: tuple[Decimal, ...]  # rate + 1
+    last: int
+    contract_size: Decimal
+    search: bool  # tier depends on the price (notional at mark): search the brackets for the root
+    tiers: tuple[MarginTier, ...]
 
 
 @dataclass(frozen=True)
@@ -371,19 +386,118 @@ class Venue:
         return self.evaluate_cross(account).liquidation_prices
 
     def evaluate_cross(self, account: Account) -> CrossEvaluation:
-        """Equity, requirement, usage and every liquidation price of a cross account in O(n), not O(n^2):
-        the account totals are summed once and each position's own terms are taken back out."""
-        upnl = {p.symbol: p.unrealized_pnl() for p in account.positions}
-        mm = {p.symbol: self.maintenance_margin(p) for p in account.positions}
-        total_upnl, total_mm = sum(upnl.values(), ZERO), sum(mm.values(), ZERO)
-        prices: dict[str, Decimal] = {}
-        for p in account.positions:
-            _check(p)
-            c = account.wallet_balance + total_upnl - upnl[p.symbol] - p.side.sign * p.qty * p.entry_price
-            prices[p.symbol] = self._liquidation_from(p, c, total_mm - mm[p.symbol])
-        equity = account.wallet_balance + total_upnl
-        usage = _CTX.divide(total_mm, equity) if equity > 0 else D("Infinity")
+        """Equity, requirement, usage and every liquidation price of a cross account in O(n), not O(n^2).
+
+        With G = wallet + all uPnL - all requirements (the account's free margin) and a position's own
+        h = requirement - s*q*mark, equity == requirement at that position's price P becomes
+        G + h + maint_amount(t) = q*P*(rate(t) - s) for the tier t that applies at P: one addition and one
+        division per position once the totals are summed. Tier data comes precomputed per symbol
+        (`_tier_table`); the arithmetic runs at 40 digits, so the prices agree with `liquidation_price`.
+        """
+        at_mark = self.rules.valuation is Valuation.MARK
+        unit = self.rules.tier_unit
+        long_side = Side.LONG
+        tables = self._tier_tables
+        rows = []
+        total_upnl = total_mm = ZERO
+        with localcontext(_CTX):
+            for p in account.positions:
+                q, e, m = p.qty, p.entry_price, p.mark_price
+                if q <= 0 or e <= 0:
+                    _check(p)
+                if m is None:
+                    m = e
+                table = tables.get(p.symbol) if p.tier is None else None
+                if table is None:
+                    table = self._tier_table(p)
+                n = q * m
+                if unit is TierUnit.NOTIONAL:
+                    measure = n if at_mark else q * e
+                elif unit is TierUnit.BASE:
+                    measure = q
+                else:
+                    measure = _CTX.divide(q, table.contract_size)
+                if measure < table.caps[0]:  # most positions sit in the first tier: one comparison
+                    t = 0
+                else:
+                    t = bisect_right(table.caps, measure)
+                    if t > table.last:
+                        t = table.last
+                mm = (n if at_mark else q * e) * table.rates[t] - table.amounts[t]
+                upnl = q * (m - e)
+                long = p.side is long_side
+                if long:
+                    total_upnl += upnl
+                    h = mm - n
+                else:
+                    total_upnl -= upnl
+                    h = mm + n
+                total_mm += mm
+                rows.append((p.symbol, long, q, m, h, t, table))
+            equity = account.wallet_balance + total_upnl
+            free = equity - total_mm
+            prices: dict[str, Decimal] = {}
+            for symbol, long, q, m, h, t, table in rows:
+                if not at_mark:  # requirement fixed at entry: equity alone moves with the price
+                    shift = _CTX.divide(free, q)
+                    prices[symbol] = m - shift if long else m + shift
+                else:
+                    prices[symbol] = self._root(table, free + h, q, 1 if long else -1, t)
+            usage = _CTX.divide(total_mm, equity) if equity > 0 else D("Infinity")
         return CrossEvaluation(equity=equity, requirement=total_mm, usage=usage, liquidation_prices=prices)
+
+    @cached_property
+    def _tier_tables(self) -> dict[Any, _TierTable]:
+        return {}
+
+    def _tier_table(self, position: Position) -> _TierTable:
+        """Tier data in the shape the one-pass evaluation needs, built once per symbol (or pinned tier)."""
+        key = position.symbol if position.tier is None else position.tier
+        table = self._tier_tables.get(key)
+        if table is None:
+            if position.tier is None:
+                spec = self.spec(position.symbol)
+                tiers, size = spec.margin_tiers, spec.contract_size
+                search = self.rules.tier_unit is TierUnit.NOTIONAL and self.rules.valuation is Valuation.MARK
+            else:
+                tiers, size, search = (position.tier,), ONE, False
+            rates = tuple(self._requirement_rate(t) for t in tiers)
+            table = _TierTable(
+                caps=tuple(t.cap for t in tiers) if position.tier is None else (D("Infinity"),),
+                rates=rates, amounts=tuple(t.maint_amount for t in tiers),
+                long_denominators=tuple(r - 1 for r in rates), short_denominators=tuple(r + 1 for r in rates),
+                last=len(tiers) - 1, contract_size=size, search=search, tiers=tiers,
+            )
+            self._tier_tables[key] = table
+        return table
+
+    def _root(self, table: _TierTable, base: Decimal, q: Decimal, s: int, t: int) -> Decimal:
+        """Price P with base + maint_amount(i) == q*P*(rate(i) - s) in the tier that applies at P (see
+        `_liquidation_from` for the bracket search and its reasons)."""
+        denominators = table.long_denominators if s > 0 else table.short_denominators
+        amounts = table.amounts
+        if not table.search:
+            return _CTX.divide(base + amounts[t], q * denominators[t])
+        if t:
+            num0, den0 = base + amounts[0], denominators[0]
+            if not num0 or (num0 > 0) is not (den0 > 0):  # first bracket's root <= 0
+                return _CTX.divide(num0, q * den0)
+        caps, last, i = table.caps, table.last, t
+        for _ in range(2 * last + 2):
+            price = _CTX.divide(base + amounts[i], q * denominators[i])
+            if price > 0:
+                notional = q * price
+                if (i == 0 or notional >= caps[i - 1]) and (i == last or notional < caps[i]):
+                    return price  # the root lies in the tier it was solved in
+                j = bisect_right(caps, notional)
+                if j > last:
+                    j = last
+            else:
+                j = 0
+            if j == i:
+                return price
+            i = j
+        return self._scan_brackets(table.tiers, base, ZERO, s, q)
 
     def _liquidation_from(self, position: Position, c: Decimal, k: Decimal) -> Decimal:
         s, q = position.side.sign, position.qty

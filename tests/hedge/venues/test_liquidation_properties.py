@@ -150,3 +150,31 @@ def test_flat_brackets_from_live_data_still_give_a_price_at_least_as_early_as_th
     first_bracket_only = flat.with_overrides({"BTCUSDT": {"margin_tiers": [
         {"cap": "1e12", "mmr": "0.004", "max_leverage": "125"}]}}).liquidation_price(pos)
     assert (lp >= first_bracket_only) if side is Side.LONG else (lp <= first_bracket_only)
+
+
+MOVES = st.decimals(min_value=D("-0.3"), max_value=D("0.3"), places=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(VENUE_NAMES, st.lists(st.tuples(SIDES, QTYS, PRICES, MOVES, st.booleans()), min_size=1, max_size=6),
+       st.decimals(min_value=D("0"), max_value=D("50000000"), places=2))
+def test_one_pass_evaluation_equals_each_position_alone_across_tiers(name, legs, wallet):
+    """evaluate_cross (precomputed tier tables, one division per position) gives the same prices, equity and
+    requirement as the per-position methods, with tiers crossed and some tiers pinned."""
+    venue = venues.get(name)
+    template = venue.spec("BTCUSDT")
+    venue = venue.with_overrides({f"S{i}USDT": {"margin_tiers": template.margin_tiers, "tick_size": "0.1",
+                                                "lot_size": "0.001", "min_qty": "0.001", "min_notional": "0",
+                                                "contract_size": template.contract_size}
+                                  for i in range(len(legs))})
+    pinned = dataclasses.replace(template.margin_tiers[1], cap=D("Infinity"))
+    positions = tuple(Position(f"S{i}USDT", side, qty, entry, mark_price=entry * (1 + move),
+                               tier=pinned if pin else None)
+                      for i, (side, qty, entry, move, pin) in enumerate(legs))
+    account = Account(wallet, positions)
+    result = venue.evaluate_cross(account)
+    for p in positions:
+        one_pass, alone = result.liquidation_prices[p.symbol], venue.liquidation_price(p, account)
+        assert abs(one_pass - alone) <= D("1e-24") * max(abs(alone), D(1))
+    assert result.requirement == sum((venue.maintenance_margin(p) for p in positions), D(0))
+    assert result.equity == wallet + sum((p.unrealized_pnl() for p in positions), D(0))
