@@ -107,14 +107,18 @@ class MarginTier:
         return self.imr if self.imr is not None else _CTX.divide(ONE, self.max_leverage)
 
 
-def tiers_with_cum(rows: list[tuple[str, str, str]]) -> tuple[MarginTier, ...]:
-    """Build tiers from (cap, mmr, max_leverage) applying cum_n = floor_n*(mmr_n - mmr_{n-1}) + cum_{n-1}."""
+def tiers_with_cum(rows: list[tuple[str, ...]]) -> tuple[MarginTier, ...]:
+    """Tiers from (cap, mmr, max_leverage[, imr]) with cum_n = floor_n*(mmr_n - mmr_{n-1}) + cum_{n-1}.
+
+    Give `imr` where the venue publishes an initial rate other than 1/max_leverage (Bybit: 1.75 % at 57.14x).
+    """
     out: list[MarginTier] = []
     floor, prev_mmr, cum = ZERO, ZERO, ZERO
-    for cap, mmr, lev in rows:
+    for cap, mmr, lev, *imr in rows:
         rate = D(mmr)
         cum = floor * (rate - prev_mmr) + cum
-        out.append(MarginTier(cap=D(cap), mmr=rate, max_leverage=D(lev), maint_amount=cum))
+        out.append(MarginTier(cap=D(cap), mmr=rate, max_leverage=D(lev), maint_amount=cum,
+                              imr=D(imr[0]) if imr else None))
         floor, prev_mmr = D(cap), rate
     return tuple(out)
 
@@ -310,7 +314,10 @@ class Venue:
             return position.margin
         lev = position.leverage
         if lev is None:
-            lev = self._tier(position, position.entry_price).max_leverage
+            tier = self._tier(position, position.entry_price)
+            if tier.imr is not None:  # the venue's published initial rate (Bybit 1.75 % at 57.14x)
+                return position.qty * position.entry_price * tier.imr
+            lev = tier.max_leverage
         return _CTX.divide(position.qty * position.entry_price, lev)
 
     def maintenance_margin(self, position: Position, price: Decimal | None = None) -> Decimal:

@@ -14,12 +14,15 @@ from hedge.venues.base import (
     tiers_with_cum,
 )
 
-# Risk limits (GET /v5/market/risk-limit gives riskLimitValue, maintenanceMargin, maxLeverage, mmDeduction).
-# Tier 1 (<= 2,000,000 USDT at 0.5 %) is from Bybit's help; higher tiers are placeholders in Bybit's shape
-# (step of the cap, +0.5 % MMR per step, deduction by the cum recursion) until the live feed overrides them.
+# Risk limits (GET /v5/market/risk-limit gives riskLimitValue, maintenanceMargin, initialMargin, maxLeverage,
+# mmDeduction). BTCUSDT tiers 1-3 (2/4/6 M USDT; MMR 0.5/1/1.5 %; IMR 1/1.75/2.5 %; 100/57.14/40x) are
+# Bybit's risk-limit list as printed in an API client's README (docs/mechanics.md, bybit); tiers above 6 M
+# follow the same steps and are estimates, as are ETHUSDT's. Deductions by the cum recursion until the live
+# feed overrides them.
 BTCUSDT_RISK_LIMITS = tiers_with_cum([
-    ("2000000", "0.005", "100"), ("4000000", "0.01", "50"), ("6000000", "0.015", "33.33"),
-    ("8000000", "0.02", "25"), ("10000000", "0.025", "20"), ("20000000", "0.05", "10"),
+    ("2000000", "0.005", "100", "0.01"), ("4000000", "0.01", "57.14", "0.0175"),
+    ("6000000", "0.015", "40", "0.025"), ("8000000", "0.02", "30.76", "0.0325"),
+    ("10000000", "0.025", "25", "0.04"), ("20000000", "0.05", "10"),
 ])
 ETHUSDT_RISK_LIMITS = tiers_with_cum([
     ("1000000", "0.005", "100"), ("2000000", "0.01", "50"), ("3000000", "0.015", "33.33"),

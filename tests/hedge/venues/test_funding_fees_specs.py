@@ -177,3 +177,17 @@ def test_rounded_quantities_are_whole_lots_never_above_the_request(name, symbol,
     assert 0 <= rounded <= qty
     assert qty - rounded < spec.lot_size * spec.contract_size
     assert venue.round_qty(symbol, rounded) == rounded
+
+
+def test_bybit_btcusdt_risk_limits_use_the_published_initial_rates():
+    """Bybit's BTCUSDT risk-limit list, tiers 1-3 (2/4/6 M USDT, MMR 0.5/1/1.5 %, IMR 1/1.75/2.5 %,
+    100/57.14/40x), as printed by carpenstar/bybitapi-sdk-derivatives' RiskLimit README; without a leverage
+    the initial margin is the tier's published rate, not 1/max leverage."""
+    bybit = venues.get("bybit")
+    tiers = bybit.spec("BTCUSDT").margin_tiers[:3]
+    assert [(t.cap, t.mmr, t.imr, t.max_leverage) for t in tiers] == [
+        (D("2000000"), D("0.005"), D("0.01"), D("100")), (D("4000000"), D("0.01"), D("0.0175"), D("57.14")),
+        (D("6000000"), D("0.015"), D("0.025"), D("40"))]
+    assert [t.maint_amount for t in tiers] == [D("0"), D("10000"), D("30000")]  # floor x MMR step, cumulated
+    pos = Position("BTCUSDT", Side.LONG, D("50"), D("60000"))  # 3 M USDT: tier 2
+    assert bybit.initial_margin(pos) == D("52500.0000")
