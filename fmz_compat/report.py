@@ -1,4 +1,10 @@
-"""A self-contained static `report.html` for one robot: no network, no JavaScript, SVG drawn here."""
+"""A self-contained static `report.html` for one robot, written at the end of every run.
+
+Summary table (run figures, unit NAV and its annualized return, and the strategy's own "Summary"
+status table when it has one), every `Chart()` chart and the LogProfit curve drawn by the vendored
+chart library (inlined: the file opens offline, no CDN), the last status tables and the newest log
+rows. Figures come from `fmz_compat.charts`, the converter the dashboard uses too.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,45 @@ from pathlib import Path
 from typing import Any
 
 from fmz_compat.api import parse_status
+from fmz_compat.charts import figures_from_config, js_asset_text, profit_figure
 from fmz_compat.store import RobotStore
 
 NEWEST_LOG_ROWS = 200
+DAY_MS = 86_400_000
 _LOG_TYPE_NAMES = {0: "buy", 1: "sell", 2: "cancel", 3: "error", 4: "profit", 5: "info", 6: "restart"}
-_PALETTE = ("#2f7ed8", "#d9534f", "#5cb85c", "#f0ad4e", "#8e44ad", "#16a085", "#7f8c8d")
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}.num{text-align:right}.err{color:#c0392b}
-pre{background:#f7f7f7;padding:8px;white-space:pre-wrap}
-svg{background:#fff;border:1px solid #ddd}.legend span{margin-right:12px;font-size:12px}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2933;background:#f4f6f8}
+header{background:#1f2d3d;color:#fff;padding:16px 28px}header h1{font-size:19px;margin:0 0 4px}
+header p{margin:0;color:#c3cfdb;font-size:13px}main{padding:8px 28px 40px}
+h2{font-size:15px;margin:26px 0 10px;color:#334e68;text-transform:uppercase;letter-spacing:.04em}
+h3{font-size:14px;margin:14px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border-radius:6px;padding:10px 16px;
+box-shadow:0 1px 2px rgba(0,0,0,.08);min-width:150px}.card b{display:block;font-size:20px;margin-top:2px}
+.card span{font-size:12px;color:#627d98}.pos{color:#1e8e3e}.neg{color:#c0392b}
+table{border-collapse:collapse;font-size:13px;margin:6px 0;background:#fff}
+td,th{border:1px solid #d9e2ec;padding:4px 9px;text-align:left;vertical-align:top}
+th{background:#f0f4f8;font-weight:600}.num{text-align:right}.err{color:#c0392b}
+pre{background:#fff;border:1px solid #d9e2ec;padding:8px;white-space:pre-wrap;font-size:12px}
+.grid{display:flex;flex-wrap:wrap;gap:14px}.chart{background:#fff;border-radius:6px;
+box-shadow:0 1px 2px rgba(0,0,0,.08);padding:6px;box-sizing:border-box}
+pre.msg{margin:0;background:none;border:0;padding:0}
+.tables{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+"""
+_SCRIPT = """
+(function(){
+  var figures = JSON.parse(document.getElementById('figures').textContent);
+  var charts = [];
+  figures.forEach(function(fig, i){
+    var el = document.getElementById('chart-' + i);
+    if (!window.echarts || !el) return;
+    delete fig._fmz;
+    var chart = echarts.init(el, null, {renderer: 'canvas'});
+    chart.setOption(fig);
+    charts.push(chart);
+  });
+  window.addEventListener('resize', function(){ charts.forEach(function(c){ c.resize(); }); });
+  document.body.setAttribute('data-charts-drawn', String(charts.length));
+})();
 """
 
 
@@ -35,86 +67,17 @@ def _stamp(ms: int | None) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def svg_lines(
-    series: list[tuple[str, list[tuple[float, float]]]], width: int = 900, height: int = 260
-) -> str:
-    """A line chart of (name, [(x, y), ...]) series as inline SVG with min/max labels."""
-    points = [p for _, pts in series for p in pts]
-    if not points:
-        return "<p>(no points)</p>"
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    pad = 40
-
-    def sx(x: float) -> float:
-        return pad + (x - x0) / (x1 - x0) * (width - 2 * pad)
-
-    def sy(y: float) -> float:
-        return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
-
-    parts = [
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'xmlns="http://www.w3.org/2000/svg">'
-    ]
-    parts.append(
-        f'<text x="4" y="{pad}" font-size="11">{y1:.6g}</text>'
-        f'<text x="4" y="{height - pad}" font-size="11">{y0:.6g}</text>'
-    )
-    if x0 > 1e11:  # epoch ms axis
-        parts.append(
-            f'<text x="{pad}" y="{height - 10}" font-size="11">{_e(_stamp(int(x0)))}</text>'
-            f'<text x="{width - pad - 120}" y="{height - 10}" font-size="11">{_e(_stamp(int(x1)))}</text>'
-        )
-    legend = []
-    for i, (name, pts) in enumerate(series):
-        colour = _PALETTE[i % len(_PALETTE)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>')
-        legend.append(f'<span style="color:{colour}">&#9632; {_e(name)}</span>')
-    parts.append("</svg>")
-    return "".join(parts) + f'<div class="legend">{"".join(legend)}</div>'
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
-def _chart_series_names(config: Any) -> list[tuple[str, str]]:
-    """(chart title, series name) per global series index, across a list of chart configs."""
-    configs = config if isinstance(config, list) else [config] if isinstance(config, dict) else []
-    names = []
-    for chart in configs:
-        title = (
-            (chart.get("title") or {}).get("text")
-            if isinstance(chart.get("title"), dict)
-            else chart.get("title")
-        ) or "Chart"
-        for series in chart.get("series") or []:
-            names.append((str(title), str((series or {}).get("name", f"series {len(names)}"))))
-    return names
-
-
-def _xy(point: Any, fallback_x: float) -> tuple[float, float] | None:
-    if isinstance(point, (list, tuple)) and len(point) >= 2:
-        x, y = point[0], point[-1] if len(point) == 2 else point[4] if len(point) >= 5 else point[1]
-    elif isinstance(point, dict):
-        x, y = point.get("x", fallback_x), point.get("y", point.get("close"))
-    else:
-        x, y = fallback_x, point
-    try:
-        return float(x), float(y)
-    except (TypeError, ValueError):
+def annualized(unit_nav: float | None, days: float) -> tuple[float, float] | None:
+    """(simple r x 365/days, compounded) for a unit NAV reached after `days`; None below one day."""
+    if unit_nav is None or unit_nav <= 0 or days < 1:
         return None
-
-
-def _charts_html(store: RobotStore) -> str:
-    names = _chart_series_names(store.chart_config())
-    points = store.chart_points()
-    if not points:
-        return "<p>(no Chart() data)</p>"
-    by_title: dict[str, list[tuple[str, list[tuple[float, float]]]]] = {}
-    for seq in sorted(points):
-        title, name = names[seq] if seq < len(names) else ("Chart", f"series {seq}")
-        xy = [p for i, raw in enumerate(points[seq]) if (p := _xy(raw, i)) is not None]
-        by_title.setdefault(title, []).append((name, xy))
-    return "".join(f"<h3>{_e(title)}</h3>{svg_lines(series)}" for title, series in by_title.items())
+    r = unit_nav - 1
+    return r * 365 / days, unit_nav ** (365 / days) - 1
 
 
 def _table_html(table: dict[str, Any]) -> str:
@@ -130,25 +93,53 @@ def _table_html(table: dict[str, Any]) -> str:
 
     head = "".join(f"<th>{_e(c)}</th>" for c in table.get("cols") or [])
     rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in table.get("rows") or [])
-    return f"<h3>{_e(table.get('title', ''))}</h3><table><tr>{head}</tr>{rows}</table>"
+    return f"<div><h3>{_e(table.get('title', ''))}</h3><table><tr>{head}</tr>{rows}</table></div>"
 
 
-def _status_html(text: str) -> str:
-    if not text:
-        return "<p>(no LogStatus)</p>"
-    out = []
-    for block in parse_status(text):
+def _status_parts(text: str) -> tuple[list[str], list[dict[str, Any]]]:
+    texts, tables = [], []
+    for block in parse_status(text) if text else []:
         if block["kind"] == "text":
-            out.append(f"<pre>{_e(block['text'])}</pre>")
+            texts.append(block["text"])
         else:
-            out.extend(_table_html(t) for t in block["tables"])
-    return "".join(out)
+            tables.extend(block["tables"])
+    return texts, tables
+
+
+def _figures(run: dict[str, Any]) -> dict[str, Any]:
+    from fmz_compat.runner import summary_figures
+
+    return summary_figures(run.get("stats") or {})
+
+
+def _cards_html(run: dict[str, Any], profits: list[tuple[int, float]]) -> str:
+    f = _figures(run)
+    window = run.get("window") or {}
+    days = max(0.0, ((window.get("end_ms") or 0) - (window.get("start_ms") or 0)) / DAY_MS)
+    nav = f["unit_nav"]
+    ann = annualized(nav, days)
+    profit = profits[-1][1] if profits else f["equity_end_usdt"] - f["equity_start_usdt"]
+
+    def card(label: str, value: str, sign: float | None = None) -> str:
+        css = "" if sign is None else (" class='pos'" if sign > 0 else " class='neg'" if sign < 0 else "")
+        return f"<div class='card'><span>{_e(label)}</span><b{css}>{_e(value)}</b></div>"
+
+    cards = [
+        card("unit NAV (venues)", f"{nav:.6f}" if nav is not None else "n/a"),
+        card("annualized return", f"{ann[0] * 100:+.2f} %" if ann else "n/a (< 1 day)",
+             ann[0] if ann else None),
+        card("compounded", f"{ann[1] * 100:+.2f} %" if ann else "n/a", ann[1] if ann else None),
+        card("absolute profit USDT", f"{profit:+,.2f}", profit),
+        card("volume USDT", f"{f['volume_usdt']:,.0f}"),
+        card("fees USDT", f"{f['fees_usdt']:,.2f}"),
+        card("funding USDT", f"{f['funding_usdt']:+,.2f}", f["funding_usdt"]),
+        card("window", f"{days:.1f} days"),
+    ]
+    return f"<div class='cards'>{''.join(cards)}</div>"
 
 
 def _summary_html(run: dict[str, Any]) -> str:
-    from fmz_compat.runner import summary_figures
-
-    f = summary_figures(run.get("stats") or {})
+    f = _figures(run)
     config = run.get("config") or {}
     window = run.get("window") or {}
     rows = [
@@ -170,6 +161,7 @@ def _summary_html(run: dict[str, Any]) -> str:
         ("max |net exposure| USDT", f"{f['max_abs_net_exposure_usdt']:,.2f} {f['max_abs_net_exposure_at']}"),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    out = f"<div><h3>Run (simulator figures)</h3><table>{body}</table></div>"
     venues = (run.get("stats") or {}).get("venues") or {}
     if venues:
         keys = sorted({k for v in venues.values() if isinstance(v, dict) for k in v})
@@ -181,8 +173,8 @@ def _summary_html(run: dict[str, Any]) -> str:
             for name, v in venues.items()
             if isinstance(v, dict)
         )
-        body += f"</table><table><tr><th>venue</th>{head}</tr>{vrows}"
-    return f"<table>{body}</table>"
+        out += f"<div><h3>By venue</h3><table><tr><th>venue</th>{head}</tr>{vrows}</table></div>"
+    return out
 
 
 def _log_row_html(row: dict[str, Any]) -> str:
@@ -193,28 +185,64 @@ def _log_row_html(row: dict[str, Any]) -> str:
         f"<tr{css}><td>{_e(_stamp(row['Date']))}</td>"
         f"<td>{_e(_LOG_TYPE_NAMES.get(row['LogType'], row['LogType']))}</td><td>{_e(eid)}</td>"
         f"<td class='num'>{_e(row['Price'] or '')}</td><td class='num'>{_e(row['Amount'] or '')}</td>"
-        f"<td{colour}><pre style='margin:0;background:none;padding:0'>{_e(row['Extra'])}</pre></td></tr>"
+        f"<td{colour}><pre class='msg'>{_e(row['Extra'])}</pre></td></tr>"
     )
 
 
-def render_report(store: RobotStore, run: dict[str, Any]) -> str:
+def _stack_columns(chart: Any, figure: dict[str, Any]) -> None:
+    """Highcharts `plotOptions.column.stacking` (or `series.stacking`) -> stacked bars."""
+    options = (chart.get("plotOptions") or {}) if isinstance(chart, dict) else {}
+    stacking = any((options.get(k) or {}).get("stacking") for k in ("column", "series", "bar"))
+    if stacking:
+        for series in figure.get("series") or []:
+            if series.get("type") == "bar":
+                series["stack"] = "total"
+
+
+def chart_figures(store: RobotStore) -> list[dict[str, Any]]:
+    """The strategy's Chart() charts, then the LogProfit curve, as chart-library figures."""
+    config = store.chart_config()
+    figures = figures_from_config(config, store.chart_points()) if config else []
+    for chart, figure in zip(config if isinstance(config, list) else [config], figures, strict=False):
+        _stack_columns(chart, figure)
     profits = store.profits()
+    if profits:
+        figures.append(profit_figure(profits))
+    return figures
+
+
+def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = True) -> str:
+    profits = store.profits()
+    figures = chart_figures(store)
+    texts, tables = _status_parts(store.status())
+    summary = [t for t in tables if str(t.get("title", "")).lower() == "summary"]
+    others = [t for t in tables if t not in summary]
     logs = store.logs(limit=NEWEST_LOG_ROWS)
-    log_rows = "".join(_log_row_html(r) for r in logs)
     total_logs = store.count_logs()
+    charts = "".join(
+        f"<div class='chart' id='chart-{i}' style='width:{100 * f['_fmz']['col'] / 12 - 1:.2f}%;"
+        f"min-width:420px;height:{f['_fmz']['height']}px'></div>"
+        for i, f in enumerate(figures)
+    )
+    config = run.get("config") or {}
+    js = f"<script>{js_asset_text()}</script>" if inline_js else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>robot {_e(run.get('robot_id'))} report</title><style>{_CSS}</style></head><body>"
-        f"<h1>Robot {_e(run.get('robot_id'))}: {_e((run.get('config') or {}).get('strategy_path', ''))}</h1>"
-        f"<h2>Summary</h2>{_summary_html(run)}"
-        f"<h2>Profit (LogProfit)</h2>{svg_lines([('profit', [(float(t), p) for t, p in profits])])}"
-        f"<h2>Charts</h2>{_charts_html(store)}"
-        f"<h2>Status (last LogStatus)</h2>{_status_html(store.status())}"
+        f"<title>robot {_e(run.get('robot_id'))} report</title><style>{_CSS}</style>{js}</head><body>"
+        f"<header><h1>Robot {_e(run.get('robot_id'))}: {_e(config.get('strategy_path', ''))}</h1>"
+        f"<p>{_e(config.get('mode', ''))} · seed {_e(config.get('seed', ''))} · "
+        f"{_e(run.get('ended_by', ''))}</p></header><main>"
+        f"<h2>Summary</h2>{_cards_html(run, profits)}"
+        f"<div class='tables'>{''.join(_table_html(t) for t in summary)}{_summary_html(run)}</div>"
+        f"<h2>Charts</h2><div class='grid'>{charts or '<p>(no charts)</p>'}</div>"
+        f"<h2>Status (last LogStatus)</h2>{''.join(f'<pre>{_e(t)}</pre>' for t in texts)}"
+        f"<div class='tables'>{''.join(_table_html(t) for t in others)}</div>"
         f"<h2>Log (newest {min(NEWEST_LOG_ROWS, total_logs)} of {total_logs})</h2>"
         "<table><tr><th>time (UTC)</th><th>type</th><th>exchange</th><th>price</th><th>amount</th>"
-        f"<th>message</th></tr>{log_rows}</table>"
-        f"<h2>run.json</h2><pre>{_e(json.dumps(run.get('config'), indent=1))}</pre>"
-        "</body></html>"
+        f"<th>message</th></tr>{''.join(_log_row_html(r) for r in logs)}</table>"
+        f"<h2>run.json</h2><pre>{_e(json.dumps(config, indent=1))}</pre></main>"
+        f"<script type='application/json' id='figures'>{_script_json(figures)}</script>"
+        f"<script>{_SCRIPT}</script></body></html>"
     )
 
 

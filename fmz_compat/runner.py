@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import traceback
 import types
 from collections.abc import Callable, Iterator
@@ -99,6 +100,7 @@ class RunResult:
     stats: dict[str, Any] = field(default_factory=dict)
     ended_by: str = ""
     window: dict[str, Any] = field(default_factory=dict)
+    final_words: list[str] = field(default_factory=list)  # what the strategy logged in onexit()
 
 
 def read_strategy(path: Path) -> tuple[str, BacktestHeader | None]:
@@ -267,9 +269,14 @@ def run(
         out(config.params_origin)
 
     g = build_strategy_globals(runtime, config)
+    progress = ProgressBar(clock, config.start_ms, config.end_ms) if config.mode == "backtest" else None
     try:
-        result.exit_code, result.ended_by = _run_entry_points(config, source, g, runtime)
+        if progress is not None:
+            progress.start()
+        result.exit_code, result.ended_by = _run_entry_points(config, source, g, runtime, result)
     finally:
+        if progress is not None:
+            progress.stop()
         try:
             result.stats = _plain(world.stats())
         finally:
@@ -288,7 +295,67 @@ def market_symbols(config: RunConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*config.symbols, *(b.currency for b in config.bindings))))
 
 
-def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime) -> tuple[int, str]:
+class ProgressBar:
+    """A backtest progress bar on stderr, drawn from a side thread twice a second by simulated time.
+
+    On a terminal it redraws one line; otherwise (logs, CI) it prints a line at every 10 %."""
+
+    WIDTH = 30
+
+    def __init__(self, clock: Any, start_ms: int, end_ms: int | None, stream: Any = None,
+                 interval_s: float = 0.5) -> None:
+        self.clock = clock
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.stream = stream or sys.stderr
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_decile = -1
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def fraction(self) -> float:
+        if not self.end_ms or self.end_ms <= self.start_ms:
+            return 1.0
+        now_ms = self.clock.now_ns() // 1_000_000
+        return min(1.0, max(0.0, (now_ms - self.start_ms) / (self.end_ms - self.start_ms)))
+
+    def line(self) -> str:
+        done = self.fraction()
+        filled = int(done * self.WIDTH)
+        now_ms = self.clock.now_ns() // 1_000_000
+        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100:5.1f} %  {_utc(now_ms)}"
+
+    def draw(self, final: bool = False) -> None:
+        if self._tty:
+            self.stream.write("\r" + self.line() + ("\n" if final else ""))
+        else:
+            decile = int(self.fraction() * 10)
+            if decile == self._last_decile and not final:
+                return
+            if final and decile == self._last_decile:
+                return
+            self._last_decile = decile
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.interval_s):
+                self.draw()
+
+        self._thread = threading.Thread(target=loop, name="progress", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.draw(final=True)
+
+
+def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime,
+                      result: RunResult | None = None) -> tuple[int, str]:
     code = compile(source, str(config.strategy_path), "exec")
     interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
     with (
@@ -318,6 +385,7 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
         runtime.log(5, f"robot stopping: {ended[1]}")
         onexit = g.get("onexit")
         if callable(onexit):
+            logged_before = runtime.store.count_logs()
             try:
                 onexit()
             except (EOFError, KeyboardInterrupt, _Stop, SystemExit):
@@ -325,6 +393,10 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
             except Exception:
                 _log_traceback(runtime, config)
                 return EXIT_CRASH, "uncaught exception in onexit()"
+            new_rows = runtime.store.count_logs() - logged_before
+            if result is not None and new_rows > 0:
+                rows = runtime.store.logs(limit=min(new_rows, 20))
+                result.final_words = [str(r["Extra"]) for r in reversed(rows)]
         return ended
 
 
@@ -409,6 +481,18 @@ def _utc(ms: int) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _annualized_text(f: dict[str, Any], window: dict[str, Any]) -> str:
+    from fmz_compat.report import DAY_MS, annualized
+
+    start_ms, end_ms = window.get("start_ms"), window.get("end_ms")
+    days = (end_ms - start_ms) / DAY_MS if start_ms is not None and end_ms is not None else 0.0
+    found = annualized(f["unit_nav"], days)
+    if found is None:
+        return "annualized return n/a (under a day)"
+    return (f"annualized return {found[0] * 100:+.2f} % (r x 365/{days:g} days; "
+            f"compounded {found[1] * 100:+.2f} %)")
+
+
 def summary_text(config: RunConfig, result: RunResult) -> str:
     window = result.window
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
@@ -426,7 +510,9 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
         f"funding {f['funding_usdt']:,.2f}   realized PnL {f['realized_pnl_usdt']:,.2f}",
         f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   unit NAV {nav}   "
         f"liquidations {f['liquidations']}",
+        f"profit {f['equity_end_usdt'] - f['equity_start_usdt']:+,.2f} USDT   {_annualized_text(f, window)}",
         f"max |net exposure| {f['max_abs_net_exposure_usdt']:,.2f} USDT{exposure_at}",
+        *[f"strategy: {line}" for line in result.final_words],
         f"db      {result.db_path}",
         f"report  {result.report_path}  (open it in a browser; the live robot page comes with the dashboard)",
         f"run     {result.robot_dir / 'run.json'}",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
 from hedge.config import HedgeConfig
 from hedge.execution import Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
@@ -21,7 +22,6 @@ from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bp
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
 
-NAV_BASE_KEY = "hedge_nav_base_v1"
 RECONCILE_RETRY_MS = 30_000
 
 
@@ -56,7 +56,7 @@ class App:
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
         self.pairs_opened = 0
         self._last_skip: dict[str, str] = {}
-        self.nav_base = Decimal(0)
+        self.accounting = Accounting(api.store, cfg.rebate_bps)
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -101,13 +101,14 @@ class App:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
         self.reconcile()
         self.refresh_accounts()
-        stored = self.api.store(NAV_BASE_KEY)
-        self.nav_base = Decimal(stored) if stored else self.total_equity()
-        if not stored and self.nav_base > 0:
-            self.api.store(NAV_BASE_KEY, str(self.nav_base))
+        self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
+        self.observe()
         self.chart = self.api.chart(self.report.chart_config())
+        if self.report.charts is not None:
+            self.report.charts.rebuild(self.chart, self.accounting)
         self.event(f"started: venues {', '.join(v.key for v in self.venues)}; symbols "
-                   f"{', '.join(self.cfg.symbols)}; equity {self.nav_base:.2f} USDT")
+                   f"{', '.join(self.cfg.symbols)}; equity {self.total_equity():.2f} USDT; "
+                   f"unit NAV {self.accounting.unit_nav:.6f}")
         return True
 
     def _set_leverage(self, venue: Venue) -> None:
@@ -124,6 +125,7 @@ class App:
         self.now_ms = self.api.now_ms()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
+        self._poll_commands()
         if self.now_ms >= self._next_reconcile_ms:
             self.reconcile()
         if self.ledger.pairs:
@@ -134,6 +136,7 @@ class App:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
             self.refresh_accounts()
             self.refresh_funding()
+            self.observe()
             self.report.publish()
 
     def finish(self) -> None:
@@ -258,10 +261,70 @@ class App:
 
     def total_equity(self) -> Decimal:
         # A venue that did not answer this time counts with its last known equity (shown as stale).
-        return sum((a.equity for a in self.accounts.values()), Decimal(0))
+        venues = sum((a.equity for a in self.accounts.values()), Decimal(0))
+        return venues + self.in_transit()
+
+    def in_transit(self) -> Decimal:
+        """USDT between our own venues (treasury moves) or in their funding wallets: part of equity,
+        not a cash flow. Treasury overrides this; without it nothing is ever in transit."""
+        return Decimal(0)
 
     def unit_nav(self) -> Decimal:
-        return self.total_equity() / self.nav_base if self.nav_base > 0 else Decimal(1)
+        return self.accounting.unit_nav
+
+    # --- accounting ---
+    def observe(self) -> None:
+        """Measure equity, exposure, margin and leverage into the accounting (books declared flows)."""
+        equity = self.total_equity()
+        exposure: dict[str, Decimal] = {}
+        notional: dict[str, Decimal] = {}
+        for symbol in self.cfg.symbols:
+            mid = self._mid(symbol) if self.market is not None else None
+            if mid is None:
+                continue
+            exposure[symbol] = self.last_net_exposure[symbol] * mid
+            for pair in self.ledger.pairs.values():
+                if pair.symbol == symbol:
+                    for venue in (pair.long_venue, pair.short_venue):
+                        notional[venue] = notional.get(venue, Decimal(0)) + pair.qty * mid
+        margin = {key: max(view.equity - view.available, Decimal(0)) for key, view in self.accounts.items()}
+        leverage = {key: (notional.get(key, Decimal(0)) / view.equity).quantize(Decimal("0.001"))
+                    for key, view in self.accounts.items() if view.equity > 0}
+        try:
+            booked = self.accounting.observe(Observation(self.now_ms, equity, exposure, margin, leverage))
+        except FlowRejected as exc:
+            self.accounting.drop_pending()
+            self.api.log(str(exc), "#ff0000")
+            return
+        for flow in booked:
+            kind = "deposit" if flow.amount > 0 else "withdrawal"
+            self.event(f"{kind} of {abs(flow.amount):.2f} USDT booked at unit NAV {flow.unit_nav:.6f}: "
+                       f"{flow.shares:+.4f} shares, {self.accounting.shares:.4f} in total")
+
+    def _poll_commands(self) -> None:
+        command = self.api.get_command()
+        if not command:
+            return
+        try:
+            amount = parse_flow_command(str(command))
+        except FlowRejected as exc:
+            self.api.log(str(exc), "#ff0000")
+            return
+        if amount is None:
+            return  # not ours
+        self.accounting.declare_flow(amount, "command")
+        self.event(f"command {command}: booked at the next account check (within "
+                   f"{self.cfg.status_interval_s} s) at that moment's unit NAV")
+        self._next_status_ms = self.now_ms
+
+    def _book_legs(self, fill: PairFill, reference: tuple[Decimal, Decimal]) -> None:
+        """Volume, fees and slippage per leg; reference = top-of-book price each leg was decided at."""
+        for leg, ref in zip(fill.fills, reference, strict=True):
+            notional = abs(leg.cost) + abs(leg.undo_cost)
+            buying = leg.side in ("buy", "closesell")  # closesell closes a short: a buy
+            slip = (leg.avg_price - ref) if buying else (ref - leg.avg_price)
+            self.accounting.record_fill(leg.venue, notional, leg.fees,
+                                        slip * leg.forward if leg.forward else Decimal(0), self.now_ms)
 
     # --- closing ---
     def _close_reverted(self) -> None:
@@ -293,6 +356,8 @@ class App:
         ids = ", ".join(f"#{p.id}" for p in group)
         fill = self._execute(symbol, legs, "close#" + "+".join(str(p.id) for p in group))
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        if fill is not None:
+            self._book_legs(fill, (_dec(long_top.bid), _dec(short_top.ask)))
         if fill is None or fill.qty == 0:
             return
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
@@ -365,6 +430,8 @@ class App:
                    f"funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
         fill = self._execute(symbol, legs, tag)
+        if fill is not None:
+            self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
         if fill is None or fill.qty == 0:
             if fill is not None:
                 self.ledger.realized_pnl += fill.residual_pnl - fill.fees

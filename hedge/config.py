@@ -47,6 +47,9 @@ DEFAULT_FEES: dict[str, FeeRates] = {
 }
 
 
+DEFAULT_REBATE_BPS = Decimal("1")
+
+
 @dataclass(frozen=True)
 class HedgeConfig:
     symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
@@ -65,7 +68,8 @@ class HedgeConfig:
     max_slippage_bps: Decimal = Decimal("5")
     # Estimated rebates (referral / market-maker programmes) in bps of volume per venue; about 1 bp is
     # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
-    rebate_bps: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    rebate_bps: MappingProxyType = field(
+        default_factory=lambda: MappingProxyType({v: DEFAULT_REBATE_BPS for v in VENUES}))
 
     def fee(self, venue: str) -> FeeRates:
         return self.fees.get(venue, DEFAULT_FEES.get(venue, FeeRates(Decimal("2"), Decimal("5"))))
@@ -210,7 +214,7 @@ def _fee_value(key: str, value: Any, low: Decimal) -> Decimal:
 def _rebates(value: Any) -> MappingProxyType:
     if not isinstance(value, dict):
         raise ConfigError("rebate_bps", value, 'must be an object like {"binance": 1, "okx": 0.8}')
-    rates = {}
+    rates = {v: DEFAULT_REBATE_BPS for v in VENUES}
     for venue, rate in value.items():
         key = f"rebate_bps.{venue}"
         if venue not in VENUES:

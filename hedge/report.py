@@ -1,16 +1,25 @@
-"""What the user sees: status tables (LogStatus tabs), the unit-NAV chart, LogProfit.
+"""What the user sees: status tables (LogStatus tabs), the charts (Chart), LogProfit.
 
-Presentation only: reads the app's state, changes nothing.
+Presentation only: reads the app's state and the accounting, changes nothing but the chart.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn, window_return
+
 if TYPE_CHECKING:
+    from hedge.accounting import Accounting
     from hedge.app import App
+
+CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at most this often
+REBUILD_AFTER_DAYS = 97      # hourly chart points older than this are thinned to daily (weekly)
+RETURN_WINDOW_DAYS = 30
 
 
 def _time(ms: int) -> str:
@@ -21,48 +30,201 @@ def _table(title: str, cols: list[str], rows: list[list[Any]]) -> dict[str, Any]
     return {"type": "table", "title": title, "cols": cols, "rows": rows}
 
 
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value * 100:+.2f} %"
+
+
+def _returns_cell(found: WindowReturn | None) -> str:
+    if found is None:
+        return "- (history too short)"
+    return f"{_pct(found.simple_annual)} (compounded {_pct(found.compound_annual)})"
+
+
+class Charts:
+    """Chart() series fed from the accounting history: hourly points (the newest redrawn in place every
+    15 minutes), daily before the hourly history ends; a year is ~2,500 points per series."""
+
+    def __init__(self, venues: list[str], symbols: list[str]) -> None:
+        self.venues = venues
+        self.symbols = symbols
+        v, s = len(venues), len(symbols)
+        self.nav = 0
+        self.ret = 1           # simple, compounded
+        self.volume = 3        # one per venue
+        self.profit = 3 + v
+        self.exposure = 4 + v  # one per symbol
+        self.margin = 4 + v + s
+        self.leverage = 4 + 2 * v + s
+        self._hour: int | None = None
+        self._day: int | None = None
+        self._drawn_ms = 0
+        self._oldest_ms: int | None = None
+
+    def config(self) -> list[dict[str, Any]]:
+        def chart(title: str, y: Any, series: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+            return {"__isStock": False, "extension": {"layout": "single", "col": 6, "height": 300},
+                    "title": {"text": title}, "xAxis": {"type": "datetime"}, "yAxis": y,
+                    "legend": {"enabled": True}, "series": series, **extra}
+
+        line = [{"name": "unit NAV", "data": []}]
+        ret = [{"name": "annualized (simple, r x 365/days)", "data": []},
+               {"name": "annualized (compounded)", "data": [], "dashStyle": "ShortDash"}]
+        volume = [{"name": v, "type": "column", "data": []} for v in self.venues]
+        margin = [{"name": f"{v} margin", "data": [], "yAxis": 0} for v in self.venues]
+        leverage = [{"name": f"{v} leverage", "data": [], "yAxis": 1, "dashStyle": "ShortDot"}
+                    for v in self.venues]
+        return [
+            chart("Unit NAV", {"title": {"text": "unit NAV"}}, line),
+            chart(f"Annualized return ({RETURN_WINDOW_DAYS}-day window; since inception until then)",
+                  {"title": {"text": "% a year"}}, ret),
+            chart("Daily volume by venue (USDT)", {"title": {"text": "USDT"}}, volume,
+                  chart={"type": "column"}, plotOptions={"column": {"stacking": "normal"}}),
+            chart("Absolute profit (USDT)", {"title": {"text": "USDT"}}, [{"name": "profit", "data": []}]),
+            chart("Net exposure (USDT)", {"title": {"text": "USDT"}},
+                  [{"name": s, "data": []} for s in self.symbols]),
+            chart("Margin in use (USDT) and effective leverage by venue",
+                  [{"title": {"text": "margin USDT"}}, {"title": {"text": "leverage x"}, "opposite": True}],
+                  margin + leverage),
+        ]
+
+    def _points(self, point: NavPoint, ret: tuple[float, float] | None) -> list[tuple[int, float]]:
+        """(series, value) of the line series at one point."""
+        out = [(self.nav, float(point.unit_nav)), (self.profit, float(round(point.profit, 4)))]
+        if ret is not None:
+            out += [(self.ret, ret[0]), (self.ret + 1, ret[1])]
+        for i, symbol in enumerate(self.symbols):
+            out.append((self.exposure + i, float(round(point.exposure.get(symbol, Decimal(0)), 2))))
+        for i, venue in enumerate(self.venues):
+            out.append((self.margin + i, float(round(point.margin.get(venue, Decimal(0)), 2))))
+            out.append((self.leverage + i, float(round(point.leverage.get(venue, Decimal(0)), 3))))
+        return out
+
+    @staticmethod
+    def _return(accounting: Accounting, point: NavPoint, times: list[int], navs: list[Decimal]
+                ) -> tuple[float, float] | None:
+        days_alive = (point.time_ms - accounting.inception_ms) / DAY_MS
+        if days_alive < 1:
+            return None
+        if days_alive >= RETURN_WINDOW_DAYS:
+            i = bisect.bisect_right(times, point.time_ms - RETURN_WINDOW_DAYS * DAY_MS) - 1
+            if i < 0:
+                return None
+            found = window_return(navs[i], point.unit_nav, Decimal(RETURN_WINDOW_DAYS))
+        else:
+            found = window_return(Decimal(1), point.unit_nav, Decimal(repr(days_alive)))
+        return (float(round(found.simple_annual * 100, 4)), float(round(found.compound_annual * 100, 4)))
+
+    def rebuild(self, chart: Any, accounting: Accounting) -> None:
+        """Redraw every series from the accounting history (at start, and weekly once thinning is due)."""
+        chart.reset()
+        history = accounting.history()
+        times = [p.time_ms for p in history]
+        navs = [p.unit_nav for p in history]
+        for point in history:
+            x = point.time_ms // HOUR_MS * HOUR_MS
+            for series, value in self._points(point, self._return(accounting, point, times, navs)):
+                chart.add(series, [x, value])
+        days = [(p.time_ms // DAY_MS, p.volume) for p in accounting.days]
+        if accounting.live is not None:
+            today = accounting.live.time_ms // DAY_MS
+            days.append((today, accounting.today_volume(accounting.live.time_ms)))
+        for day, volume in days:
+            for i, venue in enumerate(self.venues):
+                chart.add(self.volume + i, [day * DAY_MS, float(round(volume.get(venue, Decimal(0)), 2))])
+        live = accounting.live
+        self._hour = live.time_ms // HOUR_MS if live else None
+        self._day = live.time_ms // DAY_MS if live else None
+        self._drawn_ms = live.time_ms if live else 0
+        self._oldest_ms = history[0].time_ms if history else None
+
+    def update(self, chart: Any, accounting: Accounting) -> None:
+        """Draw the newest point: a new hour appends, the same hour is redrawn (at most every 15 min)."""
+        live = accounting.live
+        if live is None:
+            return
+        hour, day = live.time_ms // HOUR_MS, live.time_ms // DAY_MS
+        if self._oldest_ms is None or self._hour is None:
+            self.rebuild(chart, accounting)
+            return
+        if day != self._day and live.time_ms - self._oldest_ms > REBUILD_AFTER_DAYS * DAY_MS \
+                and accounting.days and accounting.hours and accounting.hours[0].time_ms > self._oldest_ms:
+            self.rebuild(chart, accounting)
+            return
+        new_hour = hour != self._hour
+        if not new_hour and live.time_ms - self._drawn_ms < CHART_LIVE_MS:
+            return
+        index = None if new_hour else -1
+        history = accounting.history()
+        ret = self._return(accounting, live, [p.time_ms for p in history], [p.unit_nav for p in history])
+        for series, value in self._points(live, ret):
+            chart.add(series, [hour * HOUR_MS, value], index)
+        new_day = day != self._day
+        volume = accounting.today_volume(live.time_ms)
+        for i, venue in enumerate(self.venues):
+            chart.add(self.volume + i, [day * DAY_MS, float(round(volume.get(venue, Decimal(0)), 2))],
+                      None if new_day else -1)
+        self._hour, self._day, self._drawn_ms = hour, day, live.time_ms
+
+
 class Report:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.charts: Charts | None = None
 
-    @staticmethod
-    def chart_config() -> dict[str, Any]:
-        return {
-            "__isStock": True,
-            "title": {"text": "Unit NAV"},
-            "yAxis": {"title": {"text": "unit NAV"}},
-            "series": [{"name": "unit NAV", "data": []}],
-        }
+    def chart_config(self) -> list[dict[str, Any]]:
+        app = self.app
+        self.charts = Charts([v.key for v in app.venues], list(app.cfg.symbols))
+        return self.charts.config()
 
     def publish(self) -> None:
         app = self.app
-        nav = app.unit_nav()
-        profit = app.total_equity() - app.nav_base
-        if app.chart is not None:
-            app.chart.add(0, [app.now_ms, float(round(nav, 6))])
-        app.api.log_profit(float(round(profit, 4)), "&")
+        acc = app.accounting
+        if app.chart is not None and self.charts is not None:
+            self.charts.update(app.chart, acc)
+        app.api.log_profit(float(round(acc.profit, 4)), "&")
         tables = [self.summary_table(), self.accounts_table(), self.spreads_table(), self.pairs_table(),
-                  self.events_table()]
+                  self.flows_table(), self.events_table()]
         state = "TRADING" if app.halt_reason is None else f"OPENINGS STOPPED: {app.halt_reason} #ff0000"
         app.api.log_status(f"{_time(app.now_ms)} UTC  {state}\n`{json.dumps(tables)}`")
 
     def summary_table(self) -> dict[str, Any]:
         app = self.app
         led = app.ledger
+        acc = app.accounting
         rows = [
-            ["unit NAV", f"{app.unit_nav():.6f}"],
-            ["equity (USDT)", f"{app.total_equity():.2f}"],
-            ["profit (USDT)", f"{app.total_equity() - app.nav_base:+.2f}"],
-            ["realized after fees (USDT)", f"{led.realized_pnl:+.2f}"],
-            ["fees paid (est., USDT)", f"{led.fees_paid:.2f}"],
+            ["unit NAV", f"{acc.unit_nav:.6f}"],
+            ["shares", f"{acc.shares:.4f}"],
+            ["equity (USDT)", f"{acc.equity:.2f}"],
+            ["absolute profit (USDT)", f"{acc.profit:+.2f}"],
+        ]
+        for days in (7, 30, 90):
+            rows.append([f"annualized return, {days} days", _returns_cell(acc.window(days))])
+        rows += [
+            ["annualized return, since inception", _returns_cell(acc.since_inception())],
+            ["max drawdown of unit NAV", f"{acc.max_drawdown * 100:.3f} %"],
+            ["realized spread PnL after fees (USDT)", f"{led.realized_pnl:+.2f}"],
+            ["fees paid (USDT)", f"{led.fees_paid:.2f}"],
             ["funding on pairs (est., USDT)", f"{led.funding_total:+.2f}"],
-            ["volume (USDT)", f"{led.volume:.0f}"],
+            ["slippage vs top of book (USDT)", f"{acc.slippage:.2f}"],
+            ["rebates (est., USDT)", f"{acc.rebates:.2f}"],
+            ["volume (USDT)", f"{sum(acc.volume.values(), Decimal(0)):.0f}  " + ", ".join(
+                f"{v} {q:.0f}" for v, q in sorted(acc.volume.items()))],
+            ["volume today (USDT)", ", ".join(
+                f"{v} {q:.0f}" for v, q in sorted(acc.today_volume(app.now_ms).items())) or "0"],
             ["pairs open / opened / closed", f"{len(led.pairs)} / {app.pairs_opened} / {led.closed_pairs}"],
         ]
         for symbol in app.cfg.symbols:
             rows.append([f"net exposure {symbol} now / max (base)",
                          f"{app.last_net_exposure[symbol]:+f} / {app.max_net_exposure[symbol]:f}"])
         return _table("Summary", ["item", "value"], rows)
+
+    def flows_table(self) -> dict[str, Any]:
+        acc = self.app.accounting
+        rows = [[_time(f.time_ms), f"{f.amount:+.2f}", f"{f.unit_nav:.6f}", f"{f.shares:+.4f}", f.source]
+                for f in reversed(acc.flows[-20:])]
+        rows += [["pending", f"{a:+.2f}", "", "", s] for _, a, s in acc.pending]
+        cols = ["time (UTC)", "USDT", "unit NAV", "shares", "source"]
+        return _table("Deposits and withdrawals", cols, rows)
 
     def accounts_table(self) -> dict[str, Any]:
         rows = []
@@ -116,12 +278,15 @@ class Report:
     def summary_line(self) -> str:
         app = self.app
         led = app.ledger
+        acc = app.accounting
         exposure = ", ".join(f"{s} {app.max_net_exposure[s]:f}" for s in app.cfg.symbols)
-        profit = app.total_equity() - app.nav_base
-        return (f"summary: unit NAV {app.unit_nav():.6f}, profit {profit:+.2f} USDT, "
-                f"realized {led.realized_pnl:+.2f}, fees {led.fees_paid:.2f}, "
-                f"funding {led.funding_total:+.2f}, "
-                f"volume {led.volume:.0f}, "
+        inception = acc.since_inception()
+        annual = (f"annualized {_pct(inception.simple_annual)} (compounded {_pct(inception.compound_annual)})"
+                  if inception else "annualized - (under a day)")
+        return (f"summary: unit NAV {acc.unit_nav:.6f}, {annual}, "
+                f"max drawdown {acc.max_drawdown * 100:.3f} %, "
+                f"profit {acc.profit:+.2f} USDT, realized {led.realized_pnl:+.2f}, fees {led.fees_paid:.2f}, "
+                f"funding {led.funding_total:+.2f}, rebates (est.) {acc.rebates:.2f}, "
+                f"slippage {acc.slippage:.2f}, volume {sum(acc.volume.values(), Decimal(0)):.0f}, "
                 f"pairs opened {app.pairs_opened} closed {led.closed_pairs} open {len(led.pairs)}, "
                 f"max |net exposure| {exposure}")
-

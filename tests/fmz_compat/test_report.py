@@ -1,6 +1,6 @@
 import json
 
-from fmz_compat.report import render_report, svg_lines
+from fmz_compat.report import annualized, chart_figures, render_report
 from fmz_compat.store import RobotStore
 
 RUN = {
@@ -11,7 +11,7 @@ RUN = {
         "seed": 1,
         "bindings": [{"eid": "Futures_Binance", "currency": "BTC_USDT"}],
     },
-    "window": {"start_ms": 1_704_067_200_000, "end_ms": 1_704_070_800_000},
+    "window": {"start_ms": 1_704_067_200_000, "end_ms": 1_704_067_200_000 + 10 * 86_400_000},
     "exit_code": 0,
     "ended_by": "backtest window ended",
     "stats": {
@@ -20,16 +20,26 @@ RUN = {
         "max_abs_net_exposure_usdt": 0.0,
     },
 }
+T0 = 1_704_067_200_000
 
 
-def test_report_is_self_contained_and_shows_every_part(tmp_path):
+def _store(tmp_path):
     store = RobotStore(tmp_path / "3.db3")
-    store.append_log(5, "<script>alert(1)</script>", 1_704_067_200_000, color="#ff0000")
-    store.append_log(3, "GetTicker: timeout", 1_704_067_201_000, eid=0)
+    store.append_log(5, "<script>alert(1)</script>", T0, color="#ff0000")
+    store.append_log(3, "GetTicker: timeout", T0 + 1000, eid=0)
     for i in range(3):
-        store.append_profit(1_704_067_200_000 + i * 60_000, float(i))
-        store.append_chart_point(0, 1_704_067_200_000 + i, [1_704_067_200_000 + i, i * 2.0])
-    store.set_chart_config({"title": {"text": "Spread chart"}, "series": [{"name": "spread"}]})
+        store.append_profit(T0 + i * 60_000, float(i))
+    store.set_chart_config([
+        {"title": {"text": "Spread chart"}, "series": [{"name": "spread"}]},
+        {"title": {"text": "Volume"}, "chart": {"type": "column"},
+         "plotOptions": {"column": {"stacking": "normal"}},
+         "series": [{"name": "a", "type": "column"}, {"name": "b", "type": "column"}]},
+    ])
+    for i in range(3):
+        store.append_chart_point(0, T0 + i, [T0 + i, i * 2.0])
+        store.append_chart_point(1, T0 + i, [T0 + i, 1.0])
+        store.append_chart_point(2, T0 + i, [T0 + i, 2.0])
+    summary = {"type": "table", "title": "Summary", "cols": ["item", "value"], "rows": [["unit NAV", "1.1"]]}
     table = {
         "type": "table",
         "title": "Positions",
@@ -38,22 +48,35 @@ def test_report_is_self_contained_and_shows_every_part(tmp_path):
             [{"body": "binance", "colspan": 1}, {"type": "button", "cmd": "close", "name": "Close all"}]
         ],
     }
-    store.set_status("status line\n`" + json.dumps([table]) + "`")
-    page = render_report(store, RUN)
+    store.set_status("status line\n`" + json.dumps([summary, table]) + "`")
+    return store
+
+
+def test_report_shows_summary_charts_status_and_escaped_logs(tmp_path):
+    store = _store(tmp_path)
+    page = render_report(store, RUN, inline_js=False)
+    figures = chart_figures(store)
     store.close()
-    assert (
-        "<script" not in page
-        and "&lt;script&gt;" in page
-        and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    )
-    assert page.count("<polyline") == 2  # the profit curve and the chart series
-    assert "Spread chart" in page and "spread" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert [f["title"]["text"] for f in figures] == ["Spread chart", "Volume", "Profit"]
+    assert page.count("class='chart'") == 3
+    assert [s.get("stack") for s in figures[1]["series"]] == ["total", "total"]  # stacked by venue
     assert "Positions" in page and "[Close all]" in page and "status line" in page
+    assert page.index("<h3>Summary</h3>") < page.index("<h2>Charts</h2>")  # the strategy's summary on top
     assert "unit NAV</th><td>1.100000" in page and "backtest window ended" in page
+    assert "+365.00 %" in page  # 10 % in 10 days, annualized the simple way
     assert "color:#ff0000" in page and "class='err'" in page
 
 
-def test_svg_lines_handles_empty_and_flat_series():
-    assert "no points" in svg_lines([("x", [])])
-    flat = svg_lines([("x", [(0, 1.0), (1, 1.0)])])
-    assert "<polyline" in flat and "nan" not in flat
+def test_report_inlines_the_chart_library_and_loads_nothing_from_the_network(tmp_path):
+    store = _store(tmp_path)
+    page = render_report(store, RUN)
+    store.close()
+    assert "echarts" in page and len(page) > 500_000
+    assert "<script src=" not in page and "<link" not in page
+
+
+def test_annualized_is_simple_and_compounded_and_needs_a_day():
+    simple, compound = annualized(1.01, 36.5)
+    assert abs(simple - 0.10) < 1e-12 and abs(compound - (1.01 ** 10 - 1)) < 1e-12
+    assert annualized(1.01, 0.5) is None and annualized(None, 10) is None
