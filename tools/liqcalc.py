@@ -19,6 +19,7 @@ from hedge import venues
 from hedge.venues.base import Account, MarginTier, Position, Side, Venue, canonical_symbol
 
 OTHER_FORMAT = "SYMBOL:SIDE:QTY:ENTRY:MARK[:MMR:MAINT_AMOUNT]"
+MIN_MAGNITUDE, MAX_MAGNITUDE = Decimal("1e-12"), Decimal("1e15")
 
 
 class InputError(Exception):
@@ -56,6 +57,8 @@ def _decimal(flag: str, text: str, *, positive: bool = False, non_negative: bool
         raise InputError(f"{flag}: {text!r} is not a number; give a plain decimal such as 30000.5") from None
     if not value.is_finite():
         raise InputError(f"{flag}: {text!r} is not a finite number")
+    if value and not MIN_MAGNITUDE <= abs(value) < MAX_MAGNITUDE:
+        raise InputError(f"{flag}: {text} is out of range; give a value between 1e-12 and 1e15")
     if positive and value <= 0:
         raise InputError(f"{flag} must be greater than 0, got {text}")
     if non_negative and value < 0:
@@ -73,6 +76,8 @@ def _side(flag: str, text: str) -> Side:
 def _pinned_tier(mmr: Decimal | None, maint: Decimal | None) -> MarginTier | None:
     if mmr is None:
         return None
+    if mmr >= 1:
+        raise InputError(f"maintenance margin rate {mmr} must be below 1 (a fraction: 0.005 = 0.5 %)")
     return MarginTier(cap=Decimal("Infinity"), mmr=mmr, max_leverage=Decimal(1) / mmr if mmr else Decimal(1),
                       maint_amount=maint or Decimal(0))
 
@@ -146,6 +151,13 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal]:
                              " check --qty, --margin/--leverage and --wallet")
         raise InputError(f"liquidation price is not above zero ({shown}): the account is below maintenance "
                          "at any price; check --wallet and --other")
+    if (liq >= position.entry_price) if position.side is Side.LONG else (liq <= position.entry_price):
+        shown = format(venue.round_price(liq, symbol), "f")
+        where = "below" if position.side is Side.LONG else "above"
+        holder = "account" if account else "position"
+        raise InputError(f"liquidation price {shown} is not {where} the entry price {a.entry}: the {holder} "
+                         "is at or below maintenance already; add margin (--margin/--leverage, or --wallet "
+                         "in cross)")
     bankrupt = venue.bankruptcy_price(position, account)
     return {
         "liquidation_price": venue.round_price(liq, symbol),
@@ -161,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = compute(args)
     except InputError as exc:
         print(f"liqcalc: {exc}", file=sys.stderr)
+        return 2
+    except ArithmeticError:  # Decimal overflow/rounding limits: figures far outside any venue's range
+        print("liqcalc: the figures are out of range; check the magnitudes of --entry, --qty, "
+              "--leverage/--margin and --wallet", file=sys.stderr)
         return 2
     if "--json" in args:
         print(json.dumps({k: format(v, "f") for k, v in result.items()}))

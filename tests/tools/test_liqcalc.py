@@ -81,6 +81,11 @@ def test_margin_overrides_the_leverage_margin(capsys):
       "--other", "ETHUSDT:long:100:2000:1000"], "below maintenance at any price"),
     (["--mode", "cross", "--wallet", "100", "--other", "ETHUSDT:long:1:2000"], "expected SYMBOL:SIDE"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--margin", "1e400"], "--margin: 1e400 is out of range"),
+    (["--leverage", "1e-30"], "--leverage: 1e-30 is out of range"),
+    (["--mmr", "2"], "maintenance margin rate 2 must be below 1"),
+    (["--margin", "100"], "is not below the entry price 30000: the position is at or below maintenance"),
+    (["--mode", "cross", "--wallet", "0", "--side", "short"], "not above the entry price 30000: the account"),
 ])
 def test_impossible_input_gets_one_line_and_exit_2(capsys, args, fragment):
     base = {"--venue": "binance", "--symbol": "BTCUSDT", "--side": "long", "--entry": "30000", "--qty": "1",
