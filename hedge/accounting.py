@@ -30,6 +30,7 @@ HOURLY_KEPT_DAYS = 92
 NAV_PLACES = Decimal("1e-12")
 PRECISION = 60
 WINDOWS_DAYS = (7, 30, 90)
+FLOW_SANITY = Decimal("0.5")  # a flow implying a unit-NAV jump beyond 50 % is a mistyped amount
 ZERO = Decimal(0)
 ONE = Decimal(1)
 _BP = Decimal(10_000)
@@ -282,6 +283,11 @@ class Accounting:
             raise FlowRejected(f"declared flows of {pending_total:+f} USDT exceed the equity of "
                                f"{obs.equity:f} USDT; check the amounts (they are dropped)")
         nav = before / self.shares
+        last = self.live.unit_nav if self.live is not None else ONE
+        if abs(nav / last - 1) > FLOW_SANITY:
+            raise FlowRejected(f"declared flows of {pending_total:+f} USDT do not show in the equity "
+                               f"({obs.equity:f} USDT, unit NAV was {last}): declare a flow once the money "
+                               "has arrived or left; dropped")
         booked = []
         for flow_id, amount, source in self.pending:
             minted = amount / nav
