@@ -30,7 +30,7 @@ SPECS = {
         symbol="BTCUSDT", contract_size=D("0.000001"), tick_size=D("0.1"), lot_size=D("100"),
         min_qty=D("100"), min_notional=D("0"), margin_tiers=XBTUSDT_RISK_LIMITS, price_decimals=1,
     ),
-    "ETHUSDT": ContractSpec(  # contract size not verified
+    "ETHUSDT": ContractSpec(  # 1 contract = 0.00001 ETH (multiplier / underlyingToSettleMultiplier), lot 100
         symbol="ETHUSDT", contract_size=D("0.00001"), tick_size=D("0.01"), lot_size=D("100"),
         min_qty=D("100"), min_notional=D("0"), margin_tiers=ETHUSDT_RISK_LIMITS, price_decimals=2,
     ),

@@ -191,3 +191,13 @@ def test_bybit_btcusdt_risk_limits_use_the_published_initial_rates():
     assert [t.maint_amount for t in tiers] == [D("0"), D("10000"), D("30000")]  # floor x MMR step, cumulated
     pos = Position("BTCUSDT", Side.LONG, D("50"), D("60000"))  # 3 M USDT: tier 2
     assert bybit.initial_margin(pos) == D("52500.0000")
+
+
+def test_bitmex_linear_contract_sizes():
+    """BitMEX linear USDT perps: 1 XBTUSDT contract = 0.000001 XBT, 1 ETHUSDT contract = 0.00001 ETH
+    (multiplier / underlyingToSettleMultiplier of /api/v1/instrument/active, as listed by
+    crypto-contract-value's bitmex.rs); a 100-contract lot is 0.001 ETH."""
+    bitmex = venues.get("bitmex")
+    assert bitmex.spec("XBTUSDT").contract_size == D("0.000001")
+    assert bitmex.spec("ETHUSDT").contract_size == D("0.00001")
+    assert bitmex.round_qty("ETHUSDT", D("0.0123")) == D("0.012")
