@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fmz_compat.__main__ import config_from_args
+from fmz_compat.header import parse_header
 from fmz_compat.runner import run
 from hedge.license import License, encode_code, payload_bytes
 from tools import bundle
@@ -100,6 +101,39 @@ def test_tracebacks_show_the_embedded_file_and_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert 'File "<bundle>/hedge/boom.py", line 2, in explode' in done.stdout
     assert "raise RuntimeError('boom from the bundle')" in done.stdout
+
+
+HEADED_STRATEGY = '''#!python3
+# my strategy
+"""backtest
+start: 2024-02-01 00:00:00
+end: 2024-02-01 01:00:00
+"""
+from __future__ import annotations
+
+import hedge.tool
+
+
+def main():
+    Log(hedge.tool.answer(), __doc__.split()[0])
+'''
+
+
+def test_shebang_backtest_header_and_future_imports_stay_in_front(tmp_path):
+    modules = {"hedge/__init__": "", "hedge/tool": "def answer():\n    return 42\n"}
+    root = _fake_tree(tmp_path / "tree", modules, HEADED_STRATEGY)
+    built = _write_bundle(tmp_path / "one.py", root=root)
+    text = built.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "#!python3"
+    assert parse_header(text) == parse_header(HEADED_STRATEGY) is not None
+    with _fresh_hedge_modules():
+        config, source = config_from_args(["backtest", str(built), "--out", str(tmp_path / "runs"), "--quiet",
+                                           "--venues", "binance"])
+        result = run(config, source=source, out=lambda _line: None)
+    assert result.exit_code == 0
+    assert result.window == {"start_ms": 1_706_745_600_000, "end_ms": 1_706_749_200_000}
+    with sqlite3.connect(result.db_path) as db:
+        assert db.execute("SELECT Extra FROM log ORDER BY Id").fetchone() == ("42 backtest",)
 
 
 def test_imports_fmz_hosts_lack_are_refused(tmp_path):
