@@ -136,6 +136,54 @@ def test_shebang_backtest_header_and_future_imports_stay_in_front(tmp_path):
         assert db.execute("SELECT Extra FROM log ORDER BY Id").fetchone() == ("42 backtest",)
 
 
+BARE_HOST_DRIVER = '''
+import importlib.util, sys
+print("cryptography importable:", importlib.util.find_spec("cryptography") is not None)
+print("hedge importable:", importlib.util.find_spec("hedge") is not None)
+
+class Exchange:
+    def __init__(self, name):
+        self.name = name
+    def GetName(self):
+        return self.name
+    def GetAccount(self):
+        return {"Balance": 500.0, "Equity": 1000.0}
+    def __getattr__(self, attr):
+        return lambda *args: None  # every other call fails, as FMZ reports errors
+
+path, code = sys.argv[1], sys.argv[2]
+g = {"__name__": "__main__", "Log": lambda *a: print("LOG", *a), "LogStatus": print, "LogProfit": print,
+     "Sleep": lambda ms: None, "UnixNano": lambda: 1_706_745_600_000_000_000, "_G": lambda *a: None,
+     "exchanges": [Exchange("Futures_Binance"), Exchange("Futures_OKX")], "REGCODE": code, "PARAMS": "{}"}
+exec(compile(open(path, encoding="utf-8").read(), path, "exec"), g)
+g["main"]()
+'''
+
+
+def test_bundle_runs_on_a_bare_python_and_checks_codes_in_pure_python(tmp_path):
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    built = _write_bundle(tmp_path / "strategy_fmz.py", public_key=public)
+    driver = tmp_path / "driver.py"
+    driver.write_text(BARE_HOST_DRIVER, encoding="utf-8")
+
+    def start(scope: License) -> list[str]:
+        payload = payload_bytes(scope)
+        code = encode_code(payload, key.sign(payload))
+        done = subprocess.run([sys.executable, "-S", "-I", str(driver), str(built), code], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    lines = start(License("acme-01", "2024-02-01", ("binance", "okx"), Decimal("2000")))
+    assert lines[:2] == ["cryptography importable: False", "hedge importable: False"]
+    assert lines[2].startswith("LOG registration: customer acme-01, expires 2024-02-01")
+    assert lines[-1].startswith("LOG need at least two supported futures exchanges")  # the fake venues fail
+    lines = start(License("acme-01", "2024-01-31", ("binance", "okx"), Decimal("2000")))
+    assert lines[2:] == ["LOG not started: registration code for acme-01 expired on 2024-01-31 (UTC); "
+                         "ask your vendor to renew it #ff0000"]
+
+
 def test_imports_fmz_hosts_lack_are_refused(tmp_path):
     root = _fake_tree(tmp_path, {"hedge/__init__": "", "hedge/oops": "from fmz_compat.api import Runtime\n"},
                       "import hedge.oops\n")
