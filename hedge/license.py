@@ -18,6 +18,7 @@ import binascii
 import datetime as _dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ PREFIX = "XVH1"
 PAYLOAD_VERSION = 1
 VENUES = ("binance", "bybit", "okx", "coinex", "bitmex")
 _DAY_MS = 86_400_000
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class LicenseError(ValueError):
@@ -80,24 +82,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def decode_code(code: str) -> tuple[bytes, bytes, License]:
-    """(signed payload bytes, signature, fields); LicenseError when the code is not well formed."""
+def decode_code(code: str) -> tuple[bytes, bytes]:
+    """(signed payload bytes, signature); LicenseError when the code is not well formed."""
     text = "".join(str(code).split())  # codes pasted across lines keep working
     parts = text.split(".")
     if len(parts) != 3 or parts[0] != PREFIX:
         raise LicenseError(f"registration code is malformed: it must look like "
                            f"{PREFIX}.<payload>.<signature>; paste the whole code you were given")
     try:
-        payload, signature = _unb64(parts[1]), _unb64(parts[2])
-        raw = json.loads(payload.decode("utf-8"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if not all(_B64URL.fullmatch(part) for part in parts[1:]):
+            raise ValueError("not base64url")
+        return _unb64(parts[1]), _unb64(parts[2])
+    except (ValueError, binascii.Error):
         raise LicenseError("registration code is corrupted (bad encoding); paste the whole code again") \
             from None
-    return payload, signature, license_from_payload(raw)
 
 
-def license_from_payload(raw: Any) -> License:
+def license_from_payload(payload: bytes) -> License:
     bad = LicenseError("registration code payload is not valid; ask your vendor for a new code")
+    try:
+        raw = json.loads(payload.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise bad from None
     if not isinstance(raw, dict) or raw.get("v") != PAYLOAD_VERSION:
         raise bad
     customer, expires, venues, cap = (raw.get(k) for k in
@@ -119,11 +125,11 @@ def verify_code(code: str | None, public_key: bytes) -> License:
     if code is None or not str(code).strip():
         raise LicenseError("registration code missing: set the strategy parameter REGCODE to the code "
                            "you were given (docs/params.md)")
-    payload, signature, lic = decode_code(str(code))
+    payload, signature = decode_code(str(code))
     if not ed25519_verify(public_key, payload, signature):
         raise LicenseError("registration code signature is invalid (forged, altered or issued for another "
                            "build); ask your vendor for a code for this strategy")
-    return lic
+    return license_from_payload(payload)  # fields are read only once the signature holds
 
 
 def check_scope(lic: License, now_ms: int, venues: Iterable[str], capital_usdt: Decimal) -> None:

@@ -145,11 +145,19 @@ def test_capital_above_the_limit_is_refused():
 
 @pytest.mark.parametrize(("code", "reason"), [
     (None, "missing"), ("   ", "missing"), ("hello", "malformed"), ("XVH1.@@@.###", "corrupted"),
-    ("XVH1.e30.AAAA", "payload is not valid"),  # {} signed by nobody
+    ("XVH1.e30.AAAA", "signature is invalid"),  # {} signed by nobody
 ])
 def test_missing_or_malformed_code_is_refused(code, reason):
     with pytest.raises(LicenseError, match=reason):
         check(code, PUB, NOW, ["okx"], Decimal(1))
+
+
+@pytest.mark.parametrize("payload", [b"{}", b"not json", b'{"v": 1, "customer": "x"}',
+                                     b'{"v": 2, "customer": "x", "expires": "2030-01-01", "venues": [], '
+                                     b'"max_capital_usdt": "1"}'])
+def test_an_authentic_but_unreadable_payload_is_refused(payload):
+    with pytest.raises(LicenseError, match="payload is not valid; ask your vendor for a new code"):
+        check(encode_code(payload, KEY.sign(payload)), PUB, NOW, ["okx"], Decimal(1))
 
 
 class FakeExchange:
