@@ -13,7 +13,7 @@ that flat rate as a single tier, under the venue's own valuation rule.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,6 +52,7 @@ class _FloatTiers:
     unit: TierUnit
     contract_size: float
     pinned: MarginTier | None      # flat tier for a symbol hedge.venues has no table for
+    cap_inclusive: bool            # the venue's rule for a measure exactly at a cap
 
     def requirement(self, qty: float, entry: float, mark: float) -> float:
         price = entry if self.at_entry else mark
@@ -62,7 +63,8 @@ class _FloatTiers:
             measure = qty
         else:
             measure = qty / self.contract_size
-        i = min(bisect_right(self.caps, measure), len(self.caps) - 1)
+        locate = bisect_left if self.cap_inclusive else bisect_right
+        i = min(locate(self.caps, measure), len(self.caps) - 1)
         return qty * price * self.rates[i] - self.amounts[i]
 
 
@@ -82,13 +84,15 @@ def _tiers(venue_name: str, pair: str) -> _FloatTiers:
         mmr = VENUES[venue_name].mmr
         rate = Decimal(repr(mmr))
         tier = MarginTier(cap=Decimal("Infinity"), mmr=rate, max_leverage=1 / rate)
-        return _FloatTiers((float("inf"),), (mmr + fee,), (0.0,), at_entry, TierUnit.NOTIONAL, 1.0, tier)
+        return _FloatTiers((float("inf"),), (mmr + fee,), (0.0,), at_entry, TierUnit.NOTIONAL, 1.0, tier,
+                           cap_inclusive=False)
     spec = v.specs[symbol]
     return _FloatTiers(
         caps=tuple(float(t.cap) for t in spec.margin_tiers),
         rates=tuple(float(t.mmr) + fee for t in spec.margin_tiers),
         amounts=tuple(float(t.maint_amount) for t in spec.margin_tiers),
         at_entry=at_entry, unit=v.rules.tier_unit, contract_size=float(spec.contract_size), pinned=None,
+        cap_inclusive=v.rules.tier_cap_inclusive,
     )
 
 

@@ -39,7 +39,7 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
@@ -158,9 +158,11 @@ class ContractSpec:
     def tier_caps(self) -> tuple[Decimal, ...]:
         return tuple(t.cap for t in self.margin_tiers)
 
-    def tier_index(self, measure: Decimal) -> int:
-        """Index of the tier whose [floor, cap) holds `measure` (the last tier beyond every cap)."""
-        return min(bisect_right(self.tier_caps, measure), len(self.margin_tiers) - 1)
+    def tier_index(self, measure: Decimal, cap_inclusive: bool = False) -> int:
+        """Index of the tier whose [floor, cap) holds `measure`, or (floor, cap] with `cap_inclusive`
+        (the last tier beyond every cap)."""
+        locate = bisect_left if cap_inclusive else bisect_right
+        return min(locate(self.tier_caps, measure), len(self.margin_tiers) - 1)
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ class VenueRules:
     liquidation_fee_in_maintenance: bool  # OKX: the taker-rate clearance fee is part of the requirement
     money_decimals: int
     funding_anchor_hour: int = 0  # first settlement hour (UTC) of the day; BitMEX 4
+    tier_cap_inclusive: bool = False  # a tier's cap belongs to it (OKX maxSz, CoinEx levels, Bybit/BitMEX <=)
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,7 @@ class Venue:
 
     def tier_for(self, symbol: str, measure: Decimal) -> MarginTier:
         spec = self.spec(symbol)
-        return spec.margin_tiers[spec.tier_index(measure)]
+        return spec.margin_tiers[spec.tier_index(measure, self.rules.tier_cap_inclusive)]
 
     def _tier(self, position: Position, price: Decimal) -> MarginTier:
         if position.tier is not None:
@@ -405,6 +408,7 @@ class Venue:
         unit = self.rules.tier_unit
         long_side = Side.LONG
         tables = self._tier_tables
+        locate = bisect_left if self.rules.tier_cap_inclusive else bisect_right
         rows = []
         total_upnl = total_mm = ZERO
         with localcontext(_CTX):
@@ -427,7 +431,7 @@ class Venue:
                 if measure < table.caps[0]:  # most positions sit in the first tier: one comparison
                     t = 0
                 else:
-                    t = bisect_right(table.caps, measure)
+                    t = locate(table.caps, measure)
                     if t > table.last:
                         t = table.last
                 mm = (n if at_mark else q * e) * table.rates[t] - table.amounts[t]
@@ -490,13 +494,11 @@ class Venue:
             if not num0 or (num0 > 0) is not (den0 > 0):  # first bracket's root <= 0
                 return _CTX.divide(num0, q * den0)
         caps, last, i = table.caps, table.last, t
+        locate = bisect_left if self.rules.tier_cap_inclusive else bisect_right
         for _ in range(2 * last + 2):
             price = _CTX.divide(base + amounts[i], q * denominators[i])
             if price > 0:
-                notional = q * price
-                if (i == 0 or notional >= caps[i - 1]) and (i == last or notional < caps[i]):
-                    return price  # the root lies in the tier it was solved in
-                j = bisect_right(caps, notional)
+                j = locate(caps, q * price)
                 if j > last:
                     j = last
             else:
@@ -526,10 +528,11 @@ class Venue:
         first = self._solve_mark(tiers[0], c, k, s, q)
         if first <= 0:
             return first
-        i = spec.tier_index(q * position.mark)
+        inclusive = self.rules.tier_cap_inclusive
+        i = spec.tier_index(q * position.mark, inclusive)
         for _ in range(2 * len(tiers)):
             price = first if i == 0 else self._solve_mark(tiers[i], c, k, s, q)
-            j = spec.tier_index(q * price) if price > 0 else 0
+            j = spec.tier_index(q * price, inclusive) if price > 0 else 0
             if j == i:
                 return price
             i = j

@@ -45,7 +45,7 @@ FEE_TIERS = (
 RULES = VenueRules(
     name="bitmex", valuation=Valuation.ENTRY, tier_unit=TierUnit.NOTIONAL,
     ratio_orientation=RatioOrientation.MM_OVER_EQUITY, settles_at=SettlesAt.BANKRUPTCY,
-    liquidation_fee_in_maintenance=False, money_decimals=6, funding_anchor_hour=4,
+    liquidation_fee_in_maintenance=False, money_decimals=6, tier_cap_inclusive=True, funding_anchor_hour=4,
 )
 
 VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="Regular")

@@ -50,7 +50,7 @@ FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
 RULES = VenueRules(
     name="bybit", valuation=Valuation.ENTRY, tier_unit=TierUnit.NOTIONAL,
     ratio_orientation=RatioOrientation.MM_OVER_EQUITY, settles_at=SettlesAt.BANKRUPTCY,
-    liquidation_fee_in_maintenance=False, money_decimals=8,
+    liquidation_fee_in_maintenance=False, money_decimals=8, tier_cap_inclusive=True,
 )
 
 VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="VIP0")

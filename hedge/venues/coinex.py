@@ -42,7 +42,7 @@ FEE_TIERS = (FeeTier("Regular", D("0.0003"), D("0.0005")),)
 RULES = VenueRules(
     name="coinex", valuation=Valuation.MARK, tier_unit=TierUnit.BASE,
     ratio_orientation=RatioOrientation.MM_OVER_EQUITY, settles_at=SettlesAt.BANKRUPTCY,
-    liquidation_fee_in_maintenance=False, money_decimals=8,
+    liquidation_fee_in_maintenance=False, money_decimals=8, tier_cap_inclusive=True,
 )
 
 VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="Regular")

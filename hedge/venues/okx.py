@@ -15,15 +15,17 @@ from hedge.venues.base import (
 )
 
 # Position tiers are in contracts (GET /api/v5/public/position-tiers: maxSz, mmr, imr, maxLever); the tier's
-# mmr applies to the whole position. The BTC/ETH values were not found in any source: placeholders to be
-# overridden by the live feed.
+# mmr applies to the whole position. Tier 1 is OKX's live answer as recorded in two independent API-client
+# fixtures (docs/mechanics.md, okx): BTC-USDT up to 1,000 contracts (10 BTC), ETH-USDT up to 5,000 contracts
+# (500 ETH), MMR 0.4 %, IMR 1 %, 100x. Tiers 2+ are estimates (caps x2/x4/x8/x20/x40, MMR ladder) until the
+# live feed overrides them.
 BTC_TIERS = flat_tiers([
-    ("50000", "0.004", "100"), ("100000", "0.006", "75"), ("200000", "0.008", "50"),
-    ("400000", "0.01", "30"), ("1000000", "0.02", "20"), ("2000000", "0.05", "10"),
+    ("1000", "0.004", "100"), ("2000", "0.006", "75"), ("4000", "0.008", "50"),
+    ("8000", "0.01", "30"), ("20000", "0.02", "20"), ("40000", "0.05", "10"),
 ])
 ETH_TIERS = flat_tiers([
-    ("50000", "0.004", "100"), ("100000", "0.006", "75"), ("200000", "0.008", "50"),
-    ("400000", "0.01", "30"), ("1000000", "0.02", "20"), ("2000000", "0.05", "10"),
+    ("5000", "0.004", "100"), ("10000", "0.006", "75"), ("20000", "0.008", "50"),
+    ("40000", "0.01", "30"), ("100000", "0.02", "20"), ("200000", "0.05", "10"),
 ])
 
 SPECS = {
@@ -47,7 +49,7 @@ FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
 RULES = VenueRules(
     name="okx", valuation=Valuation.MARK, tier_unit=TierUnit.CONTRACTS,
     ratio_orientation=RatioOrientation.EQUITY_OVER_MM, settles_at=SettlesAt.MARK,
-    liquidation_fee_in_maintenance=True, money_decimals=8,
+    liquidation_fee_in_maintenance=True, money_decimals=8, tier_cap_inclusive=True,
 )
 
 VENUE = Venue(rules=RULES, specs=SPECS, fee_tiers=FEE_TIERS, fee_tier_name="Lv1")

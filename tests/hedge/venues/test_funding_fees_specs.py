@@ -201,3 +201,18 @@ def test_bitmex_linear_contract_sizes():
     assert bitmex.spec("XBTUSDT").contract_size == D("0.000001")
     assert bitmex.spec("ETHUSDT").contract_size == D("0.00001")
     assert bitmex.round_qty("ETHUSDT", D("0.0123")) == D("0.012")
+
+
+def test_okx_first_position_tier_is_the_recorded_live_one():
+    """OKX GET /api/v5/public/position-tiers (SWAP, cross), tier 1 as recorded live in API-client fixtures:
+    BTC-USDT maxSz 1000 contracts, ETH-USDT 5000, mmr 0.004, imr 0.01, maxLever 100. maxSz belongs to its
+    tier: 10 BTC is exactly 1,000 contracts and still in tier 1; one lot more is in tier 2."""
+    okx = venues.get("okx")
+    for symbol, cap in (("BTCUSDT", D("1000")), ("ETHUSDT", D("5000"))):
+        first = okx.spec(symbol).margin_tiers[0]
+        assert (first.cap, first.mmr, first.max_leverage, first.initial_rate) == (cap, D("0.004"), D("100"),
+                                                                                D("0.01"))
+    assert okx.tier_for("BTCUSDT", okx.tier_measure("BTCUSDT", D("10"), D("60000"))).mmr == D("0.004")
+    assert okx.tier_for("BTCUSDT", okx.tier_measure("BTCUSDT", D("10.001"), D("60000"))).mmr == D("0.006")
+    binance = venues.get("binance")  # Binance's notionalCap starts the next bracket
+    assert binance.tier_for("BTCUSDT", D("50000")).mmr == D("0.005")
