@@ -46,12 +46,16 @@ SPECS = {
     ),
 }
 
-# USDⓈ-M regular..VIP9 (maker, taker); "MM" = futures liquidity-provider programme, figure unverified.
+# USDⓈ-M regular..VIP9 (maker, taker); LP1..LP5 = the USDⓈ-M Futures Liquidity Provider Program's USDT-M maker
+# rebates (announcement of the 2023-04-03 upgrade), taker "as per the user's VIP level": VIP9's (assumed).
+# "MM" is kept as the name of the top programme tier (= LP5).
 FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
     ("Regular", "0.0002", "0.0005"), ("VIP1", "0.00016", "0.0004"), ("VIP2", "0.00014", "0.00035"),
     ("VIP3", "0.00012", "0.00032"), ("VIP4", "0.0001", "0.0003"), ("VIP5", "0.00008", "0.00027"),
     ("VIP6", "0.00006", "0.00025"), ("VIP7", "0.00004", "0.00022"), ("VIP8", "0.00002", "0.0002"),
-    ("VIP9", "0", "0.00017"), ("MM", "-0.00005", "0.00017"),
+    ("VIP9", "0", "0.00017"), ("LP1", "-0.00001", "0.00017"), ("LP2", "-0.00002", "0.00017"),
+    ("LP3", "-0.00003", "0.00017"), ("LP4", "-0.00004", "0.00017"), ("LP5", "-0.00005", "0.00017"),
+    ("MM", "-0.00005", "0.00017"),
 ])
 
 RULES = VenueRules(

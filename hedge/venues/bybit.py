@@ -40,11 +40,14 @@ SPECS = {
     ),
 }
 
-# Derivatives fee structure VIP0..Supreme VIP; "MM" maker rebate unverified.
+# Derivatives fee structure VIP0..Supreme VIP; MM1/MM2 = Market Maker Incentive Program derivatives maker
+# rebates (Bybit help "Introduction to the Market Maker Incentive Program"), taker by VIP/Pro level: Supreme
+# VIP's here (assumed). "MM" is kept as the name of the top tier (= MM2).
 FEE_TIERS = tuple(FeeTier(name, D(maker), D(taker)) for name, maker, taker in [
     ("VIP0", "0.0002", "0.00055"), ("VIP1", "0.00018", "0.0004"), ("VIP2", "0.00016", "0.000375"),
     ("VIP3", "0.00014", "0.00035"), ("VIP4", "0.00012", "0.00032"), ("VIP5", "0.0001", "0.00032"),
-    ("SupremeVIP", "0", "0.0003"), ("MM", "-0.00005", "0.0003"),
+    ("SupremeVIP", "0", "0.0003"), ("MM1", "-0.000025", "0.0003"), ("MM2", "-0.00005", "0.0003"),
+    ("MM", "-0.00005", "0.0003"),
 ])
 
 RULES = VenueRules(

@@ -216,3 +216,15 @@ def test_okx_first_position_tier_is_the_recorded_live_one():
     assert okx.tier_for("BTCUSDT", okx.tier_measure("BTCUSDT", D("10.001"), D("60000"))).mmr == D("0.006")
     binance = venues.get("binance")  # Binance's notionalCap starts the next bracket
     assert binance.tier_for("BTCUSDT", D("50000")).mmr == D("0.005")
+
+
+def test_market_maker_programme_tiers_pay_the_published_maker_rebates():
+    """Binance USDⓈ-M Liquidity Provider Program (2023-04-03 upgrade): USDT-M maker -0.001 %..-0.005 % for
+    LP1..LP5; Bybit Market Maker Incentive Program, derivatives: MM1 -0.0025 %, MM2 -0.005 %."""
+    notional = D("1000000")
+    binance = venues.get("binance")
+    assert [binance.with_fee_tier(f"LP{i}").trading_fee(notional, maker=True) for i in range(1, 6)] == [
+        D("-10"), D("-20"), D("-30"), D("-40"), D("-50")]
+    bybit = venues.get("bybit")
+    assert bybit.with_fee_tier("MM1").trading_fee(notional, maker=True) == D("-25")
+    assert bybit.with_fee_tier("MM2").trading_fee(notional, maker=True) == D("-50")
