@@ -14,6 +14,7 @@ Internal arithmetic runs at 60 significant digits; unit NAV is reported to 12 de
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -311,7 +312,10 @@ class Accounting:
             gone = self.hours.pop(0).time_ms // DAY_MS
             if not self.hours or self.hours[0].time_ms // DAY_MS != gone:
                 self._store(_hours_key(gone), None)
-        today = [p.to_json() for p in self.hours if p.time_ms // DAY_MS == day]
+        first = len(self.hours)
+        while first > 0 and self.hours[first - 1].time_ms // DAY_MS == day:
+            first -= 1
+        today = [p.to_json() for p in self.hours[first:]]
         self._store(_hours_key(day), json.dumps(today))
 
     def _close_day(self, point: NavPoint) -> None:
@@ -341,14 +345,9 @@ class Accounting:
         if self.inception_ms and time_ms < self.inception_ms:
             return None
         for series in (self.hours, self.days):
-            if series and series[0].time_ms <= time_ms:
-                found = None
-                for point in series:  # a few thousand points at most; newest-last order
-                    if point.time_ms > time_ms:
-                        break
-                    found = point
-                if found is not None:
-                    return found.unit_nav
+            i = bisect.bisect_right(series, time_ms, key=_time_of)
+            if i > 0:
+                return series[i - 1].unit_nav
         if self.inception_ms and time_ms < self.inception_ms + HOUR_MS:
             return ONE
         return None
@@ -377,6 +376,10 @@ class Accounting:
         first_hour = self.hours[0].time_ms if self.hours else None
         older = [p for p in self.days if first_hour is None or p.time_ms < first_hour]
         return older + self.hours + ([self.live] if self.live else [])
+
+
+def _time_of(point: NavPoint) -> int:
+    return point.time_ms
 
 
 def _hours_key(day: int) -> str:

@@ -11,14 +11,15 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn, window_return
+from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
 
 if TYPE_CHECKING:
     from hedge.accounting import Accounting
     from hedge.app import App
 
 CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at most this often
-REBUILD_AFTER_DAYS = 97      # hourly chart points older than this are thinned to daily (weekly)
+REBUILD_AFTER_DAYS = 97      # once the history is older, the chart is redrawn weekly (old hours -> days)
+REBUILD_EVERY_DAYS = 7
 RETURN_WINDOW_DAYS = 30
 
 
@@ -58,7 +59,7 @@ class Charts:
         self._hour: int | None = None
         self._day: int | None = None
         self._drawn_ms = 0
-        self._oldest_ms: int | None = None
+        self._rebuilt_day: int | None = None
 
     def config(self) -> list[dict[str, Any]]:
         def chart(title: str, y: Any, series: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -100,26 +101,28 @@ class Charts:
         return out
 
     @staticmethod
-    def _return(accounting: Accounting, point: NavPoint, times: list[int], navs: list[Decimal]
+    def _return(accounting: Accounting, point: NavPoint, times: list[int], navs: list[float]
                 ) -> tuple[float, float] | None:
+        """(simple, compounded) annualized % at a point; floats: this is only drawn."""
         days_alive = (point.time_ms - accounting.inception_ms) / DAY_MS
         if days_alive < 1:
             return None
         if days_alive >= RETURN_WINDOW_DAYS:
             i = bisect.bisect_right(times, point.time_ms - RETURN_WINDOW_DAYS * DAY_MS) - 1
-            if i < 0:
+            if i < 0 or navs[i] <= 0:
                 return None
-            found = window_return(navs[i], point.unit_nav, Decimal(RETURN_WINDOW_DAYS))
+            then, days = navs[i], float(RETURN_WINDOW_DAYS)
         else:
-            found = window_return(Decimal(1), point.unit_nav, Decimal(repr(days_alive)))
-        return (float(round(found.simple_annual * 100, 4)), float(round(found.compound_annual * 100, 4)))
+            then, days = 1.0, days_alive
+        growth = float(point.unit_nav) / then
+        return round((growth - 1) * 365 / days * 100, 4), round((growth ** (365 / days) - 1) * 100, 4)
 
     def rebuild(self, chart: Any, accounting: Accounting) -> None:
         """Redraw every series from the accounting history (at start, and weekly once thinning is due)."""
         chart.reset()
         history = accounting.history()
         times = [p.time_ms for p in history]
-        navs = [p.unit_nav for p in history]
+        navs = [float(p.unit_nav) for p in history]
         for point in history:
             x = point.time_ms // HOUR_MS * HOUR_MS
             for series, value in self._points(point, self._return(accounting, point, times, navs)):
@@ -135,7 +138,7 @@ class Charts:
         self._hour = live.time_ms // HOUR_MS if live else None
         self._day = live.time_ms // DAY_MS if live else None
         self._drawn_ms = live.time_ms if live else 0
-        self._oldest_ms = history[0].time_ms if history else None
+        self._rebuilt_day = self._day
 
     def update(self, chart: Any, accounting: Accounting) -> None:
         """Draw the newest point: a new hour appends, the same hour is redrawn (at most every 15 min)."""
@@ -143,19 +146,22 @@ class Charts:
         if live is None:
             return
         hour, day = live.time_ms // HOUR_MS, live.time_ms // DAY_MS
-        if self._oldest_ms is None or self._hour is None:
+        if self._hour is None or self._rebuilt_day is None:
             self.rebuild(chart, accounting)
             return
-        if day != self._day and live.time_ms - self._oldest_ms > REBUILD_AFTER_DAYS * DAY_MS \
-                and accounting.days and accounting.hours and accounting.hours[0].time_ms > self._oldest_ms:
+        if day != self._day and day - self._rebuilt_day >= REBUILD_EVERY_DAYS \
+                and live.time_ms - accounting.inception_ms > REBUILD_AFTER_DAYS * DAY_MS:
             self.rebuild(chart, accounting)
             return
         new_hour = hour != self._hour
         if not new_hour and live.time_ms - self._drawn_ms < CHART_LIVE_MS:
             return
         index = None if new_hour else -1
-        history = accounting.history()
-        ret = self._return(accounting, live, [p.time_ms for p in history], [p.unit_nav for p in history])
+        days_alive = (live.time_ms - accounting.inception_ms) / DAY_MS
+        found = accounting.window(RETURN_WINDOW_DAYS) if days_alive >= RETURN_WINDOW_DAYS \
+            else accounting.since_inception()
+        ret = None if found is None else (float(round(found.simple_annual * 100, 4)),
+                                          float(round(found.compound_annual * 100, 4)))
         for series, value in self._points(live, ret):
             chart.add(series, [hour * HOUR_MS, value], index)
         new_day = day != self._day

@@ -149,3 +149,99 @@ def test_ninety_day_report_opens_in_headless_chromium_with_every_chart_drawn(nin
     assert titles[:1] == ["Unit NAV"] and titles[-1] == "Profit"
     assert all(counts and all(n > 0 for n in counts) for counts in series), series
     assert shot.stat().st_size > 50_000  # a blank page compresses to a few KB
+
+
+class RecordingChart:
+    """FMZ's chart handle: add appends, add(..., -1) replaces the newest point, reset clears."""
+
+    def __init__(self):
+        self.series = {}
+        self.resets = 0
+
+    def add(self, series, point, index=None):
+        points = self.series.setdefault(series, [])
+        if index == -1 and points:
+            points[-1] = point
+        else:
+            points.append(point)
+
+    def reset(self, remain=0):
+        self.series = {}
+        self.resets += 1
+
+
+def test_a_year_of_chart_points_stays_light_and_ordered():
+    from hedge.accounting import Accounting, Observation
+    from hedge.report import Charts
+
+    store = {}
+
+    def g(key, *value):
+        if value:
+            store.pop(key, None) if value[0] is None else store.__setitem__(key, value[0])
+            return None
+        return store.get(key)
+
+    acc = Accounting(g, {"binance": Decimal(1)})
+    charts = Charts(["binance", "okx"], ["BTC_USDT"])
+    chart = RecordingChart()
+    assert len(charts.config()) == 6
+    for step in range(365 * 24 * 2):  # a look every 30 minutes for a year
+        now = T0 + step * 1_800_000
+        if step % 48 == 0:
+            acc.record_fill("binance", Decimal(1000), Decimal("0.2"), Decimal(0), now)
+        acc.observe(Observation(now, Decimal(10_000) + Decimal(step) / 100, {"BTC_USDT": Decimal(1)},
+                                {"binance": Decimal(50)}, {"binance": Decimal("0.3")}))
+        charts.update(chart, acc)
+    nav = chart.series[charts.nav]
+    assert len(nav) < 92 * 24 + 365 + 8 * 24  # hourly for the last quarter, daily before (+ a week)
+    assert [p[0] for p in nav] == sorted(p[0] for p in nav)
+    assert nav[-1][1] == float(acc.unit_nav)
+    assert 30 <= chart.resets <= 40  # the start, then weekly after the first 97 days
+    volume = chart.series[charts.volume]
+    assert 364 <= len(volume) <= 366 and {p[1] for p in volume} == {1000.0}
+    simple, compound = chart.series[charts.ret][-1][1], chart.series[charts.ret + 1][-1][1]
+    assert 0 < simple < compound  # a rising NAV: compounding adds
+    assert chart.series[charts.leverage][-1][1] == 0.3 and chart.series[charts.margin + 1][-1][1] == 0
+
+
+def test_a_restarted_robot_keeps_its_accounting_and_redraws_its_charts(fake_exchange, fake_runtime):
+    from hedge.app import App
+    from hedge.config import parse_params
+    from hedge.fmz import Api
+
+    params = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 2000, '
+              '"open_threshold_bps": 3, "close_threshold_bps": 0, "cooldown_s": 10, "status_interval_s": 5, '
+              '"fees": {"binance": {"taker_bps": 2}, "okx": {"taker_bps": 2}}}')
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={"BTC_USDT": (50_100.0, 50_100.5)})
+    runtime = fake_runtime([binance, okx])
+    commands = ["", "", "deposit:1000"]
+
+    def api_for():
+        chart = RecordingChart()
+        ns = dict(runtime.globals(), Chart=lambda cfg: chart,
+                  GetCommand=lambda: commands.pop(0) if commands else "")
+        return Api.from_globals(ns), chart
+
+    api, _ = api_for()
+    app = App(api, parse_params(params))
+    assert app.start()
+    for _ in range(4):
+        app.tick()
+        runtime.Sleep(3000)
+    binance.balance += 1000.0  # the declared deposit lands
+    for _ in range(6):
+        app.tick()
+        runtime.Sleep(3000)
+    before = app.accounting
+    assert [f.amount for f in before.flows] == [Decimal(1000)] and sum(before.volume.values()) > 0
+    assert before.rebates > 0 and app.ledger.pairs
+
+    api, chart = api_for()  # restart: a new App over the same _G store
+    again = App(api, parse_params(params))
+    assert again.start()
+    acc = again.accounting
+    assert (acc.shares, acc.flows, acc.volume, acc.rebates, acc.contributions) == \
+        (before.shares, before.flows, before.volume, before.rebates, before.contributions)
+    assert chart.resets == 1 and chart.series[0][-1][1] == float(acc.unit_nav)
