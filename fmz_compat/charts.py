@@ -140,7 +140,9 @@ def _plot_lines(axis: dict[str, Any], on: str) -> list[dict[str, Any]]:
     lines = []
     for line in _as_list(axis.get("plotLines")):
         if isinstance(line, dict) and _number(line.get("value")) is not None:
-            entry: dict[str, Any] = {on: line["value"], "name": _text(line.get("label"))}
+            name = _text(line.get("label"))
+            entry: dict[str, Any] = {on: line["value"], "name": name,
+                                     "label": {"show": bool(name), "formatter": name}}
             style: dict[str, Any] = {"color": line.get("color") or "#999"}
             if line.get("dashStyle"):
                 style["type"] = _DASH.get(str(line["dashStyle"]).lower(), "solid")
@@ -288,6 +290,10 @@ def figure_from_chart(config: dict[str, Any], series_points: dict[int, list[Any]
     y_axes = _y_axes(config)
     converted = [_convert_series(s, list(series_points.get(i, [])), chart_type, i, len(y_axes), max_points)
                  for i, s in enumerate(series_cfg)]
+    _apply_stacking(config, series_cfg, converted, chart_type)
+    for s in converted:  # bars are read from zero: their axis must not zoom to the data range
+        if s.get("type") == "bar" and "min" not in y_axes[s["yAxisIndex"]]:
+            y_axes[s["yAxisIndex"]]["scale"] = False
     first_x = next((s["data"][0][0] for s in converted if s.get("type") not in ("pie",) and s.get("data")
                     and isinstance(s["data"][0], list)), None)
     points_are_time = first_x is not None and first_x > 1e11
@@ -310,7 +316,8 @@ def figure_from_chart(config: dict[str, Any], series_points: dict[int, list[Any]
     left = len(y_axes) - right
     figure.update(
         tooltip={"trigger": "axis", "axisPointer": {"type": "cross"}},
-        grid={"left": 56 + 64 * max(0, left - 1), "right": 24 + 64 * right, "top": 64, "bottom": 56,
+        grid={"left": 56 + 64 * max(0, left - 1), "right": 24 + 64 * right,
+              "top": 84 if figure["legend"]["show"] else 64, "bottom": 56,
               "containLabel": True},
         xAxis=x_axis, yAxis=y_axes,
     )
@@ -320,6 +327,20 @@ def figure_from_chart(config: dict[str, Any], series_points: dict[int, list[Any]
                               {"type": "slider", "height": 18, "bottom": 8, "filterMode": "none"}]
         figure["grid"]["bottom"] = 64
     return figure
+
+
+def _apply_stacking(config: dict[str, Any], series_cfg: list[dict[str, Any]], converted: list[dict[str, Any]],
+                    chart_type: str) -> None:
+    """Highcharts plotOptions.<type|series>.stacking (or a series' own) -> ECharts stack per y axis."""
+    plot = config.get("plotOptions") if isinstance(config.get("plotOptions"), dict) else {}
+    for cfg, out in zip(series_cfg, converted, strict=True):
+        kind = _series_type(cfg, chart_type)
+        stacking = cfg.get("stacking")
+        for key in (kind, "series"):
+            options = plot.get(key) if isinstance(plot.get(key), dict) else {}
+            stacking = stacking or options.get("stacking")
+        if stacking and out.get("type") in ("line", "bar"):
+            out["stack"] = f"stack{out.get('yAxisIndex', 0)}"
 
 
 def _mark_lines(series: dict[str, Any]) -> list[dict[str, Any]]:

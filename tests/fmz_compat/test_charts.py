@@ -129,3 +129,11 @@ def test_merged_candles_keep_range(candles, max_points):
     assert max(p[2] for p in out) == max(p[2] for p in points)
     assert min(p[3] for p in out) == min(p[3] for p in points)
     assert out[0][1] == points[0][1] and out[-1][4] == points[-1][4]
+
+
+def test_stacked_columns():
+    config = {"chart": {"type": "column"}, "plotOptions": {"column": {"stacking": "normal"}},
+              "series": [{"name": "a"}, {"name": "b"}, {"name": "c", "type": "line"}]}
+    fig = figure_from_chart(config, {0: [[T0, 1]], 1: [[T0, 2]], 2: [[T0, 3]]})
+    assert [s.get("stack") for s in fig["series"]] == ["stack0", "stack0", None]
+    assert fig["yAxis"][0]["scale"] is False  # bars start at zero
