@@ -54,7 +54,9 @@ class _FloatTiers:
     pinned: MarginTier | None      # flat tier for a symbol hedge.venues has no table for
     cap_inclusive: bool            # the venue's rule for a measure exactly at a cap
 
-    def requirement(self, qty: float, entry: float, mark: float) -> float:
+    def requirement(self, qty: float, entry: float, mark: float) -> float | None:
+        """The requirement in float, or None when the measure is within float noise of a tier cap (the tier,
+        hence the requirement, is then only known in Decimal)."""
         price = entry if self.at_entry else mark
         unit = self.unit
         if unit is TierUnit.NOTIONAL:
@@ -63,8 +65,12 @@ class _FloatTiers:
             measure = qty
         else:
             measure = qty / self.contract_size
+        caps = self.caps
         locate = bisect_left if self.cap_inclusive else bisect_right
-        i = min(locate(self.caps, measure), len(self.caps) - 1)
+        i = min(locate(caps, measure), len(caps) - 1)
+        near = _NEAR * measure
+        if abs(caps[i] - measure) <= near or (i and abs(measure - caps[i - 1]) <= near):
+            return None
         return qty * price * self.rates[i] - self.amounts[i]
 
 
@@ -131,7 +137,10 @@ def liquidation_check(venue_name: str, margin: float, legs: Iterable[Leg]) -> bo
     for pair, size, entry, mark in legs:
         qty = abs(size)
         equity += size * (mark - entry)
-        requirement += _tiers(venue_name, pair).requirement(qty, entry, mark)
+        own = _tiers(venue_name, pair).requirement(qty, entry, mark)
+        if own is None:
+            return _exact_check(venue_name, margin, legs)
+        requirement += own
         scale += qty * mark
     gap = equity - requirement
     if abs(gap) > _NEAR * (scale + 1.0):

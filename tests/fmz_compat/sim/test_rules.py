@@ -163,3 +163,22 @@ def test_funding_payment_is_the_venues_rounded_fee(size, mark, rate, venue_name)
     decimals = venues.get(venue_name).rules.money_decimals
     assert pay == pytest.approx(-size * mark * rate, rel=1e-9, abs=0.6 * 10 ** -decimals)
     assert pay == round(pay, decimals)
+
+
+@pytest.mark.parametrize("venue_name,pair,qty,price,below,above", [
+    # A position exactly at its tier-1 cap keeps tier 1 (OKX maxSz, Bybit riskLimitValue, CoinEx levels are
+    # inclusive). Margin + uPnL between the tier-1 and tier-2 requirements: the wrong tier flips the answer.
+    ("okx", "BTC_USDT", 10.0, 60_000.0, 2_700.0, 3_900.0),  # 1,000 contracts: 0.45 % vs 0.65 % of 600,000
+    ("coinex", "BTC_USDT", 20.0, 60_000.0, 6_000.0, 12_000.0),  # 20 BTC: 0.5 % vs 1 % of 1,200,000
+    # With a deduction the requirement is continuous at the cap: Bybit 2,000,000 and Binance 50,000 (where
+    # notionalCap opens the next bracket) give the same figure from either tier.
+    ("bybit", "BTC_USDT", 40.0, 50_000.0, 10_000.0, 10_000.0),
+    ("binance", "BTC_USDT", 1.0, 50_000.0, 200.0, 200.0),
+])
+def test_a_position_exactly_at_a_tier_cap_gets_the_venues_tier(venue_name, pair, qty, price, below, above):
+    leg = [(pair, qty, price, price)]
+    mid = (below + above) / 2
+    assert rules.liquidation_check(venue_name, below, leg) == _exact(venue_name, below, leg) is True
+    assert rules.liquidation_check(venue_name, mid + 1.0, leg) == _exact(venue_name, mid + 1.0, leg) is False
+    if above > below:
+        assert not rules.liquidation_check(venue_name, mid, leg)
