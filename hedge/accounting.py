@@ -9,7 +9,9 @@ equity). Everything is persisted through `_G` in small keys and survives restart
 * `hedge_accounting_hours_v1_<day>`: that day's hourly points (kept 92 days);
 * `hedge_accounting_days_v1`: one point per day, forever (about 30 KB a year).
 
-Internal arithmetic runs at 60 significant digits; unit NAV is reported to 12 decimal places.
+Shares are kept as an exact fraction, so minting at a rational unit NAV never rounds: unit NAV
+(reported to 12 decimal places, rounded half-even) is exactly what it would be without the flows.
+Other figures run in Decimal at 60 significant digits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 STATE_KEY = "hedge_accounting_v1"
@@ -28,7 +31,9 @@ LEGACY_NAV_BASE_KEY = "hedge_nav_base_v1"  # before accounting existed: shares =
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 HOURLY_KEPT_DAYS = 92
+NAV_DIGITS = 12
 NAV_PLACES = Decimal("1e-12")
+NAV_SCALE = 10**NAV_DIGITS
 PRECISION = 60
 WINDOWS_DAYS = (7, 30, 90)
 FLOW_SANITY = Decimal("0.5")  # a flow implying a unit-NAV jump beyond 50 % is a mistyped amount
@@ -125,17 +130,27 @@ def window_return(nav_then: Decimal, nav_now: Decimal, days: Decimal) -> WindowR
         return WindowReturn(days, +total, total * years, +compound)
 
 
-def unit_nav_of(equity: Decimal, shares: Decimal) -> Decimal:
+def unit_nav_of(equity: Decimal, shares: Decimal | Fraction) -> Decimal:
+    """equity / shares rounded half-even to NAV_PLACES, exactly (rational arithmetic, no ties lost)."""
+    return _round_nav(Fraction(equity) / Fraction(shares))
+
+
+def _round_nav(value: Fraction) -> Decimal:
+    scaled = round(value * NAV_SCALE)  # Fraction rounds half to even, exactly
+    return Decimal(scaled).scaleb(-NAV_DIGITS)
+
+
+def _decimal(value: Fraction) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = PRECISION
-        return (equity / shares).quantize(NAV_PLACES)
+        return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 class Accounting:
     def __init__(self, store: Store, rebate_bps: Mapping[str, Decimal] | None = None) -> None:
         self._store = store
         self.rebate_bps = dict(rebate_bps or {})
-        self.shares = ZERO
+        self.share_count = Fraction(0)  # exact: minting at a rational NAV never rounds
         self.contributions = ZERO  # initial equity + deposits - withdrawals
         self.inception_ms = 0
         self.equity = ZERO
@@ -163,10 +178,11 @@ class Accounting:
         if not text:
             legacy = store(LEGACY_NAV_BASE_KEY)
             if legacy:
-                acc.shares = acc.contributions = Decimal(str(legacy))
+                acc.contributions = Decimal(str(legacy))
+                acc.share_count = Fraction(acc.contributions)
             return acc
         data = json.loads(text)
-        acc.shares, acc.contributions = Decimal(data["shares"]), Decimal(data["contributions"])
+        acc.share_count, acc.contributions = Fraction(data["shares"]), Decimal(data["contributions"])
         acc.inception_ms, acc.equity = int(data["inception_ms"]), Decimal(data["equity"])
         acc.peak_nav, acc.max_drawdown = Decimal(data["peak_nav"]), Decimal(data["max_drawdown"])
         acc.max_drawdown_ms = int(data.get("max_drawdown_ms", 0))
@@ -189,7 +205,7 @@ class Accounting:
 
     def save(self) -> None:
         self._store(STATE_KEY, json.dumps({
-            "shares": str(self.shares), "contributions": str(self.contributions),
+            "shares": str(self.share_count), "contributions": str(self.contributions),
             "inception_ms": self.inception_ms, "equity": str(self.equity),
             "peak_nav": str(self.peak_nav), "max_drawdown": str(self.max_drawdown),
             "max_drawdown_ms": self.max_drawdown_ms,
@@ -239,16 +255,17 @@ class Accounting:
 
     def observe(self, obs: Observation) -> list[CashFlow]:
         """Book pending flows at this moment's unit NAV, then update NAV, drawdown and history."""
-        if obs.equity <= 0 and self.shares == 0:
+        if obs.equity <= 0 and self.share_count == 0:
             return []  # nothing to measure yet (no venue answered)
         booked: list[CashFlow] = []
         dirty = False
         with localcontext() as ctx:
             ctx.prec = PRECISION
-            if self.shares == 0:
+            if self.share_count == 0:
                 pending_total = sum((a for _, a, _ in self.pending), ZERO)
                 base = obs.equity - pending_total
-                self.shares = self.contributions = base if base > 0 else obs.equity
+                self.contributions = base if base > 0 else obs.equity
+                self.share_count = Fraction(self.contributions)
                 if base <= 0:
                     self.pending = []
                 self.peak_nav = ONE
@@ -259,7 +276,7 @@ class Accounting:
                 booked = self._book_pending(obs)
                 dirty = True
             self.equity = obs.equity
-            nav = unit_nav_of(obs.equity, self.shares)
+            nav = unit_nav_of(obs.equity, self.share_count)
             if nav > self.peak_nav:
                 self.peak_nav = nav
             drawdown = 1 - nav / self.peak_nav
@@ -283,18 +300,18 @@ class Accounting:
         if before <= 0:
             raise FlowRejected(f"declared flows of {pending_total:+f} USDT exceed the equity of "
                                f"{obs.equity:f} USDT; check the amounts (they are dropped)")
-        nav = before / self.shares
+        nav = Fraction(before) / self.share_count
         last = self.live.unit_nav if self.live is not None else ONE
-        if abs(nav / last - 1) > FLOW_SANITY:
+        if abs(_round_nav(nav) / last - 1) > FLOW_SANITY:
             raise FlowRejected(f"declared flows of {pending_total:+f} USDT do not show in the equity "
                                f"({obs.equity:f} USDT, unit NAV was {last}): declare a flow once the money "
                                "has arrived or left; dropped")
         booked = []
         for flow_id, amount, source in self.pending:
-            minted = amount / nav
-            self.shares += minted
+            minted = Fraction(amount) / nav
+            self.share_count += minted
             self.contributions += amount
-            flow = CashFlow(flow_id, obs.time_ms, amount, nav.quantize(NAV_PLACES), minted, source)
+            flow = CashFlow(flow_id, obs.time_ms, amount, _round_nav(nav), _decimal(minted), source)
             self.flows.append(flow)
             booked.append(flow)
         self.pending = []
@@ -331,11 +348,16 @@ class Accounting:
     # --- queries ---
     @property
     def unit_nav(self) -> Decimal:
-        return unit_nav_of(self.equity, self.shares) if self.shares > 0 else ONE
+        return unit_nav_of(self.equity, self.share_count) if self.share_count > 0 else ONE
+
+    @property
+    def shares(self) -> Decimal:
+        """Shares outstanding (60 significant digits; the exact count is `share_count`)."""
+        return _decimal(self.share_count)
 
     @property
     def profit(self) -> Decimal:
-        return self.equity - self.contributions if self.shares > 0 else ZERO
+        return self.equity - self.contributions if self.share_count > 0 else ZERO
 
     def today_volume(self, now_ms: int) -> dict[str, Decimal]:
         return dict(self.volume_days.get(now_ms // DAY_MS, {}))
