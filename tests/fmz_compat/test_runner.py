@@ -184,3 +184,24 @@ def test_time_module_follows_the_virtual_clock_in_a_backtest(run_source):
     )
     assert _logs(result)[0] == "1704067200 90 True"
     assert __import__("sys").modules["time"] is real_time
+
+
+def test_progress_bar_follows_simulated_time_in_deciles_off_a_terminal():
+    import io
+
+    from fmz_compat.core import BacktestClock
+    from fmz_compat.runner import ProgressBar
+
+    start_ms, end_ms = 1_704_067_200_000, 1_704_067_200_000 + 100_000
+    clock = BacktestClock(start_ms * 1_000_000, end_ms * 1_000_000)
+    out = io.StringIO()
+    bar = ProgressBar(clock, start_ms, end_ms, stream=out)
+    for _ in range(3):
+        clock.sleep(26_000)
+        bar.draw()
+        bar.draw()  # the same decile is not printed twice
+    clock.advance(22_000 * 1_000_000)  # to the window's end
+    bar.draw(final=True)
+    lines = out.getvalue().splitlines()
+    assert [line.split("]")[1].split("%")[0].strip() for line in lines] == ["26.0", "52.0", "78.0", "100.0"]
+    assert lines[-1].startswith("[" + "#" * ProgressBar.WIDTH + "]") and "\r" not in out.getvalue()
