@@ -58,36 +58,93 @@ class RobotReader:
                 "rows": [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows]}
 
     # --- charts and profit ---
-    def chart_points(self) -> dict[int, list[Any]]:
+    def chart_points(self, max_points: int = 0) -> dict[int, list[Any]]:
+        """Points by series index. With `max_points`, a longer series of [x, y] points is aggregated
+        in SQL (lowest and highest y per bucket of rows, plus its first and last point), so a year of
+        minute points is never parsed row by row in Python."""
         series: dict[int, list[Any]] = {}
-        for seq, data in self._rows("SELECT Seq, Data FROM chart ORDER BY Id"):
-            series.setdefault(int(seq), []).append(json.loads(data))
+        for seq in self.chart_seqs():
+            count = int(self._rows("SELECT COUNT(*) FROM chart WHERE Seq = ?", (seq,))[0][0])
+            if max_points and count > max_points:
+                aggregated = self._aggregated(seq, max_points)
+                if aggregated is not None:
+                    series[seq] = aggregated
+                    continue
+            series[seq] = [json.loads(d) for (d,) in
+                           self._rows("SELECT Data FROM chart WHERE Seq = ? ORDER BY Id", (seq,))]
         return series
+
+    def chart_seqs(self) -> list[int]:
+        rows = self._rows("WITH RECURSIVE s(seq) AS (SELECT MIN(Seq) FROM chart UNION ALL SELECT"
+                          " (SELECT MIN(Seq) FROM chart WHERE Seq > s.seq) FROM s WHERE s.seq IS NOT NULL)"
+                          " SELECT seq FROM s WHERE seq IS NOT NULL")
+        return [int(r[0]) for r in rows]
+
+    def _seq_ends(self, seq: int) -> tuple[int, int]:
+        # two queries: SQLite answers a lone MIN or MAX from the (Seq, Id) index, not both at once
+        first = self._rows("SELECT MIN(Id) FROM chart WHERE Seq = ?", (seq,))[0][0]
+        last = self._rows("SELECT MAX(Id) FROM chart WHERE Seq = ?", (seq,))[0][0]
+        return int(first), int(last)
+
+    def _aggregated(self, seq: int, max_points: int) -> list[Any] | None:
+        first_id, last_id = self._seq_ends(seq)
+        first = json.loads(self._rows("SELECT Data FROM chart WHERE Id = ?", (first_id,))[0][0])
+        last = json.loads(self._rows("SELECT Data FROM chart WHERE Id = ?", (last_id,))[0][0])
+        if not all(_is_xy(p) for p in (first, last)):
+            return None  # candles, dicts, bare numbers: the Python path handles them
+        buckets = max(1, (max_points - 2) // 3)
+        span = last_id - first_id + 1
+        inner = ("SELECT (Id - ?) * ? / ? AS b, json_extract(Data, '$[0]') AS x,"
+                 " json_extract(Data, '$[1]') AS y FROM chart WHERE Seq = ? AND Id > ? AND Id < ?"
+                 " AND json_type(Data, '$[1]') IN ('integer', 'real')")
+        params = (first_id, buckets, span, seq, first_id, last_id)
+        picked: dict[int, set[tuple[float, float]]] = {}
+        for agg in ("MIN", "MAX"):  # SQLite returns the row's x beside a lone MIN()/MAX()
+            for b, y, x in self._rows(f"SELECT b, {agg}(y), x FROM ({inner}) GROUP BY b", params):
+                if x is not None and y is not None:
+                    picked.setdefault(int(b), set()).add((x, y))
+        middle = [list(p) for b in sorted(picked) for p in sorted(picked[b])]
+        return [first, *middle, last]
 
     def profits(self) -> list[tuple[int, float]]:
         return [(int(t), float(p)) for t, p in self._rows("SELECT Time, Profit FROM profit ORDER BY Id")]
 
-    # --- change detection (cheap enough to run twice a second) ---
+    # --- change detection (index lookups only: cheap at any size, run twice a second) ---
     def versions(self) -> dict[str, str]:
-        log = self._rows("SELECT MAX(Id), COUNT(*) FROM log") or [(None, 0)]
-        chart = self._rows("SELECT COUNT(*), MAX(Id) FROM chart") or [(0, None)]
-        last = self._rows("SELECT c.Id, c.Time, length(c.Data) FROM chart c JOIN (SELECT MAX(Id) AS Id FROM"
-                          " chart GROUP BY Seq) m ON c.Id = m.Id")
-        profit = self._rows("SELECT MAX(Id), COUNT(*) FROM profit") or [(None, 0)]
-        cfg = dict(self._rows("SELECT Key, length(Value) || ':' || substr(Value, -64) FROM cfg"
-                              " WHERE Key IN ('status', 'chart')"))
-        return {
+        """A token per part (log, chart, profit, status) that changes whenever that part does: appends
+        move MAX(Id), resets (which drop the oldest rows) move MIN(Id), replacing a series' last point
+        changes that row. Skipped entirely when no writer committed since the last call."""
+        data_version = self._rows("PRAGMA data_version")
+        cached = getattr(self._local, "versions", None)
+        if cached is not None and cached[0] == data_version:
+            return dict(cached[1])
+        log = self._rows("SELECT MIN(Id), MAX(Id) FROM log") or [(None, None)]
+        profit = self._rows("SELECT MIN(Id), MAX(Id) FROM profit") or [(None, None)]
+        chart_rows = []
+        for seq in self.chart_seqs():
+            ends = self._seq_ends(seq)
+            tail = self._rows("SELECT Time, length(Data), substr(Data, -24) FROM chart WHERE Id = ?",
+                              (ends[1],))
+            chart_rows.append((seq, *ends, *(tail[0] if tail else ())))
+        versions = {
             "log": f"{log[0][0]}:{log[0][1]}",
-            "chart": f"{chart[0]}:{sorted(last)}:{hash(cfg.get('chart'))}",
+            "chart": f"{chart_rows}:{hash(json.dumps(self.cfg('chart')))}",
             "profit": f"{profit[0][0]}:{profit[0][1]}",
             "status": str(hash(self.cfg("status") or "")),
         }
+        self._local.versions = (data_version, versions)
+        return dict(versions)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def _is_xy(point: Any) -> bool:
+    return (isinstance(point, list) and len(point) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point))
 
 
 def _log_filter(log_types: Sequence[int], venue: int | None, text: str) -> tuple[str, list[Any]]:

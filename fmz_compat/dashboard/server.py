@@ -106,6 +106,7 @@ class DashboardServer:
         self._reader: RobotReader | None = None
         self._send_command: Callable[[str], None] | None = None
         self._chart_cache: tuple[str, dict[str, Any]] | None = None
+        self._next_build = 0.0
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -212,15 +213,20 @@ class DashboardServer:
         if reader is None:
             return {"figures": [], "profit": None}
         points = max_points or self.config.max_points
-        key = f"{reader.versions()['chart']}|{reader.versions()['profit']}|{points}"
+        versions = reader.versions()
+        key = f"{versions['chart']}|{versions['profit']}|{points}"
         cached = self._chart_cache
         if cached is not None and cached[0] == key:
             return cached[1]
+        if cached is not None and cached[0].endswith(f"|{points}") and time.monotonic() < self._next_build:
+            return cached[1]  # a huge chart costs a moment to rebuild: not more than a fifth of the time
+        started = time.monotonic()
         config = reader.cfg("chart")
         profits = reader.profits()
-        body = {"figures": figures_from_config(config, reader.chart_points(), points) if config else [],
+        body = {"figures": figures_from_config(config, reader.chart_points(points), points) if config else [],
                 "profit": profit_figure(profits, points) if profits else None}
         self._chart_cache = (key, body)
+        self._next_build = time.monotonic() + 4 * (time.monotonic() - started)
         return body
 
     def command(self, text: str) -> tuple[HTTPStatus, dict[str, Any]]:

@@ -211,10 +211,15 @@ async function loadCharts() {
       return echarts.init(div, null, {renderer: "canvas"});
     });
   }
+  view.shapes = view.shapes || [];
   figures.forEach((fig, i) => {
     const option = Object.assign({useUTC: true}, fig);
     delete option._fmz;
-    view.charts[i].setOption(option, {replaceMerge: ["series"]});
+    // chart.update(cfg) changed the options: redraw from scratch; new points only: merge (keeps the zoom)
+    const shape = JSON.stringify(Object.assign({}, option, {series: option.series.map((s) => s.name + s.type)}));
+    const changed = view.shapes[i] !== shape;
+    view.shapes[i] = shape;
+    view.charts[i].setOption(option, changed ? {notMerge: true} : {replaceMerge: ["series"]});
   });
 }
 

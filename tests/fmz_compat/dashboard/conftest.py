@@ -72,11 +72,11 @@ def live_robot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRobot]:
 
 @pytest.fixture(scope="module")
 def hedge_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hedge strategy (strategy.py + params.json) backtested for a few simulated hours."""
+    """The hedge strategy (strategy.py + params.json) backtested for a simulated day."""
     from fmz_compat.__main__ import config_from_args
 
     out = tmp_path_factory.mktemp("hedge")
-    config, source = config_from_args(["backtest", str(REPO / "strategy.py"), "--duration", "4h",
+    config, source = config_from_args(["backtest", str(REPO / "strategy.py"), "--duration", "1d",
                                        "--out", str(out), "--quiet"])
     result = run(config, source=source, out=lambda line: None)
     assert result.exit_code == 0

@@ -149,3 +149,19 @@ def test_live_robot_receives_a_command_over_http(live_robot):
             break
         time.sleep(0.2)
     assert any(r["Extra"] == "command received: ping" for r in rows)
+
+
+def test_long_series_are_aggregated_in_sql_keeping_ends_and_spikes(tmp_path):
+    store = RobotStore(tmp_path / "1.db3")
+    for i in range(6000):
+        store.append_chart_point(0, i, [i, 1e6 if i == 4321 else float(i % 50)])
+        store.append_chart_point(1, i, [i, 1.0, 2.0, 0.5, 1.5] if i % 2 else {"x": i, "y": 2.0})
+    store.append_chart_point(2, 0, [0, 1.0])
+    store.close()
+    points = RobotReader(tmp_path / "1.db3").chart_points(max_points=300)
+    assert len(points[0]) <= 300
+    assert points[0][0] == [0, 0.0] and points[0][-1] == [5999, 49.0]
+    assert [4321, 1e6] in points[0] and min(p[1] for p in points[0]) == 0.0
+    assert [p[0] for p in points[0]] == sorted(p[0] for p in points[0])
+    assert len(points[1]) == 6000  # not [x, y] rows: left whole for the converter to aggregate
+    assert points[2] == [[0, 1.0]]
