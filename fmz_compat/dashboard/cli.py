@@ -27,7 +27,7 @@ def make_server(listen: str, token: str | None, *, out: Callable[[str], None] = 
         server.start()
     except OSError as exc:
         raise UsageError(f"dashboard cannot listen on {host}:{port} ({exc.strerror or exc}): "
-                         "pick another port, e.g. --dashboard 0 for any free one") from None
+                         "pick another port (0 picks any free one)") from None
     return server
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fmz_compat.__main__ import main
+from fmz_compat.__main__ import config_from_args, main
+from fmz_compat.dashboard.cli import run_with_dashboard
 from fmz_compat.dashboard.reader import RobotReader, status_blocks
 from fmz_compat.dashboard.server import DashboardConfig, DashboardServer, is_loopback, parse_listen
 from fmz_compat.store import RobotStore
@@ -165,3 +166,15 @@ def test_long_series_are_aggregated_in_sql_keeping_ends_and_spikes(tmp_path):
     assert [p[0] for p in points[0]] == sorted(p[0] for p in points[0])
     assert len(points[1]) == 6000  # not [x, y] rows: left whole for the converter to aggregate
     assert points[2] == [[0, 1.0]]
+
+
+def test_backtest_with_dashboard_flag_serves_then_reports_the_end(tmp_path):
+    strategy = Path(__file__).with_name("button_strategy.py")
+    argv = ["backtest", str(strategy), "--duration", "10m", "--venues", "binance", "--out", str(tmp_path),
+            "--quiet", "--dashboard", "127.0.0.1:0"]
+    config, source = config_from_args(argv)
+    lines: list[str] = []
+    assert run_with_dashboard(config, source, "127.0.0.1:0", None, linger=False, out=lines.append) == 0
+    assert any(line.startswith("dashboard: http://127.0.0.1:") for line in lines)
+    assert not any("token" in line for line in lines)  # loopback without a token: none made
+    assert (tmp_path / "1" / "run.json").is_file()
