@@ -8,6 +8,7 @@ a modest interval.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -57,6 +58,9 @@ class App:
         self.pairs_opened = 0
         self._last_skip: dict[str, str] = {}
         self.accounting = Accounting(api.store, cfg.rebate_bps)
+        # interactive commands by name; other modules add theirs here
+        self.command_handlers: dict[str, Callable[[str], None]] = {
+            "deposit": self._on_flow_command, "withdraw": self._on_flow_command}
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -302,16 +306,26 @@ class App:
                        f"{flow.shares:+.4f} shares, {self.accounting.shares:.4f} in total")
 
     def _poll_commands(self) -> None:
+        """One interactive command per loop turn, dispatched by its name (the part before ':')."""
         command = self.api.get_command()
         if not command:
             return
+        command = str(command).strip()
+        name = command.partition(":")[0].strip().lower()
+        handler = self.command_handlers.get(name)
+        if handler is None:
+            self.api.log(f"unknown command '{command}'; known: "
+                         f"{', '.join(sorted(self.command_handlers))} (e.g. deposit:500)", "#ff0000")
+            return
+        handler(command)
+
+    def _on_flow_command(self, command: str) -> None:
         try:
-            amount = parse_flow_command(str(command))
+            amount = parse_flow_command(command)
         except FlowRejected as exc:
             self.api.log(str(exc), "#ff0000")
             return
-        if amount is None:
-            return  # not ours
+        assert amount is not None
         self.accounting.declare_flow(amount, "command")
         self.event(f"command {command}: booked at the next account check (within "
                    f"{self.cfg.status_interval_s} s) at that moment's unit NAV")

@@ -245,3 +245,27 @@ def test_a_restarted_robot_keeps_its_accounting_and_redraws_its_charts(fake_exch
     assert (acc.shares, acc.flows, acc.volume, acc.rebates, acc.contributions) == \
         (before.shares, before.flows, before.volume, before.rebates, before.contributions)
     assert chart.resets == 1 and chart.series[0][-1][1] == float(acc.unit_nav)
+
+
+def test_commands_are_dispatched_by_name_and_bad_ones_say_how_to_fix_them(fake_exchange, fake_runtime):
+    from hedge.app import App
+    from hedge.config import parse_params
+    from hedge.fmz import Api
+
+    binance = fake_exchange("binance")
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1)
+    runtime = fake_runtime([binance, okx])
+    commands = ["hello", "deposit:abc", "withdraw:250"]
+    api = Api.from_globals(dict(runtime.globals(), GetCommand=lambda: commands.pop(0) if commands else ""))
+    app = App(api, parse_params('{"symbols": ["BTC_USDT"], "status_interval_s": 5}'))
+    assert app.start()
+    binance.balance -= 250.0  # the money leaves, then the user declares it (as docs/accounting.md says)
+    for _ in range(4):
+        app.tick()
+        runtime.Sleep(1000)
+    logs = [str(line) for line in runtime.logs]
+    assert any("unknown command 'hello'; known: deposit, withdraw" in line for line in logs)
+    assert any("command 'deposit:abc': the amount must be a positive number of USDT" in line for line in logs)
+    [flow] = app.accounting.flows
+    assert (flow.amount, flow.unit_nav, flow.shares) == (Decimal(-250), Decimal(1), Decimal(-250))
+    assert app.accounting.unit_nav == 1 and app.accounting.shares == Decimal(19_750)
