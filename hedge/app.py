@@ -61,6 +61,10 @@ class App:
         # interactive commands by name; other modules add theirs here
         self.command_handlers: dict[str, Callable[[str], None]] = {
             "deposit": self._on_flow_command, "withdraw": self._on_flow_command}
+        # readers of venue transfer histories: each returns the external deposits (+) and withdrawals (-)
+        # it sees as (flow id, USDT, source); moves between our own venues are not flows. Ids seen
+        # before are ignored, so a reader may return its whole recent history every time.
+        self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -279,6 +283,10 @@ class App:
     # --- accounting ---
     def observe(self) -> None:
         """Measure equity, exposure, margin and leverage into the accounting (books declared flows)."""
+        for source in self.flow_sources:
+            for flow_id, amount, origin in source():
+                if amount != 0:
+                    self.accounting.declare_flow(amount, origin, flow_id)
         equity = self.total_equity()
         exposure: dict[str, Decimal] = {}
         notional: dict[str, Decimal] = {}

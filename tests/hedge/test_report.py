@@ -269,3 +269,28 @@ def test_commands_are_dispatched_by_name_and_bad_ones_say_how_to_fix_them(fake_e
     [flow] = app.accounting.flows
     assert (flow.amount, flow.unit_nav, flow.shares) == (Decimal(-250), Decimal(1), Decimal(-250))
     assert app.accounting.unit_nav == 1 and app.accounting.shares == Decimal(19_750)
+
+
+def test_flows_found_in_a_transfer_history_are_booked_once(fake_exchange, fake_runtime):
+    from hedge.app import App
+    from hedge.config import parse_params
+    from hedge.fmz import Api
+
+    binance = fake_exchange("binance")
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1)
+    runtime = fake_runtime([binance, okx])
+    cfg = parse_params('{"symbols": ["BTC_USDT"], "status_interval_s": 5}')
+    app = App(Api.from_globals(runtime.globals()), cfg)
+    history = []
+    app.flow_sources.append(lambda: list(history))  # a venue's deposit history, re-read every time
+    assert app.start()
+    for deposit in (1000.0, 500.0):
+        binance.balance += deposit
+        history.append((f"binance-dep-{len(history) + 1}", Decimal(repr(deposit)), "history:binance"))
+        for _ in range(3):
+            app.tick()
+            runtime.Sleep(3000)
+    booked = [(f.id, f.amount, f.source) for f in app.accounting.flows]
+    assert booked == [("binance-dep-1", Decimal(1000), "history:binance"),
+                      ("binance-dep-2", Decimal(500), "history:binance")]
+    assert app.accounting.unit_nav == 1 and app.accounting.shares == Decimal(21_500)
