@@ -220,3 +220,15 @@ def test_flow_commands_parse(command, amount):
 def test_bad_flow_commands_say_how_to_fix_them(command):
     with pytest.raises(FlowRejected, match="positive number of USDT"):
         parse_flow_command(command)
+
+
+def test_rebate_rates_default_to_one_bp_and_bad_ones_name_the_key():
+    from hedge.config import ConfigError, parse_params
+
+    assert parse_params(None).rebate_bps["okx"] == D(1)
+    cfg = parse_params('{"rebate_bps": {"okx": 0.8, "bybit": 0}}')
+    assert (cfg.rebate_bps["okx"], cfg.rebate_bps["bybit"], cfg.rebate_bps["binance"]) == (D("0.8"), 0, 1)
+    for bad, key in (('{"rebate_bps": {"kraken": 1}}', "rebate_bps.kraken"),
+                     ('{"rebate_bps": 1}', "rebate_bps"), ('{"rebate_bps": {"okx": -1}}', "rebate_bps.okx")):
+        with pytest.raises(ConfigError, match=f"'{key}'"):
+            parse_params(bad)
