@@ -112,11 +112,26 @@ def _figures(run: dict[str, Any]) -> dict[str, Any]:
     return summary_figures(run.get("stats") or {})
 
 
-def _cards_html(run: dict[str, Any], profits: list[tuple[int, float]]) -> str:
+def summary_unit_nav(summary: list[dict[str, Any]]) -> float | None:
+    """The "unit NAV" row of the strategy's Summary table, if it writes one (flows-neutral, unlike the
+    venues' equity end / start)."""
+    for table in summary:
+        for row in table.get("rows") or []:
+            if isinstance(row, list) and len(row) >= 2 and str(row[0]).strip().lower() == "unit nav":
+                try:
+                    return float(str(row[1]).split()[0])
+                except (ValueError, IndexError):
+                    return None
+    return None
+
+
+def _cards_html(run: dict[str, Any], profits: list[tuple[int, float]], summary: list[dict[str, Any]]) -> str:
     f = _figures(run)
     window = run.get("window") or {}
     days = max(0.0, ((window.get("end_ms") or 0) - (window.get("start_ms") or 0)) / DAY_MS)
-    nav = f["unit_nav"]
+    strategy_nav = summary_unit_nav(summary)
+    nav = strategy_nav if strategy_nav is not None else f["unit_nav"]
+    nav_label = "unit NAV" if strategy_nav is not None else "equity end / start"
     ann = annualized(nav, days)
     profit = profits[-1][1] if profits else f["equity_end_usdt"] - f["equity_start_usdt"]
 
@@ -125,7 +140,7 @@ def _cards_html(run: dict[str, Any], profits: list[tuple[int, float]]) -> str:
         return f"<div class='card'><span>{_e(label)}</span><b{css}>{_e(value)}</b></div>"
 
     cards = [
-        card("unit NAV (venues)", f"{nav:.6f}" if nav is not None else "n/a"),
+        card(nav_label, f"{nav:.6f}" if nav is not None else "n/a"),
         card("annualized return", f"{ann[0] * 100:+.2f} %" if ann else "n/a (< 1 day)",
              ann[0] if ann else None),
         card("compounded", f"{ann[1] * 100:+.2f} %" if ann else "n/a", ann[1] if ann else None),
@@ -232,7 +247,7 @@ def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = T
         f"<header><h1>Robot {_e(run.get('robot_id'))}: {_e(config.get('strategy_path', ''))}</h1>"
         f"<p>{_e(config.get('mode', ''))} · seed {_e(config.get('seed', ''))} · "
         f"{_e(run.get('ended_by', ''))}</p></header><main>"
-        f"<h2>Summary</h2>{_cards_html(run, profits)}"
+        f"<h2>Summary</h2>{_cards_html(run, profits, summary)}"
         f"<div class='tables'>{''.join(_table_html(t) for t in summary)}{_summary_html(run)}</div>"
         f"<h2>Charts</h2><div class='grid'>{charts or '<p>(no charts)</p>'}</div>"
         f"<h2>Status (last LogStatus)</h2>{''.join(f'<pre>{_e(t)}</pre>' for t in texts)}"

@@ -80,3 +80,16 @@ def test_annualized_is_simple_and_compounded_and_needs_a_day():
     simple, compound = annualized(1.01, 36.5)
     assert abs(simple - 0.10) < 1e-12 and abs(compound - (1.01 ** 10 - 1)) < 1e-12
     assert annualized(1.01, 0.5) is None and annualized(None, 10) is None
+
+
+def test_the_cards_prefer_the_strategys_unit_nav_over_the_equity_ratio(tmp_path):
+    from fmz_compat.report import summary_unit_nav
+
+    store = _store(tmp_path)
+    assert "<span>unit NAV</span><b>1.100000</b>" in render_report(store, RUN, inline_js=False)
+    store.set_status("no tables")
+    page = render_report(store, RUN, inline_js=False)
+    store.close()
+    assert "<span>equity end / start</span><b>1.100000</b>" in page  # venues' ratio: deposits would count
+    table = {"title": "Summary", "rows": [["unit NAV", "1.023456"], ["shares", "5"]]}
+    assert summary_unit_nav([table]) == 1.023456 and summary_unit_nav([{"rows": [["x", "y"]]}]) is None
