@@ -45,7 +45,10 @@ def run_with_dashboard(config: RunConfig, source: str, listen: str, token: str |
         server.finished(result.exit_code, result.ended_by)
         if linger:
             out(f"dashboard still serving {server.url} (Ctrl-C to quit)")
-            threading.Event().wait()
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
         return result.exit_code
     except KeyboardInterrupt:
         return EXIT_OK

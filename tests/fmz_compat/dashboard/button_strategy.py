@@ -6,10 +6,12 @@ import json
 def main():
     for e in exchanges:
         e.SetContractType("swap")
-    chart = Chart({"__isStock": True, "title": {"text": "BTC last price"},
-                   "yAxis": [{"title": {"text": "price"}}, {"title": {"text": "loops"}, "opposite": True}],
-                   "series": [{"name": "last", "data": []}, {"name": "loops", "yAxis": 1, "type": "column"}]})
+    config = {"__isStock": True, "title": {"text": "BTC last price"},
+              "yAxis": [{"title": {"text": "price"}}, {"title": {"text": "loops"}, "opposite": True}],
+              "series": [{"name": "last", "data": []}, {"name": "loops", "yAxis": 1, "type": "column"}]}
+    chart = Chart(config)
     state = "TRADING"
+    drawing = True
     loops = 0
     while loops < 3000:
         command = GetCommand()
@@ -21,11 +23,18 @@ def main():
                 state = "TRADING"
             elif command == "quit":
                 return
+            elif command == "retitle":  # chart.update: new options, same points
+                config["title"] = {"text": "BTC last price (updated)"}
+                chart.update(config)
+            elif command == "reset":  # chart.reset: points gone, and no new ones from here on
+                chart.reset(0)
+                drawing = False
         ticker = exchange.GetTicker()
         now = UnixNano() // 1000000
-        if ticker:
+        if ticker and drawing:
             chart.add(0, [now, ticker.Last])
-        chart.add(1, [now, loops])
+        if drawing:
+            chart.add(1, [now, loops])
         loops += 1
         if loops % 5 == 0:
             LogProfit(loops * 0.1, "&")

@@ -71,6 +71,12 @@ def test_command_box_and_log_filters(live_robot, page: Page):
     page.press("#command-input", "Enter")
     expect(page.locator("#log-rows td.msg", has_text="command received: hello world")).to_be_visible(
         timeout=15_000)
+    page.fill("#command-input", "retitle")
+    page.press("#command-input", "Enter")
+    page.wait_for_function("() => window.dashboard.charts[0].getOption().title[0].text.endsWith('(updated)')")
+    page.fill("#command-input", "reset")
+    page.press("#command-input", "Enter")
+    page.wait_for_function("() => window.dashboard.charts[0].getOption().series.every(s => !s.data.length)")
     page.select_option("#log-type", "3")
     expect(page.locator("#log-rows td.msg", has_text="command received")).to_have_count(0)
     page.select_option("#log-type", "")
