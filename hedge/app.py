@@ -302,11 +302,13 @@ class App:
         margin = {key: max(view.equity - view.available, Decimal(0)) for key, view in self.accounts.items()}
         leverage = {key: (notional.get(key, Decimal(0)) / view.equity).quantize(Decimal("0.001"))
                     for key, view in self.accounts.items() if view.equity > 0}
+        observation = Observation(self.now_ms, equity, exposure, margin, leverage)
         try:
-            booked = self.accounting.observe(Observation(self.now_ms, equity, exposure, margin, leverage))
+            booked = self.accounting.observe(observation)
         except FlowRejected as exc:
             self.accounting.drop_pending()
             self.api.log(str(exc), "#ff0000")
+            self.accounting.observe(observation)
             return
         for flow in booked:
             kind = "deposit" if flow.amount > 0 else "withdrawal"

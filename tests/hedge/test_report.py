@@ -294,3 +294,20 @@ def test_flows_found_in_a_transfer_history_are_booked_once(fake_exchange, fake_r
     assert booked == [("binance-dep-1", Decimal(1000), "history:binance"),
                       ("binance-dep-2", Decimal(500), "history:binance")]
     assert app.accounting.unit_nav == 1 and app.accounting.shares == Decimal(21_500)
+
+
+def test_a_declared_flow_that_never_happened_is_dropped_with_a_red_line(fake_exchange, fake_runtime):
+    from hedge.app import App
+    from hedge.config import parse_params
+    from hedge.fmz import Api
+
+    binance, okx = fake_exchange("binance"), fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1)
+    runtime = fake_runtime([binance, okx])
+    commands = ["withdraw:15000"]  # typed, but nothing left the venues
+    api = Api.from_globals(dict(runtime.globals(), GetCommand=lambda: commands.pop(0) if commands else ""))
+    app = App(api, parse_params('{"symbols": ["BTC_USDT"], "status_interval_s": 5}'))
+    assert app.start()
+    app.tick()
+    assert app.accounting.flows == [] and app.accounting.pending == []
+    assert app.accounting.live.time_ms == app.now_ms and app.accounting.unit_nav == 1
+    assert any("do not show in the equity" in str(line) for line in runtime.logs)
