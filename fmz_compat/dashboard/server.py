@@ -322,10 +322,28 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {path}"})
 
+    def _same_origin(self) -> bool:
+        """Refuse what another web site could make a browser send here: a cross-site form or fetch
+        (Origin differs from Host; JSON content type forces a CORS preflight we never answer), and
+        DNS rebinding on a loopback bind (a Host that is not a loopback name)."""
+        host = (self.headers.get("Host") or "").lower()
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != host:
+            return False
+        if is_loopback(self.dashboard.config.host):
+            if not is_loopback(_host_name(host)):
+                return False
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return content_type == "application/json"
+
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
         if path != "/api/command":
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {path}"})
+            return
+        if not self._same_origin():
+            self._json(HTTPStatus.FORBIDDEN, {"error": "commands are accepted from this page only "
+                                                       "(same origin, JSON body)"})
             return
         if not self._authorized():
             return
@@ -363,6 +381,13 @@ class _Handler(BaseHTTPRequestHandler):
                 idle += EVENT_POLL_S
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
+
+
+def _host_name(host_header: str) -> str:
+    """'127.0.0.1:8765' -> '127.0.0.1', '[::1]:8765' -> '::1', 'localhost' -> 'localhost'."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
 def _int(q: dict[str, str], key: str, default: int, low: int, high: int) -> int:

@@ -178,3 +178,20 @@ def test_backtest_with_dashboard_flag_serves_then_reports_the_end(tmp_path):
     assert any(line.startswith("dashboard: http://127.0.0.1:") for line in lines)
     assert not any("token" in line for line in lines)  # loopback without a token: none made
     assert (tmp_path / "1" / "run.json").is_file()
+
+
+def test_cross_site_command_posts_are_refused(live_robot):
+    url = live_robot.url + "api/command"
+
+    def post(headers: dict[str, str]) -> int:
+        req = urllib.request.Request(url, data=b'{"command": "ping"}', headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert post({"Content-Type": "text/plain"}) == 403  # a plain form/fetch from another site
+    assert post({"Content-Type": "application/json", "Origin": "http://evil.example"}) == 403
+    assert post({"Content-Type": "application/json", "Host": "evil.example:80"}) == 403  # DNS rebinding
+    assert post({"Content-Type": "application/json", "Origin": live_robot.url.rstrip("/")}) == 202
