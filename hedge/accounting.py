@@ -363,9 +363,10 @@ class Accounting:
         return dict(self.volume_days.get(now_ms // DAY_MS, {}))
 
     def nav_at(self, time_ms: int) -> Decimal | None:
-        """Unit NAV of the newest point at or before time_ms (hourly where kept, else daily)."""
+        """Unit NAV of the newest point at or before time_ms (hourly where kept, else daily). Up to an
+        hour before inception counts as inception (a 7-day window over a 7-day history)."""
         if self.inception_ms and time_ms < self.inception_ms:
-            return None
+            return ONE if self.inception_ms - time_ms <= HOUR_MS else None
         for series in (self.hours, self.days):
             i = bisect.bisect_right(series, time_ms, key=_time_of)
             if i > 0:

@@ -149,6 +149,9 @@ def test_window_returns_are_annualized_simply_and_compounded():
     assert abs(found.simple_annual - D("0.01") * 365 / 30) < D("1e-26")
     assert abs(found.compound_annual - (D("1.01") ** (D(365) / 30) - 1)) < D("1e-26")
     assert acc.window(90) is None
+    last = acc.live.time_ms
+    assert acc.window(30, last - 30 * 60_000).total == D("0.01")  # half an hour short of 30 days counts
+    assert acc.nav_at(T0 - 2 * HOUR_MS) is None
     inception = acc.since_inception()
     assert inception is not None and inception.days == 30 and inception.simple_annual == found.simple_annual
 
