@@ -292,6 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.startswith("/api/"):
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path}"})
             return
+        if not self._host_ok():
+            self._json(HTTPStatus.FORBIDDEN, {"error": "open the dashboard by its loopback address"})
+            return
         if not self._authorized():
             return
         try:
@@ -322,6 +325,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {path}"})
 
+    def _host_ok(self) -> bool:
+        """On a loopback bind, only loopback Host names: a rebinding DNS name cannot read the robot."""
+        if not is_loopback(self.dashboard.config.host):
+            return True
+        return is_loopback(_host_name((self.headers.get("Host") or "").lower()))
+
     def _same_origin(self) -> bool:
         """Refuse what another web site could make a browser send here: a cross-site form or fetch
         (Origin differs from Host; JSON content type forces a CORS preflight we never answer), and
@@ -330,9 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc.lower() != host:
             return False
-        if is_loopback(self.dashboard.config.host):
-            if not is_loopback(_host_name(host)):
-                return False
+        if not self._host_ok():
+            return False
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         return content_type == "application/json"
 

@@ -175,7 +175,9 @@ function renderTables(tables, blockIndex) {
 }
 
 async function loadStatus() {
+  const ticket = (view.statusTicket = (view.statusTicket || 0) + 1);
   const status = await api("/api/status");
+  if (ticket !== view.statusTicket) return;  // answers can arrive out of order: draw the newest only
   const root = document.getElementById("status");
   const nodes = status.blocks.map((block, i) => {
     if (block.kind === "tables") return renderTables(block.tables, i);
@@ -189,7 +191,9 @@ async function loadStatus() {
 
 // --- charts ---
 async function loadCharts() {
+  const ticket = (view.chartTicket = (view.chartTicket || 0) + 1);
   const body = await api("/api/charts");
+  if (ticket !== view.chartTicket) return;
   const figures = [...body.figures];
   if (body.profit) figures.push(body.profit);
   const root = document.getElementById("charts");
@@ -232,7 +236,9 @@ async function loadLogs() {
   if (q.types) params.set("types", q.types);
   if (q.venue !== "") params.set("venue", q.venue);
   if (q.text) params.set("text", q.text);
+  const ticket = (q.ticket = (q.ticket || 0) + 1);
   const body = await api(`/api/logs?${params}`);
+  if (ticket !== q.ticket) return;  // a newer request (another filter, a live refresh) is on its way
   q.total = body.total;
   const venues = (view.state && view.state.venues) || [];
   const rows = body.rows.map((r) => el("tr", {class: r.LogType === 3 ? "row-error" : ""},

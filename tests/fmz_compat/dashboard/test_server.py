@@ -195,3 +195,6 @@ def test_cross_site_command_posts_are_refused(live_robot):
     assert post({"Content-Type": "application/json", "Origin": "http://evil.example"}) == 403
     assert post({"Content-Type": "application/json", "Host": "evil.example:80"}) == 403  # DNS rebinding
     assert post({"Content-Type": "application/json", "Origin": live_robot.url.rstrip("/")}) == 202
+    req = urllib.request.Request(live_robot.url + "api/status", headers={"Host": "rebound.example"})
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        urllib.request.urlopen(req, timeout=10)
