@@ -23,12 +23,12 @@ def main():
         cfg = parse_params(text)
     except ConfigError as exc:
         api.log(str(exc), "#ff0000")
-        return
+        raise SystemExit(2) from None  # bad input: the robot stops before any order, non-zero status
     if not admit(api, globals().get("REGCODE")):
-        return
+        raise SystemExit(2)
     app = App(api, cfg)
     if not app.start():
-        return
+        raise SystemExit(1)  # refused to start (e.g. venue positions differ from the ledger): see the log
     _app = app
     while True:
         app.tick()

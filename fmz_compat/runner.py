@@ -507,14 +507,15 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
         f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
         f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "
-        f"funding {f['funding_usdt']:,.2f}   realized PnL {f['realized_pnl_usdt']:,.2f}",
+        f"funding {f['funding_usdt']:,.2f}   trading PnL before costs {f['realized_pnl_usdt']:,.2f}",
         f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   unit NAV {nav}   "
         f"liquidations {f['liquidations']}",
         f"profit {f['equity_end_usdt'] - f['equity_start_usdt']:+,.2f} USDT   {_annualized_text(f, window)}",
         f"max |net exposure| {f['max_abs_net_exposure_usdt']:,.2f} USDT{exposure_at}",
         *[f"strategy: {line}" for line in result.final_words],
         f"db      {result.db_path}",
-        f"report  {result.report_path}  (open it in a browser; the live robot page comes with the dashboard)",
+        f"report  {result.report_path}  (open it in a browser)",
+        f"page    python -m fmz_compat dashboard {result.robot_dir}  (the robot page: status, charts, log)",
         f"run     {result.robot_dir / 'run.json'}",
     ]
     return "\n".join(lines)

@@ -49,4 +49,4 @@ def test_bad_params_stop_before_any_order(tmp_path):
     expected = "PARAMS key 'open_threshold_bps' = \"wide\" is invalid: must be a number, e.g. 10 or 2.5"
     assert errors == [expected]
     assert run["stats"]["totals"]["trades"] == 0
-    assert result.returncode == 0
+    assert result.returncode == 2

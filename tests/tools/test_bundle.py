@@ -156,7 +156,10 @@ g = {"__name__": "__main__", "Log": lambda *a: print("LOG", *a), "LogStatus": pr
      "Sleep": lambda ms: None, "UnixNano": lambda: 1_706_745_600_000_000_000, "_G": lambda *a: None,
      "exchanges": [Exchange("Futures_Binance"), Exchange("Futures_OKX")], "REGCODE": code, "PARAMS": "{}"}
 exec(compile(open(path, encoding="utf-8").read(), path, "exec"), g)
-g["main"]()
+try:
+    g["main"]()
+except SystemExit as stop:  # the strategy stops the robot with a status, as exit() does on FMZ
+    print("EXIT", stop.code)
 '''
 
 
@@ -178,10 +181,11 @@ def test_bundle_runs_on_a_bare_python_and_checks_codes_in_pure_python(tmp_path):
     lines = start(License("acme-01", "2024-02-01", ("binance", "okx"), Decimal("2000")))
     assert lines[:2] == ["cryptography importable: False", "hedge importable: False"]
     assert lines[2].startswith("LOG registration: customer acme-01, expires 2024-02-01")
-    assert lines[-1].startswith("LOG need at least two supported futures exchanges")  # the fake venues fail
+    assert lines[-2].startswith("LOG need at least two supported futures exchanges")  # the fake venues fail
+    assert lines[-1] == "EXIT 1"
     lines = start(License("acme-01", "2024-01-31", ("binance", "okx"), Decimal("2000")))
     assert lines[2:] == ["LOG not started: registration code for acme-01 expired on 2024-01-31 (UTC); "
-                         "ask your vendor to renew it #ff0000"]
+                         "ask your vendor to renew it #ff0000", "EXIT 2"]
 
 
 def test_imports_fmz_hosts_lack_are_refused(tmp_path):
@@ -223,7 +227,7 @@ def test_bundle_with_a_key_runs_as_is_under_the_cli_only_with_a_valid_code(tmp_p
     good = encode_code(payload, key.sign(payload))
 
     done, run_json, lines = _cli_backtest(built, tmp_path / "missing")
-    assert done.returncode == 0
+    assert done.returncode == 2
     assert run_json["stats"]["totals"]["trades"] == 0
     assert [line for line in lines if "REGCODE" in line] == [
         "not started: registration code missing: set the strategy parameter REGCODE to the code you were "

@@ -179,7 +179,8 @@ def test_liquidation_check_is_monotone_in_margin(margin, extra, size, entry, mov
        rate=st.floats(-0.01, 0.01).filter(lambda x: abs(x) > 1e-9))
 def test_funding_payment_sign(size, mark, rate):
     pay = funding_payment("okx", size, mark, rate)
-    assert pay == pytest.approx(-size * mark * rate, rel=1e-9, abs=6e-9)  # OKX rounds to 1e-8 USDT (half a unit, plus float error)
+    # OKX rounds to 1e-8 USDT: half a unit at a tie, plus float error
+    assert pay == pytest.approx(-size * mark * rate, rel=1e-9, abs=6e-9)
     if pay:
         assert (pay < 0) == ((size > 0) == (rate > 0))  # longs pay when rate > 0, shorts when < 0
 
