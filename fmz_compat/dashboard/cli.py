@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +46,7 @@ def run_with_dashboard(config: RunConfig, source: str, listen: str, token: str |
         server.finished(result.exit_code, result.ended_by)
         if linger:
             out(f"dashboard still serving {server.url} (Ctrl-C to quit)")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
+            _wait_for_stop()
         return result.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
@@ -68,9 +66,24 @@ def serve_folder(run_dir: Path, listen: str, token: str | None, *,
         server.stop()
         raise UsageError(str(exc)) from None
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        _wait_for_stop()
     finally:
         server.stop()
     return EXIT_OK
+
+
+def _wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM (both end the page quietly)."""
+    stop = threading.Event()
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    except ValueError:  # not the main thread: Ctrl-C only
+        previous = None
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
