@@ -16,7 +16,7 @@ from .conftest import REPO, start_live_robot, stop_live_robot
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOT = REPO / "docs" / "img" / "dashboard.png"
+DOCS_SCREENSHOT = REPO / "docs" / "img" / "dashboard.png"  # refreshed with UPDATE_DOCS_SCREENSHOTS=1
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,8 @@ def test_token_protected_dashboard(tmp_path: Path, browser: Browser):
         stop_live_robot(robot)
 
 
-def test_hedge_strategy_page_renders_and_screenshot(hedge_run_dir: Path, page: Page):
+def test_hedge_strategy_page_renders_and_screenshot(hedge_run_dir: Path, page: Page, tmp_path: Path):
+    shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1" else tmp_path / "dashboard.png"
     server = DashboardServer(DashboardConfig(port=0), out=lambda line: None)
     server.open_folder(hedge_run_dir)
     server.start()
@@ -121,10 +122,10 @@ def test_hedge_strategy_page_renders_and_screenshot(hedge_run_dir: Path, page: P
         expect(page.locator("table.status td", has_text="binance").first).to_be_visible()
         page.get_by_role("tab", name="Summary").click()
         page.wait_for_timeout(300)  # let the charts finish their first paint
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shot.parent.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": 1360, "height": 1760})
         page.wait_for_timeout(300)
-        page.screenshot(path=str(SCREENSHOT))
-        assert SCREENSHOT.stat().st_size > 20_000
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
     finally:
         server.stop()
