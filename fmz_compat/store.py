@@ -135,7 +135,7 @@ class RobotStore:
     def logs(self, *, offset: int = 0, limit: int = 100, log_types: Sequence[int] | None = None,
              since_ms: int | None = None, until_ms: int | None = None, text: str | None = None,
              newest_first: bool = True) -> list[dict[str, Any]]:
-        where, params = self._log_filter(log_types, since_ms, until_ms, text)
+        where, params = log_filter(log_types, since_ms=since_ms, until_ms=until_ms, text=text)
         order = "DESC" if newest_first else "ASC"
         rows = self._read(f"SELECT {', '.join(LOG_COLUMNS)} FROM log {where} ORDER BY Id {order}"
                           " LIMIT ? OFFSET ?", (*params, int(limit), int(offset)))
@@ -143,27 +143,8 @@ class RobotStore:
 
     def count_logs(self, *, log_types: Sequence[int] | None = None, since_ms: int | None = None,
                    until_ms: int | None = None, text: str | None = None) -> int:
-        where, params = self._log_filter(log_types, since_ms, until_ms, text)
+        where, params = log_filter(log_types, since_ms=since_ms, until_ms=until_ms, text=text)
         return int(self._read(f"SELECT COUNT(*) FROM log {where}", params)[0][0])
-
-    @staticmethod
-    def _log_filter(log_types: Sequence[int] | None, since_ms: int | None, until_ms: int | None,
-                    text: str | None) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if log_types:
-            clauses.append(f"LogType IN ({', '.join('?' for _ in log_types)})")
-            params.extend(int(t) for t in log_types)
-        if since_ms is not None:
-            clauses.append("Date >= ?")
-            params.append(int(since_ms))
-        if until_ms is not None:
-            clauses.append("Date < ?")
-            params.append(int(until_ms))
-        if text:
-            clauses.append("instr(lower(Extra), lower(?)) > 0")
-            params.append(text)
-        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     # --- profit ---
     def append_profit(self, time_ms: int, profit: float, extra: str = "") -> None:
@@ -253,3 +234,27 @@ class RobotStore:
             columns = [d[0] for d in cur.description] if cur.description else []
             values = [list(r) for r in cur.fetchall()] if cur.description else []
             return {"columns": columns, "values": values}
+
+
+def log_filter(log_types: Sequence[int] | None = None, *, since_ms: int | None = None,
+               until_ms: int | None = None, text: str | None = None,
+               exchange_index: int | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters for a filtered read of the `log` table."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if log_types:
+        clauses.append(f"LogType IN ({', '.join('?' for _ in log_types)})")
+        params.extend(int(t) for t in log_types)
+    if exchange_index is not None:
+        clauses.append("Eid = ?")
+        params.append(int(exchange_index))
+    if since_ms is not None:
+        clauses.append("Date >= ?")
+        params.append(int(since_ms))
+    if until_ms is not None:
+        clauses.append("Date < ?")
+        params.append(int(until_ms))
+    if text:
+        clauses.append("instr(lower(Extra), lower(?)) > 0")
+        params.append(text)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fmz_compat.api import parse_status
-from fmz_compat.store import LOG_COLUMNS
+from fmz_compat.store import LOG_COLUMNS, log_filter
 
 
 class RobotReader:
@@ -50,7 +50,7 @@ class RobotReader:
     # --- log ---
     def logs(self, *, offset: int = 0, limit: int = 50, log_types: Sequence[int] = (),
              venue: int | None = None, text: str = "") -> dict[str, Any]:
-        where, params = _log_filter(log_types, venue, text)
+        where, params = log_filter(log_types, text=text, exchange_index=venue)
         total = int((self._rows(f"SELECT COUNT(*) FROM log {where}", params) or [(0,)])[0][0])
         rows = self._rows(f"SELECT {', '.join(LOG_COLUMNS)} FROM log {where} ORDER BY Id DESC"
                           " LIMIT ? OFFSET ?", (*params, int(limit), int(offset)))
@@ -145,21 +145,6 @@ class RobotReader:
 def _is_xy(point: Any) -> bool:
     return (isinstance(point, list) and len(point) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point))
-
-
-def _log_filter(log_types: Sequence[int], venue: int | None, text: str) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if log_types:
-        clauses.append(f"LogType IN ({', '.join('?' for _ in log_types)})")
-        params.extend(int(t) for t in log_types)
-    if venue is not None:
-        clauses.append("Eid = ?")
-        params.append(int(venue))
-    if text:
-        clauses.append("instr(lower(Extra), lower(?)) > 0")
-        params.append(text)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def status_blocks(text: str) -> list[dict[str, Any]]:
