@@ -291,8 +291,21 @@ def run(
 
 
 def market_symbols(config: RunConfig) -> tuple[str, ...]:
-    """--symbols plus every pair an exchange is bound to, in order, without duplicates."""
-    return tuple(dict.fromkeys((*config.symbols, *(b.currency for b in config.bindings))))
+    """--symbols, every pair an exchange is bound to, and the pairs the parameter document lists
+    under "symbols" (so adding a symbol to params.json is enough on the simulator), in order."""
+    return tuple(dict.fromkeys((*config.symbols, *(b.currency for b in config.bindings),
+                                *_params_symbols(config.params_json))))
+
+
+def _params_symbols(params_json: str | None) -> list[str]:
+    try:
+        document = json.loads(params_json) if params_json else None
+    except ValueError:
+        return []
+    listed = document.get("symbols") if isinstance(document, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [s for s in listed if isinstance(s, str) and re.fullmatch(r"[A-Z0-9]+_[A-Z]+", s)]
 
 
 class ProgressBar:

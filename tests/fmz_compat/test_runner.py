@@ -205,3 +205,20 @@ def test_progress_bar_follows_simulated_time_in_deciles_off_a_terminal():
     lines = out.getvalue().splitlines()
     assert [line.split("]")[1].split("%")[0].strip() for line in lines] == ["26.0", "52.0", "78.0", "100.0"]
     assert lines[-1].startswith("[" + "#" * ProgressBar.WIDTH + "]") and "\r" not in out.getvalue()
+
+
+def test_pairs_listed_in_the_parameter_are_simulated(tmp_path):
+    from fmz_compat.__main__ import main
+
+    strategy = tmp_path / "s.py"
+    strategy.write_text(textwrap.dedent("""
+        def main():
+            ticker = exchange.GetTicker("SOL_USDT.swap")
+            Log("SOL listed:", ticker is not None and ticker.Last > 0)
+    """), encoding="utf-8")
+    code = main(["backtest", str(strategy), "--params", '{"symbols": ["BTC_USDT", "SOL_USDT"]}',
+                 "--duration", "1h", "--venues", "binance,okx", "--out", str(tmp_path / "runs"), "--quiet"])
+    assert code == 0
+    db = sqlite3.connect(next((tmp_path / "runs").glob("*/*.db3")))
+    assert ("SOL listed: True",) in db.execute("SELECT Extra FROM log").fetchall()
+    db.close()
