@@ -282,12 +282,20 @@ def run(
         finally:
             world.close()
         _write_outputs(config, result, store, start_ms, clock)
-        if result.exit_code == EXIT_CRASH and config.quiet:  # not echoed yet: the user must see why
-            for row in store.logs(limit=1, log_types=[LOG_TYPE_ERROR]):
-                out(row["Extra"])
+        if result.exit_code != EXIT_OK and config.quiet:  # not echoed yet: the user must see why
+            for line in _stop_reason(store, result.exit_code):
+                out(line)
         store.close()
     out(summary_text(config, result))
     return result
+
+
+def _stop_reason(store: RobotStore, exit_code: int) -> list[str]:
+    """The log line(s) that explain a non-zero exit: the traceback of a crash, else the last words."""
+    if exit_code == EXIT_CRASH:
+        return [row["Extra"] for row in store.logs(limit=1, log_types=[LOG_TYPE_ERROR])]
+    rows = [row["Extra"] for row in store.logs(limit=3) if not str(row["Extra"]).startswith("robot stopping")]
+    return rows[:1]
 
 
 def market_symbols(config: RunConfig) -> tuple[str, ...]:

@@ -50,3 +50,4 @@ def test_bad_params_stop_before_any_order(tmp_path):
     assert errors == [expected]
     assert run["stats"]["totals"]["trades"] == 0
     assert result.returncode == 2
+    assert expected in result.stdout.splitlines()  # shown even with --quiet: the user must see why
