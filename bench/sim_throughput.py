@@ -15,7 +15,7 @@ import argparse
 import io
 import tempfile
 import time
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from _common import ROOT, START_MS, bindings, median, strategy_params, symbols
@@ -54,7 +54,7 @@ def full_loop(venues: int, n_symbols: int, hours: float, out_root: Path) -> tupl
         out_root=out_root, quiet=True,
     )
     started = time.perf_counter()
-    with redirect_stdout(io.StringIO()):
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # summary and progress bar
         result = run(config)
     wall = time.perf_counter() - started
     if result.exit_code != 0:
