@@ -1,0 +1,581 @@
+"""The FMZ exchange object on a real venue, through ccxt (pinned 4.5.83).
+
+Same FMZ semantics as `fmz_compat.exchange.Exchange`: symbols "BTC_USDT.swap", amounts in
+contracts, order ids "BTC_USDT.swap,<venue id>", failures return None and write one error row.
+
+Errors are split the way a trader must treat them:
+- ccxt NetworkError family (timeouts, 5xx, 429, maintenance): the outcome is unknown. The call
+  returns None, the log says "outcome unknown", `last_outcome_unknown` is True and an order
+  stays in `in_flight` under its client order id until the strategy reconciles it.
+- ccxt ExchangeError family (insufficient margin, min notional, bad key...): definite rejection,
+  None and a log line carrying the venue's message.
+Secrets (key, secret, passphrase, signatures) are scrubbed from every message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import ccxt
+
+from fmz_compat.core import (
+    LOG_TYPE_BUY,
+    LOG_TYPE_CANCEL,
+    LOG_TYPE_SELL,
+    ORDER_OFFSET_CLOSE,
+    ORDER_OFFSET_OPEN,
+    ORDER_STATE_CANCELED,
+    ORDER_STATE_CLOSED,
+    ORDER_STATE_PENDING,
+    ORDER_STATE_UNKNOWN,
+    ORDER_TYPE_BUY,
+    ORDER_TYPE_SELL,
+    PD_LONG,
+    PD_SHORT,
+    VENUE_NAMES,
+    ExchangeBinding,
+    LogSink,
+    Struct,
+    to_struct,
+)
+from fmz_compat.exchange import _CLIENT_ID_KEYS, _DIRECTIONS, AsyncResult, _Failed, _parse_side, _truthy
+from fmz_compat.keys import Credentials
+
+
+@dataclass(frozen=True)
+class VenueProfile:
+    """How one venue maps onto ccxt: class name, options, and the raw REST prefixes for IO("api")."""
+
+    ccxt_id: str
+    options: tuple[tuple[str, Any], ...]
+    api_prefixes: tuple[tuple[str, Any], ...]  # (path prefix, ccxt api) longest first
+
+
+VENUES: dict[str, VenueProfile] = {
+    "binance": VenueProfile("binanceusdm", (("defaultType", "swap"),),
+                            (("/fapi/v3/", "fapiPrivateV3"), ("/fapi/v2/", "fapiPrivateV2"),
+                             ("/fapi/v1/", "fapiPrivate"))),
+    "okx": VenueProfile("okx", (("defaultType", "swap"), ("fetchMarkets", {"types": ["swap"]}),
+                                ("brokerId", None)),
+                        (("/api/v5/", "private"),)),
+    "bybit": VenueProfile("bybit", (("defaultType", "swap"), ("defaultSubType", "linear"),
+                                    ("fetchMarkets", {"types": ["linear"]})),
+                          (("/", "private"),)),
+    "coinex": VenueProfile("coinex", (("defaultType", "swap"), ("fetchMarkets", {"types": ["swap"]})),
+                           (("/v2/", ["v2", "private"]),)),
+    "bitmex": VenueProfile("bitmex", (("defaultType", "swap"),), (("/api/v1/", "private"),)),
+}
+
+_STATUS = {"open": ORDER_STATE_PENDING, "closed": ORDER_STATE_CLOSED, "canceled": ORDER_STATE_CANCELED,
+           "expired": ORDER_STATE_CANCELED, "rejected": ORDER_STATE_CANCELED}
+_INTERVAL_UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_SIGNATURE = re.compile(r"(signature|sign|api[-_]?key|passphrase)=[^&\s\"']+", re.IGNORECASE)
+
+
+class AccountModeError(Exception):
+    """The account is in a mode the strategy does not support; the message says what to change."""
+
+
+def build_client(venue: str, credentials: Credentials | None, *, testnet: bool = False,
+                 broker_tag: str = "") -> ccxt.Exchange:
+    """A ccxt client for `venue` (binance, okx, bybit, coinex, bitmex) in swap mode."""
+    profile = VENUES[venue]
+    config: dict[str, Any] = {"enableRateLimit": True, "options": dict(profile.options)}
+    if credentials is not None:
+        config.update(credentials.ccxt_config())
+    if venue == "okx" and broker_tag:
+        config["options"]["brokerId"] = broker_tag
+    client = getattr(ccxt, profile.ccxt_id)(config)
+    client.has = dict(client.has, fetchCurrencies=False)  # currencies need extra private endpoints
+    if testnet:
+        client.set_sandbox_mode(True)
+    return client
+
+
+class LiveExchange:
+    """One FMZ exchange object backed by a ccxt client."""
+
+    def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
+                 index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "") -> None:
+        if venue not in VENUES:
+            raise ValueError(f"unknown venue {venue!r}: use one of {', '.join(VENUES)}")
+        self._client = client
+        self._venue = venue
+        self._binding = binding
+        self._log = log
+        self._index = index
+        self._name = VENUE_NAMES[venue]
+        self._label = binding.label or self._name
+        self._currency = binding.currency.upper()
+        self._contract = ""
+        self._direction = "buy"
+        self._secrets = tuple(s for s in secrets if s)
+        self._broker_tag = broker_tag
+        self._raw: Any = ""
+        self._lock = threading.RLock()
+        self._client_ids = itertools.count(1)
+        self._id_prefix = f"fmzc{index}x"
+        self.last_outcome_unknown = False
+        # client order id -> what was sent, for orders whose placement outcome is unknown
+        self.in_flight: dict[str, Struct] = {}
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return _SIGNATURE.sub(lambda m: m.group(1) + "=***", text)
+
+    def _fail(self, method: str, message: str) -> None:
+        self._log.error(self._scrub(f"{self._label} {method}: {message}"), exchange_index=self._index)
+        return None
+
+    def _run(self, method: str, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            self.last_outcome_unknown = False
+            try:
+                return fn()
+            except _Failed as e:
+                return self._fail(method, str(e))
+            except ccxt.NetworkError as e:
+                self.last_outcome_unknown = True
+                return self._fail(method, f"outcome unknown ({type(e).__name__}): {_venue_message(e)}")
+            except ccxt.BaseError as e:
+                return self._fail(method, f"rejected ({type(e).__name__}): {_venue_message(e)}")
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
+                # ccxt could not parse what the venue answered: treat like a lost answer
+                self.last_outcome_unknown = True
+                return self._fail(method, f"outcome unknown (unreadable venue response: {type(e).__name__})")
+
+    def _markets(self) -> dict[str, Any]:
+        if not self._client.markets:
+            self._client.load_markets()
+        return self._client.markets
+
+    def _symbol(self, symbol: str | None) -> tuple[str, str]:
+        """(FMZ pair, ccxt symbol) for a symbol argument; '' means the current pair and contract."""
+        if symbol is None or symbol == "":
+            if not self._contract:
+                raise _Failed("contract type is not set: call SetContractType(\"swap\") first or pass a "
+                              "full symbol such as \"BTC_USDT.swap\"")
+            pair = self._currency
+        else:
+            if not isinstance(symbol, str):
+                raise _Failed(f"invalid symbol {symbol!r}")
+            pair, _, ct = symbol.partition(".")
+            pair = pair.upper()
+            if ct and ct != "swap":
+                raise _Failed(f"contract type {ct!r} is not supported live (only \"swap\")")
+        base, sep, quote = pair.partition("_")
+        if not sep or not base or not quote:
+            raise _Failed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+        unified = f"{base}/{quote}:{quote}"
+        if unified not in self._markets():
+            raise _Failed(f"symbol {pair} is not listed as a {quote}-margined swap on {self._name}")
+        return pair, unified
+
+    def _fmz_symbol(self, unified: str) -> str:
+        market = self._markets().get(unified)
+        if market is None:
+            return unified
+        return f"{market['base']}_{market['quote']}.swap"
+
+    def _order_id(self, unified: str, venue_id: Any) -> str:
+        return f"{self._fmz_symbol(unified)},{venue_id}"
+
+    def _parse_order_id(self, order_id: Any) -> tuple[str, str]:
+        """(ccxt symbol, venue order id) from "BTC_USDT.swap,123" (or a bare id on the current pair)."""
+        if isinstance(order_id, bool) or not isinstance(order_id, str | int):
+            raise _Failed(f"invalid order id {order_id!r}")
+        text = str(order_id)
+        symbol, sep, raw = text.rpartition(",")
+        if not raw.strip():
+            raise _Failed(f"invalid order id {order_id!r}")
+        return self._symbol(symbol if sep else "")[1], raw.strip()
+
+    # --- identity -----------------------------------------------------------------------------
+    def GetName(self) -> str:
+        return self._name
+
+    def GetLabel(self) -> str:
+        return self._label
+
+    def GetCurrency(self) -> str:
+        return self._currency
+
+    def GetBaseCurrency(self) -> str:
+        return self._currency.split("_")[0]
+
+    def GetQuoteCurrency(self) -> str:
+        return self._currency.split("_")[1]
+
+    def SetCurrency(self, currency: str) -> None:
+        if not isinstance(currency, str) or currency.count("_") != 1:
+            self._fail("SetCurrency", f"invalid currency {currency!r}: use BASE_QUOTE such as ETH_USDT")
+            return None
+        self._currency = currency.upper()
+        return None
+
+    def GetContractType(self) -> str:
+        return self._contract
+
+    def SetContractType(self, contract_type: str) -> Struct | None:
+        def run() -> Struct:
+            if contract_type != "swap":
+                raise _Failed(f"contract type {contract_type!r} is not supported live (only \"swap\")")
+            self._contract = "swap"
+            unified = self._symbol("")[1]
+            native = self._markets()[unified]["id"]
+            return to_struct({"InstrumentID": native, "instrument": native})
+        return self._run("SetContractType", run)
+
+    def SetDirection(self, direction: str) -> None:
+        if direction not in _DIRECTIONS:
+            self._fail("SetDirection", f"invalid direction {direction!r}: use buy, sell, closebuy, closesell")
+            return None
+        self._direction = direction
+        return None
+
+    def GetDirection(self) -> str:
+        return self._direction
+
+    def GetRawJSON(self) -> str:
+        if isinstance(self._raw, str):
+            return self._raw
+        try:
+            return json.dumps(self._raw)
+        except (TypeError, ValueError):
+            return ""
+
+    def SetMarginLevel(self, *args: Any) -> bool | None:
+        def run() -> bool:
+            if len(args) == 1:
+                symbol, level = "", args[0]
+            elif len(args) == 2:
+                symbol, level = args
+            else:
+                raise _Failed("SetMarginLevel(level) or SetMarginLevel(symbol, level)")
+            if isinstance(level, bool) or not isinstance(level, int | float) or level < 1:
+                raise _Failed(f"invalid leverage {level!r}: use a number >= 1")
+            self._raw = self._client.set_leverage(int(level), self._symbol(symbol)[1])
+            return True
+        return self._run("SetMarginLevel", run)
+
+    # --- market data --------------------------------------------------------------------------
+    def GetMarkets(self) -> dict[str, Struct] | None:
+        def run() -> dict[str, Struct]:
+            out = {}
+            for m in self._markets().values():
+                if not (m.get("swap") and m.get("linear")) or m.get("active") is False:
+                    continue
+                limits, precision = m.get("limits") or {}, m.get("precision") or {}
+                tick, step = precision.get("price"), precision.get("amount")
+                out[f"{m['base']}_{m['quote']}.swap"] = to_struct({
+                    "Symbol": m["id"], "BaseAsset": m["base"], "QuoteAsset": m["quote"],
+                    "TickSize": tick, "AmountSize": step,
+                    "PricePrecision": _decimals(tick), "AmountPrecision": _decimals(step),
+                    "MinQty": (limits.get("amount") or {}).get("min"),
+                    "MaxQty": (limits.get("amount") or {}).get("max"),
+                    "MinNotional": (limits.get("cost") or {}).get("min"),
+                    "MaxNotional": (limits.get("cost") or {}).get("max"),
+                    "CtVal": m.get("contractSize") or 1.0, "CtValCcy": m["base"], "Info": m.get("info"),
+                })
+            return out
+        return self._run("GetMarkets", run)
+
+    def _ticker_struct(self, unified: str, t: dict[str, Any]) -> Struct:
+        return to_struct({
+            "Symbol": self._fmz_symbol(unified), "High": t.get("high"), "Low": t.get("low"),
+            "Sell": t.get("ask"), "Buy": t.get("bid"), "Last": t.get("last"), "Open": t.get("open"),
+            "Volume": t.get("baseVolume"), "Time": t.get("timestamp"), "OpenInterest": 0.0,
+            "Info": t.get("info"),
+        })
+
+    def GetTicker(self, symbol: str = "") -> Struct | None:
+        def run() -> Struct:
+            unified = self._symbol(symbol)[1]
+            t = dict(self._client.fetch_ticker(unified))
+            if t.get("bid") is None or t.get("ask") is None:  # e.g. Binance's 24h ticker has no book
+                book = self._client.fetch_order_book(unified, 5)
+                t["bid"] = book["bids"][0][0] if book["bids"] else None
+                t["ask"] = book["asks"][0][0] if book["asks"] else None
+            self._raw = t.get("info")
+            return self._ticker_struct(unified, t)
+        return self._run("GetTicker", run)
+
+    def GetTickers(self) -> list[Struct] | None:
+        def run() -> list[Struct]:
+            tickers = self._client.fetch_tickers()
+            return [self._ticker_struct(s, t) for s, t in tickers.items() if s in self._markets()
+                    and self._markets()[s].get("swap") and self._markets()[s].get("linear")]
+        return self._run("GetTickers", run)
+
+    def GetDepth(self, symbol: str = "", limit: int | None = None) -> Struct | None:
+        def run() -> Struct:
+            unified = self._symbol(symbol)[1]
+            book = self._client.fetch_order_book(unified, limit)
+            return to_struct({
+                "Asks": [{"Price": p, "Amount": a} for p, a, *_ in book["asks"]],
+                "Bids": [{"Price": p, "Amount": a} for p, a, *_ in book["bids"]],
+                "Time": book.get("timestamp"), "Info": {"symbol": self._markets()[unified]["id"]},
+            })
+        return self._run("GetDepth", run)
+
+    def GetFundings(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            if symbol:
+                unified = self._symbol(symbol)[1]
+                rates = {unified: self._client.fetch_funding_rate(unified)}
+            else:
+                rates = self._client.fetch_funding_rates()
+            out = []
+            for unified, f in rates.items():
+                out.append(to_struct({
+                    "Symbol": self._fmz_symbol(unified), "Rate": f.get("fundingRate"),
+                    "Time": f.get("fundingTimestamp") or f.get("nextFundingTimestamp"),
+                    "Interval": _interval_ms(f.get("interval")), "Info": f.get("info"),
+                }))
+            return out
+        return self._run("GetFundings", run)
+
+    # --- trading ------------------------------------------------------------------------------
+    def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
+        def run() -> str:
+            raw_side, opts = _parse_side(side)
+            if raw_side not in _DIRECTIONS:
+                raise _Failed(f"invalid side {side!r}: use {', '.join(_DIRECTIONS)}")
+            return self._place(self._symbol(symbol)[1], raw_side, price, amount, opts, args)
+        return self._run("CreateOrder", run)
+
+    def Buy(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Buy", price, amount, args)
+
+    def Sell(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Sell", price, amount, args)
+
+    def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
+        def run() -> str:
+            allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
+            if self._direction not in allowed:
+                raise _Failed(f"direction is {self._direction}, invalid order type {method}")
+            return self._place(self._symbol("")[1], self._direction, price, amount, {}, args)
+        return self._run(method, run)
+
+    def _place(self, unified: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
+               log_args: tuple[Any, ...]) -> str:
+        try:
+            price, amount = float(price), float(amount)
+        except (TypeError, ValueError):
+            raise _Failed(f"invalid price {price!r} or amount {amount!r}") from None
+        if amount <= 0:
+            raise _Failed(f"invalid amount {amount!r}: must be > 0")
+        exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
+        client_id = next((str(opts[k]) for k in _CLIENT_ID_KEYS if opts.get(k)), "")
+        if not client_id:
+            client_id = f"{self._id_prefix}{next(self._client_ids)}"
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if side in ("closebuy", "closesell") or _truthy(opts.get("reduceOnly")):
+            params["reduceOnly"] = True
+        tif = str(opts.get("timeInForce", opts.get("timeinforce", ""))).upper()
+        if _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY"):
+            params["postOnly"] = True
+        elif tif in ("GTC", "IOC", "FOK"):
+            params["timeInForce"] = tif
+        if self._venue == "okx" and self._broker_tag:
+            params["tag"] = self._broker_tag
+        order_type = "market" if price <= 0 else "limit"
+        sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
+                          "Amount": amount, "ClientOrderId": client_id})
+        try:
+            order = self._client.create_order(unified, order_type, exec_side, amount,
+                                              None if price <= 0 else price, params)
+            if order.get("id") is None:
+                raise ValueError("the venue's answer carries no order id")
+        except (ccxt.NetworkError, TypeError, KeyError, ValueError, AttributeError, IndexError):
+            self.in_flight[client_id] = sent
+            raise
+        self._raw = order.get("info")
+        oid = self._order_id(unified, order["id"])
+        self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL,
+                      " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,
+                      price=-1.0 if price <= 0 else price, amount=amount)
+        return oid
+
+    def CancelOrder(self, order_id: Any, *args: Any) -> bool:
+        def run() -> bool:
+            unified, venue_id = self._parse_order_id(order_id)
+            self._raw = self._client.cancel_order(venue_id, unified).get("info")
+            self._log.log(LOG_TYPE_CANCEL, " ".join(str(a) for a in args), exchange_index=self._index,
+                          order_id=self._order_id(unified, venue_id))
+            return True
+        return bool(self._run("CancelOrder", run))
+
+    def _order_struct(self, o: dict[str, Any]) -> Struct:
+        unified = o.get("symbol") or ""
+        status = _STATUS.get(o.get("status") or "", ORDER_STATE_UNKNOWN)
+        return to_struct({
+            "Id": self._order_id(unified, o["id"]), "Symbol": self._fmz_symbol(unified),
+            "Price": -1 if o.get("type") == "market" else o.get("price"), "Amount": o.get("amount"),
+            "DealAmount": o.get("filled") or 0.0, "AvgPrice": o.get("average") or 0.0,
+            "Status": status, "Type": ORDER_TYPE_BUY if o.get("side") == "buy" else ORDER_TYPE_SELL,
+            "Offset": ORDER_OFFSET_CLOSE if o.get("reduceOnly") else ORDER_OFFSET_OPEN,
+            "ContractType": "swap", "Time": o.get("timestamp"), "Condition": None,
+            "ClientOrderId": o.get("clientOrderId"), "Info": o.get("info"),
+        })
+
+    def GetOrder(self, order_id: Any) -> Struct | None:
+        def run() -> Struct:
+            unified, venue_id = self._parse_order_id(order_id)
+            order = self._client.fetch_order(venue_id, unified)
+            self._raw = order.get("info")
+            return self._order_struct(order)
+        return self._run("GetOrder", run)
+
+    def GetOrders(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            unified = self._symbol(symbol)[1] if symbol or self._contract else None
+            return [self._order_struct(o) for o in self._client.fetch_open_orders(unified)]
+        return self._run("GetOrders", run)
+
+    def GetPositions(self, symbol: str = "") -> list[Struct] | None:
+        def run() -> list[Struct]:
+            symbols = [self._symbol(symbol)[1]] if symbol else None
+            out = []
+            for p in self._client.fetch_positions(symbols):
+                contracts = p.get("contracts") or 0.0
+                if not contracts:
+                    continue
+                out.append(to_struct({
+                    "Symbol": self._fmz_symbol(p["symbol"]), "MarginLevel": p.get("leverage"),
+                    "Amount": abs(contracts), "FrozenAmount": 0.0, "Price": p.get("entryPrice"),
+                    "Profit": p.get("unrealizedPnl") or 0.0,
+                    "Type": PD_SHORT if p.get("side") == "short" else PD_LONG, "ContractType": "swap",
+                    "Margin": p.get("initialMargin") or p.get("collateral") or 0.0, "Info": p.get("info"),
+                }))
+            return out
+        return self._run("GetPositions", run)
+
+    def GetPosition(self, symbol: str = "") -> list[Struct] | None:
+        return self.GetPositions(symbol)
+
+    def GetAccount(self) -> Struct | None:
+        def run() -> Struct:
+            quote = self.GetQuoteCurrency()
+            balance = self._client.fetch_balance()
+            self._raw = balance.get("info")
+            entry = balance.get(quote) or {}
+            free, used, total = (entry.get(k) or 0.0 for k in ("free", "used", "total"))
+            return to_struct({"Balance": free, "FrozenBalance": used, "Stocks": 0.0, "FrozenStocks": 0.0,
+                              "Equity": total, "UPnL": 0.0, "Info": balance.get("info")})
+        return self._run("GetAccount", run)
+
+    # --- account modes ------------------------------------------------------------------------
+    def check_account_mode(self) -> None:
+        """Raise AccountModeError (one line, what to change) when the account mode is unsupported."""
+        try:
+            problem = _MODE_CHECKS.get(self._venue, _no_check)(self._client)
+        except ccxt.BaseError as e:
+            raise AccountModeError(self._scrub(
+                f"{self._name}: could not read the account mode: {_venue_message(e)}")) from None
+        if problem:
+            raise AccountModeError(f"{self._name}: {problem}")
+
+    # --- misc ---------------------------------------------------------------------------------
+    def Go(self, method: str, *args: Any) -> AsyncResult:
+        fn = getattr(self, method, None)
+        if fn is None or method.startswith("_") or not callable(fn):
+            self._fail("Go", f"unknown method {method!r}")
+            return AsyncResult(None)
+        return AsyncResult(fn(*args))
+
+    def IO(self, key: str, *args: Any) -> Any:
+        if key == "currency":
+            if args:
+                self.SetCurrency(args[0])
+                return True
+            return None
+        if key == "api":
+            return self._run("IO", lambda: self._api(*args))
+        return None
+
+    def _api(self, http_method: str = "GET", path: str = "", params: str = "", body: str = "") -> Any:
+        """Signed raw REST: IO("api", "GET", "/fapi/v2/account", "a=1", '{"json": "body"}')."""
+        path, _, query = path.partition("?")
+        args: dict[str, Any] = dict(parse_qsl(query)) | dict(parse_qsl(params or "", keep_blank_values=True))
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = dict(parse_qsl(body))
+            if isinstance(parsed, dict):
+                args.update(parsed)
+        for prefix, api in VENUES[self._venue].api_prefixes:
+            if path.startswith(prefix):
+                result = self._client.request(path[len(prefix):], api, http_method.upper(), args)
+                self._raw = result
+                return to_struct(result)
+        prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)
+        raise _Failed(f"path {path!r} is not a private REST path of {self._name}: start it with {prefixes}")
+
+
+def _venue_message(e: Exception) -> str:
+    """ccxt prefixes messages with its class id; keep the venue's own words."""
+    text = str(e).strip()
+    head, sep, rest = text.partition(" ")
+    return rest if sep and head.isalnum() and head.islower() else text
+
+
+def _decimals(step: Any) -> int | None:
+    if not step:
+        return None
+    text = f"{step:.12f}".rstrip("0")
+    return len(text.partition(".")[2])
+
+
+def _interval_ms(interval: Any) -> int | None:
+    if not isinstance(interval, str) or not interval[:-1].isdigit():
+        return None
+    return int(interval[:-1]) * _INTERVAL_UNITS.get(interval[-1], 0) or None
+
+
+def _no_check(client: ccxt.Exchange) -> str:
+    return ""
+
+
+def _check_binance(client: ccxt.Exchange) -> str:
+    if client.fapiPrivateGetPositionSideDual().get("dualSidePosition") in (True, "true"):
+        return ("hedge mode (dual side position) is on: switch to one-way mode in Preferences > "
+                "Position Mode, or POST /fapi/v1/positionSide/dual dualSidePosition=false")
+    return ""
+
+
+def _check_okx(client: ccxt.Exchange) -> str:
+    data = (client.privateGetAccountConfig().get("data") or [{}])[0]
+    level, pos_mode = str(data.get("acctLv")), data.get("posMode")
+    if level != "2":
+        names = {"1": "spot mode", "3": "multi-currency margin", "4": "portfolio margin"}
+        return (f"account mode is {names.get(level, level)}: switch to single-currency margin in "
+                f"Trade > Settings > Account mode")
+    if pos_mode != "net_mode":
+        return "position mode is long/short: switch to one-way (net) mode in Trade > Settings > Position mode"
+    return ""
+
+
+def _check_bybit(client: ccxt.Exchange) -> str:
+    result = client.privateGetV5AccountInfo().get("result") or {}
+    status = str(result.get("unifiedMarginStatus"))
+    if status != "1":
+        return (f"this is a unified trading account (unifiedMarginStatus {status}): use a classic "
+                f"account (a sub-account that was never upgraded) or wait for unified support")
+    return ""
+
+
+_MODE_CHECKS: dict[str, Callable[[ccxt.Exchange], str]] = {
+    "binance": _check_binance, "okx": _check_okx, "bybit": _check_bybit,
+}

@@ -1,0 +1,39 @@
+"""Fixtures for live-venue tests: a mocked HTTP layer and one LiveExchange per venue."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import responses
+
+sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: let tests import venue_payloads
+
+from venue_payloads import BINANCE_EXCHANGE_INFO, OKX_INSTRUMENTS, make  # noqa: E402
+
+from fmz_compat.core import MemoryLog  # noqa: E402
+from fmz_compat.live import LiveExchange  # noqa: E402
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def binance(http: responses.RequestsMock) -> tuple[LiveExchange, MemoryLog]:
+    http.get("https://fapi.binance.com/fapi/v1/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    return make("binance", "BTC_USDT")
+
+
+@pytest.fixture
+def okx(http: responses.RequestsMock) -> tuple[LiveExchange, MemoryLog]:
+    http.get(re.compile(r"https://www\.okx\.com/api/v5/public/instruments\?instType=SWAP"),
+             json=OKX_INSTRUMENTS)
+    return make("okx", "BTC_USDT")
+
+

@@ -1,0 +1,206 @@
+"""LiveExchange on Binance USD-M through ccxt, REST mocked with Binance's own payloads."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlparse
+
+import requests
+import responses
+from venue_payloads import SECRETS, binance_order
+
+from fmz_compat.core import (
+    LOG_TYPE_BUY,
+    LOG_TYPE_ERROR,
+    ORDER_OFFSET_CLOSE,
+    ORDER_STATE_CANCELED,
+    ORDER_STATE_PENDING,
+    ORDER_TYPE_SELL,
+    PD_SHORT,
+)
+
+API = "https://fapi.binance.com/fapi"
+
+
+def _sent(call: responses.Call) -> dict[str, str]:
+    query = parse_qs(urlparse(call.request.url).query)
+    if call.request.body:
+        body = call.request.body
+        query |= parse_qs(body if isinstance(body, str) else body.decode())
+    return {k: v[0] for k, v in query.items()}
+
+
+def test_limit_order_is_placed_with_a_client_id_and_logged(binance, http):
+    ex, log = binance
+    http.post(f"{API}/v1/order", json=binance_order())
+    oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01, "open long")
+    assert oid == "BTC_USDT.swap,4079375543"
+    sent = _sent(http.calls[-1])
+    assert sent["symbol"] == "BTCUSDT" and sent["side"] == "BUY" and sent["type"] == "LIMIT"
+    assert sent["quantity"] == "0.01" and sent["price"] == "95000"
+    assert sent["newClientOrderId"] == "fmzc0x1"
+    assert log.rows[-1]["type"] == LOG_TYPE_BUY and log.rows[-1]["order_id"] == oid
+    assert log.rows[-1]["message"] == "open long"
+
+
+def test_closebuy_is_a_reduce_only_sell_carrying_the_callers_client_id(binance, http):
+    ex, _ = binance
+    http.post(f"{API}/v1/order", json=binance_order(side="SELL", reduceOnly=True, clientOrderId="hedge-7"))
+    side = 'closebuy;{"clientOrderId": "hedge-7", "postOnly": true}'
+    oid = ex.CreateOrder("BTC_USDT.swap", side, 96000, 0.01)
+    assert oid == "BTC_USDT.swap,4079375543"
+    sent = _sent(http.calls[-1])
+    assert sent["side"] == "SELL" and sent["reduceOnly"] == "true"
+    assert sent["newClientOrderId"] == "hedge-7" and sent["timeInForce"] == "GTX"
+
+
+def test_partial_fill_reads_back_as_pending_with_deal_amount(binance, http):
+    ex, _ = binance
+    http.get(f"{API}/v1/order", json=binance_order("PARTIALLY_FILLED", executed="0.004", avg="94999.90",
+                                                   side="SELL", reduceOnly=True))
+    order = ex.GetOrder("BTC_USDT.swap,4079375543")
+    assert order.Status == ORDER_STATE_PENDING
+    assert order.DealAmount == 0.004 and order.AvgPrice == 94999.9
+    assert order.Type == ORDER_TYPE_SELL and order.Offset == ORDER_OFFSET_CLOSE
+    assert order.Info.orderId == 4079375543
+
+
+def test_cancel_returns_true_and_the_order_reads_canceled(binance, http):
+    ex, _ = binance
+    http.delete(f"{API}/v1/order", json=binance_order("CANCELED"))
+    assert ex.CancelOrder("BTC_USDT.swap,4079375543") is True
+    assert _sent(http.calls[-1])["orderId"] == "4079375543"
+    partial = binance_order("PARTIALLY_FILLED", orderId=2, executedQty="0.002")
+    http.get(f"{API}/v1/openOrders", json=[binance_order(orderId=1), partial])
+    orders = ex.GetOrders("BTC_USDT.swap")
+    assert [o.Id for o in orders] == ["BTC_USDT.swap,1", "BTC_USDT.swap,2"]
+    http.get(f"{API}/v1/order", json=binance_order("CANCELED"))
+    assert ex.GetOrder("BTC_USDT.swap,4079375543").Status == ORDER_STATE_CANCELED
+
+
+def test_positions_and_account(binance, http):
+    ex, _ = binance
+    http.get(f"{API}/v1/leverageBracket", json=[{"symbol": "BTCUSDT", "notionalCoef": 1.0, "brackets": [
+        {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
+         "maintMarginRatio": 0.004, "cum": 0.0}]}])
+    http.get(f"{API}/v3/positionRisk", json=[{
+        "symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "-0.020", "entryPrice": "95100.0",
+        "breakEvenPrice": "95062.0", "markPrice": "95000.00000000", "unRealizedProfit": "2.00000000",
+        "liquidationPrice": "180000.0", "isolatedMargin": "0", "notional": "-1900.00000000",
+        "marginAsset": "USDT", "isolatedWallet": "0", "initialMargin": "380.00000000",
+        "maintMargin": "7.60000000", "positionInitialMargin": "380.00000000", "openOrderInitialMargin": "0",
+        "adl": 1, "bidNotional": "0", "askNotional": "0", "updateTime": 1732500000000}])
+    positions = ex.GetPositions()
+    assert len(positions) == 1
+    p = positions[0]
+    assert (p.Symbol, p.Type, p.Amount, p.Price, p.Profit) == ("BTC_USDT.swap", PD_SHORT, 0.02, 95100.0, 2.0)
+    http.get(f"{API}/v3/account", json={
+        "totalInitialMargin": "380.0", "totalMaintMargin": "7.6", "totalWalletBalance": "10000.0",
+        "totalUnrealizedProfit": "2.0", "totalMarginBalance": "10002.0",
+        "totalPositionInitialMargin": "380.0",
+        "totalOpenOrderInitialMargin": "0.0", "totalCrossWalletBalance": "10000.0",
+        "totalCrossUnPnl": "2.0", "availableBalance": "9622.0", "maxWithdrawAmount": "9622.0",
+        "assets": [{"asset": "USDT", "walletBalance": "10000.0", "unrealizedProfit": "2.0",
+                    "marginBalance": "10002.0", "maintMargin": "7.6", "initialMargin": "380.0",
+                    "positionInitialMargin": "380.0", "openOrderInitialMargin": "0.0",
+                    "crossWalletBalance": "10000.0", "crossUnPnl": "2.0", "availableBalance": "9622.0",
+                    "maxWithdrawAmount": "9622.0", "updateTime": 1732500000000}],
+        "positions": []})
+    account = ex.GetAccount()
+    assert account.Balance == 9622.0 and account.Equity > account.Balance
+
+
+def test_funding_and_leverage(binance, http):
+    ex, _ = binance
+    http.get(f"{API}/v1/premiumIndex", json={
+        "symbol": "BTCUSDT", "markPrice": "95000.00", "indexPrice": "95010.00",
+        "estimatedSettlePrice": "95005.0", "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
+        "nextFundingTime": 1732521600000, "time": 1732500000000})
+    (funding,) = ex.GetFundings("BTC_USDT.swap")
+    assert funding.Symbol == "BTC_USDT.swap" and funding.Rate == 0.0001 and funding.Time == 1732521600000
+    http.post(f"{API}/v1/leverage", json={"leverage": 5, "maxNotionalValue": "80000000", "symbol": "BTCUSDT"})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
+    assert _sent(http.calls[-1])["leverage"] == "5"
+
+
+def test_insufficient_margin_is_a_definite_rejection_with_the_venues_message(binance, http):
+    ex, log = binance
+    http.post(f"{API}/v1/order", status=400, json={"code": -2019, "msg": "Margin is insufficient."})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 1) is None
+    assert ex.last_outcome_unknown is False and ex.in_flight == {}
+    assert log.rows[-1]["type"] == LOG_TYPE_ERROR
+    assert "rejected (InsufficientFunds)" in log.rows[-1]["message"]
+    assert "Margin is insufficient." in log.last_error
+
+
+def test_min_notional_is_a_definite_rejection(binance, http):
+    ex, log = binance
+    http.post(f"{API}/v1/order", status=400, json={
+        "code": -4164,
+        "msg": "Order's notional must be no smaller than 100 (unless you choose reduce only)."})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.001) is None
+    assert not ex.last_outcome_unknown and "notional must be no smaller than 100" in log.last_error
+
+
+def test_timeouts_429_and_5xx_leave_the_order_in_flight(binance, http):
+    ex, log = binance
+    failures = [
+        {"body": requests.exceptions.ReadTimeout("read timed out")},
+        {"status": 429, "json": {"code": -1003, "msg": "Too many requests; current limit is 2400 "
+                                                        "requests per minute."}},
+        {"status": 503, "body": "<html>503 Service Temporarily Unavailable</html>"},
+        {"status": 502, "body": "Bad Gateway"},
+    ]
+    for i, failure in enumerate(failures):
+        http.replace(responses.POST, f"{API}/v1/order", **failure) if i else http.post(f"{API}/v1/order",
+                                                                                       **failure)
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+        assert ex.last_outcome_unknown is True
+        assert "outcome unknown" in log.last_error
+        assert f"fmzc0x{i + 1}" in ex.in_flight
+    assert ex.in_flight["fmzc0x1"].Side == "buy" and ex.in_flight["fmzc0x1"].Amount == 0.01
+    http.get(f"{API}/v1/premiumIndex", json={"symbol": "BTCUSDT", "lastFundingRate": "0.0001",
+                                             "nextFundingTime": 1, "time": 1, "markPrice": "1"})
+    assert ex.GetFundings("BTC_USDT.swap") is not None
+    assert ex.last_outcome_unknown is False  # reset by the next call
+
+
+def test_secrets_never_reach_the_log_even_on_an_auth_error(binance, http):
+    ex, log = binance
+    creds = SECRETS["binance"]
+    http.post(f"{API}/v1/order", status=401, json={
+        "code": -2015, "msg": f"Invalid API-key, IP, or permissions for action, request ip: 1.2.3.4 "
+                              f"key {creds.api_key}"})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+    text = json.dumps(log.rows)
+    assert "Invalid API-key" in text
+    for secret in creds.secrets():
+        assert secret not in text
+    assert "signature=" not in text or "signature=***" in text
+    assert creds.api_key not in repr(creds) and creds.secret not in str(creds)
+
+
+def test_raw_signed_rest_through_io(binance, http):
+    ex, log = binance
+    http.get(f"{API}/v1/positionSide/dual", json={"dualSidePosition": False})
+    result = ex.IO("api", "GET", "/fapi/v1/positionSide/dual", "recvWindow=5000")
+    assert result == {"dualSidePosition": False}
+    request = http.calls[-1].request
+    assert request.headers["X-MBX-APIKEY"] == SECRETS["binance"].api_key
+    assert "signature=" in request.url and "recvWindow=5000" in request.url
+    assert ex.IO("api", "GET", "/sapi/v1/account") is None
+    assert "start it with /fapi/v3/, /fapi/v2/, /fapi/v1/" in log.last_error
+
+
+def test_symbols_names_and_markets(binance, http):
+    ex, log = binance
+    assert ex.GetName() == "Futures_Binance"
+    assert ex.SetContractType("swap").InstrumentID == "BTCUSDT"
+    markets = ex.GetMarkets()
+    m = markets["BTC_USDT.swap"]
+    assert (m.TickSize, m.AmountSize, m.MinQty, m.MinNotional, m.CtVal) == (0.1, 0.001, 0.001, 100.0, 1.0)
+    assert m.PricePrecision == 1 and m.AmountPrecision == 3
+    assert ex.CreateOrder("DOGE_USDT.swap", "buy", 1, 1) is None
+    assert "not listed" in log.last_error
+    assert ex.CreateOrder("BTC_USDT.swap", "short", 1, 1) is None
+    assert "invalid side" in log.last_error

@@ -1,0 +1,88 @@
+"""Venue payloads in the venues' own REST formats (from their API docs) and a client factory."""
+
+from __future__ import annotations
+
+from fmz_compat.core import ExchangeBinding, MemoryLog
+from fmz_compat.keys import Credentials
+from fmz_compat.live import LiveExchange, build_client
+
+SECRETS = {
+    "binance": Credentials("bnKEY0123456789abcdef", "bnSECRETzyxwvutsrq9876543210"),
+    "okx": Credentials("okKEY-1111-2222-3333", "OKSECRET4444555566667777", "okPassphrase!9"),
+}
+
+BINANCE_EXCHANGE_INFO = {
+    "timezone": "UTC", "serverTime": 1732500000000, "futuresType": "U_MARGINED",
+    "rateLimits": [], "exchangeFilters": [], "assets": [],
+    "symbols": [{
+        "symbol": "BTCUSDT", "pair": "BTCUSDT", "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000", "baseAsset": "BTC", "quoteAsset": "USDT", "marginAsset": "USDT",
+        "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8, "quotePrecision": 8,
+        "underlyingType": "COIN", "underlyingSubType": ["PoW"], "settlePlan": 0, "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "556.80", "maxPrice": "4529764", "tickSize": "0.10"},
+            {"filterType": "LOT_SIZE", "stepSize": "0.001", "maxQty": "1000", "minQty": "0.001"},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": "0.001", "maxQty": "120", "minQty": "0.001"},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MIN_NOTIONAL", "notional": "100"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+             "multiplierDecimal": "4"}],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                       "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+    }],
+}
+
+
+def binance_order(status: str = "NEW", executed: str = "0", avg: str = "0.00", **extra: object) -> dict:
+    order = {
+        "orderId": 4079375543, "symbol": "BTCUSDT", "status": status, "clientOrderId": "fmzc0x1",
+        "price": "95000.00", "avgPrice": avg, "origQty": "0.010", "executedQty": executed,
+        "cumQty": executed, "cumQuote": "0.00000", "timeInForce": "GTC", "type": "LIMIT",
+        "reduceOnly": False, "closePosition": False, "side": "BUY", "positionSide": "BOTH",
+        "stopPrice": "0.00", "workingType": "CONTRACT_PRICE", "priceProtect": False,
+        "origType": "LIMIT", "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER",
+        "goodTillDate": 0, "updateTime": 1732500000123,
+    }
+    order.update(extra)
+    return order
+
+
+OKX_INSTRUMENTS = {"code": "0", "msg": "", "data": [{
+    "alias": "", "baseCcy": "", "category": "1", "ctMult": "1", "ctType": "linear", "ctVal": "0.01",
+    "ctValCcy": "BTC", "expTime": "", "instFamily": "BTC-USDT", "instId": "BTC-USDT-SWAP",
+    "instType": "SWAP", "lever": "100", "listTime": "1573557408000", "lotSz": "0.01",
+    "maxIcebergSz": "100000000",
+    "maxLmtAmt": "20000000", "maxLmtSz": "100000000", "maxMktAmt": "", "maxMktSz": "12000",
+    "maxStopSz": "12000", "maxTriggerSz": "100000000", "maxTwapSz": "100000000", "minSz": "0.01",
+    "optType": "", "quoteCcy": "", "settleCcy": "USDT", "state": "live", "stk": "", "tickSz": "0.1",
+    "uly": "BTC-USDT", "ruleType": "normal"}]}
+
+
+def okx_order(state: str = "live", fill: str = "0", avg: str = "", **extra: object) -> dict:
+    order = {
+        "accFillSz": fill, "avgPx": avg, "cTime": "1732500000123", "category": "normal", "ccy": "",
+        "clOrdId": "fmzc0x1", "fee": "0", "feeCcy": "USDT", "fillPx": "", "fillSz": "0", "fillTime": "",
+        "instId": "BTC-USDT-SWAP", "instType": "SWAP", "lever": "5", "ordId": "1994836237478043648",
+        "ordType": "limit", "pnl": "0", "posSide": "net", "px": "95000", "reduceOnly": "false",
+        "side": "buy", "state": state, "sz": "3", "tag": "", "tdMode": "cross",
+        "uTime": "1732500000456", "rebate": "0", "rebateCcy": "USDT", "source": "", "attachAlgoClOrdId": "",
+    }
+    order.update(extra)
+    return order
+
+
+def okx_ok(data: list) -> dict:
+    return {"code": "0", "msg": "", "data": data}
+
+
+def make(venue: str, currency: str) -> tuple[LiveExchange, MemoryLog]:
+    creds = SECRETS[venue]
+    client = build_client(venue, creds)
+    client.enableRateLimit = False
+    log = MemoryLog()
+    ex = LiveExchange(client, venue, ExchangeBinding(eid=venue, currency=currency), log,
+                      secrets=creds.secrets())
+    return ex, log
