@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
+from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
 
 DEFAULT_START = "2024-01-01 00:00:00"
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
         _add_dashboard_args(p, "--dashboard", "serve the robot page while it runs (default host 127.0.0.1)")
+    add_live_parser(sub)
     d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
     _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
@@ -250,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
             ns = build_parser().parse_args(argv)
             return serve_folder(ns.run_dir, ns.dashboard, ns.dashboard_token)
+        if argv[:1] == ["live"]:
+            return _main_live(build_parser().parse_args(argv))
         config, source = config_from_args(argv)
         ns = build_parser().parse_args(argv)
         if ns.dashboard is not None:
@@ -260,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"fmz_compat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _main_live(ns: argparse.Namespace) -> int:
+    from fmz_compat.live_cli import live_config, live_world_factory, load_credentials
+
+    config, source = live_config(ns)
+    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag)
+    return run(config, source=source, world_factory=factory).exit_code
 
 
 if __name__ == "__main__":

@@ -127,13 +127,13 @@ class LiveExchange:
         self.in_flight: dict[str, Struct] = {}
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         for s in self._secrets:
             text = text.replace(s, "***")
         return _SIGNATURE.sub(lambda m: m.group(1) + "=***", text)
 
     def _fail(self, method: str, message: str) -> None:
-        self._log.error(self._scrub(f"{self._label} {method}: {message}"), exchange_index=self._index)
+        self._log.error(self.redact(f"{self._label} {method}: {message}"), exchange_index=self._index)
         return None
 
     def _run(self, method: str, fn: Callable[[], Any]) -> Any:
@@ -481,7 +481,7 @@ class LiveExchange:
         try:
             problem = _MODE_CHECKS.get(self._venue, _no_check)(self._client)
         except ccxt.BaseError as e:
-            raise AccountModeError(self._scrub(
+            raise AccountModeError(self.redact(
                 f"{self._name}: could not read the account mode: {_venue_message(e)}")) from None
         if problem:
             raise AccountModeError(f"{self._name}: {problem}")

@@ -1,0 +1,78 @@
+"""`python -m fmz_compat live`: refusals are one line with exit 2; a run drives the real venue API."""
+
+from __future__ import annotations
+
+import json
+
+from venue_payloads import BINANCE_EXCHANGE_INFO, SECRETS
+
+from fmz_compat.__main__ import main
+
+STRATEGY = '''
+def main():
+    t = exchange.GetTicker("BTC_USDT.swap")
+    Log("bid", t.Buy, "ask", t.Sell, exchange.GetName())
+'''
+
+
+def _files(tmp_path, keys, mode=0o600):
+    strategy = tmp_path / "s.py"
+    strategy.write_text(STRATEGY)
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(keys))
+    path.chmod(mode)
+    return strategy, path
+
+
+def _binance_keys():
+    c = SECRETS["binance"]
+    return {"binance": {"apiKey": c.api_key, "secret": c.secret}}
+
+
+def test_world_readable_keys_file_is_refused_in_one_line(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys(), 0o644)
+    assert main(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+                 "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "chmod 600" in err and "Traceback" not in err
+
+
+def test_missing_venue_keys_and_unknown_venue_are_refused(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys())
+    assert main(["live", str(strategy), "--keys", str(keys), "--venues", "binance,okx",
+                 "--out", str(tmp_path / "runs")]) == 2
+    assert "no keys for okx" in capsys.readouterr().err
+    assert len(http.calls) == 0  # refused before any request
+    assert main(["live", str(strategy), "--keys", str(keys), "--venues", "kraken"]) == 2
+    assert "choose from binance" in capsys.readouterr().err
+
+
+def test_hedge_mode_account_is_refused_with_what_to_change(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys())
+    http.get("https://fapi.binance.com/fapi/v1/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    http.get("https://fapi.binance.com/fapi/v1/positionSide/dual", json={"dualSidePosition": True})
+    assert main(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+                 "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "one-way mode" in err and SECRETS["binance"].secret not in err
+
+
+def test_a_live_run_reads_the_venue_and_logs_through_the_robot(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys())
+    api = "https://fapi.binance.com/fapi/v1"
+    http.get(f"{api}/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    http.get(f"{api}/positionSide/dual", json={"dualSidePosition": False})
+    http.get(f"{api}/ticker/24hr", json={
+        "symbol": "BTCUSDT", "priceChange": "100.0", "priceChangePercent": "0.105",
+        "weightedAvgPrice": "95000",
+        "lastPrice": "95000.1", "lastQty": "0.010", "openPrice": "94900.1", "highPrice": "95500.0",
+        "lowPrice": "94000.0", "volume": "123456.789", "quoteVolume": "11728395000.0",
+        "openTime": 1732413600000, "closeTime": 1732500000000, "firstId": 1, "lastId": 2, "count": 2})
+    http.get(f"{api}/depth", json={"lastUpdateId": 1027024, "E": 1732500000001, "T": 1732500000000,
+                                   "bids": [["95000.00", "1.500"]], "asks": [["95000.10", "0.800"]]})
+    code = main(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+                 "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "bid 95000.0 ask 95000.1 Futures_Binance" in out
+    assert SECRETS["binance"].secret not in out and SECRETS["binance"].api_key not in out
