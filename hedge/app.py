@@ -15,13 +15,15 @@ from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
 from hedge.config import HedgeConfig
-from hedge.execution import Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.ledger import HedgePair, Ledger
 from hedge.market import Market, Top, Venue, fmz_pair, load_specs, swap_symbol, venue_key
 from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
+from hedge.orders import OrderRecord
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
+from hedge.transfers import TransferWatcher
 
 RECONCILE_RETRY_MS = 30_000
 
@@ -32,6 +34,16 @@ class AccountView:
     available: Decimal = Decimal(0)
     upnl: Decimal = Decimal(0)
     ok: bool = False
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if number == 0:
+            return out
 
 
 def _dec(value: Any) -> Decimal:
@@ -65,12 +77,16 @@ class App:
         # it sees as (flow id, USDT, source); moves between our own venues are not flows. Ids seen
         # before are ignored, so a reader may return its whole recent history every time.
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
+        self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
         self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
-        self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event)
+        self._id_stamp = "0"
+        self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event,
+                                 journal=self._journal_order,
+                                 new_client_id=lambda: self.ledger.next_client_id(self._id_stamp))
         self.report = Report(self)
         self.chart: Any = None
 
@@ -105,11 +121,19 @@ class App:
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
         self.ledger = Ledger.load(self.api.store)
+        self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
+        if self.ledger.orders:
+            self.event(f"ledger holds {len(self.ledger.orders)} order(s) of an unfinished execution; "
+                       "settling them by client id before anything else")
         self.reconcile()
         self.refresh_accounts()
         self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
+        self.transfers = TransferWatcher(
+            {v.key: v.exchange for v in self.venues}, now_ms=lambda: self.now_ms, event=self.event,
+            since_ms=lambda: self.accounting.inception_ms or self.now_ms + 1)
+        self.flow_sources.append(self.transfers.flows)
         self.observe()
         self.chart = self.api.chart(self.report.chart_config())
         if self.report.charts is not None:
@@ -180,6 +204,9 @@ class App:
         """Compare venue positions with the ledger: at start, every status interval, and every 30 s
         while openings are stopped."""
         self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
+        if self.ledger.orders and not self.recover_orders():
+            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+            return
         positions = self.venue_positions()
         if positions is None:
             if self.halt_reason is None:
@@ -202,6 +229,67 @@ class App:
             self.halt_reason = None
             self.suspect = set()
         self._record_exposure(positions)
+
+    def _journal_order(self, record: OrderRecord) -> None:
+        self.ledger.journal(record)
+        self.ledger.save(self.api.store)
+
+    def recover_orders(self) -> bool:
+        """Finish executions the ledger did not book (a restart, or an outcome that was unknown).
+
+        Each journaled order is settled by client id; if the venue positions then differ from the
+        ledger by exactly what those orders filled, their fills are traded back, so the book returns
+        to the ledger's hedged state. Nothing is re-sent that a query has not proved absent. False
+        (openings stay stopped) while an order cannot be settled or the difference has another cause.
+        """
+        for record in list(self.ledger.orders.values()):
+            if not record.terminal:
+                venue = self._venue_or_none(record.venue)
+                if venue is None:
+                    self.halt(f"order {record.client_id} on {record.venue}, which is no longer bound, is "
+                              "unsettled; bind it again", {(record.venue, record.symbol)})
+                    return False
+                record = self.executor.resolve(venue, record)
+                if not record.terminal:
+                    self.halt(f"order {record.client_id} on {record.venue} {record.symbol} is "
+                              f"{record.status.value}: not re-sending until a query settles it",
+                              {(record.venue, record.symbol)})
+                    return False
+        explained: dict[tuple[str, str], Decimal] = {}
+        for record in self.ledger.orders.values():
+            key = (record.venue, record.symbol)
+            explained[key] = explained.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+        positions = self.venue_positions()
+        if positions is None:
+            return False
+        expected = self.ledger.expected_positions()
+        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
+        keys = set(expected) | set(positions) | set(explained)
+        for key in keys:
+            found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
+            if abs(found - want - explained.get(key, Decimal(0))) > tolerance.get(key, Decimal(0)):
+                self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
+                           f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}")
+                self.ledger.clear_orders()
+                self.ledger.save(self.api.store)
+                return True  # reconcile names the difference and stops openings
+        tags = sorted({r.tag for r in self.ledger.orders.values()})
+        tag = "recover:" + "+".join(tags)
+        try:
+            for (venue_key_, symbol), amount in sorted(explained.items()):
+                if amount != 0:
+                    self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key_} "
+                               "(filled by an execution that was never booked)")
+                    key = (venue_key_, symbol)
+                    found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
+                    self.executor.move_position(self._venue(venue_key_), symbol, found, want, tag)
+        except LegOutcomeUnknown as exc:
+            self.halt(str(exc))
+            return False
+        self.ledger.clear_orders()
+        self.ledger.save(self.api.store)
+        self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
+        return True
 
     def measure_exposure(self) -> None:
         positions = self.venue_positions()
@@ -273,9 +361,9 @@ class App:
         return venues + self.in_transit()
 
     def in_transit(self) -> Decimal:
-        """USDT between our own venues (treasury moves) or in their funding wallets: part of equity,
-        not a cash flow. Treasury overrides this; without it nothing is ever in transit."""
-        return Decimal(0)
+        """USDT between our own venues or in their funding wallets (hedge/transfers.py, as of the last
+        look): part of equity, not a cash flow."""
+        return self.transfers.in_transit() if self.transfers is not None else Decimal(0)
 
     def unit_nav(self) -> Decimal:
         return self.accounting.unit_nav
@@ -378,10 +466,14 @@ class App:
         legs = (Leg(long_venue, "closebuy", qty, _dec(long_top.bid)),
                 Leg(short_venue, "closesell", qty, _dec(short_top.ask)))
         ids = ", ".join(f"#{p.id}" for p in group)
-        fill = self._execute(symbol, legs, "close#" + "+".join(str(p.id) for p in group))
+        fill_tag = "close#" + "+".join(str(p.id) for p in group)
+        fill = self._execute(symbol, legs, fill_tag)
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
         if fill is not None:
             self._book_legs(fill, (_dec(long_top.bid), _dec(short_top.ask)))
+        if fill is not None and fill.qty == 0:
+            self.ledger.clear_orders(fill_tag)
+            self.ledger.save(self.api.store)
         if fill is None or fill.qty == 0:
             return
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
@@ -395,6 +487,7 @@ class App:
                                             fees=fill.fees * part / fill.qty)
             left -= part
         self.ledger.realized_pnl += fill.residual_pnl
+        self.ledger.clear_orders(fill_tag)
         self.ledger.save(self.api.store)
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
@@ -460,6 +553,7 @@ class App:
             if fill is not None:
                 self.ledger.realized_pnl += fill.residual_pnl - fill.fees
                 self.ledger.fees_paid += fill.fees
+                self.ledger.clear_orders(tag)
                 self.ledger.save(self.api.store)
             return
         pair = self.ledger.record_open(
@@ -468,6 +562,7 @@ class App:
             client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
             order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
         self.ledger.realized_pnl += fill.residual_pnl
+        self.ledger.clear_orders(tag)
         self.ledger.save(self.api.store)
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
@@ -542,6 +637,9 @@ class App:
         if self._last_skip.get(symbol) != " ".join(kind):
             self._last_skip[symbol] = " ".join(kind)
             self.event(f"skip {symbol}: {reason}")
+
+    def _venue_or_none(self, key: str) -> Venue | None:
+        return next((v for v in self.venues if v.key == key), None)
 
     def _venue(self, key: str) -> Venue:
         for venue in self.venues:

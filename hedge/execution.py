@@ -9,22 +9,31 @@ Policy (single-leg handling):
    to the largest quantity both venues can hold exactly (undoing the excess on the over-filled leg).
 5. If a position cannot be read afterwards, the outcome is unknown: raise LegOutcomeUnknown and
    never re-send; the app stops opening until positions and ledger agree again.
+
+Every order is journaled (hedge/orders.py, persisted by the `journal` callback) with its client order
+id before CreateOrder is called, and each of its events is written to the order log (exchange.Log).
+An order whose CreateOrder call gave no answer is looked up by client id (GetOrders, then
+GetHistoryOrders) and is only considered absent when both queries answered without it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedge.market import Venue, fmz_pair, swap_symbol
+from hedge.orders import OrderEvent, OrderRecord, OrderStatus
 from hedge.sizing import common_base_step, floor_to_step
 
 # Effect of each CreateOrder side on the signed position, and the side that undoes it.
 DIRECTION = {"buy": 1, "sell": -1, "closebuy": -1, "closesell": 1}
 UNDO = {"buy": "closebuy", "closebuy": "buy", "sell": "closesell", "closesell": "sell"}
-ORDER_STATE_PENDING = 0
+ORDER_STATE_PENDING, ORDER_STATE_CLOSED, ORDER_STATE_CANCELED = 0, 1, 2
+LOG_TYPE_BUY, LOG_TYPE_SELL, LOG_TYPE_CANCEL = 0, 1, 2
+BUYING = ("buy", "closesell")
 PD_LONG, PD_SHORT, PD_LONG_YD = 0, 1, 2
 POSITION_READ_ATTEMPTS = 3
 RETRY_SLEEP_MS = 200
@@ -75,11 +84,19 @@ class PairFill:
 
 class Executor:
     def __init__(self, *, sleep: Callable[[float], Any], taker_bps: Callable[[str], Decimal],
-                 event: Callable[[str], None]) -> None:
+                 event: Callable[[str], None], journal: Callable[[OrderRecord], None] | None = None,
+                 new_client_id: Callable[[], str] | None = None) -> None:
         self._sleep = sleep
         self._taker_bps = taker_bps
         self._event = event
+        self._journal = journal or (lambda record: None)
         self._seq = 0
+        self._new_client_id = new_client_id or self._next_client_id
+        self.orders_sent = 0
+
+    def _next_client_id(self) -> str:
+        self._seq += 1
+        return f"hg{self._seq}"
 
     # --- queries ---
     def position(self, venue: Venue, symbol: str) -> Decimal | None:
@@ -155,41 +172,107 @@ class Executor:
 
     def _trade(self, leg: Leg, fill: LegFill, side: str, base: Decimal, symbol: str, tag: str) -> None:
         before = self._position_or_unknown(leg.venue, symbol)
-        sent = self._send(leg, side, base, symbol, tag)
-        self._settle(leg, fill, sent, symbol, before, side)
+        record = self._send(leg, side, base, symbol, tag)
+        self._settle(leg, fill, record, symbol, before, side)
 
-    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str) -> tuple[str | None, str]:
-        self._seq += 1
-        client_id = f"{tag}-{leg.venue.key}-{self._seq}"
+    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str) -> OrderRecord:
+        record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base)
+        self._journal(record)  # persisted before the call: a restart finds it by client id
         contracts = base / leg.venue.specs[symbol].ct_val
-        order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), side, -1, float(contracts), client_id)
-        return (None if order_id is None else str(order_id)), client_id
+        option = json.dumps({"clientOrderId": record.client_id}, separators=(",", ":"))
+        self.orders_sent += 1
+        order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}", -1,
+                                                  float(contracts), record.client_id)
+        record = record.apply(OrderEvent.SUBMITTED)
+        if order_id is None:
+            record = record.apply(OrderEvent.TIMED_OUT)  # refused or lost: only a query can tell
+        else:
+            record = record.apply(OrderEvent.ACCEPTED, order_id=str(order_id))
+        self._record(leg.venue, record, "create")
+        return record
 
-    def _settle(self, leg: Leg, fill: LegFill, sent: tuple[str | None, str], symbol: str, before: Decimal,
+    def _record(self, venue: Venue, record: OrderRecord, action: str) -> None:
+        self._journal(record)
+        log = getattr(venue.exchange, "Log", None)
+        if log is None:
+            return
+        kind = LOG_TYPE_BUY if record.side in BUYING else LOG_TYPE_SELL
+        if action == "cancel":
+            kind = LOG_TYPE_CANCEL
+        log(kind, float(record.avg_price) if record.avg_price else -1, float(record.qty),
+            order_log_line(record, action))
+
+    def find(self, venue: Venue, record: OrderRecord) -> dict[str, Any] | None | bool:
+        """The venue's order carrying record's client id; False when both queries answered without it,
+        None when a query failed."""
+        exchange = venue.exchange
+        symbol = swap_symbol(record.symbol)
+        if record.order_id:
+            return exchange.GetOrder(record.order_id)
+        open_orders = exchange.GetOrders(symbol)
+        history_reader = getattr(exchange, "GetHistoryOrders", None)
+        history = history_reader(symbol) if history_reader is not None else []
+        if open_orders is None or history is None:
+            return None
+        for order in [*open_orders, *history]:
+            info = order.get("Info") or {}
+            if str(info.get("clientOrderId") or "") == record.client_id:
+                return order
+        return False
+
+    def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
+        """Settle an order from venue queries: cancel any remainder, then read its final state."""
+        order = self.find(venue, record)
+        if order is not None and order is not False and order["Status"] == ORDER_STATE_PENDING:
+            if order.get("DealAmount"):
+                record = record.apply(OrderEvent.PARTIALLY_FILLED)
+            venue.exchange.CancelOrder(order["Id"])
+            record = replace(record, order_id=str(order["Id"]))
+            order = self.find(venue, record)
+        if order is None:
+            record = record.apply(OrderEvent.QUERY_FAILED)
+            self._record(venue, record, "unknown")
+            return record
+        if order is False:
+            record = record.apply(OrderEvent.FOUND_ABSENT)
+            self._record(venue, record, "absent")
+            return record
+        ct_val = venue.specs[record.symbol].ct_val
+        filled = Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val
+        avg = Decimal(repr(float(order.get("AvgPrice") or 0)))
+        changes = {"order_id": str(order["Id"]), "filled": filled, "avg_price": avg}
+        status = order["Status"]
+        if status == ORDER_STATE_PENDING:  # the cancel did not take: still live, not settled
+            record = record.apply(OrderEvent.QUERY_FAILED, **changes)
+        elif status == ORDER_STATE_CLOSED or (filled and filled >= record.qty):
+            record = record.apply(OrderEvent.FILLED, **changes)
+        elif status == ORDER_STATE_CANCELED:
+            if filled and record.status is not OrderStatus.PARTIALLY_FILLED:
+                record = record.apply(OrderEvent.PARTIALLY_FILLED, **changes)
+            record = record.apply(OrderEvent.CANCELED, **changes)
+        else:
+            record = record.apply(OrderEvent.QUERY_FAILED, **changes)
+        self._record(venue, record, "cancel" if record.status is OrderStatus.CANCELED else "settle")
+        return record
+
+    def _settle(self, leg: Leg, fill: LegFill, record: OrderRecord, symbol: str, before: Decimal,
                 side: str) -> None:
         """Finish one order and book what the position change proves was filled."""
-        order_id, client_id = sent
-        fill.client_ids.append(client_id)
-        avg_price = Decimal(0)
-        exchange = leg.venue.exchange
-        if order_id is not None:
-            fill.order_ids.append(order_id)
-            order = exchange.GetOrder(order_id)
-            if order is not None and order["Status"] == ORDER_STATE_PENDING:
-                exchange.CancelOrder(order_id)
-                order = exchange.GetOrder(order_id)
-            if order is not None and order.get("AvgPrice"):
-                avg_price = Decimal(repr(float(order["AvgPrice"])))
-        else:
-            # CreateOrder failed or timed out: a market order cannot rest, so any open order for this
-            # symbol is ours and still in flight; cancel it before measuring.
-            for open_order in exchange.GetOrders(swap_symbol(symbol)) or []:
-                exchange.CancelOrder(open_order["Id"])
+        fill.client_ids.append(record.client_id)
+        if record.order_id:
+            fill.order_ids.append(record.order_id)
+        record = self.resolve(leg.venue, record)
+        if record.order_id and record.order_id not in fill.order_ids:
+            fill.order_ids.append(record.order_id)
+        avg_price = record.avg_price
         after = self._position_or_unknown(leg.venue, symbol)
         moved = (after - before) * DIRECTION[side]  # base moved in `side`'s direction
         if moved < 0:
             raise LegOutcomeUnknown(f"{leg.venue.key} {symbol}: position moved against the order "
                                     f"({before:+f} -> {after:+f}); someone else is trading this account")
+        if record.status is OrderStatus.UNKNOWN and moved == 0:
+            raise LegOutcomeUnknown(f"{leg.venue.key} {symbol}: order {record.client_id} could not be found "
+                                    "or proved absent; not re-sending until a query settles it")
         if moved == 0:
             return
         price = avg_price or leg.ref_price
@@ -202,3 +285,23 @@ class Executor:
             fill.filled -= moved
             fill.undone += moved
             fill.undo_cost += moved * price
+
+    def move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str) -> None:
+        """Trade venue's position in symbol from current to target: reduce first, then open the rest."""
+        move = target - current
+        if move == 0:
+            return
+        reducing = min(abs(move), abs(current)) if current * move < 0 else Decimal(0)
+        close_side, open_side = ("closesell", "buy") if move > 0 else ("closebuy", "sell")
+        for side, base in ((close_side, reducing), (open_side, abs(move) - reducing)):
+            if base > 0:
+                leg = Leg(venue, side, base, Decimal(0))
+                self._trade(leg, LegFill(venue.key, side), side, base, symbol, tag)
+
+
+def order_log_line(record: OrderRecord, action: str) -> str:
+    """One order-log row: every field a user needs to trace an order across venue and ledger."""
+    return (f"order {action} {record.status.value} client_id={record.client_id} venue={record.venue} "
+            f"symbol={record.symbol} side={record.side} type=market price=-1 "
+            f"qty={record.qty} filled={record.filled} avg_price={record.avg_price} "
+            f"order_id={record.order_id or '-'} tag={record.tag}")

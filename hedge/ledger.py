@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from hedge.orders import OrderRecord
+
 STORE_KEY = "hedge_ledger_v1"
 _DECIMALS = ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding")
 
@@ -70,6 +72,22 @@ class Ledger:
     volume: Decimal = Decimal(0)        # USDT notional traded, all legs
     closed_pairs: int = 0
     funding_total: Decimal = Decimal(0)  # USDT booked on all pairs, open and closed (estimated)
+    # Orders of executions not booked yet, by client id. Journaled before each CreateOrder and
+    # cleared in the same save that books the execution, so at start any entry is unfinished work.
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    order_seq: int = 0
+
+    def journal(self, record: OrderRecord) -> None:
+        self.orders[record.client_id] = record
+
+    def clear_orders(self, tag: str | None = None) -> None:
+        """Forget journaled orders of one execution (all when tag is None) once it is booked."""
+        self.orders = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
+
+    def next_client_id(self, stamp: str) -> str:
+        """Alphanumeric (every venue accepts it); unique across restarts: seq persists, stamp = start."""
+        self.order_seq += 1
+        return f"hg{stamp}n{self.order_seq}"
 
     # --- commands ---
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
@@ -152,6 +170,8 @@ class Ledger:
             "volume": str(self.volume),
             "closed_pairs": self.closed_pairs,
             "funding_total": str(self.funding_total),
+            "orders": [r.to_json() for r in self.orders.values()],
+            "order_seq": self.order_seq,
         }, sort_keys=True)
 
     @classmethod
@@ -161,7 +181,9 @@ class Ledger:
         return cls(pairs={p.id: p for p in pairs}, next_id=int(data["next_id"]),
                    realized_pnl=Decimal(data["realized_pnl"]), fees_paid=Decimal(data["fees_paid"]),
                    volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]),
-                   funding_total=Decimal(data.get("funding_total", "0")))
+                   funding_total=Decimal(data.get("funding_total", "0")),
+                   orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
+                   order_seq=int(data.get("order_seq", 0)))
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G."""

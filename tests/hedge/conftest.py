@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+
+
+class KillSwitch(BaseException):
+    """Stands for the process dying mid-call (not an Exception: nothing in the strategy catches it)."""
 
 NAMES = {"binance": "Futures_Binance", "bybit": "Futures_Bybit", "okx": "Futures_OKX",
          "coinex": "Futures_CoinEx", "bitmex": "Futures_BitMEX"}
@@ -37,6 +42,8 @@ class FakeExchange:
         self.lost_ack: list[bool] = []
         self.fill_ratio: list[float] = []
         self.positions_down = False
+        self.crash_on_send: list[bool] = []  # True: CreateOrder raises KillSwitch before reaching the venue
+        self.order_log: list[str] = []
         self.depth_size = 1_000.0  # contracts per level
         self.funding_rate = 0.0001
         self.closes_fill_fully = False  # True: fill_ratio applies to opening orders only
@@ -91,7 +98,11 @@ class FakeExchange:
 
     # --- trading ---
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *_log: Any) -> str | None:
+        side, _, options = side.partition(";")
+        client_id = json.loads(options)["clientOrderId"] if options else ""
         self.sent.append((symbol, side, amount))
+        if self.crash_on_send and self.crash_on_send.pop(0):
+            raise KillSwitch(f"process killed while sending {side} on {self.venue}")
         pair = symbol.split(".")[0]
         if self.reject and self.reject.pop(0):
             return None
@@ -107,7 +118,8 @@ class FakeExchange:
         order_id = f"{pair},{len(self.orders) + 1}"
         self.orders[order_id] = {"Id": order_id, "Status": 1 if filled == wanted else 2,
                                  "Amount": amount, "DealAmount": float(filled),
-                                 "AvgPrice": (ask if sign > 0 else bid) if filled else 0.0}
+                                 "AvgPrice": (ask if sign > 0 else bid) if filled else 0.0,
+                                 "Info": {"clientOrderId": client_id}}
         if self.lost_ack and self.lost_ack.pop(0):
             return None
         return order_id
@@ -120,6 +132,12 @@ class FakeExchange:
 
     def GetOrders(self, symbol: str = "") -> list[dict[str, Any]]:
         return []
+
+    def GetHistoryOrders(self, symbol: str = "") -> list[dict[str, Any]] | None:
+        return None if self.positions_down else list(self.orders.values())
+
+    def Log(self, log_type: int, price: float, amount: float, *args: Any) -> None:
+        self.order_log.append(" ".join(str(a) for a in args))
 
     # --- helpers for tests ---
     def base_position(self, pair: str = "BTC_USDT") -> Decimal:

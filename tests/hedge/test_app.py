@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+import pytest
+
 from hedge.app import App
 from hedge.config import parse_params
 from hedge.fmz import Api
@@ -38,7 +40,7 @@ def test_dislocation_opens_a_pair_and_convergence_closes_it(fake_exchange, fake_
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
     assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
     assert runtime.store.data  # persisted
-    assert pair.client_ids == ("open#1-binance-1", "open#1-okx-2")
+    assert len(pair.client_ids) == 2 and all(c.startswith("hg") and c.isalnum() for c in pair.client_ids)
     assert pair.order_ids == ("BTC_USDT,1", "BTC_USDT,1")
 
     _run(app, runtime, 3)  # cool-down and max position: no second pair before 10 s
@@ -195,3 +197,37 @@ def test_pairs_on_the_same_venues_close_with_one_order_per_leg(fake_exchange, fa
     assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 3.8)
     assert app.ledger.pairs == {} and app.ledger.closed_pairs == 2
     assert any(line.startswith("CLOSED pairs #1, #2 BTC_USDT 0.038") for line in runtime.logs)
+
+
+def test_killed_between_the_legs_restarts_settles_by_client_id_and_is_flat_without_resending(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    okx.crash_on_send = [True]  # the process dies inside the second leg's CreateOrder
+    with pytest.raises(BaseException, match="process killed"):
+        app.tick()
+    assert binance.base_position() == D("0.019") and okx.base_position() == 0
+    assert app.ledger.pairs == {} and len(Ledger.load(runtime.store).orders) == 2  # journaled before sending
+
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only the recovery trades
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert [s for _, s, _ in binance.sent] == ["buy", "closebuy"]
+    assert [s for _, s, _ in okx.sent] == ["sell"]  # the crashed call only; proved absent, never re-sent
+    assert again.halt_reason is None and again.ledger.orders == {}
+    assert Ledger.load(runtime.store).orders == {}
+    assert any("proved" in line or "absent" in line for line in okx.order_log)
+
+
+def test_order_events_reach_the_order_log_with_every_field(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    created, settled = okx.order_log[0], okx.order_log[-1]
+    for field in ("client_id=hg", "venue=okx", "symbol=BTC_USDT", "side=sell", "type=market", "price=",
+                  "qty=0.019", "filled=", "avg_price=", "order_id="):
+        assert field in created and field in settled
+    assert "ACCEPTED" in created and "FILLED" in settled and "filled=0.019" in settled

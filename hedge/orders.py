@@ -1,0 +1,117 @@
+"""The life of one order: states, past-tense events and the one table of legal transitions.
+
+An order is journaled (in the ledger, persisted with _G) before CreateOrder is called, with the
+client order id it carries to the venue. Until a venue answer settles it, its status says what we
+know: SUBMITTED (sent, no answer yet), IN_FLIGHT (the call failed or timed out: it may or may not
+exist on the venue), UNKNOWN (a query could not settle it either). Such an order is never sent
+again; it is found by client id (GetOrders / GetHistoryOrders) or proved absent first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class OrderStatus(StrEnum):
+    INITIALIZED = "INITIALIZED"  # journaled, not yet sent
+    SUBMITTED = "SUBMITTED"
+    IN_FLIGHT = "IN_FLIGHT"      # sent, but the call gave no answer
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    UNKNOWN = "UNKNOWN"          # a query could not settle it yet
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    ABSENT = "ABSENT"            # never reached the venue (proved by queries)
+
+
+class OrderEvent(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    QUERY_FAILED = "QUERY_FAILED"
+    FOUND_ABSENT = "FOUND_ABSENT"
+
+
+S, E = OrderStatus, OrderEvent
+_SETTLING = {E.ACCEPTED: S.ACCEPTED, E.PARTIALLY_FILLED: S.PARTIALLY_FILLED, E.FILLED: S.FILLED,
+             E.CANCELED: S.CANCELED, E.REJECTED: S.REJECTED}
+
+TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
+    (S.INITIALIZED, E.SUBMITTED): S.SUBMITTED,
+    (S.INITIALIZED, E.FOUND_ABSENT): S.ABSENT,  # killed before the call went out
+    (S.INITIALIZED, E.QUERY_FAILED): S.UNKNOWN,
+    **{(S.INITIALIZED, e): s for e, s in _SETTLING.items() if e is not E.REJECTED},
+    (S.SUBMITTED, E.TIMED_OUT): S.IN_FLIGHT,
+    **{(S.SUBMITTED, e): s for e, s in _SETTLING.items()},
+    (S.IN_FLIGHT, E.QUERY_FAILED): S.UNKNOWN,
+    (S.IN_FLIGHT, E.FOUND_ABSENT): S.ABSENT,
+    **{(S.IN_FLIGHT, e): s for e, s in _SETTLING.items() if e is not E.REJECTED},
+    (S.UNKNOWN, E.QUERY_FAILED): S.UNKNOWN,
+    (S.UNKNOWN, E.FOUND_ABSENT): S.ABSENT,
+    **{(S.UNKNOWN, e): s for e, s in _SETTLING.items() if e is not E.REJECTED},
+    (S.ACCEPTED, E.PARTIALLY_FILLED): S.PARTIALLY_FILLED,
+    (S.ACCEPTED, E.FILLED): S.FILLED,
+    (S.ACCEPTED, E.CANCELED): S.CANCELED,
+    (S.ACCEPTED, E.QUERY_FAILED): S.UNKNOWN,
+    (S.PARTIALLY_FILLED, E.PARTIALLY_FILLED): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, E.FILLED): S.FILLED,
+    (S.PARTIALLY_FILLED, E.CANCELED): S.CANCELED,
+    (S.PARTIALLY_FILLED, E.QUERY_FAILED): S.UNKNOWN,
+}
+TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.ABSENT})
+OPEN_OUTCOME = frozenset({S.INITIALIZED, S.SUBMITTED, S.IN_FLIGHT, S.UNKNOWN})  # may exist unseen
+
+
+class IllegalTransition(ValueError):
+    """An event that cannot happen to an order in its current state."""
+
+
+def next_status(status: OrderStatus, event: OrderEvent) -> OrderStatus:
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        raise IllegalTransition(f"order {status.value} cannot take event {event.value}") from None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    client_id: str
+    tag: str          # the execution it belongs to, e.g. open#3
+    venue: str
+    symbol: str
+    side: str         # buy | sell | closebuy | closesell
+    qty: Decimal      # base units asked
+    status: OrderStatus = OrderStatus.INITIALIZED
+    order_id: str = ""
+    filled: Decimal = Decimal(0)     # base units filled (from the venue's order, when known)
+    avg_price: Decimal = Decimal(0)
+
+    def apply(self, event: OrderEvent, **changes: Any) -> OrderRecord:
+        return replace(self, status=next_status(self.status, event), **changes)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        for key in ("qty", "filled", "avg_price"):
+            data[key] = str(data[key])
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OrderRecord:
+        values = dict(data)
+        values["status"] = OrderStatus(values["status"])
+        for key in ("qty", "filled", "avg_price"):
+            values[key] = Decimal(values[key])
+        return cls(**values)
