@@ -20,7 +20,7 @@ import bisect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -121,9 +121,13 @@ class WindowReturn:
     compound_annual: Decimal  # (1 + total) ** (365 / days) - 1
 
 
+def _context() -> Context:
+    """The arithmetic context, independent of the thread's default (ccxt sets that to HALF_UP)."""
+    return Context(prec=PRECISION, rounding=ROUND_HALF_EVEN)
+
+
 def window_return(nav_then: Decimal, nav_now: Decimal, days: Decimal) -> WindowReturn:
-    with localcontext() as ctx:
-        ctx.prec = PRECISION
+    with localcontext(_context()):
         total = nav_now / nav_then - 1
         years = Decimal(365) / days
         compound = (nav_now / nav_then) ** years - 1
@@ -141,8 +145,7 @@ def _round_nav(value: Fraction) -> Decimal:
 
 
 def _decimal(value: Fraction) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = PRECISION
+    with localcontext(_context()):
         return Decimal(value.numerator) / Decimal(value.denominator)
 
 
@@ -248,8 +251,7 @@ class Accounting:
         if rebate:
             self.rebates += rebate
             if self.shares > 0:
-                with localcontext() as ctx:
-                    ctx.prec = PRECISION
+                with localcontext(_context()):
                     self.rebates_per_share += rebate / self.shares
         self.save()
 
@@ -259,8 +261,7 @@ class Accounting:
             return []  # nothing to measure yet (no venue answered)
         booked: list[CashFlow] = []
         dirty = False
-        with localcontext() as ctx:
-            ctx.prec = PRECISION
+        with localcontext(_context()):
             if self.share_count == 0:
                 pending_total = sum((a for _, a, _ in self.pending), ZERO)
                 base = obs.equity - pending_total

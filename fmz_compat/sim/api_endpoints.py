@@ -2,11 +2,15 @@
 
 Each account has a futures wallet (what trading uses) and a funding wallet (deposits arrive there,
 withdrawals leave from it). Generic paths work on every venue; a handful of native paths per venue
-map onto the same three operations: deposit address, internal transfer, withdrawal.
+map onto the same operations: deposit address, internal transfer, withdrawal, the funding wallet's
+balance, and the deposit and withdrawal histories (in each venue's own response format; amounts are
+strings as the venues send them). A withdrawal's `amount` in a history is what the receiver gets,
+the fee is reported beside it (the wallet was debited by both).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from fmz_compat.sim.account import Account, VenueError
@@ -43,6 +47,95 @@ def _network(chain: str) -> str:
     return chain.split("-", 1)[1] if "-" in chain else (chain or "TRC20")
 
 
+def _num(value: float) -> str:
+    return f"{value:.8f}".rstrip("0").rstrip(".") or "0"
+
+
+def _utc(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def _since(args: dict[str, Any]) -> int:
+    try:
+        return int(args.get("startTime") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _deposits(world: SimWorld, acc: Account, coin: str, since_ms: int) -> list[dict[str, Any]]:
+    return [d for d in world.deposits
+            if d["to"] == acc.index and d["asset"] == coin and d["time"] >= since_ms]
+
+
+def _withdrawals(world: SimWorld, acc: Account, coin: str, since_ms: int) -> list[dict[str, Any]]:
+    return [w for w in world.withdrawals
+            if w["from"] == acc.index and w["asset"] == coin and w["time"] >= since_ms]
+
+
+def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any],
+                   coin: str) -> Any:
+    """Funding-wallet balance and deposit/withdrawal histories in the venue's format; None if the
+    path is not one of these."""
+    now = world.now_ms()
+    since = _since(args)
+    if acc.venue == "binance":
+        if path == "/sapi/v1/asset/get-funding-asset" and method == "POST":
+            return [{"asset": coin, "free": _num(acc.funding_wallet[coin]), "locked": "0", "freeze": "0",
+                     "withdrawing": "0", "btcValuation": "0"}]
+        if path == "/sapi/v1/capital/deposit/hisrec" and method == "GET":
+            return [{"id": d["id"], "amount": _num(d["amount"]), "coin": coin, "network": d["network"],
+                     "status": 1, "address": d["address"], "addressTag": "", "txId": d["id"],
+                     "insertTime": d["time"], "transferType": 0, "confirmTimes": "1/1",
+                     "unlockConfirm": 0, "walletType": 0}
+                    for d in reversed(_deposits(world, acc, coin, since))]
+        if path == "/sapi/v1/capital/withdraw/history" and method == "GET":
+            return [{"id": w["id"], "amount": _num(w["amount"] - w["fee"]),
+                     "transactionFee": _num(w["fee"]), "coin": coin,
+                     "status": 6 if w["arrive"] <= now else 4, "address": w["address"], "txId": w["id"],
+                     "applyTime": _utc(w["time"]), "network": w["network"], "transferType": 0,
+                     "completeTime": _utc(w["arrive"]) if w["arrive"] <= now else ""}
+                    for w in reversed(_withdrawals(world, acc, coin, since))]
+    if acc.venue == "okx":
+        if path == "/api/v5/asset/balances" and method == "GET":
+            bal = _num(acc.funding_wallet[coin])
+            return {"code": "0", "msg": "", "data": [{"ccy": coin, "bal": bal, "availBal": bal,
+                                                      "frozenBal": "0"}]}
+        if path == "/api/v5/asset/deposit-history" and method == "GET":
+            return {"code": "0", "msg": "", "data": [
+                {"ccy": coin, "chain": f"{coin}-{d['network']}", "amt": _num(d["amount"]), "from": "",
+                 "to": d["address"], "txId": d["id"], "ts": str(d["time"]), "state": "2",
+                 "depId": d["id"], "actualDepBlkConfirm": "1"}
+                for d in reversed(_deposits(world, acc, coin, 0))]}
+        if path == "/api/v5/asset/withdrawal-history" and method == "GET":
+            return {"code": "0", "msg": "", "data": [
+                {"ccy": coin, "chain": f"{coin}-{w['network']}", "amt": _num(w["amount"] - w["fee"]),
+                 "fee": _num(w["fee"]), "feeCcy": coin, "to": w["address"], "txId": w["id"],
+                 "ts": str(w["time"]), "state": "2" if w["arrive"] <= now else "1", "wdId": w["id"],
+                 "clientId": ""}
+                for w in reversed(_withdrawals(world, acc, coin, 0))]}
+    if acc.venue == "bybit":
+        if path == "/v5/asset/transfer/query-account-coins-balance" and method == "GET":
+            bal = _num(acc.funding_wallet[coin])
+            return {"retCode": 0, "retMsg": "success", "result": {
+                "accountType": str(args.get("accountType", "FUND")), "memberId": "",
+                "balance": [{"coin": coin, "walletBalance": bal, "transferBalance": bal, "bonus": "0"}]}}
+        if path == "/v5/asset/deposit/query-record" and method == "GET":
+            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": "", "rows": [
+                {"id": d["id"], "coin": coin, "chain": d["network"], "amount": _num(d["amount"]),
+                 "txID": d["id"], "status": 3, "toAddress": d["address"], "tag": "", "depositFee": "",
+                 "successAt": str(d["time"]), "confirmations": "1", "depositType": "0"}
+                for d in reversed(_deposits(world, acc, coin, since))]}}
+        if path == "/v5/asset/withdraw/query-record" and method == "GET":
+            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": "", "rows": [
+                {"withdrawId": w["id"], "coin": coin, "chain": w["network"],
+                 "amount": _num(w["amount"] - w["fee"]), "withdrawFee": _num(w["fee"]), "txID": w["id"],
+                 "status": "success" if w["arrive"] <= now else "Pending", "toAddress": w["address"],
+                 "tag": "", "createTime": str(w["time"]), "updateTime": str(min(w["arrive"], now)),
+                 "withdrawType": 0}
+                for w in reversed(_withdrawals(world, acc, coin, since))]}}
+    return None
+
+
 def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any]) -> Any:
     coin = str(args.get("coin") or args.get("asset") or args.get("ccy") or "USDT").upper()
     # --- generic simulator paths (all venues) ---
@@ -61,6 +154,11 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         return {"id": tx}
     if path == "/sim/withdrawals" and method == "GET":
         return [w for w in world.withdrawals if w["from"] == acc.index or w["to"] == acc.index]
+    if path == "/sim/deposits" and method == "GET":
+        return [d for d in world.deposits if d["to"] == acc.index]
+    history = _venue_history(world, acc, method, path, args, coin)
+    if history is not None:
+        return history
     # --- Binance ---
     if acc.venue == "binance":
         if path == "/sapi/v1/asset/transfer" and method == "POST":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fmz_compat.core import (
+    LOG_TYPE_ERROR,
     VENUE_NAMES,
     Clock,
     LogSink,
@@ -35,6 +36,7 @@ class Transfer:
     asset: str = field(compare=False)
     amount: float = field(compare=False)
     tx_id: str = field(compare=False)
+    kind: str = field(default="arrival", compare=False)  # or "external_deposit", "external_withdrawal"
 
 
 class SimWorld:
@@ -63,6 +65,7 @@ class SimWorld:
         self.transfers: list[Transfer] = []
         self._transfer_seq = 0
         self.withdrawals: list[dict[str, Any]] = []
+        self.deposits: list[dict[str, Any]] = []  # credited deposits, oldest first (internal and external)
         self._books_built = 0
         self.lock = threading.RLock()
         funding_hours = funding_hours or {}
@@ -152,8 +155,7 @@ class SimWorld:
                 for q in coin.quotes:
                     q.reset_mark_extremes()
         while self.transfers and self.transfers[0].arrive_ms <= self.now_ms():
-            t = heapq.heappop(self.transfers)
-            self.accounts[t.to_account].funding_wallet[t.asset] += t.amount
+            self._deliver(heapq.heappop(self.transfers))
         for coin in self.coins.values():
             coin.close_bars(self.minute_k)
             for q in coin.quotes:
@@ -260,14 +262,90 @@ class SimWorld:
             raise VenueError(f"insufficient {asset} in the funding account for a withdrawal of {amount:g} "
                              f"(fee {fee:g})")
         acc.funding_wallet[asset] -= amount
-        self._transfer_seq += 1
-        tx = f"simtx{self._transfer_seq:06d}"
+        tx = self._next_tx()
         heapq.heappush(self.transfers, Transfer(self.now_ms() + delay, self._transfer_seq,
                                                 target.index, asset, amount - fee, tx))
         self.withdrawals.append({"id": tx, "from": acc.index, "to": target.index, "asset": asset,
-                                 "amount": amount, "fee": fee, "network": network,
+                                 "amount": amount, "fee": fee, "network": network, "address": address,
                                  "time": self.now_ms(), "arrive": self.now_ms() + delay})
         return tx
+
+    def _next_tx(self) -> str:
+        self._transfer_seq += 1
+        return f"simtx{self._transfer_seq:06d}"
+
+    def deposit_external(self, venue: str | int, amount: float, at_ms: int | None = None,
+                         asset: str = "USDT", network: str = "TRC20") -> str:
+        """Money from outside the fund lands in `venue`'s funding wallet at `at_ms` (default: now).
+
+        `venue` is a venue name ("binance", "Futures_OKX") or an account index. The deposit shows in
+        that venue's deposit history once credited. Returns the transaction id.
+        """
+        return self._schedule_external(venue, amount, at_ms, asset, network, "external_deposit")
+
+    def withdraw_external(self, venue: str | int, amount: float, at_ms: int | None = None,
+                          asset: str = "USDT", network: str = "TRC20") -> str:
+        """Money leaves the fund from `venue` at `at_ms` (default: now): taken from the funding wallet,
+        then from the futures wallet's available balance; fee-free; recorded in the withdrawal
+        history with an outside address. A withdrawal larger than what is available is refused then
+        (logged) and leaves no record."""
+        return self._schedule_external(venue, amount, at_ms, asset, network, "external_withdrawal")
+
+    def _schedule_external(self, venue: str | int, amount: float, at_ms: int | None, asset: str,
+                           network: str, kind: str) -> str:
+        if not amount > 0:
+            raise ValueError(f"{kind}: amount {amount} must be a positive number")
+        acc = self._account_of(venue)
+        with self.lock:
+            self.advance(self.clock.now_ns())
+            tx = self._next_tx()
+            when = self.now_ms() if at_ms is None else max(int(at_ms), self.now_ms())
+            heapq.heappush(self.transfers, Transfer(when, self._transfer_seq, acc.index, asset.upper(),
+                                                    float(amount), tx, kind))
+            if when <= self.now_ms():
+                while self.transfers and self.transfers[0].arrive_ms <= self.now_ms():
+                    self._deliver(heapq.heappop(self.transfers))
+            return tx
+
+    def _account_of(self, venue: str | int) -> Account:
+        if isinstance(venue, int):
+            if not 0 <= venue < len(self.accounts):
+                raise ValueError(f"account index {venue} out of range 0..{len(self.accounts) - 1}")
+            return self.accounts[venue]
+        key = _venue_key(venue)
+        for acc in self.accounts:
+            if acc.venue == key and acc.futures:
+                return acc
+        for acc in self.accounts:
+            if acc.venue == key:
+                return acc
+        raise ValueError(f"no account on venue {key}; bind one (e.g. {VENUE_NAMES.get(key, key)})")
+
+    def _deliver(self, t: Transfer) -> None:
+        acc = self.accounts[t.to_account]
+        if t.kind == "external_withdrawal":
+            from_funding = min(acc.funding_wallet[t.asset], t.amount)
+            rest = t.amount - from_funding
+            if rest > acc.available(t.asset) + 1e-9:
+                self.log.log(LOG_TYPE_ERROR, f"{acc.venue}: external withdrawal of {t.amount:g} "
+                             f"{t.asset} refused: only {from_funding + acc.available(t.asset):.6f} available")
+                return
+            acc.funding_wallet[t.asset] -= from_funding
+            acc.balances[t.asset] -= rest
+            self.withdrawals.append({"id": t.tx_id, "from": acc.index, "to": None, "asset": t.asset,
+                                     "amount": t.amount, "fee": 0.0, "network": "TRC20",
+                                     "address": f"external-{t.tx_id}", "time": self.now_ms(),
+                                     "arrive": self.now_ms()})
+            return
+        acc.funding_wallet[t.asset] += t.amount
+        source = None
+        network = "TRC20"
+        for w in self.withdrawals:
+            if w["id"] == t.tx_id:
+                source, network = w["from"], w["network"]
+        self.deposits.append({"id": t.tx_id, "from": source, "to": acc.index, "asset": t.asset,
+                              "amount": t.amount, "network": network,
+                              "address": self.deposit_address(acc, network), "time": self.now_ms()})
 
     # --- summary ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -1,0 +1,408 @@
+"""Transfer histories: the venues' own response formats parsed, own moves told from cash flows."""
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hedge.transfers import (
+    TransferRecord,
+    TransferWatcher,
+    classify,
+    parse_binance_deposits,
+    parse_binance_funding,
+    parse_binance_withdrawals,
+    parse_bybit_deposits,
+    parse_bybit_funding,
+    parse_bybit_withdrawals,
+    parse_okx_deposits,
+    parse_okx_funding,
+    parse_okx_withdrawals,
+    read_history,
+)
+
+T0 = 1_704_067_200_000
+HOUR = 3_600_000
+
+# Responses shaped as the venues document them (values made up)
+BINANCE_DEPOSITS = [
+    {
+        "id": "769800519366885376",
+        "amount": "250.5",
+        "coin": "USDT",
+        "network": "TRX",
+        "status": 1,
+        "address": "TJbin",
+        "addressTag": "",
+        "txId": "0xaaa",
+        "insertTime": T0 + 5_000,
+        "transferType": 0,
+        "confirmTimes": "1/1",
+        "unlockConfirm": 0,
+        "walletType": 0,
+    },
+    {
+        "id": "2",
+        "amount": "9",
+        "coin": "USDT",
+        "network": "TRX",
+        "status": 0,
+        "address": "TJbin",
+        "txId": "0xpending",
+        "insertTime": T0 + 6_000,
+    },
+]
+BINANCE_WITHDRAWALS = [
+    {
+        "id": "b6ae22b3aa844210a7041aee7589627c",
+        "amount": "8.91000000",
+        "transactionFee": "0.004",
+        "coin": "USDT",
+        "status": 6,
+        "address": "0x94df",
+        "txId": "0xb5ef",
+        "applyTime": "2024-01-01 00:00:10",
+        "network": "ETH",
+        "transferType": 0,
+        "completeTime": "2024-01-01 00:05:00",
+    },
+    {
+        "id": "c",
+        "amount": "1",
+        "transactionFee": "1",
+        "coin": "USDT",
+        "status": 3,
+        "address": "x",
+        "txId": "",
+        "applyTime": "2024-01-01 00:00:11",
+        "network": "ETH",
+    },
+]
+OKX_DEPOSITS = {
+    "code": "0",
+    "msg": "",
+    "data": [
+        {
+            "actualDepBlkConfirm": "2",
+            "amt": "100",
+            "areaCodeFrom": "",
+            "ccy": "USDT",
+            "chain": "USDT-TRC20",
+            "depId": "88165462",
+            "from": "",
+            "fromWdId": "",
+            "state": "2",
+            "to": "TNokx",
+            "ts": str(T0 + 7_000),
+            "txId": "0xbbb",
+        }
+    ],
+}
+OKX_WITHDRAWALS = {
+    "code": "0",
+    "msg": "",
+    "data": [
+        {
+            "chain": "USDT-TRC20",
+            "fee": "1",
+            "feeCcy": "USDT",
+            "ccy": "USDT",
+            "clientId": "",
+            "amt": "50",
+            "txId": "0xccc",
+            "from": "",
+            "areaCodeFrom": "",
+            "to": "TJbin",
+            "areaCodeTo": "",
+            "state": "1",
+            "ts": str(T0 + 8_000),
+            "nonTradableAsset": False,
+            "wdId": "15447421",
+        }
+    ],
+}
+BYBIT_DEPOSITS = {
+    "retCode": 0,
+    "retMsg": "success",
+    "result": {
+        "nextPageCursor": "",
+        "rows": [
+            {
+                "id": "dep1",
+                "coin": "USDT",
+                "chain": "TRX",
+                "amount": "42",
+                "txID": "0xddd",
+                "status": 3,
+                "toAddress": "TByb",
+                "tag": "",
+                "depositFee": "",
+                "successAt": str(T0 + 9_000),
+                "confirmations": "50",
+                "txIndex": "0",
+                "blockHash": "",
+                "batchReleaseLimit": "-1",
+                "depositType": "0",
+            }
+        ],
+    },
+}
+BYBIT_WITHDRAWALS = {
+    "retCode": 0,
+    "retMsg": "success",
+    "result": {
+        "nextPageCursor": "",
+        "rows": [
+            {
+                "coin": "USDT",
+                "chain": "TRX",
+                "amount": "24",
+                "txID": "",
+                "status": "Pending",
+                "toAddress": "TNokx",
+                "tag": "",
+                "withdrawFee": "1",
+                "createTime": str(T0 + 10_000),
+                "updateTime": str(T0 + 10_000),
+                "withdrawId": "8839035",
+                "withdrawType": 0,
+            },
+            {
+                "coin": "USDT",
+                "chain": "TRX",
+                "amount": "5",
+                "txID": "",
+                "status": "CancelByUser",
+                "toAddress": "y",
+                "withdrawFee": "1",
+                "createTime": str(T0),
+                "updateTime": str(T0),
+                "withdrawId": "7",
+            },
+        ],
+    },
+}
+
+
+def test_each_venue_format_is_parsed_into_records():
+    dep = parse_binance_deposits(BINANCE_DEPOSITS)
+    assert [(r.id, r.amount, r.state, r.time_ms, r.address) for r in dep] == [
+        ("769800519366885376", Decimal("250.5"), "done", T0 + 5_000, "TJbin"),
+        ("2", Decimal(9), "pending", T0 + 6_000, "TJbin"),
+    ]
+    wd = parse_binance_withdrawals(BINANCE_WITHDRAWALS)
+    assert (wd[0].amount, wd[0].fee, wd[0].time_ms, wd[0].state, wd[0].tx_id) == (
+        Decimal("8.91"),
+        Decimal("0.004"),
+        T0 + 10_000,
+        "done",
+        "0xb5ef",
+    )
+    assert wd[1].state == "failed"
+    (okx_dep,) = parse_okx_deposits(OKX_DEPOSITS)
+    assert (okx_dep.id, okx_dep.network, okx_dep.address, okx_dep.state) == (
+        "88165462",
+        "TRC20",
+        "TNokx",
+        "done",
+    )
+    (okx_wd,) = parse_okx_withdrawals(OKX_WITHDRAWALS)
+    assert (okx_wd.id, okx_wd.amount, okx_wd.fee, okx_wd.state) == (
+        "15447421",
+        Decimal(50),
+        Decimal(1),
+        "pending",
+    )
+    (byb_dep,) = parse_bybit_deposits(BYBIT_DEPOSITS)
+    assert (byb_dep.id, byb_dep.amount, byb_dep.time_ms, byb_dep.state) == (
+        "dep1",
+        Decimal(42),
+        T0 + 9_000,
+        "done",
+    )
+    byb_wd = parse_bybit_withdrawals(BYBIT_WITHDRAWALS)
+    assert [(r.id, r.state) for r in byb_wd] == [("8839035", "pending"), ("7", "failed")]
+
+
+def test_funding_wallet_balances_and_refusals():
+    assert parse_binance_funding(
+        [{"asset": "USDT", "free": "10.5", "locked": "1", "freeze": "0"}, {"asset": "BTC", "free": "1"}],
+        "USDT",
+    ) == Decimal("11.5")
+    assert (
+        parse_okx_funding({"code": "0", "data": [{"ccy": "USDT", "bal": "3", "availBal": "3"}]}, "USDT") == 3
+    )
+    assert (
+        parse_bybit_funding(
+            {"retCode": 0, "result": {"balance": [{"coin": "USDT", "walletBalance": "7"}]}}, "USDT"
+        )
+        == 7
+    )
+    assert parse_okx_funding({"code": "50113", "msg": "Invalid sign", "data": []}, "USDT") is None
+    assert parse_bybit_funding({"retCode": 10003, "retMsg": "API key is invalid."}, "USDT") is None
+    assert parse_binance_funding({"code": -2015, "msg": "Invalid API-key"}, "USDT") is None
+
+
+def _rec(venue, kind, rid, amount, t, *, tx="", address="", fee=0, state="done"):
+    return TransferRecord(
+        venue, kind, rid, tx, "USDT", Decimal(amount), Decimal(fee), address, "TRC20", t, state
+    )
+
+
+def test_own_withdrawal_is_in_transit_until_its_deposit_is_credited_and_never_a_flow():
+    out = _rec("binance", "withdrawal", "w1", 999, T0 + HOUR, tx="0x1", address="TNokx", fee=1)
+    pending = classify([out], "USDT", T0, T0 + HOUR, 6 * HOUR)
+    assert pending.flows == [] and pending.in_flight == Decimal(1000)  # address unknown yet: fee counted too
+    landed = classify(
+        [out, _rec("okx", "deposit", "d1", 999, T0 + 2 * HOUR, tx="0x1", address="TNokx")],
+        "USDT",
+        T0,
+        T0 + 2 * HOUR,
+        6 * HOUR,
+    )
+    assert landed.flows == [] and landed.in_flight == 0 and landed.internal == ["binance:w1"]
+
+
+def test_matching_falls_back_to_address_and_amount_when_the_tx_id_is_missing():
+    old = _rec("okx", "deposit", "d0", 10, T0 - 2 * HOUR, address="TNokx")  # before inception: ours, no flow
+    out = _rec("binance", "withdrawal", "w1", 500, T0 + HOUR, address="TNokx", fee=1)
+    view = classify([old, out], "USDT", T0, T0 + 10 * HOUR, 6 * HOUR)
+    assert view.flows == [] and view.in_flight == Decimal(500)  # a known own address: in transit for good
+    arrived = _rec("okx", "deposit", "d1", 500, T0 + 11 * HOUR, address="TNokx")
+    assert classify([old, out, arrived], "USDT", T0, T0 + 11 * HOUR, 6 * HOUR).in_flight == 0
+
+
+def test_outside_deposits_and_withdrawals_are_flows_with_stable_ids():
+    records = [
+        _rec("bybit", "deposit", "d1", 300, T0 + HOUR, tx="0xext", address="TByb"),
+        _rec("bybit", "deposit", "d0", 70, T0 - HOUR, tx="0xold", address="TByb"),  # before inception
+        _rec("okx", "withdrawal", "w1", 99, T0 + HOUR, tx="0xout", address="outside", fee=1),
+        _rec("okx", "withdrawal", "w2", 50, T0 + HOUR, address="outside", state="failed"),
+    ]
+    young = classify(records, "USDT", T0, T0 + 2 * HOUR, 6 * HOUR)
+    assert young.flows == [("bybit:deposit:d1", Decimal(300), "history:bybit")]
+    assert young.in_flight == Decimal(100)  # might still land on one of our venues
+    old = classify(records, "USDT", T0, T0 + 7 * HOUR, 6 * HOUR)
+    assert old.flows == [
+        ("bybit:deposit:d1", Decimal(300), "history:bybit"),
+        ("okx:withdrawal:w1", Decimal(-100), "history:okx"),
+    ]
+    assert old.in_flight == 0
+
+
+VENUES = ["binance", "okx", "bybit"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moves=st.lists(
+        st.tuples(st.sampled_from(VENUES), st.sampled_from(VENUES), st.integers(2, 10_000), st.booleans()),
+        max_size=8,
+    ),
+    outside=st.lists(st.tuples(st.sampled_from(VENUES), st.integers(-5_000, 5_000)), max_size=6),
+    arrived=st.integers(0, 8),
+)
+def test_flows_are_exactly_the_outside_money_and_transit_exactly_what_has_not_landed(moves, outside, arrived):
+    # one deposit per venue before inception makes its address known as ours
+    records = [_rec(v, "deposit", f"seed-{v}", 1, T0 - HOUR, address=f"addr-{v}") for v in VENUES]
+    expected_flows, expected_transit = {}, Decimal(0)
+    for i, (src, dst, amount, with_tx) in enumerate(moves):
+        if src == dst:
+            continue
+        tx = f"0xm{i}" if with_tx else ""
+        records.append(
+            _rec(src, "withdrawal", f"m{i}", amount - 1, T0 + i * 1000, tx=tx, address=f"addr-{dst}", fee=1)
+        )
+        if i < arrived:
+            records.append(
+                _rec(dst, "deposit", f"md{i}", amount - 1, T0 + HOUR + i, tx=tx, address=f"addr-{dst}")
+            )
+        else:
+            expected_transit += amount - 1  # what will land; the fee is the fund's cost
+    for j, (venue, amount) in enumerate(outside):
+        if amount > 0:
+            records.append(
+                _rec(
+                    venue,
+                    "deposit",
+                    f"x{j}",
+                    amount,
+                    T0 + 2 * HOUR + j,
+                    tx=f"0xx{j}",
+                    address=f"addr-{venue}",
+                )
+            )
+            expected_flows[f"{venue}:deposit:x{j}"] = Decimal(amount)
+        elif amount < 0:
+            records.append(
+                _rec(venue, "withdrawal", f"y{j}", -amount, T0 + j, tx=f"0xy{j}", address="elsewhere")
+            )
+            expected_flows[f"{venue}:withdrawal:y{j}"] = Decimal(amount)
+    view = classify(records, "USDT", T0, T0 + 3 * HOUR, 2 * HOUR)
+    assert {fid: amount for fid, amount, _ in view.flows} == expected_flows
+    assert view.in_flight == expected_transit
+
+
+class VenueIO:
+    """A bound FMZ exchange answering IO("api", ...) from canned responses; None = a failed call."""
+
+    def __init__(self, responses):
+        self.responses = responses
+        self.calls = []
+
+    def IO(self, key, method, path, params=""):
+        self.calls.append((method, path))
+        return self.responses.get(path)
+
+
+def test_read_history_uses_each_venue_endpoints_and_fails_cleanly():
+    binance = VenueIO(
+        {
+            "/sapi/v1/capital/deposit/hisrec": BINANCE_DEPOSITS,
+            "/sapi/v1/capital/withdraw/history": BINANCE_WITHDRAWALS,
+        }
+    )
+    assert len(read_history(binance, "binance")) == 4
+    assert read_history(VenueIO({"/api/v5/asset/deposit-history": OKX_DEPOSITS}), "okx") is None
+    bybit = VenueIO(
+        {
+            "/v5/asset/deposit/query-record": BYBIT_DEPOSITS,
+            "/v5/asset/withdraw/query-record": BYBIT_WITHDRAWALS,
+        }
+    )
+    assert [r.kind for r in read_history(bybit, "bybit")] == ["deposit", "withdrawal", "withdrawal"]
+    assert read_history(binance, "coinex") is None
+
+
+def test_watcher_counts_funding_wallets_books_outside_deposits_and_gives_up_on_a_dead_venue():
+    okx = VenueIO(
+        {
+            "/api/v5/asset/balances": {"code": "0", "data": [{"ccy": "USDT", "bal": "100"}]},
+            "/api/v5/asset/deposit-history": OKX_DEPOSITS,
+            "/api/v5/asset/withdrawal-history": {"code": "0", "data": []},
+        }
+    )
+    dead = VenueIO({})
+    events = []
+    now = [T0 + HOUR]
+    watcher = TransferWatcher(
+        {"okx": okx, "bybit": dead, "coinex": okx},
+        now_ms=lambda: now[0],
+        since_ms=lambda: T0,
+        event=events.append,
+        history_interval_ms=HOUR,
+    )
+    assert watcher.flows() == [("okx:deposit:88165462", Decimal(100), "history:okx")]
+    assert watcher.in_transit() == Decimal(100)
+    history_calls = sum(path.endswith("history") for _, path in okx.calls)
+    for _ in range(3):
+        now[0] += 60_000
+        watcher.flows()
+    assert sum(path.endswith("history") for _, path in okx.calls) == history_calls  # nothing moved
+    okx.responses["/api/v5/asset/balances"] = {"code": "0", "data": [{"ccy": "USDT", "bal": "90"}]}
+    watcher.flows()
+    assert sum(path.endswith("history") for _, path in okx.calls) == history_calls + 2  # money moved: re-read
+    assert len(events) == 1 and "bybit" in events[0] and "deposit:AMOUNT" in events[0]
+    calls = len(dead.calls)
+    watcher.flows()
+    assert len(dead.calls) == calls  # left alone
