@@ -23,6 +23,7 @@ from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bp
 from hedge.orders import OrderRecord
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
+from hedge.transfers import TransferWatcher
 
 RECONCILE_RETRY_MS = 30_000
 
@@ -76,6 +77,7 @@ class App:
         # it sees as (flow id, USDT, source); moves between our own venues are not flows. Ids seen
         # before are ignored, so a reader may return its whole recent history every time.
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
+        self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -128,6 +130,10 @@ class App:
         self.reconcile()
         self.refresh_accounts()
         self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
+        self.transfers = TransferWatcher(
+            {v.key: v.exchange for v in self.venues}, now_ms=lambda: self.now_ms, event=self.event,
+            since_ms=lambda: self.accounting.inception_ms or self.now_ms + 1)
+        self.flow_sources.append(self.transfers.flows)
         self.observe()
         self.chart = self.api.chart(self.report.chart_config())
         if self.report.charts is not None:
@@ -355,9 +361,9 @@ class App:
         return venues + self.in_transit()
 
     def in_transit(self) -> Decimal:
-        """USDT between our own venues (treasury moves) or in their funding wallets: part of equity,
-        not a cash flow. Treasury overrides this; without it nothing is ever in transit."""
-        return Decimal(0)
+        """USDT between our own venues or in their funding wallets (hedge/transfers.py, as of the last
+        look): part of equity, not a cash flow."""
+        return self.transfers.in_transit() if self.transfers is not None else Decimal(0)
 
     def unit_nav(self) -> Decimal:
         return self.accounting.unit_nav
