@@ -95,6 +95,8 @@ def build_client(venue: str, credentials: Credentials | None, *, testnet: bool =
     client = getattr(ccxt, profile.ccxt_id)(config)
     client.has = dict(client.has, fetchCurrencies=False)  # currencies need extra private endpoints
     if testnet:
+        if not client.urls.get("test"):
+            raise ValueError(f"{venue} has no testnet: drop it from --venues or run without --testnet")
         client.set_sandbox_mode(True)
     return client
 
@@ -471,8 +473,9 @@ class LiveExchange:
             self._raw = balance.get("info")
             entry = balance.get(quote) or {}
             free, used, total = (entry.get(k) or 0.0 for k in ("free", "used", "total"))
+            wallet, upnl = _wallet_and_upnl(self._venue, balance.get("info"), quote) or (total, 0.0)
             return to_struct({"Balance": free, "FrozenBalance": used, "Stocks": 0.0, "FrozenStocks": 0.0,
-                              "Equity": total, "UPnL": 0.0, "Info": balance.get("info")})
+                              "Equity": wallet + upnl, "UPnL": upnl, "Info": balance.get("info")})
         return self._run("GetAccount", run)
 
     # --- account modes ------------------------------------------------------------------------
@@ -529,6 +532,24 @@ def _venue_message(e: Exception) -> str:
     text = str(e).strip()
     head, sep, rest = text.partition(" ")
     return rest if sep and head.isalnum() and head.islower() else text
+
+
+def _wallet_and_upnl(venue: str, info: Any, asset: str) -> tuple[float, float] | None:
+    """(wallet balance, unrealised PnL) of `asset` from the venue's raw balance, where we know its shape;
+    ccxt's "total" means wallet on some venues and wallet + PnL on others, FMZ's Equity is the sum."""
+    try:
+        if venue == "binance":
+            row = next(a for a in info["assets"] if a["asset"] == asset)
+            return float(row["walletBalance"]), float(row["unrealizedProfit"])
+        if venue == "okx":
+            row = next(d for d in info["data"][0]["details"] if d["ccy"] == asset)
+            return float(row["cashBal"]), float(row.get("upl") or 0)
+        if venue == "bybit":
+            row = next(c for c in info["result"]["list"][0]["coin"] if c["coin"] == asset)
+            return float(row["walletBalance"]), float(row.get("unrealisedPnl") or 0)
+    except (KeyError, IndexError, TypeError, ValueError, StopIteration):
+        return None
+    return None
 
 
 def _decimals(step: Any) -> int | None:

@@ -107,7 +107,7 @@ def test_positions_and_account(binance, http):
                     "maxWithdrawAmount": "9622.0", "updateTime": 1732500000000}],
         "positions": []})
     account = ex.GetAccount()
-    assert account.Balance == 9622.0 and account.Equity > account.Balance
+    assert (account.Balance, account.Equity, account.UPnL) == (9622.0, 10002.0, 2.0)
 
 
 def test_funding_and_leverage(binance, http):

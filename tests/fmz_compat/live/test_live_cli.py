@@ -76,3 +76,17 @@ def test_a_live_run_reads_the_venue_and_logs_through_the_robot(tmp_path, capsys,
     assert code == 0, out
     assert "bid 95000.0 ask 95000.1 Futures_Binance" in out
     assert SECRETS["binance"].secret not in out and SECRETS["binance"].api_key not in out
+
+
+def test_testnet_switches_clients_to_sandbox_and_refuses_venues_without_one(tmp_path, capsys, http):
+    from fmz_compat.live import build_client
+
+    creds = SECRETS["binance"]
+    client = build_client("binance", creds, testnet=True)
+    assert "testnet" in client.urls["api"]["fapiPrivate"]
+    keys = {"coinex": {"apiKey": creds.api_key, "secret": creds.secret}}
+    strategy, path = _files(tmp_path, keys)
+    assert main(["live", str(strategy), "--keys", str(path), "--venues", "coinex", "--testnet",
+                 "--out", str(tmp_path / "runs")]) == 2
+    assert "coinex has no testnet" in capsys.readouterr().err
+    assert len(http.calls) == 0

@@ -82,7 +82,7 @@ def test_positions_in_contracts_balance_and_funding(okx, http):
             "isoEq": "0", "isoLiab": "", "liab": "", "maxLoan": "", "mgnRatio": "", "notionalLever": "0.19",
             "ordFrozen": "0", "twap": "0", "uTime": "1732500000000", "upl": "2", "uplLiab": ""}]}]))
     account = ex.GetAccount()
-    assert account.Balance == 9622 and account.FrozenBalance == 380 and account.Equity == 10002
+    assert (account.Balance, account.FrozenBalance, account.Equity, account.UPnL) == (9622, 380, 10002, 2)
     http.get(re.compile(f"{API}/public/funding-rate"), json=okx_ok([{
         "fundingRate": "0.0001", "fundingTime": "1732521600000", "instId": "BTC-USDT-SWAP",
         "instType": "SWAP", "method": "current_period", "maxFundingRate": "0.0375",

@@ -9,6 +9,7 @@ from fmz_compat.live import LiveExchange, build_client
 SECRETS = {
     "binance": Credentials("bnKEY0123456789abcdef", "bnSECRETzyxwvutsrq9876543210"),
     "okx": Credentials("okKEY-1111-2222-3333", "OKSECRET4444555566667777", "okPassphrase!9"),
+    "bybit": Credentials("bybKEY0000aaaa", "BYBSECRET1111bbbb2222cccc"),
 }
 
 BINANCE_EXCHANGE_INFO = {
@@ -86,3 +87,22 @@ def make(venue: str, currency: str) -> tuple[LiveExchange, MemoryLog]:
     ex = LiveExchange(client, venue, ExchangeBinding(eid=venue, currency=currency), log,
                       secrets=creds.secrets())
     return ex, log
+
+
+BYBIT_INSTRUMENTS = {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "nextPageCursor": "",
+                                                             "list": [{
+    "symbol": "BTCUSDT", "contractType": "LinearPerpetual", "status": "Trading", "baseCoin": "BTC",
+    "quoteCoin": "USDT", "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "",
+    "priceScale": "2",
+    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+    "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80", "tickSize": "0.10"},
+    "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": "0.001", "qtyStep": "0.001",
+                      "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "119.000",
+                      "minNotionalValue": "5"},
+    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT", "copyTrading": "both",
+    "upperFundingRate": "0.00375", "lowerFundingRate": "-0.00375"}]},
+    "retExtInfo": {}, "time": 1732500000000}
+
+
+def bybit_ok(result: dict) -> dict:
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 1732500000000}
