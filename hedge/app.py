@@ -18,7 +18,16 @@ from hedge.config import HedgeConfig
 from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.ledger import HedgePair, Ledger
-from hedge.market import Market, Top, Venue, fmz_pair, load_specs, swap_symbol, venue_key
+from hedge.market import (
+    VENUE_BY_EXCHANGE_NAME,
+    Market,
+    Top,
+    Venue,
+    fmz_pair,
+    load_specs,
+    swap_symbol,
+    venue_key,
+)
 from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
 from hedge.orders import OrderRecord
 from hedge.report import Report
@@ -26,6 +35,7 @@ from hedge.sizing import equal_base_qty, leg_problem
 from hedge.transfers import TransferWatcher
 
 RECONCILE_RETRY_MS = 30_000
+CLOSE_BACKOFF_MAX_S = 3_600
 
 
 @dataclass
@@ -81,6 +91,9 @@ class App:
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
+        self._next_log_reset_ms = 0
+        # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
+        self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
@@ -98,11 +111,14 @@ class App:
             name = exchange.GetName()
             key = venue_key(name)
             if key is None:
-                self.event(f"exchange #{index} {name} is not a supported futures venue; ignored")
-                continue
+                self.api.log(f"exchange #{index} {name} is not a supported futures venue; bind only "
+                             "Futures_Binance, Futures_Bybit, Futures_OKX, Futures_CoinEx or Futures_BitMEX",
+                             "#ff0000")
+                return False
             if any(v.key == key for v in self.venues):
-                self.event(f"exchange #{index} {name} is bound twice; the second binding is ignored")
-                continue
+                self.api.log(f"exchange #{index} {name} is bound twice; remove the duplicate binding "
+                             "(one account per venue)", "#ff0000")
+                return False
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
                 self.event(f"{key}: GetMarkets failed; venue ignored")
@@ -124,10 +140,13 @@ class App:
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
+        if not self._ledger_venues_bound():
+            return False
         if self.ledger.orders:
             self.event(f"ledger holds {len(self.ledger.orders)} order(s) of an unfinished execution; "
                        "settling them by client id before anything else")
         self.reconcile()
+        self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
         self.refresh_accounts()
         self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
         self.transfers = TransferWatcher(
@@ -142,6 +161,21 @@ class App:
                    f"{', '.join(self.cfg.symbols)}; equity {self.total_equity():.2f} USDT; "
                    f"unit NAV {self.accounting.unit_nav:.6f}")
         return True
+
+    def _ledger_venues_bound(self) -> bool:
+        """Every venue the ledger holds positions on must be bound: its position cannot be read otherwise."""
+        bound = {v.key for v in self.venues}
+        missing = [(key, qty) for key, qty in sorted(self.ledger.expected_positions().items())
+                   if key[0] not in bound and qty != 0]
+        missing += [((r.venue, r.symbol), Decimal(0)) for r in self.ledger.orders.values()
+                    if r.venue not in bound]
+        for (venue, symbol), qty in missing:
+            name = next((n for n, k in VENUE_BY_EXCHANGE_NAME.items() if k == venue), venue)
+            self.api.log(f"{venue} {symbol}: ledger expects {qty:+f}, venue not bound (found: unreadable); "
+                         f"bind {name} again, or close that position by hand and clear the ledger", "#ff0000")
+        if missing:
+            self.api.log("start refused: the ledger holds positions on venues that are not bound", "#ff0000")
+        return not missing
 
     def _set_leverage(self, venue: Venue) -> None:
         setter = getattr(venue.exchange, "SetMarginLevel", None)
@@ -160,6 +194,9 @@ class App:
         self._poll_commands()
         if self.now_ms >= self._next_reconcile_ms:
             self.reconcile()
+        if self.now_ms >= self._next_log_reset_ms:
+            self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
+            self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
         if self.ledger.pairs:
             self._close_reverted()
         for symbol in self.cfg.symbols:
@@ -215,6 +252,9 @@ class App:
             return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         mismatches = self.ledger.reconcile(positions, tolerance)
+        if mismatches and self.cfg.reconcile_policy == "adopt":
+            self._adopt(positions)
+            mismatches = self.ledger.reconcile(positions, tolerance)
         if mismatches:
             keys = {(m.venue, m.symbol) for m in mismatches}
             if keys != self.suspect or self.halt_reason is None:
@@ -229,6 +269,38 @@ class App:
             self.halt_reason = None
             self.suspect = set()
         self._record_exposure(positions)
+
+    def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
+        """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
+        different venues are paired in equal quantities; whatever cannot be paired is left to halt."""
+        before = len(self.ledger.pairs)
+        self.ledger.pairs = {}
+        self.ledger.clear_orders()
+        for symbol in self.cfg.symbols:
+            longs = [[k[0], q] for k, q in sorted(positions.items()) if k[1] == symbol and q > 0]
+            shorts = [[k[0], -q] for k, q in sorted(positions.items()) if k[1] == symbol and q < 0]
+            while longs and shorts:
+                (long_key, long_qty), (short_key, short_qty) = longs[0], shorts[0]
+                qty = min(long_qty, short_qty)
+                self.ledger.record_open(
+                    symbol=symbol, long_venue=long_key, short_venue=short_key, qty=qty,
+                    long_price=self._position_price(long_key, symbol),
+                    short_price=self._position_price(short_key, symbol), fees=Decimal(0),
+                    client_ids=(), now_ms=self.now_ms)
+                longs[0][1] -= qty
+                shorts[0][1] -= qty
+                longs = [item for item in longs if item[1] > 0]
+                shorts = [item for item in shorts if item[1] > 0]
+        self.ledger.save(self.api.store)
+        self.event(f"reconcile_policy adopt: ledger rebuilt from venue positions ({before} -> "
+                   f"{len(self.ledger.pairs)} open pairs)")
+
+    def _position_price(self, key: str, symbol: str) -> Decimal:
+        """Entry price the venue reports for a position (1 when it reports none, to keep spreads finite)."""
+        for position in self._venue(key).exchange.GetPositions(swap_symbol(symbol)) or []:
+            if fmz_pair(position["Symbol"]) == symbol and position.get("Price"):
+                return _dec(position["Price"])
+        return Decimal(1)
 
     def _journal_order(self, record: OrderRecord) -> None:
         self.ledger.journal(record)
@@ -455,10 +527,23 @@ class App:
             if spread_bps(short_top.mid, long_top.mid) <= threshold:
                 due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
         for (symbol, long_key, short_key), group in due.items():
-            self._close_group(symbol, self._venue(long_key), self._venue(short_key), group)
+            failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
+            if self.now_ms < retry_ms:
+                continue
+            closed = self._close_group(symbol, self._venue(long_key), self._venue(short_key), group)
+            if closed:
+                self._close_backoff.pop((symbol, long_key, short_key), None)
+            else:
+                # A venue that keeps refusing must not multiply orders: wait cool-down x 2^n, up to 1 h.
+                wait_s = min(self.cfg.cooldown_s * 2 ** failures, CLOSE_BACKOFF_MAX_S)
+                key = (symbol, long_key, short_key)
+                self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
+                self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
+                           f"(attempt {failures + 1}); next try in {wait_s} s")
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
-                     group: list[HedgePair]) -> None:
+                     group: list[HedgePair]) -> bool:
+        """Close the group's pairs; True when all of their quantity was closed."""
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
@@ -475,7 +560,7 @@ class App:
             self.ledger.clear_orders(fill_tag)
             self.ledger.save(self.api.store)
         if fill is None or fill.qty == 0:
-            return
+            return False
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
         left = fill.qty
         pnl = Decimal(0)
@@ -495,6 +580,7 @@ class App:
                    f"short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
+        return fill.qty == qty and fill.balanced
 
     # --- opening ---
     def _scan(self, symbol: str) -> None:

@@ -70,6 +70,9 @@ class HedgeConfig:
     # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
     rebate_bps: MappingProxyType = field(
         default_factory=lambda: MappingProxyType({v: DEFAULT_REBATE_BPS for v in VENUES}))
+    log_keep_rows: int = 65_536        # LogReset keeps this many newest log rows
+    log_reset_interval_s: int = 3_600
+    reconcile_policy: str = "halt"     # halt | adopt (venue positions become the ledger)
 
     def fee(self, venue: str) -> FeeRates:
         return self.fees.get(venue, DEFAULT_FEES.get(venue, FeeRates(Decimal("2"), Decimal("5"))))
@@ -81,8 +84,10 @@ class HedgeConfig:
 KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "rebate_bps",
+    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "rebate_bps", "log_keep_rows",
+    "log_reset_interval_s", "reconcile_policy",
 )
+RECONCILE_POLICIES = ("halt", "adopt")
 
 
 def parse_params(text: str | None) -> HedgeConfig:
@@ -126,6 +131,9 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
                               high=Decimal("500")),
         rebate_bps=_rebates(raw.get("rebate_bps", {})),
+        log_keep_rows=_int(raw, "log_keep_rows", d.log_keep_rows, low=1_000, high=10_000_000),
+        log_reset_interval_s=_int(raw, "log_reset_interval_s", d.log_reset_interval_s, low=60, high=604_800),
+        reconcile_policy=_choice(raw, "reconcile_policy", d.reconcile_policy, RECONCILE_POLICIES),
     )
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
@@ -134,6 +142,13 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
                           f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")
     return cfg
+
+
+def _choice(raw: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ConfigError(key, value, f"must be one of {', '.join(repr(a) for a in allowed)}")
+    return str(value)
 
 
 def _number(key: str, value: Any) -> Decimal:

@@ -59,6 +59,9 @@ BAD = [
     ('{"status_interval_s": 0}', "status_interval_s"),
     ('{"max_book_age_ms": "NaN"}', "max_book_age_ms"),
     ('{"max_slippage_bps": "Infinity"}', "max_slippage_bps"),
+    ('{"reconcile_policy": "guess"}', "reconcile_policy"),
+    ('{"log_keep_rows": 10}', "log_keep_rows"),
+    ('{"log_reset_interval_s": 0}', "log_reset_interval_s"),
 ]
 
 

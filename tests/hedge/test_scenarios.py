@@ -1,0 +1,201 @@
+"""Two-leg execution, restarts and reconciliation on the simulator, with injected venue faults."""
+
+import dataclasses
+from decimal import Decimal
+
+from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.sim import create_world
+from hedge.app import App
+from hedge.config import parse_params
+from hedge.execution import Leg
+from hedge.fmz import Api
+from hedge.ledger import Ledger
+
+D = Decimal
+START_MS = 1_719_792_000_000
+SYMBOL = "BTC_USDT"
+PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 2000, '
+          '"open_threshold_bps": 500, "close_threshold_bps": 400, "cooldown_s": 60, "status_interval_s": 60}')
+
+
+class Store(dict):
+    """FMZ _G over a dict (survives an App being rebuilt, like the robot's database)."""
+
+    def __call__(self, key, *value):
+        if not value:
+            return self.get(key)
+        self[key] = value[0]
+        return None
+
+
+class Sim:
+    def __init__(self, *names: str, hours: int = 6) -> None:
+        cfg = SimConfig(seed=7, start_ms=START_MS, bindings=tuple(ExchangeBinding(n) for n in names),
+                        symbols=(SYMBOL,))
+        self.clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * 3_600_000) * 1_000_000)
+        self.world = create_world(cfg, self.clock, MemoryLog())
+        self.store = Store()
+        self.logs: list[str] = []
+        self.resets: list[int] = []
+
+    def app(self, *indexes: int, params: str = PARAMS) -> App:
+        exchanges = self.world.exchanges if not indexes else [self.world.exchanges[i] for i in indexes]
+        api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
+                  log_profit=lambda *a: None, sleep=self.clock.sleep, unix_nano=self.clock.now_ns,
+                  store=self.store, exchanges=tuple(exchanges), log_reset=self.resets.append)
+        return App(api, parse_params(params))
+
+    def now_ms(self) -> int:
+        return self.clock.now_ns() // 1_000_000
+
+    def orders(self, index: int) -> list:
+        """Every order the venue has seen (open and finished)."""
+        ex = self.world.exchanges[index]
+        return list(ex.GetOrders(SYMBOL + ".swap") or []) + list(ex.GetHistoryOrders(SYMBOL + ".swap") or [])
+
+
+def _open_legs(app: App, qty: str = "0.02") -> tuple[Leg, Leg]:
+    buy, sell = app.venues[0], app.venues[1]
+    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    return Leg(buy, "buy", D(qty), price), Leg(sell, "sell", D(qty), price)
+
+
+def _net(app: App) -> Decimal:
+    positions = app.venue_positions()
+    assert positions is not None
+    return sum((q for (_, s), q in positions.items() if s == SYMBOL), D(0))
+
+
+def _client_ids_unique(sim: Sim, *indexes: int) -> None:
+    ids = [o["Info"]["clientOrderId"] for i in indexes for o in sim.orders(i)]
+    assert len(ids) == len(set(ids)) and all(ids)
+
+
+def test_one_leg_rejected_is_unwound_and_nothing_is_sent_twice():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + 60_000)
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    assert fill.balanced and fill.qty == 0 and _net(app) == 0
+    assert app.executor.orders_sent == 4  # both legs, one top-up (refused), one undo
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []
+    _client_ids_unique(sim, 0)
+
+
+def test_a_timeout_whose_order_filled_is_found_by_client_id_not_resent():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    sim.world.inject("okx", "timeout_after_accept", sim.now_ms() + 60_000)
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and _net(app) == 0
+    assert len(sim.orders(1)) == 1 and app.executor.orders_sent == 2
+    assert app.ledger.orders[fill.fills[1].client_ids[0]].status.value == "FILLED"
+
+
+def test_both_legs_slow_settle_by_query_and_end_hedged():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    for venue in ("binance", "okx"):
+        sim.world.inject(venue, "timeout_after_accept", sim.now_ms() + 60_000)
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and _net(app) == 0
+    assert len(sim.orders(0)) == 1 and len(sim.orders(1)) == 1
+    _client_ids_unique(sim, 0, 1)
+
+
+def test_a_close_that_keeps_failing_sends_a_bounded_number_of_orders():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    sent_before = app.executor.orders_sent
+    # every spread now counts as reverted, and okx refuses every order for the next 10 minutes
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + 600_000)
+    for _ in range(600):
+        app.tick()
+        sim.clock.sleep(1000)
+        assert abs(_net(app)) <= D("0.001")
+    assert app.executor.orders_sent - sent_before <= 4 * 4  # attempts at 0, 60, 180 and 420 s
+    assert len(app.ledger.pairs) == 1  # still open, still hedged
+    for _ in range(900):  # okx answers again: the pair closes at the next attempt (960 s)
+        app.tick()
+        sim.clock.sleep(1000)
+    assert app.ledger.pairs == {} and _net(app) == 0 and app.halt_reason is None
+
+
+def test_killed_between_the_legs_and_restarted_is_hedged_again_without_duplicates():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    okx = sim.world.exchanges[1]
+
+    def killed(*_args):
+        raise SystemExit("killed")
+
+    okx.CreateOrder = killed
+    try:
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    except SystemExit:
+        pass
+    del okx.CreateOrder
+    assert _net(app) == D("0.02") and len(Ledger.load(sim.store).orders) == 2
+
+    again = sim.app()
+    assert again.start()
+    assert _net(again) == 0 and again.halt_reason is None
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # buy and its undo; okx never re-sent
+    assert Ledger.load(sim.store).orders == {}
+    _client_ids_unique(sim, 0)
+    assert any("recover:open#1" in line for line in sim.logs)
+
+
+def test_a_venue_removed_while_holding_positions_refuses_start_with_the_exact_difference():
+    sim = Sim("Futures_Binance", "Futures_OKX", "Futures_Bybit")
+    app = sim.app()
+    assert app.start()
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    app.ledger.save(sim.store)
+
+    without_okx = sim.app(0, 2)
+    assert not without_okx.start()
+    assert ("okx BTC_USDT: ledger expects -0.020, venue not bound (found: unreadable); bind Futures_OKX "
+            "again, or close that position by hand and clear the ledger #ff0000") in sim.logs
+    assert len(sim.orders(0)) == 1 and len(sim.orders(2)) == 0
+
+
+def test_reconcile_policy_adopt_takes_venue_positions_as_the_ledger():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    binance, okx = sim.world.exchanges
+    binance.CreateOrder(SYMBOL + ".swap", "buy", -1, 0.03)
+    okx.CreateOrder(SYMBOL + ".swap", "sell", -1, 3)  # 3 contracts of 0.01 BTC
+    halting = sim.app()
+    assert halting.start() and halting.halt_reason is not None
+    assert any("position mismatch on okx BTC_USDT: ledger expects +0, venue holds -0.03" in line
+               for line in sim.logs)
+
+    adopting = sim.app(params=PARAMS[:-1] + ', "reconcile_policy": "adopt"}')
+    assert adopting.start() and adopting.halt_reason is None
+    (pair,) = adopting.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.03"))
+
+
+def test_the_log_is_trimmed_on_schedule_to_the_newest_rows():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app(params=PARAMS[:-1] + ', "log_reset_interval_s": 60, "log_keep_rows": 1000}')
+    assert app.start()
+    for _ in range(130):
+        app.tick()
+        sim.clock.sleep(1000)
+    assert sim.resets == [1000, 1000]
