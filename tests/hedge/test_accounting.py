@@ -236,3 +236,19 @@ def test_rebate_rates_default_to_one_bp_and_bad_ones_name_the_key():
                      ('{"rebate_bps": 1}', "rebate_bps"), ('{"rebate_bps": {"okx": -1}}', "rebate_bps.okx")):
         with pytest.raises(ConfigError, match=f"'{key}'"):
             parse_params(bad)
+
+
+def test_figures_do_not_depend_on_the_threads_decimal_rounding():
+    """ccxt sets the thread's default context to ROUND_HALF_UP; the accounting brings its own."""
+    from decimal import ROUND_HALF_UP, getcontext
+
+    tie = D("1" + "0" * 59 + "5")  # 61 digits ending in 5: 60-digit figures round it half-even
+    context = getcontext()
+    saved = context.rounding
+    try:
+        context.rounding = ROUND_HALF_UP
+        acc = Accounting(MemG())
+        acc.observe(_obs(T0, tie))
+        assert acc.shares == D(10) ** 60
+    finally:
+        context.rounding = saved
