@@ -74,7 +74,10 @@ VENUES: dict[str, VenueProfile] = {
 }
 
 _STATUS = {"open": ORDER_STATE_PENDING, "closed": ORDER_STATE_CLOSED, "canceled": ORDER_STATE_CANCELED,
-           "expired": ORDER_STATE_CANCELED, "rejected": ORDER_STATE_CANCELED}
+           "expired": ORDER_STATE_CANCELED, "rejected": ORDER_STATE_CANCELED,
+           # CoinEx v2 statuses that ccxt 4.5.83 passes through unmapped
+           "part_filled": ORDER_STATE_PENDING, "filled": ORDER_STATE_CLOSED,
+           "part_canceled": ORDER_STATE_CANCELED}
 _INTERVAL_UNITS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _SIGNATURE = re.compile(r"(signature|sign|api[-_]?key|passphrase)=[^&\s\"']+", re.IGNORECASE)
 

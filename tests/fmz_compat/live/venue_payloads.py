@@ -10,6 +10,8 @@ SECRETS = {
     "binance": Credentials("bnKEY0123456789abcdef", "bnSECRETzyxwvutsrq9876543210"),
     "okx": Credentials("okKEY-1111-2222-3333", "OKSECRET4444555566667777", "okPassphrase!9"),
     "bybit": Credentials("bybKEY0000aaaa", "BYBSECRET1111bbbb2222cccc"),
+    "coinex": Credentials("CXKEY99998888", "CXSECRET77776666555544443333"),
+    "bitmex": Credentials("bmxKEYabcdefgh", "BMXSECRETqwertyuiopasdfghjkl"),
 }
 
 BINANCE_EXCHANGE_INFO = {
@@ -106,3 +108,32 @@ BYBIT_INSTRUMENTS = {"retCode": 0, "retMsg": "OK", "result": {"category": "linea
 
 def bybit_ok(result: dict) -> dict:
     return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 1732500000000}
+
+
+COINEX_SPOT_MARKETS = {"code": 0, "data": [], "message": "OK"}
+COINEX_FUTURES_MARKETS = {"code": 0, "message": "OK", "data": [{
+    "market": "BTCUSDT", "contract_type": "linear", "maker_fee_rate": "0.0003", "taker_fee_rate": "0.0005",
+    "min_amount": "0.0001", "base_ccy": "BTC", "quote_ccy": "USDT", "base_ccy_precision": 8,
+    "quote_ccy_precision": 2, "tick_size": "0.1",
+    "leverage": ["1", "2", "3", "5", "8", "10", "15", "20", "30", "50", "100"],
+    "open_interest_volume": "2221.5937", "is_market_available": True, "is_copy_trading_available": True}]}
+
+BITMEX_INSTRUMENTS = [{
+    "symbol": "XBTUSDT", "rootSymbol": "XBT", "state": "Open", "typ": "FFWCSX",
+    "listing": "2021-11-10T04:00:00.000Z", "front": "2021-11-10T04:00:00.000Z", "expiry": None,
+    "settle": None, "listedSettle": None, "positionCurrency": "", "underlying": "XBT",
+    "quoteCurrency": "USDT", "underlyingSymbol": "XBTT=", "reference": "BMEX", "referenceSymbol": ".BXBTT",
+    "maxOrderQty": 1000000000, "maxPrice": 10000000, "lotSize": 1000, "tickSize": 0.5, "multiplier": 1,
+    "settlCurrency": "USDt", "underlyingToPositionMultiplier": 1000000, "underlyingToSettleMultiplier": None,
+    "quoteToSettleMultiplier": 1000000, "isQuanto": False, "isInverse": False, "initMargin": 0.01,
+    "maintMargin": 0.005, "riskLimit": 1000000000000, "riskStep": 1000000000000, "taxed": True,
+    "deleverage": True, "makerFee": -0.0001, "takerFee": 0.0005, "settlementFee": 0,
+    "fundingBaseSymbol": ".XBTBON8H", "fundingQuoteSymbol": ".USDTBON8H",
+    "fundingPremiumSymbol": ".XBTUSDTPI8H",
+    "fundingTimestamp": "2024-11-25T04:00:00.000Z", "fundingInterval": "2000-01-01T08:00:00.000Z",
+    "fundingRate": 0.0001, "indicativeFundingRate": 0.0001, "prevClosePrice": 94900, "limitDownPrice": None,
+    "limitUpPrice": None, "volume": 1000, "totalVolume": 1000000, "openInterest": 5000000,
+    "openValue": 475000000000, "fairMethod": "FundingRate", "fairBasisRate": 0.1095, "fairBasis": 1.5,
+    "fairPrice": 95000, "markMethod": "FairPrice", "markPrice": 95000, "indicativeSettlePrice": 94998.5,
+    "lastPrice": 95000.5, "bidPrice": 95000, "midPrice": 95000.25, "askPrice": 95000.5,
+    "timestamp": "2024-11-25T01:00:00.000Z"}]

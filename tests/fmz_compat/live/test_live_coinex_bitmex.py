@@ -1,0 +1,132 @@
+"""LiveExchange on CoinEx futures (v2) and BitMEX linear USDT through ccxt, REST mocked."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pytest
+import requests
+from venue_payloads import (
+    BITMEX_INSTRUMENTS,
+    COINEX_FUTURES_MARKETS,
+    COINEX_SPOT_MARKETS,
+    SECRETS,
+    make,
+)
+
+from fmz_compat.core import ORDER_STATE_CLOSED, ORDER_STATE_PENDING, PD_SHORT
+
+COINEX = "https://api.coinex.com/v2"
+BITMEX = "https://www.bitmex.com/api/v1"
+COINEX_ORDER = {"order_id": 13400, "market": "BTCUSDT", "market_type": "FUTURES", "side": "buy",
+                "type": "limit", "amount": "0.01", "price": "95000", "unfilled_amount": "0.006",
+                "filled_amount": "0.004", "filled_value": "379.9996", "client_id": "fmzc0x1", "fee": "0.19",
+                "fee_ccy": "USDT", "maker_fee_rate": "0", "taker_fee_rate": "0.0005",
+                "last_filled_amount": "0.004", "last_filled_price": "94999.9", "realized_pnl": "0",
+                "created_at": 1732500000123, "updated_at": 1732500000456}
+BITMEX_ORDER = {"orderID": "3c0b4b5e-4c1b-4c8e-9b1e-8d7f0c1a2b3c", "clOrdID": "fmzc0x1", "clOrdLinkID": "",
+                "account": 1, "symbol": "XBTUSDT", "side": "Sell", "orderQty": 2000, "price": 95000.5,
+                "displayQty": None, "stopPx": None, "pegOffsetValue": None, "pegPriceType": "",
+                "currency": "USDT", "settlCurrency": "USDt", "ordType": "Limit",
+                "timeInForce": "GoodTillCancel",
+                "execInst": "", "contingencyType": "", "ordStatus": "New", "triggered": "",
+                "workingIndicator": True, "ordRejReason": "", "leavesQty": 2000, "cumQty": 0, "avgPx": None,
+                "text": "Submitted via API.", "transactTime": "2024-11-25T01:00:00.123Z",
+                "timestamp": "2024-11-25T01:00:00.123Z"}
+
+
+@pytest.fixture
+def coinex(http):
+    http.get(f"{COINEX}/spot/market", json=COINEX_SPOT_MARKETS)
+    http.get(f"{COINEX}/futures/market", json=COINEX_FUTURES_MARKETS)
+    return make("coinex", "BTC_USDT")
+
+
+@pytest.fixture
+def bitmex(http):
+    http.get(re.compile(rf"{BITMEX}/instrument/active"), json=BITMEX_INSTRUMENTS)
+    return make("bitmex", "BTC_USDT")
+
+
+def test_coinex_order_partial_fill_cancel_and_position(coinex, http):
+    ex, _ = coinex
+    http.post(f"{COINEX}/futures/order", json={"code": 0, "data": dict(COINEX_ORDER, filled_amount="0",
+                                                                         unfilled_amount="0.01"),
+                                               "message": "OK"})
+    oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01)
+    assert oid == "BTC_USDT.swap,13400"
+    sent = json.loads(http.calls[-1].request.body)
+    assert sent["market"] == "BTCUSDT" and sent["side"] == "buy" and sent["amount"] == "0.01"
+    assert sent["client_id"] == "fmzc0x1" and sent["market_type"] == "FUTURES"
+    assert http.calls[-1].request.headers["X-COINEX-KEY"] == SECRETS["coinex"].api_key
+    partial = dict(COINEX_ORDER, status="part_filled")
+    http.get(re.compile(rf"{COINEX}/futures/order-status"), json={"code": 0, "data": partial,
+                                                                   "message": "OK"})
+    order = ex.GetOrder(oid)
+    assert order.Status == ORDER_STATE_PENDING and order.DealAmount == 0.004 and order.Amount == 0.01
+    http.post(f"{COINEX}/futures/cancel-order", json={"code": 0, "data": COINEX_ORDER, "message": "OK"})
+    assert ex.CancelOrder(oid) is True
+    http.get(re.compile(rf"{COINEX}/futures/pending-position"), json={"code": 0, "message": "OK", "data": [{
+        "position_id": 246830219, "market": "BTCUSDT", "market_type": "FUTURES", "side": "short",
+        "margin_mode": "cross", "open_interest": "0.02", "close_avbl": "0.02", "ath_position_amount": "0.02",
+        "unrealized_pnl": "2", "realized_pnl": "-0.5", "avg_entry_price": "95100",
+        "cml_position_value": "1902",
+        "max_position_value": "1902", "take_profit_price": "0", "stop_loss_price": "0",
+        "take_profit_type": "latest_price", "stop_loss_type": "latest_price", "leverage": "5",
+        "margin_avbl": "380.4", "ath_margin_size": "380.4", "position_margin_rate": "0.2",
+        "maintenance_margin_rate": "0.005", "maintenance_margin_value": "9.5", "liq_price": "180000",
+        "bkr_price": "190000", "adl_level": 1, "settle_price": "95100", "settle_value": "1902",
+        "first_filled_price": "95100", "latest_filled_price": "95100",
+        "created_at": 1732400000000, "updated_at": 1732500000000}], "pagination": {"has_next": False}})
+    (p,) = ex.GetPositions()
+    assert (p.Symbol, p.Type, p.Amount, p.Price, p.Profit) == ("BTC_USDT.swap", PD_SHORT, 0.02, 95100, 2)
+
+
+def test_coinex_rejection_and_busy(coinex, http):
+    ex, log = coinex
+    http.post(f"{COINEX}/futures/order", json={"code": 3109, "data": {}, "message": "balance not enough"})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 10) is None
+    assert not ex.last_outcome_unknown and "rejected (InsufficientFunds)" in log.last_error
+    assert "balance not enough" in log.last_error
+    http.replace("POST", f"{COINEX}/futures/order", json={"code": 3008, "data": {},
+                                                          "message": "Service busy, please try again later"})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+    assert ex.last_outcome_unknown and "fmzc0x2" in ex.in_flight
+
+
+def test_bitmex_amounts_are_contracts_of_a_millionth_btc(bitmex, http):
+    ex, _ = bitmex
+    m = ex.GetMarkets()["BTC_USDT.swap"]
+    assert (m.Symbol, m.CtVal, m.AmountSize, m.TickSize) == ("XBTUSDT", 1e-06, 1000.0, 0.5)
+    http.post(f"{BITMEX}/order", json=BITMEX_ORDER)
+    oid = ex.CreateOrder("BTC_USDT.swap", "sell", 95000.5, 2000)
+    assert oid == f"BTC_USDT.swap,{BITMEX_ORDER['orderID']}"
+    request = http.calls[-1].request
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    sent = json.loads(body) if body.startswith("{") else {k: v[0] for k, v in parse_qs(body).items()}
+    assert sent["symbol"] == "XBTUSDT" and sent["side"] == "Sell" and float(sent["orderQty"]) == 2000
+    assert sent["clOrdID"] == "fmzc0x1" and request.headers["api-key"] == SECRETS["bitmex"].api_key
+    filled = dict(BITMEX_ORDER, ordStatus="Filled", leavesQty=0, cumQty=2000, avgPx=95000.5)
+    http.get(re.compile(rf"{BITMEX}/order\?"), json=[filled])
+    order = ex.GetOrder(oid)
+    assert order.Status == ORDER_STATE_CLOSED and order.DealAmount == 2000
+    assert json.loads(parse_qs(unquote(urlparse(http.calls[-1].request.url).query))["filter"][0]) == {
+        "orderID": BITMEX_ORDER["orderID"]}
+
+
+def test_bitmex_insufficient_balance_and_overload(bitmex, http):
+    ex, log = bitmex
+    http.post(f"{BITMEX}/order", status=400, json={"error": {
+        "message": "Account has insufficient Available Balance, 190001000 USDt required",
+        "name": "ValidationError"}})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 2000) is None
+    assert not ex.last_outcome_unknown and "rejected (InsufficientFunds)" in log.last_error
+    http.replace("POST", f"{BITMEX}/order", status=503, json={"error": {
+        "message": "The system is currently overloaded. Please try again later.", "name": "HTTPError"}})
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 2000) is None
+    assert ex.last_outcome_unknown and "overloaded" in log.last_error
+    http.replace("POST", f"{BITMEX}/order", body=requests.exceptions.ConnectionError("reset by peer"))
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 2000) is None
+    assert ex.last_outcome_unknown and set(ex.in_flight) == {"fmzc0x2", "fmzc0x3"}
