@@ -2,19 +2,20 @@
 
 Read through FMZ's `exchange.IO("api", method, path, params)` with each venue's native endpoints:
 
-* Binance: POST /sapi/v1/asset/get-funding-asset (funding wallet), GET /sapi/v1/capital/deposit/hisrec,
-  GET /sapi/v1/capital/withdraw/history;
+* Binance: POST /sapi/v1/asset/get-funding-asset and POST /sapi/v3/asset/getUserAsset (funding and
+  spot wallets), GET /sapi/v1/capital/deposit/hisrec, GET /sapi/v1/capital/withdraw/history;
 * OKX: GET /api/v5/asset/balances, GET /api/v5/asset/deposit-history, GET /api/v5/asset/withdrawal-history;
 * Bybit: GET /v5/asset/transfer/query-account-coins-balance (accountType=FUND),
   GET /v5/asset/deposit/query-record, GET /v5/asset/withdraw/query-record.
 
-A withdrawal from one of our venues whose deposit (same chain tx id, or same address and amount) is
-credited on another of our venues is an internal move: neither a deposit nor a withdrawal for
-shares; until it is credited its amount is in transit and counts in equity. Money in the funding
-wallets counts too (deposits land there; the futures equity does not show it). Everything else is a
-cash flow: a credited deposit from outside mints shares, a withdrawal to an address that is not
-ours burns them once `transit_timeout_ms` has passed without a matching deposit (until then it is
-assumed to be on its way to one of our venues, so unit NAV never jumps either way).
+A withdrawal from one of our venues whose deposit (same chain tx id; for a deposit without one,
+same address and amount) is credited on another of our venues is an internal move: neither a
+deposit nor a withdrawal for shares; until it is credited its amount is in transit and counts in
+equity. Money in the funding (and Binance spot) wallets counts too: deposits land there and the
+futures equity does not show it. Everything else is a cash flow: a credited deposit from outside
+mints shares; a withdrawal to an address that is not ours burns them once `transit_timeout_ms` has
+passed without a matching deposit (until then it is assumed to be on its way to one of our venues,
+so unit NAV never jumps either way).
 """
 
 from __future__ import annotations
@@ -199,9 +200,12 @@ def _call(exchange: Any, method: str, path: str, params: str) -> Any:
 
 def read_funding_balance(exchange: Any, venue: str, asset: str = "USDT") -> Decimal | None:
     """The venue's funding-wallet balance of `asset`, or None when the read failed."""
-    if venue == "binance":
-        return parse_binance_funding(_call(exchange, "POST", "/sapi/v1/asset/get-funding-asset",
+    if venue == "binance":  # deposits land in the spot wallet by default, or in the funding wallet
+        funding = parse_binance_funding(_call(exchange, "POST", "/sapi/v1/asset/get-funding-asset",
+                                              f"asset={asset}"), asset)
+        spot = parse_binance_funding(_call(exchange, "POST", "/sapi/v3/asset/getUserAsset",
                                            f"asset={asset}"), asset)
+        return None if funding is None or spot is None else funding + spot
     if venue == "okx":
         return parse_okx_funding(_call(exchange, "GET", "/api/v5/asset/balances", f"ccy={asset}"), asset)
     if venue == "bybit":
@@ -256,7 +260,9 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
     flows: list[Flow] = []
     for d in deposits:
         source = by_tx.get(d.tx_id) if d.tx_id else None
-        if source is None or (source.venue, source.id) in matched:
+        if source is not None and (source.venue, source.id) in matched:
+            source = None
+        if source is None and not d.tx_id:  # a deposit with a tx id of its own is not ours without it
             source = next((w for w in withdrawals if (w.venue, w.id) not in matched and w.venue != d.venue
                            and w.address == d.address and w.amount == d.amount and w.time_ms <= d.time_ms),
                           None)
@@ -317,16 +323,18 @@ class TransferWatcher:
         now = self._now_ms()
         live = [k for k, n in self._failures.items() if n < MAX_FAILURES]
         changed = False
+        readable = []  # a history is read only where the wallet it pays into was read too
         for venue in live:
             balance = read_funding_balance(self.exchanges[venue], venue, self.asset)
             if balance is None:
                 self._failed(venue)
                 continue
+            readable.append(venue)
             changed = changed or self.funding.get(venue) != balance
             self.funding[venue] = balance
         if changed or now >= self._next_history_ms:
             self._next_history_ms = now + self.history_interval_ms
-            for venue in live:
+            for venue in readable:
                 rows = read_history(self.exchanges[venue], venue, self.asset)
                 if rows is None:
                     self._failed(venue)

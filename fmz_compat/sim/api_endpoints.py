@@ -82,6 +82,8 @@ def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: 
         if path == "/sapi/v1/asset/get-funding-asset" and method == "POST":
             return [{"asset": coin, "free": _num(acc.funding_wallet[coin]), "locked": "0", "freeze": "0",
                      "withdrawing": "0", "btcValuation": "0"}]
+        if path == "/sapi/v3/asset/getUserAsset" and method == "POST":
+            return []  # the spot wallet: the simulator's deposits land in the funding wallet
         if path == "/sapi/v1/capital/deposit/hisrec" and method == "GET":
             return [{"id": d["id"], "amount": _num(d["amount"]), "coin": coin, "network": d["network"],
                      "status": 1, "address": d["address"], "addressTag": "", "txId": d["id"],

@@ -406,3 +406,20 @@ def test_watcher_counts_funding_wallets_books_outside_deposits_and_gives_up_on_a
     calls = len(dead.calls)
     watcher.flows()
     assert len(dead.calls) == calls  # left alone
+
+
+def test_a_history_is_not_booked_while_the_wallet_it_pays_into_cannot_be_read():
+    binance = VenueIO(
+        {
+            "/sapi/v1/asset/get-funding-asset": [{"asset": "USDT", "free": "200"}],
+            "/sapi/v1/capital/deposit/hisrec": BINANCE_DEPOSITS,
+            "/sapi/v1/capital/withdraw/history": [],
+        }
+    )
+    watcher = TransferWatcher(
+        {"binance": binance}, now_ms=lambda: T0 + HOUR, since_ms=lambda: T0, event=print
+    )
+    assert watcher.flows() == [] and watcher.in_transit() == 0  # the spot wallet did not answer
+    binance.responses["/sapi/v3/asset/getUserAsset"] = [{"asset": "USDT", "free": "50.5", "locked": "0"}]
+    assert watcher.flows() == [("binance:deposit:769800519366885376", Decimal("250.5"), "history:binance")]
+    assert watcher.in_transit() == Decimal("250.5")  # funding 200 + spot 50.5
