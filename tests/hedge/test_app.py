@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hedge.app import App
 from hedge.config import parse_params
@@ -231,3 +233,40 @@ def test_order_events_reach_the_order_log_with_every_field(fake_exchange, fake_r
                   "qty=0.019", "filled=", "avg_price=", "order_id="):
         assert field in created and field in settled
     assert "ACCEPTED" in created and "FILLED" in settled and "filled=0.019" in settled
+
+
+spreads_near_open = st.lists(st.floats(min_value=9.0, max_value=13.0), min_size=40, max_size=40)
+spreads_near_close = st.lists(st.floats(min_value=-2.0, max_value=2.0), min_size=40, max_size=40)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spreads_near_open, spreads_near_close)
+def test_a_spread_hovering_at_either_threshold_cannot_churn(fake_exchange, fake_runtime, near_open,
+                                                             near_close):
+    # opening needs about 11 bps here (3 bps edge + 8 bps of taker fees); closing needs the spread <= 0
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    for spread_bps in [13.0, *near_open, *near_close, -2.0]:  # one sure opening, one sure close
+        bid = round(50_000.0 * (1 + spread_bps / 10_000), 1)
+        okx.books["BTC_USDT"] = (bid, bid + 0.5)
+        _run(app, runtime, 1)
+    sides = [s for _, s, _ in okx.sent]
+    sold = sum(D(str(amount)) for _, s, amount in okx.sent if s == "sell") * D("0.01")  # contracts -> BTC
+    assert "sell" in sides and sold * 50_100 <= 2000  # opened, never beyond max_position_usdt
+    assert sides.count("closesell") == 1 and app.ledger.pairs == {}  # all pairs close together, once
+    assert "sell" not in sides[sides.index("closesell"):]  # no re-opening near the close threshold
+    assert len(binance.sent) == len(okx.sent) and max(app.max_net_exposure.values()) == 0
+
+
+def test_unsupported_or_duplicated_binding_refuses_start_before_any_order(fake_exchange, fake_runtime):
+    for names in (("binance", "binance", "okx"), ("binance", "spot", "okx")):
+        exchanges = [fake_exchange(n if n != "spot" else "okx") for n in names]
+        if "spot" in names:
+            exchanges[1].GetName = lambda: "Binance"  # a spot binding
+        runtime = fake_runtime(exchanges)
+        app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+        assert not app.start()
+        assert all(ex.sent == [] for ex in exchanges)
+        problem = [line for line in runtime.logs if line.startswith("exchange #1")]
+        expected = "is bound twice; remove" if names[1] == "binance" else "is not a supported futures venue"
+        assert len(problem) == 1 and expected in problem[0]
