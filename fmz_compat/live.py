@@ -66,7 +66,8 @@ VENUES: dict[str, VenueProfile] = {
                                 ("brokerId", None)),
                         (("/api/v5/", "private"),)),
     "bybit": VenueProfile("bybit", (("defaultType", "swap"), ("defaultSubType", "linear"),
-                                    ("fetchMarkets", {"types": ["linear"]})),
+                                    ("fetchMarkets", {"types": ["linear"]}),
+                                    ("fetchOrder", {"acknowledged": True})),
                           (("/", "private"),)),
     "coinex": VenueProfile("coinex", (("defaultType", "swap"), ("fetchMarkets", {"types": ["swap"]})),
                            (("/v2/", ["v2", "private"]),)),
@@ -121,7 +122,7 @@ class LiveExchange:
         self._currency = binding.currency.upper()
         self._contract = ""
         self._direction = "buy"
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))  # longest first
         self._broker_tag = broker_tag
         self._raw: Any = ""
         self._lock = threading.RLock()
@@ -480,6 +481,31 @@ class LiveExchange:
             return to_struct({"Balance": free, "FrozenBalance": used, "Stocks": 0.0, "FrozenStocks": 0.0,
                               "Equity": wallet + upnl, "UPnL": upnl, "Info": balance.get("info")})
         return self._run("GetAccount", run)
+
+    def resolve_in_flight(self) -> dict[str, Struct | None]:
+        """Ask the venue about every order whose placement outcome was unknown, by client order id.
+
+        Returns client id -> the order (it reached the venue) or None (the venue has no such order:
+        it was never placed, safe to send again). Ids the venue still cannot answer for stay in
+        `in_flight` and are left out of the result."""
+        resolved: dict[str, Struct | None] = {}
+        with self._lock:
+            for client_id, sent in list(self.in_flight.items()):
+                try:
+                    unified = self._symbol(sent.Symbol)[1]
+                    order = self._client.fetch_order(None, unified, {"clientOrderId": client_id})
+                except ccxt.OrderNotFound:
+                    resolved[client_id] = None
+                except (_Failed, ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError,
+                        IndexError) as e:
+                    self._fail("resolve_in_flight", f"{client_id} still unknown: {_venue_message(e)}")
+                    continue
+                else:
+                    if order.get("id") is None:
+                        continue
+                    resolved[client_id] = self._order_struct(order)
+                del self.in_flight[client_id]
+        return resolved
 
     # --- account modes ------------------------------------------------------------------------
     def check_account_mode(self) -> None:

@@ -204,3 +204,27 @@ def test_symbols_names_and_markets(binance, http):
     assert "not listed" in log.last_error
     assert ex.CreateOrder("BTC_USDT.swap", "short", 1, 1) is None
     assert "invalid side" in log.last_error
+
+
+def test_in_flight_orders_resolve_by_client_id(binance, http):
+    ex, log = binance
+    http.post(f"{API}/v1/order", body=requests.exceptions.ReadTimeout("read timed out"))
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+    assert ex.CreateOrder("BTC_USDT.swap", "sell", 96000, 0.01) is None
+    assert ex.CreateOrder("BTC_USDT.swap", "sell", 97000, 0.01) is None
+    assert list(ex.in_flight) == ["fmzc0x1", "fmzc0x2", "fmzc0x3"]
+
+    def answer(request):
+        cid = parse_qs(urlparse(request.url).query)["origClientOrderId"][0]
+        if cid == "fmzc0x1":  # it reached the venue and filled
+            return 200, {}, json.dumps(binance_order("FILLED", executed="0.010", avg="95000.00"))
+        if cid == "fmzc0x2":
+            return 400, {}, json.dumps({"code": -2013, "msg": "Order does not exist."})
+        raise requests.exceptions.ConnectTimeout("still down")
+
+    http.add_callback(responses.GET, f"{API}/v1/order", callback=answer)
+    resolved = ex.resolve_in_flight()
+    assert resolved["fmzc0x1"].Id == "BTC_USDT.swap,4079375543" and resolved["fmzc0x1"].DealAmount == 0.01
+    assert resolved["fmzc0x2"] is None
+    assert "fmzc0x3" not in resolved and list(ex.in_flight) == ["fmzc0x3"]
+    assert "fmzc0x3 still unknown" in log.last_error
