@@ -108,7 +108,10 @@ def _credentials(venue: str, entry: object, where: str) -> Credentials:
         if field_name is None:
             raise KeysError(f"{where}: {venue} has unknown field {name!r}: use apiKey, secret "
                             f"(or ed25519), password")
-        values[field_name] = str(value)
+        text = str(value)
+        if "PRIVATE KEY" in text:  # PEM: ccxt tells Ed25519 from RSA by length, so no stray whitespace
+            text = "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
+        values[field_name] = text
     if not values.get("api_key") or not values.get("secret"):
         raise KeysError(f"{where}: {venue} needs both apiKey and secret")
     if venue == "okx" and not values.get("password"):

@@ -228,3 +228,35 @@ def test_in_flight_orders_resolve_by_client_id(binance, http):
     assert resolved["fmzc0x2"] is None
     assert "fmzc0x3" not in resolved and list(ex.in_flight) == ["fmzc0x3"]
     assert "fmzc0x3 still unknown" in log.last_error
+
+
+def test_ed25519_keys_sign_binance_orders(tmp_path, http):
+    import base64
+    from urllib.parse import unquote
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from venue_payloads import BINANCE_EXCHANGE_INFO
+
+    from fmz_compat.core import ExchangeBinding, MemoryLog
+    from fmz_compat.keys import load_keys_file
+    from fmz_compat.live import LiveExchange, build_client
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    path = tmp_path / "keys.json"
+    messy_pem = pem.replace("\n", "\r\n") + "\n"  # Windows line ends: too long for ccxt unless cleaned
+    path.write_text(json.dumps({"binance": {"apiKey": "edKEY123", "ed25519": messy_pem}}))
+    path.chmod(0o600)
+    creds = load_keys_file(path)["binance"]
+    http.get(f"{API}/v1/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    http.post(f"{API}/v1/order", json=binance_order())
+    ex = LiveExchange(build_client("binance", creds), "binance", ExchangeBinding(eid="Futures_Binance"),
+                      MemoryLog(), secrets=creds.secrets())
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) == "BTC_USDT.swap,4079375543"
+    request = http.calls[-1].request
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    signed = f"{urlparse(request.url).query}&{body}".strip("&")
+    payload, _, signature = signed.rpartition("&signature=")
+    private.public_key().verify(base64.b64decode(unquote(signature)), payload.encode())  # raises if wrong
