@@ -38,6 +38,13 @@ def test_backtest_trades_stays_hedged_and_is_deterministic(tmp_path):
     assert opened and closed
     # Net exposure is only ever the gap between the two legs of one execution, never a standing position.
     assert run_a["stats"]["max_abs_net_exposure_usdt"] < 0.05 * ORDER_NOTIONAL
+    # the order log: every order event with its client id, all settled
+    order_rows = [line for line in log_a if line.startswith("order ")]
+    assert order_rows and all("client_id=hg" in row and " venue=" in row for row in order_rows)
+    created = {row.split("client_id=")[1].split()[0] for row in order_rows if row.startswith("order create")}
+    assert len(created) == sum(row.startswith("order create") for row in order_rows)  # no client id reused
+    assert all(any(f"client_id={cid} " in row and ("FILLED" in row or "CANCELED" in row) for row in order_rows
+                   if not row.startswith("order create")) for cid in created)
     summary = next(line for line in reversed(log_a) if line.startswith("summary:"))
     assert "max |net exposure| BTC_USDT 0, ETH_USDT 0" in summary
 
