@@ -146,6 +146,15 @@ def test_unknown_leg_outcome_is_not_resent_and_its_pair_is_left_alone(fake_excha
     _run(app, runtime, 10)
     assert len(okx.sent) == sent  # nothing re-sent while the outcome is unknown
 
+    # okx answers again: the unbooked close is settled by client id and traded back to the ledger's
+    # pair, then closed again by the normal path; the book ends flat and the ledger empty
+    okx.CreateOrder = original
+    okx.positions_down = False
+    _run(app, runtime, 140)
+    assert app.halt_reason is None and app.ledger.orders == {} and app.ledger.pairs == {}
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert any(line.startswith("recover:close#1") for line in runtime.logs)
+
 
 def test_effective_leverage_values_each_symbol_at_its_own_price(fake_exchange, fake_runtime):
     books = {"BTC_USDT": (50_000.0, 50_000.5), "ETH_USDT": (3_000.0, 3_000.03)}
