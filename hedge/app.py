@@ -99,7 +99,8 @@ class App:
         self._id_stamp = "0"
         self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event,
                                  journal=self._journal_order,
-                                 new_client_id=lambda: self.ledger.next_client_id(self._id_stamp))
+                                 new_client_id=lambda: self.ledger.next_client_id(self._id_stamp),
+                                 band_bps=cfg.max_slippage_bps)
         self.report = Report(self)
         self.chart: Any = None
 

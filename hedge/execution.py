@@ -5,7 +5,8 @@ Policy (single-leg handling):
 2. Send both legs as market orders (price -1), back to back, equal base quantity.
 3. Resolve each order (GetOrder; cancel any remainder), then measure what really filled from the
    position change: venue positions are the truth, also when CreateOrder returned None.
-4. If the fills differ, top up the lagging venue once; if they still differ, bring both legs down
+4. If the fills differ, top up the lagging venue once, as an IOC limit order banded `band_bps` around
+   the leg's expected price (so a runaway book is not chased); if they still differ, bring both legs down
    to the largest quantity both venues can hold exactly (undoing the excess on the over-filled leg).
 5. If a position cannot be read afterwards, the outcome is unknown: raise LegOutcomeUnknown and
    never re-send; the app stops opening until positions and ledger agree again.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedge.market import Venue, fmz_pair, swap_symbol
@@ -85,7 +86,7 @@ class PairFill:
 class Executor:
     def __init__(self, *, sleep: Callable[[float], Any], taker_bps: Callable[[str], Decimal],
                  event: Callable[[str], None], journal: Callable[[OrderRecord], None] | None = None,
-                 new_client_id: Callable[[], str] | None = None) -> None:
+                 new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5)) -> None:
         self._sleep = sleep
         self._taker_bps = taker_bps
         self._event = event
@@ -93,6 +94,7 @@ class Executor:
         self._seq = 0
         self._new_client_id = new_client_id or self._next_client_id
         self.orders_sent = 0
+        self._band = band_bps / 10_000
 
     def _next_client_id(self) -> str:
         self._seq += 1
@@ -148,7 +150,8 @@ class Executor:
             if top_up > 0:
                 self._event(f"{tag}: {fills[lag].venue} filled {fills[lag].filled} vs {fills[over].filled}"
                             f" on {fills[over].venue}; topping up {top_up} once")
-                self._trade(legs[lag], fills[lag], legs[lag].side, top_up, symbol, tag)
+                self._trade(legs[lag], fills[lag], legs[lag].side, top_up, symbol, tag,
+                            limit=self._banded(legs[lag], symbol))
 
         residual = Decimal(0)
         if fills[0].filled != fills[1].filled:
@@ -170,18 +173,36 @@ class Executor:
                         f"{fills[1].venue} {fills[1].filled} {symbol}; openings stop until reconciled")
         return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
 
-    def _trade(self, leg: Leg, fill: LegFill, side: str, base: Decimal, symbol: str, tag: str) -> None:
+    def _banded(self, leg: Leg, symbol: str) -> Decimal | None:
+        """Worst acceptable price for a retried leg: expected price moved by the band, on the tick grid."""
+        if leg.ref_price <= 0:
+            return None
+        tick = leg.venue.specs[symbol].tick
+        if leg.side in BUYING:
+            price = leg.ref_price * (1 + self._band)
+            return (price / tick).to_integral_value(ROUND_FLOOR) * tick if tick else price
+        price = leg.ref_price * (1 - self._band)
+        return (price / tick).to_integral_value(ROUND_CEILING) * tick if tick else price
+
+    def _trade(self, leg: Leg, fill: LegFill, side: str, base: Decimal, symbol: str, tag: str,
+               limit: Decimal | None = None) -> None:
         before = self._position_or_unknown(leg.venue, symbol)
-        record = self._send(leg, side, base, symbol, tag)
+        record = self._send(leg, side, base, symbol, tag, limit)
         self._settle(leg, fill, record, symbol, before, side)
 
-    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str) -> OrderRecord:
-        record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base)
+    def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str,
+              limit: Decimal | None = None) -> OrderRecord:
+        record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base,
+                             order_type="market" if limit is None else "IOC limit", price=limit or Decimal(0))
         self._journal(record)  # persisted before the call: a restart finds it by client id
         contracts = base / leg.venue.specs[symbol].ct_val
-        option = json.dumps({"clientOrderId": record.client_id}, separators=(",", ":"))
+        options: dict[str, str] = {"clientOrderId": record.client_id}
+        if limit is not None:
+            options["timeInForce"] = "IOC"
+        option = json.dumps(options, separators=(",", ":"))
         self.orders_sent += 1
-        order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}", -1,
+        order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}",
+                                                  -1 if limit is None else float(limit),
                                                   float(contracts), record.client_id)
         record = record.apply(OrderEvent.SUBMITTED)
         if order_id is None:
@@ -302,6 +323,7 @@ class Executor:
 def order_log_line(record: OrderRecord, action: str) -> str:
     """One order-log row: every field a user needs to trace an order across venue and ledger."""
     return (f"order {action} {record.status.value} client_id={record.client_id} venue={record.venue} "
-            f"symbol={record.symbol} side={record.side} type=market price=-1 "
+            f"symbol={record.symbol} side={record.side} type={record.order_type.replace(' ', '_')} "
+            f"price={record.price or -1} "
             f"qty={record.qty} filled={record.filled} avg_price={record.avg_price} "
             f"order_id={record.order_id or '-'} tag={record.tag}")

@@ -162,6 +162,7 @@ def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpe
                 lot=_dec(market.get("AmountSize", 0)) or _dec(market.get("MinQty", 1)) or Decimal(1),
                 min_qty=_dec(market.get("MinQty", 0)),
                 min_notional=_dec(market.get("MinNotional", 0)),
+                tick=_dec(market.get("TickSize", 0)),
             )
     return specs
 

@@ -93,6 +93,8 @@ class OrderRecord:
     order_id: str = ""
     filled: Decimal = Decimal(0)     # base units filled (from the venue's order, when known)
     avg_price: Decimal = Decimal(0)
+    order_type: str = "market"       # market | IOC limit
+    price: Decimal = Decimal(0)      # limit price (0 for market orders)
 
     def apply(self, event: OrderEvent, **changes: Any) -> OrderRecord:
         return replace(self, status=next_status(self.status, event), **changes)
@@ -104,7 +106,7 @@ class OrderRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
-        for key in ("qty", "filled", "avg_price"):
+        for key in ("qty", "filled", "avg_price", "price"):
             data[key] = str(data[key])
         return data
 
@@ -112,6 +114,7 @@ class OrderRecord:
     def from_json(cls, data: dict[str, Any]) -> OrderRecord:
         values = dict(data)
         values["status"] = OrderStatus(values["status"])
-        for key in ("qty", "filled", "avg_price"):
-            values[key] = Decimal(values[key])
+        for key in ("qty", "filled", "avg_price", "price"):
+            if key in values:
+                values[key] = Decimal(values[key])
         return cls(**values)

@@ -19,6 +19,7 @@ class ContractSpec:
     lot: Decimal           # contract step (FMZ Market.AmountSize)
     min_qty: Decimal       # contracts
     min_notional: Decimal  # USDT
+    tick: Decimal = Decimal(0)  # price step (FMZ Market.TickSize); 0 = unknown
 
     @property
     def base_step(self) -> Decimal:

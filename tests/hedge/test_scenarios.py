@@ -263,3 +263,27 @@ def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at
     # recovery trades back at most one order per leg that was sent before the kill
     assert len(sim.orders(0)) + len(sim.orders(1)) <= 2 * sent_before_restart
     _client_ids_unique(sim, 0, 1)
+
+
+def test_a_refused_leg_is_retried_once_as_an_ioc_limit_inside_the_band():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    okx = sim.world.exchanges[1]
+    refused = []
+
+    def refuse_first(*args):
+        if not refused:
+            refused.append(args)
+            return None  # refused; nothing reached the venue
+        return type(okx).CreateOrder(okx, *args)
+
+    okx.CreateOrder = refuse_first
+    legs = _open_legs(app)
+    fill = app.executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and _net(app) == 0
+    (retry,) = sim.orders(1)
+    assert retry["Info"]["timeInForce"] == "IOC"
+    band = legs[1].ref_price * (1 - app.cfg.max_slippage_bps / 10_000)
+    assert band - D("0.1") <= D(str(retry["Price"])) <= legs[1].ref_price  # sell no lower than the band
+    assert D(str(retry["AvgPrice"])) >= D(str(retry["Price"]))
