@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedge.orders import OrderRecord
@@ -93,9 +93,10 @@ class Ledger:
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
                     long_price: Decimal, short_price: Decimal, fees: Decimal,
                     client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
-        spread = (short_price - long_price) / long_price * 10_000
+        spread = ((short_price - long_price) / long_price * 10_000).quantize(Decimal("0.01"),
+                                                                             rounding=ROUND_HALF_EVEN)
         pair = HedgePair(self.next_id, symbol, long_venue, short_venue, qty, long_price, short_price,
-                         spread.quantize(Decimal("0.01")), fees, Decimal(0), client_ids, now_ms, order_ids)
+                         spread, fees, Decimal(0), client_ids, now_ms, order_ids)
         self.pairs[pair.id] = pair
         self.next_id += 1
         self.fees_paid += fees
