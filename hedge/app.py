@@ -15,7 +15,7 @@ from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
 from hedge.config import HedgeConfig
-from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.ledger import HedgePair, Ledger
 from hedge.market import (
@@ -33,6 +33,10 @@ from hedge.orders import OrderRecord
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
 from hedge.transfers import TransferWatcher
+from hedge.venues import get as venue_mechanics
+from hedge.venues.base import Account as CrossAccount
+from hedge.venues.base import Position as VenuePosition
+from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
 CLOSE_BACKOFF_MAX_S = 3_600
@@ -44,6 +48,13 @@ class AccountView:
     available: Decimal = Decimal(0)
     upnl: Decimal = Decimal(0)
     ok: bool = False
+    margin_used: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)  # sum of |position| x mark
+    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol, distance to liquidation %
+
+    @property
+    def leverage(self) -> Decimal | None:
+        return self.notional / self.equity if self.equity > 0 else None
 
 
 def _base36(number: int) -> str:
@@ -387,6 +398,63 @@ class App:
             view.upnl = _dec(account.get("UPnL"))
             view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
             view.ok = True
+            self._read_risk(venue, view)
+
+    def _read_risk(self, venue: Venue, view: AccountView) -> None:
+        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call;
+        status interval only. Marks are book mids; a position without a book uses its entry price."""
+        raw = venue.exchange.GetPositions()
+        view.margin_used = max(view.equity - view.available, Decimal(0))
+        if raw is None:
+            return
+        positions: list[VenuePosition] = []
+        margin = notional = Decimal(0)
+        for item in raw:
+            symbol = fmz_pair(item["Symbol"])
+            spec = venue.specs.get(symbol)
+            amount = _dec(item.get("Amount"))
+            if spec is None or amount <= 0:
+                continue
+            qty = amount * spec.ct_val
+            top = self.market.tops[venue.key].get(symbol) if self.market is not None else None
+            mark = _dec(top.mid) if top is not None and top.bid > 0 else _dec(item.get("Price"))
+            if mark <= 0:
+                continue
+            side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
+            entry = _dec(item.get("Price")) or mark
+            positions.append(VenuePosition(symbol.replace("_", ""), side, qty, entry, mark_price=mark))
+            margin += _dec(item.get("Margin"))
+            notional += qty * mark
+        view.notional = notional
+        if margin > 0:
+            view.margin_used = margin
+        view.liquidation = None
+        if not positions:
+            return
+        try:
+            cross = venue_mechanics(venue.key).evaluate_cross(
+                CrossAccount(wallet_balance=view.equity - view.upnl, positions=tuple(positions)))
+        except (ValueError, ArithmeticError) as exc:  # a symbol the mechanics do not know
+            self.api.log(f"{venue.key}: liquidation distance not computed: {exc}")
+            return
+        nearest: tuple[str, Decimal] | None = None
+        for pos in positions:
+            price = cross.liquidation_prices.get(pos.symbol)
+            if price is None:
+                continue
+            distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * 100
+            if nearest is None or distance < nearest[1]:
+                nearest = (pos.symbol, distance)
+        view.liquidation = nearest
+
+    def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
+        """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""
+        found = [(ms, symbol, rate)
+                 for (key, symbol), (ms, rate) in self._funding_next.items() if key == venue_key_]
+        if not found:
+            return None
+        ms, symbol, rate = min(found)
+        return symbol, ms, rate
 
     def refresh_funding(self) -> None:
         """Book settlements that passed since the last look, then read the next rates."""

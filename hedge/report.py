@@ -233,16 +233,25 @@ class Report:
         return _table("Deposits and withdrawals", cols, rows)
 
     def accounts_table(self) -> dict[str, Any]:
+        app = self.app
         rows = []
-        for venue in self.app.venues:
-            acc = self.app.accounts.get(venue.key)
+        for venue in app.venues:
+            acc = app.accounts.get(venue.key)
+            funding = app.next_funding(venue.key)
+            next_funding = (f"{_time(funding[1])} {funding[0]} {funding[2] * 100:+.4f} %" if funding else "-")
             if acc is None:
-                rows.append([venue.key, "unreadable", "", ""])
-            elif not acc.ok:
-                rows.append([venue.key, f"{acc.equity:.2f} (stale)", f"{acc.available:.2f} (stale)", ""])
-            else:
-                rows.append([venue.key, f"{acc.equity:.2f}", f"{acc.available:.2f}", f"{acc.upnl:+.2f}"])
-        return _table("Accounts", ["venue", "equity", "available", "unrealized"], rows)
+                rows.append([venue.key, "unreadable", "", "", "", "", "", next_funding])
+                continue
+            stale = "" if acc.ok else " (stale)"
+            leverage = acc.leverage
+            liquidation = acc.liquidation
+            rows.append([venue.key, f"{acc.equity:.2f}{stale}", f"{acc.available:.2f}{stale}",
+                         f"{acc.upnl:+.2f}", f"{acc.margin_used:.2f}",
+                         f"{leverage:.2f}x" if leverage is not None else "-",
+                         f"{liquidation[1]:.2f} % ({liquidation[0]})" if liquidation else "-", next_funding])
+        cols = ["venue", "equity", "available", "unrealized", "margin used", "effective leverage",
+                "distance to liquidation", "next funding"]
+        return _table("Accounts", cols, rows)
 
     def spreads_table(self) -> dict[str, Any]:
         app = self.app

@@ -3,6 +3,7 @@ real browser (headless Chromium)."""
 
 import json
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -311,3 +312,56 @@ def test_a_declared_flow_that_never_happened_is_dropped_with_a_red_line(fake_exc
     assert app.accounting.flows == [] and app.accounting.pending == []
     assert app.accounting.live.time_ms == app.now_ms and app.accounting.unit_nav == 1
     assert any("do not show in the equity" in str(line) for line in runtime.logs)
+
+
+def test_accounts_tab_shows_margin_leverage_distance_to_liquidation_and_next_funding(tmp_path):
+    """While a pair is open, each venue's row agrees with an independent reading of the venue: margin used
+    and leverage from GetPositions, the nearest cross liquidation price from the venue mechanics (the slow
+    per-position formula, not the one-pass evaluation the app uses), the next settlement from GetFundings."""
+    from hedge.market import fmz_pair, venue_key
+    from hedge.venues import get as mechanics
+    from hedge.venues.base import Account, Position, Side
+
+    seen = []
+
+    def hook(app, exchanges, runtime):
+        if seen or not app.ledger.pairs:
+            return
+        app.refresh_accounts()
+        app.refresh_funding()
+        table = app.report.accounts_table()
+        for exchange, row in zip(exchanges, table["rows"], strict=True):
+            key = venue_key(exchange.GetName())
+            venue = next(v for v in app.venues if v.key == key)
+            account, raw = exchange.GetAccount(), exchange.GetPositions()
+            equity = Decimal(repr(account["Equity"]))
+            upnl = Decimal(repr(account["UPnL"]))
+            positions = []
+            for item in raw:
+                symbol = fmz_pair(item["Symbol"])
+                top = app.market.tops[key][symbol]
+                mark = Decimal(repr((top.bid + top.ask) * 0.5))
+                qty = Decimal(repr(float(item["Amount"]))) * venue.specs[symbol].ct_val
+                side = Side.LONG if item["Type"] == 0 else Side.SHORT
+                positions.append(Position(symbol.replace("_", ""), side, qty, Decimal(repr(item["Price"])),
+                                          mark_price=mark))
+            cross = Account(wallet_balance=equity - upnl, positions=tuple(positions))
+            distances = [abs(p.mark - mechanics(key).liquidation_price(p, cross)) / p.mark * 100
+                         for p in positions]
+            notional = sum((p.qty * p.mark for p in positions), Decimal(0))
+            margin = sum((Decimal(repr(float(i["Margin"]))) for i in raw), Decimal(0))
+            fundings = [f for f in exchange.GetFundings() if fmz_pair(f["Symbol"]) in app.cfg.symbols]
+            seen.append((row, table["cols"], min(distances), notional / equity, margin, equity,
+                         min(f["Time"] for f in fundings), app.now_ms))
+
+    _run(tmp_path, 1, hook, {**CHEAP, "open_threshold_bps": 0.5, "close_threshold_bps": -50})
+    assert len(seen) == 2  # both venues held a leg of the first pair
+    for row, cols, distance, leverage, margin, equity, next_ms, now_ms in seen:
+        cell = dict(zip(cols, row, strict=True))
+        assert Decimal(cell["equity"]) == round(equity, 2)
+        assert Decimal(cell["margin used"]) == round(margin, 2) and margin > 0
+        assert abs(Decimal(cell["effective leverage"].rstrip("x")) - leverage) <= Decimal("0.005")
+        shown = Decimal(cell["distance to liquidation"].split(" %")[0])
+        assert distance > 0 and abs(shown - distance) <= Decimal("0.005"), (cell, distance)
+        when = cell["next funding"].split(" BTC_USDT ")[0]
+        assert next_ms > now_ms and when == time.strftime("%m-%d %H:%M:%S", time.gmtime(next_ms // 1000))
