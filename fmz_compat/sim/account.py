@@ -402,6 +402,10 @@ class Account:
             return
         limit = order.price
         step = spec.amount_step
+        wanted = order.amount
+        if (order.tif == "IOC" and not order.quote_amount
+                and self.world.fault_active(self.venue, "partial_fill")):
+            wanted = math.floor(order.amount / 2 / step + 1e-9) * step  # the rest is canceled below
         for level in levels:
             lp, avail = level[0], level[1]
             if limit > 0 and ((order.side == "buy" and lp > limit) or (order.side == "sell" and lp < limit)):
@@ -411,7 +415,7 @@ class Account:
             if order.quote_amount:
                 units = min(avail, (order.amount - order.cost) / lp)
             else:
-                units = min(order.remaining, _units_from_base(spec, avail, lp))
+                units = min(wanted - order.filled, _units_from_base(spec, avail, lp))
             units = math.floor(units / step + 1e-9) * step
             if units <= 1e-12:
                 if order.quote_amount:
@@ -419,7 +423,7 @@ class Account:
                 continue
             level[1] = avail - _base_from_units(spec, units, lp)
             self._fill(order, lp, units, maker=False)
-            if not order.quote_amount and order.remaining <= 1e-12:
+            if not order.quote_amount and wanted - order.filled <= 1e-12:
                 break
         if order.quote_amount:
             self._finish(order, ORDER_STATE_CLOSED if order.filled > 0 else ORDER_STATE_CANCELED)

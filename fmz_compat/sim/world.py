@@ -25,7 +25,7 @@ from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
 
-FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down")
+FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill")
 
 
 @dataclass(order=True)
@@ -203,7 +203,9 @@ class SimWorld:
 
         Faults: refuse_orders (orders rejected), timeout_after_accept (order placed, call returns
         None with a timeout error), stale_market (tickers/depth frozen at the fault's start), down
-        (every call fails; the venue itself keeps running: funding, fills and liquidations go on).
+        (every call fails; the venue itself keeps running: funding, fills and liquidations go on),
+        partial_fill (market and IOC orders fill half their amount, rounded down to the amount step;
+        the rest is canceled, so a one-step order fills nothing).
         A later inject of the same fault on the same venue replaces the earlier one.
         """
         venue = _venue_key(venue)

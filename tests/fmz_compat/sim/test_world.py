@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.core import ORDER_STATE_CANCELED, BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from fmz_compat.sim.rules import funding_payment, liquidation_check
 
@@ -391,3 +391,22 @@ def test_calibrated_funding_statistics():
         assert abs(_lag1(series) - ac) < 0.15
     diff = [a - b for a, b in zip(bn, okx, strict=True)]
     assert 0.7 < statistics.pstdev(diff) < 1.4  # data: 1.02 bps
+
+
+def test_fault_partial_fill_fills_half_of_market_and_ioc_orders_and_cancels_the_rest():
+    world, clock, _ = make()
+    ex = world.exchanges[0]
+    world.inject("binance", "partial_fill", START_MS + 60_000)
+    market = ex.GetOrder(ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.015))
+    assert (market.Amount, market.DealAmount, market.Status) == (0.015, 0.007, ORDER_STATE_CANCELED)
+    ask = ex.GetTicker("BTC_USDT.swap").Sell
+    ioc = ex.GetOrder(ex.CreateOrder("BTC_USDT.swap", "buy;timeInForce=IOC", ask + 50, 0.01))
+    assert (ioc.DealAmount, ioc.Status) == (0.005, ORDER_STATE_CANCELED)
+    odd = ex.GetOrder(ex.CreateOrder("BTC_USDT.swap", "sell", -1, 0.003))  # half of 3 steps: 1 step
+    assert (odd.DealAmount, odd.Status) == (0.001, ORDER_STATE_CANCELED)
+    [position] = ex.GetPositions("BTC_USDT.swap")
+    assert abs(position.Amount - 0.011) < 1e-12
+    assert world.exchanges[1].GetOrder(
+        world.exchanges[1].CreateOrder("BTC_USDT.swap", "buy", -1, 3)).DealAmount == 3  # okx untouched
+    clock.sleep(60_000)
+    assert ex.GetOrder(ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.015)).DealAmount == 0.015
