@@ -287,3 +287,23 @@ def test_a_refused_leg_is_retried_once_as_an_ioc_limit_inside_the_band():
     band = legs[1].ref_price * (1 - app.cfg.max_slippage_bps / 10_000)
     assert band - D("0.1") <= D(str(retry["Price"])) <= legs[1].ref_price  # sell no lower than the band
     assert D(str(retry["AvgPrice"])) >= D(str(retry["Price"]))
+
+
+def test_one_leg_partially_filled_is_topped_up_once_then_matched_and_nothing_is_sent_twice():
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    sim.world.inject("okx", "partial_fill", sim.now_ms() + 60_000)  # okx fills half of every taker order
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    # okx: 0.010 of the 0.020 market order, then 0.005 of the 0.010 IOC top-up; binance undoes 0.005
+    assert fill.balanced and fill.qty == D("0.015") and _net(app) == 0
+    assert app.venue_positions() == {("binance", SYMBOL): D("0.015"), ("okx", SYMBOL): D("-0.015")}
+    assert app.executor.orders_sent == 4  # both legs, one top-up, one undo: no retry loop
+    market, top_up = sorted(sim.orders(1), key=lambda o: o["Info"]["clientOrderId"])
+    assert (market["Amount"], market["DealAmount"]) == (2.0, 1.0)  # contracts of 0.01 BTC
+    assert top_up["Info"]["timeInForce"] == "IOC" and top_up["DealAmount"] == 0.5
+    assert [o["DealAmount"] for o in sorted(sim.orders(0), key=lambda o: o["Info"]["clientOrderId"])] == [
+        0.02, 0.005]
+    _client_ids_unique(sim, 0, 1)
+    assert all(o["Status"] != 0 for i in (0, 1) for o in sim.orders(i))  # nothing left resting
+    assert any("topping up 0.010 once" in line for line in sim.logs)
