@@ -81,6 +81,7 @@ class App:
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
+        self._risk_unknown: set[str] = set()  # venues whose liquidation distance cannot be computed
         self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
         self.halt_reason: str | None = None
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
@@ -434,8 +435,10 @@ class App:
         try:
             cross = venue_mechanics(venue.key).evaluate_cross(
                 CrossAccount(wallet_balance=view.equity - view.upnl, positions=tuple(positions)))
-        except (ValueError, ArithmeticError) as exc:  # a symbol the mechanics do not know
-            self.api.log(f"{venue.key}: liquidation distance not computed: {exc}")
+        except (ValueError, ArithmeticError) as exc:  # a symbol without contract data in hedge/venues
+            if venue.key not in self._risk_unknown:  # said once per venue, not at every status interval
+                self._risk_unknown.add(venue.key)
+                self.api.log(f"{venue.key}: distance to liquidation not computed: {exc}")
             return
         nearest: tuple[str, Decimal] | None = None
         for pos in positions:
