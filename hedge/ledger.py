@@ -68,6 +68,7 @@ class Ledger:
     pairs: dict[int, HedgePair] = field(default_factory=dict)
     next_id: int = 1
     realized_pnl: Decimal = Decimal(0)  # USDT, after fees, of closed quantity
+    spread_captured: Decimal = Decimal(0)  # USDT, price moves of closed quantity before fees and funding
     fees_paid: Decimal = Decimal(0)
     volume: Decimal = Decimal(0)        # USDT notional traded, all legs
     closed_pairs: int = 0
@@ -121,6 +122,7 @@ class Ledger:
             self.pairs[pair_id] = replace(pair, qty=remaining, fees=pair.fees - entry_fees,
                                           funding=pair.funding - pair.funding * share)
         self.realized_pnl += pnl
+        self.spread_captured += gross
         self.fees_paid += fees
         self.volume += qty * (long_exit + short_exit)
         return pnl
@@ -167,6 +169,7 @@ class Ledger:
             "pairs": [p.to_json() for p in self.pairs.values()],
             "next_id": self.next_id,
             "realized_pnl": str(self.realized_pnl),
+            "spread_captured": str(self.spread_captured),
             "fees_paid": str(self.fees_paid),
             "volume": str(self.volume),
             "closed_pairs": self.closed_pairs,
@@ -183,6 +186,7 @@ class Ledger:
                    realized_pnl=Decimal(data["realized_pnl"]), fees_paid=Decimal(data["fees_paid"]),
                    volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]),
                    funding_total=Decimal(data.get("funding_total", "0")),
+                   spread_captured=Decimal(data.get("spread_captured", "0")),
                    orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
                    order_seq=int(data.get("order_seq", 0)))
 

@@ -300,7 +300,8 @@ class Report:
                   if inception else "annualized - (under a day)")
         return (f"summary: unit NAV {acc.unit_nav:.6f}, {annual}, "
                 f"max drawdown {acc.max_drawdown * 100:.3f} %, "
-                f"profit {acc.profit:+.2f} USDT, realized {led.realized_pnl:+.2f}, fees {led.fees_paid:.2f}, "
+                f"profit {acc.profit:+.2f} USDT, realized {led.realized_pnl:+.2f}, "
+                f"spread captured {led.spread_captured:+.2f}, fees {led.fees_paid:.2f}, "
                 f"funding {led.funding_total:+.2f}, rebates (est.) {acc.rebates:.2f}, "
                 f"slippage {acc.slippage:.2f}, volume {sum(acc.volume.values(), Decimal(0)):.0f}, "
                 f"pairs opened {app.pairs_opened} closed {led.closed_pairs} open {len(led.pairs)}, "

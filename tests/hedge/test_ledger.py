@@ -43,6 +43,7 @@ def test_close_books_spread_minus_fees():
     assert pnl == D("4") - D("3") - D("1.28")
     assert ledger.pairs == {}
     assert ledger.closed_pairs == 1 and ledger.realized_pnl == pnl
+    assert ledger.spread_captured == D("1")  # the price part alone, before fees and funding
 
 
 @given(st.lists(st.decimals(min_value=D("0.001"), max_value=D("1"), places=3), min_size=1, max_size=5))
