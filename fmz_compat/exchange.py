@@ -77,7 +77,83 @@ class AsyncResult:
         return self._value, True
 
 
-class Exchange:
+class FmzExchangeObject:
+    """The FMZ-side state every exchange object keeps the same way, whatever backs it (the simulator
+    here, ccxt in live.py): name, label, pair, contract type, direction, last raw answer, Go().
+
+    Subclasses set _name, _label, _currency, _contract, _direction and _raw, and provide
+    `_fail(method, message)` and `GetPositions`.
+    """
+
+    _name: str
+    _label: str
+    _currency: str
+    _contract: str
+    _direction: str
+    _raw: Any
+
+    def _fail(self, method: str, message: str) -> None:
+        raise NotImplementedError
+
+    def GetPositions(self, symbol: str = "") -> list[Struct] | None:
+        raise NotImplementedError
+
+    # --- identity -----------------------------------------------------------------------------
+    def GetName(self) -> str:
+        return self._name
+
+    def GetLabel(self) -> str:
+        return self._label
+
+    def GetCurrency(self) -> str:
+        return self._currency
+
+    def GetBaseCurrency(self) -> str:
+        return self._currency.split("_")[0]
+
+    def GetQuoteCurrency(self) -> str:
+        return self._currency.split("_")[1]
+
+    def SetCurrency(self, currency: str) -> None:
+        if not isinstance(currency, str) or currency.count("_") != 1:
+            self._fail("SetCurrency", f"invalid currency {currency!r}: use BASE_QUOTE such as ETH_USDT")
+            return None
+        self._currency = currency.upper()
+        return None
+
+    def GetContractType(self) -> str:
+        return self._contract
+
+    def SetDirection(self, direction: str) -> None:
+        if direction not in _DIRECTIONS:
+            self._fail("SetDirection", f"invalid direction {direction!r}: use buy, sell, closebuy, closesell")
+            return None
+        self._direction = direction
+        return None
+
+    def GetDirection(self) -> str:
+        return self._direction
+
+    def GetRawJSON(self) -> str:
+        if isinstance(self._raw, str):
+            return self._raw
+        try:
+            return json.dumps(self._raw)
+        except (TypeError, ValueError):
+            return ""
+
+    def GetPosition(self, symbol: str = "") -> list[Struct] | None:
+        return self.GetPositions(symbol)
+
+    def Go(self, method: str, *args: Any) -> AsyncResult:
+        fn = getattr(self, method, None)
+        if fn is None or method.startswith("_") or not callable(fn):
+            self._fail("Go", f"unknown method {method!r}")
+            return AsyncResult(None)
+        return AsyncResult(fn(*args))
+
+
+class Exchange(FmzExchangeObject):
     """One FMZ exchange object. Built by `fmz_compat.sim.create_world`, one per binding."""
 
     def __init__(self, world: SimWorld, account: Account, binding: ExchangeBinding) -> None:
@@ -175,32 +251,6 @@ class Exchange:
     def _px(self, x: float, prec: int) -> float:
         return round(x * self._rate, prec)
 
-    # --- identity -----------------------------------------------------------------------------
-    def GetName(self) -> str:
-        return self._name
-
-    def GetLabel(self) -> str:
-        return self._label
-
-    def GetCurrency(self) -> str:
-        return self._currency
-
-    def GetBaseCurrency(self) -> str:
-        return self._currency.split("_")[0]
-
-    def GetQuoteCurrency(self) -> str:
-        return self._currency.split("_")[1]
-
-    def SetCurrency(self, currency: str) -> None:
-        if not isinstance(currency, str) or currency.count("_") != 1:
-            self._fail("SetCurrency", f"invalid currency {currency!r}: use BASE_QUOTE such as ETH_USDT")
-            return None
-        self._currency = currency.upper()
-        return None
-
-    def GetContractType(self) -> str:
-        return self._contract
-
     def SetContractType(self, contract_type: str) -> Struct | None:
         def run() -> Struct:
             if not self._futures:
@@ -232,16 +282,6 @@ class Exchange:
             return True
         return self._run("SetMarginLevel", run)
 
-    def SetDirection(self, direction: str) -> None:
-        if direction not in _DIRECTIONS:
-            self._fail("SetDirection", f"invalid direction {direction!r}: use buy, sell, closebuy, closesell")
-            return None
-        self._direction = direction
-        return None
-
-    def GetDirection(self) -> str:
-        return self._direction
-
     def SetPrecision(self, price_precision: int, amount_precision: int) -> None:
         self._price_precision = int(price_precision)
         self._amount_precision = int(amount_precision)
@@ -256,14 +296,6 @@ class Exchange:
 
     def GetUSDCNY(self) -> float:
         return 7.2
-
-    def GetRawJSON(self) -> str:
-        if isinstance(self._raw, str):
-            return self._raw
-        try:
-            return json.dumps(self._raw)
-        except (TypeError, ValueError):
-            return ""
 
     def SetMaxBarLen(self, n: int) -> None:
         self._max_bar_len = max(1, int(n))
@@ -668,9 +700,6 @@ class Exchange:
             return out
         return self._run("GetPositions", run)
 
-    def GetPosition(self, symbol: str = "") -> list[Struct] | None:
-        return self.GetPositions(symbol)
-
     def _position_struct(self, pos: Any) -> Struct:
         acc = self._acc
         q = acc.quote(pos.pair)
@@ -791,13 +820,6 @@ class Exchange:
         """A log row that looks like an order (chart marker); no order is sent."""
         self._world.log.log(int(log_type), " ".join(str(a) for a in args), exchange_index=self._index,
                             price=float(price), amount=float(amount))
-
-    def Go(self, method: str, *args: Any) -> AsyncResult:
-        fn = getattr(self, method, None)
-        if fn is None or method.startswith("_") or not callable(fn):
-            self._fail("Go", f"unknown method {method!r}")
-            return AsyncResult(None)
-        return AsyncResult(fn(*args))
 
     def IO(self, key: str, *args: Any) -> Any:
         if key == "currency":

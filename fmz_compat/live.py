@@ -45,7 +45,14 @@ from fmz_compat.core import (
     Struct,
     to_struct,
 )
-from fmz_compat.exchange import _CLIENT_ID_KEYS, _DIRECTIONS, AsyncResult, _Failed, _parse_side, _truthy
+from fmz_compat.exchange import (
+    _CLIENT_ID_KEYS,
+    _DIRECTIONS,
+    FmzExchangeObject,
+    _Failed,
+    _parse_side,
+    _truthy,
+)
 from fmz_compat.keys import Credentials
 
 
@@ -105,7 +112,7 @@ def build_client(venue: str, credentials: Credentials | None, *, testnet: bool =
     return client
 
 
-class LiveExchange:
+class LiveExchange(FmzExchangeObject):
     """One FMZ exchange object backed by a ccxt client."""
 
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
@@ -205,32 +212,6 @@ class LiveExchange:
             raise _Failed(f"invalid order id {order_id!r}")
         return self._symbol(symbol if sep else "")[1], raw.strip()
 
-    # --- identity -----------------------------------------------------------------------------
-    def GetName(self) -> str:
-        return self._name
-
-    def GetLabel(self) -> str:
-        return self._label
-
-    def GetCurrency(self) -> str:
-        return self._currency
-
-    def GetBaseCurrency(self) -> str:
-        return self._currency.split("_")[0]
-
-    def GetQuoteCurrency(self) -> str:
-        return self._currency.split("_")[1]
-
-    def SetCurrency(self, currency: str) -> None:
-        if not isinstance(currency, str) or currency.count("_") != 1:
-            self._fail("SetCurrency", f"invalid currency {currency!r}: use BASE_QUOTE such as ETH_USDT")
-            return None
-        self._currency = currency.upper()
-        return None
-
-    def GetContractType(self) -> str:
-        return self._contract
-
     def SetContractType(self, contract_type: str) -> Struct | None:
         def run() -> Struct:
             if contract_type != "swap":
@@ -240,24 +221,6 @@ class LiveExchange:
             native = self._markets()[unified]["id"]
             return to_struct({"InstrumentID": native, "instrument": native})
         return self._run("SetContractType", run)
-
-    def SetDirection(self, direction: str) -> None:
-        if direction not in _DIRECTIONS:
-            self._fail("SetDirection", f"invalid direction {direction!r}: use buy, sell, closebuy, closesell")
-            return None
-        self._direction = direction
-        return None
-
-    def GetDirection(self) -> str:
-        return self._direction
-
-    def GetRawJSON(self) -> str:
-        if isinstance(self._raw, str):
-            return self._raw
-        try:
-            return json.dumps(self._raw)
-        except (TypeError, ValueError):
-            return ""
 
     def SetMarginLevel(self, *args: Any) -> bool | None:
         def run() -> bool:
@@ -467,9 +430,6 @@ class LiveExchange:
             return out
         return self._run("GetPositions", run)
 
-    def GetPosition(self, symbol: str = "") -> list[Struct] | None:
-        return self.GetPositions(symbol)
-
     def GetAccount(self) -> Struct | None:
         def run() -> Struct:
             quote = self.GetQuoteCurrency()
@@ -519,13 +479,6 @@ class LiveExchange:
             raise AccountModeError(f"{self._name}: {problem}")
 
     # --- misc ---------------------------------------------------------------------------------
-    def Go(self, method: str, *args: Any) -> AsyncResult:
-        fn = getattr(self, method, None)
-        if fn is None or method.startswith("_") or not callable(fn):
-            self._fail("Go", f"unknown method {method!r}")
-            return AsyncResult(None)
-        return AsyncResult(fn(*args))
-
     def IO(self, key: str, *args: Any) -> Any:
         if key == "currency":
             if args:
