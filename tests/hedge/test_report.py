@@ -2,7 +2,6 @@
 real browser (headless Chromium)."""
 
 import json
-import textwrap
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,27 +17,7 @@ T0 = 1_704_067_200_000  # 2024-01-01 UTC
 DAY_MS = 86_400_000
 CHEAP = {"symbols": ["BTC_USDT"], "loop_interval_ms": 60_000, "status_interval_s": 600,
          "max_book_age_ms": 90_000, "cooldown_s": 60}
-STRATEGY = textwrap.dedent("""
-    from hedge.app import App
-    from hedge.config import parse_params
-    from hedge.fmz import Api
-
-    app = None
-
-    def main():
-        global app
-        api = Api.from_globals(globals())
-        app = App(api, parse_params(PARAMS))
-        assert app.start()
-        while True:
-            HOOK(app, exchanges)
-            app.tick()
-            api.sleep(app.cfg.loop_interval_ms)
-
-    def onexit():
-        if app is not None:
-            app.finish()
-""")
+STRATEGY = (Path(__file__).resolve().parents[1] / "data" / "hooked_strategy.py").read_text(encoding="utf-8")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -2,8 +2,8 @@
 history endpoints, and the strategy's unit NAV through both."""
 
 import json
-import textwrap
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -108,27 +108,7 @@ def test_a_move_between_own_venues_shows_as_withdrawal_then_credited_deposit_wit
     assert read_funding_balance(target, VENUES[dst]) == Decimal(995)
 
 
-STRATEGY = textwrap.dedent("""
-    from hedge.app import App
-    from hedge.config import parse_params
-    from hedge.fmz import Api
-
-    app = None
-
-    def main():
-        global app
-        api = Api.from_globals(globals())
-        app = App(api, parse_params(PARAMS))
-        assert app.start()
-        while True:
-            HOOK(app, exchanges)
-            app.tick()
-            api.sleep(app.cfg.loop_interval_ms)
-
-    def onexit():
-        if app is not None:
-            app.finish()
-""")
+STRATEGY = (Path(__file__).resolve().parents[2] / "data" / "hooked_strategy.py").read_text(encoding="utf-8")
 PARAMS = {
     "symbols": ["BTC_USDT"],
     "loop_interval_ms": 60_000,
