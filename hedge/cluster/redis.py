@@ -319,8 +319,12 @@ class RedisCoordinator(Coordinator):
             self._push(self._ledger, now_ms)
         heartbeat = self._heartbeat_value(now_ms)
         settling = now_ms < self._settle_until
+        # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
+        self.peers = {n: i for n, i in self.peers.items()
+                      if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
+        regions = dict(self.cfg.venue_regions)
         wanted = [u for u in self.units if u in self.held or
-                  (not settling and preferred_node(u, self.peers, dict(self.cfg.venue_regions)) == self.node)]
+                  (not settling and preferred_node(u, self.peers, regions) == self.node)]
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.k_nodes, self.node, heartbeat)
         pipe.hgetall(self.k_nodes)
