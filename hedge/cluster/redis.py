@@ -186,21 +186,32 @@ def client_tag(node: str) -> str:
     return "c" + hashlib.sha1(node.encode()).hexdigest()[:4]
 
 
-def preferred_node(unit: Unit, nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str]) -> str | None:
-    """The live node that should own `unit`: most legs in its region, then highest weight, then a hash of
-    node and unit (spreads ties evenly and the same way on every node). Weight 0 nodes only when no
-    positive-weight node is alive."""
+def assign(units: list[Unit], nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str]
+           ) -> dict[Unit, str]:
+    """The owner each unit should have among the live nodes, the same on every node: most legs in the
+    node's region first, then highest weight, then the node with fewer units so far (ties spread evenly),
+    then a hash of node and unit. Weight 0 nodes (standby) only when no positive-weight node is alive."""
     candidates = {name: info for name, info in nodes.items() if int(info.get("weight", 1)) > 0} or nodes
-    best: tuple[Any, ...] | None = None
-    chosen = None
-    for name, info in candidates.items():
-        near = sum(1 for venue in unit.venues if venue_regions.get(venue) and
-                   venue_regions.get(venue) == info.get("region"))
-        spread = hashlib.sha1(f"{name}|{unit.key}".encode()).hexdigest()
-        score = (near, int(info.get("weight", 1)), spread)
-        if best is None or score > best:
-            best, chosen = score, name
-    return chosen
+    load = dict.fromkeys(candidates, 0)
+    owners: dict[Unit, str] = {}
+    for unit in sorted(units):
+        best: tuple[Any, ...] | None = None
+        for name, info in candidates.items():
+            near = sum(1 for venue in unit.venues if venue_regions.get(venue) and
+                       venue_regions.get(venue) == info.get("region"))
+            spread = hashlib.sha1(f"{name}|{unit.key}".encode()).hexdigest()
+            score = (near, int(info.get("weight", 1)), -load[name], spread)
+            if best is None or score > best:
+                best, owners[unit] = score, name
+        if unit in owners:
+            load[owners[unit]] += 1
+    return owners
+
+
+def preferred_node(unit: Unit, nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str],
+                   units: list[Unit] | None = None) -> str | None:
+    """The live node that should own `unit` (see assign) given every unit of the cluster."""
+    return assign(units or [unit], nodes, venue_regions).get(unit)
 
 
 class RedisCoordinator(Coordinator):
@@ -322,9 +333,8 @@ class RedisCoordinator(Coordinator):
         # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
         self.peers = {n: i for n, i in self.peers.items()
                       if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
-        regions = dict(self.cfg.venue_regions)
-        wanted = [u for u in self.units if u in self.held or
-                  (not settling and preferred_node(u, self.peers, regions) == self.node)]
+        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
+        wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.k_nodes, self.node, heartbeat)
         pipe.hgetall(self.k_nodes)
@@ -355,7 +365,7 @@ class RedisCoordinator(Coordinator):
                 self.pending.add(unit)
                 self.adoptions.append((unit, now_ms))
             self.held[unit] = (token, now_ms + self.ttl_ms)
-        if adopted or str(results[2]) != str(self._ver):
+        if adopted or int(results[2] or 0) != self._ver:
             if self._ledger is not None:
                 self._pull(self._ledger)
         self._hand_over(now_ms)
@@ -366,9 +376,9 @@ class RedisCoordinator(Coordinator):
 
     def _hand_over(self, now_ms: int) -> None:
         """Give a unit back when a better-placed live node wants it and nothing of it is in flight here."""
-        regions = dict(self.cfg.venue_regions)
+        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
         busy = {self._order_unit.get(cid) for cid in self._ledger.orders} if self._ledger else set()
-        give = [u for u in self.held if preferred_node(u, self.peers, regions) not in (None, self.node)
+        give = [u for u in self.held if owners.get(u) not in (None, self.node)
                 and u.key not in busy and u not in self.pending]
         if not give:
             return
@@ -580,7 +590,7 @@ class RedisCoordinator(Coordinator):
         pipe.hgetall(self.k_pairs)
         pipe.hgetall(self.k_orders)
         ver, raw_pairs, raw_orders = pipe.execute()
-        self._ver = ver
+        self._ver = int(ver or 0)
         pairs = {int(k): HedgePair.from_json(json.loads(v)) for k, v in raw_pairs.items()}
         ledger.pairs = dict(sorted(pairs.items()))
         self._pushed_pairs = {pid: _pair_json(p) for pid, p in pairs.items()}
@@ -618,7 +628,7 @@ class RedisCoordinator(Coordinator):
         if mark is None:
             return False
         try:
-            return str(self.r.get(self.k_ver)) == str(mark)
+            return int(self.r.get(self.k_ver) or 0) == mark
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return False
