@@ -161,6 +161,9 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         raise ConfigError("reconcile_policy", "adopt", "rebuilding the ledger from venue positions is for "
                           "one node only; use \"halt\" with a cluster section (or run the adopt once "
                           "without it)")
+    if cfg.cluster is not None and cfg.cluster.lease_ttl_s * 1000 < 3 * cfg.loop_interval_ms:
+        raise ConfigError("cluster.lease_ttl_s", cfg.cluster.lease_ttl_s, f"must cover at least three loop "
+                          f"turns (loop_interval_ms {cfg.loop_interval_ms}): leases are renewed once a turn")
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
                           f"must be at least order_notional_usdt ({cfg.order_notional_usdt})")
