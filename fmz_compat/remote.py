@@ -58,7 +58,8 @@ def parse_server_url(url: str) -> tuple[str, int]:
 class VenueSession:
     """One node's connection to a venue server: HTTP keep-alive per thread, the simulated time."""
 
-    def __init__(self, url: str, node: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, url: str, node: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 gone_after_s: float = GONE_AFTER_S) -> None:
         if not NODE_NAME.match(node or ""):
             raise ValueError(f"--node {node!r}: name the node with 1..64 letters, digits, '_', '.', '-' "
                              "(e.g. tokyo)")
@@ -66,6 +67,7 @@ class VenueSession:
         self.url = f"http://{self.host}:{self.port}"
         self.node = node
         self.timeout_s = timeout_s
+        self.gone_after_s = gone_after_s
         self._local = threading.local()
         self._conns: list[http.client.HTTPConnection] = []
         self._conns_lock = threading.Lock()
@@ -139,8 +141,8 @@ class VenueSession:
         now = time.monotonic()
         if self._refused_since is None:
             self._refused_since = now
-        elif now - self._refused_since >= GONE_AFTER_S:
-            self.ended = f"venue server {self.url} is gone (connection refused for {GONE_AFTER_S:g} s)"
+        elif now - self._refused_since >= self.gone_after_s:
+            self.ended = f"venue server {self.url} is gone (connection refused for {self.gone_after_s:g} s)"
 
     def close(self) -> None:
         with self._conns_lock:
@@ -452,9 +454,10 @@ class RemoteWorld:
         self.session.close()
 
 
-def connect(url: str, node: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> VenueSession:
+def connect(url: str, node: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+            gone_after_s: float = GONE_AFTER_S) -> VenueSession:
     """A session with a running venue server (hello done); ValueError names the fix."""
-    session = VenueSession(url, node, timeout_s=timeout_s)
+    session = VenueSession(url, node, timeout_s=timeout_s, gone_after_s=gone_after_s)
     session.hello()
     return session
 

@@ -282,9 +282,11 @@ class VenueServer:
         """One FMZ exchange call of `node` on account `index`, with the link's latency around it
         (half on the way to the venue, half on the way back)."""
         one_way = self.link_latency_ms(node, index) / 2.0
-        self._sleep_sim_ms(one_way)
+        self._sleep_sim_ms(one_way)  # the request travels to the venue
         answer = self._execute(node, index, method, args, kwargs or {})
-        self._sleep_sim_ms(one_way)  # and the answer back
+        if one_way > 0:  # the answer travels back: the node reads the time it arrives
+            self._sleep_sim_ms(one_way)
+            answer["now_ms"] = self.clock.now_ns() // 1_000_000
         return answer
 
     def _sleep_sim_ms(self, ms: float) -> None:
