@@ -79,6 +79,7 @@ class VenueSession:
         self._anchor_ms = 0
         self._anchor_wall = time.monotonic()
         self._last_ns = 0
+        self._running = False  # the server's clock holds until enough nodes connected (--wait-nodes)
         self._time_lock = threading.Lock()
         self._refused_since: float | None = None
         self.on_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -130,7 +131,7 @@ class VenueSession:
         if response.status != 200:
             raise ValueError(str(answer.get("error") or f"HTTP {response.status}"))
         if "now_ms" in answer:
-            self._anchor(int(answer["now_ms"]))
+            self._anchor(int(answer["now_ms"]), bool(answer.get("running", True)))
         if answer.get("eof"):
             self.ended = str(answer["eof"])
         if answer.get("events") and self.on_events is not None:
@@ -166,15 +167,18 @@ class VenueSession:
             self.ended = "venue server window ended"
         return info
 
-    def _anchor(self, server_ms: int) -> None:
+    def _anchor(self, server_ms: int, running: bool) -> None:
         with self._time_lock:
             self._anchor_ms = server_ms
             self._anchor_wall = time.monotonic()
+            self._running = running
 
     def now_ns(self) -> int:
         """The server's simulated time, extrapolated from the last answer at `speed`; never goes back."""
         with self._time_lock:
-            ms = self._anchor_ms + (time.monotonic() - self._anchor_wall) * 1000.0 * self.speed
+            ms = float(self._anchor_ms)
+            if self._running:
+                ms += (time.monotonic() - self._anchor_wall) * 1000.0 * self.speed
             if self.end_ms is not None and ms > self.end_ms:
                 ms = self.end_ms
             ns = max(self._last_ns, int(ms * 1_000_000))

@@ -37,6 +37,9 @@ def add_venue_server_parser(sub: Any) -> None:
                    help="round-trip simulated ms of node-venue links, e.g. tokyo=binance:5,tokyo=okx:80; "
                    "NODE * applies to every node without its own entry")
     p.add_argument("--balance", type=float, help="starting USDT per venue (default 10000)")
+    p.add_argument("--wait-nodes", type=int, default=0, metavar="N",
+                   help="hold simulated time at the start until N nodes have connected "
+                   "(default 0: start now)")
     p.add_argument("--linger", type=float, metavar="S",
                    help="after the window ends, stop this many wall seconds later "
                    "(default: serve until stopped)")
@@ -68,6 +71,8 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
         raise UsageError(f"--seed {ns.seed} must be zero or positive")
     if ns.balance is not None and not ns.balance > 0:
         raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    if ns.wait_nodes < 0:
+        raise UsageError(f"--wait-nodes {ns.wait_nodes} must be zero or a positive number of nodes")
     if ns.linger is not None and ns.linger < 0:
         raise UsageError(f"--linger {ns.linger:g} must be zero or a positive number of seconds")
     try:
@@ -85,7 +90,8 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     sim = SimConfig(seed=ns.seed, start_ms=start_ms, bindings=bindings,
                     symbols=resolve_symbols(ns.symbols or DEFAULT_SYMBOLS))
     end_ms = None if ns.days is None else start_ms + int(ns.days * 86_400_000)
-    return ServerConfig(sim=sim, end_ms=end_ms, speed=ns.speed, latency=latency, linger_s=ns.linger), ns.port
+    return ServerConfig(sim=sim, end_ms=end_ms, speed=ns.speed, latency=latency, linger_s=ns.linger,
+                        wait_nodes=ns.wait_nodes), ns.port
 
 
 def main_venue_server(ns: argparse.Namespace) -> int:

@@ -65,17 +65,28 @@ class ScaledClock:
     is_virtual = True
 
     def __init__(self, start_ms: int, end_ms: int | None, speed: float,
-                 wall: Callable[[], float] = time.monotonic) -> None:
+                 wall: Callable[[], float] = time.monotonic, *, running: bool = True) -> None:
         if not speed > 0:
             raise ValueError(f"speed {speed} must be a positive factor such as 1, 60 or 1000")
         self.start_ns = start_ms * 1_000_000
         self.end_ns = end_ms * 1_000_000 if end_ms is not None else None
         self.speed = float(speed)
         self._wall = wall
-        self._wall0 = wall()
+        self._wall0: float | None = wall() if running else None
         self._local = threading.local()
 
+    def run(self) -> None:
+        """Let simulated time start moving now (a clock made with running=False holds at the start)."""
+        if self._wall0 is None:
+            self._wall0 = self._wall()
+
+    @property
+    def running(self) -> bool:
+        return self._wall0 is not None
+
     def live_ns(self) -> int:
+        if self._wall0 is None:
+            return self.start_ns
         now = self.start_ns + int((self._wall() - self._wall0) * self.speed * 1e9)
         return min(now, self.end_ns) if self.end_ns is not None else now
 
@@ -110,6 +121,7 @@ class ServerConfig:
     speed: float = 1.0
     latency: tuple[tuple[str, str, int], ...] = ()  # (node or "*", venue, round-trip simulated ms)
     linger_s: float | None = None  # after the window ends, shut down this many wall seconds later
+    wait_nodes: int = 0  # simulated time holds at the start until this many distinct nodes said hello
     funding_hours: tuple[tuple[str, str, int], ...] = ()
 
 
@@ -187,7 +199,7 @@ class VenueServer:
         from fmz_compat.exchange import Exchange
 
         self.cfg = cfg
-        self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed)
+        self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
         self._log = _ServerLog(self.clock, echo)
         hours = {(venue, pair): h for venue, pair, h in cfg.funding_hours}
         self.world = SimWorld(cfg.sim, self.clock, self._log, funding_hours=hours)
@@ -197,6 +209,7 @@ class VenueServer:
         self._objects: dict[tuple[str, int], Any] = {}
         self._event_seq: dict[str, int] = {}
         self.requests: dict[str, int] = {}
+        self._nodes_seen: set[str] = set()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._window_ended = False
@@ -211,7 +224,7 @@ class VenueServer:
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        for name, target in (("venue-server-http", self._httpd.serve_forever),
+        for name, target in (("venue-server-http", lambda: self._httpd.serve_forever(poll_interval=0.05)),
                              ("venue-server-tick", self._tick)):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -255,6 +268,7 @@ class VenueServer:
     def time_info(self) -> dict[str, Any]:
         return {"now_ms": self.clock.now_ns() // 1_000_000, "start_ms": self.cfg.sim.start_ms,
                 "end_ms": self.cfg.end_ms, "speed": self.cfg.speed, "ended": self.clock.ended(),
+                "running": self.clock.running,
                 "stopping": self._stopping.is_set()}
 
     def session(self, node: str) -> dict[str, Any]:
@@ -263,6 +277,10 @@ class VenueServer:
             for key in [k for k in self._objects if k[0] == node]:
                 del self._objects[key]
             self._event_seq[node] = self._log.seq
+            self._nodes_seen.add(node)
+            if not self.clock.running and len(self._nodes_seen) >= self.cfg.wait_nodes:
+                self.clock.run()
+                self._log.log(5, f"simulated time started: {len(self._nodes_seen)} node(s) connected")
         pairs = zip(self.cfg.sim.bindings, self.world.accounts, strict=True)
         bindings = [{"index": i, "eid": b.eid, "currency": b.currency, "label": b.label,
                      "balance": b.balance, "stocks": b.stocks, "venue": acc.venue}
@@ -320,6 +338,7 @@ class VenueServer:
             if events:
                 self._event_seq[node] = events[-1]["seq"]
             return {"result": result, "rows": capture.rows, "events": events, "now_ms": now_ns // 1_000_000,
+                    "running": self.clock.running,
                     "raw": ex._raw, "state": {"currency": ex._currency, "contract": ex._contract,
                                               "direction": ex._direction}}
 
@@ -524,8 +543,9 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     server.start()
     venues = ",".join(a.venue for a in server.world.accounts)
     end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
+    waiting = f" (time starts when {cfg.wait_nodes} node(s) connect)" if cfg.wait_nodes > 0 else ""
     out(f"venue-server ready {server.url} speed {cfg.speed:g} window {_utc(cfg.sim.start_ms)} -> {end} "
-        f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}")
+        f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
     sys.stdout.flush()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
         target=server.stop, daemon=True).start())
