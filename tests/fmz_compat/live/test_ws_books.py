@@ -188,7 +188,8 @@ def _crc(text: str) -> int:
 
 
 def _coinex_frame(is_full: bool, asks: list, bids: list, checksum: int) -> bytes:
-    depth = {"asks": asks, "bids": bids, "last": "95000.00", "updated_at": 1732500000123, "checksum": checksum}
+    depth = {"asks": asks, "bids": bids, "last": "95000.00", "updated_at": 1732500000123,
+             "checksum": checksum}
     message = {"method": "depth.update", "id": None,
                "data": {"market": "BTCUSDT", "is_full": is_full, "depth": depth}}
     return gzip.compress(json.dumps(message).encode())
