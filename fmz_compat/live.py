@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import ccxt
+import requests
 
 from fmz_compat.core import (
     LOG_TYPE_BUY,
@@ -57,7 +58,8 @@ from fmz_compat.exchange import (
 )
 from fmz_compat.keys import Credentials
 from fmz_compat.ws.book import BookView
-from fmz_compat.ws.feed import BookFeed
+from fmz_compat.ws.feed import BookFeed, FeedConfig
+from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,27 @@ def build_client(venue: str, credentials: Credentials | None, *, testnet: bool =
             raise ValueError(f"{venue} has no testnet: drop it from --venues or run without --testnet")
         client.set_sandbox_mode(True)
     return client
+
+
+def build_book_feed(venue: str, client: ccxt.Exchange, *, testnet: bool = False, url: str = "",
+                    config: FeedConfig | None = None) -> BookFeed:
+    """The websocket book feed of `venue` (not started). Binance's REST snapshots use plain HTTP, not
+    the ccxt client, so the feed thread never shares the client with the strategy thread."""
+    protocol = PROTOCOLS[venue]()
+    url = url or (protocol.testnet_url if testnet else protocol.url)
+    snapshot = _binance_snapshots(client.urls["api"]["fapiPublic"]) if protocol.snapshot_by_rest else None
+    return BookFeed(protocol, url, snapshot=snapshot, config=config)
+
+
+def _binance_snapshots(base_url: str) -> Callable[[str], Any]:
+    session = requests.Session()
+    limit = BinanceBooks.snapshot_limit
+
+    def fetch(market_id: str) -> Any:
+        answer = session.get(f"{base_url}/depth", params={"symbol": market_id, "limit": limit}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+    return fetch
 
 
 class LiveExchange(FmzExchangeObject):
@@ -373,7 +396,7 @@ class LiveExchange(FmzExchangeObject):
 
     def _rest_tops(self, symbols: list[str]) -> list[Struct]:
         """Best bid/ask by REST for a few symbols: one bids/asks (or tickers) request for them all."""
-        if self._client.has.get("fetchBidsAsks"):
+        if self._client.has.get("fetchBidsAsks") is True:
             tickers = self._client.fetch_bids_asks(symbols)
         else:
             tickers = self._client.fetch_tickers(symbols)
