@@ -20,8 +20,9 @@ def _now_ms() -> int:
 
 
 def bybit_book(kind: str, u: int, bid: str, ask: str, symbol: str = "BTCUSDT") -> str:
+    data = {"s": symbol, "b": [[bid, "1.5"]], "a": [[ask, "2.0"]], "u": u, "seq": u * 10}
     return json.dumps({"topic": f"orderbook.50.{symbol}", "type": kind, "ts": _now_ms(), "cts": _now_ms(),
-                       "data": {"s": symbol, "b": [[bid, "1.5"]], "a": [[ask, "2.0"]], "u": u, "seq": u * 10}})
+                       "data": data})
 
 
 def _subscribed(server: FakeVenueWs) -> list[str]:
