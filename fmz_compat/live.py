@@ -173,6 +173,11 @@ class LiveExchange(FmzExchangeObject):
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
 
+    @property
+    def client(self) -> ccxt.Exchange:
+        """The ccxt client behind this object (for the book feed's REST snapshots and tools)."""
+        return self._client
+
     # --- plumbing -----------------------------------------------------------------------------
     def redact(self, text: str) -> str:
         for s in self._secrets:
