@@ -138,7 +138,8 @@ def test_a_live_run_streams_books_and_falls_back_to_rest_until_they_are_in_sync(
 
 def test_book_options_are_checked(tmp_path, capsys, http):
     strategy, keys = _files(tmp_path, _binance_keys())
-    base = ["live", str(strategy), "--keys", str(keys), "--venues", "binance", "--out", str(tmp_path / "runs")]
+    base = ["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+            "--out", str(tmp_path / "runs")]
     assert main([*base, "--books-url", "binance=http://x"]) == 2
     assert "--books-url 'binance=http://x': use VENUE=wss://" in capsys.readouterr().err
     assert main([*base, "--symbols", "BTCUSDT"]) == 2
