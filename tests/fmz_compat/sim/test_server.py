@@ -181,6 +181,17 @@ def test_faults_injected_through_the_admin_endpoint_apply_to_every_node(frozen):
     assert dublin.binance.CreateOrder("BTC_USDT.swap", "sell", -1, 0.01) is None
     assert not dublin.binance.last_outcome_unknown and "-1001" in dublin.errors()[-1]
 
+    cut = {"node": "tokyo", "venue": "Futures_OKX", "fault": "down", "until_ms": until}
+    assert _post(frozen, "/admin/inject", cut) == (200, {"ok": True})  # only tokyo loses okx
+    assert tokyo.okx.GetPositions() is None and "connection refused" in tokyo.errors()[-1]
+    assert dublin.okx.GetPositions() == [] and tokyo.binance.GetPositions() is not None
+    assert _get(frozen, "/admin/stats")["links_down"] == [{"node": "tokyo", "venue": "okx",
+                                                          "from_ms": START_MS, "until_ms": until}]
+    status, answer = _post(frozen, "/admin/inject", {**cut, "fault": "refuse_orders"})
+    assert status == 400 and "only \"down\" is per node" in answer["error"]
+    _post(frozen, "/admin/clear_faults", {"venue": "okx"})
+    assert tokyo.okx.GetPositions() == []
+
     status, answer = _post(frozen, "/admin/inject", {"venue": "okx", "fault": "melt", "until_ms": until})
     assert status == 400 and "unknown fault 'melt'" in answer["error"]
     assert _post(frozen, "/admin/inject", {"venue": "okx"})[0] == 400
