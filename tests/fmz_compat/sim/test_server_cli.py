@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -117,3 +118,20 @@ def test_a_node_binds_the_servers_accounts_or_the_venues_it_names(tmp_path, serv
     world = extra["world_factory"](None, extra["clock"], None)
     assert world.exchanges[0].GetName() == "Futures_OKX" and world.exchanges[0]._remote_index == 1
     world.close()
+
+
+def test_the_server_process_stops_on_sigterm_and_after_its_linger(tmp_path):
+    server, url = _start_server("--speed", "1000", "--quiet")
+    server.send_signal(signal.SIGTERM)
+    out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert out.startswith("venue-server stopped at 2024-01-01 00:") and "trades 0" in out
+
+    stats_path = tmp_path / "stats.json"
+    server, url = _start_server("--speed", "100000", "--days", "0.5", "--linger", "0.2",
+                                "--stats-out", str(stats_path))
+    out, err = server.communicate(timeout=60)  # half a simulated day is 0.43 s of wall time
+    assert server.returncode == 0, err
+    assert "venue-server: venue server window ended" in out
+    assert "venue-server stopped at 2024-01-01 12:00:00 UTC" in out
+    assert json.loads(stats_path.read_text())["ended"] is True
