@@ -565,10 +565,36 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, vs.call(node, int(index_text), method, args, kwargs))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def launch(*args: str, cwd: Any = None, timeout_s: float = 60.0) -> tuple[Any, str]:
+    """Start `python -m fmz_compat venue-server --port 0 ARGS...` as its own process; returns
+    (Popen, URL) once it printed its ready line. Its stdout and stderr are drained into
+    `proc.output` (the newest 2000 lines), so a chatty server never blocks on a full pipe. The caller
+    stops it (VenueAdmin.shutdown or SIGTERM) and waits for it."""
+    import subprocess
+
+    command = [sys.executable, "-m", "fmz_compat", "venue-server", "--port", "0", *args]
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: deque[str] = deque(maxlen=2000)
+    proc.output = output  # type: ignore[attr-defined]
+    ready = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            output.append(line.rstrip("\n"))
+            if line.startswith("venue-server ready "):
+                ready.set()
+        ready.set()
+
+    drainer = threading.Thread(target=drain, name="venue-server-output", daemon=True)
+    drainer.start()
+    proc.output_drained = drainer  # type: ignore[attr-defined]  # join it after wait() for the last lines
+    ready.wait(timeout_s)
+    line = next((x for x in output if x.startswith("venue-server ready ")), "")
+    if not line:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"venue-server did not start: {' | '.join(output) or 'no output'}")
+    return proc, line.split()[2]
 
 
 def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, quiet: bool = False,
@@ -577,6 +603,9 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     import signal
 
     server = VenueServer(cfg, port, echo=None if quiet else out)
+    # installed before the ready line, so a SIGTERM sent as soon as it is read still stops cleanly
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
+        target=server.stop, daemon=True).start())
     server.start()
     venues = ",".join(a.venue for a in server.world.accounts)
     end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
@@ -584,8 +613,6 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     out(f"venue-server ready {server.url} speed {cfg.speed:g} window {_utc(cfg.sim.start_ms)} -> {end} "
         f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
     sys.stdout.flush()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
-        target=server.stop, daemon=True).start())
     try:
         while not server.wait(0.2):
             pass

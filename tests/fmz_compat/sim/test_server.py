@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fmz_compat.core import LOG_TYPE_BUY, LOG_TYPE_ERROR, ExchangeBinding, MemoryLog, SimConfig
-from fmz_compat.remote import RemoteClock, RemoteExchange, connect, remote_world_factory
+from fmz_compat.remote import RemoteClock, RemoteExchange, VenueAdmin, connect, remote_world_factory
 from fmz_compat.sim.server import ScaledClock, ServerConfig, VenueServer, parse_latency
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -270,3 +270,24 @@ def test_latency_spec_wildcard_node(frozen):
     frozen.set_latency("tokyo", "okx", 1)
     assert frozen.link_latency_ms("anyone", 1) == 7 and frozen.link_latency_ms("anyone", 0) == 0
     assert frozen.link_latency_ms("tokyo", 1) == 1
+
+
+def test_the_admin_client_drives_the_test_hooks(frozen):
+    admin = VenueAdmin(frozen.url)
+    node = Node(frozen, "tokyo")
+    assert admin.now_ms() == START_MS
+    admin.inject("okx", "refuse_orders", until_ms=START_MS + 60_000)
+    admin.inject("binance", "down", until_ms=START_MS + 60_000, node="tokyo")
+    assert node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1) is None
+    assert node.binance.GetAccount() is None
+    admin.clear_faults()
+    assert node.binance.GetAccount() is not None and node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1)
+    with pytest.raises(ValueError, match="unknown fault"):
+        admin.inject("okx", "melt", until_ms=START_MS + 60_000)
+    admin.set_latency("tokyo", "okx", 40)
+    assert frozen.link_latency_ms("tokyo", 1) == 40
+    assert admin.deposit_external("okx", 500.0).startswith("simtx")
+    assert admin.stats()["positions"]["Futures_OKX"][0]["contracts"] == 1
+    assert admin.log() == []
+    admin.shutdown()
+    assert frozen.wait(5)
