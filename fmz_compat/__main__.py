@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import re
 import sys
@@ -14,10 +15,13 @@ from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
 from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
+from fmz_compat.sim.replay import replay_bindings
+from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
 
 DEFAULT_START = "2024-01-01 00:00:00"
 DEFAULT_DURATION = "7d"
 DEFAULT_VENUES = ("binance", "bybit", "okx")
+DEFAULT_SYMBOLS = "BTC_USDT,ETH_USDT"
 _SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
 _EID = re.compile(r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -66,13 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="MS",
             help="virtual milliseconds each exchange call takes (default 0; set it for loops without Sleep)",
         )
+        if name == "backtest":
+            p.add_argument(
+                "--replay", type=Path, metavar="RECORDING",
+                help="replay a recording (python -m tools.record) instead of the synthetic market: "
+                "venues, symbols and the window come from it",
+            )
         p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
             f"exchanges, else {','.join(DEFAULT_VENUES)})",
         )
-        p.add_argument("--symbols", default="BTC_USDT,ETH_USDT", help="markets the simulator generates")
+        p.add_argument("--symbols", help="markets the simulator generates (default BTC_USDT,ETH_USDT; "
+                       "with --replay: the recorded ones)")
         p.add_argument(
             "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
         )
@@ -213,15 +224,64 @@ def resolve_symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
+def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, tuple[ExchangeBinding, ...]]:
+    """The recording's header, the window inside it and one binding per (chosen) recorded venue."""
+    try:
+        rec = read_header(ns.replay)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if ns.end and ns.duration:
+            raise UsageError("pass --end or --duration, not both")
+        start_ms = parse_time_ms(ns.start) if ns.start else rec.start_ms
+        if ns.end:
+            end_ms = parse_time_ms(ns.end)
+        elif ns.duration:
+            end_ms = start_ms + parse_duration_s(ns.duration) * 1000
+        else:
+            end_ms = rec.end_ms
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
+        raise UsageError(
+            f"window {_utc_text(start_ms)} -> {_utc_text(end_ms)} is not inside the recording "
+            f"({_utc_text(rec.start_ms)} -> {_utc_text(rec.end_ms)}): narrow --start/--end/--duration "
+            "or drop them to replay all of it"
+        )
+    venues = None
+    if ns.venues:
+        venues = tuple(v.strip().lower() for v in ns.venues.split(","))
+        missing = [v for v in venues if v not in rec.venues]
+        if missing:
+            raise UsageError(f"--venues {ns.venues}: {', '.join(missing)} not in the recording "
+                             f"(it has {', '.join(rec.venues)})")
+    if ns.stocks is not None:
+        raise UsageError("--stocks is for spot and coin-margined bindings; a replay has USDT perpetuals only")
+    if ns.balance is not None and ns.balance <= 0:
+        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
+
+
+def _utc_text(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     ns = build_parser().parse_args(argv)
     source, header = read_strategy(ns.file)
     params_json, origin = resolve_params(ns.params, ns.file)
     args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
-    if ns.command == "backtest":
+    replay = getattr(ns, "replay", None)
+    if replay is not None:
+        _rec, start_ms, end_ms, bindings = resolve_replay(ns)
+        symbols = resolve_symbols(ns.symbols) if ns.symbols else ()
+    elif ns.command == "backtest":
         start_ms, end_ms = resolve_window(ns, header)
     else:
         start_ms, end_ms = 0, None
+    if replay is None:
+        bindings = resolve_bindings(ns, header)
+        symbols = resolve_symbols(ns.symbols or DEFAULT_SYMBOLS)
     if ns.seed < 0:
         raise UsageError(f"--seed {ns.seed} must be zero or positive")
     if ns.latency < 0:
@@ -229,17 +289,18 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     config = RunConfig(
         mode=ns.command,
         strategy_path=ns.file,
-        bindings=resolve_bindings(ns, header),
+        bindings=bindings,
         start_ms=start_ms,
         end_ms=end_ms,
         seed=ns.seed,
-        symbols=resolve_symbols(ns.symbols),
+        symbols=symbols,
         params_json=params_json,
         params_origin=origin,
         args=args,
         out_root=ns.out,
         quiet=ns.quiet,
         latency_ms=ns.latency,
+        replay=replay,
     )
     return config, source
 
