@@ -48,10 +48,39 @@ class ReplayQuote:
     accounts, bars and exchange objects read from a generated quote."""
 
     __slots__ = (
-        "market", "pair", "spec_tick", "prec", "bids", "asks", "bid", "ask", "book_ts", "version",
-        "price", "mark", "mark_ms", "recorded_mark", "hi", "lo", "mhi", "mlo", "net_base", "book",
-        "bars", "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "depth_base", "volume",
-        "first_price", "range_hi", "range_lo", "trades", "last_trade",
+        "market",
+        "pair",
+        "spec_tick",
+        "prec",
+        "bids",
+        "asks",
+        "bid",
+        "ask",
+        "book_ts",
+        "version",
+        "price",
+        "mark",
+        "mark_ms",
+        "recorded_mark",
+        "hi",
+        "lo",
+        "mhi",
+        "mlo",
+        "net_base",
+        "book",
+        "bars",
+        "bar_open",
+        "bar_hi",
+        "bar_lo",
+        "bar_start_k",
+        "funding",
+        "depth_base",
+        "volume",
+        "first_price",
+        "range_hi",
+        "range_lo",
+        "trades",
+        "last_trade",
     )
 
     def __init__(self, market: str, pair: str, tick: float, prec: int) -> None:
@@ -63,12 +92,12 @@ class ReplayQuote:
         self.asks: list = []
         self.bid = self.ask = 0.0
         self.book_ts = 0
-        self.version = 0           # recorded books applied so far (0 = no book yet)
-        self.price = 0.0           # mid of the recorded best bid/ask
+        self.version = 0  # recorded books applied so far (0 = no book yet)
+        self.price = 0.0  # mid of the recorded best bid/ask
         self.mark = 0.0
         self.mark_ms = 0
         self.recorded_mark = False  # the recording carries the venue's mark price
-        self.hi = self.lo = 0.0    # this chunk: highest trade/best bid, lowest trade/best ask (fills)
+        self.hi = self.lo = 0.0  # this chunk: highest trade/best bid, lowest trade/best ask (fills)
         self.mhi = self.mlo = 0.0  # this minute's mark extremes (liquidation)
         self.net_base = 0.0
         self.book: tuple[int, list, list] | None = None  # our fills deplete a copy until the next book
@@ -203,8 +232,9 @@ class ReplayCoin:
 class ReplayWorld(SimWorld):
     """A SimWorld whose markets come from a recording. Build it with `replay_world_factory(path)`."""
 
-    def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink, path: Path,
-                 header: RecordingHeader | None = None) -> None:
+    def __init__(
+        self, cfg: SimConfig, clock: Clock, log: LogSink, path: Path, header: RecordingHeader | None = None
+    ) -> None:
         self.path = Path(path)
         self.header = header or read_header(self.path)
         self._events: Iterator[dict[str, Any]] = iter_events(self.path)
@@ -227,20 +257,28 @@ class ReplayWorld(SimWorld):
             venue, futures = _venue_of(b.eid)
             base, quote = b.currency.upper().split("_")
             if not futures or quote != "USDT":
-                raise ValueError(f"{b.eid} {b.currency}: a replay has USDT perpetuals only; bind "
-                                 f"{VENUE_NAMES.get(venue, 'Futures_...')} with a X_USDT pair")
+                raise ValueError(
+                    f"{b.eid} {b.currency}: a replay has USDT perpetuals only; bind "
+                    f"{VENUE_NAMES.get(venue, 'Futures_...')} with a X_USDT pair"
+                )
             if venue not in header.venues:
-                raise ValueError(f"{where} has no {venue} data (it has {', '.join(header.venues)}): "
-                                 "bind only recorded venues")
+                raise ValueError(
+                    f"{where} has no {venue} data (it has {', '.join(header.venues)}): "
+                    "bind only recorded venues"
+                )
             if b.currency.upper() not in header.pairs_on(venue):
-                raise ValueError(f"{where} has no {b.currency.upper()} on {venue} (it has "
-                                 f"{', '.join(header.pairs_on(venue))}): bind a recorded pair")
+                raise ValueError(
+                    f"{where} has no {b.currency.upper()} on {venue} (it has "
+                    f"{', '.join(header.pairs_on(venue))}): bind a recorded pair"
+                )
             bound.append(venue)
         for pair in cfg.symbols:
             if not any(pair in header.pairs_on(v) for v in bound):
                 listed = "; ".join(f"{v}: {', '.join(header.pairs_on(v))}" for v in dict.fromkeys(bound))
-                raise ValueError(f"symbol {pair} is not in {where} ({listed}): remove it from the "
-                                 "parameter's \"symbols\" / --symbols, or record it")
+                raise ValueError(
+                    f"symbol {pair} is not in {where} ({listed}): remove it from the "
+                    'parameter\'s "symbols" / --symbols, or record it'
+                )
         for venue in dict.fromkeys(bound):
             for pair in header.pairs_on(venue):
                 spec = self._contract(venue, pair)
@@ -253,8 +291,9 @@ class ReplayWorld(SimWorld):
         inst = self.header.instruments.get(venue, {}).get(pair)
         if inst is None:
             return P.contract_spec(venue, pair, True)
-        return P.ContractSpec(pair, inst.native, inst.ct_val, inst.tick, inst.step,
-                              inst.min_qty or inst.step, inst.min_notional)
+        return P.ContractSpec(
+            pair, inst.native, inst.ct_val, inst.tick, inst.step, inst.min_qty or inst.step, inst.min_notional
+        )
 
     def _new_exchange(self, acc: Account, binding: ExchangeBinding) -> Exchange:
         for market, pair in self.quotes:
@@ -310,9 +349,12 @@ class ReplayWorld(SimWorld):
             elif t == "gap":
                 self.applied["gap"] += 1
                 if not warmup and ev.get("v") in {a.venue for a in self.accounts}:
-                    self.log.log(LOG_TYPE_LOG, f"replay: the recording has a gap on {ev.get('v')}"
-                                 f"{' ' + ev['s'] if ev.get('s') else ''} ({ev.get('reason', '')}); its "
-                                 "books go stale until data resumes")
+                    self.log.log(
+                        LOG_TYPE_LOG,
+                        f"replay: the recording has a gap on {ev.get('v')}"
+                        f"{' ' + ev['s'] if ev.get('s') else ''} ({ev.get('reason', '')}); its "
+                        "books go stale until data resumes",
+                    )
             ev = next(self._events, None)
         self._next = ev
 
@@ -379,8 +421,15 @@ class ReplayWorld(SimWorld):
     def _freeze(self, venue: str) -> None:
         for (market, pair), q in self.quotes.items():
             if market == venue:
-                snap = (q.bid, q.ask, q.book_ts, [list(x) for x in q.bids], [list(x) for x in q.asks],  # type: ignore[attr-defined]
-                        q.price, q.mark)
+                snap = (
+                    q.bid,
+                    q.ask,
+                    q.book_ts,
+                    [list(x) for x in q.bids],
+                    [list(x) for x in q.asks],  # type: ignore[attr-defined]
+                    q.price,
+                    q.mark,
+                )
                 self._frozen_quotes[(market, pair)] = snap  # type: ignore[assignment]
 
     def frozen(self, venue: str, q: ReplayQuote) -> tuple | None:
@@ -391,10 +440,13 @@ class ReplayWorld(SimWorld):
     # --- summary ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         out = super().stats()
-        out["replay"] = {"file": str(self.path), "source": self.header.source,
-                         "recording_window": {"start_ms": self.header.start_ms,
-                                              "end_ms": self.recording_end_ms},
-                         "events_applied": dict(self.applied), "notes": list(self.header.notes)}
+        out["replay"] = {
+            "file": str(self.path),
+            "source": self.header.source,
+            "recording_window": {"start_ms": self.header.start_ms, "end_ms": self.recording_end_ms},
+            "events_applied": dict(self.applied),
+            "notes": list(self.header.notes),
+        }
         return out
 
 
@@ -422,15 +474,36 @@ class ReplayExchange(Exchange):
         bid, ask, last = round(bid * r, prec), round(ask * r, prec), round(last * r, prec)
         hi, lo, open_ = round(hi * r, prec), round(lo * r, prec), round(q.first_price * r, prec)
         native = self._acc.contract(pair).native
-        info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask, "lastPrice": last,
-                       "markPrice": round(q.mark, prec), "time": ts})
-        return Struct({"Symbol": self._fmz_symbol(pair), "High": hi, "Low": lo, "Sell": ask, "Buy": bid,
-                       "Last": last, "Open": open_, "Volume": round(q.volume, 8), "Time": ts,
-                       "OpenInterest": 0.0, "Info": info})
+        info = Struct(
+            {
+                "symbol": native,
+                "bidPrice": bid,
+                "askPrice": ask,
+                "lastPrice": last,
+                "markPrice": round(q.mark, prec),
+                "time": ts,
+            }
+        )
+        return Struct(
+            {
+                "Symbol": self._fmz_symbol(pair),
+                "High": hi,
+                "Low": lo,
+                "Sell": ask,
+                "Buy": bid,
+                "Last": last,
+                "Open": open_,
+                "Volume": round(q.volume, 8),
+                "Time": ts,
+                "OpenInterest": 0.0,
+                "Info": info,
+            }
+        )
 
     def GetTickers(self) -> list[Struct] | None:
         def run() -> list[Struct]:
             return [self._ticker(pair) for pair, q, *_ in self._listing() if q.version]
+
         return self._run("GetTickers", run)
 
     def GetDepth(self, symbol: str = "") -> Struct | None:
@@ -444,15 +517,21 @@ class ReplayExchange(Exchange):
             ct = spec.ct_val
 
             def levels(side: list) -> list[Struct]:
-                return [Struct({"Price": self._px(p, prec), "Amount": round(a / ct, 10)})
-                        for p, a in side if a > 0]
+                return [
+                    Struct({"Price": self._px(p, prec), "Amount": round(a / ct, 10)})
+                    for p, a in side
+                    if a > 0
+                ]
 
-            return Struct({
-                "Asks": levels(asks),
-                "Bids": levels(bids),
-                "Time": ts,
-                "Info": Struct({"symbol": spec.native}),
-            })
+            return Struct(
+                {
+                    "Asks": levels(asks),
+                    "Bids": levels(bids),
+                    "Time": ts,
+                    "Info": Struct({"symbol": spec.native}),
+                }
+            )
+
         return self._run("GetDepth", run)
 
     def GetTrades(self, symbol: str = "") -> list[Struct] | None:
@@ -460,9 +539,19 @@ class ReplayExchange(Exchange):
             pair = self._symbol(symbol)[0]
             q, *_ = self._view(pair)
             ct = self._acc.contract(pair).ct_val
-            return [Struct({"Id": str(n), "Time": ts, "Price": self._px(p, q.prec),
-                            "Amount": round(a / ct, 10), "Type": 0 if side == "buy" else 1})
-                    for ts, p, a, side, n in q.trades]
+            return [
+                Struct(
+                    {
+                        "Id": str(n),
+                        "Time": ts,
+                        "Price": self._px(p, q.prec),
+                        "Amount": round(a / ct, 10),
+                        "Type": 0 if side == "buy" else 1,
+                    }
+                )
+                for ts, p, a, side, n in q.trades
+            ]
+
         return self._run("GetTrades", run)
 
     def GetFundings(self, symbol: str = "") -> list[Struct] | None:
@@ -477,13 +566,25 @@ class ReplayExchange(Exchange):
                 f = q.funding
                 if f is None:
                     continue
-                out.append(Struct({
-                    "Symbol": self._fmz_symbol(pair), "Rate": f.rate, "Time": f.next_ms,
-                    "Interval": f.interval_ms,
-                    "Info": Struct({"symbol": self._acc.contract(pair).native, "fundingRate": str(f.rate),
-                                    "nextFundingTime": f.next_ms}),
-                }))
+                out.append(
+                    Struct(
+                        {
+                            "Symbol": self._fmz_symbol(pair),
+                            "Rate": f.rate,
+                            "Time": f.next_ms,
+                            "Interval": f.interval_ms,
+                            "Info": Struct(
+                                {
+                                    "symbol": self._acc.contract(pair).native,
+                                    "fundingRate": str(f.rate),
+                                    "nextFundingTime": f.next_ms,
+                                }
+                            ),
+                        }
+                    )
+                )
             return out
+
         return self._run("GetFundings", run)
 
 
@@ -496,8 +597,9 @@ def replay_world_factory(path: Path) -> Callable[[SimConfig, Clock, LogSink], Re
     return factory
 
 
-def replay_bindings(header: RecordingHeader, venues: tuple[str, ...] | None = None,
-                    balance: float | None = None) -> tuple[ExchangeBinding, ...]:
+def replay_bindings(
+    header: RecordingHeader, venues: tuple[str, ...] | None = None, balance: float | None = None
+) -> tuple[ExchangeBinding, ...]:
     """One Futures_* binding per recorded venue (or the chosen subset), on its first recorded pair."""
     chosen = venues or header.venues
     out = []

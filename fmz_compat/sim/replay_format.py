@@ -42,14 +42,20 @@ class Instrument:
 
     native: str
     tick: float
-    step: float                # order amount step, in contracts
-    ct_val: float = 1.0        # base units per contract
-    min_qty: float = 0.0       # in contracts
+    step: float  # order amount step, in contracts
+    ct_val: float = 1.0  # base units per contract
+    min_qty: float = 0.0  # in contracts
     min_notional: float = 0.0  # USDT
 
     def to_json(self) -> dict[str, Any]:
-        return {"native": self.native, "tick": self.tick, "step": self.step, "ct_val": self.ct_val,
-                "min_qty": self.min_qty, "min_notional": self.min_notional}
+        return {
+            "native": self.native,
+            "tick": self.tick,
+            "step": self.step,
+            "ct_val": self.ct_val,
+            "min_qty": self.min_qty,
+            "min_notional": self.min_notional,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,15 @@ class RecordingHeader:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "t": "header", "format": FORMAT, "version": VERSION, "venues": list(self.venues),
-            "symbols": list(self.symbols), "start_ms": self.start_ms, "end_ms": self.end_ms,
-            "source": self.source, "depth": self.depth,
+            "t": "header",
+            "format": FORMAT,
+            "version": VERSION,
+            "venues": list(self.venues),
+            "symbols": list(self.symbols),
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "source": self.source,
+            "depth": self.depth,
             "markets": {v: list(p) for v, p in self.markets.items()},
             "instruments": {v: {p: i.to_json() for p, i in m.items()} for v, m in self.instruments.items()},
         }
@@ -83,15 +95,17 @@ class RecordingHeader:
         return self.markets.get(venue, self.symbols)
 
 
-def validate_venues_symbols(venues: list[str] | tuple[str, ...], symbols: list[str] | tuple[str, ...],
-                            what: str = "") -> None:
+def validate_venues_symbols(
+    venues: list[str] | tuple[str, ...], symbols: list[str] | tuple[str, ...], what: str = ""
+) -> None:
     for v in venues:
         if v not in VENUES:
             raise RecordingError(f"{what}unknown venue {v!r}: use some of {', '.join(VENUES)}")
     for s in symbols:
         if not isinstance(s, str) or not _PAIR.match(s):
-            raise RecordingError(f"{what}symbol {s!r} is not a USDT perpetual written BASE_USDT "
-                                 "(e.g. BTC_USDT)")
+            raise RecordingError(
+                f"{what}symbol {s!r} is not a USDT perpetual written BASE_USDT (e.g. BTC_USDT)"
+            )
 
 
 class RecordingWriter:
@@ -112,20 +126,55 @@ class RecordingWriter:
 
     def book(self, venue: str, symbol: str, ts: int, rt: int, bids: list, asks: list) -> None:
         depth = self.header.depth
-        self._event({"t": "book", "v": venue, "s": symbol, "ts": int(ts), "rt": int(rt),
-                     "b": [[float(p), float(q)] for p, q in bids[:depth]],
-                     "a": [[float(p), float(q)] for p, q in asks[:depth]]})
+        self._event(
+            {
+                "t": "book",
+                "v": venue,
+                "s": symbol,
+                "ts": int(ts),
+                "rt": int(rt),
+                "b": [[float(p), float(q)] for p, q in bids[:depth]],
+                "a": [[float(p), float(q)] for p, q in asks[:depth]],
+            }
+        )
 
     def trade(self, venue: str, symbol: str, ts: int, rt: int, price: float, qty: float, side: str) -> None:
         if side not in ("buy", "sell"):
             raise ValueError(f"trade side {side!r} must be buy or sell (the taker's side)")
-        self._event({"t": "trade", "v": venue, "s": symbol, "ts": int(ts), "rt": int(rt),
-                     "p": float(price), "q": float(qty), "side": side})
+        self._event(
+            {
+                "t": "trade",
+                "v": venue,
+                "s": symbol,
+                "ts": int(ts),
+                "rt": int(rt),
+                "p": float(price),
+                "q": float(qty),
+                "side": side,
+            }
+        )
 
-    def funding(self, venue: str, symbol: str, ts: int, rt: int, rate: float, next_ms: int,
-                interval_ms: int, mark: float | None = None) -> None:
-        obj: dict[str, Any] = {"t": "funding", "v": venue, "s": symbol, "ts": int(ts), "rt": int(rt),
-                               "rate": float(rate), "next_ms": int(next_ms), "interval_ms": int(interval_ms)}
+    def funding(
+        self,
+        venue: str,
+        symbol: str,
+        ts: int,
+        rt: int,
+        rate: float,
+        next_ms: int,
+        interval_ms: int,
+        mark: float | None = None,
+    ) -> None:
+        obj: dict[str, Any] = {
+            "t": "funding",
+            "v": venue,
+            "s": symbol,
+            "ts": int(ts),
+            "rt": int(rt),
+            "rate": float(rate),
+            "next_ms": int(next_ms),
+            "interval_ms": int(interval_ms),
+        }
         if mark is not None:
             obj["mark"] = float(mark)
         self._event(obj)
@@ -165,44 +214,65 @@ def _open_text(path: Path) -> IO[str]:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic != b"\x1f\x8b":
-        raise RecordingError(f"recording {path} is not gzip-compressed JSON Lines: write it with "
-                             "python -m tools.record")
+        raise RecordingError(
+            f"recording {path} is not gzip-compressed JSON Lines: write it with python -m tools.record"
+        )
     return gzip.open(path, "rt", encoding="utf-8")
 
 
 def _parse_header(obj: Any, path: Path) -> RecordingHeader:
     if not isinstance(obj, dict) or obj.get("t") != "header" or obj.get("format") != FORMAT:
-        raise RecordingError(f"{path}: the first line is not a {FORMAT} header: write the file with "
-                             "python -m tools.record")
+        raise RecordingError(
+            f"{path}: the first line is not a {FORMAT} header: write the file with python -m tools.record"
+        )
     if obj.get("version") != VERSION:
-        raise RecordingError(f"{path}: recording format version {obj.get('version')!r} is not supported "
-                             f"(this runtime reads version {VERSION}): record it again")
+        raise RecordingError(
+            f"{path}: recording format version {obj.get('version')!r} is not supported "
+            f"(this runtime reads version {VERSION}): record it again"
+        )
     try:
         venues = tuple(obj["venues"])
         symbols = tuple(obj["symbols"])
         start_ms, end_ms = int(obj["start_ms"]), int(obj["end_ms"])
     except (KeyError, TypeError, ValueError):
-        raise RecordingError(f"{path}: the header lacks venues, symbols, start_ms or end_ms: "
-                             "record it again") from None
+        raise RecordingError(
+            f"{path}: the header lacks venues, symbols, start_ms or end_ms: record it again"
+        ) from None
     validate_venues_symbols(venues, symbols, f"{path}: ")
     instruments: dict[str, dict[str, Instrument]] = {}
     for venue, table in (obj.get("instruments") or {}).items():
         for pair, spec in table.items():
             try:
-                inst = Instrument(str(spec["native"]), float(spec["tick"]), float(spec["step"]),
-                                  float(spec.get("ct_val", 1.0)), float(spec.get("min_qty", 0.0)),
-                                  float(spec.get("min_notional", 0.0)))
+                inst = Instrument(
+                    str(spec["native"]),
+                    float(spec["tick"]),
+                    float(spec["step"]),
+                    float(spec.get("ct_val", 1.0)),
+                    float(spec.get("min_qty", 0.0)),
+                    float(spec.get("min_notional", 0.0)),
+                )
             except (KeyError, TypeError, ValueError):
-                raise RecordingError(f"{path}: instrument {venue} {pair} needs native, tick and "
-                                     "step") from None
+                raise RecordingError(
+                    f"{path}: instrument {venue} {pair} needs native, tick and step"
+                ) from None
             if not all(math.isfinite(x) and x > 0 for x in (inst.tick, inst.step, inst.ct_val)):
-                raise RecordingError(f"{path}: instrument {venue} {pair} has a non-positive tick, step or "
-                                     "ct_val")
+                raise RecordingError(
+                    f"{path}: instrument {venue} {pair} has a non-positive tick, step or ct_val"
+                )
             instruments.setdefault(venue, {})[pair] = inst
     markets = {v: tuple(p) for v, p in (obj.get("markets") or {}).items()}
-    return RecordingHeader(venues, symbols, start_ms, end_ms, str(obj.get("source", "")),
-                           int(obj.get("depth", 20)), instruments, tuple(obj.get("notes") or ()),
-                           {k: int(v) for k, v in (obj.get("time_shift_ms") or {}).items()}, markets)
+    return RecordingHeader(
+        venues,
+        symbols,
+        start_ms,
+        end_ms,
+        str(obj.get("source", "")),
+        int(obj.get("depth", 20)),
+        instruments,
+        tuple(obj.get("notes") or ()),
+        {k: int(v) for k, v in (obj.get("time_shift_ms") or {}).items()},
+        markets,
+    )
 
 
 def read_header(path: Path) -> RecordingHeader:
@@ -215,8 +285,9 @@ def read_header(path: Path) -> RecordingHeader:
     try:
         obj = json.loads(first)
     except ValueError:
-        raise RecordingError(f"{path}: the first line is not JSON: write the file with "
-                             "python -m tools.record") from None
+        raise RecordingError(
+            f"{path}: the first line is not JSON: write the file with python -m tools.record"
+        ) from None
     return _parse_header(obj, Path(path))
 
 
@@ -232,7 +303,9 @@ def iter_events(path: Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except ValueError:
-                    raise RecordingError(f"{path}: line {n} is not JSON (a truncated recording?): cut the "
-                                         "file before that line or record it again") from None
+                    raise RecordingError(
+                        f"{path}: line {n} is not JSON (a truncated recording?): cut the "
+                        "file before that line or record it again"
+                    ) from None
     except EOFError:  # a recorder killed mid-write leaves a truncated gzip stream: replay what is there
         return

@@ -26,19 +26,37 @@ class Gap:
     until_ms: int
 
 
-def write_synthetic(path: Path, *, venues: tuple[str, ...] = ("binance", "okx"),
-                    symbols: tuple[str, ...] = ("BTC_USDT",), start_ms: int = 1_719_792_000_000,
-                    seconds: int = 600, updates_per_s: int = 2, seed: int = 1, depth: int = 20,
-                    basis_bps: dict[str, float] | None = None, vol_bps_per_s: float = 1.0,
-                    funding_rate: float = 0.0001, gaps: tuple[Gap, ...] = (),
-                    latency_ms: int = 20) -> RecordingHeader:
+def write_synthetic(
+    path: Path,
+    *,
+    venues: tuple[str, ...] = ("binance", "okx"),
+    symbols: tuple[str, ...] = ("BTC_USDT",),
+    start_ms: int = 1_719_792_000_000,
+    seconds: int = 600,
+    updates_per_s: int = 2,
+    seed: int = 1,
+    depth: int = 20,
+    basis_bps: dict[str, float] | None = None,
+    vol_bps_per_s: float = 1.0,
+    funding_rate: float = 0.0001,
+    gaps: tuple[Gap, ...] = (),
+    latency_ms: int = 20,
+) -> RecordingHeader:
     """Write a recording of `seconds` seconds and return its header."""
     rng = random.Random(seed)
     basis = basis_bps or {}
     instruments = {v: {s: _instrument(v, s) for s in symbols} for v in venues}
     end_ms = start_ms + seconds * 1000
-    header = RecordingHeader(venues, symbols, start_ms, end_ms, f"synthetic (seed {seed})", depth,
-                             instruments, markets={v: symbols for v in venues})
+    header = RecordingHeader(
+        venues,
+        symbols,
+        start_ms,
+        end_ms,
+        f"synthetic (seed {seed})",
+        depth,
+        instruments,
+        markets={v: symbols for v in venues},
+    )
     price = {s: P.symbol_params(s).start_price for s in symbols}
     step_ms = 1000 // updates_per_s
     sigma = vol_bps_per_s * 1e-4 * math.sqrt(step_ms / 1000)
