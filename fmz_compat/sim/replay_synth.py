@@ -2,8 +2,8 @@
 
 Each venue quotes a seeded random walk with its own basis (in bps) around a common price; book
 levels are one tick apart; a trade prints every few updates; funding is published once a minute.
-`gaps` silences one venue for a while (no lines at all, plus a `gap` marker), as a dropped
-websocket would.
+`basis_from_ms` starts the bases at that time (flat before). `gaps` silences one venue for a
+while (no lines at all, plus a `gap` marker), as a dropped websocket would.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def write_synthetic(
     funding_rate: float = 0.0001,
     gaps: tuple[Gap, ...] = (),
     latency_ms: int = 20,
+    basis_from_ms: int | None = None,
 ) -> RecordingHeader:
     """Write a recording of `seconds` seconds and return its header."""
     rng = random.Random(seed)
@@ -76,7 +77,8 @@ def write_synthetic(
                 silenced.discard(v)
                 for s in symbols:
                     tick = instruments[v][s].tick
-                    mid = price[s] * (1 + basis.get(v, 0.0) * 1e-4)
+                    bps = basis.get(v, 0.0) if basis_from_ms is None or t >= basis_from_ms else 0.0
+                    mid = price[s] * (1 + bps * 1e-4)
                     bid = math.floor(mid / tick) * tick
                     ask = bid + tick
                     size = 50_000.0 / price[s]

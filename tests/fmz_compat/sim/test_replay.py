@@ -23,11 +23,19 @@ from hedge.market import Market, Venue, load_specs
 T0 = 1_719_792_000_000
 
 
-def _world(path: Path, seconds_after_start: float = 0.0, symbols: tuple[str, ...] = (),
-           bindings: tuple[ExchangeBinding, ...] | None = None) -> tuple[ReplayWorld, BacktestClock]:
+def _world(
+    path: Path,
+    seconds_after_start: float = 0.0,
+    symbols: tuple[str, ...] = (),
+    bindings: tuple[ExchangeBinding, ...] | None = None,
+) -> tuple[ReplayWorld, BacktestClock]:
     header = read_header(path)
-    cfg = SimConfig(seed=1, start_ms=header.start_ms, symbols=symbols,
-                    bindings=bindings or replay_bindings(header, balance=100_000.0))
+    cfg = SimConfig(
+        seed=1,
+        start_ms=header.start_ms,
+        symbols=symbols,
+        bindings=bindings or replay_bindings(header, balance=100_000.0),
+    )
     clock = BacktestClock(header.start_ms * 10**6, header.end_ms * 10**6)
     clock.advance(int(seconds_after_start * 1e9))
     return ReplayWorld(cfg, clock, MemoryLog(), path), clock
@@ -39,17 +47,24 @@ def _at(clock: BacktestClock, offset_ms: int) -> None:
 
 
 def _handmade(path: Path, events: list[tuple], seconds: int = 600, venues=("binance", "okx")) -> None:
-    """A recording from literal events: ("book", venue, rt_offset_ms, bid, ask) | ("trade", venue, rt, p, q, side)
-    | ("funding", venue, rt, rate, next_offset_ms, mark)."""
-    header = RecordingHeader(venues, ("BTC_USDT",), T0, T0 + seconds * 1000, "handmade",
-                             markets={v: ("BTC_USDT",) for v in venues})
+    """A recording from literal events: ("book", venue, rt_offset_ms, bid, ask),
+    ("trade", venue, rt, p, q, side) or ("funding", venue, rt, rate, next_offset_ms, mark)."""
+    header = RecordingHeader(
+        venues, ("BTC_USDT",), T0, T0 + seconds * 1000, "handmade", markets={v: ("BTC_USDT",) for v in venues}
+    )
     with RecordingWriter(path, header) as w:
         for ev in events:
             kind, venue, off = ev[0], ev[1], ev[2]
             if kind == "book":
                 bid, ask = ev[3], ev[4]
-                w.book(venue, "BTC_USDT", T0 + off - 5, T0 + off, [[bid, 1.0], [bid - 1, 2.0], [bid - 2, 3.0]],
-                       [[ask, 1.0], [ask + 1, 2.0], [ask + 2, 3.0]])
+                w.book(
+                    venue,
+                    "BTC_USDT",
+                    T0 + off - 5,
+                    T0 + off,
+                    [[bid, 1.0], [bid - 1, 2.0], [bid - 2, 3.0]],
+                    [[ask, 1.0], [ask + 1, 2.0], [ask + 2, 3.0]],
+                )
             elif kind == "trade":
                 w.trade(venue, "BTC_USDT", T0 + off, T0 + off, ev[3], ev[4], ev[5])
             elif kind == "funding":
@@ -58,7 +73,9 @@ def _handmade(path: Path, events: list[tuple], seconds: int = 600, venues=("bina
 
 def test_round_trip_books_trades_funding_as_recorded(tmp_path):
     path = tmp_path / "rec.jsonl.gz"
-    write_synthetic(path, venues=("binance", "okx"), symbols=("BTC_USDT", "ETH_USDT"), seconds=120, start_ms=T0)
+    write_synthetic(
+        path, venues=("binance", "okx"), symbols=("BTC_USDT", "ETH_USDT"), seconds=120, start_ms=T0
+    )
     recorded = [e for e in iter_events(path) if e["t"] == "book" and e["rt"] <= T0 + 60_000]
     last = {(e["v"], e["s"]): e for e in recorded}
     world, clock = _world(path)
@@ -76,9 +93,14 @@ def test_round_trip_books_trades_funding_as_recorded(tmp_path):
             assert [lv.Amount for lv in depth.Asks] == pytest.approx([q / ct for _p, q in book["a"]])
             assert depth.Time == book["ts"]
     trades = binance.GetTrades("BTC_USDT.swap")
-    recorded_trades = [e for e in iter_events(path)
-                       if e["t"] == "trade" and e["v"] == "binance" and e["s"] == "BTC_USDT" and e["rt"] <= T0 + 60_000]
-    assert [(t.Price, t.Amount) for t in trades] == [(e["p"], e["q"]) for e in recorded_trades[-len(trades):]]
+    recorded_trades = [
+        e
+        for e in iter_events(path)
+        if e["t"] == "trade" and e["v"] == "binance" and e["s"] == "BTC_USDT" and e["rt"] <= T0 + 60_000
+    ]
+    assert [(t.Price, t.Amount) for t in trades] == [
+        (e["p"], e["q"]) for e in recorded_trades[-len(trades) :]
+    ]
     fundings = {f.Symbol: f for f in okx.GetFundings()}
     assert fundings["BTC_USDT.swap"].Rate == 0.0001 and fundings["BTC_USDT.swap"].Interval == 28_800_000
     stats = world.stats()
@@ -87,8 +109,14 @@ def test_round_trip_books_trades_funding_as_recorded(tmp_path):
 
 def test_market_order_walks_the_recorded_depth_and_our_fill_depletes_it(tmp_path):
     path = tmp_path / "rec.jsonl.gz"
-    _handmade(path, [("book", "binance", 0, 60_000.0, 60_001.0), ("book", "okx", 0, 60_010.0, 60_011.0),
-                     ("book", "binance", 30_000, 60_000.0, 60_001.0)])
+    _handmade(
+        path,
+        [
+            ("book", "binance", 0, 60_000.0, 60_001.0),
+            ("book", "okx", 0, 60_010.0, 60_011.0),
+            ("book", "binance", 30_000, 60_000.0, 60_001.0),
+        ],
+    )
     world, clock = _world(path, 1)
     binance = world.exchanges[0]
     binance.SetContractType("swap")
@@ -104,10 +132,16 @@ def test_market_order_walks_the_recorded_depth_and_our_fill_depletes_it(tmp_path
 
 def test_resting_order_fills_only_when_a_trade_or_the_book_goes_through_its_price(tmp_path):
     path = tmp_path / "rec.jsonl.gz"
-    _handmade(path, [("book", "binance", 0, 60_000.0, 60_001.0), ("book", "okx", 0, 60_000.0, 60_001.0),
-                     ("trade", "binance", 10_000, 59_990.0, 0.1, "sell"),   # at our price: no fill
-                     ("trade", "binance", 20_000, 59_989.9, 0.1, "sell"),   # through it: fill
-                     ("book", "okx", 25_000, 59_980.0, 59_985.0)])          # the ask drops through okx's bid
+    _handmade(
+        path,
+        [
+            ("book", "binance", 0, 60_000.0, 60_001.0),
+            ("book", "okx", 0, 60_000.0, 60_001.0),
+            ("trade", "binance", 10_000, 59_990.0, 0.1, "sell"),  # at our price: no fill
+            ("trade", "binance", 20_000, 59_989.9, 0.1, "sell"),  # through it: fill
+            ("book", "okx", 25_000, 59_980.0, 59_985.0),
+        ],
+    )  # the ask drops through okx's bid
     world, clock = _world(path, 1)
     binance, okx = world.exchanges
     buy = binance.CreateOrder("BTC_USDT.swap", "buy", 59_990.0, 0.1)
@@ -124,9 +158,15 @@ def test_resting_order_fills_only_when_a_trade_or_the_book_goes_through_its_pric
 
 def test_funding_settles_at_the_recorded_time_with_the_recorded_rate_and_mark(tmp_path):
     path = tmp_path / "rec.jsonl.gz"
-    _handmade(path, [("book", "binance", 0, 60_000.0, 60_001.0), ("book", "okx", 0, 60_000.0, 60_001.0),
-                     ("funding", "binance", 100, 0.0003, 120_000, 60_100.0),
-                     ("funding", "binance", 60_000, 0.0005, 120_000, 60_200.0)])
+    _handmade(
+        path,
+        [
+            ("book", "binance", 0, 60_000.0, 60_001.0),
+            ("book", "okx", 0, 60_000.0, 60_001.0),
+            ("funding", "binance", 100, 0.0003, 120_000, 60_100.0),
+            ("funding", "binance", 60_000, 0.0005, 120_000, 60_200.0),
+        ],
+    )
     world, clock = _world(path, 1)
     binance = world.exchanges[0]
     binance.CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)
@@ -141,8 +181,13 @@ def test_funding_settles_at_the_recorded_time_with_the_recorded_rate_and_mark(tm
 
 def test_a_gap_in_the_recording_is_a_stale_book_for_the_strategy(tmp_path):
     path = tmp_path / "rec.jsonl.gz"
-    write_synthetic(path, venues=("binance", "okx"), seconds=120, start_ms=T0,
-                    gaps=(Gap("okx", T0 + 40_000, T0 + 80_000),))
+    write_synthetic(
+        path,
+        venues=("binance", "okx"),
+        seconds=120,
+        start_ms=T0,
+        gaps=(Gap("okx", T0 + 40_000, T0 + 80_000),),
+    )
     world, clock = _world(path)
     venues = []
     for i, ex in enumerate(world.exchanges):
