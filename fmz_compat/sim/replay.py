@@ -246,7 +246,7 @@ class ReplayWorld(SimWorld):
         self._gap_logged: set[tuple[str, str]] = set()
         super().__init__(replace(cfg, step_ms=1), clock, log)
         self._next = next(self._events, None)
-        self._apply_until(self.start_ms - 1, warmup=True)  # books as they stood when the window opens
+        self._apply_until(self.start_ms, warmup=True)  # books as they stand when the window opens
 
     # --- construction -------------------------------------------------------------------------
     def _build_markets(self, cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:
@@ -384,11 +384,14 @@ class ReplayWorld(SimWorld):
         now = self.now_ms()
         for q in self._funded_quotes:
             f = q.funding
-            if f.next_ms == now:  # type: ignore[union-attr]
+            if f.next_ms <= now:  # type: ignore[union-attr]
+                # on time when the schedule was known before this chunk; a schedule first recorded
+                # inside the chunk settles at its end rather than not at all
                 for acc in self.accounts:
                     if acc.positions:
                         acc.settle_funding(q, f.rate)  # type: ignore[arg-type, union-attr]
-                f.next_ms += f.interval_ms  # type: ignore[union-attr]
+                while f.next_ms <= now:  # type: ignore[union-attr]
+                    f.next_ms += f.interval_ms  # type: ignore[union-attr]
         for coin in self.coins.values():
             if coin.exposure_on:
                 coin.sample_exposure(self.k)  # type: ignore[attr-defined]

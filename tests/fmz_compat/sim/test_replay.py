@@ -238,3 +238,35 @@ def test_a_truncated_recording_replays_what_is_there(tmp_path):
     _at(clock, 29_000)
     assert world.exchanges[0].GetTicker("BTC_USDT.swap") is not None
     assert 0 < world.stats()["replay"]["events_applied"]["book"] < 60
+
+
+def test_a_schedule_first_recorded_just_before_its_settlement_still_settles(tmp_path):
+    path = tmp_path / "rec.jsonl.gz"
+    _handmade(
+        path,
+        [
+            ("book", "binance", 0, 60_000.0, 60_001.0),
+            ("book", "okx", 0, 60_000.0, 60_001.0),
+            ("funding", "binance", 119_800, 0.0002, 119_900, 60_000.0),
+        ],
+    )
+    world, clock = _world(path, 1)
+    binance = world.exchanges[0]
+    binance.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
+    _at(clock, 125_000)  # one API call covers the record and the settlement
+    binance.GetAccount()
+    assert world.accounts[0].funding_usdt == pytest.approx(1.0 * 60_000.0 * 0.0002)
+
+
+def test_stale_market_fault_freezes_the_recorded_book(tmp_path):
+    path = tmp_path / "rec.jsonl.gz"
+    write_synthetic(path, venues=("binance", "okx"), seconds=60, start_ms=T0)
+    world, clock = _world(path, 10)
+    okx = world.exchanges[1]
+    frozen = okx.GetTicker("BTC_USDT.swap")
+    world.inject("okx", "stale_market", until_ms=T0 + 40_000)
+    _at(clock, 30_000)
+    assert okx.GetTicker("BTC_USDT.swap").Time == frozen.Time
+    assert okx.GetDepth("BTC_USDT.swap").Time == frozen.Time
+    _at(clock, 45_000)
+    assert okx.GetTicker("BTC_USDT.swap").Time > T0 + 44_000
