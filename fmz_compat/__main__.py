@@ -328,10 +328,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_live(ns: argparse.Namespace) -> int:
-    from fmz_compat.live_cli import live_config, live_world_factory, load_credentials
+    from fmz_compat.live_cli import book_options, live_config, live_world_factory, load_credentials
 
     config, source = live_config(ns)
-    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag)
+    books = book_options(ns, config.params_json)
+    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
+                                 books=books)
     return run(config, source=source, world_factory=factory).exit_code
 
 

@@ -7,7 +7,7 @@ a modest interval.
 
 from __future__ import annotations
 
-from collections import deque
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +15,7 @@ from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
 from hedge.config import HedgeConfig
+from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.ledger import HedgePair, Ledger
@@ -32,6 +33,7 @@ from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bp
 from hedge.orders import OrderRecord
 from hedge.report import Report
 from hedge.sizing import equal_base_qty, leg_problem
+from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.venues import get as venue_mechanics
 from hedge.venues.base import Account as CrossAccount
@@ -39,6 +41,7 @@ from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
+STATE_KEY = "hedge_state_v1"
 CLOSE_BACKOFF_MAX_S = 3_600
 
 
@@ -75,7 +78,9 @@ class App:
     def __init__(self, api: Api, cfg: HedgeConfig) -> None:
         self.api = api
         self.cfg = cfg
-        self.events: deque[tuple[int, str]] = deque(maxlen=40)
+        self.events = EventLog.load(api.store)
+        self.state = TradingState.ACTIVE
+        self.state_reason = ""
         self.ledger = Ledger()
         self.venues: list[Venue] = []
         self.market: Market | None = None
@@ -94,7 +99,8 @@ class App:
         self.accounting = Accounting(api.store, cfg.rebate_bps)
         # interactive commands by name; other modules add theirs here
         self.command_handlers: dict[str, Callable[[str], None]] = {
-            "deposit": self._on_flow_command, "withdraw": self._on_flow_command}
+            "deposit": self._on_flow_command, "withdraw": self._on_flow_command,
+            "state": self._on_state_command}
         # readers of venue transfer histories: each returns the external deposits (+) and withdrawals (-)
         # it sees as (flow id, USDT, source); moves between our own venues are not flows. Ids seen
         # before are ignored, so a reader may return its whole recent history every time.
@@ -120,6 +126,7 @@ class App:
     def start(self) -> bool:
         """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
         self.now_ms = self.api.now_ms()
+        self._restore_state()
         for index, exchange in enumerate(self.api.exchanges):
             name = exchange.GetName()
             key = venue_key(name)
@@ -134,11 +141,11 @@ class App:
                 return False
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
-                self.event(f"{key}: GetMarkets failed; venue ignored")
+                self.event(f"{key}: GetMarkets failed; venue ignored", "error")
                 continue
             for symbol in self.cfg.symbols:
                 if symbol not in specs:
-                    self.event(f"{key}: {symbol} swap not listed; this venue will not trade it")
+                    self.event(f"{key}: {symbol} swap not listed; this venue will not trade it", "warn")
             self.venues.append(Venue(key, index, exchange, specs))
         if len(self.venues) < 2:
             self.api.log("need at least two supported futures exchanges bound (e.g. Futures_Binance, "
@@ -198,7 +205,7 @@ class App:
         for symbol in venue.specs:
             if setter(swap_symbol(symbol), level) is None:
                 self.event(f"{venue.key}: SetMarginLevel({symbol}, {level}) failed; "
-                           "margin checks still apply")
+                           "margin checks still apply", "warn")
 
     def tick(self) -> None:
         self.now_ms = self.api.now_ms()
@@ -210,7 +217,7 @@ class App:
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
-        if self.ledger.pairs:
+        if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
@@ -225,17 +232,59 @@ class App:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
         self.api.log(self.report.summary_line())
 
-    # --- events ---
-    def event(self, text: str) -> None:
-        self.events.append((self.now_ms, text))
-        self.api.log(text)
+    # --- events and trading state ---
+    def event(self, text: str, level: str = "info") -> None:
+        """Record a graded event (info | warn | error | critical) and write it to the log."""
+        self.events.record(self.now_ms, level, text)
+        colour = LOG_COLOURS[level]
+        if colour:
+            self.api.log(text, colour)
+        else:
+            self.api.log(text)
+
+    def set_state(self, state: TradingState, reason: str) -> None:
+        """Switch the trading state (a critical event); entering HALTED cancels every resting order."""
+        if state is self.state:
+            return
+        previous, self.state, self.state_reason = self.state, state, reason
+        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason}))
+        self.event(f"trading state {previous.value} -> {state.value}: {reason}", "critical")
+        if state is TradingState.HALTED:
+            self.cancel_all_orders()
+
+    def _restore_state(self) -> None:
+        """A state set before a restart holds after it (a HALTED robot does not resume by itself)."""
+        text = self.api.store(STATE_KEY)
+        if not text:
+            return
+        try:
+            saved = json.loads(text)
+            self.state, self.state_reason = TradingState.parse(saved["state"]), str(saved.get("reason", ""))
+        except (ValueError, KeyError, TypeError):
+            return
+        if self.state is not TradingState.ACTIVE:
+            self.event(f"trading state {self.state.value} kept from before the restart: {self.state_reason}; "
+                       "command state:ACTIVE to resume", "critical")
+
+    def cancel_all_orders(self) -> None:
+        for venue in self.venues:
+            for order in venue.exchange.GetOrders() or []:
+                if not venue.exchange.CancelOrder(order["Id"]):
+                    self.event(f"{venue.key}: cancel of resting order {order['Id']} failed", "error")
+
+    def _on_state_command(self, command: str) -> None:
+        try:
+            state = TradingState.parse(command.partition(":")[2])
+        except ValueError as exc:
+            self.api.log(f"command '{command}': {exc} (e.g. state:REDUCING)", "#ff0000")
+            return
+        self.set_state(state, f"command {command}")
 
     def halt(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
         """Stop openings; pairs touching a suspect venue-symbol are not closed either."""
-        self.api.log("openings stopped:", reason, "#ff0000")
         self.halt_reason = reason
         self.suspect |= suspect or set()
-        self.events.append((self.now_ms, "openings stopped: " + reason))
+        self.event("openings stopped: " + reason, "critical")
         self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
 
     # --- positions and accounts ---
@@ -354,7 +403,7 @@ class App:
             found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
             if abs(found - want - explained.get(key, Decimal(0))) > tolerance.get(key, Decimal(0)):
                 self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
-                           f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}")
+                           f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
                 self.ledger.clear_orders()
                 self.ledger.save(self.api.store)
                 return True  # reconcile names the difference and stops openings
@@ -364,7 +413,7 @@ class App:
             for (venue_key_, symbol), amount in sorted(explained.items()):
                 if amount != 0:
                     self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key_} "
-                               "(filled by an execution that was never booked)")
+                               "(filled by an execution that was never booked)", "warn")
                     key = (venue_key_, symbol)
                     found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
                     self.executor.move_position(self._venue(venue_key_), symbol, found, want, tag)
@@ -611,7 +660,7 @@ class App:
                 key = (symbol, long_key, short_key)
                 self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
                 self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
-                           f"(attempt {failures + 1}); next try in {wait_s} s")
+                           f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:
@@ -666,7 +715,9 @@ class App:
         self.last_opportunity[symbol] = opp
         if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
             return
-        if self.halt_reason is not None or self.now_ms < self.cooldown_until[symbol]:
+        if not self.state.may_open or self.halt_reason is not None:
+            return
+        if self.now_ms < self.cooldown_until[symbol]:
             return
         self._try_open(opp)
 
@@ -794,7 +845,7 @@ class App:
         kind = reason.split(" ", 2)[:2]
         if self._last_skip.get(symbol) != " ".join(kind):
             self._last_skip[symbol] = " ".join(kind)
-            self.event(f"skip {symbol}: {reason}")
+            self.event(f"skip {symbol}: {reason}", "warn")
 
     def _venue_or_none(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)

@@ -85,7 +85,7 @@ class PairFill:
 
 class Executor:
     def __init__(self, *, sleep: Callable[[float], Any], taker_bps: Callable[[str], Decimal],
-                 event: Callable[[str], None], journal: Callable[[OrderRecord], None] | None = None,
+                 event: Callable[..., None], journal: Callable[[OrderRecord], None] | None = None,
                  new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5)) -> None:
         self._sleep = sleep
         self._taker_bps = taker_bps
@@ -134,7 +134,7 @@ class Executor:
         for leg in legs:
             pos = self.position(leg.venue, symbol)
             if pos is None:
-                self._event(f"{tag}: {leg.venue.key} positions unreadable, nothing sent")
+                self._event(f"{tag}: {leg.venue.key} positions unreadable, nothing sent", "warn")
                 return None
             before.append(pos)
         fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
@@ -149,7 +149,7 @@ class Executor:
             top_up = floor_to_step(fills[over].filled - fills[lag].filled, lag_step)
             if top_up > 0:
                 self._event(f"{tag}: {fills[lag].venue} filled {fills[lag].filled} vs {fills[over].filled}"
-                            f" on {fills[over].venue}; topping up {top_up} once")
+                            f" on {fills[over].venue}; topping up {top_up} once", "warn")
                 self._trade(legs[lag], fills[lag], legs[lag].side, top_up, symbol, tag,
                             limit=self._banded(legs[lag], symbol))
 
@@ -160,7 +160,8 @@ class Executor:
             for leg, fill in zip(legs, fills, strict=True):
                 excess = fill.filled - keep
                 if excess > 0:
-                    self._event(f"{tag}: undoing {excess} on {fill.venue} to match the other leg at {keep}")
+                    self._event(f"{tag}: undoing {excess} on {fill.venue} to match the other leg at {keep}",
+                                "warn")
                     self._trade(leg, fill, UNDO[leg.side], excess, symbol, tag)
             for leg, fill in zip(legs, fills, strict=True):
                 if fill.undone:
@@ -170,7 +171,8 @@ class Executor:
         balanced = fills[0].filled == fills[1].filled
         if not balanced:
             self._event(f"{tag}: LEGS UNBALANCED {fills[0].venue} {fills[0].filled} vs "
-                        f"{fills[1].venue} {fills[1].filled} {symbol}; openings stop until reconciled")
+                        f"{fills[1].venue} {fills[1].filled} {symbol}; openings stop until reconciled",
+                        "error")
         return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
 
     def _banded(self, leg: Leg, symbol: str) -> Decimal | None:

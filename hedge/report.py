@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
+from hedge.state import TradingState
 
 if TYPE_CHECKING:
     from hedge.accounting import Accounting
@@ -21,6 +22,10 @@ CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at mos
 REBUILD_AFTER_DAYS = 97      # once the history is older, the chart is redrawn weekly (old hours -> days)
 REBUILD_EVERY_DAYS = 7
 RETURN_WINDOW_DAYS = 30
+
+# FMZ table cells take a trailing colour
+_LEVEL_CELL = {"info": "info", "warn": "warn #ff9900", "error": "error #ff0000",
+               "critical": "CRITICAL #ff0000"}
 
 
 def _time(ms: int) -> str:
@@ -190,7 +195,12 @@ class Report:
         app.api.log_profit(float(round(acc.profit, 4)), "&")
         tables = [self.summary_table(), self.accounts_table(), self.spreads_table(), self.pairs_table(),
                   self.flows_table(), self.events_table()]
-        state = "TRADING" if app.halt_reason is None else f"OPENINGS STOPPED: {app.halt_reason} #ff0000"
+        if app.state is not TradingState.ACTIVE:
+            state = f"{app.state.value}: {app.state_reason} #ff0000"
+        elif app.halt_reason is not None:
+            state = f"OPENINGS STOPPED: {app.halt_reason} #ff0000"
+        else:
+            state = "ACTIVE"
         app.api.log_status(f"{_time(app.now_ms)} UTC  {state}\n`{json.dumps(tables)}`")
 
     def summary_table(self) -> dict[str, Any]:
@@ -287,8 +297,8 @@ class Report:
         return _table("Open pairs", cols, rows)
 
     def events_table(self) -> dict[str, Any]:
-        rows = [[_time(ms), text] for ms, text in reversed(self.app.events)]
-        return _table("Events", ["time (UTC)", "event"], rows)
+        rows = [[_time(e.time_ms), _LEVEL_CELL[e.level], e.text] for e in self.app.events.newest(60)]
+        return _table("Events", ["time (UTC)", "level", "event"], rows)
 
     def summary_line(self) -> str:
         app = self.app

@@ -171,6 +171,10 @@ class FakeRuntime:
         self.status: list[str] = []
         self.profits: list[float] = []
         self.store = FakeStore()
+        self.commands: list[str] = []  # GetCommand answers, oldest first
+
+    def GetCommand(self) -> str | None:
+        return self.commands.pop(0) if self.commands else None
 
     def Log(self, *args: Any) -> None:
         self.logs.append(" ".join(str(a) for a in args))
@@ -194,7 +198,7 @@ class FakeRuntime:
             ex.time_ms = self.now_ns // 1_000_000
         return {"Log": self.Log, "LogStatus": self.LogStatus, "LogProfit": self.LogProfit,
                 "Sleep": self.Sleep, "UnixNano": self.UnixNano, "_G": self.store,
-                "exchanges": self.exchanges}
+                "GetCommand": self.GetCommand, "exchanges": self.exchanges}
 
 
 @pytest.fixture

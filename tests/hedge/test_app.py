@@ -279,3 +279,44 @@ def test_unsupported_or_duplicated_binding_refuses_start_before_any_order(fake_e
         problem = [line for line in runtime.logs if line.startswith("exchange #1")]
         expected = "is bound twice; remove" if names[1] == "binance" else "is not a supported futures venue"
         assert len(problem) == 1 and expected in problem[0]
+
+
+def test_reducing_only_closes_halted_sends_nothing_and_the_state_survives_a_restart(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+
+    runtime.commands.append("state:reducing")
+    runtime.Sleep(20_000)  # past the cool-down: only the state stops a second opening
+    _run(app, runtime, 3)
+    assert len(app.ledger.pairs) == 1 and app.state.value == "REDUCING"
+
+    runtime.commands.append("state:HALTED")
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # reverted: ACTIVE or REDUCING would close
+    sent = len(binance.sent) + len(okx.sent)
+    _run(app, runtime, 3)
+    assert len(binance.sent) + len(okx.sent) == sent and len(app.ledger.pairs) == 1
+
+    restarted = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert restarted.start()
+    assert restarted.state.value == "HALTED"
+    critical = [e.text for e in restarted.events.newest(min_level="critical")]
+    assert "kept from before the restart" in critical[0]
+    assert any("REDUCING -> HALTED: command state:HALTED" in text for text in critical)
+
+    runtime.commands.append("state:ACTIVE")
+    _run(restarted, runtime, 2)
+    assert restarted.ledger.pairs == {}  # closes again once ACTIVE
+
+
+def test_a_bad_state_command_is_one_line_and_changes_nothing(fake_exchange, fake_runtime):
+    _, _, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    runtime.commands.append("state:PAUSE")
+    _run(app, runtime, 1)
+    assert app.state.value == "ACTIVE"
+    expected = "unknown trading state 'PAUSE': use ACTIVE, REDUCING or HALTED"
+    assert any(expected in line for line in runtime.logs)

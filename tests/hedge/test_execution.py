@@ -12,6 +12,10 @@ D = Decimal
 SYMBOL = "BTC_USDT"
 
 
+def _quiet(text, level="info"):
+    return None
+
+
 def _venue(ex, index):
     return Venue(ex.venue, index, ex, load_specs(ex, (SYMBOL,)))
 
@@ -21,7 +25,8 @@ def _setup(fake_exchange, **okx_kw):
     okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, **okx_kw)
     events = []
     sleeps = []
-    executor = Executor(sleep=sleeps.append, taker_bps=lambda v: D("3"), event=events.append)
+    executor = Executor(sleep=sleeps.append, taker_bps=lambda v: D("3"),
+                        event=lambda text, level="info": events.append(text))
     legs = (Leg(_venue(binance, 0), "buy", D("0.02"), D("50001")),
             Leg(_venue(okx, 1), "sell", D("0.02"), D("50000")))
     return binance, okx, executor, legs, events
@@ -72,7 +77,7 @@ def test_partial_fill_tops_up_then_trims_to_a_common_quantity(fake_exchange):
 def test_partial_fill_off_the_other_venues_lot_trims_both_legs_to_a_common_step(fake_exchange):
     binance = fake_exchange("binance", ct_val=1.0, lot=0.001, min_qty=0.001)
     okx = fake_exchange("okx", ct_val=0.01, lot=1.0, min_qty=1.0)  # whole contracts: 0.01 BTC steps
-    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("3"), event=lambda e: None)
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("3"), event=_quiet)
     legs = (Leg(_venue(binance, 0), "buy", D("0.02"), D("50001")),
             Leg(_venue(okx, 1), "sell", D("0.02"), D("50000")))
     binance.fill_ratio = [0.77]    # 0.015 BTC filled
@@ -146,7 +151,7 @@ def test_first_orders_may_fail_any_way_and_net_exposure_still_ends_at_zero(
     a.fill_ratio = [ratio_a, *later_ratios]  # top-ups may fill partly too; undo orders fill fully
     b.fill_ratio = [ratio_b, *later_ratios]
     a.closes_fill_fully = b.closes_fill_fully = True
-    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("2"), event=lambda e: None)
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("2"), event=_quiet)
     venue_a, venue_b = _venue(a, 0), _venue(b, 1)
     base = equal_base_qty(D(qty), venue_a.specs[SYMBOL], venue_b.specs[SYMBOL])
     legs = (Leg(venue_a, "buy", base, D("50001")), Leg(venue_b, "sell", base, D("50000")))

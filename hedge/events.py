@@ -1,0 +1,67 @@
+"""Graded events: what the strategy did and what went wrong, newest first, kept across restarts.
+
+Levels, from least to most severe: info (trades, starts), warn (skipped or degraded work),
+error (a failed action the strategy works around), critical (a trading-state switch or anything
+that needs a human). The newest `keep` events persist in one _G key so a restart shows what
+happened before it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+LEVELS = ("info", "warn", "error", "critical")
+STORE_KEY = "hedge_events_v1"
+LOG_COLOURS = {"info": "", "warn": "#ff9900", "error": "#ff0000", "critical": "#ff0000"}
+
+
+@dataclass(frozen=True)
+class Event:
+    time_ms: int
+    level: str
+    text: str
+
+
+class EventLog:
+    """A bounded, persisted list of events. `store` is FMZ's _G (or None: not persisted)."""
+
+    def __init__(self, store: Callable[..., Any] | None = None, keep: int = 200) -> None:
+        self._store = store
+        self._events: deque[Event] = deque(maxlen=keep)
+
+    @classmethod
+    def load(cls, store: Callable[..., Any], keep: int = 200) -> EventLog:
+        log = cls(store, keep)
+        text = store(STORE_KEY)
+        if text:
+            try:
+                rows = json.loads(text)
+                log._events.extend(Event(int(ms), str(level), str(msg)) for ms, level, msg in rows
+                                   if level in LEVELS)
+            except (ValueError, TypeError):
+                pass  # an unreadable history is not a reason to refuse a start; it is overwritten
+        return log
+
+    def record(self, time_ms: int, level: str, text: str) -> Event:
+        if level not in LEVELS:
+            raise ValueError(f"event level {level!r} is not one of {', '.join(LEVELS)}")
+        event = Event(time_ms, level, text)
+        self._events.append(event)
+        if self._store is not None:
+            self._store(STORE_KEY, json.dumps([[e.time_ms, e.level, e.text] for e in self._events]))
+        return event
+
+    def newest(self, count: int | None = None, min_level: str = "info") -> list[Event]:
+        floor = LEVELS.index(min_level)
+        found = [e for e in reversed(self._events) if LEVELS.index(e.level) >= floor]
+        return found if count is None else found[:count]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
