@@ -17,6 +17,7 @@ from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
 from fmz_compat.sim.replay import replay_bindings
 from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
+from fmz_compat.venue_cli import add_venue_server_parser, node_config, node_run_kwargs
 
 DEFAULT_START = "2024-01-01 00:00:00"
 DEFAULT_DURATION = "7d"
@@ -66,7 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--latency",
             type=int,
-            default=0,
             metavar="MS",
             help="virtual milliseconds each exchange call takes (default 0; set it for loops without Sleep)",
         )
@@ -76,13 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
                 help="replay a recording (python -m tools.record) instead of the synthetic market: "
                 "venues, symbols and the window come from it",
             )
-        p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+        p.add_argument("--seed", type=int, help="simulator seed (default 1)")
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
             f"exchanges, else {','.join(DEFAULT_VENUES)})",
         )
-        p.add_argument("--symbols", help="markets the simulator generates (default BTC_USDT,ETH_USDT; "
+        p.add_argument("--symbols", help=f"markets the simulator generates (default {DEFAULT_SYMBOLS}; "
                        "with --replay: the recorded ones)")
         p.add_argument(
             "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
@@ -94,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)"
         )
         p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
+        p.add_argument("--venue-server", metavar="URL",
+                       help="trade the accounts of a running venue server (python -m fmz_compat "
+                       "venue-server) on its clock, as node --node; its venues, symbols, seed, window apply")
+        p.add_argument("--node", help="this node's name on the venue server (e.g. tokyo)")
         _add_dashboard_args(p, "--dashboard", "serve the robot page while it runs (default host 127.0.0.1)")
     add_live_parser(sub)
+    add_venue_server_parser(sub)
     d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
     _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
@@ -272,6 +277,10 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     params_json, origin = resolve_params(ns.params, ns.file)
     args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
     replay = getattr(ns, "replay", None)
+    if ns.venue_server is not None or ns.node is not None:
+        if replay is not None:
+            raise UsageError("--replay runs its own market in this process: drop --venue-server/--node")
+        return node_config(ns, params_json, origin, args), source
     if replay is not None:
         _rec, start_ms, end_ms, bindings = resolve_replay(ns)
         symbols = resolve_symbols(ns.symbols) if ns.symbols else ()
@@ -282,24 +291,26 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     if replay is None:
         bindings = resolve_bindings(ns, header)
         symbols = resolve_symbols(ns.symbols or DEFAULT_SYMBOLS)
-    if ns.seed < 0:
-        raise UsageError(f"--seed {ns.seed} must be zero or positive")
-    if ns.latency < 0:
-        raise UsageError(f"--latency {ns.latency} must be zero or a positive number of milliseconds")
+    seed = 1 if ns.seed is None else ns.seed
+    latency = 0 if ns.latency is None else ns.latency
+    if seed < 0:
+        raise UsageError(f"--seed {seed} must be zero or positive")
+    if latency < 0:
+        raise UsageError(f"--latency {latency} must be zero or a positive number of milliseconds")
     config = RunConfig(
         mode=ns.command,
         strategy_path=ns.file,
         bindings=bindings,
         start_ms=start_ms,
         end_ms=end_ms,
-        seed=ns.seed,
+        seed=seed,
         symbols=symbols,
         params_json=params_json,
         params_origin=origin,
         args=args,
         out_root=ns.out,
         quiet=ns.quiet,
-        latency_ms=ns.latency,
+        latency_ms=latency,
         replay=replay,
     )
     return config, source
@@ -315,13 +326,18 @@ def main(argv: list[str] | None = None) -> int:
             return serve_folder(ns.run_dir, ns.dashboard, ns.dashboard_token)
         if argv[:1] == ["live"]:
             return _main_live(build_parser().parse_args(argv))
+        if argv[:1] == ["venue-server"]:
+            from fmz_compat.venue_cli import main_venue_server
+
+            return main_venue_server(build_parser().parse_args(argv))
         config, source = config_from_args(argv)
         ns = build_parser().parse_args(argv)
+        config, extra = node_run_kwargs(config)  # a node: the venue server's window, world and clock
         if ns.dashboard is not None:
             from fmz_compat.dashboard.cli import run_with_dashboard
 
-            return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token)
-        return run(config, source=source).exit_code
+            return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token, **extra)
+        return run(config, source=source, **extra).exit_code
     except UsageError as exc:
         print(f"fmz_compat: {exc}", file=sys.stderr)
         return EXIT_USAGE

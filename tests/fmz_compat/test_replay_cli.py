@@ -110,6 +110,7 @@ def test_a_params_symbol_not_in_the_recording_is_one_line(tmp_path, strategy, ca
         (["--duration", "1h"], "is not inside the recording"),
         (["--venues", "bybit"], "bybit not in the recording (it has binance, okx)"),
         (["--stocks", "1"], "USDT perpetuals only"),
+        (["--venue-server", "http://127.0.0.1:9", "--node", "tokyo"], "drop --venue-server/--node"),
     ],
 )
 def test_bad_replay_flags_are_one_line(tmp_path, strategy, capsys, extra, expected):
