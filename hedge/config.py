@@ -391,10 +391,11 @@ def _networks(value: Any) -> MappingProxyType:
         if not isinstance(cost, dict) or set(cost) - {"fee_usdt", "transit_s"}:
             raise ConfigError(key, cost, 'must be {"fee_usdt": number, "transit_s": seconds}')
         base = networks.get(name, NetworkCost(Decimal("1"), 600))
-        fee = _dec({key: cost["fee_usdt"]} if "fee_usdt" in cost else {}, key, base.fee_usdt,
-                   low=Decimal("0"), high=Decimal("1000"))
-        transit = _int({key: cost["transit_s"]} if "transit_s" in cost else {}, key, base.transit_s,
-                       low=1, high=86_400)
+        fee = _dec({f"{key}.fee_usdt": v for k, v in cost.items() if k == "fee_usdt"}, f"{key}.fee_usdt",
+                   base.fee_usdt, low=Decimal("0"), high=Decimal("1000"))
+        transit = _int({f"{key}.transit_s": v for k, v in cost.items() if k == "transit_s"},
+                       f"{key}.transit_s",
+                       base.transit_s, low=1, high=86_400)
         networks[name] = NetworkCost(fee, transit)
     return MappingProxyType(networks)
 

@@ -268,6 +268,9 @@ class Treasury:
         sending = {t.source for t in self.active()}
         receiving = {t.dest for t in self.active()}
         busy = {t.route for t in self.active()}
+        # a route whose last transfer was refused waits notify_interval_s before it is tried again
+        recent = self.app.now_ms - self.cfg.notify_interval_s * 1000
+        busy |= {t.route for t in self.transfers if t.status is Status.FAILED and t.updated_ms > recent}
         # a lost withdrawal may be the source's fault or the destination's: neither end is used until ack
         lost = [t for t in self.active() if t.status is Status.TIMED_OUT]
         moves: list[Move] = []
@@ -356,7 +359,8 @@ class Treasury:
         else:
             memo = f" memo {move.entry.memo}" if move.entry.memo else ""
             assert move.cost is not None
-            where = (f"via {move.entry.network} to {move.entry.address}{memo} (fee ~{move.cost.fee_usdt} USDT, "
+            where = (f"via {move.entry.network} to {move.entry.address}{memo} "
+                     f"(fee ~{move.cost.fee_usdt} USDT, "
                      f"~{move.cost.transit_s // 60} min)")
         manual = "" if self.cfg.mode == "notify" else " (this route is not automated: move it by hand)"
         self._tell(f"move:{move.source}:{move.dest}", "warn",
@@ -390,7 +394,8 @@ class Treasury:
         """The only way to a withdrawal: the exact (venue, network, address, memo) must be in params."""
         if WhitelistEntry(venue, network, address, memo) in self.cfg.whitelist:
             return True
-        self.app.event(f"treasury: withdrawal to {address} ({venue} {network}{' memo ' + memo if memo else ''}) "
+        shown_memo = f" memo {memo}" if memo else ""
+        self.app.event(f"treasury: withdrawal to {address} ({venue} {network}{shown_memo}) "
                        "refused: not in treasury.whitelist; add it there if it is really that venue's "
                        "deposit address", "error")
         return False
@@ -498,7 +503,8 @@ class Treasury:
             return
         if self.app.now_ms - t.sent_ms > self.cfg.timeout_s * 1000:
             self._go(t, "timed_out", f"not credited on {t.dest} after {self.cfg.timeout_s} s (tx "
-                     f"{t.tx_id or 'unknown'}); route {t.source}->{t.dest} blocked and nothing repeated: check "
+                     f"{t.tx_id or 'unknown'}); route {t.source}->{t.dest} blocked and nothing repeated: "
+                     "check "
                      f"the withdrawal on {t.source} and the deposit on {t.dest}, then command "
                      f"treasury:ack:{t.id}", "critical")
 
@@ -528,7 +534,8 @@ class Treasury:
         if amount <= 0:
             self._go(t, "settled", f"nothing left in {t.dest}'s funding wallet to move")
             return
-        answer = internal_transfer(self._exchange(t.dest), t.dest, amount, to_futures=True, ref=f"{t.client_id}b")
+        answer = internal_transfer(self._exchange(t.dest), t.dest, amount, to_futures=True,
+                                   ref=f"{t.client_id}b")
         if answer.done:
             self._go(t, "settled", f"{amount} USDT moved into {t.dest} futures")
 

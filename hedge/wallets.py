@@ -52,7 +52,8 @@ def _usdt(amount: Decimal) -> str:
     return str(amount.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
 
 
-def _call(exchange: Any, method: str, path: str, query: str = "", body: Mapping[str, Any] | None = None) -> Any:
+def _call(exchange: Any, method: str, path: str, query: str = "",
+          body: Mapping[str, Any] | None = None) -> Any:
     io = getattr(exchange, "IO", None)
     if io is None:
         return None
@@ -122,7 +123,8 @@ def withdraw(exchange: Any, venue: str, *, amount: Decimal, network: str, addres
         return _binance(_call(exchange, "POST", "/sapi/v1/capital/withdraw/apply", urlencode(params)), "id")
     if venue == "okx":
         return _okx(_call(exchange, "POST", "/api/v5/asset/withdrawal", body={
-            "ccy": asset, "amt": _usdt(amount), "dest": "4", "toAddr": f"{address}:{memo}" if memo else address,
+            "ccy": asset, "amt": _usdt(amount), "dest": "4",
+            "toAddr": f"{address}:{memo}" if memo else address,
             "chain": chain, "clientId": client_id}), "wdId")
     if venue == "bybit":
         body = {"coin": asset, "chain": chain, "address": address, "amount": _usdt(amount),
@@ -138,7 +140,8 @@ def deposit_address(exchange: Any, venue: str, network: str, asset: str = "USDT"
     chain = native_chain(venue, network)
     data = None
     if venue == "binance":
-        data = _call(exchange, "GET", "/sapi/v1/capital/deposit/address", urlencode({"coin": asset, "network": chain}))
+        data = _call(exchange, "GET", "/sapi/v1/capital/deposit/address",
+                     urlencode({"coin": asset, "network": chain}))
         return str(data["address"]) if isinstance(data, Mapping) and data.get("address") else None
     if venue == "okx":
         data = _call(exchange, "GET", "/api/v5/asset/deposit-address", urlencode({"ccy": asset}))

@@ -212,5 +212,6 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         if path == "/v5/asset/deposit/query-address" and method == "GET":
             net = _network(str(args.get("chainType", "")))
             return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [
-                {"chainType": str(args.get("chainType") or net), "addressDeposit": world.deposit_address(acc, net)}]}}
+                {"chainType": str(args.get("chainType") or net),
+                 "addressDeposit": world.deposit_address(acc, net)}]}}
     raise VenueError(f"{method} {path} is not simulated; see docs/simulator.md (IO api endpoints)")
