@@ -46,7 +46,9 @@ class Sim:
         self.status: list[str] = []
         self.commands: list[str] = []
         self.exchanges = list(self.world.exchanges)
-        for exchange, side, amount in zip(self.exchanges, ("buy", "sell", "sell"), (0.35, 0.2, 15), strict=True):
+        # OKX counts 0.01 BTC contracts
+        orders = zip(self.exchanges, ("buy", "sell", "sell"), (0.35, 0.2, 15), strict=True)
+        for exchange, side, amount in orders:
             exchange.SetMarginLevel(SYMBOL, 5)
             assert exchange.CreateOrder(SYMBOL, side, -1, amount)
         self.min_distance: dict[str, Decimal] = {}
@@ -230,7 +232,7 @@ def test_notify_mode_tells_what_to_move_where_throttled_and_moves_nothing():
     assert not sim.withdrawals()
     told = sim.events("treasury: move ")
     assert told and all("#ff9900" in line for line in told)  # warn events
-    assert any("from okx futures to binance futures via TRC20 to sim-binance-0-trc20" in line for line in told)
+    assert any("from okx futures to binance futures via TRC20 to sim-binance-0-trc20" in t for t in told)
     assert len(told) <= 2 * 2  # two routes, at most once an hour each
 
 
