@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import ccxt
 import requests
 
+from fmz_compat.ccxt_lean import load as _load_ccxt
 from fmz_compat.core import (
     LOG_TYPE_BUY,
     LOG_TYPE_CANCEL,
@@ -61,6 +61,8 @@ from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
+ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
+
 
 @dataclass(frozen=True)
 class VenueProfile:
@@ -74,7 +76,8 @@ class VenueProfile:
 VENUES: dict[str, VenueProfile] = {
     "binance": VenueProfile("binanceusdm", (("defaultType", "swap"),),
                             (("/fapi/v3/", "fapiPrivateV3"), ("/fapi/v2/", "fapiPrivateV2"),
-                             ("/fapi/v1/", "fapiPrivate"))),
+                             ("/fapi/v1/", "fapiPrivate"), ("/sapi/v3/", "sapiV3"), ("/sapi/v2/", "sapiV2"),
+                             ("/sapi/v1/", "sapi"))),
     "okx": VenueProfile("okx", (("defaultType", "swap"), ("fetchMarkets", {"types": ["swap"]}),
                                 ("brokerId", None)),
                         (("/api/v5/", "private"),)),

@@ -126,9 +126,7 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
     account mode, or a venue that cannot be reached."""
-    import ccxt
-
-    from fmz_compat.live import AccountModeError, LiveExchange, build_client
+    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt
 
     make_client = client_factory or build_client
 

@@ -188,8 +188,21 @@ def test_raw_signed_rest_through_io(binance, http):
     request = http.calls[-1].request
     assert request.headers["X-MBX-APIKEY"] == SECRETS["binance"].api_key
     assert "signature=" in request.url and "recvWindow=5000" in request.url
-    assert ex.IO("api", "GET", "/sapi/v1/account") is None
-    assert "start it with /fapi/v3/, /fapi/v2/, /fapi/v1/" in log.last_error
+    assert ex.IO("api", "GET", "/api/v3/account") is None  # spot trading: not this object's business
+    assert "start it with /fapi/v3/, /fapi/v2/, /fapi/v1/, /sapi/v3/" in log.last_error
+
+
+def test_wallet_endpoints_for_the_treasury_go_to_the_sapi_host(binance, http):
+    ex, _ = binance
+    http.post("https://api.binance.com/sapi/v3/asset/getUserAsset", json=[
+        {"asset": "USDT", "free": "1200.5", "locked": "0", "freeze": "0", "withdrawing": "0",
+         "ipoable": "0", "btcValuation": "0"}])
+    (row,) = ex.IO("api", "POST", "/sapi/v3/asset/getUserAsset", "asset=USDT")
+    assert row.free == "1200.5"
+    request = http.calls[-1].request
+    sent = str(request.body or "") + request.url
+    assert "asset=USDT" in sent and "signature=" in sent
+    assert request.headers["X-MBX-APIKEY"] == SECRETS["binance"].api_key
 
 
 def test_symbols_names_and_markets(binance, http):
