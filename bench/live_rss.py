@@ -192,7 +192,8 @@ def main() -> int:
         print(f"fake venues on loopback: {ports}")
         print(
             f"{ns.symbols} symbols streamed, {ns.listed} listed per venue, "
-            f"book update every {ns.interval_ms} ms per symbol; strategy loop {ns.loop_ms} ms; {ns.seconds:.0f} s per node"
+            f"book update every {ns.interval_ms} ms per symbol; strategy loop {ns.loop_ms} ms; "
+            f"{ns.seconds:.0f} s per node"
         )
         for mode in ns.modes.split(","):
             out = subprocess.run(
