@@ -57,6 +57,7 @@ from fmz_compat.exchange import (
     _truthy,
 )
 from fmz_compat.keys import Credentials
+from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
@@ -172,6 +173,10 @@ class LiveExchange(FmzExchangeObject):
         self.book_max_age_ms = book_max_age_ms
         self.book_reads = {"ws": 0, "rest": 0}
         self.time_offset_ms = 0  # venue clock minus local clock, from sync_clock()
+        self.clock_rtt_ms: int | None = None
+        self._clock_synced_ms = 0
+        self.meter = RequestMeter(client, venue)
+        self.backoff = Backoff()
         self._unified_by_id: dict[str, str] = {}
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
@@ -202,19 +207,65 @@ class LiveExchange(FmzExchangeObject):
         with self._lock:
             self._drain_book_notes()
             self.last_outcome_unknown = False
+            blocked = self.backoff.blocked_ms()
+            if blocked:
+                return self._fail(method, f"not sent: backing off {blocked} ms after {self.backoff.failures} "
+                                          f"network failures in a row (last: {self.backoff.last_error})")
+            if self._clock_synced_ms and _wall_ms() - self._clock_synced_ms > CLOCK_RESYNC_MS:
+                self._resync_clock_quietly()
             try:
-                return fn()
+                result = fn()
             except _Failed as e:
                 return self._fail(method, str(e))
             except ccxt.NetworkError as e:
                 self.last_outcome_unknown = True
+                self.backoff.failed(type(e).__name__, rate_limited=isinstance(e, ccxt.DDoSProtection),
+                                    retry_after_s=_retry_after(self._client))
                 return self._fail(method, f"outcome unknown ({type(e).__name__}): {_venue_message(e)}")
             except ccxt.BaseError as e:
+                self.backoff.succeeded()  # the venue answered
                 return self._fail(method, f"rejected ({type(e).__name__}): {_venue_message(e)}")
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
                 # ccxt could not parse what the venue answered: treat like a lost answer
                 self.last_outcome_unknown = True
                 return self._fail(method, f"outcome unknown (unreadable venue response: {type(e).__name__})")
+            self.backoff.succeeded()
+            return result
+
+    # --- clock and request budget -------------------------------------------------------------
+    def sync_clock(self) -> int | None:
+        """Measure the venue's clock against ours (one server-time request) and sign with it.
+
+        Sets `time_offset_ms` (venue minus local; book times are moved onto our clock with it) and
+        ccxt's `timeDifference`; returns the offset, or None where the venue has no time endpoint
+        (BitMEX: its signatures carry an expiry, not a timestamp)."""
+        if self._client.has.get("fetchTime") is not True:
+            return None
+        offset, rtt = measure_clock(self._client.fetch_time)
+        self.time_offset_ms, self.clock_rtt_ms = offset, rtt
+        self._client.options["timeDifference"] = -offset  # ccxt signs with local - timeDifference
+        self._clock_synced_ms = _wall_ms()
+        return offset
+
+    def _resync_clock_quietly(self) -> None:
+        try:
+            self.sync_clock()
+        except (ccxt.BaseError, TypeError, ValueError):
+            self._clock_synced_ms = _wall_ms()  # try again after the next interval
+
+    def rate_budget(self) -> dict[str, Any]:
+        """This account's request budget on the venue, for the strategy-side budget to consult.
+
+        requests_1s / requests_60s: HTTP requests this object sent; min_interval_ms: ccxt's limiter
+        spacing (it sleeps to keep it); venue_remaining / venue_limit / venue_window / venue_reset_ms:
+        what the venue last reported in its headers (Binance used weight, Bybit and BitMEX remaining;
+        None where the venue reports nothing); backoff_ms: how long calls are held after failures."""
+        usage = self.meter.usage
+        return {"requests_1s": self.meter.count(1000), "requests_60s": self.meter.count(60_000),
+                "requests_total": self.meter.total, "min_interval_ms": float(self._client.rateLimit),
+                "venue_remaining": usage.remaining, "venue_limit": usage.limit, "venue_window": usage.window,
+                "venue_reset_ms": usage.reset_ms, "venue_seen_ms": usage.seen_ms or None,
+                "backoff_ms": self.backoff.blocked_ms(), "network_failures": self.backoff.failures}
 
     def _markets(self) -> dict[str, Any]:
         if not self._client.markets:
@@ -642,6 +693,17 @@ class LiveExchange(FmzExchangeObject):
                 return to_struct(result)
         prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)
         raise _Failed(f"path {path!r} is not a private REST path of {self._name}: start it with {prefixes}")
+
+
+CLOCK_RESYNC_MS = 30 * 60_000
+
+
+def _retry_after(client: ccxt.Exchange) -> float | None:
+    headers = {str(k).lower(): v for k, v in dict(client.last_response_headers or {}).items()}
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _wall_ms() -> int:
