@@ -225,6 +225,9 @@ def main() -> int:
                 f"{figures['ccxt_exchange_modules']} ccxt exchange modules; run {figures['seconds']} s, "
                 f"exit {figures['exit']} ({figures['ended_by']})"
             )
+            reads = next(iter(figures["book_reads"].values()), None) or {}
+            print(f"      strategy loop turns: {sum(reads.values()) // max(ns.symbols, 1)} "
+                  f"(GetTickers answers per venue; the start takes part of the run)")
             for venue, reads in figures["book_reads"].items():
                 print(f"    {venue}: book reads {reads}, feed {figures['books'][venue]}")
     finally:

@@ -178,6 +178,8 @@ class LiveExchange(FmzExchangeObject):
         self.meter = RequestMeter(client, venue)
         self.backoff = Backoff()
         self._unified_by_id: dict[str, str] = {}
+        self._binance_funding_hours: dict[str, float] = {}
+        self._binance_funding_read_ms = 0
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
 
@@ -494,10 +496,42 @@ class LiveExchange(FmzExchangeObject):
                 out.append(to_struct({
                     "Symbol": self._fmz_symbol(unified), "Rate": f.get("fundingRate"),
                     "Time": f.get("fundingTimestamp") or f.get("nextFundingTimestamp"),
-                    "Interval": _interval_ms(f.get("interval")), "Info": f.get("info"),
+                    "Interval": self._funding_interval_ms(unified, f), "Info": f.get("info"),
                 }))
             return out
         return self._run("GetFundings", run)
+
+    def _funding_interval_ms(self, unified: str, rate: dict[str, Any]) -> int | None:
+        """FMZ's Interval: ccxt's when it parses one, else the venue's own field for the symbol."""
+        interval = _interval_ms(rate.get("interval"))
+        if interval:
+            return interval
+        info = rate.get("info") or {}
+        market_info = (self._markets().get(unified) or {}).get("info") or {}
+        if self._venue == "bybit":
+            hours = _number(info.get("fundingIntervalHour"))
+            minutes = _number(market_info.get("fundingInterval"))  # instruments-info, in minutes
+            return int(hours * 3_600_000) if hours else int(minutes * 60_000) if minutes else None
+        if self._venue == "bitmex":  # "2000-01-01T08:00:00.000Z": a duration written as a date
+            return _bitmex_interval_ms(market_info.get("fundingInterval"))
+        if self._venue == "binance":
+            return self._binance_interval_ms(market_info.get("symbol") or "")
+        return None
+
+    def _binance_interval_ms(self, market_id: str) -> int | None:
+        """/fapi/v1/fundingInfo lists only symbols whose interval (or cap) differs from the default 8 h;
+        read at most once an hour."""
+        now = _wall_ms()
+        if now - self._binance_funding_read_ms > 3_600_000:
+            try:
+                rows = self._client.fapiPublicGetFundingInfo()
+            except ccxt.BaseError:
+                self._binance_funding_read_ms = now - 3_300_000  # unknown for now; ask again in 5 min
+                return None
+            self._binance_funding_hours = {r["symbol"]: float(r["fundingIntervalHours"]) for r in rows
+                                           if r.get("fundingIntervalHours")}
+            self._binance_funding_read_ms = now
+        return int(self._binance_funding_hours.get(market_id, 8.0) * 3_600_000)
 
     # --- trading ------------------------------------------------------------------------------
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
@@ -746,6 +780,27 @@ def _interval_ms(interval: Any) -> int | None:
     if not isinstance(interval, str) or not interval[:-1].isdigit():
         return None
     return int(interval[:-1]) * _INTERVAL_UNITS.get(interval[-1], 0) or None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _bitmex_interval_ms(text: Any) -> int | None:
+    if not isinstance(text, str) or not text.startswith("2000-01-"):
+        return None
+    from datetime import datetime
+
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    epoch = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+    return int((stamp - epoch).total_seconds() * 1000) or None
 
 
 def _no_check(client: ccxt.Exchange) -> str:

@@ -116,8 +116,15 @@ def test_funding_and_leverage(binance, http):
         "symbol": "BTCUSDT", "markPrice": "95000.00", "indexPrice": "95010.00",
         "estimatedSettlePrice": "95005.0", "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
         "nextFundingTime": 1732521600000, "time": 1732500000000})
+    http.get(f"{API}/v1/fundingInfo", json=[  # only symbols off the default 8 h are listed
+        {"symbol": "BTCUSDT", "adjustedFundingRateCap": "0.02000000",
+         "adjustedFundingRateFloor": "-0.02000000", "fundingIntervalHours": 4, "disclaimer": False}])
     (funding,) = ex.GetFundings("BTC_USDT.swap")
     assert funding.Symbol == "BTC_USDT.swap" and funding.Rate == 0.0001 and funding.Time == 1732521600000
+    assert funding.Interval == 4 * 3_600_000
+    http.replace("GET", f"{API}/v1/fundingInfo", json=[])
+    ex._binance_funding_read_ms = 0  # an hour later
+    assert ex.GetFundings("BTC_USDT.swap")[0].Interval == 8 * 3_600_000
     http.post(f"{API}/v1/leverage", json={"leverage": 5, "maxNotionalValue": "80000000", "symbol": "BTCUSDT"})
     assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
     assert _sent(http.calls[-1])["leverage"] == "5"

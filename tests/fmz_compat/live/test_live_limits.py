@@ -84,10 +84,12 @@ def test_rate_budget_counts_requests_and_reads_the_venues_weight_header(binance,
     http.get(f"{API}/v1/premiumIndex", headers={"X-MBX-USED-WEIGHT-1M": "120"},
              json={"symbol": "BTCUSDT", "lastFundingRate": "0.0001", "nextFundingTime": 1, "time": 1,
                    "markPrice": "1"})
+    http.get(f"{API}/v1/fundingInfo", json=[])
     for _ in range(3):
         ex.GetFundings("BTC_USDT.swap")
     budget = ex.rate_budget()
-    assert budget["requests_1s"] == budget["requests_60s"] == 4  # three reads after loading markets
+    # loading markets, three reads, one funding-interval list (kept for an hour)
+    assert budget["requests_1s"] == budget["requests_60s"] == 5
     venue = (budget["venue_remaining"], budget["venue_limit"], budget["venue_window"])
     assert venue == (2280, 2400, "1m weight")
     assert budget["min_interval_ms"] == 50.0 and budget["backoff_ms"] == 0
