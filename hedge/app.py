@@ -884,6 +884,10 @@ class App:
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(tag)
         self._save_ledger()
+        if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):
+            self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
+                       "out); the unit's new owner settles the journaled orders with the venues", "error")
+            return
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "

@@ -110,6 +110,10 @@ class Coordinator:
     def owns_pair(self, pair: HedgePair) -> bool:
         return True
 
+    def holds(self, unit: Unit) -> bool:
+        """This node still holds the unit's lease (its writes for it are accepted)."""
+        return True
+
     def leads(self, role: str) -> bool:
         """True on the one node that runs a cluster-wide duty (role "treasury": moving money)."""
         return True

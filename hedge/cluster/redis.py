@@ -189,15 +189,18 @@ def client_tag(node: str) -> str:
 
 def assign(units: list[Unit], nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str]
            ) -> dict[Unit, str]:
-    """The owner each unit should have among the live nodes, the same on every node: most legs in the
-    node's region first, then highest weight, then the node with fewer units so far (ties spread evenly),
-    then a hash of node and unit. Weight 0 nodes (standby) only when no positive-weight node is alive."""
+    """The owner each unit should have among the live nodes that can trade it (both venues bound), the
+    same on every node: most legs in the node's region first, then highest weight, then the node with
+    fewer units so far (ties spread evenly), then a hash of node and unit. Weight 0 nodes (standby) only
+    when no positive-weight node is alive."""
     candidates = {name: info for name, info in nodes.items() if int(info.get("weight", 1)) > 0} or nodes
     load = dict.fromkeys(candidates, 0)
     owners: dict[Unit, str] = {}
     for unit in sorted(units):
         best: tuple[Any, ...] | None = None
         for name, info in candidates.items():
+            if "units" in info and unit.key not in info["units"]:
+                continue  # that node does not bind both venues (or trade the symbol)
             near = sum(1 for venue in unit.venues if venue_regions.get(venue) and
                        venue_regions.get(venue) == info.get("region"))
             spread = hashlib.sha1(f"{name}|{unit.key}".encode()).hexdigest()
@@ -344,7 +347,7 @@ class RedisCoordinator(Coordinator):
         # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
         self.peers = {n: i for n, i in self.peers.items()
                       if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
-        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
+        owners = self._owners()
         wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
         leader = role_owner(self.peers)
         roles = [r for r in ROLES if r in self.roles or (not settling and leader == self.node)]
@@ -400,7 +403,7 @@ class RedisCoordinator(Coordinator):
 
     def _hand_over(self, now_ms: int) -> None:
         """Give a unit back when a better-placed live node wants it and nothing of it is in flight here."""
-        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
+        owners = self._owners()
         busy = {self._order_unit.get(cid) for cid in self._ledger.orders} if self._ledger else set()
         give = [u for u in self.held if owners.get(u) not in (None, self.node)
                 and u.key not in busy and u not in self.pending]
@@ -413,8 +416,16 @@ class RedisCoordinator(Coordinator):
         pipe.execute()
         self._host.event(f"cluster: handed {', '.join(str(u) for u in give)} to better-placed nodes")
 
+    def _owners(self) -> dict[Unit, str]:
+        """Every unit any live node can trade, with the owner it should have."""
+        units = set(self.units)
+        for info in self.peers.values():
+            units.update(Unit.parse(key) for key in info.get("units", ()))
+        return assign(sorted(units), self.peers, dict(self.cfg.venue_regions))
+
     def _heartbeat_value(self, now_ms: int) -> str:
-        return json.dumps({"region": self.cfg.region, "weight": self.cfg.node_weight, "seen": now_ms})
+        return json.dumps({"region": self.cfg.region, "weight": self.cfg.node_weight, "seen": now_ms,
+                           "units": [u.key for u in self.units]})
 
     def _heartbeat(self, now_ms: int) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -462,6 +473,9 @@ class RedisCoordinator(Coordinator):
 
     def owns_pair(self, pair: HedgePair) -> bool:
         return self.may_act(Unit.of_pair(pair))
+
+    def holds(self, unit: Unit) -> bool:
+        return unit in self.held
 
     def leads(self, role: str) -> bool:
         held = self.roles.get(role)

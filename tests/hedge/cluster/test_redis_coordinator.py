@@ -289,3 +289,11 @@ def test_one_node_runs_the_treasury_and_another_takes_it_when_it_dies(redis_url)
     b.sync(a.now + 10_001)  # a stopped renewing: its lease lapsed on the runtime clock
     b.sync(b.now + 1)
     assert b.c.leads("treasury")
+
+
+def test_a_node_that_binds_fewer_venues_owns_only_units_it_can_trade():
+    regions = {"binance": "tokyo", "okx": "hongkong", "bybit": "singapore"}
+    both = Unit.of("BTC_USDT", "binance", "okx")
+    nodes = {"t": {"region": "tokyo", "weight": 5, "units": [Unit.of("BTC_USDT", "binance", "bybit").key]},
+             "h": {"region": "hongkong", "weight": 1, "units": [both.key]}}
+    assert preferred_node(both, nodes, regions) == "h"  # t outranks h but does not bind okx
