@@ -157,6 +157,11 @@ class Coordinator:
         """The App compared venues and ledger; adopted units untouched by a mismatch may act."""
         return None
 
+    def rate_budget(self, cfg: Any, local: Any) -> Any:
+        """The request budget to use: `local` (hedge/ratelimit.py TokenBuckets) for one node; one shared
+        by every node of a cluster (falling back to `local` while Redis is away)."""
+        return local
+
     def publish(self, kind: str, fields: dict[str, Any]) -> None:
         return None
 

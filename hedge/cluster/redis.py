@@ -159,17 +159,47 @@ if v and cjson.decode(v).node == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1
 return 0
 """
 
-# KEYS: bucket. ARGV: now, capacity, per_s, cost, max_wait_ms. -> wait ms (>= 0) or -1 (over the bound).
+# KEYS: the venue's buckets. ARGV: now, orders capacity, orders period ms, weight capacity, weight period
+# ms, orders, weight, mode (reserve | release | spend), floor share (reserve), max wait ms, priority (0/1).
+# -> wait ms (reserve; -1 = refused, nothing taken), 0 otherwise. Two token buckets refilled
+# continuously on the runtime clock (hedge/ratelimit.py TokenBuckets, shared by every node).
 RATE = """
-local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local now, cap, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tokens, ts = tonumber(h[1]) or cap, tonumber(h[2]) or now
-if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate / 1000) ts = now end
-local left = tokens - tonumber(ARGV[4])
+local h = redis.call('HMGET', KEYS[1], 'ol', 'wl', 'ts')
+local now = tonumber(ARGV[1])
+local ocap, oper, wcap, wper = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local ol, wl, ts = tonumber(h[1]) or ocap, tonumber(h[2]) or wcap, tonumber(h[3]) or now
+if now > ts then
+  ol = math.min(ocap, ol + (now - ts) * ocap / oper)
+  wl = math.min(wcap, wl + (now - ts) * wcap / wper)
+  ts = now
+end
+local orders, weight, mode = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local wait = 0
-if left < 0 then wait = math.ceil(-left * 1000 / rate) end
-if wait > tonumber(ARGV[5]) then return -1 end
-redis.call('HSET', KEYS[1], 'tokens', left, 'ts', ts)
+if mode == 'release' then
+  ol = math.min(ocap, ol + orders)
+  wl = math.min(wcap, wl + weight)
+else
+  if mode == 'reserve' then
+    local share = tonumber(ARGV[9])
+    local function need(amount, level, cap, per)
+      if amount <= 0 then return 0 end
+      local missing = amount + cap * share - level
+      if missing <= 0 then return 0 end
+      return math.ceil(missing * per / cap)
+    end
+    wait = math.max(need(orders, ol, ocap, oper), need(weight, wl, wcap, wper))
+    if wait > tonumber(ARGV[10]) then
+      if ARGV[11] ~= '1' then
+        redis.call('HSET', KEYS[1], 'ol', ol, 'wl', wl, 'ts', ts)
+        return -1
+      end
+      wait = tonumber(ARGV[10])
+    end
+  end
+  ol = ol - orders
+  wl = wl - weight
+end
+redis.call('HSET', KEYS[1], 'ol', ol, 'wl', wl, 'ts', ts)
 return wait
 """
 
@@ -273,6 +303,7 @@ class RedisCoordinator(Coordinator):
         self._ver = -1
         self.adoptions: list[tuple[Unit, int]] = []   # (unit, runtime ms) of each adoption, for status/tests
         self.store: Callable[..., Any] | None = None
+        self._budget: RedisRateBudget | None = None
 
     # --- lifecycle ---
     def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
@@ -367,6 +398,8 @@ class RedisCoordinator(Coordinator):
             for data in events:
                 pipe.xadd(self.k_events, {"node": self.node, "data": data}, maxlen=STREAM_MAXLEN,
                           approximate=True)
+        if self._budget is not None:
+            self._budget.flush(pipe)  # the requests counted this turn, after everything read above
         results = pipe.execute()
         self._read_peers(results[1], now_ms)
         self._read_stream(results[3])
@@ -681,6 +714,10 @@ class RedisCoordinator(Coordinator):
     def busy_keys(self) -> set[tuple[str, str]]:
         return {(venue, symbol) for _node, venue, symbol in self._foreign_orders.values()}
 
+    def rate_budget(self, cfg: Any, local: Any) -> RedisRateBudget:
+        self._budget = RedisRateBudget(self.r, self.ns, cfg, self._now_ms, fallback=local)
+        return self._budget
+
     # --- event stream ---
     def publish(self, kind: str, fields: dict[str, Any]) -> None:
         self._events.append(json.dumps({"kind": kind, **fields}, default=str))
@@ -705,23 +742,80 @@ def _groups_json(groups: dict[str, dict[str, Any]]) -> str:
 
 
 class RedisRateBudget:
-    """The account's order-rate budget shared by every node: a token bucket per venue in Redis on the
-    runtime clock. reserve(venue, cost) -> ms to wait before sending (0 = now), or None when the wait
-    would exceed max_wait_ms (skip; nothing is reserved then)."""
+    """The account's request budget shared by every node (the RateBudget seam of hedge/ratelimit.py): per
+    venue an order bucket and a weight bucket in Redis, on the runtime clock, with the same answers as
+    the one-node TokenBuckets: reserve -> 0 (send now), n (send after n ms) or None (refused, nothing
+    taken); closes and stops (`priority`) may use the whole bucket and are never refused.
 
-    def __init__(self, client: Any, namespace: str, limits: dict[str, tuple[float, float]],
-                 now_ms: Callable[[], int], max_wait_ms: int = 2_000) -> None:
+    `spend` (market data, order queries: every request the venue counts) is added up here and written
+    with the next reserve or `flush` (the coordinator flushes once a loop turn), so a request to a venue
+    never waits for Redis. While Redis is unreachable, a local TokenBuckets with the same limits answers
+    (`fallback`): each node then keeps to the whole budget on its own, which is why REDUCING holds then.
+    """
+
+    def __init__(self, client: Any, namespace: str, cfg: Any, now_ms: Callable[[], int],
+                 fallback: Any | None = None) -> None:
         self._r = client
         self._ns = namespace
-        self._limits = limits  # venue -> (capacity, refill per second)
+        self._cfg = cfg  # RateConfig: venue(key) -> (orders, window_s, weight_per_min), max_wait_ms, ...
         self._now_ms = now_ms
-        self._max_wait_ms = max_wait_ms
         self._script = client.register_script(RATE)
+        self._spent: dict[str, list[int]] = {}  # venue -> [orders, weight] not written yet
+        self._fallback = fallback
+        self.waited_ms = 0
+        self.refused = 0
 
-    def reserve(self, venue: str, cost: float = 1.0) -> int | None:
-        capacity, per_s = self._limits.get(venue, (float("inf"), 0.0))
-        if capacity == float("inf"):
-            return 0
-        wait = int(self._script(keys=[f"{self._ns}:rate:{venue}"],
-                                args=[self._now_ms(), capacity, per_s, cost, self._max_wait_ms]))
-        return None if wait < 0 else wait
+    def _call(self, venue: str, orders: int, weight: int, mode: str, priority: bool = False,
+              client: Any | None = None) -> Any:
+        rate = self._cfg.venue(venue)
+        share = 0.0 if priority else self._cfg.close_reserve_pct / 100
+        return self._script(keys=[f"{self._ns}:rate:{venue}"],
+                            args=[self._now_ms(), rate.orders, rate.window_s * 1000, rate.weight_per_min,
+                                  60_000, orders, weight, mode, share, self._cfg.max_wait_ms,
+                                  1 if priority else 0], client=client)
+
+    def reserve(self, venue: str, cost: Any, *, priority: bool = False) -> int | None:
+        try:
+            self.flush()
+            wait = int(self._call(venue, cost.orders, cost.weight, "reserve", priority))
+        except RedisError:
+            if self._fallback is None:
+                return self._cfg.max_wait_ms if priority else None
+            return self._fallback.reserve(venue, cost, priority=priority)
+        if wait < 0:
+            self.refused += 1
+            return None
+        self.waited_ms += wait
+        return wait
+
+    def release(self, venue: str, cost: Any) -> None:
+        try:
+            self._call(venue, cost.orders, cost.weight, "release")
+        except RedisError:
+            if self._fallback is not None:
+                self._fallback.release(venue, cost)
+
+    def spend(self, venue: str, cost: Any) -> None:
+        spent = self._spent.setdefault(venue, [0, 0])
+        spent[0] += cost.orders
+        spent[1] += cost.weight
+        if self._fallback is not None:
+            self._fallback.spend(venue, cost)
+
+    def flush(self, pipe: Any | None = None) -> None:
+        """Write the spends counted since the last flush (in `pipe` when given: the caller executes it)."""
+        if not self._spent:
+            return
+        spent, self._spent = self._spent, {}
+        target = pipe if pipe is not None else self._r.pipeline(transaction=False)
+        for venue, (orders, weight) in spent.items():
+            self._call(venue, orders, weight, "spend", client=target)
+        if pipe is None:
+            try:
+                target.execute()
+            except RedisError:
+                for venue, (orders, weight) in spent.items():  # counted again with the next flush
+                    again = self._spent.setdefault(venue, [0, 0])
+                    again[0] += orders
+                    again[1] += weight
+                raise

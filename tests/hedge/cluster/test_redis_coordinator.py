@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -211,18 +212,70 @@ def test_preferred_node_by_region_then_weight_and_standby_nodes_wait():
     assert preferred_node(Unit.of("BTC_USDT", "okx", "bybit"), nodes, regions) == "x"
 
 
-def test_rate_budget_is_one_bucket_for_the_account(redis_url, redis_server):
+@dataclass(frozen=True)
+class Rate:
+    orders: int
+    window_s: int
+    weight_per_min: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    orders: int = 0
+    weight: int = 0
+
+
+@dataclass(frozen=True)
+class RateCfg:
+    max_wait_ms: int = 300
+    close_reserve_pct: int = 20
+
+    def venue(self, key: str) -> Rate:
+        return Rate(10, 1, 6000)  # 10 orders a second, 6000 weight a minute
+
+
+def test_rate_budget_is_one_pair_of_buckets_for_the_account(redis_url, redis_server):
     now = [0]
-    client = redis_server.client()
-    limits = {"binance": (5.0, 10.0)}  # 5 orders of burst, 10 per second
-    a = RedisRateBudget(client, "xvh", limits, lambda: now[0], max_wait_ms=300)
-    b = RedisRateBudget(client, "xvh", limits, lambda: now[0], max_wait_ms=300)
-    assert [a.reserve("binance") for _ in range(3)] + [b.reserve("binance") for _ in range(2)] == [0] * 5
-    assert a.reserve("binance") == 100  # the 6th waits 100 ms (both nodes drew from the same bucket)
-    assert b.reserve("binance", 3) is None  # would wait 400 ms > 300: skipped, nothing taken
+    a = RedisRateBudget(redis_server.client(), "xvh", RateCfg(), lambda: now[0])
+    b = RedisRateBudget(redis_server.client(), "xvh", RateCfg(), lambda: now[0])
+    two = Cost(orders=2, weight=2)
+    # openings may use 80 % of the order bucket (20 % is kept for closes): 4 of them at 2 orders
+    assert [a.reserve("binance", two), b.reserve("binance", two), a.reserve("binance", two),
+            b.reserve("binance", two)] == [0, 0, 0, 0]
+    assert a.reserve("binance", two) == 200  # both nodes drew from one bucket: wait for 2 more tokens
+    assert b.reserve("binance", Cost(orders=4)) is None and b.refused == 1  # would wait 600 ms > 300
+    assert b.reserve("binance", Cost(orders=4), priority=True) == 300  # a close is never refused
     now[0] = 10_000
-    assert b.reserve("binance") == 0
-    assert a.reserve("okx") == 0  # no limit configured
+    a.release("binance", two)
+    assert b.reserve("binance", Cost(orders=8)) == 0  # refilled
+    for _ in range(50):
+        a.spend("okx", Cost(weight=100))  # market data: counted locally, written at the next reserve
+    # 1000 weight left, 1200 kept for closes: an opening of weight 2000 would wait 22 s; refused
+    assert a.reserve("okx", Cost(orders=1, weight=2000)) is None
+    assert float(redis_server.client().hget("xvh:rate:okx", "wl")) == 6000 - 5000
+
+
+def test_rate_budget_falls_back_to_the_local_one_while_redis_is_away(redis_url, redis_server):
+    class Local:
+        def __init__(self):
+            self.calls = []
+
+        def reserve(self, venue, cost, *, priority=False):
+            self.calls.append(("reserve", venue))
+            return 7
+
+        def spend(self, venue, cost):
+            self.calls.append(("spend", venue))
+
+    local = Local()
+    budget = RedisRateBudget(redis_server.client(), "xvh", RateCfg(), lambda: 0, fallback=local)
+    redis_server.stop()
+    try:
+        budget.spend("okx", Cost(weight=1))
+        assert budget.reserve("okx", Cost(orders=1)) == 7
+    finally:
+        redis_server.start()
+    assert local.calls == [("spend", "okx"), ("reserve", "okx")]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -297,3 +350,13 @@ def test_a_node_that_binds_fewer_venues_owns_only_units_it_can_trade():
     nodes = {"t": {"region": "tokyo", "weight": 5, "units": [Unit.of("BTC_USDT", "binance", "bybit").key]},
              "h": {"region": "hongkong", "weight": 1, "units": [both.key]}}
     assert preferred_node(both, nodes, regions) == "h"  # t outranks h but does not bind okx
+
+
+def test_the_coordinator_writes_counted_requests_once_a_turn(redis_url):
+    a = Node(redis_url, "a")
+    budget = a.c.rate_budget(RateCfg(), local=None)
+    budget.spend("binance", Cost(weight=40))
+    budget.spend("binance", Cost(weight=60))
+    assert a.c.r.hget("xvh:rate:binance", "wl") is None  # nothing written per request
+    a.sync()
+    assert float(a.c.r.hget("xvh:rate:binance", "wl")) == 6000 - 100
