@@ -16,7 +16,8 @@ def test_binance_fees_are_the_accounts_commission_rate(binance, http):
     http.get(f"{BINANCE}/commissionRate", json={"symbol": "BTCUSDT", "makerCommissionRate": "0.000180",
                                                  "takerCommissionRate": "0.000450"})
     fees = ex.GetFees("BTC_USDT.swap")
-    assert (fees.Symbol, fees.Maker, fees.Taker, fees.Source) == ("BTC_USDT.swap", 0.00018, 0.00045, "account")
+    assert (fees.Symbol, fees.Maker, fees.Taker) == ("BTC_USDT.swap", 0.00018, 0.00045)
+    assert fees.Source == "account"
 
 
 def test_binance_margin_tiers_from_the_leverage_brackets(binance, http):
@@ -45,11 +46,12 @@ def test_okx_fees_and_tiers_in_contracts(okx, http):
          "maxSz": "5000", "minSz": "0", "mmr": "0.004", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "1",
          "uly": "BTC-USDT"},
         {"baseMaxLoan": "", "imr": "0.0133", "instFamily": "BTC-USDT", "instId": "", "maxLever": "75",
-         "maxSz": "20000", "minSz": "5001", "mmr": "0.006", "optMgnFactor": "0", "quoteMaxLoan": "", "tier": "2",
-         "uly": "BTC-USDT"}]))
+         "maxSz": "20000", "minSz": "5001", "mmr": "0.006", "optMgnFactor": "0", "quoteMaxLoan": "",
+         "tier": "2", "uly": "BTC-USDT"}]))
     tiers = ex.GetMarginTiers("BTC_USDT.swap")
     assert [(t.Tier, t.MinNotional, t.MaxNotional, t.MaintenanceMarginRate, t.MaxLeverage, t.Unit)
-            for t in tiers] == [(1, 0, 5000, 0.004, 100, "contracts"), (2, 5001, 20000, 0.006, 75, "contracts")]
+            for t in tiers] == [(1, 0, 5000, 0.004, 100, "contracts"),
+                                (2, 5001, 20000, 0.006, 75, "contracts")]
 
 
 def test_bitmex_fees_are_the_markets_and_tiers_are_refused_with_the_way_out(http):
