@@ -81,6 +81,8 @@ class RunConfig:
     out_root: Path = Path("runs")
     quiet: bool = False
     latency_ms: int = 0  # virtual time each exchange call takes (lets Sleep-less loops progress)
+    venue_server: str = ""  # a node of a venue server (fmz_compat.remote): its URL
+    node: str = ""  # and this node's name there
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -222,8 +224,11 @@ def run(
     out: Callable[[str], None] = print,
     source: str | None = None,
     on_runtime: Callable[[Runtime], None] | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
-    """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code)."""
+    """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code).
+
+    `clock` replaces the mode's own (a node follows its venue server's clock)."""
     if source is None:
         source, _header = read_strategy(config.strategy_path)
     factory = world_factory or default_world_factory()
@@ -239,15 +244,12 @@ def run(
     db_path = robot_dir / f"{robot_id}.db3"
     result = RunResult(EXIT_OK, robot_id, robot_dir, db_path, robot_dir / "report.html")
 
-    if config.mode == "backtest":
-        if config.end_ms is None:
-            raise UsageError("a backtest needs an end time: pass --end or --duration")
-        clock: Any = BacktestClock(config.start_ms * 1_000_000, config.end_ms * 1_000_000)
-    else:
-        clock = RealClock()
+    if clock is None:
+        clock = _mode_clock(config)
     store = RobotStore(db_path)
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
-    start_ms = config.start_ms if config.mode == "backtest" else clock.now_ns() // 1_000_000
+    start_ms = config.start_ms if config.mode == "backtest" or config.venue_server else \
+        clock.now_ns() // 1_000_000
     sim_config = SimConfig(
         seed=config.seed,
         start_ms=start_ms,
@@ -288,6 +290,14 @@ def run(
         store.close()
     out(summary_text(config, result))
     return result
+
+
+def _mode_clock(config: RunConfig) -> Clock:
+    if config.mode != "backtest":
+        return RealClock()
+    if config.end_ms is None:
+        raise UsageError("a backtest needs an end time: pass --end or --duration")
+    return BacktestClock(config.start_ms * 1_000_000, config.end_ms * 1_000_000)
 
 
 def _stop_reason(store: RobotStore, exit_code: int) -> list[str]:
@@ -391,8 +401,8 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 if callable(fn):
                     fn()
             ended = (EXIT_OK, "main() returned")
-        except EOFError:
-            ended = (EXIT_OK, "backtest window ended")
+        except EOFError as exc:
+            ended = (EXIT_OK, str(exc) or "backtest window ended")
         except (KeyboardInterrupt, _Stop):
             ended = (interrupted_code, "stopped")
         except SystemExit as exc:
