@@ -371,7 +371,8 @@ class VenueServer:
                                  "entry": pos.entry, "leverage": pos.leverage, "isolated": pos.isolated})
                 positions[ex.GetLabel()] = rows
             out.update(exposure=exposure, positions=positions, requests=dict(self.requests),
-                       faults={v: {f: list(w) for f, w in fs.items()} for v, fs in self.world.faults.items()},
+                       faults={v: {f: list(w[0]) for f, w in fs.items() if w}  # the current or next window
+                               for v, fs in self.world.faults.items()},
                        **self.time_info())
             return out
 
