@@ -181,8 +181,8 @@ class ChaosRun:
         self.exposure = Exposure(lots, lambda base: self.world.coins[base].fair, {b: 0.0 for b in lots},
                                  last_ms=opts.start_ms)
         self.world.on_position_change = self._position_changed
-        self.down_until: dict[str, int] = {}  # venue -> end of its last down/429 window seen
-        self._down_windows = sorted((f.venue, f.from_ms, f.until_ms) for f in self.schedule.faults
+        # by start: _venue_out stops at the first window still ahead
+        self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
                                     if f.fault in DOWN_FAULTS)
         self.kills = list(self.schedule.kills)
         self.kill: Any = None
@@ -371,7 +371,7 @@ class ChaosRun:
         """'venue_down' while a venue is down or rate-limited, 'recovering' within grace after."""
         state = None
         grace = self.opts.grace_s * 1000
-        for _venue, start, until in self._down_windows:
+        for start, until, _venue in self._down_windows:
             if start > now_ms:
                 break
             if now_ms < until:
