@@ -49,11 +49,12 @@ ORDER_KILL_FALLBACK_MS = 3_600_000  # an "order" kill with no order call within 
 DOWN_FAULTS = ("down", "rate_limit")
 
 # The strategy parameter for chaos runs: params.json with positions large enough that a 30-40 % move
-# matters (up to 2 x 15,000 USDT of pairs on 10,000 USDT per venue at leverage 10), and a 2 s loop
-# (one 30-day seed in about two minutes). --params replaces it.
+# liquidates an unprotected leg (up to 2 x 10,000 USDT of pairs on 10,000 USDT per venue, leverage 10:
+# about 50 % from liquidation when full, outside the default stop levels), and a 2 s loop (one 30-day
+# seed in about two minutes of CPU). --params replaces it.
 CHAOS_PARAMS_OVERRIDES: dict[str, Any] = {
-    "order_notional_usdt": 3000,
-    "max_position_usdt": 15000,
+    "order_notional_usdt": 2500,
+    "max_position_usdt": 10000,
     "leverage": {"binance": 10, "bybit": 10, "okx": 10, "coinex": 10, "bitmex": 10},
     "max_effective_leverage": 4,
     "loop_interval_ms": 2000,
