@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import re
 import sys
@@ -14,6 +15,8 @@ from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
 from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
+from fmz_compat.sim.replay import replay_bindings
+from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
 from fmz_compat.venue_cli import add_venue_server_parser, node_config, node_run_kwargs
 
 DEFAULT_START = "2024-01-01 00:00:00"
@@ -67,13 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="MS",
             help="virtual milliseconds each exchange call takes (default 0; set it for loops without Sleep)",
         )
+        if name == "backtest":
+            p.add_argument(
+                "--replay", type=Path, metavar="RECORDING",
+                help="replay a recording (python -m tools.record) instead of the synthetic market: "
+                "venues, symbols and the window come from it",
+            )
         p.add_argument("--seed", type=int, help="simulator seed (default 1)")
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
             f"exchanges, else {','.join(DEFAULT_VENUES)})",
         )
-        p.add_argument("--symbols", help=f"markets the simulator generates (default {DEFAULT_SYMBOLS})")
+        p.add_argument("--symbols", help=f"markets the simulator generates (default {DEFAULT_SYMBOLS}; "
+                       "with --replay: the recorded ones)")
         p.add_argument(
             "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
         )
@@ -219,17 +229,68 @@ def resolve_symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
+def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, tuple[ExchangeBinding, ...]]:
+    """The recording's header, the window inside it and one binding per (chosen) recorded venue."""
+    try:
+        rec = read_header(ns.replay)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if ns.end and ns.duration:
+            raise UsageError("pass --end or --duration, not both")
+        start_ms = parse_time_ms(ns.start) if ns.start else rec.start_ms
+        if ns.end:
+            end_ms = parse_time_ms(ns.end)
+        elif ns.duration:
+            end_ms = start_ms + parse_duration_s(ns.duration) * 1000
+        else:
+            end_ms = rec.end_ms
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
+        raise UsageError(
+            f"window {_utc_text(start_ms)} -> {_utc_text(end_ms)} is not inside the recording "
+            f"({_utc_text(rec.start_ms)} -> {_utc_text(rec.end_ms)}): narrow --start/--end/--duration "
+            "or drop them to replay all of it"
+        )
+    venues = None
+    if ns.venues:
+        venues = tuple(v.strip().lower() for v in ns.venues.split(","))
+        missing = [v for v in venues if v not in rec.venues]
+        if missing:
+            raise UsageError(f"--venues {ns.venues}: {', '.join(missing)} not in the recording "
+                             f"(it has {', '.join(rec.venues)})")
+    if ns.stocks is not None:
+        raise UsageError("--stocks is for spot and coin-margined bindings; a replay has USDT perpetuals only")
+    if ns.balance is not None and ns.balance <= 0:
+        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
+
+
+def _utc_text(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     ns = build_parser().parse_args(argv)
     source, header = read_strategy(ns.file)
     params_json, origin = resolve_params(ns.params, ns.file)
     args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
+    replay = getattr(ns, "replay", None)
     if ns.venue_server is not None or ns.node is not None:
+        if replay is not None:
+            raise UsageError("--replay runs its own market in this process: drop --venue-server/--node")
         return node_config(ns, params_json, origin, args), source
-    if ns.command == "backtest":
+    if replay is not None:
+        _rec, start_ms, end_ms, bindings = resolve_replay(ns)
+        symbols = resolve_symbols(ns.symbols) if ns.symbols else ()
+    elif ns.command == "backtest":
         start_ms, end_ms = resolve_window(ns, header)
     else:
         start_ms, end_ms = 0, None
+    if replay is None:
+        bindings = resolve_bindings(ns, header)
+        symbols = resolve_symbols(ns.symbols or DEFAULT_SYMBOLS)
     seed = 1 if ns.seed is None else ns.seed
     latency = 0 if ns.latency is None else ns.latency
     if seed < 0:
@@ -239,17 +300,18 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     config = RunConfig(
         mode=ns.command,
         strategy_path=ns.file,
-        bindings=resolve_bindings(ns, header),
+        bindings=bindings,
         start_ms=start_ms,
         end_ms=end_ms,
         seed=seed,
-        symbols=resolve_symbols(ns.symbols or DEFAULT_SYMBOLS),
+        symbols=symbols,
         params_json=params_json,
         params_origin=origin,
         args=args,
         out_root=ns.out,
         quiet=ns.quiet,
         latency_ms=latency,
+        replay=replay,
     )
     return config, source
 

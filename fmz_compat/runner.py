@@ -81,6 +81,7 @@ class RunConfig:
     out_root: Path = Path("runs")
     quiet: bool = False
     latency_ms: int = 0  # virtual time each exchange call takes (lets Sleep-less loops progress)
+    replay: Path | None = None  # a recording (tools.record) replaces the synthetic market
     venue_server: str = ""  # a node of a venue server (fmz_compat.remote): its URL
     node: str = ""  # and this node's name there
 
@@ -88,6 +89,7 @@ class RunConfig:
         data = asdict(self)
         data["strategy_path"] = str(self.strategy_path)
         data["out_root"] = str(self.out_root)
+        data["replay"] = str(self.replay) if self.replay is not None else None
         data["bindings"] = [asdict(b) for b in self.bindings]
         return data
 
@@ -141,6 +143,16 @@ def next_robot_id(out_root: Path) -> int:
         else []
     )
     return max(existing, default=0) + 1
+
+
+def replay_factory(path: Path) -> WorldFactory:
+    from fmz_compat.sim.replay import replay_world_factory
+    from fmz_compat.sim.replay_format import RecordingError
+
+    try:
+        return replay_world_factory(path)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def default_world_factory() -> WorldFactory:
@@ -231,7 +243,8 @@ def run(
     `clock` replaces the mode's own (a node follows its venue server's clock)."""
     if source is None:
         source, _header = read_strategy(config.strategy_path)
-    factory = world_factory or default_world_factory()
+    factory = world_factory or (replay_factory(config.replay) if config.replay is not None
+                                else default_world_factory())
     config.out_root.mkdir(parents=True, exist_ok=True)
     robot_id = next_robot_id(config.out_root)
     while True:  # another run in the same folder may take an id between the scan and the mkdir
@@ -524,6 +537,18 @@ def _annualized_text(f: dict[str, Any], window: dict[str, Any]) -> str:
             f"compounded {found[1] * 100:+.2f} %)")
 
 
+def _replay_lines(config: RunConfig, result: RunResult) -> list[str]:
+    if config.replay is None:
+        return []
+    info = result.stats.get("replay") or {}
+    applied = info.get("events_applied") or {}
+    line = (f"replay of {config.replay}: {applied.get('book', 0):,} books, "
+            f"{applied.get('trade', 0):,} trades, {applied.get('funding', 0):,} funding updates, "
+            f"{applied.get('gap', 0)} gaps replayed")
+    source = f"source  {info['source']}" if info.get("source") else ""
+    return [line, *([source] if source else []), *[f"note    {n}" for n in info.get("notes") or []]]
+
+
 def summary_text(config: RunConfig, result: RunResult) -> str:
     window = result.window
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
@@ -535,6 +560,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     lines = [
         "",
         f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
+        *_replay_lines(config, result),
         f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
         f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "
