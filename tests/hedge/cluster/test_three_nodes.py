@@ -10,6 +10,7 @@ and at the end the shared ledger equals the venues' positions.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -98,6 +99,55 @@ def _flat_sampler(redis_client, admin: VenueAdmin, stop: threading.Event, worst:
                 worst[coin] = max(worst.get(coin, Decimal(0)), abs(Decimal(str(value["base"]))))
 
 
+PAD_MS = 30_000  # a call's simulated duration at this speed, between a fill and its log row
+TAG = re.compile(r"(?:open|close)#[0-9]+(?:\+[0-9]+)*")
+
+
+def _execution_windows(logs: dict[str, list[tuple[int, str]]], killed_at: int
+                       ) -> dict[str, list[tuple[int, int]]]:
+    """symbol -> (first, last) time of each execution over every node's log: its OPEN event, its order
+    rows, and the rows of a recovery that settled it (tag recover:open#7 belongs to open#7). The killed
+    node's last rows may not have reached its database: an execution recovered by another node counts
+    as in flight from the kill."""
+    spans: dict[tuple[str, str], list[int]] = {}
+    recovered: set[tuple[str, str]] = set()
+
+    def note(symbol: str, tag: str, t: int) -> None:
+        span = spans.setdefault((symbol, tag), [t, t])
+        span[0], span[1] = min(span[0], t), max(span[1], t)
+
+    for rows in logs.values():
+        for t, text in rows:
+            body = text.split("] ", 1)[1] if text.startswith("[node ") else text
+            if body.startswith("OPEN open#"):
+                note(body.split()[2], body.split()[1], t)
+            elif body.startswith("order ") and " tag=" in body:
+                symbol, tags = body.split("symbol=")[1].split()[0], body.split(" tag=")[1].split()[0]
+                for tag in TAG.findall(tags):
+                    note(symbol, tag, t)
+                    if tags.startswith("recover:"):
+                        recovered.add((symbol, tag))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for (symbol, tag), (first, last) in spans.items():
+        if (symbol, tag) in recovered and killed_at < first:
+            first = killed_at - PAD_MS
+        out.setdefault(symbol, []).append((first, last))
+    return out
+
+
+def _unhedged_intervals(changes: list[dict], end_ms: int) -> list[tuple[str, int, int]]:
+    """(coin, from, to) of every stretch a coin's net base position was more than a lot off zero."""
+    out = []
+    by_coin: dict[str, list[dict]] = {}
+    for row in changes:
+        by_coin.setdefault(row["coin"], []).append(row)
+    for coin, rows in by_coin.items():
+        for row, following in zip(rows, [*rows[1:], None], strict=True):
+            if abs(Decimal(str(row["base"]))) > LOT:
+                out.append((coin, row["time_ms"], following["time_ms"] if following else end_ms))
+    return out
+
+
 def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tmp_path, redis_server):
     redis_server.client().flushall()
     server, url = launch("--speed", str(SPEED), "--days", "1", "--wait-nodes", "3", "--venues",
@@ -143,6 +193,7 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, (node, err[-2000:])
         final = admin.stats()  # the window ended; the venues as the nodes left them
+        changes = admin.exposure()  # every change of a coin's net position over all venues
         ledger = [json.loads(v) for v in redis_server.client().hgetall("day:pairs").values()]
         journal = redis_server.client().hgetall("day:orders")
     finally:
@@ -164,6 +215,13 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
         (t - killed_at, x) for t, x in adopted]
     assert any("unfinished execution settled" in text for node in NODES for _, text in logs[node])
     assert worst and all(v <= LOT for v in worst.values()), worst
+    # and over the whole day: every moment a coin was off flat by more than a lot lies inside one
+    # execution (first to last order row of its tag on any node; the adopter's recovery of the killed
+    # node's execution carries the same tag), padded by the few simulated seconds a call takes
+    windows = _execution_windows(logs, killed_at)
+    for coin, start, end in _unhedged_intervals(changes, final["now_ms"]):
+        assert any(first - PAD_MS <= start and end <= last + PAD_MS
+                   for first, last in windows.get(f"{coin}_USDT", [])), (coin, start, end)
     # every node's log shows the other nodes' orders: each order another node created while this one
     # was running (a restarted robot here starts with a new store, so it shows what came after it)
     created = {node: [(t, text.split("client_id=")[1].split()[0]) for t, text in logs[node]
