@@ -578,6 +578,11 @@ def _convert(ns: argparse.Namespace) -> int:
     print(f"wrote {ns.out}: {', '.join(header.venues)}; {len(header.symbols)} symbols; {span:.1f} s")
     for note in header.notes:
         print(f"note: {note}")
+    if span > 86_400:
+        print(
+            f"note: the file spans {span / 86_400:,.0f} days of mostly silence (--no-align keeps the captures' "
+            "real days); a replay steps through all of it: narrow it with --start/--end"
+        )
     return 0
 
 
