@@ -580,8 +580,8 @@ def _convert(ns: argparse.Namespace) -> int:
         print(f"note: {note}")
     if span > 86_400:
         print(
-            f"note: the file spans {span / 86_400:,.0f} days of mostly silence (--no-align keeps the captures' "
-            "real days); a replay steps through all of it: narrow it with --start/--end"
+            f"note: the file spans {span / 86_400:,.0f} days of mostly silence (--no-align keeps the "
+            "captures' real days); a replay steps through all of it: narrow it with --start/--end"
         )
     return 0
 
