@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedge.config import NetworkCost, TreasuryConfig, WhitelistEntry
 from hedge.transfers import TransferRecord, read_funding_balance
-from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, internal_transfer, withdraw
+from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_address, internal_transfer, withdraw
 
 if TYPE_CHECKING:
     from hedge.app import App
@@ -167,6 +167,7 @@ class Treasury:
     transfers: list[Transfer] = field(default_factory=list)
     next_id: int = 1
     allocation: dict[str, VenueNeed] = field(default_factory=dict)
+    wrong: set[WhitelistEntry] = field(default_factory=set)  # the venue says its address is another one
     _told: dict[str, int] = field(default_factory=dict)   # notify/skip message key -> last time told
 
     # --- persistence ---
@@ -183,6 +184,24 @@ class Treasury:
                 app.event(f"treasury: resuming {len(active)} transfer(s): " + "; ".join(
                     f"#{t.id} {t.source}->{t.dest} {t.amount} USDT {t.status.value}" for t in active))
         return treasury
+
+    def verify_whitelist(self) -> None:
+        """Compare each whitelisted address of a bound venue with the deposit address that venue gives
+        for the network; an entry the venue contradicts is not used (error event), one it cannot
+        confirm is used (the venue's own withdrawal whitelist still applies) with a warn event."""
+        bound = {v.key for v in self.app.venues}
+        for entry in self.cfg.whitelist:
+            if entry.venue not in bound or entry.venue not in SUPPORTED_VENUES:
+                continue
+            found = deposit_address(self._exchange(entry.venue), entry.venue, entry.network)
+            if found is None:
+                self.app.event(f"treasury: {entry.venue} {entry.network} deposit address not readable; "
+                               f"whitelisted {entry.address} used unverified", "warn")
+            elif found != entry.address:
+                self.wrong.add(entry)
+                self.app.event(f"treasury: whitelisted {entry.venue} {entry.network} address {entry.address} "
+                               f"is not the deposit address {entry.venue} gives ({found}); not used: correct "
+                               "treasury.whitelist", "error")
 
     def save(self) -> None:
         finished = [t for t in self.transfers if t.status in FINAL][-KEEP_FINISHED:]
@@ -312,8 +331,8 @@ class Treasury:
 
     def _route(self, source: str, need: VenueNeed, amount: Decimal, reason: str, urgent: bool) -> Move | None:
         """The network for a move, or None when no network pays for itself (said once in a while)."""
-        entries = [e for e in self.cfg.addresses(need.venue)
-                   if source not in NATIVE_CHAIN or e.network in NATIVE_CHAIN[source]]
+        entries = [e for e in self.cfg.addresses(need.venue) if e not in self.wrong
+                   and (source not in NATIVE_CHAIN or e.network in NATIVE_CHAIN[source])]
         if not entries:
             return Move(source, need.venue, amount, reason, urgent)
         costs = self.cfg.networks
@@ -392,12 +411,13 @@ class Treasury:
 
     def whitelisted(self, venue: str, network: str, address: str, memo: str) -> bool:
         """The only way to a withdrawal: the exact (venue, network, address, memo) must be in params."""
-        if WhitelistEntry(venue, network, address, memo) in self.cfg.whitelist:
+        entry = WhitelistEntry(venue, network, address, memo)
+        if entry in self.cfg.whitelist and entry not in self.wrong:
             return True
         shown_memo = f" memo {memo}" if memo else ""
         self.app.event(f"treasury: withdrawal to {address} ({venue} {network}{shown_memo}) "
-                       "refused: not in treasury.whitelist; add it there if it is really that venue's "
-                       "deposit address", "error")
+                       "refused: not in treasury.whitelist (or the venue gives another deposit address); "
+                       "add it there if it is really that venue's deposit address", "error")
         return False
 
     def _go(self, transfer: Transfer, event: str, note: str = "", level: str = "info") -> None:

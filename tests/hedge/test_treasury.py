@@ -181,6 +181,17 @@ def test_an_address_not_on_the_whitelist_is_refused_even_for_a_transfer_saved_be
     assert sim.world.accounts[2].funding_wallet["USDT"] == pytest.approx(0, abs=1e-6)
 
 
+def test_a_whitelisted_address_the_venue_contradicts_is_never_used():
+    sim = Sim()
+    app = sim.app("auto", whitelist=[*sim.whitelist()[1:], {"venue": "binance", "network": "TRC20",
+                                                            "address": "TXtypo"}])
+    assert sim.events("whitelisted binance TRC20 address TXtypo is not the deposit address binance gives "
+                      "(sim-binance-0-trc20); not used")
+    sim.run(app, hours=0.1)
+    assert not sim.withdrawals()
+    assert sim.events("no whitelisted binance address usable from okx")
+
+
 def test_a_restart_mid_transfer_resumes_tracking_without_sending_twice():
     sim = Sim()
     app = sim.app("auto")
