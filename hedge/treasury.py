@@ -23,7 +23,7 @@ Moves between our own venues are not cash flows (hedge/transfers.py matches them
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -176,9 +176,17 @@ class Treasury:
         treasury = cls(app, cfg)
         text = app.api.store(STORE_KEY)
         if text:
-            saved = json.loads(text)
-            treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
-            treasury.next_id = int(saved.get("next_id", 1))
+            try:
+                saved = json.loads(text)
+                treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
+                treasury.next_id = int(saved.get("next_id", 1))
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                # without knowing what is in flight, nothing is moved automatically in this run
+                treasury.cfg = replace(cfg, mode="notify" if cfg.mode == "auto" else cfg.mode)
+                app.event(f"treasury: saved transfers unreadable ({exc.__class__.__name__}); automatic "
+                          f"transfers off until _G key {STORE_KEY} is fixed or deleted (check every venue's "
+                          "withdrawal history first)", "critical")
+                return treasury
             active = treasury.active()
             if active:
                 app.event(f"treasury: resuming {len(active)} transfer(s): " + "; ".join(
@@ -439,6 +447,13 @@ class Treasury:
 
     def _advance(self, transfer: Transfer) -> None:
         """Take every step the venues' answers allow now (several in one look when they are quick)."""
+        bound = {v.key for v in self.app.venues}
+        unbound = [v for v in transfer.route if v not in bound]
+        if unbound:
+            self._tell(f"unbound:{transfer.id}", "error", f"treasury: transfer #{transfer.id} "
+                       f"{transfer.source} -> {transfer.dest} ({transfer.status.value}) needs "
+                       f"{', '.join(unbound)}, which is not bound: bind it again to finish tracking it")
+            return
         for _ in range(len(Status)):
             before = transfer.status
             step = getattr(self, f"_on_{transfer.status.value.lower()}", None)
