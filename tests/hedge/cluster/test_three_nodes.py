@@ -182,8 +182,10 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
         wait_until(killed_at + 2 * 3_600_000)
         cluster.start(victim)
         wait_until(killed_at + 4 * 3_600_000)
-        pairs_before = redis_server.client().hgetall("day:pairs")
-        redis_server.stop()
+        admin_redis = redis_server.client()
+        admin_redis.execute_command("CLIENT", "PAUSE", "30000", "WRITE")  # writers wait from here on...
+        pairs_before = admin_redis.hgetall("day:pairs")
+        redis_server.stop()  # ...and are cut off: the state they saw written is all that was
         outage_from = admin.now_ms()
         requests = admin.stats()["requests"]
         wait_until(outage_from + 60_000)
