@@ -23,12 +23,16 @@ from hedge.state import TradingState
 if TYPE_CHECKING:
     from hedge.app import App
 
+PEAK_KEY = "hedge_guard_peak_nav_v1"
+
 
 class Guards:
     def __init__(self, app: App) -> None:
         self.app = app
         self.cfg = app.cfg.guards
         self.tripped: dict[str, int] = {}  # guard -> times it switched the state
+        saved = app.api.store(PEAK_KEY)
+        self.peak_nav = Decimal(saved) if saved else Decimal(0)
 
     def check(self) -> None:
         """Status interval: drawdown, rejects, clock drift."""
@@ -57,17 +61,22 @@ class Guards:
             self._clear("net_exposure", "net exposure back within guards.max_net_exposure_usdt")
 
     def _drawdown(self) -> None:
+        """Against the peak of unit NAV seen when every venue's account was read fresh: an equity counted
+        at its last known value while a venue is out must not make a peak (or a drawdown) of its own."""
         limit = self.cfg.max_drawdown_pct
-        accounting = self.app.accounting
-        if limit <= 0 or accounting.peak_nav <= 0:
+        app = self.app
+        nav = app.accounting.unit_nav
+        if limit <= 0 or nav <= 0 or not app.accounts or not all(v.ok for v in app.accounts.values()):
             return
-        drawdown = (1 - accounting.unit_nav / accounting.peak_nav) * 100
+        if nav > self.peak_nav:
+            self.peak_nav = nav
+            app.api.store(PEAK_KEY, str(nav))
+        drawdown = (1 - nav / self.peak_nav) * 100
         if drawdown >= limit:
             self._trip(
                 "drawdown",
-                f"unit NAV {accounting.unit_nav:.6f} is {drawdown:.2f}% below its peak "
-                f"{accounting.peak_nav:.6f} (guards.max_drawdown_pct {limit}); "
-                "command state:ACTIVE to resume",
+                f"unit NAV {nav:.6f} is {drawdown:.2f}% below its peak {self.peak_nav:.6f} "
+                f"(guards.max_drawdown_pct {limit}); command state:ACTIVE to resume",
             )
 
     def _rejects(self) -> None:

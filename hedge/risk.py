@@ -54,6 +54,7 @@ HUNDRED = Decimal(100)
 class VenueRisk:
     """One venue's positions as last read, and their distance to liquidation at the latest marks."""
 
+    venue: str
     wallet: Decimal  # wallet balance (equity without unrealized PnL)
     positions: list[VenuePosition]  # mechanics symbols (BTCUSDT), base quantities
     pair_of: dict[str, str]  # mechanics symbol -> FMZ pair
@@ -113,6 +114,9 @@ class Risk:
         self.pending: dict[tuple[str, str], PendingLeg] = {}
         self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a pending leg was closed
         self._next_fire_ms: dict[str, int] = {}
+        # the last liquidation price computed per (venue, symbol), kept when the position is gone: what a
+        # leg that vanished during an outage is booked at
+        self._last_liq: dict[tuple[str, str], Decimal] = {}
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
 
@@ -155,6 +159,7 @@ class Risk:
                         venue_liq[symbol] = price
                         break
         view = VenueRisk(
+            venue=venue.key,
             wallet=equity - upnl,
             positions=positions,
             pair_of=pair_of,
@@ -162,7 +167,8 @@ class Risk:
             read_ms=self.app.now_ms,
         )
         self._evaluate(venue.key, view)
-        self.views[venue.key] = view
+        if venue.key not in self.health.recovered:  # keep the reading from before an outage until recovered
+            self.views[venue.key] = view
         return view
 
     def _mark(self, venue: str, symbol: str) -> Decimal | None:
@@ -219,12 +225,12 @@ class Risk:
             price = pos.mark * (1 - pos.side.sign * move)
             self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price))
 
-    @staticmethod
-    def _set(view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
+    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
         pair = view.pair_of[pos.symbol]
         distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
         view.liquidation[pair] = price
         view.distance[pair] = distance
+        self._last_liq[(view.venue, pair)] = price
 
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
@@ -407,6 +413,7 @@ class Risk:
         except LegOutcomeUnknown as exc:
             app.halt(str(exc), {(threatened, symbol)})
             return None
+        app.ledger.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
         if moved <= 0:
             return None
@@ -492,6 +499,7 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.halt(str(exc), {(leg.venue, leg.symbol)})
                 return None
+            app.ledger.clear_orders(f"{tag}:pending")
             moved = sum((f.filled for f in fills), Decimal(0)) * sign
             if fills and fills[0].avg_price:
                 exit_price = fills[0].avg_price
@@ -511,13 +519,14 @@ class Risk:
             )
         self.save()
         if not moved and not vanished:
+            app.ledger.save(app.api.store)
             return None
         app.ledger.realized_pnl += pnl
         app.ledger.fees_paid += fees
         app.ledger.save(app.api.store)
         self.unplanned_pnl += pnl
         text = (
-            f"{tag}: pending leg {leg.symbol} on {leg.venue} ({leg.qty:+f} booked at {leg.price}) closed "
+            f"{tag}: pending leg {leg.symbol} on {leg.venue} ({leg.qty:+f} booked at {leg.price:.2f}) closed "
             f"{moved:+f} at {exit_price}"
             + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
             + f": unplanned {pnl:+.2f} USDT"
@@ -527,8 +536,29 @@ class Risk:
         return text
 
     def _last_liquidation(self, venue: str, symbol: str) -> Decimal | None:
-        view = self.views.get(venue)
-        return view.liquidation.get(symbol) if view is not None else None
+        return self._last_liq.get((venue, symbol))
+
+    def _liquidation_from_ledger(self, venue_key: str, symbol: str) -> Decimal | None:
+        """Cross liquidation price of our pairs' legs on a venue (at their entry prices) with the wallet of
+        the last reading before the outage: for a leg that vanished before any reading priced it."""
+        view = self.views.get(venue_key)
+        wallet = view.wallet if view is not None else None
+        if wallet is None or wallet <= 0:
+            return None
+        legs: dict[tuple[str, Side], tuple[Decimal, Decimal]] = {}  # (symbol, side) -> (qty, cost)
+        for pair in self.app.ledger.pairs.values():
+            for key, side, price in ((pair.long_venue, Side.LONG, pair.long_price),
+                                     (pair.short_venue, Side.SHORT, pair.short_price)):
+                if key == venue_key:
+                    qty, cost = legs.get((pair.symbol, side), (Decimal(0), Decimal(0)))
+                    legs[(pair.symbol, side)] = (qty + pair.qty, cost + pair.qty * price)
+        positions = tuple(VenuePosition(s.replace("_", ""), side, qty, cost / qty)
+                          for (s, side), (qty, cost) in legs.items() if qty > 0)
+        try:
+            prices = venue_mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions)).liquidation_prices
+        except (ValueError, ArithmeticError, KeyError):
+            return None
+        return prices.get(symbol.replace("_", ""))
 
     def recover(self, venue_key: str) -> bool:
         """A venue is back: settle its pending legs, then close the equal quantity of any leg that vanished
@@ -555,11 +585,16 @@ class Risk:
     def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal) -> None:
         """`missing` base of our legs on venue_key is gone: close the same quantity on the hedging legs."""
         app = self.app
-        liq = self._last_liquidation(venue_key, symbol) or self._mark(venue_key, symbol) or Decimal(0)
+        liq, source = self._last_liquidation(venue_key, symbol), "the last computed liquidation price"
+        if liq is None:
+            liq, source = self._liquidation_from_ledger(venue_key, symbol), (
+                "the liquidation price of our legs there with the wallet last read")
+        if liq is None:
+            liq, source = self._mark(venue_key, symbol) or Decimal(0), "the mark now (no liquidation price known)"
         app.event(
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than our pairs; the legs "
-            f"were liquidated or closed while {venue_key} was out (booked at {liq}, the last computed "
-            "liquidation price); closing the same quantity on the hedging venues",
+            f"were liquidated or closed while {venue_key} was out (booked at {liq:.2f}, {source}); "
+            "closing the same quantity on the hedging venues",
             "critical",
         )
         pairs = sorted(
@@ -592,7 +627,14 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.halt(str(exc), {(other_key, symbol)})
                 return
+            app.ledger.clear_orders(f"recover#{pair.id}")
             moved = sum((f.filled for f in fills), Decimal(0))
+            if moved <= 0:
+                app.ledger.save(app.api.store)
+                app.event(f"recover {venue_key}: closing {part} {symbol} on {other_key} filled nothing; "
+                          "tried again at the next look", "error")
+                return
+            part = min(part, moved)
             exit_price = (
                 fills[0].avg_price if fills and fills[0].avg_price else (self._mark(other_key, symbol) or liq)
             )
@@ -604,7 +646,7 @@ class Risk:
             self.unplanned_pnl += pnl
             app.event(
                 f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
-                f"{exit_price}, {venue_key} leg gone at ~{liq}): unplanned {pnl:+.2f} USDT",
+                f"{exit_price}, {venue_key} leg gone at ~{liq:.2f}): unplanned {pnl:+.2f} USDT",
                 "critical",
             )
             missing -= part
