@@ -555,7 +555,8 @@ class Risk:
         positions = tuple(VenuePosition(s.replace("_", ""), side, qty, cost / qty)
                           for (s, side), (qty, cost) in legs.items() if qty > 0)
         try:
-            prices = venue_mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions)).liquidation_prices
+            cross = venue_mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions))
+            prices = cross.liquidation_prices
         except (ValueError, ArithmeticError, KeyError):
             return None
         return prices.get(symbol.replace("_", ""))
@@ -590,7 +591,8 @@ class Risk:
             liq, source = self._liquidation_from_ledger(venue_key, symbol), (
                 "the liquidation price of our legs there with the wallet last read")
         if liq is None:
-            liq, source = self._mark(venue_key, symbol) or Decimal(0), "the mark now (no liquidation price known)"
+            liq = self._mark(venue_key, symbol) or Decimal(0)
+            source = "the mark now (no liquidation price known)"
         app.event(
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than our pairs; the legs "
             f"were liquidated or closed while {venue_key} was out (booked at {liq:.2f}, {source}); "

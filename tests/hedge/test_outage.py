@@ -88,3 +88,37 @@ def test_short_venue_down_while_price_falls_the_long_is_cut_alone_and_the_short_
     truth = sum(a.equity_usdt() for a in sim.world.accounts) - 20_000
     assert abs(float(app.ledger.realized_pnl) - truth) < 0.01 * abs(truth) + 20
     assert app.halt_reason is None and app.ledger.orders == {}
+
+
+def test_while_a_venue_is_down_no_pair_touches_it_and_the_others_trade_on(sim_robot):
+    sim = sim_robot("Futures_Binance", "Futures_OKX", "Futures_Bybit", hours=2)
+    fees = {v: {"taker_bps": 1} for v in ("binance", "okx", "bybit")}
+    app = sim.app(json.dumps({**BASE, "open_threshold_bps": 0.5, "close_threshold_bps": 0, "cooldown_s": 10,
+                              "order_notional_usdt": 500, "max_position_usdt": 2_000, "fees": fees}))
+    assert app.start()
+    start = sim.now_ms()
+    sim.world.inject("okx", "down", start + 20 * 60_000)
+    _run(sim, app, 20 * 60)
+    pairs = list(app.ledger.pairs.values())
+    assert pairs and all("okx" not in (p.long_venue, p.short_venue) for p in pairs)
+    assert sim.orders(1) == []  # not one order reached okx while it was down
+    assert any("venue okx market OUT" in line for line in sim.logs)
+    seen = set()
+    for _ in range(10 * 60):  # back: okx is priced and considered again
+        _run(sim, app, 1)
+        opp = app.last_opportunity[SYMBOL]
+        if opp is not None:
+            seen |= {opp.buy_venue, opp.sell_venue}
+    assert any("venue okx market back" in line for line in sim.logs) and "okx" in seen
+    assert app.halt_reason is None
+
+
+def test_a_frozen_feed_is_an_outage_of_market_data_only(sim_robot):
+    sim, app = _hedged(sim_robot, notional=2_000, hours=1)
+    sim.world.inject("okx", "stale_market", sim.now_ms() + 5 * 60_000)
+    _run(sim, app, 60)
+    assert app.health.is_out("okx", "market") and not app.health.is_out("okx", "account")
+    assert app.health.can_trade("okx")  # orders and positions still answer
+    assert any("no fresh book for 3 ticks" in line for line in sim.logs)
+    _run(sim, app, 5 * 60)
+    assert not app.health.is_out("okx")
