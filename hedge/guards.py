@@ -131,7 +131,7 @@ class Guards:
         source = f"guard:{name}"
         if app.state is TradingState.HALTED or app._state_source == source:
             return
-        if app.state is TradingState.REDUCING and app._state_source not in ("reconcile",):
+        if app.state is TradingState.REDUCING and app._state_source not in ("reconcile", "cluster"):
             return  # a person or another guard holds it already
         self.tripped[name] = self.tripped.get(name, 0) + 1
         app.set_state(TradingState.REDUCING, f"guard {name}: {reason}", source=source)
