@@ -269,8 +269,8 @@ class App:
             self.refresh_funding()
             self.observe()
             self.guards.check()
-            if self.treasury is not None:
-                self.treasury.check()
+            if self.treasury is not None and self.coordinator.leads("treasury"):
+                self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
 
     def _note_books(self) -> None:
