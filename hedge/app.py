@@ -133,7 +133,8 @@ class App:
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
-        self.budget: RateBudget = TokenBuckets(cfg.rate_limits, lambda: self.now_ms)
+        self.budget: RateBudget = self.coordinator.rate_budget(  # a cluster shares it through Redis
+            cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms))
         self.risk = Risk(self, self.health)
         self.guards = Guards(self)
         self._state_source = ""  # what set a non-ACTIVE state: "reconcile" and guards clear themselves

@@ -190,3 +190,20 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     for node in nodes:
         others = {line.split("]")[0] for line in node.order_log if line.startswith("[node ")}
         assert others == {f"[node {n.name}" for n in nodes if n is not node}, (node.name, others)
+
+
+def test_a_cluster_node_shares_the_request_budget_through_redis(redis_url, redis_server):
+    clock = BacktestClock(START_MS * 1_000_000, (START_MS + 3_600_000) * 1_000_000)
+    bindings = tuple(ExchangeBinding(EIDS[v]) for v in VENUES)
+    world = create_world(SimConfig(seed=1, start_ms=START_MS, symbols=SYMBOLS, bindings=bindings), clock,
+                         MemoryLog())
+    node = NodeRun("tokyo", "tokyo", world, clock, redis_url)
+    node.start()
+    for _ in range(3):
+        node.tick()
+        clock.sleep(LOOP_MS)
+    client = redis_server.client()
+    # every venue call of the node was counted in the shared buckets (written once a turn)
+    for venue in VENUES:
+        assert float(client.hget(f"t3:rate:{venue}", "wl")) < float(
+            node.app.cfg.rate_limits.venue(venue).weight_per_min)
