@@ -320,3 +320,60 @@ def test_a_bad_state_command_is_one_line_and_changes_nothing(fake_exchange, fake
     assert app.state.value == "ACTIVE"
     expected = "unknown trading state 'PAUSE': use ACTIVE, REDUCING or HALTED"
     assert any(expected in line for line in runtime.logs)
+
+
+def _order_sizes(exchange, ct_val=1.0):
+    return [D(repr(amount)) * D(repr(ct_val)) for _, _, amount in exchange.sent]
+
+
+def test_an_opening_takes_at_most_max_depth_share_of_the_book_on_either_leg(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.depth_size = 1.0  # 5 levels of 1 contract (0.01 BTC) within 5 bps: 0.05 BTC visible
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    assert pair.qty == D("0.01")  # 0.2 x 0.05, not the 0.019 of order_notional_usdt
+    assert _order_sizes(binance) == [D("0.01")] and _order_sizes(okx, 0.01) == [D("0.01")]
+    assert any("sized down from 0.019 by max_depth_share" in e.text for e in app.events.newest())
+
+
+def test_an_opening_the_book_cannot_carry_is_skipped_with_a_warning(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.depth_size = 0.05  # 0.0025 BTC visible: a 0.2 share is below one 0.001 lot
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 3)
+    assert binance.sent == [] and okx.sent == [] and app.ledger.pairs == {}
+    warnings = [e.text for e in app.events.newest(min_level="warn") if "max_depth_share" in e.text]
+    assert len(warnings) == 1 and "allows 0 of 0.019" in warnings[0]
+
+
+def test_a_close_larger_than_the_depth_share_goes_in_steps_and_ends_flat(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert binance.base_position() == D("0.019")
+    okx.depth_size = 1.0  # the close may take 0.01 BTC per order
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
+    _run(app, runtime, 1)
+    assert binance.base_position() == D("0.009") and okx.base_position() == D("-0.009")
+    assert app.max_net_exposure["BTC_USDT"] == 0
+    _run(app, runtime, 1)
+    assert app.ledger.pairs == {} and binance.base_position() == 0 and okx.base_position() == 0
+    assert _order_sizes(okx, 0.01)[1:] == [D("0.01"), D("0.009")]
+    assert not any("did not complete" in e.text for e in app.events.newest())
+
+
+def test_a_close_leaves_no_remainder_below_a_venue_minimum(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    binance.min_notional = 100.0  # 0.002 BTC at 50,000
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.depth_size = 1.8  # room 0.018 of 0.019 would leave 0.001 (50 USDT): below binance's 100
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
+    _run(app, runtime, 2)
+    assert app.ledger.pairs == {} and binance.base_position() == 0
+    assert _order_sizes(binance)[1:] == [D("0.017"), D("0.002")]
