@@ -62,7 +62,7 @@ class AccountView:
     ok: bool = False
     margin_used: Decimal = Decimal(0)
     notional: Decimal = Decimal(0)  # sum of |position| x mark
-    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol, distance to liquidation %
+    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol (", estimated"), distance %
 
     @property
     def leverage(self) -> Decimal | None:
@@ -490,8 +490,9 @@ class App:
         view.liquidation = None
         if not positions:
             return
+        mechanics = venue_mechanics(venue.key)
         try:
-            cross = venue_mechanics(venue.key).evaluate_cross(
+            cross = mechanics.evaluate_cross(
                 CrossAccount(wallet_balance=view.equity - view.upnl, positions=tuple(positions)))
         except (ValueError, ArithmeticError) as exc:  # a symbol without contract data in hedge/venues
             if venue.key not in self._risk_unknown:  # said once per venue, not at every status interval
@@ -505,7 +506,9 @@ class App:
                 continue
             distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * 100
             if nearest is None or distance < nearest[1]:
-                nearest = (pos.symbol, distance)
+                # a symbol without the venue's published tiers is computed with the conservative estimate
+                nearest = (f"{pos.symbol}, estimated" if mechanics.is_estimated(pos.symbol) else pos.symbol,
+                           distance)
         view.liquidation = nearest
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:

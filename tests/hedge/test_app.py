@@ -377,3 +377,20 @@ def test_a_close_leaves_no_remainder_below_a_venue_minimum(fake_exchange, fake_r
     _run(app, runtime, 2)
     assert app.ledger.pairs == {} and binance.base_position() == 0
     assert _order_sizes(binance)[1:] == [D("0.017"), D("0.002")]
+
+
+def test_accounts_show_a_liquidation_distance_for_alts_and_flag_estimated_tiers(fake_exchange, fake_runtime):
+    books = {"XRP_USDT": (0.5, 0.5001)}
+    binance = fake_exchange("binance", lot=0.1, min_qty=0.1, books=dict(books))
+    okx = fake_exchange("okx", ct_val=100.0, lot=1.0, min_qty=1.0, books=dict(books))
+    runtime = fake_runtime([binance, okx])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS.replace("BTC_USDT", "XRP_USDT")))
+    assert app.start()
+    okx.books["XRP_USDT"] = (0.502, 0.5021)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+    app.refresh_accounts()
+    # Binance publishes XRPUSDT brackets; OKX's XRP tiers are not in the store (estimated, and said so)
+    assert app.accounts["binance"].liquidation[0] == "XRPUSDT"
+    assert app.accounts["okx"].liquidation[0] == "XRPUSDT, estimated"
+    assert all(view.liquidation[1] > 0 for view in app.accounts.values())
