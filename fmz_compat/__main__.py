@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import re
 import sys
@@ -14,10 +15,14 @@ from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
 from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
+from fmz_compat.sim.replay import replay_bindings
+from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
+from fmz_compat.venue_cli import add_venue_server_parser, node_config, node_run_kwargs
 
 DEFAULT_START = "2024-01-01 00:00:00"
 DEFAULT_DURATION = "7d"
 DEFAULT_VENUES = ("binance", "bybit", "okx")
+DEFAULT_SYMBOLS = "BTC_USDT,ETH_USDT"
 _SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
 _EID = re.compile(r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -62,17 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--latency",
             type=int,
-            default=0,
             metavar="MS",
             help="virtual milliseconds each exchange call takes (default 0; set it for loops without Sleep)",
         )
-        p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+        if name == "backtest":
+            p.add_argument(
+                "--replay", type=Path, metavar="RECORDING",
+                help="replay a recording (python -m tools.record) instead of the synthetic market: "
+                "venues, symbols and the window come from it",
+            )
+        p.add_argument("--seed", type=int, help="simulator seed (default 1)")
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
             f"exchanges, else {','.join(DEFAULT_VENUES)})",
         )
-        p.add_argument("--symbols", default="BTC_USDT,ETH_USDT", help="markets the simulator generates")
+        p.add_argument("--symbols", help=f"markets the simulator generates (default {DEFAULT_SYMBOLS}; "
+                       "with --replay: the recorded ones)")
         p.add_argument(
             "--balance", type=float, help="starting USDT per venue (default 10000 or the header's)"
         )
@@ -83,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)"
         )
         p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
+        p.add_argument("--venue-server", metavar="URL",
+                       help="trade the accounts of a running venue server (python -m fmz_compat "
+                       "venue-server) on its clock, as node --node; its venues, symbols, seed, window apply")
+        p.add_argument("--node", help="this node's name on the venue server (e.g. tokyo)")
         _add_dashboard_args(p, "--dashboard", "serve the robot page while it runs (default host 127.0.0.1)")
     add_live_parser(sub)
+    add_venue_server_parser(sub)
     d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
     _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
@@ -213,33 +229,89 @@ def resolve_symbols(text: str) -> tuple[str, ...]:
     return symbols
 
 
+def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, tuple[ExchangeBinding, ...]]:
+    """The recording's header, the window inside it and one binding per (chosen) recorded venue."""
+    try:
+        rec = read_header(ns.replay)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if ns.end and ns.duration:
+            raise UsageError("pass --end or --duration, not both")
+        start_ms = parse_time_ms(ns.start) if ns.start else rec.start_ms
+        if ns.end:
+            end_ms = parse_time_ms(ns.end)
+        elif ns.duration:
+            end_ms = start_ms + parse_duration_s(ns.duration) * 1000
+        else:
+            end_ms = rec.end_ms
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
+        raise UsageError(
+            f"window {_utc_text(start_ms)} -> {_utc_text(end_ms)} is not inside the recording "
+            f"({_utc_text(rec.start_ms)} -> {_utc_text(rec.end_ms)}): narrow --start/--end/--duration "
+            "or drop them to replay all of it"
+        )
+    venues = None
+    if ns.venues:
+        venues = tuple(v.strip().lower() for v in ns.venues.split(","))
+        missing = [v for v in venues if v not in rec.venues]
+        if missing:
+            raise UsageError(f"--venues {ns.venues}: {', '.join(missing)} not in the recording "
+                             f"(it has {', '.join(rec.venues)})")
+    if ns.stocks is not None:
+        raise UsageError("--stocks is for spot and coin-margined bindings; a replay has USDT perpetuals only")
+    if ns.balance is not None and ns.balance <= 0:
+        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
+
+
+def _utc_text(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     ns = build_parser().parse_args(argv)
     source, header = read_strategy(ns.file)
     params_json, origin = resolve_params(ns.params, ns.file)
     args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
-    if ns.command == "backtest":
+    replay = getattr(ns, "replay", None)
+    if ns.venue_server is not None or ns.node is not None:
+        if replay is not None:
+            raise UsageError("--replay runs its own market in this process: drop --venue-server/--node")
+        return node_config(ns, params_json, origin, args), source
+    if replay is not None:
+        _rec, start_ms, end_ms, bindings = resolve_replay(ns)
+        symbols = resolve_symbols(ns.symbols) if ns.symbols else ()
+    elif ns.command == "backtest":
         start_ms, end_ms = resolve_window(ns, header)
     else:
         start_ms, end_ms = 0, None
-    if ns.seed < 0:
-        raise UsageError(f"--seed {ns.seed} must be zero or positive")
-    if ns.latency < 0:
-        raise UsageError(f"--latency {ns.latency} must be zero or a positive number of milliseconds")
+    if replay is None:
+        bindings = resolve_bindings(ns, header)
+        symbols = resolve_symbols(ns.symbols or DEFAULT_SYMBOLS)
+    seed = 1 if ns.seed is None else ns.seed
+    latency = 0 if ns.latency is None else ns.latency
+    if seed < 0:
+        raise UsageError(f"--seed {seed} must be zero or positive")
+    if latency < 0:
+        raise UsageError(f"--latency {latency} must be zero or a positive number of milliseconds")
     config = RunConfig(
         mode=ns.command,
         strategy_path=ns.file,
-        bindings=resolve_bindings(ns, header),
+        bindings=bindings,
         start_ms=start_ms,
         end_ms=end_ms,
-        seed=ns.seed,
-        symbols=resolve_symbols(ns.symbols),
+        seed=seed,
+        symbols=symbols,
         params_json=params_json,
         params_origin=origin,
         args=args,
         out_root=ns.out,
         quiet=ns.quiet,
-        latency_ms=ns.latency,
+        latency_ms=latency,
+        replay=replay,
     )
     return config, source
 
@@ -254,23 +326,30 @@ def main(argv: list[str] | None = None) -> int:
             return serve_folder(ns.run_dir, ns.dashboard, ns.dashboard_token)
         if argv[:1] == ["live"]:
             return _main_live(build_parser().parse_args(argv))
+        if argv[:1] == ["venue-server"]:
+            from fmz_compat.venue_cli import main_venue_server
+
+            return main_venue_server(build_parser().parse_args(argv))
         config, source = config_from_args(argv)
         ns = build_parser().parse_args(argv)
+        config, extra = node_run_kwargs(config)  # a node: the venue server's window, world and clock
         if ns.dashboard is not None:
             from fmz_compat.dashboard.cli import run_with_dashboard
 
-            return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token)
-        return run(config, source=source).exit_code
+            return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token, **extra)
+        return run(config, source=source, **extra).exit_code
     except UsageError as exc:
         print(f"fmz_compat: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _main_live(ns: argparse.Namespace) -> int:
-    from fmz_compat.live_cli import live_config, live_world_factory, load_credentials
+    from fmz_compat.live_cli import book_options, live_config, live_world_factory, load_credentials
 
     config, source = live_config(ns)
-    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag)
+    books = book_options(ns, config.params_json)
+    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
+                                 books=books)
     return run(config, source=source, world_factory=factory).exit_code
 
 

@@ -18,16 +18,19 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import ccxt
+import requests
 
 from fmz_compat.core import (
     LOG_TYPE_BUY,
     LOG_TYPE_CANCEL,
+    LOG_TYPE_LOG,
     LOG_TYPE_SELL,
     ORDER_OFFSET_CLOSE,
     ORDER_OFFSET_OPEN,
@@ -54,6 +57,9 @@ from fmz_compat.exchange import (
     _truthy,
 )
 from fmz_compat.keys import Credentials
+from fmz_compat.ws.book import BookView
+from fmz_compat.ws.feed import BookFeed, FeedConfig
+from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 
 @dataclass(frozen=True)
@@ -112,11 +118,33 @@ def build_client(venue: str, credentials: Credentials | None, *, testnet: bool =
     return client
 
 
+def build_book_feed(venue: str, client: ccxt.Exchange, *, testnet: bool = False, url: str = "",
+                    config: FeedConfig | None = None) -> BookFeed:
+    """The websocket book feed of `venue` (not started). Binance's REST snapshots use plain HTTP, not
+    the ccxt client, so the feed thread never shares the client with the strategy thread."""
+    protocol = PROTOCOLS[venue]()
+    url = url or (protocol.testnet_url if testnet else protocol.url)
+    snapshot = _binance_snapshots(client.urls["api"]["fapiPublic"]) if protocol.snapshot_by_rest else None
+    return BookFeed(protocol, url, snapshot=snapshot, config=config)
+
+
+def _binance_snapshots(base_url: str) -> Callable[[str], Any]:
+    session = requests.Session()
+    limit = BinanceBooks.snapshot_limit
+
+    def fetch(market_id: str) -> Any:
+        answer = session.get(f"{base_url}/depth", params={"symbol": market_id, "limit": limit}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+    return fetch
+
+
 class LiveExchange(FmzExchangeObject):
     """One FMZ exchange object backed by a ccxt client."""
 
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
-                 index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "") -> None:
+                 index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "",
+                 books: BookFeed | None = None, book_max_age_ms: int = 2000) -> None:
         if venue not in VENUES:
             raise ValueError(f"unknown venue {venue!r}: use one of {', '.join(VENUES)}")
         self._client = client
@@ -136,8 +164,19 @@ class LiveExchange(FmzExchangeObject):
         self._client_ids = itertools.count(1)
         self._id_prefix = f"fmzc{index}x"
         self.last_outcome_unknown = False
+        # websocket books: served while in sync and younger than book_max_age_ms, else REST
+        self.books = books
+        self.book_max_age_ms = book_max_age_ms
+        self.book_reads = {"ws": 0, "rest": 0}
+        self.time_offset_ms = 0  # venue clock minus local clock, from sync_clock()
+        self._unified_by_id: dict[str, str] = {}
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
+
+    @property
+    def client(self) -> ccxt.Exchange:
+        """The ccxt client behind this object (for the book feed's REST snapshots and tools)."""
+        return self._client
 
     # --- plumbing -----------------------------------------------------------------------------
     def redact(self, text: str) -> str:
@@ -149,8 +188,16 @@ class LiveExchange(FmzExchangeObject):
         self._log.error(self.redact(f"{self._label} {method}: {message}"), exchange_index=self._index)
         return None
 
+    def _drain_book_notes(self) -> None:
+        notes = self.books.notes if self.books is not None else None
+        while notes:
+            note = notes.popleft()
+            self._log.log(LOG_TYPE_LOG, self.redact(f"{self._label} {note.level}: {note.text}"),
+                          exchange_index=self._index)
+
     def _run(self, method: str, fn: Callable[[], Any]) -> Any:
         with self._lock:
+            self._drain_book_notes()
             self.last_outcome_unknown = False
             try:
                 return fn()
@@ -266,9 +313,54 @@ class LiveExchange(FmzExchangeObject):
             "Info": t.get("info"),
         })
 
+    # websocket books ----------------------------------------------------------------------------
+    def _book(self, unified: str, depth: int) -> BookView | None:
+        """The streamed book when it is in sync and fresh; subscribes it on first use."""
+        if self.books is None:
+            return None
+        market_id = self._markets()[unified]["id"]
+        self.books.subscribe([market_id])
+        view = self.books.view(market_id, depth)
+        if view is None or self._book_age_ms(view) > self.book_max_age_ms:
+            self.book_reads["rest"] += 1
+            return None
+        self.book_reads["ws"] += 1
+        return view
+
+    def _book_time_ms(self, view: BookView) -> int:
+        """The book's venue timestamp on the local clock."""
+        return view.venue_ms - self.time_offset_ms
+
+    def _book_age_ms(self, view: BookView) -> int:
+        return _wall_ms() - self._book_time_ms(view)
+
+    def _book_ticker(self, unified: str, view: BookView) -> Struct:
+        ask = view.asks[0][0] if view.asks else None
+        bid = view.bids[0][0] if view.bids else None
+        return to_struct({
+            "Symbol": self._fmz_symbol(unified), "High": None, "Low": None, "Sell": ask, "Buy": bid,
+            "Last": None, "Open": None, "Volume": None, "Time": self._book_time_ms(view), "OpenInterest": 0.0,
+            "Info": self._book_info(view),
+        })
+
+    def _book_info(self, view: BookView) -> dict[str, Any]:
+        return {"source": "ws", "venueTime": view.venue_ms, "receivedTime": view.received_ms,
+                "ageMs": self._book_age_ms(view)}
+
+    def watch_books(self, symbols: list[str]) -> None:
+        """Stream these symbols' books ("BTC_USDT" or "BTC_USDT.swap"); unknown symbols are refused."""
+        if self.books is None:
+            return
+        ids = [self._markets()[self._symbol(s if "." in s else f"{s}.swap")[1]]["id"] for s in symbols]
+        self.books.subscribe(ids)
+
+    # ------------------------------------------------------------------------------------------
     def GetTicker(self, symbol: str = "") -> Struct | None:
         def run() -> Struct:
             unified = self._symbol(symbol)[1]
+            view = self._book(unified, 1)
+            if view is not None:
+                return self._book_ticker(unified, view)
             t = dict(self._client.fetch_ticker(unified))
             if t.get("bid") is None or t.get("ask") is None:  # e.g. Binance's 24h ticker has no book
                 book = self._client.fetch_order_book(unified, 5)
@@ -279,20 +371,60 @@ class LiveExchange(FmzExchangeObject):
         return self._run("GetTicker", run)
 
     def GetTickers(self) -> list[Struct] | None:
+        """Every listed swap's ticker; with websocket books on, the streamed symbols only (REST for
+        those whose book is not in sync or too old)."""
         def run() -> list[Struct]:
+            if self.books is not None and self.books.subscribed():
+                return self._streamed_tickers()
             tickers = self._client.fetch_tickers()
             return [self._ticker_struct(s, t) for s, t in tickers.items() if s in self._markets()
                     and self._markets()[s].get("swap") and self._markets()[s].get("linear")]
         return self._run("GetTickers", run)
 
+    def _streamed_tickers(self) -> list[Struct]:
+        assert self.books is not None
+        if len(self._unified_by_id) != len(self._markets()):
+            self._unified_by_id = {m["id"]: s for s, m in self._markets().items()}
+        out, missing = [], []
+        for market_id in self.books.subscribed():
+            unified = self._unified_by_id.get(market_id)
+            if unified is None:
+                continue
+            view = self._book(unified, 1)
+            if view is None:
+                missing.append(unified)
+            else:
+                out.append(self._book_ticker(unified, view))
+        if missing:
+            out.extend(self._rest_tops(missing))
+        return out
+
+    def _rest_tops(self, symbols: list[str]) -> list[Struct]:
+        """Best bid/ask by REST for a few symbols: one bids/asks (or tickers) request for them all."""
+        if self._client.has.get("fetchBidsAsks") is True:
+            tickers = self._client.fetch_bids_asks(symbols)
+        else:
+            tickers = self._client.fetch_tickers(symbols)
+        return [self._ticker_struct(s, t) for s, t in tickers.items() if s in symbols
+                and t.get("bid") is not None and t.get("ask") is not None]
+
     def GetDepth(self, symbol: str = "", limit: int | None = None) -> Struct | None:
         def run() -> Struct:
             unified = self._symbol(symbol)[1]
+            view = self._book(unified, limit or 20)
+            if view is not None:
+                return to_struct({
+                    "Asks": [{"Price": p, "Amount": a} for p, a in view.asks],
+                    "Bids": [{"Price": p, "Amount": a} for p, a in view.bids],
+                    "Time": self._book_time_ms(view),
+                    "Info": {"symbol": self._markets()[unified]["id"], **self._book_info(view)},
+                })
             book = self._client.fetch_order_book(unified, limit)
             return to_struct({
                 "Asks": [{"Price": p, "Amount": a} for p, a, *_ in book["asks"]],
                 "Bids": [{"Price": p, "Amount": a} for p, a, *_ in book["bids"]],
-                "Time": book.get("timestamp"), "Info": {"symbol": self._markets()[unified]["id"]},
+                "Time": book.get("timestamp") or _wall_ms(),
+                "Info": {"symbol": self._markets()[unified]["id"], "source": "rest"},
             })
         return self._run("GetDepth", run)
 
@@ -507,6 +639,10 @@ class LiveExchange(FmzExchangeObject):
                 return to_struct(result)
         prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)
         raise _Failed(f"path {path!r} is not a private REST path of {self._name}: start it with {prefixes}")
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _venue_message(e: Exception) -> str:

@@ -6,6 +6,7 @@ The parser is built without importing ccxt (it is slow to import); the world fac
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ def add_live_parser(sub: Any) -> None:
                    help=f"comma list of {', '.join(VENUE_NAMES)} (default binance,okx)")
     p.add_argument("--currency", default="BTC_USDT", help="pair each exchange object starts on")
     p.add_argument("--okx-broker-tag", default="", help="OKX broker tag for orders (default none)")
+    p.add_argument("--books", choices=("ws", "rest"), default="ws",
+                   help="market data: websocket books with REST fallback (ws, default) or REST only")
+    p.add_argument("--symbols", default="",
+                   help="pairs whose books are streamed, comma list (default: the params' \"symbols\" "
+                        "and --currency)")
+    p.add_argument("--book-max-age-ms", type=int, default=2000,
+                   help="a streamed book older than this is not served; REST answers instead (default 2000)")
+    p.add_argument("--books-url", action="append", default=[], metavar="VENUE=URL",
+                   help="websocket URL for a venue's books (a proxy or a local stand-in)")
     p.add_argument("--params", help="the PARAMS global: a JSON document or the path of one")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
                    help="set another strategy global; VALUE is read as JSON when it parses")
@@ -43,10 +53,41 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
     if unknown or not venues:
         raise UsageError(f"--venues {ns.venues!r}: choose from {', '.join(VENUE_NAMES)}")
     bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency=ns.currency.upper()) for v in venues)
+    if ns.book_max_age_ms < 100:
+        raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
                        args=tuple(parse_arg(a) for a in ns.arg), out_root=ns.out, quiet=ns.quiet)
     return config, source
+
+
+def book_options(ns: argparse.Namespace, params_json: str) -> dict[str, Any]:
+    """The websocket book settings of a live run: which pairs to stream, where, how old is too old."""
+    urls: dict[str, str] = {}
+    for item in ns.books_url:
+        venue, sep, url = item.partition("=")
+        if not sep or venue.strip().lower() not in VENUE_NAMES or not url.startswith(("ws://", "wss://")):
+            raise UsageError(f"--books-url {item!r}: use VENUE=wss://host/path with VENUE one of "
+                             f"{', '.join(VENUE_NAMES)}")
+        urls[venue.strip().lower()] = url
+    if ns.symbols:
+        pairs = [s.strip().upper() for s in ns.symbols.split(",") if s.strip()]
+    else:
+        pairs = _param_symbols(params_json)
+    currency = ns.currency.upper()
+    pairs = list(dict.fromkeys([*pairs, currency]))
+    bad = [p for p in pairs if p.count("_") != 1 or not all(p.split("_"))]
+    if bad:
+        raise UsageError(f"--symbols: {', '.join(bad)} is not a pair: use BASE_QUOTE such as BTC_USDT")
+    return {"enabled": ns.books == "ws", "pairs": pairs, "urls": urls, "max_age_ms": ns.book_max_age_ms}
+
+
+def _param_symbols(params_json: str) -> list[str]:
+    try:
+        symbols = json.loads(params_json or "{}").get("symbols")
+    except (ValueError, AttributeError):
+        return []
+    return [str(s).upper() for s in symbols] if isinstance(symbols, list) else []
 
 
 def load_credentials(keys_path: Path | None) -> dict[str, Any]:
@@ -65,14 +106,22 @@ class LiveWorld:
         self.exchanges = exchanges
 
     def stats(self) -> dict[str, Any]:
-        return {"venues": {ex.GetLabel(): {"orders_in_flight": len(ex.in_flight)} for ex in self.exchanges}}
+        venues = {}
+        for ex in self.exchanges:
+            entry: dict[str, Any] = {"orders_in_flight": len(ex.in_flight), "book_reads": dict(ex.book_reads)}
+            if ex.books is not None:
+                entry["books"] = ex.books.stats()
+            venues[ex.GetLabel()] = entry
+        return {"venues": venues}
 
     def close(self) -> None:
-        return None
+        for ex in self.exchanges:
+            if ex.books is not None:
+                ex.books.stop()
 
 
 def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, broker_tag: str = "",
-                       client_factory: Any = None) -> Any:
+                       client_factory: Any = None, books: dict[str, Any] | None = None) -> Any:
     """A runner WorldFactory: loads markets and checks the account mode of every venue at start.
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
@@ -108,6 +157,21 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
             except ccxt.BaseError as e:
                 raise ValueError(ex.redact(f"{binding.eid}: cannot start: {type(e).__name__}: {e}")) from None
             exchanges.append(ex)
+        if books and books.get("enabled"):
+            _start_books(exchanges, venues, testnet, books)
         return LiveWorld(exchanges)
 
     return factory
+
+
+def _start_books(exchanges: list[Any], venues: list[str], testnet: bool, books: dict[str, Any]) -> None:
+    """One websocket book feed per exchange object, streaming the pairs each venue lists."""
+    from fmz_compat.live import build_book_feed
+
+    for ex, venue in zip(exchanges, venues, strict=True):
+        listed = ex.GetMarkets() or {}
+        pairs = [p for p in books["pairs"] if f"{p}.swap" in listed]
+        feed = build_book_feed(venue, ex.client, testnet=testnet, url=books["urls"].get(venue, ""))
+        ex.books, ex.book_max_age_ms = feed, books["max_age_ms"]
+        ex.watch_books(pairs)
+        feed.start()

@@ -81,11 +81,15 @@ class RunConfig:
     out_root: Path = Path("runs")
     quiet: bool = False
     latency_ms: int = 0  # virtual time each exchange call takes (lets Sleep-less loops progress)
+    replay: Path | None = None  # a recording (tools.record) replaces the synthetic market
+    venue_server: str = ""  # a node of a venue server (fmz_compat.remote): its URL
+    node: str = ""  # and this node's name there
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["strategy_path"] = str(self.strategy_path)
         data["out_root"] = str(self.out_root)
+        data["replay"] = str(self.replay) if self.replay is not None else None
         data["bindings"] = [asdict(b) for b in self.bindings]
         return data
 
@@ -139,6 +143,16 @@ def next_robot_id(out_root: Path) -> int:
         else []
     )
     return max(existing, default=0) + 1
+
+
+def replay_factory(path: Path) -> WorldFactory:
+    from fmz_compat.sim.replay import replay_world_factory
+    from fmz_compat.sim.replay_format import RecordingError
+
+    try:
+        return replay_world_factory(path)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def default_world_factory() -> WorldFactory:
@@ -222,11 +236,15 @@ def run(
     out: Callable[[str], None] = print,
     source: str | None = None,
     on_runtime: Callable[[Runtime], None] | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
-    """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code)."""
+    """Run the strategy to its end; never raises for strategy failures (see RunResult.exit_code).
+
+    `clock` replaces the mode's own (a node follows its venue server's clock)."""
     if source is None:
         source, _header = read_strategy(config.strategy_path)
-    factory = world_factory or default_world_factory()
+    factory = world_factory or (replay_factory(config.replay) if config.replay is not None
+                                else default_world_factory())
     config.out_root.mkdir(parents=True, exist_ok=True)
     robot_id = next_robot_id(config.out_root)
     while True:  # another run in the same folder may take an id between the scan and the mkdir
@@ -239,15 +257,12 @@ def run(
     db_path = robot_dir / f"{robot_id}.db3"
     result = RunResult(EXIT_OK, robot_id, robot_dir, db_path, robot_dir / "report.html")
 
-    if config.mode == "backtest":
-        if config.end_ms is None:
-            raise UsageError("a backtest needs an end time: pass --end or --duration")
-        clock: Any = BacktestClock(config.start_ms * 1_000_000, config.end_ms * 1_000_000)
-    else:
-        clock = RealClock()
+    if clock is None:
+        clock = _mode_clock(config)
     store = RobotStore(db_path)
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
-    start_ms = config.start_ms if config.mode == "backtest" else clock.now_ns() // 1_000_000
+    start_ms = config.start_ms if config.mode == "backtest" or config.venue_server else \
+        clock.now_ns() // 1_000_000
     sim_config = SimConfig(
         seed=config.seed,
         start_ms=start_ms,
@@ -288,6 +303,14 @@ def run(
         store.close()
     out(summary_text(config, result))
     return result
+
+
+def _mode_clock(config: RunConfig) -> Clock:
+    if config.mode != "backtest":
+        return RealClock()
+    if config.end_ms is None:
+        raise UsageError("a backtest needs an end time: pass --end or --duration")
+    return BacktestClock(config.start_ms * 1_000_000, config.end_ms * 1_000_000)
 
 
 def _stop_reason(store: RobotStore, exit_code: int) -> list[str]:
@@ -391,8 +414,8 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 if callable(fn):
                     fn()
             ended = (EXIT_OK, "main() returned")
-        except EOFError:
-            ended = (EXIT_OK, "backtest window ended")
+        except EOFError as exc:
+            ended = (EXIT_OK, str(exc) or "backtest window ended")
         except (KeyboardInterrupt, _Stop):
             ended = (interrupted_code, "stopped")
         except SystemExit as exc:
@@ -514,6 +537,18 @@ def _annualized_text(f: dict[str, Any], window: dict[str, Any]) -> str:
             f"compounded {found[1] * 100:+.2f} %)")
 
 
+def _replay_lines(config: RunConfig, result: RunResult) -> list[str]:
+    if config.replay is None:
+        return []
+    info = result.stats.get("replay") or {}
+    applied = info.get("events_applied") or {}
+    line = (f"replay of {config.replay}: {applied.get('book', 0):,} books, "
+            f"{applied.get('trade', 0):,} trades, {applied.get('funding', 0):,} funding updates, "
+            f"{applied.get('gap', 0)} gaps replayed")
+    source = f"source  {info['source']}" if info.get("source") else ""
+    return [line, *([source] if source else []), *[f"note    {n}" for n in info.get("notes") or []]]
+
+
 def summary_text(config: RunConfig, result: RunResult) -> str:
     window = result.window
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
@@ -525,6 +560,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     lines = [
         "",
         f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
+        *_replay_lines(config, result),
         f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
         f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "

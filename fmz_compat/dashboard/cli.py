@@ -33,7 +33,7 @@ def make_server(listen: str, token: str | None, *, out: Callable[[str], None] = 
 
 
 def run_with_dashboard(config: RunConfig, source: str, listen: str, token: str | None, *,
-                       linger: bool = True, out: Callable[[str], None] = print) -> int:
+                       linger: bool = True, out: Callable[[str], None] = print, **run_kwargs: Any) -> int:
     """Run the robot with its page served; after it stops, keep the page up until Ctrl-C."""
     server = make_server(listen, token, out=out)
     venues = [b.eid for b in config.bindings]
@@ -42,7 +42,7 @@ def run_with_dashboard(config: RunConfig, source: str, listen: str, token: str |
         server.attach(runtime, mode=config.mode, strategy=config.strategy_path.name, venues=venues)
 
     try:
-        result = run(config, source=source, on_runtime=attach, out=out)
+        result = run(config, source=source, on_runtime=attach, out=out, **run_kwargs)
         server.finished(result.exit_code, result.ended_by)
         if linger:
             out(f"dashboard still serving {server.url} (Ctrl-C to quit)")

@@ -187,6 +187,10 @@ class Account:
             self._specs[pair] = spec
         return spec
 
+    def use_contract(self, spec: ContractSpec) -> None:
+        """Trade `spec.pair` with these contract facts (a replay uses what the venue published)."""
+        self._specs[spec.pair] = spec
+
     def market_key(self, pair: str) -> str:
         if not self.futures:
             return f"{self.venue}:spot"

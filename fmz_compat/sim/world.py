@@ -68,8 +68,21 @@ class SimWorld:
         self.deposits: list[dict[str, Any]] = []  # credited deposits, oldest first (internal and external)
         self._books_built = 0
         self.lock = threading.RLock()
-        funding_hours = funding_hours or {}
+        self._build_markets(cfg, funding_hours or {})
+        for i, b in enumerate(cfg.bindings):
+            venue, futures = _venue_of(b.eid)
+            self.accounts.append(Account(self, i, venue, futures, b.balance, b.stocks, b.currency, b.fee))
+        self.equity_start = [a.equity_usdt() for a in self.accounts]
+        self.exchanges = [self._new_exchange(acc, b)
+                          for acc, b in zip(self.accounts, cfg.bindings, strict=True)]
 
+    def _new_exchange(self, acc: Account, binding: Any) -> Any:
+        from fmz_compat.exchange import Exchange  # late import: exchange builds on this module
+
+        return Exchange(self, acc, binding)
+
+    def _build_markets(self, cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:
+        """One generated quote per (venue market, pair) the bindings and symbols need."""
         markets: set[tuple[str, str]] = set()
         for b in cfg.bindings:
             venue, futures = _venue_of(b.eid)
@@ -104,12 +117,6 @@ class SimWorld:
                 self._funded.append(q)
             coin.add_quote(q)
             self.quotes[(market, pair)] = q
-        for i, b in enumerate(cfg.bindings):
-            venue, futures = _venue_of(b.eid)
-            self.accounts.append(Account(self, i, venue, futures, b.balance, b.stocks, b.currency, b.fee))
-        self.equity_start = [a.equity_usdt() for a in self.accounts]
-        from fmz_compat.exchange import Exchange  # late import: exchange builds on this module
-        self.exchanges = [Exchange(self, acc, b) for acc, b in zip(self.accounts, cfg.bindings, strict=True)]
 
     # --- time ---------------------------------------------------------------------------------
     def now_ms(self) -> int:

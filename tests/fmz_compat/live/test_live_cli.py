@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 from venue_payloads import BINANCE_EXCHANGE_INFO, SECRETS
+from ws_server import FakeVenueWs
 
 from fmz_compat.__main__ import main
 
@@ -70,7 +72,7 @@ def test_a_live_run_reads_the_venue_and_logs_through_the_robot(tmp_path, capsys,
         "openTime": 1732413600000, "closeTime": 1732500000000, "firstId": 1, "lastId": 2, "count": 2})
     http.get(f"{api}/depth", json={"lastUpdateId": 1027024, "E": 1732500000001, "T": 1732500000000,
                                    "bids": [["95000.00", "1.500"]], "asks": [["95000.10", "0.800"]]})
-    code = main(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+    code = main(["live", str(strategy), "--keys", str(keys), "--venues", "binance", "--books", "rest",
                  "--out", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -89,4 +91,59 @@ def test_testnet_switches_clients_to_sandbox_and_refuses_venues_without_one(tmp_
     assert main(["live", str(strategy), "--keys", str(path), "--venues", "coinex", "--testnet",
                  "--out", str(tmp_path / "runs")]) == 2
     assert "coinex has no testnet" in capsys.readouterr().err
+    assert len(http.calls) == 0
+
+
+WS_STRATEGY = '''
+def main():
+    for _ in range(500):
+        t = exchange.GetTicker("BTC_USDT.swap")
+        if t is not None and t.Info.get("source") == "ws":
+            Log("ws bid", t.Buy, "ask", t.Sell)
+            return
+        Sleep(10)
+    Log("no websocket book")
+'''
+
+
+def test_a_live_run_streams_books_and_falls_back_to_rest_until_they_are_in_sync(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys())
+    strategy.write_text(WS_STRATEGY)
+    api = "https://fapi.binance.com/fapi/v1"
+    http.get(f"{api}/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    http.get(f"{api}/positionSide/dual", json={"dualSidePosition": False})
+    http.get(f"{api}/ticker/24hr", json={
+        "symbol": "BTCUSDT", "lastPrice": "95000.1", "openPrice": "94900.1", "highPrice": "95500.0",
+        "lowPrice": "94000.0", "volume": "123456.789", "quoteVolume": "11728395000.0",
+        "openTime": 1732413600000, "closeTime": 1732500000000})
+    http.get(f"{api}/depth", json={"lastUpdateId": 1027024, "E": 1732500000001, "T": 1732500000000,
+                                   "bids": [["95000.00", "1.500"]], "asks": [["95000.10", "0.800"]]})
+
+    def venue(text: str) -> list[str | bytes]:
+        if json.loads(text).get("method") != "SUBSCRIBE":
+            return []
+        now = time.time_ns() // 1_000_000
+        diff = {"e": "depthUpdate", "E": now, "T": now, "s": "BTCUSDT", "U": 1027000, "u": 1027030,
+                "pu": 1026990, "b": [["95000.05", "2.000"]], "a": []}
+        return [json.dumps({"stream": "btcusdt@depth@100ms", "data": diff})]
+
+    with FakeVenueWs(venue) as server:
+        code = main(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+                     "--books-url", f"binance={server.url}", "--out", str(tmp_path / "runs")])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "ws bid 95000.05 ask 95000.1" in out
+        assert json.loads(server.received[0])["params"] == ["btcusdt@depth@100ms"]
+
+
+def test_book_options_are_checked(tmp_path, capsys, http):
+    strategy, keys = _files(tmp_path, _binance_keys())
+    base = ["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+            "--out", str(tmp_path / "runs")]
+    assert main([*base, "--books-url", "binance=http://x"]) == 2
+    assert "--books-url 'binance=http://x': use VENUE=wss://" in capsys.readouterr().err
+    assert main([*base, "--symbols", "BTCUSDT"]) == 2
+    assert "BTCUSDT is not a pair" in capsys.readouterr().err
+    assert main([*base, "--book-max-age-ms", "5"]) == 2
+    assert "--book-max-age-ms 5: use 100 or more" in capsys.readouterr().err
     assert len(http.calls) == 0

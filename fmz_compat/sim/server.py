@@ -1,0 +1,572 @@
+"""The simulated venues as a server: one SimWorld, one set of accounts, many node processes.
+
+`python -m fmz_compat venue-server --port P --speed X ...` runs the simulator in its own process
+and serves every venue account over HTTP on loopback (JSON bodies). Simulated time runs at
+`speed` x wall time from the server's start and the server is the only clock: each node follows
+it (fmz_compat.remote). Every node gets its own FMZ-side exchange state (currency, contract type,
+direction, precision) over the shared accounts, and its own order/error log rows back with each
+answer. Rows the venues write themselves (a liquidation, a refused outside withdrawal) go to
+every node.
+
+Endpoints (docs/simulator.md, "Venue server"):
+  GET  /time                     simulated now, window, speed
+  POST /session                  a node (header X-Node) announces itself; returns the bindings
+  POST /x/<index>/<Method>       one FMZ exchange call, body {"args": [...]}
+  POST /admin/inject             {"venue", "fault", "until_ms", "from_ms"?} (SimWorld.inject)
+  POST /admin/clear_faults       {"venue"?}
+  POST /admin/latency            {"node", "venue", "ms"}: round-trip ms of one node-venue link
+  POST /admin/deposit_external   {"venue", "amount", "at_ms"?, "asset"?, "network"?} (and withdraw_external)
+  GET  /admin/stats              world.stats() + exposure per coin now + positions + requests per node
+  GET  /admin/log?since=N        the venues' own log rows
+  POST /admin/shutdown           stop serving (in-flight calls finish; later ones end the nodes' runs)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
+from fmz_compat.sim.world import SimWorld
+
+NODE_HEADER = "X-Node"
+NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ANY_NODE = "*"
+# FMZ exchange methods a node may call remotely; everything else of the object is node-local
+REMOTE_METHODS = frozenset({
+    "GetTicker", "GetTickers", "GetDepth", "GetTrades", "GetRecords", "GetMarkets", "GetFundings",
+    "GetAccount", "GetAssets", "GetPositions", "GetOrders", "GetOrder", "GetHistoryOrders",
+    "CreateOrder", "Buy", "Sell", "CancelOrder", "ModifyOrder", "SetMarginLevel", "SetContractType",
+    "SetCurrency", "SetDirection", "SetPrecision", "SetRate", "GetRate", "SetMaxBarLen", "GetPeriod",
+    "IO", "GetMinStock", "GetMinPrice", "GetFee", "SetData", "GetData", "GetUSDCNY",
+    "CreateConditionOrder", "ModifyConditionOrder", "CancelConditionOrder", "GetConditionOrder",
+    "GetConditionOrders", "GetHistoryConditionOrders",
+})
+EVENT_BACKLOG = 10_000
+TICK_WALL_S = 0.02  # the world is advanced at least this often, calls or not
+
+
+class ScaledClock:
+    """Simulated time = start + speed x wall time elapsed since the clock was made, capped at the end.
+
+    A request pins the time it read for its own thread (`pinned`), so one call sees one instant."""
+
+    is_virtual = True
+
+    def __init__(self, start_ms: int, end_ms: int | None, speed: float,
+                 wall: Callable[[], float] = time.monotonic, *, running: bool = True) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed {speed} must be a positive factor such as 1, 60 or 1000")
+        self.start_ns = start_ms * 1_000_000
+        self.end_ns = end_ms * 1_000_000 if end_ms is not None else None
+        self.speed = float(speed)
+        self._wall = wall
+        self._wall0: float | None = wall() if running else None
+        self._local = threading.local()
+
+    def run(self) -> None:
+        """Let simulated time start moving now (a clock made with running=False holds at the start)."""
+        if self._wall0 is None:
+            self._wall0 = self._wall()
+
+    @property
+    def running(self) -> bool:
+        return self._wall0 is not None
+
+    def live_ns(self) -> int:
+        if self._wall0 is None:
+            return self.start_ns
+        now = self.start_ns + int((self._wall() - self._wall0) * self.speed * 1e9)
+        return min(now, self.end_ns) if self.end_ns is not None else now
+
+    def now_ns(self) -> int:
+        pinned = getattr(self._local, "ns", None)
+        return pinned if pinned is not None else self.live_ns()
+
+    def ended(self) -> bool:
+        return self.end_ns is not None and self.now_ns() >= self.end_ns
+
+    def check(self) -> None:
+        if self.ended():
+            raise EOFError("venue server window ended")
+
+    def sleep(self, ms: float) -> None:
+        if ms > 0:
+            time.sleep(ms / 1000.0 / self.speed)
+
+    @contextmanager
+    def pinned(self, ns: int) -> Iterator[None]:
+        self._local.ns = ns
+        try:
+            yield
+        finally:
+            self._local.ns = None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    sim: SimConfig
+    end_ms: int | None  # None: runs until shut down
+    speed: float = 1.0
+    latency: tuple[tuple[str, str, int], ...] = ()  # (node or "*", venue, round-trip simulated ms)
+    linger_s: float | None = None  # after the window ends, shut down this many wall seconds later
+    wait_nodes: int = 0  # simulated time holds at the start until this many distinct nodes said hello
+    funding_hours: tuple[tuple[str, str, int], ...] = ()
+
+
+def parse_latency(text: str, venues: set[str]) -> tuple[tuple[str, str, int], ...]:
+    """`tokyo=binance:5,tokyo=okx:80,*=bybit:40` -> ((node, venue, ms), ...); ValueError names the fix."""
+    out = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        node, sep, rest = item.partition("=")
+        venue, sep2, ms = rest.partition(":")
+        node, venue = node.strip(), venue.strip().lower()
+        if not sep or not sep2 or not (node == ANY_NODE or NODE_NAME.match(node)):
+            raise ValueError(f"--latency item {item!r} must be NODE=VENUE:MS such as tokyo=binance:5")
+        if venue not in venues:
+            raise ValueError(f"--latency item {item!r}: venue {venue!r} is not served; use one of "
+                             f"{', '.join(sorted(venues))}")
+        try:
+            value = int(ms)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ValueError(f"--latency item {item!r}: MS must be a whole number of milliseconds >= 0")
+        out.append((node, venue, value))
+    return tuple(out)
+
+
+class _ServerLog:
+    """World.log outside any request: the venues' own rows, numbered, echoed, sent to every node."""
+
+    def __init__(self, clock: ScaledClock, echo: Callable[[str], None] | None) -> None:
+        self.clock = clock
+        self.echo = echo
+        self.rows: deque[dict[str, Any]] = deque(maxlen=EVENT_BACKLOG)
+        self.seq = 0
+
+    def log(self, log_type: int, message: str, *, exchange_index: int | None = None,
+            order_id: str = "", price: float = 0.0, amount: float = 0.0) -> None:
+        self.seq += 1
+        row = {"seq": self.seq, "type": log_type, "message": message, "exchange_index": exchange_index,
+               "order_id": order_id, "price": price, "amount": amount,
+               "time_ms": self.clock.now_ns() // 1_000_000}
+        self.rows.append(row)
+        if self.echo is not None:
+            self.echo(f"venue-server: {message}")
+
+    def error(self, message: str, *, exchange_index: int | None = None) -> None:
+        self.log(LOG_TYPE_ERROR, message, exchange_index=exchange_index)
+
+    def since(self, seq: int) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["seq"] > seq]
+
+
+@dataclass
+class _CallLog:
+    """World.log during one node's call: the rows go back to that node only."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def log(self, log_type: int, message: str, *, exchange_index: int | None = None,
+            order_id: str = "", price: float = 0.0, amount: float = 0.0) -> None:
+        self.rows.append({"type": log_type, "message": message, "order_id": order_id,
+                          "price": price, "amount": amount, "error": False})
+
+    def error(self, message: str, *, exchange_index: int | None = None) -> None:
+        self.rows.append({"type": LOG_TYPE_ERROR, "message": message, "order_id": "", "price": 0.0,
+                          "amount": 0.0, "error": True})
+
+
+class VenueServer:
+    """The simulator behind an HTTP server on 127.0.0.1. `start()`, then `wait()` or `stop()`."""
+
+    def __init__(self, cfg: ServerConfig, port: int = 0, *,
+                 echo: Callable[[str], None] | None = None) -> None:
+        from fmz_compat.exchange import Exchange
+
+        self.cfg = cfg
+        self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
+        self._log = _ServerLog(self.clock, echo)
+        hours = {(venue, pair): h for venue, pair, h in cfg.funding_hours}
+        self.world = SimWorld(cfg.sim, self.clock, self._log, funding_hours=hours)
+        self._exchange_cls = Exchange
+        self.lock = self.world.lock
+        self._latency = {(node, venue): ms for node, venue, ms in cfg.latency}
+        self._objects: dict[tuple[str, int], Any] = {}
+        self._event_seq: dict[str, int] = {}
+        self.requests: dict[str, int] = {}
+        self._nodes_seen: set[str] = set()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._window_ended = False
+        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
+        self._httpd.venue_server = self
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        for name, target in (("venue-server-http", lambda: self._httpd.serve_forever(poll_interval=0.05)),
+                             ("venue-server-tick", self._tick)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop serving: calls after this end the nodes' runs (EOF); idempotent."""
+        if self._stopping.is_set():
+            self._stopped.wait()
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        deadline = time.monotonic() + 2.0
+        while self._httpd.busy and time.monotonic() < deadline:  # let calls in progress answer
+            time.sleep(0.005)
+        self._httpd.drop_connections()  # idle keep-alive connections: the nodes see the server gone
+        with self.lock:
+            self.world.advance(self.clock.now_ns())
+        self._stopped.set()
+
+    def _tick(self) -> None:
+        ended_at: float | None = None
+        while not self._stopping.wait(TICK_WALL_S):
+            with self.lock:
+                self.world.advance(self.clock.now_ns())
+                ended = self.clock.ended()
+            if ended and not self._window_ended:
+                self._window_ended = True
+                ended_at = time.monotonic()
+                self._log.log(5, "venue server window ended")
+            if ended_at is not None and self.cfg.linger_s is not None and \
+                    time.monotonic() - ended_at >= self.cfg.linger_s:
+                threading.Thread(target=self.stop, daemon=True).start()
+                return
+
+    # --- answers ------------------------------------------------------------------------------
+    def time_info(self) -> dict[str, Any]:
+        return {"now_ms": self.clock.now_ns() // 1_000_000, "start_ms": self.cfg.sim.start_ms,
+                "end_ms": self.cfg.end_ms, "speed": self.cfg.speed, "ended": self.clock.ended(),
+                "running": self.clock.running,
+                "stopping": self._stopping.is_set()}
+
+    def session(self, node: str) -> dict[str, Any]:
+        """A node (re)starts: its FMZ-side exchange state is reset; it gets the bindings and window."""
+        with self.lock:
+            for key in [k for k in self._objects if k[0] == node]:
+                del self._objects[key]
+            self._event_seq[node] = self._log.seq
+            self._nodes_seen.add(node)
+            if not self.clock.running and len(self._nodes_seen) >= self.cfg.wait_nodes:
+                self.clock.run()
+                self._log.log(5, f"simulated time started: {len(self._nodes_seen)} node(s) connected")
+        pairs = zip(self.cfg.sim.bindings, self.world.accounts, strict=True)
+        bindings = [{"index": i, "eid": b.eid, "currency": b.currency, "label": b.label,
+                     "balance": b.balance, "stocks": b.stocks, "venue": acc.venue}
+                    for i, (b, acc) in enumerate(pairs)]
+        return {**self.time_info(), "seed": self.cfg.sim.seed, "symbols": list(self.cfg.sim.symbols),
+                "step_ms": self.cfg.sim.step_ms, "bindings": bindings}
+
+    def link_latency_ms(self, node: str, index: int) -> int:
+        venue = self.world.accounts[index].venue
+        return self._latency.get((node, venue), self._latency.get((ANY_NODE, venue), 0))
+
+    def set_latency(self, node: str, venue: str, ms: int) -> None:
+        self._latency[(node, venue)] = ms
+
+    def call(self, node: str, index: int, method: str, args: list[Any],
+             kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One FMZ exchange call of `node` on account `index`, with the link's latency around it
+        (half on the way to the venue, half on the way back)."""
+        one_way = self.link_latency_ms(node, index) / 2.0
+        self._sleep_sim_ms(one_way)  # the request travels to the venue
+        answer = self._execute(node, index, method, args, kwargs or {})
+        if one_way > 0:  # the answer travels back: the node reads the time it arrives
+            self._sleep_sim_ms(one_way)
+            answer["now_ms"] = self.clock.now_ns() // 1_000_000
+        return answer
+
+    def _sleep_sim_ms(self, ms: float) -> None:
+        if ms > 0:
+            time.sleep(ms / 1000.0 / self.cfg.speed)
+
+    def _execute(self, node: str, index: int, method: str, args: list[Any],
+                 kwargs: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.requests[node] = self.requests.get(node, 0) + 1
+            now_ns = self.clock.now_ns()
+            if self._stopping.is_set():
+                return {"eof": "venue server shut down", "now_ms": now_ns // 1_000_000}
+            if self.clock.ended():
+                return {"eof": "venue server window ended", "now_ms": now_ns // 1_000_000}
+            self.world.advance(now_ns)
+            ex = self._object(node, index)
+            capture = _CallLog()
+            self.world.log = capture
+            try:
+                with self.clock.pinned(now_ns):
+                    result = getattr(ex, method)(*args, **kwargs)
+            except EOFError:
+                return {"eof": "venue server window ended", "now_ms": now_ns // 1_000_000}
+            except TypeError as exc:  # wrong number of arguments: what Python says is the fix
+                capture.error(f"{ex.GetLabel()} {method}: {exc}")
+                result = None
+            finally:
+                self.world.log = self._log
+            events = self._log.since(self._event_seq.get(node, 0))
+            if events:
+                self._event_seq[node] = events[-1]["seq"]
+            return {"result": result, "rows": capture.rows, "events": events, "now_ms": now_ns // 1_000_000,
+                    "running": self.clock.running,
+                    "raw": ex._raw, "state": {"currency": ex._currency, "contract": ex._contract,
+                                              "direction": ex._direction}}
+
+    def _object(self, node: str, index: int) -> Any:
+        ex = self._objects.get((node, index))
+        if ex is None:
+            ex = self._exchange_cls(self.world, self.world.accounts[index], self.cfg.sim.bindings[index])
+            self._objects[(node, index)] = ex
+        return ex
+
+    def stats(self) -> dict[str, Any]:
+        """world.stats(), plus net exposure per coin now (USDT), every open position and requests per node."""
+        with self.lock:
+            self.world.advance(self.clock.now_ns())
+            out = self.world.stats()
+            exposure = {}
+            for base, coin in self.world.coins.items():
+                net_base = sum(q.net_base for q in coin.quotes)
+                net_usdt = sum(q.net_base * q.price for q in coin.quotes)
+                exposure[base] = {"base": round(net_base, 10), "usdt": round(net_usdt, 6)}
+            positions: dict[str, list[dict[str, Any]]] = {}
+            for acc, ex in zip(self.world.accounts, self.world.exchanges, strict=True):
+                rows = []
+                for pos in acc.positions.values():
+                    if pos.qty == 0.0:
+                        continue
+                    spec = acc.contract(pos.pair)
+                    rows.append({"symbol": pos.pair, "contracts": pos.qty,
+                                 "base": round(pos.qty * spec.ct_val, 12) if not spec.inverse else None,
+                                 "entry": pos.entry, "leverage": pos.leverage, "isolated": pos.isolated})
+                positions[ex.GetLabel()] = rows
+            out.update(exposure=exposure, positions=positions, requests=dict(self.requests),
+                       faults={v: {f: list(w) for f, w in fs.items()} for v, fs in self.world.faults.items()},
+                       **self.time_info())
+            return out
+
+    def admin(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The test hooks: faults, latency, outside money. ValueError/KeyError -> HTTP 400."""
+        w = self.world
+        if action == "inject":
+            w.inject(str(body["venue"]), str(body["fault"]), int(body["until_ms"]),
+                     None if body.get("from_ms") is None else int(body["from_ms"]))
+            return {"ok": True}
+        if action == "clear_faults":
+            w.clear_faults(body.get("venue"))
+            return {"ok": True}
+        if action == "latency":
+            node, venue, ms = str(body["node"]), str(body["venue"]).lower(), int(body["ms"])
+            parse_latency(f"{node}={venue}:{ms}", {a.venue for a in w.accounts})
+            self.set_latency(node, venue, ms)
+            return {"ok": True}
+        if action in ("deposit_external", "withdraw_external"):
+            venue = body["venue"]
+            hook = w.deposit_external if action == "deposit_external" else w.withdraw_external
+            tx = hook(venue if isinstance(venue, int) else str(venue), float(body["amount"]),
+                      None if body.get("at_ms") is None else int(body["at_ms"]),
+                      str(body.get("asset", "USDT")), str(body.get("network", "TRC20")))
+            return {"ok": True, "tx": tx}
+        raise KeyError(action)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    venue_server: VenueServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self.busy = 0
+        self.guard = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self.guard:
+            self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.guard:
+                self.connections.discard(request)
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        with self.guard:
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self.guard:
+                self.busy -= 1
+
+    def drop_connections(self) -> None:
+        with self.guard:
+            for conn in list(self.connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a node reuses its connection
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        return None
+
+    def _send(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload, default=str).encode()
+        head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.wfile.write(head + body)  # one write: no Nagle/delayed-ACK stall on loopback
+        self.close_connection = False
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if not length:
+            return {}
+        data = json.loads(self.rfile.read(length))
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data
+
+    def _node(self) -> str:
+        node = self.headers.get(NODE_HEADER, "") or "-"
+        if node != "-" and not NODE_NAME.match(node):
+            raise ValueError(f"{NODE_HEADER} {node!r}: use 1..64 letters, digits, '_', '.', '-'")
+        return node
+
+    def do_GET(self) -> None:
+        with self.server.working():
+            self._get()
+
+    def do_POST(self) -> None:
+        with self.server.working():
+            self._post()
+
+    def _get(self) -> None:
+        vs = self.server.venue_server
+        parts = urlsplit(self.path)
+        try:
+            if parts.path == "/time":
+                self._send(200, vs.time_info())
+            elif parts.path == "/admin/stats":
+                self._send(200, vs.stats())
+            elif parts.path == "/admin/log":
+                since = int((parse_qs(parts.query).get("since") or ["0"])[0])
+                with vs.lock:
+                    self._send(200, {"rows": vs._log.since(since)})
+            else:
+                self._send(404, {"error": f"no GET {parts.path}: see fmz_compat/sim/server.py"})
+        except (ValueError, KeyError) as exc:
+            self._send(400, {"error": str(exc)})
+
+    def _post(self) -> None:
+        vs = self.server.venue_server
+        path = urlsplit(self.path).path
+        try:
+            body = self._body()
+            node = self._node()
+            if path.startswith("/x/"):
+                self._exchange_call(vs, node, path, body)
+            elif path == "/session":
+                self._send(200, vs.session(node))
+            elif path == "/admin/shutdown":
+                self._send(200, {"ok": True})
+                threading.Thread(target=vs.stop, daemon=True).start()
+            elif path.startswith("/admin/"):
+                self._send(200, vs.admin(path.removeprefix("/admin/"), body))
+            else:
+                self._send(404, {"error": f"no POST {path}: see fmz_compat/sim/server.py"})
+        except KeyError as exc:
+            self._send(400, {"error": f"missing or unknown {exc}"})
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)})
+
+    def _exchange_call(self, vs: VenueServer, node: str, path: str, body: dict[str, Any]) -> None:
+        _, _, index_text, method = path.split("/", 3) if path.count("/") == 3 else ("", "", "", "")
+        if not index_text.isdigit() or int(index_text) >= len(vs.world.accounts):
+            raise ValueError(f"exchange index {index_text!r} out of range 0..{len(vs.world.accounts) - 1}")
+        if method not in REMOTE_METHODS:
+            raise ValueError(f"method {method!r} is not served; one of {', '.join(sorted(REMOTE_METHODS))}")
+        args, kwargs = body.get("args", []), body.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError("args must be a JSON list and kwargs a JSON object")
+        self._send(200, vs.call(node, int(index_text), method, args, kwargs))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, quiet: bool = False,
+          stats_out: Any = None) -> int:
+    """The venue-server command: serve until shut down (admin call, SIGTERM, Ctrl-C, or linger)."""
+    import signal
+
+    server = VenueServer(cfg, port, echo=None if quiet else out)
+    server.start()
+    venues = ",".join(a.venue for a in server.world.accounts)
+    end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
+    waiting = f" (time starts when {cfg.wait_nodes} node(s) connect)" if cfg.wait_nodes > 0 else ""
+    out(f"venue-server ready {server.url} speed {cfg.speed:g} window {_utc(cfg.sim.start_ms)} -> {end} "
+        f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
+    sys.stdout.flush()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
+        target=server.stop, daemon=True).start())
+    try:
+        while not server.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        server.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    stats = server.stats()
+    if stats_out is not None:
+        stats_out.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+    totals = stats["totals"]
+    out(f"venue-server stopped at {_utc(stats['now_ms'])}: trades {totals['trades']} "
+        f"volume {totals['volume_usdt']:,.2f} USDT "
+        f"max |net exposure| {stats['max_abs_net_exposure_usdt']:,.2f} USDT")
+    return 0
+
+
+def _utc(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,224 @@
+"""The transport of websocket books: one background thread and connection per venue.
+
+websocket-client carries the frames; `fmz_compat.ws.venues` parses them. The thread reconnects with
+exponential backoff (with jitter), treats a connection that went silent as dead, pings where the
+venue wants it, resyncs a book after a gap (Binance: REST snapshot; others: resubscribe) and keeps
+every book it cannot vouch for out of `view()`, so the exchange object falls back to REST.
+
+Nothing here writes the robot log: the log store belongs to the strategy thread. Messages wait in
+`notes` until the exchange object drains them.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import websocket
+
+from fmz_compat.ws.book import BookView
+from fmz_compat.ws.venues import BookProtocol, Notice, Resync
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    stale_after_s: float = 15.0  # no frame at all for this long: the connection is dead, reconnect
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    poll_s: float = 0.2  # recv timeout: how often queued subscriptions and pings are sent
+
+
+@dataclass(frozen=True)
+class FeedNote:
+    level: str  # "info" | "warn" | "error"
+    text: str
+
+
+SnapshotFetcher = Callable[[str], Any]
+
+
+class BookFeed:
+    """Websocket books of one venue, kept by a daemon thread; `view()` is safe from any thread."""
+
+    def __init__(self, protocol: BookProtocol, url: str, *, snapshot: SnapshotFetcher | None = None,
+                 config: FeedConfig | None = None, connect: Callable[..., Any] | None = None) -> None:
+        self.protocol = protocol
+        self.url = url
+        self.config = config or FeedConfig()
+        self._snapshot = snapshot
+        self._connect = connect or websocket.create_connection
+        self._lock = threading.Lock()
+        self._outbox: deque[str] = deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.notes: deque[FeedNote] = deque(maxlen=200)
+        self.connected = False
+        self.connects = 0
+        self.gaps = 0
+        self.last_frame_ms = 0
+        self.failures = 0  # consecutive failed connection attempts
+
+    # --- control (any thread) -----------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"books-{self.protocol.venue}",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def subscribe(self, market_ids: list[str]) -> None:
+        """Stream these books too (cheap when already streamed)."""
+        with self._lock:
+            new = self.protocol.add(market_ids)
+            if new and self.connected:
+                self._outbox.extend(self.protocol.subscribe_frames(new))
+
+    def subscribed(self) -> list[str]:
+        with self._lock:
+            return list(self.protocol.states)
+
+    def view(self, market_id: str, depth: int) -> BookView | None:
+        """The book's top `depth` levels when it is in sync on a live connection, else None."""
+        with self._lock:
+            if not self.connected:
+                return None
+            return self.protocol.view(market_id, depth)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            states = self.protocol.states.values()
+            return {"connected": self.connected, "connects": self.connects, "gaps": self.gaps,
+                    "books": len(self.protocol.states), "in_sync": sum(s.synced for s in states),
+                    "last_frame_ms": self.last_frame_ms}
+
+    # --- the thread ---------------------------------------------------------------------------
+    def _note(self, level: str, text: str) -> None:
+        self.notes.append(FeedNote(level, text))
+
+    def _run(self) -> None:
+        backoff = self.config.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                ws = self._connect(self.url, timeout=self.config.connect_timeout_s)
+            except Exception as e:  # noqa: BLE001 - any failure to connect is retried the same way
+                self.failures += 1
+                if self.failures in (1, 5) or self.failures % 20 == 0:
+                    self._note("warn", f"{self.protocol.venue} books: cannot connect ({type(e).__name__}: "
+                                       f"{e}); retry {self.failures} in {backoff:.1f}s, REST meanwhile")
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.config.backoff_max_s)
+                continue
+            self.failures = 0
+            self.connects += 1
+            healthy = self._serve(ws)
+            try:
+                ws.close()
+            except Exception:  # noqa: BLE001 - the socket is being dropped anyway
+                pass
+            with self._lock:
+                self.connected = False
+                self.protocol.reset()
+            if healthy:
+                backoff = self.config.backoff_initial_s
+            if not self._stop.is_set():
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.config.backoff_max_s)
+
+    def _serve(self, ws: Any) -> bool:
+        """Run one connection until it fails; True when it carried books (resets the backoff)."""
+        venue = self.protocol.venue
+        ws.settimeout(self.config.poll_s)
+        with self._lock:
+            self._outbox.clear()
+            self._outbox.extend(self.protocol.subscribe_frames(list(self.protocol.states)))
+            self.connected = True
+        if self.connects > 1:
+            self._note("info", f"{venue} books: reconnected (connection {self.connects})")
+        now = time.monotonic()
+        last_frame = last_ping = now
+        carried = False
+        try:
+            while not self._stop.is_set():
+                self._flush(ws)
+                try:
+                    frame = ws.recv()
+                except websocket.WebSocketTimeoutException:
+                    frame = None
+                now = time.monotonic()
+                if frame:
+                    last_frame = now
+                    received_ms = time.time_ns() // 1_000_000
+                    self.last_frame_ms = received_ms
+                    with self._lock:
+                        events = self.protocol.on_frame(frame, received_ms)
+                    carried = True
+                    self._handle(ws, events)
+                elif frame is not None and not ws.connected:
+                    raise ConnectionError("closed by the venue")
+                if now - last_frame > self.config.stale_after_s:
+                    raise TimeoutError(f"no frame for {self.config.stale_after_s:.0f}s")
+                due = now - last_ping >= self.protocol.ping_interval_s
+                ping = self.protocol.ping_frame() if due else None
+                if ping:
+                    ws.send(ping)
+                    last_ping = now
+        except (websocket.WebSocketException, OSError, TimeoutError, ConnectionError) as e:
+            self._note("warn", f"{venue} books: connection lost ({type(e).__name__}: {e}); "
+                               f"REST until reconnected")
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            self._note("error", f"{venue} books: unreadable frame ({type(e).__name__}: {e}); reconnecting")
+        return carried
+
+    def _flush(self, ws: Any) -> None:
+        while True:
+            with self._lock:
+                if not self._outbox:
+                    return
+                frame = self._outbox.popleft()
+            ws.send(frame)
+
+    def _handle(self, ws: Any, events: list[Resync | Notice]) -> None:
+        for event in events:
+            if isinstance(event, Notice):
+                self._note("warn", event.text)
+                continue
+            if event.gap:
+                self.gaps += 1
+                self._note("warn", f"{self.protocol.venue} books: {event.market_id} gap ({event.reason}); "
+                                   f"resyncing, REST meanwhile")
+            if self.protocol.snapshot_by_rest:
+                self._fetch_snapshot(event.market_id)
+            else:
+                with self._lock:
+                    self._outbox.extend(self.protocol.resync_frames(event.market_id))
+
+    def _fetch_snapshot(self, market_id: str) -> None:
+        if self._snapshot is None:
+            raise RuntimeError(f"{self.protocol.venue} books need a REST snapshot fetcher")
+        try:
+            payload = self._snapshot(market_id)
+        except Exception as e:  # noqa: BLE001 - the next diff asks again
+            with self._lock:
+                self.protocol.snapshot_failed(market_id)  # type: ignore[attr-defined]
+            self._note("warn", f"{self.protocol.venue} books: {market_id} snapshot failed "
+                               f"({type(e).__name__}); retrying on the next update")
+            return
+        received_ms = time.time_ns() // 1_000_000
+        with self._lock:
+            events = self.protocol.apply_snapshot(market_id, payload, received_ms)
+        for event in events:  # a snapshot older than the stream: fetch once more, on the next diff
+            if isinstance(event, Resync):
+                self.gaps += 1
+                self._note("warn", f"{self.protocol.venue} books: {market_id} {event.reason}; refetching")
+                with self._lock:
+                    self.protocol.snapshot_failed(market_id)  # type: ignore[attr-defined]

@@ -1,0 +1,134 @@
+"""The websocket book transport against a real websocket server on loopback: subscribe, resync after
+a gap, reconnect with backoff after a drop or silence, Binance snapshots over REST."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ws_server import FakeVenueWs, wait_for
+
+from fmz_compat.ws.feed import BookFeed, FeedConfig
+from fmz_compat.ws.venues import BinanceBooks, BybitBooks, OkxBooks
+
+FAST = FeedConfig(stale_after_s=5.0, backoff_initial_s=0.05, backoff_max_s=0.2, connect_timeout_s=2.0,
+                  poll_s=0.02)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def bybit_book(kind: str, u: int, bid: str, ask: str, symbol: str = "BTCUSDT") -> str:
+    data = {"s": symbol, "b": [[bid, "1.5"]], "a": [[ask, "2.0"]], "u": u, "seq": u * 10}
+    return json.dumps({"topic": f"orderbook.50.{symbol}", "type": kind, "ts": _now_ms(), "cts": _now_ms(),
+                       "data": data})
+
+
+def _subscribed(server: FakeVenueWs) -> list[str]:
+    return [topic for frame in server.received if json.loads(frame).get("op") == "subscribe"
+            for topic in json.loads(frame)["args"]]
+
+
+def test_subscribes_resyncs_after_a_gap_and_reconnects_after_a_drop():
+    def answer(text: str) -> list[str | bytes]:  # the venue sends a snapshot for every subscription
+        message = json.loads(text)
+        if message.get("op") == "subscribe":
+            return [bybit_book("snapshot", 100, "95000.0", "95000.5")]
+        return []
+
+    with FakeVenueWs(answer) as server:
+        feed = BookFeed(BybitBooks(), server.url, config=FAST)
+        feed.subscribe(["BTCUSDT"])
+        feed.start()
+        try:
+            view = wait_for(lambda: feed.view("BTCUSDT", 5))
+            assert view.bids == [(95000.0, 1.5)] and view.asks == [(95000.5, 2.0)]
+            assert _subscribed(server) == ["orderbook.50.BTCUSDT"]
+
+            server.push(bybit_book("delta", 101, "95000.1", "95000.6"))
+            wait_for(lambda: (feed.view("BTCUSDT", 1) or view).bids[0][0] == 95000.1)
+
+            server.push(bybit_book("delta", 105, "95000.2", "95000.7"))  # 102..104 lost
+            wait_for(lambda: len(_subscribed(server)) == 2)  # unsubscribed and subscribed again
+            assert any(json.loads(f).get("op") == "unsubscribe" for f in server.received)
+            wait_for(lambda: feed.view("BTCUSDT", 1))
+            assert feed.gaps == 1
+
+            server.drop_clients()
+            wait_for(lambda: server.connections == 2 and len(_subscribed(server)) == 3)
+            wait_for(lambda: feed.view("BTCUSDT", 1))
+            assert feed.stats()["connects"] == 2 and feed.stats()["in_sync"] == 1
+            texts = [n.text for n in feed.notes]
+            assert any("gap (update id 105 after 101)" in t for t in texts)
+            assert any("connection lost" in t for t in texts) and any("reconnected" in t for t in texts)
+        finally:
+            feed.stop()
+
+
+def test_a_book_subscribed_while_connected_is_sent_at_once():
+    with FakeVenueWs() as server:
+        feed = BookFeed(BybitBooks(), server.url, config=FAST)
+        feed.start()
+        try:
+            wait_for(lambda: feed.connected)
+            feed.subscribe(["ETHUSDT"])
+            feed.subscribe(["ETHUSDT"])  # twice: one subscription
+            wait_for(lambda: _subscribed(server) == ["orderbook.50.ETHUSDT"])
+            assert feed.view("ETHUSDT", 1) is None  # no snapshot yet: nothing served
+        finally:
+            feed.stop()
+
+
+def test_a_silent_connection_is_dropped_and_the_book_withheld():
+    with FakeVenueWs(lambda text: [bybit_book("snapshot", 1, "10.0", "10.1")]
+                     if '"subscribe"' in text else []) as server:
+        config = FeedConfig(stale_after_s=0.3, backoff_initial_s=0.05, backoff_max_s=0.1, poll_s=0.02)
+        feed = BookFeed(BybitBooks(), server.url, config=config)
+        feed.protocol.ping_interval_s = 3600  # no pings: the server never answers anyway
+        feed.subscribe(["BTCUSDT"])
+        feed.start()
+        try:
+            wait_for(lambda: feed.view("BTCUSDT", 1))
+            wait_for(lambda: server.connections >= 2)  # silence for 0.3 s: reconnected
+            assert any("no frame for" in n.text for n in feed.notes)
+        finally:
+            feed.stop()
+
+
+def test_cannot_connect_backs_off_and_says_so_once():
+    feed = BookFeed(BybitBooks(), "ws://127.0.0.1:9/", config=FAST)  # port 9: nothing listens
+    feed.start()
+    try:
+        wait_for(lambda: feed.failures >= 3)
+        assert feed.view("BTCUSDT", 1) is None
+        warnings = [n.text for n in feed.notes if "cannot connect" in n.text]
+        assert len(warnings) == 1 and "REST meanwhile" in warnings[0]
+    finally:
+        feed.stop()
+
+
+def test_binance_first_diff_fetches_a_rest_snapshot_and_pings_are_venue_specific():
+    snapshots: list[str] = []
+
+    def snapshot(market_id: str) -> dict:
+        snapshots.append(market_id)
+        return {"lastUpdateId": 1005, "E": _now_ms(), "T": _now_ms(), "bids": [["95000.00", "3"]],
+                "asks": [["95001.00", "4"]]}
+
+    with FakeVenueWs() as server:
+        feed = BookFeed(BinanceBooks(), server.url, snapshot=snapshot, config=FAST)
+        feed.subscribe(["BTCUSDT"])
+        feed.start()
+        try:
+            wait_for(lambda: server.received)
+            assert json.loads(server.received[0])["params"] == ["btcusdt@depth@100ms"]
+            diff = {"e": "depthUpdate", "E": _now_ms(), "T": _now_ms(), "s": "BTCUSDT", "U": 1000, "u": 1010,
+                    "pu": 990, "b": [["95000.50", "1"]], "a": []}
+            server.push(json.dumps({"stream": "btcusdt@depth@100ms", "data": diff}))
+            view = wait_for(lambda: feed.view("BTCUSDT", 5))
+            assert snapshots == ["BTCUSDT"]
+            assert view.bids == [(95000.5, 1.0), (95000.0, 3.0)] and view.asks == [(95001.0, 4.0)]
+        finally:
+            feed.stop()
+    assert OkxBooks().ping_frame() == "ping" and BinanceBooks().ping_frame() is None

@@ -1,0 +1,261 @@
+"""The venue server with node clients in this process: one set of accounts, one clock, many nodes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fmz_compat.core import LOG_TYPE_BUY, LOG_TYPE_ERROR, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.remote import RemoteClock, RemoteExchange, connect, remote_world_factory
+from fmz_compat.sim.server import ScaledClock, ServerConfig, VenueServer, parse_latency
+
+START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+FROZEN = 1e-9  # a speed at which simulated time does not move during a test
+BINDINGS = (ExchangeBinding("Futures_Binance"), ExchangeBinding("Futures_OKX"))
+
+
+def _server(speed: float = FROZEN, end_ms: int | None = None,
+            latency: tuple[tuple[str, str, int], ...] = ()) -> VenueServer:
+    cfg = ServerConfig(SimConfig(seed=3, start_ms=START_MS, bindings=BINDINGS), end_ms=end_ms, speed=speed,
+                       latency=latency)
+    server = VenueServer(cfg)
+    server.start()
+    return server
+
+
+class Node:
+    """One node as a strategy process sees it: its clock, its log, its exchange objects."""
+
+    def __init__(self, server: VenueServer, name: str, **session_kwargs: Any) -> None:
+        self.session = connect(server.url, name, **session_kwargs)
+        self.clock = RemoteClock(self.session)
+        self.log = MemoryLog()
+        self.world = remote_world_factory(self.session, [0, 1])(None, self.clock, self.log)
+        self.binance: RemoteExchange = self.world.exchanges[0]
+        self.okx: RemoteExchange = self.world.exchanges[1]
+
+    def errors(self) -> list[str]:
+        return [r["message"] for r in self.log.rows if r["type"] == LOG_TYPE_ERROR]
+
+
+@pytest.fixture
+def frozen() -> Iterator[VenueServer]:
+    server = _server()
+    yield server
+    server.stop()
+
+
+def _post(server: VenueServer, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _get(server: VenueServer, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(server.url + path, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_two_nodes_see_the_same_book_the_same_account_and_each_others_orders(frozen):
+    tokyo, dublin = Node(frozen, "tokyo"), Node(frozen, "dublin")
+    assert tokyo.binance.GetDepth("BTC_USDT.swap") == dublin.binance.GetDepth("BTC_USDT.swap")
+    assert tokyo.okx.GetTicker("ETH_USDT.swap") == dublin.okx.GetTicker("ETH_USDT.swap")
+    assert tokyo.binance.GetAccount() == dublin.binance.GetAccount()
+
+    order_id = tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-1"}', -1, 0.01, "open")
+    assert order_id == "BTC_USDT.swap,1"
+    [position] = dublin.binance.GetPositions("BTC_USDT.swap")
+    assert position.Amount == 0.01 and position.Type == 0
+    seen = dublin.binance.GetOrder(order_id)
+    assert seen.Status == 1 and seen.Info.clientOrderId == "t-1"
+    assert tokyo.binance.GetAccount() == dublin.binance.GetAccount()
+    assert dublin.okx.GetPositions() == []
+    # the order row is in the log of the node that sent it, not the other's
+    assert [(r["type"], r["order_id"], r["message"]) for r in tokyo.log.rows] == [
+        (LOG_TYPE_BUY, "BTC_USDT.swap,1", "open")]
+    assert dublin.log.rows == []
+    stats = frozen.stats()
+    assert stats["positions"]["Futures_Binance"][0]["base"] == 0.01
+    assert stats["exposure"]["BTC"]["base"] == 0.01
+    assert stats["requests"]["tokyo"] >= 4 and stats["requests"]["dublin"] >= 6
+
+
+def test_each_node_keeps_its_own_fmz_state_over_the_shared_account(frozen):
+    tokyo, dublin = Node(frozen, "tokyo"), Node(frozen, "dublin")
+    tokyo.binance.SetCurrency("ETH_USDT")
+    assert tokyo.binance.SetContractType("swap").InstrumentID == "ETHUSDT"
+    assert (tokyo.binance.GetCurrency(), tokyo.binance.GetContractType()) == ("ETH_USDT", "swap")
+    assert (dublin.binance.GetCurrency(), dublin.binance.GetContractType()) == ("BTC_USDT", "")
+    assert dublin.binance.SetMarginLevel("ETH_USDT.swap", 7) is True  # leverage is the account's
+    tokyo.binance.SetDirection("sell")
+    assert tokyo.binance.Sell(-1, 0.05) == "ETH_USDT.swap,1"
+    assert dublin.binance.Sell(-1, 0.05) is None  # its contract type is not set: the venue's own answer
+    assert "contract type is not set" in dublin.errors()[-1]
+    assert tokyo.binance.GetPositions()[0].MarginLevel == 7
+    # a restarted node starts from a clean FMZ-side state
+    again = Node(frozen, "tokyo")
+    assert again.binance.GetContractType() == "" and again.binance.Sell(-1, 0.05) is None
+
+
+def test_failures_are_none_with_the_venue_message_and_order_args_travel(frozen):
+    node = Node(frozen, "tokyo")
+    assert node.binance.GetTicker("NOPE_USDT.swap") is None
+    assert node.errors() == ["Futures_Binance GetTicker: symbol NOPE_USDT is not listed on the simulated "
+                             "Futures_Binance"]
+    assert node.binance.CreateOrder("BTC_USDT.swap", "buy", -1, 1000.0) is None  # margin
+    assert '"code":-2019' in node.errors()[-1]
+    assert node.binance.GetOrder("BTC_USDT.swap,99") is None
+    assert node.binance.CancelOrder("BTC_USDT.swap,99") is False
+    assert node.binance.GetRecords("BTC_USDT.swap", 60, 5).Close[-1] > 0
+    assert node.binance.GetMarkets()["BTC_USDT.swap"].CtVal == 1
+    assert node.okx.GetFundings("BTC_USDT.swap")[0].Interval == 8 * 3_600_000
+    address = node.okx.IO("api", "GET", "/api/v5/asset/deposit-address", "ccy=USDT")
+    assert address.data[0].addr.startswith("sim-okx-1-")
+    assert json.loads(node.okx.GetRawJSON())["data"][0]["addr"] == address.data[0].addr  # raw answer too
+    node.binance.Log(LOG_TYPE_BUY, 100.0, 1.0, "marker only")  # node-local: no order anywhere
+    assert frozen.stats()["totals"]["trades"] == 0
+
+
+def test_the_node_clock_follows_the_server_and_the_window_end_ends_the_run():
+    server = _server(speed=2000.0, end_ms=START_MS + 60_000)  # one simulated minute in 30 ms of wall time
+    try:
+        node = Node(server, "tokyo")
+        assert abs(node.clock.now_ns() - server.clock.now_ns()) < 2_000 * 1_000_000  # within 1 ms of wall
+        with pytest.raises(EOFError, match="window ended"):
+            for _ in range(10_000):
+                node.binance.GetTicker("BTC_USDT.swap")
+                node.clock.sleep(1000)
+        assert node.clock.now_ns() == (START_MS + 60_000) * 1_000_000
+        with pytest.raises(EOFError):
+            node.binance.GetAccount()
+        assert server.stats()["window"]["end_ms"] == START_MS + 60_000
+    finally:
+        server.stop()
+
+
+def test_latency_of_a_node_venue_link_delays_its_calls_in_simulated_time():
+    server = _server(speed=100.0, latency=parse_latency("tokyo=okx:4000", {"binance", "okx"}))
+    try:
+        node = Node(server, "tokyo")
+        before_ms = server.clock.now_ns() // 1_000_000
+        order_id = node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1)
+        placed = node.okx.GetOrder(order_id)
+        assert placed.Time >= before_ms + 2000 - 1000  # half the round trip before the venue saw it
+        assert node.clock.now_ns() // 1_000_000 >= before_ms + 2 * 4000  # two okx round trips
+        before_ms = node.clock.now_ns() // 1_000_000
+        ticker = node.binance.GetTicker("BTC_USDT.swap")  # binance: no latency on this link
+        assert ticker.Time < before_ms + 2000
+        # set live through the admin endpoint: the other node's link
+        assert _post(server, "/admin/latency", {"node": "dublin", "venue": "binance", "ms": 3000})[0] == 200
+        assert server.link_latency_ms("dublin", 0) == 3000 and server.link_latency_ms("tokyo", 0) == 0
+        assert _post(server, "/admin/latency", {"node": "dublin", "venue": "kraken", "ms": 3})[0] == 400
+    finally:
+        server.stop()
+
+
+def test_faults_injected_through_the_admin_endpoint_apply_to_every_node(frozen):
+    tokyo, dublin = Node(frozen, "tokyo"), Node(frozen, "dublin")
+    until = START_MS + 3_600_000
+    down = {"venue": "okx", "fault": "down", "until_ms": until}
+    assert _post(frozen, "/admin/inject", down) == (200, {"ok": True})
+    assert tokyo.okx.GetTicker("BTC_USDT.swap") is None and dublin.okx.GetAccount() is None
+    assert "connection refused" in tokyo.errors()[-1]
+    assert tokyo.binance.GetTicker("BTC_USDT.swap") is not None
+    _post(frozen, "/admin/clear_faults", {"venue": "okx"})
+    assert tokyo.okx.GetTicker("BTC_USDT.swap") is not None
+
+    _post(frozen, "/admin/inject", {"venue": "binance", "fault": "timeout_after_accept", "until_ms": until})
+    assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-9"}', -1, 0.01) is None
+    assert tokyo.binance.last_outcome_unknown and "context deadline exceeded" in tokyo.errors()[-1]
+    [placed] = dublin.binance.GetHistoryOrders("BTC_USDT.swap")  # the other node finds it by client id
+    assert placed.Info.clientOrderId == "t-9" and placed.Status == 1
+    _post(frozen, "/admin/inject", {"venue": "binance", "fault": "refuse_orders", "until_ms": until})
+    assert dublin.binance.CreateOrder("BTC_USDT.swap", "sell", -1, 0.01) is None
+    assert not dublin.binance.last_outcome_unknown and "-1001" in dublin.errors()[-1]
+
+    status, answer = _post(frozen, "/admin/inject", {"venue": "okx", "fault": "melt", "until_ms": until})
+    assert status == 400 and "unknown fault 'melt'" in answer["error"]
+    assert _post(frozen, "/admin/inject", {"venue": "okx"})[0] == 400
+    assert _get(frozen, "/admin/stats")["faults"]["binance"]["refuse_orders"][1] == until
+
+
+def test_the_venues_own_rows_reach_every_node(frozen):
+    tokyo, dublin = Node(frozen, "tokyo"), Node(frozen, "dublin")
+    status, answer = _post(frozen, "/admin/withdraw_external", {"venue": "okx", "amount": 1e9})
+    assert status == 200 and answer["tx"]
+    tokyo.okx.GetAccount()
+    dublin.binance.GetAccount()
+    for node in (tokyo, dublin):
+        assert any("external withdrawal of 1e+09 USDT refused" in r["message"] for r in node.log.rows)
+    assert _get(frozen, "/admin/log?since=0")["rows"][0]["type"] == LOG_TYPE_ERROR
+
+
+def test_bad_requests_get_one_line_answers(frozen):
+    status, answer = _post(frozen, "/x/0/Explode", {"args": []})
+    assert status == 400 and "method 'Explode' is not served" in answer["error"]
+    assert _post(frozen, "/x/9/GetTicker", {"args": []})[0] == 400
+    assert _post(frozen, "/x/0/GetTicker", {"args": "BTC"})[0] == 400
+    status, answer = _post(frozen, "/x/0/GetTicker", {"args": ["BTC_USDT.swap", 1, 2]})
+    assert status == 200 and answer["result"] is None
+    assert "GetTicker() takes" in answer["rows"][0]["message"]
+    with pytest.raises(ValueError, match="--node"):
+        connect(frozen.url, "bad name!")
+    with pytest.raises(ValueError, match="loopback only"):
+        connect("http://example.com:80", "tokyo")
+
+
+def test_the_server_stops_cleanly_and_its_nodes_runs_end():
+    server = _server(speed=1000.0)
+    node = Node(server, "tokyo", gone_after_s=0.2)
+    assert node.binance.GetTicker("BTC_USDT.swap") is not None
+    assert _post(server, "/admin/shutdown", {}) == (200, {"ok": True})
+    assert server.wait(5)
+    assert node.binance.GetTicker("BTC_USDT.swap") is None  # no answer: FMZ's None and an error row
+    with pytest.raises(EOFError, match="is gone"):
+        for _ in range(100):
+            node.clock.sleep(10_000)
+    server.stop()  # idempotent
+
+
+def test_scaled_clock_runs_at_speed_and_stops_at_the_end():
+    wall = [100.0]
+    clock = ScaledClock(START_MS, START_MS + 10_000, 1000.0, wall=lambda: wall[0])
+    assert clock.now_ns() == START_MS * 1_000_000
+    wall[0] += 0.004
+    assert clock.now_ns() // 1_000_000 == START_MS + 4000
+    with clock.pinned(123):
+        assert clock.now_ns() == 123
+    wall[0] += 1.0
+    assert clock.now_ns() // 1_000_000 == START_MS + 10_000 and clock.ended()
+    with pytest.raises(EOFError):
+        clock.check()
+    with pytest.raises(ValueError, match="speed"):
+        ScaledClock(START_MS, None, 0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tokyo=binance", "NODE=VENUE:MS"),
+    ("tokyo=kraken:5", "venue 'kraken' is not served"),
+    ("tokyo=okx:-1", "whole number"),
+    ("to kyo=okx:1", "NODE=VENUE:MS"),
+])
+def test_latency_spec_errors_name_the_fix(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_latency(text, {"binance", "okx"})
+
+
+def test_latency_spec_wildcard_node(frozen):
+    assert parse_latency("*=okx:50, tokyo=binance:5", {"binance", "okx"}) == (("*", "okx", 50),
+                                                                              ("tokyo", "binance", 5))
+    frozen.set_latency("*", "okx", 7)
+    frozen.set_latency("tokyo", "okx", 1)
+    assert frozen.link_latency_ms("anyone", 1) == 7 and frozen.link_latency_ms("anyone", 0) == 0
+    assert frozen.link_latency_ms("tokyo", 1) == 1
