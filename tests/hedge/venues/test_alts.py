@@ -1,5 +1,5 @@
-"""Alt-coin contract data per venue (published tables where found, flagged estimates otherwise): worked examples
-computed by hand from the tables quoted in docs/mechanics.md, "Alts"."""
+"""Alt-coin contract data per venue (published tables where found, flagged estimates otherwise): worked
+examples computed by hand from the tables quoted in docs/mechanics.md, "Alts"."""
 
 from decimal import Decimal as D
 
@@ -41,7 +41,8 @@ def test_okx_ada_tiers_are_counted_in_contracts_of_100_ada():
     okx = venues.get("okx")
     spec = okx.spec("ADAUSDT")
     assert spec.contract_size == D(100)
-    # 200,000 ADA = 2,000 contracts: tier 2 (0.75 %); 150,000 ADA = 1,500 contracts: tier 1 (0.5 %, cap included)
+    # 200,000 ADA = 2,000 contracts: tier 2 (0.75 %); 150,000 ADA = 1,500 contracts: tier 1 (0.5 %, the cap
+    # belongs to the tier)
     assert okx.tier_for("ADAUSDT", okx.tier_measure("ADAUSDT", D(200000), D("0.4"))).mmr == D("0.0075")
     assert okx.tier_for("ADAUSDT", okx.tier_measure("ADAUSDT", D(150000), D("0.4"))).mmr == D("0.005")
 
@@ -66,7 +67,8 @@ def test_venues_without_alt_tables_use_the_fallback_in_cross(venue):
     assert mechanics.is_estimated("SOLUSDT") and not mechanics.is_estimated("BTCUSDT")
     assert mechanics.spec("SOLUSDT").margin_tiers[0].mmr == FALLBACK_MMR
     # equity 1,000 = requirement: SOL 100 x P x 3 % (CoinEx at mark; BitMEX 450 at entry) + BTC 30 (0.5 %);
-    # CoinEx: 1,000 + 100 (P - 150) = 3 P + 30 -> P = 14,030 / 97; BitMEX: 1,000 + 100 (P - 150) = 480 -> 144.8
+    # CoinEx: 1,000 + 100 (P - 150) = 3 P + 30 -> P = 14,030 / 97;
+    # BitMEX: 1,000 + 100 (P - 150) = 480 -> 144.8
     expected = D(14030) / D(97) if venue == "coinex" else D("144.8")
     assert abs(cross.liquidation_prices["SOLUSDT"] - expected) < D("1e-20")
 
