@@ -74,7 +74,8 @@ class VenueProfile:
 VENUES: dict[str, VenueProfile] = {
     "binance": VenueProfile("binanceusdm", (("defaultType", "swap"),),
                             (("/fapi/v3/", "fapiPrivateV3"), ("/fapi/v2/", "fapiPrivateV2"),
-                             ("/fapi/v1/", "fapiPrivate"))),
+                             ("/fapi/v1/", "fapiPrivate"),  # wallets (hedge/transfers.py, hedge/wallets.py):
+                             ("/sapi/v3/", "sapiV3"), ("/sapi/v1/", "sapi"))),
     "okx": VenueProfile("okx", (("defaultType", "swap"), ("fetchMarkets", {"types": ["swap"]}),
                                 ("brokerId", None)),
                         (("/api/v5/", "private"),)),

@@ -497,5 +497,58 @@ def remote_world_factory(session: VenueSession, indexes: list[int]) -> Callable[
     return factory
 
 
-__all__ = ["RemoteClock", "RemoteExchange", "RemoteWorld", "VenueSession", "connect", "remote_world_factory",
-           "server_bindings"]
+
+
+class VenueAdmin:
+    """The test hooks of a venue server over HTTP: faults, link latency, outside money, stats, stop.
+
+    Times are simulated ms (`now_ms()` reads the server's). Errors the server names (an unknown
+    fault, a bad venue) raise ValueError with its line."""
+
+    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._session = VenueSession(url, "admin", timeout_s=timeout_s)
+        self.url = self._session.url
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._session.request("POST", path, body)
+        except _NoAnswer as exc:
+            raise ConnectionError(str(exc)) from None
+
+    def now_ms(self) -> int:
+        return int(self._session.request("GET", "/time")["now_ms"])
+
+    def inject(self, venue: str, fault: str, until_ms: int, from_ms: int | None = None,
+               node: str | None = None) -> None:
+        """`world.inject` for every node, or (node=..., fault "down") only that node's link to venue."""
+        body: dict[str, Any] = {"venue": venue, "fault": fault, "until_ms": until_ms, "from_ms": from_ms}
+        if node is not None:
+            body["node"] = node
+        self._post("/admin/inject", body)
+
+    def clear_faults(self, venue: str | None = None) -> None:
+        self._post("/admin/clear_faults", {"venue": venue} if venue else {})
+
+    def set_latency(self, node: str, venue: str, ms: int) -> None:
+        self._post("/admin/latency", {"node": node, "venue": venue, "ms": ms})
+
+    def deposit_external(self, venue: str, amount: float, at_ms: int | None = None) -> str:
+        body = {"venue": venue, "amount": amount, "at_ms": at_ms}
+        return str(self._post("/admin/deposit_external", body)["tx"])
+
+    def withdraw_external(self, venue: str, amount: float, at_ms: int | None = None) -> str:
+        body = {"venue": venue, "amount": amount, "at_ms": at_ms}
+        return str(self._post("/admin/withdraw_external", body)["tx"])
+
+    def stats(self) -> dict[str, Any]:
+        return self._session.request("GET", "/admin/stats")
+
+    def log(self, since: int = 0) -> list[dict[str, Any]]:
+        return list(self._session.request("GET", f"/admin/log?since={int(since)}")["rows"])
+
+    def shutdown(self) -> None:
+        self._post("/admin/shutdown", {})
+        self._session.close()
+
+    def close(self) -> None:
+        self._session.close()

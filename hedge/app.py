@@ -43,6 +43,7 @@ from hedge.sizing import (
 )
 from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
+from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
@@ -115,6 +116,7 @@ class App:
         # before are ignored, so a reader may return its whole recent history every time.
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
         self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
+        self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -180,8 +182,11 @@ class App:
         self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
         self.transfers = TransferWatcher(
             {v.key: v.exchange for v in self.venues}, now_ms=lambda: self.now_ms, event=self.event,
-            since_ms=lambda: self.accounting.inception_ms or self.now_ms + 1)
+            since_ms=lambda: self.accounting.inception_ms or self.now_ms + 1,
+            own_addresses=[e.address for e in self.cfg.treasury.whitelist])
         self.flow_sources.append(self.transfers.flows)
+        self.treasury = Treasury.load(self, self.cfg.treasury)
+        self.command_handlers["treasury"] = self.treasury.on_command
         self.observe()
         self.chart = self.api.chart(self.report.chart_config())
         if self.report.charts is not None:
@@ -235,6 +240,8 @@ class App:
             self.refresh_accounts()
             self.refresh_funding()
             self.observe()
+            if self.treasury is not None:
+                self.treasury.check()
             self.report.publish()
 
     def finish(self) -> None:

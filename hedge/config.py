@@ -49,6 +49,59 @@ DEFAULT_FEES: dict[str, FeeRates] = {
 
 DEFAULT_REBATE_BPS = Decimal("1")
 
+TREASURY_MODES = ("auto", "notify", "off")
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """What one on-chain USDT withdrawal costs on a network, and how long it takes to be credited."""
+
+    fee_usdt: Decimal
+    transit_s: int
+
+
+# Typical USDT withdrawal fees and credit times (venue fee schedules vary; set yours in treasury.networks).
+DEFAULT_NETWORKS: dict[str, NetworkCost] = {
+    "TRC20": NetworkCost(Decimal("1"), 300),
+    "ERC20": NetworkCost(Decimal("5"), 900),
+    "BEP20": NetworkCost(Decimal("0.3"), 180),
+    "ARBITRUM": NetworkCost(Decimal("0.1"), 300),
+    "SOL": NetworkCost(Decimal("1"), 120),
+}
+
+
+@dataclass(frozen=True)
+class WhitelistEntry:
+    """A deposit address of one of our venues that treasury may withdraw to."""
+
+    venue: str
+    network: str
+    address: str
+    memo: str = ""
+
+
+@dataclass(frozen=True)
+class TreasuryConfig:
+    mode: str = "notify"                       # auto | notify | off
+    weights: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # venue -> weight
+    whitelist: tuple[WhitelistEntry, ...] = ()
+    networks: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_NETWORKS)))
+    trigger_distance_pct: Decimal = Decimal("60")  # a venue nearer to liquidation than this gets margin
+    target_distance_pct: Decimal = Decimal("75")   # ... up to this distance (hysteresis)
+    rebalance_pct: Decimal = Decimal("10")     # else: act when off its target by this % of total equity
+    min_transfer_usdt: Decimal = Decimal("100")
+    max_transfer_usdt: Decimal = Decimal("10000")
+    max_daily_usdt: Decimal = Decimal("50000")
+    max_fee_bps: Decimal = Decimal("20")       # a transfer that is not urgent pays at most this fee
+    timeout_s: int = 7_200                     # a withdrawal not credited by then raises a critical alert
+    notify_interval_s: int = 3_600
+
+    def weight(self, venue: str) -> Decimal:
+        return self.weights.get(venue, Decimal(1))
+
+    def addresses(self, venue: str) -> list[WhitelistEntry]:
+        return [e for e in self.whitelist if e.venue == venue]
+
 
 @dataclass(frozen=True)
 class HedgeConfig:
@@ -74,6 +127,7 @@ class HedgeConfig:
     log_keep_rows: int = 65_536        # LogReset keeps this many newest log rows
     log_reset_interval_s: int = 3_600
     reconcile_policy: str = "halt"     # halt | adopt (venue positions become the ledger)
+    treasury: TreasuryConfig = field(default_factory=TreasuryConfig)
 
     def fee(self, venue: str) -> FeeRates:
         return self.fees.get(venue, DEFAULT_FEES.get(venue, FeeRates(Decimal("2"), Decimal("5"))))
@@ -86,7 +140,7 @@ KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
     "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
-    "log_keep_rows", "log_reset_interval_s", "reconcile_policy",
+    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "treasury",
 )
 RECONCILE_POLICIES = ("halt", "adopt")
 
@@ -137,6 +191,7 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         log_keep_rows=_int(raw, "log_keep_rows", d.log_keep_rows, low=1_000, high=10_000_000),
         log_reset_interval_s=_int(raw, "log_reset_interval_s", d.log_reset_interval_s, low=60, high=604_800),
         reconcile_policy=_choice(raw, "reconcile_policy", d.reconcile_policy, RECONCILE_POLICIES),
+        treasury=_treasury(raw.get("treasury", {})),
     )
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
@@ -253,3 +308,126 @@ def _leverage(value: Any) -> MappingProxyType:
             raise ConfigError(key, level, "must be a whole number between 1 and 50")
         levels[venue] = level
     return MappingProxyType(levels)
+
+
+TREASURY_KEYS = ("mode", "weights", "whitelist", "networks", "trigger_distance_pct", "target_distance_pct",
+                 "rebalance_pct", "min_transfer_usdt", "max_transfer_usdt", "max_daily_usdt", "max_fee_bps",
+                 "timeout_s", "notify_interval_s")
+
+
+def _treasury(value: Any) -> TreasuryConfig:
+    if not isinstance(value, dict):
+        raise ConfigError("treasury", value,
+                          'must be an object like {"mode": "notify"} (see docs/treasury.md)')
+    for key in value:
+        if key not in TREASURY_KEYS and not key.startswith("_"):
+            raise ConfigError(f"treasury.{key}", value[key],
+                              f"unknown key; check the spelling (known: {', '.join(TREASURY_KEYS)})")
+    raw = {f"treasury.{k}": v for k, v in value.items()}
+    d = TreasuryConfig()
+    networks = _networks(value.get("networks", {}))
+    cfg = TreasuryConfig(
+        mode=_choice(raw, "treasury.mode", d.mode, TREASURY_MODES),
+        weights=_weights(value.get("weights", {})),
+        whitelist=_whitelist(value.get("whitelist", []), networks),
+        networks=networks,
+        trigger_distance_pct=_dec(raw, "treasury.trigger_distance_pct", d.trigger_distance_pct,
+                                  low=Decimal("1"), high=Decimal("99")),
+        target_distance_pct=_dec(raw, "treasury.target_distance_pct", d.target_distance_pct,
+                                 low=Decimal("1"), high=Decimal("100")),
+        rebalance_pct=_dec(raw, "treasury.rebalance_pct", d.rebalance_pct, low=Decimal("1"),
+                           high=Decimal("100")),
+        min_transfer_usdt=_dec(raw, "treasury.min_transfer_usdt", d.min_transfer_usdt, low=Decimal("1")),
+        max_transfer_usdt=_dec(raw, "treasury.max_transfer_usdt", d.max_transfer_usdt, low=Decimal("1")),
+        max_daily_usdt=_dec(raw, "treasury.max_daily_usdt", d.max_daily_usdt, low=Decimal("1")),
+        max_fee_bps=_dec(raw, "treasury.max_fee_bps", d.max_fee_bps, low=Decimal("0"),
+                         high=Decimal("1000")),
+        timeout_s=_int(raw, "treasury.timeout_s", d.timeout_s, low=60, high=7 * 86_400),
+        notify_interval_s=_int(raw, "treasury.notify_interval_s", d.notify_interval_s, low=60,
+                               high=7 * 86_400),
+    )
+    if cfg.target_distance_pct <= cfg.trigger_distance_pct:
+        raise ConfigError("treasury.target_distance_pct", str(cfg.target_distance_pct),
+                          f"must be above treasury.trigger_distance_pct ({cfg.trigger_distance_pct}) "
+                          "for hysteresis")
+    if cfg.max_transfer_usdt < cfg.min_transfer_usdt:
+        raise ConfigError("treasury.max_transfer_usdt", str(cfg.max_transfer_usdt),
+                          f"must be at least treasury.min_transfer_usdt ({cfg.min_transfer_usdt})")
+    if cfg.max_daily_usdt < cfg.max_transfer_usdt:
+        raise ConfigError("treasury.max_daily_usdt", str(cfg.max_daily_usdt),
+                          f"must be at least treasury.max_transfer_usdt ({cfg.max_transfer_usdt})")
+    slowest = max(cfg.networks[e.network].transit_s for e in cfg.whitelist) if cfg.whitelist else 0
+    if cfg.timeout_s < 2 * slowest:
+        raise ConfigError("treasury.timeout_s", cfg.timeout_s,
+                          f"must be at least twice the slowest whitelisted network's transit_s ({slowest})")
+    if cfg.mode == "auto" and not cfg.whitelist:
+        raise ConfigError("treasury.mode", "auto", "needs treasury.whitelist: add the deposit address of "
+                          'each venue, e.g. [{"venue": "okx", "network": "TRC20", "address": "T..."}], '
+                          'or use "notify"')
+    return cfg
+
+
+def _weights(value: Any) -> MappingProxyType:
+    if not isinstance(value, dict):
+        raise ConfigError("treasury.weights", value, 'must be an object like {"binance": 2, "okx": 1}')
+    weights = {}
+    for venue, weight in value.items():
+        key = f"treasury.weights.{venue}"
+        if venue not in VENUES:
+            raise ConfigError(key, weight, f"unknown venue; use one of {', '.join(VENUES)}")
+        number = _number(key, weight)
+        _check_range(key, weight, number, Decimal("0"), Decimal("1000"))
+        weights[venue] = number
+    return MappingProxyType(weights)
+
+
+def _networks(value: Any) -> MappingProxyType:
+    if not isinstance(value, dict):
+        raise ConfigError("treasury.networks", value,
+                          'must be an object like {"TRC20": {"fee_usdt": 1, "transit_s": 300}}')
+    networks = dict(DEFAULT_NETWORKS)
+    for name, cost in value.items():
+        key = f"treasury.networks.{name}"
+        if not isinstance(name, str) or name != name.upper() or not name.isalnum():
+            raise ConfigError(key, cost,
+                              "network names are upper-case, e.g. TRC20, ERC20, BEP20, ARBITRUM, SOL")
+        if not isinstance(cost, dict) or set(cost) - {"fee_usdt", "transit_s"}:
+            raise ConfigError(key, cost, 'must be {"fee_usdt": number, "transit_s": seconds}')
+        base = networks.get(name, NetworkCost(Decimal("1"), 600))
+        fee = _dec({f"{key}.fee_usdt": v for k, v in cost.items() if k == "fee_usdt"}, f"{key}.fee_usdt",
+                   base.fee_usdt, low=Decimal("0"), high=Decimal("1000"))
+        transit = _int({f"{key}.transit_s": v for k, v in cost.items() if k == "transit_s"},
+                       f"{key}.transit_s",
+                       base.transit_s, low=1, high=86_400)
+        networks[name] = NetworkCost(fee, transit)
+    return MappingProxyType(networks)
+
+
+def _whitelist(value: Any, networks: MappingProxyType) -> tuple[WhitelistEntry, ...]:
+    example = '[{"venue": "okx", "network": "TRC20", "address": "T...", "memo": ""}]'
+    if not isinstance(value, list):
+        raise ConfigError("treasury.whitelist", value, f"must be a list like {example}")
+    entries: list[WhitelistEntry] = []
+    for i, item in enumerate(value):
+        key = f"treasury.whitelist[{i}]"
+        if not isinstance(item, dict) or set(item) - {"venue", "network", "address", "memo"} \
+                or not {"venue", "network", "address"} <= set(item):
+            raise ConfigError(key, item,
+                              f"each entry needs venue, network, address (memo optional), like {example}")
+        venue, network, address, memo = item["venue"], item["network"], item["address"], item.get("memo", "")
+        if venue not in VENUES:
+            raise ConfigError(f"{key}.venue", venue, f"unknown venue; use one of {', '.join(VENUES)}")
+        if network not in networks:
+            raise ConfigError(f"{key}.network", network, f"unknown network; use one of {', '.join(networks)} "
+                              "or describe it in treasury.networks")
+        if not isinstance(address, str) or not address or any(c.isspace() for c in address) \
+                or len(address) > 128:
+            raise ConfigError(f"{key}.address", address,
+                              "must be the deposit address as the venue shows it, no spaces")
+        if not isinstance(memo, str) or len(memo) > 128:
+            raise ConfigError(f"{key}.memo", memo, 'must be a string (the deposit memo/tag, or "")')
+        if any(e.venue == venue and e.network == network for e in entries):
+            raise ConfigError(key, item,
+                              f"{venue} {network} listed twice; keep one address per venue and network")
+        entries.append(WhitelistEntry(venue, network, address, memo))
+    return tuple(entries)

@@ -194,7 +194,7 @@ class Report:
             self.charts.update(app.chart, acc)
         app.api.log_profit(float(round(acc.profit, 4)), "&")
         tables = [self.summary_table(), self.accounts_table(), self.spreads_table(), self.pairs_table(),
-                  self.flows_table(), self.events_table()]
+                  self.treasury_table(), self.transfers_table(), self.flows_table(), self.events_table()]
         if app.state is not TradingState.ACTIVE:
             state = f"{app.state.value}: {app.state_reason} #ff0000"
         elif app.halt_reason is not None:
@@ -262,6 +262,36 @@ class Report:
         cols = ["venue", "equity", "available", "unrealized", "margin used", "effective leverage",
                 "distance to liquidation", "next funding"]
         return _table("Accounts", cols, rows)
+
+    def treasury_table(self) -> dict[str, Any]:
+        treasury = self.app.treasury
+        rows = []
+        cfg = self.app.cfg.treasury
+        for need in (treasury.allocation.values() if treasury is not None else []):
+            distance = f"{need.distance_pct:.1f} %" if need.distance_pct is not None else "-"
+            short = need.deficit
+            state = (f"short {short:.0f}" if short >= cfg.min_transfer_usdt else
+                     f"spare {-short:.0f}" if -short >= cfg.min_transfer_usdt else "ok")
+            rows.append([need.venue, f"{need.weight}", f"{need.target:.2f}", f"{need.actual:.2f}",
+                         f"{need.need:.2f}", f"{need.incoming:.2f}", distance,
+                         f"{need.leverage:.2f}x" if need.leverage is not None else "-", state])
+        cols = ["venue", "weight", "target", "actual (with incoming)", "need", "incoming", "distance to liq.",
+                "leverage", "state"]
+        return _table(f"Treasury (mode {cfg.mode}; trigger {cfg.trigger_distance_pct} %, target "
+                      f"{cfg.target_distance_pct} %)", cols, rows)
+
+    def transfers_table(self) -> dict[str, Any]:
+        treasury = self.app.treasury
+        finished = ("DONE", "FAILED", "ABANDONED")
+        transfers = sorted(treasury.transfers, key=lambda t: (t.status.value in finished, -t.id)
+                           ) if treasury is not None else []
+        rows = [[f"#{t.id}", f"{t.source} -> {t.dest}", t.network, f"{t.amount}", f"{t.fee}", t.status.value,
+                 _time(t.created_ms), _time(t.updated_ms), t.tx_id or t.withdrawal_id or "-",
+                 t.note or t.reason]
+                for t in transfers[:30]]
+        cols = ["id", "route", "network", "USDT", "fee est.", "state", "started (UTC)", "updated (UTC)", "tx",
+                "note"]
+        return _table("Transfers (in flight first)", cols, rows)
 
     def spreads_table(self) -> dict[str, Any]:
         app = self.app

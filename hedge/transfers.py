@@ -249,8 +249,9 @@ class TransferView:
 
 
 def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_ms: int,
-             transit_timeout_ms: int) -> TransferView:
-    """Match own withdrawals to own deposits; the rest since `since_ms` are the fund's cash flows."""
+             transit_timeout_ms: int, own_addresses: Iterable[str] = ()) -> TransferView:
+    """Match own withdrawals to own deposits; the rest since `since_ms` are the fund's cash flows.
+    `own_addresses`: deposit addresses of our venues known beforehand (the treasury whitelist)."""
     records = [r for r in records if r.asset == asset and r.state != "failed"]
     withdrawals = sorted((r for r in records if r.kind == "withdrawal"), key=lambda r: (r.time_ms, r.id))
     deposits = sorted((r for r in records if r.kind == "deposit" and r.state == "done"),
@@ -270,7 +271,7 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
             matched.add((source.venue, source.id))
         elif d.time_ms >= since_ms:
             flows.append((f"{d.venue}:deposit:{d.id}", d.amount, f"history:{d.venue}"))
-    own_addresses = {d.address for d in deposits if d.address}
+    own_addresses = {d.address for d in deposits if d.address} | set(own_addresses)
     in_flight = ZERO
     for w in withdrawals:
         if (w.venue, w.id) in matched or w.time_ms < since_ms - DAY_MS:
@@ -298,7 +299,8 @@ class TransferWatcher:
 
     def __init__(self, exchanges: Mapping[str, Any], *, now_ms: Callable[[], int],
                  since_ms: Callable[[], int], event: Callable[[str], None], asset: str = "USDT",
-                 history_interval_ms: int = 0, transit_timeout_ms: int = 6 * 3_600_000) -> None:
+                 history_interval_ms: int = 0, transit_timeout_ms: int = 6 * 3_600_000,
+                 own_addresses: Iterable[str] = ()) -> None:
         self.exchanges = {k: ex for k, ex in exchanges.items()
                           if k in SUPPORTED_VENUES and callable(getattr(ex, "IO", None))}
         self._now_ms = now_ms
@@ -307,6 +309,7 @@ class TransferWatcher:
         self.asset = asset
         self.history_interval_ms = history_interval_ms
         self.transit_timeout_ms = transit_timeout_ms
+        self.own_addresses = frozenset(own_addresses)
         self.records: dict[tuple[str, str, str], TransferRecord] = {}
         self.funding: dict[str, Decimal] = {}
         self.view = TransferView([], ZERO, [])
@@ -343,7 +346,7 @@ class TransferWatcher:
                 for r in rows:
                     self.records[(r.venue, r.kind, r.id)] = r
         self.view = classify(self.records.values(), self.asset, self._since_ms(), now,
-                             self.transit_timeout_ms)
+                             self.transit_timeout_ms, self.own_addresses)
 
     def flows(self) -> list[Flow]:
         """A flow source for `App.flow_sources`: polls, then returns every external flow since inception."""

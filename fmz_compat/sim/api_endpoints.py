@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from fmz_compat.sim import params as P
 from fmz_compat.sim.account import Account, VenueError
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ def _transfer(acc: Account, asset: str, amount: float, to_futures: bool) -> None
 
 def _network(chain: str) -> str:
     chain = chain.upper()
-    return chain.split("-", 1)[1] if "-" in chain else (chain or "TRC20")
+    name = chain.split("-", 1)[1] if "-" in chain else (chain or "TRC20")
+    return P.NETWORK_ALIASES.get(name, name)
 
 
 def _num(value: float) -> str:
@@ -210,5 +212,6 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         if path == "/v5/asset/deposit/query-address" and method == "GET":
             net = _network(str(args.get("chainType", "")))
             return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [
-                {"chainType": net, "addressDeposit": world.deposit_address(acc, net)}]}}
+                {"chainType": str(args.get("chainType") or net),
+                 "addressDeposit": world.deposit_address(acc, net)}]}}
     raise VenueError(f"{method} {path} is not simulated; see docs/simulator.md (IO api endpoints)")

@@ -56,6 +56,11 @@ NETWORKS: dict[str, tuple[float, int]] = {
     "TRC20": (1.0, 120_000), "ERC20": (5.0, 300_000), "BEP20": (0.3, 60_000),
     "ARBITRUM": (0.1, 90_000), "SOL": (1.0, 45_000),
 }
+# the venues' own chain names (Binance/Bybit "TRX", OKX "USDT-Arbitrum One" after its "USDT-") -> ours
+NETWORK_ALIASES: dict[str, str] = {
+    "TRX": "TRC20", "ETH": "ERC20", "BSC": "BEP20", "ARBI": "ARBITRUM", "ARBITRUM ONE": "ARBITRUM",
+    "SOLANA": "SOL",
+}
 
 
 # --- symbols ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
-from fmz_compat.sim.world import SimWorld
+from fmz_compat.sim.world import SimWorld, _venue_key
 
 NODE_HEADER = "X-Node"
 NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -54,6 +54,7 @@ REMOTE_METHODS = frozenset({
     "GetConditionOrders", "GetHistoryConditionOrders",
 })
 EVENT_BACKLOG = 10_000
+_LINK_DOWN = 'Get "{url}": dial tcp: connect: connection refused'  # as the simulator's "down"
 TICK_WALL_S = 0.02  # the world is advanced at least this often, calls or not
 
 
@@ -210,6 +211,7 @@ class VenueServer:
         self._event_seq: dict[str, int] = {}
         self.requests: dict[str, int] = {}
         self._nodes_seen: set[str] = set()
+        self._links_down: dict[tuple[str, str], tuple[int, int]] = {}  # (node, venue) -> (from, until)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._window_ended = False
@@ -295,6 +297,26 @@ class VenueServer:
     def set_latency(self, node: str, venue: str, ms: int) -> None:
         self._latency[(node, venue)] = ms
 
+    def cut_link(self, node: str, venue: str, fault: str, until_ms: int, from_ms: int | None = None) -> None:
+        """Only `node` loses `venue` (fault "down": its calls there are refused) from `from_ms` (default
+        now) until `until_ms`, simulated ms; the venue and the other nodes carry on."""
+        if fault != "down":
+            raise ValueError(f"fault {fault!r} on one node's link: only \"down\" is per node; "
+                             "drop \"node\" to inject it on the venue for every node")
+        if not NODE_NAME.match(node):
+            raise ValueError(f"node {node!r}: use 1..64 letters, digits, '_', '.', '-'")
+        venue = _venue_key(venue)
+        with self.lock:
+            now_ms = self.clock.now_ns() // 1_000_000
+            start = now_ms if from_ms is None else max(from_ms, now_ms)
+            if until_ms <= start:
+                raise ValueError(f"link {node}-{venue} down: until_ms {until_ms} must be after {start}")
+            self._links_down[(node, venue)] = (start, until_ms)
+
+    def _link_down(self, node: str, venue: str, now_ms: int) -> bool:
+        window = self._links_down.get((node, venue))
+        return window is not None and window[0] <= now_ms < window[1]
+
     def call(self, node: str, index: int, method: str, args: list[Any],
              kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """One FMZ exchange call of `node` on account `index`, with the link's latency around it
@@ -322,6 +344,12 @@ class VenueServer:
                 return {"eof": "venue server window ended", "now_ms": now_ns // 1_000_000}
             self.world.advance(now_ns)
             ex = self._object(node, index)
+            if self._links_down and self._link_down(node, ex._venue, now_ns // 1_000_000):
+                message = f"{ex.GetLabel()} {method}: {_LINK_DOWN.format(url=ex.GetBase())}"
+                return {"result": None, "rows": [{"type": LOG_TYPE_ERROR, "message": message, "error": True}],
+                        "events": [], "now_ms": now_ns // 1_000_000, "running": self.clock.running,
+                        "raw": "", "state": {"currency": ex._currency, "contract": ex._contract,
+                                             "direction": ex._direction}}
             capture = _CallLog()
             self.world.log = capture
             try:
@@ -372,18 +400,27 @@ class VenueServer:
                 positions[ex.GetLabel()] = rows
             out.update(exposure=exposure, positions=positions, requests=dict(self.requests),
                        faults={v: {f: list(w) for f, w in fs.items()} for v, fs in self.world.faults.items()},
+                       links_down=[{"node": n, "venue": v, "from_ms": w[0], "until_ms": w[1]}
+                                   for (n, v), w in self._links_down.items()],
                        **self.time_info())
             return out
 
     def admin(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """The test hooks: faults, latency, outside money. ValueError/KeyError -> HTTP 400."""
         w = self.world
+        if action == "inject" and body.get("node") is not None:
+            self.cut_link(str(body["node"]), str(body["venue"]), str(body["fault"]), int(body["until_ms"]),
+                          None if body.get("from_ms") is None else int(body["from_ms"]))
+            return {"ok": True}
         if action == "inject":
             w.inject(str(body["venue"]), str(body["fault"]), int(body["until_ms"]),
                      None if body.get("from_ms") is None else int(body["from_ms"]))
             return {"ok": True}
         if action == "clear_faults":
             w.clear_faults(body.get("venue"))
+            with self.lock:
+                self._links_down = {k: v for k, v in self._links_down.items()
+                                    if body.get("venue") is not None and k[1] != _venue_key(body["venue"])}
             return {"ok": True}
         if action == "latency":
             node, venue, ms = str(body["node"]), str(body["venue"]).lower(), int(body["ms"])
@@ -528,10 +565,36 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, vs.call(node, int(index_text), method, args, kwargs))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def launch(*args: str, cwd: Any = None, timeout_s: float = 60.0) -> tuple[Any, str]:
+    """Start `python -m fmz_compat venue-server --port 0 ARGS...` as its own process; returns
+    (Popen, URL) once it printed its ready line. Its stdout and stderr are drained into
+    `proc.output` (the newest 2000 lines), so a chatty server never blocks on a full pipe. The caller
+    stops it (VenueAdmin.shutdown or SIGTERM) and waits for it."""
+    import subprocess
+
+    command = [sys.executable, "-m", "fmz_compat", "venue-server", "--port", "0", *args]
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: deque[str] = deque(maxlen=2000)
+    proc.output = output  # type: ignore[attr-defined]
+    ready = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            output.append(line.rstrip("\n"))
+            if line.startswith("venue-server ready "):
+                ready.set()
+        ready.set()
+
+    drainer = threading.Thread(target=drain, name="venue-server-output", daemon=True)
+    drainer.start()
+    proc.output_drained = drainer  # type: ignore[attr-defined]  # join it after wait() for the last lines
+    ready.wait(timeout_s)
+    line = next((x for x in output if x.startswith("venue-server ready ")), "")
+    if not line:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"venue-server did not start: {' | '.join(output) or 'no output'}")
+    return proc, line.split()[2]
 
 
 def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, quiet: bool = False,
@@ -540,6 +603,9 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     import signal
 
     server = VenueServer(cfg, port, echo=None if quiet else out)
+    # installed before the ready line, so a SIGTERM sent as soon as it is read still stops cleanly
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
+        target=server.stop, daemon=True).start())
     server.start()
     venues = ",".join(a.venue for a in server.world.accounts)
     end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
@@ -547,8 +613,6 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     out(f"venue-server ready {server.url} speed {cfg.speed:g} window {_utc(cfg.sim.start_ms)} -> {end} "
         f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
     sys.stdout.flush()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
-        target=server.stop, daemon=True).start())
     try:
         while not server.wait(0.2):
             pass

@@ -25,7 +25,9 @@ from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
 
-FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill")
+FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill",
+          "withdrawals_suspended", "withdrawals_stuck")
+NEVER_MS = 2**62  # arrival time of a withdrawal that never arrives
 
 
 @dataclass(order=True)
@@ -212,7 +214,9 @@ class SimWorld:
         None with a timeout error), stale_market (tickers/depth frozen at the fault's start), down
         (every call fails; the venue itself keeps running: funding, fills and liquidations go on),
         partial_fill (market and IOC orders fill half their amount, rounded down to the amount step;
-        the rest is canceled, so a one-step order fills nothing).
+        the rest is canceled, so a one-step order fills nothing), withdrawals_suspended (the venue
+        refuses withdrawal requests; internal transfers still work), withdrawals_stuck (withdrawal
+        requests are accepted and debited but stay pending forever: never credited anywhere).
         A later inject of the same fault on the same venue replaces the earlier one.
         """
         venue = _venue_key(venue)
@@ -257,7 +261,9 @@ class SimWorld:
         return f"sim-{acc.venue}-{acc.index}-{network.lower()}"
 
     def withdraw(self, acc: Account, asset: str, amount: float, address: str, network: str) -> str:
-        network = network.upper() or "TRC20"
+        network = P.NETWORK_ALIASES.get(network.upper(), network.upper()) or "TRC20"
+        if self.fault_active(acc.venue, "withdrawals_suspended"):
+            raise VenueError(f"withdrawals of {asset} on {acc.venue} are suspended (wallet maintenance)")
         if network not in P.NETWORKS:
             raise VenueError(f"unknown network {network}; use one of {', '.join(P.NETWORKS)}")
         fee, delay = P.NETWORKS[network]
@@ -272,11 +278,15 @@ class SimWorld:
                              f"(fee {fee:g})")
         acc.funding_wallet[asset] -= amount
         tx = self._next_tx()
-        heapq.heappush(self.transfers, Transfer(self.now_ms() + delay, self._transfer_seq,
-                                                target.index, asset, amount - fee, tx))
+        arrive = self.now_ms() + delay
+        if self.fault_active(acc.venue, "withdrawals_stuck"):
+            arrive = NEVER_MS
+        else:
+            heapq.heappush(self.transfers, Transfer(arrive, self._transfer_seq, target.index, asset,
+                                                    amount - fee, tx))
         self.withdrawals.append({"id": tx, "from": acc.index, "to": target.index, "asset": asset,
                                  "amount": amount, "fee": fee, "network": network, "address": address,
-                                 "time": self.now_ms(), "arrive": self.now_ms() + delay})
+                                 "time": self.now_ms(), "arrive": arrive})
         return tx
 
     def _next_tx(self) -> str:

@@ -244,7 +244,7 @@ def test_commands_are_dispatched_by_name_and_bad_ones_say_how_to_fix_them(fake_e
         app.tick()
         runtime.Sleep(1000)
     logs = [str(line) for line in runtime.logs]
-    assert any("unknown command 'hello'; known: deposit, state, withdraw" in line for line in logs)
+    assert any("unknown command 'hello'; known: deposit, state, treasury, withdraw" in line for line in logs)
     assert any("command 'deposit:abc': the amount must be a positive number of USDT" in line for line in logs)
     [flow] = app.accounting.flows
     assert (flow.amount, flow.unit_nav, flow.shares) == (Decimal(-250), Decimal(1), Decimal(-250))

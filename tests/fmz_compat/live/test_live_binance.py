@@ -188,8 +188,24 @@ def test_raw_signed_rest_through_io(binance, http):
     request = http.calls[-1].request
     assert request.headers["X-MBX-APIKEY"] == SECRETS["binance"].api_key
     assert "signature=" in request.url and "recvWindow=5000" in request.url
-    assert ex.IO("api", "GET", "/sapi/v1/account") is None
-    assert "start it with /fapi/v3/, /fapi/v2/, /fapi/v1/" in log.last_error
+    assert ex.IO("api", "GET", "/api/v3/account") is None
+    assert "start it with /fapi/v3/, /fapi/v2/, /fapi/v1/, /sapi/v3/, /sapi/v1/" in log.last_error
+
+
+def test_wallet_endpoints_go_signed_to_the_spot_api(binance, http):
+    """The treasury's transfer and withdrawal (hedge/wallets.py) reach api.binance.com/sapi, signed."""
+    ex, _ = binance
+    http.post("https://api.binance.com/sapi/v1/capital/withdraw/apply",
+              json={"id": "7213fea8e94b4a5593d507237e5a555b"})
+    result = ex.IO("api", "POST", "/sapi/v1/capital/withdraw/apply",
+                   "coin=USDT&network=TRX&address=TXour&amount=500.00&withdrawOrderId=tr1x1&walletType=0")
+    assert result == {"id": "7213fea8e94b4a5593d507237e5a555b"}
+    request = http.calls[-1].request
+    sent = _sent(http.calls[-1])
+    assert request.headers["X-MBX-APIKEY"] == SECRETS["binance"].api_key and "signature" in sent
+    assert sent["address"] == "TXour" and sent["network"] == "TRX" and sent["withdrawOrderId"] == "tr1x1"
+    http.post("https://api.binance.com/sapi/v3/asset/getUserAsset", json=[{"asset": "USDT", "free": "12.5"}])
+    assert ex.IO("api", "POST", "/sapi/v3/asset/getUserAsset", "asset=USDT")[0]["free"] == "12.5"
 
 
 def test_symbols_names_and_markets(binance, http):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fmz_compat.core import LOG_TYPE_BUY, LOG_TYPE_ERROR, ExchangeBinding, MemoryLog, SimConfig
-from fmz_compat.remote import RemoteClock, RemoteExchange, connect, remote_world_factory
+from fmz_compat.remote import RemoteClock, RemoteExchange, VenueAdmin, connect, remote_world_factory
 from fmz_compat.sim.server import ScaledClock, ServerConfig, VenueServer, parse_latency
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -124,11 +124,23 @@ def test_failures_are_none_with_the_venue_message_and_order_args_travel(frozen):
     assert frozen.stats()["totals"]["trades"] == 0
 
 
-def test_the_node_clock_follows_the_server_and_the_window_end_ends_the_run():
+def test_the_node_clock_follows_the_server():
+    server = _server(speed=10.0)
+    try:
+        node = Node(server, "tokyo")
+        before = node.clock.now_ns()
+        node.clock.sleep(500)  # 50 ms of wall time, then the server's time is read
+        after = node.clock.now_ns()
+        assert before + 500_000_000 <= after <= server.clock.now_ns()  # it never runs ahead of the server
+        assert node.binance.GetTicker("BTC_USDT.swap").Time <= node.clock.now_ns() // 1_000_000
+    finally:
+        server.stop()
+
+
+def test_the_server_window_end_ends_the_nodes_run():
     server = _server(speed=2000.0, end_ms=START_MS + 60_000)  # one simulated minute in 30 ms of wall time
     try:
         node = Node(server, "tokyo")
-        assert abs(node.clock.now_ns() - server.clock.now_ns()) < 2_000 * 1_000_000  # within 1 ms of wall
         with pytest.raises(EOFError, match="window ended"):
             for _ in range(10_000):
                 node.binance.GetTicker("BTC_USDT.swap")
@@ -150,9 +162,7 @@ def test_latency_of_a_node_venue_link_delays_its_calls_in_simulated_time():
         placed = node.okx.GetOrder(order_id)
         assert placed.Time >= before_ms + 2000 - 1000  # half the round trip before the venue saw it
         assert node.clock.now_ns() // 1_000_000 >= before_ms + 2 * 4000  # two okx round trips
-        before_ms = node.clock.now_ns() // 1_000_000
-        ticker = node.binance.GetTicker("BTC_USDT.swap")  # binance: no latency on this link
-        assert ticker.Time < before_ms + 2000
+        assert server.link_latency_ms("tokyo", 0) == 0  # tokyo-binance: no latency injected
         # set live through the admin endpoint: the other node's link
         assert _post(server, "/admin/latency", {"node": "dublin", "venue": "binance", "ms": 3000})[0] == 200
         assert server.link_latency_ms("dublin", 0) == 3000 and server.link_latency_ms("tokyo", 0) == 0
@@ -180,6 +190,17 @@ def test_faults_injected_through_the_admin_endpoint_apply_to_every_node(frozen):
     _post(frozen, "/admin/inject", {"venue": "binance", "fault": "refuse_orders", "until_ms": until})
     assert dublin.binance.CreateOrder("BTC_USDT.swap", "sell", -1, 0.01) is None
     assert not dublin.binance.last_outcome_unknown and "-1001" in dublin.errors()[-1]
+
+    cut = {"node": "tokyo", "venue": "Futures_OKX", "fault": "down", "until_ms": until}
+    assert _post(frozen, "/admin/inject", cut) == (200, {"ok": True})  # only tokyo loses okx
+    assert tokyo.okx.GetPositions() is None and "connection refused" in tokyo.errors()[-1]
+    assert dublin.okx.GetPositions() == [] and tokyo.binance.GetPositions() is not None
+    assert _get(frozen, "/admin/stats")["links_down"] == [{"node": "tokyo", "venue": "okx",
+                                                          "from_ms": START_MS, "until_ms": until}]
+    status, answer = _post(frozen, "/admin/inject", {**cut, "fault": "refuse_orders"})
+    assert status == 400 and "only \"down\" is per node" in answer["error"]
+    _post(frozen, "/admin/clear_faults", {"venue": "okx"})
+    assert tokyo.okx.GetPositions() == []
 
     status, answer = _post(frozen, "/admin/inject", {"venue": "okx", "fault": "melt", "until_ms": until})
     assert status == 400 and "unknown fault 'melt'" in answer["error"]
@@ -259,3 +280,24 @@ def test_latency_spec_wildcard_node(frozen):
     frozen.set_latency("tokyo", "okx", 1)
     assert frozen.link_latency_ms("anyone", 1) == 7 and frozen.link_latency_ms("anyone", 0) == 0
     assert frozen.link_latency_ms("tokyo", 1) == 1
+
+
+def test_the_admin_client_drives_the_test_hooks(frozen):
+    admin = VenueAdmin(frozen.url)
+    node = Node(frozen, "tokyo")
+    assert admin.now_ms() == START_MS
+    admin.inject("okx", "refuse_orders", until_ms=START_MS + 60_000)
+    admin.inject("binance", "down", until_ms=START_MS + 60_000, node="tokyo")
+    assert node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1) is None
+    assert node.binance.GetAccount() is None
+    admin.clear_faults()
+    assert node.binance.GetAccount() is not None and node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1)
+    with pytest.raises(ValueError, match="unknown fault"):
+        admin.inject("okx", "melt", until_ms=START_MS + 60_000)
+    admin.set_latency("tokyo", "okx", 40)
+    assert frozen.link_latency_ms("tokyo", 1) == 40
+    assert admin.deposit_external("okx", 500.0).startswith("simtx")
+    assert admin.stats()["positions"]["Futures_OKX"][0]["contracts"] == 1
+    assert admin.log() == []
+    admin.shutdown()
+    assert frozen.wait(5)

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from fmz_compat.__main__ import main
 from fmz_compat.core import ExchangeBinding, SimConfig
-from fmz_compat.sim.server import ServerConfig, VenueServer
+from fmz_compat.remote import VenueAdmin
+from fmz_compat.sim.server import ServerConfig, VenueServer, launch
 from fmz_compat.venue_cli import node_run_kwargs
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fmz_compat", "venue-server", "--port", "0", *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready = proc.stdout.readline()
-    assert ready.startswith("venue-server ready http://127.0.0.1:"), ready + proc.stderr.read()
-    return proc, ready.split()[2]
+    return launch(*args, cwd=ROOT)
+
+
+def _finished(server: subprocess.Popen) -> list[str]:
+    """The server's exit code checked (0) and its output lines, the last ones included."""
+    code = server.wait(timeout=60)
+    server.output_drained.join(10)
+    assert code == 0, "\n".join(server.output)
+    return list(server.output)
 
 
 def _one_line_error(capsys, argv: list[str]) -> str:
@@ -51,12 +56,8 @@ def test_strategy_runs_as_a_node_until_the_server_window_ends(tmp_path):
         assert run["window"] == {"start_ms": 1_704_067_200_000, "end_ms": 1_704_067_200_000 + 7_200_000}
         assert run["config"]["venue_server"] == url and run["config"]["node"] == "tokyo"
         assert run["stats"]["node"] == "tokyo" and run["stats"]["totals"]["trades"] > 0
-        request = urllib.request.Request(url + "/admin/shutdown", data=b"{}", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert json.loads(answer.read()) == {"ok": True}
-        out, err = server.communicate(timeout=30)
-        assert server.returncode == 0, err
-        assert "venue-server stopped at 2024-01-01 02:00:00 UTC" in out
+        VenueAdmin(url).shutdown()
+        assert "venue-server stopped at 2024-01-01 02:00:00 UTC" in _finished(server)[-1]
         final = json.loads(stats_path.read_text())
         assert final["totals"]["trades"] == run["stats"]["totals"]["trades"]
         assert final["requests"]["tokyo"] > 100
@@ -117,3 +118,18 @@ def test_a_node_binds_the_servers_accounts_or_the_venues_it_names(tmp_path, serv
     world = extra["world_factory"](None, extra["clock"], None)
     assert world.exchanges[0].GetName() == "Futures_OKX" and world.exchanges[0]._remote_index == 1
     world.close()
+
+
+def test_the_server_process_stops_on_sigterm_and_after_its_linger(tmp_path):
+    server, url = _start_server("--speed", "1000", "--quiet")
+    server.send_signal(signal.SIGTERM)
+    last = _finished(server)[-1]
+    assert last.startswith("venue-server stopped at 2024-01-01 00:") and "trades 0" in last
+
+    stats_path = tmp_path / "stats.json"
+    server, url = _start_server("--speed", "100000", "--days", "0.5", "--linger", "0.2",
+                                "--stats-out", str(stats_path))
+    lines = _finished(server)  # half a simulated day is 0.43 s of wall time
+    assert "venue-server: venue server window ended" in lines
+    assert lines[-1].startswith("venue-server stopped at 2024-01-01 12:00:00 UTC")
+    assert json.loads(stats_path.read_text())["ended"] is True
