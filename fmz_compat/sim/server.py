@@ -56,6 +56,7 @@ REMOTE_METHODS = frozenset({
 EVENT_BACKLOG = 10_000
 _LINK_DOWN = 'Get "{url}": dial tcp: connect: connection refused'  # as the simulator's "down"
 TICK_WALL_S = 0.02  # the world is advanced at least this often, calls or not
+BEHIND_WALL_S = 0.5  # one advance of the world taking this long means the simulator cannot keep up
 
 
 class ScaledClock:
@@ -195,9 +196,12 @@ class _CallLog:
 class VenueServer:
     """The simulator behind an HTTP server on 127.0.0.1. `start()`, then `wait()` or `stop()`."""
 
-    def __init__(self, cfg: ServerConfig, port: int = 0, *,
-                 echo: Callable[[str], None] | None = None) -> None:
+    def __init__(self, cfg: ServerConfig, port: int = 0, *, echo: Callable[[str], None] | None = None,
+                 warn: Callable[[str], None] | None = None, behind_wall_s: float = BEHIND_WALL_S) -> None:
         from fmz_compat.exchange import Exchange
+
+        self._behind_wall_s = behind_wall_s
+        self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
 
         self.cfg = cfg
         self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
@@ -253,10 +257,20 @@ class VenueServer:
 
     def _tick(self) -> None:
         ended_at: float | None = None
+        warned = False
         while not self._stopping.wait(TICK_WALL_S):
             with self.lock:
+                sim_before = self.world.now_ms()
+                wall_before = time.monotonic()
                 self.world.advance(self.clock.now_ns())
                 ended = self.clock.ended()
+                busy_s = time.monotonic() - wall_before
+                stepped_s = (self.world.now_ms() - sim_before) / 1000.0
+            if busy_s > self._behind_wall_s and not warned:
+                warned = True
+                self._warn(f"venue-server falls behind: {stepped_s:,.0f} simulated s took {busy_s:.2f} s "
+                           f"to simulate (about {stepped_s / busy_s:,.0f}x), --speed is {self.cfg.speed:g}: "
+                           "lower --speed or serve fewer --venues/--symbols")
             if ended and not self._window_ended:
                 self._window_ended = True
                 ended_at = time.monotonic()

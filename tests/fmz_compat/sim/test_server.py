@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -301,3 +302,21 @@ def test_the_admin_client_drives_the_test_hooks(frozen):
     assert admin.log() == []
     admin.shutdown()
     assert frozen.wait(5)
+
+
+def test_a_server_that_cannot_keep_up_with_its_speed_says_so_once():
+    cfg = ServerConfig(SimConfig(seed=3, start_ms=START_MS, bindings=BINDINGS), end_ms=START_MS + 3_600_000,
+                       speed=1e7)
+    warnings: list[str] = []
+    server = VenueServer(cfg, warn=warnings.append, behind_wall_s=0.001)
+    server.start()
+    try:
+        for _ in range(500):  # the first advance (the whole simulated hour) takes longer than 1 ms
+            if warnings:
+                break
+            time.sleep(0.01)
+        assert warnings[0].startswith("venue-server falls behind: ") and "lower --speed" in warnings[0]
+        time.sleep(0.1)
+        assert len(warnings) == 1
+    finally:
+        server.stop()
