@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import ccxt
 import requests
 
+from fmz_compat.ccxt_lean import load as _load_ccxt
 from fmz_compat.core import (
     LOG_TYPE_BUY,
     LOG_TYPE_CANCEL,
@@ -57,9 +57,12 @@ from fmz_compat.exchange import (
     _truthy,
 )
 from fmz_compat.keys import Credentials
+from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
+
+ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,13 @@ class LiveExchange(FmzExchangeObject):
         self.book_max_age_ms = book_max_age_ms
         self.book_reads = {"ws": 0, "rest": 0}
         self.time_offset_ms = 0  # venue clock minus local clock, from sync_clock()
+        self.clock_rtt_ms: int | None = None
+        self._clock_synced_ms = 0
+        self.meter = RequestMeter(client, venue)
+        self.backoff = Backoff()
         self._unified_by_id: dict[str, str] = {}
+        self._binance_funding_hours: dict[str, float] = {}
+        self._binance_funding_read_ms = 0
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
 
@@ -200,19 +209,65 @@ class LiveExchange(FmzExchangeObject):
         with self._lock:
             self._drain_book_notes()
             self.last_outcome_unknown = False
+            blocked = self.backoff.blocked_ms()
+            if blocked:
+                return self._fail(method, f"not sent: backing off {blocked} ms after {self.backoff.failures} "
+                                          f"network failures in a row (last: {self.backoff.last_error})")
+            if self._clock_synced_ms and _wall_ms() - self._clock_synced_ms > CLOCK_RESYNC_MS:
+                self._resync_clock_quietly()
             try:
-                return fn()
+                result = fn()
             except _Failed as e:
                 return self._fail(method, str(e))
             except ccxt.NetworkError as e:
                 self.last_outcome_unknown = True
+                self.backoff.failed(type(e).__name__, rate_limited=isinstance(e, ccxt.DDoSProtection),
+                                    retry_after_s=_retry_after(self._client))
                 return self._fail(method, f"outcome unknown ({type(e).__name__}): {_venue_message(e)}")
             except ccxt.BaseError as e:
+                self.backoff.succeeded()  # the venue answered
                 return self._fail(method, f"rejected ({type(e).__name__}): {_venue_message(e)}")
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
                 # ccxt could not parse what the venue answered: treat like a lost answer
                 self.last_outcome_unknown = True
                 return self._fail(method, f"outcome unknown (unreadable venue response: {type(e).__name__})")
+            self.backoff.succeeded()
+            return result
+
+    # --- clock and request budget -------------------------------------------------------------
+    def sync_clock(self) -> int | None:
+        """Measure the venue's clock against ours (one server-time request) and sign with it.
+
+        Sets `time_offset_ms` (venue minus local; book times are moved onto our clock with it) and
+        ccxt's `timeDifference`; returns the offset, or None where the venue has no time endpoint
+        (BitMEX: its signatures carry an expiry, not a timestamp)."""
+        if self._client.has.get("fetchTime") is not True:
+            return None
+        offset, rtt = measure_clock(self._client.fetch_time)
+        self.time_offset_ms, self.clock_rtt_ms = offset, rtt
+        self._client.options["timeDifference"] = -offset  # ccxt signs with local - timeDifference
+        self._clock_synced_ms = _wall_ms()
+        return offset
+
+    def _resync_clock_quietly(self) -> None:
+        try:
+            self.sync_clock()
+        except (ccxt.BaseError, TypeError, ValueError):
+            self._clock_synced_ms = _wall_ms()  # try again after the next interval
+
+    def rate_budget(self) -> dict[str, Any]:
+        """This account's request budget on the venue, for the strategy-side budget to consult.
+
+        requests_1s / requests_60s: HTTP requests this object sent; min_interval_ms: ccxt's limiter
+        spacing (it sleeps to keep it); venue_remaining / venue_limit / venue_window / venue_reset_ms:
+        what the venue last reported in its headers (Binance used weight, Bybit and BitMEX remaining;
+        None where the venue reports nothing); backoff_ms: how long calls are held after failures."""
+        usage = self.meter.usage
+        return {"requests_1s": self.meter.count(1000), "requests_60s": self.meter.count(60_000),
+                "requests_total": self.meter.total, "min_interval_ms": float(self._client.rateLimit),
+                "venue_remaining": usage.remaining, "venue_limit": usage.limit, "venue_window": usage.window,
+                "venue_reset_ms": usage.reset_ms, "venue_seen_ms": usage.seen_ms or None,
+                "backoff_ms": self.backoff.blocked_ms(), "network_failures": self.backoff.failures}
 
     def _markets(self) -> dict[str, Any]:
         if not self._client.markets:
@@ -441,10 +496,42 @@ class LiveExchange(FmzExchangeObject):
                 out.append(to_struct({
                     "Symbol": self._fmz_symbol(unified), "Rate": f.get("fundingRate"),
                     "Time": f.get("fundingTimestamp") or f.get("nextFundingTimestamp"),
-                    "Interval": _interval_ms(f.get("interval")), "Info": f.get("info"),
+                    "Interval": self._funding_interval_ms(unified, f), "Info": f.get("info"),
                 }))
             return out
         return self._run("GetFundings", run)
+
+    def _funding_interval_ms(self, unified: str, rate: dict[str, Any]) -> int | None:
+        """FMZ's Interval: ccxt's when it parses one, else the venue's own field for the symbol."""
+        interval = _interval_ms(rate.get("interval"))
+        if interval:
+            return interval
+        info = rate.get("info") or {}
+        market_info = (self._markets().get(unified) or {}).get("info") or {}
+        if self._venue == "bybit":
+            hours = _number(info.get("fundingIntervalHour"))
+            minutes = _number(market_info.get("fundingInterval"))  # instruments-info, in minutes
+            return int(hours * 3_600_000) if hours else int(minutes * 60_000) if minutes else None
+        if self._venue == "bitmex":  # "2000-01-01T08:00:00.000Z": a duration written as a date
+            return _bitmex_interval_ms(market_info.get("fundingInterval"))
+        if self._venue == "binance":
+            return self._binance_interval_ms(market_info.get("symbol") or "")
+        return None
+
+    def _binance_interval_ms(self, market_id: str) -> int | None:
+        """/fapi/v1/fundingInfo lists only symbols whose interval (or cap) differs from the default 8 h;
+        read at most once an hour."""
+        now = _wall_ms()
+        if now - self._binance_funding_read_ms > 3_600_000:
+            try:
+                rows = self._client.fapiPublicGetFundingInfo()
+            except ccxt.BaseError:
+                self._binance_funding_read_ms = now - 3_300_000  # unknown for now; ask again in 5 min
+                return None
+            self._binance_funding_hours = {r["symbol"]: float(r["fundingIntervalHours"]) for r in rows
+                                           if r.get("fundingIntervalHours")}
+            self._binance_funding_read_ms = now
+        return int(self._binance_funding_hours.get(market_id, 8.0) * 3_600_000)
 
     # --- trading ------------------------------------------------------------------------------
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
@@ -642,6 +729,17 @@ class LiveExchange(FmzExchangeObject):
         raise _Failed(f"path {path!r} is not a private REST path of {self._name}: start it with {prefixes}")
 
 
+CLOCK_RESYNC_MS = 30 * 60_000
+
+
+def _retry_after(client: ccxt.Exchange) -> float | None:
+    headers = {str(k).lower(): v for k, v in dict(client.last_response_headers or {}).items()}
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -682,6 +780,27 @@ def _interval_ms(interval: Any) -> int | None:
     if not isinstance(interval, str) or not interval[:-1].isdigit():
         return None
     return int(interval[:-1]) * _INTERVAL_UNITS.get(interval[-1], 0) or None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _bitmex_interval_ms(text: Any) -> int | None:
+    if not isinstance(text, str) or not text.startswith("2000-01-"):
+        return None
+    from datetime import datetime
+
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    epoch = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+    return int((stamp - epoch).total_seconds() * 1000) or None
 
 
 def _no_check(client: ccxt.Exchange) -> str:

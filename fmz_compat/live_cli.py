@@ -108,7 +108,8 @@ class LiveWorld:
     def stats(self) -> dict[str, Any]:
         venues = {}
         for ex in self.exchanges:
-            entry: dict[str, Any] = {"orders_in_flight": len(ex.in_flight), "book_reads": dict(ex.book_reads)}
+            entry: dict[str, Any] = {"orders_in_flight": len(ex.in_flight), "book_reads": dict(ex.book_reads),
+                                     "clock_offset_ms": ex.time_offset_ms, "rate_budget": ex.rate_budget()}
             if ex.books is not None:
                 entry["books"] = ex.books.stats()
             venues[ex.GetLabel()] = entry
@@ -126,9 +127,7 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
     account mode, or a venue that cannot be reached."""
-    import ccxt
-
-    from fmz_compat.live import AccountModeError, LiveExchange, build_client
+    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt
 
     make_client = client_factory or build_client
 
@@ -156,6 +155,7 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
                 raise ValueError(str(e)) from None
             except ccxt.BaseError as e:
                 raise ValueError(ex.redact(f"{binding.eid}: cannot start: {type(e).__name__}: {e}")) from None
+            _sync_clock(ex, log)
             exchanges.append(ex)
         if books and books.get("enabled"):
             _start_books(exchanges, venues, testnet, books)
@@ -175,3 +175,20 @@ def _start_books(exchanges: list[Any], venues: list[str], testnet: bool, books: 
         ex.books, ex.book_max_age_ms = feed, books["max_age_ms"]
         ex.watch_books(pairs)
         feed.start()
+
+
+def _sync_clock(ex: Any, log: LogSink) -> None:
+    """Measure the venue's clock once at start; a failure only costs the adjustment, not the run."""
+    from fmz_compat.core import LOG_TYPE_LOG
+    from fmz_compat.live import ccxt
+
+    try:
+        offset = ex.sync_clock()
+    except (ccxt.BaseError, TypeError, ValueError) as e:
+        log.log(LOG_TYPE_LOG, ex.redact(f"{ex.GetName()} clock: could not read the venue's time "
+                                        f"({type(e).__name__}); signing with the local clock"))
+        return
+    if offset is not None and abs(offset) >= 1000:
+        log.log(LOG_TYPE_LOG, f"{ex.GetName()} clock: the venue's clock is {offset:+d} ms from ours "
+                              f"(round trip {ex.clock_rtt_ms} ms); requests are signed and books timed "
+                              f"with it")

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
+from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, Executor, Leg, LegOutcomeUnknown, PairFill
@@ -126,10 +127,18 @@ class App:
         self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
+        # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
+        self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms)
+        self.coordinator.attach(self)
+        self.coordinator.store = api.store
+        shared = self.coordinator.shared
         self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event,
                                  journal=self._journal_order,
-                                 new_client_id=lambda: self.ledger.next_client_id(self._id_stamp),
-                                 band_bps=cfg.max_slippage_bps)
+                                 new_client_id=lambda: self.ledger.next_client_id(
+                                     self._id_stamp, self.coordinator.client_prefix),
+                                 band_bps=cfg.max_slippage_bps,
+                                 may_send=self.coordinator.may_send if shared else None,
+                                 logged=self._order_logged if shared else None)
         self.report = Report(self)
         self.chart: Any = None
 
@@ -168,6 +177,12 @@ class App:
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
         self.ledger = Ledger.load(self.api.store)
+        try:
+            self.ledger = self.coordinator.start(self.now_ms, self.ledger, [v.key for v in self.venues],
+                                                 self.cfg.symbols)
+        except RuntimeError as exc:
+            self.api.log(str(exc), "#ff0000")
+            return False
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -226,8 +241,8 @@ class App:
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
         self._poll_commands()
-        if self.now_ms >= self._next_reconcile_ms:
-            self.reconcile()
+        if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
+            self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
@@ -247,11 +262,14 @@ class App:
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
         self.api.log(self.report.summary_line())
+        self.coordinator.close()  # a clean exit hands its leases back at once
 
     # --- events and trading state ---
     def event(self, text: str, level: str = "info") -> None:
         """Record a graded event (info | warn | error | critical) and write it to the log."""
         self.events.record(self.now_ms, level, text)
+        if level == "critical":
+            self.coordinator.publish("event", {"level": level, "text": text})
         colour = LOG_COLOURS[level]
         if colour:
             self.api.log(text, colour)
@@ -322,17 +340,25 @@ class App:
         if self.ledger.orders and not self.recover_orders():
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
+        mark = self.coordinator.view(self.ledger)
         positions = self.venue_positions()
         if positions is None:
             if self.halt_reason is None:
                 self.halt("positions unreadable on some venue; will retry")
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
+        if not self.coordinator.stable(mark):
+            # another node booked or journaled while the venues were read (or Redis is away): again soon
+            self._next_reconcile_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
+            return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
-        mismatches = self.ledger.reconcile(positions, tolerance)
+        busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
+        mismatches = [m for m in self.ledger.reconcile(positions, tolerance)
+                      if (m.venue, m.symbol) not in busy]
         if mismatches and self.cfg.reconcile_policy == "adopt":
             self._adopt(positions)
             mismatches = self.ledger.reconcile(positions, tolerance)
+        self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
         if mismatches:
             keys = {(m.venue, m.symbol) for m in mismatches}
             if keys != self.suspect or self.halt_reason is None:
@@ -369,7 +395,7 @@ class App:
                 shorts[0][1] -= qty
                 longs = [item for item in longs if item[1] > 0]
                 shorts = [item for item in shorts if item[1] > 0]
-        self.ledger.save(self.api.store)
+        self._save_ledger()
         self.event(f"reconcile_policy adopt: ledger rebuilt from venue positions ({before} -> "
                    f"{len(self.ledger.pairs)} open pairs)")
 
@@ -382,7 +408,43 @@ class App:
 
     def _journal_order(self, record: OrderRecord) -> None:
         self.ledger.journal(record)
-        self.ledger.save(self.api.store)
+        self._save_ledger()
+
+    def _save_ledger(self) -> None:
+        """Persist the ledger in _G and, in a cluster, the changed pairs and journal entries in Redis
+        (fenced by the unit's lease)."""
+        self.coordinator.save(self.ledger, self.api.store)
+
+    # --- cluster callbacks (hedge/cluster) ---
+    def _order_logged(self, venue: str, log_type: int, price: float, amount: float, text: str) -> None:
+        kind = "fill" if " FILLED " in text or " PARTIALLY_FILLED " in text else "order"
+        self.coordinator.publish(kind, {"venue": venue, "log_type": log_type, "price": price,
+                                        "amount": amount, "text": text})
+
+    def remote_order_log(self, node: str, venue: str, log_type: int, price: float, amount: float,
+                         text: str) -> None:
+        """Another node's order event, written into this robot's order log (the whole account shows)."""
+        target = self._venue_or_none(venue)
+        log = getattr(target.exchange, "Log", None) if target is not None else None
+        if log is not None:
+            log(log_type, price, amount, f"[node {node}] {text}")
+        else:
+            self.api.log(f"[node {node}] {text}")
+
+    def remote_event(self, node: str, level: str, text: str) -> None:
+        self.api.log(f"[node {node}] {level}: {text}", LOG_COLOURS.get(level) or "#ff9900")
+
+    def coordination_lost(self, reason: str) -> None:
+        """Redis away: no new pairs; stops still act inside leases this node knows it holds."""
+        if self.state is TradingState.ACTIVE:
+            self.set_state(TradingState.REDUCING, reason)
+        else:
+            self.event(f"cluster: {reason}", "critical")
+
+    def coordination_back(self) -> None:
+        if self.state is TradingState.REDUCING and self.state_reason.startswith("redis unreachable"):
+            self.set_state(TradingState.ACTIVE, "redis reachable again")
+        self._next_reconcile_ms = self.now_ms
 
     def recover_orders(self) -> bool:
         """Finish executions the ledger did not book (a restart, or an outcome that was unknown).
@@ -406,22 +468,28 @@ class App:
                               {(record.venue, record.symbol)})
                     return False
         explained: dict[tuple[str, str], Decimal] = {}
+        units: dict[tuple[str, str], Unit | None] = {}
         for record in self.ledger.orders.values():
             key = (record.venue, record.symbol)
             explained[key] = explained.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+            units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
+        mark = self.coordinator.view(self.ledger) if self.coordinator.shared else None
         positions = self.venue_positions()
         if positions is None:
             return False
+        if self.coordinator.shared and not self.coordinator.stable(mark):
+            return False  # another node wrote meanwhile: settle on a coherent reading next turn
         expected = self.ledger.expected_positions()
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         keys = set(expected) | set(positions) | set(explained)
+        keys -= self.coordinator.busy_keys()
         for key in keys:
             found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
             if abs(found - want - explained.get(key, Decimal(0))) > tolerance.get(key, Decimal(0)):
                 self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
                            f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
                 self.ledger.clear_orders()
-                self.ledger.save(self.api.store)
+                self._save_ledger()
                 return True  # reconcile names the difference and stops openings
         tags = sorted({r.tag for r in self.ledger.orders.values()})
         tag = "recover:" + "+".join(tags)
@@ -432,12 +500,13 @@ class App:
                                "(filled by an execution that was never booked)", "warn")
                     key = (venue_key_, symbol)
                     found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
-                    self.executor.move_position(self._venue(venue_key_), symbol, found, want, tag)
+                    with self.coordinator.acting(units.get(key)):
+                        self.executor.move_position(self._venue(venue_key_), symbol, found, want, tag)
         except LegOutcomeUnknown as exc:
             self.halt(str(exc))
             return False
         self.ledger.clear_orders()
-        self.ledger.save(self.api.store)
+        self._save_ledger()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
 
@@ -558,6 +627,8 @@ class App:
             for pair in list(self.ledger.pairs.values()):
                 if pair.symbol != symbol or pair.opened_ms > settle_ms:
                     continue  # opened after this settlement (we look once per status interval)
+                if not self.coordinator.owns_pair(pair):
+                    continue  # its owner books it
                 if pair.long_venue == venue:
                     self.ledger.record_funding(pair.id, -rate * pair.qty * price)
                     booked = True
@@ -565,7 +636,7 @@ class App:
                     self.ledger.record_funding(pair.id, rate * pair.qty * price)
                     booked = True
         if booked:
-            self.ledger.save(self.api.store)
+            self._save_ledger()
 
     def total_equity(self) -> Decimal:
         # A venue that did not answer this time counts with its last known equity (shown as stale).
@@ -657,6 +728,8 @@ class App:
         due: dict[tuple[str, str, str], list[HedgePair]] = {}
         threshold = float(self.cfg.close_threshold_bps)
         for pair in self.ledger.pairs.values():
+            if not self.coordinator.owns_pair(pair):
+                continue  # another node's (or, with Redis away, nobody's until it is back)
             suspect = self.suspect
             if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
                 continue
@@ -703,7 +776,7 @@ class App:
             self._book_legs(fill, (_dec(long_top.bid), _dec(short_top.ask)))
         if fill is not None and fill.qty == 0:
             self.ledger.clear_orders(fill_tag)
-            self.ledger.save(self.api.store)
+            self._save_ledger()
         if fill is None or fill.qty == 0:
             return False
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
@@ -718,7 +791,7 @@ class App:
             left -= part
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(fill_tag)
-        self.ledger.save(self.api.store)
+        self._save_ledger()
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
         part_of = f" of {total}" if fill.qty < total else ""
@@ -768,6 +841,9 @@ class App:
 
     def _try_open(self, opp: Opportunity) -> None:
         symbol = opp.symbol
+        unit = Unit.of(symbol, opp.buy_venue, opp.sell_venue)
+        if not self.coordinator.may_act(unit):
+            return  # another node owns this symbol x venue pair (it sees the same opportunity)
         for pair in self.ledger.pairs.values():
             crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
             if pair.symbol == symbol and crossing:
@@ -803,9 +879,37 @@ class App:
         if problem:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
+        note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
+        if self.coordinator.shared:
+            pair_id, problem = self.coordinator.reserve_open(self._open_request(unit, buy, sell, qty, price))
+            if problem:
+                self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
+                return
+            self.ledger.next_id = pair_id or self.ledger.next_id
+            try:
+                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
+            finally:
+                self.coordinator.release_open(unit)
+            return
+        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
+
+    def _open_request(self, unit: Unit, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> OpenRequest:
+        """The shared budget check of a cluster: what this opening adds on each venue and the symbol."""
+        need = {v.key: qty * price / self.cfg.leverage_for(v.key) * self.cfg.margin_buffer
+                for v in (buy, sell)}
+        available = {key: view.available for key, view in self.accounts.items() if key in need}
+        prices = {p.symbol: self._mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
+        return OpenRequest(unit=unit, buy_venue=buy.key, sell_venue=sell.key, qty=qty, price=price,
+                           max_symbol_notional=self.cfg.max_position_usdt, margin_need=need,
+                           margin_available={k: available.get(k, Decimal(0)) for k in need},
+                           equity=self.total_equity(), gross=self.ledger.gross_notional(prices),
+                           max_effective_leverage=self.cfg.max_effective_leverage)
+
+    def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
+              exec_sell: float, note: str = "") -> None:
+        symbol = opp.symbol
         tag = f"open#{self.ledger.next_id}"
-        sized_down = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
-        self.event(f"OPEN {tag} {symbol} {qty}{sized_down}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
+        self.event(f"OPEN {tag} {symbol} {qty}{note}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
                    f"{opp.sell_venue} ~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread "
                    f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
@@ -817,7 +921,7 @@ class App:
                 self.ledger.realized_pnl += fill.residual_pnl - fill.fees
                 self.ledger.fees_paid += fill.fees
                 self.ledger.clear_orders(tag)
-                self.ledger.save(self.api.store)
+                self._save_ledger()
             return
         pair = self.ledger.record_open(
             symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
@@ -826,7 +930,7 @@ class App:
             order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(tag)
-        self.ledger.save(self.api.store)
+        self._save_ledger()
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
@@ -895,7 +999,8 @@ class App:
 
     def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
         try:
-            fill = self.executor.execute_pair(symbol, legs, tag)
+            with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
+                fill = self.executor.execute_pair(symbol, legs, tag)
         except LegOutcomeUnknown as exc:
             self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None

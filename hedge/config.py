@@ -8,6 +8,7 @@ any order is sent.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -104,6 +105,23 @@ class TreasuryConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Distributed mode (hedge/cluster/redis.py, docs/cluster.md): several nodes on the same accounts."""
+
+    redis_url: str
+    node: str
+    region: str = ""
+    node_weight: int = 1  # 0 = standby: acts only while no node of positive weight is alive
+    venue_regions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    lease_ttl_s: int = 15
+    namespace: str = "xvh"
+
+    def redis_url_shown(self) -> str:
+        """The URL without its password (safe for logs)."""
+        return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", self.redis_url)
+
+
+@dataclass(frozen=True)
 class HedgeConfig:
     symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
     order_notional_usdt: Decimal = Decimal("1000")
@@ -127,6 +145,7 @@ class HedgeConfig:
     log_keep_rows: int = 65_536        # LogReset keeps this many newest log rows
     log_reset_interval_s: int = 3_600
     reconcile_policy: str = "halt"     # halt | adopt (venue positions become the ledger)
+    cluster: ClusterConfig | None = None  # None: one node, no Redis (the default)
     treasury: TreasuryConfig = field(default_factory=TreasuryConfig)
 
     def fee(self, venue: str) -> FeeRates:
@@ -140,8 +159,10 @@ KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
     "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
-    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "treasury",
+    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "cluster", "treasury",
 )
+CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 RECONCILE_POLICIES = ("halt", "adopt")
 
 
@@ -191,8 +212,16 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         log_keep_rows=_int(raw, "log_keep_rows", d.log_keep_rows, low=1_000, high=10_000_000),
         log_reset_interval_s=_int(raw, "log_reset_interval_s", d.log_reset_interval_s, low=60, high=604_800),
         reconcile_policy=_choice(raw, "reconcile_policy", d.reconcile_policy, RECONCILE_POLICIES),
+        cluster=_cluster(raw["cluster"]) if raw.get("cluster") is not None else None,
         treasury=_treasury(raw.get("treasury", {})),
     )
+    if cfg.cluster is not None and cfg.reconcile_policy == "adopt":
+        raise ConfigError("reconcile_policy", "adopt", "rebuilding the ledger from venue positions is for "
+                          "one node only; use \"halt\" with a cluster section (or run the adopt once "
+                          "without it)")
+    if cfg.cluster is not None and cfg.cluster.lease_ttl_s * 1000 < 3 * cfg.loop_interval_ms:
+        raise ConfigError("cluster.lease_ttl_s", cfg.cluster.lease_ttl_s, f"must cover at least three loop "
+                          f"turns (loop_interval_ms {cfg.loop_interval_ms}): leases are renewed once a turn")
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
                           f"must be at least order_notional_usdt ({cfg.order_notional_usdt})")
@@ -309,6 +338,52 @@ def _leverage(value: Any) -> MappingProxyType:
         levels[venue] = level
     return MappingProxyType(levels)
 
+
+def _cluster(value: Any) -> ClusterConfig:
+    if not isinstance(value, dict):
+        raise ConfigError("cluster", value, 'must be an object like {"redis_url": "redis://10.0.0.5:6379/0", '
+                          '"node": "tokyo-1"}, or left out for one node')
+    for key in value:
+        if key not in CLUSTER_KEYS:
+            raise ConfigError(f"cluster.{key}", value[key],
+                              f"unknown key; check the spelling (known: {', '.join(CLUSTER_KEYS)})")
+    url = value.get("redis_url")
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        shown = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url) if isinstance(url, str) else url
+        raise ConfigError("cluster.redis_url", shown, "must be a Redis URL like redis://host:6379/0 "
+                          "(rediss:// for TLS, redis://:password@host:6379/0 with a password)")
+    node = value.get("node")
+    if not isinstance(node, str) or not _NAME.match(node):
+        raise ConfigError("cluster.node", node, "must name this node: 1-32 letters, digits, - or _ "
+                          "(e.g. tokyo-1), different on every node")
+    region = value.get("region", "")
+    if not isinstance(region, str) or region and not _NAME.match(region):
+        raise ConfigError("cluster.region", region,
+                          "must be a region name like tokyo (letters, digits, - or _)")
+    weight = value.get("node_weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1000:
+        raise ConfigError("cluster.node_weight", weight,
+                          "must be a whole number between 0 (standby) and 1000")
+    regions = value.get("venue_regions", {})
+    if not isinstance(regions, dict):
+        raise ConfigError("cluster.venue_regions", regions, 'must be an object like {"binance": "tokyo"}')
+    for venue, where in regions.items():
+        if venue not in VENUES:
+            raise ConfigError(f"cluster.venue_regions.{venue}", where,
+                              f"unknown venue; use one of {', '.join(VENUES)}")
+        if not isinstance(where, str) or not _NAME.match(where):
+            raise ConfigError(f"cluster.venue_regions.{venue}", where, "must be a region name like tokyo")
+    ttl = value.get("lease_ttl_s", 15)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 3 <= ttl <= 600:
+        raise ConfigError("cluster.lease_ttl_s", ttl, "must be a whole number of seconds between 3 and "
+                          "600 (longer than a loop turn with both legs, as short as you accept a dead node's "
+                          "pairs idle)")
+    namespace = value.get("namespace", "xvh")
+    if not isinstance(namespace, str) or not _NAME.match(namespace):
+        raise ConfigError("cluster.namespace", namespace, "must be 1-32 letters, digits, - or _ (the same on "
+                          "every node of one cluster)")
+    return ClusterConfig(redis_url=url, node=node, region=region, node_weight=weight,
+                         venue_regions=MappingProxyType(dict(regions)), lease_ttl_s=ttl, namespace=namespace)
 
 TREASURY_KEYS = ("mode", "weights", "whitelist", "networks", "trigger_distance_pct", "target_distance_pct",
                  "rebalance_pct", "min_transfer_usdt", "max_transfer_usdt", "max_daily_usdt", "max_fee_bps",

@@ -86,7 +86,9 @@ class PairFill:
 class Executor:
     def __init__(self, *, sleep: Callable[[float], Any], taker_bps: Callable[[str], Decimal],
                  event: Callable[..., None], journal: Callable[[OrderRecord], None] | None = None,
-                 new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5)) -> None:
+                 new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5),
+                 may_send: Callable[[OrderRecord], bool] | None = None,
+                 logged: Callable[[str, int, float, float, str], None] | None = None) -> None:
         self._sleep = sleep
         self._taker_bps = taker_bps
         self._event = event
@@ -95,6 +97,9 @@ class Executor:
         self._new_client_id = new_client_id or self._next_client_id
         self.orders_sent = 0
         self._band = band_bps / 10_000
+        # cluster seam: the fencing check between journal and send, and every order-log row for peers
+        self._may_send = may_send
+        self._logged = logged
 
     def _next_client_id(self) -> str:
         self._seq += 1
@@ -197,6 +202,12 @@ class Executor:
         record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base,
                              order_type="market" if limit is None else "IOC limit", price=limit or Decimal(0))
         self._journal(record)  # persisted before the call: a restart finds it by client id
+        if self._may_send is not None and not self._may_send(record):
+            record = record.apply(OrderEvent.FOUND_ABSENT)  # never sent: this node lost the unit's lease
+            self._event(f"{tag}: {leg.venue.key} {side} {base} {symbol} not sent: this node no longer holds "
+                        "the lease (fenced out)", "error")
+            self._record(leg.venue, record, "fenced")
+            return record
         contracts = base / leg.venue.specs[symbol].ct_val
         options: dict[str, str] = {"clientOrderId": record.client_id}
         if limit is not None:
@@ -222,8 +233,11 @@ class Executor:
         kind = LOG_TYPE_BUY if record.side in BUYING else LOG_TYPE_SELL
         if action == "cancel":
             kind = LOG_TYPE_CANCEL
-        log(kind, float(record.avg_price) if record.avg_price else -1, float(record.qty),
-            order_log_line(record, action))
+        line = order_log_line(record, action)
+        price = float(record.avg_price) if record.avg_price else -1
+        log(kind, price, float(record.qty), line)
+        if self._logged is not None:
+            self._logged(venue.key, kind, price, float(record.qty), line)
 
     def find(self, venue: Venue, record: OrderRecord) -> dict[str, Any] | None | bool:
         """The venue's order carrying record's client id; False when both queries answered without it,
@@ -284,6 +298,8 @@ class Executor:
         fill.client_ids.append(record.client_id)
         if record.order_id:
             fill.order_ids.append(record.order_id)
+        if record.status is OrderStatus.ABSENT:  # fenced out before the call: nothing to settle
+            return
         record = self.resolve(leg.venue, record)
         if record.order_id and record.order_id not in fill.order_ids:
             fill.order_ids.append(record.order_id)

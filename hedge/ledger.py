@@ -85,10 +85,11 @@ class Ledger:
         """Forget journaled orders of one execution (all when tag is None) once it is booked."""
         self.orders = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
 
-    def next_client_id(self, stamp: str) -> str:
-        """Alphanumeric (every venue accepts it); unique across restarts: seq persists, stamp = start."""
+    def next_client_id(self, stamp: str, prefix: str = "hg") -> str:
+        """Alphanumeric (every venue accepts it); unique across restarts: seq persists, stamp = start;
+        across the nodes of a cluster: prefix names the node."""
         self.order_seq += 1
-        return f"hg{stamp}n{self.order_seq}"
+        return f"{prefix}{stamp}n{self.order_seq}"
 
     # --- commands ---
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,

@@ -195,6 +195,8 @@ class Report:
         app.api.log_profit(float(round(acc.profit, 4)), "&")
         tables = [self.summary_table(), self.accounts_table(), self.spreads_table(), self.pairs_table(),
                   self.treasury_table(), self.transfers_table(), self.flows_table(), self.events_table()]
+        if app.coordinator.shared:
+            tables.append(self.cluster_table())
         if app.state is not TradingState.ACTIVE:
             state = f"{app.state.value}: {app.state_reason} #ff0000"
         elif app.halt_reason is not None:
@@ -329,6 +331,12 @@ class Report:
     def events_table(self) -> dict[str, Any]:
         rows = [[_time(e.time_ms), _LEVEL_CELL[e.level], e.text] for e in self.app.events.newest(60)]
         return _table("Events", ["time (UTC)", "level", "event"], rows)
+
+    def cluster_table(self) -> dict[str, Any]:
+        """Which unit (symbol x venue pair) this node holds, with its fencing token and lease time left."""
+        coordinator = self.app.coordinator
+        title = f"Cluster: node {coordinator.node}, {len(getattr(coordinator, 'peers', {}))} node(s) alive"
+        return _table(title, ["unit", "lease", "token", "left"], coordinator.status_rows())
 
     def summary_line(self) -> str:
         app = self.app

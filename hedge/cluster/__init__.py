@@ -1,0 +1,168 @@
+"""Coordination seam: which node may act on which unit of work, and the state nodes share.
+
+A unit of work is one symbol on one pair of venues (BTC_USDT on binance+okx). One node runs alone with
+`LocalCoordinator` (the default: owns every unit, shares nothing, costs nothing); several nodes on the
+same accounts run `RedisCoordinator` (hedge/cluster/redis.py, needs the optional `redis` package), which
+gives each unit to one node at a time by lease with a fencing token, shares the pair ledger and the
+order journal, reserves symbol/venue budgets atomically and streams every node's order events.
+
+The App talks only to the `Coordinator` interface below; docs/cluster.md describes the protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hedge.config import ClusterConfig
+    from hedge.ledger import HedgePair, Ledger
+    from hedge.orders import OrderRecord
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One symbol on one unordered pair of venues: the thing a lease covers."""
+
+    symbol: str
+    venue_a: str
+    venue_b: str
+
+    @classmethod
+    def of(cls, symbol: str, venue_1: str, venue_2: str) -> Unit:
+        first, second = sorted((venue_1, venue_2))
+        return cls(symbol, first, second)
+
+    @classmethod
+    def of_pair(cls, pair: HedgePair) -> Unit:
+        return cls.of(pair.symbol, pair.long_venue, pair.short_venue)
+
+    @classmethod
+    def parse(cls, key: str) -> Unit:
+        symbol, venue_a, venue_b = key.split(":")
+        return cls(symbol, venue_a, venue_b)
+
+    @property
+    def key(self) -> str:
+        return f"{self.symbol}:{self.venue_a}:{self.venue_b}"
+
+    @property
+    def venues(self) -> tuple[str, str]:
+        return (self.venue_a, self.venue_b)
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.venue_a}/{self.venue_b}"
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What an opening would add, for the shared budget check (all figures per leg, USDT)."""
+
+    unit: Unit
+    buy_venue: str
+    sell_venue: str
+    qty: Decimal
+    price: Decimal
+    max_symbol_notional: Decimal                 # max_position_usdt
+    margin_need: dict[str, Decimal]              # venue -> initial margin this opening needs
+    margin_available: dict[str, Decimal]         # venue -> available balance as read by this node
+    equity: Decimal                              # total equity as read by this node
+    gross: Decimal                               # gross notional of the open pairs (both legs)
+    max_effective_leverage: Decimal
+
+
+class ClusterHost(Protocol):
+    """What a coordinator may call back on the App."""
+
+    def event(self, text: str, level: str = "info") -> None: ...
+    def coordination_lost(self, reason: str) -> None: ...
+    def coordination_back(self) -> None: ...
+    def remote_order_log(self, node: str, venue: str, log_type: int, price: float, amount: float,
+                         text: str) -> None: ...
+    def remote_event(self, node: str, level: str, text: str) -> None: ...
+
+
+class Coordinator:
+    """The interface the App uses; this base is also the single-node behaviour (see local.py)."""
+
+    node = "local"
+    client_prefix = "hg"
+    shared = False  # True: the pair ledger lives outside this process (reconcile must take a stable view)
+
+    def attach(self, host: ClusterHost) -> None:
+        self._host = host
+
+    def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
+        """Connect and return the ledger to run with (the shared one for a cluster)."""
+        return ledger
+
+    def sync(self, now_ms: int) -> list[Unit]:
+        """Once per loop turn: heartbeat, leases, peers' events. Returns units just adopted (to reconcile
+        before acting on them)."""
+        return []
+
+    def may_act(self, unit: Unit) -> bool:
+        return True
+
+    def owns_pair(self, pair: HedgePair) -> bool:
+        return True
+
+    def reserve_open(self, request: OpenRequest) -> tuple[int | None, str | None]:
+        """Reserve an opening's budgets. (pair id to use or None for the local counter, problem or None)."""
+        return None, None
+
+    def release_open(self, unit: Unit) -> None:
+        return None
+
+    @contextmanager
+    def acting(self, unit: Unit | None) -> Iterator[None]:
+        """Orders journaled inside belong to `unit` (fenced by its lease)."""
+        yield
+
+    def unit_of_order(self, client_id: str) -> Unit | None:
+        """The unit an order was journaled under (None: outside any unit, or one node)."""
+        return None
+
+    def may_send(self, record: OrderRecord) -> bool:
+        """Checked between journaling an order and sending it: False = this node lost the unit."""
+        return True
+
+    def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:
+        ledger.save(store)
+
+    def view(self, ledger: Ledger) -> Any:
+        """Refresh the shared ledger into `ledger`; returns a mark for `stable`."""
+        return None
+
+    def stable(self, mark: Any) -> bool:
+        """True when nothing shared changed since `view` returned mark (venue reads between are coherent)."""
+        return True
+
+    def busy_keys(self) -> set[tuple[str, str]]:
+        """(venue, symbol) with another node's execution in progress: not comparable with the ledger now."""
+        return set()
+
+    def reconciled(self, mismatched: set[tuple[str, str]] | None = None) -> None:
+        """The App compared venues and ledger; adopted units untouched by a mismatch may act."""
+        return None
+
+    def publish(self, kind: str, fields: dict[str, Any]) -> None:
+        return None
+
+    def status_rows(self) -> list[list[str]]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def make_coordinator(cfg: ClusterConfig | None, now_ms: Callable[[], int]) -> Coordinator:
+    """LocalCoordinator without a cluster section; RedisCoordinator with one."""
+    if cfg is None:
+        from hedge.cluster.local import LocalCoordinator
+        return LocalCoordinator()
+    from hedge.cluster.redis import RedisCoordinator
+    return RedisCoordinator(cfg, now_ms)

@@ -116,8 +116,15 @@ def test_funding_and_leverage(binance, http):
         "symbol": "BTCUSDT", "markPrice": "95000.00", "indexPrice": "95010.00",
         "estimatedSettlePrice": "95005.0", "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
         "nextFundingTime": 1732521600000, "time": 1732500000000})
+    http.get(f"{API}/v1/fundingInfo", json=[  # only symbols off the default 8 h are listed
+        {"symbol": "BTCUSDT", "adjustedFundingRateCap": "0.02000000",
+         "adjustedFundingRateFloor": "-0.02000000", "fundingIntervalHours": 4, "disclaimer": False}])
     (funding,) = ex.GetFundings("BTC_USDT.swap")
     assert funding.Symbol == "BTC_USDT.swap" and funding.Rate == 0.0001 and funding.Time == 1732521600000
+    assert funding.Interval == 4 * 3_600_000
+    http.replace("GET", f"{API}/v1/fundingInfo", json=[])
+    ex._binance_funding_read_ms = 0  # an hour later
+    assert ex.GetFundings("BTC_USDT.swap")[0].Interval == 8 * 3_600_000
     http.post(f"{API}/v1/leverage", json={"leverage": 5, "maxNotionalValue": "80000000", "symbol": "BTCUSDT"})
     assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
     assert _sent(http.calls[-1])["leverage"] == "5"
@@ -154,6 +161,7 @@ def test_timeouts_429_and_5xx_leave_the_order_in_flight(binance, http):
     for i, failure in enumerate(failures):
         http.replace(responses.POST, f"{API}/v1/order", **failure) if i else http.post(f"{API}/v1/order",
                                                                                        **failure)
+        ex.backoff.succeeded()  # each failure on its own here; the back-off has its own tests
         assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
         assert ex.last_outcome_unknown is True
         assert "outcome unknown" in log.last_error
@@ -225,9 +233,9 @@ def test_symbols_names_and_markets(binance, http):
 def test_in_flight_orders_resolve_by_client_id(binance, http):
     ex, log = binance
     http.post(f"{API}/v1/order", body=requests.exceptions.ReadTimeout("read timed out"))
-    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
-    assert ex.CreateOrder("BTC_USDT.swap", "sell", 96000, 0.01) is None
-    assert ex.CreateOrder("BTC_USDT.swap", "sell", 97000, 0.01) is None
+    for side, price in (("buy", 95000), ("sell", 96000), ("sell", 97000)):
+        ex.backoff.succeeded()  # three separate timeouts, not a streak the back-off would hold
+        assert ex.CreateOrder("BTC_USDT.swap", side, price, 0.01) is None
     assert list(ex.in_flight) == ["fmzc0x1", "fmzc0x2", "fmzc0x3"]
 
     def answer(request):

@@ -96,6 +96,7 @@ def test_positions_balance_and_funding(bybit, http):
         "bid1Price": "95000.00", "ask1Price": "95000.10", "bid1Size": "1.5", "basis": ""}]}))
     (f,) = ex.GetFundings("BTC_USDT.swap")
     assert f.Rate == 0.0001 and f.Time == 1732521600000
+    assert f.Interval == 8 * 3_600_000  # the instrument's fundingInterval: 480 minutes
 
 
 @pytest.mark.parametrize(("ret_code", "message", "error"), [

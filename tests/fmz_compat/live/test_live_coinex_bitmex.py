@@ -130,3 +130,11 @@ def test_bitmex_insufficient_balance_and_overload(bitmex, http):
     http.replace("POST", f"{BITMEX}/order", body=requests.exceptions.ConnectionError("reset by peer"))
     assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 2000) is None
     assert ex.last_outcome_unknown and set(ex.in_flight) == {"fmzc0x2", "fmzc0x3"}
+
+
+def test_bitmex_funding_rate_and_its_interval_written_as_a_date(bitmex, http):
+    ex, _ = bitmex
+    http.get(re.compile(rf"{BITMEX}/instrument/activeAndIndices"), json=BITMEX_INSTRUMENTS)
+    (f,) = ex.GetFundings("BTC_USDT.swap")
+    # "fundingInterval": "2000-01-01T08:00:00.000Z" is BitMEX's way of writing 8 hours
+    assert f.Symbol == "BTC_USDT.swap" and f.Rate == 0.0001 and f.Interval == 8 * 3_600_000

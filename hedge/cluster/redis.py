@@ -1,0 +1,682 @@
+"""Several nodes on one set of accounts, coordinated through Redis (docs/cluster.md).
+
+Keys (all under the cluster's namespace NS):
+  NS:fence            counter: every new lease gets the next value (its fencing token)
+  NS:lease:UNIT       hash node, token, expires (runtime ms): the one node that may act on UNIT
+  NS:nodes            hash node -> {region, weight, seen}: heartbeats (runtime ms)
+  NS:pairs            hash pair id -> pair JSON: the shared pair ledger
+  NS:orders           hash client id -> {unit, node, record}: journal of executions not booked yet
+  NS:ver              counter bumped by every ledger or journal write (a stable-view check)
+  NS:pair_id          counter: pair ids unique over the cluster
+  NS:resv             hash UNIT -> in-flight opening (qty, notional, margin per venue, expiry)
+  NS:events           stream: every node's order events, fills and critical events
+  NS:rate:VENUE       token bucket of the account's order-rate budget
+
+Lease expiry is compared inside Lua with the runtime time the caller passes (a backtest runs in
+simulated time), never with Redis' own clock. Every ledger or journal write names the unit's token and
+is refused when a newer token exists; an order is journaled and checked in one script before it is sent,
+with at least a third of the lease left. Without the `redis` package this module is never imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hedge.cluster import Coordinator, OpenRequest, Unit
+from hedge.config import ClusterConfig
+from hedge.ledger import HedgePair, Ledger
+from hedge.orders import OrderRecord, OrderStatus
+
+try:  # optional: a bare FMZ host without it runs one node (LocalCoordinator)
+    import redis as redis_lib
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - exercised only where redis is absent
+    redis_lib = None
+
+    class RedisError(Exception):  # type: ignore[no-redef]
+        pass
+
+NODE_UNIT = ""  # orders journaled outside any unit (not fenced)
+STREAM_MAXLEN = 100_000
+STREAM_READ = 500
+
+# KEYS: lease, fence. ARGV: node, now, ttl. -> {token, 1 if newly acquired}; token 0 = held by another.
+ACQUIRE = """
+local h = redis.call('HMGET', KEYS[1], 'node', 'token', 'expires')
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if h[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'expires', now + ttl)
+  return {tonumber(h[2]), 0}
+end
+if h[1] and tonumber(h[3]) > now then return {0, 0} end
+local token = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'token', token, 'expires', now + ttl)
+return {token, 1}
+"""
+
+# KEYS: lease. ARGV: node, token.
+RELEASE = """
+local h = redis.call('HMGET', KEYS[1], 'node', 'token')
+if h[1] == ARGV[1] and tonumber(h[2]) == tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+# KEYS: pairs, orders, ver, events. ARGV: namespace, node, now, groups JSON, events JSON.
+# Each group {unit, token, strict_ms, pairs_put, pairs_del, orders_put, orders_del} is applied only when
+# its token is the unit's current one (and, when strict_ms >= 0, the lease has that long left).
+# Returns the units refused.
+WRITE = """
+local ns, node, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local refused = {}
+local wrote = false
+for _, g in ipairs(cjson.decode(ARGV[4])) do
+  local ok = true
+  if g.unit ~= '' then
+    local h = redis.call('HMGET', ns .. ':lease:' .. g.unit, 'node', 'token', 'expires')
+    ok = h[1] == node and tonumber(h[2]) == tonumber(g.token)
+    if ok and tonumber(g.strict_ms) >= 0 then ok = tonumber(h[3]) - now >= tonumber(g.strict_ms) end
+  end
+  if ok then
+    for id, v in pairs(g.pairs_put) do redis.call('HSET', KEYS[1], id, v) wrote = true end
+    for _, id in ipairs(g.pairs_del) do redis.call('HDEL', KEYS[1], id) wrote = true end
+    for id, v in pairs(g.orders_put) do redis.call('HSET', KEYS[2], id, v) wrote = true end
+    for _, id in ipairs(g.orders_del) do redis.call('HDEL', KEYS[2], id) wrote = true end
+  else
+    table.insert(refused, g.unit)
+  end
+end
+if wrote then redis.call('INCR', KEYS[3]) end
+for _, e in ipairs(cjson.decode(ARGV[5])) do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'node', node, 'data', e)
+end
+return refused
+"""
+
+# KEYS: lease, pairs, resv, pair_id. ARGV: node, token, now, strict_ms, ttl, request JSON.
+# -> {pair id, ''} or {0, problem}.
+RESERVE = """
+local h = redis.call('HMGET', KEYS[1], 'node', 'token', 'expires')
+local now = tonumber(ARGV[3])
+if h[1] ~= ARGV[1] or tonumber(h[2]) ~= tonumber(ARGV[2]) then return {0, 'lease lost to another node'} end
+if tonumber(h[3]) - now < tonumber(ARGV[4]) then return {0, 'lease too close to expiry'} end
+local req = cjson.decode(ARGV[6])
+local held, inflight = 0, 0
+local longs, shorts, margin = {}, {}, {}
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+  local p = cjson.decode(v)
+  if p.symbol == req.symbol then
+    held = held + tonumber(p.qty)
+    longs[p.long_venue] = true
+    shorts[p.short_venue] = true
+  end
+end
+local resv = redis.call('HGETALL', KEYS[3])
+for i = 1, #resv, 2 do
+  local r = cjson.decode(resv[i + 1])
+  if resv[i] ~= req.unit and tonumber(r.expires) > now then
+    inflight = inflight + 2 * tonumber(r.notional)
+    if r.symbol == req.symbol then
+      held = held + tonumber(r.qty)
+      longs[r.buy] = true
+      shorts[r.sell] = true
+    end
+    for venue, amount in pairs(r.margin) do margin[venue] = (margin[venue] or 0) + tonumber(amount) end
+  end
+end
+if longs[req.sell] or shorts[req.buy] then
+  return {0, 'would net against another pair leg on the same venue (another node)'}
+end
+if (held + tonumber(req.qty)) * tonumber(req.price) > tonumber(req.max_symbol_notional) then
+  return {0, 'max_position_usdt reached with in-flight openings of other nodes'}
+end
+for venue, need in pairs(req.margin_need) do
+  local free = tonumber(req.margin_available[venue]) - (margin[venue] or 0)
+  if free < tonumber(need) then
+    return {0, venue .. ' margin reserved by other nodes: ' .. string.format('%.2f', free) .. ' free < '
+      .. string.format('%.2f', tonumber(need)) .. ' needed'}
+  end
+end
+local equity = tonumber(req.equity)
+if equity <= 0 or (tonumber(req.gross) + inflight + 2 * tonumber(req.notional)) / equity
+    > tonumber(req.max_effective_leverage) then
+  return {0, 'effective leverage with in-flight openings of other nodes over max_effective_leverage'}
+end
+redis.call('HSET', KEYS[3], req.unit, cjson.encode({node = ARGV[1], token = ARGV[2], symbol = req.symbol,
+  buy = req.buy, sell = req.sell, qty = req.qty, notional = req.notional, margin = req.margin_need,
+  expires = now + tonumber(ARGV[5])}))
+return {redis.call('INCR', KEYS[4]), ''}
+"""
+
+# KEYS: resv. ARGV: unit, node.
+UNRESERVE = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and cjson.decode(v).node == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end
+return 0
+"""
+
+# KEYS: bucket. ARGV: now, capacity, per_s, cost, max_wait_ms. -> wait ms (>= 0) or -1 (over the bound).
+RATE = """
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local now, cap, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens, ts = tonumber(h[1]) or cap, tonumber(h[2]) or now
+if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate / 1000) ts = now end
+local left = tokens - tonumber(ARGV[4])
+local wait = 0
+if left < 0 then wait = math.ceil(-left * 1000 / rate) end
+if wait > tonumber(ARGV[5]) then return -1 end
+redis.call('HSET', KEYS[1], 'tokens', left, 'ts', ts)
+return wait
+"""
+
+
+def _pair_json(pair: HedgePair) -> str:
+    return json.dumps(pair.to_json(), sort_keys=True)
+
+
+def _order_json(unit: str, node: str, record: OrderRecord) -> str:
+    return json.dumps({"unit": unit, "node": node, "record": record.to_json()}, sort_keys=True)
+
+
+def client_tag(node: str) -> str:
+    """A short alphanumeric tag of the node for client order ids (venues accept [0-9a-zA-Z] only)."""
+    return "c" + hashlib.sha1(node.encode()).hexdigest()[:4]
+
+
+def assign(units: list[Unit], nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str]
+           ) -> dict[Unit, str]:
+    """The owner each unit should have among the live nodes, the same on every node: most legs in the
+    node's region first, then highest weight, then the node with fewer units so far (ties spread evenly),
+    then a hash of node and unit. Weight 0 nodes (standby) only when no positive-weight node is alive."""
+    candidates = {name: info for name, info in nodes.items() if int(info.get("weight", 1)) > 0} or nodes
+    load = dict.fromkeys(candidates, 0)
+    owners: dict[Unit, str] = {}
+    for unit in sorted(units):
+        best: tuple[Any, ...] | None = None
+        for name, info in candidates.items():
+            near = sum(1 for venue in unit.venues if venue_regions.get(venue) and
+                       venue_regions.get(venue) == info.get("region"))
+            spread = hashlib.sha1(f"{name}|{unit.key}".encode()).hexdigest()
+            score = (near, int(info.get("weight", 1)), -load[name], spread)
+            if best is None or score > best:
+                best, owners[unit] = score, name
+        if unit in owners:
+            load[owners[unit]] += 1
+    return owners
+
+
+def preferred_node(unit: Unit, nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str],
+                   units: list[Unit] | None = None) -> str | None:
+    """The live node that should own `unit` (see assign) given every unit of the cluster."""
+    return assign(units or [unit], nodes, venue_regions).get(unit)
+
+
+class RedisCoordinator(Coordinator):
+    shared = True
+
+    def __init__(self, cfg: ClusterConfig, now_ms: Callable[[], int],
+                 client: Any | None = None) -> None:
+        if client is None and redis_lib is None:
+            raise RuntimeError("params cluster.redis_url is set but the Python package redis is not "
+                               "installed on this host; install it (pip install redis) or remove the "
+                               "cluster section")
+        self.cfg = cfg
+        self.node = cfg.node
+        self.client_prefix = "hg" + client_tag(cfg.node)
+        self._now_ms = now_ms
+        self.ttl_ms = cfg.lease_ttl_s * 1000
+        self.strict_ms = self.ttl_ms // 3
+        ns = cfg.namespace
+        self.ns = ns
+        self.k_fence, self.k_nodes, self.k_pairs = f"{ns}:fence", f"{ns}:nodes", f"{ns}:pairs"
+        self.k_orders, self.k_ver, self.k_pair_id = f"{ns}:orders", f"{ns}:ver", f"{ns}:pair_id"
+        self.k_resv, self.k_events, self.k_seeded = f"{ns}:resv", f"{ns}:events", f"{ns}:seeded"
+        self.r = client if client is not None else redis_lib.Redis.from_url(
+            cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=1.0, decode_responses=True)
+        self._acquire = self.r.register_script(ACQUIRE)
+        self._release = self.r.register_script(RELEASE)
+        self._write = self.r.register_script(WRITE)
+        self._reserve = self.r.register_script(RESERVE)
+        self._unreserve = self.r.register_script(UNRESERVE)
+        self.units: list[Unit] = []
+        self.held: dict[Unit, tuple[int, int]] = {}  # unit -> (token, lease expiry runtime ms as we know it)
+        self.pending: set[Unit] = set()              # adopted, not reconciled yet
+        self.peers: dict[str, dict[str, Any]] = {}   # live nodes (including this one)
+        self.reachable = True
+        self._settle_until = 0                       # after a reconnect: renew only, adopt nothing new
+        self._acting: Unit | None = None
+        self._order_unit: dict[str, str] = {}        # client id -> unit key (own journal)
+        # others' journal: client id -> (node, venue, symbol)
+        self._foreign_orders: dict[str, tuple[str, str, str]] = {}
+        self._pushed_pairs: dict[int, str] = {}
+        self._pushed_orders: dict[str, str] = {}
+        self._fenced_out: set[str] = set()
+        self._events: list[str] = []
+        self._dirty = False
+        self._stream_id = "$"
+        self._ledger: Ledger | None = None
+        self._ver = -1
+        self.adoptions: list[tuple[Unit, int]] = []   # (unit, runtime ms) of each adoption, for status/tests
+        self.store: Callable[..., Any] | None = None
+
+    # --- lifecycle ---
+    def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
+        self.units = [Unit.of(s, a, b) for s in symbols for i, a in enumerate(sorted(venues))
+                      for b in sorted(venues)[i + 1:]]
+        saved = self.store(f"cluster_stream_{self.ns}") if self.store is not None else None
+        self._stream_id = str(saved) if saved else "$"
+        try:
+            if self._stream_id == "$":
+                last = self.r.xrevrange(self.k_events, count=1)
+                self._stream_id = last[0][0] if last else "0-0"
+            if ledger.pairs and self.r.set(self.k_seeded, self.node, nx=True):
+                # the first node of a new cluster brings its single-node ledger along
+                self.r.hset(self.k_pairs, mapping={str(p.id): _pair_json(p) for p in ledger.pairs.values()})
+                self.r.set(self.k_pair_id, max(ledger.pairs))
+                self.r.incr(self.k_ver)
+                self._host.event(f"cluster: seeded the shared ledger with this node's {len(ledger.pairs)} "
+                                 "open pairs")
+            else:
+                self.r.set(self.k_seeded, self.node, nx=True)
+            ledger.orders = {}  # the shared journal is the truth: an own unfinished order is in it
+            self._ledger = ledger
+            self._pull(ledger)
+            self._heartbeat(now_ms)
+        except RedisError as exc:
+            raise RuntimeError(f"cluster: Redis at {self.cfg.redis_url_shown()} unreachable at start "
+                               f"({type(exc).__name__}); start Redis or fix cluster.redis_url") from None
+        self._host.event(f"cluster: node {self.node} (region {self.cfg.region or '-'}, weight "
+                         f"{self.cfg.node_weight}) joined {self.cfg.redis_url_shown()} namespace {self.ns}; "
+                         f"{len(self.peers)} node(s) alive; {len(self.units)} units")
+        return ledger
+
+    def close(self) -> None:
+        """Leave cleanly: hand every lease back (peers adopt at once instead of after the TTL)."""
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for unit, (token, _) in self.held.items():
+                self._release(keys=[self._lease_key(unit)], args=[self.node, token], client=pipe)
+            pipe.hdel(self.k_nodes, self.node)
+            pipe.execute()
+        except RedisError:
+            pass
+        self.held.clear()
+
+    # --- per loop turn ---
+    def sync(self, now_ms: int) -> list[Unit]:
+        try:
+            adopted = self._sync(now_ms)
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return []
+        if not self.reachable:
+            self.reachable = True
+            self._settle_until = now_ms + self.ttl_ms
+            self._host.event("cluster: Redis reachable again; renewing leases, adopting nothing new for one "
+                             "lease TTL", "warn")
+            self._host.coordination_back()
+        return adopted
+
+    def _lost(self, reason: str) -> None:
+        if self.reachable:
+            self.reachable = False
+            self._host.coordination_lost(reason)
+
+    def _sync(self, now_ms: int) -> list[Unit]:
+        if self._dirty and self._ledger is not None:
+            self._push(self._ledger, now_ms)
+        heartbeat = self._heartbeat_value(now_ms)
+        settling = now_ms < self._settle_until
+        # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
+        self.peers = {n: i for n, i in self.peers.items()
+                      if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
+        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
+        wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.k_nodes, self.node, heartbeat)
+        pipe.hgetall(self.k_nodes)
+        pipe.get(self.k_ver)
+        pipe.xread({self.k_events: self._stream_id}, count=STREAM_READ)
+        for unit in wanted:
+            self._acquire(keys=[self._lease_key(unit), self.k_fence], args=[self.node, now_ms, self.ttl_ms],
+                          client=pipe)
+        if self._events:
+            events, self._events = self._events, []
+            for data in events:
+                pipe.xadd(self.k_events, {"node": self.node, "data": data}, maxlen=STREAM_MAXLEN,
+                          approximate=True)
+        results = pipe.execute()
+        self._read_peers(results[1], now_ms)
+        self._read_stream(results[3])
+        adopted: list[Unit] = []
+        for unit, (token, new) in zip(wanted, results[4:4 + len(wanted)], strict=True):
+            token = int(token)
+            if token == 0:
+                if unit in self.held:
+                    self._host.event(f"cluster: lease of {unit} lost to another node", "warn")
+                    self.held.pop(unit, None)
+                    self.pending.discard(unit)
+                continue
+            if int(new) or unit not in self.held:
+                adopted.append(unit)
+                self.pending.add(unit)
+                self.adoptions.append((unit, now_ms))
+            self.held[unit] = (token, now_ms + self.ttl_ms)
+        if adopted or int(results[2] or 0) != self._ver:
+            if self._ledger is not None:
+                self._pull(self._ledger)
+        self._hand_over(now_ms)
+        if adopted:
+            self._host.event(f"cluster: node {self.node} adopted {', '.join(str(u) for u in adopted)}; "
+                             "reconciling with the venues before acting on them")
+        return adopted
+
+    def _hand_over(self, now_ms: int) -> None:
+        """Give a unit back when a better-placed live node wants it and nothing of it is in flight here."""
+        owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
+        busy = {self._order_unit.get(cid) for cid in self._ledger.orders} if self._ledger else set()
+        give = [u for u in self.held if owners.get(u) not in (None, self.node)
+                and u.key not in busy and u not in self.pending]
+        if not give:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for unit in give:
+            self._release(keys=[self._lease_key(unit)], args=[self.node, self.held[unit][0]], client=pipe)
+            self.held.pop(unit)
+        pipe.execute()
+        self._host.event(f"cluster: handed {', '.join(str(u) for u in give)} to better-placed nodes")
+
+    def _heartbeat_value(self, now_ms: int) -> str:
+        return json.dumps({"region": self.cfg.region, "weight": self.cfg.node_weight, "seen": now_ms})
+
+    def _heartbeat(self, now_ms: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.k_nodes, self.node, self._heartbeat_value(now_ms))
+        pipe.hgetall(self.k_nodes)
+        self._read_peers(pipe.execute()[1], now_ms)
+
+    def _read_peers(self, raw: dict[str, str], now_ms: int) -> None:
+        peers: dict[str, dict[str, Any]] = {}
+        for name, text in raw.items():
+            try:
+                info = json.loads(text)
+            except ValueError:
+                continue
+            if name == self.node or int(info.get("seen", 0)) + self.ttl_ms > now_ms:
+                peers[name] = info
+        self.peers = peers
+
+    def _read_stream(self, raw: list[Any]) -> None:
+        for _stream, entries in raw or []:
+            for entry_id, fields in entries:
+                self._stream_id = entry_id
+                if fields.get("node") == self.node:
+                    continue
+                try:
+                    data = json.loads(fields.get("data", "{}"))
+                except ValueError:
+                    continue
+                if data.get("kind") in ("order", "fill"):
+                    self._host.remote_order_log(fields["node"], data["venue"], int(data["log_type"]),
+                                                float(data["price"]), float(data["amount"]), data["text"])
+                elif data.get("kind") == "event":
+                    self._host.remote_event(fields["node"], data["level"], data["text"])
+        if self.store is not None and self._stream_id not in ("$", "0-0"):
+            self.store(f"cluster_stream_{self.ns}", self._stream_id)
+
+    # --- ownership ---
+    def _lease_key(self, unit: Unit) -> str:
+        return f"{self.ns}:lease:{unit.key}"
+
+    def may_act(self, unit: Unit) -> bool:
+        held = self.held.get(unit)
+        return (self.reachable and held is not None and unit not in self.pending
+                and held[1] - self._now_ms() >= self.strict_ms)
+
+    def owns_pair(self, pair: HedgePair) -> bool:
+        return self.may_act(Unit.of_pair(pair))
+
+    def reconciled(self, mismatched: set[tuple[str, str]] | None = None) -> None:
+        bad = mismatched or set()
+        self.pending = {u for u in self.pending if any((v, u.symbol) in bad for v in u.venues)}
+
+    # --- shared budgets ---
+    def reserve_open(self, request: OpenRequest) -> tuple[int | None, str | None]:
+        unit = request.unit
+        held = self.held.get(unit)
+        if held is None or not self.reachable:
+            return None, f"{unit} not leased by this node"
+        notional = request.qty * request.price
+        payload = {
+            "unit": unit.key, "symbol": unit.symbol, "buy": request.buy_venue, "sell": request.sell_venue,
+            "qty": str(request.qty), "price": str(request.price), "notional": str(notional),
+            "max_symbol_notional": str(request.max_symbol_notional),
+            "margin_need": {k: str(v) for k, v in request.margin_need.items()},
+            "margin_available": {k: str(v) for k, v in request.margin_available.items()},
+            "equity": str(request.equity), "gross": str(request.gross),
+            "max_effective_leverage": str(request.max_effective_leverage),
+        }
+        try:
+            pair_id, problem = self._reserve(
+                keys=[self._lease_key(unit), self.k_pairs, self.k_resv, self.k_pair_id],
+                args=[self.node, held[0], self._now_ms(), self.strict_ms, self.ttl_ms, json.dumps(payload)])
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return None, "redis unreachable"
+        if int(pair_id) == 0:
+            if "lease" in str(problem):
+                self.held.pop(unit, None)
+            return None, str(problem)
+        return int(pair_id), None
+
+    def release_open(self, unit: Unit) -> None:
+        try:
+            self._unreserve(keys=[self.k_resv], args=[unit.key, self.node])
+        except RedisError:
+            pass  # the reservation lapses by itself after one lease TTL
+
+    # --- the shared ledger and journal ---
+    @contextmanager
+    def acting(self, unit: Unit | None) -> Iterator[None]:
+        previous, self._acting = self._acting, unit
+        try:
+            yield
+        finally:
+            self._acting = previous
+
+    def unit_of_order(self, client_id: str) -> Unit | None:
+        key = self._order_unit.get(client_id)
+        return Unit.parse(key) if key else None
+
+    def may_send(self, record: OrderRecord) -> bool:
+        if record.client_id in self._fenced_out:
+            return False
+        if not self.reachable:  # Redis gone: act only inside the lease we know we still hold
+            unit = Unit.parse(self._order_unit[record.client_id]) if self._order_unit.get(record.client_id) \
+                else None
+            held = self.held.get(unit) if unit is not None else None
+            return unit is None or (held is not None and held[1] - self._now_ms() >= self.strict_ms)
+        return True
+
+    def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:
+        ledger.save(store)
+        self._ledger = ledger
+        for cid in ledger.orders:
+            if cid not in self._order_unit:
+                self._order_unit[cid] = self._acting.key if self._acting is not None else NODE_UNIT
+        urgent = any(r.status is OrderStatus.INITIALIZED and cid not in self._pushed_orders
+                     for cid, r in ledger.orders.items())
+        urgent = urgent or set(self._pushed_orders) - set(ledger.orders) \
+            or {p.id: _pair_json(p) for p in ledger.pairs.values()} != self._pushed_pairs
+        if not urgent:
+            self._dirty = True  # status updates of sent orders ride along with the next write
+            return
+        if not self.reachable:
+            self._dirty = True
+            for cid, record in ledger.orders.items():
+                if record.status is OrderStatus.INITIALIZED and not self.may_send(record):
+                    self._fenced_out.add(cid)
+            return
+        try:
+            self._push(ledger, self._now_ms())
+        except RedisError as exc:
+            self._dirty = True
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            for cid, record in ledger.orders.items():
+                if record.status is OrderStatus.INITIALIZED and cid not in self._pushed_orders:
+                    self._fenced_out.add(cid)  # not journaled in the cluster: never sent
+
+    def _push(self, ledger: Ledger, now_ms: int) -> None:
+        groups: dict[str, dict[str, Any]] = {}
+
+        def group(unit_key: str) -> dict[str, Any]:
+            if unit_key not in groups:
+                held = self.held.get(Unit.parse(unit_key)) if unit_key else None
+                groups[unit_key] = {"unit": unit_key, "token": held[0] if held else 0, "strict_ms": -1,
+                                    "pairs_put": {}, "pairs_del": [], "orders_put": {}, "orders_del": []}
+            return groups[unit_key]
+
+        pairs = {p.id: _pair_json(p) for p in ledger.pairs.values()}
+        for pair_id, text in pairs.items():
+            if self._pushed_pairs.get(pair_id) != text:
+                group(Unit.of_pair(ledger.pairs[pair_id]).key)["pairs_put"][str(pair_id)] = text
+        for pair_id in set(self._pushed_pairs) - set(pairs):
+            old = HedgePair.from_json(json.loads(self._pushed_pairs[pair_id]))
+            group(Unit.of_pair(old).key)["pairs_del"].append(str(pair_id))
+        orders = {cid: _order_json(self._order_unit.get(cid, NODE_UNIT), self.node, r)
+                  for cid, r in ledger.orders.items()}
+        for cid, text in orders.items():
+            if self._pushed_orders.get(cid) != text:
+                g = group(self._order_unit.get(cid, NODE_UNIT))
+                g["orders_put"][cid] = text
+                if ledger.orders[cid].status is OrderStatus.INITIALIZED and cid not in self._pushed_orders:
+                    g["strict_ms"] = self.strict_ms
+        for cid in set(self._pushed_orders) - set(orders):
+            group(self._order_unit.get(cid, NODE_UNIT))["orders_del"].append(cid)
+        events, self._events = self._events, []
+        if not groups and not events:
+            self._dirty = False
+            return
+        refused = self._write(keys=[self.k_pairs, self.k_orders, self.k_ver, self.k_events],
+                              args=[self.ns, self.node, now_ms, _groups_json(groups), json.dumps(events),
+                                    STREAM_MAXLEN])
+        refused = set(refused or [])
+        for unit_key, g in groups.items():
+            if unit_key in refused:
+                for cid in g["orders_put"]:
+                    if ledger.orders[cid].status is OrderStatus.INITIALIZED:
+                        self._fenced_out.add(cid)
+                unit = Unit.parse(unit_key)
+                if self.held.pop(unit, None) is not None or g["pairs_put"] or g["pairs_del"]:
+                    self._host.event(f"cluster: write for {unit} refused: another node holds a newer lease "
+                                     "(fenced out); nothing more is sent for it, its new owner reconciles",
+                                     "error")
+                self._ver = -1  # pull the truth at the next turn
+                continue
+            self._pushed_pairs.update({int(k): v for k, v in g["pairs_put"].items()})
+            for k in g["pairs_del"]:
+                self._pushed_pairs.pop(int(k), None)
+            self._pushed_orders.update(g["orders_put"])
+            for cid in g["orders_del"]:
+                self._pushed_orders.pop(cid, None)
+        self._dirty = False
+
+    def _pull(self, ledger: Ledger) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.get(self.k_ver)
+        pipe.hgetall(self.k_pairs)
+        pipe.hgetall(self.k_orders)
+        ver, raw_pairs, raw_orders = pipe.execute()
+        self._ver = int(ver or 0)
+        pairs = {int(k): HedgePair.from_json(json.loads(v)) for k, v in raw_pairs.items()}
+        ledger.pairs = dict(sorted(pairs.items()))
+        self._pushed_pairs = {pid: _pair_json(p) for pid, p in pairs.items()}
+        mine: dict[str, OrderRecord] = {}
+        foreign: dict[str, tuple[str, str, str]] = {}
+        held_keys = {u.key for u in self.held}
+        for cid, text in raw_orders.items():
+            entry = json.loads(text)
+            record = OrderRecord.from_json(entry["record"])
+            if entry["unit"] in held_keys or (entry["unit"] == NODE_UNIT and entry["node"] == self.node):
+                mine[cid] = record
+                self._order_unit[cid] = entry["unit"]
+            else:
+                foreign[cid] = (entry["node"], record.venue, record.symbol)
+        ledger.orders = mine
+        # as stored: an adopted order (journaled by another node) is re-written under this node next push
+        self._pushed_orders = {cid: raw_orders[cid] for cid in mine}
+        self._foreign_orders = foreign
+        if pairs:
+            ledger.next_id = max(ledger.next_id, max(pairs) + 1)
+
+    def view(self, ledger: Ledger) -> Any:
+        if not self.reachable:
+            return None
+        try:
+            if self._dirty:
+                self._push(ledger, self._now_ms())
+            self._pull(ledger)
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return None
+        return self._ver
+
+    def stable(self, mark: Any) -> bool:
+        if mark is None:
+            return False
+        try:
+            return int(self.r.get(self.k_ver) or 0) == mark
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return False
+
+    def busy_keys(self) -> set[tuple[str, str]]:
+        return {(venue, symbol) for _node, venue, symbol in self._foreign_orders.values()}
+
+    # --- event stream ---
+    def publish(self, kind: str, fields: dict[str, Any]) -> None:
+        self._events.append(json.dumps({"kind": kind, **fields}, default=str))
+        if len(self._events) > STREAM_READ:
+            del self._events[: len(self._events) - STREAM_READ]  # Redis away for long: keep the newest
+
+    def status_rows(self) -> list[list[str]]:
+        now = self._now_ms()
+        rows = []
+        for unit in self.units:
+            held = self.held.get(unit)
+            state = "pending reconcile" if unit in self.pending else ("held" if held else "-")
+            left = f"{(held[1] - now) / 1000:.0f} s" if held else ""
+            rows.append([str(unit), state, str(held[0]) if held else "", left])
+        return rows
+
+
+def _groups_json(groups: dict[str, dict[str, Any]]) -> str:
+    """cjson decodes [] and {} alike as an empty table; ipairs/pairs over either is a no-op, so plain
+    JSON is enough."""
+    return json.dumps(list(groups.values()))
+
+
+class RedisRateBudget:
+    """The account's order-rate budget shared by every node: a token bucket per venue in Redis on the
+    runtime clock. reserve(venue, cost) -> ms to wait before sending (0 = now), or None when the wait
+    would exceed max_wait_ms (skip; nothing is reserved then)."""
+
+    def __init__(self, client: Any, namespace: str, limits: dict[str, tuple[float, float]],
+                 now_ms: Callable[[], int], max_wait_ms: int = 2_000) -> None:
+        self._r = client
+        self._ns = namespace
+        self._limits = limits  # venue -> (capacity, refill per second)
+        self._now_ms = now_ms
+        self._max_wait_ms = max_wait_ms
+        self._script = client.register_script(RATE)
+
+    def reserve(self, venue: str, cost: float = 1.0) -> int | None:
+        capacity, per_s = self._limits.get(venue, (float("inf"), 0.0))
+        if capacity == float("inf"):
+            return 0
+        wait = int(self._script(keys=[f"{self._ns}:rate:{venue}"],
+                                args=[self._now_ms(), capacity, per_s, cost, self._max_wait_ms]))
+        return None if wait < 0 else wait

@@ -1,0 +1,281 @@
+"""Leases, fencing tokens, shared ledger writes and reservations against a real redis-server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hedge.cluster import OpenRequest, Unit
+from hedge.cluster.redis import RedisCoordinator, RedisRateBudget, preferred_node
+from hedge.config import ClusterConfig
+from hedge.ledger import Ledger
+from hedge.orders import OrderRecord
+
+D = Decimal
+BTC = Unit.of("BTC_USDT", "okx", "binance")
+VENUES = ["binance", "okx"]
+
+
+class Host:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.lost: list[str] = []
+        self.back = 0
+        self.remote: list[tuple[str, str, str]] = []
+
+    def event(self, text: str, level: str = "info") -> None:
+        self.events.append((level, text))
+
+    def coordination_lost(self, reason: str) -> None:
+        self.lost.append(reason)
+
+    def coordination_back(self) -> None:
+        self.back += 1
+
+    def remote_order_log(self, node, venue, log_type, price, amount, text) -> None:
+        self.remote.append((node, venue, text))
+
+    def remote_event(self, node, level, text) -> None:
+        self.remote.append((node, level, text))
+
+
+class Node:
+    """One coordinator with its own runtime clock, ledger and _G."""
+
+    def __init__(self, url: str, name: str, *, region: str = "", weight: int = 1, ttl_s: int = 10,
+                 symbols: tuple[str, ...] = ("BTC_USDT",), venues: list[str] = VENUES) -> None:
+        self.now = 1_000_000
+        self.store: dict[str, str] = {}
+        self.host = Host()
+        cfg = ClusterConfig(redis_url=url, node=name, region=region, node_weight=weight, lease_ttl_s=ttl_s,
+                            venue_regions={"binance": "tokyo", "okx": "hongkong", "bybit": "singapore"})
+        self.c = RedisCoordinator(cfg, lambda: self.now)
+        self.c.attach(self.host)
+        self.c.store = self._g
+        self.ledger = self.c.start(self.now, Ledger(), venues, symbols)
+
+    def _g(self, key, *value):
+        if value:
+            self.store[key] = value[0]
+            return None
+        return self.store.get(key)
+
+    def sync(self, now: int | None = None) -> list[Unit]:
+        if now is not None:
+            self.now = now
+        return self.c.sync(self.now)
+
+    def save(self) -> None:
+        self.c.save(self.ledger, self._g)
+
+
+def _open(node: Node, pair_id: int, qty: str = "0.01") -> None:
+    node.ledger.next_id = pair_id
+    node.ledger.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=D(qty),
+                            long_price=D(50_000), short_price=D(50_030), fees=D(0), client_ids=(),
+                            now_ms=node.now)
+
+
+def _journal(node: Node, cid: str) -> OrderRecord:
+    record = OrderRecord(cid, "open#1", "binance", "BTC_USDT", "buy", D("0.01"))
+    with node.c.acting(BTC):
+        node.ledger.journal(record)
+        node.save()
+    return record
+
+
+def test_one_owner_per_unit_and_a_new_token_after_the_lease_lapses_on_the_runtime_clock(redis_url):
+    a, b = Node(redis_url, "a"), Node(redis_url, "b")
+    a.sync()
+    b.sync()
+    owners = [n for n in (a, b) if BTC in n.c.held]
+    assert len(owners) == 1  # the preferred one took it; the other did not
+    owner, other = owners[0], b if owners[0] is a else a
+    first = owner.c.held[BTC][0]
+    owner.sync(owner.now + 5_000)  # renewal keeps the token
+    assert owner.c.held[BTC][0] == first
+    # the owner stops (dies); the other's runtime clock passes the TTL: it adopts with a newer token
+    other.sync(owner.now + 9_000)
+    assert BTC not in other.c.held
+    adopted = other.sync(owner.now + 10_001)
+    assert adopted == [BTC] and other.c.held[BTC][0] > first
+    assert not other.c.may_act(BTC)  # adopted, not reconciled yet
+    other.c.reconciled(set())
+    assert other.c.may_act(BTC)
+
+
+def test_a_stale_owner_can_neither_book_nor_send(redis_url):
+    a = Node(redis_url, "a")
+    a.sync()
+    assert BTC in a.c.held
+    a.c.reconciled(set())
+    b = Node(redis_url, "b", weight=5)  # better placed: it takes over once a's lease lapses
+    b.now = a.now + 11_000
+    b.sync()
+    b.sync()
+    assert BTC in b.c.held
+    # a does not know yet (it was paused): its writes carry the old token and are refused atomically
+    _open(a, 7)
+    a.save()
+    assert "7" not in a.c.r.hgetall(a.c.k_pairs)
+    assert any("refused" in text for level, text in a.host.events if level == "error")
+    record = _journal(a, "hgx1")
+    assert not a.c.may_send(record)
+    assert "hgx1" not in a.c.r.hgetall(a.c.k_orders)
+    # the new owner writes fine
+    b.c.reconciled(set())
+    _open(b, 8)
+    b.save()
+    assert "8" in b.c.r.hgetall(b.c.k_pairs)
+
+
+def test_send_check_needs_a_third_of_the_lease_left(redis_url):
+    a = Node(redis_url, "a", ttl_s=9)
+    a.sync()
+    a.now += 6_500  # 2.5 s left of 9 s: under a third
+    record = _journal(a, "hgx2")
+    assert not a.c.may_send(record)
+    a.sync()  # renewed
+    record = _journal(a, "hgx3")
+    assert a.c.may_send(record)
+
+
+def test_the_shared_ledger_reaches_every_node_and_journaled_orders_follow_the_unit(redis_url):
+    a, b = Node(redis_url, "a", weight=5), Node(redis_url, "b")
+    a.sync()
+    b.sync()
+    a.c.reconciled(set())
+    _open(a, 3)
+    a.save()
+    _journal(a, "hga1")
+    b.sync()
+    assert set(b.ledger.pairs) == {3}
+    assert b.ledger.orders == {}  # not b's unit: shown as busy instead
+    assert b.c.busy_keys() == {("binance", "BTC_USDT")}
+    # a dies with the order journaled; b adopts the unit and gets the order to settle
+    adopted = b.sync(a.now + 10_001)
+    assert adopted == [BTC] and set(b.ledger.orders) == {"hga1"}
+    b.ledger.clear_orders()
+    b.save()
+    assert b.c.r.hgetall(b.c.k_orders) == {}
+
+
+def _request(unit: Unit, buy: str, sell: str, qty: str, *, available: str = "1000",
+             max_symbol: str = "10000") -> OpenRequest:
+    price = D(50_000)
+    need = {v: D(qty) * price / 5 for v in (buy, sell)}
+    return OpenRequest(unit=unit, buy_venue=buy, sell_venue=sell, qty=D(qty), price=price,
+                       max_symbol_notional=D(max_symbol), margin_need=need,
+                       margin_available={v: D(available) for v in (buy, sell)}, equity=D(30_000),
+                       gross=D(0), max_effective_leverage=D(3))
+
+
+def test_reservations_never_over_commit_a_venue_or_cross_a_leg(redis_url):
+    venues = ["binance", "bybit", "okx"]
+    a = Node(redis_url, "a", venues=venues)
+    b = Node(redis_url, "b", venues=venues)
+    ab, ao = Unit.of("BTC_USDT", "binance", "bybit"), Unit.of("BTC_USDT", "binance", "okx")
+    for node, unit in ((a, ab), (b, ao)):  # give each node one unit sharing binance
+        node.c.held[unit] = (int(node.c.r.incr(node.c.k_fence)), node.now + 10_000)
+        node.c.r.hset(node.c._lease_key(unit), mapping={"node": node.c.node, "token": node.c.held[unit][0],
+                                                        "expires": node.now + 10_000})
+    # 0.06 BTC at 50k / 5x = 600 margin per venue; binance has 1000 available: only one fits
+    first, problem = a.c.reserve_open(_request(ab, "binance", "bybit", "0.06"))
+    assert first and problem is None
+    second, problem = b.c.reserve_open(_request(ao, "binance", "okx", "0.06"))
+    assert second is None and "binance margin reserved by other nodes" in problem
+    # selling on binance while another node's in-flight opening buys there would net the legs
+    _, problem = b.c.reserve_open(_request(ao, "okx", "binance", "0.001"))
+    assert "net against" in problem
+    # the symbol limit counts the other node's in-flight quantity
+    _, problem = b.c.reserve_open(_request(ao, "binance", "okx", "0.01", available="5000", max_symbol="3400"))
+    assert "max_position_usdt" in problem
+    a.c.release_open(ab)
+    pair_id, problem = b.c.reserve_open(_request(ao, "binance", "okx", "0.06"))
+    assert problem is None and pair_id == first + 1  # pair ids are unique over the cluster
+
+
+def test_preferred_node_by_region_then_weight_and_standby_nodes_wait():
+    regions = {"binance": "tokyo", "okx": "hongkong", "bybit": "singapore"}
+    nodes = {"t": {"region": "tokyo", "weight": 1}, "h": {"region": "hongkong", "weight": 1},
+             "s": {"region": "singapore", "weight": 0}}
+    assert preferred_node(Unit.of("BTC_USDT", "binance", "bybit"), nodes, regions) == "t"
+    assert preferred_node(Unit.of("BTC_USDT", "okx", "bybit"), nodes, regions) == "h"  # s is standby
+    nodes["h"]["weight"] = 0
+    nodes["t"]["weight"] = 0
+    assert preferred_node(Unit.of("BTC_USDT", "okx", "bybit"), nodes, regions) == "s"  # all standby: nearest
+    nodes = {"x": {"region": "", "weight": 3}, "y": {"region": "", "weight": 1}}
+    assert preferred_node(Unit.of("BTC_USDT", "okx", "bybit"), nodes, regions) == "x"
+
+
+def test_rate_budget_is_one_bucket_for_the_account(redis_url, redis_server):
+    now = [0]
+    client = redis_server.client()
+    limits = {"binance": (5.0, 10.0)}  # 5 orders of burst, 10 per second
+    a = RedisRateBudget(client, "xvh", limits, lambda: now[0], max_wait_ms=300)
+    b = RedisRateBudget(client, "xvh", limits, lambda: now[0], max_wait_ms=300)
+    assert [a.reserve("binance") for _ in range(3)] + [b.reserve("binance") for _ in range(2)] == [0] * 5
+    assert a.reserve("binance") == 100  # the 6th waits 100 ms (both nodes drew from the same bucket)
+    assert b.reserve("binance", 3) is None  # would wait 400 ms > 300: skipped, nothing taken
+    now[0] = 10_000
+    assert b.reserve("binance") == 0
+    assert a.reserve("okx") == 0  # no limit configured
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 6_000), st.booleans()), min_size=5, max_size=40))
+def test_interleaved_nodes_never_write_with_a_superseded_token(redis_url, redis_server, steps):
+    """Random pauses and syncs of three nodes on one clock: every accepted write was made by the holder
+    of the newest token, and tokens only grow."""
+    redis_server.client().flushall()
+    nodes = [Node(redis_url, name, ttl_s=5) for name in "abc"]
+    clock = 1_000_000
+    seen_tokens: list[int] = []
+    for index, advance, write in steps:
+        clock += advance
+        node = nodes[index]
+        node.sync(clock)
+        if write:
+            node.c.reconciled(set())
+            _open(node, int(node.c.r.incr("test:ids")))
+            before = set(node.c.r.hgetall(node.c.k_pairs))
+            node.save()
+            after = set(node.c.r.hgetall(node.c.k_pairs))
+            lease = node.c.r.hgetall(node.c._lease_key(BTC))
+            if after != before:  # accepted: this node holds the newest token right now
+                assert lease["node"] == node.c.node and int(lease["token"]) == node.c.held[BTC][0]
+            node.ledger.pairs.clear()
+            node.c._pull(node.ledger)
+        token = int(node.c.r.hget(node.c._lease_key(BTC), "token") or 0)  # 0: released, free
+        if token:
+            assert not seen_tokens or token >= seen_tokens[-1]
+            seen_tokens.append(token)
+
+
+def test_unreachable_redis_is_reported_once_and_recovery_after(redis_url, redis_server):
+    a = Node(redis_url, "a")
+    a.sync()
+    redis_server.stop()
+    try:
+        assert a.sync(a.now + 1000) == []
+        a.sync(a.now + 1000)
+        assert len(a.host.lost) == 1 and "redis unreachable" in a.host.lost[0]
+        assert not a.c.may_act(BTC)
+    finally:
+        redis_server.start()
+    a.sync(a.now + 1000)
+    assert a.host.back == 1
+    assert BTC in a.c.held  # renewed with the same token: nobody else took it
+
+
+def test_start_refuses_with_one_line_when_redis_is_down():
+    cfg = ClusterConfig(redis_url="redis://user:secret@127.0.0.1:1/0", node="n1")
+    coordinator = RedisCoordinator(cfg, lambda: 0)
+    coordinator.attach(Host())
+    with pytest.raises(RuntimeError) as info:
+        coordinator.start(0, Ledger(), VENUES, ("BTC_USDT",))
+    assert "unreachable at start" in str(info.value) and "secret" not in str(info.value)
+    assert "redis://user:***@127.0.0.1:1/0" in str(info.value)
