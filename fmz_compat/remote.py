@@ -543,6 +543,10 @@ class VenueAdmin:
     def stats(self) -> dict[str, Any]:
         return self._session.request("GET", "/admin/stats")
 
+    def exposure(self, since_ms: int = 0) -> list[dict[str, Any]]:
+        """Every change of a coin's net position over all venues: {time_ms, coin, base, usdt}."""
+        return list(self._session.request("GET", f"/admin/exposure?since_ms={int(since_ms)}")["changes"])
+
     def log(self, since: int = 0) -> list[dict[str, Any]]:
         return list(self._session.request("GET", f"/admin/log?since={int(since)}")["rows"])
 

@@ -54,6 +54,7 @@ REMOTE_METHODS = frozenset({
     "GetConditionOrders", "GetHistoryConditionOrders",
 })
 EVENT_BACKLOG = 10_000
+EXPOSURE_BACKLOG = 200_000
 _LINK_DOWN = 'Get "{url}": dial tcp: connect: connection refused'  # as the simulator's "down"
 TICK_WALL_S = 0.02  # the world is advanced at least this often, calls or not
 BEHIND_WALL_S = 0.5  # one advance of the world taking this long means the simulator cannot keep up
@@ -216,6 +217,8 @@ class VenueServer:
         self.requests: dict[str, int] = {}
         self._nodes_seen: set[str] = set()
         self._links_down: dict[tuple[str, str], tuple[int, int]] = {}  # (node, venue) -> (from, until)
+        self._last_net: dict[str, float] = {}
+        self.exposure_history: deque[dict[str, Any]] = deque(maxlen=EXPOSURE_BACKLOG)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._window_ended = False
@@ -263,6 +266,7 @@ class VenueServer:
                 sim_before = self.world.now_ms()
                 wall_before = time.monotonic()
                 self.world.advance(self.clock.now_ns())
+                self._note_exposure(self.world.now_ms())  # liquidations move positions too
                 ended = self.clock.ended()
                 busy_s = time.monotonic() - wall_before
                 stepped_s = (self.world.now_ms() - sim_before) / 1000.0
@@ -376,6 +380,7 @@ class VenueServer:
                 result = None
             finally:
                 self.world.log = self._log
+            self._note_exposure(now_ns // 1_000_000)
             events = self._log.since(self._event_seq.get(node, 0))
             if events:
                 self._event_seq[node] = events[-1]["seq"]
@@ -390,6 +395,26 @@ class VenueServer:
             ex = self._exchange_cls(self.world, self.world.accounts[index], self.cfg.sim.bindings[index])
             self._objects[(node, index)] = ex
         return ex
+
+    def _net_base(self) -> dict[str, float]:
+        coins = self.world.coins.items()
+        return {base: round(sum(q.net_base for q in coin.quotes), 10) for base, coin in coins}
+
+    def _note_exposure(self, time_ms: int) -> None:
+        """Append (time, coin, net base, net USDT) whenever a coin's net position over all venues changed."""
+        for base, net in self._net_base().items():
+            if net != self._last_net.get(base, 0.0):
+                self._last_net[base] = net
+                price = self.world.usdt_price(base)
+                self.exposure_history.append({"time_ms": time_ms, "coin": base, "base": net,
+                                              "usdt": round(net * price, 6)})
+
+    def exposure(self, since_ms: int = 0) -> list[dict[str, Any]]:
+        """Every change of a coin's net position (summed over venues) at or after `since_ms`. The time
+        between a change away from zero and the next one back tells a hedge in flight (one leg sent,
+        the other on its way) from a lasting imbalance."""
+        with self.lock:
+            return [row for row in self.exposure_history if row["time_ms"] >= since_ms]
 
     def stats(self) -> dict[str, Any]:
         """world.stats(), plus net exposure per coin now (USDT), every open position and requests per node."""
@@ -536,6 +561,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, vs.time_info())
             elif parts.path == "/admin/stats":
                 self._send(200, vs.stats())
+            elif parts.path == "/admin/exposure":
+                since = int((parse_qs(parts.query).get("since_ms") or ["0"])[0])
+                self._send(200, {"changes": vs.exposure(since)})
             elif parts.path == "/admin/log":
                 since = int((parse_qs(parts.query).get("since") or ["0"])[0])
                 with vs.lock:

@@ -300,6 +300,9 @@ def test_the_admin_client_drives_the_test_hooks(frozen):
     assert admin.deposit_external("okx", 500.0).startswith("simtx")
     assert admin.stats()["positions"]["Futures_OKX"][0]["contracts"] == 1
     assert admin.log() == []
+    assert node.binance.CreateOrder("BTC_USDT.swap", "sell", -1, 0.01)  # okx long 1 x 0.01 BTC: now flat
+    assert [(c["coin"], c["base"]) for c in admin.exposure()] == [("BTC", 0.01), ("BTC", 0.0)]
+    assert admin.exposure(since_ms=START_MS + 1) == []
     admin.shutdown()
     assert frozen.wait(5)
 
