@@ -53,6 +53,16 @@ _REFUSED = {
     "bitmex": '{"error":{"message":"The system is currently overloaded. Please try again later.",'
               '"name":"HTTPError"}}',
 }
+_RATE_LIMITED = {  # HTTP 429 and each venue's own body (FMZ logs both and returns None)
+    "binance": '429 Too Many Requests: {"code":-1003,"msg":"Too many requests; current limit of IP is 2400 '
+               'requests per minute. Please use the websocket for live updates to avoid polling the API."}',
+    "bybit": '429 Too Many Requests: {"retCode":10006,"retMsg":"Too many visits!"}',
+    "okx": '429 Too Many Requests: {"msg":"Too Many Requests","code":"50011"}',
+    "coinex": '429 Too Many Requests: {"code":4213,"message":"Rate limit triggered. Please try again '
+              'later."}',
+    "bitmex": '429 Too Many Requests: {"error":{"message":"Rate limit exceeded, retry in 1 seconds.",'
+              '"name":"RateLimitError"}}',
+}
 _HOSTS = {"binance": "https://fapi.binance.com", "bybit": "https://api.bybit.com",
           "okx": "https://www.okx.com", "coinex": "https://api.coinex.com",
           "bitmex": "https://www.bitmex.com"}
@@ -187,8 +197,11 @@ class Exchange(FmzExchangeObject):
         if latency and getattr(clock, "is_virtual", False) and hasattr(clock, "advance"):
             clock.advance(latency * 1_000_000)
         self._world.advance(clock.now_ns())
-        if self._world.fault_active(self._venue, "down"):
-            raise _Failed(_DOWN_MESSAGE.format(url=self._base_url))
+        if self._world.faults:
+            if self._world.fault_active(self._venue, "down"):
+                raise _Failed(_DOWN_MESSAGE.format(url=self._base_url))
+            if self._world.fault_active(self._venue, "rate_limit"):
+                raise _Failed(_RATE_LIMITED[self._venue])
 
     def _fail(self, method: str, message: str) -> None:
         self._world.log.error(f"{self._label} {method}: {message}", exchange_index=self._index)

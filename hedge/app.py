@@ -255,8 +255,8 @@ class App:
             self.refresh_accounts()
             self.refresh_funding()
             self.observe()
-            if self.treasury is not None:
-                self.treasury.check()
+            if self.treasury is not None and self.coordinator.leads("treasury"):
+                self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
 
     def finish(self) -> None:

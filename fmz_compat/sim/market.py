@@ -34,6 +34,7 @@ class Quote:
         "price", "mark", "hi", "lo", "mhi", "mlo", "net_base", "book", "bars",
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
         "hour_open", "hours", "day_hi", "day_lo", "day_open", "tk_hi", "tk_lo",
+        "base_level", "shock_knots", "level_slope",
     )
 
     def __init__(self, market: str, pair: str, sp: P.SymbolParams, offset_bps: float,
@@ -69,6 +70,9 @@ class Quote:
         self.gauss = self.rng.gauss
         self.salt = P.stable_int(seed, market, pair, "book") & 0xFFFFFFFF  # depth jitter per instrument
         self.level = 1.0 + self.offset
+        self.base_level = self.level
+        self.shock_knots: list[tuple[int, float]] = []  # scenario basis shock: (step, fraction of fair)
+        self.level_slope = 0.0
         self.next_disloc = self.draw_next_dislocation(0)
         self.price = fair * (1.0 + self.offset + self.slow + self.fast)
         self.mark = self.price
@@ -138,9 +142,61 @@ class CoinPath:
         self.exposure_on = False
         self.max_abs_exposure = 0.0
         self.max_exposure_k = 0
+        # scenario shaping (fmz_compat/sim/scenarios.py); none by default, and then the path is untouched
+        self.fair_segments: list[tuple[int, int, float]] = []  # (from step, to step, log drift per step)
+        self.vol_windows: list[tuple[int, int, float]] = []  # (from step, to step, volatility multiplier)
+        self.next_shape_k = -1  # next step at which the shaping state changes
+        self.shaping = False
+        self.drift = 0.0
+        self.vol_mult = 1.0
 
     def add_quote(self, q: Quote) -> None:
         self.quotes.append(q)
+
+    def shape(self, fair_knots: list[tuple[int, float]], vol_windows: list[tuple[int, int, float]],
+              shocks: dict[str, list[tuple[int, float]]]) -> None:
+        """Add a scenario: the fair price's log multiplier moves linearly between `fair_knots`
+        (step, log multiplier relative to the path; starts and ends at 0 change from where it was),
+        the random part of each step is scaled inside `vol_windows`, and each market in `shocks` trades
+        at fair x (1 + offset + basis + shock), the shock linear between its knots (0 outside).
+        Every knot must lie in the future; scenarios of one coin must not overlap."""
+        for knots in (fair_knots, *shocks.values()):
+            if any(k <= self.k for k, _ in knots) or [k for k, _ in knots] != sorted({k for k, _ in knots}):
+                raise ValueError("scenario knots must be strictly increasing steps after the current one")
+        segments = [(k0, k1, (v1 - v0) / (k1 - k0))
+                    for (k0, v0), (k1, v1) in zip(fair_knots, fair_knots[1:], strict=False)]
+        if segments and any(s0 < segments[-1][1] and segments[0][0] < s1 for s0, s1, _ in self.fair_segments):
+            raise ValueError("scenarios on the same coin overlap; schedule them apart")
+        self.fair_segments = sorted([*self.fair_segments, *segments])
+        self.vol_windows = sorted([*self.vol_windows, *vol_windows])
+        for q in self.quotes:
+            if q.market in shocks:
+                q.shock_knots = _join(q.shock_knots, shocks[q.market])
+        self._shape_state(self.k + 1)
+
+    def _shape_state(self, k: int) -> None:
+        """The shaping state from step k on (k is the next step to be taken), and the next change."""
+        bounds: list[int] = []
+        self.drift = 0.0
+        for k0, k1, drift in self.fair_segments:
+            if k0 < k <= k1:
+                self.drift = drift
+            bounds += [k0 + 1, k1 + 1]
+        self.vol_mult = 1.0
+        for k0, k1, mult in self.vol_windows:
+            if k0 < k <= k1:
+                self.vol_mult = mult
+            bounds += [k0 + 1, k1 + 1]
+        any_slope = False
+        for q in self.quotes:
+            if q.shock_knots:
+                q.level_slope = _slope(q.shock_knots, k)
+                q.level = q.base_level + _value(q.shock_knots, k - 1)
+                any_slope = any_slope or q.level_slope != 0.0
+                bounds += [kk + 1 for kk, _ in q.shock_knots]
+        later = [b for b in bounds if b > k]
+        self.next_shape_k = min(later) if later else -1
+        self.shaping = self.drift != 0.0 or self.vol_mult != 1.0 or any_slope
 
     def refresh_exposure_flag(self) -> None:
         self.exposure_on = any(q.net_base != 0.0 for q in self.quotes)
@@ -167,14 +223,23 @@ class CoinPath:
         k = self.k
         weights = P.REGIME_WEIGHTS
         every = slow_every(self.step_s)
+        shaping = self.shaping
         for _ in range(n):
             k += 1
+            if k == self.next_shape_k:
+                self._shape_state(k)
+                shaping = self.shaping
             if rand() < p_switch:
                 u = rand()
                 regime = 0 if u < weights[0] else (1 if u < weights[0] + weights[1] else 2)
             x = gauss(0.0, sigmas[regime])
             if rand() < p_jump:
                 x += gauss(0.0, jump_std)
+            if shaping:
+                x = x * self.vol_mult + self.drift
+                for q in quotes:
+                    if q.level_slope:
+                        q.level += q.level_slope
             fair *= exp(x)
             net = 0.0
             move_slow = k % every == 0
@@ -246,6 +311,28 @@ class CoinPath:
                 q.bar_start_k = self.k
             q.tk_hi = max(q.day_hi, q.hour_hi, q.bar_hi)
             q.tk_lo = min(q.day_lo, q.hour_lo, q.bar_lo)
+
+
+def _join(old: list[tuple[int, float]], new: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    if old and new and new[0][0] <= old[-1][0] and old[0][0] <= new[-1][0]:
+        raise ValueError("scenarios on the same coin or market overlap; schedule them apart")
+    return sorted([*old, *new])
+
+
+def _slope(knots: list[tuple[int, float]], k: int) -> float:
+    """Per-step change of a piecewise-linear series at step k (the step from k-1 to k)."""
+    for (k0, v0), (k1, v1) in zip(knots, knots[1:], strict=False):
+        if k0 < k <= k1:
+            return (v1 - v0) / (k1 - k0)
+    return 0.0
+
+
+def _value(knots: list[tuple[int, float]], k: int) -> float:
+    """The piecewise-linear series at step k (0 before the first and after the last knot)."""
+    for (k0, v0), (k1, v1) in zip(knots, knots[1:], strict=False):
+        if k0 <= k <= k1:
+            return v0 + (v1 - v0) * (k - k0) / (k1 - k0)
+    return 0.0
 
 
 class FundingState:

@@ -438,7 +438,8 @@ class VenueServer:
                                  "entry": pos.entry, "leverage": pos.leverage, "isolated": pos.isolated})
                 positions[ex.GetLabel()] = rows
             out.update(exposure=exposure, positions=positions, requests=dict(self.requests),
-                       faults={v: {f: list(w) for f, w in fs.items()} for v, fs in self.world.faults.items()},
+                       faults={v: {f: list(w[0]) for f, w in fs.items() if w}  # the current or next window
+                               for v, fs in self.world.faults.items()},
                        links_down=[{"node": n, "venue": v, "from_ms": w[0], "until_ms": w[1]}
                                    for (n, v), w in self._links_down.items()],
                        **self.time_info())

@@ -25,7 +25,7 @@ from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
 
-FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill",
+FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
           "withdrawals_suspended", "withdrawals_stuck")
 NEVER_MS = 2**62  # arrival time of a withdrawal that never arrives
 
@@ -59,7 +59,9 @@ class SimWorld:
         self.quotes: dict[tuple[str, str], Quote] = {}
         self.coins: dict[str, CoinPath] = {}
         self._funded: list[Quote] = []
-        self.faults: dict[str, dict[str, tuple[int, int]]] = {}  # venue -> fault -> (from_ms, until_ms)
+        # venue -> fault -> [from_ms, until_ms] windows, sorted, disjoint; past windows are dropped lazily
+        self.faults: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self.on_position_change: Any = None  # optional observer(market, pair, new net base) for tools
         self._pending_stale: list[tuple[int, str]] = []  # (step, venue) where market data will freeze
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
         self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
@@ -202,6 +204,8 @@ class SimWorld:
         if abs(q.net_base) < 1e-12:
             q.net_base = 0.0
         self.coins[P.symbol_params(pair).base].refresh_exposure_flag()
+        if self.on_position_change is not None:
+            self.on_position_change(market, pair)
 
     def exchange_name(self, acc: Account) -> str:
         return self.exchanges[acc.index].GetLabel() if hasattr(self, "exchanges") else acc.venue
@@ -214,11 +218,21 @@ class SimWorld:
         None with a timeout error), stale_market (tickers/depth frozen at the fault's start), down
         (every call fails; the venue itself keeps running: funding, fills and liquidations go on),
         partial_fill (market and IOC orders fill half their amount, rounded down to the amount step;
-        the rest is canceled, so a one-step order fills nothing), withdrawals_suspended (the venue
+        the rest is canceled, so a one-step order fills nothing), rate_limit (every call returns None
+        with the venue's HTTP 429 answer; nothing reaches the venue), withdrawals_suspended (the venue
         refuses withdrawal requests; internal transfers still work), withdrawals_stuck (withdrawal
         requests are accepted and debited but stay pending forever: never credited anywhere).
-        A later inject of the same fault on the same venue replaces the earlier one.
+        A later inject of the same fault on the same venue replaces the earlier one (`schedule`
+        adds windows instead).
         """
+        self._add_window(venue, fault, until_ms, from_ms, replace=True)
+
+    def schedule(self, venue: str, fault: str, from_ms: int, until_ms: int) -> None:
+        """Add one more window of `fault` on `venue` (windows of the same fault are merged where they
+        overlap); unlike `inject`, earlier windows stay. For scenario runs (fmz_compat/sim/scenarios.py)."""
+        self._add_window(venue, fault, until_ms, from_ms, replace=False)
+
+    def _add_window(self, venue: str, fault: str, until_ms: int, from_ms: int | None, replace: bool) -> None:
         venue = _venue_key(venue)
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
@@ -227,11 +241,16 @@ class SimWorld:
             start = self.now_ms() if from_ms is None else max(int(from_ms), self.now_ms())
             if until_ms <= start:
                 raise ValueError(f"fault {fault} on {venue}: until_ms {until_ms} must be after {start}")
-            self.faults.setdefault(venue, {})[fault] = (start, int(until_ms))
+            windows = self.faults.setdefault(venue, {})
+            if replace or fault not in windows:
+                windows[fault] = [(start, int(until_ms))]
+            else:
+                windows[fault] = _merge([*windows[fault], (start, int(until_ms))])
             if fault == "stale_market":
                 self.stale_possible = True
                 from_k = -(-(start - self.start_ms) // self.step_ms)
-                self._pending_stale = [p for p in self._pending_stale if p[1] != venue]
+                if replace:
+                    self._pending_stale = [p for p in self._pending_stale if p[1] != venue]
                 if from_k <= self.k:
                     self._freeze(venue)
                 else:
@@ -253,8 +272,16 @@ class SimWorld:
                 self._pending_stale = [p for p in self._pending_stale if p[1] != key]
 
     def fault_active(self, venue: str, fault: str) -> bool:
-        window = self.faults.get(venue, {}).get(fault)
-        return window is not None and window[0] <= self.now_ms() < window[1]
+        by_fault = self.faults.get(venue)
+        if not by_fault:
+            return False
+        windows = by_fault.get(fault)
+        if not windows:
+            return False
+        now = self.now_ms()
+        while windows and windows[0][1] <= now:  # time only moves forward: drop what has passed
+            del windows[0]
+        return bool(windows) and windows[0][0] <= now
 
     # --- transfers ----------------------------------------------------------------------------
     def deposit_address(self, acc: Account, network: str) -> str:
@@ -407,6 +434,16 @@ class SimWorld:
 
     def close(self) -> None:
         self.transfers.clear()
+
+
+def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, until in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((start, until))
+    return merged
 
 
 def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:

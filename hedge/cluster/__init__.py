@@ -110,6 +110,10 @@ class Coordinator:
     def owns_pair(self, pair: HedgePair) -> bool:
         return True
 
+    def leads(self, role: str) -> bool:
+        """True on the one node that runs a cluster-wide duty (role "treasury": moving money)."""
+        return True
+
     def reserve_open(self, request: OpenRequest) -> tuple[int | None, str | None]:
         """Reserve an opening's budgets. (pair id to use or None for the local counter, problem or None)."""
         return None, None

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - exercised only where redis is absent
     class RedisError(Exception):  # type: ignore[no-redef]
         pass
 
+ROLES = ("treasury",)  # cluster-wide duties, one node each (moving money must not happen twice)
 NODE_UNIT = ""  # orders journaled outside any unit (not fenced)
 STREAM_MAXLEN = 100_000
 STREAM_READ = 500
@@ -208,6 +209,13 @@ def assign(units: list[Unit], nodes: dict[str, dict[str, Any]], venue_regions: d
     return owners
 
 
+def role_owner(nodes: dict[str, dict[str, Any]]) -> str | None:
+    """The live node that runs the cluster-wide duties (treasury): highest weight, then name."""
+    if not nodes:
+        return None
+    return min(nodes, key=lambda name: (-int(nodes[name].get("weight", 1)), name))
+
+
 def preferred_node(unit: Unit, nodes: dict[str, dict[str, Any]], venue_regions: dict[str, str],
                    units: list[Unit] | None = None) -> str | None:
     """The live node that should own `unit` (see assign) given every unit of the cluster."""
@@ -244,6 +252,7 @@ class RedisCoordinator(Coordinator):
         self.units: list[Unit] = []
         self.held: dict[Unit, tuple[int, int]] = {}  # unit -> (token, lease expiry runtime ms as we know it)
         self.pending: set[Unit] = set()              # adopted, not reconciled yet
+        self.roles: dict[str, tuple[int, int]] = {}  # cluster-wide duty -> (token, expiry) held here
         self.peers: dict[str, dict[str, Any]] = {}   # live nodes (including this one)
         self.reachable = True
         self._settle_until = 0                       # after a reconnect: renew only, adopt nothing new
@@ -299,6 +308,8 @@ class RedisCoordinator(Coordinator):
             pipe = self.r.pipeline(transaction=False)
             for unit, (token, _) in self.held.items():
                 self._release(keys=[self._lease_key(unit)], args=[self.node, token], client=pipe)
+            for role, (token, _) in self.roles.items():
+                self._release(keys=[self._role_key(role)], args=[self.node, token], client=pipe)
             pipe.hdel(self.k_nodes, self.node)
             pipe.execute()
         except RedisError:
@@ -335,6 +346,8 @@ class RedisCoordinator(Coordinator):
                       if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
         owners = assign(self.units, self.peers, dict(self.cfg.venue_regions))
         wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
+        leader = role_owner(self.peers)
+        roles = [r for r in ROLES if r in self.roles or (not settling and leader == self.node)]
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.k_nodes, self.node, heartbeat)
         pipe.hgetall(self.k_nodes)
@@ -342,6 +355,9 @@ class RedisCoordinator(Coordinator):
         pipe.xread({self.k_events: self._stream_id}, count=STREAM_READ)
         for unit in wanted:
             self._acquire(keys=[self._lease_key(unit), self.k_fence], args=[self.node, now_ms, self.ttl_ms],
+                          client=pipe)
+        for role in roles:
+            self._acquire(keys=[self._role_key(role), self.k_fence], args=[self.node, now_ms, self.ttl_ms],
                           client=pipe)
         if self._events:
             events, self._events = self._events, []
@@ -365,6 +381,14 @@ class RedisCoordinator(Coordinator):
                 self.pending.add(unit)
                 self.adoptions.append((unit, now_ms))
             self.held[unit] = (token, now_ms + self.ttl_ms)
+        first = 4 + len(wanted)
+        for role, (token, _new) in zip(roles, results[first:first + len(roles)], strict=True):
+            if int(token):
+                if role not in self.roles:
+                    self._host.event(f"cluster: node {self.node} now runs the {role} for the cluster")
+                self.roles[role] = (int(token), now_ms + self.ttl_ms)
+            elif self.roles.pop(role, None) is not None:
+                self._host.event(f"cluster: the {role} lease went to another node", "warn")
         if adopted or int(results[2] or 0) != self._ver:
             if self._ledger is not None:
                 self._pull(self._ledger)
@@ -438,6 +462,13 @@ class RedisCoordinator(Coordinator):
 
     def owns_pair(self, pair: HedgePair) -> bool:
         return self.may_act(Unit.of_pair(pair))
+
+    def leads(self, role: str) -> bool:
+        held = self.roles.get(role)
+        return self.reachable and held is not None and held[1] - self._now_ms() >= self.strict_ms
+
+    def _role_key(self, role: str) -> str:
+        return f"{self.ns}:lease:role:{role}"
 
     def reconciled(self, mismatched: set[tuple[str, str]] | None = None) -> None:
         bad = mismatched or set()

@@ -279,3 +279,13 @@ def test_start_refuses_with_one_line_when_redis_is_down():
         coordinator.start(0, Ledger(), VENUES, ("BTC_USDT",))
     assert "unreachable at start" in str(info.value) and "secret" not in str(info.value)
     assert "redis://user:***@127.0.0.1:1/0" in str(info.value)
+
+
+def test_one_node_runs_the_treasury_and_another_takes_it_when_it_dies(redis_url):
+    a, b = Node(redis_url, "a", weight=3), Node(redis_url, "b")
+    for node in (a, b, a, b):
+        node.sync()
+    assert a.c.leads("treasury") and not b.c.leads("treasury")
+    b.sync(a.now + 10_001)  # a stopped renewing: its lease lapsed on the runtime clock
+    b.sync(b.now + 1)
+    assert b.c.leads("treasury")

@@ -1,0 +1,705 @@
+"""The chaos run: strategy.py on the simulator through crashes, outages, faults and process kills.
+
+    python -m tools.chaos --days 30 --seed 7
+    python -m tools.chaos --days 30 --seeds 1-20 --jobs 2 --out runs/chaos
+
+Per seed, a schedule (fmz_compat/sim/scenarios.py) shapes the prices (historical crash and pump
+shapes with per-venue basis shocks), schedules venue outages, order rejects, partial fills,
+timeouts whose orders filled anyway, 429 answers and stale books, and kills the strategy process
+at random moments (some at its next order call, i.e. mid-execution). A kill is a real restart: the
+strategy's module state and Python objects are dropped, a new FMZ runtime is built over the same
+robot store (SQLite: log, _G) and the same venues, and strategy.py is run again from the top; the
+strategy has to reconcile. onexit() is not called for a kill (SIGKILL), only at the window's end.
+
+Measured, per seed (printed, and written as JSON and a markdown table row):
+liquidations; max |net exposure| (USDT, and in lots: the coarsest amount step among the venues);
+time above one lot, split by what was going on (a venue down or answering 429, a venue back less
+than --grace-s ago, an order of the strategy in flight, i.e. journaled and not booked, or
+otherwise); orphaned orders (open on a venue, unknown to the ledger's journal) seen at each restart
+and at the end; ledger-vs-venue mismatches left after recovery (checked 10 minutes after each
+restart and at the end, when no venue is down and no execution unfinished); stops fired per level
+(from the strategy's risk engine, when it has one); PnL and unit NAV.
+
+Exit status: 0 when every seed meets issue #5's "done when" (zero liquidations, orphaned orders
+and mismatches left; |net exposure| above one lot only while a venue is down or an order is in
+flight; no crash), 1 when one does not, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_START = "2024-01-01"
+DAY_MS = 86_400_000
+CHECK_AFTER_RESTART_MS = 10 * 60_000
+CHECK_RETRY_MS = 60_000
+ORDER_KILL_FALLBACK_MS = 3_600_000  # an "order" kill with no order call within an hour dies at any call
+DOWN_FAULTS = ("down", "rate_limit")
+
+# The strategy parameter for chaos runs: params.json with positions large enough that a 30-40 % move
+# liquidates an unprotected leg (up to 2 x 10,000 USDT of pairs on 10,000 USDT per venue, leverage 10:
+# about 50 % from liquidation when full, outside the default stop levels), and a 2 s loop (one 30-day
+# seed in about two minutes of CPU). --params replaces it.
+CHAOS_PARAMS_OVERRIDES: dict[str, Any] = {
+    "order_notional_usdt": 2500,
+    "max_position_usdt": 10000,
+    "leverage": {"binance": 10, "bybit": 10, "okx": 10, "coinex": 10, "bitmex": 10},
+    "max_effective_leverage": 4,
+    "loop_interval_ms": 2000,
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line, exit 2."""
+
+
+class ProcessKilled(BaseException):
+    """The strategy process dies (SIGKILL): nothing in the strategy can catch it, onexit() does not run."""
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    seed: int
+    days: float
+    venues: tuple[str, ...]
+    symbols: tuple[str, ...]
+    out: Path
+    params_json: str
+    strategy: Path
+    start_ms: int
+    balance: float = 10_000.0
+    step_ms: int = 1000
+    grace_s: int = 120
+
+
+@dataclass
+class Exposure:
+    """Time-weighted |net exposure| per coin against one lot, classified by what was going on.
+
+    Net exposure changes only when a position does (a fill, a liquidation): it is tracked from the
+    simulator's position events. `peak_lots` includes the moment between the two legs of one
+    execution (no simulated time passes there); `max_lots`/`max_usdt` count what was held for some
+    simulated time."""
+
+    lots: dict[str, float]
+    price: Callable[[str], float]
+    nets: dict[str, float] = field(default_factory=dict)
+    above: bool = False
+    last_ms: int = 0
+    peak_lots: float = 0.0
+    max_lots: float = 0.0
+    max_usdt: float = 0.0
+    max_coin: str = ""
+    ms_by_cause: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("venue_down", "recovering", "in_flight", "otherwise"), 0))
+    otherwise_episodes: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(self, base: str, net: float, now_ms: int, cause: Callable[[int], str]) -> None:
+        self.sample(now_ms, cause)
+        self.nets[base] = net
+        self.peak_lots = max(self.peak_lots, abs(net) / self.lots[base])
+        self.above = any(abs(n) > self.lots[b] * (1 + 1e-9) for b, n in self.nets.items())
+
+    def sample(self, now_ms: int, cause: Callable[[int], str]) -> None:
+        if now_ms <= self.last_ms:
+            return
+        for base, net in self.nets.items():  # what was held from last_ms to now
+            if net:
+                lots, usdt = abs(net) / self.lots[base], abs(net) * self.price(base)
+                if lots > self.max_lots:
+                    self.max_lots, self.max_coin = lots, base
+                self.max_usdt = max(self.max_usdt, usdt)
+        if self.above:
+            why = cause(now_ms)
+            self.ms_by_cause[why] += now_ms - self.last_ms
+            if why == "otherwise":
+                episodes = self.otherwise_episodes
+                if episodes and episodes[-1]["until_ms"] == self.last_ms:
+                    episodes[-1]["until_ms"] = now_ms
+                elif len(episodes) < 20:
+                    worst = max(self.nets, key=lambda b: abs(self.nets[b]) / self.lots[b])
+                    episodes.append({"from_ms": self.last_ms, "until_ms": now_ms, "coin": worst,
+                                     "net": self.nets[worst]})
+        self.last_ms = now_ms
+
+
+class ChaosRun:
+    """One seed: the world, the robot store, the schedule, and the strategy's successive lives."""
+
+    def __init__(self, opts: ChaosOptions) -> None:
+        from fmz_compat.core import BacktestClock, ExchangeBinding, SimConfig
+        from fmz_compat.runner import RunConfig
+        from fmz_compat.sim import create_world
+        from fmz_compat.sim import params as P
+        from fmz_compat.sim.scenarios import generate
+        from fmz_compat.store import RobotStore
+
+        self.opts = opts
+        self.end_ms = opts.start_ms + int(opts.days * DAY_MS)
+        self.schedule = generate(opts.seed, opts.start_ms, opts.days, opts.venues)
+        self.robot_dir = opts.out / f"seed-{opts.seed}"
+        self.robot_dir.mkdir(parents=True, exist_ok=True)
+        db = self.robot_dir / f"{opts.seed}.db3"
+        if db.exists():
+            db.unlink()
+        self.store = RobotStore(db)
+        run = self
+
+        class ChaosClock(BacktestClock):
+            next_event_ns = math.inf
+
+            def check(self) -> None:
+                super().check()
+                if self._now_ns >= self.next_event_ns:
+                    run.on_time()
+
+        self.clock = ChaosClock(opts.start_ms * 1_000_000, self.end_ms * 1_000_000)
+        bindings = tuple(ExchangeBinding(_EIDS[v], balance=opts.balance) for v in opts.venues)
+        self.config = RunConfig(mode="backtest", strategy_path=opts.strategy, bindings=bindings,
+                                start_ms=opts.start_ms, end_ms=self.end_ms, seed=opts.seed,
+                                symbols=opts.symbols, params_json=opts.params_json, quiet=True)
+        self.runtime = self._new_runtime()
+        sim = SimConfig(seed=opts.seed, start_ms=opts.start_ms, bindings=bindings, symbols=opts.symbols,
+                        step_ms=opts.step_ms)
+        self.world = create_world(sim, self.clock, self.runtime)
+        self.schedule.apply(self.world)
+        lots = {}
+        for pair in opts.symbols:
+            steps = [P.contract_spec(v, pair, True) for v in opts.venues]
+            lots[pair.split("_")[0]] = max(s.amount_step * s.ct_val for s in steps)
+        self.exposure = Exposure(lots, lambda base: self.world.coins[base].fair, {b: 0.0 for b in lots},
+                                 last_ms=opts.start_ms)
+        self.world.on_position_change = self._position_changed
+        # by start: _venue_out stops at the first window still ahead
+        self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
+                                    if f.fault in DOWN_FAULTS)
+        self.kills = list(self.schedule.kills)
+        self.kill: Any = None
+        self.checks: list[int] = []  # ms of pending ledger-vs-venue checks
+        self.check_deadline: dict[int, int] = {}
+        self.lives = 0
+        self.kills_done: list[dict[str, Any]] = []
+        self.orphans: dict[str, dict[str, Any]] = {}
+        self.mismatches: list[dict[str, Any]] = []
+        self.checks_done = 0
+        self.stops: dict[str, int] = {}
+        self.stops_known = False
+        self.ended = ""
+        self.exit_code = 0
+        self.crash = ""
+        self.unit_nav: float | None = None
+        self._code = compile(opts.strategy.read_text(encoding="utf-8"), str(opts.strategy), "exec")
+
+    # --- the strategy's lives ---------------------------------------------------------------------
+    def _new_runtime(self) -> Any:
+        from fmz_compat.api import Runtime
+
+        return Runtime(clock=self.clock, store=self.store, robot_id=self.opts.seed, echo=None)
+
+    def run(self) -> dict[str, Any]:
+        from fmz_compat.runner import build_strategy_globals
+
+        while True:
+            _forget_strategy_modules()
+            if self.lives:
+                self.runtime = self._new_runtime()
+                self.world.log = self.runtime
+            self.runtime.exchanges.extend(_Mortal(e, self) for e in self.world.exchanges)
+            self.lives += 1
+            self._arm_next_kill()
+            g = build_strategy_globals(self.runtime, self.config)
+            outcome = self._live(g)
+            self._collect(g)
+            if outcome == "killed":
+                self._restart_after_kill()
+                if self.clock.now_ns() >= self.clock.end_ns:
+                    self.ended = "backtest window ended (while the process was down)"
+                    break
+                continue
+            if outcome == "eof":
+                self._onexit(g)
+            break
+        self._final_checks()
+        return self.result()
+
+    def _live(self, g: dict[str, Any]) -> str:
+        sys.path.insert(0, str(self.opts.strategy.parent.resolve()))
+        try:
+            exec(self._code, g)
+            main = g.get("main")
+            if callable(main):
+                main()
+            self.ended = "main() returned"
+            return "stopped"
+        except ProcessKilled:
+            return "killed"
+        except EOFError:
+            self.ended = "backtest window ended"
+            return "eof"
+        except SystemExit as exc:
+            self.ended = f"strategy exit({exc.code!r})"
+            self.exit_code = exc.code if isinstance(exc.code, int) else 1
+            self.runtime.log(5, f"robot stopping: {self.ended}")
+            return "stopped"
+        except Exception:  # the strategy crashed: a failure of the run
+            self.crash = traceback.format_exc(limit=8)
+            self.ended = "uncaught exception"
+            self.exit_code = 1
+            self.runtime.log(1, self.crash)
+            return "crashed"
+        finally:
+            try:
+                sys.path.remove(str(self.opts.strategy.parent.resolve()))
+            except ValueError:
+                pass
+
+    def _onexit(self, g: dict[str, Any]) -> None:
+        onexit = g.get("onexit")
+        if callable(onexit):
+            try:
+                onexit()
+            except (EOFError, ProcessKilled):
+                pass
+            except Exception:
+                self.crash = traceback.format_exc(limit=8)
+
+    def _collect(self, g: dict[str, Any]) -> None:
+        """What this life's strategy object knows that the venues cannot tell: stops fired, unit NAV."""
+        app = g.get("_app")
+        if app is None:
+            return
+        risk = getattr(app, "risk", None)
+        fired = getattr(risk, "stops_fired", None) if risk is not None else None
+        if fired is not None:
+            self.stops_known = True
+            items = fired.items() if isinstance(fired, dict) else enumerate(fired, start=1)
+            for level, count in items:
+                self.stops[str(level)] = self.stops.get(str(level), 0) + int(count)
+        accounting = getattr(app, "accounting", None)
+        if accounting is not None and getattr(accounting, "unit_nav", None) is not None:
+            self.unit_nav = float(accounting.unit_nav)
+
+    def _restart_after_kill(self) -> None:
+        kill = self.kill
+        self.kill = None
+        now = self.clock.now_ns() // 1_000_000
+        downtime = min(kill.downtime_ms, max(0, self.end_ms - now))
+        journal = len(self._ledger().orders)
+        self.kills_done.append({"at_ms": now, "mode": kill.mode, "downtime_ms": downtime,
+                                "journaled_orders": journal})
+        self.runtime.log(5, f"chaos: process killed ({kill.mode}); restarting in {downtime / 1000:g} s")
+        self._orphan_check("restart")
+        self.clock.advance(downtime * 1_000_000)
+        self.world.advance(min(self.clock.now_ns(), self.clock.end_ns))
+        self.exposure.sample(min(self.clock.now_ns() // 1_000_000, self.end_ms), self._cause)
+        self._add_check(now + downtime + CHECK_AFTER_RESTART_MS)
+
+    # --- timed events (from the clock at every API call) --------------------------------------------
+    def on_time(self) -> None:
+        now = self.clock.now_ns() // 1_000_000
+        if self.exposure.above:
+            self.exposure.sample(now, self._cause)
+        while self.checks and self.checks[0] <= now:
+            due = self.checks.pop(0)
+            if not self._mismatch_check(now, due):
+                retry = now + CHECK_RETRY_MS
+                if retry <= self.check_deadline.get(due, retry):
+                    self.checks.append(retry)
+                    self.check_deadline[retry] = self.check_deadline.pop(due, retry)
+                    self.checks.sort()
+        kill = self.kill
+        if kill is not None and (now >= kill.at_ms + ORDER_KILL_FALLBACK_MS
+                                 or (kill.mode == "call" and now >= kill.at_ms)):
+            raise ProcessKilled(kill.mode)
+        self._plan()
+
+    def order_call(self) -> None:
+        kill = self.kill
+        if kill is not None and kill.mode == "order" and self.clock.now_ns() // 1_000_000 >= kill.at_ms:
+            raise ProcessKilled("order")
+
+    def _plan(self) -> None:
+        events = [math.inf]
+        if self.exposure.above:
+            events.append(0)
+        if self.checks:
+            events.append(self.checks[0])
+        if self.kill is not None:
+            events.append(self.kill.at_ms if self.kill.mode == "call"
+                          else self.kill.at_ms + ORDER_KILL_FALLBACK_MS)
+        soonest = min(events)
+        self.clock.next_event_ns = soonest * 1_000_000 if soonest != math.inf else math.inf
+
+    def _arm_next_kill(self) -> None:
+        now = self.clock.now_ns() // 1_000_000
+        while self.kills and self.kills[0].at_ms <= now:
+            self.kills.pop(0)  # fell into the previous downtime
+        self.kill = self.kills.pop(0) if self.kills else None
+        self._plan()
+
+    def _add_check(self, at_ms: int) -> None:
+        at_ms = min(at_ms, self.end_ms - 1)
+        self.checks.append(at_ms)
+        self.check_deadline[at_ms] = at_ms + 2 * 3_600_000
+        self.checks.sort()
+        self._plan()
+
+    # --- measurements ---------------------------------------------------------------------------
+    def _position_changed(self, market: str, pair: str) -> None:
+        if ":" in market:
+            return  # spot and coin-margined legs are not part of the hedge
+        base = pair.split("_")[0]
+        if base not in self.exposure.lots:
+            return
+        coin = self.world.coins[base]
+        net = sum(q.net_base for q in coin.quotes if ":" not in q.market)
+        self.exposure.update(base, net, self.world.now_ms(), self._cause)
+        self._plan()
+
+    def _venue_out(self, now_ms: int) -> str | None:
+        """'venue_down' while a venue is down or rate-limited, 'recovering' within grace after."""
+        state = None
+        grace = self.opts.grace_s * 1000
+        for start, until, _venue in self._down_windows:
+            if start > now_ms:
+                break
+            if now_ms < until:
+                return "venue_down"
+            if now_ms < until + grace:
+                state = "recovering"
+        return state
+
+    def _cause(self, now_ms: int) -> str:
+        out = self._venue_out(now_ms)
+        if out == "venue_down":
+            return out
+        if self._ledger().orders:
+            return "in_flight"
+        return out or "otherwise"
+
+    def _ledger(self) -> Any:
+        from hedge.ledger import Ledger
+
+        return Ledger.load(self.runtime._G)
+
+    def _orphan_check(self, when: str) -> None:
+        known = set(self._ledger().orders)
+        for acc in self.world.accounts:
+            for order in acc.open.values():
+                key = f"{acc.venue}:{order.n}"
+                if order.client_id not in known and key not in self.orphans:
+                    self.orphans[key] = {"venue": acc.venue, "pair": order.pair, "client_id": order.client_id,
+                                         "amount": order.amount, "seen": when,
+                                         "at_ms": self.clock.now_ns() // 1_000_000}
+
+    def _mismatch_check(self, now_ms: int, due_ms: int) -> bool:
+        """Ledger vs venue positions once recovery had its time; False = not now (a venue is out or an
+        execution is unfinished), try again in a minute."""
+        if self._venue_out(now_ms) == "venue_down":
+            return False
+        ledger = self._ledger()
+        if ledger.orders:
+            return False
+        self.checks_done += 1
+        found = self._venue_positions()
+        expected = ledger.expected_positions()
+        for key in sorted(set(found) | set(expected)):
+            venue, symbol = key
+            have, want = found.get(key, Decimal(0)), expected.get(key, Decimal(0))
+            lot = Decimal(repr(self.exposure.lots[symbol.split("_")[0]]))
+            if abs(have - want) > lot / 2:
+                self.mismatches.append({"at_ms": now_ms, "venue": venue, "symbol": symbol,
+                                        "ledger": str(want), "venue_holds": str(have)})
+        return True
+
+    def _venue_positions(self) -> dict[tuple[str, str], Decimal]:
+        out: dict[tuple[str, str], Decimal] = {}
+        for (market, pair), q in self.world.quotes.items():
+            if ":" not in market and q.net_base and pair in self.opts.symbols:
+                out[(market, pair)] = Decimal(repr(round(q.net_base, 12)))
+        return out
+
+    def _final_checks(self) -> None:
+        # a robot that stopped early leaves its positions to the market until the window's end
+        self.world.advance(self.clock.end_ns)
+        now = self.end_ms
+        self.exposure.sample(now, self._cause)
+        self._orphan_check("end")
+        if self.ended.startswith("backtest window ended"):
+            self._mismatch_check(now, now)
+
+    # --- result ---------------------------------------------------------------------------------
+    def result(self) -> dict[str, Any]:
+        stats = json.loads(json.dumps(self.world.stats(), default=str))
+        self.world.close()
+        self.store.flush()
+        totals = stats["totals"]
+        equity0, equity1 = totals["equity_start_usdt"], totals["equity_end_usdt"]
+        ms = self.exposure.ms_by_cause
+        failures = []
+        if totals["liquidations"]:
+            failures.append(f"{totals['liquidations']} liquidation(s)")
+        if self.orphans:
+            failures.append(f"{len(self.orphans)} orphaned order(s)")
+        if self.mismatches:
+            failures.append(f"{len(self.mismatches)} ledger/venue mismatch(es) left after recovery")
+        if ms["otherwise"]:
+            failures.append(f"|net exposure| above one lot for {ms['otherwise'] / 1000:g} s with no venue "
+                            "down and no order in flight")
+        if self.crash:
+            failures.append("the strategy crashed")
+        if not self.ended.startswith("backtest window ended"):
+            failures.append(f"the strategy stopped before the end: {self.ended}")
+        result = {
+            "seed": self.opts.seed,
+            "days": self.opts.days,
+            "venues": list(self.opts.venues),
+            "symbols": list(self.opts.symbols),
+            "ended": self.ended,
+            "lives": self.lives,
+            "kills": self.kills_done,
+            "schedule": self.schedule.summary(),
+            "moves": [{"shape": m.shape, "start_ms": m.start_ms, "basis_pct": dict(m.basis_pct)}
+                      for m in self.schedule.moves],
+            "liquidations": totals["liquidations"],
+            "liquidations_by_venue": {k: v["liquidations"] for k, v in stats["venues"].items()},
+            "max_abs_net_exposure_usdt": round(self.exposure.max_usdt, 2),
+            "max_abs_net_exposure_lots": round(self.exposure.max_lots, 3),
+            "max_abs_net_exposure_coin": self.exposure.max_coin,
+            "peak_lots_between_legs": round(self.exposure.peak_lots, 3),
+            "simulator_max_abs_net_exposure_usdt": stats["max_abs_net_exposure_usdt"],
+            "lot": self.exposure.lots,
+            "above_one_lot_s": {k: v / 1000 for k, v in ms.items()},
+            "otherwise_episodes": self.exposure.otherwise_episodes,
+            "orphaned_orders": list(self.orphans.values()),
+            "mismatch_checks": self.checks_done,
+            "mismatches_after_recovery": self.mismatches,
+            "stops_fired": self.stops if self.stops_known else None,
+            "trades": totals["trades"],
+            "volume_usdt": totals["volume_usdt"],
+            "fees_usdt": totals["fees_usdt"],
+            "pnl_usdt": round(equity1 - equity0, 2),
+            "unit_nav": (self.unit_nav if self.unit_nav is not None
+                         else (equity1 / equity0 if equity0 else None)),
+            "crash": self.crash,
+            "failures": failures,
+            "passed": not failures,
+            "robot_dir": str(self.robot_dir),
+        }
+        self.store.close()
+        return result
+
+
+class _Mortal:
+    """An exchange object of one life: order calls may be where the process dies; everything else is
+    the simulator's own object (looked up once, then cached on this proxy)."""
+
+    def __init__(self, inner: Any, run: ChaosRun) -> None:
+        self._inner = inner
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name in ("CreateOrder", "Buy", "Sell", "CancelOrder", "ModifyOrder"):
+            run = self._run
+
+            def call(*args: Any) -> Any:
+                run.order_call()
+                return attr(*args)
+            setattr(self, name, call)
+            return call
+        if callable(attr):
+            setattr(self, name, attr)
+        return attr
+
+
+def _forget_strategy_modules() -> None:
+    """A new process imports hedge/ afresh: no module-level state survives a restart."""
+    for name in [n for n in sys.modules if n == "hedge" or n.startswith("hedge.")]:
+        del sys.modules[name]
+
+
+_EIDS = {"binance": "Futures_Binance", "bybit": "Futures_Bybit", "okx": "Futures_OKX",
+         "coinex": "Futures_CoinEx", "bitmex": "Futures_BitMEX"}
+
+
+# --- command line --------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"--seeds {text!r}: write a range like 1-20 or a list like 1,4,9") from None
+    return seeds
+
+
+def chaos_params(text: str | None) -> str:
+    """The PARAMS document: --params (JSON or a file), else params.json with CHAOS_PARAMS_OVERRIDES."""
+    if text:
+        path = Path(text)
+        is_file = not text.lstrip().startswith("{") and path.is_file()
+        raw = path.read_text(encoding="utf-8") if is_file else text
+        try:
+            json.loads(raw)
+        except ValueError:
+            raise UsageError(f"--params {text[:40]!r} is neither a JSON object nor a readable file") from None
+        return raw
+    document = json.loads((ROOT / "params.json").read_text(encoding="utf-8"))
+    document.update(CHAOS_PARAMS_OVERRIDES)
+    return json.dumps(document)
+
+
+def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
+    if not 0.25 <= args.days <= 366:
+        raise UsageError(f"--days {args.days:g}: use 0.25..366 (e.g. --days 30)")
+    venues = tuple(v.strip().lower() for v in args.venues.split(",") if v.strip())
+    unknown = [v for v in venues if v not in _EIDS]
+    if unknown or len(venues) < 2 or len(set(venues)) != len(venues):
+        raise UsageError(f"--venues {args.venues!r}: name two or more distinct venues of "
+                         f"{', '.join(_EIDS)} (e.g. binance,bybit,okx)")
+    params = chaos_params(args.params)
+    if args.symbols:
+        symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    else:
+        symbols = tuple(json.loads(params).get("symbols") or ("BTC_USDT", "ETH_USDT"))
+    for s in symbols:
+        parts = s.split("_")
+        if len(parts) != 2 or parts[1] != "USDT" or not parts[0].isalnum():
+            raise UsageError(f"--symbols: {s!r} is not a USDT perp pair; write BTC_USDT,ETH_USDT")
+    if args.symbols:
+        document = json.loads(params)
+        document["symbols"] = list(symbols)
+        params = json.dumps(document)
+    from hedge.config import ConfigError, parse_params
+
+    try:
+        parse_params(params)
+    except ConfigError as exc:
+        raise UsageError(f"strategy parameter: {exc}") from None
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    if args.step_ms <= 0 or 60_000 % args.step_ms:
+        raise UsageError(f"--step-ms {args.step_ms}: must divide one minute (e.g. 500, 1000, 2000)")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: use 1 or more")
+    strategy = Path(args.strategy)
+    if not strategy.is_file():
+        raise UsageError(f"--strategy {args.strategy}: file not found")
+    start_ms = _parse_start(args.start)
+    return [ChaosOptions(seed=s, days=args.days, venues=venues, symbols=symbols, out=Path(args.out),
+                         params_json=params, strategy=strategy, start_ms=start_ms, balance=args.balance,
+                         step_ms=args.step_ms, grace_s=args.grace_s) for s in seeds]
+
+
+def _parse_start(text: str) -> int:
+    import datetime as dt
+
+    try:
+        day = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--start {text!r}: write a UTC date like 2024-01-01") from None
+    if day.tzinfo is None:
+        day = day.replace(tzinfo=dt.UTC)
+    return int(day.timestamp() * 1000)
+
+
+def run_seed(opts: ChaosOptions) -> dict[str, Any]:
+    started = time.perf_counter()
+    cpu = time.process_time()
+    result = ChaosRun(opts).run()
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    result["cpu_s"] = round(time.process_time() - cpu, 1)
+    text = json.dumps(result, indent=2, default=str)
+    (opts.out / f"seed-{opts.seed}.json").write_text(text, encoding="utf-8")
+    return result
+
+
+TABLE_HEAD = ("| seed | liq | max net USDT | max net lots | >1 lot s (down / recovering / in flight / "
+              "otherwise) | orphans | mismatches (checks) | stops per level | kills | PnL USDT | unit NAV | "
+              "wall s | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table_row(r: dict[str, Any]) -> str:
+    above = r["above_one_lot_s"]
+    stops = r["stops_fired"]
+    stops_text = "n/a" if stops is None else (" / ".join(f"{k}:{v}" for k, v in sorted(stops.items())) or "0")
+    nav = f"{r['unit_nav']:.4f}" if r["unit_nav"] is not None else "n/a"
+    verdict = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+    return (f"| {r['seed']} | {r['liquidations']} | {r['max_abs_net_exposure_usdt']:,.0f} | "
+            f"{r['max_abs_net_exposure_lots']:g} | {above['venue_down']:g} / {above['recovering']:g} / "
+            f"{above['in_flight']:g} / {above['otherwise']:g} | {len(r['orphaned_orders'])} | "
+            f"{len(r['mismatches_after_recovery'])} ({r['mismatch_checks']}) | {stops_text} | "
+            f"{len(r['kills'])} | {r['pnl_usdt']:+,.2f} | {nav} | {r.get('wall_s', 0):g} | {verdict} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=float, default=30.0, help="simulated days per seed (default 30)")
+    parser.add_argument("--seed", type=int, default=1, help="one seed (default 1)")
+    parser.add_argument("--seeds", help="several seeds: 1-20 or 1,4,9 (overrides --seed)")
+    parser.add_argument("--venues", default="binance,bybit,okx",
+                        help="comma list (default binance,bybit,okx)")
+    parser.add_argument("--symbols", help="comma list of USDT perps (default: the parameter's symbols)")
+    parser.add_argument("--params", help="strategy parameter, JSON or a file (default: params.json with "
+                                         "the chaos overrides, see docs/reliability.md)")
+    parser.add_argument("--strategy", default=str(ROOT / "strategy.py"), help="strategy file")
+    parser.add_argument("--start", default=DEFAULT_START, help="window start, UTC date (default 2024-01-01)")
+    parser.add_argument("--balance", type=float, default=10_000.0, help="USDT per venue (default 10000)")
+    parser.add_argument("--step-ms", type=int, default=1000, help="simulator price grid (default 1000)")
+    parser.add_argument("--grace-s", type=int, default=120,
+                        help="seconds after a venue is back that still count as its outage (default 120)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
+    parser.add_argument("--out", default="runs/chaos", help="output folder (default runs/chaos)")
+    try:
+        args = parser.parse_args(argv)
+        options = build_options(args)
+    except UsageError as exc:
+        print(f"chaos: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(TABLE_HEAD, flush=True)
+    results: list[dict[str, Any]] = []
+    if args.jobs == 1 or len(options) == 1:
+        for opts in options:
+            results.append(run_seed(opts))
+            print(table_row(results[-1]), flush=True)
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for result in pool.map(run_seed, options):
+                results.append(result)
+                print(table_row(result), flush=True)
+    command = "python -m tools.chaos " + " ".join(sys.argv[1:] if argv is None else argv)
+    failed = [r["seed"] for r in results if not r["passed"]]
+    summary = {"command": command, "seeds": [r["seed"] for r in results], "failed_seeds": failed,
+               "passed": not failed, "results": results}
+    (out / "chaos.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    table = "\n".join([f"`{command}`", "", TABLE_HEAD, *(table_row(r) for r in results), ""])
+    (out / "chaos.md").write_text(table, encoding="utf-8")
+    print(f"{len(results) - len(failed)}/{len(results)} seeds pass" +
+          (f"; failed: {', '.join(map(str, failed))}" if failed else "") + f"; written to {out}/chaos.md")
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
