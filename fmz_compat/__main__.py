@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "venue-server) on its clock, as node --node; its venues, symbols, seed, window apply")
         p.add_argument("--node", help="this node's name on the venue server (e.g. tokyo)")
         _add_dashboard_args(p, "--dashboard", "serve the robot page while it runs (default host 127.0.0.1)")
-    add_live_parser(sub)
+    _add_dashboard_args(add_live_parser(sub), "--dashboard", "serve the robot page while it runs "
+                        "(default host 127.0.0.1)")
     add_venue_server_parser(sub)
     d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
@@ -344,13 +345,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_live(ns: argparse.Namespace) -> int:
-    from fmz_compat.live_cli import book_options, live_config, live_world_factory, load_credentials
+    from fmz_compat.live_cli import main_live
 
-    config, source = live_config(ns)
-    books = book_options(ns, config.params_json)
-    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
-                                 books=books)
-    return run(config, source=source, world_factory=factory).exit_code
+    return main_live(ns)
 
 
 if __name__ == "__main__":

@@ -533,6 +533,41 @@ class LiveExchange(FmzExchangeObject):
             self._binance_funding_read_ms = now
         return int(self._binance_funding_hours.get(market_id, 8.0) * 3_600_000)
 
+    # --- venue data for the mechanics (documented extras, not in FMZ's API) -------------------
+    def GetFees(self, symbol: str = "") -> Struct | None:
+        """This account's fee rates on a swap as fractions (0.0002 = 2 bps; negative = rebate).
+
+        Source "account": the venue's answer for this account (ccxt fetch_trading_fee: Binance
+        commissionRate, OKX trade-fee, Bybit fee-rate, CoinEx); "market": the rates the market lists
+        (BitMEX, where no per-account endpoint is wired)."""
+        def run() -> Struct:
+            unified = self._symbol(symbol)[1]
+            if self._client.has.get("fetchTradingFee") is True:
+                fee, source = self._client.fetch_trading_fee(unified), "account"
+            else:
+                fee, source = self._markets()[unified], "market"
+            return to_struct({"Symbol": self._fmz_symbol(unified), "Maker": fee.get("maker"),
+                              "Taker": fee.get("taker"), "Source": source, "Info": fee.get("info")})
+        return self._run("GetFees", run)
+
+    def GetMarginTiers(self, symbol: str = "") -> list[Struct] | None:
+        """Maintenance-margin tiers of a swap, lowest first: Tier, MinNotional, MaxNotional,
+        MaintenanceMarginRate, MaxLeverage, and Unit, the unit the venue states the bounds in
+        ("USDT" notional on Binance and Bybit, "contracts" on OKX, "base" coin on CoinEx)."""
+        def run() -> list[Struct]:
+            unified = self._symbol(symbol)[1]
+            if not self._client.has.get("fetchMarketLeverageTiers"):
+                raise _Failed(f"{self._name} offers no margin tiers through ccxt: "
+                              f"read them with IO(\"api\", ...)")
+            tiers = self._client.fetch_market_leverage_tiers(unified)
+            unit = _TIER_UNITS.get(self._venue, "")
+            return [to_struct({"Tier": t.get("tier"), "MinNotional": t.get("minNotional"),
+                               "MaxNotional": t.get("maxNotional"),
+                               "MaintenanceMarginRate": t.get("maintenanceMarginRate"),
+                               "MaxLeverage": t.get("maxLeverage"), "Unit": unit, "Info": t.get("info")})
+                    for t in tiers]
+        return self._run("GetMarginTiers", run)
+
     # --- trading ------------------------------------------------------------------------------
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
         def run() -> str:
@@ -730,6 +765,7 @@ class LiveExchange(FmzExchangeObject):
 
 
 CLOCK_RESYNC_MS = 30 * 60_000
+_TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}
 
 
 def _retry_after(client: ccxt.Exchange) -> float | None:

@@ -16,7 +16,7 @@ from fmz_compat.runner import RunConfig, UsageError
 _VENUE_BY_EID = {eid: venue for venue, eid in VENUE_NAMES.items()}
 
 
-def add_live_parser(sub: Any) -> None:
+def add_live_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("live", help="run on real venues through ccxt (or their testnets with --testnet)")
     p.add_argument("file", type=Path, help="strategy .py file (exec'd as __main__)")
     p.add_argument("--keys", type=Path, help="keys file (JSON, mode 0600); default: env FMZC_<VENUE>_API_KEY "
@@ -40,6 +40,7 @@ def add_live_parser(sub: Any) -> None:
                    help="set another strategy global; VALUE is read as JSON when it parses")
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)")
     p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
+    return p
 
 
 def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
@@ -59,6 +60,23 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
                        args=tuple(parse_arg(a) for a in ns.arg), out_root=ns.out, quiet=ns.quiet)
     return config, source
+
+
+def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:
+    """`python -m fmz_compat live ...` once parsed; with --dashboard the robot page is served while it
+    runs (and, with `linger`, after it stops until Ctrl-C)."""
+    from fmz_compat.runner import run
+
+    config, source = live_config(ns)
+    books = book_options(ns, config.params_json)
+    factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
+                                 books=books)
+    if getattr(ns, "dashboard", None) is not None:
+        from fmz_compat.dashboard.cli import run_with_dashboard
+
+        return run_with_dashboard(config, source, ns.dashboard, ns.dashboard_token, linger=linger,
+                                  world_factory=factory)
+    return run(config, source=source, world_factory=factory).exit_code
 
 
 def book_options(ns: argparse.Namespace, params_json: str) -> dict[str, Any]:

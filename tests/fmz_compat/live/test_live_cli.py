@@ -147,3 +147,27 @@ def test_book_options_are_checked(tmp_path, capsys, http):
     assert main([*base, "--book-max-age-ms", "5"]) == 2
     assert "--book-max-age-ms 5: use 100 or more" in capsys.readouterr().err
     assert len(http.calls) == 0
+
+
+def test_a_live_run_with_the_dashboard_serves_the_robot_page(tmp_path, capsys, http):
+    from fmz_compat.__main__ import build_parser
+    from fmz_compat.live_cli import main_live
+
+    strategy, keys = _files(tmp_path, _binance_keys())
+    api = "https://fapi.binance.com/fapi/v1"
+    http.get(f"{api}/exchangeInfo", json=BINANCE_EXCHANGE_INFO)
+    http.get(f"{api}/positionSide/dual", json={"dualSidePosition": False})
+    http.get(f"{api}/ticker/24hr", json={
+        "symbol": "BTCUSDT", "lastPrice": "95000.1", "openPrice": "94900.1", "highPrice": "95500.0",
+        "lowPrice": "94000.0", "volume": "123456.789", "quoteVolume": "11728395000.0",
+        "openTime": 1732413600000, "closeTime": 1732500000000})
+    http.get(f"{api}/depth", json={"lastUpdateId": 1027024, "E": 1732500000001, "T": 1732500000000,
+                                   "bids": [["95000.00", "1.500"]], "asks": [["95000.10", "0.800"]]})
+    http.add_passthru("http://127.0.0.1")  # the robot page itself
+    ns = build_parser().parse_args(["live", str(strategy), "--keys", str(keys), "--venues", "binance",
+                                    "--books", "rest", "--dashboard", "127.0.0.1:0",
+                                    "--out", str(tmp_path / "runs")])
+    assert main_live(ns, linger=False) == 0
+    out = capsys.readouterr().out
+    assert "dashboard: http://127.0.0.1:" in out and "bid 95000.0 ask 95000.1 Futures_Binance" in out
+    assert (tmp_path / "runs" / "1" / "run.json").is_file()
