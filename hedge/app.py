@@ -1071,6 +1071,9 @@ class App:
     def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
         notional = qty * price
         for venue in (buy, sell):
+            near_stop = self.risk.open_problem(venue.key)
+            if near_stop:
+                return near_stop
             account = venue.exchange.GetAccount()
             if account is None:
                 return f"{venue.key} account unreadable"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hedge.app import App
 
 PEAK_KEY = "hedge_guard_peak_nav_v1"
+CLOCK_READINGS = 3
 
 
 class Guards:
@@ -31,6 +32,7 @@ class Guards:
         self.app = app
         self.cfg = app.cfg.guards
         self.tripped: dict[str, int] = {}  # guard -> times it switched the state
+        self._drift: list[tuple[tuple[int, str], int]] = []  # (ms ahead, venue), ms behind per check
         saved = app.api.store(PEAK_KEY)
         self.peak_nav = Decimal(saved) if saved else Decimal(0)
 
@@ -96,33 +98,32 @@ class Guards:
             )
 
     def _clock(self) -> None:
+        """A clock offset is persistent; latency and a slow loop turn are not. The drift counted is the
+        smallest of the last CLOCK_READINGS status checks, so one late or early reading never trips it."""
         limit = self.cfg.max_clock_drift_ms
         market = self.app.market
         if limit <= 0 or market is None:
             return
         now = self.app.now_ms
-        newest = {
-            v.key: max((t.time_ms for t in market.tops[v.key].values()), default=0)
-            for v in self.app.venues
-            if not market.failed[v.key]
-        }
+        newest = {v.key: max((t.time_ms for t in market.tops[v.key].values()), default=0)
+                  for v in self.app.venues if not market.failed[v.key]}
         newest = {k: ms for k, ms in newest.items() if ms > 0}
-        ahead = {k: ms - now for k, ms in newest.items() if ms - now > limit}
-        behind = newest and all(now - ms > limit for ms in newest.values())
-        if ahead:
-            key = max(ahead, key=lambda k: ahead[k])
-            self._trip(
-                "clock_drift",
-                f"{key} timestamps are {ahead[key]} ms ahead of the runtime clock "
-                f"(guards.max_clock_drift_ms {limit}); check the host's time synchronisation",
-            )
-        elif behind:
-            lag = min(now - ms for ms in newest.values())
-            self._trip(
-                "clock_drift",
-                f"every venue's timestamps are at least {lag} ms behind the runtime clock "
-                f"(guards.max_clock_drift_ms {limit}); check the host's time synchronisation",
-            )
+        ahead = max(((ms - now, k) for k, ms in newest.items()), default=(0, ""))
+        behind = min((now - ms for ms in newest.values()), default=0)  # every venue at least this far behind
+        self._drift.append((ahead, behind))
+        del self._drift[:-CLOCK_READINGS]
+        if len(self._drift) < CLOCK_READINGS:
+            return
+        steady_ahead = min(reading[0][0] for reading in self._drift)
+        steady_behind = min(reading[1] for reading in self._drift)
+        if steady_ahead > limit:
+            self._trip("clock_drift", f"{ahead[1]} timestamps are at least {steady_ahead} ms ahead of the "
+                       f"runtime clock at the last {CLOCK_READINGS} checks (guards.max_clock_drift_ms "
+                       f"{limit}); check the host's time synchronisation")
+        elif steady_behind > limit:
+            self._trip("clock_drift", f"every venue's timestamps are at least {steady_behind} ms behind the "
+                       f"runtime clock at the last {CLOCK_READINGS} checks (guards.max_clock_drift_ms "
+                       f"{limit}); check the host's time synchronisation")
         else:
             self._clear("clock_drift", "venue timestamps within guards.max_clock_drift_ms")
 

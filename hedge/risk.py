@@ -48,6 +48,7 @@ LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liq
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
 HUNDRED = Decimal(100)
+OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
 
 
 @dataclass
@@ -255,6 +256,24 @@ class Risk:
         return view
 
     # --- deciding ---
+    def open_problem(self, venue: str) -> str | None:
+        """Why no new pair may add to this venue now: it is near its first stop level. Without this margin
+        a stop's close would be reopened at the next edge and fire again (churn)."""
+        view = self.views.get(venue)
+        if view is None:
+            return None
+        floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
+        nearest = view.nearest
+        if nearest is not None and nearest[1] < floor:
+            return (f"{venue} is {nearest[1]:.1f}% from liquidation, within {floor:g}% "
+                    f"({OPEN_MARGIN:g} x the first stop level): no new pairs there")
+        leverage = view.leverage
+        ceiling = self.cfg.max_effective_leverage / OPEN_MARGIN
+        if leverage is not None and leverage > ceiling:
+            return (f"{venue} effective leverage {leverage:.2f} > {ceiling:.2f} "
+                    f"(stops.max_effective_leverage / {OPEN_MARGIN:g}): no new pairs there")
+        return None
+
     def due_level(self, view: VenueRisk) -> int | None:
         """Index of the level the venue's reading calls for (the narrowest one reached), or None."""
         nearest = view.nearest

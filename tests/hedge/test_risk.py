@@ -216,3 +216,12 @@ def test_bad_stop_levels_are_refused_with_the_key_named(stops, key):
         parse_params(json.dumps({"stops": stops}))
     assert raised.value.key == key
     assert "\n" not in str(raised.value)
+
+
+def test_no_new_pair_is_opened_on_a_venue_near_its_first_stop_level(sim_robot):
+    """A venue 42 % from liquidation (first level 40 %, openings need 50 %) gets no new pair however wide
+    the edge: otherwise a stop's close would be reopened at once and fire again."""
+    sim, app = _hedged(sim_robot, open_threshold_bps=0.5, max_position_usdt=200_000)
+    _run(sim, app, 600)
+    assert list(app.ledger.pairs) == [1] and app.pairs_opened == 0
+    assert any("from liquidation, within 50" in line for line in sim.logs)
