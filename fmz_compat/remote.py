@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from fmz_compat.exchange import FmzExchangeObject, Records
 from fmz_compat.sim.server import NODE_HEADER, NODE_NAME
 
 DEFAULT_TIMEOUT_S = 10.0  # wall seconds a call may take before its outcome counts as unknown
+MIN_TIMEOUT_S = 1.0  # SetTimeout never goes below this many wall seconds
 GONE_AFTER_S = 5.0  # wall seconds of refused connections after which the server counts as gone
 _TIMEOUT_MESSAGE = 'Post "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
 _REFUSED_MESSAGE = 'Post "{url}": dial tcp {host}: connect: connection refused'
@@ -102,21 +104,25 @@ class VenueSession:
 
     def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         """One JSON request; _NoAnswer when no answer came, ValueError for an HTTP error answer."""
-        data = json.dumps(body).encode() if body is not None else None
+        data = json.dumps(body, default=_jsonable).encode() if body is not None else None
         headers = {NODE_HEADER: self.node, "Content-Type": "application/json"}
         conn = self._conn()
+        if conn.timeout != self.timeout_s:  # SetTimeout since the connection was opened
+            conn.timeout = self.timeout_s
+            if conn.sock is not None:
+                conn.sock.settimeout(self.timeout_s)
+        sent = False  # until the request is out, a failure means the server did nothing
         try:
             if conn.sock is None:
                 conn.connect()
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sent = False
             conn.request(method, path, body=data, headers=headers)
             sent = True
             response = conn.getresponse()
             payload = response.read()
         except TimeoutError:
             self._drop_conn()
-            raise _NoAnswer(_TIMEOUT_MESSAGE.format(url=self.url + path), unknown=True) from None
+            raise _NoAnswer(_TIMEOUT_MESSAGE.format(url=self.url + path), unknown=sent) from None
         except ConnectionRefusedError:
             self._drop_conn()
             self._note_refused()
@@ -188,8 +194,8 @@ class VenueSession:
     def sync_time(self) -> None:
         try:
             self.request("GET", "/time")
-        except _NoAnswer:
-            pass  # keep extrapolating; a server refusing for GONE_AFTER_S ends the run
+        except (_NoAnswer, ValueError):
+            pass  # keep extrapolating; a server refusing for gone_after_s ends the run
 
     def call(self, index: int, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -329,8 +335,11 @@ class RemoteExchange(FmzExchangeObject):
         return None
 
     def SetTimeout(self, ms: int) -> None:
-        if isinstance(ms, int | float) and ms > 0:
-            self._session.timeout_s = ms / 1000.0 / self._session.speed
+        """Simulated ms a call may take before its outcome is unknown, for this node's calls; never
+        under MIN_TIMEOUT_S of wall time (at speed 1000 a 3 s timeout would be 3 ms: the machine's
+        own scheduling, not the venue, would time calls out)."""
+        if isinstance(ms, int | float) and not isinstance(ms, bool) and ms > 0:
+            self._session.timeout_s = max(MIN_TIMEOUT_S, ms / 1000.0 / self._session.speed)
         return None
 
     def GetTicker(self, symbol: str = "") -> Struct | None:
@@ -374,19 +383,19 @@ class RemoteExchange(FmzExchangeObject):
         return self._struct("GetHistoryOrders", *args)
 
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
-        return self._call("CreateOrder", symbol, side, price, amount, *_plain_args(args))
+        return self._call("CreateOrder", symbol, side, price, amount, *args)
 
     def Buy(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._call("Buy", price, amount, *_plain_args(args))
+        return self._call("Buy", price, amount, *args)
 
     def Sell(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._call("Sell", price, amount, *_plain_args(args))
+        return self._call("Sell", price, amount, *args)
 
     def CancelOrder(self, order_id: Any, *args: Any) -> bool:
-        return bool(self._call("CancelOrder", order_id, *_plain_args(args)))
+        return bool(self._call("CancelOrder", order_id, *args))
 
     def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
-        return self._call("ModifyOrder", order_id, side, price, amount, *_plain_args(args))
+        return self._call("ModifyOrder", order_id, side, price, amount, *args)
 
     def IO(self, key: str, *args: Any) -> Any:
         return self._struct("IO", key, *args)
@@ -425,17 +434,12 @@ class RemoteExchange(FmzExchangeObject):
         return self._call("GetHistoryConditionOrders", *args)
 
 
-def _plain_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The extra arguments of an order call only end up in the log message: send them as text
-    unless JSON can carry them as they are."""
-    out = []
-    for a in args:
-        try:
-            json.dumps(a)
-            out.append(a)
-        except (TypeError, ValueError):
-            out.append(str(a))
-    return tuple(out)
+def _jsonable(value: Any) -> Any:
+    """What JSON cannot carry as is: a Decimal as its float (prices and amounts, as the simulator
+    reads them), anything else as its text (extra order arguments only reach the log message)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
 
 
 class RemoteWorld:

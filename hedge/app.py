@@ -192,6 +192,8 @@ class App:
             own_addresses=[e.address for e in self.cfg.treasury.whitelist])
         self.flow_sources.append(self.transfers.flows)
         self.treasury = Treasury.load(self, self.cfg.treasury)
+        if self.cfg.treasury.mode != "off":
+            self.treasury.verify_whitelist()
         self.command_handlers["treasury"] = self.treasury.on_command
         self.observe()
         self.chart = self.api.chart(self.report.chart_config())

@@ -23,14 +23,14 @@ Moves between our own venues are not cash flows (hedge/transfers.py matches them
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from hedge.config import NetworkCost, TreasuryConfig, WhitelistEntry
 from hedge.transfers import TransferRecord, read_funding_balance
-from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, internal_transfer, withdraw
+from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_address, internal_transfer, withdraw
 
 if TYPE_CHECKING:
     from hedge.app import App
@@ -167,6 +167,7 @@ class Treasury:
     transfers: list[Transfer] = field(default_factory=list)
     next_id: int = 1
     allocation: dict[str, VenueNeed] = field(default_factory=dict)
+    wrong: set[WhitelistEntry] = field(default_factory=set)  # the venue says its address is another one
     _told: dict[str, int] = field(default_factory=dict)   # notify/skip message key -> last time told
 
     # --- persistence ---
@@ -175,14 +176,40 @@ class Treasury:
         treasury = cls(app, cfg)
         text = app.api.store(STORE_KEY)
         if text:
-            saved = json.loads(text)
-            treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
-            treasury.next_id = int(saved.get("next_id", 1))
+            try:
+                saved = json.loads(text)
+                treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
+                treasury.next_id = int(saved.get("next_id", 1))
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                # without knowing what is in flight, nothing is moved automatically in this run
+                treasury.cfg = replace(cfg, mode="notify" if cfg.mode == "auto" else cfg.mode)
+                app.event(f"treasury: saved transfers unreadable ({exc.__class__.__name__}); automatic "
+                          f"transfers off until _G key {STORE_KEY} is fixed or deleted (check every venue's "
+                          "withdrawal history first)", "critical")
+                return treasury
             active = treasury.active()
             if active:
                 app.event(f"treasury: resuming {len(active)} transfer(s): " + "; ".join(
                     f"#{t.id} {t.source}->{t.dest} {t.amount} USDT {t.status.value}" for t in active))
         return treasury
+
+    def verify_whitelist(self) -> None:
+        """Compare each whitelisted address of a bound venue with the deposit address that venue gives
+        for the network; an entry the venue contradicts is not used (error event), one it cannot
+        confirm is used (the venue's own withdrawal whitelist still applies) with a warn event."""
+        bound = {v.key for v in self.app.venues}
+        for entry in self.cfg.whitelist:
+            if entry.venue not in bound or entry.venue not in SUPPORTED_VENUES:
+                continue
+            found = deposit_address(self._exchange(entry.venue), entry.venue, entry.network)
+            if found is None:
+                self.app.event(f"treasury: {entry.venue} {entry.network} deposit address not readable; "
+                               f"whitelisted {entry.address} used unverified", "warn")
+            elif found != entry.address:
+                self.wrong.add(entry)
+                self.app.event(f"treasury: whitelisted {entry.venue} {entry.network} address {entry.address} "
+                               f"is not the deposit address {entry.venue} gives ({found}); not used: correct "
+                               "treasury.whitelist", "error")
 
     def save(self) -> None:
         finished = [t for t in self.transfers if t.status in FINAL][-KEEP_FINISHED:]
@@ -312,8 +339,8 @@ class Treasury:
 
     def _route(self, source: str, need: VenueNeed, amount: Decimal, reason: str, urgent: bool) -> Move | None:
         """The network for a move, or None when no network pays for itself (said once in a while)."""
-        entries = [e for e in self.cfg.addresses(need.venue)
-                   if source not in NATIVE_CHAIN or e.network in NATIVE_CHAIN[source]]
+        entries = [e for e in self.cfg.addresses(need.venue) if e not in self.wrong
+                   and (source not in NATIVE_CHAIN or e.network in NATIVE_CHAIN[source])]
         if not entries:
             return Move(source, need.venue, amount, reason, urgent)
         costs = self.cfg.networks
@@ -392,12 +419,13 @@ class Treasury:
 
     def whitelisted(self, venue: str, network: str, address: str, memo: str) -> bool:
         """The only way to a withdrawal: the exact (venue, network, address, memo) must be in params."""
-        if WhitelistEntry(venue, network, address, memo) in self.cfg.whitelist:
+        entry = WhitelistEntry(venue, network, address, memo)
+        if entry in self.cfg.whitelist and entry not in self.wrong:
             return True
         shown_memo = f" memo {memo}" if memo else ""
         self.app.event(f"treasury: withdrawal to {address} ({venue} {network}{shown_memo}) "
-                       "refused: not in treasury.whitelist; add it there if it is really that venue's "
-                       "deposit address", "error")
+                       "refused: not in treasury.whitelist (or the venue gives another deposit address); "
+                       "add it there if it is really that venue's deposit address", "error")
         return False
 
     def _go(self, transfer: Transfer, event: str, note: str = "", level: str = "info") -> None:
@@ -419,6 +447,13 @@ class Treasury:
 
     def _advance(self, transfer: Transfer) -> None:
         """Take every step the venues' answers allow now (several in one look when they are quick)."""
+        bound = {v.key for v in self.app.venues}
+        unbound = [v for v in transfer.route if v not in bound]
+        if unbound:
+            self._tell(f"unbound:{transfer.id}", "error", f"treasury: transfer #{transfer.id} "
+                       f"{transfer.source} -> {transfer.dest} ({transfer.status.value}) needs "
+                       f"{', '.join(unbound)}, which is not bound: bind it again to finish tracking it")
+            return
         for _ in range(len(Status)):
             before = transfer.status
             step = getattr(self, f"_on_{transfer.status.value.lower()}", None)

@@ -232,12 +232,21 @@ class RestSource:
 class WsSource:
     """ccxt.pro websocket books and trades (a thread with its own event loop), REST funding polls."""
 
-    def __init__(self, venue: str, pairs: tuple[str, ...], client: Any, rest: RestSource, depth: int) -> None:
+    def __init__(
+        self,
+        venue: str,
+        pairs: tuple[str, ...],
+        client: Any,
+        rest: RestSource,
+        depth: int,
+        backoff_s: float = 1.0,
+    ) -> None:
         self.venue = venue
         self.pairs = pairs
         self.client = client
         self.rest = rest
         self.depth = depth
+        self.backoff_s = backoff_s  # first retry delay after a failed watch; doubles up to 30 s
         self.events: queue.Queue[Event] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -273,18 +282,20 @@ class WsSource:
 
     async def _watch(self, pair: str, kind: str) -> None:
         symbol, market = unified_symbol(pair), self.rest.markets[pair]
-        backoff = 1.0
+        backoff = self.backoff_s
         while not self._stop.is_set():
             try:
                 if kind == "book":
-                    book = await self.client.watch_order_book(symbol, self.depth)
+                    # no limit: each venue's ccxt.pro accepts only its own depths (bybit 1/50/200/1000,
+                    # bitmex 10/25, ...); its default book is cut to --depth here
+                    book = await self.client.watch_order_book(symbol)
                     self.events.put(book_event(self.venue, pair, market, book, _now_ms(), self.depth))
                 else:
                     for trade in await self.client.watch_trades(symbol):
                         event = trade_event(self.venue, pair, market, trade, _now_ms())
                         if event is not None:
                             self.events.put(event)
-                backoff = 1.0
+                backoff = self.backoff_s
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -567,6 +578,11 @@ def _convert(ns: argparse.Namespace) -> int:
     print(f"wrote {ns.out}: {', '.join(header.venues)}; {len(header.symbols)} symbols; {span:.1f} s")
     for note in header.notes:
         print(f"note: {note}")
+    if span > 86_400:
+        print(
+            f"note: the file spans {span / 86_400:,.0f} days of mostly silence (--no-align keeps the "
+            "captures' real days); a replay steps through all of it: narrow it with --start/--end"
+        )
     return 0
 
 

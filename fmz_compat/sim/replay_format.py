@@ -20,8 +20,9 @@ import gzip
 import json
 import math
 import re
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,15 +110,20 @@ def validate_venues_symbols(
 
 
 class RecordingWriter:
-    """Writes a recording: the header first, events as they come, an `end` line at close."""
+    """Writes a recording: the header first, events as they come, an `end` line at close.
+
+    While open the data goes to `<path>.part` (a process killed mid-recording leaves that file, which
+    replays up to where it stops); `close()` moves it to `path`, rewriting the header's `end_ms` when
+    the recording ended at another time than planned."""
 
     def __init__(self, path: Path, header: RecordingHeader) -> None:
         validate_venues_symbols(header.venues, header.symbols)
         self.path = Path(path)
+        self.part = self.path.with_name(self.path.name + ".part")
         self.header = header
         self.counts = dict.fromkeys(EVENT_TYPES, 0)
         self.last_rt = header.start_ms
-        self._fh: IO[str] = gzip.open(self.path, "wt", encoding="utf-8", compresslevel=6)
+        self._fh: IO[str] = gzip.open(self.part, "wt", encoding="utf-8", compresslevel=6)
         self._line(header.to_json())
 
     def _line(self, obj: dict[str, Any]) -> None:
@@ -199,6 +205,16 @@ class RecordingWriter:
         end = max(self.last_rt, int(end_ms) if end_ms is not None else self.header.end_ms)
         self._line({"t": "end", "end_ms": end, "counts": self.counts})
         self._fh.close()
+        if end == self.header.end_ms:
+            self.part.replace(self.path)
+            return
+        self.header = replace(self.header, end_ms=end)
+        with gzip.open(self.part, "rt", encoding="utf-8") as src, \
+                gzip.open(self.path, "wt", encoding="utf-8", compresslevel=6) as dst:
+            src.readline()
+            dst.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
+            shutil.copyfileobj(src, dst, 1 << 20)
+        self.part.unlink()
 
     def __enter__(self) -> RecordingWriter:
         return self

@@ -497,6 +497,11 @@ class _HTTPServer(ThreadingHTTPServer):
             with self.guard:
                 self.connections.discard(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the node gave up on this call (its timeout) or went away: nothing to report
+        super().handle_error(request, client_address)
+
     @contextmanager
     def working(self) -> Iterator[None]:
         with self.guard:

@@ -181,6 +181,17 @@ def test_an_address_not_on_the_whitelist_is_refused_even_for_a_transfer_saved_be
     assert sim.world.accounts[2].funding_wallet["USDT"] == pytest.approx(0, abs=1e-6)
 
 
+def test_a_whitelisted_address_the_venue_contradicts_is_never_used():
+    sim = Sim()
+    app = sim.app("auto", whitelist=[*sim.whitelist()[1:], {"venue": "binance", "network": "TRC20",
+                                                            "address": "TXtypo"}])
+    assert sim.events("whitelisted binance TRC20 address TXtypo is not the deposit address binance gives "
+                      "(sim-binance-0-trc20); not used")
+    sim.run(app, hours=0.1)
+    assert not sim.withdrawals()
+    assert sim.events("no whitelisted binance address usable from okx")
+
+
 def test_a_restart_mid_transfer_resumes_tracking_without_sending_twice():
     sim = Sim()
     app = sim.app("auto")
@@ -249,3 +260,26 @@ def test_the_spare_over_every_venues_need_is_shared_by_weight_and_a_zero_weight_
     assert allocation["okx"].target == allocation["okx"].need  # weight 0: no spare parked there
     assert allocation["bybit"].target - allocation["bybit"].need == pytest.approx(spare / 2)
     assert allocation["binance"].need > allocation["binance"].equity  # the loser needs more than it has
+
+
+def test_unreadable_saved_transfers_turn_automatic_transfers_off_with_a_critical_event():
+    sim = Sim()
+    sim.store[STORE_KEY] = '{"transfers": [{"id": 1}]}'
+    app = sim.app("auto")
+    assert sim.events("treasury: saved transfers unreadable (KeyError); automatic transfers off")
+    sim.run(app, hours=0.1)
+    assert not sim.withdrawals() and sim.events("treasury: move ")  # told, not moved
+
+
+def test_a_transfer_whose_venue_is_no_longer_bound_waits_and_says_so():
+    sim = Sim()
+    sim.store[STORE_KEY] = json.dumps({"next_id": 2, "transfers": [{
+        "id": 1, "source": "coinex", "dest": "binance", "amount": "500", "fee": "1", "network": "TRC20",
+        "address": "sim-binance-0-trc20", "memo": "", "reason": "test", "created_ms": START_MS,
+        "status": "IN_TRANSIT", "funding_before": "0", "client_id": "tr1", "withdrawal_id": "w1", "tx_id": "",
+        "sent_ms": START_MS, "credited": "0", "updated_ms": START_MS, "looks": 0, "swept": True,
+        "note": ""}]})
+    app = sim.app("auto")
+    assert sim.events("treasury: resuming 1 transfer(s): #1 coinex->binance 500 USDT IN_TRANSIT")
+    sim.run(app, hours=0.1)
+    assert len(sim.events("needs coinex, which is not bound: bind it again to finish tracking it")) == 1

@@ -14,7 +14,7 @@ import responses
 from fmz_compat.core import BacktestClock, MemoryLog, SimConfig
 from fmz_compat.sim.replay import ReplayWorld, replay_bindings
 from fmz_compat.sim.replay_format import RecordingHeader, RecordingWriter, iter_events, read_header
-from tools.record import Event, RestSource, build_public_client, main, record
+from tools.record import Event, RestSource, WsSource, build_public_client, main, record
 
 T0 = 1_719_792_000_000
 
@@ -292,3 +292,62 @@ def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys, argv, ex
     err = capsys.readouterr().err.strip()
     assert expected in err and "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "r.gz").exists()
+
+
+class FakeProClient:
+    """ccxt.pro's watch calls: a book every 10 ms (the first call fails like a dropped socket), trades."""
+
+    def __init__(self) -> None:
+        self.book_calls = 0
+        self.closed = False
+
+    async def watch_order_book(self, symbol, limit=None):
+        import asyncio
+
+        self.book_calls += 1
+        await asyncio.sleep(0.01)
+        if self.book_calls == 1:
+            raise ccxt.NetworkError("connection closed by the venue")
+        levels = [[60_000.0 - i, 100.0] for i in range(30)]
+        return {
+            "bids": levels,
+            "asks": [[60_001.0 + i, 50.0] for i in range(30)],
+            "timestamp": T0 + self.book_calls,
+        }
+
+    async def watch_trades(self, symbol):
+        import asyncio
+
+        await asyncio.sleep(0.01)
+        return [{"timestamp": T0, "price": 60_000.5, "amount": 2.0, "side": "buy"}]
+
+    async def close(self):
+        self.closed = True
+
+
+def test_websocket_source_streams_books_and_trades_and_marks_a_dropped_watch_as_a_gap():
+    import time
+
+    rest = RestSource("okx", ("BTC_USDT",), FakeClient(), depth=5, funding_every_ms=60_000)
+    rest.start()
+    pro = FakeProClient()
+    src = WsSource("okx", ("BTC_USDT",), pro, rest, depth=5, backoff_s=0.01)
+    src.start()
+    events: list[Event] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sum(e.kind == "book" for e in events) < 3:
+        events.extend(src.poll(T0))
+        time.sleep(0.02)
+    src.stop()
+    assert pro.closed and not src._thread.is_alive()
+    kinds = [e.kind for e in events]
+    assert (
+        kinds.count("gap") == 1
+        and "NetworkError" in next(e for e in events if e.kind == "gap").fields["reason"]
+    )
+    book = next(e for e in events if e.kind == "book")
+    assert (
+        book.fields["b"][0] == [60_000.0, 1.0] and len(book.fields["b"]) == 5
+    )  # 100 contracts x 0.01, cut to depth
+    assert any(e.kind == "trade" and e.fields["q"] == 0.02 for e in events)
+    assert kinds.count("funding") == 1  # REST funding poll on the first poll

@@ -270,3 +270,15 @@ def test_stale_market_fault_freezes_the_recorded_book(tmp_path):
     assert okx.GetDepth("BTC_USDT.swap").Time == frozen.Time
     _at(clock, 45_000)
     assert okx.GetTicker("BTC_USDT.swap").Time > T0 + 44_000
+
+
+def test_a_recording_stopped_early_gets_its_real_end_in_the_header(tmp_path):
+    path = tmp_path / "rec.jsonl.gz"
+    header = RecordingHeader(("binance",), ("BTC_USDT",), T0, T0 + 3_600_000, "planned an hour")
+    writer = RecordingWriter(path, header)
+    assert writer.part.exists() and not path.exists()  # in progress: only the .part file
+    writer.book("binance", "BTC_USDT", T0 + 5, T0 + 10, [[1.0, 1.0]], [[1.1, 1.0]])
+    writer.close(T0 + 60_000)  # Ctrl-C after a minute
+    assert not writer.part.exists()
+    assert read_header(path).end_ms == T0 + 60_000
+    assert [e["t"] for e in iter_events(path)] == ["book", "end"]

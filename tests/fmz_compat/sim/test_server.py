@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -323,3 +324,31 @@ def test_a_server_that_cannot_keep_up_with_its_speed_says_so_once():
         assert len(warnings) == 1
     finally:
         server.stop()
+
+
+def test_a_call_without_an_answer_in_time_is_none_with_its_outcome_unknown():
+    server = _server(speed=1.0, latency=parse_latency("tokyo=binance:400", {"binance", "okx"}))
+    try:
+        tokyo = Node(server, "tokyo", timeout_s=0.05)  # the answer needs 400 ms: the node gives up at 50
+        dublin = Node(server, "dublin")
+        assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-5"}', -1, 0.01) is None
+        assert tokyo.binance.last_outcome_unknown
+        assert tokyo.errors()[-1].startswith('Futures_Binance CreateOrder: Post "http://127.0.0.1:')
+        assert "context deadline exceeded" in tokyo.errors()[-1]
+        for _ in range(100):  # the order reaches the venue 200 ms after it was sent
+            placed = dublin.binance.GetHistoryOrders("BTC_USDT.swap")
+            if placed:
+                break
+            time.sleep(0.01)
+        assert placed[0].Info.clientOrderId == "t-5"
+        tokyo.binance.SetTimeout(3000)  # 3 simulated s = 3 s of wall at speed 1
+        assert tokyo.session.timeout_s == 3.0
+    finally:
+        server.stop()
+
+
+def test_decimal_prices_and_amounts_travel_as_numbers(frozen):
+    node = Node(frozen, "tokyo")
+    order_id = node.binance.CreateOrder("BTC_USDT.swap", "buy", Decimal(-1), Decimal("0.002"), Decimal("1.5"))
+    assert node.binance.GetOrder(order_id).Amount == 0.002
+    assert node.log.rows[-1]["message"] == "1.5"
