@@ -17,8 +17,9 @@ from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_c
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
-from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
+from hedge.guards import Guards
 from hedge.ledger import HedgePair, Ledger
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
@@ -32,17 +33,17 @@ from hedge.market import (
 )
 from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
 from hedge.orders import OrderRecord
+from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
+from hedge.ratelimit import Cost, RateBudget, TokenBuckets
 from hedge.report import Report
+from hedge.risk import Risk, band_price
 from hedge.sizing import equal_base_qty, leg_problem
 from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
-from hedge.venues import get as venue_mechanics
-from hedge.venues.base import Account as CrossAccount
-from hedge.venues.base import Position as VenuePosition
-from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
+PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
 CLOSE_BACKOFF_MAX_S = 3_600
 
@@ -88,7 +89,6 @@ class App:
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
-        self._risk_unknown: set[str] = set()  # venues whose liquidation distance cannot be computed
         self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
         self.halt_reason: str | None = None
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
@@ -130,6 +130,14 @@ class App:
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
                                  logged=self._order_logged if shared else None)
+        # venue health per function, the request budget (a cluster may swap in a shared one before
+        # start()), and the tiered stops
+        self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
+        self.budget: RateBudget = TokenBuckets(cfg.rate_limits, lambda: self.now_ms)
+        self.risk = Risk(self, self.health)
+        self.guards = Guards(self)
+        self._state_source = ""  # what set a non-ACTIVE state: "reconcile" and guards clear themselves
+        self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(self)
         self.chart: Any = None
 
@@ -138,8 +146,10 @@ class App:
         """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
         self.now_ms = self.api.now_ms()
         self._restore_state()
-        for index, exchange in enumerate(self.api.exchanges):
-            name = exchange.GetName()
+        if self.cfg.trading_state is not None:
+            self.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
+        for index, raw_exchange in enumerate(self.api.exchanges):
+            name = raw_exchange.GetName()
             key = venue_key(name)
             if key is None:
                 self.api.log(f"exchange #{index} {name} is not a supported futures venue; bind only "
@@ -150,6 +160,7 @@ class App:
                 self.api.log(f"exchange #{index} {name} is bound twice; remove the duplicate binding "
                              "(one account per venue)", "#ff0000")
                 return False
+            exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
                 self.event(f"{key}: GetMarkets failed; venue ignored", "error")
@@ -174,6 +185,7 @@ class App:
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
+        self.risk.load(self.api.store)
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -233,24 +245,59 @@ class App:
         self.now_ms = self.api.now_ms()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
+        self._note_books()
         self._poll_commands()
+        self._probe_outages()
+        for key in sorted(self.health.recovered):
+            # unfinished executions are settled by reconcile first: they explain differences themselves
+            if self.state.may_close and not self.ledger.orders and self.risk.recover(key):
+                self.health.recovered.discard(key)
+                self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
             self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
+        status_due = self.now_ms >= self._next_status_ms
+        if status_due:
+            self.refresh_accounts()
+        self.risk.check(full=status_due)
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
-        if self.now_ms >= self._next_status_ms:
+        if status_due:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
-            self.refresh_accounts()
             self.refresh_funding()
             self.observe()
+            self.guards.check()
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
+
+    def _note_books(self) -> None:
+        """A venue answering with only stale books counts towards a market-data outage."""
+        assert self.market is not None
+        for venue in self.venues:
+            if self.market.failed[venue.key]:
+                continue  # the failed call itself was recorded
+            fresh = any(self.market.fresh_top(venue.key, s, self.now_ms) is not None for s in venue.specs)
+            self.health.note_books(venue.key, fresh)
+
+    def _probe_outages(self) -> None:
+        """An out function is asked again every 10 s with a cheap call, so its recovery is seen even
+        when nothing else would call it (market data is asked every tick anyway)."""
+        for (key, function) in list(self.health.out_since):
+            if function == MARKET or self.now_ms < self._next_probe_ms.get((key, function), 0):
+                continue
+            self._next_probe_ms[(key, function)] = self.now_ms + PROBE_INTERVAL_MS
+            venue = self._venue_or_none(key)
+            if venue is None:
+                continue
+            if function == ORDERS:
+                venue.exchange.GetOrders()
+            elif function == ACCOUNT:
+                venue.exchange.GetAccount()
 
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
@@ -269,12 +316,20 @@ class App:
         else:
             self.api.log(text)
 
-    def set_state(self, state: TradingState, reason: str) -> None:
-        """Switch the trading state (a critical event); entering HALTED cancels every resting order."""
+    def set_state(self, state: TradingState, reason: str, source: str = "") -> None:
+        """Switch the trading state (a critical event); entering HALTED cancels every resting order.
+        source names an automatic guard ("reconcile", "guard:...") so it may clear what it set; a
+        command or PARAMS leaves it empty and only a person changes that state again."""
         if state is self.state:
+            if source != self._state_source and state is not TradingState.ACTIVE:
+                self.state_reason, self._state_source = reason, source
+                saved = {"state": state.value, "reason": reason, "source": source}
+                self.api.store(STATE_KEY, json.dumps(saved))
+                self.event(f"trading state stays {state.value}, now because: {reason}", "critical")
             return
         previous, self.state, self.state_reason = self.state, state, reason
-        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason}))
+        self._state_source = source
+        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason, "source": source}))
         self.event(f"trading state {previous.value} -> {state.value}: {reason}", "critical")
         if state is TradingState.HALTED:
             self.cancel_all_orders()
@@ -287,9 +342,13 @@ class App:
         try:
             saved = json.loads(text)
             self.state, self.state_reason = TradingState.parse(saved["state"]), str(saved.get("reason", ""))
+            self._state_source = str(saved.get("source", ""))
         except (ValueError, KeyError, TypeError):
             return
-        if self.state is not TradingState.ACTIVE:
+        if self.state is not TradingState.ACTIVE and self._state_source == "reconcile":
+            self.event(f"trading state {self.state.value} from before the restart ({self.state_reason}) "
+                       "clears once positions reconcile", "warn")
+        elif self.state is not TradingState.ACTIVE:
             self.event(f"trading state {self.state.value} kept from before the restart: {self.state_reason}; "
                        "command state:ACTIVE to resume", "critical")
 
@@ -308,16 +367,38 @@ class App:
         self.set_state(state, f"command {command}")
 
     def halt(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
-        """Stop openings; pairs touching a suspect venue-symbol are not closed either."""
+        """Stop openings until venue positions and the ledger agree: the state goes to REDUCING (it comes
+        back to ACTIVE by itself once reconciled); pairs touching a suspect venue-symbol are not closed
+        by the spread rule either."""
         self.halt_reason = reason
         self.suspect |= suspect or set()
-        self.event("openings stopped: " + reason, "critical")
         self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+        if self.state is TradingState.ACTIVE:
+            self.set_state(TradingState.REDUCING, "reconcile: " + reason, source="reconcile")
+        else:
+            self.event("openings stopped: " + reason, "critical")
+
+    def clear_halt(self) -> None:
+        """Positions reconciled: openings resume, unless a person or another guard set the state."""
+        self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
+        self.halt_reason = None
+        self.suspect = set()
+        if self._state_source == "reconcile":
+            self.set_state(TradingState.ACTIVE, "positions reconciled")
 
     # --- positions and accounts ---
-    def venue_positions(self) -> dict[tuple[str, str], Decimal] | None:
+    def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
+        """Signed base position per (venue, symbol); None when a venue did not answer. Venues in `assume`
+        are not asked: they count with what the ledger and the pending legs say they hold."""
         positions: dict[tuple[str, str], Decimal] = {}
+        if assume:
+            held = self.ledger.expected_positions()
+            for key, qty in self.risk.pending_positions().items():
+                held[key] = held.get(key, Decimal(0)) + qty
+            positions.update({k: q for k, q in held.items() if k[0] in assume and q != 0})
         for venue in self.venues:
+            if venue.key in assume:
+                continue
             for symbol in venue.specs:
                 found = self.executor.position(venue, symbol)
                 if found is None:
@@ -333,8 +414,12 @@ class App:
         if self.ledger.orders and not self.recover_orders():
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
+        # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
+        # its legs count as held, and pairs elsewhere carry on.
+        out = frozenset(v.key for v in self.venues
+                        if not self.health.can_trade(v.key) or v.key in self.health.recovered)
         mark = self.coordinator.view(self.ledger)
-        positions = self.venue_positions()
+        positions = self.venue_positions(out)
         if positions is None:
             if self.halt_reason is None:
                 self.halt("positions unreadable on some venue; will retry")
@@ -345,12 +430,15 @@ class App:
             self._next_reconcile_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
             return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
+        paired = dict(positions)  # what the pairs must explain: the venue minus the pending legs
+        for key, qty in self.risk.pending_positions().items():
+            paired[key] = paired.get(key, Decimal(0)) - qty
         busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
-        mismatches = [m for m in self.ledger.reconcile(positions, tolerance)
+        mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
                       if (m.venue, m.symbol) not in busy]
         if mismatches and self.cfg.reconcile_policy == "adopt":
-            self._adopt(positions)
-            mismatches = self.ledger.reconcile(positions, tolerance)
+            self._adopt(paired)
+            mismatches = self.ledger.reconcile(paired, tolerance)
         self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
         if mismatches:
             keys = {(m.venue, m.symbol) for m in mismatches}
@@ -361,11 +449,10 @@ class App:
                 self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand "
                           "or clear the ledger (_G key hedge_ledger_v1) to start from flat", keys)
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
-        elif self.halt_reason is not None:
-            self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
-            self.halt_reason = None
-            self.suspect = set()
+        elif self.halt_reason is not None or self._state_source == "reconcile":
+            self.clear_halt()
         self._record_exposure(positions)
+        self.guards.check_exposure()
 
     def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
@@ -430,7 +517,7 @@ class App:
     def coordination_lost(self, reason: str) -> None:
         """Redis away: no new pairs; stops still act inside leases this node knows it holds."""
         if self.state is TradingState.ACTIVE:
-            self.set_state(TradingState.REDUCING, reason)
+            self.set_state(TradingState.REDUCING, reason, source="cluster")
         else:
             self.event(f"cluster: {reason}", "critical")
 
@@ -517,65 +604,36 @@ class App:
 
     def refresh_accounts(self) -> None:
         for venue in self.venues:
-            account = venue.exchange.GetAccount()
-            view = self.accounts.setdefault(venue.key, AccountView())
-            if account is None:
-                view.ok = False
-                continue
-            view.available = _dec(account.get("Balance"))
-            view.upnl = _dec(account.get("UPnL"))
-            view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
-            view.ok = True
-            self._read_risk(venue, view)
+            self.refresh_account(venue.key)
+
+    def refresh_account(self, key: str) -> None:
+        """Read one venue's account and positions: equity, margin, leverage, liquidation distances."""
+        venue = self._venue(key)
+        view = self.accounts.setdefault(venue.key, AccountView())
+        account = venue.exchange.GetAccount()
+        if account is None:
+            view.ok = False
+            return
+        view.available = _dec(account.get("Balance"))
+        view.upnl = _dec(account.get("UPnL"))
+        view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
+        view.ok = True
+        self._read_risk(venue, view)
 
     def _read_risk(self, venue: Venue, view: AccountView) -> None:
-        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call;
-        status interval only. Marks are book mids; a position without a book uses its entry price."""
+        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call
+        (hedge/risk.py). Marks are book mids; a position without a book uses its entry price."""
         raw = venue.exchange.GetPositions()
         view.margin_used = max(view.equity - view.available, Decimal(0))
         if raw is None:
             return
-        positions: list[VenuePosition] = []
-        margin = notional = Decimal(0)
-        for item in raw:
-            symbol = fmz_pair(item["Symbol"])
-            spec = venue.specs.get(symbol)
-            amount = _dec(item.get("Amount"))
-            if spec is None or amount <= 0:
-                continue
-            qty = amount * spec.ct_val
-            top = self.market.tops[venue.key].get(symbol) if self.market is not None else None
-            mark = _dec(top.mid) if top is not None and top.bid > 0 else _dec(item.get("Price"))
-            if mark <= 0:
-                continue
-            side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
-            entry = _dec(item.get("Price")) or mark
-            positions.append(VenuePosition(symbol.replace("_", ""), side, qty, entry, mark_price=mark))
-            margin += _dec(item.get("Margin"))
-            notional += qty * mark
-        view.notional = notional
+        margin = sum((_dec(item.get("Margin")) for item in raw), Decimal(0))
         if margin > 0:
             view.margin_used = margin
-        view.liquidation = None
-        if not positions:
-            return
-        try:
-            cross = venue_mechanics(venue.key).evaluate_cross(
-                CrossAccount(wallet_balance=view.equity - view.upnl, positions=tuple(positions)))
-        except (ValueError, ArithmeticError) as exc:  # a symbol without contract data in hedge/venues
-            if venue.key not in self._risk_unknown:  # said once per venue, not at every status interval
-                self._risk_unknown.add(venue.key)
-                self.api.log(f"{venue.key}: distance to liquidation not computed: {exc}")
-            return
-        nearest: tuple[str, Decimal] | None = None
-        for pos in positions:
-            price = cross.liquidation_prices.get(pos.symbol)
-            if price is None:
-                continue
-            distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * 100
-            if nearest is None or distance < nearest[1]:
-                nearest = (pos.symbol, distance)
-        view.liquidation = nearest
+        risk = self.risk.read(venue, raw, view.equity, view.upnl)
+        view.notional = risk.notional
+        nearest = risk.nearest
+        view.liquidation = (nearest[0].replace("_", ""), nearest[1]) if nearest else None
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
         """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""
@@ -723,6 +781,8 @@ class App:
             suspect = self.suspect
             if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
                 continue
+            if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):
+                continue  # waits for the venue (stops still watch the healthy leg)
             long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
             short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
             if long_top is None or short_top is None:
@@ -747,14 +807,31 @@ class App:
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:
         """Close the group's pairs; True when all of their quantity was closed."""
+        total = sum((p.qty for p in group), Decimal(0))
+        return self.close_group(symbol, long_venue, short_venue, group) == total
+
+    def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                    qty: Decimal | None = None, tag: str = "close",
+                    band_bps: Decimal | None = None) -> Decimal:
+        """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
+        both legs; band_bps sends them as IOC limits banded around the book. Returns the quantity closed
+        on both legs (0 when the legs could not be closed equally)."""
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
-        qty = sum((p.qty for p in group), Decimal(0))
-        legs = (Leg(long_venue, "closebuy", qty, _dec(long_top.bid)),
-                Leg(short_venue, "closesell", qty, _dec(short_top.ask)))
+        if qty is None:
+            qty = sum((p.qty for p in group), Decimal(0))
+        long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
+        long_limit = short_limit = None
+        if band_bps is not None and long_ref > 0 and short_ref > 0:
+            long_limit = band_price(long_ref, False, band_bps, long_venue.specs[symbol].tick)
+            short_limit = band_price(short_ref, True, band_bps, short_venue.specs[symbol].tick)
+        legs = (Leg(long_venue, "closebuy", qty, long_ref, long_limit),
+                Leg(short_venue, "closesell", qty, short_ref, short_limit))
         ids = ", ".join(f"#{p.id}" for p in group)
-        fill_tag = "close#" + "+".join(str(p.id) for p in group)
+        fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
+        if not self._reserve((long_venue.key, short_venue.key), priority=True):
+            return Decimal(0)
         fill = self._execute(symbol, legs, fill_tag)
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
         if fill is not None:
@@ -763,7 +840,7 @@ class App:
             self.ledger.clear_orders(fill_tag)
             self._save_ledger()
         if fill is None or fill.qty == 0:
-            return False
+            return Decimal(0)
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
         left = fill.qty
         pnl = Decimal(0)
@@ -779,17 +856,20 @@ class App:
         self._save_ledger()
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
-        self.event(f"CLOSED pair{plural} {ids} {symbol} {fill.qty} (long {long_venue.key} {long_exit}, "
+        what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
+        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty} (long {long_venue.key} {long_exit}, "
                    f"short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
-        return fill.qty == qty and fill.balanced
+        return fill.qty if fill.balanced else Decimal(0)
 
     # --- opening ---
     def _scan(self, symbol: str) -> None:
         oldest = self.now_ms - self.cfg.max_book_age_ms
+        out = self.health.out_since
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
-                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask]
+                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask
+                and not (out and (self.health.is_out(key) or key in self.health.recovered))]
         if len(tops) < 2:
             self.last_opportunity[symbol] = None
             return
@@ -863,6 +943,10 @@ class App:
     def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
               exec_sell: float) -> None:
         symbol = opp.symbol
+        if not self._reserve((buy.key, sell.key), priority=False):
+            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more than "
+                      f"{self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
+            return
         tag = f"open#{self.ledger.next_id}"
         self.event(f"OPEN {tag} {symbol} {qty}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell {opp.sell_venue} "
                    f"~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread {opp.spread_bps:.2f} bps, "
@@ -917,6 +1001,9 @@ class App:
     def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
         notional = qty * price
         for venue in (buy, sell):
+            near_stop = self.risk.open_problem(venue.key)
+            if near_stop:
+                return near_stop
             account = venue.exchange.GetAccount()
             if account is None:
                 return f"{venue.key} account unreadable"
@@ -933,6 +1020,27 @@ class App:
             return f"effective leverage would be {effective:.2f} > max_effective_leverage"
         return None
 
+    def _reserve(self, keys: tuple[str, str], priority: bool) -> bool:
+        """Reserve one order on each venue before either leg is sent; sleep if the budget asks for it.
+        False (nothing reserved) when an opening would wait longer than rate_limits.max_wait_ms."""
+        cost = Cost(orders=1, weight=1)
+        waits: list[int] = []
+        for index, key in enumerate(keys):
+            wait = self.budget.reserve(key, cost, priority=priority)
+            if wait is None:
+                for earlier in keys[:index]:
+                    self.budget.release(earlier, cost)
+                return False
+            waits.append(wait)
+        for key in keys:
+            exchange = self._venue(key).exchange
+            if isinstance(exchange, MonitoredExchange):
+                exchange.prepaid_orders += 1
+        if max(waits) > 0:
+            self.api.sleep(max(waits))
+            self.now_ms = self.api.now_ms()
+        return True
+
     def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
         try:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
@@ -940,6 +1048,10 @@ class App:
         except LegOutcomeUnknown as exc:
             self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
+        finally:
+            for leg in legs:  # a reservation not used by this execution does not carry over
+                if isinstance(leg.venue.exchange, MonitoredExchange):
+                    leg.venue.exchange.prepaid_orders = 0
         if fill is not None and not fill.balanced:
             self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill
