@@ -34,7 +34,7 @@ from hedge.fmz import Api
 
 def _world(venues: int, n_symbols: int, ticks: int, store_dir: Path):
     syms = symbols(n_symbols)
-    end_ms = START_MS + (ticks + 5) * 1000
+    end_ms = START_MS + (ticks + 5) * 1000 + 3_600_000  # slack: a tick may sleep (rate-budget waits)
     clock = BacktestClock(START_MS * 1_000_000, end_ms * 1_000_000)
     store = RobotStore(store_dir / "bench.db3")
     runtime = Runtime(clock=clock, store=store, robot_id=1)

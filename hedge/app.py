@@ -17,11 +17,13 @@ from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_c
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
-from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
+from hedge.guards import Guards
 from hedge.ledger import HedgePair, Ledger
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
+    Levels,
     Market,
     Top,
     Venue,
@@ -30,20 +32,29 @@ from hedge.market import (
     swap_symbol,
     venue_key,
 )
-from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
+from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
 from hedge.orders import OrderRecord
+from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
+from hedge.ratelimit import Cost, RateBudget, TokenBuckets
 from hedge.report import Report
-from hedge.sizing import equal_base_qty, leg_problem
+from hedge.risk import Risk, band_price
+from hedge.sizing import (
+    ContractSpec,
+    common_base_step,
+    equal_base_qty,
+    floor_to_step,
+    leg_problem,
+    min_tradable_qty,
+)
 from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
-from hedge.venues.base import Account as CrossAccount
-from hedge.venues.base import Position as VenuePosition
-from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
+PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
+Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
 CLOSE_BACKOFF_MAX_S = 3_600
 
 
@@ -55,7 +66,7 @@ class AccountView:
     ok: bool = False
     margin_used: Decimal = Decimal(0)
     notional: Decimal = Decimal(0)  # sum of |position| x mark
-    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol, distance to liquidation %
+    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol (", estimated"), distance %
 
     @property
     def leverage(self) -> Decimal | None:
@@ -88,7 +99,6 @@ class App:
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
-        self._risk_unknown: set[str] = set()  # venues whose liquidation distance cannot be computed
         self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
         self.halt_reason: str | None = None
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
@@ -130,6 +140,14 @@ class App:
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
                                  logged=self._order_logged if shared else None)
+        # venue health per function, the request budget (a cluster may swap in a shared one before
+        # start()), and the tiered stops
+        self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
+        self.budget: RateBudget = TokenBuckets(cfg.rate_limits, lambda: self.now_ms)
+        self.risk = Risk(self, self.health)
+        self.guards = Guards(self)
+        self._state_source = ""  # what set a non-ACTIVE state: "reconcile" and guards clear themselves
+        self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(self)
         self.chart: Any = None
 
@@ -138,8 +156,10 @@ class App:
         """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
         self.now_ms = self.api.now_ms()
         self._restore_state()
-        for index, exchange in enumerate(self.api.exchanges):
-            name = exchange.GetName()
+        if self.cfg.trading_state is not None:
+            self.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
+        for index, raw_exchange in enumerate(self.api.exchanges):
+            name = raw_exchange.GetName()
             key = venue_key(name)
             if key is None:
                 self.api.log(f"exchange #{index} {name} is not a supported futures venue; bind only "
@@ -150,6 +170,7 @@ class App:
                 self.api.log(f"exchange #{index} {name} is bound twice; remove the duplicate binding "
                              "(one account per venue)", "#ff0000")
                 return False
+            exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
                 self.event(f"{key}: GetMarkets failed; venue ignored", "error")
@@ -174,6 +195,7 @@ class App:
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
+        self.risk.load(self.api.store)
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -233,24 +255,59 @@ class App:
         self.now_ms = self.api.now_ms()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
+        self._note_books()
         self._poll_commands()
+        self._probe_outages()
+        for key in sorted(self.health.recovered):
+            # unfinished executions are settled by reconcile first: they explain differences themselves
+            if self.state.may_close and not self.ledger.orders and self.risk.recover(key):
+                self.health.recovered.discard(key)
+                self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
             self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
+        status_due = self.now_ms >= self._next_status_ms
+        if status_due:
+            self.refresh_accounts()
+        self.risk.check(full=status_due)
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
-        if self.now_ms >= self._next_status_ms:
+        if status_due:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
-            self.refresh_accounts()
             self.refresh_funding()
             self.observe()
+            self.guards.check()
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
+
+    def _note_books(self) -> None:
+        """A venue answering with only stale books counts towards a market-data outage."""
+        assert self.market is not None
+        for venue in self.venues:
+            if self.market.failed[venue.key]:
+                continue  # the failed call itself was recorded
+            fresh = any(self.market.fresh_top(venue.key, s, self.now_ms) is not None for s in venue.specs)
+            self.health.note_books(venue.key, fresh)
+
+    def _probe_outages(self) -> None:
+        """An out function is asked again every 10 s with a cheap call, so its recovery is seen even
+        when nothing else would call it (market data is asked every tick anyway)."""
+        for (key, function) in list(self.health.out_since):
+            if function == MARKET or self.now_ms < self._next_probe_ms.get((key, function), 0):
+                continue
+            self._next_probe_ms[(key, function)] = self.now_ms + PROBE_INTERVAL_MS
+            venue = self._venue_or_none(key)
+            if venue is None:
+                continue
+            if function == ORDERS:
+                venue.exchange.GetOrders()
+            elif function == ACCOUNT:
+                venue.exchange.GetAccount()
 
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
@@ -269,12 +326,20 @@ class App:
         else:
             self.api.log(text)
 
-    def set_state(self, state: TradingState, reason: str) -> None:
-        """Switch the trading state (a critical event); entering HALTED cancels every resting order."""
+    def set_state(self, state: TradingState, reason: str, source: str = "") -> None:
+        """Switch the trading state (a critical event); entering HALTED cancels every resting order.
+        source names an automatic guard ("reconcile", "guard:...") so it may clear what it set; a
+        command or PARAMS leaves it empty and only a person changes that state again."""
         if state is self.state:
+            if source != self._state_source and state is not TradingState.ACTIVE:
+                self.state_reason, self._state_source = reason, source
+                saved = {"state": state.value, "reason": reason, "source": source}
+                self.api.store(STATE_KEY, json.dumps(saved))
+                self.event(f"trading state stays {state.value}, now because: {reason}", "critical")
             return
         previous, self.state, self.state_reason = self.state, state, reason
-        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason}))
+        self._state_source = source
+        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason, "source": source}))
         self.event(f"trading state {previous.value} -> {state.value}: {reason}", "critical")
         if state is TradingState.HALTED:
             self.cancel_all_orders()
@@ -287,9 +352,13 @@ class App:
         try:
             saved = json.loads(text)
             self.state, self.state_reason = TradingState.parse(saved["state"]), str(saved.get("reason", ""))
+            self._state_source = str(saved.get("source", ""))
         except (ValueError, KeyError, TypeError):
             return
-        if self.state is not TradingState.ACTIVE:
+        if self.state is not TradingState.ACTIVE and self._state_source == "reconcile":
+            self.event(f"trading state {self.state.value} from before the restart ({self.state_reason}) "
+                       "clears once positions reconcile", "warn")
+        elif self.state is not TradingState.ACTIVE:
             self.event(f"trading state {self.state.value} kept from before the restart: {self.state_reason}; "
                        "command state:ACTIVE to resume", "critical")
 
@@ -308,16 +377,38 @@ class App:
         self.set_state(state, f"command {command}")
 
     def halt(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
-        """Stop openings; pairs touching a suspect venue-symbol are not closed either."""
+        """Stop openings until venue positions and the ledger agree: the state goes to REDUCING (it comes
+        back to ACTIVE by itself once reconciled); pairs touching a suspect venue-symbol are not closed
+        by the spread rule either."""
         self.halt_reason = reason
         self.suspect |= suspect or set()
-        self.event("openings stopped: " + reason, "critical")
         self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+        if self.state is TradingState.ACTIVE:
+            self.set_state(TradingState.REDUCING, "reconcile: " + reason, source="reconcile")
+        else:
+            self.event("openings stopped: " + reason, "critical")
+
+    def clear_halt(self) -> None:
+        """Positions reconciled: openings resume, unless a person or another guard set the state."""
+        self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
+        self.halt_reason = None
+        self.suspect = set()
+        if self._state_source == "reconcile":
+            self.set_state(TradingState.ACTIVE, "positions reconciled")
 
     # --- positions and accounts ---
-    def venue_positions(self) -> dict[tuple[str, str], Decimal] | None:
+    def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
+        """Signed base position per (venue, symbol); None when a venue did not answer. Venues in `assume`
+        are not asked: they count with what the ledger and the pending legs say they hold."""
         positions: dict[tuple[str, str], Decimal] = {}
+        if assume:
+            held = self.ledger.expected_positions()
+            for key, qty in self.risk.pending_positions().items():
+                held[key] = held.get(key, Decimal(0)) + qty
+            positions.update({k: q for k, q in held.items() if k[0] in assume and q != 0})
         for venue in self.venues:
+            if venue.key in assume:
+                continue
             for symbol in venue.specs:
                 found = self.executor.position(venue, symbol)
                 if found is None:
@@ -333,8 +424,12 @@ class App:
         if self.ledger.orders and not self.recover_orders():
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
+        # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
+        # its legs count as held, and pairs elsewhere carry on.
+        out = frozenset(v.key for v in self.venues
+                        if not self.health.can_trade(v.key) or v.key in self.health.recovered)
         mark = self.coordinator.view(self.ledger)
-        positions = self.venue_positions()
+        positions = self.venue_positions(out)
         if positions is None:
             if self.halt_reason is None:
                 self.halt("positions unreadable on some venue; will retry")
@@ -345,12 +440,15 @@ class App:
             self._next_reconcile_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
             return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
+        paired = dict(positions)  # what the pairs must explain: the venue minus the pending legs
+        for key, qty in self.risk.pending_positions().items():
+            paired[key] = paired.get(key, Decimal(0)) - qty
         busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
-        mismatches = [m for m in self.ledger.reconcile(positions, tolerance)
+        mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
                       if (m.venue, m.symbol) not in busy]
         if mismatches and self.cfg.reconcile_policy == "adopt":
-            self._adopt(positions)
-            mismatches = self.ledger.reconcile(positions, tolerance)
+            self._adopt(paired)
+            mismatches = self.ledger.reconcile(paired, tolerance)
         self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
         if mismatches:
             keys = {(m.venue, m.symbol) for m in mismatches}
@@ -361,11 +459,10 @@ class App:
                 self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand "
                           "or clear the ledger (_G key hedge_ledger_v1) to start from flat", keys)
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
-        elif self.halt_reason is not None:
-            self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
-            self.halt_reason = None
-            self.suspect = set()
+        elif self.halt_reason is not None or self._state_source == "reconcile":
+            self.clear_halt()
         self._record_exposure(positions)
+        self.guards.check_exposure()
 
     def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
@@ -430,7 +527,7 @@ class App:
     def coordination_lost(self, reason: str) -> None:
         """Redis away: no new pairs; stops still act inside leases this node knows it holds."""
         if self.state is TradingState.ACTIVE:
-            self.set_state(TradingState.REDUCING, reason)
+            self.set_state(TradingState.REDUCING, reason, source="cluster")
         else:
             self.event(f"cluster: {reason}", "critical")
 
@@ -517,65 +614,41 @@ class App:
 
     def refresh_accounts(self) -> None:
         for venue in self.venues:
-            account = venue.exchange.GetAccount()
-            view = self.accounts.setdefault(venue.key, AccountView())
-            if account is None:
-                view.ok = False
-                continue
-            view.available = _dec(account.get("Balance"))
-            view.upnl = _dec(account.get("UPnL"))
-            view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
-            view.ok = True
-            self._read_risk(venue, view)
+            self.refresh_account(venue.key)
+
+    def refresh_account(self, key: str) -> None:
+        """Read one venue's account and positions: equity, margin, leverage, liquidation distances."""
+        venue = self._venue(key)
+        view = self.accounts.setdefault(venue.key, AccountView())
+        account = venue.exchange.GetAccount()
+        if account is None:
+            view.ok = False
+            return
+        view.available = _dec(account.get("Balance"))
+        view.upnl = _dec(account.get("UPnL"))
+        view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
+        view.ok = True
+        self._read_risk(venue, view)
 
     def _read_risk(self, venue: Venue, view: AccountView) -> None:
-        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call;
-        status interval only. Marks are book mids; a position without a book uses its entry price."""
+        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call
+        (hedge/risk.py). Marks are book mids; a position without a book uses its entry price."""
         raw = venue.exchange.GetPositions()
         view.margin_used = max(view.equity - view.available, Decimal(0))
         if raw is None:
             return
-        positions: list[VenuePosition] = []
-        margin = notional = Decimal(0)
-        for item in raw:
-            symbol = fmz_pair(item["Symbol"])
-            spec = venue.specs.get(symbol)
-            amount = _dec(item.get("Amount"))
-            if spec is None or amount <= 0:
-                continue
-            qty = amount * spec.ct_val
-            top = self.market.tops[venue.key].get(symbol) if self.market is not None else None
-            mark = _dec(top.mid) if top is not None and top.bid > 0 else _dec(item.get("Price"))
-            if mark <= 0:
-                continue
-            side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
-            entry = _dec(item.get("Price")) or mark
-            positions.append(VenuePosition(symbol.replace("_", ""), side, qty, entry, mark_price=mark))
-            margin += _dec(item.get("Margin"))
-            notional += qty * mark
-        view.notional = notional
+        margin = sum((_dec(item.get("Margin")) for item in raw), Decimal(0))
         if margin > 0:
             view.margin_used = margin
+        risk = self.risk.read(venue, raw, view.equity, view.upnl)
+        view.notional = risk.notional
+        nearest = risk.nearest
         view.liquidation = None
-        if not positions:
-            return
-        try:
-            cross = venue_mechanics(venue.key).evaluate_cross(
-                CrossAccount(wallet_balance=view.equity - view.upnl, positions=tuple(positions)))
-        except (ValueError, ArithmeticError) as exc:  # a symbol without contract data in hedge/venues
-            if venue.key not in self._risk_unknown:  # said once per venue, not at every status interval
-                self._risk_unknown.add(venue.key)
-                self.api.log(f"{venue.key}: distance to liquidation not computed: {exc}")
-            return
-        nearest: tuple[str, Decimal] | None = None
-        for pos in positions:
-            price = cross.liquidation_prices.get(pos.symbol)
-            if price is None:
-                continue
-            distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * 100
-            if nearest is None or distance < nearest[1]:
-                nearest = (pos.symbol, distance)
-        view.liquidation = nearest
+        if nearest:
+            symbol = nearest[0].replace("_", "")
+            # a symbol without the venue's published tiers is computed with the conservative estimate
+            estimated = risk.method != "mechanics" or venue_mechanics(venue.key).is_estimated(symbol)
+            view.liquidation = (f"{symbol}, estimated" if estimated else symbol, nearest[1])
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
         """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""
@@ -723,6 +796,8 @@ class App:
             suspect = self.suspect
             if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
                 continue
+            if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):
+                continue  # waits for the venue (stops still watch the healthy leg)
             long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
             short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
             if long_top is None or short_top is None:
@@ -746,15 +821,38 @@ class App:
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:
-        """Close the group's pairs; True when all of their quantity was closed."""
+        """Close the group's pairs, at most max_depth_share of the books at a time. False when the attempt
+        failed (the caller backs off); True when the quantity tried was closed, or nothing was tried because
+        the books were unreadable or too thin (tried again next tick)."""
+        total = sum((p.qty for p in group), Decimal(0))
+        qty = self._close_qty(symbol, long_venue, short_venue, total)
+        if qty <= 0:
+            return True
+        return self.close_group(symbol, long_venue, short_venue, group, qty=qty) == qty
+
+    def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                    qty: Decimal | None = None, tag: str = "close",
+                    band_bps: Decimal | None = None) -> Decimal:
+        """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
+        both legs; band_bps sends them as IOC limits banded around the book. Returns the quantity closed
+        on both legs (0 when the legs could not be closed equally)."""
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
-        qty = sum((p.qty for p in group), Decimal(0))
-        legs = (Leg(long_venue, "closebuy", qty, _dec(long_top.bid)),
-                Leg(short_venue, "closesell", qty, _dec(short_top.ask)))
+        total = sum((p.qty for p in group), Decimal(0))
+        if qty is None:
+            qty = total
+        long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
+        long_limit = short_limit = None
+        if band_bps is not None and long_ref > 0 and short_ref > 0:
+            long_limit = band_price(long_ref, False, band_bps, long_venue.specs[symbol].tick)
+            short_limit = band_price(short_ref, True, band_bps, short_venue.specs[symbol].tick)
+        legs = (Leg(long_venue, "closebuy", qty, long_ref, long_limit),
+                Leg(short_venue, "closesell", qty, short_ref, short_limit))
         ids = ", ".join(f"#{p.id}" for p in group)
-        fill_tag = "close#" + "+".join(str(p.id) for p in group)
+        fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
+        if not self._reserve((long_venue.key, short_venue.key), priority=True):
+            return Decimal(0)
         fill = self._execute(symbol, legs, fill_tag)
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
         if fill is not None:
@@ -763,7 +861,7 @@ class App:
             self.ledger.clear_orders(fill_tag)
             self._save_ledger()
         if fill is None or fill.qty == 0:
-            return False
+            return Decimal(0)
         long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
         left = fill.qty
         pnl = Decimal(0)
@@ -779,17 +877,41 @@ class App:
         self._save_ledger()
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
-        self.event(f"CLOSED pair{plural} {ids} {symbol} {fill.qty} (long {long_venue.key} {long_exit}, "
-                   f"short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
+        what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
+        part_of = f" of {total}" if fill.qty < total else ""
+        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty}{part_of} (long {long_venue.key} "
+                   f"{long_exit}, short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
-        return fill.qty == qty and fill.balanced
+        return fill.qty if fill.balanced else Decimal(0)
+
+    def _close_qty(self, symbol: str, long_venue: Venue, short_venue: Venue, total: Decimal) -> Decimal:
+        """What one close may take: the whole group, or max_depth_share of the depth within max_slippage_bps
+        (buying back on the short venue's asks, selling on the long venue's bids). A remainder below a
+        venue's minimum could never be closed on its own, so at least that much is left; 0 = wait."""
+        books = self._books(symbol, short_venue, long_venue, closing=True)
+        if books is None:
+            return Decimal(0)
+        specs = (long_venue.specs[symbol], short_venue.specs[symbol])
+        room = self._depth_room(symbol, books, *specs)
+        if room >= total:
+            return total
+        price = _dec(books[0][0][0][0])
+        qty = min(room, total - min_tradable_qty(price, *specs))
+        problem = next((p for p in (leg_problem(qty, price, spec) for spec in specs) if p), None)
+        if problem:
+            self.skip(symbol, f"{long_venue.key}/{short_venue.key} close waits: max_depth_share "
+                              f"{self.cfg.max_depth_share} of the book allows {room} of {total} ({problem})")
+            return Decimal(0)
+        return qty
 
     # --- opening ---
     def _scan(self, symbol: str) -> None:
         oldest = self.now_ms - self.cfg.max_book_age_ms
+        out = self.health.out_since
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
-                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask]
+                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask
+                and not (out and (self.health.is_out(key) or key in self.health.recovered))]
         if len(tops) < 2:
             self.last_opportunity[symbol] = None
             return
@@ -821,11 +943,19 @@ class App:
         if qty <= 0:
             return
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        books = self._books(symbol, buy, sell)
+        if books is None:
+            return
+        wanted = qty
+        qty = min(qty, self._depth_room(symbol, books, spec_buy, spec_sell))
         problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
         if problem:
+            if qty < wanted:
+                share = self.cfg.max_depth_share
+                problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
-        sized = self._sized_edge(opp, buy, sell, float(qty))
+        sized = self._sized_edge(opp, buy, sell, float(qty), books)
         if sized is None:
             return
         edge, exec_buy, exec_sell = sized
@@ -835,6 +965,7 @@ class App:
         if problem:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
+        note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
         if self.coordinator.shared:
             pair_id, problem = self.coordinator.reserve_open(self._open_request(unit, buy, sell, qty, price))
             if problem:
@@ -842,11 +973,11 @@ class App:
                 return
             self.ledger.next_id = pair_id or self.ledger.next_id
             try:
-                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell)
+                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
             finally:
                 self.coordinator.release_open(unit)
             return
-        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell)
+        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
 
     def _open_request(self, unit: Unit, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> OpenRequest:
         """The shared budget check of a cluster: what this opening adds on each venue and the symbol."""
@@ -861,12 +992,16 @@ class App:
                            max_effective_leverage=self.cfg.max_effective_leverage)
 
     def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
-              exec_sell: float) -> None:
+              exec_sell: float, note: str = "") -> None:
         symbol = opp.symbol
+        if not self._reserve((buy.key, sell.key), priority=False):
+            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more than "
+                      f"{self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
+            return
         tag = f"open#{self.ledger.next_id}"
-        self.event(f"OPEN {tag} {symbol} {qty}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell {opp.sell_venue} "
-                   f"~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread {opp.spread_bps:.2f} bps, "
-                   f"funding carry {opp.funding_carry_bps:+.2f} bps)")
+        self.event(f"OPEN {tag} {symbol} {qty}{note}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
+                   f"{opp.sell_venue} ~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread "
+                   f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
         fill = self._execute(symbol, legs, tag)
         if fill is not None:
@@ -892,13 +1027,32 @@ class App:
                    f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
         self.measure_exposure()
 
-    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float
-                    ) -> tuple[float, float, float] | None:
+    def _books(self, symbol: str, buy: Venue, sell: Venue, *, closing: bool = False
+               ) -> Books | None:
+        """(asks, bids) of the buying and the selling venue; None (skip, said once) when either is
+        unreadable or empty on the side the order takes."""
         assert self.market is not None
-        buy_book = self.market.depth(buy, opp.symbol)
-        sell_book = self.market.depth(sell, opp.symbol)
+        buy_book = self.market.depth(buy, symbol)
+        sell_book = self.market.depth(sell, symbol)
         if buy_book is None or sell_book is None or not buy_book[0] or not sell_book[1]:
+            what = "closing" if closing else "opening"
+            self.skip(symbol, f"{buy.key}->{sell.key}: order book unreadable or empty; {what} waits "
+                              "for depth")
             return None
+        return buy_book, sell_book
+
+    def _depth_room(self, symbol: str, books: Books,
+                    *specs: ContractSpec) -> Decimal:
+        """The largest equal base quantity that takes at most max_depth_share of the depth quoted within
+        max_slippage_bps of the top, on the buying venue's asks and on the selling venue's bids."""
+        cap = depth_share_cap(books[0][0], books[1][1], float(self.cfg.max_slippage_bps),
+                              float(self.cfg.max_depth_share))
+        room = floor_to_step(Decimal(repr(cap)), common_base_step(*specs))
+        return room if room > 0 else Decimal(0)
+
+    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float,
+                    books: Books) -> tuple[float, float, float] | None:
+        buy_book, sell_book = books
         exec_buy = walk(buy_book[0], qty)
         exec_sell = walk(sell_book[1], qty)
         if exec_buy is None or exec_sell is None:
@@ -917,6 +1071,9 @@ class App:
     def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
         notional = qty * price
         for venue in (buy, sell):
+            near_stop = self.risk.open_problem(venue.key)
+            if near_stop:
+                return near_stop
             account = venue.exchange.GetAccount()
             if account is None:
                 return f"{venue.key} account unreadable"
@@ -933,6 +1090,27 @@ class App:
             return f"effective leverage would be {effective:.2f} > max_effective_leverage"
         return None
 
+    def _reserve(self, keys: tuple[str, str], priority: bool) -> bool:
+        """Reserve one order on each venue before either leg is sent; sleep if the budget asks for it.
+        False (nothing reserved) when an opening would wait longer than rate_limits.max_wait_ms."""
+        cost = Cost(orders=1, weight=1)
+        waits: list[int] = []
+        for index, key in enumerate(keys):
+            wait = self.budget.reserve(key, cost, priority=priority)
+            if wait is None:
+                for earlier in keys[:index]:
+                    self.budget.release(earlier, cost)
+                return False
+            waits.append(wait)
+        for key in keys:
+            exchange = self._venue(key).exchange
+            if isinstance(exchange, MonitoredExchange):
+                exchange.prepaid_orders += 1
+        if max(waits) > 0:
+            self.api.sleep(max(waits))
+            self.now_ms = self.api.now_ms()
+        return True
+
     def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
         try:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
@@ -940,6 +1118,10 @@ class App:
         except LegOutcomeUnknown as exc:
             self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
+        finally:
+            for leg in legs:  # a reservation not used by this execution does not carry over
+                if isinstance(leg.venue.exchange, MonitoredExchange):
+                    leg.venue.exchange.prepaid_orders = 0
         if fill is not None and not fill.balanced:
             self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill

@@ -105,6 +105,87 @@ class TreasuryConfig:
 
 
 @dataclass(frozen=True)
+class StopLevel:
+    """Close `close_fraction` of a venue's pairs once its nearest liquidation is `distance_pct` away."""
+
+    distance_pct: Decimal
+    close_fraction: Decimal
+    emergency: bool = False  # flatten with banded IOC orders instead of market orders
+
+
+DEFAULT_STOP_LEVELS = (
+    StopLevel(Decimal(40), Decimal("0.25")),
+    StopLevel(Decimal(30), Decimal("0.5")),
+    StopLevel(Decimal(20), Decimal(1), emergency=True),
+)
+
+
+@dataclass(frozen=True)
+class StopsConfig:
+    """Tiered stops (hedge/risk.py). Levels run from the widest distance to the narrowest."""
+
+    levels: tuple[StopLevel, ...] = DEFAULT_STOP_LEVELS
+    max_effective_leverage: Decimal = Decimal(8)  # a venue's notional / equity above this fires level 1
+    retry_s: int = 5                       # wait before a level fires again on the same venue
+    emergency_band_bps: Decimal = Decimal(100)  # IOC price band of the emergency flatten
+
+    @property
+    def watch_pct(self) -> Decimal:
+        """Venues nearer than this to liquidation are re-checked every tick, not only at status reads."""
+        return self.levels[0].distance_pct * Decimal("1.5")
+
+
+@dataclass(frozen=True)
+class GuardsConfig:
+    """Conditions that switch the trading state to REDUCING by themselves (0 turns a guard off)."""
+
+    max_net_exposure_usdt: Decimal = Decimal(1000)  # per coin, summed over venues, at a position read
+    max_drawdown_pct: Decimal = Decimal(20)         # of unit NAV from its peak
+    max_rejects: int = 5                             # refused orders within reject_window_s
+    reject_window_s: int = 600
+    max_clock_drift_ms: int = 5000                   # venue timestamps vs the runtime clock
+
+
+@dataclass(frozen=True)
+class OutageConfig:
+    """A venue function (market / orders / account) is out after `max_errors` failed calls in a row."""
+
+    max_errors: int = 3
+
+
+@dataclass(frozen=True)
+class VenueRate:
+    """A venue's request budget for this account: orders per window and request weight per minute."""
+
+    orders: int
+    window_s: int
+    weight_per_min: int
+
+
+# About half of each venue's published per-account limit, so two nodes or a manual session fit beside us.
+DEFAULT_RATES: dict[str, VenueRate] = {
+    "binance": VenueRate(150, 10, 1200),   # 300 orders / 10 s, 2400 weight / min
+    "bybit": VenueRate(5, 1, 3000),        # 10 orders / s per symbol
+    "okx": VenueRate(30, 2, 1200),         # 60 orders / 2 s per instrument
+    "coinex": VenueRate(10, 1, 1200),      # 20 orders / s
+    "bitmex": VenueRate(30, 60, 110),      # 120 requests / min in all (orders count in both)
+}
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    venues: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_RATES)))
+    max_wait_ms: int = 2000       # an opening waits at most this long for its budget, else it is skipped
+    close_reserve_pct: int = 20   # share of each bucket only closes and stops may use
+
+    def venue(self, key: str) -> VenueRate:
+        return self.venues.get(key, DEFAULT_RATES.get(key, VenueRate(5, 1, 600)))
+
+
+TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     """Distributed mode (hedge/cluster/redis.py, docs/cluster.md): several nodes on the same accounts."""
 
@@ -137,6 +218,7 @@ class HedgeConfig:
     status_interval_s: int = 60
     max_book_age_ms: int = 3000
     max_slippage_bps: Decimal = Decimal("5")
+    max_depth_share: Decimal = Decimal("0.2")  # of the depth within max_slippage_bps, per order and leg
     # Estimated rebates (referral / market-maker programmes) in bps of volume per venue; about 1 bp is
     # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
     rebate_bps: MappingProxyType = field(
@@ -144,6 +226,11 @@ class HedgeConfig:
     log_keep_rows: int = 65_536        # LogReset keeps this many newest log rows
     log_reset_interval_s: int = 3_600
     reconcile_policy: str = "halt"     # halt | adopt (venue positions become the ledger)
+    stops: StopsConfig = field(default_factory=StopsConfig)
+    guards: GuardsConfig = field(default_factory=GuardsConfig)
+    outage: OutageConfig = field(default_factory=OutageConfig)
+    rate_limits: RateConfig = field(default_factory=RateConfig)
+    trading_state: str | None = None   # start in this state (None: keep the state saved before a restart)
     cluster: ClusterConfig | None = None  # None: one node, no Redis (the default)
     treasury: TreasuryConfig = field(default_factory=TreasuryConfig)
 
@@ -157,8 +244,9 @@ class HedgeConfig:
 KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "rebate_bps", "log_keep_rows",
-    "log_reset_interval_s", "reconcile_policy", "cluster", "treasury",
+    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
+    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage", "rate_limits",
+    "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -205,10 +293,17 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         max_book_age_ms=_int(raw, "max_book_age_ms", d.max_book_age_ms, low=100, high=600_000),
         max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
                               high=Decimal("500")),
+        max_depth_share=_dec(raw, "max_depth_share", d.max_depth_share, low=Decimal("0.01"),
+                             high=Decimal("1")),
         rebate_bps=_rebates(raw.get("rebate_bps", {})),
         log_keep_rows=_int(raw, "log_keep_rows", d.log_keep_rows, low=1_000, high=10_000_000),
         log_reset_interval_s=_int(raw, "log_reset_interval_s", d.log_reset_interval_s, low=60, high=604_800),
         reconcile_policy=_choice(raw, "reconcile_policy", d.reconcile_policy, RECONCILE_POLICIES),
+        stops=_stops(raw.get("stops", {})),
+        guards=_guards(raw.get("guards", {})),
+        outage=_outage(raw.get("outage", {})),
+        rate_limits=_rates(raw.get("rate_limits", {})),
+        trading_state=_trading_state(raw.get("trading_state")),
         cluster=_cluster(raw["cluster"]) if raw.get("cluster") is not None else None,
         treasury=_treasury(raw.get("treasury", {})),
     )
@@ -334,6 +429,120 @@ def _leverage(value: Any) -> MappingProxyType:
             raise ConfigError(key, level, "must be a whole number between 1 and 50")
         levels[venue] = level
     return MappingProxyType(levels)
+
+
+def _section(value: Any, key: str, known: tuple[str, ...], example: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, f"must be an object like {example}")
+    for name in value:
+        if name not in known:
+            raise ConfigError(f"{key}.{name}", value[name], f"unknown key; known: {', '.join(known)}")
+    return {f"{key}.{name}": item for name, item in value.items()}
+
+
+def _stops(value: Any) -> StopsConfig:
+    d = StopsConfig()
+    raw = _section(value, "stops", ("levels", "max_effective_leverage", "retry_s", "emergency_band_bps"),
+                   '{"levels": [{"distance_pct": 40, "close_fraction": 0.25}], "max_effective_leverage": 8}')
+    levels = d.levels
+    if "stops.levels" in raw:
+        levels = _stop_levels(raw["stops.levels"])
+    return StopsConfig(
+        levels=levels,
+        max_effective_leverage=_dec(raw, "stops.max_effective_leverage", d.max_effective_leverage,
+                                    low=Decimal("0.5"), high=Decimal("100")),
+        retry_s=_int(raw, "stops.retry_s", d.retry_s, low=1, high=3600),
+        emergency_band_bps=_dec(raw, "stops.emergency_band_bps", d.emergency_band_bps, low=Decimal(1),
+                                high=Decimal(2000)))
+
+
+def _stop_levels(value: Any) -> tuple[StopLevel, ...]:
+    key = "stops.levels"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, value, 'must be a non-empty list like [{"distance_pct": 40, '
+                          '"close_fraction": 0.25}, {"distance_pct": 20, "close_fraction": 1, '
+                          '"emergency": true}]')
+    levels: list[StopLevel] = []
+    for index, item in enumerate(value):
+        where = f"{key}[{index}]"
+        raw = _section(item, where, ("distance_pct", "close_fraction", "emergency"),
+                       '{"distance_pct": 30, "close_fraction": 0.5}')
+        for name in ("distance_pct", "close_fraction"):
+            if f"{where}.{name}" not in raw:
+                raise ConfigError(where, item, f"needs {name}")
+        distance = _dec(raw, f"{where}.distance_pct", Decimal(0), low=Decimal("0.5"), high=Decimal(95))
+        fraction = _number(f"{where}.close_fraction", raw[f"{where}.close_fraction"])
+        if not Decimal(0) < fraction <= Decimal(1):
+            raise ConfigError(f"{where}.close_fraction", raw[f"{where}.close_fraction"],
+                              "must be above 0 and at most 1 (the share of the pairs closed at this level)")
+        emergency = raw.get(f"{where}.emergency", False)
+        if not isinstance(emergency, bool):
+            raise ConfigError(f"{where}.emergency", emergency, "must be true or false")
+        if levels and distance >= levels[-1].distance_pct:
+            raise ConfigError(f"{where}.distance_pct", raw[f"{where}.distance_pct"],
+                              f"must be below the previous level's {levels[-1].distance_pct} "
+                              "(levels run from the widest distance to the narrowest)")
+        if levels and levels[-1].emergency:
+            raise ConfigError(f"{key}[{index - 1}].emergency", True,
+                              "only the last level may be the emergency one")
+        levels.append(StopLevel(distance, fraction, emergency))
+    if levels[-1].close_fraction != 1 and levels[-1].emergency:
+        raise ConfigError(f"{key}[{len(levels) - 1}].close_fraction", str(levels[-1].close_fraction),
+                          "the emergency level flattens: set close_fraction 1")
+    return tuple(levels)
+
+
+def _guards(value: Any) -> GuardsConfig:
+    d = GuardsConfig()
+    raw = _section(value, "guards", ("max_net_exposure_usdt", "max_drawdown_pct", "max_rejects",
+                                     "reject_window_s", "max_clock_drift_ms"),
+                   '{"max_net_exposure_usdt": 1000, "max_drawdown_pct": 20}')
+    return GuardsConfig(
+        max_net_exposure_usdt=_dec(raw, "guards.max_net_exposure_usdt", d.max_net_exposure_usdt,
+                                   low=Decimal(0)),
+        max_drawdown_pct=_dec(raw, "guards.max_drawdown_pct", d.max_drawdown_pct, low=Decimal(0),
+                              high=Decimal(100)),
+        max_rejects=_int(raw, "guards.max_rejects", d.max_rejects, low=0, high=10_000),
+        reject_window_s=_int(raw, "guards.reject_window_s", d.reject_window_s, low=1, high=86_400),
+        max_clock_drift_ms=_int(raw, "guards.max_clock_drift_ms", d.max_clock_drift_ms, low=0,
+                                high=3_600_000))
+
+
+def _outage(value: Any) -> OutageConfig:
+    raw = _section(value, "outage", ("max_errors",), '{"max_errors": 3}')
+    return OutageConfig(max_errors=_int(raw, "outage.max_errors", OutageConfig().max_errors, low=1,
+                                        high=1000))
+
+
+def _rates(value: Any) -> RateConfig:
+    d = RateConfig()
+    raw = _section(value, "rate_limits", (*VENUES, "max_wait_ms", "close_reserve_pct"),
+                   '{"binance": {"orders": 150, "window_s": 10, "weight_per_min": 1200}, '
+                   '"max_wait_ms": 2000}')
+    venues = dict(DEFAULT_RATES)
+    for venue in VENUES:
+        key = f"rate_limits.{venue}"
+        if key not in raw:
+            continue
+        base = DEFAULT_RATES[venue]
+        item = _section(raw[key], key, ("orders", "window_s", "weight_per_min"),
+                        '{"orders": 150, "window_s": 10, "weight_per_min": 1200}')
+        venues[venue] = VenueRate(
+            orders=_int(item, f"{key}.orders", base.orders, low=1, high=100_000),
+            window_s=_int(item, f"{key}.window_s", base.window_s, low=1, high=3600),
+            weight_per_min=_int(item, f"{key}.weight_per_min", base.weight_per_min, low=1, high=1_000_000))
+    return RateConfig(
+        venues=MappingProxyType(venues),
+        max_wait_ms=_int(raw, "rate_limits.max_wait_ms", d.max_wait_ms, low=0, high=60_000),
+        close_reserve_pct=_int(raw, "rate_limits.close_reserve_pct", d.close_reserve_pct, low=0, high=90))
+
+
+def _trading_state(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().upper() not in TRADING_STATES:
+        raise ConfigError("trading_state", value, f"must be one of {', '.join(TRADING_STATES)} (or left out)")
+    return value.strip().upper()
 
 
 def _cluster(value: Any) -> ClusterConfig:

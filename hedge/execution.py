@@ -50,6 +50,7 @@ class Leg:
     side: str      # buy | sell | closebuy | closesell
     base: Decimal  # intended base quantity (> 0)
     ref_price: Decimal  # expected fill price, used when the venue reports no average
+    limit: Decimal | None = None  # send as an IOC limit at this price instead of a market order
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Executor:
                 return None
             before.append(pos)
         fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
-        sent = [self._send(leg, leg.side, leg.base, symbol, tag) for leg in legs]
+        sent = [self._send(leg, leg.side, leg.base, symbol, tag, leg.limit) for leg in legs]
         for leg, fill, order, pos0 in zip(legs, fills, sent, before, strict=True):
             self._settle(leg, fill, order, symbol, pos0, leg.side)
 
@@ -325,17 +326,23 @@ class Executor:
             fill.undone += moved
             fill.undo_cost += moved * price
 
-    def move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str) -> None:
-        """Trade venue's position in symbol from current to target: reduce first, then open the rest."""
+    def move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str,
+                      limit: Decimal | None = None) -> list[LegFill]:
+        """Trade venue's position in symbol from current to target: reduce first, then open the rest.
+        limit: send the reducing order as an IOC limit at this price. Returns what each order filled."""
         move = target - current
+        fills: list[LegFill] = []
         if move == 0:
-            return
+            return fills
         reducing = min(abs(move), abs(current)) if current * move < 0 else Decimal(0)
         close_side, open_side = ("closesell", "buy") if move > 0 else ("closebuy", "sell")
-        for side, base in ((close_side, reducing), (open_side, abs(move) - reducing)):
+        for side, base, price in ((close_side, reducing, limit), (open_side, abs(move) - reducing, None)):
             if base > 0:
                 leg = Leg(venue, side, base, Decimal(0))
-                self._trade(leg, LegFill(venue.key, side), side, base, symbol, tag)
+                fill = LegFill(venue.key, side)
+                self._trade(leg, fill, side, base, symbol, tag, limit=price)
+                fills.append(fill)
+        return fills
 
 
 def order_log_line(record: OrderRecord, action: str) -> str:

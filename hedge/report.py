@@ -193,8 +193,9 @@ class Report:
         if app.chart is not None and self.charts is not None:
             self.charts.update(app.chart, acc)
         app.api.log_profit(float(round(acc.profit, 4)), "&")
-        tables = [self.summary_table(), self.accounts_table(), self.spreads_table(), self.pairs_table(),
-                  self.treasury_table(), self.transfers_table(), self.flows_table(), self.events_table()]
+        tables = [self.summary_table(), self.risk_table(), self.accounts_table(), self.spreads_table(),
+                  self.pairs_table(), self.treasury_table(), self.transfers_table(), self.flows_table(),
+                  self.events_table()]
         if app.coordinator.shared:
             tables.append(self.cluster_table())
         if app.state is not TradingState.ACTIVE:
@@ -235,6 +236,37 @@ class Report:
             rows.append([f"net exposure {symbol} now / max (base)",
                          f"{app.last_net_exposure[symbol]:+f} / {app.max_net_exposure[symbol]:f}"])
         return _table("Summary", ["item", "value"], rows)
+
+    def risk_table(self) -> dict[str, Any]:
+        """Trading state with its buttons (FMZ sends the cmd to GetCommand), stops, outages, guards."""
+        app = self.app
+        buttons = [{"type": "button", "cmd": "state:ACTIVE", "name": "Active"},
+                   {"type": "button", "cmd": "state:REDUCING", "name": "Reducing", "class": "btn-warning"},
+                   {"type": "button", "cmd": "state:HALTED", "name": "Halt", "class": "btn-danger"}]
+        state = app.state.value + (f": {app.state_reason}" if app.state is not TradingState.ACTIVE else "")
+        levels = app.cfg.stops.levels
+        rows: list[list[Any]] = [
+            ["trading state", state + (" #ff0000" if app.state is not TradingState.ACTIVE else ""), buttons],
+            ["stops fired per level", " / ".join(
+                f"{level.distance_pct}%: {count}" for level, count in zip(levels, app.risk.stops_fired,
+                                                                             strict=True)), ""],
+        ]
+        for key in sorted(app.risk.views):
+            view = app.risk.views[key]
+            nearest = view.nearest
+            rows.append([f"{key} liquidation distance ({view.method})",
+                         f"{nearest[1]:.2f} % ({nearest[0]})" if nearest else "-", ""])
+        out = sorted(app.health.out_since)
+        rows.append(["venue functions out", ", ".join(
+            f"{venue} {function} since {_time(ms)}" for (venue, function), ms in
+            ((k, app.health.out_since[k]) for k in out)) + (" #ff0000" if out else "") or "none", ""])
+        pending = app.risk.pending
+        rows.append(["pending legs (hedge closed while their venue was out)", ", ".join(
+            f"{leg.venue} {leg.symbol} {leg.qty:+f}" for leg in pending.values()) or "none", ""])
+        rows.append(["unplanned PnL booked (USDT)", f"{app.risk.unplanned_pnl:+.2f}", ""])
+        rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in
+                                                 sorted(app.guards.tripped.items())) or "none", ""])
+        return _table("Risk", ["item", "value", "action"], rows)
 
     def flows_table(self) -> dict[str, Any]:
         acc = self.app.accounting

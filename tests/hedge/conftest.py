@@ -214,3 +214,47 @@ def fake_runtime() -> type[FakeRuntime]:
 @pytest.fixture
 def fake_store() -> FakeStore:
     return FakeStore()
+
+
+class SimRobot:
+    """The simulator with hedge.App on top: a virtual clock, _G over a dict, logs kept as lines."""
+
+    start_ms = 1_719_792_000_000
+
+    def __init__(self, *names: str, hours: int = 6, symbols: tuple[str, ...] = ("BTC_USDT",),
+                 seed: int = 7) -> None:
+        from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+        from fmz_compat.sim import create_world
+
+        cfg = SimConfig(seed=seed, start_ms=self.start_ms, bindings=tuple(ExchangeBinding(n) for n in names),
+                        symbols=symbols)
+        self.symbols = symbols
+        self.clock = BacktestClock(self.start_ms * 1_000_000, (self.start_ms + hours * 3_600_000) * 1_000_000)
+        self.world = create_world(cfg, self.clock, MemoryLog())
+        self.store = FakeStore()
+        self.logs: list[str] = []
+        self.commands: list[str] = []
+
+    def app(self, params: str) -> Any:
+        from hedge.app import App
+        from hedge.config import parse_params
+        from hedge.fmz import Api
+
+        api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
+                  log_profit=lambda *a: None, sleep=self.clock.sleep, unix_nano=self.clock.now_ns,
+                  store=self.store, exchanges=tuple(self.world.exchanges), log_reset=lambda *_: None,
+                  get_command=lambda: self.commands.pop(0) if self.commands else None)
+        return App(api, parse_params(params))
+
+    def now_ms(self) -> int:
+        return self.clock.now_ns() // 1_000_000
+
+    def orders(self, index: int, symbol: str = "BTC_USDT") -> list:
+        """Every order the venue has seen (open and finished)."""
+        ex = self.world.exchanges[index]
+        return list(ex.GetOrders(symbol + ".swap") or []) + list(ex.GetHistoryOrders(symbol + ".swap") or [])
+
+
+@pytest.fixture
+def sim_robot() -> type[SimRobot]:
+    return SimRobot

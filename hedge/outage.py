@@ -1,0 +1,181 @@
+"""Venue health per function: market data, orders, account.
+
+Every call the strategy makes on a venue goes through `MonitoredExchange`, which records whether it
+answered (an FMZ call that failed returns None) and charges the venue's request budget. A function is
+out after `max_errors` failures in a row (a call whose outcome is unknown, `last_outcome_unknown` on the
+live exchange object, counts as one), or, for market data, after as many ticks in a row in which the
+venue answered but none of its books was fresh (a frozen feed). One good answer brings it back.
+Transitions are events; `recovered` hands the venue to whoever has to reconcile it first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from hedge.ratelimit import Cost, RateBudget
+
+MARKET, ORDERS, ACCOUNT = "market", "orders", "account"
+FUNCTIONS = (MARKET, ORDERS, ACCOUNT)
+FUNCTION_OF = {
+    "GetTicker": MARKET,
+    "GetTickers": MARKET,
+    "GetDepth": MARKET,
+    "GetTrades": MARKET,
+    "GetRecords": MARKET,
+    "GetMarkets": MARKET,
+    "GetFundings": MARKET,
+    "CreateOrder": ORDERS,
+    "CancelOrder": ORDERS,
+    "GetOrder": ORDERS,
+    "GetOrders": ORDERS,
+    "GetHistoryOrders": ORDERS,
+    "Buy": ORDERS,
+    "Sell": ORDERS,
+    "ModifyOrder": ORDERS,
+    "GetAccount": ACCOUNT,
+    "GetPositions": ACCOUNT,
+    "GetPosition": ACCOUNT,
+    "SetMarginLevel": ACCOUNT,
+}
+PLACING = frozenset({"CreateOrder", "Buy", "Sell"})
+# Request weight per call where a venue weighs calls differently (Binance USD-M); 1 otherwise.
+WEIGHTS = {
+    "binance": {
+        "GetTickers": 5,
+        "GetDepth": 5,
+        "GetAccount": 5,
+        "GetPositions": 5,
+        "GetHistoryOrders": 5,
+        "GetOrders": 1,
+    }
+}
+
+
+class VenueHealth:
+    """Consecutive failures per venue and function, and what is out right now."""
+
+    def __init__(self, max_errors: int, now_ms: Callable[[], int], event: Callable[..., None]) -> None:
+        self.max_errors = max_errors
+        self._now_ms = now_ms
+        self._event = event
+        self.errors: dict[tuple[str, str], int] = {}
+        self.stale_ticks: dict[str, int] = {}
+        self.out_since: dict[tuple[str, str], int] = {}  # (venue, function) -> ms it went out
+        self.last_error: dict[tuple[str, str], str] = {}
+        self.recovered: set[str] = set()  # venues back from an outage, not yet reconciled
+        self.outages = 0  # functions that went out, in total
+        self.rejects: deque[int] = deque(maxlen=10_000)  # ms of refused orders (definite, not unknown)
+
+    def record(self, venue: str, function: str, ok: bool, method: str = "", unknown: bool = False) -> None:
+        key = (venue, function)
+        if ok:
+            self.errors[key] = 0
+            if key in self.out_since and not (function == MARKET and self._stale(venue)):
+                self._back(venue, function)
+            return
+        self.errors[key] = self.errors.get(key, 0) + 1
+        self.last_error[key] = f"{method} {'timed out' if unknown else 'failed'}"
+        if method in PLACING and not unknown:
+            self.rejects.append(self._now_ms())
+        if self.errors[key] >= self.max_errors and key not in self.out_since:
+            self._out(
+                venue, function, f"{self.errors[key]} failed calls in a row (last: {self.last_error[key]})"
+            )
+
+    def note_books(self, venue: str, any_fresh: bool) -> None:
+        """Once per tick after the market refresh: a venue that answers with only stale books is out too."""
+        if any_fresh:
+            self.stale_ticks[venue] = 0
+            if (venue, MARKET) in self.out_since and self.errors.get((venue, MARKET), 0) == 0:
+                self._back(venue, MARKET)
+            return
+        self.stale_ticks[venue] = self.stale_ticks.get(venue, 0) + 1
+        if self._stale(venue) and (venue, MARKET) not in self.out_since:
+            self._out(venue, MARKET, f"no fresh book for {self.stale_ticks[venue]} ticks in a row")
+
+    def _stale(self, venue: str) -> bool:
+        return self.stale_ticks.get(venue, 0) >= self.max_errors
+
+    def _out(self, venue: str, function: str, why: str) -> None:
+        self.out_since[(venue, function)] = self._now_ms()
+        self.outages += 1
+        self._event(
+            f"venue {venue} {function} OUT: {why}; no new pairs on {venue}"
+            + ("; closes needing it wait" if function != MARKET else ""),
+            "error",
+        )
+
+    def _back(self, venue: str, function: str) -> None:
+        since = self.out_since.pop((venue, function))
+        seconds = (self._now_ms() - since) / 1000
+        self._event(f"venue {venue} {function} back after {seconds:.0f} s", "warn")
+        if function == ACCOUNT or not self.is_out(venue):
+            self.recovered.add(venue)
+
+    def is_out(self, venue: str, function: str | None = None) -> bool:
+        if function is not None:
+            return (venue, function) in self.out_since
+        return any((venue, f) in self.out_since for f in FUNCTIONS)
+
+    def can_trade(self, venue: str) -> bool:
+        """Orders can be sent and their effect read (positions). A venue whose market-data calls fail (not
+        merely stale books) is taken as down as a whole: the other calls usually fail with them."""
+        return (
+            (venue, ORDERS) not in self.out_since
+            and (venue, ACCOUNT) not in self.out_since
+            and self.errors.get((venue, MARKET), 0) < self.max_errors
+        )
+
+    def rejects_since(self, since_ms: int) -> int:
+        return sum(1 for ms in self.rejects if ms >= since_ms)
+
+
+class MonitoredExchange:
+    """An FMZ exchange object whose calls are recorded in VenueHealth and charged to the rate budget.
+
+    Attribute reads and writes pass through to the wrapped object, so anything else (Log, GetName,
+    last_outcome_unknown, a test's switches) behaves exactly as before.
+    """
+
+    __slots__ = ("_inner", "_venue", "_health", "_budget", "_weights", "prepaid_orders")
+
+    def __init__(self, inner: Any, venue: str, health: VenueHealth, budget: RateBudget) -> None:
+        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_venue", venue)
+        object.__setattr__(self, "_health", health)
+        object.__setattr__(self, "_budget", budget)
+        object.__setattr__(self, "_weights", WEIGHTS.get(venue, {}))
+        object.__setattr__(self, "prepaid_orders", 0)  # orders already reserved from the budget
+
+    @property
+    def inner(self) -> Any:
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        function = FUNCTION_OF.get(name)
+        if function is None or not callable(target):
+            return target
+
+        def call(*args: Any) -> Any:
+            if name in PLACING and self.prepaid_orders > 0:  # reserved before the pair was sent
+                object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
+            else:
+                self._budget.spend(self._venue, Cost(1 if name in PLACING else 0, self._weights.get(name, 1)))
+            result = target(*args)
+            unknown = bool(getattr(self._inner, "last_outcome_unknown", False))
+            self._health.record(self._venue, function, result is not None and not unknown, name, unknown)
+            return result
+
+        return call
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "prepaid_orders":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._inner, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._inner, name)

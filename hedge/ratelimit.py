@@ -1,0 +1,125 @@
+"""Request budget per venue account: orders per window and request weight per minute.
+
+Two token buckets per venue on the runtime clock (never the wall clock, so a backtest is repeatable).
+An opening reserves its orders on both venues before either leg is sent: granted now (0), granted after
+a wait in ms (the caller sleeps, then sends), or refused (None, nothing reserved) when the wait would
+exceed the bound. Closes and stops ask with `priority`: they may use the share of each bucket that
+openings leave alone (`close_reserve_pct`) and never get None: they wait at most the same bound.
+
+Everything else the strategy asks a venue is charged as it happens (`spend`), so market-data polling
+and order queries eat into the same budget the venue counts. `RateBudget` is the seam: the local
+`TokenBuckets` serve one node; a cluster backs the same two calls with a shared store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hedge.config import RateConfig
+
+
+@dataclass(frozen=True)
+class Cost:
+    orders: int = 0
+    weight: int = 0
+
+
+class RateBudget(Protocol):
+    def reserve(self, venue: str, cost: Cost, *, priority: bool = False) -> int | None:
+        """Take `cost` from the venue's budget: 0 = send now, n = send after n ms, None = not granted."""
+        ...
+
+    def release(self, venue: str, cost: Cost) -> None:
+        """Give back a reservation that will not be used (the other leg was refused)."""
+        ...
+
+    def spend(self, venue: str, cost: Cost) -> None:
+        """Charge a request that is made regardless of the budget (market data, order queries)."""
+        ...
+
+
+class _Bucket:
+    """Tokens refill continuously at capacity per period; the level may go below zero after a spend."""
+
+    __slots__ = ("capacity", "period_ms", "level", "updated_ms")
+
+    def __init__(self, capacity: int, period_ms: int, now_ms: int) -> None:
+        self.capacity = float(capacity)
+        self.period_ms = float(period_ms)
+        self.level = float(capacity)
+        self.updated_ms = now_ms
+
+    def refill(self, now_ms: int) -> None:
+        if now_ms > self.updated_ms:
+            self.level = min(
+                self.capacity, self.level + (now_ms - self.updated_ms) * self.capacity / self.period_ms
+            )
+            self.updated_ms = now_ms
+
+    def wait_ms(self, amount: int, floor: float) -> int:
+        """Ms until `amount` can be taken leaving at least `floor` tokens."""
+        missing = amount + floor - self.level
+        if missing <= 0:
+            return 0
+        return int(-(-missing * self.period_ms // self.capacity))
+
+
+class TokenBuckets:
+    """The one-node RateBudget: per venue an order bucket and a weight bucket."""
+
+    def __init__(self, cfg: RateConfig, now_ms: Callable[[], int]) -> None:
+        self._cfg = cfg
+        self._now_ms = now_ms
+        self._buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
+        self.waited_ms = 0  # total ms callers were told to wait
+        self.refused = 0  # reservations refused (openings skipped)
+
+    def _pair(self, venue: str) -> tuple[_Bucket, _Bucket]:
+        found = self._buckets.get(venue)
+        now = self._now_ms()
+        if found is None:
+            rate = self._cfg.venue(venue)
+            found = (
+                _Bucket(rate.orders, rate.window_s * 1000, now),
+                _Bucket(rate.weight_per_min, 60_000, now),
+            )
+            self._buckets[venue] = found
+        for bucket in found:
+            bucket.refill(now)
+        return found
+
+    def reserve(self, venue: str, cost: Cost, *, priority: bool = False) -> int | None:
+        orders, weight = self._pair(venue)
+        share = 0.0 if priority else self._cfg.close_reserve_pct / 100
+        wait = max(
+            orders.wait_ms(cost.orders, orders.capacity * share) if cost.orders else 0,
+            weight.wait_ms(cost.weight, weight.capacity * share) if cost.weight else 0,
+        )
+        if wait > self._cfg.max_wait_ms:
+            if not priority:
+                self.refused += 1
+                return None
+            # A close or stop goes out after the bound anyway: the budget is about half the venue's own
+            # limit, and the other half is there for exactly this.
+            wait = self._cfg.max_wait_ms
+        orders.level -= cost.orders
+        weight.level -= cost.weight
+        self.waited_ms += wait
+        return wait
+
+    def release(self, venue: str, cost: Cost) -> None:
+        orders, weight = self._pair(venue)
+        orders.level = min(orders.capacity, orders.level + cost.orders)
+        weight.level = min(weight.capacity, weight.level + cost.weight)
+
+    def spend(self, venue: str, cost: Cost) -> None:
+        orders, weight = self._pair(venue)
+        orders.level -= cost.orders
+        weight.level -= cost.weight
+
+    def levels(self, venue: str) -> tuple[float, float]:
+        """(orders, weight) tokens left now: for the status table and tests."""
+        orders, weight = self._pair(venue)
+        return orders.level, weight.level

@@ -1,0 +1,699 @@
+"""Liquidation distance per venue, tiered stops, legs left by a venue outage.
+
+Every status interval each venue's positions and wallet are read once (GetPositions, GetAccount) and
+the cross liquidation price of every position is computed with that venue's own formula
+(hedge.venues evaluate_cross). Between those reads, a venue whose nearest liquidation is within
+`stops.watch_pct` (1.5 x the first level's distance) is re-evaluated every tick from the cached
+positions and the fresh book mids: no extra request.
+
+A level is due when the nearest position is at or within its distance (the last level first), or,
+for the first level, when the venue's effective leverage (notional / equity) is above
+`stops.max_effective_leverage`. A due level closes its fraction of every pair touching the venue,
+most urgent symbol first, with equal quantities on the hedging venues (reduce-only close sides: a
+stop never opens exposure). It fires again after `stops.retry_s` while the condition holds, each time
+on a fresh reading. The emergency level flattens the venue with IOC limit orders banded
+`stops.emergency_band_bps` around the book.
+
+When a hedging venue cannot trade (hedge/outage.py), the threatened leg is closed alone: the
+counterpart leg stays open on the unreachable venue as a pending leg (kept in _G), net exposure of
+that coin is then the pending leg, and it is closed the moment that venue answers again (`recover`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING, Any
+
+from hedge.config import StopLevel
+from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegOutcomeUnknown
+from hedge.ledger import HedgePair
+from hedge.market import Venue, fmz_pair
+from hedge.outage import VenueHealth
+from hedge.sizing import common_base_step, floor_to_step, leg_problem
+from hedge.venues import get as venue_mechanics
+from hedge.venues.base import Account as CrossAccount
+from hedge.venues.base import Position as VenuePosition
+from hedge.venues.base import Side
+
+if TYPE_CHECKING:
+    from hedge.app import App
+
+PENDING_KEY = "hedge_pending_legs_v1"
+# Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
+LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liquidation_price")
+# Maintenance rate assumed when neither the mechanics nor the venue give a liquidation price: above the
+# first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
+ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
+HUNDRED = Decimal(100)
+OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
+
+
+@dataclass
+class VenueRisk:
+    """One venue's positions as last read, and their distance to liquidation at the latest marks."""
+
+    venue: str
+    wallet: Decimal  # wallet balance (equity without unrealized PnL)
+    positions: list[VenuePosition]  # mechanics symbols (BTCUSDT), base quantities
+    pair_of: dict[str, str]  # mechanics symbol -> FMZ pair
+    venue_liq: dict[str, Decimal]  # pair -> liquidation price the venue reported (fallback)
+    method: str = "mechanics"  # mechanics | venue | estimate
+    read_ms: int = 0
+    equity: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
+    liquidation: dict[str, Decimal] = field(default_factory=dict)  # pair -> price
+    distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark
+
+    @property
+    def nearest(self) -> tuple[str, Decimal] | None:
+        if not self.distance:
+            return None
+        pair = min(self.distance, key=lambda p: (self.distance[p], p))
+        return pair, self.distance[pair]
+
+    @property
+    def leverage(self) -> Decimal | None:
+        return self.notional / self.equity if self.equity > 0 else None
+
+
+@dataclass(frozen=True)
+class PendingLeg:
+    """A leg whose hedge was closed while its venue could not trade; closed when the venue answers."""
+
+    venue: str
+    symbol: str
+    qty: Decimal  # signed base quantity still held there
+    price: Decimal  # the price it was booked out of its pair at (estimate)
+    pair_id: int
+
+
+def band_price(ref: Decimal, buying: bool, band_bps: Decimal, tick: Decimal) -> Decimal:
+    """Worst acceptable IOC price: ref moved by the band against us, on the tick grid."""
+    if buying:
+        price = ref * (1 + band_bps / 10_000)
+        return (price / tick).to_integral_value(ROUND_FLOOR) * tick if tick else price
+    price = ref * (1 - band_bps / 10_000)
+    return (price / tick).to_integral_value(ROUND_CEILING) * tick if tick else price
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(repr(float(value or 0)))
+
+
+class Risk:
+    """Tiered stops and outage handling for one App (reads its ledger, market and executor)."""
+
+    def __init__(self, app: App, health: VenueHealth) -> None:
+        self.app = app
+        self.cfg = app.cfg.stops
+        self.health = health
+        self.views: dict[str, VenueRisk] = {}
+        self.stops_fired: list[int] = [0] * len(self.cfg.levels)  # per level, in order
+        self.pending: dict[tuple[str, str], PendingLeg] = {}
+        self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a pending leg was closed
+        self._next_fire_ms: dict[str, int] = {}
+        # the last liquidation price computed per (venue, symbol), kept when the position is gone: what a
+        # leg that vanished during an outage is booked at
+        self._last_liq: dict[tuple[str, str], Decimal] = {}
+        self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
+        self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
+
+    # --- reading ---
+    def read(self, venue: Venue, raw: list[Any], equity: Decimal, upnl: Decimal) -> VenueRisk:
+        """Build the venue's risk view from one GetPositions answer and its account figures."""
+        positions: list[VenuePosition] = []
+        pair_of: dict[str, str] = {}
+        venue_liq: dict[str, Decimal] = {}
+        for item in raw:
+            symbol = fmz_pair(item["Symbol"])
+            spec = venue.specs.get(symbol)
+            amount = _dec(item.get("Amount"))
+            if amount <= 0:
+                continue
+            if spec is None:
+                self._say(
+                    venue.key,
+                    f"unmanaged:{symbol}",
+                    f"{venue.key}: position in {symbol} is not one of "
+                    "ours (not in symbols); its margin counts in the venue's equity only",
+                )
+                continue
+            entry = _dec(item.get("Price"))
+            mark = self._mark(venue.key, symbol) or entry
+            if mark <= 0:
+                continue
+            side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
+            key = symbol.replace("_", "")
+            positions.append(VenuePosition(key, side, amount * spec.ct_val, entry or mark, mark_price=mark))
+            pair_of[key] = symbol
+            info = item.get("Info") or {}
+            for name in LIQUIDATION_FIELDS:
+                if isinstance(info, dict) and info.get(name):
+                    try:
+                        price = Decimal(str(info[name]))
+                    except ArithmeticError:
+                        continue
+                    if price.is_finite() and price > 0:
+                        venue_liq[symbol] = price
+                        break
+        view = VenueRisk(
+            venue=venue.key,
+            wallet=equity - upnl,
+            positions=positions,
+            pair_of=pair_of,
+            venue_liq=venue_liq,
+            read_ms=self.app.now_ms,
+        )
+        self._evaluate(venue.key, view)
+        if venue.key not in self.health.recovered:  # keep the reading from before an outage until recovered
+            self.views[venue.key] = view
+        return view
+
+    def _mark(self, venue: str, symbol: str) -> Decimal | None:
+        market = self.app.market
+        if market is None:
+            return None
+        top = market.tops[venue].get(symbol)
+        return _dec(top.mid) if top is not None and top.bid > 0 else None
+
+    def _evaluate(self, venue: str, view: VenueRisk) -> None:
+        """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
+        venue's own figure, then a conservative estimate (each fallback said once per venue)."""
+        view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
+        upnl = sum((p.unrealized_pnl() for p in view.positions), Decimal(0))
+        view.equity = view.wallet + upnl
+        view.liquidation, view.distance = {}, {}
+        if not view.positions:
+            return
+        try:
+            cross = venue_mechanics(venue).evaluate_cross(
+                CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
+            )
+            view.method = "mechanics"
+            for pos in view.positions:
+                price = cross.liquidation_prices.get(pos.symbol)
+                if price is not None:
+                    self._set(view, pos, price)
+            return
+        except (ValueError, ArithmeticError, KeyError) as exc:
+            reason = str(exc)
+        missing = [p for p in view.positions if view.pair_of[p.symbol] not in view.venue_liq]
+        if not missing:
+            view.method = "venue"
+            self._say(
+                venue,
+                "venue",
+                f"{venue}: distance to liquidation from the venue's own liquidation price "
+                f"(no contract data in hedge/venues: {reason})",
+            )
+            for pos in view.positions:
+                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]])
+            return
+        view.method = "estimate"
+        self._say(
+            venue,
+            "estimate",
+            f"{venue}: distance to liquidation ESTIMATED from equity and notional "
+            f"(maintenance taken as {ESTIMATE_MAINTENANCE_RATE * 100}% of notional, every position moving "
+            f"against us at once; no contract data: {reason})",
+        )
+        room = max(view.equity - view.notional * ESTIMATE_MAINTENANCE_RATE, Decimal(0))
+        move = room / view.notional if view.notional > 0 else Decimal(1)
+        for pos in view.positions:
+            price = pos.mark * (1 - pos.side.sign * move)
+            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price))
+
+    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
+        pair = view.pair_of[pos.symbol]
+        distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
+        view.liquidation[pair] = price
+        view.distance[pair] = distance
+        self._last_liq[(view.venue, pair)] = price
+
+    def _say(self, venue: str, kind: str, text: str) -> None:
+        if (venue, kind) not in self._said:
+            self._said.add((venue, kind))
+            self.app.event(text, "warn")
+
+    def remark(self, venue: str) -> VenueRisk | None:
+        """Re-evaluate a venue's cached positions at the current book mids (no request)."""
+        view = self.views.get(venue)
+        if view is None or not view.positions:
+            return view
+        moved = []
+        for pos in view.positions:
+            mark = self._mark(venue, view.pair_of[pos.symbol])
+            moved.append(
+                pos
+                if mark is None or mark == pos.mark
+                else VenuePosition(pos.symbol, pos.side, pos.qty, pos.entry_price, mark_price=mark)
+            )
+        view.positions = moved
+        self._evaluate(venue, view)
+        return view
+
+    # --- deciding ---
+    def open_problem(self, venue: str) -> str | None:
+        """Why no new pair may add to this venue now: it is near its first stop level. Without this margin
+        a stop's close would be reopened at the next edge and fire again (churn)."""
+        view = self.views.get(venue)
+        if view is None:
+            return None
+        floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
+        nearest = view.nearest
+        if nearest is not None and nearest[1] < floor:
+            return (f"{venue} is {nearest[1]:.1f}% from liquidation, within {floor:g}% "
+                    f"({OPEN_MARGIN:g} x the first stop level): no new pairs there")
+        leverage = view.leverage
+        ceiling = self.cfg.max_effective_leverage / OPEN_MARGIN
+        if leverage is not None and leverage > ceiling:
+            return (f"{venue} effective leverage {leverage:.2f} > {ceiling:.2f} "
+                    f"(stops.max_effective_leverage / {OPEN_MARGIN:g}): no new pairs there")
+        return None
+
+    def due_level(self, view: VenueRisk) -> int | None:
+        """Index of the level the venue's reading calls for (the narrowest one reached), or None."""
+        nearest = view.nearest
+        due: int | None = None
+        if nearest is not None:
+            for index, level in enumerate(self.cfg.levels):
+                if nearest[1] <= level.distance_pct:
+                    due = index
+        leverage = view.leverage
+        if due is None and leverage is not None and leverage > self.cfg.max_effective_leverage:
+            due = 0
+        return due
+
+    def check(self, full: bool) -> None:
+        """Every tick: re-mark the watched venues and fire what is due. full = positions were just read."""
+        app = self.app
+        if not app.state.may_close and not any(self.views.values()):
+            return
+        for venue in app.venues:
+            view = self.views.get(venue.key)
+            if view is None or not view.positions:
+                continue
+            if not full:
+                nearest = view.nearest
+                leverage = view.leverage
+                watched = (nearest is not None and nearest[1] <= self.cfg.watch_pct) or (
+                    leverage is not None and leverage > self.cfg.max_effective_leverage * Decimal("0.8")
+                )
+                if not watched:
+                    continue
+                view = self.remark(venue.key)
+                assert view is not None
+            level = self.due_level(view)
+            if level is None or app.now_ms < self._next_fire_ms.get(venue.key, 0):
+                continue
+            self.fire(venue, level, view)
+
+    # --- acting ---
+    def fire(self, venue: Venue, index: int, view: VenueRisk) -> None:
+        app = self.app
+        level = self.cfg.levels[index]
+        nearest = view.nearest
+        where = (
+            f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away" if nearest else "no liquidation price"
+        )
+        leverage = view.leverage
+        reason = f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
+        self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
+        blocked = None
+        if not app.state.may_close:
+            blocked = "the trading state is HALTED: no order sent; command state:REDUCING to let stops work"
+        elif not self.health.can_trade(venue.key):
+            blocked = f"{venue.key} cannot trade (outage); its hedges are kept"
+        if blocked is not None:
+            if self._blocked.get(venue.key) != (index, blocked):  # said once per level, not every retry
+                self._blocked[venue.key] = (index, blocked)
+                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but {blocked}", "critical")
+            return
+        self._blocked.pop(venue.key, None)
+        self.stops_fired[index] += 1
+        app.event(
+            f"STOP level {index + 1}{' EMERGENCY' if level.emergency else ''} on {venue.key}: {reason} "
+            f"(level at {level.distance_pct}%); closing {level.close_fraction * 100:g}% of its pairs",
+            "critical" if level.emergency else "warn",
+        )
+        closed: list[str] = []
+        touched = {venue.key}
+        symbols = sorted(
+            {p.symbol for p in app.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)},
+            key=lambda s: (view.distance.get(s, Decimal(10_000)), s),
+        )
+        for symbol in symbols:
+            groups: dict[tuple[str, str], list[HedgePair]] = {}
+            for pair in app.ledger.pairs.values():
+                if pair.symbol == symbol and venue.key in (pair.long_venue, pair.short_venue):
+                    groups.setdefault((pair.long_venue, pair.short_venue), []).append(pair)
+            for (long_key, short_key), group in sorted(groups.items()):
+                other = short_key if long_key == venue.key else long_key
+                touched.add(other)
+                done = self._close(symbol, long_key, short_key, group, level, index, venue.key, other)
+                if done:
+                    closed.append(done)
+        closed += self._close_pending(venue.key, level, index)
+        app.event(
+            f"STOP level {index + 1} on {venue.key} done: "
+            + ("; ".join(closed) if closed else "nothing could be closed"),
+            "critical" if level.emergency or not closed else "warn",
+        )
+        for key in sorted(touched):  # a fresh reading before the next decision
+            app.refresh_account(key)
+
+    def _close(
+        self,
+        symbol: str,
+        long_key: str,
+        short_key: str,
+        group: list[HedgePair],
+        level: StopLevel,
+        index: int,
+        threatened: str,
+        other: str,
+    ) -> str | None:
+        app = self.app
+        total = sum((p.qty for p in group), Decimal(0))
+        long_venue, short_venue = app._venue(long_key), app._venue(short_key)
+        qty = self._quantity(total, level.close_fraction, symbol, long_venue, short_venue)
+        tag = f"stop{index + 1}"
+        band = self.cfg.emergency_band_bps if level.emergency else None
+        if self.health.can_trade(other):
+            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band)
+            return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
+        return self._close_alone(symbol, group, qty, tag, threatened, other, band)
+
+    def _quantity(self, total: Decimal, fraction: Decimal, symbol: str, *venues: Venue) -> Decimal:
+        """fraction of total on the legs' common step; at least one step; all of it when a part or the rest
+        would be too small to send."""
+        if fraction >= 1:
+            return total
+        step = common_base_step(*(v.specs[symbol] for v in venues))
+        qty = max(floor_to_step(total * fraction, step), step)
+        price = self._mark(venues[0].key, symbol) or Decimal(1)
+        if qty >= total or any(
+            leg_problem(qty, price, v.specs[symbol]) or leg_problem(total - qty, price, v.specs[symbol])
+            for v in venues
+        ):
+            return total
+        return qty
+
+    def _close_alone(
+        self,
+        symbol: str,
+        group: list[HedgePair],
+        qty: Decimal,
+        tag: str,
+        threatened: str,
+        other: str,
+        band: Decimal | None,
+    ) -> str | None:
+        """Close the threatened leg only: its hedge is on a venue that cannot trade now."""
+        app = self.app
+        venue = app._venue(threatened)
+        current = app.executor.position(venue, symbol)
+        if current is None:
+            return None
+        long_leg = group[0].long_venue == threatened
+        sign = 1 if long_leg else -1
+        qty = min(qty, abs(current)) if current * sign > 0 else Decimal(0)
+        if qty <= 0:
+            return None
+        side = "closebuy" if long_leg else "closesell"
+        limit = self._limit(venue, symbol, side, band)
+        try:
+            fills = app.executor.move_position(
+                venue, symbol, current, current - sign * qty, f"{tag}:{threatened}", limit=limit
+            )
+        except LegOutcomeUnknown as exc:
+            app.halt(str(exc), {(threatened, symbol)})
+            return None
+        app.ledger.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
+        moved = sum((f.filled for f in fills), Decimal(0))
+        if moved <= 0:
+            return None
+        exit_price = fills[0].avg_price or self._mark(threatened, symbol) or Decimal(0)
+        estimate = self._mark(other, symbol) or exit_price
+        fees = sum((f.fees for f in fills), Decimal(0))
+        left = moved
+        for pair in sorted(group, key=lambda p: p.id):
+            part = min(pair.qty, left)
+            if part <= 0:
+                break
+            long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
+            app.ledger.record_close(
+                pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
+            )
+            key = (other, symbol)
+            held = self.pending.get(key)
+            signed = -sign * part
+            if held is None:
+                self.pending[key] = PendingLeg(other, symbol, signed, estimate, pair.id)
+            else:  # one average price for the whole pending quantity
+                total = held.qty + signed
+                price = (held.price * abs(held.qty) + estimate * part) / abs(total) if total else estimate
+                self.pending[key] = PendingLeg(other, symbol, total, price, held.pair_id)
+            left -= part
+        app.ledger.save(app.api.store)
+        self.save()
+        app.event(
+            f"{tag}: closed {moved} {symbol} on {threatened} alone ({other} cannot trade); the hedge leg "
+            f"on {other} is pending ({self.pending[(other, symbol)].qty:+f}) and net exposure of "
+            f"{symbol} is that leg until {other} answers",
+            "critical",
+        )
+        app.measure_exposure()
+        return f"{symbol} {threatened} alone {moved}"
+
+    def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
+        """Pending legs on the threatened venue are closed by the same level (they have no hedge)."""
+        done = []
+        for key, leg in sorted(self.pending.items()):
+            if key[0] == venue:
+                part = leg.qty if level.close_fraction >= 1 else leg.qty * level.close_fraction
+                result = self._settle_pending(leg, part, f"stop{index + 1}")
+                if result:
+                    done.append(result)
+        return done
+
+    def _limit(self, venue: Venue, symbol: str, side: str, band: Decimal | None) -> Decimal | None:
+        if band is None or self.app.market is None:
+            return None
+        top = self.app.market.fresh_top(venue.key, symbol, self.app.now_ms)
+        if top is None:
+            return None
+        buying = DIRECTION[side] > 0
+        return band_price(_dec(top.ask if buying else top.bid), buying, band, venue.specs[symbol].tick)
+
+    # --- pending legs and recovery ---
+    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False) -> str | None:
+        """Close `part` (signed like the leg) of a pending leg and book it against the leg's price.
+        final: the whole leg is being settled after an outage; what the venue no longer holds is booked
+        as liquidated at the last computed liquidation price."""
+        app = self.app
+        venue = app._venue_or_none(leg.venue)
+        if venue is None or not self.health.can_trade(leg.venue):
+            return None
+        current = app.executor.position(venue, leg.symbol)
+        if current is None:
+            return None
+        sign = 1 if leg.qty > 0 else -1
+        step = venue.specs[leg.symbol].base_step
+        part = floor_to_step(abs(part), step) * sign
+        extra = current - app.ledger.expected_positions().get((leg.venue, leg.symbol), Decimal(0))
+        held = extra if extra * sign > 0 else Decimal(0)  # what the venue holds beyond our pairs
+        closable = min(abs(part), abs(held)) * sign
+        moved = Decimal(0)
+        exit_price = self._mark(leg.venue, leg.symbol) or leg.price
+        fees = Decimal(0)
+        if closable:
+            try:
+                fills = app.executor.move_position(
+                    venue, leg.symbol, current, current - closable, f"{tag}:pending"
+                )
+            except LegOutcomeUnknown as exc:
+                app.halt(str(exc), {(leg.venue, leg.symbol)})
+                return None
+            app.ledger.clear_orders(f"{tag}:pending")
+            moved = sum((f.filled for f in fills), Decimal(0)) * sign
+            if fills and fills[0].avg_price:
+                exit_price = fills[0].avg_price
+            fees = sum((f.fees for f in fills), Decimal(0))
+        pnl = moved * (exit_price - leg.price) - fees
+        vanished = Decimal(0)
+        if final and abs(held) < abs(leg.qty):  # the venue holds less than the leg: liquidated meanwhile
+            vanished = leg.qty - held
+            liq = self._last_liquidation(leg.venue, leg.symbol) or exit_price
+            pnl += vanished * (liq - leg.price)
+        left = leg.qty - moved - vanished
+        if abs(left) < step:
+            self.pending.pop((leg.venue, leg.symbol), None)
+        else:
+            self.pending[(leg.venue, leg.symbol)] = PendingLeg(
+                leg.venue, leg.symbol, left, leg.price, leg.pair_id
+            )
+        self.save()
+        if not moved and not vanished:
+            app.ledger.save(app.api.store)
+            return None
+        app.ledger.realized_pnl += pnl
+        app.ledger.fees_paid += fees
+        app.ledger.save(app.api.store)
+        self.unplanned_pnl += pnl
+        text = (
+            f"{tag}: pending leg {leg.symbol} on {leg.venue} ({leg.qty:+f} booked at {leg.price:.2f}) closed "
+            f"{moved:+f} at {exit_price}"
+            + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
+            + f": unplanned {pnl:+.2f} USDT"
+        )
+        app.event(text, "critical")
+        app.measure_exposure()
+        return text
+
+    def _last_liquidation(self, venue: str, symbol: str) -> Decimal | None:
+        return self._last_liq.get((venue, symbol))
+
+    def _liquidation_from_ledger(self, venue_key: str, symbol: str) -> Decimal | None:
+        """Cross liquidation price of our pairs' legs on a venue (at their entry prices) with the wallet of
+        the last reading before the outage: for a leg that vanished before any reading priced it."""
+        view = self.views.get(venue_key)
+        wallet = view.wallet if view is not None else None
+        if wallet is None or wallet <= 0:
+            return None
+        legs: dict[tuple[str, Side], tuple[Decimal, Decimal]] = {}  # (symbol, side) -> (qty, cost)
+        for pair in self.app.ledger.pairs.values():
+            for key, side, price in ((pair.long_venue, Side.LONG, pair.long_price),
+                                     (pair.short_venue, Side.SHORT, pair.short_price)):
+                if key == venue_key:
+                    qty, cost = legs.get((pair.symbol, side), (Decimal(0), Decimal(0)))
+                    legs[(pair.symbol, side)] = (qty + pair.qty, cost + pair.qty * price)
+        positions = tuple(VenuePosition(s.replace("_", ""), side, qty, cost / qty)
+                          for (s, side), (qty, cost) in legs.items() if qty > 0)
+        try:
+            cross = venue_mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions))
+            prices = cross.liquidation_prices
+        except (ValueError, ArithmeticError, KeyError):
+            return None
+        return prices.get(symbol.replace("_", ""))
+
+    def recover(self, venue_key: str) -> bool:
+        """A venue is back: settle its pending legs, then close the equal quantity of any leg that vanished
+        there (liquidated while unreachable) on the hedging venues. False = try again later."""
+        app = self.app
+        venue = app._venue_or_none(venue_key)
+        if venue is None or not self.health.can_trade(venue_key):
+            return False
+        for key, leg in sorted(self.pending.items()):
+            if key[0] == venue_key:
+                self._settle_pending(leg, leg.qty, "recover", final=True)
+        if any(key[0] == venue_key for key in self.pending):
+            return False
+        for symbol in sorted(venue.specs):
+            found = app.executor.position(venue, symbol)
+            if found is None:
+                return False
+            expected = app.ledger.expected_positions().get((venue_key, symbol), Decimal(0))
+            if expected == 0 or found * expected < 0 or abs(found) >= abs(expected):
+                continue  # sound, or a difference reconcile must name (more than expected, flipped)
+            self._vanished(venue_key, symbol, abs(expected) - abs(found), found)
+        return True
+
+    def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal) -> None:
+        """`missing` base of our legs on venue_key is gone: close the same quantity on the hedging legs."""
+        app = self.app
+        liq, source = self._last_liquidation(venue_key, symbol), "the last computed liquidation price"
+        if liq is None:
+            liq, source = self._liquidation_from_ledger(venue_key, symbol), (
+                "the liquidation price of our legs there with the wallet last read")
+        if liq is None:
+            liq = self._mark(venue_key, symbol) or Decimal(0)
+            source = "the mark now (no liquidation price known)"
+        app.event(
+            f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than our pairs; the legs "
+            f"were liquidated or closed while {venue_key} was out (booked at {liq:.2f}, {source}); "
+            "closing the same quantity on the hedging venues",
+            "critical",
+        )
+        pairs = sorted(
+            (
+                p
+                for p in app.ledger.pairs.values()
+                if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)
+            ),
+            key=lambda p: -p.id,
+        )
+        for pair in pairs:
+            if missing <= 0:
+                break
+            part = min(pair.qty, missing)
+            other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
+            other = app._venue(other_key)
+            current = app.executor.position(other, symbol)
+            if current is None or not self.health.can_trade(other_key):
+                app.event(
+                    f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair "
+                    f"#{pair.id} stays open until it can",
+                    "error",
+                )
+                return
+            other_sign = 1 if pair.long_venue == other_key else -1
+            try:
+                fills = app.executor.move_position(
+                    other, symbol, current, current - other_sign * part, f"recover#{pair.id}"
+                )
+            except LegOutcomeUnknown as exc:
+                app.halt(str(exc), {(other_key, symbol)})
+                return
+            app.ledger.clear_orders(f"recover#{pair.id}")
+            moved = sum((f.filled for f in fills), Decimal(0))
+            if moved <= 0:
+                app.ledger.save(app.api.store)
+                app.event(f"recover {venue_key}: closing {part} {symbol} on {other_key} filled nothing; "
+                          "tried again at the next look", "error")
+                return
+            part = min(part, moved)
+            exit_price = (
+                fills[0].avg_price if fills and fills[0].avg_price else (self._mark(other_key, symbol) or liq)
+            )
+            fees = sum((f.fees for f in fills), Decimal(0))
+            long_exit, short_exit = (exit_price, liq) if other_sign > 0 else (liq, exit_price)
+            pnl = app.ledger.record_close(
+                pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees
+            )
+            self.unplanned_pnl += pnl
+            app.event(
+                f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
+                f"{exit_price}, {venue_key} leg gone at ~{liq:.2f}): unplanned {pnl:+.2f} USDT",
+                "critical",
+            )
+            missing -= part
+        app.ledger.save(app.api.store)
+        app.measure_exposure()
+
+    def pending_positions(self) -> dict[tuple[str, str], Decimal]:
+        return {key: leg.qty for key, leg in self.pending.items()}
+
+    # --- persistence ---
+    def save(self) -> None:
+        self.app.api.store(
+            PENDING_KEY,
+            json.dumps(
+                [
+                    [leg.venue, leg.symbol, str(leg.qty), str(leg.price), leg.pair_id]
+                    for leg in self.pending.values()
+                ]
+            ),
+        )
+
+    def load(self, store: Callable[..., Any]) -> None:
+        text = store(PENDING_KEY)
+        if not text:
+            return
+        for venue, symbol, qty, price, pair_id in json.loads(text):
+            self.pending[(venue, symbol)] = PendingLeg(
+                venue, symbol, Decimal(qty), Decimal(price), int(pair_id)
+            )

@@ -1,0 +1,227 @@
+"""Tiered stops on the simulator: a hedge pair on two venues, then the price runs toward one leg's
+liquidation (the test moves the simulated coin's fair price; every venue quote and mark follow it)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from hedge.app import App
+from hedge.config import ConfigError, parse_params
+from hedge.execution import Leg
+
+D = Decimal
+SYMBOL = "BTC_USDT"
+BASE = {
+    "symbols": ["BTC_USDT"],
+    "order_notional_usdt": 1000,
+    "max_position_usdt": 2000,
+    "open_threshold_bps": 900,
+    "close_threshold_bps": -900,
+    "status_interval_s": 60,
+    "leverage": {"binance": 10, "okx": 10},
+}
+
+
+def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tuple:
+    """binance long, okx short, one pair of `notional` USDT per leg on 10 000 USDT accounts (~42 % from
+    liquidation), and thresholds no spread reaches (only stops trade)."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=hours)
+    app = sim.app(json.dumps({**BASE, **params}))
+    assert app.start()
+    buy, sell = app.venues
+    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    qty = (D(notional) / price).quantize(D("0.001"))
+    fill = app.executor.execute_pair(
+        SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)), "open#1"
+    )
+    app.ledger.record_open(
+        symbol=SYMBOL,
+        long_venue="binance",
+        short_venue="okx",
+        qty=fill.qty,
+        long_price=fill.fills[0].avg_price,
+        short_price=fill.fills[1].avg_price,
+        fees=fill.fees,
+        client_ids=(),
+        now_ms=sim.now_ms(),
+    )
+    app.ledger.clear_orders()
+    app.ledger.save(app.api.store)
+    return sim, app
+
+
+def _run(sim, app: App, seconds: int, moves: dict[int, float] | None = None) -> None:
+    """Tick once a second; at second s of `moves` the coin's fair price jumps by that factor."""
+    coin = sim.world.coins["BTC"]
+    for second in range(seconds):
+        if moves and second in moves:
+            coin.fair *= moves[second]
+        app.tick()
+        sim.clock.sleep(1000)
+
+
+def _net(app: App) -> Decimal:
+    positions = app.venue_positions()
+    assert positions is not None
+    return sum((q for (_, s), q in positions.items() if s == SYMBOL), D(0))
+
+
+def _stop_lines(sim) -> list[str]:
+    return [line for line in sim.logs if line.startswith("STOP level") and " done" not in line]
+
+
+def _orders_after_open(sim, index: int) -> list:
+    return [o for o in sim.orders(index) if o["Info"]["clientOrderId"].rsplit("n", 1)[1] not in ("1", "2")]
+
+
+def test_a_40_percent_run_up_in_gaps_fires_levels_in_order_and_nothing_is_liquidated(sim_robot):
+    sim, app = _hedged(sim_robot)
+    start_qty = app.ledger.pairs[1].qty
+    _run(sim, app, 240, {20: 1.08, 40: 1.14, 60: 1.18})  # +45 % in three gaps, 20 s apart
+    lines = _stop_lines(sim)
+    assert [line.split(" on ")[0] for line in lines] == ["STOP level 1", "STOP level 2", "STOP level 2"]
+    assert all(" on okx:" in line for line in lines)  # the short leg's venue is the one threatened
+    assert app.risk.stops_fired == [1, 2, 0]
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    pair = app.ledger.pairs[1]
+    assert D(0) < pair.qty < start_qty * D("0.3")  # 25 %, then 50 %, then 50 % of what was left
+    assert _net(app) == 0
+    # equal quantities came off both legs, every stop order a reduce-only close
+    stop_orders = _orders_after_open(sim, 0) + _orders_after_open(sim, 1)
+    assert stop_orders and all(o["Offset"] == 1 for o in stop_orders)
+    assert app.risk.views["okx"].nearest[1] > 30  # each level moved the liquidation price away
+
+
+def test_the_same_run_up_liquidates_the_short_leg_when_no_stop_may_act(sim_robot):
+    """The control: HALTED sends nothing, so the due stops are only reported and okx is liquidated."""
+    sim, app = _hedged(sim_robot, trading_state="HALTED")
+    _run(sim, app, 240, {20: 1.08, 40: 1.14, 60: 1.18})
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 1]
+    assert app.risk.stops_fired == [0, 0, 0]
+    blocked = [line for line in sim.logs if "but the trading state is HALTED" in line]
+    assert 1 <= len(blocked) <= 3  # once per level reached, not at every retry
+
+
+def test_a_steady_40_percent_rise_is_held_off_by_the_first_level_checked_every_tick(sim_robot):
+    # one status read in the whole run: every stop after it comes from the every-tick watch, which
+    # re-marks the cached positions at the fresh book mids (and re-reads a venue after it fired)
+    sim, app = _hedged(sim_robot, hours=2, status_interval_s=3600)
+    rise = 1.4 ** (1 / 600)
+    _run(sim, app, 900, {second: rise for second in range(600)})  # +40 % over ten minutes
+    assert app.risk.stops_fired[0] >= 2 and app.risk.stops_fired[1:] == [0, 0]
+    assert all(" on okx:" in line for line in _stop_lines(sim))
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    assert _net(app) == 0
+
+
+def test_a_gap_past_the_last_level_flattens_the_venue_with_banded_ioc_orders(sim_robot):
+    sim, app = _hedged(sim_robot)
+    _run(sim, app, 60, {10: 1.35})
+    assert app.risk.stops_fired == [0, 0, 1]
+    assert any(line.startswith("STOP level 3 EMERGENCY on okx") for line in sim.logs)
+    assert app.ledger.pairs == {} and _net(app) == 0
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    flatten = _orders_after_open(sim, 0) + _orders_after_open(sim, 1)
+    assert flatten and all(o["Info"]["timeInForce"] == "IOC" and o["Offset"] == 1 for o in flatten)
+    for order in flatten:  # banded: a limit about emergency_band_bps (100) from the book, never filled beyond
+        buying = order["Info"]["side"] == "BUY"
+        assert order["Price"] > 0 and abs(order["AvgPrice"] / order["Price"] - 1) <= 0.0102
+        assert order["AvgPrice"] <= order["Price"] if buying else order["AvgPrice"] >= order["Price"]
+
+
+def test_effective_leverage_above_the_ceiling_fires_the_first_level(sim_robot):
+    sim, app = _hedged(sim_robot, notional=15_000, stops={"max_effective_leverage": 1.2})
+    _run(sim, app, 5)
+    assert app.risk.stops_fired[0] >= 1
+    assert "effective leverage" in _stop_lines(sim)[0]
+    assert app.ledger.pairs[1].qty < D("0.25")
+
+
+def test_a_symbol_without_venue_mechanics_falls_back_to_the_venues_figure_and_says_so_once(
+    sim_robot, monkeypatch
+):
+    from hedge import risk as risk_module
+
+    def no_mechanics(_venue):
+        raise KeyError("no contract data for this test")
+
+    monkeypatch.setattr(risk_module, "venue_mechanics", no_mechanics)
+    sim, app = _hedged(sim_robot)
+    _run(sim, app, 130)
+    view = app.risk.views["okx"]
+    assert view.method == "estimate" and view.nearest is not None
+    # conservative: the estimate is nearer to liquidation than the venue mechanics say
+    from hedge.venues import get as mechanics
+    from hedge.venues.base import Account
+
+    position = view.positions[0]
+    price = (
+        mechanics("okx")
+        .evaluate_cross(Account(view.wallet, tuple(view.positions)))
+        .liquidation_prices["BTCUSDT"]
+    )
+    assert D(0) < view.nearest[1] < (price - position.mark) / position.mark * 100
+    said = [line for line in sim.logs if "ESTIMATED" in line]
+    assert len(said) == 2  # once per venue
+
+
+@pytest.mark.parametrize(
+    "stops, key",
+    [
+        ({"levels": []}, "stops.levels"),
+        (
+            {
+                "levels": [
+                    {"distance_pct": 30, "close_fraction": 0.5},
+                    {"distance_pct": 30, "close_fraction": 1},
+                ]
+            },
+            "stops.levels[1].distance_pct",
+        ),
+        (
+            {
+                "levels": [
+                    {"distance_pct": 20, "close_fraction": 0.5},
+                    {"distance_pct": 30, "close_fraction": 1},
+                ]
+            },
+            "stops.levels[1].distance_pct",
+        ),
+        ({"levels": [{"distance_pct": 30, "close_fraction": 0}]}, "stops.levels[0].close_fraction"),
+        ({"levels": [{"distance_pct": 30, "close_fraction": 1.5}]}, "stops.levels[0].close_fraction"),
+        ({"levels": [{"distance_pct": 30}]}, "stops.levels[0]"),
+        (
+            {
+                "levels": [
+                    {"distance_pct": 30, "close_fraction": 0.5, "emergency": True},
+                    {"distance_pct": 20, "close_fraction": 1},
+                ]
+            },
+            "stops.levels[0].emergency",
+        ),
+        (
+            {"levels": [{"distance_pct": 30, "close_fraction": 0.5, "emergency": True}]},
+            "stops.levels[0].close_fraction",
+        ),
+        ({"levels": [{"distance_pct": 30, "close_fraction": 0.5, "urgent": True}]}, "stops.levels[0].urgent"),
+        ({"max_effective_leverage": 0}, "stops.max_effective_leverage"),
+        ({"retry_s": 0}, "stops.retry_s"),
+        ({"level": []}, "stops.level"),
+        ([], "stops"),
+    ],
+)
+def test_bad_stop_levels_are_refused_with_the_key_named(stops, key):
+    with pytest.raises(ConfigError) as raised:
+        parse_params(json.dumps({"stops": stops}))
+    assert raised.value.key == key
+    assert "\n" not in str(raised.value)
+
+
+def test_no_new_pair_is_opened_on_a_venue_near_its_first_stop_level(sim_robot):
+    """A venue 42 % from liquidation (first level 40 %, openings need 50 %) gets no new pair however wide
+    the edge: otherwise a stop's close would be reopened at once and fire again."""
+    sim, app = _hedged(sim_robot, open_threshold_bps=0.5, max_position_usdt=200_000)
+    _run(sim, app, 600)
+    assert list(app.ledger.pairs) == [1] and app.pairs_opened == 0
+    assert any("from liquidation, within 50" in line for line in sim.logs)
