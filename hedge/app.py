@@ -643,13 +643,12 @@ class App:
         risk = self.risk.read(venue, raw, view.equity, view.upnl)
         view.notional = risk.notional
         nearest = risk.nearest
+        view.liquidation = None
         if nearest:
-            # a symbol without the venue's published tiers is computed with the conservative estimate
             symbol = nearest[0].replace("_", "")
-            estimated = venue_mechanics(venue.key).is_estimated(symbol)
+            # a symbol without the venue's published tiers is computed with the conservative estimate
+            estimated = risk.method != "mechanics" or venue_mechanics(venue.key).is_estimated(symbol)
             view.liquidation = (f"{symbol}, estimated" if estimated else symbol, nearest[1])
-        else:
-            view.liquidation = None
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
         """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""

@@ -324,7 +324,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
     rng = random.Random(seed)
     sim = Sim("Futures_Binance", "Futures_OKX", hours=24)
     kills = opened = closes = 0
-    for _round in range(10):
+    for _round in range(14):
         countdown = [rng.randint(1, 40)]
         app = sim.app(params=TRADING)
         open_bps, close_bps = rng.choice([OPENING, CLOSING])
