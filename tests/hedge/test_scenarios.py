@@ -317,7 +317,7 @@ TRADING = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position
 OPENING, CLOSING = (D(-100), D(-200)), (D(200_000), D(100_000))
 
 
-@pytest.mark.parametrize("seed", [1, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplicates(seed):
     """The whole loop (openings, closes, reconcile, start itself) is killed at a seeded random venue call,
     restarted, killed again...; in the end the book is hedged, reconciled and no client id was used twice."""
@@ -350,7 +350,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
     for _ in range(120):
         final.tick()
         sim.clock.sleep(1000)
-    assert kills >= 6 and opened >= 3 and closes >= 1  # the loop really traded and really died
+    assert kills >= 6 and opened >= 5 and closes >= 1  # the loop really traded and really died
     assert any("unfinished execution settled" in line for line in sim.logs)  # some died mid-execution
     assert final.halt_reason is None and final.ledger.orders == {}
     assert abs(_net(final)) < D("0.001")
