@@ -23,6 +23,7 @@ from hedge.guards import Guards
 from hedge.ledger import HedgePair, Ledger
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
+    Levels,
     Market,
     Top,
     Venue,
@@ -31,20 +32,29 @@ from hedge.market import (
     swap_symbol,
     venue_key,
 )
-from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
+from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import Cost, RateBudget, TokenBuckets
 from hedge.report import Report
 from hedge.risk import Risk, band_price
-from hedge.sizing import equal_base_qty, leg_problem
+from hedge.sizing import (
+    ContractSpec,
+    common_base_step,
+    equal_base_qty,
+    floor_to_step,
+    leg_problem,
+    min_tradable_qty,
+)
 from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
+from hedge.venues import get as venue_mechanics
 
 RECONCILE_RETRY_MS = 30_000
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
+Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
 CLOSE_BACKOFF_MAX_S = 3_600
 
 
@@ -56,7 +66,7 @@ class AccountView:
     ok: bool = False
     margin_used: Decimal = Decimal(0)
     notional: Decimal = Decimal(0)  # sum of |position| x mark
-    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol, distance to liquidation %
+    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol (", estimated"), distance %
 
     @property
     def leverage(self) -> Decimal | None:
@@ -634,7 +644,12 @@ class App:
         risk = self.risk.read(venue, raw, view.equity, view.upnl)
         view.notional = risk.notional
         nearest = risk.nearest
-        view.liquidation = (nearest[0].replace("_", ""), nearest[1]) if nearest else None
+        view.liquidation = None
+        if nearest:
+            symbol = nearest[0].replace("_", "")
+            # a symbol without the venue's published tiers is computed with the conservative estimate
+            estimated = risk.method != "mechanics" or venue_mechanics(venue.key).is_estimated(symbol)
+            view.liquidation = (f"{symbol}, estimated" if estimated else symbol, nearest[1])
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
         """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""
@@ -807,9 +822,14 @@ class App:
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:
-        """Close the group's pairs; True when all of their quantity was closed."""
+        """Close the group's pairs, at most max_depth_share of the books at a time. False when the attempt
+        failed (the caller backs off); True when the quantity tried was closed, or nothing was tried because
+        the books were unreadable or too thin (tried again next tick)."""
         total = sum((p.qty for p in group), Decimal(0))
-        return self.close_group(symbol, long_venue, short_venue, group) == total
+        qty = self._close_qty(symbol, long_venue, short_venue, total)
+        if qty <= 0:
+            return True
+        return self.close_group(symbol, long_venue, short_venue, group, qty=qty) == qty
 
     def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
                     qty: Decimal | None = None, tag: str = "close",
@@ -820,8 +840,9 @@ class App:
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
+        total = sum((p.qty for p in group), Decimal(0))
         if qty is None:
-            qty = sum((p.qty for p in group), Decimal(0))
+            qty = total
         long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
         long_limit = short_limit = None
         if band_bps is not None and long_ref > 0 and short_ref > 0:
@@ -858,11 +879,32 @@ class App:
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
         what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
-        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty} (long {long_venue.key} {long_exit}, "
-                   f"short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
+        part_of = f" of {total}" if fill.qty < total else ""
+        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty}{part_of} (long {long_venue.key} "
+                   f"{long_exit}, short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
         return fill.qty if fill.balanced else Decimal(0)
+
+    def _close_qty(self, symbol: str, long_venue: Venue, short_venue: Venue, total: Decimal) -> Decimal:
+        """What one close may take: the whole group, or max_depth_share of the depth within max_slippage_bps
+        (buying back on the short venue's asks, selling on the long venue's bids). A remainder below a
+        venue's minimum could never be closed on its own, so at least that much is left; 0 = wait."""
+        books = self._books(symbol, short_venue, long_venue, closing=True)
+        if books is None:
+            return Decimal(0)
+        specs = (long_venue.specs[symbol], short_venue.specs[symbol])
+        room = self._depth_room(symbol, books, *specs)
+        if room >= total:
+            return total
+        price = _dec(books[0][0][0][0])
+        qty = min(room, total - min_tradable_qty(price, *specs))
+        problem = next((p for p in (leg_problem(qty, price, spec) for spec in specs) if p), None)
+        if problem:
+            self.skip(symbol, f"{long_venue.key}/{short_venue.key} close waits: max_depth_share "
+                              f"{self.cfg.max_depth_share} of the book allows {room} of {total} ({problem})")
+            return Decimal(0)
+        return qty
 
     # --- opening ---
     def _scan(self, symbol: str) -> None:
@@ -902,11 +944,19 @@ class App:
         if qty <= 0:
             return
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        books = self._books(symbol, buy, sell)
+        if books is None:
+            return
+        wanted = qty
+        qty = min(qty, self._depth_room(symbol, books, spec_buy, spec_sell))
         problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
         if problem:
+            if qty < wanted:
+                share = self.cfg.max_depth_share
+                problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
-        sized = self._sized_edge(opp, buy, sell, float(qty))
+        sized = self._sized_edge(opp, buy, sell, float(qty), books)
         if sized is None:
             return
         edge, exec_buy, exec_sell = sized
@@ -916,6 +966,7 @@ class App:
         if problem:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
+        note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
         if self.coordinator.shared:
             pair_id, problem = self.coordinator.reserve_open(self._open_request(unit, buy, sell, qty, price))
             if problem:
@@ -923,11 +974,11 @@ class App:
                 return
             self.ledger.next_id = pair_id or self.ledger.next_id
             try:
-                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell)
+                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
             finally:
                 self.coordinator.release_open(unit)
             return
-        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell)
+        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
 
     def _open_request(self, unit: Unit, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> OpenRequest:
         """The shared budget check of a cluster: what this opening adds on each venue and the symbol."""
@@ -942,16 +993,16 @@ class App:
                            max_effective_leverage=self.cfg.max_effective_leverage)
 
     def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
-              exec_sell: float) -> None:
+              exec_sell: float, note: str = "") -> None:
         symbol = opp.symbol
         if not self._reserve((buy.key, sell.key), priority=False):
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more than "
                       f"{self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
             return
         tag = f"open#{self.ledger.next_id}"
-        self.event(f"OPEN {tag} {symbol} {qty}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell {opp.sell_venue} "
-                   f"~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread {opp.spread_bps:.2f} bps, "
-                   f"funding carry {opp.funding_carry_bps:+.2f} bps)")
+        self.event(f"OPEN {tag} {symbol} {qty}{note}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
+                   f"{opp.sell_venue} ~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread "
+                   f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
         fill = self._execute(symbol, legs, tag)
         if fill is not None:
@@ -981,13 +1032,32 @@ class App:
                    f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
         self.measure_exposure()
 
-    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float
-                    ) -> tuple[float, float, float] | None:
+    def _books(self, symbol: str, buy: Venue, sell: Venue, *, closing: bool = False
+               ) -> Books | None:
+        """(asks, bids) of the buying and the selling venue; None (skip, said once) when either is
+        unreadable or empty on the side the order takes."""
         assert self.market is not None
-        buy_book = self.market.depth(buy, opp.symbol)
-        sell_book = self.market.depth(sell, opp.symbol)
+        buy_book = self.market.depth(buy, symbol)
+        sell_book = self.market.depth(sell, symbol)
         if buy_book is None or sell_book is None or not buy_book[0] or not sell_book[1]:
+            what = "closing" if closing else "opening"
+            self.skip(symbol, f"{buy.key}->{sell.key}: order book unreadable or empty; {what} waits "
+                              "for depth")
             return None
+        return buy_book, sell_book
+
+    def _depth_room(self, symbol: str, books: Books,
+                    *specs: ContractSpec) -> Decimal:
+        """The largest equal base quantity that takes at most max_depth_share of the depth quoted within
+        max_slippage_bps of the top, on the buying venue's asks and on the selling venue's bids."""
+        cap = depth_share_cap(books[0][0], books[1][1], float(self.cfg.max_slippage_bps),
+                              float(self.cfg.max_depth_share))
+        room = floor_to_step(Decimal(repr(cap)), common_base_step(*specs))
+        return room if room > 0 else Decimal(0)
+
+    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float,
+                    books: Books) -> tuple[float, float, float] | None:
+        buy_book, sell_book = books
         exec_buy = walk(buy_book[0], qty)
         exec_sell = walk(sell_book[1], qty)
         if exec_buy is None or exec_sell is None:

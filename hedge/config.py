@@ -218,6 +218,7 @@ class HedgeConfig:
     status_interval_s: int = 60
     max_book_age_ms: int = 3000
     max_slippage_bps: Decimal = Decimal("5")
+    max_depth_share: Decimal = Decimal("0.2")  # of the depth within max_slippage_bps, per order and leg
     # Estimated rebates (referral / market-maker programmes) in bps of volume per venue; about 1 bp is
     # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
     rebate_bps: MappingProxyType = field(
@@ -243,9 +244,9 @@ class HedgeConfig:
 KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
     "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "rebate_bps", "log_keep_rows",
-    "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage", "rate_limits", "trading_state",
-    "cluster", "treasury",
+    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
+    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage", "rate_limits",
+    "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -292,6 +293,8 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         max_book_age_ms=_int(raw, "max_book_age_ms", d.max_book_age_ms, low=100, high=600_000),
         max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
                               high=Decimal("500")),
+        max_depth_share=_dec(raw, "max_depth_share", d.max_depth_share, low=Decimal("0.01"),
+                             high=Decimal("1")),
         rebate_bps=_rebates(raw.get("rebate_bps", {})),
         log_keep_rows=_int(raw, "log_keep_rows", d.log_keep_rows, low=1_000, high=10_000_000),
         log_reset_interval_s=_int(raw, "log_reset_interval_s", d.log_reset_interval_s, low=60, high=604_800),

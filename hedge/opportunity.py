@@ -50,6 +50,26 @@ def walk(levels: list[tuple[float, float]], qty: float) -> float | None:
     return None
 
 
+def visible_depth(levels: list[tuple[float, float]], band_bps: float) -> float:
+    """Base quantity quoted within band_bps of the best price (levels best first)."""
+    if not levels:
+        return 0.0
+    best = levels[0][0]
+    reach = best * band_bps / BPS * (1.0 + 1e-9)  # a level exactly at the band edge counts
+    total = 0.0
+    for price, amount in levels:
+        if abs(price - best) > reach:
+            break
+        total += amount
+    return total
+
+
+def depth_share_cap(buy_asks: list[tuple[float, float]], sell_bids: list[tuple[float, float]],
+                    band_bps: float, share: float) -> float:
+    """Largest base quantity that takes at most `share` of the depth within band_bps on either leg."""
+    return share * min(visible_depth(buy_asks, band_bps), visible_depth(sell_bids, band_bps))
+
+
 @dataclass(frozen=True)
 class Opportunity:
     symbol: str

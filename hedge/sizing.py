@@ -8,7 +8,7 @@ of the least common multiple of the two base steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from math import gcd
 
@@ -82,3 +82,14 @@ def leg_problem(base: Decimal, price: Decimal, spec: ContractSpec) -> str | None
     if base * price < spec.min_notional:
         return f"notional {base * price:.2f} below the minimum {spec.min_notional}"
     return None
+
+
+def min_tradable_qty(price: Decimal, *specs: ContractSpec) -> Decimal:
+    """Smallest equal base quantity every venue accepts (lot step, minimum size, minimum notional)."""
+    step = common_base_step(*specs)
+    need = step
+    for spec in specs:
+        need = max(need, spec.min_qty * spec.ct_val)
+        if price > 0:
+            need = max(need, spec.min_notional / price)
+    return (need / step).to_integral_value(rounding=ROUND_CEILING) * step

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from hedge import venues
-from hedge.venues.base import Account, MarginTier, Position, Side, Venue, canonical_symbol
+from hedge.venues.base import Account, ContractSpec, MarginTier, Position, Side, Venue, canonical_symbol
 
 OTHER_FORMAT = "SYMBOL:SIDE:QTY:ENTRY:MARK[:MMR:MAINT_AMOUNT]"
 MIN_MAGNITUDE, MAX_MAGNITUDE = Decimal("1e-12"), Decimal("1e15")
@@ -94,9 +94,8 @@ def _other(venue: Venue, text: str, own_symbol: str) -> Position:
     if len(parts) == 7:
         tier = _pinned_tier(_decimal("--other MMR", parts[5], non_negative=True),
                             _decimal("--other MAINT_AMOUNT", parts[6], non_negative=True))
-    elif symbol not in venue.specs:
-        raise InputError(f"--other {text!r}: {symbol} is unknown on {venue.name}; "
-                         "add :MMR:MAINT_AMOUNT to pin its tier")
+    else:
+        _spec(venue, symbol, f"--other {text!r}")
     return Position(
         symbol=symbol, side=_side("--other SIDE", parts[1]),
         qty=_decimal("--other QTY", parts[2], positive=True),
@@ -105,17 +104,24 @@ def _other(venue: Venue, text: str, own_symbol: str) -> Position:
     )
 
 
-def compute(argv: Sequence[str]) -> dict[str, Decimal]:
-    """Parse `argv` and return the four figures (rounded the venue's way). Raises InputError on bad input."""
+def _spec(venue: Venue, symbol: str, flag: str) -> ContractSpec:
+    """The symbol's contract; a USDT perpetual without a published table gets the venue's estimate."""
+    try:
+        return venue.spec(symbol)
+    except ValueError as exc:
+        raise InputError(f"{flag}: {exc}") from None
+
+
+def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
+    """Parse `argv` and return the four figures (rounded the venue's way), plus `tiers: estimated` when the
+    symbol's margin tiers are the venue's conservative estimate. Raises InputError on bad input."""
     a = _parser().parse_args(argv)
     try:
         venue = venues.get(a.venue)
     except ValueError as exc:
         raise InputError(f"--venue: {exc}") from None
     symbol = canonical_symbol(a.symbol)
-    if symbol not in venue.specs:
-        known = ", ".join(sorted(venue.specs))
-        raise InputError(f"--symbol: {symbol} is unknown on {venue.name}; known: {known}")
+    spec = _spec(venue, symbol, "--symbol")
     mode = a.mode.lower()
     if mode not in ("isolated", "cross"):
         raise InputError(f"--mode: {a.mode!r} is not a margin mode; use isolated or cross")
@@ -159,12 +165,19 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal]:
                          "is at or below maintenance already; add margin (--margin/--leverage, or --wallet "
                          "in cross)")
     bankrupt = venue.bankruptcy_price(position, account)
-    return {
+    result: dict[str, Decimal | str] = {
         "liquidation_price": venue.round_price(liq, symbol),
         "bankruptcy_price": venue.round_price(max(bankrupt, Decimal(0)), symbol),
         "initial_margin": venue.round_money(venue.initial_margin(position)),
         "maintenance_margin": venue.round_money(venue.maintenance_margin(position)),
     }
+    if tier is None and (spec.estimated or any(venue.is_estimated(o.symbol) for o in others_of(account))):
+        result["tiers"] = "estimated"  # not the venue's published table: docs/mechanics.md, "Alts"
+    return result
+
+
+def others_of(account: Account | None) -> tuple[Position, ...]:
+    return tuple(p for p in account.positions[1:] if p.tier is None) if account else ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,12 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("liqcalc: the figures are out of range; check the magnitudes of --entry, --qty, "
               "--leverage/--margin and --wallet", file=sys.stderr)
         return 2
+    shown = {k: v if isinstance(v, str) else format(v, "f") for k, v in result.items()}
     if "--json" in args:
-        print(json.dumps({k: format(v, "f") for k, v in result.items()}))
+        print(json.dumps(shown))
     else:
-        width = max(len(k) for k in result)
-        for key, value in result.items():
-            print(f"{key.replace('_', ' '):<{width}}  {format(value, 'f')}")
+        width = max(len(k) for k in shown)
+        for key, value in shown.items():
+            print(f"{key.replace('_', ' '):<{width}}  {value}")
+        if "tiers" in shown:
+            print("(no published margin tiers for this symbol here: a conservative estimate, see "
+                  "docs/mechanics.md)")
     return 0
 
 

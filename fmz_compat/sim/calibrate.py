@@ -1,12 +1,15 @@
 """Derive the simulator's default market parameters from the real data in ../shared/data.
 
-Run: `python -m fmz_compat.sim.calibrate [DATA_DIR]`. Prints the figures docs/simulator.md quotes;
-`params.py` holds the rounded results, so a run never needs the data files.
+Run: `python -m fmz_compat.sim.calibrate [all_exchanges.csv]` (8-hour prices and funding) and
+`python -m fmz_compat.sim.calibrate books [BYBIT.jsonl.gz]` (order books of the Bybit capture). Prints the
+figures docs/simulator.md quotes; `params.py` holds the rounded results, so a run never needs the data.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import json
 import math
 import statistics
 import sys
@@ -18,6 +21,60 @@ from zoneinfo import ZoneInfo
 LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")
 DEFAULT_DATA = Path("/work/shared/data/xex_8h_perps_2023_2024/all_exchanges.csv")
+DEFAULT_BOOKS = Path("/work/shared/data/cryptofeed_raw_ws/BYBIT.jsonl.gz")
+
+
+def book_figures(path: Path) -> dict[str, dict[str, float]]:
+    """Per symbol, over every update of a Bybit orderbook.200 stream (snapshot + deltas): the median quoted
+    spread (bps), best-level size and depth within 5 / 10 bps of the mid (USDT, the thinner side)."""
+    books: dict[str, dict[str, dict[float, float]]] = {}
+    samples: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("t") != "recv":
+                continue
+            message = json.loads(record["data"])
+            topic = message.get("topic", "")
+            if not topic.startswith("orderbook."):
+                continue
+            symbol = topic.rsplit(".", 1)[1]
+            if message.get("type") == "snapshot":
+                books[symbol] = {"b": {}, "a": {}}
+            book = books.get(symbol)
+            if book is None:
+                continue
+            for side in ("b", "a"):
+                for price, size in message["data"][side]:
+                    if float(size) == 0:
+                        book[side].pop(float(price), None)
+                    else:
+                        book[side][float(price)] = float(size)
+            if not book["b"] or not book["a"]:
+                continue
+            bid, ask = max(book["b"]), min(book["a"])
+            mid = (bid + ask) / 2
+            s = samples[symbol]
+            s["spread_bps"].append((ask - bid) / mid * 1e4)
+            s["top_usdt"].append(min(book["b"][bid] * bid, book["a"][ask] * ask))
+            for band in (5, 10):
+                bids = sum(p * q for p, q in book["b"].items() if (mid - p) / mid * 1e4 <= band)
+                asks = sum(p * q for p, q in book["a"].items() if (p - mid) / mid * 1e4 <= band)
+                s[f"within_{band}bps_usdt"].append(min(bids, asks))
+    return {symbol: {k: statistics.median(v) for k, v in s.items()} | {"updates": len(s["spread_bps"])}
+            for symbol, s in samples.items()}
+
+
+def main_books(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else DEFAULT_BOOKS
+    if not path.exists():
+        print(f"capture {path} not found; pass the path to BYBIT.jsonl.gz", file=sys.stderr)
+        return 2
+    for symbol, fig in sorted(book_figures(path).items()):
+        print(f"{symbol} median spread {fig['spread_bps']:.2f} bps, best level {fig['top_usdt']:,.0f} USDT, "
+              f"within 5 bps {fig['within_5bps_usdt']:,.0f}, within 10 bps {fig['within_10bps_usdt']:,.0f} "
+              f"(thinner side; {fig['updates']:.0f} updates)")
+    return 0
 
 
 def _utc_hour(local: str) -> datetime | None:
@@ -52,6 +109,8 @@ def load(path: Path) -> dict[tuple[str, str], dict[datetime, tuple[float, float 
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) > 1 and argv[1] == "books":
+        return main_books(argv[2:])
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA
     if not path.exists():
         print(f"data file {path} not found; pass the path to all_exchanges.csv", file=sys.stderr)

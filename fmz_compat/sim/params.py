@@ -1,7 +1,8 @@
 """Venue specs and market parameters of the simulator (calibrated in docs/simulator.md).
 
 Figures for BTC and ETH come from `python -m fmz_compat.sim.calibrate` on the 2023-01..2024-07
-8-hour data; other symbols get parameters scaled from ETH (see `symbol_params`).
+8-hour data; other symbols get ETH's basis, more volatility and measured or conservative books
+(see `symbol_params` and docs/simulator.md, "Other symbols").
 """
 
 from __future__ import annotations
@@ -124,30 +125,39 @@ def _round_pow10(x: float) -> float:
     return 10.0 ** math.floor(math.log10(x))
 
 
+# Order books of alts measured in ../shared/data/cryptofeed_raw_ws (Bybit orderbook.200, 2026-08-09, 44 s;
+# `python -m fmz_compat.sim.calibrate books`): median quoted spread (bps), median best-level size (USDT).
+_ALT_BOOKS: dict[str, tuple[float, float]] = {"SOL": (1.29, 42_000.0), "DOGE": (1.42, 1_080.0)}
+
+
 def symbol_params(pair: str) -> SymbolParams:
-    """Parameters of a pair like "SOL_USDT": calibrated for BTC/ETH, scaled from ETH otherwise."""
+    """Parameters of a pair like "SOL_USDT": calibrated for BTC/ETH; for other coins see docs/simulator.md
+    ("Other symbols"): ETH's cross-venue basis (no alt cross-venue price data exists in the store, so alts get
+    no extra opportunity the data does not show), more volatility, books measured where captured, else wide
+    and thin."""
     base = pair.split("_")[0].upper()
     if base in _KNOWN:
         return _KNOWN[base]
     price = _ALT_PRICES.get(base) or 10.0 ** ((stable_int("price", base) % 4000) / 1000.0 - 1.0)
     spice = (stable_int("vol", base) % 1000) / 1000.0  # 0..1, deterministic per coin
     eth = _KNOWN["ETH"]
+    spread_bps, depth_usdt = _ALT_BOOKS.get(base, (2.0 + 3.0 * spice, _ALT_BOOKS["DOGE"][1]))
     return SymbolParams(
         base=base,
         start_price=price,
         vol_8h=eth.vol_8h * (1.3 + 0.7 * spice),
         jump_per_day=3.0,
         jump_std=0.01,
-        slow_basis_bps=eth.slow_basis_bps * 2.0,
-        fast_basis_bps=eth.fast_basis_bps * 2.5,
-        dislocation_per_day=2.0,
-        dislocation_bps=35.0,
-        funding_common_bps=eth.funding_common_bps * 2.0,
-        spread_bps=2.0 + 3.0 * spice,
-        depth_usdt=20_000.0 + 30_000.0 * (1.0 - spice),
+        slow_basis_bps=eth.slow_basis_bps,
+        fast_basis_bps=eth.fast_basis_bps,
+        dislocation_per_day=eth.dislocation_per_day,
+        dislocation_bps=eth.dislocation_bps,
+        funding_common_bps=eth.funding_common_bps,
+        spread_bps=spread_bps,
+        depth_usdt=depth_usdt,
         tick=_round_pow10(price) * 1e-4,
         step=max(_round_pow10(5.0 / price), 1e-6) if price < 5.0 else _round_pow10(5.0 / price),
-        funding_mult=2.0,
+        funding_mult=1.5,
     )
 
 

@@ -128,6 +128,17 @@ def flat_tiers(rows: list[tuple[str, str, str]]) -> tuple[MarginTier, ...]:
     return tuple(MarginTier(cap=D(c), mmr=D(m), max_leverage=D(lev)) for c, m, lev in rows)
 
 
+def decimals(step: Decimal) -> int:
+    """Decimal places of a price or quantity step (0.001 -> 3, 1 -> 0)."""
+    return max(0, -step.normalize().as_tuple().exponent)
+
+
+# Unknown symbol: one tier at the highest first-tier maintenance rate seen in a venue's published tables (3 %:
+# Binance's 2024-10-24 leverage brackets, the only complete table we hold, over its 300+ USDT perpetuals;
+# no other venue's known first tier is higher). Liquidation distances computed with it are flagged estimated.
+FALLBACK_MMR = D("0.03")
+
+
 @dataclass(frozen=True)
 class FeeTier:
     name: str
@@ -149,6 +160,7 @@ class ContractSpec:
     funding_cap: Decimal = D("0.0075")
     funding_floor: Decimal = D("-0.0075")
     liquidation_fee_rate: Decimal = ZERO  # Binance per-symbol `liquidationFee`
+    estimated: bool = False  # tiers not from the venue's published table (see docs/mechanics.md, "Alts")
 
     @property
     def max_leverage(self) -> Decimal:
@@ -235,6 +247,7 @@ class Venue:
     specs: dict[str, ContractSpec] = field(hash=False)
     fee_tiers: tuple[FeeTier, ...]
     fee_tier_name: str
+    fallback_mmr: Decimal = FALLBACK_MMR
 
     # --- configuration -------------------------------------------------------------------------
     @property
@@ -242,16 +255,40 @@ class Venue:
         return self.rules.name
 
     def spec(self, symbol: str) -> ContractSpec:
-        """Contract spec by canonical symbol (BTCUSDT); FMZ, ccxt and venue spellings are accepted too."""
+        """Contract spec by canonical symbol (BTCUSDT); FMZ, ccxt and venue spellings are accepted too. A USDT
+        perpetual without a table here gets the conservative estimate (`estimated_spec`)."""
         try:
             return self.specs[symbol]
         except KeyError:
             pass
-        try:
-            return self.specs[canonical_symbol(symbol)]
-        except KeyError:
-            known = ", ".join(sorted(self.specs))
-            raise ValueError(f"unknown symbol {symbol!r} on {self.name}; known: {known}") from None
+        canonical = canonical_symbol(symbol)
+        found = self.specs.get(canonical)
+        if found is not None:
+            return found
+        if canonical.endswith("USDT") and len(canonical) > 4 and canonical.isalnum():
+            return self.estimated_spec(canonical)
+        known = ", ".join(sorted(self.specs))
+        raise ValueError(f"unknown symbol {symbol!r} on {self.name}: not a USDT perpetual; known: {known}")
+
+    def is_estimated(self, symbol: str) -> bool:
+        """True when the symbol's margin tiers are not the venue's published ones."""
+        return self.spec(symbol).estimated
+
+    def estimated_spec(self, symbol: str) -> ContractSpec:
+        """One margin tier at `fallback_mmr` for every size, fine price and quantity steps: a liquidation
+        price on the safe side of any first tier we have seen, for a symbol this module has no table for."""
+        found = self._estimates.get(symbol)
+        if found is None:
+            mmr = self.fallback_mmr
+            tier = MarginTier(cap=D("Infinity"), mmr=mmr, max_leverage=(ONE / (2 * mmr)).quantize(D("0.01")))
+            found = self._estimates[symbol] = ContractSpec(
+                symbol=symbol, tick_size=D("1e-8"), lot_size=D("1e-8"), min_qty=ZERO, min_notional=ZERO,
+                margin_tiers=(tier,), price_decimals=8, estimated=True)
+        return found
+
+    @cached_property
+    def _estimates(self) -> dict[str, ContractSpec]:
+        return {}
 
     @cached_property
     def fees(self) -> FeeTier:

@@ -5,12 +5,14 @@ from decimal import Decimal as D
 from hedge.venues.base import (
     ContractSpec,
     FeeTier,
+    MarginTier,
     RatioOrientation,
     SettlesAt,
     TierUnit,
     Valuation,
     Venue,
     VenueRules,
+    decimals,
     tiers_with_cum,
 )
 
@@ -39,6 +41,26 @@ SPECS = {
         margin_tiers=ETHUSDT_RISK_LIMITS, price_decimals=2, funding_cap=D("0.005"), funding_floor=D("-0.005"),
     ),
 }
+
+# Alts: instrument filters from instruments-info in ../shared/data/cryptofeed_raw_ws (BYBIT, 2026-08-09;
+# high confidence): (tickSize, qtyStep = minOrderQty, maxLeverage); minNotionalValue 5 USDT for all of
+# them. Their risk-limit tables are not in the store: tier 1 is estimated as initial rate 1/maxLeverage,
+# maintenance half of it (the relation of Bybit's published BTC/ETH first tiers), one tier for every size,
+# flagged estimated.
+_ALT_INSTRUMENTS = {
+    "SOLUSDT": ("0.01", "0.1", "100"), "XRPUSDT": ("0.0001", "0.1", "100"),
+    "DOGEUSDT": ("0.00001", "1", "75"), "BNBUSDT": ("0.1", "0.01", "50"),
+    "ADAUSDT": ("0.0001", "1", "75"), "LINKUSDT": ("0.001", "0.1", "50"),
+    "AVAXUSDT": ("0.001", "0.1", "50"), "DOTUSDT": ("0.0001", "0.1", "50"), "LTCUSDT": ("0.01", "0.1", "50"),
+    "TRXUSDT": ("0.00001", "1", "75"), "BCHUSDT": ("0.1", "0.01", "50"), "SUIUSDT": ("0.0001", "10", "50"),
+}
+for _symbol, (_tick, _step, _lev) in _ALT_INSTRUMENTS.items():
+    _imr = D(1) / D(_lev)
+    SPECS[_symbol] = ContractSpec(
+        symbol=_symbol, tick_size=D(_tick), lot_size=D(_step), min_qty=D(_step), min_notional=D("5"),
+        margin_tiers=(MarginTier(cap=D("Infinity"), mmr=_imr / 2, max_leverage=D(_lev), imr=_imr),),
+        price_decimals=decimals(D(_tick)), funding_cap=D("0.005"), funding_floor=D("-0.005"), estimated=True,
+    )
 
 # Derivatives fee structure VIP0..Supreme VIP; MM1/MM2 = Market Maker Incentive Program derivatives maker
 # rebates (Bybit help "Introduction to the Market Maker Incentive Program"), taker by VIP/Pro level: Supreme

@@ -320,3 +320,77 @@ def test_a_bad_state_command_is_one_line_and_changes_nothing(fake_exchange, fake
     assert app.state.value == "ACTIVE"
     expected = "unknown trading state 'PAUSE': use ACTIVE, REDUCING or HALTED"
     assert any(expected in line for line in runtime.logs)
+
+
+def _order_sizes(exchange, ct_val=1.0):
+    return [D(repr(amount)) * D(repr(ct_val)) for _, _, amount in exchange.sent]
+
+
+def test_an_opening_takes_at_most_max_depth_share_of_the_book_on_either_leg(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.depth_size = 1.0  # 5 levels of 1 contract (0.01 BTC) within 5 bps: 0.05 BTC visible
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    assert pair.qty == D("0.01")  # 0.2 x 0.05, not the 0.019 of order_notional_usdt
+    assert _order_sizes(binance) == [D("0.01")] and _order_sizes(okx, 0.01) == [D("0.01")]
+    assert any("sized down from 0.019 by max_depth_share" in e.text for e in app.events.newest())
+
+
+def test_an_opening_the_book_cannot_carry_is_skipped_with_a_warning(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.depth_size = 0.05  # 0.0025 BTC visible: a 0.2 share is below one 0.001 lot
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 3)
+    assert binance.sent == [] and okx.sent == [] and app.ledger.pairs == {}
+    warnings = [e.text for e in app.events.newest(min_level="warn") if "max_depth_share" in e.text]
+    assert len(warnings) == 1 and "allows 0 of 0.019" in warnings[0]
+
+
+def test_a_close_larger_than_the_depth_share_goes_in_steps_and_ends_flat(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert binance.base_position() == D("0.019")
+    okx.depth_size = 1.0  # the close may take 0.01 BTC per order
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
+    _run(app, runtime, 1)
+    assert binance.base_position() == D("0.009") and okx.base_position() == D("-0.009")
+    assert app.max_net_exposure["BTC_USDT"] == 0
+    _run(app, runtime, 1)
+    assert app.ledger.pairs == {} and binance.base_position() == 0 and okx.base_position() == 0
+    assert _order_sizes(okx, 0.01)[1:] == [D("0.01"), D("0.009")]
+    assert not any("did not complete" in e.text for e in app.events.newest())
+
+
+def test_a_close_leaves_no_remainder_below_a_venue_minimum(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    binance.min_notional = 100.0  # 0.002 BTC at 50,000
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.depth_size = 1.8  # room 0.018 of 0.019 would leave 0.001 (50 USDT): below binance's 100
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
+    _run(app, runtime, 2)
+    assert app.ledger.pairs == {} and binance.base_position() == 0
+    assert _order_sizes(binance)[1:] == [D("0.017"), D("0.002")]
+
+
+def test_accounts_show_a_liquidation_distance_for_alts_and_flag_estimated_tiers(fake_exchange, fake_runtime):
+    books = {"XRP_USDT": (0.5, 0.5001)}
+    binance = fake_exchange("binance", lot=0.1, min_qty=0.1, books=dict(books))
+    okx = fake_exchange("okx", ct_val=100.0, lot=1.0, min_qty=1.0, books=dict(books))
+    runtime = fake_runtime([binance, okx])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS.replace("BTC_USDT", "XRP_USDT")))
+    assert app.start()
+    okx.books["XRP_USDT"] = (0.502, 0.5021)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+    app.refresh_accounts()
+    # Binance publishes XRPUSDT brackets; OKX's XRP tiers are not in the store (estimated, and said so)
+    assert app.accounts["binance"].liquidation[0] == "XRPUSDT"
+    assert app.accounts["okx"].liquidation[0] == "XRPUSDT, estimated"
+    assert all(view.liquidation[1] > 0 for view in app.accounts.values())

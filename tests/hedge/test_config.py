@@ -59,6 +59,8 @@ BAD = [
     ('{"status_interval_s": 0}', "status_interval_s"),
     ('{"max_book_age_ms": "NaN"}', "max_book_age_ms"),
     ('{"max_slippage_bps": "Infinity"}', "max_slippage_bps"),
+    ('{"max_depth_share": 0}', "max_depth_share"),
+    ('{"max_depth_share": 1.5}', "max_depth_share"),
     ('{"reconcile_policy": "guess"}', "reconcile_policy"),
     ('{"log_keep_rows": 10}', "log_keep_rows"),
     ('{"log_reset_interval_s": 0}', "log_reset_interval_s"),

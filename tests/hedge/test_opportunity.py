@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hedge.market import Top
-from hedge.opportunity import best_opportunity, edge_bps, spread_bps, walk
+from hedge.opportunity import best_opportunity, depth_share_cap, edge_bps, spread_bps, visible_depth, walk
 
 price = st.floats(min_value=100.0, max_value=100_000.0)
 rel = st.floats(min_value=-0.01, max_value=0.01)
@@ -87,3 +87,26 @@ def test_best_opportunity_picks_the_cheap_buy_and_rich_sell_and_reports_carry():
 def test_no_opportunity_when_books_overlap():
     tops = [("binance", _top(100.0, 100.02)), ("okx", _top(100.01, 100.03))]
     assert best_opportunity("X_USDT", tops, {"binance": 1.0, "okx": 1.0}) is None
+
+
+def test_visible_depth_counts_levels_within_the_band_of_the_best_price():
+    asks = [(100.0, 1.0), (100.03, 2.0), (100.05, 4.0), (100.06, 8.0)]
+    assert visible_depth(asks, 5.0) == 7.0  # 100.05 is exactly 5 bps away: counted
+    bids = [(100.0, 1.0), (99.97, 2.0), (99.94, 4.0)]
+    assert visible_depth(bids, 5.0) == 3.0
+    assert visible_depth([], 5.0) == 0.0
+    assert visible_depth(asks, 0.0) == 1.0  # a zero band still sees the top level
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 0.01), st.floats(0.001, 100.0)), min_size=1, max_size=20),
+       st.floats(0.0, 50.0), st.floats(0.01, 1.0))
+def test_a_depth_capped_quantity_never_exceeds_the_share_on_either_side(steps, band, share):
+    asks, bids, price_up, price_down = [], [], 100.0, 100.0
+    for step, amount in steps:
+        price_up, price_down = price_up * (1 + step), price_down * (1 - step)
+        asks.append((price_up, amount))
+        bids.append((price_down, amount * 0.5))
+    cap = depth_share_cap(asks, bids, band, share)
+    assert cap <= share * visible_depth(asks, band) + 1e-12
+    assert cap <= share * visible_depth(bids, band) + 1e-12
+    assert cap >= share * bids[0][1] - 1e-12  # the top level always counts

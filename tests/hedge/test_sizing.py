@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hedge.sizing import ContractSpec, common_base_step, contracts_for, equal_base_qty, leg_problem
+from hedge.sizing import (
+    ContractSpec,
+    common_base_step,
+    contracts_for,
+    equal_base_qty,
+    leg_problem,
+    min_tradable_qty,
+)
 
 CT_VALS = ["1", "0.1", "0.01", "0.001", "0.0001", "10", "0.000001", "0.5", "0.25"]
 LOTS = ["1", "0.1", "0.01", "0.001", "100", "5", "0.2"]
@@ -57,3 +64,13 @@ def test_leg_problem_names_min_qty_and_min_notional():
     assert "notional" in leg_problem(Decimal("0.002"), Decimal("1000"), s)
     assert leg_problem(Decimal("0.002"), Decimal("50000"), s) is None
     assert "zero" in leg_problem(Decimal("0"), Decimal("50000"), s)
+
+
+@given(spec, spec, st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("100000"), places=4),
+       st.sampled_from(["0", "5", "100"]))
+def test_min_tradable_qty_is_the_smallest_quantity_both_venues_accept(a, b, price, min_notional):
+    a = ContractSpec(a.ct_val, a.lot, a.min_qty, Decimal(min_notional))
+    qty = min_tradable_qty(price, a, b)
+    assert leg_problem(qty, price, a) is None and leg_problem(qty, price, b) is None
+    smaller = qty - common_base_step(a, b)
+    assert smaller <= 0 or leg_problem(smaller, price, a) or leg_problem(smaller, price, b)

@@ -69,7 +69,7 @@ def test_margin_overrides_the_leverage_margin(capsys):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--venue", "kraken"], "unknown venue 'kraken'"),
-    (["--symbol", "DOGEUSDT"], "DOGEUSDT is unknown on binance"),
+    (["--symbol", "DOGEUSD"], "unknown symbol 'DOGEUSD' on binance: not a USDT perpetual"),
     (["--qty", "-1"], "--qty must be greater than 0"),
     (["--entry", "abc"], "--entry: 'abc' is not a number"),
     (["--side", "up"], "'up' is not a side"),
@@ -104,3 +104,36 @@ def test_missing_margin_and_leverage_is_named(capsys):
     code, _, err = run(capsys, "--venue", "okx", "--symbol", "BTCUSDT", "--side", "long", "--entry", "1",
                        "--qty", "1")
     assert code == 2 and "give --leverage L or --margin USDT" in err
+
+
+def test_an_alt_with_published_brackets_is_computed_from_them(capsys):
+    # Binance SOLUSDT bracket 1 (2024-10-24): notional <= 20,000 at 0.5 %, cum 0. Isolated long 10 @ 150, 5x:
+    # margin 300; LP = (300 - 1,500) / (10 x 0.005 - 10) = 120.603 (tick 0.001).
+    code, out, _ = run(capsys, "--venue", "binance", "--symbol", "SOL_USDT", "--side", "long",
+                       "--entry", "150", "--qty", "10", "--leverage", "5", "--json")
+    assert code == 0
+    assert json.loads(out) == {"liquidation_price": "120.603", "bankruptcy_price": "120.000",
+                               "initial_margin": "300.00000000", "maintenance_margin": "7.50000000"}
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx", "coinex", "bitmex"])
+def test_a_symbol_without_a_table_gets_the_conservative_estimate_and_says_so(capsys, venue):
+    # PEPEUSDT has no table on any venue here: one tier at 3 % maintenance. Short 1,000,000 @ 0.00001, 5x:
+    # margin 2; mark-valued venues: LP = (2 + 10) / (1e6 x (0.03 + 1)) = 0.0000116505; entry-valued (Bybit,
+    # BitMEX): LP = 0.00001 + (2 - 0.3) / 1e6 = 0.0000117. OKX adds its 0.05 % taker clearance fee to the
+    # rate.
+    code, out, _ = run(capsys, "--venue", venue, "--symbol", "PEPEUSDT", "--side", "short",
+                       "--entry", "0.00001", "--qty", "1000000", "--leverage", "5", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["tiers"] == "estimated"
+    expected = {"binance": "0.00001165", "coinex": "0.00001165", "bybit": "0.00001170",
+                "bitmex": "0.00001170", "okx": "0.00001164"}[venue]
+    assert result["liquidation_price"] == expected
+    assert result["maintenance_margin"].startswith("0.3")
+
+
+def test_human_output_names_an_estimate(capsys):
+    code, out, _ = run(capsys, "--venue", "coinex", "--symbol", "SOLUSDT", "--side", "long", "--entry", "150",
+                       "--qty", "10", "--leverage", "5")
+    assert code == 0 and "tiers               estimated" in out and "conservative estimate" in out

@@ -116,3 +116,19 @@ def test_feed_notes_reach_the_robot_log_from_the_strategy_thread(streamed):
     expected = "Futures_Bybit warn: bybit books: BTCUSDT gap (update id 9 after 7); resyncing"
     assert rows[-1]["message"] == expected
     assert not feed.notes
+
+
+def test_binance_tickers_fall_back_to_one_book_ticker_request(binance, http):
+    from fmz_compat.ws.venues import BinanceBooks
+
+    ex, _ = binance
+    feed = BookFeed(BinanceBooks(), "ws://127.0.0.1:9/")
+    feed.connected = False  # the socket is down
+    ex.books = feed
+    ex.watch_books(["BTC_USDT"])
+    http.get("https://fapi.binance.com/fapi/v1/ticker/bookTicker", json=[
+        {"symbol": "BTCUSDT", "bidPrice": "95000.00", "bidQty": "1.500", "askPrice": "95000.10",
+         "askQty": "0.800", "time": 1732500000000, "lastUpdateId": 1027024}])
+    (t,) = ex.GetTickers()
+    assert (t.Symbol, t.Buy, t.Sell, t.Time) == ("BTC_USDT.swap", 95000.0, 95000.1, 1732500000000)
+    assert ex.book_reads == {"ws": 0, "rest": 1}

@@ -131,4 +131,27 @@ def test_binance_first_diff_fetches_a_rest_snapshot_and_pings_are_venue_specific
             assert view.bids == [(95000.5, 1.0), (95000.0, 3.0)] and view.asks == [(95001.0, 4.0)]
         finally:
             feed.stop()
-    assert OkxBooks().ping_frame() == "ping" and BinanceBooks().ping_frame() is None
+    assert OkxBooks().ping_frame() == "ping"
+    assert json.loads(BinanceBooks().ping_frame())["method"] == "LIST_SUBSCRIPTIONS"
+
+
+def test_pings_keep_a_quiet_connection_alive():
+    """A venue that pushes nothing (a quiet book) but answers pings: no reconnect."""
+    def answer(text: str) -> list[str | bytes]:
+        if json.loads(text).get("op") == "ping":
+            return [json.dumps({"success": True, "ret_msg": "pong", "op": "ping"})]
+        return [bybit_book("snapshot", 1, "10.0", "10.1")]
+
+    with FakeVenueWs(answer) as server:
+        books = BybitBooks()
+        books.ping_interval_s = 0.05
+        feed = BookFeed(books, server.url, config=FeedConfig(stale_after_s=0.3, backoff_initial_s=0.05,
+                                                             poll_s=0.02))
+        feed.subscribe(["BTCUSDT"])
+        feed.start()
+        try:
+            wait_for(lambda: feed.view("BTCUSDT", 1))
+            wait_for(lambda: sum('"ping"' in f for f in server.received) >= 15)  # ~0.75 s of pings
+            assert server.connections == 1 and feed.stats()["connects"] == 1
+        finally:
+            feed.stop()

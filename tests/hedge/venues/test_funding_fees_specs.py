@@ -127,9 +127,9 @@ def test_overrides_replace_fields_from_live_data_and_reject_unknown_keys():
     with pytest.raises(ValueError, match="unknown contract field"):
         venues.get("okx").with_overrides({"BTCUSDT": {"tick": "0.5"}})
     with pytest.raises(ValueError, match="missing fields"):
-        venues.get("okx").with_overrides({"DOGEUSDT": {"tick_size": "0.1"}})
-    with pytest.raises(ValueError, match="unknown symbol 'XRPUSDT' on okx"):
-        venue.spec("XRPUSDT")
+        venues.get("okx").with_overrides({"PEPEUSDT": {"tick_size": "0.1"}})
+    with pytest.raises(ValueError, match="unknown symbol 'XRPUSD' on okx: not a USDT perpetual"):
+        venue.spec("XRPUSD")
 
 
 def test_bad_positions_are_rejected_with_a_clear_message():
