@@ -29,6 +29,8 @@ from hedge.market import (
     Venue,
     fmz_pair,
     load_specs,
+    save_specs,
+    saved_specs,
     swap_symbol,
     venue_key,
 )
@@ -174,8 +176,16 @@ class App:
             exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
-                self.event(f"{key}: GetMarkets failed; venue ignored", "error")
-                continue
+                specs = saved_specs(self.api.store, key)
+                if specs is None:
+                    self.event(f"{key}: GetMarkets failed; venue ignored", "error")
+                    continue
+                # a restart during an outage must not drop a venue that holds our legs: it stays bound
+                # and is treated as down until it answers
+                self.event(f"{key}: GetMarkets failed; using the contract specs saved at the last start "
+                           "(the venue counts as down until it answers)", "warn")
+            else:
+                save_specs(self.api.store, key, specs)
             for symbol in self.cfg.symbols:
                 if symbol not in specs:
                     self.event(f"{key}: {symbol} swap not listed; this venue will not trade it", "warn")

@@ -6,6 +6,7 @@ a tick allocates nothing that grows.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -165,6 +166,35 @@ def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpe
                 tick=_dec(market.get("TickSize", 0)),
             )
     return specs
+
+
+SPECS_KEY = "hedge_specs_v1"
+
+
+def save_specs(store: Any, venue: str, specs: dict[str, ContractSpec]) -> None:
+    """Keep a venue's contract specs in _G, for a start while its GetMarkets is failing."""
+    saved = _saved(store)
+    saved[venue] = {pair: [str(s.ct_val), str(s.lot), str(s.min_qty), str(s.min_notional), str(s.tick)]
+                    for pair, s in specs.items()}
+    store(SPECS_KEY, json.dumps(saved))
+
+
+def saved_specs(store: Any, venue: str) -> dict[str, ContractSpec] | None:
+    rows = _saved(store).get(venue)
+    if not rows:
+        return None
+    try:
+        return {pair: ContractSpec(*(Decimal(v) for v in row)) for pair, row in rows.items()}
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+
+
+def _saved(store: Any) -> dict[str, Any]:
+    try:
+        saved = json.loads(store(SPECS_KEY) or "{}")
+    except ValueError:
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def _dec(value: Any) -> Decimal:

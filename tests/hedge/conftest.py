@@ -54,7 +54,9 @@ class FakeExchange:
     def GetName(self) -> str:
         return NAMES[self.venue]
 
-    def GetMarkets(self) -> dict[str, Any]:
+    def GetMarkets(self) -> dict[str, Any] | None:
+        if self.positions_down:  # the venue is down: markets unreadable too
+            return None
         return {f"{pair}.swap": {"Symbol": pair.lower(), "CtVal": self.ct_val, "AmountSize": self.lot,
                                  "MinQty": self.min_qty, "MinNotional": self.min_notional}
                 for pair in self.books}

@@ -394,3 +394,28 @@ def test_accounts_show_a_liquidation_distance_for_alts_and_flag_estimated_tiers(
     assert app.accounts["binance"].liquidation[0] == "XRPUSDT"
     assert app.accounts["okx"].liquidation[0] == "XRPUSDT, estimated"
     assert all(view.liquidation[1] > 0 for view in app.accounts.values())
+
+
+def test_a_restart_while_a_venue_is_down_keeps_its_legs_bound_with_the_saved_specs(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1
+
+    okx.positions_down = True  # okx down across the restart: GetMarkets and GetPositions fail
+    restarted = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert restarted.start()  # not refused: the ledger's okx leg stays bound
+    assert [v.key for v in restarted.venues] == ["binance", "okx"]
+    assert restarted.venues[1].specs["BTC_USDT"].ct_val == D("0.01")
+    assert any("using the contract specs saved at the last start" in line for line in runtime.logs)
+    sent = len(binance.sent) + len(okx.sent)
+    _run(restarted, runtime, 3)
+    assert len(binance.sent) + len(okx.sent) == sent  # nothing traded while okx cannot be read
+
+    okx.positions_down = False
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # back, and the spread has reverted
+    runtime.Sleep(60_000)
+    _run(restarted, runtime, 80)
+    assert restarted.ledger.pairs == {} and binance.base_position() == okx.base_position() == 0
