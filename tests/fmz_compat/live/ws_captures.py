@@ -1,6 +1,6 @@
 """Raw websocket captures from ../shared/data/cryptofeed_raw_ws (cryptofeed's sample data, real venue
 frames; see its SOURCE.md and LICENSE: "This product includes software developed by Bryant Moscon
-(http://www.bryantmoscon.com/)"). Read-only; the tests skip when the folder is absent."""
+(http://www.bryantmoscon.com/)"). Read-only; a missing capture fails the test that needs it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ if not CAPTURES.is_dir():
 def _require(name: str) -> Path:
     path = CAPTURES / name
     if not path.exists():
-        pytest.skip(f"capture {path} not present")
+        pytest.fail(f"capture {path} not present: these tests read ../shared/data/cryptofeed_raw_ws")
     return path
 
 
