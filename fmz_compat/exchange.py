@@ -108,6 +108,16 @@ class FmzExchangeObject:
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
         raise NotImplementedError
 
+    def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
+        """Buy/Sell: an order on the current pair in the direction set by SetDirection."""
+        raise NotImplementedError
+
+    def Buy(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Buy", price, amount, args)
+
+    def Sell(self, price: float, amount: float, *args: Any) -> str | None:
+        return self._classic("Sell", price, amount, args)
+
     # --- identity -----------------------------------------------------------------------------
     def GetName(self) -> str:
         return self._name
@@ -588,12 +598,6 @@ class Exchange(FmzExchangeObject):
             pair = self._symbol(symbol)[0]
             return self._place("CreateOrder", pair, raw_side, price, amount, opts, args)
         return self._run("CreateOrder", run)
-
-    def Buy(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._classic("Buy", price, amount, args)
-
-    def Sell(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._classic("Sell", price, amount, args)
 
     def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
         def run() -> str:

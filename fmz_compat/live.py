@@ -577,12 +577,6 @@ class LiveExchange(FmzExchangeObject):
             return self._place(self._symbol(symbol)[1], raw_side, price, amount, opts, args)
         return self._run("CreateOrder", run)
 
-    def Buy(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._classic("Buy", price, amount, args)
-
-    def Sell(self, price: float, amount: float, *args: Any) -> str | None:
-        return self._classic("Sell", price, amount, args)
-
     def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
         def run() -> str:
             allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
