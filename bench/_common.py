@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fmz_compat.core import VENUE_NAMES, ExchangeBinding  # noqa: E402
+from fmz_compat.runner import RunConfig, run  # noqa: E402
 from fmz_compat.sim.params import _ALT_PRICES  # noqa: E402
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, the CLI's default window start
@@ -43,3 +47,14 @@ def median(values: list[float]) -> float:
 
 def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+def timed_run(config: RunConfig) -> tuple[float, int]:
+    """Wall seconds and trades of one runner run, its summary and progress bar silenced."""
+    started = time.perf_counter()
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        result = run(config)
+    wall = time.perf_counter() - started
+    if result.exit_code != 0:
+        raise SystemExit(f"bench run failed (exit {result.exit_code}); see {result.robot_dir}")
+    return wall, int(result.stats.get("totals", {}).get("trades", 0))

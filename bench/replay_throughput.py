@@ -16,16 +16,14 @@ Book updates/s = recorded book lines / wall seconds. Medians of --runs; nothing 
 from __future__ import annotations
 
 import argparse
-import io
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from _common import ROOT, START_MS, median, strategy_params, symbols
+from _common import ROOT, START_MS, median, strategy_params, symbols, timed_run
 
 from fmz_compat.core import BacktestClock, MemoryLog, SimConfig
-from fmz_compat.runner import RunConfig, run
+from fmz_compat.runner import RunConfig
 from fmz_compat.sim.replay import ReplayWorld, replay_bindings
 from fmz_compat.sim.replay_format import iter_events, read_header
 from fmz_compat.sim.replay_synth import write_synthetic
@@ -75,13 +73,7 @@ def strategy_loop(path: Path, venues: int, syms: tuple[str, ...], out_root: Path
         quiet=True,
         replay=path,
     )
-    started = time.perf_counter()
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        result = run(config)
-    wall = time.perf_counter() - started
-    if result.exit_code != 0:
-        raise SystemExit(f"bench run failed (exit {result.exit_code}); see {result.robot_dir}")
-    return wall, int(result.stats.get("totals", {}).get("trades", 0))
+    return timed_run(config)
 
 
 def main() -> int:

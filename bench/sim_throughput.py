@@ -12,16 +12,14 @@ so the ratio shows what the strategy loop costs on top. Median of --runs runs; n
 from __future__ import annotations
 
 import argparse
-import io
 import tempfile
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from _common import ROOT, START_MS, bindings, median, strategy_params, symbols
+from _common import ROOT, START_MS, bindings, median, strategy_params, symbols, timed_run
 
 from fmz_compat.core import BacktestClock, MemoryLog, SimConfig
-from fmz_compat.runner import RunConfig, run
+from fmz_compat.runner import RunConfig
 from fmz_compat.sim import create_world
 
 STEP_MS = 1000
@@ -53,13 +51,7 @@ def full_loop(venues: int, n_symbols: int, hours: float, out_root: Path) -> tupl
         params_json=strategy_params(syms, venues, loop_interval_ms=STEP_MS, status_interval_s=300),
         out_root=out_root, quiet=True,
     )
-    started = time.perf_counter()
-    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):  # summary and progress bar
-        result = run(config)
-    wall = time.perf_counter() - started
-    if result.exit_code != 0:
-        raise SystemExit(f"bench run failed (exit {result.exit_code}); see {result.robot_dir}")
-    return wall, int(result.stats.get("totals", {}).get("trades", 0))
+    return timed_run(config)
 
 
 def main() -> int:
