@@ -131,7 +131,7 @@ class App:
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
-        self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms)
+        self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms, api.now_ms, api.sleep)
         self.coordinator.attach(self)
         self.coordinator.store = api.store
         shared = self.coordinator.shared
@@ -141,7 +141,8 @@ class App:
                                      self._id_stamp, self.coordinator.client_prefix),
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
-                                 logged=self._order_logged if shared else None)
+                                 logged=self._order_logged if shared else None,
+                                 exclusive=self.coordinator.exclusive if shared else None)
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
@@ -600,9 +601,12 @@ class App:
                     self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key_} "
                                "(filled by an execution that was never booked)", "warn")
                     key = (venue_key_, symbol)
-                    found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
+                    found = positions.get(key, Decimal(0))
+                    # back by what those orders filled: another node's unbooked fills there (busy) stay
                     with self.coordinator.acting(units.get(key)):
-                        self.executor.move_position(self._venue(venue_key_), symbol, found, want, tag)
+                        if not self.executor.move_position(self._venue(venue_key_), symbol, found,
+                                                           found - amount, tag):
+                            return False  # another node is trading there now: again at a later turn
         except LegOutcomeUnknown as exc:
             self.halt(str(exc))
             return False

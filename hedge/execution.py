@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -89,7 +90,9 @@ class Executor:
                  event: Callable[..., None], journal: Callable[[OrderRecord], None] | None = None,
                  new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5),
                  may_send: Callable[[OrderRecord], bool] | None = None,
-                 logged: Callable[[str, int, float, float, str], None] | None = None) -> None:
+                 logged: Callable[[str, int, float, float, str], None] | None = None,
+                 exclusive: Callable[[list[tuple[str, str]]], AbstractContextManager[bool]] | None = None
+                 ) -> None:
         self._sleep = sleep
         self._taker_bps = taker_bps
         self._event = event
@@ -101,6 +104,8 @@ class Executor:
         # cluster seam: the fencing check between journal and send, and every order-log row for peers
         self._may_send = may_send
         self._logged = logged
+        # cluster seam: (venue, symbol) execution locks held from the first position read to the last settle
+        self._exclusive = exclusive or (lambda _keys: nullcontext(True))
 
     def _next_client_id(self) -> str:
         self._seq += 1
@@ -135,7 +140,19 @@ class Executor:
 
     # --- commands ---
     def execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
-        """Trade both legs; None when nothing was sent (positions unreadable beforehand)."""
+        """Trade both legs; None when nothing was sent (positions unreadable beforehand, or another node of
+        a cluster trading one of the venue-symbols now: its fills would be measured as ours)."""
+        with self._exclusive([(leg.venue.key, symbol) for leg in legs]) as free:
+            if free:
+                return self._execute_pair(symbol, legs, tag)
+        self._busy(tag, symbol, "/".join(leg.venue.key for leg in legs))
+        return None
+
+    def _busy(self, tag: str, symbol: str, venues: str) -> None:
+        self._event(f"{tag}: nothing sent: {symbol} on {venues} is being traded by another node (tried "
+                    "again later)", "warn")
+
+    def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
         before = []
         for leg in legs:
             pos = self.position(leg.venue, symbol)
@@ -329,7 +346,16 @@ class Executor:
     def move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str,
                       limit: Decimal | None = None) -> list[LegFill]:
         """Trade venue's position in symbol from current to target: reduce first, then open the rest.
-        limit: send the reducing order as an IOC limit at this price. Returns what each order filled."""
+        limit: send the reducing order as an IOC limit at this price. Returns what each order filled ([]:
+        nothing sent, also when another node of a cluster is trading the venue-symbol now)."""
+        with self._exclusive([(venue.key, symbol)]) as free:
+            if free:
+                return self._move_position(venue, symbol, current, target, tag, limit)
+        self._busy(tag, symbol, venue.key)
+        return []
+
+    def _move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str,
+                       limit: Decimal | None) -> list[LegFill]:
         move = target - current
         fills: list[LegFill] = []
         if move == 0:

@@ -11,7 +11,7 @@ The App talks only to the `Coordinator` interface below; docs/cluster.md describ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -130,6 +130,14 @@ class Coordinator:
         """Orders journaled inside belong to `unit` (fenced by its lease)."""
         yield
 
+    @contextmanager
+    def exclusive(self, keys: Iterable[tuple[str, str]]) -> Iterator[bool]:
+        """The execution lock of every (venue, symbol) in `keys`, held for the block. True: this node may
+        trade them; False: another node is trading one of them now, so nothing may be sent (the executor
+        measures fills by the change of a venue's position and would count that node's fills as its own).
+        One node: always True."""
+        yield True
+
     def unit_of_order(self, client_id: str) -> Unit | None:
         """The unit an order was journaled under (None: outside any unit, or one node)."""
         return None
@@ -172,10 +180,13 @@ class Coordinator:
         return None
 
 
-def make_coordinator(cfg: ClusterConfig | None, now_ms: Callable[[], int]) -> Coordinator:
-    """LocalCoordinator without a cluster section; RedisCoordinator with one."""
+def make_coordinator(cfg: ClusterConfig | None, now_ms: Callable[[], int],
+                     clock: Callable[[], int] | None = None,
+                     sleep: Callable[[float], Any] | None = None) -> Coordinator:
+    """LocalCoordinator without a cluster section; RedisCoordinator with one. now_ms: the loop turn's
+    runtime time (leases); clock: the runtime time now and sleep: the runtime's Sleep (execution locks)."""
     if cfg is None:
         from hedge.cluster.local import LocalCoordinator
         return LocalCoordinator()
     from hedge.cluster.redis import RedisCoordinator
-    return RedisCoordinator(cfg, now_ms)
+    return RedisCoordinator(cfg, now_ms, clock=clock, sleep=sleep)

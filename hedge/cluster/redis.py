@@ -11,18 +11,24 @@ Keys (all under the cluster's namespace NS):
   NS:resv             hash UNIT -> in-flight opening (qty, notional, margin per venue, expiry)
   NS:events           stream: every node's order events, fills and critical events
   NS:rate:VENUE       token bucket of the account's order-rate budget
+  NS:lock:VENUE:SYM   hash node, token, expires (runtime ms): the execution lock of one venue-symbol
 
 Lease expiry is compared inside Lua with the runtime time the caller passes (a backtest runs in
 simulated time), never with Redis' own clock. Every ledger or journal write names the unit's token and
 is refused when a newer token exists; an order is journaled and checked in one script before it is sent,
-with at least a third of the lease left. Without the `redis` package this module is never imported.
+with at least a third of the lease left. Two units share venue-symbols (BTC binance/okx and BTC bybit/okx
+both trade BTC on okx), and the executor measures fills by the change of a venue's position, so every
+execution also holds the execution locks of the venue-symbols it trades, from its first position read to
+its last settle: taken all at once or not at all in one script (no node ever holds some while waiting for
+others: no deadlock), fenced by a token, and lapsing after one lease TTL if the node dies. Without the
+`redis` package this module is never imported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +50,8 @@ ROLES = ("treasury",)  # cluster-wide duties, one node each (moving money must n
 NODE_UNIT = ""  # orders journaled outside any unit (not fenced)
 STREAM_MAXLEN = 100_000
 STREAM_READ = 500
+LOCK_WAIT_MS = 2_000  # runtime ms an execution waits for a venue-symbol another node is trading, then skips
+LOCK_POLL_MS = 100
 
 # KEYS: lease, fence. ARGV: node, now, ttl. -> {token, 1 if newly acquired}; token 0 = held by another.
 ACQUIRE = """
@@ -63,6 +71,30 @@ return {token, 1}
 RELEASE = """
 local h = redis.call('HMGET', KEYS[1], 'node', 'token')
 if h[1] == ARGV[1] and tonumber(h[2]) == tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+# KEYS: the execution locks (sorted), then fence. ARGV: node, now, ttl. -> {token, ''} when every lock was
+# free (or lapsed, or this node's: a restarted process of the same node) and is now taken with a new token;
+# {0, holder, i} when the i-th (1-based) is held by another node, and then none is taken.
+LOCK = """
+local n, now = #KEYS - 1, tonumber(ARGV[2])
+for i = 1, n do
+  local h = redis.call('HMGET', KEYS[i], 'node', 'expires')
+  if h[1] and h[1] ~= ARGV[1] and tonumber(h[2]) > now then return {0, h[1], i} end
+end
+local token = redis.call('INCR', KEYS[n + 1])
+for i = 1, n do
+  redis.call('HSET', KEYS[i], 'node', ARGV[1], 'token', token, 'expires', now + tonumber(ARGV[3]))
+end
+return {token, '', 0}
+"""
+
+# KEYS: execution locks. ARGV: token. Deletes those still carrying it (a lapsed lock taken since is kept).
+UNLOCK = """
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], 'token') == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
 return 0
 """
 
@@ -259,7 +291,8 @@ class RedisCoordinator(Coordinator):
     shared = True
 
     def __init__(self, cfg: ClusterConfig, now_ms: Callable[[], int],
-                 client: Any | None = None) -> None:
+                 client: Any | None = None, *, clock: Callable[[], int] | None = None,
+                 sleep: Callable[[float], Any] | None = None) -> None:
         if client is None and redis_lib is None:
             raise RuntimeError("params cluster.redis_url is set but the Python package redis is not "
                                "installed on this host; install it (pip install redis) or remove the "
@@ -267,7 +300,9 @@ class RedisCoordinator(Coordinator):
         self.cfg = cfg
         self.node = cfg.node
         self.client_prefix = "hg" + client_tag(cfg.node)
-        self._now_ms = now_ms
+        self._now_ms = now_ms  # the loop turn's runtime time (leases are renewed once a turn)
+        self._clock = clock or now_ms  # the runtime time now (execution locks, taken mid-turn)
+        self._sleep = sleep  # the runtime's Sleep: waiting for a lock (None: one try)
         self.ttl_ms = cfg.lease_ttl_s * 1000
         self.strict_ms = self.ttl_ms // 3
         ns = cfg.namespace
@@ -282,6 +317,8 @@ class RedisCoordinator(Coordinator):
         self._write = self.r.register_script(WRITE)
         self._reserve = self.r.register_script(RESERVE)
         self._unreserve = self.r.register_script(UNRESERVE)
+        self._lock_script = self.r.register_script(LOCK)
+        self._unlock_script = self.r.register_script(UNLOCK)
         self.units: list[Unit] = []
         self.held: dict[Unit, tuple[int, int]] = {}  # unit -> (token, lease expiry runtime ms as we know it)
         self.pending: set[Unit] = set()              # adopted, not reconciled yet
@@ -304,6 +341,9 @@ class RedisCoordinator(Coordinator):
         self.adoptions: list[tuple[Unit, int]] = []   # (unit, runtime ms) of each adoption, for status/tests
         self.store: Callable[..., Any] | None = None
         self._budget: RedisRateBudget | None = None
+        self._locks: dict[tuple[str, str], tuple[int, int]] = {}  # (venue, symbol) -> (token, expiry) held
+        self.lock_waits = 0   # executions that found a venue-symbol locked by another node (then waited)
+        self.lock_skips = 0   # ... and gave up after LOCK_WAIT_MS
 
     # --- lifecycle ---
     def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
@@ -565,6 +605,62 @@ class RedisCoordinator(Coordinator):
         finally:
             self._acting = previous
 
+    @contextmanager
+    def exclusive(self, keys: Iterable[tuple[str, str]]) -> Iterator[bool]:
+        """Take the execution locks of `keys` not held yet (all or none, waiting up to LOCK_WAIT_MS of
+        runtime while another node holds one), hold them for the block, release them after. False: another
+        node kept one, or Redis failed now; nothing may be sent. While Redis is known to be unreachable no
+        lock can be taken: True, and may_send lets only orders inside a lease this node still holds go out
+        (the stops that must keep working then)."""
+        wanted = sorted(set(keys) - set(self._locks))
+        if not wanted or not self.reachable:
+            yield True
+            return
+        token = self._take_locks(wanted)
+        if token is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._release_locks(wanted, token)
+
+    def _lock_key(self, key: tuple[str, str]) -> str:
+        return f"{self.ns}:lock:{key[0]}:{key[1]}"
+
+    def _take_locks(self, wanted: list[tuple[str, str]]) -> int | None:
+        """The new token of the locks, now held; None when another node kept one past the wait (or Redis
+        failed)."""
+        keys = [self._lock_key(k) for k in wanted] + [self.k_fence]
+        waited = 0
+        while True:
+            now = self._clock()
+            try:
+                token, holder, index = self._lock_script(keys=keys, args=[self.node, now, self.ttl_ms])
+            except RedisError as exc:
+                self._lost(f"redis unreachable ({type(exc).__name__})")
+                return None
+            if int(token):
+                self._locks.update({k: (int(token), now + self.ttl_ms) for k in wanted})
+                return int(token)
+            if waited == 0:
+                self.lock_waits += 1
+            if self._sleep is None or waited >= LOCK_WAIT_MS:
+                self.lock_skips += 1
+                venue, symbol = wanted[int(index) - 1]
+                self._host.event(f"cluster: node {holder} is trading {venue} {symbol} (waited {waited} ms)")
+                return None
+            self._sleep(LOCK_POLL_MS)
+            waited += LOCK_POLL_MS
+
+    def _release_locks(self, wanted: list[tuple[str, str]], token: int) -> None:
+        for key in wanted:
+            self._locks.pop(key, None)
+        try:
+            self._unlock_script(keys=[self._lock_key(k) for k in wanted], args=[token])
+        except RedisError:
+            pass  # they lapse by themselves after one lease TTL
+
     def unit_of_order(self, client_id: str) -> Unit | None:
         key = self._order_unit.get(client_id)
         return Unit.parse(key) if key else None
@@ -577,6 +673,11 @@ class RedisCoordinator(Coordinator):
                 else None
             held = self.held.get(unit) if unit is not None else None
             return unit is None or (held is not None and held[1] - self._now_ms() >= self.strict_ms)
+        lock = self._locks.get((record.venue, record.symbol))
+        if lock is None or self._clock() >= lock[1]:  # never traded unlocked (or past the lock's expiry)
+            self._host.event(f"cluster: {record.venue} {record.symbol} order {record.client_id} not sent: "
+                             "this node does not hold its execution lock (lapsed?)", "error")
+            return False
         return True
 
     def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:

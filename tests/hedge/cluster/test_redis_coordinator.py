@@ -80,12 +80,15 @@ def _open(node: Node, pair_id: int, qty: str = "0.01") -> None:
                             now_ms=node.now)
 
 
-def _journal(node: Node, cid: str) -> OrderRecord:
+def _journal(node: Node, cid: str) -> bool:
+    """Journal an order of unit BTC as the executor does (inside the unit and its venue-symbol's execution
+    lock); whether the send check then lets it go out."""
     record = OrderRecord(cid, "open#1", "binance", "BTC_USDT", "buy", D("0.01"))
-    with node.c.acting(BTC):
+    with node.c.acting(BTC), node.c.exclusive([("binance", "BTC_USDT")]) as free:
+        assert free
         node.ledger.journal(record)
         node.save()
-    return record
+        return node.c.may_send(record)
 
 
 def test_one_owner_per_unit_and_a_new_token_after_the_lease_lapses_on_the_runtime_clock(redis_url):
@@ -123,8 +126,7 @@ def test_a_stale_owner_can_neither_book_nor_send(redis_url):
     a.save()
     assert "7" not in a.c.r.hgetall(a.c.k_pairs)
     assert any("refused" in text for level, text in a.host.events if level == "error")
-    record = _journal(a, "hgx1")
-    assert not a.c.may_send(record)
+    assert not _journal(a, "hgx1")
     assert "hgx1" not in a.c.r.hgetall(a.c.k_orders)
     # the new owner writes fine
     b.c.reconciled(set())
@@ -137,11 +139,9 @@ def test_send_check_needs_a_third_of_the_lease_left(redis_url):
     a = Node(redis_url, "a", ttl_s=9)
     a.sync()
     a.now += 6_500  # 2.5 s left of 9 s: under a third
-    record = _journal(a, "hgx2")
-    assert not a.c.may_send(record)
+    assert not _journal(a, "hgx2")
     a.sync()  # renewed
-    record = _journal(a, "hgx3")
-    assert a.c.may_send(record)
+    assert _journal(a, "hgx3")
 
 
 def test_the_shared_ledger_reaches_every_node_and_journaled_orders_follow_the_unit(redis_url):
@@ -360,3 +360,43 @@ def test_the_coordinator_writes_counted_requests_once_a_turn(redis_url):
     assert a.c.r.hget("xvh:rate:binance", "wl") is None  # nothing written per request
     a.sync()
     assert float(a.c.r.hget("xvh:rate:binance", "wl")) == 6000 - 100
+
+
+SOL_OKX, SOL_BINANCE, SOL_BYBIT = ("okx", "SOL_USDT"), ("binance", "SOL_USDT"), ("bybit", "SOL_USDT")
+
+
+def test_execution_locks_are_taken_all_or_none_and_a_dead_holders_lapse_after_the_ttl(redis_url):
+    a, b, c = Node(redis_url, "a"), Node(redis_url, "b"), Node(redis_url, "c")
+    held_by_a = a.c.exclusive([SOL_OKX, SOL_BINANCE])
+    assert held_by_a.__enter__()  # and node a dies inside: never released
+    with b.c.exclusive([SOL_BYBIT, SOL_OKX]) as free:
+        assert not free  # okx is a's: b takes none of them...
+    with c.c.exclusive([SOL_BYBIT]) as free:
+        assert free  # ...so bybit stayed free
+    assert "cluster: node a is trading okx SOL_USDT (waited 0 ms)" in [t for _, t in b.host.events]
+    b.now += 10_000 - 1
+    with b.c.exclusive([SOL_OKX]) as free:
+        assert not free
+    b.now += 1  # one lease TTL after a took it, on the runtime clock
+    with b.c.exclusive([SOL_BYBIT, SOL_OKX]) as free:
+        assert free
+        held_by_a.__exit__(None, None, None)  # a's late release is fenced: b's locks stay
+        with c.c.exclusive([SOL_OKX]) as other:
+            assert not other
+    with c.c.exclusive([SOL_OKX]) as other:
+        assert other  # released by b
+
+
+def test_no_order_is_sent_outside_its_venue_symbols_execution_lock(redis_url):
+    a = Node(redis_url, "a")
+    a.sync()
+    record = OrderRecord("hgl1", "open#1", "okx", "SOL_USDT", "sell", D("1"))
+    with a.c.exclusive([SOL_OKX]) as free:
+        assert free and a.c.may_send(record)
+        with a.c.exclusive([SOL_OKX, SOL_BINANCE]) as nested:  # already held: nothing more to take
+            assert nested and a.c.may_send(record)
+        assert a.c.may_send(record)
+        a.now += 10_000  # past the lock's expiry: another node may hold it by now
+        assert not a.c.may_send(record)
+    assert not a.c.may_send(record)
+    assert any("not sent: this node does not hold its execution lock" in t for _, t in a.host.events)
