@@ -1,7 +1,8 @@
 """A node's side of the shared simulated venues (fmz_compat/sim/server.py).
 
 `connect(url, node)` opens a session with a venue server; `RemoteClock` follows the server's
-simulated time; `RemoteExchange` is the FMZ exchange object whose calls run on the server, with the
+simulated time (a `--lockstep` server's time moves only when every node waits: Sleep asks it to);
+`RemoteExchange` is the FMZ exchange object whose calls run on the server, with the
 simulator's FMZ semantics: a failure is None plus an error row (the server's own message), a call
 that gets no answer in time is None with a Go-style "context deadline exceeded" row and its outcome
 unknown (`last_outcome_unknown`), an answer from a server whose window has ended raises EOFError
@@ -34,6 +35,7 @@ from fmz_compat.sim.server import NODE_HEADER, NODE_NAME
 DEFAULT_TIMEOUT_S = 10.0  # wall seconds a call may take before its outcome counts as unknown
 MIN_TIMEOUT_S = 1.0  # SetTimeout never goes below this many wall seconds
 GONE_AFTER_S = 5.0  # wall seconds of refused connections after which the server counts as gone
+LOCKSTEP_TIMEOUT_S = 300.0  # lockstep: a call may wait out other nodes' turns; only a hung server times out
 _TIMEOUT_MESSAGE = 'Post "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
 _REFUSED_MESSAGE = 'Post "{url}": dial tcp {host}: connect: connection refused'
 _BROKEN_MESSAGE = 'Post "{url}": {reason}'
@@ -75,6 +77,7 @@ class VenueSession:
         self._conns_lock = threading.Lock()
         self.info: dict[str, Any] = {}
         self.speed = 1.0
+        self.lockstep = False  # the server's time moves only when every node waits (no extrapolation)
         self.start_ms = 0
         self.end_ms: int | None = None
         self.ended = ""  # why the run must end ("" while it goes on)
@@ -167,6 +170,9 @@ class VenueSession:
                              "python -m fmz_compat venue-server --port PORT") from None
         self.info = info
         self.speed = float(info["speed"])
+        self.lockstep = info.get("lockstep") is not None
+        if self.lockstep:
+            self.timeout_s = max(self.timeout_s, LOCKSTEP_TIMEOUT_S)
         self.start_ms = int(info["start_ms"])
         self.end_ms = None if info.get("end_ms") is None else int(info["end_ms"])
         if info.get("ended"):
@@ -183,7 +189,7 @@ class VenueSession:
         """The server's simulated time, extrapolated from the last answer at `speed`; never goes back."""
         with self._time_lock:
             ms = float(self._anchor_ms)
-            if self._running:
+            if self._running and not self.lockstep:
                 ms += (time.monotonic() - self._anchor_wall) * 1000.0 * self.speed
             if self.end_ms is not None and ms > self.end_ms:
                 ms = self.end_ms
@@ -196,6 +202,25 @@ class VenueSession:
             self.request("GET", "/time")
         except (_NoAnswer, ValueError):
             pass  # keep extrapolating; a server refusing for gone_after_s ends the run
+
+    def sleep_until(self, until_ms: int) -> None:
+        """Lockstep: wait until the server's time reaches until_ms (it moves once every node waits)."""
+        while not self.ended:
+            try:
+                answer = self.request("POST", "/sleep", {"until_ms": int(until_ms)})
+            except _NoAnswer:
+                time.sleep(0.05)  # a server refusing for gone_after_s ends the run
+                continue
+            if answer.get("done"):
+                return
+
+    def leave(self) -> None:
+        """Lockstep: this node stops holding the server's time back (its run is over)."""
+        if self.lockstep:
+            try:
+                self.request("POST", "/leave", {})
+            except (_NoAnswer, ValueError):
+                pass
 
     def call(self, index: int, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -211,7 +236,8 @@ class VenueSession:
 class RemoteClock:
     """The runtime clock of a node: the venue server's simulated time.
 
-    Sleep(ms) sleeps ms/speed of wall time and then reads the server's time; Unix, _D and the
+    Sleep(ms) sleeps ms/speed of wall time and then reads the server's time (lockstep: it waits until
+    the server's time is ms later, which happens once every node waits); Unix, _D and the
     strategy's time.time() read the same time. EOFError once the server's window has ended or the
     server is gone."""
 
@@ -232,9 +258,12 @@ class RemoteClock:
 
     def sleep(self, ms: float) -> None:
         self.check()
-        if ms > 0:
-            time.sleep(ms / 1000.0 / self.session.speed)
-        self.session.sync_time()
+        if self.session.lockstep:
+            self.session.sleep_until(self.session.now_ns() // 1_000_000 + max(0, int(ms)))
+        else:
+            if ms > 0:
+                time.sleep(ms / 1000.0 / self.session.speed)
+            self.session.sync_time()
         self.check()
 
 
@@ -337,7 +366,10 @@ class RemoteExchange(FmzExchangeObject):
     def SetTimeout(self, ms: int) -> None:
         """Simulated ms a call may take before its outcome is unknown, for this node's calls; never
         under MIN_TIMEOUT_S of wall time (at speed 1000 a 3 s timeout would be 3 ms: the machine's
-        own scheduling, not the venue, would time calls out)."""
+        own scheduling, not the venue, would time calls out). Lockstep: calls keep LOCKSTEP_TIMEOUT_S (a
+        call may wait while other nodes run)."""
+        if self._session.lockstep:
+            return None
         if isinstance(ms, int | float) and not isinstance(ms, bool) and ms > 0:
             self._session.timeout_s = max(MIN_TIMEOUT_S, ms / 1000.0 / self._session.speed)
         return None
@@ -459,6 +491,7 @@ class RemoteWorld:
                 "scope": "the venue server's shared accounts (every node)"}
 
     def close(self) -> None:
+        self.session.leave()
         self.session.close()
 
 
@@ -521,6 +554,32 @@ class VenueAdmin:
 
     def now_ms(self) -> int:
         return int(self._session.request("GET", "/time")["now_ms"])
+
+    def lockstep(self) -> dict[str, Any]:
+        """A lockstep server's clock: members (node -> wake_ms, kind), left (node -> at_ms, why),
+        hold_ms, held. ValueError on a real-time server."""
+        state = self._session.request("GET", "/time").get("lockstep")
+        if state is None:
+            raise ValueError(f"venue server {self.url} runs in real time (start it with --lockstep)")
+        return dict(state)
+
+    def hold(self, until_ms: int | None) -> None:
+        """Lockstep: stop time at the first instant >= until_ms at which every node is in Sleep (no node
+        between two calls of an execution); None lets it run on."""
+        self._post("/admin/hold", {"until_ms": until_ms})
+
+    def wait_held(self, nodes: tuple[str, ...] = (), timeout_s: float = 300.0) -> int:
+        """Wait (wall time) until a hold has stopped time with every one of `nodes` among the waiting
+        nodes; the simulated time it stopped at. TimeoutError after timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = self._session.request("GET", "/time")
+            state = answer.get("lockstep") or {}
+            if state.get("held") and all(n in state.get("members", {}) for n in nodes):
+                return int(answer["now_ms"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"venue server {self.url}: no hold reached in {timeout_s:g} s ({state})")
+            time.sleep(0.01)
 
     def inject(self, venue: str, fault: str, until_ms: int, from_ms: int | None = None,
                node: str | None = None) -> None:

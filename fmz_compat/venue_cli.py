@@ -1,7 +1,7 @@
 """The CLI ends of the shared simulated venues (docs/simulator.md, "Venue server"):
 
     python -m fmz_compat venue-server --port P [--venues ...] [--symbols ...] [--seed N] [--start T]
-                                      [--days D] [--speed X] [--latency node=venue:ms,...] ...
+                                      [--days D] [--speed X | --lockstep] [--latency node=venue:ms,...]
     python -m fmz_compat backtest|paper STRATEGY --venue-server URL --node NAME [--params ...]
 """
 
@@ -31,8 +31,15 @@ def add_venue_server_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     p.add_argument("--start", help="simulated start, UTC (default 2024-01-01 00:00:00)")
     p.add_argument("--days", type=float, help="simulated days to serve (default: until stopped)")
-    p.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+    p.add_argument("--speed", type=float,
                    help="simulated seconds per wall second (default 1; 1000 = one day in 86 s)")
+    p.add_argument("--lockstep", action="store_true",
+                   help="instead of --speed: simulated time moves only when every node sleeps (or waits out "
+                   "a link's latency), as fast as the nodes run; the same simulated run however loaded the "
+                   "machine is")
+    p.add_argument("--lockstep-timeout", type=float, default=10.0, metavar="S",
+                   help="with --lockstep: a node running S wall seconds without a request counts as hung and "
+                   "time goes on without it until it waits again (default 10)")
     p.add_argument("--latency", default="", metavar="NODE=VENUE:MS,...",
                    help="round-trip simulated ms of node-venue links, e.g. tokyo=binance:5,tokyo=okx:80; "
                    "NODE * applies to every node without its own entry")
@@ -63,8 +70,14 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
 
     if not 0 <= ns.port <= 65535:
         raise UsageError(f"--port {ns.port} must be 0..65535 (0 picks a free port)")
-    if not ns.speed > 0 or ns.speed > 1_000_000:
-        raise UsageError(f"--speed {ns.speed:g} must be more than 0 and at most 1000000 (e.g. 1000)")
+    if ns.lockstep and ns.speed is not None:
+        raise UsageError("--speed and --lockstep exclude each other: with --lockstep simulated time moves "
+                         "when every node sleeps; drop one")
+    speed = DEFAULT_SPEED if ns.speed is None else ns.speed
+    if not speed > 0 or speed > 1_000_000:
+        raise UsageError(f"--speed {speed:g} must be more than 0 and at most 1000000 (e.g. 1000)")
+    if not ns.lockstep_timeout > 0:
+        raise UsageError(f"--lockstep-timeout {ns.lockstep_timeout:g} must be a positive number of seconds")
     if ns.days is not None and not ns.days > 0:
         raise UsageError(f"--days {ns.days:g} must be a positive number of days (e.g. 1 or 0.25)")
     if ns.seed < 0:
@@ -90,8 +103,9 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     sim = SimConfig(seed=ns.seed, start_ms=start_ms, bindings=bindings,
                     symbols=resolve_symbols(ns.symbols or DEFAULT_SYMBOLS))
     end_ms = None if ns.days is None else start_ms + int(ns.days * 86_400_000)
-    return ServerConfig(sim=sim, end_ms=end_ms, speed=ns.speed, latency=latency, linger_s=ns.linger,
-                        wait_nodes=ns.wait_nodes), ns.port
+    return ServerConfig(sim=sim, end_ms=end_ms, speed=speed, latency=latency, linger_s=ns.linger,
+                        wait_nodes=ns.wait_nodes, lockstep=ns.lockstep,
+                        lockstep_drop_s=ns.lockstep_timeout), ns.port
 
 
 def main_venue_server(ns: argparse.Namespace) -> int:

@@ -2,16 +2,19 @@
 
 `python -m fmz_compat venue-server --port P --speed X ...` runs the simulator in its own process
 and serves every venue account over HTTP on loopback (JSON bodies). Simulated time runs at
-`speed` x wall time from the server's start and the server is the only clock: each node follows
-it (fmz_compat.remote). Every node gets its own FMZ-side exchange state (currency, contract type,
-direction, precision) over the shared accounts, and its own order/error log rows back with each
-answer. Rows the venues write themselves (a liquidation, a refused outside withdrawal) go to
-every node.
+`speed` x wall time from the server's start, or with `--lockstep` moves only when every node waits
+(fmz_compat/sim/lockstep.py); the server is the only clock: each node follows it (fmz_compat.remote).
+Every node gets its own FMZ-side exchange state (currency, contract type, direction, precision) over
+the shared accounts, and its own order/error log rows back with each answer. Rows the venues write
+themselves (a liquidation, a refused outside withdrawal) go to every node.
 
 Endpoints (docs/simulator.md, "Venue server"):
-  GET  /time                     simulated now, window, speed
+  GET  /time                     simulated now, window, speed (lockstep: the nodes' waits, the hold)
   POST /session                  a node (header X-Node) announces itself; returns the bindings
   POST /x/<index>/<Method>       one FMZ exchange call, body {"args": [...]}
+  POST /sleep                    lockstep: {"until_ms"}: the node waits; {"done": false} = ask again
+  POST /leave                    lockstep: the node no longer holds time back
+  POST /admin/hold               lockstep: {"until_ms": T or null}: stop time at the first quiet instant >= T
   POST /admin/inject             {"venue", "fault", "until_ms", "from_ms"?} (SimWorld.inject)
   POST /admin/clear_faults       {"venue"?}
   POST /admin/latency            {"node", "venue", "ms"}: round-trip ms of one node-venue link
@@ -38,6 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
+from fmz_compat.sim.lockstep import CALL, SLEEP, LockstepClock
 from fmz_compat.sim.world import SimWorld, _venue_key
 
 NODE_HEADER = "X-Node"
@@ -58,6 +62,7 @@ EXPOSURE_BACKLOG = 200_000
 _LINK_DOWN = 'Get "{url}": dial tcp: connect: connection refused'  # as the simulator's "down"
 TICK_WALL_S = 0.02  # the world is advanced at least this often, calls or not
 BEHIND_WALL_S = 0.5  # one advance of the world taking this long means the simulator cannot keep up
+SLEEP_POLL_S = 1.0  # lockstep: a node's /sleep is answered after at most this long (it asks again)
 
 
 class ScaledClock:
@@ -126,6 +131,8 @@ class ServerConfig:
     linger_s: float | None = None  # after the window ends, shut down this many wall seconds later
     wait_nodes: int = 0  # simulated time holds at the start until this many distinct nodes said hello
     funding_hours: tuple[tuple[str, str, int], ...] = ()
+    lockstep: bool = False  # time moves only when every node waits (speed unused)
+    lockstep_drop_s: float = 10.0  # lockstep: a node running this long without a request is dropped
 
 
 def parse_latency(text: str, venues: set[str]) -> tuple[tuple[str, str, int], ...]:
@@ -205,7 +212,12 @@ class VenueServer:
         self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
 
         self.cfg = cfg
-        self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
+        self.clock: ScaledClock | LockstepClock
+        if cfg.lockstep:
+            self.clock = LockstepClock(cfg.sim.start_ms, cfg.end_ms, running=cfg.wait_nodes <= 0,
+                                       drop_after_s=cfg.lockstep_drop_s, on_event=self._clock_event)
+        else:
+            self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
         self._log = _ServerLog(self.clock, echo)
         hours = {(venue, pair): h for venue, pair, h in cfg.funding_hours}
         self.world = SimWorld(cfg.sim, self.clock, self._log, funding_hours=hours)
@@ -225,6 +237,14 @@ class VenueServer:
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.venue_server = self
         self._threads: list[threading.Thread] = []
+
+    @property
+    def lockstep(self) -> LockstepClock | None:
+        return self.clock if isinstance(self.clock, LockstepClock) else None
+
+    def _clock_event(self, text: str) -> None:
+        with self.lock:
+            self._log.log(5, text)
 
     @property
     def url(self) -> str:
@@ -248,6 +268,8 @@ class VenueServer:
             self._stopped.wait()
             return
         self._stopping.set()
+        if self.lockstep is not None:
+            self.lockstep.stop()  # nodes waiting on it are answered (the server is going)
         self._httpd.shutdown()
         self._httpd.server_close()
         deadline = time.monotonic() + 2.0
@@ -262,6 +284,8 @@ class VenueServer:
         ended_at: float | None = None
         warned = False
         while not self._stopping.wait(TICK_WALL_S):
+            if self.lockstep is not None:
+                self.lockstep.reap()  # a node that hung (running, silent) no longer holds time back
             with self.lock:
                 sim_before = self.world.now_ms()
                 wall_before = time.monotonic()
@@ -270,7 +294,7 @@ class VenueServer:
                 ended = self.clock.ended()
                 busy_s = time.monotonic() - wall_before
                 stepped_s = (self.world.now_ms() - sim_before) / 1000.0
-            if busy_s > self._behind_wall_s and not warned:
+            if busy_s > self._behind_wall_s and not warned and self.lockstep is None:
                 warned = True
                 self._warn(f"venue-server falls behind: {stepped_s:,.0f} simulated s took {busy_s:.2f} s "
                            f"to simulate (about {stepped_s / busy_s:,.0f}x), --speed is {self.cfg.speed:g}: "
@@ -286,10 +310,11 @@ class VenueServer:
 
     # --- answers ------------------------------------------------------------------------------
     def time_info(self) -> dict[str, Any]:
+        lockstep = self.lockstep
         return {"now_ms": self.clock.now_ns() // 1_000_000, "start_ms": self.cfg.sim.start_ms,
-                "end_ms": self.cfg.end_ms, "speed": self.cfg.speed, "ended": self.clock.ended(),
-                "running": self.clock.running,
-                "stopping": self._stopping.is_set()}
+                "end_ms": self.cfg.end_ms, "speed": 0.0 if lockstep else self.cfg.speed,
+                "ended": self.clock.ended(), "running": self.clock.running,
+                "stopping": self._stopping.is_set(), "lockstep": lockstep.state() if lockstep else None}
 
     def session(self, node: str) -> dict[str, Any]:
         """A node (re)starts: its FMZ-side exchange state is reset; it gets the bindings and window."""
@@ -298,6 +323,8 @@ class VenueServer:
                 del self._objects[key]
             self._event_seq[node] = self._log.seq
             self._nodes_seen.add(node)
+            if self.lockstep is not None:
+                self.lockstep.join(node)  # time waits for it from now on
             if not self.clock.running and len(self._nodes_seen) >= self.cfg.wait_nodes:
                 self.clock.run()
                 self._log.log(5, f"simulated time started: {len(self._nodes_seen)} node(s) connected")
@@ -339,6 +366,8 @@ class VenueServer:
              kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """One FMZ exchange call of `node` on account `index`, with the link's latency around it
         (half on the way to the venue, half on the way back)."""
+        if self.lockstep is not None:
+            return self._lockstep_call(self.lockstep, node, index, method, args, kwargs or {})
         one_way = self.link_latency_ms(node, index) / 2.0
         self._sleep_sim_ms(one_way)  # the request travels to the venue
         answer = self._execute(node, index, method, args, kwargs or {})
@@ -346,6 +375,41 @@ class VenueServer:
             self._sleep_sim_ms(one_way)
             answer["now_ms"] = self.clock.now_ns() // 1_000_000
         return answer
+
+    def _lockstep_call(self, clock: LockstepClock, node: str, index: int, method: str, args: list[Any],
+                       kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The latency is simulated waiting: the node waits out half before the venue acts and the rest
+        before its answer (other nodes run meanwhile); without latency the call takes no simulated time."""
+        latency = self.link_latency_ms(node, index)
+        clock.touch(node)
+        if latency > 0:
+            clock.wait(node, clock.now_ns() // 1_000_000 + latency // 2, CALL)
+        answer = self._execute(node, index, method, args, kwargs)
+        if latency > 0:
+            clock.wait(node, clock.now_ns() // 1_000_000 + latency - latency // 2, CALL)
+            answer["now_ms"] = clock.now_ns() // 1_000_000
+        return answer
+
+    def node_sleep(self, node: str, until_ms: int) -> dict[str, Any]:
+        """Lockstep: `node` sleeps until simulated until_ms. Answered when it may run again ("done") or
+        after SLEEP_POLL_S of wall time (not done: it asks again)."""
+        clock = self.lockstep
+        if clock is None:
+            raise ValueError("/sleep is for a venue server started with --lockstep")
+        if not NODE_NAME.match(node):
+            raise ValueError(f"{NODE_HEADER} {node!r}: a node sleeps under its name")
+        done = clock.wait(node, until_ms, SLEEP, hold_s=SLEEP_POLL_S)
+        answer: dict[str, Any] = {"done": done, "now_ms": clock.now_ns() // 1_000_000,
+                                  "running": clock.running}
+        if self._stopping.is_set():
+            answer.update(done=True, eof="venue server shut down")
+        elif clock.ended():
+            answer.update(done=True, eof="venue server window ended")
+        return answer
+
+    def node_leave(self, node: str, why: str) -> None:
+        if self.lockstep is not None:
+            self.lockstep.leave(node, why)
 
     def _sleep_sim_ms(self, ms: float) -> None:
         if ms > 0:
@@ -448,6 +512,12 @@ class VenueServer:
     def admin(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """The test hooks: faults, latency, outside money. ValueError/KeyError -> HTTP 400."""
         w = self.world
+        if action == "hold":
+            if self.lockstep is None:
+                raise ValueError("hold is for a venue server started with --lockstep")
+            until = body.get("until_ms")
+            self.lockstep.hold(None if until is None else int(until))
+            return {"ok": True}
         if action == "inject" and body.get("node") is not None:
             self.cut_link(str(body["node"]), str(body["venue"]), str(body["fault"]), int(body["until_ms"]),
                           None if body.get("from_ms") is None else int(body["from_ms"]))
@@ -485,6 +555,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
         self.connections: set[socket.socket] = set()
+        self.nodes: dict[socket.socket, str] = {}  # connection -> the node that talks on it
         self.busy = 0
         self.guard = threading.Lock()
 
@@ -496,6 +567,14 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             with self.guard:
                 self.connections.discard(request)
+                node = self.nodes.pop(request, None)
+                gone = node is not None and node not in self.nodes.values()
+            if gone:  # its last connection: the node process ended (or died)
+                self.venue_server.node_leave(node, "connection closed")
+
+    def note_node(self, request: Any, node: str) -> None:
+        with self.guard:
+            self.nodes[request] = node
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -585,10 +664,17 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._body()
             node = self._node()
+            if node != "-" and (path.startswith("/x/") or path in ("/session", "/sleep")):
+                self.server.note_node(self.request, node)
             if path.startswith("/x/"):
                 self._exchange_call(vs, node, path, body)
             elif path == "/session":
                 self._send(200, vs.session(node))
+            elif path == "/sleep":
+                self._send(200, vs.node_sleep(node, int(body["until_ms"])))
+            elif path == "/leave":
+                vs.node_leave(node, "left")
+                self._send(200, {"ok": True})
             elif path == "/admin/shutdown":
                 self._send(200, {"ok": True})
                 threading.Thread(target=vs.stop, daemon=True).start()
@@ -658,7 +744,8 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     venues = ",".join(a.venue for a in server.world.accounts)
     end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
     waiting = f" (time starts when {cfg.wait_nodes} node(s) connect)" if cfg.wait_nodes > 0 else ""
-    out(f"venue-server ready {server.url} speed {cfg.speed:g} window {_utc(cfg.sim.start_ms)} -> {end} "
+    pace = "lockstep" if cfg.lockstep else f"speed {cfg.speed:g}"
+    out(f"venue-server ready {server.url} {pace} window {_utc(cfg.sim.start_ms)} -> {end} "
         f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
     sys.stdout.flush()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,9 +22,9 @@ BINDINGS = (ExchangeBinding("Futures_Binance"), ExchangeBinding("Futures_OKX"))
 
 
 def _server(speed: float = FROZEN, end_ms: int | None = None,
-            latency: tuple[tuple[str, str, int], ...] = ()) -> VenueServer:
+            latency: tuple[tuple[str, str, int], ...] = (), lockstep: bool = False) -> VenueServer:
     cfg = ServerConfig(SimConfig(seed=3, start_ms=START_MS, bindings=BINDINGS), end_ms=end_ms, speed=speed,
-                       latency=latency)
+                       latency=latency, lockstep=lockstep)
     server = VenueServer(cfg)
     server.start()
     return server
@@ -352,3 +353,75 @@ def test_decimal_prices_and_amounts_travel_as_numbers(frozen):
     order_id = node.binance.CreateOrder("BTC_USDT.swap", "buy", Decimal(-1), Decimal("0.002"), Decimal("1.5"))
     assert node.binance.GetOrder(order_id).Amount == 0.002
     assert node.log.rows[-1]["message"] == "1.5"
+
+
+def test_a_lockstep_server_moves_time_by_the_nodes_sleeps_and_link_latencies_only():
+    server = _server(latency=parse_latency("tokyo=okx:4000", {"binance", "okx"}), lockstep=True)
+    try:
+        node = Node(server, "tokyo")
+        at = lambda: node.clock.now_ns() // 1_000_000 - START_MS  # noqa: E731
+        assert node.binance.GetTicker("BTC_USDT.swap") is not None and at() == 0  # no latency: no time
+        order_id = node.okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1)
+        assert at() == 4000  # half the round trip there, half back: exactly, however busy the machine
+        assert node.okx.GetOrder(order_id) is not None and at() == 8000
+        node.clock.sleep(1500)
+        assert at() == 9500 == server.clock.now_ns() // 1_000_000 - START_MS
+        node.world.close()  # the run is over: the node leaves the clock
+        left = VenueAdmin(server.url).lockstep()["left"]
+        assert left == {"tokyo": {"at_ms": START_MS + 9500, "why": "left"}}
+    finally:
+        server.stop()
+
+
+def _sleeper(node: Node, ms: int, laps: int) -> threading.Thread:
+    def run() -> None:
+        try:
+            for _ in range(laps):
+                node.binance.GetTicker("BTC_USDT.swap")
+                node.clock.sleep(ms)
+        except EOFError:
+            pass
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_on_a_lockstep_server_a_node_whose_connection_closes_no_longer_holds_time_back():
+    server = _server(lockstep=True)
+    try:
+        tokyo, dublin = Node(server, "tokyo"), Node(server, "dublin")
+        sleeping = _sleeper(tokyo, 1000, 3)  # it waits for dublin, which runs (makes calls, never sleeps)
+        assert dublin.binance.GetTicker("BTC_USDT.swap") is not None
+        dublin.session.close()  # the process died: its connection closed without a word
+        sleeping.join(30)
+        assert not sleeping.is_alive()
+        assert tokyo.clock.now_ns() // 1_000_000 == START_MS + 3000
+        assert VenueAdmin(server.url).lockstep()["left"]["dublin"] == {"at_ms": START_MS,
+                                                                       "why": "connection closed"}
+    finally:
+        server.stop()
+
+
+def test_a_lockstep_hold_stops_time_where_every_node_sleeps_until_it_is_lifted():
+    server = _server(end_ms=START_MS + 20_000, lockstep=True)
+    admin = VenueAdmin(server.url)
+    try:
+        admin.hold(START_MS + 5500)
+        node = Node(server, "tokyo")
+        running = _sleeper(node, 1000, 100)
+        assert admin.wait_held(("tokyo",)) == START_MS + 5500  # asleep from 5000 to 6000
+        assert admin.lockstep()["members"] == {"tokyo": {"wake_ms": START_MS + 6000, "kind": "sleep"}}
+        admin.hold(None)
+        running.join(30)
+        assert not running.is_alive() and admin.now_ms() == START_MS + 20_000  # the window's end
+    finally:
+        server.stop()
+
+
+def test_lockstep_hooks_on_a_real_time_server_say_so(frozen):
+    admin = VenueAdmin(frozen.url)
+    with pytest.raises(ValueError, match="real time"):
+        admin.lockstep()
+    with pytest.raises(ValueError, match="--lockstep"):
+        admin.hold(START_MS)
+    assert _post(frozen, "/sleep", {"until_ms": START_MS})[0] == 400

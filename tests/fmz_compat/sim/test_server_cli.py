@@ -71,6 +71,8 @@ def test_venue_server_input_errors_are_one_line(capsys):
     assert "--latency item 'tokyo=kraken:5'" in _one_line_error(
         capsys, ["venue-server", "--latency", "tokyo=kraken:5"])
     assert "--speed 0 must be" in _one_line_error(capsys, ["venue-server", "--speed", "0"])
+    assert "--speed and --lockstep exclude each other" in _one_line_error(
+        capsys, ["venue-server", "--speed", "10", "--lockstep"])
     assert "--days -1 must be" in _one_line_error(capsys, ["venue-server", "--days", "-1"])
     assert "unknown venue kraken" in _one_line_error(capsys, ["venue-server", "--venues", "kraken"])
 

@@ -1,10 +1,12 @@
 """Done-when of distributed mode: a real redis-server, the venue server and three node processes.
 
-A simulated day at high speed: one node is killed (SIGKILL) right after the first leg of an opening and
-restarted later; Redis is stopped for a simulated minute. Checked: no double hedge and every coin flat
-within one lot whenever nothing is in flight, the dead node's units adopted within the lease TTL, every
-node's log shows the other nodes' orders, no pair opened while Redis was away and openings after it,
-and at the end the shared ledger equals the venues' positions.
+A simulated day on a lockstep venue server (simulated time moves only when every node waits, so a loaded
+machine runs the same day, only slower): one node is killed (SIGKILL) right after the first leg of an
+opening and restarted later; Redis is stopped for a simulated minute. The test acts at simulated instants
+it holds the clock at (every node in Sleep then). Checked: no double hedge and every coin flat within one
+lot whenever nothing is in flight, the dead node's units adopted within the lease TTL, every node's log
+shows the other nodes' orders, no pair opened while Redis was away and openings after it, and at the end
+the shared ledger equals the venues' positions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,10 +25,9 @@ from fmz_compat.sim.server import launch
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_STRATEGY = ROOT / "tests" / "data" / "cluster_node_strategy.py"
-SPEED = 1200
-DAY_MS = 86_400_000
-TTL_S = 600  # simulated: at this speed a loop turn of a busy node is tens of simulated seconds
-LOOP_MS = 5_000
+HOUR_MS = 3_600_000
+TTL_S = 60
+LOOP_MS = 10_000
 REGIONS = {"binance": "tokyo", "bybit": "singapore", "okx": "hongkong"}
 NODES = ("tokyo", "singapore", "hongkong")
 SYMBOLS = ("BTC_USDT", "ETH_USDT", "SOL_USDT")
@@ -47,9 +47,9 @@ def _params(redis_url: str, node: str) -> str:
                            "node_weight": WEIGHTS[node],
                            "lease_ttl_s": TTL_S, "namespace": "day"})
     params["fees"]["bybit"] = {"maker_bps": 0, "taker_bps": 3.0}
-    # coordination alone: at 1200x a node's clock runs seconds off the venue server's, and the guards that
-    # would react (clock drift, net exposure) are covered in tests/hedge/test_guards.py
-    params["guards"] = {"max_clock_drift_ms": 0, "max_net_exposure_usdt": 0}
+    # coordination alone: a node reading positions while another node is between its legs sees the other's
+    # first leg as net exposure; that guard is covered in tests/hedge/test_guards.py
+    params["guards"] = {"max_net_exposure_usdt": 0}
     return json.dumps(params)
 
 
@@ -102,8 +102,8 @@ def _flat_sampler(redis_client, admin: VenueAdmin, stop: threading.Event, worst:
                 worst[coin] = max(worst.get(coin, Decimal(0)), abs(Decimal(str(value["base"]))))
 
 
-TURN_MAX_MS = 300_000
-PAD_MS = 30_000  # a call's simulated duration at this speed, between a fill and its log row
+TURN_MAX_MS = 3 * LOOP_MS  # a loop turn: the sleep, the calls' latencies, an execution waiting for a lock
+PAD_MS = 1_000  # more than a call's latency: between a fill and its log row
 TAG = re.compile(r"(?:open|close)#[0-9]+(?:\+[0-9]+)*")
 
 
@@ -154,51 +154,49 @@ def _unhedged_intervals(changes: list[dict], end_ms: int) -> list[tuple[str, int
 
 def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tmp_path, redis_server):
     redis_server.client().flushall()
-    server, url = launch("--speed", str(SPEED), "--days", "1", "--wait-nodes", "3", "--venues",
-                         "binance,bybit,okx", "--symbols", ",".join(SYMBOLS), "--seed", "1", "--quiet",
-                         "--latency", LATENCY, cwd=ROOT)
+    server, url = launch("--lockstep", "--days", "1", "--wait-nodes", "3", "--venues", "binance,bybit,okx",
+                         "--symbols", ",".join(SYMBOLS), "--seed", "1", "--quiet", "--latency", LATENCY,
+                         cwd=ROOT)
     admin = VenueAdmin(url)
     cluster = Cluster(tmp_path, redis_server.url, url)
     stop = threading.Event()
     worst: dict[str, Decimal] = {}
     sampler = threading.Thread(target=_flat_sampler, args=(redis_server.client(), admin, stop, worst),
                                daemon=True)
+
+    def run_until(ms: int, nodes: tuple[str, ...] = NODES) -> int:
+        """Let simulated time run to the first instant >= ms at which every node sleeps, and hold it there."""
+        admin.hold(ms)
+        return admin.wait_held(nodes)
+
     try:
+        start_ms = admin.stats()["start_ms"]
+        admin.hold(start_ms + 3 * HOUR_MS)  # before the nodes start: time holds at the start until then
         for node in NODES:
             cluster.start(node)
         sampler.start()
-        start_ms = admin.stats()["start_ms"]
-
-        def wait_until(ms: int) -> None:
-            while admin.now_ms() < ms:
-                time.sleep(0.01)
-        wait_until(start_ms + 3 * 3_600_000)
+        held = admin.wait_held(NODES)
         cluster.flag.touch()  # the next node to send an opening's first leg dies right after it
-        deadline = time.monotonic() + 60
-        while not any(p.poll() is not None for p in cluster.procs.values()) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        killed_at = admin.now_ms()
+        while not any(p.poll() is not None for p in cluster.procs.values()):
+            assert held < start_ms + 12 * HOUR_MS, "no opening in 9 simulated hours"
+            held = run_until(held + HOUR_MS // 2, ())
         victim = next(n for n, p in cluster.procs.items() if p.poll() is not None)
+        assert cluster.procs[victim].returncode == -9  # SIGKILL: mid-hedge, no onexit
+        killed_at = admin.lockstep()["left"][victim]["at_ms"]  # its connection closed at that instant
         # its leases were renewed with its last heartbeat: they lapse one TTL after it
         lapse_at = json.loads(redis_server.client().hget("day:nodes", victim))["seen"] + TTL_S * 1000
-        assert cluster.procs[victim].returncode == -9  # SIGKILL: mid-hedge, no onexit
-        wait_until(killed_at + 2 * 3_600_000)
+        run_until(killed_at + 2 * HOUR_MS, ())
         cluster.start(victim)
-        wait_until(killed_at + 4 * 3_600_000)
-        admin_redis = redis_server.client()
-        admin_redis.execute_command("CLIENT", "PAUSE", "30000", "WRITE")  # writers wait from here on...
-        pairs_before = admin_redis.hgetall("day:pairs")
-        redis_server.stop()  # ...and are cut off: the state they saw written is all that was
-        outage_from = admin.now_ms()
-        requests = admin.stats()["requests"]
-        wait_until(outage_from + 60_000)
-        while any(admin.stats()["requests"].get(n, 0) < requests.get(n, 0) + 30 for n in NODES):
-            time.sleep(0.01)  # every node has been through a loop turn (and found Redis gone)
+        run_until(killed_at + 2 * HOUR_MS)  # the restarted node has joined
+        outage_from = run_until(killed_at + 4 * HOUR_MS)
+        pairs_before = redis_server.client().hgetall("day:pairs")
+        redis_server.stop()  # every node is in Sleep: nothing was being written
+        outage_to = run_until(outage_from + 60_000)  # a simulated minute: a dozen loop turns of each node
         redis_server.start()
-        outage_to = admin.now_ms()
         assert redis_server.client().hgetall("day:pairs") == pairs_before  # no state lost
+        admin.hold(None)  # and on to the end of the day
         for node, proc in cluster.procs.items():
-            _, err = proc.communicate(timeout=120)
+            _, err = proc.communicate(timeout=600)
             assert proc.returncode == 0, (node, err[-2000:])
         final = admin.stats()  # the window ended; the venues as the nodes left them
         changes = admin.exposure()  # every change of a coin's net position over all venues
@@ -217,9 +215,8 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
     logs = {node: cluster.logs(node) for node in NODES}
     # adopted within the lease TTL (plus the loop turn that noticed), then settled: no double hedge
     adopted = [(t, text) for node in NODES if node != victim for t, text in logs[node]
-               if "adopted" in text and killed_at <= t < killed_at + 2 * 3_600_000]
-    # never before the leases lapsed, and at the adopter's next loop turn after (a turn of a node is the
-    # sleep plus the wall time of its calls x the speed: up to a few simulated minutes on a loaded machine)
+               if "adopted" in text and killed_at <= t < killed_at + 2 * HOUR_MS]
+    # never before the leases lapsed, and at the adopter's next loop turn after
     assert adopted and all(lapse_at <= t <= lapse_at + TURN_MAX_MS for t, _ in adopted), [
         (t - lapse_at, x) for t, x in adopted]
     assert any("unfinished execution settled" in text for node in NODES for _, text in logs[node])
@@ -252,7 +249,7 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
         # a node already REDUCING then (e.g. reconciling the dead node's leg) says so instead of switching
         assert switched or any(x.startswith("cluster: redis unreachable") for x in text), node
         assert not switched or any("REDUCING -> ACTIVE: redis reachable again" in x for x in text), node
-    opened = [(t, x) for node in NODES for t, x in logs[node] if x.startswith("OPENED pair")]
+    opened = [(t, x) for node in NODES for t, x in logs[node] if x.startswith(("OPEN open#", "OPENED pair"))]
     assert not [x for t, x in opened if outage_from <= t <= outage_to]
     assert [x for t, x in opened if t > outage_to]
     # the end: the shared ledger is what the venues hold, nothing left unsettled
