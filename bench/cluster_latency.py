@@ -3,8 +3,9 @@
 Run: .venv/bin/python bench/cluster_latency.py [rounds]   (figures, not asserts; needs redis-server)
 From the moment the strategy looks at a symbol with an opening edge (`_scan`) to the moment the second
 leg's CreateOrder is called, on in-memory fake venues (so the figure is strategy + coordination time).
-The cluster path adds the reservation script, the fenced journal write of each leg and the stream; the
-Redis server runs on loopback (its own, on a free port) with an append-only file like a deployment.
+The cluster path adds the reservation script, the execution lock of both venue-symbols, the fenced
+journal write of each leg and the stream; the Redis server runs on loopback (its own, on a free port)
+with an append-only file like a deployment.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main(rounds: int = 400) -> None:
         print(_figures("one node (local coordinator)", local))
         print(_figures("cluster node through Redis ", cluster))
         print(f"cluster / local (p50): {statistics.median(cluster) / statistics.median(local):.1f}x; "
-              f"Redis round trips on the path: reservation + one journal write per leg")
+              f"Redis round trips on the path: reservation + execution lock + one journal write per leg")
         cluster_app.coordinator.close()
     finally:
         server.terminate()

@@ -90,6 +90,14 @@ end
 return {token, '', 0}
 """
 
+# KEYS: an execution lock. ARGV: token, now, ttl. -> 1 (expiry moved to now + ttl) when it still carries the
+# token, else 0 (it lapsed and another node took it).
+RENEW = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'expires', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+return 1
+"""
+
 # KEYS: execution locks. ARGV: token. Deletes those still carrying it (a lapsed lock taken since is kept).
 UNLOCK = """
 for i = 1, #KEYS do
@@ -319,6 +327,7 @@ class RedisCoordinator(Coordinator):
         self._unreserve = self.r.register_script(UNRESERVE)
         self._lock_script = self.r.register_script(LOCK)
         self._unlock_script = self.r.register_script(UNLOCK)
+        self._renew_script = self.r.register_script(RENEW)
         self.units: list[Unit] = []
         self.held: dict[Unit, tuple[int, int]] = {}  # unit -> (token, lease expiry runtime ms as we know it)
         self.pending: set[Unit] = set()              # adopted, not reconciled yet
@@ -673,12 +682,31 @@ class RedisCoordinator(Coordinator):
                 else None
             held = self.held.get(unit) if unit is not None else None
             return unit is None or (held is not None and held[1] - self._now_ms() >= self.strict_ms)
-        lock = self._locks.get((record.venue, record.symbol))
-        if lock is None or self._clock() >= lock[1]:  # never traded unlocked (or past the lock's expiry)
+        if not self._lock_held((record.venue, record.symbol)):
+            if not self.reachable:  # Redis failed while renewing the lock: as above, from now on
+                return self.may_send(record)
             self._host.event(f"cluster: {record.venue} {record.symbol} order {record.client_id} not sent: "
                              "this node does not hold its execution lock (lapsed?)", "error")
-            return False
+            return False  # never traded unlocked
         return True
+
+    def _lock_held(self, key: tuple[str, str]) -> bool:
+        """This node holds key's execution lock for at least half a TTL more (renewed when less was left: a
+        long execution keeps it as long as it sends; a node that died loses it one TTL after its last)."""
+        lock = self._locks.get(key)
+        if lock is None:
+            return False
+        now = self._clock()
+        if lock[1] - now >= self.ttl_ms // 2:
+            return True
+        try:
+            renewed = int(self._renew_script(keys=[self._lock_key(key)], args=[lock[0], now, self.ttl_ms]))
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return False
+        if renewed:
+            self._locks[key] = (lock[0], now + self.ttl_ms)
+        return bool(renewed)
 
     def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:
         ledger.save(store)

@@ -387,16 +387,23 @@ def test_execution_locks_are_taken_all_or_none_and_a_dead_holders_lapse_after_th
         assert other  # released by b
 
 
-def test_no_order_is_sent_outside_its_venue_symbols_execution_lock(redis_url):
-    a = Node(redis_url, "a")
+def test_no_order_is_sent_outside_its_venue_symbols_execution_lock_and_sending_renews_it(redis_url):
+    a, b = Node(redis_url, "a"), Node(redis_url, "b")
     a.sync()
     record = OrderRecord("hgl1", "open#1", "okx", "SOL_USDT", "sell", D("1"))
     with a.c.exclusive([SOL_OKX]) as free:
         assert free and a.c.may_send(record)
         with a.c.exclusive([SOL_OKX, SOL_BINANCE]) as nested:  # already held: nothing more to take
             assert nested and a.c.may_send(record)
+        a.now += 6_000  # a long execution: under half of the 10 s TTL left, sending renews it
         assert a.c.may_send(record)
-        a.now += 10_000  # past the lock's expiry: another node may hold it by now
-        assert not a.c.may_send(record)
+        b.now = a.now + 9_000  # 15 s after a took it, 9 s after the renewal: still a's
+        with b.c.exclusive([SOL_OKX]) as other:
+            assert not other
+        b.now = a.now + 10_000  # a stalled for a whole TTL: the lock lapsed and b took it
+        with b.c.exclusive([SOL_OKX]) as other:
+            assert other
+            a.now = b.now
+            assert not a.c.may_send(record)
     assert not a.c.may_send(record)
     assert any("not sent: this node does not hold its execution lock" in t for _, t in a.host.events)
