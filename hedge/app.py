@@ -52,6 +52,7 @@ from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
+from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
 PROBE_INTERVAL_MS = 10_000
@@ -886,6 +887,8 @@ class App:
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(fill_tag)
         self._save_ledger()
+        self.risk.note_leg(long_venue.key, symbol, Side.SHORT, fill.qty, long_exit)
+        self.risk.note_leg(short_venue.key, symbol, Side.LONG, fill.qty, short_exit)
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
         what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
@@ -972,7 +975,7 @@ class App:
         edge, exec_buy, exec_sell = sized
         if edge < float(self.cfg.open_threshold_bps):
             return
-        problem = self._margin_problem(buy, sell, qty, price)
+        problem = self._margin_problem(symbol, buy, sell, qty, price)
         if problem:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
@@ -1036,6 +1039,8 @@ class App:
             self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
                        "out); the unit's new owner settles the journaled orders with the venues", "error")
             return
+        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.qty, pair.long_price)
+        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.qty, pair.short_price)
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
@@ -1083,10 +1088,11 @@ class App:
                         exec_buy, exec_sell)
         return edge, exec_buy, exec_sell
 
-    def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
+    def _margin_problem(self, symbol: str, buy: Venue, sell: Venue, qty: Decimal, price: Decimal
+                        ) -> str | None:
         notional = qty * price
-        for venue in (buy, sell):
-            near_stop = self.risk.open_problem(venue.key)
+        for venue, side in ((buy, Side.LONG), (sell, Side.SHORT)):
+            near_stop = self.risk.open_problem(venue.key, symbol, side, qty, price)
             if near_stop:
                 return near_stop
             account = venue.exchange.GetAccount()

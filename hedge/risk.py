@@ -179,7 +179,7 @@ class Risk:
         top = market.tops[venue].get(symbol)
         return _dec(top.mid) if top is not None and top.bid > 0 else None
 
-    def _evaluate(self, venue: str, view: VenueRisk) -> None:
+    def _evaluate(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
         """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
         venue's own figure, then a conservative estimate (each fallback said once per venue)."""
         view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
@@ -196,7 +196,7 @@ class Risk:
             for pos in view.positions:
                 price = cross.liquidation_prices.get(pos.symbol)
                 if price is not None:
-                    self._set(view, pos, price)
+                    self._set(view, pos, price, remember)
             return
         except (ValueError, ArithmeticError, KeyError) as exc:
             reason = str(exc)
@@ -210,7 +210,7 @@ class Risk:
                 f"(no contract data in hedge/venues: {reason})",
             )
             for pos in view.positions:
-                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]])
+                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]], remember)
             return
         view.method = "estimate"
         self._say(
@@ -224,14 +224,15 @@ class Risk:
         move = room / view.notional if view.notional > 0 else Decimal(1)
         for pos in view.positions:
             price = pos.mark * (1 - pos.side.sign * move)
-            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price))
+            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price), remember)
 
-    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
+    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal, remember: bool = True) -> None:
         pair = view.pair_of[pos.symbol]
         distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
         view.liquidation[pair] = price
         view.distance[pair] = distance
-        self._last_liq[(view.venue, pair)] = price
+        if remember:
+            self._last_liq[(view.venue, pair)] = price
 
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
@@ -256,23 +257,61 @@ class Risk:
         return view
 
     # --- deciding ---
-    def open_problem(self, venue: str) -> str | None:
-        """Why no new pair may add to this venue now: it is near its first stop level. Without this margin
-        a stop's close would be reopened at the next edge and fire again (churn)."""
+    def open_problem(self, venue: str, symbol: str | None = None, side: Side | None = None,
+                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0)) -> str | None:
+        """Why no new pair may add `qty` of `symbol` on `side` to this venue: with it, the venue would be
+        within OPEN_MARGIN x the first stop level (or above the leverage ceiling / OPEN_MARGIN). The check
+        is pro forma, on the venue's positions as last read plus the new leg at `price`: a pair that the
+        next stop would close again is not opened (churn)."""
         view = self.views.get(venue)
         if view is None:
             return None
+        after = ""
+        if symbol is not None and side is not None and qty > 0 and price > 0:
+            view = self._with_leg(view, symbol, side, qty, price)
+            after = " with this pair"
         floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
         nearest = view.nearest
         if nearest is not None and nearest[1] < floor:
-            return (f"{venue} is {nearest[1]:.1f}% from liquidation, within {floor:g}% "
+            return (f"{venue} would be {nearest[1]:.1f}% from liquidation{after}, within {floor:g}% "
                     f"({OPEN_MARGIN:g} x the first stop level): no new pairs there")
         leverage = view.leverage
         ceiling = self.cfg.max_effective_leverage / OPEN_MARGIN
         if leverage is not None and leverage > ceiling:
-            return (f"{venue} effective leverage {leverage:.2f} > {ceiling:.2f} "
+            return (f"{venue} effective leverage would be {leverage:.2f}{after} > {ceiling:.2f} "
                     f"(stops.max_effective_leverage / {OPEN_MARGIN:g}): no new pairs there")
         return None
+
+    def _with_leg(self, view: VenueRisk, symbol: str, side: Side, qty: Decimal, price: Decimal) -> VenueRisk:
+        """A copy of the venue's view with one more leg (one-way mode: it nets with a position in the
+        same symbol), evaluated at the current marks."""
+        key = symbol.replace("_", "")
+        mark = self._mark(view.venue, symbol) or price
+        held = next((p for p in view.positions if p.symbol == key), None)
+        positions = [p for p in view.positions if p.symbol != key]
+        signed = side.sign * qty + (held.side.sign * held.qty if held is not None else Decimal(0))
+        wallet = view.wallet
+        if held is not None and held.side is not side:  # the part closed realizes its PnL into the wallet
+            wallet += held.side.sign * min(qty, held.qty) * (price - held.entry_price)
+        if signed != 0:
+            new_side = Side.LONG if signed > 0 else Side.SHORT
+            # adding in the same direction: the venue averages the entry; the old one is close enough here
+            entry = held.entry_price if held is not None and held.side is new_side else mark
+            positions.append(VenuePosition(key, new_side, abs(signed), entry, mark_price=mark))
+        pro_forma = VenueRisk(venue=view.venue, wallet=wallet, positions=positions,
+                              pair_of={**view.pair_of, key: symbol}, venue_liq=view.venue_liq,
+                              read_ms=view.read_ms)
+        self._evaluate(view.venue, pro_forma, remember=False)
+        return pro_forma
+
+    def note_leg(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> None:
+        """A leg was traded on venue: its cached view holds it until the next reading (so the next
+        opening's pro-forma check and the per-tick re-marking see it)."""
+        view = self.views.get(venue)
+        if view is not None and qty > 0 and price > 0 and venue not in self.health.recovered:
+            updated = self._with_leg(view, symbol, side, qty, price)
+            self._evaluate(venue, updated)
+            self.views[venue] = updated
 
     def due_level(self, view: VenueRisk) -> int | None:
         """Index of the level the venue's reading calls for (the narrowest one reached), or None."""
