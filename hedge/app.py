@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
@@ -55,6 +55,7 @@ from hedge.venues import get as venue_mechanics
 from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
+IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
@@ -284,6 +285,8 @@ class App:
         if status_due:
             self.refresh_accounts()
         self.risk.check(full=status_due)
+        if self.risk.pending and self.state.may_close and not self.ledger.orders:
+            self.risk.settle_loose()
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
@@ -394,7 +397,9 @@ class App:
         by the spread rule either."""
         self.halt_reason = reason
         self.suspect |= suspect or set()
-        self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+        # an execution in doubt is settled as soon as a query can (its exposure is held meanwhile)
+        retry = IN_FLIGHT_RETRY_MS if self.ledger.orders else RECONCILE_RETRY_MS
+        self._next_reconcile_ms = self.now_ms + retry
         if self.state is TradingState.ACTIVE:
             self.set_state(TradingState.REDUCING, "reconcile: " + reason, source="reconcile")
         else:
@@ -434,7 +439,7 @@ class App:
         while openings are stopped."""
         self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
         if self.ledger.orders and not self.recover_orders():
-            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+            self._next_reconcile_ms = self.now_ms + IN_FLIGHT_RETRY_MS
             return
         # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
         # its legs count as held, and pairs elsewhere carry on.
@@ -844,16 +849,46 @@ class App:
 
     def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
                     qty: Decimal | None = None, tag: str = "close",
-                    band_bps: Decimal | None = None) -> Decimal:
+                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal:
         """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
-        both legs; band_bps sends them as IOC limits banded around the book. Returns the quantity closed
-        on both legs (0 when the legs could not be closed equally)."""
+        both legs; band_bps sends them as IOC limits banded around the book. The quantity goes out in
+        executions of at most max_close_usdt per leg, one after the other, so that an execution whose
+        second leg is in doubt leaves at most that much unhedged. Returns the quantity of pairs closed;
+        a part closed on one leg only (undo=False, as stops do, or an undo that failed) is booked closed and
+        its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns."""
+        total = sum((p.qty for p in group), Decimal(0))
+        closed = Decimal(0)
+        for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else qty):
+            pairs = [self.ledger.pairs[p.id] for p in group if p.id in self.ledger.pairs]
+            if not pairs:
+                break
+            done = self._close_chunk(symbol, long_venue, short_venue, pairs, chunk, tag, band_bps, total,
+                                     undo)
+            closed += done
+            if done < chunk:
+                break
+        return closed
+
+    def _chunks(self, symbol: str, long_venue: Venue, short_venue: Venue, qty: Decimal) -> list[Decimal]:
+        """qty split into equal executions of at most max_close_usdt per leg, on the legs' common step (the
+        last one takes the rest)."""
+        price = self._mid(symbol)
+        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
+        if price is None or price <= 0 or qty <= 0:
+            return [qty] if qty > 0 else []
+        count = int((qty * price / self.cfg.close_chunk_usdt).to_integral_value(ROUND_CEILING))
+        size = floor_to_step(qty / max(count, 1), step)
+        if count <= 1 or size <= 0:
+            return [qty]
+        return [size] * (count - 1) + [qty - size * (count - 1)]
+
+    def _close_chunk(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                     qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool
+                     ) -> Decimal:
+        """One execution of close_group; returns the quantity of pairs it closed."""
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
-        total = sum((p.qty for p in group), Decimal(0))
-        if qty is None:
-            qty = total
         long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
         long_limit = short_limit = None
         if band_bps is not None and long_ref > 0 and short_ref > 0:
@@ -861,43 +896,66 @@ class App:
             short_limit = band_price(short_ref, True, band_bps, short_venue.specs[symbol].tick)
         legs = (Leg(long_venue, "closebuy", qty, long_ref, long_limit),
                 Leg(short_venue, "closesell", qty, short_ref, short_limit))
-        ids = ", ".join(f"#{p.id}" for p in group)
         fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
         if not self._reserve((long_venue.key, short_venue.key), priority=True):
             return Decimal(0)
-        fill = self._execute(symbol, legs, fill_tag)
+        fill = self._execute(symbol, legs, fill_tag, undo_closes=undo)
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
-        if fill is not None:
-            self._book_legs(fill, (_dec(long_top.bid), _dec(short_top.ask)))
-        if fill is not None and fill.qty == 0:
+        if fill is None:
+            return Decimal(0)
+        self._book_legs(fill, (long_ref, short_ref))
+        long_fill, short_fill = fill.fills
+        done = max(long_fill.filled, short_fill.filled)
+        if done == 0:
             self.ledger.clear_orders(fill_tag)
             self._save_ledger()
-        if fill is None or fill.qty == 0:
             return Decimal(0)
-        long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
-        left = fill.qty
+        long_exit = long_fill.avg_price or long_ref
+        short_exit = short_fill.avg_price or short_ref
+        loose = done - fill.qty  # closed on one leg only; the other leg's part stays open (a loose leg)
+        lagging = long_venue if long_fill.filled < short_fill.filled else short_venue
+        estimate = self._top_mid(lagging.key, symbol) or (long_ref if lagging is long_venue else short_ref)
+        # both legs' exits for the part closed on both, then the lagging leg at the estimate for the rest
+        segments = [(fill.qty, long_exit, short_exit)] if fill.qty > 0 else []
+        if loose > 0:
+            segments.append((loose, long_exit if lagging is short_venue else estimate,
+                             short_exit if lagging is long_venue else estimate))
         pnl = Decimal(0)
+        first_id = 0
         for pair in sorted(group, key=lambda p: p.id):  # oldest first when only part was closed
-            part = min(pair.qty, left)
-            if part <= 0:
+            held = pair.qty
+            while held > 0 and segments:
+                part = min(held, segments[0][0])
+                seg_qty, seg_long, seg_short = segments[0]
+                pnl += self.ledger.record_close(pair.id, qty=part, long_exit=seg_long, short_exit=seg_short,
+                                                fees=fill.fees * part / done)
+                first_id = first_id or pair.id
+                held -= part
+                segments[0] = (seg_qty - part, seg_long, seg_short)
+                if segments[0][0] <= 0:
+                    segments.pop(0)
+            if not segments:
                 break
-            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                            fees=fill.fees * part / fill.qty)
-            left -= part
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(fill_tag)
+        if loose > 0:
+            signed = loose if lagging is long_venue else -loose
+            both = min(long_fill.filled, short_fill.filled)
+            self.risk.add_loose_leg(lagging.key, symbol, signed, estimate, first_id,
+                                    f"{fill_tag}: {lagging.key} closed {both} of {done}")
         self._save_ledger()
-        self.risk.note_leg(long_venue.key, symbol, Side.SHORT, fill.qty, long_exit)
-        self.risk.note_leg(short_venue.key, symbol, Side.LONG, fill.qty, short_exit)
+        self.risk.note_leg(long_venue.key, symbol, Side.SHORT, long_fill.filled, long_exit)
+        self.risk.note_leg(short_venue.key, symbol, Side.LONG, short_fill.filled, short_exit)
+        ids = ", ".join(f"#{p.id}" for p in group)
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
         what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
-        part_of = f" of {total}" if fill.qty < total else ""
-        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty}{part_of} (long {long_venue.key} "
+        part_of = f" of {total}" if done < total else ""
+        self.event(f"{what} pair{plural} {ids} {symbol} {done}{part_of} (long {long_venue.key} "
                    f"{long_exit}, short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
-        return fill.qty if fill.balanced else Decimal(0)
+        return done
 
     def _close_qty(self, symbol: str, long_venue: Venue, short_venue: Venue, total: Decimal) -> Decimal:
         """What one close may take: the whole group, or max_depth_share of the depth within max_slippage_bps
@@ -944,6 +1002,8 @@ class App:
         unit = Unit.of(symbol, opp.buy_venue, opp.sell_venue)
         if not self.coordinator.may_act(unit):
             return  # another node owns this symbol x venue pair (it sees the same opportunity)
+        if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
+            return  # a leg without its hedge is closed first (it would net with the new leg)
         for pair in self.ledger.pairs.values():
             crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
             if pair.symbol == symbol and crossing:
@@ -1018,23 +1078,30 @@ class App:
                    f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
         fill = self._execute(symbol, legs, tag)
-        if fill is not None:
-            self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
-        if fill is None or fill.qty == 0:
-            if fill is not None:
-                self.ledger.realized_pnl += fill.residual_pnl - fill.fees
-                self.ledger.fees_paid += fill.fees
-                self.ledger.clear_orders(tag)
-                self._save_ledger()
+        if fill is None:
             return
-        pair = self.ledger.record_open(
-            symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
-            long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
-            client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
-            order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
-        self.ledger.realized_pnl += fill.residual_pnl
+        self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
+        pair = None
+        if fill.qty > 0:
+            pair = self.ledger.record_open(
+                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
+                long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
+                client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
+                order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
+            self.ledger.realized_pnl += fill.residual_pnl
+        else:
+            self.ledger.realized_pnl += fill.residual_pnl - fill.fees
+            self.ledger.fees_paid += fill.fees
+        for leg, leg_fill in zip(legs, fill.fills, strict=True):
+            excess = leg_fill.filled - fill.qty  # an undo that could not take it back: a loose leg
+            if excess > 0:
+                self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
+                                        leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
+                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through")
         self.ledger.clear_orders(tag)
         self._save_ledger()
+        if pair is None:
+            return
         if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):
             self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
                        "out); the unit's new owner settles the journaled orders with the venues", "error")
@@ -1132,10 +1199,11 @@ class App:
             self.now_ms = self.api.now_ms()
         return True
 
-    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
+    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
+                 ) -> PairFill | None:
         try:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
-                fill = self.executor.execute_pair(symbol, legs, tag)
+                fill = self.executor.execute_pair(symbol, legs, tag, undo_closes)
         except LegOutcomeUnknown as exc:
             self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
@@ -1143,9 +1211,13 @@ class App:
             for leg in legs:  # a reservation not used by this execution does not carry over
                 if isinstance(leg.venue.exchange, MonitoredExchange):
                     leg.venue.exchange.prepaid_orders = 0
-        if fill is not None and not fill.balanced:
-            self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill
+
+    def _top_mid(self, key: str, symbol: str) -> Decimal | None:
+        """Mid price of a symbol on one venue, when its top is fresh."""
+        assert self.market is not None
+        top = self.market.fresh_top(key, symbol, self.now_ms)
+        return _dec(top.mid) if top is not None else None
 
     def _mid(self, symbol: str) -> Decimal | None:
         """Mid price of a symbol on the first venue with a fresh top."""

@@ -207,6 +207,9 @@ class HedgeConfig:
     symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
     order_notional_usdt: Decimal = Decimal("1000")
     max_position_usdt: Decimal = Decimal("3000")
+    # Most notional per leg of one closing execution (None: 5000 or order_notional_usdt, the larger): a
+    # larger close goes out as several executions, so a second leg in doubt leaves at most this unhedged.
+    max_close_usdt: Decimal | None = None
     open_threshold_bps: Decimal = Decimal("3")
     close_threshold_bps: Decimal = Decimal("0")
     cooldown_s: int = 60
@@ -240,13 +243,20 @@ class HedgeConfig:
     def leverage_for(self, venue: str) -> int:
         return int(self.leverage.get(venue, 5))
 
+    @property
+    def close_chunk_usdt(self) -> Decimal:
+        if self.max_close_usdt is not None:
+            return self.max_close_usdt
+        return max(DEFAULT_MAX_CLOSE_USDT, self.order_notional_usdt)
 
+
+DEFAULT_MAX_CLOSE_USDT = Decimal("5000")
 KEYS = (
-    "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
-    "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
-    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage", "rate_limits",
-    "trading_state", "cluster", "treasury",
+    "symbols", "order_notional_usdt", "max_position_usdt", "max_close_usdt", "open_threshold_bps",
+    "close_threshold_bps", "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer",
+    "loop_interval_ms", "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share",
+    "rebate_bps", "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage",
+    "rate_limits", "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -278,6 +288,8 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         symbols=_symbols(raw.get("symbols", list(d.symbols))),
         order_notional_usdt=_dec(raw, "order_notional_usdt", d.order_notional_usdt, low=Decimal("5")),
         max_position_usdt=_dec(raw, "max_position_usdt", d.max_position_usdt, low=Decimal("5")),
+        max_close_usdt=(_dec(raw, "max_close_usdt", Decimal(0), low=Decimal("5"))
+                        if raw.get("max_close_usdt") is not None else None),
         open_threshold_bps=_dec(raw, "open_threshold_bps", d.open_threshold_bps, low=Decimal("0"),
                                 high=Decimal("1000")),
         close_threshold_bps=_dec(raw, "close_threshold_bps", d.close_threshold_bps, low=Decimal("-1000"),
@@ -317,6 +329,10 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
                           f"must be at least order_notional_usdt ({cfg.order_notional_usdt})")
+    if cfg.max_close_usdt is not None and cfg.max_close_usdt < cfg.order_notional_usdt:
+        raise ConfigError("max_close_usdt", str(cfg.max_close_usdt),
+                          f"must be at least order_notional_usdt ({cfg.order_notional_usdt}): a pair must "
+                          "close in one execution")
     if cfg.close_threshold_bps >= cfg.open_threshold_bps:
         raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
                           f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")

@@ -48,7 +48,8 @@ LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liq
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
 HUNDRED = Decimal(100)
-OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
+OPEN_MARGIN = Decimal("1.25")
+LOOSE_RETRY_MAX_S = 300  # openings keep a venue this many times farther than the first stop level
 
 
 @dataclass
@@ -120,6 +121,8 @@ class Risk:
         self._last_liq: dict[tuple[str, str], Decimal] = {}
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
+        self._next_loose_ms: dict[tuple[str, str], int] = {}  # next attempt to close a pending leg
+        self._loose_failures: dict[tuple[str, str], int] = {}  # attempts in a row that closed nothing
 
     # --- reading ---
     def read(self, venue: Venue, raw: list[Any], equity: Decimal, upnl: Decimal) -> VenueRisk:
@@ -422,7 +425,8 @@ class Risk:
         tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
         if self.health.can_trade(other):
-            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band)
+            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
+                                     undo=False)
             return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
 
@@ -487,15 +491,7 @@ class Risk:
             app.ledger.record_close(
                 pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
             )
-            key = (other, symbol)
-            held = self.pending.get(key)
-            signed = -sign * part
-            if held is None:
-                self.pending[key] = PendingLeg(other, symbol, signed, estimate, pair.id)
-            else:  # one average price for the whole pending quantity
-                total = held.qty + signed
-                price = (held.price * abs(held.qty) + estimate * part) / abs(total) if total else estimate
-                self.pending[key] = PendingLeg(other, symbol, total, price, held.pair_id)
+            self._add_pending(other, symbol, -sign * part, estimate, pair.id)
             left -= part
         app.ledger.save(app.api.store)
         self.save()
@@ -507,6 +503,54 @@ class Risk:
         )
         app.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
+
+    def _add_pending(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int) -> None:
+        key = (venue, symbol)
+        held = self.pending.get(key)
+        if held is None:
+            self.pending[key] = PendingLeg(venue, symbol, signed, price, pair_id)
+            return
+        total = held.qty + signed  # one average price for the whole pending quantity
+        average = (held.price * abs(held.qty) + price * abs(signed)) / abs(total) if total else price
+        if total == 0:
+            del self.pending[key]
+        else:
+            self.pending[key] = PendingLeg(venue, symbol, total, average, held.pair_id)
+
+    def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
+                      why: str) -> None:
+        """An execution left one leg with more than its pairs (a close filled on one venue only, or an
+        opening's undo did not go through): `signed` base held on `venue` beyond the ledger's pairs, booked
+        at `price`. It is closed reduce-only at the next turns (`settle_loose`); until then it is the net
+        exposure of the coin, and no pair opens on that venue and symbol. The caller saves the ledger."""
+        self._add_pending(venue, symbol, signed, price, pair_id)
+        self._next_loose_ms.pop((venue, symbol), None)
+        self._loose_failures.pop((venue, symbol), None)
+        self.save()
+        self.app.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
+                       "reduce-only", "warn")
+
+    def has_loose_leg(self, venue: str, symbol: str) -> bool:
+        return (venue, symbol) in self.pending
+
+    def settle_loose(self) -> None:
+        """Close the pending legs on venues that can trade: what an unequal execution left, or a leg kept
+        through an outage once its venue is recovered. One attempt per stops.retry_s per leg."""
+        app = self.app
+        for key, leg in sorted(self.pending.items()):
+            venue = key[0]
+            if venue in self.health.recovered or not self.health.can_trade(venue):
+                continue  # an outage's legs are settled by recover() first
+            if app.now_ms < self._next_loose_ms.get(key, 0):
+                continue
+            self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
+                                 gone_at=self._mark(venue, leg.symbol))
+            left = self.pending.get(key)
+            # a venue that keeps refusing is asked less often (retry_s x 2^n, at most LOOSE_RETRY_MAX_S)
+            failed = self._loose_failures.get(key, 0) + 1 if left is not None and left.qty == leg.qty else 0
+            self._loose_failures[key] = failed
+            wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S)
+            self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
         """Pending legs on the threatened venue are closed by the same level (they have no hedge)."""
@@ -529,10 +573,11 @@ class Risk:
         return band_price(_dec(top.ask if buying else top.bid), buying, band, venue.specs[symbol].tick)
 
     # --- pending legs and recovery ---
-    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False) -> str | None:
+    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False,
+                        level: str = "critical", gone_at: Decimal | None = None) -> str | None:
         """Close `part` (signed like the leg) of a pending leg and book it against the leg's price.
-        final: the whole leg is being settled after an outage; what the venue no longer holds is booked
-        as liquidated at the last computed liquidation price."""
+        final: the whole leg is being settled; what the venue no longer holds is booked as gone at
+        `gone_at`, by default the last computed liquidation price (it was liquidated during an outage)."""
         app = self.app
         venue = app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue):
@@ -566,7 +611,7 @@ class Risk:
         vanished = Decimal(0)
         if final and abs(held) < abs(leg.qty):  # the venue holds less than the leg: liquidated meanwhile
             vanished = leg.qty - held
-            liq = self._last_liquidation(leg.venue, leg.symbol) or exit_price
+            liq = gone_at or self._last_liquidation(leg.venue, leg.symbol) or exit_price
             pnl += vanished * (liq - leg.price)
         left = leg.qty - moved - vanished
         if abs(left) < step:
@@ -589,7 +634,7 @@ class Risk:
             + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
             + f": unplanned {pnl:+.2f} USDT"
         )
-        app.event(text, "critical")
+        app.event(text, level)
         app.measure_exposure()
         return text
 
