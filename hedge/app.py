@@ -42,6 +42,7 @@ from hedge.report import Report
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
     ContractSpec,
+    ceil_to_step,
     common_base_step,
     equal_base_qty,
     floor_to_step,
@@ -905,44 +906,37 @@ class App:
             return Decimal(0)
         self._book_legs(fill, (long_ref, short_ref))
         long_fill, short_fill = fill.fills
-        done = max(long_fill.filled, short_fill.filled)
-        if done == 0:
+        # Pairs are closed up to the common step above the larger fill; what a leg has not closed of that
+        # is a loose leg on its venue (a multiple of the venue's own step), closed reduce-only later.
+        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
+        done = min(ceil_to_step(max(long_fill.filled, short_fill.filled), step), qty)
+        if done <= 0:
             self.ledger.clear_orders(fill_tag)
             self._save_ledger()
             return Decimal(0)
-        long_exit = long_fill.avg_price or long_ref
-        short_exit = short_fill.avg_price or short_ref
-        loose = done - fill.qty  # closed on one leg only; the other leg's part stays open (a loose leg)
-        lagging = long_venue if long_fill.filled < short_fill.filled else short_venue
-        estimate = self._top_mid(lagging.key, symbol) or (long_ref if lagging is long_venue else short_ref)
-        # both legs' exits for the part closed on both, then the lagging leg at the estimate for the rest
-        segments = [(fill.qty, long_exit, short_exit)] if fill.qty > 0 else []
-        if loose > 0:
-            segments.append((loose, long_exit if lagging is short_venue else estimate,
-                             short_exit if lagging is long_venue else estimate))
+        exits = []
+        for venue, leg_fill, ref, sign in ((long_venue, long_fill, long_ref, 1), (short_venue, short_fill,
+                                                                                  short_ref, -1)):
+            loose = done - leg_fill.filled
+            price = leg_fill.avg_price or ref
+            if loose > 0:
+                estimate = self._top_mid(venue.key, symbol) or ref
+                price = (leg_fill.filled * price + loose * estimate) / done
+                self.risk.add_loose_leg(venue.key, symbol, sign * loose, estimate, group[0].id,
+                                        f"{fill_tag}: {venue.key} closed {leg_fill.filled} of {done}")
+            exits.append(price)
+        long_exit, short_exit = exits
         pnl = Decimal(0)
-        first_id = 0
+        left = done
         for pair in sorted(group, key=lambda p: p.id):  # oldest first when only part was closed
-            held = pair.qty
-            while held > 0 and segments:
-                part = min(held, segments[0][0])
-                seg_qty, seg_long, seg_short = segments[0]
-                pnl += self.ledger.record_close(pair.id, qty=part, long_exit=seg_long, short_exit=seg_short,
-                                                fees=fill.fees * part / done)
-                first_id = first_id or pair.id
-                held -= part
-                segments[0] = (seg_qty - part, seg_long, seg_short)
-                if segments[0][0] <= 0:
-                    segments.pop(0)
-            if not segments:
+            part = min(pair.qty, left)
+            if part <= 0:
                 break
+            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                            fees=fill.fees * part / done)
+            left -= part
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(fill_tag)
-        if loose > 0:
-            signed = loose if lagging is long_venue else -loose
-            both = min(long_fill.filled, short_fill.filled)
-            self.risk.add_loose_leg(lagging.key, symbol, signed, estimate, first_id,
-                                    f"{fill_tag}: {lagging.key} closed {both} of {done}")
         self._save_ledger()
         self.risk.note_leg(long_venue.key, symbol, Side.SHORT, long_fill.filled, long_exit)
         self.risk.note_leg(short_venue.key, symbol, Side.LONG, short_fill.filled, short_exit)
@@ -1082,9 +1076,12 @@ class App:
             return
         self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
         pair = None
-        if fill.qty > 0:
+        # the pair is what both legs hold on their common step; anything above it that an undo could not
+        # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
+        paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
+        if paired > 0:
             pair = self.ledger.record_open(
-                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
+                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
                 long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
                 client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
                 order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
@@ -1093,7 +1090,7 @@ class App:
             self.ledger.realized_pnl += fill.residual_pnl - fill.fees
             self.ledger.fees_paid += fill.fees
         for leg, leg_fill in zip(legs, fill.fills, strict=True):
-            excess = leg_fill.filled - fill.qty  # an undo that could not take it back: a loose leg
+            excess = leg_fill.filled - paired
             if excess > 0:
                 self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
                                         leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
@@ -1106,8 +1103,8 @@ class App:
             self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
                        "out); the unit's new owner settles the journaled orders with the venues", "error")
             return
-        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.qty, pair.long_price)
-        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.qty, pair.short_price)
+        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.fills[0].filled, pair.long_price)
+        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.fills[1].filled, pair.short_price)
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "

@@ -32,9 +32,9 @@ class Store(dict):
 
 
 class Sim:
-    def __init__(self, *names: str, hours: int = 6) -> None:
+    def __init__(self, *names: str, hours: int = 6, symbols: tuple[str, ...] = (SYMBOL,)) -> None:
         cfg = SimConfig(seed=7, start_ms=START_MS, bindings=tuple(ExchangeBinding(n) for n in names),
-                        symbols=(SYMBOL,))
+                        symbols=symbols)
         self.clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * 3_600_000) * 1_000_000)
         self.world = create_world(cfg, self.clock, MemoryLog())
         self.store = Store()
@@ -449,3 +449,38 @@ def test_an_execution_in_doubt_is_asked_about_every_few_seconds_not_every_half_m
     assert not app.ledger.orders
     assert sim.now_ms() - started <= 20_000
     assert _net(app) == 0
+
+
+def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be_closed():
+    """Chaos seed 2: ETH, binance (0.001 ETH steps) long and okx (0.01 ETH steps) short, 1.30 ETH.
+    binance fills half of each taker order: it closes 0.975 while okx closes 1.30; the undo trims okx to
+    0.97 but binance's 0.005 (about 12 USDT) is under its 20 USDT minimum. The pairs are booked closed up
+    to 0.98 (the common step above 0.975), leaving loose legs binance +0.005 and okx -0.01, each a whole
+    number of its venue's steps, and both are closed once binance fills again."""
+    symbol = "ETH_USDT"
+    sim = Sim("Futures_Binance", "Futures_OKX", symbols=(symbol,))
+    app = sim.app(params='{"symbols": ["ETH_USDT"], "order_notional_usdt": 5000, "max_position_usdt": 10000, '
+                         '"open_threshold_bps": 500, "close_threshold_bps": 400, "status_interval_s": 60}')
+    assert app.start()
+    binance, okx = app.venues
+    price = D(str(binance.exchange.GetTicker(symbol + ".swap")["Last"]))
+    fill = app.executor.execute_pair(symbol, (Leg(binance, "buy", D("1.30"), price),
+                                              Leg(okx, "sell", D("1.30"), price)), "open#1")
+    assert fill.balanced and fill.qty == D("1.30")
+    app.ledger.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    sim.world.inject("binance", "partial_fill", sim.now_ms() + 30_000)
+    app.tick()
+    assert app.ledger.pairs[1].qty == D("0.32")  # 1.30 - 0.98
+    assert app.risk.pending_positions() == {("binance", symbol): D("0.005"), ("okx", symbol): D("-0.01")}
+    for _ in range(90):
+        sim.clock.sleep(1000)
+        app.tick()
+    assert app.risk.pending_positions() == {}
+    positions = app.venue_positions()
+    assert positions is not None and sum(positions.values()) == 0
+    assert positions == {k: q for k, q in app.ledger.expected_positions().items() if q}
+    assert app.halt_reason is None
