@@ -7,8 +7,10 @@ any order is sent.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -282,7 +284,7 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         if key.startswith("_"):
             continue  # comments
         if key not in KEYS:
-            raise ConfigError(key, raw[key], f"unknown key; check the spelling (known: {', '.join(KEYS)})")
+            raise ConfigError(key, raw[key], _unknown(key, KEYS))
     d = HedgeConfig()
     cfg = HedgeConfig(
         symbols=_symbols(raw.get("symbols", list(d.symbols))),
@@ -337,6 +339,15 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
                           f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")
     return cfg
+
+
+def _unknown(key: str, known: Iterable[str]) -> str:
+    """The fix for an unknown key: the closest known spelling when there is one, else the list."""
+    known = tuple(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return f"unknown key; check the spelling (known: {', '.join(known)})"
 
 
 def _choice(raw: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -452,7 +463,7 @@ def _section(value: Any, key: str, known: tuple[str, ...], example: str) -> dict
         raise ConfigError(key, value, f"must be an object like {example}")
     for name in value:
         if name not in known:
-            raise ConfigError(f"{key}.{name}", value[name], f"unknown key; known: {', '.join(known)}")
+            raise ConfigError(f"{key}.{name}", value[name], _unknown(name, known))
     return {f"{key}.{name}": item for name, item in value.items()}
 
 
@@ -568,7 +579,7 @@ def _cluster(value: Any) -> ClusterConfig:
     for key in value:
         if key not in CLUSTER_KEYS:
             raise ConfigError(f"cluster.{key}", value[key],
-                              f"unknown key; check the spelling (known: {', '.join(CLUSTER_KEYS)})")
+                              _unknown(key, CLUSTER_KEYS))
     url = value.get("redis_url")
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         shown = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url) if isinstance(url, str) else url
@@ -619,7 +630,7 @@ def _treasury(value: Any) -> TreasuryConfig:
     for key in value:
         if key not in TREASURY_KEYS and not key.startswith("_"):
             raise ConfigError(f"treasury.{key}", value[key],
-                              f"unknown key; check the spelling (known: {', '.join(TREASURY_KEYS)})")
+                              _unknown(key, TREASURY_KEYS))
     raw = {f"treasury.{k}": v for k, v in value.items()}
     d = TreasuryConfig()
     networks = _networks(value.get("networks", {}))

@@ -84,3 +84,15 @@ def test_max_close_usdt_defaults_to_5000_or_one_order_whichever_is_larger():
     assert parse_params("{}").close_chunk_usdt == Decimal(5000)
     assert parse_params('{"order_notional_usdt": 8000, "max_position_usdt": 16000}').close_chunk_usdt == 8000
     assert parse_params('{"max_close_usdt": 2500}').close_chunk_usdt == 2500
+
+
+def test_a_misspelt_key_is_answered_with_the_closest_known_one():
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"open_treshold_bps": 5}')
+    assert str(info.value).endswith("unknown key; did you mean 'open_threshold_bps'?")
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"stops": {"retry": 5}}')
+    assert "did you mean 'retry_s'?" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"zzz": 1}')
+    assert "check the spelling (known: symbols, " in str(info.value)
