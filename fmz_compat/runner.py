@@ -554,6 +554,11 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
 
     f = summary_figures(result.stats)
+    if result.exit_code == EXIT_USAGE and not f["trades"]:
+        # the strategy refused its input before trading: the line above says what to fix; no figures
+        return (f"\n=== robot {result.robot_id} {config.mode}: stopped on bad input "
+                f"(exit {result.exit_code}); nothing was traded: fix what the line above names and run "
+                "again ===")
     nav = f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"
     venues = ", ".join(f"{b.eid}({b.currency})" for b in config.bindings)
     exposure_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
@@ -42,6 +42,7 @@ from hedge.report import Report
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
     ContractSpec,
+    ceil_to_step,
     common_base_step,
     equal_base_qty,
     floor_to_step,
@@ -52,8 +53,10 @@ from hedge.state import TradingState
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
+from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
+IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
@@ -284,6 +287,8 @@ class App:
         if status_due:
             self.refresh_accounts()
         self.risk.check(full=status_due)
+        if self.risk.pending and self.state.may_close and not self.ledger.orders:
+            self.risk.settle_loose()
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
@@ -394,7 +399,9 @@ class App:
         by the spread rule either."""
         self.halt_reason = reason
         self.suspect |= suspect or set()
-        self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+        # an execution in doubt is settled as soon as a query can (its exposure is held meanwhile)
+        retry = IN_FLIGHT_RETRY_MS if self.ledger.orders else RECONCILE_RETRY_MS
+        self._next_reconcile_ms = self.now_ms + retry
         if self.state is TradingState.ACTIVE:
             self.set_state(TradingState.REDUCING, "reconcile: " + reason, source="reconcile")
         else:
@@ -434,7 +441,7 @@ class App:
         while openings are stopped."""
         self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
         if self.ledger.orders and not self.recover_orders():
-            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
+            self._next_reconcile_ms = self.now_ms + IN_FLIGHT_RETRY_MS
             return
         # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
         # its legs count as held, and pairs elsewhere carry on.
@@ -847,16 +854,46 @@ class App:
 
     def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
                     qty: Decimal | None = None, tag: str = "close",
-                    band_bps: Decimal | None = None) -> Decimal:
+                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal:
         """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
-        both legs; band_bps sends them as IOC limits banded around the book. Returns the quantity closed
-        on both legs (0 when the legs could not be closed equally)."""
+        both legs; band_bps sends them as IOC limits banded around the book. The quantity goes out in
+        executions of at most max_close_usdt per leg, one after the other, so that an execution whose
+        second leg is in doubt leaves at most that much unhedged. Returns the quantity of pairs closed;
+        a part closed on one leg only (undo=False, as stops do, or an undo that failed) is booked closed and
+        its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns."""
+        total = sum((p.qty for p in group), Decimal(0))
+        closed = Decimal(0)
+        for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else qty):
+            pairs = [self.ledger.pairs[p.id] for p in group if p.id in self.ledger.pairs]
+            if not pairs:
+                break
+            done = self._close_chunk(symbol, long_venue, short_venue, pairs, chunk, tag, band_bps, total,
+                                     undo)
+            closed += done
+            if done < chunk:
+                break
+        return closed
+
+    def _chunks(self, symbol: str, long_venue: Venue, short_venue: Venue, qty: Decimal) -> list[Decimal]:
+        """qty split into equal executions of at most max_close_usdt per leg, on the legs' common step (the
+        last one takes the rest)."""
+        price = self._mid(symbol)
+        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
+        if price is None or price <= 0 or qty <= 0:
+            return [qty] if qty > 0 else []
+        count = int((qty * price / self.cfg.close_chunk_usdt).to_integral_value(ROUND_CEILING))
+        size = floor_to_step(qty / max(count, 1), step)
+        if count <= 1 or size <= 0:
+            return [qty]
+        return [size] * (count - 1) + [qty - size * (count - 1)]
+
+    def _close_chunk(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                     qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool
+                     ) -> Decimal:
+        """One execution of close_group; returns the quantity of pairs it closed."""
         assert self.market is not None
         long_top = self.market.tops[long_venue.key][symbol]
         short_top = self.market.tops[short_venue.key][symbol]
-        total = sum((p.qty for p in group), Decimal(0))
-        if qty is None:
-            qty = total
         long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
         long_limit = short_limit = None
         if band_bps is not None and long_ref > 0 and short_ref > 0:
@@ -864,41 +901,59 @@ class App:
             short_limit = band_price(short_ref, True, band_bps, short_venue.specs[symbol].tick)
         legs = (Leg(long_venue, "closebuy", qty, long_ref, long_limit),
                 Leg(short_venue, "closesell", qty, short_ref, short_limit))
-        ids = ", ".join(f"#{p.id}" for p in group)
         fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
         if not self._reserve((long_venue.key, short_venue.key), priority=True):
             return Decimal(0)
-        fill = self._execute(symbol, legs, fill_tag)
+        fill = self._execute(symbol, legs, fill_tag, undo_closes=undo)
         self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
-        if fill is not None:
-            self._book_legs(fill, (_dec(long_top.bid), _dec(short_top.ask)))
-        if fill is not None and fill.qty == 0:
+        if fill is None:
+            return Decimal(0)
+        self._book_legs(fill, (long_ref, short_ref))
+        long_fill, short_fill = fill.fills
+        # Pairs are closed up to the common step above the larger fill; what a leg has not closed of that
+        # is a loose leg on its venue (a multiple of the venue's own step), closed reduce-only later.
+        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
+        done = min(ceil_to_step(max(long_fill.filled, short_fill.filled), step), qty)
+        if done <= 0:
             self.ledger.clear_orders(fill_tag)
             self._save_ledger()
-        if fill is None or fill.qty == 0:
             return Decimal(0)
-        long_exit, short_exit = fill.fills[0].avg_price, fill.fills[1].avg_price
-        left = fill.qty
+        exits = []
+        for venue, leg_fill, ref, sign in ((long_venue, long_fill, long_ref, 1), (short_venue, short_fill,
+                                                                                  short_ref, -1)):
+            loose = done - leg_fill.filled
+            price = leg_fill.avg_price or ref
+            if loose > 0:
+                estimate = self._top_mid(venue.key, symbol) or ref
+                price = (leg_fill.filled * price + loose * estimate) / done
+                self.risk.add_loose_leg(venue.key, symbol, sign * loose, estimate, group[0].id,
+                                        f"{fill_tag}: {venue.key} closed {leg_fill.filled} of {done}")
+            exits.append(price)
+        long_exit, short_exit = exits
         pnl = Decimal(0)
+        left = done
         for pair in sorted(group, key=lambda p: p.id):  # oldest first when only part was closed
             part = min(pair.qty, left)
             if part <= 0:
                 break
             pnl += self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                            fees=fill.fees * part / fill.qty)
+                                            fees=fill.fees * part / done)
             left -= part
         self.ledger.realized_pnl += fill.residual_pnl
         self.ledger.clear_orders(fill_tag)
         self._save_ledger()
+        self.risk.note_leg(long_venue.key, symbol, Side.SHORT, long_fill.filled, long_exit)
+        self.risk.note_leg(short_venue.key, symbol, Side.LONG, short_fill.filled, short_exit)
+        ids = ", ".join(f"#{p.id}" for p in group)
         spreads = ", ".join(str(p.entry_spread_bps) for p in group)
         plural = "s" if len(group) > 1 else ""
         what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
-        part_of = f" of {total}" if fill.qty < total else ""
-        self.event(f"{what} pair{plural} {ids} {symbol} {fill.qty}{part_of} (long {long_venue.key} "
+        part_of = f" of {total}" if done < total else ""
+        self.event(f"{what} pair{plural} {ids} {symbol} {done}{part_of} (long {long_venue.key} "
                    f"{long_exit}, short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
                    f"pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
-        return fill.qty if fill.balanced else Decimal(0)
+        return done
 
     def _close_qty(self, symbol: str, long_venue: Venue, short_venue: Venue, total: Decimal) -> Decimal:
         """What one close may take: the whole group, or max_depth_share of the depth within max_slippage_bps
@@ -945,6 +1000,8 @@ class App:
         unit = Unit.of(symbol, opp.buy_venue, opp.sell_venue)
         if not self.coordinator.may_act(unit):
             return  # another node owns this symbol x venue pair (it sees the same opportunity)
+        if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
+            return  # a leg without its hedge is closed first (it would net with the new leg)
         for pair in self.ledger.pairs.values():
             crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
             if pair.symbol == symbol and crossing:
@@ -976,7 +1033,7 @@ class App:
         edge, exec_buy, exec_sell = sized
         if edge < float(self.cfg.open_threshold_bps):
             return
-        problem = self._margin_problem(buy, sell, qty, price)
+        problem = self._margin_problem(symbol, buy, sell, qty, price)
         if problem:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
@@ -1019,27 +1076,39 @@ class App:
                    f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
         fill = self._execute(symbol, legs, tag)
-        if fill is not None:
-            self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
-        if fill is None or fill.qty == 0:
-            if fill is not None:
-                self.ledger.realized_pnl += fill.residual_pnl - fill.fees
-                self.ledger.fees_paid += fill.fees
-                self.ledger.clear_orders(tag)
-                self._save_ledger()
+        if fill is None:
             return
-        pair = self.ledger.record_open(
-            symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
-            long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
-            client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
-            order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
-        self.ledger.realized_pnl += fill.residual_pnl
+        self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
+        pair = None
+        # the pair is what both legs hold on their common step; anything above it that an undo could not
+        # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
+        paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
+        if paired > 0:
+            pair = self.ledger.record_open(
+                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
+                long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
+                client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
+                order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
+            self.ledger.realized_pnl += fill.residual_pnl
+        else:
+            self.ledger.realized_pnl += fill.residual_pnl - fill.fees
+            self.ledger.fees_paid += fill.fees
+        for leg, leg_fill in zip(legs, fill.fills, strict=True):
+            excess = leg_fill.filled - paired
+            if excess > 0:
+                self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
+                                        leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
+                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through")
         self.ledger.clear_orders(tag)
         self._save_ledger()
+        if pair is None:
+            return
         if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):
             self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
                        "out); the unit's new owner settles the journaled orders with the venues", "error")
             return
+        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.fills[0].filled, pair.long_price)
+        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.fills[1].filled, pair.short_price)
         self.pairs_opened += 1
         self._last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
@@ -1087,10 +1156,11 @@ class App:
                         exec_buy, exec_sell)
         return edge, exec_buy, exec_sell
 
-    def _margin_problem(self, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> str | None:
+    def _margin_problem(self, symbol: str, buy: Venue, sell: Venue, qty: Decimal, price: Decimal
+                        ) -> str | None:
         notional = qty * price
-        for venue in (buy, sell):
-            near_stop = self.risk.open_problem(venue.key)
+        for venue, side in ((buy, Side.LONG), (sell, Side.SHORT)):
+            near_stop = self.risk.open_problem(venue.key, symbol, side, qty, price)
             if near_stop:
                 return near_stop
             account = venue.exchange.GetAccount()
@@ -1130,10 +1200,11 @@ class App:
             self.now_ms = self.api.now_ms()
         return True
 
-    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
+    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
+                 ) -> PairFill | None:
         try:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
-                fill = self.executor.execute_pair(symbol, legs, tag)
+                fill = self.executor.execute_pair(symbol, legs, tag, undo_closes)
         except LegOutcomeUnknown as exc:
             self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
@@ -1141,9 +1212,13 @@ class App:
             for leg in legs:  # a reservation not used by this execution does not carry over
                 if isinstance(leg.venue.exchange, MonitoredExchange):
                     leg.venue.exchange.prepaid_orders = 0
-        if fill is not None and not fill.balanced:
-            self.halt(f"{tag} left unequal legs on {symbol}", {(leg.venue.key, symbol) for leg in legs})
         return fill
+
+    def _top_mid(self, key: str, symbol: str) -> Decimal | None:
+        """Mid price of a symbol on one venue, when its top is fresh."""
+        assert self.market is not None
+        top = self.market.fresh_top(key, symbol, self.now_ms)
+        return _dec(top.mid) if top is not None else None
 
     def _mid(self, symbol: str) -> Decimal | None:
         """Mid price of a symbol on the first venue with a fresh top."""

@@ -7,8 +7,10 @@ any order is sent.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -207,6 +209,9 @@ class HedgeConfig:
     symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")
     order_notional_usdt: Decimal = Decimal("1000")
     max_position_usdt: Decimal = Decimal("3000")
+    # Most notional per leg of one closing execution (None: 5000 or order_notional_usdt, the larger): a
+    # larger close goes out as several executions, so a second leg in doubt leaves at most this unhedged.
+    max_close_usdt: Decimal | None = None
     open_threshold_bps: Decimal = Decimal("3")
     close_threshold_bps: Decimal = Decimal("0")
     cooldown_s: int = 60
@@ -240,13 +245,20 @@ class HedgeConfig:
     def leverage_for(self, venue: str) -> int:
         return int(self.leverage.get(venue, 5))
 
+    @property
+    def close_chunk_usdt(self) -> Decimal:
+        if self.max_close_usdt is not None:
+            return self.max_close_usdt
+        return max(DEFAULT_MAX_CLOSE_USDT, self.order_notional_usdt)
 
+
+DEFAULT_MAX_CLOSE_USDT = Decimal("5000")
 KEYS = (
-    "symbols", "order_notional_usdt", "max_position_usdt", "open_threshold_bps", "close_threshold_bps",
-    "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer", "loop_interval_ms",
-    "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share", "rebate_bps",
-    "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage", "rate_limits",
-    "trading_state", "cluster", "treasury",
+    "symbols", "order_notional_usdt", "max_position_usdt", "max_close_usdt", "open_threshold_bps",
+    "close_threshold_bps", "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer",
+    "loop_interval_ms", "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share",
+    "rebate_bps", "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage",
+    "rate_limits", "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -272,12 +284,14 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         if key.startswith("_"):
             continue  # comments
         if key not in KEYS:
-            raise ConfigError(key, raw[key], f"unknown key; check the spelling (known: {', '.join(KEYS)})")
+            raise ConfigError(key, raw[key], _unknown(key, KEYS))
     d = HedgeConfig()
     cfg = HedgeConfig(
         symbols=_symbols(raw.get("symbols", list(d.symbols))),
         order_notional_usdt=_dec(raw, "order_notional_usdt", d.order_notional_usdt, low=Decimal("5")),
         max_position_usdt=_dec(raw, "max_position_usdt", d.max_position_usdt, low=Decimal("5")),
+        max_close_usdt=(_dec(raw, "max_close_usdt", Decimal(0), low=Decimal("5"))
+                        if raw.get("max_close_usdt") is not None else None),
         open_threshold_bps=_dec(raw, "open_threshold_bps", d.open_threshold_bps, low=Decimal("0"),
                                 high=Decimal("1000")),
         close_threshold_bps=_dec(raw, "close_threshold_bps", d.close_threshold_bps, low=Decimal("-1000"),
@@ -317,10 +331,23 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
     if cfg.max_position_usdt < cfg.order_notional_usdt:
         raise ConfigError("max_position_usdt", str(cfg.max_position_usdt),
                           f"must be at least order_notional_usdt ({cfg.order_notional_usdt})")
+    if cfg.max_close_usdt is not None and cfg.max_close_usdt < cfg.order_notional_usdt:
+        raise ConfigError("max_close_usdt", str(cfg.max_close_usdt),
+                          f"must be at least order_notional_usdt ({cfg.order_notional_usdt}): a pair must "
+                          "close in one execution")
     if cfg.close_threshold_bps >= cfg.open_threshold_bps:
         raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
                           f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")
     return cfg
+
+
+def _unknown(key: str, known: Iterable[str]) -> str:
+    """The fix for an unknown key: the closest known spelling when there is one, else the list."""
+    known = tuple(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean '{close[0]}'?"
+    return f"unknown key; check the spelling (known: {', '.join(known)})"
 
 
 def _choice(raw: dict[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -436,7 +463,7 @@ def _section(value: Any, key: str, known: tuple[str, ...], example: str) -> dict
         raise ConfigError(key, value, f"must be an object like {example}")
     for name in value:
         if name not in known:
-            raise ConfigError(f"{key}.{name}", value[name], f"unknown key; known: {', '.join(known)}")
+            raise ConfigError(f"{key}.{name}", value[name], _unknown(name, known))
     return {f"{key}.{name}": item for name, item in value.items()}
 
 
@@ -552,7 +579,7 @@ def _cluster(value: Any) -> ClusterConfig:
     for key in value:
         if key not in CLUSTER_KEYS:
             raise ConfigError(f"cluster.{key}", value[key],
-                              f"unknown key; check the spelling (known: {', '.join(CLUSTER_KEYS)})")
+                              _unknown(key, CLUSTER_KEYS))
     url = value.get("redis_url")
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         shown = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url) if isinstance(url, str) else url
@@ -603,7 +630,7 @@ def _treasury(value: Any) -> TreasuryConfig:
     for key in value:
         if key not in TREASURY_KEYS and not key.startswith("_"):
             raise ConfigError(f"treasury.{key}", value[key],
-                              f"unknown key; check the spelling (known: {', '.join(TREASURY_KEYS)})")
+                              _unknown(key, TREASURY_KEYS))
     raw = {f"treasury.{k}": v for k, v in value.items()}
     d = TreasuryConfig()
     networks = _networks(value.get("networks", {}))

@@ -6,8 +6,11 @@ Policy (single-leg handling):
 3. Resolve each order (GetOrder; cancel any remainder), then measure what really filled from the
    position change: venue positions are the truth, also when CreateOrder returned None.
 4. If the fills differ, top up the lagging venue once, as an IOC limit order banded `band_bps` around
-   the leg's expected price (so a runaway book is not chased); if they still differ, bring both legs down
-   to the largest quantity both venues can hold exactly (undoing the excess on the over-filled leg).
+   the leg's expected price (so a runaway book is not chased); if an opening still differs, bring both
+   legs down to the largest quantity both venues can hold exactly (undoing the excess on the over-filled
+   leg). A stop's close is not undone (that would reopen the threatened leg). What an undo could not
+   remove, or a stop's lagging leg still holds, is returned unbalanced: the caller keeps it as a loose
+   leg and closes it reduce-only.
 5. If a position cannot be read afterwards, the outcome is unknown: raise LegOutcomeUnknown and
    never re-send; the app stops opening until positions and ledger agree again.
 
@@ -36,6 +39,7 @@ UNDO = {"buy": "closebuy", "closebuy": "buy", "sell": "closesell", "closesell": 
 ORDER_STATE_PENDING, ORDER_STATE_CLOSED, ORDER_STATE_CANCELED = 0, 1, 2
 LOG_TYPE_BUY, LOG_TYPE_SELL, LOG_TYPE_CANCEL = 0, 1, 2
 BUYING = ("buy", "closesell")
+CLOSING = ("closebuy", "closesell")
 PD_LONG, PD_SHORT, PD_LONG_YD = 0, 1, 2
 POSITION_READ_ATTEMPTS = 3
 RETRY_SLEEP_MS = 200
@@ -139,12 +143,15 @@ class Executor:
                                 "not re-sending until positions can be read and reconciled")
 
     # --- commands ---
-    def execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
+    def execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
+                     ) -> PairFill | None:
         """Trade both legs; None when nothing was sent (positions unreadable beforehand, or another node of
-        a cluster trading one of the venue-symbols now: its fills would be measured as ours)."""
+        a cluster trading one of the venue-symbols now: its fills would be measured as ours).
+        undo_closes=False: a close whose legs differ is not undone (a stop: re-opening the threatened leg
+        is worse than the hedging leg's rest staying open, which the caller closes as a loose leg)."""
         with self._exclusive([(leg.venue.key, symbol) for leg in legs]) as free:
             if free:
-                return self._execute_pair(symbol, legs, tag)
+                return self._execute_pair(symbol, legs, tag, undo_closes)
         self._busy(tag, symbol, "/".join(leg.venue.key for leg in legs))
         return None
 
@@ -152,7 +159,8 @@ class Executor:
         self._event(f"{tag}: nothing sent: {symbol} on {venues} is being traded by another node (tried "
                     "again later)", "warn")
 
-    def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str) -> PairFill | None:
+    def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool
+                      ) -> PairFill | None:
         before = []
         for leg in legs:
             pos = self.position(leg.venue, symbol)
@@ -177,7 +185,8 @@ class Executor:
                             limit=self._banded(legs[lag], symbol))
 
         residual = Decimal(0)
-        if fills[0].filled != fills[1].filled:
+        closing = all(leg.side in CLOSING for leg in legs)
+        if fills[0].filled != fills[1].filled and (undo_closes or not closing):
             step = common_base_step(*(leg.venue.specs[symbol] for leg in legs))
             keep = floor_to_step(min(fills[0].filled, fills[1].filled), step)
             for leg, fill in zip(legs, fills, strict=True):
@@ -193,9 +202,9 @@ class Executor:
                     residual += direction * (fill.undo_cost - fill.avg_price * fill.undone)
         balanced = fills[0].filled == fills[1].filled
         if not balanced:
-            self._event(f"{tag}: LEGS UNBALANCED {fills[0].venue} {fills[0].filled} vs "
-                        f"{fills[1].venue} {fills[1].filled} {symbol}; openings stop until reconciled",
-                        "error")
+            what = "closed" if closing else "holds"
+            self._event(f"{tag}: LEGS UNBALANCED {fills[0].venue} {what} {fills[0].filled} vs "
+                        f"{fills[1].venue} {fills[1].filled} {symbol}", "warn")
         return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
 
     def _banded(self, leg: Leg, symbol: str) -> Decimal | None:

@@ -48,7 +48,8 @@ LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liq
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
 HUNDRED = Decimal(100)
-OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
+OPEN_MARGIN = Decimal("1.25")
+LOOSE_RETRY_MAX_S = 300  # openings keep a venue this many times farther than the first stop level
 
 
 @dataclass
@@ -120,6 +121,8 @@ class Risk:
         self._last_liq: dict[tuple[str, str], Decimal] = {}
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
+        self._next_loose_ms: dict[tuple[str, str], int] = {}  # next attempt to close a pending leg
+        self._loose_failures: dict[tuple[str, str], int] = {}  # attempts in a row that closed nothing
 
     # --- reading ---
     def read(self, venue: Venue, raw: list[Any], equity: Decimal, upnl: Decimal) -> VenueRisk:
@@ -179,7 +182,7 @@ class Risk:
         top = market.tops[venue].get(symbol)
         return _dec(top.mid) if top is not None and top.bid > 0 else None
 
-    def _evaluate(self, venue: str, view: VenueRisk) -> None:
+    def _evaluate(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
         """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
         venue's own figure, then a conservative estimate (each fallback said once per venue)."""
         view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
@@ -196,7 +199,7 @@ class Risk:
             for pos in view.positions:
                 price = cross.liquidation_prices.get(pos.symbol)
                 if price is not None:
-                    self._set(view, pos, price)
+                    self._set(view, pos, price, remember)
             return
         except (ValueError, ArithmeticError, KeyError) as exc:
             reason = str(exc)
@@ -210,7 +213,7 @@ class Risk:
                 f"(no contract data in hedge/venues: {reason})",
             )
             for pos in view.positions:
-                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]])
+                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]], remember)
             return
         view.method = "estimate"
         self._say(
@@ -224,14 +227,15 @@ class Risk:
         move = room / view.notional if view.notional > 0 else Decimal(1)
         for pos in view.positions:
             price = pos.mark * (1 - pos.side.sign * move)
-            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price))
+            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price), remember)
 
-    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
+    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal, remember: bool = True) -> None:
         pair = view.pair_of[pos.symbol]
         distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
         view.liquidation[pair] = price
         view.distance[pair] = distance
-        self._last_liq[(view.venue, pair)] = price
+        if remember:
+            self._last_liq[(view.venue, pair)] = price
 
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
@@ -256,23 +260,61 @@ class Risk:
         return view
 
     # --- deciding ---
-    def open_problem(self, venue: str) -> str | None:
-        """Why no new pair may add to this venue now: it is near its first stop level. Without this margin
-        a stop's close would be reopened at the next edge and fire again (churn)."""
+    def open_problem(self, venue: str, symbol: str | None = None, side: Side | None = None,
+                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0)) -> str | None:
+        """Why no new pair may add `qty` of `symbol` on `side` to this venue: with it, the venue would be
+        within OPEN_MARGIN x the first stop level (or above the leverage ceiling / OPEN_MARGIN). The check
+        is pro forma, on the venue's positions as last read plus the new leg at `price`: a pair that the
+        next stop would close again is not opened (churn)."""
         view = self.views.get(venue)
         if view is None:
             return None
+        after = ""
+        if symbol is not None and side is not None and qty > 0 and price > 0:
+            view = self._with_leg(view, symbol, side, qty, price)
+            after = " with this pair"
         floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
         nearest = view.nearest
         if nearest is not None and nearest[1] < floor:
-            return (f"{venue} is {nearest[1]:.1f}% from liquidation, within {floor:g}% "
+            return (f"{venue} would be {nearest[1]:.1f}% from liquidation{after}, within {floor:g}% "
                     f"({OPEN_MARGIN:g} x the first stop level): no new pairs there")
         leverage = view.leverage
         ceiling = self.cfg.max_effective_leverage / OPEN_MARGIN
         if leverage is not None and leverage > ceiling:
-            return (f"{venue} effective leverage {leverage:.2f} > {ceiling:.2f} "
+            return (f"{venue} effective leverage would be {leverage:.2f}{after} > {ceiling:.2f} "
                     f"(stops.max_effective_leverage / {OPEN_MARGIN:g}): no new pairs there")
         return None
+
+    def _with_leg(self, view: VenueRisk, symbol: str, side: Side, qty: Decimal, price: Decimal) -> VenueRisk:
+        """A copy of the venue's view with one more leg (one-way mode: it nets with a position in the
+        same symbol), evaluated at the current marks."""
+        key = symbol.replace("_", "")
+        mark = self._mark(view.venue, symbol) or price
+        held = next((p for p in view.positions if p.symbol == key), None)
+        positions = [p for p in view.positions if p.symbol != key]
+        signed = side.sign * qty + (held.side.sign * held.qty if held is not None else Decimal(0))
+        wallet = view.wallet
+        if held is not None and held.side is not side:  # the part closed realizes its PnL into the wallet
+            wallet += held.side.sign * min(qty, held.qty) * (price - held.entry_price)
+        if signed != 0:
+            new_side = Side.LONG if signed > 0 else Side.SHORT
+            # adding in the same direction: the venue averages the entry; the old one is close enough here
+            entry = held.entry_price if held is not None and held.side is new_side else mark
+            positions.append(VenuePosition(key, new_side, abs(signed), entry, mark_price=mark))
+        pro_forma = VenueRisk(venue=view.venue, wallet=wallet, positions=positions,
+                              pair_of={**view.pair_of, key: symbol}, venue_liq=view.venue_liq,
+                              read_ms=view.read_ms)
+        self._evaluate(view.venue, pro_forma, remember=False)
+        return pro_forma
+
+    def note_leg(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> None:
+        """A leg was traded on venue: its cached view holds it until the next reading (so the next
+        opening's pro-forma check and the per-tick re-marking see it)."""
+        view = self.views.get(venue)
+        if view is not None and qty > 0 and price > 0 and venue not in self.health.recovered:
+            updated = self._with_leg(view, symbol, side, qty, price)
+            self._evaluate(venue, updated)
+            self.views[venue] = updated
 
     def due_level(self, view: VenueRisk) -> int | None:
         """Index of the level the venue's reading calls for (the narrowest one reached), or None."""
@@ -383,7 +425,8 @@ class Risk:
         tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
         if self.health.can_trade(other):
-            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band)
+            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
+                                     undo=False)
             return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
 
@@ -448,15 +491,7 @@ class Risk:
             app.ledger.record_close(
                 pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
             )
-            key = (other, symbol)
-            held = self.pending.get(key)
-            signed = -sign * part
-            if held is None:
-                self.pending[key] = PendingLeg(other, symbol, signed, estimate, pair.id)
-            else:  # one average price for the whole pending quantity
-                total = held.qty + signed
-                price = (held.price * abs(held.qty) + estimate * part) / abs(total) if total else estimate
-                self.pending[key] = PendingLeg(other, symbol, total, price, held.pair_id)
+            self._add_pending(other, symbol, -sign * part, estimate, pair.id)
             left -= part
         app.ledger.save(app.api.store)
         self.save()
@@ -468,6 +503,54 @@ class Risk:
         )
         app.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
+
+    def _add_pending(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int) -> None:
+        key = (venue, symbol)
+        held = self.pending.get(key)
+        if held is None:
+            self.pending[key] = PendingLeg(venue, symbol, signed, price, pair_id)
+            return
+        total = held.qty + signed  # one average price for the whole pending quantity
+        average = (held.price * abs(held.qty) + price * abs(signed)) / abs(total) if total else price
+        if total == 0:
+            del self.pending[key]
+        else:
+            self.pending[key] = PendingLeg(venue, symbol, total, average, held.pair_id)
+
+    def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
+                      why: str) -> None:
+        """An execution left one leg with more than its pairs (a close filled on one venue only, or an
+        opening's undo did not go through): `signed` base held on `venue` beyond the ledger's pairs, booked
+        at `price`. It is closed reduce-only at the next turns (`settle_loose`); until then it is the net
+        exposure of the coin, and no pair opens on that venue and symbol. The caller saves the ledger."""
+        self._add_pending(venue, symbol, signed, price, pair_id)
+        self._next_loose_ms.pop((venue, symbol), None)
+        self._loose_failures.pop((venue, symbol), None)
+        self.save()
+        self.app.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
+                       "reduce-only", "warn")
+
+    def has_loose_leg(self, venue: str, symbol: str) -> bool:
+        return (venue, symbol) in self.pending
+
+    def settle_loose(self) -> None:
+        """Close the pending legs on venues that can trade: what an unequal execution left, or a leg kept
+        through an outage once its venue is recovered. One attempt per stops.retry_s per leg."""
+        app = self.app
+        for key, leg in sorted(self.pending.items()):
+            venue = key[0]
+            if venue in self.health.recovered or not self.health.can_trade(venue):
+                continue  # an outage's legs are settled by recover() first
+            if app.now_ms < self._next_loose_ms.get(key, 0):
+                continue
+            self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
+                                 gone_at=self._mark(venue, leg.symbol))
+            left = self.pending.get(key)
+            # a venue that keeps refusing is asked less often (retry_s x 2^n, at most LOOSE_RETRY_MAX_S)
+            failed = self._loose_failures.get(key, 0) + 1 if left is not None and left.qty == leg.qty else 0
+            self._loose_failures[key] = failed
+            wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S)
+            self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
         """Pending legs on the threatened venue are closed by the same level (they have no hedge)."""
@@ -490,10 +573,11 @@ class Risk:
         return band_price(_dec(top.ask if buying else top.bid), buying, band, venue.specs[symbol].tick)
 
     # --- pending legs and recovery ---
-    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False) -> str | None:
+    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False,
+                        level: str = "critical", gone_at: Decimal | None = None) -> str | None:
         """Close `part` (signed like the leg) of a pending leg and book it against the leg's price.
-        final: the whole leg is being settled after an outage; what the venue no longer holds is booked
-        as liquidated at the last computed liquidation price."""
+        final: the whole leg is being settled; what the venue no longer holds is booked as gone at
+        `gone_at`, by default the last computed liquidation price (it was liquidated during an outage)."""
         app = self.app
         venue = app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue):
@@ -527,7 +611,7 @@ class Risk:
         vanished = Decimal(0)
         if final and abs(held) < abs(leg.qty):  # the venue holds less than the leg: liquidated meanwhile
             vanished = leg.qty - held
-            liq = self._last_liquidation(leg.venue, leg.symbol) or exit_price
+            liq = gone_at or self._last_liquidation(leg.venue, leg.symbol) or exit_price
             pnl += vanished * (liq - leg.price)
         left = leg.qty - moved - vanished
         if abs(left) < step:
@@ -550,7 +634,7 @@ class Risk:
             + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
             + f": unplanned {pnl:+.2f} USDT"
         )
-        app.event(text, "critical")
+        app.event(text, level)
         app.measure_exposure()
         return text
 

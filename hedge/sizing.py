@@ -62,6 +62,12 @@ def floor_to_step(base: Decimal, step: Decimal) -> Decimal:
     return (base / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
+def ceil_to_step(base: Decimal, step: Decimal) -> Decimal:
+    if base <= 0:
+        return Decimal(0)
+    return (base / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
 def contracts_for(base: Decimal, spec: ContractSpec) -> Decimal:
     """Contracts for a base quantity; raises when it is not an exact multiple of the lot step."""
     contracts = base / spec.ct_val

@@ -58,6 +58,10 @@ def test_bad_params_stop_before_any_order(tmp_path):
     assert run["stats"]["totals"]["trades"] == 0
     assert result.returncode == 2
     assert expected in result.stdout.splitlines()  # shown even with --quiet: the user must see why
+    # and no summary of figures for a run that never traded: the last line points back at the fix
+    assert result.stdout.strip().splitlines()[-1].endswith(
+        "stopped on bad input (exit 2); nothing was traded: fix what the line above names and run again ===")
+    assert "equity" not in result.stdout and "report " not in result.stdout
 
 
 def test_one_day_on_three_venues_and_five_coins_stays_hedged_and_breaks_pnl_down(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -208,6 +209,23 @@ def test_pairs_on_the_same_venues_close_with_one_order_per_leg(fake_exchange, fa
     assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 3.8)
     assert app.ledger.pairs == {} and app.ledger.closed_pairs == 2
     assert any(line.startswith("CLOSED pairs #1, #2 BTC_USDT 0.038") for line in runtime.logs)
+
+
+def test_a_close_larger_than_max_close_usdt_goes_out_in_equal_executions_one_after_the_other(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.cfg = dataclasses.replace(app.cfg, max_close_usdt=D(1000))
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 22)
+    assert len(app.ledger.pairs) == 2  # 0.038 BTC, about 1,900 USDT per leg
+    sent_before = len(binance.sent)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    _run(app, runtime, 1)
+    assert binance.sent[sent_before:] == [("BTC_USDT.swap", "closebuy", 0.019)] * 2
+    assert okx.sent[-2:] == [("BTC_USDT.swap", "closesell", 1.9)] * 2
+    assert app.ledger.pairs == {} and app.ledger.closed_pairs == 2
+    assert binance.base_position() == 0 and okx.base_position() == 0
 
 
 def test_killed_between_the_legs_restarts_settles_by_client_id_and_is_flat_without_resending(

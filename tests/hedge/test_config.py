@@ -41,6 +41,8 @@ BAD = [
     ('{"order_notional_usdt": 1}', "order_notional_usdt"),
     ('{"order_notional_usdt": true}', "order_notional_usdt"),
     ('{"max_position_usdt": 100, "order_notional_usdt": 500}', "max_position_usdt"),
+    ('{"max_close_usdt": 500, "order_notional_usdt": 1000}', "max_close_usdt"),
+    ('{"max_close_usdt": "big"}', "max_close_usdt"),
     ('{"open_threshold_bps": -1}', "open_threshold_bps"),
     ('{"close_threshold_bps": 5, "open_threshold_bps": 3}', "close_threshold_bps"),
     ('{"cooldown_s": 1.5}', "cooldown_s"),
@@ -76,3 +78,21 @@ def test_every_bad_value_gives_one_line_naming_key_and_fix(text, key):
     assert message.startswith(f"PARAMS key '{key}' = ")
     assert " is invalid: " in message and len(message.split(" is invalid: ", 1)[1]) > 10
     assert info.value.key == key
+
+
+def test_max_close_usdt_defaults_to_5000_or_one_order_whichever_is_larger():
+    assert parse_params("{}").close_chunk_usdt == Decimal(5000)
+    assert parse_params('{"order_notional_usdt": 8000, "max_position_usdt": 16000}').close_chunk_usdt == 8000
+    assert parse_params('{"max_close_usdt": 2500}').close_chunk_usdt == 2500
+
+
+def test_a_misspelt_key_is_answered_with_the_closest_known_one():
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"open_treshold_bps": 5}')
+    assert str(info.value).endswith("unknown key; did you mean 'open_threshold_bps'?")
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"stops": {"retry": 5}}')
+    assert "did you mean 'retry_s'?" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"zzz": 1}')
+    assert "check the spelling (known: symbols, " in str(info.value)

@@ -173,3 +173,33 @@ def test_failed_undo_is_reported_unbalanced(fake_exchange):
     assert not fill.balanced
     assert binance.base_position() == D("0.02") and okx.base_position() == 0
     assert any("LEGS UNBALANCED" in e for e in events)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs, specs, ratios, ratios, st.booleans(), st.booleans(), st.lists(ratios, max_size=4))
+def test_a_stop_close_never_adds_to_either_leg_whatever_fills(
+        fake_exchange, spec_a, spec_b, ratio_a, ratio_b, reject_a, reject_b, later_ratios):
+    """undo_closes=False (stops): every order is a reduce-only close; each venue's position only shrinks
+    towards zero, and the fills reported are what the venues show."""
+    FakeExchange = fake_exchange
+    a = FakeExchange("binance", ct_val=spec_a[0], lot=spec_a[1], min_qty=spec_a[1])
+    b = FakeExchange("okx", ct_val=spec_b[0], lot=spec_b[1], min_qty=spec_b[1])
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("2"), event=_quiet)
+    venue_a, venue_b = _venue(a, 0), _venue(b, 1)
+    base = equal_base_qty(D("0.13"), venue_a.specs[SYMBOL], venue_b.specs[SYMBOL])
+    opened = executor.execute_pair(SYMBOL, (Leg(venue_a, "buy", base, D("50001")),
+                                            Leg(venue_b, "sell", base, D("50000"))), "open#1")
+    assert opened.balanced and opened.qty == base
+    a.reject, b.reject = [reject_a], [reject_b]
+    a.fill_ratio = [ratio_a, *later_ratios]
+    b.fill_ratio = [ratio_b, *later_ratios]
+    sent_before = (len(a.sent), len(b.sent))
+    fill = executor.execute_pair(SYMBOL, (Leg(venue_a, "closebuy", base, D("50000")),
+                                          Leg(venue_b, "closesell", base, D("50001"))), "stop1#1",
+                                 undo_closes=False)
+    assert {side for _, side, _ in a.sent[sent_before[0]:]} <= {"closebuy"}
+    assert {side for _, side, _ in b.sent[sent_before[1]:]} <= {"closesell"}
+    assert D(0) <= a.base_position() <= base and -base <= b.base_position() <= D(0)
+    assert fill.fills[0].filled == base - a.base_position()
+    assert fill.fills[1].filled == base + b.base_position()
+    assert fill.balanced == (fill.fills[0].filled == fill.fills[1].filled)

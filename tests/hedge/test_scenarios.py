@@ -32,9 +32,9 @@ class Store(dict):
 
 
 class Sim:
-    def __init__(self, *names: str, hours: int = 6) -> None:
+    def __init__(self, *names: str, hours: int = 6, symbols: tuple[str, ...] = (SYMBOL,)) -> None:
         cfg = SimConfig(seed=7, start_ms=START_MS, bindings=tuple(ExchangeBinding(n) for n in names),
-                        symbols=(SYMBOL,))
+                        symbols=symbols)
         self.clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * 3_600_000) * 1_000_000)
         self.world = create_world(cfg, self.clock, MemoryLog())
         self.store = Store()
@@ -357,3 +357,130 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
     positions = final.venue_positions()
     assert final.ledger.reconcile(positions, {k: D("0.0005") for k in positions}) == []
     _client_ids_unique(sim, 0, 1)
+
+
+def _book_pair(app: App, sim: Sim, qty: str) -> None:
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app, qty), "open#1")
+    assert fill.balanced
+    long_key, short_key = app.venues[0].key, app.venues[1].key
+    app.ledger.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+
+
+def test_a_close_left_unequal_under_a_venue_minimum_closes_the_rest_reduce_only_and_trading_goes_on():
+    """Chaos finding 2: bybit fills half of every taker order; binance closes its 0.003 BTC, bybit 0.002
+    after the top-up, and buying back 0.001 on binance (about 62 USDT) is under its 100 USDT minimum. The
+    rest of bybit's leg is a loose leg, closed reduce-only (no minimum) once bybit fills again; nothing
+    halts and no ledger/venue mismatch is left."""
+    sim = Sim("Futures_Binance", "Futures_Bybit")
+    app = sim.app()
+    assert app.start()
+    _book_pair(app, sim, "0.003")
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    sim.world.inject("bybit", "partial_fill", sim.now_ms() + 60_000)
+    app.tick()
+    assert app.ledger.pairs == {}
+    assert app.risk.pending_positions() == {("bybit", SYMBOL): D("-0.001")}
+    assert app.venue_positions() == {("bybit", SYMBOL): D("-0.001")}  # the refused undo left binance flat
+    assert any(line.startswith("LOOSE LEG BTC_USDT -0.0010 on bybit") for line in sim.logs)
+    for _ in range(120):
+        sim.clock.sleep(1000)
+        app.tick()
+    assert app.risk.pending_positions() == {} and _net(app) == 0
+    assert app.venue_positions() == {}
+    assert app.halt_reason is None and app.state.value == "ACTIVE"
+    assert all(o["Offset"] == 1 for o in sim.orders(1)[1:])  # every bybit order after the opening closes
+
+
+def test_a_stop_whose_hedging_venue_refuses_closes_the_threatened_leg_and_never_reopens_it():
+    """A stop on okx (the short, price rising) while binance refuses orders: okx's part is closed, binance's
+    equal part stays open as a loose leg (closed once binance accepts again); okx gets no order that would
+    re-open the short (an undo of a stop's close), and nothing is liquidated."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app(params='{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 30000, '
+                         '"open_threshold_bps": 900, "close_threshold_bps": -900, "status_interval_s": 60, '
+                         '"leverage": {"binance": 10, "okx": 10}}')
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    okx_orders_before = len(sim.orders(1))
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 90_000)
+    coin = sim.world.coins["BTC"]
+    for second in range(400):
+        if second == 10:
+            coin.fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation
+        app.tick()
+        sim.clock.sleep(1000)
+    assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    assert any(line.startswith("LOOSE LEG BTC_USDT") and "on binance" in line for line in sim.logs)
+    okx_after = sim.orders(1)[okx_orders_before:]
+    assert okx_after and all(o["Offset"] == 1 for o in okx_after)  # closes only: the short never re-opened
+    assert app.risk.pending_positions() == {} and _net(app) == 0
+    expected = app.ledger.expected_positions()
+    assert app.venue_positions() == {k: q for k, q in expected.items() if q != 0}
+
+
+def test_an_execution_in_doubt_is_asked_about_every_few_seconds_not_every_half_minute():
+    """okx goes dark right after accepting the second leg: its outcome is unknown, the first leg is held
+    exposure. Once okx answers again (12 s later) the journaled execution is settled at the next query,
+    5 s apart, instead of the 30 s a position mismatch waits."""
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    okx = sim.world.exchanges[1]
+    original = okx.CreateOrder
+
+    def accept_then_go_dark(*args):
+        result = original(*args)
+        sim.world.inject("okx", "down", sim.now_ms() + 12_000)
+        return result
+
+    okx.CreateOrder = accept_then_go_dark
+    assert app._execute(SYMBOL, _open_legs(app), "open#1") is None  # LegOutcomeUnknown: halted
+    del okx.CreateOrder
+    assert app.ledger.orders and app.halt_reason is not None
+    started = sim.now_ms()
+    while app.ledger.orders and sim.now_ms() - started < 60_000:
+        sim.clock.sleep(1000)
+        app.tick()
+    assert not app.ledger.orders
+    assert sim.now_ms() - started <= 20_000
+    assert _net(app) == 0
+
+
+def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be_closed():
+    """Chaos seed 2: ETH, binance (0.001 ETH steps) long and okx (0.01 ETH steps) short, 1.30 ETH.
+    binance fills half of each taker order: it closes 0.975 while okx closes 1.30; the undo trims okx to
+    0.97 but binance's 0.005 (about 12 USDT) is under its 20 USDT minimum. The pairs are booked closed up
+    to 0.98 (the common step above 0.975), leaving loose legs binance +0.005 and okx -0.01, each a whole
+    number of its venue's steps, and both are closed once binance fills again."""
+    symbol = "ETH_USDT"
+    sim = Sim("Futures_Binance", "Futures_OKX", symbols=(symbol,))
+    app = sim.app(params='{"symbols": ["ETH_USDT"], "order_notional_usdt": 5000, "max_position_usdt": 10000, '
+                         '"open_threshold_bps": 500, "close_threshold_bps": 400, "status_interval_s": 60}')
+    assert app.start()
+    binance, okx = app.venues
+    price = D(str(binance.exchange.GetTicker(symbol + ".swap")["Last"]))
+    fill = app.executor.execute_pair(symbol, (Leg(binance, "buy", D("1.30"), price),
+                                              Leg(okx, "sell", D("1.30"), price)), "open#1")
+    assert fill.balanced and fill.qty == D("1.30")
+    app.ledger.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    sim.world.inject("binance", "partial_fill", sim.now_ms() + 30_000)
+    app.tick()
+    assert app.ledger.pairs[1].qty == D("0.32")  # 1.30 - 0.98
+    assert app.risk.pending_positions() == {("binance", symbol): D("0.005"), ("okx", symbol): D("-0.01")}
+    for _ in range(90):
+        sim.clock.sleep(1000)
+        app.tick()
+    assert app.risk.pending_positions() == {}
+    positions = app.venue_positions()
+    assert positions is not None and sum(positions.values()) == 0
+    assert positions == {k: q for k, q in app.ledger.expected_positions().items() if q}
+    assert app.halt_reason is None
