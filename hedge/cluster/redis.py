@@ -74,7 +74,7 @@ if h[1] == ARGV[1] and tonumber(h[2]) == tonumber(ARGV[2]) then redis.call('DEL'
 return 0
 """
 
-# KEYS: the execution locks (sorted), then fence. ARGV: node, now, ttl. -> {token, ''} when every lock was
+# KEYS: the execution locks (sorted), then fence. ARGV: node, now, ttl. -> {token, '', 0} when every lock was
 # free (or lapsed, or this node's: a restarted process of the same node) and is now taken with a new token;
 # {0, holder, i} when the i-th (1-based) is held by another node, and then none is taken.
 LOCK = """
@@ -351,8 +351,6 @@ class RedisCoordinator(Coordinator):
         self.store: Callable[..., Any] | None = None
         self._budget: RedisRateBudget | None = None
         self._locks: dict[tuple[str, str], tuple[int, int]] = {}  # (venue, symbol) -> (token, expiry) held
-        self.lock_waits = 0   # executions that found a venue-symbol locked by another node (then waited)
-        self.lock_skips = 0   # ... and gave up after LOCK_WAIT_MS
 
     # --- lifecycle ---
     def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
@@ -652,10 +650,7 @@ class RedisCoordinator(Coordinator):
             if int(token):
                 self._locks.update({k: (int(token), now + self.ttl_ms) for k in wanted})
                 return int(token)
-            if waited == 0:
-                self.lock_waits += 1
             if self._sleep is None or waited >= LOCK_WAIT_MS:
-                self.lock_skips += 1
                 venue, symbol = wanted[int(index) - 1]
                 self._host.event(f"cluster: node {holder} is trading {venue} {symbol} (waited {waited} ms)")
                 return None
