@@ -1009,6 +1009,8 @@ class App:
         price = _dec(opp.buy_price)
         room = self.cfg.max_position_usdt - self.ledger.symbol_notional(symbol, price)
         notional = min(self.cfg.order_notional_usdt, room)
+        if notional < self.cfg.min_order_notional:
+            return  # the symbol is (nearly) full: a dust pair is not worth its four fees and its ledger row
         buy, sell = self._venue(opp.buy_venue), self._venue(opp.sell_venue)
         spec_buy, spec_sell = buy.specs[symbol], sell.specs[symbol]
         qty = equal_base_qty(notional / price, spec_buy, spec_sell)
@@ -1021,6 +1023,8 @@ class App:
         wanted = qty
         qty = min(qty, self._depth_room(symbol, books, spec_buy, spec_sell))
         problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
+        if not problem and qty * price < self.cfg.min_order_notional:
+            problem = f"{qty * price:.2f} USDT is below min_order_usdt {self.cfg.min_order_notional:g}"
         if problem:
             if qty < wanted:
                 share = self.cfg.max_depth_share

@@ -212,6 +212,9 @@ class HedgeConfig:
     # Most notional per leg of one closing execution (None: 5000 or order_notional_usdt, the larger): a
     # larger close goes out as several executions, so a second leg in doubt leaves at most this unhedged.
     max_close_usdt: Decimal | None = None
+    # Smallest opening worth sending (None: a quarter of order_notional_usdt): when the symbol's room under
+    # max_position_usdt or the book's depth leaves less, no pair opens (no dust pairs).
+    min_order_usdt: Decimal | None = None
     open_threshold_bps: Decimal = Decimal("3")
     close_threshold_bps: Decimal = Decimal("0")
     cooldown_s: int = 60
@@ -246,6 +249,12 @@ class HedgeConfig:
         return int(self.leverage.get(venue, 5))
 
     @property
+    def min_order_notional(self) -> Decimal:
+        if self.min_order_usdt is not None:
+            return self.min_order_usdt
+        return self.order_notional_usdt / 4
+
+    @property
     def close_chunk_usdt(self) -> Decimal:
         if self.max_close_usdt is not None:
             return self.max_close_usdt
@@ -254,11 +263,11 @@ class HedgeConfig:
 
 DEFAULT_MAX_CLOSE_USDT = Decimal("5000")
 KEYS = (
-    "symbols", "order_notional_usdt", "max_position_usdt", "max_close_usdt", "open_threshold_bps",
-    "close_threshold_bps", "cooldown_s", "fees", "leverage", "max_effective_leverage", "margin_buffer",
-    "loop_interval_ms", "status_interval_s", "max_book_age_ms", "max_slippage_bps", "max_depth_share",
-    "rebate_bps", "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops", "guards", "outage",
-    "rate_limits", "trading_state", "cluster", "treasury",
+    "symbols", "order_notional_usdt", "max_position_usdt", "max_close_usdt", "min_order_usdt",
+    "open_threshold_bps", "close_threshold_bps", "cooldown_s", "fees", "leverage", "max_effective_leverage",
+    "margin_buffer", "loop_interval_ms", "status_interval_s", "max_book_age_ms", "max_slippage_bps",
+    "max_depth_share", "rebate_bps", "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops",
+    "guards", "outage", "rate_limits", "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -292,6 +301,8 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         max_position_usdt=_dec(raw, "max_position_usdt", d.max_position_usdt, low=Decimal("5")),
         max_close_usdt=(_dec(raw, "max_close_usdt", Decimal(0), low=Decimal("5"))
                         if raw.get("max_close_usdt") is not None else None),
+        min_order_usdt=(_dec(raw, "min_order_usdt", Decimal(0), low=Decimal("0"))
+                        if raw.get("min_order_usdt") is not None else None),
         open_threshold_bps=_dec(raw, "open_threshold_bps", d.open_threshold_bps, low=Decimal("0"),
                                 high=Decimal("1000")),
         close_threshold_bps=_dec(raw, "close_threshold_bps", d.close_threshold_bps, low=Decimal("-1000"),
@@ -335,6 +346,9 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         raise ConfigError("max_close_usdt", str(cfg.max_close_usdt),
                           f"must be at least order_notional_usdt ({cfg.order_notional_usdt}): a pair must "
                           "close in one execution")
+    if cfg.min_order_usdt is not None and cfg.min_order_usdt > cfg.order_notional_usdt:
+        raise ConfigError("min_order_usdt", str(cfg.min_order_usdt),
+                          f"must be at most order_notional_usdt ({cfg.order_notional_usdt})")
     if cfg.close_threshold_bps >= cfg.open_threshold_bps:
         raise ConfigError("close_threshold_bps", str(cfg.close_threshold_bps),
                           f"must be below open_threshold_bps ({cfg.open_threshold_bps}) for hysteresis")

@@ -437,3 +437,17 @@ def test_a_restart_while_a_venue_is_down_keeps_its_legs_bound_with_the_saved_spe
     runtime.Sleep(60_000)
     _run(restarted, runtime, 80)
     assert restarted.ledger.pairs == {} and binance.base_position() == okx.base_position() == 0
+
+
+@pytest.mark.parametrize(("min_order", "pairs"), [(None, 1), (D(100), 2)])
+def test_no_dust_pair_opens_in_the_room_left_under_max_position(fake_exchange, fake_runtime, min_order,
+                                                                pairs):
+    """max_position_usdt 1,100 leaves about 150 USDT after a 1,000 USDT pair: below the default
+    min_order_usdt (a quarter of order_notional_usdt) nothing more opens; with min_order_usdt 100 a small
+    second pair does."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    app.cfg = dataclasses.replace(app.cfg, max_position_usdt=D(1100), min_order_usdt=min_order)
+    app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 30)
+    assert len(app.ledger.pairs) == pairs

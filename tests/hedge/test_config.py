@@ -43,6 +43,8 @@ BAD = [
     ('{"max_position_usdt": 100, "order_notional_usdt": 500}', "max_position_usdt"),
     ('{"max_close_usdt": 500, "order_notional_usdt": 1000}', "max_close_usdt"),
     ('{"max_close_usdt": "big"}', "max_close_usdt"),
+    ('{"min_order_usdt": 2000, "order_notional_usdt": 1000}', "min_order_usdt"),
+    ('{"min_order_usdt": -1}', "min_order_usdt"),
     ('{"open_threshold_bps": -1}', "open_threshold_bps"),
     ('{"close_threshold_bps": 5, "open_threshold_bps": 3}', "close_threshold_bps"),
     ('{"cooldown_s": 1.5}', "cooldown_s"),
