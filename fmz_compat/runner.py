@@ -560,7 +560,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
                 f"(exit {result.exit_code}); nothing was traded: fix what the line above names and run "
                 "again ===")
     nav = f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"
-    venues = ", ".join(f"{b.eid}({b.currency})" for b in config.bindings)
+    venues = ", ".join(b.eid for b in config.bindings) + "   symbols " + ", ".join(market_symbols(config))
     exposure_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""
     lines = [
         "",
