@@ -48,8 +48,9 @@ LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liq
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
 HUNDRED = Decimal(100)
-OPEN_MARGIN = Decimal("1.25")
-LOOSE_RETRY_MAX_S = 300  # openings keep a venue this many times farther than the first stop level
+OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
+LOOSE_RETRY_MAX_S = 300  # longest wait between attempts to close a loose leg on a refusing venue
+LOOSE_ORDERS_PER_TURN = 8  # orders one turn may send on one loose leg while each takes some of it
 
 
 @dataclass
@@ -535,21 +536,31 @@ class Risk:
 
     def settle_loose(self) -> None:
         """Close the pending legs on venues that can trade: what an unequal execution left, or a leg kept
-        through an outage once its venue is recovered. One attempt per stops.retry_s per leg."""
+        through an outage once its venue is recovered. A leg is unhedged exposure, so a turn keeps closing
+        while each order takes some of it (a thin book filling part of each order), up to
+        LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
+        LOOSE_RETRY_MAX_S)."""
         app = self.app
-        for key, leg in sorted(self.pending.items()):
+        for key in sorted(self.pending):
             venue = key[0]
             if venue in self.health.recovered or not self.health.can_trade(venue):
                 continue  # an outage's legs are settled by recover() first
             if app.now_ms < self._next_loose_ms.get(key, 0):
                 continue
-            self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
-                                 gone_at=self._mark(venue, leg.symbol))
-            left = self.pending.get(key)
-            # a venue that keeps refusing is asked less often (retry_s x 2^n, at most LOOSE_RETRY_MAX_S)
-            failed = self._loose_failures.get(key, 0) + 1 if left is not None and left.qty == leg.qty else 0
+            progress = False
+            for _ in range(LOOSE_ORDERS_PER_TURN):
+                leg = self.pending.get(key)
+                if leg is None:
+                    break
+                self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
+                                     gone_at=self._mark(venue, leg.symbol))
+                left = self.pending.get(key)
+                if left is not None and left.qty == leg.qty:
+                    break  # nothing taken: the venue refuses or the book is empty; wait
+                progress = True
+            failed = 0 if progress else self._loose_failures.get(key, 0) + 1
             self._loose_failures[key] = failed
-            wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S)
+            wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S) if failed else self.cfg.retry_s
             self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:

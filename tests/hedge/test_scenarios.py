@@ -484,3 +484,27 @@ def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be
     assert positions is not None and sum(positions.values()) == 0
     assert positions == {k: q for k, q in app.ledger.expected_positions().items() if q}
     assert app.halt_reason is None
+
+
+def test_a_loose_leg_on_a_thin_book_is_closed_down_to_a_lot_in_the_same_turn():
+    """Chaos seed 7: a stop on okx (the short) while okx fills half of each taker order: the stop's okx
+    close and its top-up leave part of okx's short open as a loose leg. It is unhedged, so the same turn
+    keeps closing it, order after order, while each takes some: under one lot before the next turn."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app(params='{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 30000, '
+                         '"open_threshold_bps": 900, "close_threshold_bps": -900, "status_interval_s": 60, '
+                         '"leverage": {"binance": 10, "okx": 10}}')
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.01"))))
+    sim.world.inject("okx", "partial_fill", sim.now_ms() + 600_000)
+    sim.world.coins["BTC"].fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation
+    loose_seen = False
+    for _ in range(30):
+        app.tick()
+        pending = app.risk.pending_positions()
+        loose_seen = loose_seen or any(line.startswith("LOOSE LEG") for line in sim.logs)
+        assert all(abs(qty) <= D("0.01") for qty in pending.values())  # one okx lot at most between turns
+        sim.clock.sleep(1000)
+    assert loose_seen and app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert abs(_net(app)) <= D("0.01")
