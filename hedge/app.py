@@ -293,6 +293,8 @@ class App:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
+        if self.risk.pending and self.state.may_close and not self.ledger.orders:
+            self.risk.settle_loose()  # a loose leg this turn's closes left is not held until the next turn
         if status_due:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
             self.refresh_funding()

@@ -58,6 +58,7 @@ CHAOS_PARAMS_OVERRIDES: dict[str, Any] = {
     "leverage": {"binance": 10, "bybit": 10, "okx": 10, "coinex": 10, "bitmex": 10},
     "max_effective_leverage": 4,
     "loop_interval_ms": 2000,
+    "log_keep_rows": 5_000_000,  # keep the whole run's log: the findings are read from it
 }
 
 

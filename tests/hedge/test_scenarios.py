@@ -475,7 +475,10 @@ def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be
     sim.world.inject("binance", "partial_fill", sim.now_ms() + 30_000)
     app.tick()
     assert app.ledger.pairs[1].qty == D("0.32")  # 1.30 - 0.98
-    assert app.risk.pending_positions() == {("binance", symbol): D("0.005"), ("okx", symbol): D("-0.01")}
+    loose = [line.split(" at ~")[0] for line in sim.logs if line.startswith("LOOSE LEG")]
+    assert loose == ["LOOSE LEG ETH_USDT +0.0050 on binance", "LOOSE LEG ETH_USDT -0.01 on okx"]
+    # the same turn closed okx's and took binance's down to a lot while binance filled half of each order
+    assert app.risk.pending_positions() == {("binance", symbol): D("0.001")}
     for _ in range(90):
         sim.clock.sleep(1000)
         app.tick()
