@@ -20,7 +20,7 @@ from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.guards import Guards
-from hedge.ledger import HedgePair, Ledger
+from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
     Levels,
@@ -207,10 +207,10 @@ class App:
         try:
             self.ledger = self.coordinator.start(self.now_ms, self.ledger, [v.key for v in self.venues],
                                                  self.cfg.symbols)
+            self._import_legacy_loose()
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
-        self.risk.load(self.api.store)
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -241,11 +241,36 @@ class App:
                    f"unit NAV {self.accounting.unit_nav:.6f}")
         return True
 
+    def _import_legacy_loose(self) -> None:
+        """Loose legs an earlier version kept in _G outside the ledger: into the ledger (and, in a cluster,
+        the shared book) once, under the unit of the pair they came from; then the old key is deleted."""
+        legacy = Ledger.legacy_loose(self.api.store)
+        if not legacy:
+            return
+        legs = [LooseLeg(venue, symbol, qty, price, pair_id, self._legacy_unit(venue, symbol, pair_id),
+                         LEGACY) for venue, symbol, qty, price, pair_id in legacy if qty != 0]
+        self.coordinator.import_loose(self.ledger, legs, self.api.store)
+        self.api.store(LEGACY_LOOSE_KEY, None)
+        self.event(f"{len(legs)} loose leg(s) saved by an earlier version moved into the ledger: "
+                   + ", ".join(f"{leg.venue} {leg.symbol} {leg.qty:+f}" for leg in legs), "warn")
+
+    def _legacy_unit(self, venue: str, symbol: str, pair_id: int) -> str:
+        """The unit a legacy loose leg belongs to: its pair's when still open, else the venue with the first
+        other bound venue that lists the symbol (any unit holding the venue-symbol can close the leg)."""
+        pair = self.ledger.pairs.get(pair_id)
+        if pair is not None:
+            return Unit.of_pair(pair).key
+        other = next((v.key for v in sorted(self.venues, key=lambda v: v.key)
+                      if v.key != venue and symbol in v.specs), None)
+        return Unit.of(symbol, venue, other).key if other is not None else ""
+
     def _ledger_venues_bound(self) -> bool:
-        """Every venue the ledger holds positions on must be bound: its position cannot be read otherwise."""
+        """Every venue the ledger holds positions on must be bound: its position cannot be read otherwise.
+        In a cluster the shared book holds other nodes' units too, on venues this node may not bind: those
+        are theirs (this node only trades and reconciles units whose two venues it binds)."""
         bound = {v.key for v in self.venues}
-        missing = [(key, qty) for key, qty in sorted(self.ledger.expected_positions().items())
-                   if key[0] not in bound and qty != 0]
+        held = {} if self.coordinator.shared else self.ledger.held_positions()
+        missing = [(key, qty) for key, qty in sorted(held.items()) if key[0] not in bound and qty != 0]
         missing += [((r.venue, r.symbol), Decimal(0)) for r in self.ledger.orders.values()
                     if r.venue not in bound]
         for (venue, symbol), qty in missing:
@@ -287,13 +312,13 @@ class App:
         if status_due:
             self.refresh_accounts()
         self.risk.check(full=status_due)
-        if self.risk.pending and self.state.may_close and not self.ledger.orders:
+        if self.ledger.loose and self.state.may_close and not self.ledger.orders:
             self.risk.settle_loose()
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
-        if self.risk.pending and self.state.may_close and not self.ledger.orders:
+        if self.ledger.loose and self.state.may_close and not self.ledger.orders:
             self.risk.settle_loose()  # a loose leg this turn's closes left is not held until the next turn
         if status_due:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
@@ -419,14 +444,14 @@ class App:
 
     # --- positions and accounts ---
     def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
-        """Signed base position per (venue, symbol); None when a venue did not answer. Venues in `assume`
-        are not asked: they count with what the ledger and the pending legs say they hold."""
+        """Signed base position per (venue, symbol); None when a venue did not answer. Venues in `assume`,
+        and venues this node does not bind (a cluster's other nodes trade them), are not asked: they count
+        with what the ledger's pairs and loose legs say they hold."""
         positions: dict[tuple[str, str], Decimal] = {}
-        if assume:
-            held = self.ledger.expected_positions()
-            for key, qty in self.risk.pending_positions().items():
-                held[key] = held.get(key, Decimal(0)) + qty
-            positions.update({k: q for k, q in held.items() if k[0] in assume and q != 0})
+        if assume or self.coordinator.shared:  # one node binds every venue of its ledger (start checks it)
+            bound = {v.key for v in self.venues}
+            positions.update({k: q for k, q in self.ledger.held_positions().items()
+                              if (k[0] in assume or k[0] not in bound) and q != 0})
         for venue in self.venues:
             if venue.key in assume:
                 continue
@@ -461,8 +486,8 @@ class App:
             self._next_reconcile_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
             return
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
-        paired = dict(positions)  # what the pairs must explain: the venue minus the pending legs
-        for key, qty in self.risk.pending_positions().items():
+        paired = dict(positions)  # what the pairs must explain: the venue minus every node's loose legs
+        for key, qty in self.ledger.loose_positions().items():
             paired[key] = paired.get(key, Decimal(0)) - qty
         busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
         mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
@@ -590,7 +615,7 @@ class App:
             return False
         if self.coordinator.shared and not self.coordinator.stable(mark):
             return False  # another node wrote meanwhile: settle on a coherent reading next turn
-        expected = self.ledger.expected_positions()
+        expected = self.ledger.held_positions()  # the pairs and the loose legs
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         keys = set(expected) | set(positions) | set(explained)
         keys -= self.coordinator.busy_keys()
@@ -929,7 +954,8 @@ class App:
                 estimate = self._top_mid(venue.key, symbol) or ref
                 price = (leg_fill.filled * price + loose * estimate) / done
                 self.risk.add_loose_leg(venue.key, symbol, sign * loose, estimate, group[0].id,
-                                        f"{fill_tag}: {venue.key} closed {leg_fill.filled} of {done}")
+                                        f"{fill_tag}: {venue.key} closed {leg_fill.filled} of {done}",
+                                        unit=Unit.of(symbol, long_venue.key, short_venue.key))
             exits.append(price)
         long_exit, short_exit = exits
         pnl = Decimal(0)
@@ -1104,7 +1130,8 @@ class App:
             if excess > 0:
                 self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
                                         leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
-                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through")
+                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through",
+                                        unit=Unit.of(symbol, buy.key, sell.key))
         self.ledger.clear_orders(tag)
         self._save_ledger()
         if pair is None:

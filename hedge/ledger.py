@@ -1,7 +1,12 @@
 """Hedge pairs, the unit of state: one long leg and one short leg of equal base quantity.
 
+Beside the pairs, the ledger keeps the *loose legs*: base held on a venue beyond the pairs, on purpose
+(the hedge of a leg closed alone while its venue was out) or by accident (an execution whose legs filled
+unequally). They are part of the book of record like the pairs: persisted with them, shared with them in
+a cluster (each under the unit of work it came from), and counted by reconciliation.
+
 The ledger is persisted with _G after every change and reloaded at start. Venue positions are the
-truth: `reconcile` compares them with what the open pairs imply and names every difference.
+truth: `reconcile` compares them with what the open pairs and loose legs imply and names every difference.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ from typing import Any
 from hedge.orders import OrderRecord
 
 STORE_KEY = "hedge_ledger_v1"
+# where loose legs were kept before they joined the ledger (hedge/risk.py, a list of
+# [venue, symbol, qty, price, pair_id]); read once at start (App.start) and then deleted
+LEGACY_LOOSE_KEY = "hedge_pending_legs_v1"
+OUTAGE = "outage"  # origin of a loose leg: the hedge of a leg closed alone while this venue was out
+EXECUTION = "execution"  # origin: an execution whose legs filled unequally (or an undo refused)
+LEGACY = "earlier version"  # origin: read from LEGACY_LOOSE_KEY (either of the above)
+LooseKey = tuple[str, str, str]  # (venue, symbol, unit key)
 _DECIMALS = ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding")
 
 
@@ -52,6 +64,35 @@ class HedgePair:
 
 
 @dataclass(frozen=True)
+class LooseLeg:
+    """Base held on a venue beyond the ledger's pairs, closed reduce-only as soon as the venue can trade.
+
+    unit: the key of the unit of work it came from (hedge.cluster.Unit.key, "BTC_USDT:binance:okx"): in a
+    cluster the unit's owner closes it, and its writes are fenced by that unit's lease."""
+
+    venue: str
+    symbol: str
+    qty: Decimal  # signed base quantity held there beyond the pairs
+    price: Decimal  # the price it was booked out of its pair at (an estimate: the mid then)
+    pair_id: int  # the pair it came from (0: an opening that was never booked as a pair)
+    unit: str
+    origin: str = EXECUTION  # OUTAGE | EXECUTION
+
+    @property
+    def key(self) -> LooseKey:
+        return (self.venue, self.symbol, self.unit)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"venue": self.venue, "symbol": self.symbol, "qty": str(self.qty), "price": str(self.price),
+                "pair_id": self.pair_id, "unit": self.unit, "origin": self.origin}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LooseLeg:
+        return cls(str(data["venue"]), str(data["symbol"]), Decimal(data["qty"]), Decimal(data["price"]),
+                   int(data.get("pair_id", 0)), str(data.get("unit", "")), str(data.get("origin", EXECUTION)))
+
+
+@dataclass(frozen=True)
 class PositionMismatch:
     venue: str
     symbol: str
@@ -77,6 +118,8 @@ class Ledger:
     # cleared in the same save that books the execution, so at start any entry is unfinished work.
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     order_seq: int = 0
+    # legs held beyond the pairs, per (venue, symbol, unit): see LooseLeg
+    loose: dict[LooseKey, LooseLeg] = field(default_factory=dict)
 
     def journal(self, record: OrderRecord) -> None:
         self.orders[record.client_id] = record
@@ -134,7 +177,44 @@ class Ledger:
         self.pairs[pair_id] = replace(pair, funding=pair.funding + amount)
         self.funding_total += amount
 
+    def add_loose(self, leg: LooseLeg) -> LooseLeg | None:
+        """Add `leg` to what is already loose on its venue, symbol and unit (one average price for the
+        whole quantity); returns what is loose there now (None: the two cancelled out)."""
+        held = self.loose.get(leg.key)
+        if held is None:
+            self.loose[leg.key] = leg
+            return leg
+        total = held.qty + leg.qty
+        if total == 0:
+            del self.loose[leg.key]
+            return None
+        average = (held.price * abs(held.qty) + leg.price * abs(leg.qty)) / abs(total)
+        self.loose[leg.key] = replace(held, qty=total, price=average)
+        return self.loose[leg.key]
+
+    def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
+        """What is left of a loose leg after part of it was closed (0: gone)."""
+        if qty == 0:
+            self.loose.pop(leg.key, None)
+        else:
+            self.loose[leg.key] = replace(leg, qty=qty)
+
     # --- queries ---
+    def loose_positions(self) -> dict[tuple[str, str], Decimal]:
+        """Signed base quantity per (venue, symbol) the loose legs hold (every unit's, summed)."""
+        held: dict[tuple[str, str], Decimal] = {}
+        for leg in self.loose.values():
+            key = (leg.venue, leg.symbol)
+            held[key] = held.get(key, Decimal(0)) + leg.qty
+        return {key: qty for key, qty in held.items() if qty != 0}
+
+    def held_positions(self) -> dict[tuple[str, str], Decimal]:
+        """What the venues should hold: the pairs' legs plus the loose legs."""
+        held = self.expected_positions()
+        for key, qty in self.loose_positions().items():
+            held[key] = held.get(key, Decimal(0)) + qty
+        return held
+
     def expected_positions(self) -> dict[tuple[str, str], Decimal]:
         """Signed base quantity per (venue, symbol) the open pairs imply."""
         expected: dict[tuple[str, str], Decimal] = {}
@@ -177,19 +257,21 @@ class Ledger:
             "funding_total": str(self.funding_total),
             "orders": [r.to_json() for r in self.orders.values()],
             "order_seq": self.order_seq,
+            "loose": [leg.to_json() for leg in self.loose.values()],
         }, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Ledger:
         data = json.loads(text)
         pairs = [HedgePair.from_json(p) for p in data["pairs"]]
+        loose = [LooseLeg.from_json(item) for item in data.get("loose", [])]
         return cls(pairs={p.id: p for p in pairs}, next_id=int(data["next_id"]),
                    realized_pnl=Decimal(data["realized_pnl"]), fees_paid=Decimal(data["fees_paid"]),
                    volume=Decimal(data["volume"]), closed_pairs=int(data["closed_pairs"]),
                    funding_total=Decimal(data.get("funding_total", "0")),
                    spread_captured=Decimal(data.get("spread_captured", "0")),
                    orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
-                   order_seq=int(data.get("order_seq", 0)))
+                   order_seq=int(data.get("order_seq", 0)), loose={leg.key: leg for leg in loose})
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G."""
@@ -199,3 +281,13 @@ class Ledger:
     def load(cls, store: Any) -> Ledger:
         text = store(STORE_KEY)
         return cls() if not text else cls.from_json(text)
+
+    @staticmethod
+    def legacy_loose(store: Any) -> list[tuple[str, str, Decimal, Decimal, int]]:
+        """Loose legs saved by a version that kept them outside the ledger (LEGACY_LOOSE_KEY): (venue,
+        symbol, signed qty, price, pair id) each. The caller gives them a unit and deletes the key."""
+        text = store(LEGACY_LOOSE_KEY)
+        if not text:
+            return []
+        return [(str(venue), str(symbol), Decimal(qty), Decimal(price), int(pair_id))
+                for venue, symbol, qty, price, pair_id in json.loads(text)]

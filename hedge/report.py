@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
+from hedge.cluster import Unit
 from hedge.state import TradingState
 
 if TYPE_CHECKING:
     from hedge.accounting import Accounting
     from hedge.app import App
+    from hedge.ledger import LooseLeg
 
 CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at most this often
 REBUILD_AFTER_DAYS = 97      # once the history is older, the chart is redrawn weekly (old hours -> days)
@@ -260,9 +262,8 @@ class Report:
         rows.append(["venue functions out", ", ".join(
             f"{venue} {function} since {_time(ms)}" for (venue, function), ms in
             ((k, app.health.out_since[k]) for k in out)) + (" #ff0000" if out else "") or "none", ""])
-        pending = app.risk.pending
-        rows.append(["pending legs (hedge closed while their venue was out)", ", ".join(
-            f"{leg.venue} {leg.symbol} {leg.qty:+f}" for leg in pending.values()) or "none", ""])
+        rows.append(["loose legs (held beyond the pairs)", "; ".join(
+            self._loose_cell(leg) for leg in app.ledger.loose.values()) or "none", ""])
         rows.append(["unplanned PnL booked (USDT)", f"{app.risk.unplanned_pnl:+.2f}", ""])
         rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in
                                                  sorted(app.guards.tripped.items())) or "none", ""])
@@ -346,19 +347,35 @@ class Report:
     def pairs_table(self) -> dict[str, Any]:
         app = self.app
         rows = []
+        shared = app.coordinator.shared
         for pair in app.ledger.pairs.values():
-            now_spread = "-"
+            now_spread = "-"  # also for a cluster's pair on a venue this node does not bind (no book here)
             if app.market is not None:
-                long_top = app.market.tops[pair.long_venue][pair.symbol]
-                short_top = app.market.tops[pair.short_venue][pair.symbol]
-                if long_top.bid > 0 and short_top.bid > 0:
+                long_top = app.market.tops.get(pair.long_venue, {}).get(pair.symbol)
+                short_top = app.market.tops.get(pair.short_venue, {}).get(pair.symbol)
+                if long_top is not None and short_top is not None and long_top.bid > 0 and short_top.bid > 0:
                     now_spread = f"{(short_top.mid - long_top.mid) / long_top.mid * 10_000:.2f}"
-            rows.append([pair.id, pair.symbol, pair.long_venue, pair.short_venue, f"{pair.qty:f}",
-                         str(pair.entry_spread_bps), now_spread, f"{pair.fees:.2f}", f"{pair.funding:+.2f}",
-                         _time(pair.opened_ms)])
+            row = [pair.id, pair.symbol, pair.long_venue, pair.short_venue, f"{pair.qty:f}",
+                   str(pair.entry_spread_bps), now_spread, f"{pair.fees:.2f}", f"{pair.funding:+.2f}",
+                   _time(pair.opened_ms)]
+            if shared:
+                row.append("here" if self._held_here(Unit.of_pair(pair).key) else "another node")
+            rows.append(row)
         cols = ["id", "symbol", "long", "short", "qty (base)", "entry spread bps", "spread now bps",
-                "fees", "funding", "opened"]
+                "fees", "funding", "opened"] + (["unit held"] if shared else [])
         return _table("Open pairs", cols, rows)
+
+    def _loose_cell(self, leg: LooseLeg) -> str:
+        """venue symbol qty (origin, unit[, whose]): an outage's hedge or what an unequal execution left."""
+        unit = str(Unit.parse(leg.unit)) if leg.unit else "-"
+        whose = ""
+        if self.app.coordinator.shared:
+            whose = ", held here" if self._held_here(leg.unit) else ", another node's unit"
+        return f"{leg.venue} {leg.symbol} {leg.qty:+f} ({leg.origin}, {unit}{whose})"
+
+    def _held_here(self, unit_key: str) -> bool:
+        """This node holds the unit's lease (a cluster; a unit of venues it does not bind never is)."""
+        return bool(unit_key) and self.app.coordinator.holds(Unit.parse(unit_key))
 
     def events_table(self) -> dict[str, Any]:
         rows = [[_time(e.time_ms), _LEVEL_CELL[e.level], e.text] for e in self.app.events.newest(60)]

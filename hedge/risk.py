@@ -15,21 +15,29 @@ on a fresh reading. The emergency level flattens the venue with IOC limit orders
 `stops.emergency_band_bps` around the book.
 
 When a hedging venue cannot trade (hedge/outage.py), the threatened leg is closed alone: the
-counterpart leg stays open on the unreachable venue as a pending leg (kept in _G), net exposure of
-that coin is then the pending leg, and it is closed the moment that venue answers again (`recover`).
+counterpart leg stays open on the unreachable venue as a loose leg (in the ledger: hedge.ledger.LooseLeg),
+net exposure of that coin is then that leg, and it is closed the moment that venue answers again
+(`recover`). An execution whose legs filled unequally leaves a loose leg too, closed reduce-only at the
+next turns (`settle_loose`).
+
+In a cluster every node reads the same accounts, so each sees a threatened venue; each acts only within
+the units of work it holds (`Coordinator.may_protect`: pairs and loose legs of units whose lease it has,
+with its orders journaled under that unit and fenced by its lease), so the venue's pairs are stopped
+once, each by its unit's owner. A dead node's units are stopped by the node that adopts them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
+from hedge.cluster import Unit
 from hedge.config import StopLevel
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegOutcomeUnknown
-from hedge.ledger import HedgePair
+from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.market import Venue, fmz_pair
 from hedge.outage import VenueHealth
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
@@ -41,7 +49,6 @@ from hedge.venues.base import Side
 if TYPE_CHECKING:
     from hedge.app import App
 
-PENDING_KEY = "hedge_pending_legs_v1"
 # Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
 LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liquidation_price")
 # Maintenance rate assumed when neither the mechanics nor the venue give a liquidation price: above the
@@ -81,15 +88,7 @@ class VenueRisk:
         return self.notional / self.equity if self.equity > 0 else None
 
 
-@dataclass(frozen=True)
-class PendingLeg:
-    """A leg whose hedge was closed while its venue could not trade; closed when the venue answers."""
-
-    venue: str
-    symbol: str
-    qty: Decimal  # signed base quantity still held there
-    price: Decimal  # the price it was booked out of its pair at (estimate)
-    pair_id: int
+PendingLeg = LooseLeg  # the name of a loose leg before loose legs joined the ledger
 
 
 def band_price(ref: Decimal, buying: bool, band_bps: Decimal, tick: Decimal) -> Decimal:
@@ -114,16 +113,64 @@ class Risk:
         self.health = health
         self.views: dict[str, VenueRisk] = {}
         self.stops_fired: list[int] = [0] * len(self.cfg.levels)  # per level, in order
-        self.pending: dict[tuple[str, str], PendingLeg] = {}
-        self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a pending leg was closed
+        self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a loose leg was closed
         self._next_fire_ms: dict[str, int] = {}
         # the last liquidation price computed per (venue, symbol), kept when the position is gone: what a
         # leg that vanished during an outage is booked at
         self._last_liq: dict[tuple[str, str], Decimal] = {}
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
-        self._next_loose_ms: dict[tuple[str, str], int] = {}  # next attempt to close a pending leg
-        self._loose_failures: dict[tuple[str, str], int] = {}  # attempts in a row that closed nothing
+        self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
+        self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
+        self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
+
+    # --- ownership (a cluster: each node protects the units it holds) ---
+    @property
+    def pending(self) -> dict[tuple[str, str], LooseLeg]:
+        """The loose legs per (venue, symbol), every unit's together (one average price)."""
+        out: dict[tuple[str, str], LooseLeg] = {}
+        for leg in self.app.ledger.loose.values():
+            held = out.get((leg.venue, leg.symbol))
+            if held is None:
+                out[(leg.venue, leg.symbol)] = leg
+                continue
+            weight = abs(held.qty) + abs(leg.qty)
+            price = (held.price * abs(held.qty) + leg.price * abs(leg.qty)) / weight
+            out[(leg.venue, leg.symbol)] = replace(held, qty=held.qty + leg.qty, price=price)
+        return out
+
+    def _mine(self, unit: Unit | None) -> bool:
+        """This node binds the unit's venues and may cut its risk now (it holds the unit's lease)."""
+        if unit is None:
+            return True
+        app = self.app
+        bound = all(app._venue_or_none(v) is not None for v in unit.venues)
+        return bound and app.coordinator.may_protect(unit)
+
+    @staticmethod
+    def _unit(leg: LooseLeg) -> Unit | None:
+        return Unit.parse(leg.unit) if leg.unit else None
+
+    def _mine_leg(self, leg: LooseLeg) -> bool:
+        return self.app._venue_or_none(leg.venue) is not None and self._mine(self._unit(leg))
+
+    @contextmanager
+    def _single_leg(self, unit: Unit | None, venue: str, symbol: str) -> Iterator[bool]:
+        """Inside: orders are journaled under `unit` (fenced by its lease) and this node holds the execution
+        lock of the venue-symbol (in a cluster). False: another node is trading it now; send nothing."""
+        coordinator = self.app.coordinator
+        with coordinator.acting(unit), coordinator.exclusive([(venue, symbol)]) as free:
+            yield free
+
+    def _coherent(self, venue: str, symbol: str) -> bool:
+        """In a cluster, refresh the shared book (another node may have booked since this turn began) and
+        say whether the venue-symbol can be compared with it now (no other node's execution journaled
+        there). Called holding the venue-symbol's execution lock. With Redis away: the book as known."""
+        coordinator = self.app.coordinator
+        if not coordinator.shared:
+            return True
+        coordinator.view(self.app.ledger)
+        return (venue, symbol) not in coordinator.busy_keys()
 
     # --- reading ---
     def read(self, venue: Venue, raw: list[Any], equity: Decimal, upnl: Decimal) -> VenueRisk:
@@ -364,6 +411,18 @@ class Risk:
         )
         leverage = view.leverage
         reason = f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
+        pairs = [p for p in app.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)]
+        own = [p for p in pairs if self._mine(Unit.of_pair(p))]
+        legs = [leg for leg in app.ledger.loose.values() if leg.venue == venue.key]
+        own_legs = [leg for leg in legs if self._mine_leg(leg)]
+        if not own and not own_legs and (pairs or legs):
+            # every pair and loose leg on the venue is in another node's unit: its owner stops it
+            if self._not_ours.get(venue.key) != index:
+                self._not_ours[venue.key] = index
+                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}); its pairs are in units "
+                          "other nodes hold: each stops its own")
+            return
+        self._not_ours.pop(venue.key, None)
         self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
         blocked = None
         if not app.state.may_close:
@@ -384,14 +443,11 @@ class Risk:
         )
         closed: list[str] = []
         touched = {venue.key}
-        symbols = sorted(
-            {p.symbol for p in app.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)},
-            key=lambda s: (view.distance.get(s, Decimal(10_000)), s),
-        )
+        symbols = sorted({p.symbol for p in own}, key=lambda s: (view.distance.get(s, Decimal(10_000)), s))
         for symbol in symbols:
             groups: dict[tuple[str, str], list[HedgePair]] = {}
-            for pair in app.ledger.pairs.values():
-                if pair.symbol == symbol and venue.key in (pair.long_venue, pair.short_venue):
+            for pair in own:  # this node's units only (a cluster: the others' owners stop theirs)
+                if pair.symbol == symbol:
                     groups.setdefault((pair.long_venue, pair.short_venue), []).append(pair)
             for (long_key, short_key), group in sorted(groups.items()):
                 other = short_key if long_key == venue.key else long_key
@@ -456,7 +512,16 @@ class Risk:
         other: str,
         band: Decimal | None,
     ) -> str | None:
-        """Close the threatened leg only: its hedge is on a venue that cannot trade now."""
+        """Close the threatened leg only: its hedge is on a venue that cannot trade now. The hedge stays
+        open there as a loose leg (origin outage) of the group's unit."""
+        unit = Unit.of_pair(group[0])
+        with self._single_leg(unit, threatened, symbol) as free:
+            if not free:
+                return None
+            return self._close_alone_locked(symbol, group, qty, tag, threatened, other, band, unit)
+
+    def _close_alone_locked(self, symbol: str, group: list[HedgePair], qty: Decimal, tag: str,
+                            threatened: str, other: str, band: Decimal | None, unit: Unit) -> str | None:
         app = self.app
         venue = app._venue(threatened)
         current = app.executor.position(venue, symbol)
@@ -479,11 +544,13 @@ class Risk:
         app.ledger.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
         if moved <= 0:
+            app._save_ledger()
             return None
         exit_price = fills[0].avg_price or self._mark(threatened, symbol) or Decimal(0)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
         left = moved
+        held: LooseLeg | None = None
         for pair in sorted(group, key=lambda p: p.id):
             part = min(pair.qty, left)
             if part <= 0:
@@ -492,69 +559,59 @@ class Risk:
             app.ledger.record_close(
                 pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
             )
-            self._add_pending(other, symbol, -sign * part, estimate, pair.id)
+            held = app.ledger.add_loose(LooseLeg(other, symbol, -sign * part, estimate, pair.id, unit.key,
+                                                 OUTAGE))
             left -= part
-        app.ledger.save(app.api.store)
-        self.save()
+        app._save_ledger()
         app.event(
             f"{tag}: closed {moved} {symbol} on {threatened} alone ({other} cannot trade); the hedge leg "
-            f"on {other} is pending ({self.pending[(other, symbol)].qty:+f}) and net exposure of "
+            f"on {other} is loose ({held.qty if held else Decimal(0):+f}) and net exposure of "
             f"{symbol} is that leg until {other} answers",
             "critical",
         )
         app.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
 
-    def _add_pending(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int) -> None:
-        key = (venue, symbol)
-        held = self.pending.get(key)
-        if held is None:
-            self.pending[key] = PendingLeg(venue, symbol, signed, price, pair_id)
-            return
-        total = held.qty + signed  # one average price for the whole pending quantity
-        average = (held.price * abs(held.qty) + price * abs(signed)) / abs(total) if total else price
-        if total == 0:
-            del self.pending[key]
-        else:
-            self.pending[key] = PendingLeg(venue, symbol, total, average, held.pair_id)
-
     def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
-                      why: str) -> None:
-        """An execution left one leg with more than its pairs (a close filled on one venue only, or an
-        opening's undo did not go through): `signed` base held on `venue` beyond the ledger's pairs, booked
-        at `price`. It is closed reduce-only at the next turns (`settle_loose`); until then it is the net
-        exposure of the coin, and no pair opens on that venue and symbol. The caller saves the ledger."""
-        self._add_pending(venue, symbol, signed, price, pair_id)
-        self._next_loose_ms.pop((venue, symbol), None)
-        self._loose_failures.pop((venue, symbol), None)
-        self.save()
+                      why: str, *, unit: Unit) -> None:
+        """An execution of `unit` left one leg with more than its pairs (a close filled on one venue only, or
+        an opening's undo did not go through): `signed` base held on `venue` beyond the ledger's pairs,
+        booked at `price`. It is closed reduce-only at the next turns (`settle_loose`) by the unit's owner;
+        until then it is the net exposure of the coin, and no pair opens on that venue and symbol. The
+        caller saves the ledger (with the execution's booking, in the same write)."""
+        leg = LooseLeg(venue, symbol, signed, price, pair_id, unit.key, EXECUTION)
+        self.app.ledger.add_loose(leg)
+        self._next_loose_ms.pop(leg.key, None)
+        self._loose_failures.pop(leg.key, None)
         self.app.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
                        "reduce-only", "warn")
 
     def has_loose_leg(self, venue: str, symbol: str) -> bool:
-        return (venue, symbol) in self.pending
+        """Any node's loose leg on the venue-symbol (a new leg there would net with it)."""
+        return any(leg.venue == venue and leg.symbol == symbol for leg in self.app.ledger.loose.values())
 
     def settle_loose(self) -> None:
-        """Close the pending legs on venues that can trade: what an unequal execution left, or a leg kept
-        through an outage once its venue is recovered. A leg is unhedged exposure, so a turn keeps closing
-        while each order takes some of it (a thin book filling part of each order), up to
-        LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
-        LOOSE_RETRY_MAX_S)."""
+        """Close the loose legs of this node's units on venues that can trade: what an unequal execution
+        left, or a leg kept through an outage once its venue is recovered. A leg is unhedged exposure, so a
+        turn keeps closing while each order takes some of it (a thin book filling part of each order), up
+        to LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
+        LOOSE_RETRY_MAX_S). Other nodes' legs are theirs (a dead node's, once its unit is adopted)."""
         app = self.app
-        for key in sorted(self.pending):
+        for key in sorted(app.ledger.loose):
+            first = app.ledger.loose.get(key)
             venue = key[0]
-            if venue in self.health.recovered or not self.health.can_trade(venue):
+            if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
                 continue  # an outage's legs are settled by recover() first
-            if app.now_ms < self._next_loose_ms.get(key, 0):
+            if not self._mine_leg(first) or app.now_ms < self._next_loose_ms.get(key, 0):
                 continue
             progress = False
             for _ in range(LOOSE_ORDERS_PER_TURN):
-                leg = self.pending.get(key)
+                leg = app.ledger.loose.get(key)
                 if leg is None:
                     break
                 self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
                                      gone_at=self._mark(venue, leg.symbol))
-                left = self.pending.get(key)
+                left = app.ledger.loose.get(key)
                 if left is not None and left.qty == leg.qty:
                     break  # nothing taken: the venue refuses or the book is empty; wait
                 progress = True
@@ -564,10 +621,10 @@ class Risk:
             self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
-        """Pending legs on the threatened venue are closed by the same level (they have no hedge)."""
+        """This node's loose legs on the threatened venue are closed by the same level (no hedge there)."""
         done = []
-        for key, leg in sorted(self.pending.items()):
-            if key[0] == venue:
+        for key, leg in sorted(self.app.ledger.loose.items()):
+            if key[0] == venue and self._mine_leg(leg):
                 part = leg.qty if level.close_fraction >= 1 else leg.qty * level.close_fraction
                 result = self._settle_pending(leg, part, f"stop{index + 1}")
                 if result:
@@ -583,24 +640,39 @@ class Risk:
         buying = DIRECTION[side] > 0
         return band_price(_dec(top.ask if buying else top.bid), buying, band, venue.specs[symbol].tick)
 
-    # --- pending legs and recovery ---
-    def _settle_pending(self, leg: PendingLeg, part: Decimal, tag: str, final: bool = False,
+    # --- loose legs and recovery ---
+    def _settle_pending(self, leg: LooseLeg, part: Decimal, tag: str, final: bool = False,
                         level: str = "critical", gone_at: Decimal | None = None) -> str | None:
-        """Close `part` (signed like the leg) of a pending leg and book it against the leg's price.
-        final: the whole leg is being settled; what the venue no longer holds is booked as gone at
+        """Close `part` (signed like the leg) of a loose leg of this node's and book it against the leg's
+        price. final: the whole leg is being settled; what the venue no longer holds is booked as gone at
         `gone_at`, by default the last computed liquidation price (it was liquidated during an outage)."""
-        app = self.app
-        venue = app._venue_or_none(leg.venue)
-        if venue is None or not self.health.can_trade(leg.venue):
+        venue = self.app._venue_or_none(leg.venue)
+        if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
             return None
+        with self._single_leg(self._unit(leg), leg.venue, leg.symbol) as free:
+            if not free or not self._coherent(leg.venue, leg.symbol):
+                return None
+            now = self.app.ledger.loose.get(leg.key)  # as the shared book says now
+            if now is None:
+                return None
+            if abs(part) > abs(now.qty):
+                part = now.qty
+            return self._settle_locked(venue, now, part, tag, final, level, gone_at)
+
+    def _settle_locked(self, venue: Venue, leg: LooseLeg, part: Decimal, tag: str, final: bool, level: str,
+                       gone_at: Decimal | None) -> str | None:
+        app = self.app
         current = app.executor.position(venue, leg.symbol)
         if current is None:
             return None
         sign = 1 if leg.qty > 0 else -1
         step = venue.specs[leg.symbol].base_step
         part = floor_to_step(abs(part), step) * sign
-        extra = current - app.ledger.expected_positions().get((leg.venue, leg.symbol), Decimal(0))
-        held = extra if extra * sign > 0 else Decimal(0)  # what the venue holds beyond our pairs
+        others = sum((other.qty for other in app.ledger.loose.values()
+                      if (other.venue, other.symbol) == (leg.venue, leg.symbol) and other.key != leg.key),
+                     Decimal(0))
+        extra = current - app.ledger.expected_positions().get((leg.venue, leg.symbol), Decimal(0)) - others
+        held = extra if extra * sign > 0 else Decimal(0)  # what the venue holds beyond pairs and other legs
         closable = min(abs(part), abs(held)) * sign
         moved = Decimal(0)
         exit_price = self._mark(leg.venue, leg.symbol) or leg.price
@@ -625,22 +697,17 @@ class Risk:
             liq = gone_at or self._last_liquidation(leg.venue, leg.symbol) or exit_price
             pnl += vanished * (liq - leg.price)
         left = leg.qty - moved - vanished
-        if abs(left) < step:
-            self.pending.pop((leg.venue, leg.symbol), None)
-        else:
-            self.pending[(leg.venue, leg.symbol)] = PendingLeg(
-                leg.venue, leg.symbol, left, leg.price, leg.pair_id
-            )
-        self.save()
+        app.ledger.set_loose(leg, Decimal(0) if abs(left) < step else left)
         if not moved and not vanished:
-            app.ledger.save(app.api.store)
+            app._save_ledger()
             return None
         app.ledger.realized_pnl += pnl
         app.ledger.fees_paid += fees
-        app.ledger.save(app.api.store)
+        app._save_ledger()
         self.unplanned_pnl += pnl
+        kind = "pending" if leg.origin == OUTAGE else "loose"  # pending: it waited for its venue
         text = (
-            f"{tag}: pending leg {leg.symbol} on {leg.venue} ({leg.qty:+f} booked at {leg.price:.2f}) closed "
+            f"{tag}: {kind} leg {leg.symbol} on {leg.venue} ({leg.qty:+f} booked at {leg.price:.2f}) closed "
             f"{moved:+f} at {exit_price}"
             + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
             + f": unplanned {pnl:+.2f} USDT"
@@ -676,29 +743,43 @@ class Risk:
         return prices.get(symbol.replace("_", ""))
 
     def recover(self, venue_key: str) -> bool:
-        """A venue is back: settle its pending legs, then close the equal quantity of any leg that vanished
-        there (liquidated while unreachable) on the hedging venues. False = try again later."""
+        """A venue is back: settle this node's loose legs there, then close the equal quantity of any leg
+        that vanished there (liquidated while unreachable) on the hedging venues. False = try again later.
+        In a cluster each node does this for its own units (the share of what vanished that falls on them)."""
         app = self.app
         venue = app._venue_or_none(venue_key)
         if venue is None or not self.health.can_trade(venue_key):
             return False
-        for key, leg in sorted(self.pending.items()):
-            if key[0] == venue_key:
+        for key, leg in sorted(app.ledger.loose.items()):
+            if key[0] == venue_key and self._mine_leg(leg):
                 self._settle_pending(leg, leg.qty, "recover", final=True)
-        if any(key[0] == venue_key for key in self.pending):
+        if any(leg.venue == venue_key and self._mine_leg(leg) for leg in app.ledger.loose.values()):
             return False
+        coordinator = app.coordinator
+        mark = coordinator.view(app.ledger) if coordinator.shared else None
+        found: dict[str, Decimal] = {}
         for symbol in sorted(venue.specs):
-            found = app.executor.position(venue, symbol)
-            if found is None:
+            position = app.executor.position(venue, symbol)
+            if position is None:
                 return False
-            expected = app.ledger.expected_positions().get((venue_key, symbol), Decimal(0))
-            if expected == 0 or found * expected < 0 or abs(found) >= abs(expected):
+            found[symbol] = position
+        if coordinator.shared and coordinator.reachable and not coordinator.stable(mark):
+            return False  # another node wrote while the venue was read: again at the next turn
+        busy = coordinator.busy_keys()
+        if any((venue_key, symbol) in busy for symbol in found):
+            return False  # another node is between the legs of an execution there
+        held = app.ledger.held_positions()
+        for symbol, position in found.items():
+            expected = held.get((venue_key, symbol), Decimal(0))
+            if expected == 0 or position * expected < 0 or abs(position) >= abs(expected):
                 continue  # sound, or a difference reconcile must name (more than expected, flipped)
-            self._vanished(venue_key, symbol, abs(expected) - abs(found), found)
+            self._vanished(venue_key, symbol, abs(expected) - abs(position), position)
         return True
 
     def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal) -> None:
-        """`missing` base of our legs on venue_key is gone: close the same quantity on the hedging legs."""
+        """`missing` base of the pairs' legs on venue_key is gone: close the same quantity on the hedging
+        legs. What vanished is laid on the pairs newest first (the same on every node of a cluster, which
+        all read the one shared ledger); this node closes the shares that fall on its own units."""
         app = self.app
         liq, source = self._last_liquidation(venue_key, symbol), "the last computed liquidation price"
         if liq is None:
@@ -707,88 +788,78 @@ class Risk:
         if liq is None:
             liq = self._mark(venue_key, symbol) or Decimal(0)
             source = "the mark now (no liquidation price known)"
+        shares: list[tuple[HedgePair, Decimal]] = []
+        left = missing
+        for pair in sorted((p for p in app.ledger.pairs.values()
+                            if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)),
+                           key=lambda p: -p.id):
+            if left <= 0:
+                break
+            shares.append((pair, min(pair.qty, left)))
+            left -= shares[-1][1]
+        mine = [(pair, part) for pair, part in shares if self._mine(Unit.of_pair(pair))]
+        others = ", ".join(f"#{pair.id}" for pair, part in shares if (pair, part) not in mine)
+        if not mine:
+            app.event(f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the "
+                      f"pairs that lost it ({others}) are in units other nodes hold: their owners close them",
+                      "warn")
+            return
         app.event(
-            f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than our pairs; the legs "
+            f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the legs "
             f"were liquidated or closed while {venue_key} was out (booked at {liq:.2f}, {source}); "
-            "closing the same quantity on the hedging venues",
+            "closing the same quantity on the hedging venues"
+            + (f" (pairs {others} are in other nodes' units: their owners close them)" if others else ""),
             "critical",
         )
-        pairs = sorted(
-            (
-                p
-                for p in app.ledger.pairs.values()
-                if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)
-            ),
-            key=lambda p: -p.id,
-        )
-        for pair in pairs:
-            if missing <= 0:
+        for pair, part in mine:
+            if not self._close_vanished(venue_key, symbol, pair, part, liq):
                 break
-            part = min(pair.qty, missing)
-            other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
-            other = app._venue(other_key)
-            current = app.executor.position(other, symbol)
-            if current is None or not self.health.can_trade(other_key):
-                app.event(
-                    f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair "
-                    f"#{pair.id} stays open until it can",
-                    "error",
-                )
-                return
-            other_sign = 1 if pair.long_venue == other_key else -1
-            try:
+        app._save_ledger()
+        app.measure_exposure()
+
+    def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal, liq: Decimal
+                        ) -> bool:
+        """Close `part` of the pair's leg on the other venue and book the pair with the vanished leg gone at
+        `liq`. False: that venue cannot trade or filled nothing (stop here; reconcile names the rest)."""
+        app = self.app
+        other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
+        other = app._venue(other_key)
+        current = app.executor.position(other, symbol)
+        if current is None or not self.health.can_trade(other_key):
+            app.event(f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair #{pair.id} "
+                      "stays open until it can", "error")
+            return False
+        other_sign = 1 if pair.long_venue == other_key else -1
+        try:
+            with app.coordinator.acting(Unit.of_pair(pair)):
                 fills = app.executor.move_position(
                     other, symbol, current, current - other_sign * part, f"recover#{pair.id}"
                 )
-            except LegOutcomeUnknown as exc:
-                app.halt(str(exc), {(other_key, symbol)})
-                return
-            app.ledger.clear_orders(f"recover#{pair.id}")
-            moved = sum((f.filled for f in fills), Decimal(0))
-            if moved <= 0:
-                app.ledger.save(app.api.store)
-                app.event(f"recover {venue_key}: closing {part} {symbol} on {other_key} filled nothing; "
-                          "tried again at the next look", "error")
-                return
-            part = min(part, moved)
-            exit_price = (
-                fills[0].avg_price if fills and fills[0].avg_price else (self._mark(other_key, symbol) or liq)
-            )
-            fees = sum((f.fees for f in fills), Decimal(0))
-            long_exit, short_exit = (exit_price, liq) if other_sign > 0 else (liq, exit_price)
-            pnl = app.ledger.record_close(
-                pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees
-            )
-            self.unplanned_pnl += pnl
-            app.event(
-                f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
-                f"{exit_price}, {venue_key} leg gone at ~{liq:.2f}): unplanned {pnl:+.2f} USDT",
-                "critical",
-            )
-            missing -= part
-        app.ledger.save(app.api.store)
-        app.measure_exposure()
+        except LegOutcomeUnknown as exc:
+            app.halt(str(exc), {(other_key, symbol)})
+            return False
+        app.ledger.clear_orders(f"recover#{pair.id}")
+        moved = sum((f.filled for f in fills), Decimal(0))
+        if moved <= 0:
+            app._save_ledger()
+            app.event(f"recover {venue_key}: closing {part} {symbol} on {other_key} filled nothing; "
+                      "tried again at the next look", "error")
+            return False
+        part = min(part, moved)
+        exit_price = fills[0].avg_price or self._mark(other_key, symbol) or liq
+        fees = sum((f.fees for f in fills), Decimal(0))
+        long_exit, short_exit = (exit_price, liq) if other_sign > 0 else (liq, exit_price)
+        pnl = app.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                      fees=fees)
+        app._save_ledger()
+        self.unplanned_pnl += pnl
+        app.event(
+            f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
+            f"{exit_price}, {venue_key} leg gone at ~{liq:.2f}): unplanned {pnl:+.2f} USDT",
+            "critical",
+        )
+        return True
 
     def pending_positions(self) -> dict[tuple[str, str], Decimal]:
-        return {key: leg.qty for key, leg in self.pending.items()}
-
-    # --- persistence ---
-    def save(self) -> None:
-        self.app.api.store(
-            PENDING_KEY,
-            json.dumps(
-                [
-                    [leg.venue, leg.symbol, str(leg.qty), str(leg.price), leg.pair_id]
-                    for leg in self.pending.values()
-                ]
-            ),
-        )
-
-    def load(self, store: Callable[..., Any]) -> None:
-        text = store(PENDING_KEY)
-        if not text:
-            return
-        for venue, symbol, qty, price, pair_id in json.loads(text):
-            self.pending[(venue, symbol)] = PendingLeg(
-                venue, symbol, Decimal(qty), Decimal(price), int(pair_id)
-            )
+        """Signed base the loose legs hold per (venue, symbol), every unit's."""
+        return self.app.ledger.loose_positions()

@@ -416,7 +416,7 @@ class ChaosRun:
         self.checks_done += 1
         found = self._venue_positions()
         expected = ledger.expected_positions()
-        for key, qty in self._pending_legs().items():  # legs the strategy holds outside its pairs
+        for key, qty in self._pending_legs(ledger).items():  # legs the strategy holds outside its pairs
             expected[key] = expected.get(key, Decimal(0)) + qty
         for key in sorted(set(found) | set(expected)):
             venue, symbol = key
@@ -427,15 +427,11 @@ class ChaosRun:
                                         "ledger": str(want), "venue_holds": str(have)})
         return True
 
-    def _pending_legs(self) -> dict[tuple[str, str], Decimal]:
-        """The strategy's pending (loose) legs: kept through an outage or left by an unequal execution."""
-        from hedge.risk import PENDING_KEY
-
-        text = self.runtime._G(PENDING_KEY)
-        legs: dict[tuple[str, str], Decimal] = {}
-        for venue, symbol, qty, *_rest in json.loads(text) if text else []:
-            legs[(venue, symbol)] = legs.get((venue, symbol), Decimal(0)) + Decimal(qty)
-        return legs
+    @staticmethod
+    def _pending_legs(ledger: Any) -> dict[tuple[str, str], Decimal]:
+        """The strategy's loose legs (in its ledger since they joined the book of record): kept through an
+        outage or left by an unequal execution."""
+        return ledger.loose_positions()
 
     def _venue_positions(self) -> dict[tuple[str, str], Decimal]:
         out: dict[tuple[str, str], Decimal] = {}

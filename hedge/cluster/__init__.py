@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hedge.config import ClusterConfig
-    from hedge.ledger import HedgePair, Ledger
+    from hedge.ledger import HedgePair, Ledger, LooseLeg
     from hedge.orders import OrderRecord
 
 
@@ -91,6 +91,7 @@ class Coordinator:
     node = "local"
     client_prefix = "hg"
     shared = False  # True: the pair ledger lives outside this process (reconcile must take a stable view)
+    reachable = True  # False while the shared state cannot be reached (a cluster's Redis is away)
 
     def attach(self, host: ClusterHost) -> None:
         self._host = host
@@ -108,6 +109,13 @@ class Coordinator:
         return True
 
     def owns_pair(self, pair: HedgePair) -> bool:
+        return True
+
+    def may_protect(self, unit: Unit) -> bool:
+        """This node may act on `unit` to cut risk (stops, loose legs, a vanished leg's hedge): it holds the
+        unit's lease with a third of the TTL left at this moment, even while adopted units are being
+        reconciled or the shared state is unreachable (its writes are fenced by that lease all the same).
+        Units of other nodes are theirs to protect."""
         return True
 
     def holds(self, unit: Unit) -> bool:
@@ -148,6 +156,13 @@ class Coordinator:
 
     def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:
         ledger.save(store)
+
+    def import_loose(self, ledger: Ledger, legs: list[LooseLeg], store: Callable[..., Any]) -> None:
+        """Loose legs an earlier version kept outside the ledger, added once at start (a leg already in the
+        book of record under the same venue, symbol and unit is not added twice)."""
+        for leg in legs:
+            ledger.loose.setdefault(leg.key, leg)
+        self.save(ledger, store)
 
     def view(self, ledger: Ledger) -> Any:
         """Refresh the shared ledger into `ledger`; returns a mark for `stable`."""

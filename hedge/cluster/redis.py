@@ -6,6 +6,7 @@ Keys (all under the cluster's namespace NS):
   NS:nodes            hash node -> {region, weight, seen}: heartbeats (runtime ms)
   NS:pairs            hash pair id -> pair JSON: the shared pair ledger
   NS:orders           hash client id -> {unit, node, record}: journal of executions not booked yet
+  NS:loose            hash UNIT|VENUE -> loose leg JSON: base held beyond the pairs (hedge.ledger.LooseLeg)
   NS:ver              counter bumped by every ledger or journal write (a stable-view check)
   NS:pair_id          counter: pair ids unique over the cluster
   NS:resv             hash UNIT -> in-flight opening (qty, notional, margin per venue, expiry)
@@ -15,8 +16,9 @@ Keys (all under the cluster's namespace NS):
 
 Lease expiry is compared inside Lua with the runtime time the caller passes (a backtest runs in
 simulated time), never with Redis' own clock. Every ledger or journal write names the unit's token and
-is refused when a newer token exists; an order is journaled and checked in one script before it is sent,
-with at least a third of the lease left. Two units share venue-symbols (BTC binance/okx and BTC bybit/okx
+is refused when a newer token exists (loose legs too: they are written under the unit they came from);
+an order is journaled and checked in one script before it is sent, with at least a third of the lease
+left at that moment of the runtime clock. Two units share venue-symbols (BTC binance/okx and BTC bybit/okx
 both trade BTC on okx), and the executor measures fills by the change of a venue's position, so every
 execution also holds the execution locks of the venue-symbols it trades, from its first position read to
 its last settle: taken all at once or not at all in one script (no node ever holds some while waiting for
@@ -34,7 +36,7 @@ from typing import Any
 
 from hedge.cluster import Coordinator, OpenRequest, Unit
 from hedge.config import ClusterConfig
-from hedge.ledger import HedgePair, Ledger
+from hedge.ledger import HedgePair, Ledger, LooseLeg
 from hedge.orders import OrderRecord, OrderStatus
 
 try:  # optional: a bare FMZ host without it runs one node (LocalCoordinator)
@@ -106,10 +108,10 @@ end
 return 0
 """
 
-# KEYS: pairs, orders, ver, events. ARGV: namespace, node, now, groups JSON, events JSON.
-# Each group {unit, token, strict_ms, pairs_put, pairs_del, orders_put, orders_del} is applied only when
-# its token is the unit's current one (and, when strict_ms >= 0, the lease has that long left).
-# Returns the units refused.
+# KEYS: pairs, orders, ver, events, loose. ARGV: namespace, node, now, groups JSON, events JSON, maxlen.
+# Each group {unit, token, strict_ms, pairs_put, pairs_del, orders_put, orders_del, loose_put, loose_del} is
+# applied only when its token is the unit's current one (and, when strict_ms >= 0, the lease has that long
+# left). Returns the units refused.
 WRITE = """
 local ns, node, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local refused = {}
@@ -126,6 +128,8 @@ for _, g in ipairs(cjson.decode(ARGV[4])) do
     for _, id in ipairs(g.pairs_del) do redis.call('HDEL', KEYS[1], id) wrote = true end
     for id, v in pairs(g.orders_put) do redis.call('HSET', KEYS[2], id, v) wrote = true end
     for _, id in ipairs(g.orders_del) do redis.call('HDEL', KEYS[2], id) wrote = true end
+    for id, v in pairs(g.loose_put) do redis.call('HSET', KEYS[5], id, v) wrote = true end
+    for _, id in ipairs(g.loose_del) do redis.call('HDEL', KEYS[5], id) wrote = true end
   else
     table.insert(refused, g.unit)
   end
@@ -252,6 +256,14 @@ def _order_json(unit: str, node: str, record: OrderRecord) -> str:
     return json.dumps({"unit": unit, "node": node, "record": record.to_json()}, sort_keys=True)
 
 
+def _loose_field(leg: LooseLeg) -> str:
+    return f"{leg.unit}|{leg.venue}"
+
+
+def _loose_json(leg: LooseLeg) -> str:
+    return json.dumps(leg.to_json(), sort_keys=True)
+
+
 def client_tag(node: str) -> str:
     """A short alphanumeric tag of the node for client order ids (venues accept [0-9a-zA-Z] only)."""
     return "c" + hashlib.sha1(node.encode()).hexdigest()[:4]
@@ -318,6 +330,7 @@ class RedisCoordinator(Coordinator):
         self.k_fence, self.k_nodes, self.k_pairs = f"{ns}:fence", f"{ns}:nodes", f"{ns}:pairs"
         self.k_orders, self.k_ver, self.k_pair_id = f"{ns}:orders", f"{ns}:ver", f"{ns}:pair_id"
         self.k_resv, self.k_events, self.k_seeded = f"{ns}:resv", f"{ns}:events", f"{ns}:seeded"
+        self.k_loose = f"{ns}:loose"
         self.r = client if client is not None else redis_lib.Redis.from_url(
             cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=1.0, decode_responses=True)
         self._acquire = self.r.register_script(ACQUIRE)
@@ -341,6 +354,7 @@ class RedisCoordinator(Coordinator):
         self._foreign_orders: dict[str, tuple[str, str, str]] = {}
         self._pushed_pairs: dict[int, str] = {}
         self._pushed_orders: dict[str, str] = {}
+        self._pushed_loose: dict[str, str] = {}  # field UNIT|VENUE -> leg JSON, as last read or written
         self._fenced_out: set[str] = set()
         self._events: list[str] = []
         self._dirty = False
@@ -362,13 +376,18 @@ class RedisCoordinator(Coordinator):
             if self._stream_id == "$":
                 last = self.r.xrevrange(self.k_events, count=1)
                 self._stream_id = last[0][0] if last else "0-0"
-            if ledger.pairs and self.r.set(self.k_seeded, self.node, nx=True):
+            if (ledger.pairs or ledger.loose) and self.r.set(self.k_seeded, self.node, nx=True):
                 # the first node of a new cluster brings its single-node ledger along
-                self.r.hset(self.k_pairs, mapping={str(p.id): _pair_json(p) for p in ledger.pairs.values()})
-                self.r.set(self.k_pair_id, max(ledger.pairs))
+                if ledger.pairs:
+                    self.r.hset(self.k_pairs,
+                                mapping={str(p.id): _pair_json(p) for p in ledger.pairs.values()})
+                    self.r.set(self.k_pair_id, max(ledger.pairs))
+                if ledger.loose:
+                    self.r.hset(self.k_loose, mapping={_loose_field(leg): _loose_json(leg)
+                                                       for leg in ledger.loose.values()})
                 self.r.incr(self.k_ver)
                 self._host.event(f"cluster: seeded the shared ledger with this node's {len(ledger.pairs)} "
-                                 "open pairs")
+                                 f"open pairs and {len(ledger.loose)} loose legs")
             else:
                 self.r.set(self.k_seeded, self.node, nx=True)
             ledger.orders = {}  # the shared journal is the truth: an own unfinished order is in it
@@ -396,6 +415,21 @@ class RedisCoordinator(Coordinator):
         except RedisError:
             pass
         self.held.clear()
+
+    def import_loose(self, ledger: Ledger, legs: list[LooseLeg], store: Callable[..., Any]) -> None:
+        """An earlier version's loose legs from this node's _G, written once beside the shared ones (not
+        fenced: no lease is held at start; a leg already there is kept as it is)."""
+        try:
+            pipe = self.r.pipeline(transaction=True)
+            for leg in legs:
+                pipe.hsetnx(self.k_loose, _loose_field(leg), _loose_json(leg))
+            pipe.incr(self.k_ver)
+            pipe.execute()
+            self._pull(ledger)
+        except RedisError as exc:
+            raise RuntimeError(f"cluster: Redis at {self.cfg.redis_url_shown()} unreachable at start "
+                               f"({type(exc).__name__}); start Redis or fix cluster.redis_url") from None
+        ledger.save(store)
 
     # --- per loop turn ---
     def sync(self, now_ms: int) -> list[Unit]:
@@ -549,7 +583,11 @@ class RedisCoordinator(Coordinator):
     def may_act(self, unit: Unit) -> bool:
         held = self.held.get(unit)
         return (self.reachable and held is not None and unit not in self.pending
-                and held[1] - self._now_ms() >= self.strict_ms)
+                and held[1] - self._clock() >= self.strict_ms)
+
+    def may_protect(self, unit: Unit) -> bool:
+        held = self.held.get(unit)
+        return held is not None and held[1] - self._clock() >= self.strict_ms
 
     def owns_pair(self, pair: HedgePair) -> bool:
         return self.may_act(Unit.of_pair(pair))
@@ -559,7 +597,7 @@ class RedisCoordinator(Coordinator):
 
     def leads(self, role: str) -> bool:
         held = self.roles.get(role)
-        return self.reachable and held is not None and held[1] - self._now_ms() >= self.strict_ms
+        return self.reachable and held is not None and held[1] - self._clock() >= self.strict_ms
 
     def _role_key(self, role: str) -> str:
         return f"{self.ns}:lease:role:{role}"
@@ -587,7 +625,7 @@ class RedisCoordinator(Coordinator):
         try:
             pair_id, problem = self._reserve(
                 keys=[self._lease_key(unit), self.k_pairs, self.k_resv, self.k_pair_id],
-                args=[self.node, held[0], self._now_ms(), self.strict_ms, self.ttl_ms, json.dumps(payload)])
+                args=[self.node, held[0], self._clock(), self.strict_ms, self.ttl_ms, json.dumps(payload)])
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return None, "redis unreachable"
@@ -676,7 +714,7 @@ class RedisCoordinator(Coordinator):
             unit = Unit.parse(self._order_unit[record.client_id]) if self._order_unit.get(record.client_id) \
                 else None
             held = self.held.get(unit) if unit is not None else None
-            return unit is None or (held is not None and held[1] - self._now_ms() >= self.strict_ms)
+            return unit is None or (held is not None and held[1] - self._clock() >= self.strict_ms)
         if not self._lock_held((record.venue, record.symbol)):
             if not self.reachable:  # Redis failed while renewing the lock: as above, from now on
                 return self.may_send(record)
@@ -712,7 +750,8 @@ class RedisCoordinator(Coordinator):
         urgent = any(r.status is OrderStatus.INITIALIZED and cid not in self._pushed_orders
                      for cid, r in ledger.orders.items())
         urgent = urgent or set(self._pushed_orders) - set(ledger.orders) \
-            or {p.id: _pair_json(p) for p in ledger.pairs.values()} != self._pushed_pairs
+            or {p.id: _pair_json(p) for p in ledger.pairs.values()} != self._pushed_pairs \
+            or {_loose_field(leg): _loose_json(leg) for leg in ledger.loose.values()} != self._pushed_loose
         if not urgent:
             self._dirty = True  # status updates of sent orders ride along with the next write
             return
@@ -723,7 +762,7 @@ class RedisCoordinator(Coordinator):
                     self._fenced_out.add(cid)
             return
         try:
-            self._push(ledger, self._now_ms())
+            self._push(ledger, self._clock())
         except RedisError as exc:
             self._dirty = True
             self._lost(f"redis unreachable ({type(exc).__name__})")
@@ -738,7 +777,8 @@ class RedisCoordinator(Coordinator):
             if unit_key not in groups:
                 held = self.held.get(Unit.parse(unit_key)) if unit_key else None
                 groups[unit_key] = {"unit": unit_key, "token": held[0] if held else 0, "strict_ms": -1,
-                                    "pairs_put": {}, "pairs_del": [], "orders_put": {}, "orders_del": []}
+                                    "pairs_put": {}, "pairs_del": [], "orders_put": {}, "orders_del": [],
+                                    "loose_put": {}, "loose_del": []}
             return groups[unit_key]
 
         pairs = {p.id: _pair_json(p) for p in ledger.pairs.values()}
@@ -758,11 +798,17 @@ class RedisCoordinator(Coordinator):
                     g["strict_ms"] = self.strict_ms
         for cid in set(self._pushed_orders) - set(orders):
             group(self._order_unit.get(cid, NODE_UNIT))["orders_del"].append(cid)
+        loose = {_loose_field(leg): (leg.unit, _loose_json(leg)) for leg in ledger.loose.values()}
+        for name, (unit_key, text) in loose.items():
+            if self._pushed_loose.get(name) != text:
+                group(unit_key)["loose_put"][name] = text
+        for name in set(self._pushed_loose) - set(loose):
+            group(name.rpartition("|")[0])["loose_del"].append(name)
         events, self._events = self._events, []
         if not groups and not events:
             self._dirty = False
             return
-        refused = self._write(keys=[self.k_pairs, self.k_orders, self.k_ver, self.k_events],
+        refused = self._write(keys=[self.k_pairs, self.k_orders, self.k_ver, self.k_events, self.k_loose],
                               args=[self.ns, self.node, now_ms, _groups_json(groups), json.dumps(events),
                                     STREAM_MAXLEN])
         refused = set(refused or [])
@@ -784,6 +830,9 @@ class RedisCoordinator(Coordinator):
             self._pushed_orders.update(g["orders_put"])
             for cid in g["orders_del"]:
                 self._pushed_orders.pop(cid, None)
+            self._pushed_loose.update(g["loose_put"])
+            for name in g["loose_del"]:
+                self._pushed_loose.pop(name, None)
         self._dirty = False
 
     def _pull(self, ledger: Ledger) -> None:
@@ -791,7 +840,8 @@ class RedisCoordinator(Coordinator):
         pipe.get(self.k_ver)
         pipe.hgetall(self.k_pairs)
         pipe.hgetall(self.k_orders)
-        ver, raw_pairs, raw_orders = pipe.execute()
+        pipe.hgetall(self.k_loose)
+        ver, raw_pairs, raw_orders, raw_loose = pipe.execute()
         self._ver = int(ver or 0)
         pairs = {int(k): HedgePair.from_json(json.loads(v)) for k, v in raw_pairs.items()}
         ledger.pairs = dict(sorted(pairs.items()))
@@ -808,6 +858,9 @@ class RedisCoordinator(Coordinator):
             else:
                 foreign[cid] = (entry["node"], record.venue, record.symbol)
         ledger.orders = mine
+        loose = [LooseLeg.from_json(json.loads(text)) for text in raw_loose.values()]
+        ledger.loose = {leg.key: leg for leg in sorted(loose, key=lambda leg: leg.key)}
+        self._pushed_loose = {_loose_field(leg): _loose_json(leg) for leg in loose}
         # as stored: an adopted order (journaled by another node) is re-written under this node next push
         self._pushed_orders = {cid: raw_orders[cid] for cid in mine}
         self._foreign_orders = foreign
@@ -819,7 +872,7 @@ class RedisCoordinator(Coordinator):
             return None
         try:
             if self._dirty:
-                self._push(ledger, self._now_ms())
+                self._push(ledger, self._clock())
             self._pull(ledger)
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
