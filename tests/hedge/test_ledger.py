@@ -1,9 +1,10 @@
+import json
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hedge.ledger import Ledger
+from hedge.ledger import EXECUTION, LEGACY_LOOSE_KEY, OUTAGE, Ledger, LooseLeg
 
 D = Decimal
 
@@ -65,3 +66,30 @@ def test_reconcile_names_every_difference():
         ("bybit", "ETH_USDT", D("0"), D("1")), ("okx", "BTC_USDT", D("-0.02"), D("-0.01"))]
     assert "okx BTC_USDT" in mismatches[1].describe() and "-0.02" in mismatches[1].describe()
     assert ledger.reconcile({("binance", "BTC_USDT"): D("0.02"), ("okx", "BTC_USDT"): D("-0.02")}) == []
+
+
+def test_loose_legs_are_part_of_the_book_of_record(fake_store):
+    """A loose leg is kept per venue, symbol and unit, nets with a later one of the same unit (one average
+    price), counts in what the venues should hold, and is saved with the pairs."""
+    ledger = Ledger()
+    _open(ledger)
+    unit = "BTC_USDT:binance:okx"
+    ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.004"), D("50000"), 1, unit, OUTAGE))
+    leg = ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.004"), D("50100"), 1, unit, OUTAGE))
+    assert leg is not None and leg.qty == D("-0.008") and leg.price == D("50050")
+    other = LooseLeg("okx", "BTC_USDT", D("0.003"), D("50000"), 0, "BTC_USDT:bybit:okx", EXECUTION)
+    ledger.add_loose(other)
+    assert len(ledger.loose) == 2  # two units: two legs, each closed by its unit's owner
+    assert ledger.loose_positions() == {("okx", "BTC_USDT"): D("-0.005")}
+    assert ledger.held_positions() == {("binance", "BTC_USDT"): D("0.02"), ("okx", "BTC_USDT"): D("-0.025")}
+    ledger.save(fake_store)
+    assert Ledger.load(fake_store) == ledger
+    assert ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("0.008"), D("50200"), 1, unit, OUTAGE)) is None
+    ledger.set_loose(other, D(0))
+    assert ledger.loose == {} and ledger.loose_positions() == {}
+
+
+def test_the_legacy_loose_legs_key_is_read_as_saved_by_the_earlier_version(fake_store):
+    assert Ledger.legacy_loose(fake_store) == []
+    fake_store(LEGACY_LOOSE_KEY, json.dumps([["okx", "BTC_USDT", "-0.005", "50000.5", 3]]))
+    assert Ledger.legacy_loose(fake_store) == [("okx", "BTC_USDT", D("-0.005"), D("50000.5"), 3)]

@@ -1,6 +1,7 @@
 """Two-leg execution, restarts and reconciliation on the simulator, with injected venue faults."""
 
 import dataclasses
+import json
 import random
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from hedge.app import App
 from hedge.config import parse_params
 from hedge.execution import Leg
 from hedge.fmz import Api
-from hedge.ledger import Ledger
+from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, Ledger
 
 D = Decimal
 START_MS = 1_719_792_000_000
@@ -511,3 +512,31 @@ def test_a_loose_leg_on_a_thin_book_is_closed_down_to_a_lot_in_the_same_turn():
         sim.clock.sleep(1000)
     assert loose_seen and app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
     assert abs(_net(app)) <= D("0.01")
+
+
+def test_a_restart_moves_the_loose_legs_an_earlier_version_kept_in_g_into_the_ledger():
+    """An earlier version kept loose legs outside the ledger (_G key hedge_pending_legs_v1). After an
+    upgrade the first start reads them into the ledger under the unit of their pair and deletes the old
+    key: reconciliation counts the leg (no halt) and it is closed reduce-only as before."""
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    _book_pair(app, sim, "0.003")
+    okx = app.venues[1]
+    current = app.executor.position(okx, SYMBOL)
+    assert app.executor.move_position(okx, SYMBOL, current, current - D("0.002"), "old")  # a leg left over
+    app.ledger.clear_orders()
+    app.ledger.save(sim.store)
+    sim.store(LEGACY_LOOSE_KEY, json.dumps([["okx", SYMBOL, "-0.002", "61000", 1]]))
+    app = sim.app(params=PARAMS.replace('"open_threshold_bps": 500', '"open_threshold_bps": 900'))
+    assert app.start()
+    assert sim.store(LEGACY_LOOSE_KEY) is None
+    leg = app.ledger.loose[("okx", SYMBOL, "BTC_USDT:binance:okx")]
+    assert leg.qty == D("-0.002") and leg.origin == LEGACY
+    assert Ledger.load(sim.store).loose == app.ledger.loose
+    assert app.halt_reason is None  # the start's reconciliation counted it
+    for _ in range(10):
+        sim.clock.sleep(1000)
+        app.tick()
+    assert app.ledger.loose == {} and app.halt_reason is None
+    assert app.venue_positions() == {k: q for k, q in app.ledger.expected_positions().items() if q}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hedge.cluster import OpenRequest, Unit
 from hedge.cluster.redis import RedisCoordinator, RedisRateBudget, preferred_node
 from hedge.config import ClusterConfig
-from hedge.ledger import Ledger
+from hedge.ledger import EXECUTION, Ledger, LooseLeg
 from hedge.orders import OrderRecord
 
 D = Decimal
@@ -48,12 +48,13 @@ class Node:
 
     def __init__(self, url: str, name: str, *, region: str = "", weight: int = 1, ttl_s: int = 10,
                  symbols: tuple[str, ...] = ("BTC_USDT",), venues: list[str] = VENUES) -> None:
-        self.now = 1_000_000
+        self.now = 1_000_000  # the loop turn's runtime time (App.now_ms)
+        self.later = 0  # how far the runtime clock has moved on since the turn began
         self.store: dict[str, str] = {}
         self.host = Host()
         cfg = ClusterConfig(redis_url=url, node=name, region=region, node_weight=weight, lease_ttl_s=ttl_s,
                             venue_regions={"binance": "tokyo", "okx": "hongkong", "bybit": "singapore"})
-        self.c = RedisCoordinator(cfg, lambda: self.now)
+        self.c = RedisCoordinator(cfg, lambda: self.now, clock=lambda: self.now + self.later)
         self.c.attach(self.host)
         self.c.store = self._g
         self.ledger = self.c.start(self.now, Ledger(), venues, symbols)
@@ -144,6 +145,25 @@ def test_send_check_needs_a_third_of_the_lease_left(redis_url):
     assert _journal(a, "hgx3")
 
 
+def test_the_lease_check_reads_the_runtime_clock_at_the_moment_of_the_check(redis_url):
+    """The loop turn began with the whole lease left, then the runtime clock moved on inside the turn (a
+    rate-limit wait, slow venue calls): what counts is the lease left at the moment of the check."""
+    a = Node(redis_url, "a", ttl_s=9)
+    a.sync()
+    a.c.reconciled(set())
+    assert a.c.may_act(BTC) and a.c.may_protect(BTC) and a.c.leads("treasury")
+    a.later = 6_500  # same turn, 6.5 s later on the runtime clock: 2.5 s of 9 left, under a third
+    assert not a.c.may_act(BTC) and not a.c.may_protect(BTC) and not a.c.leads("treasury")
+    assert not _journal(a, "hgx5")
+    assert "hgx5" not in a.c.r.hgetall(a.c.k_orders)
+    pair_id, problem = a.c.reserve_open(_request(BTC, "binance", "okx", "0.001"))
+    assert pair_id is None and problem
+    a.now, a.later = a.now + 6_500, 0  # the next turn renews the lease
+    a.sync()
+    a.c.reconciled(set())
+    assert a.c.may_act(BTC) and _journal(a, "hgx6")
+
+
 def test_the_shared_ledger_reaches_every_node_and_journaled_orders_follow_the_unit(redis_url):
     a, b = Node(redis_url, "a", weight=5), Node(redis_url, "b")
     a.sync()
@@ -162,6 +182,29 @@ def test_the_shared_ledger_reaches_every_node_and_journaled_orders_follow_the_un
     b.ledger.clear_orders()
     b.save()
     assert b.c.r.hgetall(b.c.k_orders) == {}
+
+
+def test_loose_legs_are_shared_and_written_under_the_lease_of_their_unit(redis_url):
+    a, b = Node(redis_url, "a", weight=5), Node(redis_url, "b")
+    a.sync()
+    b.sync()
+    a.c.reconciled(set())
+    leg = LooseLeg("okx", "BTC_USDT", D("-0.003"), D(50_000), 1, BTC.key, EXECUTION)
+    a.ledger.add_loose(leg)
+    a.save()
+    b.sync()
+    assert b.ledger.loose == {leg.key: leg}  # every node's reconciliation counts it
+    b.ledger.set_loose(leg, D(0))  # not b's unit: its write is refused, the shared leg stays
+    b.save()
+    assert b.c.r.hlen(b.c.k_loose) == 1
+    b.sync()
+    assert b.ledger.loose == {leg.key: leg}
+    # a dies; b adopts the unit after the TTL, and with it the leg: now b may close it
+    assert b.sync(a.now + 10_001) == [BTC]
+    b.c.reconciled(set())
+    b.ledger.set_loose(b.ledger.loose[leg.key], D(0))
+    b.save()
+    assert b.c.r.hlen(b.c.k_loose) == 0
 
 
 def _request(unit: Unit, buy: str, sell: str, qty: str, *, available: str = "1000",
