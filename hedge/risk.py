@@ -123,6 +123,7 @@ class Risk:
         self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
         self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
+        self._busy = False  # the last _settle_pending found another node trading the venue-symbol
 
     # --- ownership (a cluster: each node protects the units it holds) ---
     @property
@@ -615,6 +616,8 @@ class Risk:
                 if left is not None and left.qty == leg.qty:
                     break  # nothing taken: the venue refuses or the book is empty; wait
                 progress = True
+            if not progress and self._busy:  # another node is trading there: not a refusal, next turn
+                continue
             failed = 0 if progress else self._loose_failures.get(key, 0) + 1
             self._loose_failures[key] = failed
             wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S) if failed else self.cfg.retry_s
@@ -646,11 +649,13 @@ class Risk:
         """Close `part` (signed like the leg) of a loose leg of this node's and book it against the leg's
         price. final: the whole leg is being settled; what the venue no longer holds is booked as gone at
         `gone_at`, by default the last computed liquidation price (it was liquidated during an outage)."""
+        self._busy = False
         venue = self.app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
             return None
         with self._single_leg(self._unit(leg), leg.venue, leg.symbol) as free:
-            if not free or not self._coherent(leg.venue, leg.symbol):
+            self._busy = not free or not self._coherent(leg.venue, leg.symbol)
+            if self._busy:
                 return None
             now = self.app.ledger.loose.get(leg.key)  # as the shared book says now
             if now is None:
