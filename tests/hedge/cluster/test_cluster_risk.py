@@ -267,3 +267,34 @@ def test_a_dead_nodes_unit_is_stopped_by_its_adopter_once_the_lease_lapses(redis
     _turns(world, [b], 20)
     _book_matches_venues(world, b)
     assert b.app.halt_reason is None
+
+
+def test_nodes_binding_some_venues_open_and_close_only_units_they_can_trade(redis_url):
+    """The strategy itself, loose thresholds, two simulated hours: tokyo (binance+okx) and singapore
+    (bybit+okx) each open and close pairs of their own unit, okx carries both, nobody halts over the venue
+    it does not bind, and the shared book equals the venues between turns."""
+    world = World("binance", "bybit", "okx", hours=3)
+    active = {"open_threshold_bps": 0.5, "close_threshold_bps": 0, "cooldown_s": 10,
+              "order_notional_usdt": 500, "max_position_usdt": 2_000,
+              "fees": {v: {"taker_bps": 1} for v in world.venues}}
+    tokyo = Node(world, "tokyo", ("binance", "okx"), redis_url, **active)
+    singapore = Node(world, "singapore", ("bybit", "okx"), redis_url, **active)
+    nodes = [tokyo, singapore]
+    halted: list[str] = []
+
+    def watch() -> None:
+        halted.extend(n.name for n in nodes if n.app.halt_reason is not None)
+
+    _turns(world, nodes, 2 * 3600 * 1000 // LOOP_MS, watch)
+    assert not halted
+    for node, venue in ((tokyo, "binance"), (singapore, "bybit")):
+        assert node.app.pairs_opened > 0, node.name
+        assert node.app.state is TradingState.ACTIVE, node.name
+        assert all(o["Info"]["clientOrderId"].startswith(node.app.coordinator.client_prefix)
+                   for o in world.orders(venue))
+    prefixes = [n.app.coordinator.client_prefix for n in nodes]
+    okx = {next(p for p in prefixes if o["Info"]["clientOrderId"].startswith(p)) for o in world.orders("okx")}
+    assert okx == set(prefixes)  # both trade okx
+    for node in nodes:
+        assert "Traceback" not in node.text()
+        _book_matches_venues(world, node)
