@@ -46,7 +46,9 @@ DAY_MS = 86_400_000
 CHECK_AFTER_RESTART_MS = 10 * 60_000
 CHECK_RETRY_MS = 60_000
 ORDER_KILL_FALLBACK_MS = 3_600_000  # an "order" kill with no order call within an hour dies at any call
-DOWN_FAULTS = ("down", "rate_limit")
+# a venue down, answering 429, or refusing every order: its order service is out (the strategy's own
+# outage detection takes the same view), so a leg that cannot be closed there is held for that reason
+DOWN_FAULTS = ("down", "rate_limit", "refuse_orders")
 
 # The strategy parameter for chaos runs: params.json with positions large enough that a 30-40 % move
 # liquidates an unprotected leg (up to 2 x 10,000 USDT of pairs on 10,000 USDT per venue, leverage 10:
