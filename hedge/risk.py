@@ -598,6 +598,7 @@ class Risk:
         to LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
         LOOSE_RETRY_MAX_S). Other nodes' legs are theirs (a dead node's, once its unit is adopted)."""
         app = self.app
+        self._consolidate_loose()
         for key in sorted(app.ledger.loose):
             first = app.ledger.loose.get(key)
             venue = key[0]
@@ -622,6 +623,47 @@ class Risk:
             self._loose_failures[key] = failed
             wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S) if failed else self.cfg.retry_s
             self._next_loose_ms[key] = app.now_ms + wait_s * 1000
+
+    def _consolidate_loose(self) -> None:
+        """This node's loose legs of one origin on one venue-symbol, left by different units, become one:
+        two legs of one lot each cannot be closed on a book that fills half of each order, their sum can;
+        and a long and a short there cancel without an order (the difference of their booked prices is
+        realized)."""
+        app = self.app
+        groups: dict[tuple[str, str, str], list[LooseLeg]] = {}
+        for leg in app.ledger.loose.values():
+            if self._mine_leg(leg):
+                groups.setdefault((leg.venue, leg.symbol, leg.origin), []).append(leg)
+        changed = False
+        for legs in groups.values():
+            if len(legs) < 2:
+                continue
+            legs.sort(key=lambda leg: leg.key)
+            target = legs[0]
+            for leg in legs[1:]:
+                held = app.ledger.loose.get(target.key)
+                app.ledger.set_loose(leg, Decimal(0))
+                moved = replace(leg, unit=target.unit, pair_id=target.pair_id)
+                changed = True
+                if held is None:
+                    app.ledger.add_loose(moved)
+                    target = moved
+                    continue
+                if held.qty * leg.qty > 0:
+                    target = app.ledger.add_loose(moved) or target  # one average price
+                    continue
+                # opposite: the part they share cancels; the larger keeps its booked price
+                shared = min(abs(held.qty), abs(leg.qty))
+                buy, sell = (held, leg) if held.qty > 0 else (leg, held)
+                pnl = shared * (sell.price - buy.price)
+                app.ledger.realized_pnl += pnl
+                self.unplanned_pnl += pnl
+                larger = held if abs(held.qty) >= abs(leg.qty) else moved
+                app.ledger.set_loose(held, Decimal(0))
+                if held.qty + leg.qty != 0:
+                    app.ledger.add_loose(replace(larger, qty=held.qty + leg.qty))
+        if changed:
+            app._save_ledger()
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
         """This node's loose legs on the threatened venue are closed by the same level (no hedge there)."""

@@ -540,3 +540,50 @@ def test_a_restart_moves_the_loose_legs_an_earlier_version_kept_in_g_into_the_le
         app.tick()
     assert app.ledger.loose == {} and app.halt_reason is None
     assert app.venue_positions() == {k: q for k, q in app.ledger.expected_positions().items() if q}
+
+
+def test_loose_legs_of_two_units_on_one_venue_symbol_are_closed_as_one():
+    """Chaos seed 1 (table of 2026-12-05): a stop on bybit left 0.01 ETH loose under each of two units
+    (bybit/binance, bybit/okx) while bybit filled half of each taker order: half a lot rounds to nothing, so
+    neither leg could be closed for the 10 minutes the thin book lasted (two lots held). Together they are
+    0.02, and half of that fills: one lot is left, which closes once bybit fills whole orders again."""
+    from hedge.cluster import Unit
+
+    symbol = "ETH_USDT"
+    sim = Sim("Futures_Binance", "Futures_Bybit", "Futures_OKX", symbols=(symbol,))
+    app = sim.app(params='{"symbols": ["ETH_USDT"], "open_threshold_bps": 500, "close_threshold_bps": 400}')
+    assert app.start()
+    bybit = app.venues[1]
+    price = D(str(bybit.exchange.GetTicker(symbol + ".swap")["Last"]))
+    app.executor.move_position(bybit, symbol, D(0), D("0.02"), "setup")  # what the two units left there
+    app.ledger.clear_orders()
+    for other in ("binance", "okx"):
+        app.risk.add_loose_leg("bybit", symbol, D("0.01"), price, 0, "test",
+                               unit=Unit.of(symbol, "bybit", other))
+    app._save_ledger()
+    sim.world.inject("bybit", "partial_fill", sim.now_ms() + 60_000)
+    app.tick()
+    assert app.ledger.loose_positions() == {("bybit", symbol): D("0.01")}
+    assert len(app.ledger.loose) == 1
+    for _ in range(120):
+        sim.clock.sleep(1000)
+        app.tick()
+    assert app.ledger.loose_positions() == {} and app.venue_positions() == {}
+
+
+def test_a_long_and_a_short_loose_leg_on_one_venue_symbol_cancel_without_an_order():
+    from hedge.cluster import Unit
+
+    symbol = "ETH_USDT"
+    sim = Sim("Futures_Binance", "Futures_Bybit", "Futures_OKX", symbols=(symbol,))
+    app = sim.app(params='{"symbols": ["ETH_USDT"], "open_threshold_bps": 500, "close_threshold_bps": 400}')
+    assert app.start()
+    realized = app.ledger.realized_pnl
+    app.risk.add_loose_leg("bybit", symbol, D("0.03"), D(3000), 0, "test", unit=Unit.of(symbol, "bybit", "okx"))
+    app.risk.add_loose_leg("bybit", symbol, D("-0.01"), D(3010), 0, "test",
+                           unit=Unit.of(symbol, "binance", "bybit"))
+    app._save_ledger()
+    app.risk.settle_loose()  # bybit holds nothing: the +0.02 left is booked gone at the mid
+    assert app.ledger.loose_positions() == {}
+    assert sim.orders(1) == []
+    assert app.ledger.realized_pnl - realized != 0
