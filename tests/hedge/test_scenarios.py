@@ -579,7 +579,8 @@ def test_a_long_and_a_short_loose_leg_on_one_venue_symbol_cancel_without_an_orde
     app = sim.app(params='{"symbols": ["ETH_USDT"], "open_threshold_bps": 500, "close_threshold_bps": 400}')
     assert app.start()
     realized = app.ledger.realized_pnl
-    app.risk.add_loose_leg("bybit", symbol, D("0.03"), D(3000), 0, "test", unit=Unit.of(symbol, "bybit", "okx"))
+    app.risk.add_loose_leg("bybit", symbol, D("0.03"), D(3000), 0, "test",
+                           unit=Unit.of(symbol, "bybit", "okx"))
     app.risk.add_loose_leg("bybit", symbol, D("-0.01"), D(3010), 0, "test",
                            unit=Unit.of(symbol, "binance", "bybit"))
     app._save_ledger()
