@@ -200,14 +200,14 @@ class Exchange(FmzExchangeObject):
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _enter(self, method: str) -> None:
+    def _enter(self, method: str, status_page: bool = False) -> None:
         clock = self._world.clock
         clock.check()
         latency = self._world.cfg.latency_ms
         if latency and getattr(clock, "is_virtual", False) and hasattr(clock, "advance"):
             clock.advance(latency * 1_000_000)
         self._world.advance(clock.now_ns())
-        if self._world.faults:
+        if self._world.faults and not status_page:
             if self._world.fault_active(self._venue, "down"):
                 raise _Failed(_DOWN_MESSAGE.format(url=self._base_url))
             if self._world.fault_active(self._venue, "rate_limit"):
@@ -217,10 +217,10 @@ class Exchange(FmzExchangeObject):
         self._world.log.error(f"{self._label} {method}: {message}", exchange_index=self._index)
         return None
 
-    def _run(self, method: str, fn: Callable[[], Any]) -> Any:
+    def _run(self, method: str, fn: Callable[[], Any], status_page: bool = False) -> Any:
         with self._world.lock:  # FMZ serialises API calls; strategies may call from threads
             try:
-                self._enter(method)
+                self._enter(method, status_page)
                 return fn()
             except (_Failed, VenueError) as e:
                 return self._fail(method, str(e))
@@ -845,7 +845,9 @@ class Exchange(FmzExchangeObject):
             self.SetCurrency(args[0])
             return True
         if key == "api":
-            return self._run("IO", lambda: self._api(*args))
+            from fmz_compat.sim.api_endpoints import STATUS_PATHS
+            status_page = len(args) > 1 and str(args[1]).split("?", 1)[0] in STATUS_PATHS
+            return self._run("IO", lambda: self._api(*args), status_page)
         if key == "cross":
             self._acc.cross = bool(args[0]) if args else True
             return True

@@ -21,6 +21,7 @@ from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFil
 from hedge.fmz import Api
 from hedge.guards import Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg
+from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
     Levels,
@@ -124,6 +125,7 @@ class App:
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
         self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
+        self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
@@ -219,6 +221,10 @@ class App:
         if self.ledger.orders:
             self.event(f"ledger holds {len(self.ledger.orders)} order(s) of an unfinished execution; "
                        "settling them by client id before anything else")
+        self.maintenance = MaintenanceWatcher(
+            {v.key: v.exchange for v in self.venues}, self.health, self.cfg.outage.maintenance_lead_s,
+            self.cfg.outage.maintenance_poll_s, lambda: self.now_ms, self.event)
+        self.maintenance.start()
         self.reconcile()
         self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
         self.refresh_accounts()
@@ -297,6 +303,8 @@ class App:
         self.market.refresh(self.now_ms)
         self._note_books()
         self._poll_commands()
+        if self.maintenance is not None:
+            self.maintenance.check()
         self._probe_outages()
         for key in sorted(self.health.recovered):
             # unfinished executions are settled by reconcile first: they explain differences themselves
@@ -1007,8 +1015,9 @@ class App:
     def _scan(self, symbol: str) -> None:
         oldest = self.now_ms - self.cfg.max_book_age_ms
         out = self.health.out_since
+        blocked = self.maintenance.blocked if self.maintenance is not None else {}
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
-                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask
+                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask and key not in blocked
                 and not (out and (self.health.is_out(key) or key in self.health.recovered))]
         if len(tops) < 2:
             self.last_opportunity[symbol] = None

@@ -153,6 +153,10 @@ class OutageConfig:
     """A venue function (market / orders / account) is out after `max_errors` failed calls in a row."""
 
     max_errors: int = 3
+    # a venue's published maintenance (hedge/maintenance.py): no new pair on it from this long before
+    # the window begins (0: only during it), and how often its status is read
+    maintenance_lead_s: int = 900
+    maintenance_poll_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -550,9 +554,13 @@ def _guards(value: Any) -> GuardsConfig:
 
 
 def _outage(value: Any) -> OutageConfig:
-    raw = _section(value, "outage", ("max_errors",), '{"max_errors": 3}')
-    return OutageConfig(max_errors=_int(raw, "outage.max_errors", OutageConfig().max_errors, low=1,
-                                        high=1000))
+    raw = _section(value, "outage", ("max_errors", "maintenance_lead_s", "maintenance_poll_s"),
+                   '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300}')
+    d = OutageConfig()
+    return OutageConfig(
+        max_errors=_int(raw, "outage.max_errors", d.max_errors, low=1, high=1000),
+        maintenance_lead_s=_int(raw, "outage.maintenance_lead_s", d.maintenance_lead_s, low=0, high=86_400),
+        maintenance_poll_s=_int(raw, "outage.maintenance_poll_s", d.maintenance_poll_s, low=30, high=86_400))
 
 
 def _rates(value: Any) -> RateConfig:

@@ -67,12 +67,16 @@ class VenueHealth:
         self.recovered: set[str] = set()  # venues back from an outage, not yet reconciled
         self.outages = 0  # functions that went out, in total
         self.rejects: deque[int] = deque(maxlen=10_000)  # ms of refused orders (definite, not unknown)
+        # functions a venue's own maintenance notice takes out (hedge/maintenance.py): good answers do not
+        # bring them back until the notice is released
+        self.held: dict[tuple[str, str], str] = {}
 
     def record(self, venue: str, function: str, ok: bool, method: str = "", unknown: bool = False) -> None:
         key = (venue, function)
         if ok:
             self.errors[key] = 0
-            if key in self.out_since and not (function == MARKET and self._stale(venue)):
+            held = key in self.held
+            if key in self.out_since and not held and not (function == MARKET and self._stale(venue)):
                 self._back(venue, function)
             return
         self.errors[key] = self.errors.get(key, 0) + 1
@@ -88,7 +92,8 @@ class VenueHealth:
         """Once per tick after the market refresh: a venue that answers with only stale books is out too."""
         if any_fresh:
             self.stale_ticks[venue] = 0
-            if (venue, MARKET) in self.out_since and self.errors.get((venue, MARKET), 0) == 0:
+            if ((venue, MARKET) in self.out_since and self.errors.get((venue, MARKET), 0) == 0
+                    and (venue, MARKET) not in self.held):
                 self._back(venue, MARKET)
             return
         self.stale_ticks[venue] = self.stale_ticks.get(venue, 0) + 1
@@ -113,6 +118,25 @@ class VenueHealth:
         self._event(f"venue {venue} {function} back after {seconds:.0f} s", "warn")
         if function == ACCOUNT or not self.is_out(venue):
             self.recovered.add(venue)
+
+    def hold(self, venue: str, functions: frozenset[str], why: str) -> None:
+        """The venue says it is in maintenance for these functions: out now, whatever its calls answer,
+        until `release`. Functions it no longer names are released."""
+        for function in FUNCTIONS:
+            key = (venue, function)
+            if function in functions:
+                if key not in self.held:
+                    self.held[key] = why
+                    if key not in self.out_since:
+                        self._out(venue, function, why)
+            elif key in self.held:
+                del self.held[key]
+
+    def release(self, venue: str) -> None:
+        """The maintenance is over: the functions come back through the normal path, at the next good
+        answer (a venue whose calls still fail stays out)."""
+        for function in FUNCTIONS:
+            self.held.pop((venue, function), None)
 
     def is_out(self, venue: str, function: str | None = None) -> bool:
         if function is not None:

@@ -140,8 +140,40 @@ def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: 
     return None
 
 
+# Public status endpoints: answered even while the venue is down (a venue's status page stays up).
+STATUS_PATHS = frozenset({"/api/v5/system/status", "/v5/system/status", "/v2/maintain/info",
+                          "/sapi/v1/system/status"})
+
+
+def _status(world: SimWorld, acc: Account, path: str) -> Any:
+    """The venue's maintenance notices in its own format (what was announced by now)."""
+    now = world.now_ms()
+    shown = [m for m in world.maintenance if m.venue == acc.venue and m.announce_ms <= now]
+    if path == "/api/v5/system/status" and acc.venue == "okx":  # scheduled / ongoing only, by default
+        return {"code": "0", "msg": "", "data": [
+            {"title": m.title, "state": m.state(now), "begin": str(m.begin_ms), "end": str(m.end_ms),
+             "preOpenBegin": "", "href": "", "serviceType": "5" if m.scope == "all" else "8",
+             "system": "unified", "scheDesc": "", "maintType": "1", "env": "1"}
+            for m in shown if m.state(now) != "completed"]}
+    if path == "/v5/system/status" and acc.venue == "bybit":
+        return {"retCode": 0, "retMsg": "", "result": {"list": [
+            {"id": f"sim-{m.ident}", "title": m.title, "state": m.state(now), "begin": str(m.begin_ms),
+             "end": str(m.end_ms), "href": "", "serviceTypes": [1, 2, 3, 4, 5], "product": [1, 2],
+             "uidSuffix": [], "maintainType": 1, "env": 1} for m in shown]}}
+    if path == "/v2/maintain/info" and acc.venue == "coinex":
+        return {"code": 0, "message": "OK", "data": [
+            {"started_at": m.begin_ms, "ended_at": m.end_ms, "protect_duration_start": 0,
+             "protect_duration_end": 0, "announce_enabled": False, "announce_url": "", "scope": ["PERPETUAL"]}
+            for m in shown if m.state(now) != "completed"]}
+    if path == "/sapi/v1/system/status" and acc.venue == "binance":
+        return {"status": 0, "msg": "normal"}
+    raise VenueError(f"GET {path} is not {acc.venue}'s status endpoint")
+
+
 def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any]) -> Any:
     coin = str(args.get("coin") or args.get("asset") or args.get("ccy") or "USDT").upper()
+    if path in STATUS_PATHS and method == "GET":
+        return _status(world, acc, path)
     # --- generic simulator paths (all venues) ---
     if path == "/sim/balances" and method == "GET":
         return {"futures": dict(acc.balances), "funding": dict(acc.funding_wallet)}

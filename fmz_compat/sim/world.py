@@ -30,6 +30,24 @@ FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "part
 NEVER_MS = 2**62  # arrival time of a withdrawal that never arrives
 
 
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A maintenance the simulated venue announces on its status endpoint, then keeps (world faults)."""
+
+    venue: str
+    begin_ms: int
+    end_ms: int
+    announce_ms: int
+    scope: str  # all | orders
+    title: str
+    ident: int
+
+    def state(self, now_ms: int) -> str:
+        if now_ms < self.begin_ms:
+            return "scheduled"
+        return "ongoing" if now_ms < self.end_ms else "completed"
+
+
 @dataclass(order=True)
 class Transfer:
     arrive_ms: int
@@ -61,6 +79,8 @@ class SimWorld:
         self._funded: list[Quote] = []
         # venue -> fault -> [from_ms, until_ms] windows, sorted, disjoint; past windows are dropped lazily
         self.faults: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        # announced maintenance windows, answered by the venues' status endpoints (api_endpoints.py)
+        self.maintenance: list[MaintenanceWindow] = []
         self.on_position_change: Any = None  # optional observer(market, pair, new net base) for tools
         self._pending_stale: list[tuple[int, str]] = []  # (step, venue) where market data will freeze
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
@@ -231,6 +251,20 @@ class SimWorld:
         """Add one more window of `fault` on `venue` (windows of the same fault are merged where they
         overlap); unlike `inject`, earlier windows stay. For scenario runs (fmz_compat/sim/scenarios.py)."""
         self._add_window(venue, fault, until_ms, from_ms, replace=False)
+
+    def schedule_maintenance(self, venue: str, begin_ms: int, end_ms: int, announce_ms: int | None = None,
+                             scope: str = "all", title: str = "system upgrade") -> None:
+        """A maintenance window the venue announces at `announce_ms` (default: now) on its status endpoint
+        and then keeps: during it the venue is down (scope "all") or refuses every order ("orders")."""
+        venue = _venue_key(venue)
+        if scope not in ("all", "orders"):
+            raise ValueError(f"maintenance scope {scope!r}: use 'all' or 'orders'")
+        if end_ms <= begin_ms:
+            raise ValueError(f"maintenance on {venue}: end_ms {end_ms} must be after begin_ms {begin_ms}")
+        announce = self.now_ms() if announce_ms is None else int(announce_ms)
+        self.maintenance.append(MaintenanceWindow(venue, int(begin_ms), int(end_ms), announce, scope, title,
+                                                  len(self.maintenance) + 1))
+        self.schedule(venue, "down" if scope == "all" else "refuse_orders", begin_ms, end_ms)
 
     def _add_window(self, venue: str, fault: str, until_ms: int, from_ms: int | None, replace: bool) -> None:
         venue = _venue_key(venue)
