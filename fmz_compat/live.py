@@ -182,6 +182,9 @@ class LiveExchange(FmzExchangeObject):
         self._binance_funding_read_ms = 0
         # client order id -> what was sent, for orders whose placement outcome is unknown
         self.in_flight: dict[str, Struct] = {}
+        # margin mode SetMarginLevel puts a symbol in: cross unless IO("cross", False) said otherwise
+        self.cross = True
+        self.leverage: dict[str, int] = {}  # what SetMarginLevel was asked, per unified symbol
 
     @property
     def client(self) -> ccxt.Exchange:
@@ -335,9 +338,40 @@ class LiveExchange(FmzExchangeObject):
                 raise _Failed("SetMarginLevel(level) or SetMarginLevel(symbol, level)")
             if isinstance(level, bool) or not isinstance(level, int | float) or level < 1:
                 raise _Failed(f"invalid leverage {level!r}: use a number >= 1")
-            self._raw = self._client.set_leverage(int(level), self._symbol(symbol)[1])
+            unified = self._symbol(symbol)[1]
+            self._set_margin_mode(unified, int(level))
+            self.leverage[unified] = int(level)
+            if self._venue == "bitmex" and self.cross:
+                # POST /position/leverage with a number selects isolated margin at that leverage on BitMEX
+                # (0 is cross): in cross the venue's risk limit applies and the leverage stays the
+                # strategy's own margin check
+                return True
+            self._raw = self._client.set_leverage(int(level), unified)
             return True
         return self._run("SetMarginLevel", run)
+
+    def _set_margin_mode(self, unified: str, level: int) -> None:
+        """Cross (or isolated after IO("cross", False)) margin on the symbol, where the venue sets it per
+        symbol apart from the leverage: Binance (POST /fapi/v1/marginType), Bybit classic
+        (/v5/position/switch-isolated), BitMEX (POST /position/isolate). OKX and CoinEx take the mode with
+        the leverage (ccxt sends mgnMode / margin_mode cross by default) and with every order (OKX tdMode)."""
+        mode = "cross" if self.cross else "isolated"
+        try:
+            if self._venue == "binance":
+                self._client.set_margin_mode(mode, unified)  # "no need to change" is not an error
+            elif self._venue == "bybit":
+                self._client.set_margin_mode(mode, unified, {"leverage": level})
+            elif self._venue == "bitmex":
+                self._client.set_margin_mode(mode, unified)
+            elif self._venue in ("okx", "coinex") and not self.cross:
+                raise _Failed(f"isolated margin is not supported live on {self._name}; leave IO(\"cross\") "
+                              "on")
+        except ccxt.BaseError as e:
+            message = _venue_message(e)
+            if any(code in message for code in _MODE_ALREADY_SET):
+                return
+            raise _Failed(f"cannot set {mode} margin on {unified}: {message} (a position held in the other "
+                          "mode blocks the switch: close it, or switch it in the venue's settings)") from None
 
     # --- market data --------------------------------------------------------------------------
     def GetMarkets(self) -> dict[str, Struct] | None:
@@ -736,6 +770,9 @@ class LiveExchange(FmzExchangeObject):
             return None
         if key == "api":
             return self._run("IO", lambda: self._api(*args))
+        if key == "cross":  # FMZ: IO("cross", true) = cross margin for what SetMarginLevel sets next
+            self.cross = bool(args[0]) if args else True
+            return True
         return None
 
     def _api(self, http_method: str = "GET", path: str = "", params: str = "", body: str = "") -> Any:
@@ -759,6 +796,8 @@ class LiveExchange(FmzExchangeObject):
 
 
 CLOCK_RESYNC_MS = 30 * 60_000
+# the venues' "already in that margin mode" answers (Binance -4046, Bybit 110026)
+_MODE_ALREADY_SET = ("-4046", "110026", "No need to change margin type", "margin mode is not modified")
 _TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}
 
 

@@ -126,7 +126,12 @@ def test_funding_and_leverage(binance, http):
     ex._binance_funding_read_ms = 0  # an hour later
     assert ex.GetFundings("BTC_USDT.swap")[0].Interval == 8 * 3_600_000
     http.post(f"{API}/v1/leverage", json={"leverage": 5, "maxNotionalValue": "80000000", "symbol": "BTCUSDT"})
+    # already cross: Binance answers -4046, which is success here
+    http.post(f"{API}/v1/marginType", status=400,
+              json={"code": -4046, "msg": "No need to change margin type."})
     assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
+    margin_call = next(c for c in http.calls if c.request.url.split("?")[0].endswith("/v1/marginType"))
+    assert _sent(margin_call)["marginType"] == "CROSSED" and _sent(margin_call)["symbol"] == "BTCUSDT"
     assert _sent(http.calls[-1])["leverage"] == "5"
 
 
@@ -284,3 +289,26 @@ def test_ed25519_keys_sign_binance_orders(tmp_path, http):
     signed = f"{urlparse(request.url).query}&{body}".strip("&")
     payload, _, signature = signed.rpartition("&signature=")
     private.public_key().verify(base64.b64decode(unquote(signature)), payload.encode())  # raises if wrong
+
+
+def test_set_margin_level_refuses_when_an_isolated_position_blocks_cross_margin(binance, http):
+    """-4048: the margin type cannot change while a position is held in the other mode. Nothing else is
+    sent (no leverage change), and the log line names the fix."""
+    ex, log = binance
+    http.post(f"{API}/v1/marginType", status=400,
+              json={"code": -4048, "msg": "Margin type cannot be changed if there exists position."})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 5) is None
+    assert not any(c.request.url.split("?")[0].endswith("/v1/leverage") for c in http.calls)
+    line = log.rows[-1]["message"]
+    assert log.rows[-1]["type"] == LOG_TYPE_ERROR
+    assert "cannot set cross margin on BTC/USDT:USDT" in line and "close it, or switch it" in line
+
+
+def test_io_cross_false_asks_for_isolated_margin(binance, http):
+    ex, _ = binance
+    http.post(f"{API}/v1/marginType", json={"code": 200, "msg": "success"})
+    http.post(f"{API}/v1/leverage", json={"leverage": 3, "maxNotionalValue": "80000000", "symbol": "BTCUSDT"})
+    assert ex.IO("cross", False) is True
+    assert ex.SetMarginLevel("BTC_USDT.swap", 3) is True
+    margin_call = next(c for c in http.calls if c.request.url.split("?")[0].endswith("/v1/marginType"))
+    assert _sent(margin_call)["marginType"] == "ISOLATED"

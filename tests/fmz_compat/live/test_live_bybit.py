@@ -133,3 +133,18 @@ def test_unified_account_is_refused_with_what_to_change(bybit, http):
         ex.check_account_mode()
     http.replace("GET", f"{API}/account/info", json=CLASSIC_INFO)
     ex.check_account_mode()
+
+
+def test_set_margin_level_puts_the_symbol_in_cross_margin_first(bybit, http):
+    """Classic account: POST /v5/position/switch-isolated tradeMode 0 (cross) with the leverage; 110026
+    (already cross) is success; then the leverage."""
+    ex, _ = bybit
+    http.post(f"{API}/position/switch-isolated", json={"retCode": 110026,
+                                                       "retMsg": "Cross/isolated margin mode is not modified",
+                                                       "result": {}, "retExtInfo": {}, "time": 1732500000000})
+    http.post(f"{API}/position/set-leverage", json=bybit_ok({}))
+    assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
+    switch = next(c for c in http.calls if c.request.url.endswith("/position/switch-isolated"))
+    sent = json.loads(switch.request.body)
+    assert sent["tradeMode"] == 0 and sent["symbol"] == "BTCUSDT" and sent["buyLeverage"] == "5"
+    assert json.loads(http.calls[-1].request.body)["buyLeverage"] == "5"

@@ -138,3 +138,20 @@ def test_bitmex_funding_rate_and_its_interval_written_as_a_date(bitmex, http):
     (f,) = ex.GetFundings("BTC_USDT.swap")
     # "fundingInterval": "2000-01-01T08:00:00.000Z" is BitMEX's way of writing 8 hours
     assert f.Symbol == "BTC_USDT.swap" and f.Rate == 0.0001 and f.Interval == 8 * 3_600_000
+
+
+def test_bitmex_set_margin_level_keeps_cross_margin_and_never_sends_an_isolating_leverage(bitmex, http):
+    """On BitMEX POST /position/leverage with a number selects isolated margin at that leverage: the
+    adapter sends POST /position/isolate enabled=false (cross) and keeps the leverage as the strategy's own
+    margin check."""
+    ex, _ = bitmex
+    http.post(f"{BITMEX}/position/isolate", json={"account": 1, "symbol": "XBTUSDT", "crossMargin": True,
+                                                  "leverage": 100, "currentQty": 0})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 10) is True
+    paths = [urlparse(c.request.url).path for c in http.calls if c.request.method == "POST"]
+    assert paths == ["/api/v1/position/isolate"]
+    body = http.calls[-1].request.body
+    body = body.decode() if isinstance(body, bytes) else body
+    sent = json.loads(body) if body.startswith("{") else {k: v[0] for k, v in parse_qs(body).items()}
+    assert str(sent["enabled"]).lower() == "false" and sent["symbol"] == "XBTUSDT"
+    assert ex.leverage["BTC/USDT:USDT"] == 10
