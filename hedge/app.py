@@ -986,8 +986,8 @@ class App:
         what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
         part_of = f" of {total}" if done < total else ""
         self.event(f"{what} pair{plural} {ids} {symbol} {done}{part_of} (long {long_venue.key} "
-                   f"{long_exit}, short {short_venue.key} {short_exit}); entry spread {spreads} bps; "
-                   f"pnl {pnl:+.2f} USDT after fees")
+                   f"{long_exit:.10g}, short {short_venue.key} {short_exit:.10g}); entry spread {spreads} "
+                   f"bps; pnl {pnl:+.2f} USDT after fees")
         self.measure_exposure()
         return done
 
