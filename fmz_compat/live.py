@@ -52,6 +52,7 @@ from fmz_compat.exchange import (
     _CLIENT_ID_KEYS,
     _DIRECTIONS,
     FmzExchangeObject,
+    Records,
     _Failed,
     _parse_side,
     _truthy,
@@ -184,6 +185,7 @@ class LiveExchange(FmzExchangeObject):
         self.in_flight: dict[str, Struct] = {}
         # margin mode SetMarginLevel puts a symbol in: cross unless IO("cross", False) said otherwise
         self.cross = True
+        self.period_s = 3600  # GetRecords' default period (FMZ: the robot's K-line period)
         self.leverage: dict[str, int] = {}  # what SetMarginLevel was asked, per unified symbol
 
     @property
@@ -659,6 +661,66 @@ class LiveExchange(FmzExchangeObject):
                       price=-1.0 if price <= 0 else price, amount=amount)
         return oid
 
+    def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
+        """Amend a resting limit order in place where the venue can (ccxt editOrder: Binance PUT
+        /fapi/v1/order, OKX amend-order, Bybit /v5/order/amend, BitMEX PUT /order), else cancel and replace
+        with the same options. Returns the order's id (a new one when it was replaced)."""
+        def run() -> str:
+            unified, venue_id = self._parse_order_id(order_id)
+            raw_side, opts = _parse_side(side)
+            if raw_side not in _DIRECTIONS:
+                raise _Failed(f"invalid side {side!r}: use {', '.join(_DIRECTIONS)}")
+            if float(price) <= 0 or float(amount) <= 0:
+                raise _Failed(f"ModifyOrder needs a limit price and an amount > 0 (got {price}, {amount})")
+            if self._client.has.get("editOrder"):
+                exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[raw_side]
+                params = {"reduceOnly": True} if raw_side in ("closebuy", "closesell") else {}
+                order = self._client.edit_order(venue_id, unified, "limit", exec_side, float(amount),
+                                                float(price), params)
+                self._raw = order.get("info")
+                oid = self._order_id(unified, order.get("id") or venue_id)
+                self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL, "modify",
+                              exchange_index=self._index, order_id=oid, price=float(price),
+                              amount=float(amount))
+                return oid
+            self._client.cancel_order(venue_id, unified)
+            return self._place(unified, raw_side, price, amount, opts, args)
+        return self._run("ModifyOrder", run)
+
+    def GetTrades(self, symbol: str = "") -> list[Struct] | None:
+        """The venue's latest public trades, oldest first: Id, Time, Price, Amount (contracts), Type."""
+        def run() -> list[Struct]:
+            unified = self._symbol(symbol)[1]
+            trades = self._client.fetch_trades(unified, None, TRADES_LIMIT)
+            return [to_struct({"Id": str(t.get("id")), "Time": t.get("timestamp"), "Price": t.get("price"),
+                               "Amount": t.get("amount"),
+                               "Type": ORDER_TYPE_BUY if t.get("side") == "buy" else ORDER_TYPE_SELL})
+                    for t in sorted(trades, key=lambda t: t.get("timestamp") or 0)]
+        return self._run("GetTrades", run)
+
+    def GetRecords(self, *args: Any, **kwargs: Any) -> Records | None:
+        """K-lines: GetRecords([symbol,] [period s,] [limit]) like FMZ; oldest first, the last one forming."""
+        def run() -> Records:
+            symbol, period, limit = "", self.period_s, 0
+            rest = list(args)
+            if rest and not (isinstance(rest[0], int | float) and not isinstance(rest[0], bool)):
+                symbol = rest.pop(0) or ""  # GetRecords(symbol, period, limit); else (period, limit)
+            if rest:
+                period = int(rest.pop(0) or self.period_s)
+            if rest:
+                limit = int(rest.pop(0) or 0)
+            symbol = kwargs.get("symbol", symbol)
+            period = int(kwargs.get("period", period))
+            limit = int(kwargs.get("limit", limit))
+            timeframe = _TIMEFRAMES.get(period)
+            if timeframe is None:
+                known = ", ".join(str(p) for p in _TIMEFRAMES)
+                raise _Failed(f"period {period} s has no venue k-line: use one of {known} (PERIOD_M1..)")
+            bars = self._client.fetch_ohlcv(self._symbol(symbol)[1], timeframe, None, limit or RECORDS_LIMIT)
+            return Records(to_struct({"Time": b[0], "Open": b[1], "High": b[2], "Low": b[3], "Close": b[4],
+                                      "Volume": b[5]}) for b in bars)
+        return self._run("GetRecords", run)
+
     def CancelOrder(self, order_id: Any, *args: Any) -> bool:
         def run() -> bool:
             unified, venue_id = self._parse_order_id(order_id)
@@ -796,6 +858,10 @@ class LiveExchange(FmzExchangeObject):
 
 
 CLOCK_RESYNC_MS = 30 * 60_000
+TRADES_LIMIT = 50
+RECORDS_LIMIT = 100  # bars asked for when the caller gives no limit (FMZ returns "enough" bars)
+_TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 7200: "2h",
+               14400: "4h", 21600: "6h", 43200: "12h", 86400: "1d", 604800: "1w"}
 # the venues' "already in that margin mode" answers (Binance -4046, Bybit 110026)
 _MODE_ALREADY_SET = ("-4046", "110026", "No need to change margin type", "margin mode is not modified")
 _TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}

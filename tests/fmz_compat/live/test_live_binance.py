@@ -312,3 +312,40 @@ def test_io_cross_false_asks_for_isolated_margin(binance, http):
     assert ex.SetMarginLevel("BTC_USDT.swap", 3) is True
     margin_call = next(c for c in http.calls if c.request.url.split("?")[0].endswith("/v1/marginType"))
     assert _sent(margin_call)["marginType"] == "ISOLATED"
+
+
+def test_modify_order_amends_in_place_with_put_and_keeps_the_id(binance, http):
+    ex, log = binance
+    http.put(f"{API}/v1/order", json=binance_order(price="94500.00", origQty="0.020"))
+    oid = ex.ModifyOrder("BTC_USDT.swap,4079375543", "buy", 94500, 0.02)
+    assert oid == "BTC_USDT.swap,4079375543"
+    sent = _sent(http.calls[-1])
+    assert http.calls[-1].request.method == "PUT"
+    assert sent["orderId"] == "4079375543" and sent["price"] == "94500" and sent["quantity"] == "0.02"
+    assert sent["side"] == "BUY" and log.rows[-1]["message"] == "modify"
+
+
+def test_get_trades_and_get_records_in_fmz_shape(binance, http):
+    import re
+
+    ex, _ = binance
+    # GET /fapi/v1/aggTrades: a = id, p = price, q = quantity, T = time, m = buyer is maker (a sell)
+    http.get(re.compile(rf"{API}/v1/aggTrades.*"), json=[
+        {"a": 26129, "p": "95000.10", "q": "0.004", "f": 27781, "l": 27781, "T": 1732500000100, "m": True},
+        {"a": 26130, "p": "95000.20", "q": "0.010", "f": 27782, "l": 27783, "T": 1732500000200, "m": False}])
+    trades = ex.GetTrades("BTC_USDT.swap")
+    assert [(t.Id, t.Time, t.Price, t.Amount, t.Type) for t in trades] == [
+        ("26129", 1732500000100, 95000.1, 0.004, ORDER_TYPE_SELL),
+        ("26130", 1732500000200, 95000.2, 0.01, 0)]
+    # GET /fapi/v1/klines: open time, open, high, low, close, volume, close time, ...
+    http.get(re.compile(rf"{API}/v1/klines.*"), json=[
+        [1732496400000, "94800.0", "95100.0", "94700.0", "95000.0", "1234.5", 1732499999999, "0", 1, "0", "0",
+         "0"],
+        [1732500000000, "95000.0", "95050.0", "94990.0", "95010.0", "12.5", 1732503599999, "0", 1, "0", "0",
+         "0"]])
+    records = ex.GetRecords("BTC_USDT.swap", 3600, 2)
+    query = _sent(http.calls[-1])
+    assert query["interval"] == "1h" and query["limit"] == "2" and query["symbol"] == "BTCUSDT"
+    assert records.Close == [95000.0, 95010.0] and records[0].Time == 1732496400000
+    assert records[1].Volume == 12.5
+    assert ex.GetRecords("BTC_USDT.swap", 100) is None  # no such k-line period: None and a log line

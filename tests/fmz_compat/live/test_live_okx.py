@@ -170,3 +170,14 @@ def test_raw_rest_and_broker_tag(okx, http):
     http.get(re.compile(f"{API}/account/config"), json=okx_ok([{"acctLv": "2"}]))
     assert ex.IO("api", "GET", "/api/v5/account/config")["data"][0]["acctLv"] == "2"
     assert "OK-ACCESS-SIGN" in http.calls[-1].request.headers
+
+
+def test_modify_order_is_an_amend_order_in_contracts(okx, http):
+    ex, _ = okx
+    http.post(f"{API}/trade/amend-order", json={"code": "0", "msg": "", "data": [
+        {"clOrdId": "", "ordId": "680800019749904384", "reqId": "", "sCode": "0", "sMsg": ""}]})
+    oid = ex.ModifyOrder("BTC_USDT.swap,680800019749904384", "sell", 96000, 3)
+    assert oid == "BTC_USDT.swap,680800019749904384"
+    sent = json.loads(http.calls[-1].request.body)
+    assert sent["instId"] == "BTC-USDT-SWAP" and sent["ordId"] == "680800019749904384"
+    assert sent["newPx"] == "96000" and sent["newSz"] == "3"
