@@ -55,6 +55,8 @@ from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
 from hedge.venues.base import Side
+from hedge.venues.base import Venue as VenueMechanics
+from hedge.venues.live import read_live
 
 RECONCILE_RETRY_MS = 30_000
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
@@ -133,6 +135,8 @@ class App:
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
         self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
+        self._live_taker: dict[str, Decimal] = {}  # this account's taker fee where the venue said it
+        self._mechanics: dict[str, VenueMechanics] = {}  # tables plus this account's data (start())
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
@@ -140,7 +144,7 @@ class App:
         self.coordinator.attach(self)
         self.coordinator.store = api.store
         shared = self.coordinator.shared
-        self.executor = Executor(sleep=api.sleep, taker_bps=lambda v: cfg.fee(v).taker_bps, event=self.event,
+        self.executor = Executor(sleep=api.sleep, taker_bps=self.taker_bps, event=self.event,
                                  journal=self._journal_order,
                                  new_client_id=lambda: self.ledger.next_client_id(
                                      self._id_stamp, self.coordinator.client_prefix),
@@ -202,6 +206,7 @@ class App:
             return False
         for venue in self.venues:
             self._set_leverage(venue)
+            self._read_live_mechanics(venue)
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms)
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
@@ -286,6 +291,35 @@ class App:
         if missing:
             self.api.log("start refused: the ledger holds positions on venues that are not bound", "#ff0000")
         return not missing
+
+    def _read_live_mechanics(self, venue: Venue) -> None:
+        """The account's own tiers, funding intervals and fee rates where the exchange object gives them
+        (fmz_compat's live objects; FMZ's do not): they replace the tables and PARAMS fees, said once."""
+        data = read_live(venue.key, venue.exchange, sorted(venue.specs))
+        self._mechanics[venue.key] = data.venue
+        if data.tiers_from:
+            self.event(f"{venue.key}: margin tiers from the venue for {', '.join(data.tiers_from)} "
+                       "(liquidation prices use this account's tiers)")
+        if data.intervals:
+            hours = ", ".join(f"{s} {h} h" for s, h in sorted(data.intervals.items()))
+            self.event(f"{venue.key}: funding intervals from the venue: {hours}")
+        if data.taker_bps is not None:
+            configured = self.cfg.fee(venue.key).taker_bps
+            if abs(data.taker_bps - configured) > Decimal("0.05"):
+                self.event(f"{venue.key}: this account's taker fee is {data.taker_bps:.2f} bps, PARAMS fees "
+                           f"say {configured}: the edge uses the account's (set fees.{venue.key} to match)",
+                           "warn")
+            self._live_taker[venue.key] = data.taker_bps
+            self._taker[venue.key] = float(data.taker_bps)
+
+    def mechanics(self, key: str) -> VenueMechanics:
+        """The venue's mechanics: the tables, with this account's own data over them where read at start."""
+        found = self._mechanics.get(key)
+        return found if found is not None else venue_mechanics(key)
+
+    def taker_bps(self, key: str) -> Decimal:
+        """Taker fee in bps: this account's as the venue said at start, else PARAMS fees."""
+        return self._live_taker.get(key, self.cfg.fee(key).taker_bps)
 
     def _set_leverage(self, venue: Venue) -> None:
         setter = getattr(venue.exchange, "SetMarginLevel", None)
@@ -704,7 +738,7 @@ class App:
         if nearest:
             symbol = nearest[0].replace("_", "")
             # a symbol without the venue's published tiers is computed with the conservative estimate
-            estimated = risk.method != "mechanics" or venue_mechanics(venue.key).is_estimated(symbol)
+            estimated = risk.method != "mechanics" or self.mechanics(venue.key).is_estimated(symbol)
             view.liquidation = (f"{symbol}, estimated" if estimated else symbol, nearest[1])
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:

@@ -41,7 +41,6 @@ from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.market import Venue, fmz_pair
 from hedge.outage import VenueHealth
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
-from hedge.venues import get as venue_mechanics
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
@@ -241,7 +240,7 @@ class Risk:
         if not view.positions:
             return
         try:
-            cross = venue_mechanics(venue).evaluate_cross(
+            cross = self.app.mechanics(venue).evaluate_cross(
                 CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
             )
             view.method = "mechanics"
@@ -783,7 +782,7 @@ class Risk:
         positions = tuple(VenuePosition(s.replace("_", ""), side, qty, cost / qty)
                           for (s, side), (qty, cost) in legs.items() if qty > 0)
         try:
-            cross = venue_mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions))
+            cross = self.app.mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions))
             prices = cross.liquidation_prices
         except (ValueError, ArithmeticError, KeyError):
             return None

@@ -451,3 +451,19 @@ def test_no_dust_pair_opens_in_the_room_left_under_max_position(fake_exchange, f
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
     _run(app, runtime, 30)
     assert len(app.ledger.pairs) == pairs
+
+
+def test_the_accounts_own_fees_and_tiers_replace_params_and_tables_where_the_venue_gives_them(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    binance.GetFees = lambda symbol: {"Symbol": symbol, "Maker": 0.0002, "Taker": 0.0005, "Source": "account"}
+    binance.GetMarginTiers = lambda symbol: [
+        {"Tier": 1, "MinNotional": 0, "MaxNotional": 50000, "MaintenanceMarginRate": 0.01, "MaxLeverage": 50,
+         "Unit": "USDT"}]
+    assert app.start()
+    assert app.taker_bps("binance") == D("5.0") and app.taker_bps("okx") == D("2")  # okx: PARAMS fees
+    assert any("binance: this account's taker fee is 5.00 bps, PARAMS fees say 2" in line
+               for line in runtime.logs)
+    assert any("binance: margin tiers from the venue for BTC_USDT" in line for line in runtime.logs)
+    assert app.mechanics("binance").spec("BTCUSDT").margin_tiers[0].mmr == D("0.01")
+    assert app.mechanics("okx").spec("BTCUSDT") is not None

@@ -141,13 +141,11 @@ def test_effective_leverage_above_the_ceiling_fires_the_first_level(sim_robot):
 def test_a_symbol_without_venue_mechanics_falls_back_to_the_venues_figure_and_says_so_once(
     sim_robot, monkeypatch
 ):
-    from hedge import risk as risk_module
-
     def no_mechanics(_venue):
         raise KeyError("no contract data for this test")
 
-    monkeypatch.setattr(risk_module, "venue_mechanics", no_mechanics)
     sim, app = _hedged(sim_robot)
+    monkeypatch.setattr(app, "mechanics", no_mechanics)
     _run(sim, app, 130)
     view = app.risk.views["okx"]
     assert view.method == "estimate" and view.nearest is not None
