@@ -38,7 +38,7 @@ from hedge.market import (
 from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
-from hedge.ratelimit import Cost, RateBudget, TokenBuckets
+from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.report import Report
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
@@ -155,8 +155,8 @@ class App:
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
-        self.budget: RateBudget = self.coordinator.rate_budget(  # a cluster shares it through Redis
-            cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms))
+        self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
+            cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health)
         self.guards = Guards(self)
         self._state_source = ""  # what set a non-ACTIVE state: "reconcile" and guards clear themselves
@@ -184,6 +184,9 @@ class App:
                              "(one account per venue)", "#ff0000")
                 return False
             exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
+            adapter_view = callable(getattr(raw_exchange, "rate_budget", None))  # fmz_compat's live objects
+            if isinstance(self.budget, AdapterAwareBudget) and adapter_view:
+                self.budget.watch(key, lambda ex=raw_exchange: ex.rate_budget())
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
                 specs = saved_specs(self.api.store, key)

@@ -123,3 +123,62 @@ class TokenBuckets:
         """(orders, weight) tokens left now: for the status table and tests."""
         orders, weight = self._pair(venue)
         return orders.level, weight.level
+
+
+class AdapterAwareBudget:
+    """A RateBudget that also heeds what an exchange object knows of the venue's own count.
+
+    fmz_compat's live objects offer `rate_budget()`: the venue's remaining budget from its rate-limit
+    headers (Binance used weight, Bybit and BitMEX remaining) and how long calls are held after failures
+    (`backoff_ms`). An opening is refused while the venue itself says less than `close_reserve_pct` % of
+    its limit is left, or while calls are held longer than `max_wait_ms`; a close or stop waits for a hold
+    (at most `max_wait_ms`) and is never refused. Everything else is the inner budget's (local buckets, or
+    a cluster's shared one); objects without `rate_budget` (FMZ's, the simulator's) change nothing."""
+
+    def __init__(self, inner: RateBudget, cfg: RateConfig) -> None:
+        self.inner = inner
+        self._cfg = cfg
+        self._readers: dict[str, Callable[[], dict[str, object]]] = {}
+        self.refused_by_venue = 0
+
+    def watch(self, venue: str, reader: Callable[[], dict[str, object]] | None) -> None:
+        if callable(reader):
+            self._readers[venue] = reader
+
+    def _view(self, venue: str) -> dict[str, object] | None:
+        reader = self._readers.get(venue)
+        if reader is None:
+            return None
+        try:
+            view = reader()
+        except Exception:  # noqa: BLE001 - a reading that fails only loses the extra caution
+            return None
+        return view if isinstance(view, dict) else None
+
+    def reserve(self, venue: str, cost: Cost, *, priority: bool = False) -> int | None:
+        hold = 0
+        view = self._view(venue)
+        if view is not None:
+            hold = int(_number(view.get("backoff_ms")))
+            remaining, limit = view.get("venue_remaining"), view.get("venue_limit")
+            known = isinstance(remaining, int | float) and isinstance(limit, int | float) and limit > 0
+            nearly_spent = known and remaining < limit * self._cfg.close_reserve_pct / 100
+            if not priority and (nearly_spent or hold > self._cfg.max_wait_ms):
+                self.refused_by_venue += 1
+                return None
+            hold = min(hold, self._cfg.max_wait_ms)
+        granted = self.inner.reserve(venue, cost, priority=priority)
+        return None if granted is None else max(granted, hold)
+
+    def release(self, venue: str, cost: Cost) -> None:
+        self.inner.release(venue, cost)
+
+    def spend(self, venue: str, cost: Cost) -> None:
+        self.inner.spend(venue, cost)
+
+    def __getattr__(self, name: str) -> object:  # the inner budget's figures (levels, refused, ...)
+        return getattr(self.inner, name)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

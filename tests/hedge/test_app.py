@@ -467,3 +467,16 @@ def test_the_accounts_own_fees_and_tiers_replace_params_and_tables_where_the_ven
     assert any("binance: margin tiers from the venue for BTC_USDT" in line for line in runtime.logs)
     assert app.mechanics("binance").spec("BTCUSDT").margin_tiers[0].mmr == D("0.01")
     assert app.mechanics("okx").spec("BTCUSDT") is not None
+
+
+def test_no_opening_while_a_venue_says_its_own_request_budget_is_nearly_spent(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    okx.rate_budget = lambda: {"venue_remaining": 2, "venue_limit": 100, "backoff_ms": 0}
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 3)
+    assert app.ledger.pairs == {} and binance.sent == [] and okx.sent == []
+    assert any("rate budget" in line for line in runtime.logs)
+    okx.rate_budget = lambda: {"venue_remaining": 90, "venue_limit": 100, "backoff_ms": 0}
+    _run(app, runtime, 25)
+    assert len(app.ledger.pairs) == 1

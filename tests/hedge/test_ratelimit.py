@@ -117,3 +117,42 @@ def test_an_opening_that_would_wait_too_long_is_skipped_with_a_warning(fake_exch
     took, okx_orders, pairs, logs = _burst(fake_exchange, fake_runtime, max_wait_ms=4000)
     assert okx_orders == 2 and pairs == 2 and took[2] < 100
     assert any("rate budget exhausted" in line for line in logs)
+
+
+def _adapter_budget(view, **kw):
+    from hedge.ratelimit import AdapterAwareBudget
+
+    buckets, clock = _buckets(**kw)
+    budget = AdapterAwareBudget(buckets, buckets._cfg)
+    budget.watch("okx", lambda: view)
+    return budget
+
+
+def test_openings_wait_while_the_venue_itself_says_its_budget_is_nearly_spent():
+    """Bybit or BitMEX said in their headers that 1 of 100 requests is left: the local buckets are full, the
+    venue is not; an opening is refused, a close still goes."""
+    view = {"venue_remaining": 1, "venue_limit": 100, "backoff_ms": 0}
+    budget = _adapter_budget(view, reserve_pct=20)
+    assert budget.reserve("okx", ORDER) is None and budget.refused_by_venue == 1
+    assert budget.reserve("okx", ORDER, priority=True) == 0
+    view["venue_remaining"] = 60
+    assert budget.reserve("okx", ORDER) == 0
+
+
+def test_a_hold_after_failures_delays_closes_and_refuses_openings_beyond_the_bound():
+    view = {"venue_remaining": None, "venue_limit": None, "backoff_ms": 5000}
+    budget = _adapter_budget(view, max_wait_ms=1000)
+    assert budget.reserve("okx", ORDER) is None
+    assert budget.reserve("okx", ORDER, priority=True) == 1000  # waits the bound, then goes
+    view["backoff_ms"] = 300
+    assert budget.reserve("okx", ORDER) == 300
+
+
+def test_venues_without_an_adapter_view_use_the_inner_budget_alone():
+    from hedge.ratelimit import AdapterAwareBudget
+
+    buckets, _ = _buckets(orders=1)
+    budget = AdapterAwareBudget(buckets, buckets._cfg)
+    budget.watch("okx", None)
+    assert budget.reserve("okx", ORDER) == 0
+    assert budget.levels("okx")[0] == 0  # the inner buckets' own figures pass through
