@@ -61,6 +61,7 @@ from fmz_compat.keys import Credentials
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
+from fmz_compat.ws.orders import OKX_DEMO_PRIVATE_URL, OKX_PRIVATE_URL, NotSent, OkxOrderSocket, ReplyLost
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
@@ -149,7 +150,8 @@ class LiveExchange(FmzExchangeObject):
 
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
                  index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "",
-                 books: BookFeed | None = None, book_max_age_ms: int = 2000) -> None:
+                 books: BookFeed | None = None, book_max_age_ms: int = 2000,
+                 order_socket: OkxOrderSocket | None = None) -> None:
         if venue not in VENUES:
             raise ValueError(f"unknown venue {venue!r}: use one of {', '.join(VENUES)}")
         self._client = client
@@ -173,6 +175,9 @@ class LiveExchange(FmzExchangeObject):
         self.books = books
         self.book_max_age_ms = book_max_age_ms
         self.book_reads = {"ws": 0, "rest": 0}
+        # orders over the venue's websocket while it is logged in (OKX), else REST
+        self.order_socket = order_socket
+        self.order_routes = {"ws": 0, "rest": 0}
         self.time_offset_ms = 0  # venue clock minus local clock, from sync_clock()
         self.clock_rtt_ms: int | None = None
         self._clock_synced_ms = 0
@@ -204,11 +209,12 @@ class LiveExchange(FmzExchangeObject):
         return None
 
     def _drain_book_notes(self) -> None:
-        notes = self.books.notes if self.books is not None else None
-        while notes:
-            note = notes.popleft()
-            self._log.log(LOG_TYPE_LOG, self.redact(f"{self._label} {note.level}: {note.text}"),
-                          exchange_index=self._index)
+        for source in (self.books, self.order_socket):
+            notes = source.notes if source is not None else None
+            while notes:
+                note = notes.popleft()
+                self._log.log(LOG_TYPE_LOG, self.redact(f"{self._label} {note.level}: {note.text}"),
+                              exchange_index=self._index)
 
     def _run(self, method: str, fn: Callable[[], Any]) -> Any:
         with self._lock:
@@ -647,19 +653,55 @@ class LiveExchange(FmzExchangeObject):
         sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
                           "Amount": amount, "ClientOrderId": client_id})
         try:
-            order = self._client.create_order(unified, order_type, exec_side, amount,
-                                              None if price <= 0 else price, params)
-            if order.get("id") is None:
-                raise ValueError("the venue's answer carries no order id")
+            venue_id = self._place_by_socket(unified, order_type, exec_side, amount, price, params)
+            if venue_id is None:
+                order = self._client.create_order(unified, order_type, exec_side, amount,
+                                                  None if price <= 0 else price, params)
+                if order.get("id") is None:
+                    raise ValueError("the venue's answer carries no order id")
+                self._raw, venue_id = order.get("info"), order["id"]
+                self.order_routes["rest"] += 1
         except (ccxt.NetworkError, TypeError, KeyError, ValueError, AttributeError, IndexError):
             self.in_flight[client_id] = sent
             raise
-        self._raw = order.get("info")
-        oid = self._order_id(unified, order["id"])
+        oid = self._order_id(unified, venue_id)
         self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL,
                       " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,
                       price=-1.0 if price <= 0 else price, amount=amount)
         return oid
+
+    def _socket_request(self, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """OKX's first answer row to `op` over the order websocket; None when the socket is not logged in
+        (send by REST). A lost answer is ccxt's RequestTimeout (outcome unknown), a refusal the ccxt error
+        its code maps to (definite rejection), as REST would give."""
+        if self.order_socket is None:
+            return None
+        try:
+            reply = self.order_socket.request(op, [args])
+        except NotSent:
+            return None
+        except ReplyLost as e:
+            raise ccxt.RequestTimeout(f"okx order websocket: {e}") from None
+        rows = reply.get("data") or []
+        row = rows[0] if rows and isinstance(rows[0], dict) else {}
+        if str(reply.get("code")) == "0" and str(row.get("sCode", "0")) == "0":
+            self._raw = row
+            return row
+        raise _okx_rejection(self._client, reply, row)
+
+    def _place_by_socket(self, unified: str, order_type: str, side: str, amount: float, price: float,
+                         params: dict[str, Any]) -> str | None:
+        if self.order_socket is None:
+            return None
+        args = self._client.create_order_request(unified, order_type, side, amount,
+                                                 None if price <= 0 else price, dict(params))
+        row = self._socket_request("order", _with_inst_code(self._client, unified, args))
+        if row is None:
+            return None
+        if not row.get("ordId"):
+            raise ValueError("the venue's answer carries no order id")
+        self.order_routes["ws"] += 1
+        return str(row["ordId"])
 
     def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
         """Amend a resting limit order in place where the venue can (ccxt editOrder: Binance PUT
@@ -675,10 +717,18 @@ class LiveExchange(FmzExchangeObject):
             if self._client.has.get("editOrder"):
                 exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[raw_side]
                 params = {"reduceOnly": True} if raw_side in ("closebuy", "closesell") else {}
-                order = self._client.edit_order(venue_id, unified, "limit", exec_side, float(amount),
-                                                float(price), params)
-                self._raw = order.get("info")
-                oid = self._order_id(unified, order.get("id") or venue_id)
+                row = None
+                if self.order_socket is not None:  # OKX amend-order over its websocket
+                    args = self._client.edit_order_request(venue_id, unified, "limit", exec_side,
+                                                           float(amount), float(price), dict(params))
+                    row = self._socket_request("amend-order", _with_inst_code(self._client, unified, args))
+                if row is None:
+                    order = self._client.edit_order(venue_id, unified, "limit", exec_side, float(amount),
+                                                    float(price), params)
+                    self._raw, new_id = order.get("info"), order.get("id")
+                else:
+                    new_id = row.get("ordId")
+                oid = self._order_id(unified, new_id or venue_id)
                 self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL, "modify",
                               exchange_index=self._index, order_id=oid, price=float(price),
                               amount=float(amount))
@@ -724,7 +774,9 @@ class LiveExchange(FmzExchangeObject):
     def CancelOrder(self, order_id: Any, *args: Any) -> bool:
         def run() -> bool:
             unified, venue_id = self._parse_order_id(order_id)
-            self._raw = self._client.cancel_order(venue_id, unified).get("info")
+            args = {"instId": self._client.market(unified)["id"], "ordId": venue_id}
+            if self._socket_request("cancel-order", _with_inst_code(self._client, unified, args)) is None:
+                self._raw = self._client.cancel_order(venue_id, unified).get("info")
             self._log.log(LOG_TYPE_CANCEL, " ".join(str(a) for a in args), exchange_index=self._index,
                           order_id=self._order_id(unified, venue_id))
             return True
@@ -873,6 +925,32 @@ def _retry_after(client: ccxt.Exchange) -> float | None:
         return float(headers["retry-after"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _with_inst_code(client: ccxt.Exchange, unified: str, args: dict[str, Any]) -> dict[str, Any]:
+    """OKX's websocket takes an instrument's numeric code in place of its id where it has one (ccxt.pro)."""
+    code = client.market(unified).get("instIdCode")
+    if code is None:
+        return args
+    return {**{k: v for k, v in args.items() if k != "instId"}, "instIdCode": int(code)}
+
+
+def _okx_rejection(client: ccxt.Exchange, reply: dict[str, Any], row: dict[str, Any]) -> Exception:
+    """The ccxt error OKX's REST answer with the same code would raise (51008 InsufficientFunds, ...)."""
+    code = str(row.get("sCode") or reply.get("code") or "")
+    message = str(row.get("sMsg") or reply.get("msg") or "refused")
+    error = client.exceptions["exact"].get(code)
+    if error is None:
+        broad = client.find_broadly_matched_key(client.exceptions["broad"], message)
+        error = client.exceptions["broad"][broad] if broad is not None else ccxt.ExchangeError
+    return error(f"okx {message} (code {code})")
+
+
+def make_order_socket(credentials: Credentials, *, testnet: bool = False, url: str = "",
+                      now_ms: Callable[[], int] | None = None) -> OkxOrderSocket:
+    """OKX's order websocket (not started) for these keys."""
+    url = url or (OKX_DEMO_PRIVATE_URL if testnet else OKX_PRIVATE_URL)
+    return OkxOrderSocket(url, credentials.api_key, credentials.secret, credentials.password, now_ms=now_ms)
 
 
 def _wall_ms() -> int:

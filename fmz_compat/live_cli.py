@@ -14,6 +14,7 @@ from fmz_compat.core import VENUE_NAMES, Clock, ExchangeBinding, LogSink, SimCon
 from fmz_compat.runner import RunConfig, UsageError
 
 _VENUE_BY_EID = {eid: venue for venue, eid in VENUE_NAMES.items()}
+ORDER_SOCKET_LOGIN_WAIT_S = 5.0  # at start; orders go by REST until the socket is logged in
 
 
 def add_live_parser(sub: Any) -> argparse.ArgumentParser:
@@ -28,6 +29,11 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--okx-broker-tag", default="", help="OKX broker tag for orders (default none)")
     p.add_argument("--books", choices=("ws", "rest"), default="ws",
                    help="market data: websocket books with REST fallback (ws, default) or REST only")
+    p.add_argument("--orders", choices=("ws", "rest"), default="ws",
+                   help="OKX orders and cancels over its private websocket while it is logged in, REST "
+                        "otherwise (ws, default), or REST only; other venues always use REST")
+    p.add_argument("--orders-url", default="", metavar="URL",
+                   help="websocket URL for OKX orders (a proxy or a local stand-in)")
     p.add_argument("--symbols", default="",
                    help="pairs whose books are streamed, comma list (default: the params' \"symbols\" "
                         "and --currency)")
@@ -54,6 +60,8 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
     if unknown or not venues:
         raise UsageError(f"--venues {ns.venues!r}: choose from {', '.join(VENUE_NAMES)}")
     bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency=ns.currency.upper()) for v in venues)
+    if ns.orders_url and not ns.orders_url.startswith(("ws://", "wss://")):
+        raise UsageError(f"--orders-url {ns.orders_url!r}: use wss://host/path")
     if ns.book_max_age_ms < 100:
         raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
@@ -70,7 +78,7 @@ def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:
     config, source = live_config(ns)
     books = book_options(ns, config.params_json)
     factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
-                                 books=books)
+                                 books=books, ws_orders=ns.orders == "ws", order_socket_url=ns.orders_url)
     if getattr(ns, "dashboard", None) is not None:
         from fmz_compat.dashboard.cli import run_with_dashboard
 
@@ -130,6 +138,9 @@ class LiveWorld:
                                      "clock_offset_ms": ex.time_offset_ms, "rate_budget": ex.rate_budget()}
             if ex.books is not None:
                 entry["books"] = ex.books.stats()
+            if ex.order_socket is not None:
+                entry["order_socket"] = ex.order_socket.stats()
+            entry["order_routes"] = dict(ex.order_routes)
             venues[ex.GetLabel()] = entry
         return {"venues": venues}
 
@@ -137,15 +148,19 @@ class LiveWorld:
         for ex in self.exchanges:
             if ex.books is not None:
                 ex.books.stop()
+            if ex.order_socket is not None:
+                ex.order_socket.stop()
 
 
 def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, broker_tag: str = "",
-                       client_factory: Any = None, books: dict[str, Any] | None = None) -> Any:
+                       client_factory: Any = None, books: dict[str, Any] | None = None,
+                       ws_orders: bool = False, order_socket_url: str = "") -> Any:
     """A runner WorldFactory: loads markets and checks the account mode of every venue at start.
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
     account mode, or a venue that cannot be reached."""
-    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt
+    from fmz_compat.core import LOG_TYPE_LOG
+    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt, make_order_socket
 
     make_client = client_factory or build_client
 
@@ -174,6 +189,13 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
             except ccxt.BaseError as e:
                 raise ValueError(ex.redact(f"{binding.eid}: cannot start: {type(e).__name__}: {e}")) from None
             _sync_clock(ex, log)
+            if ws_orders and venue == "okx" and creds.password:
+                ex.order_socket = make_order_socket(creds, testnet=testnet, url=order_socket_url,
+                                                    now_ms=lambda ex=ex: _wall_ms() + ex.time_offset_ms)
+                ex.order_socket.start()
+                if not ex.order_socket.wait_ready(ORDER_SOCKET_LOGIN_WAIT_S):
+                    log.log(LOG_TYPE_LOG, f"{ex.GetName()} orders: the websocket is not logged in yet; "
+                                          f"orders go by REST until it is")
             exchanges.append(ex)
         if books and books.get("enabled"):
             _start_books(exchanges, venues, testnet, books)
@@ -193,6 +215,12 @@ def _start_books(exchanges: list[Any], venues: list[str], testnet: bool, books: 
         ex.books, ex.book_max_age_ms = feed, books["max_age_ms"]
         ex.watch_books(pairs)
         feed.start()
+
+
+def _wall_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
 
 
 def _sync_clock(ex: Any, log: LogSink) -> None:

@@ -95,11 +95,39 @@ def check_venue(venue: str, creds: Credentials, symbol: str, report: Report, ws_
     if has_book:
         _order_round_trip(ex, venue, swap, market, depth.Bids[0].Price, report, last_error)
     _oversize(ex, venue, swap, market, report, last_error)
+    if venue == "okx" and has_book:
+        _websocket_orders(ex, creds, swap, market, depth.Bids[0].Price, report, last_error, ws_wait_s)
     _websocket_book(ex, venue, swap, report, ws_wait_s, build_book_feed)
 
 
+def _websocket_orders(ex: Any, creds: Credentials, swap: str, market: Any, bid: float, report: Report,
+                      last_error: Callable[[], str], wait_s: float) -> None:
+    """OKX: the same order round trip over the private websocket (login, order, cancel)."""
+    from fmz_compat.live import make_order_socket
+
+    def venue_now_ms() -> int:
+        return time.time_ns() // 1_000_000 + ex.time_offset_ms
+
+    socket = make_order_socket(creds, testnet=True, now_ms=venue_now_ms)
+    ex.order_socket = socket
+    socket.start()
+    try:
+        ready = socket.wait_ready(wait_s)
+        notes = "; ".join(n.text for n in socket.notes)
+        if not report.check("okx", "order websocket login", ready,
+                            "logged in" if ready else f"not logged in within {wait_s:.0f} s {notes}"):
+            return
+        before = dict(ex.order_routes)
+        _order_round_trip(ex, "okx", swap, market, bid, report, last_error, " (websocket)")
+        report.check("okx", "orders went by websocket", ex.order_routes["ws"] > before["ws"],
+                     f"routes {ex.order_routes}, reply p50 {socket.stats()['reply_ms_p50']} ms")
+    finally:
+        ex.order_socket = None
+        socket.stop()
+
+
 def _order_round_trip(ex: Any, venue: str, swap: str, market: Any, bid: float, report: Report,
-                      last_error: Callable[[], str]) -> None:
+                      last_error: Callable[[], str], how: str = "") -> None:
     tick = float(market.TickSize or 0.01)
     step = float(market.AmountSize or market.MinQty or 1)
     price = math.floor(bid * 0.5 / tick) * tick  # far below the market: it cannot fill
@@ -109,19 +137,19 @@ def _order_round_trip(ex: Any, venue: str, swap: str, market: Any, bid: float, r
     while amount * price * ct_val < min_notional:
         amount += step
     order_id = ex.CreateOrder(swap, 'buy;{"postOnly": true}', round(price, 12), round(amount, 12))
-    if not report.check(venue, "place limit order", order_id is not None,
+    if not report.check(venue, "place limit order" + how, order_id is not None,
                         f"{order_id} buy {amount} @ {price}" if order_id else last_error()):
         return
     order = ex.GetOrder(order_id)
-    report.check(venue, "read order", order is not None and order.Status == 0,
+    report.check(venue, "read order" + how, order is not None and order.Status == 0,
                  f"status {order.Status}, client id {order.ClientOrderId}" if order is not None
                  else last_error())
     canceled = ex.CancelOrder(order_id)
-    report.check(venue, "cancel order", canceled, "canceled" if canceled else
+    report.check(venue, "cancel order" + how, canceled, "canceled" if canceled else
                  f"{last_error()} - CANCEL {order_id} BY HAND")
     if canceled:
         after = ex.GetOrder(order_id)
-        report.check(venue, "order canceled", after is not None and after.Status == 2,
+        report.check(venue, "order canceled" + how, after is not None and after.Status == 2,
                      f"status {after.Status}" if after is not None else last_error())
 
 

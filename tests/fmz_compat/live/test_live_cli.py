@@ -171,3 +171,47 @@ def test_a_live_run_with_the_dashboard_serves_the_robot_page(tmp_path, capsys, h
     out = capsys.readouterr().out
     assert "dashboard: http://127.0.0.1:" in out and "bid 95000.0 ask 95000.1 Futures_Binance" in out
     assert (tmp_path / "runs" / "1" / "run.json").is_file()
+
+
+ORDER_STRATEGY = '''
+def main():
+    Log("order id", exchange.CreateOrder("BTC_USDT.swap", "buy", 95000, 1))
+'''
+
+
+def test_a_live_run_on_okx_sends_orders_over_the_logged_in_websocket(tmp_path, capsys, http):
+    import re
+
+    from venue_payloads import OKX_INSTRUMENTS, okx_ok
+
+    c = SECRETS["okx"]
+    keys_json = {"okx": {"apiKey": c.api_key, "secret": c.secret, "password": c.password}}
+    strategy, keys = _files(tmp_path, keys_json)
+    strategy.write_text(ORDER_STRATEGY)
+    api = "https://www.okx.com/api/v5"
+    http.get(re.compile(rf"{api}/public/instruments\?instType=SWAP"), json=OKX_INSTRUMENTS)
+    http.get(f"{api}/account/config", json=okx_ok([{"acctLv": "2", "posMode": "net_mode"}]))
+    http.get(f"{api}/public/time", json=okx_ok([{"ts": str(time.time_ns() // 1_000_000)}]))
+
+    def venue(text: str) -> list[str | bytes]:
+        message = json.loads(text)
+        if message.get("op") == "login":
+            return [json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c1"})]
+        if message.get("op") == "order":
+            row = {"clOrdId": message["args"][0]["clOrdId"], "ordId": "555", "tag": "", "ts": "1",
+                   "sCode": "0", "sMsg": ""}
+            return [json.dumps({"id": message["id"], "op": "order", "code": "0", "msg": "", "data": [row]})]
+        return []
+
+    with FakeVenueWs(venue) as server:
+        code = main(["live", str(strategy), "--keys", str(keys), "--venues", "okx", "--books", "rest",
+                     "--orders-url", server.url, "--out", str(tmp_path / "runs")])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "order id BTC_USDT.swap,555" in out
+    assert not any("/trade/" in call.request.url for call in http.calls)
+    stats = json.loads((tmp_path / "runs" / "1" / "run.json").read_text())
+    assert "order_routes" in json.dumps(stats) and c.password not in out and c.secret not in out
+    assert main(["live", str(strategy), "--keys", str(keys), "--venues", "okx",
+                 "--orders-url", "http://x"]) == 2
+    assert "--orders-url 'http://x': use wss://" in capsys.readouterr().err

@@ -1,0 +1,214 @@
+"""OKX orders over its private websocket, against a real websocket server on loopback: the login is signed,
+orders and cancels carry REST's arguments, a refusal is a definite rejection, a lost answer is an unknown
+outcome (the order stays in flight), and a socket that is not logged in sends by REST instead."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+
+import pytest
+from venue_payloads import SECRETS, okx_ok
+from ws_server import FakeVenueWs, wait_for
+
+from fmz_compat.ws.orders import OkxOrderSocket, OrderSocketConfig
+
+API = "https://www.okx.com/api/v5"
+FAST = OrderSocketConfig(reply_timeout_s=0.5, login_timeout_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.2,
+                         connect_timeout_s=2.0, poll_s=0.02)
+NOW_MS = 1_732_500_000_123
+
+
+def _ack(message: dict, order_id: str = "1994836237478043648") -> str:
+    rows = [{"clOrdId": message["args"][0].get("clOrdId", ""), "ordId": order_id, "tag": "",
+             "ts": "1732500000130", "sCode": "0", "sMsg": ""}]
+    return json.dumps({"id": message["id"], "op": message["op"], "code": "0", "msg": "", "data": rows,
+                       "inTime": "1732500000125000", "outTime": "1732500000129000"})
+
+
+def _refusal(message: dict, code: str, text: str) -> str:
+    rows = [{"clOrdId": message["args"][0].get("clOrdId", ""), "ordId": "", "tag": "", "ts": "1732500000130",
+             "sCode": code, "sMsg": text}]
+    return json.dumps({"id": message["id"], "op": message["op"], "code": "1", "msg": "", "data": rows,
+                       "inTime": "1732500000125000", "outTime": "1732500000129000"})
+
+
+class OkxStandIn:
+    """Answers the login, then each order op with `answer(message)` (None: stay silent)."""
+
+    def __init__(self, answer=_ack, login_code: str = "0") -> None:
+        self.answer = answer
+        self.login_code = login_code
+
+    def __call__(self, text: str) -> list[str | bytes]:
+        if text == "ping":
+            return ["pong"]
+        message = json.loads(text)
+        if message.get("op") == "login":
+            if self.login_code != "0":
+                return [json.dumps({"event": "error", "code": self.login_code, "msg": "Login failed.",
+                                    "connId": "a4d3ae55"})]
+            return [json.dumps({"event": "login", "code": "0", "msg": "", "connId": "a4d3ae55"})]
+        reply = self.answer(message)
+        return [reply] if reply else []
+
+
+def _sent(server: FakeVenueWs, op: str) -> list[dict]:
+    return [json.loads(t) for t in server.received if t != "ping" and json.loads(t).get("op") == op]
+
+
+@pytest.fixture
+def socket_on():
+    sockets = []
+
+    def attach(ex, server: FakeVenueWs, config: OrderSocketConfig = FAST) -> OkxOrderSocket:
+        creds = SECRETS["okx"]
+        sock = OkxOrderSocket(server.url, creds.api_key, creds.secret, creds.password, now_ms=lambda: NOW_MS,
+                              config=config)
+        ex.order_socket = sock
+        sockets.append(sock)
+        sock.start()
+        return sock
+
+    yield attach
+    for sock in sockets:
+        sock.stop()
+
+
+def test_login_is_signed_and_an_order_goes_over_the_socket_with_rests_arguments(okx, http, socket_on):
+    ex, log = okx
+    with FakeVenueWs(OkxStandIn()) as server:
+        assert socket_on(ex, server).wait_ready(5)
+        oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 3)
+        (login,) = _sent(server, "login")
+        creds = SECRETS["okx"]
+        args = login["args"][0]
+        expected = base64.b64encode(hmac.new(creds.secret.encode(), b"1732500000GET/users/self/verify",
+                                             hashlib.sha256).digest()).decode()
+        assert args == {"apiKey": creds.api_key, "passphrase": creds.password, "timestamp": "1732500000",
+                        "sign": expected}
+        (order,) = _sent(server, "order")
+    assert oid == "BTC_USDT.swap,1994836237478043648"
+    sent = order["args"][0]
+    assert sent["instId"] == "BTC-USDT-SWAP" and sent["sz"] == "3" and sent["px"] == "95000"
+    assert sent["side"] == "buy" and sent["ordType"] == "limit" and sent["tdMode"] == "cross"
+    assert sent["clOrdId"] == "fmzc0x1" and "tag" not in sent
+    assert not any("batch-orders" in c.request.url for c in http.calls)  # nothing by REST
+    assert ex.order_routes == {"ws": 1, "rest": 0} and ex.in_flight == {}
+    assert not any(creds.secret in line or creds.password in line for line in map(str, log.rows))
+
+
+def test_close_is_reduce_only_and_a_cancel_goes_over_the_socket(okx, socket_on):
+    ex, _ = okx
+    with FakeVenueWs(OkxStandIn()) as server:
+        assert socket_on(ex, server).wait_ready(5)
+        assert ex.CreateOrder("BTC_USDT.swap", "closesell", -1, 2) is not None
+        assert ex.CancelOrder("BTC_USDT.swap,1994836237478043648") is True
+        (order,) = _sent(server, "order")
+        (cancel,) = _sent(server, "cancel-order")
+    assert order["args"][0]["side"] == "buy" and order["args"][0]["ordType"] == "market"
+    assert order["args"][0]["reduceOnly"] is True and "px" not in order["args"][0]
+    assert cancel["args"] == [{"instId": "BTC-USDT-SWAP", "ordId": "1994836237478043648"}]
+
+
+def test_a_refusal_is_a_definite_rejection_with_the_venues_words(okx, socket_on):
+    ex, log = okx
+    with FakeVenueWs(OkxStandIn(lambda m: _refusal(m, "51008", "Order failed. Insufficient USDT margin"))) \
+            as server:
+        assert socket_on(ex, server).wait_ready(5)
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 3) is None
+    assert ex.last_outcome_unknown is False and ex.in_flight == {}
+    (line,) = [r for r in map(str, log.rows) if "CreateOrder" in r]
+    assert "rejected (InsufficientFunds)" in line and "Insufficient USDT margin" in line
+
+
+def test_an_unanswered_order_is_an_unknown_outcome_and_stays_in_flight(okx, http, socket_on):
+    ex, log = okx
+    with FakeVenueWs(OkxStandIn(lambda m: None)) as server:
+        assert socket_on(ex, server).wait_ready(5)
+        assert ex.CreateOrder("BTC_USDT.swap", "sell", 95000, 1) is None
+    assert ex.last_outcome_unknown is True and list(ex.in_flight) == ["fmzc0x1"]
+    assert any("outcome unknown (RequestTimeout)" in r and "no answer within 0.5 s" in r
+               for r in map(str, log.rows))
+    assert not any("batch-orders" in c.request.url for c in http.calls)  # never sent twice
+
+
+def test_a_connection_lost_while_waiting_is_unknown_at_once_then_the_socket_logs_in_again(okx, socket_on):
+    ex, _ = okx
+    slow = OrderSocketConfig(**{**FAST.__dict__, "reply_timeout_s": 30.0})
+    stand_in = OkxStandIn(lambda m: None)
+    with FakeVenueWs(stand_in) as server:
+        sock = socket_on(ex, server, slow)
+        assert sock.wait_ready(5)
+        threading.Timer(0.3, server.drop_clients).start()
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 1) is None
+        assert ex.last_outcome_unknown is True and "fmzc0x1" in ex.in_flight
+        wait_for(lambda: server.connections >= 2 and sock.ready)
+        stand_in.answer = _ack
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 1) == "BTC_USDT.swap,1994836237478043648"
+
+
+def test_a_socket_that_is_not_logged_in_sends_by_rest_and_says_why(okx, http, socket_on):
+    ex, log = okx
+    http.post(f"{API}/trade/batch-orders", json=okx_ok([{"clOrdId": "fmzc0x1", "ordId": "77", "tag": "",
+                                                        "ts": "1732500000123", "sCode": "0", "sMsg": ""}]))
+    with FakeVenueWs(OkxStandIn(login_code="60009")) as server:
+        sock = socket_on(ex, server)
+        wait_for(lambda: any(n.level == "error" for n in sock.notes))
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 3) == "BTC_USDT.swap,77"
+    assert ex.order_routes == {"ws": 0, "rest": 1}
+    assert any(re.search(r"websocket login refused \(60009 Login failed\.\); orders by REST", r)
+               for r in map(str, log.rows))
+
+
+def test_a_silent_connection_is_pinged(okx, socket_on):
+    ex, _ = okx
+    quick = OrderSocketConfig(**{**FAST.__dict__, "ping_after_s": 0.2})
+    with FakeVenueWs(OkxStandIn()) as server:
+        assert socket_on(ex, server, quick).wait_ready(5)
+        wait_for(lambda: "ping" in server.received)
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 3) is not None
+
+
+def test_modify_amends_in_place_over_the_socket(okx, socket_on):
+    ex, _ = okx
+    with FakeVenueWs(OkxStandIn()) as server:
+        assert socket_on(ex, server).wait_ready(5)
+        oid = ex.ModifyOrder("BTC_USDT.swap,1994836237478043648", "sell", 95100, 2)
+        (amend,) = _sent(server, "amend-order")
+    assert oid == "BTC_USDT.swap,1994836237478043648"
+    sent = amend["args"][0]
+    assert sent["instId"] == "BTC-USDT-SWAP" and sent["ordId"] == "1994836237478043648"
+    assert sent["newSz"] == "2" and sent["newPx"] == "95100"
+
+
+def test_the_opt_in_testnet_check_runs_the_order_round_trip_over_the_socket(okx, http, monkeypatch):
+    """tools.testnet_check's OKX websocket checks, against the stand-in instead of OKX's demo venue."""
+    from venue_payloads import okx_order
+
+    import fmz_compat.live
+    from tools.testnet_check import Report, _websocket_orders
+
+    ex, log = okx
+    order_url = re.compile(f"{API}/trade/order")
+    http.get(order_url, json=okx_ok([okx_order("live")]))
+    http.get(order_url, json=okx_ok([okx_order("canceled")]))
+    lines: list[str] = []
+    with FakeVenueWs(OkxStandIn()) as server:
+        monkeypatch.setattr(fmz_compat.live, "OKX_DEMO_PRIVATE_URL", server.url)
+        market = ex.GetMarkets()["BTC_USDT.swap"]
+        report = Report(lines.append)
+        _websocket_orders(ex, SECRETS["okx"], "BTC_USDT.swap", market, 95000.0, report,
+                          lambda: log.last_error, 5.0)
+        (order,) = _sent(server, "order")
+    assert report.failed == 0, lines
+    assert [line.split(":")[0] for line in lines] == [
+        "okx      PASS order websocket login", "okx      PASS place limit order (websocket)",
+        "okx      PASS read order (websocket)", "okx      PASS cancel order (websocket)",
+        "okx      PASS order canceled (websocket)", "okx      PASS orders went by websocket"]
+    assert order["args"][0]["ordType"] == "post_only" and order["args"][0]["px"] == "47500"
+    assert ex.order_socket is None  # the check leaves the object as it found it
