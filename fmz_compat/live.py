@@ -703,6 +703,13 @@ class LiveExchange(FmzExchangeObject):
         self.order_routes["ws"] += 1
         return str(row["ordId"])
 
+    def _cancel_by_socket(self, unified: str, venue_id: str) -> bool:
+        if self.order_socket is None:
+            return False
+        request = {"instId": self._client.market(unified)["id"], "ordId": venue_id}
+        row = self._socket_request("cancel-order", _with_inst_code(self._client, unified, request))
+        return row is not None
+
     def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
         """Amend a resting limit order in place where the venue can (ccxt editOrder: Binance PUT
         /fapi/v1/order, OKX amend-order, Bybit /v5/order/amend, BitMEX PUT /order), else cancel and replace
@@ -774,8 +781,7 @@ class LiveExchange(FmzExchangeObject):
     def CancelOrder(self, order_id: Any, *args: Any) -> bool:
         def run() -> bool:
             unified, venue_id = self._parse_order_id(order_id)
-            args = {"instId": self._client.market(unified)["id"], "ordId": venue_id}
-            if self._socket_request("cancel-order", _with_inst_code(self._client, unified, args)) is None:
+            if not self._cancel_by_socket(unified, venue_id):
                 self._raw = self._client.cancel_order(venue_id, unified).get("info")
             self._log.log(LOG_TYPE_CANCEL, " ".join(str(a) for a in args), exchange_index=self._index,
                           order_id=self._order_id(unified, venue_id))

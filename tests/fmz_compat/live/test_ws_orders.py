@@ -103,16 +103,17 @@ def test_login_is_signed_and_an_order_goes_over_the_socket_with_rests_arguments(
 
 
 def test_close_is_reduce_only_and_a_cancel_goes_over_the_socket(okx, socket_on):
-    ex, _ = okx
+    ex, log = okx
     with FakeVenueWs(OkxStandIn()) as server:
         assert socket_on(ex, server).wait_ready(5)
         assert ex.CreateOrder("BTC_USDT.swap", "closesell", -1, 2) is not None
-        assert ex.CancelOrder("BTC_USDT.swap,1994836237478043648") is True
+        assert ex.CancelOrder("BTC_USDT.swap,1994836237478043648", "stale quote") is True
         (order,) = _sent(server, "order")
         (cancel,) = _sent(server, "cancel-order")
     assert order["args"][0]["side"] == "buy" and order["args"][0]["ordType"] == "market"
     assert order["args"][0]["reduceOnly"] is True and "px" not in order["args"][0]
     assert cancel["args"] == [{"instId": "BTC-USDT-SWAP", "ordId": "1994836237478043648"}]
+    assert log.rows[-1]["message"] == "stale quote"  # the robot log's cancel line keeps the caller's words
 
 
 def test_a_refusal_is_a_definite_rejection_with_the_venues_words(okx, socket_on):
