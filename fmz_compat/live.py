@@ -59,9 +59,10 @@ from fmz_compat.exchange import (
 )
 from fmz_compat.keys import Credentials
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
+from fmz_compat.ws import order_args
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
-from fmz_compat.ws.orders import OKX_DEMO_PRIVATE_URL, OKX_PRIVATE_URL, NotSent, OkxOrderSocket, ReplyLost
+from fmz_compat.ws.orders import NotSent, OrderSocket, ReplyLost, order_socket
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
@@ -151,7 +152,7 @@ class LiveExchange(FmzExchangeObject):
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
                  index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "",
                  books: BookFeed | None = None, book_max_age_ms: int = 2000,
-                 order_socket: OkxOrderSocket | None = None) -> None:
+                 order_socket: OrderSocket | None = None) -> None:
         if venue not in VENUES:
             raise ValueError(f"unknown venue {venue!r}: use one of {', '.join(VENUES)}")
         self._client = client
@@ -175,7 +176,7 @@ class LiveExchange(FmzExchangeObject):
         self.books = books
         self.book_max_age_ms = book_max_age_ms
         self.book_reads = {"ws": 0, "rest": 0}
-        # orders over the venue's websocket while it is logged in (OKX), else REST
+        # orders over the venue's websocket while it is ready (OKX, Bybit, Binance), else REST
         self.order_socket = order_socket
         self.order_routes = {"ws": 0, "rest": 0}
         self.time_offset_ms = 0  # venue clock minus local clock, from sync_clock()
@@ -670,44 +671,42 @@ class LiveExchange(FmzExchangeObject):
                       price=-1.0 if price <= 0 else price, amount=amount)
         return oid
 
-    def _socket_request(self, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
-        """OKX's first answer row to `op` over the order websocket; None when the socket is not logged in
+    def _socket_request(self, action: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        """The venue's answer row to `action` over the order websocket; None when the socket is not ready
         (send by REST). A lost answer is ccxt's RequestTimeout (outcome unknown), a refusal the ccxt error
         its code maps to (definite rejection), as REST would give."""
-        if self.order_socket is None:
+        socket = self.order_socket
+        if socket is None or not socket.ready:
             return None
         try:
-            reply = self.order_socket.request(op, [args])
+            reply = socket.request(action, build())
         except NotSent:
             return None
         except ReplyLost as e:
-            raise ccxt.RequestTimeout(f"okx order websocket: {e}") from None
-        rows = reply.get("data") or []
-        row = rows[0] if rows and isinstance(rows[0], dict) else {}
-        if str(reply.get("code")) == "0" and str(row.get("sCode", "0")) == "0":
-            self._raw = row
-            return row
-        raise _okx_rejection(self._client, reply, row)
+            raise ccxt.RequestTimeout(f"{self._venue} order websocket: {e}") from None
+        row = socket.protocol.accepted(reply)
+        if row is None:
+            code, message = socket.protocol.refusal(reply)
+            raise order_args.rejection(self._client, ccxt.ExchangeError, self._venue, code, message)
+        self._raw = row
+        return row
 
     def _place_by_socket(self, unified: str, order_type: str, side: str, amount: float, price: float,
                          params: dict[str, Any]) -> str | None:
-        if self.order_socket is None:
-            return None
-        args = self._client.create_order_request(unified, order_type, side, amount,
-                                                 None if price <= 0 else price, dict(params))
-        row = self._socket_request("order", _with_inst_code(self._client, unified, args))
+        limit = None if price <= 0 else price
+        row = self._socket_request("place", lambda: order_args.place_args(
+            self._venue, self._client, unified, order_type, side, amount, limit, params))
         if row is None:
             return None
-        if not row.get("ordId"):
+        venue_id = self.order_socket.protocol.order_id(row) if self.order_socket is not None else ""
+        if not venue_id:
             raise ValueError("the venue's answer carries no order id")
         self.order_routes["ws"] += 1
-        return str(row["ordId"])
+        return venue_id
 
     def _cancel_by_socket(self, unified: str, venue_id: str) -> bool:
-        if self.order_socket is None:
-            return False
-        request = {"instId": self._client.market(unified)["id"], "ordId": venue_id}
-        row = self._socket_request("cancel-order", _with_inst_code(self._client, unified, request))
+        row = self._socket_request("cancel", lambda: order_args.cancel_args(
+            self._venue, self._client, unified, venue_id))
         return row is not None
 
     def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
@@ -724,17 +723,15 @@ class LiveExchange(FmzExchangeObject):
             if self._client.has.get("editOrder"):
                 exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[raw_side]
                 params = {"reduceOnly": True} if raw_side in ("closebuy", "closesell") else {}
-                row = None
-                if self.order_socket is not None:  # OKX amend-order over its websocket
-                    args = self._client.edit_order_request(venue_id, unified, "limit", exec_side,
-                                                           float(amount), float(price), dict(params))
-                    row = self._socket_request("amend-order", _with_inst_code(self._client, unified, args))
+                row = self._socket_request("amend", lambda: order_args.amend_args(
+                    self._venue, self._client, venue_id, unified, exec_side, float(amount), float(price),
+                    params))
                 if row is None:
                     order = self._client.edit_order(venue_id, unified, "limit", exec_side, float(amount),
                                                     float(price), params)
                     self._raw, new_id = order.get("info"), order.get("id")
                 else:
-                    new_id = row.get("ordId")
+                    new_id = self.order_socket.protocol.order_id(row) if self.order_socket is not None else ""
                 oid = self._order_id(unified, new_id or venue_id)
                 self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL, "modify",
                               exchange_index=self._index, order_id=oid, price=float(price),
@@ -933,30 +930,11 @@ def _retry_after(client: ccxt.Exchange) -> float | None:
         return None
 
 
-def _with_inst_code(client: ccxt.Exchange, unified: str, args: dict[str, Any]) -> dict[str, Any]:
-    """OKX's websocket takes an instrument's numeric code in place of its id where it has one (ccxt.pro)."""
-    code = client.market(unified).get("instIdCode")
-    if code is None:
-        return args
-    return {**{k: v for k, v in args.items() if k != "instId"}, "instIdCode": int(code)}
-
-
-def _okx_rejection(client: ccxt.Exchange, reply: dict[str, Any], row: dict[str, Any]) -> Exception:
-    """The ccxt error OKX's REST answer with the same code would raise (51008 InsufficientFunds, ...)."""
-    code = str(row.get("sCode") or reply.get("code") or "")
-    message = str(row.get("sMsg") or reply.get("msg") or "refused")
-    error = client.exceptions["exact"].get(code)
-    if error is None:
-        broad = client.find_broadly_matched_key(client.exceptions["broad"], message)
-        error = client.exceptions["broad"][broad] if broad is not None else ccxt.ExchangeError
-    return error(f"okx {message} (code {code})")
-
-
-def make_order_socket(credentials: Credentials, *, testnet: bool = False, url: str = "",
-                      now_ms: Callable[[], int] | None = None) -> OkxOrderSocket:
-    """OKX's order websocket (not started) for these keys."""
-    url = url or (OKX_DEMO_PRIVATE_URL if testnet else OKX_PRIVATE_URL)
-    return OkxOrderSocket(url, credentials.api_key, credentials.secret, credentials.password, now_ms=now_ms)
+def make_order_socket(venue: str, credentials: Credentials, *, testnet: bool = False, url: str = "",
+                      now_ms: Callable[[], int] | None = None) -> OrderSocket | None:
+    """The venue's order websocket (not started) for these keys; None where orders go by REST only."""
+    return order_socket(venue, credentials.api_key, credentials.secret, credentials.password, testnet=testnet,
+                        url=url, now_ms=now_ms)
 
 
 def _wall_ms() -> int:

@@ -30,10 +30,11 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--books", choices=("ws", "rest"), default="ws",
                    help="market data: websocket books with REST fallback (ws, default) or REST only")
     p.add_argument("--orders", choices=("ws", "rest"), default="ws",
-                   help="OKX orders and cancels over its private websocket while it is logged in, REST "
-                        "otherwise (ws, default), or REST only; other venues always use REST")
-    p.add_argument("--orders-url", default="", metavar="URL",
-                   help="websocket URL for OKX orders (a proxy or a local stand-in)")
+                   help="orders, cancels and amends over the venue's websocket while it is ready, REST "
+                        "otherwise (ws, default: Binance, Bybit, OKX), or REST only; CoinEx and BitMEX "
+                        "always use REST")
+    p.add_argument("--orders-url", action="append", default=[], metavar="VENUE=URL",
+                   help="websocket URL for a venue's orders (a proxy or a local stand-in)")
     p.add_argument("--symbols", default="",
                    help="pairs whose books are streamed, comma list (default: the params' \"symbols\" "
                         "and --currency)")
@@ -60,8 +61,6 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
     if unknown or not venues:
         raise UsageError(f"--venues {ns.venues!r}: choose from {', '.join(VENUE_NAMES)}")
     bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency=ns.currency.upper()) for v in venues)
-    if ns.orders_url and not ns.orders_url.startswith(("ws://", "wss://")):
-        raise UsageError(f"--orders-url {ns.orders_url!r}: use wss://host/path")
     if ns.book_max_age_ms < 100:
         raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
@@ -77,8 +76,9 @@ def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:
 
     config, source = live_config(ns)
     books = book_options(ns, config.params_json)
+    order_urls = venue_urls("--orders-url", ns.orders_url)
     factory = live_world_factory(load_credentials(ns.keys), testnet=ns.testnet, broker_tag=ns.okx_broker_tag,
-                                 books=books, ws_orders=ns.orders == "ws", order_socket_url=ns.orders_url)
+                                 books=books, ws_orders=ns.orders == "ws", order_socket_urls=order_urls)
     if getattr(ns, "dashboard", None) is not None:
         from fmz_compat.dashboard.cli import run_with_dashboard
 
@@ -89,13 +89,7 @@ def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:
 
 def book_options(ns: argparse.Namespace, params_json: str) -> dict[str, Any]:
     """The websocket book settings of a live run: which pairs to stream, where, how old is too old."""
-    urls: dict[str, str] = {}
-    for item in ns.books_url:
-        venue, sep, url = item.partition("=")
-        if not sep or venue.strip().lower() not in VENUE_NAMES or not url.startswith(("ws://", "wss://")):
-            raise UsageError(f"--books-url {item!r}: use VENUE=wss://host/path with VENUE one of "
-                             f"{', '.join(VENUE_NAMES)}")
-        urls[venue.strip().lower()] = url
+    urls = venue_urls("--books-url", ns.books_url)
     if ns.symbols:
         pairs = [s.strip().upper() for s in ns.symbols.split(",") if s.strip()]
     else:
@@ -106,6 +100,18 @@ def book_options(ns: argparse.Namespace, params_json: str) -> dict[str, Any]:
     if bad:
         raise UsageError(f"--symbols: {', '.join(bad)} is not a pair: use BASE_QUOTE such as BTC_USDT")
     return {"enabled": ns.books == "ws", "pairs": pairs, "urls": urls, "max_age_ms": ns.book_max_age_ms}
+
+
+def venue_urls(option: str, items: list[str]) -> dict[str, str]:
+    """VENUE=wss://... options as venue -> URL; a malformed one is a UsageError naming the fix."""
+    urls: dict[str, str] = {}
+    for item in items:
+        venue, sep, url = item.partition("=")
+        if not sep or venue.strip().lower() not in VENUE_NAMES or not url.startswith(("ws://", "wss://")):
+            raise UsageError(f"{option} {item!r}: use VENUE=wss://host/path with VENUE one of "
+                             f"{', '.join(VENUE_NAMES)}")
+        urls[venue.strip().lower()] = url
+    return urls
 
 
 def _param_symbols(params_json: str) -> list[str]:
@@ -154,7 +160,7 @@ class LiveWorld:
 
 def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, broker_tag: str = "",
                        client_factory: Any = None, books: dict[str, Any] | None = None,
-                       ws_orders: bool = False, order_socket_url: str = "") -> Any:
+                       ws_orders: bool = False, order_socket_urls: dict[str, str] | None = None) -> Any:
     """A runner WorldFactory: loads markets and checks the account mode of every venue at start.
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
@@ -163,6 +169,7 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
     from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt, make_order_socket
 
     make_client = client_factory or build_client
+    order_socket_urls = order_socket_urls or {}
 
     def factory(sim: SimConfig, clock: Clock, log: LogSink) -> LiveWorld:
         del clock
@@ -189,12 +196,16 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
             except ccxt.BaseError as e:
                 raise ValueError(ex.redact(f"{binding.eid}: cannot start: {type(e).__name__}: {e}")) from None
             _sync_clock(ex, log)
-            if ws_orders and venue == "okx" and creds.password:
-                ex.order_socket = make_order_socket(creds, testnet=testnet, url=order_socket_url,
-                                                    now_ms=lambda ex=ex: _wall_ms() + ex.time_offset_ms)
-                ex.order_socket.start()
-                if not ex.order_socket.wait_ready(ORDER_SOCKET_LOGIN_WAIT_S):
-                    log.log(LOG_TYPE_LOG, f"{ex.GetName()} orders: the websocket is not logged in yet; "
+            socket = None
+            if ws_orders:
+                url = order_socket_urls.get(venue, "")
+                socket = make_order_socket(venue, creds, testnet=testnet, url=url,
+                                           now_ms=lambda ex=ex: _wall_ms() + ex.time_offset_ms)
+            if socket is not None:
+                ex.order_socket = socket
+                socket.start()
+                if not socket.wait_ready(ORDER_SOCKET_LOGIN_WAIT_S):
+                    log.log(LOG_TYPE_LOG, f"{ex.GetName()} orders: the websocket is not ready yet; "
                                           f"orders go by REST until it is")
             exchanges.append(ex)
         if books and books.get("enabled"):

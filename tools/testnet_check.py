@@ -95,31 +95,33 @@ def check_venue(venue: str, creds: Credentials, symbol: str, report: Report, ws_
     if has_book:
         _order_round_trip(ex, venue, swap, market, depth.Bids[0].Price, report, last_error)
     _oversize(ex, venue, swap, market, report, last_error)
-    if venue == "okx" and has_book:
-        _websocket_orders(ex, creds, swap, market, depth.Bids[0].Price, report, last_error, ws_wait_s)
+    if has_book:
+        _websocket_orders(ex, venue, creds, swap, market, depth.Bids[0].Price, report, last_error, ws_wait_s)
     _websocket_book(ex, venue, swap, report, ws_wait_s, build_book_feed)
 
 
-def _websocket_orders(ex: Any, creds: Credentials, swap: str, market: Any, bid: float, report: Report,
-                      last_error: Callable[[], str], wait_s: float) -> None:
-    """OKX: the same order round trip over the private websocket (login, order, cancel)."""
+def _websocket_orders(ex: Any, venue: str, creds: Credentials, swap: str, market: Any, bid: float,
+                      report: Report, last_error: Callable[[], str], wait_s: float) -> None:
+    """Binance, Bybit, OKX: the same order round trip over the venue's order websocket."""
     from fmz_compat.live import make_order_socket
 
     def venue_now_ms() -> int:
         return time.time_ns() // 1_000_000 + ex.time_offset_ms
 
-    socket = make_order_socket(creds, testnet=True, now_ms=venue_now_ms)
+    socket = make_order_socket(venue, creds, testnet=True, now_ms=venue_now_ms)
+    if socket is None:
+        return
     ex.order_socket = socket
     socket.start()
     try:
         ready = socket.wait_ready(wait_s)
         notes = "; ".join(n.text for n in socket.notes)
-        if not report.check("okx", "order websocket login", ready,
-                            "logged in" if ready else f"not logged in within {wait_s:.0f} s {notes}"):
+        if not report.check(venue, "order websocket ready", ready,
+                            "ready" if ready else f"not ready within {wait_s:.0f} s {notes}"):
             return
         before = dict(ex.order_routes)
-        _order_round_trip(ex, "okx", swap, market, bid, report, last_error, " (websocket)")
-        report.check("okx", "orders went by websocket", ex.order_routes["ws"] > before["ws"],
+        _order_round_trip(ex, venue, swap, market, bid, report, last_error, " (websocket)")
+        report.check(venue, "orders went by websocket", ex.order_routes["ws"] > before["ws"],
                      f"routes {ex.order_routes}, reply p50 {socket.stats()['reply_ms_p50']} ms")
     finally:
         ex.order_socket = None

@@ -205,7 +205,7 @@ def test_a_live_run_on_okx_sends_orders_over_the_logged_in_websocket(tmp_path, c
 
     with FakeVenueWs(venue) as server:
         code = main(["live", str(strategy), "--keys", str(keys), "--venues", "okx", "--books", "rest",
-                     "--orders-url", server.url, "--out", str(tmp_path / "runs")])
+                     "--orders-url", f"okx={server.url}", "--out", str(tmp_path / "runs")])
         out = capsys.readouterr().out
         assert code == 0, out
         assert "order id BTC_USDT.swap,555" in out
@@ -213,5 +213,5 @@ def test_a_live_run_on_okx_sends_orders_over_the_logged_in_websocket(tmp_path, c
     stats = json.loads((tmp_path / "runs" / "1" / "run.json").read_text())
     assert "order_routes" in json.dumps(stats) and c.password not in out and c.secret not in out
     assert main(["live", str(strategy), "--keys", str(keys), "--venues", "okx",
-                 "--orders-url", "http://x"]) == 2
-    assert "--orders-url 'http://x': use wss://" in capsys.readouterr().err
+                 "--orders-url", "okx=http://x"]) == 2
+    assert "--orders-url 'okx=http://x': use VENUE=wss://" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import pytest
 from venue_payloads import SECRETS, okx_ok
 from ws_server import FakeVenueWs, wait_for
 
-from fmz_compat.ws.orders import OkxOrderSocket, OrderSocketConfig
+from fmz_compat.ws.orders import OkxOrders, OrderSocket, OrderSocketConfig
 
 API = "https://www.okx.com/api/v5"
 FAST = OrderSocketConfig(reply_timeout_s=0.5, login_timeout_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.2,
@@ -65,10 +65,10 @@ def _sent(server: FakeVenueWs, op: str) -> list[dict]:
 def socket_on():
     sockets = []
 
-    def attach(ex, server: FakeVenueWs, config: OrderSocketConfig = FAST) -> OkxOrderSocket:
+    def attach(ex, server: FakeVenueWs, config: OrderSocketConfig = FAST) -> OrderSocket:
         creds = SECRETS["okx"]
-        sock = OkxOrderSocket(server.url, creds.api_key, creds.secret, creds.password, now_ms=lambda: NOW_MS,
-                              config=config)
+        sock = OrderSocket(OkxOrders(creds.api_key, creds.secret, creds.password), server.url,
+                           now_ms=lambda: NOW_MS, config=config)
         ex.order_socket = sock
         sockets.append(sock)
         sock.start()
@@ -191,7 +191,7 @@ def test_the_opt_in_testnet_check_runs_the_order_round_trip_over_the_socket(okx,
     """tools.testnet_check's OKX websocket checks, against the stand-in instead of OKX's demo venue."""
     from venue_payloads import okx_order
 
-    import fmz_compat.live
+    import fmz_compat.ws.orders
     from tools.testnet_check import Report, _websocket_orders
 
     ex, log = okx
@@ -200,15 +200,15 @@ def test_the_opt_in_testnet_check_runs_the_order_round_trip_over_the_socket(okx,
     http.get(order_url, json=okx_ok([okx_order("canceled")]))
     lines: list[str] = []
     with FakeVenueWs(OkxStandIn()) as server:
-        monkeypatch.setattr(fmz_compat.live, "OKX_DEMO_PRIVATE_URL", server.url)
+        monkeypatch.setattr(fmz_compat.ws.orders, "OKX_DEMO_PRIVATE_URL", server.url)
         market = ex.GetMarkets()["BTC_USDT.swap"]
         report = Report(lines.append)
-        _websocket_orders(ex, SECRETS["okx"], "BTC_USDT.swap", market, 95000.0, report,
+        _websocket_orders(ex, "okx", SECRETS["okx"], "BTC_USDT.swap", market, 95000.0, report,
                           lambda: log.last_error, 5.0)
         (order,) = _sent(server, "order")
     assert report.failed == 0, lines
     assert [line.split(":")[0] for line in lines] == [
-        "okx      PASS order websocket login", "okx      PASS place limit order (websocket)",
+        "okx      PASS order websocket ready", "okx      PASS place limit order (websocket)",
         "okx      PASS read order (websocket)", "okx      PASS cancel order (websocket)",
         "okx      PASS order canceled (websocket)", "okx      PASS orders went by websocket"]
     assert order["args"][0]["ordType"] == "post_only" and order["args"][0]["px"] == "47500"
