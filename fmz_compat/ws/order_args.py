@@ -45,10 +45,13 @@ def amend_args(venue: str, client: Any, venue_id: str, unified: str, side: str, 
 
 def rejection(client: Any, fallback: type[Exception], venue: str, code: str, message: str) -> Exception:
     """The ccxt error the venue's REST answer with this code would raise."""
-    error = client.exceptions["exact"].get(code)
-    if error is None:
-        broad = client.find_broadly_matched_key(client.exceptions["broad"], message)
-        error = client.exceptions["broad"][broad] if broad is not None else fallback
+    tables = [client.exceptions.get("linear", {}), client.exceptions]  # Binance keeps USDⓈ-M codes apart
+    error = next((t["exact"][code] for t in tables if code in t.get("exact", {})), None)
+    for table in tables:
+        broad = client.find_broadly_matched_key(table.get("broad", {}), message) if error is None else None
+        if broad is not None:
+            error = table["broad"][broad]
+    error = error or fallback
     return error(f"{venue} {message} (code {code})")
 
 
@@ -62,7 +65,7 @@ def _with_inst_code(client: Any, unified: str, args: dict[str, Any]) -> dict[str
 def _signed(client: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Binance's websocket API signs the request's params sorted by name (HMAC, or Ed25519/RSA keys)."""
     client.check_required_credentials()
-    params = dict(params)
+    params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}  # as REST's query
     recv_window = client.safe_integer(client.options, "recvWindow")
     if recv_window is not None:
         params.setdefault("recvWindow", recv_window)

@@ -12,7 +12,15 @@ import responses
 
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: let tests import venue_payloads
 
-from venue_payloads import BINANCE_EXCHANGE_INFO, OKX_INSTRUMENTS, make  # noqa: E402
+from venue_payloads import (  # noqa: E402
+    BINANCE_EXCHANGE_INFO,
+    BYBIT_API,
+    BYBIT_INSTRUMENTS,
+    CLASSIC_INFO,
+    OKX_INSTRUMENTS,
+    QUERY_API,
+    make,
+)
 
 from fmz_compat.core import MemoryLog  # noqa: E402
 from fmz_compat.live import LiveExchange  # noqa: E402
@@ -37,3 +45,9 @@ def okx(http: responses.RequestsMock) -> tuple[LiveExchange, MemoryLog]:
     return make("okx", "BTC_USDT")
 
 
+@pytest.fixture
+def bybit(http):
+    http.get(re.compile(rf"{BYBIT_API}/market/instruments-info\?category=linear"), json=BYBIT_INSTRUMENTS)
+    http.get(f"{BYBIT_API}/user/query-api", json=QUERY_API)
+    http.get(f"{BYBIT_API}/account/info", json=CLASSIC_INFO)
+    return make("bybit", "BTC_USDT")

@@ -7,20 +7,12 @@ import re
 
 import pytest
 import requests
-from venue_payloads import BYBIT_INSTRUMENTS, bybit_ok, make
+from venue_payloads import BYBIT_API as API
+from venue_payloads import CLASSIC_INFO, bybit_ok
 
 from fmz_compat.core import ORDER_STATE_PENDING, PD_LONG
 from fmz_compat.live import AccountModeError
 
-API = "https://api.bybit.com/v5"
-CLASSIC_INFO = bybit_ok({"unifiedMarginStatus": 1, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
-                         "spotHedgingStatus": "OFF", "updatedTime": "1732500000000",
-                         "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0})
-QUERY_API = bybit_ok({"id": "13770661", "note": "fmzc", "apiKey": "bybKEY0000aaaa", "readOnly": 0,
-                      "secret": "", "permissions": {"ContractTrade": ["Order", "Position"]}, "ips": ["*"],
-                      "type": 1, "deadlineDay": 66, "expiredAt": "2027-01-01T00:00:00Z",
-                      "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 0, "userID": 24600000,
-                      "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0})
 ORDER = {"orderId": "fd4300ae-7847-404e-b947-b46980a4d140", "orderLinkId": "fmzc0x1", "blockTradeId": "",
          "symbol": "BTCUSDT", "price": "95000.00", "qty": "0.010", "side": "Buy", "isLeverage": "",
          "positionIdx": 0, "orderStatus": "PartiallyFilled", "cancelType": "UNKNOWN",
@@ -33,14 +25,6 @@ ORDER = {"orderId": "fd4300ae-7847-404e-b947-b46980a4d140", "orderLinkId": "fmzc
          "reduceOnly": False, "closeOnTrigger": False, "smpType": "None", "smpGroup": 0, "smpOrderId": "",
          "tpslMode": "", "tpLimitPrice": "", "slLimitPrice": "", "placeType": "",
          "createdTime": "1732500000123", "updatedTime": "1732500000456"}
-
-
-@pytest.fixture
-def bybit(http):
-    http.get(re.compile(rf"{API}/market/instruments-info\?category=linear"), json=BYBIT_INSTRUMENTS)
-    http.get(f"{API}/user/query-api", json=QUERY_API)
-    http.get(f"{API}/account/info", json=CLASSIC_INFO)
-    return make("bybit", "BTC_USDT")
 
 
 def test_order_partial_fill_and_cancel(bybit, http):

@@ -10,6 +10,7 @@ import hmac
 import json
 import re
 import threading
+import time
 
 import pytest
 from venue_payloads import SECRETS, okx_ok
@@ -213,3 +214,184 @@ def test_the_opt_in_testnet_check_runs_the_order_round_trip_over_the_socket(okx,
         "okx      PASS order canceled (websocket)", "okx      PASS orders went by websocket"]
     assert order["args"][0]["ordType"] == "post_only" and order["args"][0]["px"] == "47500"
     assert ex.order_socket is None  # the check leaves the object as it found it
+
+
+# --- Bybit V5 /v5/trade -----------------------------------------------------------------------------
+
+BYBIT_ORDER_ID = "fd4300ae-7847-404e-b947-b46980a4d140"
+CONN = "cpv85t788smd5eps8ncg-2tcj"
+
+
+class BybitStandIn:
+    """Bybit's trade websocket: `auth`, then order.create / order.cancel / order.amend answered by
+    `answer(message)` (None: stay silent); `{"op": "ping"}` answered with a pong."""
+
+    def __init__(self, answer=None) -> None:
+        self.answer = answer or self.ack
+
+    @staticmethod
+    def ack(message: dict) -> str:
+        link = message["args"][0].get("orderLinkId", "")
+        return json.dumps({"reqId": message["reqId"], "retCode": 0, "retMsg": "OK", "op": message["op"],
+                           "data": {"orderId": BYBIT_ORDER_ID, "orderLinkId": link}, "retExtInfo": {},
+                           "header": {"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "9",
+                                      "X-Bapi-Limit-Reset-Timestamp": "1732500000130",
+                                      "Traceid": "77a8b3a6c1e5", "Timenow": "1732500000130"},
+                           "connId": "cpv85t788smd5eps8ncg-2tcj"})
+
+    def __call__(self, text: str) -> list[str | bytes]:
+        message = json.loads(text)
+        if message.get("op") == "auth":
+            return [json.dumps({"retCode": 0, "retMsg": "OK", "op": "auth", "connId": CONN})]
+        if message.get("op") == "ping":
+            return [json.dumps({"op": "pong", "args": ["1732500000130"], "connId": CONN})]
+        reply = self.answer(message)
+        return [reply] if reply else []
+
+
+def _bybit_socket(server: FakeVenueWs):
+    from fmz_compat.ws.orders import BybitOrders
+
+    creds = SECRETS["bybit"]
+    return OrderSocket(BybitOrders(creds.api_key, creds.secret), server.url, now_ms=lambda: NOW_MS,
+                       config=FAST)
+
+
+def test_bybit_auth_is_signed_and_orders_go_over_the_trade_socket_with_rests_body(bybit, http):
+    ex, _ = bybit
+    with FakeVenueWs(BybitStandIn()) as server:
+        ex.order_socket = sock = _bybit_socket(server)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01)
+            assert ex.CancelOrder(oid) is True
+            received = [json.loads(t) for t in server.received]
+        finally:
+            sock.stop()
+    auth, order, cancel = received
+    creds = SECRETS["bybit"]
+    expires = str(NOW_MS + 10_000)
+    signature = hmac.new(creds.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
+    assert auth == {"op": "auth", "args": [creds.api_key, expires, signature]}
+    assert oid == f"BTC_USDT.swap,{BYBIT_ORDER_ID}"
+    assert order["op"] == "order.create" and order["header"] == {"X-BAPI-TIMESTAMP": str(NOW_MS),
+                                                                 "X-BAPI-RECV-WINDOW": "5000"}
+    sent = order["args"][0]
+    assert sent["category"] == "linear" and sent["symbol"] == "BTCUSDT" and sent["qty"] == "0.01"
+    assert sent["side"] == "Buy" and sent["orderType"] == "Limit" and sent["orderLinkId"] == "fmzc0x1"
+    assert cancel["op"] == "order.cancel"
+    assert cancel["args"] == [{"category": "linear", "symbol": "BTCUSDT", "orderId": BYBIT_ORDER_ID}]
+    assert not any("/order/" in c.request.url for c in http.calls)
+    assert ex.order_routes == {"ws": 1, "rest": 0}
+
+
+def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit):
+    ex, log = bybit
+
+    def refuse(message: dict) -> str:
+        return json.dumps({"reqId": message["reqId"], "retCode": 110007,
+                           "retMsg": "ab not enough for new order", "op": "order.create", "data": {},
+                           "retExtInfo": {}, "header": {}, "connId": CONN})
+
+    with FakeVenueWs(BybitStandIn(refuse)) as server:
+        ex.order_socket = sock = _bybit_socket(server)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            assert ex.CreateOrder("BTC_USDT.swap", "sell", 95000, 0.01) is None
+        finally:
+            sock.stop()
+    assert ex.last_outcome_unknown is False and ex.in_flight == {}
+    assert "rejected (InsufficientFunds): ab not enough for new order (code 110007)" in log.last_error
+
+
+# --- Binance USDⓈ-M ws-fapi -------------------------------------------------------------------------
+
+def _binance_result(params: dict, status: str = "NEW") -> dict:
+    return {"orderId": 4079375543, "symbol": params["symbol"], "status": status,
+            "clientOrderId": params.get("newClientOrderId", "fmzc0x1"),
+            "price": str(params.get("price", "0")),
+            "avgPrice": "0.00", "origQty": str(params.get("quantity", "0.010")), "executedQty": "0",
+            "cumQty": "0", "cumQuote": "0", "timeInForce": "GTC", "type": "LIMIT", "reduceOnly": False,
+            "closePosition": False, "side": params.get("side", "BUY"), "positionSide": "BOTH",
+            "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "LIMIT", "priceMatch": "NONE",
+            "selfTradePreventionMode": "NONE", "goodTillDate": 0, "updateTime": 1732500000123}
+
+
+RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400,
+                "count": 3},
+               {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200, "count": 1}]
+
+
+def binance_venue(answer=None):
+    def ack(message: dict) -> str:
+        return json.dumps({"id": message["id"], "status": 200, "result": _binance_result(message["params"]),
+                           "rateLimits": RATE_LIMITS})
+
+    answer = answer or ack
+
+    def on_text(text: str) -> list[str | bytes]:
+        reply = answer(json.loads(text))
+        return [reply] if reply else []
+    return on_text
+
+
+def _binance_socket(server: FakeVenueWs, config: OrderSocketConfig = FAST):
+    from fmz_compat.ws.orders import BinanceOrders
+
+    return OrderSocket(BinanceOrders(), server.url, now_ms=lambda: NOW_MS, config=config)
+
+
+def _binance_signature_ok(params: dict) -> bool:
+    rest = {k: v for k, v in params.items() if k != "signature"}
+    query = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in rest.items())
+    expected = hmac.new(SECRETS["binance"].secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    return list(rest) == sorted(rest) and params["signature"] == expected
+
+
+def test_binance_orders_go_over_ws_fapi_signed_like_rest(binance, http):
+    ex, _ = binance
+    with FakeVenueWs(binance_venue()) as server:
+        ex.order_socket = sock = _binance_socket(server)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            oid = ex.CreateOrder("BTC_USDT.swap", "closebuy", 95000, 0.01)
+            assert ex.CancelOrder(oid) is True
+            order, cancel = (json.loads(t) for t in server.received)
+        finally:
+            sock.stop()
+    assert oid == "BTC_USDT.swap,4079375543"
+    assert order["method"] == "order.place" and cancel["method"] == "order.cancel"
+    params = order["params"]
+    assert params["symbol"] == "BTCUSDT" and params["side"] == "SELL" and params["type"] == "LIMIT"
+    assert params["quantity"] == "0.01" and params["price"] == "95000" and params["reduceOnly"] == "true"
+    assert params["newClientOrderId"] == "fmzc0x1" and params["apiKey"] == SECRETS["binance"].api_key
+    assert _binance_signature_ok(params)
+    assert cancel["params"]["orderId"] == 4079375543 and _binance_signature_ok(cancel["params"])
+    assert not any("/v1/order" in c.request.url for c in http.calls)
+
+
+def test_binance_refusal_is_definite_and_a_silent_connection_is_kept_by_websocket_pings(binance):
+    ex, log = binance
+
+    def refuse(message: dict) -> str:
+        return json.dumps({"id": message["id"], "status": 400, "error": {"code": -2019,
+                                                                         "msg": "Margin is insufficient."},
+                           "rateLimits": RATE_LIMITS})
+
+    quick = OrderSocketConfig(**{**FAST.__dict__, "ping_after_s": 0.1, "dead_after_s": 0.5})
+    with FakeVenueWs(binance_venue(refuse)) as server:
+        ex.order_socket = sock = _binance_socket(server, quick)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            time.sleep(1.5)  # fifteen ping intervals with nothing else on the line
+            assert server.connections == 1 and sock.ready
+            assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+        finally:
+            sock.stop()
+    assert ex.last_outcome_unknown is False and ex.in_flight == {}
+    assert "rejected (InsufficientFunds): Margin is insufficient. (code -2019)" in log.last_error

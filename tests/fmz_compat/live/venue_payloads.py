@@ -137,3 +137,14 @@ BITMEX_INSTRUMENTS = [{
     "fairPrice": 95000, "markMethod": "FairPrice", "markPrice": 95000, "indicativeSettlePrice": 94998.5,
     "lastPrice": 95000.5, "bidPrice": 95000, "midPrice": 95000.25, "askPrice": 95000.5,
     "timestamp": "2024-11-25T01:00:00.000Z"}]
+
+
+BYBIT_API = "https://api.bybit.com/v5"
+CLASSIC_INFO = bybit_ok({"unifiedMarginStatus": 1, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
+                         "spotHedgingStatus": "OFF", "updatedTime": "1732500000000",
+                         "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0})
+QUERY_API = bybit_ok({"id": "13770661", "note": "fmzc", "apiKey": "bybKEY0000aaaa", "readOnly": 0,
+                      "secret": "", "permissions": {"ContractTrade": ["Order", "Position"]}, "ips": ["*"],
+                      "type": 1, "deadlineDay": 66, "expiredAt": "2027-01-01T00:00:00Z",
+                      "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 0, "userID": 24600000,
+                      "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0})
