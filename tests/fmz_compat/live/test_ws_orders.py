@@ -395,3 +395,35 @@ def test_binance_refusal_is_definite_and_a_silent_connection_is_kept_by_websocke
             sock.stop()
     assert ex.last_outcome_unknown is False and ex.in_flight == {}
     assert "rejected (InsufficientFunds): Margin is insufficient. (code -2019)" in log.last_error
+
+
+def test_bybit_and_binance_amend_in_place_over_their_sockets(bybit, binance):
+    ex, _ = bybit
+    with FakeVenueWs(BybitStandIn()) as server:
+        ex.order_socket = sock = _bybit_socket(server)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            oid = ex.ModifyOrder(f"BTC_USDT.swap,{BYBIT_ORDER_ID}", "buy", 94900, 0.02)
+            (_, amend) = (json.loads(t) for t in server.received)
+        finally:
+            sock.stop()
+    assert oid == f"BTC_USDT.swap,{BYBIT_ORDER_ID}" and amend["op"] == "order.amend"
+    sent = amend["args"][0]
+    assert (sent["category"], sent["symbol"], sent["orderId"]) == ("linear", "BTCUSDT", BYBIT_ORDER_ID)
+    assert sent["qty"] == "0.02" and sent["price"] == "94900"
+
+    ex, _ = binance
+    with FakeVenueWs(binance_venue()) as server:
+        ex.order_socket = sock = _binance_socket(server)
+        sock.start()
+        try:
+            assert sock.wait_ready(5)
+            oid = ex.ModifyOrder("BTC_USDT.swap,4079375543", "sell", 95100, 0.02)
+            (modify,) = (json.loads(t) for t in server.received)
+        finally:
+            sock.stop()
+    assert oid == "BTC_USDT.swap,4079375543" and modify["method"] == "order.modify"
+    params = modify["params"]
+    assert str(params["orderId"]) == "4079375543" and params["side"] == "SELL"
+    assert params["quantity"] == "0.02" and params["price"] == "95100" and _binance_signature_ok(params)
