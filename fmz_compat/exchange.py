@@ -464,22 +464,7 @@ class Exchange(FmzExchangeObject):
 
     def GetRecords(self, *args: Any, **kwargs: Any) -> list | None:
         def run() -> Records:
-            symbol, period, limit = "", self.period_s, 0
-            rest = list(args)
-            if rest and isinstance(rest[0], int | float) and not isinstance(rest[0], bool):
-                period = int(rest.pop(0))
-                if rest:
-                    limit = int(rest.pop(0))
-            else:
-                if rest:
-                    symbol = rest.pop(0) or ""
-                if rest:
-                    period = int(rest.pop(0) or self.period_s)
-                if rest:
-                    limit = int(rest.pop(0) or 0)
-            symbol = kwargs.get("symbol", symbol)
-            period = int(kwargs.get("period", period))
-            limit = int(kwargs.get("limit", limit))
+            symbol, period, limit = records_args(args, kwargs, self.period_s)
             if period < 60 or period % 60:
                 raise _Failed(f"period {period} s is not simulated: use a multiple of 60 s (PERIOD_M1..)")
             pair = self._symbol(symbol)[0]
@@ -928,3 +913,16 @@ def _truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
     return bool(v)
+
+
+def records_args(args: tuple[Any, ...], kwargs: dict[str, Any], default_period: int) -> tuple[str, int, int]:
+    """GetRecords' arguments as FMZ takes them: ([symbol,] [period s,] [limit]) or keywords."""
+    symbol, period, limit = "", default_period, 0
+    rest = list(args)
+    if rest and not (isinstance(rest[0], int | float) and not isinstance(rest[0], bool)):
+        symbol = rest.pop(0) or ""
+    if rest:
+        period = int(rest.pop(0) or default_period)
+    if rest:
+        limit = int(rest.pop(0) or 0)
+    return (kwargs.get("symbol", symbol), int(kwargs.get("period", period)), int(kwargs.get("limit", limit)))

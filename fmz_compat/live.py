@@ -56,6 +56,7 @@ from fmz_compat.exchange import (
     _Failed,
     _parse_side,
     _truthy,
+    records_args,
 )
 from fmz_compat.keys import Credentials
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
@@ -755,17 +756,7 @@ class LiveExchange(FmzExchangeObject):
     def GetRecords(self, *args: Any, **kwargs: Any) -> Records | None:
         """K-lines: GetRecords([symbol,] [period s,] [limit]) like FMZ; oldest first, the last one forming."""
         def run() -> Records:
-            symbol, period, limit = "", self.period_s, 0
-            rest = list(args)
-            if rest and not (isinstance(rest[0], int | float) and not isinstance(rest[0], bool)):
-                symbol = rest.pop(0) or ""  # GetRecords(symbol, period, limit); else (period, limit)
-            if rest:
-                period = int(rest.pop(0) or self.period_s)
-            if rest:
-                limit = int(rest.pop(0) or 0)
-            symbol = kwargs.get("symbol", symbol)
-            period = int(kwargs.get("period", period))
-            limit = int(kwargs.get("limit", limit))
+            symbol, period, limit = records_args(args, kwargs, self.period_s)
             timeframe = _TIMEFRAMES.get(period)
             if timeframe is None:
                 known = ", ".join(str(p) for p in _TIMEFRAMES)
