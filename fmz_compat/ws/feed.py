@@ -43,6 +43,24 @@ class FeedNote:
 SnapshotFetcher = Callable[[str], Any]
 
 
+def reconnect_forever(stop: threading.Event, connect: Callable[[], Any], session: Callable[[Any], bool],
+                      cannot_connect: Callable[[Exception, float], None], config: FeedConfig | Any) -> None:
+    """Connect and run `session(ws)` until it ends, again and again until `stop` is set, waiting an
+    exponential backoff with jitter in between (back to its start after a session that returned True)."""
+    backoff = config.backoff_initial_s
+    while not stop.is_set():
+        try:
+            ws = connect()
+        except Exception as e:  # noqa: BLE001 - every failure to connect is retried the same way
+            cannot_connect(e, backoff)
+        else:
+            if session(ws):
+                backoff = config.backoff_initial_s
+        if not stop.is_set():
+            stop.wait(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, config.backoff_max_s)
+
+
 class BookFeed:
     """Websocket books of one venue, kept by a daemon thread; `view()` is safe from any thread."""
 
@@ -106,33 +124,27 @@ class BookFeed:
         self.notes.append(FeedNote(level, text))
 
     def _run(self) -> None:
-        backoff = self.config.backoff_initial_s
-        while not self._stop.is_set():
-            try:
-                ws = self._connect(self.url, timeout=self.config.connect_timeout_s)
-            except Exception as e:  # noqa: BLE001 - any failure to connect is retried the same way
-                self.failures += 1
-                if self.failures in (1, 5) or self.failures % 20 == 0:
-                    self._note("warn", f"{self.protocol.venue} books: cannot connect ({type(e).__name__}: "
-                                       f"{e}); retry {self.failures} in {backoff:.1f}s, REST meanwhile")
-                self._stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.config.backoff_max_s)
-                continue
-            self.failures = 0
-            self.connects += 1
-            healthy = self._serve(ws)
-            try:
-                ws.close()
-            except Exception:  # noqa: BLE001 - the socket is being dropped anyway
-                pass
-            with self._lock:
-                self.connected = False
-                self.protocol.reset()
-            if healthy:
-                backoff = self.config.backoff_initial_s
-            if not self._stop.is_set():
-                self._stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.config.backoff_max_s)
+        reconnect_forever(self._stop, lambda: self._connect(self.url, timeout=self.config.connect_timeout_s),
+                          self._session, self._cannot_connect, self.config)
+
+    def _cannot_connect(self, error: Exception, backoff: float) -> None:
+        self.failures += 1
+        if self.failures in (1, 5) or self.failures % 20 == 0:
+            self._note("warn", f"{self.protocol.venue} books: cannot connect ({type(error).__name__}: "
+                               f"{error}); retry {self.failures} in {backoff:.1f}s, REST meanwhile")
+
+    def _session(self, ws: Any) -> bool:
+        self.failures = 0
+        self.connects += 1
+        healthy = self._serve(ws)
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 - the socket is being dropped anyway
+            pass
+        with self._lock:
+            self.connected = False
+            self.protocol.reset()
+        return healthy
 
     def _serve(self, ws: Any) -> bool:
         """Run one connection until it fails; True when it carried books (resets the backoff)."""

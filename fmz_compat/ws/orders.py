@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import random
 import threading
 import time
 from collections import deque
@@ -34,7 +33,7 @@ from typing import Any, Protocol
 
 import websocket
 
-from fmz_compat.ws.feed import FeedNote
+from fmz_compat.ws.feed import FeedNote, reconnect_forever
 
 OKX_PRIVATE_URL = "wss://ws.okx.com:8443/ws/v5/private"
 OKX_DEMO_PRIVATE_URL = "wss://wspap.okx.com:8443/ws/v5/private"  # OKX's demo trading (--testnet)
@@ -328,27 +327,21 @@ class OrderSocket:
         self.notes.append(FeedNote(level, text))
 
     def _run(self) -> None:
-        backoff = self.config.backoff_initial_s
-        while not self._stop.is_set():
-            try:
-                ws = self._connect(self.url, timeout=self.config.connect_timeout_s)
-            except Exception as e:  # noqa: BLE001 - every failure to connect is retried the same way
-                self.failures += 1
-                if self.failures in (1, 5) or self.failures % 20 == 0:
-                    self._note("warn", f"{self.venue} orders: cannot connect ({type(e).__name__}); retry "
-                                       f"{self.failures} in {backoff:.1f}s, orders by REST meanwhile")
-            else:
-                self.connects += 1
-                logged_in = self._serve(ws)
-                self._drop(ws, f"the {self.venue} order websocket closed before the venue answered")
-                if logged_in:
-                    self.failures = 0
-                    backoff = self.config.backoff_initial_s
-                else:
-                    self.failures += 1
-            if not self._stop.is_set():
-                self._stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.config.backoff_max_s)
+        reconnect_forever(self._stop, lambda: self._connect(self.url, timeout=self.config.connect_timeout_s),
+                          self._session, self._cannot_connect, self.config)
+
+    def _cannot_connect(self, error: Exception, backoff: float) -> None:
+        self.failures += 1
+        if self.failures in (1, 5) or self.failures % 20 == 0:
+            self._note("warn", f"{self.venue} orders: cannot connect ({type(error).__name__}); retry "
+                               f"{self.failures} in {backoff:.1f}s, orders by REST meanwhile")
+
+    def _session(self, ws: Any) -> bool:
+        self.connects += 1
+        ready = self._serve(ws)
+        self._drop(ws, f"the {self.venue} order websocket closed before the venue answered")
+        self.failures = 0 if ready else self.failures + 1
+        return ready
 
     def _drop(self, ws: Any, why: str) -> None:
         with self._lock:
