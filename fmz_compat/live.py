@@ -268,6 +268,10 @@ class LiveExchange(FmzExchangeObject):
         except (ccxt.BaseError, TypeError, ValueError):
             self._clock_synced_ms = _wall_ms()  # try again after the next interval
 
+    def venue_now_ms(self) -> int:
+        """Now on the venue's clock (ours plus the offset sync_clock measured): what signatures carry."""
+        return _wall_ms() + self.time_offset_ms
+
     def rate_budget(self) -> dict[str, Any]:
         """This account's request budget on the venue, for the strategy-side budget to consult.
 
@@ -672,10 +676,10 @@ class LiveExchange(FmzExchangeObject):
                       price=-1.0 if price <= 0 else price, amount=amount)
         return oid
 
-    def _socket_request(self, action: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
-        """The venue's answer row to `action` over the order websocket; None when the socket is not ready
-        (send by REST). A lost answer is ccxt's RequestTimeout (outcome unknown), a refusal the ccxt error
-        its code maps to (definite rejection), as REST would give."""
+    def _socket_request(self, action: str, build: Callable[[], dict[str, Any]]) -> str | None:
+        """Send `action` over the order websocket and return the order id in the venue's answer ("" when it
+        names none); None when the socket is not ready (send by REST). A lost answer is ccxt's RequestTimeout
+        (outcome unknown), a refusal the ccxt error its code maps to (definite rejection), as REST gives."""
         socket = self.order_socket
         if socket is None or not socket.ready:
             return None
@@ -690,25 +694,24 @@ class LiveExchange(FmzExchangeObject):
             code, message = socket.protocol.refusal(reply)
             raise order_args.rejection(self._client, ccxt.ExchangeError, self._venue, code, message)
         self._raw = row
-        return row
+        return socket.protocol.order_id(row)
 
     def _place_by_socket(self, unified: str, order_type: str, side: str, amount: float, price: float,
                          params: dict[str, Any]) -> str | None:
         limit = None if price <= 0 else price
-        row = self._socket_request("place", lambda: order_args.place_args(
+        venue_id = self._socket_request("place", lambda: order_args.place_args(
             self._venue, self._client, unified, order_type, side, amount, limit, params))
-        if row is None:
+        if venue_id is None:
             return None
-        venue_id = self.order_socket.protocol.order_id(row) if self.order_socket is not None else ""
         if not venue_id:
             raise ValueError("the venue's answer carries no order id")
         self.order_routes["ws"] += 1
         return venue_id
 
     def _cancel_by_socket(self, unified: str, venue_id: str) -> bool:
-        row = self._socket_request("cancel", lambda: order_args.cancel_args(
+        answered = self._socket_request("cancel", lambda: order_args.cancel_args(
             self._venue, self._client, unified, venue_id))
-        return row is not None
+        return answered is not None
 
     def ModifyOrder(self, order_id: Any, side: str, price: float, amount: float, *args: Any) -> str | None:
         """Amend a resting limit order in place where the venue can (ccxt editOrder: Binance PUT
@@ -724,15 +727,13 @@ class LiveExchange(FmzExchangeObject):
             if self._client.has.get("editOrder"):
                 exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[raw_side]
                 params = {"reduceOnly": True} if raw_side in ("closebuy", "closesell") else {}
-                row = self._socket_request("amend", lambda: order_args.amend_args(
+                new_id = self._socket_request("amend", lambda: order_args.amend_args(
                     self._venue, self._client, venue_id, unified, exec_side, float(amount), float(price),
                     params))
-                if row is None:
+                if new_id is None:
                     order = self._client.edit_order(venue_id, unified, "limit", exec_side, float(amount),
                                                     float(price), params)
                     self._raw, new_id = order.get("info"), order.get("id")
-                else:
-                    new_id = self.order_socket.protocol.order_id(row) if self.order_socket is not None else ""
                 oid = self._order_id(unified, new_id or venue_id)
                 self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL, "modify",
                               exchange_index=self._index, order_id=oid, price=float(price),

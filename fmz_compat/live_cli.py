@@ -199,8 +199,7 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
             socket = None
             if ws_orders:
                 url = order_socket_urls.get(venue, "")
-                socket = make_order_socket(venue, creds, testnet=testnet, url=url,
-                                           now_ms=lambda ex=ex: _wall_ms() + ex.time_offset_ms)
+                socket = make_order_socket(venue, creds, testnet=testnet, url=url, now_ms=ex.venue_now_ms)
             if socket is not None:
                 ex.order_socket = socket
                 socket.start()
@@ -226,12 +225,6 @@ def _start_books(exchanges: list[Any], venues: list[str], testnet: bool, books: 
         ex.books, ex.book_max_age_ms = feed, books["max_age_ms"]
         ex.watch_books(pairs)
         feed.start()
-
-
-def _wall_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
 
 
 def _sync_clock(ex: Any, log: LogSink) -> None:

@@ -105,10 +105,7 @@ def _websocket_orders(ex: Any, venue: str, creds: Credentials, swap: str, market
     """Binance, Bybit, OKX: the same order round trip over the venue's order websocket."""
     from fmz_compat.live import make_order_socket
 
-    def venue_now_ms() -> int:
-        return time.time_ns() // 1_000_000 + ex.time_offset_ms
-
-    socket = make_order_socket(venue, creds, testnet=True, now_ms=venue_now_ms)
+    socket = make_order_socket(venue, creds, testnet=True, now_ms=ex.venue_now_ms)
     if socket is None:
         return
     ex.order_socket = socket

@@ -68,7 +68,7 @@ def read_live(venue_key: str, exchange: Any, symbols: list[str]) -> LiveData:
         canonical = canonical_symbol(symbol)
         if tiers_reader is not None:
             rows = tiers_reader(f"{symbol}.swap")
-            tiers = tiers_from_rows(venue_key, list(rows or []), venue.rules.tier_unit) if rows else None
+            tiers = tiers_from_rows(venue_key, list(rows or []), venue.rules.tier_unit)
             if tiers is not None:
                 overrides.setdefault(canonical, {})["margin_tiers"] = tiers
                 data.tiers_from.append(symbol)
