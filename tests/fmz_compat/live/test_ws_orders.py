@@ -66,10 +66,11 @@ def _sent(server: FakeVenueWs, op: str) -> list[dict]:
 def socket_on():
     sockets = []
 
-    def attach(ex, server: FakeVenueWs, config: OrderSocketConfig = FAST) -> OrderSocket:
+    def attach(ex, server: FakeVenueWs, config: OrderSocketConfig = FAST, protocol=None) -> OrderSocket:
+        """`ex` sends over a socket to `server` (OKX's protocol unless given another), stopped at teardown."""
         creds = SECRETS["okx"]
-        sock = OrderSocket(OkxOrders(creds.api_key, creds.secret, creds.password), server.url,
-                           now_ms=lambda: NOW_MS, config=config)
+        protocol = protocol or OkxOrders(creds.api_key, creds.secret, creds.password)
+        sock = OrderSocket(protocol, server.url, now_ms=lambda: NOW_MS, config=config)
         ex.order_socket = sock
         sockets.append(sock)
         sock.start()
@@ -249,26 +250,20 @@ class BybitStandIn:
         return [reply] if reply else []
 
 
-def _bybit_socket(server: FakeVenueWs):
+def _bybit():
     from fmz_compat.ws.orders import BybitOrders
 
-    creds = SECRETS["bybit"]
-    return OrderSocket(BybitOrders(creds.api_key, creds.secret), server.url, now_ms=lambda: NOW_MS,
-                       config=FAST)
+    return BybitOrders(SECRETS["bybit"].api_key, SECRETS["bybit"].secret)
 
 
-def test_bybit_auth_is_signed_and_orders_go_over_the_trade_socket_with_rests_body(bybit, http):
+def test_bybit_auth_is_signed_and_orders_go_over_the_trade_socket_with_rests_body(bybit, http, socket_on):
     ex, _ = bybit
     with FakeVenueWs(BybitStandIn()) as server:
-        ex.order_socket = sock = _bybit_socket(server)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01)
-            assert ex.CancelOrder(oid) is True
-            received = [json.loads(t) for t in server.received]
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, protocol=_bybit())
+        assert sock.wait_ready(5)
+        oid = ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01)
+        assert ex.CancelOrder(oid) is True
+        received = [json.loads(t) for t in server.received]
     auth, order, cancel = received
     creds = SECRETS["bybit"]
     expires = str(NOW_MS + 10_000)
@@ -286,7 +281,7 @@ def test_bybit_auth_is_signed_and_orders_go_over_the_trade_socket_with_rests_bod
     assert ex.order_routes == {"ws": 1, "rest": 0}
 
 
-def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit):
+def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit, socket_on):
     ex, log = bybit
 
     def refuse(message: dict) -> str:
@@ -295,13 +290,9 @@ def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit):
                            "retExtInfo": {}, "header": {}, "connId": CONN})
 
     with FakeVenueWs(BybitStandIn(refuse)) as server:
-        ex.order_socket = sock = _bybit_socket(server)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            assert ex.CreateOrder("BTC_USDT.swap", "sell", 95000, 0.01) is None
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, protocol=_bybit())
+        assert sock.wait_ready(5)
+        assert ex.CreateOrder("BTC_USDT.swap", "sell", 95000, 0.01) is None
     assert ex.last_outcome_unknown is False and ex.in_flight == {}
     assert "rejected (InsufficientFunds): ab not enough for new order (code 110007)" in log.last_error
 
@@ -338,10 +329,10 @@ def binance_venue(answer=None):
     return on_text
 
 
-def _binance_socket(server: FakeVenueWs, config: OrderSocketConfig = FAST):
+def _binance():
     from fmz_compat.ws.orders import BinanceOrders
 
-    return OrderSocket(BinanceOrders(), server.url, now_ms=lambda: NOW_MS, config=config)
+    return BinanceOrders()
 
 
 def _binance_signature_ok(params: dict) -> bool:
@@ -351,18 +342,14 @@ def _binance_signature_ok(params: dict) -> bool:
     return list(rest) == sorted(rest) and params["signature"] == expected
 
 
-def test_binance_orders_go_over_ws_fapi_signed_like_rest(binance, http):
+def test_binance_orders_go_over_ws_fapi_signed_like_rest(binance, http, socket_on):
     ex, _ = binance
     with FakeVenueWs(binance_venue()) as server:
-        ex.order_socket = sock = _binance_socket(server)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            oid = ex.CreateOrder("BTC_USDT.swap", "closebuy", 95000, 0.01)
-            assert ex.CancelOrder(oid) is True
-            order, cancel = (json.loads(t) for t in server.received)
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, protocol=_binance())
+        assert sock.wait_ready(5)
+        oid = ex.CreateOrder("BTC_USDT.swap", "closebuy", 95000, 0.01)
+        assert ex.CancelOrder(oid) is True
+        order, cancel = (json.loads(t) for t in server.received)
     assert oid == "BTC_USDT.swap,4079375543"
     assert order["method"] == "order.place" and cancel["method"] == "order.cancel"
     params = order["params"]
@@ -374,7 +361,7 @@ def test_binance_orders_go_over_ws_fapi_signed_like_rest(binance, http):
     assert not any("/v1/order" in c.request.url for c in http.calls)
 
 
-def test_binance_refusal_is_definite_and_a_silent_connection_is_kept_by_websocket_pings(binance):
+def test_binance_refusal_is_definite_and_a_silent_connection_is_kept_by_websocket_pings(binance, socket_on):
     ex, log = binance
 
     def refuse(message: dict) -> str:
@@ -384,30 +371,22 @@ def test_binance_refusal_is_definite_and_a_silent_connection_is_kept_by_websocke
 
     quick = OrderSocketConfig(**{**FAST.__dict__, "ping_after_s": 0.1, "dead_after_s": 0.5})
     with FakeVenueWs(binance_venue(refuse)) as server:
-        ex.order_socket = sock = _binance_socket(server, quick)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            time.sleep(1.5)  # fifteen ping intervals with nothing else on the line
-            assert server.connections == 1 and sock.ready
-            assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, quick, protocol=_binance())
+        assert sock.wait_ready(5)
+        time.sleep(1.5)  # fifteen ping intervals with nothing else on the line
+        assert server.connections == 1 and sock.ready
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
     assert ex.last_outcome_unknown is False and ex.in_flight == {}
     assert "rejected (InsufficientFunds): Margin is insufficient. (code -2019)" in log.last_error
 
 
-def test_bybit_and_binance_amend_in_place_over_their_sockets(bybit, binance):
+def test_bybit_and_binance_amend_in_place_over_their_sockets(bybit, binance, socket_on):
     ex, _ = bybit
     with FakeVenueWs(BybitStandIn()) as server:
-        ex.order_socket = sock = _bybit_socket(server)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            oid = ex.ModifyOrder(f"BTC_USDT.swap,{BYBIT_ORDER_ID}", "buy", 94900, 0.02)
-            (_, amend) = (json.loads(t) for t in server.received)
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, protocol=_bybit())
+        assert sock.wait_ready(5)
+        oid = ex.ModifyOrder(f"BTC_USDT.swap,{BYBIT_ORDER_ID}", "buy", 94900, 0.02)
+        (_, amend) = (json.loads(t) for t in server.received)
     assert oid == f"BTC_USDT.swap,{BYBIT_ORDER_ID}" and amend["op"] == "order.amend"
     sent = amend["args"][0]
     assert (sent["category"], sent["symbol"], sent["orderId"]) == ("linear", "BTCUSDT", BYBIT_ORDER_ID)
@@ -415,14 +394,10 @@ def test_bybit_and_binance_amend_in_place_over_their_sockets(bybit, binance):
 
     ex, _ = binance
     with FakeVenueWs(binance_venue()) as server:
-        ex.order_socket = sock = _binance_socket(server)
-        sock.start()
-        try:
-            assert sock.wait_ready(5)
-            oid = ex.ModifyOrder("BTC_USDT.swap,4079375543", "sell", 95100, 0.02)
-            (modify,) = (json.loads(t) for t in server.received)
-        finally:
-            sock.stop()
+        sock = socket_on(ex, server, protocol=_binance())
+        assert sock.wait_ready(5)
+        oid = ex.ModifyOrder("BTC_USDT.swap,4079375543", "sell", 95100, 0.02)
+        (modify,) = (json.loads(t) for t in server.received)
     assert oid == "BTC_USDT.swap,4079375543" and modify["method"] == "order.modify"
     params = modify["params"]
     assert str(params["orderId"]) == "4079375543" and params["side"] == "SELL"
