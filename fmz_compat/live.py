@@ -652,7 +652,7 @@ class LiveExchange(FmzExchangeObject):
         if _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY"):
             params["postOnly"] = True
         elif tif in ("GTC", "IOC", "FOK"):
-            params["timeInForce"] = tif
+            params["timeInForce"] = _BITMEX_TIF[tif] if self._venue == "bitmex" else tif
         if self._venue == "okx" and self._broker_tag:
             params["tag"] = self._broker_tag
         order_type = "market" if price <= 0 else "limit"
@@ -911,6 +911,8 @@ _TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1
                14400: "4h", 21600: "6h", 43200: "12h", 86400: "1d", 604800: "1w"}
 # the venues' "already in that margin mode" answers (Binance -4046, Bybit 110026)
 _MODE_ALREADY_SET = ("-4046", "110026", "No need to change margin type", "margin mode is not modified")
+# BitMEX spells time in force out (ccxt 4.5.83 passes ours through unmapped, and BitMEX refuses "IOC")
+_BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
 _TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}
 
 

@@ -155,3 +155,26 @@ def test_bitmex_set_margin_level_keeps_cross_margin_and_never_sends_an_isolating
     sent = json.loads(body) if body.startswith("{") else {k: v[0] for k, v in parse_qs(body).items()}
     assert str(sent["enabled"]).lower() == "false" and sent["symbol"] == "XBTUSDT"
     assert ex.leverage["BTC/USDT:USDT"] == 10
+
+
+def _bitmex_body(request) -> dict:
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    return json.loads(body) if body.startswith("{") else {k: v[0] for k, v in parse_qs(body).items()}
+
+
+@pytest.mark.parametrize(("ours", "bitmex_spelling"), [
+    ("IOC", "ImmediateOrCancel"), ("FOK", "FillOrKill"), ("GTC", "GoodTillCancel")])
+def test_bitmex_time_in_force_is_spelled_the_way_bitmex_reads_it(bitmex, http, ours, bitmex_spelling):
+    """BitMEX's own orders carry "timeInForce": "ImmediateOrCancel" (ccxt's recorded BitMEX answer,
+    ccxt/ccxt ts/src/test/static/response/bitmex.json @055794d8, fetchOrder "Swap market order"; BitMEX API
+    explorer Order.new https://www.bitmex.com/api/explorer/#!/Order/Order_new lists Day, GoodTillCancel,
+    ImmediateOrCancel, FillOrKill). ccxt 4.5.83's create_order passes timeInForce through unmapped (its
+    request fixture, request/bitmex.json @0c9ef48a "spot limit buy with PO and GTC", sends "GTC"), so
+    banded IOC closes and top-ups were refused by BitMEX while the other leg filled."""
+    ex, _ = bitmex
+    http.post(f"{BITMEX}/order", json=dict(BITMEX_ORDER, timeInForce=bitmex_spelling, execInst="ReduceOnly"))
+    oid = ex.CreateOrder("BTC_USDT.swap", f'closebuy;{{"timeInForce": "{ours}"}}', 95000.5, 2000)
+    assert oid == f"BTC_USDT.swap,{BITMEX_ORDER['orderID']}"
+    sent = _bitmex_body(http.calls[-1].request)
+    assert sent["timeInForce"] == bitmex_spelling and sent["ordType"] == "Limit"
+    assert sent["execInst"] == "ReduceOnly"
