@@ -17,6 +17,7 @@ from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
 from fmz_compat.sim.replay import replay_bindings
 from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
+from fmz_compat.strategy_args import ArgsFileError, read_args_file
 from fmz_compat.venue_cli import add_venue_server_parser, node_config, node_run_kwargs
 
 DEFAULT_START = "2024-01-01 00:00:00"
@@ -44,18 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("file", type=Path, help="strategy .py file (exec'd as __main__)")
-        p.add_argument(
-            "--params",
-            help="the PARAMS global: a JSON document or the path of one "
-            "(default: params.json beside FILE, if present)",
-        )
-        p.add_argument(
-            "--arg",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="set another strategy global; VALUE is read as JSON when it parses, else a string",
-        )
+        add_strategy_arg_flags(p)
         if name == "backtest":
             p.add_argument(
                 "--start", help=f"window start, UTC (default {DEFAULT_START} or the file's header)"
@@ -106,6 +96,40 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
     _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
     return parser
+
+
+def add_strategy_arg_flags(p: argparse.ArgumentParser, params_default: bool = True) -> None:
+    """--params (this project's own PARAMS) and --args/--arg (FMZ strategy arguments)."""
+    p.add_argument(
+        "--params",
+        help="this project's PARAMS global (one string argument holding JSON): a JSON document or the "
+        "path of one" + (" (default: params.json beside FILE, if present)" if params_default else ""),
+    )
+    p.add_argument(
+        "--args", dest="args_file", type=Path, metavar="FILE",
+        help="FMZ strategy arguments, each its own global: a JSON file {\"Name\": value, ...} or FMZ's "
+        "args table [[\"Name\", value], ...] (also a robot settings object with \"args\")",
+    )
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one FMZ strategy argument (overrides --args and the header's args); VALUE is read as "
+        "JSON when it parses, else a string",
+    )
+
+
+def strategy_args(ns: argparse.Namespace,
+                  header: BacktestHeader | None = None) -> tuple[tuple[str, Any], ...]:
+    """The header's args, then --args FILE, then each --arg: later ones win."""
+    from_file: tuple[tuple[str, Any], ...] = ()
+    if getattr(ns, "args_file", None) is not None:
+        try:
+            from_file = read_args_file(ns.args_file)
+        except ArgsFileError as exc:
+            raise UsageError(str(exc)) from None
+    return tuple(header.args if header else ()) + from_file + tuple(parse_arg(a) for a in ns.arg)
 
 
 def _add_dashboard_args(p: argparse.ArgumentParser, flag: str, help_text: str) -> None:
@@ -276,7 +300,7 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
     ns = build_parser().parse_args(argv)
     source, header = read_strategy(ns.file)
     params_json, origin = resolve_params(ns.params, ns.file)
-    args = tuple(header.args if header else ()) + tuple(parse_arg(a) for a in ns.arg)
+    args = strategy_args(ns, header)
     replay = getattr(ns, "replay", None)
     if ns.venue_server is not None or ns.node is not None:
         if replay is not None:

@@ -42,16 +42,16 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
                    help="a streamed book older than this is not served; REST answers instead (default 2000)")
     p.add_argument("--books-url", action="append", default=[], metavar="VENUE=URL",
                    help="websocket URL for a venue's books (a proxy or a local stand-in)")
-    p.add_argument("--params", help="the PARAMS global: a JSON document or the path of one")
-    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="set another strategy global; VALUE is read as JSON when it parses")
+    from fmz_compat.__main__ import add_strategy_arg_flags
+
+    add_strategy_arg_flags(p, params_default=False)
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)")
     p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
     return p
 
 
 def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
-    from fmz_compat.__main__ import parse_arg, resolve_params
+    from fmz_compat.__main__ import resolve_params, strategy_args
     from fmz_compat.runner import read_strategy
 
     source, _header = read_strategy(ns.file)
@@ -65,7 +65,7 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
         raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
-                       args=tuple(parse_arg(a) for a in ns.arg), out_root=ns.out, quiet=ns.quiet)
+                       args=strategy_args(ns), out_root=ns.out, quiet=ns.quiet)
     return config, source
 
 
