@@ -8,7 +8,11 @@ Tables (column names follow the order FMZ's robot-log API reports them in):
   kvdb    Key, Value (_G data, JSON)
 
 Writes go into one open transaction that a background thread commits at least once a second
-(and `flush()`/`close()` commit at once), so a busy strategy does not pay one fsync per Log().
+(and `flush()`/`close()` commit at once), so a busy strategy does not pay one commit per Log().
+`_G` writes (kvdb) are the exception: they commit before returning, as `_G` is synchronous on FMZ. The
+strategy journals an order in `_G` before sending it, so a process killed (SIGKILL, OOM) right after the
+order left must still find the entry on restart. A commit in WAL mode with synchronous=NORMAL is a
+write() into the WAL file (no fsync): it survives the death of the process, not a power cut.
 """
 
 from __future__ import annotations
@@ -214,14 +218,20 @@ class RobotStore:
         return json.loads(rows[0][0]) if rows else None
 
     def kv_set(self, key: str, value: Any) -> None:
-        self._write("INSERT INTO kvdb (Key, Value) VALUES (?, ?) ON CONFLICT(Key) DO UPDATE SET"
-                    " Value = excluded.Value", (key, json.dumps(value)))
+        self._durable_write("INSERT INTO kvdb (Key, Value) VALUES (?, ?) ON CONFLICT(Key) DO UPDATE SET"
+                            " Value = excluded.Value", (key, json.dumps(value)))
 
     def kv_delete(self, key: str) -> None:
-        self._write("DELETE FROM kvdb WHERE Key = ?", (key,))
+        self._durable_write("DELETE FROM kvdb WHERE Key = ?", (key,))
 
     def kv_clear(self) -> None:
-        self._write("DELETE FROM kvdb")
+        self._durable_write("DELETE FROM kvdb")
+
+    def _durable_write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Write and commit before returning (with whatever else the open transaction holds)."""
+        with self._lock:
+            self._write(sql, params)
+            self._db.execute("COMMIT")
 
     def kv_items(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT Key, Value FROM kvdb ORDER BY Key")}

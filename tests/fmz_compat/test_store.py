@@ -1,4 +1,9 @@
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,4 +104,46 @@ def test_execute_returns_columns_and_values(tmp_path):
     store.execute("CREATE TABLE t (a INTEGER, b TEXT)")
     store.execute("INSERT INTO t VALUES (?, ?)", (1, "x"))
     assert store.execute("SELECT a, b FROM t") == {"columns": ["a", "b"], "values": [[1, "x"]]}
+    store.close()
+
+
+def test_a_journal_entry_written_with_G_survives_a_real_sigkill_after_the_order_is_sent(tmp_path):
+    """A real process journals an order with _G, sends it and is killed with SIGKILL (no simulated kill, no
+    atexit, no close). On FMZ _G is synchronous: the entry must be in the robot database on reopen. The old
+    store kept _G writes in a transaction committed once a second (here once an hour): the entry was lost."""
+    db_path = tmp_path / "1.db3"
+    script = Path(__file__).resolve().parents[1] / "data" / "journal_then_order.py"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, str(script), str(db_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("SENT BTC_USDT.swap,"), (line, proc.stderr.read() if proc.poll() else "")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    again = RobotStore(db_path)
+    assert again.kv_get("journal") == {"client_id": "c-kill-1", "side": "buy", "amount": 0.01}
+    again.close()
+
+
+def test_G_writes_commit_before_returning_and_other_writes_wait_for_the_flush(tmp_path):
+    path = tmp_path / "1.db3"
+    store = RobotStore(path, flush_interval_s=3600)
+    other = sqlite3.connect(path)
+    store.kv_set("k", {"a": 1})
+    assert other.execute("SELECT Value FROM kvdb WHERE Key = 'k'").fetchall() == [('{"a": 1}',)]
+    store.kv_delete("k")
+    assert other.execute("SELECT COUNT(*) FROM kvdb").fetchone()[0] == 0
+    store.kv_set("k2", 2)
+    store.kv_clear()
+    assert other.execute("SELECT COUNT(*) FROM kvdb").fetchone()[0] == 0
+    store.append_profit(1, 2.0)  # not a _G write: batched until the next flush
+    assert other.execute("SELECT COUNT(*) FROM profit").fetchone()[0] == 0
+    other.close()
     store.close()
