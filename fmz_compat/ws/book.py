@@ -104,7 +104,8 @@ def okx_checksum(book: Book) -> int:
 
 
 def coinex_checksum(book: Book) -> int:
-    """CoinEx: every bid (best first) then every ask, price:amount joined by ':'."""
+    """CoinEx: every bid (best first) then every ask, price:amount joined by ':', as the unsigned CRC32
+    CoinEx publishes (its doc example carries 2578768879, above the signed range)."""
     bids = book.text_levels(book.bids, len(book.bids), descending=True)
     asks = book.text_levels(book.asks, len(book.asks), descending=False)
-    return signed_crc32(":".join(f"{p}:{s}" for p, s in bids + asks))
+    return zlib.crc32(":".join(f"{p}:{s}" for p, s in bids + asks).encode())

@@ -390,7 +390,8 @@ class CoinexBooks(BookProtocol):
         else:
             self._update(state.book, depth.get("asks") or [], depth.get("bids") or [], venue_ms, received_ms)
         checksum = depth.get("checksum")
-        if checksum not in (None, "") and coinex_checksum(state.book) != int(checksum):
+        # CoinEx's docs call it a signed 32-bit integer but publish it unsigned: read both the same way
+        if checksum not in (None, "") and coinex_checksum(state.book) != int(checksum) & 0xFFFFFFFF:
             return [self._gap(market_id, state, f"checksum mismatch at {venue_ms}")]
         return []
 

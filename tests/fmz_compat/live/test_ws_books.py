@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import zlib
 
 from ws_captures import bitmex_frames, records
@@ -279,3 +280,35 @@ def test_book_trims_far_levels_and_keeps_checksum_text():
     text.apply(text.bids, [["0.00001000", "5.0"]])
     assert text.text_levels(text.bids, 1, descending=True) == [("0.00001000", "5.0")]
     assert text.top(1)[1] == [(0.00001, 5.0)]
+
+
+# CoinEx's v2 futures depth push example (docs.coinex.com/api/v2/futures/market/ws/market-depth, also quoted
+# in ccxt.pro's coinex.py handle_order_book, ccxt 4.5.83) carries "checksum": 2578768879: above 2**31 - 1,
+# so CoinEx publishes the CRC32 unsigned, although its text says "signed 32-bit integer". The example's book
+# is abbreviated (its levels do not hash to that value), so the test below builds books whose CRC32 is in
+# the upper half and sends the value the way the example writes it.
+COINEX_DOC_CHECKSUM = 2578768879
+
+
+def _unsigned_crc_book(seed: int) -> tuple[list, list, int]:
+    rng = random.Random(seed)
+    while True:
+        def level(base: int) -> list[str]:
+            return [f"{base + rng.randint(0, 9) / 10:.2f}", f"{rng.randint(1, 999) / 100}"]
+        bids = [level(94999 - i) for i in range(3)]
+        asks = [level(95001 + i) for i in range(3)]
+        text = ":".join(f"{p}:{s}" for p, s in bids + asks)
+        value = zlib.crc32(text.encode())
+        if value >= 2**31:  # where a signed reading and CoinEx's number differ
+            return asks, bids, value
+
+
+def test_coinex_checksums_are_read_unsigned_as_coinex_publishes_them():
+    assert COINEX_DOC_CHECKSUM > 2**31 - 1
+    books = CoinexBooks()
+    books.add(["BTCUSDT"])
+    for seed in range(20):
+        asks, bids, published = _unsigned_crc_book(seed)
+        assert books.on_frame(_coinex_frame(True, asks, bids, published), seed) == [], seed
+        assert books.view("BTCUSDT", 1) is not None
+    assert books.states["BTCUSDT"].gaps == 0
