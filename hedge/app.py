@@ -151,7 +151,8 @@ class App:
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
                                  logged=self._order_logged if shared else None,
-                                 exclusive=self.coordinator.exclusive if shared else None)
+                                 exclusive=self.coordinator.exclusive if shared else None,
+                                 now_ms=api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000)
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
@@ -642,7 +643,7 @@ class App:
                     self.halt(f"order {record.client_id} on {record.venue}, which is no longer bound, is "
                               "unsettled; bind it again", {(record.venue, record.symbol)})
                     return False
-                record = self.executor.resolve(venue, record)
+                record = self.executor.settle(venue, record)
                 if not record.terminal:
                     self.halt(f"order {record.client_id} on {record.venue} {record.symbol} is "
                               f"{record.status.value}: not re-sending until a query settles it",

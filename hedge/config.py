@@ -157,6 +157,9 @@ class OutageConfig:
     # the window begins (0: only during it), and how often its status is read
     maintenance_lead_s: int = 900
     maintenance_poll_s: int = 300
+    # a timed-out order is proved absent only by lookups spread over this long after the send (none of the
+    # venues documents how late a timed-out order may still reach its matching engine: 10 s is our floor)
+    order_settle_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -554,13 +557,15 @@ def _guards(value: Any) -> GuardsConfig:
 
 
 def _outage(value: Any) -> OutageConfig:
-    raw = _section(value, "outage", ("max_errors", "maintenance_lead_s", "maintenance_poll_s"),
+    raw = _section(value, "outage",
+                   ("max_errors", "maintenance_lead_s", "maintenance_poll_s", "order_settle_s"),
                    '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300}')
     d = OutageConfig()
     return OutageConfig(
         max_errors=_int(raw, "outage.max_errors", d.max_errors, low=1, high=1000),
         maintenance_lead_s=_int(raw, "outage.maintenance_lead_s", d.maintenance_lead_s, low=0, high=86_400),
-        maintenance_poll_s=_int(raw, "outage.maintenance_poll_s", d.maintenance_poll_s, low=30, high=86_400))
+        maintenance_poll_s=_int(raw, "outage.maintenance_poll_s", d.maintenance_poll_s, low=30, high=86_400),
+        order_settle_s=_int(raw, "outage.order_settle_s", d.order_settle_s, low=10, high=600))
 
 
 def _rates(value: Any) -> RateConfig:

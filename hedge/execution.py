@@ -17,7 +17,9 @@ Policy (single-leg handling):
 Every order is journaled (hedge/orders.py, persisted by the `journal` callback) with its client order
 id before CreateOrder is called, and each of its events is written to the order log (exchange.Log).
 An order whose CreateOrder call gave no answer is looked up by client id (GetOrders, then
-GetHistoryOrders) and is only considered absent when both queries answered without it.
+GetHistoryOrders) and is only considered absent when lookups spread over the venue's settle window all
+answered without it (hedge/orders.py, `absence_proved`): the executor waits that window out before it
+tops a leg up, so an order that reaches the matching engine late is measured, not doubled.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedge.market import Venue, fmz_pair, swap_symbol
-from hedge.orders import OrderEvent, OrderRecord, OrderStatus
+from hedge.orders import (
+    OPEN_OUTCOME,
+    OrderEvent,
+    OrderRecord,
+    OrderStatus,
+    absence_proved,
+    count_miss,
+    next_lookup_ms,
+)
 from hedge.sizing import common_base_step, floor_to_step
 
 # Effect of each CreateOrder side on the signed position, and the side that undoes it.
@@ -43,6 +53,8 @@ CLOSING = ("closebuy", "closesell")
 PD_LONG, PD_SHORT, PD_LONG_YD = 0, 1, 2
 POSITION_READ_ATTEMPTS = 3
 RETRY_SLEEP_MS = 200
+DEFAULT_SETTLE_MS = 10_000  # outage.order_settle_s: how long a timed-out order may take to appear
+ABSENCE_WAITS = 8  # lookups settle() makes at most (ABSENCE_LOOKUPS suffice when the clock moves)
 
 
 class LegOutcomeUnknown(RuntimeError):
@@ -95,9 +107,13 @@ class Executor:
                  new_client_id: Callable[[], str] | None = None, band_bps: Decimal = Decimal(5),
                  may_send: Callable[[OrderRecord], bool] | None = None,
                  logged: Callable[[str, int, float, float, str], None] | None = None,
-                 exclusive: Callable[[list[tuple[str, str]]], AbstractContextManager[bool]] | None = None
+                 exclusive: Callable[[list[tuple[str, str]]], AbstractContextManager[bool]] | None = None,
+                 now_ms: Callable[[], int] | None = None, settle_ms: Callable[[str], int] | None = None
                  ) -> None:
-        self._sleep = sleep
+        self._sleep_call = sleep
+        self._slept_ms = 0  # the clock when none is given: the executor's own waits
+        self._now_ms = now_ms or (lambda: self._slept_ms)
+        self._settle_ms = settle_ms or (lambda _venue: DEFAULT_SETTLE_MS)
         self._taker_bps = taker_bps
         self._event = event
         self._journal = journal or (lambda record: None)
@@ -110,6 +126,10 @@ class Executor:
         self._logged = logged
         # cluster seam: (venue, symbol) execution locks held from the first position read to the last settle
         self._exclusive = exclusive or (lambda _keys: nullcontext(True))
+
+    def _sleep(self, ms: float) -> None:
+        self._slept_ms += int(ms)
+        self._sleep_call(ms)
 
     def _next_client_id(self) -> str:
         self._seq += 1
@@ -227,7 +247,8 @@ class Executor:
     def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str,
               limit: Decimal | None = None) -> OrderRecord:
         record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base,
-                             order_type="market" if limit is None else "IOC limit", price=limit or Decimal(0))
+                             order_type="market" if limit is None else "IOC limit", price=limit or Decimal(0),
+                             sent_ms=self._now_ms())
         self._journal(record)  # persisted before the call: a restart finds it by client id
         if self._may_send is not None and not self._may_send(record):
             record = record.apply(OrderEvent.FOUND_ABSENT)  # never sent: this node lost the unit's lease
@@ -245,8 +266,8 @@ class Executor:
                                                   -1 if limit is None else float(limit),
                                                   float(contracts), record.client_id)
         record = record.apply(OrderEvent.SUBMITTED)
-        if order_id is None:
-            record = record.apply(OrderEvent.TIMED_OUT)  # refused or lost: only a query can tell
+        if order_id is None:  # refused or lost: only queries over the settle window can tell
+            record = record.apply(OrderEvent.TIMED_OUT, sent_ms=self._now_ms())
         else:
             record = record.apply(OrderEvent.ACCEPTED, order_id=str(order_id))
         self._record(leg.venue, record, "create")
@@ -272,7 +293,10 @@ class Executor:
         exchange = venue.exchange
         symbol = swap_symbol(record.symbol)
         if record.order_id:
-            return exchange.GetOrder(record.order_id)
+            order = exchange.GetOrder(record.order_id)
+            if order is not None:
+                return order
+            # unreadable by id: a failed call, or an order the venue purged; the lists below tell which
         open_orders = exchange.GetOrders(symbol)
         history_reader = getattr(exchange, "GetHistoryOrders", None)
         history = history_reader(symbol) if history_reader is not None else []
@@ -298,9 +322,7 @@ class Executor:
             self._record(venue, record, "unknown")
             return record
         if order is False:
-            record = record.apply(OrderEvent.FOUND_ABSENT)
-            self._record(venue, record, "absent")
-            return record
+            return self._not_seen(venue, record)
         ct_val = venue.specs[record.symbol].ct_val
         filled = Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val
         avg = Decimal(repr(float(order.get("AvgPrice") or 0)))
@@ -319,6 +341,34 @@ class Executor:
         self._record(venue, record, "cancel" if record.status is OrderStatus.CANCELED else "settle")
         return record
 
+    def _not_seen(self, venue: Venue, record: OrderRecord) -> OrderRecord:
+        """A lookup answered without the order: absent (or, acknowledged before, purged) only once the
+        lookups spread over the settle window all did; until then IN_FLIGHT, looked up again."""
+        record = count_miss(record, self._now_ms(), self._settle_ms(venue.key))
+        if not absence_proved(record):
+            record = record.apply(OrderEvent.NOT_SEEN)
+            self._record(venue, record, "not_seen")
+        elif record.order_id:  # the venue had it and dropped it: only finished orders are purged
+            record = record.apply(OrderEvent.CANCELED)
+            self._record(venue, record, "purged")
+        else:
+            record = record.apply(OrderEvent.FOUND_ABSENT)
+            self._record(venue, record, "absent")
+        return record
+
+    def settle(self, venue: Venue, record: OrderRecord) -> OrderRecord:
+        """resolve, and while lookups answer without the order, look again at the spread times until
+        absence is proved (at most one settle window after the send). Nothing is sent meanwhile."""
+        record = self.resolve(venue, record)
+        for _ in range(ABSENCE_WAITS):
+            if record.status is not OrderStatus.IN_FLIGHT:
+                break
+            wait = next_lookup_ms(record, self._settle_ms(venue.key)) - self._now_ms()
+            if wait > 0:
+                self._sleep(wait)
+            record = self.resolve(venue, record)
+        return record
+
     def _settle(self, leg: Leg, fill: LegFill, record: OrderRecord, symbol: str, before: Decimal,
                 side: str) -> None:
         """Finish one order and book what the position change proves was filled."""
@@ -327,7 +377,7 @@ class Executor:
             fill.order_ids.append(record.order_id)
         if record.status is OrderStatus.ABSENT:  # fenced out before the call: nothing to settle
             return
-        record = self.resolve(leg.venue, record)
+        record = self.settle(leg.venue, record)
         if record.order_id and record.order_id not in fill.order_ids:
             fill.order_ids.append(record.order_id)
         avg_price = record.avg_price
@@ -336,7 +386,7 @@ class Executor:
         if moved < 0:
             raise LegOutcomeUnknown(f"{leg.venue.key} {symbol}: position moved against the order "
                                     f"({before:+f} -> {after:+f}); someone else is trading this account")
-        if record.status is OrderStatus.UNKNOWN and moved == 0:
+        if record.status in OPEN_OUTCOME and moved == 0:
             raise LegOutcomeUnknown(f"{leg.venue.key} {symbol}: order {record.client_id} could not be found "
                                     "or proved absent; not re-sending until a query settles it")
         if moved == 0:

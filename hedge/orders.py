@@ -5,6 +5,15 @@ client order id it carries to the venue. Until a venue answer settles it, its st
 know: SUBMITTED (sent, no answer yet), IN_FLIGHT (the call failed or timed out: it may or may not
 exist on the venue), UNKNOWN (a query could not settle it either). Such an order is never sent
 again; it is found by client id (GetOrders / GetHistoryOrders) or proved absent first.
+
+Proof of absence (`absence_proved`): a timed-out order can reach the matching engine seconds after the
+call gave up, so one lookup that does not show it proves nothing. It is ABSENT only after
+ABSENCE_LOOKUPS lookups answered without it, the k-th taken no earlier than k * settle / (ABSENCE_LOOKUPS
+- 1) after it was sent: the last one a whole settle window (outage.order_settle_s) after the send. Until
+then a lookup without it is NOT_SEEN and the order stays IN_FLIGHT. An order the venue acknowledged (it
+has a venue id) and no longer shows by id or client id over the same lookups was purged: venues drop only
+finished orders (Binance USD-M: canceled or expired without a fill after 3 days, any order after 90), so
+it is settled CANCELED at the fill last read; recovery checks that against the venue position.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ class OrderEvent(StrEnum):
     CANCELED = "CANCELED"
     QUERY_FAILED = "QUERY_FAILED"
     FOUND_ABSENT = "FOUND_ABSENT"
+    NOT_SEEN = "NOT_SEEN"  # a lookup answered without it, before absence is proved
 
 
 S, E = OrderStatus, OrderEvent
@@ -65,9 +75,27 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
     (S.PARTIALLY_FILLED, E.FILLED): S.FILLED,
     (S.PARTIALLY_FILLED, E.CANCELED): S.CANCELED,
     (S.PARTIALLY_FILLED, E.QUERY_FAILED): S.UNKNOWN,
+    # not shown by a lookup: may still land (or was purged); it is looked up again, never re-sent
+    **{(s, E.NOT_SEEN): S.IN_FLIGHT
+       for s in (S.INITIALIZED, S.IN_FLIGHT, S.UNKNOWN, S.ACCEPTED, S.PARTIALLY_FILLED)},
 }
 TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.ABSENT})
 OPEN_OUTCOME = frozenset({S.INITIALIZED, S.SUBMITTED, S.IN_FLIGHT, S.UNKNOWN})  # may exist unseen
+ABSENCE_LOOKUPS = 3  # lookups without the order, spread over the settle window, that prove it absent
+
+
+def next_lookup_ms(record: OrderRecord, settle_ms: int) -> int:
+    """Earliest time the next lookup without the order counts towards proving it absent."""
+    return record.sent_ms + record.misses * settle_ms // (ABSENCE_LOOKUPS - 1)
+
+
+def count_miss(record: OrderRecord, now_ms: int, settle_ms: int) -> OrderRecord:
+    """A lookup at now_ms answered without the order: count it if it is due (spread over the window)."""
+    return replace(record, misses=record.misses + (now_ms >= next_lookup_ms(record, settle_ms)))
+
+
+def absence_proved(record: OrderRecord) -> bool:
+    return record.misses >= ABSENCE_LOOKUPS
 
 
 class IllegalTransition(ValueError):
@@ -95,6 +123,8 @@ class OrderRecord:
     avg_price: Decimal = Decimal(0)
     order_type: str = "market"       # market | IOC limit
     price: Decimal = Decimal(0)      # limit price (0 for market orders)
+    sent_ms: int = 0                 # when the call went out (journal time until it answered)
+    misses: int = 0                  # counted lookups that answered without it (see absence_proved)
 
     def apply(self, event: OrderEvent, **changes: Any) -> OrderRecord:
         return replace(self, status=next_status(self.status, event), **changes)

@@ -21,7 +21,9 @@ class FakeExchange:
 
     Behaviour switches (consumed per order): `reject` (CreateOrder returns None, nothing happens),
     `lost_ack` (CreateOrder returns None but the order fills), `fill_ratio` (fraction filled, rounded
-    down to the lot), `positions_down` (GetPositions returns None).
+    down to the lot), `positions_down` (GetPositions returns None), `lands_late_ms` (CreateOrder
+    returns None at once; the order reaches the matching engine that many ms later on the exchange's clock,
+    invisible to every query until then: a timeout whose order lands after lookups said absent).
     """
 
     def __init__(self, venue: str, *, ct_val: float = 1.0, lot: float = 0.001, min_qty: float = 0.001,
@@ -49,6 +51,8 @@ class FakeExchange:
         self.closes_fill_fully = False  # True: fill_ratio applies to opening orders only
         self.ticker_calls = 0
         self.funding_time_ms = 0  # next settlement; 0 = unknown
+        self.lands_late_ms: list[int] = []
+        self._landing: list[tuple[int, str, str, float, float, str]] = []  # (due, symbol, side, ...)
 
     # --- market ---
     def GetName(self) -> str:
@@ -86,6 +90,7 @@ class FakeExchange:
         return {"Balance": self.balance, "FrozenBalance": 0.0, "Equity": self.balance, "UPnL": 0.0}
 
     def GetPositions(self, symbol: str = "") -> list[dict[str, Any]] | None:
+        self._land_due()
         if self.positions_down:
             return None
         out = []
@@ -105,9 +110,21 @@ class FakeExchange:
         self.sent.append((symbol, side, amount))
         if self.crash_on_send and self.crash_on_send.pop(0):
             raise KillSwitch(f"process killed while sending {side} on {self.venue}")
-        pair = symbol.split(".")[0]
         if self.reject and self.reject.pop(0):
             return None
+        if self.lands_late_ms and (delay := self.lands_late_ms.pop(0)):
+            self._landing.append((self.time_ms + delay, symbol, side, price, amount, client_id))
+            return None
+        return self._match(symbol, side, amount, client_id)
+
+    def _land_due(self) -> None:
+        due = [item for item in self._landing if item[0] <= self.time_ms]
+        self._landing = [item for item in self._landing if item[0] > self.time_ms]
+        for _, symbol, side, _price, amount, client_id in due:
+            self._match(symbol, side, amount, client_id)
+
+    def _match(self, symbol: str, side: str, amount: float, client_id: str) -> str | None:
+        pair = symbol.split(".")[0]
         ratio = 1.0
         if self.fill_ratio and not (self.closes_fill_fully and side in ("closebuy", "closesell")):
             ratio = self.fill_ratio.pop(0)
@@ -127,15 +144,18 @@ class FakeExchange:
         return order_id
 
     def GetOrder(self, order_id: str) -> dict[str, Any] | None:
+        self._land_due()
         return self.orders.get(order_id)
 
     def CancelOrder(self, order_id: str) -> bool:
         return True
 
     def GetOrders(self, symbol: str = "") -> list[dict[str, Any]]:
+        self._land_due()
         return []
 
     def GetHistoryOrders(self, symbol: str = "") -> list[dict[str, Any]] | None:
+        self._land_due()
         return None if self.positions_down else list(self.orders.values())
 
     def Log(self, log_type: int, price: float, amount: float, *args: Any) -> None:
@@ -143,6 +163,7 @@ class FakeExchange:
 
     # --- helpers for tests ---
     def base_position(self, pair: str = "BTC_USDT") -> Decimal:
+        self._land_due()
         return self.contracts.get(pair, Decimal(0)) * Decimal(repr(self.ct_val))
 
 

@@ -203,3 +203,50 @@ def test_a_stop_close_never_adds_to_either_leg_whatever_fills(
     assert fill.fills[0].filled == base - a.base_position()
     assert fill.fills[1].filled == base + b.base_position()
     assert fill.balanced == (fill.fills[0].filled == fill.fills[1].filled)
+
+
+def _clocked(fake_exchange):
+    """Two venues and an executor on one virtual clock that only the executor's waits move."""
+    binance, okx, _, legs, events = _setup(fake_exchange)
+    clock = {"ms": 0}
+
+    def sleep(ms):
+        clock["ms"] += int(ms)
+        binance.time_ms = okx.time_ms = clock["ms"]
+
+    executor = Executor(sleep=sleep, taker_bps=lambda v: D("3"), now_ms=lambda: clock["ms"],
+                        event=lambda text, level="info": events.append(text))
+    return binance, okx, executor, legs, events, sleep
+
+
+def test_a_timed_out_order_that_lands_late_is_waited_for_and_never_doubled(fake_exchange):
+    """Issue #17 seq 2: CreateOrder times out and the order reaches the matching engine 9 s later. A lookup
+    in the same instant does not show it; the leg must not be topped up until lookups spread over the settle
+    window (10 s) all answered without it. Old code: absent at once, topped up, then the original lands
+    (okx held twice: -0.04)."""
+    binance, okx, executor, legs, events, sleep = _clocked(fake_exchange)
+    okx.lands_late_ms = [9_000]
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    sleep(60_000)  # whatever was still on its way has landed
+    assert len(okx.sent) == 1  # never re-sent
+    assert fill.balanced and fill.qty == D("0.02")
+    assert binance.base_position() == D("0.02") and okx.base_position() == D("-0.02")
+    assert not any("topping up" in e for e in events)
+
+
+def test_a_timed_out_order_is_absent_only_after_lookups_spread_over_the_settle_window(fake_exchange):
+    binance, okx, executor, legs, events, sleep = _clocked(fake_exchange)
+    okx.reject = [True]  # never reaches the venue: absent, but only proved after the window
+    looked_at = []
+    history = okx.GetHistoryOrders
+
+    def history_seen(symbol=""):
+        looked_at.append(okx.time_ms)
+        return history(symbol)
+
+    okx.GetHistoryOrders = history_seen
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and len(okx.sent) == 2  # topped up once proved absent
+    assert looked_at[:3] == [0, 5_000, 10_000]  # the last lookup a whole window after the send
+    assert any("topping up" in e for e in events)
+    assert any("absent" in line and "client_id=hg" in line for line in okx.order_log)
