@@ -33,6 +33,13 @@ from fmz_compat.core import (
     SimConfig,
 )
 from fmz_compat.header import BacktestHeader, HeaderError, parse_header
+from fmz_compat.source_check import (
+    PY2_ONLY_MODULES,
+    import_problem,
+    missing_module_message,
+    python2_message,
+    python2_shebang,
+)
 from fmz_compat.store import RobotStore
 
 EXIT_OK = 0
@@ -115,16 +122,17 @@ def read_strategy(path: Path) -> tuple[str, BacktestHeader | None]:
         source = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"strategy file {path} is not UTF-8 text: save it as UTF-8") from None
+    if python2_shebang(source):  # FMZ runs it under python2 even when it would compile under 3
+        raise UsageError(python2_message(path, "line 1: " + source.split("\n", 1)[0].strip()))
     try:
         compile(source, str(path), "exec")
     except SyntaxError as exc:
         if looks_like_python2(source):
-            raise UsageError(
-                f"{path} is a Python 2 strategy (line {exc.lineno}: {exc.msg}); fmz_compat runs "
-                "Python 3 only: port it (e.g. print x -> print(x)) or run it on a python2 "
-                "docker on FMZ"
-            ) from None
+            raise UsageError(python2_message(path, f"line {exc.lineno}: {exc.msg}")) from None
         raise UsageError(f"{path} line {exc.lineno}: {exc.msg}: fix the syntax error") from None
+    problem = import_problem(path, source)
+    if problem is not None:
+        raise UsageError(problem)
     try:
         header = parse_header(source)
     except HeaderError as exc:
@@ -416,6 +424,15 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
             ended = (EXIT_OK, "main() returned")
         except EOFError as exc:
             ended = (EXIT_OK, str(exc) or "backtest window ended")
+        except ModuleNotFoundError as exc:  # an import the source check could not see (dynamic ones)
+            if not _import_failed_in_strategy(exc, config):
+                _log_traceback(runtime, config)
+                return EXIT_CRASH, "uncaught exception"
+            module = (exc.name or "").split(".")[0]
+            path = config.strategy_path
+            runtime.log(LOG_TYPE_ERROR, python2_message(path, f"import {module}")
+                        if module in PY2_ONLY_MODULES else missing_module_message(path, module))
+            return EXIT_USAGE, f"module {module} not installed"
         except (KeyboardInterrupt, _Stop):
             ended = (interrupted_code, "stopped")
         except SystemExit as exc:
@@ -442,6 +459,12 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 rows = runtime.store.logs(limit=min(new_rows, 20))
                 result.final_words = [str(r["Extra"]) for r in reversed(rows)]
         return ended
+
+
+def _import_failed_in_strategy(exc: ModuleNotFoundError, config: RunConfig) -> bool:
+    """The strategy's own import statement failed (not an import inside an installed package)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(exc.name) and bool(frames) and frames[-1].filename == str(config.strategy_path)
 
 
 def _system_exit_code(exc: SystemExit) -> int:

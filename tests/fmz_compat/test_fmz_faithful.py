@@ -94,3 +94,67 @@ def test_help_tells_args_from_params(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--params PARAMS this project's PARAMS global" in text
     assert "--args FILE FMZ strategy arguments, each its own global" in text
+
+
+# --- item 3: Python 2 and missing modules: one line, never a traceback ---
+
+@pytest.mark.parametrize("first_line", ["#!python2", "#!/usr/bin/python2.7", "#!/usr/bin/env python2"])
+def test_python2_shebang_is_honoured_even_when_the_file_compiles_under_3(capsys, tmp_path, first_line):
+    # FMZ's syntax guide: the first line picks the interpreter (#!python2 / #!python3). This file
+    # compiles under Python 3 but would divide differently (3 / 2 == 1 under Python 2).
+    strategy = _write(tmp_path, f"{first_line}\ndef main():\n    Log(3 / 2)\n")
+    line = _one_line_error(capsys, ["backtest", str(strategy), "--out", str(tmp_path / "runs")])
+    assert "is a Python 2 strategy (line 1: #!" in line and "port it" in line
+    assert not (tmp_path / "runs").exists()  # refused before a robot is made
+
+
+def test_python3_shebang_runs(tmp_path):
+    strategy = _write(tmp_path, "#!python3\ndef main():\n    Log('half', 3 / 2)\n")
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 0 and "half 1.5" in logs
+
+
+@pytest.mark.parametrize("statement", ["import urllib2", "from urlparse import urljoin",
+                                       "import Queue, json", "import cPickle as pickle"])
+def test_python2_only_module_gets_the_python2_line(capsys, tmp_path, statement):
+    strategy = _write(tmp_path, f"import json\n{statement}\ndef main():\n    pass\n")
+    line = _one_line_error(capsys, ["backtest", str(strategy)])
+    assert "is a Python 2 strategy (line 2: import " in line
+
+
+def test_python2_module_imported_inside_a_function_gets_the_same_line(capsys, tmp_path):
+    strategy = _write(tmp_path, "def main():\n    import urllib2\n    urllib2.urlopen('x')\n")
+    assert "is a Python 2 strategy (line 2: import urllib2)" in _one_line_error(capsys, ["backtest",
+                                                                                         str(strategy)])
+
+
+def test_missing_module_names_it_and_the_install_command(capsys, tmp_path):
+    strategy = _write(tmp_path, "import json\nimport sklearn_not_here\ndef main():\n    pass\n")
+    line = _one_line_error(capsys, ["backtest", str(strategy)])
+    assert "imports sklearn_not_here (line 2), which is not installed" in line
+    assert "-m pip install sklearn-not-here" in line
+
+
+def test_guarded_import_and_local_module_are_left_to_the_strategy(tmp_path):
+    (tmp_path / "helper_mod.py").write_text("VALUE = 42\n")
+    strategy = _write(tmp_path, """
+        try:
+            import urllib2
+        except ImportError:
+            import urllib.request as urllib2
+        import helper_mod
+        def main():
+            Log("ok", helper_mod.VALUE, urllib2.__name__)
+        """)
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 0 and "ok 42 urllib.request" in logs
+
+
+def test_dynamic_import_of_a_missing_module_ends_the_run_with_one_line(capsys, tmp_path):
+    strategy = _write(tmp_path, "def main():\n    __import__('absent_pkg_xyz')\n")
+    code, logs, run_json = _run(tmp_path, strategy)
+    assert code == 2 and run_json["ended_by"] == "module absent_pkg_xyz not installed"
+    assert any("imports absent_pkg_xyz, which is not installed" in line for line in logs)
+    assert not any("Traceback" in line for line in logs)
+    printed = capsys.readouterr().out
+    assert "imports absent_pkg_xyz, which is not installed" in printed
