@@ -844,20 +844,51 @@ class LiveExchange(FmzExchangeObject):
         with self._lock:
             for client_id, sent in list(self.in_flight.items()):
                 try:
-                    unified = self._symbol(sent.Symbol)[1]
-                    order = self._client.fetch_order(None, unified, {"clientOrderId": client_id})
+                    order = self._find_by_client_id(self._symbol(sent.Symbol)[1], client_id)
                 except ccxt.OrderNotFound:
-                    resolved[client_id] = None
+                    order = None
                 except (_Failed, ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError,
                         IndexError) as e:
                     self._fail("resolve_in_flight", f"{client_id} still unknown: {_venue_message(e)}")
                     continue
-                else:
-                    if order.get("id") is None:
-                        continue
-                    resolved[client_id] = self._order_struct(order)
+                if order is not None and order.get("id") is None:
+                    continue
+                resolved[client_id] = None if order is None else self._order_struct(order)
                 del self.in_flight[client_id]
         return resolved
+
+    def _find_by_client_id(self, unified: str, client_id: str) -> dict[str, Any] | None:
+        """The order this account placed with `client_id` (ccxt's order), or None when the venue has none.
+
+        Each venue's own lookup: Binance GET /fapi/v1/order origClientOrderId, OKX GET /api/v5/trade/order
+        clOrdId, Bybit GET /v5/order/realtime then /v5/order/history orderLinkId (a restart of Bybit's
+        servers moves closed orders to history only), BitMEX GET /order filter {"clOrdID"}, CoinEx GET
+        /v2/futures/pending-order then /finished-order client_id. Rows are matched on the venue's
+        client-id field too, so a venue that ignored the filter cannot hand back another order."""
+        client, market = self._client, self._markets()[unified]
+        if self._venue == "binance":
+            return client.fetch_order(None, unified, {"origClientOrderId": client_id})
+        if self._venue == "okx":
+            return client.fetch_order(None, unified, {"clOrdId": client_id})
+        if self._venue == "bybit":
+            query = {"category": "linear", "symbol": market["id"], "orderLinkId": client_id}
+            for endpoint in (client.privateGetV5OrderRealtime, client.privateGetV5OrderHistory):
+                rows = ((endpoint(dict(query)).get("result") or {}).get("list")) or []
+                row = _row_with(rows, "orderLinkId", client_id)
+                if row is not None:
+                    return client.parse_order(row, market)
+            return None
+        if self._venue == "bitmex":
+            orders = client.fetch_orders(unified, None, None, {"filter": {"clOrdID": client_id}})
+            return next((o for o in orders if (o.get("info") or {}).get("clOrdID") == client_id), None)
+        if self._venue == "coinex":
+            for fetch in (client.fetch_open_orders, client.fetch_closed_orders):
+                orders = fetch(unified, None, None, {"client_id": client_id})
+                found = next((o for o in orders if (o.get("info") or {}).get("client_id") == client_id), None)
+                if found is not None:
+                    return found
+            return None
+        raise _Failed(f"no lookup by client order id on {self._name}")
 
     # --- account modes ------------------------------------------------------------------------
     def check_account_mode(self) -> None:
@@ -958,6 +989,10 @@ def _wallet_and_upnl(venue: str, info: Any, asset: str) -> tuple[float, float] |
     except (KeyError, IndexError, TypeError, ValueError, StopIteration):
         return None
     return None
+
+
+def _row_with(rows: list[Any], field: str, value: str) -> dict[str, Any] | None:
+    return next((r for r in rows if isinstance(r, dict) and r.get(field) == value), None)
 
 
 def _decimals(step: Any) -> int | None:

@@ -14,9 +14,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: let tests impo
 
 from venue_payloads import (  # noqa: E402
     BINANCE_EXCHANGE_INFO,
+    BITMEX_API,
+    BITMEX_INSTRUMENTS,
     BYBIT_API,
     BYBIT_INSTRUMENTS,
     CLASSIC_INFO,
+    COINEX_API,
+    COINEX_FUTURES_MARKETS,
+    COINEX_SPOT_MARKETS,
     OKX_INSTRUMENTS,
     QUERY_API,
     make,
@@ -51,3 +56,16 @@ def bybit(http):
     http.get(f"{BYBIT_API}/user/query-api", json=QUERY_API)
     http.get(f"{BYBIT_API}/account/info", json=CLASSIC_INFO)
     return make("bybit", "BTC_USDT")
+
+
+@pytest.fixture
+def coinex(http):
+    http.get(f"{COINEX_API}/spot/market", json=COINEX_SPOT_MARKETS)
+    http.get(f"{COINEX_API}/futures/market", json=COINEX_FUTURES_MARKETS)
+    return make("coinex", "BTC_USDT")
+
+
+@pytest.fixture
+def bitmex(http):
+    http.get(re.compile(rf"{BITMEX_API}/instrument/active"), json=BITMEX_INSTRUMENTS)
+    return make("bitmex", "BTC_USDT")

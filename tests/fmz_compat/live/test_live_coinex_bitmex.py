@@ -8,18 +8,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 import requests
-from venue_payloads import (
-    BITMEX_INSTRUMENTS,
-    COINEX_FUTURES_MARKETS,
-    COINEX_SPOT_MARKETS,
-    SECRETS,
-    make,
-)
+from venue_payloads import BITMEX_API as BITMEX
+from venue_payloads import BITMEX_INSTRUMENTS, SECRETS
+from venue_payloads import COINEX_API as COINEX
 
 from fmz_compat.core import ORDER_STATE_CLOSED, ORDER_STATE_PENDING, PD_SHORT
 
-COINEX = "https://api.coinex.com/v2"
-BITMEX = "https://www.bitmex.com/api/v1"
 COINEX_ORDER = {"order_id": 13400, "market": "BTCUSDT", "market_type": "FUTURES", "side": "buy",
                 "type": "limit", "amount": "0.01", "price": "95000", "unfilled_amount": "0.006",
                 "filled_amount": "0.004", "filled_value": "379.9996", "client_id": "fmzc0x1", "fee": "0.19",
@@ -35,19 +29,6 @@ BITMEX_ORDER = {"orderID": "3c0b4b5e-4c1b-4c8e-9b1e-8d7f0c1a2b3c", "clOrdID": "f
                 "workingIndicator": True, "ordRejReason": "", "leavesQty": 2000, "cumQty": 0, "avgPx": None,
                 "text": "Submitted via API.", "transactTime": "2024-11-25T01:00:00.123Z",
                 "timestamp": "2024-11-25T01:00:00.123Z"}
-
-
-@pytest.fixture
-def coinex(http):
-    http.get(f"{COINEX}/spot/market", json=COINEX_SPOT_MARKETS)
-    http.get(f"{COINEX}/futures/market", json=COINEX_FUTURES_MARKETS)
-    return make("coinex", "BTC_USDT")
-
-
-@pytest.fixture
-def bitmex(http):
-    http.get(re.compile(rf"{BITMEX}/instrument/active"), json=BITMEX_INSTRUMENTS)
-    return make("bitmex", "BTC_USDT")
 
 
 def test_coinex_order_partial_fill_cancel_and_position(coinex, http):

@@ -140,6 +140,8 @@ BITMEX_INSTRUMENTS = [{
 
 
 BYBIT_API = "https://api.bybit.com/v5"
+COINEX_API = "https://api.coinex.com/v2"
+BITMEX_API = "https://www.bitmex.com/api/v1"
 CLASSIC_INFO = bybit_ok({"unifiedMarginStatus": 1, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
                          "spotHedgingStatus": "OFF", "updatedTime": "1732500000000",
                          "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0})
