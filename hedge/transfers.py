@@ -98,7 +98,9 @@ def _bybit_ok(data: Any) -> bool:
 
 
 # --- parsers: the venue's response -> records ------------------------------------------------------
-BINANCE_DEPOSIT_STATE = {0: "pending", 1: "done", 6: "done", 7: "failed", 8: "pending"}
+# Binance deposit status (developers.binance.com/docs/wallet/capital/deposite-history): 0 pending,
+# 1 success, 2 rejected, 6 credited but cannot withdraw, 7 wrong deposit, 8 waiting user confirm
+BINANCE_DEPOSIT_STATE = {0: "pending", 1: "done", 2: "failed", 6: "done", 7: "failed", 8: "pending"}
 BINANCE_WITHDRAWAL_STATE = {0: "pending", 1: "failed", 2: "pending", 3: "failed", 4: "pending",
                             5: "failed", 6: "done"}
 OKX_DEPOSIT_DONE = {"1", "2"}  # 1 credited (before the venue's own unlock), 2 success

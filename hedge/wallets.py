@@ -15,6 +15,7 @@ again until the venue's withdrawal history proves it absent (hedge/treasury.py d
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
@@ -46,6 +47,16 @@ UNKNOWN = Answer(None, detail="no answer")
 
 def native_chain(venue: str, network: str) -> str:
     return NATIVE_CHAIN.get(venue, {}).get(network, network)
+
+
+# Bybit wants a UUID as transferId (its idempotency key); ours is derived from the step's own ref so a
+# retried step sends the same one
+_BYBIT_TRANSFER_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+
+
+def bybit_transfer_id(ref: str) -> str:
+    """The UUID Bybit's inter-transfer needs as `transferId`, the same for the same ref."""
+    return str(uuid.uuid5(_BYBIT_TRANSFER_NAMESPACE, ref))
 
 
 def _usdt(amount: Decimal) -> str:
@@ -106,8 +117,8 @@ def internal_transfer(exchange: Any, venue: str, amount: Decimal, *, to_futures:
     if venue == "bybit":
         src, dst = ("FUND", "UNIFIED") if to_futures else ("UNIFIED", "FUND")
         return _bybit(_call(exchange, "POST", "/v5/asset/transfer/inter-transfer", body={
-            "transferId": ref, "coin": asset, "amount": _usdt(amount), "fromAccountType": src,
-            "toAccountType": dst}), "transferId")
+            "transferId": bybit_transfer_id(ref), "coin": asset, "amount": _usdt(amount),
+            "fromAccountType": src, "toAccountType": dst}), "transferId")
     return Answer(False, detail=f"{venue}: wallet transfers are not supported")
 
 

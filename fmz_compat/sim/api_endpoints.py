@@ -11,6 +11,7 @@ the fee is reported beside it (the wallet was debited by both).
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from fmz_compat.sim import params as P
@@ -41,6 +42,13 @@ def _transfer(acc: Account, asset: str, amount: float, to_futures: bool) -> None
         raise VenueError(f"insufficient {asset}: {available:.6f} available for a transfer of {amount:g}")
     src[asset] -= amount
     dst[asset] += amount
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 def _network(chain: str) -> str:
@@ -234,9 +242,12 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
             src, dst = str(args.get("fromAccountType", "")), str(args.get("toAccountType", ""))
             if {src, dst} != {"FUND", "UNIFIED"}:
                 raise VenueError('{"retCode":131212,"retMsg":"accountType must be FUND and UNIFIED"}')
+            transfer_id = str(args.get("transferId", ""))
+            if not _is_uuid(transfer_id):  # Bybit V5 create-inter-transfer: "transferId: UUID"
+                raise VenueError('{"retCode":10001,"retMsg":"params error: transferId must be a UUID"}')
             _transfer(acc, coin, _amount(args, "amount"), dst == "UNIFIED")
             return {"retCode": 0, "retMsg": "success",
-                    "result": {"transferId": str(len(world.withdrawals) + 1)}}
+                    "result": {"transferId": transfer_id, "status": "SUCCESS"}}
         if path == "/v5/asset/withdraw/create" and method == "POST":
             net = _network(str(args.get("chain", "")))
             tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)

@@ -224,6 +224,15 @@ def test_each_venue_format_is_parsed_into_records():
     assert [(r.id, r.state) for r in byb_wd] == [("8839035", "pending"), ("7", "failed")]
 
 
+def test_binance_deposit_statuses_read_as_binance_documents_them():
+    # developers.binance.com/docs/wallet/capital/deposite-history: "0:pending, 6:credited but cannot withdraw,
+    # 7:Wrong Deposit, 8:Waiting User confirm, 1:success, 2:rejected"; ccxt's binance.py
+    # (parse_transaction_status_by_type) reads 0 pending, 1 and 6 ok
+    rows = [dict(BINANCE_DEPOSITS[0], id=str(status), status=status) for status in (0, 1, 2, 6, 7, 8)]
+    states = {r.id: r.state for r in parse_binance_deposits(rows)}
+    assert states == {"0": "pending", "1": "done", "2": "failed", "6": "done", "7": "failed", "8": "pending"}
+
+
 def test_funding_wallet_balances_and_refusals():
     assert parse_binance_funding(
         [{"asset": "USDT", "free": "10.5", "locked": "1", "freeze": "0"}, {"asset": "BTC", "free": "1"}],

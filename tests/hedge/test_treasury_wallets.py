@@ -4,6 +4,7 @@ and the same calls end to end on the simulator (transfer, withdraw, deposit addr
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -13,7 +14,7 @@ import pytest
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.transfers import read_funding_balance, read_history
-from hedge.wallets import deposit_address, internal_transfer, withdraw
+from hedge.wallets import bybit_transfer_id, deposit_address, internal_transfer, withdraw
 
 T0 = 1_704_067_200_000
 
@@ -87,13 +88,46 @@ def test_no_answer_is_unknown_never_refused(venue):
     ("okx", "/api/v5/asset/transfer", False,
      {"ccy": "USDT", "amt": "10.50", "from": "18", "to": "6", "clientId": "r1"}),
     ("bybit", "/v5/asset/transfer/inter-transfer", True,
-     {"transferId": "r1", "coin": "USDT", "amount": "10.50", "fromAccountType": "FUND",
+     {"transferId": bybit_transfer_id("r1"), "coin": "USDT", "amount": "10.50", "fromAccountType": "FUND",
       "toAccountType": "UNIFIED"}),
 ])
 def test_internal_transfers_use_each_venues_wallet_names(venue, path, to_futures, expected):
     ex = Recorder(None)
     internal_transfer(ex, venue, Decimal("10.5"), to_futures=to_futures, ref="r1")
     assert ex.calls == [("POST", path, expected)]
+
+
+# ccxt's recorded Bybit request (ccxt/ccxt ts/src/test/static/request/bybit.json, "transfer"): the body of
+# POST /v5/asset/transfer/inter-transfer; Bybit's V5 docs (bybit-exchange.github.io/docs/v5/asset/transfer/
+# create-inter-transfer): "transferId: UUID. Please manually generate a UUID"
+CCXT_BYBIT_TRANSFER_BODY = {"transferId": "22942eaa-4231-47a4-8f05-0a6a6d8d221e",
+                            "fromAccountType": "UNIFIED", "toAccountType": "FUND", "coin": "USDT",
+                            "amount": "1"}
+UUID_SHAPE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def test_bybit_inter_transfer_sends_a_uuid_transfer_id_shaped_like_ccxts_recorded_request():
+    assert UUID_SHAPE.match(CCXT_BYBIT_TRANSFER_BODY["transferId"])  # the recorded request itself
+    ex = Recorder({"retCode": 0, "retMsg": "success", "result": {"transferId": "x", "status": "SUCCESS"}})
+    assert internal_transfer(ex, "bybit", Decimal(1), to_futures=False, ref="tr12x1719792000a").done
+    [(_, _, sent)] = ex.calls
+    assert set(sent) == set(CCXT_BYBIT_TRANSFER_BODY)
+    assert UUID_SHAPE.match(sent["transferId"]), sent["transferId"]
+    assert (sent["fromAccountType"], sent["toAccountType"]) == ("UNIFIED", "FUND")
+    # the same step retried sends the same id (Bybit's idempotency key); another step another one
+    assert bybit_transfer_id("tr12x1719792000a") == sent["transferId"]
+    assert sent["transferId"] != bybit_transfer_id("tr12x1719792000b")
+
+
+def test_the_simulated_bybit_refuses_a_transfer_id_that_is_not_a_uuid():
+    world, _ = _world()
+    bybit = world.exchanges[2]
+    body = json.dumps({"transferId": "tr1x1a", "coin": "USDT", "amount": "5", "fromAccountType": "UNIFIED",
+                       "toAccountType": "FUND"})
+    assert bybit.IO("api", "POST", "/v5/asset/transfer/inter-transfer", "", body) is None
+    assert world.accounts[2].funding_wallet["USDT"] == 0
+    assert internal_transfer(bybit, "bybit", Decimal(5), to_futures=False, ref="tr1x1a").done
+    assert world.accounts[2].funding_wallet["USDT"] == pytest.approx(5)
 
 
 def _world():
