@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 SUPPORTED_CONTRACTS = ("swap",)
 _DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
 # option names venues use for a client order id (Binance, OKX, Bybit, CoinEx, BitMEX)
-_CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id")
+_CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id", "clOrdID")
+# where each venue's raw order carries the client order id (ccxt's recorded venue responses)
+_RAW_CLIENT_ID = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId", "coinex": "client_id",
+                  "bitmex": "clOrdID"}
 _MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
                   "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
 _TIMEOUT_MESSAGE = ("Post \"{url}\": context deadline exceeded "
@@ -640,7 +643,7 @@ class Exchange(FmzExchangeObject):
                      "price": order.price, "origQty": order.amount, "executedQty": order.filled,
                      "timeInForce": "GTX" if order.post_only else order.tif,
                      "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms,
-                     "clientOrderId": order.client_id},
+                     _RAW_CLIENT_ID[self._venue]: order.client_id},
         })
 
     def GetOrder(self, order_id: Any) -> Struct | None:

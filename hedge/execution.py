@@ -55,6 +55,16 @@ POSITION_READ_ATTEMPTS = 3
 RETRY_SLEEP_MS = 200
 DEFAULT_SETTLE_MS = 10_000  # outage.order_settle_s: how long a timed-out order may take to appear
 ABSENCE_WAITS = 8  # lookups settle() makes at most (ABSENCE_LOOKUPS suffice when the clock moves)
+# Where each venue's raw order (FMZ's Order.Info) carries the client order id; FMZ's Order struct has none.
+CLIENT_ID_FIELDS = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId",
+                    "coinex": "client_id", "bitmex": "clOrdID"}
+
+
+def client_id_of(venue_key: str, order: dict[str, Any]) -> str:
+    """The client order id in a venue's raw order, "" when it carries none."""
+    info = order.get("Info") or {}
+    value = info.get(CLIENT_ID_FIELDS[venue_key]) if isinstance(info, dict) else None
+    return str(value) if value else ""
 
 
 class LegOutcomeUnknown(RuntimeError):
@@ -303,8 +313,7 @@ class Executor:
         if open_orders is None or history is None:
             return None
         for order in [*open_orders, *history]:
-            info = order.get("Info") or {}
-            if str(info.get("clientOrderId") or "") == record.client_id:
+            if client_id_of(venue.key, order) == record.client_id:
                 return order
         return False
 

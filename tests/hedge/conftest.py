@@ -14,6 +14,10 @@ class KillSwitch(BaseException):
 
 NAMES = {"binance": "Futures_Binance", "bybit": "Futures_Bybit", "okx": "Futures_OKX",
          "coinex": "Futures_CoinEx", "bitmex": "Futures_BitMEX"}
+# The field each venue's raw order names the client order id in (ccxt's recorded responses,
+# ts/src/test/static/response/<venue>.json in ccxt/ccxt): the fake answers as the venue would.
+RAW_CLIENT_ID = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId",
+                 "coinex": "client_id", "bitmex": "clOrdID"}
 
 
 class FakeExchange:
@@ -138,7 +142,7 @@ class FakeExchange:
         self.orders[order_id] = {"Id": order_id, "Status": 1 if filled == wanted else 2,
                                  "Amount": amount, "DealAmount": float(filled),
                                  "AvgPrice": (ask if sign > 0 else bid) if filled else 0.0,
-                                 "Info": {"clientOrderId": client_id}}
+                                 "Info": {RAW_CLIENT_ID[self.venue]: client_id}}
         if self.lost_ack and self.lost_ack.pop(0):
             return None
         return order_id

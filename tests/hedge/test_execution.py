@@ -4,8 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hedge.execution import Executor, Leg, LegOutcomeUnknown
+from hedge.execution import CLIENT_ID_FIELDS, Executor, Leg, LegOutcomeUnknown, client_id_of
 from hedge.market import Venue, load_specs
+from hedge.orders import OrderRecord
 from hedge.sizing import equal_base_qty
 
 D = Decimal
@@ -250,3 +251,70 @@ def test_a_timed_out_order_is_absent_only_after_lookups_spread_over_the_settle_w
     assert looked_at[:3] == [0, 5_000, 10_000]  # the last lookup a whole window after the send
     assert any("topping up" in e for e in events)
     assert any("absent" in line and "client_id=hg" in line for line in okx.order_log)
+
+# Each venue's own raw order, as the venues answer an order query (FMZ passes it through as Order.Info).
+# Sources, all in ccxt/ccxt (MIT), ts/src/test/static/response/<venue>.json unless noted:
+#   binance  binance.json createOrders "create swap orders" (USDⓈ-M, BTCUSDT)
+#   bybit    bybit.json fetchClosedOrder "Fetch swap closed order by its ID and symbol" (linear BTCUSDT;
+#            recorded with orderLinkId "", set here as a caller's id, as in editOrder's "bybit1")
+#   okx      okx.json createOrder "type2 & type3 together" (clOrdId, ordId) and the swap order of
+#            ccxt/okx.py parse_order (fetchClosedOrders, LINK-USDT-SWAP)
+#   coinex   coinex.json fetchClosedOrders "swap closed order" (client_id) in the v2 futures order shape of
+#            ccxt/coinex.py parse_order ("Swap fetchOrder")
+#   bitmex   bitmex.json fetchOrder "Swap market order" (XBTUSDT; recorded with clOrdID "", set here)
+VENUE_ORDERS = {
+    "binance": {"orderId": 4087922044, "symbol": "BTCUSDT", "status": "NEW",
+                "clientOrderId": "x-xcKtGhcu04075babaeb34c55af79ba", "price": "110001.00", "avgPrice": "0.00",
+                "origQty": "0.200", "executedQty": "0.000", "cumQty": "0.000", "cumQuote": "0.00000",
+                "timeInForce": "GTC", "type": "LIMIT", "reduceOnly": False, "closePosition": False,
+                "side": "SELL", "positionSide": "BOTH", "updateTime": 1739781831932},
+    "bybit": {"symbol": "BTCUSDT", "orderType": "Market", "orderLinkId": "bybit1",
+              "orderId": "aee7453a-a100-465f-857a-3db780e9329a", "avgPrice": "123498",
+              "orderStatus": "Filled",
+              "cumExecValue": "123.498", "price": "123615.9", "createdTime": "1757837580469",
+              "positionIdx": "0", "timeInForce": "IOC", "side": "Buy", "cumExecFee": "0.0679239",
+              "leavesQty": "0", "cumExecQty": "0.001", "reduceOnly": False, "qty": "0.001"},
+    "okx": {"clOrdId": "6b9ad766b55dBCDE63969a1144bfb943", "ordId": "2896576259728695296",
+            "instId": "LINK-USDT-SWAP", "instType": "SWAP", "ordType": "limit", "posSide": "net",
+            "px": "13.142",
+            "reduceOnly": "true", "side": "sell", "sz": "0.1", "state": "filled", "tdMode": "isolated",
+            "cTime": "1751705801423", "uTime": "1751705807467"},
+    "coinex": {"amount": "0.1", "client_id": "x-167673045-8012a4a93415be8f", "created_at": 1703591279143,
+               "fee": "0.003689", "fee_ccy": "USDT", "filled_amount": "0.1", "filled_value": "7.378",
+               "market": "LTCUSDT", "market_type": "FUTURES", "order_id": 120234770970, "price": "0",
+               "side": "buy", "type": "market", "unfilled_amount": "0", "updated_at": 1703591279143},
+    "bitmex": {"orderID": "eaf968c6-906b-4aaa-a32a-ab65d6e06ed7", "clOrdID": "pair7a1", "symbol": "XBTUSDT",
+               "side": "Buy", "orderQty": 1000, "price": 20933, "currency": "USDT", "settlCurrency": "USDt",
+               "ordType": "Market", "timeInForce": "ImmediateOrCancel", "ordStatus": "Filled", "leavesQty": 0,
+               "cumQty": 1000, "avgPx": 20933, "timestamp": "2022-06-20T11:50:52.376Z"},
+}
+
+
+class _HistoryOnly:
+    """A venue whose CreateOrder answer was lost: the order is only in its history."""
+
+    def __init__(self, raw_orders):
+        self.raw_orders = raw_orders
+
+    def GetOrders(self, symbol=""):
+        return []
+
+    def GetHistoryOrders(self, symbol=""):
+        return [{"Id": f"X,{n}", "Status": 1, "DealAmount": 1.0, "AvgPrice": 1.0, "Info": raw}
+                for n, raw in enumerate(self.raw_orders)]
+
+
+@pytest.mark.parametrize("venue_key", sorted(VENUE_ORDERS))
+def test_a_lost_acknowledgement_is_found_by_the_venues_own_client_id_field(venue_key):
+    raw = VENUE_ORDERS[venue_key]
+    ours = client_id_of(venue_key, {"Info": raw})
+    assert ours and ours in raw.values()
+    other = dict(raw, **{CLIENT_ID_FIELDS[venue_key]: "someone-else"})
+    if venue_key != "binance":  # Binance's name on another venue's order is not that venue's client id
+        other["clientOrderId"] = ours
+    venue = Venue(venue_key, 0, _HistoryOnly([other, raw]), {})
+    record = OrderRecord(ours, "open#1", venue_key, SYMBOL, "buy", D("0.001"))
+    found = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet).find(venue, record)
+    assert found is not False and found["Id"] == "X,1"
+    record_absent = OrderRecord("never-sent-1", "open#1", venue_key, SYMBOL, "buy", D("0.001"))
+    assert Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet).find(venue, record_absent) is False

@@ -8,7 +8,8 @@ import pytest
 
 from hedge.app import App
 from hedge.config import ConfigError, parse_params
-from hedge.execution import Leg
+from hedge.execution import Leg, client_id_of
+from hedge.market import venue_key
 
 D = Decimal
 SYMBOL = "BTC_USDT"
@@ -72,7 +73,8 @@ def _stop_lines(sim) -> list[str]:
 
 
 def _orders_after_open(sim, index: int) -> list:
-    return [o for o in sim.orders(index) if o["Info"]["clientOrderId"].rsplit("n", 1)[1] not in ("1", "2")]
+    venue = venue_key(sim.world.exchanges[index].GetName())
+    return [o for o in sim.orders(index) if client_id_of(venue, o).rsplit("n", 1)[1] not in ("1", "2")]
 
 
 def test_a_40_percent_run_up_in_gaps_fires_levels_in_order_and_nothing_is_liquidated(sim_robot):

@@ -11,9 +11,10 @@ from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.app import App
 from hedge.config import parse_params
-from hedge.execution import Leg
+from hedge.execution import Leg, client_id_of
 from hedge.fmz import Api
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, Ledger
+from hedge.market import venue_key
 
 D = Decimal
 START_MS = 1_719_792_000_000
@@ -71,7 +72,8 @@ def _net(app: App) -> Decimal:
 
 
 def _client_ids_unique(sim: Sim, *indexes: int) -> None:
-    ids = [o["Info"]["clientOrderId"] for i in indexes for o in sim.orders(i)]
+    ids = [client_id_of(venue_key(sim.world.exchanges[i].GetName()), o)
+           for i in indexes for o in sim.orders(i)]
     assert len(ids) == len(set(ids)) and all(ids)
 
 
@@ -302,10 +304,10 @@ def test_one_leg_partially_filled_is_topped_up_once_then_matched_and_nothing_is_
     assert fill.balanced and fill.qty == D("0.015") and _net(app) == 0
     assert app.venue_positions() == {("binance", SYMBOL): D("0.015"), ("okx", SYMBOL): D("-0.015")}
     assert app.executor.orders_sent == 4  # both legs, one top-up, one undo: no retry loop
-    market, top_up = sorted(sim.orders(1), key=lambda o: o["Info"]["clientOrderId"])
+    market, top_up = sorted(sim.orders(1), key=lambda o: client_id_of("okx", o))
     assert (market["Amount"], market["DealAmount"]) == (2.0, 1.0)  # contracts of 0.01 BTC
     assert top_up["Info"]["timeInForce"] == "IOC" and top_up["DealAmount"] == 0.5
-    assert [o["DealAmount"] for o in sorted(sim.orders(0), key=lambda o: o["Info"]["clientOrderId"])] == [
+    assert [o["DealAmount"] for o in sorted(sim.orders(0), key=lambda o: client_id_of("binance", o))] == [
         0.02, 0.005]
     _client_ids_unique(sim, 0, 1)
     assert all(o["Status"] != 0 for i in (0, 1) for o in sim.orders(i))  # nothing left resting

@@ -20,7 +20,7 @@ from fmz_compat.sim import create_world
 from hedge.app import App
 from hedge.cluster import Unit
 from hedge.config import parse_params
-from hedge.execution import Leg
+from hedge.execution import Leg, client_id_of
 from hedge.fmz import Api
 from hedge.state import TradingState
 
@@ -231,9 +231,9 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
     assert tokyo_stops and all("long binance" in line for line in tokyo_stops)
     assert singapore_stops and all("long bybit" in line for line in singapore_stops)
     assert world.orders("binance") and all(
-        o["Info"]["clientOrderId"].startswith(tokyo.app.coordinator.client_prefix)
+        client_id_of("binance", o).startswith(tokyo.app.coordinator.client_prefix)
         for o in world.orders("binance"))
-    assert all(o["Info"]["clientOrderId"].startswith(singapore.app.coordinator.client_prefix)
+    assert all(client_id_of("bybit", o).startswith(singapore.app.coordinator.client_prefix)
                for o in world.orders("bybit"))
     for node in nodes:
         _book_matches_venues(world, node)
@@ -290,10 +290,10 @@ def test_nodes_binding_some_venues_open_and_close_only_units_they_can_trade(redi
     for node, venue in ((tokyo, "binance"), (singapore, "bybit")):
         assert node.app.pairs_opened > 0, node.name
         assert node.app.state is TradingState.ACTIVE, node.name
-        assert all(o["Info"]["clientOrderId"].startswith(node.app.coordinator.client_prefix)
+        assert all(client_id_of(venue, o).startswith(node.app.coordinator.client_prefix)
                    for o in world.orders(venue))
     prefixes = [n.app.coordinator.client_prefix for n in nodes]
-    okx = {next(p for p in prefixes if o["Info"]["clientOrderId"].startswith(p)) for o in world.orders("okx")}
+    okx = {next(p for p in prefixes if client_id_of("okx", o).startswith(p)) for o in world.orders("okx")}
     assert okx == set(prefixes)  # both trade okx
     for node in nodes:
         assert "Traceback" not in node.text()
