@@ -20,7 +20,7 @@ from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.guards import Guards
-from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg
+from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
@@ -538,6 +538,9 @@ class App:
         busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
         mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
                       if (m.venue, m.symbol) not in busy]
+        if mismatches and self.ledger.watch and self._close_late_fills(mismatches):
+            self._next_reconcile_ms = self.now_ms  # read the venues again at the next turn
+            return
         if mismatches and self.cfg.reconcile_policy == "adopt":
             self._adopt(paired)
             mismatches = self.ledger.reconcile(paired, tolerance)
@@ -555,6 +558,63 @@ class App:
             self.clear_halt()
         self._record_exposure(positions)
         self.guards.check_exposure()
+
+    def _close_late_fills(self, mismatches: list[PositionMismatch]) -> bool:
+        """A venue holds more than the ledger, and one of our own timed-out orders, proved absent, shows
+        there after all (it reached the matching engine late): close what it added, reduce-only and never
+        across zero, and book the round trip. True when something was closed."""
+        closed = False
+        for mismatch in mismatches:
+            excess = mismatch.found - mismatch.expected
+            venue = self._venue_or_none(mismatch.venue)
+            if venue is None or not self.health.can_trade(venue.key):
+                continue
+            for cid, record in list(self.ledger.watch.items()):
+                if (record.venue, record.symbol) != (mismatch.venue, mismatch.symbol):
+                    continue
+                late = self.executor.late_fill(venue, record)
+                if late is None or not late[0]:
+                    continue
+                signed = DIRECTION[record.side] * late[0]
+                if signed * excess <= 0:
+                    continue  # not an excess it explains (a deficit is named by reconcile)
+                try:
+                    done = self._close_late_fill(venue, record, min(abs(signed), abs(excess)), late[1])
+                except LegOutcomeUnknown as exc:
+                    self.halt(str(exc), {(venue.key, record.symbol)})
+                    return closed
+                if done:
+                    del self.ledger.watch[cid]
+                    self._save_ledger()
+                    closed, excess = True, excess - signed
+        return closed
+
+    def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> bool:
+        symbol, sign = record.symbol, DIRECTION[record.side]
+        current = self.executor.position(venue, symbol)
+        if current is None or current * sign <= 0:
+            return False
+        amount = min(amount, abs(current))  # reduce-only: never across zero
+        tag = f"late:{record.client_id}"
+        with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
+            fills = self.executor.move_position(venue, symbol, current, current - sign * amount, tag)
+        self.ledger.clear_orders(tag)
+        moved = sum((f.filled for f in fills), Decimal(0))
+        if not moved:
+            self._save_ledger()
+            return False
+        exit_price = fills[0].avg_price or entry
+        entry = entry or exit_price
+        fees = sum((f.fees for f in fills), Decimal(0)) + moved * entry * self.taker_bps(venue.key) / 10_000
+        pnl = sign * moved * (exit_price - entry) - fees
+        self.ledger.realized_pnl += pnl
+        self.ledger.fees_paid += fees
+        self.risk.unplanned_pnl += pnl
+        self._save_ledger()
+        self.event(f"{tag}: order {record.client_id} ({record.tag}, proved absent after a timeout) reached "
+                   f"{venue.key} late: {sign * moved:+f} {symbol} at {entry} closed reduce-only at "
+                   f"{exit_price}: unplanned {pnl:+.2f} USDT", "critical")
+        return True
 
     def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on

@@ -317,6 +317,15 @@ class Executor:
                 return order
         return False
 
+    def late_fill(self, venue: Venue, record: OrderRecord) -> tuple[Decimal, Decimal] | None:
+        """(base filled, average price) of an order once proved absent that the venue shows after all,
+        looked up by client id; None when it still does not show (or a query failed)."""
+        order = self.find(venue, replace(record, order_id=""))
+        if not isinstance(order, dict):
+            return None
+        filled = Decimal(repr(float(order.get("DealAmount") or 0))) * venue.specs[record.symbol].ct_val
+        return filled, Decimal(repr(float(order.get("AvgPrice") or 0)))
+
     def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
         """Settle an order from venue queries: cancel any remainder, then read its final state."""
         order = self.find(venue, record)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from hedge.orders import OrderRecord
+from hedge.orders import OrderRecord, OrderStatus
 
 STORE_KEY = "hedge_ledger_v1"
 # where loose legs were kept before they joined the ledger (hedge/risk.py, a list of
@@ -25,6 +25,7 @@ LEGACY_LOOSE_KEY = "hedge_pending_legs_v1"
 OUTAGE = "outage"  # origin of a loose leg: the hedge of a leg closed alone while this venue was out
 EXECUTION = "execution"  # origin: an execution whose legs filled unequally (or an undo refused)
 LEGACY = "earlier version"  # origin: read from LEGACY_LOOSE_KEY (either of the above)
+WATCHED_ORDERS = 200  # timed-out orders proved absent, kept to explain one that lands later
 LooseKey = tuple[str, str, str]  # (venue, symbol, unit key)
 _DECIMALS = ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding")
 
@@ -120,13 +121,23 @@ class Ledger:
     order_seq: int = 0
     # legs held beyond the pairs, per (venue, symbol, unit): see LooseLeg
     loose: dict[LooseKey, LooseLeg] = field(default_factory=dict)
+    # Timed-out orders proved absent and booked as such, newest WATCHED_ORDERS kept: one that reaches the
+    # venue later anyway still explains the position it made (reconcile closes it, App._close_late_fills).
+    watch: dict[str, OrderRecord] = field(default_factory=dict)
 
     def journal(self, record: OrderRecord) -> None:
         self.orders[record.client_id] = record
 
     def clear_orders(self, tag: str | None = None) -> None:
-        """Forget journaled orders of one execution (all when tag is None) once it is booked."""
-        self.orders = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
+        """Forget journaled orders of one execution (all when tag is None) once it is booked; a timed-out
+        one proved absent (looked up, never seen) goes on the watch list."""
+        kept = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
+        for cid, record in self.orders.items():
+            if cid not in kept and record.status is OrderStatus.ABSENT and record.misses:
+                self.watch[cid] = record
+        for cid in list(self.watch)[:-WATCHED_ORDERS]:
+            del self.watch[cid]
+        self.orders = kept
 
     def next_client_id(self, stamp: str, prefix: str = "hg") -> str:
         """Alphanumeric (every venue accepts it); unique across restarts: seq persists, stamp = start;
@@ -258,6 +269,7 @@ class Ledger:
             "orders": [r.to_json() for r in self.orders.values()],
             "order_seq": self.order_seq,
             "loose": [leg.to_json() for leg in self.loose.values()],
+            "watch": [r.to_json() for r in self.watch.values()],
         }, sort_keys=True)
 
     @classmethod
@@ -271,7 +283,8 @@ class Ledger:
                    funding_total=Decimal(data.get("funding_total", "0")),
                    spread_captured=Decimal(data.get("spread_captured", "0")),
                    orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
-                   order_seq=int(data.get("order_seq", 0)), loose={leg.key: leg for leg in loose})
+                   order_seq=int(data.get("order_seq", 0)), loose={leg.key: leg for leg in loose},
+                   watch={r["client_id"]: OrderRecord.from_json(r) for r in data.get("watch", [])})
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G."""

@@ -480,3 +480,30 @@ def test_no_opening_while_a_venue_says_its_own_request_budget_is_nearly_spent(fa
     okx.rate_budget = lambda: {"venue_remaining": 90, "venue_limit": 100, "backoff_ms": 0}
     _run(app, runtime, 25)
     assert len(app.ledger.pairs) == 1
+
+
+def test_an_order_that_lands_after_the_settle_window_is_closed_reduce_only_and_booked(fake_exchange,
+                                                                                     fake_runtime):
+    """Issue #17 seq 2: okx's sell times out and reaches the matching engine 30 s later, well after the
+    lookups over the settle window proved it absent and the leg was topped up: okx holds the leg twice.
+    The journal explains the excess (our own client id), so it is closed reduce-only and booked; openings
+    are not stopped waiting for a person. Old code: 'close them by hand' and the book stays unhedged."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.lands_late_ms = [30_000]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1 and okx.base_position() == D("-0.019")  # topped up after 10 s
+    late_client_id = next(iter(app.ledger.watch))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close either: only the late order moves
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    _run(app, runtime, 80)
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9)  # reduce-only side, exactly the excess
+    assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
+    assert app.halt_reason is None and not any("by hand" in line for line in runtime.logs)
+    assert app.ledger.watch == {} and Ledger.load(runtime.store).watch == {}
+    booked = [line for line in runtime.logs if f"late:{late_client_id}" in line and "unplanned" in line]
+    assert len(booked) == 1
+    # sold late at the okx bid of its landing (50 000), bought back at the ask 50 000.5, taker 2 bps on both
+    pnl = D("0.019") * (D("50000") - D("50000.5")) - D("0.019") * (D("50000") + D("50000.5")) * 2 / 10_000
+    assert app.risk.unplanned_pnl == pnl
