@@ -392,11 +392,12 @@ class Bybit(FakeVenue):
         return {
             ("GET", "/v5/market/instruments-info"): self.instruments,
             ("GET", "/v5/user/query-api"): lambda r: self.ok(
-                {"id": "1", "readOnly": 0, "unified": 0, "uta": 0, "permissions": {}, "ips": ["*"], "type": 1}
+                {"id": "1", "readOnly": 0, "unified": 0, "uta": 1, "permissions": {}, "ips": ["*"], "type": 1}
             ),
             ("GET", "/v5/account/info"): lambda r: self.ok(
-                {"unifiedMarginStatus": 1, "marginMode": "REGULAR_MARGIN"}
+                {"unifiedMarginStatus": 5, "marginMode": "REGULAR_MARGIN"}  # UTA 2.0: Bybit has no other
             ),
+            ("POST", "/v5/position/switch-mode"): lambda r: self.ok({}),
             ("POST", "/v5/position/set-leverage"): lambda r: self.ok({}),
             ("GET", "/v5/market/tickers"): self.tickers,
             ("GET", "/v5/market/orderbook"): self.orderbook,
@@ -530,7 +531,7 @@ class Bybit(FakeVenue):
             {
                 "list": [
                     {
-                        "accountType": "CONTRACT",
+                        "accountType": "UNIFIED",
                         "accountIMRate": "0",
                         "accountMMRate": "0",
                         "totalEquity": "100000",

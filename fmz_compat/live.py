@@ -194,6 +194,7 @@ class LiveExchange(FmzExchangeObject):
         self.cross = True
         self.period_s = 3600  # GetRecords' default period (FMZ: the robot's K-line period)
         self.leverage: dict[str, int] = {}  # what SetMarginLevel was asked, per unified symbol
+        self._bybit_margin: str | None = None  # a Bybit unified account's marginMode, once read
 
     @property
     def client(self) -> ccxt.Exchange:
@@ -365,16 +366,18 @@ class LiveExchange(FmzExchangeObject):
         return self._run("SetMarginLevel", run)
 
     def _set_margin_mode(self, unified: str, level: int) -> None:
-        """Cross (or isolated after IO("cross", False)) margin on the symbol, where the venue sets it per
-        symbol apart from the leverage: Binance (POST /fapi/v1/marginType), Bybit classic
-        (/v5/position/switch-isolated), BitMEX (POST /position/isolate). OKX and CoinEx take the mode with
-        the leverage (ccxt sends mgnMode / margin_mode cross by default) and with every order (OKX tdMode)."""
+        """Cross (or isolated after IO("cross", False)) margin on the symbol, where the venue sets it apart
+        from the leverage: Binance (POST /fapi/v1/marginType), BitMEX (POST /position/isolate), Bybit's
+        unified account (account-wide, POST /v5/account/set-margin-mode, plus one-way mode per symbol).
+        OKX and CoinEx take the mode with the leverage (ccxt sends mgnMode / margin_mode cross by default)
+        and with every order (OKX tdMode)."""
         mode = "cross" if self.cross else "isolated"
         try:
             if self._venue == "binance":
                 self._client.set_margin_mode(mode, unified)  # "no need to change" is not an error
             elif self._venue == "bybit":
-                self._client.set_margin_mode(mode, unified, {"leverage": level})
+                self._bybit_one_way(unified)
+                self._bybit_account_margin(mode)
             elif self._venue == "bitmex":
                 self._client.set_margin_mode(mode, unified)
             elif self._venue in ("okx", "coinex") and not self.cross:
@@ -386,6 +389,33 @@ class LiveExchange(FmzExchangeObject):
                 return
             raise _Failed(f"cannot set {mode} margin on {unified}: {message} (a position held in the other "
                           "mode blocks the switch: close it, or switch it in the venue's settings)") from None
+
+    def _bybit_one_way(self, unified: str) -> None:
+        """One-way position mode on the symbol (POST /v5/position/switch-mode mode 0): a unified account
+        chooses it per symbol, and hedge mode would need positionIdx on every order. 110025 (not modified)
+        means it already is."""
+        try:
+            self._client.set_position_mode(False, unified)
+        except ccxt.BaseError as e:
+            if "110025" not in str(e):
+                raise _Failed(f"cannot put {unified} in one-way position mode: {_venue_message(e)} (close "
+                              "the hedge-mode position or its orders, or switch the symbol to one-way in "
+                              "the venue's settings)") from None
+
+    def _bybit_account_margin(self, mode: str) -> None:
+        """A unified account's margin mode is account-wide (account info `marginMode`, set by POST
+        /v5/account/set-margin-mode): read it once and switch it only when it differs."""
+        wanted = "REGULAR_MARGIN" if mode == "cross" else "ISOLATED_MARGIN"
+        if self._bybit_margin is None:
+            info = self._client.privateGetV5AccountInfo().get("result") or {}
+            self._bybit_margin = str(info.get("marginMode") or "")
+        if self._bybit_margin == wanted:
+            return
+        self._client.set_margin_mode(mode)
+        self._log.log(LOG_TYPE_LOG, f"{self._label}: the unified account's margin mode is now {mode} (was "
+                                    f"{self._bybit_margin or 'unknown'}); on Bybit it applies to the whole "
+                                    "account", exchange_index=self._index)
+        self._bybit_margin = wanted
 
     # --- market data --------------------------------------------------------------------------
     def GetMarkets(self) -> dict[str, Struct] | None:
@@ -940,8 +970,8 @@ TRADES_LIMIT = 50
 RECORDS_LIMIT = 100  # bars asked for when the caller gives no limit (FMZ returns "enough" bars)
 _TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 7200: "2h",
                14400: "4h", 21600: "6h", 43200: "12h", 86400: "1d", 604800: "1w"}
-# the venues' "already in that margin mode" answers (Binance -4046, Bybit 110026)
-_MODE_ALREADY_SET = ("-4046", "110026", "No need to change margin type", "margin mode is not modified")
+# the venues' "already in that margin mode" answers (Binance -4046)
+_MODE_ALREADY_SET = ("-4046", "No need to change margin type")
 # BitMEX spells time in force out (ccxt 4.5.83 passes ours through unmapped, and BitMEX refuses "IOC")
 _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
 _TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}
@@ -1052,12 +1082,24 @@ def _check_okx(client: ccxt.Exchange) -> str:
     return ""
 
 
+# Bybit GET /v5/account/info unifiedMarginStatus (https://bybit-exchange.github.io/docs/v5/acct-mode):
+# 1 classic account ("now unavailable"), 3 UTA 1.0, 4 UTA 1.0 pro, 5 UTA 2.0, 6 UTA 2.0 pro
+_BYBIT_UNIFIED = {"3": "UTA 1.0", "4": "UTA 1.0 pro", "5": "UTA 2.0", "6": "UTA 2.0 pro"}
+
+
 def _check_bybit(client: ccxt.Exchange) -> str:
     result = client.privateGetV5AccountInfo().get("result") or {}
     status = str(result.get("unifiedMarginStatus"))
-    if status != "1":
-        return (f"this is a unified trading account (unifiedMarginStatus {status}): use a classic "
-                f"account (a sub-account that was never upgraded) or wait for unified support")
+    if status not in _BYBIT_UNIFIED:
+        kind = "a classic account" if status == "1" else f"an unknown account type ({status})"
+        return (f"unifiedMarginStatus {status} is {kind}: Bybit retired classic accounts; upgrade to the "
+                "unified trading account (Assets > Upgrade to UTA) and use its keys")
+    if result.get("marginMode") == "PORTFOLIO_MARGIN":
+        return ("the unified account is in portfolio margin, whose liquidation is not the per-position "
+                "formula the strategy computes: switch to cross margin (Assets > Unified Trading Account > "
+                "Margin Mode, or POST /v5/account/set-margin-mode setMarginMode=REGULAR_MARGIN)")
+    # ccxt picks UNIFIED vs CONTRACT endpoints from /v5/user/query-api; the account info is the answer
+    client.options["enableUnifiedAccount"], client.options["enableUnifiedMargin"] = True, False
     return ""
 
 

@@ -18,12 +18,12 @@ from venue_payloads import (  # noqa: E402
     BITMEX_INSTRUMENTS,
     BYBIT_API,
     BYBIT_INSTRUMENTS,
-    CLASSIC_INFO,
     COINEX_API,
     COINEX_FUTURES_MARKETS,
     COINEX_SPOT_MARKETS,
     OKX_INSTRUMENTS,
     QUERY_API,
+    UTA_INFO,
     make,
 )
 
@@ -54,7 +54,7 @@ def okx(http: responses.RequestsMock) -> tuple[LiveExchange, MemoryLog]:
 def bybit(http):
     http.get(re.compile(rf"{BYBIT_API}/market/instruments-info\?category=linear"), json=BYBIT_INSTRUMENTS)
     http.get(f"{BYBIT_API}/user/query-api", json=QUERY_API)
-    http.get(f"{BYBIT_API}/account/info", json=CLASSIC_INFO)
+    http.get(f"{BYBIT_API}/account/info", json=UTA_INFO)
     return make("bybit", "BTC_USDT")
 
 

@@ -1,4 +1,4 @@
-"""LiveExchange on Bybit V5 linear (classic account) through ccxt, REST mocked with Bybit's payloads."""
+"""LiveExchange on Bybit V5 linear (unified trading account) through ccxt, REST mocked with Bybit payloads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 from venue_payloads import BYBIT_API as API
-from venue_payloads import CLASSIC_INFO, bybit_ok
+from venue_payloads import UTA_INFO, bybit_ok
 
 from fmz_compat.core import ORDER_STATE_PENDING, PD_LONG
 from fmz_compat.live import AccountModeError
@@ -58,16 +58,20 @@ def test_positions_balance_and_funding(bybit, http):
         "createdTime": "1732400000000", "updatedTime": "1732500000000", "seq": 1}]}))
     (p,) = ex.GetPositions()
     assert (p.Symbol, p.Type, p.Amount, p.Price, p.Profit) == ("BTC_USDT.swap", PD_LONG, 0.02, 94900, 2)
-    http.get(re.compile(rf"{API}/account/wallet-balance\?accountType=CONTRACT"), json=bybit_ok({"list": [{
-        "accountType": "CONTRACT", "accountIMRate": "", "accountMMRate": "", "totalEquity": "",
-        "totalWalletBalance": "", "totalMarginBalance": "", "totalAvailableBalance": "",
-        "totalPerpUPL": "", "totalInitialMargin": "", "totalMaintenanceMargin": "", "accountLTV": "",
+    # a unified account's wallet: accountType UNIFIED (ccxt's request fixture, request/bybit.json @00a587de
+    # fetchBalance "fetch default balance"); the coin's availableToWithdraw is deprecated there (""), so
+    # the free balance is the wallet less locked, position and order margin
+    http.get(re.compile(rf"{API}/account/wallet-balance\?accountType=UNIFIED"), json=bybit_ok({"list": [{
+        "accountType": "UNIFIED", "accountIMRate": "0.038", "accountMMRate": "0.0009",
+        "totalEquity": "10002", "totalWalletBalance": "10000", "totalMarginBalance": "10002",
+        "totalAvailableBalance": "9622.4", "totalPerpUPL": "2", "totalInitialMargin": "379.6",
+        "totalMaintenanceMargin": "9.49", "accountLTV": "",
         "coin": [{"coin": "USDT", "equity": "10002", "usdValue": "10002", "walletBalance": "10000",
-                  "free": "", "locked": "0", "borrowAmount": "", "availableToBorrow": "",
-                  "availableToWithdraw": "9620.4", "accruedInterest": "", "totalOrderIM": "0",
+                  "free": "", "locked": "0", "borrowAmount": "0", "availableToBorrow": "",
+                  "availableToWithdraw": "", "accruedInterest": "0", "totalOrderIM": "0",
                   "totalPositionIM": "379.6", "totalPositionMM": "9.49", "unrealisedPnl": "2",
                   "cumRealisedPnl": "-0.5", "bonus": "0", "marginCollateral": True,
-                  "collateralSwitch": True}]}]}))
+                  "collateralSwitch": True, "spotHedgingQty": "0"}]}]}))
     account = ex.GetAccount()
     assert (account.Balance, account.Equity, account.UPnL) == (9620.4, 10002, 2)
     http.get(re.compile(rf"{API}/market/tickers"), json=bybit_ok({"category": "linear", "list": [{
@@ -109,26 +113,72 @@ def test_rate_limit_5xx_and_timeout_are_outcome_unknown(bybit, http, failure):
     assert ex.in_flight["fmzc0x1"].Side == "closesell"
 
 
-def test_unified_account_is_refused_with_what_to_change(bybit, http):
+@pytest.mark.parametrize(("status", "kind"), [(1, "a classic account"), (2, "an unknown account type")])
+def test_only_unified_accounts_are_served_and_the_refusal_says_what_to_change(bybit, http, status, kind):
+    """Bybit: "classic account (now unavailable)"; unifiedMarginStatus 3/4 UTA 1.0, 5/6 UTA 2.0
+    (https://bybit-exchange.github.io/docs/v5/acct-mode). The old check refused every unified account."""
     ex, _ = bybit
-    http.replace("GET", f"{API}/account/info", json=bybit_ok({"unifiedMarginStatus": 4,
+    http.replace("GET", f"{API}/account/info", json=bybit_ok({"unifiedMarginStatus": status,
                                                               "marginMode": "REGULAR_MARGIN"}))
-    with pytest.raises(AccountModeError, match="unified trading account .*classic account"):
+    with pytest.raises(AccountModeError, match=f"{kind}.*upgrade to the unified trading account"):
         ex.check_account_mode()
-    http.replace("GET", f"{API}/account/info", json=CLASSIC_INFO)
-    ex.check_account_mode()
+    for unified in (3, 4, 5, 6):
+        http.replace("GET", f"{API}/account/info", json=bybit_ok(dict(UTA_INFO["result"],
+                                                                      unifiedMarginStatus=unified)))
+        ex.check_account_mode()
+    assert ex.client.options["enableUnifiedAccount"] is True
 
 
-def test_set_margin_level_puts_the_symbol_in_cross_margin_first(bybit, http):
-    """Classic account: POST /v5/position/switch-isolated tradeMode 0 (cross) with the leverage; 110026
-    (already cross) is success; then the leverage."""
+def test_portfolio_margin_is_refused_with_the_switch_to_make(bybit, http):
     ex, _ = bybit
-    http.post(f"{API}/position/switch-isolated", json={"retCode": 110026,
-                                                       "retMsg": "Cross/isolated margin mode is not modified",
-                                                       "result": {}, "retExtInfo": {}, "time": 1732500000000})
+    http.replace("GET", f"{API}/account/info", json=bybit_ok(dict(UTA_INFO["result"],
+                                                                  marginMode="PORTFOLIO_MARGIN")))
+    with pytest.raises(AccountModeError, match="portfolio margin.*setMarginMode=REGULAR_MARGIN"):
+        ex.check_account_mode()
+
+
+def _posts(http, path: str) -> list[dict]:
+    return [json.loads(c.request.body) for c in http.calls
+            if c.request.method == "POST" and c.request.url.endswith(path)]
+
+
+def test_set_margin_level_on_a_unified_account(bybit, http):
+    """A unified account: one-way mode per symbol (POST /v5/position/switch-mode mode 0, ccxt request fixture
+    request/bybit.json @00a587de setPositionMode "Set position mode to one-way mode": {"mode":0,"symbol":
+    "BTCUSDT","category":"linear"}; 110025 "Position mode is not modified" counts as done), the account-wide
+    margin mode left alone when account info already says REGULAR_MARGIN (cross), then the leverage
+    (setLeverage fixture: buyLeverage = sellLeverage). The classic per-symbol switch-isolated is never sent:
+    Bybit answers it only for classic accounts."""
+    ex, _ = bybit
+    http.post(f"{API}/position/switch-mode", json={"retCode": 110025, "result": {}, "retExtInfo": {},
+                                                   "retMsg": "Position mode is not modified", "time": 1})
     http.post(f"{API}/position/set-leverage", json=bybit_ok({}))
     assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True
-    switch = next(c for c in http.calls if c.request.url.endswith("/position/switch-isolated"))
-    sent = json.loads(switch.request.body)
-    assert sent["tradeMode"] == 0 and sent["symbol"] == "BTCUSDT" and sent["buyLeverage"] == "5"
-    assert json.loads(http.calls[-1].request.body)["buyLeverage"] == "5"
+    assert _posts(http, "/position/switch-mode") == [{"mode": 0, "symbol": "BTCUSDT", "category": "linear"}]
+    assert _posts(http, "/position/set-leverage") == [{"symbol": "BTCUSDT", "buyLeverage": "5",
+                                                       "sellLeverage": "5", "category": "linear"}]
+    assert not _posts(http, "/position/switch-isolated") and not _posts(http, "/account/set-margin-mode")
+
+
+def test_isolated_margin_on_a_unified_account_is_switched_account_wide_once(bybit, http):
+    """IO("cross", False) on a unified account: POST /v5/account/set-margin-mode setMarginMode ISOLATED_MARGIN
+    (ccxt request fixture setMarginMode "set margin mode to isolated margin"), once, and the log says it is
+    account-wide."""
+    ex, log = bybit
+    http.post(f"{API}/position/switch-mode", json=bybit_ok({}))
+    http.post(f"{API}/account/set-margin-mode", json=bybit_ok({"reasons": []}))
+    http.post(f"{API}/position/set-leverage", json=bybit_ok({}))
+    ex.IO("cross", False)
+    assert ex.SetMarginLevel("BTC_USDT.swap", 3) is True and ex.SetMarginLevel("BTC_USDT.swap", 4) is True
+    assert _posts(http, "/account/set-margin-mode") == [{"setMarginMode": "ISOLATED_MARGIN"}]
+    assert any("whole account" in str(row) for row in log.rows)
+
+
+def test_a_hedge_mode_position_blocking_one_way_fails_with_one_line(bybit, http):
+    ex, log = bybit
+    refusal = "You have an existing position, so position mode cannot be switched"
+    http.post(f"{API}/position/switch-mode", json={"retCode": 110024, "retMsg": refusal, "result": {},
+                                                   "retExtInfo": {}, "time": 1732500000000})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 5) is None
+    assert "one-way position mode" in log.last_error and "\n" not in log.last_error
+    assert not _posts(http, "/position/set-leverage")

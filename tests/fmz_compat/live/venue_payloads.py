@@ -142,11 +142,13 @@ BITMEX_INSTRUMENTS = [{
 BYBIT_API = "https://api.bybit.com/v5"
 COINEX_API = "https://api.coinex.com/v2"
 BITMEX_API = "https://www.bitmex.com/api/v1"
-CLASSIC_INFO = bybit_ok({"unifiedMarginStatus": 1, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
+# GET /v5/account/info of a unified trading account 2.0 in cross margin (Bybit's example shape; every
+# account is unified now: https://bybit-exchange.github.io/docs/v5/acct-mode)
+UTA_INFO = bybit_ok({"unifiedMarginStatus": 5, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
                          "spotHedgingStatus": "OFF", "updatedTime": "1732500000000",
                          "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0})
 QUERY_API = bybit_ok({"id": "13770661", "note": "fmzc", "apiKey": "bybKEY0000aaaa", "readOnly": 0,
                       "secret": "", "permissions": {"ContractTrade": ["Order", "Position"]}, "ips": ["*"],
                       "type": 1, "deadlineDay": 66, "expiredAt": "2027-01-01T00:00:00Z",
-                      "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 0, "userID": 24600000,
+                      "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 1, "userID": 24600000,
                       "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0})
