@@ -361,7 +361,12 @@ class LiveExchange(FmzExchangeObject):
                 # (0 is cross): in cross the venue's risk limit applies and the leverage stays the
                 # strategy's own margin check
                 return True
-            self._raw = self._client.set_leverage(int(level), unified)
+            try:
+                self._raw = self._client.set_leverage(int(level), unified)
+            except ccxt.BaseError as e:
+                if not (self._venue == "bybit" and "110043" in str(e)):
+                    raise
+                self._raw = None  # Bybit 110043 "Set leverage not modified": it already is that leverage
             return True
         return self._run("SetMarginLevel", run)
 

@@ -182,3 +182,19 @@ def test_a_hedge_mode_position_blocking_one_way_fails_with_one_line(bybit, http)
     assert ex.SetMarginLevel("BTC_USDT.swap", 5) is None
     assert "one-way position mode" in log.last_error and "\n" not in log.last_error
     assert not _posts(http, "/position/set-leverage")
+
+
+def test_leverage_already_set_is_success_not_a_failed_start(bybit, http):
+    """Bybit answers 110043 "Set leverage not modified" when the symbol already has that leverage (ccxt
+    4.5.83 bybit.py exceptions: '110043': BadRequest, "Set leverage not modified"; Bybit's v5 error codes,
+    https://bybit-exchange.github.io/docs/v5/error). Every restart hits it, so it must read as done; any
+    other refusal stays a failure."""
+    ex, log = bybit
+    http.post(f"{API}/position/switch-mode", json=bybit_ok({}))
+    http.post(f"{API}/position/set-leverage", json={"retCode": 110043, "retMsg": "leverage not modified",
+                                                    "result": {}, "retExtInfo": {}, "time": 1732500000000})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 5) is True and ex.leverage["BTC/USDT:USDT"] == 5
+    http.replace("POST", f"{API}/position/set-leverage", json={
+        "retCode": 110013, "retMsg": "Due to risk limit, cannot set leverage", "result": {}, "retExtInfo": {},
+        "time": 1732500000000})
+    assert ex.SetMarginLevel("BTC_USDT.swap", 50) is None and "110013" in log.last_error
