@@ -8,6 +8,7 @@ a modest interval.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -59,6 +60,9 @@ from hedge.venues.base import Venue as VenueMechanics
 from hedge.venues.live import read_live
 
 RECONCILE_RETRY_MS = 30_000
+OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
+CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
+LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
@@ -692,9 +696,13 @@ class App:
         """Finish executions the ledger did not book (a restart, or an outcome that was unknown).
 
         Each journaled order is settled by client id; if the venue positions then differ from the
-        ledger by exactly what those orders filled, their fills are traded back, so the book returns
-        to the ledger's hedged state. Nothing is re-sent that a query has not proved absent. False
-        (openings stay stopped) while an order cannot be settled or the difference has another cause.
+        ledger by exactly what those orders filled, an opening's fills are traded back, so the book returns
+        to the ledger's hedged state. A reduction (a close, a stop, a loose
+        leg's close) is never undone, that would re-open the threatened leg: a close is completed, booked
+        for what its legs closed, the lagging leg's rest a loose leg closed reduce-only at the next turns
+        (`_complete_close`); a loose leg's close is booked (`_book_loose_fills`). Nothing is re-sent that a
+        query has not proved absent. False (openings stay stopped) while an order cannot be settled or the
+        difference has another cause.
         """
         for record in list(self.ledger.orders.values()):
             if not record.terminal:
@@ -735,18 +743,22 @@ class App:
                 return True  # reconcile names the difference and stops openings
         tags = sorted({r.tag for r in self.ledger.orders.values()})
         tag = "recover:" + "+".join(tags)
+        by_tag: dict[str, list[OrderRecord]] = {}
+        for record in self.ledger.orders.values():
+            by_tag.setdefault(record.tag, []).append(record)
+        opened: dict[tuple[str, str], Decimal] = {}  # what openings filled: the only fills traded back
+        for exec_tag, records in sorted(by_tag.items()):
+            if exec_tag.startswith(OPENING_TAG):
+                for record in records:
+                    key = (record.venue, record.symbol)
+                    opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+            else:
+                self._complete_reduction(exec_tag, records)
         try:
-            for (venue_key_, symbol), amount in sorted(explained.items()):
-                if amount != 0:
-                    self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key_} "
-                               "(filled by an execution that was never booked)", "warn")
-                    key = (venue_key_, symbol)
-                    found = positions.get(key, Decimal(0))
-                    # back by what those orders filled: another node's unbooked fills there (busy) stay
-                    with self.coordinator.acting(units.get(key)):
-                        if not self.executor.move_position(self._venue(venue_key_), symbol, found,
-                                                           found - amount, tag):
-                            return False  # another node is trading there now: again at a later turn
+            for (venue_key_, symbol), amount in sorted(opened.items()):
+                if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
+                                                          units.get((venue_key_, symbol))):
+                    return False  # another node is trading there now: again at a later turn
         except LegOutcomeUnknown as exc:
             self.halt(str(exc))
             return False
@@ -754,6 +766,100 @@ class App:
         self._save_ledger()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
+
+    def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
+                      positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
+        """Trade back what an unbooked opening filled: to the ledger's position there (reduce first; an
+        opening order only for a leg of another pair the venue nets against it). False: another node is
+        trading there now."""
+        found = positions.get((venue_key, symbol), Decimal(0))
+        self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key} (filled by an opening that was "
+                   "never booked)", "warn")
+        # back by what those orders filled: another node's unbooked fills there (busy) stay
+        with self.coordinator.acting(unit):
+            return bool(self.executor.move_position(self._venue(venue_key), symbol, found, found - amount,
+                                                    tag))
+
+    def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> None:
+        """Book an unbooked reduction instead of undoing it."""
+        match = CLOSE_TAG.match(tag)
+        group = [self.ledger.pairs[int(i)] for i in match.group(1).split("+")
+                 if int(i) in self.ledger.pairs] if match else []
+        if group:
+            self._complete_close(tag, records, group)
+        elif tag.endswith(LOOSE_TAG):
+            self._book_loose_fills(tag, records)
+        elif any(r.filled for r in records):
+            self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
+                       "re-open them): reconcile names any difference", "error")
+
+    def _complete_close(self, tag: str, records: list[OrderRecord], group: list[HedgePair]) -> None:
+        """A close (or stop) whose legs were not booked: the pairs are closed by what the leading leg closed;
+        what the lagging leg has not closed of that is a loose leg there, closed reduce-only next."""
+        first = group[0]
+        symbol, long_key, short_key = first.symbol, first.long_venue, first.short_venue
+        closed = {long_key: Decimal(0), short_key: Decimal(0)}
+        cost = dict(closed)
+        fees = Decimal(0)
+        for record in records:
+            if record.venue not in closed or record.symbol != symbol or not record.filled:
+                continue
+            toward = -1 if record.venue == long_key else 1  # closing moves a long down, a short up
+            price = record.avg_price or self._top_mid(record.venue, symbol) or Decimal(0)
+            moved = DIRECTION[record.side] * record.filled * toward  # negative for an undo
+            closed[record.venue] += moved
+            cost[record.venue] += moved * price
+            fees += record.filled * price * self.taker_bps(record.venue) / 10_000
+        long_venue, short_venue = self._venue(long_key), self._venue(short_key)
+        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
+        total = sum((p.qty for p in group), Decimal(0))
+        done = min(ceil_to_step(max(closed.values()), step), total)
+        if done <= 0:
+            return
+        exits = []
+        for key, sign, entry in ((long_key, 1, first.long_price), (short_key, -1, first.short_price)):
+            filled = max(closed[key], Decimal(0))
+            estimate = self._top_mid(key, symbol) or entry
+            price = cost[key] / filled if filled else estimate
+            loose = done - filled
+            if loose > 0:
+                price = (filled * price + loose * estimate) / done
+                self.risk.add_loose_leg(key, symbol, sign * loose, estimate, first.id,
+                                        f"recover {tag}: completing the close, {key} closed {filled} of "
+                                        f"{done}",
+                                        unit=Unit.of(symbol, long_key, short_key))
+            exits.append(price)
+        pnl, left = Decimal(0), done
+        for pair in sorted(group, key=lambda p: p.id):
+            part = min(pair.qty, left)
+            if part <= 0:
+                break
+            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=exits[0], short_exit=exits[1],
+                                            fees=fees * part / done)
+            left -= part
+        self.event(f"recover {tag}: close completed, not undone: pairs "
+                   f"{', '.join(f'#{p.id}' for p in group)} {symbol} {done} booked (long {long_key} "
+                   f"{exits[0]:.10g}, short {short_key} {exits[1]:.10g}); pnl {pnl:+.2f} USDT", "warn")
+
+    def _book_loose_fills(self, tag: str, records: list[OrderRecord]) -> None:
+        """A loose leg's reduce-only close that was not booked: take it off the loose legs it reduced."""
+        for record in records:
+            signed = DIRECTION[record.side] * record.filled
+            for leg in [leg for leg in self.ledger.loose.values()
+                        if (leg.venue, leg.symbol) == (record.venue, record.symbol) and leg.qty * signed < 0]:
+                if signed == 0:
+                    break
+                part = -leg.qty if abs(leg.qty) <= abs(signed) else signed
+                price = record.avg_price or leg.price
+                fees = abs(part) * price * self.taker_bps(record.venue) / 10_000
+                pnl = -part * (price - leg.price) - fees
+                self.ledger.set_loose(leg, leg.qty + part)
+                self.ledger.realized_pnl += pnl
+                self.ledger.fees_paid += fees
+                self.risk.unplanned_pnl += pnl
+                signed -= part
+                self.event(f"recover {tag}: loose leg {leg.symbol} on {leg.venue} closed {part:+f} at "
+                           f"{price}, booked, not undone: unplanned {pnl:+.2f} USDT", "warn")
 
     def measure_exposure(self) -> None:
         positions = self.venue_positions()

@@ -507,3 +507,56 @@ def test_an_order_that_lands_after_the_settle_window_is_closed_reduce_only_and_b
     # sold late at the okx bid of its landing (50 000), bought back at the ask 50 000.5, taker 2 bps on both
     pnl = D("0.019") * (D("50000") - D("50000.5")) - D("0.019") * (D("50000") + D("50000.5")) * 2 / 10_000
     assert app.risk.unplanned_pnl == pnl
+
+
+def test_killed_between_a_stops_two_legs_recovery_completes_the_stop_and_never_reopens_the_leg(
+        fake_exchange, fake_runtime):
+    """Issue #17 seq 4: the process dies after a stop closed the long on binance, inside the okx leg's
+    CreateOrder. At restart the journal holds binance's filled closebuy: recovery must complete the stop (okx
+    closed reduce-only) and book it, never buy binance's leg back. Old code: traded the closebuy back with a
+    'buy' (the threatened leg re-opened, no margin check)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    okx.crash_on_send = [True]
+    with pytest.raises(BaseException, match="process killed"):
+        app.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], tag="stop1", undo=False)
+    assert binance.base_position() == 0 and okx.base_position() == D("-0.019")
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only the recovery trades
+
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    _run(again, runtime, 4)
+    assert [s for _, s, _ in binance.sent] == ["buy", "closebuy"]  # never bought back
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell", "closesell"]  # crashed call, then completed
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert again.ledger.pairs == {} and again.ledger.closed_pairs == 1 and again.ledger.loose == {}
+    assert again.halt_reason is None and again.ledger.orders == {}
+    assert any("close completed, not undone" in line for line in runtime.logs)
+
+
+
+def test_an_unbooked_close_of_a_loose_leg_is_booked_at_restart_not_traded_back(fake_exchange, fake_runtime):
+    """Issue #17 seq 4, the loose-leg form: a stop closed a loose long on binance reduce-only and the process
+    died before booking it. Recovery books the close (the loose leg is gone, its result realized); old code
+    bought the leg back."""
+    from hedge.cluster import Unit
+    from hedge.ledger import EXECUTION, LooseLeg
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    ledger = Ledger()
+    ledger.add_loose(LooseLeg("binance", "BTC_USDT", D("0.01"), D("50000"), 1,
+                              Unit.of("BTC_USDT", "binance", "okx").key, EXECUTION))
+    ledger.journal(OrderRecord("hg1n1", "stop1:pending", "binance", "BTC_USDT", "closebuy", D("0.01"),
+                               status=OrderStatus.FILLED, order_id="BTC_USDT,9", filled=D("0.01"),
+                               avg_price=D("50100")))
+    ledger.save(runtime.store)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    assert binance.sent == [] and binance.base_position() == 0
+    assert again.ledger.loose == {} and again.ledger.orders == {} and again.halt_reason is None
+    fees = D("0.01") * D("50100") * 2 / 10_000
+    assert again.ledger.realized_pnl == D("0.01") * 100 - fees
