@@ -876,6 +876,13 @@ class Risk:
                       "stays open until it can", "error")
             return False
         other_sign = 1 if pair.long_venue == other_key else -1
+        held = min(part, abs(current)) if current * other_sign > 0 else Decimal(0)
+        if held < part:  # the hedge shrank too (ADL, liquidation): close what is there, never across zero
+            app.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {part} "
+                      f"to close for pair #{pair.id}; closing {held} reduce-only", "error")
+            part = held
+        if part <= 0:
+            return False
         try:
             with app.coordinator.acting(Unit.of_pair(pair)):
                 fills = app.executor.move_position(

@@ -560,3 +560,19 @@ def test_an_unbooked_close_of_a_loose_leg_is_booked_at_restart_not_traded_back(f
     assert again.ledger.loose == {} and again.ledger.orders == {} and again.halt_reason is None
     fees = D("0.01") * D("50100") * 2 / 10_000
     assert again.ledger.realized_pnl == D("0.01") * 100 - fees
+
+
+def test_closing_the_hedge_of_a_vanished_leg_never_crosses_zero(fake_exchange, fake_runtime):
+    """Issue #17, ADL: okx's short vanished (auto-deleveraged) and binance's long was cut to 0.009 by ADL
+    too. Closing the hedge of the vanished 0.019 must stop at zero, reduce-only. Old code targeted
+    0.009 - 0.019 and sent the rest as an opening 'sell' (a fresh unhedged short)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    okx.contracts["BTC_USDT"] = D(0)
+    binance.contracts["BTC_USDT"] = D("0.009")
+    app.risk.recover("okx")
+    assert [s for _, s, _ in binance.sent] == ["buy", "closebuy"] and binance.sent[-1][2] == 0.009
+    assert binance.base_position() == 0
