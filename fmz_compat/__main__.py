@@ -337,6 +337,7 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
         quiet=ns.quiet,
         latency_ms=latency,
         replay=replay,
+        period_s=header.period_s if header else None,
     )
     return config, source
 

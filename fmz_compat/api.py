@@ -209,6 +209,7 @@ class Runtime:
         self.order_log_enabled = True
         self.error_filters: list[re.Pattern[str]] = []
         self.params: dict[str, Any] = {}
+        self.latency_ms = 0  # virtual time each call takes in a backtest (--latency)
 
     # --- time ---
     def now_ms(self) -> int:
@@ -356,6 +357,8 @@ class Runtime:
     def GetCommand(self) -> str:
         """The next queued command, or '' when none (FMZ's own Python backtest returns '')."""
         self.clock.check()
+        if self.latency_ms and self.clock.is_virtual:  # a loop that only polls commands must move time
+            self.clock.advance(self.latency_ms * 1_000_000)
         return self.commands.popleft() if self.commands else ""
 
     def EventLoop(self, timeout_ms: float = 0) -> None:

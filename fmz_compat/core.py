@@ -6,6 +6,8 @@ store) builds on these few names, so they stay small and stable.
 
 from __future__ import annotations
 
+import os
+import sys
 import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -146,6 +148,97 @@ class RealClock:
     def advance(self, ns: int) -> None:
         if ns > 0:
             _time.sleep(ns / 1e9)
+
+
+class RunStopped(BaseException):
+    """What every API call raises once the run is over and the strategy caught the first notice
+    (EOFError at the end of a backtest, the stop on SIGTERM/Ctrl-C) and carried on. A BaseException,
+    so `except Exception` lets it through; a bare `except:` that swallows it is left at its next line
+    (see StopAwareClock). `reason` says why the run is over."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _leave_handler(frame: Any, event: str, arg: Any) -> Any:
+    """Trace function armed once a stop has been swallowed: a line that runs inside an `except`
+    handler of RunStopped, in code that is not this package's, raises it again from there, which a
+    handler cannot catch (it is already handling). The trace is dropped when it raises."""
+    if event == "line" and not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        handled = sys.exc_info()[1]
+        if isinstance(handled, RunStopped):
+            raise RunStopped(handled.reason)
+    return _leave_handler
+
+
+def _arm_leave_handler() -> None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        frame.f_trace = _leave_handler
+        frame.f_trace_lines = True
+        frame = frame.f_back
+    sys.settrace(_leave_handler)
+
+
+def disarm_leave_handler() -> None:
+    sys.settrace(None)
+
+
+class StopAwareClock:
+    """Wraps a run's clock so that the end of the run cannot be swallowed by the strategy.
+
+    The first notice is what FMZ gives: EOFError from the call after the backtest window ends (or the
+    stop raised by SIGTERM/Ctrl-C). Every later call raises RunStopped, and a bare `except:` around it
+    is left at its next line; `swallowed` counts the calls made after the first notice."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.stop_reason = ""
+        self.swallowed = 0
+
+    @property
+    def is_virtual(self) -> bool:
+        return bool(self.inner.is_virtual)
+
+    def now_ns(self) -> int:
+        return self.inner.now_ns()
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop_reason:
+            self.stop_reason = reason
+
+    def _raise_if_over(self) -> None:
+        if self.stop_reason:
+            self.swallowed += 1
+            _arm_leave_handler()
+            raise RunStopped(self.stop_reason)
+
+    def check(self) -> None:
+        self._raise_if_over()
+        try:
+            self.inner.check()
+        except EOFError as exc:
+            self.request_stop(str(exc) or "backtest window ended")
+            raise
+
+    def sleep(self, ms: float) -> None:
+        self._raise_if_over()
+        try:
+            self.inner.sleep(ms)
+        except EOFError as exc:
+            self.request_stop(str(exc) or "backtest window ended")
+            raise
+
+    def advance(self, ns: int) -> None:
+        if hasattr(self.inner, "advance"):
+            self.inner.advance(ns)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 # --- The log sink: what exchange objects and the simulator write through ---

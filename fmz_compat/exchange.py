@@ -458,7 +458,7 @@ class Exchange(FmzExchangeObject):
             out = []
             for i in range(3):
                 side = (k + i) % 2
-                out.append(Struct({"Id": f"{k * 10 + i}", "Time": t0 - (2 - i) * 100,
+                out.append(Struct({"Id": k * 10 + i, "Time": t0 - (2 - i) * 100,
                                    "Price": self._px(ask if side == 0 else bid, q.prec),
                                    "Amount": round(q.depth_base * 0.01 * (1 + i), 6),
                                    "Type": ORDER_TYPE_BUY if side == 0 else ORDER_TYPE_SELL}))

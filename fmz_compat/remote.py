@@ -517,7 +517,7 @@ def remote_world_factory(session: VenueSession, indexes: list[int]) -> Callable[
 
     def factory(sim: Any, clock: Any, log: LogSink) -> RemoteWorld:
         del sim
-        if not isinstance(clock, RemoteClock):
+        if not isinstance(getattr(clock, "inner", clock), RemoteClock):  # the runner wraps it
             raise ValueError("a node runs on the venue server's clock (RemoteClock)")
 
         def replay(events: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ an uncaught exception writes its traceback to the robot log and the run exits 1.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import json
 import re
@@ -18,7 +19,7 @@ import traceback
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +31,10 @@ from fmz_compat.core import (
     ExchangeBinding,
     LogSink,
     RealClock,
+    RunStopped,
     SimConfig,
+    StopAwareClock,
+    disarm_leave_handler,
 )
 from fmz_compat.header import BacktestHeader, HeaderError, parse_header
 from fmz_compat.source_check import (
@@ -91,6 +95,7 @@ class RunConfig:
     replay: Path | None = None  # a recording (tools.record) replaces the synthetic market
     venue_server: str = ""  # a node of a venue server (fmz_compat.remote): its URL
     node: str = ""  # and this node's name there
+    period_s: int | None = None  # the header's `period`: GetRecords' default period (FMZ: 1h)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -174,42 +179,104 @@ class _Stop(BaseException):
 
 
 @contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
+def _signals_stop(clock: StopAwareClock) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop the run; a strategy that swallows the stop gets it again (RunStopped)."""
+    def on_term(signum: int, frame: Any) -> None:
+        clock.request_stop("stopped")
         raise _Stop()
 
+    def on_int(signum: int, frame: Any) -> None:
+        clock.request_stop("stopped")
+        raise KeyboardInterrupt()
+
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler)
+                    for sig, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_int))}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
-def _virtual_time_module(runtime: Runtime, g: dict[str, Any]) -> Iterator[None]:
-    """In a backtest, `import time` inside the strategy gets time()/time_ns()/sleep() on the virtual
-    clock: FMZ strategies often measure intervals with time.time(), and a backtest must not depend on
-    the wall clock. Modules imported before the run keep the real module."""
+def _virtual_time_module(runtime: Runtime, g: dict[str, Any], source: str = "") -> Iterator[None]:
+    """In a backtest, `import time` and `import datetime` inside the strategy follow the virtual clock:
+    time()/time_ns()/sleep()/monotonic() and the no-argument localtime()/gmtime()/ctime()/strftime(),
+    datetime.now()/utcnow()/today() and date.today(). FMZ's backtester replaces time.time the same way;
+    strategies measure intervals and stamp days with them, and a backtest must not read the wall clock.
+    Modules imported before the run keep the real modules."""
     clock = runtime.clock
     if not clock.is_virtual:
         yield
         return
-    real = sys.modules["time"]
-    proxy = types.ModuleType("time", real.__doc__)
-    proxy.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
-    proxy.time = lambda: clock.now_ns() / 1e9
-    proxy.time_ns = clock.now_ns
-    proxy.sleep = lambda seconds: clock.sleep(float(seconds) * 1000)
-    sys.modules["time"] = proxy
-    g["time"] = proxy
+    real_time, real_datetime = sys.modules["time"], sys.modules["datetime"]
+    _preimport_libraries(source)
+    time_proxy = _virtual_time(real_time, clock)
+    datetime_proxy = _virtual_datetime(real_datetime, clock)
+    sys.modules["time"], sys.modules["datetime"] = time_proxy, datetime_proxy
+    g["time"] = time_proxy
     try:
         yield
     finally:
-        sys.modules["time"] = real
+        sys.modules["time"], sys.modules["datetime"] = real_time, real_datetime
+
+
+def _preimport_libraries(source: str) -> None:
+    """Libraries keep the real datetime/time: import the strategy's heavy ones before the swap."""
+    import importlib
+
+    source_names = set(re.findall(r"^\s*(?:import|from)\s+(\w+)", source, re.MULTILINE))
+    for name in ("numpy", "pandas", "talib", "scipy", "matplotlib", "requests", "websocket", "ccxt"):
+        if name in source_names and name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the strategy's own import will say what is wrong
+                pass
+
+
+def _virtual_time(real: types.ModuleType, clock: Clock) -> types.ModuleType:
+    proxy = types.ModuleType("time", real.__doc__)
+    proxy.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    now_s = lambda: clock.now_ns() / 1e9
+    proxy.time = now_s
+    proxy.time_ns = clock.now_ns
+    proxy.monotonic = now_s
+    proxy.monotonic_ns = clock.now_ns
+    proxy.sleep = lambda seconds: clock.sleep(float(seconds) * 1000)
+    proxy.localtime = lambda secs=None: real.localtime(now_s() if secs is None else secs)
+    proxy.gmtime = lambda secs=None: real.gmtime(now_s() if secs is None else secs)
+    proxy.ctime = lambda secs=None: real.ctime(now_s() if secs is None else secs)
+    proxy.strftime = lambda fmt, t=None: real.strftime(fmt, real.localtime(now_s()) if t is None else t)
+    return proxy
+
+
+def _virtual_datetime(real: types.ModuleType, clock: Clock) -> types.ModuleType:
+    class datetime(real.datetime):  # noqa: N801 - it stands in for datetime.datetime
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return cls.fromtimestamp(clock.now_ns() / 1e9, tz)
+
+        @classmethod
+        def utcnow(cls) -> Any:
+            return cls.fromtimestamp(clock.now_ns() / 1e9, real.timezone.utc).replace(tzinfo=None)
+
+        @classmethod
+        def today(cls) -> Any:
+            return cls.now()
+
+    class date(real.date):  # noqa: N801
+        @classmethod
+        def today(cls) -> Any:
+            return cls.fromtimestamp(clock.now_ns() / 1e9)
+
+    proxy = types.ModuleType("datetime", real.__doc__)
+    proxy.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    proxy.datetime, proxy.date = datetime, date
+    return proxy
 
 
 @contextmanager
@@ -253,6 +320,9 @@ def run(
         source, _header = read_strategy(config.strategy_path)
     factory = world_factory or (replay_factory(config.replay) if config.replay is not None
                                 else default_world_factory())
+    if config.replay is None and not config.venue_server:
+        config = replace(config, symbols=tuple(dict.fromkeys((*config.symbols,
+                                                              *named_pairs(source, config.args)))))
     config.out_root.mkdir(parents=True, exist_ok=True)
     robot_id = next_robot_id(config.out_root)
     while True:  # another run in the same folder may take an id between the scan and the mkdir
@@ -267,8 +337,10 @@ def run(
 
     if clock is None:
         clock = _mode_clock(config)
+    clock = StopAwareClock(clock)
     store = RobotStore(db_path)
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
+    runtime.latency_ms = config.latency_ms
     start_ms = config.start_ms if config.mode == "backtest" or config.venue_server else \
         clock.now_ns() // 1_000_000
     sim_config = SimConfig(
@@ -285,6 +357,10 @@ def run(
         shutil.rmtree(robot_dir, ignore_errors=True)
         raise UsageError(str(exc)) from None
     runtime.exchanges.extend(world.exchanges)
+    if config.period_s:
+        for exchange in world.exchanges:
+            if hasattr(exchange, "period_s"):
+                exchange.period_s = config.period_s
     if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
         on_runtime(runtime)
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
@@ -334,6 +410,21 @@ def market_symbols(config: RunConfig) -> tuple[str, ...]:
     under "symbols" (so adding a symbol to params.json is enough on the simulator), in order."""
     return tuple(dict.fromkeys((*config.symbols, *(b.currency for b in config.bindings),
                                 *_params_symbols(config.params_json))))
+
+
+_NAMED_PAIR = re.compile(r"\b([A-Z0-9]{2,15}_USDT)\b")
+
+
+def named_pairs(source: str, args: tuple[tuple[str, Any], ...] = ()) -> list[str]:
+    """USDT pairs the strategy names in its string literals and argument values: the simulator lists
+    them from the start, so `IO("currency", "XRP_USDT")` or `GetTicker("SOL_USDT.swap")` finds them."""
+    texts = [value for name, value in args if isinstance(value, str)]
+    try:
+        texts += [node.value for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    except SyntaxError:
+        pass
+    return list(dict.fromkeys(m for text in texts for m in _NAMED_PAIR.findall(text)))
 
 
 def _params_symbols(params_json: str | None) -> list[str]:
@@ -409,11 +500,12 @@ class ProgressBar:
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime,
                       result: RunResult | None = None) -> tuple[int, str]:
     code = compile(source, str(config.strategy_path), "exec")
+    clock = runtime.clock if isinstance(runtime.clock, StopAwareClock) else StopAwareClock(runtime.clock)
     interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
     with (
         _strategy_on_path(config.strategy_path.parent),
-        _sigterm_stops(),
-        _virtual_time_module(runtime, g),
+        _signals_stop(clock),
+        _virtual_time_module(runtime, g, source),
     ):
         try:
             exec(code, g)
@@ -424,6 +516,11 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
             ended = (EXIT_OK, "main() returned")
         except EOFError as exc:
             ended = (EXIT_OK, str(exc) or "backtest window ended")
+        except RunStopped as exc:
+            disarm_leave_handler()
+            ended = (interrupted_code if exc.reason == "stopped" else EXIT_OK,
+                     f"{exc.reason} (the strategy caught the stop and went on {clock.swallowed} times: "
+                     "a bare except: or except Exception around API calls)")
         except ModuleNotFoundError as exc:  # an import the source check could not see (dynamic ones)
             if not _import_failed_in_strategy(exc, config):
                 _log_traceback(runtime, config)
@@ -440,7 +537,8 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 _system_exit_code(exc),
                 f"exit({exc.code!r}) called" if exc.code is not None else "exit()",
             )
-        except Exception:
+        except BaseException:  # Exception, and a strategy's own BaseException subclasses
+            disarm_leave_handler()
             _log_traceback(runtime, config)
             return EXIT_CRASH, "uncaught exception"
         runtime.log(5, f"robot stopping: {ended[1]}")
@@ -449,9 +547,10 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
             logged_before = runtime.store.count_logs()
             try:
                 onexit()
-            except (EOFError, KeyboardInterrupt, _Stop, SystemExit):
-                pass
-            except Exception:
+            except (EOFError, KeyboardInterrupt, _Stop, SystemExit, RunStopped):
+                disarm_leave_handler()
+            except BaseException:
+                disarm_leave_handler()
                 _log_traceback(runtime, config)
                 return EXIT_CRASH, "uncaught exception in onexit()"
             new_rows = runtime.store.count_logs() - logged_before

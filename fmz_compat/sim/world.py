@@ -486,12 +486,13 @@ def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None
         raise ValueError(f"step_ms {cfg.step_ms} must divide one minute (e.g. 100, 250, 1000, 60000)")
     if not cfg.bindings:
         raise ValueError("no exchange bound: add at least one binding (e.g. Futures_Binance)")
+    for b in cfg.bindings:  # an unknown exchange first: its currency may be no crypto pair (CTP's FUTURES)
+        _venue_of(b.eid)
     for pair in (*cfg.symbols, *(b.currency for b in cfg.bindings)):
         parts = pair.split("_") if isinstance(pair, str) else []
         if len(parts) != 2 or not all(p.isalnum() for p in parts):
             raise ValueError(f"symbol {pair!r} is not BASE_QUOTE: write it like BTC_USDT")
     for b in cfg.bindings:
-        _venue_of(b.eid)
         if b.balance < 0 or b.stocks < 0:
             raise ValueError(f"{b.eid}: balance and stocks must be >= 0")
         if b.fee is not None and (len(b.fee) != 2 or any(not -1 < f < 5 for f in b.fee)):
@@ -506,7 +507,8 @@ def _venue_of(eid: str) -> tuple[str, bool]:
     hit = P.EID_VENUE.get(eid)
     if hit is None:
         known = ", ".join(sorted(P.EID_VENUE))
-        raise ValueError(f"exchange {eid!r} is not simulated; use one of {known}")
+        raise ValueError(f"exchange {eid!r} is not simulated (fmz_compat simulates crypto venues only); "
+                         f"use one of {known}")
     return hit
 
 

@@ -158,3 +158,145 @@ def test_dynamic_import_of_a_missing_module_ends_the_run_with_one_line(capsys, t
     assert not any("Traceback" in line for line in logs)
     printed = capsys.readouterr().out
     assert "imports absent_pkg_xyz, which is not installed" in printed
+
+
+# --- item 5: semantics as FMZ's backtester has them ---
+
+def test_get_trades_ids_are_numbers(tmp_path):
+    # FMZ's backtester (fmzquant/backtest_python fmz.py, struct _TRADE) declares Trade.Id c_ulonglong
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            trades = exchange.GetTrades()
+            Log("trade id", type(trades[0].Id).__name__, trades[1].Id - trades[0].Id)
+        """)
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 0 and "trade id int 1" in logs
+
+
+def test_io_currency_to_a_pair_not_declared_works(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            exchange.IO("currency", "XRP_USDT")
+            ticker = exchange.GetTicker()
+            Log("pair", exchange.GetCurrency(), ticker is not None and ticker.Last > 0)
+        """)
+    code, logs, run_json = _run(tmp_path, strategy)
+    assert code == 0 and "pair XRP_USDT True" in logs
+    assert "XRP_USDT" in run_json["config"]["symbols"]
+
+
+def test_pair_named_only_in_an_argument_is_listed(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            for pair in Coins.split(","):
+                exchange.SetCurrency(pair)
+                Log("listed", pair, exchange.GetTicker() is not None)
+        """)
+    code, logs, _ = _run(tmp_path, strategy, "--arg", "Coins=SOL_USDT,DOGE_USDT")
+    assert code == 0 and "listed SOL_USDT True" in logs and "listed DOGE_USDT True" in logs
+
+
+def test_header_period_sets_the_default_get_records_period(tmp_path):
+    strategy = _write(tmp_path, '''\
+        """backtest
+        start: 2024-03-01 00:00:00
+        end: 2024-03-02 00:00:00
+        period: 15m
+        """
+        def main():
+            exchange.SetContractType("swap")
+            Sleep(6 * 3600 * 1000)
+            r = exchange.GetRecords()
+            Log("bar ms", r[-1].Time - r[-2].Time, exchange.GetPeriod())
+        ''')
+    code, logs, _ = _run(tmp_path, strategy, "--duration", "1d")
+    assert code == 0 and "bar ms 900000 900" in logs
+
+
+def test_datetime_now_and_utcnow_follow_the_backtest_clock(tmp_path):
+    strategy = _write(tmp_path, '''\
+        import datetime
+        from datetime import datetime as dt, date
+        import time
+        def main():
+            Sleep(1800 * 1000)
+            Log("utc", datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+                dt.utcnow().strftime("%Y-%m-%d %H:%M"), date.today().year, datetime.datetime.now().year,
+                time.strftime("%Y"), int(dt.now().timestamp()) == int(time.time()) == Unix())
+        ''')
+    code, logs, _ = _run(tmp_path, strategy, "--start", "2021-03-04 05:00:00")
+    assert code == 0 and "utc 2021-03-04 05:30 2021-03-04 05:30 2021 2021 2021 True" in logs
+
+
+def test_get_command_moves_virtual_time_with_latency(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            n = 0
+            while True:
+                GetCommand()
+                n += 1
+                _G("polls", n)
+                if n > 100000:
+                    Log("virtual time stood still")
+                    return
+        """)
+    code, logs, run_json = _run(tmp_path, strategy, "--duration", "1m", "--latency", "100")
+    assert code == 0 and "virtual time stood still" not in logs
+    assert run_json["ended_by"] == "backtest window ended"
+
+
+def test_strategy_exception_deriving_from_base_exception_ends_with_traceback_and_report(tmp_path):
+    strategy = _write(tmp_path, """
+        class Halt(BaseException):
+            pass
+        def main():
+            Log("before")
+            raise Halt("risk limit")
+        """)
+    code, logs, run_json = _run(tmp_path, strategy)
+    assert code == 1 and run_json["ended_by"] == "uncaught exception"
+    assert any("Halt: risk limit" in line for line in logs)
+    assert (tmp_path / "runs" / "1" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("handler", ["except:\n                    pass",
+                                     "except Exception as e:\n                    Log('error', e)",
+                                     "except BaseException:\n                    continue"])
+def test_bare_except_swallowing_the_end_still_ends_the_run(tmp_path, handler):
+    strategy = _write(tmp_path, f"""
+        def main():
+            exchange.SetContractType("swap")
+            n = 0
+            while True:
+                n += 1
+                if n > 5000:  # the old runtime spun here forever
+                    Log("spun")
+                    return
+                try:
+                    exchange.GetTicker()
+                    Sleep(60 * 1000)
+                {handler}
+        def onexit():
+            Log("onexit ran")
+        """)
+    code, logs, run_json = _run(tmp_path, strategy)
+    assert code == 0
+    assert run_json["ended_by"].startswith("backtest window ended (the strategy caught the stop and went on")
+    assert logs[-1] == "onexit ran" and any(line.startswith("robot stopping: backtest window ended")
+                                            for line in logs)
+    assert (tmp_path / "runs" / "1" / "report.html").is_file()
+
+
+def test_exchange_id_the_simulator_lacks_is_named(capsys, tmp_path):
+    strategy = _write(tmp_path, '''\
+        """backtest
+        exchanges: [{"eid":"Futures_CTP","currency":"FUTURES"}]
+        """
+        def main():
+            pass
+        ''')
+    line = _one_line_error(capsys, ["backtest", str(strategy), "--out", str(tmp_path / "runs")])
+    assert "exchange 'Futures_CTP' is not simulated" in line
