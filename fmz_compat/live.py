@@ -991,10 +991,11 @@ def _retry_after(client: ccxt.Exchange) -> float | None:
 
 
 def make_order_socket(venue: str, credentials: Credentials, *, testnet: bool = False, url: str = "",
-                      now_ms: Callable[[], int] | None = None) -> OrderSocket | None:
-    """The venue's order websocket (not started) for these keys; None where orders go by REST only."""
+                      now_ms: Callable[[], int] | None = None, node: str = "") -> OrderSocket | None:
+    """The venue's order websocket (not started) for these keys; None where orders go by REST only. Its
+    request ids carry `node` (default: the host name), the process and its start stamp."""
     return order_socket(venue, credentials.api_key, credentials.secret, credentials.password, testnet=testnet,
-                        url=url, now_ms=now_ms)
+                        url=url, now_ms=now_ms, node=node)
 
 
 def _wall_ms() -> int:

@@ -24,6 +24,9 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
+import re
+import socket
 import threading
 import time
 from collections import deque
@@ -41,6 +44,29 @@ BYBIT_TRADE_URL = "wss://stream.bybit.com/v5/trade"
 BYBIT_TESTNET_TRADE_URL = "wss://stream-testnet.bybit.com/v5/trade"
 BINANCE_WS_API_URL = "wss://ws-fapi.binance.com/ws-fapi/v1"
 BINANCE_TESTNET_WS_API_URL = "wss://testnet.binancefuture.com/ws-fapi/v1"
+
+
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_REQUEST_NUMBERS = itertools.count(1)  # one sequence per process: two sockets on one account never collide
+
+
+def _base36(value: int) -> str:
+    digits = ""
+    while True:
+        value, digit = divmod(value, 36)
+        digits = _ID_ALPHABET[digit] + digits
+        if not value:
+            return digits
+
+
+def request_id_prefix(node: str = "", started_ms: int | None = None, pid: int | None = None) -> str:
+    """What makes this process's request ids unique among every node on the account: the node's name
+    (its first 8 letters and digits; the host name by default), the process id and the start stamp in ms,
+    in base 36. Bybit refuses a reqId another connection of the account used (20006 "reqId is duplicated");
+    ids stay letters and digits, at most 32 with the counter, which OKX's `id` and Bybit's reqId accept."""
+    tag = re.sub(r"[^A-Za-z0-9]", "", node or socket.gethostname())[:8] or "n"
+    started = time.time_ns() // 1_000_000 if started_ms is None else started_ms
+    return f"{tag}{_base36(os.getpid() if pid is None else pid)}x{_base36(started)}x"
 
 
 @dataclass(frozen=True)
@@ -238,8 +264,10 @@ class OrderSocket:
     """A venue's order websocket for one account; `protocol` knows the venue's frames."""
 
     def __init__(self, protocol: OrderProtocol, url: str, *, now_ms: Callable[[], int] | None = None,
-                 config: OrderSocketConfig | None = None, connect: Callable[..., Any] | None = None) -> None:
+                 config: OrderSocketConfig | None = None, connect: Callable[..., Any] | None = None,
+                 id_prefix: str = "") -> None:
         self.protocol = protocol
+        self.id_prefix = id_prefix or request_id_prefix()
         self.venue = protocol.venue
         self.url = url
         self.config = config or OrderSocketConfig()
@@ -247,7 +275,6 @@ class OrderSocket:
         self._connect = connect or websocket.create_connection
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiting] = {}
-        self._ids = itertools.count(1)
         self._ws: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -297,7 +324,7 @@ class OrderSocket:
             ws = self._ws
             if not self.ready or ws is None:
                 raise NotSent(f"the {self.venue} order websocket is not ready")
-            request_id = f"fmzc{next(self._ids)}"
+            request_id = f"{self.id_prefix}{_base36(next(_REQUEST_NUMBERS))}"
             self._waiting[request_id] = waiting
         frame = self.protocol.request_frame(request_id, self.protocol.ops[action], args, self._now_ms())
         started = time.perf_counter()
@@ -435,7 +462,7 @@ class OrderSocket:
 
 def order_socket(venue: str, api_key: str, secret: str, passphrase: str = "", *, testnet: bool = False,
                  url: str = "", now_ms: Callable[[], int] | None = None,
-                 config: OrderSocketConfig | None = None) -> OrderSocket | None:
+                 config: OrderSocketConfig | None = None, node: str = "") -> OrderSocket | None:
     """The order websocket (not started) of `venue` for these keys; None where orders go by REST only."""
     protocol: OrderProtocol
     if venue == "okx":
@@ -448,4 +475,5 @@ def order_socket(venue: str, api_key: str, secret: str, passphrase: str = "", *,
         protocol, default = BinanceOrders(), (BINANCE_TESTNET_WS_API_URL if testnet else BINANCE_WS_API_URL)
     else:
         return None
-    return OrderSocket(protocol, url or default, now_ms=now_ms, config=config)
+    return OrderSocket(protocol, url or default, now_ms=now_ms, config=config,
+                       id_prefix=request_id_prefix(node))

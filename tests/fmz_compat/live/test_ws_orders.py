@@ -402,3 +402,43 @@ def test_bybit_and_binance_amend_in_place_over_their_sockets(bybit, binance, soc
     params = modify["params"]
     assert str(params["orderId"]) == "4079375543" and params["side"] == "SELL"
     assert params["quantity"] == "0.02" and params["price"] == "95100" and _binance_signature_ok(params)
+
+
+class BybitRequestIdGuard(BybitStandIn):
+    """Bybit's trade socket refuses a reqId the account already used on any connection: 20006 "reqId is
+    duplicated" (Bybit v5 error codes, WS OE general codes, https://bybit-exchange.github.io/docs/v5/error)."""
+
+    def __init__(self) -> None:
+        super().__init__(self.answer_once)
+        self.seen: set[str] = set()
+
+    def answer_once(self, message: dict) -> str:
+        if message["reqId"] in self.seen:
+            return json.dumps({"reqId": message["reqId"], "retCode": 20006, "retMsg": "reqId is duplicated",
+                               "op": message["op"], "data": {}, "retExtInfo": {}, "header": {},
+                               "connId": CONN})
+        self.seen.add(message["reqId"])
+        return self.ack(message)
+
+
+def test_bybit_request_ids_are_unique_across_sockets_nodes_and_restarts(bybit, socket_on):
+    """Two order sockets of one account (two nodes, or a restart) used to number requests fmzc1, fmzc2...
+    each, so the second one's orders were refused as duplicates."""
+    from fmz_compat.live import LiveExchange
+
+    first, _ = bybit
+    second = LiveExchange(first.client, "bybit", first._binding, first._log, 1)
+    with FakeVenueWs(BybitRequestIdGuard()) as server:
+        for ex in (first, second):
+            assert socket_on(ex, server, protocol=_bybit()).wait_ready(5)
+        assert first.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is not None
+        assert second.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is not None, first._log.last_error
+    from fmz_compat.ws.orders import request_id_prefix
+
+    prefixes = {request_id_prefix("tokyo-1", 1_765_000_000_000, 4242),
+                request_id_prefix("tokyo-1", 1_765_000_000_001, 4242),  # the same node restarted
+                request_id_prefix("london-2", 1_765_000_000_000, 4242),
+                request_id_prefix("tokyo-1", 1_765_000_000_000, 4243)}
+    assert len(prefixes) == 4
+    for prefix in prefixes:  # OKX's id and Bybit's reqId: letters and digits, at most 32 with the counter
+        assert re.fullmatch(r"[A-Za-z0-9]+", prefix) and len(prefix) + 6 <= 32
