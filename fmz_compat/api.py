@@ -262,12 +262,7 @@ class Runtime:
             GetCommand=self.GetCommand, SetChannelData=lambda data: None,
             GetChannelData=lambda token=None: None, StrDecode=_str_decode, SysInfo=lambda attr=None: None,
         )
-        try:
-            import talib  # type: ignore[import-not-found]
-
-            g["talib"] = talib
-        except ImportError:
-            pass
+        g["talib"] = _talib()
         return g
 
     # --- logging ---
@@ -377,6 +372,25 @@ class Runtime:
     def Dial(self, address: str = "", timeout: float | None = None) -> DialConnection:
         self.log(LOG_TYPE_LOG, f"Dial() is a stub in fmz_compat: {_redact_url(address)}")
         return DialConnection(address)
+
+
+class MissingTalib(types.ModuleType):
+    """FMZ injects `talib` always; without TA-Lib its first use fails, here in one line with the fix."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        from fmz_compat.source_check import install_command
+
+        raise ImportError(f"talib.{name}: TA-Lib is not installed: {install_command('talib')}")
+
+
+def _talib() -> types.ModuleType:
+    try:
+        import talib  # type: ignore[import-not-found]
+    except ImportError:
+        return MissingTalib("talib")
+    return talib
 
 
 def _is_failure(result: Any) -> bool:

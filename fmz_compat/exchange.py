@@ -864,10 +864,15 @@ class Exchange(FmzExchangeObject):
 
 
 class Records(list):
-    """GetRecords result: a list of Record structs with flat column views (.Close, ...)."""
+    """GetRecords result: a list of Record structs with flat column views (.Close, ...).
 
-    def _col(self, name: str) -> list[float]:
-        return [r[name] for r in self]
+    The columns are numpy float64 arrays when numpy is installed (TA-Lib refuses lists), plain lists
+    otherwise, as FMZ's MyList gives them."""
+
+    def _col(self, name: str) -> Any:
+        values = [r[name] for r in self]
+        numpy = _numpy()
+        return values if numpy is None else numpy.array(values, dtype="float64")
 
     @property
     def Time(self) -> list[float]:
@@ -892,6 +897,14 @@ class Records(list):
     @property
     def Volume(self) -> list[float]:
         return self._col("Volume")
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
 
 
 def _parse_side(side: Any) -> tuple[str, dict[str, Any]]:

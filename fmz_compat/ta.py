@@ -13,7 +13,7 @@ Series = list[float | None]
 
 
 def _values(data: Sequence[Any], attr: str = "Close") -> list[float]:
-    if not data:
+    if len(data) == 0:  # a numpy column (records.Close) has no truth value
         return []
     first = data[0]
     if isinstance(first, dict):

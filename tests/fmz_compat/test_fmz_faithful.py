@@ -300,3 +300,41 @@ def test_exchange_id_the_simulator_lacks_is_named(capsys, tmp_path):
         ''')
     line = _one_line_error(capsys, ["backtest", str(strategy), "--out", str(tmp_path / "runs")])
     assert "exchange 'Futures_CTP' is not simulated" in line
+
+
+# --- item 2: the scientific stack of FMZ's hosts ---
+
+def test_talib_is_injected_and_records_columns_are_numpy_float_arrays(tmp_path):
+    strategy = _write(tmp_path, """
+        import numpy as np
+        import pandas as pd
+        def main():
+            exchange.SetContractType("swap")
+            r = exchange.GetRecords(PERIOD_M15)
+            close = r.Close
+            sma = talib.SMA(close, 20)  # talib refuses lists: it needs a float64 array
+            frame = pd.DataFrame(r)
+            Log("stack", type(close).__name__, close.dtype, len(sma) == len(r), np.isnan(sma[0]),
+                abs(sma[-1] - frame["Close"][-20:].mean()) < 1e-6, r.Time.dtype,
+                TA.MA(r.Close, 5)[-1] is not None)
+        """)
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 0 and "stack ndarray float64 True True True float64 True" in logs
+
+
+def test_without_talib_its_first_use_names_the_install(monkeypatch):
+    import builtins
+
+    from fmz_compat import api
+
+    real_import = builtins.__import__
+
+    def no_talib(name, *args, **kwargs):
+        if name == "talib":
+            raise ImportError("No module named 'talib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_talib)
+    missing = api._talib()
+    with pytest.raises(ImportError, match=r"talib.SMA: TA-Lib is not installed: .* -m pip install ta-lib"):
+        missing.SMA([1.0, 2.0], 2)
