@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fmz_compat.cluster_cli import add_cluster_parser
 from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
 from fmz_compat.live_cli import add_live_parser
@@ -27,6 +28,7 @@ DEFAULT_SYMBOLS = "BTC_USDT,ETH_USDT"
 _SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
 _EID = re.compile(r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VALUE_FLAGS = ("--duration", "--days", "--balance", "--speed", "--seed", "--latency", "--stocks")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +36,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see: {self.prog} --help)")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        # "--duration -1d" would read as a flag -1d ("expected one argument"): keep it the value, so the
+        # check of the value answers (e.g. "must be positive")
+        given, joined = list(sys.argv[1:] if args is None else args), []
+        while given:
+            item = given.pop(0)
+            if item in _VALUE_FLAGS and given and given[0].startswith("-") and given[0][1:2].isdigit():
+                item = f"{item}={given.pop(0)}"
+            joined.append(item)
+        return super().parse_known_args(joined, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dashboard_args(add_live_parser(sub), "--dashboard", "serve the robot page while it runs "
                         "(default host 127.0.0.1)")
     add_venue_server_parser(sub)
+    add_cluster_parser(sub)
     d = sub.add_parser("dashboard", help="serve the robot page of a robot folder (runs/ID)")
     d.add_argument("run_dir", type=Path, help="robot folder, e.g. runs/1")
     _add_dashboard_args(d, "--listen", "address to serve on (default 127.0.0.1:8765)")
@@ -356,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             from fmz_compat.venue_cli import main_venue_server
 
             return main_venue_server(build_parser().parse_args(argv))
+        if argv[:1] == ["cluster"]:
+            from fmz_compat.cluster_cli import main_cluster
+
+            return main_cluster(build_parser().parse_args(argv))
         config, source = config_from_args(argv)
         ns = build_parser().parse_args(argv)
         config, extra = node_run_kwargs(config)  # a node: the venue server's window, world and clock

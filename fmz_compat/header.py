@@ -60,6 +60,8 @@ def parse_time_ms(text: str) -> int:
 def parse_duration_s(text: str) -> int:
     """'90s', '45m', '6h', '7d', '1w' -> seconds."""
     match = _DURATION.match(str(text).strip().lower())
+    if not match and str(text).strip().startswith("-"):
+        raise ValueError(f"duration {text!r} must be positive: use a number and a unit, e.g. 6h, 7d")
     if not match:
         raise ValueError(f"cannot read duration {text!r}: use a number and a unit, e.g. 90s, 45m, 6h, 7d")
     seconds = float(match.group(1)) * _DURATION_UNIT_S[match.group(2)]

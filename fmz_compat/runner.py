@@ -62,6 +62,9 @@ _PY2_MARKERS = (
 )
 
 
+_URL_PASSWORD = re.compile(r"//([^:@/\"]*):[^@/\"]*@")
+
+
 class UsageError(Exception):
     """Bad input to a run: printed as one line, exit code 2."""
 
@@ -103,6 +106,8 @@ class RunConfig:
         data["out_root"] = str(self.out_root)
         data["replay"] = str(self.replay) if self.replay is not None else None
         data["bindings"] = [asdict(b) for b in self.bindings]
+        if self.params_json:  # a cluster's redis_url carries its password: run.json and report.html show this
+            data["params_json"] = _URL_PASSWORD.sub(r"//\1:***@", self.params_json)
         return data
 
 

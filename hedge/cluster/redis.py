@@ -212,6 +212,9 @@ local h = redis.call('HMGET', KEYS[1], 'ol', 'wl', 'ts')
 local now = tonumber(ARGV[1])
 local ocap, oper, wcap, wper = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ol, wl, ts = tonumber(h[1]) or ocap, tonumber(h[2]) or wcap, tonumber(h[3]) or now
+if ts > now + math.max(oper, wper) then
+  ts = now  -- stamped by a clock far ahead (a state left by a later simulated run): refill from now on
+end
 if now > ts then
   ol = math.min(ocap, ol + (now - ts) * ocap / oper)
   wl = math.min(wcap, wl + (now - ts) * wcap / wper)

@@ -35,6 +35,7 @@ def _one_line_error(capsys, argv):
         (["--venues", "binance,kraken"], "unknown venue kraken"),
         (["--start", "yesterday"], "cannot read time 'yesterday'"),
         (["--duration", "6x"], "cannot read duration '6x'"),
+        (["--duration", "-1d"], "duration '-1d' must be positive"),  # was argparse's "expected one argument"
         (["--end", "2023-01-01"], "end must be after its start"),
         (["--end", "2024-01-02", "--duration", "1d"], "not both"),
         (["--seed", "abc"], "invalid int value"),

@@ -298,6 +298,23 @@ def test_rate_budget_is_one_pair_of_buckets_for_the_account(redis_url, redis_ser
     assert float(redis_server.client().hget("xvh:rate:okx", "wl")) == 6000 - 5000
 
 
+def test_rate_budget_stamped_by_a_later_clock_refills_from_now_on(redis_url, redis_server):
+    """Issue #22: a run starting earlier in simulated time than the state it finds (or a node whose clock
+    jumped back) skipped every opening with "rate budget exhausted": the buckets refilled only once the
+    clock passed the stored stamp. A stamp more than one refill period ahead restarts the refill now."""
+    now = [10 * 86_400_000]
+    later = RedisRateBudget(redis_server.client(), "xvh", RateCfg(), lambda: now[0])
+    while later.reserve("binance", Cost(orders=2)) is not None:  # drain it down to the closes' share
+        pass
+    now[0] = 0  # a new run, days earlier
+    earlier = RedisRateBudget(redis_server.client(), "xvh", RateCfg(), lambda: now[0])
+    assert earlier.reserve("binance", Cost(orders=2)) is None  # the level it found is honoured...
+    now[0] = 1_000
+    assert earlier.reserve("binance", Cost(orders=2)) == 0  # ...and refills one second later
+    now[0] = 1_000 - 500  # a clock half a second behind (skew between nodes): no reset, nothing refilled
+    assert earlier.reserve("binance", Cost(orders=8)) == 200  # 8 left, 2 kept for closes: wait for 2
+
+
 def test_rate_budget_falls_back_to_the_local_one_while_redis_is_away(redis_url, redis_server):
     class Local:
         def __init__(self):
