@@ -240,6 +240,7 @@ class App:
         self.maintenance.start()
         self.reconcile()
         self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
+        self.market.refresh(self.now_ms)  # the first reading values positions at fresh prices, not entries
         self.refresh_accounts()
         self.accounting = Accounting.load(self.api.store, self.cfg.rebate_bps)
         self.transfers = TransferWatcher(
@@ -1131,9 +1132,9 @@ class App:
                      ) -> Decimal:
         """One execution of close_group; returns the quantity of pairs it closed."""
         assert self.market is not None
-        long_top = self.market.tops[long_venue.key][symbol]
-        short_top = self.market.tops[short_venue.key][symbol]
-        long_ref, short_ref = _dec(long_top.bid), _dec(short_top.ask)
+        # a stale book is no reference for a band or a booking: the fresh valuation risk uses is
+        long_ref = self.risk.reference(long_venue.key, symbol, bid=True)
+        short_ref = self.risk.reference(short_venue.key, symbol, bid=False)
         long_limit = short_limit = None
         if band_bps is not None and long_ref > 0 and short_ref > 0:
             long_limit = band_price(long_ref, False, band_bps, long_venue.specs[symbol].tick)

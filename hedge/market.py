@@ -125,10 +125,31 @@ class Market:
         return ok
 
     def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
+        """The venue's top of book, or None when it is empty, crossed or older than max_age_ms."""
         top = self.tops[venue][symbol]
         if top.bid <= 0.0 or top.ask < top.bid or now_ms - top.time_ms > self.max_age_ms:
             return None
         return top
+
+    def fresh_mid(self, venue: str, symbol: str, now_ms: int) -> float | None:
+        """Mid of the venue's book when it is fresh (at most max_age_ms old), else None."""
+        top = self.fresh_top(venue, symbol, now_ms)
+        return top.mid if top is not None else None
+
+    def age_ms(self, venue: str, symbol: str, now_ms: int) -> int | None:
+        """How old the venue's book is (ms, by the venue's own stamp); None when it was never read."""
+        top = self.tops[venue][symbol]
+        return now_ms - top.time_ms if top.bid > 0.0 else None
+
+    def mids_elsewhere(self, symbol: str, now_ms: int, venue: str) -> list[float]:
+        """The fresh mids of `symbol` on every venue but `venue` (what the coin trades at now elsewhere)."""
+        out = []
+        for other in self.tops:
+            if other != venue and symbol in self.tops[other]:
+                mid = self.fresh_mid(other, symbol, now_ms)
+                if mid is not None:
+                    out.append(mid)
+        return out
 
     def depth(self, venue: Venue, symbol: str) -> tuple[Levels, Levels] | None:
         """(asks, bids) as (price, base quantity) lists, best first; None when unavailable."""

@@ -3,8 +3,13 @@
 Every status interval each venue's positions and wallet are read once (GetPositions, GetAccount) and
 the cross liquidation price of every position is computed with that venue's own formula
 (hedge.venues evaluate_cross). Between those reads, a venue whose nearest liquidation is within
-`stops.watch_pct` (1.5 x the first level's distance) is re-evaluated every tick from the cached
-positions and the fresh book mids: no extra request.
+`stops.watch_pct` (1.5 x the first level's distance), or whose book is stale, is re-evaluated every tick
+from the cached positions at the freshest prices: no extra request.
+
+Positions are never valued at a price older than max_book_age_ms (`Risk.price`): the venue's own book
+mid, else the mark price the venue gave with its positions (a venue whose book is stale is re-read for
+it), else the other venues' mids; with none of them the position is UNVALUED and counts at the stop
+level it could have reached meanwhile (the first at once, one deeper every stops.retry_s).
 
 A level is due when the nearest position is at or within its distance (the last level first), or,
 for the first level, when the venue's effective leverage (notional / equity) is above
@@ -32,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from hedge.cluster import Unit
@@ -39,7 +45,7 @@ from hedge.config import StopLevel
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegOutcomeUnknown
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.market import Venue, fmz_pair
-from hedge.outage import VenueHealth
+from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
@@ -50,6 +56,12 @@ if TYPE_CHECKING:
 
 # Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
 LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liquidation_price")
+# Mark-price fields of the same payloads: markPrice (Binance positionRisk, Bybit V5 position list, BitMEX
+# position), markPx (OKX V5 positions). CoinEx's v2 positions carry none: its positions are valued at the
+# other venues' books while its own is stale.
+MARK_FIELDS = ("markPrice", "markPx")
+# Where a position's valuation price came from (Risk.price), best first.
+BOOK, VENUE_MARK, OTHER_VENUES, UNVALUED = "book", "venue's mark", "other venues' books", "UNVALUED"
 # Maintenance rate assumed when neither the mechanics nor the venue give a liquidation price: above the
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
@@ -74,6 +86,8 @@ class VenueRisk:
     notional: Decimal = Decimal(0)
     liquidation: dict[str, Decimal] = field(default_factory=dict)  # pair -> price
     distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark
+    venue_mark: dict[str, Decimal] = field(default_factory=dict)  # pair -> the venue's mark at read_ms
+    priced_by: dict[str, str] = field(default_factory=dict)  # pair -> where its mark came from (BOOK...)
 
     @property
     def nearest(self) -> tuple[str, Decimal] | None:
@@ -103,6 +117,21 @@ def _dec(value: Any) -> Decimal:
     return Decimal(repr(float(value or 0)))
 
 
+def _info_price(info: Any, names: tuple[str, ...]) -> Decimal | None:
+    """The first positive finite price among `names` of a raw venue payload."""
+    if not isinstance(info, dict):
+        return None
+    for name in names:
+        if info.get(name):
+            try:
+                price = Decimal(str(info[name]))
+            except ArithmeticError:
+                continue
+            if price.is_finite() and price > 0:
+                return price
+    return None
+
+
 class Risk:
     """Tiered stops and outage handling for one App (reads its ledger, market and executor)."""
 
@@ -121,6 +150,7 @@ class Risk:
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
         self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
         self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
+        self._unvalued: dict[tuple[str, str], int] = {}  # (venue, pair) -> ms since no fresh price is known
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
 
@@ -178,6 +208,8 @@ class Risk:
         positions: list[VenuePosition] = []
         pair_of: dict[str, str] = {}
         venue_liq: dict[str, Decimal] = {}
+        venue_mark: dict[str, Decimal] = {}
+        before = self.views.get(venue.key)
         for item in raw:
             symbol = fmz_pair(item["Symbol"])
             spec = venue.specs.get(symbol)
@@ -192,24 +224,23 @@ class Risk:
                     "ours (not in symbols); its margin counts in the venue's equity only",
                 )
                 continue
+            info = item.get("Info") or {}
+            key = symbol.replace("_", "")
             entry = _dec(item.get("Price"))
-            mark = self._mark(venue.key, symbol) or entry
+            # priced below (_revalue); until then at the last price it was valued at, else its entry
+            known = next((p.mark for p in before.positions if p.symbol == key), None) if before else None
+            mark = known or entry
             if mark <= 0:
                 continue
             side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
-            key = symbol.replace("_", "")
             positions.append(VenuePosition(key, side, amount * spec.ct_val, entry or mark, mark_price=mark))
             pair_of[key] = symbol
-            info = item.get("Info") or {}
-            for name in LIQUIDATION_FIELDS:
-                if isinstance(info, dict) and info.get(name):
-                    try:
-                        price = Decimal(str(info[name]))
-                    except ArithmeticError:
-                        continue
-                    if price.is_finite() and price > 0:
-                        venue_liq[symbol] = price
-                        break
+            price = _info_price(info, LIQUIDATION_FIELDS)
+            if price is not None:
+                venue_liq[symbol] = price
+            price = _info_price(info, MARK_FIELDS)
+            if price is not None:
+                venue_mark[symbol] = price
         view = VenueRisk(
             venue=venue.key,
             wallet=equity - upnl,
@@ -217,18 +248,113 @@ class Risk:
             pair_of=pair_of,
             venue_liq=venue_liq,
             read_ms=self.app.now_ms,
+            venue_mark=venue_mark,
         )
+        self._revalue(view)
         self._evaluate(venue.key, view)
         if venue.key not in self.health.recovered:  # keep the reading from before an outage until recovered
             self.views[venue.key] = view
         return view
 
-    def _mark(self, venue: str, symbol: str) -> Decimal | None:
+    def price(self, venue: str, symbol: str, view: VenueRisk | None = None) -> tuple[Decimal, str] | None:
+        """The freshest trustworthy price to value `venue`'s `symbol` at, never older than max_book_age_ms,
+        and where it came from: the venue's own book mid; else the mark price the venue reported with its
+        positions (view, default the last reading) when that reading is recent enough; else the median of
+        the other venues' fresh mids. None: nothing fresh is known (the position cannot be valued)."""
         market = self.app.market
         if market is None:
             return None
-        top = market.tops[venue].get(symbol)
-        return _dec(top.mid) if top is not None and top.bid > 0 else None
+        now = self.app.now_ms
+        mid = market.fresh_mid(venue, symbol, now)
+        if mid is not None:
+            return _dec(mid), BOOK
+        view = view if view is not None else self.views.get(venue)
+        if view is not None and now - view.read_ms <= market.max_age_ms:
+            mark = view.venue_mark.get(symbol)
+            if mark is not None:
+                return mark, VENUE_MARK
+        others = market.mids_elsewhere(symbol, now, venue)
+        if others:
+            return _dec(median(others)), OTHER_VENUES
+        return None
+
+    def reference(self, venue: str, symbol: str, bid: bool) -> Decimal:
+        """Expected price of a market order on the venue: its book's bid (selling) or ask (buying) while
+        the book is fresh; else what the coin trades at elsewhere (the other venues' fresh mids: a mark
+        price lags a gap by its averaging), else the valuation price (`price`), else the stale book's side
+        (nothing better is known)."""
+        market = self.app.market
+        if market is None:
+            return Decimal(0)
+        now = self.app.now_ms
+        top = market.fresh_top(venue, symbol, now)
+        if top is None:
+            others = market.mids_elsewhere(symbol, now, venue)
+            if others:
+                return _dec(median(others))
+            found = self.price(venue, symbol)
+            if found is not None:
+                return found[0]
+            top = market.tops[venue][symbol]
+        return _dec(top.bid if bid else top.ask)
+
+    def _mark(self, venue: str, symbol: str) -> Decimal | None:
+        found = self.price(venue, symbol)
+        return found[0] if found is not None else None
+
+    def _revalue(self, view: VenueRisk) -> None:
+        """Mark the view's positions at `price`. A position without any fresh price keeps the last price it
+        was valued at and is UNVALUED from then (`_unvalued`): due_level and open_problem count it at the
+        stop levels it could have reached meanwhile."""
+        moved = []
+        for pos in view.positions:
+            pair = view.pair_of[pos.symbol]
+            found = self.price(view.venue, pair, view)
+            key = (view.venue, pair)
+            if found is None:
+                view.priced_by[pair] = UNVALUED
+                if key not in self._unvalued:
+                    self._unvalued[key] = self.app.now_ms
+                    self.app.event(
+                        f"{view.venue} {pair}: no price fresher than {self.app.cfg.max_book_age_ms} ms (own "
+                        "book, the venue's mark, other venues' books); risk counts it at the first stop "
+                        "level, one level deeper for every stops.retry_s it stays so", "critical")
+                moved.append(pos)
+                continue
+            if self._unvalued.pop(key, None) is not None:
+                self.app.event(f"{view.venue} {pair}: valued again (at the {found[1]})", "warn")
+            mark, source = found
+            view.priced_by[pair] = source
+            if source != BOOK:
+                self._say(view.venue, f"priced:{pair}:{source}",
+                          f"{view.venue} {pair}: its book is older than {self.app.cfg.max_book_age_ms} ms; "
+                          f"risk values its positions at the {source}")
+            moved.append(pos if mark == pos.mark else replace(pos, mark_price=mark))
+        view.positions = moved
+        held = set(view.pair_of.values())
+        for key in [k for k in self._unvalued if k[0] == view.venue and k[1] not in held]:
+            del self._unvalued[key]  # no longer held
+
+    def unvalued_since(self, venue: str) -> int | None:
+        """Since when (ms) some position on the venue has had no fresh price; None: every one is valued."""
+        found = [ms for (key, _), ms in self._unvalued.items() if key == venue]
+        return min(found) if found else None
+
+    def _read_marks(self, venue: str, view: VenueRisk) -> None:
+        """A venue whose own book is stale for a position it holds is read again (GetAccount and
+        GetPositions, whose payload carries the venue's mark price) once its last reading is older than
+        max_book_age_ms, so that the mark risk values it at is never older than that. Not a venue that gives
+        no mark with its positions (valued at the other venues' books instead), nor one whose account
+        calls are out (asked again by the outage probe)."""
+        market = self.app.market
+        now = self.app.now_ms
+        if market is None or not view.venue_mark or now - view.read_ms <= market.max_age_ms:
+            return
+        if venue in self.health.recovered or self.health.is_out(venue, ACCOUNT):
+            return
+        if all(market.fresh_mid(venue, pair, now) is not None for pair in view.pair_of.values()):
+            return
+        self.app.refresh_account(venue)
 
     def _evaluate(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
         """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
@@ -291,19 +417,11 @@ class Risk:
             self.app.event(text, "warn")
 
     def remark(self, venue: str) -> VenueRisk | None:
-        """Re-evaluate a venue's cached positions at the current book mids (no request)."""
+        """Re-evaluate a venue's cached positions at the freshest prices (`price`; no request)."""
         view = self.views.get(venue)
         if view is None or not view.positions:
             return view
-        moved = []
-        for pos in view.positions:
-            mark = self._mark(venue, view.pair_of[pos.symbol])
-            moved.append(
-                pos
-                if mark is None or mark == pos.mark
-                else VenuePosition(pos.symbol, pos.side, pos.qty, pos.entry_price, mark_price=mark)
-            )
-        view.positions = moved
+        self._revalue(view)
         self._evaluate(venue, view)
         return view
 
@@ -317,6 +435,9 @@ class Risk:
         view = self.views.get(venue)
         if view is None:
             return None
+        if self.unvalued_since(venue) is not None:
+            return (f"{venue} holds positions without a price fresher than {self.app.cfg.max_book_age_ms} "
+                    "ms: no new pairs there until they can be valued")
         after = ""
         if symbol is not None and side is not None and qty > 0 and price > 0:
             view = self._with_leg(view, symbol, side, qty, price)
@@ -375,6 +496,10 @@ class Risk:
         leverage = view.leverage
         if due is None and leverage is not None and leverage > self.cfg.max_effective_leverage:
             due = 0
+        since = self.unvalued_since(view.venue)
+        if since is not None:  # blind: at the level it could have reached, one deeper every retry_s
+            blind = min(len(self.cfg.levels) - 1, (self.app.now_ms - since) // (self.cfg.retry_s * 1000))
+            due = blind if due is None else max(due, blind)
         return due
 
     def check(self, full: bool) -> None:
@@ -387,9 +512,14 @@ class Risk:
             if view is None or not view.positions:
                 continue
             if not full:
+                self._read_marks(venue.key, view)
+                view = self.views.get(venue.key) or view
                 nearest = view.nearest
                 leverage = view.leverage
-                watched = (nearest is not None and nearest[1] <= self.cfg.watch_pct) or (
+                market = app.market
+                stale = market is not None and any(
+                    market.fresh_mid(venue.key, pair, app.now_ms) is None for pair in view.pair_of.values())
+                watched = stale or (nearest is not None and nearest[1] <= self.cfg.watch_pct) or (
                     leverage is not None and leverage > self.cfg.max_effective_leverage * Decimal("0.8")
                 )
                 if not watched:
@@ -409,6 +539,9 @@ class Risk:
         where = (
             f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away" if nearest else "no liquidation price"
         )
+        blind = self.unvalued_since(venue.key)
+        if blind is not None:
+            where += f"; UNVALUED for {(app.now_ms - blind) // 1000} s (no fresh price)"
         leverage = view.leverage
         reason = f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
         pairs = [p for p in app.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)]
