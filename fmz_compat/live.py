@@ -59,6 +59,7 @@ from fmz_compat.exchange import (
     records_args,
 )
 from fmz_compat.keys import Credentials
+from fmz_compat.live_cli import okx_broker_tag_problem
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
 from fmz_compat.ws import order_args
 from fmz_compat.ws.book import BookView
@@ -108,9 +109,17 @@ class AccountModeError(Exception):
     """The account is in a mode the strategy does not support; the message says what to change."""
 
 
+# OKX POST paths on which ccxt's signer adds its own broker id as clOrdId and tag when the body has no clOrdId
+_OKX_ORDER_PATHS = ("/api/v5/trade/order", "/api/v5/trade/batch-orders", "/api/v5/trade/order-algo")
+
+
 def build_client(venue: str, credentials: Credentials | None, *, testnet: bool = False,
                  broker_tag: str = "") -> ccxt.Exchange:
     """A ccxt client for `venue` (binance, okx, bybit, coinex, bitmex) in swap mode."""
+    if venue == "okx":
+        problem = okx_broker_tag_problem(broker_tag)
+        if problem:
+            raise ValueError(problem)
     profile = VENUES[venue]
     config: dict[str, Any] = {"enableRateLimit": True, "options": dict(profile.options)}
     if credentials is not None:
@@ -950,6 +959,14 @@ class LiveExchange(FmzExchangeObject):
             return True
         return None
 
+    def _own_okx_order_ids(self, args: dict[str, Any]) -> None:
+        """A raw OKX order without clOrdId gets ours (and our tag, if any), so a lost answer can be resolved
+        by client id and ccxt's signer never adds its own broker id (ccxt 4.5.83 okx.sign)."""
+        if not args.get("clOrdId"):
+            args["clOrdId"] = f"{self._id_prefix}{next(self._client_ids)}"
+        if self._broker_tag and not args.get("tag"):
+            args["tag"] = self._broker_tag
+
     def _api(self, http_method: str = "GET", path: str = "", params: str = "", body: str = "") -> Any:
         """Signed raw REST: IO("api", "GET", "/fapi/v2/account", "a=1", '{"json": "body"}')."""
         path, _, query = path.partition("?")
@@ -961,6 +978,8 @@ class LiveExchange(FmzExchangeObject):
                 parsed = dict(parse_qsl(body))
             if isinstance(parsed, dict):
                 args.update(parsed)
+        if self._venue == "okx" and http_method.upper() == "POST" and path.rstrip("/") in _OKX_ORDER_PATHS:
+            self._own_okx_order_ids(args)
         for prefix, api in VENUES[self._venue].api_prefixes:
             if path.startswith(prefix):
                 result = self._client.request(path[len(prefix):], api, http_method.upper(), args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fmz_compat.core import VENUE_NAMES, Clock, ExchangeBinding, LogSink, SimCon
 from fmz_compat.runner import RunConfig, UsageError
 
 _VENUE_BY_EID = {eid: venue for venue, eid in VENUE_NAMES.items()}
+_OKX_TAG = re.compile(r"[A-Za-z0-9]{1,16}")
 ORDER_SOCKET_LOGIN_WAIT_S = 5.0  # at start; orders go by REST until the socket is logged in
 
 
@@ -61,12 +63,23 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
     if unknown or not venues:
         raise UsageError(f"--venues {ns.venues!r}: choose from {', '.join(VENUE_NAMES)}")
     bindings = tuple(ExchangeBinding(eid=VENUE_NAMES[v], currency=ns.currency.upper()) for v in venues)
+    if "okx" in venues and okx_broker_tag_problem(ns.okx_broker_tag):
+        raise UsageError(okx_broker_tag_problem(ns.okx_broker_tag))
     if ns.book_max_age_ms < 100:
         raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
                        args=strategy_args(ns), out_root=ns.out, quiet=ns.quiet)
     return config, source
+
+
+def okx_broker_tag_problem(tag: str) -> str:
+    """One line naming the fix when OKX would refuse `tag` as an order tag (at most 16 letters and digits,
+    OKX POST /api/v5/trade/order `tag`); "" when it is fine or empty."""
+    if not tag or _OKX_TAG.fullmatch(tag):
+        return ""
+    return (f"--okx-broker-tag {tag!r}: OKX takes at most 16 letters and digits (A-Z, a-z, 0-9); fix it or "
+            "leave it out")
 
 
 def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:

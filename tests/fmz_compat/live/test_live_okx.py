@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import requests
 from venue_payloads import SECRETS, okx_ok, okx_order
 
@@ -181,3 +182,59 @@ def test_modify_order_is_an_amend_order_in_contracts(okx, http):
     sent = json.loads(http.calls[-1].request.body)
     assert sent["instId"] == "BTC-USDT-SWAP" and sent["ordId"] == "680800019749904384"
     assert sent["newPx"] == "96000" and sent["newSz"] == "3"
+
+
+CCXT_OKX_BROKER_ID = "6b9ad766b55dBCDE"  # ccxt 4.5.83 okx.py: what its signer puts in clOrdId and tag
+
+
+def test_raw_order_without_cl_ord_id_carries_our_id_not_ccxts_broker_id(okx, http):
+    """ccxt's okx.sign sets clOrdId = its broker id + 16 hex and tag = its broker id on a POST
+    /api/v5/trade/order (or batch-orders, order-algo) without clOrdId, falling back to its default id even
+    with options brokerId None (ccxt 4.5.83 okx.py sign). In 4.5.83's Python the dict body was copied just
+    before, so only list bodies carry it; either way an order without clOrdId cannot be found after a lost
+    answer. A raw IO("api") order now carries our client id (ccxt then adds nothing) and no foreign tag."""
+    ex, _ = okx
+    http.post(f"{API}/trade/order", json=okx_ok([{"clOrdId": "x", "ordId": "1", "tag": "", "ts": "1",
+                                                  "sCode": "0", "sMsg": ""}]))
+    body = '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"}'
+    assert ex.IO("api", "POST", "/api/v5/trade/order", "", body) is not None
+    sent = _body(http)
+    assert sent["clOrdId"].startswith("fmzc0x") and CCXT_OKX_BROKER_ID not in json.dumps(sent)
+    assert "tag" not in sent
+    own = '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1", ' \
+          '"clOrdId": "mine42"}'
+    ex.IO("api", "POST", "/api/v5/trade/order", "", own)
+    assert _body(http)["clOrdId"] == "mine42" and "tag" not in _body(http)
+
+
+@pytest.mark.parametrize("tag", ["has space", "under_score", "x" * 17, "dash-ed"])
+def test_broker_tag_is_checked_before_anything_is_sent(tag):
+    """OKX's order `tag`: at most 16 case-sensitive letters and digits (OKX v5 "Place order"; the stored
+    docs corpus did not return that page, ccxt's own broker id is 16 such characters). A bad tag is one line
+    naming the fix at start, not a refusal of every order."""
+    from fmz_compat.live import build_client
+    from fmz_compat.live_cli import okx_broker_tag_problem
+
+    with pytest.raises(ValueError, match="at most 16 letters and digits") as e:
+        build_client("okx", SECRETS["okx"], broker_tag=tag)
+    assert "\n" not in str(e.value) and okx_broker_tag_problem(tag) == str(e.value)
+    assert okx_broker_tag_problem("fmzHedge2026") == "" and okx_broker_tag_problem("") == ""
+
+
+def test_a_valid_broker_tag_goes_on_raw_orders_too(http):
+    from venue_payloads import OKX_INSTRUMENTS
+
+    from fmz_compat.core import ExchangeBinding, MemoryLog
+    from fmz_compat.live import LiveExchange, build_client
+
+    instruments = re.compile(r"https://www\.okx\.com/api/v5/public/instruments\?instType=SWAP")
+    http.get(instruments, json=OKX_INSTRUMENTS)
+    client = build_client("okx", SECRETS["okx"], broker_tag="fmzHedge2026")
+    client.enableRateLimit = False
+    ex = LiveExchange(client, "okx", ExchangeBinding(eid="okx", currency="BTC_USDT"), MemoryLog(),
+                      broker_tag="fmzHedge2026")
+    http.post(f"{API}/trade/order", json=okx_ok([{"clOrdId": "x", "ordId": "1", "tag": "fmzHedge2026",
+                                                  "ts": "1", "sCode": "0", "sMsg": ""}]))
+    ex.IO("api", "POST", "/api/v5/trade/order", "", '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", '
+          '"side": "buy", "ordType": "market", "sz": "1"}')
+    assert _body(http)["tag"] == "fmzHedge2026" and _body(http)["clOrdId"].startswith("fmzc0x")
