@@ -13,7 +13,8 @@ start and every `outage.maintenance_poll_s` (every minute while a window is near
 | BitMEX | none public | nothing: calls tell |
 
 Scope: a window that names derivatives (or does not say) takes every function out; OKX's WebSocket-only
-service type takes market data only; CoinEx's spot-only windows are ignored, and its protect period after
+service type takes market data only; CoinEx's spot-only windows are ignored (any other scope, FUTURES
+included, counts), and its protect period after
 a window (only maker-only limit orders accepted) takes orders out. A status that cannot be read or parsed
 is neither "up" nor "down": it is said once and the watcher carries on with what it knew.
 """
@@ -29,6 +30,7 @@ from hedge.outage import ACCOUNT, FUNCTIONS, MARKET, ORDERS, VenueHealth
 
 ALL = frozenset(FUNCTIONS)
 ACTIVE_STATES = ("scheduled", "ongoing", "pre_open")  # OKX / Bybit states still to come or under way
+COINEX_SPOT_SCOPES = frozenset({"SPOT"})  # the only CoinEx maintenance scope that leaves futures alone
 NEAR_POLL_S = 60  # poll this often while a window is within the lead or under way
 NO_ENDPOINT = {
     "binance": "Binance publishes no maintenance status for USDⓈ-M futures (its /sapi system status is "
@@ -124,8 +126,10 @@ def parse_bybit(data: Any) -> list[Window] | None:
 
 def parse_coinex(data: Any) -> list[Window] | None:
     """CoinEx `GET /v2/maintain/info`: {"code":0,"data":[{"started_at","ended_at","scope":[...],
-    "protect_duration_start","protect_duration_end"}]}. Scope PERPETUAL or ALL_SITE counts; the protect
-    period after it accepts only maker-only limit orders: orders out."""
+    "protect_duration_start","protect_duration_end"}]}. Every scope counts but spot alone: the docs list
+    PERPETUAL, SPOT and ALL_SITE, and v2 calls the futures market FUTURES, so that (or any scope not
+    documented yet) is read as touching futures. The protect period after a window accepts only maker-only
+    limit orders: orders out."""
     if not isinstance(data, dict) or data.get("code") not in (0, "0"):
         return None
     rows = _rows(data, "data")
@@ -134,7 +138,7 @@ def parse_coinex(data: Any) -> list[Window] | None:
     windows = []
     for row in rows:
         scope = {str(s).upper() for s in row.get("scope") or []}
-        if scope and not scope & {"PERPETUAL", "ALL_SITE"}:
+        if scope and scope <= COINEX_SPOT_SCOPES:
             continue
         begin, end = _ms(row.get("started_at")), _ms(row.get("ended_at"))
         if begin is not None:

@@ -184,3 +184,17 @@ def test_a_noticed_maintenance_counts_the_venue_out_and_its_hedge_is_stopped_in_
     assert app.ledger.loose_positions() == {}
     positions = app.venue_positions()
     assert positions == {k: q for k, q in app.ledger.expected_positions().items() if q}
+
+
+def test_coinex_windows_scoped_futures_or_unknown_count_and_only_spot_alone_is_ignored():
+    """CoinEx GET /v2/maintain/info (docs.coinex.com/api/v2/common/http/maintain, read 2026-12-07): scope is a
+    list, PERPETUAL / SPOT / ALL_SITE in the docs; CoinEx v2 names its futures market FUTURES (market_type
+    FUTURES on every futures endpoint, ccxt request fixture coinex.json), and a notice scoped that way was
+    ignored, so a futures maintenance went unseen until calls failed."""
+    rows = [{"started_at": 1714000000000 + i * 10_000_000, "ended_at": 1714000600000 + i * 10_000_000,
+             "protect_duration_start": 0, "protect_duration_end": 0, "announce_enabled": False,
+             "announce_url": "", "scope": scope}
+            for i, scope in enumerate((["FUTURES"], ["SPOT", "FUTURES"], ["OPTIONS"], ["SPOT"], []))]
+    windows = parse_coinex({"code": 0, "message": "OK", "data": rows})
+    assert [w.begin_ms for w in windows if w.functions == ALL] == [1714000000000, 1714010000000,
+                                                                   1714020000000, 1714040000000]
