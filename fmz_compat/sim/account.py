@@ -178,6 +178,10 @@ class Account:
         self.realized_usdt = 0.0
         self.liquidations = 0
         self._specs: dict[str, ContractSpec] = {}
+        # liquidation screen: (position version, wallet snapshot, [(pair, lowest mark, highest mark)]) inside
+        # which no mark can liquidate; rebuilt after every full check, void once positions or wallets change
+        self._pos_version = 0
+        self._safe: tuple[int, dict[str, float], list[tuple[str, float, float]]] | None = None
 
     # --- instruments --------------------------------------------------------------------------
     def contract(self, pair: str) -> ContractSpec:
@@ -505,6 +509,7 @@ class Account:
         self.volume_usdt += value * usd
 
     def _apply_position(self, pair: str, d: float, price: float, spec: ContractSpec) -> None:
+        self._pos_version += 1
         pos = self.positions.get(pair)
         if pos is None:
             pos = Position(pair, leverage=self.leverage.get(pair, DEFAULT_LEVERAGE), isolated=not self.cross)
@@ -569,6 +574,7 @@ class Account:
         settle = self.settle_asset(q.pair)
         if spec.inverse:
             pay /= mark
+        self._pos_version += 1
         if pos.isolated:
             pos.margin += pay
         else:
@@ -576,7 +582,49 @@ class Account:
         self.funding_usdt += pay * self.world.usdt_price(settle)
 
     def check_liquidation(self) -> None:
-        """Liquidate at the chunk's most adverse mark whatever `rules.liquidation_check` condemns."""
+        """Liquidate at the chunk's most adverse mark whatever `rules.liquidation_check` condemns.
+
+        Called after every chunk of price steps with the chunk's mark extremes (`Quote.mhi`/`mlo`), so a mark
+        that touches the liquidation level at any step liquidates before the strategy sees a later step."""
+        if self._still_safe():
+            return
+        self._full_liquidation_check()
+        self._safe = self._safe_band()
+
+    def _still_safe(self) -> bool:
+        safe = self._safe
+        if safe is None or safe[0] != self._pos_version or safe[1] != self.balances:
+            return False
+        quote = self.quote
+        for pair, lo, hi in safe[2]:
+            q = quote(pair)
+            if q.mlo < lo or q.mhi > hi:
+                return False
+        return True
+
+    def _safe_band(self) -> tuple[int, dict[str, float], list[tuple[str, float, float]]] | None:
+        """The marks inside which no position of this account can be liquidated (`rules.safe_move`)."""
+        band: list[tuple[str, float, float]] = []
+        cross: dict[str, list[Position]] = defaultdict(list)
+        groups: list[tuple[float, list[Position]]] = []
+        for pos in self.positions.values():
+            if pos.qty == 0.0:
+                continue
+            if pos.isolated:
+                groups.append((pos.margin, [pos]))
+            else:
+                cross[self.settle_asset(pos.pair)].append(pos)
+        groups += [(self.balances[asset], legs) for asset, legs in cross.items()]
+        for margin, legs in groups:
+            marks = [self.quote(p.pair).mark for p in legs]
+            move = rules.safe_move(self.venue, margin,
+                                   [self._leg(p, m) for p, m in zip(legs, marks, strict=True)])
+            if move <= 0.0:
+                return None
+            band += [(p.pair, m * (1.0 - move), m * (1.0 + move)) for p, m in zip(legs, marks, strict=True)]
+        return self._pos_version, dict(self.balances), band
+
+    def _full_liquidation_check(self) -> None:
         cross_legs: dict[str, list[tuple[Position, float]]] = defaultdict(list)
         for pos in list(self.positions.values()):
             if pos.qty == 0.0:

@@ -16,6 +16,10 @@ from array import array
 from fmz_compat.sim import params as P
 
 EIGHT_HOURS_S = 28_800.0
+INDEX_LEVEL = 1.0 + P.INDEX_OFFSET_BPS * 1e-4  # the spot index / fair price (its sources' noise averages out)
+MARK_SPOT, MARK_MEDIAN, MARK_BASIS_MA, MARK_PREMIUM_MA, MARK_FUNDING_BASIS = range(5)
+_MARK_KINDS = {"median": MARK_MEDIAN, "basis_ma": MARK_BASIS_MA, "premium_ma": MARK_PREMIUM_MA,
+               "funding_basis": MARK_FUNDING_BASIS}
 
 
 def slow_every(step_s: float) -> int:
@@ -35,6 +39,7 @@ class Quote:
         "bar_open", "bar_hi", "bar_lo", "bar_start_k", "funding", "hour_hi", "hour_lo",
         "hour_open", "hours", "day_hi", "day_lo", "day_open", "tk_hi", "tk_lo",
         "base_level", "shock_knots", "level_slope",
+        "mark_kind", "ma_buf", "ma_i", "ma_sum", "ma_every",
     )
 
     def __init__(self, market: str, pair: str, sp: P.SymbolParams, offset_bps: float,
@@ -62,7 +67,6 @@ class Quote:
         self.a_disloc = math.exp(-step_s * math.log(2) / P.DISLOCATION_HALF_LIFE_S)
         self.p_disloc = sp.dislocation_per_day * step_s / 86_400.0
         self.disloc_size = sp.dislocation_bps * 1e-4
-        self.a_mark = 1.0 - math.exp(-step_s / P.MARK_SMOOTHING_S)
         # start the OU parts in their stationary distribution
         self.slow = self.rng.gauss(0.0, sp.slow_basis_bps * 1e-4)
         self.fast = self.rng.gauss(0.0, sp.fast_basis_bps * 1e-4)
@@ -90,6 +94,68 @@ class Quote:
         self.hours: list[tuple[float, float, float]] = []  # (open, high, low) per whole hour
         self.tk_hi = self.tk_lo = self.price
         self.funding = None  # FundingState for perps
+        self._init_mark(P.MARK_RULES[market.split(":")[0]], ":spot" in market, step_s, fair * INDEX_LEVEL)
+
+    def _init_mark(self, rule: P.MarkRule, spot: bool, step_s: float, index: float) -> None:
+        """The mark's moving-average buffer, filled with today's basis so the average is defined at once."""
+        self.mark_kind = MARK_SPOT if spot else _MARK_KINDS[rule.kind]
+        self.ma_every = max(1, round(rule.sample_s / step_s))
+        window_s = rule.window_s or 8 * 3600.0  # the funding interval; the real one is set with the funding
+        self.ma_buf = None
+        self.ma_i = 0
+        self.ma_sum = 0.0
+        if self.mark_kind in (MARK_MEDIAN, MARK_BASIS_MA, MARK_PREMIUM_MA):
+            self.resize_average(max(1, round(window_s / (self.ma_every * step_s))), index)
+        self.mark = self.price
+        self.mark = self.step_mark(index, 1)
+
+    def resize_average(self, samples: int, index: float) -> None:
+        """A moving average of `samples` samples, all equal to the current basis sample."""
+        first = self._basis_sample(self.price, index)
+        self.ma_buf = array("d", [first]) * samples
+        self.ma_i = 0
+        self.ma_sum = first * samples
+
+    def _basis_sample(self, price: float, index: float) -> float:
+        if self.mark_kind == MARK_PREMIUM_MA:  # CoinEx: the premium outside the (depth-weighted) spread
+            hs = price * self.half_spread_frac
+            return (max(0.0, price - hs - index) - max(0.0, index - price - hs)) / index
+        return price - index  # mid - index: the simulated book is centred on the venue price
+
+    def step_mark(self, index: float, k: int) -> float:
+        """The venue's mark price at step k from the coin's spot index (params.MARK_RULES), sampling the
+        basis average when due. Spot markets have no mark: their price."""
+        kind = self.mark_kind
+        p = self.price
+        if kind == MARK_SPOT:
+            return p
+        buf = self.ma_buf
+        if buf is not None:
+            if k % self.ma_every == 0:
+                x = p - index if kind != MARK_PREMIUM_MA else self._basis_sample(p, index)
+                i = self.ma_i
+                self.ma_sum += x - buf[i]
+                buf[i] = x
+                i += 1
+                self.ma_i = 0 if i == len(buf) else i
+            ma = self.ma_sum / len(buf)
+            if kind == MARK_BASIS_MA:
+                return index + ma
+            if kind == MARK_PREMIUM_MA:
+                return index * (1.0 + ma)
+        f = self.funding
+        if f is None:
+            p1 = index
+        elif kind == MARK_FUNDING_BASIS:
+            return index * (1.0 + f.rate * (f.next_k - k) / f.interval_k)
+        else:
+            p1 = index * (1.0 + f.prev_rate * (f.next_k - k) / f.interval_k)
+        if kind == MARK_FUNDING_BASIS:
+            return p1
+        p2 = index + ma
+        if p1 > p2:
+            p1, p2 = p2, p1
+        return p1 if p < p1 else (p2 if p > p2 else p)
 
     def draw_next_dislocation(self, k: int) -> int:
         """Step of the next dislocation: geometric waiting time (one draw per event, not per step)."""
@@ -137,6 +203,7 @@ class CoinPath:
         self.p_jump = sp.jump_per_day * self.step_s / 86_400.0
         self.regime = 1
         self.fair = sp.start_price
+        self.index = self.fair * INDEX_LEVEL  # the venues' spot index (params.INDEX_OFFSET_BPS)
         self.k = 0
         self.quotes: list[Quote] = []
         self.exposure_on = False
@@ -241,6 +308,7 @@ class CoinPath:
                     if q.level_slope:
                         q.level += q.level_slope
             fair *= exp(x)
+            index = fair * INDEX_LEVEL
             net = 0.0
             move_slow = k % every == 0
             for q in quotes:
@@ -265,7 +333,7 @@ class CoinPath:
                     q.hi = p
                 elif p < q.lo:
                     q.lo = p
-                m = q.mark + q.a_mark * (p - q.mark)
+                m = q.step_mark(index, k)
                 q.mark = m
                 if m > q.mhi:
                     q.mhi = m
@@ -279,6 +347,7 @@ class CoinPath:
         self.k = k
         self.regime = regime
         self.fair = fair
+        self.index = fair * INDEX_LEVEL
         self.max_abs_exposure = max_abs
         self.max_exposure_k = max_k
 

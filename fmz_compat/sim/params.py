@@ -94,7 +94,33 @@ SLOW_HALF_LIFE_S = 96 * 3600          # reproduces the 0.85 8h autocorrelation o
 FAST_HALF_LIFE_S = 60                 # chosen: cross-venue gaps close within about a minute
 DISLOCATION_HALF_LIFE_S = 300
 FUNDING_COMMON_AR = 0.9
-MARK_SMOOTHING_S = 5.0                # mark price = EMA of venue price with this time constant
+MARK_SMOOTHING_S = 5.0                # replay without recorded marks: EMA of the recorded mid (sim/replay.py)
+INDEX_OFFSET_BPS = -1.0               # the spot index rides the fair price like the simulated spot markets
+
+
+@dataclass(frozen=True)
+class MarkRule:
+    """How a venue builds its perpetual's mark price from the spot index (docs/simulator.md, "Mark price").
+
+    kind: "median" = median(index x (1 + last funding rate x time to funding / interval), index + moving
+    average of (mid - index), last price) (Binance USDS-M, Bybit); "basis_ma" = index + moving average of
+    (mid - index) (OKX); "premium_ma" = index x (1 + moving average of the premium outside the spread)
+    (CoinEx, one sample a minute over the funding interval); "funding_basis" = index x (1 + funding rate x
+    time to funding / interval) (BitMEX Fair Price Marking). sample_s / window_s: the moving average's
+    sampling period and length (window_s 0: the funding interval)."""
+
+    kind: str
+    sample_s: float = 1.0
+    window_s: float = 300.0
+
+
+MARK_RULES: dict[str, MarkRule] = {
+    "binance": MarkRule("median"),
+    "bybit": MarkRule("median"),
+    "okx": MarkRule("basis_ma"),
+    "coinex": MarkRule("premium_ma", sample_s=60.0, window_s=0.0),
+    "bitmex": MarkRule("funding_basis"),
+}
 
 _KNOWN: dict[str, SymbolParams] = {
     "BTC": SymbolParams("BTC", 62_000.0, 0.01352, slow_basis_bps=2.95, depth_usdt=250_000.0,

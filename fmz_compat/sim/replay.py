@@ -395,12 +395,13 @@ class ReplayWorld(SimWorld):
         for coin in self.coins.values():
             if coin.exposure_on:
                 coin.sample_exposure(self.k)  # type: ignore[attr-defined]
+        for acc in self.accounts:  # after every chunk, at the chunk's most adverse marks
+            if acc.positions:
+                acc.check_liquidation()
+        for q in self.quotes.values():
+            q.reset_mark_extremes()
         if self.k % MINUTE_MS == 0:
-            for acc in self.accounts:
-                if acc.positions:
-                    acc.check_liquidation()
             for q in self.quotes.values():
-                q.reset_mark_extremes()
                 q.close_minute(self.k)  # type: ignore[attr-defined]
         while self.transfers and self.transfers[0].arrive_ms <= now:
             self._deliver(heapq.heappop(self.transfers))

@@ -4,8 +4,10 @@ Every liquidation and funding decision of the simulator goes through the functio
 liquidates where `python -m tools.liqcalc` says it will (tiered maintenance, each venue's valuation and
 clearance fee) and pays funding with the venue's sign and rounding.
 
-Speed: the simulator checks every open position once a simulated minute. A float check with the same tiers
-decides the clear cases; only an account within a hair of maintenance is checked again in Decimal.
+Speed: the simulator checks every account with positions after every chunk of price steps (each API call
+ends one) at the chunk's most adverse marks. `safe_move` gives each account a band of marks inside which it
+cannot be liquidated, so a chunk whose marks stay inside costs a few comparisons. A float check with the
+same tiers decides the other cases; only an account within a hair of maintenance is checked again in Decimal.
 Coin-margined (inverse) legs are outside hedge.venues (USDT-margined only): they keep a flat maintenance
 rate (`params.VENUES[venue].mmr`). A USDT pair hedge.venues has no table for (SOL_USDT, ...) is checked with
 that flat rate as a single tier, under the venue's own valuation rule.
@@ -146,6 +148,34 @@ def liquidation_check(venue_name: str, margin: float, legs: Iterable[Leg]) -> bo
     if abs(gap) > _NEAR * (scale + 1.0):
         return gap < 0.0
     return _exact_check(venue_name, margin, legs)
+
+
+def safe_move(venue_name: str, margin: float, legs: Iterable[Leg]) -> float:
+    """A relative move of every leg's mark (each up or down by at most this fraction) that cannot bring
+    `margin` + UPnL down to the requirement; 0.0 when none is known (then check every time).
+
+    A move of every mark by at most d changes the equity by at most d x notional, and the requirement (mmr x
+    notional at the mark less a maintenance amount that keeps it continuous across tiers; at entry: no
+    change) by at most d x notional too; the headroom is shared with a factor 2.5 for that and float noise.
+    Coin-margined legs, and a measure within noise of a tier cap, get 0.0."""
+    legs = [leg for leg in legs if leg[1] != 0.0]
+    if not legs or _is_inverse(legs[0][0]):
+        return 0.0
+    equity = margin
+    requirement = 0.0
+    notional = 0.0
+    for pair, size, entry, mark in legs:
+        qty = abs(size)
+        equity += size * (mark - entry)
+        own = _tiers(venue_name, pair).requirement(qty, entry, mark)
+        if own is None:
+            return 0.0
+        requirement += own
+        notional += qty * mark
+    headroom = equity - requirement
+    if headroom <= 0.0 or notional <= 0.0:
+        return 0.0
+    return headroom / (2.5 * notional)
 
 
 def _exact_check(venue_name: str, margin: float, legs: Sequence[Leg]) -> bool:

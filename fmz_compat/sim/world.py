@@ -23,7 +23,7 @@ from fmz_compat.core import (
 )
 from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
-from fmz_compat.sim.market import CoinPath, CommonFunding, FundingState, Quote
+from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
           "withdrawals_suspended", "withdrawals_stuck")
@@ -138,6 +138,8 @@ class SimWorld:
                 hours = funding_hours.get((venue, pair), 8)
                 q.funding = FundingState(vspec, sp, coin.common_funding, cfg.seed, market, pair,
                                          cfg.start_ms, cfg.step_ms, hours)
+                if q.mark_kind == MARK_PREMIUM_MA:  # CoinEx averages over its funding interval
+                    q.resize_average(max(1, q.funding.interval_ms // (q.ma_every * cfg.step_ms)), coin.index)
                 self._funded.append(q)
             coin.add_quote(q)
             self.quotes[(market, pair)] = q
@@ -178,19 +180,16 @@ class SimWorld:
                     if acc.positions:
                         acc.settle_funding(q, q.funding.rate)
                 q.funding.roll(self.now_ms())
-        if self.k % self.chunk_k == 0:  # liquidation: once a minute, at that minute's most adverse mark
-            for acc in self.accounts:
-                if acc.positions:
-                    acc.check_liquidation()
-            for coin in self.coins.values():
-                for q in coin.quotes:
-                    q.reset_mark_extremes()
+        for acc in self.accounts:  # liquidation after every chunk, at the chunk's most adverse marks
+            if acc.positions:
+                acc.check_liquidation()
         while self.transfers and self.transfers[0].arrive_ms <= self.now_ms():
             self._deliver(heapq.heappop(self.transfers))
         for coin in self.coins.values():
             coin.close_bars(self.minute_k)
             for q in coin.quotes:
-                q.reset_price_extremes()
+                q.hi = q.lo = q.price
+                q.mhi = q.mlo = q.mark
 
     # --- market data --------------------------------------------------------------------------
     def book(self, q: Quote) -> tuple[list[list[float]], list[list[float]]]:
