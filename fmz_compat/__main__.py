@@ -132,18 +132,35 @@ def add_strategy_arg_flags(p: argparse.ArgumentParser, params_default: bool = Tr
         help="one FMZ strategy argument (overrides --args and the header's args); VALUE is read as "
         "JSON when it parses, else a string",
     )
+    p.add_argument(
+        "--template", action="append", default=[], type=Path, metavar="FILE",
+        help="an FMZ template library (repeatable, in order): its module code and init() run before "
+        "the strategy's, and what it exports on ext (ext.Buy = Buy) is the strategy's ext",
+    )
+
+
+def templates(ns: argparse.Namespace) -> tuple[tuple[Path, ...], tuple[tuple[str, Any], ...]]:
+    """The --template files, checked like a strategy, and the args their headers declare."""
+    paths, args = [], []
+    for path in getattr(ns, "template", []):
+        _source, header = read_strategy(path)
+        paths.append(path)
+        args.extend(header.args if header else ())
+    return tuple(paths), tuple(args)
 
 
 def strategy_args(ns: argparse.Namespace,
                   header: BacktestHeader | None = None) -> tuple[tuple[str, Any], ...]:
-    """The header's args, then --args FILE, then each --arg: later ones win."""
+    """The templates' header args, the strategy header's, then --args FILE, then each --arg:
+    later ones win."""
     from_file: tuple[tuple[str, Any], ...] = ()
     if getattr(ns, "args_file", None) is not None:
         try:
             from_file = read_args_file(ns.args_file)
         except ArgsFileError as exc:
             raise UsageError(str(exc)) from None
-    return tuple(header.args if header else ()) + from_file + tuple(parse_arg(a) for a in ns.arg)
+    return (templates(ns)[1] + tuple(header.args if header else ()) + from_file
+            + tuple(parse_arg(a) for a in ns.arg))
 
 
 def _add_dashboard_args(p: argparse.ArgumentParser, flag: str, help_text: str) -> None:
@@ -352,6 +369,7 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
         latency_ms=latency,
         replay=replay,
         period_s=header.period_s if header else None,
+        templates=templates(ns)[0],
     )
     return config, source
 

@@ -53,7 +53,7 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
-    from fmz_compat.__main__ import resolve_params, strategy_args
+    from fmz_compat.__main__ import resolve_params, strategy_args, templates
     from fmz_compat.runner import read_strategy
 
     source, _header = read_strategy(ns.file)
@@ -69,7 +69,7 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
         raise UsageError(f"--book-max-age-ms {ns.book_max_age_ms}: use 100 or more (milliseconds)")
     config = RunConfig(mode="live", strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
-                       args=strategy_args(ns), out_root=ns.out, quiet=ns.quiet)
+                       args=strategy_args(ns), templates=templates(ns)[0], out_root=ns.out, quiet=ns.quiet)
     return config, source
 
 

@@ -99,6 +99,7 @@ class RunConfig:
     venue_server: str = ""  # a node of a venue server (fmz_compat.remote): its URL
     node: str = ""  # and this node's name there
     period_s: int | None = None  # the header's `period`: GetRecords' default period (FMZ: 1h)
+    templates: tuple[Path, ...] = ()  # FMZ template libraries bound to the strategy (--template)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,6 +109,7 @@ class RunConfig:
         data["bindings"] = [asdict(b) for b in self.bindings]
         if self.params_json:  # a cluster's redis_url carries its password: run.json and report.html show this
             data["params_json"] = _URL_PASSWORD.sub(r"//\1:***@", self.params_json)
+        data["templates"] = [str(t) for t in self.templates]
         return data
 
 
@@ -505,6 +507,8 @@ class ProgressBar:
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime,
                       result: RunResult | None = None) -> tuple[int, str]:
     code = compile(source, str(config.strategy_path), "exec")
+    templates = [(path, compile(path.read_text(encoding="utf-8"), str(path), "exec"))
+                 for path in config.templates]
     clock = runtime.clock if isinstance(runtime.clock, StopAwareClock) else StopAwareClock(runtime.clock)
     interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
     with (
@@ -513,7 +517,12 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
         _virtual_time_module(runtime, g, source),
     ):
         try:
+            template_namespaces = _run_templates(templates, g)
             exec(code, g)
+            for namespace in template_namespaces:  # FMZ runs the templates' init() before the strategy's
+                fn = namespace.get("init")
+                if callable(fn):
+                    fn()
             for name in ("init", "main"):
                 fn = g.get(name)
                 if callable(fn):
@@ -563,6 +572,19 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 rows = runtime.store.logs(limit=min(new_rows, 20))
                 result.final_words = [str(r["Extra"]) for r in reversed(rows)]
         return ended
+
+
+def _run_templates(templates: list[tuple[Path, Any]], g: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run each template library's module code in its own namespace with the same API globals and
+    arguments as the strategy; what it exports on `ext` (ext.Buy = Buy) is the strategy's `ext`."""
+    namespaces = []
+    for path, code in templates:
+        namespace = dict(g)
+        namespace["__name__"] = path.stem
+        namespace["__file__"] = str(path)
+        exec(code, namespace)
+        namespaces.append(namespace)
+    return namespaces
 
 
 def _import_failed_in_strategy(exc: ModuleNotFoundError, config: RunConfig) -> bool:

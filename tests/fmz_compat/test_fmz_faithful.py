@@ -338,3 +338,63 @@ def test_without_talib_its_first_use_names_the_install(monkeypatch):
     missing = api._talib()
     with pytest.raises(ImportError, match=r"talib.SMA: TA-Lib is not installed: .* -m pip install ta-lib"):
         missing.SMA([1.0, 2.0], 2)
+
+
+# --- item 4: template libraries ---
+
+TEMPLATE = '''\
+"""backtest
+args: [["SlipTicks", 2]]
+"""
+calls = []
+
+
+def Buy(amount):
+    exchange.SetContractType("swap")
+    exchange.SetDirection("buy")
+    ticker = _C(exchange.GetTicker)
+    calls.append(amount)
+    return exchange.Buy(ticker.Sell + SlipTicks * 0.1, amount, "by template")
+
+
+def Count():
+    return len(calls)
+
+
+def init():
+    Log("template init", SlipTicks)
+
+
+ext.Buy = Buy
+ext.Count = Count
+'''
+
+
+def test_template_exports_functions_on_ext(tmp_path):
+    template = _write(tmp_path, TEMPLATE, "trade_lib.py")
+    strategy = _write(tmp_path, """
+        Log("module code sees", callable(ext.Buy))
+        def init():
+            Log("strategy init")
+        def main():
+            order_id = ext.Buy(0.01)
+            Log("bought", order_id is not None, ext.Count())
+        """)
+    code, logs, run_json = _run(tmp_path, strategy, "--template", str(template), "--arg", "SlipTicks=5")
+    assert code == 0
+    assert logs.index("module code sees True") < logs.index("template init 5") < logs.index("strategy init")
+    assert "bought True 1" in logs and any("by template" in line for line in logs)
+    assert run_json["config"]["templates"] == [str(template)]
+
+
+def test_template_header_args_are_defaults_and_bad_template_is_one_line(capsys, tmp_path):
+    template = _write(tmp_path, TEMPLATE, "trade_lib.py")
+    strategy = _write(tmp_path, "def main():\n    Log('slip', SlipTicks)\n")
+    code, logs, _ = _run(tmp_path, strategy, "--template", str(template))
+    assert code == 0 and "slip 2" in logs
+    capsys.readouterr()
+    py2 = _write(tmp_path, "#!python2\next.X = 1\n", "old_lib.py")
+    assert "old_lib.py is a Python 2 strategy" in _one_line_error(
+        capsys, ["backtest", str(strategy), "--template", str(py2)])
+    assert "not found" in _one_line_error(capsys, ["backtest", str(strategy), "--template",
+                                                   str(tmp_path / "none.py")])
