@@ -40,6 +40,9 @@ SUPPORTED_CONTRACTS = ("swap",)
 _DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
 # option names venues use for a client order id (Binance, OKX, Bybit, CoinEx, BitMEX)
 _CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id", "clOrdID")
+# how each venue marks its own liquidation order in order history (hedge/liquidations.py reads these)
+_LIQUIDATION_INFO = {"binance": {"clientOrderId": "autoclose-sim"}, "okx": {"category": "full_liquidation"},
+                     "bybit": {"createType": "CreateByLiq"}}
 # where each venue's raw order carries the client order id (ccxt's recorded venue responses)
 _RAW_CLIENT_ID = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId", "coinex": "client_id",
                   "bitmex": "clOrdID"}
@@ -643,7 +646,8 @@ class Exchange(FmzExchangeObject):
                      "price": order.price, "origQty": order.amount, "executedQty": order.filled,
                      "timeInForce": "GTX" if order.post_only else order.tif,
                      "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms,
-                     _RAW_CLIENT_ID[self._venue]: order.client_id},
+                     _RAW_CLIENT_ID[self._venue]: order.client_id,
+                     **(_LIQUIDATION_INFO.get(self._venue, {}) if order.origin == "liquidation" else {})},
         })
 
     def GetOrder(self, order_id: Any) -> Struct | None:

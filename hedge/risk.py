@@ -44,7 +44,8 @@ from hedge.cluster import Unit
 from hedge.config import StopLevel
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegOutcomeUnknown
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
-from hedge.market import Venue, fmz_pair
+from hedge.liquidations import reported_price
+from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
 from hedge.venues.base import Account as CrossAccount
@@ -822,7 +823,8 @@ class Risk:
                         level: str = "critical", gone_at: Decimal | None = None) -> str | None:
         """Close `part` (signed like the leg) of a loose leg of this node's and book it against the leg's
         price. final: the whole leg is being settled; what the venue no longer holds is booked as gone at
-        `gone_at`, by default the last computed liquidation price (it was liquidated during an outage)."""
+        the price the venue reports for its liquidation order, or at an unknown price (no result, a critical
+        event) when it reports none. `gone_at` is no longer used for that booking (never a computed price)."""
         self._busy = False
         venue = self.app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
@@ -873,8 +875,12 @@ class Risk:
         vanished = Decimal(0)
         if final and abs(held) < abs(leg.qty):  # the venue holds less than the leg: liquidated meanwhile
             vanished = leg.qty - held
-            liq = gone_at or self._last_liquidation(leg.venue, leg.symbol) or exit_price
-            pnl += vanished * (liq - leg.price)
+            liq = self._reported_liquidation(leg.venue, leg.symbol, leg.qty > 0, abs(vanished))
+            if liq is None:
+                app.event(f"{tag}: {vanished:+f} {leg.symbol} of the loose leg on {leg.venue} is gone and "
+                          "the venue reports no liquidation order: its price is UNKNOWN, no result "
+                          "booked for it (the account's equity holds the real one)", "critical")
+            pnl += vanished * ((liq or leg.price) - leg.price)
         left = leg.qty - moved - vanished
         app.ledger.set_loose(leg, Decimal(0) if abs(left) < step else left)
         if not moved and not vanished:
@@ -894,6 +900,16 @@ class Risk:
         app.event(text, level)
         app.measure_exposure()
         return text
+
+    def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
+                              ) -> Decimal | None:
+        """The price venue_key reports for the liquidation (or ADL) orders that closed our leg there."""
+        venue = self.app._venue_or_none(venue_key)
+        reader = getattr(venue.exchange, "GetHistoryOrders", None) if venue is not None else None
+        if venue is None or reader is None or symbol not in venue.specs:
+            return None
+        orders = reader(swap_symbol(symbol))
+        return reported_price(venue_key, orders, long_leg, base, venue.specs[symbol].ct_val)
 
     def _last_liquidation(self, venue: str, symbol: str) -> Decimal | None:
         return self._last_liq.get((venue, symbol))
@@ -960,13 +976,11 @@ class Risk:
         legs. What vanished is laid on the pairs newest first (the same on every node of a cluster, which
         all read the one shared ledger); this node closes the shares that fall on its own units."""
         app = self.app
-        liq, source = self._last_liquidation(venue_key, symbol), "the last computed liquidation price"
-        if liq is None:
-            liq, source = self._liquidation_from_ledger(venue_key, symbol), (
-                "the liquidation price of our legs there with the wallet last read")
-        if liq is None:
-            liq = self._mark(venue_key, symbol) or Decimal(0)
-            source = "the mark now (no liquidation price known)"
+        long_leg = app.ledger.held_positions().get((venue_key, symbol), Decimal(0)) > 0
+        liq = self._reported_liquidation(venue_key, symbol, long_leg, missing)
+        source = ("the price the venue reports for its liquidation order" if liq is not None else
+                  "price UNKNOWN: the venue reports no liquidation order, so no result is booked for the "
+                  "gone leg (booked at its entry price); the account's equity holds the real one")
         shares: list[tuple[HedgePair, Decimal]] = []
         left = missing
         for pair in sorted((p for p in app.ledger.pairs.values()
@@ -985,7 +999,8 @@ class Risk:
             return
         app.event(
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the legs "
-            f"were liquidated or closed while {venue_key} was out (booked at {liq:.2f}, {source}); "
+            f"were liquidated or closed while {venue_key} was out (booked at "
+            f"{'its entry price' if liq is None else f'{liq:.2f}'}, {source}); "
             "closing the same quantity on the hedging venues"
             + (f" (pairs {others} are in other nodes' units: their owners close them)" if others else ""),
             "critical",
@@ -996,8 +1011,8 @@ class Risk:
         app._save_ledger()
         app.measure_exposure()
 
-    def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal, liq: Decimal
-                        ) -> bool:
+    def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
+                        liq: Decimal | None) -> bool:
         """Close `part` of the pair's leg on the other venue and book the pair with the vanished leg gone at
         `liq`. False: that venue cannot trade or filled nothing (stop here; reconcile names the rest)."""
         app = self.app
@@ -1032,16 +1047,19 @@ class Risk:
                       "tried again at the next look", "error")
             return False
         part = min(part, moved)
-        exit_price = fills[0].avg_price or self._mark(other_key, symbol) or liq
+        gone_at = liq if liq is not None else (pair.short_price if other_sign > 0 else pair.long_price)
+        exit_price = fills[0].avg_price or self._mark(other_key, symbol) or gone_at
         fees = sum((f.fees for f in fills), Decimal(0))
-        long_exit, short_exit = (exit_price, liq) if other_sign > 0 else (liq, exit_price)
+        long_exit, short_exit = (exit_price, gone_at) if other_sign > 0 else (gone_at, exit_price)
         pnl = app.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
                                       fees=fees)
         app._save_ledger()
         self.unplanned_pnl += pnl
         app.event(
             f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
-            f"{exit_price}, {venue_key} leg gone at ~{liq:.2f}): unplanned {pnl:+.2f} USDT",
+            f"{exit_price}, {venue_key} leg gone at "
+            f"{'an UNKNOWN price, not booked' if liq is None else f'{liq:.2f} as the venue reports'}): "
+            f"unplanned {pnl:+.2f} USDT",
             "critical",
         )
         return True

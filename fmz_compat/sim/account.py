@@ -98,6 +98,7 @@ class Order:
     margin: float = 0.0       # margin reserved for the resting opening part
     quote_amount: bool = False  # spot market buy: amount is quote currency
     client_id: str = ""
+    origin: str = ""          # "liquidation": the venue's own order closing a liquidated position
 
     @property
     def avg_price(self) -> float:
@@ -641,6 +642,24 @@ class Account:
                                        [self._leg(p, m) for p, m in legs]):
                 self._liquidate(legs, self.balances[asset])
 
+    @staticmethod
+    def _bankruptcy_price(qty: float, mark: float, spec: ContractSpec, uncovered: float) -> float:
+        """The price the liquidation order reports: the mark moved by what the margin could not pay (the
+        insurance fund's share), so that the account's loss at that price is what it really lost."""
+        base = abs(qty) * spec.ct_val
+        if spec.inverse or not base:
+            return mark
+        return mark + (1.0 if qty > 0 else -1.0) * uncovered / base
+
+    def _liquidation_order(self, pair: str, qty: float, price: float) -> None:
+        """Venues list the order that closed a liquidated position in the account's order history (Binance
+        USD-M: clientOrderId autoclose-...; OKX: category full_liquidation; Bybit: createType CreateByLiq)."""
+        self.orders[self.next_n] = Order(
+            self.next_n, pair, self.futures, "sell" if qty > 0 else "buy", 1, price, abs(qty),
+            reduce_only=True, tif="IOC", time_ms=self.world.now_ms(), filled=abs(qty), cost=abs(qty) * price,
+            status=ORDER_STATE_CLOSED, origin="liquidation")
+        self.next_n += 1
+
     def _liquidate(self, legs: list[tuple[Position, float]], margin: float) -> None:
         penalties = rules.liquidation_penalties(self.venue, margin, [self._leg(p, m) for p, m in legs])
         for (pos, mark), penalty in zip(legs, penalties, strict=True):
@@ -650,10 +669,12 @@ class Account:
                 self._finish(o, ORDER_STATE_CANCELED)
             qty = pos.qty
             self._apply_position(pos.pair, -qty, mark, spec)
+            price = self._bankruptcy_price(qty, mark, spec, max(0.0, -self.balances[settle]))
             self.balances[settle] -= penalty
             self.realized_usdt -= penalty * self.world.usdt_price(settle)
             if self.balances[settle] < 0:  # the insurance fund covers the rest
                 self.balances[settle] = 0.0
             self.liquidations += 1
+            self._liquidation_order(pos.pair, qty, price)
             self.world.log.log(LOG_TYPE_LOG, f"{self.world.exchange_name(self)}: {pos.pair} position "
                                f"{qty:g} liquidated at mark {mark:.6g}", exchange_index=self.index)

@@ -576,3 +576,47 @@ def test_closing_the_hedge_of_a_vanished_leg_never_crosses_zero(fake_exchange, f
     app.risk.recover("okx")
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy"] and binance.sent[-1][2] == 0.009
     assert binance.base_position() == 0
+
+
+def _vanished_short(fake_exchange, fake_runtime):
+    """A pair long binance / short okx, then okx's short is gone (liquidated while okx was out)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    okx.books["BTC_USDT"] = (51_000.0, 51_000.5)
+    binance.books["BTC_USDT"] = (51_000.0, 51_000.5)
+    okx.contracts["BTC_USDT"] = D(0)
+    return binance, okx, runtime, app, pair
+
+
+def test_a_vanished_leg_is_booked_at_the_liquidation_price_the_venue_reports(fake_exchange, fake_runtime):
+    """Issue #17 seq 1 (booking): the short's liquidation is booked at the price of okx's own liquidation
+    order in its order history (Info.category full_liquidation, OKX v5 order history), not at a price we
+    computed. Old code booked it at the last computed liquidation price or the mark (51 000.25)."""
+    binance, okx, runtime, app, pair = _vanished_short(fake_exchange, fake_runtime)
+    okx.orders["BTC_USDT,99"] = {"Id": "BTC_USDT,99", "Status": 1, "Type": 0, "Amount": 1.9,
+                                 "DealAmount": 1.9, "AvgPrice": 52_345.5,
+                                 "Info": {"category": "full_liquidation", "clOrdId": ""}}
+    app.risk.recover("okx")
+    assert app.ledger.pairs == {} and binance.base_position() == 0
+    short_leg = pair.qty * (pair.short_price - D("52345.5"))
+    long_leg = pair.qty * (D("51000") - pair.long_price)
+    fees = pair.fees + pair.qty * D("51000") * 2 / 10_000
+    assert app.risk.unplanned_pnl == short_leg + long_leg - fees
+    assert any("52345.50 as the venue reports" in line for line in runtime.logs)
+
+
+def test_a_vanished_leg_the_venue_reports_nothing_about_is_booked_at_an_unknown_price(fake_exchange,
+                                                                                      fake_runtime):
+    """No liquidation order in okx's history: no figure is invented. The gone leg books no result (its entry
+    price) and a critical event says its price is unknown. Old code booked it at the mark now."""
+    binance, okx, runtime, app, pair = _vanished_short(fake_exchange, fake_runtime)
+    app.risk.recover("okx")
+    assert app.ledger.pairs == {} and binance.base_position() == 0
+    long_leg = pair.qty * (D("51000") - pair.long_price)
+    fees = pair.fees + pair.qty * D("51000") * 2 / 10_000
+    assert app.risk.unplanned_pnl == long_leg - fees
+    assert any("price UNKNOWN" in line for line in runtime.logs)
+    assert any("gone at an UNKNOWN price, not booked" in line for line in runtime.logs)

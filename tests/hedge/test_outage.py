@@ -59,6 +59,7 @@ def test_short_venue_down_while_price_runs_up_its_leg_is_liquidated_and_the_long
     assert app.ledger.pairs == {} and _positions(sim) == [0, 0]
     booked = [line for line in sim.logs if "unplanned" in line and "pair #1" in line]
     assert len(booked) == 1
+    assert "as the venue reports" in booked[0]  # okx's own liquidation order (full_liquidation)
     # DESIGN.md's case: the short lost its margin on okx, the long gained more on binance by the time okx
     # answered; the booked unplanned result agrees with what the two accounts really made (the venue's
     # liquidation fee aside)
