@@ -43,6 +43,34 @@ class FeedNote:
 SnapshotFetcher = Callable[[str], Any]
 
 
+class RequestPacer:
+    """Subscribe-type requests on one connection: never more than `limit` in any `window_s` (a sliding
+    log: the venue's hard limit), and at most `burst` at once, refilled evenly over the window, so a storm
+    of resyncs cannot spend the hour's budget in seconds and leave the books unserved for the rest of it."""
+
+    def __init__(self, limit: int, window_s: float, burst: int, clock: Callable[[], float]) -> None:
+        self.limit, self.window_s, self.burst, self._clock = limit, window_s, burst, clock
+        self._sent: deque[float] = deque()
+        self._tokens = float(burst)
+        self._refilled = clock()
+
+    def allow(self, count: int) -> bool:
+        """True (and counted) when `count` more requests may go now."""
+        now = self._clock()
+        while self._sent and now - self._sent[0] >= self.window_s:
+            self._sent.popleft()
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.limit / self.window_s)
+        self._refilled = now
+        if len(self._sent) + count > self.limit or self._tokens < count:
+            return False
+        self._tokens -= count
+        self._sent.extend([now] * count)
+        return True
+
+    def used(self) -> int:
+        return len(self._sent)
+
+
 def reconnect_forever(stop: threading.Event, connect: Callable[[], Any], session: Callable[[Any], bool],
                       cannot_connect: Callable[[Exception, float], None], config: FeedConfig | Any) -> None:
     """Connect and run `session(ws)` until it ends, again and again until `stop` is set, waiting an
@@ -65,14 +93,19 @@ class BookFeed:
     """Websocket books of one venue, kept by a daemon thread; `view()` is safe from any thread."""
 
     def __init__(self, protocol: BookProtocol, url: str, *, snapshot: SnapshotFetcher | None = None,
-                 config: FeedConfig | None = None, connect: Callable[..., Any] | None = None) -> None:
+                 config: FeedConfig | None = None, connect: Callable[..., Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.protocol = protocol
         self.url = url
         self.config = config or FeedConfig()
         self._snapshot = snapshot
         self._connect = connect or websocket.create_connection
+        self._clock = clock
         self._lock = threading.Lock()
         self._outbox: deque[str] = deque()
+        self._resyncs: dict[str, None] = {}  # books waiting to be resubscribed, oldest first, each once
+        self._pacer = self._new_pacer()
+        self._held_noted = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.notes: deque[FeedNote] = deque(maxlen=200)
@@ -120,6 +153,13 @@ class BookFeed:
                     "last_frame_ms": self.last_frame_ms}
 
     # --- the thread ---------------------------------------------------------------------------
+    def _new_pacer(self) -> RequestPacer | None:
+        budget = self.protocol.request_budget
+        if budget is None:
+            return None
+        limit, window_s, burst = budget
+        return RequestPacer(limit, window_s, burst, self._clock)
+
     def _note(self, level: str, text: str) -> None:
         self.notes.append(FeedNote(level, text))
 
@@ -152,6 +192,8 @@ class BookFeed:
         ws.settimeout(self.config.poll_s)
         with self._lock:
             self._outbox.clear()
+            self._resyncs.clear()  # the new subscriptions bring fresh snapshots
+            self._pacer = self._new_pacer()  # the venue counts per connection
             self._outbox.extend(self.protocol.subscribe_frames(list(self.protocol.states)))
             self.connected = True
         if self.connects > 1:
@@ -192,12 +234,38 @@ class BookFeed:
         return carried
 
     def _flush(self, ws: Any) -> None:
+        """Send queued subscriptions, then queued resyncs, as far as the venue's request budget allows."""
         while True:
             with self._lock:
                 if not self._outbox:
+                    break
+                if not self._may_send(1):
                     return
                 frame = self._outbox.popleft()
             ws.send(frame)
+        while True:
+            with self._lock:
+                if not self._resyncs:
+                    return
+                market_id = next(iter(self._resyncs))
+                frames = self.protocol.resync_frames(market_id)
+                if not self._may_send(len(frames)):
+                    return
+                del self._resyncs[market_id]
+            for frame in frames:
+                ws.send(frame)
+
+    def _may_send(self, count: int) -> bool:
+        if self._pacer is None or self._pacer.allow(count):
+            self._held_noted = False
+            return True
+        if not self._held_noted:
+            self._held_noted = True
+            limit, window_s, _ = self.protocol.request_budget or (0, 0.0, 0)
+            self._note("warn", f"{self.protocol.venue} books: subscriptions paced ({self._pacer.used()} of "
+                               f"{limit} an {window_s / 3600:g} h on this connection sent); resyncs wait, "
+                               f"REST meanwhile")
+        return False
 
     def _handle(self, ws: Any, events: list[Resync | Notice]) -> None:
         for event in events:
@@ -212,7 +280,7 @@ class BookFeed:
                 self._fetch_snapshot(event.market_id)
             else:
                 with self._lock:
-                    self._outbox.extend(self.protocol.resync_frames(event.market_id))
+                    self._resyncs[event.market_id] = None  # sent by _flush, paced; a second gap waits too
 
     def _fetch_snapshot(self, market_id: str) -> None:
         if self._snapshot is None:

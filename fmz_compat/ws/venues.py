@@ -68,6 +68,8 @@ class BookProtocol:
     # transport's silence limit (15 s) only trips on a dead one.
     ping_interval_s = 5.0
     snapshot_by_rest = False  # True: resync by a REST snapshot, not by resubscribing
+    # (limit, window s, burst) of subscribe-type requests per connection the venue allows; None: unpaced
+    request_budget: tuple[int, float, int] | None = None
     keep_text = False
     max_levels = 0
 
@@ -295,6 +297,8 @@ class OkxBooks(BookProtocol):
     testnet_url = "wss://wspap.okx.com:8443/ws/v5/public"
     ping_text = "ping"
     keep_text = True
+    # OKX: 480 subscribe/unsubscribe/login requests per hour per connection; a resync spends two
+    request_budget = (480, 3600.0, 24)
 
     def _frames(self, op: str, market_ids: list[str]) -> list[str]:
         args = [{"channel": "books", "instId": m} for m in market_ids]

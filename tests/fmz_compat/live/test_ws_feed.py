@@ -155,3 +155,53 @@ def test_pings_keep_a_quiet_connection_alive():
             assert server.connections == 1 and feed.stats()["connects"] == 1
         finally:
             feed.stop()
+
+
+# OKX allows 480 subscribe/unsubscribe/login requests per hour on one connection (OKX v5 docs, WebSocket
+# "Connect" limits, as quoted by NautilusTrader's OKX_WS_SUBSCRIPTION_QUOTA,
+# https://nautilustrader.io/docs/core-nightly/nautilus_okx/websocket/client/static.OKX_WS_SUBSCRIPTION_QUOTA.html);
+# every resync is an unsubscribe plus a subscribe.
+OKX_REQUESTS_PER_HOUR = 480
+
+
+def test_the_pacer_never_exceeds_the_hourly_limit_and_spreads_a_storm():
+    from fmz_compat.ws.feed import RequestPacer
+
+    now = [0.0]
+    pacer = RequestPacer(OKX_REQUESTS_PER_HOUR, 3600.0, 24, lambda: now[0])
+    sent: list[float] = []
+    while now[0] < 3 * 3600:  # a resync asked every 0.5 s for three hours
+        if pacer.allow(2):
+            sent.extend([now[0], now[0]])
+        now[0] += 0.5
+    for i, t in enumerate(sent):  # any hour-long window holds at most 480
+        assert sum(1 for u in sent[i:i + OKX_REQUESTS_PER_HOUR + 1] if u - t < 3600) <= OKX_REQUESTS_PER_HOUR
+    assert sum(1 for t in sent if t < 60) <= 24 + 2 * OKX_REQUESTS_PER_HOUR * 60 // 3600  # no burst of all
+    assert len(sent) >= 3 * OKX_REQUESTS_PER_HOUR - 24  # and the budget is used, not wasted
+
+
+def test_a_storm_of_okx_gaps_is_paced_not_answered_with_a_resubscription_each():
+    """A venue whose every snapshot fails its checksum: each gap used to send an unsubscribe and a subscribe
+    at once, hundreds a second, past OKX's 480 an hour (OKX then refuses them and closes the connection)."""
+    def snapshot(text: str) -> list[str | bytes]:
+        message = json.loads(text)
+        if message.get("op") != "subscribe":
+            return []
+        book = {"asks": [["95000.5", "2", "0", "1"]], "bids": [["95000.0", "1", "0", "1"]],
+                "ts": str(_now_ms()), "checksum": 12345, "seqId": 1, "prevSeqId": -1}
+        return [json.dumps({"arg": {"channel": "books", "instId": "BTC-USDT-SWAP"}, "action": "snapshot",
+                            "data": [book]})]
+
+    with FakeVenueWs(snapshot) as server:
+        feed = BookFeed(OkxBooks(), server.url, config=FAST)
+        feed.subscribe(["BTC-USDT-SWAP"])
+        feed.start()
+        try:
+            wait_for(lambda: feed.gaps >= 5)
+            time.sleep(1.5)
+            requests = [f for f in server.received if json.loads(f).get("op") in ("subscribe", "unsubscribe")]
+            assert len(requests) <= 24 + 1  # the burst, then 480/h: one more every 7.5 s
+            assert any("subscriptions paced" in n.text for n in feed.notes)
+            assert feed.view("BTC-USDT-SWAP", 1) is None  # withheld: REST answers meanwhile
+        finally:
+            feed.stop()
