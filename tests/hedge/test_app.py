@@ -620,3 +620,42 @@ def test_a_vanished_leg_the_venue_reports_nothing_about_is_booked_at_an_unknown_
     assert app.risk.unplanned_pnl == long_leg - fees
     assert any("price UNKNOWN" in line for line in runtime.logs)
     assert any("gone at an UNKNOWN price, not booked" in line for line in runtime.logs)
+
+
+def test_an_order_the_venue_purged_resolves_and_no_longer_blocks_recovery(fake_exchange, fake_runtime):
+    """Issue #17: Binance USD-M no longer returns a canceled or expired order without fills 3 days after it
+    was created (Query Order, developers.binance.com .../usds-margined-futures/trade/rest-api/Query-Order):
+    GetOrder answers nothing and the lists do not show it. Rule (hedge/orders.py): an acknowledged order that
+    lookups spread over the settle window do not show is settled CANCELED at the fill last read, and recovery
+    checks that against the venue position. Old code: UNKNOWN for ever, openings stopped for good."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    ledger = Ledger()
+    ledger.journal(OrderRecord("hg1n1", "open#1", "binance", "BTC_USDT", "buy", D("0.019"),
+                               status=OrderStatus.UNKNOWN, order_id="BTC_USDT,7", order_type="IOC limit",
+                               price=D("49000")))
+    ledger.save(runtime.store)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    _run(again, runtime, 2)
+    assert again.halt_reason is None and again.ledger.orders == {}
+    assert binance.sent == [] and okx.sent == []
+    assert any("order purged CANCELED client_id=hg1n1" in line for line in binance.order_log)
+
+
+def test_a_purged_order_the_position_says_filled_is_named_not_assumed_away(fake_exchange, fake_runtime):
+    """The purge rule is safe: if the venue position shows fills the purged order's last reading did not,
+    recovery does not trade anything on that guess; reconcile names the difference."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    binance.contracts["BTC_USDT"] = D("0.019")  # it did fill, then the venue dropped it from its lists
+    ledger = Ledger()
+    ledger.journal(OrderRecord("hg1n1", "open#1", "binance", "BTC_USDT", "buy", D("0.019"),
+                               status=OrderStatus.ACCEPTED, order_id="BTC_USDT,7"))
+    ledger.save(runtime.store)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    again.start()
+    assert binance.sent == [] and binance.base_position() == D("0.019")
+    assert again.halt_reason is not None and ("binance", "BTC_USDT") in again.suspect
