@@ -276,7 +276,9 @@ class Executor:
                                                   -1 if limit is None else float(limit),
                                                   float(contracts), record.client_id)
         record = record.apply(OrderEvent.SUBMITTED)
-        if order_id is None:  # refused or lost: only queries over the settle window can tell
+        if order_id is None and getattr(leg.venue.exchange, "last_outcome_unknown", None) is False:
+            record = record.apply(OrderEvent.REJECTED)  # a runtime that tells: the venue answered, refusing
+        elif order_id is None:  # refused or lost: only queries over the settle window can tell
             record = record.apply(OrderEvent.TIMED_OUT, sent_ms=self._now_ms())
         else:
             record = record.apply(OrderEvent.ACCEPTED, order_id=str(order_id))
@@ -393,7 +395,7 @@ class Executor:
         fill.client_ids.append(record.client_id)
         if record.order_id:
             fill.order_ids.append(record.order_id)
-        if record.status is OrderStatus.ABSENT:  # fenced out before the call: nothing to settle
+        if record.status in (OrderStatus.ABSENT, OrderStatus.REJECTED):  # fenced out or refused: never placed
             return
         record = self.settle(leg.venue, record)
         if record.order_id and record.order_id not in fill.order_ids:

@@ -318,3 +318,16 @@ def test_a_lost_acknowledgement_is_found_by_the_venues_own_client_id_field(venue
     assert found is not False and found["Id"] == "X,1"
     record_absent = OrderRecord("never-sent-1", "open#1", venue_key, SYMBOL, "buy", D("0.001"))
     assert Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet).find(venue, record_absent) is False
+
+
+def test_a_refusal_the_runtime_reports_as_definite_is_not_waited_for(fake_exchange):
+    """fmz_compat's live and remote exchanges set last_outcome_unknown False when the venue answered with an
+    error (it refused the order): nothing can land later, so the leg is topped up at once, without the
+    settle window's lookups. FMZ itself has no such flag: there every unanswered order waits the window."""
+    binance, okx, executor, legs, events, sleep = _clocked(fake_exchange)
+    okx.reject = [True]
+    okx.last_outcome_unknown = False
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and len(okx.sent) == 2
+    assert binance.time_ms == 0  # no wait
+    assert any("order create REJECTED" in line for line in okx.order_log)
