@@ -153,24 +153,151 @@ def _plain(value: Any) -> Any:
 
 
 class KLineChartHandle:
-    """A tolerant KLineChart: bars are accepted, drawing calls are ignored."""
+    """KLineChart(options): Pine-style drawing, stored as FMZ stores it: the chart config carries
+    `__isCandle`, and each closed bar is one point of series 0, {timestamp, open, high, low, close,
+    volume, runtime: {plots, signals}}, replaced while the bar is still forming (same Time).
+    fmz_compat.charts draws it (candles, overlay and pane plots, hlines, shapes, signals)."""
 
     def __init__(self, runtime: Runtime, options: Any = None) -> None:
         self._runtime = runtime
-        self.options = options
-        self.bars: list[Any] = []
+        self.options = dict(options) if isinstance(options, dict) else {}
+        self.options["__isCandle"] = True
+        self._overlay = bool(self.options.get("overlay", False))
+        self._bar: Any = None
+        self._last_time = 0
+        self._plots: list[dict[str, Any]] = []
+        self._signals: list[dict[str, Any]] = []
+        self._titles: set[str] = set()
+        runtime.store.set_chart_config(_plain(self.options))
 
+    # --- per bar ---
     def begin(self, bar: Any) -> None:
-        self.bars.append(bar)
+        self._bar = bar
 
-    def close(self) -> None:
-        return None
+    def close(self, bar: Any = None) -> None:
+        if bar is not None:
+            self._bar = bar
+        if self._stale():
+            return
+        bar = self._bar
+        point: dict[str, Any] = {"timestamp": self._bar_time(), "open": bar.get("Open"),
+                                 "high": bar.get("High"), "low": bar.get("Low"), "close": bar.get("Close"),
+                                 "volume": bar.get("Volume", 0)}
+        runtime = {kind: items for kind, items in (("plots", self._plots), ("signals", self._signals))
+                   if items}
+        if runtime:
+            point["runtime"] = runtime
+        point = _plain(point)
+        store = self._runtime.store
+        if point["timestamp"] == self._last_time:
+            store.replace_last_chart_point(0, point["timestamp"], point)
+        else:
+            store.append_chart_point(0, point["timestamp"], point)
+        self._last_time = point["timestamp"]
+        self._plots, self._signals, self._titles = [], [], set()
 
     def reset(self, remain: int = 0) -> None:
-        self.bars = self.bars[-remain:] if remain else []
+        self._runtime.store.reset_chart(remain)
+        self._last_time = 0
+
+    # --- drawing calls, each recorded on the current bar ---
+    def plot(self, series: Any = None, title: str | None = None, color: str | None = None,
+             linewidth: float = 1, style: str = "line", overlay: bool | None = None,
+             **more: Any) -> int | None:
+        if series is None:
+            return None
+        return self._add({"type": style, "series": series, "title": title, "color": color,
+                          "lineWidth": linewidth, "overlay": overlay, **_pine_extras(more)})
+
+    def hline(self, price: float, title: str | None = None, color: str | None = None,
+              linestyle: str = "dashed", linewidth: float | None = None, overlay: bool | None = None,
+              **more: Any) -> int | None:
+        return self._add({"type": "hline", "price": price, "title": title, "color": color,
+                          "lineStyle": linestyle, "lineWidth": linewidth, "overlay": overlay})
+
+    def plotshape(self, series: Any, title: str | None = None, style: str | None = None,
+                  location: str = "abovebar", color: str | None = None, text: str | None = None,
+                  overlay: bool | None = None, **more: Any) -> int | None:
+        if series is None:
+            return None
+        return self._add({"type": "shape", "style": style, "series": series, "title": title,
+                          "location": location, "color": color, "text": text, "overlay": overlay})
+
+    def plotchar(self, series: Any, title: str | None = None, char: str | None = None,
+                 location: str = "abovebar", color: str | None = None, text: str | None = None,
+                 overlay: bool | None = None, **more: Any) -> int | None:
+        if series is None or char is None:
+            return None
+        return self._add({"type": "shape", "style": "char", "char": char, "series": series, "title": title,
+                          "location": location, "color": color, "text": text, "overlay": overlay})
+
+    def plotarrow(self, series: Any, title: str | None = None, colorup: str = "#00ff00",
+                  colordown: str = "#ff0000", overlay: bool | None = None, **more: Any) -> int | None:
+        return self._add({"type": "shape", "style": "arrow", "series": series, "title": title,
+                          "colorup": colorup, "colordown": colordown, "overlay": overlay})
+
+    def plotcandle(self, open: float, high: float, low: float, close: float, title: str | None = None,
+                   color: str | None = None, overlay: bool | None = None, **more: Any) -> int | None:
+        return self._add({"type": "candle", "open": open, "high": high, "low": low, "close": close,
+                          "price": high, "title": title, "color": color, "overlay": overlay})
+
+    def barcolor(self, color: str, title: str | None = None, **more: Any) -> int | None:
+        return self._add({"type": "barcolor", "color": color, "title": title})
+
+    def bgcolor(self, color: str, title: str | None = None, overlay: bool | None = None,
+                **more: Any) -> int | None:
+        return self._add({"type": "bgcolor", "color": color, "title": title, "overlay": overlay})
+
+    def fill(self, plot1: int, plot2: int, color: str | None = None, **more: Any) -> None:
+        if self._stale() or not (0 <= plot1 < len(self._plots) and 0 <= plot2 < len(self._plots)):
+            return
+        self._plots[plot1].setdefault("fill", []).append(
+            {"value": self._plots[plot2].get("series"), "color": color})
+
+    def signal(self, direction: str, price: float, qty: float, id: str | None = None) -> None:
+        if self._stale():
+            return
+        side = str(direction).lower()
+        task: dict[str, Any] = {"id": id or direction, "avgPrice": price, "qty": qty}
+        if side in ("buy", "long"):
+            task["direction"] = "long"
+        elif side in ("sell", "short"):
+            task["direction"] = "short"
+        elif side in ("closesell", "closeshort", "closebuy", "closelong"):
+            task.update(direction="close", closeDirection="short" if side in ("closesell", "closeshort")
+                        else "long")
+        else:
+            return
+        self._signals.append(task)
+
+    def _bar_time(self) -> int:
+        """The bar's Time; a bar without one (a hand-made dict) is stamped with the runtime clock."""
+        time_ms = self._bar.get("Time") if isinstance(self._bar, dict) else None
+        return int(time_ms) if isinstance(time_ms, (int, float)) else self._runtime.now_ms()
+
+    def _stale(self) -> bool:
+        return not isinstance(self._bar, dict) or self._bar_time() < self._last_time
+
+    def _add(self, shape: dict[str, Any]) -> int | None:
+        if self._stale():
+            return None
+        shape = {k: v for k, v in shape.items() if v is not None}
+        shape.setdefault("overlay", self._overlay)
+        if shape["type"] not in ("shape", "bgcolor", "barcolor"):
+            title = shape.get("title") or ""
+            if not title or title in self._titles:  # FMZ names untitled and repeated plots by position
+                shape["title"] = f"<{title or 'plot'}_{len(self._plots)}>"
+            self._titles.add(shape["title"])
+        self._plots.append(shape)
+        return len(self._plots) - 1
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kwargs: None
+
+
+def _pine_extras(more: dict[str, Any]) -> dict[str, Any]:
+    keep = {"histbase": "histbase", "offset": "offset", "join": "join", "display": "display"}
+    return {ours: more[theirs] for theirs, ours in keep.items() if theirs in more}
 
 
 class DialConnection:

@@ -383,8 +383,11 @@ def _layout(config: dict[str, Any]) -> dict[str, Any]:
 def figures_from_config(config: Any, series_points: dict[int, list[Any]] | None = None,
                         max_points: int = DEFAULT_MAX_POINTS) -> list[dict[str, Any]]:
     """What Chart(cfg) or Chart([cfg, ...]) stored -> one figure per chart. Series indices in
-    `series_points` run across the list of charts, as on FMZ."""
+    `series_points` run across the list of charts, as on FMZ. A KLineChart (`__isCandle`) -> one
+    candle figure (kline_figure)."""
     series_points = series_points or {}
+    if isinstance(config, dict) and config.get("__isCandle"):
+        return [kline_figure(config, series_points.get(0, []), max_points)]
     charts = [c for c in _as_list(config) if isinstance(c, dict)]
     figures = []
     offset = 0
@@ -406,3 +409,117 @@ def profit_figure(profits: list[tuple[int, float]], max_points: int = DEFAULT_MA
               "series": [{"name": "profit", "type": "area", "color": "#2f7ed8", "data": []}],
               "legend": {"enabled": False}}
     return figure_from_chart(config, {0: [[int(t), float(p)] for t, p in profits]}, max_points)
+
+
+# --- KLineChart ---
+_SHAPE_SYMBOLS = {"arrow": "arrow", "triangleup": "triangle", "triangledown": "triangle", "circle": "circle",
+                  "cross": "pin", "xcross": "pin", "diamond": "diamond", "square": "rect", "flag": "pin",
+                  "labelup": "pin", "labeldown": "pin", "char": "pin"}
+
+
+def kline_figure(options: dict[str, Any], bars: list[Any],
+                 max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:
+    """What KLineChart stored (options with `__isCandle`, one point per bar {timestamp, open, high,
+    low, close, volume, runtime: {plots, signals}}) -> an ECharts option: candles with the overlay
+    plots on the upper pane, the other plots on a lower pane, hlines as marked lines, plotshape /
+    plotchar / plotarrow as markers at the bar, signals as buy/sell/close pins. barcolor, bgcolor and
+    fill are accepted and not drawn."""
+    bars = [b for b in bars if isinstance(b, dict) and _number(b.get("timestamp")) is not None][-max_points:]
+    candles = [[b["timestamp"], b.get("open"), b.get("close"), b.get("low"), b.get("high")] for b in bars]
+    lines: dict[tuple[str, bool], dict[str, Any]] = {}
+    hlines: dict[tuple[str, bool], dict[str, Any]] = {}
+    markers: list[dict[str, Any]] = []
+    pins: list[dict[str, Any]] = []
+    for bar in bars:
+        runtime = bar.get("runtime") if isinstance(bar.get("runtime"), dict) else {}
+        for plot in runtime.get("plots") or []:
+            if isinstance(plot, dict):
+                _kline_plot(plot, bar, lines, hlines, markers)
+        for signal in runtime.get("signals") or []:
+            if isinstance(signal, dict) and _number(signal.get("avgPrice")) is not None:
+                pins.append(_signal_pin(signal, bar["timestamp"]))
+    lower = any(not overlay for _title, overlay in (*lines, *hlines))
+    series: list[dict[str, Any]] = [{
+        "name": str(options.get("title") or "K"), "type": "candlestick", "data": candles,
+        "xAxisIndex": 0, "yAxisIndex": 0,
+        "itemStyle": {"color": "#d9534f", "color0": "#5cb85c", "borderColor": "#d9534f",
+                      "borderColor0": "#5cb85c"},
+        "markPoint": {"data": pins}}]
+    for n, ((title, overlay), line) in enumerate(lines.items()):
+        pane, colour = (0 if overlay else 1), line["color"] or PALETTE[n % len(PALETTE)]
+        series.append({"name": title, "type": "line", "data": line["data"], "showSymbol": False,
+                       "xAxisIndex": pane, "yAxisIndex": pane, "connectNulls": False,
+                       "lineStyle": {"width": line["width"], "color": colour},
+                       "itemStyle": {"color": colour}})
+    for (title, overlay), hline in hlines.items():
+        target = next((s for s in series if s.get("xAxisIndex", 0) == (0 if overlay else 1)), None)
+        if target is None:
+            target = {"name": title, "type": "line", "data": [], "xAxisIndex": 1, "yAxisIndex": 1}
+            series.append(target)
+        _mark_lines(target).append({"yAxis": hline["price"], "name": title,
+                                    "lineStyle": {"color": hline["color"] or "#888", "type": "dashed"}})
+    if markers:
+        series.append({"name": "shapes", "type": "scatter", "data": markers, "xAxisIndex": 0, "yAxisIndex": 0,
+                       "symbolSize": 10})
+    grids = [{"left": 64, "right": 24, "top": 48, "height": "55%" if lower else "72%"}]
+    x_axes: list[dict[str, Any]] = [{"type": "time", "gridIndex": 0, "scale": True}]
+    y_axes: list[dict[str, Any]] = [{"type": "value", "gridIndex": 0, "scale": True, "position": "left"}]
+    if lower:
+        grids.append({"left": 64, "right": 24, "top": "70%", "height": "18%"})
+        x_axes.append({"type": "time", "gridIndex": 1, "scale": True})
+        y_axes.append({"type": "value", "gridIndex": 1, "scale": True, "position": "left"})
+    return {"animation": False, "title": {"text": _text(options.get("title")), "left": "center",
+                                          "textStyle": {"fontSize": 14}},
+            "legend": {"show": len(series) > 1, "top": 24, "type": "scroll"},
+            "tooltip": {"trigger": "axis", "axisPointer": {"type": "cross"}},
+            "grid": grids, "xAxis": x_axes, "yAxis": y_axes, "series": series, "color": list(PALETTE),
+            "dataZoom": [{"type": "inside", "xAxisIndex": list(range(len(x_axes))), "filterMode": "none"},
+                         {"type": "slider", "xAxisIndex": list(range(len(x_axes))), "height": 18,
+                          "bottom": 8, "filterMode": "none"}],
+            "_fmz": {**_layout(options), "height": max(_layout(options)["height"], 420 if lower else 360)}}
+
+
+def _kline_plot(plot: dict[str, Any], bar: dict[str, Any], lines: dict[tuple[str, bool], dict[str, Any]],
+                hlines: dict[tuple[str, bool], dict[str, Any]], markers: list[dict[str, Any]]) -> None:
+    kind, overlay = str(plot.get("type") or "line"), bool(plot.get("overlay"))
+    title = str(plot.get("title") or "")
+    time_ms = bar["timestamp"]
+    if kind == "hline":
+        if _number(plot.get("price")) is not None:
+            hlines[(title, overlay)] = {"price": plot["price"], "color": plot.get("color")}
+    elif kind == "shape":
+        _kline_marker(plot, bar, markers)
+    elif kind in ("barcolor", "bgcolor", "candle"):
+        return
+    else:
+        line = lines.setdefault((title, overlay), {"data": [], "color": plot.get("color"),
+                                                   "width": _number(plot.get("lineWidth")) or 1.5})
+        line["data"].append([time_ms, _number(plot.get("series"))])
+
+
+def _kline_marker(plot: dict[str, Any], bar: dict[str, Any], markers: list[dict[str, Any]]) -> None:
+    value = plot.get("series")
+    if value is None or value is False or (isinstance(value, (int, float)) and not value):
+        return
+    style = str(plot.get("style") or "circle").lower()
+    location = str(plot.get("location") or "abovebar").lower()
+    if location == "absolute" and _number(value) is not None:
+        y = value
+    else:
+        y = bar.get("low") if location == "belowbar" else bar.get("high")
+    up = style == "triangleup" or (style == "arrow" and isinstance(value, (int, float)) and value > 0)
+    colour = plot.get("color") or (plot.get("colorup") if up else plot.get("colordown")) or "#2f7ed8"
+    label = plot.get("text") or plot.get("char") or ""
+    markers.append({"value": [bar["timestamp"], y], "symbol": _SHAPE_SYMBOLS.get(style, "circle"),
+                    "symbolRotate": 180 if style in ("triangledown",) or (style == "arrow" and not up) else 0,
+                    "itemStyle": {"color": colour},
+                    "label": {"show": bool(label), "formatter": str(label), "position": "top"}})
+
+
+def _signal_pin(signal: dict[str, Any], time_ms: float) -> dict[str, Any]:
+    direction = str(signal.get("direction") or "")
+    colour = {"long": "#5cb85c", "short": "#d9534f"}.get(direction, "#888")
+    name = direction if direction != "close" else f"close {signal.get('closeDirection', '')}".strip()
+    return {"coord": [time_ms, signal["avgPrice"]], "name": str(signal.get("id") or name),
+            "value": f"{name} {signal.get('qty', '')}".strip(), "itemStyle": {"color": colour},
+            "symbolSize": 36, "label": {"fontSize": 9}}

@@ -398,3 +398,52 @@ def test_template_header_args_are_defaults_and_bad_template_is_one_line(capsys, 
         capsys, ["backtest", str(strategy), "--template", str(py2)])
     assert "not found" in _one_line_error(capsys, ["backtest", str(strategy), "--template",
                                                    str(tmp_path / "none.py")])
+
+
+# --- item 8: KLineChart draws on the robot page ---
+
+def test_kline_chart_draws_candles_plots_and_signals_on_the_robot_page(tmp_path):
+    import urllib.request
+
+    from fmz_compat.dashboard.server import DashboardConfig, DashboardServer
+
+    # the calls of FMZ's KLineChart example (syntax guide: begin / plot / hline / plotshape / signal / close)
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            c = KLineChart({"overlay": True})
+            r = exchange.GetRecords(PERIOD_M5)[-30:]
+            ma = TA.MA(r, 5)
+            for i, bar in enumerate(r):
+                c.begin(bar)
+                c.plot(ma[i], "ma5")
+                c.plot(bar.Close - bar.Open, "body", overlay=False)
+                c.hline(bar.Close, "last", overlay=False)
+                c.plotshape(bar.Close > bar.Open, style="triangleup", location="belowbar")
+                if i == 20:
+                    c.signal("buy", bar.Close, 1)
+                c.close()
+            c.begin(r[-1])
+            c.close()  # the forming bar again: replaced, not appended
+        """)
+    code, _logs, _ = _run(tmp_path, strategy)
+    assert code == 0
+    server = DashboardServer(DashboardConfig(port=0), out=lambda line: None)
+    server.open_folder(tmp_path / "runs" / "1")
+    server.start()
+    try:
+        with urllib.request.urlopen(server.url.rstrip("/") + "/api/charts", timeout=10) as response:
+            figure = json.loads(response.read())["figures"][0]
+    finally:
+        server.stop()
+    by_name = {s["name"]: s for s in figure["series"]}
+    candles = figure["series"][0]
+    assert candles["type"] == "candlestick" and len(candles["data"]) == 30
+    assert len({row[0] for row in candles["data"]}) == 30
+    ma5 = by_name["ma5"]["data"]  # plot(None) draws nothing on that bar, as FMZ's
+    assert by_name["ma5"]["xAxisIndex"] == 0 and 20 <= len(ma5) < 30 and all(y is not None for _x, y in ma5)
+    assert ma5[-1][0] == candles["data"][-2][0]  # the re-closed last bar replaced its point, plots and all
+    assert by_name["body"]["xAxisIndex"] == 1 and len(figure["grid"]) == 2
+    assert by_name["body"]["markLine"]["data"][0]["name"] == "last"
+    assert [p["value"] for p in candles["markPoint"]["data"]] == ["long 1"]
+    assert by_name["shapes"]["type"] == "scatter" and by_name["shapes"]["data"]
