@@ -156,7 +156,10 @@ class BinanceBooks(BookProtocol):
     """Binance USDⓈ-M `<symbol>@depth@100ms` diffs on a REST `/fapi/v1/depth` snapshot."""
 
     venue = "binance"
-    url = "wss://fstream.binance.com/stream"
+    # Binance routes USDⓈ-M streams by kind since 2026-03-06 (legacy /stream retired 2026-04-23): depth and
+    # bookTicker on /public, klines, mark price, aggTrade on /market, user data on /private. The testnet
+    # still answers the old path.
+    url = "wss://fstream.binance.com/public/stream"
     testnet_url = "wss://stream.binancefuture.com/stream"
     snapshot_by_rest = True
     max_levels = 1000

@@ -312,3 +312,23 @@ def test_coinex_checksums_are_read_unsigned_as_coinex_publishes_them():
         assert books.on_frame(_coinex_frame(True, asks, bids, published), seed) == [], seed
         assert books.view("BTCUSDT", 1) is not None
     assert books.states["BTCUSDT"].gaps == 0
+
+
+def test_binance_books_use_the_public_route_binance_moved_depth_to():
+    """Binance's "Important WebSocket Change Notice" (USDⓈ-M futures, announced 2026-03-06,
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice
+    and https://www.binance.com/en/support/announcement/detail/ebf9b0aa9eca4ff3804eef6fb09ba32a): streams
+    are routed by kind, depth and bookTicker on wss://fstream.binance.com/public, klines/markPrice/aggTrade on
+    /market, user data on /private; the legacy URLs were retired on 2026-04-23. Binance's own page is not in
+    the stored docs corpus; read through ccxt/go-binance PR #809 (2026-04-06), ccxt/ccxt PR #28091
+    (2026-03-07), node-binance-api issue #990 (2026-05-31, quoting the market-streams page: "stream mode:
+    /stream?streams=...", "wss://fstream.binance.com/public/ws/bnbusdt@depth"), all read 2026-12-07, and
+    checked against ccxt.pro 4.5.83's own routing (binance.py get_future_ws_category: depth -> public)."""
+    import ccxt.pro
+
+    assert BinanceBooks.url == "wss://fstream.binance.com/public/stream"
+    pro = ccxt.pro.binanceusdm()
+    routed = pro.get_ws_url("future", pro.get_future_ws_category("depth"))
+    assert BinanceBooks.url.rsplit("/", 1)[0] == routed.rsplit("/", 1)[0]  # same host and /public route
+    frame = json.loads(BinanceBooks().subscribe_frames(["BTCUSDT"])[0])
+    assert frame["method"] == "SUBSCRIBE" and frame["params"] == ["btcusdt@depth@100ms"]  # public-kind only
