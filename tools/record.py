@@ -150,12 +150,16 @@ def instrument_of(market: dict[str, Any], tick_size_mode: bool = True) -> Instru
 
 def build_public_client(venue: str, pro: bool = False) -> Any:
     """A keyless ccxt (or ccxt.pro) client in swap mode, configured as the live runtime does."""
+    import importlib
+
     import ccxt
 
     from fmz_compat.live import VENUES as PROFILES
 
     profile = PROFILES[venue]
-    module = ccxt.pro if pro else ccxt
+    # `import ccxt` does not import ccxt.pro: without this the attribute is missing and every venue fell
+    # back to REST polling
+    module = importlib.import_module("ccxt.pro") if pro else ccxt
     return getattr(module, profile.ccxt_id)({"enableRateLimit": True, "options": dict(profile.options)})
 
 

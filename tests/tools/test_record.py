@@ -351,3 +351,24 @@ def test_websocket_source_streams_books_and_trades_and_marks_a_dropped_watch_as_
     )  # 100 contracts x 0.01, cut to depth
     assert any(e.kind == "trade" and e.fields["q"] == 0.02 for e in events)
     assert kinds.count("funding") == 1  # REST funding poll on the first poll
+
+
+def test_the_recorders_binance_client_streams_books_and_trades_on_binances_routed_urls():
+    """Binance moved USDⓈ-M streams to routed URLs (announced 2026-03-06, legacy retired 2026-04-23:
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice,
+    read through ccxt/ccxt PR #28091 and ccxt/go-binance PR #809 on 2026-12-07): depth and trade on /public,
+    aggTrade, mark price and klines on /market. The recorder takes books and trades from ccxt.pro; its client
+    must keep ccxt.pro's routing, not a pinned legacy wss://fstream.binance.com/stream; and it must get a
+    ccxt.pro client at all (it could not: `ccxt.pro` was read as an attribute, so every venue polled REST)."""
+    import subprocess
+    import sys
+
+    # a fresh process, as `python -m tools.record` starts: nothing else has imported ccxt.pro yet
+    probe = ("from tools.record import build_public_client\n"
+             "pro = build_public_client('binance', pro=True)\n"
+             "print(*(pro.get_ws_url('future', pro.get_future_ws_category(k)) for k in ('depth', 'trade', "
+             "'aggTrade')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+    assert done.stdout.split() == ["wss://fstream.binance.com/public/ws", "wss://fstream.binance.com/public/ws",
+                                   "wss://fstream.binance.com/market/ws"]
