@@ -12,6 +12,8 @@ from hedge.orders import (
     OrderEvent,
     OrderRecord,
     OrderStatus,
+    absence_proved,
+    count_miss,
     next_status,
 )
 
@@ -57,3 +59,22 @@ def test_record_round_trips_through_json_and_applies_events():
     filled = record.apply(OrderEvent.FILLED, filled=Decimal("0.02"), avg_price=Decimal("50000"))
     assert filled.terminal
     assert OrderRecord.from_json(filled.to_json()) == filled
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30_000), min_size=1, max_size=12),
+       st.integers(min_value=10_000, max_value=60_000))
+def test_absence_needs_three_lookups_spread_over_the_settle_window(offsets, settle_ms):
+    """Whatever the lookup times, an order is proved absent only by a lookup a whole settle window after the
+    send, after lookups at >= 0 and >= half the window; and it is proved as soon as such lookups happened."""
+    sent = 1_000
+    record = OrderRecord("hg1", "open#1", "okx", "BTC_USDT", "sell", Decimal(1), status=OrderStatus.IN_FLIGHT,
+                         sent_ms=sent)
+    due = [sent, sent + settle_ms // 2, sent + settle_ms]  # the greedy schedule of counted lookups
+    for now in sorted(sent + offset for offset in offsets):
+        record = count_miss(record, now, settle_ms)
+        if due and now >= due[0]:
+            due.pop(0)
+        assert absence_proved(record) == (not due)
+        if absence_proved(record):
+            assert now >= sent + settle_ms
+            break
