@@ -332,3 +332,22 @@ def test_binance_books_use_the_public_route_binance_moved_depth_to():
     assert BinanceBooks.url.rsplit("/", 1)[0] == routed.rsplit("/", 1)[0]  # same host and /public route
     frame = json.loads(BinanceBooks().subscribe_frames(["BTCUSDT"])[0])
     assert frame["method"] == "SUBSCRIBE" and frame["params"] == ["btcusdt@depth@100ms"]  # public-kind only
+
+
+def test_okx_hosts_and_ports_match_an_independent_reading():
+    """OKX: no host or port change was found. The stored docs corpus does not hold OKX's own "Production
+    Trading Services" page (okx.com/docs-v5/en/#overview-production-trading-services); ccxt.pro 4.5.83
+    (pro/okx.py urls: wss://ws.okx.com:8443/ws/v5, demo wss://wspap.okx.com:8443/ws/v5) and the okx-api
+    3.0.13 SDK (util/websocket-util.js WS_BASE_URL_MAP, read 2026-12-07) both still use ws.okx.com:8443
+    with /public for books and /private for orders; OKX's URL change notice moved candles and algo orders
+    to /business, not `books` (ccxt.pro okx get_url). ccxt.pro appends ?brokerId=9999 to demo URLs, the
+    SDK only to the demo /business one: not confirmed either way, so the demo URLs are left as they were."""
+    import ccxt.pro
+
+    from fmz_compat.ws.orders import OKX_DEMO_PRIVATE_URL, OKX_PRIVATE_URL
+
+    pro = ccxt.pro.okx()
+    assert OkxBooks.url == pro.get_url("books", "public")
+    assert OKX_PRIVATE_URL == pro.get_url("orders", "private")
+    assert OkxBooks.testnet_url == pro.urls["test"]["ws"] + "/public"
+    assert OKX_DEMO_PRIVATE_URL == pro.urls["test"]["ws"] + "/private"
