@@ -574,10 +574,11 @@ class App:
             venue = self._venue_or_none(mismatch.venue)
             if venue is None or not self.health.can_trade(venue.key):
                 continue
-            for cid, record in list(self.ledger.watch.items()):
-                if (record.venue, record.symbol) != (mismatch.venue, mismatch.symbol):
-                    continue
-                late = self.executor.late_fill(venue, record)
+            watched = {cid: r for cid, r in self.ledger.watch.items()
+                       if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
+            shown = self.executor.late_fills(venue, mismatch.symbol, set(watched)) if watched else {}
+            for cid, record in watched.items():
+                late = shown.get(cid)
                 if late is None or not late[0]:
                     continue
                 signed = DIRECTION[record.side] * late[0]
@@ -753,8 +754,10 @@ class App:
                 for record in records:
                     key = (record.venue, record.symbol)
                     opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
-            else:
+            else:  # booked and forgotten in one save: a later turn (another node busy) must not count it
                 self._complete_reduction(exec_tag, records)
+                self.ledger.clear_orders(exec_tag)
+                self._save_ledger()
         try:
             for (venue_key_, symbol), amount in sorted(opened.items()):
                 if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,

@@ -309,24 +309,38 @@ class Executor:
             if order is not None:
                 return order
             # unreadable by id: a failed call, or an order the venue purged; the lists below tell which
+        listed = self._listed(venue, symbol)
+        if listed is None:
+            return None
+        for order in listed:
+            if client_id_of(venue.key, order) == record.client_id:
+                return order
+        return False
+
+    @staticmethod
+    def _listed(venue: Venue, symbol: str) -> list[dict[str, Any]] | None:
+        """The venue's open and finished orders in symbol (FMZ form); None when a query failed."""
+        exchange = venue.exchange
         open_orders = exchange.GetOrders(symbol)
         history_reader = getattr(exchange, "GetHistoryOrders", None)
         history = history_reader(symbol) if history_reader is not None else []
         if open_orders is None or history is None:
             return None
-        for order in [*open_orders, *history]:
-            if client_id_of(venue.key, order) == record.client_id:
-                return order
-        return False
+        return [*open_orders, *history]
 
-    def late_fill(self, venue: Venue, record: OrderRecord) -> tuple[Decimal, Decimal] | None:
-        """(base filled, average price) of an order once proved absent that the venue shows after all,
-        looked up by client id; None when it still does not show (or a query failed)."""
-        order = self.find(venue, replace(record, order_id=""))
-        if not isinstance(order, dict):
-            return None
-        filled = Decimal(repr(float(order.get("DealAmount") or 0))) * venue.specs[record.symbol].ct_val
-        return filled, Decimal(repr(float(order.get("AvgPrice") or 0)))
+    def late_fills(self, venue: Venue, symbol: str, client_ids: set[str]
+                   ) -> dict[str, tuple[Decimal, Decimal]]:
+        """(base filled, average price) per client id of orders once proved absent that the venue's lists
+        (read once) show after all; the ones still not shown (or all, when a query failed) are left out."""
+        listed = self._listed(venue, swap_symbol(symbol)) or []
+        ct_val = venue.specs[symbol].ct_val
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for order in listed:
+            client_id = client_id_of(venue.key, order)
+            if client_id in client_ids:
+                out[client_id] = (Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val,
+                                  Decimal(repr(float(order.get("AvgPrice") or 0))))
+        return out
 
     def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
         """Settle an order from venue queries: cancel any remainder, then read its final state."""

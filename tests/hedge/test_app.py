@@ -659,3 +659,39 @@ def test_a_purged_order_the_position_says_filled_is_named_not_assumed_away(fake_
     again.start()
     assert binance.sent == [] and binance.base_position() == D("0.019")
     assert again.halt_reason is not None and ("binance", "BTC_USDT") in again.suspect
+
+
+def test_a_completed_close_is_booked_once_when_recovery_must_come_back_later(fake_exchange, fake_runtime,
+                                                                             monkeypatch):
+    """Recovery books an unbooked stop and then has to wait (another node trading where an opening is to be
+    traded back): at the next turn the stop is neither booked again nor counted again (its fills would no
+    longer be explained by the ledger and recovery would stop openings)."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    pair = next(iter(app.ledger.pairs.values()))
+    # on the venues: binance's long closed by the stop, and 0.005 bought by an opening, neither booked
+    binance.contracts["BTC_USDT"] = D("0.005")
+    app.ledger.journal(OrderRecord("hg9n1", f"stop1#{pair.id}", "binance", "BTC_USDT", "closebuy", pair.qty,
+                                   status=OrderStatus.FILLED, order_id="x1", filled=pair.qty,
+                                   avg_price=D("50000")))
+    app.ledger.journal(OrderRecord("hg9n2", "open#7", "binance", "BTC_USDT", "buy", D("0.005"),
+                                   status=OrderStatus.FILLED, order_id="x2", filled=D("0.005"),
+                                   avg_price=D("50000.5")))
+    busy = iter([True])
+    real_move = app.executor.move_position
+
+    def move_or_busy(*args, **kwargs):
+        return [] if next(busy, False) else real_move(*args, **kwargs)
+
+    monkeypatch.setattr(app.executor, "move_position", move_or_busy)
+    assert not app.recover_orders()  # the stop is booked; the opening waits
+    assert app.ledger.closed_pairs == 1 and list(app.ledger.orders) == ["hg9n2"]
+    loose = dict(app.ledger.loose)
+    assert app.recover_orders()
+    assert app.ledger.closed_pairs == 1 and app.ledger.loose == loose and app.ledger.orders == {}
+    assert binance.base_position() == 0
