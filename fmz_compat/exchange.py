@@ -564,6 +564,12 @@ class Exchange(FmzExchangeObject):
         if tif not in ("GTC", "IOC", "FOK"):
             tif = "GTC"
         reduce_only = _truthy(opts.get("reduceOnly")) or close
+        if self._world.fault_active(self._venue, "timeout_lands_late"):
+            client_id = next((str(opts[k]) for k in _CLIENT_ID_KEYS if opts.get(k)), "")
+            request = {"pair": pair, "side": exec_side, "price": price, "amount": amount,
+                       "reduce_only": reduce_only, "close": close, "tif": tif, "post_only": post_only}
+            self._world.land_later(self._acc, request, client_id)
+            raise _Failed(_TIMEOUT_MESSAGE.format(url=self._base_url + "/order"))
         order = self._acc.place(pair, exec_side, price, amount, reduce_only=reduce_only, close=close,
                                 tif=tif, post_only=post_only)
         for key in _CLIENT_ID_KEYS:

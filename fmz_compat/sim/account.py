@@ -7,7 +7,7 @@ simulator's own bookkeeping); hedge/ does its math in Decimal on what the FMZ AP
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -182,6 +182,7 @@ class Account:
         # liquidation screen: (position version, wallet snapshot, [(pair, lowest mark, highest mark)]) inside
         # which no mark can liquidate; rebuilt after every full check, void once positions or wallets change
         self._pos_version = 0
+        self.purgeable: deque[tuple[int, int]] = deque()  # (created ms, n) of canceled unfilled orders
         self._safe: tuple[int, dict[str, float], list[tuple[str, float, float]]] | None = None
 
     # --- instruments --------------------------------------------------------------------------
@@ -385,6 +386,46 @@ class Account:
         self._release(order)
         order.status = status
         self.open.pop(order.n, None)
+        if status == ORDER_STATE_CANCELED and order.filled == 0.0:
+            self.purgeable.append((order.time_ms, order.n))
+
+    def purge(self, older_than_ms: int) -> int:
+        """Forget canceled orders without a fill created before `older_than_ms` (venues drop them from
+        every lookup: Binance USDS-M after 3 days); returns how many went."""
+        gone = 0
+        queue = self.purgeable
+        while queue and queue[0][0] < older_than_ms:
+            _created, n = queue.popleft()
+            order = self.orders.get(n)
+            if order is not None and order.status == ORDER_STATE_CANCELED and order.filled == 0.0:
+                del self.orders[n]
+                gone += 1
+        return gone
+
+    def auto_deleverage(self, pair: str, fraction: float) -> Order | None:
+        """The venue closes `fraction` of a position at the mark (at least one amount step, never more than
+        the position), without a fee, and records it as a filled reduce-only order with the client id
+        Binance gives its ADL orders ("adl_autoclose"). None when there is no position."""
+        pos = self.positions.get(pair)
+        if pos is None or pos.qty == 0.0:
+            return None
+        spec = self.contract(pair)
+        q = self.quote(pair)
+        held = abs(pos.qty)
+        qty = min(held, max(spec.amount_step, math.floor(held * fraction / spec.amount_step + 1e-9)
+                            * spec.amount_step))
+        qty = float(f"{qty:.12g}")
+        side = "sell" if pos.qty > 0 else "buy"
+        for o in [o for o in self.open.values() if o.pair == pair and o.reduce_only]:
+            self._finish(o, ORDER_STATE_CANCELED)  # the venue cancels reduce-only orders it would overfill
+        order = Order(self.next_n, pair, self.futures, side, 1, q.mark, qty, reduce_only=True, tif="IOC",
+                      time_ms=self.world.now_ms(), client_id="adl_autoclose")
+        self.next_n += 1
+        self.orders[order.n] = order
+        order.filled, order.cost = qty, qty * q.mark
+        order.status = ORDER_STATE_CLOSED
+        self._apply_position(pair, -qty if pos.qty > 0 else qty, q.mark, spec)
+        return order
 
     def cancel(self, n: int) -> Order:
         order = self.orders.get(n)

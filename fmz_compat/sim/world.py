@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fmz_compat.core import (
     LOG_TYPE_ERROR,
+    LOG_TYPE_LOG,
     VENUE_NAMES,
     Clock,
     LogSink,
@@ -26,7 +29,12 @@ from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
-          "withdrawals_suspended", "withdrawals_stuck")
+          "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders")
+LATE_LANDING_MS = (2_000, 30_000)  # timeout_lands_late: the order reaches the venue this much later
+# venues drop canceled orders without a fill from every lookup: Binance USDS-M after 3 days ("Query Order":
+# CANCELED or EXPIRED, no filled trade, created + 3 days < now); the purge_orders fault after a minute
+PURGE_AFTER_MS = {"binance": 3 * 86_400_000}
+PURGE_FAULT_AGE_MS = 60_000
 NEVER_MS = 2**62  # arrival time of a withdrawal that never arrives
 
 
@@ -91,6 +99,10 @@ class SimWorld:
         self.withdrawals: list[dict[str, Any]] = []
         self.deposits: list[dict[str, Any]] = []  # credited deposits, oldest first (internal and external)
         self._books_built = 0
+        # venue events due at a step: (step, seq, action); late-landing orders, auto-deleveraging
+        self._venue_events: list[tuple[int, int, Callable[[], None]]] = []
+        self._event_seq = 0
+        self._late_rng = random.Random(P.stable_int(cfg.seed, "late-landing"))
         self.lock = threading.RLock()
         self._build_markets(cfg, funding_hours or {})
         for i, b in enumerate(cfg.bindings):
@@ -158,6 +170,8 @@ class SimWorld:
             for from_k, _venue in self._pending_stale:
                 if self.k < from_k < nxt:
                     nxt = from_k
+            if self._venue_events and self.k < self._venue_events[0][0] < nxt:
+                nxt = self._venue_events[0][0]
             for coin in self.coins.values():
                 coin.advance(nxt)
             self.k = nxt
@@ -168,6 +182,10 @@ class SimWorld:
                     self._freeze(item[1])
 
     def _after_chunk(self) -> None:
+        while self._venue_events and self._venue_events[0][0] <= self.k:
+            heapq.heappop(self._venue_events)[2]()
+        if self.minute_k and self.k % self.minute_k == 0:
+            self._purge_orders()
         for acc in self.accounts:
             if acc.open:
                 for pair in {o.pair for o in acc.open.values()}:
@@ -190,6 +208,62 @@ class SimWorld:
             for q in coin.quotes:
                 q.hi = q.lo = q.price
                 q.mhi = q.mlo = q.mark
+
+    # --- venue events -------------------------------------------------------------------------
+    def at(self, at_ms: int, action: Callable[[], None]) -> None:
+        """Run `action` on the venue side at the first grid step at or after `at_ms` (simulated ms)."""
+        k = max(self.k + 1, -(-(int(at_ms) - self.start_ms) // self.step_ms))
+        self._event_seq += 1
+        heapq.heappush(self._venue_events, (k, self._event_seq, action))
+
+    def land_later(self, acc: Account, order: dict[str, Any], client_id: str) -> int:
+        """timeout_lands_late: the request reaches the matching engine LATE_LANDING_MS later (drawn from the
+        seed), after the caller's call timed out; then it is placed like any order at that moment's book, or
+        refused in silence (no one is waiting for the answer). Returns the delay in ms."""
+        delay = self._late_rng.randrange(*LATE_LANDING_MS)
+
+        def land() -> None:
+            try:
+                placed = acc.place(**order)
+            except VenueError:
+                return
+            placed.client_id = client_id
+        self.at(self.now_ms() + delay, land)
+        return delay
+
+    def schedule_adl(self, venue: str, at_ms: int, fraction: float = 0.5, pair: str | None = None) -> None:
+        """Auto-deleveraging on `venue` at `at_ms`: every profitable position (of `pair`, or all) loses
+        `fraction` of its size, closed by the venue at the mark (`Account.auto_deleverage`). Venues do this
+        to the most profitable, most leveraged positions when a liquidation leaves a loss the insurance fund
+        does not cover: in a crash that is the winning leg of a hedge."""
+        key = _venue_key(venue)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"ADL fraction {fraction} must be in (0, 1]")
+
+        def deleverage() -> None:
+            for acc in self.accounts:
+                if acc.venue != key or not acc.futures:
+                    continue
+                for pos in list(acc.positions.values()):
+                    if pos.qty == 0.0 or (pair is not None and pos.pair != pair) or acc.upnl(pos) <= 0.0:
+                        continue
+                    held = pos.qty
+                    order = acc.auto_deleverage(pos.pair, fraction)
+                    if order is not None:
+                        self.log.log(LOG_TYPE_LOG, f"{self.exchange_name(acc)}: {pos.pair} position {held:g} "
+                                     f"auto-deleveraged by the venue: {order.filled:g} closed at mark "
+                                     f"{order.avg_price:.6g}", exchange_index=acc.index)
+        self.at(at_ms, deleverage)
+
+    def _purge_orders(self) -> None:
+        now = self.now_ms()
+        for acc in self.accounts:
+            if not acc.purgeable:
+                continue
+            if self.faults and self.fault_active(acc.venue, "purge_orders"):
+                acc.purge(now - PURGE_FAULT_AGE_MS)
+            elif acc.venue in PURGE_AFTER_MS:
+                acc.purge(now - PURGE_AFTER_MS[acc.venue])
 
     # --- market data --------------------------------------------------------------------------
     def book(self, q: Quote) -> tuple[list[list[float]], list[list[float]]]:
@@ -240,7 +314,11 @@ class SimWorld:
         the rest is canceled, so a one-step order fills nothing), rate_limit (every call returns None
         with the venue's HTTP 429 answer; nothing reaches the venue), withdrawals_suspended (the venue
         refuses withdrawal requests; internal transfers still work), withdrawals_stuck (withdrawal
-        requests are accepted and debited but stay pending forever: never credited anywhere).
+        requests are accepted and debited but stay pending forever: never credited anywhere),
+        timeout_lands_late (CreateOrder/Buy/Sell time out before the order reaches the venue: nothing is
+        there when the caller looks, and the order lands LATE_LANDING_MS later), purge_orders (canceled
+        orders without a fill vanish from every lookup a minute after they were created, as Binance does
+        after 3 days; that rule always applies on Binance).
         A later inject of the same fault on the same venue replaces the earlier one (`schedule`
         adds windows instead).
         """
