@@ -4,11 +4,14 @@
 
 Runs, per venue with testnet keys, the same checks the offline tests make with mocked payloads:
 markets, account mode, balance, book (REST and websocket), positions, funding, one post-only
-limit buy far below the market placed, read back and canceled, and an oversize order that must be
-a definite rejection. Venues without keys (or without a testnet: CoinEx) are skipped with a line
-saying so; with no keys at all it exits 0 after the skip lines. Exit 1 when a check failed, 2 for
-bad arguments or an unreadable keys file. Keys: a 0600 JSON file or FMZC_<VENUE>_* variables, as
-for `python -m fmz_compat live`; they never reach the output.
+limit buy far below the market placed, read back and canceled, an IOC limit buy far below the market
+(nothing fills, the venue cancels the rest), the smallest market buy closed again by a reduce-only
+market sell (flat afterwards), a post-only order whose answer is dropped on purpose and found again by
+its client id (`resolve_in_flight`), and an oversize order that must be a definite rejection.
+Venues without keys (or without a testnet: CoinEx) are skipped with a line saying so; with no keys at
+all it exits 0 after the skip lines. Exit 1 when a check failed, 2 for bad arguments or an unreadable
+keys file. Keys: a 0600 JSON file or FMZC_<VENUE>_* variables, as for `python -m fmz_compat live`;
+they never reach the output.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def check_venue(venue: str, creds: Credentials, symbol: str, report: Report, ws_
                  f"rate {fundings[0].Rate}, interval {fundings[0].Interval} ms" if fundings else last_error())
     if has_book:
         _order_round_trip(ex, venue, swap, market, depth.Bids[0].Price, report, last_error)
+        order_steps(ex, venue, swap, market, depth.Bids[0].Price, report, last_error)
     _oversize(ex, venue, swap, market, report, last_error)
     if has_book:
         _websocket_orders(ex, venue, creds, swap, market, depth.Bids[0].Price, report, last_error, ws_wait_s)
@@ -150,6 +154,106 @@ def _order_round_trip(ex: Any, venue: str, swap: str, market: Any, bid: float, r
         after = ex.GetOrder(order_id)
         report.check(venue, "order canceled" + how, after is not None and after.Status == 2,
                      f"status {after.Status}" if after is not None else last_error())
+
+
+def _smallest(market: Any, price: float) -> float:
+    """The smallest amount the market takes at `price` (lot size, minimum quantity and notional)."""
+    step = float(market.AmountSize or market.MinQty or 1)
+    amount = max(float(market.MinQty or step), step)
+    while amount * price * float(market.CtVal or 1) < float(market.MinNotional or 0):
+        amount += step
+    return round(amount, 12)
+
+
+def order_steps(ex: Any, venue: str, swap: str, market: Any, bid: float, report: Report,
+                last_error: Callable[[], str]) -> None:
+    """IOC, a reduce-only market close, and a lookup by client id after a lost answer: one line each."""
+    _ioc(ex, venue, swap, market, bid, report, last_error)
+    _reduce_only_close(ex, venue, swap, market, bid, report, last_error)
+    _lost_answer(ex, venue, swap, market, bid, report, last_error)
+
+
+def _ioc(ex: Any, venue: str, swap: str, market: Any, bid: float, report: Report,
+         last_error: Callable[[], str]) -> None:
+    tick = float(market.TickSize or 0.01)
+    price = round(math.floor(bid * 0.5 / tick) * tick, 12)
+    order_id = ex.CreateOrder(swap, 'buy;{"timeInForce": "IOC"}', price, _smallest(market, price))
+    if not report.check(venue, "IOC order", order_id is not None,
+                        f"{order_id} @ {price}" if order_id else last_error()):
+        return
+    order = ex.GetOrder(order_id)
+    done = order is not None and order.Status == 2 and not order.DealAmount
+    report.check(venue, "IOC order canceled unfilled", done,
+                 f"status {order.Status}, filled {order.DealAmount}" if order is not None else last_error())
+    if order is not None and order.Status == 0:
+        ex.CancelOrder(order_id)
+
+
+def _position(ex: Any, swap: str) -> float | None:
+    positions = ex.GetPositions(swap)
+    if positions is None:
+        return None
+    return sum(p.Amount if p.Type == 0 else -p.Amount for p in positions)
+
+
+def _reduce_only_close(ex: Any, venue: str, swap: str, market: Any, bid: float, report: Report,
+                       last_error: Callable[[], str]) -> None:
+    before = _position(ex, swap)
+    if not report.check(venue, "position before close", before is not None,
+                        f"{before} contracts" if before is not None else last_error()):
+        return
+    amount = _smallest(market, bid)
+    opened = ex.CreateOrder(swap, "buy", -1, amount)
+    if not report.check(venue, "market buy to close", opened is not None,
+                        f"{opened} {amount}" if opened else last_error()):
+        return
+    closed = ex.CreateOrder(swap, "closebuy", -1, amount)
+    report.check(venue, "reduce-only market close", closed is not None,
+                 f"{closed} {amount}" if closed else f"{last_error()} - CLOSE {amount} {swap} BY HAND")
+    after = _position(ex, swap)
+    report.check(venue, "flat again after the close", after is not None and abs(after - before) < 1e-12,
+                 f"{after} contracts (before {before})" if after is not None else last_error())
+
+
+def _lost_answer(ex: Any, venue: str, swap: str, market: Any, bid: float, report: Report,
+                 last_error: Callable[[], str]) -> None:
+    """The venue takes the order but its answer is dropped here (as a timeout would): the order must be
+    found by its client id, and a client id never sent must read as never placed."""
+    from fmz_compat.live import ccxt
+
+    tick = float(market.TickSize or 0.01)
+    price = round(math.floor(bid * 0.5 / tick) * tick, 12)
+    client_id = f"tnc{int(time.time() * 1000) % 10**10}"
+    placed: dict[str, Any] = {}
+    real_create = ex.client.create_order
+
+    def create_then_lose_the_answer(*args: Any, **kwargs: Any) -> Any:
+        placed.update(real_create(*args, **kwargs))
+        raise ccxt.RequestTimeout("answer dropped on purpose by testnet_check")
+
+    ex.client.create_order = create_then_lose_the_answer
+    try:
+        lost = ex.CreateOrder(swap, f'buy;{{"postOnly": true, "clientOrderId": "{client_id}"}}', price,
+                              _smallest(market, price))
+    finally:
+        ex.client.create_order = real_create
+    if not report.check(venue, "lost answer kept in flight", lost is None and client_id in ex.in_flight,
+                        f"{client_id} in flight, venue id {placed.get('id')}" if client_id in ex.in_flight
+                        else last_error()):
+        return
+    ex.in_flight[f"{client_id}x"] = ex.in_flight[client_id]  # an id that never reached the venue
+    resolved = ex.resolve_in_flight()
+    found = resolved.get(client_id)
+    same = found is not None and found.Id.endswith(f",{placed.get('id')}")
+    report.check(venue, "lookup by client id", same,
+                 f"{found.Id} status {found.Status}" if found is not None else
+                 f"{last_error() or 'not found'} - CANCEL {client_id} BY HAND")
+    report.check(venue, "unknown client id reads never placed", f"{client_id}x" in resolved
+                 and resolved[f"{client_id}x"] is None, str(resolved.get(f"{client_id}x", last_error())))
+    if found is not None:
+        canceled = ex.CancelOrder(found.Id)
+        report.check(venue, "cancel the found order", canceled, "canceled" if canceled else
+                     f"{last_error()} - CANCEL {found.Id} BY HAND")
 
 
 def _oversize(ex: Any, venue: str, swap: str, market: Any, report: Report,
