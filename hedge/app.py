@@ -18,7 +18,7 @@ from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_c
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
-from hedge.execution import DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import CLOSING, DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.guards import Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
@@ -565,9 +565,11 @@ class App:
         self.guards.check_exposure()
 
     def _close_late_fills(self, mismatches: list[PositionMismatch]) -> bool:
-        """A venue holds more than the ledger, and one of our own timed-out orders, proved absent, shows
-        there after all (it reached the matching engine late): close what it added, reduce-only and never
-        across zero, and book the round trip. True when something was closed."""
+        """A venue position differs from the ledger, and one of our own timed-out orders, proved absent,
+        shows there after all (it reached the matching engine late). An opening that added to a leg: close
+        what it added, reduce-only and never across zero, and book the round trip. A close that took part
+        of a pair's leg: close the same on the hedging leg and book the pairs at its price (as a vanished
+        leg, Risk._vanished). True when something was closed."""
         closed = False
         for mismatch in mismatches:
             excess = mismatch.found - mismatch.expected
@@ -583,7 +585,18 @@ class App:
                     continue
                 signed = DIRECTION[record.side] * late[0]
                 if signed * excess <= 0:
-                    continue  # not an excess it explains (a deficit is named by reconcile)
+                    continue  # not a difference it explains
+                if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
+                    key = (venue.key, record.symbol)
+                    held = self.ledger.held_positions().get(key)
+                    why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
+                    self.risk._vanished(venue.key, record.symbol, min(abs(signed), abs(excess)),
+                                        mismatch.found, closed_by=(late[1], why))
+                    if self.ledger.held_positions().get(key) != held:  # booked (else: again next time)
+                        del self.ledger.watch[cid]
+                        self._save_ledger()
+                        closed, excess = True, excess - signed
+                    continue
                 try:
                     done = self._close_late_fill(venue, record, min(abs(signed), abs(excess)), late[1])
                 except LegOutcomeUnknown as exc:

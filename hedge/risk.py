@@ -971,16 +971,21 @@ class Risk:
             self._vanished(venue_key, symbol, abs(expected) - abs(position), position)
         return True
 
-    def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal) -> None:
+    def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal,
+                  closed_by: tuple[Decimal, str] | None = None) -> None:
         """`missing` base of the pairs' legs on venue_key is gone: close the same quantity on the hedging
         legs. What vanished is laid on the pairs newest first (the same on every node of a cluster, which
-        all read the one shared ledger); this node closes the shares that fall on its own units."""
+        all read the one shared ledger); this node closes the shares that fall on its own units.
+        closed_by: (price, why) when we know what closed it (our own order that reached the venue late)."""
         app = self.app
         long_leg = app.ledger.held_positions().get((venue_key, symbol), Decimal(0)) > 0
-        liq = self._reported_liquidation(venue_key, symbol, long_leg, missing)
-        source = ("the price the venue reports for its liquidation order" if liq is not None else
-                  "price UNKNOWN: the venue reports no liquidation order, so no result is booked for the "
-                  "gone leg (booked at its entry price); the account's equity holds the real one")
+        if closed_by is not None:
+            liq, source = closed_by
+        else:
+            liq = self._reported_liquidation(venue_key, symbol, long_leg, missing)
+            source = ("the price the venue reports for its liquidation order" if liq is not None else
+                      "price UNKNOWN: the venue reports no liquidation order, so no result is booked for the "
+                      "gone leg (booked at its entry price); the account's equity holds the real one")
         shares: list[tuple[HedgePair, Decimal]] = []
         left = missing
         for pair in sorted((p for p in app.ledger.pairs.values()
