@@ -154,7 +154,7 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     assert unit in a.app.coordinator.held and unit not in b.app.coordinator.held
     pair_id = a.book_pair("binance", "okx", D("0.01"))  # ~620 USDT: under the net exposure guard
     # a stop's close (never undone) while okx refuses orders: binance closes, okx's short stays loose
-    world.sim.inject("okx", "refuse_orders", world.now() + 20_000)
+    world.sim.inject("okx", "refuse_orders", world.now() + 45_000)  # outlasts two settle windows
     group = [a.app.ledger.pairs[pair_id]]
     closed = a.app.close_group(SYMBOL, a.app._venue("binance"), a.app._venue("okx"), group, tag="stop1",
                                undo=False)
@@ -175,7 +175,7 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     while closed_at is None and world.now() < died_at + 5 * TTL_S * 1000:
         b.tick()
         adopted = [ms for u, ms in b.app.coordinator.adoptions if u == unit]
-        if not adopted:  # okx accepts orders again after 20 s, but the leg is a's until its lease lapses
+        if not adopted:  # okx accepts orders again after 45 s, but the leg is a's until its lease lapses
             assert b.app.ledger.loose and len(world.orders("okx")) == okx_orders
         if not b.app.ledger.loose:
             closed_at = world.now()
