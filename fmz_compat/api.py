@@ -34,8 +34,10 @@ from fmz_compat.core import (
     LOG_TYPE_PROFIT,
     LOG_TYPE_SELL,
     Clock,
+    Struct,
     to_struct,
 )
+from fmz_compat.net import AsyncCall, EventQueue, Ready, dial, http_options, http_query, redact
 from fmz_compat.store import RobotStore
 from fmz_compat.ta import TA
 
@@ -300,22 +302,6 @@ def _pine_extras(more: dict[str, Any]) -> dict[str, Any]:
     return {ours: more[theirs] for theirs, ours in keep.items() if theirs in more}
 
 
-class DialConnection:
-    """Dial() result offline: nothing to read, writes are dropped."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    def read(self, timeout_ms: int | None = None) -> None:
-        return None
-
-    def write(self, data: Any) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
-
-
 class Templates(types.SimpleNamespace):
     """The global `ext` that template libraries export into."""
 
@@ -337,6 +323,10 @@ class Runtime:
         self.error_filters: list[re.Pattern[str]] = []
         self.params: dict[str, Any] = {}
         self.latency_ms = 0  # virtual time each call takes in a backtest (--latency)
+        self.events = EventQueue(clock.now_ns)  # what EventLoop returns (paper and live)
+        self.connections: list[Any] = []  # Dial()ed connections, closed at the end of the run
+        self.on_push: Callable[[str], None] | None = None  # `Log("...@")` in paper/live: the notifier
+        self._said_once: set[str] = set()
 
     # --- time ---
     def now_ms(self) -> int:
@@ -350,6 +340,8 @@ class Runtime:
         text, color, push, _private = parse_markers(str(message))
         self.store.append_log(log_type, text, self.now_ms(), eid=exchange_index, order_id=order_id,
                               price=price, amount=amount, color=color, push=push)
+        if push and self.on_push is not None and not self.clock.is_virtual:
+            self.on_push(text)
         if self.echo is not None:
             stamp = _dt.datetime.fromtimestamp(self.now_ms() / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             where = f" [{exchange_index}]" if exchange_index is not None else ""
@@ -384,8 +376,9 @@ class Runtime:
             GetLastError=self.GetLastError, MD5=lambda s: hashlib.md5(_bytes(s)).hexdigest(),
             UUID=lambda: str(uuid.uuid4()), JSONParse=json.loads, GetMeta=lambda: None,
             DBExec=lambda sql, *params: to_struct(rt.store.execute(sql, params)),
-            Encode=Encode, Mail=self.Mail, Mail_Go=self.Mail, HttpQuery=self.HttpQuery,
-            HttpQuery_Go=self.HttpQuery, Dial=self.Dial, EventLoop=self.EventLoop,
+            Encode=Encode, Mail=self.Mail, Mail_Go=lambda *a: Ready(self.Mail(*a)),
+            HttpQuery=self.HttpQuery, HttpQuery_Go=self.HttpQuery_Go, Dial=self.Dial,
+            EventLoop=self.EventLoop,
             GetCommand=self.GetCommand, SetChannelData=lambda data: None,
             GetChannelData=lambda token=None: None, StrDecode=_str_decode, SysInfo=lambda attr=None: None,
         )
@@ -483,22 +476,75 @@ class Runtime:
             self.clock.advance(self.latency_ms * 1_000_000)
         return self.commands.popleft() if self.commands else ""
 
-    def EventLoop(self, timeout_ms: float = 0) -> None:
-        if timeout_ms and timeout_ms > 0:
-            self.Sleep(timeout_ms)
-        return None
+    def _once(self, key: str, log_type: int, message: str) -> None:
+        if key not in self._said_once:
+            self._said_once.add(key)
+            self.log(log_type, message)
+
+    def EventLoop(self, timeout_ms: float | None = None) -> Struct | None:
+        """Paper/live: the next event of a finished Go() task or a Dial() message, None after the
+        timeout. Backtest: FMZ's backtester has no event loop ("sandbox not support EventLoop");
+        here the timeout passes on the virtual clock and None comes back, so a loop around it moves."""
+        if self.clock.is_virtual:
+            self._once("EventLoop", LOG_TYPE_ERROR, "EventLoop: not supported in a backtest (as FMZ's "
+                       "backtester); it sleeps its timeout and returns None")
+            self.Sleep(float(timeout_ms) if timeout_ms and timeout_ms > 0 else 1000)
+            return None
+        self.clock.check()
+        return self.events.take(timeout_ms)
+
+    def go_done(self, exchange: Any, method: str) -> None:
+        """An exchange.Go() task finished: an event for EventLoop (paper and live)."""
+        if not self.clock.is_virtual:
+            index = next((i for i, e in enumerate(self.exchanges) if e is exchange), 0)
+            self.events.post(f"Exchange_{method}", index)
 
     def Mail(self, *args: Any) -> bool:
-        self.log(LOG_TYPE_LOG, "Mail() is not sent by fmz_compat (no SMTP offline)")
+        if self.clock.is_virtual:
+            return True  # FMZ's backtester: Mail() succeeds and sends nothing
+        self.log(LOG_TYPE_LOG, "Mail() is not sent by fmz_compat (no SMTP configured)")
         return False
 
-    def HttpQuery(self, url: str = "", *args: Any, **kwargs: Any) -> None:
-        self.log(LOG_TYPE_LOG, f"HttpQuery() is not available in fmz_compat: {_redact_url(url)}")
-        return None
+    def HttpQuery(self, url: str = "", *args: Any) -> Any:
+        """Paper/live: a real request (FMZ's options, see fmz_compat.net); None and an error line on
+        failure. Backtest: "dummy", as FMZ's backtester answers every HttpQuery."""
+        if self.clock.is_virtual:
+            self._once("HttpQuery", LOG_TYPE_LOG, "HttpQuery: a backtest answers \"dummy\" (as FMZ's "
+                       f"backtester) without a request: {redact(url)}")
+            return "dummy"
+        try:
+            return to_struct(http_query(str(url), http_options(args)))
+        except Exception as exc:  # requests' errors: FMZ logs them and returns None
+            self.error(f"HttpQuery {redact(url)}: {type(exc).__name__}: {redact(str(exc))}")
+            return None
 
-    def Dial(self, address: str = "", timeout: float | None = None) -> DialConnection:
-        self.log(LOG_TYPE_LOG, f"Dial() is a stub in fmz_compat: {_redact_url(address)}")
-        return DialConnection(address)
+    def HttpQuery_Go(self, url: str = "", *args: Any) -> Any:
+        if self.clock.is_virtual:
+            return Ready(self.HttpQuery(url, *args))
+        return AsyncCall(lambda: self.HttpQuery(url, *args), lambda: self.events.post("HttpQuery"))
+
+    def Dial(self, address: str = "", timeout: Any = None) -> Any:
+        """Paper/live: a real connection (websocket, sqlite3), None and an error line when it fails.
+        Backtest: None and an error line, as FMZ's backtester ("sandbox not support Dial")."""
+        if self.clock.is_virtual:
+            self.error(f"Dial: not supported in a backtest (as FMZ's backtester): {redact(address)}")
+            return None
+        index = len(self.connections)
+        try:
+            connection = dial(str(address), timeout, lambda: self.events.post("Dial", index))
+        except Exception as exc:
+            self.error(f"Dial {redact(address)}: {type(exc).__name__}: {redact(str(exc))}")
+            return None
+        self.connections.append(connection)
+        return connection
+
+    def close_connections(self) -> None:
+        for connection in self.connections:
+            try:
+                connection.close()
+            except Exception:
+                pass
+        self.connections.clear()
 
 
 class MissingTalib(types.ModuleType):
@@ -525,10 +571,6 @@ def _is_failure(result: Any) -> bool:
     if result is None or result is False:
         return True
     return isinstance(result, (int, float)) and not isinstance(result, bool) and result == 0
-
-
-def _redact_url(url: str) -> str:
-    return str(url).split("?", 1)[0].split("|", 1)[0]
 
 
 def _get_os() -> str:

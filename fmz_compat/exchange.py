@@ -176,7 +176,11 @@ class FmzExchangeObject:
         if fn is None or method.startswith("_") or not callable(fn):
             self._fail("Go", f"unknown method {method!r}")
             return AsyncResult(None)
-        return AsyncResult(fn(*args))
+        result = AsyncResult(fn(*args))
+        listener = getattr(self, "go_listener", None)  # the runtime's EventLoop queue (paper, live)
+        if listener is not None:
+            listener(self, method)
+        return result
 
 
 class Exchange(FmzExchangeObject):

@@ -364,6 +364,11 @@ def run(
         shutil.rmtree(robot_dir, ignore_errors=True)
         raise UsageError(str(exc)) from None
     runtime.exchanges.extend(world.exchanges)
+    for exchange in world.exchanges:
+        try:
+            exchange.go_listener = runtime.go_done
+        except AttributeError:  # an exchange stand-in with slots
+            pass
     if config.period_s:
         for exchange in world.exchanges:
             if hasattr(exchange, "period_s"):
@@ -383,6 +388,7 @@ def run(
     finally:
         if progress is not None:
             progress.stop()
+        runtime.close_connections()
         try:
             result.stats = _plain(world.stats())
         finally:
