@@ -63,6 +63,7 @@ RECONCILE_RETRY_MS = 30_000
 OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
+CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
@@ -806,6 +807,8 @@ class App:
             self._complete_close(tag, records, group)
         elif tag.endswith(LOOSE_TAG):
             self._book_loose_fills(tag, records)
+        elif CLOSE_ALONE_TAG.match(tag):
+            self._complete_alone(tag, records)
         elif any(r.filled for r in records):
             self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
                        "re-open them): reconcile names any difference", "error")
@@ -857,6 +860,34 @@ class App:
         self.event(f"recover {tag}: close completed, not undone: pairs "
                    f"{', '.join(f'#{p.id}' for p in group)} {symbol} {done} booked (long {long_key} "
                    f"{exits[0]:.10g}, short {short_key} {exits[1]:.10g}); pnl {pnl:+.2f} USDT", "warn")
+
+    def _complete_alone(self, tag: str, records: list[OrderRecord]) -> None:
+        """A stop that closed the threatened leg alone (its hedge's venue could not trade) and was not
+        booked: book it as the stop would have, the pairs closed oldest first and each hedge leg a loose leg
+        on its venue, closed reduce-only when that venue can trade."""
+        for record in records:
+            if not record.filled or record.side not in CLOSING:
+                continue
+            long_leg, symbol = record.side == "closebuy", record.symbol
+            sign = 1 if long_leg else -1
+            exit_price = record.avg_price or self._top_mid(record.venue, symbol) or Decimal(0)
+            fees = record.filled * exit_price * self.taker_bps(record.venue) / 10_000
+            left = record.filled
+            for pair in sorted((p for p in self.ledger.pairs.values() if p.symbol == symbol
+                                and (p.long_venue if long_leg else p.short_venue) == record.venue),
+                               key=lambda p: p.id):
+                part = min(pair.qty, left)
+                if part <= 0:
+                    break
+                other = pair.short_venue if long_leg else pair.long_venue
+                estimate = self._top_mid(other, symbol) or (pair.short_price if long_leg else pair.long_price)
+                long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
+                self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                         fees=fees * part / record.filled)
+                self.risk.add_loose_leg(other, symbol, -sign * part, estimate, pair.id,
+                                        f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
+                                        unit=Unit.of_pair(pair))
+                left -= part
 
     def _book_loose_fills(self, tag: str, records: list[OrderRecord]) -> None:
         """A loose leg's reduce-only close that was not booked: take it off the loose legs it reduced."""

@@ -720,3 +720,29 @@ def test_a_close_that_reaches_the_venue_after_it_was_proved_absent_is_hedged_and
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy"]  # reduce-only both times
     assert app.halt_reason is None and not any("by hand" in line for line in runtime.logs)
     assert any("reached okx late" in line for line in runtime.logs)
+
+
+def test_a_stop_that_closed_its_leg_alone_and_was_not_booked_is_completed_at_restart(fake_exchange,
+                                                                                    fake_runtime):
+    """Issue #17 seq 4, the stop's other form: okx could not trade, the stop closed binance's long alone and
+    the process died before booking it. Recovery books the pair closed and okx's short as a loose leg, closed
+    reduce-only once okx trades; binance's leg is never bought back (old code: 'buy' 0.019)."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    pair = next(iter(app.ledger.pairs.values()))
+    binance.contracts["BTC_USDT"] = D(0)
+    app.ledger.journal(OrderRecord("hg9n1", "stop1:binance", "binance", "BTC_USDT", "closebuy", pair.qty,
+                                   status=OrderStatus.FILLED, order_id="x1", filled=pair.qty,
+                                   avg_price=D("49000")))
+    app.ledger.save(runtime.store)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    _run(again, runtime, 4)
+    assert [s for _, s, _ in binance.sent] == ["buy"]  # never bought back
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9) and okx.base_position() == 0
+    assert again.ledger.pairs == {} and again.ledger.loose == {} and again.halt_reason is None
