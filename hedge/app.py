@@ -957,7 +957,8 @@ class App:
             symbol = nearest[0].replace("_", "")
             # a symbol without the venue's published tiers is computed with the conservative estimate
             estimated = risk.method != "mechanics" or self.mechanics(venue.key).is_estimated(symbol)
-            view.liquidation = (f"{symbol}, estimated" if estimated else symbol, nearest[1])
+            label = symbol if len(risk.positions) == 1 else f"{len(risk.positions)} positions together"
+            view.liquidation = (f"{label}, estimated" if estimated else label, nearest[1])
 
     def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
         """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
 from hedge.cluster import Unit
+from hedge.risk import BOOK, UNVALUED
 from hedge.state import TradingState
 
 if TYPE_CHECKING:
     from hedge.accounting import Accounting
     from hedge.app import App
     from hedge.ledger import LooseLeg
+    from hedge.risk import VenueRisk
 
 CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at most this often
 REBUILD_AFTER_DAYS = 97      # once the history is older, the chart is redrawn weekly (old hours -> days)
@@ -255,9 +257,7 @@ class Report:
         ]
         for key in sorted(app.risk.views):
             view = app.risk.views[key]
-            nearest = view.nearest
-            rows.append([f"{key} liquidation distance ({view.method})",
-                         f"{nearest[1]:.2f} % ({nearest[0]})" if nearest else "-", ""])
+            rows.append([f"{key} liquidation distance ({view.method})", self._distance_cell(view), ""])
         out = sorted(app.health.out_since)
         rows.append(["venue functions out", ", ".join(
             f"{venue} {function} since {_time(ms)}" for (venue, function), ms in
@@ -268,6 +268,27 @@ class Report:
         rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in
                                                  sorted(app.guards.tripped.items())) or "none", ""])
         return _table("Risk", ["item", "value", "action"], rows)
+
+    @staticmethod
+    def _distance_cell(view: VenueRisk) -> str:
+        """The distance stops act on; with several positions, the common adverse move of all of them
+        (cross margin), beside the nearest symbol's own; and any position not priced at its own book."""
+        nearest = view.nearest
+        if nearest is None:
+            return "-"
+        pair, distance = nearest
+        if len(view.positions) > 1 and view.common is not None:
+            text = (f"{distance:.2f} % (all {len(view.positions)} positions moving against us together; "
+                    f"{pair} alone {view.distance[pair]:.2f} %)")
+        else:
+            text = f"{distance:.2f} % ({pair})"
+        priced = sorted((p, source) for p, source in view.priced_by.items() if source != BOOK)
+        if priced:
+            text += "; " + ", ".join(f"{p} at the {source}" if source != UNVALUED else f"{p} UNVALUED"
+                                     for p, source in priced)
+        if any(source == UNVALUED for _, source in priced):
+            text += " #ff0000"
+        return text
 
     def flows_table(self) -> dict[str, Any]:
         acc = self.app.accounting

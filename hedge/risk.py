@@ -86,16 +86,23 @@ class VenueRisk:
     equity: Decimal = Decimal(0)
     notional: Decimal = Decimal(0)
     liquidation: dict[str, Decimal] = field(default_factory=dict)  # pair -> price
-    distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark
+    distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark, that symbol moving alone
+    # % every position may move against us at once before the account is liquidated (all symbols)
+    common: Decimal | None = None
     venue_mark: dict[str, Decimal] = field(default_factory=dict)  # pair -> the venue's mark at read_ms
     priced_by: dict[str, str] = field(default_factory=dict)  # pair -> where its mark came from (BOOK...)
 
     @property
     def nearest(self) -> tuple[str, Decimal] | None:
+        """The symbol nearest its own liquidation price, and the account's distance to liquidation: the
+        smaller of that symbol's and the common adverse move of all positions (the one stops act on)."""
         if not self.distance:
             return None
         pair = min(self.distance, key=lambda p: (self.distance[p], p))
-        return pair, self.distance[pair]
+        distance = self.distance[pair]
+        if self.common is not None and self.common < distance:
+            distance = self.common
+        return pair, distance
 
     @property
     def leverage(self) -> Decimal | None:
@@ -363,18 +370,20 @@ class Risk:
         view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
         upnl = sum((p.unrealized_pnl() for p in view.positions), Decimal(0))
         view.equity = view.wallet + upnl
-        view.liquidation, view.distance = {}, {}
+        view.liquidation, view.distance, view.common = {}, {}, None
         if not view.positions:
             return
         try:
-            cross = self.app.mechanics(venue).evaluate_cross(
-                CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
-            )
+            mechanics = self.app.mechanics(venue)
+            account = CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
+            cross = mechanics.evaluate_cross(account)
+            common = mechanics.common_adverse_move(account)
             view.method = "mechanics"
             for pos in view.positions:
                 price = cross.liquidation_prices.get(pos.symbol)
                 if price is not None:
                     self._set(view, pos, price, remember)
+            view.common = common * HUNDRED if common is not None else None
             return
         except (ValueError, ArithmeticError, KeyError) as exc:
             reason = str(exc)
@@ -389,6 +398,8 @@ class Risk:
             )
             for pos in view.positions:
                 self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]], remember)
+            if len(view.positions) > 1:  # the venue's figures are per symbol: the move together, estimated
+                view.common = self._estimated_move(view) * HUNDRED
             return
         view.method = "estimate"
         self._say(
@@ -398,11 +409,17 @@ class Risk:
             f"(maintenance taken as {ESTIMATE_MAINTENANCE_RATE * 100}% of notional, every position moving "
             f"against us at once; no contract data: {reason})",
         )
-        room = max(view.equity - view.notional * ESTIMATE_MAINTENANCE_RATE, Decimal(0))
-        move = room / view.notional if view.notional > 0 else Decimal(1)
+        move = self._estimated_move(view)
         for pos in view.positions:
             price = pos.mark * (1 - pos.side.sign * move)
             self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price), remember)
+        view.common = move * HUNDRED
+
+    @staticmethod
+    def _estimated_move(view: VenueRisk) -> Decimal:
+        """Common adverse move (fraction) liquidating the view, maintenance at ESTIMATE_MAINTENANCE_RATE."""
+        room = max(view.equity - view.notional * ESTIMATE_MAINTENANCE_RATE, Decimal(0))
+        return room / view.notional if view.notional > 0 else Decimal(1)
 
     def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal, remember: bool = True) -> None:
         pair = view.pair_of[pos.symbol]

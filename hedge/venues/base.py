@@ -494,6 +494,66 @@ class Venue:
             usage = _CTX.divide(total_mm, equity) if equity > 0 else D("Infinity")
         return CrossEvaluation(equity=equity, requirement=total_mm, usage=usage, liquidation_prices=prices)
 
+    def common_adverse_move(self, account: Account) -> Decimal | None:
+        """Smallest fraction x >= 0 by which every position of the cross account moving against it at once
+        (a long's mark times 1 - x, a short's times 1 + x) brings equity down to the maintenance
+        requirement: the account's distance to liquidation when its coins move together, which is never
+        more than any one position's own distance. 0: at or below maintenance now; None: no positions.
+
+        Equity falls by x times the notional at the marks; inside fixed tiers the requirement is linear in
+        x, so the root is solved for the tiers that apply at the marks, then again for the tiers that apply
+        at that root until they stay put (the tiers' requirement is convex in the notional, as in
+        `_liquidation_from`); a bisection on the exact condition takes over if they never do.
+        """
+        positions = account.positions
+        if not positions:
+            return None
+        with localcontext(_CTX):
+            tiers = self._tiers_moved(positions, ZERO)
+            if self._free_moved(account, ZERO, tiers) <= 0:
+                return ZERO
+            for _ in range(2 * max(len(self.spec(p.symbol).margin_tiers) for p in positions) + 2):
+                at_zero = self._free_moved(account, ZERO, tiers)
+                slope = at_zero - self._free_moved(account, ONE, tiers)
+                root = _CTX.divide(at_zero, slope)
+                moved = self._tiers_moved(positions, root)
+                if moved == tiers:
+                    return root
+                tiers = moved
+            return self._bisect_common_move(account)
+
+    def _moved_price(self, position: Position, x: Decimal) -> Decimal:
+        return position.mark * (ONE - position.side.sign * x)
+
+    def _tiers_moved(self, positions: tuple[Position, ...], x: Decimal) -> list[MarginTier]:
+        return [self._tier(p, self._moved_price(p, x)) for p in positions]
+
+    def _free_moved(self, account: Account, x: Decimal, tiers: list[MarginTier]) -> Decimal:
+        """Equity minus requirement with every position moved x against it, each in the given tier."""
+        at_mark = self.rules.valuation is Valuation.MARK
+        free = account.wallet_balance
+        for p, tier in zip(account.positions, tiers, strict=True):
+            price = self._moved_price(p, x)
+            free += p.side.sign * p.qty * (price - p.entry_price)
+            basis = price if at_mark else p.entry_price
+            free -= p.qty * basis * self._requirement_rate(tier) - tier.maint_amount
+        return free
+
+    def _bisect_common_move(self, account: Account) -> Decimal:
+        def free(x: Decimal) -> Decimal:
+            return self._free_moved(account, x, self._tiers_moved(account.positions, x))
+
+        low, high = ZERO, ONE
+        while free(high) > 0 and high < 1_000_000:
+            low, high = high, high * 2
+        for _ in range(100):
+            middle = (low + high) / 2
+            if free(middle) > 0:
+                low = middle
+            else:
+                high = middle
+        return high
+
     @cached_property
     def _tier_tables(self) -> dict[Any, _TierTable]:
         return {}

@@ -2,10 +2,16 @@
 max_book_age_ms), the liquidation distance of a whole account, and re-valuing every venue every turn."""
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
+from hedge import venues
 from hedge.app import App
 from hedge.execution import Leg
+from hedge.venues.base import Account as CrossAccount
+from hedge.venues.base import Position, Side
 
 D = Decimal
 SYMBOL = "BTC_USDT"
@@ -137,3 +143,85 @@ def test_seq1_a_position_nothing_fresh_prices_counts_at_the_levels_it_could_have
     assert app.risk.stops_fired[1] >= 1 and app.risk.stops_fired[2] == 1  # escalated: okx flattened
     assert app.ledger.pairs == {}
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def _hedged_two(sim_robot, notional: int = 24_000) -> tuple:
+    """binance long, okx short, in BTC and in ETH: `notional` USDT per symbol and leg on 10 000 USDT
+    accounts (cross margin), thresholds no spread reaches."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=2, symbols=("BTC_USDT", "ETH_USDT"))
+    app = sim.app(json.dumps({**BASE, "symbols": ["BTC_USDT", "ETH_USDT"]}))
+    assert app.start()
+    buy, sell = app.venues
+    for pair_id, symbol in enumerate(("BTC_USDT", "ETH_USDT"), start=1):
+        price = D(str(buy.exchange.GetTicker(symbol + ".swap")["Last"]))
+        step = buy.specs[symbol].base_step.max(sell.specs[symbol].base_step)
+        qty = (D(notional) / price / step).to_integral_value() * step
+        fill = app.executor.execute_pair(symbol, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
+                                         f"open#{pair_id}")
+        app.ledger.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
+                               long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                               fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+        app.ledger.clear_orders()
+    app.ledger.save(app.api.store)
+    return sim, app
+
+
+def test_seq5_the_distance_stops_act_on_is_the_common_adverse_move_of_the_whole_account(sim_robot):
+    """#17 seq 5: okx short BTC and ETH, 24k USDT of each on a 10k cross account. Each symbol alone is ~41 %
+    from its liquidation price, but both moving up together liquidate the account after ~20 %: the old code
+    showed ~41 %, fired nothing, and a common 22.5 % move liquidated okx. The distance that drives stops is
+    the smallest common adverse move (okx's own formula), shown in the Risk tab."""
+    sim, app = _hedged_two(sim_robot)
+    app.refresh_accounts()  # a status reading, before any tick could act on it
+    okx = app.risk.views["okx"]
+    assert min(okx.distance.values()) > 40  # each symbol alone: beyond the first level (40 %)
+    assert 19 < okx.nearest[1] < 22  # together: past the second level (30 %)
+    # that distance is where okx's own formula puts maintenance: both marks moved by it, usage is 1
+    mechanics = app.mechanics("okx")
+    move = okx.common / 100
+    moved = tuple(replace(p, mark_price=p.mark * (1 - p.side.sign * move)) for p in okx.positions)
+    assert abs(mechanics.account_usage(CrossAccount(okx.wallet, moved)) - 1) < D("1e-9")
+    cell = next(row[1] for row in app.report.risk_table()["rows"] if row[0].startswith("okx liquidation"))
+    assert "positions moving against us together" in cell and f"{okx.nearest[1]:.2f} %" in cell
+    held = {pair.symbol: pair.qty for pair in app.ledger.pairs.values()}
+    _run(sim, app, 1)
+    # the second level closes half of each pair (binance, long both, is the mirror image: whichever venue
+    # is looked at first fires, and the other is then 41 % away)
+    assert app.risk.stops_fired == [0, 1, 0]
+    assert all(pair.qty < held[pair.symbol] * D("0.6") for pair in app.ledger.pairs.values())
+    _run_both(sim, app, 120, {5: 1.225})  # the common 22.5 % move, BTC and ETH together
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def _run_both(sim, app: App, seconds: int, moves: dict[int, float]) -> None:
+    coins = sim.world.coins
+    for second in range(seconds):
+        if second in moves:
+            for coin in ("BTC", "ETH"):
+                coins[coin].fair *= moves[second]
+        app.tick()
+        sim.clock.sleep(1000)
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx", "coinex", "bitmex"])
+def test_seq5_common_adverse_move_is_where_each_venues_own_formula_reaches_maintenance(venue):
+    """Every venue's mechanics: at the common move the account's usage (requirement / equity) is 1; with one
+    position it is that position's own cross liquidation distance; with a long and a short both count
+    against us; an account below maintenance is 0 away."""
+    mechanics = venues.get(venue)
+    btc = Position("BTCUSDT", Side.SHORT, D("0.4"), D(60_000), mark_price=D(60_000))
+    eth = Position("ETHUSDT", Side.LONG, D(8), D(3_000), mark_price=D(3_000))
+    big = Position("BTCUSDT", Side.SHORT, D(40), D(60_000), mark_price=D(60_000))  # deep in the tiers
+    for positions in ((btc, eth), (big, eth)):
+        account = CrossAccount(D(10_000) if positions[0] is btc else D(600_000), positions)
+        move = mechanics.common_adverse_move(account)
+        moved = tuple(replace(p, mark_price=p.mark * (1 - p.side.sign * move)) for p in positions)
+        assert abs(mechanics.account_usage(CrossAccount(account.wallet_balance, moved)) - 1) < D("1e-20")
+        for pos in positions:  # never farther than a position moving alone
+            alone = mechanics.evaluate_cross(account).liquidation_prices[pos.symbol]
+            assert move <= abs(alone - pos.mark) / pos.mark
+    single = CrossAccount(D(10_000), (btc,))
+    liq = mechanics.evaluate_cross(single).liquidation_prices["BTCUSDT"]
+    assert abs(mechanics.common_adverse_move(single) - (liq / btc.mark - 1)) < D("1e-20")
+    assert mechanics.common_adverse_move(CrossAccount(D(10), (btc, eth))) == 0
+    assert mechanics.common_adverse_move(CrossAccount(D(10), ())) is None
