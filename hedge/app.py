@@ -61,6 +61,7 @@ from hedge.venues.live import read_live
 
 RECONCILE_RETRY_MS = 30_000
 OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
+RECOVERY_TAG = "recover:"  # recovery's own orders trading an opening back (netted with it)
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
@@ -758,13 +759,13 @@ class App:
                 self._save_ledger()
                 return True  # reconcile names the difference and stops openings
         tags = sorted({r.tag for r in self.ledger.orders.values()})
-        tag = "recover:" + "+".join(tags)
+        tag = RECOVERY_TAG + "+".join(tags)
         by_tag: dict[str, list[OrderRecord]] = {}
         for record in self.ledger.orders.values():
             by_tag.setdefault(record.tag, []).append(record)
         opened: dict[tuple[str, str], Decimal] = {}  # what openings filled: the only fills traded back
         for exec_tag, records in sorted(by_tag.items()):
-            if exec_tag.startswith(OPENING_TAG):
+            if exec_tag.startswith((OPENING_TAG, RECOVERY_TAG)):  # net of what a turn before traded back
                 for record in records:
                     key = (record.venue, record.symbol)
                     opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled

@@ -746,3 +746,34 @@ def test_a_stop_that_closed_its_leg_alone_and_was_not_booked_is_completed_at_res
     assert [s for _, s, _ in binance.sent] == ["buy"]  # never bought back
     assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9) and okx.base_position() == 0
     assert again.ledger.pairs == {} and again.ledger.loose == {} and again.halt_reason is None
+
+
+def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
+    """Both legs of an opening filled and were not booked; recovery trades binance's back, then finds okx
+    busy (another node) and comes back later: binance must not be traded back a second time (recovery's own
+    orders net with the opening's)."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    binance.contracts["BTC_USDT"] = D("0.019")
+    okx.contracts["BTC_USDT"] = D("-1.9")
+    for cid, venue, side in (("hg9n1", "binance", "buy"), ("hg9n2", "okx", "sell")):
+        app.ledger.journal(OrderRecord(cid, "open#1", venue, "BTC_USDT", side, D("0.019"),
+                                       status=OrderStatus.FILLED, order_id=cid, filled=D("0.019"),
+                                       avg_price=D("50000")))
+    real_move = app.executor.move_position
+
+    def okx_busy_once(venue, *args, **kwargs):
+        if venue.key == "okx" and not getattr(okx_busy_once, "done", False):
+            okx_busy_once.done = True
+            return []
+        return real_move(venue, *args, **kwargs)
+
+    monkeypatch.setattr(app.executor, "move_position", okx_busy_once)
+    assert not app.recover_orders()
+    assert binance.base_position() == 0 and okx.base_position() == D("-0.019")
+    assert app.recover_orders()
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert [s for _, s, _ in binance.sent] == ["closebuy"] and [s for _, s, _ in okx.sent] == ["closesell"]
+    assert app.ledger.orders == {}
