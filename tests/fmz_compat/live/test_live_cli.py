@@ -215,3 +215,14 @@ def test_a_live_run_on_okx_sends_orders_over_the_logged_in_websocket(tmp_path, c
     assert main(["live", str(strategy), "--keys", str(keys), "--venues", "okx",
                  "--orders-url", "okx=http://x"]) == 2
     assert "--orders-url 'okx=http://x': use VENUE=wss://" in capsys.readouterr().err
+
+
+def test_a_broker_tag_okx_would_refuse_stops_the_start_with_one_line(tmp_path, capsys, http):
+    """OKX's order `tag`: at most 16 letters and digits; refused before any request, not on every order."""
+    strategy, keys = _files(tmp_path, _binance_keys())
+    base = ["live", str(strategy), "--keys", str(keys), "--venues", "okx", "--out", str(tmp_path / "runs")]
+    assert main([*base, "--okx-broker-tag", "my_tag-2026"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--okx-broker-tag 'my_tag-2026': OKX takes at most 16 letters and digits" in err
+    assert "\n" not in err
+    assert len(http.calls) == 0
