@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -198,3 +199,28 @@ def test_leverage_already_set_is_success_not_a_failed_start(bybit, http):
         "retCode": 110013, "retMsg": "Due to risk limit, cannot set leverage", "result": {}, "retExtInfo": {},
         "time": 1732500000000})
     assert ex.SetMarginLevel("BTC_USDT.swap", 50) is None and "110013" in log.last_error
+
+
+def test_fees_and_risk_limits_of_a_unified_account(bybit, http):
+    """The unified account's fee and risk-limit endpoints, as ccxt's request fixture records them
+    (request/bybit.json @00a587de: fetchTradingFee "linear trading fee" GET
+    /v5/account/fee-rate?symbol=BTCUSDT&category=linear; fetchLeverageTiers GET
+    /v5/market/risk-limit?category=linear), with Bybit's documented
+    answers (https://bybit-exchange.github.io/docs/v5/account/fee-rate, /docs/v5/market/risk-limit)."""
+    ex, _ = bybit
+    http.get(re.compile(rf"{API}/account/fee-rate"), json=bybit_ok({"category": "linear", "list": [
+        {"symbol": "BTCUSDT", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}]}))
+    fees = ex.GetFees("BTC_USDT.swap")
+    assert (fees.Maker, fees.Taker, fees.Source) == (0.0002, 0.00055, "account")
+    query = parse_qs(urlparse(http.calls[-1].request.url).query)
+    assert query == {"symbol": ["BTCUSDT"], "category": ["linear"]}
+    http.get(re.compile(rf"{API}/market/risk-limit"), json=bybit_ok({"category": "linear", "list": [
+        {"id": 1, "symbol": "BTCUSDT", "riskLimitValue": "2000000", "maintenanceMargin": "0.005",
+         "initialMargin": "0.01", "isLowestRisk": 1, "maxLeverage": "100.00", "mmDeduction": ""},
+        {"id": 2, "symbol": "BTCUSDT", "riskLimitValue": "2600000", "maintenanceMargin": "0.0055",
+         "initialMargin": "0.0115", "isLowestRisk": 0, "maxLeverage": "86.95", "mmDeduction": "1000"}]}))
+    tiers = ex.GetMarginTiers("BTC_USDT.swap")
+    assert [(t.MinNotional, t.MaxNotional, t.MaintenanceMarginRate, t.Unit) for t in tiers] == [
+        (0, 2000000, 0.005, "USDT"), (2000000, 2600000, 0.0055, "USDT")]
+    assert urlparse(http.calls[-1].request.url).path == "/v5/market/risk-limit"
+    assert parse_qs(urlparse(http.calls[-1].request.url).query)["category"] == ["linear"]
