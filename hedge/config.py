@@ -131,11 +131,6 @@ class StopsConfig:
     retry_s: int = 5                       # wait before a level fires again on the same venue
     emergency_band_bps: Decimal = Decimal(100)  # IOC price band of the emergency flatten
 
-    @property
-    def watch_pct(self) -> Decimal:
-        """Venues nearer than this to liquidation are re-checked every tick, not only at status reads."""
-        return self.levels[0].distance_pct * Decimal("1.5")
-
 
 @dataclass(frozen=True)
 class GuardsConfig:

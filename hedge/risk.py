@@ -2,9 +2,8 @@
 
 Every status interval each venue's positions and wallet are read once (GetPositions, GetAccount) and
 the cross liquidation price of every position is computed with that venue's own formula
-(hedge.venues evaluate_cross). Between those reads, a venue whose nearest liquidation is within
-`stops.watch_pct` (1.5 x the first level's distance), or whose book is stale, is re-evaluated every tick
-from the cached positions at the freshest prices: no extra request.
+(hedge.venues evaluate_cross). Between those reads every venue is re-evaluated every turn from its
+cached positions at the freshest prices: no extra request.
 
 Positions are never valued at a price older than max_book_age_ms (`Risk.price`): the venue's own book
 mid, else the mark price the venue gave with its positions (a venue whose book is stale is re-read for
@@ -310,11 +309,12 @@ class Risk:
         found = self.price(venue, symbol)
         return found[0] if found is not None else None
 
-    def _revalue(self, view: VenueRisk) -> None:
+    def _revalue(self, view: VenueRisk) -> bool:
         """Mark the view's positions at `price`. A position without any fresh price keeps the last price it
         was valued at and is UNVALUED from then (`_unvalued`): due_level and open_problem count it at the
-        stop levels it could have reached meanwhile."""
+        stop levels it could have reached meanwhile. True when a mark changed."""
         moved = []
+        changed = False
         for pos in view.positions:
             pair = view.pair_of[pos.symbol]
             found = self.price(view.venue, pair, view)
@@ -337,11 +337,15 @@ class Risk:
                 self._say(view.venue, f"priced:{pair}:{source}",
                           f"{view.venue} {pair}: its book is older than {self.app.cfg.max_book_age_ms} ms; "
                           f"risk values its positions at the {source}")
-            moved.append(pos if mark == pos.mark else replace(pos, mark_price=mark))
+            if mark != pos.mark:
+                pos = replace(pos, mark_price=mark)
+                changed = True
+            moved.append(pos)
         view.positions = moved
         held = set(view.pair_of.values())
         for key in [k for k in self._unvalued if k[0] == view.venue and k[1] not in held]:
             del self._unvalued[key]  # no longer held
+        return changed
 
     def unvalued_since(self, venue: str) -> int | None:
         """Since when (ms) some position on the venue has had no fresh price; None: every one is valued."""
@@ -377,7 +381,8 @@ class Risk:
             mechanics = self.app.mechanics(venue)
             account = CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
             cross = mechanics.evaluate_cross(account)
-            common = mechanics.common_adverse_move(account)
+            # one position: its own distance is the common move
+            common = mechanics.common_adverse_move(account) if len(view.positions) > 1 else None
             view.method = "mechanics"
             for pos in view.positions:
                 price = cross.liquidation_prices.get(pos.symbol)
@@ -439,8 +444,8 @@ class Risk:
         view = self.views.get(venue)
         if view is None or not view.positions:
             return view
-        self._revalue(view)
-        self._evaluate(venue, view)
+        if self._revalue(view):
+            self._evaluate(venue, view)
         return view
 
     # --- deciding ---
@@ -521,7 +526,8 @@ class Risk:
         return due
 
     def check(self, full: bool) -> None:
-        """Every tick: re-mark the watched venues and fire what is due. full = positions were just read."""
+        """Every turn: re-value every venue's cached positions at the freshest prices (no request; a venue
+        whose book is stale is re-read for its mark) and fire what is due. full = positions were just read."""
         app = self.app
         if not app.state.may_close and not any(self.views.values()):
             return
@@ -531,17 +537,6 @@ class Risk:
                 continue
             if not full:
                 self._read_marks(venue.key, view)
-                view = self.views.get(venue.key) or view
-                nearest = view.nearest
-                leverage = view.leverage
-                market = app.market
-                stale = market is not None and any(
-                    market.fresh_mid(venue.key, pair, app.now_ms) is None for pair in view.pair_of.values())
-                watched = stale or (nearest is not None and nearest[1] <= self.cfg.watch_pct) or (
-                    leverage is not None and leverage > self.cfg.max_effective_leverage * Decimal("0.8")
-                )
-                if not watched:
-                    continue
                 view = self.remark(venue.key)
                 assert view is not None
             level = self.due_level(view)

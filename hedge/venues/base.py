@@ -228,6 +228,9 @@ class _TierTable:
     tiers: tuple[MarginTier, ...]
 
 
+_MoveRow = tuple[Position, _TierTable, Decimal]  # a position, its tier table, its mark (common_adverse_move)
+
+
 @dataclass(frozen=True)
 class VenueRules:
     name: str
@@ -500,48 +503,70 @@ class Venue:
         requirement: the account's distance to liquidation when its coins move together, which is never
         more than any one position's own distance. 0: at or below maintenance now; None: no positions.
 
-        Equity falls by x times the notional at the marks; inside fixed tiers the requirement is linear in
-        x, so the root is solved for the tiers that apply at the marks, then again for the tiers that apply
-        at that root until they stay put (the tiers' requirement is convex in the notional, as in
+        Inside fixed tiers t equity minus requirement is linear in x: F_t - x * S_t, with F_t its value at
+        the marks and S_t = sum q*mark*(1 - s*rate_t) (requirement valued at mark) or sum q*mark (at
+        entry). The root is solved for the tiers that apply at the marks, then for the tiers that apply at
+        that root until they stay put (the tiers' requirement is convex in the notional, as in
         `_liquidation_from`); a bisection on the exact condition takes over if they never do.
         """
-        positions = account.positions
-        if not positions:
+        if not account.positions:
             return None
+        at_mark = self.rules.valuation is Valuation.MARK
         with localcontext(_CTX):
-            tiers = self._tiers_moved(positions, ZERO)
-            if self._free_moved(account, ZERO, tiers) <= 0:
-                return ZERO
-            for _ in range(2 * max(len(self.spec(p.symbol).margin_tiers) for p in positions) + 2):
-                at_zero = self._free_moved(account, ZERO, tiers)
-                slope = at_zero - self._free_moved(account, ONE, tiers)
-                root = _CTX.divide(at_zero, slope)
-                moved = self._tiers_moved(positions, root)
+            rows = self._move_rows(account)
+            tiers = [self._tier_at(row, ZERO) for row in rows]
+            for attempt in range(2 * max(row[1].last for row in rows) + 3):
+                free = account.wallet_balance
+                slope = ZERO
+                for (p, table, m), t in zip(rows, tiers, strict=True):
+                    q, s = p.qty, p.side.sign
+                    free += s * q * (m - p.entry_price)
+                    free -= (q * m if at_mark else q * p.entry_price) * table.rates[t] - table.amounts[t]
+                    slope += q * m * (1 - s * table.rates[t]) if at_mark else q * m
+                if attempt == 0 and free <= 0:
+                    return ZERO
+                root = _CTX.divide(free, slope)
+                moved = [self._tier_at(row, root) for row in rows]
                 if moved == tiers:
                     return root
                 tiers = moved
-            return self._bisect_common_move(account)
+            return self._bisect_common_move(account.wallet_balance, rows)
 
-    def _moved_price(self, position: Position, x: Decimal) -> Decimal:
-        return position.mark * (ONE - position.side.sign * x)
+    def _move_rows(self, account: Account) -> list[_MoveRow]:
+        rows = []
+        for p in account.positions:
+            table = self._tier_tables.get(p.symbol) if p.tier is None else None
+            rows.append((p, table or self._tier_table(p), p.mark))
+        return rows
 
-    def _tiers_moved(self, positions: tuple[Position, ...], x: Decimal) -> list[MarginTier]:
-        return [self._tier(p, self._moved_price(p, x)) for p in positions]
+    def _tier_at(self, row: _MoveRow, x: Decimal) -> int:
+        """Index of the tier that applies to the row's position with its mark moved x against it."""
+        p, table, m = row
+        unit = self.rules.tier_unit
+        if unit is TierUnit.NOTIONAL:
+            measure = p.qty * (m * (1 - p.side.sign * x) if self.rules.valuation is Valuation.MARK
+                               else p.entry_price)
+        elif unit is TierUnit.BASE:
+            measure = p.qty
+        else:
+            measure = _CTX.divide(p.qty, table.contract_size)
+        if measure < table.caps[0]:
+            return 0
+        locate = bisect_left if self.rules.tier_cap_inclusive else bisect_right
+        return min(locate(table.caps, measure), table.last)
 
-    def _free_moved(self, account: Account, x: Decimal, tiers: list[MarginTier]) -> Decimal:
-        """Equity minus requirement with every position moved x against it, each in the given tier."""
+    def _bisect_common_move(self, wallet: Decimal, rows: list[_MoveRow]) -> Decimal:
         at_mark = self.rules.valuation is Valuation.MARK
-        free = account.wallet_balance
-        for p, tier in zip(account.positions, tiers, strict=True):
-            price = self._moved_price(p, x)
-            free += p.side.sign * p.qty * (price - p.entry_price)
-            basis = price if at_mark else p.entry_price
-            free -= p.qty * basis * self._requirement_rate(tier) - tier.maint_amount
-        return free
 
-    def _bisect_common_move(self, account: Account) -> Decimal:
         def free(x: Decimal) -> Decimal:
-            return self._free_moved(account, x, self._tiers_moved(account.positions, x))
+            total = wallet
+            for row in rows:
+                p, table, m = row
+                t = self._tier_at(row, x)
+                price = m * (1 - p.side.sign * x)
+                total += p.side.sign * p.qty * (price - p.entry_price)
+                total -= p.qty * (price if at_mark else p.entry_price) * table.rates[t] - table.amounts[t]
+            return total
 
         low, high = ZERO, ONE
         while free(high) > 0 and high < 1_000_000:

@@ -225,3 +225,23 @@ def test_seq5_common_adverse_move_is_where_each_venues_own_formula_reaches_maint
     assert abs(mechanics.common_adverse_move(single) - (liq / btc.mark - 1)) < D("1e-20")
     assert mechanics.common_adverse_move(CrossAccount(D(10), (btc, eth))) == 0
     assert mechanics.common_adverse_move(CrossAccount(D(10), ())) is None
+
+
+NARROW_LEVELS = [{"distance_pct": 10, "close_fraction": 0.25}, {"distance_pct": 7, "close_fraction": 0.5},
+                 {"distance_pct": 5, "close_fraction": 1, "emergency": True}]
+
+
+def test_seq6_every_venue_is_revalued_every_turn_not_only_inside_a_watch_band(sim_robot):
+    """#17 seq 6: okx shown 23 % from liquidation, outside the old watch band (1.5 x the first level: 15 %
+    with levels at 10/7/5 %), so between two status reads (60 s) it was never re-valued: a 20 % gap then a
+    4 % drift over 40 s liquidated it 27 s after the gap with no stop fired (the review's run: 57 s at
+    23 %). Re-valuing costs no request: the gap is seen in the turn it happens and the stops act in it."""
+    sim, app = _hedged(sim_robot, notional=42_000, stops={"levels": NARROW_LEVELS})
+    _run(sim, app, 3)
+    assert 21 < app.risk.views["okx"].nearest[1] < 25
+    assert app.risk.stops_fired == [0, 0, 0]
+    drift = 1.04 ** (1 / 40)
+    _run(sim, app, 1, {0: 1.20})  # the gap, and one turn
+    assert sum(app.risk.stops_fired) >= 1 and all(" on okx:" in line for line in _stop_lines(sim))
+    _run(sim, app, 60, {second: drift for second in range(40)})
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
