@@ -968,9 +968,11 @@ class LiveExchange(FmzExchangeObject):
             args["tag"] = self._broker_tag
 
     def _api(self, http_method: str = "GET", path: str = "", params: str = "", body: str = "") -> Any:
-        """Signed raw REST: IO("api", "GET", "/fapi/v2/account", "a=1", '{"json": "body"}')."""
+        """Signed raw REST: IO("api", "GET", "/fapi/v2/account", "a=1", '{"json": "body"}'). A JSON array
+        body (OKX batch-orders) is sent as the array."""
         path, _, query = path.partition("?")
         args: dict[str, Any] = dict(parse_qsl(query)) | dict(parse_qsl(params or "", keep_blank_values=True))
+        payload: dict[str, Any] | list[Any] = args
         if body:
             try:
                 parsed = json.loads(body)
@@ -978,11 +980,17 @@ class LiveExchange(FmzExchangeObject):
                 parsed = dict(parse_qsl(body))
             if isinstance(parsed, dict):
                 args.update(parsed)
+            elif isinstance(parsed, list):
+                if args:
+                    raise _Failed("a JSON array body takes no query parameters: put them in each entry")
+                payload = [dict(entry) if isinstance(entry, dict) else entry for entry in parsed]
         if self._venue == "okx" and http_method.upper() == "POST" and path.rstrip("/") in _OKX_ORDER_PATHS:
-            self._own_okx_order_ids(args)
+            for entry in payload if isinstance(payload, list) else [payload]:
+                if isinstance(entry, dict):
+                    self._own_okx_order_ids(entry)
         for prefix, api in VENUES[self._venue].api_prefixes:
             if path.startswith(prefix):
-                result = self._client.request(path[len(prefix):], api, http_method.upper(), args)
+                result = self._client.request(path[len(prefix):], api, http_method.upper(), payload)
                 self._raw = result
                 return to_struct(result)
         prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)

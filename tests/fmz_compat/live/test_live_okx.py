@@ -238,3 +238,22 @@ def test_a_valid_broker_tag_goes_on_raw_orders_too(http):
     ex.IO("api", "POST", "/api/v5/trade/order", "", '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", '
           '"side": "buy", "ordType": "market", "sz": "1"}')
     assert _body(http)["tag"] == "fmzHedge2026" and _body(http)["clOrdId"].startswith("fmzc0x")
+
+
+def test_raw_batch_orders_are_sent_as_the_array_each_with_our_client_id(okx, http):
+    """OKX POST /api/v5/trade/batch-orders takes a JSON array (ccxt's request fixture okx.json @02140ad0,
+    createOrder "Swap market buy with posSide = long": `[{"instId": ..., "clOrdId": "6b9ad766b55dBCDE...",
+    "tag": "6b9ad766b55dBCDE"}]`). A raw array body used to be dropped (an empty order went out); sent
+    as is, ccxt 4.5.83's signer writes its broker id into every entry without clOrdId, so each gets ours."""
+    ex, _ = okx
+    http.post(f"{API}/trade/batch-orders", json=okx_ok([{"clOrdId": "a", "ordId": "1", "tag": "", "ts": "1",
+                                                         "sCode": "0", "sMsg": ""}]))
+    body = json.dumps([{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market",
+                        "sz": "1"},
+                       {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "sell", "ordType": "market",
+                        "sz": "1", "clOrdId": "mine7"}])
+    assert ex.IO("api", "POST", "/api/v5/trade/batch-orders", "", body) is not None
+    sent = json.loads(http.calls[-1].request.body)
+    assert isinstance(sent, list) and [e["side"] for e in sent] == ["buy", "sell"]
+    assert sent[0]["clOrdId"].startswith("fmzc0x") and sent[1]["clOrdId"] == "mine7"
+    assert CCXT_OKX_BROKER_ID not in json.dumps(sent) and all("tag" not in e for e in sent)
