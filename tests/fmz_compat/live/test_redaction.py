@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fmz_compat.core import ExchangeBinding, MemoryLog
@@ -19,6 +19,8 @@ noise = st.text(alphabet=string.printable, max_size=80)
 @given(key=secret_text, secret=secret_text, password=secret_text,
        parts=st.lists(noise, min_size=4, max_size=4))
 def test_secrets_never_survive_redaction(key, secret, password, parts):
+    # a secret spelled inside the marker itself ("signatur") is redacted there too: nothing to check
+    assume(all(value not in "&signature=" for value in (key, secret, password)))
     creds = Credentials(key, secret, password)
     ex = LiveExchange(build_client("okx", creds), "okx", ExchangeBinding(eid="Futures_OKX"), MemoryLog(),
                       secrets=creds.secrets())
