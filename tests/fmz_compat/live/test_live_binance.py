@@ -346,6 +346,6 @@ def test_get_trades_and_get_records_in_fmz_shape(binance, http):
     records = ex.GetRecords("BTC_USDT.swap", 3600, 2)
     query = _sent(http.calls[-1])
     assert query["interval"] == "1h" and query["limit"] == "2" and query["symbol"] == "BTCUSDT"
-    assert records.Close == [95000.0, 95010.0] and records[0].Time == 1732496400000
+    assert list(records.Close) == [95000.0, 95010.0] and records[0].Time == 1732496400000  # numpy, as FMZ
     assert records[1].Volume == 12.5
     assert ex.GetRecords("BTC_USDT.swap", 100) is None  # no such k-line period: None and a log line
