@@ -74,6 +74,7 @@ class RobotStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._closed = False
+        self._committed_changes = 0  # the connection's total_changes at the last commit
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, args=(flush_interval_s,),
                                          name="robot-store-flush", daemon=True)
@@ -97,6 +98,7 @@ class RobotStore:
         with self._lock:
             if not self._closed and self._db.in_transaction:
                 self._db.execute("COMMIT")
+                self._committed_changes = self._db.total_changes
 
     def close(self) -> None:
         self._stop.set()
@@ -108,6 +110,22 @@ class RobotStore:
             self._db.close()
         if threading.current_thread() is not self._flusher:
             self._flusher.join(timeout=5)
+
+    def abandon(self) -> int:
+        """Close as a killed process would: roll back what is not committed. Returns how many rows that
+        undid (the chaos run's kill; a real SIGKILL gives the same file)."""
+        self._stop.set()
+        with self._lock:
+            if self._closed:
+                return 0
+            lost = self._db.total_changes - self._committed_changes if self._db.in_transaction else 0
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._closed = True
+            self._db.close()
+        if threading.current_thread() is not self._flusher:
+            self._flusher.join(timeout=5)
+        return lost
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -232,6 +250,7 @@ class RobotStore:
         with self._lock:
             self._write(sql, params)
             self._db.execute("COMMIT")
+            self._committed_changes = self._db.total_changes
 
     def kv_items(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT Key, Value FROM kvdb ORDER BY Key")}

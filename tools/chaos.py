@@ -35,7 +35,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,25 @@ CHAOS_PARAMS_OVERRIDES: dict[str, Any] = {
 }
 
 
+# The "tight" profile (--profile tight): venues held just outside the first stop level, so that ordinary
+# volatility reaches the stops and every move goes through them (the default profile keeps a full book
+# about 50 % from liquidation, outside the 40 % level: 33 stop firings in 600 seed-days). Stop levels at
+# 15 / 10 / 6 % of the price; the opening check keeps a venue at least 1.25 x 15 = 18.75 % away, and
+# 25,000 USDT per symbol (two symbols) on 10,000 USDT at leverage 20 puts a full book about 19 % from
+# liquidation: a 4 % adverse move fires the first level.
+TIGHT_PARAMS_OVERRIDES: dict[str, Any] = {
+    **CHAOS_PARAMS_OVERRIDES,
+    "max_position_usdt": 25000,
+    "leverage": {"binance": 20, "bybit": 20, "okx": 20, "coinex": 20, "bitmex": 20},
+    "max_effective_leverage": 5,
+    "stops": {"levels": [{"distance_pct": 15, "close_fraction": 0.25},
+                         {"distance_pct": 10, "close_fraction": 0.5},
+                         {"distance_pct": 6, "close_fraction": 1.0, "emergency": True}],
+              "max_effective_leverage": 6},
+}
+PROFILES: dict[str, dict[str, Any]] = {"default": CHAOS_PARAMS_OVERRIDES, "tight": TIGHT_PARAMS_OVERRIDES}
+
+
 class UsageError(Exception):
     """Bad command-line input: one line, exit 2."""
 
@@ -85,6 +104,7 @@ class ChaosOptions:
     balance: float = 10_000.0
     step_ms: int = 1000
     grace_s: int = 120
+    without: frozenset[str] = frozenset()  # fault kinds (and "adl") left out of the schedule
 
 
 @dataclass
@@ -151,7 +171,7 @@ class ChaosRun:
 
         self.opts = opts
         self.end_ms = opts.start_ms + int(opts.days * DAY_MS)
-        self.schedule = generate(opts.seed, opts.start_ms, opts.days, opts.venues)
+        self.schedule = _leave_out(generate(opts.seed, opts.start_ms, opts.days, opts.venues), opts.without)
         self.robot_dir = opts.out / f"seed-{opts.seed}"
         self.robot_dir.mkdir(parents=True, exist_ok=True)
         db = self.robot_dir / f"{opts.seed}.db3"
@@ -197,6 +217,7 @@ class ChaosRun:
         self.orphans: dict[str, dict[str, Any]] = {}
         self.mismatches: list[dict[str, Any]] = []
         self.checks_done = 0
+        self.uncommitted_lost = 0  # rows of the robot store lost at kills (never a _G entry)
         self.stops: dict[str, int] = {}
         self.stops_known = False
         self.ended = ""
@@ -297,6 +318,7 @@ class ChaosRun:
     def _restart_after_kill(self) -> None:
         kill = self.kill
         self.kill = None
+        self._lose_uncommitted()
         now = self.clock.now_ns() // 1_000_000
         downtime = min(kill.downtime_ms, max(0, self.end_ms - now))
         journal = len(self._ledger().orders)
@@ -308,6 +330,15 @@ class ChaosRun:
         self.world.advance(min(self.clock.now_ns(), self.clock.end_ns))
         self.exposure.sample(min(self.clock.now_ns() // 1_000_000, self.end_ms), self._cause)
         self._add_check(now + downtime + CHECK_AFTER_RESTART_MS)
+
+    def _lose_uncommitted(self) -> None:
+        """SIGKILL semantics for the robot store: what was written and not committed (log rows of the last
+        second; a `_G` write commits before it returns) is gone; the next life reopens the file."""
+        from fmz_compat.store import RobotStore
+
+        self.uncommitted_lost += self.store.abandon()
+        self.store = RobotStore(self.store.path)
+        self.runtime.store = self.store
 
     # --- timed events (from the clock at every API call) --------------------------------------------
     def on_time(self) -> None:
@@ -481,6 +512,7 @@ class ChaosRun:
             "ended": self.ended,
             "lives": self.lives,
             "kills": self.kills_done,
+            "uncommitted_rows_lost_at_kills": self.uncommitted_lost,
             "schedule": self.schedule.summary(),
             "moves": [{"shape": m.shape, "start_ms": m.start_ms, "basis_pct": dict(m.basis_pct)}
                       for m in self.schedule.moves],
@@ -511,6 +543,14 @@ class ChaosRun:
         }
         self.store.close()
         return result
+
+
+def _leave_out(schedule: Any, without: frozenset[str]) -> Any:
+    """The schedule without the listed fault kinds (and its ADL events for "adl"); every other draw stays."""
+    if not without:
+        return schedule
+    return replace(schedule, faults=tuple(f for f in schedule.faults if f.fault not in without),
+                   adls=() if "adl" in without else schedule.adls)
 
 
 class _Mortal:
@@ -565,8 +605,10 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def chaos_params(text: str | None) -> str:
-    """The PARAMS document: --params (JSON or a file), else params.json with CHAOS_PARAMS_OVERRIDES."""
+def chaos_params(text: str | None, profile: str = "default") -> str:
+    """The PARAMS document: --params (JSON or a file), else params.json with the profile's overrides."""
+    if profile not in PROFILES:
+        raise UsageError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
     if text:
         path = Path(text)
         is_file = not text.lstrip().startswith("{") and path.is_file()
@@ -577,7 +619,7 @@ def chaos_params(text: str | None) -> str:
             raise UsageError(f"--params {text[:40]!r} is neither a JSON object nor a readable file") from None
         return raw
     document = json.loads((ROOT / "params.json").read_text(encoding="utf-8"))
-    document.update(CHAOS_PARAMS_OVERRIDES)
+    document.update(PROFILES[profile])
     return json.dumps(document)
 
 
@@ -589,7 +631,9 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
     if unknown or len(venues) < 2 or len(set(venues)) != len(venues):
         raise UsageError(f"--venues {args.venues!r}: name two or more distinct venues of "
                          f"{', '.join(_EIDS)} (e.g. binance,bybit,okx)")
-    params = chaos_params(args.params)
+    if args.params and args.profile != "default":
+        raise UsageError("--profile sets the strategy parameter: use it or --params, not both")
+    params = chaos_params(args.params, args.profile)
     if args.symbols:
         symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     else:
@@ -617,9 +661,16 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
     if not strategy.is_file():
         raise UsageError(f"--strategy {args.strategy}: file not found")
     start_ms = _parse_start(args.start)
+    without = frozenset(k.strip() for k in (args.without or "").split(",") if k.strip())
+    from fmz_compat.sim.world import FAULTS
+
+    unknown_kinds = sorted(without - {*FAULTS, "adl"})
+    if unknown_kinds:
+        raise UsageError(f"--without {args.without!r}: {', '.join(unknown_kinds)} is not a fault kind; use "
+                         f"adl or one of {', '.join(FAULTS)}")
     return [ChaosOptions(seed=s, days=args.days, venues=venues, symbols=symbols, out=Path(args.out),
                          params_json=params, strategy=strategy, start_ms=start_ms, balance=args.balance,
-                         step_ms=args.step_ms, grace_s=args.grace_s) for s in seeds]
+                         step_ms=args.step_ms, grace_s=args.grace_s, without=without) for s in seeds]
 
 
 def _parse_start(text: str) -> int:
@@ -673,12 +724,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", help="comma list of USDT perps (default: the parameter's symbols)")
     parser.add_argument("--params", help="strategy parameter, JSON or a file (default: params.json with "
                                          "the chaos overrides, see docs/reliability.md)")
+    parser.add_argument("--profile", default="default",
+                        help="strategy parameter profile: default (a full book about 50 %% from liquidation) "
+                             "or tight (venues kept just outside the first stop level; docs/reliability.md)")
     parser.add_argument("--strategy", default=str(ROOT / "strategy.py"), help="strategy file")
     parser.add_argument("--start", default=DEFAULT_START, help="window start, UTC date (default 2024-01-01)")
     parser.add_argument("--balance", type=float, default=10_000.0, help="USDT per venue (default 10000)")
     parser.add_argument("--step-ms", type=int, default=1000, help="simulator price grid (default 1000)")
     parser.add_argument("--grace-s", type=int, default=120,
                         help="seconds after a venue is back that still count as its outage (default 120)")
+    parser.add_argument("--without", help="comma list of fault kinds to leave out of the schedule (e.g. "
+                                          "adl,timeout_lands_late), to tell which one a finding comes from")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--out", default="runs/chaos", help="output folder (default runs/chaos)")
     try:

@@ -82,6 +82,18 @@ FAULT_RATES: dict[str, tuple[float, int, int]] = {
     "rate_limit": (2.0, 10_000, 2 * MINUTE_MS),
     "stale_market": (1.0, 30_000, 10 * MINUTE_MS),
 }
+# issue #17's fault kinds, drawn from their own stream (a seed's earlier schedule is kept as it was)
+HARSH_FAULT_RATES: dict[str, tuple[float, int, int]] = {
+    "timeout_lands_late": (1.0, 30_000, 5 * MINUTE_MS),
+    "purge_orders": (0.5, 10 * MINUTE_MS, 2 * HOUR_MS),
+}
+ADL_PER_DAY = 0.2  # per run, on a random venue, besides the one at every move's extreme
+ADL_FRACTION = (0.3, 1.0)
+# inside every move's stress window, on a random venue each: a frozen book while the price runs, and
+# timeouts whose orders land late
+MOVE_STALE_MS = (2 * MINUTE_MS, 20 * MINUTE_MS)
+MOVE_LATE_MS = (5 * MINUTE_MS, 30 * MINUTE_MS)
+MOVE_FAULTS = {"stale_market": MOVE_STALE_MS, "timeout_lands_late": MOVE_LATE_MS}
 KILLS_PER_DAY = 1.0
 KILL_DOWNTIME_MS = (5_000, 5 * MINUTE_MS)
 QUIET_START_MS = 10 * MINUTE_MS  # no fault in the first minutes (the strategy starts)
@@ -116,6 +128,14 @@ class Kill:
 
 
 @dataclass(frozen=True)
+class Adl:
+    venue: str
+    at_ms: int
+    fraction: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ChaosSchedule:
     seed: int
     start_ms: int
@@ -124,13 +144,16 @@ class ChaosSchedule:
     moves: tuple[Move, ...] = ()
     faults: tuple[FaultWindow, ...] = ()
     kills: tuple[Kill, ...] = field(default=())
+    adls: tuple[Adl, ...] = ()
 
     def apply(self, world: Any) -> None:
-        """Shape the world's prices and schedule the faults (call before the run starts)."""
+        """Shape the world's prices, schedule the faults and the ADL events (call before the run starts)."""
         for move in self.moves:
             apply_move(world, move)
         for f in self.faults:
             world.schedule(f.venue, f.fault, f.from_ms, f.until_ms)
+        for a in self.adls:
+            world.schedule_adl(a.venue, a.at_ms, a.fraction)
 
     def down_windows(self) -> list[tuple[str, int, int]]:
         return [(f.venue, f.from_ms, f.until_ms) for f in self.faults if f.fault == "down"]
@@ -142,7 +165,8 @@ class ChaosSchedule:
         counts: dict[str, int] = {}
         for f in self.faults:
             counts[f.fault] = counts.get(f.fault, 0) + 1
-        return {"moves": [m.shape for m in self.moves], "faults": counts, "kills": len(self.kills)}
+        return {"moves": [m.shape for m in self.moves], "faults": counts, "kills": len(self.kills),
+                "adls": len(self.adls)}
 
 
 def apply_move(world: Any, move: Move) -> None:
@@ -208,9 +232,42 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
         kill_at = move.start_ms + int(rng.uniform(s0, peak) * HOUR_MS)
         if kill_at < hi:
             kills.append(Kill(kill_at, "order", _log_uniform(rng, *KILL_DOWNTIME_MS)))
+    extra, adls = _harsh(seed, lo, hi, days, venues, moves)
+    faults += extra
     faults.sort(key=lambda f: (f.from_ms, f.venue, f.fault))
     kills.sort(key=lambda k: k.at_ms)
-    return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills))
+    return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills),
+                         tuple(adls))
+
+
+def _harsh(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...],
+           moves: list[Move]) -> tuple[list[FaultWindow], list[Adl]]:
+    """Issue #17's faults from their own stream: late-landing timeouts and purged orders at their rates,
+    ADL now and then; and inside every move's stress a frozen book, late-landing timeouts and an ADL of the
+    winning side at the move's extreme, each on a venue of its own draw."""
+    rng = random.Random(P.stable_int(seed, "chaos-schedule", "issue-17"))
+    faults: list[FaultWindow] = []
+    for fault, (per_day, shortest, longest) in HARSH_FAULT_RATES.items():
+        drawn = [_window(rng, venue, fault, lo, hi, shortest, longest)
+                 for venue in venues for _ in range(_poisson(rng, per_day * days))]
+        if not drawn:
+            drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
+        faults += [w for w in drawn if w is not None]
+    adls = [Adl(rng.choice(venues), rng.randrange(lo, hi), round(rng.uniform(*ADL_FRACTION), 3))
+            for _ in range(_poisson(rng, ADL_PER_DAY * days))]
+    for move in moves:
+        s0, peak, _s1 = SHAPES[move.shape].stress
+        for fault, (shortest, longest) in MOVE_FAULTS.items():
+            at = move.start_ms + int(rng.uniform(s0, peak) * HOUR_MS)
+            until = min(at + _log_uniform(rng, shortest, longest), hi)
+            if until > at:
+                faults.append(FaultWindow(rng.choice(venues), fault, at, until, reason=move.shape))
+        extreme_h = max(SHAPES[move.shape].knots, key=lambda knot: abs(math.log(knot[1])))[0]
+        at = move.start_ms + int(extreme_h * HOUR_MS)
+        if at < hi:
+            adls.append(Adl(rng.choice(venues), at, round(rng.uniform(*ADL_FRACTION), 3), reason=move.shape))
+    adls.sort(key=lambda a: a.at_ms)
+    return faults, adls
 
 
 def _place_moves(rng: random.Random, lo: int, hi: int, days: float, venues: tuple[str, ...]) -> list[Move]:

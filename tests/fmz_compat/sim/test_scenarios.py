@@ -10,6 +10,7 @@ from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from fmz_compat.sim.scenarios import (
     FAULT_RATES,
+    HARSH_FAULT_RATES,
     HOUR_MS,
     QUIET_END_MS,
     QUIET_START_MS,
@@ -141,7 +142,8 @@ def test_the_schedule_is_seeded_complete_and_leaves_quiet_edges():
     venues = ("binance", "bybit", "okx")
     a = generate(11, START_MS, 30, venues)
     assert a == generate(11, START_MS, 30, venues) and a != generate(12, START_MS, 30, venues)
-    assert {f.fault for f in a.faults} == set(FAULT_RATES) <= set(FAULTS)  # withdrawal faults: treasury tests
+    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES)
+    assert {f.fault for f in a.faults} == kinds <= set(FAULTS)  # withdrawal faults: treasury tests
     lo, hi = START_MS + QUIET_START_MS, a.end_ms - QUIET_END_MS
     assert all(lo <= f.from_ms < f.until_ms <= hi for f in a.faults)
     assert len(a.moves) == 3
@@ -152,9 +154,15 @@ def test_the_schedule_is_seeded_complete_and_leaves_quiet_edges():
         lo, hi = move.start_ms + s0 * HOUR_MS, move.start_ms + s1 * HOUR_MS
         assert any(f.fault == "down" and lo <= f.from_ms <= hi and f.reason == move.shape for f in a.faults)
         assert any(lo <= k.at_ms <= hi and k.mode == "order" for k in a.kills)
+        # issue #17: a frozen book and late-landing timeouts while the price runs, ADL at the extreme
+        for fault in ("stale_market", "timeout_lands_late"):
+            assert any(f.fault == fault and lo <= f.from_ms <= hi and f.reason == move.shape
+                       for f in a.faults)
+        extreme_h = max(SHAPES[move.shape].knots, key=lambda knot: abs(math.log(knot[1])))[0]
+        assert any(x.at_ms == move.start_ms + extreme_h * HOUR_MS and x.reason == move.shape for x in a.adls)
     assert len(a.kills) >= 30 and [k.at_ms for k in a.kills] == sorted(k.at_ms for k in a.kills)
     short = generate(11, START_MS, 1.5, venues)  # a short run still gets one move and every fault
-    assert len(short.moves) == 1 and {f.fault for f in short.faults} == set(FAULT_RATES) and short.kills
+    assert len(short.moves) == 1 and {f.fault for f in short.faults} == kinds and short.kills
 
 
 def test_bad_schedule_input_is_one_clear_error():
