@@ -358,6 +358,8 @@ class App:
                 self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
             self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
+        if self.ledger.orders and self.state.may_close:
+            self.risk.bound_unhedged()  # an execution in doubt: its filled leg is unhedged for so long only
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched

@@ -155,6 +155,12 @@ class OutageConfig:
     # a timed-out order is proved absent only by lookups spread over this long after the send (none of the
     # venues documents how late a timed-out order may still reach its matching engine: 10 s is our floor)
     order_settle_s: int = 10
+    # an opening whose one leg filled while the other's outcome is unknown (its venue died between the
+    # legs) leaves the filled leg unhedged: it is cut, reduce-only on its own venue, once it has been so for
+    # max_unhedged_s seconds (at least order_settle_s: the lookups may still find the other leg), or at once
+    # when its notional is above max_unhedged_usdt (hedge/risk.py, Risk.bound_unhedged)
+    max_unhedged_s: int = 60
+    max_unhedged_usdt: Decimal = Decimal(5000)
 
 
 @dataclass(frozen=True)
@@ -553,14 +559,25 @@ def _guards(value: Any) -> GuardsConfig:
 
 def _outage(value: Any) -> OutageConfig:
     raw = _section(value, "outage",
-                   ("max_errors", "maintenance_lead_s", "maintenance_poll_s", "order_settle_s"),
-                   '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300}')
+                   ("max_errors", "maintenance_lead_s", "maintenance_poll_s", "order_settle_s",
+                    "max_unhedged_s", "max_unhedged_usdt"),
+                   '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300, '
+                   '"max_unhedged_s": 60, "max_unhedged_usdt": 5000}')
     d = OutageConfig()
+    settle_s = _int(raw, "outage.order_settle_s", d.order_settle_s, low=10, high=600)
+    unhedged_s = _int(raw, "outage.max_unhedged_s", d.max_unhedged_s, low=1, high=86_400)
+    if unhedged_s < settle_s:
+        raise ConfigError("outage.max_unhedged_s", unhedged_s,
+                          f"must be at least outage.order_settle_s ({settle_s}): the lookups of the other "
+                          "leg's order may still find it filled until then")
     return OutageConfig(
         max_errors=_int(raw, "outage.max_errors", d.max_errors, low=1, high=1000),
         maintenance_lead_s=_int(raw, "outage.maintenance_lead_s", d.maintenance_lead_s, low=0, high=86_400),
         maintenance_poll_s=_int(raw, "outage.maintenance_poll_s", d.maintenance_poll_s, low=30, high=86_400),
-        order_settle_s=_int(raw, "outage.order_settle_s", d.order_settle_s, low=10, high=600))
+        order_settle_s=settle_s,
+        max_unhedged_s=unhedged_s,
+        max_unhedged_usdt=_dec(raw, "outage.max_unhedged_usdt", d.max_unhedged_usdt, low=Decimal(0),
+                               high=Decimal(100_000_000)))
 
 
 def _rates(value: Any) -> RateConfig:

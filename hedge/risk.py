@@ -53,6 +53,7 @@ from hedge.venues.base import Side
 
 if TYPE_CHECKING:
     from hedge.app import App
+    from hedge.orders import OrderRecord
 
 # Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
 LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liquidation_price")
@@ -69,6 +70,9 @@ HUNDRED = Decimal(100)
 OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
 LOOSE_RETRY_MAX_S = 300  # longest wait between attempts to close a loose leg on a refusing venue
 LOOSE_ORDERS_PER_TURN = 8  # orders one turn may send on one loose leg while each takes some of it
+# tag of the orders cutting an opening's unhedged leg (Risk.bound_unhedged); the "recover:" prefix is the
+# app's RECOVERY_TAG, so recover_orders nets them with the opening they cut
+UNHEDGED_CUT = "recover:unhedged:"
 
 
 @dataclass
@@ -158,6 +162,7 @@ class Risk:
         self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
         self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
         self._unvalued: dict[tuple[str, str], int] = {}  # (venue, pair) -> ms since no fresh price is known
+        self._unhedged_since: dict[str, int] = {}  # opening tag -> ms its filled leg has been unhedged since
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
 
@@ -1079,6 +1084,89 @@ class Risk:
             f"unplanned {pnl:+.2f} USDT",
             "critical",
         )
+        return True
+
+    # --- unhedged legs of an execution in doubt (outage.max_unhedged_s / max_unhedged_usdt) ---
+    def bound_unhedged(self) -> None:
+        """An opening whose orders have not all settled (one leg's outcome unknown: typically its venue died
+        between the two legs) leaves what filled on the venues that answered unhedged for as long as the
+        other cannot be asked. Once it has been so for outage.max_unhedged_s, or at once when its notional
+        is above outage.max_unhedged_usdt, it is cut reduce-only on its own venue (never across zero). The
+        cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so when
+        the other venue answers, its leg is traded back if it filled after all and nothing is cut twice."""
+        from hedge.app import OPENING_TAG
+
+        groups: dict[str, list[OrderRecord]] = {}
+        for record in self.app.ledger.orders.values():
+            tag = record.tag.removeprefix(UNHEDGED_CUT)
+            if tag.startswith(OPENING_TAG):
+                groups.setdefault(tag, []).append(record)
+        for tag in [t for t in self._unhedged_since if t not in groups]:
+            del self._unhedged_since[tag]
+        for tag, records in sorted(groups.items()):
+            if not all(r.terminal for r in records):  # all settled: recovery books it at this turn
+                self._bound_unhedged(tag, records)
+
+    def _bound_unhedged(self, tag: str, records: list[OrderRecord]) -> None:
+        app = self.app
+        doubt = {(r.venue, r.symbol) for r in records if not r.terminal}
+        held: dict[tuple[str, str], Decimal] = {}
+        for record in records:
+            key = (record.venue, record.symbol)
+            if key not in doubt and self.health.can_trade(record.venue):
+                held[key] = held.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+        held = {key: qty for key, qty in held.items() if qty}
+        if not held:
+            self._unhedged_since.pop(tag, None)
+            return
+        now = app.now_ms
+        first = min((r.sent_ms for r in records if r.sent_ms), default=now)
+        since = self._unhedged_since.setdefault(tag, first)
+        notional = sum((abs(qty) * (self._mark(*key) or Decimal(0)) for key, qty in held.items()), Decimal(0))
+        limits = app.cfg.outage
+        if notional <= limits.max_unhedged_usdt and now - since < limits.max_unhedged_s * 1000:
+            return
+        why = (f"{notional:.0f} USDT > outage.max_unhedged_usdt {limits.max_unhedged_usdt}"
+               if notional > limits.max_unhedged_usdt else
+               f"unhedged for {(now - since) // 1000} s >= outage.max_unhedged_s {limits.max_unhedged_s}")
+        unit = app.coordinator.unit_of_order(records[0].client_id)
+        for (venue_key, symbol), qty in sorted(held.items()):
+            if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why):
+                return
+
+    def _cut_unhedged(self, tag: str, venue_key: str, symbol: str, qty: Decimal, unit: Unit | None,
+                      why: str) -> bool:
+        """Cut `qty` (signed, what the opening filled there) reduce-only on the venue. False: stop here
+        (an order in doubt halted the book)."""
+        app = self.app
+        venue = app._venue_or_none(venue_key)
+        if venue is None or not self._mine(unit):
+            return True
+        with self._single_leg(unit, venue_key, symbol) as free:
+            if not free:
+                return True
+            current = app.executor.position(venue, symbol)
+            if current is None:
+                return True
+            sign = 1 if qty > 0 else -1
+            amount = floor_to_step(min(abs(qty), abs(current)), venue.specs[symbol].base_step)
+            if current * sign <= 0 or amount <= 0:
+                self._say(venue_key, f"uncut:{tag}", f"{tag}: {qty:+f} {symbol} on {venue_key} is unhedged "
+                          f"({why}) but the venue holds {current:+f}: no reduce-only order can cut it")
+                return True
+            try:
+                fills = app.executor.move_position(venue, symbol, current, current - sign * amount,
+                                                   UNHEDGED_CUT + tag)
+            except LegOutcomeUnknown as exc:
+                app.halt(str(exc), {(venue_key, symbol)})
+                return False
+        app._save_ledger()  # the cut's orders stay journaled: recovery nets them with the opening
+        moved = sum((f.filled for f in fills), Decimal(0))
+        price = fills[0].avg_price if fills and fills[0].avg_price else None
+        app.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while the other leg is in doubt; {why}: "
+                  f"cut {-sign * moved:+f} reduce-only" + (f" at {price}" if price else "")
+                  + ("" if moved == amount else f" (of {amount}; the rest at the next turn)"), "critical")
+        app.measure_exposure()
         return True
 
     def pending_positions(self) -> dict[tuple[str, str], Decimal]:

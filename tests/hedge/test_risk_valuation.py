@@ -9,6 +9,7 @@ import pytest
 
 from hedge import venues
 from hedge.app import App
+from hedge.config import ConfigError, parse_params
 from hedge.execution import Leg
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position, Side
@@ -245,3 +246,116 @@ def test_seq6_every_venue_is_revalued_every_turn_not_only_inside_a_watch_band(si
     assert sum(app.risk.stops_fired) >= 1 and all(" on okx:" in line for line in _stop_lines(sim))
     _run(sim, app, 60, {second: drift for second in range(40)})
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def _okx_dies_at_its_next_order(sim, minutes: int) -> None:
+    """okx goes down (every call fails) the moment the next order reaches it, for `minutes`."""
+    okx = sim.world.exchanges[1]
+    create = okx.CreateOrder
+
+    def dying(*args):
+        sim.world.inject("okx", "down", sim.now_ms() + minutes * 60_000)
+        okx.CreateOrder = create
+        return create(*args)
+
+    okx.CreateOrder = dying
+
+
+def _net_base(sim, app: App) -> Decimal:
+    """Net BTC over both venues, read from the simulated accounts (no request to a venue that is down)."""
+    total = D(0)
+    for venue, acc in zip(app.venues, sim.world.accounts, strict=True):
+        contracts = sum((D(repr(p.qty)) for p in acc.positions.values()), D(0))
+        total += contracts * venue.specs[SYMBOL].ct_val
+    return total
+
+
+def _open_while_okx_dies(sim, app: App, qty: str = "0.08") -> None:
+    buy, sell = app.venues
+    price = D(repr(app.market.tops["binance"][SYMBOL].ask))
+    _okx_dies_at_its_next_order(sim, 30)
+    app.now_ms = sim.now_ms()
+    legs = (Leg(buy, "buy", D(qty), price), Leg(sell, "sell", D(qty), price))
+    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.ledger.orders and _net_base(sim, app) == D(qty)
+
+
+def _unhedged_seconds(sim, app: App, seconds: int) -> int:
+    """Seconds (of `seconds` run) with more than one lot of net exposure."""
+    above = 0
+    for _ in range(seconds):
+        _run(sim, app, 1)
+        above += abs(_net_base(sim, app)) > D("0.001")
+    return above
+
+
+def test_seq7_a_leg_left_unhedged_by_a_venue_dying_between_the_legs_is_cut_after_max_unhedged_s(sim_robot):
+    """#17 seq 7: an opening's binance leg (0.08 BTC) filled, then okx died before answering for its leg: the
+    old code held the binance leg unhedged for the whole 30-minute outage. With outage.max_unhedged_s = 60
+    it is cut reduce-only on binance within that bound; when okx answers, the opening is settled (its okx
+    order never landed) and the book is back to the ledger's pairs, with nothing cut twice."""
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2)
+    _run(sim, app, 3)
+    _open_while_okx_dies(sim, app)
+    assert _unhedged_seconds(sim, app, 40 * 60) <= 62  # 60 s, and the turn that cuts
+    assert any("outage.max_unhedged_s 60: cut -0.080" in line for line in sim.logs)
+    assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
+    positions = app.venue_positions()
+    assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def test_seq7_a_leg_above_max_unhedged_usdt_is_cut_at_once(sim_robot):
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2, outage={"max_unhedged_usdt": 1000})
+    _run(sim, app, 3)
+    _open_while_okx_dies(sim, app)  # 0.08 BTC, ~5000 USDT
+    assert _unhedged_seconds(sim, app, 5) == 0  # cut in the first turn
+    assert any("> outage.max_unhedged_usdt 1000: cut -0.080" in line for line in sim.logs)
+
+
+@pytest.mark.parametrize(("outage", "key", "fix"), [
+    ({"max_unhedged_s": 5}, "outage.max_unhedged_s", "at least outage.order_settle_s (10)"),
+    ({"max_unhedged_s": 30, "order_settle_s": 40}, "outage.max_unhedged_s", "order_settle_s (40)"),
+    ({"max_unhedged_s": 0}, "outage.max_unhedged_s", "between"),
+    ({"max_unhedged_usdt": -1}, "outage.max_unhedged_usdt", "between"),
+])
+def test_seq7_the_unhedged_bounds_are_validated(outage, key, fix):
+    defaults = parse_params("{}").outage
+    assert (defaults.max_unhedged_s, defaults.max_unhedged_usdt) == (60, D(5000))
+    chosen = parse_params(json.dumps({"outage": {"max_unhedged_s": 30, "max_unhedged_usdt": 0}})).outage
+    assert (chosen.max_unhedged_s, chosen.max_unhedged_usdt) == (30, D(0))
+    with pytest.raises(ConfigError) as error:
+        parse_params(json.dumps({"outage": outage}))
+    assert error.value.key == key and fix in str(error.value)
+
+
+def test_seq7_when_the_leg_in_doubt_had_filled_after_all_recovery_trades_it_back(sim_robot):
+    """The okx order reached okx before it died (accepted, the answer lost): the binance leg is cut after
+    max_unhedged_s all the same (nothing can be known while okx is down), okx's short is then the
+    unhedged leg on the dead venue; when okx answers, recovery nets the cut with the opening and trades
+    okx's fill back: the book ends at the ledger's pairs, nothing doubled."""
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2)
+    _run(sim, app, 3)
+    okx = sim.world.exchanges[1]
+    create = okx.CreateOrder
+
+    def accepted_then_dies(*args):
+        sim.world.inject("okx", "timeout_after_accept", sim.now_ms() + 1_000)
+        answer = create(*args)
+        sim.world.inject("okx", "down", sim.now_ms() + 30 * 60_000)
+        okx.CreateOrder = create
+        return answer
+
+    okx.CreateOrder = accepted_then_dies
+    buy, sell = app.venues
+    price = D(repr(app.market.tops["binance"][SYMBOL].ask))
+    app.now_ms = sim.now_ms()
+    assert app._execute(SYMBOL, (Leg(buy, "buy", D("0.08"), price), Leg(sell, "sell", D("0.08"), price)),
+                        "open#2") is None
+    assert _net_base(sim, app) == 0  # both legs are on, but the strategy cannot know okx's
+    _run(sim, app, 40 * 60)
+    assert any("cut -0.080" in line for line in sim.logs)
+    assert any("trading back -0.080 BTC_USDT on okx" in line for line in sim.logs)
+    assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
+    positions = app.venue_positions()
+    assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
