@@ -29,7 +29,8 @@ from fmz_compat.core import (
     Struct,
     to_struct,
 )
-from fmz_compat.sim.account import Account, Order, VenueError
+from fmz_compat.sim import raw_info
+from fmz_compat.sim.account import DEFAULT_LEVERAGE, Account, Order, VenueError
 from fmz_compat.sim.bars import BarSeries
 from fmz_compat.sim.world import build_book
 
@@ -40,12 +41,6 @@ SUPPORTED_CONTRACTS = ("swap",)
 _DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
 # option names venues use for a client order id (Binance, OKX, Bybit, CoinEx, BitMEX)
 _CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id", "clOrdID")
-# how each venue marks its own liquidation order in order history (hedge/liquidations.py reads these)
-_LIQUIDATION_INFO = {"binance": {"clientOrderId": "autoclose-sim"}, "okx": {"category": "full_liquidation"},
-                     "bybit": {"createType": "CreateByLiq"}}
-# where each venue's raw order carries the client order id (ccxt's recorded venue responses)
-_RAW_CLIENT_ID = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId", "coinex": "client_id",
-                  "bitmex": "clOrdID"}
 _MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
                   "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
 _TIMEOUT_MESSAGE = ("Post \"{url}\": context deadline exceeded "
@@ -641,7 +636,24 @@ class Exchange(FmzExchangeObject):
             return self._place("ModifyOrder", old.pair, raw_side, price, amount, opts, args)
         return self._run("ModifyOrder", run)
 
-    def _order_struct(self, order: Order) -> Struct:
+    def _order_info(self, order: Order, spec: Any, queried: bool) -> dict[str, Any]:
+        if not self._futures:  # spot: Binance's spot order fields whatever the venue (not venue-shaped yet)
+            return {"orderId": order.n, "symbol": spec.native, "side": order.side.upper(),
+                    "price": order.price, "origQty": order.amount, "executedQty": order.filled,
+                    "timeInForce": "GTX" if order.post_only else order.tif, "reduceOnly": order.reduce_only,
+                    "fee": order.fee, "updateTime": order.time_ms,
+                    raw_info.CLIENT_ID_FIELD[self._venue]: order.client_id}
+        leverage = self._acc.leverage.get(order.pair, DEFAULT_LEVERAGE)
+        view = raw_info.OrderView(
+            n=order.n, client_id=order.client_id, side=order.side, price=order.price, amount=order.amount,
+            filled=order.filled, avg_price=order.avg_price,
+            cost=order.cost if spec.inverse else order.cost * spec.ct_val, fee=order.fee, tif=order.tif,
+            post_only=order.post_only, reduce_only=order.reduce_only, status=order.status,
+            time_ms=order.time_ms, leverage=leverage, isolated=not self._acc.cross,
+            liquidation=order.origin == "liquidation")
+        return raw_info.order_info(self._venue, view, spec, queried=queried)
+
+    def _order_struct(self, order: Order, queried: bool = False) -> Struct:
         spec = self._acc.contract(order.pair)
         prec = spec.price_precision
         return to_struct({
@@ -652,12 +664,7 @@ class Exchange(FmzExchangeObject):
             "Type": ORDER_TYPE_BUY if order.side == "buy" else ORDER_TYPE_SELL,
             "Offset": ORDER_OFFSET_CLOSE if order.reduce_only else ORDER_OFFSET_OPEN,
             "ContractType": "swap" if self._futures else "", "Time": order.time_ms, "Condition": None,
-            "Info": {"orderId": order.n, "symbol": spec.native, "side": order.side.upper(),
-                     "price": order.price, "origQty": order.amount, "executedQty": order.filled,
-                     "timeInForce": "GTX" if order.post_only else order.tif,
-                     "reduceOnly": order.reduce_only, "fee": order.fee, "updateTime": order.time_ms,
-                     _RAW_CLIENT_ID[self._venue]: order.client_id,
-                     **(_LIQUIDATION_INFO.get(self._venue, {}) if order.origin == "liquidation" else {})},
+            "Info": self._order_info(order, spec, queried),
         })
 
     def GetOrder(self, order_id: Any) -> Struct | None:
@@ -668,7 +675,7 @@ class Exchange(FmzExchangeObject):
                 raise _Failed({"binance": '{"code":-2013,"msg":"Order does not exist."}',
                                "okx": '{"code":"51603","msg":"Order does not exist"}'}.get(
                                    self._venue, f'{{"error":"order {n} does not exist"}}'))
-            return self._order_struct(order)
+            return self._order_struct(order, queried=True)
         return self._run("GetOrder", run)
 
     def _pairs_for(self, symbol: str) -> set[str] | None:
@@ -719,6 +726,13 @@ class Exchange(FmzExchangeObject):
             return out
         return self._run("GetPositions", run)
 
+    def _position_info(self, pos: Any, spec: Any, q: Any, upnl: float) -> dict[str, Any]:
+        view = raw_info.PositionView(
+            qty=pos.qty, entry=pos.entry, mark=q.mark, last=q.price, upnl=upnl,
+            margin=self._acc.used_margin(pos), leverage=pos.leverage, isolated=pos.isolated,
+            time_ms=self._world.now_ms())
+        return raw_info.position_info(self._venue, view, spec)
+
     def _position_struct(self, pos: Any) -> Struct:
         acc = self._acc
         q = acc.quote(pos.pair)
@@ -730,11 +744,24 @@ class Exchange(FmzExchangeObject):
             "FrozenAmount": frozen, "Price": round(pos.entry, spec.price_precision + 4), "Profit": upnl,
             "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": "swap",
             "Margin": acc.used_margin(pos),
-            "Info": {"symbol": spec.native, "positionAmt": pos.qty, "entryPrice": pos.entry,
-                     "markPrice": q.mark, "unRealizedProfit": upnl, "leverage": pos.leverage,
-                     "marginType": "isolated" if pos.isolated else "cross",
-                     "isolatedMargin": pos.margin},
+            "Info": self._position_info(pos, spec, q, upnl),
         })
+
+    def _account_info(self) -> Any:
+        acc = self._acc
+        now = self._world.now_ms()
+        assets = []
+        for asset in sorted(acc.balances):
+            held = [p for p in acc.positions.values() if p.qty != 0.0 and acc.settle_asset(p.pair) == asset]
+            assets.append(raw_info.AssetView(
+                asset=asset, wallet=acc.balances[asset], equity=acc.equity(asset),
+                available=acc.available(asset),
+                upnl=sum(acc.upnl(p) for p in held), position_margin=sum(acc.used_margin(p) for p in held),
+                order_margin=sum(o.margin for o in acc.open.values() if acc.settle_asset(o.pair) == asset),
+                time_ms=now))
+        positions = [self._position_info(p, acc.contract(p.pair), acc.quote(p.pair), acc.upnl(p))
+                     for p in acc.positions.values() if p.qty != 0.0] if self._venue == "binance" else []
+        return raw_info.account_info(self._venue, assets, positions)
 
     def GetAccount(self) -> Struct | None:
         def run() -> Struct:
@@ -754,9 +781,7 @@ class Exchange(FmzExchangeObject):
             upnl = sum(acc.upnl(p) for p in acc.positions.values()
                        if p.qty != 0.0 and acc.settle_asset(p.pair) == settle)
             frozen = max(0.0, equity - avail)  # position margin + margin held by open orders
-            info = {"asset": settle, "walletBalance": acc.balances[settle], "availableBalance": avail,
-                    "unrealizedProfit": upnl, "marginBalance": equity,
-                    "assets": [{"asset": a, "walletBalance": v} for a, v in sorted(acc.balances.items())]}
+            info = self._account_info()
             if settle == quote:
                 return to_struct({"Balance": avail, "FrozenBalance": frozen, "Stocks": 0.0,
                                   "FrozenStocks": 0.0,

@@ -288,7 +288,7 @@ def test_a_refused_leg_is_retried_once_as_an_ioc_limit_inside_the_band():
     fill = app.executor.execute_pair(SYMBOL, legs, "open#1")
     assert fill.balanced and fill.qty == D("0.02") and _net(app) == 0
     (retry,) = sim.orders(1)
-    assert retry["Info"]["timeInForce"] == "IOC"
+    assert retry["Info"]["ordType"] == "ioc"  # OKX's raw order names IOC in ordType
     band = legs[1].ref_price * (1 - app.cfg.max_slippage_bps / 10_000)
     assert band - D("0.1") <= D(str(retry["Price"])) <= legs[1].ref_price  # sell no lower than the band
     assert D(str(retry["AvgPrice"])) >= D(str(retry["Price"]))
@@ -306,7 +306,7 @@ def test_one_leg_partially_filled_is_topped_up_once_then_matched_and_nothing_is_
     assert app.executor.orders_sent == 4  # both legs, one top-up, one undo: no retry loop
     market, top_up = sorted(sim.orders(1), key=lambda o: client_id_of("okx", o))
     assert (market["Amount"], market["DealAmount"]) == (2.0, 1.0)  # contracts of 0.01 BTC
-    assert top_up["Info"]["timeInForce"] == "IOC" and top_up["DealAmount"] == 0.5
+    assert top_up["Info"]["ordType"] == "ioc" and top_up["DealAmount"] == 0.5
     assert [o["DealAmount"] for o in sorted(sim.orders(0), key=lambda o: client_id_of("binance", o))] == [
         0.02, 0.005]
     _client_ids_unique(sim, 0, 1)

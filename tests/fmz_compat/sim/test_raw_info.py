@@ -1,0 +1,151 @@
+"""The simulator's raw `Info` for orders, positions and accounts, read back by ccxt's own parsers.
+
+Each venue's shape is checked against sources we did not write:
+- ccxt's recorded venue answers, repo ccxt/ccxt, ts/src/test/static/response/<venue>.json: binance.json
+  (createOrders "create swap orders", fetchOpenOrder "swap open order": USDⓈ-M orders), bybit.json
+  (fetchOpenOrder / fetchClosedOrder "swap ... order": linear V5 orders), okx.json (createOrder:
+  clOrdId/ordId; fetchBalance "spot balance" with type swap: the account/balance answer), coinex.json
+  (fetchClosedOrders "swap closed order": client_id) and bitmex.json (fetchOrder "Swap market order": XBTUSDT,
+  clOrdID).
+- ccxt 4.5.83's parsers (the installed package): a venue payload that ccxt reads back into the same id, client
+  id, side, amount, price, fill and status as FMZ's own fields is in the shape ccxt meets live.
+"""
+
+from __future__ import annotations
+
+import ccxt
+import pytest
+
+from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.sim import create_world
+
+START_MS = 1_719_792_000_000
+SYM = "BTC_USDT.swap"
+CCXT_CLASS = {"Futures_Binance": "binanceusdm", "Futures_Bybit": "bybit", "Futures_OKX": "okx",
+              "Futures_CoinEx": "coinex", "Futures_BitMEX": "bitmex"}
+# ccxt counts OKX and BitMEX orders and positions in contracts, the others in base coin
+CCXT_IN_CONTRACTS = {"Futures_OKX", "Futures_BitMEX"}
+VENUES = sorted(CCXT_CLASS)
+
+
+def _sim(eid: str):
+    cfg = SimConfig(seed=5, start_ms=START_MS, bindings=(ExchangeBinding(eid, balance=10_000.0),))
+    clock = BacktestClock(START_MS * 10**6, (START_MS + 86_400_000) * 10**6)
+    world = create_world(cfg, clock, MemoryLog())
+    return world.exchanges[0], clock
+
+
+def _ccxt(eid: str, market) -> ccxt.Exchange:
+    client = getattr(ccxt, CCXT_CLASS[eid])()
+    size = market.CtVal if eid in CCXT_IN_CONTRACTS else 1.0
+    client.set_markets([{
+        "id": market.Symbol, "symbol": "BTC/USDT:USDT", "base": "BTC", "quote": "USDT", "settle": "USDT",
+        "baseId": "XBT" if eid == "Futures_BitMEX" else "BTC", "quoteId": "USDT",
+        "settleId": "USDt" if eid == "Futures_BitMEX" else "USDT", "type": "swap", "spot": False,
+        "margin": False, "swap": True, "future": False, "option": False, "contract": True, "linear": True,
+        "inverse": False, "contractSize": size, "active": True,
+        "precision": {"amount": market.AmountSize, "price": market.TickSize}, "limits": {}, "info": {}}],
+        {"USDT": {"id": "USDt" if eid == "Futures_BitMEX" else "USDT", "code": "USDT",
+                  "precision": "0.000001" if eid == "Futures_BitMEX" else "0.00000001"}})
+    return client
+
+
+def _lot(market) -> float:
+    """About 0.01 BTC in this venue's contracts."""
+    return round(0.01 / market.CtVal / market.AmountSize) * market.AmountSize
+
+
+def _raw_id(order) -> str:
+    return order.Id.split(",")[1]
+
+
+@pytest.mark.parametrize("eid", VENUES)
+def test_orders_read_back_by_ccxt_match_fmz_fields(eid):
+    ex, _clock = _sim(eid)
+    market = ex.GetMarkets()[SYM]
+    client = _ccxt(eid, market)
+    lot = _lot(market)
+    filled = ex.GetOrder(ex.CreateOrder(SYM, 'buy;{"clientOrderId":"hgA1n1"}', -1, lot))
+    bid = ex.GetTicker(SYM).Buy
+    resting_id = ex.CreateOrder(SYM, 'sell;{"clientOrderId":"hgA1n2"}', round(bid * 1.05, 1), lot)
+    resting = ex.GetOrder(resting_id)
+    (listed,) = ex.GetOrders(SYM)
+    assert ex.CancelOrder(resting_id)
+    canceled = ex.GetOrder(resting_id)
+    cases = [(filled, "hgA1n1", "buy", "closed"), (resting, "hgA1n2", "sell", "open"),
+             (listed, "hgA1n2", "sell", "open"), (canceled, "hgA1n2", "sell", "canceled")]
+    for order, client_id, side, status in cases:
+        parsed = client.parse_order(order.Info, client.market("BTC/USDT:USDT"))
+        assert (parsed["id"], parsed["clientOrderId"], parsed["side"]) == (_raw_id(order), client_id, side)
+        assert parsed["symbol"] == "BTC/USDT:USDT"
+        assert parsed["amount"] == pytest.approx(order.Amount)
+        assert (parsed["filled"] or 0) == pytest.approx(order.DealAmount)
+        if order.Price > 0:
+            assert parsed["price"] == pytest.approx(order.Price)
+        if order.DealAmount:
+            assert parsed["average"] == pytest.approx(order.AvgPrice)
+        if eid == "Futures_CoinEx":
+            # CoinEx v2 answers status only to GET /futures/order-status (GetOrder), not in its lists
+            # (ccxt's parser maps only the v1 words, so the v2 word comes through as is)
+            v2 = {"closed": "filled", "open": "open", "canceled": "canceled"}[status]
+            assert order.Info.get("status") == (None if order is listed else v2)
+        else:
+            assert parsed["status"] == status
+
+
+@pytest.mark.parametrize("eid", VENUES)
+def test_positions_read_back_by_ccxt_match_fmz_fields(eid):
+    ex, clock = _sim(eid)
+    market = ex.GetMarkets()[SYM]
+    client = _ccxt(eid, market)
+    ex.SetMarginLevel(SYM, 5)
+    ex.CreateOrder(SYM, "sell", -1, _lot(market))
+    clock.sleep(600_000)
+    (pos,) = ex.GetPositions(SYM)
+    parse = client.parse_position_risk if eid == "Futures_Binance" else client.parse_position
+    parsed = parse(pos.Info, client.market("BTC/USDT:USDT"))
+    assert parsed["symbol"] == "BTC/USDT:USDT" and parsed["side"] == "short"
+    assert parsed["contracts"] * (market.CtVal if eid in CCXT_IN_CONTRACTS else 1) == pytest.approx(
+        pos.Amount * market.CtVal)
+    assert parsed["entryPrice"] == pytest.approx(pos.Price)
+    assert float(parsed["unrealizedPnl"]) == pytest.approx(pos.Profit, abs=1e-6)  # BitMEX: whole USDt (1e-6)
+    # Bybit's unified account sets the margin mode account-wide: ccxt reads none from a linear position
+    assert parsed["marginMode"] == (None if eid == "Futures_Bybit" else "cross")
+    if eid != "Futures_Binance":  # positionRisk v3 no longer carries the leverage
+        assert parsed["leverage"] == pos.MarginLevel
+    mark = {"Futures_Binance": "markPrice", "Futures_Bybit": "markPrice", "Futures_OKX": "markPx",
+            "Futures_BitMEX": "markPrice"}.get(eid)
+    if mark is None:  # CoinEx's position list has no mark price (ccxt's parser reads none either)
+        assert parsed["markPrice"] is None
+    else:
+        implied = pos.Price - pos.Profit / (pos.Amount * market.CtVal)  # short: upnl = size x (entry - mark)
+        assert float(pos.Info[mark]) == pytest.approx(implied, rel=1e-9)
+
+
+def _balance(eid: str, client: ccxt.Exchange, info):
+    if eid == "Futures_Binance":
+        return client.parse_balance_custom(info, "future")
+    if eid == "Futures_OKX":
+        return client.parse_trading_balance(info)
+    if eid == "Futures_CoinEx":  # ccxt parses CoinEx's futures balance inside fetch_swap_balance
+        client.v2PrivateGetAssetsFuturesBalance = lambda params=None: info
+        return client.fetch_swap_balance()
+    return client.parse_balance(info)
+
+
+@pytest.mark.parametrize("eid", VENUES)
+def test_accounts_read_back_by_ccxt_match_fmz_fields(eid):
+    ex, clock = _sim(eid)
+    market = ex.GetMarkets()[SYM]
+    client = _ccxt(eid, market)
+    ex.CreateOrder(SYM, "buy", -1, _lot(market))
+    clock.sleep(600_000)
+    account = ex.GetAccount()
+    usdt = _balance(eid, client, account.Info)["USDT"]
+    if eid == "Futures_Bybit":  # ccxt: total = walletBalance, used = position + order initial margin
+        assert usdt["total"] == pytest.approx(account.Equity - account.UPnL, abs=1e-6)
+        assert usdt["used"] == pytest.approx(account.Equity - account.Balance, abs=1e-6)
+    else:
+        assert usdt["free"] == pytest.approx(account.Balance, abs=1e-6)
+    if eid in ("Futures_Binance", "Futures_OKX", "Futures_BitMEX"):  # these totals are the margin balance
+        assert usdt["total"] == pytest.approx(account.Equity, abs=1e-6)
