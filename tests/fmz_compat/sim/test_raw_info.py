@@ -149,3 +149,49 @@ def test_accounts_read_back_by_ccxt_match_fmz_fields(eid):
         assert usdt["free"] == pytest.approx(account.Balance, abs=1e-6)
     if eid in ("Futures_Binance", "Futures_OKX", "Futures_BitMEX"):  # these totals are the margin balance
         assert usdt["total"] == pytest.approx(account.Equity, abs=1e-6)
+
+
+# The fields of each venue's raw order as recorded from the venue. Binance: binance.json createOrders "create
+# swap orders" plus fetchOpenOrder "swap open order" (time); Bybit: bybit.json fetchClosedOrder "Fetch swap
+# closed order by its ID and symbol" plus fetchOpenOrder (marketUnit); BitMEX: bitmex.json fetchOrder "Swap
+# market order"; OKX: ccxt/okx.py parse_order "watchOrders & fetchClosedOrders" (REST fields only); CoinEx:
+# ccxt/coinex.py parse_order "Swap fetchOrder" (coinex.json holds only v1 answers).
+RECORDED_ORDER_FIELDS = {
+    "Futures_Binance": (
+        "orderId symbol status clientOrderId price avgPrice origQty executedQty cumQty cumQuote "
+        "timeInForce type reduceOnly closePosition side positionSide stopPrice workingType priceProtect "
+        "origType priceMatch selfTradePreventionMode goodTillDate time updateTime"
+    ),
+    "Futures_Bybit": (
+        "symbol orderType orderLinkId slLimitPrice orderId cancelType avgPrice stopOrderType "
+        "lastPriceOnCreated orderStatus createType takeProfit cumExecValue tpslMode smpType "
+        "triggerDirection blockTradeId cumFeeDetail rejectReason isLeverage price orderIv createdTime "
+        "tpTriggerBy positionIdx timeInForce leavesValue updatedTime side smpGroup triggerPrice "
+        "tpLimitPrice cumExecFee slTriggerBy leavesQty closeOnTrigger slippageToleranceType placeType "
+        "cumExecQty reduceOnly qty stopLoss smpOrderId slippageTolerance triggerBy extraFees marketUnit"
+    ),
+    "Futures_BitMEX": (
+        "orderID clOrdID clOrdLinkID account symbol side orderQty price displayQty stopPx pegOffsetValue "
+        "pegPriceType currency settlCurrency ordType timeInForce execInst contingencyType ordStatus "
+        "triggered workingIndicator ordRejReason leavesQty cumQty avgPx text transactTime timestamp"
+    ),
+    "Futures_OKX": (
+        "algoClOrdId algoId attachAlgoClOrdId attachAlgoOrds cancelSource cancelSourceReason category ccy "
+        "clOrdId cTime feeCcy instId instType isTpLimit lever linkedAlgoOrd ordId ordType posSide px "
+        "pxType pxUsd pxVol quickMgnType rebate rebateCcy reduceOnly side slOrdPx slTriggerPx "
+        "slTriggerPxType source stpId stpMode sz tag tdMode tgtCcy tpOrdPx tpTriggerPx tpTriggerPxType "
+        "uTime pnl accFillSz avgPx state fee fillPx tradeId fillSz fillTime"
+    ),
+    "Futures_CoinEx": (
+        "amount client_id created_at fee fee_ccy filled_amount filled_value last_filled_amount "
+        "last_filled_price maker_fee_rate market market_type order_id price realized_pnl side status "
+        "taker_fee_rate type unfilled_amount updated_at"
+    ),
+}
+
+
+@pytest.mark.parametrize("eid", VENUES)
+def test_order_fields_are_the_ones_recorded_from_the_venue(eid):
+    ex, _clock = _sim(eid)
+    order = ex.GetOrder(ex.CreateOrder(SYM, "buy", -1, _lot(ex.GetMarkets()[SYM])))
+    assert set(order.Info) == set(RECORDED_ORDER_FIELDS[eid].split())
