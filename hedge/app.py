@@ -133,6 +133,8 @@ class App:
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
         self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
+        self._nav_hold: str | None = None  # why unit NAV is not measured now (money between our wallets)
+        self._accounts_read: set[str] = set()  # venues whose account answered at least once in this process
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
@@ -248,7 +250,8 @@ class App:
         self.transfers = TransferWatcher(
             {v.key: v.exchange for v in self.venues}, now_ms=lambda: self.now_ms, event=self.event,
             since_ms=lambda: self.accounting.inception_ms or self.now_ms + 1,
-            own_addresses=[e.address for e in self.cfg.treasury.whitelist])
+            own_addresses=[e.address for e in self.cfg.treasury.whitelist], store=self.api.store,
+            own_moves=lambda: self.treasury.own_moves() if self.treasury is not None else [])
         self.flow_sources.append(self.transfers.flows)
         self.treasury = Treasury.load(self, self.cfg.treasury)
         if self.cfg.treasury.mode != "off":
@@ -940,6 +943,7 @@ class App:
         view.upnl = _dec(account.get("UPnL"))
         view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
         view.ok = True
+        self._accounts_read.add(venue.key)
         self._read_risk(venue, view)
 
     def _read_risk(self, venue: Venue, view: AccountView) -> None:
@@ -1050,6 +1054,8 @@ class App:
         leverage = {key: (notional.get(key, Decimal(0)) / view.equity).quantize(Decimal("0.001"))
                     for key, view in self.accounts.items() if view.equity > 0}
         observation = Observation(self.now_ms, equity, exposure, margin, leverage)
+        if self._nav_held():
+            return
         try:
             booked = self.accounting.observe(observation)
         except FlowRejected as exc:
@@ -1061,6 +1067,29 @@ class App:
             kind = "deposit" if flow.amount > 0 else "withdrawal"
             self.event(f"{kind} of {abs(flow.amount):.2f} USDT booked at unit NAV {flow.unit_nav:.6f}: "
                        f"{flow.shares:+.4f} shares, {self.accounting.shares:.4f} in total")
+
+    def _nav_held(self) -> bool:
+        """Unit NAV is not measured while money between our own wallets cannot be counted exactly once
+        (hedge/transfers.py says why; a venue moving money whose account did not answer is one more case).
+        The last measurement stands until then; an event says when the hold starts and ends."""
+        reason = self.transfers.hold_reason() if self.transfers is not None else None
+        unread = [v.key for v in self.venues if v.key not in self._accounts_read]
+        if reason is None and unread:
+            reason = f"{', '.join(unread)} did not answer since the start: its equity is not known"
+        if reason is None and self.treasury is not None:
+            venues = {v for t in self.treasury.active() for v in t.route}
+            down = sorted(v for v in venues if v in self.accounts and not self.accounts[v].ok)
+            if down:
+                reason = f"a move between our venues is under way and {', '.join(down)} did not answer"
+        if reason is not None and self.accounting.live is not None:
+            if self._nav_hold is None:
+                self.event(f"unit NAV held at {self.accounting.unit_nav:.6f}: {reason}", "warn")
+            self._nav_hold = reason
+            return True
+        if self._nav_hold is not None:
+            self.event("unit NAV measured again: every wallet involved in our moves was read")
+            self._nav_hold = None
+        return False
 
     def _poll_commands(self) -> None:
         """One interactive command per loop turn, dispatched by its name (the part before ':')."""

@@ -21,16 +21,17 @@ so unit NAV never jumps either way).
 from __future__ import annotations
 
 import calendar
+import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
 SUPPORTED_VENUES = ("binance", "okx", "bybit")
-MAX_FAILURES = 3  # consecutive failed reads before a venue's histories are no longer polled
 
 Flow = tuple[str, Decimal, str]  # (flow id, USDT: deposit + / withdrawal -, source)
 
@@ -216,9 +217,91 @@ def read_funding_balance(exchange: Any, venue: str, asset: str = "USDT") -> Deci
     return None
 
 
-def read_history(exchange: Any, venue: str, asset: str = "USDT") -> list[TransferRecord] | None:
-    """Deposits and withdrawals of `asset` in the venue's default window (Binance 90 days, Bybit 30
-    days, OKX the newest 100 rows; no paging), None on a failed read."""
+# The venues' history windows: Binance deposit/withdraw history "time between startTime and endTime must be
+# less than 90 days", up to 1000 rows (offset paging); Bybit deposit/withdraw records "endTime - startTime
+# should be less than 30 days", up to 50 rows a page (cursor); OKX deposit/withdrawal history: the newest
+# 100 rows, older ones with `after` (a ts: records earlier than it).
+BINANCE_SPAN_MS = 90 * DAY_MS - 60_000
+BYBIT_SPAN_MS = 30 * DAY_MS - 60_000
+BINANCE_LIMIT = 1000
+BYBIT_LIMIT = 50
+OKX_LIMIT = 100
+MAX_PAGES = 200  # per endpoint and read: a bound, never reached by a fund's own moves
+
+
+def _windows(since_ms: int, until_ms: int, span_ms: int) -> list[tuple[int, int]]:
+    out = []
+    start = since_ms
+    while start <= until_ms:
+        end = min(start + span_ms, until_ms)
+        out.append((start, end))
+        start = end + 1
+    return out
+
+
+def _binance_pages(exchange: Any, path: str, asset: str, since_ms: int, until_ms: int) -> list[Any] | None:
+    rows: list[Any] = []
+    for start, end in _windows(since_ms, until_ms, BINANCE_SPAN_MS):
+        offset = 0
+        for _ in range(MAX_PAGES):
+            page = _call(exchange, "GET", path, urlencode({"coin": asset, "startTime": start, "endTime": end,
+                                                           "offset": offset, "limit": BINANCE_LIMIT}))
+            if not isinstance(page, list):
+                return None
+            rows.extend(page)
+            if len(page) < BINANCE_LIMIT:
+                break
+            offset += len(page)
+    return rows
+
+
+def _bybit_pages(exchange: Any, path: str, asset: str, since_ms: int, until_ms: int) -> list[Any] | None:
+    pages: list[Any] = []
+    for start, end in _windows(since_ms, until_ms, BYBIT_SPAN_MS):
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            query = {"coin": asset, "startTime": start, "endTime": end, "limit": BYBIT_LIMIT}
+            if cursor:
+                query["cursor"] = cursor
+            page = _call(exchange, "GET", path, urlencode(query))
+            if not _bybit_ok(page):
+                return None
+            pages.append(page)
+            cursor = str((page.get("result") or {}).get("nextPageCursor") or "")
+            if not cursor or not _rows(page, "result", "rows"):
+                break
+    return pages
+
+
+def _okx_pages(exchange: Any, path: str, asset: str, since_ms: int, until_ms: int) -> list[Any] | None:
+    pages: list[Any] = []
+    after = until_ms + 1
+    for _ in range(MAX_PAGES):
+        page = _call(exchange, "GET", path, urlencode({"ccy": asset, "after": after, "limit": OKX_LIMIT}))
+        if not _okx_ok(page):
+            return None
+        pages.append(page)
+        rows = _rows(page, "data")
+        if len(rows) < OKX_LIMIT:
+            break
+        oldest = min(_int(r.get("ts")) for r in rows)
+        if oldest < since_ms or oldest + 1 >= after:
+            break
+        after = oldest + 1  # `after` is exclusive: rows sharing the oldest ts are read again, not lost
+    return pages
+
+
+def _unique(records: list[TransferRecord]) -> list[TransferRecord]:
+    return list({(r.kind, r.id): r for r in records}.values())
+
+
+def read_history(exchange: Any, venue: str, asset: str = "USDT", since_ms: int | None = None,
+                 until_ms: int | None = None) -> list[TransferRecord] | None:
+    """Deposits and withdrawals of `asset`, None on a failed read. Without `since_ms`: one request each in
+    the venue's default window (Binance 90 days, Bybit 30 days, OKX the newest 100 rows); with it: paged
+    back to `since_ms` whatever the venue's window, up to `until_ms`."""
+    if since_ms is not None and until_ms is not None:
+        return _read_paged(exchange, venue, asset, since_ms, until_ms)
     if venue == "binance":
         deposits = _call(exchange, "GET", "/sapi/v1/capital/deposit/hisrec", f"coin={asset}")
         withdrawals = _call(exchange, "GET", "/sapi/v1/capital/withdraw/history", f"coin={asset}")
@@ -240,7 +323,48 @@ def read_history(exchange: Any, venue: str, asset: str = "USDT") -> list[Transfe
     return None
 
 
+def _read_paged(exchange: Any, venue: str, asset: str, since_ms: int,
+                until_ms: int) -> list[TransferRecord] | None:
+    if venue == "binance":
+        deposits = _binance_pages(exchange, "/sapi/v1/capital/deposit/hisrec", asset, since_ms, until_ms)
+        withdrawals = _binance_pages(exchange, "/sapi/v1/capital/withdraw/history", asset, since_ms, until_ms)
+        if deposits is None or withdrawals is None:
+            return None
+        return _unique(parse_binance_deposits(deposits) + parse_binance_withdrawals(withdrawals))
+    if venue == "okx":
+        dep_pages = _okx_pages(exchange, "/api/v5/asset/deposit-history", asset, since_ms, until_ms)
+        wd_pages = _okx_pages(exchange, "/api/v5/asset/withdrawal-history", asset, since_ms, until_ms)
+        if dep_pages is None or wd_pages is None:
+            return None
+        return _unique([r for p in dep_pages for r in parse_okx_deposits(p)]
+                       + [r for p in wd_pages for r in parse_okx_withdrawals(p)])
+    if venue == "bybit":
+        dep_pages = _bybit_pages(exchange, "/v5/asset/deposit/query-record", asset, since_ms, until_ms)
+        wd_pages = _bybit_pages(exchange, "/v5/asset/withdraw/query-record", asset, since_ms, until_ms)
+        if dep_pages is None or wd_pages is None:
+            return None
+        return _unique([r for p in dep_pages for r in parse_bybit_deposits(p)]
+                       + [r for p in wd_pages for r in parse_bybit_withdrawals(p)])
+    return None
+
+
 # --- the fund's view of all venues' histories --------------------------------------------------------
+@dataclass(frozen=True)
+class OwnMove:
+    """A transfer the treasury itself made (hedge/treasury.py), as the histories need to know it."""
+
+    source: str
+    dest: str
+    address: str
+    amount: Decimal          # requested withdrawal
+    fee: Decimal             # network fee estimate
+    created_ms: int
+    sent_ms: int             # 0 while the withdrawal has not been requested
+    withdrawal_id: str       # "" until the source accepted it or its history showed it
+    tx_id: str               # "" until the source's history gave the chain tx id
+    sure: bool               # False while it is not known whether the withdrawal left (a lost answer)
+
+
 @dataclass(frozen=True)
 class TransferView:
     """What the histories mean for the fund at one moment."""
@@ -248,19 +372,33 @@ class TransferView:
     flows: list[Flow]        # external deposits (+) and withdrawals (-) since inception
     in_flight: Decimal       # own withdrawals not yet credited on an own venue
     internal: list[str]      # ids of withdrawals matched to an own deposit (internal moves)
+    undecided: list[str] = field(default_factory=list)  # credited deposits not yet known own or outside
+    open_since_ms: int | None = None  # oldest record or own move not settled yet (histories page back to it)
+    moving: bool = False     # some own money is between two of our wallets
 
 
 def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_ms: int,
-             transit_timeout_ms: int, own_addresses: Iterable[str] = ()) -> TransferView:
+             transit_timeout_ms: int, own_addresses: Iterable[str] = (), *,
+             own_moves: Iterable[OwnMove] = (), read_ms: Mapping[str, int] | None = None) -> TransferView:
     """Match own withdrawals to own deposits; the rest since `since_ms` are the fund's cash flows.
-    `own_addresses`: deposit addresses of our venues known beforehand (the treasury whitelist)."""
-    records = [r for r in records if r.asset == asset and r.state != "failed"]
+    `own_addresses`: deposit addresses of our venues known beforehand (the treasury whitelist).
+    `own_moves`: the treasury's own transfers: a deposit one of them explains is never a flow.
+    `read_ms`: when each venue's history was last read; a deposit is decided (own or outside) only once
+    every venue has been read since it arrived (its withdrawal, if ours, is then known)."""
+    all_records = [r for r in records if r.asset == asset]
+    records = [r for r in all_records if r.state != "failed"]
+    moves = list(own_moves)
     withdrawals = sorted((r for r in records if r.kind == "withdrawal"), key=lambda r: (r.time_ms, r.id))
     deposits = sorted((r for r in records if r.kind == "deposit" and r.state == "done"),
                       key=lambda r: (r.time_ms, r.id))
+    own_addresses = ({d.address for d in deposits if d.address} | set(own_addresses)
+                     | {m.address for m in moves})
+    move_ids = {(m.source, m.withdrawal_id) for m in moves if m.withdrawal_id}
+    move_txs = {m.tx_id for m in moves if m.tx_id}
     by_tx = {w.tx_id: w for w in withdrawals if w.tx_id}
     matched: set[tuple[str, str]] = set()
     flows: list[Flow] = []
+    undecided: list[TransferRecord] = []
     for d in deposits:
         source = by_tx.get(d.tx_id) if d.tx_id else None
         if source is not None and (source.venue, source.id) in matched:
@@ -271,85 +409,214 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
                           None)
         if source is not None:
             matched.add((source.venue, source.id))
-        elif d.time_ms >= since_ms:
+        elif d.tx_id and d.tx_id in move_txs or d.time_ms < since_ms:
+            continue  # a treasury move whose withdrawal record is not read yet; or before inception
+        elif _maybe_own(d, moves, read_ms):
+            undecided.append(d)
+        else:
             flows.append((f"{d.venue}:deposit:{d.id}", d.amount, f"history:{d.venue}"))
-    own_addresses = {d.address for d in deposits if d.address} | set(own_addresses)
     in_flight = ZERO
+    moving = False
+    open_times = [r.time_ms for r in all_records if r.state == "pending" and r.time_ms >= since_ms - DAY_MS]
+    open_times += [d.time_ms for d in undecided]
+    open_times += [m.created_ms for m in moves]
     for w in withdrawals:
         if (w.venue, w.id) in matched or w.time_ms < since_ms - DAY_MS:
             continue
-        if w.address in own_addresses:
+        if w.address in own_addresses or (w.venue, w.id) in move_ids:
             in_flight += w.amount  # the fee is the fund's cost of the move
+            moving = True
+            open_times.append(w.time_ms)
         elif w.time_ms >= since_ms and now_ms - w.time_ms < transit_timeout_ms:
             in_flight += w.amount + w.fee  # maybe ours, maybe not: the flow would carry the fee
+            moving = True
+            open_times.append(w.time_ms)
         elif w.time_ms >= since_ms:
             flows.append((f"{w.venue}:withdrawal:{w.id}", -(w.amount + w.fee), f"history:{w.venue}"))
-    return TransferView(flows, in_flight, sorted(f"{v}:{i}" for v, i in matched))
+    moving = moving or bool(moves) or bool(undecided)
+    return TransferView(flows, in_flight, sorted(f"{v}:{i}" for v, i in matched),
+                        [f"{d.venue}:deposit:{d.id}" for d in undecided],
+                        min(open_times) if open_times else None, moving)
+
+
+def _maybe_own(d: TransferRecord, moves: list[OwnMove], read_ms: Mapping[str, int] | None) -> bool:
+    """A credited deposit that may still turn out to be one of our moves: not decided yet."""
+    if read_ms is not None and any(t < d.time_ms for t in read_ms.values()):
+        return True  # a venue not read since it arrived may hold the withdrawal that sent it
+    # the treasury's move to this address whose withdrawal is not in the source's history yet (lost answer)
+    return any(not m.sure and m.dest == d.venue and m.address == d.address and d.amount <= m.amount
+               and d.time_ms >= m.sent_ms for m in moves)
+
+
+RECORDS_KEY = "hedge_transfers_v1"
+KEEP_MS = 120 * DAY_MS        # settled records older than this (and than every open one) are dropped
+FIRST_READ_MS = 30 * DAY_MS   # the first read ever goes this far back (own deposit addresses become known)
+OVERLAP_MS = DAY_MS           # each read goes back this far before the last one (late, back-dated rows)
+RETRY_MS = 10_000             # a failed read is retried after this, doubling up to MAX_RETRY_MS, for ever
+MAX_RETRY_MS = 300_000
+
+
+@dataclass
+class _Wallet:
+    """One venue's funding wallet and history, read together (never one without the other)."""
+
+    funding: Decimal | None = None
+    read_ms: int = 0       # last successful read (persisted)
+    fresh: bool = False    # read successfully in the last poll
+    touched_ms: int = -1   # when the treasury last moved money in or out of this venue's wallets
+    failures: int = 0
+    next_ms: int = 0
 
 
 class TransferWatcher:
     """Polls the bound venues' funding wallets and transfer histories; feeds `App.flow_sources` and
     `App.in_transit()`.
 
-    The funding wallets are read at every look (one call per venue); the histories when
-    `history_interval_ms` has passed (default: every look, the App looks once per status interval)
-    or a funding wallet changed since the last look. A longer interval saves calls but lets a move
-    that leaves the funding balance unchanged (futures -> funding -> withdrawal between two looks)
-    dip unit NAV until the next read.
-    A venue whose reads fail `MAX_FAILURES` times in a row is left alone (one event line says so).
+    A venue's funding wallet and its history are read together at every look (the wallet before and after
+    the history: a credit landing in between is read again), so the two always describe one moment; when
+    either fails, the venue keeps its previous pair and the read is retried with back-off (10 s doubling
+    to 5 minutes), for ever. Histories are paged back past each venue's own window as far as the oldest
+    record that is not settled (a pending row, an own withdrawal not yet credited, a deposit not yet
+    decided, an open treasury move). The records and the read times are kept in _G (`RECORDS_KEY`), so a
+    restart neither forgets an old move nor depends on how far back a venue's history reaches.
     """
 
     def __init__(self, exchanges: Mapping[str, Any], *, now_ms: Callable[[], int],
-                 since_ms: Callable[[], int], event: Callable[[str], None], asset: str = "USDT",
-                 history_interval_ms: int = 0, transit_timeout_ms: int = 6 * 3_600_000,
-                 own_addresses: Iterable[str] = ()) -> None:
+                 since_ms: Callable[[], int], event: Callable[..., None], asset: str = "USDT",
+                 transit_timeout_ms: int = 6 * 3_600_000, own_addresses: Iterable[str] = (),
+                 store: Callable[..., Any] | None = None,
+                 own_moves: Callable[[], Iterable[OwnMove]] = tuple) -> None:
         self.exchanges = {k: ex for k, ex in exchanges.items()
                           if k in SUPPORTED_VENUES and callable(getattr(ex, "IO", None))}
         self._now_ms = now_ms
         self._since_ms = since_ms
         self._event = event
+        self._store = store
+        self.own_moves = own_moves
         self.asset = asset
-        self.history_interval_ms = history_interval_ms
         self.transit_timeout_ms = transit_timeout_ms
         self.own_addresses = frozenset(own_addresses)
         self.records: dict[tuple[str, str, str], TransferRecord] = {}
-        self.funding: dict[str, Decimal] = {}
+        self.wallets = {k: _Wallet() for k in self.exchanges}
+        self.horizon_ms = 0
         self.view = TransferView([], ZERO, [])
-        self._failures: dict[str, int] = dict.fromkeys(self.exchanges, 0)
-        self._next_history_ms = 0
+        self._load()
 
-    def _failed(self, venue: str) -> None:
-        self._failures[venue] += 1
-        if self._failures[venue] == MAX_FAILURES:
-            self._event(f"{venue}: funding wallet / transfer history not readable {MAX_FAILURES} times in a "
-                        "row; deposits there must be declared by command (deposit:AMOUNT)")
+    # --- persistence ---
+    def _load(self) -> None:
+        text = self._store(RECORDS_KEY) if self._store is not None else None
+        if not text:
+            return
+        try:
+            saved = json.loads(text)
+            records = [_record_from_json(r) for r in saved.get("records", [])]
+            read = {str(k): int(v) for k, v in (saved.get("read_ms") or {}).items()}
+            horizon = int(saved.get("horizon_ms", 0))
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            self._event(f"transfers: saved transfer records unreadable ({exc.__class__.__name__}); reading "
+                        f"the venues' histories again from scratch (_G key {RECORDS_KEY})", "warn")
+            return
+        self.records = {(r.venue, r.kind, r.id): r for r in records}
+        for venue, wallet in self.wallets.items():
+            wallet.read_ms = read.get(venue, 0)
+        self.horizon_ms = horizon
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        self._store(RECORDS_KEY, json.dumps({
+            "records": [_record_to_json(r) for r in sorted(
+                self.records.values(), key=lambda r: (r.time_ms, r.venue, r.kind, r.id))],
+            "read_ms": {v: w.read_ms for v, w in self.wallets.items() if w.read_ms},
+            "horizon_ms": self.horizon_ms}, separators=(",", ":")))
+
+    # --- reading ---
+    def read_ms(self, venue: str) -> int:
+        """When `venue`'s funding wallet and history were last read together (0: never)."""
+        wallet = self.wallets.get(venue)
+        return wallet.read_ms if wallet is not None else 0
+
+    def _cover_from(self, now: int, wallet: _Wallet) -> int:
+        """How far back this read of a venue's history goes."""
+        oldest = self.view.open_since_ms
+        moves = [m.created_ms for m in self.own_moves()]
+        start = wallet.read_ms - OVERLAP_MS if wallet.read_ms else min(self._since_ms() - DAY_MS,
+                                                                       now - FIRST_READ_MS)
+        for t in [oldest, *moves]:
+            if t is not None:
+                start = min(start, t - OVERLAP_MS)
+        return max(start, self.horizon_ms, 0)
+
+    def _read_venue(self, venue: str, now: int) -> bool:
+        exchange = self.exchanges[venue]
+        wallet = self.wallets[venue]
+        since = self._cover_from(now, wallet)
+        for _ in range(2):  # a credit or a debit between the two wallet reads: read the pair again
+            before = read_funding_balance(exchange, venue, self.asset)
+            rows = read_history(exchange, venue, self.asset, since, now) if before is not None else None
+            after = read_funding_balance(exchange, venue, self.asset) if rows is not None else None
+            if after is None or rows is None:
+                return False
+            if after == before:
+                break
+        else:
+            return False
+        for r in rows:
+            if r.time_ms == 0 or r.time_ms >= self.horizon_ms:
+                self.records[(r.venue, r.kind, r.id)] = r
+        wallet.funding = after
+        wallet.read_ms = now
+        return True
 
     def poll(self) -> None:
         now = self._now_ms()
-        live = [k for k, n in self._failures.items() if n < MAX_FAILURES]
+        self._classify(now)  # what is open now decides how far back the histories are read
         changed = False
-        readable = []  # a history is read only where the wallet it pays into was read too
-        for venue in live:
-            balance = read_funding_balance(self.exchanges[venue], venue, self.asset)
-            if balance is None:
-                self._failed(venue)
+        for venue, wallet in self.wallets.items():
+            wallet.fresh = False
+            if now < wallet.next_ms:
                 continue
-            readable.append(venue)
-            changed = changed or self.funding.get(venue) != balance
-            self.funding[venue] = balance
-        if changed or now >= self._next_history_ms:
-            self._next_history_ms = now + self.history_interval_ms
-            for venue in readable:
-                rows = read_history(self.exchanges[venue], venue, self.asset)
-                if rows is None:
-                    self._failed(venue)
-                    continue
-                self._failures[venue] = 0
-                for r in rows:
-                    self.records[(r.venue, r.kind, r.id)] = r
-        self.view = classify(self.records.values(), self.asset, self._since_ms(), now,
-                             self.transit_timeout_ms, self.own_addresses)
+            if self._read_venue(venue, now):
+                if wallet.failures:
+                    self._event(f"transfers: {venue} funding wallet / transfer history readable again after "
+                                f"{wallet.failures} failed read(s)")
+                wallet.failures, wallet.next_ms, wallet.fresh = 0, 0, True
+                changed = True
+                continue
+            wallet.failures += 1
+            wallet.next_ms = now + min(RETRY_MS * 2 ** (wallet.failures - 1), MAX_RETRY_MS)
+            if wallet.failures == 3:
+                self._event(f"transfers: {venue} funding wallet / transfer history not readable 3 times in a "
+                            "row; retried with back-off, and unit NAV is held while a move between our "
+                            "venues depends on it", "warn")
+        self._classify(now)
+        if changed:
+            self._prune(now)
+            self._save()
 
+    def _classify(self, now: int) -> None:
+        read = {v: w.read_ms for v, w in self.wallets.items()}
+        self.view = classify(self.records.values(), self.asset, self._since_ms(), now,
+                             self.transit_timeout_ms, self.own_addresses, own_moves=self.own_moves(),
+                             read_ms=read)
+
+    def _prune(self, now: int) -> None:
+        horizon = now - KEEP_MS
+        if self.view.open_since_ms is not None:
+            horizon = min(horizon, self.view.open_since_ms - OVERLAP_MS)
+        if horizon <= self.horizon_ms:
+            return
+        self.horizon_ms = horizon
+        self.records = {k: r for k, r in self.records.items() if r.time_ms == 0 or r.time_ms >= horizon}
+
+    def touched(self, venue: str) -> None:
+        """The treasury moves money in or out of `venue`'s wallets now: until they are read again, the
+        last reading of them no longer matches the venue's futures equity."""
+        wallet = self.wallets.get(venue)
+        if wallet is not None:
+            wallet.touched_ms = self._now_ms()
+
+    # --- what the App asks ---
     def flows(self) -> list[Flow]:
         """A flow source for `App.flow_sources`: polls, then returns every external flow since inception."""
         self.poll()
@@ -357,4 +624,43 @@ class TransferWatcher:
 
     def in_transit(self) -> Decimal:
         """Funding wallets plus own withdrawals not yet credited, as of the last poll."""
-        return sum(self.funding.values(), ZERO) + self.view.in_flight
+        return sum((w.funding for w in self.wallets.values() if w.funding is not None), ZERO) \
+            + self.view.in_flight
+
+    @property
+    def funding(self) -> dict[str, Decimal]:
+        return {v: w.funding for v, w in self.wallets.items() if w.funding is not None}
+
+    def hold_reason(self) -> str | None:
+        """Why unit NAV must not be measured now (None: it may): money is between our wallets and the
+        picture of it is not whole (a venue not read this time, a deposit not yet known to be ours or
+        not, a withdrawal whose answer was lost)."""
+        view = self.view
+        if view.undecided:
+            return f"deposit {view.undecided[0]} not yet known to be ours or from outside"
+        unsure = [m for m in self.own_moves() if not m.sure]
+        if unsure:
+            move = unsure[0]
+            return (f"withdrawal {move.source} -> {move.dest} {move.amount} USDT got no answer and is not "
+                    f"in {move.source}'s history yet")
+        unread = [v for v, w in self.wallets.items() if w.funding is None]
+        if unread:
+            return f"{', '.join(unread)} funding wallet not read since the start"
+        stale = [v for v, w in self.wallets.items() if not w.fresh]
+        if view.moving and stale:
+            return f"money is moving between our venues and {', '.join(stale)} could not be read"
+        touched = [v for v in stale if self.wallets[v].touched_ms >= self.wallets[v].read_ms]
+        if touched:
+            return f"money moved in {', '.join(touched)}'s wallets since they were last read"
+        return None
+
+
+def _record_to_json(r: TransferRecord) -> list[Any]:
+    return [r.venue, r.kind, r.id, r.tx_id, r.asset, str(r.amount), str(r.fee), r.address, r.network,
+            r.time_ms, r.state]
+
+
+def _record_from_json(data: list[Any]) -> TransferRecord:
+    venue, kind, rid, tx, asset, amount, fee, address, network, time_ms, state = data
+    return TransferRecord(str(venue), str(kind), str(rid), str(tx), str(asset), Decimal(amount), Decimal(fee),
+                          str(address), str(network), int(time_ms), str(state))

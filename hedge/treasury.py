@@ -29,7 +29,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from hedge.config import NetworkCost, TreasuryConfig, WhitelistEntry
-from hedge.transfers import TransferRecord, read_funding_balance
+from hedge.transfers import OwnMove, TransferRecord, read_funding_balance
 from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_address, internal_transfer, withdraw
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ ZERO = Decimal(0)
 DAY_MS = 86_400_000
 KEEP_FINISHED = 50
 ABSENT_LOOKS = 2      # a withdrawal whose request got no answer is absent after this many history reads
+ABSENT_SETTLE_MS = 60_000  # ... each at least this long after the request (a venue lists it within seconds)
 CENT = Decimal("0.01")
 
 
@@ -98,6 +99,7 @@ class Transfer:
     credited: Decimal = ZERO
     updated_ms: int = 0
     looks: int = 0                   # history reads while SENDING without finding the withdrawal
+    looked_ms: int = 0               # the source's history read the last look counted
     swept: bool = False              # the source's leftover (fee estimate) returned to its futures
     note: str = ""
 
@@ -237,6 +239,19 @@ class Treasury:
                 self.start(move)
             else:
                 self._notify(move)
+
+    def own_moves(self) -> list[OwnMove]:
+        """The unfinished transfers as the histories need them (hedge/transfers.py): a deposit one of
+        them explains is never a cash flow, and unit NAV waits while one's withdrawal is unaccounted for."""
+        records = {(r.venue, r.id) for r in self._records() if r.kind == "withdrawal"}
+        moves = []
+        for t in self.active():
+            sure = t.status in (Status.PLANNED, Status.FUNDED, Status.RETURNING) or (
+                t.status is not Status.SENDING and (t.source, t.withdrawal_id) in records)
+            moves.append(OwnMove(t.source, t.dest, t.address, t.amount, t.fee, t.created_ms,
+                                 t.sent_ms if t.status not in (Status.PLANNED, Status.FUNDED) else 0,
+                                 t.withdrawal_id, t.tx_id, sure))
+        return moves
 
     def in_flight_to(self, venue: str) -> Decimal:
         """USDT on its way into `venue`'s futures wallet (a timed-out withdrawal is not counted)."""
@@ -442,6 +457,11 @@ class Treasury:
     def _exchange(self, venue: str) -> Any:
         return next(v.exchange for v in self.app.venues if v.key == venue)
 
+    def _touch(self, venue: str) -> None:
+        """Tell the histories' watcher that money is about to move in or out of `venue`'s wallets."""
+        if self.app.transfers is not None:
+            self.app.transfers.touched(venue)
+
     def _funding(self, venue: str) -> Decimal | None:
         return read_funding_balance(self._exchange(venue), venue)
 
@@ -471,6 +491,7 @@ class Treasury:
         if before is None:
             return  # funding wallet unreadable: try at the next look
         t.funding_before = before
+        self._touch(t.source)
         answer = internal_transfer(self._exchange(t.source), t.source, t.amount + t.fee, to_futures=False,
                                    ref=f"{t.client_id}a")
         if answer.done is False:
@@ -485,6 +506,7 @@ class Treasury:
             return
         t.sent_ms = self.app.now_ms
         self._go(t, "sending")  # saved before the request: a restart looks the withdrawal up, never re-sends
+        self._touch(t.source)
         answer = withdraw(self._exchange(t.source), t.source, amount=t.amount, network=t.network,
                           address=t.address, memo=t.memo, client_id=t.client_id, now_ms=self.app.now_ms)
         self._withdraw_answer(t, answer)
@@ -498,13 +520,21 @@ class Treasury:
                      "money to its futures wallet", "error")
 
     def _on_sending(self, t: Transfer) -> None:
-        """No answer to the request: look for it in the source's withdrawal history."""
+        """No answer to the request: look for it in the source's withdrawal history. Only a read of that
+        history made after the request had time to show there counts as a look (a failed or stale read
+        proves nothing)."""
         found = self._find_withdrawal(t)
         if found is not None:
             t.withdrawal_id = found.id
+            t.tx_id = found.tx_id or t.tx_id
             self._go(t, "accepted", f"withdrawal {found.id} found in {t.source}'s history")
             return
+        watcher = self.app.transfers
+        read_ms = watcher.read_ms(t.source) if watcher is not None else 0
+        if read_ms < t.sent_ms + ABSENT_SETTLE_MS or read_ms <= t.looked_ms:
+            return
         t.looks += 1
+        t.looked_ms = read_ms
         self.save()
         if t.looks >= ABSENT_LOOKS:
             self._go(t, "absent", f"the withdrawal request got no answer and is not in {t.source}'s "
@@ -569,6 +599,7 @@ class Treasury:
         if amount <= 0:
             self._go(t, "settled", f"nothing left in {t.dest}'s funding wallet to move")
             return
+        self._touch(t.dest)
         answer = internal_transfer(self._exchange(t.dest), t.dest, amount, to_futures=True,
                                    ref=f"{t.client_id}b")
         if answer.done:
@@ -580,6 +611,7 @@ class Treasury:
             return
         amount = min(funding - t.funding_before, t.amount + t.fee)
         if amount > CENT:
+            self._touch(t.source)
             answer = internal_transfer(self._exchange(t.source), t.source, amount, to_futures=True,
                                        ref=f"{t.client_id}r")
             if not answer.done:
@@ -594,6 +626,8 @@ class Treasury:
         if funding is None:
             return
         left = min(funding - t.funding_before, t.fee)
+        if left > CENT:
+            self._touch(t.source)
         if left <= CENT or internal_transfer(self._exchange(t.source), t.source, left, to_futures=True,
                                              ref=f"{t.client_id}s").done:
             t.swept = True

@@ -65,29 +65,87 @@ def _utc(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
 
 
-def _since(args: dict[str, Any]) -> int:
+def _arg_int(args: dict[str, Any], key: str) -> int | None:
+    value = args.get(key)
+    if value in (None, ""):
+        return None
     try:
-        return int(args.get("startTime") or 0)
-    except (TypeError, ValueError):
-        return 0
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise VenueError(f"parameter {key} must be an integer (ms)") from exc
 
 
-def _deposits(world: SimWorld, acc: Account, coin: str, since_ms: int) -> list[dict[str, Any]]:
-    return [d for d in world.deposits
-            if d["to"] == acc.index and d["asset"] == coin and d["time"] >= since_ms]
+# The venues' history windows (what one request can return), as documented:
+# Binance GET /sapi/v1/capital/deposit/hisrec and /withdraw/history: startTime default 90 days ago, endTime
+#   default now, "time between startTime and endTime must be less than 90 days", limit default/max 1000,
+#   offset;
+# Bybit GET /v5/asset/deposit/query-record and /withdraw/query-record: the last 30 days by default,
+#   "endTime - startTime should be less than 30 days", limit [1, 50] default 50, cursor (nextPageCursor);
+# OKX GET /api/v5/asset/deposit-history and /withdrawal-history: the newest `limit` rows (default and max
+#   100), `after` / `before` (a ts) for records earlier / later than it.
+BINANCE_WINDOW_MS = 90 * 86_400_000
+BYBIT_WINDOW_MS = 30 * 86_400_000
+HISTORY_PATHS = frozenset({"/sapi/v1/capital/deposit/hisrec", "/sapi/v1/capital/withdraw/history",
+                           "/api/v5/asset/deposit-history", "/api/v5/asset/withdrawal-history",
+                           "/v5/asset/deposit/query-record", "/v5/asset/withdraw/query-record"})
 
 
-def _withdrawals(world: SimWorld, acc: Account, coin: str, since_ms: int) -> list[dict[str, Any]]:
-    return [w for w in world.withdrawals
-            if w["from"] == acc.index and w["asset"] == coin and w["time"] >= since_ms]
+def _time_window(args: dict[str, Any], now: int, span: int, refusal: str) -> tuple[int, int]:
+    start, end = _arg_int(args, "startTime"), _arg_int(args, "endTime")
+    if start is None and end is None:
+        return now - span, now
+    if start is None:
+        start = (end or now) - span
+    if end is None:
+        end = min(start + span, now) if start < now - span else now
+    if end - start >= span or end < start:
+        raise VenueError(refusal)
+    return start, end
+
+
+def _binance_page(rows: list[dict[str, Any]], args: dict[str, Any], now: int) -> list[dict[str, Any]]:
+    start, end = _time_window(args, now, BINANCE_WINDOW_MS,
+                              '{"code":-1127,"msg":"More than 2160 hours between startTime and endTime."}')
+    offset = _arg_int(args, "offset") or 0
+    limit = min(_arg_int(args, "limit") or 1000, 1000)
+    chosen = [r for r in rows if start <= r["time"] <= end]
+    return list(reversed(chosen))[offset:offset + limit]  # newest first
+
+
+def _bybit_page(rows: list[dict[str, Any]], args: dict[str, Any],
+                now: int) -> tuple[list[dict[str, Any]], str]:
+    start, end = _time_window(args, now, BYBIT_WINDOW_MS,
+                              '{"retCode":10001,"retMsg":"params error: endTime - startTime > 30 days"}')
+    limit = max(1, min(_arg_int(args, "limit") or 50, 50))
+    offset = int(args.get("cursor") or 0) if str(args.get("cursor") or "0").isdigit() else 0
+    chosen = list(reversed([r for r in rows if start <= r["time"] <= end]))
+    page = chosen[offset:offset + limit]
+    return page, str(offset + limit) if offset + limit < len(chosen) else ""
+
+
+def _okx_page(rows: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    after, before = _arg_int(args, "after"), _arg_int(args, "before")
+    limit = max(1, min(_arg_int(args, "limit") or 100, 100))
+    chosen = [r for r in rows
+              if (after is None or r["time"] < after) and (before is None or r["time"] > before)]
+    return list(reversed(chosen))[:limit]
+
+
+def _deposits(world: SimWorld, acc: Account, coin: str) -> list[dict[str, Any]]:
+    return [d for d in world.deposits if d["to"] == acc.index and d["asset"] == coin]
+
+
+def _withdrawals(world: SimWorld, acc: Account, coin: str) -> list[dict[str, Any]]:
+    return [w for w in world.withdrawals if w["from"] == acc.index and w["asset"] == coin]
 
 
 def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any],
                    coin: str) -> Any:
-    """Funding-wallet balance and deposit/withdrawal histories in the venue's format; None if the
-    path is not one of these."""
+    """Funding-wallet balance and deposit/withdrawal histories in the venue's format and window; None if
+    the path is not one of these."""
     now = world.now_ms()
-    since = _since(args)
+    if path in HISTORY_PATHS and world.fault_active(acc.venue, "history_down"):
+        raise VenueError(f"HTTP 503 Service Unavailable: GET {path} (wallet history temporarily unavailable)")
     if acc.venue == "binance":
         if path == "/sapi/v1/asset/get-funding-asset" and method == "POST":
             return [{"asset": coin, "free": _num(acc.funding_wallet[coin]), "locked": "0", "freeze": "0",
@@ -99,14 +157,14 @@ def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: 
                      "status": 1, "address": d["address"], "addressTag": "", "txId": d["id"],
                      "insertTime": d["time"], "transferType": 0, "confirmTimes": "1/1",
                      "unlockConfirm": 0, "walletType": 0}
-                    for d in reversed(_deposits(world, acc, coin, since))]
+                    for d in _binance_page(_deposits(world, acc, coin), args, now)]
         if path == "/sapi/v1/capital/withdraw/history" and method == "GET":
             return [{"id": w["id"], "amount": _num(w["amount"] - w["fee"]),
                      "transactionFee": _num(w["fee"]), "coin": coin,
                      "status": 6 if w["arrive"] <= now else 4, "address": w["address"], "txId": w["id"],
                      "applyTime": _utc(w["time"]), "network": w["network"], "transferType": 0,
                      "completeTime": _utc(w["arrive"]) if w["arrive"] <= now else ""}
-                    for w in reversed(_withdrawals(world, acc, coin, since))]
+                    for w in _binance_page(_withdrawals(world, acc, coin), args, now)]
     if acc.venue == "okx":
         if path == "/api/v5/asset/balances" and method == "GET":
             bal = _num(acc.funding_wallet[coin])
@@ -117,14 +175,14 @@ def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: 
                 {"ccy": coin, "chain": f"{coin}-{d['network']}", "amt": _num(d["amount"]), "from": "",
                  "to": d["address"], "txId": d["id"], "ts": str(d["time"]), "state": "2",
                  "depId": d["id"], "actualDepBlkConfirm": "1"}
-                for d in reversed(_deposits(world, acc, coin, 0))]}
+                for d in _okx_page(_deposits(world, acc, coin), args)]}
         if path == "/api/v5/asset/withdrawal-history" and method == "GET":
             return {"code": "0", "msg": "", "data": [
                 {"ccy": coin, "chain": f"{coin}-{w['network']}", "amt": _num(w["amount"] - w["fee"]),
                  "fee": _num(w["fee"]), "feeCcy": coin, "to": w["address"], "txId": w["id"],
                  "ts": str(w["time"]), "state": "2" if w["arrive"] <= now else "1", "wdId": w["id"],
                  "clientId": ""}
-                for w in reversed(_withdrawals(world, acc, coin, 0))]}
+                for w in _okx_page(_withdrawals(world, acc, coin), args)]}
     if acc.venue == "bybit":
         if path == "/v5/asset/transfer/query-account-coins-balance" and method == "GET":
             bal = _num(acc.funding_wallet[coin])
@@ -132,20 +190,30 @@ def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: 
                 "accountType": str(args.get("accountType", "FUND")), "memberId": "",
                 "balance": [{"coin": coin, "walletBalance": bal, "transferBalance": bal, "bonus": "0"}]}}
         if path == "/v5/asset/deposit/query-record" and method == "GET":
-            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": "", "rows": [
+            rows, cursor = _bybit_page(_deposits(world, acc, coin), args, now)
+            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
                 {"id": d["id"], "coin": coin, "chain": d["network"], "amount": _num(d["amount"]),
                  "txID": d["id"], "status": 3, "toAddress": d["address"], "tag": "", "depositFee": "",
                  "successAt": str(d["time"]), "confirmations": "1", "depositType": "0"}
-                for d in reversed(_deposits(world, acc, coin, since))]}}
+                for d in rows]}}
         if path == "/v5/asset/withdraw/query-record" and method == "GET":
-            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": "", "rows": [
+            rows, cursor = _bybit_page(_withdrawals(world, acc, coin), args, now)
+            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
                 {"withdrawId": w["id"], "coin": coin, "chain": w["network"],
                  "amount": _num(w["amount"] - w["fee"]), "withdrawFee": _num(w["fee"]), "txID": w["id"],
                  "status": "success" if w["arrive"] <= now else "Pending", "toAddress": w["address"],
                  "tag": "", "createTime": str(w["time"]), "updateTime": str(min(w["arrive"], now)),
                  "withdrawType": 0}
-                for w in reversed(_withdrawals(world, acc, coin, since))]}}
+                for w in rows]}}
     return None
+
+
+def _withdrawn(world: SimWorld, acc: Account, answer: Any) -> Any:
+    """The answer to a withdrawal the venue has carried out, unless the answer is to be lost."""
+    if world.fault_active(acc.venue, "withdraw_answer_lost"):
+        raise VenueError("Post \"withdrawal\": context deadline exceeded (Client.Timeout exceeded while "
+                         "awaiting headers)")
+    return answer
 
 
 # Public status endpoints: answered even while the venue is down (a venue's status page stays up).
@@ -214,7 +282,7 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         if path == "/sapi/v1/capital/withdraw/apply" and method == "POST":
             net = _network(str(args.get("network", "")))
             tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
-            return {"id": tx}
+            return _withdrawn(world, acc, {"id": tx})
         if path == "/sapi/v1/capital/deposit/address" and method == "GET":
             net = _network(str(args.get("network", "")))
             return {"address": world.deposit_address(acc, net), "coin": coin, "tag": "", "url": ""}
@@ -230,8 +298,8 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         if path == "/api/v5/asset/withdrawal" and method == "POST":
             net = _network(str(args.get("chain", "")))
             tx = world.withdraw(acc, coin, _amount(args, "amt"), str(args.get("toAddr", "")), net)
-            return {"code": "0", "msg": "",
-                    "data": [{"wdId": tx, "ccy": coin, "chain": args.get("chain", "")}]}
+            return _withdrawn(world, acc, {"code": "0", "msg": "", "data": [
+                {"wdId": tx, "ccy": coin, "chain": args.get("chain", "")}]})
         if path == "/api/v5/asset/deposit-address" and method == "GET":
             return {"code": "0", "msg": "", "data": [
                 {"addr": world.deposit_address(acc, n), "chain": f"{coin}-{n}", "ccy": coin}
@@ -251,7 +319,7 @@ def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[s
         if path == "/v5/asset/withdraw/create" and method == "POST":
             net = _network(str(args.get("chain", "")))
             tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
-            return {"retCode": 0, "retMsg": "success", "result": {"id": tx}}
+            return _withdrawn(world, acc, {"retCode": 0, "retMsg": "success", "result": {"id": tx}})
         if path == "/v5/asset/deposit/query-address" and method == "GET":
             net = _network(str(args.get("chainType", "")))
             return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [

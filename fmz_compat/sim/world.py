@@ -29,7 +29,8 @@ from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
-          "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders")
+          "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders", "history_down",
+          "withdraw_answer_lost")
 LATE_LANDING_MS = (2_000, 30_000)  # timeout_lands_late: the order reaches the venue this much later
 # venues drop canceled orders without a fill from every lookup: Binance USDS-M after 3 days ("Query Order":
 # CANCELED or EXPIRED, no filled trade, created + 3 days < now); the purge_orders fault after a minute
@@ -318,7 +319,10 @@ class SimWorld:
         timeout_lands_late (CreateOrder/Buy/Sell time out before the order reaches the venue: nothing is
         there when the caller looks, and the order lands LATE_LANDING_MS later), purge_orders (canceled
         orders without a fill vanish from every lookup a minute after they were created, as Binance does
-        after 3 days; that rule always applies on Binance).
+        after 3 days; that rule always applies on Binance), history_down (the deposit and withdrawal
+        history endpoints answer HTTP 503; wallets and everything else work), withdraw_answer_lost (a
+        withdrawal request is carried out but its answer is lost: the call returns None as on a timeout;
+        see fmz_compat/sim/api_endpoints.py).
         A later inject of the same fault on the same venue replaces the earlier one (`schedule`
         adds windows instead).
         """

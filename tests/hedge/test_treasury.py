@@ -157,7 +157,7 @@ def test_a_refused_withdrawal_puts_the_money_back_and_waits_before_trying_the_ro
         assert account.funding_wallet["USDT"] == pytest.approx(0, abs=1e-6)  # all back in futures
     assert abs(app.total_equity() - equity_before) < 50  # only price noise: nothing lost
     # FMZ answers a refused request with None: the history proves it absent, then the money goes back
-    assert len(sim.events("got no answer and is not in")) == 2
+    assert len(sim.events("request got no answer and is not in")) == 2
 
 
 def test_an_address_not_on_the_whitelist_is_refused_even_for_a_transfer_saved_before_a_restart():

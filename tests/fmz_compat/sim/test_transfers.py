@@ -13,6 +13,7 @@ from fmz_compat.sim import create_world
 from fmz_compat.store import RobotStore
 from hedge.accounting import STATE_KEY
 from hedge.transfers import read_funding_balance, read_history
+from hedge.wallets import withdraw
 
 T0 = 1_704_067_200_000  # 2024-01-01 UTC
 HOUR = 3_600_000
@@ -210,3 +211,63 @@ def test_a_move_between_own_venues_keeps_unit_nav_continuous_through_the_transit
     )  # in the air, then in OKX's funding wallet
     assert in_transit[-1] == 0
     assert _largest_step(navs) < Decimal("0.0005")  # a 20 % dip without counting the transit
+
+
+def _old_rows(world, account: int, count: int, start_ms: int, step_ms: int) -> None:
+    """`count` credited deposits to `account`, one every `step_ms` from `start_ms` (a long history)."""
+    for i in range(count):
+        world.deposits.append({"id": f"old{account}-{i}", "from": None, "to": account, "asset": "USDT",
+                               "amount": 10.0 + i, "network": "TRC20", "address": f"sim-x-{account}-trc20",
+                               "time": start_ms + i * step_ms})
+
+
+@pytest.mark.parametrize(("venue", "default_days"), [("binance", 90), ("bybit", 30), ("okx", None)])
+def test_each_simulated_history_answers_only_the_venues_own_window_and_read_history_pages_past_it(
+        venue, default_days):
+    # Binance deposit-history "startTime default: 90 days from current timestamp ... time between startTime
+    # and endTime must be less than 90 days" (developers.binance.com/docs/wallet/capital/deposite-history);
+    # Bybit query-record "endTime - startTime should be less than 30 days. Queries for the last 30 days by
+    # default", limit [1, 50] with a cursor; OKX deposit-history: the newest 100 records, `after` for older
+    world, clock = _world()
+    index = VENUES.index(venue)
+    clock.sleep(9 * 86_400_000)
+    now = T0 + 9 * 86_400_000
+    _old_rows(world, index, 240, now - 120 * 86_400_000, 12 * HOUR)  # 120 days of rows, two a day
+    ex = world.exchanges[index]
+    default = read_history(ex, venue)
+    if default_days is None:
+        assert len(default) == 100
+        assert min(r.time_ms for r in default) == now - 120 * 86_400_000 + 140 * 12 * HOUR
+    else:
+        assert min(r.time_ms for r in default) >= now - default_days * 86_400_000
+        assert len(default) == (default_days * 2 if venue == "binance" else 50)  # Bybit: one page of 50
+    paged = read_history(ex, venue, "USDT", now - 121 * 86_400_000, now)
+    assert sorted(r.id for r in paged) == sorted(f"old{index}-{i}" for i in range(240))
+
+
+def test_a_span_longer_than_the_venue_allows_is_refused_not_silently_cut():
+    world, _ = _world()
+    binance, bybit = world.exchanges[0], world.exchanges[2]
+    assert binance.IO("api", "GET", "/sapi/v1/capital/deposit/hisrec",
+                      f"coin=USDT&startTime={T0}&endTime={T0 + 90 * 86_400_000}") is None
+    assert bybit.IO("api", "GET", "/v5/asset/deposit/query-record",
+                    f"coin=USDT&startTime={T0}&endTime={T0 + 30 * 86_400_000}") is None
+    assert binance.IO("api", "GET", "/sapi/v1/capital/deposit/hisrec",
+                      f"coin=USDT&startTime={T0}&endTime={T0 + 89 * 86_400_000}") == []
+
+
+def test_history_down_fails_the_histories_only_and_a_lost_withdrawal_answer_still_withdraws():
+    world, clock = _world()
+    okx = world.exchanges[1]
+    world.deposit_external("okx", 500.0)
+    world.inject("okx", "history_down", T0 + HOUR)
+    assert read_history(okx, "okx") is None and read_funding_balance(okx, "okx") == 500
+    world.inject("okx", "withdraw_answer_lost", T0 + HOUR)
+    address = world.deposit_address(world.accounts[0], "TRC20")
+    answer = withdraw(okx, "okx", amount=Decimal(300), network="TRC20", address=address, memo="",
+                      client_id="c1", now_ms=T0)
+    assert answer.done is None  # no answer: unknown, as FMZ gives a timeout
+    assert [w["amount"] for w in world.withdrawals] == [300.0] and read_funding_balance(okx, "okx") == 200
+    clock.sleep(HOUR)
+    (out,) = [r for r in read_history(okx, "okx") if r.kind == "withdrawal"]
+    assert out.amount == Decimal(299) and out.state == "done"
