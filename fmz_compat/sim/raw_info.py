@@ -481,14 +481,11 @@ def _okx_position(p: PositionView, spec: ContractSpec) -> dict[str, Any]:
         "notionalUsd": num(_notional(p, spec, p.mark)),
         "optVal": "",
         "adl": "1",
-        "bizRefId": "",
-        "bizRefType": "",
         "realizedPnl": "0",
         "pnl": "0",
         "fee": "0",
         "fundingFee": "0",
         "liqPenalty": "0",
-        "closeOrderAlgo": [],
         "cTime": str(p.time_ms),
         "uTime": str(p.time_ms),
     }
@@ -642,10 +639,7 @@ def _bybit_account(assets: list[AssetView], _positions: list[dict[str, Any]]) ->
             "unrealisedPnl": num(a.upnl),
             "cumRealisedPnl": "0",
             "bonus": "0",
-            "collateralSwitch": True,
-            "marginCollateral": True,
-            "spotHedgingQty": "0",
-        }
+                    }
         for a in assets
     ]
     usdt = next((a for a in assets if a.asset == "USDT"), None)
@@ -717,12 +711,13 @@ def _coinex_account(assets: list[AssetView], _positions: list[dict[str, Any]]) -
         "data": [
             {
                 "ccy": a.asset,
-                "available": num(a.available),
+                # CoinEx's own definitions: available = balance - frozen, balance excluding the position
+                # margin; margin = initial margin + unrealized PNL (docs.coinex.com get-futures-balance)
+                "available": num(a.wallet - a.position_margin - a.order_margin),
                 "frozen": num(a.order_margin),
-                "margin": num(a.position_margin),
-                "transferrable": num(max(0.0, min(a.available, a.wallet))),
+                "margin": num(a.position_margin + a.upnl),
+                "transferrable": num(max(0.0, a.wallet - a.position_margin - a.order_margin)),
                 "unrealized_pnl": num(a.upnl),
-                "equity": num(a.equity),
             }
             for a in assets
         ],
@@ -757,11 +752,7 @@ def _bitmex_account(assets: list[AssetView], _positions: list[dict[str, Any]]) -
                 "excessMargin": _int(a.available * unit),
                 "availableMargin": _int(a.available * unit),
                 "withdrawableMargin": _int(max(0.0, min(a.available, a.wallet)) * unit),
-                "makerFeeDiscount": 0,
-                "takerFeeDiscount": 0,
                 "timestamp": _iso(a.time_ms),
-                "foreignMarginBalance": 0,
-                "foreignRequirement": 0,
             }
         )
     return rows

@@ -145,6 +145,10 @@ def test_accounts_read_back_by_ccxt_match_fmz_fields(eid):
     if eid == "Futures_Bybit":  # ccxt: total = walletBalance, used = position + order initial margin
         assert usdt["total"] == pytest.approx(account.Equity - account.UPnL, abs=1e-6)
         assert usdt["used"] == pytest.approx(account.Equity - account.Balance, abs=1e-6)
+    elif eid == "Futures_CoinEx":  # CoinEx's available leaves the unrealized PNL out (it sits in `margin`)
+        assert usdt["free"] == pytest.approx(account.Balance - account.UPnL, abs=1e-6)
+        assert float(account.Info.data[0].margin) == pytest.approx(
+            account.Equity - account.Balance + account.UPnL, abs=1e-6)
     else:
         assert usdt["free"] == pytest.approx(account.Balance, abs=1e-6)
     if eid in ("Futures_Binance", "Futures_OKX", "Futures_BitMEX"):  # these totals are the margin balance
@@ -195,3 +199,90 @@ def test_order_fields_are_the_ones_recorded_from_the_venue(eid):
     ex, _clock = _sim(eid)
     order = ex.GetOrder(ex.CreateOrder(SYM, "buy", -1, _lot(ex.GetMarkets()[SYM])))
     assert set(order.Info) == set(RECORDED_ORDER_FIELDS[eid].split())
+
+
+
+# Position fields each venue documents. Binance: ccxt/binance.py parse_position_risk (USDⓈ-M
+# /fapi/v3/positionRisk, the v3 fields); Bybit: the bybit-api SDK's PositionV5 (unpkg bybit-api@4.2.7
+# lib/types/response/v5-position.d.ts); OKX: ccxt/okx.py parse_position plus nautilus-okx's recorded
+# /api/v5/account/positions (test_data/http_get_positions_long_short.json); CoinEx: ccxt/coinex.py
+# parse_position (GET /futures/pending-position); BitMEX: ccxt/bitmex.py parse_position (GET /position).
+DOCUMENTED_POSITION_FIELDS = {
+    "Futures_Binance": """symbol positionSide positionAmt entryPrice breakEvenPrice markPrice
+        unRealizedProfit liquidationPrice isolatedMargin notional isolatedWallet updateTime initialMargin
+        maintMargin positionInitialMargin openOrderInitialMargin adl bidNotional askNotional marginAsset""",
+    "Futures_Bybit": """positionIdx riskId riskLimitValue symbol side size avgPrice positionValue tradeMode
+        autoAddMargin positionStatus leverage markPrice liqPrice bustPrice positionIM positionMM
+        positionBalance tpslMode takeProfit stopLoss trailingStop sessionAvgPrice delta gamma vega theta
+        unrealisedPnl curRealisedPnl cumRealisedPnl adlRankIndicator isReduceOnly mmrSysUpdatedTime
+        leverageSysUpdatedTime createdTime updatedTime positionIMByMp positionMMByMp seq""",
+    "Futures_OKX": """adl availPos avgPx cTime ccy deltaBS deltaPA gammaBS gammaPA imr instId instType
+        interest last lever liab liabCcy liqPx markPx margin mgnMode mgnRatio mmr notionalUsd optVal pos
+        posCcy posId posSide thetaBS thetaPA tradeId uTime upl uplRatio vegaBS vegaPA baseBal fee
+        realizedPnl uplLastPx uplRatioLastPx bePx fundingFee idxPx liqPenalty pendingCloseOrdLiabVal pnl
+        quoteBal quoteBorrowed quoteInterest spotInUseAmt spotInUseCcy usdPx""",
+    "Futures_CoinEx": """position_id market market_type side margin_mode open_interest close_avbl
+        ath_position_amount unrealized_pnl realized_pnl avg_entry_price cml_position_value
+        max_position_value created_at updated_at take_profit_price stop_loss_price take_profit_type
+        stop_loss_type settle_price settle_value leverage margin_avbl ath_margin_size position_margin_rate
+        maintenance_margin_rate maintenance_margin_value liq_price bkr_price adl_level""",
+    "Futures_BitMEX": """account symbol currency underlying quoteCurrency commission initMarginReq
+        maintMarginReq riskLimit leverage crossMargin deleveragePercentile rebalancedPnl prevRealisedPnl
+        prevUnrealisedPnl currentQty currentCost currentComm realisedCost unrealisedCost grossOpenCost
+        grossOpenPremium isOpen markPrice markValue riskValue homeNotional foreignNotional posState posCost
+        posCross posInit posComm posLoss posMargin posMaint initMargin maintMargin realisedPnl
+        unrealisedPnl unrealisedPnlPcnt unrealisedRoePcnt avgCostPrice avgEntryPrice breakEvenPrice
+        marginCallPrice liquidationPrice bankruptPrice timestamp lastPrice lastValue""",
+}
+# What a reader needs from every venue's position: instrument, size and side, entry, mark, upnl, leverage
+CORE_POSITION_FIELDS = {
+    "Futures_Binance": "symbol positionAmt entryPrice markPrice unRealizedProfit",
+    "Futures_Bybit": "symbol side size avgPrice markPrice unrealisedPnl leverage",
+    "Futures_OKX": "instId pos avgPx markPx upl lever mgnMode",
+    "Futures_CoinEx": "market side open_interest avg_entry_price unrealized_pnl leverage margin_mode",
+    "Futures_BitMEX": "symbol currentQty avgEntryPrice markPrice unrealisedPnl leverage crossMargin",
+}
+
+
+@pytest.mark.parametrize("eid", VENUES)
+def test_position_fields_are_documented_ones_and_carry_the_core(eid):
+    ex, _clock = _sim(eid)
+    ex.CreateOrder(SYM, "buy", -1, _lot(ex.GetMarkets()[SYM]))
+    (pos,) = ex.GetPositions(SYM)
+    fields = set(pos.Info)
+    assert fields <= set(DOCUMENTED_POSITION_FIELDS[eid].split()), "a field the venue does not send"
+    assert set(CORE_POSITION_FIELDS[eid].split()) <= fields
+
+
+# Account rows' fields each venue documents (the simulator fills a subset and invents none). Bybit: the
+# bybit-api SDK's WalletBalanceV5Coin (unpkg bybit-api@3.10.25 lib/types/response/v5-account.d.ts); OKX:
+# okx.json fetchBalance "spot balance" (type swap) details rows; CoinEx:
+# https://docs.coinex.com/api/v2/assets/balance/http/get-futures-balance; BitMEX: ccxt/bitmex.py
+# parse_balance (GET /user/margin).
+DOCUMENTED_ACCOUNT_ROWS = {
+    "Futures_Bybit": (lambda info: info.result.list[0].coin, """coin equity usdValue walletBalance free
+        locked borrowAmount availableToBorrow availableToWithdraw accruedInterest totalOrderIM
+        totalPositionIM totalPositionMM unrealisedPnl cumRealisedPnl bonus"""),
+    "Futures_OKX": (lambda info: info.data[0].details, """accAvgPx availBal availEq borrowFroz cashBal ccy
+        clSpotInUseAmt colBorrAutoConversion collateralEnabled collateralRestrict crossLiab disEq eq eqUsd
+        fixedBal frozenBal imr interest isoEq isoLiab isoUpl liab maxLoan maxSpotInUse mgnRatio mmr
+        notionalLever openAvgPx ordFrozen rewardBal smtSyncEq spotBal spotCopyTradingEq spotInUseAmt
+        spotIsoBal spotUpl spotUplRatio stgyEq totalPnl totalPnlRatio twap uTime upl uplLiab"""),
+    "Futures_CoinEx": (lambda info: info.data, "ccy available frozen margin transferrable unrealized_pnl"),
+    "Futures_BitMEX": (lambda info: info, """account currency riskLimit prevState state action amount
+        pendingCredit pendingDebit confirmedDebit prevRealisedPnl prevUnrealisedPnl grossComm grossOpenCost
+        grossOpenPremium grossExecCost grossMarkValue riskValue taxableMargin initMargin maintMargin
+        sessionMargin targetExcessMargin varMargin realisedPnl unrealisedPnl indicativeTax unrealisedProfit
+        syntheticMargin walletBalance marginBalance marginBalancePcnt marginLeverage marginUsedPcnt
+        excessMargin excessMarginPcnt availableMargin withdrawableMargin timestamp grossLastValue
+        commission"""),
+}
+
+
+@pytest.mark.parametrize("eid", sorted(DOCUMENTED_ACCOUNT_ROWS))
+def test_account_rows_use_only_documented_fields(eid):
+    ex, _clock = _sim(eid)
+    ex.CreateOrder(SYM, "buy", -1, _lot(ex.GetMarkets()[SYM]))
+    rows_of, documented = DOCUMENTED_ACCOUNT_ROWS[eid]
+    rows = rows_of(ex.GetAccount().Info)
+    assert rows and all(set(row) <= set(documented.split()) for row in rows)
