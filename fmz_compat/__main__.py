@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "venues, symbols and the window come from it",
             )
         p.add_argument("--seed", type=int, help="simulator seed (default 1)")
+        p.add_argument("--synthetic-prices", action="store_true",
+                       help="keep the simulator's synthetic price levels instead of the real ones at the "
+                       "window's date (docs/simulator.md, fmz_compat.sim.history)")
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
@@ -370,6 +373,7 @@ def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:
         replay=replay,
         period_s=header.period_s if header else None,
         templates=templates(ns)[0],
+        dated_prices=not ns.synthetic_prices,
     )
     return config, source
 

@@ -308,3 +308,4 @@ class SimConfig:
     symbols: tuple[str, ...] = ("BTC_USDT", "ETH_USDT")  # FMZ pairs the markets generate
     step_ms: int = 1000  # grid of the price path; the path does not depend on how often it is read
     latency_ms: int = 0  # per-call latency advanced on a virtual clock
+    dated_prices: bool = False  # real price levels at the window's date (fmz_compat.sim.history)

@@ -100,6 +100,7 @@ class RunConfig:
     node: str = ""  # and this node's name there
     period_s: int | None = None  # the header's `period`: GetRecords' default period (FMZ: 1h)
     templates: tuple[Path, ...] = ()  # FMZ template libraries bound to the strategy (--template)
+    dated_prices: bool = True  # the simulator starts (and follows) real prices at the window's date
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -356,6 +357,7 @@ def run(
         bindings=config.bindings,
         symbols=market_symbols(config),
         latency_ms=config.latency_ms,
+        dated_prices=config.dated_prices and config.replay is None,
     )
     try:
         world = factory(sim_config, clock, runtime)
@@ -376,6 +378,11 @@ def run(
     if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
         on_runtime(runtime)
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
+    if getattr(world, "price_levels", None):
+        from fmz_compat.sim.history import describe
+
+        for line in describe(world.price_levels):
+            out(line)
     if config.params_origin:
         out(config.params_origin)
 

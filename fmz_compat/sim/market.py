@@ -9,6 +9,7 @@ stepped on every grid point, so the path does not depend on who reads it or how 
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from array import array
@@ -216,6 +217,14 @@ class CoinPath:
         self.shaping = False
         self.drift = 0.0
         self.vol_mult = 1.0
+        self.anchors: list[tuple[int, float]] = []  # (step, log price) the fair price is steered to
+
+    def follow(self, anchors: list[tuple[int, float]]) -> None:
+        """Steer the fair price to real closes: (step, log price) anchors. From each step on, the drift
+        takes the price from where it is to the next anchor by that anchor's step; the random part of
+        the path rides on top (fmz_compat.sim.history)."""
+        self.anchors = sorted(anchors)
+        self._shape_state(self.k + 1)
 
     def add_quote(self, q: Quote) -> None:
         self.quotes.append(q)
@@ -241,7 +250,7 @@ class CoinPath:
                 q.shock_knots = _join(q.shock_knots, shocks[q.market])
         self._shape_state(self.k + 1)
 
-    def _shape_state(self, k: int) -> None:
+    def _shape_state(self, k: int, fair: float | None = None) -> None:
         """The shaping state from step k on (k is the next step to be taken), and the next change."""
         bounds: list[int] = []
         self.drift = 0.0
@@ -249,6 +258,11 @@ class CoinPath:
             if k0 < k <= k1:
                 self.drift = drift
             bounds += [k0 + 1, k1 + 1]
+        i = bisect.bisect_left(self.anchors, (k, -math.inf))
+        if i < len(self.anchors):  # real closes to follow (follow()): steer to the next one
+            k_anchor, log_price = self.anchors[i]
+            self.drift += (log_price - math.log(self.fair if fair is None else fair)) / (k_anchor - k + 1)
+            bounds.append(k_anchor + 1)
         self.vol_mult = 1.0
         for k0, k1, mult in self.vol_windows:
             if k0 < k <= k1:
@@ -294,7 +308,7 @@ class CoinPath:
         for _ in range(n):
             k += 1
             if k == self.next_shape_k:
-                self._shape_state(k)
+                self._shape_state(k, fair)
                 shaping = self.shaping
             if rand() < p_switch:
                 u = rand()

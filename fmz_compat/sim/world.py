@@ -13,7 +13,7 @@ import math
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fmz_compat.core import (
@@ -85,6 +85,7 @@ class SimWorld:
         self.accounts: list[Account] = []
         self.quotes: dict[tuple[str, str], Quote] = {}
         self.coins: dict[str, CoinPath] = {}
+        self.price_levels: dict[str, Any] = {}  # base -> history.PriceLevel | None (cfg.dated_prices)
         self._funded: list[Quote] = []
         # venue -> fault -> [from_ms, until_ms] windows, sorted, disjoint; past windows are dropped lazily
         self.faults: dict[str, dict[str, list[tuple[int, int]]]] = {}
@@ -138,7 +139,11 @@ class SimWorld:
             sp = P.symbol_params(pair)
             coin = self.coins.get(sp.base)
             if coin is None:
-                coin = CoinPath(sp, cfg.seed, cfg.step_ms)
+                level = self._price_level(cfg, sp.base)
+                coin = CoinPath(replace(sp, start_price=level.price) if level else sp, cfg.seed, cfg.step_ms)
+                if level and level.anchors:
+                    coin.follow([((ms - cfg.start_ms) // cfg.step_ms, math.log(price))
+                                 for ms, price in level.anchors])
                 coin_common = CommonFunding(sp, cfg.seed)
                 coin.common_funding = coin_common  # type: ignore[attr-defined]
                 self.coins[sp.base] = coin
@@ -156,6 +161,16 @@ class SimWorld:
                 self._funded.append(q)
             coin.add_quote(q)
             self.quotes[(market, pair)] = q
+
+    def _price_level(self, cfg: SimConfig, base: str) -> Any:
+        """The real level at the window's date (fmz_compat.sim.history), when asked for and known."""
+        if not cfg.dated_prices:
+            return None
+        from fmz_compat.sim.history import level_at
+
+        level = level_at(base, cfg.start_ms, cfg.start_ms + 400 * 86_400_000)
+        self.price_levels[base] = level
+        return level
 
     # --- time ---------------------------------------------------------------------------------
     def now_ms(self) -> int:

@@ -447,3 +447,51 @@ def test_kline_chart_draws_candles_plots_and_signals_on_the_robot_page(tmp_path)
     assert by_name["body"]["markLine"]["data"][0]["name"] == "last"
     assert [p["value"] for p in candles["markPoint"]["data"]] == ["long 1"]
     assert by_name["shapes"]["type"] == "scatter" and by_name["shapes"]["data"]
+
+
+# --- item 6: prices at the window's date ---
+
+FOLLOW = """
+    def main():
+        exchange.SetContractType("swap")
+        while True:
+            t = exchange.GetTicker()
+            Log("px", Unix() * 1000, t.Last)
+            Sleep(8 * 3600 * 1000)
+"""
+
+
+def _closes(coin: str) -> dict[int, float]:
+    from fmz_compat.sim.history import DATA_8H
+
+    lines = DATA_8H.read_text().splitlines()[1:]
+    column = {"BTC": 1, "ETH": 2}[coin]
+    return {int(row.split(",")[0]): float(row.split(",")[column]) for row in lines}
+
+
+def test_btc_follows_the_real_8_hour_closes_inside_the_data(tmp_path):
+    # the closes come from ../shared/data/xex_8h_perps_2023_2024 (Binance BTCUSDT perpetual), a source
+    # we did not write; 2024-03-01 00:00 UTC is one of its close times
+    strategy = _write(tmp_path, FOLLOW)
+    code, logs, run_json = _run(tmp_path, strategy, "--start", "2024-03-01 00:00:00", "--duration", "4d")
+    assert code == 0
+    real = _closes("BTC")
+    rows = [line.split() for line in logs if line.startswith("px")]
+    seen = [(int(float(ms)), float(px)) for _tag, ms, px in rows]
+    assert len(seen) == 12
+    assert abs(seen[0][1] / real[seen[0][0]] - 1) < 0.005  # the start level is the real close
+    worst = max(abs(px / real[ms] - 1) for ms, px in seen)
+    assert worst < 0.05, worst  # within about one 8-hour move of the real path at every close
+    assert real[seen[-1][0]] / real[seen[0][0]] - 1 > 0.05  # BTC rose >5% those days: the path moved with it
+
+
+def test_window_before_the_8_hour_data_starts_at_the_month_end_level_and_says_so(tmp_path, capsys):
+    strategy = _write(tmp_path, "def main():\n    exchange.SetContractType('swap')\n"
+                                "    Log('px', exchange.GetTicker().Last)\n")
+    code, logs, _ = _run(tmp_path, strategy, "--start", "2019-07-01")
+    price = float(next(line for line in logs if line.startswith("px")).split()[1])
+    assert code == 0 and 10_000 < price < 11_600  # month-end closes 10,817 (June) and 10,086 (July) 2019
+    printed = capsys.readouterr().out
+    assert "prices  BTC: starts at 10,817 from month-end closes" in printed
+    code, logs, _ = _run(tmp_path, strategy, "--start", "2019-07-01", "--synthetic-prices")
+    assert float(next(line for line in logs if line.startswith("px")).split()[1]) > 40_000
