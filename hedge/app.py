@@ -148,7 +148,8 @@ class App:
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
-        self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms, api.now_ms, api.sleep)
+        self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms, api.now_ms, api.sleep,
+                                            virtual_clock=bool(api.is_virtual()))
         self.coordinator.attach(self)
         self.coordinator.store = api.store
         shared = self.coordinator.shared

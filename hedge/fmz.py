@@ -45,6 +45,8 @@ class Api:
     chart: Callable[[Any], Any] = lambda _cfg: _NoChart()
     get_command: Callable[[], Any] = _noop
     log_reset: Callable[..., Any] = _noop
+    # the runtime runs simulated time (FMZ's IsVirtual(): a backtest); a runtime that does not say is live
+    is_virtual: Callable[[], bool] = lambda: False
 
     @classmethod
     def from_globals(cls, ns: Mapping[str, Any]) -> Api:
@@ -58,6 +60,7 @@ class Api:
             chart=ns.get("Chart") or (lambda _cfg: _NoChart()),
             get_command=ns.get("GetCommand") or _noop,
             log_reset=ns.get("LogReset") or _noop,
+            is_virtual=ns.get("IsVirtual") or (lambda: False),
         )
 
     def now_ms(self) -> int:

@@ -197,11 +197,15 @@ class Coordinator:
 
 def make_coordinator(cfg: ClusterConfig | None, now_ms: Callable[[], int],
                      clock: Callable[[], int] | None = None,
-                     sleep: Callable[[float], Any] | None = None) -> Coordinator:
+                     sleep: Callable[[float], Any] | None = None, *,
+                     virtual_clock: bool = False) -> Coordinator:
     """LocalCoordinator without a cluster section; RedisCoordinator with one. now_ms: the loop turn's
-    runtime time (leases); clock: the runtime time now and sleep: the runtime's Sleep (execution locks)."""
+    runtime time (leases); clock: the runtime time now and sleep: the runtime's Sleep (execution locks).
+    virtual_clock: the runtime runs simulated time (FMZ's IsVirtual(): a backtest, the simulator): expiries
+    in Redis follow the runtime time; otherwise (a live run) Redis' own clock, so nodes whose clocks differ
+    can never hold one lease or lock at once."""
     if cfg is None:
         from hedge.cluster.local import LocalCoordinator
         return LocalCoordinator()
     from hedge.cluster.redis import RedisCoordinator
-    return RedisCoordinator(cfg, now_ms, clock=clock, sleep=sleep)
+    return RedisCoordinator(cfg, now_ms, clock=clock, sleep=sleep, server_clock=not virtual_clock)

@@ -2,8 +2,8 @@
 
 Keys (all under the cluster's namespace NS):
   NS:fence            counter: every new lease gets the next value (its fencing token)
-  NS:lease:UNIT       hash node, token, expires (runtime ms): the one node that may act on UNIT
-  NS:nodes            hash node -> {region, weight, seen}: heartbeats (runtime ms)
+  NS:lease:UNIT       hash node, token, expires (cluster ms): the one node that may act on UNIT
+  NS:nodes            hash node -> {region, weight, seen}: heartbeats (cluster ms)
   NS:pairs            hash pair id -> pair JSON: the shared pair ledger
   NS:orders           hash client id -> {unit, node, record}: journal of executions not booked yet
   NS:loose            hash UNIT|VENUE -> loose leg JSON: base held beyond the pairs (hedge.ledger.LooseLeg)
@@ -12,18 +12,25 @@ Keys (all under the cluster's namespace NS):
   NS:resv             hash UNIT -> in-flight opening (qty, notional, margin per venue, expiry)
   NS:events           stream: every node's order events, fills and critical events
   NS:rate:VENUE       token bucket of the account's order-rate budget
-  NS:lock:VENUE:SYM   hash node, token, expires (runtime ms): the execution lock of one venue-symbol
+  NS:lock:VENUE:SYM   hash node, token, expires (cluster ms): the execution lock of one venue-symbol
 
-Lease expiry is compared inside Lua with the runtime time the caller passes (a backtest runs in
-simulated time), never with Redis' own clock. Every ledger or journal write names the unit's token and
-is refused when a newer token exists (loose legs too: they are written under the unit they came from);
-an order is journaled and checked in one script before it is sent, with at least a third of the lease
-left at that moment of the runtime clock. Two units share venue-symbols (BTC binance/okx and BTC bybit/okx
-both trade BTC on okx), and the executor measures fills by the change of a venue's position, so every
-execution also holds the execution locks of the venue-symbols it trades, from its first position read to
-its last settle: taken all at once or not at all in one script (no node ever holds some while waiting for
-others: no deadlock), fenced by a token, and lapsing after one lease TTL if the node dies. Without the
-`redis` package this module is never imported.
+Cluster ms: the clock every stamp in Redis is on. A live run uses Redis' own clock: every script that
+stamps or compares an expiry reads the server's TIME itself (the caller passes no time), so the nodes'
+clocks never meet in Redis and two nodes whose clocks differ can never both hold a lease or a lock; a
+heartbeat is stamped with the node's estimate of that clock (advisory: who should own what). A run on a
+virtual clock (the runtime's IsVirtual(): a backtest, the simulator, lockstep) passes its runtime time to
+the scripts instead, so simulated time stays deterministic. What a node itself believes it still holds
+is measured on its runtime clock from before the request that took it (a duration, so a clock offset
+does not matter; the server's expiry is always later).
+
+Every ledger or journal write names the unit's token and is refused when a newer token exists (loose legs
+too: they are written under the unit they came from); an order is journaled and checked in one script
+before it is sent, with at least a third of the lease left at that moment. Two units share venue-symbols
+(BTC binance/okx and BTC bybit/okx both trade BTC on okx), and the executor measures fills by the change
+of a venue's position, so every execution also holds the execution locks of the venue-symbols it trades,
+from its first position read to its last settle: taken all at once or not at all in one script (no node
+ever holds some while waiting for others: no deadlock), fenced by a token, and lapsing after one lease
+TTL if the node dies. Without the `redis` package this module is never imported.
 """
 
 from __future__ import annotations
@@ -55,10 +62,22 @@ STREAM_READ = 500
 LOCK_WAIT_MS = 2_000  # runtime ms an execution waits for a venue-symbol another node is trading, then skips
 LOCK_POLL_MS = 100
 
+# Prepended to every script that reads a `now` argument: '' = Redis' own clock (a live run), otherwise the
+# runtime ms the node passed (a virtual clock). Scripts are replicated by their effects (the default from
+# Redis 5, the only way from 7), so reading TIME before writing is allowed.
+CLOCK = """
+local function clock_ms(arg)
+  if arg ~= '' then return tonumber(arg) end
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 # KEYS: lease, fence. ARGV: node, now, ttl. -> {token, 1 if newly acquired}; token 0 = held by another.
-ACQUIRE = """
+ACQUIRE = CLOCK + """
 local h = redis.call('HMGET', KEYS[1], 'node', 'token', 'expires')
-local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, ttl = clock_ms(ARGV[2]), tonumber(ARGV[3])
 if h[1] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'expires', now + ttl)
   return {tonumber(h[2]), 0}
@@ -79,8 +98,8 @@ return 0
 # KEYS: the execution locks (sorted), then fence. ARGV: node, now, ttl. -> {token, '', 0} when every lock was
 # free (or lapsed, or this node's: a restarted process of the same node) and is now taken with a new token;
 # {0, holder, i} when the i-th (1-based) is held by another node, and then none is taken.
-LOCK = """
-local n, now = #KEYS - 1, tonumber(ARGV[2])
+LOCK = CLOCK + """
+local n, now = #KEYS - 1, clock_ms(ARGV[2])
 for i = 1, n do
   local h = redis.call('HMGET', KEYS[i], 'node', 'expires')
   if h[1] and h[1] ~= ARGV[1] and tonumber(h[2]) > now then return {0, h[1], i} end
@@ -94,9 +113,9 @@ return {token, '', 0}
 
 # KEYS: an execution lock. ARGV: token, now, ttl. -> 1 (expiry moved to now + ttl) when it still carries the
 # token, else 0 (it lapsed and another node took it).
-RENEW = """
+RENEW = CLOCK + """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'expires', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'expires', clock_ms(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 """
 
@@ -112,8 +131,8 @@ return 0
 # Each group {unit, token, strict_ms, pairs_put, pairs_del, orders_put, orders_del, loose_put, loose_del} is
 # applied only when its token is the unit's current one (and, when strict_ms >= 0, the lease has that long
 # left). Returns the units refused.
-WRITE = """
-local ns, node, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+WRITE = CLOCK + """
+local ns, node, now = ARGV[1], ARGV[2], clock_ms(ARGV[3])
 local refused = {}
 local wrote = false
 for _, g in ipairs(cjson.decode(ARGV[4])) do
@@ -143,9 +162,9 @@ return refused
 
 # KEYS: lease, pairs, resv, pair_id. ARGV: node, token, now, strict_ms, ttl, request JSON.
 # -> {pair id, ''} or {0, problem}.
-RESERVE = """
+RESERVE = CLOCK + """
 local h = redis.call('HMGET', KEYS[1], 'node', 'token', 'expires')
-local now = tonumber(ARGV[3])
+local now = clock_ms(ARGV[3])
 if h[1] ~= ARGV[1] or tonumber(h[2]) ~= tonumber(ARGV[2]) then return {0, 'lease lost to another node'} end
 if tonumber(h[3]) - now < tonumber(ARGV[4]) then return {0, 'lease too close to expiry'} end
 local req = cjson.decode(ARGV[6])
@@ -206,10 +225,10 @@ return 0
 # KEYS: the venue's buckets. ARGV: now, orders capacity, orders period ms, weight capacity, weight period
 # ms, orders, weight, mode (reserve | release | spend), floor share (reserve), max wait ms, priority (0/1).
 # -> wait ms (reserve; -1 = refused, nothing taken), 0 otherwise. Two token buckets refilled
-# continuously on the runtime clock (hedge/ratelimit.py TokenBuckets, shared by every node).
-RATE = """
+# continuously on the cluster clock (hedge/ratelimit.py TokenBuckets, shared by every node).
+RATE = CLOCK + """
 local h = redis.call('HMGET', KEYS[1], 'ol', 'wl', 'ts')
-local now = tonumber(ARGV[1])
+local now = clock_ms(ARGV[1])
 local ocap, oper, wcap, wper = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ol, wl, ts = tonumber(h[1]) or ocap, tonumber(h[2]) or wcap, tonumber(h[3]) or now
 if ts > now + math.max(oper, wper) then
@@ -315,7 +334,7 @@ class RedisCoordinator(Coordinator):
 
     def __init__(self, cfg: ClusterConfig, now_ms: Callable[[], int],
                  client: Any | None = None, *, clock: Callable[[], int] | None = None,
-                 sleep: Callable[[float], Any] | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None, server_clock: bool = False) -> None:
         if client is None and redis_lib is None:
             raise RuntimeError("params cluster.redis_url is set but the Python package redis is not "
                                "installed on this host; install it (pip install redis) or remove the "
@@ -326,6 +345,10 @@ class RedisCoordinator(Coordinator):
         self._now_ms = now_ms  # the loop turn's runtime time (leases are renewed once a turn)
         self._clock = clock or now_ms  # the runtime time now (execution locks, taken mid-turn)
         self._sleep = sleep  # the runtime's Sleep: waiting for a lock (None: one try)
+        # True (a live run): expiries are stamped and compared on Redis' clock (TIME, inside the scripts);
+        # False (a virtual clock): on the runtime time this node passes
+        self.server_clock = server_clock
+        self._offset_ms = 0  # Redis' clock minus the runtime clock as last measured (0: virtual clock)
         self.ttl_ms = cfg.lease_ttl_s * 1000
         self.strict_ms = self.ttl_ms // 3
         ns = cfg.namespace
@@ -396,6 +419,8 @@ class RedisCoordinator(Coordinator):
             ledger.orders = {}  # the shared journal is the truth: an own unfinished order is in it
             self._ledger = ledger
             self._pull(ledger)
+            if self.server_clock:
+                self._measure_offset(now_ms, self.r.time())
             self._heartbeat(now_ms)
         except RedisError as exc:
             raise RuntimeError(f"cluster: Redis at {self.cfg.redis_url_shown()} unreachable at start "
@@ -461,7 +486,7 @@ class RedisCoordinator(Coordinator):
         settling = now_ms < self._settle_until
         # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
         self.peers = {n: i for n, i in self.peers.items()
-                      if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > now_ms}
+                      if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > self._cluster_ms(now_ms)}
         owners = self._owners()
         wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
         leader = role_owner(self.peers)
@@ -472,11 +497,11 @@ class RedisCoordinator(Coordinator):
         pipe.get(self.k_ver)
         pipe.xread({self.k_events: self._stream_id}, count=STREAM_READ)
         for unit in wanted:
-            self._acquire(keys=[self._lease_key(unit), self.k_fence], args=[self.node, now_ms, self.ttl_ms],
-                          client=pipe)
+            self._acquire(keys=[self._lease_key(unit), self.k_fence],
+                          args=[self.node, self._now_arg(now_ms), self.ttl_ms], client=pipe)
         for role in roles:
-            self._acquire(keys=[self._role_key(role), self.k_fence], args=[self.node, now_ms, self.ttl_ms],
-                          client=pipe)
+            self._acquire(keys=[self._role_key(role), self.k_fence],
+                          args=[self.node, self._now_arg(now_ms), self.ttl_ms], client=pipe)
         if self._events:
             events, self._events = self._events, []
             for data in events:
@@ -484,8 +509,12 @@ class RedisCoordinator(Coordinator):
                           approximate=True)
         if self._budget is not None:
             self._budget.flush(pipe)  # the requests counted this turn, after everything read above
+        if self.server_clock:
+            pipe.time()
         results = pipe.execute()
-        self._read_peers(results[1], now_ms)
+        if self.server_clock:
+            self._measure_offset(now_ms, results[-1])
+        self._read_peers(results[1], self._cluster_ms(now_ms))
         self._read_stream(results[3])
         adopted: list[Unit] = []
         for unit, (token, new) in zip(wanted, results[4:4 + len(wanted)], strict=True):
@@ -541,14 +570,28 @@ class RedisCoordinator(Coordinator):
         return assign(sorted(units), self.peers, dict(self.cfg.venue_regions))
 
     def _heartbeat_value(self, now_ms: int) -> str:
-        return json.dumps({"region": self.cfg.region, "weight": self.cfg.node_weight, "seen": now_ms,
-                           "units": [u.key for u in self.units]})
+        return json.dumps({"region": self.cfg.region, "weight": self.cfg.node_weight,
+                           "seen": self._cluster_ms(now_ms), "units": [u.key for u in self.units]})
 
     def _heartbeat(self, now_ms: int) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.k_nodes, self.node, self._heartbeat_value(now_ms))
         pipe.hgetall(self.k_nodes)
-        self._read_peers(pipe.execute()[1], now_ms)
+        self._read_peers(pipe.execute()[1], self._cluster_ms(now_ms))
+
+    # --- the cluster clock ---
+    def _now_arg(self, runtime_ms: int) -> int | str:
+        """The `now` a script gets: '' makes it read Redis' own clock (live), else the runtime time."""
+        return "" if self.server_clock else runtime_ms
+
+    def _cluster_ms(self, runtime_ms: int) -> int:
+        """The runtime time on the cluster's clock, for heartbeats (advisory: an estimate within a round
+        trip of Redis' clock in a live run; leases and locks never use it)."""
+        return runtime_ms + self._offset_ms
+
+    def _measure_offset(self, runtime_ms: int, server_time: Any) -> None:
+        seconds, micros = server_time
+        self._offset_ms = int(seconds) * 1000 + int(micros) // 1000 - runtime_ms
 
     def _read_peers(self, raw: dict[str, str], now_ms: int) -> None:
         peers: dict[str, dict[str, Any]] = {}
@@ -628,7 +671,8 @@ class RedisCoordinator(Coordinator):
         try:
             pair_id, problem = self._reserve(
                 keys=[self._lease_key(unit), self.k_pairs, self.k_resv, self.k_pair_id],
-                args=[self.node, held[0], self._clock(), self.strict_ms, self.ttl_ms, json.dumps(payload)])
+                args=[self.node, held[0], self._now_arg(self._clock()), self.strict_ms, self.ttl_ms,
+                      json.dumps(payload)])
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return None, "redis unreachable"
@@ -684,7 +728,8 @@ class RedisCoordinator(Coordinator):
         while True:
             now = self._clock()
             try:
-                token, holder, index = self._lock_script(keys=keys, args=[self.node, now, self.ttl_ms])
+                token, holder, index = self._lock_script(keys=keys,
+                                                         args=[self.node, self._now_arg(now), self.ttl_ms])
             except RedisError as exc:
                 self._lost(f"redis unreachable ({type(exc).__name__})")
                 return None
@@ -736,7 +781,8 @@ class RedisCoordinator(Coordinator):
         if lock[1] - now >= self.ttl_ms // 2:
             return True
         try:
-            renewed = int(self._renew_script(keys=[self._lock_key(key)], args=[lock[0], now, self.ttl_ms]))
+            renewed = int(self._renew_script(keys=[self._lock_key(key)],
+                                             args=[lock[0], self._now_arg(now), self.ttl_ms]))
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return False
@@ -812,8 +858,8 @@ class RedisCoordinator(Coordinator):
             self._dirty = False
             return
         refused = self._write(keys=[self.k_pairs, self.k_orders, self.k_ver, self.k_events, self.k_loose],
-                              args=[self.ns, self.node, now_ms, _groups_json(groups), json.dumps(events),
-                                    STREAM_MAXLEN])
+                              args=[self.ns, self.node, self._now_arg(now_ms), _groups_json(groups),
+                                    json.dumps(events), STREAM_MAXLEN])
         refused = set(refused or [])
         for unit_key, g in groups.items():
             if unit_key in refused:
@@ -895,7 +941,8 @@ class RedisCoordinator(Coordinator):
         return {(venue, symbol) for _node, venue, symbol in self._foreign_orders.values()}
 
     def rate_budget(self, cfg: Any, local: Any) -> RedisRateBudget:
-        self._budget = RedisRateBudget(self.r, self.ns, cfg, self._now_ms, fallback=local)
+        self._budget = RedisRateBudget(self.r, self.ns, cfg, self._now_ms, fallback=local,
+                                       server_clock=self.server_clock)
         return self._budget
 
     # --- event stream ---
@@ -923,7 +970,8 @@ def _groups_json(groups: dict[str, dict[str, Any]]) -> str:
 
 class RedisRateBudget:
     """The account's request budget shared by every node (the RateBudget seam of hedge/ratelimit.py): per
-    venue an order bucket and a weight bucket in Redis, on the runtime clock, with the same answers as
+    venue an order bucket and a weight bucket in Redis, on the cluster clock (Redis' own in a live run,
+    so no node's clock can refill it early; the runtime's on a virtual clock), with the same answers as
     the one-node TokenBuckets: reserve -> 0 (send now), n (send after n ms) or None (refused, nothing
     taken); closes and stops (`priority`) may use the whole bucket and are never refused.
 
@@ -934,11 +982,12 @@ class RedisRateBudget:
     """
 
     def __init__(self, client: Any, namespace: str, cfg: Any, now_ms: Callable[[], int],
-                 fallback: Any | None = None) -> None:
+                 fallback: Any | None = None, server_clock: bool = False) -> None:
         self._r = client
         self._ns = namespace
         self._cfg = cfg  # RateConfig: venue(key) -> (orders, window_s, weight_per_min), max_wait_ms, ...
         self._now_ms = now_ms
+        self._server_clock = server_clock
         self._script = client.register_script(RATE)
         self._spent: dict[str, list[int]] = {}  # venue -> [orders, weight] not written yet
         self._fallback = fallback
@@ -949,8 +998,9 @@ class RedisRateBudget:
               client: Any | None = None) -> Any:
         rate = self._cfg.venue(venue)
         share = 0.0 if priority else self._cfg.close_reserve_pct / 100
+        now: int | str = "" if self._server_clock else self._now_ms()  # '': Redis' own clock
         return self._script(keys=[f"{self._ns}:rate:{venue}"],
-                            args=[self._now_ms(), rate.orders, rate.window_s * 1000, rate.weight_per_min,
+                            args=[now, rate.orders, rate.window_s * 1000, rate.weight_per_min,
                                   60_000, orders, weight, mode, share, self._cfg.max_wait_ms,
                                   1 if priority else 0], client=client)
 

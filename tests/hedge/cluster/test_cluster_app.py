@@ -80,7 +80,7 @@ class NodeRun:
         exchanges = tuple(NodeExchange(ex, self) for ex in self.world.exchanges)
         api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
                   log_profit=lambda *a: None, sleep=self.clock.sleep, unix_nano=self.clock.now_ns,
-                  store=self.store, exchanges=exchanges)
+                  store=self.store, exchanges=exchanges, is_virtual=lambda: True)
         self.kill_after_sends = None
         self.app = App(api, parse_params(json.dumps(params)))
         assert self.app.start()

@@ -91,7 +91,7 @@ class Node:
         exchanges = tuple(world.exchange(v) for v in world.venues if v in venues)
         api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
                   log_profit=lambda *a: None, sleep=world.clock.sleep, unix_nano=world.clock.now_ns,
-                  store=self.store, exchanges=exchanges)
+                  store=self.store, exchanges=exchanges, is_virtual=lambda: True)
         self.app = App(api, parse_params(json.dumps(cfg)))
         assert self.app.start()
         self.alive = True

@@ -81,7 +81,7 @@ class Node:
                               "lease_ttl_s": 10, "namespace": "lock"}}
         api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
                   log_profit=lambda *a: None, sleep=clock.sleep, unix_nano=lambda: clock.now_ns,
-                  store=Store(), exchanges=exchanges)
+                  store=Store(), exchanges=exchanges, is_virtual=lambda: True)
         self.app = App(api, parse_params(json.dumps(params)))
         assert self.app.start()
 
