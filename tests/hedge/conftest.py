@@ -225,7 +225,7 @@ class FakeRuntime:
             ex.time_ms = self.now_ns // 1_000_000
         return {"Log": self.Log, "LogStatus": self.LogStatus, "LogProfit": self.LogProfit,
                 "Sleep": self.Sleep, "UnixNano": self.UnixNano, "_G": self.store,
-                "GetCommand": self.GetCommand, "exchanges": self.exchanges}
+                "GetCommand": self.GetCommand, "IsVirtual": lambda: True, "exchanges": self.exchanges}
 
 
 @pytest.fixture
