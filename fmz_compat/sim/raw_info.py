@@ -527,7 +527,7 @@ def _coinex_position(p: PositionView, spec: ContractSpec) -> dict[str, Any]:
 def _bitmex_position(p: PositionView, spec: ContractSpec) -> dict[str, Any]:
     settle = _settle(spec)
     unit = _BITMEX_UNIT.get(settle, 10**6)
-    base = p.qty * spec.ct_val if not spec.inverse else p.qty / p.mark
+    base = p.qty * spec.ct_val / p.mark if spec.inverse else p.qty * spec.ct_val
     quote = base * p.mark
     return {
         "account": 0,

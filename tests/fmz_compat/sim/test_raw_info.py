@@ -72,8 +72,14 @@ def test_orders_read_back_by_ccxt_match_fmz_fields(eid):
     (listed,) = ex.GetOrders(SYM)
     assert ex.CancelOrder(resting_id)
     canceled = ex.GetOrder(resting_id)
+    # an IOC limit below the book: nothing fills, the venue drops it (Binance calls that EXPIRED)
+    ioc = ex.GetOrder(ex.CreateOrder(SYM, 'buy;{"clientOrderId":"hgA1n3","timeInForce":"IOC"}',
+                                     round(bid * 0.95, 1), lot))
+    assert (ioc.Status, ioc.DealAmount) == (2, 0)
+    dropped = "expired" if eid == "Futures_Binance" else "canceled"
     cases = [(filled, "hgA1n1", "buy", "closed"), (resting, "hgA1n2", "sell", "open"),
-             (listed, "hgA1n2", "sell", "open"), (canceled, "hgA1n2", "sell", "canceled")]
+             (listed, "hgA1n2", "sell", "open"), (canceled, "hgA1n2", "sell", "canceled"),
+             (ioc, "hgA1n3", "buy", dropped)]
     for order, client_id, side, status in cases:
         parsed = client.parse_order(order.Info, client.market("BTC/USDT:USDT"))
         assert (parsed["id"], parsed["clientOrderId"], parsed["side"]) == (_raw_id(order), client_id, side)
@@ -84,11 +90,14 @@ def test_orders_read_back_by_ccxt_match_fmz_fields(eid):
             assert parsed["price"] == pytest.approx(order.Price)
         if order.DealAmount:
             assert parsed["average"] == pytest.approx(order.AvgPrice)
+        if order is ioc and eid != "Futures_CoinEx":  # ccxt does not read CoinEx's type "ioc" back
+            assert parsed["timeInForce"] == "IOC"
         if eid == "Futures_CoinEx":
             # CoinEx v2 answers status only to GET /futures/order-status (GetOrder), not in its lists
             # (ccxt's parser maps only the v1 words, so the v2 word comes through as is)
             v2 = {"closed": "filled", "open": "open", "canceled": "canceled"}[status]
             assert order.Info.get("status") == (None if order is listed else v2)
+            assert order is not ioc or order.Info.type == "ioc"
         else:
             assert parsed["status"] == status
 
