@@ -594,33 +594,34 @@ class App:
                 signed = DIRECTION[record.side] * late[0]
                 if signed * excess <= 0:
                     continue  # not a difference it explains
+                amount = min(abs(signed), abs(excess))
                 if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
                     key = (venue.key, record.symbol)
-                    held = self.ledger.held_positions().get(key)
+                    held = self.ledger.held_positions().get(key, Decimal(0))
                     why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
-                    self.risk._vanished(venue.key, record.symbol, min(abs(signed), abs(excess)),
-                                        mismatch.found, closed_by=(late[1], why))
-                    if self.ledger.held_positions().get(key) != held:  # booked (else: again next time)
-                        del self.ledger.watch[cid]
-                        self._save_ledger()
-                        closed, excess = True, excess - signed
-                    continue
-                try:
-                    done = self._close_late_fill(venue, record, min(abs(signed), abs(excess)), late[1])
-                except LegOutcomeUnknown as exc:
-                    self.halt(str(exc), {(venue.key, record.symbol)})
-                    return closed
-                if done:
+                    self.risk._vanished(venue.key, record.symbol, amount, mismatch.found,
+                                        closed_by=(late[1], why))
+                    done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
+                else:
+                    try:
+                        done = self._close_late_fill(venue, record, amount, late[1])
+                    except LegOutcomeUnknown as exc:
+                        self.halt(str(exc), {(venue.key, record.symbol)})
+                        return closed
+                if not done:
+                    continue  # again next time
+                if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
                     del self.ledger.watch[cid]
                     self._save_ledger()
-                    closed, excess = True, excess - signed
+                closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
 
-    def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> bool:
+    def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
+        """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked)."""
         symbol, sign = record.symbol, DIRECTION[record.side]
         current = self.executor.position(venue, symbol)
         if current is None or current * sign <= 0:
-            return False
+            return Decimal(0)
         amount = min(amount, abs(current))  # reduce-only: never across zero
         tag = f"late:{record.client_id}"
         with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
@@ -629,7 +630,7 @@ class App:
         moved = sum((f.filled for f in fills), Decimal(0))
         if not moved:
             self._save_ledger()
-            return False
+            return Decimal(0)
         exit_price = fills[0].avg_price or entry
         entry = entry or exit_price
         fees = sum((f.fees for f in fills), Decimal(0)) + moved * entry * self.taker_bps(venue.key) / 10_000
@@ -641,7 +642,7 @@ class App:
         self.event(f"{tag}: order {record.client_id} ({record.tag}, proved absent after a timeout) reached "
                    f"{venue.key} late: {sign * moved:+f} {symbol} at {entry} closed reduce-only at "
                    f"{exit_price}: unplanned {pnl:+.2f} USDT", "critical")
-        return True
+        return moved
 
     def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on

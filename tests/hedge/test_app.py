@@ -777,3 +777,49 @@ def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, 
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert [s for _, s, _ in binance.sent] == ["closebuy"] and [s for _, s, _ in okx.sent] == ["closesell"]
     assert app.ledger.orders == {}
+
+
+def test_a_late_opening_whose_reduce_only_close_fills_in_part_is_closed_in_full(fake_exchange, fake_runtime):
+    """Issue #17 seq 2 with a thin book: okx's sell lands 30 s late (proved absent, leg topped up), and the
+    reduce-only close of the 0.019 it added fills only half (0.009). The order stays watched and the rest is
+    closed at the next reading. Old code dropped it from the watch list after the first part: the remaining
+    0.010 short on okx was unexplained, reconcile halted with 'close them by hand', okx held -0.029 against
+    binance's +0.019."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.lands_late_ms = [30_000]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1 and okx.base_position() == D("-0.019")
+    okx.fill_ratio = [1.0, 0.5]  # the late landing fills in full, the first close half (floored to the lot)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    _run(app, runtime, 120)
+    assert [s for _, s, _ in okx.sent] == ["sell", "sell", "closesell", "closesell"]
+    assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
+    assert app.halt_reason is None and not any("by hand" in line for line in runtime.logs)
+    assert app.ledger.watch == {}
+    pnl = D("0.019") * (D("50000") - D("50000.5")) - D("0.019") * (D("50000") + D("50000.5")) * 2 / 10_000
+    assert app.risk.unplanned_pnl == pnl  # the round trip booked once, in two parts
+
+
+def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exchange, fake_runtime):
+    """The close's form: a partial close's okx leg lands 30 s late and takes 0.009 more of okx's short;
+    binance's reduce-only close of the same 0.009 fills only 0.004. The order stays watched, the other 0.005
+    is closed at the next reading. Old code: watch entry dropped, halt 'close them by hand', binance long
+    0.005 unhedged."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    okx.lands_late_ms = [30_000]
+    app.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], qty=D("0.009"))
+    binance.fill_ratio = [0.5]
+    _run(app, runtime, 120)
+    assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
+    assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
+    assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy"]
+    assert app.halt_reason is None and not any("by hand" in line for line in runtime.logs)
