@@ -82,10 +82,18 @@ def binding_from_json(item: Any, position: int) -> ExchangeBinding:
     try:
         return ExchangeBinding(
             eid=str(item["eid"]), currency=str(item.get("currency", "BTC_USDT")).upper(),
-            balance=float(item.get("balance", 10_000.0)), stocks=float(item.get("stocks", 0.0)),
+            balance=float(item.get("balance", 10_000.0)),
+            stocks=float(item.get("stocks", _default_stocks(str(item["eid"])))),
             fee=fee, label=str(item.get("label", "")))
     except (TypeError, ValueError) as exc:
         raise HeaderError(f"backtest header exchanges[{position}]: {exc}") from None
+
+
+def _default_stocks(eid: str) -> float:
+    """FMZ's backtester funds a header exchange without "stocks" with 3 coins (fmzquant/backtest_python
+    fmz.py parseTask: e.get('stocks', 3.0)); kept for spot, where a grid or a rebalancer needs coins to
+    sell. A USDT-margined futures binding starts without coins, as before."""
+    return 0.0 if eid.startswith("Futures_") else 3.0
 
 
 def parse_header(source: str) -> BacktestHeader | None:

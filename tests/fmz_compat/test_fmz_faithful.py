@@ -495,3 +495,21 @@ def test_window_before_the_8_hour_data_starts_at_the_month_end_level_and_says_so
     assert "prices  BTC: starts at 10,817 from month-end closes" in printed
     code, logs, _ = _run(tmp_path, strategy, "--start", "2019-07-01", "--synthetic-prices")
     assert float(next(line for line in logs if line.startswith("px")).split()[1]) > 40_000
+
+
+def test_spot_header_exchange_without_stocks_gets_fmzs_three_coins(tmp_path):
+    # fmzquant/backtest_python fmz.py parseTask: "Stocks": e.get('stocks', 3.0)
+    strategy = _write(tmp_path, '''\
+        """backtest
+        start: 2024-01-01 00:00:00
+        end: 2024-01-01 01:00:00
+        exchanges: [{"eid":"Binance","currency":"BTC_USDT"},{"eid":"OKX","currency":"ETH_USDT","stocks":0.5}]
+        """
+        def main():
+            Log("stocks", exchanges[0].GetAccount().Stocks, exchanges[1].GetAccount().Stocks)
+        ''')
+    out = tmp_path / "runs"
+    assert main(["backtest", str(strategy), "--out", str(out), "--quiet"]) == 0
+    db = sqlite3.connect(out / "1" / "1.db3")
+    assert ("stocks 3.0 0.5",) in db.execute("SELECT Extra FROM log").fetchall()
+    db.close()
