@@ -13,8 +13,11 @@ import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hedge.app import App
 from hedge.cluster import OpenRequest, Unit, make_coordinator
@@ -217,3 +220,40 @@ def test_the_runtime_decides_the_clock_a_live_run_or_one_that_does_not_say_uses_
     params = {"cluster": {"redis_url": "redis://127.0.0.1:1/0", "node": "n"}}
     app = App(Api.from_globals(g), parse_params(json.dumps(params)))  # connects only at start()
     assert app.coordinator.server_clock is server_clock
+
+
+OKX_BTC = ("okx", "BTC_USDT")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(skews=st.lists(st.integers(-3_600_000, 3_600_000), min_size=3, max_size=3),
+       weights=st.lists(st.integers(0, 2), min_size=3, max_size=3),
+       steps=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["sync", "lock", "unlock", "die"])),
+                      min_size=5, max_size=30))
+def test_live_nodes_with_any_clock_offsets_never_both_hold_a_unit_or_a_lock(redis_url, redis_server, skews,
+                                                                         weights, steps):
+    """Three live nodes up to an hour apart, random weights (hand-overs), syncs, executions and deaths in
+    any order: at every step at most one node would act on the unit and at most one holds okx BTC's
+    execution lock, each judged by its own clock."""
+    redis_server.client().flushall()
+    nodes = [LiveNode(redis_url, name, skew, weight=weight)
+             for name, skew, weight in zip("abc", skews, weights, strict=True)]
+    dead: set[int] = set()
+    executions: dict[int, Any] = {}
+    for index, action in steps:
+        if index in dead:
+            continue
+        node = nodes[index]
+        if action == "sync":
+            node.sync()
+        elif action == "lock" and index not in executions:
+            execution = node.c.exclusive([OKX_BTC])
+            if execution.__enter__():
+                executions[index] = execution
+        elif action == "unlock" and index in executions:
+            executions.pop(index).__exit__(None, None, None)
+        elif action == "die":
+            dead.add(index)  # never syncs nor releases again: its lease and lock run out by themselves
+        assert len(_believe_they_hold(nodes, BTC)) <= 1
+        lockers = [n.c.node for i, n in enumerate(nodes) if i in executions and n.c._lock_held(OKX_BTC)]
+        assert len(lockers) <= 1
