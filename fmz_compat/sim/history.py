@@ -166,7 +166,7 @@ def level_at(base: str, start_ms: int, end_ms: int) -> PriceLevel | None:
         last = bisect.bisect_left(times, end_ms) + 1
         anchors = tuple(zip(times[first:last], values[first:last], strict=True))
         return PriceLevel(_interpolated(times, values, start_ms),
-                          "Binance perpetual 8-hour closes (../shared/data xex_8h_perps_2023_2024)", anchors)
+                          "Binance perpetual 8-hour closes (fmz_compat/sim/data, from xex_8h_perps_2023_2024)", anchors)
     return _from_month_ends(base, start_ms)
 
 
