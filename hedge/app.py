@@ -371,13 +371,13 @@ class App:
         if status_due:
             self.refresh_accounts()
         self.risk.check(full=status_due)
-        if self.ledger.loose and self.state.may_close and not self.ledger.orders:
-            self.risk.settle_loose()
+        if self.ledger.loose and self.state.may_close:
+            self.risk.settle_loose()  # not where an execution is in doubt (its fills are not booked yet)
         if self.ledger.pairs and self.state.may_close:
             self._close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
-        if self.ledger.loose and self.state.may_close and not self.ledger.orders:
+        if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()  # a loose leg this turn's closes left is not held until the next turn
         if status_due:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000

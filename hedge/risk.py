@@ -749,11 +749,16 @@ class Risk:
         LOOSE_RETRY_MAX_S). Other nodes' legs are theirs (a dead node's, once its unit is adopted)."""
         app = self.app
         self._consolidate_loose()
+        # an execution in doubt there: its unbooked fills would read as part of the leg (recovery first);
+        # anywhere else a leg is closed now, not held for as long as another venue cannot be asked
+        in_doubt = {(record.venue, record.symbol) for record in app.ledger.orders.values()}
         for key in sorted(app.ledger.loose):
             first = app.ledger.loose.get(key)
             venue = key[0]
             if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
                 continue  # an outage's legs are settled by recover() first
+            if (venue, key[1]) in in_doubt:
+                continue
             if not self._mine_leg(first) or app.now_ms < self._next_loose_ms.get(key, 0):
                 continue
             progress = False

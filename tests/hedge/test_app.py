@@ -823,3 +823,50 @@ def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exc
     assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy"]
     assert app.halt_reason is None and not any("by hand" in line for line in runtime.logs)
+
+
+def test_a_loose_leg_is_closed_while_another_venues_execution_is_in_doubt(fake_exchange, fake_runtime):
+    """A loose long of 0.01 on bybit (unhedged exposure) and an opening's order on okx whose outcome is
+    unknown because okx went down. The bybit leg has nothing to do with okx's order: it is closed reduce-only
+    at once. Old code closed no loose leg anywhere while any order was journaled: bybit's 0.01 stayed
+    unhedged for the whole okx outage (5 minutes here, nothing sent)."""
+    from hedge.cluster import Unit
+    from hedge.ledger import EXECUTION, LooseLeg
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={"BTC_USDT": (50_000.0, 50_000.5)})
+    bybit = fake_exchange("bybit", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    runtime = fake_runtime([binance, okx, bybit])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert app.start()
+    bybit.contracts["BTC_USDT"] = D("0.01")
+    app.ledger.add_loose(LooseLeg("bybit", "BTC_USDT", D("0.01"), D("50000"), 1,
+                                  Unit.of("BTC_USDT", "bybit", "okx").key, EXECUTION))
+    app.ledger.journal(OrderRecord("hg9n1", "open#5", "okx", "BTC_USDT", "sell", D("0.019"),
+                                   status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
+    app._save_ledger()
+    okx.positions_down = True
+    _run(app, runtime, 12)
+    assert bybit.sent == [("BTC_USDT.swap", "closebuy", 0.01)] and bybit.base_position() == 0
+    assert app.ledger.loose == {} and list(app.ledger.orders) == ["hg9n1"]  # okx's order still in doubt
+    assert app.halt_reason is not None  # openings stay stopped until okx's order is settled
+
+
+def test_a_loose_leg_where_an_execution_is_in_doubt_waits_for_its_recovery(fake_exchange, fake_runtime):
+    """The other side of the rule: where an order is in doubt its unbooked fill reads as part of the
+    position, so the loose leg there waits for recovery (nothing is sent on that venue-symbol)."""
+    from hedge.cluster import Unit
+    from hedge.ledger import EXECUTION, LooseLeg
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.contracts["BTC_USDT"] = D("-1")
+    app.ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.01"), D("50000"), 1,
+                                  Unit.of("BTC_USDT", "binance", "okx").key, EXECUTION))
+    app.ledger.journal(OrderRecord("hg9n1", "open#5", "okx", "BTC_USDT", "sell", D("0.019"),
+                                   status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
+    app._save_ledger()
+    _run(app, runtime, 4)  # before the next reconcile settles the order (okx answers)
+    assert okx.sent == [] and binance.sent == [] and app.ledger.loose
