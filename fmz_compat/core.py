@@ -199,6 +199,14 @@ class StopAwareClock:
         self.inner = inner
         self.stop_reason = ""
         self.swallowed = 0
+        self.escalate = True  # off while onexit() runs: it may use the API after a stop, as on FMZ
+
+    def for_onexit(self) -> None:
+        """onexit() runs with the API as FMZ gives it after a stop: usable after SIGTERM/Ctrl-C, and
+        raising EOFError (not RunStopped) on each call once a backtest window has ended."""
+        self.escalate = False
+        if self.stop_reason == "stopped":
+            self.stop_reason = ""
 
     @property
     def is_virtual(self) -> bool:
@@ -212,7 +220,7 @@ class StopAwareClock:
             self.stop_reason = reason
 
     def _raise_if_over(self) -> None:
-        if self.stop_reason:
+        if self.stop_reason and self.escalate:
             self.swallowed += 1
             _arm_leave_handler()
             raise RunStopped(self.stop_reason)

@@ -571,6 +571,7 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
         runtime.log(5, f"robot stopping: {ended[1]}")
         onexit = g.get("onexit")
         if callable(onexit):
+            clock.for_onexit()
             logged_before = runtime.store.count_logs()
             try:
                 onexit()

@@ -165,8 +165,8 @@ def level_at(base: str, start_ms: int, end_ms: int) -> PriceLevel | None:
         first = bisect.bisect_right(times, start_ms)
         last = bisect.bisect_left(times, end_ms) + 1
         anchors = tuple(zip(times[first:last], values[first:last], strict=True))
-        return PriceLevel(_interpolated(times, values, start_ms),
-                          "Binance perpetual 8-hour closes (fmz_compat/sim/data, from xex_8h_perps_2023_2024)", anchors)
+        source = "Binance perpetual 8-hour closes (fmz_compat/sim/data, from xex_8h_perps_2023_2024)"
+        return PriceLevel(_interpolated(times, values, start_ms), source, anchors)
     return _from_month_ends(base, start_ms)
 
 

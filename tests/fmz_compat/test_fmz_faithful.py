@@ -513,3 +513,54 @@ def test_spot_header_exchange_without_stocks_gets_fmzs_three_coins(tmp_path):
     db = sqlite3.connect(out / "1" / "1.db3")
     assert ("stocks 3.0 0.5",) in db.execute("SELECT Extra FROM log").fetchall()
     db.close()
+
+
+def test_sigterm_swallowed_by_bare_except_in_paper_still_stops_and_onexit_can_use_the_api(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    strategy = _write(tmp_path, """
+        def main():
+            Log("started")
+            while True:
+                try:
+                    exchange.GetTicker()
+                    Sleep(100)
+                except:
+                    pass
+        def onexit():
+            Log("onexit account", exchange.GetAccount() is not None)
+        """)
+    out = tmp_path / "runs"
+    argv = [sys.executable, "-m", "fmz_compat", "paper", str(strategy), "--venues", "Binance",
+            "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(argv, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            db_path = out / "1" / "1.db3"
+            if db_path.is_file():
+                db = sqlite3.connect(db_path)
+                try:
+                    if db.execute("SELECT 1 FROM log WHERE Extra = 'started'").fetchall():
+                        break
+                except sqlite3.OperationalError:
+                    pass
+                finally:
+                    db.close()
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_json = json.loads((out / "1" / "run.json").read_text())
+    assert run_json["ended_by"].startswith("stopped (the strategy caught the stop and went on")
+    db = sqlite3.connect(out / "1" / "1.db3")
+    logs = [row[0] for row in db.execute("SELECT Extra FROM log ORDER BY Id")]
+    db.close()
+    assert logs[-1] == "onexit account True"
