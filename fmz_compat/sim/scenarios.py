@@ -86,6 +86,7 @@ FAULT_RATES: dict[str, tuple[float, int, int]] = {
 HARSH_FAULT_RATES: dict[str, tuple[float, int, int]] = {
     "timeout_lands_late": (1.0, 30_000, 5 * MINUTE_MS),
     "purge_orders": (0.5, 10 * MINUTE_MS, 2 * HOUR_MS),
+    "history_down": (1.0, 2 * MINUTE_MS, 30 * MINUTE_MS),  # deposit/withdrawal histories answer HTTP 503
 }
 ADL_PER_DAY = 0.2  # per run, on a random venue, besides the one at every move's extreme
 ADL_FRACTION = (0.3, 1.0)
