@@ -253,7 +253,8 @@ class Exchange(FmzExchangeObject):
         if self._futures and ct not in SUPPORTED_CONTRACTS:
             raise _Failed(f"contract type {ct!r} is not simulated (only \"swap\")")
         if self._acc.quote(pair) is None:
-            raise _Failed(f"symbol {pair} is not listed on the simulated {self._name}")
+            raise _Failed(f"symbol {pair} is not listed on the simulated {self._name}: pass --symbols {pair} "
+                          "(pairs the strategy names in a string are listed by themselves)")
         return pair, ct
 
     def _fmz_symbol(self, pair: str) -> str:

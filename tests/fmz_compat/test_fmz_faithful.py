@@ -564,3 +564,19 @@ def test_sigterm_swallowed_by_bare_except_in_paper_still_stops_and_onexit_can_us
     logs = [row[0] for row in db.execute("SELECT Extra FROM log ORDER BY Id")]
     db.close()
     assert logs[-1] == "onexit account True"
+
+
+def test_a_computed_pair_not_listed_names_the_fix(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            exchange.IO("currency", "ADA" + "_" + "USDT")
+            Log("ticker", exchange.GetTicker())
+        """)
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 0 and "ticker None" in logs
+    assert any(line.endswith("symbol ADA_USDT is not listed on the simulated Futures_Binance: pass --symbols "
+                             "ADA_USDT (pairs the strategy names in a string are listed by themselves)")
+               for line in logs)
+    code, logs, _ = _run(tmp_path, strategy, "--symbols", "BTC_USDT,ADA_USDT")
+    assert code == 0 and "ticker None" not in logs

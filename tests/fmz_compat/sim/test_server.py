@@ -112,7 +112,8 @@ def test_failures_are_none_with_the_venue_message_and_order_args_travel(frozen):
     node = Node(frozen, "tokyo")
     assert node.binance.GetTicker("NOPE_USDT.swap") is None
     assert node.errors() == ["Futures_Binance GetTicker: symbol NOPE_USDT is not listed on the simulated "
-                             "Futures_Binance"]
+                             "Futures_Binance: pass --symbols NOPE_USDT (pairs the strategy names in a "
+                             "string are listed by themselves)"]
     assert node.binance.CreateOrder("BTC_USDT.swap", "buy", -1, 1000.0) is None  # margin
     assert '"code":-2019' in node.errors()[-1]
     assert node.binance.GetOrder("BTC_USDT.swap,99") is None
