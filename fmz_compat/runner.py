@@ -263,7 +263,14 @@ def _virtual_time(real: types.ModuleType, clock: Clock) -> types.ModuleType:
 
 
 def _virtual_datetime(real: types.ModuleType, clock: Clock) -> types.ModuleType:
-    class datetime(real.datetime):  # noqa: N801 - it stands in for datetime.datetime
+    class _RealInstances(type):  # isinstance(x, datetime.datetime) holds for every real datetime too
+        def __instancecheck__(cls, obj: Any) -> bool:
+            return isinstance(obj, cls.__mro__[1])
+
+        def __subclasscheck__(cls, sub: Any) -> bool:
+            return issubclass(sub, cls.__mro__[1])
+
+    class datetime(real.datetime, metaclass=_RealInstances):  # noqa: N801 - stands in for datetime.datetime
         @classmethod
         def now(cls, tz: Any = None) -> Any:
             return cls.fromtimestamp(clock.now_ns() / 1e9, tz)
@@ -276,7 +283,7 @@ def _virtual_datetime(real: types.ModuleType, clock: Clock) -> types.ModuleType:
         def today(cls) -> Any:
             return cls.now()
 
-    class date(real.date):  # noqa: N801
+    class date(real.date, metaclass=_RealInstances):  # noqa: N801
         @classmethod
         def today(cls) -> Any:
             return cls.fromtimestamp(clock.now_ns() / 1e9)

@@ -226,9 +226,13 @@ def test_datetime_now_and_utcnow_follow_the_backtest_clock(tmp_path):
             Log("utc", datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
                 dt.utcnow().strftime("%Y-%m-%d %H:%M"), date.today().year, datetime.datetime.now().year,
                 time.strftime("%Y"), int(dt.now().timestamp()) == int(time.time()) == Unix())
+            real = dt.__mro__[1]  # the real datetime.datetime, as a library would hand one back
+            Log("types", isinstance(real(2020, 1, 1), dt), isinstance(real(2020, 1, 1), datetime.datetime),
+                isinstance(dt.now(), date), issubclass(real, datetime.datetime))
         ''')
     code, logs, _ = _run(tmp_path, strategy, "--start", "2021-03-04 05:00:00")
     assert code == 0 and "utc 2021-03-04 05:30 2021-03-04 05:30 2021 2021 2021 True" in logs
+    assert "types True True True True" in logs
 
 
 def test_get_command_moves_virtual_time_with_latency(tmp_path):
