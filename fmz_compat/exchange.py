@@ -651,7 +651,7 @@ class Exchange(FmzExchangeObject):
             cost=order.cost if spec.inverse else order.cost * spec.ct_val, fee=order.fee, tif=order.tif,
             post_only=order.post_only, reduce_only=order.reduce_only, status=order.status,
             time_ms=order.time_ms, leverage=leverage, isolated=not self._acc.cross,
-            liquidation=order.origin == "liquidation")
+            liquidation=order.origin == "liquidation", adl=order.origin == "adl")
         return raw_info.order_info(self._venue, view, spec, queried=queried)
 
     def _order_struct(self, order: Order, queried: bool = False) -> Struct:

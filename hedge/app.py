@@ -554,6 +554,9 @@ class App:
         if mismatches and self.ledger.watch and self._close_late_fills(mismatches):
             self._next_reconcile_ms = self.now_ms  # read the venues again at the next turn
             return
+        if mismatches and self._close_deleveraged(mismatches):
+            self._next_reconcile_ms = self.now_ms
+            return
         if mismatches and self.cfg.reconcile_policy == "adopt":
             self._adopt(paired)
             mismatches = self.ledger.reconcile(paired, tolerance)
@@ -614,6 +617,30 @@ class App:
                     del self.ledger.watch[cid]
                     self._save_ledger()
                 closed, excess = True, excess - (done if signed > 0 else -done)
+        return closed
+
+    def _close_deleveraged(self, mismatches: list[PositionMismatch]) -> bool:
+        """A venue that can trade holds less of a pairs' leg than the ledger (same side), and its order
+        history shows its own liquidation or ADL order on that side: the leg was cut by the venue while it
+        answered (ADL takes the winning leg of a hedge). Close the same quantity on the hedging legs and book
+        the pairs at the price the venue reports (Risk._vanished), as after an outage. Without the venue's
+        order as evidence the difference is only named. True when something was booked."""
+        closed = False
+        for mismatch in mismatches:
+            expected, found = mismatch.expected, mismatch.found
+            key = mismatch.venue
+            if expected * found < 0 or abs(found) >= abs(expected) or not self.health.can_trade(key):
+                continue
+            if key in self.health.recovered or self._venue_or_none(key) is None:
+                continue  # an outage's legs are recovered by Risk.recover first
+            missing = abs(expected) - abs(found)
+            price = self.risk._reported_liquidation(key, mismatch.symbol, expected > 0, missing)
+            if price is None:
+                continue
+            held = self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0))
+            self.risk._vanished(key, mismatch.symbol, missing, found, closed_by=(
+                price, f"the price {key} reports for its own liquidation/ADL order, found by reconcile"))
+            closed = closed or self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0)) != held
         return closed
 
     def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:

@@ -98,7 +98,7 @@ class Order:
     margin: float = 0.0       # margin reserved for the resting opening part
     quote_amount: bool = False  # spot market buy: amount is quote currency
     client_id: str = ""
-    origin: str = ""          # "liquidation": the venue's own order closing a liquidated position
+    origin: str = ""          # "liquidation" / "adl": the venue's own order closing a liquidated / ADL'd leg
 
     @property
     def avg_price(self) -> float:
@@ -419,7 +419,7 @@ class Account:
         for o in [o for o in self.open.values() if o.pair == pair and o.reduce_only]:
             self._finish(o, ORDER_STATE_CANCELED)  # the venue cancels reduce-only orders it would overfill
         order = Order(self.next_n, pair, self.futures, side, 1, q.mark, qty, reduce_only=True, tif="IOC",
-                      time_ms=self.world.now_ms(), client_id="adl_autoclose")
+                      time_ms=self.world.now_ms(), client_id="adl_autoclose", origin="adl")
         self.next_n += 1
         self.orders[order.n] = order
         order.filled, order.cost = qty, qty * q.mark

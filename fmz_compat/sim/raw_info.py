@@ -64,6 +64,7 @@ class OrderView:
     leverage: int
     isolated: bool
     liquidation: bool = False  # the venue's own order closing a liquidated position
+    adl: bool = False  # the venue's own ADL order (OKX category adl, Bybit CreateByAdl_PassThrough)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _bybit_order(o: OrderView, spec: ContractSpec, _queried: bool) -> dict[str, 
         "isLeverage": "",
         "positionIdx": 0,
         "orderStatus": status,
-        "createType": "CreateByLiq" if o.liquidation else "CreateByUser",
+        "createType": ("CreateByLiq" if o.liquidation else "CreateByAdl_PassThrough" if o.adl
+                       else "CreateByUser"),
         "cancelType": "UNKNOWN" if status in ("New", "PartiallyFilled", "Filled") else "CancelByUser",
         "rejectReason": "EC_NoError",
         "avgPrice": num(o.avg_price) if o.filled else "",
@@ -283,7 +285,7 @@ def _okx_order(o: OrderView, spec: ContractSpec, _queried: bool) -> dict[str, An
         "rebateCcy": settle,
         "rebate": "0",
         "source": "",
-        "category": "full_liquidation" if o.liquidation else "normal",
+        "category": "full_liquidation" if o.liquidation else "adl" if o.adl else "normal",
         "reduceOnly": "true" if o.reduce_only else "false",
         "isTpLimit": "false",
         "cancelSource": "",

@@ -590,3 +590,54 @@ def test_a_long_and_a_short_loose_leg_on_one_venue_symbol_cancel_without_an_orde
     assert app.ledger.loose_positions() == {}
     assert sim.orders(1) == []
     assert app.ledger.realized_pnl - realized != 0
+
+
+ADL_PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 30000, '
+              '"open_threshold_bps": 900, "close_threshold_bps": -900, "status_interval_s": 60, '
+              '"leverage": {"binance": 10, "okx": 10, "bybit": 10}}')
+
+
+@pytest.mark.parametrize("long_name, short_name", [("Futures_Binance", "Futures_OKX"),
+                                                   ("Futures_OKX", "Futures_Bybit"),
+                                                   ("Futures_OKX", "Futures_Binance")])
+def test_a_hedge_leg_auto_deleveraged_on_a_venue_that_answers_is_hedged_and_booked(long_name, short_name):
+    """Issue #17, ADL of a hedge leg: the price falls 3 %, the short is the winning leg and its venue
+    auto-deleverages half of it while answering all along. Its order history carries the venue's ADL order
+    (Binance clientOrderId adl_autoclose, OKX category adl, Bybit createType CreateByAdl_PassThrough: the
+    marks hedge/liquidations.py reads). Reconcile closes the same half of the long reduce-only and books the
+    pair at the ADL order's price. Old code: 'close them by hand', half the long unhedged for good."""
+    sim = Sim(long_name, short_name, hours=2)
+    app = sim.app(params=ADL_PARAMS)
+    assert app.start()
+    _book_pair(app, sim, "0.1")
+    short_key = app.venues[1].key
+    sim.world.coins["BTC"].fair *= 0.97
+    sim.world.schedule_adl(short_key, sim.now_ms() + 20_000, 0.5)
+    for _ in range(180):
+        app.tick()
+        sim.clock.sleep(1000)
+    adl = [o for o in sim.orders(1) if o["Info"] and o["DealAmount"] and o["Offset"] == 1
+           and not client_id_of(short_key, o).startswith("hg")]
+    assert len(adl) == 1  # the venue's own order
+    assert _net(app) == 0 and app.halt_reason is None
+    pair = app.ledger.pairs[1]
+    assert pair.qty == D("0.050") and app.venue_positions() == {(app.venues[0].key, SYMBOL): D("0.050"),
+                                                                 (short_key, SYMBOL): D("-0.050")}
+    assert any(f"booked at {D(str(adl[0]['AvgPrice'])):.2f}" in line and "liquidation/ADL order" in line
+               for line in sim.logs)
+
+
+def test_a_hedge_leg_shorter_than_the_ledger_without_a_venue_order_saying_why_is_named_not_closed():
+    """The evidence rule: the short shrinks by an order that is not the venue's own (a person's, say);
+    nothing says the venue cut it, so reconcile names the difference and sends nothing."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app(params=ADL_PARAMS)
+    assert app.start()
+    _book_pair(app, sim, "0.1")
+    okx = sim.world.exchanges[1]
+    before = len(sim.orders(0))
+    assert okx.CreateOrder(SYMBOL + ".swap", "closesell", -1, 5) is not None  # 0.05 BTC by hand
+    for _ in range(90):
+        app.tick()
+        sim.clock.sleep(1000)
+    assert app.halt_reason is not None and len(sim.orders(0)) == before
