@@ -92,6 +92,9 @@ class VenueRisk:
     distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark, that symbol moving alone
     # % every position may move against us at once before the account is liquidated (all symbols)
     common: Decimal | None = None
+    # marks (by mechanics symbol) and distance of the last full evaluation (Risk._far_still)
+    basis: dict[str, Decimal] = field(default_factory=dict)
+    basis_distance: Decimal | None = None
     venue_mark: dict[str, Decimal] = field(default_factory=dict)  # pair -> the venue's mark at read_ms
     priced_by: dict[str, str] = field(default_factory=dict)  # pair -> where its mark came from (BOOK...)
 
@@ -343,7 +346,7 @@ class Risk:
                           f"{view.venue} {pair}: its book is older than {self.app.cfg.max_book_age_ms} ms; "
                           f"risk values its positions at the {source}")
             if mark != pos.mark:
-                pos = replace(pos, mark_price=mark)
+                pos = VenuePosition(pos.symbol, pos.side, pos.qty, pos.entry_price, mark_price=mark)
                 changed = True
             moved.append(pos)
         view.positions = moved
@@ -354,6 +357,8 @@ class Risk:
 
     def unvalued_since(self, venue: str) -> int | None:
         """Since when (ms) some position on the venue has had no fresh price; None: every one is valued."""
+        if not self._unvalued:
+            return None
         found = [ms for (key, _), ms in self._unvalued.items() if key == venue]
         return min(found) if found else None
 
@@ -374,6 +379,40 @@ class Risk:
         self.app.refresh_account(venue)
 
     def _evaluate(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
+        """Liquidation prices and distances at the positions' marks (`_evaluate_at_marks`), remembered as
+        the basis `_far_still` bounds the distance from until the next evaluation."""
+        self._evaluate_at_marks(venue, view, remember)
+        nearest = view.nearest
+        view.basis = {p.symbol: p.mark for p in view.positions}
+        view.basis_distance = nearest[1] if nearest is not None else None
+
+    def _far_still(self, view: VenueRisk) -> bool:
+        """True when the view's distance need not be recomputed at its new marks: it cannot have come
+        within OPEN_MARGIN x the first stop level, nor its leverage above the ceiling / OPEN_MARGIN, so no
+        decision can change (a stop due, an opening refused). Every position's maintenance condition gets
+        worse with each adverse move, so if d was the common adverse move (a fraction) at the basis marks
+        and no mark has moved more than w against its position since, the distance now is at least
+        (d - w) / (1 + w). Leverage is cheap: it is recomputed exactly (the view's notional and equity)."""
+        d = view.basis_distance
+        if d is None or self.unvalued_since(view.venue) is not None:
+            return False
+        worst = Decimal(0)
+        for pos in view.positions:
+            basis = view.basis.get(pos.symbol)
+            if not basis:
+                return False
+            worst = max(worst, pos.side.sign * (basis - pos.mark) / basis)
+        floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
+        if (d / HUNDRED - worst) / (1 + worst) * HUNDRED <= floor:
+            return False
+        notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
+        equity = view.wallet + sum((p.unrealized_pnl() for p in view.positions), Decimal(0))
+        if equity <= 0 or notional / equity > self.cfg.max_effective_leverage / OPEN_MARGIN:
+            return False
+        view.notional, view.equity = notional, equity
+        return True
+
+    def _evaluate_at_marks(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
         """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
         venue's own figure, then a conservative estimate (each fallback said once per venue)."""
         view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
@@ -449,7 +488,7 @@ class Risk:
         view = self.views.get(venue)
         if view is None or not view.positions:
             return view
-        if self._revalue(view):
+        if self._revalue(view) and not self._far_still(view):
             self._evaluate(venue, view)
         return view
 

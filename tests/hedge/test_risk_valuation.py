@@ -6,11 +6,14 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from hedge import venues
 from hedge.app import App
 from hedge.config import ConfigError, parse_params
 from hedge.execution import Leg
+from hedge.risk import MARK_FIELDS, _info_price
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position, Side
 
@@ -359,3 +362,73 @@ def test_seq7_when_the_leg_in_doubt_had_filled_after_all_recovery_trades_it_back
     assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
+
+
+@pytest.mark.parametrize(("info", "mark"), [
+    # ccxt 4.5.83 (installed), binance.py parse_position_risk, the USD-M positionRisk example
+    ({"symbol": "WLDUSDT", "markPrice": "2.39560000", "liquidationPrice": "0"}, "2.39560000"),
+    # okx.py parse_position, the /api/v5/account/positions example
+    ({"instId": "BTC-USDT-SWAP", "avgPx": "34131.1", "liqPx": "12608.959083877446",
+      "markPx": "4786.459271773621"}, "4786.459271773621"),
+    # bybit.py parse_position, the unified-account example (V5 position list: markPrice)
+    ({"symbol": "BTCPERP", "liqPrice": "", "markPrice": "30809.41"}, "30809.41"),
+    # bitmex.py parse_position, the /position example (numbers, not strings)
+    ({"symbol": "ETHUSDT", "markPrice": 1964.195}, "1964.195"),
+    # coinex.py parse_position, the v2 /futures/pending-position example: no mark price (ccxt: None)
+    ({"market": "BTCUSDT", "avg_entry_price": "62336.8", "settle_price": "62336.8", "liq_price": "0"}, None),
+])
+def test_seq1_the_mark_is_read_from_each_venues_own_position_payload(info, mark):
+    assert _info_price(info, MARK_FIELDS) == (D(mark) if mark else None)
+
+
+class _StubApp:
+    """What Risk's evaluation reads of an App: the parameter, each venue's mechanics, events."""
+
+    def __init__(self) -> None:
+        self.cfg = parse_params("{}")
+        self.now_ms = 0
+
+    def mechanics(self, key: str):
+        return venues.get(key)
+
+    def event(self, *_args) -> None:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(venue=st.sampled_from(["binance", "bybit", "okx", "coinex", "bitmex"]),
+       wallet=st.integers(1_000, 50_000),
+       btc=st.tuples(st.booleans(), st.integers(1, 400)),  # long?, notional in hundreds of USDT
+       eth=st.tuples(st.booleans(), st.integers(0, 400)),
+       moves=st.tuples(st.floats(-0.5, 0.5), st.floats(-0.5, 0.5)))
+def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, wallet, btc, eth, moves):
+    """Every turn re-values every venue; the full recomputation is skipped only when a proven lower bound of
+    the distance at the new marks is beyond 1.25 x the first stop level and leverage stays below the
+    ceiling / 1.25 (Risk._far_still). Whatever the account and the moves, when it skips, the full
+    evaluation at those marks agrees that nothing is due and no opening check could change."""
+    from hedge.outage import VenueHealth
+    from hedge.risk import OPEN_MARGIN, Risk, VenueRisk
+
+    app = _StubApp()
+    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None))
+    positions, pair_of = [], {}
+    for (long, hundreds), symbol, price in ((btc, "BTCUSDT", D(60_000)), (eth, "ETHUSDT", D(3_000))):
+        if hundreds:
+            side = Side.LONG if long else Side.SHORT
+            positions.append(Position(symbol, side, D(hundreds * 100) / price, price, mark_price=price))
+            pair_of[symbol] = symbol[:3] + "_USDT"
+    view = VenueRisk(venue, D(wallet), positions, pair_of, {})
+    risk._evaluate(venue, view)
+    moved = [Position(p.symbol, p.side, p.qty, p.entry_price, mark_price=p.mark * D(repr(1 + move)))
+             for p, move in zip(positions, moves, strict=False)]
+    view.positions = moved
+    far = risk._far_still(view)
+    event(f"skipped: {far}")
+    if not far:
+        return
+    fresh = VenueRisk(venue, D(wallet), moved, pair_of, {})
+    risk._evaluate(venue, fresh)
+    floor = app.cfg.stops.levels[0].distance_pct * OPEN_MARGIN
+    assert fresh.nearest[1] > floor
+    assert fresh.leverage <= app.cfg.stops.max_effective_leverage / OPEN_MARGIN
+    assert risk.due_level(fresh) is None
