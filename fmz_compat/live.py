@@ -701,7 +701,7 @@ class LiveExchange(FmzExchangeObject):
             params["tag"] = self._broker_tag
         order_type = "market" if price <= 0 else "limit"
         sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
-                          "Amount": amount, "ClientOrderId": client_id})
+                          "Amount": amount, "ClientOrderId": client_id, "Time": self.venue_now_ms()})
         try:
             venue_id = self._place_by_socket(unified, order_type, exec_side, amount, price, params)
             if venue_id is None:
@@ -888,7 +888,8 @@ class LiveExchange(FmzExchangeObject):
         with self._lock:
             for client_id, sent in list(self.in_flight.items()):
                 try:
-                    order = self._find_by_client_id(self._symbol(sent.Symbol)[1], client_id)
+                    order = self._find_by_client_id(self._symbol(sent.Symbol)[1], client_id,
+                                                    sent.get("Time"))
                 except ccxt.OrderNotFound:
                     order = None
                 except (_Failed, ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError,
@@ -901,14 +902,16 @@ class LiveExchange(FmzExchangeObject):
                 del self.in_flight[client_id]
         return resolved
 
-    def _find_by_client_id(self, unified: str, client_id: str) -> dict[str, Any] | None:
+    def _find_by_client_id(self, unified: str, client_id: str, sent_ms: int | None = None
+                           ) -> dict[str, Any] | None:
         """The order this account placed with `client_id` (ccxt's order), or None when the venue has none.
 
         Each venue's own lookup: Binance GET /fapi/v1/order origClientOrderId, OKX GET /api/v5/trade/order
         clOrdId, Bybit GET /v5/order/realtime then /v5/order/history orderLinkId (a restart of Bybit's
         servers moves closed orders to history only), BitMEX GET /order filter {"clOrdID"}, CoinEx GET
-        /v2/futures/pending-order then /finished-order client_id. Rows are matched on the venue's
-        client-id field too, so a venue that ignored the filter cannot hand back another order."""
+        /v2/futures/pending-order client_id, then its finished orders page by page (that list takes no
+        client_id). Rows are matched on the venue's client-id field too, so a venue that ignored the
+        filter cannot hand back another order. `sent_ms`: when the order was sent, on the venue's clock."""
         client, market = self._client, self._markets()[unified]
         if self._venue == "binance":
             return client.fetch_order(None, unified, {"origClientOrderId": client_id})
@@ -926,13 +929,36 @@ class LiveExchange(FmzExchangeObject):
             orders = client.fetch_orders(unified, None, None, {"filter": {"clOrdID": client_id}})
             return next((o for o in orders if (o.get("info") or {}).get("clOrdID") == client_id), None)
         if self._venue == "coinex":
-            for fetch in (client.fetch_open_orders, client.fetch_closed_orders):
-                orders = fetch(unified, None, None, {"client_id": client_id})
-                found = next((o for o in orders if (o.get("info") or {}).get("client_id") == client_id), None)
-                if found is not None:
-                    return found
-            return None
+            orders = client.fetch_open_orders(unified, None, None, {"client_id": client_id})
+            found = next((o for o in orders if (o.get("info") or {}).get("client_id") == client_id), None)
+            return found if found is not None else self._coinex_finished(market, client_id, sent_ms)
         raise _Failed(f"no lookup by client order id on {self._name}")
+
+    def _coinex_finished(self, market: dict[str, Any], client_id: str, sent_ms: int | None
+                         ) -> dict[str, Any] | None:
+        """CoinEx's finished order with `client_id`, None once the list was read back past `sent_ms`.
+
+        GET /v2/futures/finished-order takes no client_id (docs.coinex.com/api/v2/futures/order/http/
+        list-finished-order: market, market_type, side, page, limit, 10 rows by default), so it is paged
+        newest first, 100 rows a page. Raises _Failed (the order stays in flight) while every row read is
+        newer than the order and more pages remain."""
+        cutoff = None if sent_ms is None else sent_ms - _COINEX_CLOCK_SLACK_MS
+        for page in range(1, _COINEX_FINISHED_PAGES + 1):
+            answer = self._client.v2PrivateGetFuturesFinishedOrder({
+                "market": market["id"], "market_type": "FUTURES", "page": page, "limit": 100})
+            rows = [r for r in answer.get("data") or [] if isinstance(r, dict)]
+            row = _row_with(rows, "client_id", client_id)
+            if row is not None:
+                order = self._client.parse_order(row, market)
+                if order.get("status") is None:  # a finished row carries no status: done, filled or not
+                    order["status"] = "closed" if not float(row.get("unfilled_amount") or 0) else "canceled"
+                return order
+            if not (answer.get("pagination") or {}).get("has_next"):
+                return None
+            if cutoff is not None and rows and all(int(r.get("created_at") or 0) < cutoff for r in rows):
+                return None
+        raise _Failed(f"{client_id} is not among the newest {_COINEX_FINISHED_PAGES * 100} finished orders "
+                      f"of {market['id']} and older ones were not read")
 
     # --- account modes ------------------------------------------------------------------------
     def check_account_mode(self) -> None:
@@ -1006,6 +1032,10 @@ _TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1
 _MODE_ALREADY_SET = ("-4046", "No need to change margin type")
 # BitMEX spells time in force out (ccxt 4.5.83 passes ours through unmapped, and BitMEX refuses "IOC")
 _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
+# CoinEx finished orders read back when looking an order up by client id (100 a page), and how far a
+# finished row's created_at may sit before our send time (clock offset, the venue's own stamp delay)
+_COINEX_FINISHED_PAGES = 10
+_COINEX_CLOCK_SLACK_MS = 60_000
 _TIER_UNITS = {"binance": "USDT", "bybit": "USDT", "okx": "contracts", "coinex": "base"}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import requests
@@ -117,35 +118,33 @@ def test_bitmex_filters_on_cl_ord_id(bitmex, http):
 
 
 def test_coinex_asks_pending_then_finished_orders_by_client_id(coinex, http):
+    """pending-order filters on client_id (docs.coinex.com/api/v2/futures/order/http/list-pending-order
+    lists it); finished-order has no such parameter (list-finished-order), so its stand-in answers every
+    finished order of the market whatever client_id says, and the row is picked by its client_id."""
     ex, _ = coinex
     _lose(ex, http, f"{COINEX}/futures/order", "buy", "sell", "buy")
 
-    def listing(finished: bool):
-        def answer(request):
-            cid = _query_of(request).get("client_id")
-            rows = []
-            if cid == "fmzc0x1" and not finished:
-                rows = [dict(COINEX_ORDER)]
-            if cid == "fmzc0x2" and finished:
-                rows = [dict(COINEX_ORDER, order_id=13401, client_id="fmzc0x2", unfilled_amount="0",
-                             filled_amount="0.01")]
-            if cid == "fmzc0x3" and finished:  # a venue ignoring the filter: someone else's order
-                rows = [dict(COINEX_ORDER, order_id=99, client_id="other")]
-            page = {"code": 0, "data": rows, "message": "OK",
-                    "pagination": {"has_next": False}}
-            return 200, {}, json.dumps(page)
-        return answer
+    def pending(request):
+        rows = [dict(COINEX_ORDER)] if _query_of(request).get("client_id") == "fmzc0x1" else []
+        page = {"code": 0, "data": rows, "message": "OK", "pagination": {"has_next": False}}
+        return 200, {}, json.dumps(page)
 
-    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/pending-order"), callback=listing(False))
-    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/finished-order"), callback=listing(True))
+    finished = [dict(COINEX_ORDER, order_id=99, client_id="other", unfilled_amount="0", filled_amount="0.01"),
+                dict(COINEX_ORDER, order_id=13401, client_id="fmzc0x2", unfilled_amount="0",
+                     filled_amount="0.01")]
+    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/pending-order"), callback=pending)
+    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/finished-order"),
+                      callback=_coinex_finished_pages(finished))
     resolved = ex.resolve_in_flight()
     assert resolved["fmzc0x1"].Id == "BTC_USDT.swap,13400"
     assert resolved["fmzc0x2"].Id == "BTC_USDT.swap,13401"
-    assert resolved["fmzc0x3"] is None and ex.in_flight == {}
+    assert resolved["fmzc0x2"].Status == ORDER_STATE_CLOSED
+    assert resolved["fmzc0x3"] is None and ex.in_flight == {}  # someone else's order is not ours
     lookups = [c for c in http.calls if "-order?" in c.request.url]
     for call in lookups:
         q = _query(call)
-        assert (q["market"], q["market_type"]) == ("BTCUSDT", "FUTURES") and q["client_id"].startswith("fmzc")
+        assert (q["market"], q["market_type"]) == ("BTCUSDT", "FUTURES")
+        assert ("client_id" in q) == ("pending-order" in call.request.url)
 
 
 def test_okx_asks_by_cl_ord_id_and_order_does_not_exist_means_never_placed(okx, http):
@@ -165,3 +164,62 @@ def test_okx_asks_by_cl_ord_id_and_order_does_not_exist_means_never_placed(okx, 
     for call in http.calls[-2:]:
         q = _query(call)
         assert q["instId"] == "BTC-USDT-SWAP" and "ordId" not in q and q["clOrdId"] in ("fmzc0x1", "fmzc0x2")
+
+
+def _coinex_finished_pages(rows: list[dict]):
+    """CoinEx's GET /v2/futures/finished-order as its "Get Filled Order" page documents it
+    (https://docs.coinex.com/api/v2/futures/order/http/list-finished-order): parameters market, market_type,
+    side, page, limit (default 10) and no client_id, so a client_id in the query is not a filter; rows newest
+    first with has_next pagination. The request shape is ccxt's fixture (request/coinex.json @01e403dc,
+    fetchClosedOrders "Swap fetch closed orders": ?market=BTCUSDT&market_type=FUTURES)."""
+    def answer(request):
+        q = _query_of(request)
+        assert (q["market"], q["market_type"]) == ("BTCUSDT", "FUTURES")
+        page, limit = int(q.get("page", 1)), min(int(q.get("limit", 10)), 100)
+        chunk = rows[(page - 1) * limit: page * limit]
+        return 200, {}, json.dumps({"code": 0, "data": chunk, "message": "OK",
+                                    "pagination": {"has_next": page * limit < len(rows)}})
+    return answer
+
+
+def _coinex_finished_row(n: int, client_id: str, created_ms: int) -> dict:
+    return dict(COINEX_ORDER, order_id=20000 + n, client_id=client_id, unfilled_amount="0",
+                filled_amount="0.01", filled_value="950", created_at=created_ms, updated_at=created_ms + 5)
+
+
+def test_coinex_finds_a_filled_order_behind_ten_newer_finished_orders(coinex, http):
+    """The order whose answer was lost filled; twelve more orders of the market finished after it (another
+    unit's legs, stops), so it is the 13th newest finished order. CoinEx ignores client_id on the finished
+    list and answers 10 rows by default: the old lookup read one page of 10 and called the filled order
+    never placed, so it would be sent again (twice the position)."""
+    ex, _ = coinex
+    _lose(ex, http, f"{COINEX}/futures/order", "buy")
+    now = int(time.time() * 1000)
+    newer = [_coinex_finished_row(n, f"other{n}", now + 1000 * (13 - n)) for n in range(12)]
+    rows = newer + [_coinex_finished_row(12, "fmzc0x1", now)]
+    http.get(re.compile(rf"{COINEX}/futures/pending-order"),
+             json={"code": 0, "data": [], "message": "OK", "pagination": {"has_next": False}})
+    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/finished-order"),
+                      callback=_coinex_finished_pages(rows))
+    resolved = ex.resolve_in_flight()
+    assert resolved["fmzc0x1"] is not None, "a filled order read as never placed"
+    assert resolved["fmzc0x1"].Id == "BTC_USDT.swap,20012" and resolved["fmzc0x1"].DealAmount == 0.01
+    assert resolved["fmzc0x1"].Status == ORDER_STATE_CLOSED and ex.in_flight == {}
+
+
+def test_coinex_reads_never_placed_only_once_the_finished_list_is_older_than_the_order(coinex, http):
+    """Absent means: not pending, and the finished list was read back past the moment the order was sent
+    (CoinEx keeps no canceled order without fills, so such an order is rightly absent too). While every
+    row read is newer than the order, it stays in flight."""
+    ex, log = coinex
+    _lose(ex, http, f"{COINEX}/futures/order", "buy")
+    http.get(re.compile(rf"{COINEX}/futures/pending-order"),
+             json={"code": 0, "data": [], "message": "OK", "pagination": {"has_next": False}})
+    now = int(time.time() * 1000)
+    rows = [_coinex_finished_row(n, f"other{n}", now + 600_000 - n) for n in range(2000)]  # all newer
+    http.add_callback(responses.GET, re.compile(rf"{COINEX}/futures/finished-order"),
+                      callback=_coinex_finished_pages(rows))
+    assert ex.resolve_in_flight() == {} and list(ex.in_flight) == ["fmzc0x1"]
+    assert "not among the newest 1000 finished orders" in log.rows[-1]["message"]
+    rows[:] = rows[:130] + [_coinex_finished_row(n, "old", now - 3_600_000 - n) for n in range(200)]
+    assert ex.resolve_in_flight() == {"fmzc0x1": None} and ex.in_flight == {}
