@@ -593,9 +593,13 @@ class Risk:
         app = self.app
         level = self.cfg.levels[index]
         nearest = view.nearest
-        where = (
-            f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away" if nearest else "no liquidation price"
-        )
+        if nearest is None:
+            where = "no liquidation price"
+        elif len(view.positions) > 1 and view.common is not None and view.common <= view.distance[nearest[0]]:
+            where = (f"liquidation {nearest[1]:.2f}% away with all {len(view.positions)} positions moving "
+                     f"against us together ({nearest[0]} alone {view.distance[nearest[0]]:.2f}%)")
+        else:
+            where = f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away"
         blind = self.unvalued_since(venue.key)
         if blind is not None:
             where += f"; UNVALUED for {(app.now_ms - blind) // 1000} s (no fresh price)"

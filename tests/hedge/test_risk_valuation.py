@@ -192,6 +192,7 @@ def test_seq5_the_distance_stops_act_on_is_the_common_adverse_move_of_the_whole_
     # the second level closes half of each pair (binance, long both, is the mirror image: whichever venue
     # is looked at first fires, and the other is then 41 % away)
     assert app.risk.stops_fired == [0, 1, 0]
+    assert "positions moving against us together (" in _stop_lines(sim)[0]
     assert all(pair.qty < held[pair.symbol] * D("0.6") for pair in app.ledger.pairs.values())
     _run_both(sim, app, 120, {5: 1.225})  # the common 22.5 % move, BTC and ETH together
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
