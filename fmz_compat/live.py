@@ -4,9 +4,10 @@ Same FMZ semantics as `fmz_compat.exchange.Exchange`: symbols "BTC_USDT.swap", a
 contracts, order ids "BTC_USDT.swap,<venue id>", failures return None and write one error row.
 
 Errors are split the way a trader must treat them:
-- ccxt NetworkError family (timeouts, 5xx, 429, maintenance): the outcome is unknown. The call
-  returns None, the log says "outcome unknown", `last_outcome_unknown` is True and an order
-  stays in `in_flight` under its client order id until the strategy reconciles it.
+- ccxt OperationFailed family (NetworkError: timeouts, 5xx, 429, maintenance; BadResponse and the
+  venue codes ccxt maps to OperationFailed, e.g. Binance -1006 "Execution status unknown"): the outcome
+  is unknown. The call returns None, the log says "outcome unknown", `last_outcome_unknown` is True and
+  an order stays in `in_flight` under its client order id until the strategy reconciles it.
 - ccxt ExchangeError family (insufficient margin, min notional, bad key...): definite rejection,
   None and a log line carrying the venue's message.
 Secrets (key, secret, passphrase, signatures) are scrubbed from every message.
@@ -242,7 +243,8 @@ class LiveExchange(FmzExchangeObject):
                 result = fn()
             except _Failed as e:
                 return self._fail(method, str(e))
-            except ccxt.NetworkError as e:
+            except ccxt.OperationFailed as e:  # NetworkError, and BadResponse / OperationFailed: ccxt maps
+                # Binance -1000/-1001/-1006 ("Execution status unknown") there, not to a definite refusal
                 self.last_outcome_unknown = True
                 self.backoff.failed(type(e).__name__, rate_limited=isinstance(e, ccxt.DDoSProtection),
                                     retry_after_s=_retry_after(self._client))
@@ -711,7 +713,7 @@ class LiveExchange(FmzExchangeObject):
                     raise ValueError("the venue's answer carries no order id")
                 self._raw, venue_id = order.get("info"), order["id"]
                 self.order_routes["rest"] += 1
-        except (ccxt.NetworkError, TypeError, KeyError, ValueError, AttributeError, IndexError):
+        except (ccxt.OperationFailed, TypeError, KeyError, ValueError, AttributeError, IndexError):
             self.in_flight[client_id] = sent
             raise
         oid = self._order_id(unified, venue_id)

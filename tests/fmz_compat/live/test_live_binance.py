@@ -349,3 +349,27 @@ def test_get_trades_and_get_records_in_fmz_shape(binance, http):
     assert list(records.Close) == [95000.0, 95010.0] and records[0].Time == 1732496400000  # numpy, as FMZ
     assert records[1].Volume == 12.5
     assert ex.GetRecords("BTC_USDT.swap", 100) is None  # no such k-line period: None and a log line
+
+
+def test_answers_that_say_the_execution_status_is_unknown_leave_the_order_in_flight(binance, http):
+    """Issue #17 seq 2: Binance answers some order calls with a code whose meaning is 'execution status
+    unknown' (ccxt's own map in binance.py: -1006 "An unexpected response was received from the message bus.
+    Execution status unknown." and -1000 / -1001 as OperationFailed, not a NetworkError). The order may well
+    be on the book: it is in flight (the strategy proves it absent over the settle window), never a definite
+    refusal. Old code: last_outcome_unknown False, so hedge's executor took it as REJECTED at once and topped
+    the leg up; when it had filled, the leg was held twice and, never looked up, it was not even on the
+    watch list that closes late orders."""
+    ex, log = binance
+    answers = [(500, -1006, "An unexpected response was received from the message bus. "
+                            "Execution status unknown."),
+               (500, -1000, "An unknown error occured while processing the request."),
+               (400, -1001, "Internal error; unable to process your request. Please try again.")]
+    for i, (status, code, msg) in enumerate(answers):
+        if i:
+            http.replace(responses.POST, f"{API}/v1/order", status=status, json={"code": code, "msg": msg})
+        else:
+            http.post(f"{API}/v1/order", status=status, json={"code": code, "msg": msg})
+        ex.backoff.succeeded()
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
+        assert ex.last_outcome_unknown is True and "outcome unknown" in log.last_error
+        assert f"fmzc0x{i + 1}" in ex.in_flight
