@@ -65,7 +65,7 @@ from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
 from fmz_compat.ws import order_args
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig
-from fmz_compat.ws.orders import NotSent, OrderSocket, ReplyLost, order_socket
+from fmz_compat.ws.orders import NotSent, OrderSocket, ReplyLost, _base36, order_socket
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
@@ -163,7 +163,9 @@ class LiveExchange(FmzExchangeObject):
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
                  index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "",
                  books: BookFeed | None = None, book_max_age_ms: int = 2000,
-                 order_socket: OrderSocket | None = None) -> None:
+                 order_socket: OrderSocket | None = None, id_stamp: str | None = None) -> None:
+        """`id_stamp`: what sets this run's client order ids apart from earlier runs' (default: the start
+        time in ms, base 36); "" only where ids need not survive a restart (tests)."""
         if venue not in VENUES:
             raise ValueError(f"unknown venue {venue!r}: use one of {', '.join(VENUES)}")
         self._client = client
@@ -181,7 +183,9 @@ class LiveExchange(FmzExchangeObject):
         self._raw: Any = ""
         self._lock = threading.RLock()
         self._client_ids = itertools.count(1)
-        self._id_prefix = f"fmzc{index}x"
+        # a restarted run must not reuse ids: a lookup by client id answers the account's latest order with it
+        stamp = _base36(_wall_ms()) if id_stamp is None else id_stamp
+        self._id_prefix = f"fmzc{index}s{stamp}x" if stamp else f"fmzc{index}x"
         self.last_outcome_unknown = False
         # websocket books: served while in sync and younger than book_max_age_ms, else REST
         self.books = books

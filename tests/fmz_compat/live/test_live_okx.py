@@ -237,7 +237,7 @@ def test_a_valid_broker_tag_goes_on_raw_orders_too(http):
                                                   "ts": "1", "sCode": "0", "sMsg": ""}]))
     ex.IO("api", "POST", "/api/v5/trade/order", "", '{"instId": "BTC-USDT-SWAP", "tdMode": "cross", '
           '"side": "buy", "ordType": "market", "sz": "1"}')
-    assert _body(http)["tag"] == "fmzHedge2026" and _body(http)["clOrdId"].startswith("fmzc0x")
+    assert _body(http)["tag"] == "fmzHedge2026" and re.fullmatch(r"fmzc0s[0-9a-z]+x1", _body(http)["clOrdId"])
 
 
 def test_raw_batch_orders_are_sent_as_the_array_each_with_our_client_id(okx, http):

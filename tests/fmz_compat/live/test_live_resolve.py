@@ -223,3 +223,31 @@ def test_coinex_reads_never_placed_only_once_the_finished_list_is_older_than_the
     assert "not among the newest 1000 finished orders" in log.rows[-1]["message"]
     rows[:] = rows[:130] + [_coinex_finished_row(n, "old", now - 3_600_000 - n) for n in range(200)]
     assert ex.resolve_in_flight() == {"fmzc0x1": None} and ex.in_flight == {}
+
+
+def test_client_ids_of_a_restarted_process_never_repeat_the_last_ones(okx, http, monkeypatch):
+    """A lookup by client id finds whichever order of the account carries the id: OKX "Get order details"
+    answers the latest order with that clOrdId, Binance's Query Order the one with that origClientOrderId,
+    Bybit refuses a reused orderLinkId (110072 "OrderLinkedID is duplicate", ccxt 4.5.83 bybit.exceptions).
+    The ids the exchange object makes restarted at fmzc0x1 in every process, so after a restart a lost
+    order's lookup found the previous run's filled fmzc0x1 and reported a fill that never happened. Ids
+    now carry the start stamp, and stay within OKX's clOrdId rule (letters and digits, at most 32)."""
+    from venue_payloads import SECRETS
+
+    from fmz_compat.core import ExchangeBinding, MemoryLog
+    from fmz_compat.live import LiveExchange, build_client
+
+    def started_at(ms: int) -> str:
+        monkeypatch.setattr("fmz_compat.live._wall_ms", lambda: ms)
+        binding = ExchangeBinding(eid="okx", currency="BTC_USDT")
+        ex = LiveExchange(build_client("okx", SECRETS["okx"]), "okx", binding, MemoryLog())
+        ex.client.enableRateLimit = False
+        http.post("https://www.okx.com/api/v5/trade/order", body=requests.exceptions.ReadTimeout("lost"))
+        assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 3) is None
+        (client_id,) = ex.in_flight
+        return client_id
+
+    first, restarted = started_at(1_765_000_000_000), started_at(1_765_000_060_000)
+    assert first != restarted
+    for cid in (first, restarted):
+        assert re.fullmatch(r"[A-Za-z0-9]{1,32}", cid), cid

@@ -87,7 +87,7 @@ def make(venue: str, currency: str) -> tuple[LiveExchange, MemoryLog]:
     client.enableRateLimit = False
     log = MemoryLog()
     ex = LiveExchange(client, venue, ExchangeBinding(eid=venue, currency=currency), log,
-                      secrets=creds.secrets())
+                      secrets=creds.secrets(), id_stamp="")  # ids fmzc0x1, fmzc0x2... as the payloads carry
     return ex, log
 
 
