@@ -517,7 +517,7 @@ def _orders_sent(robot: Path | None) -> int:
 
 
 def cluster_summary(run: ClusterRun, stats: dict[str, Any] | None, why: str) -> dict[str, Any]:
-    from fmz_compat.runner import summary_figures
+    from fmz_compat.report import summary_figures
 
     nodes = [_node_result(n, run.folder / n.name) for n in run.nodes]
     figures = summary_figures(stats) if stats else {}
@@ -530,6 +530,7 @@ def cluster_summary(run: ClusterRun, stats: dict[str, Any] | None, why: str) -> 
 
 
 def summary_text(summary: dict[str, Any]) -> str:
+    from fmz_compat.report import summary_lines
     from fmz_compat.runner import _utc
 
     f = summary["figures"]
@@ -538,13 +539,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     if window:
         lines.append(f"window {_utc(window['start_ms'])} -> {_utc(window['end_ms'])}")
     if f:
-        lines += [
-            f"shared accounts: trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees "
-            f"{f['fees_usdt']:,.2f}   funding {f['funding_usdt']:,.2f}   liquidations {f['liquidations']}",
-            f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   profit "
-            f"{f['equity_end_usdt'] - f['equity_start_usdt']:+,.2f} USDT   max |net exposure| "
-            f"{f['max_abs_net_exposure_usdt']:,.2f} USDT",
-        ]
+        lines += ["shared accounts:", *summary_lines(f)]
     else:
         lines.append("shared accounts: no figures (the venue server was not reachable at the end)")
     for node in summary["nodes"]:

@@ -17,6 +17,7 @@ from typing import Any
 from fmz_compat.api import parse_status
 from fmz_compat.charts import figures_from_config, js_asset_text, profit_figure
 from fmz_compat.store import RobotStore
+from hedge import figures
 
 NEWEST_LOG_ROWS = 200
 DAY_MS = 86_400_000
@@ -73,11 +74,121 @@ def _script_json(value: Any) -> str:
 
 
 def annualized(unit_nav: float | None, days: float) -> tuple[float, float] | None:
-    """(simple r x 365/days, compounded) for a unit NAV reached after `days`; None below one day."""
-    if unit_nav is None or unit_nav <= 0 or days < 1:
+    """(simple r x 365/days, compounded) for a unit NAV reached after `days`; None below one day
+    (hedge/figures.py is the definition)."""
+    found = figures.annualized(unit_nav, days)
+    return None if found is None else (float(found[0]), float(found[1]))
+
+
+def strategy_accounting(store: RobotStore) -> dict[str, Any] | None:
+    """The strategy's own fund accounting (hedge/accounting.py keeps it in _G), when it has one: its
+    unit NAV is flows-neutral (deposits and withdrawals mint and burn shares), unlike equity end / start."""
+    from hedge.accounting import STATE_KEY
+
+    state = store.kv_get(STATE_KEY)
+    try:
+        while isinstance(state, str):
+            state = json.loads(state)
+    except ValueError:
         return None
-    r = unit_nav - 1
-    return r * 365 / days, unit_nav ** (365 / days) - 1
+    live = state.get("live") if isinstance(state, dict) else None
+    if not isinstance(live, dict) or not state.get("inception_ms"):
+        return None
+    return {"unit_nav": str(live["nav"]), "inception_ms": int(state["inception_ms"]),
+            "time_ms": int(live["t"]), "profit_usdt": str(live.get("pr", "0"))}
+
+
+def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every figure of a run, once: the run summary, report.html and the cluster summary show these.
+
+    Totals across venues come from world.stats(); unit NAV, profit and the period they annualize over
+    come from the strategy's fund accounting when it keeps one (stats["accounting"], the figures its
+    own status table shows), else from the venues' equity over the window."""
+    totals = stats.get("totals") or {}
+    venues = stats.get("venues") or {}
+
+    def total(key: str) -> float:
+        if key in totals:
+            return float(totals[key] or 0)
+        return float(sum(float((v or {}).get(key) or 0) for v in venues.values()))
+
+    equity_start, equity_end = total("equity_start_usdt"), total("equity_end_usdt")
+    fees, before_fees = total("fees_usdt"), total("realized_pnl_usdt")
+    accounting = stats.get("accounting") or None
+    window = window or stats.get("window") or {}
+    if accounting:
+        unit_nav: float | None = float(accounting["unit_nav"])
+        profit = float(accounting["profit_usdt"])
+        days = figures.days_between(accounting["inception_ms"], accounting["time_ms"])
+        nav_source = "the strategy's fund accounting"
+    else:
+        unit_nav = (equity_end / equity_start) if equity_start else None
+        profit = equity_end - equity_start
+        start_ms, end_ms = window.get("start_ms"), window.get("end_ms")
+        days = figures.days_between(start_ms, end_ms) if start_ms is not None and end_ms is not None else 0
+        nav_source = "equity end / start"
+    held, between = _exposure(stats)
+    return {
+        "trades": int(total("trades")),
+        "volume_usdt": total("volume_usdt"),
+        "fees_usdt": fees,
+        "funding_usdt": total("funding_usdt"),
+        "pnl_before_fees_usdt": before_fees,
+        "pnl_after_fees_usdt": figures.pnl_after_fees(before_fees, fees),
+        "equity_start_usdt": equity_start,
+        "equity_end_usdt": equity_end,
+        "profit_usdt": profit,
+        "unit_nav": accounting["unit_nav"] if accounting else unit_nav,
+        "unit_nav_source": nav_source,
+        "days": float(days),
+        "annualized": figures.annualized(accounting["unit_nav"] if accounting else unit_nav, days),
+        "liquidations": int(total("liquidations")),
+        "max_abs_net_exposure_usdt": float(held.get("usdt") or 0),
+        "max_abs_net_exposure_at": _where(held),
+        "between_legs_usdt": float(between.get("usdt") or 0),
+        "between_legs_count": int(between.get("count") or 0),
+        "between_legs_at": _where(between),
+    }
+
+
+def _exposure(stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(held, between two legs); a world without the split reports its one figure as held."""
+    split = stats.get("net_exposure")
+    if split:
+        return split.get("held") or {}, split.get("between_legs") or {}
+    detail = dict(stats.get("max_net_exposure") or {})
+    detail["usdt"] = abs(float(stats.get("max_abs_net_exposure_usdt") or 0))
+    return detail, {}
+
+
+def _where(detail: dict[str, Any]) -> str:
+    where = [str(detail["coin"])] if detail.get("coin") else []
+    if detail.get("time_ms") is not None and detail.get("usdt"):
+        where.append(_stamp(int(detail["time_ms"])) + " UTC")
+    return " ".join(where) if detail.get("usdt") else ""
+
+
+def nav_text(f: dict[str, Any]) -> str:
+    return f"{float(f['unit_nav']):.6f}" if f["unit_nav"] is not None else "n/a"
+
+
+def summary_lines(f: dict[str, Any]) -> list[str]:
+    """The figure lines of the run summary (and of the cluster's), worded as hedge/figures.py says."""
+    label = figures.LABELS
+    held_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""
+    between = (f"   between two legs {figures.usdt(f['between_legs_usdt'])} ({f['between_legs_count']} "
+               f"times, back within {figures.IN_FLIGHT_MS // 1000} s)" if f["between_legs_count"] else "")
+    return [
+        f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   trading PnL before fees "
+        f"{figures.usdt(f['pnl_before_fees_usdt'], signed=True)}   fees {figures.usdt(f['fees_usdt'])}   "
+        f"after fees {figures.usdt(f['pnl_after_fees_usdt'], signed=True)}   funding "
+        f"{figures.usdt(f['funding_usdt'], signed=True)}",
+        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   {label['unit_nav']} "
+        f"{nav_text(f)} ({f['unit_nav_source']})   liquidations {f['liquidations']}",
+        f"profit, after fees and funding {figures.usdt(f['profit_usdt'], signed=True)} USDT   "
+        f"annualized return {figures.annualized_text(f['annualized'])}",
+        f"max |net exposure| held {figures.usdt(f['max_abs_net_exposure_usdt'])} USDT{held_at}{between}",
+    ]
 
 
 def _table_html(table: dict[str, Any]) -> str:
@@ -107,54 +218,37 @@ def _status_parts(text: str) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def _figures(run: dict[str, Any]) -> dict[str, Any]:
-    from fmz_compat.runner import summary_figures
-
-    return summary_figures(run.get("stats") or {})
+    return summary_figures(run.get("stats") or {}, run.get("window"))
 
 
-def summary_unit_nav(summary: list[dict[str, Any]]) -> float | None:
-    """The "unit NAV" row of the strategy's Summary table, if it writes one (flows-neutral, unlike the
-    venues' equity end / start)."""
-    for table in summary:
-        for row in table.get("rows") or []:
-            if isinstance(row, list) and len(row) >= 2 and str(row[0]).strip().lower() == "unit nav":
-                try:
-                    return float(str(row[1]).split()[0])
-                except (ValueError, IndexError):
-                    return None
-    return None
-
-
-def _cards_html(run: dict[str, Any], profits: list[tuple[int, float]], summary: list[dict[str, Any]]) -> str:
+def _cards_html(run: dict[str, Any]) -> str:
     f = _figures(run)
-    window = run.get("window") or {}
-    days = max(0.0, ((window.get("end_ms") or 0) - (window.get("start_ms") or 0)) / DAY_MS)
-    strategy_nav = summary_unit_nav(summary)
-    nav = strategy_nav if strategy_nav is not None else f["unit_nav"]
-    nav_label = "unit NAV" if strategy_nav is not None else "equity end / start"
-    ann = annualized(nav, days)
-    profit = profits[-1][1] if profits else f["equity_end_usdt"] - f["equity_start_usdt"]
+    ann = f["annualized"]
 
     def card(label: str, value: str, sign: float | None = None) -> str:
         css = "" if sign is None else (" class='pos'" if sign > 0 else " class='neg'" if sign < 0 else "")
         return f"<div class='card'><span>{_e(label)}</span><b{css}>{_e(value)}</b></div>"
 
+    label = figures.LABELS
     cards = [
-        card(nav_label, f"{nav:.6f}" if nav is not None else "n/a"),
-        card("annualized return", f"{ann[0] * 100:+.2f} %" if ann else "n/a (< 1 day)",
-             ann[0] if ann else None),
-        card("compounded", f"{ann[1] * 100:+.2f} %" if ann else "n/a", ann[1] if ann else None),
-        card("absolute profit USDT", f"{profit:+,.2f}", profit),
+        card(label["unit_nav"] if f["unit_nav_source"] != "equity end / start" else "equity end / start",
+             nav_text(f)),
+        card("annualized return", figures.pct(ann[0]) if ann else figures.UNDER_A_DAY,
+             float(ann[0]) if ann else None),
+        card("compounded", figures.pct(ann[1]) if ann else "n/a", float(ann[1]) if ann else None),
+        card("profit, after fees and funding USDT", figures.usdt(f["profit_usdt"], signed=True),
+             f["profit_usdt"]),
         card("volume USDT", f"{f['volume_usdt']:,.0f}"),
-        card("fees USDT", f"{f['fees_usdt']:,.2f}"),
-        card("funding USDT", f"{f['funding_usdt']:+,.2f}", f["funding_usdt"]),
-        card("window", f"{days:.1f} days"),
+        card("fees USDT", figures.usdt(f["fees_usdt"])),
+        card("funding USDT", figures.usdt(f["funding_usdt"], signed=True), f["funding_usdt"]),
+        card("window", f"{f['days']:.1f} days"),
     ]
     return f"<div class='cards'>{''.join(cards)}</div>"
 
 
 def _summary_html(run: dict[str, Any]) -> str:
     f = _figures(run)
+    label = figures.LABELS
     config = run.get("config") or {}
     window = run.get("window") or {}
     rows = [
@@ -166,14 +260,20 @@ def _summary_html(run: dict[str, Any]) -> str:
         ("venues", ", ".join(f"{b['eid']}({b['currency']})" for b in config.get("bindings") or [])),
         ("ended by", f"{run.get('ended_by')} (exit {run.get('exit_code')})"),
         ("trades", f["trades"]),
-        ("volume USDT", f"{f['volume_usdt']:,.2f}"),
-        ("fees USDT", f"{f['fees_usdt']:,.2f}"),
-        ("funding USDT", f"{f['funding_usdt']:,.2f}"),
-        ("realized PnL USDT", f"{f['realized_pnl_usdt']:,.2f}"),
+        (label["volume"], f"{f['volume_usdt']:,.2f}"),
+        (label["pnl_before_fees"], figures.usdt(f["pnl_before_fees_usdt"], signed=True)),
+        (label["fees"], figures.usdt(f["fees_usdt"])),
+        (label["pnl_after_fees"], figures.usdt(f["pnl_after_fees_usdt"], signed=True)),
+        (label["funding"], figures.usdt(f["funding_usdt"], signed=True)),
+        (label["profit"], figures.usdt(f["profit_usdt"], signed=True)),
         ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}"),
-        ("unit NAV", f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"),
+        (f"{label['unit_nav']} ({f['unit_nav_source']})", nav_text(f)),
+        (label["annualized"], figures.annualized_text(f["annualized"])),
         ("liquidations", f["liquidations"]),
-        ("max |net exposure| USDT", f"{f['max_abs_net_exposure_usdt']:,.2f} {f['max_abs_net_exposure_at']}"),
+        (label["exposure_held"],
+         f"{figures.usdt(f['max_abs_net_exposure_usdt'])} {f['max_abs_net_exposure_at']}"),
+        (label["exposure_between_legs"],
+         f"{figures.usdt(f['between_legs_usdt'])} ({f['between_legs_count']} times) {f['between_legs_at']}"),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     out = f"<div><h3>Run (simulator figures)</h3><table>{body}</table></div>"
@@ -227,8 +327,7 @@ def chart_figures(store: RobotStore) -> list[dict[str, Any]]:
 
 
 def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = True) -> str:
-    profits = store.profits()
-    figures = chart_figures(store)
+    chart_figs = chart_figures(store)
     texts, tables = _status_parts(store.status())
     summary = [t for t in tables if str(t.get("title", "")).lower() == "summary"]
     others = [t for t in tables if t not in summary]
@@ -237,7 +336,7 @@ def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = T
     charts = "".join(
         f"<div class='chart' id='chart-{i}' style='width:{100 * f['_fmz']['col'] / 12 - 1:.2f}%;"
         f"min-width:420px;height:{f['_fmz']['height']}px'></div>"
-        for i, f in enumerate(figures)
+        for i, f in enumerate(chart_figs)
     )
     config = run.get("config") or {}
     js = f"<script>{js_asset_text()}</script>" if inline_js else ""
@@ -247,7 +346,7 @@ def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = T
         f"<header><h1>Robot {_e(run.get('robot_id'))}: {_e(config.get('strategy_path', ''))}</h1>"
         f"<p>{_e(config.get('mode', ''))} · seed {_e(config.get('seed', ''))} · "
         f"{_e(run.get('ended_by', ''))}</p></header><main>"
-        f"<h2>Summary</h2>{_cards_html(run, profits, summary)}"
+        f"<h2>Summary</h2>{_cards_html(run)}"
         f"<div class='tables'>{''.join(_table_html(t) for t in summary)}{_summary_html(run)}</div>"
         f"<h2>Charts</h2><div class='grid'>{charts or '<p>(no charts)</p>'}</div>"
         f"<h2>Status (last LogStatus)</h2>{''.join(f'<pre>{_e(t)}</pre>' for t in texts)}"
@@ -256,7 +355,7 @@ def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = T
         "<table><tr><th>time (UTC)</th><th>type</th><th>exchange</th><th>price</th><th>amount</th>"
         f"<th>message</th></tr>{''.join(_log_row_html(r) for r in logs)}</table>"
         f"<h2>run.json</h2><pre>{_e(json.dumps(config, indent=1))}</pre></main>"
-        f"<script type='application/json' id='figures'>{_script_json(figures)}</script>"
+        f"<script type='application/json' id='figures'>{_script_json(chart_figs)}</script>"
         f"<script>{_SCRIPT}</script></body></html>"
     )
 

@@ -642,9 +642,12 @@ def _plain(value: Any) -> Any:
 def _write_outputs(
     config: RunConfig, result: RunResult, store: RobotStore, start_ms: int, clock: Any
 ) -> None:
-    from fmz_compat.report import write_report
+    from fmz_compat.report import strategy_accounting, write_report
 
     store.flush()
+    accounting = strategy_accounting(store)  # the strategy's own unit NAV and profit, when it keeps them
+    if accounting is not None:
+        result.stats["accounting"] = accounting
     end_ms = clock.now_ns() // 1_000_000
     result.window = {"start_ms": start_ms, "end_ms": config.end_ms if config.end_ms is not None else end_ms}
     run_json = {
@@ -659,52 +662,15 @@ def _write_outputs(
     write_report(result.report_path, store, run_json)
 
 
-def summary_figures(stats: dict[str, Any]) -> dict[str, Any]:
-    """Totals across venues from world.stats(), tolerant of missing keys."""
-    totals = stats.get("totals") or {}
-    venues = stats.get("venues") or {}
+def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's figures: one definition for the summary, report.html, the cluster (fmz_compat/report.py)."""
+    from fmz_compat.report import summary_figures as figures_of_run
 
-    def total(key: str) -> float:
-        if key in totals:
-            return float(totals[key] or 0)
-        return float(sum(float((v or {}).get(key) or 0) for v in venues.values()))
-
-    equity_start, equity_end = total("equity_start_usdt"), total("equity_end_usdt")
-    exposure_value = float(stats.get("max_abs_net_exposure_usdt") or 0)
-    detail = stats.get("max_net_exposure") or {}
-    where = [str(detail["coin"])] if detail.get("coin") else []
-    if detail.get("time_ms") is not None:
-        where.append(_utc(int(detail["time_ms"])))
-    exposure_where = " ".join(where)
-    return {
-        "trades": int(total("trades")),
-        "volume_usdt": total("volume_usdt"),
-        "fees_usdt": total("fees_usdt"),
-        "funding_usdt": total("funding_usdt"),
-        "realized_pnl_usdt": total("realized_pnl_usdt"),
-        "equity_start_usdt": equity_start,
-        "equity_end_usdt": equity_end,
-        "unit_nav": (equity_end / equity_start) if equity_start else None,
-        "liquidations": int(total("liquidations")),
-        "max_abs_net_exposure_usdt": exposure_value,
-        "max_abs_net_exposure_at": exposure_where,
-    }
+    return figures_of_run(stats, window)
 
 
 def _utc(ms: int) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _annualized_text(f: dict[str, Any], window: dict[str, Any]) -> str:
-    from fmz_compat.report import DAY_MS, annualized
-
-    start_ms, end_ms = window.get("start_ms"), window.get("end_ms")
-    days = (end_ms - start_ms) / DAY_MS if start_ms is not None and end_ms is not None else 0.0
-    found = annualized(f["unit_nav"], days)
-    if found is None:
-        return "annualized return n/a (under a day)"
-    return (f"annualized return {found[0] * 100:+.2f} % (r x 365/{days:g} days; "
-            f"compounded {found[1] * 100:+.2f} %)")
 
 
 def _replay_lines(config: RunConfig, result: RunResult) -> list[str]:
@@ -723,27 +689,22 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     window = result.window
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
 
-    f = summary_figures(result.stats)
+    from fmz_compat.report import summary_lines
+
+    f = summary_figures(result.stats, window)
     if result.exit_code == EXIT_USAGE and not f["trades"]:
         # the strategy refused its input before trading: the line above says what to fix; no figures
         return (f"\n=== robot {result.robot_id} {config.mode}: stopped on bad input "
                 f"(exit {result.exit_code}); nothing was traded: fix what the line above names and run "
                 "again ===")
-    nav = f"{f['unit_nav']:.6f}" if f["unit_nav"] is not None else "n/a"
     venues = ", ".join(b.eid for b in config.bindings) + "   symbols " + ", ".join(market_symbols(config))
-    exposure_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""
     lines = [
         "",
         f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
         *_replay_lines(config, result),
         f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
-        f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   fees {f['fees_usdt']:,.2f}   "
-        f"funding {f['funding_usdt']:,.2f}   trading PnL before costs {f['realized_pnl_usdt']:,.2f}",
-        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   unit NAV {nav}   "
-        f"liquidations {f['liquidations']}",
-        f"profit {f['equity_end_usdt'] - f['equity_start_usdt']:+,.2f} USDT   {_annualized_text(f, window)}",
-        f"max |net exposure| {f['max_abs_net_exposure_usdt']:,.2f} USDT{exposure_at}",
+        *summary_lines(f),
         *[f"strategy: {line}" for line in result.final_words],
         f"db      {result.db_path}",
         f"report  {result.report_path}  (open it in a browser)",

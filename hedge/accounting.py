@@ -24,6 +24,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from hedge.figures import MIN_ANNUALIZE_DAYS
+
 STATE_KEY = "hedge_accounting_v1"
 DAYS_KEY = "hedge_accounting_days_v1"
 HOURS_KEY_PREFIX = "hedge_accounting_hours_v1_"
@@ -391,7 +393,7 @@ class Accounting:
         if self.live is None or not self.inception_ms:
             return None
         days = Decimal(self.live.time_ms - self.inception_ms) / DAY_MS
-        if days < 1:
+        if days < MIN_ANNUALIZE_DAYS:
             return None
         return window_return(ONE, self.unit_nav, days)
 

@@ -414,6 +414,7 @@ class App:
 
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
+        self.accounting.save()  # _G then holds the unit NAV the status table shows (tools.settle, report)
         self.api.log(self.report.summary_line())
         self.coordinator.close()  # a clean exit hands its leases back at once
 

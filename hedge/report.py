@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
 from hedge.cluster import Unit
+from hedge.figures import LABELS, annualized_text, pct, pnl_after_fees
 from hedge.risk import BOOK, UNVALUED
 from hedge.state import TradingState
 
@@ -41,7 +42,11 @@ def _table(title: str, cols: list[str], rows: list[list[Any]]) -> dict[str, Any]
 
 
 def _pct(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value * 100:+.2f} %"
+    return pct(value)
+
+
+def _since_inception(found: WindowReturn | None) -> str:
+    return annualized_text((found.simple_annual, found.compound_annual) if found else None)
 
 
 def _returns_cell(found: WindowReturn | None) -> str:
@@ -223,10 +228,11 @@ class Report:
         for days in (7, 30, 90):
             rows.append([f"annualized return, {days} days", _returns_cell(acc.window(days))])
         rows += [
-            ["annualized return, since inception", _returns_cell(acc.since_inception())],
+            ["annualized return, since inception", _since_inception(acc.since_inception())],
             ["max drawdown of unit NAV", f"{acc.max_drawdown * 100:.3f} %"],
-            ["realized spread PnL after fees (USDT)", f"{led.realized_pnl:+.2f}"],
-            ["fees paid (USDT)", f"{led.fees_paid:.2f}"],
+            [LABELS["pnl_before_fees"], f"{led.spread_captured:+.2f}"],
+            [LABELS["fees"], f"{led.fees_paid:.2f}"],
+            [LABELS["pnl_after_fees"], f"{pnl_after_fees(led.spread_captured, led.fees_paid):+.2f}"],
             ["funding on pairs (est., USDT)", f"{led.funding_total:+.2f}"],
             ["slippage vs top of book (USDT)", f"{acc.slippage:.2f}"],
             ["rebates (est., USDT)", f"{acc.rebates:.2f}"],
@@ -414,12 +420,13 @@ class Report:
         acc = app.accounting
         exposure = ", ".join(f"{s} {app.max_net_exposure[s]:f}" for s in app.cfg.symbols)
         inception = acc.since_inception()
-        annual = (f"annualized {_pct(inception.simple_annual)} (compounded {_pct(inception.compound_annual)})"
-                  if inception else "annualized - (under a day)")
+        found = (inception.simple_annual, inception.compound_annual) if inception else None
+        annual = f"annualized {annualized_text(found)}"
         return (f"summary: unit NAV {acc.unit_nav:.6f}, {annual}, "
                 f"max drawdown {acc.max_drawdown * 100:.3f} %, "
-                f"profit {acc.profit:+.2f} USDT, realized {led.realized_pnl:+.2f}, "
-                f"spread captured {led.spread_captured:+.2f}, fees {led.fees_paid:.2f}, "
+                f"profit {acc.profit:+.2f} USDT, trading PnL before fees {led.spread_captured:+.2f}, "
+                f"fees {led.fees_paid:.2f}, "
+                f"after fees {pnl_after_fees(led.spread_captured, led.fees_paid):+.2f}, "
                 f"funding {led.funding_total:+.2f}, rebates (est.) {acc.rebates:.2f}, "
                 f"slippage {acc.slippage:.2f}, volume {sum(acc.volume.values(), Decimal(0)):.0f}, "
                 f"pairs opened {app.pairs_opened} closed {led.closed_pairs} open {len(led.pairs)}, "

@@ -761,7 +761,7 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     totals = stats["totals"]
     out(f"venue-server stopped at {_utc(stats['now_ms'])}: trades {totals['trades']} "
         f"volume {totals['volume_usdt']:,.2f} USDT "
-        f"max |net exposure| {stats['max_abs_net_exposure_usdt']:,.2f} USDT")
+        f"max |net exposure| held {stats['net_exposure']['held']['usdt']:,.2f} USDT")
     return 0
 
 

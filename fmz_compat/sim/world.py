@@ -27,6 +27,7 @@ from fmz_compat.core import (
 from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
+from hedge.figures import ExposureTrack
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
           "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders", "history_down",
@@ -92,6 +93,7 @@ class SimWorld:
         # announced maintenance windows, answered by the venues' status endpoints (api_endpoints.py)
         self.maintenance: list[MaintenanceWindow] = []
         self.on_position_change: Any = None  # optional observer(market, pair, new net base) for tools
+        self.exposure_track = ExposureTrack()  # held vs between two legs (hedge/figures.py)
         self._pending_stale: list[tuple[int, str]] = []  # (step, venue) where market data will freeze
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
         self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
@@ -312,7 +314,11 @@ class SimWorld:
         q.net_base += d_base
         if abs(q.net_base) < 1e-12:
             q.net_base = 0.0
-        self.coins[P.symbol_params(pair).base].refresh_exposure_flag()
+        base = P.symbol_params(pair).base
+        coin = self.coins[base]
+        coin.refresh_exposure_flag()
+        self.exposure_track.change(base, self.clock.now_ns() // 1_000_000,
+                                   round(sum(x.net_base for x in coin.quotes), 10), coin.fair)
         if self.on_position_change is not None:
             self.on_position_change(market, pair)
 
@@ -559,6 +565,8 @@ class SimWorld:
             "totals": totals,
             "max_abs_net_exposure_usdt": abs(worst["usdt"]),
             "max_net_exposure": worst,
+            "net_exposure": self.exposure_track.summary(
+                self.clock.now_ns() // 1_000_000, {b: c.fair for b, c in self.coins.items()}),
             "book_builds": self._books_built,
         }
 

@@ -63,7 +63,7 @@ def test_report_shows_summary_charts_status_and_escaped_logs(tmp_path):
     assert [s.get("stack") for s in figures[1]["series"]] == ["total", "total"]  # stacked by venue
     assert "Positions" in page and "[Close all]" in page and "status line" in page
     assert page.index("<h3>Summary</h3>") < page.index("<h2>Charts</h2>")  # the strategy's summary on top
-    assert "unit NAV</th><td>1.100000" in page and "backtest window ended" in page
+    assert "unit NAV (equity end / start)</th><td>1.100000" in page and "backtest window ended" in page
     assert "+365.00 %" in page  # 10 % in 10 days, annualized the simple way
     assert "color:#ff0000" in page and "class='err'" in page
 
@@ -82,14 +82,15 @@ def test_annualized_is_simple_and_compounded_and_needs_a_day():
     assert annualized(1.01, 0.5) is None and annualized(None, 10) is None
 
 
-def test_the_cards_prefer_the_strategys_unit_nav_over_the_equity_ratio(tmp_path):
-    from fmz_compat.report import summary_unit_nav
-
+def test_the_cards_take_the_strategys_fund_accounting_over_the_equity_ratio(tmp_path):
     store = _store(tmp_path)
-    assert "<span>unit NAV</span><b>1.100000</b>" in render_report(store, RUN, inline_js=False)
-    store.set_status("no tables")
     page = render_report(store, RUN, inline_js=False)
+    assert "<span>equity end / start</span><b>1.100000</b>" in page  # no accounting: venues' ratio
+    with_accounting = json.loads(json.dumps(RUN))
+    with_accounting["stats"]["accounting"] = {"unit_nav": "1.023456", "inception_ms": T0,
+                                              "time_ms": T0 + 2 * 86_400_000, "profit_usdt": "2.35"}
+    page = render_report(store, with_accounting, inline_js=False)
     store.close()
-    assert "<span>equity end / start</span><b>1.100000</b>" in page  # venues' ratio: deposits would count
-    table = {"title": "Summary", "rows": [["unit NAV", "1.023456"], ["shares", "5"]]}
-    assert summary_unit_nav([table]) == 1.023456 and summary_unit_nav([{"rows": [["x", "y"]]}]) is None
+    # deposits would move the venues' ratio; the strategy's unit NAV and its own days decide
+    assert "<span>unit NAV</span><b>1.023456</b>" in page and "<b class='pos'>+2.35</b>" in page
+    assert "<b class='pos'>+428.07 %</b>" in page  # 2.3456 % x 365 / 2 days

@@ -109,7 +109,7 @@ def test_robot_folder_holds_db_run_json_and_report(run_source):
     assert "id='chart-0'" in page and "Spread" in page and "Book" in page and "echarts" in page
     summary = "\n".join(lines)
     assert "trades 6" in summary and "unit NAV 1.000300" in summary and str(result.db_path) in summary
-    assert "max |net exposure| 12.50 USDT (BTC 2024-01-01 00:00:00 UTC)" in summary
+    assert "max |net exposure| held 12.50 USDT (BTC 2024-01-01 00:00:00 UTC)" in summary
 
 
 def test_each_run_gets_a_new_robot_id(run_source):
