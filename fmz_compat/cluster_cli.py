@@ -155,6 +155,7 @@ def parse_plan(ns: argparse.Namespace) -> ClusterPlan:
     if duration_s <= 0:
         raise UsageError(f"--duration {ns.duration} must be a positive window such as 6h or 1d")
     speed = DEFAULT_CLUSTER_SPEED if ns.speed is None else ns.speed
+    _check_alerts_file()
     for flag, port in (("--port", ns.port), ("--redis-port", ns.redis_port)):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} {port} must be 0..65535 (0 picks a free port)")
@@ -173,6 +174,15 @@ def parse_plan(ns: argparse.Namespace) -> ClusterPlan:
                        duration_s=duration_s, lockstep=ns.lockstep, speed=speed,
                        server_args=tuple(server_args), port=ns.port, redis_port=ns.redis_port,
                        out_root=ns.out)
+
+
+def _check_alerts_file() -> None:
+    from fmz_compat.alerts import AlertsConfigError, config_from_env
+
+    try:
+        config_from_env()
+    except AlertsConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _node_names(text: str | None, count: int) -> tuple[str, ...]:
@@ -425,11 +435,14 @@ class ClusterProgress:
 
 def watch(run: ClusterRun, progress: ClusterProgress) -> str:
     """Until every node has exited (the window ended) or one failed before time started. -> why it ended."""
+    from fmz_compat.alerts import Notifier, config_from_env
     from fmz_compat.remote import VenueAdmin
 
     admin = VenueAdmin(run.server_url, timeout_s=5)
     info: dict[str, Any] = {}
     trades, last_stats = 0, 0.0
+    reported: set[str] = set()
+    alerts = Notifier(config_from_env(), run.folder / "alerts.jsonl", robot=f"cluster {run.folder.name}")
     try:
         while True:
             try:
@@ -447,11 +460,25 @@ def watch(run: ClusterRun, progress: ClusterProgress) -> str:
             failed = [n for n in run.nodes if not n.alive() and n.proc.returncode != 0]
             if failed and info and not info.get("running"):
                 return f"node {failed[0].name} stopped before time started"
+            for node in failed:
+                if node.name not in reported:
+                    reported.add(node.name)
+                    _node_lost(run, node, alerts)
             if run.server is not None and not run.server.alive():
                 return "the venue server stopped"
             time.sleep(0.5)
     finally:
         admin.close()
+        alerts.close()
+
+
+def _node_lost(run: ClusterRun, node: Child, alerts: Any) -> None:
+    """A node process died mid-run: said on the terminal and pushed (alerts.jsonl, FMZ_ALERTS channels)."""
+    last = (node.last_lines(1) or ["(no output)"])[0]
+    text = (f"cluster: node {node.name} lost (its process exited with {node.proc.returncode}: {last}); the "
+            "live nodes adopt its units after the lease TTL")
+    print(f"\n{text}", file=sys.stderr)
+    alerts.push(text)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -326,6 +326,19 @@ def chart_figures(store: RobotStore) -> list[dict[str, Any]]:
     return figures
 
 
+def _alerts_html(robot_dir: Path) -> str:
+    """Every alert the run pushed (Log("...@") in paper and live) and what became of it."""
+    from fmz_compat.alerts import read_alerts
+
+    rows = read_alerts(robot_dir)
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{_e(_stamp(r.get('time_ms')))}</td><td><pre class='msg'>{_e(r.get('text', ''))}"
+                   f"</pre></td><td>{_e(r.get('outcome', ''))}</td></tr>" for r in rows)
+    return (f"<h2>Alerts ({len(rows)})</h2><table><tr><th>time (UTC)</th><th>alert</th><th>delivery</th></tr>"
+            f"{body}</table>")
+
+
 def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = True) -> str:
     chart_figs = chart_figures(store)
     texts, tables = _status_parts(store.status())
@@ -348,6 +361,7 @@ def render_report(store: RobotStore, run: dict[str, Any], *, inline_js: bool = T
         f"{_e(run.get('ended_by', ''))}</p></header><main>"
         f"<h2>Summary</h2>{_cards_html(run)}"
         f"<div class='tables'>{''.join(_table_html(t) for t in summary)}{_summary_html(run)}</div>"
+        f"{_alerts_html(Path(store.path).parent)}"
         f"<h2>Charts</h2><div class='grid'>{charts or '<p>(no charts)</p>'}</div>"
         f"<h2>Status (last LogStatus)</h2>{''.join(f'<pre>{_e(t)}</pre>' for t in texts)}"
         f"<div class='tables'>{''.join(_table_html(t) for t in others)}</div>"

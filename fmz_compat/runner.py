@@ -338,6 +338,7 @@ def run(
     if config.replay is None and not config.venue_server:
         config = replace(config, symbols=tuple(dict.fromkeys((*config.symbols,
                                                               *named_pairs(source, config.args)))))
+    alerts = _alerts_config(config)  # a bad alerts file is refused before anything is made
     config.out_root.mkdir(parents=True, exist_ok=True)
     robot_id = next_robot_id(config.out_root)
     while True:  # another run in the same folder may take an id between the scan and the mkdir
@@ -356,6 +357,13 @@ def run(
     store = RobotStore(db_path)
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
     runtime.latency_ms = config.latency_ms
+    notifier = None
+    if alerts is not None:  # Log("...@") in paper and live: the alerts channels, recorded in alerts.jsonl
+        from fmz_compat.alerts import Notifier
+
+        notifier = Notifier(alerts, robot_dir / "alerts.jsonl", robot=f"robot {robot_id}",
+                            now_ms=lambda: clock.now_ns() // 1_000_000)
+        runtime.on_push = notifier.push
     start_ms = config.start_ms if config.mode == "backtest" or config.venue_server else \
         clock.now_ns() // 1_000_000
     sim_config = SimConfig(
@@ -403,6 +411,8 @@ def run(
         if progress is not None:
             progress.stop()
         runtime.close_connections()
+        if notifier is not None:
+            notifier.close()
         try:
             result.stats = _plain(world.stats())
         finally:
@@ -414,6 +424,18 @@ def run(
         store.close()
     out(summary_text(config, result))
     return result
+
+
+def _alerts_config(config: RunConfig) -> Any:
+    """The alerts file of env FMZ_ALERTS for a paper or live run (a backtest never pushes); None without."""
+    if config.mode == "backtest":
+        return None
+    from fmz_compat.alerts import AlertsConfigError, config_from_env
+
+    try:
+        return config_from_env()
+    except AlertsConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _mode_clock(config: RunConfig) -> Clock:
@@ -689,6 +711,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     window = result.window
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
 
+    from fmz_compat.alerts import summary_line as alerts_summary
     from fmz_compat.report import summary_lines
 
     f = summary_figures(result.stats, window)
@@ -706,6 +729,7 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
         f"venues {venues}",
         *summary_lines(f),
         *[f"strategy: {line}" for line in result.final_words],
+        *alerts_summary(result.robot_dir),
         f"db      {result.db_path}",
         f"report  {result.report_path}  (open it in a browser)",
         f"page    python -m fmz_compat dashboard {result.robot_dir}  (the robot page: status, charts, log)",

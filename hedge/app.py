@@ -101,6 +101,11 @@ def _dec(value: Any) -> Decimal:
     return Decimal(repr(float(value or 0)))
 
 
+# events pushed to the operator (FMZ's `@`; locally fmz_compat/alerts.py) besides every critical one: a
+# stop at any level
+ALERT_PREFIXES = ("STOP level",)
+
+
 class App:
     def __init__(self, api: Api, cfg: HedgeConfig) -> None:
         self.api = api
@@ -425,8 +430,9 @@ class App:
         if level == "critical":
             self.coordinator.publish("event", {"level": level, "text": text})
         colour = LOG_COLOURS[level]
-        if colour:
-            self.api.log(text, colour)
+        push = "@" if level == "critical" or text.startswith(ALERT_PREFIXES) else ""  # FMZ's push marker
+        if colour or push:
+            self.api.log(text, colour + push)
         else:
             self.api.log(text)
 

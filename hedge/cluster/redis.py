@@ -484,6 +484,7 @@ class RedisCoordinator(Coordinator):
             self._push(self._ledger, now_ms)
         heartbeat = self._heartbeat_value(now_ms)
         settling = now_ms < self._settle_until
+        known = set(self.peers)
         # peers as of the last turn, less those whose heartbeat lapsed since (their units are free now)
         self.peers = {n: i for n, i in self.peers.items()
                       if n == self.node or int(i.get("seen", 0)) + self.ttl_ms > self._cluster_ms(now_ms)}
@@ -515,6 +516,7 @@ class RedisCoordinator(Coordinator):
         if self.server_clock:
             self._measure_offset(now_ms, results[-1])
         self._read_peers(results[1], self._cluster_ms(now_ms))
+        self._note_lost(known, results[1])
         self._read_stream(results[3])
         adopted: list[Unit] = []
         for unit, (token, new) in zip(wanted, results[4:4 + len(wanted)], strict=True):
@@ -592,6 +594,14 @@ class RedisCoordinator(Coordinator):
     def _measure_offset(self, runtime_ms: int, server_time: Any) -> None:
         seconds, micros = server_time
         self._offset_ms = int(seconds) * 1000 + int(micros) // 1000 - runtime_ms
+
+    def _note_lost(self, known: set[str], raw: dict[str, str]) -> None:
+        """A node alive last turn whose heartbeat is still there but lapsed died (a clean exit deletes its
+        heartbeat): a critical event, pushed to the operator."""
+        for name in sorted(known - set(self.peers) - {self.node}):
+            if name in raw:
+                self._host.event(f"cluster: node {name} lost (no heartbeat for {self.ttl_ms // 1000} s); the "
+                                 "live nodes adopt its units", "critical")
 
     def _read_peers(self, raw: dict[str, str], now_ms: int) -> None:
         peers: dict[str, dict[str, Any]] = {}

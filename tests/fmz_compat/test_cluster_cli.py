@@ -156,3 +156,21 @@ def test_node_params_take_the_private_redis_and_the_node_overrides():
     assert "node_weight" not in singapore["cluster"]
     assert tokyo["cluster"]["venue_regions"] == {"binance": "tokyo", "okx": "singapore"}
     assert tokyo["max_book_age_ms"] == 30_000  # --speed: a wall hiccup must not make books stale
+
+
+def test_a_node_lost_mid_run_is_said_and_recorded_as_an_alert(tmp_path, capsys):
+    from fmz_compat.alerts import Notifier, read_alerts
+    from fmz_compat.cluster_cli import Child, ClusterRun, _node_lost
+
+    log = tmp_path / "tokyo.out"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "print('MemoryError'); raise SystemExit(3)"],
+                                stdout=out)
+    proc.wait()
+    run = ClusterRun(plan=parse_plan(_ns()), folder=tmp_path, state_dir=tmp_path, namespace="x", password="p")
+    alerts = Notifier(None, tmp_path / "alerts.jsonl")
+    _node_lost(run, Child("tokyo", proc, log), alerts)
+    alerts.close()
+    expected = "cluster: node tokyo lost (its process exited with 3: MemoryError)"
+    assert expected in capsys.readouterr().err
+    assert read_alerts(tmp_path)[0]["text"].startswith(expected)

@@ -9,6 +9,7 @@ from hedge.app import App
 from hedge.config import parse_params
 from hedge.fmz import Api
 from hedge.ledger import Ledger
+from hedge.state import TradingState
 
 D = Decimal
 PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 2000, '
@@ -870,3 +871,22 @@ def test_a_loose_leg_where_an_execution_is_in_doubt_waits_for_its_recovery(fake_
     app._save_ledger()
     _run(app, runtime, 4)  # before the next reconcile settles the order (okx answers)
     assert okx.sent == [] and binance.sent == [] and app.ledger.loose
+
+
+def test_critical_events_and_stops_are_pushed_to_the_operator(fake_exchange, fake_runtime):
+    """Issue #22: FMZ pushes a log line ending in `@` (colour first: "msg #ff0000@"); locally the runtime
+    hands it to fmz_compat/alerts.py. Every critical event and every stop, at any level, is pushed; an
+    ordinary event is not."""
+    _binance, _okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    runtime.logs.clear()
+    app.set_state(TradingState.HALTED, "command state:HALTED")
+    app.event("STOP level 1 on okx: distance 38 % (level at 40%); closing 25% of its pairs", "warn")
+    app.event("skipped an opening: book stale", "warn")
+    app.event("OPENED pair 1", "info")
+    assert runtime.logs == [
+        "trading state ACTIVE -> HALTED: command state:HALTED #ff0000@",
+        "STOP level 1 on okx: distance 38 % (level at 40%); closing 25% of its pairs #ff9900@",
+        "skipped an opening: book stale #ff9900",
+        "OPENED pair 1",
+    ]

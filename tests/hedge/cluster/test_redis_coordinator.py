@@ -404,6 +404,21 @@ def test_one_node_runs_the_treasury_and_another_takes_it_when_it_dies(redis_url)
     assert b.c.leads("treasury")
 
 
+def test_a_node_lost_is_a_critical_event_and_a_clean_exit_is_not(redis_url):
+    """Issue #22: a node lost goes to the operator (critical events are pushed: hedge/app.py)."""
+    a, b, c = Node(redis_url, "a"), Node(redis_url, "b"), Node(redis_url, "c")
+    for node in (a, b, c, a, b, c):
+        node.sync()
+    c.c.close()  # c leaves cleanly: its heartbeat is deleted, its leases handed back
+    b.sync(b.now + 1)
+    assert not [e for e in b.host.events if "lost" in e[1]]
+    b.sync(a.now + 10_001)  # a stopped renewing: its heartbeat lapsed
+    lost = [e for e in b.host.events if " lost " in e[1]]
+    assert lost == [("critical", "cluster: node a lost (no heartbeat for 10 s); the live nodes adopt its units")]
+    b.sync(b.now + 1)
+    assert len([e for e in b.host.events if " lost " in e[1]]) == 1  # said once
+
+
 def test_a_node_that_binds_fewer_venues_owns_only_units_it_can_trade():
     regions = {"binance": "tokyo", "okx": "hongkong", "bybit": "singapore"}
     both = Unit.of("BTC_USDT", "binance", "okx")
