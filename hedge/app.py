@@ -1106,24 +1106,25 @@ class App:
 
     def _nav_held(self) -> bool:
         """Unit NAV is not measured while money between our own wallets cannot be counted exactly once
-        (hedge/transfers.py says why; a venue moving money whose account did not answer is one more case).
-        The last measurement stands until then; an event says when the hold starts and ends."""
+        (hedge/transfers.py says why), nor while a venue with wallets did not answer for its account (money
+        moved between its futures and funding wallets, by this node or another, would count twice or not
+        at all), nor before every venue answered once. The last measurement stands until then; an event
+        says when the hold starts and when it ends."""
         reason = self.transfers.hold_reason() if self.transfers is not None else None
         unread = [v.key for v in self.venues if v.key not in self._accounts_read]
         if reason is None and unread:
             reason = f"{', '.join(unread)} did not answer since the start: its equity is not known"
-        if reason is None and self.treasury is not None:
-            venues = {v for t in self.treasury.active() for v in t.route}
-            down = sorted(v for v in venues if v in self.accounts and not self.accounts[v].ok)
+        if reason is None and self.transfers is not None:
+            down = sorted(v for v in self.transfers.wallets if v in self.accounts and not self.accounts[v].ok)
             if down:
-                reason = f"a move between our venues is under way and {', '.join(down)} did not answer"
+                reason = f"{', '.join(down)} account did not answer this time"
         if reason is not None and self.accounting.live is not None:
             if self._nav_hold is None:
                 self.event(f"unit NAV held at {self.accounting.unit_nav:.6f}: {reason}", "warn")
             self._nav_hold = reason
             return True
         if self._nav_hold is not None:
-            self.event("unit NAV measured again: every wallet involved in our moves was read")
+            self.event("unit NAV measured again: every account and wallet answered")
             self._nav_hold = None
         return False
 

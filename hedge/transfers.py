@@ -374,7 +374,6 @@ class TransferView:
     internal: list[str]      # ids of withdrawals matched to an own deposit (internal moves)
     undecided: list[str] = field(default_factory=list)  # credited deposits not yet known own or outside
     open_since_ms: int | None = None  # oldest record or own move not settled yet (histories page back to it)
-    moving: bool = False     # some own money is between two of our wallets
 
 
 def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_ms: int,
@@ -416,7 +415,6 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
         else:
             flows.append((f"{d.venue}:deposit:{d.id}", d.amount, f"history:{d.venue}"))
     in_flight = ZERO
-    moving = False
     open_times = [r.time_ms for r in all_records if r.state == "pending" and r.time_ms >= since_ms - DAY_MS]
     open_times += [d.time_ms for d in undecided]
     open_times += [m.created_ms for m in moves]
@@ -425,18 +423,15 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
             continue
         if w.address in own_addresses or (w.venue, w.id) in move_ids:
             in_flight += w.amount  # the fee is the fund's cost of the move
-            moving = True
             open_times.append(w.time_ms)
         elif w.time_ms >= since_ms and now_ms - w.time_ms < transit_timeout_ms:
             in_flight += w.amount + w.fee  # maybe ours, maybe not: the flow would carry the fee
-            moving = True
             open_times.append(w.time_ms)
         elif w.time_ms >= since_ms:
             flows.append((f"{w.venue}:withdrawal:{w.id}", -(w.amount + w.fee), f"history:{w.venue}"))
-    moving = moving or bool(moves) or bool(undecided)
     return TransferView(flows, in_flight, sorted(f"{v}:{i}" for v, i in matched),
                         [f"{d.venue}:deposit:{d.id}" for d in undecided],
-                        min(open_times) if open_times else None, moving)
+                        min(open_times) if open_times else None)
 
 
 def _maybe_own(d: TransferRecord, moves: list[OwnMove], read_ms: Mapping[str, int] | None) -> bool:
@@ -454,6 +449,7 @@ FIRST_READ_MS = 30 * DAY_MS   # the first read ever goes this far back (own depo
 OVERLAP_MS = DAY_MS           # each read goes back this far before the last one (late, back-dated rows)
 RETRY_MS = 10_000             # a failed read is retried after this, doubling up to MAX_RETRY_MS, for ever
 MAX_RETRY_MS = 300_000
+NEVER_READ_LIMIT = 10         # failures in a row of a venue never read once (~30 min): not reachable at all
 
 
 @dataclass
@@ -463,7 +459,6 @@ class _Wallet:
     funding: Decimal | None = None
     read_ms: int = 0       # last successful read (persisted)
     fresh: bool = False    # read successfully in the last poll
-    touched_ms: int = -1   # when the treasury last moved money in or out of this venue's wallets
     failures: int = 0
     next_ms: int = 0
 
@@ -572,7 +567,7 @@ class TransferWatcher:
         now = self._now_ms()
         self._classify(now)  # what is open now decides how far back the histories are read
         changed = False
-        for venue, wallet in self.wallets.items():
+        for venue, wallet in list(self.wallets.items()):
             wallet.fresh = False
             if now < wallet.next_ms:
                 continue
@@ -584,6 +579,9 @@ class TransferWatcher:
                 changed = True
                 continue
             wallet.failures += 1
+            if wallet.failures >= NEVER_READ_LIMIT and wallet.read_ms == 0:
+                self._unreachable(venue)
+                continue
             wallet.next_ms = now + min(RETRY_MS * 2 ** (wallet.failures - 1), MAX_RETRY_MS)
             if wallet.failures == 3:
                 self._event(f"transfers: {venue} funding wallet / transfer history not readable 3 times in a "
@@ -593,6 +591,16 @@ class TransferWatcher:
         if changed:
             self._prune(now)
             self._save()
+
+    def _unreachable(self, venue: str) -> None:
+        """A venue whose wallet endpoints never answered (a key without wallet read permission, an FMZ
+        exchange object that does not route them) is not a venue in an outage: it is left out, loudly."""
+        del self.wallets[venue]
+        del self.exchanges[venue]
+        self._event(f"transfers: {venue} funding wallet / transfer history never answered "
+                    f"({NEVER_READ_LIMIT} reads); its wallets are left out of equity and its deposits and "
+                    "withdrawals must be declared by command (deposit:AMOUNT / withdraw:AMOUNT) until the "
+                    "API key may read its wallet and the robot restarts (docs/accounting.md)", "critical")
 
     def _classify(self, now: int) -> None:
         read = {v: w.read_ms for v, w in self.wallets.items()}
@@ -608,13 +616,6 @@ class TransferWatcher:
             return
         self.horizon_ms = horizon
         self.records = {k: r for k, r in self.records.items() if r.time_ms == 0 or r.time_ms >= horizon}
-
-    def touched(self, venue: str) -> None:
-        """The treasury moves money in or out of `venue`'s wallets now: until they are read again, the
-        last reading of them no longer matches the venue's futures equity."""
-        wallet = self.wallets.get(venue)
-        if wallet is not None:
-            wallet.touched_ms = self._now_ms()
 
     # --- what the App asks ---
     def flows(self) -> list[Flow]:
@@ -647,11 +648,8 @@ class TransferWatcher:
         if unread:
             return f"{', '.join(unread)} funding wallet not read since the start"
         stale = [v for v, w in self.wallets.items() if not w.fresh]
-        if view.moving and stale:
-            return f"money is moving between our venues and {', '.join(stale)} could not be read"
-        touched = [v for v in stale if self.wallets[v].touched_ms >= self.wallets[v].read_ms]
-        if touched:
-            return f"money moved in {', '.join(touched)}'s wallets since they were last read"
+        if stale:  # money may be moving there that this node did not move itself (another node's treasury)
+            return f"{', '.join(stale)} funding wallet / transfer history not readable this time"
         return None
 
 

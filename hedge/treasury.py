@@ -457,11 +457,6 @@ class Treasury:
     def _exchange(self, venue: str) -> Any:
         return next(v.exchange for v in self.app.venues if v.key == venue)
 
-    def _touch(self, venue: str) -> None:
-        """Tell the histories' watcher that money is about to move in or out of `venue`'s wallets."""
-        if self.app.transfers is not None:
-            self.app.transfers.touched(venue)
-
     def _funding(self, venue: str) -> Decimal | None:
         return read_funding_balance(self._exchange(venue), venue)
 
@@ -491,7 +486,6 @@ class Treasury:
         if before is None:
             return  # funding wallet unreadable: try at the next look
         t.funding_before = before
-        self._touch(t.source)
         answer = internal_transfer(self._exchange(t.source), t.source, t.amount + t.fee, to_futures=False,
                                    ref=f"{t.client_id}a")
         if answer.done is False:
@@ -506,7 +500,6 @@ class Treasury:
             return
         t.sent_ms = self.app.now_ms
         self._go(t, "sending")  # saved before the request: a restart looks the withdrawal up, never re-sends
-        self._touch(t.source)
         answer = withdraw(self._exchange(t.source), t.source, amount=t.amount, network=t.network,
                           address=t.address, memo=t.memo, client_id=t.client_id, now_ms=self.app.now_ms)
         self._withdraw_answer(t, answer)
@@ -599,7 +592,6 @@ class Treasury:
         if amount <= 0:
             self._go(t, "settled", f"nothing left in {t.dest}'s funding wallet to move")
             return
-        self._touch(t.dest)
         answer = internal_transfer(self._exchange(t.dest), t.dest, amount, to_futures=True,
                                    ref=f"{t.client_id}b")
         if answer.done:
@@ -611,7 +603,6 @@ class Treasury:
             return
         amount = min(funding - t.funding_before, t.amount + t.fee)
         if amount > CENT:
-            self._touch(t.source)
             answer = internal_transfer(self._exchange(t.source), t.source, amount, to_futures=True,
                                        ref=f"{t.client_id}r")
             if not answer.done:
@@ -626,8 +617,6 @@ class Treasury:
         if funding is None:
             return
         left = min(funding - t.funding_before, t.fee)
-        if left > CENT:
-            self._touch(t.source)
         if left <= CENT or internal_transfer(self._exchange(t.source), t.source, left, to_futures=True,
                                              ref=f"{t.client_id}s").done:
             t.swept = True
