@@ -854,6 +854,45 @@ class LiveExchange(FmzExchangeObject):
             return [self._order_struct(o) for o in self._client.fetch_open_orders(unified)]
         return self._run("GetOrders", run)
 
+    def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:
+        """FMZ GetHistoryOrders([symbol,] [since ms,] [limit]): the swap's finished orders (filled, canceled
+        with or without fills, expired) the venue lists, oldest first. What finds an order by client id
+        after a lost answer once it is no longer open (an IOC order never is), and the venue's own
+        liquidation orders. Each venue's list of every finished status: Binance GET /fapi/v1/allOrders,
+        OKX GET /api/v5/trade/orders-history (no state: filled and canceled), Bybit GET /v5/order/history
+        (no orderStatus), CoinEx GET /v2/futures/finished-order (100 rows), BitMEX GET /order newest first."""
+        def run() -> list[Struct]:
+            rest = list(args)
+            symbol = rest.pop(0) if rest and isinstance(rest[0], str) else ""
+            since = int(rest.pop(0) or 0) if rest else 0
+            limit = int(rest.pop(0) or 0) if rest else 0
+            unified = self._symbol(symbol)[1]
+            orders = [o for o in self._finished_orders(unified, since or None, limit or None)
+                      if o.get("status") != "open" and (o.get("timestamp") or 0) >= since]
+            done = sorted((self._order_struct(o) for o in orders), key=lambda o: o.Time or 0)
+            return done[-limit:] if limit else done
+        return self._run("GetHistoryOrders", run)
+
+    def _finished_orders(self, unified: str, since: int | None, limit: int | None) -> list[dict[str, Any]]:
+        client, market = self._client, self._markets()[unified]
+        if self._venue == "binance":
+            return client.fetch_orders(unified, since, min(limit or 500, 1000))
+        if self._venue == "okx":  # ccxt's fetch_closed_orders asks state=filled and drops partly filled IOCs
+            query = {"instType": "SWAP", "instId": market["id"], "limit": str(min(limit or 100, 100))}
+            if since:
+                query["begin"] = str(since)
+            return client.parse_orders(client.privateGetTradeOrdersHistory(query).get("data") or [], market)
+        if self._venue == "bybit":
+            return client.fetch_canceled_and_closed_orders(unified, since, min(limit or 50, 50))
+        if self._venue == "coinex":
+            answer = client.v2PrivateGetFuturesFinishedOrder({
+                "market": market["id"], "market_type": "FUTURES", "limit": min(limit or 100, 100)})
+            return [_coinex_finished(client, row, market) for row in answer.get("data") or []
+                    if isinstance(row, dict)]
+        if self._venue == "bitmex":  # BitMEX lists oldest first unless reverse
+            return client.fetch_orders(unified, since, min(limit or 100, 500), {"reverse": True})
+        raise _Failed(f"no order history on {self._name}")
+
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
         def run() -> list[Struct]:
             symbols = [self._symbol(symbol)[1]] if symbol else None
@@ -955,10 +994,7 @@ class LiveExchange(FmzExchangeObject):
             rows = [r for r in answer.get("data") or [] if isinstance(r, dict)]
             row = _row_with(rows, "client_id", client_id)
             if row is not None:
-                order = self._client.parse_order(row, market)
-                if order.get("status") is None:  # a finished row carries no status: done, filled or not
-                    order["status"] = "closed" if not float(row.get("unfilled_amount") or 0) else "canceled"
-                return order
+                return _coinex_finished(self._client, row, market)
             if not (answer.get("pagination") or {}).get("has_next"):
                 return None
             if cutoff is not None and rows and all(int(r.get("created_at") or 0) < cutoff for r in rows):
@@ -1088,6 +1124,15 @@ def _wallet_and_upnl(venue: str, info: Any, asset: str) -> tuple[float, float] |
     except (KeyError, IndexError, TypeError, ValueError, StopIteration):
         return None
     return None
+
+
+def _coinex_finished(client: ccxt.Exchange, row: dict[str, Any], market: dict[str, Any]) -> dict[str, Any]:
+    """ccxt's order from a CoinEx finished-order row, which carries no status: closed when nothing is left
+    unfilled, canceled otherwise."""
+    order = client.parse_order(row, market)
+    if order.get("status") is None:
+        order["status"] = "closed" if not float(row.get("unfilled_amount") or 0) else "canceled"
+    return order
 
 
 def _row_with(rows: list[Any], field: str, value: str) -> dict[str, Any] | None:
