@@ -24,9 +24,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
-from test_live_bybit import ORDER as BYBIT_ORDER
 from test_live_coinex_bitmex import COINEX_ORDER
-from test_live_resolve import BITMEX_RECORDED
+from test_live_resolve import BITMEX_RECORDED, BYBIT_RECORDED_CLOSED
 from venue_payloads import BITMEX_API as BITMEX
 from venue_payloads import BYBIT_API, binance_order, bybit_ok, okx_ok, okx_order
 from venue_payloads import COINEX_API as COINEX
@@ -74,14 +73,18 @@ def test_okx_history_keeps_an_ioc_canceled_after_a_partial_fill(okx, http):
 
 
 def test_bybit_history_asks_every_status(bybit, http):
+    """Rows: ccxt's recorded Bybit history row (BYBIT_RECORDED_CLOSED, a filled IOC) and the same row as
+    an IOC canceled after a partial fill (orderStatus PartiallyFilledCanceled, Bybit's enum)."""
     ex, _ = bybit
-    partial = dict(BYBIT_ORDER, orderLinkId="hg2", orderStatus="PartiallyFilledCanceled", leavesQty="0",
-                   timeInForce="IOC")
+    partial = dict(BYBIT_RECORDED_CLOSED, orderLinkId="hg2", orderStatus="PartiallyFilledCanceled",
+                   qty="0.002", cumExecQty="0.001", createdTime="1757837580470")
     http.get(re.compile(rf"{BYBIT_API}/order/history"),
-             json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": [partial]}))
-    (order,) = ex.GetHistoryOrders("BTC_USDT.swap")
-    assert client_id_of("bybit", order) == "hg2" and order["DealAmount"] == 0.004
-    assert order["Status"] in (ORDER_STATE_CLOSED, ORDER_STATE_CANCELED)  # ccxt reads it closed (#18685)
+             json=bybit_ok({"category": "linear", "nextPageCursor": "",
+                            "list": [partial, BYBIT_RECORDED_CLOSED]}))
+    filled, cut = ex.GetHistoryOrders("BTC_USDT.swap")
+    assert client_id_of("bybit", filled) == "fmzc0x1" and filled["Status"] == ORDER_STATE_CLOSED
+    assert client_id_of("bybit", cut) == "hg2" and cut["DealAmount"] == 0.001
+    assert cut["Status"] in (ORDER_STATE_CLOSED, ORDER_STATE_CANCELED)  # ccxt reads it closed (#18685)
     q = _query(http.calls[-1])
     assert (q["category"], q["symbol"]) == ("linear", "BTCUSDT") and "orderStatus" not in q
 

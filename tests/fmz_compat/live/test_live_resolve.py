@@ -44,6 +44,22 @@ BITMEX_RECORDED = {
     "text": "Submission from testnet.bitmex.com", "transactTime": "2022-06-20T11:50:52.376Z",
     "timestamp": "2022-06-20T11:50:52.376Z"}
 
+# response/bybit.json @04890d69 fetchClosedOrder "Fetch swap closed order by its ID and symbol" (GET
+# /v5/order/history, category linear): the recorded row, a filled IOC market buy, with our orderLinkId
+BYBIT_RECORDED_CLOSED = {
+    "symbol": "BTCUSDT", "orderType": "Market", "orderLinkId": "fmzc0x1", "slLimitPrice": "0",
+    "orderId": "aee7453a-a100-465f-857a-3db780e9329a", "cancelType": "UNKNOWN", "avgPrice": "123498",
+    "stopOrderType": "", "lastPriceOnCreated": "122392", "orderStatus": "Filled",
+    "createType": "CreateByUser",
+    "takeProfit": "", "cumExecValue": "123.498", "tpslMode": "", "smpType": "None", "triggerDirection": "0",
+    "blockTradeId": "", "cumFeeDetail": {"USDT": "0.0679239"}, "rejectReason": "EC_NoError", "isLeverage": "",
+    "price": "123615.9", "orderIv": "", "createdTime": "1757837580469", "tpTriggerBy": "", "positionIdx": "0",
+    "timeInForce": "IOC", "leavesValue": "0", "updatedTime": "1757837580473", "side": "Buy", "smpGroup": "0",
+    "triggerPrice": "", "tpLimitPrice": "0", "cumExecFee": "0.0679239", "slTriggerBy": "", "leavesQty": "0",
+    "closeOnTrigger": False, "slippageToleranceType": "UNKNOWN", "placeType": "", "cumExecQty": "0.001",
+    "reduceOnly": False, "qty": "0.001", "stopLoss": "", "smpOrderId": "", "slippageTolerance": "0",
+    "triggerBy": "", "extraFees": ""}
+
 
 def _query(call) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(call.request.url).query).items()}
@@ -88,10 +104,11 @@ def test_bybit_finds_an_order_the_realtime_list_lost_in_the_history(bybit, http)
     _lose(ex, http, f"{BYBIT_API}/order/create", "buy")
     http.get(re.compile(rf"{BYBIT_API}/order/realtime"),
              json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": []}))
-    filled = dict(BYBIT_ORDER, orderStatus="Filled", leavesQty="0", cumExecQty="0.010")
     http.get(re.compile(rf"{BYBIT_API}/order/history"),
-             json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": [filled]}))
-    assert ex.resolve_in_flight()["fmzc0x1"].Status == ORDER_STATE_CLOSED
+             json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": [BYBIT_RECORDED_CLOSED]}))
+    found = ex.resolve_in_flight()["fmzc0x1"]
+    assert found.Status == ORDER_STATE_CLOSED and found.DealAmount == 0.001 and found.AvgPrice == 123498
+    assert found.Id == f"BTC_USDT.swap,{BYBIT_RECORDED_CLOSED['orderId']}"
 
 
 def _query_of(request) -> dict[str, str]:
