@@ -125,7 +125,7 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
     mode = a.mode.lower()
     if mode not in ("isolated", "cross"):
         raise InputError(f"--mode: {a.mode!r} is not a margin mode; use isolated or cross")
-    if a.leverage is None and a.margin is None:
+    if a.leverage is None and a.margin is None and mode == "isolated":
         raise InputError("give --leverage L or --margin USDT (the position's margin)")
     leverage = _decimal("--leverage", a.leverage, positive=True) if a.leverage is not None else None
     margin = _decimal("--margin", a.margin, non_negative=True) if a.margin is not None else None
@@ -139,6 +139,8 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
         symbol=symbol, side=_side("--side", a.side), qty=_decimal("--qty", a.qty, positive=True),
         entry_price=_decimal("--entry", a.entry, positive=True), margin=margin, leverage=leverage, tier=tier,
     )
+    if leverage is not None and tier is None:
+        _check_leverage(venue, position, leverage)
     account = None
     if mode == "cross":
         if a.wallet is None:
@@ -152,9 +154,10 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
     liq = venue.liquidation_price(position, account)
     if liq <= 0:
         shown = format(venue.round_price(liq, symbol).normalize() + 0, "f")
-        if position.side is Side.LONG:
-            raise InputError(f"liquidation price is not above zero ({shown}): this long cannot be liquidated;"
-                             " check --qty, --margin/--leverage and --wallet")
+        if position.side is Side.LONG:  # its margin covers a fall to zero: an answer, not an error
+            return {"liquidation_price": "none: cannot be liquidated (the margin covers a fall of the price "
+                                         f"to zero; the formula gives {shown})",
+                    **_margins(venue, position, symbol)}
         raise InputError(f"liquidation price is not above zero ({shown}): the account is below maintenance "
                          "at any price; check --wallet and --other")
     if (liq >= position.entry_price) if position.side is Side.LONG else (liq <= position.entry_price):
@@ -168,12 +171,29 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
     result: dict[str, Decimal | str] = {
         "liquidation_price": venue.round_price(liq, symbol),
         "bankruptcy_price": venue.round_price(max(bankrupt, Decimal(0)), symbol),
-        "initial_margin": venue.round_money(venue.initial_margin(position)),
-        "maintenance_margin": venue.round_money(venue.maintenance_margin(position)),
+        **_margins(venue, position, symbol),
     }
     if tier is None and (spec.estimated or any(venue.is_estimated(o.symbol) for o in others_of(account))):
         result["tiers"] = "estimated"  # not the venue's published table: docs/mechanics.md, "Alts"
     return result
+
+
+def _margins(venue: Venue, position: Position, symbol: str) -> dict[str, Decimal | str]:
+    """Initial margin (needs --leverage or --margin: cross mode may go without) and maintenance margin."""
+    initial: Decimal | str = "n/a in cross without --leverage (the liquidation price does not depend on it)"
+    if position.leverage is not None or position.margin is not None:
+        initial = venue.round_money(venue.initial_margin(position))
+    return {"initial_margin": initial,
+            "maintenance_margin": venue.round_money(venue.maintenance_margin(position))}
+
+
+def _check_leverage(venue: Venue, position: Position, leverage: Decimal) -> None:
+    """The venue refuses a leverage above its maximum for the position's tier: so does the calculator."""
+    measure = venue.tier_measure(position.symbol, position.qty, position.entry_price)
+    allowed = venue.tier_for(position.symbol, measure).max_leverage
+    if leverage > allowed:
+        raise InputError(f"--leverage {leverage}: {venue.name} allows at most {allowed.normalize():f}x for "
+                         f"{position.symbol} at this size; lower --leverage")
 
 
 def others_of(account: Account | None) -> tuple[Position, ...]:

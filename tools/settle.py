@@ -1,11 +1,14 @@
 """Performance-fee statement from a robot's accounting history.
 
     python -m tools.settle RUN_DIR_OR_DB --from 2024-01-01 --to 2024-03-31 \
-        [--rate 0.30] [--referral-rate 0.20] [--period month|week|day] [--hwm 1.0] [--format md|csv]
+        [--rate 0.30] [--referral-rate 0.20] [--rebates include|exclude] [--period month|week|day]
+        [--hwm 1.0] [--format md|csv]
 
-Per period: the fee base is the gain of the fee NAV (unit NAV plus the estimated rebates accrued per
-share) above the high-water mark, times the shares outstanding at the period's end. The fee is that
-base times --rate; the referrer gets --referral-rate of the fee. The high-water mark only rises when
+Per period: the fee base is the gain of the fee NAV above the high-water mark, times the shares
+outstanding at the period's end. The fee NAV is the unit NAV plus the estimated rebates accrued per
+share (--rebates include, the default) or the unit NAV alone (--rebates exclude). The fee is that
+base times --rate; the referrer gets --referral-rate of the fee (default 0.20; 0 without a referrer).
+Both choices are stated under the statement. The high-water mark only rises when
 a fee is charged, so a drawdown has to be recovered before any further fee is due. Without --hwm
 the mark is replayed from inception (1.0) through the periods before --from.
 
@@ -49,6 +52,9 @@ class Point:
     @property
     def fee_nav(self) -> Decimal:
         return self.unit_nav + self.rebates_per_share
+
+    def base_nav(self, include_rebates: bool) -> Decimal:
+        return self.fee_nav if include_rebates else self.unit_nav
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,8 @@ def _at(points: list[Point], time_ms: int) -> Point | None:
 
 
 def statement(points: list[Point], start: dt.date, end: dt.date, *, rate: Decimal, referral_rate: Decimal,
-              period: str = "month", hwm: Decimal | None = None) -> list[PeriodRow]:
+              period: str = "month", hwm: Decimal | None = None,
+              include_rebates: bool = True) -> list[PeriodRow]:
     inception = dt.datetime.fromtimestamp(points[0].time_ms / 1000, dt.UTC).date()
     mark = Decimal(1) if hwm is None else hwm
     replay = [] if hwm is not None or start <= inception else list(periods(inception, start - dt.timedelta(1),
@@ -151,12 +158,13 @@ def statement(points: list[Point], start: dt.date, end: dt.date, *, rate: Decima
             continue  # the robot did not run in this period
         start_point = _at(points, _day_ms(first) - 1) or Point(0, Decimal(1), Decimal(0), points[0].shares)
         before = mark
-        base = max(Decimal(0), end_point.fee_nav - mark) * end_point.shares
+        nav_end = end_point.base_nav(include_rebates)
+        base = max(Decimal(0), nav_end - mark) * end_point.shares
         fee = base * rate
-        if end_point.fee_nav > mark:
-            mark = end_point.fee_nav
+        if nav_end > mark:
+            mark = nav_end
         if first >= start:
-            rows.append(PeriodRow(first, last, start_point.unit_nav, end_point.unit_nav, end_point.fee_nav,
+            rows.append(PeriodRow(first, last, start_point.unit_nav, end_point.unit_nav, nav_end,
                                   before, end_point.shares, base, fee, fee * referral_rate, mark))
     if not rows:
         last_day = dt.datetime.fromtimestamp(points[-1].time_ms / 1000, dt.UTC).date()
@@ -169,8 +177,22 @@ def _pct(fraction: Decimal) -> str:
     return f"{(fraction * 100).normalize():f}"
 
 
-def render(rows: list[PeriodRow], fmt: str, rate: Decimal, referral_rate: Decimal) -> str:
-    head = ["period", "unit NAV start", "unit NAV end", "fee NAV end (incl. rebates)", "high-water mark",
+def terms(rate: Decimal, referral_rate: Decimal, include_rebates: bool) -> list[str]:
+    """The statement's two choices, said under it (options --rebates and --referral-rate)."""
+    rebates = ("fee base: unit NAV plus the estimated rebates per share (--rebates include; rebates are an "
+               "estimate: --rebates exclude leaves them out)" if include_rebates else
+               "fee base: unit NAV alone, estimated rebates left out (--rebates exclude)")
+    referral = (f"referral: {_pct(referral_rate)} % of the fee goes to the referrer (--referral-rate "
+                f"{referral_rate}; 0 without a referrer)" if referral_rate else
+                "referral: none (--referral-rate 0)")
+    return [f"Terms: performance fee {_pct(rate)} % above the high-water mark (--rate {rate}); {rebates}; "
+            f"{referral}."]
+
+
+def render(rows: list[PeriodRow], fmt: str, rate: Decimal, referral_rate: Decimal,
+           include_rebates: bool = True) -> str:
+    nav_head = "fee NAV end (incl. rebates)" if include_rebates else "fee NAV end (rebates excluded)"
+    head = ["period", "unit NAV start", "unit NAV end", nav_head, "high-water mark",
             "shares", "profit above HWM (USDT)", f"fee {_pct(rate)} % (USDT)",
             f"referrer {_pct(referral_rate)} % (USDT)", "high-water mark after"]
     body = [[f"{r.start} .. {r.end}", f"{r.nav_start.quantize(NAV)}", f"{r.nav_end.quantize(NAV)}",
@@ -185,12 +207,13 @@ def render(rows: list[PeriodRow], fmt: str, rate: Decimal, referral_rate: Decima
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerows([head, *body, total])
-        return out.getvalue()
+        return out.getvalue()  # the terms go to stderr: a CSV stays a table
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in [*body, total]]
     lines.append("")
     lines.append(f"Fee due: {fee.quantize(MONEY)} USDT; to the referrer: {referral.quantize(MONEY)} USDT; "
                  f"to the manager after the referral: {(fee - referral).quantize(MONEY)} USDT.")
+    lines += terms(rate, referral_rate, include_rebates)
     return "\n".join(lines) + "\n"
 
 
@@ -234,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=_fraction, default=Decimal("0.30"), help="performance fee (0.30)")
     parser.add_argument("--referral-rate", type=_fraction, default=Decimal("0.20"),
                         help="the referrer's share of the fee (0.20)")
+    parser.add_argument("--rebates", choices=("include", "exclude"), default="include",
+                        help="estimated rebates in the fee base (include, the default) or not (exclude)")
     parser.add_argument("--period", choices=("month", "week", "day"), default="month")
     parser.add_argument("--hwm", type=_positive, default=None,
                         help="high-water mark at --from (default: replayed from inception)")
@@ -244,11 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         points = load_points(find_db(args.source))
         rows = statement(points, args.start, args.end, rate=args.rate, referral_rate=args.referral_rate,
-                         period=args.period, hwm=args.hwm)
+                         period=args.period, hwm=args.hwm, include_rebates=args.rebates == "include")
     except SettleError as exc:
         print(f"settle: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    sys.stdout.write(render(rows, args.format, args.rate, args.referral_rate))
+    include = args.rebates == "include"
+    sys.stdout.write(render(rows, args.format, args.rate, args.referral_rate, include))
+    if args.format == "csv":
+        print("\n".join(terms(args.rate, args.referral_rate, include)), file=sys.stderr)
     return 0
 
 

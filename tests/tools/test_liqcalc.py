@@ -73,7 +73,6 @@ def test_margin_overrides_the_leverage_margin(capsys):
     (["--qty", "-1"], "--qty must be greater than 0"),
     (["--entry", "abc"], "--entry: 'abc' is not a number"),
     (["--side", "up"], "'up' is not a side"),
-    (["--leverage", "1"], "liquidation price is not above zero"),
     (["--mode", "cross"], "--mode cross needs --wallet"),
     (["--maint-amount", "50"], "add --mmr RATE"),
     (["--other", "ETHUSDT:long:1:2000:2100"], "apply to --mode cross only"),
@@ -137,3 +136,30 @@ def test_human_output_names_an_estimate(capsys):
     code, out, _ = run(capsys, "--venue", "coinex", "--symbol", "SOLUSDT", "--side", "long", "--entry", "150",
                        "--qty", "10", "--leverage", "5")
     assert code == 0 and "tiers               estimated" in out and "conservative estimate" in out
+
+
+def test_cross_mode_needs_no_leverage(capsys):
+    """Issue #22: in cross the liquidation price depends on the wallet, not on a leverage. Binance BTCUSDT
+    long 0.5 @ 60,000, wallet 10,000, tier 1 (0.4 %, cum 0): LP = (10,000 - 30,000) / (0.5 x 0.004 - 0.5)
+    = 40,160.64."""
+    code, out, _ = run(capsys, "--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--entry",
+                       "60000", "--qty", "0.5", "--mode", "cross", "--wallet", "10000", "--json")
+    assert code == 0
+    found = json.loads(out)
+    assert found["liquidation_price"] == "40160.64" and found["initial_margin"].startswith("n/a in cross")
+
+
+def test_a_leverage_above_the_venues_maximum_is_refused_in_one_line(capsys):
+    # Binance BTCUSDT bracket 1: at most 125x (the venue refuses more: "leverage not valid")
+    for mode in (["--mode", "isolated"], ["--mode", "cross", "--wallet", "10000"]):
+        code, out, err = run(capsys, "--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--entry",
+                             "60000", "--qty", "0.5", "--leverage", "200", *mode)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert "--leverage 200: binance allows at most 125x for BTCUSDT at this size; lower --leverage" in err
+
+
+def test_a_1x_long_is_answered_cannot_be_liquidated(capsys):
+    code, out, err = run(capsys, "--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--entry",
+                         "60000", "--qty", "0.5", "--leverage", "1")
+    assert code == 0 and err == ""
+    assert "liquidation price   none: cannot be liquidated" in out and "initial margin      30000.00" in out

@@ -89,6 +89,28 @@ def test_a_statement_from_mid_history_replays_the_high_water_mark_or_takes_one(t
     assert lines[-1] == "total,,,,,,2.00,1.00,0.00,"  # (1.201 - 1.2) x 2000 = 2 -> half of it
 
 
+def test_the_rebates_in_the_base_and_the_referral_cut_are_options_the_statement_states(tmp_path, capsys):
+    """Issue #22: both were silent defaults. January: +10 % and 1 USDT of estimated rebates on 1000 shares."""
+    source = _robot(tmp_path)
+    assert main([str(source), "--from", "2024-01-01", "--to", "2024-01-31"]) == 0
+    out = capsys.readouterr().out
+    assert "Fee due: 30.30 USDT; to the referrer: 6.06 USDT" in out  # (1.101 - 1) x 1000 x 0.3, 20 % of it
+    assert ("fee base: unit NAV plus the estimated rebates per share (--rebates include; rebates are an "
+            "estimate: --rebates exclude leaves them out)") in out
+    assert "referral: 20 % of the fee goes to the referrer (--referral-rate 0.20; 0 without a " in out
+    assert main([str(source), "--from", "2024-01-01", "--to", "2024-01-31", "--rebates", "exclude",
+                 "--referral-rate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Fee due: 30.00 USDT; to the referrer: 0.00 USDT" in out
+    assert "fee NAV end (rebates excluded)" in out
+    assert "fee base: unit NAV alone, estimated rebates left out (--rebates exclude)" in out
+    assert "referral: none (--referral-rate 0)" in out
+    assert main([str(source), "--from", "2024-01-01", "--to", "2024-01-31", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1].startswith("total,")
+    assert "Terms: performance fee 30 %" in captured.err
+
+
 def test_weekly_periods_cut_at_iso_weeks(tmp_path):
     points = load_points(_robot(tmp_path) / "7.db3")
     rows = statement(points, dt.date(2024, 1, 1), dt.date(2024, 1, 31), rate=D("0.3"), referral_rate=D("0.2"),
