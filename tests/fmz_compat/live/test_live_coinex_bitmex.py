@@ -159,3 +159,19 @@ def test_bitmex_time_in_force_is_spelled_the_way_bitmex_reads_it(bitmex, http, o
     sent = _bitmex_body(http.calls[-1].request)
     assert sent["timeInForce"] == bitmex_spelling and sent["ordType"] == "Limit"
     assert sent["execInst"] == "ReduceOnly"
+
+
+def test_coinex_close_goes_to_close_position_without_a_side(coinex, http):
+    """CoinEx has no reduce-only flag on POST /v2/futures/order; a close is POST /v2/futures/close-position
+    (market, market_type, type, price, amount, client_id: docs.coinex.com/api/v2/futures/position/http/
+    close-position; "amount: null to close all positions"), as ccxt's request fixture records it
+    (request/coinex.json @01e403dc createOrder "Swap reduceOnly order": close-position, no side). Our
+    IOC close keeps its amount (never the whole position) and our client id."""
+    ex, _ = coinex
+    http.post(f"{COINEX}/futures/close-position",
+              json={"code": 0, "data": dict(COINEX_ORDER, side="sell", type="ioc"), "message": "OK"})
+    oid = ex.CreateOrder("BTC_USDT.swap", 'closebuy;{"timeInForce": "IOC"}', 94000, 0.004)
+    assert oid == "BTC_USDT.swap,13400"
+    sent = json.loads(http.calls[-1].request.body)
+    assert "side" not in sent and sent["type"] == "ioc" and sent["amount"] == "0.004"
+    assert (sent["market"], sent["market_type"], sent["client_id"]) == ("BTCUSDT", "FUTURES", "fmzc0x1")
