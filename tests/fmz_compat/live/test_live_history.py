@@ -110,3 +110,29 @@ def test_bitmex_history_asks_newest_first(bitmex, http):
     q = _query(http.calls[-1])
     assert q["symbol"] == "XBTUSDT" and q["reverse"].lower() == "true"
     assert "filter" not in q
+
+
+def test_the_venues_own_adl_order_prices_a_vanished_leg_on_okx_and_bybit(okx, bybit, http):
+    """What hedge/liquidations.py reads from GetHistoryOrders on a live venue after an ADL (reconcile's
+    vanished-leg booking, hedge/app.py _close_deleveraged): OKX's row with category adl (OKX v5 order
+    categories: normal, full_liquidation, partial_liquidation, adl, ...) and Bybit's with createType
+    CreateByAdl_PassThrough (Bybit v5 OrderCreateType) price the gone leg; our own rows do not."""
+    from hedge.liquidations import reported_price
+
+    okx_ex, _ = okx
+    adl = okx_order("filled", fill="2", avg="94000", side="buy", category="adl", clOrdId="",
+                    ordId="1994836237478043649", cTime="1732500009000", uTime="1732500009000")
+    ours = okx_order("filled", fill="1", avg="95000", uTime="1732500000200")
+    http.get(re.compile(r"https://www\.okx\.com/api/v5/trade/orders-history\?"), json=okx_ok([adl, ours]))
+    history = okx_ex.GetHistoryOrders("BTC_USDT.swap")
+    assert [o.Info["category"] for o in history] == ["normal", "adl"]
+    assert reported_price("okx", history, False, Decimal("0.02"), Decimal("0.01")) == Decimal(94000)
+
+    bybit_ex, _ = bybit
+    row = dict(BYBIT_RECORDED_CLOSED, orderStatus="Filled", avgPrice="93000", side="Sell",
+               createType="CreateByAdl_PassThrough", orderLinkId="")
+    http.get(re.compile(rf"{BYBIT_API}/order/history"),
+             json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": [row]}))
+    history = bybit_ex.GetHistoryOrders("BTC_USDT.swap")
+    filled = Decimal(str(history[0].DealAmount))
+    assert reported_price("bybit", history, True, filled, Decimal(1)) == Decimal(93000)
