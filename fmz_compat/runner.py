@@ -466,14 +466,22 @@ _NAMED_PAIR = re.compile(r"\b([A-Z0-9]{2,15}_USDT)\b")
 
 def named_pairs(source: str, args: tuple[tuple[str, Any], ...] = ()) -> list[str]:
     """USDT pairs the strategy names in its string literals and argument values: the simulator lists
-    them from the start, so `IO("currency", "XRP_USDT")` or `GetTicker("SOL_USDT.swap")` finds them."""
+    them from the start, so `IO("currency", "XRP_USDT")` or `GetTicker("SOL_USDT.swap")` finds them.
+    A strategy that builds pairs (`coin + "_USDT"`) gets every coin the simulator knows by name among
+    its strings (`["SOL", "DOGE"]`, an argument "SOL,DOGE")."""
     texts = [value for name, value in args if isinstance(value, str)]
     try:
         texts += [node.value for node in ast.walk(ast.parse(source))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)]
     except SyntaxError:
         pass
-    return list(dict.fromkeys(m for text in texts for m in _NAMED_PAIR.findall(text)))
+    pairs = [m for text in texts for m in _NAMED_PAIR.findall(text)]
+    if any(text.startswith("_USDT") for text in texts):
+        from fmz_compat.sim.params import known_coins
+
+        words = {word for text in texts for word in re.split(r"[\s,;|]+", text.upper()) if word}
+        pairs += [f"{coin}_USDT" for coin in sorted(words & known_coins())]
+    return list(dict.fromkeys(pairs))
 
 
 def _params_symbols(params_json: str | None) -> list[str]:

@@ -141,6 +141,11 @@ _ALT_PRICES: dict[str, float] = {
 }
 
 
+def known_coins() -> set[str]:
+    """Coins with calibrated or known start prices (not a hashed one)."""
+    return set(_KNOWN) | set(_ALT_PRICES)
+
+
 def stable_int(*parts: object) -> int:
     """A 64-bit integer from the parts, stable across processes (unlike hash())."""
     digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()

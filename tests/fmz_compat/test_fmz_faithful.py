@@ -584,3 +584,16 @@ def test_a_computed_pair_not_listed_names_the_fix(tmp_path):
                for line in logs)
     code, logs, _ = _run(tmp_path, strategy, "--symbols", "BTC_USDT,ADA_USDT")
     assert code == 0 and "ticker None" not in logs
+
+
+def test_pairs_built_from_coin_names_are_listed(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            for coin in ["SOL", "DOGE"] + Extra.split(","):
+                exchange.IO("currency", coin + "_USDT")
+                Log("listed", coin, exchange.GetTicker() is not None)
+        """)
+    code, logs, _ = _run(tmp_path, strategy, "--arg", "Extra=LINK")
+    assert code == 0
+    assert {"listed SOL True", "listed DOGE True", "listed LINK True"} <= set(logs)
