@@ -197,9 +197,11 @@ def _signals_stop(clock: StopAwareClock) -> Iterator[None]:
         clock.request_stop("stopped")
         raise KeyboardInterrupt()
 
+    handlers = [(signal.SIGTERM, on_term)]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # leave an ignored/custom Ctrl-C be
+        handlers.append((signal.SIGINT, on_int))
     try:
-        previous = {sig: signal.signal(sig, handler)
-                    for sig, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_int))}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers}
     except ValueError:  # not the main thread
         yield
         return
