@@ -851,7 +851,8 @@ class LiveExchange(FmzExchangeObject):
     def GetOrders(self, symbol: str = "") -> list[Struct] | None:
         def run() -> list[Struct]:
             unified = self._symbol(symbol)[1] if symbol or self._contract else None
-            return [self._order_struct(o) for o in self._client.fetch_open_orders(unified)]
+            limit = _OPEN_ORDERS_PAGE.get(self._venue)
+            return [self._order_struct(o) for o in self._client.fetch_open_orders(unified, None, limit)]
         return self._run("GetOrders", run)
 
     def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:
@@ -1074,6 +1075,9 @@ _TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1
 _MODE_ALREADY_SET = ("-4046", "No need to change margin type")
 # BitMEX spells time in force out (ccxt 4.5.83 passes ours through unmapped, and BitMEX refuses "IOC")
 _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
+# a full page of open orders where the venue's default page is short (CoinEx pending-order 10 of at most
+# 100, Bybit realtime 20 of at most 50); the others answer every open order of a symbol by default
+_OPEN_ORDERS_PAGE = {"coinex": 100, "bybit": 50}
 # CoinEx finished orders read back when looking an order up by client id (100 a page), and how far a
 # finished row's created_at may sit before our send time (clock offset, the venue's own stamp delay)
 _COINEX_FINISHED_PAGES = 10

@@ -136,3 +136,20 @@ def test_the_venues_own_adl_order_prices_a_vanished_leg_on_okx_and_bybit(okx, by
     history = bybit_ex.GetHistoryOrders("BTC_USDT.swap")
     filled = Decimal(str(history[0].DealAmount))
     assert reported_price("bybit", history, True, filled, Decimal(1)) == Decimal(93000)
+
+
+def test_open_orders_are_read_a_full_page_not_the_venues_default(coinex, bybit, http):
+    """GetOrders is FMZ's every open order, and the first half of the lookup by client id. CoinEx's
+    pending-order answers 10 rows unless asked (docs.coinex.com/api/v2/futures/order/http/list-pending-order:
+    limit default 10), Bybit's /v5/order/realtime 20 (limit 1-50, default 20, Bybit "Get Open & Closed
+    Orders"): an eleventh (twenty-first) resting order was missing from GetOrders."""
+    cx, _ = coinex
+    by, _ = bybit
+    http.get(re.compile(rf"{COINEX}/futures/pending-order"),
+             json={"code": 0, "data": [], "message": "OK", "pagination": {"has_next": False}})
+    http.get(re.compile(rf"{BYBIT_API}/order/realtime"),
+             json=bybit_ok({"category": "linear", "nextPageCursor": "", "list": []}))
+    assert cx.GetOrders("BTC_USDT.swap") == [] and by.GetOrders("BTC_USDT.swap") == []
+    (coinex_query,) = [_query(c) for c in http.calls if "/pending-order" in c.request.url]
+    (bybit_query,) = [_query(c) for c in http.calls if "/order/realtime" in c.request.url]
+    assert coinex_query["limit"] == "100" and bybit_query["limit"] == "50"
