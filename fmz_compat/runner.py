@@ -395,6 +395,10 @@ def run(
     if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
         on_runtime(runtime)
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
+    # what the robot page of this folder shows while it runs (run.json is written when it stops)
+    (robot_dir / "robot.json").write_text(json.dumps({
+        "robot_id": robot_id, "mode": config.mode, "strategy": config.strategy_path.name,
+        "venues": [b.label or b.eid for b in config.bindings], "node": config.node}), encoding="utf-8")
     if getattr(world, "price_levels", None):
         from fmz_compat.sim.history import describe
 
@@ -402,6 +406,11 @@ def run(
             out(line)
     if config.params_origin:
         out(config.params_origin)
+    if config.replay is None and not config.venue_server and config.mode in ("backtest", "paper"):
+        from fmz_compat.sim.params import invented_note
+
+        for line in invented_note(sim_config.symbols):  # a coin without a real market: say so first
+            out(line)
 
     g = build_strategy_globals(runtime, config)
     progress = ProgressBar(clock, config.start_ms, config.end_ms) if config.mode == "backtest" else None

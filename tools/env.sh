@@ -16,7 +16,12 @@ PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || {
   echo "error: Python >= 3.11 is required (found: $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2; exit 2; }
 
+say() { echo "${XVH_TOOL:-setup}: $*" >&2; }
+
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; "$PY" -m venv .venv; }
+  say "making the virtualenv .venv (first run only)"
+  "$PY" -m venv .venv 2>/dev/null || {
+    rm -rf .venv; say "installing Debian's python3-venv (apt-get; needs root or sudo)"; apt_install python3-venv
+    "$PY" -m venv .venv; }
 fi
 VENV_PY="$ROOT/.venv/bin/python"

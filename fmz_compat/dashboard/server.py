@@ -180,6 +180,7 @@ class DashboardServer:
         if not run_json.is_file():
             self.info.state = "running"  # the runtime writes run.json when the robot stops
             self.info.ended_by = "(no run.json yet: running elsewhere or killed)"
+            self._identity_from(run_json.parent / "robot.json")
             return
         try:
             data = json.loads(run_json.read_text(encoding="utf-8"))
@@ -192,6 +193,17 @@ class DashboardServer:
         self.info.exit_code = data.get("exit_code")
         self.info.ended_by = str(data.get("ended_by", ""))
         self.info.state = "stopped" if data.get("exit_code") == 0 else "error"
+
+    def _identity_from(self, robot_json: Path) -> None:
+        """A robot still running: its strategy, mode and venue names from robot.json (written at start)."""
+        try:
+            data = json.loads(robot_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        node = f" (node {data['node']})" if data.get("node") else ""
+        self.info.mode = f"{data.get('mode', '')}{node}"
+        self.info.strategy = str(data.get("strategy", ""))
+        self.info.venues = [str(v) for v in data.get("venues") or []]
 
     # --- API bodies ---
     def state(self) -> dict[str, Any]:

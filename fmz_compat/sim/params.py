@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # --- venues -------------------------------------------------------------------------------------
@@ -159,6 +160,20 @@ def _round_pow10(x: float) -> float:
 # Order books of alts measured in ../shared/data/cryptofeed_raw_ws (Bybit orderbook.200, 2026-08-09, 44 s;
 # `python -m fmz_compat.sim.calibrate books`): median quoted spread (bps), median best-level size (USDT).
 _ALT_BOOKS: dict[str, tuple[float, float]] = {"SOL": (1.29, 42_000.0), "DOGE": (1.42, 1_080.0)}
+
+
+def invented_note(pairs: Sequence[str]) -> list[str]:
+    """One line naming the pairs whose coin the simulator knows nothing of (no start price, no data): they
+    trade on an invented market, and the user should know before reading any figure of them."""
+    invented = [p for p in pairs if p.split("_")[0].upper() not in _KNOWN
+                and p.split("_")[0].upper() not in _ALT_PRICES]
+    if not invented:
+        return []
+    shown = ", ".join(f"{p} (starts at {symbol_params(p).start_price:.4g})" for p in invented)
+    which = "these coins" if len(invented) > 1 else "this coin"
+    return [f"note    {shown}: no real market known for {which}; "
+            "the simulator invents one (a hashed start price, ETH's basis, more volatility, thin books: "
+            "docs/simulator.md, Other symbols)"]
 
 
 def symbol_params(pair: str) -> SymbolParams:

@@ -747,6 +747,10 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     pace = "lockstep" if cfg.lockstep else f"speed {cfg.speed:g}"
     out(f"venue-server ready {server.url} {pace} window {_utc(cfg.sim.start_ms)} -> {end} "
         f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
+    from fmz_compat.sim.params import invented_note
+
+    for line in invented_note(cfg.sim.symbols):
+        out(line)
     sys.stdout.flush()
     try:
         while not server.wait(0.2):

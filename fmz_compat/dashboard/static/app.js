@@ -64,7 +64,7 @@ async function loadState() {
   const state = await api("/api/state");
   view.state = state;
   document.getElementById("robot-id").textContent = state.robot_id ?? "-";
-  document.title = `Robot ${state.robot_id ?? ""} · ${state.state}`;
+  document.title = `${state.strategy || "Robot"} · robot ${state.robot_id ?? ""} · ${state.state}`;
   const parts = [state.strategy, state.mode, (state.venues || []).join(", ")].filter(Boolean);
   if (state.ended_by && state.state !== "running") parts.push(state.ended_by);
   document.getElementById("robot-meta").textContent = parts.join(" · ");
