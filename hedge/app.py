@@ -362,7 +362,7 @@ class App:
         self._probe_outages()
         for key in sorted(self.health.recovered):
             # unfinished executions are settled by reconcile first: they explain differences themselves
-            if self.state.may_close and not self.ledger.orders and self.risk.recover(key):
+            if self.state.may_close and not self._recovery_waits(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
                 self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
@@ -392,6 +392,17 @@ class App:
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
+
+    def _recovery_waits(self, key: str) -> bool:
+        """A venue back from an outage is recovered (Risk.recover) once no execution in doubt touches it: on
+        the venue itself, or on the hedging venue-symbol of one of its pairs (unbooked fills there would read
+        as part of what vanished or of what is to be closed). One in doubt elsewhere does not hold the hedge
+        of a vanished leg open for as long as that other venue cannot be asked."""
+        in_doubt = {(record.venue, record.symbol) for record in self.ledger.orders.values()}
+        if any(venue == key for venue, _ in in_doubt):
+            return True
+        return any((pair.short_venue if pair.long_venue == key else pair.long_venue, pair.symbol) in in_doubt
+                   for pair in self.ledger.pairs.values() if key in (pair.long_venue, pair.short_venue))
 
     def _note_books(self) -> None:
         """A venue answering with only stale books counts towards a market-data outage."""

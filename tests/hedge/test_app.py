@@ -890,3 +890,51 @@ def test_critical_events_and_stops_are_pushed_to_the_operator(fake_exchange, fak
         "skipped an opening: book stale #ff9900",
         "OPENED pair 1",
     ]
+
+
+def _three_venues_with_a_vanished_okx_short(fake_exchange, fake_runtime):
+    """binance long / okx short 0.019; okx was out and comes back without its short (liquidated)."""
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={"BTC_USDT": (50_100.0, 50_100.5)})
+    bybit = fake_exchange("bybit", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    runtime = fake_runtime([binance, okx, bybit])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert app.start()
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
+    okx.contracts["BTC_USDT"] = D(0)
+    app.health.recovered.add("okx")
+    return binance, okx, bybit, runtime, app
+
+
+def test_a_vanished_legs_hedge_is_closed_while_an_unrelated_venues_order_is_in_doubt(fake_exchange,
+                                                                                     fake_runtime):
+    """okx comes back without its short (liquidated while out) while an opening's order on bybit is in doubt
+    (bybit down). binance's long, the hedge of the gone short, has nothing to do with bybit's order: it is
+    closed reduce-only at once. Old code recovered no venue while any order was journaled: binance's 0.019
+    stayed unhedged for the whole bybit outage (5 minutes here, nothing sent)."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, bybit, runtime, app = _three_venues_with_a_vanished_okx_short(fake_exchange, fake_runtime)
+    app.ledger.journal(OrderRecord("hg9n1", "open#5", "bybit", "BTC_USDT", "buy", D("0.019"),
+                                   status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
+    app._save_ledger()
+    bybit.positions_down = True
+    _run(app, runtime, 4)
+    assert binance.sent[-1] == ("BTC_USDT.swap", "closebuy", 0.019) and binance.base_position() == 0
+    assert app.ledger.pairs == {} and okx.sent == [("BTC_USDT.swap", "sell", 1.9)]
+    assert list(app.ledger.orders) == ["hg9n1"]  # bybit's order still waits for bybit
+
+
+def test_a_vanished_legs_hedge_waits_while_an_order_on_that_hedge_is_in_doubt(fake_exchange, fake_runtime):
+    """The other side of the rule: an order in doubt on the hedging venue-symbol (its unbooked fill would
+    read as part of the hedge to close) is settled by recovery first; nothing is sent there meanwhile."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, bybit, runtime, app = _three_venues_with_a_vanished_okx_short(fake_exchange, fake_runtime)
+    app.ledger.journal(OrderRecord("hg9n1", "stop1#1", "binance", "BTC_USDT", "closebuy", D("0.019"),
+                                   status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
+    app._save_ledger()
+    _run(app, runtime, 4)  # before the next reconcile settles it
+    assert binance.sent == [("BTC_USDT.swap", "buy", 0.019)] and "okx" in app.health.recovered
