@@ -998,7 +998,11 @@ class LiveExchange(FmzExchangeObject):
                 return _coinex_finished(self._client, row, market)
             if not (answer.get("pagination") or {}).get("has_next"):
                 return None
-            if cutoff is not None and rows and all(int(r.get("created_at") or 0) < cutoff for r in rows):
+            stamps = [int(r.get("created_at") or 0) for r in rows]
+            newest_first = all(a >= b for a, b in zip(stamps, stamps[1:], strict=False))
+            if not newest_first:  # the pages cannot be cut by time: read on, or stay in flight
+                continue
+            if cutoff is not None and stamps and max(stamps) < cutoff:
                 return None
         raise _Failed(f"{client_id} is not among the newest {_COINEX_FINISHED_PAGES * 100} finished orders "
                       f"of {market['id']} and older ones were not read")

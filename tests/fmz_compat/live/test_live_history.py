@@ -108,7 +108,7 @@ def test_bitmex_history_asks_newest_first(bitmex, http):
     (order,) = ex.GetHistoryOrders("BTC_USDT.swap")
     assert client_id_of("bitmex", order) == "hg1" and order["Status"] == ORDER_STATE_CLOSED
     q = _query(http.calls[-1])
-    assert q["symbol"] == "XBTUSDT" and q["reverse"].lower() == "true"
+    assert q["symbol"] == "XBTUSDT" and q["reverse"] == "true"
     assert "filter" not in q
 
 

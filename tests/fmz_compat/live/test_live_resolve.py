@@ -238,7 +238,10 @@ def test_coinex_reads_never_placed_only_once_the_finished_list_is_older_than_the
                       callback=_coinex_finished_pages(rows))
     assert ex.resolve_in_flight() == {} and list(ex.in_flight) == ["fmzc0x1"]
     assert "not among the newest 1000 finished orders" in log.rows[-1]["message"]
-    rows[:] = rows[:130] + [_coinex_finished_row(n, "old", now - 3_600_000 - n) for n in range(200)]
+    old = [_coinex_finished_row(n, "old", now - 3_600_000 - n) for n in range(200)]
+    rows[:] = rows[:130] + old[::-1] + rows[130:]  # a page that is not newest first cannot end the search
+    assert ex.resolve_in_flight() == {} and list(ex.in_flight) == ["fmzc0x1"]
+    rows[:] = rows[:130] + old
     assert ex.resolve_in_flight() == {"fmzc0x1": None} and ex.in_flight == {}
 
 
