@@ -1129,9 +1129,11 @@ class App:
             down = sorted(v for v in self.transfers.wallets if v in self.accounts and not self.accounts[v].ok)
             if down:
                 reason = f"{', '.join(down)} account did not answer this time"
-        if reason is not None and self.accounting.live is not None:
+        if reason is not None:  # before the first measurement too: inception waits for a whole picture
             if self._nav_hold is None:
-                self.event(f"unit NAV held at {self.accounting.unit_nav:.6f}: {reason}", "warn")
+                what = (f"unit NAV held at {self.accounting.unit_nav:.6f}" if self.accounting.live is not None
+                        else "inception (shares = equity) waits")
+                self.event(f"{what}: {reason}", "warn")
             self._nav_hold = reason
             return True
         if self._nav_hold is not None:

@@ -72,8 +72,8 @@ def default_window(venue: str, path: str, answer: Any, now_ms: int) -> Any:
 
 class Flaky:
     """A bound exchange whose venue fails the way real ones do, in windows of simulated time: history
-    endpoints down, withdrawal answers lost (the withdrawal is made); a history request without a time range
-    gets only the venue's default window."""
+    endpoints down, withdrawal answers lost (the withdrawal is made), the account endpoint down; a history
+    request without a time range gets only the venue's default window."""
 
     def __init__(self, inner: Any, clock: BacktestClock, venue: str) -> None:
         self._inner = inner
@@ -81,6 +81,7 @@ class Flaky:
         self.venue = venue
         self.history_down: list[tuple[int, int]] = []
         self.answers_lost: list[tuple[int, int]] = []
+        self.account_down: list[tuple[int, int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -88,6 +89,9 @@ class Flaky:
     def _in(self, windows: list[tuple[int, int]]) -> bool:
         now = self._clock.now_ns() // 1_000_000
         return any(a <= now < b for a, b in windows)
+
+    def GetAccount(self) -> Any:  # noqa: N802 - FMZ's name
+        return None if self._in(self.account_down) else self._inner.GetAccount()
 
     def IO(self, *args: Any) -> Any:  # noqa: N802 - FMZ's name
         if not args or args[0] != "api":
@@ -286,6 +290,15 @@ def test_a_venue_whose_wallets_never_answer_is_left_out_loudly_not_retried_for_e
     tx = fund.world.deposit_external("okx", 500.0)  # outside money elsewhere is still booked
     fund.run(app, 3)
     assert [f.id for f in app.accounting.flows] == [f"okx:deposit:{tx}"]
+
+
+def test_inception_waits_for_every_venues_account_so_shares_are_not_short_of_one():
+    fund = Fund()
+    fund.flaky("bybit").account_down.append((START_MS, START_MS + 3 * MINUTE))
+    app = fund.app()
+    fund.run(app, 10)
+    assert app.accounting.shares == EQUITY and app.accounting.unit_nav == 1  # not 20,000 shares, NAV 1.5
+    assert fund.events("inception (shares = equity) waits: bybit")
 
 
 # --- random interleavings --------------------------------------------------------------------------------
