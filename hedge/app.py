@@ -22,6 +22,7 @@ from hedge.execution import CLOSING, DIRECTION, Executor, Leg, LegOutcomeUnknown
 from hedge.fmz import Api
 from hedge.guards import Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
+from hedge.liquidations import ORDER_TYPE_BUY, ORDER_TYPE_SELL, is_liquidation, reported_price
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
@@ -652,7 +653,7 @@ class App:
             if key in self.health.recovered or self._venue_or_none(key) is None:
                 continue  # an outage's legs are recovered by Risk.recover first
             missing = abs(expected) - abs(found)
-            price = self.risk._reported_liquidation(key, mismatch.symbol, expected > 0, missing)
+            price = self._deleveraged_at(key, mismatch.symbol, expected > 0, missing)
             if price is None:
                 continue
             held = self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0))
@@ -660,6 +661,23 @@ class App:
                 price, f"the price {key} reports for its own liquidation/ADL order, found by reconcile"))
             closed = closed or self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0)) != held
         return closed
+
+    def _deleveraged_at(self, key: str, symbol: str, long_leg: bool, missing: Decimal) -> Decimal | None:
+        """Price of the venue's own liquidation/ADL orders closing that side since its oldest pair there
+        opened, when together they cover `missing` (else no evidence: the difference is only named)."""
+        venue = self._venue(key)
+        reader = getattr(venue.exchange, "GetHistoryOrders", None)
+        orders = reader(swap_symbol(symbol)) if reader is not None else None
+        since = min((p.opened_ms for p in self.ledger.pairs.values()
+                     if p.symbol == symbol and key in (p.long_venue, p.short_venue)), default=0)
+        closing_type = ORDER_TYPE_SELL if long_leg else ORDER_TYPE_BUY
+        recent = [o for o in orders or [] if (o.get("Time") or 0) >= since and o.get("Type") == closing_type
+                  and is_liquidation(key, o)]
+        ct_val = venue.specs[symbol].ct_val
+        covered = sum((Decimal(repr(float(o.get("DealAmount") or 0))) * ct_val for o in recent), Decimal(0))
+        if covered < missing:
+            return None
+        return reported_price(key, recent, long_leg, missing, ct_val)
 
     def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
         """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked)."""

@@ -938,3 +938,32 @@ def test_a_vanished_legs_hedge_waits_while_an_order_on_that_hedge_is_in_doubt(fa
     app._save_ledger()
     _run(app, runtime, 4)  # before the next reconcile settles it
     assert binance.sent == [("BTC_USDT.swap", "buy", 0.019)] and "okx" in app.health.recovered
+
+
+@pytest.mark.parametrize("age_ms, adl_qty, closed", [(-1_000, 0.01, True),     # after the pair opened
+                                                      (-120_000, 0.01, False),  # before: an old event
+                                                      (-1_000, 0.004, False)])  # covers less than is gone
+def test_a_shortfall_is_booked_as_deleveraged_only_on_the_venues_own_recent_order(fake_exchange, fake_runtime,
+                                                                                  age_ms, adl_qty, closed):
+    """Reconcile closes the hedge of a leg the venue shrank only when the venue's own ADL/liquidation orders
+    on that side, made since the pairs there opened, cover the shortfall (Binance ADL client id
+    adl_autoclose). An older one, or one covering less, is no evidence: the difference is named (halt)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close: only the shortfall acts
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    binance.contracts["BTC_USDT"] = D("0.009")  # 0.01 of binance's long gone
+    binance.orders["adl"] = {"Id": "BTC_USDT,adl", "Status": 1, "Type": 1, "Amount": adl_qty,
+                             "DealAmount": adl_qty, "AvgPrice": 50_200.0,
+                             "Time": pair.opened_ms + 60_000 + age_ms,
+                             "Info": {"clientOrderId": "adl_autoclose-1"}}
+    runtime.Sleep(60_000)
+    _run(app, runtime, 12)
+    if closed:
+        assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.0) and okx.base_position() == D("-0.009")
+        assert app.ledger.pairs[pair.id].qty == D("0.009") and app.halt_reason is None
+    else:
+        assert [s for _, s, _ in okx.sent] == ["sell"] and app.halt_reason is not None
