@@ -706,6 +706,8 @@ class LiveExchange(FmzExchangeObject):
         if self._venue == "okx" and self._broker_tag:
             params["tag"] = self._broker_tag
         order_type = "market" if price <= 0 else "limit"
+        if self._venue == "coinex" and params.get("reduceOnly"):
+            self._coinex_close_fits(unified, exec_side)
         sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
                           "Amount": amount, "ClientOrderId": client_id, "Time": self.venue_now_ms()})
         try:
@@ -725,6 +727,23 @@ class LiveExchange(FmzExchangeObject):
                       " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,
                       price=-1.0 if price <= 0 else price, amount=amount)
         return oid
+
+    def _coinex_close_fits(self, unified: str, exec_side: str) -> None:
+        """CoinEx has no reduce-only order: ccxt sends it to POST /v2/futures/close-position, which takes no
+        side and closes whatever position the market holds. A sell may only reduce a long (a buy a short),
+        as the other venues' reduce-only flag enforces: refused before sending otherwise."""
+        wanted = "long" if exec_side == "sell" else "short"
+        try:
+            positions = self._client.fetch_positions([unified])
+        except ccxt.NetworkError as e:
+            raise _Failed(f"not sent: the {unified} position a CoinEx close needs could not be read "
+                          f"({type(e).__name__})") from None
+        held = [p for p in positions if (p.get("contracts") or 0) > 0]
+        if not any(p.get("side") == wanted for p in held):
+            have = ", ".join(f"{p.get('side')} {p.get('contracts')}" for p in held) or "no position"
+            raise _Failed(f"reduce-only {exec_side} refused before sending: it may only reduce a {wanted}, "
+                          f"and CoinEx closes whatever position {unified} holds (close-position takes no "
+                          f"side); it holds {have}")
 
     def _socket_request(self, action: str, build: Callable[[], dict[str, Any]]) -> str | None:
         """Send `action` over the order websocket and return the order id in the venue's answer ("" when it

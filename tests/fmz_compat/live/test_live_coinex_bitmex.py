@@ -31,6 +31,26 @@ BITMEX_ORDER = {"orderID": "3c0b4b5e-4c1b-4c8e-9b1e-8d7f0c1a2b3c", "clOrdID": "f
                 "timestamp": "2024-11-25T01:00:00.123Z"}
 
 
+# a CoinEx pending-position row in CoinEx's documented shape (docs.coinex.com/api/v2/futures/position/http/
+# list-pending-position): short 0.02 BTC
+COINEX_SHORT = {
+    "position_id": 246830219, "market": "BTCUSDT", "market_type": "FUTURES", "side": "short",
+    "margin_mode": "cross", "open_interest": "0.02", "close_avbl": "0.02", "ath_position_amount": "0.02",
+    "unrealized_pnl": "2", "realized_pnl": "-0.5", "avg_entry_price": "95100",
+    "cml_position_value": "1902",
+    "max_position_value": "1902", "take_profit_price": "0", "stop_loss_price": "0",
+    "take_profit_type": "latest_price", "stop_loss_type": "latest_price", "leverage": "5",
+    "margin_avbl": "380.4", "ath_margin_size": "380.4", "position_margin_rate": "0.2",
+    "maintenance_margin_rate": "0.005", "maintenance_margin_value": "9.5", "liq_price": "180000",
+    "bkr_price": "190000", "adl_level": 1, "settle_price": "95100", "settle_value": "1902",
+    "first_filled_price": "95100", "latest_filled_price": "95100",
+    "created_at": 1732400000000, "updated_at": 1732500000000}
+
+
+def _coinex_positions(*rows: dict) -> dict:
+    return {"code": 0, "message": "OK", "data": list(rows), "pagination": {"has_next": False}}
+
+
 def test_coinex_order_partial_fill_cancel_and_position(coinex, http):
     ex, _ = coinex
     http.post(f"{COINEX}/futures/order", json={"code": 0, "data": dict(COINEX_ORDER, filled_amount="0",
@@ -49,18 +69,7 @@ def test_coinex_order_partial_fill_cancel_and_position(coinex, http):
     assert order.Status == ORDER_STATE_PENDING and order.DealAmount == 0.004 and order.Amount == 0.01
     http.post(f"{COINEX}/futures/cancel-order", json={"code": 0, "data": COINEX_ORDER, "message": "OK"})
     assert ex.CancelOrder(oid) is True
-    http.get(re.compile(rf"{COINEX}/futures/pending-position"), json={"code": 0, "message": "OK", "data": [{
-        "position_id": 246830219, "market": "BTCUSDT", "market_type": "FUTURES", "side": "short",
-        "margin_mode": "cross", "open_interest": "0.02", "close_avbl": "0.02", "ath_position_amount": "0.02",
-        "unrealized_pnl": "2", "realized_pnl": "-0.5", "avg_entry_price": "95100",
-        "cml_position_value": "1902",
-        "max_position_value": "1902", "take_profit_price": "0", "stop_loss_price": "0",
-        "take_profit_type": "latest_price", "stop_loss_type": "latest_price", "leverage": "5",
-        "margin_avbl": "380.4", "ath_margin_size": "380.4", "position_margin_rate": "0.2",
-        "maintenance_margin_rate": "0.005", "maintenance_margin_value": "9.5", "liq_price": "180000",
-        "bkr_price": "190000", "adl_level": 1, "settle_price": "95100", "settle_value": "1902",
-        "first_filled_price": "95100", "latest_filled_price": "95100",
-        "created_at": 1732400000000, "updated_at": 1732500000000}], "pagination": {"has_next": False}})
+    http.get(re.compile(rf"{COINEX}/futures/pending-position"), json=_coinex_positions(COINEX_SHORT))
     (p,) = ex.GetPositions()
     assert (p.Symbol, p.Type, p.Amount, p.Price, p.Profit) == ("BTC_USDT.swap", PD_SHORT, 0.02, 95100, 2)
 
@@ -168,6 +177,8 @@ def test_coinex_close_goes_to_close_position_without_a_side(coinex, http):
     (request/coinex.json @01e403dc createOrder "Swap reduceOnly order": close-position, no side). Our
     IOC close keeps its amount (never the whole position) and our client id."""
     ex, _ = coinex
+    http.get(re.compile(rf"{COINEX}/futures/pending-position"),
+             json=_coinex_positions(dict(COINEX_SHORT, side="long")))
     http.post(f"{COINEX}/futures/close-position",
               json={"code": 0, "data": dict(COINEX_ORDER, side="sell", type="ioc"), "message": "OK"})
     oid = ex.CreateOrder("BTC_USDT.swap", 'closebuy;{"timeInForce": "IOC"}', 94000, 0.004)
@@ -175,3 +186,21 @@ def test_coinex_close_goes_to_close_position_without_a_side(coinex, http):
     sent = json.loads(http.calls[-1].request.body)
     assert "side" not in sent and sent["type"] == "ioc" and sent["amount"] == "0.004"
     assert (sent["market"], sent["market_type"], sent["client_id"]) == ("BTCUSDT", "FUTURES", "fmzc0x1")
+
+
+def test_coinex_close_of_a_long_is_refused_while_the_market_holds_a_short(coinex, http):
+    """POST /v2/futures/close-position takes no side: it closes whatever position the market holds
+    (docs.coinex.com/api/v2/futures/position/http/close-position; ccxt 4.5.83 coinex drops the side of a
+    reduceOnly order, request fixture "Swap reduceOnly order"). A closebuy (a sell that may only reduce a
+    long) sent while the account is short would buy the short back: the opposite of the order, which
+    Binance, OKX and Bybit refuse as reduce-only. It is refused before sending, in one line."""
+    ex, log = coinex
+    http.get(re.compile(rf"{COINEX}/futures/pending-position"), json=_coinex_positions(COINEX_SHORT))
+    http.post(f"{COINEX}/futures/close-position",
+              json={"code": 0, "data": dict(COINEX_ORDER, side="buy", type="ioc"), "message": "OK"})
+    assert ex.CreateOrder("BTC_USDT.swap", 'closebuy;{"timeInForce": "IOC"}', 94000, 0.004) is None
+    assert not any("close-position" in c.request.url for c in http.calls), "the short was bought back"
+    assert not ex.last_outcome_unknown and ex.in_flight == {}
+    assert "holds short 0.02" in log.last_error
+    assert ex.CreateOrder("BTC_USDT.swap", 'closesell;{"timeInForce": "IOC"}', 96000, 0.004) is not None
+    assert json.loads(http.calls[-1].request.body)["amount"] == "0.004"
