@@ -365,14 +365,30 @@ def stop_child(child: Child, sig: int, grace_s: float) -> None:
     child.proc.wait()
 
 
+def _wait_or_kill(child: Child, grace_s: float) -> None:
+    try:
+        child.proc.wait(timeout=max(0.1, grace_s))
+    except subprocess.TimeoutExpired:
+        child.proc.kill()
+        child.proc.wait()
+
+
 def stop_all(run: ClusterRun, *, interrupted: bool) -> dict[str, Any] | None:
-    """Nodes (SIGINT: they run onexit()), then the venue server (its final stats first), then Redis."""
+    """Nodes (one SIGINT each: they run onexit(); a second one would cut it short), then the venue server
+    (its final stats first), then Redis; whatever does not stop in time is killed."""
+    if not interrupted:  # the window ended: the nodes are finishing by themselves
+        deadline = time.monotonic() + END_GRACE_S
+        for node in run.nodes:
+            try:
+                node.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
     for node in run.nodes:
-        if node.alive() and interrupted:
+        if node.alive():
             node.proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + (STOP_GRACE_S if interrupted else END_GRACE_S)
+    deadline = time.monotonic() + STOP_GRACE_S
     for node in run.nodes:
-        stop_child(node, signal.SIGINT, max(0.1, deadline - time.monotonic()))
+        _wait_or_kill(node, deadline - time.monotonic())
     stats = None
     if run.server is not None:
         stats = _server_stats(run)
