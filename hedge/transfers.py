@@ -13,9 +13,14 @@ same address and amount) is credited on another of our venues is an internal mov
 deposit nor a withdrawal for shares; until it is credited its amount is in transit and counts in
 equity. Money in the funding (and Binance spot) wallets counts too: deposits land there and the
 futures equity does not show it. Everything else is a cash flow: a credited deposit from outside
-mints shares; a withdrawal to an address that is not ours burns them once `transit_timeout_ms` has
+mints shares (once every venue has been read after it arrived, and no transfer of the treasury's
+explains it); a withdrawal to an address that is not ours burns them once `transit_timeout_ms` has
 passed without a matching deposit (until then it is assumed to be on its way to one of our venues,
 so unit NAV never jumps either way).
+
+Histories are paged past each venue's own window back to the oldest record not settled, read retried
+with back-off for ever, and kept in _G across restarts; while the picture of money between our wallets
+is not whole, `TransferWatcher.hold_reason()` says so and the App holds unit NAV (issue #17).
 """
 
 from __future__ import annotations
@@ -585,8 +590,7 @@ class TransferWatcher:
             wallet.next_ms = now + min(RETRY_MS * 2 ** (wallet.failures - 1), MAX_RETRY_MS)
             if wallet.failures == 3:
                 self._event(f"transfers: {venue} funding wallet / transfer history not readable 3 times in a "
-                            "row; retried with back-off, and unit NAV is held while a move between our "
-                            "venues depends on it", "warn")
+                            "row; retried with back-off for ever, unit NAV held until it reads again", "warn")
         self._classify(now)
         if changed:
             self._prune(now)
