@@ -111,8 +111,11 @@ BINANCE_WITHDRAWAL_STATE = {0: "pending", 1: "failed", 2: "pending", 3: "failed"
                             5: "failed", 6: "done"}
 OKX_DEPOSIT_DONE = {"1", "2"}  # 1 credited (before the venue's own unlock), 2 success
 OKX_WITHDRAWAL_FAILED = {"-3", "-2", "-1"}
+# Bybit depositStatus (bybit-exchange.github.io/docs/v5/enum#depositstatus): 0 unknown, 1 toBeConfirmed,
+# 2 processing, 3 success, 4 deposit failed, 10011 pending to be credited to funding pool, 10012 credited to
+# funding pool successfully
 BYBIT_DEPOSIT_STATE = {0: "pending", 1: "pending", 2: "pending", 3: "done", 4: "failed", 10011: "pending",
-                       10012: "failed"}
+                       10012: "done"}
 BYBIT_WITHDRAWAL_FAILED = {"CancelByUser", "Reject", "Fail"}
 
 

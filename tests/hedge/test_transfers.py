@@ -233,6 +233,18 @@ def test_binance_deposit_statuses_read_as_binance_documents_them():
     assert states == {"0": "pending", "1": "done", "2": "failed", "6": "done", "7": "failed", "8": "pending"}
 
 
+def test_bybit_deposit_statuses_read_as_bybit_documents_them():
+    # bybit-exchange.github.io/docs/v5/enum#depositstatus: "0 unknown, 1 toBeConfirmed, 2 processing,
+    # 3 success, 4 deposit failed, 10011 pending to be credited to funding pool, 10012 Credited to funding
+    # pool successfully"; ccxt's bybit.py (parse_transaction_status) reads 1 and 2 pending, 3 ok, 4 fail
+    # (before: 10012 read failed, so a credited move stayed in transit and its money counted twice)
+    row = BYBIT_DEPOSITS["result"]["rows"][0]
+    rows = [dict(row, id=str(status), status=status) for status in (0, 1, 2, 3, 4, 10011, 10012)]
+    states = {r.id: r.state for r in parse_bybit_deposits({"retCode": 0, "result": {"rows": rows}})}
+    assert states == {"0": "pending", "1": "pending", "2": "pending", "3": "done", "4": "failed",
+                      "10011": "pending", "10012": "done"}
+
+
 def test_funding_wallet_balances_and_refusals():
     assert parse_binance_funding(
         [{"asset": "USDT", "free": "10.5", "locked": "1", "freeze": "0"}, {"asset": "BTC", "free": "1"}],
