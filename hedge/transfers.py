@@ -110,7 +110,7 @@ BINANCE_DEPOSIT_STATE = {0: "pending", 1: "done", 2: "failed", 6: "done", 7: "fa
 BINANCE_WITHDRAWAL_STATE = {0: "pending", 1: "failed", 2: "pending", 3: "failed", 4: "pending",
                             5: "failed", 6: "done"}
 OKX_DEPOSIT_DONE = {"1", "2"}  # 1 credited (before the venue's own unlock), 2 success
-OKX_WITHDRAWAL_FAILED = {"-3", "-2", "-1"}
+OKX_WITHDRAWAL_FAILED = {"-2", "-1"}  # canceled, failed; -3 "pending cancel" has not given the money back yet
 # Bybit depositStatus (bybit-exchange.github.io/docs/v5/enum#depositstatus): 0 unknown, 1 toBeConfirmed,
 # 2 processing, 3 success, 4 deposit failed, 10011 pending to be credited to funding pool, 10012 credited to
 # funding pool successfully

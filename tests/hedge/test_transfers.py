@@ -245,6 +245,17 @@ def test_bybit_deposit_statuses_read_as_bybit_documents_them():
                       "10011": "pending", "10012": "done"}
 
 
+def test_an_okx_withdrawal_being_canceled_is_not_failed_until_it_is_canceled():
+    # ccxt's okx.py (parse_transaction_status): "-3": "pending cancel" -> pending, "-2": "canceled", "-1":
+    # "failed". Read as failed at -3, the move left the transit before its money was back in the wallet
+    # (unit NAV dipped) and the treasury returned nothing, stranding the refund in the funding wallet
+    row = OKX_WITHDRAWALS["data"][0]
+    rows = [dict(row, wdId=state, state=state) for state in ("-3", "-2", "-1", "0", "1", "2")]
+    states = {r.id: r.state for r in parse_okx_withdrawals({"code": "0", "data": rows})}
+    assert states == {"-3": "pending", "-2": "failed", "-1": "failed", "0": "pending", "1": "pending",
+                      "2": "done"}
+
+
 def test_funding_wallet_balances_and_refusals():
     assert parse_binance_funding(
         [{"asset": "USDT", "free": "10.5", "locked": "1", "freeze": "0"}, {"asset": "BTC", "free": "1"}],
