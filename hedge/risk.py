@@ -146,6 +146,33 @@ def _info_price(info: Any, names: tuple[str, ...]) -> Decimal | None:
     return None
 
 
+def _isolated_margin(info: Any) -> tuple[bool, Decimal | None]:
+    """(isolated, its margin without unrealized PnL) as the venue's position payload says: OKX mgnMode and
+    margin, CoinEx margin_mode and margin_avbl, Binance marginType (v3: a non-zero isolatedWallet) and
+    isolatedWallet, Bybit tradeMode 1 and positionBalance, BitMEX crossMargin false and posMargin (USDt in
+    millionths), as ccxt 4.5.83 reads them (okx.py, coinex.py, binance.py parse_position(_risk), bitmex.py).
+    The margin is None when the payload names the mode but no readable amount."""
+    if not isinstance(info, dict):
+        return False, None
+    scale = Decimal(1)
+    if info.get("mgnMode") == "isolated":
+        name = "margin"
+    elif info.get("margin_mode") == "isolated":
+        name = "margin_avbl"
+    elif info.get("marginType") == "isolated" or (
+            info.get("marginType") is None and _info_price(info, ("isolatedWallet",)) is not None):
+        name = "isolatedWallet"
+    elif str(info.get("tradeMode")) == "1":
+        name = "positionBalance"
+    elif info.get("crossMargin") is False:
+        name = "posMargin"
+        scale = Decimal(10) ** -6 if info.get("currency") == "USDt" else Decimal(1)
+    else:
+        return False, None
+    margin = _info_price(info, (name,))
+    return True, margin * scale if margin is not None else None
+
+
 class Risk:
     """Tiered stops and outage handling for one App (reads its ledger, market and executor)."""
 
@@ -248,7 +275,11 @@ class Risk:
             if mark <= 0:
                 continue
             side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
-            positions.append(VenuePosition(key, side, amount * spec.ct_val, entry or mark, mark_price=mark))
+            qty = amount * spec.ct_val
+            isolated, margin = _isolated_margin(info)
+            if isolated and margin is None:  # mode said, amount not: the initial margin at our leverage
+                margin = qty * (entry or mark) / self.app.cfg.leverage_for(venue.key)
+            positions.append(VenuePosition(key, side, qty, entry or mark, mark_price=mark, margin=margin))
             pair_of[key] = symbol
             price = _info_price(info, LIQUIDATION_FIELDS)
             if price is not None:
@@ -346,7 +377,8 @@ class Risk:
                           f"{view.venue} {pair}: its book is older than {self.app.cfg.max_book_age_ms} ms; "
                           f"risk values its positions at the {source}")
             if mark != pos.mark:
-                pos = VenuePosition(pos.symbol, pos.side, pos.qty, pos.entry_price, mark_price=mark)
+                pos = VenuePosition(pos.symbol, pos.side, pos.qty, pos.entry_price, mark_price=mark,
+                                    margin=pos.margin)
                 changed = True
             moved.append(pos)
         view.positions = moved
@@ -423,13 +455,20 @@ class Risk:
             return
         try:
             mechanics = self.app.mechanics(venue)
-            account = CrossAccount(wallet_balance=view.wallet, positions=tuple(view.positions))
+            # isolated positions (margin given) are liquidated on their own margin; the cross ones share
+            # the wallet less those margins
+            shared = tuple(p for p in view.positions if p.margin is None)
+            alone = [p for p in view.positions if p.margin is not None]
+            wallet = view.wallet - sum((p.margin for p in alone if p.margin is not None), Decimal(0))
+            account = CrossAccount(wallet_balance=wallet, positions=shared)
             cross = mechanics.evaluate_cross(account)
             # one position: its own distance is the common move
-            common = mechanics.common_adverse_move(account) if len(view.positions) > 1 else None
+            common = mechanics.common_adverse_move(account) if len(shared) > 1 else None
             view.method = "mechanics"
+            prices = {**cross.liquidation_prices,
+                      **{p.symbol: mechanics.liquidation_price(p) for p in alone}}
             for pos in view.positions:
-                price = cross.liquidation_prices.get(pos.symbol)
+                price = prices.get(pos.symbol)
                 if price is not None:
                     self._set(view, pos, price, remember)
             view.common = common * HUNDRED if common is not None else None
@@ -536,12 +575,29 @@ class Risk:
             new_side = Side.LONG if signed > 0 else Side.SHORT
             # adding in the same direction: the venue averages the entry; the old one is close enough here
             entry = held.entry_price if held is not None and held.side is new_side else mark
-            positions.append(VenuePosition(key, new_side, abs(signed), entry, mark_price=mark))
+            positions.append(VenuePosition(key, new_side, abs(signed), entry, mark_price=mark,
+                                           margin=self._margin_with_leg(view, held, signed, qty, price)))
         pro_forma = VenueRisk(venue=view.venue, wallet=wallet, positions=positions,
                               pair_of={**view.pair_of, key: symbol}, venue_liq=view.venue_liq,
                               read_ms=view.read_ms)
         self._evaluate(view.venue, pro_forma, remember=False)
         return pro_forma
+
+    def _margin_with_leg(self, view: VenueRisk, held: VenuePosition | None, signed: Decimal, qty: Decimal,
+                         price: Decimal) -> Decimal | None:
+        """Isolated margin of the symbol's position after a leg of `qty` (None: cross). The venue keeps the
+        mode it holds the symbol in (or its other positions in, for a new symbol): a leg adding to it posts
+        its initial margin at our leverage, one reducing it releases its share."""
+        if held is not None:
+            if held.margin is None:
+                return None
+            if held.side.sign * signed > 0 and abs(signed) <= held.qty:  # reduced, same side
+                return held.margin * abs(signed) / held.qty
+            if held.side.sign * signed > 0:
+                return held.margin + qty * price / self.app.cfg.leverage_for(view.venue)
+        elif not any(p.margin is not None for p in view.positions):
+            return None
+        return abs(signed) * price / self.app.cfg.leverage_for(view.venue)
 
     def note_leg(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> None:
         """A leg was traded on venue: its cached view holds it until the next reading (so the next

@@ -13,7 +13,7 @@ from hedge import venues
 from hedge.app import App
 from hedge.config import ConfigError, parse_params
 from hedge.execution import Leg
-from hedge.risk import MARK_FIELDS, _info_price
+from hedge.risk import MARK_FIELDS, _info_price, _isolated_margin
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position, Side
 
@@ -433,3 +433,59 @@ def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, 
     assert fresh.nearest[1] > floor
     assert fresh.leverage <= app.cfg.stops.max_effective_leverage / OPEN_MARGIN
     assert risk.due_level(fresh) is None
+
+
+def test_attack_an_isolated_position_is_valued_with_its_own_margin_not_the_whole_wallet(sim_robot):
+    """#17 seq 5 (attack): the distance must use the account's own margin mode. okx holds its short in
+    isolated margin (FMZ's IO("cross", false), or a SetMarginLevel that could not switch the mode: the
+    strategy warns and trades on): at 10x its margin is ~2,400 USDT, so ~9 % up liquidates it, whatever the
+    10,000 USDT wallet. The payload says so (okx mgnMode "isolated" and margin, as ccxt's okx.py
+    parse_position reads them). Valued as cross it showed ~42 % and no stop fired before the liquidation."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=4)
+    sim.world.exchanges[1].IO("cross", False)
+    app = sim.app(json.dumps(BASE))
+    assert app.start()
+    buy, sell = app.venues
+    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    qty = (D(24_000) / price).quantize(D("0.001"))
+    fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
+                                     "open#1")
+    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    app.ledger.save(app.api.store)
+    app.refresh_accounts()
+    info = sell.exchange.GetPositions(SYMBOL + ".swap")[0]["Info"]
+    assert info["mgnMode"] == "isolated"
+    okx = app.risk.views["okx"]
+    assert okx.nearest[1] < 11  # its own margin: ~9 %, not the ~42 % of the whole wallet
+    app.risk.note_leg("okx", SYMBOL, Side.SHORT, D("0.01"), price)  # a leg traded since: still isolated
+    assert app.risk.views["okx"].nearest[1] < 11
+    _run(sim, app, 120, {5: 1.03, 10: 1.03, 15: 1.03, 20: 1.03})
+    assert app.risk.stops_fired[-1] >= 1
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+# Excerpts of the position payloads ccxt 4.5.83 documents in its parse_position(_risk) docstrings (installed
+# package: okx.py fetchPosition example, binance.py parsePositionRisk usdm v3 and coin-m isolated examples,
+# bitmex.py parsePosition, coinex.py parsePosition), with the field each reads the margin mode from.
+MARGIN_MODE_PAYLOADS = [
+    ({"instId": "ETH-USD-210430", "margin": "0.0003896645377994", "mgnMode": "isolated",
+      "upl": "-0.0000009932766034"},
+     (True, D("0.0003896645377994"))),
+    ({"symbol": "WLDUSDT", "positionAmt": "-849", "isolatedMargin": "0", "isolatedWallet": "0"},
+     (False, None)),
+    ({"symbol": "BTCUSD_PERP", "marginType": "isolated", "isolatedMargin": "0.00274471",
+      "isolatedWallet": "0.00268058"}, (True, D("0.00268058"))),
+    ({"symbol": "ETHUSDT", "currency": "USDt", "crossMargin": False, "posMargin": 13125928},
+     (True, D("13.125928"))),
+    ({"market": "BTCUSDT", "margin_mode": "cross", "margin_avbl": "2.07789333"}, (False, None)),
+    ({"market": "BTCUSDT", "margin_mode": "isolated", "margin_avbl": "2.07789333"}, (True, D("2.07789333"))),
+]
+
+
+@pytest.mark.parametrize(("info", "expected"), MARGIN_MODE_PAYLOADS)
+def test_attack_margin_mode_and_isolated_margin_are_read_from_each_venues_position_payload(info, expected):
+    """#17 seq 5 (attack): the account's own margin mode, per position, from the venue's own fields."""
+    assert _isolated_margin(info) == expected
