@@ -559,7 +559,7 @@ class Exchange(FmzExchangeObject):
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
         if close and not self._futures:
             raise _Failed(f"side {side} is for futures; spot sides are buy and sell")
-        tif = str(opts.get("timeInForce", opts.get("timeinforce", "GTC"))).upper()
+        tif = option_tif(self._venue, opts) or "GTC"
         post_only = _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY")
         if tif not in ("GTC", "IOC", "FOK"):
             tif = "GTC"
@@ -963,6 +963,22 @@ def _parse_side(side: Any) -> tuple[str, dict[str, Any]]:
     elif extra:
         opts.update(dict(parse_qsl(extra)))
     return raw.strip().lower(), opts
+
+
+# FMZ passes CreateOrder's options on to the venue as its own parameters (docs/live.md "Order options on
+# FMZ"): besides timeInForce (Binance, Bybit; BitMEX in its own words), OKX asks for IOC with ordType and
+# CoinEx with type. Words for one time in force, as the venues spell them:
+_TIF_WORDS = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "goodtillcancel": "GTC", "immediateorcancel": "IOC",
+              "fillorkill": "FOK", "post_only": "POSTONLY", "maker_only": "POSTONLY"}
+_TIF_FIELD = {"okx": "ordType", "coinex": "type"}
+
+
+def option_tif(venue: str, opts: dict[str, Any]) -> str:
+    """The time in force CreateOrder's options ask for, upper case ("" when none): the venue's own field
+    when it carries a time in force (OKX ordType, CoinEx type), else timeInForce."""
+    own = str(opts.get(_TIF_FIELD.get(venue, ""), "")).lower()
+    raw = own if own in _TIF_WORDS else str(opts.get("timeInForce", opts.get("timeinforce", "")))
+    return _TIF_WORDS.get(raw.lower(), raw.upper())
 
 
 def _truthy(v: Any) -> bool:

@@ -57,6 +57,7 @@ from fmz_compat.exchange import (
     _Failed,
     _parse_side,
     _truthy,
+    option_tif,
     records_args,
 )
 from fmz_compat.keys import Credentials
@@ -698,7 +699,7 @@ class LiveExchange(FmzExchangeObject):
         params: dict[str, Any] = {"clientOrderId": client_id}
         if side in ("closebuy", "closesell") or _truthy(opts.get("reduceOnly")):
             params["reduceOnly"] = True
-        tif = str(opts.get("timeInForce", opts.get("timeinforce", ""))).upper()
+        tif = option_tif(self._venue, opts)
         if _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY"):
             params["postOnly"] = True
         elif tif in ("GTC", "IOC", "FOK"):

@@ -19,7 +19,11 @@ id before CreateOrder is called, and each of its events is written to the order 
 An order whose CreateOrder call gave no answer is looked up by client id (GetOrders, then
 GetHistoryOrders) and is only considered absent when lookups spread over the venue's settle window all
 answered without it (hedge/orders.py, `absence_proved`): the executor waits that window out before it
-tops a leg up, so an order that reaches the matching engine late is measured, not doubled.
+tops a leg up, so an order that reaches the matching engine late is measured, not doubled. The client id
+rides in CreateOrder's options under each venue's own parameter name (`order_options`); as no FMZ source
+proves a docker passes it on, an order listed without any client id of ours is taken for the lost one when
+it alone matches its direction, amount and send time (`_unclaimed_match`), and several such orders leave it
+unsettled.
 """
 
 from __future__ import annotations
@@ -60,11 +64,33 @@ CLIENT_ID_FIELDS = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "
                     "coinex": "client_id", "bitmex": "clOrdID"}
 
 
+# FMZ passes the options after ';' in CreateOrder's side to the venue's order API as that venue's own
+# parameters ("the specific parameters supported depend on the exchange API", fmz.com/syntax-guide/fun/
+# trade/exchange.createorder), so each is spelled as the venue's order endpoint names it (docs/live.md,
+# "Order options on FMZ"): the client order id, and what makes a limit order immediate-or-cancel.
+ORDER_OPTIONS = {
+    "binance": ("newClientOrderId", {"timeInForce": "IOC"}),   # POST /fapi/v1/order
+    "bybit": ("orderLinkId", {"timeInForce": "IOC"}),          # POST /v5/order/create
+    "okx": ("clOrdId", {"ordType": "ioc"}),                   # POST /api/v5/trade/order
+    "coinex": ("client_id", {"type": "ioc"}),                 # POST /v2/futures/order
+    "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}),  # POST /api/v1/order
+}
+OWN_ID_PREFIX = "hg"  # every client id the strategy makes starts so (ledger.next_client_id, cluster prefixes)
+ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
+
+
 def client_id_of(venue_key: str, order: dict[str, Any]) -> str:
     """The client order id in a venue's raw order, "" when it carries none."""
     info = order.get("Info") or {}
     value = info.get(CLIENT_ID_FIELDS[venue_key]) if isinstance(info, dict) else None
     return str(value) if value else ""
+
+
+def order_options(venue_key: str, client_id: str, ioc: bool) -> str:
+    """The options CreateOrder's side carries after ';' on venue_key: its client id, and IOC for a limit."""
+    id_field, ioc_fields = ORDER_OPTIONS[venue_key]
+    options = {id_field: client_id, **(ioc_fields if ioc else {})}
+    return json.dumps(options, separators=(",", ":"))
 
 
 class LegOutcomeUnknown(RuntimeError):
@@ -267,10 +293,7 @@ class Executor:
             self._record(leg.venue, record, "fenced")
             return record
         contracts = base / leg.venue.specs[symbol].ct_val
-        options: dict[str, str] = {"clientOrderId": record.client_id}
-        if limit is not None:
-            options["timeInForce"] = "IOC"
-        option = json.dumps(options, separators=(",", ":"))
+        option = order_options(leg.venue.key, record.client_id, ioc=limit is not None)
         self.orders_sent += 1
         order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}",
                                                   -1 if limit is None else float(limit),
@@ -315,7 +338,30 @@ class Executor:
         for order in listed:
             if client_id_of(venue.key, order) == record.client_id:
                 return order
-        return False
+        return self._unclaimed_match(venue, record, listed)
+
+    def _unclaimed_match(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]]
+                         ) -> dict[str, Any] | None | bool:
+        """No listed order carries record's client id: the venue may have placed it without (an FMZ
+        docker that does not pass the option on). The one order of record's direction and amount, created
+        within a settle window of the send, that carries no client id of ours, is it; None when several
+        could be (not settled: nothing is re-sent), False when none. Only for an order without a venue id."""
+        if record.order_id or not record.sent_ms or record.symbol not in venue.specs:
+            return False
+        kind = ORDER_TYPE_BUY if record.side in BUYING else ORDER_TYPE_SELL
+        contracts = record.qty / venue.specs[record.symbol].ct_val
+        window = self._settle_ms(venue.key)
+        earliest, latest = record.sent_ms - window, record.sent_ms + window
+        candidates = [order for order in listed
+                      if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
+                      and order.get("Type") == kind
+                      and Decimal(repr(float(order.get("Amount") or 0))) == contracts
+                      and earliest <= int(order.get("Time") or 0) <= latest]
+        if len(candidates) > 1:
+            self._event(f"{record.tag}: {venue.key} shows {len(candidates)} orders without our client id "
+                        f"that could be {record.client_id}; not settled, nothing re-sent", "warn")
+            return None
+        return candidates[0] if candidates else False
 
     @staticmethod
     def _listed(venue: Venue, symbol: str) -> list[dict[str, Any]] | None:

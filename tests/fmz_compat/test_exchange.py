@@ -395,3 +395,24 @@ def test_custom_data_feed_replays_rows_by_time():
     clock.sleep(60_000)
     assert (ex.GetData("sig").Time, ex.GetData("sig").Data) == (START_MS + 60_000, 2)
     assert ex.GetData("nope") is None and "SetData" in log.last_error
+
+
+@pytest.mark.parametrize("eid", ["Futures_Binance", "Futures_Bybit", "Futures_OKX", "Futures_CoinEx",
+                                 "Futures_BitMEX"])
+def test_the_strategys_options_in_each_venues_own_names_make_an_ioc_with_its_client_id(eid):
+    """FMZ passes CreateOrder's options on as the venue's own parameters (syntax guide, exchange.CreateOrder:
+    "the specific parameters supported depend on the exchange API"), so the hedge sends OKX ordType ioc,
+    CoinEx type ioc, BitMEX timeInForce ImmediateOrCancel (docs/live.md "Order options on FMZ"). The
+    simulator read only timeInForce IOC: on those three the IOC rested as a plain limit order."""
+    from hedge.execution import client_id_of, order_options
+    venue = {"Futures_Binance": "binance", "Futures_Bybit": "bybit", "Futures_OKX": "okx",
+             "Futures_CoinEx": "coinex", "Futures_BitMEX": "bitmex"}[eid]
+    ex, _, _, _ = one(eid, balance=1e7)
+    d = ex.GetDepth(SYM)
+    lot = ex.GetMarkets()[SYM].MinQty
+    want = round((d.Asks[0].Amount + d.Asks[1].Amount) // lot * lot, 6)  # more than the best level holds
+    side = "buy;" + order_options(venue, "hgt1n1", ioc=True)
+    order = ex.GetOrder(ex.CreateOrder(SYM, side, d.Asks[0].Price, want))
+    assert order.Status == ORDER_STATE_CANCELED and 0 < order.DealAmount < want
+    assert client_id_of(venue, order) == "hgt1n1"
+    assert ex.GetOrders(SYM) == []

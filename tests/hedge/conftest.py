@@ -18,6 +18,12 @@ NAMES = {"binance": "Futures_Binance", "bybit": "Futures_Bybit", "okx": "Futures
 # ts/src/test/static/response/<venue>.json in ccxt/ccxt): the fake answers as the venue would.
 RAW_CLIENT_ID = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "clOrdId",
                  "coinex": "client_id", "bitmex": "clOrdID"}
+# The request parameter each venue's order endpoint takes the client id in, which FMZ passes on from the
+# options after ';' in CreateOrder's side as the venue's own parameter (fmz.com/syntax-guide/fun/trade/
+# exchange.createorder; request bodies: ccxt/ccxt ts/src/test/static/request/<venue>.json, e.g. okx.json
+# createOrder bodies carry "clOrdId"). Binance's request names it newClientOrderId, its answer clientOrderId.
+REQUEST_CLIENT_ID = {"binance": "newClientOrderId", "bybit": "orderLinkId", "okx": "clOrdId",
+                     "coinex": "client_id", "bitmex": "clOrdID"}
 
 
 class FakeExchange:
@@ -28,6 +34,9 @@ class FakeExchange:
     down to the lot), `positions_down` (GetPositions returns None), `lands_late_ms` (CreateOrder
     returns None at once; the order reaches the matching engine that many ms later on the exchange's clock,
     invisible to every query until then: a timeout whose order lands after lookups said absent).
+    `forwards_client_id` False: the order carries no client id of ours (a docker that does not pass the
+    option on; Binance then makes one up), so a lost answer cannot be found by client id. Options under
+    another name than the venue's own request parameter are never read as its client id.
     """
 
     def __init__(self, venue: str, *, ct_val: float = 1.0, lot: float = 0.001, min_qty: float = 0.001,
@@ -57,6 +66,8 @@ class FakeExchange:
         self.funding_time_ms = 0  # next settlement; 0 = unknown
         self.lands_late_ms: list[int] = []
         self._landing: list[tuple[int, str, str, float, float, str]] = []  # (due, symbol, side, ...)
+        self.forwards_client_id = True
+        self.options_seen: list[dict[str, Any]] = []
 
     # --- market ---
     def GetName(self) -> str:
@@ -110,7 +121,11 @@ class FakeExchange:
     # --- trading ---
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *_log: Any) -> str | None:
         side, _, options = side.partition(";")
-        client_id = json.loads(options)["clientOrderId"] if options else ""
+        parsed = json.loads(options) if options else {}
+        self.options_seen.append(parsed)
+        client_id = str(parsed.get(REQUEST_CLIENT_ID[self.venue], "")) if self.forwards_client_id else ""
+        if not client_id and self.venue == "binance":
+            client_id = f"web_{len(self.orders) + len(self._landing) + 1}"  # Binance makes one up
         self.sent.append((symbol, side, amount))
         if self.crash_on_send and self.crash_on_send.pop(0):
             raise KillSwitch(f"process killed while sending {side} on {self.venue}")
@@ -140,6 +155,7 @@ class FakeExchange:
         bid, ask = self.books[pair]
         order_id = f"{pair},{len(self.orders) + 1}"
         self.orders[order_id] = {"Id": order_id, "Status": 1 if filled == wanted else 2,
+                                 "Type": 0 if sign > 0 else 1, "Time": self.time_ms,
                                  "Amount": amount, "DealAmount": float(filled),
                                  "AvgPrice": (ask if sign > 0 else bid) if filled else 0.0,
                                  "Info": {RAW_CLIENT_ID[self.venue]: client_id}}
