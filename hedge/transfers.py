@@ -645,7 +645,12 @@ class TransferWatcher:
         not, a withdrawal whose answer was lost)."""
         view = self.view
         if view.undecided:
-            return f"deposit {view.undecided[0]} not yet known to be ours or from outside"
+            venue, _, rid = view.undecided[0].split(":", 2)
+            record = self.records.get((venue, "deposit", rid))
+            behind = [v for v, w in self.wallets.items() if record is not None and w.read_ms < record.time_ms]
+            why = (f"{', '.join(behind)} not read since it arrived" if behind
+                   else "a withdrawal of ours whose answer was lost may have sent it")
+            return f"deposit {view.undecided[0]} not yet known to be ours or from outside ({why})"
         unsure = [m for m in self.own_moves() if not m.sure]
         if unsure:
             move = unsure[0]

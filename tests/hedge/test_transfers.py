@@ -425,7 +425,8 @@ def test_watcher_books_an_outside_deposit_once_every_venue_was_read_and_retries_
     assert set(watcher.exchanges) == {"okx", "bybit"}  # coinex has no wallet endpoints here
     # bybit may hold the withdrawal that sent okx's deposit: not a flow yet, and unit NAV waits
     assert watcher.flows() == [] and watcher.view.undecided == ["okx:deposit:88165462"]
-    assert "okx:deposit:88165462" in watcher.hold_reason()
+    assert watcher.hold_reason() == ("deposit okx:deposit:88165462 not yet known to be ours or from outside "
+                                     "(bybit not read since it arrived)")
     assert watcher.in_transit() == Decimal(100)
     tried = []
     for _ in range(40):  # 10 minutes, one look every 15 s
