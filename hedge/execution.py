@@ -67,13 +67,15 @@ CLIENT_ID_FIELDS = {"binance": "clientOrderId", "bybit": "orderLinkId", "okx": "
 # FMZ passes the options after ';' in CreateOrder's side to the venue's order API as that venue's own
 # parameters ("the specific parameters supported depend on the exchange API", fmz.com/syntax-guide/fun/
 # trade/exchange.createorder), so each is spelled as the venue's order endpoint names it (docs/live.md,
-# "Order options on FMZ"): the client order id, and what makes a limit order immediate-or-cancel.
-ORDER_OPTIONS = {
-    "binance": ("newClientOrderId", {"timeInForce": "IOC"}),   # POST /fapi/v1/order
-    "bybit": ("orderLinkId", {"timeInForce": "IOC"}),          # POST /v5/order/create
-    "okx": ("clOrdId", {"ordType": "ioc"}),                   # POST /api/v5/trade/order
-    "coinex": ("client_id", {"type": "ioc"}),                 # POST /v2/futures/order
-    "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}),  # POST /api/v1/order
+# "Order options on FMZ"): the client order id, what makes a limit order immediate-or-cancel, and the
+# reduce-only flag a close side carries (so a close never opens the other way, whatever the docker sets;
+# CoinEx has none on its order endpoint).
+ORDER_OPTIONS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
+    "binance": ("newClientOrderId", {"timeInForce": "IOC"}, {"reduceOnly": True}),   # POST /fapi/v1/order
+    "bybit": ("orderLinkId", {"timeInForce": "IOC"}, {"reduceOnly": True}),          # POST /v5/order/create
+    "okx": ("clOrdId", {"ordType": "ioc"}, {"reduceOnly": True}),                   # POST /api/v5/trade/order
+    "coinex": ("client_id", {"type": "ioc"}, {}),                                   # POST /v2/futures/order
+    "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}, {"execInst": "ReduceOnly"}),  # /api/v1/order
 }
 OWN_ID_PREFIX = "hg"  # every client id the strategy makes starts so (ledger.next_client_id, cluster prefixes)
 ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
@@ -86,10 +88,11 @@ def client_id_of(venue_key: str, order: dict[str, Any]) -> str:
     return str(value) if value else ""
 
 
-def order_options(venue_key: str, client_id: str, ioc: bool) -> str:
-    """The options CreateOrder's side carries after ';' on venue_key: its client id, and IOC for a limit."""
-    id_field, ioc_fields = ORDER_OPTIONS[venue_key]
-    options = {id_field: client_id, **(ioc_fields if ioc else {})}
+def order_options(venue_key: str, client_id: str, ioc: bool, close: bool = False) -> str:
+    """The options CreateOrder's side carries after ';' on venue_key: its client id, IOC for a limit, and
+    reduce-only for a close side."""
+    id_field, ioc_fields, reduce_fields = ORDER_OPTIONS[venue_key]
+    options = {id_field: client_id, **(ioc_fields if ioc else {}), **(reduce_fields if close else {})}
     return json.dumps(options, separators=(",", ":"))
 
 
@@ -293,7 +296,7 @@ class Executor:
             self._record(leg.venue, record, "fenced")
             return record
         contracts = base / leg.venue.specs[symbol].ct_val
-        option = order_options(leg.venue.key, record.client_id, ioc=limit is not None)
+        option = order_options(leg.venue.key, record.client_id, ioc=limit is not None, close=side in CLOSING)
         self.orders_sent += 1
         order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}",
                                                   -1 if limit is None else float(limit),

@@ -343,12 +343,15 @@ def test_a_refusal_the_runtime_reports_as_definite_is_not_waited_for(fake_exchan
 # orderLinkId + timeInForce IOC; OKX /api/v5/trade/order clOrdId + ordType ioc (request fixture okx.json
 # @02140ad0 createOrder bodies carry "clOrdId" and "ordType"); CoinEx /v2/futures/order client_id + type
 # ioc; BitMEX /api/v1/order clOrdID + timeInForce ImmediateOrCancel (response fixture bitmex.json).
+# Reduce-only on a close: Binance and Bybit reduceOnly (docs/live.md "Per venue" order fields), OKX
+# reduceOnly (request fixture okx.json createOrder "order with closeFraction": "reduceOnly":true), BitMEX
+# execInst ReduceOnly; CoinEx's order endpoint has none (a close is its close-position endpoint).
 NATIVE_OPTIONS = {
-    "binance": ("newClientOrderId", {"timeInForce": "IOC"}),
-    "bybit": ("orderLinkId", {"timeInForce": "IOC"}),
-    "okx": ("clOrdId", {"ordType": "ioc"}),
-    "coinex": ("client_id", {"type": "ioc"}),
-    "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}),
+    "binance": ("newClientOrderId", {"timeInForce": "IOC"}, {"reduceOnly": True}),
+    "bybit": ("orderLinkId", {"timeInForce": "IOC"}, {"reduceOnly": True}),
+    "okx": ("clOrdId", {"ordType": "ioc"}, {"reduceOnly": True}),
+    "coinex": ("client_id", {"type": "ioc"}, {}),
+    "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}, {"execInst": "ReduceOnly"}),
 }
 T0 = 1_765_000_000_000  # an absolute clock, as the runtime's UnixNano gives
 
@@ -357,16 +360,17 @@ T0 = 1_765_000_000_000  # an absolute clock, as the runtime's UnixNano gives
 def test_each_venue_gets_the_client_id_and_ioc_under_its_own_parameter_names(fake_exchange, venue_key):
     """Old code sent {"clientOrderId", "timeInForce": "IOC"} to every venue: a name Binance's order endpoint
     does not take (its request parameter is newClientOrderId), and IOC spelled as OKX, CoinEx and BitMEX
-    do not, so there a top-up would have rested as a plain limit order."""
+    do not, so there a top-up would have rested as a plain limit order; no close carried a reduce-only flag
+    of its own (only FMZ's close side, whose effect on each venue no FMZ page states)."""
     ex = fake_exchange(venue_key)
     venue = _venue(ex, 0)
     executor = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet)
     executor.move_position(venue, SYMBOL, D(0), D("0.002"), "open#1")  # a market order
     executor.move_position(venue, SYMBOL, D("0.002"), D(0), "close#1", limit=D("49000"))  # an IOC limit
-    id_field, ioc = NATIVE_OPTIONS[venue_key]
+    id_field, ioc, reduce = NATIVE_OPTIONS[venue_key]
     (market, limit) = ex.options_seen
-    assert market == {id_field: "hg1"}
-    assert limit == {id_field: "hg2", **ioc}
+    assert market == {id_field: "hg1"}  # an opening: no reduce-only
+    assert limit == {id_field: "hg2", **ioc, **reduce}  # closebuy
     assert [client_id_of(venue_key, o) for o in ex.orders.values()] == ["hg1", "hg2"]
 
 
