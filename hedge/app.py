@@ -66,6 +66,7 @@ RECOVERY_TAG = "recover:"  # recovery's own orders trading an opening back (nett
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
+VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
@@ -809,6 +810,9 @@ class App:
         for record in self.ledger.orders.values():
             key = (record.venue, record.symbol)
             explained[key] = explained.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+            gone = self._vanished_leg(record)
+            if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
+                explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
             units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
         mark = self.coordinator.view(self.ledger) if self.coordinator.shared else None
         positions = self.venue_positions()
@@ -880,6 +884,8 @@ class App:
             self._book_loose_fills(tag, records)
         elif CLOSE_ALONE_TAG.match(tag):
             self._complete_alone(tag, records)
+        elif (vanished := VANISHED_TAG.match(tag)) and int(vanished.group(1)) in self.ledger.pairs:
+            self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
         elif any(r.filled for r in records):
             self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
                        "re-open them): reconcile names any difference", "error")
@@ -959,6 +965,40 @@ class App:
                                         f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
                                         unit=Unit.of_pair(pair))
                 left -= part
+
+    def _vanished_leg(self, record: OrderRecord) -> tuple[str, str] | None:
+        """(venue, symbol) of the gone leg whose hedge `record` closed (tag recover#<pair id>), else None."""
+        match = VANISHED_TAG.match(record.tag)
+        pair = self.ledger.pairs.get(int(match.group(1))) if match else None
+        if pair is None or record.venue not in (pair.long_venue, pair.short_venue):
+            return None
+        return (pair.short_venue if record.venue == pair.long_venue else pair.long_venue), pair.symbol
+
+    def _complete_vanished(self, tag: str, records: list[OrderRecord], pair: HedgePair) -> None:
+        """Risk._close_vanished closed the hedge of a pair whose other leg had vanished, and the process died
+        before booking it: book the pair closed for what those orders closed, the gone leg at the price its
+        venue reports for its liquidation/ADL order, else at its entry price (no result, as _vanished)."""
+        hedge = [r for r in records if r.side in CLOSING and r.filled and r.symbol == pair.symbol
+                 and r.venue in (pair.long_venue, pair.short_venue)]
+        closed = sum((r.filled for r in hedge), Decimal(0))
+        part = min(closed, pair.qty)
+        if part <= 0:
+            return
+        long_hedge = hedge[0].venue == pair.long_venue
+        exit_price = sum((r.filled * (r.avg_price or self._top_mid(r.venue, r.symbol) or Decimal(0))
+                          for r in hedge), Decimal(0)) / closed
+        fees = closed * exit_price * self.taker_bps(hedge[0].venue) / 10_000
+        gone_key = pair.short_venue if long_hedge else pair.long_venue
+        liq = self.risk._reported_liquidation(gone_key, pair.symbol, not long_hedge, part)
+        gone_at = liq if liq is not None else (pair.short_price if long_hedge else pair.long_price)
+        long_exit, short_exit = (exit_price, gone_at) if long_hedge else (gone_at, exit_price)
+        pnl = self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                       fees=fees)
+        self.risk.unplanned_pnl += pnl
+        self.event(f"recover {tag}: the hedge of pair #{pair.id}'s vanished {gone_key} leg was closed, not "
+                   f"booked: {pair.symbol} {part} booked ({hedge[0].venue} at {exit_price:.10g}, {gone_key} "
+                   f"gone at {'its entry price, UNKNOWN' if liq is None else f'{liq:.2f}'}); pnl {pnl:+.2f} "
+                   "USDT, not undone", "warn")
 
     def _book_loose_fills(self, tag: str, records: list[OrderRecord]) -> None:
         """A loose leg's reduce-only close that was not booked: take it off the loose legs it reduced."""

@@ -967,3 +967,41 @@ def test_a_shortfall_is_booked_as_deleveraged_only_on_the_venues_own_recent_orde
         assert app.ledger.pairs[pair.id].qty == D("0.009") and app.halt_reason is None
     else:
         assert [s for _, s, _ in okx.sent] == ["sell"] and app.halt_reason is not None
+
+
+def test_killed_after_closing_a_vanished_legs_hedge_recovery_books_it_and_closes_nothing_twice(fake_exchange,
+                                                                                             fake_runtime):
+    """Two pairs long binance / short okx 0.019 each; okx lost 0.019 of its short while out (its
+    liquidation order is in its history), recovery closed pair #2's binance leg (recover#2) and the process
+    died before booking it. At restart that close is booked (pair #2 closed, okx's leg gone at the price okx
+    reports) and nothing is sent. Old code: recovery found okx's difference unexplained and dropped the
+    journal; reconcile then took okx's shortfall as a vanished leg again and closed binance's 0.019 a second
+    time: pair #1's hedge gone, okx -0.019 unhedged, halted for a person."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    for _ in range(2):
+        app.ledger.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=D("0.019"),
+                               long_price=D("50000"), short_price=D("50100"), fees=D(0), client_ids=(),
+                               now_ms=app.now_ms - 3_600_000)
+    binance.contracts["BTC_USDT"] = D("0.019")
+    okx.contracts["BTC_USDT"] = D("-1.9")
+    okx.orders["liq"] = {"Id": "BTC_USDT,liq", "Status": 1, "Type": 0, "Amount": 1.9, "DealAmount": 1.9,
+                         "AvgPrice": 50_500.0, "Time": app.now_ms - 600_000,
+                         "Info": {"category": "full_liquidation"}}  # OKX's mark (hedge/liquidations.py)
+    app.ledger.journal(OrderRecord("hg9n9", "recover#2", "binance", "BTC_USDT", "closebuy", D("0.019"),
+                                   status=OrderStatus.FILLED, order_id="x9", filled=D("0.019"),
+                                   avg_price=D("49900")))
+    app.ledger.save(runtime.store)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    _run(again, runtime, 20)
+    assert binance.sent == [] and okx.sent == []
+    assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
+    assert list(again.ledger.pairs) == [1] and again.halt_reason is None and again.ledger.orders == {}
+    fees = D("0.019") * D("49900") * 2 / 10_000
+    long_leg, short_leg = D("49900") - D("50000"), D("50100") - D("50500")
+    assert again.ledger.realized_pnl == D("0.019") * (long_leg + short_leg) - fees
