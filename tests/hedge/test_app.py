@@ -251,6 +251,42 @@ def test_killed_between_the_legs_restarts_settles_by_client_id_and_is_flat_witho
     assert any("proved" in line or "absent" in line for line in okx.order_log)
 
 
+class _Killed(BaseException):
+    """The process dying mid-call (nothing in the strategy catches a BaseException)."""
+
+
+def test_killed_after_an_order_without_our_client_id_landed_recovery_finds_it_by_shape(
+        fake_exchange, fake_runtime):
+    """A docker that does not pass the client id option on (FMZ documents options only as the venue's own
+    parameters, docs/live.md "Order options on FMZ"): the OKX leg's order landed without our clOrdId and the
+    process died before the answer. At restart it is found as the one order of its direction, amount and
+    time, the opening traded back, and nothing re-sent. Old code: proved absent by client id, its fill left
+    unexplained, the journal dropped with an error and the position left to reconcile."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    okx.forwards_client_id = False
+    placed = okx.CreateOrder
+
+    def lands_then_dies(*args):
+        placed(*args)
+        raise _Killed("process killed before the answer")
+
+    okx.CreateOrder = lands_then_dies
+    with pytest.raises(_Killed):
+        app.tick()
+    assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
+    okx.CreateOrder = placed
+
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only the recovery trades
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert again.start()
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # the landed sell traded back, never re-sent
+    assert again.halt_reason is None and again.ledger.orders == {}
+    assert not any("does not explain" in line for line in runtime.logs)
+
+
 def test_order_events_reach_the_order_log_with_every_field(fake_exchange, fake_runtime):
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
