@@ -1195,9 +1195,10 @@ class Risk:
         """An opening whose orders have not all settled (one leg's outcome unknown: typically its venue died
         between the two legs) leaves what filled on the venues that answered unhedged for as long as the
         other cannot be asked. Once it has been so for outage.max_unhedged_s, or at once when its notional
-        is above outage.max_unhedged_usdt, it is cut reduce-only on its own venue (never across zero). The
-        cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so when
-        the other venue answers, its leg is traded back if it filled after all and nothing is cut twice."""
+        is above outage.max_unhedged_usdt, it is cut on its own venue back to the ledger's position there
+        (`_cut_unhedged`: reduce-only, or across zero only to restore other pairs' legs the opening netted).
+        The cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so
+        when the other venue answers, its leg is traded back if it filled after all; nothing is cut twice."""
         from hedge.app import OPENING_TAG
 
         groups: dict[str, list[OrderRecord]] = {}
@@ -1213,6 +1214,10 @@ class Risk:
 
     def _bound_unhedged(self, tag: str, records: list[OrderRecord]) -> None:
         app = self.app
+        unit = app.coordinator.unit_of_order(records[0].client_id)
+        # an order on a venue that answers is settled now: one sent after the dying venue's was never settled
+        # (that venue's settle raised first), and recovery stops at the dying venue's record
+        records = [self._settled(record, unit) for record in records]
         doubt = {(r.venue, r.symbol) for r in records if not r.terminal}
         held: dict[tuple[str, str], Decimal] = {}
         for record in records:
@@ -1233,30 +1238,42 @@ class Risk:
         why = (f"{notional:.0f} USDT > outage.max_unhedged_usdt {limits.max_unhedged_usdt}"
                if notional > limits.max_unhedged_usdt else
                f"unhedged for {(now - since) // 1000} s >= outage.max_unhedged_s {limits.max_unhedged_s}")
-        unit = app.coordinator.unit_of_order(records[0].client_id)
         for (venue_key, symbol), qty in sorted(held.items()):
             if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why):
                 return
 
+    def _settled(self, record: OrderRecord, unit: Unit | None) -> OrderRecord:
+        """The record settled by queries when its venue answers (journaled by the executor), else as it is."""
+        venue = self.app._venue_or_none(record.venue)
+        if record.terminal or venue is None or not self.health.can_trade(record.venue):
+            return record
+        if not self._mine(unit):
+            return record
+        return self.app.executor.settle(venue, record)
+
     def _cut_unhedged(self, tag: str, venue_key: str, symbol: str, qty: Decimal, unit: Unit | None,
                       why: str) -> bool:
-        """Cut `qty` (signed, what the opening filled there) reduce-only on the venue. False: stop here
-        (an order in doubt halted the book)."""
+        """Cut `qty` (signed, what the opening filled there) on the venue, back towards the ledger's position
+        there and never beyond it: reduce-only, or across zero only when the opening had crossed it (what it
+        closed of other pairs' legs is their hedge, restored). False: stop here (an order in doubt halted
+        the book)."""
         app = self.app
         venue = app._venue_or_none(venue_key)
         if venue is None or not self._mine(unit):
             return True
         with self._single_leg(unit, venue_key, symbol) as free:
-            if not free:
+            if not free or not self._coherent(venue_key, symbol):
                 return True
             current = app.executor.position(venue, symbol)
             if current is None:
                 return True
             sign = 1 if qty > 0 else -1
-            amount = floor_to_step(min(abs(qty), abs(current)), venue.specs[symbol].base_step)
-            if current * sign <= 0 or amount <= 0:
+            excess = (current - app.ledger.held_positions().get((venue_key, symbol), Decimal(0))) * sign
+            amount = floor_to_step(min(abs(qty), excess), venue.specs[symbol].base_step)
+            if amount <= 0:
                 self._say(venue_key, f"uncut:{tag}", f"{tag}: {qty:+f} {symbol} on {venue_key} is unhedged "
-                          f"({why}) but the venue holds {current:+f}: no reduce-only order can cut it")
+                          f"({why}) but the venue holds {current:+f}, not more than the ledger's pairs and "
+                          "loose legs there: nothing to cut")
                 return True
             try:
                 fills = app.executor.move_position(venue, symbol, current, current - sign * amount,

@@ -489,3 +489,48 @@ MARGIN_MODE_PAYLOADS = [
 def test_attack_margin_mode_and_isolated_margin_are_read_from_each_venues_position_payload(info, expected):
     """#17 seq 5 (attack): the account's own margin mode, per position, from the venue's own fields."""
     assert _isolated_margin(info) == expected
+
+
+def test_attack_seq7_the_leg_sent_after_the_dying_venues_is_cut_too(sim_robot):
+    """#17 seq 7 (attack): the same outage with okx's leg sent first (long okx, short binance). okx died at
+    its order, so its settle raised before binance's order was ever settled: binance's filled order stayed
+    'accepted', in doubt like okx's, and recovery stops at okx's record first. The old code counted only
+    settled orders as unhedged, so the binance long (0.08 BTC) was held for the whole 30-minute outage."""
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2)
+    _run(sim, app, 3)
+    buy, sell = app.venues
+    price = D(repr(app.market.tops["binance"][SYMBOL].ask))
+    _okx_dies_at_its_next_order(sim, 30)
+    app.now_ms = sim.now_ms()
+    legs = (Leg(sell, "sell", D("0.08"), price), Leg(buy, "buy", D("0.08"), price))
+    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.ledger.orders and _net_base(sim, app) == D("0.08")
+    assert [r.venue for r in app.ledger.orders.values() if not r.terminal] == ["okx", "binance"]
+    assert _unhedged_seconds(sim, app, 40 * 60) <= 62
+    assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
+    positions = app.venue_positions()
+    assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
+
+
+def test_attack_seq7_an_opening_that_crossed_zero_is_cut_back_to_the_ledgers_position(sim_robot):
+    """#17 seq 7 (attack): binance holds pair #1's long (0.032 BTC) when an opening sells 0.08 there (long
+    okx, short binance: the spread reversed) and okx dies at its leg. binance went +0.032 -> -0.048. The old
+    cut was reduce-only on the position, never across zero: it bought 0.048, left binance flat, and pair
+    #1's okx short (0.032) stayed unhedged for the whole 30-minute outage. The opening's fill is cut back to
+    the ledger's position there (+0.032, pair #1's hedge leg), which crosses zero only to restore it."""
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2)
+    _run(sim, app, 3)
+    buy, sell = app.venues
+    held = app.ledger.held_positions()[("binance", SYMBOL)]
+    assert held > 0
+    price = D(repr(app.market.tops["binance"][SYMBOL].bid))
+    _okx_dies_at_its_next_order(sim, 30)
+    app.now_ms = sim.now_ms()
+    legs = (Leg(buy, "sell", D("0.08"), price), Leg(sell, "buy", D("0.08"), price))
+    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.ledger.orders and _net_base(sim, app) == D("-0.08")
+    assert _unhedged_seconds(sim, app, 40 * 60) <= 62
+    assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
+    positions = app.venue_positions()
+    assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
+    assert positions[("binance", SYMBOL)] == held
