@@ -851,7 +851,7 @@ class App:
             for (venue_key_, symbol), amount in sorted(opened.items()):
                 if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
                                                           units.get((venue_key_, symbol))):
-                    return False  # another node is trading there now: again at a later turn
+                    return False  # another node trading there, or not all taken: again at a later turn
         except LegOutcomeUnknown as exc:
             self.halt(str(exc))
             return False
@@ -864,14 +864,19 @@ class App:
                       positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
         """Trade back what an unbooked opening filled: to the ledger's position there (reduce first; an
         opening order only for a leg of another pair the venue nets against it). False: another node is
-        trading there now."""
+        trading there now, or the venue did not take all of it (refused, a thin book): the journal stays,
+        recovery's own orders net with the opening, and the rest is traded back at a later turn."""
         found = positions.get((venue_key, symbol), Decimal(0))
         self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key} (filled by an opening that was "
                    "never booked)", "warn")
         # back by what those orders filled: another node's unbooked fills there (busy) stay
         with self.coordinator.acting(unit):
-            return bool(self.executor.move_position(self._venue(venue_key), symbol, found, found - amount,
-                                                    tag))
+            fills = self.executor.move_position(self._venue(venue_key), symbol, found, found - amount, tag)
+        moved = sum((fill.filled for fill in fills), Decimal(0))
+        if fills and moved < abs(amount):
+            self.halt(f"{tag}: traded back {moved} of {abs(amount)} {symbol} on {venue_key}; the rest again "
+                      "shortly (the journal keeps it)", {(venue_key, symbol)})
+        return bool(fills) and moved >= abs(amount)
 
     def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> None:
         """Book an unbooked reduction instead of undoing it."""

@@ -1041,3 +1041,35 @@ def test_killed_after_closing_a_vanished_legs_hedge_recovery_books_it_and_closes
     fees = D("0.019") * D("49900") * 2 / 10_000
     long_leg, short_leg = D("49900") - D("50000"), D("50100") - D("50500")
     assert again.ledger.realized_pnl == D("0.019") * (long_leg + short_leg) - fees
+
+
+@pytest.mark.parametrize("fault, second", [("reject", 0.019), ("half", 0.01)])
+def test_an_unbooked_opening_whose_trade_back_is_refused_or_half_filled_is_traded_back_in_full(
+        fake_exchange, fake_runtime, fault, second):
+    """Restart with an opening whose binance buy filled and whose okx sell never went out: recovery trades
+    binance's 0.019 back, and that order is refused (FMZ: None) or fills half on a thin book. The journal
+    stays (recovery's own orders net with the opening) and the rest is traded back at the next turn. Old
+    code said 'book back to the ledger's hedged state', dropped the journal, and reconcile halted with 'close
+    them by hand' while binance held the 0.019 (or 0.010) unhedged."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    binance.contracts["BTC_USDT"] = D("0.019")
+    app.ledger.journal(OrderRecord("hg9n1", "open#1", "binance", "BTC_USDT", "buy", D("0.019"),
+                                   status=OrderStatus.FILLED, order_id="x1", filled=D("0.019"),
+                                   avg_price=D("50000.5")))
+    app.ledger.journal(OrderRecord("hg9n2", "open#1", "okx", "BTC_USDT", "sell", D("0.019"),
+                                   status=OrderStatus.INITIALIZED, sent_ms=app.now_ms - 60_000))
+    app.ledger.save(runtime.store)
+    if fault == "reject":
+        binance.reject = [True]
+    else:
+        binance.fill_ratio = [0.5]
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    again.start()
+    _run(again, runtime, 60)
+    assert binance.sent == [("BTC_USDT.swap", "closebuy", 0.019), ("BTC_USDT.swap", "closebuy", second)]
+    assert binance.base_position() == 0 and okx.sent == []
+    assert again.halt_reason is None and again.ledger.orders == {} and again.ledger.pairs == {}
+    assert not any("by hand" in line for line in runtime.logs)
