@@ -902,7 +902,8 @@ def test_a_loose_leg_where_an_execution_is_in_doubt_waits_for_its_recovery(fake_
     okx.contracts["BTC_USDT"] = D("-1")
     app.ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.01"), D("50000"), 1,
                                   Unit.of("BTC_USDT", "binance", "okx").key, EXECUTION))
-    app.ledger.journal(OrderRecord("hg9n1", "open#5", "okx", "BTC_USDT", "sell", D("0.019"),
+    # a close whose okx order is in doubt (not an opening: the unhedged-leg bound has nothing to cut)
+    app.ledger.journal(OrderRecord("hg9n1", "close#7", "okx", "BTC_USDT", "closesell", D("0.01"),
                                    status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
     app._save_ledger()
     _run(app, runtime, 4)  # before the next reconcile settles the order (okx answers)
