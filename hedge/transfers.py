@@ -467,6 +467,7 @@ class _Wallet:
     funding: Decimal | None = None
     read_ms: int = 0       # last successful read (persisted)
     fresh: bool = False    # read successfully in the last poll
+    changed: bool = False  # that read differs from the one before (money moved since the last look)
     failures: int = 0
     next_ms: int = 0
 
@@ -564,9 +565,13 @@ class TransferWatcher:
                 break
         else:
             return False
-        for r in rows:
-            if r.time_ms == 0 or r.time_ms >= self.horizon_ms:
-                self.records[(r.venue, r.kind, r.id)] = r
+        kept = [r for r in rows if r.time_ms == 0 or r.time_ms >= self.horizon_ms]
+        # the accounts were read between the last look and this one: if the wallets moved in between
+        # (another node's treasury, a credit), the futures equity may show the money too or not at all
+        wallet.changed = wallet.funding is not None and (
+            after != wallet.funding or any(self.records.get((r.venue, r.kind, r.id)) != r for r in kept))
+        for r in kept:
+            self.records[(r.venue, r.kind, r.id)] = r
         wallet.funding = after
         wallet.read_ms = now
         return True
@@ -576,7 +581,7 @@ class TransferWatcher:
         self._classify(now)  # what is open now decides how far back the histories are read
         changed = False
         for venue, wallet in list(self.wallets.items()):
-            wallet.fresh = False
+            wallet.fresh = wallet.changed = False
             if now < wallet.next_ms:
                 continue
             if self._read_venue(venue, now):
@@ -662,6 +667,10 @@ class TransferWatcher:
         stale = [v for v, w in self.wallets.items() if not w.fresh]
         if stale:  # money may be moving there that this node did not move itself (another node's treasury)
             return f"{', '.join(stale)} funding wallet / transfer history not readable this time"
+        changed = [v for v, w in self.wallets.items() if w.changed]
+        if changed:  # the accounts were read before the wallets: a move in between counts twice or not at all
+            return (f"{', '.join(changed)} funding wallet / transfer history changed since the last look "
+                    "(money may have moved between futures and funding wallets while the accounts were read)")
         return None
 
 

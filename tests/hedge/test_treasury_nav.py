@@ -354,3 +354,49 @@ def test_unit_nav_is_unmoved_by_internal_moves_under_outages_lost_answers_and_re
                 if t.status is Status.FAILED and (VENUES.index(t.source), float(t.amount)) in sent]
     assert app.in_transit() == sum(Decimal(f"{a.funding_wallet['USDT']:.8f}") for a in world.accounts)
     assert_nav_moved_by_fees_only(fund, app, tuple(outside))
+
+
+def test_another_nodes_move_between_this_nodes_account_read_and_wallet_read_does_not_move_its_unit_nav():
+    """Two nodes, one runs the treasury. The other reads the venues' futures accounts first and their funding
+    wallets and histories later in the same turn; the treasury node's turn lands in between (two processes).
+    Before: when the withdrawal was made in between, the observer counted the money in the source's futures
+    equity (read before) and in transit (read after): unit NAV 1.0977 for one look, a peak for the drawdown
+    guard; when the credited money was moved into the destination's futures in between, it counted it
+    nowhere: unit NAV 0.9023."""
+    fund = Fund()
+    mover = fund.app()
+    observer_store = Store()
+    fund.store, mover_store = observer_store, fund.store
+    observer = fund.app()
+    fund.store = mover_store
+    read_accounts = observer.refresh_accounts
+
+    def read_then_other_node_turn() -> None:
+        read_accounts()
+        mover.tick()  # the treasury node's turn, between this node's account read and its wallet read
+
+    observer.refresh_accounts = read_then_other_node_turn  # type: ignore[method-assign]
+    for _ in range(6):
+        observer.tick()
+        fund.clock.sleep(LOOP_MS)
+    original_check = mover.treasury.check
+    moved = []
+
+    def check_and_move() -> None:
+        original_check()
+        if not moved:
+            moved.append(fund.move(mover, "okx", "binance", 2933))
+
+    mover.treasury.check = check_and_move  # type: ignore[method-assign]
+    navs = []
+    for _ in range(int(20 * MINUTE / LOOP_MS)):
+        observer.tick()
+        navs.append(observer.accounting.unit_nav)
+        fund.clock.sleep(LOOP_MS)
+    assert moved and moved[0].status is Status.DONE
+    assert not observer.accounting.flows
+    floor = ((EQUITY - fund.fees()) / EQUITY).quantize(Decimal("1e-12"))
+    assert min(navs) >= floor and max(navs) <= 1, (min(navs), max(navs))
+    assert observer.guards.peak_nav <= 1
+    assert observer.accounting.unit_nav == floor
+
