@@ -287,13 +287,25 @@ def parse_params(text: str | None) -> HedgeConfig:
     if text is None or not str(text).strip():
         return HedgeConfig()
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise ConfigError("PARAMS", str(text)[:40], f"not valid JSON ({exc.msg} at char {exc.pos}); "
                           "paste the content of params.json") from None
     if not isinstance(raw, dict):
         raise ConfigError("PARAMS", raw, "must be a JSON object like params.json")
     return config_from_dict(raw)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON keeps the last of two equal keys silently: an added line would not change what runs."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            earlier = json.dumps(found[key], default=str)
+            raise ConfigError(key, value,
+                              f"the key appears twice (also = {earlier}); keep one of the two lines")
+        found[key] = value
+    return found
 
 
 def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:

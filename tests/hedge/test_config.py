@@ -71,6 +71,8 @@ BAD = [
     ('{"reconcile_policy": "guess"}', "reconcile_policy"),
     ('{"log_keep_rows": 10}', "log_keep_rows"),
     ('{"log_reset_interval_s": 0}', "log_reset_interval_s"),
+    ('{"open_threshold_bps": 8, "cooldown_s": 60, "open_threshold_bps": 3}', "open_threshold_bps"),
+    ('{"fees": {"okx": {"taker_bps": 1, "taker_bps": 2}}}', "taker_bps"),
 ]
 
 
@@ -101,3 +103,12 @@ def test_a_misspelt_key_is_answered_with_the_closest_known_one():
     with pytest.raises(ConfigError) as info:
         parse_params('{"zzz": 1}')
     assert "check the spelling (known: symbols, " in str(info.value)
+
+
+def test_a_key_given_twice_is_refused_not_silently_the_last():
+    """json.loads keeps the last of two equal keys: a user adding "open_threshold_bps": 8 above the
+    existing line would run with the old 3 and not know."""
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"open_threshold_bps": 8, "cooldown_s": 60, "open_threshold_bps": 3}')
+    assert str(info.value) == ("PARAMS key 'open_threshold_bps' = 3 is invalid: the key appears twice "
+                               "(also = 8); keep one of the two lines")
