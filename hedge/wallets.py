@@ -76,9 +76,29 @@ def _call(exchange: Any, method: str, path: str, query: str = "",
         return None
 
 
+# Error codes the venues document as "status unknown" or a failure on their side, not as a refusal: the
+# call may have been carried out, so it is an unknown answer (a withdrawal is then looked up in the history,
+# never called refused). OKX (docs-v5 error codes): 50001 service temporarily unavailable, 50004 endpoint
+# request timeout ("does not mean that the request was successful or failed"), 50005 API offline, 50013
+# system busy, 50026 system error. Bybit (error code pages): 10000 unknown error / server timeout, 10007
+# response timeout ("delivery and request status unknown"), 10016 service not available / system error,
+# 5004 server timeout. Binance (error codes): -1000 unknown, -1001 internal error, -1006 unexpected response
+# ("execution status unknown"), -1007 timeout ("send status unknown; execution status unknown"), -1008
+# server busy.
+OKX_UNKNOWN_CODES = frozenset({"50001", "50004", "50005", "50013", "50026"})
+BYBIT_UNKNOWN_CODES = frozenset({"10000", "10007", "10016", "5004"})
+BINANCE_UNKNOWN_CODES = frozenset({"-1000", "-1001", "-1006", "-1007", "-1008"})
+
+
+def _unknown(detail: str) -> Answer:
+    return Answer(None, detail=f"{detail} (status unknown)")
+
+
 def _okx(data: Any, key: str) -> Answer:
     if not isinstance(data, Mapping):
         return UNKNOWN
+    if str(data.get("code")) in OKX_UNKNOWN_CODES:
+        return _unknown(f"okx {data.get('code')}: {data.get('msg', '')}")
     if str(data.get("code")) != "0":
         return Answer(False, detail=f"okx {data.get('code')}: {data.get('msg', '')}")
     rows = data.get("data") or [{}]
@@ -88,6 +108,8 @@ def _okx(data: Any, key: str) -> Answer:
 def _bybit(data: Any, key: str) -> Answer:
     if not isinstance(data, Mapping) or data.get("retCode") is None:
         return UNKNOWN
+    if str(data.get("retCode")) in BYBIT_UNKNOWN_CODES:
+        return _unknown(f"bybit {data.get('retCode')}: {data.get('retMsg', '')}")
     if str(data.get("retCode")) != "0":
         return Answer(False, detail=f"bybit {data.get('retCode')}: {data.get('retMsg', '')}")
     result = data.get("result") or {}
@@ -98,6 +120,8 @@ def _binance(data: Any, key: str) -> Answer:
     if not isinstance(data, Mapping):
         return UNKNOWN
     if "code" in data and "msg" in data and key not in data:
+        if str(data.get("code")) in BINANCE_UNKNOWN_CODES:
+            return _unknown(f"binance {data.get('code')}: {data.get('msg')}")
         return Answer(False, detail=f"binance {data.get('code')}: {data.get('msg')}")
     return Answer(True, str(data.get(key, "")))
 

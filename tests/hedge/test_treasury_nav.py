@@ -70,6 +70,18 @@ def default_window(venue: str, path: str, answer: Any, now_ms: int) -> Any:
     return answer
 
 
+# Each venue's "system busy / error" answer, which its documentation does not call a refusal (OKX: 50013
+# "System is busy, please try again later", HTTP 200, okx.com/docs-v5 error codes; ccxt okx.py maps 50013 to
+# ExchangeNotAvailable, a NetworkError: the request may have been carried out. Bybit: 10016 "System error.
+# Please try again later." (ccxt bybit.py); Binance: -1007 "Timeout waiting for response from backend server.
+# Send status unknown; execution status unknown." (developers.binance.com error codes))
+BUSY = {"okx": {"code": "50013", "msg": "System is busy, please try again later", "data": []},
+        "bybit": {"retCode": 10016, "retMsg": "System error. Please try again later.", "result": {},
+                  "retExtInfo": {}, "time": 1},
+        "binance": {"code": -1007, "msg": "Timeout waiting for response from backend server. Send status "
+                    "unknown; execution status unknown."}}
+
+
 class Flaky:
     """A bound exchange whose venue fails the way real ones do, in windows of simulated time: history
     endpoints down, withdrawal answers lost (the withdrawal is made), the account endpoint down; a history
@@ -82,6 +94,7 @@ class Flaky:
         self.history_down: list[tuple[int, int]] = []
         self.answers_lost: list[tuple[int, int]] = []
         self.account_down: list[tuple[int, int]] = []
+        self.answers_busy: list[tuple[int, int]] = []  # withdrawal made, the venue answers "system busy"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -102,6 +115,8 @@ class Flaky:
         result = self._inner.IO(*args)
         if method == "POST" and path in WITHDRAW_PATHS and self._in(self.answers_lost):
             return None
+        if method == "POST" and path in WITHDRAW_PATHS and self._in(self.answers_busy):
+            return BUSY[self.venue]
         query = str(args[3]) if len(args) > 3 else ""
         if path in HISTORY_PATHS and "startTime" not in query and "after" not in query:
             result = default_window(self.venue, path, result, self._clock.now_ns() // 1_000_000)
@@ -400,3 +415,23 @@ def test_another_nodes_move_between_this_nodes_account_read_and_wallet_read_does
     assert observer.guards.peak_nav <= 1
     assert observer.accounting.unit_nav == floor
 
+
+def test_a_withdrawal_answered_system_busy_that_was_made_is_not_called_refused_nor_sent_again():
+    """The venue carries the withdrawal out but answers with its "system busy / error, status unknown" code.
+    Before: read as a refusal, the transfer went RETURNING -> FAILED (0.00 USDT back: the money had left),
+    the credited deposit stayed in the destination's funding wallet and the route was free for a second
+    withdrawal."""
+    for source, dest in (("okx", "binance"), ("bybit", "okx"), ("binance", "bybit")):
+        fund = Fund()
+        app = fund.app()
+        fund.run(app, 1)
+        now = fund.now_ms()
+        fund.flaky(source).answers_busy.append((now, now + MINUTE))
+        transfer = fund.move(app, source, dest, 2000)
+        assert transfer.status is Status.SENDING, (source, transfer.status)
+        fund.run(app, 20)
+        assert transfer.status is Status.DONE, (source, transfer.status, transfer.note)
+        assert len(fund.world.withdrawals) == 1
+        dest_account = fund.world.accounts[VENUES.index(dest)]
+        assert dest_account.funding_wallet["USDT"] == 0 and dest_account.balances["USDT"] == 10_000 + 1999
+        assert_nav_moved_by_fees_only(fund, app)
