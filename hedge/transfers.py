@@ -406,7 +406,8 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
     matched: set[tuple[str, str]] = set()
     flows: list[Flow] = []
     undecided: list[TransferRecord] = []
-    for d in deposits:
+    # deposits whose tx id names a withdrawal first: a tx-less one must not take that withdrawal by amount
+    for d in sorted(deposits, key=lambda d: d.tx_id not in by_tx):
         source = by_tx.get(d.tx_id) if d.tx_id else None
         if source is not None and (source.venue, source.id) in matched:
             source = None

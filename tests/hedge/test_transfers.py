@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedge.transfers import (
+    OwnMove,
     TransferRecord,
     TransferWatcher,
     classify,
@@ -467,3 +468,20 @@ def test_a_history_is_not_booked_while_the_wallet_it_pays_into_cannot_be_read():
     now[0] += 10_000  # the failed read is retried after 10 s
     assert watcher.flows() == [("binance:deposit:769800519366885376", Decimal("250.5"), "history:binance")]
     assert watcher.in_transit() == Decimal("250.5")  # funding 200 + spot 50.5
+
+
+def test_a_deposit_without_tx_id_never_takes_the_withdrawal_whose_tx_id_another_deposit_carries():
+    """An outside deposit without a chain tx id (e.g. from another user of the same venue, off-chain) lands at
+    our OKX address while our own 1,000 USDT from Binance is on its way there, same amount; then ours lands
+    with its tx id. Before: the tx-less deposit, older, took our withdrawal by address and amount, so ours
+    (tx id 0xown) found its withdrawal taken and was booked as the outside deposit, or, while the treasury's
+    move still knew the tx id, not at all: the outside 1,000 USDT in equity without shares."""
+    ours = _rec("binance", "withdrawal", "w1", 1000, T0 + HOUR, tx="0xown", address="TNokx", fee=1)
+    outside = _rec("okx", "deposit", "d0", 1000, T0 + HOUR + 60_000, address="TNokx")
+    landed = _rec("okx", "deposit", "d1", 1000, T0 + 2 * HOUR, tx="0xown", address="TNokx")
+    move = OwnMove("binance", "okx", "TNokx", Decimal(1001), Decimal(1), T0 + HOUR, T0 + HOUR, "w1", "0xown",
+                   True)
+    for moves in ((), (move,)):
+        view = classify([ours, outside, landed], "USDT", T0, T0 + 3 * HOUR, 6 * HOUR, own_moves=moves)
+        assert view.flows == [("okx:deposit:d0", Decimal(1000), "history:okx")], moves
+        assert view.internal == ["binance:w1"] and view.in_flight == 0
