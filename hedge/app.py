@@ -160,7 +160,7 @@ class App:
         self.coordinator.attach(self)
         self.coordinator.store = api.store
         shared = self.coordinator.shared
-        self.executor = Executor(sleep=api.sleep, taker_bps=self.taker_bps, event=self.event,
+        self.executor = Executor(sleep=self._wait, taker_bps=self.taker_bps, event=self.event,
                                  journal=self._journal_order,
                                  new_client_id=lambda: self.ledger.next_client_id(
                                      self._id_stamp, self.coordinator.client_prefix),
@@ -227,7 +227,7 @@ class App:
         for venue in self.venues:
             self._set_leverage(venue)
             self._read_live_mechanics(venue)
-        self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms)
+        self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms, clock=self.api.now_ms)
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
         self.ledger = Ledger.load(self.api.store)
@@ -394,6 +394,12 @@ class App:
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
+
+    def _wait(self, ms: float) -> None:
+        """Sleep inside the turn (an order's settle lookups, a position re-read): the turn's clock moves
+        with the runtime's, so what follows in the turn schedules and judges books' ages from then."""
+        self.api.sleep(ms)
+        self.now_ms = self.api.now_ms()
 
     def _recovery_waits(self, key: str) -> bool:
         """A venue back from an outage is recovered (Risk.recover) once no execution in doubt touches it: on

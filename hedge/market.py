@@ -2,11 +2,18 @@
 
 Screening uses floats (cheap); booked money uses Decimal elsewhere. Tops are updated in place so
 a tick allocates nothing that grows.
+
+A book's age is judged when it is used, against the runtime clock (`clock`), not against the time the
+turn began: a turn that waited (an order's settle window, a rate-limit wait, a slow venue) would otherwise
+value positions and price orders at books older than max_age_ms. A venue read more than max_age_ms before
+the moment one of its books is asked for is read again first (once: a venue whose answer is stale or fails
+is not asked again until another max_age_ms has passed).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -64,7 +71,8 @@ class Venue:
 
 
 class Market:
-    def __init__(self, venues: list[Venue], symbols: tuple[str, ...], max_age_ms: int) -> None:
+    def __init__(self, venues: list[Venue], symbols: tuple[str, ...], max_age_ms: int,
+                 clock: Callable[[], int] | None = None) -> None:
         self.venues = venues
         self.symbols = symbols
         self.max_age_ms = max_age_ms
@@ -74,27 +82,45 @@ class Market:
         self.per_symbol: dict[str, bool] = {v.key: False for v in venues}
         self._tickers_seen: dict[str, bool] = {v.key: False for v in venues}
         self._now_ms = 0
+        self._clock = clock  # the runtime's ms clock (Unix/UnixNano); None: only the callers' now_ms
+        self._read_ms: dict[str, int] = {v.key: 0 for v in venues}  # when each venue was last asked
         self._pair_of: dict[str, str] = {}  # ticker Symbol -> wanted pair, "" when not wanted
 
     def refresh(self, now_ms: int) -> None:
         """Update every venue's tops. A ticker without a timestamp is stamped with now_ms."""
         self._now_ms = now_ms
         for venue in self.venues:
-            if self.per_symbol[venue.key]:
-                ok = self._refresh_each(venue)
+            self._refresh_venue(venue, now_ms)
+
+    def _refresh_venue(self, venue: Venue, now_ms: int) -> None:
+        self._read_ms[venue.key] = now_ms
+        if self.per_symbol[venue.key]:
+            ok = self._refresh_each(venue)
+        else:
+            tickers = venue.exchange.GetTickers()
+            if tickers is not None:
+                self._tickers_seen[venue.key] = True
+                self._apply_all(venue, tickers)
+                ok = True
+            elif not self._tickers_seen[venue.key] and self._refresh_each(venue):
+                # GetTickers is not available on every venue: fall back to one GetTicker per symbol.
+                self.per_symbol[venue.key] = True
+                ok = True
             else:
-                tickers = venue.exchange.GetTickers()
-                if tickers is not None:
-                    self._tickers_seen[venue.key] = True
-                    self._apply_all(venue, tickers)
-                    ok = True
-                elif not self._tickers_seen[venue.key] and self._refresh_each(venue):
-                    # GetTickers is not available on every venue: fall back to one GetTicker per symbol.
-                    self.per_symbol[venue.key] = True
-                    ok = True
-                else:
-                    ok = False
-            self.failed[venue.key] = 0 if ok else self.failed[venue.key] + 1
+                ok = False
+        self.failed[venue.key] = 0 if ok else self.failed[venue.key] + 1
+
+    def _used_at(self, venue: str, now_ms: int) -> int:
+        """The moment a book of venue is used: the runtime clock when it is later than the caller's now_ms.
+        A venue last read more than max_age_ms before then is read again first (after a wait in the turn)."""
+        if self._clock is None:
+            return now_ms
+        now = max(now_ms, self._clock())
+        read = self._read_ms[venue]
+        if read and now - read > self.max_age_ms:
+            self._now_ms = now  # stamps tickers without a time of their own
+            self._refresh_venue(next(v for v in self.venues if v.key == venue), now)
+        return now
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
         # Hot path (every tick, every listed instrument): no helper calls, symbol names cached.
@@ -125,8 +151,10 @@ class Market:
         return ok
 
     def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
-        """The venue's top of book, or None when it is empty, crossed or older than max_age_ms."""
+        """The venue's top of book, or None when it is empty, crossed or older than max_age_ms at the moment
+        it is used (`_used_at`: re-read first when the turn waited past max_age_ms since it was read)."""
         top = self.tops[venue][symbol]
+        now_ms = self._used_at(venue, now_ms)
         if top.bid <= 0.0 or top.ask < top.bid or now_ms - top.time_ms > self.max_age_ms:
             return None
         return top
@@ -139,6 +167,7 @@ class Market:
     def age_ms(self, venue: str, symbol: str, now_ms: int) -> int | None:
         """How old the venue's book is (ms, by the venue's own stamp); None when it was never read."""
         top = self.tops[venue][symbol]
+        now_ms = self._used_at(venue, now_ms)
         return now_ms - top.time_ms if top.bid > 0.0 else None
 
     def mids_elsewhere(self, symbol: str, now_ms: int, venue: str) -> list[float]:
