@@ -101,6 +101,7 @@ class Transfer:
     looks: int = 0                   # history reads while SENDING without finding the withdrawal
     looked_ms: int = 0               # the source's history read the last look counted
     swept: bool = False              # the source's leftover (fee estimate) returned to its futures
+    funding_asked: bool = False      # futures -> funding requested (saved first: it may have happened)
     note: str = ""
 
     @property
@@ -485,12 +486,18 @@ class Treasury:
         before = self._funding(t.source)
         if before is None:
             return  # funding wallet unreadable: try at the next look
-        t.funding_before = before
+        if t.funding_asked and before >= t.funding_before + t.amount + t.fee - CENT:
+            self._go(t, "funded")  # asked before a restart or without an answer, and carried out
+            return
+        if not t.funding_asked:  # a request asked again keeps the balance from before the first one
+            t.funding_before = before
+            t.funding_asked = True
+            self.save()
         answer = internal_transfer(self._exchange(t.source), t.source, t.amount + t.fee, to_futures=False,
                                    ref=f"{t.client_id}a")
         if answer.done is False:
             self._go(t, "refused", f"{t.source} futures -> funding refused ({answer.detail})", "error")
-        elif answer.done or (self._funding(t.source) or ZERO) >= before + t.amount + t.fee - CENT:
+        elif answer.done or (self._funding(t.source) or ZERO) >= t.funding_before + t.amount + t.fee - CENT:
             self._go(t, "funded")
 
     def _on_funded(self, t: Transfer) -> None:
