@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -93,11 +94,26 @@ class Child:
         return self.proc.poll() is None
 
     def last_lines(self, count: int = 3) -> list[str]:
+        """Its last lines of output that say something: progress bars are left out."""
         try:
             lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return []
-        return [line for line in lines if line.strip()][-count:]
+        return [line for line in lines if line.strip() and not _PROGRESS_LINE.match(line)][-count:]
+
+
+_PROGRESS_LINE = re.compile(r"^\[[#.]+\]\s+[\d.]+ %")
+
+
+def exit_text(returncode: int | None) -> str:
+    """`exited with 3`, or `was killed by signal 9 (SIGKILL)` for Popen's negative return codes."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-returncode}{name}"
+    return f"exited with {returncode}"
 
 
 @dataclass
@@ -490,8 +506,8 @@ def watch(run: ClusterRun, progress: ClusterProgress) -> str:
 
 def _node_lost(run: ClusterRun, node: Child, alerts: Any) -> None:
     """A node process died mid-run: said on the terminal and pushed (alerts.jsonl, FMZ_ALERTS channels)."""
-    last = (node.last_lines(1) or ["(no output)"])[0]
-    text = (f"cluster: node {node.name} lost (its process exited with {node.proc.returncode}: {last}); the "
+    last = (node.last_lines(1) or ["no output"])[0]
+    text = (f"cluster: node {node.name} lost (its process {exit_text(node.proc.returncode)}: {last}); the "
             "live nodes adopt its units after the lease TTL")
     print(f"\n{text}", file=sys.stderr)
     alerts.push(text)

@@ -174,3 +174,24 @@ def test_a_node_lost_mid_run_is_said_and_recorded_as_an_alert(tmp_path, capsys):
     expected = "cluster: node tokyo lost (its process exited with 3: MemoryError)"
     assert expected in capsys.readouterr().err
     assert read_alerts(tmp_path)[0]["text"].startswith(expected)
+
+
+def test_a_node_killed_is_named_with_its_signal_and_its_last_words_not_a_progress_bar(tmp_path, capsys):
+    """A node killed with kill -9 printed only progress bars since its params line: the message said
+    `exited with -9: [######....] 20.1 % ...`; the signal and the last line that says something are named."""
+    from fmz_compat.alerts import Notifier
+    from fmz_compat.cluster_cli import Child, ClusterRun, _node_lost
+
+    log = tmp_path / "singapore.out"
+    script = ("import os, signal; print('using params from singapore.params.json'); "
+              "print('[######........................]  20.1 %  2024-01-01 00:24:06 UTC', flush=True); "
+              "os.kill(os.getpid(), signal.SIGKILL)")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=out)
+    proc.wait()
+    run = ClusterRun(plan=parse_plan(_ns()), folder=tmp_path, state_dir=tmp_path, namespace="x", password="p")
+    alerts = Notifier(None, tmp_path / "alerts.jsonl")
+    _node_lost(run, Child("singapore", proc, log), alerts)
+    alerts.close()
+    assert ("cluster: node singapore lost (its process was killed by signal 9 (SIGKILL): using params from "
+            "singapore.params.json)") in capsys.readouterr().err
