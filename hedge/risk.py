@@ -97,6 +97,7 @@ class VenueRisk:
     basis_distance: Decimal | None = None
     venue_mark: dict[str, Decimal] = field(default_factory=dict)  # pair -> the venue's mark at read_ms
     priced_by: dict[str, str] = field(default_factory=dict)  # pair -> where its mark came from (BOOK...)
+    foreign: set[str] = field(default_factory=set)  # pairs held that are not ours (at the venue's mark)
 
     @property
     def nearest(self) -> tuple[str, Decimal] | None:
@@ -252,19 +253,12 @@ class Risk:
         venue_liq: dict[str, Decimal] = {}
         venue_mark: dict[str, Decimal] = {}
         before = self.views.get(venue.key)
+        foreign: set[str] = set()
         for item in raw:
             symbol = fmz_pair(item["Symbol"])
             spec = venue.specs.get(symbol)
             amount = _dec(item.get("Amount"))
             if amount <= 0:
-                continue
-            if spec is None:
-                self._say(
-                    venue.key,
-                    f"unmanaged:{symbol}",
-                    f"{venue.key}: position in {symbol} is not one of "
-                    "ours (not in symbols); its margin counts in the venue's equity only",
-                )
                 continue
             info = item.get("Info") or {}
             key = symbol.replace("_", "")
@@ -272,10 +266,21 @@ class Risk:
             # priced below (_revalue); until then at the last price it was valued at, else its entry
             known = next((p.mark for p in before.positions if p.symbol == key), None) if before else None
             mark = known or entry
-            if mark <= 0:
+            if spec is None:  # not ours, but it shares the account's margin: at the venue's mark when read
+                mark = _info_price(info, MARK_FIELDS) or entry
+                qty = self._foreign_base(venue.key, key, info, amount, mark)
+                self._say(venue.key, f"unmanaged:{symbol}",
+                          f"{venue.key}: position in {symbol} is not one of ours (not in symbols); it "
+                          "counts in the account's distance to liquidation at the venue's mark when read"
+                          + ("" if qty else ", but its size in base units is UNKNOWN: left out"))
+                if not qty or mark <= 0:
+                    continue
+                foreign.add(symbol)
+            elif mark <= 0:
                 continue
+            else:
+                qty = amount * spec.ct_val
             side = Side.LONG if item["Type"] in (PD_LONG, PD_LONG_YD) else Side.SHORT
-            qty = amount * spec.ct_val
             isolated, margin = _isolated_margin(info)
             if isolated and margin is None:  # mode said, amount not: the initial margin at our leverage
                 margin = qty * (entry or mark) / self.app.cfg.leverage_for(venue.key)
@@ -295,12 +300,31 @@ class Risk:
             venue_liq=venue_liq,
             read_ms=self.app.now_ms,
             venue_mark=venue_mark,
+            foreign=foreign,
         )
         self._revalue(view)
         self._evaluate(venue.key, view)
         if venue.key not in self.health.recovered:  # keep the reading from before an outage until recovered
             self.views[venue.key] = view
         return view
+
+    def _foreign_base(self, venue: str, key: str, info: Any, amount: Decimal, mark: Decimal
+                      ) -> Decimal | None:
+        """Base size of a position in a symbol that is not ours (no contract spec read): the venue's own
+        base figure (binance positionAmt, bybit size, coinex open_interest, bitmex homeNotional; okx
+        notionalUsd / markPx), else the contracts at the mechanics' contract size when its table knows it."""
+        unsigned = {k: str(v).lstrip("-") for k, v in info.items()} if isinstance(info, dict) else None
+        found = _info_price(unsigned, ("positionAmt", "size", "open_interest", "homeNotional"))
+        if found is not None:
+            return found
+        notional = _info_price(info, ("notionalUsd",))
+        if notional is not None and mark > 0:
+            return notional / mark
+        try:
+            mechanics = self.app.mechanics(venue)
+            return None if mechanics.is_estimated(key) else amount * mechanics.spec(key).contract_size
+        except (KeyError, ValueError):
+            return None
 
     def price(self, venue: str, symbol: str, view: VenueRisk | None = None) -> tuple[Decimal, str] | None:
         """The freshest trustworthy price to value `venue`'s `symbol` at, never older than max_book_age_ms,
@@ -356,6 +380,9 @@ class Risk:
         changed = False
         for pos in view.positions:
             pair = view.pair_of[pos.symbol]
+            if pair in view.foreign:  # no book of ours: valued at the venue's mark of the reading
+                moved.append(pos)
+                continue
             found = self.price(view.venue, pair, view)
             key = (view.venue, pair)
             if found is None:
@@ -406,7 +433,8 @@ class Risk:
             return
         if venue in self.health.recovered or self.health.is_out(venue, ACCOUNT):
             return
-        if all(market.fresh_mid(venue, pair, now) is not None for pair in view.pair_of.values()):
+        if all(market.fresh_mid(venue, pair, now) is not None for pair in view.pair_of.values()
+               if pair not in view.foreign):
             return
         self.app.refresh_account(venue)
 
@@ -671,6 +699,13 @@ class Risk:
                 self._not_ours[venue.key] = index
                 app.event(f"STOP level {index + 1} due on {venue.key} ({reason}); its pairs are in units "
                           "other nodes hold: each stops its own")
+            return
+        if not pairs and not legs:  # e.g. only positions that are not ours: nothing a stop could close
+            if self._not_ours.get(venue.key) != index:
+                self._not_ours[venue.key] = index
+                foreign = ", ".join(sorted(view.foreign)) or "-"
+                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but it holds no pair or "
+                          f"loose leg of ours (not ours: {foreign})", "critical")
             return
         self._not_ours.pop(venue.key, None)
         self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
@@ -1219,6 +1254,9 @@ class Risk:
         # (that venue's settle raised first), and recovery stops at the dying venue's record
         records = [self._settled(record, unit) for record in records]
         doubt = {(r.venue, r.symbol) for r in records if not r.terminal}
+        if not doubt:  # all settled now: recovery trades the opening back (reconcile, soon)
+            self._unhedged_since.pop(tag, None)
+            return
         held: dict[tuple[str, str], Decimal] = {}
         for record in records:
             key = (record.venue, record.symbol)
@@ -1243,13 +1281,14 @@ class Risk:
                 return
 
     def _settled(self, record: OrderRecord, unit: Unit | None) -> OrderRecord:
-        """The record settled by queries when its venue answers (journaled by the executor), else as it is."""
+        """The record after one lookup when its venue answers (journaled by the executor), else as it is. One
+        lookup, no settle wait: this runs every turn, before the stops (absence is proved over turns)."""
         venue = self.app._venue_or_none(record.venue)
         if record.terminal or venue is None or not self.health.can_trade(record.venue):
             return record
         if not self._mine(unit):
             return record
-        return self.app.executor.settle(venue, record)
+        return self.app.executor.resolve(venue, record)
 
     def _cut_unhedged(self, tag: str, venue_key: str, symbol: str, qty: Decimal, unit: Unit | None,
                       why: str) -> bool:

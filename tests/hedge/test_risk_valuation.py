@@ -534,3 +534,35 @@ def test_attack_seq7_an_opening_that_crossed_zero_is_cut_back_to_the_ledgers_pos
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
     assert positions[("binance", SYMBOL)] == held
+
+
+def test_attack_seq5_a_position_that_is_not_ours_counts_in_the_accounts_common_move(sim_robot):
+    """#17 seq 5 (attack): "every position on that account (all symbols)". okx's account also holds an ETH
+    short of 24k USDT that is not ours (a person's, or a symbol no longer in PARAMS symbols) beside our 16k
+    BTC short, on 10k. Together a common move of ~24 % liquidates it; the old code left the ETH short out
+    (\"its margin counts in the venue's equity only\"), showed BTC alone ~62 % from liquidation, and a 26 %
+    gap of both coins liquidated okx (twice) with no stop before it. Its size comes from okx's own payload
+    (notionalUsd / markPx, the fields ccxt's okx.py parse_position reads)."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=2, symbols=("BTC_USDT", "ETH_USDT"))
+    okx_exchange = sim.world.exchanges[1]
+    eth = okx_exchange.GetTicker("ETH_USDT.swap")["Last"]
+    assert okx_exchange.CreateOrder("ETH_USDT.swap", "sell", -1, round(24_000 / eth / 0.1))  # 0.1 ETH each
+    app = sim.app(json.dumps(BASE))  # symbols: BTC_USDT only
+    assert app.start()
+    buy, sell = app.venues
+    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    qty = (D(16_000) / price).quantize(D("0.001"))
+    fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
+                                     "open#1")
+    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    app.ledger.save(app.api.store)
+    app.refresh_accounts()
+    okx = app.risk.views["okx"]
+    assert 22 < okx.nearest[1] < 27 and okx.foreign == {"ETH_USDT"}
+    _run_both(sim, app, 120, {5: 1.26})
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    said = [line for line in sim.logs if "holds no pair or loose leg of ours" in line]
+    assert len(said) <= len(app.cfg.stops.levels)  # said once per level, not every retry_s
