@@ -268,6 +268,11 @@ class Report:
         rows.append(["venue functions out", ", ".join(
             f"{venue} {function} since {_time(ms)}" for (venue, function), ms in
             ((k, app.health.out_since[k]) for k in out)) + (" #ff0000" if out else "") or "none", ""])
+        outage = app.cfg.outage
+        unhedged = app.risk.unhedged if app.ledger.orders else {}
+        rows.append([f"legs unhedged by an execution in doubt (cut after {outage.max_unhedged_s} s or above "
+                     f"{outage.max_unhedged_usdt} USDT)",
+                     "; ".join(f"{tag}: {text}" for tag, text in sorted(unhedged.items())) or "none", ""])
         rows.append(["loose legs (held beyond the pairs)", "; ".join(
             self._loose_cell(leg) for leg in app.ledger.loose.values()) or "none", ""])
         rows.append(["unplanned PnL booked (USDT)", f"{app.risk.unplanned_pnl:+.2f}", ""])

@@ -194,6 +194,7 @@ class Risk:
         self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
         self._unvalued: dict[tuple[str, str], int] = {}  # (venue, pair) -> ms since no fresh price is known
         self._unhedged_since: dict[str, int] = {}  # opening tag -> ms its filled leg has been unhedged since
+        self.unhedged: dict[str, str] = {}  # opening tag -> what is unhedged now, for the Risk tab
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
 
@@ -1243,6 +1244,7 @@ class Risk:
                 groups.setdefault(tag, []).append(record)
         for tag in [t for t in self._unhedged_since if t not in groups]:
             del self._unhedged_since[tag]
+        self.unhedged = {tag: text for tag, text in self.unhedged.items() if tag in groups}
         for tag, records in sorted(groups.items()):
             if not all(r.terminal for r in records):  # all settled: recovery books it at this turn
                 self._bound_unhedged(tag, records)
@@ -1265,12 +1267,15 @@ class Risk:
         held = {key: qty for key, qty in held.items() if qty}
         if not held:
             self._unhedged_since.pop(tag, None)
+            self.unhedged.pop(tag, None)
             return
         now = app.now_ms
         first = min((r.sent_ms for r in records if r.sent_ms), default=now)
         since = self._unhedged_since.setdefault(tag, first)
         notional = sum((abs(qty) * (self._mark(*key) or Decimal(0)) for key, qty in held.items()), Decimal(0))
         limits = app.cfg.outage
+        legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(held.items()))
+        self.unhedged[tag] = f"{legs} ({notional:.0f} USDT) for {(now - since) // 1000} s"
         if notional <= limits.max_unhedged_usdt and now - since < limits.max_unhedged_s * 1000:
             return
         why = (f"{notional:.0f} USDT > outage.max_unhedged_usdt {limits.max_unhedged_usdt}"

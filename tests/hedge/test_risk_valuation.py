@@ -284,6 +284,10 @@ def _open_while_okx_dies(sim, app: App, qty: str = "0.08") -> None:
     assert app.ledger.orders and _net_base(sim, app) == D(qty)
 
 
+def _unhedged_cell(app: App) -> str:
+    return next(row[1] for row in app.report.risk_table()["rows"] if row[0].startswith("legs unhedged"))
+
+
 def _unhedged_seconds(sim, app: App, seconds: int) -> int:
     """Seconds (of `seconds` run) with more than one lot of net exposure."""
     above = 0
@@ -301,7 +305,12 @@ def test_seq7_a_leg_left_unhedged_by_a_venue_dying_between_the_legs_is_cut_after
     sim, app = _hedged(sim_robot, notional=2_000, hours=2)
     _run(sim, app, 3)
     _open_while_okx_dies(sim, app)
-    assert _unhedged_seconds(sim, app, 40 * 60) <= 62  # 60 s, and the turn that cuts
+    above = _unhedged_seconds(sim, app, 30)
+    assert _unhedged_cell(app).startswith("open#2: +0.080 BTC_USDT on binance (")  # the Risk tab shows it
+    assert _unhedged_cell(app).endswith("USDT) for 29 s")  # as of the last turn
+    above += _unhedged_seconds(sim, app, 40 * 60 - 30)
+    assert above <= 62  # 60 s, and the turn that cuts
+    assert _unhedged_cell(app) == "none"
     assert any("outage.max_unhedged_s 60: cut -0.080" in line for line in sim.logs)
     assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
     positions = app.venue_positions()
