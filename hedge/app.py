@@ -1302,14 +1302,18 @@ class App:
         its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns."""
         total = sum((p.qty for p in group), Decimal(0))
         closed = Decimal(0)
+        legs = ((long_venue.key, symbol), (short_venue.key, symbol))
         for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else qty):
             pairs = [self.ledger.pairs[p.id] for p in group if p.id in self.ledger.pairs]
             if not pairs:
                 break
+            loose = [self.ledger.loose_positions().get(key) for key in legs]
             done = self._close_chunk(symbol, long_venue, short_venue, pairs, chunk, tag, band_bps, total,
                                      undo)
             closed += done
-            if done < chunk:
+            # a leg that closed less than the other (refused, in doubt) left the chunk's rest unhedged: no
+            # further chunk, or every chunk would strip the other leg too
+            if done < chunk or [self.ledger.loose_positions().get(key) for key in legs] != loose:
                 break
         return closed
 

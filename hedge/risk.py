@@ -767,11 +767,21 @@ class Risk:
         qty = self._quantity(total, level.close_fraction, symbol, long_venue, short_venue)
         tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
+        if self._refused_here(threatened, symbol, long_key == threatened):
+            # its leg did not close at an earlier attempt: the hedge is closed only for what it closes now
+            return self._close_alone(symbol, group, qty, tag, threatened, other, band,
+                                     f"{threatened} left its last close undone")
         if self.health.can_trade(other):
             filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
                                      undo=False)
             return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
+
+    def _refused_here(self, venue: str, symbol: str, long_leg: bool) -> bool:
+        """A loose leg on the side of the pairs' leg there: a close of that leg did not go through (refused,
+        in doubt) while its hedge closed. Closing both again would strip the hedge once more."""
+        held = self.app.ledger.loose_positions().get((venue, symbol), Decimal(0))
+        return held > 0 if long_leg else held < 0
 
     def _quantity(self, total: Decimal, fraction: Decimal, symbol: str, *venues: Venue) -> Decimal:
         """fraction of total on the legs' common step; at least one step; all of it when a part or the rest
@@ -797,17 +807,21 @@ class Risk:
         threatened: str,
         other: str,
         band: Decimal | None,
+        why: str = "",
     ) -> str | None:
-        """Close the threatened leg only: its hedge is on a venue that cannot trade now. The hedge stays
-        open there as a loose leg (origin outage) of the group's unit."""
+        """Close the threatened leg only: its hedge is on a venue that cannot trade now (or the threatened
+        leg refused its last close, `why`). The hedge stays open there as a loose leg (origin outage) of the
+        group's unit, closed once that venue trades (at the next turn when it can now)."""
         unit = Unit.of_pair(group[0])
         with self._single_leg(unit, threatened, symbol) as free:
             if not free:
                 return None
-            return self._close_alone_locked(symbol, group, qty, tag, threatened, other, band, unit)
+            return self._close_alone_locked(symbol, group, qty, tag, threatened, other, band, unit,
+                                            why or f"{other} cannot trade")
 
     def _close_alone_locked(self, symbol: str, group: list[HedgePair], qty: Decimal, tag: str,
-                            threatened: str, other: str, band: Decimal | None, unit: Unit) -> str | None:
+                            threatened: str, other: str, band: Decimal | None, unit: Unit,
+                            why: str) -> str | None:
         app = self.app
         venue = app._venue(threatened)
         current = app.executor.position(venue, symbol)
@@ -850,9 +864,9 @@ class Risk:
             left -= part
         app._save_ledger()
         app.event(
-            f"{tag}: closed {moved} {symbol} on {threatened} alone ({other} cannot trade); the hedge leg "
+            f"{tag}: closed {moved} {symbol} on {threatened} alone ({why}); the hedge leg "
             f"on {other} is loose ({held.qty if held else Decimal(0):+f}) and net exposure of "
-            f"{symbol} is that leg until {other} answers",
+            f"{symbol} is that leg until {other} closes it",
             "critical",
         )
         app.measure_exposure()

@@ -575,3 +575,25 @@ def test_attack_seq5_a_position_that_is_not_ours_counts_in_the_accounts_common_m
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
     said = [line for line in sim.logs if "holds no pair or loose leg of ours" in line]
     assert len(said) <= len(app.cfg.stops.levels)  # said once per level, not every retry_s
+
+
+def test_attack_a_stop_whose_threatened_leg_is_refused_does_not_strip_the_hedge(sim_robot):
+    """#17 (attack, stops firing but closes refused): okx (the short, threatened as the coin rises) refuses
+    every order for 3 minutes while binance trades. A stop's close sends both legs: binance's closed, okx's
+    did not. The old code went on to the next chunk and fired again every retry_s the same way, so each
+    attempt closed binance's long alone: 0.263 BTC (~17k USDT) of okx's short stood unhedged, over three
+    times the max_close_usdt chunk that close_group promises to leave unhedged at most. Now a chunk that
+    leaves a leg loose ends the close, and while the threatened leg has refused, its hedge is closed only
+    for what the threatened leg closes."""
+    sim, app = _hedged(sim_robot)
+    _run(sim, app, 3)
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + 3 * 60_000)
+    price = D(repr(sim.world.coins["BTC"].fair))
+    chunk = app.cfg.close_chunk_usdt / price
+    worst = D(0)
+    for second in range(120):
+        _run(sim, app, 1, {0: 1.06} if second == 0 else None)
+        worst = max(worst, abs(_net_base(sim, app)))
+    assert app.risk.stops_fired[0] >= 2
+    assert worst <= chunk * D("1.1")  # one chunk, at the price it closed at
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
