@@ -116,11 +116,16 @@ def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None)
     fees, before_fees = total("fees_usdt"), total("realized_pnl_usdt")
     accounting = stats.get("accounting") or None
     window = window or stats.get("window") or {}
+    valued_at = ""  # when the strategy valued the profit, if before the end of the window
     if accounting:
         unit_nav: float | None = float(accounting["unit_nav"])
         profit = float(accounting["profit_usdt"])
         days = figures.days_between(accounting["inception_ms"], accounting["time_ms"])
         nav_source = "the strategy's fund accounting"
+        last_step_ms = (stats.get("window") or window).get("end_ms")  # the simulator's last step, if known
+        if last_step_ms is not None and int(accounting["time_ms"]) < int(last_step_ms):
+            # its last status may come up to status_interval_s before the end: the equity end is later
+            valued_at = f"{_stamp(int(accounting['time_ms']))} UTC"
     else:
         unit_nav = (equity_end / equity_start) if equity_start else None
         profit = equity_end - equity_start
@@ -138,6 +143,7 @@ def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None)
         "equity_start_usdt": equity_start,
         "equity_end_usdt": equity_end,
         "profit_usdt": profit,
+        "profit_valued_at": valued_at,
         "unit_nav": accounting["unit_nav"] if accounting else unit_nav,
         "unit_nav_source": nav_source,
         "days": float(days),
@@ -168,6 +174,13 @@ def _where(detail: dict[str, Any]) -> str:
     return " ".join(where) if detail.get("usdt") else ""
 
 
+def _valued(f: dict[str, Any]) -> str:
+    """Why the profit may differ from equity end - start: the strategy valued it at its last status."""
+    if not f.get("profit_valued_at"):
+        return ""
+    return f" (the strategy's valuation at its last status, {f['profit_valued_at']}; equity end is later)"
+
+
 def nav_text(f: dict[str, Any]) -> str:
     return f"{float(f['unit_nav']):.6f}" if f["unit_nav"] is not None else "n/a"
 
@@ -185,7 +198,7 @@ def summary_lines(f: dict[str, Any]) -> list[str]:
         f"{figures.usdt(f['funding_usdt'], signed=True)}",
         f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   {label['unit_nav']} "
         f"{nav_text(f)} ({f['unit_nav_source']})   liquidations {f['liquidations']}",
-        f"profit, after fees and funding {figures.usdt(f['profit_usdt'], signed=True)} USDT   "
+        f"profit, after fees and funding {figures.usdt(f['profit_usdt'], signed=True)} USDT{_valued(f)}   "
         f"annualized return {figures.annualized_text(f['annualized'])}",
         f"max |net exposure| held {figures.usdt(f['max_abs_net_exposure_usdt'])} USDT{held_at}{between}",
     ]
@@ -265,7 +278,7 @@ def _summary_html(run: dict[str, Any]) -> str:
         (label["fees"], figures.usdt(f["fees_usdt"])),
         (label["pnl_after_fees"], figures.usdt(f["pnl_after_fees_usdt"], signed=True)),
         (label["funding"], figures.usdt(f["funding_usdt"], signed=True)),
-        (label["profit"], figures.usdt(f["profit_usdt"], signed=True)),
+        (label["profit"], figures.usdt(f["profit_usdt"], signed=True) + _valued(f)),
         ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}"),
         (f"{label['unit_nav']} ({f['unit_nav_source']})", nav_text(f)),
         (label["annualized"], figures.annualized_text(f["annualized"])),

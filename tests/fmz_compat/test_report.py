@@ -94,3 +94,22 @@ def test_the_cards_take_the_strategys_fund_accounting_over_the_equity_ratio(tmp_
     # deposits would move the venues' ratio; the strategy's unit NAV and its own days decide
     assert "<span>unit NAV</span><b>1.023456</b>" in page and "<b class='pos'>+2.35</b>" in page
     assert "<b class='pos'>+428.07 %</b>" in page  # 2.3456 % x 365 / 2 days
+
+
+def test_a_profit_valued_before_the_end_says_when_beside_the_later_equity_end():
+    """Two-day run of strategy.py, seed 1: the summary said "equity 30,000.00 -> 30,024.17" and "profit, after
+    fees and funding +23.84" with nothing to tie them: the profit is the strategy's valuation at its last
+    status (23:59:00), the equity end the simulator's at 23:59:59."""
+    from fmz_compat.report import summary_figures, summary_lines
+
+    end = T0 + 2 * 86_400_000
+    stats = {"window": {"start_ms": T0, "end_ms": end - 1000, "step_ms": 1000},
+             "totals": {"trades": 70, "equity_start_usdt": 30_000.0, "equity_end_usdt": 30_024.165741},
+             "accounting": {"unit_nav": "1.000794798035", "inception_ms": T0, "time_ms": end - 60_000,
+                            "profit_usdt": "23.843941052703"}}
+    lines = summary_lines(summary_figures(stats, {"start_ms": T0, "end_ms": end}))
+    assert lines[1].startswith("equity 30,000.00 -> 30,024.17 USDT")
+    assert lines[2].startswith("profit, after fees and funding +23.84 USDT (the strategy's valuation at its "
+                               "last status, 2024-01-02 23:59:00 UTC; equity end is later)   annualized")
+    stats["accounting"]["time_ms"] = end - 1000  # valued at the last step: nothing to explain
+    assert "+23.84 USDT   annualized" in summary_lines(summary_figures(stats))[2]
