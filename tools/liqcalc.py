@@ -221,7 +221,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "tiers" in shown:
             print("(no published margin tiers for this symbol here: a conservative estimate, see "
                   "docs/mechanics.md)")
+        print(_distance_note(args, result))
     return 0
+
+
+def _distance_note(argv: Sequence[str], result: dict[str, Decimal | str]) -> str:
+    """How far the liquidation price is from the entry, and the units of the figures above."""
+    liq = result["liquidation_price"]
+    a = _parser().parse_args(argv)
+    if isinstance(liq, str):
+        return "(prices and margins in USDT)"
+    entry = Decimal(a.entry)
+    move = (liq - entry) / entry * 100
+    way = "fall" if move < 0 else "rise"
+    return (f"(liquidated after a {abs(move):.2f} % {way} of the mark price from the entry {a.entry}; "
+            f"{a.mode.lower()} margin; prices and margins in USDT)")
 
 
 if __name__ == "__main__":

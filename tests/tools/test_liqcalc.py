@@ -163,3 +163,17 @@ def test_a_1x_long_is_answered_cannot_be_liquidated(capsys):
                          "60000", "--qty", "0.5", "--leverage", "1")
     assert code == 0 and err == ""
     assert "liquidation price   none: cannot be liquidated" in out and "initial margin      30000.00" in out
+
+
+def test_human_output_says_how_far_from_the_entry_and_in_what_unit(capsys):
+    """The four bare figures left a new user to work out the distance and the unit. Binance BTCUSDT long 0.5
+    @ 60,000, 10x isolated, tier 1 (0.4 %, cum 0): LP = (3,000 - 30,000) / (0.5 x 0.004 - 0.5) = 54,216.87,
+    a 9.64 % fall."""
+    code, out, _ = run(capsys, "--venue", "binance", "--symbol", "BTCUSDT", "--side", "long", "--entry",
+                       "60000", "--qty", "0.5", "--leverage", "10")
+    assert code == 0 and "liquidation price   54216.87" in out
+    assert out.splitlines()[-1] == ("(liquidated after a 9.64 % fall of the mark price from the entry 60000; "
+                                    "isolated margin; prices and margins in USDT)")
+    code, out, _ = run(capsys, "--venue", "binance", "--symbol", "BTCUSDT", "--side", "short", "--entry",
+                       "60000", "--qty", "0.5", "--mode", "cross", "--wallet", "10000")
+    assert code == 0 and "% rise of the mark price from the entry 60000; cross margin;" in out
