@@ -292,17 +292,34 @@ def _summary_html(run: dict[str, Any]) -> str:
     out = f"<div><h3>Run (simulator figures)</h3><table>{body}</table></div>"
     venues = (run.get("stats") or {}).get("venues") or {}
     if venues:
-        keys = sorted({k for v in venues.values() if isinstance(v, dict) for k in v})
-        head = "".join(f"<th>{_e(k)}</th>" for k in keys)
+        found = {k for v in venues.values() if isinstance(v, dict) for k in v}
+        keys = [k for k in _VENUE_COLUMNS if k in found] + sorted(found - set(_VENUE_COLUMNS))
+        head = "".join(f"<th>{_e(_column_name(k))}</th>" for k in keys)
         vrows = "".join(
             f"<tr><th>{_e(name)}</th>"
-            + "".join(f"<td class='num'>{_e(v.get(k, ''))}</td>" for k in keys)
+            + "".join(f"<td class='num'>{_e(_cell_text(v.get(k, '')))}</td>" for k in keys)
             + "</tr>"
             for name, v in venues.items()
             if isinstance(v, dict)
         )
         out += f"<div><h3>By venue</h3><table><tr><th>venue</th>{head}</tr>{vrows}</table></div>"
     return out
+
+
+_VENUE_COLUMNS = ("trades", "volume_usdt", "realized_pnl_usdt", "fees_usdt", "funding_usdt",
+                  "equity_start_usdt", "equity_end_usdt", "liquidations")
+
+
+def _column_name(key: str) -> str:
+    """equity_end_usdt -> equity end (USDT); realized PnL is the run summary's trading PnL before fees."""
+    names = {"realized_pnl_usdt": figures.LABELS["pnl_before_fees"]}
+    if key in names:
+        return names[key]
+    return key.removesuffix("_usdt").replace("_", " ") + (" (USDT)" if key.endswith("_usdt") else "")
+
+
+def _cell_text(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
 def _log_row_html(row: dict[str, Any]) -> str:

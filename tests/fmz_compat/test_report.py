@@ -113,3 +113,21 @@ def test_a_profit_valued_before_the_end_says_when_beside_the_later_equity_end():
                                "last status, 2024-01-02 23:59:00 UTC; equity end is later)   annualized")
     stats["accounting"]["time_ms"] = end - 1000  # valued at the last step: nothing to explain
     assert "+23.84 USDT   annualized" in summary_lines(summary_figures(stats))[2]
+
+
+def test_the_by_venue_table_names_its_columns_and_rounds_to_cents(tmp_path):
+    """It showed the raw keys in alphabetical order (equity_end_usdt before equity_start_usdt) and
+    9831.409247: named columns in the summary's order, USDT to two decimals."""
+    run = json.loads(json.dumps(RUN))
+    run["stats"]["venues"]["Futures_Binance"].update(
+        {"volume_usdt": 43458.5558, "fees_usdt": 7.387954, "realized_pnl_usdt": 26.9865,
+         "equity_end_usdt": 9831.409247, "liquidations": 0})
+    store = _store(tmp_path)
+    page = render_report(store, run, inline_js=False)
+    store.close()
+    table = page[page.index("<h3>By venue</h3>"):]
+    table = table[:table.index("</table>")]
+    heads = [h.split("</th>")[0] for h in table.split("<th>")[1:]]
+    assert heads[:9] == ["venue", "trades", "volume (USDT)", "trading PnL before fees (USDT)", "fees (USDT)",
+                         "equity start (USDT)", "equity end (USDT)", "liquidations", "Futures_Binance"]
+    assert ">43,458.56<" in table and ">9,831.41<" in table and ">100.00<" in table
