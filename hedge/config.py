@@ -451,8 +451,10 @@ def _fees(value: Any) -> MappingProxyType:
         key = f"fees.{venue}"
         if venue not in VENUES:
             raise ConfigError(key, rates, f"unknown venue; use one of {', '.join(VENUES)}")
-        if not isinstance(rates, dict) or set(rates) - {"maker_bps", "taker_bps"}:
+        if not isinstance(rates, dict):
             raise ConfigError(key, rates, 'must be {"maker_bps": number, "taker_bps": number}')
+        for name in sorted(set(rates) - {"maker_bps", "taker_bps"}):
+            raise ConfigError(f"{key}.{name}", rates[name], _unknown(name, ("maker_bps", "taker_bps")))
         base = DEFAULT_FEES[venue]
         maker = _fee_value(f"{key}.maker_bps", rates.get("maker_bps", base.maker_bps), Decimal("-10"))
         taker = _fee_value(f"{key}.taker_bps", rates.get("taker_bps", base.taker_bps), Decimal("0"))

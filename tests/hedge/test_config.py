@@ -54,7 +54,8 @@ BAD = [
     ('{"cooldown_s": -1}', "cooldown_s"),
     ('{"fees": []}', "fees"),
     ('{"fees": {"kraken": {"taker_bps": 1}}}', "fees.kraken"),
-    ('{"fees": {"okx": {"taker": 1}}}', "fees.okx"),
+    ('{"fees": {"okx": {"taker": 1}}}', "fees.okx.taker"),
+    ('{"fees": {"okx": 2}}', "fees.okx"),
     ('{"fees": {"okx": {"taker_bps": -2}}}', "fees.okx.taker_bps"),
     ('{"fees": {"okx": {"maker_bps": "x"}}}', "fees.okx.maker_bps"),
     ('{"leverage": {"okx": 0}}', "leverage.okx"),
@@ -100,6 +101,10 @@ def test_a_misspelt_key_is_answered_with_the_closest_known_one():
     with pytest.raises(ConfigError) as info:
         parse_params('{"stops": {"retry": 5}}')
     assert "did you mean 'retry_s'?" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_params('{"fees": {"binance": {"taker_bp": 2}}}')
+    assert str(info.value) == ("PARAMS key 'fees.binance.taker_bp' = 2 is invalid: unknown key; "
+                               "did you mean 'taker_bps'?")
     with pytest.raises(ConfigError) as info:
         parse_params('{"zzz": 1}')
     assert "check the spelling (known: symbols, " in str(info.value)
