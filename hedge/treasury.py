@@ -171,6 +171,7 @@ class Treasury:
     next_id: int = 1
     allocation: dict[str, VenueNeed] = field(default_factory=dict)
     wrong: set[WhitelistEntry] = field(default_factory=set)  # the venue says its address is another one
+    acked: set[str] = field(default_factory=set)  # "venue:withdrawal id" of lost moves not ours, acknowledged
     _told: dict[str, int] = field(default_factory=dict)   # notify/skip message key -> last time told
 
     # --- persistence ---
@@ -183,6 +184,7 @@ class Treasury:
                 saved = json.loads(text)
                 treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
                 treasury.next_id = int(saved.get("next_id", 1))
+                treasury.acked = {str(a) for a in saved.get("acked", [])}
             except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
                 # without knowing what is in flight, nothing is moved automatically in this run
                 treasury.cfg = replace(cfg, mode="notify" if cfg.mode == "auto" else cfg.mode)
@@ -219,7 +221,7 @@ class Treasury:
         kept = finished + self.active()
         kept.sort(key=lambda t: t.id)
         self.transfers = kept
-        self.app.api.store(STORE_KEY, json.dumps({"next_id": self.next_id,
+        self.app.api.store(STORE_KEY, json.dumps({"next_id": self.next_id, "acked": sorted(self.acked),
                                                   "transfers": [t.to_json() for t in kept]}))
 
     def active(self) -> list[Transfer]:
@@ -256,9 +258,41 @@ class Treasury:
 
     def in_flight_to(self, venue: str) -> Decimal:
         """USDT on its way into `venue`'s futures wallet (a timed-out withdrawal is not counted)."""
-        return sum((t.credited if t.status is Status.CREDITED else t.amount - t.fee
-                    for t in self.active() if t.dest == venue and t.status in (
-                        Status.FUNDED, Status.SENDING, Status.IN_TRANSIT, Status.CREDITED)), ZERO)
+        foreign = sum((r.amount for r, dest in self.foreign_moves() if dest == venue and not self._lost(r)),
+                      ZERO)
+        return foreign + sum((t.credited if t.status is Status.CREDITED else t.amount - t.fee
+                              for t in self.active() if t.dest == venue and t.status in (
+                                  Status.FUNDED, Status.SENDING, Status.IN_TRANSIT, Status.CREDITED)), ZERO)
+
+    def foreign_moves(self) -> list[tuple[TransferRecord, str]]:
+        """Withdrawals to a whitelisted address of one of our venues that no transfer of this node made and
+        no deposit has credited yet, with their destination: another node's moves (transfers live in each
+        node's own _G, so a treasury node that died leaves its moves unknown to the next one) or a person's.
+        They count as incoming and hold their routes like our own; one older than timeout_s is lost."""
+        watcher = self.app.transfers
+        if watcher is None:
+            return []
+        dest_of = {e.address: e.venue for e in self.cfg.whitelist}
+        ours = {(t.source, t.withdrawal_id) for t in self.transfers if t.withdrawal_id}
+        asking = [t for t in self.active() if t.status is Status.SENDING]  # ours, found by address later
+        credited = set(watcher.view.internal)
+        since = self.app.accounting.inception_ms - DAY_MS
+        moves = []
+        for r in watcher.records.values():
+            key = f"{r.venue}:{r.id}"
+            if r.kind != "withdrawal" or r.state == "failed" or r.address not in dest_of \
+                    or r.time_ms < since or r.asset != watcher.asset:
+                continue
+            if (r.venue, r.id) in ours or key in credited or key in self.acked:
+                continue
+            if any(t.source == r.venue and t.address == r.address and r.time_ms >= t.sent_ms - 60_000
+                   for t in asking):
+                continue
+            moves.append((r, dest_of[r.address]))
+        return moves
+
+    def _lost(self, record: TransferRecord) -> bool:
+        return self.app.now_ms - record.time_ms > self.cfg.timeout_s * 1000
 
     # --- allocation ---
     def allocate(self) -> dict[str, VenueNeed]:
@@ -315,7 +349,23 @@ class Treasury:
         recent = self.app.now_ms - self.cfg.notify_interval_s * 1000
         busy |= {t.route for t in self.transfers if t.status is Status.FAILED and t.updated_ms > recent}
         # a lost withdrawal may be the source's fault or the destination's: neither end is used until ack
-        lost = [t for t in self.active() if t.status is Status.TIMED_OUT]
+        lost = [(t.source, t.dest) for t in self.active() if t.status is Status.TIMED_OUT]
+        for record, dest in self.foreign_moves():
+            if self._lost(record):
+                lost.append((record.venue, dest))
+                self._tell(f"foreign:{record.venue}:{record.id}", "error",
+                           f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to "
+                           f"{dest} ({record.address}), not made by this node, is not credited after "
+                           f"{self.cfg.timeout_s} s; routes from {record.venue} and to {dest} blocked: check "
+                           f"both venues, then command treasury:ack:{record.venue}:{record.id}")
+                continue
+            sending.add(record.venue)
+            receiving.add(dest)
+            busy.add((record.venue, dest))
+            self._tell(f"foreign:{record.venue}:{record.id}", "warn",
+                       f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to {dest}, "
+                       "not made by this node (another node's, or by hand), counts as incoming; its route "
+                       "waits until it is credited")
         moves: list[Move] = []
         left_today = cfg.max_daily_usdt - self.sent_today()
         for danger, need in poor:
@@ -324,7 +374,7 @@ class Treasury:
                 if wanted < cfg.min_transfer_usdt or source == need.venue:
                     continue
                 route = (source, need.venue)
-                if any(t.source == source or t.dest == need.venue for t in lost):
+                if any(lost_source == source or lost_dest == need.venue for lost_source, lost_dest in lost):
                     self._tell(f"lost:{source}:{need.venue}", "warn", f"treasury: {need.venue} needs "
                                f"{wanted:.0f} USDT; route {source}->{need.venue} waits for a lost transfer "
                                f"to be acknowledged (treasury:ack:ID)")
@@ -631,11 +681,25 @@ class Treasury:
 
     # --- commands ---
     def on_command(self, command: str) -> None:
-        """treasury:ack:ID releases the route of a timed-out transfer (the user has looked into it)."""
+        """treasury:ack:ID releases the route of a timed-out transfer (the user has looked into it);
+        treasury:ack:VENUE:WITHDRAWAL_ID that of a lost withdrawal this node did not make."""
         parts = command.split(":")
+        if len(parts) == 4 and parts[1].strip().lower() == "ack":
+            key = f"{parts[2].strip().lower()}:{parts[3].strip()}"
+            if any(f"{r.venue}:{r.id}" == key and self._lost(r) for r, _ in self.foreign_moves()):
+                self.acked.add(key)
+                self.save()
+                self.app.event(f"treasury: lost withdrawal {key} acknowledged by command; routes released",
+                               "warn")
+                return
+            self.app.api.log(f"command '{command}': {key} is not a lost withdrawal of another node",
+                             "#ff0000")
+            return
         if len(parts) == 3 and parts[1].strip().lower() == "ack" and parts[2].strip().isdigit():
             found = next((t for t in self.transfers if t.id == int(parts[2])), None)
             if found is not None and found.status is Status.TIMED_OUT:
+                if found.withdrawal_id:  # still acknowledged once its record is no longer kept here
+                    self.acked.add(f"{found.source}:{found.withdrawal_id}")
                 self._go(found, "acknowledged", "acknowledged by command; route released", "warn")
                 return
             self.app.api.log(f"command '{command}': transfer #{parts[2]} is not timed out "

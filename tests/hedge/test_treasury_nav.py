@@ -159,11 +159,12 @@ class Fund:
     def flaky(self, venue: str) -> Flaky:
         return self.exchanges[VENUES.index(venue)]
 
-    def app(self) -> App:
+    def app(self, **treasury: Any) -> App:
         whitelist = [{"venue": a.venue, "network": n, "address": self.world.deposit_address(a, n)}
                      for a in self.world.accounts for n in ("TRC20", "ERC20", "BEP20")]
         params = {"symbols": ["BTC_USDT"], "open_threshold_bps": 1000, "close_threshold_bps": -1000,
-                  "loop_interval_ms": LOOP_MS, "treasury": {"mode": "off", "whitelist": whitelist}}
+                  "loop_interval_ms": LOOP_MS,
+                  "treasury": {"mode": "off", "whitelist": whitelist, **treasury}}
         api = Api(log=lambda *a: self.logs.append(" ".join(str(x) for x in a)), log_status=lambda *a: None,
                   log_profit=lambda *a: None, sleep=self.clock.sleep, unix_nano=self.clock.now_ns,
                   store=self.store, exchanges=tuple(self.exchanges), get_command=lambda: None)
@@ -511,3 +512,43 @@ def test_a_kill_after_the_futures_to_funding_step_neither_moves_the_money_twice_
     assert len(fund.world.withdrawals) == 1
     assert okx.funding_wallet["USDT"] == 0 and okx.balances["USDT"] == 10_000 - 2933
     assert_nav_moved_by_fees_only(fund, app)
+
+
+def test_the_node_that_takes_the_treasury_over_does_not_send_again_what_the_dead_one_has_in_flight():
+    """Cluster failover: the treasury node moves 10,000 USDT to binance (weights 4:1:1), both withdrawals
+    are stuck on the chain, and the node dies. The next node takes the treasury role; its own _G knows no
+    transfer. Before: it saw binance 3,333 short with nothing incoming and sent it again (more
+    withdrawals, the money of the first two still out), and nothing blocked the routes of the lost ones."""
+    fund = Fund()
+    now = fund.now_ms()
+    for venue in ("okx", "bybit"):
+        fund.world.schedule(venue, "withdrawals_stuck", now, now + DAY)
+    auto = {"mode": "auto", "weights": {"binance": 4}}
+    leader = fund.app(**auto)
+    fund.store, leader_store = Store(), fund.store
+    survivor, survivor_store = fund.app(**auto), fund.store
+    fund.store = leader_store
+    survivor.coordinator.leads = lambda role: False  # type: ignore[method-assign]
+    for _ in range(int(3 * MINUTE / LOOP_MS)):
+        leader.tick()
+        survivor.tick()
+        fund.clock.sleep(LOOP_MS)
+    sent = [(w["from"], w["amount"]) for w in fund.world.withdrawals]
+    assert len(sent) == 2 and all(t.status is Status.IN_TRANSIT for t in leader.treasury.transfers)
+    survivor.coordinator.leads = lambda role: True  # type: ignore[method-assign]  # the leader died
+    navs = []
+    for _ in range(int(4 * 3600_000 / LOOP_MS)):
+        survivor.tick()
+        navs.append(survivor.accounting.unit_nav)
+        fund.clock.sleep(LOOP_MS)
+    assert [(w["from"], w["amount"]) for w in fund.world.withdrawals] == sent
+    assert not survivor.treasury.transfers
+    assert fund.events("not made by this node (another node's")
+    assert fund.events("is not credited after 7200 s")
+    assert not survivor.accounting.flows and max(navs) <= 1
+    for record, _ in survivor.treasury.foreign_moves():  # the user checked both venues: the routes are free
+        survivor.treasury.on_command(f"treasury:ack:{record.venue}:{record.id}")
+    assert not survivor.treasury.foreign_moves()
+    assert len(json.loads(survivor_store["treasury_v1"])["acked"]) == 2  # kept across restarts
+    fund.run(survivor, 5)
+    assert len(fund.world.withdrawals) > len(sent)
