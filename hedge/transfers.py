@@ -382,6 +382,8 @@ class TransferView:
     internal: list[str]      # ids of withdrawals matched to an own deposit (internal moves)
     undecided: list[str] = field(default_factory=list)  # credited deposits not yet known own or outside
     open_since_ms: int | None = None  # oldest record or own move not settled yet (histories page back to it)
+    # (withdrawal key, deposit key) of each internal move, keys as in TransferWatcher.records
+    pairs: list[tuple[tuple[str, str, str], tuple[str, str, str]]] = field(default_factory=list)
 
 
 def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_ms: int,
@@ -404,6 +406,7 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
     move_txs = {m.tx_id for m in moves if m.tx_id}
     by_tx = {w.tx_id: w for w in withdrawals if w.tx_id}
     matched: set[tuple[str, str]] = set()
+    pairs: list[tuple[tuple[str, str, str], tuple[str, str, str]]] = []
     flows: list[Flow] = []
     undecided: list[TransferRecord] = []
     # deposits whose tx id names a withdrawal first: a tx-less one must not take that withdrawal by amount
@@ -417,6 +420,7 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
                           None)
         if source is not None:
             matched.add((source.venue, source.id))
+            pairs.append(((source.venue, source.kind, source.id), (d.venue, d.kind, d.id)))
         elif d.tx_id and d.tx_id in move_txs or d.time_ms < since_ms:
             continue  # a treasury move whose withdrawal record is not read yet; or before inception
         elif _maybe_own(d, moves, read_ms):
@@ -440,7 +444,7 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
             flows.append((f"{w.venue}:withdrawal:{w.id}", -(w.amount + w.fee), f"history:{w.venue}"))
     return TransferView(flows, in_flight, sorted(f"{v}:{i}" for v, i in matched),
                         [f"{d.venue}:deposit:{d.id}" for d in undecided],
-                        min(open_times) if open_times else None)
+                        min(open_times) if open_times else None, pairs)
 
 
 def _maybe_own(d: TransferRecord, moves: list[OwnMove], read_ms: Mapping[str, int] | None) -> bool:
@@ -628,7 +632,11 @@ class TransferWatcher:
         if horizon <= self.horizon_ms:
             return
         self.horizon_ms = horizon
-        self.records = {k: r for k, r in self.records.items() if r.time_ms == 0 or r.time_ms >= horizon}
+        kept = {k: r for k, r in self.records.items() if r.time_ms == 0 or r.time_ms >= horizon}
+        for pair in self.view.pairs:  # a move's records go together: its deposit alone would read as a flow
+            if any(key in kept for key in pair):
+                kept.update((key, self.records[key]) for key in pair if key in self.records)
+        self.records = kept
 
     # --- what the App asks ---
     def flows(self) -> list[Flow]:

@@ -552,3 +552,21 @@ def test_the_node_that_takes_the_treasury_over_does_not_send_again_what_the_dead
     assert len(json.loads(survivor_store["treasury_v1"])["acked"]) == 2  # kept across restarts
     fund.run(survivor, 5)
     assert len(fund.world.withdrawals) > len(sent)
+
+
+def test_a_move_is_not_booked_as_a_deposit_when_its_withdrawal_record_is_dropped_before_its_deposit():
+    """Settled records are dropped 120 days after their own time (hedge_transfers_v1 stays small). A move's
+    withdrawal is older than its deposit by the chain's transit time (ERC20: 5 minutes on the simulator), so
+    for those minutes, 120 days on, the deposit was kept without the withdrawal that explains it. Before: it
+    was booked as an outside deposit of 995 USDT (shares minted for money the fund already had: unit NAV
+    -3.3 %)."""
+    fund = Fund(days=125, step_ms=60_000)
+    app = fund.app()
+    fund.run(app, 1)
+    fund.move(app, "okx", "binance", 1000, network="ERC20")
+    fund.run(app, 20)
+    assert app.treasury.transfers[0].status is Status.DONE
+    sent = fund.world.withdrawals[0]["time"]
+    fund.clock.sleep(sent + 120 * DAY + MINUTE - fund.now_ms())
+    fund.run(app, 10)
+    assert_nav_moved_by_fees_only(fund, app)
