@@ -166,8 +166,10 @@ def _isolated_margin(info: Any) -> tuple[bool, Decimal | None]:
     elif str(info.get("tradeMode")) == "1":
         name = "positionBalance"
     elif info.get("crossMargin") is False:
+        if info.get("currency") != "USDt":  # another settlement unit: the amount is not known in USDT
+            return True, None
         name = "posMargin"
-        scale = Decimal(10) ** -6 if info.get("currency") == "USDt" else Decimal(1)
+        scale = Decimal(10) ** -6
     else:
         return False, None
     margin = _info_price(info, (name,))

@@ -489,6 +489,7 @@ MARGIN_MODE_PAYLOADS = [
       "isolatedWallet": "0.00268058"}, (True, D("0.00268058"))),
     ({"symbol": "ETHUSDT", "currency": "USDt", "crossMargin": False, "posMargin": 13125928},
      (True, D("13.125928"))),
+    ({"symbol": "XBTUSD", "currency": "XBt", "crossMargin": False, "posMargin": 13125928}, (True, None)),
     ({"market": "BTCUSDT", "margin_mode": "cross", "margin_avbl": "2.07789333"}, (False, None)),
     ({"market": "BTCUSDT", "margin_mode": "isolated", "margin_avbl": "2.07789333"}, (True, D("2.07789333"))),
 ]
