@@ -168,7 +168,8 @@ class App:
                                  may_send=self.coordinator.may_send if shared else None,
                                  logged=self._order_logged if shared else None,
                                  exclusive=self.coordinator.exclusive if shared else None,
-                                 now_ms=api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000)
+                                 now_ms=api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000,
+                                 in_doubt=self.order_in_doubt, max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
@@ -185,6 +186,7 @@ class App:
     def start(self) -> bool:
         """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
         self.now_ms = self.api.now_ms()
+        self.executor.begin_turn(bounded=False)  # nothing else runs before start's recovery is done
         self._restore_state()
         if self.cfg.trading_state is not None:
             self.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
@@ -251,6 +253,7 @@ class App:
             self.cfg.outage.maintenance_poll_s, lambda: self.now_ms, self.event)
         self.maintenance.start()
         self.reconcile()
+        self.executor.begin_turn()
         self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
         self.market.refresh(self.now_ms)  # the first reading values positions at fresh prices, not entries
         self.refresh_accounts()
@@ -355,6 +358,7 @@ class App:
 
     def tick(self) -> None:
         self.now_ms = self.api.now_ms()
+        self.executor.begin_turn()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
         self._note_books()
@@ -394,6 +398,12 @@ class App:
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
+
+    def order_in_doubt(self, venue: str, symbol: str) -> bool:
+        """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
+        short by outage.max_turn_wait_ms): nothing is sent there until recovery settles it."""
+        return any(not record.terminal and (record.venue, record.symbol) == (venue, symbol)
+                   for record in self.ledger.orders.values())
 
     def _wait(self, ms: float) -> None:
         """Sleep inside the turn (an order's settle lookups, a position re-read): the turn's clock moves

@@ -155,6 +155,10 @@ class OutageConfig:
     # a timed-out order is proved absent only by lookups spread over this long after the send (none of the
     # venues documents how late a timed-out order may still reach its matching engine: 10 s is our floor)
     order_settle_s: int = 10
+    # wall time one turn may spend waiting on settle windows (all its orders together): an order still
+    # unproved then stays journaled IN_FLIGHT and is settled by recovery at later turns, so the rest of the
+    # turn (valuation, other venues' stops) is not held up for order_settle_s per refused order
+    max_turn_wait_ms: int = 2000
     # an opening whose one leg filled while the other's outcome is unknown (its venue died between the
     # legs) leaves the filled leg unhedged: it is cut, reduce-only on its own venue, once it has been so for
     # max_unhedged_s seconds (at least order_settle_s: the lookups may still find the other leg), or at once
@@ -574,7 +578,7 @@ def _guards(value: Any) -> GuardsConfig:
 def _outage(value: Any) -> OutageConfig:
     raw = _section(value, "outage",
                    ("max_errors", "maintenance_lead_s", "maintenance_poll_s", "order_settle_s",
-                    "max_unhedged_s", "max_unhedged_usdt"),
+                    "max_turn_wait_ms", "max_unhedged_s", "max_unhedged_usdt"),
                    '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300, '
                    '"max_unhedged_s": 60, "max_unhedged_usdt": 5000}')
     d = OutageConfig()
@@ -589,6 +593,7 @@ def _outage(value: Any) -> OutageConfig:
         maintenance_lead_s=_int(raw, "outage.maintenance_lead_s", d.maintenance_lead_s, low=0, high=86_400),
         maintenance_poll_s=_int(raw, "outage.maintenance_poll_s", d.maintenance_poll_s, low=30, high=86_400),
         order_settle_s=settle_s,
+        max_turn_wait_ms=_int(raw, "outage.max_turn_wait_ms", d.max_turn_wait_ms, low=0, high=600_000),
         max_unhedged_s=unhedged_s,
         max_unhedged_usdt=_dec(raw, "outage.max_unhedged_usdt", d.max_unhedged_usdt, low=Decimal(0),
                                high=Decimal(100_000_000)))

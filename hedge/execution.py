@@ -19,7 +19,11 @@ id before CreateOrder is called, and each of its events is written to the order 
 An order whose CreateOrder call gave no answer is looked up by client id (GetOrders, then
 GetHistoryOrders) and is only considered absent when lookups spread over the venue's settle window all
 answered without it (hedge/orders.py, `absence_proved`): the executor waits that window out before it
-tops a leg up, so an order that reaches the matching engine late is measured, not doubled. The client id
+tops a leg up, so an order that reaches the matching engine late is measured, not doubled. One turn waits
+on settle windows for at most `max_turn_wait_ms` in all (outage.max_turn_wait_ms; `begin_turn`): an order
+still unproved then raises LegOutcomeUnknown, as a dark venue does, and stays journaled IN_FLIGHT for
+recovery (hedge/app.py, recover_orders) to settle at later turns; nothing is sent on a venue-symbol where an
+order is in doubt (`in_doubt`) until then. The client id
 rides in CreateOrder's options under each venue's own parameter name (`order_options`); as no FMZ source
 proves a docker passes it on, an order listed without any client id of ours is taken for the lost one when
 it alone matches its direction, amount and send time (`_unclaimed_match`), and several such orders leave it
@@ -147,7 +151,8 @@ class Executor:
                  may_send: Callable[[OrderRecord], bool] | None = None,
                  logged: Callable[[str, int, float, float, str], None] | None = None,
                  exclusive: Callable[[list[tuple[str, str]]], AbstractContextManager[bool]] | None = None,
-                 now_ms: Callable[[], int] | None = None, settle_ms: Callable[[str], int] | None = None
+                 now_ms: Callable[[], int] | None = None, settle_ms: Callable[[str], int] | None = None,
+                 in_doubt: Callable[[str, str], bool] | None = None, max_turn_wait_ms: int | None = None
                  ) -> None:
         self._sleep_call = sleep
         self._slept_ms = 0  # the clock when none is given: the executor's own waits
@@ -165,6 +170,24 @@ class Executor:
         self._logged = logged
         # cluster seam: (venue, symbol) execution locks held from the first position read to the last settle
         self._exclusive = exclusive or (lambda _keys: nullcontext(True))
+        # a journaled order on (venue, symbol) not settled yet: nothing is sent there (its fill could land
+        # in another execution's measurement, or double a leg)
+        self._in_doubt = in_doubt or (lambda _venue, _symbol: False)
+        self.max_turn_wait_ms = max_turn_wait_ms  # None: settle waits each window out
+        self._turn_waited_ms = 0
+        self._bounded = True
+
+    def begin_turn(self, bounded: bool = True) -> None:
+        """A new turn of the loop: its settle waits start from nothing, up to max_turn_wait_ms in all.
+        bounded=False: wait every window out (a start's recovery, before anything else runs)."""
+        self._turn_waited_ms = 0
+        self._bounded = bounded
+
+    def _settle_wait_allowed(self, wait_ms: int) -> int:
+        """How much of a settle wait this turn may still spend (all of it when unbounded)."""
+        if self.max_turn_wait_ms is None or not self._bounded:
+            return wait_ms
+        return max(0, min(wait_ms, self.max_turn_wait_ms - self._turn_waited_ms))
 
     def _sleep(self, ms: float) -> None:
         self._slept_ms += int(ms)
@@ -207,12 +230,22 @@ class Executor:
         """Trade both legs; None when nothing was sent (positions unreadable beforehand, or another node of
         a cluster trading one of the venue-symbols now: its fills would be measured as ours).
         undo_closes=False: a close whose legs differ is not undone (a stop: re-opening the threatened leg
-        is worse than the hedging leg's rest staying open, which the caller closes as a loose leg)."""
+        is worse than the hedging leg's rest staying open, which the caller closes as a loose leg).
+        Also None when an order on one of the venue-symbols is in doubt (recovery settles it first)."""
+        if self._doubted(tag, symbol, [leg.venue for leg in legs]):
+            return None
         with self._exclusive([(leg.venue.key, symbol) for leg in legs]) as free:
             if free:
                 return self._execute_pair(symbol, legs, tag, undo_closes)
         self._busy(tag, symbol, "/".join(leg.venue.key for leg in legs))
         return None
+
+    def _doubted(self, tag: str, symbol: str, venues: list[Venue]) -> bool:
+        doubted = [venue.key for venue in venues if self._in_doubt(venue.key, symbol)]
+        if doubted:
+            self._event(f"{tag}: nothing sent: an order on {'/'.join(doubted)} {symbol} is in doubt (not "
+                        "proved absent yet); recovery settles it first", "warn")
+        return bool(doubted)
 
     def _busy(self, tag: str, symbol: str, venues: str) -> None:
         self._event(f"{tag}: nothing sent: {symbol} on {venues} is being traded by another node (tried "
@@ -229,8 +262,14 @@ class Executor:
             before.append(pos)
         fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
         sent = [self._send(leg, leg.side, leg.base, symbol, tag, leg.limit) for leg in legs]
+        unknown: LegOutcomeUnknown | None = None
         for leg, fill, order, pos0 in zip(legs, fills, sent, before, strict=True):
-            self._settle(leg, fill, order, symbol, pos0, leg.side)
+            try:  # every leg is settled (journaled) before an unknown one is raised: recovery books them
+                self._settle(leg, fill, order, symbol, pos0, leg.side)
+            except LegOutcomeUnknown as exc:
+                unknown = unknown or exc
+        if unknown is not None:
+            raise unknown
 
         if fills[0].filled != fills[1].filled:
             lag = 0 if fills[0].filled < fills[1].filled else 1
@@ -441,14 +480,20 @@ class Executor:
 
     def settle(self, venue: Venue, record: OrderRecord) -> OrderRecord:
         """resolve, and while lookups answer without the order, look again at the spread times until
-        absence is proved (at most one settle window after the send). Nothing is sent meanwhile."""
+        absence is proved (at most one settle window after the send), or until this turn has waited
+        max_turn_wait_ms on settle windows: then the order is returned IN_FLIGHT, looked up again at a later
+        turn (recovery). Nothing is sent meanwhile."""
         record = self.resolve(venue, record)
         for _ in range(ABSENCE_WAITS):
             if record.status is not OrderStatus.IN_FLIGHT:
                 break
             wait = next_lookup_ms(record, self._settle_ms(venue.key)) - self._now_ms()
             if wait > 0:
-                self._sleep(wait)
+                allowed = self._settle_wait_allowed(wait)
+                if allowed <= 0:
+                    break  # the turn's bound is spent: in doubt until a later turn's lookups settle it
+                self._sleep(allowed)
+                self._turn_waited_ms += allowed
             record = self.resolve(venue, record)
         return record
 
@@ -489,7 +534,10 @@ class Executor:
                       limit: Decimal | None = None) -> list[LegFill]:
         """Trade venue's position in symbol from current to target: reduce first, then open the rest.
         limit: send the reducing order as an IOC limit at this price. Returns what each order filled ([]:
-        nothing sent, also when another node of a cluster is trading the venue-symbol now)."""
+        nothing sent, also when another node of a cluster is trading the venue-symbol now, or an order there
+        is in doubt)."""
+        if self._doubted(tag, symbol, [venue]):
+            return []
         with self._exclusive([(venue.key, symbol)]) as free:
             if free:
                 return self._move_position(venue, symbol, current, target, tag, limit)

@@ -773,6 +773,9 @@ class Risk:
             # its leg did not close at an earlier attempt: the hedge is closed only for what it closes now
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
                                      f"{threatened} left its last close undone")
+        if app.order_in_doubt(other, symbol):  # settled by recovery first: nothing may be sent there now
+            return self._close_alone(symbol, group, qty, tag, threatened, other, band,
+                                     f"an order on {other} {symbol} is in doubt")
         if self.health.can_trade(other):
             filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
                                      undo=False)

@@ -515,7 +515,8 @@ def test_attack_seq7_the_leg_sent_after_the_dying_venues_is_cut_too(sim_robot):
     legs = (Leg(sell, "sell", D("0.08"), price), Leg(buy, "buy", D("0.08"), price))
     assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
     assert app.ledger.orders and _net_base(sim, app) == D("0.08")
-    assert [r.venue for r in app.ledger.orders.values() if not r.terminal] == ["okx", "binance"]
+    # every leg is settled before the unknown one raises (outage.max_turn_wait_ms): binance's is FILLED
+    assert [r.venue for r in app.ledger.orders.values() if not r.terminal] == ["okx"]
     assert _unhedged_seconds(sim, app, 40 * 60) <= 62
     assert not app.ledger.orders and app.halt_reason is None and not app.ledger.loose
     positions = app.venue_positions()

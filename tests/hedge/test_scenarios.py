@@ -23,6 +23,14 @@ PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_
           '"open_threshold_bps": 500, "close_threshold_bps": 400, "cooldown_s": 60, "status_interval_s": 60}')
 
 
+def patient(params: str = PARAMS) -> str:
+    """params with outage.max_turn_wait_ms at its maximum: a turn waits every order's settle window out, as
+    before that bound, for tests whose subject is what an execution does once an order is proved absent
+    within it (top-up, undo, booking on steps). Under the default bound such an order stays in doubt for
+    recovery at later turns instead (tests/hedge/test_turn_waits.py)."""
+    return params[:-1] + ', "outage": {"max_turn_wait_ms": 600000}}'
+
+
 class Store(dict):
     """FMZ _G over a dict (survives an App being rebuilt, like the robot's database)."""
 
@@ -79,7 +87,7 @@ def _client_ids_unique(sim: Sim, *indexes: int) -> None:
 
 def test_one_leg_rejected_is_unwound_and_nothing_is_sent_twice():
     sim = Sim("Futures_Binance", "Futures_OKX")
-    app = sim.app()
+    app = sim.app(params=patient())
     assert app.start()
     sim.world.inject("okx", "refuse_orders", sim.now_ms() + 60_000)
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
@@ -114,7 +122,7 @@ def test_both_legs_slow_settle_by_query_and_end_hedged():
 
 def test_a_close_that_keeps_failing_sends_a_bounded_number_of_orders():
     sim = Sim("Futures_Binance", "Futures_OKX")
-    app = sim.app()
+    app = sim.app(params=patient())
     assert app.start()
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
     app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
@@ -238,7 +246,7 @@ class Killable:
 def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at, fault):
     sim = Sim("Futures_Binance", "Futures_OKX")
     countdown: list[int] = []
-    app = sim.app()
+    app = sim.app(params=patient())
     killable = tuple(Killable(e, countdown) for e in sim.world.exchanges)
     app.api = dataclasses.replace(app.api, exchanges=killable)
     assert app.start()
@@ -259,7 +267,7 @@ def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at
     sent_before_restart = len(sim.orders(0)) + len(sim.orders(1))
     sim.clock.sleep(61_000)  # faults over
 
-    again = sim.app()
+    again = sim.app(params=patient())
     assert again.start()
     assert again.halt_reason is None and again.ledger.orders == {}
     assert _net(again) == 0
@@ -272,7 +280,7 @@ def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at
 
 def test_a_refused_leg_is_retried_once_as_an_ioc_limit_inside_the_band():
     sim = Sim("Futures_Binance", "Futures_OKX")
-    app = sim.app()
+    app = sim.app(params=patient())
     assert app.start()
     okx = sim.world.exchanges[1]
     refused = []
@@ -378,7 +386,7 @@ def test_a_close_left_unequal_under_a_venue_minimum_closes_the_rest_reduce_only_
     rest of bybit's leg is a loose leg, closed reduce-only (no minimum) once bybit fills again; nothing
     halts and no ledger/venue mismatch is left."""
     sim = Sim("Futures_Binance", "Futures_Bybit")
-    app = sim.app()
+    app = sim.app(params=patient())
     assert app.start()
     _book_pair(app, sim, "0.003")
     app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
@@ -462,8 +470,9 @@ def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be
     number of its venue's steps, and both are closed once binance fills again."""
     symbol = "ETH_USDT"
     sim = Sim("Futures_Binance", "Futures_OKX", symbols=(symbol,))
-    app = sim.app(params='{"symbols": ["ETH_USDT"], "order_notional_usdt": 5000, "max_position_usdt": 10000, '
-                         '"open_threshold_bps": 500, "close_threshold_bps": 400, "status_interval_s": 60}')
+    app = sim.app(params=patient('{"symbols": ["ETH_USDT"], "order_notional_usdt": 5000, '
+                                 '"max_position_usdt": 10000, "open_threshold_bps": 500, '
+                                 '"close_threshold_bps": 400, "status_interval_s": 60}'))
     assert app.start()
     binance, okx = app.venues
     price = D(str(binance.exchange.GetTicker(symbol + ".swap")["Last"]))

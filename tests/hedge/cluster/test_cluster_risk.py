@@ -147,8 +147,11 @@ def _book_matches_venues(world: World, node: Node) -> None:
 
 def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_its_node_dies(redis_url):
     world = World("binance", "okx")
-    a = Node(world, "a", ("binance", "okx"), redis_url, weight=2)  # the preferred owner of the one unit
-    b = Node(world, "b", ("binance", "okx"), redis_url)
+    # the stop's refused okx close is proved absent inside its execution (outage.max_turn_wait_ms at its
+    # maximum), so the loose leg exists before a dies; under the default bound it would be recovery's
+    patient = {"outage": {"max_turn_wait_ms": 600_000}}
+    a = Node(world, "a", ("binance", "okx"), redis_url, weight=2, **patient)  # preferred owner of the unit
+    b = Node(world, "b", ("binance", "okx"), redis_url, **patient)
     _settled(world, [a, b])
     unit = Unit.of(SYMBOL, "binance", "okx")
     assert unit in a.app.coordinator.held and unit not in b.app.coordinator.held
