@@ -600,8 +600,11 @@ class Treasury:
             if r.venue == t.source and r.kind == "withdrawal" and r.id not in claimed:
                 if t.withdrawal_id and r.id == t.withdrawal_id:
                     return r
-                if not t.withdrawal_id and r.address == t.address and r.time_ms >= t.sent_ms - 60_000 \
-                        and abs(r.amount + r.fee - t.amount) <= t.fee + CENT:
+                # OKX and Bybit list what was asked as the amount, the fee (whatever it came to) on top;
+                # where the fee comes out of the amount, amount + fee is what was asked
+                asked = abs(r.amount - t.amount) <= CENT or abs(r.amount + r.fee - t.amount) <= t.fee + CENT
+                if not t.withdrawal_id and asked and r.address == t.address \
+                        and r.time_ms >= t.sent_ms - 60_000:
                     return r
         return None
 

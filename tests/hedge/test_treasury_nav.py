@@ -105,6 +105,7 @@ class Flaky:
         self.account_down: list[tuple[int, int]] = []
         self.answers_busy: list[tuple[int, int]] = []  # withdrawal made, the venue answers "system busy"
         self.kill: list[str] = []  # per wallet transfer / withdrawal request from now: "", "before", "after"
+        self.okx_fee: str | None = None  # OKX's own withdrawal rows: amt received, this fee charged on top
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -132,6 +133,10 @@ class Flaky:
             return None
         if method == "POST" and path in WITHDRAW_PATHS and self._in(self.answers_busy):
             return BUSY[self.venue]
+        if path == "/api/v5/asset/withdrawal-history" and self.okx_fee is not None \
+                and isinstance(result, dict):
+            result = {**result, "data": [{**row, "amt": f"{Decimal(row['amt']) + Decimal(row['fee']):f}",
+                                          "fee": self.okx_fee} for row in result.get("data") or []]}
         query = str(args[3]) if len(args) > 3 else ""
         if path in HISTORY_PATHS and "startTime" not in query and "after" not in query:
             result = default_window(self.venue, path, result, self._clock.now_ns() // 1_000_000)
@@ -570,3 +575,27 @@ def test_a_move_is_not_booked_as_a_deposit_when_its_withdrawal_record_is_dropped
     fund.clock.sleep(sent + 120 * DAY + MINUTE - fund.now_ms())
     fund.run(app, 10)
     assert_nav_moved_by_fees_only(fund, app)
+
+
+def test_an_okx_withdrawal_whose_fee_is_above_the_estimate_is_found_by_its_amount_after_a_lost_answer():
+    """OKX's withdrawal `amt` is what the receiver gets and the fee is charged on top (OKX docs-v5
+    POST /api/v5/asset/withdrawal: 'Withdrawal fee is not included in withdrawal amount'; ccxt okx.py
+    withdraw sends the fee apart from amt; Bybit's withdraw/create with its default feeType 0 is the same:
+    'input amount is the actual amount received', /work/shared/reference/exchange_mechanics.md section 6).
+    The network fee moves: the treasury's TRC20 estimate is 1 USDT, OKX charges 3 here, and the answer is
+    lost. Before: the row (amt 2000, fee 3) was looked for as amt + fee = requested +- the estimate, not
+    found, and after two reads the withdrawal was called absent: FAILED ('1.00 USDT back': the rest had
+    left)."""
+    fund = Fund()
+    app = fund.app()
+    fund.run(app, 1)
+    okx = fund.flaky("okx")
+    okx.okx_fee = "3"
+    now = fund.now_ms()
+    okx.answers_lost.append((now, now + MINUTE))
+    transfer = fund.move(app, "okx", "binance", 2000)
+    assert transfer.status is Status.SENDING
+    fund.run(app, 20)
+    assert transfer.status is Status.DONE, (transfer.status, transfer.note)
+    assert len(fund.world.withdrawals) == 1
+    assert not fund.events("request got no answer and is not in")
