@@ -123,7 +123,8 @@ def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None)
         days = figures.days_between(accounting["inception_ms"], accounting["time_ms"])
         nav_source = "the strategy's fund accounting"
         last_step_ms = (stats.get("window") or window).get("end_ms")  # the simulator's last step, if known
-        if last_step_ms is not None and int(accounting["time_ms"]) < int(last_step_ms):
+        differs = figures.usdt(profit) != figures.usdt(equity_end - equity_start)
+        if differs and last_step_ms is not None and int(accounting["time_ms"]) < int(last_step_ms):
             # its last status may come up to status_interval_s before the end: the equity end is later
             valued_at = f"{_stamp(int(accounting['time_ms']))} UTC"
     else:

@@ -113,6 +113,9 @@ def test_a_profit_valued_before_the_end_says_when_beside_the_later_equity_end():
                                "last status, 2024-01-02 23:59:00 UTC; equity end is later)   annualized")
     stats["accounting"]["time_ms"] = end - 1000  # valued at the last step: nothing to explain
     assert "+23.84 USDT   annualized" in summary_lines(summary_figures(stats))[2]
+    stats["accounting"]["time_ms"] = end - 60_000
+    stats["totals"]["equity_end_usdt"] = 30_023.84  # the same figure: nothing to explain either
+    assert "+23.84 USDT   annualized" in summary_lines(summary_figures(stats))[2]
 
 
 def test_the_by_venue_table_names_its_columns_and_rounds_to_cents(tmp_path):
