@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 SUPPORTED_CONTRACTS = ("swap",)
 _DIRECTIONS = ("buy", "sell", "closebuy", "closesell")
-# option names venues use for a client order id (Binance, OKX, Bybit, CoinEx, BitMEX)
+# client order id names the live adapter accepts (ccxt maps them; the simulator reads VENUE_ORDER_PARAMS)
 _CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id", "clOrdID")
 _MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
                   "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
@@ -541,8 +542,9 @@ class Exchange(FmzExchangeObject):
         return math.floor(x * f + 1e-9) / f
 
     def _place(self, method: str, pair: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
-               log_args: tuple[Any, ...]) -> str:
-        """Place an order for CreateOrder/Buy/Sell; side is buy|sell|closebuy|closesell."""
+               log_args: tuple[Any, ...], keep_post_only: bool = False) -> str:
+        """Place an order for CreateOrder/Buy/Sell/ModifyOrder; side is buy|sell|closebuy|closesell, opts
+        the options after ';' in the side, read as the venue reads its order parameters."""
         try:
             price = float(price)
             amount = float(amount)
@@ -559,23 +561,19 @@ class Exchange(FmzExchangeObject):
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
         if close and not self._futures:
             raise _Failed(f"side {side} is for futures; spot sides are buy and sell")
-        tif = option_tif(self._venue, opts) or "GTC"
-        post_only = _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY")
-        if tif not in ("GTC", "IOC", "FOK"):
-            tif = "GTC"
-        reduce_only = _truthy(opts.get("reduceOnly")) or close
+        if self._world.fault_active(self._venue, "drops_client_id"):
+            opts = {k: v for k, v in opts.items() if k != VENUE_ORDER_PARAMS[self._venue].client_id}
+        read = read_order_options(self._venue, opts, limit=price > 0)
+        tif, post_only = read.tif, read.post_only or keep_post_only
+        reduce_only = read.reduce_only or close
         if self._world.fault_active(self._venue, "timeout_lands_late"):
-            client_id = next((str(opts[k]) for k in _CLIENT_ID_KEYS if opts.get(k)), "")
             request = {"pair": pair, "side": exec_side, "price": price, "amount": amount,
                        "reduce_only": reduce_only, "close": close, "tif": tif, "post_only": post_only}
-            self._world.land_later(self._acc, request, client_id)
+            self._world.land_later(self._acc, request, read.client_id)
             raise _Failed(_TIMEOUT_MESSAGE.format(url=self._base_url + "/order"))
         order = self._acc.place(pair, exec_side, price, amount, reduce_only=reduce_only, close=close,
                                 tif=tif, post_only=post_only)
-        for key in _CLIENT_ID_KEYS:
-            if opts.get(key):
-                order.client_id = str(opts[key])
-                break
+        order.client_id = read.client_id
         oid = self._order_id(order)
         log_type = LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL
         message = " ".join(str(a) for a in log_args)
@@ -629,12 +627,11 @@ class Exchange(FmzExchangeObject):
             if old is None or old.status != ORDER_STATE_PENDING:
                 raise _Failed(f"order {order_id} is not open")
             raw_side, opts = _parse_side(side)
-            if old.post_only:
-                opts.setdefault("postOnly", True)
             self._acc.cancel(n)
             self._world.log.log(LOG_TYPE_CANCEL, "modify", exchange_index=self._index,
                                 order_id=self._order_id(old), price=old.price, amount=old.amount)
-            return self._place("ModifyOrder", old.pair, raw_side, price, amount, opts, args)
+            return self._place("ModifyOrder", old.pair, raw_side, price, amount, opts, args,
+                               keep_post_only=old.post_only)
         return self._run("ModifyOrder", run)
 
     def _order_info(self, order: Order, spec: Any, queried: bool) -> dict[str, Any]:
@@ -979,6 +976,77 @@ def option_tif(venue: str, opts: dict[str, Any]) -> str:
     own = str(opts.get(_TIF_FIELD.get(venue, ""), "")).lower()
     raw = own if own in _TIF_WORDS else str(opts.get("timeInForce", opts.get("timeinforce", "")))
     return _TIF_WORDS.get(raw.lower(), raw.upper())
+
+
+@dataclass(frozen=True)
+class VenueOrderParams:
+    """The order parameters a simulated venue reads from CreateOrder's options, under its own names."""
+    client_id: str
+    tif: str                            # the field carrying the time in force
+    tif_values: dict[str, str]          # its values -> GTC | IOC | FOK | POSTONLY ("" = the order type's own)
+    reduce_only: str                    # the reduce-only field ("" when the order endpoint has none)
+    refuses_unread: bool                # a parameter it does not read refuses the order (else it is ignored)
+
+    def names(self) -> set[str]:
+        return {n for n in (self.client_id, self.tif, self.reduce_only) if n}
+
+
+# FMZ passes CreateOrder's options to the venue as the venue's own order parameters and names none itself
+# (docs/runtime.md and docs/live.md "Order options on FMZ"), so each simulated venue reads them as its order
+# endpoint does (docs/live.md "Per venue" order fields; ccxt 4.5.83 create_order_request: binance
+# newClientOrderId, bybit orderLinkId, okx clOrdId, coinex client_id, bitmex clOrdID) and nothing else.
+# Binance answers -1104 "Not all sent parameters were read" to a parameter its endpoint does not read; the
+# others are taken to ignore one (not verified: the harsher choice, since the option's effect, a client id,
+# IOC or reduce-only, is then silently missing).
+VENUE_ORDER_PARAMS: dict[str, VenueOrderParams] = {
+    "binance": VenueOrderParams("newClientOrderId", "timeInForce",
+                                {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "GTX": "POSTONLY"},
+                                "reduceOnly", refuses_unread=True),
+    "bybit": VenueOrderParams("orderLinkId", "timeInForce",
+                              {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK", "PostOnly": "POSTONLY"},
+                              "reduceOnly", refuses_unread=False),
+    "okx": VenueOrderParams("clOrdId", "ordType", {"limit": "GTC", "market": "", "ioc": "IOC", "fok": "FOK",
+                                                   "post_only": "POSTONLY"},
+                            "reduceOnly", refuses_unread=False),
+    "coinex": VenueOrderParams("client_id", "type", {"limit": "GTC", "market": "", "ioc": "IOC", "fok": "FOK",
+                                                     "maker_only": "POSTONLY"},
+                               "", refuses_unread=False),
+    "bitmex": VenueOrderParams("clOrdID", "timeInForce",
+                               {"GoodTillCancel": "GTC", "ImmediateOrCancel": "IOC", "FillOrKill": "FOK"},
+                               "execInst", refuses_unread=False),
+}
+_BINANCE_UNREAD = ('{{"code":-1104,"msg":"Not all sent parameters were read; read \'{read}\' parameter(s) '
+                   'but was sent \'{sent}\'."}} (Binance reads newClientOrderId, timeInForce and reduceOnly '
+                   'from CreateOrder\'s options; leave out {unread})')
+_BITMEX_REDUCE, _BITMEX_POST = ("ReduceOnly", "Close"), "ParticipateDoNotInitiate"
+
+
+@dataclass(frozen=True)
+class OrderOptions:
+    client_id: str
+    tif: str            # GTC | IOC | FOK
+    post_only: bool
+    reduce_only: bool
+
+
+def read_order_options(venue: str, opts: dict[str, Any], limit: bool) -> OrderOptions:
+    """CreateOrder's options as the simulated venue reads them: its own names only (VENUE_ORDER_PARAMS)."""
+    params = VENUE_ORDER_PARAMS[venue]
+    unread = sorted(k for k in opts if k not in params.names())
+    if unread and params.refuses_unread:
+        read = 5 + (1 if limit else 0) + len(opts) - len(unread)  # symbol, side, type, quantity, timestamp
+        raise _Failed(_BINANCE_UNREAD.format(read=read, sent=read + len(unread), unread=", ".join(unread)))
+    word = str(opts.get(params.tif, ""))
+    if word and word not in params.tif_values:
+        raise _Failed(f"invalid {params.tif} {word!r} for {venue}: use one of {', '.join(params.tif_values)}")
+    tif = params.tif_values.get(word, "") or "GTC"
+    flags = str(opts.get(params.reduce_only, "")) if venue == "bitmex" else ""
+    exec_inst = {part.strip() for part in flags.split(",") if part.strip()}
+    reduce_only = (bool(exec_inst & set(_BITMEX_REDUCE)) if venue == "bitmex"
+                   else bool(params.reduce_only) and _truthy(opts.get(params.reduce_only)))
+    post_only = tif == "POSTONLY" or _BITMEX_POST in exec_inst
+    return OrderOptions(client_id=str(opts.get(params.client_id) or ""),
+                        tif="GTC" if tif == "POSTONLY" else tif, post_only=post_only, reduce_only=reduce_only)
 
 
 def _truthy(v: Any) -> bool:

@@ -88,6 +88,11 @@ HARSH_FAULT_RATES: dict[str, tuple[float, int, int]] = {
     "purge_orders": (0.5, 10 * MINUTE_MS, 2 * HOUR_MS),
     "history_down": (1.0, 2 * MINUTE_MS, 30 * MINUTE_MS),  # deposit/withdrawal histories answer HTTP 503
 }
+# the FMZ docker forwarding no client order id for a while (windows per venue per day, shortest, longest),
+# from a stream of its own; inside each, answers lost after the venue accepted (CLIENT_ID_TIMEOUT_MS), so an
+# order lands without our client id and only its shape finds it (hedge.execution Executor._unclaimed_match)
+DROPS_CLIENT_ID_RATE: tuple[float, int, int] = (0.3, 10 * MINUTE_MS, 2 * HOUR_MS)
+CLIENT_ID_TIMEOUT_MS = (MINUTE_MS, 10 * MINUTE_MS)
 ADL_PER_DAY = 0.2  # per run, on a random venue, besides the one at every move's extreme
 ADL_FRACTION = (0.3, 1.0)
 # inside every move's stress window, on a random venue each: a frozen book while the price runs, and
@@ -234,7 +239,7 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
         if kill_at < hi:
             kills.append(Kill(kill_at, "order", _log_uniform(rng, *KILL_DOWNTIME_MS)))
     extra, adls = _harsh(seed, lo, hi, days, venues, moves)
-    faults += extra
+    faults += extra + _client_id_drops(seed, lo, hi, days, venues)
     faults.sort(key=lambda f: (f.from_ms, f.venue, f.fault))
     kills.sort(key=lambda k: k.at_ms)
     return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills),
@@ -269,6 +274,24 @@ def _harsh(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...],
             adls.append(Adl(rng.choice(venues), at, round(rng.uniform(*ADL_FRACTION), 3), reason=move.shape))
     adls.sort(key=lambda a: a.at_ms)
     return faults, adls
+
+
+def _client_id_drops(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...]) -> list[FaultWindow]:
+    """drops_client_id windows at DROPS_CLIENT_ID_RATE (at least one per run), each with a
+    timeout_after_accept window inside it on the same venue, from a stream of their own."""
+    rng = random.Random(P.stable_int(seed, "chaos-schedule", "drops-client-id"))
+    per_day, shortest, longest = DROPS_CLIENT_ID_RATE
+    drawn = [_window(rng, venue, "drops_client_id", lo, hi, shortest, longest)
+             for venue in venues for _ in range(_poisson(rng, per_day * days))]
+    if not drawn:
+        drawn.append(_window(rng, rng.choice(venues), "drops_client_id", lo, hi, shortest, longest))
+    faults: list[FaultWindow] = []
+    for window in (w for w in drawn if w is not None):
+        length = min(_log_uniform(rng, *CLIENT_ID_TIMEOUT_MS), window.until_ms - window.from_ms)
+        at = rng.randrange(window.from_ms, window.until_ms - length + 1)
+        faults += [window, FaultWindow(window.venue, "timeout_after_accept", at, at + length,
+                                       reason="drops_client_id")]
+    return faults
 
 
 def _place_moves(rng: random.Random, lo: int, hi: int, days: float, venues: tuple[str, ...]) -> list[Move]:

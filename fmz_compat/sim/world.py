@@ -31,7 +31,7 @@ from hedge.figures import ExposureTrack
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
           "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders", "history_down",
-          "withdraw_answer_lost")
+          "withdraw_answer_lost", "drops_client_id")
 LATE_LANDING_MS = (2_000, 30_000)  # timeout_lands_late: the order reaches the venue this much later
 # venues drop canceled orders without a fill from every lookup: Binance USDS-M after 3 days ("Query Order":
 # CANCELED or EXPIRED, no filled trade, created + 3 days < now); the purge_orders fault after a minute
@@ -343,7 +343,8 @@ class SimWorld:
         after 3 days; that rule always applies on Binance), history_down (the deposit and withdrawal
         history endpoints answer HTTP 503; wallets and everything else work), withdraw_answer_lost (a
         withdrawal request is carried out but its answer is lost: the call returns None as on a timeout;
-        see fmz_compat/sim/api_endpoints.py).
+        see fmz_compat/sim/api_endpoints.py), drops_client_id (the FMZ docker forwards no client order id:
+        orders land without one, as when it does not pass that option on to the venue).
         A later inject of the same fault on the same venue replaces the earlier one (`schedule`
         adds windows instead).
         """

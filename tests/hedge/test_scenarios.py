@@ -108,6 +108,24 @@ def test_a_timeout_whose_order_filled_is_found_by_client_id_not_resent():
     assert app.ledger.orders[fill.fills[1].client_ids[0]].status.value == "FILLED"
 
 
+@pytest.mark.parametrize("names", [("Futures_Binance", "Futures_OKX"), ("Futures_OKX", "Futures_Bybit")])
+def test_an_answer_lost_while_the_docker_drops_our_client_id_is_found_by_its_shape_not_resent(names):
+    """drops_client_id + timeout_after_accept on the second leg's venue: its order fills there without our
+    client id and the answer is lost, so no lookup by client id finds it. Executor._unclaimed_match matches
+    it by direction, amount and time: the pair ends hedged with one order on that venue, nothing re-sent."""
+    sim = Sim(*names)
+    app = sim.app()
+    assert app.start()
+    venue = venue_key(names[1])
+    for fault in ("drops_client_id", "timeout_after_accept"):
+        sim.world.inject(venue, fault, sim.now_ms() + 60_000)
+    fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    assert fill.balanced and fill.qty == D("0.02") and _net(app) == 0
+    (landed,) = sim.orders(1)
+    assert client_id_of(venue, landed) == "" and app.executor.orders_sent == 2
+    assert app.ledger.orders[fill.fills[1].client_ids[0]].status.value == "FILLED"
+
+
 def test_both_legs_slow_settle_by_query_and_end_hedged():
     sim = Sim("Futures_Binance", "Futures_OKX")
     app = sim.app()

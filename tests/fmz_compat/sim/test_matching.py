@@ -15,6 +15,13 @@ from fmz_compat.core import (
 from fmz_compat.sim import create_world
 
 START_MS = 1_719_792_000_000
+# each venue's own time-in-force parameter (docs/live.md "Per venue" order fields): Binance and Bybit
+# timeInForce, OKX ordType, BitMEX timeInForce in its own words
+TIF_OPTION = {"Futures_Binance": ("timeInForce", {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK"}),
+              "Futures_Bybit": ("timeInForce", {"GTC": "GTC", "IOC": "IOC", "FOK": "FOK"}),
+              "Futures_OKX": ("ordType", {"GTC": "limit", "IOC": "ioc", "FOK": "fok"}),
+              "Futures_BitMEX": ("timeInForce", {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel",
+                                                 "FOK": "FillOrKill"})}
 
 
 @settings(max_examples=60, deadline=None)
@@ -35,7 +42,8 @@ def test_taker_fills_respect_limit_depth_and_lot(eid, symbol, side, lots, offset
     limit = round(touch + (offset_ticks if side == "buy" else -offset_ticks) * m.TickSize, m.PricePrecision)
     lots = max(lots, int(m.MinNotional / (m.AmountSize * m.CtVal * touch)) + 2)  # respect min notional
     amount = round(lots * m.AmountSize, 8)
-    oid = ex.CreateOrder(symbol, f'{side};{{"timeInForce":"{tif}"}}', limit, amount)
+    field, words = TIF_OPTION[eid]
+    oid = ex.CreateOrder(symbol, f'{side};{{"{field}":"{words[tif]}"}}', limit, amount)
     assert oid is not None
     o = ex.GetOrder(oid)
     crossing = [lv for lv in levels if (lv.Price <= limit if side == "buy" else lv.Price >= limit)]

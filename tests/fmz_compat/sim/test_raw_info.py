@@ -18,6 +18,7 @@ import pytest
 
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
+from hedge.execution import order_options
 
 START_MS = 1_719_792_000_000
 SYM = "BTC_USDT.swap"
@@ -65,15 +66,17 @@ def test_orders_read_back_by_ccxt_match_fmz_fields(eid):
     market = ex.GetMarkets()[SYM]
     client = _ccxt(eid, market)
     lot = _lot(market)
-    filled = ex.GetOrder(ex.CreateOrder(SYM, 'buy;{"clientOrderId":"hgA1n1"}', -1, lot))
+    venue = eid.removeprefix("Futures_").lower()  # the options in the venue's own names, as the hedge sends
+    filled = ex.GetOrder(ex.CreateOrder(SYM, "buy;" + order_options(venue, "hgA1n1", ioc=False), -1, lot))
     bid = ex.GetTicker(SYM).Buy
-    resting_id = ex.CreateOrder(SYM, 'sell;{"clientOrderId":"hgA1n2"}', round(bid * 1.05, 1), lot)
+    resting_id = ex.CreateOrder(SYM, "sell;" + order_options(venue, "hgA1n2", ioc=False),
+                                round(bid * 1.05, 1), lot)
     resting = ex.GetOrder(resting_id)
     (listed,) = ex.GetOrders(SYM)
     assert ex.CancelOrder(resting_id)
     canceled = ex.GetOrder(resting_id)
     # an IOC limit below the book: nothing fills, the venue drops it (Binance calls that EXPIRED)
-    ioc = ex.GetOrder(ex.CreateOrder(SYM, 'buy;{"clientOrderId":"hgA1n3","timeInForce":"IOC"}',
+    ioc = ex.GetOrder(ex.CreateOrder(SYM, "buy;" + order_options(venue, "hgA1n3", ioc=True),
                                      round(bid * 0.95, 1), lot))
     assert (ioc.Status, ioc.DealAmount) == (2, 0)
     dropped = "expired" if eid == "Futures_Binance" else "canceled"

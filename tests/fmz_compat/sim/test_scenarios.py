@@ -142,8 +142,14 @@ def test_the_schedule_is_seeded_complete_and_leaves_quiet_edges():
     venues = ("binance", "bybit", "okx")
     a = generate(11, START_MS, 30, venues)
     assert a == generate(11, START_MS, 30, venues) and a != generate(12, START_MS, 30, venues)
-    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES)
+    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES) | {"drops_client_id"}
     assert {f.fault for f in a.faults} == kinds <= set(FAULTS)  # withdrawal faults: treasury tests
+    drops = [f for f in a.faults if f.fault == "drops_client_id"]
+    assert 0 < len(drops) <= 3 * 30  # modest: about 0.3 a day per venue
+    for drop in drops:  # answers lost inside every window, so an order lands without our client id
+        inside = [f for f in a.faults if f.fault == "timeout_after_accept" and f.reason == "drops_client_id"
+                  and f.venue == drop.venue and drop.from_ms <= f.from_ms < f.until_ms <= drop.until_ms]
+        assert inside
     lo, hi = START_MS + QUIET_START_MS, a.end_ms - QUIET_END_MS
     assert all(lo <= f.from_ms < f.until_ms <= hi for f in a.faults)
     assert len(a.moves) == 3

@@ -73,7 +73,7 @@ def test_two_nodes_see_the_same_book_the_same_account_and_each_others_orders(fro
     assert tokyo.okx.GetTicker("ETH_USDT.swap") == dublin.okx.GetTicker("ETH_USDT.swap")
     assert tokyo.binance.GetAccount() == dublin.binance.GetAccount()
 
-    order_id = tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-1"}', -1, 0.01, "open")
+    order_id = tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"newClientOrderId":"t-1"}', -1, 0.01, "open")
     assert order_id == "BTC_USDT.swap,1"
     [position] = dublin.binance.GetPositions("BTC_USDT.swap")
     assert position.Amount == 0.01 and position.Type == 0
@@ -187,7 +187,7 @@ def test_faults_injected_through_the_admin_endpoint_apply_to_every_node(frozen):
     assert tokyo.okx.GetTicker("BTC_USDT.swap") is not None
 
     _post(frozen, "/admin/inject", {"venue": "binance", "fault": "timeout_after_accept", "until_ms": until})
-    assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-9"}', -1, 0.01) is None
+    assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"newClientOrderId":"t-9"}', -1, 0.01) is None
     assert tokyo.binance.last_outcome_unknown and "context deadline exceeded" in tokyo.errors()[-1]
     [placed] = dublin.binance.GetHistoryOrders("BTC_USDT.swap")  # the other node finds it by client id
     assert placed.Info.clientOrderId == "t-9" and placed.Status == 1
@@ -333,7 +333,7 @@ def test_a_call_without_an_answer_in_time_is_none_with_its_outcome_unknown():
     try:
         tokyo = Node(server, "tokyo", timeout_s=0.05)  # the answer needs 400 ms: the node gives up at 50
         dublin = Node(server, "dublin")
-        assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"clientOrderId":"t-5"}', -1, 0.01) is None
+        assert tokyo.binance.CreateOrder("BTC_USDT.swap", 'buy;{"newClientOrderId":"t-5"}', -1, 0.01) is None
         assert tokyo.binance.last_outcome_unknown
         assert tokyo.errors()[-1].startswith('Futures_Binance CreateOrder: Post "http://127.0.0.1:')
         assert "context deadline exceeded" in tokyo.errors()[-1]
