@@ -358,7 +358,7 @@ class Exchange(FmzExchangeObject):
         bid, ask = q.best_bid_ask(price)
         prec = q.prec
         hi, lo, open_ = self._day_range(q, price)
-        time_ms = w.start_ms + k * w.step_ms
+        time_ms = None if self._venue in w.untimed_books else w.start_ms + k * w.step_ms
         last = q.on_tick(price)
         hi, lo, open_ = q.on_tick(hi), q.on_tick(lo), q.on_tick(open_)
         if self._rate != 1.0:
@@ -389,7 +389,7 @@ class Exchange(FmzExchangeObject):
     def GetTickers(self) -> list[Struct] | None:
         def run() -> list[Struct]:
             w = self._world
-            if self._rate != 1.0 or w.stale_possible:
+            if self._rate != 1.0 or w.stale_possible or w.untimed_books:
                 return [self._ticker(pair) for pair, *_ in self._listing()]
             # fast path for many symbols: the same fields as GetTicker, computed inline
             time_ms = w.start_ms + w.k * w.step_ms
@@ -446,7 +446,8 @@ class Exchange(FmzExchangeObject):
                          for p, a in asks if a > 0],
                 "Bids": [Struct({"Price": self._px(p, prec), "Amount": units(a, p)})
                          for p, a in bids if a > 0],
-                "Time": self._world.start_ms + k * self._world.step_ms,
+                "Time": None if self._venue in self._world.untimed_books
+                else self._world.start_ms + k * self._world.step_ms,
                 "Info": Struct({"symbol": spec.native}),
             })
             return depth

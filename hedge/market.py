@@ -8,6 +8,14 @@ turn began: a turn that waited (an order's settle window, a rate-limit wait, a s
 value positions and price orders at books older than max_age_ms. A venue read more than max_age_ms before
 the moment one of its books is asked for is read again first (once: a venue whose answer is stale or fails
 is not asked again until another max_age_ms has passed).
+
+A book's freshness is proven, not assumed. A ticker with the venue's own timestamp (FMZ Ticker.Time) is as old
+as that stamp. A ticker without one (Bybit V5 and CoinEx REST tickers through ccxt) is fresh only while it
+changes: a cached, frozen REST answer repeats itself with no stamp to show it. A genuinely quiet market also
+repeats its top, so an unchanged untimed book counts as stale only when it has not changed for max_age_ms and
+the other venues' mids for the coin moved by more than MOVED_BPS plus the book's own spread since it was
+first seen (arbitrage would have moved a live top that far), or when it has not changed for
+UNCHANGED_LIMIT_MS at all.
 """
 
 from __future__ import annotations
@@ -21,6 +29,14 @@ from typing import Any
 from hedge.sizing import ContractSpec
 
 Levels = list[tuple[float, float]]  # (price, base quantity), best first
+
+# An untimed book unchanged while the other venues' mids moved more than this (plus its own spread) is frozen:
+# 20 bps is far above the few-bps cross-venue basis drift of liquid USDT perps over seconds, and a quiet
+# venue's top within its spread of the others' move may legitimately stay put.
+MOVED_BPS = 20.0
+# An untimed book unchanged (bid, ask, last and 24 h volume) for this long is stale whatever the others do:
+# any trade changes last or volume, and two minutes without one on a perp we trade is not a live feed.
+UNCHANGED_LIMIT_MS = 120_000
 
 VENUE_BY_EXCHANGE_NAME = {
     "Futures_Binance": "binance",
@@ -46,14 +62,21 @@ def swap_symbol(pair: str) -> str:
 
 
 class Top:
-    """Best bid/ask of one venue-symbol, as floats, with the venue's timestamp (ms)."""
+    """Best bid/ask of one venue-symbol, as floats, with the venue's timestamp (ms). A top read without a
+    venue timestamp (`untimed`) has time_ms = when it was last read, and remembers when its answer was first
+    seen unchanged (`since_ms`), the answer (`answer`) and the other venues' median mid then
+    (`others_ref`)."""
 
-    __slots__ = ("bid", "ask", "time_ms")
+    __slots__ = ("bid", "ask", "time_ms", "untimed", "since_ms", "answer", "others_ref")
 
     def __init__(self) -> None:
         self.bid = 0.0
         self.ask = 0.0
         self.time_ms = 0
+        self.untimed = False
+        self.since_ms = 0
+        self.answer: tuple[Any, ...] = ()
+        self.others_ref = 0.0  # 0.0: not measured yet
 
     @property
     def mid(self) -> float:
@@ -91,6 +114,15 @@ class Market:
         self._now_ms = now_ms
         for venue in self.venues:
             self._refresh_venue(venue, now_ms)
+        for venue in self.venues:
+            self._measure_from_now(venue.key, now_ms)
+
+    def _measure_from_now(self, venue: str, now_ms: int) -> None:
+        """Untimed tops whose answer changed measure the others' move from the others' mids now: after every
+        venue of the refresh was read, so a venue read later in the same refresh counts at its new price."""
+        for symbol, top in self.tops[venue].items():
+            if top.untimed and not top.others_ref:
+                top.others_ref = self._others_mid(venue, symbol, now_ms)
 
     def _refresh_venue(self, venue: Venue, now_ms: int) -> None:
         self._read_ms[venue.key] = now_ms
@@ -120,6 +152,7 @@ class Market:
         if read and now - read > self.max_age_ms:
             self._now_ms = now  # stamps tickers without a time of their own
             self._refresh_venue(next(v for v in self.venues if v.key == venue), now)
+            self._measure_from_now(venue, now)
         return now
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
@@ -135,10 +168,7 @@ class Market:
                 pair = pair_of[name] = pair if pair in self._wanted else ""
             if not pair:
                 continue
-            top = tops[pair]
-            top.bid = float(ticker["Buy"])
-            top.ask = float(ticker["Sell"])
-            top.time_ms = int(ticker["Time"] or 0) or now_ms
+            _apply(tops[pair], ticker, now_ms)
 
     def _refresh_each(self, venue: Venue) -> bool:
         tops = self.tops[venue.key]
@@ -155,9 +185,41 @@ class Market:
         it is used (`_used_at`: re-read first when the turn waited past max_age_ms since it was read)."""
         top = self.tops[venue][symbol]
         now_ms = self._used_at(venue, now_ms)
-        if top.bid <= 0.0 or top.ask < top.bid or now_ms - top.time_ms > self.max_age_ms:
+        if top.bid <= 0.0 or top.ask < top.bid or now_ms - self._proven_ms(venue, symbol, top, now_ms) > \
+                self.max_age_ms:
             return None
         return top
+
+    def _proven_ms(self, venue: str, symbol: str, top: Top, now_ms: int) -> int:
+        """The latest moment the book is known to be current: the venue's stamp; for an untimed book the last
+        read, unless it is frozen (see the module doc), then the moment its answer was first seen."""
+        if not top.untimed:
+            return top.time_ms
+        unchanged = now_ms - top.since_ms
+        if unchanged <= self.max_age_ms:
+            return top.time_ms
+        if unchanged > max(UNCHANGED_LIMIT_MS, self.max_age_ms):
+            return top.since_ms
+        others = self._others_mid(venue, symbol, now_ms)
+        if not top.others_ref:
+            top.others_ref = others  # no other venue had been read when it was first seen: measure from here
+        if others:
+            moved_bps = abs(others / top.others_ref - 1.0) * 10_000.0
+            spread_bps = (top.ask - top.bid) / top.mid * 10_000.0
+            if moved_bps > MOVED_BPS + spread_bps:
+                return top.since_ms
+        return top.time_ms
+
+    def _others_mid(self, venue: str, symbol: str, now_ms: int) -> float:
+        """Median mid of `symbol` on the other venues read within max_age_ms (raw tops: judging them by this
+        same rule could loop back to `venue`); 0.0 when none."""
+        mids = sorted(t.mid for key, tops in self.tops.items() if key != venue
+                      for t in (tops.get(symbol),)
+                      if t is not None and t.bid > 0.0 and now_ms - t.time_ms <= self.max_age_ms)
+        if not mids:
+            return 0.0
+        half = len(mids) // 2
+        return mids[half] if len(mids) % 2 else (mids[half - 1] + mids[half]) * 0.5
 
     def fresh_mid(self, venue: str, symbol: str, now_ms: int) -> float | None:
         """Mid of the venue's book when it is fresh (at most max_age_ms old), else None."""
@@ -165,10 +227,11 @@ class Market:
         return top.mid if top is not None else None
 
     def age_ms(self, venue: str, symbol: str, now_ms: int) -> int | None:
-        """How old the venue's book is (ms, by the venue's own stamp); None when it was never read."""
+        """How old the venue's book is (ms, by the venue's own stamp, or since an untimed book was proven
+        current); None when it was never read."""
         top = self.tops[venue][symbol]
         now_ms = self._used_at(venue, now_ms)
-        return now_ms - top.time_ms if top.bid > 0.0 else None
+        return now_ms - self._proven_ms(venue, symbol, top, now_ms) if top.bid > 0.0 else None
 
     def mids_elsewhere(self, symbol: str, now_ms: int, venue: str) -> list[float]:
         """The fresh mids of `symbol` on every venue but `venue` (what the coin trades at now elsewhere)."""
@@ -192,9 +255,22 @@ class Market:
 
 
 def _apply(top: Top, ticker: Any, now_ms: int) -> None:
+    """Update top from an FMZ ticker. An untimed answer that changed is first seen now; the others' mids it
+    is measured from are taken once every venue was read (`Market._measure_from_now`)."""
     top.bid = float(ticker["Buy"])
     top.ask = float(ticker["Sell"])
-    top.time_ms = int(ticker.get("Time") or 0) or now_ms
+    stamp = int(ticker.get("Time") or 0)
+    if stamp:
+        top.time_ms = stamp
+        top.untimed = False
+        return
+    top.time_ms = now_ms
+    top.untimed = True
+    answer = (ticker["Buy"], ticker["Sell"], ticker.get("Last"), ticker.get("Volume"))
+    if answer != top.answer:
+        top.answer = answer
+        top.since_ms = now_ms
+        top.others_ref = 0.0
 
 
 def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpec] | None:

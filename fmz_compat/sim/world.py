@@ -98,6 +98,9 @@ class SimWorld:
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
         self._frozen_quotes: dict[tuple[str, str], tuple[float, float, int]] = {}
         self.stale_possible = False  # fast path for readers: no stale_market fault was ever injected
+        # Venues whose tickers and depth carry no Time (Bybit V5 and CoinEx REST tickers through ccxt): with
+        # stale_market the frozen answer then has no old stamp to give it away, as a cached REST answer.
+        self.untimed_books: set[str] = set()
         self.transfers: list[Transfer] = []
         self._transfer_seq = 0
         self.withdrawals: list[dict[str, Any]] = []
@@ -330,7 +333,8 @@ class SimWorld:
         """Make `venue` misbehave from `from_ms` (default: now) until `until_ms`, in simulated ms.
 
         Faults: refuse_orders (orders rejected), timeout_after_accept (order placed, call returns
-        None with a timeout error), stale_market (tickers/depth frozen at the fault's start), down
+        None with a timeout error), stale_market (tickers/depth frozen at the fault's start, stamped with
+        that start's time, or with no Time on a venue in `untimed_books`), down
         (every call fails; the venue itself keeps running: funding, fills and liquidations go on),
         partial_fill (market and IOC orders fill half their amount, rounded down to the amount step;
         the rest is canceled, so a one-step order fills nothing), rate_limit (every call returns None

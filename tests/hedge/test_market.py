@@ -1,6 +1,14 @@
 from decimal import Decimal
 
-from hedge.market import Market, Venue, fmz_pair, load_specs, venue_key
+from hedge.market import (
+    MOVED_BPS,
+    UNCHANGED_LIMIT_MS,
+    Market,
+    Venue,
+    fmz_pair,
+    load_specs,
+    venue_key,
+)
 
 SYMBOLS = ("BTC_USDT", "ETH_USDT")
 BOOKS = {"BTC_USDT": (50_000.0, 50_000.5), "ETH_USDT": (3_000.0, 3_000.1), "SOL_USDT": (100.0, 100.01)}
@@ -66,3 +74,58 @@ def test_ticker_without_timestamp_is_stamped_with_the_refresh_time(fake_exchange
     ex.GetTickers = lambda: [{"Symbol": "BTC_USDT.swap", "Buy": 1.0, "Sell": 1.1, "Time": 0}]
     market.refresh(77_000)
     assert market.fresh_top("okx", "BTC_USDT", 78_000).time_ms == 77_000
+
+
+def _untimed_venues(fake_exchange, names=("okx", "binance", "bybit")):
+    """Venues whose tickers carry no timestamp (Time 0), as Bybit V5 and CoinEx REST tickers through ccxt:
+    ccxt's bybit.parse_ticker and coinex.parse_ticker set 'timestamp': None."""
+    exchanges = [fake_exchange(name, books={"BTC_USDT": (50_000.0, 50_000.5)}) for name in names]
+    venues = [Venue(name, i, ex, load_specs(ex, ("BTC_USDT",)))
+              for i, (name, ex) in enumerate(zip(names, exchanges, strict=True))]
+    return exchanges, Market(venues, ("BTC_USDT",), max_age_ms=3000)
+
+
+def test_an_untimed_book_that_repeats_while_the_others_move_goes_stale_after_max_age(fake_exchange):
+    """#17 seq 1: okx answers the same untimed book (a cached REST answer) while the coin moves 45 % elsewhere
+    in three gaps; okx's book is stale once unchanged for max_book_age_ms after the others moved. Old code
+    stamped every untimed answer with the read time: okx stayed fresh at the frozen mid."""
+    (okx, *others), market = _untimed_venues(fake_exchange)
+    price = 50_000.0
+    for second in range(60):
+        if second in (10, 20, 30):
+            price *= 1.45 ** (1 / 3)
+        for ex in others:
+            ex.books["BTC_USDT"] = (price, price + 0.5)
+        market.refresh(second * 1000)
+    assert market.fresh_mid("okx", "BTC_USDT", 59_000) is None
+    assert market.age_ms("okx", "BTC_USDT", 59_000) == 59_000
+    assert market.mids_elsewhere("BTC_USDT", 59_000, "okx") == [price + 0.25] * 2
+
+
+def test_identical_untimed_tops_on_every_venue_in_a_quiet_market_stay_fresh(fake_exchange):
+    """#17 seq 1: a genuinely quiet market repeats the same untimed top on every venue; nothing moved
+    elsewhere, so no venue is judged stale (up to UNCHANGED_LIMIT_MS), however often the answer repeats."""
+    _, market = _untimed_venues(fake_exchange)
+    for second in range(100):
+        market.refresh(second * 1000)
+        for venue in ("okx", "binance", "bybit"):
+            assert market.fresh_mid(venue, "BTC_USDT", second * 1000) == 50_000.25
+            assert market.age_ms(venue, "BTC_USDT", second * 1000) == 0
+
+
+def test_an_untimed_book_that_moves_within_its_spread_noise_stays_fresh_and_a_long_unchanged_one_ages_out(
+        fake_exchange):
+    """The others drifting less than MOVED_BPS plus the book's spread does not make a repeated untimed book
+    stale; an answer unchanged for longer than UNCHANGED_LIMIT_MS is stale whatever the others do."""
+    (okx, *others), market = _untimed_venues(fake_exchange)
+    for second in range(121):
+        drift = 50_000.0 * (1 + MOVED_BPS / 2 / 10_000 * (second % 2))
+        for ex in others:
+            ex.books["BTC_USDT"] = (drift, drift + 0.5)
+        market.refresh(second * 1000)
+        assert market.fresh_mid("okx", "BTC_USDT", second * 1000) is not None
+    market.refresh(UNCHANGED_LIMIT_MS + 1000)
+    assert market.fresh_mid("okx", "BTC_USDT", UNCHANGED_LIMIT_MS + 1000) is None
+    okx.books["BTC_USDT"] = (50_001.0, 50_001.5)  # it changes: proven current again
+    market.refresh(UNCHANGED_LIMIT_MS + 2000)
+    assert market.fresh_mid("okx", "BTC_USDT", UNCHANGED_LIMIT_MS + 2000) == 50_001.25

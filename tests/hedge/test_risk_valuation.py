@@ -81,6 +81,30 @@ def test_seq1_a_frozen_book_does_not_blind_the_stops(sim_robot):
     assert abs(mark / fair - 1) < D("0.02")  # valued near the moved market, not at the frozen book
 
 
+def test_seq1_a_frozen_book_without_timestamps_does_not_blind_the_stops(sim_robot):
+    """#17 seq 1, the harsher variant: okx's tickers carry no timestamp (Bybit V5 and CoinEx REST tickers
+    through ccxt: parse_ticker sets 'timestamp': None), so its frozen answer has no old stamp to give it away
+    while binance moves 45 % in three gaps. Risk must not value okx at the frozen book: the stops fire on
+    okx and nothing is liquidated. Old code stamped every untimed ticker with the read time, so okx's
+    frozen mid stayed "fresh" and risk valued the short there."""
+    sim, app = _hedged(sim_robot)
+    sim.world.untimed_books.add("okx")
+    sim.world.inject("okx", "stale_market", sim.now_ms() + 10 * 60_000)
+    frozen_mid = app.market.tops["okx"][SYMBOL].mid
+    _run(sim, app, 240, {20: 1.08, 40: 1.14, 60: 1.18})
+    assert app.market.tops["okx"][SYMBOL].untimed  # the sim answered okx without a timestamp
+    assert app.market.fresh_mid("okx", SYMBOL, sim.now_ms()) is None
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    lines = _stop_lines(sim)
+    assert lines and all(" on okx:" in line for line in lines)
+    assert app.risk.stops_fired[0] >= 1
+    okx = app.risk.views["okx"]
+    fair = D(repr(sim.world.coins["BTC"].fair))
+    mark = okx.positions[0].mark if okx.positions else fair
+    assert abs(mark / fair - 1) < D("0.02")
+    assert abs(D(repr(frozen_mid)) / fair - 1) > D("0.3")  # the frozen book is far from where it was valued
+
+
 def test_seq1_the_emergency_flatten_of_a_venue_with_a_frozen_book_is_banded_around_a_fresh_price(sim_robot):
     """#17 seq 1: with okx's book frozen, a gap past the last level must still flatten okx: its banded IOC
     orders are priced around the fresh valuation (okx's mark), not the frozen book they could never fill
