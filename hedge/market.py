@@ -168,7 +168,15 @@ class Market:
                 pair = pair_of[name] = pair if pair in self._wanted else ""
             if not pair:
                 continue
-            _apply(tops[pair], ticker, now_ms)
+            top = tops[pair]
+            stamp = ticker["Time"]
+            if stamp:
+                top.bid = float(ticker["Buy"])
+                top.ask = float(ticker["Sell"])
+                top.time_ms = int(stamp)
+                top.untimed = False
+            else:
+                _apply(top, ticker, now_ms)
 
     def _refresh_each(self, venue: Venue) -> bool:
         tops = self.tops[venue.key]
