@@ -145,6 +145,10 @@ def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None)
         "equity_end_usdt": equity_end,
         "profit_usdt": profit,
         "profit_valued_at": valued_at,
+        # the equity change the trading PnL, fees and funding above do not hold: the value of what is
+        # still held at the end (open positions at their marks, coins, transfers in flight)
+        "still_held_usdt": equity_end - equity_start - figures.pnl_after_fees(before_fees, fees)
+        - total("funding_usdt"),
         "unit_nav": accounting["unit_nav"] if accounting else unit_nav,
         "unit_nav_source": nav_source,
         "days": float(days),
@@ -182,6 +186,17 @@ def _valued(f: dict[str, Any]) -> str:
     return f" (the strategy's valuation at its last status, {f['profit_valued_at']}; equity end is later)"
 
 
+HELD_LABEL = "unrealized: positions still open, coins held, transfers in flight"
+
+
+def _held_note(f: dict[str, Any]) -> str:
+    """Why equity end - start is not the trading PnL after fees plus funding, when it is not."""
+    held = f.get("still_held_usdt") or 0.0
+    if figures.usdt(held) in ("0.00", "-0.00"):
+        return ""
+    return f" ({figures.usdt(held, signed=True)} {HELD_LABEL})"
+
+
 def nav_text(f: dict[str, Any]) -> str:
     return f"{float(f['unit_nav']):.6f}" if f["unit_nav"] is not None else "n/a"
 
@@ -197,8 +212,8 @@ def summary_lines(f: dict[str, Any]) -> list[str]:
         f"{figures.usdt(f['pnl_before_fees_usdt'], signed=True)}   fees {figures.usdt(f['fees_usdt'])}   "
         f"after fees {figures.usdt(f['pnl_after_fees_usdt'], signed=True)}   funding "
         f"{figures.usdt(f['funding_usdt'], signed=True)}",
-        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT   {label['unit_nav']} "
-        f"{nav_text(f)} ({f['unit_nav_source']})   liquidations {f['liquidations']}",
+        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT{_held_note(f)}   "
+        f"{label['unit_nav']} {nav_text(f)} ({f['unit_nav_source']})   liquidations {f['liquidations']}",
         f"profit, after fees and funding {figures.usdt(f['profit_usdt'], signed=True)} USDT{_valued(f)}   "
         f"annualized return {figures.annualized_text(f['annualized'])}",
         f"max |net exposure| held {figures.usdt(f['max_abs_net_exposure_usdt'])} USDT{held_at}{between}",
@@ -280,7 +295,7 @@ def _summary_html(run: dict[str, Any]) -> str:
         (label["pnl_after_fees"], figures.usdt(f["pnl_after_fees_usdt"], signed=True)),
         (label["funding"], figures.usdt(f["funding_usdt"], signed=True)),
         (label["profit"], figures.usdt(f["profit_usdt"], signed=True) + _valued(f)),
-        ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}"),
+        ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}{_held_note(f)}"),
         (f"{label['unit_nav']} ({f['unit_nav_source']})", nav_text(f)),
         (label["annualized"], figures.annualized_text(f["annualized"])),
         ("liquidations", f["liquidations"]),

@@ -134,3 +134,20 @@ def test_the_by_venue_table_names_its_columns_and_rounds_to_cents(tmp_path):
     assert heads[:9] == ["venue", "trades", "volume (USDT)", "trading PnL before fees (USDT)", "fees (USDT)",
                          "equity start (USDT)", "equity end (USDT)", "liquidations", "Futures_Binance"]
     assert ">43,458.56<" in table and ">9,831.41<" in table and ">100.00<" in table
+
+
+def test_the_equity_change_names_what_is_still_held_when_the_figures_above_do_not_add_up():
+    """An FMZ EMA strategy (one Binance swap, a long still open at the end) printed "after fees -6.86" and
+    "equity 10,000.00 -> 10,007.95" with nothing to say where +14.81 came from: the open long at its mark."""
+    from fmz_compat.report import summary_figures, summary_lines
+
+    stats = {"totals": {"trades": 5, "volume_usdt": 3064.17, "fees_usdt": 0.52, "funding_usdt": 0.0,
+                        "realized_pnl_usdt": -6.34, "equity_start_usdt": 10_000.0,
+                        "equity_end_usdt": 10_007.95}}
+    window = {"start_ms": T0, "end_ms": T0 + 86_400_000}
+    line = summary_lines(summary_figures(stats, window))[1]
+    assert line.startswith("equity 10,000.00 -> 10,007.95 USDT (+14.81 unrealized: positions still open, "
+                           "coins held, transfers in flight)   unit NAV 1.000795")
+    stats["totals"]["equity_end_usdt"] = 10_000.0 - 6.86  # all closed: the figures above add up, no note
+    line = summary_lines(summary_figures(stats, window))[1]
+    assert line.startswith("equity 10,000.00 -> 9,993.14 USDT   unit")
