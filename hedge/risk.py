@@ -41,12 +41,12 @@ from typing import TYPE_CHECKING, Any
 
 from hedge.cluster import Unit
 from hedge.config import StopLevel
-from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegOutcomeUnknown
+from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegFill, LegOutcomeUnknown
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.outage import ACCOUNT, VenueHealth
-from hedge.sizing import common_base_step, floor_to_step, leg_problem
+from hedge.sizing import common_base_step, floor_to_step, leg_problem, nearest_step
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
@@ -851,7 +851,7 @@ class Risk:
         if moved <= 0:
             app._save_ledger()
             return None
-        exit_price = fills[0].avg_price or self._mark(threatened, symbol) or Decimal(0)
+        exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol) or Decimal(0)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
         left = moved
@@ -1212,24 +1212,29 @@ class Risk:
             part = held
         if part <= 0:
             return False
-        try:
-            with app.coordinator.acting(Unit.of_pair(pair)):
-                fills = app.executor.move_position(
-                    other, symbol, current, current - other_sign * part, f"recover#{pair.id}"
-                )
-        except LegOutcomeUnknown as exc:
-            app.halt(str(exc), {(other_key, symbol)})
-            return False
-        app.ledger.clear_orders(f"recover#{pair.id}")
+        # What vanished is on venue_key's grid; the hedge trades on its own (Binance ETH 0.001 vs OKX 0.01):
+        # the nearest step of it, so what stays is at most half a step (reconcile's tolerance), never more.
+        order = nearest_step(part, other.specs[symbol].base_step)
+        fills: list[LegFill] = []
+        if order > 0:
+            try:
+                with app.coordinator.acting(Unit.of_pair(pair)):
+                    fills = app.executor.move_position(
+                        other, symbol, current, current - other_sign * order, f"recover#{pair.id}"
+                    )
+            except LegOutcomeUnknown as exc:
+                app.halt(str(exc), {(other_key, symbol)})
+                return False
+            app.ledger.clear_orders(f"recover#{pair.id}")
         moved = sum((f.filled for f in fills), Decimal(0))
-        if moved <= 0:
+        if order > 0 and moved <= 0:
             app._save_ledger()
-            app.event(f"recover {venue_key}: closing {part} {symbol} on {other_key} filled nothing; "
+            app.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
                       "tried again at the next look", "error")
             return False
-        part = min(part, moved)
+        part = part if moved >= order else moved
         gone_at = liq if liq is not None else (pair.short_price if other_sign > 0 else pair.long_price)
-        exit_price = fills[0].avg_price or self._mark(other_key, symbol) or gone_at
+        exit_price = (fills[0].avg_price if fills else None) or self._mark(other_key, symbol) or gone_at
         fees = sum((f.fees for f in fills), Decimal(0))
         long_exit, short_exit = (exit_price, gone_at) if other_sign > 0 else (gone_at, exit_price)
         pnl = app.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,

@@ -8,7 +8,7 @@ of the least common multiple of the two base steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_DOWN, Decimal
 from fractions import Fraction
 from math import gcd
 
@@ -60,6 +60,13 @@ def floor_to_step(base: Decimal, step: Decimal) -> Decimal:
     if base <= 0:
         return Decimal(0)
     return (base / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def nearest_step(base: Decimal, step: Decimal) -> Decimal:
+    """The multiple of step nearest to base; a tie goes down (never more than base for half a step)."""
+    if base <= 0:
+        return Decimal(0)
+    return (base / step).to_integral_value(rounding=ROUND_HALF_DOWN) * step
 
 
 def ceil_to_step(base: Decimal, step: Decimal) -> Decimal:

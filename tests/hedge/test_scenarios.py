@@ -668,3 +668,57 @@ def test_a_hedge_leg_shorter_than_the_ledger_without_a_venue_order_saying_why_is
         app.tick()
         sim.clock.sleep(1000)
     assert app.halt_reason is not None and len(sim.orders(0)) == before
+
+
+@pytest.mark.parametrize("long_name, short_name", [("Futures_OKX", "Futures_Binance"),
+                                                   ("Futures_Bybit", "Futures_Binance"),
+                                                   ("Futures_Binance", "Futures_OKX"),
+                                                   ("Futures_Binance", "Futures_Bybit")])
+def test_a_partial_adl_off_the_hedge_venues_grid_is_closed_to_the_nearest_step_and_booked(long_name,
+                                                                                            short_name):
+    """Issue #17, chaos finding (seed 3, crash low): Binance auto-deleverages 51.6 % of a 0.25 ETH short,
+    0.129 ETH on its 0.001 grid; the OKX hedge trades 0.1-contract lots of ctVal 0.1 ETH (0.01 ETH) and
+    Bybit 0.01 ETH (the simulator's contract specs, fmz_compat/sim/params.py; the BTC analogues are in
+    /work/shared/reference/exchange_mechanics.md: Binance step 0.001, OKX ctVal 0.01 x lotSz 0.1).
+    Old code sent 0.129 as is: the venue refused it ("not a multiple of the amount step") at every look,
+    the ledger kept the old size and 0.129 ETH stayed unhedged for good. Now the hedge closes the nearest
+    step (0.13, reduce-only, never across zero), the pair is booked for the deleveraged 0.129 at the
+    venue's ADL price and what is left differs by at most half a hedge step (reconcile's tolerance). The
+    OKX/Bybit-deleveraged cases (their quantity is on Binance's finer grid) guard the same path the
+    other way."""
+    symbol = "ETH_USDT"
+    sim = Sim(long_name, short_name, hours=2, symbols=(symbol,))
+    app = sim.app(params=ADL_PARAMS.replace("BTC_USDT", symbol))
+    assert app.start()
+    buy, sell = app.venues[0], app.venues[1]
+    price = D(str(buy.exchange.GetTicker(symbol + ".swap")["Last"]))
+    fill = app.executor.execute_pair(symbol, (Leg(buy, "buy", D("0.25"), price),
+                                              Leg(sell, "sell", D("0.25"), price)), "open#1")
+    assert fill.balanced
+    app.ledger.record_open(symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
+                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.ledger.clear_orders()
+    sim.world.coins["ETH"].fair *= 0.97
+    sim.world.schedule_adl(sell.key, sim.now_ms() + 20_000, 0.516)
+    for _ in range(180):
+        app.tick()
+        sim.clock.sleep(1000)
+    adl = [o for o in sim.world.exchanges[1].GetHistoryOrders(symbol + ".swap") or []
+           if o["Info"] and o["DealAmount"] and o["Offset"] == 1
+           and not client_id_of(sell.key, o).startswith("hg")]
+    assert len(adl) == 1  # the venue's own order
+    cut = D(str(adl[0]["DealAmount"])) * sell.specs[symbol].ct_val
+    assert cut == (D("0.129") if sell.key == "binance" else D("0.12"))
+    assert app.halt_reason is None
+    positions = app.venue_positions()
+    assert positions is not None
+    assert positions[(sell.key, symbol)] == -(D("0.25") - cut)
+    step = buy.specs[symbol].base_step
+    assert positions[(buy.key, symbol)] == D("0.25") - (cut / step).quantize(D(1)) * step  # nearest step
+    assert app.ledger.pairs[1].qty == D("0.25") - cut  # booked for exactly what the venue deleveraged
+    assert abs(positions[(buy.key, symbol)] + positions[(sell.key, symbol)]) <= step / 2
+    tolerance = {(v.key, symbol): v.specs[symbol].base_step / 2 for v in app.venues}
+    assert app.ledger.reconcile(positions, tolerance) == []
+    assert any(f"booked at {D(str(adl[0]['AvgPrice'])):.2f}" in line and "liquidation/ADL order" in line
+               for line in sim.logs)

@@ -11,6 +11,7 @@ from hedge.sizing import (
     equal_base_qty,
     leg_problem,
     min_tradable_qty,
+    nearest_step,
 )
 
 CT_VALS = ["1", "0.1", "0.01", "0.001", "0.0001", "10", "0.000001", "0.5", "0.25"]
@@ -74,3 +75,20 @@ def test_min_tradable_qty_is_the_smallest_quantity_both_venues_accept(a, b, pric
     assert leg_problem(qty, price, a) is None and leg_problem(qty, price, b) is None
     smaller = qty - common_base_step(a, b)
     assert smaller <= 0 or leg_problem(smaller, price, a) or leg_problem(smaller, price, b)
+
+
+def test_nearest_step_rounds_a_quantity_from_another_venues_grid_ties_down():
+    """A partial ADL of 0.129 ETH on Binance's 0.001 grid is closed as 0.13 on OKX's 0.01 grid; a tie
+    (0.125) goes down, never more than what vanished by half a step; under half a step is nothing."""
+    step = Decimal("0.01")
+    assert nearest_step(Decimal("0.129"), step) == Decimal("0.13")
+    assert nearest_step(Decimal("0.125"), step) == Decimal("0.12")
+    assert nearest_step(Decimal("0.004"), step) == 0
+    assert nearest_step(Decimal(0), step) == 0
+
+
+@given(st.integers(min_value=0, max_value=10**7), st.sampled_from(LOTS + CT_VALS))
+def test_nearest_step_is_on_the_grid_and_within_half_a_step(thousandths: int, step_text: str):
+    base, step = Decimal(thousandths) / 1000, Decimal(step_text)
+    result = nearest_step(base, step)
+    assert result % step == 0 and abs(result - base) <= step / 2
