@@ -751,7 +751,22 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
         *alerts_summary(result.robot_dir),
         f"db      {result.db_path}",
         f"report  {result.report_path}  (open it in a browser)",
-        f"page    python -m fmz_compat dashboard {result.robot_dir}  (the robot page: status, charts, log)",
+        f"page    {python_command()} -m fmz_compat dashboard {result.robot_dir}  (the robot page: status, "
+        "charts, log)",
         f"run     {result.robot_dir / 'run.json'}",
     ]
     return "\n".join(lines)
+
+
+def python_command() -> str:
+    """The interpreter as the user can type it: `.venv/bin/python` from the repo (a fresh Debian has no
+    `python` command, and the one on PATH may lack the packages), `python` when that is this one."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    found = shutil.which("python")
+    if found and Path(found).absolute() == exe.absolute():  # not resolved: a venv's python links to the base
+        return "python"
+    return str(exe)

@@ -1,5 +1,6 @@
 import json
 import sqlite3
+import sys
 import textwrap
 
 import pytest
@@ -222,3 +223,22 @@ def test_pairs_listed_in_the_parameter_are_simulated(tmp_path):
     db = sqlite3.connect(next((tmp_path / "runs").glob("*/*.db3")))
     assert ("SOL listed: True",) in db.execute("SELECT Extra FROM log").fetchall()
     db.close()
+
+
+def test_the_summary_names_a_python_the_user_can_type(tmp_path, monkeypatch):
+    """tools/demo.sh runs .venv/bin/python; the summary said `page  python -m fmz_compat dashboard runs/1`,
+    and a fresh Debian has no `python` command (and a python on PATH may lack the packages)."""
+    from fmz_compat.runner import python_command
+
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(venv_python))
+    monkeypatch.chdir(tmp_path)
+    assert python_command() == ".venv/bin/python"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert python_command() == str(venv_python)  # elsewhere, and no `python` on PATH: the full path
+    monkeypatch.setenv("PATH", str(venv_python.parent))
+    assert python_command() == "python"  # the `python` on PATH is this one
