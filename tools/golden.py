@@ -323,7 +323,20 @@ def first_differences(name: str, expected: list[str], got: list[str], limit: int
     shown = diff[:limit]
     more = len(diff) - len(shown)
     tail = [f"... {more} more diff lines"] if more > 0 else []
-    return "\n".join([*shown, *tail, "(intended? re-pin with: python -m tools.golden --update)"])
+    return "\n".join([*shown, *tail, *_first_change(expected, got),
+                      "(intended? re-pin with: python -m tools.golden --update)"])
+
+
+def _first_change(expected: list[str], got: list[str], width: int = 120) -> list[str]:
+    """Where the first differing row differs, for long rows (a status table is one row)."""
+    for row, (old, new) in enumerate(zip(expected, got, strict=False), start=1):
+        if old != new:
+            pairs = enumerate(zip(old, new, strict=False))
+            col = next((i for i, (a, b) in pairs if a != b), min(len(old), len(new)))
+            start = max(0, col - width // 2)
+            return [f"first change: row {row}, column {col + 1}",
+                    f"  pinned:   ...{old[start:col + width]}", f"  this run: ...{new[start:col + width]}"]
+    return [f"first change: the rows end at row {min(len(expected), len(got)) + 1}"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,8 +48,9 @@ def test_a_difference_is_shown_as_the_first_differing_rows_and_how_to_re_pin() -
     assert '-log [50, 5, "tick"]' in diff and '+log [50, 5, "OPEN open#1"]' in diff
     assert "python -m tools.golden --update" in diff
     assert golden.first_differences("outage", pinned, list(pinned)) == ""
+    assert "first change: row 51, column 14" in diff
     many = golden.first_differences("outage", pinned, [r + " x" for r in pinned], limit=12)
-    assert len(many.splitlines()) == 14 and "more diff lines" in many
+    assert len(many.splitlines()) == 17 and "more diff lines" in many
 
 
 def test_a_pin_written_twice_is_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
