@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_NOTIONAL = json.loads((ROOT / "params.json").read_text())["order_notional_usdt"]
 
@@ -24,6 +26,7 @@ def _robot(out: Path) -> tuple[dict, list[str]]:
     return run, lines
 
 
+@pytest.mark.slow
 def test_backtest_trades_stays_hedged_and_is_deterministic(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     assert _backtest(first).returncode == 0
@@ -64,6 +67,7 @@ def test_bad_params_stop_before_any_order(tmp_path):
     assert "equity" not in result.stdout and "report " not in result.stdout
 
 
+@pytest.mark.slow
 def test_one_day_on_three_venues_and_five_coins_stays_hedged_and_breaks_pnl_down(tmp_path):
     params = json.loads((ROOT / "params.json").read_text())
     coins = ["BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT"]

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,6 +93,7 @@ def test_profit_figure_and_bad_points_are_dropped():
     assert normalize_point({"x": 5, "y": float("nan")}, 0) == [5, None]
 
 
+@pytest.mark.slow
 def test_a_year_of_minute_points_is_aggregated_and_keeps_its_spike():
     points = [[T0 + i * 60_000, float(i % 100)] for i in range(525_600)]
     points[300_000][1] = 1e6

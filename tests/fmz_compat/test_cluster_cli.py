@@ -69,6 +69,8 @@ def _check_nothing_left(summary: dict, out_text: str) -> None:
     assert "redis://:" not in out_text and summary["namespace"] in out_text  # the password is never shown
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_three_runs_in_a_row_one_interrupted_are_independent_and_leave_nothing(tmp_path):
     out = tmp_path / "runs"
     first = _cluster(out)

@@ -54,6 +54,7 @@ def _row(page: str, label: str) -> str:
     return found.group(1).strip()
 
 
+@pytest.mark.slow
 def test_every_place_shows_the_same_value_under_the_same_name(fixed_run):
     result, summary, page, robot_page = fixed_run
     f = summary_figures(result.stats, result.window)

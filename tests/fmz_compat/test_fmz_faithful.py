@@ -473,6 +473,7 @@ def _closes(coin: str) -> dict[int, float]:
     return {int(row.split(",")[0]): float(row.split(",")[column]) for row in lines}
 
 
+@pytest.mark.slow
 def test_btc_follows_the_real_8_hour_closes_inside_the_data(tmp_path):
     # the closes come from ../shared/data/xex_8h_perps_2023_2024 (Binance BTCUSDT perpetual), a source
     # we did not write; 2024-03-01 00:00 UTC is one of its close times

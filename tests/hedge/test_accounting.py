@@ -49,6 +49,7 @@ growth = st.decimals(min_value=D("0.9"), max_value=D("1.1"), places=4)
 step = st.tuples(growth, st.lists(st.tuples(st.booleans(), money), max_size=3))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(start=st.decimals(min_value=D("100"), max_value=D("1000000"), places=2),
        steps=st.lists(step, min_size=1, max_size=25))

@@ -4,6 +4,8 @@ format, applied to VenueHealth before any call fails, and to openings ahead of t
 import json
 from decimal import Decimal
 
+import pytest
+
 from hedge.maintenance import ALL, MaintenanceWatcher, parse_bybit, parse_coinex, parse_okx
 from hedge.outage import ACCOUNT, MARKET, ORDERS, VenueHealth
 
@@ -148,6 +150,7 @@ def _hedged_on_the_simulator(sim_robot):
     return sim, app, Leg
 
 
+@pytest.mark.slow
 def test_a_noticed_maintenance_counts_the_venue_out_and_its_hedge_is_stopped_in_tiers_alone(sim_robot):
     sim, app, Leg = _hedged_on_the_simulator(sim_robot)
     begin = sim.start_ms + 60 * MIN

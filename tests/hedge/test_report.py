@@ -41,6 +41,7 @@ def _run(tmp_path: Path, days: int, hook, params=None):
     return result, "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_deposit_and_withdrawal_commands_mint_and_burn_shares_without_moving_unit_nav(tmp_path):
     navs = []  # (sim ms, unit NAV, shares) at every tick
     done = set()
@@ -83,6 +84,7 @@ def ninety_days(tmp_path_factory):
     return result, summary
 
 
+@pytest.mark.slow
 def test_ninety_days_keep_the_charts_light_and_the_summary_complete(ninety_days):
     result, summary = ninety_days
     store = RobotStore(result.db_path)
@@ -102,6 +104,8 @@ def test_ninety_days_keep_the_charts_light_and_the_summary_complete(ninety_days)
         assert figure in summary
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_ninety_day_report_opens_in_headless_chromium_with_every_chart_drawn(ninety_days, tmp_path):
     from playwright.sync_api import sync_playwright  # the test extra pins it; Chromium is Debian's
     result, _ = ninety_days
@@ -150,6 +154,7 @@ class RecordingChart:
         self.resets += 1
 
 
+@pytest.mark.slow
 def test_a_year_of_chart_points_stays_light_and_ordered():
     from hedge.accounting import Accounting, Observation
     from hedge.report import Charts
@@ -293,6 +298,7 @@ def test_a_declared_flow_that_never_happened_is_dropped_with_a_red_line(fake_exc
     assert any("do not show in the equity" in str(line) for line in runtime.logs)
 
 
+@pytest.mark.slow
 def test_accounts_tab_shows_margin_leverage_distance_to_liquidation_and_next_funding(tmp_path):
     """While a pair is open, each venue's row agrees with an independent reading of the venue: margin used
     and leverage from GetPositions, the nearest cross liquidation price from the venue mechanics (the slow

@@ -91,6 +91,7 @@ class Sim:
         return [line for line in self.logs if text in line]
 
 
+@pytest.mark.slow
 def test_a_30pct_fall_keeps_every_venue_away_from_its_stops_in_auto_while_off_reaches_them():
     runs = {}
     for mode in ("off", "auto"):

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -375,6 +376,7 @@ def restart(fund: Fund) -> App:
             fund.clock.sleep(LOOP_MS)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actions=st.lists(ACTIONS, min_size=3, max_size=10))
 # found by this test: the destination's wallets unreadable right after the treasury moved the credited

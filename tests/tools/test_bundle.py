@@ -53,6 +53,7 @@ def _write_bundle(path: Path, **kwargs) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_bundle_trades_exactly_like_strategy_py(tmp_path):
     source_run, source_rows = _backtest(ROOT / "strategy.py", tmp_path / "source")
     built = _write_bundle(tmp_path / "strategy_fmz.py")
@@ -68,6 +69,7 @@ def test_bundle_trades_exactly_like_strategy_py(tmp_path):
     assert bundle_rows == source_rows
 
 
+@pytest.mark.slow
 def test_bundle_is_reproducible_and_embeds_only_the_strategy(tmp_path):
     text = bundle.build_bundle()
     assert text == bundle.build_bundle()
@@ -163,6 +165,7 @@ except SystemExit as stop:  # the strategy stops the robot with a status, as exi
 '''
 
 
+@pytest.mark.slow
 def test_bundle_runs_on_a_bare_python_and_checks_codes_in_pure_python(tmp_path):
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -195,6 +198,7 @@ def test_imports_fmz_hosts_lack_are_refused(tmp_path):
         bundle.build_bundle(root=root)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_file_and_rejects_a_private_key_as_pubkey(tmp_path, capsys):
     out = tmp_path / "dist" / "strategy_fmz.py"
     assert bundle.main(["--out", str(out)]) == 0
@@ -218,6 +222,7 @@ def _cli_backtest(strategy: Path, out: Path, *extra: str):
     return done, json.loads((robot / "run.json").read_text()), lines
 
 
+@pytest.mark.slow
 def test_bundle_with_a_key_runs_as_is_under_the_cli_only_with_a_valid_code(tmp_path):
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -23,6 +23,7 @@ def _log(db) -> list[str]:
         return [row[0] for row in con.execute("SELECT Extra FROM log ORDER BY Id")]
 
 
+@pytest.mark.slow
 def test_a_short_chaos_run_of_the_strategy_meets_the_criteria(tmp_path):
     code = chaos.main(["--days", "1.5", "--seed", "3", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "seed-3.json").read_text())

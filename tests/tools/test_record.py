@@ -353,6 +353,7 @@ def test_websocket_source_streams_books_and_trades_and_marks_a_dropped_watch_as_
     assert kinds.count("funding") == 1  # REST funding poll on the first poll
 
 
+@pytest.mark.slow
 def test_the_recorders_binance_client_streams_books_and_trades_on_binances_routed_urls():
     """Binance moved USDⓈ-M streams to routed URLs (announced 2026-03-06, legacy retired 2026-04-23:
     https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice,

@@ -17,6 +17,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DOCS_SCREENSHOT = REPO / "docs" / "img" / "dashboard.png"  # refreshed with UPDATE_DOCS_SCREENSHOTS=1
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # each module run starts Chromium
 
 
 @pytest.fixture(scope="module")

@@ -137,6 +137,7 @@ def test_cli_rejects_bad_dashboard_input(tmp_path, capsys):
     assert "at least 8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_live_robot_receives_a_command_over_http(live_robot):
     base = live_robot.url.rstrip("/")
     deadline = time.monotonic() + 30

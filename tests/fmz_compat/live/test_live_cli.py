@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from venue_payloads import BINANCE_EXCHANGE_INFO, SECRETS
 from ws_server import FakeVenueWs
 
@@ -59,6 +60,7 @@ def test_hedge_mode_account_is_refused_with_what_to_change(tmp_path, capsys, htt
     assert "one-way mode" in err and SECRETS["binance"].secret not in err
 
 
+@pytest.mark.slow
 def test_a_live_run_reads_the_venue_and_logs_through_the_robot(tmp_path, capsys, http):
     strategy, keys = _files(tmp_path, _binance_keys())
     api = "https://fapi.binance.com/fapi/v1"
@@ -106,6 +108,7 @@ def main():
 '''
 
 
+@pytest.mark.slow
 def test_a_live_run_streams_books_and_falls_back_to_rest_until_they_are_in_sync(tmp_path, capsys, http):
     strategy, keys = _files(tmp_path, _binance_keys())
     strategy.write_text(WS_STRATEGY)
@@ -149,6 +152,7 @@ def test_book_options_are_checked(tmp_path, capsys, http):
     assert len(http.calls) == 0
 
 
+@pytest.mark.slow
 def test_a_live_run_with_the_dashboard_serves_the_robot_page(tmp_path, capsys, http):
     from fmz_compat.__main__ import build_parser
     from fmz_compat.live_cli import main_live

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ secret_text = st.text(alphabet=string.ascii_letters + string.digits + "+/=-_", m
 noise = st.text(alphabet=string.printable, max_size=80)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(key=secret_text, secret=secret_text, password=secret_text,
        parts=st.lists(noise, min_size=4, max_size=4))

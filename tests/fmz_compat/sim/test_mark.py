@@ -13,6 +13,8 @@ funding / funding interval)).
 import math
 import statistics
 
+import pytest
+
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from fmz_compat.sim.market import INDEX_LEVEL
@@ -124,6 +126,7 @@ def test_a_spike_that_touches_the_liquidation_price_between_minute_samples_liqui
     assert len(calm_ex.GetPositions("BTC_USDT.swap")) == 1
 
 
+@pytest.mark.slow
 def test_the_safe_band_never_skips_a_liquidation_the_full_check_finds():
     """The screen that skips the check while every mark stays in the account's safe band must be invisible:
     a world run with it liquidates at the same step and mark as one that checks in full every chunk."""

@@ -37,6 +37,7 @@ def at(world, hours):
     return {(q.market, q.pair): q.price for q in world.quotes.values()}
 
 
+@pytest.mark.slow
 def test_the_default_price_path_is_the_one_from_before_scenarios_existed():
     world, _, _ = make(hours=72)
     path = [tuple(round(p, 8) for p in at(world, h).values()) for h in range(1, 50)]
@@ -92,6 +93,7 @@ def test_each_scheduled_stale_window_freezes_the_book_at_its_own_start():
     assert binance.GetTicker("BTC_USDT.swap").Time == START_MS + 600_000
 
 
+@pytest.mark.slow
 def test_a_shape_moves_the_fair_price_by_exactly_its_knots_when_volatility_is_unscaled():
     plain, _, _ = make()
     shaped, _, _ = make()
@@ -105,6 +107,7 @@ def test_a_shape_moves_the_fair_price_by_exactly_its_knots_when_volatility_is_un
         assert shaped.coins["ETH"].fair == plain.coins["ETH"].fair  # another coin is untouched
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_each_historical_shape_reaches_its_extreme_and_venues_diverge_by_percents(name):
     shape = SHAPES[name]

@@ -38,6 +38,7 @@ def _one_line_error(capsys, argv: list[str]) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_strategy_runs_as_a_node_until_the_server_window_ends(tmp_path):
     params = json.loads((ROOT / "params.json").read_text())
     params.update(max_book_age_ms=30_000)  # one call is about a simulated second at this speed

@@ -151,6 +151,7 @@ def _largest_step(navs):
     return max(abs(b - a) for a, b in zip(navs, navs[1:], strict=False))
 
 
+@pytest.mark.slow
 def test_outside_deposit_and_withdrawal_mint_and_burn_shares_at_that_moment_without_any_command(tmp_path):
     navs = []  # (sim ms, unit NAV, shares) at every loop turn
     done = set()
@@ -221,6 +222,7 @@ def _old_rows(world, account: int, count: int, start_ms: int, step_ms: int) -> N
                                "time": start_ms + i * step_ms})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("venue", "default_days"), [("binance", 90), ("bybit", 30), ("okx", None)])
 def test_each_simulated_history_answers_only_the_venues_own_window_and_read_history_pages_past_it(
         venue, default_days):

@@ -310,6 +310,7 @@ def test_many_symbols_have_sane_specs():
             assert m.MinQty * m.CtVal * t.Last < 100  # a small order is always possible
 
 
+@pytest.mark.slow
 def test_calibrated_volatility_and_cross_venue_spread():
     """Coarse grid (1 min) over 200 days: 8h vol and Bybit-OKX spread near the data's figures."""
     world, clock, _ = make(("Futures_Bybit", "Futures_OKX"), hours=200 * 24, step_ms=60_000,
@@ -327,6 +328,7 @@ def test_calibrated_volatility_and_cross_venue_spread():
     assert abs(statistics.fmean(spreads) + 1.75) < 2.0     # data: -1.75 bps (Bybit below OKX)
 
 
+@pytest.mark.slow
 def test_venue_down_keeps_running_and_liquidates_the_orphaned_leg():
     world, clock, log = make(("Futures_Binance", "Futures_OKX"), hours=96, balance=100.0)
     bn, okx = world.exchanges
@@ -345,6 +347,7 @@ def test_venue_down_keeps_running_and_liquidates_the_orphaned_leg():
     assert any("Futures_OKX" in r["message"] and "liquidated" in r["message"] for r in log.rows)
 
 
+@pytest.mark.slow
 def test_cross_margin_liquidates_all_cross_positions_once_wallet_is_gone():
     world, clock, _ = make(("Futures_Bybit",), hours=24 * 20, balance=60.0)
     ex = world.exchanges[0]
@@ -383,6 +386,7 @@ def _lag1(xs):
     return sum((a - m) * (b - m) for a, b in zip(xs, xs[1:], strict=False)) / sum((a - m) ** 2 for a in xs)
 
 
+@pytest.mark.slow
 def test_calibrated_funding_statistics():
     """Settled 8h rates over 300 days: std, autocorrelation and venue differences near the data's."""
     world, clock, _ = make(("Futures_Binance", "Futures_Bybit", "Futures_OKX"), hours=300 * 24,

@@ -11,6 +11,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.app import App
@@ -106,6 +108,7 @@ def _positions(world: Any) -> dict[tuple[str, str], Decimal]:
     return out
 
 
+@pytest.mark.slow
 def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_outage(redis_url, redis_server):
     clock = BacktestClock(START_MS * 1_000_000, (START_MS + 30 * 3_600_000) * 1_000_000)
     bindings = tuple(ExchangeBinding(EIDS[v]) for v in VENUES)

@@ -15,6 +15,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.app import App
@@ -272,6 +274,7 @@ def test_a_dead_nodes_unit_is_stopped_by_its_adopter_once_the_lease_lapses(redis
     assert b.app.halt_reason is None
 
 
+@pytest.mark.slow
 def test_nodes_binding_some_venues_open_and_close_only_units_they_can_trade(redis_url):
     """The strategy itself, loose thresholds, two simulated hours: tokyo (binance+okx) and singapore
     (bybit+okx) each open and close pairs of their own unit, okx carries both, nobody halts over the venue

@@ -315,6 +315,7 @@ def test_rate_budget_stamped_by_a_later_clock_refills_from_now_on(redis_url, red
     assert earlier.reserve("binance", Cost(orders=8)) == 200  # 8 left, 2 kept for closes: wait for 2
 
 
+@pytest.mark.slow
 def test_rate_budget_falls_back_to_the_local_one_while_redis_is_away(redis_url, redis_server):
     class Local:
         def __init__(self):

@@ -20,6 +20,8 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from fmz_compat.remote import VenueAdmin
 from fmz_compat.sim.server import launch
 
@@ -152,6 +154,7 @@ def _unhedged_intervals(changes: list[dict], end_ms: int) -> list[tuple[str, int
     return out
 
 
+@pytest.mark.slow
 def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tmp_path, redis_server):
     redis_server.client().flushall()
     server, url = launch("--lockstep", "--days", "1", "--wait-nodes", "3", "--venues", "binance,bybit,okx",

@@ -3,6 +3,7 @@
 import dataclasses
 from decimal import Decimal as D
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,7 @@ def _leverage(venue, symbol, qty, entry, fraction) -> D:
     return 1 + (tier.max_leverage - 1) * fraction
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(VENUE_NAMES, SYMBOLS, SIDES, QTYS, PRICES, FRACTIONS)
 def test_isolated_maintenance_condition_holds_with_equality_at_the_liquidation_price(
@@ -43,6 +45,7 @@ def test_isolated_maintenance_condition_holds_with_equality_at_the_liquidation_p
     assert _close(venue.equity(at_lp), venue.requirement(at_lp))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(VENUE_NAMES, SYMBOLS, SIDES, QTYS, PRICES, FRACTIONS,
        st.lists(st.tuples(SIDES, st.decimals(min_value=D("0.01"), max_value=D("50"), places=2),
@@ -75,6 +78,7 @@ def test_isolated_long_liquidates_below_entry_and_short_above(name, symbol, qty,
     assert long_lp < entry < short_lp
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(VENUE_NAMES, SYMBOLS, SIDES, QTYS, PRICES, FRACTIONS, FRACTIONS)
 def test_higher_leverage_moves_the_liquidation_price_toward_entry(name, symbol, side, qty, entry, f1, f2):
