@@ -91,7 +91,8 @@ def test_one_day_on_three_venues_and_five_coins_stays_hedged_and_breaks_pnl_down
     # flat in base still shows quantity x cross-venue gap (about 13 USDT for 23k DOGE at 5 bps here); an
     # unhedged leg would show its whole notional. Below 5 % of one order: never a leg left standing.
     assert stats["max_abs_net_exposure_usdt"] < 0.05 * ORDER_NOTIONAL
-    for part in ("trading PnL before fees ", "fees ", "after fees ", "funding ", "slippage ", "rebates (est.) "):
+    for part in ("trading PnL before fees ", "fees ", "after fees ", "funding ", "slippage ",
+                 "rebates (est.) "):
         assert f", {part}" in summary, part
     figures = dict(item.rsplit(" ", 1) for item in summary.split(", ")[2:9] if item.count(" ") >= 1)
     assert abs(float(figures["fees"]) - stats["totals"]["fees_usdt"]) < 0.01  # the same fees the venues took

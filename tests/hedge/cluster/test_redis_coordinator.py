@@ -415,7 +415,8 @@ def test_a_node_lost_is_a_critical_event_and_a_clean_exit_is_not(redis_url):
     assert not [e for e in b.host.events if "lost" in e[1]]
     b.sync(a.now + 10_001)  # a stopped renewing: its heartbeat lapsed
     lost = [e for e in b.host.events if " lost " in e[1]]
-    assert lost == [("critical", "cluster: node a lost (no heartbeat for 10 s); the live nodes adopt its units")]
+    assert lost == [("critical",
+                     "cluster: node a lost (no heartbeat for 10 s); the live nodes adopt its units")]
     b.sync(b.now + 1)
     assert len([e for e in b.host.events if " lost " in e[1]]) == 1  # said once
 
