@@ -172,7 +172,8 @@ class App:
                                  in_doubt=self.order_in_doubt, max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
-        self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event)
+        self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event,
+                                  cfg.outage.timeout_cooldown_s * 1000)
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health)
@@ -1433,10 +1434,12 @@ class App:
     def _scan(self, symbol: str) -> None:
         oldest = self.now_ms - self.cfg.max_book_age_ms
         out = self.health.out_since
+        cooling = self.health.cooling  # an order call timed out there recently (hedge/outage.py)
         blocked = self.maintenance.blocked if self.maintenance is not None else {}
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
                 if top.time_ms >= oldest and 0.0 < top.bid <= top.ask and key not in blocked
-                and not (out and (self.health.is_out(key) or key in self.health.recovered))]
+                and not (out and (self.health.is_out(key) or key in self.health.recovered))
+                and not (cooling and self.health.cooling_down(key))]
         if len(tops) < 2:
             self.last_opportunity[symbol] = None
             return

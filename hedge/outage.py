@@ -6,6 +6,12 @@ out after `max_errors` failures in a row (a call whose outcome is unknown, `last
 live exchange object, counts as one), or, for market data, after as many ticks in a row in which the
 venue answered but none of its books was fresh (a frozen feed). One good answer brings it back.
 Transitions are events; `recovered` hands the venue to whoever has to reconcile it first.
+
+An order call whose outcome is unknown (it returned None and the runtime did not say the venue refused it)
+puts its venue in a cool-down for openings: no new pair sends an order there for `timeout_cooldown_ms`,
+extended by each further such call. The venue is not out: its lookups usually still answer, so
+`max_errors` in a row would never be reached, while its orders keep timing out and reaching the matching
+engine late. Closes, stops and recovery are not held back by it.
 """
 
 from __future__ import annotations
@@ -56,8 +62,11 @@ WEIGHTS = {
 class VenueHealth:
     """Consecutive failures per venue and function, and what is out right now."""
 
-    def __init__(self, max_errors: int, now_ms: Callable[[], int], event: Callable[..., None]) -> None:
+    def __init__(self, max_errors: int, now_ms: Callable[[], int], event: Callable[..., None],
+                 timeout_cooldown_ms: int = 0) -> None:
         self.max_errors = max_errors
+        self.timeout_cooldown_ms = timeout_cooldown_ms
+        self.cooling: dict[str, int] = {}  # venue -> ms until which no new pair sends an order there
         self._now_ms = now_ms
         self._event = event
         self.errors: dict[tuple[str, str], int] = {}
@@ -152,6 +161,32 @@ class VenueHealth:
             and self.errors.get((venue, MARKET), 0) < self.max_errors
         )
 
+    def order_timed_out(self, venue: str, method: str) -> None:
+        """An order call on `venue` gave no answer and no proof of refusal: start or extend its cool-down."""
+        if self.timeout_cooldown_ms <= 0:
+            return
+        now = self._now_ms()
+        if venue not in self.cooling:
+            self._event(
+                f"venue {venue} {method} timed out (outcome unknown): no new pairs on {venue} for "
+                f"{self.timeout_cooldown_ms / 1000:.0f} s, extended by each further timeout; "
+                "closes and stops carry on",
+                "warn",
+            )
+        self.cooling[venue] = now + self.timeout_cooldown_ms
+
+    def cooling_down(self, venue: str) -> bool:
+        """No new pair may send an order to `venue`: an order call there timed out recently."""
+        until = self.cooling.get(venue)
+        if until is None:
+            return False
+        if self._now_ms() < until:
+            return True
+        del self.cooling[venue]
+        self._event(f"venue {venue}: no order call timed out for {self.timeout_cooldown_ms / 1000:.0f} s; "
+                    "new pairs allowed again", "info")
+        return False
+
     def rejects_since(self, since_ms: int) -> int:
         return sum(1 for ms in self.rejects if ms >= since_ms)
 
@@ -191,6 +226,10 @@ class MonitoredExchange:
             result = target(*args)
             unknown = bool(getattr(self._inner, "last_outcome_unknown", False))
             self._health.record(self._venue, function, result is not None and not unknown, name, unknown)
+            # as the executor reads it: None without the runtime saying "refused" may still land
+            refused = getattr(self._inner, "last_outcome_unknown", None) is False
+            if name in PLACING and result is None and not refused:
+                self._health.order_timed_out(self._venue, name)
             return result
 
         return call

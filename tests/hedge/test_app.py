@@ -1079,3 +1079,37 @@ def test_an_unbooked_opening_whose_trade_back_is_refused_or_half_filled_is_trade
     assert binance.base_position() == 0 and okx.sent == []
     assert again.halt_reason is None and again.ledger.orders == {} and again.ledger.pairs == {}
     assert not any("by hand" in line for line in runtime.logs)
+
+
+def test_an_order_call_that_timed_out_stops_new_pairs_on_its_venue_for_the_cool_down(fake_exchange,
+                                                                                    fake_runtime):
+    """Chaos run (seed 3): binance's orders kept timing out and landing late, yet 30 s after undoing one
+    opening the strategy opened the same pair there again, and again. An order call with no answer and no
+    proof of refusal now keeps new pairs off its venue for outage.timeout_cooldown_s (60 s); the close of
+    the pair it left is still sent. Old code: the pair re-opens on okx as soon as the 10 s cooldown_s
+    has passed."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime, PATIENT)
+    assert app.start()
+    timed_out_ms = app.now_ms
+    okx.reject = [True]  # CreateOrder returns None; the fake runtime never says "refused"
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1 and [s for _, s, _ in okx.sent] == ["sell", "sell"]  # topped up
+    notices = [line for line in runtime.logs if "no new pairs on okx for 60 s" in line]
+    assert len(notices) == 1
+
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)  # converged: the close goes out during the cool-down
+    _run(app, runtime, 1)
+    assert app.ledger.pairs == {} and okx.sent[-1][1] == "closesell"
+    assert app.now_ms < timed_out_ms + 60_000
+
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)  # the same edge again
+    while app.now_ms < timed_out_ms + 59_000:
+        _run(app, runtime, 1)
+    assert app.ledger.pairs == {} and okx.sent[-1][1] == "closesell"
+    assert any("okx" in line and "no new pairs" in line for line in runtime.logs)
+    _run(app, runtime, 4)  # past the cool-down: openings on okx resume
+    assert len(app.ledger.pairs) == 1 and okx.sent[-1][1] == "sell"
+    assert any("venue okx: no order call timed out for 60 s; new pairs allowed again" in line
+               for line in runtime.logs)
+    assert len([line for line in runtime.logs if "no new pairs on okx for 60 s" in line]) == 1

@@ -123,3 +123,44 @@ def test_a_frozen_feed_is_an_outage_of_market_data_only(sim_robot):
     assert any("no fresh book for 3 ticks" in line for line in sim.logs)
     _run(sim, app, 5 * 60)
     assert not app.health.is_out("okx")
+
+
+class _Venue:
+    """An order call that answers None; `last_outcome_unknown` as a runtime sets it (absent: says nothing)."""
+
+    def CreateOrder(self, *_args):
+        return None
+
+
+class _FreeBudget:
+    def spend(self, venue, cost):
+        pass
+
+
+def test_each_order_timeout_extends_the_venue_cool_down_and_one_event_says_so():
+    """outage.timeout_cooldown_s: an order call with no answer and no proof of refusal keeps new pairs off
+    its venue; each further timeout extends it, the event is written once per cool-down, a venue that
+    answered "refused" (last_outcome_unknown False) is not cooled, 0 turns the rule off."""
+    from hedge.outage import MonitoredExchange, VenueHealth
+
+    now, events = [0], []
+    health = VenueHealth(3, lambda: now[0], lambda text, level="info": events.append(text), 60_000)
+    inner = _Venue()
+    exchange = MonitoredExchange(inner, "binance", health, _FreeBudget())
+    exchange.CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)
+    now[0] = 50_000
+    exchange.CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)  # a second timeout: 60 s from here
+    now[0] = 100_000
+    assert health.cooling_down("binance") and not health.is_out("binance") and health.can_trade("binance")
+    assert len([e for e in events if "no new pairs on binance" in e]) == 1
+    now[0] = 110_000
+    assert not health.cooling_down("binance") and health.cooling == {}
+    assert any("new pairs allowed again" in e for e in events)
+
+    inner.last_outcome_unknown = False  # the venue answered: refused, nothing can land later
+    exchange.CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)
+    assert not health.cooling_down("binance")
+
+    off = VenueHealth(3, lambda: now[0], lambda *_: None, 0)
+    MonitoredExchange(_Venue(), "okx", off, _FreeBudget()).CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)
+    assert not off.cooling_down("okx")
