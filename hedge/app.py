@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -38,7 +38,7 @@ from hedge.market import (
     venue_key,
 )
 from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
-from hedge.orders import OrderRecord
+from hedge.orders import OrderRecord, OrderStatus
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.report import Report
@@ -822,6 +822,7 @@ class App:
                               f"{record.status.value}: not re-sending until a query settles it",
                               {(record.venue, record.symbol)})
                     return False
+        self._count_late_fills()
         explained: dict[tuple[str, str], Decimal] = {}
         units: dict[tuple[str, str], Unit | None] = {}
         for record in self.ledger.orders.values():
@@ -876,6 +877,27 @@ class App:
         self._save_ledger()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
+
+    def _count_late_fills(self) -> None:
+        """A journaled order proved absent that the venue lists after all (it reached the matching engine
+        late) filled what the list says: recovery counts it like any other fill, so its opening is traded
+        back whole, and it leaves the journal unwatched (Ledger.clear_orders): reconcile never closes it
+        again. Read before the positions, so a fill the list shows is in the position read after it."""
+        absent: dict[tuple[str, str], dict[str, OrderRecord]] = {}
+        for cid, record in self.ledger.orders.items():
+            if record.status is OrderStatus.ABSENT and record.misses:
+                absent.setdefault((record.venue, record.symbol), {})[cid] = record
+        for (key, symbol), records in sorted(absent.items()):
+            venue = self._venue_or_none(key)
+            if venue is None:
+                continue
+            for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, set(records)).items()):
+                record = records[cid]
+                if filled > record.filled:
+                    self.ledger.journal(replace(record, filled=filled, avg_price=price))
+                    self._save_ledger()
+                    self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
+                               f"filled {filled} {symbol}: counted with its execution", "warn")
 
     def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
                       positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:

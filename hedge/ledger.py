@@ -130,10 +130,12 @@ class Ledger:
 
     def clear_orders(self, tag: str | None = None) -> None:
         """Forget journaled orders of one execution (all when tag is None) once it is booked; a timed-out
-        one proved absent (looked up, never seen) goes on the watch list."""
+        one proved absent (looked up, never seen) goes on the watch list, unless recovery already found it
+        landed late and counted its fill (App._count_late_fills)."""
         kept = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
         for cid, record in self.orders.items():
-            if cid not in kept and record.status is OrderStatus.ABSENT and record.misses:
+            unseen = record.status is OrderStatus.ABSENT and record.misses and not record.filled
+            if cid not in kept and unseen:
                 self.watch[cid] = record
         for cid in list(self.watch)[:-WATCHED_ORDERS]:
             del self.watch[cid]

@@ -790,6 +790,37 @@ def test_a_stop_that_closed_its_leg_alone_and_was_not_booked_is_completed_at_res
     assert again.ledger.pairs == {} and again.ledger.loose == {} and again.halt_reason is None
 
 
+@pytest.mark.parametrize(("lands_ms", "binance_undo_ratio", "late_closes"), [
+    (12_000, 1.0, 0),   # lands after absence was proved, before the recovery turn that reads the positions
+    (16_000, 0.5, 0),   # lands between recovery's turns (its first trade-back of binance fills half)
+    (20_000, 0.5, 1),   # lands after recovery finished: the watch list closes it, once
+])
+def test_an_opening_leg_proved_absent_that_lands_during_recovery_is_traded_back_with_its_pair(
+        fake_exchange, fake_runtime, lands_ms, binance_undo_ratio, late_closes):
+    """Issue #17 seq 2 (chaos --days 2 --seed 3, open#14): binance's buy fills, okx's sell times out and is
+    proved absent over the settle window, then reaches okx's matching engine while recovery is still to
+    finish. Recovery counts the late fill with its opening and trades both legs back; the watch list does not
+    close okx's fill a second time. Old code (12 s, 16 s): the late fill did not explain okx's short, the
+    journal was cleared without trading binance back, reconcile closed okx's late fill and binance's long
+    stayed unhedged, halted with 'close them by hand'."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.lands_late_ms = [lands_ms]
+    binance.fill_ratio = [1.0, binance_undo_ratio]  # the opening's buy, then recovery's first trade-back
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only the recovery and the watch list trade
+    assert binance.base_position() == D("0.019") and okx.base_position() == 0
+    _run(app, runtime, 60)
+    assert okx._landing == []  # it did land
+    assert binance.base_position() == 0 and okx.base_position() == 0  # every venue matches the empty ledger
+    assert app.ledger.pairs == {} and app.ledger.loose == {} and app.ledger.orders == {}
+    assert app.ledger.watch == {} and app.halt_reason is None
+    assert not any("by hand" in line for line in runtime.logs)
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # the late sell closed once, never twice
+    assert sum(1 for line in runtime.logs if "reached okx late" in line and "late:" in line) == late_closes
+
+
 def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
     """Both legs of an opening filled and were not booked; recovery trades binance's back, then finds okx
     busy (another node) and comes back later: binance must not be traded back a second time (recovery's own
