@@ -68,6 +68,9 @@ LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
+# a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
+# so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
+WATCH_YOUNG_SETTLES = 2
 PROBE_INTERVAL_MS = 10_000
 STATE_KEY = "hedge_state_v1"
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
@@ -146,6 +149,7 @@ class App:
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
+        self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
         self._next_log_reset_ms = 0
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
         self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -372,6 +376,8 @@ class App:
             if self.state.may_close and not self._recovery_waits(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
                 self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
+        if self.now_ms < self._next_reconcile_ms and self.ledger.watch and self._young_watch_landed():
+            self._next_reconcile_ms = self.now_ms  # close it this turn, not at the next periodic reconcile
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
             self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
         if self.ledger.orders and self.state.may_close:
@@ -611,6 +617,27 @@ class App:
             self.clear_halt()
         self._record_exposure(positions)
         self.guards.check_exposure()
+
+    def _young_watch_landed(self) -> bool:
+        """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every
+        turn (one list query per venue and symbol), older ones only at reconcile: True when one of them now
+        shows a fill it has not yet triggered a reconcile for (reconcile closes and books it, once)."""
+        young: dict[tuple[str, str], set[str]] = {}
+        for cid, record in self.ledger.watch.items():
+            settle_ms = self.executor.settle_ms(record.venue)
+            proved_ms = record.sent_ms + settle_ms  # the last lookup of the settle window proved it absent
+            if self.now_ms < proved_ms + WATCH_YOUNG_SETTLES * settle_ms and cid not in self._watch_landed:
+                young.setdefault((record.venue, record.symbol), set()).add(cid)
+        landed = False
+        for (key, symbol), cids in sorted(young.items()):
+            venue = self._venue_or_none(key)
+            if venue is None or not self.health.can_trade(key):
+                continue
+            for cid, (filled, _price) in self.executor.late_fills(venue, symbol, cids).items():
+                if filled:
+                    self._watch_landed.add(cid)
+                    landed = True
+        return landed
 
     def _close_late_fills(self, mismatches: list[PositionMismatch]) -> bool:
         """A venue position differs from the ledger, and one of our own timed-out orders, proved absent,

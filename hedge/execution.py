@@ -177,6 +177,10 @@ class Executor:
         self._turn_waited_ms = 0
         self._bounded = True
 
+    def settle_ms(self, venue_key: str) -> int:
+        """How long after its send a timed-out order on that venue may still appear (order_settle_s)."""
+        return self._settle_ms(venue_key)
+
     def begin_turn(self, bounded: bool = True) -> None:
         """A new turn of the loop: its settle waits start from nothing, up to max_turn_wait_ms in all.
         bounded=False: wait every window out (a start's recovery, before anything else runs)."""

@@ -551,6 +551,38 @@ def test_an_order_that_lands_after_the_settle_window_is_closed_reduce_only_and_b
     assert app.risk.unplanned_pnl == pnl
 
 
+def test_an_order_proved_absent_that_lands_just_after_recovery_is_closed_within_one_turn_once(
+        fake_exchange, fake_runtime):
+    """Issue #17 seq 2 (chaos --days 2 --seed 3, open#13): okx's sell is proved absent, the leg is topped up,
+    and the sell lands 5 s after the settle window. A watched order that young is looked up every turn: its
+    excess is closed reduce-only at the first turn that sees it, and booked once. Old code looked only at
+    the periodic reconcile (status_interval_s, 60 s here), leaving the leg doubled for up to a minute."""
+    params = PATIENT.replace('"status_interval_s": 5', '"status_interval_s": 60')
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime, params)
+    assert app.start()
+    okx.lands_late_ms = [15_000]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert okx.base_position() == D("-0.019")  # proved absent after 10 s, topped up
+    late_client_id = next(iter(app.ledger.watch))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close either: only the late order moves
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    landing_ms = okx._landing[0][0]
+    while okx.time_ms < landing_ms:  # ends on the sleep in which the sell lands
+        _run(app, runtime, 1)
+        assert okx.sent[-1][1] == "sell"
+    assert okx.base_position() == D("-0.038")
+    _run(app, runtime, 1)  # the turn that first sees it landed (reconcile next due ~50 s later)
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9)
+    assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
+    assert app.ledger.watch == {}
+    _run(app, runtime, 140)  # past the periodic reconcile: nothing more is closed or booked
+    assert [s for _, s, _ in okx.sent].count("closesell") == 1
+    booked = [line for line in runtime.logs if f"late:{late_client_id}" in line and "unplanned" in line]
+    assert len(booked) == 1 and app.halt_reason is None
+    assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
+
+
 def test_killed_between_a_stops_two_legs_recovery_completes_the_stop_and_never_reopens_the_leg(
         fake_exchange, fake_runtime):
     """Issue #17 seq 4: the process dies after a stop closed the long on binance, inside the okx leg's
