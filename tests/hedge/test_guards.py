@@ -67,10 +67,11 @@ def test_drawdown_switches_to_reducing_and_only_a_command_resumes(fake_exchange,
 
 def test_repeated_rejects_switch_to_reducing(fake_exchange, fake_runtime):
     # each refusal proved absent inside its turn and topped up (outage.max_turn_wait_ms at its maximum): under
-    # the default bound the first refusal is in doubt and recovery's halt stops openings before the guard
+    # the default bound the first refusal is in doubt and recovery's halt stops openings before the guard;
+    # the order-timeout cool-down is off too (it would keep openings off okx after the first refusal)
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime, cooldown_s=1,
                                         guards={"max_rejects": 4, "reject_window_s": 60},
-                                        outage={"max_turn_wait_ms": 600_000})
+                                        outage={"max_turn_wait_ms": 600_000, "timeout_cooldown_s": 0})
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
     okx.reject = [True] * 100
     _run(app, runtime, 12, ms=1000)
