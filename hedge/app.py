@@ -38,7 +38,7 @@ from hedge.market import (
     venue_key,
 )
 from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
-from hedge.orders import OrderRecord, OrderStatus
+from hedge.orders import OrderRecord, OrderStatus, order_fill
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.report import Report
@@ -719,7 +719,7 @@ class App:
         recent = [o for o in orders or [] if (o.get("Time") or 0) >= since and o.get("Type") == closing_type
                   and is_liquidation(key, o)]
         ct_val = venue.specs[symbol].ct_val
-        covered = sum((Decimal(repr(float(o.get("DealAmount") or 0))) * ct_val for o in recent), Decimal(0))
+        covered = sum((order_fill(o, ct_val)[0] for o in recent), Decimal(0))
         if covered < missing:
             return None
         return reported_price(key, recent, long_leg, missing, ct_val)

@@ -48,6 +48,7 @@ from hedge.orders import (
     absence_proved,
     count_miss,
     next_lookup_ms,
+    order_fill,
 )
 from hedge.sizing import common_base_step, floor_to_step
 
@@ -430,8 +431,7 @@ class Executor:
         for order in listed:
             client_id = client_id_of(venue.key, order)
             if client_id in client_ids:
-                out[client_id] = (Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val,
-                                  Decimal(repr(float(order.get("AvgPrice") or 0))))
+                out[client_id] = order_fill(order, ct_val)
         return out
 
     def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
@@ -450,8 +450,7 @@ class Executor:
         if order is False:
             return self._not_seen(venue, record)
         ct_val = venue.specs[record.symbol].ct_val
-        filled = Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val
-        avg = Decimal(repr(float(order.get("AvgPrice") or 0)))
+        filled, avg = order_fill(order, ct_val)
         changes = {"order_id": str(order["Id"]), "filled": filled, "avg_price": avg}
         status = order["Status"]
         if status == ORDER_STATE_PENDING:  # the cancel did not take: still live, not settled

@@ -19,6 +19,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from hedge.orders import order_fill
+
 ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
 _PREFIXES = {"binance": ("clientOrderId", ("autoclose-", "adl_autoclose"))}
 _VALUES = {
@@ -51,8 +53,7 @@ def reported_price(venue: str, orders: list[dict[str, Any]] | None, long_leg: bo
             break
         if order.get("Type") != closing_type or not is_liquidation(venue, order):
             continue
-        filled = Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val
-        price = Decimal(repr(float(order.get("AvgPrice") or 0)))
+        filled, price = order_fill(order, ct_val)
         if filled > 0 and price > 0:
             qty += filled
             cost += filled * price

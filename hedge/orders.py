@@ -98,6 +98,12 @@ def absence_proved(record: OrderRecord) -> bool:
     return record.misses >= ABSENCE_LOOKUPS
 
 
+def order_fill(order: dict[str, Any], ct_val: Decimal) -> tuple[Decimal, Decimal]:
+    """(base filled, average price) of an FMZ order struct whose amounts are in contracts of ct_val."""
+    return (Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val,
+            Decimal(repr(float(order.get("AvgPrice") or 0))))
+
+
 class IllegalTransition(ValueError):
     """An event that cannot happen to an order in its current state."""
 
