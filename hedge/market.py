@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from statistics import median
 from typing import Any
 
 from hedge.sizing import ContractSpec
@@ -221,13 +222,10 @@ class Market:
     def _others_mid(self, venue: str, symbol: str, now_ms: int) -> float:
         """Median mid of `symbol` on the other venues read within max_age_ms (raw tops: judging them by this
         same rule could loop back to `venue`); 0.0 when none."""
-        mids = sorted(t.mid for key, tops in self.tops.items() if key != venue
-                      for t in (tops.get(symbol),)
-                      if t is not None and t.bid > 0.0 and now_ms - t.time_ms <= self.max_age_ms)
-        if not mids:
-            return 0.0
-        half = len(mids) // 2
-        return mids[half] if len(mids) % 2 else (mids[half - 1] + mids[half]) * 0.5
+        mids = [t.mid for key, tops in self.tops.items() if key != venue
+                for t in (tops.get(symbol),)
+                if t is not None and t.bid > 0.0 and now_ms - t.time_ms <= self.max_age_ms]
+        return median(mids) if mids else 0.0
 
     def fresh_mid(self, venue: str, symbol: str, now_ms: int) -> float | None:
         """Mid of the venue's book when it is fresh (at most max_age_ms old), else None."""
