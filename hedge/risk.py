@@ -189,7 +189,6 @@ class Risk:
         self._next_fire_ms: dict[str, int] = {}
         # the last liquidation price computed per (venue, symbol), kept when the position is gone: what a
         # leg that vanished during an outage is booked at
-        self._last_liq: dict[tuple[str, str], Decimal] = {}
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
         self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
@@ -441,10 +440,10 @@ class Risk:
             return
         self.app.refresh_account(venue)
 
-    def _evaluate(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
+    def _evaluate(self, venue: str, view: VenueRisk) -> None:
         """Liquidation prices and distances at the positions' marks (`_evaluate_at_marks`), remembered as
         the basis `_far_still` bounds the distance from until the next evaluation."""
-        self._evaluate_at_marks(venue, view, remember)
+        self._evaluate_at_marks(venue, view)
         nearest = view.nearest
         view.basis = {p.symbol: p.mark for p in view.positions}
         view.basis_distance = nearest[1] if nearest is not None else None
@@ -475,7 +474,7 @@ class Risk:
         view.notional, view.equity = notional, equity
         return True
 
-    def _evaluate_at_marks(self, venue: str, view: VenueRisk, remember: bool = True) -> None:
+    def _evaluate_at_marks(self, venue: str, view: VenueRisk) -> None:
         """Liquidation prices and distances at the positions' marks: venue mechanics first, then the
         venue's own figure, then a conservative estimate (each fallback said once per venue)."""
         view.notional = sum((p.qty * p.mark for p in view.positions), Decimal(0))
@@ -501,7 +500,7 @@ class Risk:
             for pos in view.positions:
                 price = prices.get(pos.symbol)
                 if price is not None:
-                    self._set(view, pos, price, remember)
+                    self._set(view, pos, price)
             view.common = common * HUNDRED if common is not None else None
             return
         except (ValueError, ArithmeticError, KeyError) as exc:
@@ -516,7 +515,7 @@ class Risk:
                 f"(no contract data in hedge/venues: {reason})",
             )
             for pos in view.positions:
-                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]], remember)
+                self._set(view, pos, view.venue_liq[view.pair_of[pos.symbol]])
             if len(view.positions) > 1:  # the venue's figures are per symbol: the move together, estimated
                 view.common = self._estimated_move(view) * HUNDRED
             return
@@ -531,7 +530,7 @@ class Risk:
         move = self._estimated_move(view)
         for pos in view.positions:
             price = pos.mark * (1 - pos.side.sign * move)
-            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price), remember)
+            self._set(view, pos, view.venue_liq.get(view.pair_of[pos.symbol], price))
         view.common = move * HUNDRED
 
     @staticmethod
@@ -540,13 +539,11 @@ class Risk:
         room = max(view.equity - view.notional * ESTIMATE_MAINTENANCE_RATE, Decimal(0))
         return room / view.notional if view.notional > 0 else Decimal(1)
 
-    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal, remember: bool = True) -> None:
+    def _set(self, view: VenueRisk, pos: VenuePosition, price: Decimal) -> None:
         pair = view.pair_of[pos.symbol]
         distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
         view.liquidation[pair] = price
         view.distance[pair] = distance
-        if remember:
-            self._last_liq[(view.venue, pair)] = price
 
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
@@ -611,7 +608,7 @@ class Risk:
         pro_forma = VenueRisk(venue=view.venue, wallet=wallet, positions=positions,
                               pair_of={**view.pair_of, key: symbol}, venue_liq=view.venue_liq,
                               read_ms=view.read_ms)
-        self._evaluate(view.venue, pro_forma, remember=False)
+        self._evaluate(view.venue, pro_forma)
         return pro_forma
 
     def _margin_with_leg(self, view: VenueRisk, held: VenuePosition | None, signed: Decimal, qty: Decimal,
@@ -920,8 +917,7 @@ class Risk:
                 leg = app.ledger.loose.get(key)
                 if leg is None:
                     break
-                self._settle_pending(leg, leg.qty, "loose", final=True, level="warn",
-                                     gone_at=self._mark(venue, leg.symbol))
+                self._settle_pending(leg, leg.qty, "loose", final=True, level="warn")
                 left = app.ledger.loose.get(key)
                 if left is not None and left.qty == leg.qty:
                     break  # nothing taken: the venue refuses or the book is empty; wait
@@ -996,11 +992,11 @@ class Risk:
 
     # --- loose legs and recovery ---
     def _settle_pending(self, leg: LooseLeg, part: Decimal, tag: str, final: bool = False,
-                        level: str = "critical", gone_at: Decimal | None = None) -> str | None:
+                        level: str = "critical") -> str | None:
         """Close `part` (signed like the leg) of a loose leg of this node's and book it against the leg's
         price. final: the whole leg is being settled; what the venue no longer holds is booked as gone at
         the price the venue reports for its liquidation order, or at an unknown price (no result, a critical
-        event) when it reports none. `gone_at` is no longer used for that booking (never a computed price)."""
+        event) when it reports none (never a computed price)."""
         self._busy = False
         venue = self.app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
@@ -1014,10 +1010,10 @@ class Risk:
                 return None
             if abs(part) > abs(now.qty):
                 part = now.qty
-            return self._settle_locked(venue, now, part, tag, final, level, gone_at)
+            return self._settle_locked(venue, now, part, tag, final, level)
 
-    def _settle_locked(self, venue: Venue, leg: LooseLeg, part: Decimal, tag: str, final: bool, level: str,
-                       gone_at: Decimal | None) -> str | None:
+    def _settle_locked(self, venue: Venue, leg: LooseLeg, part: Decimal, tag: str, final: bool, level: str
+                       ) -> str | None:
         app = self.app
         current = app.executor.position(venue, leg.symbol)
         if current is None:
@@ -1086,32 +1082,6 @@ class Risk:
             return None
         orders = reader(swap_symbol(symbol))
         return reported_price(venue_key, orders, long_leg, base, venue.specs[symbol].ct_val)
-
-    def _last_liquidation(self, venue: str, symbol: str) -> Decimal | None:
-        return self._last_liq.get((venue, symbol))
-
-    def _liquidation_from_ledger(self, venue_key: str, symbol: str) -> Decimal | None:
-        """Cross liquidation price of our pairs' legs on a venue (at their entry prices) with the wallet of
-        the last reading before the outage: for a leg that vanished before any reading priced it."""
-        view = self.views.get(venue_key)
-        wallet = view.wallet if view is not None else None
-        if wallet is None or wallet <= 0:
-            return None
-        legs: dict[tuple[str, Side], tuple[Decimal, Decimal]] = {}  # (symbol, side) -> (qty, cost)
-        for pair in self.app.ledger.pairs.values():
-            for key, side, price in ((pair.long_venue, Side.LONG, pair.long_price),
-                                     (pair.short_venue, Side.SHORT, pair.short_price)):
-                if key == venue_key:
-                    qty, cost = legs.get((pair.symbol, side), (Decimal(0), Decimal(0)))
-                    legs[(pair.symbol, side)] = (qty + pair.qty, cost + pair.qty * price)
-        positions = tuple(VenuePosition(s.replace("_", ""), side, qty, cost / qty)
-                          for (s, side), (qty, cost) in legs.items() if qty > 0)
-        try:
-            cross = self.app.mechanics(venue_key).evaluate_cross(CrossAccount(wallet, positions))
-            prices = cross.liquidation_prices
-        except (ValueError, ArithmeticError, KeyError):
-            return None
-        return prices.get(symbol.replace("_", ""))
 
     def recover(self, venue_key: str) -> bool:
         """A venue is back: settle this node's loose legs there, then close the equal quantity of any leg
