@@ -65,3 +65,20 @@ class Api:
 
     def now_ms(self) -> int:
         return int(self.unix_nano()) // 1_000_000
+
+
+def venue_io(exchange: Any, method: str, path: str, query: str = "", body: str | None = None) -> Any:
+    """One raw venue request through FMZ's `exchange.IO("api", ...)`; None when the exchange has no IO or
+    the venue call fails (a failed read or request, never a crash). EOFError passes through: it is how a
+    backtest tells the strategy its window has ended, and swallowing it would run the strategy on."""
+    io = getattr(exchange, "IO", None)
+    if io is None:
+        return None
+    try:
+        if body is None:
+            return io("api", method, path, query)
+        return io("api", method, path, query, body)
+    except EOFError:
+        raise
+    except Exception:  # noqa: BLE001 - a venue error is a failed call, never a crash
+        return None

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hedge.fmz import venue_io
 from hedge.outage import ACCOUNT, FUNCTIONS, MARKET, ORDERS, VenueHealth
 
 ALL = frozenset(FUNCTIONS)
@@ -239,10 +240,4 @@ class MaintenanceWatcher:
 
 
 def _get(exchange: Any, path: str) -> Any:
-    io = getattr(exchange, "IO", None)
-    if io is None:
-        return None
-    try:
-        return io("api", "GET", path, "")
-    except Exception:  # noqa: BLE001 - a venue error is an unreadable status, never a crash
-        return None
+    return venue_io(exchange, "GET", path)

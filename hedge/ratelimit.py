@@ -151,6 +151,8 @@ class AdapterAwareBudget:
             return None
         try:
             view = reader()
+        except EOFError:  # a backtest's window has ended: the strategy must see it
+            raise
         except Exception:  # noqa: BLE001 - a reading that fails only loses the extra caution
             return None
         return view if isinstance(view, dict) else None

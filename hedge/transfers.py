@@ -34,6 +34,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
+from hedge.fmz import venue_io
+
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
 SUPPORTED_VENUES = ("binance", "okx", "bybit")
@@ -200,13 +202,7 @@ def parse_bybit_funding(data: Any, asset: str) -> Decimal | None:
 
 # --- reading through FMZ's exchange.IO ---------------------------------------------------------------
 def _call(exchange: Any, method: str, path: str, params: str) -> Any:
-    io = getattr(exchange, "IO", None)
-    if io is None:
-        return None
-    try:
-        return io("api", method, path, params)
-    except Exception:  # noqa: BLE001 - a venue error is a failed read, never a crash
-        return None
+    return venue_io(exchange, method, path, params)
 
 
 def read_funding_balance(exchange: Any, venue: str, asset: str = "USDT") -> Decimal | None:

@@ -22,6 +22,8 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from hedge.fmz import venue_io
+
 SUPPORTED_VENUES = ("binance", "okx", "bybit")
 
 # our network names -> each venue's own chain name
@@ -65,15 +67,8 @@ def _usdt(amount: Decimal) -> str:
 
 def _call(exchange: Any, method: str, path: str, query: str = "",
           body: Mapping[str, Any] | None = None) -> Any:
-    io = getattr(exchange, "IO", None)
-    if io is None:
-        return None
-    try:
-        if body is None:
-            return io("api", method, path, query)
-        return io("api", method, path, query, json.dumps(body, separators=(",", ":")))
-    except Exception:  # noqa: BLE001 - a venue error is a failed call, never a crash
-        return None
+    return venue_io(exchange, method, path, query,
+                    None if body is None else json.dumps(body, separators=(",", ":")))
 
 
 # Error codes the venues document as "status unknown" or a failure on their side, not as a refusal: the
