@@ -86,9 +86,11 @@ class WhitelistEntry:
 @dataclass(frozen=True)
 class TreasuryConfig:
     mode: str = "notify"                       # auto | notify | off
-    weights: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # venue -> weight
+    weights: MappingProxyType[str, Decimal] = field(
+        default_factory=lambda: MappingProxyType({}))  # venue -> weight
     whitelist: tuple[WhitelistEntry, ...] = ()
-    networks: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_NETWORKS)))
+    networks: MappingProxyType[str, NetworkCost] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_NETWORKS)))
     trigger_distance_pct: Decimal = Decimal("60")  # a venue nearer to liquidation than this gets margin
     target_distance_pct: Decimal = Decimal("75")   # ... up to this distance (hysteresis)
     rebalance_pct: Decimal = Decimal("10")     # else: act when off its target by this % of total equity
@@ -191,7 +193,8 @@ DEFAULT_RATES: dict[str, VenueRate] = {
 
 @dataclass(frozen=True)
 class RateConfig:
-    venues: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_RATES)))
+    venues: MappingProxyType[str, VenueRate] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_RATES)))
     max_wait_ms: int = 2000       # an opening waits at most this long for its budget, else it is skipped
     close_reserve_pct: int = 20   # share of each bucket only closes and stops may use
 
@@ -210,7 +213,7 @@ class ClusterConfig:
     node: str
     region: str = ""
     node_weight: int = 1  # 0 = standby: acts only while no node of positive weight is alive
-    venue_regions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    venue_regions: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     lease_ttl_s: int = 15
     namespace: str = "xvh"
 
@@ -233,8 +236,10 @@ class HedgeConfig:
     open_threshold_bps: Decimal = Decimal("3")
     close_threshold_bps: Decimal = Decimal("0")
     cooldown_s: int = 60
-    fees: MappingProxyType = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_FEES)))
-    leverage: MappingProxyType = field(default_factory=lambda: MappingProxyType({v: 5 for v in VENUES}))
+    fees: MappingProxyType[str, FeeRates] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_FEES)))
+    leverage: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({v: 5 for v in VENUES}))
     max_effective_leverage: Decimal = Decimal("3")
     margin_buffer: Decimal = Decimal("1.5")
     loop_interval_ms: int = 1000
@@ -244,7 +249,7 @@ class HedgeConfig:
     max_depth_share: Decimal = Decimal("0.2")  # of the depth within max_slippage_bps, per order and leg
     # Estimated rebates (referral / market-maker programmes) in bps of volume per venue; about 1 bp is
     # typical. Shown beside profit and counted in the performance-fee statement, never in equity.
-    rebate_bps: MappingProxyType = field(
+    rebate_bps: MappingProxyType[str, Decimal] = field(
         default_factory=lambda: MappingProxyType({v: DEFAULT_REBATE_BPS for v in VENUES}))
     log_keep_rows: int = 65_536        # LogReset keeps this many newest log rows
     log_reset_interval_s: int = 3_600
@@ -449,7 +454,7 @@ def _symbols(value: Any) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _fees(value: Any) -> MappingProxyType:
+def _fees(value: Any) -> MappingProxyType[str, FeeRates]:
     if not isinstance(value, dict):
         raise ConfigError("fees", value,
                           'must be an object like {"binance": {"maker_bps": 1.2, "taker_bps": 3.2}}')
@@ -475,7 +480,7 @@ def _fee_value(key: str, value: Any, low: Decimal) -> Decimal:
     return number
 
 
-def _rebates(value: Any) -> MappingProxyType:
+def _rebates(value: Any) -> MappingProxyType[str, Decimal]:
     if not isinstance(value, dict):
         raise ConfigError("rebate_bps", value, 'must be an object like {"binance": 1, "okx": 0.8}')
     rates = {v: DEFAULT_REBATE_BPS for v in VENUES}
@@ -487,7 +492,7 @@ def _rebates(value: Any) -> MappingProxyType:
     return MappingProxyType(rates)
 
 
-def _leverage(value: Any) -> MappingProxyType:
+def _leverage(value: Any) -> MappingProxyType[str, int]:
     if not isinstance(value, dict):
         raise ConfigError("leverage", value, 'must be an object like {"binance": 5, "okx": 5}')
     levels = {v: 5 for v in VENUES}
@@ -737,10 +742,10 @@ def _treasury(value: Any) -> TreasuryConfig:
     return cfg
 
 
-def _weights(value: Any) -> MappingProxyType:
+def _weights(value: Any) -> MappingProxyType[str, Decimal]:
     if not isinstance(value, dict):
         raise ConfigError("treasury.weights", value, 'must be an object like {"binance": 2, "okx": 1}')
-    weights = {}
+    weights: dict[str, Decimal] = {}
     for venue, weight in value.items():
         key = f"treasury.weights.{venue}"
         if venue not in VENUES:
@@ -751,7 +756,7 @@ def _weights(value: Any) -> MappingProxyType:
     return MappingProxyType(weights)
 
 
-def _networks(value: Any) -> MappingProxyType:
+def _networks(value: Any) -> MappingProxyType[str, NetworkCost]:
     if not isinstance(value, dict):
         raise ConfigError("treasury.networks", value,
                           'must be an object like {"TRC20": {"fee_usdt": 1, "transit_s": 300}}')
@@ -773,7 +778,7 @@ def _networks(value: Any) -> MappingProxyType:
     return MappingProxyType(networks)
 
 
-def _whitelist(value: Any, networks: MappingProxyType) -> tuple[WhitelistEntry, ...]:
+def _whitelist(value: Any, networks: MappingProxyType[str, NetworkCost]) -> tuple[WhitelistEntry, ...]:
     example = '[{"venue": "okx", "network": "TRC20", "address": "T...", "memo": ""}]'
     if not isinstance(value, list):
         raise ConfigError("treasury.whitelist", value, f"must be a list like {example}")

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.orders import (
@@ -369,13 +369,13 @@ class Executor:
         if self._logged is not None:
             self._logged(venue.key, kind, price, float(record.qty), line)
 
-    def find(self, venue: Venue, record: OrderRecord) -> dict[str, Any] | None | bool:
+    def find(self, venue: Venue, record: OrderRecord) -> dict[str, Any] | None | Literal[False]:
         """The venue's order carrying record's client id; False when both queries answered without it,
         None when a query failed."""
         exchange = venue.exchange
         symbol = swap_symbol(record.symbol)
         if record.order_id:
-            order = exchange.GetOrder(record.order_id)
+            order: dict[str, Any] | None = exchange.GetOrder(record.order_id)
             if order is not None:
                 return order
             # unreadable by id: a failed call, or an order the venue purged; the lists below tell which
@@ -388,7 +388,7 @@ class Executor:
         return self._unclaimed_match(venue, record, listed)
 
     def _unclaimed_match(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]]
-                         ) -> dict[str, Any] | None | bool:
+                         ) -> dict[str, Any] | None | Literal[False]:
         """No listed order carries record's client id: the venue may have placed it without (an FMZ
         docker that does not pass the option on). The one order of record's direction and amount, created
         within a settle window of the send, that carries no client id of ours, is it; None when several

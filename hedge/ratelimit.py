@@ -163,8 +163,9 @@ class AdapterAwareBudget:
         if view is not None:
             hold = int(_number(view.get("backoff_ms")))
             remaining, limit = view.get("venue_remaining"), view.get("venue_limit")
-            known = isinstance(remaining, int | float) and isinstance(limit, int | float) and limit > 0
-            nearly_spent = known and remaining < limit * self._cfg.close_reserve_pct / 100
+            nearly_spent = False
+            if isinstance(remaining, int | float) and isinstance(limit, int | float) and limit > 0:
+                nearly_spent = remaining < limit * self._cfg.close_reserve_pct / 100
             if not priority and (nearly_spent or hold > self._cfg.max_wait_ms):
                 self.refused_by_venue += 1
                 return None

@@ -1125,6 +1125,7 @@ class Risk:
         closed_by: (price, why) when we know what closed it (our own order that reached the venue late)."""
         app = self.app
         long_leg = app.ledger.held_positions().get((venue_key, symbol), Decimal(0)) > 0
+        liq: Decimal | None
         if closed_by is not None:
             liq, source = closed_by
         else:

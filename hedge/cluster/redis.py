@@ -50,7 +50,7 @@ try:  # optional: a bare FMZ host without it runs one node (LocalCoordinator)
     import redis as redis_lib
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover - exercised only where redis is absent
-    redis_lib = None
+    redis_lib = None  # type: ignore[assignment]
 
     class RedisError(Exception):  # type: ignore[no-redef]
         pass
@@ -401,7 +401,7 @@ class RedisCoordinator(Coordinator):
         try:
             if self._stream_id == "$":
                 last = self.r.xrevrange(self.k_events, count=1)
-                self._stream_id = last[0][0] if last else "0-0"
+                self._stream_id = str(last[0][0]) if last else "0-0"
             if (ledger.pairs or ledger.loose) and self.r.set(self.k_seeded, self.node, nx=True):
                 # the first node of a new cluster brings its single-node ledger along
                 if ledger.pairs:
@@ -808,7 +808,7 @@ class RedisCoordinator(Coordinator):
                 self._order_unit[cid] = self._acting.key if self._acting is not None else NODE_UNIT
         urgent = any(r.status is OrderStatus.INITIALIZED and cid not in self._pushed_orders
                      for cid, r in ledger.orders.items())
-        urgent = urgent or set(self._pushed_orders) - set(ledger.orders) \
+        urgent = urgent or bool(set(self._pushed_orders) - set(ledger.orders)) \
             or {p.id: _pair_json(p) for p in ledger.pairs.values()} != self._pushed_pairs \
             or {_loose_field(leg): _loose_json(leg) for leg in ledger.loose.values()} != self._pushed_loose
         if not urgent:
@@ -942,7 +942,7 @@ class RedisCoordinator(Coordinator):
         if mark is None:
             return False
         try:
-            return int(self.r.get(self.k_ver) or 0) == mark
+            return bool(int(self.r.get(self.k_ver) or 0) == mark)
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return False
@@ -1021,7 +1021,8 @@ class RedisRateBudget:
         except RedisError:
             if self._fallback is None:
                 return self._cfg.max_wait_ms if priority else None
-            return self._fallback.reserve(venue, cost, priority=priority)
+            held: int | None = self._fallback.reserve(venue, cost, priority=priority)
+            return held
         if wait < 0:
             self.refused += 1
             return None

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
@@ -107,7 +108,7 @@ class MarginTier:
         return self.imr if self.imr is not None else _CTX.divide(ONE, self.max_leverage)
 
 
-def tiers_with_cum(rows: list[tuple[str, ...]]) -> tuple[MarginTier, ...]:
+def tiers_with_cum(rows: Sequence[tuple[str, ...]]) -> tuple[MarginTier, ...]:
     """Tiers from (cap, mmr, max_leverage[, imr]) with cum_n = floor_n*(mmr_n - mmr_{n-1}) + cum_{n-1}.
 
     Give `imr` where the venue publishes an initial rate other than 1/max_leverage (Bybit: 1.75 % at 57.14x).
@@ -130,7 +131,8 @@ def flat_tiers(rows: list[tuple[str, str, str]]) -> tuple[MarginTier, ...]:
 
 def decimals(step: Decimal) -> int:
     """Decimal places of a price or quantity step (0.001 -> 3, 1 -> 0)."""
-    return max(0, -step.normalize().as_tuple().exponent)
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 # Unknown symbol: one tier at the highest first-tier maintenance rate seen in a venue's published tables (3 %:
