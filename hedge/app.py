@@ -18,7 +18,7 @@ from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_c
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
-from hedge.execution import CLOSING, DIRECTION, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
 from hedge.guards import Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
@@ -67,6 +67,7 @@ CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: 
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
+LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 # a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
 # so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
@@ -672,9 +673,9 @@ class App:
                 else:
                     try:
                         done = self._close_late_fill(venue, record, amount, late[1])
-                    except LegOutcomeUnknown as exc:
+                    except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
                         self.halt(str(exc), {(venue.key, record.symbol)})
-                        return closed
+                        return True
                 if not done:
                     continue  # again next time
                 if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
@@ -725,32 +726,58 @@ class App:
         return reported_price(key, recent, long_leg, missing, ct_val)
 
     def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
-        """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked)."""
+        """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked).
+        A close whose outcome is unknown stays journaled (LegOutcomeUnknown): recovery books it
+        (`_complete_late`)."""
         symbol, sign = record.symbol, DIRECTION[record.side]
         current = self.executor.position(venue, symbol)
         if current is None or current * sign <= 0:
             return Decimal(0)
         amount = min(amount, abs(current))  # reduce-only: never across zero
-        tag = f"late:{record.client_id}"
+        tag = LATE_TAG + record.client_id
         with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
             fills = self.executor.move_position(venue, symbol, current, current - sign * amount, tag)
         self.ledger.clear_orders(tag)
         moved = sum((f.filled for f in fills), Decimal(0))
-        if not moved:
-            self._save_ledger()
-            return Decimal(0)
-        exit_price = fills[0].avg_price or entry
+        if moved:
+            self._book_late(record, venue.key, moved, fills[0].avg_price, entry,
+                            sum((f.fees for f in fills), Decimal(0)))
+        self._save_ledger()
+        return moved
+
+    def _complete_late(self, tag: str, records: list[OrderRecord]) -> None:
+        """The close of a late order whose outcome was unknown, settled by recovery: booked as
+        `_close_late_fill` books it, and the late order leaves the watch list once the close took all it was
+        sent for (else the rest is closed at the next reading, as after a partial close)."""
+        late = self.ledger.watch.get(tag[len(LATE_TAG):])
+        for record in records:
+            venue = self._venue_or_none(record.venue)
+            if not record.filled or venue is None:
+                continue
+            if late is None:  # no longer watched (the oldest are dropped): what it closed is still booked
+                late = replace(record, side=UNDO[record.side], client_id=tag[len(LATE_TAG):])
+            entry = self.executor.late_fills(venue, record.symbol, {late.client_id}).get(
+                late.client_id, (Decimal(0), Decimal(0)))[1]
+            price = record.avg_price or self._top_mid(record.venue, record.symbol) or entry
+            fees = record.filled * price * self.taker_bps(record.venue) / 10_000
+            self._book_late(late, record.venue, record.filled, price, entry, fees)
+            if record.filled >= record.qty:
+                self.ledger.watch.pop(late.client_id, None)
+
+    def _book_late(self, late: OrderRecord, venue_key: str, moved: Decimal, exit_price: Decimal,
+                   entry: Decimal, close_fees: Decimal) -> None:
+        """Book the round trip of `moved` base a late order added and its reduce-only close took back."""
+        sign = DIRECTION[late.side]
+        exit_price = exit_price or entry
         entry = entry or exit_price
-        fees = sum((f.fees for f in fills), Decimal(0)) + moved * entry * self.taker_bps(venue.key) / 10_000
+        fees = close_fees + moved * entry * self.taker_bps(venue_key) / 10_000
         pnl = sign * moved * (exit_price - entry) - fees
         self.ledger.realized_pnl += pnl
         self.ledger.fees_paid += fees
         self.risk.unplanned_pnl += pnl
-        self._save_ledger()
-        self.event(f"{tag}: order {record.client_id} ({record.tag}, proved absent after a timeout) reached "
-                   f"{venue.key} late: {sign * moved:+f} {symbol} at {entry} closed reduce-only at "
-                   f"{exit_price}: unplanned {pnl:+.2f} USDT", "critical")
-        return moved
+        self.event(f"{LATE_TAG}{late.client_id}: order {late.client_id} ({late.tag}, proved absent after a "
+                   f"timeout) reached {venue_key} late: {sign * moved:+f} {late.symbol} at {entry} closed "
+                   f"reduce-only at {exit_price}: unplanned {pnl:+.2f} USDT", "critical")
 
     def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
@@ -855,6 +882,8 @@ class App:
         for record in self.ledger.orders.values():
             key = (record.venue, record.symbol)
             explained[key] = explained.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+            if record.tag.startswith(LATE_TAG):  # what it was sent to close is on the venue, not the ledger
+                explained[key] -= DIRECTION[record.side] * record.qty
             gone = self._vanished_leg(record)
             if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
                 explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
@@ -957,6 +986,8 @@ class App:
             self._complete_alone(tag, records)
         elif (vanished := VANISHED_TAG.match(tag)) and int(vanished.group(1)) in self.ledger.pairs:
             self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
+        elif tag.startswith(LATE_TAG):
+            self._complete_late(tag, records)
         elif any(r.filled for r in records):
             self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
                        "re-open them): reconcile names any difference", "error")

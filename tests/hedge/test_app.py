@@ -853,6 +853,35 @@ def test_an_opening_leg_proved_absent_that_lands_during_recovery_is_traded_back_
     assert sum(1 for line in runtime.logs if "reached okx late" in line and "late:" in line) == late_closes
 
 
+def test_a_late_landings_close_that_times_out_and_is_found_filled_by_recovery_is_booked_once(
+        fake_exchange, fake_runtime):
+    """Issue #17 seq 2, chaos --days 2 --seed 3: okx's opening sell times out and is proved absent (binance's
+    leg traded back), then lands 20 s later; the reduce-only close of what it added times out too and lands
+    5 s later, found FILLED by recovery. That close is the late order's close: booked once (round trip),
+    the order leaves the watch list, no halt. Old code: 'unfinished execution does not explain okx', the
+    close never booked and the order kept on the watch list, where it could explain (and close) another
+    short on okx later."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.lands_late_ms = [20_000, 5_000]  # the opening's sell, then the close of what it added
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only recovery and the watch list trade
+    _run(app, runtime, 80)
+    assert okx._landing == []  # both landed
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # closed once, never twice
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert app.ledger.orders == {} and app.ledger.watch == {} and Ledger.load(runtime.store).watch == {}
+    assert app.halt_reason is None and app.ledger.pairs == {} and app.ledger.loose == {}
+    assert not any("does not explain" in line for line in runtime.logs)
+    booked = [line for line in runtime.logs if "reached okx late" in line and "unplanned" in line]
+    assert len(booked) == 1
+    # sold late at the okx bid (50 000), bought back at the ask 50 000.5; taker 2 bps on both
+    fees = D("0.019") * (D("50000") + D("50000.5")) * 2 / 10_000
+    round_trip = D("0.019") * (D("50000") - D("50000.5")) - fees
+    assert app.risk.unplanned_pnl == round_trip
+
+
 def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
     """Both legs of an opening filled and were not booked; recovery trades binance's back, then finds okx
     busy (another node) and comes back later: binance must not be traded back a second time (recovery's own
