@@ -1,6 +1,6 @@
 """The FMZ exchange object on a real venue, through ccxt (pinned 4.5.83).
 
-Same FMZ semantics as `fmz_compat.exchange.Exchange`: symbols "BTC_USDT.swap", amounts in
+Same FMZ semantics as the simulator's `fmz_compat.sim.exchange.Exchange`: symbols "BTC_USDT.swap", amounts in
 contracts, order ids "BTC_USDT.swap,<venue id>", failures return None and write one error row.
 
 Errors are split the way a trader must treat them:
@@ -50,15 +50,13 @@ from fmz_compat.core import (
     to_struct,
 )
 from fmz_compat.exchange import (
-    _CLIENT_ID_KEYS,
-    _DIRECTIONS,
+    DIRECTIONS,
+    CallFailed,
     FmzExchangeObject,
     Records,
-    _Failed,
-    _parse_side,
-    _truthy,
-    option_tif,
+    parse_side,
     records_args,
+    truthy,
 )
 from fmz_compat.keys import Credentials
 from fmz_compat.live_cli import okx_broker_tag_problem
@@ -70,6 +68,23 @@ from fmz_compat.ws.orders import NotSent, OrderSocket, ReplyLost, _base36, order
 from fmz_compat.ws.venues import PROTOCOLS, BinanceBooks
 
 ccxt = _load_ccxt()  # only the five venue classes unless the full ccxt is already imported
+
+# client order id names CreateOrder's options may carry (ccxt maps each to the venue's own field)
+_CLIENT_ID_KEYS = ("clientOrderId", "newClientOrderId", "clOrdId", "orderLinkId", "client_id", "clOrdID")
+# FMZ passes CreateOrder's options on to the venue as its own parameters (docs/live.md "Order options on
+# FMZ"): besides timeInForce (Binance, Bybit; BitMEX in its own words), OKX asks for IOC with ordType and
+# CoinEx with type. Words for one time in force, as the venues spell them:
+_TIF_WORDS = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "goodtillcancel": "GTC", "immediateorcancel": "IOC",
+              "fillorkill": "FOK", "post_only": "POSTONLY", "maker_only": "POSTONLY"}
+_TIF_FIELD = {"okx": "ordType", "coinex": "type"}
+
+
+def option_tif(venue: str, opts: dict[str, Any]) -> str:
+    """The time in force CreateOrder's options ask for, upper case ("" when none): the venue's own field
+    when it carries a time in force (OKX ordType, CoinEx type), else timeInForce."""
+    own = str(opts.get(_TIF_FIELD.get(venue, ""), "")).lower()
+    raw = own if own in _TIF_WORDS else str(opts.get("timeInForce", opts.get("timeinforce", "")))
+    return _TIF_WORDS.get(raw.lower(), raw.upper())
 
 
 @dataclass(frozen=True)
@@ -246,7 +261,7 @@ class LiveExchange(FmzExchangeObject):
                 self._resync_clock_quietly()
             try:
                 result = fn()
-            except _Failed as e:
+            except CallFailed as e:
                 return self._fail(method, str(e))
             except ccxt.OperationFailed as e:  # NetworkError, and BadResponse / OperationFailed: ccxt maps
                 # Binance -1000/-1001/-1006 ("Execution status unknown") there, not to a definite refusal
@@ -312,22 +327,22 @@ class LiveExchange(FmzExchangeObject):
         """(FMZ pair, ccxt symbol) for a symbol argument; '' means the current pair and contract."""
         if symbol is None or symbol == "":
             if not self._contract:
-                raise _Failed("contract type is not set: call SetContractType(\"swap\") first or pass a "
-                              "full symbol such as \"BTC_USDT.swap\"")
+                raise CallFailed("contract type is not set: call SetContractType(\"swap\") first or pass a "
+                                 "full symbol such as \"BTC_USDT.swap\"")
             pair = self._currency
         else:
             if not isinstance(symbol, str):
-                raise _Failed(f"invalid symbol {symbol!r}")
+                raise CallFailed(f"invalid symbol {symbol!r}")
             pair, _, ct = symbol.partition(".")
             pair = pair.upper()
             if ct and ct != "swap":
-                raise _Failed(f"contract type {ct!r} is not supported live (only \"swap\")")
+                raise CallFailed(f"contract type {ct!r} is not supported live (only \"swap\")")
         base, sep, quote = pair.partition("_")
         if not sep or not base or not quote:
-            raise _Failed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+            raise CallFailed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
         unified = f"{base}/{quote}:{quote}"
         if unified not in self._markets():
-            raise _Failed(f"symbol {pair} is not listed as a {quote}-margined swap on {self._name}")
+            raise CallFailed(f"symbol {pair} is not listed as a {quote}-margined swap on {self._name}")
         return pair, unified
 
     def _fmz_symbol(self, unified: str) -> str:
@@ -342,17 +357,17 @@ class LiveExchange(FmzExchangeObject):
     def _parse_order_id(self, order_id: Any) -> tuple[str, str]:
         """(ccxt symbol, venue order id) from "BTC_USDT.swap,123" (or a bare id on the current pair)."""
         if isinstance(order_id, bool) or not isinstance(order_id, str | int):
-            raise _Failed(f"invalid order id {order_id!r}")
+            raise CallFailed(f"invalid order id {order_id!r}")
         text = str(order_id)
         symbol, sep, raw = text.rpartition(",")
         if not raw.strip():
-            raise _Failed(f"invalid order id {order_id!r}")
+            raise CallFailed(f"invalid order id {order_id!r}")
         return self._symbol(symbol if sep else "")[1], raw.strip()
 
     def SetContractType(self, contract_type: str) -> Struct | None:
         def run() -> Struct:
             if contract_type != "swap":
-                raise _Failed(f"contract type {contract_type!r} is not supported live (only \"swap\")")
+                raise CallFailed(f"contract type {contract_type!r} is not supported live (only \"swap\")")
             self._contract = "swap"
             unified = self._symbol("")[1]
             native = self._markets()[unified]["id"]
@@ -366,9 +381,9 @@ class LiveExchange(FmzExchangeObject):
             elif len(args) == 2:
                 symbol, level = args
             else:
-                raise _Failed("SetMarginLevel(level) or SetMarginLevel(symbol, level)")
+                raise CallFailed("SetMarginLevel(level) or SetMarginLevel(symbol, level)")
             if isinstance(level, bool) or not isinstance(level, int | float) or level < 1:
-                raise _Failed(f"invalid leverage {level!r}: use a number >= 1")
+                raise CallFailed(f"invalid leverage {level!r}: use a number >= 1")
             unified = self._symbol(symbol)[1]
             self._set_margin_mode(unified, int(level))
             self.leverage[unified] = int(level)
@@ -402,14 +417,15 @@ class LiveExchange(FmzExchangeObject):
             elif self._venue == "bitmex":
                 self._client.set_margin_mode(mode, unified)
             elif self._venue in ("okx", "coinex") and not self.cross:
-                raise _Failed(f"isolated margin is not supported live on {self._name}; leave IO(\"cross\") "
-                              "on")
+                raise CallFailed(f"isolated margin is not supported live on {self._name}; "
+                                 "leave IO(\"cross\") on")
         except ccxt.BaseError as e:
             message = _venue_message(e)
             if any(code in message for code in _MODE_ALREADY_SET):
                 return
-            raise _Failed(f"cannot set {mode} margin on {unified}: {message} (a position held in the other "
-                          "mode blocks the switch: close it, or switch it in the venue's settings)") from None
+            raise CallFailed(f"cannot set {mode} margin on {unified}: {message} (a position held in the "
+                             "other mode blocks the switch: close it, or switch it in the venue's "
+                             "settings)") from None
 
     def _bybit_one_way(self, unified: str) -> None:
         """One-way position mode on the symbol (POST /v5/position/switch-mode mode 0): a unified account
@@ -419,9 +435,9 @@ class LiveExchange(FmzExchangeObject):
             self._client.set_position_mode(False, unified)
         except ccxt.BaseError as e:
             if "110025" not in str(e):
-                raise _Failed(f"cannot put {unified} in one-way position mode: {_venue_message(e)} (close "
-                              "the hedge-mode position or its orders, or switch the symbol to one-way in "
-                              "the venue's settings)") from None
+                raise CallFailed(f"cannot put {unified} in one-way position mode: {_venue_message(e)} (close "
+                                 "the hedge-mode position or its orders, or switch the symbol to one-way in "
+                                 "the venue's settings)") from None
 
     def _bybit_account_margin(self, mode: str) -> None:
         """A unified account's margin mode is account-wide (account info `marginMode`, set by POST
@@ -656,8 +672,8 @@ class LiveExchange(FmzExchangeObject):
         def run() -> list[Struct]:
             unified = self._symbol(symbol)[1]
             if not self._client.has.get("fetchMarketLeverageTiers"):
-                raise _Failed(f"{self._name} offers no margin tiers through ccxt: "
-                              f"read them with IO(\"api\", ...)")
+                raise CallFailed(f"{self._name} offers no margin tiers through ccxt: "
+                                 f"read them with IO(\"api\", ...)")
             tiers = self._client.fetch_market_leverage_tiers(unified)
             unit = _TIER_UNITS.get(self._venue, "")
             return [to_struct({"Tier": t.get("tier"), "MinNotional": t.get("minNotional"),
@@ -670,9 +686,9 @@ class LiveExchange(FmzExchangeObject):
     # --- trading ------------------------------------------------------------------------------
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *args: Any) -> str | None:
         def run() -> str:
-            raw_side, opts = _parse_side(side)
-            if raw_side not in _DIRECTIONS:
-                raise _Failed(f"invalid side {side!r}: use {', '.join(_DIRECTIONS)}")
+            raw_side, opts = parse_side(side)
+            if raw_side not in DIRECTIONS:
+                raise CallFailed(f"invalid side {side!r}: use {', '.join(DIRECTIONS)}")
             return self._place(self._symbol(symbol)[1], raw_side, price, amount, opts, args)
         return self._run("CreateOrder", run)
 
@@ -680,7 +696,7 @@ class LiveExchange(FmzExchangeObject):
         def run() -> str:
             allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
             if self._direction not in allowed:
-                raise _Failed(f"direction is {self._direction}, invalid order type {method}")
+                raise CallFailed(f"direction is {self._direction}, invalid order type {method}")
             return self._place(self._symbol("")[1], self._direction, price, amount, {}, args)
         return self._run(method, run)
 
@@ -689,18 +705,18 @@ class LiveExchange(FmzExchangeObject):
         try:
             price, amount = float(price), float(amount)
         except (TypeError, ValueError):
-            raise _Failed(f"invalid price {price!r} or amount {amount!r}") from None
+            raise CallFailed(f"invalid price {price!r} or amount {amount!r}") from None
         if amount <= 0:
-            raise _Failed(f"invalid amount {amount!r}: must be > 0")
+            raise CallFailed(f"invalid amount {amount!r}: must be > 0")
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
         client_id = next((str(opts[k]) for k in _CLIENT_ID_KEYS if opts.get(k)), "")
         if not client_id:
             client_id = f"{self._id_prefix}{next(self._client_ids)}"
         params: dict[str, Any] = {"clientOrderId": client_id}
-        if side in ("closebuy", "closesell") or _truthy(opts.get("reduceOnly")):
+        if side in ("closebuy", "closesell") or truthy(opts.get("reduceOnly")):
             params["reduceOnly"] = True
         tif = option_tif(self._venue, opts)
-        if _truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY"):
+        if truthy(opts.get("postOnly")) or tif in ("POSTONLY", "GTX", "POST_ONLY"):
             params["postOnly"] = True
         elif tif in ("GTC", "IOC", "FOK"):
             params["timeInForce"] = _BITMEX_TIF[tif] if self._venue == "bitmex" else tif
@@ -737,14 +753,14 @@ class LiveExchange(FmzExchangeObject):
         try:
             positions = self._client.fetch_positions([unified])
         except ccxt.NetworkError as e:
-            raise _Failed(f"not sent: the {unified} position a CoinEx close needs could not be read "
-                          f"({type(e).__name__})") from None
+            raise CallFailed(f"not sent: the {unified} position a CoinEx close needs could not be read "
+                             f"({type(e).__name__})") from None
         held = [p for p in positions if (p.get("contracts") or 0) > 0]
         if not any(p.get("side") == wanted for p in held):
             have = ", ".join(f"{p.get('side')} {p.get('contracts')}" for p in held) or "no position"
-            raise _Failed(f"reduce-only {exec_side} refused before sending: it may only reduce a {wanted}, "
-                          f"and CoinEx closes whatever position {unified} holds (close-position takes no "
-                          f"side); it holds {have}")
+            raise CallFailed(f"reduce-only {exec_side} refused before sending: it may only reduce a "
+                             f"{wanted}, and CoinEx closes whatever position {unified} holds (close-position "
+                             f"takes no side); it holds {have}")
 
     def _socket_request(self, action: str, build: Callable[[], dict[str, Any]]) -> str | None:
         """Send `action` over the order websocket and return the order id in the venue's answer ("" when it
@@ -789,11 +805,11 @@ class LiveExchange(FmzExchangeObject):
         with the same options. Returns the order's id (a new one when it was replaced)."""
         def run() -> str:
             unified, venue_id = self._parse_order_id(order_id)
-            raw_side, opts = _parse_side(side)
-            if raw_side not in _DIRECTIONS:
-                raise _Failed(f"invalid side {side!r}: use {', '.join(_DIRECTIONS)}")
+            raw_side, opts = parse_side(side)
+            if raw_side not in DIRECTIONS:
+                raise CallFailed(f"invalid side {side!r}: use {', '.join(DIRECTIONS)}")
             if float(price) <= 0 or float(amount) <= 0:
-                raise _Failed(f"ModifyOrder needs a limit price and an amount > 0 (got {price}, {amount})")
+                raise CallFailed(f"ModifyOrder needs a limit price and an amount > 0 (got {price}, {amount})")
             if self._client.has.get("editOrder"):
                 exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[raw_side]
                 params = {"reduceOnly": True} if raw_side in ("closebuy", "closesell") else {}
@@ -831,7 +847,7 @@ class LiveExchange(FmzExchangeObject):
             timeframe = _TIMEFRAMES.get(period)
             if timeframe is None:
                 known = ", ".join(str(p) for p in _TIMEFRAMES)
-                raise _Failed(f"period {period} s has no venue k-line: use one of {known} (PERIOD_M1..)")
+                raise CallFailed(f"period {period} s has no venue k-line: use one of {known} (PERIOD_M1..)")
             bars = self._client.fetch_ohlcv(self._symbol(symbol)[1], timeframe, None, limit or RECORDS_LIMIT)
             return Records(to_struct({"Time": b[0], "Open": b[1], "High": b[2], "Low": b[3], "Close": b[4],
                                       "Volume": b[5]}) for b in bars)
@@ -912,7 +928,7 @@ class LiveExchange(FmzExchangeObject):
                     if isinstance(row, dict)]
         if self._venue == "bitmex":  # BitMEX lists oldest first unless reverse
             return client.fetch_orders(unified, since, min(limit or 100, 500), {"reverse": True})
-        raise _Failed(f"no order history on {self._name}")
+        raise CallFailed(f"no order history on {self._name}")
 
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
         def run() -> list[Struct]:
@@ -958,7 +974,7 @@ class LiveExchange(FmzExchangeObject):
                                                     sent.get("Time"))
                 except ccxt.OrderNotFound:
                     order = None
-                except (_Failed, ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError,
+                except (CallFailed, ccxt.BaseError, TypeError, KeyError, ValueError, AttributeError,
                         IndexError) as e:
                     self._fail("resolve_in_flight", f"{client_id} still unknown: {_venue_message(e)}")
                     continue
@@ -998,7 +1014,7 @@ class LiveExchange(FmzExchangeObject):
             orders = client.fetch_open_orders(unified, None, None, {"client_id": client_id})
             found = next((o for o in orders if (o.get("info") or {}).get("client_id") == client_id), None)
             return found if found is not None else self._coinex_finished(market, client_id, sent_ms)
-        raise _Failed(f"no lookup by client order id on {self._name}")
+        raise CallFailed(f"no lookup by client order id on {self._name}")
 
     def _coinex_finished(self, market: dict[str, Any], client_id: str, sent_ms: int | None
                          ) -> dict[str, Any] | None:
@@ -1006,7 +1022,7 @@ class LiveExchange(FmzExchangeObject):
 
         GET /v2/futures/finished-order takes no client_id (docs.coinex.com/api/v2/futures/order/http/
         list-finished-order: market, market_type, side, page, limit, 10 rows by default), so it is paged
-        newest first, 100 rows a page. Raises _Failed (the order stays in flight) while every row read is
+        newest first, 100 rows a page. Raises CallFailed (the order stays in flight) while every row read is
         newer than the order and more pages remain."""
         cutoff = None if sent_ms is None else sent_ms - _COINEX_CLOCK_SLACK_MS
         for page in range(1, _COINEX_FINISHED_PAGES + 1):
@@ -1024,8 +1040,8 @@ class LiveExchange(FmzExchangeObject):
                 continue
             if cutoff is not None and stamps and max(stamps) < cutoff:
                 return None
-        raise _Failed(f"{client_id} is not among the newest {_COINEX_FINISHED_PAGES * 100} finished orders "
-                      f"of {market['id']} and older ones were not read")
+        raise CallFailed(f"{client_id} is not among the newest {_COINEX_FINISHED_PAGES * 100} finished "
+                         f"orders of {market['id']} and older ones were not read")
 
     # --- account modes ------------------------------------------------------------------------
     def check_account_mode(self) -> None:
@@ -1075,7 +1091,7 @@ class LiveExchange(FmzExchangeObject):
                 args.update(parsed)
             elif isinstance(parsed, list):
                 if args:
-                    raise _Failed("a JSON array body takes no query parameters: put them in each entry")
+                    raise CallFailed("a JSON array body takes no query parameters: put them in each entry")
                 payload = [dict(entry) if isinstance(entry, dict) else entry for entry in parsed]
         if self._venue == "okx" and http_method.upper() == "POST" and path.rstrip("/") in _OKX_ORDER_PATHS:
             for entry in payload if isinstance(payload, list) else [payload]:
@@ -1087,7 +1103,8 @@ class LiveExchange(FmzExchangeObject):
                 self._raw = result
                 return to_struct(result)
         prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)
-        raise _Failed(f"path {path!r} is not a private REST path of {self._name}: start it with {prefixes}")
+        raise CallFailed(f"path {path!r} is not a private REST path of {self._name}: "
+                         f"start it with {prefixes}")
 
 
 CLOCK_RESYNC_MS = 30 * 60_000

@@ -44,15 +44,6 @@ ALLOWED_CIRCLE_EDGES = {
         "fmz_compat.live_cli -> fmz_compat.__main__",
         "fmz_compat.live_cli -> fmz_compat.live",
         "fmz_compat.venue_cli -> fmz_compat.__main__",
-        # the FMZ exchange base class lives with the simulator's exchange
-        "fmz_compat.exchange -> fmz_compat.sim.account",
-        "fmz_compat.exchange -> fmz_compat.sim.api_endpoints",
-        "fmz_compat.exchange -> fmz_compat.sim.world",
-        "fmz_compat.sim.account -> fmz_compat.sim.world",
-        "fmz_compat.sim.api_endpoints -> fmz_compat.sim.account",
-        "fmz_compat.sim.api_endpoints -> fmz_compat.sim.world",
-        "fmz_compat.sim.world -> fmz_compat.exchange",
-        "fmz_compat.sim.world -> fmz_compat.sim.account",
     },
     "hedge": {
         # App composes these and they take the whole App (the same edges as ALLOWED_APP_IMPORTS)

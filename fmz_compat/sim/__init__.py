@@ -6,6 +6,7 @@ See docs/simulator.md for the market model, its calibration and the fault-inject
 from __future__ import annotations
 
 from fmz_compat.core import Clock, LogSink, SimConfig
+from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.world import FAULTS, SimWorld
 
 
@@ -15,7 +16,7 @@ def create_world(cfg: SimConfig, clock: Clock, log: LogSink,
 
     `funding_hours` optionally changes a perp's funding interval: {("binance", "DOGE_USDT"): 4}.
     """
-    return SimWorld(cfg, clock, log, funding_hours=funding_hours)
+    return SimWorld(cfg, clock, log, Exchange, funding_hours=funding_hours)
 
 
 __all__ = ["FAULTS", "SimWorld", "create_world"]

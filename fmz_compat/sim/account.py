@@ -9,20 +9,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fmz_compat.core import (
     LOG_TYPE_LOG,
     ORDER_STATE_CANCELED,
     ORDER_STATE_CLOSED,
     ORDER_STATE_PENDING,
+    LogSink,
 )
 from fmz_compat.sim import rules
+from fmz_compat.sim.market import Quote
 from fmz_compat.sim.params import VENUES, ContractSpec, VenueSpec, contract_spec
-
-if TYPE_CHECKING:
-    from fmz_compat.sim.market import Quote
-    from fmz_compat.sim.world import SimWorld
 
 BOOK_LEVELS = 20
 DEFAULT_LEVERAGE = 10
@@ -138,10 +136,30 @@ def _round_to(x: float, step: float) -> float | None:
     return float(f"{n * step:.12g}")
 
 
+class Venues(Protocol):
+    """What an account asks of the world it trades in (sim/world.py's SimWorld): quotes, prices, time,
+    faults, the log."""
+
+    quotes: dict[tuple[str, str], Quote]
+    log: LogSink
+
+    def now_ms(self) -> int: ...
+
+    def usdt_price(self, asset: str) -> float: ...
+
+    def book(self, q: Quote) -> tuple[list[list[float]], list[list[float]]]: ...
+
+    def fault_active(self, venue: str, fault: str) -> bool: ...
+
+    def position_changed(self, market: str, pair: str, d_base: float) -> None: ...
+
+    def exchange_name(self, acc: Account) -> str: ...
+
+
 class Account:
     """A venue account bound to one FMZ exchange object."""
 
-    def __init__(self, world: SimWorld, index: int, venue: str, futures: bool,
+    def __init__(self, world: Venues, index: int, venue: str, futures: bool,
                  balance: float, stocks: float, currency: str,
                  fee: tuple[float, float] | None) -> None:
         self.world = world

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from fmz_compat.core import LOG_TYPE_LOG, VENUE_NAMES, Clock, ExchangeBinding, LogSink, SimConfig, Struct
-from fmz_compat.exchange import Exchange, _Failed
+from fmz_compat.exchange import CallFailed, FmzExchangeObject
 from fmz_compat.sim import params as P
 from fmz_compat.sim.account import Account, VenueError
+from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.replay_format import RecordingHeader, iter_events, read_header
 from fmz_compat.sim.world import SimWorld, _venue_of
 
@@ -244,7 +245,7 @@ class ReplayWorld(SimWorld):
         self._funded_quotes: list[ReplayQuote] = []
         self._trade_n = 0
         self._gap_logged: set[tuple[str, str]] = set()
-        super().__init__(replace(cfg, step_ms=1), clock, log)
+        super().__init__(replace(cfg, step_ms=1), clock, log, ReplayExchange)
         self._next = next(self._events, None)
         self._apply_until(self.start_ms, warmup=True)  # books as they stand when the window opens
 
@@ -295,11 +296,11 @@ class ReplayWorld(SimWorld):
             pair, inst.native, inst.ct_val, inst.tick, inst.step, inst.min_qty or inst.step, inst.min_notional
         )
 
-    def _new_exchange(self, acc: Account, binding: ExchangeBinding) -> Exchange:
+    def _new_exchange(self, acc: Account, binding: ExchangeBinding) -> FmzExchangeObject:
         for market, pair in self.quotes:
             if market == acc.venue:
                 acc.use_contract(self._contract(acc.venue, pair))
-        return ReplayExchange(self, acc, binding)
+        return super()._new_exchange(acc, binding)
 
     # --- time ---------------------------------------------------------------------------------
     def advance(self, now_ns: int) -> None:
@@ -462,7 +463,8 @@ class ReplayExchange(Exchange):
     def _view(self, pair: str) -> tuple[ReplayQuote, float, float, int, list, list]:
         q: ReplayQuote = self._acc.quote(pair)  # type: ignore[assignment]
         if not q.version:
-            raise _Failed(f"no book recorded yet for {pair} on {self._venue} at this time of the recording")
+            raise CallFailed(f"no book recorded yet for {pair} on {self._venue} "
+                             "at this time of the recording")
         snap = self._world.frozen(self._venue, q)
         if snap is not None:
             return q, snap[0], snap[1], snap[2], snap[3], snap[4]

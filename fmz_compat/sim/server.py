@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
+from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.lockstep import CALL, SLEEP, LockstepClock
 from fmz_compat.sim.world import SimWorld, _venue_key
 
@@ -206,8 +207,6 @@ class VenueServer:
 
     def __init__(self, cfg: ServerConfig, port: int = 0, *, echo: Callable[[str], None] | None = None,
                  warn: Callable[[str], None] | None = None, behind_wall_s: float = BEHIND_WALL_S) -> None:
-        from fmz_compat.exchange import Exchange
-
         self._behind_wall_s = behind_wall_s
         self._warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
 
@@ -220,7 +219,7 @@ class VenueServer:
             self.clock = ScaledClock(cfg.sim.start_ms, cfg.end_ms, cfg.speed, running=cfg.wait_nodes <= 0)
         self._log = _ServerLog(self.clock, echo)
         hours = {(venue, pair): h for venue, pair, h in cfg.funding_hours}
-        self.world = SimWorld(cfg.sim, self.clock, self._log, funding_hours=hours)
+        self.world = SimWorld(cfg.sim, self.clock, self._log, Exchange, funding_hours=hours)
         self._exchange_cls = Exchange
         self.lock = self.world.lock
         self._latency = {(node, venue): ms for node, venue, ms in cfg.latency}

@@ -21,9 +21,11 @@ from fmz_compat.core import (
     LOG_TYPE_LOG,
     VENUE_NAMES,
     Clock,
+    ExchangeBinding,
     LogSink,
     SimConfig,
 )
+from fmz_compat.exchange import FmzExchangeObject
 from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
@@ -38,6 +40,8 @@ LATE_LANDING_MS = (2_000, 30_000)  # timeout_lands_late: the order reaches the v
 PURGE_AFTER_MS = {"binance": 3 * 86_400_000}
 PURGE_FAULT_AGE_MS = 60_000
 NEVER_MS = 2**62  # arrival time of a withdrawal that never arrives
+# builds the FMZ exchange object of one account (fmz_compat.sim.exchange.Exchange, a replay's own kind)
+ExchangeMaker = Callable[["SimWorld", Account, ExchangeBinding], FmzExchangeObject]
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,12 @@ class Transfer:
 
 
 class SimWorld:
-    """Everything the simulated venues share. Build it with `create_world`."""
+    """Everything the simulated venues share. Build it with `create_world`.
 
-    def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink,
+    `make_exchange` builds the exchange object of each account: the world holds them (labels, stats)
+    without knowing their class, which builds on this module."""
+
+    def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink, make_exchange: ExchangeMaker,
                  funding_hours: dict[tuple[str, str], int] | None = None) -> None:
         _validate(cfg, funding_hours or {})
         self.cfg = cfg
@@ -111,6 +118,7 @@ class SimWorld:
         self._event_seq = 0
         self._late_rng = random.Random(P.stable_int(cfg.seed, "late-landing"))
         self.lock = threading.RLock()
+        self._make_exchange = make_exchange
         self._build_markets(cfg, funding_hours or {})
         for i, b in enumerate(cfg.bindings):
             venue, futures = _venue_of(b.eid)
@@ -119,10 +127,8 @@ class SimWorld:
         self.exchanges = [self._new_exchange(acc, b)
                           for acc, b in zip(self.accounts, cfg.bindings, strict=True)]
 
-    def _new_exchange(self, acc: Account, binding: Any) -> Any:
-        from fmz_compat.exchange import Exchange  # late import: exchange builds on this module
-
-        return Exchange(self, acc, binding)
+    def _new_exchange(self, acc: Account, binding: ExchangeBinding) -> FmzExchangeObject:
+        return self._make_exchange(self, acc, binding)
 
     def _build_markets(self, cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:
         """One generated quote per (venue market, pair) the bindings and symbols need."""
