@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fmz_compat.cli_args import (
+    DEFAULT_DURATION,
+    DEFAULT_START,
+    DEFAULT_SYMBOLS,
+    DEFAULT_VENUES,
+    add_strategy_arg_flags,
+    resolve_params,
+    resolve_symbols,
+    strategy_args,
+    templates,
+    venue_eid,
+)
 from fmz_compat.cluster_cli import add_cluster_parser
 from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
@@ -18,16 +28,8 @@ from fmz_compat.live_cli import add_live_parser
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
 from fmz_compat.sim.replay import replay_bindings
 from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
-from fmz_compat.strategy_args import ArgsFileError, read_args_file
 from fmz_compat.venue_cli import add_venue_server_parser, node_config, node_run_kwargs
 
-DEFAULT_START = "2024-01-01 00:00:00"
-DEFAULT_DURATION = "7d"
-DEFAULT_VENUES = ("binance", "bybit", "okx")
-DEFAULT_SYMBOLS = "BTC_USDT,ETH_USDT"
-_SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")
-_EID = re.compile(r"^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VALUE_FLAGS = ("--duration", "--days", "--balance", "--speed", "--seed", "--latency", "--stocks")
 
 
@@ -115,109 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_strategy_arg_flags(p: argparse.ArgumentParser, params_default: bool = True) -> None:
-    """--params (this project's own PARAMS) and --args/--arg (FMZ strategy arguments)."""
-    p.add_argument(
-        "--params",
-        help="this project's PARAMS global (one string argument holding JSON): a JSON document or the "
-        "path of one" + (" (default: params.json beside FILE, if present)" if params_default else ""),
-    )
-    p.add_argument(
-        "--args", dest="args_file", type=Path, metavar="FILE",
-        help="FMZ strategy arguments, each its own global: a JSON file {\"Name\": value, ...} or FMZ's "
-        "args table [[\"Name\", value], ...] (also a robot settings object with \"args\")",
-    )
-    p.add_argument(
-        "--arg",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="one FMZ strategy argument (overrides --args and the header's args); VALUE is read as "
-        "JSON when it parses, else a string",
-    )
-    p.add_argument(
-        "--template", action="append", default=[], type=Path, metavar="FILE",
-        help="an FMZ template library (repeatable, in order): its module code and init() run before "
-        "the strategy's, and what it exports on ext (ext.Buy = Buy) is the strategy's ext",
-    )
-
-
-def templates(ns: argparse.Namespace) -> tuple[tuple[Path, ...], tuple[tuple[str, Any], ...]]:
-    """The --template files, checked like a strategy, and the args their headers declare."""
-    paths, args = [], []
-    for path in getattr(ns, "template", []):
-        _source, header = read_strategy(path)
-        paths.append(path)
-        args.extend(header.args if header else ())
-    return tuple(paths), tuple(args)
-
-
-def strategy_args(ns: argparse.Namespace,
-                  header: BacktestHeader | None = None) -> tuple[tuple[str, Any], ...]:
-    """The templates' header args, the strategy header's, then --args FILE, then each --arg:
-    later ones win."""
-    from_file: tuple[tuple[str, Any], ...] = ()
-    if getattr(ns, "args_file", None) is not None:
-        try:
-            from_file = read_args_file(ns.args_file)
-        except ArgsFileError as exc:
-            raise UsageError(str(exc)) from None
-    return (templates(ns)[1] + tuple(header.args if header else ()) + from_file
-            + tuple(parse_arg(a) for a in ns.arg))
-
-
 def _add_dashboard_args(p: argparse.ArgumentParser, flag: str, help_text: str) -> None:
     p.add_argument(flag, dest="dashboard", metavar="[HOST:]PORT", help=help_text,
                    default="127.0.0.1:8765" if flag == "--listen" else None)
     p.add_argument("--dashboard-token", help="token the page and its buttons need (required off loopback; "
                    "default: env FMZ_DASHBOARD_TOKEN, else one is made and printed once)")
-
-
-def resolve_params(value: str | None, strategy: Path) -> tuple[str | None, str]:
-    """(PARAMS JSON text, one line saying where it came from)."""
-    if value is None:
-        beside = strategy.parent / "params.json"
-        if not beside.is_file():
-            return None, ""
-        return _read_json_file(beside, "params.json beside the strategy"), f"using params from {beside}"
-    text = value.strip()
-    if text.startswith(("{", "[")):
-        _check_json(text, "--params")
-        return text, "using params from --params"
-    path = Path(value)
-    if not path.is_file():
-        raise UsageError(
-            f"--params {value!r} is neither JSON nor an existing file: pass a JSON document or a path"
-        )
-    return _read_json_file(path, f"--params {path}"), f"using params from {path}"
-
-
-def _read_json_file(path: Path, what: str) -> str:
-    text = path.read_text(encoding="utf-8")
-    _check_json(text, what)
-    return text
-
-
-def _check_json(text: str, what: str) -> None:
-    try:
-        json.loads(text)
-    except ValueError as exc:
-        raise UsageError(
-            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-
-
-def parse_arg(item: str) -> tuple[str, Any]:
-    name, sep, raw = item.partition("=")
-    name = name.strip()
-    if not sep or not _IDENTIFIER.match(name):
-        raise UsageError(
-            f"--arg {item!r} must be NAME=VALUE with NAME a Python identifier, e.g. --arg Interval=500"
-        )
-    try:
-        return name, json.loads(raw)
-    except ValueError:
-        return name, raw
 
 
 def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[int, int]:
@@ -247,23 +151,10 @@ def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tup
     return start_ms, end_ms
 
 
-def _venue_eid(name: str) -> str:
-    """'binance' -> Futures_Binance; an FMZ exchange id such as 'Binance' (spot) passes through."""
-    name = name.strip()
-    if name.lower() in VENUE_NAMES and name == name.lower():
-        return VENUE_NAMES[name]
-    if _EID.match(name):
-        return name
-    raise UsageError(
-        f"unknown venue {name or '(empty)'}: choose from {', '.join(VENUE_NAMES)} "
-        "or give an FMZ exchange id such as Futures_OKX or Binance"
-    )
-
-
 def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[ExchangeBinding, ...]:
     if ns.venues:
         bindings = tuple(
-            ExchangeBinding(eid=_venue_eid(v), currency="BTC_USDT") for v in ns.venues.split(",")
+            ExchangeBinding(eid=venue_eid(v), currency="BTC_USDT") for v in ns.venues.split(",")
         )
     elif header and header.exchanges:
         bindings = header.exchanges
@@ -278,14 +169,6 @@ def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> t
             raise UsageError(f"--stocks {ns.stocks:g} must be zero or a positive coin amount")
         bindings = tuple(replace(b, stocks=ns.stocks) for b in bindings)
     return bindings
-
-
-def resolve_symbols(text: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
-    bad = [s for s in symbols if not _SYMBOL.match(s)]
-    if bad or not symbols:
-        raise UsageError(f"--symbols {text!r}: use FMZ pairs such as BTC_USDT,ETH_USDT")
-    return symbols
 
 
 def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, tuple[ExchangeBinding, ...]]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmz_compat.cli_args import resolve_params
 from fmz_compat.runner import EXIT_INTERRUPTED, UsageError
 
 DEFAULT_NAMES = ("tokyo", "singapore", "hongkong", "frankfurt", "london", "virginia")
@@ -152,7 +153,6 @@ class ClusterRun:
 
 def parse_plan(ns: argparse.Namespace) -> ClusterPlan:
     """Validate the cluster arguments; UsageError names the fix."""
-    from fmz_compat.__main__ import resolve_params
     from fmz_compat.header import parse_duration_s
     from fmz_compat.runner import read_strategy
 

@@ -59,8 +59,7 @@ from fmz_compat.exchange import (
     truthy,
 )
 from fmz_compat.keys import Credentials
-from fmz_compat.live_cli import okx_broker_tag_problem
-from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock
+from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock, okx_broker_tag_problem
 from fmz_compat.ws import order_args
 from fmz_compat.ws.book import BookView
 from fmz_compat.ws.feed import BookFeed, FeedConfig

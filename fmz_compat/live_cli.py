@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from fmz_compat.cli_args import add_strategy_arg_flags, resolve_params, strategy_args, templates
 from fmz_compat.core import VENUE_NAMES, Clock, ExchangeBinding, LogSink, SimConfig
-from fmz_compat.runner import RunConfig, UsageError
+from fmz_compat.live_limits import okx_broker_tag_problem
+from fmz_compat.runner import RunConfig, UsageError, read_strategy
 
 _VENUE_BY_EID = {eid: venue for venue, eid in VENUE_NAMES.items()}
-_OKX_TAG = re.compile(r"[A-Za-z0-9]{1,16}")
 ORDER_SOCKET_LOGIN_WAIT_S = 5.0  # at start; orders go by REST until the socket is logged in
 
 
@@ -44,8 +44,6 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
                    help="a streamed book older than this is not served; REST answers instead (default 2000)")
     p.add_argument("--books-url", action="append", default=[], metavar="VENUE=URL",
                    help="websocket URL for a venue's books (a proxy or a local stand-in)")
-    from fmz_compat.__main__ import add_strategy_arg_flags
-
     add_strategy_arg_flags(p, params_default=False)
     p.add_argument("--out", type=Path, default=Path("runs"), help="folder for robot folders (default runs/)")
     p.add_argument("--quiet", action="store_true", help="do not echo robot log lines")
@@ -53,9 +51,6 @@ def add_live_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
-    from fmz_compat.__main__ import resolve_params, strategy_args, templates
-    from fmz_compat.runner import read_strategy
-
     source, _header = read_strategy(ns.file)
     params_json, origin = resolve_params(ns.params, ns.file)
     venues = [v.strip().lower() for v in ns.venues.split(",") if v.strip()]
@@ -71,15 +66,6 @@ def live_config(ns: argparse.Namespace) -> tuple[RunConfig, str]:
                        symbols=(ns.currency.upper(),), params_json=params_json, params_origin=origin,
                        args=strategy_args(ns), templates=templates(ns)[0], out_root=ns.out, quiet=ns.quiet)
     return config, source
-
-
-def okx_broker_tag_problem(tag: str) -> str:
-    """One line naming the fix when OKX would refuse `tag` as an order tag (at most 16 letters and digits,
-    OKX POST /api/v5/trade/order `tag`); "" when it is fine or empty."""
-    if not tag or _OKX_TAG.fullmatch(tag):
-        return ""
-    return (f"--okx-broker-tag {tag!r}: OKX takes at most 16 letters and digits (A-Z, a-z, 0-9); fix it or "
-            "leave it out")
 
 
 def main_live(ns: argparse.Namespace, *, linger: bool = True) -> int:

@@ -1,10 +1,12 @@
 """What a live exchange object knows about its account's request budget, the venue's clock and
 failing REST calls: counted requests and the venue's own rate-limit headers, a clock offset
-measured against the venue's server time, and the back-off after consecutive network failures.
+measured against the venue's server time, and the back-off after consecutive network failures; and
+the OKX broker tag's format, checked before a client is built (without importing ccxt).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -13,6 +15,16 @@ from typing import Any
 
 # The venue headers that report the account's rate-limit usage: (used or remaining, limit, reset)
 _BINANCE_WEIGHT_LIMIT_1M = 2400  # REQUEST_WEIGHT per minute per IP in /fapi/v1/exchangeInfo
+_OKX_TAG = re.compile(r"[A-Za-z0-9]{1,16}")  # an OKX order tag (the broker tag)
+
+
+def okx_broker_tag_problem(tag: str) -> str:
+    """One line naming the fix when OKX would refuse `tag` as an order tag (at most 16 letters and digits,
+    OKX POST /api/v5/trade/order `tag`); "" when it is fine or empty."""
+    if not tag or _OKX_TAG.fullmatch(tag):
+        return ""
+    return (f"--okx-broker-tag {tag!r}: OKX takes at most 16 letters and digits (A-Z, a-z, 0-9); fix it or "
+            "leave it out")
 
 
 def wall_ms() -> int:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fmz_compat.cli_args import DEFAULT_START, DEFAULT_SYMBOLS, DEFAULT_VENUES, resolve_symbols, venue_eid
 from fmz_compat.core import ExchangeBinding, SimConfig
 from fmz_compat.runner import RunConfig, UsageError, market_symbols
 
@@ -57,13 +58,6 @@ def add_venue_server_parser(sub: Any) -> None:
 
 def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     """(ServerConfig, port) from the venue-server arguments; UsageError names the fix."""
-    from fmz_compat.__main__ import (
-        DEFAULT_START,
-        DEFAULT_SYMBOLS,
-        DEFAULT_VENUES,
-        _venue_eid,
-        resolve_symbols,
-    )
     from fmz_compat.header import parse_time_ms
     from fmz_compat.sim.server import ServerConfig, parse_latency
     from fmz_compat.sim.world import _venue_of
@@ -93,7 +87,7 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     names = ns.venues.split(",") if ns.venues else list(DEFAULT_VENUES)
-    bindings = tuple(ExchangeBinding(eid=_venue_eid(v), currency="BTC_USDT",
+    bindings = tuple(ExchangeBinding(eid=venue_eid(v), currency="BTC_USDT",
                                      balance=10_000.0 if ns.balance is None else ns.balance) for v in names)
     try:
         venues = {_venue_of(b.eid)[0] for b in bindings}
@@ -124,8 +118,6 @@ def main_venue_server(ns: argparse.Namespace) -> int:
 def node_config(ns: argparse.Namespace, params_json: str | None, origin: str,
                 args: tuple[tuple[str, Any], ...]) -> RunConfig:
     """A node's RunConfig before it meets the server: the window and bindings come from there."""
-    from fmz_compat.__main__ import _venue_eid
-
     if not ns.venue_server or not ns.node:
         raise UsageError("--venue-server URL and --node NAME go together: pass both "
                          "(e.g. --venue-server http://127.0.0.1:8700 --node tokyo)")
@@ -133,7 +125,7 @@ def node_config(ns: argparse.Namespace, params_json: str | None, origin: str,
         if getattr(ns, attr, None) is not None:
             raise UsageError(f"{flag} belongs to the venue server (python -m fmz_compat venue-server "
                              f"{flag} ...): drop it from the node's command")
-    bindings = tuple(ExchangeBinding(eid=_venue_eid(v)) for v in ns.venues.split(",")) if ns.venues else ()
+    bindings = tuple(ExchangeBinding(eid=venue_eid(v)) for v in ns.venues.split(",")) if ns.venues else ()
     return RunConfig(mode=ns.command, strategy_path=ns.file, bindings=bindings, start_ms=0, end_ms=None,
                      params_json=params_json, params_origin=origin, args=args, out_root=ns.out,
                      quiet=ns.quiet, venue_server=ns.venue_server, node=ns.node)

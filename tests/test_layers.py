@@ -34,17 +34,7 @@ ALLOWED_APP_IMPORTS = {
 
 # edges inside an import circle, per package (the issue's runner <-> report circle is already gone)
 ALLOWED_CIRCLE_EDGES = {
-    "fmz_compat": {
-        # the CLI: __main__ builds the parser from the sub-commands' modules, which call back into it
-        "fmz_compat.__main__ -> fmz_compat.cluster_cli",
-        "fmz_compat.__main__ -> fmz_compat.live_cli",
-        "fmz_compat.__main__ -> fmz_compat.venue_cli",
-        "fmz_compat.cluster_cli -> fmz_compat.__main__",
-        "fmz_compat.live -> fmz_compat.live_cli",
-        "fmz_compat.live_cli -> fmz_compat.__main__",
-        "fmz_compat.live_cli -> fmz_compat.live",
-        "fmz_compat.venue_cli -> fmz_compat.__main__",
-    },
+    "fmz_compat": set(),
     "hedge": {
         # App composes these and they take the whole App (the same edges as ALLOWED_APP_IMPORTS)
         "hedge.app -> hedge.guards",

@@ -213,7 +213,7 @@ def test_broker_tag_is_checked_before_anything_is_sent(tag):
     docs corpus did not return that page, ccxt's own broker id is 16 such characters). A bad tag is one line
     naming the fix at start, not a refusal of every order."""
     from fmz_compat.live import build_client
-    from fmz_compat.live_cli import okx_broker_tag_problem
+    from fmz_compat.live_limits import okx_broker_tag_problem
 
     with pytest.raises(ValueError, match="at most 16 letters and digits") as e:
         build_client("okx", SECRETS["okx"], broker_tag=tag)
