@@ -83,10 +83,7 @@ class VenueHealth:
     def record(self, venue: str, function: str, ok: bool, method: str = "", unknown: bool = False) -> None:
         key = (venue, function)
         if ok:
-            self.errors[key] = 0
-            held = key in self.held
-            if key in self.out_since and not held and not (function == MARKET and self._stale(venue)):
-                self._back(venue, function)
+            self.answered(key)
             return
         self.errors[key] = self.errors.get(key, 0) + 1
         self.last_error[key] = f"{method} {'timed out' if unknown else 'failed'}"
@@ -96,6 +93,12 @@ class VenueHealth:
             self._out(
                 venue, function, f"{self.errors[key]} failed calls in a row (last: {self.last_error[key]})"
             )
+
+    def answered(self, key: tuple[str, str]) -> None:
+        """`record` of a good answer, for a caller that keeps its (venue, function) key: every call's path."""
+        self.errors[key] = 0
+        if key in self.out_since and key not in self.held and not (key[1] == MARKET and self._stale(key[0])):
+            self._back(*key)
 
     def note_books(self, venue: str, any_fresh: bool) -> None:
         """Once per tick after the market refresh: a venue that answers with only stale books is out too."""
@@ -198,7 +201,7 @@ class MonitoredExchange:
     last_outcome_unknown, a test's switches) behaves exactly as before.
     """
 
-    __slots__ = ("_inner", "_venue", "_health", "_budget", "_weights", "prepaid_orders")
+    __slots__ = ("_inner", "_venue", "_health", "_budget", "_weights", "prepaid_orders", "_calls", "__dict__")
 
     def __init__(self, inner: Any, venue: str, health: VenueHealth, budget: RateBudget) -> None:
         object.__setattr__(self, "_inner", inner)
@@ -207,6 +210,7 @@ class MonitoredExchange:
         object.__setattr__(self, "_budget", budget)
         object.__setattr__(self, "_weights", WEIGHTS.get(venue, {}))
         object.__setattr__(self, "prepaid_orders", 0)  # orders already reserved from the budget
+        object.__setattr__(self, "_calls", self.__dict__)  # venue calls wrapped so far, by name
 
     @property
     def inner(self) -> Any:
@@ -217,19 +221,36 @@ class MonitoredExchange:
         function = FUNCTION_OF.get(name)
         if function is None or not callable(target):
             return target
+        call = self._monitored(name, function)
+        self._calls[name] = call  # found there by the next lookup: this method runs once per name
+        return call
+
+    def _monitored(self, name: str, function: str) -> Callable[..., Any]:
+        """The wrapper of one venue call. Built once per name and kept: a call allocates nothing of its own
+        when the venue answers. The inner object's attribute is looked up at each call, as before (a test or
+        a runtime may replace it)."""
+        inner, venue, health, budget = self._inner, self._venue, self._health, self._budget
+        placing = name in PLACING
+        cost = Cost(1 if placing else 0, self._weights.get(name, 1))
+        key = (venue, function)
+        spend, answered = budget.spend, health.answered
 
         def call(*args: Any) -> Any:
-            if name in PLACING and self.prepaid_orders > 0:  # reserved before the pair was sent
+            if placing and self.prepaid_orders > 0:  # reserved before the pair was sent
                 object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
             else:
-                self._budget.spend(self._venue, Cost(1 if name in PLACING else 0, self._weights.get(name, 1)))
-            result = target(*args)
-            unknown = bool(getattr(self._inner, "last_outcome_unknown", False))
-            self._health.record(self._venue, function, result is not None and not unknown, name, unknown)
+                spend(venue, cost)
+            result = getattr(inner, name)(*args)
+            # None: the runtime says nothing; True: the outcome is unknown; False: the venue answered
+            flag = getattr(inner, "last_outcome_unknown", None)
+            if result is not None and not flag:
+                answered(key)
+                return result
+            unknown = bool(flag)
+            health.record(venue, function, False, name, unknown)
             # as the executor reads it: None without the runtime saying "refused" may still land
-            refused = getattr(self._inner, "last_outcome_unknown", None) is False
-            if name in PLACING and result is None and not refused:
-                self._health.order_timed_out(self._venue, name)
+            if placing and result is None and flag is not False:
+                health.order_timed_out(venue, name)
             return result
 
         return call
@@ -238,7 +259,9 @@ class MonitoredExchange:
         if name == "prepaid_orders":
             object.__setattr__(self, name, value)
         else:
+            self._calls.pop(name, None)  # a replaced venue call is judged afresh (callable or not)
             setattr(self._inner, name, value)
 
     def __delattr__(self, name: str) -> None:
+        self._calls.pop(name, None)
         delattr(self._inner, name)

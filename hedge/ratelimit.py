@@ -115,7 +115,17 @@ class TokenBuckets:
         weight.level = min(weight.capacity, weight.level + cost.weight)
 
     def spend(self, venue: str, cost: Cost) -> None:
-        orders, weight = self._pair(venue)
+        # every venue call's path (hedge/outage.py): `_pair` inlined, a bucket refilled only when time moved
+        found = self._buckets.get(venue)
+        if found is None:
+            found = self._pair(venue)
+        else:
+            now = self._now_ms()
+            if now > found[0].updated_ms:
+                found[0].refill(now)
+            if now > found[1].updated_ms:
+                found[1].refill(now)
+        orders, weight = found
         orders.level -= cost.orders
         weight.level -= cost.weight
 

@@ -164,3 +164,33 @@ def test_each_order_timeout_extends_the_venue_cool_down_and_one_event_says_so():
     off = VenueHealth(3, lambda: now[0], lambda *_: None, 0)
     MonitoredExchange(_Venue(), "okx", off, _FreeBudget()).CreateOrder("BTC_USDT.swap", "buy", -1, 1.0)
     assert not off.cooling_down("okx")
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.spent: list[tuple[str, object]] = []
+
+    def spend(self, venue, cost):
+        self.spent.append((venue, cost))
+
+
+def test_a_wrapped_call_kept_between_lookups_still_follows_a_replaced_venue_method_and_charges_each_call():
+    """MonitoredExchange keeps one wrapper per call name (no allocation per call): each call still reads the
+    inner object's method then (a test or runtime may swap it, on the wrapper or on the inner object), is
+    charged to the budget and recorded; a name set to a non-callable is handed back as it is."""
+    from hedge.outage import MonitoredExchange, VenueHealth
+
+    health = VenueHealth(2, lambda: 0, lambda *_a, **_k: None)
+    budget, inner = _Counted(), _Venue()
+    exchange = MonitoredExchange(inner, "okx", health, budget)
+    inner.GetTickers = lambda: [{"Symbol": "BTC_USDT.swap"}]
+    assert exchange.GetTickers() == [{"Symbol": "BTC_USDT.swap"}]
+    inner.GetTickers = lambda: None  # replaced on the inner object, behind the kept wrapper
+    exchange.GetTickers()
+    exchange.GetTickers()
+    assert health.is_out("okx", "market")
+    exchange.GetTickers = lambda: []  # replaced through the wrapper
+    assert exchange.GetTickers() == [] and not health.is_out("okx", "market")
+    exchange.GetTickers = "not a method"
+    assert exchange.GetTickers == "not a method"
+    assert len(budget.spent) == 4 and all(venue == "okx" for venue, _ in budget.spent)
