@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from fmz_compat.cluster_cli import add_cluster_parser
 from fmz_compat.core import VENUE_NAMES, ExchangeBinding
 from fmz_compat.header import BacktestHeader, parse_duration_s, parse_time_ms
 from fmz_compat.live_cli import add_live_parser
+from fmz_compat.run_stats import stamp
 from fmz_compat.runner import EXIT_USAGE, RunConfig, UsageError, read_strategy, run
 from fmz_compat.sim.replay import replay_bindings
 from fmz_compat.sim.replay_format import RecordingError, RecordingHeader, read_header
@@ -191,8 +191,8 @@ def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, t
         raise UsageError(str(exc)) from None
     if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
         raise UsageError(
-            f"window {_utc_text(start_ms)} -> {_utc_text(end_ms)} is not inside the recording "
-            f"({_utc_text(rec.start_ms)} -> {_utc_text(rec.end_ms)}): narrow --start/--end/--duration "
+            f"window {stamp(start_ms)} -> {stamp(end_ms)} is not inside the recording "
+            f"({stamp(rec.start_ms)} -> {stamp(rec.end_ms)}): narrow --start/--end/--duration "
             "or drop them to replay all of it"
         )
     venues = None
@@ -207,10 +207,6 @@ def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, t
     if ns.balance is not None and ns.balance <= 0:
         raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
     return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
-
-
-def _utc_text(ms: int) -> str:
-    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:

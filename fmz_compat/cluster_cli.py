@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fmz_compat.cli_args import resolve_params
+from fmz_compat.run_stats import summary_figures, summary_lines, utc_text
 from fmz_compat.runner import EXIT_INTERRUPTED, UsageError
 
 DEFAULT_NAMES = ("tokyo", "singapore", "hongkong", "frankfurt", "london", "virginia")
@@ -441,15 +442,13 @@ class ClusterProgress:
         self._last_decile = -1
 
     def line(self, info: dict[str, Any], trades: int) -> str:
-        from fmz_compat.runner import _utc
-
         start, end, now = info["start_ms"], info["end_ms"], info["now_ms"]
         done = min(1.0, max(0.0, (now - start) / (end - start))) if end else 0.0
         bar = "#" * int(done * self.WIDTH) + "." * (self.WIDTH - int(done * self.WIDTH))
         nodes = " ".join(f"{n.name}:{'up' if n.alive() else f'exit {n.proc.returncode}'}"
                          for n in self.run.nodes)
         waiting = "  (waiting for the nodes to connect)" if not info.get("running") else ""
-        return f"[{bar}] {done * 100:5.1f} %  {_utc(now)}  {nodes}  trades {trades}{waiting}"
+        return f"[{bar}] {done * 100:5.1f} %  {utc_text(now)}  {nodes}  trades {trades}{waiting}"
 
     def draw(self, info: dict[str, Any], trades: int, final: bool = False) -> None:
         text = self.line(info, trades)
@@ -576,8 +575,6 @@ def _orders_sent(robot: Path | None) -> int:
 
 
 def cluster_summary(run: ClusterRun, stats: dict[str, Any] | None, why: str) -> dict[str, Any]:
-    from fmz_compat.report import summary_figures
-
     nodes = [_node_result(n, run.folder / n.name) for n in run.nodes]
     figures = summary_figures(stats) if stats else {}
     ok = bool(stats) and all(n["exit_code"] == 0 for n in nodes) and len(nodes) == len(run.plan.names)
@@ -589,14 +586,11 @@ def cluster_summary(run: ClusterRun, stats: dict[str, Any] | None, why: str) -> 
 
 
 def summary_text(summary: dict[str, Any]) -> str:
-    from fmz_compat.report import summary_lines
-    from fmz_compat.runner import _utc
-
     f = summary["figures"]
     lines = ["", f"=== cluster {summary['folder']}: {summary['ended_by']} ==="]
     window = summary.get("window") or {}
     if window:
-        lines.append(f"window {_utc(window['start_ms'])} -> {_utc(window['end_ms'])}")
+        lines.append(f"window {utc_text(window['start_ms'])} -> {utc_text(window['end_ms'])}")
     if f:
         lines += ["shared accounts:", *summary_lines(f)]
     else:

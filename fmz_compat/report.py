@@ -8,7 +8,6 @@ rows. Figures come from `fmz_compat.charts`, the converter the dashboard uses to
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import json
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from fmz_compat.api import parse_status
 from fmz_compat.charts import figures_from_config, js_asset_text, profit_figure
+from fmz_compat.run_stats import held_note, nav_text, stamp, summary_figures, valued_note
 from fmz_compat.store import RobotStore
 from hedge import figures
 
@@ -62,22 +62,9 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _stamp(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _script_json(value: Any) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
-
-
-def annualized(unit_nav: float | None, days: float) -> tuple[float, float] | None:
-    """(simple r x 365/days, compounded) for a unit NAV reached after `days`; None below one day
-    (hedge/figures.py is the definition)."""
-    found = figures.annualized(unit_nav, days)
-    return None if found is None else (float(found[0]), float(found[1]))
 
 
 def strategy_accounting(store: RobotStore) -> dict[str, Any] | None:
@@ -96,128 +83,6 @@ def strategy_accounting(store: RobotStore) -> dict[str, Any] | None:
         return None
     return {"unit_nav": str(live["nav"]), "inception_ms": int(state["inception_ms"]),
             "time_ms": int(live["t"]), "profit_usdt": str(live.get("pr", "0"))}
-
-
-def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every figure of a run, once: the run summary, report.html and the cluster summary show these.
-
-    Totals across venues come from world.stats(); unit NAV, profit and the period they annualize over
-    come from the strategy's fund accounting when it keeps one (stats["accounting"], the figures its
-    own status table shows), else from the venues' equity over the window."""
-    totals = stats.get("totals") or {}
-    venues = stats.get("venues") or {}
-
-    def total(key: str) -> float:
-        if key in totals:
-            return float(totals[key] or 0)
-        return float(sum(float((v or {}).get(key) or 0) for v in venues.values()))
-
-    equity_start, equity_end = total("equity_start_usdt"), total("equity_end_usdt")
-    fees, before_fees = total("fees_usdt"), total("realized_pnl_usdt")
-    accounting = stats.get("accounting") or None
-    window = window or stats.get("window") or {}
-    valued_at = ""  # when the strategy valued the profit, if before the end of the window
-    if accounting:
-        unit_nav: float | None = float(accounting["unit_nav"])
-        profit = float(accounting["profit_usdt"])
-        days = figures.days_between(accounting["inception_ms"], accounting["time_ms"])
-        nav_source = "the strategy's fund accounting"
-        last_step_ms = (stats.get("window") or window).get("end_ms")  # the simulator's last step, if known
-        differs = figures.usdt(profit) != figures.usdt(equity_end - equity_start)
-        if differs and last_step_ms is not None and int(accounting["time_ms"]) < int(last_step_ms):
-            # its last status may come up to status_interval_s before the end: the equity end is later
-            valued_at = f"{_stamp(int(accounting['time_ms']))} UTC"
-    else:
-        unit_nav = (equity_end / equity_start) if equity_start else None
-        profit = equity_end - equity_start
-        start_ms, end_ms = window.get("start_ms"), window.get("end_ms")
-        days = figures.days_between(start_ms, end_ms) if start_ms is not None and end_ms is not None else 0
-        nav_source = "equity end / start"
-    held, between = _exposure(stats)
-    return {
-        "trades": int(total("trades")),
-        "volume_usdt": total("volume_usdt"),
-        "fees_usdt": fees,
-        "funding_usdt": total("funding_usdt"),
-        "pnl_before_fees_usdt": before_fees,
-        "pnl_after_fees_usdt": figures.pnl_after_fees(before_fees, fees),
-        "equity_start_usdt": equity_start,
-        "equity_end_usdt": equity_end,
-        "profit_usdt": profit,
-        "profit_valued_at": valued_at,
-        # the equity change the trading PnL, fees and funding above do not hold: the value of what is
-        # still held at the end (open positions at their marks, coins, transfers in flight)
-        "still_held_usdt": equity_end - equity_start - figures.pnl_after_fees(before_fees, fees)
-        - total("funding_usdt"),
-        "unit_nav": accounting["unit_nav"] if accounting else unit_nav,
-        "unit_nav_source": nav_source,
-        "days": float(days),
-        "annualized": figures.annualized(accounting["unit_nav"] if accounting else unit_nav, days),
-        "liquidations": int(total("liquidations")),
-        "max_abs_net_exposure_usdt": float(held.get("usdt") or 0),
-        "max_abs_net_exposure_at": _where(held),
-        "between_legs_usdt": float(between.get("usdt") or 0),
-        "between_legs_count": int(between.get("count") or 0),
-        "between_legs_at": _where(between),
-    }
-
-
-def _exposure(stats: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(held, between two legs); a world without the split reports its one figure as held."""
-    split = stats.get("net_exposure")
-    if split:
-        return split.get("held") or {}, split.get("between_legs") or {}
-    detail = dict(stats.get("max_net_exposure") or {})
-    detail["usdt"] = abs(float(stats.get("max_abs_net_exposure_usdt") or 0))
-    return detail, {}
-
-
-def _where(detail: dict[str, Any]) -> str:
-    where = [str(detail["coin"])] if detail.get("coin") else []
-    if detail.get("time_ms") is not None and detail.get("usdt"):
-        where.append(_stamp(int(detail["time_ms"])) + " UTC")
-    return " ".join(where) if detail.get("usdt") else ""
-
-
-def _valued(f: dict[str, Any]) -> str:
-    """Why the profit may differ from equity end - start: the strategy valued it at its last status."""
-    if not f.get("profit_valued_at"):
-        return ""
-    return f" (the strategy's valuation at its last status, {f['profit_valued_at']}; equity end is later)"
-
-
-HELD_LABEL = "unrealized: positions still open, coins held, transfers in flight"
-
-
-def _held_note(f: dict[str, Any]) -> str:
-    """Why equity end - start is not the trading PnL after fees plus funding, when it is not."""
-    held = f.get("still_held_usdt") or 0.0
-    if figures.usdt(held) in ("0.00", "-0.00"):
-        return ""
-    return f" ({figures.usdt(held, signed=True)} {HELD_LABEL})"
-
-
-def nav_text(f: dict[str, Any]) -> str:
-    return f"{float(f['unit_nav']):.6f}" if f["unit_nav"] is not None else "n/a"
-
-
-def summary_lines(f: dict[str, Any]) -> list[str]:
-    """The figure lines of the run summary (and of the cluster's), worded as hedge/figures.py says."""
-    label = figures.LABELS
-    held_at = f" ({f['max_abs_net_exposure_at']})" if f["max_abs_net_exposure_at"] else ""
-    between = (f"   between two legs {figures.usdt(f['between_legs_usdt'])} ({f['between_legs_count']} "
-               f"times, back within {figures.IN_FLIGHT_MS // 1000} s)" if f["between_legs_count"] else "")
-    return [
-        f"trades {f['trades']}   volume {f['volume_usdt']:,.2f} USDT   trading PnL before fees "
-        f"{figures.usdt(f['pnl_before_fees_usdt'], signed=True)}   fees {figures.usdt(f['fees_usdt'])}   "
-        f"after fees {figures.usdt(f['pnl_after_fees_usdt'], signed=True)}   funding "
-        f"{figures.usdt(f['funding_usdt'], signed=True)}",
-        f"equity {f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f} USDT{_held_note(f)}   "
-        f"{label['unit_nav']} {nav_text(f)} ({f['unit_nav_source']})   liquidations {f['liquidations']}",
-        f"profit, after fees and funding {figures.usdt(f['profit_usdt'], signed=True)} USDT{_valued(f)}   "
-        f"annualized return {figures.annualized_text(f['annualized'])}",
-        f"max |net exposure| held {figures.usdt(f['max_abs_net_exposure_usdt'])} USDT{held_at}{between}",
-    ]
 
 
 def _table_html(table: dict[str, Any]) -> str:
@@ -285,7 +150,7 @@ def _summary_html(run: dict[str, Any]) -> str:
         ("mode", config.get("mode")),
         ("strategy", config.get("strategy_path")),
         ("seed", config.get("seed")),
-        ("window", f"{_stamp(window.get('start_ms'))} -> {_stamp(window.get('end_ms'))} UTC"),
+        ("window", f"{stamp(window.get('start_ms'))} -> {stamp(window.get('end_ms'))} UTC"),
         ("venues", ", ".join(f"{b['eid']}({b['currency']})" for b in config.get("bindings") or [])),
         ("ended by", f"{run.get('ended_by')} (exit {run.get('exit_code')})"),
         ("trades", f["trades"]),
@@ -294,8 +159,8 @@ def _summary_html(run: dict[str, Any]) -> str:
         (label["fees"], figures.usdt(f["fees_usdt"])),
         (label["pnl_after_fees"], figures.usdt(f["pnl_after_fees_usdt"], signed=True)),
         (label["funding"], figures.usdt(f["funding_usdt"], signed=True)),
-        (label["profit"], figures.usdt(f["profit_usdt"], signed=True) + _valued(f)),
-        ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}{_held_note(f)}"),
+        (label["profit"], figures.usdt(f["profit_usdt"], signed=True) + valued_note(f)),
+        ("equity USDT", f"{f['equity_start_usdt']:,.2f} -> {f['equity_end_usdt']:,.2f}{held_note(f)}"),
         (f"{label['unit_nav']} ({f['unit_nav_source']})", nav_text(f)),
         (label["annualized"], figures.annualized_text(f["annualized"])),
         ("liquidations", f["liquidations"]),
@@ -343,7 +208,7 @@ def _log_row_html(row: dict[str, Any]) -> str:
     colour = f" style='color:{_e(row['Color'])}'" if row["Color"] else ""
     eid = "" if row["Eid"] is None else row["Eid"]
     return (
-        f"<tr{css}><td>{_e(_stamp(row['Date']))}</td>"
+        f"<tr{css}><td>{_e(stamp(row['Date']))}</td>"
         f"<td>{_e(_LOG_TYPE_NAMES.get(row['LogType'], row['LogType']))}</td><td>{_e(eid)}</td>"
         f"<td class='num'>{_e(row['Price'] or '')}</td><td class='num'>{_e(row['Amount'] or '')}</td>"
         f"<td{colour}><pre class='msg'>{_e(row['Extra'])}</pre></td></tr>"
@@ -379,7 +244,7 @@ def _alerts_html(robot_dir: Path) -> str:
     rows = read_alerts(robot_dir)
     if not rows:
         return ""
-    body = "".join(f"<tr><td>{_e(_stamp(r.get('time_ms')))}</td><td><pre class='msg'>{_e(r.get('text', ''))}"
+    body = "".join(f"<tr><td>{_e(stamp(r.get('time_ms')))}</td><td><pre class='msg'>{_e(r.get('text', ''))}"
                    f"</pre></td><td>{_e(r.get('outcome', ''))}</td></tr>" for r in rows)
     return (f"<h2>Alerts ({len(rows)})</h2><table><tr><th>time (UTC)</th><th>alert</th><th>delivery</th></tr>"
             f"{body}</table>")

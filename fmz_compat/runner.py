@@ -8,7 +8,6 @@ an uncaught exception writes its traceback to the robot log and the run exits 1.
 from __future__ import annotations
 
 import ast
-import datetime as _dt
 import json
 import re
 import shutil
@@ -37,6 +36,7 @@ from fmz_compat.core import (
     disarm_leave_handler,
 )
 from fmz_compat.header import BacktestHeader, HeaderError, parse_header
+from fmz_compat.run_stats import summary_figures, summary_lines, utc_text
 from fmz_compat.source_check import (
     PY2_ONLY_MODULES,
     import_problem,
@@ -535,7 +535,7 @@ class ProgressBar:
         done = self.fraction()
         filled = int(done * self.WIDTH)
         now_ms = self.clock.now_ns() // 1_000_000
-        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100:5.1f} %  {_utc(now_ms)}"
+        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100:5.1f} %  {utc_text(now_ms)}"
 
     def draw(self, final: bool = False) -> None:
         if self._tty:
@@ -703,17 +703,6 @@ def _write_outputs(
     write_report(result.report_path, store, run_json)
 
 
-def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run's figures: one definition for the summary, report.html, the cluster (fmz_compat/report.py)."""
-    from fmz_compat.report import summary_figures as figures_of_run
-
-    return figures_of_run(stats, window)
-
-
-def _utc(ms: int) -> str:
-    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _replay_lines(config: RunConfig, result: RunResult) -> list[str]:
     if config.replay is None:
         return []
@@ -731,7 +720,6 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
     start_ms, end_ms = window.get("start_ms", config.start_ms), window.get("end_ms", config.end_ms)
 
     from fmz_compat.alerts import summary_line as alerts_summary
-    from fmz_compat.report import summary_lines
 
     f = summary_figures(result.stats, window)
     if result.exit_code == EXIT_USAGE and not f["trades"]:
@@ -744,7 +732,8 @@ def summary_text(config: RunConfig, result: RunResult) -> str:
         "",
         f"=== robot {result.robot_id} {config.mode}: {result.ended_by} (exit {result.exit_code}) ===",
         *_replay_lines(config, result),
-        f"seed {config.seed}   window {_utc(start_ms)} -> {_utc(end_ms) if end_ms is not None else 'now'}",
+        f"seed {config.seed}   window {utc_text(start_ms)} -> "
+        f"{utc_text(end_ms) if end_ms is not None else 'now'}",
         f"venues {venues}",
         *summary_lines(f),
         *[f"strategy: {line}" for line in result.final_words],

@@ -22,7 +22,7 @@ import pytest
 
 from fmz_compat.__main__ import config_from_args
 from fmz_compat.dashboard.reader import RobotReader
-from fmz_compat.report import summary_figures
+from fmz_compat.run_stats import summary_figures
 from fmz_compat.runner import run
 from hedge import figures
 from tools import settle

@@ -1,6 +1,7 @@
 import json
 
-from fmz_compat.report import annualized, chart_figures, render_report
+from fmz_compat.report import chart_figures, render_report
+from fmz_compat.run_stats import annualized
 from fmz_compat.store import RobotStore
 
 RUN = {
@@ -100,7 +101,7 @@ def test_a_profit_valued_before_the_end_says_when_beside_the_later_equity_end():
     """Two-day run of strategy.py, seed 1: the summary said "equity 30,000.00 -> 30,024.17" and "profit, after
     fees and funding +23.84" with nothing to tie them: the profit is the strategy's valuation at its last
     status (23:59:00), the equity end the simulator's at 23:59:59."""
-    from fmz_compat.report import summary_figures, summary_lines
+    from fmz_compat.run_stats import summary_figures, summary_lines
 
     end = T0 + 2 * 86_400_000
     stats = {"window": {"start_ms": T0, "end_ms": end - 1000, "step_ms": 1000},
@@ -139,7 +140,7 @@ def test_the_by_venue_table_names_its_columns_and_rounds_to_cents(tmp_path):
 def test_the_equity_change_names_what_is_still_held_when_the_figures_above_do_not_add_up():
     """An FMZ EMA strategy (one Binance swap, a long still open at the end) printed "after fees -6.86" and
     "equity 10,000.00 -> 10,007.95" with nothing to say where +14.81 came from: the open long at its mark."""
-    from fmz_compat.report import summary_figures, summary_lines
+    from fmz_compat.run_stats import summary_figures, summary_lines
 
     stats = {"totals": {"trades": 5, "volume_usdt": 3064.17, "fees_usdt": 0.52, "funding_usdt": 0.0,
                         "realized_pnl_usdt": -6.34, "equity_start_usdt": 10_000.0,
