@@ -34,6 +34,14 @@ class Struct(dict):
             raise AttributeError(name) from None
 
 
+def truthy(value: Any) -> bool:
+    """A flag given as an option (CreateOrder's reduceOnly/postOnly, Dial's reconnect): a string is true
+    when it says so (true, 1, yes; FMZ passes query-string options as text), anything else by bool()."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
 def to_struct(value: Any) -> Any:
     """Convert nested dicts (inside dicts, lists and tuples) to Struct, recursively."""
     if isinstance(value, dict):

@@ -192,13 +192,6 @@ def parse_side(side: Any) -> tuple[str, dict[str, Any]]:
     return raw.strip().lower(), opts
 
 
-def truthy(v: Any) -> bool:
-    """An order option's flag: a string is true when it says so (true, 1, yes), anything else by bool()."""
-    if isinstance(v, str):
-        return v.strip().lower() in ("true", "1", "yes")
-    return bool(v)
-
-
 def records_args(args: tuple[Any, ...], kwargs: dict[str, Any], default_period: int) -> tuple[str, int, int]:
     """GetRecords' arguments as FMZ takes them: ([symbol,] [period s,] [limit]) or keywords."""
     symbol, period, limit = "", default_period, 0

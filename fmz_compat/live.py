@@ -48,6 +48,7 @@ from fmz_compat.core import (
     LogSink,
     Struct,
     to_struct,
+    truthy,
 )
 from fmz_compat.exchange import (
     DIRECTIONS,
@@ -56,7 +57,6 @@ from fmz_compat.exchange import (
     Records,
     parse_side,
     records_args,
-    truthy,
 )
 from fmz_compat.keys import Credentials
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock, okx_broker_tag_problem

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fmz_compat.core import Struct, to_struct
+from fmz_compat.core import Struct, to_struct, truthy
 
 DEFAULT_HTTP_TIMEOUT_MS = 300_000  # FMZ's documented default
 DEFAULT_DIAL_TIMEOUT_S = 30.0
@@ -191,10 +191,6 @@ def parse_dial(address: str, second: Any = None) -> tuple[str, dict[str, Any], f
     return url, options, timeout_s
 
 
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes") if not isinstance(value, bool) else value
-
-
 def _decompress(data: bytes, method: str) -> bytes:
     if method == "gzip":
         return gzip.decompress(data)
@@ -221,7 +217,7 @@ class WebSocketConnection:
         self.url = url
         self.compress = str(options.get("compress") or "").lower()
         self.mode = str(options.get("mode") or "dual").lower()
-        self.reconnect = _truthy(options.get("reconnect", False))
+        self.reconnect = truthy(options.get("reconnect", False))
         self.interval_s = float(options.get("interval") or DEFAULT_RECONNECT_INTERVAL_MS) / 1000
         self.payload = options.get("payload")
         self.headers = _headers(options.get("headers"))

@@ -29,6 +29,7 @@ from fmz_compat.core import (
     ExchangeBinding,
     Struct,
     to_struct,
+    truthy,
 )
 from fmz_compat.exchange import (
     DIRECTIONS,
@@ -37,7 +38,6 @@ from fmz_compat.exchange import (
     Records,
     parse_side,
     records_args,
-    truthy,
 )
 from fmz_compat.sim import raw_info
 from fmz_compat.sim.account import DEFAULT_LEVERAGE, Account, Order, VenueError

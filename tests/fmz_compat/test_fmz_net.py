@@ -174,6 +174,18 @@ def test_dial_reconnects_and_resends_its_payload_or_reads_empty_when_gone():
         plain.close()
 
 
+@pytest.mark.parametrize(("given", "reconnects"), [
+    ("true", True), ("1", True), (" Yes ", True), ("false", False),
+    (True, True), (1, True), (1.0, True), (0, False), (None, False)])
+def test_dial_reconnect_reads_a_flag_as_order_options_do(given, reconnects):
+    """`reconnect` given in the options object: text says yes (the URL form passes it as text), any other
+    value by its truth (a JSON 1.0 is as set as 1; fmz_compat read it as text and took 1.0 for no)."""
+    with FakeVenueWs(_subscribed) as server:
+        conn = WebSocketConnection(server.url, {"reconnect": given}, 5)
+        assert conn.reconnect is reconnects
+        conn.close()
+
+
 def test_dial_options_parse_like_fmz():
     url, options, timeout_s = parse_dial('wss://x/ws|compress=gzip&mode=recv&reconnect=true&payload={"a":"b&c=d"}',
                                          10)
