@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fmz_compat.cli_args import resolve_params
+from fmz_compat.progress import ProgressLine, bar_text, fraction_done
 from fmz_compat.run_stats import summary_figures, summary_lines, utc_text
 from fmz_compat.runner import EXIT_INTERRUPTED, UsageError
 
@@ -437,31 +438,21 @@ class ClusterProgress:
 
     def __init__(self, run: ClusterRun, stream: Any = None) -> None:
         self.run = run
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_decile = -1
+        self._out = ProgressLine(stream)
+
+    @staticmethod
+    def _done(info: dict[str, Any]) -> float:
+        return fraction_done(info["start_ms"], info["end_ms"], info["now_ms"]) if info["end_ms"] else 0.0
 
     def line(self, info: dict[str, Any], trades: int) -> str:
-        start, end, now = info["start_ms"], info["end_ms"], info["now_ms"]
-        done = min(1.0, max(0.0, (now - start) / (end - start))) if end else 0.0
-        bar = "#" * int(done * self.WIDTH) + "." * (self.WIDTH - int(done * self.WIDTH))
         nodes = " ".join(f"{n.name}:{'up' if n.alive() else f'exit {n.proc.returncode}'}"
                          for n in self.run.nodes)
         waiting = "  (waiting for the nodes to connect)" if not info.get("running") else ""
-        return f"[{bar}] {done * 100:5.1f} %  {utc_text(now)}  {nodes}  trades {trades}{waiting}"
+        return (f"{bar_text(self._done(info), self.WIDTH)}  {utc_text(info['now_ms'])}  {nodes}  "
+                f"trades {trades}{waiting}")
 
     def draw(self, info: dict[str, Any], trades: int, final: bool = False) -> None:
-        text = self.line(info, trades)
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
-        else:
-            start, end, now = info["start_ms"], info["end_ms"], info["now_ms"]
-            decile = int(10 * (now - start) / (end - start)) if end else 0
-            if decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        self._out.draw(self._done(info), self.line(info, trades), final)
 
 
 def watch(run: ClusterRun, progress: ClusterProgress) -> str:

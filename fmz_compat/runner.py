@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import traceback
 import types
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from fmz_compat.core import (
     disarm_leave_handler,
 )
 from fmz_compat.header import BacktestHeader, HeaderError, parse_header
+from fmz_compat.progress import ProgressBar
 from fmz_compat.run_stats import summary_figures, summary_lines, utc_text
 from fmz_compat.source_check import (
     PY2_ONLY_MODULES,
@@ -504,65 +504,6 @@ def _params_symbols(params_json: str | None) -> list[str]:
     if not isinstance(listed, list):
         return []
     return [s for s in listed if isinstance(s, str) and re.fullmatch(r"[A-Z0-9]+_[A-Z]+", s)]
-
-
-class ProgressBar:
-    """A backtest progress bar on stderr, drawn from a side thread twice a second by simulated time.
-
-    On a terminal it redraws one line; otherwise (logs, CI) it prints a line at every 10 %."""
-
-    WIDTH = 30
-
-    def __init__(self, clock: Any, start_ms: int, end_ms: int | None, stream: Any = None,
-                 interval_s: float = 0.5) -> None:
-        self.clock = clock
-        self.start_ms = start_ms
-        self.end_ms = end_ms
-        self.stream = stream or sys.stderr
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_decile = -1
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def fraction(self) -> float:
-        if not self.end_ms or self.end_ms <= self.start_ms:
-            return 1.0
-        now_ms = self.clock.now_ns() // 1_000_000
-        return min(1.0, max(0.0, (now_ms - self.start_ms) / (self.end_ms - self.start_ms)))
-
-    def line(self) -> str:
-        done = self.fraction()
-        filled = int(done * self.WIDTH)
-        now_ms = self.clock.now_ns() // 1_000_000
-        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100:5.1f} %  {utc_text(now_ms)}"
-
-    def draw(self, final: bool = False) -> None:
-        if self._tty:
-            self.stream.write("\r" + self.line() + ("\n" if final else ""))
-        else:
-            decile = int(self.fraction() * 10)
-            if decile == self._last_decile and not final:
-                return
-            if final and decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(self.line() + "\n")
-        self.stream.flush()
-
-    def start(self) -> None:
-        def loop() -> None:
-            while not self._stop.wait(self.interval_s):
-                self.draw()
-
-        self._thread = threading.Thread(target=loop, name="progress", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.draw(final=True)
 
 
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime,

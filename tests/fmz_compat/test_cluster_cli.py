@@ -197,3 +197,31 @@ def test_a_node_killed_is_named_with_its_signal_and_its_last_words_not_a_progres
     alerts.close()
     assert ("cluster: node singapore lost (its process was killed by signal 9 (SIGKILL): using params from "
             "singapore.params.json)") in capsys.readouterr().err
+
+
+def test_the_cluster_progress_line_prints_each_tenth_once_off_a_terminal():
+    """The cluster's line is drawn like a backtest's (fmz_compat/progress.py): a tenth once, and a server
+    clock past the window's end is 100 %, not a 12th tenth printed again."""
+    import io
+
+    from fmz_compat.cluster_cli import ClusterProgress
+
+    class Node:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def alive(self) -> bool:
+            return True
+
+    class Run:
+        nodes = [Node("tokyo"), Node("london")]
+
+    out = io.StringIO()
+    progress = ClusterProgress(Run(), stream=out)  # type: ignore[arg-type]
+    for now in (0, 5, 15, 16, 50, 120):
+        progress.draw({"start_ms": 0, "end_ms": 100, "now_ms": now, "running": now > 0}, 3)
+    progress.draw({"start_ms": 0, "end_ms": 100, "now_ms": 100, "running": True}, 3, final=True)
+    lines = out.getvalue().splitlines()
+    assert [line.split("]")[1].split("%")[0].strip() for line in lines] == ["0.0", "15.0", "50.0", "100.0"]
+    assert "(waiting for the nodes to connect)" in lines[0]
+    assert lines[-1].endswith("tokyo:up london:up  trades 3")

@@ -191,7 +191,7 @@ def test_progress_bar_follows_simulated_time_in_deciles_off_a_terminal():
     import io
 
     from fmz_compat.core import BacktestClock
-    from fmz_compat.runner import ProgressBar
+    from fmz_compat.progress import ProgressBar
 
     start_ms, end_ms = 1_704_067_200_000, 1_704_067_200_000 + 100_000
     clock = BacktestClock(start_ms * 1_000_000, end_ms * 1_000_000)
