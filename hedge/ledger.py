@@ -12,7 +12,8 @@ truth: `reconcile` compares them with what the open pairs and loose legs imply a
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -47,7 +48,7 @@ class HedgePair:
     order_ids: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _PAIR_FIELDS}
         for key in _DECIMALS:
             data[key] = str(data[key])
         data["client_ids"] = list(self.client_ids)
@@ -62,6 +63,9 @@ class HedgePair:
         values["client_ids"] = tuple(values.get("client_ids", ()))
         values["order_ids"] = tuple(values.get("order_ids", ()))
         return cls(**values)
+
+
+_PAIR_FIELDS = tuple(f.name for f in fields(HedgePair))
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class Ledger:
     # Timed-out orders proved absent and booked as such, newest WATCHED_ORDERS kept: one that reaches the
     # venue later anyway still explains the position it made (reconcile closes it, App._close_late_fills).
     watch: dict[str, OrderRecord] = field(default_factory=dict)
+    # JSON of the pairs, orders and loose legs as last saved: they are frozen, so one that is still the same
+    # object is not serialised again (a save after an order serialises only what changed)
+    _memo: _JsonMemo = field(default_factory=lambda: _JsonMemo(), init=False, repr=False, compare=False)
 
     def journal(self, record: OrderRecord) -> None:
         self.orders[record.client_id] = record
@@ -259,8 +266,9 @@ class Ledger:
 
     # --- persistence ---
     def to_json(self) -> str:
+        of = self._memo.start()
         return json.dumps({
-            "pairs": [p.to_json() for p in self.pairs.values()],
+            "pairs": [of(p) for p in self.pairs.values()],
             "next_id": self.next_id,
             "realized_pnl": str(self.realized_pnl),
             "spread_captured": str(self.spread_captured),
@@ -268,10 +276,10 @@ class Ledger:
             "volume": str(self.volume),
             "closed_pairs": self.closed_pairs,
             "funding_total": str(self.funding_total),
-            "orders": [r.to_json() for r in self.orders.values()],
+            "orders": [of(r) for r in self.orders.values()],
             "order_seq": self.order_seq,
-            "loose": [leg.to_json() for leg in self.loose.values()],
-            "watch": [r.to_json() for r in self.watch.values()],
+            "loose": [of(leg) for leg in self.loose.values()],
+            "watch": [of(r) for r in self.watch.values()],
         }, sort_keys=True)
 
     @classmethod
@@ -306,3 +314,27 @@ class Ledger:
             return []
         return [(str(venue), str(symbol), Decimal(qty), Decimal(price), int(pair_id))
                 for venue, symbol, qty, price, pair_id in json.loads(text)]
+
+
+class _JsonMemo:
+    """`to_json()` of frozen records, kept from one save to the next for the records still there (by
+    identity: a changed record is a new object). Holding the record keeps its id from being reused."""
+
+    __slots__ = ("_kept", "_next")
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._next: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def start(self) -> Callable[[Any], dict[str, Any]]:
+        """Begin one serialisation: returns the function giving a record's JSON; what it was not asked for
+        this time is dropped."""
+        self._kept, self._next = self._next, {}
+        return self._of
+
+    def _of(self, record: Any) -> dict[str, Any]:
+        found = self._kept.get(id(record))
+        if found is None or found[0] is not record:
+            found = (record, record.to_json())
+        self._next[id(record)] = found
+        return found[1]

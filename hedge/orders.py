@@ -18,7 +18,7 @@ it is settled CANCELED at the fill last read; recovery checks that against the v
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -140,7 +140,7 @@ class OrderRecord:
         return self.status in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["status"] = self.status.value
         for key in ("qty", "filled", "avg_price", "price"):
             data[key] = str(data[key])
@@ -154,3 +154,6 @@ class OrderRecord:
             if key in values:
                 values[key] = Decimal(values[key])
         return cls(**values)
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(OrderRecord))

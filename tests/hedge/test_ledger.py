@@ -93,3 +93,66 @@ def test_the_legacy_loose_legs_key_is_read_as_saved_by_the_earlier_version(fake_
     assert Ledger.legacy_loose(fake_store) == []
     fake_store(LEGACY_LOOSE_KEY, json.dumps([["okx", "BTC_USDT", "-0.005", "50000.5", 3]]))
     assert Ledger.legacy_loose(fake_store) == [("okx", "BTC_USDT", D("-0.005"), D("50000.5"), 3)]
+
+
+def _saved_by_asdict(ledger: Ledger) -> str:
+    """The saved document as the ledger wrote it before it kept records' JSON between saves (asdict of each
+    record, Decimals as strings): the format _G holds, byte for byte."""
+    from dataclasses import asdict
+
+    def pair(p):
+        data = asdict(p)
+        for key in ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding"):
+            data[key] = str(data[key])
+        data["client_ids"], data["order_ids"] = list(p.client_ids), list(p.order_ids)
+        return data
+
+    def order(r):
+        data = asdict(r)
+        data["status"] = r.status.value
+        for key in ("qty", "filled", "avg_price", "price"):
+            data[key] = str(data[key])
+        return data
+
+    return json.dumps({
+        "pairs": [pair(p) for p in ledger.pairs.values()], "next_id": ledger.next_id,
+        "realized_pnl": str(ledger.realized_pnl), "spread_captured": str(ledger.spread_captured),
+        "fees_paid": str(ledger.fees_paid), "volume": str(ledger.volume), "closed_pairs": ledger.closed_pairs,
+        "funding_total": str(ledger.funding_total), "orders": [order(r) for r in ledger.orders.values()],
+        "order_seq": ledger.order_seq, "loose": [leg.to_json() for leg in ledger.loose.values()],
+        "watch": [order(r) for r in ledger.watch.values()],
+    }, sort_keys=True)
+
+
+def test_each_save_writes_the_whole_ledger_as_before_though_unchanged_records_are_not_serialised_again(
+        fake_store):
+    """Records' JSON is kept from one save to the next (a save after an order serialises only what changed):
+    after every kind of change the saved text is still exactly the full document, never a stale record."""
+    from hedge.orders import OrderEvent, OrderRecord, OrderStatus
+
+    ledger = Ledger()
+    steps = [
+        lambda: _open(ledger),
+        lambda: _open(ledger, symbol="ETH_USDT", qty=D("0.5"), long_price=D("3000.1"),
+                      short_price=D("3001.7")),
+        lambda: ledger.record_funding(1, D("0.25")),
+        lambda: ledger.journal(OrderRecord("c1", "close#1", "okx", "BTC_USDT", "closebuy", D("0.01"))),
+        lambda: ledger.journal(ledger.orders["c1"].apply(OrderEvent.SUBMITTED, order_id="7", sent_ms=5)),
+        lambda: ledger.record_close(1, qty=D("0.01"), long_exit=D("50100"), short_exit=D("50090"),
+                                    fees=D("0.3")),
+        lambda: ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.01"), D("50000"), 1, "u", OUTAGE)),
+        lambda: ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.02"), D("50100"), 1, "u", OUTAGE)),
+        lambda: ledger.journal(OrderRecord("c2", "open#3", "bybit", "ETH_USDT", "buy", D("1"),
+                                           status=OrderStatus.ABSENT, misses=3)),
+        lambda: ledger.clear_orders(),
+        lambda: ledger.set_loose(ledger.loose[("okx", "BTC_USDT", "u")], D(0)),
+        lambda: ledger.record_close(2, qty=D("0.5"), long_exit=D("3002"), short_exit=D("3001"),
+                                    fees=D("0.2")),
+    ]
+    for step in steps:
+        step()
+        ledger.save(fake_store)
+        assert fake_store("hedge_ledger_v1") == _saved_by_asdict(ledger)
+        assert Ledger.load(fake_store) == ledger
+    assert list(ledger.watch) == ["c2"] and list(ledger.pairs) == [1] and not ledger.loose
+    assert ledger.closed_pairs == 1
