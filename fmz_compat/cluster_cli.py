@@ -233,6 +233,7 @@ def _overrides(items: list[str], names: tuple[str, ...]) -> dict[str, dict[str, 
 
 
 def port_free(port: int) -> bool:
+    """Whether a process may listen on 127.0.0.1:port now."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -242,6 +243,7 @@ def port_free(port: int) -> bool:
 
 
 def free_port() -> int:
+    """A loopback port free now, picked by the system (never a fixed one such as Redis' 6379)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -308,17 +310,19 @@ def start_redis(run: ClusterRun) -> str:
     conf.chmod(0o600)
     run.redis = spawn("redis-server", [binary, str(conf)], run.folder / "redis.out")
     url = f"redis://:{run.password}@127.0.0.1:{port}/0"
-    _wait_redis(run.redis, port, run.password)
+    wait_redis(port, run.password, run.redis.alive)
     return url
 
 
-def _wait_redis(child: Child, port: int, password: str, timeout_s: float = 15.0) -> None:
+def wait_redis(port: int, password: str | None, alive: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Return once the redis-server just started on 127.0.0.1:port answers PING; UsageError when its
+    process (`alive`) has gone or it does not answer within timeout_s."""
     import redis
 
     client = redis.Redis(port=port, password=password, socket_connect_timeout=0.2)
     deadline = time.monotonic() + timeout_s
     while True:
-        if not child.alive():
+        if not alive():
             raise UsageError(f"redis-server did not start on 127.0.0.1:{port} (port taken?): pick another "
                              "--redis-port or 0 for a free one")
         try:

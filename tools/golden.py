@@ -31,7 +31,6 @@ import gzip
 import io
 import json
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -147,28 +146,17 @@ def run_outage(tmp: Path) -> list[str]:
 @contextlib.contextmanager
 def redis_server(folder: Path) -> Iterator[str]:
     """A private redis-server on a free loopback port (never 6379), no persistence; yields its URL."""
+    from fmz_compat.cluster_cli import free_port, wait_redis
+
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not installed: run bash tools/test.sh (it installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                              "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import redis
-
-        client = redis.Redis(port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.exceptions.RedisError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.02)
+        wait_redis(port, None, lambda: proc.poll() is None)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from fmz_compat.__main__ import main
-from fmz_compat.cluster_cli import _overrides, node_params, parse_plan
+from fmz_compat.cluster_cli import _overrides, node_params, parse_plan, port_free
 from fmz_compat.runner import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,15 +47,6 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _summary(folder: Path) -> dict:
     return json.loads((folder / "cluster.json").read_text())
 
@@ -65,7 +56,7 @@ def _check_nothing_left(summary: dict, out_text: str) -> None:
     left = [name for name, pid in summary["pids"].items() if _alive(pid)]
     assert left == []
     venue_port = int(summary["venue_url"].rsplit(":", 1)[1])
-    assert _port_free(venue_port) and _port_free(summary["redis_port"])
+    assert port_free(venue_port) and port_free(summary["redis_port"])
     assert "redis://:" not in out_text and summary["namespace"] in out_text  # the password is never shown
 
 
