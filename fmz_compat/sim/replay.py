@@ -460,6 +460,10 @@ class ReplayExchange(Exchange):
 
     _world: ReplayWorld
 
+    def __init__(self, world: ReplayWorld, account: Account, binding: ExchangeBinding) -> None:
+        super().__init__(world, account, binding)
+        self._kept_tickers: dict[str, tuple[tuple[Any, ...], Struct]] = {}  # pair -> (inputs, ticker)
+
     def _view(self, pair: str) -> tuple[ReplayQuote, float, float, int, list, list]:
         q: ReplayQuote = self._acc.quote(pair)  # type: ignore[assignment]
         if not q.version:
@@ -471,7 +475,19 @@ class ReplayExchange(Exchange):
         return q, q.bid, q.ask, q.book_ts, q.bids, q.asks
 
     def _ticker(self, pair: str) -> Struct:
+        # Every GetTickers call asks for every listed pair, and a venue-symbol's ticker changes only with its
+        # books, trades and mark: one built from the same inputs is copied (a fresh Struct per call, as FMZ
+        # gives) instead of priced and rounded again.
         q, bid, ask, ts, _b, _a = self._view(pair)
+        inputs = (bid, ask, ts, q.version, q.last_trade, q.volume, q.mark, self._rate)
+        kept = self._kept_tickers.get(pair)
+        if kept is None or kept[0] != inputs:
+            kept = self._kept_tickers[pair] = (inputs, self._new_ticker(pair, q, bid, ask, ts))
+        ticker = Struct(kept[1])
+        ticker["Info"] = Struct(ticker["Info"])
+        return ticker
+
+    def _new_ticker(self, pair: str, q: ReplayQuote, bid: float, ask: float, ts: int) -> Struct:
         prec = q.prec
         last = q.last_trade or (bid + ask) * 0.5
         hi = q.range_hi if q.range_hi > -math.inf else last

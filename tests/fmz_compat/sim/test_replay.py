@@ -282,3 +282,30 @@ def test_a_recording_stopped_early_gets_its_real_end_in_the_header(tmp_path):
     assert not writer.part.exists()
     assert read_header(path).end_ms == T0 + 60_000
     assert [e["t"] for e in iter_events(path)] == ["book", "end"]
+
+
+def test_tickers_between_two_books_are_fresh_copies_and_follow_each_book_trade_and_mark(tmp_path):
+    """GetTickers keeps a ticker built from the same recorded inputs (books, trades, funding mark): each call
+    still hands out new objects (a strategy writing into one changes nothing later), and a new book, a trade
+    or a recorded mark shows at once."""
+    path = tmp_path / "rec.jsonl.gz"
+    _handmade(path, [("book", "binance", 1_000, 100.0, 101.0), ("trade", "binance", 2_000, 100.8, 3.0, "buy"),
+                     ("funding", "binance", 3_000, 0.0001, 28_800_000, 100.7),
+                     ("book", "binance", 4_000, 102.0, 103.0)])
+    world, clock = _world(path)
+    binance = world.exchanges[0]
+    _at(clock, 1_500)
+    first = binance.GetTickers()[0]
+    assert (first.Buy, first.Sell, first.Last, first.Volume) == (100.0, 101.0, 100.5, 0.0)
+    first.Buy, first.Info.bidPrice = -1.0, -1.0  # the strategy scribbles on its copy
+    again = binance.GetTickers()[0]
+    assert again is not first and again.Info is not first.Info
+    assert (again.Buy, again.Info.bidPrice, again.Time) == (100.0, 100.0, T0 + 995)
+    _at(clock, 2_500)
+    traded = binance.GetTickers()[0]
+    assert (traded.Last, traded.Volume, traded.Buy) == (100.8, 3.0, 100.0)
+    _at(clock, 3_500)
+    assert binance.GetTickers()[0].Info.markPrice == 100.7
+    _at(clock, 4_500)
+    booked = binance.GetTickers()[0]
+    assert (booked.Buy, booked.Sell, booked.Time, booked.High) == (102.0, 103.0, T0 + 3_995, 102.5)
