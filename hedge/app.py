@@ -178,7 +178,7 @@ class App:
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event,
-                                  cfg.outage.timeout_cooldown_s * 1000)
+                                  cfg.outage.timeout_cooldown_s * 1000, cfg.outage.refusal_cooldown_s * 1000)
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health)

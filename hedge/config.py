@@ -170,6 +170,9 @@ class OutageConfig:
     # an order call on a venue that timed out (outcome unknown) stops new pairs there for this long,
     # extended by each further timeout (0: off); closes, stops and recovery still go (hedge/outage.py)
     timeout_cooldown_s: int = 60
+    # a venue that refused max_errors orders in a row (definite answers: nothing can land later) counts as
+    # out for orders this long, whatever its lookups answer; then the next order tries again (0: off)
+    refusal_cooldown_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -586,9 +589,11 @@ def _guards(value: Any) -> GuardsConfig:
 def _outage(value: Any) -> OutageConfig:
     raw = _section(value, "outage",
                    ("max_errors", "maintenance_lead_s", "maintenance_poll_s", "order_settle_s",
-                    "max_turn_wait_ms", "max_unhedged_s", "max_unhedged_usdt", "timeout_cooldown_s"),
+                    "max_turn_wait_ms", "max_unhedged_s", "max_unhedged_usdt", "timeout_cooldown_s",
+                    "refusal_cooldown_s"),
                    '{"max_errors": 3, "maintenance_lead_s": 900, "maintenance_poll_s": 300, '
-                   '"max_unhedged_s": 60, "max_unhedged_usdt": 5000, "timeout_cooldown_s": 60}')
+                   '"max_unhedged_s": 60, "max_unhedged_usdt": 5000, "timeout_cooldown_s": 60, '
+                   '"refusal_cooldown_s": 60}')
     d = OutageConfig()
     settle_s = _int(raw, "outage.order_settle_s", d.order_settle_s, low=10, high=600)
     unhedged_s = _int(raw, "outage.max_unhedged_s", d.max_unhedged_s, low=1, high=86_400)
@@ -605,7 +610,8 @@ def _outage(value: Any) -> OutageConfig:
         max_unhedged_s=unhedged_s,
         max_unhedged_usdt=_dec(raw, "outage.max_unhedged_usdt", d.max_unhedged_usdt, low=Decimal(0),
                                high=Decimal(100_000_000)),
-        timeout_cooldown_s=_int(raw, "outage.timeout_cooldown_s", d.timeout_cooldown_s, low=0, high=3600))
+        timeout_cooldown_s=_int(raw, "outage.timeout_cooldown_s", d.timeout_cooldown_s, low=0, high=3600),
+        refusal_cooldown_s=_int(raw, "outage.refusal_cooldown_s", d.refusal_cooldown_s, low=0, high=3600))
 
 
 def _rates(value: Any) -> RateConfig:

@@ -12,6 +12,13 @@ puts its venue in a cool-down for openings: no new pair sends an order there for
 extended by each further such call. The venue is not out: its lookups usually still answer, so
 `max_errors` in a row would never be reached, while its orders keep timing out and reaching the matching
 engine late. Closes, stops and recovery are not held back by it.
+
+An order call the venue definitely refused (the runtime says so: `last_outcome_unknown` False, ccxt's
+rejections as opposed to its NetworkError / OperationFailed) cannot land later, but a venue that refuses
+every order is not out by the count above either: its lookups answer and reset it. After `max_errors`
+refusals in a row (no order accepted in between) the venue's order function is out for
+`refusal_cooldown_ms`, with an event, whatever its lookups answer; then the next good answer brings it
+back and the next order tries again (one more refusal takes it out again at once).
 """
 
 from __future__ import annotations
@@ -63,9 +70,12 @@ class VenueHealth:
     """Consecutive failures per venue and function, and what is out right now."""
 
     def __init__(self, max_errors: int, now_ms: Callable[[], int], event: Callable[..., None],
-                 timeout_cooldown_ms: int = 0) -> None:
+                 timeout_cooldown_ms: int = 0, refusal_cooldown_ms: int = 0) -> None:
         self.max_errors = max_errors
         self.timeout_cooldown_ms = timeout_cooldown_ms
+        self.refusal_cooldown_ms = refusal_cooldown_ms
+        self.refusals: dict[str, int] = {}  # venue -> orders it refused in a row (definite answers)
+        self.refusing: dict[str, int] = {}  # venue -> ms until which its order function stays out
         self.cooling: dict[str, int] = {}  # venue -> ms until which no new pair sends an order there
         self._now_ms = now_ms
         self._event = event
@@ -97,8 +107,16 @@ class VenueHealth:
     def answered(self, key: tuple[str, str]) -> None:
         """`record` of a good answer, for a caller that keeps its (venue, function) key: every call's path."""
         self.errors[key] = 0
-        if key in self.out_since and key not in self.held and not (key[1] == MARKET and self._stale(key[0])):
+        if key in self.out_since and key not in self.held and not self._kept_out(key):
             self._back(*key)
+
+    def _kept_out(self, key: tuple[str, str]) -> bool:
+        """Out whatever the calls answer: market data while the books are stale, orders in a refusal
+        cool-down."""
+        venue, function = key
+        if function == MARKET:
+            return self._stale(venue)
+        return function == ORDERS and self._now_ms() < self.refusing.get(venue, 0)
 
     def note_books(self, venue: str, any_fresh: bool) -> None:
         """Once per tick after the market refresh: a venue that answers with only stale books is out too."""
@@ -126,6 +144,8 @@ class VenueHealth:
 
     def _back(self, venue: str, function: str) -> None:
         since = self.out_since.pop((venue, function))
+        if function == ORDERS:
+            self.refusing.pop(venue, None)
         seconds = (self._now_ms() - since) / 1000
         self._event(f"venue {venue} {function} back after {seconds:.0f} s", "warn")
         if function == ACCOUNT or not self.is_out(venue):
@@ -177,6 +197,26 @@ class VenueHealth:
                 "warn",
             )
         self.cooling[venue] = now + self.timeout_cooldown_ms
+
+    def order_accepted(self, venue: str) -> None:
+        self.refusals.pop(venue, None)
+
+    def order_refused(self, venue: str, method: str) -> None:
+        """The venue answered an order call with a refusal: after max_errors in a row its orders are out for
+        refusal_cooldown_ms (its lookups answering do not bring them back before)."""
+        count = self.refusals[venue] = self.refusals.get(venue, 0) + 1
+        if self.refusal_cooldown_ms <= 0 or count < self.max_errors:
+            return
+        now = self._now_ms()
+        starting = self.refusing.get(venue, 0) <= now
+        self.refusing[venue] = now + self.refusal_cooldown_ms
+        why = (f"{count} orders refused in a row (last: {method}); out for at least "
+               f"{self.refusal_cooldown_ms / 1000:.0f} s whatever its lookups answer, then the next order "
+               "tries again")
+        if (venue, ORDERS) not in self.out_since:
+            self._out(venue, ORDERS, why)
+        elif starting:  # already out by failed calls in a row: it now stays out for the cool-down
+            self._event(f"venue {venue} {ORDERS} stays OUT: {why}", "error")
 
     def cooling_down(self, venue: str) -> bool:
         """No new pair may send an order to `venue`: an order call there timed out recently."""
@@ -245,11 +285,15 @@ class MonitoredExchange:
             flag = getattr(inner, "last_outcome_unknown", None)
             if result is not None and not flag:
                 answered(key)
+                if placing:
+                    health.order_accepted(venue)
                 return result
             unknown = bool(flag)
             health.record(venue, function, False, name, unknown)
             # as the executor reads it: None without the runtime saying "refused" may still land
-            if placing and result is None and flag is not False:
+            if placing and flag is False:
+                health.order_refused(venue, name)
+            elif placing and result is None:
                 health.order_timed_out(venue, name)
             return result
 

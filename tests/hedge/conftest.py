@@ -34,6 +34,8 @@ class FakeExchange:
     down to the lot), `positions_down` (GetPositions returns None), `lands_late_ms` (CreateOrder
     returns None at once; the order reaches the matching engine that many ms later on the exchange's clock,
     invisible to every query until then: a timeout whose order lands after lookups said absent).
+    `tells_outcome` True: the runtime says a None from CreateOrder was a definite refusal
+    (`last_outcome_unknown` False, as fmz_compat/live.py sets it for ccxt's rejections); FMZ says nothing.
     `forwards_client_id` False: the order carries no client id of ours (a docker that does not pass the
     option on; Binance then makes one up), so a lost answer cannot be found by client id. Options under
     another name than the venue's own request parameter are never read as its client id.
@@ -67,6 +69,7 @@ class FakeExchange:
         self.lands_late_ms: list[int] = []
         self._landing: list[tuple[int, str, str, float, float, str]] = []  # (due, symbol, side, ...)
         self.forwards_client_id = True
+        self.tells_outcome = False
         self.options_seen: list[dict[str, Any]] = []
 
     # --- market ---
@@ -120,6 +123,8 @@ class FakeExchange:
 
     # --- trading ---
     def CreateOrder(self, symbol: str, side: str, price: float, amount: float, *_log: Any) -> str | None:
+        if self.tells_outcome:
+            self.last_outcome_unknown = False
         side, _, options = side.partition(";")
         parsed = json.loads(options) if options else {}
         self.options_seen.append(parsed)

@@ -1205,3 +1205,34 @@ def test_an_order_call_that_timed_out_stops_new_pairs_on_its_venue_for_the_cool_
     assert any("venue okx: no order call timed out for 60 s; new pairs allowed again" in line
                for line in runtime.logs)
     assert len([line for line in runtime.logs if "no new pairs on okx for 60 s" in line]) == 1
+
+
+def test_a_venue_that_refuses_every_order_is_out_for_the_refusal_cool_down_whatever_its_lookups_answer(
+        fake_exchange, fake_runtime):
+    """okx answers every order with a definite refusal while its lookups answer (ccxt raises a rejection
+    such as InsufficientFunds for Binance -2019 'Margin is insufficient', ts/src/binance.ts exceptions, not a
+    NetworkError / OperationFailed whose outcome is unknown; fmz_compat/live.py then sets
+    last_outcome_unknown False). After outage.max_errors (3) refusals in a row its order function is out for
+    outage.refusal_cooldown_s (60 s), with an event: no order goes to okx and no pair is opened there (each
+    attempt bought on binance and sold it back); then one order tries again. Old code: the next lookup that
+    answered brought okx back at once ('back after 0 s') and every cooldown_s an opening bought and undid."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    okx.tells_outcome = True
+    assert app.start()
+    okx.reject = [True] * 100
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    start_ms = app.now_ms
+    while app.now_ms < start_ms + 30_000 and not any("refused in a row" in line for line in runtime.logs):
+        _run(app, runtime, 1)
+    out_ms, sent = app.now_ms, len(okx.sent)
+    assert sent == 4 and [s for _, s, _ in binance.sent] == ["buy", "closebuy"] * 2  # 2 attempts, 4 refusals
+    assert any("okx orders" in line and "out for at least 60 s" in line for line in runtime.logs)
+    while app.now_ms < out_ms + 59_000:  # okx's lookups answer meanwhile (the outage probe asks every 10 s)
+        _run(app, runtime, 1)
+        assert app.health.is_out("okx", "orders") and len(okx.sent) == sent
+    assert not any("okx orders back" in line for line in runtime.logs)
+    okx.reject = []  # okx takes orders again: after the cool-down one order tries, and the pair opens
+    while app.now_ms < out_ms + 80_000 and not app.ledger.pairs:
+        _run(app, runtime, 1)
+    assert not app.health.is_out("okx") and len(app.ledger.pairs) == 1
+    assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")

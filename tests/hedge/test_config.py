@@ -51,6 +51,8 @@ BAD = [
     ('{"outage": {"timeout_cooldown_s": -1}}', "outage.timeout_cooldown_s"),
     ('{"outage": {"timeout_cooldown_s": 7200}}', "outage.timeout_cooldown_s"),
     ('{"outage": {"timeout_cooldown_s": 1.5}}', "outage.timeout_cooldown_s"),
+    ('{"outage": {"refusal_cooldown_s": -1}}', "outage.refusal_cooldown_s"),
+    ('{"outage": {"refusal_cooldown_s": 7200}}', "outage.refusal_cooldown_s"),
     ('{"open_threshold_bps": -1}', "open_threshold_bps"),
     ('{"close_threshold_bps": 5, "open_threshold_bps": 3}', "close_threshold_bps"),
     ('{"cooldown_s": 1.5}', "cooldown_s"),

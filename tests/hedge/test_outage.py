@@ -194,3 +194,63 @@ def test_a_wrapped_call_kept_between_lookups_still_follows_a_replaced_venue_meth
     exchange.GetTickers = "not a method"
     assert exchange.GetTickers == "not a method"
     assert len(budget.spent) == 4 and all(venue == "okx" for venue, _ in budget.spent)
+
+
+class _Refusing(_Venue):
+    """A runtime that tells: every order refused (`last_outcome_unknown` False), lookups answer."""
+
+    last_outcome_unknown = False
+    accept = False
+
+    def CreateOrder(self, *_args):
+        return "BTC_USDT,1" if self.accept else None
+
+    def GetOrders(self, *_args):
+        return []
+
+
+def test_only_definite_refusals_in_a_row_take_a_venues_orders_out_and_lookups_do_not_bring_them_back():
+    """outage.refusal_cooldown_s: lookups answering between refusals do not reset the count (they did reset
+    the failure count, so such a venue never went out); an accepted order does; an order whose outcome is
+    unknown is not a refusal (it cools openings instead). Out until the cool-down has passed AND a call
+    answers; then one more refusal takes it out again at once."""
+    from hedge.outage import ORDERS, MonitoredExchange, VenueHealth
+
+    now, events = [0], []
+    health = VenueHealth(3, lambda: now[0], lambda text, level="info": events.append(text), 0, 60_000)
+    inner = _Refusing()
+    okx = MonitoredExchange(inner, "okx", health, _FreeBudget())
+    for _ in range(2):
+        okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
+        okx.GetOrders()
+    inner.accept = True
+    okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)  # accepted: the count starts again
+    inner.accept = False
+    inner.last_outcome_unknown = True
+    okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)  # timed out: not a refusal
+    inner.last_outcome_unknown = False
+    okx.GetOrders()
+    for _ in range(2):
+        okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
+        okx.GetOrders()
+    assert not health.is_out("okx", ORDERS)
+    okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)  # the third refusal in a row
+    assert health.is_out("okx", ORDERS) and not health.can_trade("okx")
+    assert [e for e in events if "OUT" in e] == [
+        "venue okx orders OUT: 3 orders refused in a row (last: CreateOrder); out for at least 60 s whatever "
+        "its lookups answer, then the next order tries again; no new pairs on okx; closes needing it wait"]
+    now[0] = 59_999
+    okx.GetOrders()
+    assert health.is_out("okx", ORDERS)
+    now[0] = 60_000
+    okx.GetOrders()
+    assert not health.is_out("okx", ORDERS) and "okx" in health.recovered
+    okx.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
+    assert health.is_out("okx", ORDERS)  # refused again: out again at once
+
+    off = VenueHealth(3, lambda: now[0], lambda *_: None, 0, 0)
+    never = MonitoredExchange(_Refusing(), "okx", off, _FreeBudget())
+    for _ in range(5):
+        never.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
+        never.GetOrders()
+    assert not off.is_out("okx")
