@@ -7,7 +7,6 @@ a modest interval.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +19,8 @@ from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
-from hedge.guards import Guards
+from hedge.gate import CLUSTER, RECONCILE, USER, TradingGate
+from hedge.guards import DRAWDOWN_HOLD, Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
 from hedge.liquidations import ORDER_TYPE_BUY, ORDER_TYPE_SELL, is_liquidation, reported_price
 from hedge.maintenance import MaintenanceWatcher
@@ -73,7 +73,6 @@ IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about a
 # so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
 WATCH_YOUNG_SETTLES = 2
 PROBE_INTERVAL_MS = 10_000
-STATE_KEY = "hedge_state_v1"
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
 CLOSE_BACKOFF_MAX_S = 3_600
 
@@ -117,15 +116,15 @@ class App:
         self.api = api
         self.cfg = cfg
         self.events = EventLog.load(api.store)
-        self.state = TradingState.ACTIVE
-        self.state_reason = ""
+        # the trading state: every source holds it by name, the strictest hold wins (hedge/gate.py)
+        self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
         self.ledger = Ledger()
         self.venues: list[Venue] = []
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
         self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
         self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
-        self.halt_reason: str | None = None
+        self.openings_stopped: str | None = None  # why, until venue positions and the ledger agree
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
         self.max_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
@@ -183,7 +182,6 @@ class App:
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health)
         self.guards = Guards(self)
-        self._state_source = ""  # what set a non-ACTIVE state: "reconcile" and guards clear themselves
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(self)
         self.chart: Any = None
@@ -193,9 +191,9 @@ class App:
         """Discover venues and contracts, load and reconcile the ledger. False = cannot run."""
         self.now_ms = self.api.now_ms()
         self.executor.begin_turn(bounded=False)  # nothing else runs before start's recovery is done
-        self._restore_state()
+        self.gate.restore()
         if self.cfg.trading_state is not None:
-            self.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
+            self._set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
         for index, raw_exchange in enumerate(self.api.exchanges):
             name = raw_exchange.GetName()
             key = venue_key(name)
@@ -246,6 +244,8 @@ class App:
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
+        if self.coordinator.reachable:  # a cluster hold saved before the restart: Redis answers now
+            self.gate.release(CLUSTER, "redis reachable again")
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
@@ -473,41 +473,25 @@ class App:
         else:
             self.api.log(text)
 
-    def set_state(self, state: TradingState, reason: str, source: str = "") -> None:
-        """Switch the trading state (a critical event); entering HALTED cancels every resting order.
-        source names an automatic guard ("reconcile", "guard:...") so it may clear what it set; a
-        command or PARAMS leaves it empty and only a person changes that state again."""
-        if state is self.state:
-            if source != self._state_source and state is not TradingState.ACTIVE:
-                self.state_reason, self._state_source = reason, source
-                saved = {"state": state.value, "reason": reason, "source": source}
-                self.api.store(STATE_KEY, json.dumps(saved))
-                self.event(f"trading state stays {state.value}, now because: {reason}", "critical")
-            return
-        previous, self.state, self.state_reason = self.state, state, reason
-        self._state_source = source
-        self.api.store(STATE_KEY, json.dumps({"state": state.value, "reason": reason, "source": source}))
-        self.event(f"trading state {previous.value} -> {state.value}: {reason}", "critical")
-        if state is TradingState.HALTED:
-            self.cancel_all_orders()
+    @property
+    def state(self) -> TradingState:
+        return self.gate.state
 
-    def _restore_state(self) -> None:
-        """A state set before a restart holds after it (a HALTED robot does not resume by itself)."""
-        text = self.api.store(STATE_KEY)
-        if not text:
-            return
-        try:
-            saved = json.loads(text)
-            self.state, self.state_reason = TradingState.parse(saved["state"]), str(saved.get("reason", ""))
-            self._state_source = str(saved.get("source", ""))
-        except (ValueError, KeyError, TypeError):
-            return
-        if self.state is not TradingState.ACTIVE and self._state_source == "reconcile":
-            self.event(f"trading state {self.state.value} from before the restart ({self.state_reason}) "
-                       "clears once positions reconcile", "warn")
-        elif self.state is not TradingState.ACTIVE:
-            self.event(f"trading state {self.state.value} kept from before the restart: {self.state_reason}; "
-                       "command state:ACTIVE to resume", "critical")
+    @property
+    def state_reason(self) -> str:
+        return self.gate.reason
+
+    def _set_state(self, state: TradingState, reason: str) -> None:
+        """A person's word (a command, PARAMS): ACTIVE resumes (lifts the holds waiting for a person), any
+        other state is their hold."""
+        if state is TradingState.ACTIVE:
+            self.gate.resume(reason)
+        else:
+            self.gate.hold(USER, state, reason)
+
+    def halt(self, reason: str) -> None:
+        """HALTED: no orders at all (resting ones are cancelled) until a person resumes (state:ACTIVE)."""
+        self.gate.hold(USER, TradingState.HALTED, reason)
 
     def cancel_all_orders(self) -> None:
         for venue in self.venues:
@@ -521,29 +505,26 @@ class App:
         except ValueError as exc:
             self.api.log(f"command '{command}': {exc} (e.g. state:REDUCING)", "#ff0000")
             return
-        self.set_state(state, f"command {command}")
+        self._set_state(state, f"command {command}")
 
-    def halt(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
-        """Stop openings until venue positions and the ledger agree: the state goes to REDUCING (it comes
-        back to ACTIVE by itself once reconciled); pairs touching a suspect venue-symbol are not closed
-        by the spread rule either."""
-        self.halt_reason = reason
+    def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
+        """Stop openings until venue positions and the ledger agree: reconcile holds the gate at REDUCING
+        (lifted by itself once reconciled); pairs touching a suspect venue-symbol are not closed by the
+        spread rule either."""
+        self.openings_stopped = reason
         self.suspect |= suspect or set()
         # an execution in doubt is settled as soon as a query can (its exposure is held meanwhile)
         retry = IN_FLIGHT_RETRY_MS if self.ledger.orders else RECONCILE_RETRY_MS
         self._next_reconcile_ms = self.now_ms + retry
-        if self.state is TradingState.ACTIVE:
-            self.set_state(TradingState.REDUCING, "reconcile: " + reason, source="reconcile")
-        else:
+        if not self.gate.hold(RECONCILE, TradingState.REDUCING, "reconcile: " + reason):
             self.event("openings stopped: " + reason, "critical")
 
-    def clear_halt(self) -> None:
-        """Positions reconciled: openings resume, unless a person or another guard set the state."""
-        self.event(f"positions reconciled; openings resume (was: {self.halt_reason})")
-        self.halt_reason = None
+    def _resume_openings(self) -> None:
+        """Positions reconciled: reconcile lifts its hold (a person's or another source's stays)."""
+        self.event(f"positions reconciled; openings resume (was: {self.openings_stopped})")
+        self.openings_stopped = None
         self.suspect = set()
-        if self._state_source == "reconcile":
-            self.set_state(TradingState.ACTIVE, "positions reconciled")
+        self.gate.release(RECONCILE, "positions reconciled")
 
     # --- positions and accounts ---
     def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
@@ -580,8 +561,8 @@ class App:
         mark = self.coordinator.view(self.ledger)
         positions = self.venue_positions(out)
         if positions is None:
-            if self.halt_reason is None:
-                self.halt("positions unreadable on some venue; will retry")
+            if self.openings_stopped is None:
+                self.stop_openings("positions unreadable on some venue; will retry")
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
             return
         if not self.coordinator.stable(mark):
@@ -607,15 +588,16 @@ class App:
         self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
         if mismatches:
             keys = {(m.venue, m.symbol) for m in mismatches}
-            if keys != self.suspect or self.halt_reason is None:
+            if keys != self.suspect or self.openings_stopped is None:
                 for mismatch in mismatches:
                     self.api.log(mismatch.describe(), "#ff0000")
                 self.suspect = set()
-                self.halt(f"{len(mismatches)} venue position(s) differ from the ledger; close them by hand "
-                          "or clear the ledger (_G key hedge_ledger_v1) to start from flat", keys)
+                self.stop_openings(f"{len(mismatches)} venue position(s) differ from the ledger; close "
+                                   "them by hand or clear the ledger (_G key hedge_ledger_v1) to start from "
+                                   "flat", keys)
             self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
-        elif self.halt_reason is not None or self._state_source == "reconcile":
-            self.clear_halt()
+        elif self.openings_stopped is not None or self.gate.held(RECONCILE):
+            self._resume_openings()
         self._record_exposure(positions)
         self.guards.check_exposure()
 
@@ -674,7 +656,7 @@ class App:
                     try:
                         done = self._close_late_fill(venue, record, amount, late[1])
                     except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
-                        self.halt(str(exc), {(venue.key, record.symbol)})
+                        self.stop_openings(str(exc), {(venue.key, record.symbol)})
                         return True
                 if not done:
                     continue  # again next time
@@ -841,14 +823,11 @@ class App:
 
     def coordination_lost(self, reason: str) -> None:
         """Redis away: no new pairs; stops still act inside leases this node knows it holds."""
-        if self.state is TradingState.ACTIVE:
-            self.set_state(TradingState.REDUCING, reason, source="cluster")
-        else:
+        if not self.gate.hold(CLUSTER, TradingState.REDUCING, reason):
             self.event(f"cluster: {reason}", "critical")
 
     def coordination_back(self) -> None:
-        if self.state is TradingState.REDUCING and self.state_reason.startswith("redis unreachable"):
-            self.set_state(TradingState.ACTIVE, "redis reachable again")
+        self.gate.release(CLUSTER, "redis reachable again")
         self._next_reconcile_ms = self.now_ms
 
     def recover_orders(self) -> bool:
@@ -867,14 +846,14 @@ class App:
             if not record.terminal:
                 venue = self._venue_or_none(record.venue)
                 if venue is None:
-                    self.halt(f"order {record.client_id} on {record.venue}, which is no longer bound, is "
-                              "unsettled; bind it again", {(record.venue, record.symbol)})
+                    self.stop_openings(f"order {record.client_id} on {record.venue}, which is no longer "
+                                       "bound, is unsettled; bind it again", {(record.venue, record.symbol)})
                     return False
                 record = self.executor.settle(venue, record)
                 if not record.terminal:
-                    self.halt(f"order {record.client_id} on {record.venue} {record.symbol} is "
-                              f"{record.status.value}: not re-sending until a query settles it",
-                              {(record.venue, record.symbol)})
+                    self.stop_openings(f"order {record.client_id} on {record.venue} {record.symbol} is "
+                                       f"{record.status.value}: not re-sending until a query settles it",
+                                       {(record.venue, record.symbol)})
                     return False
         self._count_late_fills()
         explained: dict[tuple[str, str], Decimal] = {}
@@ -927,7 +906,7 @@ class App:
                                                           units.get((venue_key_, symbol))):
                     return False  # another node trading there, or not all taken: again at a later turn
         except LegOutcomeUnknown as exc:
-            self.halt(str(exc))
+            self.stop_openings(str(exc))
             return False
         self.ledger.clear_orders()
         self._save_ledger()
@@ -969,8 +948,8 @@ class App:
             fills = self.executor.move_position(self._venue(venue_key), symbol, found, found - amount, tag)
         moved = sum((fill.filled for fill in fills), Decimal(0))
         if fills and moved < abs(amount):
-            self.halt(f"{tag}: traded back {moved} of {abs(amount)} {symbol} on {venue_key}; the rest again "
-                      "shortly (the journal keeps it)", {(venue_key, symbol)})
+            self.stop_openings(f"{tag}: traded back {moved} of {abs(amount)} {symbol} on {venue_key}; the "
+                               "rest again shortly (the journal keeps it)", {(venue_key, symbol)})
         return bool(fills) and moved >= abs(amount)
 
     def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> None:
@@ -1527,7 +1506,7 @@ class App:
         self.last_opportunity[symbol] = opp
         if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
             return
-        if not self.state.may_open or self.halt_reason is not None:
+        if not self.state.may_open:  # a reconcile stop holds the gate too
             return
         if self.now_ms < self.cooldown_until[symbol]:
             return
@@ -1749,7 +1728,7 @@ class App:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
                 fill = self.executor.execute_pair(symbol, legs, tag, undo_closes)
         except LegOutcomeUnknown as exc:
-            self.halt(str(exc), {(leg.venue.key, symbol) for leg in legs})
+            self.stop_openings(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
         finally:
             for leg in legs:  # a reservation not used by this execution does not carry over

@@ -1,16 +1,17 @@
-"""Guards: conditions that switch the trading state to REDUCING by themselves, with the reason.
+"""Guards: conditions that hold the trading gate at REDUCING by themselves, with the reason.
 
-Checked at every status interval (net exposure after every position read). A guard never switches to
+Checked at every status interval (net exposure after every position read). Each guard holds the gate
+(hedge/gate.py) under its own name, `guard:<name>`, and lifts only that hold. A guard never holds at
 HALTED: HALTED sends no orders at all, which would also silence the tiered stops; only a person halts.
 
 - net_exposure: |net exposure| of a coin x mid above guards.max_net_exposure_usdt at a position
   read; clears by itself when back under.
-- drawdown: unit NAV guards.max_drawdown_pct below its peak; only a command (state:ACTIVE) clears it.
+- drawdown: unit NAV guards.max_drawdown_pct below its peak; only a person (state:ACTIVE) clears it.
 - rejects: guards.max_rejects orders refused within guards.reject_window_s; clears when fewer.
 - clock_drift: venue timestamps ahead of the runtime clock by more than guards.max_clock_drift_ms (or
   every venue behind it by that much); clears when back within.
-- reconcile: venue positions differ from the ledger (App.halt, keeps the suspect pairs); clears once
-  reconciled.
+- reconcile: venue positions differ from the ledger (App.stop_openings, keeps the suspect pairs); clears
+  once reconciled.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from hedge.app import App
 
 PEAK_KEY = "hedge_guard_peak_nav_v1"
+DRAWDOWN_HOLD = "guard:drawdown"  # the one guard hold only a person lifts
 CLOCK_READINGS = 3
 
 
@@ -31,7 +33,7 @@ class Guards:
     def __init__(self, app: App) -> None:
         self.app = app
         self.cfg = app.cfg.guards
-        self.tripped: dict[str, int] = {}  # guard -> times it switched the state
+        self.tripped: dict[str, int] = {}  # guard -> times it placed its hold
         self._drift: list[tuple[tuple[int, str], int]] = []  # (ms ahead, venue), ms behind per check
         saved = app.api.store(PEAK_KEY)
         self.peak_nav = Decimal(saved) if saved else Decimal(0)
@@ -128,20 +130,11 @@ class Guards:
             self._clear("clock_drift", "venue timestamps within guards.max_clock_drift_ms")
 
     def _trip(self, name: str, reason: str) -> None:
-        app = self.app
-        source = f"guard:{name}"
-        if app.state is TradingState.HALTED or app._state_source == source:
+        hold = f"guard:{name}"
+        if self.app.gate.held(hold) is not None:
             return
-        if app.state is TradingState.REDUCING and app._state_source not in ("reconcile", "cluster"):
-            return  # a person or another guard holds it already
         self.tripped[name] = self.tripped.get(name, 0) + 1
-        app.set_state(TradingState.REDUCING, f"guard {name}: {reason}", source=source)
+        self.app.gate.hold(hold, TradingState.REDUCING, f"guard {name}: {reason}")
 
     def _clear(self, name: str, reason: str) -> None:
-        app = self.app
-        if app._state_source == f"guard:{name}" and name != "drawdown":
-            app.set_state(
-                TradingState.ACTIVE if app.halt_reason is None else TradingState.REDUCING,
-                f"guard {name} cleared: {reason}",
-                source="" if app.halt_reason is None else "reconcile",
-            )
+        self.app.gate.release(f"guard:{name}", f"guard {name} cleared: {reason}")

@@ -207,10 +207,8 @@ class Report:
                   self.events_table()]
         if app.coordinator.shared:
             tables.append(self.cluster_table())
-        if app.state is not TradingState.ACTIVE:
+        if app.state is not TradingState.ACTIVE:  # a reconcile stop holds the gate too
             state = f"{app.state.value}: {app.state_reason} #ff0000"
-        elif app.halt_reason is not None:
-            state = f"OPENINGS STOPPED: {app.halt_reason} #ff0000"
         else:
             state = "ACTIVE"
         app.api.log_status(f"{_time(app.now_ms)} UTC  {state}\n`{json.dumps(tables)}`")

@@ -841,7 +841,7 @@ class Risk:
                 venue, symbol, current, current - sign * qty, f"{tag}:{threatened}", limit=limit
             )
         except LegOutcomeUnknown as exc:
-            app.halt(str(exc), {(threatened, symbol)})
+            app.stop_openings(str(exc), {(threatened, symbol)})
             return None
         app.ledger.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
@@ -1036,7 +1036,7 @@ class Risk:
                     venue, leg.symbol, current, current - closable, f"{tag}:pending"
                 )
             except LegOutcomeUnknown as exc:
-                app.halt(str(exc), {(leg.venue, leg.symbol)})
+                app.stop_openings(str(exc), {(leg.venue, leg.symbol)})
                 return None
             app.ledger.clear_orders(f"{tag}:pending")
             moved = sum((f.filled for f in fills), Decimal(0)) * sign
@@ -1194,7 +1194,7 @@ class Risk:
                         other, symbol, current, current - other_sign * order, f"recover#{pair.id}"
                     )
             except LegOutcomeUnknown as exc:
-                app.halt(str(exc), {(other_key, symbol)})
+                app.stop_openings(str(exc), {(other_key, symbol)})
                 return False
             app.ledger.clear_orders(f"recover#{pair.id}")
         moved = sum((f.filled for f in fills), Decimal(0))
@@ -1318,7 +1318,7 @@ class Risk:
                 fills = app.executor.move_position(venue, symbol, current, current - sign * amount,
                                                    UNHEDGED_CUT + tag)
             except LegOutcomeUnknown as exc:
-                app.halt(str(exc), {(venue_key, symbol)})
+                app.stop_openings(str(exc), {(venue_key, symbol)})
                 return False
         app._save_ledger()  # the cut's orders stay journaled: recovery nets them with the opening
         moved = sum((f.filled for f in fills), Decimal(0))

@@ -44,7 +44,7 @@ def test_net_exposure_above_the_limit_switches_to_reducing_and_back_once_flat(fa
     assert okx.sent == [] and binance.sent == []
     binance.contracts["BTC_USDT"] = D("0")
     _run(app, runtime, 70)  # the reconcile retry (30 s)
-    assert app.state is TradingState.ACTIVE and app.halt_reason is None
+    assert app.state is TradingState.ACTIVE and app.openings_stopped is None
     assert len(app.ledger.pairs) == 1  # and openings resumed
     assert [line.split(":")[0] for line in _switches(runtime)] == [
         "trading state ACTIVE -> REDUCING", "trading state stays REDUCING, now because",
@@ -132,3 +132,38 @@ def test_a_reconcile_stop_survives_a_restart_and_clears_itself(fake_exchange, fa
         {**BASE, "guards": {"max_net_exposure_usdt": 0}})))
     assert restarted.start()
     assert restarted.state is TradingState.ACTIVE  # reconciled at start
+
+
+def test_halt_halts_cancels_resting_orders_and_only_a_person_resumes(fake_exchange, fake_runtime):
+    """Issue #19: App.halt means HALTED (before the gate it only stopped openings)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    cancelled: list[str] = []
+    okx.GetOrders = lambda symbol="": [{"Id": "resting-1"}]
+    okx.CancelOrder = lambda order_id: cancelled.append(order_id) or True
+    app.halt("operator: venue announced a listing change")
+    assert app.state is TradingState.HALTED and cancelled == ["resting-1"]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)  # an edge
+    _run(app, runtime, 12)
+    assert okx.sent == [] and binance.sent == [] and app.state is TradingState.HALTED
+    runtime.commands.append("state:ACTIVE")
+    _run(app, runtime, 2)
+    assert app.state is TradingState.ACTIVE and len(app.ledger.pairs) == 1
+    assert _switches(runtime)[-2:] == [
+        "trading state ACTIVE -> HALTED: operator: venue announced a listing change #ff0000@",
+        "trading state HALTED -> ACTIVE: command state:ACTIVE #ff0000@"]
+
+
+def test_a_persons_resume_does_not_lift_a_reconcile_stop(fake_exchange, fake_runtime):
+    """Each source lifts only its own hold: state:ACTIVE while positions differ from the ledger leaves the
+    gate at REDUCING (before the gate the state read ACTIVE while openings stayed stopped)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime, guards={"max_net_exposure_usdt": 0})
+    binance.contracts["BTC_USDT"] = D("0.005")
+    _run(app, runtime, 12)
+    runtime.commands.append("state:ACTIVE")
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 4)
+    assert app.state is TradingState.REDUCING and app.state_reason.startswith("reconcile: 1 venue position")
+    assert okx.sent == [] and binance.sent == []
+    binance.contracts["BTC_USDT"] = D("0")
+    _run(app, runtime, 70)  # the reconcile retry (30 s)
+    assert app.state is TradingState.ACTIVE and len(app.ledger.pairs) == 1

@@ -180,7 +180,7 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     found = _positions(world)
     for key in set(expected) | set(found):
         assert abs(expected.get(key, Decimal(0)) - found.get(key, Decimal(0))) <= lot, key
-    assert all(app.halt_reason is None for app in apps)
+    assert all(app.openings_stopped is None for app in apps)
     # Redis away for a simulated minute: everybody REDUCING, no pair opened, ACTIVE again after
     assert opened_after_outage == opened_at_outage >= 0
     assert sum(app.pairs_opened for app in apps) > opened_after_outage  # normal service after
