@@ -3,6 +3,10 @@
 Run: `python -m fmz_compat.sim.calibrate [all_exchanges.csv]` (8-hour prices and funding) and
 `python -m fmz_compat.sim.calibrate books [BYBIT.jsonl.gz]` (order books of the Bybit capture). Prints the
 figures docs/simulator.md quotes; `params.py` holds the rounded results, so a run never needs the data.
+`python -m fmz_compat.sim.calibrate bars [all_exchanges.csv] > fmz_compat/sim/data/btc_eth_8h_bars.csv`
+writes the Binance perpetual 8-hour bars (high, low, close per close time in UTC) the simulator follows;
+`python -m fmz_compat.sim.calibrate realvol [--start 2023-03-01] [--days 30] [--coin BTC] [--seed 1]` measures
+the simulated path on those dates against them (realised volatility at 1 minute, 1 hour, 8 hours).
 """
 
 from __future__ import annotations
@@ -108,9 +112,99 @@ def load(path: Path) -> dict[tuple[str, str], dict[datetime, tuple[float, float 
     return series
 
 
+def binance_bars(path: Path) -> list[tuple[int, dict[str, tuple[float, float, float]]]]:
+    """Binance BTCUSDT/ETHUSDT perpetual 8-hour klines: (close time in UTC ms, {coin: (high, low, close)}),
+    oldest first. A row's time is its kline's open in Europe/London time (SOURCE.md); it closes 8 h later."""
+    rows: dict[int, dict[str, tuple[float, float, float]]] = defaultdict(dict)
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            if row["exchange"] != "binance" or row["pair"] not in ("BTCUSDT", "ETHUSDT"):
+                continue
+            t = _utc_hour(row["time"])
+            if t is not None:
+                close_ms = int(t.timestamp() * 1000) + 28_800_000
+                rows[close_ms][row["pair"][:3]] = (float(row["high"]), float(row["low"]), float(row["close"]))
+    return [(ms, coins) for ms, coins in sorted(rows.items()) if len(coins) == 2]
+
+
+def main_bars(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else DEFAULT_DATA
+    if not path.exists():
+        print(f"data file {path} not found; pass the path to all_exchanges.csv", file=sys.stderr)
+        return 2
+    print("close_time_utc_ms,BTC_high,BTC_low,BTC_close,ETH_high,ETH_low,ETH_close")
+    for ms, coins in binance_bars(path):
+        print(",".join([str(ms), *(f"{x:.10g}" for coin in ("BTC", "ETH") for x in coins[coin])]))
+    return 0
+
+
+def _annual(variance_per_s: float) -> float:
+    return math.sqrt(variance_per_s * 365 * 86_400)
+
+
+def _realised(prices: list[float], every: int, seconds: float) -> float:
+    """Annualised realised volatility of the log returns between every `every`-th price, `seconds` apart."""
+    rets = [math.log(b / a) for a, b in zip(prices[::every], prices[every::every], strict=False)]
+    return _annual(sum(r * r for r in rets) / len(rets) / seconds)
+
+
+def main_realvol(argv: list[str]) -> int:
+    import argparse
+
+    from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+    from fmz_compat.sim import create_world
+
+    ap = argparse.ArgumentParser(prog="python -m fmz_compat.sim.calibrate realvol")
+    ap.add_argument("--start", default="2023-03-01", help="UTC date inside 2023-01-01..2024-06-30")
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--coin", default="BTC", choices=("BTC", "ETH"))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="all_exchanges.csv")
+    ns = ap.parse_args(argv)
+    if not ns.data.exists():
+        print(f"data file {ns.data} not found; pass --data PATH to all_exchanges.csv", file=sys.stderr)
+        return 2
+    start_ms = int(datetime.fromisoformat(ns.start).replace(tzinfo=UTC).timestamp() * 1000)
+    end_ms = start_ms + ns.days * 86_400_000
+    bars = [(ms, coins[ns.coin]) for ms, coins in binance_bars(ns.data)
+            if start_ms + 28_800_000 <= ms <= end_ms]
+    if len(bars) < 2:
+        print(f"no 8-hour bars of {ns.coin} between {ns.start} and {ns.days} days later", file=sys.stderr)
+        return 2
+    pair = f"{ns.coin}_USDT"
+    cfg = SimConfig(seed=ns.seed, start_ms=start_ms, symbols=(pair,), dated_prices=True,
+                    bindings=(ExchangeBinding("Futures_Binance", pair),))
+    clock = BacktestClock(start_ms * 1_000_000, (end_ms + 60_000) * 1_000_000)
+    ex = create_world(cfg, clock, MemoryLog()).exchanges[0]
+    first_ms = bars[0][0] - 28_800_000
+    minutes: dict[int, float] = {}
+    for minute in range((bars[-1][0] - start_ms) // 60_000 + 1):
+        if minute:
+            clock.sleep(60_000)
+        minutes[start_ms + minute * 60_000] = ex.GetTicker(f"{pair}.swap").Last
+    path = [minutes[ms] for ms in sorted(minutes) if ms >= first_ms]
+    closes = [minutes[ms] for ms, _ in bars]
+    real_closes = [c for _ms, (_h, _l, c) in bars]
+    rng_var = statistics.fmean(math.log(h / lo) ** 2 / (4 * math.log(2)) for _ms, (h, lo, _c) in bars)
+    in_bars = [path[i * 480:(i + 1) * 480 + 1] for i in range(len(bars))]  # the minute closes of each bar
+    sim_rng = statistics.fmean(math.log(max(b) / min(b)) ** 2 / (4 * math.log(2)) for b in in_bars)
+    print(f"{ns.coin} Binance perpetual, {len(bars)} 8-hour bars from {ns.start}, seed {ns.seed}: "
+          "annualised volatility")
+    print(f"  real      8h close-to-close {_realised(real_closes, 1, 28_800):.3f}  "
+          f"8h range (Parkinson) {_annual(rng_var / 28_800):.3f}")
+    print(f"  simulated 8h close-to-close {_realised(closes, 1, 28_800):.3f}  "
+          f"8h range (Parkinson) {_annual(sim_rng / 28_800):.3f}  "
+          f"1 min {_realised(path, 1, 60):.3f}  1 h {_realised(path, 60, 3600):.3f}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1 and argv[1] == "books":
         return main_books(argv[2:])
+    if len(argv) > 1 and argv[1] == "bars":
+        return main_bars(argv[2:])
+    if len(argv) > 1 and argv[1] == "realvol":
+        return main_realvol(argv[2:])
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT_DATA
     if not path.exists():
         print(f"data file {path} not found; pass the path to all_exchanges.csv", file=sys.stderr)

@@ -2,12 +2,13 @@
 window's date, not at one synthetic level whatever the window.
 
 Two sources, both real data:
-  * BTC and ETH, 2023-01-01 -> 2024-07-01: 8-hour closes of Binance's BTCUSDT/ETHUSDT perpetuals
-    (data/btc_eth_8h_closes.csv, taken from ../shared/data/xex_8h_perps_2023_2024/all_exchanges.csv,
-    MIT, see data/LICENSE.btc_eth_8h_closes; times converted from Europe/London to UTC, each close
-    stamped at the end of its 8-hour kline). Inside that range the fair price follows them: the
-    simulator's own random path and micro-structure ride on a drift that steers it to each 8-hour close
-    (market.CoinPath.follow), so it is within about one 8-hour move of the real path at every close.
+  * BTC and ETH, 2023-01-01 -> 2024-07-01: 8-hour bars of Binance's BTCUSDT/ETHUSDT perpetuals
+    (data/btc_eth_8h_bars.csv, written by `python -m fmz_compat.sim.calibrate bars` from
+    ../shared/data/xex_8h_perps_2023_2024/all_exchanges.csv, MIT, see data/LICENSE.btc_eth_8h_bars;
+    times converted from Europe/London to UTC, each bar stamped at its close). Inside that range the fair
+    price is a Brownian bridge from close to close (market.CoinPath.follow): it is at the real close at
+    every close time, and its variance between two closes is the one the real bar's high-low range
+    measures (Parkinson), so the realised volatility at any scale is the real one, not added to it.
   * MONTH_END_CLOSES: month-end daily closes (Yahoo Finance, USD, from the public repository
     ANDREWLWZ/Cryptocurrency-Dashboard at commit 921285e, files BTC-USD.csv ... ADA-USD.csv: the last
     daily close of each full month) for BTC, ETH, XRP, BNB (2018-04 -> 2023-03) and ADA
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-DATA_8H = Path(__file__).resolve().parent / "data" / "btc_eth_8h_closes.csv"
+DATA_8H = Path(__file__).resolve().parent / "data" / "btc_eth_8h_bars.csv"
 EIGHT_HOURS_MS = 8 * 3_600_000
 
 MONTH_END_CLOSES: dict[str, dict[str, float]] = {
@@ -112,21 +113,32 @@ class PriceLevel:
 
     price: float
     source: str
-    anchors: tuple[tuple[int, float], ...] = ()  # (epoch ms, close) after the start, while covered
+    # (epoch ms, close, variance of the log price per 8 hours until that close) after the start, while covered
+    anchors: tuple[tuple[int, float, float], ...] = ()
+
+
+def parkinson_variance(high: float, low: float) -> float:
+    """The variance of the log price over a bar, estimated from its range (Parkinson 1980):
+    ln(high / low)^2 / (4 ln 2)."""
+    return math.log(high / low) ** 2 / (4.0 * math.log(2.0))
 
 
 @cache
-def _eight_hour_closes() -> dict[str, tuple[tuple[int, ...], tuple[float, ...]]]:
+def _eight_hour_bars() -> dict[str, tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...]]]:
+    """Per coin: close times (UTC ms), closes, and each bar's variance per 8 hours (from its range)."""
     times: list[int] = []
     closes: dict[str, list[float]] = {"BTC": [], "ETH": []}
+    variances: dict[str, list[float]] = {"BTC": [], "ETH": []}
     with DATA_8H.open(encoding="utf-8") as f:
         next(f)
         for line in f:
-            ms, btc, eth = line.strip().split(",")
+            ms, *fields = line.strip().split(",")
             times.append(int(ms))
-            closes["BTC"].append(float(btc))
-            closes["ETH"].append(float(eth))
-    return {coin: (tuple(times), tuple(values)) for coin, values in closes.items()}
+            for i, coin in enumerate(("BTC", "ETH")):
+                high, low, close = map(float, fields[3 * i:3 * i + 3])
+                closes[coin].append(close)
+                variances[coin].append(parkinson_variance(high, low))
+    return {coin: (tuple(times), tuple(closes[coin]), tuple(variances[coin])) for coin in closes}
 
 
 def _interpolated(times: tuple[int, ...], values: tuple[float, ...], ms: int) -> float:
@@ -159,13 +171,13 @@ def level_at(base: str, start_ms: int, end_ms: int) -> PriceLevel | None:
     """The real level of `base` at `start_ms` and the 8-hour closes to follow until `end_ms`, or None
     when no real data covers the date (the synthetic level stays)."""
     base = base.upper()
-    series = _eight_hour_closes().get(base)
+    series = _eight_hour_bars().get(base)
     if series is not None and series[0][0] <= start_ms < series[0][-1]:
-        times, values = series
+        times, values, variances = series
         first = bisect.bisect_right(times, start_ms)
         last = bisect.bisect_left(times, end_ms) + 1
-        anchors = tuple(zip(times[first:last], values[first:last], strict=True))
-        source = "Binance perpetual 8-hour closes (fmz_compat/sim/data, from xex_8h_perps_2023_2024)"
+        anchors = tuple(zip(times[first:last], values[first:last], variances[first:last], strict=True))
+        source = "Binance perpetual 8-hour bars (fmz_compat/sim/data, from xex_8h_perps_2023_2024)"
         return PriceLevel(_interpolated(times, values, start_ms), source, anchors)
     return _from_month_ends(base, start_ms)
 

@@ -217,12 +217,22 @@ class CoinPath:
         self.shaping = False
         self.drift = 0.0
         self.vol_mult = 1.0
-        self.anchors: list[tuple[int, float]] = []  # (step, log price) the fair price is steered to
+        # real closes the fair price is pinned to: (step, log price, variance of the log price per 8 h)
+        self.anchors: list[tuple[int, float, float]] = []
+        self.bridge_k = -1  # the step of the anchor the current segment ends at (-1: no anchor ahead)
+        self.bridge_log = 0.0
+        self.bridge_sigma = 0.0  # per-step std of the diffusion in the current segment
+        self.bridge_jump_std = 0.0
 
-    def follow(self, anchors: list[tuple[int, float]]) -> None:
-        """Steer the fair price to real closes: (step, log price) anchors. From each step on, the drift
-        takes the price from where it is to the next anchor by that anchor's step; the random part of
-        the path rides on top (fmz_compat.sim.history)."""
+    def follow(self, anchors: list[tuple[int, float, float]]) -> None:
+        """Pin the fair price to real closes: (step, log price, variance per 8 h) anchors
+        (fmz_compat.sim.history). Between two anchors the path is a Brownian bridge: at each step the
+        remaining distance to the next anchor is spread over the steps left, and the random part is
+        scaled so that the price lands on the anchor exactly. Its variance per 8 h is the anchor's (the
+        real bar's, measured from its range): jumps keep their rate and take at most half of it, the
+        diffusion the rest, and the regime switching stays off (the real bars carry the regimes). So the
+        realised volatility at any scale is the real bar's, not the simulator's on top of the real
+        close-to-close move."""
         self.anchors = sorted(anchors)
         self._shape_state(self.k + 1)
 
@@ -258,11 +268,16 @@ class CoinPath:
             if k0 < k <= k1:
                 self.drift = drift
             bounds += [k0 + 1, k1 + 1]
-        i = bisect.bisect_left(self.anchors, (k, -math.inf))
-        if i < len(self.anchors):  # real closes to follow (follow()): steer to the next one
-            k_anchor, log_price = self.anchors[i]
-            self.drift += (log_price - math.log(self.fair if fair is None else fair)) / (k_anchor - k + 1)
-            bounds.append(k_anchor + 1)
+        i = bisect.bisect_left(self.anchors, (k, -math.inf, -math.inf))
+        self.bridge_k = -1
+        if i < len(self.anchors):  # real closes to follow (follow()): a bridge to the next one
+            self.bridge_k, self.bridge_log, var_8h = self.anchors[i]
+            per_step = self.step_s / EIGHT_HOURS_S
+            jump_var = self.sp.jump_per_day / 3.0 * self.sp.jump_std ** 2
+            jump_share = min(jump_var, 0.5 * var_8h)
+            self.bridge_jump_std = self.sp.jump_std * math.sqrt(jump_share / jump_var) if jump_var else 0.0
+            self.bridge_sigma = math.sqrt((var_8h - jump_share) * per_step)
+            bounds.append(self.bridge_k + 1)
         self.vol_mult = 1.0
         for k0, k1, mult in self.vol_windows:
             if k0 < k <= k1:
@@ -305,23 +320,43 @@ class CoinPath:
         weights = P.REGIME_WEIGHTS
         every = slow_every(self.step_s)
         shaping = self.shaping
+        bridge_k, bridge_log = self.bridge_k, self.bridge_log
+        bridge_sigma, bridge_jump_std = self.bridge_sigma, self.bridge_jump_std
+        log_fair = math.log(fair)
+        sqrt = math.sqrt
         for _ in range(n):
             k += 1
             if k == self.next_shape_k:
                 self._shape_state(k, fair)
                 shaping = self.shaping
-            if rand() < p_switch:
-                u = rand()
-                regime = 0 if u < weights[0] else (1 if u < weights[0] + weights[1] else 2)
-            x = gauss(0.0, sigmas[regime])
-            if rand() < p_jump:
-                x += gauss(0.0, jump_std)
-            if shaping:
-                x = x * self.vol_mult + self.drift
-                for q in quotes:
-                    if q.level_slope:
-                        q.level += q.level_slope
-            fair *= exp(x)
+                bridge_k, bridge_log = self.bridge_k, self.bridge_log
+                bridge_sigma, bridge_jump_std = self.bridge_sigma, self.bridge_jump_std
+                log_fair = math.log(fair)
+            if bridge_k >= k:  # pinned to a real close at step bridge_k (follow)
+                x = gauss(0.0, bridge_sigma)
+                if rand() < p_jump:
+                    x += gauss(0.0, bridge_jump_std)
+                if shaping:
+                    x = x * self.vol_mult + self.drift
+                    for q in quotes:
+                        if q.level_slope:
+                            q.level += q.level_slope
+                left = bridge_k - k + 1
+                log_fair += (bridge_log - log_fair) / left + x * sqrt(1.0 - 1.0 / left)
+                fair = exp(log_fair)
+            else:
+                if rand() < p_switch:
+                    u = rand()
+                    regime = 0 if u < weights[0] else (1 if u < weights[0] + weights[1] else 2)
+                x = gauss(0.0, sigmas[regime])
+                if rand() < p_jump:
+                    x += gauss(0.0, jump_std)
+                if shaping:
+                    x = x * self.vol_mult + self.drift
+                    for q in quotes:
+                        if q.level_slope:
+                            q.level += q.level_slope
+                fair *= exp(x)
             index = fair * INDEX_LEVEL
             net = 0.0
             move_slow = k % every == 0

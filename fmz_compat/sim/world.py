@@ -153,8 +153,8 @@ class SimWorld:
                 level = self._price_level(cfg, sp.base)
                 coin = CoinPath(replace(sp, start_price=level.price) if level else sp, cfg.seed, cfg.step_ms)
                 if level and level.anchors:
-                    coin.follow([((ms - cfg.start_ms) // cfg.step_ms, math.log(price))
-                                 for ms, price in level.anchors])
+                    coin.follow([((ms - cfg.start_ms) // cfg.step_ms, math.log(price), var_8h)
+                                 for ms, price, var_8h in level.anchors])
                 coin_common = CommonFunding(sp, cfg.seed)
                 coin.common_funding = coin_common  # type: ignore[attr-defined]
                 self.coins[sp.base] = coin
