@@ -11,18 +11,26 @@ strategy's module state and Python objects are dropped, a new FMZ runtime is bui
 robot store (SQLite: log, _G) and the same venues, and strategy.py is run again from the top; the
 strategy has to reconcile. onexit() is not called for a kill (SIGKILL), only at the window's end.
 
+The treasury moves margin between the venues automatically (chaos_treasury), so that every run has
+internal transfers for the NAV measure below.
+
 Measured, per seed (printed, and written as JSON and a markdown table row):
 liquidations; max |net exposure| (USDT, and in lots: the coarsest amount step among the venues);
 time above one lot, split by what was going on (a venue down or answering 429, a venue back less
-than --grace-s ago, an order of the strategy in flight, i.e. journaled and not booked, or
-otherwise); orphaned orders (open on a venue, unknown to the ledger's journal) seen at each restart
+than --grace-s ago, an order the venue landed after its call timed out and the strategy has not read
+positions there since, an order of the strategy in flight, i.e. journaled and not booked, or
+otherwise); the longest stretch above one lot while a venue was out against outage.max_unhedged_s /
+_usdt; orphaned orders (open on a venue, unknown to the ledger's journal) seen at each restart
 and at the end; ledger-vs-venue mismatches left after recovery (checked 10 minutes after each
 restart and at the end, when no venue is down and no execution unfinished); stops fired per level
-(from the strategy's risk engine, when it has one); PnL and unit NAV.
+(from the strategy's risk engine, when it has one); how far unit NAV moved through internal transfers
+(tools/chaos_nav.py); max drawdown, the strategy's and the simulator's; PnL and unit NAV.
+`--markdown DIR ...` writes docs/reliability.md's table from runs' output folders (tools/chaos_table.py).
 
-Exit status: 0 when every seed meets issue #5's "done when" (zero liquidations, orphaned orders
-and mismatches left; |net exposure| above one lot only while a venue is down or an order is in
-flight; no crash), 1 when one does not, 2 for bad arguments.
+Exit status: 0 when every seed meets issues #5 and #17's "done when" (zero liquidations, orphaned orders
+and mismatches left; |net exposure| above one lot only while a venue is down, an order landed late
+unseen, or an order is in flight; unhedged exposure during outages within the policy's bound; unit NAV
+unmoved by internal transfers; no crash), 1 when one does not, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -82,6 +90,20 @@ TIGHT_PARAMS_OVERRIDES: dict[str, Any] = {
 }
 PROFILES: dict[str, dict[str, Any]] = {"default": CHAOS_PARAMS_OVERRIDES, "tight": TIGHT_PARAMS_OVERRIDES}
 
+# The treasury moves margin automatically in every chaos run (params.json leaves it at notify without a
+# whitelist, and a run that never moves money cannot show that a move leaves unit NAV alone): the simulator's
+# deposit address of every bound venue it automates, on TRC20, and thresholds just outside each profile's
+# first stop level, so that the moves that push a venue past it are answered by a transfer (default: stops at
+# 40 %, a full book about 50 % away; tight: 15 %, a full book about 19 % away).
+TREASURY_THRESHOLDS: dict[str, dict[str, float]] = {
+    "default": {"trigger_distance_pct": 45, "target_distance_pct": 55},
+    "tight": {"trigger_distance_pct": 17, "target_distance_pct": 21},
+}
+TREASURY_NETWORK = "TRC20"
+# the unhedged exposure while a venue is out is held to outage.max_unhedged_s / max_unhedged_usdt; the turn
+# that acts on the bound (a loop interval, its settle waits, the order) gets this much on top
+OUTAGE_BOUND_SLACK_S = 10.0
+
 
 class UsageError(Exception):
     """Bad command-line input: one line, exit 2."""
@@ -105,6 +127,7 @@ class ChaosOptions:
     step_ms: int = 1000
     grace_s: int = 120
     without: frozenset[str] = frozenset()  # fault kinds (and "adl") left out of the schedule
+    profile: str = "default"  # or "tight"; "params" when --params gave the parameter
 
 
 @dataclass
@@ -126,8 +149,15 @@ class Exposure:
     max_usdt: float = 0.0
     max_coin: str = ""
     ms_by_cause: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("venue_down", "recovering", "in_flight", "otherwise"), 0))
+        ("venue_down", "recovering", "late_landing", "in_flight", "otherwise"), 0))
     otherwise_episodes: list[dict[str, Any]] = field(default_factory=list)
+    size_bound_usdt: float = math.inf  # outage.max_unhedged_usdt
+    # stretches above one lot while a venue is out: longest, largest USDT, longest above size_bound_usdt
+    down_episode: dict[str, Any] | None = None
+    down_longest_ms: int = 0
+    down_max_usdt: float = 0.0
+    down_over_size_ms: int = 0
+    down_worst: dict[str, Any] | None = None
 
     def update(self, base: str, net: float, now_ms: int, cause: Callable[[int], str]) -> None:
         self.sample(now_ms, cause)
@@ -147,6 +177,8 @@ class Exposure:
         if self.above:
             why = cause(now_ms)
             self.ms_by_cause[why] += now_ms - self.last_ms
+            if why == "venue_down":
+                self._down(now_ms)
             if why == "otherwise":
                 episodes = self.otherwise_episodes
                 if episodes and episodes[-1]["until_ms"] == self.last_ms:
@@ -156,6 +188,28 @@ class Exposure:
                     episodes.append({"from_ms": self.last_ms, "until_ms": now_ms, "coin": worst,
                                      "net": self.nets[worst]})
         self.last_ms = now_ms
+
+    def _down(self, now_ms: int) -> None:
+        """What was held from last_ms to now while a venue was out (one stretch with the last one)."""
+        usdt = max(abs(n) * self.price(b) for b, n in self.nets.items())
+        episode = self.down_episode
+        if episode is None or episode["until_ms"] != self.last_ms:
+            episode = self.down_episode = {"from_ms": self.last_ms, "until_ms": now_ms, "max_usdt": 0.0,
+                                           "over_size_ms": 0, "over_since_ms": None}
+        episode["until_ms"] = now_ms
+        episode["max_usdt"] = max(episode["max_usdt"], usdt)
+        if usdt > self.size_bound_usdt:
+            if episode["over_since_ms"] is None:
+                episode["over_since_ms"] = self.last_ms
+            episode["over_size_ms"] = max(episode["over_size_ms"], now_ms - episode["over_since_ms"])
+        else:
+            episode["over_since_ms"] = None
+        length = now_ms - episode["from_ms"]
+        if length > self.down_longest_ms:
+            self.down_longest_ms = length
+            self.down_worst = {k: episode[k] for k in ("from_ms", "until_ms")}
+        self.down_max_usdt = max(self.down_max_usdt, episode["max_usdt"])
+        self.down_over_size_ms = max(self.down_over_size_ms, episode["over_size_ms"])
 
 
 class ChaosRun:
@@ -205,6 +259,16 @@ class ChaosRun:
         self.exposure = Exposure(lots, lambda base: self.world.coins[base].fair, {b: 0.0 for b in lots},
                                  last_ms=opts.start_ms)
         self.world.on_position_change = self._position_changed
+        from hedge.config import parse_params
+        from tools.chaos_nav import NavWatch
+
+        outage = parse_params(opts.params_json).outage
+        self.bound_s, self.bound_usdt = float(outage.max_unhedged_s), float(outage.max_unhedged_usdt)
+        self.exposure.size_bound_usdt = self.bound_usdt
+        self.nav = NavWatch(self.world)
+        self.max_drawdown: float | None = None
+        self._late_known = 0  # world.late_landings taken into _unseen_late
+        self._unseen_late: dict[str, int] = {}  # venue -> first landing not followed by a positions read yet
         # by start: _venue_out stops at the first window still ahead
         self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
                                     if f.fault in DOWN_FAULTS)
@@ -240,8 +304,11 @@ class ChaosRun:
             if self.lives:
                 self.runtime = self._new_runtime()
                 self.world.log = self.runtime
-            self.runtime.exchanges.extend(_Mortal(e, self) for e in self.world.exchanges)
+            pairs = zip(self.world.exchanges, self.world.accounts, strict=True)
+            self.runtime.exchanges.extend(_Mortal(e, self, a.venue) for e, a in pairs)
             self.lives += 1
+            self.nav.new_life()
+            self._watch_app()
             self._arm_next_kill()
             g = build_strategy_globals(self.runtime, self.config)
             outcome = self._live(g)
@@ -257,6 +324,30 @@ class ChaosRun:
             break
         self._final_checks()
         return self.result()
+
+    def _watch_app(self) -> None:
+        """This life's hedge.App tells the NAV watch when it reads an account and when it measures unit NAV
+        (the module is imported afresh each life; strategy.py's import then finds it patched)."""
+        import hedge.app
+
+        app_class = hedge.app.App
+        refresh, observe = app_class.refresh_account, app_class.observe
+        watch = self.nav
+
+        def refresh_account(app: Any, key: str) -> None:
+            refresh(app, key)
+            view = app.accounts.get(key)
+            if view is not None and view.ok:
+                watch.account_read(key)
+
+        def measured(app: Any) -> None:
+            before = app.accounting.live
+            observe(app)
+            if app.accounting.live is not before:
+                watch.observed(app)
+
+        app_class.refresh_account = refresh_account  # type: ignore[method-assign]
+        app_class.observe = measured  # type: ignore[method-assign]
 
     def _live(self, g: dict[str, Any]) -> str:
         sys.path.insert(0, str(self.opts.strategy.parent.resolve()))
@@ -314,6 +405,8 @@ class ChaosRun:
         accounting = getattr(app, "accounting", None)
         if accounting is not None and getattr(accounting, "unit_nav", None) is not None:
             self.unit_nav = float(accounting.unit_nav)
+            self.max_drawdown = float(accounting.max_drawdown)
+        self.nav.note_transfers(app)
 
     def _restart_after_kill(self) -> None:
         kill = self.kill
@@ -419,9 +512,26 @@ class ChaosRun:
         out = self._venue_out(now_ms)
         if out == "venue_down":
             return out
+        self._take_late_landings()
+        if self._unseen_late:
+            return "late_landing"
         if self._ledger().orders:
             return "in_flight"
         return out or "otherwise"
+
+    def _take_late_landings(self) -> None:
+        landed = self.world.late_landings
+        for event in landed[self._late_known:]:
+            self._unseen_late.setdefault(event["venue"], event["at_ms"])
+        self._late_known = len(landed)
+
+    def positions_read(self, venue: str) -> None:
+        """The strategy's positions call on `venue` answered: a late landing before now is seen from here on
+        (what it left counts as any other exposure)."""
+        self._take_late_landings()
+        landed = self._unseen_late.get(venue)
+        if landed is not None and landed <= self.clock.now_ns() // 1_000_000:
+            del self._unseen_late[venue]
 
     def _ledger(self) -> Any:
         from hedge.ledger import Ledger
@@ -473,6 +583,18 @@ class ChaosRun:
                 out[(market, pair)] = Decimal(repr(round(q.net_base, 12)))
         return out
 
+    def _outage_figures(self) -> dict[str, Any]:
+        """|net exposure| above one lot while a venue was out, against outage.max_unhedged_s / _usdt: within
+        the bound when no stretch outlasted max_unhedged_s, and none stayed above max_unhedged_usdt, by more
+        than OUTAGE_BOUND_SLACK_S."""
+        e = self.exposure
+        longest, over = e.down_longest_ms / 1000, e.down_over_size_ms / 1000
+        return {"longest_s": longest, "max_usdt": round(e.down_max_usdt, 2), "over_size_s": over,
+                "longest_at": e.down_worst, "bound_s": self.bound_s, "bound_usdt": self.bound_usdt,
+                "slack_s": OUTAGE_BOUND_SLACK_S,
+                "within_bound": (longest <= self.bound_s + OUTAGE_BOUND_SLACK_S
+                                 and over <= OUTAGE_BOUND_SLACK_S)}
+
     def _final_checks(self) -> None:
         # a robot that stopped early leaves its positions to the market until the window's end
         self.world.advance(self.clock.end_ns)
@@ -500,12 +622,21 @@ class ChaosRun:
         if ms["otherwise"]:
             failures.append(f"|net exposure| above one lot for {ms['otherwise'] / 1000:g} s with no venue "
                             "down and no order in flight")
+        outage = self._outage_figures()
+        if not outage["within_bound"]:
+            failures.append(f"unhedged exposure while a venue was out beyond the policy's bound: "
+                            f"{outage['longest_s']:g} s (bound {outage['bound_s']:g} s), "
+                            f"{outage['over_size_s']:g} s above {outage['bound_usdt']:,.0f} USDT")
+        nav = self.nav.summary(self.max_drawdown)
+        if nav["max_nav_error"]:
+            failures.append(f"unit NAV off by {nav['max_nav_error']:.9f} through internal transfers")
         if self.crash:
             failures.append("the strategy crashed")
         if not self.ended.startswith("backtest window ended"):
             failures.append(f"the strategy stopped before the end: {self.ended}")
         result = {
             "seed": self.opts.seed,
+            "profile": self.opts.profile,
             "days": self.opts.days,
             "venues": list(self.opts.venues),
             "symbols": list(self.opts.symbols),
@@ -526,6 +657,9 @@ class ChaosRun:
             "lot": self.exposure.lots,
             "above_one_lot_s": {k: v / 1000 for k, v in ms.items()},
             "otherwise_episodes": self.exposure.otherwise_episodes,
+            "late_landings": len(self.world.late_landings),
+            "outage_exposure": outage,
+            "nav_on_transfers": nav,
             "orphaned_orders": list(self.orphans.values()),
             "mismatch_checks": self.checks_done,
             "mismatches_after_recovery": self.mismatches,
@@ -557,12 +691,23 @@ class _Mortal:
     """An exchange object of one life: order calls may be where the process dies; everything else is
     the simulator's own object (looked up once, then cached on this proxy)."""
 
-    def __init__(self, inner: Any, run: ChaosRun) -> None:
+    def __init__(self, inner: Any, run: ChaosRun, venue: str) -> None:
         self._inner = inner
         self._run = run
+        self._venue = venue
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
+        if name in ("GetPositions", "GetPosition"):
+            run, venue = self._run, self._venue
+
+            def read(*args: Any) -> Any:
+                answer = attr(*args)
+                if answer is not None:
+                    run.positions_read(venue)
+                return answer
+            setattr(self, name, read)
+            return read
         if name in ("CreateOrder", "Buy", "Sell", "CancelOrder", "ModifyOrder"):
             run = self._run
 
@@ -605,8 +750,9 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def chaos_params(text: str | None, profile: str = "default") -> str:
-    """The PARAMS document: --params (JSON or a file), else params.json with the profile's overrides."""
+def chaos_params(text: str | None, profile: str = "default", venues: tuple[str, ...] = ()) -> str:
+    """The PARAMS document: --params (JSON or a file), else params.json with the profile's overrides and,
+    given the bound venues, the automatic treasury (TREASURY_THRESHOLDS)."""
     if profile not in PROFILES:
         raise UsageError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
     if text:
@@ -620,7 +766,21 @@ def chaos_params(text: str | None, profile: str = "default") -> str:
         return raw
     document = json.loads((ROOT / "params.json").read_text(encoding="utf-8"))
     document.update(PROFILES[profile])
+    if venues:
+        document["treasury"] = chaos_treasury(venues, profile)
     return json.dumps(document)
+
+
+def chaos_treasury(venues: tuple[str, ...], profile: str) -> dict[str, Any]:
+    """treasury mode auto between the venues it automates, with the simulator's deposit addresses."""
+    from fmz_compat.sim.world import deposit_address
+    from hedge.wallets import SUPPORTED_VENUES
+
+    whitelist = [{"venue": v, "network": TREASURY_NETWORK, "address": deposit_address(v, i, TREASURY_NETWORK)}
+                 for i, v in enumerate(venues) if v in SUPPORTED_VENUES]
+    if len(whitelist) < 2:
+        return {"mode": "off"}
+    return {"mode": "auto", "whitelist": whitelist, **TREASURY_THRESHOLDS[profile]}
 
 
 def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
@@ -633,7 +793,7 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
                          f"{', '.join(_EIDS)} (e.g. binance,bybit,okx)")
     if args.params and args.profile != "default":
         raise UsageError("--profile sets the strategy parameter: use it or --params, not both")
-    params = chaos_params(args.params, args.profile)
+    params = chaos_params(args.params, args.profile, venues)
     if args.symbols:
         symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     else:
@@ -670,7 +830,8 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
                          f"adl or one of {', '.join(FAULTS)}")
     return [ChaosOptions(seed=s, days=args.days, venues=venues, symbols=symbols, out=Path(args.out),
                          params_json=params, strategy=strategy, start_ms=start_ms, balance=args.balance,
-                         step_ms=args.step_ms, grace_s=args.grace_s, without=without) for s in seeds]
+                         step_ms=args.step_ms, grace_s=args.grace_s, without=without,
+                         profile="params" if args.params else args.profile) for s in seeds]
 
 
 def _parse_start(text: str) -> int:
@@ -696,9 +857,10 @@ def run_seed(opts: ChaosOptions) -> dict[str, Any]:
     return result
 
 
-TABLE_HEAD = ("| seed | liq | max net USDT | max net lots | >1 lot s (down / recovering / in flight / "
-              "otherwise) | orphans | mismatches (checks) | stops per level | kills | PnL USDT | unit NAV | "
-              "wall s | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+TABLE_HEAD = ("| seed | liq | max net USDT | max net lots | >1 lot s (down / recovering / late landing / in "
+              "flight / otherwise) | orphans | mismatches (checks) | stops per level | kills | PnL USDT | "
+              "unit NAV | NAV move on transfers (transfers) | max drawdown % (simulator) | wall s | "
+              "result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table_row(r: dict[str, Any]) -> str:
@@ -706,12 +868,17 @@ def table_row(r: dict[str, Any]) -> str:
     stops = r["stops_fired"]
     stops_text = "n/a" if stops is None else (" / ".join(f"{k}:{v}" for k, v in sorted(stops.items())) or "0")
     nav = f"{r['unit_nav']:.4f}" if r["unit_nav"] is not None else "n/a"
-    verdict = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"])
+    moved = r["nav_on_transfers"]
+    drawdown = moved["max_drawdown_pct"]
+    verdict = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"]).replace("|", "\\|")
     return (f"| {r['seed']} | {r['liquidations']} | {r['max_abs_net_exposure_usdt']:,.0f} | "
             f"{r['max_abs_net_exposure_lots']:g} | {above['venue_down']:g} / {above['recovering']:g} / "
-            f"{above['in_flight']:g} / {above['otherwise']:g} | {len(r['orphaned_orders'])} | "
-            f"{len(r['mismatches_after_recovery'])} ({r['mismatch_checks']}) | {stops_text} | "
-            f"{len(r['kills'])} | {r['pnl_usdt']:+,.2f} | {nav} | {r.get('wall_s', 0):g} | {verdict} |")
+            f"{above['late_landing']:g} / {above['in_flight']:g} / {above['otherwise']:g} | "
+            f"{len(r['orphaned_orders'])} | {len(r['mismatches_after_recovery'])} ({r['mismatch_checks']}) | "
+            f"{stops_text} | {len(r['kills'])} | {r['pnl_usdt']:+,.2f} | {nav} | "
+            f"{moved['max_nav_error']:g} ({moved['internal_withdrawals']}) | "
+            f"{'n/a' if drawdown is None else f'{drawdown:g}'} ({moved['sim_max_drawdown_pct']:g}) | "
+            f"{r.get('wall_s', 0):g} | {verdict} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -737,10 +904,21 @@ def main(argv: list[str] | None = None) -> int:
                                           "adl,timeout_lands_late), to tell which one a finding comes from")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
     parser.add_argument("--out", default="runs/chaos", help="output folder (default runs/chaos)")
+    parser.add_argument("--markdown", nargs="+", metavar="DIR",
+                        help="no run: print docs/reliability.md's table from these output folders (e.g. "
+                             "runs/chaos-default runs/chaos-tight)")
+    parser.add_argument("--into", metavar="FILE", help="with --markdown: write the table between the "
+                                                       "chaos-table markers of FILE instead of printing it")
+    from tools import chaos_table
+
     try:
         args = parser.parse_args(argv)
+        if args.markdown:
+            return chaos_table.main(args.markdown, args.into)
+        if args.into:
+            raise UsageError("--into goes with --markdown DIR ...")
         options = build_options(args)
-    except UsageError as exc:
+    except (UsageError, chaos_table.TableError) as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
@@ -758,7 +936,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(table_row(result), flush=True)
     command = "python -m tools.chaos " + " ".join(sys.argv[1:] if argv is None else argv)
     failed = [r["seed"] for r in results if not r["passed"]]
-    summary = {"command": command, "seeds": [r["seed"] for r in results], "failed_seeds": failed,
+    summary = {"command": command, "profile": options[0].profile,
+               "seeds": [r["seed"] for r in results], "failed_seeds": failed,
                "passed": not failed, "results": results}
     (out / "chaos.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     table = "\n".join([f"`{command}`", "", TABLE_HEAD, *(table_row(r) for r in results), ""])

@@ -177,6 +177,9 @@ class Account:
         self.balances: dict[str, float] = defaultdict(float)
         self.frozen: dict[str, float] = defaultdict(float)     # spot: locked by open orders
         self.funding_wallet: dict[str, float] = defaultdict(float)  # transfers/withdrawals side
+        # per asset, net amount moved futures -> funding by internal transfers, ever (tools read it to tell
+        # which of the two wallets a reading of one of them was taken before or after a move)
+        self.moved_to_funding: dict[str, float] = defaultdict(float)
         if futures and quote == "USD":
             self.balances[base] = stocks
         elif futures:

@@ -42,6 +42,7 @@ def _transfer(acc: Account, asset: str, amount: float, to_futures: bool) -> None
         raise VenueError(f"insufficient {asset}: {available:.6f} available for a transfer of {amount:g}")
     src[asset] -= amount
     dst[asset] += amount
+    acc.moved_to_funding[asset] += -amount if to_futures else amount
 
 
 def _is_uuid(text: str) -> bool:

@@ -73,6 +73,11 @@ class Transfer:
     kind: str = field(default="arrival", compare=False)  # or "external_deposit", "external_withdrawal"
 
 
+def deposit_address(venue: str, index: int, network: str) -> str:
+    """The simulated deposit address of the account bound `index`-th (from 0) on `venue`."""
+    return f"sim-{venue}-{index}-{network.lower()}"
+
+
 class SimWorld:
     """Everything the simulated venues share. Build it with `create_world`.
 
@@ -112,6 +117,7 @@ class SimWorld:
         self._transfer_seq = 0
         self.withdrawals: list[dict[str, Any]] = []
         self.deposits: list[dict[str, Any]] = []  # credited deposits, oldest first (internal and external)
+        self.late_landings: list[dict[str, Any]] = []  # timeout_lands_late orders placed, oldest first
         self._books_built = 0
         # venue events due at a step: (step, seq, action); late-landing orders, auto-deleveraging
         self._venue_events: list[tuple[int, int, Callable[[], None]]] = []
@@ -255,6 +261,8 @@ class SimWorld:
             except VenueError:
                 return
             placed.client_id = client_id
+            self.late_landings.append({"venue": acc.venue, "pair": placed.pair, "client_id": client_id,
+                                       "at_ms": self.now_ms(), "filled": placed.filled})
         self.at(self.now_ms() + delay, land)
         return delay
 
@@ -432,7 +440,7 @@ class SimWorld:
 
     # --- transfers ----------------------------------------------------------------------------
     def deposit_address(self, acc: Account, network: str) -> str:
-        return f"sim-{acc.venue}-{acc.index}-{network.lower()}"
+        return deposit_address(acc.venue, acc.index, network)
 
     def withdraw(self, acc: Account, asset: str, amount: float, address: str, network: str) -> str:
         network = P.NETWORK_ALIASES.get(network.upper(), network.upper()) or "TRC20"
@@ -462,6 +470,14 @@ class SimWorld:
                                  "amount": amount, "fee": fee, "network": network, "address": address,
                                  "time": self.now_ms(), "arrive": arrive})
         return tx
+
+    def in_flight(self, asset: str = "USDT") -> float:
+        """What is on its way between our own accounts: internal withdrawals not credited yet, at what the
+        receiver gets (the network fee is gone); a stuck one counts too (the money is still the fund's)."""
+        moving = sum(t.amount for t in self.transfers if t.kind == "arrival" and t.asset == asset)
+        stuck = sum(w["amount"] - w["fee"] for w in self.withdrawals
+                    if w["arrive"] == NEVER_MS and w["to"] is not None and w["asset"] == asset)
+        return moving + stuck
 
     def _next_tx(self) -> str:
         self._transfer_seq += 1
