@@ -18,6 +18,7 @@ from fmz_compat.charts import figures_from_config, js_asset_text, profit_figure
 from fmz_compat.run_stats import held_note, nav_text, stamp, summary_figures, valued_note
 from fmz_compat.store import RobotStore
 from hedge import figures
+from hedge.store_keys import ACCOUNTING
 
 NEWEST_LOG_ROWS = 200
 DAY_MS = 86_400_000
@@ -70,9 +71,7 @@ def _script_json(value: Any) -> str:
 def strategy_accounting(store: RobotStore) -> dict[str, Any] | None:
     """The strategy's own fund accounting (hedge/accounting.py keeps it in _G), when it has one: its
     unit NAV is flows-neutral (deposits and withdrawals mint and burn shares), unlike equity end / start."""
-    from hedge.accounting import STATE_KEY
-
-    state = store.kv_get(STATE_KEY)
+    state = store.kv_get(ACCOUNTING)
     try:
         while isinstance(state, str):
             state = json.loads(state)

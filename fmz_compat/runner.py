@@ -36,6 +36,7 @@ from fmz_compat.core import (
 )
 from fmz_compat.header import BacktestHeader, HeaderError, parse_header
 from fmz_compat.progress import ProgressBar
+from fmz_compat.report import strategy_accounting, write_report
 from fmz_compat.run_stats import summary_figures, summary_lines, utc_text
 from fmz_compat.source_check import (
     PY2_ONLY_MODULES,
@@ -624,8 +625,6 @@ def _plain(value: Any) -> Any:
 def _write_outputs(
     config: RunConfig, result: RunResult, store: RobotStore, start_ms: int, clock: Any
 ) -> None:
-    from fmz_compat.report import strategy_accounting, write_report
-
     store.flush()
     accounting = strategy_accounting(store)  # the strategy's own unit NAV and profit, when it keeps them
     if accounting is not None:

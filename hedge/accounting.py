@@ -24,12 +24,12 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from hedge import store_keys
 from hedge.figures import MIN_ANNUALIZE_DAYS
 
-STATE_KEY = "hedge_accounting_v1"
-DAYS_KEY = "hedge_accounting_days_v1"
-HOURS_KEY_PREFIX = "hedge_accounting_hours_v1_"
-LEGACY_NAV_BASE_KEY = "hedge_nav_base_v1"  # before accounting existed: shares = that equity
+STATE_KEY = store_keys.ACCOUNTING
+DAYS_KEY = store_keys.ACCOUNTING_DAYS
+LEGACY_NAV_BASE_KEY = store_keys.LEGACY_NAV_BASE  # before accounting existed: shares = that equity
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 HOURLY_KEPT_DAYS = 92
@@ -205,7 +205,8 @@ class Accounting:
         if acc.live is not None:
             today = acc.live.time_ms // DAY_MS
             for day in range(today - HOURLY_KEPT_DAYS, today + 1):
-                acc.hours.extend(NavPoint.from_json(p) for p in json.loads(store(_hours_key(day)) or "[]"))
+                hours = json.loads(store(store_keys.accounting_hours(day)) or "[]")
+                acc.hours.extend(NavPoint.from_json(p) for p in hours)
         return acc
 
     def save(self) -> None:
@@ -331,12 +332,12 @@ class Accounting:
         while self.hours and self.hours[0].time_ms // DAY_MS < oldest:
             gone = self.hours.pop(0).time_ms // DAY_MS
             if not self.hours or self.hours[0].time_ms // DAY_MS != gone:
-                self._store(_hours_key(gone), None)
+                self._store(store_keys.accounting_hours(gone), None)
         first = len(self.hours)
         while first > 0 and self.hours[first - 1].time_ms // DAY_MS == day:
             first -= 1
         today = [p.to_json() for p in self.hours[first:]]
-        self._store(_hours_key(day), json.dumps(today))
+        self._store(store_keys.accounting_hours(day), json.dumps(today))
 
     def _close_day(self, point: NavPoint) -> None:
         day = point.time_ms // DAY_MS
@@ -406,10 +407,6 @@ class Accounting:
 
 def _time_of(point: NavPoint) -> int:
     return point.time_ms
-
-
-def _hours_key(day: int) -> str:
-    return f"{HOURS_KEY_PREFIX}{day}"
 
 
 def parse_flow_command(command: str) -> Decimal | None:

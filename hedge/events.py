@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hedge import store_keys
+
 LEVELS = ("info", "warn", "error", "critical")
-STORE_KEY = "hedge_events_v1"
+STORE_KEY = store_keys.EVENTS
 LOG_COLOURS = {"info": "", "warn": "#ff9900", "error": "#ff0000", "critical": "#ff0000"}
 
 

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hedge import store_keys
 from hedge.state import TradingState
 
-STATE_KEY = "hedge_state_v1"
+STATE_KEY = store_keys.TRADING_STATE
 USER = "user"
 RECONCILE = "reconcile"
 CLUSTER = "cluster"

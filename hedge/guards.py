@@ -19,12 +19,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from hedge import store_keys
 from hedge.state import TradingState
 
 if TYPE_CHECKING:
     from hedge.app import App
 
-PEAK_KEY = "hedge_guard_peak_nav_v1"
+PEAK_KEY = store_keys.GUARD_PEAK_NAV
 DRAWDOWN_HOLD = "guard:drawdown"  # the one guard hold only a person lifts
 CLOCK_READINGS = 3
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from hedge import store_keys
 from hedge.orders import OrderRecord, OrderStatus
 
-STORE_KEY = "hedge_ledger_v1"
+STORE_KEY = store_keys.LEDGER
 # where loose legs were kept before they joined the ledger (hedge/risk.py, a list of
 # [venue, symbol, qty, price, pair_id]); read once at start (App.start) and then deleted
-LEGACY_LOOSE_KEY = "hedge_pending_legs_v1"
+LEGACY_LOOSE_KEY = store_keys.LEGACY_LOOSE_LEGS
 OUTAGE = "outage"  # origin of a loose leg: the hedge of a leg closed alone while this venue was out
 EXECUTION = "execution"  # origin: an execution whose legs filled unequally (or an undo refused)
 LEGACY = "earlier version"  # origin: read from LEGACY_LOOSE_KEY (either of the above)

@@ -27,6 +27,7 @@ from decimal import Decimal
 from statistics import median
 from typing import Any
 
+from hedge import store_keys
 from hedge.sizing import ContractSpec
 
 Levels = list[tuple[float, float]]  # (price, base quantity), best first
@@ -300,7 +301,7 @@ def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpe
     return specs
 
 
-SPECS_KEY = "hedge_specs_v1"
+SPECS_KEY = store_keys.CONTRACT_SPECS
 
 
 def save_specs(store: Any, venue: str, specs: dict[str, ContractSpec]) -> None:

@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
+from hedge import store_keys
 from hedge.fmz import venue_io
 
 ZERO = Decimal(0)
@@ -452,7 +453,7 @@ def _maybe_own(d: TransferRecord, moves: list[OwnMove], read_ms: Mapping[str, in
                and d.time_ms >= m.sent_ms for m in moves)
 
 
-RECORDS_KEY = "hedge_transfers_v1"
+RECORDS_KEY = store_keys.TRANSFERS
 KEEP_MS = 120 * DAY_MS        # settled records older than this (and than every open one) are dropped
 FIRST_READ_MS = 30 * DAY_MS   # the first read ever goes this far back (own deposit addresses become known)
 OVERLAP_MS = DAY_MS           # each read goes back this far before the last one (late, back-dated rows)

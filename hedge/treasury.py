@@ -28,6 +28,7 @@ from decimal import ROUND_DOWN, Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from hedge import store_keys
 from hedge.config import NetworkCost, TreasuryConfig, WhitelistEntry
 from hedge.transfers import OwnMove, TransferRecord, read_funding_balance
 from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_address, internal_transfer, withdraw
@@ -35,7 +36,7 @@ from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_addres
 if TYPE_CHECKING:
     from hedge.app import App
 
-STORE_KEY = "treasury_v1"
+STORE_KEY = store_keys.TREASURY
 ZERO = Decimal(0)
 DAY_MS = 86_400_000
 KEEP_FINISHED = 50

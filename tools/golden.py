@@ -194,6 +194,7 @@ class _Store(dict):  # noqa: FURB189 - _G: one callable, get and set
 def run_cluster(tmp: Path) -> list[str]:
     from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
     from fmz_compat.sim import create_world
+    from hedge import store_keys
     from hedge.app import App
     from hedge.config import parse_params
     from hedge.fmz import Api
@@ -240,7 +241,7 @@ def run_cluster(tmp: Path) -> list[str]:
     for name, _app, store in apps:
         for key in sorted(store):
             # the last stream entry read: an id Redis makes from its wall clock
-            value = "<stream id>" if key.startswith("cluster_stream_") else store[key]
+            value = "<stream id>" if key.startswith(store_keys.CLUSTER_STREAM_PREFIX) else store[key]
             rows.extend(_flat(f"{name}._G.{key}", _maybe_json(value) if isinstance(value, str) else value))
     rows.extend(shared)
     rows.extend(_flat("world.stats", json.loads(json.dumps(world.stats(), default=str))))

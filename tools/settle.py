@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from hedge.accounting import DAYS_KEY, STATE_KEY
+from hedge.store_keys import ACCOUNTING, ACCOUNTING_DAYS
 
 EXIT_USAGE = 2
 MONEY = Decimal("0.01")
@@ -101,10 +101,11 @@ def find_db(path: Path) -> Path:
 
 def load_points(db: Path) -> list[Point]:
     """Daily closing points, then the latest one, oldest first."""
-    state = _kv(db, STATE_KEY)
+    state = _kv(db, ACCOUNTING)
     if not isinstance(state, dict):
-        raise SettleError(f"{db} holds no fund accounting (_G key {STATE_KEY}): was it run by this strategy?")
-    raw = list(_kv(db, DAYS_KEY) or [])
+        raise SettleError(f"{db} holds no fund accounting (_G key {ACCOUNTING}): "
+                          "was it run by this strategy?")
+    raw = list(_kv(db, ACCOUNTING_DAYS) or [])
     if state.get("live"):
         raw.append(state["live"])
     points = {}

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from hedge import store_keys
 from hedge.cluster import Coordinator, OpenRequest, Unit
 from hedge.config import ClusterConfig
 from hedge.ledger import HedgePair, Ledger, LooseLeg
@@ -396,7 +397,7 @@ class RedisCoordinator(Coordinator):
     def start(self, now_ms: int, ledger: Ledger, venues: list[str], symbols: tuple[str, ...]) -> Ledger:
         self.units = [Unit.of(s, a, b) for s in symbols for i, a in enumerate(sorted(venues))
                       for b in sorted(venues)[i + 1:]]
-        saved = self.store(f"cluster_stream_{self.ns}") if self.store is not None else None
+        saved = self.store(store_keys.cluster_stream(self.ns)) if self.store is not None else None
         self._stream_id = str(saved) if saved else "$"
         try:
             if self._stream_id == "$":
@@ -630,7 +631,7 @@ class RedisCoordinator(Coordinator):
                 elif data.get("kind") == "event":
                     self._host.remote_event(fields["node"], data["level"], data["text"])
         if self.store is not None and self._stream_id not in ("$", "0-0"):
-            self.store(f"cluster_stream_{self.ns}", self._stream_id)
+            self.store(store_keys.cluster_stream(self.ns), self._stream_id)
 
     # --- ownership ---
     def _lease_key(self, unit: Unit) -> str:

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from hedge import store_keys
 from hedge.accounting import (
     DAY_MS,
     DAYS_KEY,
     HOUR_MS,
     HOURLY_KEPT_DAYS,
-    HOURS_KEY_PREFIX,
     NAV_PLACES,
     STATE_KEY,
     Accounting,
@@ -192,7 +192,7 @@ def test_state_survives_a_restart_and_history_is_thinned_to_daily_after_the_kept
             acc.record_fill("binance", D("1000"), D("0.2"), D("0"), T0 + hour * HOUR_MS)
     assert len(acc.days) == days - 1
     assert acc.hours[0].time_ms // DAY_MS >= (acc.live.time_ms // DAY_MS) - HOURLY_KEPT_DAYS
-    hour_keys = [k for k in store.data if k.startswith(HOURS_KEY_PREFIX)]
+    hour_keys = [k for k in store.data if k.startswith(store_keys.ACCOUNTING_HOURS_PREFIX)]
     assert len(hour_keys) <= HOURLY_KEPT_DAYS + 1 and DAYS_KEY in store.data and STATE_KEY in store.data
     assert len(json.dumps(store.data)) < 2_000_000  # a hundred days stay light
     history = acc.history()
