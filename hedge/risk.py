@@ -46,7 +46,7 @@ from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.outage import ACCOUNT, VenueHealth
-from hedge.sizing import common_base_step, floor_to_step, leg_problem, nearest_step
+from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
@@ -1176,16 +1176,19 @@ class Risk:
                       "stays open until it can", "error")
             return False
         other_sign = 1 if pair.long_venue == other_key else -1
-        held = min(part, abs(current)) if current * other_sign > 0 else Decimal(0)
-        if held < part:  # the hedge shrank too (ADL, liquidation): close what is there, never across zero
+        available = abs(current) if current * other_sign > 0 else Decimal(0)
+        if available < part:  # the hedge shrank too (ADL, liquidation): close what is there, not across zero
             app.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {part} "
-                      f"to close for pair #{pair.id}; closing {held} reduce-only", "error")
-            part = held
+                      f"to close for pair #{pair.id}; closing {available} reduce-only", "error")
+            part = available
         if part <= 0:
             return False
         # What vanished is on venue_key's grid; the hedge trades on its own (Binance ETH 0.001 vs OKX 0.01):
-        # the nearest step of it, so what stays is at most half a step (reconcile's tolerance), never more.
-        order = nearest_step(part, other.specs[symbol].base_step)
+        # the step above it, and the pair closes by as much; what venue_key then holds beyond the pair (less
+        # than one of the hedge's steps) is a loose leg there, closed reduce-only on its own finer grid. So
+        # the ledger says exactly what each venue holds (a pair off the hedge's grid could not be closed
+        # flat there later).
+        order = min(ceil_to_step(part, other.specs[symbol].base_step), available)
         fills: list[LegFill] = []
         if order > 0:
             try:
@@ -1203,13 +1206,18 @@ class Risk:
             app.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
                       "tried again at the next look", "error")
             return False
-        part = part if moved >= order else moved
+        gone = part if moved >= part else moved
+        part = order if moved >= order else moved
         gone_at = liq if liq is not None else (pair.short_price if other_sign > 0 else pair.long_price)
         exit_price = (fills[0].avg_price if fills else None) or self._mark(other_key, symbol) or gone_at
         fees = sum((f.fees for f in fills), Decimal(0))
         long_exit, short_exit = (exit_price, gone_at) if other_sign > 0 else (gone_at, exit_price)
         pnl = app.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
                                       fees=fees)
+        if part > gone:  # venue_key still holds that much of the closed quantity, booked there at gone_at
+            self.add_loose_leg(venue_key, symbol, -other_sign * (part - gone), gone_at, pair.id,
+                               f"recover {venue_key}: {other_key} closed {part} (its step) for {gone} gone",
+                               unit=Unit.of_pair(pair))
         app._save_ledger()
         self.unplanned_pnl += pnl
         app.event(

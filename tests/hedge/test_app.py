@@ -1235,3 +1235,44 @@ def test_a_venue_that_refuses_every_order_is_out_for_the_refusal_cool_down_whate
         _run(app, runtime, 1)
     assert not app.health.is_out("okx") and len(app.ledger.pairs) == 1
     assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
+
+
+
+@pytest.mark.parametrize("okx_close_lost", [False, True])
+def test_a_deleveraged_leg_off_the_hedge_venues_grid_leaves_the_ledger_exact_and_both_venues_flat_at_close(
+        fake_exchange, fake_runtime, okx_close_lost):
+    """Chaos --days 2 --seed 4: binance (step 0.001) auto-deleveraged 0.006 of a pair's short; its hedge on
+    okx (step 0.01 here: 1-contract lots of 0.01) cannot close 0.006. okx closes the step above (0.01) and
+    the pair by as much; binance's 0.004 more than the pair is a loose leg, closed reduce-only there. The
+    ledger then says exactly what each venue holds, and closing the pair later leaves both flat, also when
+    okx's close is lost (proved absent; the rest closed as a loose leg). Old code closed the nearest step
+    (0.01) and booked the pair down by 0.006: okx held 0.004 less than the ledger, and the pair's close asked
+    okx for 1.4 contracts (a real OKX refuses a size off lotSz; the fake floors it), then undid binance's
+    'excess' (re-opening it) at every retry, the pair never closed; in the chaos run a loose leg's rest
+    dropped as dust while okx held one whole step: 'position mismatch ... close them by hand'."""
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_100.0, 50_100.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=1.0, min_qty=1.0, books={"BTC_USDT": (49_990.0, 49_990.5)})
+    runtime = fake_runtime([binance, okx])
+    app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert app.start()
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    assert (pair.long_venue, pair.qty, okx.base_position()) == ("okx", D("0.02"), D("0.02"))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # binance still 2 bps rich: no edge, no close yet
+    binance.books["BTC_USDT"] = (50_010.0, 50_010.5)
+    binance.contracts["BTC_USDT"] = D("-0.014")  # binance's ADL took 0.006 of the short
+    binance.orders["adl"] = {"Id": "BTC_USDT,adl", "Status": 1, "Type": 0, "Amount": 0.006,
+                             "DealAmount": 0.006, "AvgPrice": 50_050.0, "Time": app.now_ms + 1_000,
+                             "Info": {"clientOrderId": "adl_autoclose-1"}}  # hedge/liquidations.py
+    _run(app, runtime, 14)
+    assert okx.sent[-1] == ("BTC_USDT.swap", "closebuy", 1.0) and okx.base_position() == D("0.01")
+    assert binance.sent[-1] == ("BTC_USDT.swap", "closesell", 0.004) and binance.base_position() == D("-0.01")
+    assert app.ledger.pairs[pair.id].qty == D("0.01") and app.ledger.loose == {}
+    assert app.openings_stopped is None
+    okx.reject = [okx_close_lost]
+    okx.books["BTC_USDT"] = binance.books["BTC_USDT"] = (49_900.0, 49_900.5)  # reverted: the pair closes
+    _run(app, runtime, 60)
+    assert app.ledger.pairs == {} and app.ledger.loose == {} and app.ledger.orders == {}
+    assert okx.base_position() == 0 and binance.base_position() == 0
+    assert app.openings_stopped is None and not any("mismatch" in line for line in runtime.logs)
+    assert all(amount == int(amount) for _, _, amount in okx.sent)  # whole contracts: okx's lotSz 1
