@@ -88,6 +88,12 @@ HARSH_FAULT_RATES: dict[str, tuple[float, int, int]] = {
     "purge_orders": (0.5, 10 * MINUTE_MS, 2 * HOUR_MS),
     "history_down": (1.0, 2 * MINUTE_MS, 30 * MINUTE_MS),  # deposit/withdrawal histories answer HTTP 503
 }
+# the venues' wallets refusing or losing answers while the treasury moves margin (issue #17 sequence 3 (b)),
+# from a stream of their own: a withdrawal carried out whose answer is lost, and withdrawals refused
+WALLET_FAULT_RATES: dict[str, tuple[float, int, int]] = {
+    "withdraw_answer_lost": (1.0, 30 * MINUTE_MS, 4 * HOUR_MS),
+    "withdrawals_suspended": (0.3, 10 * MINUTE_MS, 2 * HOUR_MS),
+}
 # the FMZ docker forwarding no client order id for a while (windows per venue per day, shortest, longest),
 # from a stream of its own; inside each, answers lost after the venue accepted (CLIENT_ID_TIMEOUT_MS), so an
 # order lands without our client id and only its shape finds it (hedge.execution Executor._unclaimed_match)
@@ -240,6 +246,7 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
             kills.append(Kill(kill_at, "order", _log_uniform(rng, *KILL_DOWNTIME_MS)))
     extra, adls = _harsh(seed, lo, hi, days, venues, moves)
     faults += extra + _client_id_drops(seed, lo, hi, days, venues)
+    faults += _wallet_faults(seed, lo, hi, days, venues)
     faults.sort(key=lambda f: (f.from_ms, f.venue, f.fault))
     kills.sort(key=lambda k: k.at_ms)
     return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills),
@@ -291,6 +298,19 @@ def _client_id_drops(seed: int, lo: int, hi: int, days: float, venues: tuple[str
         at = rng.randrange(window.from_ms, window.until_ms - length + 1)
         faults += [window, FaultWindow(window.venue, "timeout_after_accept", at, at + length,
                                        reason="drops_client_id")]
+    return faults
+
+
+def _wallet_faults(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...]) -> list[FaultWindow]:
+    """WALLET_FAULT_RATES windows (at least one of each kind per run), from a stream of their own."""
+    rng = random.Random(P.stable_int(seed, "chaos-schedule", "wallets"))
+    faults: list[FaultWindow] = []
+    for fault, (per_day, shortest, longest) in WALLET_FAULT_RATES.items():
+        drawn = [_window(rng, venue, fault, lo, hi, shortest, longest)
+                 for venue in venues for _ in range(_poisson(rng, per_day * days))]
+        if not drawn:
+            drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
+        faults += [w for w in drawn if w is not None]
     return faults
 
 

@@ -75,3 +75,9 @@ def test_bad_table_arguments_get_one_line_and_exit_2(runs, tmp_path, capsys, arg
     err = capsys.readouterr().err.strip()
     assert message in err and err.startswith("chaos: ") and "\n" not in err
     assert plain.read_text() == "no markers here\n"
+
+
+def test_docs_reliability_holds_the_markers_the_writer_fills():
+    text = (chaos.ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert text.count(chaos_table.BEGIN) == 1 and text.count(chaos_table.END) == 1
+    assert text.index(chaos_table.BEGIN) < text.index(chaos_table.END)

@@ -15,6 +15,7 @@ from fmz_compat.sim.scenarios import (
     QUIET_END_MS,
     QUIET_START_MS,
     SHAPES,
+    WALLET_FAULT_RATES,
     Move,
     apply_move,
     generate,
@@ -145,8 +146,8 @@ def test_the_schedule_is_seeded_complete_and_leaves_quiet_edges():
     venues = ("binance", "bybit", "okx")
     a = generate(11, START_MS, 30, venues)
     assert a == generate(11, START_MS, 30, venues) and a != generate(12, START_MS, 30, venues)
-    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES) | {"drops_client_id"}
-    assert {f.fault for f in a.faults} == kinds <= set(FAULTS)  # withdrawal faults: treasury tests
+    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES) | set(WALLET_FAULT_RATES) | {"drops_client_id"}
+    assert {f.fault for f in a.faults} == kinds <= set(FAULTS)  # withdrawals_stuck: treasury tests only
     drops = [f for f in a.faults if f.fault == "drops_client_id"]
     assert 0 < len(drops) <= 3 * 30  # modest: about 0.3 a day per venue
     for drop in drops:  # answers lost inside every window, so an order lands without our client id
@@ -191,3 +192,19 @@ def test_applying_a_schedule_shapes_prices_and_schedules_its_faults():
     world.advance((first.from_ms + world.step_ms) * 1_000_000)  # the world moves on its 1 s grid
     assert world.fault_active(first.venue, first.fault)
     assert move.shape in SHAPES
+
+
+def test_the_wallet_faults_come_from_a_stream_of_their_own(monkeypatch):
+    """Issue #17 sequence 3 (b) in the chaos run: withdrawals whose answer is lost and withdrawals refused
+    while the treasury moves margin, drawn apart so that a seed's other windows, moves and kills stay as
+    they were."""
+    from fmz_compat.sim import scenarios
+
+    venues = ("binance", "bybit", "okx")
+    full = generate(5, START_MS, 30, venues)
+    monkeypatch.setattr(scenarios, "WALLET_FAULT_RATES", {})
+    without = generate(5, START_MS, 30, venues)
+    kept = [f for f in full.faults if f.fault not in WALLET_FAULT_RATES]
+    assert kept == list(without.faults) and (full.moves, full.kills) == (without.moves, without.kills)
+    lost = [f for f in full.faults if f.fault == "withdraw_answer_lost"]
+    assert 30 <= len(lost) <= 150 and {f.venue for f in lost} == set(venues)  # about one a day per venue
