@@ -16,6 +16,7 @@ from typing import Any
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
+from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
@@ -100,10 +101,6 @@ def _base36(number: int) -> str:
         out = digits[rest] + out
         if number == 0:
             return out
-
-
-def _dec(value: Any) -> Decimal:
-    return Decimal(repr(float(value or 0)))
 
 
 # events pushed to the operator (FMZ's `@`; locally fmz_compat/alerts.py) besides every critical one: a

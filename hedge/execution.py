@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from hedge.decimals import to_decimal
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.orders import (
     OPEN_OUTCOME,
@@ -214,7 +215,7 @@ class Executor:
             if fmz_pair(pos["Symbol"]) != symbol:
                 continue
             # Venues hold whole lots; snap away float noise (0.8699999999 contracts -> 0.87).
-            lots = (Decimal(repr(float(pos["Amount"]))) / spec.lot).to_integral_value(ROUND_HALF_EVEN)
+            lots = (to_decimal(pos["Amount"]) / spec.lot).to_integral_value(ROUND_HALF_EVEN)
             amount = lots * spec.lot * spec.ct_val
             total += amount if pos["Type"] in (PD_LONG, PD_LONG_YD) else -amount
         return total
@@ -402,7 +403,7 @@ class Executor:
         candidates = [order for order in listed
                       if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
                       and order.get("Type") == kind
-                      and Decimal(repr(float(order.get("Amount") or 0))) == contracts
+                      and to_decimal(order.get("Amount")) == contracts
                       and earliest <= int(order.get("Time") or 0) <= latest]
         if len(candidates) > 1:
             self._event(f"{record.tag}: {venue.key} shows {len(candidates)} orders without our client id "

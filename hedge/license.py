@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from hedge.decimals import to_decimal
+
 # Filled in by tools/bundle.py --pubkey (64 hex digits). Empty: the source build, no code needed.
 EMBEDDED_PUBLIC_KEY_HEX = ""
 
@@ -293,5 +295,5 @@ def _bound_venues_and_capital(exchanges: Iterable[Any]) -> tuple[list[str], Deci
         if equity is None:
             equity = float(account.get("Balance") or 0) + float(account.get("FrozenBalance") or 0)
         venues.append(venue)
-        capital += Decimal(repr(float(equity or 0)))
+        capital += to_decimal(equity)
     return venues, capital

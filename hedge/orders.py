@@ -23,6 +23,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from hedge.decimals import to_decimal
+
 
 class OrderStatus(StrEnum):
     INITIALIZED = "INITIALIZED"  # journaled, not yet sent
@@ -100,8 +102,7 @@ def absence_proved(record: OrderRecord) -> bool:
 
 def order_fill(order: dict[str, Any], ct_val: Decimal) -> tuple[Decimal, Decimal]:
     """(base filled, average price) of an FMZ order struct whose amounts are in contracts of ct_val."""
-    return (Decimal(repr(float(order.get("DealAmount") or 0))) * ct_val,
-            Decimal(repr(float(order.get("AvgPrice") or 0))))
+    return to_decimal(order.get("DealAmount")) * ct_val, to_decimal(order.get("AvgPrice"))
 
 
 class IllegalTransition(ValueError):

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedge.cluster import Unit
 from hedge.config import StopLevel
+from hedge.decimals import to_decimal as _dec
 from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegFill, LegOutcomeUnknown
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
@@ -126,10 +127,6 @@ def band_price(ref: Decimal, buying: bool, band_bps: Decimal, tick: Decimal) -> 
         return (price / tick).to_integral_value(ROUND_FLOOR) * tick if tick else price
     price = ref * (1 - band_bps / 10_000)
     return (price / tick).to_integral_value(ROUND_CEILING) * tick if tick else price
-
-
-def _dec(value: Any) -> Decimal:
-    return Decimal(repr(float(value or 0)))
 
 
 def _info_price(info: Any, names: tuple[str, ...]) -> Decimal | None:

@@ -30,11 +30,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from hedge import store_keys
+from hedge.decimals import read_decimal
 from hedge.fmz import venue_io
 
 ZERO = Decimal(0)
@@ -62,11 +63,9 @@ class TransferRecord:
 
 
 def _dec(value: Any) -> Decimal:
-    try:
-        result = Decimal(str(value)) if value not in (None, "") else ZERO
-    except InvalidOperation:
-        return ZERO
-    return result if result.is_finite() else ZERO
+    """An amount field of a venue's JSON row; 0 when the row leaves it out or it is not a number."""
+    number = read_decimal(value)
+    return ZERO if number is None else number
 
 
 def _int(value: Any) -> int:

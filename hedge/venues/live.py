@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from hedge.decimals import read_decimal
 from hedge.venues import get as tables
 from hedge.venues.base import MarginTier, TierUnit, Venue, canonical_symbol, flat_tiers, tiers_with_cum
 
@@ -33,14 +34,6 @@ class LiveData:
     intervals: dict[str, int] = field(default_factory=dict)  # symbol -> funding interval hours
 
 
-def _dec(value: Any) -> Decimal | None:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        return None
-    return number if number.is_finite() else None
-
-
 def tiers_from_rows(venue: str, rows: list[Any], expected: TierUnit) -> tuple[MarginTier, ...] | None:
     """MarginTier rows from GetMarginTiers' answer (lowest first), or None when it is unusable: another
     unit than the mechanics measure tiers in, a missing rate, or bounds that do not rise."""
@@ -49,8 +42,8 @@ def tiers_from_rows(venue: str, rows: list[Any], expected: TierUnit) -> tuple[Ma
     table: list[tuple[str, str, str]] = []
     last = Decimal(0)
     for row in rows:
-        cap, mmr, lev = _dec(row.get("MaxNotional")), _dec(row.get("MaintenanceMarginRate")), _dec(
-            row.get("MaxLeverage"))
+        cap, mmr, lev = (read_decimal(row.get("MaxNotional")), read_decimal(row.get("MaintenanceMarginRate")),
+                         read_decimal(row.get("MaxLeverage")))
         if cap is None or mmr is None or lev is None or cap <= last or not 0 < mmr < 1 or lev <= 0:
             return None
         table.append((str(cap), str(mmr), str(lev)))
@@ -83,7 +76,7 @@ def read_live(venue_key: str, exchange: Any, symbols: list[str]) -> LiveData:
     fees_reader = getattr(exchange, "GetFees", None)
     fees = fees_reader(f"{symbols[0]}.swap") if fees_reader is not None and symbols else None
     if fees is not None:
-        taker, maker = _dec(fees.get("Taker")), _dec(fees.get("Maker"))
+        taker, maker = read_decimal(fees.get("Taker")), read_decimal(fees.get("Maker"))
         data.taker_bps = taker * 10_000 if taker is not None else None
         data.maker_bps = maker * 10_000 if maker is not None else None
     specs = dict(venue.specs)
