@@ -262,7 +262,11 @@ class ChaosRun:
         from hedge.config import parse_params
         from tools.chaos_nav import NavWatch
 
-        outage = parse_params(opts.params_json).outage
+        cfg = parse_params(opts.params_json)
+        outage = cfg.outage
+        # a strategy reads every venue's positions at least once a status interval: a late landing it has not
+        # read by then counts as seen all the same
+        self.late_seen_by_ms = int(cfg.status_interval_s) * 1000
         self.bound_s, self.bound_usdt = float(outage.max_unhedged_s), float(outage.max_unhedged_usdt)
         self.exposure.size_bound_usdt = self.bound_usdt
         self.nav = NavWatch(self.world)
@@ -513,6 +517,9 @@ class ChaosRun:
         if out == "venue_down":
             return out
         self._take_late_landings()
+        for venue, landed in list(self._unseen_late.items()):
+            if now_ms > landed + self.late_seen_by_ms:
+                del self._unseen_late[venue]
         if self._unseen_late:
             return "late_landing"
         if self._ledger().orders:

@@ -159,6 +159,23 @@ def test_exposure_left_by_a_late_landing_order_counts_from_the_first_positions_r
     assert run.exposure.ms_by_cause["otherwise"] == 10_000
 
 
+def test_a_late_landing_never_read_counts_as_seen_one_status_interval_after_it_landed(tmp_path):
+    """A strategy that does not read positions there could all the same have: the parameter's
+    status_interval_s (60 s) is how often the strategy reads every venue's positions."""
+    run = _run(tmp_path)
+    world, clock = run.world, run.clock
+    world.inject("binance", "timeout_lands_late", until_ms=T0 + 60_000)
+    assert world.exchanges[0].CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is None
+    clock.sleep(31_000)
+    world.exchanges[1].GetAccount()
+    (landing,) = world.late_landings
+    while world.now_ms() < landing["at_ms"] + 90_000:  # a turn a second, none reading binance's positions
+        clock.sleep(1000)
+        world.exchanges[1].GetAccount()
+    assert 60_000 <= run.exposure.ms_by_cause["late_landing"] <= 61_000
+    assert run.exposure.ms_by_cause["otherwise"] == 90_000 - run.exposure.ms_by_cause["late_landing"]
+
+
 def test_exposure_while_a_venue_is_out_is_measured_against_the_unhedged_policy_bound():
     lots = {"BTC": 0.001}
     exposure = chaos.Exposure(lots, lambda base: 50_000.0, {"BTC": 0.0}, size_bound_usdt=5000.0)
