@@ -69,7 +69,7 @@ def _measure(app: App, sends: list[float], rounds: int) -> list[float]:
     out = []
     for _ in range(rounds):
         app.ledger.pairs.clear()
-        app._save_ledger()
+        app.book.save()
         app._clear()  # type: ignore[attr-defined]
         app.cooldown_until[SYMBOL] = 0
         sends.clear()

@@ -14,6 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
+from hedge.book import Book, LedgerView
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.decimals import to_decimal as _dec
@@ -115,7 +116,6 @@ class App:
         self.events = EventLog.load(api.store)
         # the trading state: every source holds it by name, the strictest hold wins (hedge/gate.py)
         self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
-        self.ledger = Ledger()
         self.venues: list[Venue] = []
         self.market: Market | None = None
         self.accounts: dict[str, AccountView] = {}
@@ -160,10 +160,11 @@ class App:
                                             virtual_clock=bool(api.is_virtual()))
         self.coordinator.attach(self)
         self.coordinator.store = api.store
+        self.book = Book(self.coordinator, api.store)  # the one writer of the ledger; others read self.ledger
         shared = self.coordinator.shared
         self.executor = Executor(sleep=self._wait, taker_bps=self.taker_bps, event=self.event,
                                  journal=self._journal_order,
-                                 new_client_id=lambda: self.ledger.next_client_id(
+                                 new_client_id=lambda: self.book.next_client_id(
                                      self._id_stamp, self.coordinator.client_prefix),
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
@@ -177,7 +178,7 @@ class App:
                                   cfg.outage.timeout_cooldown_s * 1000, cfg.outage.refusal_cooldown_s * 1000)
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
-        self.risk = Risk(self, self.health)
+        self.risk = Risk(self, self.health, self.book)
         self.guards = Guards(self)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(self)
@@ -233,10 +234,9 @@ class App:
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms, clock=self.api.now_ms)
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
-        self.ledger = Ledger.load(self.api.store)
+        self.book.load()
         try:
-            self.ledger = self.coordinator.start(self.now_ms, self.ledger, [v.key for v in self.venues],
-                                                 self.cfg.symbols)
+            self.book.start(self.now_ms, [v.key for v in self.venues], self.cfg.symbols)
             self._import_legacy_loose()
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
@@ -288,7 +288,7 @@ class App:
             return
         legs = [LooseLeg(venue, symbol, qty, price, pair_id, self._legacy_unit(venue, symbol, pair_id),
                          LEGACY) for venue, symbol, qty, price, pair_id in legacy if qty != 0]
-        self.coordinator.import_loose(self.ledger, legs, self.api.store)
+        self.book.import_loose(legs)
         self.api.store(LEGACY_LOOSE_KEY, None)
         self.event(f"{len(legs)} loose leg(s) saved by an earlier version moved into the ledger: "
                    + ", ".join(f"{leg.venue} {leg.symbol} {leg.qty:+f}" for leg in legs), "warn")
@@ -555,7 +555,7 @@ class App:
         # its legs count as held, and pairs elsewhere carry on.
         out = frozenset(v.key for v in self.venues
                         if not self.health.can_trade(v.key) or v.key in self.health.recovered)
-        mark = self.coordinator.view(self.ledger)
+        mark = self.book.refresh()
         positions = self.venue_positions(out)
         if positions is None:
             if self.openings_stopped is None:
@@ -658,8 +658,8 @@ class App:
                 if not done:
                     continue  # again next time
                 if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
-                    del self.ledger.watch[cid]
-                    self._save_ledger()
+                    self.book.unwatch(cid)
+                    self.book.save()
                 closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
 
@@ -716,12 +716,12 @@ class App:
         tag = LATE_TAG + record.client_id
         with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
             fills = self.executor.move_position(venue, symbol, current, current - sign * amount, tag)
-        self.ledger.clear_orders(tag)
+        self.book.clear_orders(tag)
         moved = sum((f.filled for f in fills), Decimal(0))
         if moved:
             self._book_late(record, venue.key, moved, fills[0].avg_price, entry,
                             sum((f.fees for f in fills), Decimal(0)))
-        self._save_ledger()
+        self.book.save()
         return moved
 
     def _complete_late(self, tag: str, records: list[OrderRecord]) -> None:
@@ -741,7 +741,7 @@ class App:
             fees = record.filled * price * self.taker_bps(record.venue) / 10_000
             self._book_late(late, record.venue, record.filled, price, entry, fees)
             if record.filled >= record.qty:
-                self.ledger.watch.pop(late.client_id, None)
+                self.book.unwatch(late.client_id)
 
     def _book_late(self, late: OrderRecord, venue_key: str, moved: Decimal, exit_price: Decimal,
                    entry: Decimal, close_fees: Decimal) -> None:
@@ -751,8 +751,7 @@ class App:
         entry = entry or exit_price
         fees = close_fees + moved * entry * self.taker_bps(venue_key) / 10_000
         pnl = sign * moved * (exit_price - entry) - fees
-        self.ledger.realized_pnl += pnl
-        self.ledger.fees_paid += fees
+        self.book.book_result(pnl, fees)
         self.risk.unplanned_pnl += pnl
         self.event(f"{LATE_TAG}{late.client_id}: order {late.client_id} ({late.tag}, proved absent after a "
                    f"timeout) reached {venue_key} late: {sign * moved:+f} {late.symbol} at {entry} closed "
@@ -762,15 +761,14 @@ class App:
         """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
         different venues are paired in equal quantities; whatever cannot be paired is left to halt."""
         before = len(self.ledger.pairs)
-        self.ledger.pairs = {}
-        self.ledger.clear_orders()
+        self.book.drop_pairs()
         for symbol in self.cfg.symbols:
             longs = [[k[0], q] for k, q in sorted(positions.items()) if k[1] == symbol and q > 0]
             shorts = [[k[0], -q] for k, q in sorted(positions.items()) if k[1] == symbol and q < 0]
             while longs and shorts:
                 (long_key, long_qty), (short_key, short_qty) = longs[0], shorts[0]
                 qty = min(long_qty, short_qty)
-                self.ledger.record_open(
+                self.book.record_open(
                     symbol=symbol, long_venue=long_key, short_venue=short_key, qty=qty,
                     long_price=self._position_price(long_key, symbol),
                     short_price=self._position_price(short_key, symbol), fees=Decimal(0),
@@ -779,7 +777,7 @@ class App:
                 shorts[0][1] -= qty
                 longs = [item for item in longs if item[1] > 0]
                 shorts = [item for item in shorts if item[1] > 0]
-        self._save_ledger()
+        self.book.save()
         self.event(f"reconcile_policy adopt: ledger rebuilt from venue positions ({before} -> "
                    f"{len(self.ledger.pairs)} open pairs)")
 
@@ -791,13 +789,13 @@ class App:
         return Decimal(1)
 
     def _journal_order(self, record: OrderRecord) -> None:
-        self.ledger.journal(record)
-        self._save_ledger()
+        self.book.journal(record)
+        self.book.save()
 
-    def _save_ledger(self) -> None:
-        """Persist the ledger in _G and, in a cluster, the changed pairs and journal entries in Redis
-        (fenced by the unit's lease)."""
-        self.coordinator.save(self.ledger, self.api.store)
+    @property
+    def ledger(self) -> LedgerView:
+        """The ledger, read-only (the book writes it)."""
+        return self.book.ledger
 
     # --- cluster callbacks (hedge/cluster) ---
     def _order_logged(self, venue: str, log_type: int, price: float, amount: float, text: str) -> None:
@@ -864,7 +862,7 @@ class App:
             if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
                 explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
             units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
-        mark = self.coordinator.view(self.ledger) if self.coordinator.shared else None
+        mark = self.book.refresh() if self.coordinator.shared else None
         positions = self.venue_positions()
         if positions is None:
             return False
@@ -879,8 +877,8 @@ class App:
             if abs(found - want - explained.get(key, Decimal(0))) > tolerance.get(key, Decimal(0)):
                 self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
                            f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
-                self.ledger.clear_orders()
-                self._save_ledger()
+                self.book.clear_orders()
+                self.book.save()
                 return True  # reconcile names the difference and stops openings
         tags = sorted({r.tag for r in self.ledger.orders.values()})
         tag = RECOVERY_TAG + "+".join(tags)
@@ -895,8 +893,8 @@ class App:
                     opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
             else:  # booked and forgotten in one save: a later turn (another node busy) must not count it
                 self._complete_reduction(exec_tag, records)
-                self.ledger.clear_orders(exec_tag)
-                self._save_ledger()
+                self.book.clear_orders(exec_tag)
+                self.book.save()
         try:
             for (venue_key_, symbol), amount in sorted(opened.items()):
                 if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
@@ -905,8 +903,8 @@ class App:
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc))
             return False
-        self.ledger.clear_orders()
-        self._save_ledger()
+        self.book.clear_orders()
+        self.book.save()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
 
@@ -926,8 +924,8 @@ class App:
             for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, set(records)).items()):
                 record = records[cid]
                 if filled > record.filled:
-                    self.ledger.journal(replace(record, filled=filled, avg_price=price))
-                    self._save_ledger()
+                    self.book.journal(replace(record, filled=filled, avg_price=price))
+                    self.book.save()
                     self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
                                f"filled {filled} {symbol}: counted with its execution", "warn")
 
@@ -1009,8 +1007,8 @@ class App:
             part = min(pair.qty, left)
             if part <= 0:
                 break
-            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=exits[0], short_exit=exits[1],
-                                            fees=fees * part / done)
+            pnl += self.book.record_close(pair.id, qty=part, long_exit=exits[0], short_exit=exits[1],
+                                          fees=fees * part / done)
             left -= part
         self.event(f"recover {tag}: close completed, not undone: pairs "
                    f"{', '.join(f'#{p.id}' for p in group)} {symbol} {done} booked (long {long_key} "
@@ -1037,8 +1035,8 @@ class App:
                 other = pair.short_venue if long_leg else pair.long_venue
                 estimate = self._top_mid(other, symbol) or (pair.short_price if long_leg else pair.long_price)
                 long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
-                self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                         fees=fees * part / record.filled)
+                self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                       fees=fees * part / record.filled)
                 self.risk.add_loose_leg(other, symbol, -sign * part, estimate, pair.id,
                                         f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
                                         unit=Unit.of_pair(pair))
@@ -1070,8 +1068,8 @@ class App:
         liq = self.risk._reported_liquidation(gone_key, pair.symbol, not long_hedge, part)
         gone_at = liq if liq is not None else (pair.short_price if long_hedge else pair.long_price)
         long_exit, short_exit = (exit_price, gone_at) if long_hedge else (gone_at, exit_price)
-        pnl = self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                       fees=fees)
+        pnl = self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                     fees=fees)
         self.risk.unplanned_pnl += pnl
         self.event(f"recover {tag}: the hedge of pair #{pair.id}'s vanished {gone_key} leg was closed, not "
                    f"booked: {pair.symbol} {part} booked ({hedge[0].venue} at {exit_price:.10g}, {gone_key} "
@@ -1090,9 +1088,8 @@ class App:
                 price = record.avg_price or leg.price
                 fees = abs(part) * price * self.taker_bps(record.venue) / 10_000
                 pnl = -part * (price - leg.price) - fees
-                self.ledger.set_loose(leg, leg.qty + part)
-                self.ledger.realized_pnl += pnl
-                self.ledger.fees_paid += fees
+                self.book.set_loose(leg, leg.qty + part)
+                self.book.book_result(pnl, fees)
                 self.risk.unplanned_pnl += pnl
                 signed -= part
                 self.event(f"recover {tag}: loose leg {leg.symbol} on {leg.venue} closed {part:+f} at "
@@ -1193,13 +1190,13 @@ class App:
                 if not self.coordinator.owns_pair(pair):
                     continue  # its owner books it
                 if pair.long_venue == venue:
-                    self.ledger.record_funding(pair.id, -rate * pair.qty * price)
+                    self.book.record_funding(pair.id, -rate * pair.qty * price)
                     booked = True
                 elif pair.short_venue == venue:
-                    self.ledger.record_funding(pair.id, rate * pair.qty * price)
+                    self.book.record_funding(pair.id, rate * pair.qty * price)
                     booked = True
         if booked:
-            self._save_ledger()
+            self.book.save()
 
     def total_equity(self) -> Decimal:
         # A venue that did not answer this time counts with its last known equity (shown as stale).
@@ -1425,8 +1422,8 @@ class App:
         step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
         done = min(ceil_to_step(max(long_fill.filled, short_fill.filled), step), qty)
         if done <= 0:
-            self.ledger.clear_orders(fill_tag)
-            self._save_ledger()
+            self.book.clear_orders(fill_tag)
+            self.book.save()
             return Decimal(0)
         exits = []
         for venue, leg_fill, ref, sign in ((long_venue, long_fill, long_ref, 1), (short_venue, short_fill,
@@ -1447,12 +1444,12 @@ class App:
             part = min(pair.qty, left)
             if part <= 0:
                 break
-            pnl += self.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                            fees=fill.fees * part / done)
+            pnl += self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                          fees=fill.fees * part / done)
             left -= part
-        self.ledger.realized_pnl += fill.residual_pnl
-        self.ledger.clear_orders(fill_tag)
-        self._save_ledger()
+        self.book.book_result(fill.residual_pnl)
+        self.book.clear_orders(fill_tag)
+        self.book.save()
         self.risk.note_leg(long_venue.key, symbol, Side.SHORT, long_fill.filled, long_exit)
         self.risk.note_leg(short_venue.key, symbol, Side.LONG, short_fill.filled, short_exit)
         ids = ", ".join(f"#{p.id}" for p in group)
@@ -1561,7 +1558,7 @@ class App:
             if problem:
                 self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
                 return
-            self.ledger.next_id = pair_id or self.ledger.next_id
+            self.book.use_pair_id(pair_id)
             try:
                 self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
             finally:
@@ -1602,15 +1599,14 @@ class App:
         # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
         paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
         if paired > 0:
-            pair = self.ledger.record_open(
+            pair = self.book.record_open(
                 symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
                 long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
                 client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
                 order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
-            self.ledger.realized_pnl += fill.residual_pnl
+            self.book.book_result(fill.residual_pnl)
         else:
-            self.ledger.realized_pnl += fill.residual_pnl - fill.fees
-            self.ledger.fees_paid += fill.fees
+            self.book.book_result(fill.residual_pnl - fill.fees, fill.fees)
         for leg, leg_fill in zip(legs, fill.fills, strict=True):
             excess = leg_fill.filled - paired
             if excess > 0:
@@ -1618,8 +1614,8 @@ class App:
                                         leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
                                         f"{tag}: the undo of {excess} on {leg.venue.key} did not go through",
                                         unit=Unit.of(symbol, buy.key, sell.key))
-        self.ledger.clear_orders(tag)
-        self._save_ledger()
+        self.book.clear_orders(tag)
+        self.book.save()
         if pair is None:
             return
         if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):

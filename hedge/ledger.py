@@ -5,8 +5,9 @@ Beside the pairs, the ledger keeps the *loose legs*: base held on a venue beyond
 unequally). They are part of the book of record like the pairs: persisted with them, shared with them in
 a cluster (each under the unit of work it came from), and counted by reconciliation.
 
-The ledger is persisted with _G after every change and reloaded at start. Venue positions are the
-truth: `reconcile` compares them with what the open pairs and loose legs imply and names every difference.
+Only hedge.book.Book writes it (everyone else reads a read-only view); it is persisted with _G after every
+change and reloaded at start. Venue positions are the truth: `reconcile` compares them with what the open
+pairs and loose legs imply and names every difference.
 """
 
 from __future__ import annotations
@@ -191,6 +192,33 @@ class Ledger:
         self.fees_paid += fees
         self.volume += qty * (long_exit + short_exit)
         return pnl
+
+    def use_id(self, pair_id: int | None) -> None:
+        """The id a cluster reserved for the next pair (None: keep the local counter)."""
+        self.next_id = pair_id or self.next_id
+
+    def drop_pairs(self) -> None:
+        self.pairs = {}
+
+    def book_result(self, pnl: Decimal, fees: Decimal | None = None) -> None:
+        """A realized result outside a pair's close (a residual, a loose leg, a late fill), with its fees."""
+        self.realized_pnl += pnl
+        if fees is not None:
+            self.fees_paid += fees
+
+    def take_shared(self, *, pairs: dict[int, HedgePair] | None = None,
+                    orders: dict[str, OrderRecord] | None = None,
+                    loose: dict[LooseKey, LooseLeg] | None = None) -> None:
+        """A cluster's shared state replaces these parts (hedge/cluster/redis.py loads it); the pair counter
+        moves past every shared pair."""
+        if pairs is not None:
+            self.pairs = pairs
+        if orders is not None:
+            self.orders = orders
+        if loose is not None:
+            self.loose = loose
+        if pairs:
+            self.next_id = max(self.next_id, max(pairs) + 1)
 
     def record_funding(self, pair_id: int, amount: Decimal) -> None:
         """Book a funding payment on one pair (USDT; + received, - paid)."""

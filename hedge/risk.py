@@ -54,6 +54,7 @@ from hedge.venues.base import Side
 
 if TYPE_CHECKING:
     from hedge.app import App
+    from hedge.book import Book
     from hedge.orders import OrderRecord
 
 # Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
@@ -176,10 +177,11 @@ def _isolated_margin(info: Any) -> tuple[bool, Decimal | None]:
 class Risk:
     """Tiered stops and outage handling for one App (reads its ledger, market and executor)."""
 
-    def __init__(self, app: App, health: VenueHealth) -> None:
+    def __init__(self, app: App, health: VenueHealth, book: Book) -> None:
         self.app = app
         self.cfg = app.cfg.stops
         self.health = health
+        self.book = book  # the ledger's writer (reads go through app.ledger)
         self.views: dict[str, VenueRisk] = {}
         self.stops_fired: list[int] = [0] * len(self.cfg.levels)  # per level, in order
         self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a loose leg was closed
@@ -241,7 +243,7 @@ class Risk:
         coordinator = self.app.coordinator
         if not coordinator.shared:
             return True
-        coordinator.view(self.app.ledger)
+        self.book.refresh()
         return (venue, symbol) not in coordinator.busy_keys()
 
     # --- reading ---
@@ -840,10 +842,10 @@ class Risk:
         except LegOutcomeUnknown as exc:
             app.stop_openings(str(exc), {(threatened, symbol)})
             return None
-        app.ledger.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
+        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
         if moved <= 0:
-            app._save_ledger()
+            self.book.save()
             return None
         exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol) or Decimal(0)
         estimate = self._mark(other, symbol) or exit_price
@@ -855,13 +857,13 @@ class Risk:
             if part <= 0:
                 break
             long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
-            app.ledger.record_close(
+            self.book.record_close(
                 pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
             )
-            held = app.ledger.add_loose(LooseLeg(other, symbol, -sign * part, estimate, pair.id, unit.key,
-                                                 OUTAGE))
+            held = self.book.add_loose(LooseLeg(other, symbol, -sign * part, estimate, pair.id, unit.key,
+                                                  OUTAGE))
             left -= part
-        app._save_ledger()
+        self.book.save()
         app.event(
             f"{tag}: closed {moved} {symbol} on {threatened} alone ({why}); the hedge leg "
             f"on {other} is loose ({held.qty if held else Decimal(0):+f}) and net exposure of "
@@ -879,7 +881,7 @@ class Risk:
         until then it is the net exposure of the coin, and no pair opens on that venue and symbol. The
         caller saves the ledger (with the execution's booking, in the same write)."""
         leg = LooseLeg(venue, symbol, signed, price, pair_id, unit.key, EXECUTION)
-        self.app.ledger.add_loose(leg)
+        self.book.add_loose(leg)
         self._next_loose_ms.pop(leg.key, None)
         self._loose_failures.pop(leg.key, None)
         self.app.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
@@ -944,28 +946,28 @@ class Risk:
             target = legs[0]
             for leg in legs[1:]:
                 held = app.ledger.loose.get(target.key)
-                app.ledger.set_loose(leg, Decimal(0))
+                self.book.set_loose(leg, Decimal(0))
                 moved = replace(leg, unit=target.unit, pair_id=target.pair_id)
                 changed = True
                 if held is None:
-                    app.ledger.add_loose(moved)
+                    self.book.add_loose(moved)
                     target = moved
                     continue
                 if held.qty * leg.qty > 0:
-                    target = app.ledger.add_loose(moved) or target  # one average price
+                    target = self.book.add_loose(moved) or target  # one average price
                     continue
                 # opposite: the part they share cancels; the larger keeps its booked price
                 shared = min(abs(held.qty), abs(leg.qty))
                 buy, sell = (held, leg) if held.qty > 0 else (leg, held)
                 pnl = shared * (sell.price - buy.price)
-                app.ledger.realized_pnl += pnl
+                self.book.book_result(pnl)
                 self.unplanned_pnl += pnl
                 larger = held if abs(held.qty) >= abs(leg.qty) else moved
-                app.ledger.set_loose(held, Decimal(0))
+                self.book.set_loose(held, Decimal(0))
                 if held.qty + leg.qty != 0:
-                    app.ledger.add_loose(replace(larger, qty=held.qty + leg.qty))
+                    self.book.add_loose(replace(larger, qty=held.qty + leg.qty))
         if changed:
-            app._save_ledger()
+            self.book.save()
 
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
         """This node's loose legs on the threatened venue are closed by the same level (no hedge there)."""
@@ -1035,7 +1037,7 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.stop_openings(str(exc), {(leg.venue, leg.symbol)})
                 return None
-            app.ledger.clear_orders(f"{tag}:pending")
+            self.book.clear_orders(f"{tag}:pending")
             moved = sum((f.filled for f in fills), Decimal(0)) * sign
             if fills and fills[0].avg_price:
                 exit_price = fills[0].avg_price
@@ -1051,13 +1053,12 @@ class Risk:
                           "booked for it (the account's equity holds the real one)", "critical")
             pnl += vanished * ((liq or leg.price) - leg.price)
         left = leg.qty - moved - vanished
-        app.ledger.set_loose(leg, Decimal(0) if abs(left) < step else left)
+        self.book.set_loose(leg, Decimal(0) if abs(left) < step else left)
         if not moved and not vanished:
-            app._save_ledger()
+            self.book.save()
             return None
-        app.ledger.realized_pnl += pnl
-        app.ledger.fees_paid += fees
-        app._save_ledger()
+        self.book.book_result(pnl, fees)
+        self.book.save()
         self.unplanned_pnl += pnl
         kind = "pending" if leg.origin == OUTAGE else "loose"  # pending: it waited for its venue
         text = (
@@ -1094,7 +1095,7 @@ class Risk:
         if any(leg.venue == venue_key and self._mine_leg(leg) for leg in app.ledger.loose.values()):
             return False
         coordinator = app.coordinator
-        mark = coordinator.view(app.ledger) if coordinator.shared else None
+        mark = self.book.refresh() if coordinator.shared else None
         found: dict[str, Decimal] = {}
         for symbol in sorted(venue.specs):
             position = app.executor.position(venue, symbol)
@@ -1157,7 +1158,7 @@ class Risk:
         for pair, part in mine:
             if not self._close_vanished(venue_key, symbol, pair, part, liq):
                 break
-        app._save_ledger()
+        self.book.save()
         app.measure_exposure()
 
     def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
@@ -1196,10 +1197,10 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.stop_openings(str(exc), {(other_key, symbol)})
                 return False
-            app.ledger.clear_orders(f"recover#{pair.id}")
+            self.book.clear_orders(f"recover#{pair.id}")
         moved = sum((f.filled for f in fills), Decimal(0))
         if order > 0 and moved <= 0:
-            app._save_ledger()
+            self.book.save()
             app.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
                       "tried again at the next look", "error")
             return False
@@ -1209,13 +1210,13 @@ class Risk:
         exit_price = (fills[0].avg_price if fills else None) or self._mark(other_key, symbol) or gone_at
         fees = sum((f.fees for f in fills), Decimal(0))
         long_exit, short_exit = (exit_price, gone_at) if other_sign > 0 else (gone_at, exit_price)
-        pnl = app.ledger.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                      fees=fees)
+        pnl = self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                       fees=fees)
         if part > gone:  # venue_key still holds that much of the closed quantity, booked there at gone_at
             self.add_loose_leg(venue_key, symbol, -other_sign * (part - gone), gone_at, pair.id,
                                f"recover {venue_key}: {other_key} closed {part} (its step) for {gone} gone",
                                unit=Unit.of_pair(pair))
-        app._save_ledger()
+        self.book.save()
         self.unplanned_pnl += pnl
         app.event(
             f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
@@ -1325,7 +1326,7 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.stop_openings(str(exc), {(venue_key, symbol)})
                 return False
-        app._save_ledger()  # the cut's orders stay journaled: recovery nets them with the opening
+        self.book.save()  # the cut's orders stay journaled: recovery nets them with the opening
         moved = sum((f.filled for f in fills), Decimal(0))
         price = fills[0].avg_price if fills and fills[0].avg_price else None
         app.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while the other leg is in doubt; {why}: "

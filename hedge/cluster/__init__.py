@@ -160,8 +160,10 @@ class Coordinator:
     def import_loose(self, ledger: Ledger, legs: list[LooseLeg], store: Callable[..., Any]) -> None:
         """Loose legs an earlier version kept outside the ledger, added once at start (a leg already in the
         book of record under the same venue, symbol and unit is not added twice)."""
+        loose = dict(ledger.loose)
         for leg in legs:
-            ledger.loose.setdefault(leg.key, leg)
+            loose.setdefault(leg.key, leg)
+        ledger.take_shared(loose=loose)
         self.save(ledger, store)
 
     def view(self, ledger: Ledger) -> Any:

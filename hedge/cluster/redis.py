@@ -417,7 +417,7 @@ class RedisCoordinator(Coordinator):
                                  f"open pairs and {len(ledger.loose)} loose legs")
             else:
                 self.r.set(self.k_seeded, self.node, nx=True)
-            ledger.orders = {}  # the shared journal is the truth: an own unfinished order is in it
+            ledger.take_shared(orders={})  # the shared journal is the truth: an own unfinished order is in it
             self._ledger = ledger
             self._pull(ledger)
             if self.server_clock:
@@ -904,7 +904,6 @@ class RedisCoordinator(Coordinator):
         ver, raw_pairs, raw_orders, raw_loose = pipe.execute()
         self._ver = int(ver or 0)
         pairs = {int(k): HedgePair.from_json(json.loads(v)) for k, v in raw_pairs.items()}
-        ledger.pairs = dict(sorted(pairs.items()))
         self._pushed_pairs = {pid: _pair_json(p) for pid, p in pairs.items()}
         mine: dict[str, OrderRecord] = {}
         foreign: dict[str, tuple[str, str, str]] = {}
@@ -917,15 +916,13 @@ class RedisCoordinator(Coordinator):
                 self._order_unit[cid] = entry["unit"]
             else:
                 foreign[cid] = (entry["node"], record.venue, record.symbol)
-        ledger.orders = mine
         loose = [LooseLeg.from_json(json.loads(text)) for text in raw_loose.values()]
-        ledger.loose = {leg.key: leg for leg in sorted(loose, key=lambda leg: leg.key)}
+        ledger.take_shared(pairs=dict(sorted(pairs.items())), orders=mine,
+                           loose={leg.key: leg for leg in sorted(loose, key=lambda leg: leg.key)})
         self._pushed_loose = {_loose_field(leg): _loose_json(leg) for leg in loose}
         # as stored: an adopted order (journaled by another node) is re-written under this node next push
         self._pushed_orders = {cid: raw_orders[cid] for cid in mine}
         self._foreign_orders = foreign
-        if pairs:
-            ledger.next_id = max(ledger.next_id, max(pairs) + 1)
 
     def view(self, ledger: Ledger) -> Any:
         if not self.reachable:

@@ -749,10 +749,10 @@ def test_a_completed_close_is_booked_once_when_recovery_must_come_back_later(fak
     pair = next(iter(app.ledger.pairs.values()))
     # on the venues: binance's long closed by the stop, and 0.005 bought by an opening, neither booked
     binance.contracts["BTC_USDT"] = D("0.005")
-    app.ledger.journal(OrderRecord("hg9n1", f"stop1#{pair.id}", "binance", "BTC_USDT", "closebuy", pair.qty,
+    app.book.journal(OrderRecord("hg9n1", f"stop1#{pair.id}", "binance", "BTC_USDT", "closebuy", pair.qty,
                                    status=OrderStatus.FILLED, order_id="x1", filled=pair.qty,
                                    avg_price=D("50000")))
-    app.ledger.journal(OrderRecord("hg9n2", "open#7", "binance", "BTC_USDT", "buy", D("0.005"),
+    app.book.journal(OrderRecord("hg9n2", "open#7", "binance", "BTC_USDT", "buy", D("0.005"),
                                    status=OrderStatus.FILLED, order_id="x2", filled=D("0.005"),
                                    avg_price=D("50000.5")))
     busy = iter([True])
@@ -809,10 +809,10 @@ def test_a_stop_that_closed_its_leg_alone_and_was_not_booked_is_completed_at_res
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
     pair = next(iter(app.ledger.pairs.values()))
     binance.contracts["BTC_USDT"] = D(0)
-    app.ledger.journal(OrderRecord("hg9n1", "stop1:binance", "binance", "BTC_USDT", "closebuy", pair.qty,
+    app.book.journal(OrderRecord("hg9n1", "stop1:binance", "binance", "BTC_USDT", "closebuy", pair.qty,
                                    status=OrderStatus.FILLED, order_id="x1", filled=pair.qty,
                                    avg_price=D("49000")))
-    app.ledger.save(runtime.store)
+    app.book.save()
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     assert again.start()
     _run(again, runtime, 4)
@@ -892,7 +892,7 @@ def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, 
     binance.contracts["BTC_USDT"] = D("0.019")
     okx.contracts["BTC_USDT"] = D("-1.9")
     for cid, venue, side in (("hg9n1", "binance", "buy"), ("hg9n2", "okx", "sell")):
-        app.ledger.journal(OrderRecord(cid, "open#1", venue, "BTC_USDT", side, D("0.019"),
+        app.book.journal(OrderRecord(cid, "open#1", venue, "BTC_USDT", side, D("0.019"),
                                        status=OrderStatus.FILLED, order_id=cid, filled=D("0.019"),
                                        avg_price=D("50000")))
     real_move = app.executor.move_position
@@ -974,11 +974,11 @@ def test_a_loose_leg_is_closed_while_another_venues_execution_is_in_doubt(fake_e
     app = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     assert app.start()
     bybit.contracts["BTC_USDT"] = D("0.01")
-    app.ledger.add_loose(LooseLeg("bybit", "BTC_USDT", D("0.01"), D("50000"), 1,
+    app.book.add_loose(LooseLeg("bybit", "BTC_USDT", D("0.01"), D("50000"), 1,
                                   Unit.of("BTC_USDT", "bybit", "okx").key, EXECUTION))
-    app.ledger.journal(OrderRecord("hg9n1", "open#5", "okx", "BTC_USDT", "sell", D("0.019"),
+    app.book.journal(OrderRecord("hg9n1", "open#5", "okx", "BTC_USDT", "sell", D("0.019"),
                                    status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
-    app._save_ledger()
+    app.book.save()
     okx.positions_down = True
     _run(app, runtime, 12)
     assert bybit.sent == [("BTC_USDT.swap", "closebuy", 0.01)] and bybit.base_position() == 0
@@ -996,12 +996,12 @@ def test_a_loose_leg_where_an_execution_is_in_doubt_waits_for_its_recovery(fake_
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
     okx.contracts["BTC_USDT"] = D("-1")
-    app.ledger.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.01"), D("50000"), 1,
+    app.book.add_loose(LooseLeg("okx", "BTC_USDT", D("-0.01"), D("50000"), 1,
                                   Unit.of("BTC_USDT", "binance", "okx").key, EXECUTION))
     # a close whose okx order is in doubt (not an opening: the unhedged-leg bound has nothing to cut)
-    app.ledger.journal(OrderRecord("hg9n1", "close#7", "okx", "BTC_USDT", "closesell", D("0.01"),
+    app.book.journal(OrderRecord("hg9n1", "close#7", "okx", "BTC_USDT", "closesell", D("0.01"),
                                    status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
-    app._save_ledger()
+    app.book.save()
     _run(app, runtime, 4)  # before the next reconcile settles the order (okx answers)
     assert okx.sent == [] and binance.sent == [] and app.ledger.loose
 
@@ -1050,9 +1050,9 @@ def test_a_vanished_legs_hedge_is_closed_while_an_unrelated_venues_order_is_in_d
     from hedge.orders import OrderRecord, OrderStatus
 
     binance, okx, bybit, runtime, app = _three_venues_with_a_vanished_okx_short(fake_exchange, fake_runtime)
-    app.ledger.journal(OrderRecord("hg9n1", "open#5", "bybit", "BTC_USDT", "buy", D("0.019"),
+    app.book.journal(OrderRecord("hg9n1", "open#5", "bybit", "BTC_USDT", "buy", D("0.019"),
                                    status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
-    app._save_ledger()
+    app.book.save()
     bybit.positions_down = True
     _run(app, runtime, 4)
     assert binance.sent[-1] == ("BTC_USDT.swap", "closebuy", 0.019) and binance.base_position() == 0
@@ -1066,9 +1066,9 @@ def test_a_vanished_legs_hedge_waits_while_an_order_on_that_hedge_is_in_doubt(fa
     from hedge.orders import OrderRecord, OrderStatus
 
     binance, okx, bybit, runtime, app = _three_venues_with_a_vanished_okx_short(fake_exchange, fake_runtime)
-    app.ledger.journal(OrderRecord("hg9n1", "stop1#1", "binance", "BTC_USDT", "closebuy", D("0.019"),
+    app.book.journal(OrderRecord("hg9n1", "stop1#1", "binance", "BTC_USDT", "closebuy", D("0.019"),
                                    status=OrderStatus.UNKNOWN, sent_ms=app.now_ms))
-    app._save_ledger()
+    app.book.save()
     _run(app, runtime, 4)  # before the next reconcile settles it
     assert binance.sent == [("BTC_USDT.swap", "buy", 0.019)] and "okx" in app.health.recovered
 
@@ -1115,18 +1115,18 @@ def test_killed_after_closing_a_vanished_legs_hedge_recovery_books_it_and_closes
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
     for _ in range(2):
-        app.ledger.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=D("0.019"),
-                               long_price=D("50000"), short_price=D("50100"), fees=D(0), client_ids=(),
-                               now_ms=app.now_ms - 3_600_000)
+        app.book.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=D("0.019"),
+                             long_price=D("50000"), short_price=D("50100"), fees=D(0), client_ids=(),
+                             now_ms=app.now_ms - 3_600_000)
     binance.contracts["BTC_USDT"] = D("0.019")
     okx.contracts["BTC_USDT"] = D("-1.9")
     okx.orders["liq"] = {"Id": "BTC_USDT,liq", "Status": 1, "Type": 0, "Amount": 1.9, "DealAmount": 1.9,
                          "AvgPrice": 50_500.0, "Time": app.now_ms - 600_000,
                          "Info": {"category": "full_liquidation"}}  # OKX's mark (hedge/liquidations.py)
-    app.ledger.journal(OrderRecord("hg9n9", "recover#2", "binance", "BTC_USDT", "closebuy", D("0.019"),
+    app.book.journal(OrderRecord("hg9n9", "recover#2", "binance", "BTC_USDT", "closebuy", D("0.019"),
                                    status=OrderStatus.FILLED, order_id="x9", filled=D("0.019"),
                                    avg_price=D("49900")))
-    app.ledger.save(runtime.store)
+    app.book.save()
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
@@ -1153,12 +1153,12 @@ def test_an_unbooked_opening_whose_trade_back_is_refused_or_half_filled_is_trade
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
     binance.contracts["BTC_USDT"] = D("0.019")
-    app.ledger.journal(OrderRecord("hg9n1", "open#1", "binance", "BTC_USDT", "buy", D("0.019"),
+    app.book.journal(OrderRecord("hg9n1", "open#1", "binance", "BTC_USDT", "buy", D("0.019"),
                                    status=OrderStatus.FILLED, order_id="x1", filled=D("0.019"),
                                    avg_price=D("50000.5")))
-    app.ledger.journal(OrderRecord("hg9n2", "open#1", "okx", "BTC_USDT", "sell", D("0.019"),
+    app.book.journal(OrderRecord("hg9n2", "open#1", "okx", "BTC_USDT", "sell", D("0.019"),
                                    status=OrderStatus.INITIALIZED, sent_ms=app.now_ms - 60_000))
-    app.ledger.save(runtime.store)
+    app.book.save()
     if fault == "reject":
         binance.reject = [True]
     else:

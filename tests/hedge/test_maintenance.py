@@ -161,11 +161,11 @@ def test_a_noticed_maintenance_counts_the_venue_out_and_its_hedge_is_stopped_in_
     qty = (D(24_000) / price).quantize(D("0.01"))
     fill = app.executor.execute_pair("BTC_USDT", (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                      "open#1")
-    app.ledger.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app._save_ledger()
+    app.book.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
     assert any("announced: okx maintenance" in line for line in sim.logs)
     coin = sim.world.coins["BTC"]
     out_at = None

@@ -22,11 +22,11 @@ def _hedged(sim_robot, notional: int = 20_000, hours: int = 6, **params):
     qty = (D(notional) / price).quantize(D("0.001"))
     fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                      "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
     return sim, app
 
 

@@ -36,7 +36,7 @@ def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tupl
     fill = app.executor.execute_pair(
         SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)), "open#1"
     )
-    app.ledger.record_open(
+    app.book.record_open(
         symbol=SYMBOL,
         long_venue="binance",
         short_venue="okx",
@@ -47,8 +47,8 @@ def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tupl
         client_ids=(),
         now_ms=sim.now_ms(),
     )
-    app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+    app.book.clear_orders()
+    app.book.save()
     return sim, app
 
 

@@ -41,11 +41,11 @@ def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tupl
     qty = (D(notional) / price).quantize(D("0.001"))
     fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                      "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
     return sim, app
 
 
@@ -186,11 +186,11 @@ def _hedged_two(sim_robot, notional: int = 24_000) -> tuple:
         qty = (D(notional) / price / step).to_integral_value() * step
         fill = app.executor.execute_pair(symbol, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                          f"open#{pair_id}")
-        app.ledger.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
-                               long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                               fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-        app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+        app.book.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
+                             long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                             fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+        app.book.clear_orders()
+    app.book.save()
     return sim, app
 
 
@@ -440,11 +440,13 @@ def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, 
     the distance at the new marks is beyond 1.25 x the first stop level and leverage stays below the
     ceiling / 1.25 (Risk._far_still). Whatever the account and the moves, when it skips, the full
     evaluation at those marks agrees that nothing is due and no opening check could change."""
+    from hedge.book import Book
+    from hedge.cluster.local import LocalCoordinator
     from hedge.outage import VenueHealth
     from hedge.risk import OPEN_MARGIN, Risk, VenueRisk
 
     app = _StubApp()
-    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None))
+    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(LocalCoordinator(), lambda *_: None))
     positions, pair_of = [], {}
     for (long, hundreds), symbol, price in ((btc, "BTCUSDT", D(60_000)), (eth, "ETHUSDT", D(3_000))):
         if hundreds:
@@ -483,11 +485,11 @@ def test_attack_an_isolated_position_is_valued_with_its_own_margin_not_the_whole
     qty = (D(24_000) / price).quantize(D("0.001"))
     fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                      "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
     app.refresh_accounts()
     info = sell.exchange.GetPositions(SYMBOL + ".swap")[0]["Info"]
     assert info["mgnMode"] == "isolated"
@@ -589,11 +591,11 @@ def test_attack_seq5_a_position_that_is_not_ours_counts_in_the_accounts_common_m
     qty = (D(16_000) / price).quantize(D("0.001"))
     fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
                                      "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app.ledger.save(app.api.store)
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
     app.refresh_accounts()
     okx = app.risk.views["okx"]
     assert 22 < okx.nearest[1] < 27 and okx.foreign == {"ETH_USDT"}

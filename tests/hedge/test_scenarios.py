@@ -143,10 +143,10 @@ def test_a_close_that_keeps_failing_sends_a_bounded_number_of_orders():
     app = sim.app(params=patient())
     assert app.start()
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
     sent_before = app.executor.orders_sent
     # every spread now counts as reverted, and okx refuses every order for the next 10 minutes
     app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
@@ -194,11 +194,11 @@ def test_a_venue_removed_while_holding_positions_refuses_start_with_the_exact_di
     app = sim.app()
     assert app.start()
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
-    app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
-    app.ledger.save(sim.store)
+    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    app.book.save()
 
     without_okx = sim.app(0, 2)
     assert not without_okx.start()
@@ -277,11 +277,11 @@ def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at
         pass
     else:  # not killed: book it as the app does
         if fill.qty:
-            app.ledger.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                                   long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                                   fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-        app.ledger.clear_orders("open#1")
-        app.ledger.save(sim.store)
+            app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
+                                 long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                                 fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+        app.book.clear_orders("open#1")
+        app.book.save()
     sent_before_restart = len(sim.orders(0)) + len(sim.orders(1))
     sim.clock.sleep(61_000)  # faults over
 
@@ -392,10 +392,10 @@ def _book_pair(app: App, sim: Sim, qty: str) -> None:
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app, qty), "open#1")
     assert fill.balanced
     long_key, short_key = app.venues[0].key, app.venues[1].key
-    app.ledger.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
+    app.book.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
 
 
 def test_a_close_left_unequal_under_a_venue_minimum_closes_the_rest_reduce_only_and_trading_goes_on():
@@ -497,10 +497,10 @@ def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be
     fill = app.executor.execute_pair(symbol, (Leg(binance, "buy", D("1.30"), price),
                                               Leg(okx, "sell", D("1.30"), price)), "open#1")
     assert fill.balanced and fill.qty == D("1.30")
-    app.ledger.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
+    app.book.record_open(symbol=symbol, long_venue="binance", short_venue="okx", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
     app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
     sim.world.inject("binance", "partial_fill", sim.now_ms() + 30_000)
     app.tick()
@@ -554,8 +554,8 @@ def test_a_restart_moves_the_loose_legs_an_earlier_version_kept_in_g_into_the_le
     okx = app.venues[1]
     current = app.executor.position(okx, SYMBOL)
     assert app.executor.move_position(okx, SYMBOL, current, current - D("0.002"), "old")  # a leg left over
-    app.ledger.clear_orders()
-    app.ledger.save(sim.store)
+    app.book.clear_orders()
+    app.book.save()
     sim.store(LEGACY_LOOSE_KEY, json.dumps([["okx", SYMBOL, "-0.002", "61000", 1]]))
     app = sim.app(params=PARAMS.replace('"open_threshold_bps": 500', '"open_threshold_bps": 900'))
     assert app.start()
@@ -585,11 +585,11 @@ def test_loose_legs_of_two_units_on_one_venue_symbol_are_closed_as_one():
     bybit = app.venues[1]
     price = D(str(bybit.exchange.GetTicker(symbol + ".swap")["Last"]))
     app.executor.move_position(bybit, symbol, D(0), D("0.02"), "setup")  # what the two units left there
-    app.ledger.clear_orders()
+    app.book.clear_orders()
     for other in ("binance", "okx"):
         app.risk.add_loose_leg("bybit", symbol, D("0.01"), price, 0, "test",
                                unit=Unit.of(symbol, "bybit", other))
-    app._save_ledger()
+    app.book.save()
     sim.world.inject("bybit", "partial_fill", sim.now_ms() + 60_000)
     app.tick()
     assert app.ledger.loose_positions() == {("bybit", symbol): D("0.01")}
@@ -612,7 +612,7 @@ def test_a_long_and_a_short_loose_leg_on_one_venue_symbol_cancel_without_an_orde
                            unit=Unit.of(symbol, "bybit", "okx"))
     app.risk.add_loose_leg("bybit", symbol, D("-0.01"), D(3010), 0, "test",
                            unit=Unit.of(symbol, "binance", "bybit"))
-    app._save_ledger()
+    app.book.save()
     app.risk.settle_loose()  # bybit holds nothing: the +0.02 left is booked gone at the mid
     assert app.ledger.loose_positions() == {}
     assert sim.orders(1) == []
@@ -696,10 +696,10 @@ def test_a_partial_adl_off_the_hedge_venues_grid_is_closed_to_the_step_above_and
     fill = app.executor.execute_pair(symbol, (Leg(buy, "buy", D("0.25"), price),
                                               Leg(sell, "sell", D("0.25"), price)), "open#1")
     assert fill.balanced
-    app.ledger.record_open(symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
-                           long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                           fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.ledger.clear_orders()
+    app.book.record_open(symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
     sim.world.coins["ETH"].fair *= 0.97
     sim.world.schedule_adl(sell.key, sim.now_ms() + 20_000, 0.516)
     for _ in range(180):

@@ -74,10 +74,10 @@ def _stop_run(fault: str, late_ms: int | None = None) -> dict:
         legs = (Leg(long, "buy", qty, price), Leg(short, "sell", qty, price))
         fill = app.executor.execute_pair(SYMBOL, legs, f"open#{pair_id}")
         assert fill.balanced and fill.qty == qty
-        app.ledger.record_open(symbol=SYMBOL, long_venue=long.key, short_venue=short.key, qty=fill.qty,
-                               long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                               fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-        app.ledger.clear_orders()
+        app.book.record_open(symbol=SYMBOL, long_venue=long.key, short_venue=short.key, qty=fill.qty,
+                             long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                             fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+        app.book.clear_orders()
     app.refresh_accounts()
     start = app.venue_positions()
     sim.world.inject("binance", fault, sim.now_ms() + 300_000)

@@ -108,15 +108,15 @@ class Node:
         long_venue, short_venue = app._venue(long_key), app._venue(short_key)
         assert app.coordinator.may_act(Unit.of(SYMBOL, long_key, short_key))
         price = D(str(long_venue.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-        app.ledger.next_id = int(app.coordinator.r.incr("risk:pair_id"))  # unique in the cluster
+        app.book.use_pair_id(int(app.coordinator.r.incr("risk:pair_id")))  # unique in the cluster
         legs = (Leg(long_venue, "buy", qty, price), Leg(short_venue, "sell", qty, price))
         fill = app._execute(SYMBOL, legs, f"open#{app.ledger.next_id}")
         assert fill is not None and fill.balanced and fill.qty == qty
-        pair = app.ledger.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=qty,
-                                      long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                                      fees=fill.fees, client_ids=(), now_ms=self.world.now())
-        app.ledger.clear_orders()
-        app._save_ledger()
+        pair = app.book.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=qty,
+                                    long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                                    fees=fill.fees, client_ids=(), now_ms=self.world.now())
+        app.book.clear_orders()
+        app.book.save()
         return pair.id
 
     def text(self) -> str:
@@ -142,7 +142,7 @@ def _settled(world: World, nodes: list[Node]) -> None:
 
 
 def _book_matches_venues(world: World, node: Node) -> None:
-    node.app.coordinator.view(node.app.ledger)
+    node.app.book.refresh()
     held = {k: q.normalize() for k, q in node.app.ledger.held_positions().items() if q}
     assert held == world.positions()
 
@@ -212,7 +212,7 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
     tokyo.book_pair("binance", "okx", qty)
     singapore.book_pair("bybit", "okx", qty)
     for node in nodes:
-        node.app.coordinator.view(node.app.ledger)
+        node.app.book.refresh()
         node.app.reconcile()
         node.app.refresh_accounts()
         assert len(node.app.ledger.pairs) == 2 and node.app.openings_stopped is None

@@ -1,0 +1,194 @@
+"""The book: the one writer of the ledger (pairs, loose legs, the order journal, the pair and order counters).
+
+Every change goes through one of its imperative methods (`record_open`, `record_close`, `book_result`,
+`add_loose`, `journal`, ...) and is persisted with `save()` through the coordinator (hedge/cluster: _G alone
+for one node; _G and Redis, fenced by the unit's lease, for a cluster). The coordinator is the book's
+store: it loads the ledger at start and, in a cluster, refreshes it from the shared state (`refresh`).
+
+Everything else reads the ledger through `Book.ledger`, a read-only view: its mappings cannot be
+assigned to and it has no command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from hedge.ledger import HedgePair, Ledger, LooseKey, LooseLeg, PositionMismatch
+from hedge.orders import OrderRecord
+
+if TYPE_CHECKING:
+    from hedge.cluster import Coordinator
+
+
+class LedgerView:
+    """The ledger, read-only."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    @property
+    def pairs(self) -> Mapping[int, HedgePair]:
+        return MappingProxyType(self._ledger.pairs)
+
+    @property
+    def loose(self) -> Mapping[LooseKey, LooseLeg]:
+        return MappingProxyType(self._ledger.loose)
+
+    @property
+    def orders(self) -> Mapping[str, OrderRecord]:
+        return MappingProxyType(self._ledger.orders)
+
+    @property
+    def watch(self) -> Mapping[str, OrderRecord]:
+        return MappingProxyType(self._ledger.watch)
+
+    @property
+    def next_id(self) -> int:
+        return self._ledger.next_id
+
+    @property
+    def order_seq(self) -> int:
+        return self._ledger.order_seq
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self._ledger.realized_pnl
+
+    @property
+    def spread_captured(self) -> Decimal:
+        return self._ledger.spread_captured
+
+    @property
+    def fees_paid(self) -> Decimal:
+        return self._ledger.fees_paid
+
+    @property
+    def volume(self) -> Decimal:
+        return self._ledger.volume
+
+    @property
+    def closed_pairs(self) -> int:
+        return self._ledger.closed_pairs
+
+    @property
+    def funding_total(self) -> Decimal:
+        return self._ledger.funding_total
+
+    def loose_positions(self) -> dict[tuple[str, str], Decimal]:
+        return self._ledger.loose_positions()
+
+    def held_positions(self) -> dict[tuple[str, str], Decimal]:
+        return self._ledger.held_positions()
+
+    def expected_positions(self) -> dict[tuple[str, str], Decimal]:
+        return self._ledger.expected_positions()
+
+    def gross_notional(self, prices: dict[str, Decimal]) -> Decimal:
+        return self._ledger.gross_notional(prices)
+
+    def symbol_notional(self, symbol: str, price: Decimal) -> Decimal:
+        return self._ledger.symbol_notional(symbol, price)
+
+    def reconcile(self, venue_positions: dict[tuple[str, str], Decimal],
+                  tolerance: dict[tuple[str, str], Decimal] | None = None) -> list[PositionMismatch]:
+        return self._ledger.reconcile(venue_positions, tolerance)
+
+    def to_json(self) -> str:
+        return self._ledger.to_json()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LedgerView):
+            return self._ledger == other._ledger
+        return self._ledger == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable underneath, like the Ledger
+
+
+class Book:
+    def __init__(self, coordinator: Coordinator, store: Callable[..., Any]) -> None:
+        self._coordinator = coordinator
+        self._store = store
+        self._ledger = Ledger()
+        self._view = LedgerView(self._ledger)
+
+    @property
+    def ledger(self) -> LedgerView:
+        return self._view
+
+    def _take(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._view = LedgerView(ledger)
+
+    # --- storage (through the coordinator) ---
+    def load(self) -> None:
+        """The ledger saved in _G (empty: a fresh start)."""
+        self._take(Ledger.load(self._store))
+
+    def start(self, now_ms: int, venues: list[str], symbols: tuple[str, ...]) -> None:
+        """Join the coordinator: a cluster's shared ledger replaces the local one. RuntimeError: cannot."""
+        self._take(self._coordinator.start(now_ms, self._ledger, venues, symbols))
+
+    def import_loose(self, legs: list[LooseLeg]) -> None:
+        self._coordinator.import_loose(self._ledger, legs, self._store)
+
+    def refresh(self) -> Any:
+        """Refresh from the shared state (a cluster); returns the coordinator's mark for `stable`."""
+        return self._coordinator.view(self._ledger)
+
+    def save(self) -> None:
+        """Persist in _G and, in a cluster, the changed pairs and journal entries in Redis (fenced)."""
+        self._coordinator.save(self._ledger, self._store)
+
+    # --- the order journal ---
+    def journal(self, record: OrderRecord) -> None:
+        self._ledger.journal(record)
+
+    def clear_orders(self, tag: str | None = None) -> None:
+        self._ledger.clear_orders(tag)
+
+    def unwatch(self, client_id: str) -> None:
+        """A watched order (proved absent, landed late) whose position is closed: no longer watched."""
+        self._ledger.watch.pop(client_id, None)
+
+    def next_client_id(self, stamp: str, prefix: str) -> str:
+        return self._ledger.next_client_id(stamp, prefix)
+
+    # --- pairs, loose legs and results ---
+    def use_pair_id(self, pair_id: int | None) -> None:
+        """The id a cluster reserved for the next opening (None: the local counter's)."""
+        self._ledger.use_id(pair_id)
+
+    def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
+                    long_price: Decimal, short_price: Decimal, fees: Decimal,
+                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
+        return self._ledger.record_open(symbol=symbol, long_venue=long_venue, short_venue=short_venue,
+                                        qty=qty, long_price=long_price, short_price=short_price, fees=fees,
+                                        client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+
+    def record_close(self, pair_id: int, *, qty: Decimal, long_exit: Decimal, short_exit: Decimal,
+                     fees: Decimal) -> Decimal:
+        return self._ledger.record_close(pair_id, qty=qty, long_exit=long_exit, short_exit=short_exit,
+                                         fees=fees)
+
+    def record_funding(self, pair_id: int, amount: Decimal) -> None:
+        self._ledger.record_funding(pair_id, amount)
+
+    def drop_pairs(self) -> None:
+        """Forget every pair and the journal (reconcile_policy adopt rebuilds them from the venues)."""
+        self._ledger.drop_pairs()
+        self._ledger.clear_orders()
+
+    def book_result(self, pnl: Decimal, fees: Decimal | None = None) -> None:
+        """A realized result outside a pair's close (a residual, a loose leg, a late fill), with its fees."""
+        self._ledger.book_result(pnl, fees)
+
+    def add_loose(self, leg: LooseLeg) -> LooseLeg | None:
+        return self._ledger.add_loose(leg)
+
+    def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
+        self._ledger.set_loose(leg, qty)
