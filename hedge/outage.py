@@ -17,8 +17,10 @@ An order call the venue definitely refused (the runtime says so: `last_outcome_u
 rejections as opposed to its NetworkError / OperationFailed) cannot land later, but a venue that refuses
 every order is not out by the count above either: its lookups answer and reset it. After `max_errors`
 refusals in a row (no order accepted in between) the venue's order function is out for
-`refusal_cooldown_ms`, with an event, whatever its lookups answer; then the next good answer brings it
-back and the next order tries again (one more refusal takes it out again at once).
+`refusal_cooldown_ms`, with an event, whatever its lookups answer: no new pair there. Closes, stops and
+recovery still send there while its calls answer (`can_trade`): a refused close changes nothing, a stop held
+back for the cool-down could let a leg be liquidated. Then the next good answer brings it back and the next
+opening tries again (one more refusal takes it out again at once).
 """
 
 from __future__ import annotations
@@ -133,12 +135,14 @@ class VenueHealth:
     def _stale(self, venue: str) -> bool:
         return self.stale_ticks.get(venue, 0) >= self.max_errors
 
-    def _out(self, venue: str, function: str, why: str) -> None:
+    def _out(self, venue: str, function: str, why: str, closes_wait: bool = True) -> None:
         self.out_since[(venue, function)] = self._now_ms()
         self.outages += 1
         self._event(
             f"venue {venue} {function} OUT: {why}; no new pairs on {venue}"
-            + ("; closes needing it wait" if function != MARKET else ""),
+            + ("; closes needing it wait" if function != MARKET and closes_wait else "")
+            + ("" if closes_wait else "; closes, stops and recovery still try there (a refusal changes "
+               "nothing)"),
             "error",
         )
 
@@ -179,10 +183,16 @@ class VenueHealth:
         """Orders can be sent and their effect read (positions). A venue whose market-data calls fail (not
         merely stale books) is taken as down as a whole: the other calls usually fail with them."""
         return (
-            (venue, ORDERS) not in self.out_since
+            ((venue, ORDERS) not in self.out_since or self._refused_only(venue))
             and (venue, ACCOUNT) not in self.out_since
             and self.errors.get((venue, MARKET), 0) < self.max_errors
         )
+
+    def _refused_only(self, venue: str) -> bool:
+        """Its orders are out for refusing them, and its calls answer: no new pairs, but a close is still
+        sent (refused, it changes nothing; a stop held for the cool-down could let a leg be liquidated)."""
+        return (venue in self.refusing and self.errors.get((venue, ORDERS), 0) < self.max_errors
+                and (venue, ORDERS) not in self.held)
 
     def order_timed_out(self, venue: str, method: str) -> None:
         """An order call on `venue` gave no answer and no proof of refusal: start or extend its cool-down."""
@@ -214,7 +224,7 @@ class VenueHealth:
                f"{self.refusal_cooldown_ms / 1000:.0f} s whatever its lookups answer, then the next order "
                "tries again")
         if (venue, ORDERS) not in self.out_since:
-            self._out(venue, ORDERS, why)
+            self._out(venue, ORDERS, why, closes_wait=False)
         elif starting:  # already out by failed calls in a row: it now stays out for the cool-down
             self._event(f"venue {venue} {ORDERS} stays OUT: {why}", "error")
 

@@ -249,3 +249,39 @@ def test_openings_that_keep_the_venue_outside_the_margin_still_go_ahead(sim_robo
     _run(sim, app, 600)
     assert app.pairs_opened >= 1
     assert all(view.nearest is None or view.nearest[1] > 50 for view in app.risk.views.values())
+
+
+class _TellsRefusals:
+    """A simulated venue behind a runtime that tells a definite refusal (`last_outcome_unknown` False, as
+    fmz_compat/live.py sets it for ccxt's rejections): its next `refuse` order calls are refused."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.refuse = 0
+        self.last_outcome_unknown = False
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def CreateOrder(self, *args):
+        if self.refuse:
+            self.refuse -= 1
+            return None
+        return self._inner.CreateOrder(*args)
+
+
+def test_a_venue_that_refused_a_stops_closes_three_times_is_still_asked_at_every_retry(sim_robot):
+    """Attack on outage.refusal_cooldown_s: okx refuses the first three orders of a run-up's stops (a
+    definite answer, e.g. 'system busy'), then accepts. Its orders count as out for new pairs, but a stop
+    must not wait the cool-down out: a refusal changes nothing on the venue, so closes, stops and loose legs
+    keep being sent there at their own retry pace. With stops held for 60 s, okx's short is liquidated."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=4)
+    okx = _TellsRefusals(sim.world.exchanges[1])
+    sim.world.exchanges[1] = okx
+    sim, app = _hedged(lambda *names, hours: sim, hours=4)
+    okx.refuse = 3
+    _run(sim, app, 240, {20: 1.08, 40: 1.14, 60: 1.18})  # +45 % in three gaps, 20 s apart
+    assert okx.refuse == 0 and any("orders refused in a row" in line for line in sim.logs)
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    assert not any("okx cannot trade" in line for line in sim.logs)
+    assert _net(app) == 0
