@@ -149,13 +149,18 @@ class Market:
         A venue last read more than max_age_ms before then is read again first (after a wait in the turn)."""
         if self._clock is None:
             return now_ms
-        now = max(now_ms, self._clock())
+        now = self._clock()
+        if now < now_ms:
+            now = now_ms
         read = self._read_ms[venue]
         if read and now - read > self.max_age_ms:
-            self._now_ms = now  # stamps tickers without a time of their own
-            self._refresh_venue(next(v for v in self.venues if v.key == venue), now)
-            self._measure_from_now(venue, now)
+            self._reread(venue, now)
         return now
+
+    def _reread(self, venue: str, now: int) -> None:
+        self._now_ms = now  # stamps tickers without a time of their own
+        self._refresh_venue(next(v for v in self.venues if v.key == venue), now)
+        self._measure_from_now(venue, now)
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
         # Hot path (every tick, every listed instrument): no helper calls, symbol names cached.
@@ -193,12 +198,21 @@ class Market:
     def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
         """The venue's top of book, or None when it is empty, crossed or older than max_age_ms at the moment
         it is used (`_used_at`: re-read first when the turn waited past max_age_ms since it was read)."""
+        # Hot path (each venue-symbol, several times a turn): _used_at and a timed book's _proven_ms inline.
         top = self.tops[venue][symbol]
-        now_ms = self._used_at(venue, now_ms)
-        if top.bid <= 0.0 or top.ask < top.bid or now_ms - self._proven_ms(venue, symbol, top, now_ms) > \
-                self.max_age_ms:
+        if self._clock is not None:
+            now = self._clock()
+            if now < now_ms:
+                now = now_ms
+            read = self._read_ms[venue]
+            if read and now - read > self.max_age_ms:
+                self._reread(venue, now)
+            now_ms = now
+        bid = top.bid
+        if bid <= 0.0 or top.ask < bid:
             return None
-        return top
+        proven = self._proven_ms(venue, symbol, top, now_ms) if top.untimed else top.time_ms
+        return None if now_ms - proven > self.max_age_ms else top
 
     def _proven_ms(self, venue: str, symbol: str, top: Top, now_ms: int) -> int:
         """The latest moment the book is known to be current: the venue's stamp; for an untimed book the last
