@@ -356,8 +356,9 @@ class Account:
                 raise VenueError(venue_message("reduce_only", self.venue))
             return
         notional = order.amount * spec.ct_val * ref
-        if not spec.inverse and notional < spec.min_notional:
-            raise VenueError(f"order notional {notional:.2f} is below the minimum {spec.min_notional:g} USDT")
+        minimum = spec.min_notional_at(self.world.now_ms())
+        if not spec.inverse and notional < minimum:
+            raise VenueError(f"order notional {notional:.2f} is below the minimum {minimum:g} USDT")
         opening = self._opening_qty(order.pair, order.side, order.amount)
         if opening <= 0:
             return

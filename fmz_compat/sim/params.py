@@ -7,6 +7,7 @@ Figures for BTC and ETH come from `python -m fmz_compat.sim.calibrate` on the 20
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections.abc import Sequence
@@ -220,9 +221,20 @@ class ContractSpec:
     tick: float
     amount_step: float            # in contracts (base units for spot)
     min_qty: float
-    min_notional: float
+    min_notional: float           # today's rule
     inverse: bool = False         # coin-margined: ct_val is USD per contract
     extra: dict = field(default_factory=dict)
+    # the venue's minimum notional by date where its history is known: (from epoch ms, value), oldest first,
+    # the last one today's; none before the first. Empty: min_notional at every date
+    min_notional_history: tuple[tuple[int, float], ...] = ()
+
+    def min_notional_at(self, at_ms: int) -> float:
+        """The minimum order notional the venue applied at `at_ms` (the simulated time)."""
+        history = self.min_notional_history
+        if not history:
+            return self.min_notional
+        i = bisect.bisect_right(history, (at_ms, math.inf))
+        return history[i - 1][1] if i else 0.0
 
     @property
     def price_precision(self) -> int:
@@ -260,7 +272,24 @@ def contract_spec(venue: str, pair: str, futures: bool) -> ContractSpec:
         return ContractSpec(pair, f"{base}USDT", ct, sp.tick, 100.0, 100.0, 0.0)
     native = f"{base}USDT"
     tick, step, min_notional = _LINEAR_OVERRIDES.get((venue, base), (sp.tick, sp.step, 5.0))
-    return ContractSpec(pair, native, 1.0, tick, step, step, min_notional)
+    history = ()
+    if venue == "binance":
+        history = tuple((ms, by_base.get(base, default))
+                        for ms, default, by_base in BINANCE_USDM_MIN_NOTIONAL)
+    return ContractSpec(pair, native, 1.0, tick, step, step, min_notional, min_notional_history=history)
+
+
+# Binance USDⓈ-M minimum order notional (USDT; reduce-only orders are exempt) from each instant on, UTC ms:
+# (from, every symbol, {base: its own}). Before the first there was none. Sources: Binance announcements
+# "New Minimum Order Notional Limit Rule for USDⓈ-M Futures" (2021-01-21: a new rule from 2021-01-25 07:00,
+# $1) and "Updates to USDⓈ-M Futures Trading Rules" (2021-02-23: 5 USDT from 2021-02-24 03:00); BTCUSDT
+# 100 and ETHUSDT 20 from 2023-11-02 10:00 as a third-party report of Binance's announcement gives it
+# (app.wrgsb.com/tr/post/status/17744539; Binance's own FAQ 360033161972 says 100 for BTCUSDT today).
+BINANCE_USDM_MIN_NOTIONAL: tuple[tuple[int, float, dict[str, float]], ...] = (
+    (1_611_558_000_000, 1.0, {}),  # 2021-01-25 07:00 UTC
+    (1_614_135_600_000, 5.0, {}),  # 2021-02-24 03:00 UTC
+    (1_698_919_200_000, 5.0, {"BTC": 100.0, "ETH": 20.0}),  # 2023-11-02 10:00 UTC
+)
 
 
 # Real filters where exchange_mechanics.md / hedge.venues have them: (tick, amount step, min notional)
