@@ -11,11 +11,19 @@ Writes one synthetic recording (venues x symbols, `--rate` book updates per venu
 * strategy: `strategy.py` through `fmz_compat.runner.run` (a real robot) polling every second.
 
 Book updates/s = recorded book lines / wall seconds. Medians of --runs; nothing is asserted.
+
+`--recording FILE` replays that recording instead of a synthetic one (the venues and symbols are its own)
+and `--params FILE` gives the strategy parameter: the same-data comparison with Nautilus Trader
+(../shared/bench/nautilus/README.md) in figures of this project alone, e.g.
+
+    .venv/bin/python bench/replay_throughput.py --recording /tmp/perf/data/k5_100000.jsonl.gz \
+        --params ../shared/bench/nautilus/params/project_k5.json --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -58,7 +66,7 @@ def world_only(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def strategy_loop(path: Path, venues: int, syms: tuple[str, ...], out_root: Path) -> tuple[float, int]:
+def strategy_loop(path: Path, params_json: str, out_root: Path) -> tuple[float, int]:
     header = read_header(path)
     config = RunConfig(
         mode="backtest",
@@ -68,7 +76,7 @@ def strategy_loop(path: Path, venues: int, syms: tuple[str, ...], out_root: Path
         end_ms=header.end_ms,
         seed=1,
         symbols=(),
-        params_json=strategy_params(syms, venues, loop_interval_ms=1000, status_interval_s=300),
+        params_json=params_json,
         out_root=out_root,
         quiet=True,
         replay=path,
@@ -89,33 +97,51 @@ def main() -> int:
         help="book updates per venue-symbol per second (default 2)",
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--recording", type=Path, help="replay this recording (default: a synthetic one)")
+    parser.add_argument("--params", type=Path, help="strategy parameter file (default: params.json, the "
+                        "recording's symbols, a 1 s loop)")
     ns = parser.parse_args()
     venues, syms = VENUES[: ns.venues], symbols(ns.symbols)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.jsonl.gz"
-        started = time.perf_counter()
-        write_synthetic(
-            path,
-            venues=venues,
-            symbols=syms,
-            start_ms=START_MS,
-            seconds=int(ns.minutes * 60),
-            updates_per_s=ns.rate,
-            basis_bps={"okx": 12.0, "bybit": -8.0},
-        )
-        written = time.perf_counter() - started
-        books = sum(1 for e in iter_events(path) if e.get("t") == "book")
-        size_mb = path.stat().st_size / 1e6
-        print(
-            f"recording: {ns.venues} venues x {ns.symbols} symbols x {ns.minutes:g} min at {ns.rate}/s = "
-            f"{books:,} book lines, {size_mb:.1f} MB gzip, written in {written:.1f} s "
-            f"({books / written:,.0f} books/s)"
-        )
-        base, world, strat, trades = [], [], [], 0
+        if ns.recording is not None:
+            path = ns.recording
+            header = read_header(path)
+            syms, minutes = tuple(header.symbols), (header.end_ms - header.start_ms) / 60_000
+            books = sum(1 for e in iter_events(path) if e.get("t") == "book")
+            print(f"recording: {path} ({', '.join(header.venues)}; {', '.join(syms)}), {minutes:,.0f} min, "
+                  f"{books:,} book lines, {path.stat().st_size / 1e6:.1f} MB gzip")
+            n_venues = len(header.venues)
+        else:
+            path, minutes, n_venues = Path(tmp) / "bench.jsonl.gz", ns.minutes, ns.venues
+            started = time.perf_counter()
+            write_synthetic(
+                path,
+                venues=venues,
+                symbols=syms,
+                start_ms=START_MS,
+                seconds=int(ns.minutes * 60),
+                updates_per_s=ns.rate,
+                basis_bps={"okx": 12.0, "bybit": -8.0},
+            )
+            written = time.perf_counter() - started
+            books = sum(1 for e in iter_events(path) if e.get("t") == "book")
+            size_mb = path.stat().st_size / 1e6
+            print(
+                f"recording: {ns.venues} venues x {ns.symbols} symbols x {ns.minutes:g} min at {ns.rate}/s = "
+                f"{books:,} book lines, {size_mb:.1f} MB gzip, written in {written:.1f} s "
+                f"({books / written:,.0f} books/s)"
+            )
+        if ns.params is not None:
+            params_json = ns.params.read_text()
+        else:
+            params_json = strategy_params(syms, n_venues, loop_interval_ms=1000, status_interval_s=300)
+        base, world, strat, cpu, trades = [], [], [], [], 0
         for i in range(ns.runs):
             base.append(read_only(path))
             world.append(world_only(path))
-            wall, trades = strategy_loop(path, ns.venues, syms, Path(tmp) / f"runs{i}")
+            started_cpu = time.process_time()
+            wall, trades = strategy_loop(path, params_json, Path(tmp) / f"runs{i}")
+            cpu.append(time.process_time() - started_cpu)
             strat.append(wall)
         b, w, s = median(base), median(world), median(strat)
         print(f"baseline  read + parse only      {books / b:>12,.0f} book updates/s  ({b:.2f} s)")
@@ -124,11 +150,15 @@ def main() -> int:
             f"{w / b:.2f}x baseline)"
         )
         print(
-            f"strategy  strategy.py, 1 s loop  {books / s:>12,.0f} book updates/s  ({s:.2f} s, "
+            f"strategy  strategy.py            {books / s:>12,.0f} book updates/s  ({s:.2f} s, "
             f"{s / b:.2f}x baseline, {trades} fills)"
         )
+        c = median(cpu)
+        print(f"          its CPU time           {books / c:>12,.0f} book updates/s  ({c:.2f} s of CPU: the "
+              "figure to compare on a busy machine)")
         print(
-            f"replay speed: {ns.minutes * 60 / s:,.0f}x real time through the strategy (median of {ns.runs})"
+            f"replay speed: {minutes * 60 / s:,.0f}x real time through the strategy (median of {ns.runs}); "
+            f"peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )
     return 0
 
