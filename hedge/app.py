@@ -179,7 +179,7 @@ class App:
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health, self.book)
-        self.guards = Guards(self)
+        self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(self)
         self.chart: Any = None
@@ -399,7 +399,8 @@ class App:
             self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
             self.refresh_funding()
             self.observe()
-            self.guards.check()
+            accounts_fresh = bool(self.accounts) and all(v.ok for v in self.accounts.values())
+            self.guards.check(self.now_ms, self.accounting.unit_nav, accounts_fresh, self.market)
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.report.publish()
@@ -596,7 +597,8 @@ class App:
         elif self.openings_stopped is not None or self.gate.held(RECONCILE):
             self._resume_openings()
         self._record_exposure(positions)
-        self.guards.check_exposure()
+        self.guards.check_exposure(self.last_net_exposure,
+                                   self._mid if self.market is not None else lambda _symbol: None)
 
     def _young_watch_landed(self) -> bool:
         """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every

@@ -16,14 +16,17 @@ HALTED: HALTED sends no orders at all, which would also silence the tiered stops
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hedge import store_keys
 from hedge.state import TradingState
 
 if TYPE_CHECKING:
-    from hedge.app import App
+    from hedge.config import GuardsConfig
+    from hedge.gate import TradingGate
+    from hedge.market import Market
 
 PEAK_KEY = store_keys.GUARD_PEAK_NAV
 DRAWDOWN_HOLD = "guard:drawdown"  # the one guard hold only a person lifts
@@ -31,30 +34,38 @@ CLOCK_READINGS = 3
 
 
 class Guards:
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.cfg = app.cfg.guards
+    """gate: held and released under `guard:<name>`; store: _G (the drawdown's peak); rejects_since(ms):
+    orders refused since then (hedge/outage.py)."""
+
+    def __init__(self, cfg: GuardsConfig, gate: TradingGate, store: Callable[..., Any],
+                 rejects_since: Callable[[int], int]) -> None:
+        self.cfg = cfg
+        self._gate = gate
+        self._store = store
+        self._rejects_since = rejects_since
         self.tripped: dict[str, int] = {}  # guard -> times it placed its hold
         self._drift: list[tuple[tuple[int, str], int]] = []  # (ms ahead, venue), ms behind per check
-        saved = app.api.store(PEAK_KEY)
+        saved = store(PEAK_KEY)
         self.peak_nav = Decimal(saved) if saved else Decimal(0)
 
-    def check(self) -> None:
-        """Status interval: drawdown, rejects, clock drift."""
-        self._drawdown()
-        self._rejects()
-        self._clock()
+    def check(self, now_ms: int, unit_nav: Decimal, accounts_fresh: bool, market: Market | None) -> None:
+        """Status interval: drawdown (accounts_fresh: every venue's account was read this time), rejects,
+        clock drift (market: None before start)."""
+        self._drawdown(unit_nav, accounts_fresh)
+        self._rejects(now_ms)
+        self._clock(now_ms, market)
 
-    def check_exposure(self) -> None:
+    def check_exposure(self, nets: Mapping[str, Decimal], mid: Callable[[str], Decimal | None]) -> None:
+        """After a position read: nets, the net base exposure per symbol; mid(symbol), a fresh mid price."""
         limit = self.cfg.max_net_exposure_usdt
         if limit <= 0:
             return
         worst: tuple[Decimal, str] | None = None
-        for symbol, net in self.app.last_net_exposure.items():
-            mid = self.app._mid(symbol) if self.app.market is not None else None
-            if mid is None or net == 0:
+        for symbol, net in nets.items():
+            mid_price = mid(symbol)
+            if mid_price is None or net == 0:
                 continue
-            usdt = abs(net) * mid
+            usdt = abs(net) * mid_price
             if usdt > limit and (worst is None or usdt > worst[0]):
                 worst = (usdt, symbol)
         if worst is not None:
@@ -65,17 +76,15 @@ class Guards:
         else:
             self._clear("net_exposure", "net exposure back within guards.max_net_exposure_usdt")
 
-    def _drawdown(self) -> None:
+    def _drawdown(self, nav: Decimal, accounts_fresh: bool) -> None:
         """Against the peak of unit NAV seen when every venue's account was read fresh: an equity counted
         at its last known value while a venue is out must not make a peak (or a drawdown) of its own."""
         limit = self.cfg.max_drawdown_pct
-        app = self.app
-        nav = app.accounting.unit_nav
-        if limit <= 0 or nav <= 0 or not app.accounts or not all(v.ok for v in app.accounts.values()):
+        if limit <= 0 or nav <= 0 or not accounts_fresh:
             return
         if nav > self.peak_nav:
             self.peak_nav = nav
-            app.api.store(PEAK_KEY, str(nav))
+            self._store(PEAK_KEY, str(nav))
         drawdown = (1 - nav / self.peak_nav) * 100
         if drawdown >= limit:
             self._trip(
@@ -84,11 +93,11 @@ class Guards:
                 f"(guards.max_drawdown_pct {limit}); command state:ACTIVE to resume",
             )
 
-    def _rejects(self) -> None:
+    def _rejects(self, now_ms: int) -> None:
         limit = self.cfg.max_rejects
         if limit <= 0:
             return
-        count = self.app.health.rejects_since(self.app.now_ms - self.cfg.reject_window_s * 1000)
+        count = self._rejects_since(now_ms - self.cfg.reject_window_s * 1000)
         if count >= limit:
             self._trip(
                 "rejects",
@@ -100,16 +109,14 @@ class Guards:
                 "rejects", f"fewer than {limit} refused orders in the last {self.cfg.reject_window_s} s"
             )
 
-    def _clock(self) -> None:
+    def _clock(self, now: int, market: Market | None) -> None:
         """A clock offset is persistent; latency and a slow loop turn are not. The drift counted is the
         smallest of the last CLOCK_READINGS status checks, so one late or early reading never trips it."""
         limit = self.cfg.max_clock_drift_ms
-        market = self.app.market
         if limit <= 0 or market is None:
             return
-        now = self.app.now_ms
-        newest = {v.key: max((t.time_ms for t in market.tops[v.key].values()), default=0)
-                  for v in self.app.venues if not market.failed[v.key]}
+        newest = {key: max((t.time_ms for t in market.tops[key].values()), default=0)
+                  for key, failed in market.failed.items() if not failed}
         newest = {k: ms for k, ms in newest.items() if ms > 0}
         ahead = max(((ms - now, k) for k, ms in newest.items()), default=(0, ""))
         behind = min((now - ms for ms in newest.values()), default=0)  # every venue at least this far behind
@@ -132,10 +139,10 @@ class Guards:
 
     def _trip(self, name: str, reason: str) -> None:
         hold = f"guard:{name}"
-        if self.app.gate.held(hold) is not None:
+        if self._gate.held(hold) is not None:
             return
         self.tripped[name] = self.tripped.get(name, 0) + 1
-        self.app.gate.hold(hold, TradingState.REDUCING, f"guard {name}: {reason}")
+        self._gate.hold(hold, TradingState.REDUCING, f"guard {name}: {reason}")
 
     def _clear(self, name: str, reason: str) -> None:
-        self.app.gate.release(f"guard:{name}", f"guard {name} cleared: {reason}")
+        self._gate.release(f"guard:{name}", f"guard {name} cleared: {reason}")
