@@ -1,8 +1,9 @@
 """Trading states: what the strategy may do right now.
 
 ACTIVE: opens and closes pairs. REDUCING: only closes (stops and reverted spreads), never opens.
-HALTED: sends no orders at all (resting orders are cancelled on entry). Switches come from
-interactive commands, params and guards; every switch is a critical event with its reason.
+HALTED: sends no orders at all (resting orders are cancelled on entry). The state is owned by the
+trading gate (hedge/gate.py): a person, reconcile, the cluster and each guard hold it by name, the
+strictest hold wins; every switch is a critical event with its reason.
 """
 
 from __future__ import annotations
