@@ -68,7 +68,7 @@ def _app(cluster: dict | None) -> tuple[App, list[float]]:
 def _measure(app: App, sends: list[float], rounds: int) -> list[float]:
     out = []
     for _ in range(rounds):
-        app.ledger.pairs.clear()
+        app.book.drop_pairs()
         app.book.save()
         app._clear()  # type: ignore[attr-defined]
         app.cooldown_until[SYMBOL] = 0
