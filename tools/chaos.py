@@ -312,11 +312,14 @@ class ChaosRun:
             self.runtime.exchanges.extend(_Mortal(e, self, a.venue) for e, a in pairs)
             self.lives += 1
             self.nav.new_life()
-            self._watch_app()
+            unwatch = self._watch_app()
             self._arm_next_kill()
             g = build_strategy_globals(self.runtime, self.config)
-            outcome = self._live(g)
-            self._collect(g)
+            try:
+                outcome = self._live(g)
+                self._collect(g)
+            finally:
+                unwatch()  # the patched hedge.app stays in sys.modules after the run: leave it as found
             if outcome == "killed":
                 self._restart_after_kill()
                 if self.clock.now_ns() >= self.clock.end_ns:
@@ -329,7 +332,7 @@ class ChaosRun:
         self._final_checks()
         return self.result()
 
-    def _watch_app(self) -> None:
+    def _watch_app(self) -> Callable[[], None]:
         """This life's hedge.App tells the NAV watch when it reads an account and when it measures unit NAV
         (the module is imported afresh each life; strategy.py's import then finds it patched)."""
         import hedge.app
@@ -352,6 +355,10 @@ class ChaosRun:
 
         app_class.refresh_account = refresh_account  # type: ignore[method-assign]
         app_class.observe = measured  # type: ignore[method-assign]
+
+        def unwatch() -> None:
+            app_class.refresh_account, app_class.observe = refresh, observe  # type: ignore[method-assign]
+        return unwatch
 
     def _live(self, g: dict[str, Any]) -> str:
         sys.path.insert(0, str(self.opts.strategy.parent.resolve()))

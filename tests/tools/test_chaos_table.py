@@ -81,3 +81,12 @@ def test_docs_reliability_holds_the_markers_the_writer_fills():
     text = (chaos.ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
     assert text.count(chaos_table.BEGIN) == 1 and text.count(chaos_table.END) == 1
     assert text.index(chaos_table.BEGIN) < text.index(chaos_table.END)
+
+
+def test_a_chaos_run_leaves_hedge_app_unpatched_for_whoever_imports_it_next(runs):
+    """The run hooks App.refresh_account and App.observe for its NAV watch in each life's fresh hedge.app;
+    that module stays in sys.modules after the run, so the hooks are taken off again."""
+    import hedge.app
+
+    assert hedge.app.App.observe.__qualname__ == "App.observe"
+    assert hedge.app.App.refresh_account.__qualname__ == "App.refresh_account"
