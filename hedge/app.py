@@ -1333,7 +1333,7 @@ class App:
                 due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
         for (symbol, long_key, short_key), group in due.items():
             failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
-            if self.now_ms < retry_ms:
+            if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
                 continue
             closed = self._close_group(symbol, self._venue(long_key), self._venue(short_key), group)
             if closed:
@@ -1345,6 +1345,13 @@ class App:
                 self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
                 self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
                            f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
+
+    def _close_would_strip(self, symbol: str, *venues: str) -> bool:
+        """A spread close waits while one of its venues holds a loose leg of the symbol (an earlier close
+        left that leg undone there, closed reduce-only first): each further close would take the other
+        venue's hedge and leave more unhedged where nothing fills. Stops are not held back by this (they
+        reduce a threatened leg)."""
+        return any(self.risk.has_loose_leg(key, symbol) for key in venues)
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:

@@ -1276,3 +1276,27 @@ def test_a_deleveraged_leg_off_the_hedge_venues_grid_leaves_the_ledger_exact_and
     assert okx.base_position() == 0 and binance.base_position() == 0
     assert app.openings_stopped is None and not any("mismatch" in line for line in runtime.logs)
     assert all(amount == int(amount) for _, _, amount in okx.sent)  # whole contracts: okx's lotSz 1
+
+
+def test_a_spread_close_waits_while_the_other_venue_left_the_last_close_undone(fake_exchange, fake_runtime):
+    """Chaos --days 2 --seed 7: bybit's orders kept timing out (never placed) while the spread rule closed
+    pairs bybit/binance a part at a time (max_depth_share): the first part closed binance's short and left
+    bybit's long as a loose leg (3,691 USDT unhedged), and the next attempt closed binance again, leaving
+    7,450 USDT unhedged on a venue that fills nothing. A spread close (not a stop) now waits while either
+    venue holds a loose leg of the symbol: nothing more of the hedge is closed until that leg is. Old code:
+    binance's second closebuy, okx short 0.038 with no hedge."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    binance.depth_size, okx.depth_size = 0.019, 1.9  # max_depth_share 0.2 of five levels: 0.019 a time
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 30)
+    assert len(app.ledger.pairs) == 2 and okx.base_position() == D("-0.038")
+    okx.reject = [True] * 100  # okx's orders time out from now on, and never land
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)  # converged: both pairs are due, 0.019 at a time
+    _run(app, runtime, 240)
+    assert [s for _, s, _ in binance.sent].count("closebuy") == 1  # the second pair's hedge is kept
+    assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.038")
+    okx.reject = []  # okx fills again: its loose leg is closed, then the second pair
+    _run(app, runtime, 240)
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert app.ledger.pairs == {} and app.ledger.loose == {}
