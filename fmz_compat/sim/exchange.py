@@ -43,6 +43,7 @@ from fmz_compat.sim import raw_info
 from fmz_compat.sim.account import DEFAULT_LEVERAGE, Account, Order, VenueError
 from fmz_compat.sim.api_endpoints import dispatch
 from fmz_compat.sim.bars import BarSeries
+from fmz_compat.sim.params import known_coins
 from fmz_compat.sim.world import SimWorld, build_book
 
 SUPPORTED_CONTRACTS = ("swap",)
@@ -74,6 +75,24 @@ _HOSTS = {"binance": "https://fapi.binance.com", "bybit": "https://api.bybit.com
           "bitmex": "https://www.bitmex.com"}
 
 
+class _Unlisted(CallFailed):
+    """A pair the simulated venue does not list. FMZ's calls on a pair the venue does not have return
+    None (fmzquant/backtest_python fmz.py: SetCurrency only splits BASE_QUOTE, GetTicker returns None
+    when the call fails); the line saying why is written once per exchange object and pair."""
+
+    def __init__(self, pair: str, exchange_name: str) -> None:
+        self.pair = pair
+        base = pair.split("_")[0]
+        if base in known_coins():
+            why = (f"symbol {pair} is not listed on the simulated {exchange_name}: pass --symbols {pair} "
+                   "(pairs the strategy names in a string are listed by themselves)")
+        else:
+            why = (f"{pair} is not a market on the simulated {exchange_name}: the simulator knows no coin "
+                   f"{base}, so calls on {pair} return None, as FMZ's do for a pair the venue does not "
+                   f"list (said once); --symbols {pair} trades an invented {base} market")
+        super().__init__(why)
+
+
 class Exchange(FmzExchangeObject):
     """One FMZ exchange object. Built by `fmz_compat.sim.create_world`, one per binding."""
 
@@ -99,6 +118,7 @@ class Exchange(FmzExchangeObject):
         self._feeds: dict[str, Any] = {}
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
+        self._unlisted_said: set[str] = set()  # pairs whose "not a market here" line is already in the log
 
     # --- plumbing -----------------------------------------------------------------------------
     def _enter(self, method: str, status_page: bool = False) -> None:
@@ -123,6 +143,12 @@ class Exchange(FmzExchangeObject):
             try:
                 self._enter(method, status_page)
                 return fn()
+            except _Unlisted as e:
+                if e.pair in self._unlisted_said:  # said once: later calls fail quietly (GetLastError has it)
+                    self._world.log.last_error = f"{self._label} {method}: {e}"
+                    return None
+                self._unlisted_said.add(e.pair)
+                return self._fail(method, str(e))
             except (CallFailed, VenueError) as e:
                 return self._fail(method, str(e))
 
@@ -149,8 +175,7 @@ class Exchange(FmzExchangeObject):
         if self._futures and ct not in SUPPORTED_CONTRACTS:
             raise CallFailed(f"contract type {ct!r} is not simulated (only \"swap\")")
         if self._acc.quote(pair) is None:
-            raise CallFailed(f"symbol {pair} is not listed on the simulated {self._name}: pass --symbols "
-                             f"{pair} (pairs the strategy names in a string are listed by themselves)")
+            raise _Unlisted(pair, self._name)
         return pair, ct
 
     def _fmz_symbol(self, pair: str) -> str:
@@ -183,7 +208,7 @@ class Exchange(FmzExchangeObject):
             if contract_type not in SUPPORTED_CONTRACTS:
                 raise CallFailed(f"contract type {contract_type!r} is not simulated (only \"swap\")")
             if self._acc.quote(self._currency) is None:
-                raise CallFailed(f"symbol {self._currency} is not listed on the simulated {self._name}")
+                raise _Unlisted(self._currency, self._name)
             self._contract = contract_type
             native = self._acc.contract(self._currency).native
             return to_struct({"InstrumentID": native, "instrument": native})

@@ -255,7 +255,7 @@ def test_amount_and_price_validation():
     assert ex.CreateOrder(SYM, "buy", 60000.05, 0.01) is None and "tick" in log.last_error
     assert ex.CreateOrder(SYM, "hold", -1, 0.01) is None and "invalid side" in log.last_error
     assert ex.CreateOrder("BTC_USDT.quarter", "buy", -1, 0.01) is None and "only" in log.last_error
-    assert ex.CreateOrder("LUNA_USDT.swap", "buy", -1, 1) is None and "not listed" in log.last_error
+    assert ex.CreateOrder("LUNA_USDT.swap", "buy", -1, 1) is None and "not a market" in log.last_error
 
 
 # --- margin and positions ------------------------------------------------------------------------

@@ -111,9 +111,10 @@ def test_each_node_keeps_its_own_fmz_state_over_the_shared_account(frozen):
 def test_failures_are_none_with_the_venue_message_and_order_args_travel(frozen):
     node = Node(frozen, "tokyo")
     assert node.binance.GetTicker("NOPE_USDT.swap") is None
-    assert node.errors() == ["Futures_Binance GetTicker: symbol NOPE_USDT is not listed on the simulated "
-                             "Futures_Binance: pass --symbols NOPE_USDT (pairs the strategy names in a "
-                             "string are listed by themselves)"]
+    assert node.errors() == ["Futures_Binance GetTicker: NOPE_USDT is not a market on the simulated "
+                             "Futures_Binance: the simulator knows no coin NOPE, so calls on NOPE_USDT "
+                             "return None, as FMZ's do for a pair the venue does not list (said once); "
+                             "--symbols NOPE_USDT trades an invented NOPE market"]
     assert node.binance.CreateOrder("BTC_USDT.swap", "buy", -1, 1000.0) is None  # margin
     assert '"code":-2019' in node.errors()[-1]
     assert node.binance.GetOrder("BTC_USDT.swap,99") is None
