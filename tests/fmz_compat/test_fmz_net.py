@@ -207,3 +207,24 @@ def test_dial_sqlite3_exec_returns_columns_and_values(tmp_path):
     db.close()
     with pytest.raises(ValueError, match="mysql:// is not supported by fmz_compat"):
         dial("mysql://u:p@h/db", None, None)
+
+
+def test_event_loop_answers_an_exchange_go_task_in_fmzs_documented_shape(tmp_path):
+    # FMZ's syntax guide, structure "EventLoop-return" (https://www.fmz.com/syntax-guide/struct/otherstruct/
+    # eventloop-return, found with the search tool): fields Seq, Event, ThreadId, Index, Nano; an
+    # exchange.Go() task gives {"Seq":1,"Event":"Exchange_GetTrades","ThreadId":0,...}. The page names no
+    # event of HttpQuery_Go() or of a Dial() connection, though EventLoop reports both ("HttpQuery" and
+    # "Dial" are ours).
+    code, logs = _run(tmp_path, "paper", """
+        import time
+        def main():
+            exchange.SetContractType("swap")
+            before = time.time_ns()
+            task = exchange.Go("GetTrades")
+            event = EventLoop(5000)
+            trades, ok = task.wait()
+            Log("event", event.Seq, event.Event, event.ThreadId, isinstance(event.Index, int),
+                before <= event.Nano <= time.time_ns(), ok, len(trades) > 0)
+        """)
+    assert code == 0, logs
+    assert "event 1 Exchange_GetTrades 0 True True True True" in logs
