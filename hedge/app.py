@@ -146,6 +146,7 @@ class App:
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_reconcile_ms = 0
+        self._next_position_check_ms = 0
         self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
         self._next_log_reset_ms = 0
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
@@ -376,6 +377,10 @@ class App:
                 self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
         if self.now_ms < self._next_reconcile_ms and self.ledger.watch and self._young_watch_landed():
             self._next_reconcile_ms = self.now_ms  # close it this turn, not at the next periodic reconcile
+        if self._next_position_check_ms <= self.now_ms < self._next_reconcile_ms:
+            self._next_position_check_ms = self.now_ms + self.cfg.position_check_s * 1000
+            if self._positions_moved():
+                self._next_reconcile_ms = self.now_ms  # an ADL is hedged now, not at the next status interval
         if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
             self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
         if self.ledger.orders and self.state.may_close:
@@ -549,6 +554,7 @@ class App:
         """Compare venue positions with the ledger: at start, every status interval, and every 30 s
         while openings are stopped."""
         self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
+        self._next_position_check_ms = self.now_ms + self.cfg.position_check_s * 1000
         if self.ledger.orders and not self.recover_orders():
             self._next_reconcile_ms = self.now_ms + IN_FLIGHT_RETRY_MS
             return
@@ -599,6 +605,28 @@ class App:
         self._record_exposure(positions)
         self.guards.check_exposure(self.last_net_exposure,
                                    self._mid if self.market is not None else lambda _symbol: None)
+
+    def _positions_moved(self) -> bool:
+        """One GetPositions per venue (every position_check_s between reconciles): True when a venue that
+        trades holds other than the ledger on a venue-symbol that no execution is moving and reconcile has
+        not named yet. The venue changed our leg by itself: auto-deleveraging of a winning leg (seen only at
+        a positions read; FMZ gives no private stream), a liquidation, an order of ours landing late, a hand
+        trade. Reconcile then books and hedges it (or names it), instead of up to status_interval_s later."""
+        held = self.ledger.held_positions()
+        moving = ({(record.venue, record.symbol) for record in self.ledger.orders.values()}
+                  | self.coordinator.busy_keys() | self.suspect)
+        for venue in self.venues:
+            if not self.health.can_trade(venue.key) or venue.key in self.health.recovered:
+                continue  # recovered first by Risk.recover; an out venue's legs count as held
+            found = self.executor.positions(venue)
+            if found is None:
+                continue  # counted by health; reconcile reads it again
+            for symbol, spec in venue.specs.items():
+                key = (venue.key, symbol)
+                differs = abs(found.get(symbol, Decimal(0)) - held.get(key, Decimal(0))) > spec.base_step / 2
+                if differs and key not in moving:
+                    return True
+        return False
 
     def _young_watch_landed(self) -> bool:
         """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every

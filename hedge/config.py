@@ -247,6 +247,9 @@ class HedgeConfig:
     margin_buffer: Decimal = Decimal("1.5")
     loop_interval_ms: int = 1000
     status_interval_s: int = 60
+    # positions read (one GetPositions per venue) this often between reconciles: a venue that changed one
+    # of our legs by itself (ADL, a liquidation) is reconciled then, not at the next status interval
+    position_check_s: int = 5
     max_book_age_ms: int = 3000
     max_slippage_bps: Decimal = Decimal("5")
     max_depth_share: Decimal = Decimal("0.2")  # of the depth within max_slippage_bps, per order and leg
@@ -288,9 +291,9 @@ DEFAULT_MAX_CLOSE_USDT = Decimal("5000")
 KEYS = (
     "symbols", "order_notional_usdt", "max_position_usdt", "max_close_usdt", "min_order_usdt",
     "open_threshold_bps", "close_threshold_bps", "cooldown_s", "fees", "leverage", "max_effective_leverage",
-    "margin_buffer", "loop_interval_ms", "status_interval_s", "max_book_age_ms", "max_slippage_bps",
-    "max_depth_share", "rebate_bps", "log_keep_rows", "log_reset_interval_s", "reconcile_policy", "stops",
-    "guards", "outage", "rate_limits", "trading_state", "cluster", "treasury",
+    "margin_buffer", "loop_interval_ms", "status_interval_s", "position_check_s", "max_book_age_ms",
+    "max_slippage_bps", "max_depth_share", "rebate_bps", "log_keep_rows", "log_reset_interval_s",
+    "reconcile_policy", "stops", "guards", "outage", "rate_limits", "trading_state", "cluster", "treasury",
 )
 CLUSTER_KEYS = ("redis_url", "node", "region", "node_weight", "venue_regions", "lease_ttl_s", "namespace")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -350,6 +353,7 @@ def config_from_dict(raw: dict[str, Any]) -> HedgeConfig:
         margin_buffer=_dec(raw, "margin_buffer", d.margin_buffer, low=Decimal("1"), high=Decimal("10")),
         loop_interval_ms=_int(raw, "loop_interval_ms", d.loop_interval_ms, low=50, high=60_000),
         status_interval_s=_int(raw, "status_interval_s", d.status_interval_s, low=1, high=86_400),
+        position_check_s=_int(raw, "position_check_s", d.position_check_s, low=1, high=86_400),
         max_book_age_ms=_int(raw, "max_book_age_ms", d.max_book_age_ms, low=100, high=600_000),
         max_slippage_bps=_dec(raw, "max_slippage_bps", d.max_slippage_bps, low=Decimal("0"),
                               high=Decimal("500")),

@@ -102,6 +102,22 @@ def order_options(venue_key: str, client_id: str, ioc: bool, close: bool = False
     return json.dumps(options, separators=(",", ":"))
 
 
+def signed_positions(venue: Venue, positions: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Signed base quantity per symbol of ours (venue.specs) in one GetPositions answer."""
+    held: dict[str, Decimal] = {}
+    for pos in positions:
+        symbol = fmz_pair(pos["Symbol"])
+        spec = venue.specs.get(symbol)
+        if spec is None:
+            continue
+        # Venues hold whole lots; snap away float noise (0.8699999999 contracts -> 0.87).
+        lots = (to_decimal(pos["Amount"]) / spec.lot).to_integral_value(ROUND_HALF_EVEN)
+        amount = lots * spec.lot * spec.ct_val
+        held[symbol] = held.get(symbol, Decimal(0)) + (amount if pos["Type"] in (PD_LONG, PD_LONG_YD)
+                                                       else -amount)
+    return held
+
+
 class LegOutcomeUnknown(RuntimeError):
     """A leg was sent but its effect cannot be proved; nothing may be re-sent until it is."""
 
@@ -209,16 +225,13 @@ class Executor:
         positions = venue.exchange.GetPositions(swap_symbol(symbol))
         if positions is None:
             return None
-        spec = venue.specs[symbol]
-        total = Decimal(0)
-        for pos in positions:
-            if fmz_pair(pos["Symbol"]) != symbol:
-                continue
-            # Venues hold whole lots; snap away float noise (0.8699999999 contracts -> 0.87).
-            lots = (to_decimal(pos["Amount"]) / spec.lot).to_integral_value(ROUND_HALF_EVEN)
-            amount = lots * spec.lot * spec.ct_val
-            total += amount if pos["Type"] in (PD_LONG, PD_LONG_YD) else -amount
-        return total
+        return signed_positions(venue, positions).get(symbol, Decimal(0))
+
+    def positions(self, venue: Venue) -> dict[str, Decimal] | None:
+        """Signed base quantity per symbol of ours held on venue, from one GetPositions call for all its
+        symbols; None when the venue did not answer."""
+        positions = venue.exchange.GetPositions()
+        return None if positions is None else signed_positions(venue, positions)
 
     def _position_or_unknown(self, venue: Venue, symbol: str) -> Decimal:
         for attempt in range(POSITION_READ_ATTEMPTS):

@@ -1149,7 +1149,7 @@ class Risk:
             return
         app.event(
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the legs "
-            f"were liquidated or closed while {venue_key} was out (booked at "
+            f"were liquidated, auto-deleveraged or closed on {venue_key} without us (booked at "
             f"{'its entry price' if liq is None else f'{liq:.2f}'}, {source}); "
             "closing the same quantity on the hedging venues"
             + (f" (pairs {others} are in other nodes' units: their owners close them)" if others else ""),

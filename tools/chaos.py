@@ -15,22 +15,23 @@ The treasury moves margin between the venues automatically (chaos_treasury), so 
 internal transfers for the NAV measure below.
 
 Measured, per seed (printed, and written as JSON and a markdown table row):
-liquidations; max |net exposure| (USDT, and in lots: the coarsest amount step among the venues);
-time above one lot, split by what was going on (a venue down or answering 429, a venue back less
-than --grace-s ago, an order the venue landed after its call timed out and the strategy has not read
-positions there since, an order of the strategy in flight, i.e. journaled and not booked, or
-otherwise); the longest stretch above one lot while a venue was out against outage.max_unhedged_s /
-_usdt; orphaned orders (open on a venue, unknown to the ledger's journal) seen at each restart
-and at the end; ledger-vs-venue mismatches left after recovery (checked 10 minutes after each
-restart and at the end, when no venue is down and no execution unfinished); stops fired per level
-(from the strategy's risk engine, when it has one); how far unit NAV moved through internal transfers
-(tools/chaos_nav.py); max drawdown, the strategy's and the simulator's; PnL and unit NAV.
+liquidations; max |net exposure| (USDT, and in lots: the coarsest amount step among the venues); time
+above one lot, split by what was going on (a venue down or answering 429, a venue back less than --grace-s
+ago, an order the venue landed after its call timed out and the strategy has not read positions there
+since, an ADL of our leg within `adl_bound_ms`, the time the strategy needs to see it, an order of the
+strategy in flight, i.e. journaled and not booked, or otherwise); the longest stretch above one lot while
+a venue was out against outage.max_unhedged_s / _usdt; orphaned orders (open on a venue, unknown to the
+ledger's journal) seen at each restart and at the end; ledger-vs-venue mismatches left after recovery
+(checked 10 minutes after each restart and at the end, when no venue is down and no execution unfinished);
+stops fired per level (from the strategy's risk engine, when it has one); how far unit NAV moved through
+internal transfers (tools/chaos_nav.py); max drawdown, the strategy's and the simulator's; PnL and unit
+NAV.
 `--markdown DIR ...` writes docs/reliability.md's table from runs' output folders (tools/chaos_table.py).
 
 Exit status: 0 when every seed meets issues #5 and #17's "done when" (zero liquidations, orphaned orders
-and mismatches left; |net exposure| above one lot only while a venue is down, an order landed late
-unseen, or an order is in flight; unhedged exposure during outages within the policy's bound; unit NAV
-unmoved by internal transfers; no crash), 1 when one does not, 2 for bad arguments.
+and mismatches left; |net exposure| above one lot only while a venue is down, an order landed late unseen,
+an ADL is within its bound, or an order is in flight; unhedged exposure during outages within the policy's
+bound; unit NAV unmoved by internal transfers; no crash), 1 when one does not, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class Exposure:
     max_usdt: float = 0.0
     max_coin: str = ""
     ms_by_cause: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("venue_down", "recovering", "late_landing", "in_flight", "otherwise"), 0))
+        ("venue_down", "recovering", "late_landing", "adl", "in_flight", "otherwise"), 0))
     otherwise_episodes: list[dict[str, Any]] = field(default_factory=list)
     size_bound_usdt: float = math.inf  # outage.max_unhedged_usdt
     # stretches above one lot while a venue is out: longest, largest USDT, longest above size_bound_usdt
@@ -273,6 +274,10 @@ class ChaosRun:
         self.max_drawdown: float | None = None
         self._late_known = 0  # world.late_landings taken into _unseen_late
         self._unseen_late: dict[str, int] = {}  # venue -> first landing not followed by a positions read yet
+        self.world.on_adl = self._adl
+        self.adl_bound_ms = adl_bound_ms(opts.params_json)
+        self.adls: list[dict[str, Any]] = []  # ADLs that closed some of our legs, and when they were hedged
+        self._process_back_ms = 0  # end of the process's last downtime (a kill)
         # by start: _venue_out stops at the first window still ahead
         self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
                                     if f.fault in DOWN_FAULTS)
@@ -430,6 +435,7 @@ class ChaosRun:
                                 "journaled_orders": journal})
         self.runtime.log(5, f"chaos: process killed ({kill.mode}); restarting in {downtime / 1000:g} s")
         self._orphan_check("restart")
+        self._process_back_ms = now + downtime
         self.clock.advance(downtime * 1_000_000)
         self.world.advance(min(self.clock.now_ns(), self.clock.end_ns))
         self.exposure.sample(min(self.clock.now_ns() // 1_000_000, self.end_ms), self._cause)
@@ -448,6 +454,9 @@ class ChaosRun:
     def on_time(self) -> None:
         now = self.clock.now_ns() // 1_000_000
         if self.exposure.above:
+            ends = sorted(a["until_ms"] for a in self.adls if self.exposure.last_ms < a["until_ms"] < now)
+            for end in ends:  # an ADL's time to be seen ends inside the interval: split it there
+                self.exposure.sample(end, self._cause)
             self.exposure.sample(now, self._cause)
         while self.checks and self.checks[0] <= now:
             due = self.checks.pop(0)
@@ -504,7 +513,35 @@ class ChaosRun:
         coin = self.world.coins[base]
         net = sum(q.net_base for q in coin.quotes if ":" not in q.market)
         self.exposure.update(base, net, self.world.now_ms(), self._cause)
+        within = abs(net) <= self.exposure.lots[base] * (1 + 1e-9)
+        for adl in self.adls:  # hedged by the strategy: at the runtime clock (the world moves by steps)
+            if within and adl["coin"] == base and adl["within_one_lot_after_s"] is None:
+                adl["within_one_lot_after_s"] = (self.clock.now_ns() // 1_000_000 - adl["at_ms"]) / 1000
         self._plan()
+
+    def _adl(self, venue: str, pair: str, contracts: float) -> None:
+        """The venue auto-deleveraged one of our legs. The strategy can only see it at a positions read:
+        until `adl_bound_ms` after it (after the process is back, when it came while the process was down)
+        the exposure it leaves counts as `adl`, a venue-side event; any longer as `otherwise`. (Not "until
+        the next positions read there", as for a late landing: the strategy reads positions in executions
+        and at the status refresh too, reads that do not act on a difference; the bound is the interval of
+        the read that does, App._positions_moved.)"""
+        from fmz_compat.sim import params as P
+
+        now, coin = self.world.now_ms(), pair.split("_")[0]
+        if coin not in self.exposure.lots:
+            return
+        within = abs(self.exposure.nets[coin]) <= self.exposure.lots[coin] * (1 + 1e-9)
+        closed = round(contracts * P.contract_spec(venue, pair, True).ct_val, 12)
+        self.adls.append({"at_ms": now, "venue": venue, "pair": pair, "closed": closed, "coin": coin,
+                          "until_ms": max(now, self._process_back_ms) + self.adl_bound_ms,
+                          "within_one_lot_after_s": 0.0 if within else None})
+
+    def _adl_unseen(self, now_ms: int) -> bool:
+        """An ADL's coin is above one lot within the bound the strategy has to see and hedge it."""
+        nets, lots = self.exposure.nets, self.exposure.lots
+        return any(a["at_ms"] < now_ms <= a["until_ms"]
+                   and abs(nets[a["coin"]]) > lots[a["coin"]] * (1 + 1e-9) for a in self.adls)
 
     def _venue_out(self, now_ms: int) -> str | None:
         """'venue_down' while a venue is down or rate-limited, 'recovering' within grace after."""
@@ -529,6 +566,8 @@ class ChaosRun:
                 del self._unseen_late[venue]
         if self._unseen_late:
             return "late_landing"
+        if self._adl_unseen(now_ms):
+            return "adl"
         if self._ledger().orders:
             return "in_flight"
         return out or "otherwise"
@@ -672,6 +711,8 @@ class ChaosRun:
             "above_one_lot_s": {k: v / 1000 for k, v in ms.items()},
             "otherwise_episodes": self.exposure.otherwise_episodes,
             "late_landings": len(self.world.late_landings),
+            "adl_bound_s": self.adl_bound_ms / 1000,
+            "adls": self.adls,
             "outage_exposure": outage,
             "nav_on_transfers": nav,
             "orphaned_orders": list(self.orphans.values()),
@@ -691,6 +732,18 @@ class ChaosRun:
         }
         self.store.close()
         return result
+
+
+def adl_bound_ms(params_json: str) -> int:
+    """How long after an ADL the strategy may take to see it and hedge it: it reads every venue's positions
+    every `position_check_s` between reconciles, at the first turn after that (one `loop_interval_ms`
+    later at most), and a turn may wait up to `outage.max_turn_wait_ms` on settle windows and
+    `rate_limits.max_wait_ms` on the request budget before it gets there."""
+    from hedge.config import parse_params
+
+    cfg = parse_params(params_json)
+    return (cfg.position_check_s * 1000 + cfg.loop_interval_ms + cfg.outage.max_turn_wait_ms
+            + cfg.rate_limits.max_wait_ms)
 
 
 def _leave_out(schedule: Any, without: frozenset[str]) -> Any:
@@ -871,10 +924,10 @@ def run_seed(opts: ChaosOptions) -> dict[str, Any]:
     return result
 
 
-TABLE_HEAD = ("| seed | liq | max net USDT | max net lots | >1 lot s (down / recovering / late landing / in "
-              "flight / otherwise) | orphans | mismatches (checks) | stops per level | kills | PnL USDT | "
-              "unit NAV | NAV move on transfers (transfers) | max drawdown % (simulator) | wall s | "
-              "result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+TABLE_HEAD = ("| seed | liq | max net USDT | max net lots | >1 lot s (down / recovering / late landing / ADL "
+              "unseen / in flight / otherwise) | orphans | mismatches (checks) | stops per level | kills | "
+              "PnL USDT | unit NAV | NAV move on transfers (transfers) | max drawdown % (simulator) | "
+              "wall s | result |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table_row(r: dict[str, Any]) -> str:
@@ -887,7 +940,8 @@ def table_row(r: dict[str, Any]) -> str:
     verdict = "pass" if r["passed"] else "FAIL: " + "; ".join(r["failures"]).replace("|", "\\|")
     return (f"| {r['seed']} | {r['liquidations']} | {r['max_abs_net_exposure_usdt']:,.0f} | "
             f"{r['max_abs_net_exposure_lots']:g} | {above['venue_down']:g} / {above['recovering']:g} / "
-            f"{above['late_landing']:g} / {above['in_flight']:g} / {above['otherwise']:g} | "
+            f"{above['late_landing']:g} / {above['adl']:g} / {above['in_flight']:g} / "
+            f"{above['otherwise']:g} | "
             f"{len(r['orphaned_orders'])} | {len(r['mismatches_after_recovery'])} ({r['mismatch_checks']}) | "
             f"{stops_text} | {len(r['kills'])} | {r['pnl_usdt']:+,.2f} | {nav} | "
             f"{moved['max_nav_error']:g} ({moved['internal_withdrawals']}) | "

@@ -105,6 +105,7 @@ class SimWorld:
         # announced maintenance windows, answered by the venues' status endpoints (api_endpoints.py)
         self.maintenance: list[MaintenanceWindow] = []
         self.on_position_change: Any = None  # optional observer(market, pair, new net base) for tools
+        self.on_adl: Any = None  # optional observer(venue, pair, contracts closed) of each ADL, for tools
         self.exposure_track = ExposureTrack()  # held vs between two legs (hedge/figures.py)
         self._pending_stale: list[tuple[int, str]] = []  # (step, venue) where market data will freeze
         self._stale: dict[str, int] = {}  # venue -> step the market data froze at
@@ -284,10 +285,13 @@ class SimWorld:
                         continue
                     held = pos.qty
                     order = acc.auto_deleverage(pos.pair, fraction)
-                    if order is not None:
-                        self.log.log(LOG_TYPE_LOG, f"{self.exchange_name(acc)}: {pos.pair} position {held:g} "
-                                     f"auto-deleveraged by the venue: {order.filled:g} closed at mark "
-                                     f"{order.avg_price:.6g}", exchange_index=acc.index)
+                    if order is None:
+                        continue
+                    self.log.log(LOG_TYPE_LOG, f"{self.exchange_name(acc)}: {pos.pair} position {held:g} "
+                                 f"auto-deleveraged by the venue: {order.filled:g} closed at mark "
+                                 f"{order.avg_price:.6g}", exchange_index=acc.index)
+                    if self.on_adl is not None:
+                        self.on_adl(key, pos.pair, order.filled)
         self.at(at_ms, deleverage)
 
     def _purge_orders(self) -> None:

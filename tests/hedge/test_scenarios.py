@@ -654,6 +654,31 @@ def test_a_hedge_leg_auto_deleveraged_on_a_venue_that_answers_is_hedged_and_book
                for line in sim.logs)
 
 
+def test_an_adl_on_a_venue_that_answers_is_hedged_within_position_check_s_not_at_the_next_status_interval():
+    """Issue #17, chaos seeds 1 and 6 (2 days): an ADL is seen only at a positions read, and the only read
+    between status intervals was reconcile's, so the hedge of the deleveraged leg stayed open until the next
+    one: 19.9 s (seed 1) and 5.7 s (seed 6) above one lot with no venue down and no order in flight, up to
+    status_interval_s (60 s) in general. Now one GetPositions per venue every position_check_s (5 s) finds
+    the venue holding less than the ledger and reconcile hedges it in that turn: the net is back within a
+    lot at most position_check_s plus one loop turn after the ADL (here 40 s before the next reconcile)."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app(params=ADL_PARAMS)
+    assert app.start()  # reconciles now; the next periodic reconcile is 60 s on
+    _book_pair(app, sim, "0.1")
+    sim.world.coins["BTC"].fair *= 0.97  # the okx short wins: ADL takes part of it
+    adl_ms = sim.now_ms() + 20_000
+    sim.world.schedule_adl("okx", adl_ms, 0.5)
+    hedged_ms = None
+    while sim.now_ms() < adl_ms + 50_000 and hedged_ms is None:
+        app.tick()
+        sim.clock.sleep(1000)
+        net = sum(q.net_base for q in sim.world.coins["BTC"].quotes if ":" not in q.market)
+        if sim.now_ms() > adl_ms and abs(net) < 0.001:
+            hedged_ms = sim.now_ms()
+    assert hedged_ms is not None and hedged_ms - adl_ms <= 5_000 + 1_000
+    assert app.ledger.pairs[1].qty == D("0.050") and app.openings_stopped is None
+
+
 def test_a_hedge_leg_shorter_than_the_ledger_without_a_venue_order_saying_why_is_named_not_closed():
     """The evidence rule: the short shrinks by an order that is not the venue's own (a person's, say);
     nothing says the venue cut it, so reconcile names the difference and sends nothing."""

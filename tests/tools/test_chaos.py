@@ -3,6 +3,7 @@ leg unhedged fails them; bad arguments get one line and exit 2."""
 
 import json
 import sqlite3
+import sys
 
 import pytest
 
@@ -18,13 +19,24 @@ def main():
 '''
 
 
+@pytest.fixture
+def own_hedge_modules():
+    """A seed run in this process drops the hedge modules at every life (a restart imports them afresh):
+    give the tests after it the modules they imported, or their isinstance checks fail."""
+    saved = {n: m for n, m in sys.modules.items() if n == "hedge" or n.startswith("hedge.")}
+    yield
+    for name in [n for n in sys.modules if n == "hedge" or n.startswith("hedge.")]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
 def _log(db) -> list[str]:
     with sqlite3.connect(db) as con:
         return [row[0] for row in con.execute("SELECT Extra FROM log ORDER BY Id")]
 
 
 @pytest.mark.slow
-def test_a_short_chaos_run_of_the_strategy_meets_the_criteria(tmp_path):
+def test_a_short_chaos_run_of_the_strategy_meets_the_criteria(tmp_path, own_hedge_modules):
     code = chaos.main(["--days", "1.5", "--seed", "3", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "seed-3.json").read_text())
     assert result["failures"] == [] and code == 0
@@ -68,6 +80,65 @@ def test_a_strategy_that_leaves_one_leg_unhedged_fails_the_run(tmp_path):
         assert any(m["venue"] == "binance" and m["venue_holds"] == "0.01"
                    for m in result["mismatches_after_recovery"])
     assert (out / "chaos.md").read_text().count("FAIL") == 2
+
+
+# Long 0.1 BTC on binance, short 10 contracts (0.1 BTC) on okx, a ticker read every second; WATCH: any
+# difference the venues made (an ADL) is closed on the larger leg at once.
+HEDGED = '''
+def main():
+    if not _G("opened"):
+        exchanges[0].CreateOrder("BTC_USDT.swap", "buy", -1, 0.1)
+        exchanges[1].CreateOrder("BTC_USDT.swap", "sell", -1, 10)
+        _G("opened", 1)
+    Sleep(300)  # looks 0.3 s into every simulated second: the ADL (on the second) is seen 0.3 s later
+    while True:
+        Sleep(1000)
+        exchanges[0].GetTicker("BTC_USDT.swap")
+        if not WATCH:
+            continue
+        held = []
+        for ex, size in ((exchanges[0], 1), (exchanges[1], 0.01)):
+            rows = ex.GetPositions("BTC_USDT.swap") or []
+            held.append(sum(p.Amount * size * (1 if p.Type == 0 else -1) for p in rows))
+        net = round(held[0] + held[1], 6)
+        if net > 0:
+            exchanges[0].CreateOrder("BTC_USDT.swap", "closebuy", -1, net)
+        elif net < 0:
+            exchanges[1].CreateOrder("BTC_USDT.swap", "closesell", -1, round(-net / 0.01, 1))
+'''
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_an_adl_counts_as_a_venue_event_only_for_as_long_as_the_strategy_needs_to_see_it(tmp_path, watch,
+                                                                                         own_hedge_modules):
+    """Issue #17: an ADL is seen only at a positions read, so the exposure it leaves is the venue's doing
+    until the strategy can have read and hedged it: `adl_bound_ms` (position_check_s + a loop turn + a turn's
+    longest waits), counted as `adl`. A strategy that hedges it within a second has no `otherwise` time; one
+    that never looks has the bound as `adl` and everything after it as `otherwise` (a failure)."""
+    from fmz_compat.sim.world import FAULTS
+
+    strategy = tmp_path / "hedged.py"
+    strategy.write_text(f"WATCH = {watch}\n" + HEDGED)
+    params = chaos.chaos_params(None)
+    opts = chaos.ChaosOptions(seed=2, days=0.25, venues=("binance", "okx"), symbols=("BTC_USDT",),
+                              out=tmp_path, params_json=params, strategy=strategy,
+                              start_ms=chaos._parse_start("2024-01-01"), without=frozenset({*FAULTS, "adl"}))
+    run = chaos.ChaosRun(opts)
+    run.kills = []
+    adl_ms = opts.start_ms + 3_600_000
+    for venue in ("binance", "okx"):  # ADL takes whichever leg is in profit then
+        run.world.schedule_adl(venue, adl_ms, 0.5)
+    result = run.run()
+    bound_s = chaos.adl_bound_ms(params) / 1000
+    assert bound_s == 5 + 2 + 2 + 2  # position_check_s, loop_interval_ms, max_turn_wait_ms, max_wait_ms
+    [adl] = result["adls"]
+    assert adl["at_ms"] == adl_ms and adl["closed"] == 0.05  # half of either leg
+    above = result["above_one_lot_s"]
+    if watch:
+        assert above["adl"] == adl["within_one_lot_after_s"] == 0.3 and above["otherwise"] == 0
+    else:
+        assert above["adl"] == bound_s and adl["within_one_lot_after_s"] is None
+        assert above["otherwise"] == pytest.approx(opts.days * 86_400 - 3_600 - bound_s)
 
 
 @pytest.mark.parametrize(("args", "message"), [
