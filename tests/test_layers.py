@@ -43,11 +43,6 @@ ALLOWED_CIRCLE_EDGES = {
         "hedge.report -> hedge.risk",
         "hedge.risk -> hedge.app",
         "hedge.treasury -> hedge.app",
-        # hedge/cluster/__init__ makes the coordinator from its submodules, which import its base types
-        "hedge.cluster -> hedge.cluster.local",
-        "hedge.cluster -> hedge.cluster.redis",
-        "hedge.cluster.local -> hedge.cluster",
-        "hedge.cluster.redis -> hedge.cluster",
     },
     "tools": set(),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hedge.cluster import Coordinator
+from hedge.cluster.base import Coordinator
 
 
 class LocalCoordinator(Coordinator):

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from hedge import store_keys
-from hedge.cluster import Coordinator, OpenRequest, Unit
+from hedge.cluster.base import Coordinator, OpenRequest, Unit
 from hedge.config import ClusterConfig
 from hedge.ledger import HedgePair, Ledger, LooseLeg
 from hedge.orders import OrderRecord, OrderStatus
