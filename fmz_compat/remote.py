@@ -30,7 +30,7 @@ from fmz_compat.core import (
     to_struct,
 )
 from fmz_compat.exchange import FmzExchangeObject, Records
-from fmz_compat.sim.server import NODE_HEADER, NODE_NAME
+from fmz_compat.venue_protocol import NODE_HEADER, NODE_NAME
 
 DEFAULT_TIMEOUT_S = 10.0  # wall seconds a call may take before its outcome counts as unknown
 MIN_TIMEOUT_S = 1.0  # SetTimeout never goes below this many wall seconds

@@ -27,7 +27,6 @@ Endpoints (docs/simulator.md, "Venue server"):
 from __future__ import annotations
 
 import json
-import re
 import socket
 import sys
 import threading
@@ -44,9 +43,8 @@ from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
 from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.lockstep import CALL, SLEEP, LockstepClock
 from fmz_compat.sim.world import SimWorld, _venue_key
+from fmz_compat.venue_protocol import NODE_HEADER, NODE_NAME
 
-NODE_HEADER = "X-Node"
-NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ANY_NODE = "*"
 # FMZ exchange methods a node may call remotely; everything else of the object is node-local
 REMOTE_METHODS = frozenset({
