@@ -3,7 +3,6 @@ leg unhedged fails them; bad arguments get one line and exit 2."""
 
 import json
 import sqlite3
-import sys
 
 import pytest
 
@@ -17,17 +16,6 @@ def main():
     while True:
         Sleep(5000)
 '''
-
-
-@pytest.fixture
-def own_hedge_modules():
-    """A seed run in this process drops the hedge modules at every life (a restart imports them afresh):
-    give the tests after it the modules they imported, or their isinstance checks fail."""
-    saved = {n: m for n, m in sys.modules.items() if n == "hedge" or n.startswith("hedge.")}
-    yield
-    for name in [n for n in sys.modules if n == "hedge" or n.startswith("hedge.")]:
-        del sys.modules[name]
-    sys.modules.update(saved)
 
 
 def _log(db) -> list[str]:

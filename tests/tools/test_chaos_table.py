@@ -18,7 +18,7 @@ def main():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, own_hedge_modules_for_module):
     root = tmp_path_factory.mktemp("chaos")
     strategy = root / "one_leg.py"
     strategy.write_text(ONE_LEGGED)
