@@ -881,6 +881,29 @@ def test_a_late_landings_close_that_times_out_and_is_found_filled_by_recovery_is
     assert app.risk.unplanned_pnl == round_trip
 
 
+def test_a_restart_while_a_late_landings_close_is_in_doubt_books_it_once_and_closes_nothing_twice(
+        fake_exchange, fake_runtime):
+    """Attack on the test above: the process dies while the late landing's close is in doubt (journaled
+    IN_FLIGHT, lands 5 s later). The new process's recovery settles it FILLED, books the round trip once and
+    unwatches the late order; nothing more is sent to okx (its watch entry and the journal persist in _G)."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.lands_late_ms = [20_000, 5_000]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    while not any(r.tag.startswith("late:") for r in app.ledger.orders.values()):
+        _run(app, runtime, 1)
+        assert app.now_ms < 1_700_000_000_000 + 60_000
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))  # killed: a new process
+    runtime.Sleep(3_000)
+    assert again.start()
+    _run(again, runtime, 40)
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # closed once, never twice
+    assert binance.base_position() == 0 and okx.base_position() == 0
+    assert again.ledger.orders == {} and again.ledger.watch == {} and again.openings_stopped is None
+    assert len([line for line in runtime.logs if "reached okx late" in line and "unplanned" in line]) == 1
+
 def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
     """Both legs of an opening filled and were not booked; recovery trades binance's back, then finds okx
     busy (another node) and comes back later: binance must not be traded back a second time (recovery's own
