@@ -171,7 +171,8 @@ class OutageConfig:
     # extended by each further timeout (0: off); closes, stops and recovery still go (hedge/outage.py)
     timeout_cooldown_s: int = 60
     # a venue that refused max_errors orders in a row (definite answers: nothing can land later) counts as
-    # out for orders this long, whatever its lookups answer; then the next order tries again (0: off)
+    # out for orders this long, whatever its lookups answer: no new pairs there (closes, stops and recovery
+    # still go); then the next opening tries again (0: off)
     refusal_cooldown_s: int = 60
 
 
