@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
+from fmz_compat.run_stats import utc_text
 from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.lockstep import CALL, SLEEP, LockstepClock
 from fmz_compat.sim.world import SimWorld, _venue_key
@@ -739,10 +740,10 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
         target=server.stop, daemon=True).start())
     server.start()
     venues = ",".join(a.venue for a in server.world.accounts)
-    end = _utc(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
+    end = utc_text(cfg.end_ms) if cfg.end_ms is not None else "until stopped"
     waiting = f" (time starts when {cfg.wait_nodes} node(s) connect)" if cfg.wait_nodes > 0 else ""
     pace = "lockstep" if cfg.lockstep else f"speed {cfg.speed:g}"
-    out(f"venue-server ready {server.url} {pace} window {_utc(cfg.sim.start_ms)} -> {end} "
+    out(f"venue-server ready {server.url} {pace} window {utc_text(cfg.sim.start_ms)} -> {end} "
         f"venues {venues} symbols {','.join(cfg.sim.symbols)} seed {cfg.sim.seed}{waiting}")
     from fmz_compat.sim.params import invented_note
 
@@ -760,13 +761,7 @@ def serve(cfg: ServerConfig, port: int, *, out: Callable[[str], None] = print, q
     if stats_out is not None:
         stats_out.write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
     totals = stats["totals"]
-    out(f"venue-server stopped at {_utc(stats['now_ms'])}: trades {totals['trades']} "
+    out(f"venue-server stopped at {utc_text(stats['now_ms'])}: trades {totals['trades']} "
         f"volume {totals['volume_usdt']:,.2f} USDT "
         f"max |net exposure| held {stats['net_exposure']['held']['usdt']:,.2f} USDT")
     return 0
-
-
-def _utc(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
