@@ -19,4 +19,4 @@ def create_world(cfg: SimConfig, clock: Clock, log: LogSink,
     return SimWorld(cfg, clock, log, Exchange, funding_hours=funding_hours)
 
 
-__all__ = ["FAULTS", "SimWorld", "create_world"]
+__all__ = ["FAULTS", "Exchange", "SimWorld", "create_world"]
