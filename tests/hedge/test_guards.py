@@ -167,3 +167,27 @@ def test_a_persons_resume_does_not_lift_a_reconcile_stop(fake_exchange, fake_run
     binance.contracts["BTC_USDT"] = D("0")
     _run(app, runtime, 70)  # the reconcile retry (30 s)
     assert app.state is TradingState.ACTIVE and len(app.ledger.pairs) == 1
+
+
+def test_a_guard_clearing_never_lifts_a_persons_state(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    runtime.commands.append("state:REDUCING")
+    _run(app, runtime, 2)
+    binance.contracts["BTC_USDT"] = D("0.05")  # 2 500 USDT bought by hand: reconcile and the exposure guard
+    _run(app, runtime, 12)
+    assert app.gate.held("guard:net_exposure") is not None
+    binance.contracts["BTC_USDT"] = D("0")
+    _run(app, runtime, 70)
+    assert app.gate.held("guard:net_exposure") is None and app.gate.held("reconcile") is None
+    assert app.state is TradingState.REDUCING and app.state_reason == "command state:REDUCING"
+
+
+def test_a_cluster_hold_saved_before_a_restart_is_lifted_once_the_coordinator_answers(fake_exchange,
+                                                                                        fake_runtime):
+    binance, okx, runtime, _app = _world(fake_exchange, fake_runtime)
+    saved = {"state": "REDUCING", "reason": "redis unreachable (ConnectionError)", "source": "cluster"}
+    runtime.store("hedge_state_v1", json.dumps(saved))
+    restarted = App(Api.from_globals(runtime.globals()), parse_params(json.dumps(BASE)))
+    assert restarted.start()
+    assert restarted.state is TradingState.ACTIVE
+    assert _switches(runtime)[-1] == "trading state REDUCING -> ACTIVE: redis reachable again #ff0000@"
