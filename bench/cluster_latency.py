@@ -11,7 +11,6 @@ with an append-only file like a deployment.
 from __future__ import annotations
 
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,17 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis  # noqa: E402
 from conftest import FakeExchange, FakeRuntime  # noqa: E402
 
+from fmz_compat.cluster_cli import free_port, wait_redis  # noqa: E402
 from hedge.app import App  # noqa: E402
 from hedge.config import config_from_dict  # noqa: E402
 from hedge.fmz import Api  # noqa: E402
 
 SYMBOL = "BTC_USDT"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _app(cluster: dict | None) -> tuple[App, list[float]]:
@@ -90,19 +84,14 @@ def main(rounds: int = 400) -> None:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server not installed: bash tools/test.sh installs it")
-    port = _free_port()
+    port = free_port()
     folder = tempfile.mkdtemp(prefix="bench-redis-")
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder,
                                "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
                               stdout=subprocess.DEVNULL)
     try:
+        wait_redis(port, None, lambda: server.poll() is None)
         client = redis.Redis(port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.02)
         pings = []
         for _ in range(rounds):
             started = time.perf_counter()
