@@ -118,6 +118,7 @@ class Exchange(FmzExchangeObject):
         self._feeds: dict[str, Any] = {}
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
+        self._pairs_listed = 0
         self._unlisted_said: set[str] = set()  # pairs whose "not a market here" line is already in the log
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Exchange(FmzExchangeObject):
             raise CallFailed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
         if self._futures and ct not in SUPPORTED_CONTRACTS:
             raise CallFailed(f"contract type {ct!r} is not simulated (only \"swap\")")
-        if self._acc.quote(pair) is None:
+        if self._acc.quote(pair) is None and not self._world.list_pair(pair):
             raise _Unlisted(pair, self._name)
         return pair, ct
 
@@ -207,7 +208,7 @@ class Exchange(FmzExchangeObject):
                 raise CallFailed("SetContractType is for futures exchanges")
             if contract_type not in SUPPORTED_CONTRACTS:
                 raise CallFailed(f"contract type {contract_type!r} is not simulated (only \"swap\")")
-            if self._acc.quote(self._currency) is None:
+            if self._acc.quote(self._currency) is None and not self._world.list_pair(self._currency):
                 raise _Unlisted(self._currency, self._name)
             self._contract = contract_type
             native = self._acc.contract(self._currency).native
@@ -339,7 +340,8 @@ class Exchange(FmzExchangeObject):
 
     def _listing(self) -> list[tuple[str, Any, str, str]]:
         """(pair, quote, native symbol, FMZ symbol) of every instrument this account can trade."""
-        if self._pairs_cache is None:
+        if self._pairs_cache is None or self._pairs_listed != len(self._world.quotes):
+            self._pairs_listed = len(self._world.quotes)  # a pair listed on request since (list_pair)
             key = self._acc.market_key
             self._pairs_cache = [(pair, q, self._acc.contract(pair).native, self._fmz_symbol(pair))
                                  for (market, pair), q in self._world.quotes.items() if market == key(pair)]

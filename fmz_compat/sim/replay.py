@@ -250,6 +250,9 @@ class ReplayWorld(SimWorld):
         self._apply_until(self.start_ms, warmup=True)  # books as they stand when the window opens
 
     # --- construction -------------------------------------------------------------------------
+    def list_pair(self, pair: str) -> bool:
+        return False  # a recording holds the markets it recorded, no others
+
     def _build_markets(self, cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None:
         header = self.header
         where = f"recording {self.path}"

@@ -153,7 +153,12 @@ class SimWorld:
                 for pair in cfg.symbols:
                     markets.add((venue, pair))
                 markets.add((venue, b.currency.upper()))
-        for market, pair in sorted(markets):
+        self._funding_hours = funding_hours
+        self._add_markets(cfg, funding_hours, sorted(markets))
+
+    def _add_markets(self, cfg: SimConfig, funding_hours: dict[tuple[str, str], int],
+                     markets: list[tuple[str, str]]) -> None:
+        for market, pair in markets:
             sp = P.symbol_params(pair)
             coin = self.coins.get(sp.base)
             if coin is None:
@@ -179,6 +184,43 @@ class SimWorld:
                 self._funded.append(q)
             coin.add_quote(q)
             self.quotes[(market, pair)] = q
+
+    def list_pair(self, pair: str) -> bool:
+        """List a USDT pair of a coin the simulator knows but this run did not list, when a call first asks
+        for it: FMZ's backtester loads a pair's data on request (syntax guide, exchange.GetTickers: after
+        market calls it returns "all trading pairs that have been requested"). The coin's path is built from
+        the window's start and stepped to now (bars, funding settlements), so its market is the one
+        `--symbols PAIR` gives. False when the pair cannot be listed (another quote, an unknown coin)."""
+        pair = pair.upper()
+        base, _, quote = pair.partition("_")
+        if quote != "USDT" or base in self.coins or base not in P.known_coins():
+            return False
+        markets: set[tuple[str, str]] = set()
+        for b in self.cfg.bindings:
+            venue, futures = _venue_of(b.eid)
+            if not futures:
+                markets.add((f"{venue}:spot", pair))
+            elif not b.currency.upper().endswith("_USD"):
+                markets.add((venue, pair))
+        if not markets:
+            return False
+        funded_before = len(self._funded)
+        self._add_markets(self.cfg, self._funding_hours, sorted(markets))
+        coin, funded = self.coins[base], self._funded[funded_before:]
+        while coin.k < self.k:  # the chunks of advance(): bars close and funding rolls on the way
+            nxt = min(self.k, (coin.k // self.chunk_k + 1) * self.chunk_k)
+            for q in funded:
+                if coin.k < q.funding.next_k < nxt:
+                    nxt = q.funding.next_k
+            coin.advance(nxt)
+            for q in funded:
+                if q.funding.next_k == nxt:  # nobody holds the new pair: the settlement only rolls the rate
+                    q.funding.roll(self.start_ms + nxt * self.step_ms)
+            coin.close_bars(self.minute_k)
+            for q in coin.quotes:
+                q.hi = q.lo = q.price
+                q.mhi = q.mlo = q.mark
+        return True
 
     def _price_level(self, cfg: SimConfig, base: str) -> Any:
         """The real level at the window's date (fmz_compat.sim.history), when asked for and known."""

@@ -31,13 +31,15 @@ SWITCHES_TO_AN_UNKNOWN_COIN = """
 """
 
 
-def _run(tmp_path: Path, source: str) -> tuple[int, list[tuple[int, str]]]:
+def _run(tmp_path: Path, source: str, *extra: str) -> tuple[int, list[tuple[int, str]]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     strategy = tmp_path / "s.py"
     strategy.write_text(textwrap.dedent(source))
     out = tmp_path / "runs"
     code = main(["backtest", str(strategy), "--duration", "1h", "--venues", "binance", "--out", str(out),
-                 "--quiet"])
-    db = sqlite3.connect(out / "1" / "1.db3")
+                 "--quiet", *extra])
+    robot = sorted(out.iterdir(), key=lambda p: int(p.name))[-1]
+    db = sqlite3.connect(robot / f"{robot.name}.db3")
     rows = db.execute("SELECT LogType, Extra FROM log ORDER BY Id").fetchall()
     db.close()
     return code, rows
@@ -57,3 +59,35 @@ def test_a_pair_of_an_unknown_coin_built_at_run_time_returns_none_with_one_clear
                       "market"]
     assert "last error names it True" in lines
     assert "back on BTC True" in lines
+
+
+SWITCHES_TO_A_KNOWN_COIN_LATER = """
+    def main():
+        exchange.SetContractType("swap")
+        Sleep(9 * 3600 * 1000)  # past the 08:00 funding settlement
+        coin = "SO" + "L"  # SOL: a coin the simulator knows, named in no string, so not listed at the start
+        exchange.SetCurrency(coin + "_USDT")
+        t = exchange.GetTicker()
+        bars = exchange.GetRecords(PERIOD_H1)
+        funding = exchange.GetFundings(coin + "_USDT.swap")
+        Log("sol", t.Last, t.Buy, t.Sell, [b.Close for b in bars[-4:]], funding[0].Rate if funding else None)
+        Log("order", exchange.Buy(-1, 1) is not None)
+"""
+
+
+def test_a_known_coin_asked_for_at_run_time_is_listed_with_the_market_it_would_have_had(tmp_path):
+    # FMZ's backtester loads a pair's data when a call first asks for it (syntax guide, exchange.GetTickers:
+    # after market calls it returns "all trading pairs that have been requested"). Listed on request after
+    # 9 simulated hours, SOL's ticker, hour bars and funding rate are those of a run that lists it from the
+    # start with --symbols.
+    code, rows = _run(tmp_path / "asked", SWITCHES_TO_A_KNOWN_COIN_LATER, "--duration", "10h")
+    asked = [text for _type, text in rows]
+    code_listed, rows = _run(tmp_path / "listed", SWITCHES_TO_A_KNOWN_COIN_LATER, "--duration", "10h",
+                             "--symbols", "BTC_USDT,SOL_USDT")
+    listed = [text for _type, text in rows]
+    assert code == code_listed == 0
+    sol = [line for line in asked if line.startswith("sol ")]
+    assert len(sol) == 1 and "None" not in sol[0]
+    assert sol == [line for line in listed if line.startswith("sol ")]
+    assert "order True" in asked
+    assert not [t for t, _text in rows if t == LOG_TYPE_ERROR]
