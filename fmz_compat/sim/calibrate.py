@@ -154,7 +154,12 @@ def main_realvol(argv: list[str]) -> int:
     from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
     from fmz_compat.sim import create_world
 
-    ap = argparse.ArgumentParser(prog="python -m fmz_compat.sim.calibrate realvol")
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, exit 2
+            print(f"calibrate realvol: {message} (see --help)", file=sys.stderr)
+            raise SystemExit(2)
+
+    ap = _Parser(prog="python -m fmz_compat.sim.calibrate realvol")
     ap.add_argument("--start", default="2023-03-01", help="UTC date inside 2023-01-01..2024-06-30")
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--coin", default="BTC", choices=("BTC", "ETH"))
@@ -164,12 +169,17 @@ def main_realvol(argv: list[str]) -> int:
     if not ns.data.exists():
         print(f"data file {ns.data} not found; pass --data PATH to all_exchanges.csv", file=sys.stderr)
         return 2
-    start_ms = int(datetime.fromisoformat(ns.start).replace(tzinfo=UTC).timestamp() * 1000)
+    try:
+        start_ms = int(datetime.fromisoformat(ns.start).replace(tzinfo=UTC).timestamp() * 1000)
+    except ValueError:
+        print(f"calibrate realvol: --start {ns.start!r} is not a date: use YYYY-MM-DD", file=sys.stderr)
+        return 2
     end_ms = start_ms + ns.days * 86_400_000
     bars = [(ms, coins[ns.coin]) for ms, coins in binance_bars(ns.data)
             if start_ms + 28_800_000 <= ms <= end_ms]
     if len(bars) < 2:
-        print(f"no 8-hour bars of {ns.coin} between {ns.start} and {ns.days} days later", file=sys.stderr)
+        print(f"calibrate realvol: no 8-hour bars of {ns.coin} from {ns.start} over {ns.days} days: the data "
+              "covers 2023-01-01..2024-07-01", file=sys.stderr)
         return 2
     pair = f"{ns.coin}_USDT"
     cfg = SimConfig(seed=ns.seed, start_ms=start_ms, symbols=(pair,), dated_prices=True,

@@ -13,6 +13,7 @@ import pytest
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from fmz_compat.sim.calibrate import binance_bars
+from fmz_compat.sim.calibrate import main as calibrate
 from fmz_compat.sim.history import DATA_8H
 
 REAL_CSV = Path("/work/shared/data/xex_8h_perps_2023_2024/all_exchanges.csv")
@@ -81,3 +82,18 @@ def test_realised_volatility_on_the_real_path_is_the_real_one(coin, start):
     minutes = [last[ms] for ms in sorted(last) if bars[0][0] - EIGHT_HOURS_MS <= ms <= bars[-1][0]]
     assert _realised(minutes, 1) / real_range == pytest.approx(1.0, abs=0.10)
     assert _realised(minutes, 60) / real_range == pytest.approx(1.0, abs=0.25)
+
+
+def test_the_realvol_command_prints_both_paths_and_refuses_bad_input_in_one_line(capsys):
+    argv = ["calibrate", "realvol", "--start", "2023-03-08", "--days", "2", "--data", str(REAL_CSV)]
+    assert calibrate(argv) == 0
+    real, simulated = capsys.readouterr().out.splitlines()[1:]
+    assert real.split()[:2] == ["real", "8h"] and simulated.split()[:2] == ["simulated", "8h"]
+    for argv in (["--start", "2019-01-01"], ["--start", "March"]):
+        assert calibrate(["calibrate", "realvol", *argv, "--data", str(REAL_CSV)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("calibrate realvol: "), err
+    with pytest.raises(SystemExit) as stop:
+        calibrate(["calibrate", "realvol", "--coin", "XRP"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("calibrate realvol: "), err
