@@ -60,7 +60,7 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     """(ServerConfig, port) from the venue-server arguments; UsageError names the fix."""
     from fmz_compat.header import parse_time_ms
     from fmz_compat.sim.server import ServerConfig, parse_latency
-    from fmz_compat.sim.world import _venue_of
+    from fmz_compat.sim.world import venue_of
 
     if not 0 <= ns.port <= 65535:
         raise UsageError(f"--port {ns.port} must be 0..65535 (0 picks a free port)")
@@ -90,7 +90,7 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     bindings = tuple(ExchangeBinding(eid=venue_eid(v), currency="BTC_USDT",
                                      balance=10_000.0 if ns.balance is None else ns.balance) for v in names)
     try:
-        venues = {_venue_of(b.eid)[0] for b in bindings}
+        venues = {venue_of(b.eid)[0] for b in bindings}
         latency = parse_latency(ns.latency, venues)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -25,7 +25,7 @@ from fmz_compat.sim import params as P
 from fmz_compat.sim.account import Account, VenueError
 from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.replay_format import RecordingHeader, iter_events, read_header
-from fmz_compat.sim.world import SimWorld, _venue_of
+from fmz_compat.sim.world import SimWorld, venue_of
 
 MINUTE_MS = 60_000
 MARK_SMOOTHING_MS = P.MARK_SMOOTHING_S * 1000.0
@@ -258,7 +258,7 @@ class ReplayWorld(SimWorld):
         where = f"recording {self.path}"
         bound: list[str] = []
         for b in cfg.bindings:
-            venue, futures = _venue_of(b.eid)
+            venue, futures = venue_of(b.eid)
             base, quote = b.currency.upper().split("_")
             if not futures or quote != "USDT":
                 raise ValueError(

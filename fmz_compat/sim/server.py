@@ -43,7 +43,7 @@ from fmz_compat.core import LOG_TYPE_ERROR, SimConfig
 from fmz_compat.run_stats import utc_text
 from fmz_compat.sim.exchange import Exchange
 from fmz_compat.sim.lockstep import CALL, SLEEP, LockstepClock
-from fmz_compat.sim.world import SimWorld, _venue_key
+from fmz_compat.sim.world import SimWorld, venue_key
 from fmz_compat.venue_protocol import NODE_HEADER, NODE_NAME
 
 ANY_NODE = "*"
@@ -348,7 +348,7 @@ class VenueServer:
                              "drop \"node\" to inject it on the venue for every node")
         if not NODE_NAME.match(node):
             raise ValueError(f"node {node!r}: use 1..64 letters, digits, '_', '.', '-'")
-        venue = _venue_key(venue)
+        venue = venue_key(venue)
         with self.lock:
             now_ms = self.clock.now_ns() // 1_000_000
             start = now_ms if from_ms is None else max(from_ms, now_ms)
@@ -528,7 +528,7 @@ class VenueServer:
             w.clear_faults(body.get("venue"))
             with self.lock:
                 self._links_down = {k: v for k, v in self._links_down.items()
-                                    if body.get("venue") is not None and k[1] != _venue_key(body["venue"])}
+                                    if body.get("venue") is not None and k[1] != venue_key(body["venue"])}
             return {"ok": True}
         if action == "latency":
             node, venue, ms = str(body["node"]), str(body["venue"]).lower(), int(body["ms"])

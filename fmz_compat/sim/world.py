@@ -128,7 +128,7 @@ class SimWorld:
         self._make_exchange = make_exchange
         self._build_markets(cfg, funding_hours or {})
         for i, b in enumerate(cfg.bindings):
-            venue, futures = _venue_of(b.eid)
+            venue, futures = venue_of(b.eid)
             self.accounts.append(Account(self, i, venue, futures, b.balance, b.stocks, b.currency, b.fee))
         self.equity_start = [a.equity_usdt() for a in self.accounts]
         self.exchanges = [self._new_exchange(acc, b)
@@ -141,7 +141,7 @@ class SimWorld:
         """One generated quote per (venue market, pair) the bindings and symbols need."""
         markets: set[tuple[str, str]] = set()
         for b in cfg.bindings:
-            venue, futures = _venue_of(b.eid)
+            venue, futures = venue_of(b.eid)
             base, quote = b.currency.upper().split("_")
             if not futures:
                 for pair in cfg.symbols:
@@ -197,7 +197,7 @@ class SimWorld:
             return False
         markets: set[tuple[str, str]] = set()
         for b in self.cfg.bindings:
-            venue, futures = _venue_of(b.eid)
+            venue, futures = venue_of(b.eid)
             if not futures:
                 markets.add((f"{venue}:spot", pair))
             elif not b.currency.upper().endswith("_USD"):
@@ -314,7 +314,7 @@ class SimWorld:
         `fraction` of its size, closed by the venue at the mark (`Account.auto_deleverage`). Venues do this
         to the most profitable, most leveraged positions when a liquidation leaves a loss the insurance fund
         does not cover: in a crash that is the winning leg of a hedge."""
-        key = _venue_key(venue)
+        key = venue_key(venue)
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"ADL fraction {fraction} must be in (0, 1]")
 
@@ -423,7 +423,7 @@ class SimWorld:
                              scope: str = "all", title: str = "system upgrade") -> None:
         """A maintenance window the venue announces at `announce_ms` (default: now) on its status endpoint
         and then keeps: during it the venue is down (scope "all") or refuses every order ("orders")."""
-        venue = _venue_key(venue)
+        venue = venue_key(venue)
         if scope not in ("all", "orders"):
             raise ValueError(f"maintenance scope {scope!r}: use 'all' or 'orders'")
         if end_ms <= begin_ms:
@@ -434,7 +434,7 @@ class SimWorld:
         self.schedule(venue, "down" if scope == "all" else "refuse_orders", begin_ms, end_ms)
 
     def _add_window(self, venue: str, fault: str, until_ms: int, from_ms: int | None, replace: bool) -> None:
-        venue = _venue_key(venue)
+        venue = venue_key(venue)
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
         with self.lock:
@@ -468,7 +468,7 @@ class SimWorld:
                 self.faults.clear()
                 self._pending_stale.clear()
             else:
-                key = _venue_key(venue)
+                key = venue_key(venue)
                 self.faults.pop(key, None)
                 self._pending_stale = [p for p in self._pending_stale if p[1] != key]
 
@@ -567,7 +567,7 @@ class SimWorld:
             if not 0 <= venue < len(self.accounts):
                 raise ValueError(f"account index {venue} out of range 0..{len(self.accounts) - 1}")
             return self.accounts[venue]
-        key = _venue_key(venue)
+        key = venue_key(venue)
         for acc in self.accounts:
             if acc.venue == key and acc.futures:
                 return acc
@@ -664,7 +664,7 @@ def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None
     if not cfg.bindings:
         raise ValueError("no exchange bound: add at least one binding (e.g. Futures_Binance)")
     for b in cfg.bindings:  # an unknown exchange first: its currency may be no crypto pair (CTP's FUTURES)
-        _venue_of(b.eid)
+        venue_of(b.eid)
     for pair in (*cfg.symbols, *(b.currency for b in cfg.bindings)):
         parts = pair.split("_") if isinstance(pair, str) else []
         if len(parts) != 2 or not all(p.isalnum() for p in parts):
@@ -680,7 +680,9 @@ def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None
                              f"{', '.join(P.VENUES)} and hours one of 1, 2, 4, 8")
 
 
-def _venue_of(eid: str) -> tuple[str, bool]:
+def venue_of(eid: str) -> tuple[str, bool]:
+    """(venue, futures) of an FMZ exchange id: Futures_Binance -> ("binance", True); ValueError naming the
+    simulated ones otherwise."""
     hit = P.EID_VENUE.get(eid)
     if hit is None:
         known = ", ".join(sorted(P.EID_VENUE))
@@ -689,7 +691,8 @@ def _venue_of(eid: str) -> tuple[str, bool]:
     return hit
 
 
-def _venue_key(name: str) -> str:
+def venue_key(name: str) -> str:
+    """The simulator's venue key of a venue name or FMZ exchange id (binance, Futures_Binance -> binance)."""
     if name in P.VENUES:
         return name
     if name in P.EID_VENUE:
