@@ -208,7 +208,7 @@ class App:
             exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
             adapter_view = callable(getattr(raw_exchange, "rate_budget", None))  # fmz_compat's live objects
             if isinstance(self.budget, AdapterAwareBudget) and adapter_view:
-                self.budget.watch(key, lambda ex=raw_exchange: ex.rate_budget())
+                self.budget.watch(key, _budget_reader(raw_exchange))
             specs = load_specs(exchange, self.cfg.symbols)
             if specs is None:
                 specs = saved_specs(self.api.store, key)
@@ -793,8 +793,8 @@ class App:
         before = len(self.ledger.pairs)
         self.book.drop_pairs()
         for symbol in self.cfg.symbols:
-            longs = [[k[0], q] for k, q in sorted(positions.items()) if k[1] == symbol and q > 0]
-            shorts = [[k[0], -q] for k, q in sorted(positions.items()) if k[1] == symbol and q < 0]
+            longs = [(k[0], q) for k, q in sorted(positions.items()) if k[1] == symbol and q > 0]
+            shorts = [(k[0], -q) for k, q in sorted(positions.items()) if k[1] == symbol and q < 0]
             while longs and shorts:
                 (long_key, long_qty), (short_key, short_qty) = longs[0], shorts[0]
                 qty = min(long_qty, short_qty)
@@ -803,8 +803,8 @@ class App:
                     long_price=self._position_price(long_key, symbol),
                     short_price=self._position_price(short_key, symbol), fees=Decimal(0),
                     client_ids=(), now_ms=self.now_ms)
-                longs[0][1] -= qty
-                shorts[0][1] -= qty
+                longs[0] = (long_key, long_qty - qty)
+                shorts[0] = (short_key, short_qty - qty)
                 longs = [item for item in longs if item[1] > 0]
                 shorts = [item for item in shorts if item[1] > 0]
         self.book.save()
@@ -1798,3 +1798,7 @@ class App:
                 return venue
         raise KeyError(key)
 
+
+def _budget_reader(exchange: Any) -> Callable[[], Any]:
+    """The venue's own budget view, looked up at each read (a live object may rebind it)."""
+    return lambda: exchange.rate_budget()

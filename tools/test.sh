@@ -9,6 +9,7 @@ command -v redis-server >/dev/null || { say "installing redis-server (apt-get): 
 drive it through Playwright"; apt_install chromium; }
 say "installing the pinned packages and the test extras into .venv ..."
 "$VENV_PY" -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-say "ruff, then pytest"
+say "ruff, mypy --strict hedge, then pytest"
 "$VENV_PY" -m ruff check .
+"$VENV_PY" -m mypy --strict hedge
 exec "$VENV_PY" -m pytest "$@"

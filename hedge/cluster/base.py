@@ -84,6 +84,7 @@ class Coordinator:
     client_prefix = "hg"
     shared = False  # True: the pair ledger lives outside this process (reconcile must take a stable view)
     reachable = True  # False while the shared state cannot be reached (a cluster's Redis is away)
+    store: Callable[..., Any] | None = None  # the runtime's _G, where a coordinator keeps its own marks
 
     def attach(self, host: ClusterHost) -> None:
         self._host = host
