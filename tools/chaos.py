@@ -20,7 +20,8 @@ above one lot, split by what was going on (a venue down or answering 429, a venu
 ago, an order the venue landed after its call timed out and the strategy has not read positions there
 since, an ADL of our leg within `adl_bound_ms`, the time the strategy needs to see it, an order of the
 strategy in flight, i.e. journaled and not booked, or otherwise); the longest stretch above one lot while
-a venue was out against outage.max_unhedged_s / _usdt; orphaned orders (open on a venue, unknown to the
+a venue was out, held on the venues that trade, against outage.max_unhedged_s / _usdt (what the venue that is
+out holds itself is shown apart); orphaned orders (open on a venue, unknown to the
 ledger's journal) seen at each restart and at the end; ledger-vs-venue mismatches left after recovery
 (checked 10 minutes after each restart and at the end, when no venue is down and no execution unfinished);
 stops fired per level (from the strategy's risk engine, when it has one); how far unit NAV moved through
@@ -153,16 +154,29 @@ class Exposure:
         ("venue_down", "recovering", "late_landing", "adl", "in_flight", "otherwise"), 0))
     otherwise_episodes: list[dict[str, Any]] = field(default_factory=list)
     size_bound_usdt: float = math.inf  # outage.max_unhedged_usdt
-    # stretches above one lot while a venue is out: longest, largest USDT, longest above size_bound_usdt
+    # base -> venue -> signed position, and the venues out at a moment (venue -> since when): what a venue
+    # that is out holds of the net exposure is no leg the strategy can cut (see _down)
+    venue_nets: dict[str, dict[str, float]] = field(default_factory=dict)
+    out_since: Callable[[int], dict[str, int]] = lambda _now_ms: {}
+    # stretches while a venue is out with more than one lot unhedged on the venues that trade: longest,
+    # largest USDT, longest above size_bound_usdt (the policy's bound)
     down_episode: dict[str, Any] | None = None
     down_longest_ms: int = 0
     down_max_usdt: float = 0.0
     down_over_size_ms: int = 0
     down_worst: dict[str, Any] | None = None
+    # stretches with more than one lot of it held on the venue that is out (shown, not bounded)
+    held_episode: dict[str, Any] | None = None
+    held_longest_ms: int = 0
+    held_max_usdt: float = 0.0
+    held_worst: dict[str, Any] | None = None
 
-    def update(self, base: str, net: float, now_ms: int, cause: Callable[[int], str]) -> None:
+    def update(self, base: str, net: float, now_ms: int, cause: Callable[[int], str],
+               venues: dict[str, float] | None = None) -> None:
         self.sample(now_ms, cause)
         self.nets[base] = net
+        if venues is not None:
+            self.venue_nets[base] = venues
         self.peak_lots = max(self.peak_lots, abs(net) / self.lots[base])
         self.above = any(abs(n) > self.lots[b] * (1 + 1e-9) for b, n in self.nets.items())
 
@@ -191,17 +205,50 @@ class Exposure:
         self.last_ms = now_ms
 
     def _down(self, now_ms: int) -> None:
-        """What was held from last_ms to now while a venue was out (one stretch with the last one)."""
-        usdt = max(abs(n) * self.price(b) for b, n in self.nets.items())
+        """What was held from last_ms to now while a venue was out, split per coin by where it is held.
+
+        outage.max_unhedged_s / _usdt bound the part the venues that trade hold: a leg there whose hedge is
+        on the venue that is out (an opening's filled leg, a hedge gone there) can be cut reduce-only. The
+        part the venue that is out holds itself (a close or stop whose leg there was refused while its hedge
+        closed, reliability.md: "closed when its venue trades") no order can reach until that venue answers:
+        its stretches are measured apart, shown and not held to the bound. A coin's net exposure is held by
+        the venues that are out as far as their positions there point the same way."""
+        outs = self.out_since(now_ms)
+        reach_usdt = held_usdt = 0.0
+        reach_over = held_over = False
+        for base, net in self.nets.items():
+            out = sum(self.venue_nets.get(base, {}).get(v, 0.0) for v in outs)
+            held = min(abs(net), abs(out)) if net * out > 0 else 0.0
+            lot = self.lots[base] * (1 + 1e-9)
+            price = self.price(base)
+            if abs(net) - held > lot:
+                reach_over, reach_usdt = True, max(reach_usdt, (abs(net) - held) * price)
+            if held > lot:
+                held_over, held_usdt = True, max(held_usdt, held * price)
+        start = max([self.last_ms, *outs.values()])  # what was held before the venue went out is not this
+        if reach_over:
+            self._reachable(start, now_ms, reach_usdt)
+        if held_over:
+            episode = self.held_episode
+            if episode is None or episode["until_ms"] != self.last_ms:
+                episode = self.held_episode = {"from_ms": start, "until_ms": now_ms}
+            episode["until_ms"] = now_ms
+            if now_ms - episode["from_ms"] > self.held_longest_ms:
+                self.held_longest_ms = now_ms - episode["from_ms"]
+                self.held_worst = dict(episode)
+            self.held_max_usdt = max(self.held_max_usdt, held_usdt)
+
+    def _reachable(self, start_ms: int, now_ms: int, usdt: float) -> None:
+        """One stretch with the last one above one lot unhedged on the venues that trade."""
         episode = self.down_episode
         if episode is None or episode["until_ms"] != self.last_ms:
-            episode = self.down_episode = {"from_ms": self.last_ms, "until_ms": now_ms, "max_usdt": 0.0,
+            episode = self.down_episode = {"from_ms": start_ms, "until_ms": now_ms, "max_usdt": 0.0,
                                            "over_size_ms": 0, "over_since_ms": None}
         episode["until_ms"] = now_ms
         episode["max_usdt"] = max(episode["max_usdt"], usdt)
         if usdt > self.size_bound_usdt:
             if episode["over_since_ms"] is None:
-                episode["over_since_ms"] = self.last_ms
+                episode["over_since_ms"] = start_ms
             episode["over_size_ms"] = max(episode["over_size_ms"], now_ms - episode["over_since_ms"])
         else:
             episode["over_since_ms"] = None
@@ -281,6 +328,7 @@ class ChaosRun:
         # by start: _venue_out stops at the first window still ahead
         self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
                                     if f.fault in DOWN_FAULTS)
+        self.exposure.out_since = self._venues_out
         self.kills = list(self.schedule.kills)
         self.kill: Any = None
         self.checks: list[int] = []  # ms of pending ledger-vs-venue checks
@@ -511,8 +559,9 @@ class ChaosRun:
         if base not in self.exposure.lots:
             return
         coin = self.world.coins[base]
-        net = sum(q.net_base for q in coin.quotes if ":" not in q.market)
-        self.exposure.update(base, net, self.world.now_ms(), self._cause)
+        venues = {q.market: q.net_base for q in coin.quotes if ":" not in q.market}
+        self.exposure.update(base, sum(venues.values()), self.world.now_ms(), self._cause, venues)
+        net = self.exposure.nets[base]
         within = abs(net) <= self.exposure.lots[base] * (1 + 1e-9)
         for adl in self.adls:  # hedged by the strategy: at the runtime clock (the world moves by steps)
             if within and adl["coin"] == base and adl["within_one_lot_after_s"] is None:
@@ -555,6 +604,16 @@ class ChaosRun:
             if now_ms < until + grace:
                 state = "recovering"
         return state
+
+    def _venues_out(self, now_ms: int) -> dict[str, int]:
+        """The venues down, rate-limited or refusing orders at now_ms, each with the start of its window."""
+        out: dict[str, int] = {}
+        for start, until, venue in self._down_windows:
+            if start > now_ms:
+                break
+            if now_ms < until:
+                out[venue] = min(out.get(venue, start), start)
+        return out
 
     def _cause(self, now_ms: int) -> str:
         out = self._venue_out(now_ms)
@@ -637,7 +696,8 @@ class ChaosRun:
         return out
 
     def _outage_figures(self) -> dict[str, Any]:
-        """|net exposure| above one lot while a venue was out, against outage.max_unhedged_s / _usdt: within
+        """|net exposure| above one lot held on the venues that trade while a venue was out (Exposure._down),
+        against outage.max_unhedged_s / _usdt: within
         the bound when no stretch outlasted max_unhedged_s, and none stayed above max_unhedged_usdt, by more
         than OUTAGE_BOUND_SLACK_S."""
         e = self.exposure
@@ -645,6 +705,9 @@ class ChaosRun:
         return {"longest_s": longest, "max_usdt": round(e.down_max_usdt, 2), "over_size_s": over,
                 "longest_at": e.down_worst, "bound_s": self.bound_s, "bound_usdt": self.bound_usdt,
                 "slack_s": OUTAGE_BOUND_SLACK_S,
+                # held on the venue that is out (a refused close's leg there): shown, not bounded
+                "held_on_out_venue": {"longest_s": e.held_longest_ms / 1000,
+                                      "max_usdt": round(e.held_max_usdt, 2), "longest_at": e.held_worst},
                 "within_bound": (longest <= self.bound_s + OUTAGE_BOUND_SLACK_S
                                  and over <= OUTAGE_BOUND_SLACK_S)}
 

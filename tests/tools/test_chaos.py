@@ -251,6 +251,45 @@ def test_exposure_while_a_venue_is_out_is_measured_against_the_unhedged_policy_b
     assert exposure.down_max_usdt == 7_500 and exposure.down_worst == {"from_ms": 1_000, "until_ms": 81_000}
 
 
+def test_a_refused_close_leaves_its_leg_on_the_venue_that_is_out_shown_apart_from_the_policy_bound():
+    """Chaos seed 7 (issue #17): bybit refused a close's leg while binance's leg closed, so bybit alone held
+    1.09 ETH for the 212 s it kept refusing, and the run failed the outage.max_unhedged_s bound. That bound
+    is for a leg the venues that trade hold (an opening's filled leg whose hedge is on the venue that died:
+    Risk.bound_unhedged cuts it reduce-only); what the venue that is out holds itself no order reaches until
+    it answers (reliability.md: "closed when its venue trades"). It is measured apart, and shown."""
+    lots = {"BTC": 0.001}
+    exposure = chaos.Exposure(lots, lambda base: 50_000.0, {"BTC": 0.0}, size_bound_usdt=5000.0,
+                              out_since=lambda now_ms: {"okx": 5_000} if 5_000 <= now_ms < 400_000 else {})
+
+    def down(now_ms: int) -> str:
+        return "venue_down" if 5_000 <= now_ms < 400_000 else "otherwise"
+    exposure.update("BTC", 0.0, 1_000, down, {"okx": 0.05, "binance": -0.05})    # one pair, hedged
+    exposure.update("BTC", 0.05, 10_000, down, {"okx": 0.05, "binance": 0.0})    # okx refused the close
+    exposure.update("BTC", 0.0, 130_000, down, {"okx": 0.0, "binance": 0.0})     # okx's leg closed at last
+    assert (exposure.down_longest_ms, exposure.held_longest_ms) == (0, 120_000)
+    assert exposure.held_max_usdt == 2_500 and exposure.held_worst == {"from_ms": 10_000, "until_ms": 130_000}
+
+    exposure.update("BTC", 0.05, 150_000, down, {"okx": 0.0, "binance": 0.05})   # an opening: okx's leg died
+    exposure.update("BTC", 0.0, 250_000, down, {"okx": 0.0, "binance": 0.0})     # cut after 100 s
+    assert exposure.down_longest_ms == 100_000 and exposure.down_max_usdt == 2_500
+    # net short 0.03 with okx long: okx holds none of it, binance all
+    exposure.update("BTC", -0.03, 260_000, down, {"okx": 0.02, "binance": -0.05})
+    exposure.update("BTC", 0.0, 390_000, down, {"okx": 0.0, "binance": 0.0})
+    assert exposure.down_longest_ms == 130_000 and exposure.held_longest_ms == 120_000
+
+
+def test_exposure_held_before_a_venue_went_out_counts_against_the_bound_from_its_outage_start():
+    lots = {"BTC": 0.001}
+    exposure = chaos.Exposure(lots, lambda base: 50_000.0, {"BTC": 0.0}, size_bound_usdt=5000.0,
+                              out_since=lambda now_ms: {"okx": 50_000} if now_ms >= 50_000 else {})
+
+    def cause(now_ms: int) -> str:
+        return "venue_down" if now_ms >= 50_000 else "in_flight"
+    exposure.update("BTC", 0.05, 20_000, cause, {"binance": 0.05})
+    exposure.update("BTC", 0.0, 60_000, cause, {"binance": 0.0})
+    assert exposure.down_longest_ms == 10_000  # not the 40 s since it was taken
+    assert exposure.down_worst == {"from_ms": 50_000, "until_ms": 60_000}
+
 def test_the_chaos_run_checks_the_outage_bound_from_the_parameter(tmp_path):
     run = _run(tmp_path)
     assert (run.bound_s, run.bound_usdt) == (60.0, 5000.0)  # outage.max_unhedged_s / _usdt defaults
