@@ -78,6 +78,8 @@ class VenueHealth:
         self.refusal_cooldown_ms = refusal_cooldown_ms
         self.refusals: dict[str, int] = {}  # venue -> orders it refused in a row (definite answers)
         self.refusing: dict[str, int] = {}  # venue -> ms until which its order function stays out
+        # venue -> of its order function's failed calls in a row, the definite refusals (answers all the same)
+        self.refused_in_row: dict[str, int] = {}
         self.cooling: dict[str, int] = {}  # venue -> ms until which no new pair sends an order there
         self._now_ms = now_ms
         self._event = event
@@ -92,12 +94,16 @@ class VenueHealth:
         # bring them back until the notice is released
         self.held: dict[tuple[str, str], str] = {}
 
-    def record(self, venue: str, function: str, ok: bool, method: str = "", unknown: bool = False) -> None:
+    def record(self, venue: str, function: str, ok: bool, method: str = "", unknown: bool = False,
+               refused: bool = False) -> None:
+        """refused: the venue answered the order call with a definite refusal (see `order_refused`)."""
         key = (venue, function)
         if ok:
             self.answered(key)
             return
         self.errors[key] = self.errors.get(key, 0) + 1
+        if refused:
+            self.refused_in_row[venue] = self.refused_in_row.get(venue, 0) + 1
         self.last_error[key] = f"{method} {'timed out' if unknown else 'failed'}"
         if method in PLACING and not unknown:
             self.rejects.append(self._now_ms())
@@ -109,6 +115,8 @@ class VenueHealth:
     def answered(self, key: tuple[str, str]) -> None:
         """`record` of a good answer, for a caller that keeps its (venue, function) key: every call's path."""
         self.errors[key] = 0
+        if self.refused_in_row and key[1] == ORDERS:
+            self.refused_in_row.pop(key[0], None)
         if key in self.out_since and key not in self.held and not self._kept_out(key):
             self._back(*key)
 
@@ -190,8 +198,10 @@ class VenueHealth:
 
     def _refused_only(self, venue: str) -> bool:
         """Its orders are out for refusing them, and its calls answer: no new pairs, but a close is still
-        sent (refused, it changes nothing; a stop held for the cool-down could let a leg be liquidated)."""
-        return (venue in self.refusing and self.errors.get((venue, ORDERS), 0) < self.max_errors
+        sent (refused, it changes nothing; a stop held for the cool-down could let a leg be liquidated).
+        A refusal is an answer: only the order calls that got none count against max_errors here."""
+        unanswered = self.errors.get((venue, ORDERS), 0) - self.refused_in_row.get(venue, 0)
+        return (venue in self.refusing and unanswered < self.max_errors
                 and (venue, ORDERS) not in self.held)
 
     def order_timed_out(self, venue: str, method: str) -> None:
@@ -299,9 +309,10 @@ class MonitoredExchange:
                     health.order_accepted(venue)
                 return result
             unknown = bool(flag)
-            health.record(venue, function, False, name, unknown)
+            refused = placing and flag is False
+            health.record(venue, function, False, name, unknown, refused)
             # as the executor reads it: None without the runtime saying "refused" may still land
-            if placing and flag is False:
+            if refused:
                 health.order_refused(venue, name)
             elif placing and result is None:
                 health.order_timed_out(venue, name)

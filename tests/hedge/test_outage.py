@@ -256,3 +256,26 @@ def test_only_definite_refusals_in_a_row_take_a_venues_orders_out_and_lookups_do
         never.CreateOrder("BTC_USDT.swap", "sell", -1, 1.0)
         never.GetOrders()
     assert not off.is_out("okx")
+
+
+def test_refusals_in_a_row_never_make_a_refusing_venue_unable_to_take_closes_but_timeouts_do():
+    """Attack on 7353dea: max_errors refusals in a row with no lookup answering between them (a stop retried
+    at its own pace, the venue refusing each) counted as max_errors calls without an answer, so the venue
+    'could not trade' and its stops were held. A refusal is an answer; order calls that time out are not."""
+    from hedge.outage import ORDERS, MonitoredExchange, VenueHealth
+
+    health = VenueHealth(3, lambda: 0, lambda *_: None, 0, 60_000)
+    inner = _Refusing()
+    okx = MonitoredExchange(inner, "okx", health, _FreeBudget())
+    for _ in range(7):
+        okx.CreateOrder("BTC_USDT.swap", "buy", 1, 1.0, {"reduceOnly": True})
+    assert health.is_out("okx", ORDERS) and health.can_trade("okx")
+    inner.last_outcome_unknown = True  # now its order calls get no answer at all
+    for _ in range(2):
+        okx.CreateOrder("BTC_USDT.swap", "buy", 1, 1.0, {"reduceOnly": True})
+    assert health.can_trade("okx")
+    okx.CreateOrder("BTC_USDT.swap", "buy", 1, 1.0, {"reduceOnly": True})
+    assert not health.can_trade("okx")  # three calls in a row without an answer: closes wait
+    inner.last_outcome_unknown = False
+    okx.GetOrders()  # it answers again
+    assert health.can_trade("okx")

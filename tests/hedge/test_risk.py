@@ -285,3 +285,20 @@ def test_a_venue_that_refused_a_stops_closes_three_times_is_still_asked_at_every
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
     assert not any("okx cannot trade" in line for line in sim.logs)
     assert _net(app) == 0
+
+
+def test_a_venue_that_keeps_refusing_a_stops_closes_is_still_asked_once_its_cool_down_began(sim_robot):
+    """Attack on 7353dea: the refusals themselves counted as calls that got no answer, so once okx had
+    refused max_errors more orders after its cool-down began (no order lookup answering in between), it
+    'could not trade': the stops due there were held and, refusing 15 orders of a +45 % run-up's stops,
+    okx's short was liquidated ([0, 1]). A refusal is an answer: the stops keep going there."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=4)
+    okx = _TellsRefusals(sim.world.exchanges[1])
+    sim.world.exchanges[1] = okx
+    sim, app = _hedged(lambda *names, hours: sim, hours=4)
+    okx.refuse = 15
+    _run(sim, app, 240, {20: 1.08, 40: 1.14, 60: 1.18})
+    assert okx.refuse == 0
+    assert not any("okx cannot trade" in line for line in sim.logs)
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    assert _net(app) == 0
