@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
+from hedge.accounts import AccountView
 from hedge.book import Book, LedgerView
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
@@ -77,21 +78,6 @@ WATCH_YOUNG_SETTLES = 2
 PROBE_INTERVAL_MS = 10_000
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
 CLOSE_BACKOFF_MAX_S = 3_600
-
-
-@dataclass
-class AccountView:
-    equity: Decimal = Decimal(0)
-    available: Decimal = Decimal(0)
-    upnl: Decimal = Decimal(0)
-    ok: bool = False
-    margin_used: Decimal = Decimal(0)
-    notional: Decimal = Decimal(0)  # sum of |position| x mark
-    liquidation: tuple[str, Decimal] | None = None  # nearest position: symbol (", estimated"), distance %
-
-    @property
-    def leverage(self) -> Decimal | None:
-        return self.notional / self.equity if self.equity > 0 else None
 
 
 def _base36(number: int) -> str:
@@ -268,7 +254,10 @@ class App:
             own_addresses=[e.address for e in self.cfg.treasury.whitelist], store=self.api.store,
             own_moves=lambda: self.treasury.own_moves() if self.treasury is not None else [])
         self.flow_sources.append(self.transfers.flows)
-        self.treasury = Treasury.load(self, self.cfg.treasury)
+        self.treasury = Treasury(
+            self.cfg.treasury, self.cfg, self.api, self.event, lambda: self.now_ms,
+            {v.key: v.exchange for v in self.venues}, self.accounts, self.transfers,
+            lambda: self.accounting.inception_ms).load()
         if self.cfg.treasury.mode != "off":
             self.treasury.verify_whitelist()
         self.command_handlers["treasury"] = self.treasury.on_command

@@ -23,18 +23,18 @@ Moves between our own venues are not cash flows (hedge/transfers.py matches them
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hedge import store_keys
-from hedge.config import NetworkCost, TreasuryConfig, WhitelistEntry
-from hedge.transfers import OwnMove, TransferRecord, read_funding_balance
+from hedge.accounts import AccountView
+from hedge.config import HedgeConfig, NetworkCost, StopsConfig, TreasuryConfig, WhitelistEntry
+from hedge.fmz import Api
+from hedge.transfers import OwnMove, TransferRecord, TransferWatcher, read_funding_balance
 from hedge.wallets import NATIVE_CHAIN, SUPPORTED_VENUES, Answer, deposit_address, internal_transfer, withdraw
-
-if TYPE_CHECKING:
-    from hedge.app import App
 
 STORE_KEY = store_keys.TREASURY
 ZERO = Decimal(0)
@@ -166,8 +166,15 @@ class Move:
 
 @dataclass
 class Treasury:
-    app: App
     cfg: TreasuryConfig
+    params: HedgeConfig  # the strategy's leverage, margin buffer, PARAMS fees and stop levels
+    api: Api  # _G and the log
+    event: Callable[[str, str], None]  # a graded event (App.event)
+    now_ms: Callable[[], int]  # the turn's clock
+    exchanges: dict[str, Any]  # bound venue -> its exchange object, in binding order
+    accounts: Mapping[str, AccountView]  # each venue's last reading (refreshed in place by its reader)
+    histories: TransferWatcher | None  # the venues' transfer histories (hedge/transfers.py)
+    inception_ms: Callable[[], int]  # the fund's (hedge/accounting.py)
     transfers: list[Transfer] = field(default_factory=list)
     next_id: int = 1
     allocation: dict[str, VenueNeed] = field(default_factory=dict)
@@ -176,44 +183,44 @@ class Treasury:
     _told: dict[str, int] = field(default_factory=dict)   # notify/skip message key -> last time told
 
     # --- persistence ---
-    @classmethod
-    def load(cls, app: App, cfg: TreasuryConfig) -> Treasury:
-        treasury = cls(app, cfg)
-        text = app.api.store(STORE_KEY)
+    def load(self) -> Treasury:
+        """Take the transfers saved in _G (at start); returns itself."""
+        text = self.api.store(STORE_KEY)
         if text:
             try:
                 saved = json.loads(text)
-                treasury.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
-                treasury.next_id = int(saved.get("next_id", 1))
-                treasury.acked = {str(a) for a in saved.get("acked", [])}
+                self.transfers = [Transfer.from_json(t) for t in saved.get("transfers", [])]
+                self.next_id = int(saved.get("next_id", 1))
+                self.acked = {str(a) for a in saved.get("acked", [])}
             except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
                 # without knowing what is in flight, nothing is moved automatically in this run
-                treasury.cfg = replace(cfg, mode="notify" if cfg.mode == "auto" else cfg.mode)
-                app.event(f"treasury: saved transfers unreadable ({exc.__class__.__name__}); automatic "
-                          f"transfers off until _G key {STORE_KEY} is fixed or deleted (check every venue's "
-                          "withdrawal history first)", "critical")
-                return treasury
-            active = treasury.active()
+                cfg = self.cfg
+                self.cfg = replace(cfg, mode="notify" if cfg.mode == "auto" else cfg.mode)
+                self.event(f"treasury: saved transfers unreadable ({exc.__class__.__name__}); automatic "
+                           f"transfers off until _G key {STORE_KEY} is fixed or deleted (check every venue's "
+                           "withdrawal history first)", "critical")
+                return self
+            active = self.active()
             if active:
-                app.event(f"treasury: resuming {len(active)} transfer(s): " + "; ".join(
-                    f"#{t.id} {t.source}->{t.dest} {t.amount} USDT {t.status.value}" for t in active))
-        return treasury
+                self.event(f"treasury: resuming {len(active)} transfer(s): " + "; ".join(
+                    f"#{t.id} {t.source}->{t.dest} {t.amount} USDT {t.status.value}" for t in active), "info")
+        return self
 
     def verify_whitelist(self) -> None:
         """Compare each whitelisted address of a bound venue with the deposit address that venue gives
         for the network; an entry the venue contradicts is not used (error event), one it cannot
         confirm is used (the venue's own withdrawal whitelist still applies) with a warn event."""
-        bound = {v.key for v in self.app.venues}
+        bound = set(self.exchanges)
         for entry in self.cfg.whitelist:
             if entry.venue not in bound or entry.venue not in SUPPORTED_VENUES:
                 continue
             found = deposit_address(self._exchange(entry.venue), entry.venue, entry.network)
             if found is None:
-                self.app.event(f"treasury: {entry.venue} {entry.network} deposit address not readable; "
+                self.event(f"treasury: {entry.venue} {entry.network} deposit address not readable; "
                                f"whitelisted {entry.address} used unverified", "warn")
             elif found != entry.address:
                 self.wrong.add(entry)
-                self.app.event(f"treasury: whitelisted {entry.venue} {entry.network} address {entry.address} "
+                self.event(f"treasury: whitelisted {entry.venue} {entry.network} address {entry.address} "
                                f"is not the deposit address {entry.venue} gives ({found}); not used: correct "
                                "treasury.whitelist", "error")
 
@@ -222,7 +229,7 @@ class Treasury:
         kept = finished + self.active()
         kept.sort(key=lambda t: t.id)
         self.transfers = kept
-        self.app.api.store(STORE_KEY, json.dumps({"next_id": self.next_id, "acked": sorted(self.acked),
+        self.api.store(STORE_KEY, json.dumps({"next_id": self.next_id, "acked": sorted(self.acked),
                                                   "transfers": [t.to_json() for t in kept]}))
 
     def active(self) -> list[Transfer]:
@@ -270,14 +277,14 @@ class Treasury:
         no deposit has credited yet, with their destination: another node's moves (transfers live in each
         node's own _G, so a treasury node that died leaves its moves unknown to the next one) or a person's.
         They count as incoming and hold their routes like our own; one older than timeout_s is lost."""
-        watcher = self.app.transfers
+        watcher = self.histories
         if watcher is None:
             return []
         dest_of = {e.address: e.venue for e in self.cfg.whitelist}
         ours = {(t.source, t.withdrawal_id) for t in self.transfers if t.withdrawal_id}
         asking = [t for t in self.active() if t.status is Status.SENDING]  # ours, found by address later
         credited = set(watcher.view.internal)
-        since = self.app.accounting.inception_ms - DAY_MS
+        since = self.inception_ms() - DAY_MS
         moves = []
         for r in watcher.records.values():
             key = f"{r.venue}:{r.id}"
@@ -293,16 +300,16 @@ class Treasury:
         return moves
 
     def _lost(self, record: TransferRecord) -> bool:
-        return self.app.now_ms - record.time_ms > self.cfg.timeout_s * 1000
+        return self.now_ms() - record.time_ms > self.cfg.timeout_s * 1000
 
     # --- allocation ---
     def allocate(self) -> dict[str, VenueNeed]:
-        app = self.app
+        params = self.params
         target_pct = self.cfg.target_distance_pct
-        max_leverage = _max_venue_leverage(app)
+        max_leverage = _max_venue_leverage(params.stops)
         rows: list[dict[str, Any]] = []
-        for venue in app.venues:
-            view = app.accounts.get(venue.key)
+        for key in self.exchanges:
+            view = self.accounts.get(key)
             if view is None or not view.ok:
                 continue
             distance = view.liquidation[1] if view.liquidation else None
@@ -312,9 +319,9 @@ class Treasury:
                 if distance is not None:  # distance moves by 1 % of price per 1 % of notional in equity
                     at_target = view.equity + (target_pct - distance) / 100 * view.notional
                 need = max(at_target, view.notional / max_leverage * Decimal("1.25"),
-                           view.notional / app.cfg.leverage_for(venue.key) * app.cfg.margin_buffer)
-            rows.append({"venue": venue.key, "weight": self.cfg.weight(venue.key), "equity": view.equity,
-                         "available": view.available, "incoming": self.in_flight_to(venue.key),
+                           view.notional / params.leverage_for(key) * params.margin_buffer)
+            rows.append({"venue": key, "weight": self.cfg.weight(key), "equity": view.equity,
+                         "available": view.available, "incoming": self.in_flight_to(key),
                          "notional": view.notional, "distance_pct": distance, "leverage": view.leverage,
                          "need": max(need, ZERO)})
         total = sum((r["equity"] + r["incoming"] for r in rows), ZERO)
@@ -335,7 +342,7 @@ class Treasury:
         total = sum((n.actual for n in self.allocation.values()), ZERO)
         band = total * cfg.rebalance_pct / 100
         poor: list[tuple[bool, VenueNeed]] = []
-        leverage_cap = _max_venue_leverage(self.app) * Decimal("0.8")
+        leverage_cap = _max_venue_leverage(self.params.stops) * Decimal("0.8")
         for need in self.allocation.values():
             danger = (need.distance_pct is not None and need.distance_pct < cfg.trigger_distance_pct
                       or need.leverage is not None and need.leverage > leverage_cap)
@@ -347,7 +354,7 @@ class Treasury:
         receiving = {t.dest for t in self.active()}
         busy = {t.route for t in self.active()}
         # a route whose last transfer was refused waits notify_interval_s before it is tried again
-        recent = self.app.now_ms - self.cfg.notify_interval_s * 1000
+        recent = self.now_ms() - self.cfg.notify_interval_s * 1000
         busy |= {t.route for t in self.transfers if t.status is Status.FAILED and t.updated_ms > recent}
         # a lost withdrawal may be the source's fault or the destination's: neither end is used until ack
         lost = [(t.source, t.dest) for t in self.active() if t.status is Status.TIMED_OUT]
@@ -431,14 +438,14 @@ class Treasury:
     def _stop_cost(self, need: VenueNeed) -> Decimal:
         """What the first stop level would cost on this venue: its fraction of the venue's notional
         closed on both legs now and reopened later (four taker fees)."""
-        fraction = _first_stop(self.app)[1]
-        taker = self.app.cfg.fee(need.venue).taker_bps
-        others = [self.app.cfg.fee(v.key).taker_bps for v in self.app.venues if v.key != need.venue]
+        fraction = _first_stop(self.params.stops)[1]
+        taker = self.params.fee(need.venue).taker_bps
+        others = [self.params.fee(key).taker_bps for key in self.exchanges if key != need.venue]
         other = sum(others, ZERO) / len(others) if others else taker
         return need.notional * fraction * (taker + other) * 2 / 10_000
 
     def sent_today(self) -> Decimal:
-        day = self.app.now_ms // DAY_MS
+        day = self.now_ms() // DAY_MS
         return sum((t.amount for t in self.transfers
                     if t.created_ms // DAY_MS == day and t.status is not Status.FAILED), ZERO)
 
@@ -462,10 +469,10 @@ class Treasury:
                    f"{where}: {move.reason}{manual}")
 
     def _tell(self, key: str, level: str, text: str) -> None:
-        now = self.app.now_ms
+        now = self.now_ms()
         if now - self._told.get(key, -10**15) >= self.cfg.notify_interval_s * 1000:
             self._told[key] = now
-            self.app.event(text, level)
+            self.event(text, level)
 
     # --- auto: the transfer's steps ---
     def start(self, move: Move) -> Transfer | None:
@@ -474,12 +481,12 @@ class Treasury:
             return None
         transfer = Transfer(self.next_id, move.source, move.dest, move.amount, move.cost.fee_usdt,
                             move.entry.network, move.entry.address, move.entry.memo, move.reason,
-                            self.app.now_ms, updated_ms=self.app.now_ms)
-        transfer.client_id = f"tr{transfer.id}x{self.app.now_ms // 1000}"
+                            self.now_ms(), updated_ms=self.now_ms())
+        transfer.client_id = f"tr{transfer.id}x{self.now_ms() // 1000}"
         self.next_id += 1
         self.transfers.append(transfer)
-        self.app.event(f"treasury: transfer #{transfer.id} {transfer.amount} USDT {transfer.source} -> "
-                       f"{transfer.dest} via {transfer.network} started: {transfer.reason}")
+        self.event(f"treasury: transfer #{transfer.id} {transfer.amount} USDT {transfer.source} -> "
+                       f"{transfer.dest} via {transfer.network} started: {transfer.reason}", "info")
         self.save()
         self._advance(transfer)
         return transfer
@@ -490,7 +497,7 @@ class Treasury:
         if entry in self.cfg.whitelist and entry not in self.wrong:
             return True
         shown_memo = f" memo {memo}" if memo else ""
-        self.app.event(f"treasury: withdrawal to {address} ({venue} {network}{shown_memo}) "
+        self.event(f"treasury: withdrawal to {address} ({venue} {network}{shown_memo}) "
                        "refused: not in treasury.whitelist (or the venue gives another deposit address); "
                        "add it there if it is really that venue's deposit address", "error")
         return False
@@ -498,23 +505,23 @@ class Treasury:
     def _go(self, transfer: Transfer, event: str, note: str = "", level: str = "info") -> None:
         before = transfer.status
         transfer.status = TRANSITIONS[(transfer.status, event)]
-        transfer.updated_ms = self.app.now_ms
+        transfer.updated_ms = self.now_ms()
         if note:
             transfer.note = note
         self.save()
         if note:
-            self.app.event(f"treasury: transfer #{transfer.id} {transfer.source} -> {transfer.dest} "
+            self.event(f"treasury: transfer #{transfer.id} {transfer.source} -> {transfer.dest} "
                            f"{transfer.amount} USDT {before.value} -> {transfer.status.value}: {note}", level)
 
     def _exchange(self, venue: str) -> Any:
-        return next(v.exchange for v in self.app.venues if v.key == venue)
+        return self.exchanges[venue]
 
     def _funding(self, venue: str) -> Decimal | None:
         return read_funding_balance(self._exchange(venue), venue)
 
     def _advance(self, transfer: Transfer) -> None:
         """Take every step the venues' answers allow now (several in one look when they are quick)."""
-        bound = {v.key for v in self.app.venues}
+        bound = set(self.exchanges)
         unbound = [v for v in transfer.route if v not in bound]
         if unbound:
             self._tell(f"unbound:{transfer.id}", "error", f"treasury: transfer #{transfer.id} "
@@ -556,10 +563,10 @@ class Treasury:
             self._go(t, "sending")  # never sent: returned below
             self._go(t, "refused", "address not in treasury.whitelist; nothing withdrawn", "error")
             return
-        t.sent_ms = self.app.now_ms
+        t.sent_ms = self.now_ms()
         self._go(t, "sending")  # saved before the request: a restart looks the withdrawal up, never re-sends
         answer = withdraw(self._exchange(t.source), t.source, amount=t.amount, network=t.network,
-                          address=t.address, memo=t.memo, client_id=t.client_id, now_ms=self.app.now_ms)
+                          address=t.address, memo=t.memo, client_id=t.client_id, now_ms=self.now_ms())
         self._withdraw_answer(t, answer)
 
     def _withdraw_answer(self, t: Transfer, answer: Answer) -> None:
@@ -580,7 +587,7 @@ class Treasury:
             t.tx_id = found.tx_id or t.tx_id
             self._go(t, "accepted", f"withdrawal {found.id} found in {t.source}'s history")
             return
-        watcher = self.app.transfers
+        watcher = self.histories
         read_ms = watcher.read_ms(t.source) if watcher is not None else 0
         if read_ms < t.sent_ms + ABSENT_SETTLE_MS or read_ms <= t.looked_ms:
             return
@@ -592,7 +599,7 @@ class Treasury:
                      f"history after {t.looks} reads; returning the money to its futures wallet", "error")
 
     def _records(self) -> list[TransferRecord]:
-        watcher = self.app.transfers
+        watcher = self.histories
         return list(watcher.records.values()) if watcher is not None else []
 
     def _find_withdrawal(self, t: Transfer) -> TransferRecord | None:
@@ -620,7 +627,7 @@ class Treasury:
                 return
         if self._credit(t):
             return
-        if self.app.now_ms - t.sent_ms > self.cfg.timeout_s * 1000:
+        if self.now_ms() - t.sent_ms > self.cfg.timeout_s * 1000:
             self._go(t, "timed_out", f"not credited on {t.dest} after {self.cfg.timeout_s} s (tx "
                      f"{t.tx_id or 'unknown'}); route {t.source}->{t.dest} blocked and nothing repeated: "
                      "check "
@@ -693,10 +700,10 @@ class Treasury:
             if any(f"{r.venue}:{r.id}" == key and self._lost(r) for r, _ in self.foreign_moves()):
                 self.acked.add(key)
                 self.save()
-                self.app.event(f"treasury: lost withdrawal {key} acknowledged by command; routes released",
+                self.event(f"treasury: lost withdrawal {key} acknowledged by command; routes released",
                                "warn")
                 return
-            self.app.api.log(f"command '{command}': {key} is not a lost withdrawal of another node",
+            self.api.log(f"command '{command}': {key} is not a lost withdrawal of another node",
                              "#ff0000")
             return
         if len(parts) == 3 and parts[1].strip().lower() == "ack" and parts[2].strip().isdigit():
@@ -706,21 +713,19 @@ class Treasury:
                     self.acked.add(f"{found.source}:{found.withdrawal_id}")
                 self._go(found, "acknowledged", "acknowledged by command; route released", "warn")
                 return
-            self.app.api.log(f"command '{command}': transfer #{parts[2]} is not timed out "
+            self.api.log(f"command '{command}': transfer #{parts[2]} is not timed out "
                              "(only a TIMED_OUT transfer can be acknowledged)", "#ff0000")
             return
-        self.app.api.log(f"command '{command}': use treasury:ack:ID (ID of a TIMED_OUT transfer)", "#ff0000")
+        self.api.log(f"command '{command}': use treasury:ack:ID (ID of a TIMED_OUT transfer)", "#ff0000")
 
 
-def _first_stop(app: App) -> tuple[Decimal, Decimal]:
-    """(distance %, close fraction) of the first stop level (hedge/risk.py), 40 % / 0.25 by default."""
-    stops = getattr(app.cfg, "stops", None)
-    levels = getattr(stops, "levels", None)
-    if levels:
-        return Decimal(levels[0].distance_pct), Decimal(levels[0].close_fraction)
+def _first_stop(stops: StopsConfig) -> tuple[Decimal, Decimal]:
+    """(distance %, close fraction) of the first stop level (hedge/risk.py), 40 % / 0.25 without levels."""
+    if stops.levels:
+        return Decimal(stops.levels[0].distance_pct), Decimal(stops.levels[0].close_fraction)
     return Decimal(40), Decimal("0.25")
 
 
-def _max_venue_leverage(app: App) -> Decimal:
-    """The per-venue leverage at which the stops fire (hedge/risk.py); 8 by default."""
-    return Decimal(getattr(getattr(app.cfg, "stops", None), "max_effective_leverage", 8))
+def _max_venue_leverage(stops: StopsConfig) -> Decimal:
+    """The per-venue leverage at which the stops fire (hedge/risk.py)."""
+    return Decimal(stops.max_effective_leverage)
