@@ -59,6 +59,7 @@ class Guards:
         """After a position read: nets, the net base exposure per symbol; mid(symbol), a fresh mid price."""
         limit = self.cfg.max_net_exposure_usdt
         if limit <= 0:
+            self._off("net_exposure", "max_net_exposure_usdt")
             return
         worst: tuple[Decimal, str] | None = None
         for symbol, net in nets.items():
@@ -80,6 +81,8 @@ class Guards:
         """Against the peak of unit NAV seen when every venue's account was read fresh: an equity counted
         at its last known value while a venue is out must not make a peak (or a drawdown) of its own."""
         limit = self.cfg.max_drawdown_pct
+        if limit <= 0:
+            self._off("drawdown", "max_drawdown_pct")
         if limit <= 0 or nav <= 0 or not accounts_fresh:
             return
         if nav > self.peak_nav:
@@ -96,6 +99,7 @@ class Guards:
     def _rejects(self, now_ms: int) -> None:
         limit = self.cfg.max_rejects
         if limit <= 0:
+            self._off("rejects", "max_rejects")
             return
         count = self._rejects_since(now_ms - self.cfg.reject_window_s * 1000)
         if count >= limit:
@@ -113,6 +117,8 @@ class Guards:
         """A clock offset is persistent; latency and a slow loop turn are not. The drift counted is the
         smallest of the last CLOCK_READINGS status checks, so one late or early reading never trips it."""
         limit = self.cfg.max_clock_drift_ms
+        if limit <= 0:
+            self._off("clock_drift", "max_clock_drift_ms")
         if limit <= 0 or market is None:
             return
         newest = {key: max((t.time_ms for t in market.tops[key].values()), default=0)
@@ -146,3 +152,7 @@ class Guards:
 
     def _clear(self, name: str, reason: str) -> None:
         self._gate.release(f"guard:{name}", f"guard {name} cleared: {reason}")
+
+    def _off(self, name: str, key: str) -> None:
+        """A guard turned off (e.g. for a restart) lifts a hold it left in _G: nothing else would."""
+        self._clear(name, f"guards.{key} is 0 (off)")

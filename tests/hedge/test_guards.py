@@ -191,3 +191,21 @@ def test_a_cluster_hold_saved_before_a_restart_is_lifted_once_the_coordinator_an
     assert restarted.start()
     assert restarted.state is TradingState.ACTIVE
     assert _switches(runtime)[-1] == "trading state REDUCING -> ACTIVE: redis reachable again #ff0000@"
+
+
+def test_a_guard_hold_saved_before_a_restart_is_lifted_when_the_restart_turns_that_guard_off(fake_exchange,
+                                                                                            fake_runtime):
+    """Attack on 41a8d7a: a guard's hold survives a restart and only the guard lifts it (a person's resume
+    does not), so a guard the person turned off for the restart (guards.max_rejects 0: the venue refused for
+    a reason they fixed) held the robot at REDUCING for good."""
+    binance, okx, runtime, _app = _world(fake_exchange, fake_runtime)
+    saved = {"state": "REDUCING", "reason": "guard rejects: 5 orders refused in the last 600 s (guards."
+             "max_rejects 5)", "source": "guard:rejects"}
+    runtime.store("hedge_state_v1", json.dumps(saved))
+    restarted = App(Api.from_globals(runtime.globals()),
+                    parse_params(json.dumps({**BASE, "guards": {"max_rejects": 0}})))
+    assert restarted.start()
+    runtime.commands.append("state:ACTIVE")
+    _run(restarted, runtime, 12)
+    assert restarted.state is TradingState.ACTIVE
+    assert _switches(runtime)[-1].startswith("trading state REDUCING -> ACTIVE: guard rejects cleared: ")
