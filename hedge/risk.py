@@ -896,7 +896,8 @@ class Risk:
         left, or a leg kept through an outage once its venue is recovered. A leg is unhedged exposure, so a
         turn keeps closing while each order takes some of it (a thin book filling part of each order), up
         to LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
-        LOOSE_RETRY_MAX_S). Other nodes' legs are theirs (a dead node's, once its unit is adopted)."""
+        LOOSE_RETRY_MAX_S, and at most outage.max_unhedged_s). Other nodes' legs are theirs (a dead node's,
+        once its unit is adopted)."""
         app = self.app
         self._consolidate_loose()
         # an execution in doubt there: its unbooked fills would read as part of the leg (recovery first);
@@ -925,7 +926,10 @@ class Risk:
                 continue
             failed = 0 if progress else self._loose_failures.get(key, 0) + 1
             self._loose_failures[key] = failed
-            wait_s = min(self.cfg.retry_s * 2 ** failed, LOOSE_RETRY_MAX_S) if failed else self.cfg.retry_s
+            # the leg is unhedged: however often its venue refused, it is tried again within the outage
+            # policy's bound, so that it is closed at most max_unhedged_s after the venue takes orders again
+            longest = min(LOOSE_RETRY_MAX_S, app.cfg.outage.max_unhedged_s)
+            wait_s = min(self.cfg.retry_s * 2 ** failed, longest) if failed else self.cfg.retry_s
             self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _consolidate_loose(self) -> None:

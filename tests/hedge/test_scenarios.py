@@ -748,3 +748,34 @@ def test_a_partial_adl_off_the_hedge_venues_grid_is_closed_to_the_step_above_and
     assert app.ledger.reconcile(positions, tolerance) == []
     assert any(f"booked at {D(str(adl[0]['AvgPrice'])):.2f}" in line and "liquidation/ADL order" in line
                for line in sim.logs)
+
+
+def test_a_close_leg_left_on_a_venue_that_refuses_is_tried_within_max_unhedged_s_and_closed_soon_after():
+    """Chaos seed 7 (issue #17): bybit refused every order for 340 s; a spread close's bybit leg was refused
+    while its binance leg filled, leaving bybit's leg loose (unhedged, 3,708 USDT). Each refused attempt to
+    close it doubled the wait (10, 20, 40, 80, 160 s), so it stayed unhedged 120 s after bybit took orders
+    again. The wait between attempts is now at most outage.max_unhedged_s (60 s): the leg is closed within
+    that bound of the venue answering."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    _book_pair(app, sim, "0.003")  # long binance, short okx
+    window_end = sim.now_ms() + 400_000
+    sim.world.inject("okx", "refuse_orders", window_end)
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    log = sim.world.log.rows
+    attempts: list[int] = []
+    closed_ms = None
+    while sim.now_ms() < window_end + 300_000 and closed_ms is None:
+        seen = len(log)
+        app.tick()
+        if any(r["message"].startswith("Futures_OKX CreateOrder") for r in log[seen:]):
+            attempts.append(sim.now_ms())
+        if attempts and not app.risk.pending_positions() and sim.now_ms() > window_end:
+            closed_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    assert len(attempts) >= 6  # the close's okx leg, then the loose leg's closes, all refused
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert max(gaps) <= (60 + 15) * 1000  # max_unhedged_s and the turn's settle lookups
+    assert closed_ms is not None and closed_ms - window_end <= (60 + 15) * 1000
+    assert abs(_net(app)) == 0 and app.ledger.pairs == {}
