@@ -236,7 +236,9 @@ class VenueHealth:
         if (venue, ORDERS) not in self.out_since:
             self._out(venue, ORDERS, why, closes_wait=False)
         elif starting:  # already out by failed calls in a row: it now stays out for the cool-down
-            self._event(f"venue {venue} {ORDERS} stays OUT: {why}", "error")
+            closes = ("closes, stops and recovery still try there (a refusal changes nothing)"
+                      if self._refused_only(venue) else "closes needing it wait")
+            self._event(f"venue {venue} {ORDERS} stays OUT: {why}; {closes}", "error")
 
     def cooling_down(self, venue: str) -> bool:
         """No new pair may send an order to `venue`: an order call there timed out recently."""

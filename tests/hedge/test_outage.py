@@ -264,12 +264,16 @@ def test_refusals_in_a_row_never_make_a_refusing_venue_unable_to_take_closes_but
     'could not trade' and its stops were held. A refusal is an answer; order calls that time out are not."""
     from hedge.outage import ORDERS, MonitoredExchange, VenueHealth
 
-    health = VenueHealth(3, lambda: 0, lambda *_: None, 0, 60_000)
+    events: list[str] = []
+    health = VenueHealth(3, lambda: 0, lambda text, level="info": events.append(text), 0, 60_000)
     inner = _Refusing()
     okx = MonitoredExchange(inner, "okx", health, _FreeBudget())
     for _ in range(7):
         okx.CreateOrder("BTC_USDT.swap", "buy", 1, 1.0, {"reduceOnly": True})
     assert health.is_out("okx", ORDERS) and health.can_trade("okx")
+    # the third refusal took it out as three failed calls first; the last event says closes go
+    assert events[-1].startswith("venue okx orders stays OUT: 3 orders refused in a row")
+    assert events[-1].endswith("; closes, stops and recovery still try there (a refusal changes nothing)")
     inner.last_outcome_unknown = True  # now its order calls get no answer at all
     for _ in range(2):
         okx.CreateOrder("BTC_USDT.swap", "buy", 1, 1.0, {"reduceOnly": True})
