@@ -44,7 +44,7 @@ from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, ed
 from hedge.orders import OrderRecord, OrderStatus, order_fill
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
-from hedge.report import Report
+from hedge.report import Report, summary_line
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
     ContractSpec,
@@ -56,6 +56,7 @@ from hedge.sizing import (
     min_tradable_qty,
 )
 from hedge.state import TradingState
+from hedge.status import Figures, StatusView, figures, status_view
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venues import get as venue_mechanics
@@ -168,7 +169,7 @@ class App:
         self.risk = Risk(self, self.health, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
-        self.report = Report(self)
+        self.report = Report(api)
         self.chart: Any = None
 
     # --- lifecycle ---
@@ -262,7 +263,8 @@ class App:
             self.treasury.verify_whitelist()
         self.command_handlers["treasury"] = self.treasury.on_command
         self.observe()
-        self.chart = self.api.chart(self.report.chart_config())
+        self.chart = self.api.chart(self.report.chart_config([v.key for v in self.venues],
+                                                             list(self.cfg.symbols)))
         if self.report.charts is not None:
             self.report.charts.rebuild(self.chart, self.accounting)
         self.event(f"started: venues {', '.join(v.key for v in self.venues)}; symbols "
@@ -397,7 +399,7 @@ class App:
             self.guards.check(self.now_ms, self.accounting.unit_nav, accounts_fresh, self.market)
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
-            self.report.publish()
+            self.publish_status()
 
     def order_in_doubt(self, venue: str, symbol: str) -> bool:
         """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
@@ -449,8 +451,27 @@ class App:
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
         self.accounting.save()  # _G then holds the unit NAV the status table shows (tools.settle, report)
-        self.api.log(self.report.summary_line())
+        self.api.log(summary_line(self.figures(), self.cfg.symbols))
         self.coordinator.close()  # a clean exit hands its leases back at once
+
+    # --- what the user is shown (hedge/status.py queries, hedge/report.py formats) ---
+    def figures(self) -> Figures:
+        return figures(self.accounting, self.ledger, self.now_ms, self.pairs_opened, self.last_net_exposure,
+                       self.max_net_exposure)
+
+    def status_view(self) -> StatusView:
+        return status_view(
+            now_ms=self.now_ms, cfg=self.cfg, venues=[v.key for v in self.venues], gate=self.gate,
+            figures=self.figures(), accounting=self.accounting, ledger=self.ledger,
+            risk_views=self.risk.views, stops_fired=self.risk.stops_fired, unhedged=self.risk.unhedged,
+            unplanned_pnl=self.risk.unplanned_pnl, health=self.health, guards=self.guards,
+            accounts=self.accounts, next_funding=self.next_funding, treasury=self.treasury,
+            tops=self.market.tops if self.market is not None else None,
+            opportunities=self.last_opportunity, coordinator=self.coordinator, events=self.events)
+
+    def publish_status(self) -> None:
+        """The status tables and LogProfit from one status view; the charts from the accounting."""
+        self.report.publish(self.status_view(), self.chart, self.accounting)
 
     # --- events and trading state ---
     def event(self, text: str, level: str = "info") -> None:

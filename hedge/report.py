@@ -1,6 +1,7 @@
 """What the user sees: status tables (LogStatus tabs), the charts (Chart), LogProfit.
 
-Presentation only: reads the app's state and the accounting, changes nothing but the chart.
+Presentation only: formats one frozen status view (hedge/status.py, built by its query once per status
+interval) and draws the accounting history into the charts; it changes nothing but the chart.
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ import bisect
 import json
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hedge.accounting import DAY_MS, HOUR_MS, NavPoint, WindowReturn
+from hedge.accounting import DAY_MS, HOUR_MS, Accounting, NavPoint, WindowReturn
 from hedge.cluster import Unit
 from hedge.figures import LABELS, annualized_text, pct, pnl_after_fees
-from hedge.risk import BOOK, UNVALUED
+from hedge.fmz import Api
+from hedge.ledger import LooseLeg
 from hedge.state import TradingState
-
-if TYPE_CHECKING:
-    from hedge.accounting import Accounting
-    from hedge.app import App
-    from hedge.ledger import LooseLeg
-    from hedge.risk import VenueRisk
+from hedge.status import DistanceView, Figures, StatusView
+from hedge.valuation import UNVALUED
 
 CHART_LIVE_MS = 15 * 60_000  # the newest point of each series is redrawn at most this often
 REBUILD_AFTER_DAYS = 97      # once the history is older, the chart is redrawn weekly (old hours -> days)
@@ -187,140 +185,133 @@ class Charts:
 
 
 class Report:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    """The status tables, LogProfit and the summary line from a status view; the charts (Charts) from the
+    accounting history."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
         self.charts: Charts | None = None
 
-    def chart_config(self) -> list[dict[str, Any]]:
-        app = self.app
-        self.charts = Charts([v.key for v in app.venues], list(app.cfg.symbols))
+    def chart_config(self, venues: list[str], symbols: list[str]) -> list[dict[str, Any]]:
+        self.charts = Charts(venues, symbols)
         return self.charts.config()
 
-    def publish(self) -> None:
-        app = self.app
-        acc = app.accounting
-        if app.chart is not None and self.charts is not None:
-            self.charts.update(app.chart, acc)
-        app.api.log_profit(float(round(acc.profit, 4)), "&")
-        tables = [self.summary_table(), self.risk_table(), self.accounts_table(), self.spreads_table(),
-                  self.pairs_table(), self.treasury_table(), self.transfers_table(), self.flows_table(),
-                  self.events_table()]
-        if app.coordinator.shared:
-            tables.append(self.cluster_table())
-        if app.state is not TradingState.ACTIVE:  # a reconcile stop holds the gate too
-            state = f"{app.state.value}: {app.state_reason} #ff0000"
+    def publish(self, view: StatusView, chart: Any, accounting: Accounting) -> None:
+        if chart is not None and self.charts is not None:
+            self.charts.update(chart, accounting)
+        self.api.log_profit(float(round(view.figures.profit, 4)), "&")
+        tables = [self.summary_table(view), self.risk_table(view), self.accounts_table(view),
+                  self.spreads_table(view), self.pairs_table(view), self.treasury_table(view),
+                  self.transfers_table(view), self.flows_table(view), self.events_table(view)]
+        if view.cluster is not None:
+            tables.append(self.cluster_table(view))
+        if view.state is not TradingState.ACTIVE:  # a reconcile stop holds the gate too
+            state = f"{view.state.value}: {view.state_reason} #ff0000"
         else:
             state = "ACTIVE"
-        app.api.log_status(f"{_time(app.now_ms)} UTC  {state}\n`{json.dumps(tables)}`")
+        self.api.log_status(f"{_time(view.now_ms)} UTC  {state}\n`{json.dumps(tables)}`")
 
-    def summary_table(self) -> dict[str, Any]:
-        app = self.app
-        led = app.ledger
-        acc = app.accounting
+    @staticmethod
+    def summary_table(view: StatusView) -> dict[str, Any]:
+        f = view.figures
         rows = [
-            ["unit NAV", f"{acc.unit_nav:.6f}"],
-            ["shares", f"{acc.shares:.4f}"],
-            ["equity (USDT)", f"{acc.equity:.2f}"],
-            ["absolute profit (USDT)", f"{acc.profit:+.2f}"],
+            ["unit NAV", f"{f.unit_nav:.6f}"],
+            ["shares", f"{f.shares:.4f}"],
+            ["equity (USDT)", f"{f.equity:.2f}"],
+            ["absolute profit (USDT)", f"{f.profit:+.2f}"],
         ]
-        for days in (7, 30, 90):
-            rows.append([f"annualized return, {days} days", _returns_cell(acc.window(days))])
+        for days, found in f.returns:
+            rows.append([f"annualized return, {days} days", _returns_cell(found)])
         rows += [
-            ["annualized return, since inception", _since_inception(acc.since_inception())],
-            ["max drawdown of unit NAV", f"{acc.max_drawdown * 100:.3f} %"],
-            [LABELS["pnl_before_fees"], f"{led.spread_captured:+.2f}"],
-            [LABELS["fees"], f"{led.fees_paid:.2f}"],
-            [LABELS["pnl_after_fees"], f"{pnl_after_fees(led.spread_captured, led.fees_paid):+.2f}"],
-            ["funding on pairs (est., USDT)", f"{led.funding_total:+.2f}"],
-            ["slippage vs top of book (USDT)", f"{acc.slippage:.2f}"],
-            ["rebates (est., USDT)", f"{acc.rebates:.2f}"],
-            ["volume (USDT)", f"{sum(acc.volume.values(), Decimal(0)):.0f}  " + ", ".join(
-                f"{v} {q:.0f}" for v, q in sorted(acc.volume.items()))],
+            ["annualized return, since inception", _since_inception(f.since_inception)],
+            ["max drawdown of unit NAV", f"{f.max_drawdown * 100:.3f} %"],
+            [LABELS["pnl_before_fees"], f"{f.spread_captured:+.2f}"],
+            [LABELS["fees"], f"{f.fees_paid:.2f}"],
+            [LABELS["pnl_after_fees"], f"{pnl_after_fees(f.spread_captured, f.fees_paid):+.2f}"],
+            ["funding on pairs (est., USDT)", f"{f.funding_total:+.2f}"],
+            ["slippage vs top of book (USDT)", f"{f.slippage:.2f}"],
+            ["rebates (est., USDT)", f"{f.rebates:.2f}"],
+            ["volume (USDT)", f"{sum(f.volume.values(), Decimal(0)):.0f}  " + ", ".join(
+                f"{v} {q:.0f}" for v, q in sorted(f.volume.items()))],
             ["volume today (USDT)", ", ".join(
-                f"{v} {q:.0f}" for v, q in sorted(acc.today_volume(app.now_ms).items())) or "0"],
-            ["pairs open / opened / closed", f"{len(led.pairs)} / {app.pairs_opened} / {led.closed_pairs}"],
+                f"{v} {q:.0f}" for v, q in sorted(f.volume_today.items())) or "0"],
+            ["pairs open / opened / closed", f"{f.pairs_open} / {f.pairs_opened} / {f.closed_pairs}"],
         ]
-        for symbol in app.cfg.symbols:
+        for symbol in view.symbols:
             rows.append([f"net exposure {symbol} now / max (base)",
-                         f"{app.last_net_exposure[symbol]:+f} / {app.max_net_exposure[symbol]:f}"])
+                         f"{f.net_exposure[symbol]:+f} / {f.max_net_exposure[symbol]:f}"])
         return _table("Summary", ["item", "value"], rows)
 
-    def risk_table(self) -> dict[str, Any]:
+    def risk_table(self, view: StatusView) -> dict[str, Any]:
         """Trading state with its buttons (FMZ sends the cmd to GetCommand), stops, outages, guards."""
-        app = self.app
         buttons = [{"type": "button", "cmd": "state:ACTIVE", "name": "Active"},
                    {"type": "button", "cmd": "state:REDUCING", "name": "Reducing", "class": "btn-warning"},
                    {"type": "button", "cmd": "state:HALTED", "name": "Halt", "class": "btn-danger"}]
-        state = app.state.value + (f": {app.state_reason}" if app.state is not TradingState.ACTIVE else "")
-        levels = app.cfg.stops.levels
+        active = view.state is TradingState.ACTIVE
+        state = view.state.value + (f": {view.state_reason}" if not active else "")
         rows: list[list[Any]] = [
-            ["trading state", state + (" #ff0000" if app.state is not TradingState.ACTIVE else ""), buttons],
-            ["stops fired per level", " / ".join(
-                f"{level.distance_pct}%: {count}" for level, count in zip(levels, app.risk.stops_fired,
-                                                                             strict=True)), ""],
+            ["trading state", state + (" #ff0000" if not active else ""), buttons],
+            ["stops fired per level", " / ".join(f"{distance_pct}%: {count}"
+                                                 for distance_pct, count in view.stops), ""],
         ]
-        for key in sorted(app.risk.views):
-            view = app.risk.views[key]
-            rows.append([f"{key} liquidation distance ({view.method})", self._distance_cell(view), ""])
-        out = sorted(app.health.out_since)
+        for distance in view.distances:
+            rows.append([f"{distance.venue} liquidation distance ({distance.method})",
+                         self._distance_cell(distance), ""])
+        out = view.out_since
         rows.append(["venue functions out", ", ".join(
-            f"{venue} {function} since {_time(ms)}" for (venue, function), ms in
-            ((k, app.health.out_since[k]) for k in out)) + (" #ff0000" if out else "") or "none", ""])
-        outage = app.cfg.outage
-        unhedged = app.risk.unhedged if app.ledger.orders else {}
-        rows.append([f"legs unhedged by an execution in doubt (cut after {outage.max_unhedged_s} s or above "
-                     f"{outage.max_unhedged_usdt} USDT)",
-                     "; ".join(f"{tag}: {text}" for tag, text in sorted(unhedged.items())) or "none", ""])
+            f"{venue} {function} since {_time(ms)}" for venue, function, ms in out)
+            + (" #ff0000" if out else "") or "none", ""])
+        rows.append([f"legs unhedged by an execution in doubt (cut after {view.max_unhedged_s} s or above "
+                     f"{view.max_unhedged_usdt} USDT)",
+                     "; ".join(f"{tag}: {text}" for tag, text in view.unhedged) or "none", ""])
         rows.append(["loose legs (held beyond the pairs)", "; ".join(
-            self._loose_cell(leg) for leg in app.ledger.loose.values()) or "none", ""])
-        rows.append(["unplanned PnL booked (USDT)", f"{app.risk.unplanned_pnl:+.2f}", ""])
-        rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in
-                                                 sorted(app.guards.tripped.items())) or "none", ""])
+            self._loose_cell(view, leg) for leg in view.loose) or "none", ""])
+        rows.append(["unplanned PnL booked (USDT)", f"{view.unplanned_pnl:+.2f}", ""])
+        rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in view.guards_tripped)
+                     or "none", ""])
         return _table("Risk", ["item", "value", "action"], rows)
 
     @staticmethod
-    def _distance_cell(view: VenueRisk) -> str:
+    def _distance_cell(view: DistanceView) -> str:
         """The distance stops act on; with several positions, the common adverse move of all of them
         (cross margin), beside the nearest symbol's own; and any position not priced at its own book."""
         nearest = view.nearest
         if nearest is None:
             return "-"
         pair, distance = nearest
-        if len(view.positions) > 1 and view.common is not None:
-            text = (f"{distance:.2f} % (all {len(view.positions)} positions moving against us together; "
-                    f"{pair} alone {view.distance[pair]:.2f} %)")
+        if view.positions > 1 and view.common is not None:
+            text = (f"{distance:.2f} % (all {view.positions} positions moving against us together; "
+                    f"{pair} alone {view.alone:.2f} %)")
         else:
             text = f"{distance:.2f} % ({pair})"
-        priced = sorted((p, source) for p, source in view.priced_by.items() if source != BOOK)
-        if priced:
+        if view.priced:
             text += "; " + ", ".join(f"{p} at the {source}" if source != UNVALUED else f"{p} UNVALUED"
-                                     for p, source in priced)
-        if any(source == UNVALUED for _, source in priced):
+                                     for p, source in view.priced)
+        if any(source == UNVALUED for _, source in view.priced):
             text += " #ff0000"
         return text
 
-    def flows_table(self) -> dict[str, Any]:
-        acc = self.app.accounting
+    @staticmethod
+    def flows_table(view: StatusView) -> dict[str, Any]:
         rows = [[_time(f.time_ms), f"{f.amount:+.2f}", f"{f.unit_nav:.6f}", f"{f.shares:+.4f}", f.source]
-                for f in reversed(acc.flows[-20:])]
-        rows += [["pending", f"{a:+.2f}", "", "", s] for _, a, s in acc.pending]
+                for f in reversed(view.flows)]
+        rows += [["pending", f"{a:+.2f}", "", "", s] for _, a, s in view.pending_flows]
         cols = ["time (UTC)", "USDT", "unit NAV", "shares", "source"]
         return _table("Deposits and withdrawals", cols, rows)
 
-    def accounts_table(self) -> dict[str, Any]:
-        app = self.app
+    @staticmethod
+    def accounts_table(view: StatusView) -> dict[str, Any]:
         rows = []
-        for venue in app.venues:
-            acc = app.accounts.get(venue.key)
-            funding = app.next_funding(venue.key)
+        for row in view.accounts:
+            acc, funding = row.account, row.next_funding
             next_funding = (f"{_time(funding[1])} {funding[0]} {funding[2] * 100:+.4f} %" if funding else "-")
             if acc is None:
-                rows.append([venue.key, "unreadable", "", "", "", "", "", next_funding])
+                rows.append([row.venue, "unreadable", "", "", "", "", "", next_funding])
                 continue
             stale = "" if acc.ok else " (stale)"
             leverage = acc.leverage
             liquidation = acc.liquidation
-            rows.append([venue.key, f"{acc.equity:.2f}{stale}", f"{acc.available:.2f}{stale}",
+            rows.append([row.venue, f"{acc.equity:.2f}{stale}", f"{acc.available:.2f}{stale}",
                          f"{acc.upnl:+.2f}", f"{acc.margin_used:.2f}",
                          f"{leverage:.2f}x" if leverage is not None else "-",
                          f"{liquidation[1]:.2f} % ({liquidation[0]})" if liquidation else "-", next_funding])
@@ -328,11 +319,11 @@ class Report:
                 "distance to liquidation", "next funding"]
         return _table("Accounts", cols, rows)
 
-    def treasury_table(self) -> dict[str, Any]:
-        treasury = self.app.treasury
+    @staticmethod
+    def treasury_table(view: StatusView) -> dict[str, Any]:
         rows = []
-        cfg = self.app.cfg.treasury
-        for need in (treasury.allocation.values() if treasury is not None else []):
+        cfg = view.treasury_cfg
+        for need in view.allocation:
             distance = f"{need.distance_pct:.1f} %" if need.distance_pct is not None else "-"
             short = need.deficit
             state = (f"short {short:.0f}" if short >= cfg.min_transfer_usdt else
@@ -345,11 +336,10 @@ class Report:
         return _table(f"Treasury (mode {cfg.mode}; trigger {cfg.trigger_distance_pct} %, target "
                       f"{cfg.target_distance_pct} %)", cols, rows)
 
-    def transfers_table(self) -> dict[str, Any]:
-        treasury = self.app.treasury
+    @staticmethod
+    def transfers_table(view: StatusView) -> dict[str, Any]:
         finished = ("DONE", "FAILED", "ABANDONED")
-        transfers = sorted(treasury.transfers, key=lambda t: (t.status.value in finished, -t.id)
-                           ) if treasury is not None else []
+        transfers = sorted(view.transfers, key=lambda t: (t.status.value in finished, -t.id))
         rows = [[f"#{t.id}", f"{t.source} -> {t.dest}", t.network, f"{t.amount}", f"{t.fee}", t.status.value,
                  _time(t.created_ms), _time(t.updated_ms), t.tx_id or t.withdrawal_id or "-",
                  t.note or t.reason]
@@ -358,79 +348,76 @@ class Report:
                 "note"]
         return _table("Transfers (in flight first)", cols, rows)
 
-    def spreads_table(self) -> dict[str, Any]:
-        app = self.app
+    @staticmethod
+    def spreads_table(view: StatusView) -> dict[str, Any]:
         rows = []
-        for symbol in app.cfg.symbols:
+        for symbol in view.symbols:
             mids = []
-            for venue in app.venues:
-                top = app.market.tops[venue.key].get(symbol) if app.market else None
-                mids.append(f"{top.mid:.6g}" if top is not None and top.bid > 0 else "-")
-            opp = app.last_opportunity.get(symbol)
+            for venue in view.venues:
+                mid = view.mids.get((venue, symbol))
+                mids.append(f"{mid:.6g}" if mid is not None else "-")
+            opp = view.opportunities.get(symbol)
             best = f"{opp.buy_venue}->{opp.sell_venue}" if opp else "-"
             edge = f"{opp.edge_bps:.2f}" if opp else "-"
             carry = f"{opp.funding_carry_bps:+.2f}" if opp else "-"
             rows.append([symbol, *mids, best, edge, carry])
-        cols = ["symbol", *[v.key for v in app.venues], "best buy->sell", "net edge bps", "funding carry bps"]
+        cols = ["symbol", *view.venues, "best buy->sell", "net edge bps", "funding carry bps"]
         return _table("Spreads", cols, rows)
 
-    def pairs_table(self) -> dict[str, Any]:
-        app = self.app
+    @staticmethod
+    def pairs_table(view: StatusView) -> dict[str, Any]:
         rows = []
-        shared = app.coordinator.shared
-        for pair in app.ledger.pairs.values():
+        for pair in view.pairs:
             now_spread = "-"  # also for a cluster's pair on a venue this node does not bind (no book here)
-            if app.market is not None:
-                long_top = app.market.tops.get(pair.long_venue, {}).get(pair.symbol)
-                short_top = app.market.tops.get(pair.short_venue, {}).get(pair.symbol)
-                if long_top is not None and short_top is not None and long_top.bid > 0 and short_top.bid > 0:
-                    now_spread = f"{(short_top.mid - long_top.mid) / long_top.mid * 10_000:.2f}"
+            long_mid = view.mids.get((pair.long_venue, pair.symbol))
+            short_mid = view.mids.get((pair.short_venue, pair.symbol))
+            if long_mid is not None and short_mid is not None:
+                now_spread = f"{(short_mid - long_mid) / long_mid * 10_000:.2f}"
             row = [pair.id, pair.symbol, pair.long_venue, pair.short_venue, f"{pair.qty:f}",
                    str(pair.entry_spread_bps), now_spread, f"{pair.fees:.2f}", f"{pair.funding:+.2f}",
                    _time(pair.opened_ms)]
-            if shared:
-                row.append("here" if self._held_here(Unit.of_pair(pair).key) else "another node")
+            if view.shared:
+                row.append("here" if Unit.of_pair(pair).key in view.held_units else "another node")
             rows.append(row)
         cols = ["id", "symbol", "long", "short", "qty (base)", "entry spread bps", "spread now bps",
-                "fees", "funding", "opened"] + (["unit held"] if shared else [])
+                "fees", "funding", "opened"] + (["unit held"] if view.shared else [])
         return _table("Open pairs", cols, rows)
 
-    def _loose_cell(self, leg: LooseLeg) -> str:
+    @staticmethod
+    def _loose_cell(view: StatusView, leg: LooseLeg) -> str:
         """venue symbol qty (origin, unit[, whose]): an outage's hedge or what an unequal execution left."""
         unit = str(Unit.parse(leg.unit)) if leg.unit else "-"
         whose = ""
-        if self.app.coordinator.shared:
-            whose = ", held here" if self._held_here(leg.unit) else ", another node's unit"
+        if view.shared:
+            whose = ", held here" if leg.unit in view.held_units else ", another node's unit"
         return f"{leg.venue} {leg.symbol} {leg.qty:+f} ({leg.origin}, {unit}{whose})"
 
-    def _held_here(self, unit_key: str) -> bool:
-        """This node holds the unit's lease (a cluster; a unit of venues it does not bind never is)."""
-        return bool(unit_key) and self.app.coordinator.holds(Unit.parse(unit_key))
-
-    def events_table(self) -> dict[str, Any]:
-        rows = [[_time(e.time_ms), _LEVEL_CELL[e.level], e.text] for e in self.app.events.newest(60)]
+    @staticmethod
+    def events_table(view: StatusView) -> dict[str, Any]:
+        rows = [[_time(e.time_ms), _LEVEL_CELL[e.level], e.text] for e in view.events]
         return _table("Events", ["time (UTC)", "level", "event"], rows)
 
-    def cluster_table(self) -> dict[str, Any]:
+    @staticmethod
+    def cluster_table(view: StatusView) -> dict[str, Any]:
         """Which unit (symbol x venue pair) this node holds, with its fencing token and lease time left."""
-        coordinator = self.app.coordinator
-        title = f"Cluster: node {coordinator.node}, {len(getattr(coordinator, 'peers', {}))} node(s) alive"
-        return _table(title, ["unit", "lease", "token", "left"], coordinator.status_rows())
+        cluster = view.cluster
+        assert cluster is not None
+        title = f"Cluster: node {cluster.node}, {cluster.nodes_alive} node(s) alive"
+        return _table(title, ["unit", "lease", "token", "left"], [list(row) for row in cluster.rows])
 
-    def summary_line(self) -> str:
-        app = self.app
-        led = app.ledger
-        acc = app.accounting
-        exposure = ", ".join(f"{s} {app.max_net_exposure[s]:f}" for s in app.cfg.symbols)
-        inception = acc.since_inception()
-        found = (inception.simple_annual, inception.compound_annual) if inception else None
-        annual = f"annualized {annualized_text(found)}"
-        return (f"summary: unit NAV {acc.unit_nav:.6f}, {annual}, "
-                f"max drawdown {acc.max_drawdown * 100:.3f} %, "
-                f"profit {acc.profit:+.2f} USDT, trading PnL before fees {led.spread_captured:+.2f}, "
-                f"fees {led.fees_paid:.2f}, "
-                f"after fees {pnl_after_fees(led.spread_captured, led.fees_paid):+.2f}, "
-                f"funding {led.funding_total:+.2f}, rebates (est.) {acc.rebates:.2f}, "
-                f"slippage {acc.slippage:.2f}, volume {sum(acc.volume.values(), Decimal(0)):.0f}, "
-                f"pairs opened {app.pairs_opened} closed {led.closed_pairs} open {len(led.pairs)}, "
-                f"max |net exposure| {exposure}")
+
+def summary_line(f: Figures, symbols: tuple[str, ...]) -> str:
+    """The run's figures in one log line (at exit)."""
+    exposure = ", ".join(f"{s} {f.max_net_exposure[s]:f}" for s in symbols)
+    inception = f.since_inception
+    found = (inception.simple_annual, inception.compound_annual) if inception else None
+    annual = f"annualized {annualized_text(found)}"
+    return (f"summary: unit NAV {f.unit_nav:.6f}, {annual}, "
+            f"max drawdown {f.max_drawdown * 100:.3f} %, "
+            f"profit {f.profit:+.2f} USDT, trading PnL before fees {f.spread_captured:+.2f}, "
+            f"fees {f.fees_paid:.2f}, "
+            f"after fees {pnl_after_fees(f.spread_captured, f.fees_paid):+.2f}, "
+            f"funding {f.funding_total:+.2f}, rebates (est.) {f.rebates:.2f}, "
+            f"slippage {f.slippage:.2f}, volume {sum(f.volume.values(), Decimal(0)):.0f}, "
+            f"pairs opened {f.pairs_opened} closed {f.closed_pairs} open {f.pairs_open}, "
+            f"max |net exposure| {exposure}")

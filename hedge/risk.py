@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from statistics import median
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from hedge.liquidations import reported_price
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
+from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
@@ -63,8 +64,6 @@ LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liq
 # position), markPx (OKX V5 positions). CoinEx's v2 positions carry none: its positions are valued at the
 # other venues' books while its own is stale.
 MARK_FIELDS = ("markPrice", "markPx")
-# Where a position's valuation price came from (Risk.price), best first.
-BOOK, VENUE_MARK, OTHER_VENUES, UNVALUED = "book", "venue's mark", "other venues' books", "UNVALUED"
 # Maintenance rate assumed when neither the mechanics nor the venue give a liquidation price: above the
 # first tier of every venue's majors and most alts, so the estimate errs towards stopping early.
 ESTIMATE_MAINTENANCE_RATE = Decimal("0.025")
@@ -75,47 +74,6 @@ LOOSE_ORDERS_PER_TURN = 8  # orders one turn may send on one loose leg while eac
 # tag of the orders cutting an opening's unhedged leg (Risk.bound_unhedged); the "recover:" prefix is the
 # app's RECOVERY_TAG, so recover_orders nets them with the opening they cut
 UNHEDGED_CUT = "recover:unhedged:"
-
-
-@dataclass
-class VenueRisk:
-    """One venue's positions as last read, and their distance to liquidation at the latest marks."""
-
-    venue: str
-    wallet: Decimal  # wallet balance (equity without unrealized PnL)
-    positions: list[VenuePosition]  # mechanics symbols (BTCUSDT), base quantities
-    pair_of: dict[str, str]  # mechanics symbol -> FMZ pair
-    venue_liq: dict[str, Decimal]  # pair -> liquidation price the venue reported (fallback)
-    method: str = "mechanics"  # mechanics | venue | estimate
-    read_ms: int = 0
-    equity: Decimal = Decimal(0)
-    notional: Decimal = Decimal(0)
-    liquidation: dict[str, Decimal] = field(default_factory=dict)  # pair -> price
-    distance: dict[str, Decimal] = field(default_factory=dict)  # pair -> % of mark, that symbol moving alone
-    # % every position may move against us at once before the account is liquidated (all symbols)
-    common: Decimal | None = None
-    # marks (by mechanics symbol) and distance of the last full evaluation (Risk._far_still)
-    basis: dict[str, Decimal] = field(default_factory=dict)
-    basis_distance: Decimal | None = None
-    venue_mark: dict[str, Decimal] = field(default_factory=dict)  # pair -> the venue's mark at read_ms
-    priced_by: dict[str, str] = field(default_factory=dict)  # pair -> where its mark came from (BOOK...)
-    foreign: set[str] = field(default_factory=set)  # pairs held that are not ours (at the venue's mark)
-
-    @property
-    def nearest(self) -> tuple[str, Decimal] | None:
-        """The symbol nearest its own liquidation price, and the account's distance to liquidation: the
-        smaller of that symbol's and the common adverse move of all positions (the one stops act on)."""
-        if not self.distance:
-            return None
-        pair = min(self.distance, key=lambda p: (self.distance[p], p))
-        distance = self.distance[pair]
-        if self.common is not None and self.common < distance:
-            distance = self.common
-        return pair, distance
-
-    @property
-    def leverage(self) -> Decimal | None:
-        return self.notional / self.equity if self.equity > 0 else None
 
 
 PendingLeg = LooseLeg  # the name of a loose leg before loose legs joined the ledger

@@ -26,7 +26,6 @@ ENTRY_POINTS = {"hedge", "hedge.app"}  # hedge/__init__ may re-export App; strat
 
 # module -> hedge.app: the modules that take the whole App (issue #19's components remove these)
 ALLOWED_APP_IMPORTS = {
-    "hedge.report -> hedge.app",
     "hedge.risk -> hedge.app",
 }
 
@@ -35,10 +34,7 @@ ALLOWED_CIRCLE_EDGES = {
     "fmz_compat": set(),
     "hedge": {
         # App composes these and they take the whole App (the same edges as ALLOWED_APP_IMPORTS)
-        "hedge.app -> hedge.report",
         "hedge.app -> hedge.risk",
-        "hedge.report -> hedge.app",
-        "hedge.report -> hedge.risk",
         "hedge.risk -> hedge.app",
         },
     "tools": set(),
