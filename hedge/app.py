@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
-from hedge.accounts import AccountView
+from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
 from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
@@ -22,6 +22,7 @@ from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
+from hedge.funding import Funding
 from hedge.gate import CLUSTER, RECONCILE, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
@@ -105,9 +106,6 @@ class App:
         self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
         self.venues: list[Venue] = []
         self.market: Market | None = None
-        self.accounts: dict[str, AccountView] = {}
-        self.funding: dict[str, dict[str, float]] = {}  # symbol -> venue -> rate
-        self._funding_next: dict[tuple[str, str], tuple[int, Decimal]] = {}  # next settlement ms, rate
         self.openings_stopped: str | None = None  # why, until venue positions and the ledger agree
         self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
@@ -128,7 +126,6 @@ class App:
         self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
         self._nav_hold: str | None = None  # why unit NAV is not measured now (money between our wallets)
-        self._accounts_read: set[str] = set()  # venues whose account answered at least once in this process
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
@@ -167,6 +164,11 @@ class App:
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health, self.book)
+        # each venue's account as last read (refreshed in place), the funding rates and settlements
+        self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
+        self.accounts = self.account_reader.views
+        self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
+                               self.coordinator.owns_pair, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(api)
@@ -465,7 +467,7 @@ class App:
             figures=self.figures(), accounting=self.accounting, ledger=self.ledger,
             risk_views=self.risk.views, stops_fired=self.risk.stops_fired, unhedged=self.risk.unhedged,
             unplanned_pnl=self.risk.unplanned_pnl, health=self.health, guards=self.guards,
-            accounts=self.accounts, next_funding=self.next_funding, treasury=self.treasury,
+            accounts=self.accounts, next_funding=self.funding.next_settlement, treasury=self.treasury,
             tops=self.market.tops if self.market is not None else None,
             opportunities=self.last_opportunity, coordinator=self.coordinator, events=self.events)
 
@@ -1148,95 +1150,13 @@ class App:
                 self.max_net_exposure[symbol] = abs(net)
 
     def refresh_accounts(self) -> None:
-        for venue in self.venues:
-            self.refresh_account(venue.key)
+        self.account_reader.refresh_all()
 
     def refresh_account(self, key: str) -> None:
-        """Read one venue's account and positions: equity, margin, leverage, liquidation distances."""
-        venue = self._venue(key)
-        view = self.accounts.setdefault(venue.key, AccountView())
-        account = venue.exchange.GetAccount()
-        if account is None:
-            view.ok = False
-            return
-        view.available = _dec(account.get("Balance"))
-        view.upnl = _dec(account.get("UPnL"))
-        view.equity = _dec(account.get("Equity")) or view.available + _dec(account.get("FrozenBalance"))
-        view.ok = True
-        self._accounts_read.add(venue.key)
-        self._read_risk(venue, view)
-
-    def _read_risk(self, venue: Venue, view: AccountView) -> None:
-        """Margin used, notional and the nearest liquidation (cross, one-way) from one GetPositions call
-        (hedge/risk.py). Marks are book mids; a position without a book uses its entry price."""
-        raw = venue.exchange.GetPositions()
-        view.margin_used = max(view.equity - view.available, Decimal(0))
-        if raw is None:
-            return
-        margin = sum((_dec(item.get("Margin")) for item in raw), Decimal(0))
-        if margin > 0:
-            view.margin_used = margin
-        risk = self.risk.read(venue, raw, view.equity, view.upnl)
-        view.notional = risk.notional
-        nearest = risk.nearest
-        view.liquidation = None
-        if nearest:
-            symbol = nearest[0].replace("_", "")
-            # a symbol without the venue's published tiers is computed with the conservative estimate
-            estimated = risk.method != "mechanics" or self.mechanics(venue.key).is_estimated(symbol)
-            label = symbol if len(risk.positions) == 1 else f"{len(risk.positions)} positions together"
-            view.liquidation = (f"{label}, estimated" if estimated else label, nearest[1])
-
-    def next_funding(self, venue_key_: str) -> tuple[str, int, Decimal] | None:
-        """The venue's nearest known settlement among our symbols: symbol, time ms, rate."""
-        found = [(ms, symbol, rate)
-                 for (key, symbol), (ms, rate) in self._funding_next.items() if key == venue_key_]
-        if not found:
-            return None
-        ms, symbol, rate = min(found)
-        return symbol, ms, rate
+        self.account_reader.refresh(key)
 
     def refresh_funding(self) -> None:
-        """Book settlements that passed since the last look, then read the next rates."""
-        self._book_funding()
-        for venue in self.venues:
-            getter = getattr(venue.exchange, "GetFundings", None)
-            fundings = getter() if getter is not None else None
-            for item in fundings or []:
-                symbol = fmz_pair(item["Symbol"])
-                if symbol in self.cfg.symbols:
-                    rate = float(item.get("Rate") or 0.0)
-                    self.funding.setdefault(symbol, {})[venue.key] = rate
-                    if item.get("Time"):
-                        self._funding_next[(venue.key, symbol)] = (int(item["Time"]), _dec(rate))
-
-    def _book_funding(self) -> None:
-        """Estimated funding per pair at each passed settlement: longs pay rate x notional, shorts get it.
-
-        Uses the last rate read before the settlement and the current mid; the venue's own figure
-        shows in equity (the truth), this is for per-pair attribution.
-        """
-        booked = False
-        for (venue, symbol), (settle_ms, rate) in list(self._funding_next.items()):
-            if self.now_ms < settle_ms:
-                continue
-            del self._funding_next[(venue, symbol)]
-            price = self._mid(symbol)
-            if price is None or rate == 0:
-                continue
-            for pair in list(self.ledger.pairs.values()):
-                if pair.symbol != symbol or pair.opened_ms > settle_ms:
-                    continue  # opened after this settlement (we look once per status interval)
-                if not self.coordinator.owns_pair(pair):
-                    continue  # its owner books it
-                if pair.long_venue == venue:
-                    self.book.record_funding(pair.id, -rate * pair.qty * price)
-                    booked = True
-                elif pair.short_venue == venue:
-                    self.book.record_funding(pair.id, rate * pair.qty * price)
-                    booked = True
-        if booked:
-            self.book.save()
+        self.funding.refresh()
 
     def total_equity(self) -> Decimal:
         # A venue that did not answer this time counts with its last known equity (shown as stale).
@@ -1295,7 +1215,7 @@ class App:
         at all), nor before every venue answered once. The last measurement stands until then; an event
         says when the hold starts and when it ends."""
         reason = self.transfers.hold_reason() if self.transfers is not None else None
-        unread = [v.key for v in self.venues if v.key not in self._accounts_read]
+        unread = [v.key for v in self.venues if v.key not in self.account_reader.answered]
         if reason is None and unread:
             reason = f"{', '.join(unread)} did not answer since the start: its equity is not known"
         if reason is None and self.transfers is not None:
@@ -1543,7 +1463,7 @@ class App:
         if len(tops) < 2:
             self.last_opportunity[symbol] = None
             return
-        opp = best_opportunity(symbol, tops, self._taker, self.funding.get(symbol))
+        opp = best_opportunity(symbol, tops, self._taker, self.funding.rates.get(symbol))
         self.last_opportunity[symbol] = opp
         if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
             return

@@ -10,7 +10,7 @@ import pytest
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.accounting import Accounting, Observation
-from hedge.app import AccountView
+from hedge.accounts import AccountView
 from tools.chaos_nav import NavWatch
 
 T0 = 1_704_067_200_000
