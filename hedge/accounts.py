@@ -45,10 +45,6 @@ class AccountReader:
         self.views: dict[str, AccountView] = {}
         self.answered: set[str] = set()  # venues whose account answered at least once in this process
 
-    def refresh_all(self) -> None:
-        for venue in self.venues:
-            self.refresh(venue.key)
-
     def refresh(self, key: str) -> None:
         """Read one venue's account and positions: equity, margin, leverage, liquidation distances."""
         venue = next((v for v in self.venues if v.key == key), None)

@@ -1150,7 +1150,8 @@ class App:
                 self.max_net_exposure[symbol] = abs(net)
 
     def refresh_accounts(self) -> None:
-        self.account_reader.refresh_all()
+        for venue in self.venues:  # each through refresh_account (tools/chaos.py watches that one)
+            self.refresh_account(venue.key)
 
     def refresh_account(self, key: str) -> None:
         self.account_reader.refresh(key)
