@@ -59,6 +59,7 @@ ORDER_KILL_FALLBACK_MS = 3_600_000  # an "order" kill with no order call within 
 # a venue down, answering 429, or refusing every order: its order service is out (the strategy's own
 # outage detection takes the same view), so a leg that cannot be closed there is held for that reason
 DOWN_FAULTS = ("down", "rate_limit", "refuse_orders")
+BLIND_FAULTS = ("down", "rate_limit")  # every call there fails: positions there cannot be read
 
 # The strategy parameter for chaos runs: params.json with positions large enough that a 30-40 % move
 # liquidates an unprotected leg (up to 2 x 10,000 USDT of pairs on 10,000 USDT per venue, leverage 10:
@@ -133,6 +134,32 @@ class ChaosOptions:
 
 
 @dataclass
+class Stretch:
+    """Stretches with more than one lot of one part of the net exposure while a venue is out: the longest
+    (with when) and the largest in USDT."""
+
+    episode: dict[str, Any] | None = None
+    longest_ms: int = 0
+    max_usdt: float = 0.0
+    worst: dict[str, Any] | None = None
+
+    def add(self, start_ms: int, last_ms: int, now_ms: int, usdt: float) -> None:
+        """Held from last_ms (or start_ms, if later) to now_ms: goes on with the stretch ending at last_ms."""
+        episode = self.episode
+        if episode is None or episode["until_ms"] != last_ms:
+            episode = self.episode = {"from_ms": start_ms, "until_ms": now_ms}
+        episode["until_ms"] = now_ms
+        if now_ms - episode["from_ms"] > self.longest_ms:
+            self.longest_ms = now_ms - episode["from_ms"]
+            self.worst = dict(episode)
+        self.max_usdt = max(self.max_usdt, usdt)
+
+    def figures(self) -> dict[str, Any]:
+        return {"longest_s": self.longest_ms / 1000, "max_usdt": round(self.max_usdt, 2),
+                "longest_at": self.worst}
+
+
+@dataclass
 class Exposure:
     """Time-weighted |net exposure| per coin against one lot, classified by what was going on.
 
@@ -166,10 +193,11 @@ class Exposure:
     down_over_size_ms: int = 0
     down_worst: dict[str, Any] | None = None
     # stretches with more than one lot of it held on the venue that is out (shown, not bounded)
-    held_episode: dict[str, Any] | None = None
-    held_longest_ms: int = 0
-    held_max_usdt: float = 0.0
-    held_worst: dict[str, Any] | None = None
+    held: Stretch = field(default_factory=Stretch)
+    # base, now -> the signed net exposure ADLs of base left that the strategy cannot have seen by now (the
+    # venue that did it not answering since, or within adl_bound_ms after it answers); its stretches, apart
+    adl_left: Callable[[str, int], float] = lambda _base, _now_ms: 0.0
+    adl_unseen: Stretch = field(default_factory=Stretch)
 
     def update(self, base: str, net: float, now_ms: int, cause: Callable[[int], str],
                venues: dict[str, float] | None = None) -> None:
@@ -212,31 +240,33 @@ class Exposure:
         part the venue that is out holds itself (a close or stop whose leg there was refused while its hedge
         closed, reliability.md: "closed when its venue trades") no order can reach until that venue answers:
         its stretches are measured apart, shown and not held to the bound. A coin's net exposure is held by
-        the venues that are out as far as their positions there point the same way."""
+        the venues that are out as far as their positions there point the same way.
+
+        What an ADL left that the strategy cannot have seen yet (adl_left: an ADL on the venue that is out
+        is seen when it answers again) is no leg the strategy knows to be unhedged: measured apart too."""
         outs = self.out_since(now_ms)
-        reach_usdt = held_usdt = 0.0
-        reach_over = held_over = False
+        reach_usdt = held_usdt = unseen_usdt = 0.0
         for base, net in self.nets.items():
             out = sum(self.venue_nets.get(base, {}).get(v, 0.0) for v in outs)
             held = min(abs(net), abs(out)) if net * out > 0 else 0.0
+            left = self.adl_left(base, now_ms)
+            unseen = min(abs(net) - held, abs(left)) if net * left > 0 else 0.0
+            reach = abs(net) - held - unseen
             lot = self.lots[base] * (1 + 1e-9)
             price = self.price(base)
-            if abs(net) - held > lot:
-                reach_over, reach_usdt = True, max(reach_usdt, (abs(net) - held) * price)
+            if reach > lot:
+                reach_usdt = max(reach_usdt, reach * price)
             if held > lot:
-                held_over, held_usdt = True, max(held_usdt, held * price)
+                held_usdt = max(held_usdt, held * price)
+            if unseen > lot:
+                unseen_usdt = max(unseen_usdt, unseen * price)
         start = max([self.last_ms, *outs.values()])  # what was held before the venue went out is not this
-        if reach_over:
+        if reach_usdt:
             self._reachable(start, now_ms, reach_usdt)
-        if held_over:
-            episode = self.held_episode
-            if episode is None or episode["until_ms"] != self.last_ms:
-                episode = self.held_episode = {"from_ms": start, "until_ms": now_ms}
-            episode["until_ms"] = now_ms
-            if now_ms - episode["from_ms"] > self.held_longest_ms:
-                self.held_longest_ms = now_ms - episode["from_ms"]
-                self.held_worst = dict(episode)
-            self.held_max_usdt = max(self.held_max_usdt, held_usdt)
+        if held_usdt:
+            self.held.add(start, self.last_ms, now_ms, held_usdt)
+        if unseen_usdt:
+            self.adl_unseen.add(start, self.last_ms, now_ms, unseen_usdt)
 
     def _reachable(self, start_ms: int, now_ms: int, usdt: float) -> None:
         """One stretch with the last one above one lot unhedged on the venues that trade."""
@@ -329,6 +359,10 @@ class ChaosRun:
         self._down_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
                                     if f.fault in DOWN_FAULTS)
         self.exposure.out_since = self._venues_out
+        self.exposure.adl_left = self._adl_left
+        # by start: _answers_from chains the windows a venue is in
+        self._blind_windows = sorted((f.from_ms, f.until_ms, f.venue) for f in self.schedule.faults
+                                     if f.fault in BLIND_FAULTS)
         self.kills = list(self.schedule.kills)
         self.kill: Any = None
         self.checks: list[int] = []  # ms of pending ledger-vs-venue checks
@@ -570,8 +604,9 @@ class ChaosRun:
 
     def _adl(self, venue: str, pair: str, contracts: float) -> None:
         """The venue auto-deleveraged one of our legs. The strategy can only see it at a positions read:
-        until `adl_bound_ms` after it (after the process is back, when it came while the process was down)
-        the exposure it leaves counts as `adl`, a venue-side event; any longer as `otherwise`. (Not "until
+        until `adl_bound_ms` after it (after the process is back, when it came while the process was down,
+        and after the venue answers again, when it came while every call there failed) the exposure it
+        leaves counts as `adl`, a venue-side event; any longer as `otherwise`. (Not "until
         the next positions read there", as for a late landing: the strategy reads positions in executions
         and at the status refresh too, reads that do not act on a difference; the bound is the interval of
         the read that does, App._positions_moved.)"""
@@ -582,9 +617,30 @@ class ChaosRun:
             return
         within = abs(self.exposure.nets[coin]) <= self.exposure.lots[coin] * (1 + 1e-9)
         closed = round(contracts * P.contract_spec(venue, pair, True).ct_val, 12)
+        seen_from = max(now, self._process_back_ms, self._answers_from(venue, now))
         self.adls.append({"at_ms": now, "venue": venue, "pair": pair, "closed": closed, "coin": coin,
-                          "until_ms": max(now, self._process_back_ms) + self.adl_bound_ms,
+                          "net_change": closed if self._adl_side(venue, pair) == "buy" else -closed,
+                          "until_ms": seen_from + self.adl_bound_ms,
                           "within_one_lot_after_s": 0.0 if within else None})
+
+    def _adl_side(self, venue: str, pair: str) -> str:
+        """The side of the venue's newest ADL order of `pair` (buy: a short was cut, the net went up)."""
+        orders = [o for acc in self.world.accounts if acc.venue == venue and acc.futures
+                  for o in acc.orders.values() if o.pair == pair and o.origin == "adl"]
+        return max(orders, key=lambda o: o.n).side
+
+    def _answers_from(self, venue: str, now_ms: int) -> int:
+        """When `venue` answers calls again: the end of the down / rate-limit windows it is in at now_ms."""
+        back = now_ms
+        for start, until, out in self._blind_windows:
+            if out == venue and start <= back < until:
+                back = until
+        return back
+
+    def _adl_left(self, base: str, now_ms: int) -> float:
+        """The signed net exposure of `base` that ADLs the strategy cannot have seen by now_ms left."""
+        return sum(a["net_change"] for a in self.adls
+                   if a["coin"] == base and a["at_ms"] < now_ms <= a["until_ms"])
 
     def _adl_unseen(self, now_ms: int) -> bool:
         """An ADL's coin is above one lot within the bound the strategy has to see and hedge it."""
@@ -705,9 +761,10 @@ class ChaosRun:
         return {"longest_s": longest, "max_usdt": round(e.down_max_usdt, 2), "over_size_s": over,
                 "longest_at": e.down_worst, "bound_s": self.bound_s, "bound_usdt": self.bound_usdt,
                 "slack_s": OUTAGE_BOUND_SLACK_S,
-                # held on the venue that is out (a refused close's leg there): shown, not bounded
-                "held_on_out_venue": {"longest_s": e.held_longest_ms / 1000,
-                                      "max_usdt": round(e.held_max_usdt, 2), "longest_at": e.held_worst},
+                # held on the venue that is out (a refused close's leg there), and what an ADL left that the
+                # strategy cannot have seen yet (on the venue that is out): shown, not bounded
+                "held_on_out_venue": e.held.figures(),
+                "adl_unseen": e.adl_unseen.figures(),
                 "within_bound": (longest <= self.bound_s + OUTAGE_BOUND_SLACK_S
                                  and over <= OUTAGE_BOUND_SLACK_S)}
 
