@@ -13,7 +13,7 @@ from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from hedge.accounting import Accounting, FlowRejected, Observation, parse_flow_command
+from hedge.accounting import Accounting, FlowRejected, parse_flow_command
 from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
 from hedge.cluster import OpenRequest, Unit, make_coordinator
@@ -22,6 +22,7 @@ from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
 from hedge.fmz import Api
+from hedge.fund import FundObserver
 from hedge.funding import Funding
 from hedge.gate import CLUSTER, RECONCILE, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
@@ -125,7 +126,6 @@ class App:
         self.flow_sources: list[Callable[[], list[tuple[str, Decimal, str]]]] = []
         self.transfers: TransferWatcher | None = None  # funding wallets and transfer histories
         self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
-        self._nav_hold: str | None = None  # why unit NAV is not measured now (money between our wallets)
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
@@ -167,6 +167,10 @@ class App:
         # each venue's account as last read (refreshed in place), the funding rates and settlements
         self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
         self.accounts = self.account_reader.views
+        self.fund = FundObserver(cfg.symbols, self.venues, self.account_reader, self.flow_sources,
+                                 lambda symbol: self._mid(symbol) if self.market is not None else None,
+                                 self.last_net_exposure, self.book, self.total_equity, self.event, api.log,
+                                 lambda: self.now_ms)
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
                                self.coordinator.owns_pair, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
@@ -1174,66 +1178,8 @@ class App:
 
     # --- accounting ---
     def observe(self) -> None:
-        """Measure equity, exposure, margin and leverage into the accounting (books declared flows)."""
-        for source in self.flow_sources:
-            for flow_id, amount, origin in source():
-                if amount != 0:
-                    self.accounting.declare_flow(amount, origin, flow_id)
-        equity = self.total_equity()
-        exposure: dict[str, Decimal] = {}
-        notional: dict[str, Decimal] = {}
-        for symbol in self.cfg.symbols:
-            mid = self._mid(symbol) if self.market is not None else None
-            if mid is None:
-                continue
-            exposure[symbol] = self.last_net_exposure[symbol] * mid
-            for pair in self.ledger.pairs.values():
-                if pair.symbol == symbol:
-                    for venue in (pair.long_venue, pair.short_venue):
-                        notional[venue] = notional.get(venue, Decimal(0)) + pair.qty * mid
-        margin = {key: max(view.equity - view.available, Decimal(0)) for key, view in self.accounts.items()}
-        leverage = {key: (notional.get(key, Decimal(0)) / view.equity).quantize(Decimal("0.001"))
-                    for key, view in self.accounts.items() if view.equity > 0}
-        observation = Observation(self.now_ms, equity, exposure, margin, leverage)
-        if self._nav_held():
-            return
-        try:
-            booked = self.accounting.observe(observation)
-        except FlowRejected as exc:
-            self.accounting.drop_pending()
-            self.api.log(str(exc), "#ff0000")
-            self.accounting.observe(observation)
-            return
-        for flow in booked:
-            kind = "deposit" if flow.amount > 0 else "withdrawal"
-            self.event(f"{kind} of {abs(flow.amount):.2f} USDT booked at unit NAV {flow.unit_nav:.6f}: "
-                       f"{flow.shares:+.4f} shares, {self.accounting.shares:.4f} in total")
-
-    def _nav_held(self) -> bool:
-        """Unit NAV is not measured while money between our own wallets cannot be counted exactly once
-        (hedge/transfers.py says why), nor while a venue with wallets did not answer for its account (money
-        moved between its futures and funding wallets, by this node or another, would count twice or not
-        at all), nor before every venue answered once. The last measurement stands until then; an event
-        says when the hold starts and when it ends."""
-        reason = self.transfers.hold_reason() if self.transfers is not None else None
-        unread = [v.key for v in self.venues if v.key not in self.account_reader.answered]
-        if reason is None and unread:
-            reason = f"{', '.join(unread)} did not answer since the start: its equity is not known"
-        if reason is None and self.transfers is not None:
-            down = sorted(v for v in self.transfers.wallets if v in self.accounts and not self.accounts[v].ok)
-            if down:
-                reason = f"{', '.join(down)} account did not answer this time"
-        if reason is not None:  # before the first measurement too: inception waits for a whole picture
-            if self._nav_hold is None:
-                what = (f"unit NAV held at {self.accounting.unit_nav:.6f}" if self.accounting.live is not None
-                        else "inception (shares = equity) waits")
-                self.event(f"{what}: {reason}", "warn")
-            self._nav_hold = reason
-            return True
-        if self._nav_hold is not None:
-            self.event("unit NAV measured again: every account and wallet answered")
-            self._nav_hold = None
-        return False
+        """Measure the fund into the accounting (hedge/fund.py); tools/chaos.py watches this method."""
+        self.fund.observe(self.accounting, self.transfers)
 
     def _poll_commands(self) -> None:
         """One interactive command per loop turn, dispatched by its name (the part before ':')."""
