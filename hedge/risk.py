@@ -1118,15 +1118,36 @@ class Risk:
             "critical",
         )
         for pair, part in mine:
-            if not self._close_vanished(venue_key, symbol, pair, part, liq):
+            if not self._close_vanished_part(venue_key, symbol, pair, part, liq):
                 break
         self.book.save()
         app.measure_exposure()
 
+    def _close_vanished_part(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
+                             liq: Decimal | None) -> bool:
+        """Close `part` of the pair's hedge as `_close_vanished` does, order after order while each takes
+        some of it (a thin book filling part of each), up to LOOSE_ORDERS_PER_TURN orders, as a loose leg
+        is closed: the hedge is unhedged exposure from the moment its other leg is gone, and one order per
+        turn left half of it for the next turn. False: the first order filled nothing or the venue cannot
+        trade (stop here; reconcile names the rest)."""
+        left, moved = part, False
+        for _ in range(LOOSE_ORDERS_PER_TURN):
+            current = self.app.ledger.pairs.get(pair.id)
+            if current is None or left <= 0:
+                break
+            gone, partial = self._close_vanished(venue_key, symbol, current, left, liq)
+            if not gone:
+                break
+            left, moved = left - gone, True
+            if not partial:
+                break  # filled as sent: done, or the hedge held less (closed what was there)
+        return moved
+
     def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
-                        liq: Decimal | None) -> bool:
+                        liq: Decimal | None) -> tuple[Decimal, bool]:
         """Close `part` of the pair's leg on the other venue and book the pair with the vanished leg gone at
-        `liq`. False: that venue cannot trade or filled nothing (stop here; reconcile names the rest)."""
+        `liq`. Returns how much of `part` is booked gone (0: that venue cannot trade or filled nothing) and
+        whether the order filled only in part (the rest may be taken by another order)."""
         app = self.app
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
         other = app._venue(other_key)
@@ -1134,7 +1155,7 @@ class Risk:
         if current is None or not self.health.can_trade(other_key):
             app.event(f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair #{pair.id} "
                       "stays open until it can", "error")
-            return False
+            return Decimal(0), False
         other_sign = 1 if pair.long_venue == other_key else -1
         available = abs(current) if current * other_sign > 0 else Decimal(0)
         if available < part:  # the hedge shrank too (ADL, liquidation): close what is there, not across zero
@@ -1142,7 +1163,7 @@ class Risk:
                       f"to close for pair #{pair.id}; closing {available} reduce-only", "error")
             part = available
         if part <= 0:
-            return False
+            return Decimal(0), False
         # What vanished is on venue_key's grid; the hedge trades on its own (Binance ETH 0.001 vs OKX 0.01):
         # the step above it, and the pair closes by as much; what venue_key then holds beyond the pair (less
         # than one of the hedge's steps) is a loose leg there, closed reduce-only on its own finer grid. So
@@ -1158,14 +1179,14 @@ class Risk:
                     )
             except LegOutcomeUnknown as exc:
                 app.stop_openings(str(exc), {(other_key, symbol)})
-                return False
+                return Decimal(0), False
             self.book.clear_orders(f"recover#{pair.id}")
         moved = sum((f.filled for f in fills), Decimal(0))
         if order > 0 and moved <= 0:
             self.book.save()
             app.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
                       "tried again at the next look", "error")
-            return False
+            return Decimal(0), False
         gone = part if moved >= part else moved
         part = order if moved >= order else moved
         gone_at = liq if liq is not None else (pair.short_price if other_sign > 0 else pair.long_price)
@@ -1187,7 +1208,7 @@ class Risk:
             f"unplanned {pnl:+.2f} USDT",
             "critical",
         )
-        return True
+        return gone, moved < order
 
     # --- unhedged legs of an execution in doubt (outage.max_unhedged_s / max_unhedged_usdt) ---
     def bound_unhedged(self) -> None:

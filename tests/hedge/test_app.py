@@ -961,9 +961,9 @@ def test_a_late_opening_whose_reduce_only_close_fills_in_part_is_closed_in_full(
 
 def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exchange, fake_runtime):
     """The close's form: a partial close's okx leg lands 30 s late and takes 0.009 more of okx's short;
-    binance's reduce-only close of the same 0.009 fills only 0.004. The order stays watched, the other 0.005
-    is closed at the next reading. Old code: watch entry dropped, halt 'close them by hand', binance long
-    0.005 unhedged."""
+    binance's reduce-only close of the same 0.009 fills only 0.004. The other 0.005 is closed too (by a second
+    order, in the same turn: the next test). Old code: watch entry dropped, halt 'close them by hand', binance
+    long 0.005 unhedged."""
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
@@ -978,6 +978,33 @@ def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exc
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
     assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy"]
+    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+
+
+def test_a_late_close_whose_hedge_fills_half_of_each_order_is_hedged_in_the_turn_that_sees_it(
+        fake_exchange, fake_runtime):
+    """Issue #17, chaos seed 10 (2 days): a close's okx leg lands late and takes 0.009 more of okx's short;
+    binance fills half of each order (a partial_fill window). The turn that sees the landing keeps closing
+    binance's hedge order after order while each takes some, as a loose leg is closed, so binance is back to
+    okx's size in that turn. Old code sent one order per turn and left the rest to the next readings: seed 10
+    held 0.066 and 0.135 ETH above one lot for two turns each after its late landings (8 s 'otherwise')."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    pair = next(iter(app.ledger.pairs.values()))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    okx.lands_late_ms = [30_000]
+    app.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], qty=D("0.009"))
+    binance.fill_ratio = [0.5, 0.5]  # 0.009 fills 0.004, 0.005 fills 0.002, then the book fills the rest
+    for _ in range(120):
+        _run(app, runtime, 1)
+        if [s for _, s, _ in binance.sent].count("closebuy") > 1:
+            break  # the turn that saw the landing and closed the hedge
+    assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy", "closebuy"]
+    assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
+    assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
     assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
 
 
