@@ -61,10 +61,8 @@ from hedge.state import TradingState
 from hedge.status import Figures, StatusView, figures, status_view
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
-from hedge.venues import get as venue_mechanics
+from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
-from hedge.venues.base import Venue as VenueMechanics
-from hedge.venues.live import read_live
 
 RECONCILE_RETRY_MS = 30_000
 OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
@@ -135,9 +133,11 @@ class App:
         self._next_log_reset_ms = 0
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
         self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
-        self._taker = {v: float(cfg.fee(v).taker_bps) for v in cfg.fees}
-        self._live_taker: dict[str, Decimal] = {}  # this account's taker fee where the venue said it
-        self._mechanics: dict[str, VenueMechanics] = {}  # tables plus this account's data (start())
+        # each venue's mechanics and taker fee, this account's own where read at start
+        self.terms = VenueTerms(cfg, self.event)
+        self.mechanics = self.terms.mechanics
+        self.taker_bps = self.terms.taker_bps
+        self._taker = self.terms.taker
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
@@ -223,8 +223,7 @@ class App:
                          "Futures_OKX); found", len(self.venues), "#ff0000")
             return False
         for venue in self.venues:
-            self._set_leverage(venue)
-            self._read_live_mechanics(venue)
+            self.terms.set_up(venue)
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms, clock=self.api.now_ms)
         self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
                              for s in self.cfg.symbols}
@@ -317,45 +316,6 @@ class App:
         if missing:
             self.api.log("start refused: the ledger holds positions on venues that are not bound", "#ff0000")
         return not missing
-
-    def _read_live_mechanics(self, venue: Venue) -> None:
-        """The account's own tiers, funding intervals and fee rates where the exchange object gives them
-        (fmz_compat's live objects; FMZ's do not): they replace the tables and PARAMS fees, said once."""
-        data = read_live(venue.key, venue.exchange, sorted(venue.specs))
-        self._mechanics[venue.key] = data.venue
-        if data.tiers_from:
-            self.event(f"{venue.key}: margin tiers from the venue for {', '.join(data.tiers_from)} "
-                       "(liquidation prices use this account's tiers)")
-        if data.intervals:
-            hours = ", ".join(f"{s} {h} h" for s, h in sorted(data.intervals.items()))
-            self.event(f"{venue.key}: funding intervals from the venue: {hours}")
-        if data.taker_bps is not None:
-            configured = self.cfg.fee(venue.key).taker_bps
-            if abs(data.taker_bps - configured) > Decimal("0.05"):
-                self.event(f"{venue.key}: this account's taker fee is {data.taker_bps:.2f} bps, PARAMS fees "
-                           f"say {configured}: the edge uses the account's (set fees.{venue.key} to match)",
-                           "warn")
-            self._live_taker[venue.key] = data.taker_bps
-            self._taker[venue.key] = float(data.taker_bps)
-
-    def mechanics(self, key: str) -> VenueMechanics:
-        """The venue's mechanics: the tables, with this account's own data over them where read at start."""
-        found = self._mechanics.get(key)
-        return found if found is not None else venue_mechanics(key)
-
-    def taker_bps(self, key: str) -> Decimal:
-        """Taker fee in bps: this account's as the venue said at start, else PARAMS fees."""
-        return self._live_taker.get(key, self.cfg.fee(key).taker_bps)
-
-    def _set_leverage(self, venue: Venue) -> None:
-        setter = getattr(venue.exchange, "SetMarginLevel", None)
-        if setter is None:
-            return
-        level = self.cfg.leverage_for(venue.key)
-        for symbol in venue.specs:
-            if setter(swap_symbol(symbol), level) is None:
-                self.event(f"{venue.key}: SetMarginLevel({symbol}, {level}) failed; "
-                           "margin checks still apply", "warn")
 
     def tick(self) -> None:
         self.now_ms = self.api.now_ms()
