@@ -36,7 +36,7 @@ ALLOWED_CIRCLE_EDGES = {
         # App composes these and they take the whole App (the same edges as ALLOWED_APP_IMPORTS)
         "hedge.app -> hedge.risk",
         "hedge.risk -> hedge.app",
-        },
+    },
     "tools": set(),
 }
 
