@@ -21,7 +21,7 @@ import time
 import types
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
@@ -358,7 +358,10 @@ class Runtime:
         self.commands.append(str(command))
 
     # --- the globals ---
-    def build_globals(self) -> dict[str, Any]:
+    def build_globals(self, sources: Iterable[str] | None = None) -> dict[str, Any]:
+        """The FMZ globals. `sources`: the strategy's and its templates' text; the real `talib` (numpy and
+        pandas with it: ~60 MB, ~1 s) is imported here, before a backtest swaps in virtual time, only when
+        one names it. None (no sources known) imports it as FMZ injects it."""
         rt = self
         g: dict[str, Any] = dict(core.CONSTANTS)
         g.update(
@@ -382,7 +385,8 @@ class Runtime:
             GetCommand=self.GetCommand, SetChannelData=lambda data: None,
             GetChannelData=lambda token=None: None, StrDecode=_str_decode, SysInfo=lambda attr=None: None,
         )
-        g["talib"] = _talib()
+        wanted = sources is None or any(_NAMES_TALIB.search(text) for text in sources)
+        g["talib"] = _talib() if wanted else TalibNotLoaded("talib")
         return g
 
     # --- logging ---
@@ -556,6 +560,20 @@ class MissingTalib(types.ModuleType):
         from fmz_compat.source_check import install_command
 
         raise ImportError(f"talib.{name}: TA-Lib is not installed: {install_command('talib')}")
+
+
+_NAMES_TALIB = re.compile(r"\btalib\b")
+
+
+class TalibNotLoaded(types.ModuleType):
+    """`talib` for a strategy whose source never names it (reached dynamically): the real module is not
+    imported for every run, and importing it at first use would load pandas under the virtual clock."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ImportError(f"talib.{name}: talib is loaded only for a strategy or template whose source "
+                          "names it, and this one reaches it dynamically: add `import talib` to the strategy")
 
 
 def _talib() -> types.ModuleType:

@@ -310,8 +310,10 @@ def _strategy_on_path(folder: Path) -> Iterator[None]:
             pass
 
 
-def build_strategy_globals(runtime: Runtime, config: RunConfig) -> dict[str, Any]:
-    g = runtime.build_globals()
+def build_strategy_globals(runtime: Runtime, config: RunConfig, source: str | None = None) -> dict[str, Any]:
+    """`source`: the strategy's text, so that `talib` is imported only when it or a template names it."""
+    sources = None if source is None else [source, *_template_sources(config)]
+    g = runtime.build_globals(sources)
     g["__name__"] = "__main__"
     g["__file__"] = str(config.strategy_path)
     g["__builtins__"] = __builtins__
@@ -413,7 +415,7 @@ def run(
         for line in invented_note(sim_config.symbols):  # a coin without a real market: say so first
             out(line)
 
-    g = build_strategy_globals(runtime, config)
+    g = build_strategy_globals(runtime, config, source)
     progress = ProgressBar(clock, config.start_ms, config.end_ms) if config.mode == "backtest" else None
     try:
         if progress is not None:
@@ -510,14 +512,15 @@ def _params_symbols(params_json: str | None) -> list[str]:
 def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime: Runtime,
                       result: RunResult | None = None) -> tuple[int, str]:
     code = compile(source, str(config.strategy_path), "exec")
-    templates = [(path, compile(path.read_text(encoding="utf-8"), str(path), "exec"))
-                 for path in config.templates]
+    template_sources = _template_sources(config)
+    templates = [(path, compile(text, str(path), "exec"))
+                 for path, text in zip(config.templates, template_sources, strict=True)]
     clock = runtime.clock if isinstance(runtime.clock, StopAwareClock) else StopAwareClock(runtime.clock)
     interrupted_code = EXIT_OK if config.mode == "paper" else EXIT_INTERRUPTED
     with (
         _strategy_on_path(config.strategy_path.parent),
         _signals_stop(clock),
-        _virtual_time_module(runtime, g, source),
+        _virtual_time_module(runtime, g, "\n".join([source, *template_sources])),
     ):
         try:
             template_namespaces = _run_templates(templates, g)
@@ -576,6 +579,10 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                 rows = runtime.store.logs(limit=min(new_rows, 20))
                 result.final_words = [str(r["Extra"]) for r in reversed(rows)]
         return ended
+
+
+def _template_sources(config: RunConfig) -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in config.templates]
 
 
 def _run_templates(templates: list[tuple[Path, Any]], g: dict[str, Any]) -> list[dict[str, Any]]:

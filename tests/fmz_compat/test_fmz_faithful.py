@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import textwrap
 from pathlib import Path
@@ -324,6 +325,52 @@ def test_talib_is_injected_and_records_columns_are_numpy_float_arrays(tmp_path):
         """)
     code, logs, _ = _run(tmp_path, strategy)
     assert code == 0 and "stack ndarray float64 True True True float64 True" in logs
+
+
+def test_a_strategy_that_never_names_talib_runs_without_importing_it(tmp_path):
+    """TA-Lib brings numpy and pandas (~60 MB, ~1 s): our strategy.py never uses it, so it is not imported."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    script = textwrap.dedent(f"""
+        import sys
+        from fmz_compat.__main__ import main
+        code = main(["backtest", {str(root / "strategy.py")!r}, "--duration", "1h", "--seed", "7",
+                     "--venues", "binance,okx", "--quiet", "--out", {str(tmp_path / "runs")!r}])
+        print("exit", code, sorted(m for m in ("talib", "numpy", "pandas") if m in sys.modules))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert "exit 0 []" in done.stdout.splitlines(), done.stdout + done.stderr
+
+
+def test_a_strategy_reaching_talib_without_naming_it_is_told_in_one_line(tmp_path):
+    strategy = _write(tmp_path, """
+        def main():
+            getattr(globals()["ta" + "lib"], "SMA")
+        """)
+    code, logs, _ = _run(tmp_path, strategy)
+    assert code == 1
+    assert any("talib.SMA: talib is loaded only for a strategy or template whose source names it" in line
+               and "add `import talib` to the strategy" in line for line in logs), logs
+
+
+def test_a_template_naming_talib_gets_the_real_module(tmp_path):
+    template = _write(tmp_path, """
+        def Sma(records, period):
+            return talib.SMA(records.Close, period)
+        ext.Sma = Sma
+        """, "ta_lib_template.py")
+    strategy = _write(tmp_path, """
+        def main():
+            exchange.SetContractType("swap")
+            r = exchange.GetRecords(PERIOD_M15)
+            sma = ext.Sma(r, 3)
+            Log("sma", abs(sma[-1] - sum(r.Close[-3:]) / 3) < 1e-9, len(sma) == len(r))
+        """)
+    code, logs, _ = _run(tmp_path, strategy, "--template", str(template))
+    assert code == 0 and "sma True True" in logs, logs
 
 
 def test_without_talib_its_first_use_names_the_install(monkeypatch):

@@ -33,7 +33,8 @@ def _run(tmp_path: Path, days: int, hook, params=None):
 
     def with_hook(runtime):  # the test's hook joins the strategy's globals (run.json stays plain JSON)
         build = runtime.build_globals
-        runtime.build_globals = lambda: {**build(), "HOOK": lambda app, ex: hook(app, ex, runtime)}
+        runtime.build_globals = lambda sources=None: {
+            **build(sources), "HOOK": lambda app, ex: hook(app, ex, runtime)}
 
     lines = []
     result = run(config, out=lines.append, on_runtime=with_hook)

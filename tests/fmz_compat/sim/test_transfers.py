@@ -136,7 +136,7 @@ def _run(tmp_path, hours, hook):
 
     def with_hook(runtime):
         build = runtime.build_globals
-        runtime.build_globals = lambda: {**build(), "HOOK": hook}
+        runtime.build_globals = lambda sources=None: {**build(sources), "HOOK": hook}
 
     lines = []
     result = run(config, out=lines.append, on_runtime=with_hook)
