@@ -47,7 +47,7 @@ from hedge.orders import OrderRecord, OrderStatus, order_fill
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.report import Report, summary_line
-from hedge.risk import Risk, band_price
+from hedge.risk import OPENING_TAG, RECOVERY_TAG, Risk, band_price
 from hedge.sizing import (
     ContractSpec,
     ceil_to_step,
@@ -65,8 +65,6 @@ from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
-OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
-RECOVERY_TAG = "recover:"  # recovery's own orders trading an opening back (netted with it)
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hedge.cluster import Unit
 from hedge.config import StopLevel
@@ -54,9 +54,16 @@ from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
 
 if TYPE_CHECKING:
-    from hedge.app import App
-    from hedge.book import Book
+    from collections.abc import Callable
+
+    from hedge.book import Book, LedgerView
+    from hedge.cluster.base import Coordinator
+    from hedge.config import HedgeConfig
+    from hedge.execution import Executor
+    from hedge.market import Market
     from hedge.orders import OrderRecord
+    from hedge.state import TradingState
+    from hedge.venues.base import Venue as VenueMechanics
 
 # Liquidation-price fields of the venues' raw position payloads (FMZ Info), for symbols without mechanics.
 LIQUIDATION_FIELDS = ("liquidationPrice", "liqPrice", "liqPx", "liq_price", "liquidation_price")
@@ -71,9 +78,11 @@ HUNDRED = Decimal(100)
 OPEN_MARGIN = Decimal("1.25")  # openings keep a venue this many times farther than the first stop level
 LOOSE_RETRY_MAX_S = 300  # longest wait between attempts to close a loose leg on a refusing venue
 LOOSE_ORDERS_PER_TURN = 8  # orders one turn may send on one loose leg while each takes some of it
-# tag of the orders cutting an opening's unhedged leg (Risk.bound_unhedged); the "recover:" prefix is the
-# app's RECOVERY_TAG, so recover_orders nets them with the opening they cut
-UNHEDGED_CUT = "recover:unhedged:"
+OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
+RECOVERY_TAG = "recover:"  # recovery's own orders trading an opening back (netted with it)
+# tag of the orders cutting an opening's unhedged leg (Risk.bound_unhedged); the RECOVERY_TAG prefix makes
+# the app's recover_orders net them with the opening they cut
+UNHEDGED_CUT = RECOVERY_TAG + "unhedged:"
 
 
 PendingLeg = LooseLeg  # the name of a loose leg before loose legs joined the ledger
@@ -132,10 +141,45 @@ def _isolated_margin(info: Any) -> tuple[bool, Decimal | None]:
     return True, margin * scale if margin is not None else None
 
 
-class Risk:
-    """Tiered stops and outage handling for one App (reads its ledger, market and executor)."""
+class RiskHost(Protocol):
+    """What Risk reads and calls of its host (the App): its venues, ledger, market and executor, and the
+    few actions a stop or a recovery takes beyond its own orders. Read at each use, not at construction:
+    the market and the venues are bound at start, and tools/chaos.py patches refresh_account on the class."""
 
-    def __init__(self, app: App, health: VenueHealth, book: Book) -> None:
+    @property
+    def cfg(self) -> HedgeConfig: ...
+    @property
+    def now_ms(self) -> int: ...
+    @property
+    def venues(self) -> list[Venue]: ...
+    @property
+    def market(self) -> Market | None: ...
+    @property
+    def ledger(self) -> LedgerView: ...
+    @property
+    def executor(self) -> Executor: ...
+    @property
+    def coordinator(self) -> Coordinator: ...
+    @property
+    def state(self) -> TradingState: ...
+    @property
+    def mechanics(self) -> Callable[[str], VenueMechanics]: ...
+    def event(self, text: str, level: str = "info") -> None: ...
+    def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None: ...
+    def measure_exposure(self) -> None: ...
+    def refresh_account(self, key: str) -> None: ...
+    def order_in_doubt(self, venue: str, symbol: str) -> bool: ...
+    def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                    qty: Decimal | None = None, tag: str = "close",
+                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal: ...
+    def _venue_or_none(self, key: str) -> Venue | None: ...
+    def _venue(self, key: str) -> Venue: ...
+
+
+class Risk:
+    """Tiered stops and outage handling for one host (reads its ledger, market and executor)."""
+
+    def __init__(self, app: RiskHost, health: VenueHealth, book: Book) -> None:
         self.app = app
         self.cfg = app.cfg.stops
         self.health = health
@@ -1219,8 +1263,6 @@ class Risk:
         (`_cut_unhedged`: reduce-only, or across zero only to restore other pairs' legs the opening netted).
         The cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so
         when the other venue answers, its leg is traded back if it filled after all; nothing is cut twice."""
-        from hedge.app import OPENING_TAG
-
         groups: dict[str, list[OrderRecord]] = {}
         for record in self.app.ledger.orders.values():
             tag = record.tag.removeprefix(UNHEDGED_CUT)
