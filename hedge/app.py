@@ -866,8 +866,14 @@ class App:
             if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
                 explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
             units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
+        # A venue that is out and that no journaled order (nor the gone leg one closed) touches counts with
+        # what the ledger says it holds, as in reconcile: else one venue down for hours would hold every
+        # reconcile (and the hedge of an ADL on a venue that answers) behind this settlement.
+        touched = {key[0] for key in explained}
+        out = frozenset(v.key for v in self.venues if v.key not in touched
+                        and (not self.health.can_trade(v.key) or v.key in self.health.recovered))
         mark = self.book.refresh() if self.coordinator.shared else None
-        positions = self.venue_positions()
+        positions = self.venue_positions(out)
         if positions is None:
             return False
         if self.coordinator.shared and not self.coordinator.stable(mark):

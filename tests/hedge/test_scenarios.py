@@ -779,3 +779,37 @@ def test_a_close_leg_left_on_a_venue_that_refuses_is_tried_within_max_unhedged_s
     assert max(gaps) <= (60 + 15) * 1000  # max_unhedged_s and the turn's settle lookups
     assert closed_ms is not None and closed_ms - window_end <= (60 + 15) * 1000
     assert abs(_net(app)) == 0 and app.ledger.pairs == {}
+
+
+def test_an_adl_while_a_venue_no_pair_of_it_touches_is_down_is_hedged_though_an_execution_was_journaled():
+    """Issue #17, chaos --profile tight --days 2 --seed 7: the process was killed during an opening (its
+    okx order journaled, proved ABSENT at the restart) while bybit was down (8,814 s). Settling that
+    execution read every venue's positions, bybit's failed, so recovery answered 'again later' at every
+    reconcile until bybit came back, and reconcile never got past it: an ADL on binance (which answered)
+    left its okx hedge, 2,401 USDT, unhedged 4,691 s. A journal that names no venue that is out is settled
+    with that venue's legs counted as held, as reconcile counts them: the ADL is hedged within
+    position_check_s."""
+    from hedge.orders import OrderRecord, OrderStatus
+
+    sim = Sim("Futures_Binance", "Futures_OKX", "Futures_Bybit", hours=2)
+    app = sim.app(params=ADL_PARAMS)
+    assert app.start()
+    _book_pair(app, sim, "0.1")  # long binance, short okx
+    sim.world.inject("bybit", "down", sim.now_ms() + 3_600_000)
+    app.book.journal(OrderRecord("hg9n1", "open#5", "binance", SYMBOL, "buy", D("0.02"),
+                                 status=OrderStatus.ABSENT, sent_ms=sim.now_ms(), misses=3))
+    app.book.save()
+    app.stop_openings("test: an execution in doubt")
+    sim.world.coins["BTC"].fair *= 0.97  # the okx short wins: ADL takes part of it
+    adl_ms = sim.now_ms() + 30_000
+    sim.world.schedule_adl("okx", adl_ms, 0.5)
+    hedged_ms = None
+    while sim.now_ms() < adl_ms + 120_000 and hedged_ms is None:
+        app.tick()
+        sim.clock.sleep(1000)
+        net = sum(q.net_base for q in sim.world.coins["BTC"].quotes if ":" not in q.market)
+        if sim.now_ms() > adl_ms and abs(net) < 0.001:
+            hedged_ms = sim.now_ms()
+    assert not app.health.can_trade("bybit")  # still out all along
+    assert hedged_ms is not None and hedged_ms - adl_ms <= 5_000 + 1_000
+    assert app.ledger.pairs[1].qty == D("0.050") and app.ledger.orders == {}
