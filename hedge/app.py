@@ -20,7 +20,16 @@ from hedge.cluster import OpenRequest, Unit, make_coordinator
 from hedge.config import HedgeConfig
 from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
-from hedge.execution import CLOSING, DIRECTION, UNDO, Executor, Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import (
+    CLOSING,
+    DIRECTION,
+    LATE_LANDING_SETTLES,
+    UNDO,
+    Executor,
+    Leg,
+    LegOutcomeUnknown,
+    PairFill,
+)
 from hedge.fmz import Api
 from hedge.fund import FundObserver
 from hedge.funding import Funding
@@ -606,18 +615,18 @@ class App:
         """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every
         turn (one list query per venue and symbol), older ones only at reconcile: True when one of them now
         shows a fill it has not yet triggered a reconcile for (reconcile closes and books it, once)."""
-        young: dict[tuple[str, str], set[str]] = {}
+        young: dict[tuple[str, str], dict[str, OrderRecord]] = {}
         for cid, record in self.ledger.watch.items():
             settle_ms = self.executor.settle_ms(record.venue)
             proved_ms = record.sent_ms + settle_ms  # the last lookup of the settle window proved it absent
             if self.now_ms < proved_ms + WATCH_YOUNG_SETTLES * settle_ms and cid not in self._watch_landed:
-                young.setdefault((record.venue, record.symbol), set()).add(cid)
+                young.setdefault((record.venue, record.symbol), {})[cid] = record
         landed = False
-        for (key, symbol), cids in sorted(young.items()):
+        for (key, symbol), records in sorted(young.items()):
             venue = self._venue_or_none(key)
             if venue is None or not self.health.can_trade(key):
                 continue
-            for cid, (filled, _price) in self.executor.late_fills(venue, symbol, cids).items():
+            for cid, (filled, _price) in self.executor.late_fills(venue, symbol, records).items():
                 if filled:
                     self._watch_landed.add(cid)
                     landed = True
@@ -635,9 +644,11 @@ class App:
             venue = self._venue_or_none(mismatch.venue)
             if venue is None or not self.health.can_trade(venue.key):
                 continue
+            if self._late_close_may_land(mismatch.venue, mismatch.symbol):
+                continue  # a close proved absent may still reach the venue: never sent twice
             watched = {cid: r for cid, r in self.ledger.watch.items()
                        if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
-            shown = self.executor.late_fills(venue, mismatch.symbol, set(watched)) if watched else {}
+            shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
             for cid, record in watched.items():
                 late = shown.get(cid)
                 if late is None or not late[0]:
@@ -666,6 +677,13 @@ class App:
                     self.book.save()
                 closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
+
+    def _late_close_may_land(self, venue_key: str, symbol: str) -> bool:
+        """A close of a late order sent there was proved absent less than LATE_LANDING_SETTLES settle windows
+        ago: it may land as its original did, so nothing is closed again there until that horizon passed."""
+        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(venue_key)
+        return any(r.tag.startswith(LATE_TAG) and (r.venue, r.symbol) == (venue_key, symbol)
+                   and self.now_ms < r.sent_ms + horizon for r in self.ledger.watch.values())
 
     def _close_deleveraged(self, mismatches: list[PositionMismatch]) -> bool:
         """A venue that can trade holds less of a pairs' leg than the ledger (same side), and its order
@@ -739,7 +757,7 @@ class App:
                 continue
             if late is None:  # no longer watched (the oldest are dropped): what it closed is still booked
                 late = replace(record, side=UNDO[record.side], client_id=tag[len(LATE_TAG):])
-            entry = self.executor.late_fills(venue, record.symbol, {late.client_id}).get(
+            entry = self.executor.late_fills(venue, record.symbol, {late.client_id: late}).get(
                 late.client_id, (Decimal(0), Decimal(0)))[1]
             price = record.avg_price or self._top_mid(record.venue, record.symbol) or entry
             fees = record.filled * price * self.taker_bps(record.venue) / 10_000
@@ -931,7 +949,7 @@ class App:
             venue = self._venue_or_none(key)
             if venue is None:
                 continue
-            for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, set(records)).items()):
+            for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, records).items()):
                 record = records[cid]
                 if filled > record.filled:
                     self.book.journal(replace(record, filled=filled, avg_price=price))

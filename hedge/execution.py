@@ -33,7 +33,7 @@ unsettled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -83,6 +83,9 @@ ORDER_OPTIONS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
     "coinex": ("client_id", {"type": "ioc"}, {}),                                   # POST /v2/futures/order
     "bitmex": ("clOrdID", {"timeInForce": "ImmediateOrCancel"}, {"execInst": "ReduceOnly"}),  # /api/v1/order
 }
+# an order proved absent (lookups over one settle window) may still reach the venue this many settle windows
+# after its send (a request queued in the venue's gateway); one without our client id is matched over them
+LATE_LANDING_SETTLES = 6
 OWN_ID_PREFIX = "hg"  # every client id the strategy makes starts so (ledger.next_client_id, cluster prefixes)
 ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
 
@@ -435,18 +438,48 @@ class Executor:
             return None
         return [*open_orders, *history]
 
-    def late_fills(self, venue: Venue, symbol: str, client_ids: set[str]
+    def late_fills(self, venue: Venue, symbol: str, records: Mapping[str, OrderRecord]
                    ) -> dict[str, tuple[Decimal, Decimal]]:
         """(base filled, average price) per client id of orders once proved absent that the venue's lists
-        (read once) show after all; the ones still not shown (or all, when a query failed) are left out."""
+        (read once) show after all; the ones still not shown (or all, when a query failed) are left out. An
+        order that reached the venue without its client id (dropped on the way) is recognised as
+        `_unclaimed_match` does, but over LATE_LANDING_SETTLES settle windows after the send: it landed
+        after the lookups that proved it absent."""
         listed = self._listed(venue, swap_symbol(symbol)) or []
         ct_val = venue.specs[symbol].ct_val
         out: dict[str, tuple[Decimal, Decimal]] = {}
         for order in listed:
             client_id = client_id_of(venue.key, order)
-            if client_id in client_ids:
+            if client_id in records:
                 out[client_id] = order_fill(order, ct_val)
+        claimed: set[str] = set()
+        for client_id, record in sorted(records.items()):
+            if client_id in out:
+                continue
+            match = self._unclaimed_late(venue, record, listed, claimed)
+            if match is not None:
+                claimed.add(str(match.get("Id")))
+                out[client_id] = order_fill(match, ct_val)
         return out
+
+    def _unclaimed_late(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]],
+                        claimed: set[str]) -> dict[str, Any] | None:
+        """The one listed order without a client id of ours, of record's direction and amount, created from
+        a settle window before its send to LATE_LANDING_SETTLES after it, that no other record claimed;
+        None when none or several could be (then the difference stays named, nothing is guessed)."""
+        if record.order_id or not record.sent_ms or record.symbol not in venue.specs:
+            return None
+        kind = ORDER_TYPE_BUY if record.side in BUYING else ORDER_TYPE_SELL
+        contracts = record.qty / venue.specs[record.symbol].ct_val
+        window = self._settle_ms(venue.key)
+        earliest, latest = record.sent_ms - window, record.sent_ms + LATE_LANDING_SETTLES * window
+        candidates = [order for order in listed
+                      if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
+                      and str(order.get("Id")) not in claimed
+                      and order.get("Type") == kind
+                      and to_decimal(order.get("Amount")) == contracts
+                      and earliest <= int(order.get("Time") or 0) <= latest]
+        return candidates[0] if len(candidates) == 1 else None
 
     def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
         """Settle an order from venue queries: cancel any remainder, then read its final state."""
