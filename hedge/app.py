@@ -665,6 +665,17 @@ class App:
                                         closed_by=(late[1], why))
                     done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
                 else:
+                    # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer
+                    # grid elsewhere): only whole amount steps are sent, the rest is dust, named by reconcile.
+                    step = venue.specs[record.symbol].base_step
+                    amount, dust = floor_to_step(amount, step), amount - floor_to_step(amount, step)
+                    if dust:
+                        self.event(f"{LATE_TAG}{cid}: {dust} {record.symbol} of what it added on {venue.key} "
+                                   f"is below the amount step {step} there: dust, not sent", "error")
+                    if not amount:
+                        self.book.unwatch(cid)
+                        self.book.save()
+                        continue
                     try:
                         done = self._close_late_fill(venue, record, amount, late[1])
                     except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it

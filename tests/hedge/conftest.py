@@ -36,6 +36,8 @@ class FakeExchange:
     invisible to every query until then: a timeout whose order lands after lookups said absent).
     `tells_outcome` True: the runtime says a None from CreateOrder was a definite refusal
     (`last_outcome_unknown` False, as fmz_compat/live.py sets it for ccxt's rejections); FMZ says nothing.
+    `enforces_lot` True: an amount that is not a multiple of the lot is refused (`refused`), as the
+    simulator's venues refuse it.
     `forwards_client_id` False: the order carries no client id of ours (a docker that does not pass the
     option on; Binance then makes one up), so a lost answer cannot be found by client id. Options under
     another name than the venue's own request parameter are never read as its client id.
@@ -71,6 +73,8 @@ class FakeExchange:
         self.forwards_client_id = True
         self.tells_outcome = False
         self.options_seen: list[dict[str, Any]] = []
+        self.enforces_lot = False  # True: an amount off the lot is refused, as fmz_compat/sim/account.py does
+        self.refused: list[float] = []
 
     # --- market ---
     def GetName(self) -> str:
@@ -135,6 +139,9 @@ class FakeExchange:
         if self.crash_on_send and self.crash_on_send.pop(0):
             raise KillSwitch(f"process killed while sending {side} on {self.venue}")
         if self.reject and self.reject.pop(0):
+            return None
+        if self.enforces_lot and Decimal(repr(amount)) % Decimal(repr(self.lot)):
+            self.refused.append(amount)  # "amount ... is not a multiple of the amount step ..."
             return None
         if self.lands_late_ms and (delay := self.lands_late_ms.pop(0)):
             self._landing.append((self.time_ms + delay, symbol, side, price, amount, client_id))

@@ -550,6 +550,34 @@ def test_an_order_that_lands_after_the_settle_window_is_closed_reduce_only_and_b
     assert app.risk.unplanned_pnl == pnl
 
 
+def test_a_late_close_off_the_venues_grid_is_rounded_down_to_its_step_and_the_rest_named_as_dust(
+        fake_exchange, fake_runtime):
+    """Issue #17 (chaos: 0.827 ETH on Bybit, amount step 0.01, refused 130 times): the difference a late
+    order explains is off okx's grid (the ledger's pairs hold 0.0193 BTC, what a vanished leg's hedge closed
+    on a finer grid elsewhere leaves). Its reduce-only close is rounded down to okx's amount step (0.001 BTC
+    = 0.1 contracts); the 0.0007 below one step is dust, said once and never sent. Old code sent 1.87
+    contracts, which a venue enforcing its step refuses, again at every reading: the leg stayed doubled."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime, PATIENT)
+    assert app.start()
+    okx.enforces_lot = True
+    okx.lands_late_ms = [30_000]
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    assert len(app.ledger.pairs) == 1 and okx.base_position() == D("-0.019")
+    app.book.record_open(symbol="BTC_USDT", long_venue="binance", short_venue="okx", qty=D("0.0003"),
+                         long_price=D("50000"), short_price=D("50100"), fees=D(0), client_ids=(),
+                         now_ms=okx.time_ms)  # the pairs hold 0.0193: binance's 0.019 is within half its step
+    late_client_id = next(iter(app.ledger.watch))
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close either: only the late order moves
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    _run(app, runtime, 80)
+    assert okx.refused == []
+    assert [(side, amount) for _, side, amount in okx.sent if side == "closesell"] == [("closesell", 1.8)]
+    assert okx.base_position() == D("-0.020") and app.ledger.watch == {}
+    dust = [line for line in runtime.logs if f"late:{late_client_id}" in line and "dust, not sent" in line]
+    assert len(dust) == 1 and "0.0007 BTC_USDT" in dust[0]
+
+
 def test_an_order_proved_absent_that_lands_just_after_recovery_is_closed_within_one_turn_once(
         fake_exchange, fake_runtime):
     """Issue #17 seq 2 (chaos --days 2 --seed 3, open#13): okx's sell is proved absent, the leg is topped up,
