@@ -661,8 +661,11 @@ class App:
                     key = (venue.key, record.symbol)
                     held = self.ledger.held_positions().get(key, Decimal(0))
                     why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
-                    self.risk._vanished(venue.key, record.symbol, amount, mismatch.found,
-                                        closed_by=(late[1], why))
+                    moved = amount if signed > 0 else -amount
+                    loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, late[1], why)
+                    if amount > loose:
+                        self.risk._vanished(venue.key, record.symbol, amount - loose, mismatch.found,
+                                            closed_by=(late[1], why))
                     done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
                 else:
                     # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer

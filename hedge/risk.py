@@ -1121,6 +1121,34 @@ class Risk:
             self._vanished(venue_key, symbol, abs(expected) - abs(position), position)
         return True
 
+    def absorb_late_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal, why: str
+                          ) -> Decimal:
+        """Our own close that reached venue_key late moved its position by `signed` base. What this node holds
+        loose there on the side it reduces (the leg an unfinished close left, whose own reduce-only closes
+        may still be in the air) is what it closed: book that part of the leg at the price the venue reports,
+        trading nothing. Returns the base absorbed (the rest took a pair's leg: its hedge is closed)."""
+        absorbed = Decimal(0)
+        for _key, leg in sorted(self.app.ledger.loose.items()):
+            left = abs(signed) - absorbed
+            if left <= 0:
+                break
+            if (leg.venue, leg.symbol) != (venue_key, symbol) or leg.qty * signed >= 0:
+                continue
+            if not self._mine_leg(leg):
+                continue
+            part = min(left, abs(leg.qty))
+            sign = 1 if leg.qty > 0 else -1
+            pnl = part * sign * (price - leg.price)
+            self.book.set_loose(leg, leg.qty - part * sign)
+            self.book.book_result(pnl, Decimal(0))
+            self.book.save()
+            self.unplanned_pnl += pnl
+            absorbed += part
+            self.app.event(f"late: loose leg {symbol} on {venue_key} ({leg.qty:+f} booked at "
+                           f"{leg.price:.2f}) closed {part * sign:+f} at {price} by {why}: "
+                           f"unplanned {pnl:+.2f} USDT", "warn")
+        return absorbed
+
     def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal,
                   closed_by: tuple[Decimal, str] | None = None) -> None:
         """`missing` base of the pairs' legs on venue_key is gone: close the same quantity on the hedging

@@ -1036,6 +1036,31 @@ def test_a_late_close_whose_hedge_fills_half_of_each_order_is_hedged_in_the_turn
     assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
 
 
+def test_a_late_close_whose_leg_was_booked_loose_reduces_the_loose_leg_not_another_pairs_hedge(
+        fake_exchange, fake_runtime):
+    """Issue #17, chaos seed 18 tight (2 days): a close's okx leg times out and is proved absent; recovery
+    completes the close and books okx's 0.019 as a loose leg, whose reduce-only closes time out too. Then the
+    close's own order reaches okx 20 s late and fills half (0.009). That is the loose leg closing: book it
+    against the loose leg, trade nothing. Old code laid it on pair #2 and closed 0.009 of binance's hedge:
+    net exposure went from the loose 0.010 back to 0.019 (the seed: 0.78 ETH, 228 s 'otherwise')."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 30)
+    assert sorted((p.id, p.qty) for p in app.ledger.pairs.values()) == [(1, D("0.019")), (2, D("0.019"))]
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    okx.lands_late_ms = [20_000] + [600_000] * 20  # the loose leg's own closes land only after the test
+    okx.fill_ratio = [0.5]  # the close lands half filled
+    app.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [app.ledger.pairs[1]])
+    _run(app, runtime, 100)
+    assert okx.base_position() == D("-0.029") and binance.base_position() == D("0.019")
+    assert [(p.id, p.qty) for p in app.ledger.pairs.values()] == [(2, D("0.019"))]
+    assert [leg.qty for leg in app.ledger.loose.values()] == [D("-0.010")]
+    assert [s for _, s, _ in binance.sent] == ["buy", "buy", "closebuy"]
+    assert app.risk.unplanned_pnl == D("0.009") * (D("50000.25") - D("50000.5"))
+
+
 def test_a_vanished_legs_hedge_close_that_fills_nothing_does_not_hold_back_the_next_pairs(fake_exchange,
                                                                                           fake_runtime):
     """Issue #17, chaos seed 10 tight (2 days): okx's shorts of two pairs vanish (0.038). What vanished is
