@@ -644,13 +644,17 @@ class App:
             venue = self._venue_or_none(mismatch.venue)
             if venue is None or not self.health.can_trade(venue.key):
                 continue
-            if self._late_close_may_land(mismatch.venue, mismatch.symbol):
-                continue  # a close proved absent may still reach the venue: never sent twice
             watched = {cid: r for cid, r in self.ledger.watch.items()
                        if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
             shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
+            held_back, pending = self._late_closes_in_horizon(venue.key, watched, shown)
+            if pending >= abs(excess):
+                continue  # closes proved absent may still reach the venue and take it all: never sent twice
+            excess -= pending if excess > 0 else -pending
             for cid, record in watched.items():
                 late = shown.get(cid)
+                if cid in held_back:
+                    continue  # its close landed or may still land: never closed twice
                 if late is None or not late[0]:
                     continue
                 signed = DIRECTION[record.side] * late[0]
@@ -692,12 +696,16 @@ class App:
                 closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
 
-    def _late_close_may_land(self, venue_key: str, symbol: str) -> bool:
-        """A close of a late order sent there was proved absent less than LATE_LANDING_SETTLES settle windows
-        ago: it may land as its original did, so nothing is closed again there until that horizon passed."""
+    def _late_closes_in_horizon(self, venue_key: str, watched: dict[str, OrderRecord],
+                                shown: dict[str, tuple[Decimal, Decimal]]) -> tuple[set[str], Decimal]:
+        """The closes of late orders sent there less than LATE_LANDING_SETTLES settle windows ago (each may
+        land as its original did): the late orders they were sent for (not closed again meanwhile), and the
+        base those not yet seen landed may still take off the position (a difference beyond it is closed)."""
         horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(venue_key)
-        return any(r.tag.startswith(LATE_TAG) and (r.venue, r.symbol) == (venue_key, symbol)
-                   and self.now_ms < r.sent_ms + horizon for r in self.ledger.watch.values())
+        young = {cid: r for cid, r in watched.items()
+                 if r.tag.startswith(LATE_TAG) and self.now_ms < r.sent_ms + horizon}
+        pending = sum((r.qty for cid, r in young.items() if not shown.get(cid, (Decimal(0),))[0]), Decimal(0))
+        return {r.tag[len(LATE_TAG):] for r in young.values()}, pending
 
     def _close_deleveraged(self, mismatches: list[PositionMismatch]) -> bool:
         """A venue that can trade holds less of a pairs' leg than the ledger (same side), and its order

@@ -578,6 +578,32 @@ def test_a_late_close_off_the_venues_grid_is_rounded_down_to_its_step_and_the_re
     assert len(dust) == 1 and "0.0007 BTC_USDT" in dust[0]
 
 
+def test_a_late_close_that_may_still_land_holds_back_only_its_own_late_order_and_the_rest_is_closed(
+        fake_exchange, fake_runtime):
+    """Issue #17 (chaos --days 2 --seeds 10: bybit -0.63 ETH for 76 s): okx's sell and its top-up both time
+    out and land late. The first late order's close times out too and is proved absent: it may still land,
+    so that late order is not closed again, but the second late order's excess is beyond what that close can
+    take and is closed at once. Old code (db02773) held every close there until the first close's horizon:
+    okx held the second late order unhedged until then, and then closed the first late order a second time."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime, PATIENT)
+    assert app.start()
+    okx.lands_late_ms = [30_000, 35_000, 50_000]  # the sell, its top-up, the first late order's close
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    first, second = app.ledger.watch
+    start_ms = okx.time_ms
+    okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close either: only the late orders move
+    binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
+    while okx.time_ms < start_ms + 80_000:  # the first close lands at ~+90 s, its horizon ends at ~+100 s
+        _run(app, runtime, 1)
+    closes = [line for line in runtime.logs if "reached okx late" in line]
+    assert okx.base_position() == 0 and len(closes) == 1 and f"late:{second}:" in closes[0]
+    _run(app, runtime, 100)
+    assert okx.base_position() == 0 and binance.base_position() == 0
+    assert [side for _, side, _ in okx.sent].count("closesell") == 2
+    assert not any(f"late:{first}:" in line for line in runtime.logs if "reached okx late" in line)
+
+
 def test_an_order_proved_absent_that_lands_just_after_recovery_is_closed_within_one_turn_once(
         fake_exchange, fake_runtime):
     """Issue #17 seq 2 (chaos --days 2 --seed 3, open#13): okx's sell is proved absent, the leg is topped up,
