@@ -922,11 +922,15 @@ class App:
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         keys = set(expected) | set(positions) | set(explained)
         keys -= self.coordinator.busy_keys()
+        zero = Decimal(0)
+        differs = {key for key in keys if abs(positions.get(key, zero) - expected.get(key, zero)
+                                              - explained.get(key, zero)) > tolerance.get(key, zero)}
         for key in keys:
             found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
-            if abs(found - want - explained.get(key, Decimal(0))) > tolerance.get(key, Decimal(0)):
+            if key in differs:
                 self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
                            f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
+                self._book_explained_loose_closes(differs)
                 self.book.clear_orders()
                 self.book.save()
                 return True  # reconcile names the difference and stops openings
@@ -1125,6 +1129,17 @@ class App:
                    f"booked: {pair.symbol} {part} booked ({hedge[0].venue} at {exit_price:.10g}, {gone_key} "
                    f"gone at {'its entry price, UNKNOWN' if liq is None else f'{liq:.2f}'}); pnl {pnl:+.2f} "
                    "USDT, not undone", "warn")
+
+    def _book_explained_loose_closes(self, differs: set[tuple[str, str]]) -> None:
+        """Before the journal is dropped over a difference it does not explain: a loose leg's close whose
+        fills are on a position the journal does explain is booked off its loose leg (else the leg stays
+        overstated by fills the venue made, and what it no longer holds is later called liquidated)."""
+        by_tag: dict[str, list[OrderRecord]] = {}
+        for record in self.ledger.orders.values():
+            if record.tag.endswith(LOOSE_TAG) and (record.venue, record.symbol) not in differs:
+                by_tag.setdefault(record.tag, []).append(record)
+        for tag, records in sorted(by_tag.items()):
+            self._book_loose_fills(tag, records)
 
     def _book_loose_fills(self, tag: str, records: list[OrderRecord]) -> None:
         """A loose leg's reduce-only close that was not booked: take it off the loose legs it reduced."""
