@@ -36,6 +36,13 @@ def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tupl
     sim = sim_robot("Futures_Binance", "Futures_OKX", hours=hours)
     app = sim.app(json.dumps({**BASE, **params}))
     assert app.start()
+    _open_pair(sim, app, notional)
+    return sim, app
+
+
+def _open_pair(sim, app: App, notional: int) -> Decimal:
+    """One pair of `notional` USDT per leg, binance long and okx short, booked and saved; the price it
+    was sized at."""
     buy, sell = app.venues
     price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
     qty = (D(notional) / price).quantize(D("0.001"))
@@ -46,7 +53,7 @@ def _hedged(sim_robot, notional: int = 24_000, hours: int = 4, **params) -> tupl
                          fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
     app.book.clear_orders()
     app.book.save()
-    return sim, app
+    return price
 
 
 def _run(sim, app: App, seconds: int, moves: dict[int, float] | None = None) -> None:
@@ -482,16 +489,8 @@ def test_attack_an_isolated_position_is_valued_with_its_own_margin_not_the_whole
     sim.world.exchanges[1].IO("cross", False)
     app = sim.app(json.dumps(BASE))
     assert app.start()
-    buy, sell = app.venues
-    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    qty = (D(24_000) / price).quantize(D("0.001"))
-    fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
-                                     "open#1")
-    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
-    app.book.save()
+    price = _open_pair(sim, app, 24_000)
+    sell = app.venues[1]
     app.refresh_accounts()
     info = sell.exchange.GetPositions(SYMBOL + ".swap")[0]["Info"]
     assert info["mgnMode"] == "isolated"
@@ -588,16 +587,7 @@ def test_attack_seq5_a_position_that_is_not_ours_counts_in_the_accounts_common_m
     assert okx_exchange.CreateOrder("ETH_USDT.swap", "sell", -1, round(24_000 / eth / 0.1))  # 0.1 ETH each
     app = sim.app(json.dumps(BASE))  # symbols: BTC_USDT only
     assert app.start()
-    buy, sell = app.venues
-    price = D(str(buy.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    qty = (D(16_000) / price).quantize(D("0.001"))
-    fill = app.executor.execute_pair(SYMBOL, (Leg(buy, "buy", qty, price), Leg(sell, "sell", qty, price)),
-                                     "open#1")
-    app.book.record_open(symbol=SYMBOL, long_venue="binance", short_venue="okx", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
-    app.book.save()
+    _open_pair(sim, app, 16_000)
     app.refresh_accounts()
     okx = app.risk.views["okx"]
     assert 22 < okx.nearest[1] < 27 and okx.foreign == {"ETH_USDT"}
