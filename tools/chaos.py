@@ -206,7 +206,11 @@ class Exposure:
         if venues is not None:
             self.venue_nets[base] = venues
         self.peak_lots = max(self.peak_lots, abs(net) / self.lots[base])
-        self.above = any(abs(n) > self.lots[b] * (1 + 1e-9) for b, n in self.nets.items())
+        self.above = any(self.over_lot(b, n) for b, n in self.nets.items())
+
+    def over_lot(self, base: str, qty: float) -> bool:
+        """|qty| of base is more than one lot (float noise aside)."""
+        return abs(qty) > self.lots[base] * (1 + 1e-9)
 
     def sample(self, now_ms: int, cause: Callable[[int], str]) -> None:
         if now_ms <= self.last_ms:
@@ -252,13 +256,12 @@ class Exposure:
             left = self.adl_left(base, now_ms)
             unseen = min(abs(net) - held, abs(left)) if net * left > 0 else 0.0
             reach = abs(net) - held - unseen
-            lot = self.lots[base] * (1 + 1e-9)
             price = self.price(base)
-            if reach > lot:
+            if self.over_lot(base, reach):
                 reach_usdt = max(reach_usdt, reach * price)
-            if held > lot:
+            if self.over_lot(base, held):
                 held_usdt = max(held_usdt, held * price)
-            if unseen > lot:
+            if self.over_lot(base, unseen):
                 unseen_usdt = max(unseen_usdt, unseen * price)
         start = max([self.last_ms, *outs.values()])  # what was held before the venue went out is not this
         if reach_usdt:
@@ -596,7 +599,7 @@ class ChaosRun:
         venues = {q.market: q.net_base for q in coin.quotes if ":" not in q.market}
         self.exposure.update(base, sum(venues.values()), self.world.now_ms(), self._cause, venues)
         net = self.exposure.nets[base]
-        within = abs(net) <= self.exposure.lots[base] * (1 + 1e-9)
+        within = not self.exposure.over_lot(base, net)
         for adl in self.adls:  # hedged by the strategy: at the runtime clock (the world moves by steps)
             if within and adl["coin"] == base and adl["within_one_lot_after_s"] is None:
                 adl["within_one_lot_after_s"] = (self.clock.now_ns() // 1_000_000 - adl["at_ms"]) / 1000
@@ -615,7 +618,7 @@ class ChaosRun:
         now, coin = self.world.now_ms(), pair.split("_")[0]
         if coin not in self.exposure.lots:
             return
-        within = abs(self.exposure.nets[coin]) <= self.exposure.lots[coin] * (1 + 1e-9)
+        within = not self.exposure.over_lot(coin, self.exposure.nets[coin])
         closed = round(contracts * P.contract_spec(venue, pair, True).ct_val, 12)
         seen_from = max(now, self._process_back_ms, self._answers_from(venue, now))
         self.adls.append({"at_ms": now, "venue": venue, "pair": pair, "closed": closed, "coin": coin,
@@ -644,9 +647,9 @@ class ChaosRun:
 
     def _adl_unseen(self, now_ms: int) -> bool:
         """An ADL's coin is above one lot within the bound the strategy has to see and hedge it."""
-        nets, lots = self.exposure.nets, self.exposure.lots
-        return any(a["at_ms"] < now_ms <= a["until_ms"]
-                   and abs(nets[a["coin"]]) > lots[a["coin"]] * (1 + 1e-9) for a in self.adls)
+        e = self.exposure
+        return any(a["at_ms"] < now_ms <= a["until_ms"] and e.over_lot(a["coin"], e.nets[a["coin"]])
+                   for a in self.adls)
 
     def _venue_out(self, now_ms: int) -> str | None:
         """'venue_down' while a venue is down or rate-limited, 'recovering' within grace after."""
