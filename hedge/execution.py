@@ -410,17 +410,9 @@ class Executor:
         docker that does not pass the option on). The one order of record's direction and amount, created
         within a settle window of the send, that carries no client id of ours, is it; None when several
         could be (not settled: nothing is re-sent), False when none. Only for an order without a venue id."""
-        if record.order_id or not record.sent_ms or record.symbol not in venue.specs:
+        candidates = self._unclaimed_candidates(venue, record, listed, 1, set())
+        if candidates is None:
             return False
-        kind = ORDER_TYPE_BUY if record.side in BUYING else ORDER_TYPE_SELL
-        contracts = record.qty / venue.specs[record.symbol].ct_val
-        window = self._settle_ms(venue.key)
-        earliest, latest = record.sent_ms - window, record.sent_ms + window
-        candidates = [order for order in listed
-                      if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
-                      and order.get("Type") == kind
-                      and to_decimal(order.get("Amount")) == contracts
-                      and earliest <= int(order.get("Time") or 0) <= latest]
         if len(candidates) > 1:
             self._event(f"{record.tag}: {venue.key} shows {len(candidates)} orders without our client id "
                         f"that could be {record.client_id}; not settled, nothing re-sent", "warn")
@@ -467,19 +459,26 @@ class Executor:
         """The one listed order without a client id of ours, of record's direction and amount, created from
         a settle window before its send to LATE_LANDING_SETTLES after it, that no other record claimed;
         None when none or several could be (then the difference stays named, nothing is guessed)."""
+        candidates = self._unclaimed_candidates(venue, record, listed, LATE_LANDING_SETTLES, claimed)
+        return candidates[0] if candidates is not None and len(candidates) == 1 else None
+
+    def _unclaimed_candidates(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]],
+                              settles_after: int, claimed: set[str]) -> list[dict[str, Any]] | None:
+        """Listed orders without a client id of ours, of record's direction and amount, created from a
+        settle window before its send to `settles_after` windows after it, whose Id is not in claimed;
+        None when record cannot be matched so (it has a venue id, no send time, or an unknown symbol)."""
         if record.order_id or not record.sent_ms or record.symbol not in venue.specs:
             return None
         kind = ORDER_TYPE_BUY if record.side in BUYING else ORDER_TYPE_SELL
         contracts = record.qty / venue.specs[record.symbol].ct_val
         window = self._settle_ms(venue.key)
-        earliest, latest = record.sent_ms - window, record.sent_ms + LATE_LANDING_SETTLES * window
-        candidates = [order for order in listed
-                      if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
-                      and str(order.get("Id")) not in claimed
-                      and order.get("Type") == kind
-                      and to_decimal(order.get("Amount")) == contracts
-                      and earliest <= int(order.get("Time") or 0) <= latest]
-        return candidates[0] if len(candidates) == 1 else None
+        earliest, latest = record.sent_ms - window, record.sent_ms + settles_after * window
+        return [order for order in listed
+                if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
+                and str(order.get("Id")) not in claimed
+                and order.get("Type") == kind
+                and to_decimal(order.get("Amount")) == contracts
+                and earliest <= int(order.get("Time") or 0) <= latest]
 
     def resolve(self, venue: Venue, record: OrderRecord) -> OrderRecord:
         """Settle an order from venue queries: cancel any remainder, then read its final state."""
