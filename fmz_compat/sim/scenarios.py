@@ -224,14 +224,8 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
 
     moves = _place_moves(rng, lo, hi, days, venues)
     faults: list[FaultWindow] = []
-    for fault, (per_day, shortest, longest) in FAULT_RATES.items():
-        drawn = []
-        for venue in venues:
-            for _ in range(_poisson(rng, per_day * days)):
-                drawn.append(_window(rng, venue, fault, lo, hi, shortest, longest))
-        if not drawn:
-            drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
-        faults += [w for w in drawn if w is not None]
+    for fault, rate in FAULT_RATES.items():
+        faults += _rate_windows(rng, fault, rate, lo, hi, days, venues)
     kills = [Kill(rng.randrange(lo, hi), rng.choice(("call", "order")), _log_uniform(rng, *KILL_DOWNTIME_MS))
              for _ in range(max(1, _poisson(rng, KILLS_PER_DAY * days)))]
     for move in moves:  # the worst moment: a venue goes down and the process dies during the stress
@@ -260,12 +254,8 @@ def _harsh(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...],
     winning side at the move's extreme, each on a venue of its own draw."""
     rng = random.Random(P.stable_int(seed, "chaos-schedule", "issue-17"))
     faults: list[FaultWindow] = []
-    for fault, (per_day, shortest, longest) in HARSH_FAULT_RATES.items():
-        drawn = [_window(rng, venue, fault, lo, hi, shortest, longest)
-                 for venue in venues for _ in range(_poisson(rng, per_day * days))]
-        if not drawn:
-            drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
-        faults += [w for w in drawn if w is not None]
+    for fault, rate in HARSH_FAULT_RATES.items():
+        faults += _rate_windows(rng, fault, rate, lo, hi, days, venues)
     adls = [Adl(rng.choice(venues), rng.randrange(lo, hi), round(rng.uniform(*ADL_FRACTION), 3))
             for _ in range(_poisson(rng, ADL_PER_DAY * days))]
     for move in moves:
@@ -287,13 +277,8 @@ def _client_id_drops(seed: int, lo: int, hi: int, days: float, venues: tuple[str
     """drops_client_id windows at DROPS_CLIENT_ID_RATE (at least one per run), each with a
     timeout_after_accept window inside it on the same venue, from a stream of their own."""
     rng = random.Random(P.stable_int(seed, "chaos-schedule", "drops-client-id"))
-    per_day, shortest, longest = DROPS_CLIENT_ID_RATE
-    drawn = [_window(rng, venue, "drops_client_id", lo, hi, shortest, longest)
-             for venue in venues for _ in range(_poisson(rng, per_day * days))]
-    if not drawn:
-        drawn.append(_window(rng, rng.choice(venues), "drops_client_id", lo, hi, shortest, longest))
     faults: list[FaultWindow] = []
-    for window in (w for w in drawn if w is not None):
+    for window in _rate_windows(rng, "drops_client_id", DROPS_CLIENT_ID_RATE, lo, hi, days, venues):
         length = min(_log_uniform(rng, *CLIENT_ID_TIMEOUT_MS), window.until_ms - window.from_ms)
         at = rng.randrange(window.from_ms, window.until_ms - length + 1)
         faults += [window, FaultWindow(window.venue, "timeout_after_accept", at, at + length,
@@ -305,12 +290,8 @@ def _wallet_faults(seed: int, lo: int, hi: int, days: float, venues: tuple[str, 
     """WALLET_FAULT_RATES windows (at least one of each kind per run), from a stream of their own."""
     rng = random.Random(P.stable_int(seed, "chaos-schedule", "wallets"))
     faults: list[FaultWindow] = []
-    for fault, (per_day, shortest, longest) in WALLET_FAULT_RATES.items():
-        drawn = [_window(rng, venue, fault, lo, hi, shortest, longest)
-                 for venue in venues for _ in range(_poisson(rng, per_day * days))]
-        if not drawn:
-            drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
-        faults += [w for w in drawn if w is not None]
+    for fault, rate in WALLET_FAULT_RATES.items():
+        faults += _rate_windows(rng, fault, rate, lo, hi, days, venues)
     return faults
 
 
@@ -338,6 +319,17 @@ def _place_moves(rng: random.Random, lo: int, hi: int, days: float, venues: tupl
                 break
     moves.sort(key=lambda m: m.start_ms)
     return moves
+
+
+def _rate_windows(rng: random.Random, fault: str, rate: tuple[float, int, int], lo: int, hi: int, days: float,
+                  venues: tuple[str, ...]) -> list[FaultWindow]:
+    """Windows of one fault at rate (per venue per day, shortest, longest), at least one drawn per run."""
+    per_day, shortest, longest = rate
+    drawn = [_window(rng, venue, fault, lo, hi, shortest, longest)
+             for venue in venues for _ in range(_poisson(rng, per_day * days))]
+    if not drawn:
+        drawn.append(_window(rng, rng.choice(venues), fault, lo, hi, shortest, longest))
+    return [w for w in drawn if w is not None]
 
 
 def _window(rng: random.Random, venue: str, fault: str, lo: int, hi: int, shortest: int,
