@@ -264,10 +264,12 @@ class Treasury:
                                  t.withdrawal_id, t.tx_id, sure))
         return moves
 
-    def in_flight_to(self, venue: str) -> Decimal:
-        """USDT on its way into `venue`'s futures wallet (a timed-out withdrawal is not counted)."""
-        foreign = sum((r.amount for r, dest in self.foreign_moves() if dest == venue and not self._lost(r)),
-                      ZERO)
+    def in_flight_to(self, venue: str,
+                     foreign_moves: list[tuple[TransferRecord, str]] | None = None) -> Decimal:
+        """USDT on its way into `venue`'s futures wallet (a timed-out withdrawal is not counted);
+        foreign_moves: `foreign_moves()` when the caller already has it (one scan for every venue)."""
+        moves = self.foreign_moves() if foreign_moves is None else foreign_moves
+        foreign = sum((r.amount for r, dest in moves if dest == venue and not self._lost(r)), ZERO)
         return foreign + sum((t.credited if t.status is Status.CREDITED else t.amount - t.fee
                               for t in self.active() if t.dest == venue and t.status in (
                                   Status.FUNDED, Status.SENDING, Status.IN_TRANSIT, Status.CREDITED)), ZERO)
@@ -308,6 +310,7 @@ class Treasury:
         target_pct = self.cfg.target_distance_pct
         max_leverage = _max_venue_leverage(params.stops)
         rows: list[dict[str, Any]] = []
+        foreign = self.foreign_moves()
         for key in self.exchanges:
             view = self.accounts.get(key)
             if view is None or not view.ok:
@@ -321,7 +324,7 @@ class Treasury:
                 need = max(at_target, view.notional / max_leverage * Decimal("1.25"),
                            view.notional / params.leverage_for(key) * params.margin_buffer)
             rows.append({"venue": key, "weight": self.cfg.weight(key), "equity": view.equity,
-                         "available": view.available, "incoming": self.in_flight_to(key),
+                         "available": view.available, "incoming": self.in_flight_to(key, foreign),
                          "notional": view.notional, "distance_pct": distance, "leverage": view.leverage,
                          "need": max(need, ZERO)})
         total = sum((r["equity"] + r["incoming"] for r in rows), ZERO)
