@@ -57,7 +57,7 @@ def summary_figures(stats: dict[str, Any], window: dict[str, Any] | None = None)
         differs = figures.usdt(profit) != figures.usdt(equity_end - equity_start)
         if differs and last_step_ms is not None and int(accounting["time_ms"]) < int(last_step_ms):
             # its last status may come up to status_interval_s before the end: the equity end is later
-            valued_at = f"{stamp(int(accounting['time_ms']))} UTC"
+            valued_at = utc_text(int(accounting["time_ms"]))
     else:
         unit_nav = (equity_end / equity_start) if equity_start else None
         profit = equity_end - equity_start
