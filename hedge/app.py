@@ -7,7 +7,6 @@ a modest interval.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
@@ -55,8 +54,9 @@ from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, ed
 from hedge.orders import OrderRecord, OrderStatus, order_fill
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
+from hedge.recovery import LATE_TAG, Recovery
 from hedge.report import Report, summary_line
-from hedge.risk import OPENING_TAG, RECOVERY_TAG, Risk, band_price
+from hedge.risk import Risk, band_price
 from hedge.sizing import (
     ContractSpec,
     ceil_to_step,
@@ -74,11 +74,6 @@ from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
 
 RECONCILE_RETRY_MS = 30_000
-CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
-LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
-CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
-VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
-LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
 IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 # a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
 # so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
@@ -181,6 +176,13 @@ class App:
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
                                self.coordinator.owns_pair, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
+        # settling the journal of an unfinished execution (hedge/recovery.py)
+        self.recovery = Recovery(
+            book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
+            venues=self.venues, venue_or_none=self._venue_or_none, positions=self.venue_positions,
+            stop_openings=self.stop_openings, event=self.event, top_mid=self._top_mid,
+            taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self._count_late_fills,
+            complete_late=self._complete_late)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(api)
         self.chart: Any = None
@@ -538,7 +540,7 @@ class App:
         while openings are stopped."""
         self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
         self._next_position_check_ms = self.now_ms + self.cfg.position_check_s * 1000
-        if self.ledger.orders and not self.recover_orders():
+        if self.ledger.orders and not self.recovery.recover_orders():
             self._next_reconcile_ms = self.now_ms + IN_FLIGHT_RETRY_MS
             return
         # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
@@ -869,99 +871,6 @@ class App:
         self.gate.release(CLUSTER, "redis reachable again")
         self._next_reconcile_ms = self.now_ms
 
-    def recover_orders(self) -> bool:
-        """Finish executions the ledger did not book (a restart, or an outcome that was unknown).
-
-        Each journaled order is settled by client id; if the venue positions then differ from the
-        ledger by exactly what those orders filled, an opening's fills are traded back, so the book returns
-        to the ledger's hedged state. A reduction (a close, a stop, a loose
-        leg's close) is never undone, that would re-open the threatened leg: a close is completed, booked
-        for what its legs closed, the lagging leg's rest a loose leg closed reduce-only at the next turns
-        (`_complete_close`); a loose leg's close is booked (`_book_loose_fills`). Nothing is re-sent that a
-        query has not proved absent. False (openings stay stopped) while an order cannot be settled or the
-        difference has another cause.
-        """
-        for record in list(self.ledger.orders.values()):
-            if not record.terminal:
-                venue = self._venue_or_none(record.venue)
-                if venue is None:
-                    self.stop_openings(f"order {record.client_id} on {record.venue}, which is no longer "
-                                       "bound, is unsettled; bind it again", {(record.venue, record.symbol)})
-                    return False
-                record = self.executor.settle(venue, record)
-                if not record.terminal:
-                    self.stop_openings(f"order {record.client_id} on {record.venue} {record.symbol} is "
-                                       f"{record.status.value}: not re-sending until a query settles it",
-                                       {(record.venue, record.symbol)})
-                    return False
-        self._count_late_fills()
-        explained: dict[tuple[str, str], Decimal] = {}
-        units: dict[tuple[str, str], Unit | None] = {}
-        for record in self.ledger.orders.values():
-            key = (record.venue, record.symbol)
-            explained[key] = explained.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
-            if record.tag.startswith(LATE_TAG):  # what it was sent to close is on the venue, not the ledger
-                explained[key] -= DIRECTION[record.side] * record.qty
-            gone = self._vanished_leg(record)
-            if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
-                explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
-            units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
-        # A venue that is out and that no journaled order (nor the gone leg one closed) touches counts with
-        # what the ledger says it holds, as in reconcile: else one venue down for hours would hold every
-        # reconcile (and the hedge of an ADL on a venue that answers) behind this settlement.
-        touched = {key[0] for key in explained}
-        out = frozenset(v.key for v in self.venues if v.key not in touched
-                        and (not self.health.can_trade(v.key) or v.key in self.health.recovered))
-        mark = self.book.refresh() if self.coordinator.shared else None
-        positions = self.venue_positions(out)
-        if positions is None:
-            return False
-        if self.coordinator.shared and not self.coordinator.stable(mark):
-            return False  # another node wrote meanwhile: settle on a coherent reading next turn
-        expected = self.ledger.held_positions()  # the pairs and the loose legs
-        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
-        keys = set(expected) | set(positions) | set(explained)
-        keys -= self.coordinator.busy_keys()
-        zero = Decimal(0)
-        differs = {key for key in keys if abs(positions.get(key, zero) - expected.get(key, zero)
-                                              - explained.get(key, zero)) > tolerance.get(key, zero)}
-        for key in keys:
-            found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
-            if key in differs:
-                self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
-                           f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
-                self._book_explained_loose_closes(differs)
-                self.book.clear_orders()
-                self.book.save()
-                return True  # reconcile names the difference and stops openings
-        tags = sorted({r.tag for r in self.ledger.orders.values()})
-        tag = RECOVERY_TAG + "+".join(tags)
-        by_tag: dict[str, list[OrderRecord]] = {}
-        for record in self.ledger.orders.values():
-            by_tag.setdefault(record.tag, []).append(record)
-        opened: dict[tuple[str, str], Decimal] = {}  # what openings filled: the only fills traded back
-        for exec_tag, records in sorted(by_tag.items()):
-            if exec_tag.startswith((OPENING_TAG, RECOVERY_TAG)):  # net of what a turn before traded back
-                for record in records:
-                    key = (record.venue, record.symbol)
-                    opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
-            else:  # booked and forgotten in one save: a later turn (another node busy) must not count it
-                self._complete_reduction(exec_tag, records)
-                self.book.clear_orders(exec_tag)
-                self.book.save()
-        try:
-            for (venue_key_, symbol), amount in sorted(opened.items()):
-                if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
-                                                          units.get((venue_key_, symbol))):
-                    return False  # another node trading there, or not all taken: again at a later turn
-        except LegOutcomeUnknown as exc:
-            self.stop_openings(str(exc))
-            return False
-        self.book.clear_orders()
-        self.book.save()
-        self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
-        return True
-
     def _count_late_fills(self) -> None:
         """A journaled order proved absent that the venue lists after all (it reached the matching engine
         late) filled what the list says: recovery counts it like any other fill, so its opening is traded
@@ -982,183 +891,6 @@ class App:
                     self.book.save()
                     self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
                                f"filled {filled} {symbol}: counted with its execution", "warn")
-
-    def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
-                      positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
-        """Trade back what an unbooked opening filled: to the ledger's position there (reduce first; an
-        opening order only for a leg of another pair the venue nets against it). False: another node is
-        trading there now, or the venue did not take all of it (refused, a thin book): the journal stays,
-        recovery's own orders net with the opening, and the rest is traded back at a later turn."""
-        found = positions.get((venue_key, symbol), Decimal(0))
-        self.event(f"{tag}: trading back {amount:+f} {symbol} on {venue_key} (filled by an opening that was "
-                   "never booked)", "warn")
-        # back by what those orders filled: another node's unbooked fills there (busy) stay
-        with self.coordinator.acting(unit):
-            fills = self.executor.move_position(self._venue(venue_key), symbol, found, found - amount, tag)
-        moved = sum((fill.filled for fill in fills), Decimal(0))
-        if fills and moved < abs(amount):
-            self.stop_openings(f"{tag}: traded back {moved} of {abs(amount)} {symbol} on {venue_key}; the "
-                               "rest again shortly (the journal keeps it)", {(venue_key, symbol)})
-        return bool(fills) and moved >= abs(amount)
-
-    def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> None:
-        """Book an unbooked reduction instead of undoing it."""
-        match = CLOSE_TAG.match(tag)
-        group = [self.ledger.pairs[int(i)] for i in match.group(1).split("+")
-                 if int(i) in self.ledger.pairs] if match else []
-        if group:
-            self._complete_close(tag, records, group)
-        elif tag.endswith(LOOSE_TAG):
-            self._book_loose_fills(tag, records)
-        elif CLOSE_ALONE_TAG.match(tag):
-            self._complete_alone(tag, records)
-        elif (vanished := VANISHED_TAG.match(tag)) and int(vanished.group(1)) in self.ledger.pairs:
-            self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
-        elif tag.startswith(LATE_TAG):
-            self._complete_late(tag, records)
-        elif any(r.filled for r in records):
-            self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
-                       "re-open them): reconcile names any difference", "error")
-
-    def _complete_close(self, tag: str, records: list[OrderRecord], group: list[HedgePair]) -> None:
-        """A close (or stop) whose legs were not booked: the pairs are closed by what the leading leg closed;
-        what the lagging leg has not closed of that is a loose leg there, closed reduce-only next."""
-        first = group[0]
-        symbol, long_key, short_key = first.symbol, first.long_venue, first.short_venue
-        closed = {long_key: Decimal(0), short_key: Decimal(0)}
-        cost = dict(closed)
-        fees = Decimal(0)
-        for record in records:
-            if record.venue not in closed or record.symbol != symbol or not record.filled:
-                continue
-            toward = -1 if record.venue == long_key else 1  # closing moves a long down, a short up
-            price = record.avg_price or self._top_mid(record.venue, symbol) or Decimal(0)
-            moved = DIRECTION[record.side] * record.filled * toward  # negative for an undo
-            closed[record.venue] += moved
-            cost[record.venue] += moved * price
-            fees += record.filled * price * self.taker_bps(record.venue) / 10_000
-        long_venue, short_venue = self._venue(long_key), self._venue(short_key)
-        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
-        total = sum((p.qty for p in group), Decimal(0))
-        done = min(ceil_to_step(max(closed.values()), step), total)
-        if done <= 0:
-            return
-        exits = []
-        for key, sign, entry in ((long_key, 1, first.long_price), (short_key, -1, first.short_price)):
-            filled = max(closed[key], Decimal(0))
-            estimate = self._top_mid(key, symbol) or entry
-            price = cost[key] / filled if filled else estimate
-            loose = done - filled
-            if loose > 0:
-                price = (filled * price + loose * estimate) / done
-                self.risk.add_loose_leg(key, symbol, sign * loose, estimate, first.id,
-                                        f"recover {tag}: completing the close, {key} closed {filled} of "
-                                        f"{done}",
-                                        unit=Unit.of(symbol, long_key, short_key))
-            exits.append(price)
-        pnl, left = Decimal(0), done
-        for pair in sorted(group, key=lambda p: p.id):
-            part = min(pair.qty, left)
-            if part <= 0:
-                break
-            pnl += self.book.record_close(pair.id, qty=part, long_exit=exits[0], short_exit=exits[1],
-                                          fees=fees * part / done)
-            left -= part
-        self.event(f"recover {tag}: close completed, not undone: pairs "
-                   f"{', '.join(f'#{p.id}' for p in group)} {symbol} {done} booked (long {long_key} "
-                   f"{exits[0]:.10g}, short {short_key} {exits[1]:.10g}); pnl {pnl:+.2f} USDT", "warn")
-
-    def _complete_alone(self, tag: str, records: list[OrderRecord]) -> None:
-        """A stop that closed the threatened leg alone (its hedge's venue could not trade) and was not
-        booked: book it as the stop would have, the pairs closed oldest first and each hedge leg a loose leg
-        on its venue, closed reduce-only when that venue can trade."""
-        for record in records:
-            if not record.filled or record.side not in CLOSING:
-                continue
-            long_leg, symbol = record.side == "closebuy", record.symbol
-            sign = 1 if long_leg else -1
-            exit_price = record.avg_price or self._top_mid(record.venue, symbol) or Decimal(0)
-            fees = record.filled * exit_price * self.taker_bps(record.venue) / 10_000
-            left = record.filled
-            for pair in sorted((p for p in self.ledger.pairs.values() if p.symbol == symbol
-                                and (p.long_venue if long_leg else p.short_venue) == record.venue),
-                               key=lambda p: p.id):
-                part = min(pair.qty, left)
-                if part <= 0:
-                    break
-                other = pair.short_venue if long_leg else pair.long_venue
-                estimate = self._top_mid(other, symbol) or (pair.short_price if long_leg else pair.long_price)
-                long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
-                self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                       fees=fees * part / record.filled)
-                self.risk.add_loose_leg(other, symbol, -sign * part, estimate, pair.id,
-                                        f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
-                                        unit=Unit.of_pair(pair))
-                left -= part
-
-    def _vanished_leg(self, record: OrderRecord) -> tuple[str, str] | None:
-        """(venue, symbol) of the gone leg whose hedge `record` closed (tag recover#<pair id>), else None."""
-        match = VANISHED_TAG.match(record.tag)
-        pair = self.ledger.pairs.get(int(match.group(1))) if match else None
-        if pair is None or record.venue not in (pair.long_venue, pair.short_venue):
-            return None
-        return (pair.short_venue if record.venue == pair.long_venue else pair.long_venue), pair.symbol
-
-    def _complete_vanished(self, tag: str, records: list[OrderRecord], pair: HedgePair) -> None:
-        """Risk._close_vanished closed the hedge of a pair whose other leg had vanished, and the process died
-        before booking it: book the pair closed for what those orders closed, the gone leg at the price its
-        venue reports for its liquidation/ADL order, else at its entry price (no result, as _vanished)."""
-        hedge = [r for r in records if r.side in CLOSING and r.filled and r.symbol == pair.symbol
-                 and r.venue in (pair.long_venue, pair.short_venue)]
-        closed = sum((r.filled for r in hedge), Decimal(0))
-        part = min(closed, pair.qty)
-        if part <= 0:
-            return
-        long_hedge = hedge[0].venue == pair.long_venue
-        exit_price = sum((r.filled * (r.avg_price or self._top_mid(r.venue, r.symbol) or Decimal(0))
-                          for r in hedge), Decimal(0)) / closed
-        fees = closed * exit_price * self.taker_bps(hedge[0].venue) / 10_000
-        gone_key = pair.short_venue if long_hedge else pair.long_venue
-        liq = self.risk._reported_liquidation(gone_key, pair.symbol, not long_hedge, part)
-        gone_at = liq if liq is not None else (pair.short_price if long_hedge else pair.long_price)
-        long_exit, short_exit = (exit_price, gone_at) if long_hedge else (gone_at, exit_price)
-        pnl = self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                     fees=fees)
-        self.risk.unplanned_pnl += pnl
-        self.event(f"recover {tag}: the hedge of pair #{pair.id}'s vanished {gone_key} leg was closed, not "
-                   f"booked: {pair.symbol} {part} booked ({hedge[0].venue} at {exit_price:.10g}, {gone_key} "
-                   f"gone at {'its entry price, UNKNOWN' if liq is None else f'{liq:.2f}'}); pnl {pnl:+.2f} "
-                   "USDT, not undone", "warn")
-
-    def _book_explained_loose_closes(self, differs: set[tuple[str, str]]) -> None:
-        """Before the journal is dropped over a difference it does not explain: a loose leg's close whose
-        fills are on a position the journal does explain is booked off its loose leg (else the leg stays
-        overstated by fills the venue made, and what it no longer holds is later called liquidated)."""
-        by_tag: dict[str, list[OrderRecord]] = {}
-        for record in self.ledger.orders.values():
-            if record.tag.endswith(LOOSE_TAG) and (record.venue, record.symbol) not in differs:
-                by_tag.setdefault(record.tag, []).append(record)
-        for tag, records in sorted(by_tag.items()):
-            self._book_loose_fills(tag, records)
-
-    def _book_loose_fills(self, tag: str, records: list[OrderRecord]) -> None:
-        """A loose leg's reduce-only close that was not booked: take it off the loose legs it reduced."""
-        for record in records:
-            signed = DIRECTION[record.side] * record.filled
-            for leg in [leg for leg in self.ledger.loose.values()
-                        if (leg.venue, leg.symbol) == (record.venue, record.symbol) and leg.qty * signed < 0]:
-                if signed == 0:
-                    break
-                part = -leg.qty if abs(leg.qty) <= abs(signed) else signed
-                price = record.avg_price or leg.price
-                fees = abs(part) * price * self.taker_bps(record.venue) / 10_000
-                pnl = -part * (price - leg.price) - fees
-                self.book.set_loose(leg, leg.qty + part)
-                self.book.book_result(pnl, fees)
-                self.risk.unplanned_pnl += pnl
-                signed -= part
-                self.event(f"recover {tag}: loose leg {leg.symbol} on {leg.venue} closed {part:+f} at "
-                           f"{price}, booked, not undone: unplanned {pnl:+.2f} USDT", "warn")
 
     def measure_exposure(self) -> None:
         positions = self.venue_positions()

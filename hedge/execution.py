@@ -22,7 +22,7 @@ answered without it (hedge/orders.py, `absence_proved`): the executor waits that
 tops a leg up, so an order that reaches the matching engine late is measured, not doubled. One turn waits
 on settle windows for at most `max_turn_wait_ms` in all (outage.max_turn_wait_ms; `begin_turn`): an order
 still unproved then raises LegOutcomeUnknown, as a dark venue does, and stays journaled IN_FLIGHT for
-recovery (hedge/app.py, recover_orders) to settle at later turns; nothing is sent on a venue-symbol where an
+recovery (hedge/recovery.py) to settle at later turns; nothing is sent on a venue-symbol where an
 order is in doubt (`in_doubt`) until then. The client id
 rides in CreateOrder's options under each venue's own parameter name (`order_options`); as no FMZ source
 proves a docker passes it on, an order listed without any client id of ours is taken for the lost one when

@@ -81,7 +81,7 @@ LOOSE_ORDERS_PER_TURN = 8  # orders one turn may send on one loose leg while eac
 OPENING_TAG = "open#"  # executions whose unbooked fills recovery trades back; every other one reduces
 RECOVERY_TAG = "recover:"  # recovery's own orders trading an opening back (netted with it)
 # tag of the orders cutting an opening's unhedged leg (Risk.bound_unhedged); the RECOVERY_TAG prefix makes
-# the app's recover_orders net them with the opening they cut
+# Recovery.recover_orders (hedge/recovery.py) net them with the opening they cut
 UNHEDGED_CUT = RECOVERY_TAG + "unhedged:"
 
 

@@ -816,10 +816,10 @@ def test_a_completed_close_is_booked_once_when_recovery_must_come_back_later(fak
         return [] if next(busy, False) else real_move(*args, **kwargs)
 
     monkeypatch.setattr(app.executor, "move_position", move_or_busy)
-    assert not app.recover_orders()  # the stop is booked; the opening waits
+    assert not app.recovery.recover_orders()  # the stop is booked; the opening waits
     assert app.ledger.closed_pairs == 1 and list(app.ledger.orders) == ["hg9n2"]
     loose = dict(app.ledger.loose)
-    assert app.recover_orders()
+    assert app.recovery.recover_orders()
     assert app.ledger.closed_pairs == 1 and app.ledger.loose == loose and app.ledger.orders == {}
     assert binance.base_position() == 0
 
@@ -981,9 +981,9 @@ def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, 
         return real_move(venue, *args, **kwargs)
 
     monkeypatch.setattr(app.executor, "move_position", okx_busy_once)
-    assert not app.recover_orders()
+    assert not app.recovery.recover_orders()
     assert binance.base_position() == 0 and okx.base_position() == D("-0.019")
-    assert app.recover_orders()
+    assert app.recovery.recover_orders()
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert [s for _, s, _ in binance.sent] == ["closebuy"] and [s for _, s, _ in okx.sent] == ["closesell"]
     assert app.ledger.orders == {}
