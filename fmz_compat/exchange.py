@@ -57,6 +57,35 @@ class FmzExchangeObject:
     def _fail(self, method: str, message: str) -> None:
         raise NotImplementedError
 
+    def _split_symbol(self, symbol: str | None, futures: bool = True) -> tuple[str, str]:
+        """(pair, contract type) named by a symbol argument as FMZ reads it: '' is the current pair and
+        contract, "BTC_USDT.swap" both, "BTC_USDT" that pair on the current contract (swap when none is set).
+        Whether the contract is one the backend has is the backend's to say."""
+        if symbol is None or symbol == "":
+            if futures and not self._contract:
+                raise CallFailed("contract type is not set: call SetContractType(\"swap\") first or pass a "
+                                 "full symbol such as \"BTC_USDT.swap\"")
+            pair, ct = self._currency, self._contract
+        elif not isinstance(symbol, str):
+            raise CallFailed(f"invalid symbol {symbol!r}")
+        else:
+            pair, _, ct = symbol.partition(".")
+            pair = pair.upper()
+            if futures and not ct:
+                ct = self._contract or "swap"
+        base, sep, quote = pair.partition("_")
+        if not sep or not base or not quote:
+            raise CallFailed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+        return pair, ct
+
+    def _classic_direction(self, method: str) -> str:
+        """The futures order side `Buy`/`Sell` send under the direction SetDirection chose: Buy opens a long
+        or closes a short, Sell the reverse; any other pairing is FMZ's error."""
+        allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
+        if self._direction not in allowed:
+            raise CallFailed(f"direction is {self._direction}, invalid order type {method}")
+        return self._direction
+
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
         raise NotImplementedError
 

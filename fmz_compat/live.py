@@ -324,21 +324,10 @@ class LiveExchange(FmzExchangeObject):
 
     def _symbol(self, symbol: str | None) -> tuple[str, str]:
         """(FMZ pair, ccxt symbol) for a symbol argument; '' means the current pair and contract."""
-        if symbol is None or symbol == "":
-            if not self._contract:
-                raise CallFailed("contract type is not set: call SetContractType(\"swap\") first or pass a "
-                                 "full symbol such as \"BTC_USDT.swap\"")
-            pair = self._currency
-        else:
-            if not isinstance(symbol, str):
-                raise CallFailed(f"invalid symbol {symbol!r}")
-            pair, _, ct = symbol.partition(".")
-            pair = pair.upper()
-            if ct and ct != "swap":
-                raise CallFailed(f"contract type {ct!r} is not supported live (only \"swap\")")
-        base, sep, quote = pair.partition("_")
-        if not sep or not base or not quote:
-            raise CallFailed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+        pair, ct = self._split_symbol(symbol)
+        if ct != "swap":
+            raise CallFailed(f"contract type {ct!r} is not supported live (only \"swap\")")
+        base, _, quote = pair.partition("_")
         unified = f"{base}/{quote}:{quote}"
         if unified not in self._markets():
             raise CallFailed(f"symbol {pair} is not listed as a {quote}-margined swap on {self._name}")
@@ -693,10 +682,8 @@ class LiveExchange(FmzExchangeObject):
 
     def _classic(self, method: str, price: float, amount: float, args: tuple[Any, ...]) -> str | None:
         def run() -> str:
-            allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
-            if self._direction not in allowed:
-                raise CallFailed(f"direction is {self._direction}, invalid order type {method}")
-            return self._place(self._symbol("")[1], self._direction, price, amount, {}, args)
+            side = self._classic_direction(method)
+            return self._place(self._symbol("")[1], side, price, amount, {}, args)
         return self._run(method, run)
 
     def _place(self, unified: str, side: str, price: Any, amount: Any, opts: dict[str, Any],

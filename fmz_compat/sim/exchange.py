@@ -158,21 +158,7 @@ class Exchange(FmzExchangeObject):
 
     def _symbol(self, symbol: str | None) -> tuple[str, str]:
         """(pair, contract type) for a symbol argument; '' means the current pair and contract."""
-        if symbol is None or symbol == "":
-            pair = self._currency
-            ct = self._contract
-            if self._futures and not ct:
-                raise CallFailed("contract type is not set: call SetContractType(\"swap\") first or pass a "
-                                 "full symbol such as \"BTC_USDT.swap\"")
-        else:
-            if not isinstance(symbol, str):
-                raise CallFailed(f"invalid symbol {symbol!r}")
-            pair, _, ct = symbol.partition(".")
-            pair = pair.upper()
-            if self._futures and not ct:
-                ct = self._contract or "swap"
-        if "_" not in pair:
-            raise CallFailed(f"invalid symbol {symbol!r}: use BASE_QUOTE such as BTC_USDT")
+        pair, ct = self._split_symbol(symbol, self._futures)
         if self._futures and ct not in SUPPORTED_CONTRACTS:
             raise CallFailed(f"contract type {ct!r} is not simulated (only \"swap\")")
         if self._acc.quote(pair) is None and not self._world.list_pair(pair):
@@ -523,10 +509,7 @@ class Exchange(FmzExchangeObject):
             pair = self._symbol("")[0]
             if not self._futures:
                 return self._place(method, pair, method.lower(), price, amount, {}, args)
-            allowed = ("buy", "closesell") if method == "Buy" else ("sell", "closebuy")
-            if self._direction not in allowed:
-                raise CallFailed(f"direction is {self._direction}, invalid order type {method}")
-            return self._place(method, pair, self._direction, price, amount, {}, args)
+            return self._place(method, pair, self._classic_direction(method), price, amount, {}, args)
         return self._run(method, run)
 
     def CancelOrder(self, order_id: Any, *args: Any) -> bool:

@@ -373,3 +373,26 @@ def test_answers_that_say_the_execution_status_is_unknown_leave_the_order_in_fli
         assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000, 0.01) is None
         assert ex.last_outcome_unknown is True and "outcome unknown" in log.last_error
         assert f"fmzc0x{i + 1}" in ex.in_flight
+
+
+def test_symbol_and_direction_errors_read_as_the_simulators(binance, http):
+    """One parser of FMZ's symbol argument and of Buy/Sell under SetDirection serves both backends
+    (fmz_compat.exchange.FmzExchangeObject): the same bad call gets the same line, and no request leaves."""
+    ex, log = binance
+    sent = len(http.calls)
+    assert ex.CreateOrder("BTCUSDT", "buy", 95000, 0.01) is None
+    assert log.last_error.endswith("invalid symbol 'BTCUSDT': use BASE_QUOTE such as BTC_USDT")
+    assert ex.CreateOrder("BTC_.swap", "buy", 95000, 0.01) is None
+    assert log.last_error.endswith("use BASE_QUOTE such as BTC_USDT")
+    assert ex.CreateOrder("BTC_USDT.quarter", "buy", 95000, 0.01) is None
+    assert log.last_error.endswith("contract type 'quarter' is not supported live (only \"swap\")")
+    ex.SetDirection("sell")  # the direction is checked before the contract, as before the parser was shared
+    assert ex.Buy(95000, 0.01) is None
+    assert log.last_error.endswith("direction is sell, invalid order type Buy")
+    ex.SetDirection("buy")
+    assert ex.Buy(95000, 0.01) is None
+    assert "contract type is not set: call SetContractType" in log.last_error
+    ex.SetDirection("closesell")
+    assert ex.Sell(95000, 0.01) is None
+    assert log.last_error.endswith("direction is closesell, invalid order type Sell")
+    assert len(http.calls) == sent
