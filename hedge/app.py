@@ -32,10 +32,9 @@ from hedge.execution import (
 from hedge.fmz import Api
 from hedge.fund import FundObserver
 from hedge.funding import Funding
-from hedge.gate import CLUSTER, RECONCILE, USER, TradingGate
+from hedge.gate import CLUSTER, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
 from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
-from hedge.liquidations import ORDER_TYPE_BUY, ORDER_TYPE_SELL, is_liquidation, reported_price
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
@@ -43,17 +42,16 @@ from hedge.market import (
     Market,
     Top,
     Venue,
-    fmz_pair,
     load_specs,
     save_specs,
     saved_specs,
-    swap_symbol,
     venue_key,
 )
 from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
-from hedge.orders import OrderRecord, OrderStatus, order_fill
+from hedge.orders import OrderRecord, OrderStatus
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
+from hedge.reconcile import Reconciler
 from hedge.recovery import LATE_TAG, Recovery
 from hedge.report import Report, summary_line
 from hedge.risk import Risk, band_price
@@ -73,8 +71,6 @@ from hedge.treasury import Treasury
 from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
 
-RECONCILE_RETRY_MS = 30_000
-IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about again this soon
 # a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
 # so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
 WATCH_YOUNG_SETTLES = 2
@@ -107,8 +103,6 @@ class App:
         self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
         self.venues: list[Venue] = []
         self.market: Market | None = None
-        self.openings_stopped: str | None = None  # why, until venue positions and the ledger agree
-        self.suspect: set[tuple[str, str]] = set()  # (venue, symbol) whose position is in doubt
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
         self.max_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
         self.last_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
@@ -129,8 +123,6 @@ class App:
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
-        self._next_reconcile_ms = 0
-        self._next_position_check_ms = 0
         self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
         self._next_log_reset_ms = 0
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
@@ -183,6 +175,13 @@ class App:
             stop_openings=self.stop_openings, event=self.event, top_mid=self._top_mid,
             taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self._count_late_fills,
             complete_late=self._complete_late)
+        # venue positions compared with the ledger; openings stopped while they differ (hedge/reconcile.py)
+        self.reconciler = Reconciler(
+            cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
+            coordinator=self.coordinator, health=self.health, venues=self.venues,
+            venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
+            close_late_fills=self._close_late_fills, vanished=self.risk._vanished,
+            measured=self._positions_read, log=api.log, event=self.event)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(api)
         self.chart: Any = None
@@ -257,7 +256,7 @@ class App:
             {v.key: v.exchange for v in self.venues}, self.health, self.cfg.outage.maintenance_lead_s,
             self.cfg.outage.maintenance_poll_s, lambda: self.now_ms, self.event)
         self.maintenance.start()
-        self.reconcile()
+        self.reconciler.reconcile()
         self.executor.begin_turn()
         self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
         self.market.refresh(self.now_ms)  # the first reading values positions at fresh prices, not entries
@@ -340,15 +339,12 @@ class App:
             # unfinished executions are settled by reconcile first: they explain differences themselves
             if self.state.may_close and not self._recovery_waits(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
-                self._next_reconcile_ms = self.now_ms  # reconcile first, before anything trades there
-        if self.now_ms < self._next_reconcile_ms and self.ledger.watch and self._young_watch_landed():
-            self._next_reconcile_ms = self.now_ms  # close it this turn, not at the next periodic reconcile
-        if self._next_position_check_ms <= self.now_ms < self._next_reconcile_ms:
-            self._next_position_check_ms = self.now_ms + self.cfg.position_check_s * 1000
-            if self._positions_moved():
-                self._next_reconcile_ms = self.now_ms  # an ADL is hedged now, not at the next status interval
-        if self.coordinator.sync(self.now_ms) or self.now_ms >= self._next_reconcile_ms:
-            self.reconcile()  # adopted units are reconciled with the venues before anything acts on them
+                self.reconciler.bring_forward()  # reconcile first, before anything trades there
+        if not self.reconciler.due() and self.ledger.watch and self._young_watch_landed():
+            self.reconciler.bring_forward()  # close it this turn, not at the next periodic reconcile
+        self.reconciler.check_positions()
+        if self.coordinator.sync(self.now_ms) or self.reconciler.due():
+            self.reconciler.reconcile()  # adopted units are reconciled with the venues before anything acts
         if self.ledger.orders and self.state.may_close:
             self.risk.bound_unhedged()  # an execution in doubt: its filled leg is unhedged for so long only
         if self.now_ms >= self._next_log_reset_ms:
@@ -495,124 +491,7 @@ class App:
             return
         self._set_state(state, f"command {command}")
 
-    def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
-        """Stop openings until venue positions and the ledger agree: reconcile holds the gate at REDUCING
-        (lifted by itself once reconciled); pairs touching a suspect venue-symbol are not closed by the
-        spread rule either."""
-        self.openings_stopped = reason
-        self.suspect |= suspect or set()
-        # an execution in doubt is settled as soon as a query can (its exposure is held meanwhile)
-        retry = IN_FLIGHT_RETRY_MS if self.ledger.orders else RECONCILE_RETRY_MS
-        self._next_reconcile_ms = self.now_ms + retry
-        if not self.gate.hold(RECONCILE, TradingState.REDUCING, "reconcile: " + reason):
-            self.event("openings stopped: " + reason, "critical")
-
-    def _resume_openings(self) -> None:
-        """Positions reconciled: reconcile lifts its hold (a person's or another source's stays)."""
-        self.event(f"positions reconciled; openings resume (was: {self.openings_stopped})")
-        self.openings_stopped = None
-        self.suspect = set()
-        self.gate.release(RECONCILE, "positions reconciled")
-
     # --- positions and accounts ---
-    def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
-        """Signed base position per (venue, symbol); None when a venue did not answer. Venues in `assume`,
-        and venues this node does not bind (a cluster's other nodes trade them), are not asked: they count
-        with what the ledger's pairs and loose legs say they hold."""
-        positions: dict[tuple[str, str], Decimal] = {}
-        if assume or self.coordinator.shared:  # one node binds every venue of its ledger (start checks it)
-            bound = {v.key for v in self.venues}
-            positions.update({k: q for k, q in self.ledger.held_positions().items()
-                              if (k[0] in assume or k[0] not in bound) and q != 0})
-        for venue in self.venues:
-            if venue.key in assume:
-                continue
-            for symbol in venue.specs:
-                found = self.executor.position(venue, symbol)
-                if found is None:
-                    return None
-                if found != 0:
-                    positions[(venue.key, symbol)] = found
-        return positions
-
-    def reconcile(self) -> None:
-        """Compare venue positions with the ledger: at start, every status interval, and every 30 s
-        while openings are stopped."""
-        self._next_reconcile_ms = self.now_ms + self.cfg.status_interval_s * 1000
-        self._next_position_check_ms = self.now_ms + self.cfg.position_check_s * 1000
-        if self.ledger.orders and not self.recovery.recover_orders():
-            self._next_reconcile_ms = self.now_ms + IN_FLIGHT_RETRY_MS
-            return
-        # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
-        # its legs count as held, and pairs elsewhere carry on.
-        out = frozenset(v.key for v in self.venues
-                        if not self.health.can_trade(v.key) or v.key in self.health.recovered)
-        mark = self.book.refresh()
-        positions = self.venue_positions(out)
-        if positions is None:
-            if self.openings_stopped is None:
-                self.stop_openings("positions unreadable on some venue; will retry")
-            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
-            return
-        if not self.coordinator.stable(mark):
-            # another node booked or journaled while the venues were read (or Redis is away): again soon
-            self._next_reconcile_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
-            return
-        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
-        paired = dict(positions)  # what the pairs must explain: the venue minus every node's loose legs
-        for key, qty in self.ledger.loose_positions().items():
-            paired[key] = paired.get(key, Decimal(0)) - qty
-        busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
-        mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
-                      if (m.venue, m.symbol) not in busy]
-        if mismatches and self.ledger.watch and self._close_late_fills(mismatches):
-            self._next_reconcile_ms = self.now_ms  # read the venues again at the next turn
-            return
-        if mismatches and self._close_deleveraged(mismatches):
-            self._next_reconcile_ms = self.now_ms
-            return
-        if mismatches and self.cfg.reconcile_policy == "adopt":
-            self._adopt(paired)
-            mismatches = self.ledger.reconcile(paired, tolerance)
-        self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
-        if mismatches:
-            keys = {(m.venue, m.symbol) for m in mismatches}
-            if keys != self.suspect or self.openings_stopped is None:
-                for mismatch in mismatches:
-                    self.api.log(mismatch.describe(), "#ff0000")
-                self.suspect = set()
-                self.stop_openings(f"{len(mismatches)} venue position(s) differ from the ledger; close "
-                                   "them by hand or clear the ledger (_G key hedge_ledger_v1) to start from "
-                                   "flat", keys)
-            self._next_reconcile_ms = self.now_ms + RECONCILE_RETRY_MS
-        elif self.openings_stopped is not None or self.gate.held(RECONCILE):
-            self._resume_openings()
-        self._record_exposure(positions)
-        self.guards.check_exposure(self.last_net_exposure,
-                                   self._mid if self.market is not None else lambda _symbol: None)
-
-    def _positions_moved(self) -> bool:
-        """One GetPositions per venue (every position_check_s between reconciles): True when a venue that
-        trades holds other than the ledger on a venue-symbol that no execution is moving and reconcile has
-        not named yet. The venue changed our leg by itself: auto-deleveraging of a winning leg (seen only at
-        a positions read; FMZ gives no private stream), a liquidation, an order of ours landing late, a hand
-        trade. Reconcile then books and hedges it (or names it), instead of up to status_interval_s later."""
-        held = self.ledger.held_positions()
-        moving = ({(record.venue, record.symbol) for record in self.ledger.orders.values()}
-                  | self.coordinator.busy_keys() | self.suspect)
-        for venue in self.venues:
-            if not self.health.can_trade(venue.key) or venue.key in self.health.recovered:
-                continue  # recovered first by Risk.recover; an out venue's legs count as held
-            found = self.executor.positions(venue)
-            if found is None:
-                continue  # counted by health; reconcile reads it again
-            for symbol, spec in venue.specs.items():
-                key = (venue.key, symbol)
-                differs = abs(found.get(symbol, Decimal(0)) - held.get(key, Decimal(0))) > spec.base_step / 2
-                if differs and key not in moving:
-                    return True
-        return False
-
     def _young_watch_landed(self) -> bool:
         """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every
         turn (one list query per venue and symbol), older ones only at reconcile: True when one of them now
@@ -709,47 +588,6 @@ class App:
         pending = sum((r.qty for cid, r in young.items() if not shown.get(cid, (Decimal(0),))[0]), Decimal(0))
         return {r.tag[len(LATE_TAG):] for r in young.values()}, pending
 
-    def _close_deleveraged(self, mismatches: list[PositionMismatch]) -> bool:
-        """A venue that can trade holds less of a pairs' leg than the ledger (same side), and its order
-        history shows its own liquidation or ADL order on that side: the leg was cut by the venue while it
-        answered (ADL takes the winning leg of a hedge). Close the same quantity on the hedging legs and book
-        the pairs at the price the venue reports (Risk._vanished), as after an outage. Without the venue's
-        order as evidence the difference is only named. True when something was booked."""
-        closed = False
-        for mismatch in mismatches:
-            expected, found = mismatch.expected, mismatch.found
-            key = mismatch.venue
-            if expected * found < 0 or abs(found) >= abs(expected) or not self.health.can_trade(key):
-                continue
-            if key in self.health.recovered or self._venue_or_none(key) is None:
-                continue  # an outage's legs are recovered by Risk.recover first
-            missing = abs(expected) - abs(found)
-            price = self._deleveraged_at(key, mismatch.symbol, expected > 0, missing)
-            if price is None:
-                continue
-            held = self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0))
-            self.risk._vanished(key, mismatch.symbol, missing, found, closed_by=(
-                price, f"the price {key} reports for its own liquidation/ADL order, found by reconcile"))
-            closed = closed or self.ledger.held_positions().get((key, mismatch.symbol), Decimal(0)) != held
-        return closed
-
-    def _deleveraged_at(self, key: str, symbol: str, long_leg: bool, missing: Decimal) -> Decimal | None:
-        """Price of the venue's own liquidation/ADL orders closing that side since its oldest pair there
-        opened, when together they cover `missing` (else no evidence: the difference is only named)."""
-        venue = self._venue(key)
-        reader = getattr(venue.exchange, "GetHistoryOrders", None)
-        orders = reader(swap_symbol(symbol)) if reader is not None else None
-        since = min((p.opened_ms for p in self.ledger.pairs.values()
-                     if p.symbol == symbol and key in (p.long_venue, p.short_venue)), default=0)
-        closing_type = ORDER_TYPE_SELL if long_leg else ORDER_TYPE_BUY
-        recent = [o for o in orders or [] if (o.get("Time") or 0) >= since and o.get("Type") == closing_type
-                  and is_liquidation(key, o)]
-        ct_val = venue.specs[symbol].ct_val
-        covered = sum((order_fill(o, ct_val)[0] for o in recent), Decimal(0))
-        if covered < missing:
-            return None
-        return reported_price(key, recent, long_leg, missing, ct_val)
-
     def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
         """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked).
         A close whose outcome is unknown stays journaled (LegOutcomeUnknown): recovery books it
@@ -803,37 +641,6 @@ class App:
                    f"timeout) reached {venue_key} late: {sign * moved:+f} {late.symbol} at {entry} closed "
                    f"reduce-only at {exit_price}: unplanned {pnl:+.2f} USDT", "critical")
 
-    def _adopt(self, positions: dict[tuple[str, str], Decimal]) -> None:
-        """reconcile_policy adopt: venue positions become the ledger. Per symbol, longs and shorts on
-        different venues are paired in equal quantities; whatever cannot be paired is left to halt."""
-        before = len(self.ledger.pairs)
-        self.book.drop_pairs()
-        for symbol in self.cfg.symbols:
-            longs = [(k[0], q) for k, q in sorted(positions.items()) if k[1] == symbol and q > 0]
-            shorts = [(k[0], -q) for k, q in sorted(positions.items()) if k[1] == symbol and q < 0]
-            while longs and shorts:
-                (long_key, long_qty), (short_key, short_qty) = longs[0], shorts[0]
-                qty = min(long_qty, short_qty)
-                self.book.record_open(
-                    symbol=symbol, long_venue=long_key, short_venue=short_key, qty=qty,
-                    long_price=self._position_price(long_key, symbol),
-                    short_price=self._position_price(short_key, symbol), fees=Decimal(0),
-                    client_ids=(), now_ms=self.now_ms)
-                longs[0] = (long_key, long_qty - qty)
-                shorts[0] = (short_key, short_qty - qty)
-                longs = [item for item in longs if item[1] > 0]
-                shorts = [item for item in shorts if item[1] > 0]
-        self.book.save()
-        self.event(f"reconcile_policy adopt: ledger rebuilt from venue positions ({before} -> "
-                   f"{len(self.ledger.pairs)} open pairs)")
-
-    def _position_price(self, key: str, symbol: str) -> Decimal:
-        """Entry price the venue reports for a position (1 when it reports none, to keep spreads finite)."""
-        for position in self._venue(key).exchange.GetPositions(swap_symbol(symbol)) or []:
-            if fmz_pair(position["Symbol"]) == symbol and position.get("Price"):
-                return _dec(position["Price"])
-        return Decimal(1)
-
     def _journal_order(self, record: OrderRecord) -> None:
         self.book.journal(record)
         self.book.save()
@@ -869,7 +676,7 @@ class App:
 
     def coordination_back(self) -> None:
         self.gate.release(CLUSTER, "redis reachable again")
-        self._next_reconcile_ms = self.now_ms
+        self.reconciler.bring_forward()
 
     def _count_late_fills(self) -> None:
         """A journaled order proved absent that the venue lists after all (it reached the matching engine
@@ -892,10 +699,23 @@ class App:
                     self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
                                f"filled {filled} {symbol}: counted with its execution", "warn")
 
+    # --- positions (hedge/reconcile.py owns reconciliation) ---
+    def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
+        self.reconciler.stop_openings(reason, suspect)
+
+    def venue_positions(self, assume: frozenset[str] = frozenset()) -> dict[tuple[str, str], Decimal] | None:
+        return self.reconciler.venue_positions(assume)
+
     def measure_exposure(self) -> None:
         positions = self.venue_positions()
         if positions is not None:
             self._record_exposure(positions)
+
+    def _positions_read(self, positions: dict[tuple[str, str], Decimal]) -> None:
+        """Reconcile read every venue's positions: the net exposure and its guard."""
+        self._record_exposure(positions)
+        self.guards.check_exposure(self.last_net_exposure,
+                                   self._mid if self.market is not None else lambda _symbol: None)
 
     def _record_exposure(self, positions: dict[tuple[str, str], Decimal]) -> None:
         for symbol in self.cfg.symbols:
@@ -976,7 +796,7 @@ class App:
         for pair in self.ledger.pairs.values():
             if not self.coordinator.owns_pair(pair):
                 continue  # another node's (or, with Redis away, nobody's until it is back)
-            suspect = self.suspect
+            suspect = self.reconciler.suspect
             if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
                 continue
             if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):

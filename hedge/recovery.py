@@ -28,14 +28,13 @@ if TYPE_CHECKING:
     from hedge.market import Venue
     from hedge.orders import OrderRecord
     from hedge.outage import VenueHealth
+    from hedge.reconcile import Positions
 
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
-
-Positions = dict[tuple[str, str], Decimal]
 
 
 class LooseLegs(Protocol):

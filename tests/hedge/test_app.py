@@ -70,14 +70,14 @@ def test_restart_reloads_the_ledger_and_keeps_trading(fake_exchange, fake_runtim
     _run(app, runtime, 1)
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     assert again.start()
-    assert again.ledger == app.ledger and again.openings_stopped is None
+    assert again.ledger == app.ledger and again.reconciler.openings_stopped is None
 
 
 def test_venue_positions_that_differ_from_the_ledger_stop_openings(fake_exchange, fake_runtime):
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     okx.contracts["BTC_USDT"] = D("-3")  # someone left a short of 0.03 BTC on okx
     assert app.start()
-    assert app.openings_stopped is not None
+    assert app.reconciler.openings_stopped is not None
     assert any("position mismatch on okx BTC_USDT: ledger expects +0" in line and "-0.03" in line
                for line in runtime.logs)
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
@@ -91,7 +91,7 @@ def test_one_venue_rejecting_leaves_no_net_exposure(fake_exchange, fake_runtime)
     okx.reject = [True]  # no top-up is sent for an order in doubt: one refusal is the whole story
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
     _run(app, runtime, 1)  # okx's refusal looks like a lost answer: in doubt past outage.max_turn_wait_ms
-    assert app.ledger.orders and app.openings_stopped is not None
+    assert app.ledger.orders and app.reconciler.openings_stopped is not None
     _run(app, runtime, 22)  # recovery proves it absent over the settle window and trades binance's leg back
     assert not app.ledger.orders and any("recover:open#1" in line for line in runtime.logs)
     assert binance.base_position() + okx.base_position() == 0  # hedged again (a new pair may have opened)
@@ -120,13 +120,13 @@ def test_outside_trade_stops_openings_until_positions_match_again(fake_exchange,
     app.start()
     binance.contracts["BTC_USDT"] = D("0.005")  # a manual trade on the account
     _run(app, runtime, 12)  # past status_interval_s (5 s): periodic reconcile
-    assert app.openings_stopped is not None and ("binance", "BTC_USDT") in app.suspect
+    assert app.reconciler.openings_stopped is not None and ("binance", "BTC_USDT") in app.reconciler.suspect
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
     _run(app, runtime, 2)
     assert okx.sent == []
     binance.contracts["BTC_USDT"] = D("0")  # the user closed it
     _run(app, runtime, 61)  # the 30 s retry
-    assert app.openings_stopped is None and not app.suspect
+    assert app.reconciler.openings_stopped is None and not app.reconciler.suspect
     assert len(app.ledger.pairs) == 1
     assert any("openings resume" in line for line in runtime.logs)
 
@@ -147,7 +147,7 @@ def test_unknown_leg_outcome_is_not_resent_and_its_pair_is_left_alone(fake_excha
     okx.CreateOrder = create_then_go_dark
     okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
     _run(app, runtime, 1)
-    assert ("okx", "BTC_USDT") in app.suspect
+    assert ("okx", "BTC_USDT") in app.reconciler.suspect
     sent = len(okx.sent)
     _run(app, runtime, 10)
     assert len(okx.sent) == sent  # nothing re-sent while the outcome is unknown
@@ -157,7 +157,7 @@ def test_unknown_leg_outcome_is_not_resent_and_its_pair_is_left_alone(fake_excha
     okx.CreateOrder = original
     okx.positions_down = False
     _run(app, runtime, 140)
-    assert app.openings_stopped is None and app.ledger.orders == {} and app.ledger.pairs == {}
+    assert app.reconciler.openings_stopped is None and app.ledger.orders == {} and app.ledger.pairs == {}
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert any(line.startswith("recover:close#1") for line in runtime.logs)
 
@@ -250,7 +250,7 @@ def test_killed_between_the_legs_restarts_settles_by_client_id_and_is_flat_witho
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy"]
     assert [s for _, s, _ in okx.sent] == ["sell"]  # the crashed call only; proved absent, never re-sent
-    assert again.openings_stopped is None and again.ledger.orders == {}
+    assert again.reconciler.openings_stopped is None and again.ledger.orders == {}
     assert Ledger.load(runtime.store).orders == {}
     assert any("proved" in line or "absent" in line for line in okx.order_log)
 
@@ -287,7 +287,7 @@ def test_killed_after_an_order_without_our_client_id_landed_recovery_finds_it_by
     assert again.start()
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # the landed sell traded back, never re-sent
-    assert again.openings_stopped is None and again.ledger.orders == {}
+    assert again.reconciler.openings_stopped is None and again.ledger.orders == {}
     assert not any("does not explain" in line for line in runtime.logs)
 
 
@@ -541,7 +541,7 @@ def test_an_order_that_lands_after_the_settle_window_is_closed_reduce_only_and_b
     _run(app, runtime, 80)
     assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9)  # reduce-only side, exactly the excess
     assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
-    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
     assert app.ledger.watch == {} and Ledger.load(runtime.store).watch == {}
     booked = [line for line in runtime.logs if f"late:{late_client_id}" in line and "unplanned" in line]
     assert len(booked) == 1
@@ -632,7 +632,7 @@ def test_an_order_proved_absent_that_lands_just_after_recovery_is_closed_within_
     _run(app, runtime, 140)  # past the periodic reconcile: nothing more is closed or booked
     assert [s for _, s, _ in okx.sent].count("closesell") == 1
     booked = [line for line in runtime.logs if f"late:{late_client_id}" in line and "unplanned" in line]
-    assert len(booked) == 1 and app.openings_stopped is None
+    assert len(booked) == 1 and app.reconciler.openings_stopped is None
     assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
 
 
@@ -660,7 +660,7 @@ def test_killed_between_a_stops_two_legs_recovery_completes_the_stop_and_never_r
     assert [s for _, s, _ in okx.sent] == ["sell", "closesell", "closesell"]  # crashed call, then completed
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert again.ledger.pairs == {} and again.ledger.closed_pairs == 1 and again.ledger.loose == {}
-    assert again.openings_stopped is None and again.ledger.orders == {}
+    assert again.reconciler.openings_stopped is None and again.ledger.orders == {}
     assert any("close completed, not undone" in line for line in runtime.logs)
 
 
@@ -684,7 +684,8 @@ def test_an_unbooked_close_of_a_loose_leg_is_booked_at_restart_not_traded_back(f
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     assert again.start()
     assert binance.sent == [] and binance.base_position() == 0
-    assert again.ledger.loose == {} and again.ledger.orders == {} and again.openings_stopped is None
+    assert (again.ledger.loose == {} and again.ledger.orders == {}
+            and again.reconciler.openings_stopped is None)
     fees = D("0.01") * D("50100") * 2 / 10_000
     assert again.ledger.realized_pnl == D("0.01") * 100 - fees
 
@@ -766,7 +767,7 @@ def test_an_order_the_venue_purged_resolves_and_no_longer_blocks_recovery(fake_e
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     assert again.start()
     _run(again, runtime, 2)
-    assert again.openings_stopped is None and again.ledger.orders == {}
+    assert again.reconciler.openings_stopped is None and again.ledger.orders == {}
     assert binance.sent == [] and okx.sent == []
     assert any("order purged CANCELED client_id=hg1n1" in line for line in binance.order_log)
 
@@ -785,7 +786,8 @@ def test_a_purged_order_the_position_says_filled_is_named_not_assumed_away(fake_
     again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
     again.start()
     assert binance.sent == [] and binance.base_position() == D("0.019")
-    assert again.openings_stopped is not None and ("binance", "BTC_USDT") in again.suspect
+    assert (again.reconciler.openings_stopped is not None
+            and ("binance", "BTC_USDT") in again.reconciler.suspect)
 
 
 def test_a_completed_close_is_booked_once_when_recovery_must_come_back_later(fake_exchange, fake_runtime,
@@ -845,7 +847,7 @@ def test_a_close_that_reaches_the_venue_after_it_was_proved_absent_is_hedged_and
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
     assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy"]  # reduce-only both times
-    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
     assert any("reached okx late" in line for line in runtime.logs)
 
 
@@ -872,7 +874,7 @@ def test_a_stop_that_closed_its_leg_alone_and_was_not_booked_is_completed_at_res
     _run(again, runtime, 4)
     assert [s for _, s, _ in binance.sent] == ["buy"]  # never bought back
     assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.9) and okx.base_position() == 0
-    assert again.ledger.pairs == {} and again.ledger.loose == {} and again.openings_stopped is None
+    assert again.ledger.pairs == {} and again.ledger.loose == {} and again.reconciler.openings_stopped is None
 
 
 @pytest.mark.parametrize(("lands_ms", "binance_undo_ratio", "late_closes"), [
@@ -900,7 +902,7 @@ def test_an_opening_leg_proved_absent_that_lands_during_recovery_is_traded_back_
     assert okx._landing == []  # it did land
     assert binance.base_position() == 0 and okx.base_position() == 0  # every venue matches the empty ledger
     assert app.ledger.pairs == {} and app.ledger.loose == {} and app.ledger.orders == {}
-    assert app.ledger.watch == {} and app.openings_stopped is None
+    assert app.ledger.watch == {} and app.reconciler.openings_stopped is None
     assert not any("by hand" in line for line in runtime.logs)
     assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # the late sell closed once, never twice
     assert sum(1 for line in runtime.logs if "reached okx late" in line and "late:" in line) == late_closes
@@ -925,7 +927,7 @@ def test_a_late_landings_close_that_times_out_and_is_found_filled_by_recovery_is
     assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # closed once, never twice
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert app.ledger.orders == {} and app.ledger.watch == {} and Ledger.load(runtime.store).watch == {}
-    assert app.openings_stopped is None and app.ledger.pairs == {} and app.ledger.loose == {}
+    assert app.reconciler.openings_stopped is None and app.ledger.pairs == {} and app.ledger.loose == {}
     assert not any("does not explain" in line for line in runtime.logs)
     booked = [line for line in runtime.logs if "reached okx late" in line and "unplanned" in line]
     assert len(booked) == 1
@@ -955,7 +957,8 @@ def test_a_restart_while_a_late_landings_close_is_in_doubt_books_it_once_and_clo
     _run(again, runtime, 40)
     assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # closed once, never twice
     assert binance.base_position() == 0 and okx.base_position() == 0
-    assert again.ledger.orders == {} and again.ledger.watch == {} and again.openings_stopped is None
+    assert (again.ledger.orders == {} and again.ledger.watch == {}
+            and again.reconciler.openings_stopped is None)
     assert len([line for line in runtime.logs if "reached okx late" in line and "unplanned" in line]) == 1
 
 def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
@@ -1007,7 +1010,7 @@ def test_a_late_opening_whose_reduce_only_close_fills_in_part_is_closed_in_full(
     _run(app, runtime, 120)
     assert [s for _, s, _ in okx.sent] == ["sell", "sell", "closesell", "closesell"]
     assert okx.base_position() == D("-0.019") and binance.base_position() == D("0.019")
-    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
     assert app.ledger.watch == {}
     pnl = D("0.019") * (D("50000") - D("50000.5")) - D("0.019") * (D("50000") + D("50000.5")) * 2 / 10_000
     assert app.risk.unplanned_pnl == pnl  # the round trip booked once, in two parts
@@ -1032,7 +1035,7 @@ def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exc
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
     assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy"]
-    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
 
 
 def test_a_late_close_whose_hedge_fills_half_of_each_order_is_hedged_in_the_turn_that_sees_it(
@@ -1059,7 +1062,7 @@ def test_a_late_close_whose_hedge_fills_half_of_each_order_is_hedged_in_the_turn
     assert [s for _, s, _ in binance.sent] == ["buy", "closebuy", "closebuy", "closebuy", "closebuy"]
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
     assert app.ledger.pairs[pair.id].qty == D("0.001") and app.ledger.watch == {}
-    assert app.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("by hand" in line for line in runtime.logs)
 
 
 def test_a_late_close_whose_leg_was_booked_loose_reduces_the_loose_leg_not_another_pairs_hedge(
@@ -1166,7 +1169,7 @@ def test_a_loose_leg_is_closed_while_another_venues_execution_is_in_doubt(fake_e
     _run(app, runtime, 12)
     assert bybit.sent == [("BTC_USDT.swap", "closebuy", 0.01)] and bybit.base_position() == 0
     assert app.ledger.loose == {} and list(app.ledger.orders) == ["hg9n1"]  # okx's order still in doubt
-    assert app.openings_stopped is not None  # openings stay stopped until okx's order is settled
+    assert app.reconciler.openings_stopped is not None  # openings stay stopped until okx's order is settled
 
 
 def test_a_loose_leg_where_an_execution_is_in_doubt_waits_for_its_recovery(fake_exchange, fake_runtime):
@@ -1280,9 +1283,9 @@ def test_a_shortfall_is_booked_as_deleveraged_only_on_the_venues_own_recent_orde
     _run(app, runtime, 12)
     if closed:
         assert okx.sent[-1] == ("BTC_USDT.swap", "closesell", 1.0) and okx.base_position() == D("-0.009")
-        assert app.ledger.pairs[pair.id].qty == D("0.009") and app.openings_stopped is None
+        assert app.ledger.pairs[pair.id].qty == D("0.009") and app.reconciler.openings_stopped is None
     else:
-        assert [s for _, s, _ in okx.sent] == ["sell"] and app.openings_stopped is not None
+        assert [s for _, s, _ in okx.sent] == ["sell"] and app.reconciler.openings_stopped is not None
 
 
 def test_killed_after_closing_a_vanished_legs_hedge_recovery_books_it_and_closes_nothing_twice(fake_exchange,
@@ -1317,7 +1320,8 @@ def test_killed_after_closing_a_vanished_legs_hedge_recovery_books_it_and_closes
     _run(again, runtime, 20)
     assert binance.sent == [] and okx.sent == []
     assert binance.base_position() == D("0.019") and okx.base_position() == D("-0.019")
-    assert list(again.ledger.pairs) == [1] and again.openings_stopped is None and again.ledger.orders == {}
+    assert (list(again.ledger.pairs) == [1] and again.reconciler.openings_stopped is None
+            and again.ledger.orders == {})
     fees = D("0.019") * D("49900") * 2 / 10_000
     long_leg, short_leg = D("49900") - D("50000"), D("50100") - D("50500")
     assert again.ledger.realized_pnl == D("0.019") * (long_leg + short_leg) - fees
@@ -1351,7 +1355,8 @@ def test_an_unbooked_opening_whose_trade_back_is_refused_or_half_filled_is_trade
     _run(again, runtime, 60)
     assert binance.sent == [("BTC_USDT.swap", "closebuy", 0.019), ("BTC_USDT.swap", "closebuy", second)]
     assert binance.base_position() == 0 and okx.sent == []
-    assert again.openings_stopped is None and again.ledger.orders == {} and again.ledger.pairs == {}
+    assert (again.reconciler.openings_stopped is None and again.ledger.orders == {}
+            and again.ledger.pairs == {})
     assert not any("by hand" in line for line in runtime.logs)
 
 
@@ -1451,13 +1456,13 @@ def test_a_deleveraged_leg_off_the_hedge_venues_grid_leaves_the_ledger_exact_and
     assert okx.sent[-1] == ("BTC_USDT.swap", "closebuy", 1.0) and okx.base_position() == D("0.01")
     assert binance.sent[-1] == ("BTC_USDT.swap", "closesell", 0.004) and binance.base_position() == D("-0.01")
     assert app.ledger.pairs[pair.id].qty == D("0.01") and app.ledger.loose == {}
-    assert app.openings_stopped is None
+    assert app.reconciler.openings_stopped is None
     okx.reject = [okx_close_lost]
     okx.books["BTC_USDT"] = binance.books["BTC_USDT"] = (49_900.0, 49_900.5)  # reverted: the pair closes
     _run(app, runtime, 60)
     assert app.ledger.pairs == {} and app.ledger.loose == {} and app.ledger.orders == {}
     assert okx.base_position() == 0 and binance.base_position() == 0
-    assert app.openings_stopped is None and not any("mismatch" in line for line in runtime.logs)
+    assert app.reconciler.openings_stopped is None and not any("mismatch" in line for line in runtime.logs)
     assert all(amount == int(amount) for _, _, amount in okx.sent)  # whole contracts: okx's lotSz 1
 
 

@@ -44,7 +44,7 @@ def test_net_exposure_above_the_limit_switches_to_reducing_and_back_once_flat(fa
     assert okx.sent == [] and binance.sent == []
     binance.contracts["BTC_USDT"] = D("0")
     _run(app, runtime, 70)  # the reconcile retry (30 s)
-    assert app.state is TradingState.ACTIVE and app.openings_stopped is None
+    assert app.state is TradingState.ACTIVE and app.reconciler.openings_stopped is None
     assert len(app.ledger.pairs) == 1  # and openings resumed
     assert [line.split(":")[0] for line in _switches(runtime)] == [
         "trading state ACTIVE -> REDUCING", "trading state stays REDUCING, now because",

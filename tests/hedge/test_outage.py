@@ -65,7 +65,7 @@ def test_short_venue_down_while_price_runs_up_its_leg_is_liquidated_and_the_long
     # liquidation fee aside)
     truth = sum(a.equity_usdt() for a in sim.world.accounts) - 20_000
     assert truth > 0 and abs(float(app.risk.unplanned_pnl) - truth) < 0.05 * truth
-    assert app.openings_stopped is None and app.ledger.orders == {}
+    assert app.reconciler.openings_stopped is None and app.ledger.orders == {}
 
 
 def test_short_venue_down_while_price_falls_the_long_is_cut_alone_and_the_short_closed_on_return(sim_robot):
@@ -88,7 +88,7 @@ def test_short_venue_down_while_price_falls_the_long_is_cut_alone_and_the_short_
     # the two accounts really made
     truth = sum(a.equity_usdt() for a in sim.world.accounts) - 20_000
     assert abs(float(app.ledger.realized_pnl) - truth) < 0.01 * abs(truth) + 20
-    assert app.openings_stopped is None and app.ledger.orders == {}
+    assert app.reconciler.openings_stopped is None and app.ledger.orders == {}
 
 
 def test_while_a_venue_is_down_no_pair_touches_it_and_the_others_trade_on(sim_robot):
@@ -111,7 +111,7 @@ def test_while_a_venue_is_down_no_pair_touches_it_and_the_others_trade_on(sim_ro
         if opp is not None:
             seen |= {opp.buy_venue, opp.sell_venue}
     assert any("venue okx market back" in line for line in sim.logs) and "okx" in seen
-    assert app.openings_stopped is None
+    assert app.reconciler.openings_stopped is None
 
 
 def test_a_frozen_feed_is_an_outage_of_market_data_only(sim_robot):

@@ -345,7 +345,7 @@ def test_seq7_a_leg_left_unhedged_by_a_venue_dying_between_the_legs_is_cut_after
     assert above <= 62  # 60 s, and the turn that cuts
     assert _unhedged_cell(app) == "none"
     assert any("outage.max_unhedged_s 60: cut -0.080" in line for line in sim.logs)
-    assert not app.ledger.orders and app.openings_stopped is None and not app.ledger.loose
+    assert not app.ledger.orders and app.reconciler.openings_stopped is None and not app.ledger.loose
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
@@ -402,7 +402,7 @@ def test_seq7_when_the_leg_in_doubt_had_filled_after_all_recovery_trades_it_back
     _run(sim, app, 40 * 60)
     assert any("cut -0.080" in line for line in sim.logs)
     assert any("trading back -0.080 BTC_USDT on okx" in line for line in sim.logs)
-    assert not app.ledger.orders and app.openings_stopped is None and not app.ledger.loose
+    assert not app.ledger.orders and app.reconciler.openings_stopped is None and not app.ledger.loose
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
 
@@ -545,7 +545,7 @@ def test_attack_seq7_the_leg_sent_after_the_dying_venues_is_cut_too(sim_robot):
     # every leg is settled before the unknown one raises (outage.max_turn_wait_ms): binance's is FILLED
     assert [r.venue for r in app.ledger.orders.values() if not r.terminal] == ["okx"]
     assert _unhedged_seconds(sim, app, 40 * 60) <= 62
-    assert not app.ledger.orders and app.openings_stopped is None and not app.ledger.loose
+    assert not app.ledger.orders and app.reconciler.openings_stopped is None and not app.ledger.loose
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
 
@@ -568,7 +568,7 @@ def test_attack_seq7_an_opening_that_crossed_zero_is_cut_back_to_the_ledgers_pos
     assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
     assert app.ledger.orders and _net_base(sim, app) == D("-0.08")
     assert _unhedged_seconds(sim, app, 40 * 60) <= 62
-    assert not app.ledger.orders and app.openings_stopped is None and not app.ledger.loose
+    assert not app.ledger.orders and app.reconciler.openings_stopped is None and not app.ledger.loose
     positions = app.venue_positions()
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
     assert positions[("binance", SYMBOL)] == held

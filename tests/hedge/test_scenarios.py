@@ -160,7 +160,7 @@ def test_a_close_that_keeps_failing_sends_a_bounded_number_of_orders():
     for _ in range(900):  # okx answers again: the pair closes at the next attempt (960 s)
         app.tick()
         sim.clock.sleep(1000)
-    assert app.ledger.pairs == {} and _net(app) == 0 and app.openings_stopped is None
+    assert app.ledger.pairs == {} and _net(app) == 0 and app.reconciler.openings_stopped is None
 
 
 def test_killed_between_the_legs_and_restarted_is_hedged_again_without_duplicates():
@@ -182,7 +182,7 @@ def test_killed_between_the_legs_and_restarted_is_hedged_again_without_duplicate
 
     again = sim.app()
     assert again.start()
-    assert _net(again) == 0 and again.openings_stopped is None
+    assert _net(again) == 0 and again.reconciler.openings_stopped is None
     assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # buy and its undo; okx never re-sent
     assert Ledger.load(sim.store).orders == {}
     _client_ids_unique(sim, 0)
@@ -213,12 +213,12 @@ def test_reconcile_policy_adopt_takes_venue_positions_as_the_ledger():
     binance.CreateOrder(SYMBOL + ".swap", "buy", -1, 0.03)
     okx.CreateOrder(SYMBOL + ".swap", "sell", -1, 3)  # 3 contracts of 0.01 BTC
     halting = sim.app()
-    assert halting.start() and halting.openings_stopped is not None
+    assert halting.start() and halting.reconciler.openings_stopped is not None
     assert any("position mismatch on okx BTC_USDT: ledger expects +0, venue holds -0.03" in line
                for line in sim.logs)
 
     adopting = sim.app(params=PARAMS[:-1] + ', "reconcile_policy": "adopt"}')
-    assert adopting.start() and adopting.openings_stopped is None
+    assert adopting.start() and adopting.reconciler.openings_stopped is None
     (pair,) = adopting.ledger.pairs.values()
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.03"))
 
@@ -287,7 +287,7 @@ def test_killed_at_any_call_of_an_execution_restarts_flat_and_consistent(kill_at
 
     again = sim.app(params=patient())
     assert again.start()
-    assert again.openings_stopped is None and again.ledger.orders == {}
+    assert again.reconciler.openings_stopped is None and again.ledger.orders == {}
     assert _net(again) == 0
     positions = again.venue_positions()
     assert again.ledger.reconcile(positions, {k: D("0.0005") for k in positions}) == []
@@ -368,7 +368,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
                     app.tick()
                     sim.clock.sleep(1000)
                     # between executions the strategy's own measure of net exposure is flat
-                    assert app.last_net_exposure[SYMBOL] == 0 or app.openings_stopped is not None
+                    assert app.last_net_exposure[SYMBOL] == 0 or app.reconciler.openings_stopped is not None
         except SystemExit:
             kills += 1
         opened += app.pairs_opened
@@ -381,7 +381,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
         sim.clock.sleep(1000)
     assert kills >= 6 and opened >= 5 and closes >= 1  # the loop really traded and really died
     assert any("unfinished execution settled" in line for line in sim.logs)  # some died mid-execution
-    assert final.openings_stopped is None and final.ledger.orders == {}
+    assert final.reconciler.openings_stopped is None and final.ledger.orders == {}
     assert abs(_net(final)) < D("0.001")
     positions = final.venue_positions()
     assert final.ledger.reconcile(positions, {k: D("0.0005") for k in positions}) == []
@@ -419,7 +419,7 @@ def test_a_close_left_unequal_under_a_venue_minimum_closes_the_rest_reduce_only_
         app.tick()
     assert app.risk.pending_positions() == {} and _net(app) == 0
     assert app.venue_positions() == {}
-    assert app.openings_stopped is None and app.state.value == "ACTIVE"
+    assert app.reconciler.openings_stopped is None and app.state.value == "ACTIVE"
     assert all(o["Offset"] == 1 for o in sim.orders(1)[1:])  # every bybit order after the opening closes
 
 
@@ -470,7 +470,7 @@ def test_an_execution_in_doubt_is_asked_about_every_few_seconds_not_every_half_m
     okx.CreateOrder = accept_then_go_dark
     assert app._execute(SYMBOL, _open_legs(app), "open#1") is None  # LegOutcomeUnknown: halted
     del okx.CreateOrder
-    assert app.ledger.orders and app.openings_stopped is not None
+    assert app.ledger.orders and app.reconciler.openings_stopped is not None
     started = sim.now_ms()
     while app.ledger.orders and sim.now_ms() - started < 60_000:
         sim.clock.sleep(1000)
@@ -516,7 +516,7 @@ def test_an_unequal_close_is_booked_on_the_common_step_so_every_loose_leg_can_be
     positions = app.venue_positions()
     assert positions is not None and sum(positions.values()) == 0
     assert positions == {k: q for k, q in app.ledger.expected_positions().items() if q}
-    assert app.openings_stopped is None
+    assert app.reconciler.openings_stopped is None
 
 
 def test_a_loose_leg_on_a_thin_book_is_closed_down_to_a_lot_in_the_same_turn():
@@ -563,11 +563,11 @@ def test_a_restart_moves_the_loose_legs_an_earlier_version_kept_in_g_into_the_le
     leg = app.ledger.loose[("okx", SYMBOL, "BTC_USDT:binance:okx")]
     assert leg.qty == D("-0.002") and leg.origin == LEGACY
     assert Ledger.load(sim.store).loose == app.ledger.loose
-    assert app.openings_stopped is None  # the start's reconciliation counted it
+    assert app.reconciler.openings_stopped is None  # the start's reconciliation counted it
     for _ in range(10):
         sim.clock.sleep(1000)
         app.tick()
-    assert app.ledger.loose == {} and app.openings_stopped is None
+    assert app.ledger.loose == {} and app.reconciler.openings_stopped is None
     assert app.venue_positions() == {k: q for k, q in app.ledger.expected_positions().items() if q}
 
 
@@ -646,7 +646,7 @@ def test_a_hedge_leg_auto_deleveraged_on_a_venue_that_answers_is_hedged_and_book
     adl = [o for o in sim.orders(1) if o["Info"] and o["DealAmount"] and o["Offset"] == 1
            and not client_id_of(short_key, o).startswith("hg")]
     assert len(adl) == 1  # the venue's own order
-    assert _net(app) == 0 and app.openings_stopped is None
+    assert _net(app) == 0 and app.reconciler.openings_stopped is None
     pair = app.ledger.pairs[1]
     assert pair.qty == D("0.050") and app.venue_positions() == {(app.venues[0].key, SYMBOL): D("0.050"),
                                                                  (short_key, SYMBOL): D("-0.050")}
@@ -676,7 +676,7 @@ def test_an_adl_on_a_venue_that_answers_is_hedged_within_position_check_s_not_at
         if sim.now_ms() > adl_ms and abs(net) < 0.001:
             hedged_ms = sim.now_ms()
     assert hedged_ms is not None and hedged_ms - adl_ms <= 5_000 + 1_000
-    assert app.ledger.pairs[1].qty == D("0.050") and app.openings_stopped is None
+    assert app.ledger.pairs[1].qty == D("0.050") and app.reconciler.openings_stopped is None
 
 
 def test_a_hedge_leg_shorter_than_the_ledger_without_a_venue_order_saying_why_is_named_not_closed():
@@ -692,7 +692,7 @@ def test_a_hedge_leg_shorter_than_the_ledger_without_a_venue_order_saying_why_is
     for _ in range(90):
         app.tick()
         sim.clock.sleep(1000)
-    assert app.openings_stopped is not None and len(sim.orders(0)) == before
+    assert app.reconciler.openings_stopped is not None and len(sim.orders(0)) == before
 
 
 @pytest.mark.parametrize("long_name, short_name", [("Futures_OKX", "Futures_Binance"),
@@ -736,7 +736,7 @@ def test_a_partial_adl_off_the_hedge_venues_grid_is_closed_to_the_step_above_and
     assert len(adl) == 1  # the venue's own order
     cut = D(str(adl[0]["DealAmount"])) * sell.specs[symbol].ct_val
     assert cut == (D("0.129") if sell.key == "binance" else D("0.12"))
-    assert app.openings_stopped is None
+    assert app.reconciler.openings_stopped is None
     positions = app.venue_positions()
     assert positions is not None
     step = buy.specs[symbol].base_step

@@ -168,7 +168,7 @@ def test_an_opening_leg_that_lands_20_s_late_without_its_client_id_is_traded_bac
     assert late, "the okx sell reached the venue late and filled"
     assert not app.ledger.orders
     assert {k: q for k, q in app.venue_positions().items() if q} == {}
-    assert app.openings_stopped is None
+    assert app.reconciler.openings_stopped is None
     assert not any("differ from the ledger" in line or "does not explain" in line for line in sim.logs)
 
 

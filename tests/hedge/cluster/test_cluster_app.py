@@ -175,12 +175,12 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     assert any("unfinished execution settled" in line for n in nodes if n is not victim for line in n.logs)
     assert all(v <= lot for v in max_idle_net.values()), max_idle_net
     ledger = apps[1].ledger
-    apps[1].reconcile()
+    apps[1].reconciler.reconcile()
     expected = ledger.expected_positions()
     found = _positions(world)
     for key in set(expected) | set(found):
         assert abs(expected.get(key, Decimal(0)) - found.get(key, Decimal(0))) <= lot, key
-    assert all(app.openings_stopped is None for app in apps)
+    assert all(app.reconciler.openings_stopped is None for app in apps)
     # Redis away for a simulated minute: everybody REDUCING, no pair opened, ACTIVE again after
     assert opened_after_outage == opened_at_outage >= 0
     assert sum(app.pairs_opened for app in apps) > opened_after_outage  # normal service after

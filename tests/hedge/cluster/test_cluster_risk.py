@@ -173,8 +173,8 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     # the leg is in the shared book: b counts it, and does not halt over okx's short
     b.tick()
     assert b.app.ledger.loose == a.app.ledger.loose
-    b.app.reconcile()
-    assert b.app.openings_stopped is None and b.app.state is TradingState.ACTIVE, b.logs[-20:]
+    b.app.reconciler.reconcile()
+    assert b.app.reconciler.openings_stopped is None and b.app.state is TradingState.ACTIVE, b.logs[-20:]
     okx_orders = len(world.orders("okx"))
     closed_at = None
     while closed_at is None and world.now() < died_at + 5 * TTL_S * 1000:
@@ -184,7 +184,7 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
             assert b.app.ledger.loose and len(world.orders("okx")) == okx_orders
         if not b.app.ledger.loose:
             closed_at = world.now()
-        assert b.app.openings_stopped is None
+        assert b.app.reconciler.openings_stopped is None
         world.clock.sleep(LOOP_MS)
     adopted_at = next(ms for u, ms in b.app.coordinator.adoptions if u == unit)
     assert died_at < adopted_at <= died_at + TTL_S * 1000 + 2 * LOOP_MS
@@ -193,7 +193,7 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     assert world.positions() == {}
     assert b.app.coordinator.r.hlen("risk:loose") == 0
     _book_matches_venues(world, b)
-    assert b.app.openings_stopped is None and b.app.state is TradingState.ACTIVE
+    assert b.app.reconciler.openings_stopped is None and b.app.state is TradingState.ACTIVE
 
 
 def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units(redis_url):
@@ -213,9 +213,9 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
     singapore.book_pair("bybit", "okx", qty)
     for node in nodes:
         node.app.book.refresh()
-        node.app.reconcile()
+        node.app.reconciler.reconcile()
         node.app.refresh_accounts()
-        assert len(node.app.ledger.pairs) == 2 and node.app.openings_stopped is None
+        assert len(node.app.ledger.pairs) == 2 and node.app.reconciler.openings_stopped is None
         node.app.publish_status()  # another node's pair on a venue this node does not bind shows too
         rows = node.app.report.pairs_table(node.app.status_view())["rows"]
         assert sorted(row[-1] for row in rows) == ["another node", "here"]
@@ -227,7 +227,8 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
         assert sum(node.app.risk.stops_fired) >= 1, node.name
         text = node.text()
         assert "fenced out" not in text and "not sent" not in text
-        assert node.app.openings_stopped is None and node.app.state is TradingState.ACTIVE, node.name
+        assert (node.app.reconciler.openings_stopped is None
+                and node.app.state is TradingState.ACTIVE), node.name
     # each node closed its own pair's share, nobody touched the other's unit
     tokyo_stops = [line for line in tokyo.logs if line.startswith("STOP1 CLOSED") or
                    line.startswith("STOP2 CLOSED")]
@@ -271,7 +272,7 @@ def test_a_dead_nodes_unit_is_stopped_by_its_adopter_once_the_lease_lapses(redis
     assert "fenced out" not in b.text()
     _turns(world, [b], 20)
     _book_matches_venues(world, b)
-    assert b.app.openings_stopped is None
+    assert b.app.reconciler.openings_stopped is None
 
 
 @pytest.mark.slow
@@ -289,7 +290,7 @@ def test_nodes_binding_some_venues_open_and_close_only_units_they_can_trade(redi
     halted: list[str] = []
 
     def watch() -> None:
-        halted.extend(n.name for n in nodes if n.app.openings_stopped is not None)
+        halted.extend(n.name for n in nodes if n.app.reconciler.openings_stopped is not None)
 
     _turns(world, nodes, 2 * 3600 * 1000 // LOOP_MS, watch)
     assert not halted

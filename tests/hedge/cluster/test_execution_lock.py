@@ -132,8 +132,8 @@ def test_a_close_and_an_opening_on_the_same_venue_at_once_each_book_only_their_o
     assert tokyo_okx.hook is None  # the interleaving happened
     for node in (tokyo, singapore):
         assert not node.said("undoing") and not node.said("topping up") and not node.said("UNBALANCED")
-        node.app.reconcile()
-        assert node.app.openings_stopped is None, node.name
+        node.app.reconciler.reconcile()
+        assert node.app.reconciler.openings_stopped is None, node.name
     # Tokyo's pairs hold what its own orders filled, and the shared ledger is exactly what the venues hold
     pairs = list(tokyo.app.ledger.pairs.values())
     assert pairs and all((p.long_venue, p.short_venue, p.qty) == ("binance", "okx", Decimal("6.666"))
