@@ -5,7 +5,7 @@ still journaled when a turn begins belongs to an execution that did not finish: 
 settles each order by client id with its venue, then trades back what an opening filled (the book returns
 to the ledger's hedged state) and books what a reduction (a close, a stop, a loose leg's close, the hedge
 of a vanished leg, a late order's close) took, never undoing it. Nothing is re-sent that a query has not
-proved absent. Reconcile (hedge/app.py) calls it first while the journal holds orders.
+proved absent. Reconcile (hedge/reconcile.py) calls it first while the journal holds orders.
 """
 
 from __future__ import annotations

@@ -612,7 +612,7 @@ class ChaosRun:
         leaves counts as `adl`, a venue-side event; any longer as `otherwise`. (Not "until
         the next positions read there", as for a late landing: the strategy reads positions in executions
         and at the status refresh too, reads that do not act on a difference; the bound is the interval of
-        the read that does, App._positions_moved.)"""
+        the read that does, Reconciler.positions_moved.)"""
         from fmz_compat.sim import params as P
 
         now, coin = self.world.now_ms(), pair.split("_")[0]

@@ -114,7 +114,7 @@ def test_bitmex_history_asks_newest_first(bitmex, http):
 
 def test_the_venues_own_adl_order_prices_a_vanished_leg_on_okx_and_bybit(okx, bybit, http):
     """What hedge/liquidations.py reads from GetHistoryOrders on a live venue after an ADL (reconcile's
-    vanished-leg booking, hedge/app.py _close_deleveraged): OKX's row with category adl (OKX v5 order
+    vanished-leg booking, hedge/reconcile.py _close_deleveraged): OKX's row with category adl (OKX v5 order
     categories: normal, full_liquidation, partial_liquidation, adl, ...) and Bybit's with createType
     CreateByAdl_PassThrough (Bybit v5 OrderCreateType) price the gone leg; our own rows do not."""
     from hedge.liquidations import reported_price
