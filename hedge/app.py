@@ -337,7 +337,7 @@ class App:
         self._probe_outages()
         for key in sorted(self.health.recovered):
             # unfinished executions are settled by reconcile first: they explain differences themselves
-            if self.state.may_close and not self._recovery_waits(key) and self.risk.recover(key):
+            if self.state.may_close and not self.recovery.holds_back(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
                 self.reconciler.bring_forward()  # reconcile first, before anything trades there
         if not self.reconciler.due() and self.ledger.watch and self._young_watch_landed():
@@ -383,17 +383,6 @@ class App:
         with the runtime's, so what follows in the turn schedules and judges books' ages from then."""
         self.api.sleep(ms)
         self.now_ms = self.api.now_ms()
-
-    def _recovery_waits(self, key: str) -> bool:
-        """A venue back from an outage is recovered (Risk.recover) once no execution in doubt touches it: on
-        the venue itself, or on the hedging venue-symbol of one of its pairs (unbooked fills there would read
-        as part of what vanished or of what is to be closed). One in doubt elsewhere does not hold the hedge
-        of a vanished leg open for as long as that other venue cannot be asked."""
-        in_doubt = {(record.venue, record.symbol) for record in self.ledger.orders.values()}
-        if any(venue == key for venue, _ in in_doubt):
-            return True
-        return any((pair.short_venue if pair.long_venue == key else pair.long_venue, pair.symbol) in in_doubt
-                   for pair in self.ledger.pairs.values() if key in (pair.long_venue, pair.short_venue))
 
     def _note_books(self) -> None:
         """A venue answering with only stale books counts towards a market-data outage."""

@@ -87,6 +87,17 @@ class Recovery:
             raise KeyError(key)
         return venue
 
+    def holds_back(self, key: str) -> bool:
+        """A venue back from an outage is recovered (Risk.recover) once no execution in doubt touches it: on
+        the venue itself, or on the hedging venue-symbol of one of its pairs (unbooked fills there would read
+        as part of what vanished or of what is to be closed). One in doubt elsewhere does not hold the hedge
+        of a vanished leg open for as long as that other venue cannot be asked."""
+        in_doubt = {(record.venue, record.symbol) for record in self.ledger.orders.values()}
+        if any(venue == key for venue, _ in in_doubt):
+            return True
+        return any((pair.short_venue if pair.long_venue == key else pair.long_venue, pair.symbol) in in_doubt
+                   for pair in self.ledger.pairs.values() if key in (pair.long_venue, pair.short_venue))
+
     def recover_orders(self) -> bool:
         """Finish executions the ledger did not book (a restart, or an outcome that was unknown).
 
