@@ -386,12 +386,19 @@ class App:
 
     def _note_books(self) -> None:
         """A venue answering with only stale books counts towards a market-data outage."""
-        assert self.market is not None
-        for venue in self.venues:
-            if self.market.failed[venue.key]:
+        market = self.market
+        assert market is not None
+        failed, fresh_top, now_ms, note = market.failed, market.fresh_top, self.now_ms, self.health.note_books
+        for venue in self.venues:  # every venue, every turn: a loop, not any() over a generator
+            key = venue.key
+            if failed[key]:
                 continue  # the failed call itself was recorded
-            fresh = any(self.market.fresh_top(venue.key, s, self.now_ms) is not None for s in venue.specs)
-            self.health.note_books(venue.key, fresh)
+            fresh = False
+            for symbol in venue.specs:
+                if fresh_top(key, symbol, now_ms) is not None:
+                    fresh = True
+                    break
+            note(key, fresh)
 
     def _probe_outages(self) -> None:
         """An out function is asked again every 10 s with a cheap call, so its recovery is seen even

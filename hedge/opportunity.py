@@ -85,19 +85,25 @@ class Opportunity:
 def best_opportunity(symbol: str, tops: list[tuple[str, Top]], taker_bps: dict[str, float],
                      funding: dict[str, float] | None = None) -> Opportunity | None:
     """Best venue pair for one symbol from (venue, Top) entries (fresh tops only)."""
-    best: Opportunity | None = None
+    # Hot path (every symbol, every turn, K x (K-1) venue pairs): the Opportunity is built once, for the
+    # winner, not each time a pair beats the best so far (a frozen dataclass costs more than the edge).
     best_edge = -1e18
+    best_buy: tuple[str, Top] | None = None
+    best_sell: tuple[str, Top] | None = None
     for buy_venue, buy in tops:
+        ask_buy, bid_buy = buy.ask, buy.bid
         for sell_venue, sell in tops:
-            if buy_venue == sell_venue or sell.bid <= buy.ask:
+            if buy_venue == sell_venue or sell.bid <= ask_buy:
                 continue
-            e = edge_bps(buy.ask, buy.bid, sell.bid, sell.ask,
-                         taker_bps[buy_venue], taker_bps[sell_venue])
+            e = edge_bps(ask_buy, bid_buy, sell.bid, sell.ask, taker_bps[buy_venue], taker_bps[sell_venue])
             if e > best_edge:
                 best_edge = e
-                carry = 0.0
-                if funding is not None:
-                    carry = (funding.get(sell_venue, 0.0) - funding.get(buy_venue, 0.0)) * BPS
-                best = Opportunity(symbol, buy_venue, sell_venue, e,
-                                   spread_bps(sell.mid, buy.mid), buy.ask, sell.bid, carry)
-    return best
+                best_buy, best_sell = (buy_venue, buy), (sell_venue, sell)
+    if best_buy is None or best_sell is None:
+        return None
+    (buy_venue, buy), (sell_venue, sell) = best_buy, best_sell
+    carry = 0.0
+    if funding is not None:
+        carry = (funding.get(sell_venue, 0.0) - funding.get(buy_venue, 0.0)) * BPS
+    return Opportunity(symbol, buy_venue, sell_venue, best_edge, spread_bps(sell.mid, buy.mid), buy.ask,
+                       sell.bid, carry)
