@@ -34,6 +34,9 @@ class EventLog:
     def __init__(self, store: Callable[..., Any] | None = None, keep: int = 200) -> None:
         self._store = store
         self._events: deque[Event] = deque(maxlen=keep)
+        # each kept event's row as saved ('[time_ms, "level", "text"]'), kept beside it: a save after one
+        # more event encodes that one event, not all `keep` of them (the saved text is the same)
+        self._rows: deque[str] = deque(maxlen=keep)
 
     @classmethod
     def load(cls, store: Callable[..., Any], keep: int = 200) -> EventLog:
@@ -46,6 +49,7 @@ class EventLog:
                                    if level in LEVELS)
             except (ValueError, TypeError):
                 pass  # an unreadable history is not a reason to refuse a start; it is overwritten
+        log._rows.extend(json.dumps([e.time_ms, e.level, e.text]) for e in log._events)
         return log
 
     def record(self, time_ms: int, level: str, text: str) -> Event:
@@ -54,7 +58,9 @@ class EventLog:
         event = Event(time_ms, level, text)
         self._events.append(event)
         if self._store is not None:
-            self._store(STORE_KEY, json.dumps([[e.time_ms, e.level, e.text] for e in self._events]))
+            # json.dumps of the list of rows, joined as it joins them (", " between items)
+            self._rows.append(json.dumps([time_ms, level, text]))
+            self._store(STORE_KEY, "[" + ", ".join(self._rows) + "]")
         return event
 
     def newest(self, count: int | None = None, min_level: str = "info") -> list[Event]:

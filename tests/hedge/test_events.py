@@ -31,3 +31,19 @@ def test_unknown_level_is_refused():
 def test_an_unreadable_history_starts_empty(fake_store):
     fake_store("hedge_events_v1", "{not json")
     assert len(EventLog.load(fake_store)) == 0
+
+
+def test_the_saved_text_is_json_dumps_of_every_kept_row(fake_store):
+    """Each save encodes only the new row and joins the kept ones: the text is what json.dumps of the whole
+    list gives, across a reload, the keep limit, and text that JSON escapes."""
+    import json
+
+    log = EventLog(fake_store, keep=4)
+    texts = ['quote " and \\ backslash', "é ünïcode ≥", "line\nbreak", "plain"]
+    for i, text in enumerate(texts):
+        log.record(1_700_000_000_000 + i, LEVELS[i % 4], text)
+    log = EventLog.load(fake_store, keep=4)
+    for i in range(6):
+        log.record(1_700_000_001_000 + i, "info", f"after reload {i} {texts[i % 4]}")
+        expected = json.dumps([[e.time_ms, e.level, e.text] for e in log])
+        assert fake_store("hedge_events_v1") == expected
