@@ -42,12 +42,16 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+_NESTED = (dict, list, tuple)
+
+
 def to_struct(value: Any) -> Any:
     """Convert nested dicts (inside dicts, lists and tuples) to Struct, recursively."""
+    # a scalar is kept as it is, without a call of its own (a venue's info is mostly scalars)
     if isinstance(value, dict):
-        return Struct({k: to_struct(v) for k, v in value.items()})
+        return Struct({k: to_struct(v) if isinstance(v, _NESTED) else v for k, v in value.items()})
     if isinstance(value, list):
-        return [to_struct(v) for v in value]
+        return [to_struct(v) if isinstance(v, _NESTED) else v for v in value]
     if isinstance(value, tuple):
         return tuple(to_struct(v) for v in value)
     return value

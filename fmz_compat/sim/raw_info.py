@@ -96,7 +96,15 @@ def num(x: float, places: int | None = None) -> str:
     """A decimal string as venues send numbers: never exponent notation."""
     if places is not None:
         return f"{x:.{places}f}"
-    return format(Decimal(repr(round(float(x), 10))).normalize(), "f") if x else "0"
+    text = _NUM_TEXT.get(x)
+    if text is None:  # every GetAccount / GetPositions writes each figure this way: a balance repeats
+        if len(_NUM_TEXT) >= 4096:
+            _NUM_TEXT.clear()
+        text = _NUM_TEXT[x] = format(Decimal(repr(round(float(x), 10))).normalize(), "f") if x else "0"
+    return text
+
+
+_NUM_TEXT: dict[float, str] = {}  # num() without places, by value (equal values give equal text)
 
 
 def _iso(ms: int) -> str:

@@ -482,6 +482,9 @@ class ReplayExchange(Exchange):
         # books, trades and mark: one built from the same inputs is copied (a fresh Struct per call, as FMZ
         # gives) instead of priced and rounded again.
         q, bid, ask, ts, _b, _a = self._view(pair)
+        return self._kept_ticker(pair, q, bid, ask, ts)
+
+    def _kept_ticker(self, pair: str, q: ReplayQuote, bid: float, ask: float, ts: int) -> Struct:
         inputs = (bid, ask, ts, q.version, q.last_trade, q.volume, q.mark, self._rate)
         kept = self._kept_tickers.get(pair)
         if kept is None or kept[0] != inputs:
@@ -489,6 +492,21 @@ class ReplayExchange(Exchange):
         ticker = Struct(kept[1])
         ticker["Info"] = Struct(ticker["Info"])
         return ticker
+
+    def _all_tickers(self) -> list[Struct]:
+        # Every venue, every strategy turn: the listing's quote is the account's (no quote() lookup per pair)
+        # and a recording without stale-market faults has no frozen books to look for (`_view`'s answer).
+        world, venue = self._world, self._venue
+        out = []
+        for pair, q, *_ in self._listing():
+            if not q.version:
+                continue
+            snap = world.frozen(venue, q) if world.stale_possible else None
+            if snap is None:
+                out.append(self._kept_ticker(pair, q, q.bid, q.ask, q.book_ts))
+            else:
+                out.append(self._kept_ticker(pair, q, snap[0], snap[1], snap[2]))
+        return out
 
     def _new_ticker(self, pair: str, q: ReplayQuote, bid: float, ask: float, ts: int) -> Struct:
         prec = q.prec
@@ -526,10 +544,7 @@ class ReplayExchange(Exchange):
         )
 
     def GetTickers(self) -> list[Struct] | None:
-        def run() -> list[Struct]:
-            return [self._ticker(pair) for pair, q, *_ in self._listing() if q.version]
-
-        return self._run("GetTickers", run)
+        return self._run("GetTickers", self._all_tickers)
 
     def GetDepth(self, symbol: str = "") -> Struct | None:
         def run() -> Struct:
