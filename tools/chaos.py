@@ -686,9 +686,26 @@ class ChaosRun:
             return "late_landing"
         if self._adl_unseen(now_ms):
             return "adl"
-        if self._ledger().orders:
+        if self._ledger().orders or self._queued_covers():
             return "in_flight"
         return out or "otherwise"
+
+    def _queued_covers(self) -> bool:
+        """Every coin above one lot would be within one lot once the orders of ours that a venue holds queued
+        to land (`world.queued_orders`: sent, timed out, not placed yet) and that reduce its net exposure had
+        landed. Such an order is at the venue's door: a second one would double it. One queued after the
+        interval began does not cover it."""
+        e = self.exposure
+        reducing: dict[str, float] = {}
+        for order in self.world.queued_orders:
+            base = order["pair"].split("_")[0]
+            net = e.nets.get(base, 0.0)
+            reduces = (order["side"] == "buy") == (net < 0)
+            if ":" in order["market"] or order["sent_ms"] > e.last_ms or not reduces:
+                continue
+            reducing[base] = reducing.get(base, 0.0) + order["base"]
+        return all(not e.over_lot(base, max(0.0, abs(net) - reducing.get(base, 0.0)))
+                   for base, net in e.nets.items())
 
     def _take_late_landings(self) -> None:
         landed = self.world.late_landings

@@ -119,6 +119,9 @@ class SimWorld:
         self.withdrawals: list[dict[str, Any]] = []
         self.deposits: list[dict[str, Any]] = []  # credited deposits, oldest first (internal and external)
         self.late_landings: list[dict[str, Any]] = []  # timeout_lands_late orders placed, oldest first
+        # timeout_lands_late orders on their way to the matching engine (sequence -> what land_later queued)
+        self._queued: dict[int, dict[str, Any]] = {}
+        self._queued_seq = 0
         self._books_built = 0
         # venue events due at a step: (step, seq, action); late-landing orders, auto-deleveraging
         self._venue_events: list[tuple[int, int, Callable[[], None]]] = []
@@ -297,17 +300,36 @@ class SimWorld:
         seed), after the caller's call timed out; then it is placed like any order at that moment's book, or
         refused in silence (no one is waiting for the answer). Returns the delay in ms."""
         delay = self._late_rng.randrange(*LATE_LANDING_MS)
+        spec = acc.contract(order["pair"])
+        self._queued_seq += 1
+        seq = self._queued_seq
+        self._queued[seq] = {"venue": acc.venue, "market": acc.market_key(order["pair"]),
+                             "pair": order["pair"], "client_id": client_id, "side": order["side"],
+                             "amount": order["amount"],
+                             "base": 0.0 if spec.inverse else order["amount"] * spec.ct_val,
+                             "reduce_only": bool(order.get("reduce_only")), "sent_ms": self.now_ms(),
+                             "due_ms": self.now_ms() + delay}
 
         def land() -> None:
-            try:
+            try:  # queued until its position change is seen: what was held until now waited on it
                 placed = acc.place(**order)
             except VenueError:
                 return
+            finally:
+                self._queued.pop(seq, None)
             placed.client_id = client_id
             self.late_landings.append({"venue": acc.venue, "pair": placed.pair, "client_id": client_id,
                                        "at_ms": self.now_ms(), "filled": placed.filled})
         self.at(self.now_ms() + delay, land)
         return delay
+
+    @property
+    def queued_orders(self) -> list[dict[str, Any]]:
+        """The timeout_lands_late orders the venues hold queued to land, oldest first: venue, market (as in
+        position events), pair, client_id, side (buy|sell, as executed), amount (contracts), base (amount in
+        base, 0 for an inverse contract), reduce_only, sent_ms and due_ms (it lands at the first step at or
+        after due_ms)."""
+        return [dict(entry) for entry in self._queued.values()]
 
     def schedule_adl(self, venue: str, at_ms: int, fraction: float = 0.5, pair: str | None = None) -> None:
         """Auto-deleveraging on `venue` at `at_ms`: every profitable position (of `pair`, or all) loses

@@ -235,6 +235,42 @@ def test_a_late_landing_never_read_counts_as_seen_one_status_interval_after_it_l
     assert run.exposure.ms_by_cause["otherwise"] == 90_000 - run.exposure.ms_by_cause["late_landing"]
 
 
+def test_exposure_an_order_of_ours_queued_at_the_venue_would_cover_counts_as_in_flight_and_no_more(tmp_path):
+    """Chaos default seed 10 (2 days): a reduce-only `late:` close timed out, its lookups proved it absent,
+    and it reached bybit 4 s later; the strategy rightly sent no second close, and the checker counted the 4 s
+    as "otherwise" (10-28 s a seed in 10 of 40 runs). The order existed at the venue's door: the time counts
+    as `in_flight` while orders of ours queued to land (`world.queued_orders`) would bring each coin above one
+    lot within one lot. Not kinder: an order that would add to the exposure, or too little queued, leaves it
+    "otherwise"."""
+    run = _run(tmp_path)
+    world, clock = run.world, run.clock
+    binance = world.exchanges[0]
+    reader = chaos._Mortal(binance, run, "binance")  # the strategy's reads: a landing is seen at once
+    delays = [40_000, 20_000, 20_000]  # the queued orders' landing delays, in the order sent
+    world._late_rng.randrange = lambda *_bounds: delays.pop(0)
+    assert binance.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01)  # +0.01 BTC, nothing hedges it
+    world.inject("binance", "timeout_lands_late", until_ms=T0 + 600_000)
+    start = world.now_ms()
+    assert binance.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is None  # adds, lands at +40 s
+    assert binance.CreateOrder("BTC_USDT.swap", "closebuy", -1, 0.005) is None  # half of it, lands at +20 s
+
+    def until(at_ms: int) -> None:
+        while world.now_ms() < start + at_ms:
+            clock.sleep(1000)
+            reader.GetPositions()  # a read a second: the venues move on, the checker samples
+    until(10_000)
+    assert run.exposure.ms_by_cause["otherwise"] == 10_000 and run.exposure.ms_by_cause["in_flight"] == 0
+    assert binance.CreateOrder("BTC_USDT.swap", "closebuy", -1, 0.005) is None  # the rest, lands at +30 s
+    assert [(o["side"], o["base"], o["due_ms"] - start) for o in world.queued_orders] == [
+        ("buy", 0.01, 40_000), ("sell", 0.005, 20_000), ("sell", 0.005, 30_000)]
+    until(35_000)
+    assert not run.exposure.above and len(world.queued_orders) == 1  # both closes landed
+    assert run.exposure.ms_by_cause["in_flight"] == 20_000
+    until(50_000)  # the buy landed at +40 s: 0.01 again, and nothing of ours queued to cover it
+    assert not world.queued_orders and run.exposure.above
+    assert run.exposure.ms_by_cause["otherwise"] == 20_000 and run.exposure.ms_by_cause["in_flight"] == 20_000
+
+
 def test_exposure_while_a_venue_is_out_is_measured_against_the_unhedged_policy_bound():
     lots = {"BTC": 0.001}
     exposure = chaos.Exposure(lots, lambda base: 50_000.0, {"BTC": 0.0}, size_bound_usdt=5000.0)
