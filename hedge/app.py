@@ -180,8 +180,8 @@ class App:
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
             coordinator=self.coordinator, health=self.health, venues=self.venues,
             venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
-            close_late_fills=self._close_late_fills, vanished=self.risk._vanished,
-            measured=self._positions_read, log=api.log, event=self.event)
+            close_late_fills=self._close_late_fills, book_landed_late_closes=self._book_landed_late_closes,
+            vanished=self.risk._vanished, measured=self._positions_read, log=api.log, event=self.event)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(api)
         self.chart: Any = None
@@ -532,6 +532,8 @@ class App:
                 late = shown.get(cid)
                 if cid in held_back:
                     continue  # its close landed or may still land: never closed twice
+                if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
+                    continue  # a late order's own close, booked against it (_book_landed_late_closes)
                 if late is None or not late[0]:
                     continue
                 signed = DIRECTION[record.side] * late[0]
@@ -572,6 +574,35 @@ class App:
                     self.book.save()
                 closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
+
+    def _book_landed_late_closes(self) -> None:
+        """A `late:` close proved absent that its venue lists after all (it landed late, as the late order
+        it closes did) is booked against that order as recovery books one it settled (`_complete_late`), and
+        leaves the watch list; the late order too once the close took all it was sent for. Before, both
+        stayed watched, and the late order later explained another excess of its sign there, closed and
+        booked under its id while the order that made it stayed watched (chaos default seed 10). Only while
+        the late order is watched: a close landing after another close took its excess over-closed a pair's
+        leg, which `_close_late_fills` hedges. Read before the positions, so a close listed is in the
+        position read after."""
+        closes: dict[tuple[str, str], dict[str, OrderRecord]] = {}
+        for cid, record in self.ledger.watch.items():
+            if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
+                closes.setdefault((record.venue, record.symbol), {})[cid] = record
+        for (key, symbol), records in sorted(closes.items()):
+            venue = self._venue_or_none(key)
+            if venue is None or not self.health.can_trade(key):
+                continue
+            shown = self.executor.late_fills(venue, symbol, records)
+            landed = sorted((records[cid].sent_ms, cid) for cid, (filled, _price) in shown.items() if filled)
+            for _sent_ms, cid in landed:
+                record = records[cid]
+                if record.tag[len(LATE_TAG):] not in self.ledger.watch:
+                    continue  # an earlier close took all of it: this one over-closed (_close_late_fills)
+                filled, price = shown[cid]
+                self.book.unwatch(cid)
+                self._complete_late(record.tag, [replace(record, filled=filled, avg_price=price)])
+            if landed:
+                self.book.save()
 
     def _late_closes_in_horizon(self, venue_key: str, watched: dict[str, OrderRecord],
                                 shown: dict[str, tuple[Decimal, Decimal]]) -> tuple[set[str], Decimal]:

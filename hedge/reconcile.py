@@ -46,14 +46,16 @@ class Reconciler:
     book.ledger, which start replaces); venues: the bound venues (App's list, filled at start) and
     venue_or_none their lookup; gate: the trading gate reconcile holds; recover: settle the journal
     (Recovery.recover_orders; False while it cannot); close_late_fills: close what late orders of ours added
-    (True when something was closed); vanished: hedge and book a leg the venue took (Risk._vanished);
+    (True when something was closed); book_landed_late_closes: book the closes of late orders that landed
+    after their lookups proved them absent; vanished: hedge and book a leg the venue took (Risk._vanished);
     measured: a fresh reading of every venue's positions (exposure and its guard); log: the runtime's log
     (the differences named, in red); event: a graded event."""
 
     def __init__(self, *, cfg: HedgeConfig, now_ms: Callable[[], int], book: Book, executor: Executor,
                  coordinator: Coordinator, health: VenueHealth, venues: list[Venue],
                  venue_or_none: Callable[[str], Venue | None], gate: TradingGate, recover: Callable[[], bool],
-                 close_late_fills: Callable[[list[PositionMismatch]], bool], vanished: Callable[..., None],
+                 close_late_fills: Callable[[list[PositionMismatch]], bool],
+                 book_landed_late_closes: Callable[[], None], vanished: Callable[..., None],
                  measured: Callable[[Positions], None], log: Callable[..., None],
                  event: Callable[..., None]) -> None:
         self.cfg = cfg
@@ -67,6 +69,7 @@ class Reconciler:
         self.gate = gate
         self.recover = recover
         self.close_late_fills = close_late_fills
+        self.book_landed_late_closes = book_landed_late_closes
         self.vanished = vanished
         self.measured = measured
         self.log = log
@@ -156,6 +159,8 @@ class Reconciler:
         # its legs count as held, and pairs elsewhere carry on.
         out = frozenset(v.key for v in self.venues
                         if not self.health.can_trade(v.key) or v.key in self.health.recovered)
+        if self.ledger.watch:
+            self.book_landed_late_closes()  # before the positions: a close the venue lists is in them
         mark = self.book.refresh()
         positions = self.venue_positions(out)
         if positions is None:
