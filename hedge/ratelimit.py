@@ -121,10 +121,11 @@ class TokenBuckets:
             found = self._pair(venue)
         else:
             now = self._now_ms()
-            if now > found[0].updated_ms:
-                found[0].refill(now)
-            if now > found[1].updated_ms:
-                found[1].refill(now)
+            for bucket in found:  # _Bucket.refill inlined
+                if now > bucket.updated_ms:
+                    level = bucket.level + (now - bucket.updated_ms) * bucket.capacity / bucket.period_ms
+                    bucket.level = level if level < bucket.capacity else bucket.capacity
+                    bucket.updated_ms = now
         orders, weight = found
         orders.level -= cost.orders
         weight.level -= cost.weight
