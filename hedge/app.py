@@ -8,7 +8,6 @@ a modest interval.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -20,10 +19,7 @@ from hedge.config import HedgeConfig
 from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import (
-    CLOSING,
     DIRECTION,
-    LATE_LANDING_SETTLES,
-    UNDO,
     Executor,
     Leg,
     LegOutcomeUnknown,
@@ -34,7 +30,7 @@ from hedge.fund import FundObserver
 from hedge.funding import Funding
 from hedge.gate import CLUSTER, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
-from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg, PositionMismatch
+from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
@@ -48,11 +44,11 @@ from hedge.market import (
     venue_key,
 )
 from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
-from hedge.orders import OrderRecord, OrderStatus
+from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.reconcile import Reconciler
-from hedge.recovery import LATE_TAG, Recovery
+from hedge.recovery import LateOrders, Recovery
 from hedge.report import Report, summary_line
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
@@ -71,9 +67,6 @@ from hedge.treasury import Treasury
 from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
 
-# a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
-# so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
-WATCH_YOUNG_SETTLES = 2
 PROBE_INTERVAL_MS = 10_000
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
 CLOSE_BACKOFF_MAX_S = 3_600
@@ -123,7 +116,6 @@ class App:
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
         self._next_status_ms = 0
-        self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
         self._next_log_reset_ms = 0
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
         self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -168,20 +160,26 @@ class App:
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
                                self.coordinator.owns_pair, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
-        # settling the journal of an unfinished execution (hedge/recovery.py)
+        # orders of ours that reached a venue late; settling the journal of an unfinished execution
+        # (hedge/recovery.py)
+        self.late = LateOrders(
+            book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
+            venue_or_none=self._venue_or_none, now_ms=lambda: self.now_ms, stop_openings=self.stop_openings,
+            event=self.event, risk=self.risk, top_mid=self._top_mid, taker_bps=self.taker_bps)
         self.recovery = Recovery(
             book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
             venues=self.venues, venue_or_none=self._venue_or_none, positions=self.venue_positions,
             stop_openings=self.stop_openings, event=self.event, top_mid=self._top_mid,
-            taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self._count_late_fills,
-            complete_late=self._complete_late)
+            taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self.late.count_late_fills,
+            complete_late=self.late.complete_late)
         # venue positions compared with the ledger; openings stopped while they differ (hedge/reconcile.py)
         self.reconciler = Reconciler(
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
             coordinator=self.coordinator, health=self.health, venues=self.venues,
             venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
-            close_late_fills=self._close_late_fills, book_landed_late_closes=self._book_landed_late_closes,
-            vanished=self.risk._vanished, measured=self._positions_read, log=api.log, event=self.event)
+            close_late_fills=self.late.close_late_fills,
+            book_landed_late_closes=self.late.book_landed_late_closes, vanished=self.risk._vanished,
+            measured=self._positions_read, log=api.log, event=self.event)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
         self.report = Report(api)
         self.chart: Any = None
@@ -340,7 +338,7 @@ class App:
             if self.state.may_close and not self.recovery.holds_back(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
                 self.reconciler.bring_forward()  # reconcile first, before anything trades there
-        if not self.reconciler.due() and self.ledger.watch and self._young_watch_landed():
+        if not self.reconciler.due() and self.ledger.watch and self.late.young_landed():
             self.reconciler.bring_forward()  # close it this turn, not at the next periodic reconcile
         self.reconciler.check_positions()
         if self.coordinator.sync(self.now_ms) or self.reconciler.due():
@@ -488,186 +486,6 @@ class App:
         self._set_state(state, f"command {command}")
 
     # --- positions and accounts ---
-    def _young_watch_landed(self) -> bool:
-        """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every
-        turn (one list query per venue and symbol), older ones only at reconcile: True when one of them now
-        shows a fill it has not yet triggered a reconcile for (reconcile closes and books it, once)."""
-        young: dict[tuple[str, str], dict[str, OrderRecord]] = {}
-        for cid, record in self.ledger.watch.items():
-            settle_ms = self.executor.settle_ms(record.venue)
-            proved_ms = record.sent_ms + settle_ms  # the last lookup of the settle window proved it absent
-            if self.now_ms < proved_ms + WATCH_YOUNG_SETTLES * settle_ms and cid not in self._watch_landed:
-                young.setdefault((record.venue, record.symbol), {})[cid] = record
-        landed = False
-        for (key, symbol), records in sorted(young.items()):
-            venue = self._venue_or_none(key)
-            if venue is None or not self.health.can_trade(key):
-                continue
-            for cid, (filled, _price) in self.executor.late_fills(venue, symbol, records).items():
-                if filled:
-                    self._watch_landed.add(cid)
-                    landed = True
-        return landed
-
-    def _close_late_fills(self, mismatches: list[PositionMismatch]) -> bool:
-        """A venue position differs from the ledger, and one of our own timed-out orders, proved absent,
-        shows there after all (it reached the matching engine late). An opening that added to a leg: close
-        what it added, reduce-only and never across zero, and book the round trip. A close that took part
-        of a pair's leg: close the same on the hedging leg and book the pairs at its price (as a vanished
-        leg, Risk._vanished). True when something was closed."""
-        closed = False
-        for mismatch in mismatches:
-            excess = mismatch.found - mismatch.expected
-            venue = self._venue_or_none(mismatch.venue)
-            if venue is None or not self.health.can_trade(venue.key):
-                continue
-            watched = {cid: r for cid, r in self.ledger.watch.items()
-                       if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
-            shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
-            held_back, pending = self._late_closes_in_horizon(venue.key, watched, shown)
-            if pending >= abs(excess):
-                continue  # closes proved absent may still reach the venue and take it all: never sent twice
-            excess -= pending if excess > 0 else -pending
-            for cid, record in watched.items():
-                late = shown.get(cid)
-                if cid in held_back:
-                    continue  # its close landed or may still land: never closed twice
-                if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
-                    continue  # a late order's own close, booked against it (_book_landed_late_closes)
-                if late is None or not late[0]:
-                    continue
-                signed = DIRECTION[record.side] * late[0]
-                if signed * excess <= 0:
-                    continue  # not a difference it explains
-                amount = min(abs(signed), abs(excess))
-                if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
-                    key = (venue.key, record.symbol)
-                    held = self.ledger.held_positions().get(key, Decimal(0))
-                    why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
-                    moved = amount if signed > 0 else -amount
-                    loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, late[1], why)
-                    if amount > loose:
-                        self.risk._vanished(venue.key, record.symbol, amount - loose, mismatch.found,
-                                            closed_by=(late[1], why))
-                    done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
-                else:
-                    # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer
-                    # grid elsewhere): only whole amount steps are sent, the rest is dust, named by reconcile.
-                    step = venue.specs[record.symbol].base_step
-                    amount, dust = floor_to_step(amount, step), amount - floor_to_step(amount, step)
-                    if dust:
-                        self.event(f"{LATE_TAG}{cid}: {dust} {record.symbol} of what it added on {venue.key} "
-                                   f"is below the amount step {step} there: dust, not sent", "error")
-                    if not amount:
-                        self.book.unwatch(cid)
-                        self.book.save()
-                        continue
-                    try:
-                        done = self._close_late_fill(venue, record, amount, late[1])
-                    except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
-                        self.stop_openings(str(exc), {(venue.key, record.symbol)})
-                        return True
-                if not done:
-                    continue  # again next time
-                if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
-                    self.book.unwatch(cid)
-                    self.book.save()
-                closed, excess = True, excess - (done if signed > 0 else -done)
-        return closed
-
-    def _book_landed_late_closes(self) -> None:
-        """A `late:` close proved absent that its venue lists after all (it landed late, as the late order
-        it closes did) is booked against that order as recovery books one it settled (`_complete_late`), and
-        leaves the watch list; the late order too once the close took all it was sent for. Before, both
-        stayed watched, and the late order later explained another excess of its sign there, closed and
-        booked under its id while the order that made it stayed watched (chaos default seed 10). Only while
-        the late order is watched: a close landing after another close took its excess over-closed a pair's
-        leg, which `_close_late_fills` hedges. Read before the positions, so a close listed is in the
-        position read after."""
-        closes: dict[tuple[str, str], dict[str, OrderRecord]] = {}
-        for cid, record in self.ledger.watch.items():
-            if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
-                closes.setdefault((record.venue, record.symbol), {})[cid] = record
-        for (key, symbol), records in sorted(closes.items()):
-            venue = self._venue_or_none(key)
-            if venue is None or not self.health.can_trade(key):
-                continue
-            shown = self.executor.late_fills(venue, symbol, records)
-            landed = sorted((records[cid].sent_ms, cid) for cid, (filled, _price) in shown.items() if filled)
-            for _sent_ms, cid in landed:
-                record = records[cid]
-                if record.tag[len(LATE_TAG):] not in self.ledger.watch:
-                    continue  # an earlier close took all of it: this one over-closed (_close_late_fills)
-                filled, price = shown[cid]
-                self.book.unwatch(cid)
-                self._complete_late(record.tag, [replace(record, filled=filled, avg_price=price)])
-            if landed:
-                self.book.save()
-
-    def _late_closes_in_horizon(self, venue_key: str, watched: dict[str, OrderRecord],
-                                shown: dict[str, tuple[Decimal, Decimal]]) -> tuple[set[str], Decimal]:
-        """The closes of late orders sent there less than LATE_LANDING_SETTLES settle windows ago (each may
-        land as its original did): the late orders they were sent for (not closed again meanwhile), and the
-        base those not yet seen landed may still take off the position (a difference beyond it is closed)."""
-        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(venue_key)
-        young = {cid: r for cid, r in watched.items()
-                 if r.tag.startswith(LATE_TAG) and self.now_ms < r.sent_ms + horizon}
-        pending = sum((r.qty for cid, r in young.items() if not shown.get(cid, (Decimal(0),))[0]), Decimal(0))
-        return {r.tag[len(LATE_TAG):] for r in young.values()}, pending
-
-    def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
-        """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked).
-        A close whose outcome is unknown stays journaled (LegOutcomeUnknown): recovery books it
-        (`_complete_late`)."""
-        symbol, sign = record.symbol, DIRECTION[record.side]
-        current = self.executor.position(venue, symbol)
-        if current is None or current * sign <= 0:
-            return Decimal(0)
-        amount = min(amount, abs(current))  # reduce-only: never across zero
-        tag = LATE_TAG + record.client_id
-        with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
-            fills = self.executor.move_position(venue, symbol, current, current - sign * amount, tag)
-        self.book.clear_orders(tag)
-        moved = sum((f.filled for f in fills), Decimal(0))
-        if moved:
-            self._book_late(record, venue.key, moved, fills[0].avg_price, entry,
-                            sum((f.fees for f in fills), Decimal(0)))
-        self.book.save()
-        return moved
-
-    def _complete_late(self, tag: str, records: list[OrderRecord]) -> None:
-        """The close of a late order whose outcome was unknown, settled by recovery: booked as
-        `_close_late_fill` books it, and the late order leaves the watch list once the close took all it was
-        sent for (else the rest is closed at the next reading, as after a partial close)."""
-        late = self.ledger.watch.get(tag[len(LATE_TAG):])
-        for record in records:
-            venue = self._venue_or_none(record.venue)
-            if not record.filled or venue is None:
-                continue
-            if late is None:  # no longer watched (the oldest are dropped): what it closed is still booked
-                late = replace(record, side=UNDO[record.side], client_id=tag[len(LATE_TAG):])
-            entry = self.executor.late_fills(venue, record.symbol, {late.client_id: late}).get(
-                late.client_id, (Decimal(0), Decimal(0)))[1]
-            price = record.avg_price or self._top_mid(record.venue, record.symbol) or entry
-            fees = record.filled * price * self.taker_bps(record.venue) / 10_000
-            self._book_late(late, record.venue, record.filled, price, entry, fees)
-            if record.filled >= record.qty:
-                self.book.unwatch(late.client_id)
-
-    def _book_late(self, late: OrderRecord, venue_key: str, moved: Decimal, exit_price: Decimal,
-                   entry: Decimal, close_fees: Decimal) -> None:
-        """Book the round trip of `moved` base a late order added and its reduce-only close took back."""
-        sign = DIRECTION[late.side]
-        exit_price = exit_price or entry
-        entry = entry or exit_price
-        fees = close_fees + moved * entry * self.taker_bps(venue_key) / 10_000
-        pnl = sign * moved * (exit_price - entry) - fees
-        self.book.book_result(pnl, fees)
-        self.risk.unplanned_pnl += pnl
-        self.event(f"{LATE_TAG}{late.client_id}: order {late.client_id} ({late.tag}, proved absent after a "
-                   f"timeout) reached {venue_key} late: {sign * moved:+f} {late.symbol} at {entry} closed "
-                   f"reduce-only at {exit_price}: unplanned {pnl:+.2f} USDT", "critical")
-
     def _journal_order(self, record: OrderRecord) -> None:
         self.book.journal(record)
         self.book.save()
@@ -704,27 +522,6 @@ class App:
     def coordination_back(self) -> None:
         self.gate.release(CLUSTER, "redis reachable again")
         self.reconciler.bring_forward()
-
-    def _count_late_fills(self) -> None:
-        """A journaled order proved absent that the venue lists after all (it reached the matching engine
-        late) filled what the list says: recovery counts it like any other fill, so its opening is traded
-        back whole, and it leaves the journal unwatched (Ledger.clear_orders): reconcile never closes it
-        again. Read before the positions, so a fill the list shows is in the position read after it."""
-        absent: dict[tuple[str, str], dict[str, OrderRecord]] = {}
-        for cid, record in self.ledger.orders.items():
-            if record.status is OrderStatus.ABSENT and record.misses:
-                absent.setdefault((record.venue, record.symbol), {})[cid] = record
-        for (key, symbol), records in sorted(absent.items()):
-            venue = self._venue_or_none(key)
-            if venue is None:
-                continue
-            for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, records).items()):
-                record = records[cid]
-                if filled > record.filled:
-                    self.book.journal(replace(record, filled=filled, avg_price=price))
-                    self.book.save()
-                    self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
-                               f"filled {filled} {symbol}: counted with its execution", "warn")
 
     # --- positions (hedge/reconcile.py owns reconciliation) ---
     def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:

@@ -128,7 +128,8 @@ class Ledger:
     # legs held beyond the pairs, per (venue, symbol, unit): see LooseLeg
     loose: dict[LooseKey, LooseLeg] = field(default_factory=dict)
     # Timed-out orders proved absent and booked as such, newest WATCHED_ORDERS kept: one that reaches the
-    # venue later anyway still explains the position it made (reconcile closes it, App._close_late_fills).
+    # venue later anyway still explains the position it made (reconcile closes it: hedge/recovery.py,
+    # LateOrders.close_late_fills).
     watch: dict[str, OrderRecord] = field(default_factory=dict)
     # JSON of the pairs, orders and loose legs as last saved: they are frozen, so one that is still the same
     # object is not serialised again (a save after an order serialises only what changed)
@@ -140,7 +141,7 @@ class Ledger:
     def clear_orders(self, tag: str | None = None) -> None:
         """Forget journaled orders of one execution (all when tag is None) once it is booked; a timed-out
         one proved absent (looked up, never seen) goes on the watch list, unless recovery already found it
-        landed late and counted its fill (App._count_late_fills)."""
+        landed late and counted its fill (LateOrders.count_late_fills)."""
         kept = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
         for cid, record in self.orders.items():
             unseen = record.status is OrderStatus.ABSENT and record.misses and not record.filled

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from hedge.cluster import Unit
-from hedge.execution import CLOSING, DIRECTION, LegOutcomeUnknown
+from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, UNDO, LegOutcomeUnknown
+from hedge.orders import OrderStatus
 from hedge.risk import OPENING_TAG, RECOVERY_TAG
-from hedge.sizing import ceil_to_step, common_base_step
+from hedge.sizing import ceil_to_step, common_base_step, floor_to_step
 
 if TYPE_CHECKING:
     from hedge.book import Book, LedgerView
     from hedge.cluster.base import Coordinator
     from hedge.execution import Executor
-    from hedge.ledger import HedgePair
+    from hedge.ledger import HedgePair, PositionMismatch
     from hedge.market import Venue
     from hedge.orders import OrderRecord
     from hedge.outage import VenueHealth
@@ -35,6 +37,9 @@ LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
+# a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
+# so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
+WATCH_YOUNG_SETTLES = 2
 
 
 class LooseLegs(Protocol):
@@ -47,6 +52,18 @@ class LooseLegs(Protocol):
                       *, unit: Unit) -> None: ...
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None: ...
+
+
+class LateRisk(Protocol):
+    """What the late orders ask of the stops: a loose leg a late close took, a pair's leg it took (hedged and
+    booked as a vanished leg), and the unplanned result."""
+
+    unplanned_pnl: Decimal
+
+    def absorb_late_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal, why: str
+                          ) -> Decimal: ...
+    def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal,
+                  closed_by: tuple[Decimal, str] | None = None) -> None: ...
 
 
 class Recovery:
@@ -367,3 +384,241 @@ class Recovery:
                 signed -= part
                 self.event(f"recover {tag}: loose leg {leg.symbol} on {leg.venue} closed {part:+f} at "
                            f"{price}, booked, not undone: unplanned {pnl:+.2f} USDT", "warn")
+
+
+class LateOrders:
+    """Orders of ours that reached their venue late: timed out, proved absent by the settle window's lookups,
+    then placed after all (the journal keeps them on a watch list, hedge/ledger.py). Reconcile asks it to
+    close what one added (`close_late_fills`), recovery to count one in its execution (`count_late_fills`)
+    and to book the close of one whose outcome was unknown (`complete_late`); each turn `young_landed` looks
+    up the ones proved absent lately, so one landing is closed at once.
+
+    book: the ledger's writer; venue_or_none: a bound venue by key; now_ms: the turn's clock; stop_openings:
+    reconcile's hold; risk: the stops (a late close that took a pair's leg is hedged as a vanished leg);
+    top_mid: a venue-symbol's mid at a fresh book; taker_bps: a venue's taker fee."""
+
+    def __init__(self, *, book: Book, executor: Executor, coordinator: Coordinator, health: VenueHealth,
+                 venue_or_none: Callable[[str], Venue | None], now_ms: Callable[[], int],
+                 stop_openings: Callable[..., None], event: Callable[..., None], risk: LateRisk,
+                 top_mid: Callable[[str, str], Decimal | None], taker_bps: Callable[[str], Decimal]) -> None:
+        self.book = book
+        self.executor = executor
+        self.coordinator = coordinator
+        self.health = health
+        self._venue_or_none = venue_or_none
+        self._now_ms = now_ms
+        self.stop_openings = stop_openings
+        self.event = event
+        self.risk = risk
+        self.top_mid = top_mid
+        self.taker_bps = taker_bps
+        self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
+
+    @property
+    def now_ms(self) -> int:
+        return self._now_ms()
+
+    @property
+    def ledger(self) -> LedgerView:
+        return self.book.ledger
+
+    def young_landed(self) -> bool:
+        """Watched orders proved absent less than WATCH_YOUNG_SETTLES settle windows ago are looked up every
+        turn (one list query per venue and symbol), older ones only at reconcile: True when one of them now
+        shows a fill it has not yet triggered a reconcile for (reconcile closes and books it, once)."""
+        young: dict[tuple[str, str], dict[str, OrderRecord]] = {}
+        for cid, record in self.ledger.watch.items():
+            settle_ms = self.executor.settle_ms(record.venue)
+            proved_ms = record.sent_ms + settle_ms  # the last lookup of the settle window proved it absent
+            if self.now_ms < proved_ms + WATCH_YOUNG_SETTLES * settle_ms and cid not in self._watch_landed:
+                young.setdefault((record.venue, record.symbol), {})[cid] = record
+        landed = False
+        for (key, symbol), records in sorted(young.items()):
+            venue = self._venue_or_none(key)
+            if venue is None or not self.health.can_trade(key):
+                continue
+            for cid, (filled, _price) in self.executor.late_fills(venue, symbol, records).items():
+                if filled:
+                    self._watch_landed.add(cid)
+                    landed = True
+        return landed
+
+    def close_late_fills(self, mismatches: list[PositionMismatch]) -> bool:
+        """A venue position differs from the ledger, and one of our own timed-out orders, proved absent,
+        shows there after all (it reached the matching engine late). An opening that added to a leg: close
+        what it added, reduce-only and never across zero, and book the round trip. A close that took part
+        of a pair's leg: close the same on the hedging leg and book the pairs at its price (as a vanished
+        leg, Risk._vanished). True when something was closed."""
+        closed = False
+        for mismatch in mismatches:
+            excess = mismatch.found - mismatch.expected
+            venue = self._venue_or_none(mismatch.venue)
+            if venue is None or not self.health.can_trade(venue.key):
+                continue
+            watched = {cid: r for cid, r in self.ledger.watch.items()
+                       if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
+            shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
+            held_back, pending = self._late_closes_in_horizon(venue.key, watched, shown)
+            if pending >= abs(excess):
+                continue  # closes proved absent may still reach the venue and take it all: never sent twice
+            excess -= pending if excess > 0 else -pending
+            for cid, record in watched.items():
+                late = shown.get(cid)
+                if cid in held_back:
+                    continue  # its close landed or may still land: never closed twice
+                if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
+                    continue  # a late order's own close, booked against it (book_landed_late_closes)
+                if late is None or not late[0]:
+                    continue
+                signed = DIRECTION[record.side] * late[0]
+                if signed * excess <= 0:
+                    continue  # not a difference it explains
+                amount = min(abs(signed), abs(excess))
+                if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
+                    key = (venue.key, record.symbol)
+                    held = self.ledger.held_positions().get(key, Decimal(0))
+                    why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
+                    moved = amount if signed > 0 else -amount
+                    loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, late[1], why)
+                    if amount > loose:
+                        self.risk._vanished(venue.key, record.symbol, amount - loose, mismatch.found,
+                                            closed_by=(late[1], why))
+                    done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
+                else:
+                    # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer
+                    # grid elsewhere): only whole amount steps are sent, the rest is dust, named by reconcile.
+                    step = venue.specs[record.symbol].base_step
+                    amount, dust = floor_to_step(amount, step), amount - floor_to_step(amount, step)
+                    if dust:
+                        self.event(f"{LATE_TAG}{cid}: {dust} {record.symbol} of what it added on {venue.key} "
+                                   f"is below the amount step {step} there: dust, not sent", "error")
+                    if not amount:
+                        self.book.unwatch(cid)
+                        self.book.save()
+                        continue
+                    try:
+                        done = self._close_late_fill(venue, record, amount, late[1])
+                    except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
+                        self.stop_openings(str(exc), {(venue.key, record.symbol)})
+                        return True
+                if not done:
+                    continue  # again next time
+                if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
+                    self.book.unwatch(cid)
+                    self.book.save()
+                closed, excess = True, excess - (done if signed > 0 else -done)
+        return closed
+
+    def book_landed_late_closes(self) -> None:
+        """A `late:` close proved absent that its venue lists after all (it landed late, as the late order
+        it closes did) is booked against that order as recovery books one it settled (`complete_late`), and
+        leaves the watch list; the late order too once the close took all it was sent for. Before, both
+        stayed watched, and the late order later explained another excess of its sign there, closed and
+        booked under its id while the order that made it stayed watched (chaos default seed 10). Only while
+        the late order is watched: a close landing after another close took its excess over-closed a pair's
+        leg, which `close_late_fills` hedges. Read before the positions, so a close listed is in the
+        position read after."""
+        closes: dict[tuple[str, str], dict[str, OrderRecord]] = {}
+        for cid, record in self.ledger.watch.items():
+            if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
+                closes.setdefault((record.venue, record.symbol), {})[cid] = record
+        for (key, symbol), records in sorted(closes.items()):
+            venue = self._venue_or_none(key)
+            if venue is None or not self.health.can_trade(key):
+                continue
+            shown = self.executor.late_fills(venue, symbol, records)
+            landed = sorted((records[cid].sent_ms, cid) for cid, (filled, _price) in shown.items() if filled)
+            for _sent_ms, cid in landed:
+                record = records[cid]
+                if record.tag[len(LATE_TAG):] not in self.ledger.watch:
+                    continue  # an earlier close took all of it: this one over-closed (close_late_fills)
+                filled, price = shown[cid]
+                self.book.unwatch(cid)
+                self.complete_late(record.tag, [replace(record, filled=filled, avg_price=price)])
+            if landed:
+                self.book.save()
+
+    def _late_closes_in_horizon(self, venue_key: str, watched: dict[str, OrderRecord],
+                                shown: dict[str, tuple[Decimal, Decimal]]) -> tuple[set[str], Decimal]:
+        """The closes of late orders sent there less than LATE_LANDING_SETTLES settle windows ago (each may
+        land as its original did): the late orders they were sent for (not closed again meanwhile), and the
+        base those not yet seen landed may still take off the position (a difference beyond it is closed)."""
+        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(venue_key)
+        young = {cid: r for cid, r in watched.items()
+                 if r.tag.startswith(LATE_TAG) and self.now_ms < r.sent_ms + horizon}
+        pending = sum((r.qty for cid, r in young.items() if not shown.get(cid, (Decimal(0),))[0]), Decimal(0))
+        return {r.tag[len(LATE_TAG):] for r in young.values()}, pending
+
+    def _close_late_fill(self, venue: Venue, record: OrderRecord, amount: Decimal, entry: Decimal) -> Decimal:
+        """Close `amount` of what the late order added, reduce-only; returns the base closed (and booked).
+        A close whose outcome is unknown stays journaled (LegOutcomeUnknown): recovery books it
+        (`complete_late`)."""
+        symbol, sign = record.symbol, DIRECTION[record.side]
+        current = self.executor.position(venue, symbol)
+        if current is None or current * sign <= 0:
+            return Decimal(0)
+        amount = min(amount, abs(current))  # reduce-only: never across zero
+        tag = LATE_TAG + record.client_id
+        with self.coordinator.acting(self.coordinator.unit_of_order(record.client_id)):
+            fills = self.executor.move_position(venue, symbol, current, current - sign * amount, tag)
+        self.book.clear_orders(tag)
+        moved = sum((f.filled for f in fills), Decimal(0))
+        if moved:
+            self._book_late(record, venue.key, moved, fills[0].avg_price, entry,
+                            sum((f.fees for f in fills), Decimal(0)))
+        self.book.save()
+        return moved
+
+    def complete_late(self, tag: str, records: list[OrderRecord]) -> None:
+        """The close of a late order whose outcome was unknown, settled by recovery: booked as
+        `_close_late_fill` books it, and the late order leaves the watch list once the close took all it was
+        sent for (else the rest is closed at the next reading, as after a partial close)."""
+        late = self.ledger.watch.get(tag[len(LATE_TAG):])
+        for record in records:
+            venue = self._venue_or_none(record.venue)
+            if not record.filled or venue is None:
+                continue
+            if late is None:  # no longer watched (the oldest are dropped): what it closed is still booked
+                late = replace(record, side=UNDO[record.side], client_id=tag[len(LATE_TAG):])
+            entry = self.executor.late_fills(venue, record.symbol, {late.client_id: late}).get(
+                late.client_id, (Decimal(0), Decimal(0)))[1]
+            price = record.avg_price or self.top_mid(record.venue, record.symbol) or entry
+            fees = record.filled * price * self.taker_bps(record.venue) / 10_000
+            self._book_late(late, record.venue, record.filled, price, entry, fees)
+            if record.filled >= record.qty:
+                self.book.unwatch(late.client_id)
+
+    def _book_late(self, late: OrderRecord, venue_key: str, moved: Decimal, exit_price: Decimal,
+                   entry: Decimal, close_fees: Decimal) -> None:
+        """Book the round trip of `moved` base a late order added and its reduce-only close took back."""
+        sign = DIRECTION[late.side]
+        exit_price = exit_price or entry
+        entry = entry or exit_price
+        fees = close_fees + moved * entry * self.taker_bps(venue_key) / 10_000
+        pnl = sign * moved * (exit_price - entry) - fees
+        self.book.book_result(pnl, fees)
+        self.risk.unplanned_pnl += pnl
+        self.event(f"{LATE_TAG}{late.client_id}: order {late.client_id} ({late.tag}, proved absent after a "
+                   f"timeout) reached {venue_key} late: {sign * moved:+f} {late.symbol} at {entry} closed "
+                   f"reduce-only at {exit_price}: unplanned {pnl:+.2f} USDT", "critical")
+
+    def count_late_fills(self) -> None:
+        """A journaled order proved absent that the venue lists after all (it reached the matching engine
+        late) filled what the list says: recovery counts it like any other fill, so its opening is traded
+        back whole, and it leaves the journal unwatched (Ledger.clear_orders): reconcile never closes it
+        again. Read before the positions, so a fill the list shows is in the position read after it."""
+        absent: dict[tuple[str, str], dict[str, OrderRecord]] = {}
+        for cid, record in self.ledger.orders.items():
+            if record.status is OrderStatus.ABSENT and record.misses:
+                absent.setdefault((record.venue, record.symbol), {})[cid] = record
+        for (key, symbol), records in sorted(absent.items()):
+            venue = self._venue_or_none(key)
+            if venue is None:
+                continue
+            for cid, (filled, price) in sorted(self.executor.late_fills(venue, symbol, records).items()):
+                record = records[cid]
+                if filled > record.filled:
+                    self.book.journal(replace(record, filled=filled, avg_price=price))
+                    self.book.save()
+                    self.event(f"recover: order {cid} ({record.tag}), proved absent, reached {key} late and "
+                               f"filled {filled} {symbol}: counted with its execution", "warn")
