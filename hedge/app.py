@@ -177,7 +177,7 @@ class App:
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
             coordinator=self.coordinator, health=self.health, venues=self.venues,
             venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
-            close_late_fills=self.late.close_late_fills,
+            young_landed=self.late.young_landed, close_late_fills=self.late.close_late_fills,
             book_landed_late_closes=self.late.book_landed_late_closes, vanished=self.risk._vanished,
             measured=self._positions_read, log=api.log, event=self.event)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
@@ -338,9 +338,7 @@ class App:
             if self.state.may_close and not self.recovery.holds_back(key) and self.risk.recover(key):
                 self.health.recovered.discard(key)
                 self.reconciler.bring_forward()  # reconcile first, before anything trades there
-        if not self.reconciler.due() and self.ledger.watch and self.late.young_landed():
-            self.reconciler.bring_forward()  # close it this turn, not at the next periodic reconcile
-        self.reconciler.check_positions()
+        self.reconciler.check_positions()  # a late order of ours landed, a venue moved a leg: reconcile now
         if self.coordinator.sync(self.now_ms) or self.reconciler.due():
             self.reconciler.reconcile()  # adopted units are reconciled with the venues before anything acts
         if self.ledger.orders and self.state.may_close:

@@ -45,7 +45,8 @@ class Reconciler:
     """cfg: the strategy's config; now_ms: the turn's clock; book: the ledger's writer (read through
     book.ledger, which start replaces); venues: the bound venues (App's list, filled at start) and
     venue_or_none their lookup; gate: the trading gate reconcile holds; recover: settle the journal
-    (Recovery.recover_orders; False while it cannot); close_late_fills: close what late orders of ours added
+    (Recovery.recover_orders; False while it cannot); young_landed: a late order of ours proved absent lately
+    shows a fill (LateOrders.young_landed); close_late_fills: close what late orders of ours added
     (True when something was closed); book_landed_late_closes: book the closes of late orders that landed
     after their lookups proved them absent; vanished: hedge and book a leg the venue took (Risk._vanished);
     measured: a fresh reading of every venue's positions (exposure and its guard); log: the runtime's log
@@ -54,6 +55,7 @@ class Reconciler:
     def __init__(self, *, cfg: HedgeConfig, now_ms: Callable[[], int], book: Book, executor: Executor,
                  coordinator: Coordinator, health: VenueHealth, venues: list[Venue],
                  venue_or_none: Callable[[str], Venue | None], gate: TradingGate, recover: Callable[[], bool],
+                 young_landed: Callable[[], bool],
                  close_late_fills: Callable[[list[PositionMismatch]], bool],
                  book_landed_late_closes: Callable[[], None], vanished: Callable[..., None],
                  measured: Callable[[Positions], None], log: Callable[..., None],
@@ -68,6 +70,7 @@ class Reconciler:
         self._venue_or_none = venue_or_none
         self.gate = gate
         self.recover = recover
+        self.young_landed = young_landed
         self.close_late_fills = close_late_fills
         self.book_landed_late_closes = book_landed_late_closes
         self.vanished = vanished
@@ -101,8 +104,11 @@ class Reconciler:
         self.next_ms = self.now_ms
 
     def check_positions(self) -> None:
-        """Every position_check_s between reconciles: a venue that moved a leg by itself brings the next
-        reconcile forward to this turn (positions_moved)."""
+        """Each turn between reconciles: a young late order of ours that now shows a fill (young_landed),
+        or, every position_check_s, a venue that moved a leg by itself (positions_moved), brings the next
+        reconcile forward to this turn."""
+        if not self.due() and self.ledger.watch and self.young_landed():
+            self.bring_forward()  # close it this turn, not at the next periodic reconcile
         if self._next_check_ms <= self.now_ms < self.next_ms:
             self._next_check_ms = self.now_ms + self.cfg.position_check_s * 1000
             if self.positions_moved():
