@@ -49,6 +49,7 @@ from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
 from hedge.reconcile import Reconciler
 from hedge.recovery import LateOrders, Recovery
+from hedge.rehedge import Rehedger
 from hedge.report import Report, summary_line
 from hedge.risk import Risk, band_price
 from hedge.sizing import (
@@ -150,6 +151,13 @@ class App:
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health, self.book)
+        # a loose leg stuck on a venue that is out is hedged on one that trades after outage.max_unhedged_s
+        self.rehedge = Rehedger(cfg=cfg, health=self.health, book=self.book, risk=self.risk,
+                                executor=self.executor, coordinator=self.coordinator, venues=self.venues,
+                                market=lambda: self.market, now_ms=lambda: self.now_ms, event=self.event,
+                                taker_bps=self.taker_bps, stop_openings=self.stop_openings,
+                                suspect=lambda: self.reconciler.suspect,
+                                measure_exposure=self.measure_exposure)
         # each venue's account as last read (refreshed in place), the funding rates and settlements
         self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
         self.accounts = self.account_reader.views
@@ -171,7 +179,7 @@ class App:
             venues=self.venues, venue_or_none=self._venue_or_none, positions=self.venue_positions,
             stop_openings=self.stop_openings, event=self.event, top_mid=self._top_mid,
             taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self.late.count_late_fills,
-            complete_late=self.late.complete_late)
+            complete_late=self.late.complete_late, complete_rehedge=self.rehedge.complete)
         # venue positions compared with the ledger; openings stopped while they differ (hedge/reconcile.py)
         self.reconciler = Reconciler(
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
@@ -350,6 +358,7 @@ class App:
         if status_due:
             self.refresh_accounts()
         self.risk.check(full=status_due)
+        self.rehedge.check(self.state.may_close)  # a loose leg its venue cannot close: hedged elsewhere
         if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()  # not where an execution is in doubt (its fills are not booked yet)
         if self.ledger.pairs and self.state.may_close:
@@ -430,7 +439,8 @@ class App:
             unplanned_pnl=self.risk.unplanned_pnl, health=self.health, guards=self.guards,
             accounts=self.accounts, next_funding=self.funding.next_settlement, treasury=self.treasury,
             tops=self.market.tops if self.market is not None else None,
-            opportunities=self.last_opportunity, coordinator=self.coordinator, events=self.events)
+            opportunities=self.last_opportunity, coordinator=self.coordinator, events=self.events,
+            rehedge=self.rehedge.waiting)
 
     def publish_status(self) -> None:
         """The status tables and LogProfit from one status view; the charts from the accounting."""
@@ -644,12 +654,13 @@ class App:
                 self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
                            f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
 
-    def _close_would_strip(self, symbol: str, *venues: str) -> bool:
+    def _close_would_strip(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close waits while one of its venues holds a loose leg of the symbol (an earlier close
         left that leg undone there, closed reduce-only first): each further close would take the other
         venue's hedge and leave more unhedged where nothing fills. Stops are not held back by this (they
         reduce a threatened leg)."""
-        return any(self.risk.has_loose_leg(key, symbol) for key in venues)
+        return (any(self.risk.has_loose_leg(key, symbol) for key in (long_venue, short_venue))
+                or self.rehedge.close_waits(symbol, long_venue, short_venue))
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
                      group: list[HedgePair]) -> bool:

@@ -192,3 +192,9 @@ class Book:
 
     def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
         self._ledger.set_loose(leg, qty)
+
+    def pair_loose(self, leg: LooseLeg, *, venue: str, qty: Decimal, price: Decimal, fees: Decimal,
+                   client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
+        """`qty` of a loose leg and a new opposite leg on `venue` become one hedge pair (a re-hedge)."""
+        return self._ledger.pair_loose(leg, venue=venue, qty=qty, price=price, fees=fees,
+                                       client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)

@@ -242,6 +242,25 @@ class Ledger:
         self.loose[leg.key] = replace(held, qty=total, price=average)
         return self.loose[leg.key]
 
+    def pair_loose(self, leg: LooseLeg, *, venue: str, qty: Decimal, price: Decimal, fees: Decimal,
+                   client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
+        """`qty` (> 0, at most the leg's size) of a loose leg becomes a hedge pair with a new leg of the
+        opposite side just traded on `venue` at `price` (a re-hedge, hedge/rehedge.py): the loose part keeps
+        the price it was booked at as its entry, the new leg its fill. The loose leg keeps the rest. Volume
+        counts the new leg only (the loose leg's trade was counted when it was booked out of its pair)."""
+        if qty <= 0 or qty > abs(leg.qty) or venue == leg.venue:
+            raise ValueError(f"cannot pair {qty} of the loose leg {leg.venue} {leg.symbol} {leg.qty:+f} "
+                             f"on {venue}")
+        long_leg = leg.qty > 0
+        self.set_loose(leg, leg.qty - qty if long_leg else leg.qty + qty)
+        pair = self.record_open(symbol=leg.symbol, long_venue=leg.venue if long_leg else venue,
+                                short_venue=venue if long_leg else leg.venue, qty=qty,
+                                long_price=leg.price if long_leg else price,
+                                short_price=price if long_leg else leg.price, fees=fees,
+                                client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+        self.volume -= qty * leg.price
+        return pair
+
     def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
         """What is left of a loose leg after part of it was closed (0: gone)."""
         if qty == 0:

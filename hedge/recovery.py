@@ -4,7 +4,8 @@ Every order an execution sends is journaled in the ledger before it goes out (he
 still journaled when a turn begins belongs to an execution that did not finish: `Recovery.recover_orders`
 settles each order by client id with its venue, then trades back what an opening filled (the book returns
 to the ledger's hedged state) and books what a reduction (a close, a stop, a loose leg's close, the hedge
-of a vanished leg, a late order's close) took, never undoing it. Nothing is re-sent that a query has not
+of a vanished leg, a late order's close) took, never undoing it; a loose leg's hedge on another venue
+(hedge/rehedge.py) is booked with its leg as a pair. Nothing is re-sent that a query has not
 proved absent. Reconcile (hedge/reconcile.py) calls it first while the journal holds orders.
 """
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from hedge.cluster import Unit
 from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, UNDO, LegOutcomeUnknown
 from hedge.orders import OrderStatus
+from hedge.rehedge import REHEDGE_TAG
 from hedge.risk import OPENING_TAG, RECOVERY_TAG
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step
 
@@ -70,7 +72,8 @@ class Recovery:
     """book: the ledger's writer (read through book.ledger, which start replaces); venues: the bound venues
     (App's list, filled at start) and venue_or_none their lookup; positions: the venue positions, the venues
     named counted as the ledger holds them (App.venue_positions); stop_openings: reconcile's hold; top_mid:
-    a venue-symbol's mid at a fresh book; count_late_fills and complete_late: the late orders' part (App)."""
+    a venue-symbol's mid at a fresh book; count_late_fills and complete_late: the late orders' part (App);
+    complete_rehedge: books a loose leg's re-hedge (Rehedger.complete)."""
 
     def __init__(self, *, book: Book, executor: Executor, coordinator: Coordinator, health: VenueHealth,
                  venues: list[Venue], venue_or_none: Callable[[str], Venue | None],
@@ -78,7 +81,8 @@ class Recovery:
                  stop_openings: Callable[..., None], event: Callable[..., None],
                  top_mid: Callable[[str, str], Decimal | None], taker_bps: Callable[[str], Decimal],
                  risk: LooseLegs, count_late_fills: Callable[[], None],
-                 complete_late: Callable[[str, list[OrderRecord]], None]) -> None:
+                 complete_late: Callable[[str, list[OrderRecord]], None],
+                 complete_rehedge: Callable[[str, list[OrderRecord]], None] | None = None) -> None:
         self.book = book
         self.executor = executor
         self.coordinator = coordinator
@@ -93,6 +97,7 @@ class Recovery:
         self.risk = risk
         self.count_late_fills = count_late_fills
         self.complete_late = complete_late
+        self.complete_rehedge = complete_rehedge
 
     @property
     def ledger(self) -> LedgerView:
@@ -241,6 +246,8 @@ class Recovery:
             self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
         elif tag.startswith(LATE_TAG):
             self.complete_late(tag, records)
+        elif tag.startswith(REHEDGE_TAG) and self.complete_rehedge is not None:
+            self.complete_rehedge(tag, records)  # a loose leg's hedge on another venue (hedge/rehedge.py)
         elif any(r.filled for r in records):
             self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
                        "re-open them): reconcile names any difference", "error")

@@ -266,6 +266,9 @@ class Report:
                      "; ".join(f"{tag}: {text}" for tag, text in view.unhedged) or "none", ""])
         rows.append(["loose legs (held beyond the pairs)", "; ".join(
             self._loose_cell(view, leg) for leg in view.loose) or "none", ""])
+        if view.rehedge:
+            rows.append([f"loose legs on a venue that is out, not re-hedged after {view.max_unhedged_s} s",
+                         "; ".join(view.rehedge) + " #ff0000", ""])
         rows.append(["unplanned PnL booked (USDT)", f"{view.unplanned_pnl:+.2f}", ""])
         rows.append(["guards tripped", ", ".join(f"{name} x{count}" for name, count in view.guards_tripped)
                      or "none", ""])

@@ -199,6 +199,7 @@ class Risk:
         self.unhedged: dict[str, str] = {}  # opening tag -> what is unhedged now, for the Risk tab
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
+        self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
 
     # --- ownership (a cluster: each node protects the units it holds) ---
     @property
@@ -710,6 +711,7 @@ class Risk:
             return
         self._not_ours.pop(venue.key, None)
         self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
+        self.stopped_ms[venue.key] = app.now_ms  # hedge/rehedge.py keeps loose legs' hedges off it
         blocked = None
         if not app.state.may_close:
             blocked = "the trading state is HALTED: no order sent; command state:REDUCING to let stops work"

@@ -115,6 +115,9 @@ class StatusView:
     held_units: frozenset[str]  # unit keys this node holds the lease of (a cluster)
     events: tuple[Event, ...]  # newest first
     cluster: ClusterView | None
+    # loose legs held past outage.max_unhedged_s on a venue that is out, and why each is not hedged yet on a
+    # venue that trades (hedge/rehedge.py)
+    rehedge: tuple[str, ...] = ()
 
 
 def figures(accounting: Accounting, ledger: LedgerView, now_ms: int, pairs_opened: int,
@@ -152,7 +155,8 @@ def status_view(*, now_ms: int, cfg: HedgeConfig, venues: Sequence[str], gate: T
                 health: VenueHealth, guards: Guards, accounts: Mapping[str, AccountView],
                 next_funding: Callable[[str], tuple[str, int, Decimal] | None], treasury: Treasury | None,
                 tops: Mapping[str, Mapping[str, Top]] | None, opportunities: Mapping[str, Opportunity | None],
-                coordinator: Coordinator, events: EventLog) -> StatusView:
+                coordinator: Coordinator, events: EventLog,
+                rehedge: Mapping[tuple[str, str, str], str] | None = None) -> StatusView:
     """The status as of now, from the components that own it."""
     pairs = tuple(ledger.pairs.values())
     loose = tuple(ledger.loose.values())
@@ -183,4 +187,5 @@ def status_view(*, now_ms: int, cfg: HedgeConfig, venues: Sequence[str], gate: T
         allocation=tuple(treasury.allocation.values()) if treasury is not None else (),
         transfers=tuple(replace(t) for t in treasury.transfers) if treasury is not None else (),
         mids=mids, opportunities=dict(opportunities), pairs=pairs, shared=shared, held_units=held,
-        events=tuple(events.newest(EVENTS_SHOWN)), cluster=cluster)
+        events=tuple(events.newest(EVENTS_SHOWN)), cluster=cluster,
+        rehedge=tuple(text for _, text in sorted((rehedge or {}).items())))

@@ -20,13 +20,13 @@ above one lot, split by what was going on (a venue down or answering 429, a venu
 ago, an order the venue landed after its call timed out and the strategy has not read positions there
 since, an ADL of our leg within `adl_bound_ms`, the time the strategy needs to see it, an order of the
 strategy in flight, i.e. journaled and not booked, or otherwise); the longest stretch above one lot while
-a venue was out, held on the venues that trade, against outage.max_unhedged_s / _usdt (what the venue that is
-out holds itself is shown apart); orphaned orders (open on a venue, unknown to the
-ledger's journal) seen at each restart and at the end; ledger-vs-venue mismatches left after recovery
-(checked 10 minutes after each restart and at the end, when no venue is down and no execution unfinished);
-stops fired per level (from the strategy's risk engine, when it has one); how far unit NAV moved through
-internal transfers (tools/chaos_nav.py); max drawdown, the strategy's and the simulator's; PnL and unit
-NAV.
+a venue was out, held on the venues that trade, against outage.max_unhedged_s / _usdt, and held on the venue
+that is out itself against max_unhedged_s (the strategy hedges it elsewhere by then); orphaned orders (open
+on a venue, unknown to the ledger's journal) seen at each restart and at the end; ledger-vs-venue
+mismatches left after recovery (checked 10 minutes after each restart and at the end, when no venue is down
+and no execution unfinished); stops fired per level (from the strategy's risk engine, when it has one); how
+far unit NAV moved through internal transfers (tools/chaos_nav.py); max drawdown, the strategy's and the
+simulator's; PnL and unit NAV.
 `--markdown DIR ...` writes docs/reliability.md's table from runs' output folders (tools/chaos_table.py).
 
 Exit status: 0 when every seed meets issues #5 and #17's "done when" (zero liquidations, orphaned orders
@@ -192,7 +192,8 @@ class Exposure:
     down_max_usdt: float = 0.0
     down_over_size_ms: int = 0
     down_worst: dict[str, Any] | None = None
-    # stretches with more than one lot of it held on the venue that is out (shown, not bounded)
+    # stretches with more than one lot of it held on the venue that is out: held to max_unhedged_s (the
+    # strategy hedges such a loose leg on a venue that trades by then, hedge/rehedge.py), not to the size
     held: Stretch = field(default_factory=Stretch)
     # base, now -> the signed net exposure ADLs of base left that the strategy cannot have seen by now (the
     # venue that did it not answering since, or within adl_bound_ms after it answers); its stretches, apart
@@ -242,9 +243,11 @@ class Exposure:
         outage.max_unhedged_s / _usdt bound the part the venues that trade hold: a leg there whose hedge is
         on the venue that is out (an opening's filled leg, a hedge gone there) can be cut reduce-only. The
         part the venue that is out holds itself (a close or stop whose leg there was refused while its hedge
-        closed, reliability.md: "closed when its venue trades") no order can reach until that venue answers:
-        its stretches are measured apart, shown and not held to the bound. A coin's net exposure is held by
-        the venues that are out as far as their positions there point the same way.
+        closed: a loose leg there) no order can reach until that venue answers, so the strategy hedges it on
+        a venue that trades once it has been held max_unhedged_s (hedge/rehedge.py): its stretches are
+        measured apart and held to max_unhedged_s only (the re-hedge is bounded in time, not size). A coin's
+        net exposure is held by the venues that are out as far as their positions there point the same
+        way.
 
         What an ADL left that the strategy cannot have seen yet (adl_left: an ADL on the venue that is out
         is seen when it answers again) is no leg the strategy knows to be unhedged: measured apart too."""
@@ -773,20 +776,22 @@ class ChaosRun:
 
     def _outage_figures(self) -> dict[str, Any]:
         """|net exposure| above one lot held on the venues that trade while a venue was out (Exposure._down),
-        against outage.max_unhedged_s / _usdt: within
-        the bound when no stretch outlasted max_unhedged_s, and none stayed above max_unhedged_usdt, by more
-        than OUTAGE_BOUND_SLACK_S."""
+        against outage.max_unhedged_s / _usdt, and held on the venue that is out, against max_unhedged_s:
+        within the bound when no stretch of either outlasted max_unhedged_s, and none on the venues that
+        trade stayed above max_unhedged_usdt, by more than OUTAGE_BOUND_SLACK_S."""
         e = self.exposure
         longest, over = e.down_longest_ms / 1000, e.down_over_size_ms / 1000
+        held = e.held.longest_ms / 1000
         return {"longest_s": longest, "max_usdt": round(e.down_max_usdt, 2), "over_size_s": over,
                 "longest_at": e.down_worst, "bound_s": self.bound_s, "bound_usdt": self.bound_usdt,
                 "slack_s": OUTAGE_BOUND_SLACK_S,
-                # held on the venue that is out (a refused close's leg there), and what an ADL left that the
-                # strategy cannot have seen yet (on the venue that is out): shown, not bounded
+                # held on the venue that is out (a refused close's leg there): bounded in time; what an ADL
+                # left that the strategy cannot have seen yet (on the venue that is out): shown, not bounded
                 "held_on_out_venue": e.held.figures(),
                 "adl_unseen": e.adl_unseen.figures(),
                 "within_bound": (longest <= self.bound_s + OUTAGE_BOUND_SLACK_S
-                                 and over <= OUTAGE_BOUND_SLACK_S)}
+                                 and over <= OUTAGE_BOUND_SLACK_S
+                                 and held <= self.bound_s + OUTAGE_BOUND_SLACK_S)}
 
     def _final_checks(self) -> None:
         # a robot that stopped early leaves its positions to the market until the window's end
@@ -819,7 +824,8 @@ class ChaosRun:
         if not outage["within_bound"]:
             failures.append(f"unhedged exposure while a venue was out beyond the policy's bound: "
                             f"{outage['longest_s']:g} s (bound {outage['bound_s']:g} s), "
-                            f"{outage['over_size_s']:g} s above {outage['bound_usdt']:,.0f} USDT")
+                            f"{outage['over_size_s']:g} s above {outage['bound_usdt']:,.0f} USDT, "
+                            f"{outage['held_on_out_venue']['longest_s']:g} s held on the venue that was out")
         nav = self.nav.summary(self.max_drawdown)
         if nav["max_nav_error"]:
             failures.append(f"unit NAV off by {nav['max_nav_error']:.9f} through internal transfers")

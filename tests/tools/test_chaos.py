@@ -416,6 +416,18 @@ def test_the_chaos_run_checks_the_outage_bound_from_the_parameter(tmp_path):
     assert not run._outage_figures()["within_bound"]
 
 
+def test_exposure_held_on_the_venue_that_is_out_counts_against_max_unhedged_s(tmp_path):
+    """A loose leg on a venue that is out is hedged on a venue that trades after max_unhedged_s
+    (hedge/rehedge.py): held there longer than the bound and its slack fails the run, whatever its size.
+    Before, it was shown apart and never held to the bound (chaos seed 7, 2 days: 212 s passed)."""
+    run = _run(tmp_path)
+    run.exposure.held.longest_ms, run.exposure.held.max_usdt = 70_000, 50_000.0
+    assert run._outage_figures()["within_bound"]  # 60 s + the 10 s the acting turn gets; no size bound
+    run.exposure.held.longest_ms = 70_001
+    figures = run._outage_figures()
+    assert not figures["within_bound"] and figures["held_on_out_venue"]["longest_s"] == 70.001
+
+
 def test_chaos_runs_move_margin_automatically_between_the_simulated_venues_deposit_addresses(tmp_path):
     """The parameter of every chaos profile turns the treasury to auto with each automated venue's simulated
     deposit address (params.json leaves it at notify: no run moved money, so none could show a move of unit

@@ -1,0 +1,382 @@
+"""A loose leg stuck on a venue that is out is hedged on a venue that trades (issue #17, sequence 7).
+
+A close (a spread close or a stop) that closed one leg while the other leg's venue refused or was down, and
+whose undo (where allowed) failed too, leaves that other leg as a loose leg (hedge/risk.py): it can only be
+closed on its own venue, so while that venue stays out the coin's exposure is unhedged for as long as the
+outage lasts. Here that time is bounded by `outage.max_unhedged_s`: once a loose leg has been held that long
+(without shrinking) and its venue is out now (down, rate-limited, refusing orders, its orders timing out, an
+order there in doubt, or back but not recovered yet), the opposite side of the same quantity is opened on a
+venue that trades, and the loose leg and that new leg become one ordinary hedge pair in the ledger
+(`Book.pair_loose`: the loose leg's booked price and the new fill are its entry prices). The normal spread
+and stop logic closes it later, when the out venue trades again (a spread close of it waits until then,
+`close_waits`: sent earlier it would close the new leg and leave the old one loose again; stops do not
+wait).
+
+The venue is chosen among the bound venues listing the symbol that trade now (no function out, not back from
+an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
+leg of the symbol, no pair leg on the other side it would net against, its position not in doubt), never
+one a stop fired on since shortly before the leg appeared nor, for a stop's hedge kept through an outage,
+the venue whose leg the stop cut (the new leg would re-open it), and only where the risk engine's opening
+check passes with the new leg (`Risk.open_problem`: OPEN_MARGIN x the first stop level, the leverage
+ceiling) and the available margin covers it as an opening's would; of those, the one with the most margin
+left. The quantity is the leg's on the common amount step of both venues (never more: what is below one
+step stays loose on its venue); a new leg that filled off that step leaves its excess, less than one step,
+as a loose leg on its own venue, closed reduce-only.
+
+The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
+stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
+venue's legs is sent while one is journaled, nor while one proved absent may still land (LATE_LANDING_SETTLES
+settle windows after its send). Attempts are at most one per settle window (`outage.order_settle_s`); why a
+due leg is not hedged yet is in `waiting` (the Risk tab) and said once per reason.
+
+Not in a cluster yet: the new pair needs a pair id and a lease the cluster would reserve; there the leg
+stays loose and the status says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from hedge.cluster import Unit
+from hedge.decimals import to_decimal as _dec
+from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, LegOutcomeUnknown
+from hedge.ledger import OUTAGE, LooseKey, LooseLeg
+from hedge.outage import ACCOUNT, ORDERS
+from hedge.sizing import common_base_step, floor_to_step, leg_problem
+from hedge.venues.base import Side
+
+if TYPE_CHECKING:
+    from hedge.book import Book
+    from hedge.cluster.base import Coordinator
+    from hedge.config import HedgeConfig
+    from hedge.execution import Executor
+    from hedge.market import Market, Venue
+    from hedge.orders import OrderRecord
+    from hedge.outage import VenueHealth
+    from hedge.risk import Risk
+
+REHEDGE_TAG = "rehedge#"  # + the loose leg's venue: the order that hedges a loose leg on another venue
+# a stop that fired on a venue this long before a loose leg appeared (or since) keeps the leg's re-hedge off
+# that venue: the stop cut it for being near liquidation
+STOP_MEMORY_MS = 60_000
+
+
+class Rehedger:
+    """Bounds in time the exposure a loose leg on a venue that is out leaves unhedged (module docstring)."""
+
+    def __init__(self, *, cfg: HedgeConfig, health: VenueHealth, book: Book, risk: Risk, executor: Executor,
+                 coordinator: Coordinator, venues: list[Venue], market: Callable[[], Market | None],
+                 now_ms: Callable[[], int], event: Callable[..., None], taker_bps: Callable[[str], Decimal],
+                 stop_openings: Callable[[str, set[tuple[str, str]]], None],
+                 suspect: Callable[[], set[tuple[str, str]]], measure_exposure: Callable[[], None]) -> None:
+        self.cfg = cfg
+        self.health = health
+        self.book = book
+        self.risk = risk
+        self.executor = executor
+        self.coordinator = coordinator
+        self.venues = venues  # the App's list, filled at start
+        self._market = market
+        self._now_ms = now_ms
+        self._event = event
+        self._taker_bps = taker_bps
+        self._stop_openings = stop_openings
+        self._suspect = suspect
+        self._measure_exposure = measure_exposure
+        self._since: dict[LooseKey, tuple[int, Decimal]] = {}  # leg -> (ms first seen, |qty| then)
+        self._next_try_ms: dict[LooseKey, int] = {}
+        self.waiting: dict[LooseKey, str] = {}  # a due leg -> why it is not hedged yet (the Risk tab)
+        self._said: dict[LooseKey, set[str]] = {}  # the kinds of reason said per leg (until it shrinks)
+        self.rehedged = 0  # legs hedged on another venue in this process
+        self._formed: dict[int, str] = {}  # pair id formed here -> the venue its loose leg was on
+        self._doubted: dict[tuple[str, str], int] = {}  # _closes_in_doubt at the last check
+
+    # --- every turn ---
+    def check(self, act: bool = True) -> None:
+        """Hedge the loose legs held for outage.max_unhedged_s on a venue that is out now. Called every turn
+        (the App; act: closes may be sent), so that a leg is timed from when it appeared; sends nothing while
+        no leg is loose."""
+        ledger = self.book.ledger
+        for key in [k for k in self._since if k not in ledger.loose]:
+            self._forget(key)
+        doubted, self._doubted = self._doubted, self._closes_in_doubt()
+        if not ledger.loose or not act:
+            return
+        now = self._now_ms()
+        bound_ms = self.cfg.outage.max_unhedged_s * 1000
+        for key in sorted(ledger.loose):
+            leg = ledger.loose[key]
+            if key not in self._since:  # a close whose leg here was in doubt left it: unhedged since its send
+                began = min(doubted.get((leg.venue, leg.symbol), now), now)
+                self._since[key] = (began, abs(leg.qty))
+            since, size = self._since[key]
+            if abs(leg.qty) < size:  # its venue took part of it: held from now on
+                self._since[key] = (now, abs(leg.qty))
+                self.waiting.pop(key, None)
+                self._said.pop(key, None)
+                continue
+            stuck = self._stuck(leg.venue, leg.symbol)
+            if stuck is None:
+                self.waiting.pop(key, None)  # its venue trades: settle_loose closes it there
+                continue
+            if now - since < bound_ms:
+                continue
+            # an order that may still take effect first (looked at every turn: it sends nothing); then one try
+            # per settle window
+            why, level = self._pending(leg), "warn"
+            if why is None and now >= self._next_try_ms.get(key, 0):
+                level = "error"
+                self._next_try_ms[key] = now + self.executor.settle_ms(leg.venue)
+                why = self._rehedge(leg, stuck, since)
+            elif why is None:
+                continue
+            if why is None:
+                self.waiting.pop(key, None)
+                continue
+            said = self._said.setdefault(key, set())
+            if why.split(" (")[0] not in said:  # said once per kind of reason while the leg waits
+                said.add(why.split(" (")[0])
+                self._event(f"loose leg {leg.symbol} {leg.qty:+f} on {leg.venue} unhedged "
+                            f"{(now - since) // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
+                            f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
+            self.waiting[key] = f"{leg.venue} {leg.symbol} {leg.qty:+f} ({stuck}): {why}"
+
+    def _closes_in_doubt(self) -> dict[tuple[str, str], int]:
+        """(venue, symbol) -> the earliest send of a journaled closing order there: a close whose leg there is
+        not settled yet. Recovery books its rest as a loose leg, at a later turn, and clears the journal in
+        the same turn: the leg has been unhedged since that send (a turn before it appears)."""
+        found: dict[tuple[str, str], int] = {}
+        for record in self.book.ledger.orders.values():
+            if record.side in CLOSING and record.sent_ms:
+                key = (record.venue, record.symbol)
+                found[key] = min(found.get(key, record.sent_ms), record.sent_ms)
+        return found
+
+    def _forget(self, key: LooseKey) -> None:
+        self._since.pop(key, None)
+        self._next_try_ms.pop(key, None)
+        self.waiting.pop(key, None)
+        self._said.pop(key, None)
+
+    def _stuck(self, venue: str, symbol: str) -> str | None:
+        """Why `venue` cannot close a leg in `symbol` now; None when it can (settle_loose does)."""
+        health = self.health
+        if not health.can_trade(venue) or health.is_out(venue, ACCOUNT):
+            return f"{venue} down"
+        if health.is_out(venue, ORDERS):
+            return f"{venue} orders out"
+        if health.refusals.get(venue):
+            return f"{venue} refused its last {health.refusals[venue]} order(s)"
+        if health.cooling.get(venue, 0) > self._now_ms():
+            return f"{venue} orders timing out"
+        if venue in health.recovered:
+            return f"{venue} back, not recovered yet"
+        if self._in_doubt(venue, symbol):
+            return f"an order on {venue} {symbol} in doubt"
+        return None
+
+    def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
+        """A spread close of a pair formed here waits while the venue of its former loose leg still cannot
+        close it: sent now, it would close the new leg and leave that venue's leg loose again."""
+        if not self._formed:
+            return False
+        pairs = self.book.ledger.pairs
+        self._formed = {i: venue for i, venue in self._formed.items() if i in pairs}
+        return any(pairs[i].symbol == symbol and {pairs[i].long_venue, pairs[i].short_venue} ==
+                   {long_venue, short_venue} and self._stuck(venue, symbol) is not None
+                   for i, venue in self._formed.items())
+
+    def _in_doubt(self, venue: str, symbol: str) -> bool:
+        return any((r.venue, r.symbol) == (venue, symbol) for r in self.book.ledger.orders.values())
+
+    # --- choosing the venue and trading ---
+    def _rehedge(self, leg: LooseLeg, stuck: str, since: int) -> str | None:
+        """Hedge the leg on the best venue that can take it; None when done, else why not."""
+        if self.coordinator.shared:
+            return "a cluster does not re-hedge loose legs yet (the new pair needs a reserved id and lease)"
+        own = self._venue(leg.venue)
+        if own is None or leg.symbol not in own.specs:
+            return f"{leg.venue} is not bound"
+        side = "sell" if leg.qty > 0 else "buy"  # the opposite of the leg
+        refused: list[str] = []
+        best: tuple[Decimal, Venue, Decimal, Decimal] | None = None  # (margin room, venue, qty, price)
+        for venue in self.venues:
+            if venue.key == leg.venue or leg.symbol not in venue.specs:
+                continue
+            step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
+            qty = floor_to_step(abs(leg.qty), step)
+            price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
+            problem = self._problem(leg, venue, side, qty, price, since)
+            if problem is None:
+                room = self._room(venue, qty, price)
+                if isinstance(room, str):
+                    problem = room
+                elif best is None or room > best[0]:
+                    best = (room, venue, qty, price)
+                    continue
+                else:
+                    continue
+            refused.append(f"{venue.key}: {problem}")
+        if best is None:
+            return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + ")"
+        return self._trade(leg, best[1], side, best[2], best[3], stuck)
+
+    def _pending(self, leg: LooseLeg) -> str | None:
+        """An order that may still change what is to be hedged: one of ours on the leg's own venue-symbol in
+        doubt (a close of it), a re-hedge of the venue's legs journaled (recovery settles it), or one proved
+        absent less than LATE_LANDING_SETTLES settle windows after its send (it may still land)."""
+        tag = REHEDGE_TAG + leg.venue
+        ledger = self.book.ledger
+        if self._in_doubt(leg.venue, leg.symbol):
+            return f"an order of ours on {leg.venue} {leg.symbol} is in doubt (recovery settles it first)"
+        if any(r.tag == tag for r in ledger.orders.values()):
+            return "the re-hedge order sent before is not settled yet (in doubt; recovery settles it first)"
+        now = self._now_ms()
+        for record in ledger.watch.values():
+            if record.tag == tag and record.symbol == leg.symbol:
+                until = record.sent_ms + LATE_LANDING_SETTLES * self.executor.settle_ms(record.venue)
+                if now < until:
+                    return (f"the re-hedge order {record.client_id} on {record.venue}, proved absent, may "
+                            f"still land for {(until - now) // 1000 + 1} s")
+        return None
+
+    def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal,
+                 since: int) -> str | None:
+        """Why the leg's hedge may not go to `venue` now (None: it may)."""
+        health, key, symbol = self.health, venue.key, leg.symbol
+        now = self._now_ms()
+        if not health.can_trade(key) or health.is_out(key) or key in health.recovered:
+            return "out"
+        if health.cooling.get(key, 0) > now or health.refusals.get(key):
+            return "its orders timed out or were refused lately"
+        stopped = self.risk.stopped_ms.get(key)
+        if stopped is not None and stopped >= since - STOP_MEMORY_MS:
+            return "a stop fired there (near liquidation)"
+        if leg.origin == OUTAGE and leg.unit and key in Unit.parse(leg.unit).venues:
+            return "a stop cut the leg this one hedged there (never re-opened)"
+        if (key, symbol) in self._suspect():
+            return "its position is in doubt (reconcile)"
+        if self._in_doubt(key, symbol):
+            return "an order there is in doubt"
+        if self.risk.has_loose_leg(key, symbol):
+            return f"it holds a loose leg of {symbol}"
+        opposite = any(p.symbol == symbol and (p.short_venue if side == "buy" else p.long_venue) == key
+                       for p in self.book.ledger.pairs.values())
+        if opposite:
+            return "a pair's leg there is on the other side (they would net)"
+        market = self._market()
+        if market is None or market.fresh_top(key, symbol, now) is None or price <= 0:
+            return "no fresh book"
+        problem = leg_problem(qty, price, venue.specs[symbol])
+        if problem:
+            return problem
+        return self.risk.open_problem(key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty, price)
+
+    def _room(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal | str:
+        """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),
+        or why it does not fit."""
+        account = venue.exchange.GetAccount()
+        if account is None:
+            return "account unreadable"
+        available = _dec(account.get("Balance"))
+        need = qty * price / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
+        if available < need:
+            return f"available margin {available:.2f} < {need:.2f} needed"
+        return available - need
+
+    def _trade(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal, stuck: str
+               ) -> str | None:
+        symbol, tag = leg.symbol, REHEDGE_TAG + leg.venue
+        current = self.executor.position(venue, symbol)
+        if current is None:
+            return f"{venue.key} positions unreadable"
+        sign = DIRECTION[side]
+        if current * sign < 0:
+            return f"{venue.key} holds {current:+f} {symbol}, the other way"
+        try:
+            with self.coordinator.acting(Unit.of(symbol, venue.key, leg.venue)):
+                fills = self.executor.move_position(venue, symbol, current, current + sign * qty, tag)
+        except LegOutcomeUnknown as exc:
+            self._stop_openings(str(exc), {(venue.key, symbol)})
+            return f"the re-hedge order on {venue.key} is in doubt ({exc}); recovery settles it"
+        filled = sum((f.filled for f in fills), Decimal(0))
+        fill_price = next((f.avg_price for f in fills if f.avg_price), price)
+        fees = sum((f.fees for f in fills), Decimal(0))
+        client_ids = tuple(cid for f in fills for cid in f.client_ids)
+        order_ids = tuple(oid for f in fills for oid in f.order_ids)
+        if filled <= 0:
+            self.book.clear_orders(tag)
+            self.book.save()
+            return f"the {side} of {qty} on {venue.key} filled nothing"
+        self._book(leg, venue.key, sign * filled, fill_price, fees, client_ids, order_ids,
+                   f"{stuck}, unhedged past outage.max_unhedged_s {self.cfg.outage.max_unhedged_s} s")
+        self.book.clear_orders(tag)
+        self.book.save()
+        self.risk.note_leg(venue.key, symbol, Side.LONG if sign > 0 else Side.SHORT, filled, fill_price)
+        self._measure_exposure()
+        return None
+
+    def _book(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,
+              client_ids: tuple[str, ...], order_ids: tuple[str, ...], why: str) -> None:
+        """`signed` base traded on venue_key against `leg`: the part on both venues' common step becomes a
+        pair with the leg (one event line), the rest on venue_key a loose leg there (less than one step). The
+        caller saves the ledger."""
+        symbol = leg.symbol
+        paired = Decimal(0)
+        pair_id = 0
+        own, other = self._venue(leg.venue), self._venue(venue_key)
+        if leg.qty * signed < 0 and own is not None and other is not None:
+            step = common_base_step(own.specs[symbol], other.specs[symbol])
+            paired = floor_to_step(min(abs(signed), abs(leg.qty)), step)
+            if paired > 0:
+                pair = self.book.pair_loose(leg, venue=venue_key, qty=paired, price=price,
+                                            fees=fees * paired / abs(signed), client_ids=client_ids,
+                                            now_ms=self._now_ms(), order_ids=order_ids)
+                pair_id = pair.id
+                self.rehedged += 1
+                self._formed[pair.id] = leg.venue
+                left = self.book.ledger.loose.get(leg.key)
+                self._event(
+                    f"REHEDGED {symbol}: loose leg {leg.qty:+f} on {leg.venue} ({why}) hedged with "
+                    f"{(1 if signed > 0 else -1) * paired:+f} on {venue_key} at {price}: pair #{pair.id} "
+                    f"(long {pair.long_venue} {pair.long_price:.2f}, short {pair.short_venue} "
+                    f"{pair.short_price:.2f}), closed by the spread and stop rules once {leg.venue} trades"
+                    + (f"; {left.qty:+f} (below one step) stays loose on {leg.venue}" if left else ""),
+                    "critical")
+        rest = abs(signed) - paired
+        if rest > 0:
+            sign = 1 if signed > 0 else -1
+            self.book.book_result(Decimal(0), fees * rest / abs(signed))
+            self.risk.add_loose_leg(venue_key, symbol, sign * rest, price, pair_id,
+                                    f"{REHEDGE_TAG}{leg.venue}: {rest} traded beyond the part of the loose "
+                                    "leg on both venues' step", unit=Unit.of(symbol, venue_key, leg.venue))
+
+    # --- recovery (App.recover_orders) ---
+    def complete(self, tag: str, records: list[OrderRecord]) -> None:
+        """A re-hedge order recovery settled (its outcome was unknown, or the process died before booking
+        it): book what it filled as `_trade` would have, against the loose leg of that venue it hedges
+        (gone meanwhile: its fill is a loose leg on its own venue, closed reduce-only)."""
+        loose_venue = tag.removeprefix(REHEDGE_TAG)
+        for record in records:
+            if not record.filled:
+                continue
+            signed = DIRECTION[record.side] * record.filled
+            price = record.avg_price or self.risk.reference(record.venue, record.symbol, bid=signed < 0)
+            fees = record.filled * price * self._taker_bps(record.venue) / 10_000
+            leg = next((leg for leg in sorted(self.book.ledger.loose.values(), key=lambda leg: leg.key)
+                        if (leg.venue, leg.symbol) == (loose_venue, record.symbol) and leg.qty * signed < 0),
+                       None)
+            if leg is None:
+                self.book.book_result(Decimal(0), fees)
+                unit = Unit.of(record.symbol, record.venue, loose_venue)
+                self.risk.add_loose_leg(record.venue, record.symbol, signed, price, 0,
+                                        f"recover {tag}: the re-hedge filled after the loose leg it hedged "
+                                        f"on {loose_venue} was gone", unit=unit)
+                continue
+            self._book(leg, record.venue, signed, price, fees, (record.client_id,),
+                       (record.order_id,) if record.order_id else (), f"recover {tag}: settled late")
+
+    def _venue(self, key: str) -> Venue | None:
+        return next((v for v in self.venues if v.key == key), None)

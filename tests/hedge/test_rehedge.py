@@ -1,0 +1,238 @@
+"""A loose leg stuck on a venue that is out is hedged on a venue that trades after outage.max_unhedged_s
+(issue #17, sequence 7; hedge/rehedge.py). Before, it stayed unhedged for as long as its venue was out
+(chaos seed 7, 2 days: bybit held 1.09 ETH, 3,708 USDT, unhedged for 212 s)."""
+
+import dataclasses
+from decimal import Decimal
+
+from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
+from fmz_compat.sim import create_world
+from hedge.execution import LATE_LANDING_SETTLES
+from tests.hedge.test_scenarios import START_MS, SYMBOL, Sim, Store, _book_pair, patient
+
+D = Decimal
+LOT = D("0.001")  # BTC's amount step on binance, okx and bybit
+PARAMS = ('{"symbols": ["BTC_USDT"], "order_notional_usdt": 1000, "max_position_usdt": 30000, '
+          '"open_threshold_bps": 900, "close_threshold_bps": -900, "status_interval_s": 60, '
+          '"leverage": {"binance": 10, "okx": 10, "bybit": 10}}')
+OPENING = ("buy", "sell")
+
+
+class Sim3(Sim):
+    """binance, okx and bybit (in that order), each with its own USDT balance."""
+
+    def __init__(self, balances: tuple[float, float, float], hours: int = 2) -> None:
+        names = ("Futures_Binance", "Futures_OKX", "Futures_Bybit")
+        bindings = tuple(ExchangeBinding(n, balance=b) for n, b in zip(names, balances, strict=True))
+        cfg = SimConfig(seed=7, start_ms=START_MS, symbols=(SYMBOL,), bindings=bindings)
+        self.clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * 3_600_000) * 1_000_000)
+        self.world = create_world(cfg, self.clock, MemoryLog())
+        self.store = Store()
+        self.logs: list[str] = []
+        self.resets: list[int] = []
+
+
+def _calls(sim: Sim, index: int, refuse_openings: bool = False) -> list[tuple[int, str, str]]:
+    """Every CreateOrder call on the venue from now on, (ms, side, client id); refuse_openings: the venue
+    refuses new positions (an opening side answers None, as a refusal does on FMZ) while it takes closes."""
+    calls: list[tuple[int, str, str]] = []
+    raw = sim.world.exchanges[index]
+    create = raw.CreateOrder
+
+    def watched(symbol, side, *args):
+        calls.append((sim.now_ms(), side.split(";")[0], str(args[-1])))
+        if refuse_openings and side.split(";")[0] in OPENING:
+            return None
+        return create(symbol, side, *args)
+
+    raw.CreateOrder = watched
+    return calls
+
+
+def _positions(sim: Sim) -> dict[str, Decimal]:
+    return {q.market: D(repr(round(q.net_base, 9))) for q in sim.world.coins["BTC"].quotes
+            if ":" not in q.market and q.net_base}
+
+
+def _net(sim: Sim) -> Decimal:
+    return sum(_positions(sim).values(), D(0))
+
+
+def _agree(app) -> None:
+    """Ledger (pairs and loose legs) and venue positions agree."""
+    held = {k: q for k, q in app.ledger.held_positions().items() if q != 0}
+    assert app.venue_positions() == held
+
+
+def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int):
+    """Pair long binance / short okx of 0.02 BTC; okx refuses every order for the window, binance refuses
+    new positions: the spread close fills on binance, okx's leg is refused, and the undo (buying binance's
+    leg back) is refused too, so okx's short is a loose leg. Returns (binance calls, bybit calls, the ms
+    the leg appeared)."""
+    _book_pair(app, sim, "0.02")  # long binance, short okx
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + params_window_ms)
+    binance = _calls(sim, 0, refuse_openings=True)
+    bybit = _calls(sim, 2)
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    while not app.ledger.loose:
+        app.tick()
+        sim.clock.sleep(1000)
+    assert app.ledger.pairs == {}
+    (leg,) = app.ledger.loose.values()
+    assert (leg.venue, leg.qty) == ("okx", D("-0.02"))
+    assert any(side == "buy" for _, side, _ in binance)  # the undo was sent, and refused
+    return binance, bybit, sim.now_ms()
+
+
+def test_a_spread_close_leg_refused_with_its_undo_is_rehedged_on_a_third_venue_after_max_unhedged_s():
+    """(a) Before: okx's short stayed unhedged for the whole refusal window. Now, once it has been held
+    outage.max_unhedged_s (60 s) while okx refuses, bybit (the venue that trades with the most margin room)
+    buys the same 0.02 and the ledger holds an ordinary pair long bybit / short okx (entry: the loose leg's
+    booked price and bybit's fill); net exposure is back within one lot."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    leg_price = next(iter(app.ledger.loose.values())).price
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
+        app.tick()
+        if not app.ledger.loose:
+            rehedged_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    assert rehedged_ms is not None and 60_000 <= rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
+    assert pair.short_price == leg_price
+    # the re-hedge, then (the same turn) the pair's spread close: bybit's leg closed, okx's refused, undone
+    assert [side for _, side, _ in bybit] in (["buy"], ["buy", "closebuy", "buy"])
+    assert abs(_net(sim)) <= LOT
+    assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
+    _agree(app)
+    assert sum(line.count("REHEDGED BTC_USDT") for line in sim.logs) == 1
+
+
+def test_a_stop_leaves_a_loose_leg_whose_rehedge_never_lands_on_the_stopped_venue_nor_reopens_its_leg():
+    """(b) A stop on okx (its short, the price up 12 %) while binance refuses: okx's part is closed, binance's
+    equal long stays loose. After max_unhedged_s it is hedged by selling on bybit, never on okx (the stop cut
+    okx's short for being near liquidation: a sell there would re-open it): okx gets closing orders only."""
+    sim = Sim3((10_000, 10_000, 40_000), hours=2)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    okx = _calls(sim, 1)
+    bybit = _calls(sim, 2)
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
+    coin = sim.world.coins["BTC"]
+    loose_ms = rehedged_ms = None
+    for second in range(400):
+        if second == 10:
+            coin.fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation
+        app.tick()
+        sim.clock.sleep(1000)
+        if loose_ms is None and app.ledger.loose:
+            loose_ms = sim.now_ms()
+        if loose_ms is not None and rehedged_ms is None and any(p.short_venue == "bybit"
+                                                                for p in app.ledger.pairs.values()):
+            rehedged_ms = sim.now_ms()
+    assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+    assert loose_ms is not None and rehedged_ms is not None
+    assert rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
+    assert okx and all(side in ("closebuy", "closesell") for _, side, _ in okx)  # okx's short never re-opened
+    assert bybit and all(side == "sell" for _, side, _ in bybit)
+    (rehedged,) = [p for p in app.ledger.pairs.values() if p.short_venue == "bybit"]
+    assert rehedged.long_venue == "binance"
+    assert abs(_net(sim)) <= LOT
+    _agree(app)
+
+
+def test_the_rehedged_pair_is_closed_by_the_spread_rule_once_the_refusing_venue_trades_again():
+    """(c) After (a)'s re-hedge, okx takes orders again: the pair long bybit / short okx is closed by the
+    normal spread close; ledger and venues agree, every venue flat, nothing loose."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, _, loose_ms = _spread_close_left_loose(sim, app, 300_000)
+    window_end = loose_ms + 300_000
+    rehedged = False
+    while sim.now_ms() < window_end + 1_800_000:
+        app.tick()
+        rehedged = rehedged or any(p.long_venue == "bybit" for p in app.ledger.pairs.values())
+        if rehedged and sim.now_ms() > window_end and not app.ledger.pairs and not app.ledger.loose:
+            break
+        sim.clock.sleep(1000)
+    assert rehedged
+    assert app.ledger.pairs == {} and app.ledger.loose == {}
+    assert _positions(sim) == {}
+    _agree(app)
+
+
+def test_a_rehedge_order_that_times_out_and_lands_late_is_never_doubled():
+    """(d) bybit's orders time out and reach it 2..30 s later (after the lookups said absent): the re-hedge
+    is in doubt, journaled like any order. No second re-hedge (on bybit or anywhere) is sent while the first
+    may still land; what lands is booked or closed, never held twice: net exposure stays within one lot of
+    the loose leg's hedge, and ledger and venues agree in the end."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    _book_pair(app, sim, "0.02")
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + 900_000)
+    binance = _calls(sim, 0, refuse_openings=True)
+    bybit = _calls(sim, 2)
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    while not app.ledger.loose:
+        app.tick()
+        sim.clock.sleep(1000)
+    late_from = sim.now_ms()  # the loose leg appeared: bybit's orders time out and land late from now
+    sim.world.inject("bybit", "timeout_lands_late", late_from + 150_000, from_ms=late_from)
+    settle_ms = app.cfg.outage.order_settle_s * 1000
+    worst = D(0)
+    for _ in range(600):
+        app.tick()
+        sim.clock.sleep(1000)
+        hedges = _positions(sim).get("bybit", D(0)) + _positions(sim).get("binance", D(0))
+        worst = max(worst, hedges - D("0.02"))  # held beyond what the loose short needs
+    status: dict[str, list[str]] = {}  # re-hedge client id -> its order-log statuses, in order
+    for line in (r["message"] for r in sim.world.log.rows):
+        if "tag=rehedge#okx" in line:
+            status.setdefault(line.split("client_id=")[1].split()[0], []).append(line.split()[2])
+    sends = sorted((ms, cid) for ms, _, cid in binance + bybit if cid in status)
+    assert sends, "no re-hedge was sent"
+    first = sends[0][1]
+    assert "IN_FLIGHT" in status[first][1:] and status[first][-1] in ("FILLED", "ABSENT")  # in doubt first
+    assert sim.world.late_landings[0]["client_id"] == first  # and it landed late
+    for (sent, cid), (later, _) in zip(sends, sends[1:], strict=False):
+        assert status[cid][-1] in ("FILLED", "ABSENT")  # settled before another was sent
+        if status[cid][-1] != "FILLED":  # proved absent: no other while it may still land
+            assert later - sent >= LATE_LANDING_SETTLES * settle_ms
+    assert worst <= LOT
+    assert abs(_net(sim)) <= LOT
+    assert not app.ledger.orders
+    _agree(app)
+
+
+def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
+    """(b) with bybit too small for the hedge (100 USDT) and okx stopped: nothing is sent anywhere; the leg
+    stays loose, the Risk tab names each venue's reason (bybit: the risk engine's opening check), and the
+    event is said once, not at every try."""
+    sim = Sim3((10_000, 10_000, 100), hours=2)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    okx = _calls(sim, 1)
+    bybit = _calls(sim, 2)
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
+    sim.world.coins["BTC"].fair *= 1.12
+    for _ in range(300):
+        app.tick()
+        sim.clock.sleep(1000)
+    assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert [leg.venue for leg in app.ledger.loose.values()] == ["binance"]
+    assert bybit == [] and all(side in ("closebuy", "closesell") for _, side, _ in okx)
+    (why,) = app.status_view().rehedge
+    assert "no venue can take it" in why and "okx: a stop fired there" in why
+    assert "bybit: bybit would be 0.4% from liquidation with this pair" in why  # the opening check's
+    assert sum("not re-hedged: no venue can take it" in line for line in sim.logs) == 1
