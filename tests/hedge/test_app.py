@@ -1032,6 +1032,38 @@ def test_a_late_landings_close_that_lands_late_and_half_filled_has_the_rest_clos
     assert app.ledger.watch == {} and app.ledger.orders == {} and app.reconciler.openings_stopped is None
 
 
+def test_a_late_close_landing_after_another_close_took_its_excess_is_hedged_as_a_late_close_of_a_pairs_leg(
+        fake_exchange, fake_runtime):
+    """Attack on the booking of landed late closes: the close of a late sell on okx lands 100 s after its
+    send, past its horizon (60 s), when a second close has taken the excess and the late order is no longer watched.
+    The first close is then no close of that late order (it is not booked against it again): being
+    reduce-only, it took 0.019 of the pair's okx short, and is hedged as a late close of that leg (the pair
+    booked, binance's long closed the same), so no leg stays unhedged and nothing is named."""
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)  # a pair opens: long binance, short okx 0.019
+    okx.books["BTC_USDT"] = (50_050.0, 50_050.5)  # no edge either way: the pair stays open
+    _run(app, runtime, 30)
+    assert len(app.ledger.pairs) == 1 and okx.base_position() == D("-0.019")
+    okx.lands_late_ms = [20_000, 100_000, 0]  # a second opening's sell; its first close; the second close
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    while len(okx.sent) < 2:
+        _run(app, runtime, 1)
+        assert len(runtime.logs) < 10_000
+    okx.books["BTC_USDT"] = (50_050.0, 50_050.5)
+    start_ms = okx.time_ms
+    while okx.time_ms < start_ms + 150_000:
+        _run(app, runtime, 1)
+    assert okx._landing == [] and [s for _, s, _ in okx.sent] == ["sell", "sell", "closesell", "closesell"]
+    assert binance.base_position() + okx.base_position() == 0  # hedged
+    assert app.ledger.pairs == {} and binance.base_position() == 0 and okx.base_position() == 0
+    assert app.ledger.watch == {} and app.ledger.orders == {} and app.reconciler.openings_stopped is None
+    assert not any("differ from the ledger" in line or "does not explain" in line for line in runtime.logs)
+    booked = [line for line in runtime.logs if "reached okx late" in line and "unplanned" in line]
+    assert len(booked) == 1  # the late sell's round trip, by the second close (the first closed the pair)
+
+
 def test_an_opening_traded_back_in_two_turns_is_traded_back_once(fake_exchange, fake_runtime, monkeypatch):
     """Both legs of an opening filled and were not booked; recovery trades binance's back, then finds okx
     busy (another node) and comes back later: binance must not be traded back a second time (recovery's own
