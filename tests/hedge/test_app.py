@@ -1035,8 +1035,8 @@ def test_a_late_landings_close_that_lands_late_and_half_filled_has_the_rest_clos
 def test_a_late_close_landing_after_another_close_took_its_excess_is_hedged_as_a_late_close_of_a_pairs_leg(
         fake_exchange, fake_runtime):
     """Attack on the booking of landed late closes: the close of a late sell on okx lands 100 s after its
-    send, past its horizon (60 s), when a second close has taken the excess and the late order is no longer watched.
-    The first close is then no close of that late order (it is not booked against it again): being
+    send, past its horizon (60 s), when a second close has taken the excess and the late order is no longer
+    watched. The first close is then no close of that late order (it is not booked against it again): being
     reduce-only, it took 0.019 of the pair's okx short, and is hedged as a late close of that leg (the pair
     booked, binance's long closed the same), so no leg stays unhedged and nothing is named."""
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
