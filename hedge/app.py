@@ -47,7 +47,7 @@ from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, ed
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
-from hedge.reconcile import Reconciler
+from hedge.reconcile import Exposure, Reconciler
 from hedge.recovery import LateOrders, Recovery
 from hedge.rehedge import Rehedger
 from hedge.report import Report, summary_line
@@ -98,8 +98,7 @@ class App:
         self.venues: list[Venue] = []
         self.market: Market | None = None
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
-        self.max_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
-        self.last_net_exposure: dict[str, Decimal] = {s: Decimal(0) for s in cfg.symbols}
+        self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
         self.pairs_opened = 0
         self._last_skip: dict[str, str] = {}
@@ -163,7 +162,7 @@ class App:
         self.accounts = self.account_reader.views
         self.fund = FundObserver(cfg.symbols, self.venues, self.account_reader, self.flow_sources,
                                  lambda symbol: self._mid(symbol) if self.market is not None else None,
-                                 self.last_net_exposure, self.book, self.total_equity, self.event, api.log,
+                                 self.exposure.last, self.book, self.total_equity, self.event, api.log,
                                  lambda: self.now_ms)
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
                                self.coordinator.owns_pair, self.book)
@@ -428,8 +427,8 @@ class App:
 
     # --- what the user is shown (hedge/status.py queries, hedge/report.py formats) ---
     def figures(self) -> Figures:
-        return figures(self.accounting, self.ledger, self.now_ms, self.pairs_opened, self.last_net_exposure,
-                       self.max_net_exposure)
+        return figures(self.accounting, self.ledger, self.now_ms, self.pairs_opened, self.exposure.last,
+                       self.exposure.max)
 
     def status_view(self) -> StatusView:
         return status_view(
@@ -541,20 +540,13 @@ class App:
     def measure_exposure(self) -> None:
         positions = self.venue_positions()
         if positions is not None:
-            self._record_exposure(positions)
+            self.exposure.record(positions)
 
     def _positions_read(self, positions: dict[tuple[str, str], Decimal]) -> None:
         """Reconcile read every venue's positions: the net exposure and its guard."""
-        self._record_exposure(positions)
-        self.guards.check_exposure(self.last_net_exposure,
+        self.exposure.record(positions)
+        self.guards.check_exposure(self.exposure.last,
                                    self._mid if self.market is not None else lambda _symbol: None)
-
-    def _record_exposure(self, positions: dict[tuple[str, str], Decimal]) -> None:
-        for symbol in self.cfg.symbols:
-            net = sum((q for (_, s), q in positions.items() if s == symbol), Decimal(0))
-            self.last_net_exposure[symbol] = net
-            if abs(net) > self.max_net_exposure[symbol]:
-                self.max_net_exposure[symbol] = abs(net)
 
     def refresh_accounts(self) -> None:
         for venue in self.venues:  # each through refresh_account (tools/chaos.py watches that one)

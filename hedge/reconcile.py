@@ -41,6 +41,22 @@ IN_FLIGHT_RETRY_MS = 5_000  # an order whose outcome is unknown is asked about a
 Positions = dict[tuple[str, str], Decimal]  # signed base position per (venue, symbol)
 
 
+class Exposure:
+    """The net base exposure per symbol (the signed positions summed over the venues) as last read, and the
+    largest seen: the status view and the exit summary show both, the fund observer reads the last."""
+
+    def __init__(self, symbols: tuple[str, ...]) -> None:
+        self.last: dict[str, Decimal] = {s: Decimal(0) for s in symbols}
+        self.max: dict[str, Decimal] = {s: Decimal(0) for s in symbols}
+
+    def record(self, positions: Positions) -> None:
+        for symbol in self.last:
+            net = sum((q for (_, s), q in positions.items() if s == symbol), Decimal(0))
+            self.last[symbol] = net
+            if abs(net) > self.max[symbol]:
+                self.max[symbol] = abs(net)
+
+
 class Reconciler:
     """cfg: the strategy's config; now_ms: the turn's clock; book: the ledger's writer (read through
     book.ledger, which start replaces); venues: the bound venues (App's list, filled at start) and

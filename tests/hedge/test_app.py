@@ -58,7 +58,7 @@ def test_dislocation_opens_a_pair_and_convergence_closes_it(fake_exchange, fake_
     assert app.ledger.pairs == {}
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert app.ledger.realized_pnl > 0
-    assert max(app.max_net_exposure.values()) == 0
+    assert max(app.exposure.max.values()) == 0
     app.finish()
     assert runtime.logs[-1].startswith("summary: unit NAV")
 
@@ -323,7 +323,7 @@ def test_a_spread_hovering_at_either_threshold_cannot_churn(fake_exchange, fake_
     assert "sell" in sides and sold * 50_100 <= 2000  # opened, never beyond max_position_usdt
     assert sides.count("closesell") == 1 and app.ledger.pairs == {}  # all pairs close together, once
     assert "sell" not in sides[sides.index("closesell"):]  # no re-opening near the close threshold
-    assert len(binance.sent) == len(okx.sent) and max(app.max_net_exposure.values()) == 0
+    assert len(binance.sent) == len(okx.sent) and max(app.exposure.max.values()) == 0
 
 
 def test_unsupported_or_duplicated_binding_refuses_start_before_any_order(fake_exchange, fake_runtime):
@@ -418,7 +418,7 @@ def test_a_close_larger_than_the_depth_share_goes_in_steps_and_ends_flat(fake_ex
     okx.books["BTC_USDT"] = (49_999.5, 50_000.0)
     _run(app, runtime, 1)
     assert binance.base_position() == D("0.009") and okx.base_position() == D("-0.009")
-    assert app.max_net_exposure["BTC_USDT"] == 0
+    assert app.exposure.max["BTC_USDT"] == 0
     _run(app, runtime, 1)
     assert app.ledger.pairs == {} and binance.base_position() == 0 and okx.base_position() == 0
     assert _order_sizes(okx, 0.01)[1:] == [D("0.01"), D("0.009")]

@@ -368,7 +368,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
                     app.tick()
                     sim.clock.sleep(1000)
                     # between executions the strategy's own measure of net exposure is flat
-                    assert app.last_net_exposure[SYMBOL] == 0 or app.reconciler.openings_stopped is not None
+                    assert app.exposure.last[SYMBOL] == 0 or app.reconciler.openings_stopped is not None
         except SystemExit:
             kills += 1
         opened += app.pairs_opened

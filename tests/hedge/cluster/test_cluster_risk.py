@@ -219,7 +219,7 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
         node.app.publish_status()  # another node's pair on a venue this node does not bind shows too
         rows = node.app.report.pairs_table(node.app.status_view())["rows"]
         assert sorted(row[-1] for row in rows) == ["another node", "here"]
-        assert node.app.last_net_exposure[SYMBOL] == 0  # the unseen venue counts as the ledger says
+        assert node.app.exposure.last[SYMBOL] == 0  # the unseen venue counts as the ledger says
     world.sim.coins["BTC"].fair *= 1.12  # okx's shorts from ~42 % to ~30 % from liquidation
     _turns(world, nodes, 40)
     assert [acc.liquidations for acc in world.sim.accounts] == [0, 0, 0]
