@@ -65,7 +65,7 @@ def _measure(app: App, sends: list[float], rounds: int) -> list[float]:
         app.book.drop_pairs()
         app.book.save()
         app._clear()  # type: ignore[attr-defined]
-        app.cooldown_until[SYMBOL] = 0
+        app.trader.cooldown_until[SYMBOL] = 0
         sends.clear()
         started = time.perf_counter()
         app._scan(SYMBOL)

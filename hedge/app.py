@@ -8,7 +8,7 @@ a modest interval.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
 from hedge.accounting import Accounting, FlowRejected, parse_flow_command
@@ -22,19 +22,16 @@ from hedge.execution import (
     DIRECTION,
     Executor,
     Leg,
-    LegOutcomeUnknown,
-    PairFill,
 )
 from hedge.fmz import Api
 from hedge.fund import FundObserver
 from hedge.funding import Funding
 from hedge.gate import CLUSTER, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
-from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, HedgePair, Ledger, LooseLeg
+from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, Ledger, LooseLeg
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
-    Levels,
     Market,
     Top,
     Venue,
@@ -43,34 +40,30 @@ from hedge.market import (
     saved_specs,
     venue_key,
 )
-from hedge.opportunity import Opportunity, best_opportunity, depth_share_cap, edge_bps, spread_bps, walk
+from hedge.opportunity import Opportunity, best_opportunity, edge_bps, walk
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
-from hedge.ratelimit import AdapterAwareBudget, Cost, RateBudget, TokenBuckets
+from hedge.ratelimit import AdapterAwareBudget, RateBudget, TokenBuckets
 from hedge.reconcile import Exposure, Reconciler
 from hedge.recovery import LateOrders, Recovery
 from hedge.rehedge import Rehedger
 from hedge.report import Report, summary_line
-from hedge.risk import Risk, band_price
+from hedge.risk import Risk
 from hedge.sizing import (
-    ContractSpec,
-    ceil_to_step,
     common_base_step,
     equal_base_qty,
     floor_to_step,
     leg_problem,
-    min_tradable_qty,
 )
 from hedge.state import TradingState
 from hedge.status import Figures, StatusView, figures, status_view
+from hedge.trader import Books, Trader
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venue_terms import VenueTerms
 from hedge.venues.base import Side
 
 PROBE_INTERVAL_MS = 10_000
-Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
-CLOSE_BACKOFF_MAX_S = 3_600
 
 
 def _base36(number: int) -> str:
@@ -97,11 +90,9 @@ class App:
         self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
         self.venues: list[Venue] = []
         self.market: Market | None = None
-        self.cooldown_until: dict[str, int] = {s: 0 for s in cfg.symbols}
         self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
         self.pairs_opened = 0
-        self._last_skip: dict[str, str] = {}
         self.accounting = Accounting(api.store, cfg.rebate_bps)
         # interactive commands by name; other modules add theirs here
         self.command_handlers: dict[str, Callable[[str], None]] = {
@@ -117,8 +108,6 @@ class App:
         self.now_ms = 0
         self._next_status_ms = 0
         self._next_log_reset_ms = 0
-        # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
-        self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
         # each venue's mechanics and taker fee, this account's own where read at start
         self.terms = VenueTerms(cfg, self.event)
         self.mechanics = self.terms.mechanics
@@ -149,7 +138,8 @@ class App:
                                   cfg.outage.timeout_cooldown_s * 1000, cfg.outage.refusal_cooldown_s * 1000)
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
-        self.risk = Risk(self, self.health, self.book)
+        self.risk = Risk(self, self.health, self.book,  # a stop closes through the trader (built below)
+                         lambda *args, **kwargs: self.trader.close_group(*args, **kwargs))
         # a loose leg stuck on a venue that is out is hedged on one that trades after outage.max_unhedged_s
         self.rehedge = Rehedger(cfg=cfg, health=self.health, book=self.book, risk=self.risk,
                                 executor=self.executor, coordinator=self.coordinator, venues=self.venues,
@@ -157,14 +147,22 @@ class App:
                                 taker_bps=self.taker_bps, stop_openings=self.stop_openings,
                                 suspect=lambda: self.reconciler.suspect,
                                 measure_exposure=self.measure_exposure)
+        # the one path from a decision to the venues and the book: reserve, chunk, send, book
+        self.trader: Trader = Trader(
+            cfg=lambda: self.cfg, now_ms=lambda: self.now_ms, wait=self._wait, venues=self.venues,
+            market=lambda: self.market, budget=self.budget, executor=self.executor,
+            coordinator=self.coordinator, book=self.book, risk=self.risk, health=self.health,
+            accounting=lambda: self.accounting, event=self.event, stop_openings=self.stop_openings,
+            measure_exposure=self.measure_exposure,
+            suspect=lambda: self.reconciler.suspect, close_waits=self.rehedge.close_waits)
         # each venue's account as last read (refreshed in place), the funding rates and settlements
         self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
         self.accounts = self.account_reader.views
         self.fund = FundObserver(cfg.symbols, self.venues, self.account_reader, self.flow_sources,
-                                 lambda symbol: self._mid(symbol) if self.market is not None else None,
+                                 lambda symbol: self.trader.mid(symbol) if self.market is not None else None,
                                  self.exposure.last, self.book, self.total_equity, self.event, api.log,
                                  lambda: self.now_ms)
-        self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self._mid,
+        self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self.trader.mid,
                                self.coordinator.owns_pair, self.book)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         # orders of ours that reached a venue late; settling the journal of an unfinished execution
@@ -172,15 +170,15 @@ class App:
         self.late = LateOrders(
             book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
             venue_or_none=self._venue_or_none, now_ms=lambda: self.now_ms, stop_openings=self.stop_openings,
-            event=self.event, risk=self.risk, top_mid=self._top_mid, taker_bps=self.taker_bps)
+            event=self.event, risk=self.risk, top_mid=self.trader.top_mid, taker_bps=self.taker_bps)
         self.recovery = Recovery(
             book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
             venues=self.venues, venue_or_none=self._venue_or_none, positions=self.venue_positions,
-            stop_openings=self.stop_openings, event=self.event, top_mid=self._top_mid,
+            stop_openings=self.stop_openings, event=self.event, top_mid=self.trader.top_mid,
             taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self.late.count_late_fills,
             complete_late=self.late.complete_late, complete_rehedge=self.rehedge.complete)
         # venue positions compared with the ledger; openings stopped while they differ (hedge/reconcile.py)
-        self.reconciler = Reconciler(
+        self.reconciler: Reconciler = Reconciler(
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
             coordinator=self.coordinator, health=self.health, venues=self.venues,
             venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
@@ -361,7 +359,7 @@ class App:
         if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()  # not where an execution is in doubt (its fills are not booked yet)
         if self.ledger.pairs and self.state.may_close:
-            self._close_reverted()
+            self.trader.close_reverted()
         for symbol in self.cfg.symbols:
             self._scan(symbol)
         if self.ledger.loose and self.state.may_close:
@@ -546,7 +544,7 @@ class App:
         """Reconcile read every venue's positions: the net exposure and its guard."""
         self.exposure.record(positions)
         self.guards.check_exposure(self.exposure.last,
-                                   self._mid if self.market is not None else lambda _symbol: None)
+                                   self.trader.mid if self.market is not None else lambda _symbol: None)
 
     def refresh_accounts(self) -> None:
         for venue in self.venues:  # each through refresh_account (tools/chaos.py watches that one)
@@ -602,197 +600,6 @@ class App:
                    f"{self.cfg.status_interval_s} s) at that moment's unit NAV")
         self._next_status_ms = self.now_ms
 
-    def _book_legs(self, fill: PairFill, reference: tuple[Decimal, Decimal]) -> None:
-        """Volume, fees and slippage per leg; reference = top-of-book price each leg was decided at."""
-        for leg, ref in zip(fill.fills, reference, strict=True):
-            notional = abs(leg.cost) + abs(leg.undo_cost)
-            buying = leg.side in ("buy", "closesell")  # closesell closes a short: a buy
-            slip = (leg.avg_price - ref) if buying else (ref - leg.avg_price)
-            self.accounting.record_fill(leg.venue, notional, leg.fees,
-                                        slip * leg.forward if leg.forward else Decimal(0), self.now_ms)
-
-    # --- closing ---
-    def _close_reverted(self) -> None:
-        """Close every pair whose spread has reverted; pairs on the same venues close as one order each."""
-        assert self.market is not None
-        due: dict[tuple[str, str, str], list[HedgePair]] = {}
-        threshold = float(self.cfg.close_threshold_bps)
-        for pair in self.ledger.pairs.values():
-            if not self.coordinator.owns_pair(pair):
-                continue  # another node's (or, with Redis away, nobody's until it is back)
-            suspect = self.reconciler.suspect
-            if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
-                continue
-            if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):
-                continue  # waits for the venue (stops still watch the healthy leg)
-            long_top = self.market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
-            short_top = self.market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
-            if long_top is None or short_top is None:
-                continue
-            if spread_bps(short_top.mid, long_top.mid) <= threshold:
-                due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
-        for (symbol, long_key, short_key), group in due.items():
-            failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
-            if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
-                continue
-            closed = self._close_group(symbol, self._venue(long_key), self._venue(short_key), group)
-            if closed:
-                self._close_backoff.pop((symbol, long_key, short_key), None)
-            else:
-                # A venue that keeps refusing must not multiply orders: wait cool-down x 2^n, up to 1 h.
-                wait_s = min(self.cfg.cooldown_s * 2 ** failures, CLOSE_BACKOFF_MAX_S)
-                key = (symbol, long_key, short_key)
-                self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
-                self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
-                           f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
-
-    def _close_would_strip(self, symbol: str, long_venue: str, short_venue: str) -> bool:
-        """A spread close waits while one of its venues holds a loose leg of the symbol (an earlier close
-        left that leg undone there, closed reduce-only first): each further close would take the other
-        venue's hedge and leave more unhedged where nothing fills. Stops are not held back by this (they
-        reduce a threatened leg)."""
-        return (any(self.risk.has_loose_leg(key, symbol) for key in (long_venue, short_venue))
-                or self.rehedge.close_waits(symbol, long_venue, short_venue))
-
-    def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
-                     group: list[HedgePair]) -> bool:
-        """Close the group's pairs, at most max_depth_share of the books at a time. False when the attempt
-        failed (the caller backs off); True when the quantity tried was closed, or nothing was tried because
-        the books were unreadable or too thin (tried again next tick)."""
-        total = sum((p.qty for p in group), Decimal(0))
-        qty = self._close_qty(symbol, long_venue, short_venue, total)
-        if qty <= 0:
-            return True
-        return self.close_group(symbol, long_venue, short_venue, group, qty=qty) == qty
-
-    def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
-                    qty: Decimal | None = None, tag: str = "close",
-                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal:
-        """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
-        both legs; band_bps sends them as IOC limits banded around the book. The quantity goes out in
-        executions of at most max_close_usdt per leg, one after the other, so that an execution whose
-        second leg is in doubt leaves at most that much unhedged. Returns the quantity of pairs closed;
-        a part closed on one leg only (undo=False, as stops do, or an undo that failed) is booked closed and
-        its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns."""
-        total = sum((p.qty for p in group), Decimal(0))
-        closed = Decimal(0)
-        legs = ((long_venue.key, symbol), (short_venue.key, symbol))
-        for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else qty):
-            pairs = [self.ledger.pairs[p.id] for p in group if p.id in self.ledger.pairs]
-            if not pairs:
-                break
-            loose = [self.ledger.loose_positions().get(key) for key in legs]
-            done = self._close_chunk(symbol, long_venue, short_venue, pairs, chunk, tag, band_bps, total,
-                                     undo)
-            closed += done
-            # a leg that closed less than the other (refused, in doubt) left the chunk's rest unhedged: no
-            # further chunk, or every chunk would strip the other leg too
-            if done < chunk or [self.ledger.loose_positions().get(key) for key in legs] != loose:
-                break
-        return closed
-
-    def _chunks(self, symbol: str, long_venue: Venue, short_venue: Venue, qty: Decimal) -> list[Decimal]:
-        """qty split into equal executions of at most max_close_usdt per leg, on the legs' common step (the
-        last one takes the rest)."""
-        price = self._mid(symbol)
-        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
-        if price is None or price <= 0 or qty <= 0:
-            return [qty] if qty > 0 else []
-        count = int((qty * price / self.cfg.close_chunk_usdt).to_integral_value(ROUND_CEILING))
-        size = floor_to_step(qty / max(count, 1), step)
-        if count <= 1 or size <= 0:
-            return [qty]
-        return [size] * (count - 1) + [qty - size * (count - 1)]
-
-    def _close_chunk(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
-                     qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool
-                     ) -> Decimal:
-        """One execution of close_group; returns the quantity of pairs it closed."""
-        assert self.market is not None
-        # a stale book is no reference for a band or a booking: the fresh valuation risk uses is
-        long_ref = self.risk.reference(long_venue.key, symbol, bid=True)
-        short_ref = self.risk.reference(short_venue.key, symbol, bid=False)
-        long_limit = short_limit = None
-        if band_bps is not None and long_ref > 0 and short_ref > 0:
-            long_limit = band_price(long_ref, False, band_bps, long_venue.specs[symbol].tick)
-            short_limit = band_price(short_ref, True, band_bps, short_venue.specs[symbol].tick)
-        legs = (Leg(long_venue, "closebuy", qty, long_ref, long_limit),
-                Leg(short_venue, "closesell", qty, short_ref, short_limit))
-        fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
-        if not self._reserve((long_venue.key, short_venue.key), priority=True):
-            return Decimal(0)
-        fill = self._execute(symbol, legs, fill_tag, undo_closes=undo)
-        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
-        if fill is None:
-            return Decimal(0)
-        self._book_legs(fill, (long_ref, short_ref))
-        long_fill, short_fill = fill.fills
-        # Pairs are closed up to the common step above the larger fill; what a leg has not closed of that
-        # is a loose leg on its venue (a multiple of the venue's own step), closed reduce-only later.
-        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
-        done = min(ceil_to_step(max(long_fill.filled, short_fill.filled), step), qty)
-        if done <= 0:
-            self.book.clear_orders(fill_tag)
-            self.book.save()
-            return Decimal(0)
-        exits = []
-        for venue, leg_fill, ref, sign in ((long_venue, long_fill, long_ref, 1), (short_venue, short_fill,
-                                                                                  short_ref, -1)):
-            loose = done - leg_fill.filled
-            price = leg_fill.avg_price or ref
-            if loose > 0:
-                estimate = self._top_mid(venue.key, symbol) or ref
-                price = (leg_fill.filled * price + loose * estimate) / done
-                self.risk.add_loose_leg(venue.key, symbol, sign * loose, estimate, group[0].id,
-                                        f"{fill_tag}: {venue.key} closed {leg_fill.filled} of {done}",
-                                        unit=Unit.of(symbol, long_venue.key, short_venue.key))
-            exits.append(price)
-        long_exit, short_exit = exits
-        pnl = Decimal(0)
-        left = done
-        for pair in sorted(group, key=lambda p: p.id):  # oldest first when only part was closed
-            part = min(pair.qty, left)
-            if part <= 0:
-                break
-            pnl += self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                          fees=fill.fees * part / done)
-            left -= part
-        self.book.book_result(fill.residual_pnl)
-        self.book.clear_orders(fill_tag)
-        self.book.save()
-        self.risk.note_leg(long_venue.key, symbol, Side.SHORT, long_fill.filled, long_exit)
-        self.risk.note_leg(short_venue.key, symbol, Side.LONG, short_fill.filled, short_exit)
-        ids = ", ".join(f"#{p.id}" for p in group)
-        spreads = ", ".join(str(p.entry_spread_bps) for p in group)
-        plural = "s" if len(group) > 1 else ""
-        what = "CLOSED" if tag == "close" else f"{tag.upper()} CLOSED"
-        part_of = f" of {total}" if done < total else ""
-        self.event(f"{what} pair{plural} {ids} {symbol} {done}{part_of} (long {long_venue.key} "
-                   f"{long_exit:.10g}, short {short_venue.key} {short_exit:.10g}); entry spread {spreads} "
-                   f"bps; pnl {pnl:+.2f} USDT after fees")
-        self.measure_exposure()
-        return done
-
-    def _close_qty(self, symbol: str, long_venue: Venue, short_venue: Venue, total: Decimal) -> Decimal:
-        """What one close may take: the whole group, or max_depth_share of the depth within max_slippage_bps
-        (buying back on the short venue's asks, selling on the long venue's bids). A remainder below a
-        venue's minimum could never be closed on its own, so at least that much is left; 0 = wait."""
-        books = self._books(symbol, short_venue, long_venue, closing=True)
-        if books is None:
-            return Decimal(0)
-        specs = (long_venue.specs[symbol], short_venue.specs[symbol])
-        room = self._depth_room(symbol, books, *specs)
-        if room >= total:
-            return total
-        price = _dec(books[0][0][0][0])
-        qty = min(room, total - min_tradable_qty(price, *specs))
-        problem = next((p for p in (leg_problem(qty, price, spec) for spec in specs) if p), None)
-        if problem:
-            self.skip(symbol, f"{long_venue.key}/{short_venue.key} close waits: max_depth_share "
-                              f"{self.cfg.max_depth_share} of the book allows {room} of {total} ({problem})")
-            return Decimal(0)
-        return qty
-
     # --- opening ---
     def _scan(self, symbol: str) -> None:
         oldest = self.now_ms - self.cfg.max_book_age_ms
@@ -812,7 +619,7 @@ class App:
             return
         if not self.state.may_open:  # a reconcile stop holds the gate too
             return
-        if self.now_ms < self.cooldown_until[symbol]:
+        if self.now_ms < self.trader.cooldown_until[symbol]:
             return
         self._try_open(opp)
 
@@ -837,12 +644,12 @@ class App:
         qty = equal_base_qty(notional / price, spec_buy, spec_sell)
         if qty <= 0:
             return
-        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
-        books = self._books(symbol, buy, sell)
+        self.trader.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        books = self.trader.books(symbol, buy, sell)
         if books is None:
             return
         wanted = qty
-        qty = min(qty, self._depth_room(symbol, books, spec_buy, spec_sell))
+        qty = min(qty, self.trader.depth_room(symbol, books, spec_buy, spec_sell))
         problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
         if not problem and qty * price < self.cfg.min_order_notional:
             problem = f"{qty * price:.2f} USDT is below min_order_usdt {self.cfg.min_order_notional:g}"
@@ -850,7 +657,7 @@ class App:
             if qty < wanted:
                 share = self.cfg.max_depth_share
                 problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
-            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
+            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
         sized = self._sized_edge(opp, buy, sell, float(qty), books)
         if sized is None:
@@ -860,13 +667,13 @@ class App:
             return
         problem = self._margin_problem(symbol, buy, sell, qty, price)
         if problem:
-            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
+            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return
         note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
         if self.coordinator.shared:
             pair_id, problem = self.coordinator.reserve_open(self._open_request(unit, buy, sell, qty, price))
             if problem:
-                self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
+                self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
                 return
             self.book.use_pair_id(pair_id)
             try:
@@ -881,7 +688,7 @@ class App:
         need = {v.key: qty * price / self.cfg.leverage_for(v.key) * self.cfg.margin_buffer
                 for v in (buy, sell)}
         available = {key: view.available for key, view in self.accounts.items() if key in need}
-        prices = {p.symbol: self._mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
+        prices = {p.symbol: self.trader.mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
         return OpenRequest(unit=unit, buy_venue=buy.key, sell_venue=sell.key, qty=qty, price=price,
                            max_symbol_notional=self.cfg.max_position_usdt, margin_need=need,
                            margin_available={k: available.get(k, Decimal(0)) for k in need},
@@ -891,19 +698,19 @@ class App:
     def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
               exec_sell: float, note: str = "") -> None:
         symbol = opp.symbol
-        if not self._reserve((buy.key, sell.key), priority=False):
-            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more than "
-                      f"{self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
+        if not self.trader.reserve((buy.key, sell.key), priority=False):
+            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more "
+                             f"than {self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
             return
         tag = f"open#{self.ledger.next_id}"
         self.event(f"OPEN {tag} {symbol} {qty}{note}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
                    f"{opp.sell_venue} ~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread "
                    f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
         legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
-        fill = self._execute(symbol, legs, tag)
+        fill = self.trader.execute(symbol, legs, tag)
         if fill is None:
             return
-        self._book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
+        self.trader.book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
         pair = None
         # the pair is what both legs hold on their common step; anything above it that an undo could not
         # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
@@ -935,33 +742,10 @@ class App:
         self.risk.note_leg(buy.key, symbol, Side.LONG, fill.fills[0].filled, pair.long_price)
         self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.fills[1].filled, pair.short_price)
         self.pairs_opened += 1
-        self._last_skip.pop(symbol, None)
+        self.trader.last_skip.pop(symbol, None)
         self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
                    f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
         self.measure_exposure()
-
-    def _books(self, symbol: str, buy: Venue, sell: Venue, *, closing: bool = False
-               ) -> Books | None:
-        """(asks, bids) of the buying and the selling venue; None (skip, said once) when either is
-        unreadable or empty on the side the order takes."""
-        assert self.market is not None
-        buy_book = self.market.depth(buy, symbol)
-        sell_book = self.market.depth(sell, symbol)
-        if buy_book is None or sell_book is None or not buy_book[0] or not sell_book[1]:
-            what = "closing" if closing else "opening"
-            self.skip(symbol, f"{buy.key}->{sell.key}: order book unreadable or empty; {what} waits "
-                              "for depth")
-            return None
-        return buy_book, sell_book
-
-    def _depth_room(self, symbol: str, books: Books,
-                    *specs: ContractSpec) -> Decimal:
-        """The largest equal base quantity that takes at most max_depth_share of the depth quoted within
-        max_slippage_bps of the top, on the buying venue's asks and on the selling venue's bids."""
-        cap = depth_share_cap(books[0][0], books[1][1], float(self.cfg.max_slippage_bps),
-                              float(self.cfg.max_depth_share))
-        room = floor_to_step(Decimal(repr(cap)), common_base_step(*specs))
-        return room if room > 0 else Decimal(0)
 
     def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float,
                     books: Books) -> tuple[float, float, float] | None:
@@ -969,13 +753,13 @@ class App:
         exec_buy = walk(buy_book[0], qty)
         exec_sell = walk(sell_book[1], qty)
         if exec_buy is None or exec_sell is None:
-            self.skip(opp.symbol, f"book too thin for {qty}")
+            self.trader.skip(opp.symbol, f"book too thin for {qty}")
             return None
         buy_ask, buy_bid = buy_book[0][0][0], buy_book[1][0][0] if buy_book[1] else buy_book[0][0][0]
         sell_bid, sell_ask = sell_book[1][0][0], sell_book[0][0][0] if sell_book[0] else sell_book[1][0][0]
         slippage = max(exec_buy / buy_ask - 1.0, 1.0 - exec_sell / sell_bid) * 10_000
         if slippage > float(self.cfg.max_slippage_bps):
-            self.skip(opp.symbol, "slippage over max_slippage_bps")
+            self.trader.skip(opp.symbol, "slippage over max_slippage_bps")
             return None
         edge = edge_bps(buy_ask, buy_bid, sell_bid, sell_ask, self._taker[buy.key], self._taker[sell.key],
                         exec_buy, exec_sell)
@@ -998,69 +782,11 @@ class App:
         equity = self.total_equity()
         if equity <= 0:
             return "total equity unknown"
-        prices = {p.symbol: self._mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
+        prices = {p.symbol: self.trader.mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
         effective = (self.ledger.gross_notional(prices) + 2 * notional) / equity
         if effective > self.cfg.max_effective_leverage:
             return f"effective leverage would be {effective:.2f} > max_effective_leverage"
         return None
-
-    def _reserve(self, keys: tuple[str, str], priority: bool) -> bool:
-        """Reserve one order on each venue before either leg is sent; sleep if the budget asks for it.
-        False (nothing reserved) when an opening would wait longer than rate_limits.max_wait_ms."""
-        cost = Cost(orders=1, weight=1)
-        waits: list[int] = []
-        for index, key in enumerate(keys):
-            wait = self.budget.reserve(key, cost, priority=priority)
-            if wait is None:
-                for earlier in keys[:index]:
-                    self.budget.release(earlier, cost)
-                return False
-            waits.append(wait)
-        for key in keys:
-            exchange = self._venue(key).exchange
-            if isinstance(exchange, MonitoredExchange):
-                exchange.prepaid_orders += 1
-        if max(waits) > 0:
-            self.api.sleep(max(waits))
-            self.now_ms = self.api.now_ms()
-        return True
-
-    def _execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
-                 ) -> PairFill | None:
-        try:
-            with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
-                fill = self.executor.execute_pair(symbol, legs, tag, undo_closes)
-        except LegOutcomeUnknown as exc:
-            self.stop_openings(str(exc), {(leg.venue.key, symbol) for leg in legs})
-            return None
-        finally:
-            for leg in legs:  # a reservation not used by this execution does not carry over
-                if isinstance(leg.venue.exchange, MonitoredExchange):
-                    leg.venue.exchange.prepaid_orders = 0
-        return fill
-
-    def _top_mid(self, key: str, symbol: str) -> Decimal | None:
-        """Mid price of a symbol on one venue, when its top is fresh."""
-        assert self.market is not None
-        top = self.market.fresh_top(key, symbol, self.now_ms)
-        return _dec(top.mid) if top is not None else None
-
-    def _mid(self, symbol: str) -> Decimal | None:
-        """Mid price of a symbol on the first venue with a fresh top."""
-        assert self.market is not None
-        for venue in self.venues:
-            if symbol in venue.specs:
-                top = self.market.fresh_top(venue.key, symbol, self.now_ms)
-                if top is not None:
-                    return _dec(top.mid)
-        return None
-
-    def skip(self, symbol: str, reason: str) -> None:
-        """Log why an opening was skipped, once per kind of reason in a row (no log flood)."""
-        kind = reason.split(" ", 2)[:2]
-        if self._last_skip.get(symbol) != " ".join(kind):
-            self._last_skip[symbol] = " ".join(kind)
-            self.event(f"skip {symbol}: {reason}", "warn")
 
     def _venue_or_none(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)

@@ -169,18 +169,25 @@ class RiskHost(Protocol):
     def measure_exposure(self) -> None: ...
     def refresh_account(self, key: str) -> None: ...
     def order_in_doubt(self, venue: str, symbol: str) -> bool: ...
-    def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
-                    qty: Decimal | None = None, tag: str = "close",
-                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal: ...
     def _venue_or_none(self, key: str) -> Venue | None: ...
     def _venue(self, key: str) -> Venue: ...
 
 
-class Risk:
-    """Tiered stops and outage handling for one host (reads its ledger, market and executor)."""
+class CloseGroup(Protocol):
+    """The trader's close of pairs (hedge/trader.py's Trader.close_group): chunked, sent and booked there."""
 
-    def __init__(self, app: RiskHost, health: VenueHealth, book: Book) -> None:
+    def __call__(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
+                 qty: Decimal | None = None, tag: str = "close",
+                 band_bps: Decimal | None = None, undo: bool = True) -> Decimal: ...
+
+
+class Risk:
+    """Tiered stops and outage handling for one host (reads its ledger, market and executor); a stop closes
+    pairs through close_group (the trader's)."""
+
+    def __init__(self, app: RiskHost, health: VenueHealth, book: Book, close_group: CloseGroup) -> None:
         self.app = app
+        self.close_group = close_group
         self.cfg = app.cfg.stops
         self.health = health
         self.book = book  # the ledger's writer (reads go through app.ledger)
@@ -777,8 +784,8 @@ class Risk:
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
                                      f"an order on {other} {symbol} is in doubt")
         if self.health.can_trade(other):
-            filled = app.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
-                                     undo=False)
+            filled = self.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
+                                      undo=False)
             return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
 

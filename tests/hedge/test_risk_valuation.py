@@ -312,7 +312,7 @@ def _open_while_okx_dies(sim, app: App, qty: str = "0.08") -> None:
     _okx_dies_at_its_next_order(sim, 30)
     app.now_ms = sim.now_ms()
     legs = (Leg(buy, "buy", D(qty), price), Leg(sell, "sell", D(qty), price))
-    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.trader.execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
     assert app.ledger.orders and _net_base(sim, app) == D(qty)
 
 
@@ -396,8 +396,8 @@ def test_seq7_when_the_leg_in_doubt_had_filled_after_all_recovery_trades_it_back
     buy, sell = app.venues
     price = D(repr(app.market.tops["binance"][SYMBOL].ask))
     app.now_ms = sim.now_ms()
-    assert app._execute(SYMBOL, (Leg(buy, "buy", D("0.08"), price), Leg(sell, "sell", D("0.08"), price)),
-                        "open#2") is None
+    legs = (Leg(buy, "buy", D("0.08"), price), Leg(sell, "sell", D("0.08"), price))
+    assert app.trader.execute(SYMBOL, legs, "open#2") is None
     assert _net_base(sim, app) == 0  # both legs are on, but the strategy cannot know okx's
     _run(sim, app, 40 * 60)
     assert any("cut -0.080" in line for line in sim.logs)
@@ -455,7 +455,8 @@ def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, 
     from hedge.risk import OPEN_MARGIN, Risk, VenueRisk
 
     app = _StubApp()
-    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(LocalCoordinator(), lambda *_: None))
+    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(LocalCoordinator(), lambda *_: None),
+                close_group=lambda *_args, **_kwargs: D(0))  # never called: no stop is due here
     positions, pair_of = [], {}
     for (long, hundreds), symbol, price in ((btc, "BTCUSDT", D(60_000)), (eth, "ETHUSDT", D(3_000))):
         if hundreds:
@@ -540,7 +541,7 @@ def test_attack_seq7_the_leg_sent_after_the_dying_venues_is_cut_too(sim_robot):
     _okx_dies_at_its_next_order(sim, 30)
     app.now_ms = sim.now_ms()
     legs = (Leg(sell, "sell", D("0.08"), price), Leg(buy, "buy", D("0.08"), price))
-    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.trader.execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
     assert app.ledger.orders and _net_base(sim, app) == D("0.08")
     # every leg is settled before the unknown one raises (outage.max_turn_wait_ms): binance's is FILLED
     assert [r.venue for r in app.ledger.orders.values() if not r.terminal] == ["okx"]
@@ -565,7 +566,7 @@ def test_attack_seq7_an_opening_that_crossed_zero_is_cut_back_to_the_ledgers_pos
     _okx_dies_at_its_next_order(sim, 30)
     app.now_ms = sim.now_ms()
     legs = (Leg(buy, "sell", D("0.08"), price), Leg(sell, "buy", D("0.08"), price))
-    assert app._execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
+    assert app.trader.execute(SYMBOL, legs, "open#2") is None  # the okx leg's outcome is unknown
     assert app.ledger.orders and _net_base(sim, app) == D("-0.08")
     assert _unhedged_seconds(sim, app, 40 * 60) <= 62
     assert not app.ledger.orders and app.reconciler.openings_stopped is None and not app.ledger.loose

@@ -468,7 +468,7 @@ def test_an_execution_in_doubt_is_asked_about_every_few_seconds_not_every_half_m
         return result
 
     okx.CreateOrder = accept_then_go_dark
-    assert app._execute(SYMBOL, _open_legs(app), "open#1") is None  # LegOutcomeUnknown: halted
+    assert app.trader.execute(SYMBOL, _open_legs(app), "open#1") is None  # LegOutcomeUnknown: halted
     del okx.CreateOrder
     assert app.ledger.orders and app.reconciler.openings_stopped is not None
     started = sim.now_ms()

@@ -110,7 +110,7 @@ class Node:
         price = D(str(long_venue.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
         app.book.use_pair_id(int(app.coordinator.r.incr("risk:pair_id")))  # unique in the cluster
         legs = (Leg(long_venue, "buy", qty, price), Leg(short_venue, "sell", qty, price))
-        fill = app._execute(SYMBOL, legs, f"open#{app.ledger.next_id}")
+        fill = app.trader.execute(SYMBOL, legs, f"open#{app.ledger.next_id}")
         assert fill is not None and fill.balanced and fill.qty == qty
         pair = app.book.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=qty,
                                     long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
@@ -161,8 +161,8 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     # a stop's close (never undone) while okx refuses orders: binance closes, okx's short stays loose
     world.sim.inject("okx", "refuse_orders", world.now() + 45_000)  # outlasts two settle windows
     group = [a.app.ledger.pairs[pair_id]]
-    closed = a.app.close_group(SYMBOL, a.app._venue("binance"), a.app._venue("okx"), group, tag="stop1",
-                               undo=False)
+    closed = a.app.trader.close_group(SYMBOL, a.app._venue("binance"), a.app._venue("okx"), group,
+                                      tag="stop1", undo=False)
     assert closed == D("0.01") and a.app.ledger.pairs == {}
     leg = a.app.ledger.loose[("okx", SYMBOL, unit.key)]
     assert leg.qty == D("-0.01")
