@@ -1,7 +1,7 @@
 """Prints signal-to-both-legs-sent latency: one node alone vs a cluster node coordinating through Redis.
 
 Run: .venv/bin/python bench/cluster_latency.py [rounds]   (figures, not asserts; needs redis-server)
-From the moment the strategy looks at a symbol with an opening edge (`_scan`) to the moment the second
+From the moment the strategy looks at a symbol with an opening edge (`Spread.scan`) to the moment the second
 leg's CreateOrder is called, on in-memory fake venues (so the figure is strategy + coordination time).
 The cluster path adds the reservation script, the execution lock of both venue-symbols, the fenced
 journal write of each leg and the stream; the Redis server runs on loopback (its own, on a free port)
@@ -68,7 +68,9 @@ def _measure(app: App, sends: list[float], rounds: int) -> list[float]:
         app.trader.cooldown_until[SYMBOL] = 0
         sends.clear()
         started = time.perf_counter()
-        app._scan(SYMBOL)
+        opening = app.spread.scan(SYMBOL)  # the decision, then the trader's sends (timed together)
+        if opening is not None:
+            app.trader.open(opening)
         assert len(sends) >= 2, "no opening: the fake books must show an edge"
         out.append((sends[1] - started) * 1e6)
     return out

@@ -14,14 +14,11 @@ from typing import Any
 from hedge.accounting import Accounting, FlowRejected, parse_flow_command
 from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
-from hedge.cluster import OpenRequest, Unit, make_coordinator
+from hedge.cluster import Unit, make_coordinator
 from hedge.config import HedgeConfig
-from hedge.decimals import to_decimal as _dec
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import (
-    DIRECTION,
     Executor,
-    Leg,
 )
 from hedge.fmz import Api
 from hedge.fund import FundObserver
@@ -33,14 +30,12 @@ from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
     VENUE_BY_EXCHANGE_NAME,
     Market,
-    Top,
     Venue,
     load_specs,
     save_specs,
     saved_specs,
     venue_key,
 )
-from hedge.opportunity import Opportunity, best_opportunity, edge_bps, walk
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, RateBudget, TokenBuckets
@@ -49,19 +44,13 @@ from hedge.recovery import LateOrders, Recovery
 from hedge.rehedge import Rehedger
 from hedge.report import Report, summary_line
 from hedge.risk import Risk
-from hedge.sizing import (
-    common_base_step,
-    equal_base_qty,
-    floor_to_step,
-    leg_problem,
-)
+from hedge.spread import Spread
 from hedge.state import TradingState
 from hedge.status import Figures, StatusView, figures, status_view
-from hedge.trader import Books, Trader
+from hedge.trader import Trader
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venue_terms import VenueTerms
-from hedge.venues.base import Side
 
 PROBE_INTERVAL_MS = 10_000
 
@@ -91,8 +80,6 @@ class App:
         self.venues: list[Venue] = []
         self.market: Market | None = None
         self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
-        self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg.symbols}
-        self.pairs_opened = 0
         self.accounting = Accounting(api.store, cfg.rebate_bps)
         # interactive commands by name; other modules add theirs here
         self.command_handlers: dict[str, Callable[[str], None]] = {
@@ -112,8 +99,6 @@ class App:
         self.terms = VenueTerms(cfg, self.event)
         self.mechanics = self.terms.mechanics
         self.taker_bps = self.terms.taker_bps
-        self._taker = self.terms.taker
-        self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._id_stamp = "0"
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
         self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms, api.now_ms, api.sleep,
@@ -151,10 +136,9 @@ class App:
         self.trader: Trader = Trader(
             cfg=lambda: self.cfg, now_ms=lambda: self.now_ms, wait=self._wait, venues=self.venues,
             market=lambda: self.market, budget=self.budget, executor=self.executor,
-            coordinator=self.coordinator, book=self.book, risk=self.risk, health=self.health,
-            accounting=lambda: self.accounting, event=self.event, stop_openings=self.stop_openings,
-            measure_exposure=self.measure_exposure,
-            suspect=lambda: self.reconciler.suspect, close_waits=self.rehedge.close_waits)
+            coordinator=self.coordinator, book=self.book, risk=self.risk, accounting=lambda: self.accounting,
+            event=self.event, stop_openings=self.stop_openings,
+            measure_exposure=self.measure_exposure, close_waits=self.rehedge.close_waits)
         # each venue's account as last read (refreshed in place), the funding rates and settlements
         self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
         self.accounts = self.account_reader.views
@@ -164,6 +148,13 @@ class App:
                                  lambda: self.now_ms)
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self.trader.mid,
                                self.coordinator.owns_pair, self.book)
+        # the spread rule: it decides where to open and what to close, as intents the trader executes
+        self.spread = Spread(
+            cfg=lambda: self.cfg, now_ms=lambda: self.now_ms, market=lambda: self.market,
+            maintenance=lambda: self.maintenance, health=self.health, coordinator=self.coordinator,
+            ledger=lambda: self.book.ledger, trader=self.trader, risk=self.risk, taker=self.terms.taker,
+            funding_rates=self.funding.rates.get, accounts=self.accounts, equity=self.total_equity,
+            may_open=lambda: self.state.may_open, suspect=lambda: self.reconciler.suspect)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         # orders of ours that reached a venue late; settling the journal of an unfinished execution
         # (hedge/recovery.py)
@@ -236,8 +227,7 @@ class App:
         for venue in self.venues:
             self.terms.set_up(venue)
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms, clock=self.api.now_ms)
-        self._symbol_tops = {s: [(v.key, self.market.tops[v.key][s]) for v in self.venues if s in v.specs]
-                             for s in self.cfg.symbols}
+        self.spread.bind(self.market, self.venues)
         self.book.load()
         try:
             self.book.start(self.now_ms, [v.key for v in self.venues], self.cfg.symbols)
@@ -359,9 +349,12 @@ class App:
         if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()  # not where an execution is in doubt (its fills are not booked yet)
         if self.ledger.pairs and self.state.may_close:
-            self.trader.close_reverted()
+            for close in self.spread.reverted():  # pairs whose spread has reverted
+                self.trader.close(close)
         for symbol in self.cfg.symbols:
-            self._scan(symbol)
+            opening = self.spread.scan(symbol)  # where the net edge clears the threshold and limits allow
+            if opening is not None:
+                self.trader.open(opening)
         if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()  # a loose leg this turn's closes left is not held until the next turn
         if status_due:
@@ -425,8 +418,8 @@ class App:
 
     # --- what the user is shown (hedge/status.py queries, hedge/report.py formats) ---
     def figures(self) -> Figures:
-        return figures(self.accounting, self.ledger, self.now_ms, self.pairs_opened, self.exposure.last,
-                       self.exposure.max)
+        return figures(self.accounting, self.ledger, self.now_ms, self.trader.pairs_opened,
+                       self.exposure.last, self.exposure.max)
 
     def status_view(self) -> StatusView:
         return status_view(
@@ -436,7 +429,7 @@ class App:
             unplanned_pnl=self.risk.unplanned_pnl, health=self.health, guards=self.guards,
             accounts=self.accounts, next_funding=self.funding.next_settlement, treasury=self.treasury,
             tops=self.market.tops if self.market is not None else None,
-            opportunities=self.last_opportunity, coordinator=self.coordinator, events=self.events,
+            opportunities=self.spread.last_opportunity, coordinator=self.coordinator, events=self.events,
             rehedge=self.rehedge.waiting)
 
     def publish_status(self) -> None:
@@ -599,194 +592,6 @@ class App:
         self.event(f"command {command}: booked at the next account check (within "
                    f"{self.cfg.status_interval_s} s) at that moment's unit NAV")
         self._next_status_ms = self.now_ms
-
-    # --- opening ---
-    def _scan(self, symbol: str) -> None:
-        oldest = self.now_ms - self.cfg.max_book_age_ms
-        out = self.health.out_since
-        cooling = self.health.cooling  # an order call timed out there recently (hedge/outage.py)
-        blocked = self.maintenance.blocked if self.maintenance is not None else {}
-        tops = [(key, top) for key, top in self._symbol_tops[symbol]
-                if top.time_ms >= oldest and 0.0 < top.bid <= top.ask and key not in blocked
-                and not (out and (self.health.is_out(key) or key in self.health.recovered))
-                and not (cooling and self.health.cooling_down(key))]
-        if len(tops) < 2:
-            self.last_opportunity[symbol] = None
-            return
-        opp = best_opportunity(symbol, tops, self._taker, self.funding.rates.get(symbol))
-        self.last_opportunity[symbol] = opp
-        if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
-            return
-        if not self.state.may_open:  # a reconcile stop holds the gate too
-            return
-        if self.now_ms < self.trader.cooldown_until[symbol]:
-            return
-        self._try_open(opp)
-
-    def _try_open(self, opp: Opportunity) -> None:
-        symbol = opp.symbol
-        unit = Unit.of(symbol, opp.buy_venue, opp.sell_venue)
-        if not self.coordinator.may_act(unit):
-            return  # another node owns this symbol x venue pair (it sees the same opportunity)
-        if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
-            return  # a leg without its hedge is closed first (it would net with the new leg)
-        for pair in self.ledger.pairs.values():
-            crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
-            if pair.symbol == symbol and crossing:
-                return  # would net against another pair's leg on the same venue; close that one first
-        price = _dec(opp.buy_price)
-        room = self.cfg.max_position_usdt - self.ledger.symbol_notional(symbol, price)
-        notional = min(self.cfg.order_notional_usdt, room)
-        if notional < self.cfg.min_order_notional:
-            return  # the symbol is (nearly) full: a dust pair is not worth its four fees and its ledger row
-        buy, sell = self._venue(opp.buy_venue), self._venue(opp.sell_venue)
-        spec_buy, spec_sell = buy.specs[symbol], sell.specs[symbol]
-        qty = equal_base_qty(notional / price, spec_buy, spec_sell)
-        if qty <= 0:
-            return
-        self.trader.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
-        books = self.trader.books(symbol, buy, sell)
-        if books is None:
-            return
-        wanted = qty
-        qty = min(qty, self.trader.depth_room(symbol, books, spec_buy, spec_sell))
-        problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
-        if not problem and qty * price < self.cfg.min_order_notional:
-            problem = f"{qty * price:.2f} USDT is below min_order_usdt {self.cfg.min_order_notional:g}"
-        if problem:
-            if qty < wanted:
-                share = self.cfg.max_depth_share
-                problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
-            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
-            return
-        sized = self._sized_edge(opp, buy, sell, float(qty), books)
-        if sized is None:
-            return
-        edge, exec_buy, exec_sell = sized
-        if edge < float(self.cfg.open_threshold_bps):
-            return
-        problem = self._margin_problem(symbol, buy, sell, qty, price)
-        if problem:
-            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
-            return
-        note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
-        if self.coordinator.shared:
-            pair_id, problem = self.coordinator.reserve_open(self._open_request(unit, buy, sell, qty, price))
-            if problem:
-                self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
-                return
-            self.book.use_pair_id(pair_id)
-            try:
-                self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
-            finally:
-                self.coordinator.release_open(unit)
-            return
-        self._open(opp, buy, sell, qty, edge, exec_buy, exec_sell, note)
-
-    def _open_request(self, unit: Unit, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> OpenRequest:
-        """The shared budget check of a cluster: what this opening adds on each venue and the symbol."""
-        need = {v.key: qty * price / self.cfg.leverage_for(v.key) * self.cfg.margin_buffer
-                for v in (buy, sell)}
-        available = {key: view.available for key, view in self.accounts.items() if key in need}
-        prices = {p.symbol: self.trader.mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
-        return OpenRequest(unit=unit, buy_venue=buy.key, sell_venue=sell.key, qty=qty, price=price,
-                           max_symbol_notional=self.cfg.max_position_usdt, margin_need=need,
-                           margin_available={k: available.get(k, Decimal(0)) for k in need},
-                           equity=self.total_equity(), gross=self.ledger.gross_notional(prices),
-                           max_effective_leverage=self.cfg.max_effective_leverage)
-
-    def _open(self, opp: Opportunity, buy: Venue, sell: Venue, qty: Decimal, edge: float, exec_buy: float,
-              exec_sell: float, note: str = "") -> None:
-        symbol = opp.symbol
-        if not self.trader.reserve((buy.key, sell.key), priority=False):
-            self.trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more "
-                             f"than {self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
-            return
-        tag = f"open#{self.ledger.next_id}"
-        self.event(f"OPEN {tag} {symbol} {qty}{note}: buy {opp.buy_venue} ~{exec_buy:.6g} / sell "
-                   f"{opp.sell_venue} ~{exec_sell:.6g}; edge {edge:.2f} bps net of fees (spread "
-                   f"{opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
-        legs = (Leg(buy, "buy", qty, _dec(exec_buy)), Leg(sell, "sell", qty, _dec(exec_sell)))
-        fill = self.trader.execute(symbol, legs, tag)
-        if fill is None:
-            return
-        self.trader.book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
-        pair = None
-        # the pair is what both legs hold on their common step; anything above it that an undo could not
-        # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
-        paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
-        if paired > 0:
-            pair = self.book.record_open(
-                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
-                long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
-                client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
-                order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
-            self.book.book_result(fill.residual_pnl)
-        else:
-            self.book.book_result(fill.residual_pnl - fill.fees, fill.fees)
-        for leg, leg_fill in zip(legs, fill.fills, strict=True):
-            excess = leg_fill.filled - paired
-            if excess > 0:
-                self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
-                                        leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
-                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through",
-                                        unit=Unit.of(symbol, buy.key, sell.key))
-        self.book.clear_orders(tag)
-        self.book.save()
-        if pair is None:
-            return
-        if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):
-            self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
-                       "out); the unit's new owner settles the journaled orders with the venues", "error")
-            return
-        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.fills[0].filled, pair.long_price)
-        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.fills[1].filled, pair.short_price)
-        self.pairs_opened += 1
-        self.trader.last_skip.pop(symbol, None)
-        self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
-                   f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
-        self.measure_exposure()
-
-    def _sized_edge(self, opp: Opportunity, buy: Venue, sell: Venue, qty: float,
-                    books: Books) -> tuple[float, float, float] | None:
-        buy_book, sell_book = books
-        exec_buy = walk(buy_book[0], qty)
-        exec_sell = walk(sell_book[1], qty)
-        if exec_buy is None or exec_sell is None:
-            self.trader.skip(opp.symbol, f"book too thin for {qty}")
-            return None
-        buy_ask, buy_bid = buy_book[0][0][0], buy_book[1][0][0] if buy_book[1] else buy_book[0][0][0]
-        sell_bid, sell_ask = sell_book[1][0][0], sell_book[0][0][0] if sell_book[0] else sell_book[1][0][0]
-        slippage = max(exec_buy / buy_ask - 1.0, 1.0 - exec_sell / sell_bid) * 10_000
-        if slippage > float(self.cfg.max_slippage_bps):
-            self.trader.skip(opp.symbol, "slippage over max_slippage_bps")
-            return None
-        edge = edge_bps(buy_ask, buy_bid, sell_bid, sell_ask, self._taker[buy.key], self._taker[sell.key],
-                        exec_buy, exec_sell)
-        return edge, exec_buy, exec_sell
-
-    def _margin_problem(self, symbol: str, buy: Venue, sell: Venue, qty: Decimal, price: Decimal
-                        ) -> str | None:
-        notional = qty * price
-        for venue, side in ((buy, Side.LONG), (sell, Side.SHORT)):
-            near_stop = self.risk.open_problem(venue.key, symbol, side, qty, price)
-            if near_stop:
-                return near_stop
-            account = venue.exchange.GetAccount()
-            if account is None:
-                return f"{venue.key} account unreadable"
-            available = _dec(account.get("Balance"))
-            need = notional / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
-            if available < need:
-                return f"{venue.key} available margin {available:.2f} < {need:.2f} needed"
-        equity = self.total_equity()
-        if equity <= 0:
-            return "total equity unknown"
-        prices = {p.symbol: self.trader.mid(p.symbol) or p.long_price for p in self.ledger.pairs.values()}
-        effective = (self.ledger.gross_notional(prices) + 2 * notional) / equity
-        if effective > self.cfg.max_effective_leverage:
-            return f"effective leverage would be {effective:.2f} > max_effective_leverage"
-        return None
 
     def _venue_or_none(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)

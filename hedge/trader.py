@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from hedge.cluster import Unit
 from hedge.decimals import to_decimal as _dec
-from hedge.execution import Leg, LegOutcomeUnknown, PairFill
+from hedge.execution import DIRECTION, Leg, LegOutcomeUnknown, PairFill
+from hedge.intents import ClosePairs, OpenPair
 from hedge.market import Levels
-from hedge.opportunity import depth_share_cap, spread_bps
+from hedge.opportunity import depth_share_cap
 from hedge.outage import MonitoredExchange
 from hedge.ratelimit import Cost
 from hedge.risk import band_price
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from hedge.execution import Executor
     from hedge.ledger import HedgePair
     from hedge.market import Market, Venue
-    from hedge.outage import VenueHealth
     from hedge.ratelimit import RateBudget
 
 Books = tuple[tuple[Levels, Levels], tuple[Levels, Levels]]  # (asks, bids): buying venue, selling venue
@@ -60,16 +60,15 @@ class TraderRisk(Protocol):
 class Trader:
     """cfg, now_ms, market and accounting are read at each use (tests replace the config, the market is bound
     and the accounting loaded at start); wait sleeps inside the turn and moves the turn's clock (App._wait);
-    venues: the bound venues (App's list, filled at start); suspect: reconcile's suspect venue-symbols;
-    close_waits: the re-hedger's hold on a spread close."""
+    venues: the bound venues (App's list, filled at start); close_waits: the re-hedger's hold on a spread
+    close."""
 
     def __init__(self, *, cfg: Callable[[], HedgeConfig], now_ms: Callable[[], int],
                  wait: Callable[[float], None], venues: list[Venue], market: Callable[[], Market | None],
                  budget: RateBudget, executor: Executor, coordinator: Coordinator, book: Book,
-                 risk: TraderRisk, health: VenueHealth, accounting: Callable[[], Accounting],
+                 risk: TraderRisk, accounting: Callable[[], Accounting],
                  event: Callable[..., None], stop_openings: Callable[..., None],
-                 measure_exposure: Callable[[], None], suspect: Callable[[], set[tuple[str, str]]],
-                 close_waits: Callable[[str, str, str], bool]) -> None:
+                 measure_exposure: Callable[[], None], close_waits: Callable[[str, str, str], bool]) -> None:
         self._cfg = cfg
         self._now_ms = now_ms
         self._wait = wait
@@ -80,15 +79,14 @@ class Trader:
         self.coordinator = coordinator
         self.book = book
         self.risk = risk
-        self.health = health
         self._accounting = accounting
         self.event = event
         self.stop_openings = stop_openings
         self.measure_exposure = measure_exposure
-        self._suspect = suspect
         self._close_waits = close_waits
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg().symbols}  # symbol -> no try before (ms)
         self.last_skip: dict[str, str] = {}  # symbol -> the kind of the last skip said
+        self.pairs_opened = 0  # by this process
         # (symbol, long venue, short venue) -> (failed close attempts in a row, next attempt ms)
         self._close_backoff: dict[tuple[str, str, str], tuple[int, int]] = {}
 
@@ -159,6 +157,13 @@ class Trader:
             self.last_skip[symbol] = " ".join(kind)
             self.event(f"skip {symbol}: {reason}", "warn")
 
+    def cooling(self, symbol: str) -> bool:
+        """The symbol's cool-down after an attempt has not run out."""
+        return self.now_ms < self.cooldown_until[symbol]
+
+    def cool_down(self, symbol: str) -> None:
+        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+
     # --- sending ---
     def reserve(self, keys: tuple[str, str], priority: bool) -> bool:
         """Reserve one order on each venue before either leg is sent; sleep if the budget asks for it.
@@ -204,40 +209,94 @@ class Trader:
             accounting.record_fill(leg.venue, notional, leg.fees,
                                    slip * leg.forward if leg.forward else Decimal(0), self.now_ms)
 
+    # --- opening ---
+    def open(self, intent: OpenPair) -> None:
+        """Open the intent's pair; in a cluster first the shared budget check (Redis), which also reserves the
+        pair id, and the unit's opening released after."""
+        opp = intent.opp
+        if intent.request is None:
+            self._open(intent)
+            return
+        pair_id, problem = self.coordinator.reserve_open(intent.request)
+        if problem:
+            self.skip(opp.symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
+            return
+        self.book.use_pair_id(pair_id)
+        try:
+            self._open(intent)
+        finally:
+            self.coordinator.release_open(intent.request.unit)
+
+    def _open(self, intent: OpenPair) -> None:
+        opp, buy, sell, qty = intent.opp, intent.buy, intent.sell, intent.qty
+        symbol = opp.symbol
+        if not self.reserve((buy.key, sell.key), priority=False):
+            self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more "
+                              f"than {self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
+            return
+        tag = f"open#{self.ledger.next_id}"
+        self.event(f"OPEN {tag} {symbol} {qty}{intent.note}: buy {opp.buy_venue} ~{intent.exec_buy:.6g} / "
+                   f"sell {opp.sell_venue} ~{intent.exec_sell:.6g}; edge {intent.edge:.2f} bps net of fees "
+                   f"(spread {opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
+        legs = (Leg(buy, "buy", qty, _dec(intent.exec_buy)), Leg(sell, "sell", qty, _dec(intent.exec_sell)))
+        fill = self.execute(symbol, legs, tag)
+        if fill is None:
+            return
+        self.book_legs(fill, (_dec(opp.buy_price), _dec(opp.sell_price)))
+        pair = None
+        # the pair is what both legs hold on their common step; anything above it that an undo could not
+        # take back is a loose leg (a multiple of that venue's step), closed reduce-only later
+        paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
+        if paired > 0:
+            pair = self.book.record_open(
+                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
+                long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
+                client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
+                order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))
+            self.book.book_result(fill.residual_pnl)
+        else:
+            self.book.book_result(fill.residual_pnl - fill.fees, fill.fees)
+        for leg, leg_fill in zip(legs, fill.fills, strict=True):
+            excess = leg_fill.filled - paired
+            if excess > 0:
+                self.risk.add_loose_leg(leg.venue.key, symbol, DIRECTION[leg.side] * excess,
+                                        leg_fill.avg_price or leg.ref_price, pair.id if pair else 0,
+                                        f"{tag}: the undo of {excess} on {leg.venue.key} did not go through",
+                                        unit=Unit.of(symbol, buy.key, sell.key))
+        self.book.clear_orders(tag)
+        self.book.save()
+        if pair is None:
+            return
+        if not self.coordinator.holds(Unit.of(symbol, buy.key, sell.key)):
+            self.event(f"{tag} {symbol} filled but not booked: this node lost the lease meanwhile (fenced "
+                       "out); the unit's new owner settles the journaled orders with the venues", "error")
+            return
+        self.risk.note_leg(buy.key, symbol, Side.LONG, fill.fills[0].filled, pair.long_price)
+        self.risk.note_leg(sell.key, symbol, Side.SHORT, fill.fills[1].filled, pair.short_price)
+        self.pairs_opened += 1
+        self.last_skip.pop(symbol, None)
+        self.event(f"OPENED pair #{pair.id} {symbol} {pair.qty}: long {buy.key} {pair.long_price}, short "
+                   f"{sell.key} {pair.short_price}; entry spread {pair.entry_spread_bps} bps")
+        self.measure_exposure()
+
     # --- closing ---
-    def close_reverted(self) -> None:
-        """Close every pair whose spread has reverted; pairs on the same venues close as one order each."""
-        market = self.market
-        due: dict[tuple[str, str, str], list[HedgePair]] = {}
-        threshold = float(self.cfg.close_threshold_bps)
-        for pair in self.ledger.pairs.values():
-            if not self.coordinator.owns_pair(pair):
-                continue  # another node's (or, with Redis away, nobody's until it is back)
-            suspect = self._suspect()
-            if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
-                continue
-            if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):
-                continue  # waits for the venue (stops still watch the healthy leg)
-            long_top = market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
-            short_top = market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
-            if long_top is None or short_top is None:
-                continue
-            if spread_bps(short_top.mid, long_top.mid) <= threshold:
-                due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
-        for (symbol, long_key, short_key), group in due.items():
-            failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
-            if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
-                continue
-            closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), group)
-            if closed:
-                self._close_backoff.pop((symbol, long_key, short_key), None)
-            else:
-                # A venue that keeps refusing must not multiply orders: wait cool-down x 2^n, up to 1 h.
-                wait_s = min(self.cfg.cooldown_s * 2 ** failures, CLOSE_BACKOFF_MAX_S)
-                key = (symbol, long_key, short_key)
-                self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
-                self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
-                           f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
+    def close(self, intent: ClosePairs) -> None:
+        """Close the intent's pairs unless a venue keeps refusing (back-off) or a loose leg of the symbol
+        waits on one of its venues; a failed attempt backs off cool-down x 2^n, up to an hour."""
+        symbol, long_key, short_key = intent.symbol, intent.long_venue, intent.short_venue
+        failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
+        if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
+            return
+        closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), list(intent.pairs))
+        if closed:
+            self._close_backoff.pop((symbol, long_key, short_key), None)
+        else:
+            # A venue that keeps refusing must not multiply orders: wait cool-down x 2^n, up to 1 h.
+            wait_s = min(self.cfg.cooldown_s * 2 ** failures, CLOSE_BACKOFF_MAX_S)
+            key = (symbol, long_key, short_key)
+            self._close_backoff[key] = (failures + 1, self.now_ms + wait_s * 1000)
+            self.event(f"close of {symbol} {long_key}/{short_key} did not complete "
+                       f"(attempt {failures + 1}); next try in {wait_s} s", "warn")
 
     def _close_would_strip(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close waits while one of its venues holds a loose leg of the symbol (an earlier close
@@ -314,7 +373,7 @@ class Trader:
         if not self.reserve((long_venue.key, short_venue.key), priority=True):
             return Decimal(0)
         fill = self.execute(symbol, legs, fill_tag, undo_closes=undo)
-        self.cooldown_until[symbol] = self.now_ms + self.cfg.cooldown_s * 1000
+        self.cool_down(symbol)
         if fill is None:
             return Decimal(0)
         self.book_legs(fill, (long_ref, short_ref))

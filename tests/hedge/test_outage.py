@@ -107,7 +107,7 @@ def test_while_a_venue_is_down_no_pair_touches_it_and_the_others_trade_on(sim_ro
     seen = set()
     for _ in range(10 * 60):  # back: okx is priced and considered again
         _run(sim, app, 1)
-        opp = app.last_opportunity[SYMBOL]
+        opp = app.spread.last_opportunity[SYMBOL]
         if opp is not None:
             seen |= {opp.buy_venue, opp.sell_venue}
     assert any("venue okx market back" in line for line in sim.logs) and "okx" in seen

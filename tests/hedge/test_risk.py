@@ -225,7 +225,7 @@ def test_no_new_pair_is_opened_on_a_venue_near_its_first_stop_level(sim_robot):
     the edge: otherwise a stop's close would be reopened at once and fire again."""
     sim, app = _hedged(sim_robot, open_threshold_bps=0.5, max_position_usdt=200_000)
     _run(sim, app, 600)
-    assert list(app.ledger.pairs) == [1] and app.pairs_opened == 0
+    assert list(app.ledger.pairs) == [1] and app.trader.pairs_opened == 0
     assert any("from liquidation with this pair, within 50" in line for line in sim.logs)
 
 
@@ -237,7 +237,7 @@ def test_an_opening_that_would_take_a_venue_near_its_first_stop_level_is_refused
                        order_notional_usdt=8000)
     _run(sim, app, 600)
     assert app.risk.views["binance"].nearest[1] > 50
-    assert app.pairs_opened == 0 and list(app.ledger.pairs) == [1]
+    assert app.trader.pairs_opened == 0 and list(app.ledger.pairs) == [1]
     refused = [line for line in sim.logs if "from liquidation with this pair, within 50" in line]
     assert refused and all("would be" in line for line in refused)
 
@@ -247,7 +247,7 @@ def test_openings_that_keep_the_venue_outside_the_margin_still_go_ahead(sim_robo
     sim, app = _hedged(sim_robot, notional=16_000, open_threshold_bps=0.5, max_position_usdt=200_000,
                        order_notional_usdt=1000)
     _run(sim, app, 600)
-    assert app.pairs_opened >= 1
+    assert app.trader.pairs_opened >= 1
     assert all(view.nearest is None or view.nearest[1] > 50 for view in app.risk.views.values())
 
 

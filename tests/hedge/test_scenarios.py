@@ -371,7 +371,7 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
                     assert app.exposure.last[SYMBOL] == 0 or app.reconciler.openings_stopped is not None
         except SystemExit:
             kills += 1
-        opened += app.pairs_opened
+        opened += app.trader.pairs_opened
         closes += sum(line.startswith("CLOSED") for line in sim.logs)
         sim.clock.sleep(5_000)
     final = sim.app(params=TRADING)

@@ -126,14 +126,14 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     max_idle_net: dict[str, Decimal] = dict.fromkeys(SYMBOLS, Decimal(0))
     rounds = 0
     while now() < START_MS + 24 * 3_600_000 and (opened_after_outage < 0 or sum(
-            n.app.pairs_opened for n in nodes) <= opened_after_outage):
+            n.app.trader.pairs_opened for n in nodes) <= opened_after_outage):
         rounds += 1
         for node in nodes:
             node.tick()
         elapsed = now() - START_MS
-        busiest = max(nodes, key=lambda n: n.app.pairs_opened if n.app else -1)
+        busiest = max(nodes, key=lambda n: n.app.trader.pairs_opened if n.app else -1)
         if killed_at is None and elapsed > 3_600_000 and victim.kill_after_sends is None \
-                and busiest.app.pairs_opened:
+                and busiest.app.trader.pairs_opened:
             victim = busiest
             victim.kill_after_sends = 1  # dies after its next first leg, before the second
         if killed_at is None and victim.app is None:
@@ -146,9 +146,9 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
             outage_at = now()
         if outage_at and redis_server.proc is None:
             if opened_at_outage < 0:
-                opened_at_outage = sum(n.app.pairs_opened for n in nodes)
+                opened_at_outage = sum(n.app.trader.pairs_opened for n in nodes)
             if now() > outage_at + 60_000:
-                opened_after_outage = sum(n.app.pairs_opened for n in nodes)
+                opened_after_outage = sum(n.app.trader.pairs_opened for n in nodes)
                 redis_server.start()
         # between turns nobody is executing: every coin's net position must be flat within one lot
         in_flight = any(n.app is not None and n.app.ledger.orders for n in nodes) or victim.app is None
@@ -183,7 +183,7 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     assert all(app.reconciler.openings_stopped is None for app in apps)
     # Redis away for a simulated minute: everybody REDUCING, no pair opened, ACTIVE again after
     assert opened_after_outage == opened_at_outage >= 0
-    assert sum(app.pairs_opened for app in apps) > opened_after_outage  # normal service after
+    assert sum(app.trader.pairs_opened for app in apps) > opened_after_outage  # normal service after
     assert all(app.state is TradingState.ACTIVE for app in apps)
     for node in nodes:
         text = "\n".join(node.logs)

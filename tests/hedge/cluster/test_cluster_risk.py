@@ -295,7 +295,7 @@ def test_nodes_binding_some_venues_open_and_close_only_units_they_can_trade(redi
     _turns(world, nodes, 2 * 3600 * 1000 // LOOP_MS, watch)
     assert not halted
     for node, venue in ((tokyo, "binance"), (singapore, "bybit")):
-        assert node.app.pairs_opened > 0, node.name
+        assert node.app.trader.pairs_opened > 0, node.name
         assert node.app.state is TradingState.ACTIVE, node.name
         assert all(client_id_of(venue, o).startswith(node.app.coordinator.client_prefix)
                    for o in world.orders(venue))
