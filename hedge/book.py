@@ -11,7 +11,7 @@ assigned to and it has no command.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -148,8 +148,8 @@ class Book:
     def journal(self, record: OrderRecord) -> None:
         self._ledger.journal(record)
 
-    def clear_orders(self, tag: str | None = None) -> None:
-        self._ledger.clear_orders(tag)
+    def clear_orders(self, tag: str | None = None, client_ids: Collection[str] | None = None) -> None:
+        self._ledger.clear_orders(tag, client_ids)
 
     def unwatch(self, client_id: str) -> None:
         """A watched order (proved absent, landed late) whose position is closed: no longer watched."""

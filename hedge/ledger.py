@@ -13,7 +13,7 @@ pairs and loose legs imply and names every difference.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -138,11 +138,13 @@ class Ledger:
     def journal(self, record: OrderRecord) -> None:
         self.orders[record.client_id] = record
 
-    def clear_orders(self, tag: str | None = None) -> None:
-        """Forget journaled orders of one execution (all when tag is None) once it is booked; a timed-out
+    def clear_orders(self, tag: str | None = None, client_ids: Collection[str] | None = None) -> None:
+        """Forget journaled orders of one execution (all when tag is None; of the tag, only client_ids when
+        given: another execution of the same tag may be in doubt elsewhere) once it is booked; a timed-out
         one proved absent (looked up, never seen) goes on the watch list, unless recovery already found it
         landed late and counted its fill (LateOrders.count_late_fills)."""
-        kept = {cid: r for cid, r in self.orders.items() if tag is not None and r.tag != tag}
+        kept = {cid: r for cid, r in self.orders.items()
+                if tag is not None and (r.tag != tag or (client_ids is not None and cid not in client_ids))}
         for cid, record in self.orders.items():
             unseen = record.status is OrderStatus.ABSENT and record.misses and not record.filled
             if cid not in kept and unseen:

@@ -42,7 +42,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hedge.cluster import Unit
 from hedge.config import StopLevel
 from hedge.decimals import to_decimal as _dec
-from hedge.execution import DIRECTION, PD_LONG, PD_LONG_YD, LegFill, LegOutcomeUnknown
+from hedge.execution import (
+    DIRECTION,
+    LATE_LANDING_SETTLES,
+    ORDER_OPTIONS,
+    PD_LONG,
+    PD_LONG_YD,
+    LegFill,
+    LegOutcomeUnknown,
+)
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, fmz_pair, swap_symbol
@@ -207,6 +215,7 @@ class Risk:
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
         self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
+        self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
 
     # --- ownership (a cluster: each node protects the units it holds) ---
     @property
@@ -923,17 +932,27 @@ class Risk:
                 continue
             if not self._mine_leg(first) or app.now_ms < self._next_loose_ms.get(key, 0):
                 continue
-            progress = False
+            progress = doubted = False
             for _ in range(LOOSE_ORDERS_PER_TURN):
                 leg = app.ledger.loose.get(key)
                 if leg is None:
                     break
                 self._settle_pending(leg, leg.qty, "loose", final=True, level="warn")
+                doubted = self._landing or any((record.venue, record.symbol) == (venue, key[1])
+                                               for record in app.ledger.orders.values())
                 left = app.ledger.loose.get(key)
                 if left is not None and left.qty == leg.qty:
-                    break  # nothing taken: the venue refuses or the book is empty; wait
+                    break  # nothing taken: the venue refuses, the book is empty, or a close may still land
                 progress = True
             if not progress and self._busy:  # another node is trading there: not a refusal, next turn
+                continue
+            if doubted:
+                # a close of it whose outcome is unknown (journaled: recovery settles it), or one proved
+                # absent that may still land (watched): not a refusal; looked at again at the next turn, and
+                # closed as soon as that close is settled, seen landed, or past the time it could land
+                self._next_loose_ms.pop(key, None)
+                if progress:
+                    self._loose_failures[key] = 0
                 continue
             failed = 0 if progress else self._loose_failures.get(key, 0) + 1
             self._loose_failures[key] = failed
@@ -1011,7 +1030,7 @@ class Risk:
         price. final: the whole leg is being settled; what the venue no longer holds is booked as gone at
         the price the venue reports for its liquidation order, or at an unknown price (no result, a critical
         event) when it reports none (never a computed price)."""
-        self._busy = False
+        self._busy = self._landing = False
         venue = self.app._venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
             return None
@@ -1019,8 +1038,11 @@ class Risk:
             self._busy = not free or not self._coherent(leg.venue, leg.symbol)
             if self._busy:
                 return None
+            # an earlier close of it may still land: none is sent until that one is seen (and booked off the
+            # leg here) or can no longer land
+            self._landing = self._closes_landing(venue, leg.symbol, 1 if leg.qty > 0 else -1)
             now = self.app.ledger.loose.get(leg.key)  # as the shared book says now
-            if now is None:
+            if now is None or self._landing:
                 return None
             if abs(part) > abs(now.qty):
                 part = now.qty
@@ -1052,7 +1074,8 @@ class Risk:
             except LegOutcomeUnknown as exc:
                 app.stop_openings(str(exc), {(leg.venue, leg.symbol)})
                 return None
-            self.book.clear_orders(f"{tag}:pending")
+            # only this close's orders: a loose leg's close elsewhere (same tag) may be in doubt, journaled
+            self.book.clear_orders(f"{tag}:pending", {cid for fill in fills for cid in fill.client_ids})
             moved = sum((f.filled for f in fills), Decimal(0)) * sign
             if fills and fills[0].avg_price:
                 exit_price = fills[0].avg_price
@@ -1085,6 +1108,48 @@ class Risk:
         app.event(text, level)
         app.measure_exposure()
         return text
+
+    def _closes_landing(self, venue: Venue, symbol: str, sign: int) -> bool:
+        """True while an order of ours may still reach venue-symbol and take from a loose leg of `sign`
+        there: a timed-out order proved absent (watched) less than LATE_LANDING_SETTLES settle windows after
+        its send, in the direction that reduces the leg (an earlier close of it, or the lagging leg of the
+        close that left it), that the venue does not list yet (or whose lists cannot be read). One it lists
+        as filled is booked off this node's loose legs there at the price the venue reports
+        (absorb_late_close, as reconcile would) and leaves the watch; one that filled more than they hold
+        holds the leg until reconcile books it (a pair's leg was taken: App._close_late_fills).
+        No pair holding that side there, on a venue whose closes carry its reduce-only flag (ORDER_OPTIONS),
+        nothing waits: a late landing can then take only what is loose, never a pair's leg (the venue cuts a
+        reduce-only order to the position), and what it takes is booked as above."""
+        app = self.app
+        horizon = LATE_LANDING_SETTLES * app.executor.settle_ms(venue.key)
+        doubt = {cid: record for cid, record in app.ledger.watch.items()
+                 if (record.venue, record.symbol) == (venue.key, symbol) and DIRECTION[record.side] * sign < 0
+                 and app.now_ms < record.sent_ms + horizon}
+        if not doubt:
+            return False
+        shown = app.executor.late_fills(venue, symbol, doubt)
+        waiting = False
+        for cid, record in sorted(doubt.items()):
+            if cid not in shown:
+                waiting = True  # may still land
+                continue
+            filled, price = shown[cid]
+            if not filled:
+                continue  # landed and took nothing: it can take nothing more
+            mine = sum((abs(leg.qty) for leg in app.ledger.loose.values()
+                        if (leg.venue, leg.symbol) == (venue.key, symbol) and leg.qty * sign > 0
+                        and self._mine_leg(leg)), Decimal(0))
+            price = price or self._mark(venue.key, symbol) or Decimal(0)
+            if filled > mine or not price:
+                waiting = True
+                continue
+            why = f"our order {cid} ({record.tag}) that reached {venue.key} late"
+            self.absorb_late_close(venue.key, symbol, DIRECTION[record.side] * filled, price, why)
+            self.book.unwatch(cid)
+            self.book.save()
+        if waiting and ORDER_OPTIONS[venue.key][2]:
+            return app.ledger.expected_positions().get((venue.key, symbol), Decimal(0)) * sign > 0
+        return waiting
 
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None:
