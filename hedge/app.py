@@ -124,7 +124,11 @@ class App:
         self.budget: RateBudget = AdapterAwareBudget(self.coordinator.rate_budget(  # a cluster: Redis
             cfg.rate_limits, TokenBuckets(cfg.rate_limits, lambda: self.now_ms)), cfg.rate_limits)
         self.risk = Risk(self, self.health, self.book,  # a stop closes through the trader (built below)
-                         lambda *args, **kwargs: self.trader.close_group(*args, **kwargs))
+                         lambda *args, **kwargs: self.trader.close_group(*args, **kwargs),
+                         venue_or_none=lambda key: self.trader.venue_or_none(key), executor=self.executor,
+                         coordinator=self.coordinator, mechanics=lambda key: self.mechanics(key),
+                         event=self.event, stop_openings=self.stop_openings,
+                         measure_exposure=self.measure_exposure, order_in_doubt=self.order_in_doubt)
         # a loose leg stuck on a venue that is out is hedged on one that trades after outage.max_unhedged_s
         self.rehedge = Rehedger(cfg=cfg, health=self.health, book=self.book, risk=self.risk,
                                 executor=self.executor, coordinator=self.coordinator, venues=self.venues,
@@ -160,11 +164,12 @@ class App:
         # (hedge/recovery.py)
         self.late = LateOrders(
             book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
-            venue_or_none=self._venue_or_none, now_ms=lambda: self.now_ms, stop_openings=self.stop_openings,
-            event=self.event, risk=self.risk, top_mid=self.trader.top_mid, taker_bps=self.taker_bps)
+            venue_or_none=self.trader.venue_or_none, now_ms=lambda: self.now_ms,
+            stop_openings=self.stop_openings, event=self.event, risk=self.risk, top_mid=self.trader.top_mid,
+            taker_bps=self.taker_bps)
         self.recovery = Recovery(
             book=self.book, executor=self.executor, coordinator=self.coordinator, health=self.health,
-            venues=self.venues, venue_or_none=self._venue_or_none, positions=self.venue_positions,
+            venues=self.venues, venue_or_none=self.trader.venue_or_none, positions=self.venue_positions,
             stop_openings=self.stop_openings, event=self.event, top_mid=self.trader.top_mid,
             taker_bps=self.taker_bps, risk=self.risk, count_late_fills=self.late.count_late_fills,
             complete_late=self.late.complete_late, complete_rehedge=self.rehedge.complete)
@@ -172,7 +177,7 @@ class App:
         self.reconciler: Reconciler = Reconciler(
             cfg=cfg, now_ms=lambda: self.now_ms, book=self.book, executor=self.executor,
             coordinator=self.coordinator, health=self.health, venues=self.venues,
-            venue_or_none=self._venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
+            venue_or_none=self.trader.venue_or_none, gate=self.gate, recover=self.recovery.recover_orders,
             young_landed=self.late.young_landed, close_late_fills=self.late.close_late_fills,
             book_landed_late_closes=self.late.book_landed_late_closes, vanished=self.risk._vanished,
             measured=self._positions_read, log=api.log, event=self.event)
@@ -402,7 +407,7 @@ class App:
             if function == MARKET or self.now_ms < self._next_probe_ms.get((key, function), 0):
                 continue
             self._next_probe_ms[(key, function)] = self.now_ms + PROBE_INTERVAL_MS
-            venue = self._venue_or_none(key)
+            venue = self.trader.venue_or_none(key)
             if venue is None:
                 continue
             if function == ORDERS:
@@ -502,7 +507,7 @@ class App:
     def remote_order_log(self, node: str, venue: str, log_type: int, price: float, amount: float,
                          text: str) -> None:
         """Another node's order event, written into this robot's order log (the whole account shows)."""
-        target = self._venue_or_none(venue)
+        target = self.trader.venue_or_none(venue)
         log = getattr(target.exchange, "Log", None) if target is not None else None
         if log is not None:
             log(log_type, price, amount, f"[node {node}] {text}")
@@ -593,14 +598,6 @@ class App:
                    f"{self.cfg.status_interval_s} s) at that moment's unit NAV")
         self._next_status_ms = self.now_ms
 
-    def _venue_or_none(self, key: str) -> Venue | None:
-        return next((v for v in self.venues if v.key == key), None)
-
-    def _venue(self, key: str) -> Venue:
-        for venue in self.venues:
-            if venue.key == key:
-                return venue
-        raise KeyError(key)
 
 
 def _budget_reader(exchange: Any) -> Callable[[], Any]:

@@ -64,7 +64,7 @@ from hedge.venues.base import Side
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedge.book import Book, LedgerView
+    from hedge.book import Book
     from hedge.cluster.base import Coordinator
     from hedge.config import HedgeConfig
     from hedge.execution import Executor
@@ -150,9 +150,9 @@ def _isolated_margin(info: Any) -> tuple[bool, Decimal | None]:
 
 
 class RiskHost(Protocol):
-    """What Risk reads and calls of its host (the App): its venues, ledger, market and executor, and the
-    few actions a stop or a recovery takes beyond its own orders. Read at each use, not at construction:
-    the market and the venues are bound at start, and tools/chaos.py patches refresh_account on the class."""
+    """What Risk reads of its host (the App) at each use, not at construction: the parameters and the turn's
+    clock, the venues and the market (bound at start), the trading state, and refresh_account (tools/chaos.py
+    patches it on the class)."""
 
     @property
     def cfg(self) -> HedgeConfig: ...
@@ -163,22 +163,8 @@ class RiskHost(Protocol):
     @property
     def market(self) -> Market | None: ...
     @property
-    def ledger(self) -> LedgerView: ...
-    @property
-    def executor(self) -> Executor: ...
-    @property
-    def coordinator(self) -> Coordinator: ...
-    @property
     def state(self) -> TradingState: ...
-    @property
-    def mechanics(self) -> Callable[[str], VenueMechanics]: ...
-    def event(self, text: str, level: str = "info") -> None: ...
-    def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None: ...
-    def measure_exposure(self) -> None: ...
     def refresh_account(self, key: str) -> None: ...
-    def order_in_doubt(self, venue: str, symbol: str) -> bool: ...
-    def _venue_or_none(self, key: str) -> Venue | None: ...
-    def _venue(self, key: str) -> Venue: ...
 
 
 class CloseGroup(Protocol):
@@ -193,12 +179,24 @@ class Risk:
     """Tiered stops and outage handling for one host (reads its ledger, market and executor); a stop closes
     pairs through close_group (the trader's)."""
 
-    def __init__(self, app: RiskHost, health: VenueHealth, book: Book, close_group: CloseGroup) -> None:
+    def __init__(self, app: RiskHost, health: VenueHealth, book: Book, close_group: CloseGroup, *,
+                 venue_or_none: Callable[[str], Venue | None], executor: Executor, coordinator: Coordinator,
+                 mechanics: Callable[[str], VenueMechanics], event: Callable[..., None],
+                 stop_openings: Callable[..., None], measure_exposure: Callable[[], None],
+                 order_in_doubt: Callable[[str, str], bool]) -> None:
         self.app = app
         self.close_group = close_group
+        self.venue_or_none = venue_or_none  # a key's bound venue (the trader's lookup), None if not bound
+        self.executor = executor
+        self.coordinator = coordinator
+        self.mechanics = mechanics  # each venue's mechanics, this account's own where read at start
+        self.event = event
+        self.stop_openings = stop_openings
+        self.measure_exposure = measure_exposure
+        self.order_in_doubt = order_in_doubt
         self.cfg = app.cfg.stops
         self.health = health
-        self.book = book  # the ledger's writer (reads go through app.ledger)
+        self.book = book  # the ledger's writer (reads go through self.book.ledger)
         self.views: dict[str, VenueRisk] = {}
         self.stops_fired: list[int] = [0] * len(self.cfg.levels)  # per level, in order
         self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a loose leg was closed
@@ -217,12 +215,18 @@ class Risk:
         self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
 
+    def venue(self, key: str) -> Venue:
+        venue = self.venue_or_none(key)
+        if venue is None:
+            raise KeyError(key)
+        return venue
+
     # --- ownership (a cluster: each node protects the units it holds) ---
     @property
     def pending(self) -> dict[tuple[str, str], LooseLeg]:
         """The loose legs per (venue, symbol), every unit's together (one average price)."""
         out: dict[tuple[str, str], LooseLeg] = {}
-        for leg in self.app.ledger.loose.values():
+        for leg in self.book.ledger.loose.values():
             held = out.get((leg.venue, leg.symbol))
             if held is None:
                 out[(leg.venue, leg.symbol)] = leg
@@ -236,22 +240,21 @@ class Risk:
         """This node binds the unit's venues and may cut its risk now (it holds the unit's lease)."""
         if unit is None:
             return True
-        app = self.app
-        bound = all(app._venue_or_none(v) is not None for v in unit.venues)
-        return bound and app.coordinator.may_protect(unit)
+        bound = all(self.venue_or_none(v) is not None for v in unit.venues)
+        return bound and self.coordinator.may_protect(unit)
 
     @staticmethod
     def _unit(leg: LooseLeg) -> Unit | None:
         return Unit.parse(leg.unit) if leg.unit else None
 
     def _mine_leg(self, leg: LooseLeg) -> bool:
-        return self.app._venue_or_none(leg.venue) is not None and self._mine(self._unit(leg))
+        return self.venue_or_none(leg.venue) is not None and self._mine(self._unit(leg))
 
     @contextmanager
     def _single_leg(self, unit: Unit | None, venue: str, symbol: str) -> Iterator[bool]:
         """Inside: orders are journaled under `unit` (fenced by its lease) and this node holds the execution
         lock of the venue-symbol (in a cluster). False: another node is trading it now; send nothing."""
-        coordinator = self.app.coordinator
+        coordinator = self.coordinator
         with coordinator.acting(unit), coordinator.exclusive([(venue, symbol)]) as free:
             yield free
 
@@ -259,7 +262,7 @@ class Risk:
         """In a cluster, refresh the shared book (another node may have booked since this turn began) and
         say whether the venue-symbol can be compared with it now (no other node's execution journaled
         there). Called holding the venue-symbol's execution lock. With Redis away: the book as known."""
-        coordinator = self.app.coordinator
+        coordinator = self.coordinator
         if not coordinator.shared:
             return True
         self.book.refresh()
@@ -341,7 +344,7 @@ class Risk:
         if notional is not None and mark > 0:
             return notional / mark
         try:
-            mechanics = self.app.mechanics(venue)
+            mechanics = self.mechanics(venue)
             return None if mechanics.is_estimated(key) else amount * mechanics.spec(key).contract_size
         except (KeyError, ValueError):
             return None
@@ -409,14 +412,14 @@ class Risk:
                 view.priced_by[pair] = UNVALUED
                 if key not in self._unvalued:
                     self._unvalued[key] = self.app.now_ms
-                    self.app.event(
+                    self.event(
                         f"{view.venue} {pair}: no price fresher than {self.app.cfg.max_book_age_ms} ms (own "
                         "book, the venue's mark, other venues' books); risk counts it at the first stop "
                         "level, one level deeper for every stops.retry_s it stays so", "critical")
                 moved.append(pos)
                 continue
             if self._unvalued.pop(key, None) is not None:
-                self.app.event(f"{view.venue} {pair}: valued again (at the {found[1]})", "warn")
+                self.event(f"{view.venue} {pair}: valued again (at the {found[1]})", "warn")
             mark, source = found
             view.priced_by[pair] = source
             if source != BOOK:
@@ -502,7 +505,7 @@ class Risk:
         if not view.positions:
             return
         try:
-            mechanics = self.app.mechanics(venue)
+            mechanics = self.mechanics(venue)
             # isolated positions (margin given) are liquidated on their own margin; the cross ones share
             # the wallet less those margins
             shared = tuple(p for p in view.positions if p.margin is None)
@@ -566,7 +569,7 @@ class Risk:
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
             self._said.add((venue, kind))
-            self.app.event(text, "warn")
+            self.event(text, "warn")
 
     def remark(self, venue: str) -> VenueRisk | None:
         """Re-evaluate a venue's cached positions at the freshest prices (`price`; no request)."""
@@ -707,22 +710,22 @@ class Risk:
             where += f"; UNVALUED for {(app.now_ms - blind) // 1000} s (no fresh price)"
         leverage = view.leverage
         reason = f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
-        pairs = [p for p in app.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)]
+        pairs = [p for p in self.book.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)]
         own = [p for p in pairs if self._mine(Unit.of_pair(p))]
-        legs = [leg for leg in app.ledger.loose.values() if leg.venue == venue.key]
+        legs = [leg for leg in self.book.ledger.loose.values() if leg.venue == venue.key]
         own_legs = [leg for leg in legs if self._mine_leg(leg)]
         if not own and not own_legs and (pairs or legs):
             # every pair and loose leg on the venue is in another node's unit: its owner stops it
             if self._not_ours.get(venue.key) != index:
                 self._not_ours[venue.key] = index
-                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}); its pairs are in units "
+                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}); its pairs are in units "
                           "other nodes hold: each stops its own")
             return
         if not pairs and not legs:  # e.g. only positions that are not ours: nothing a stop could close
             if self._not_ours.get(venue.key) != index:
                 self._not_ours[venue.key] = index
                 foreign = ", ".join(sorted(view.foreign)) or "-"
-                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but it holds no pair or "
+                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but it holds no pair or "
                           f"loose leg of ours (not ours: {foreign})", "critical")
             return
         self._not_ours.pop(venue.key, None)
@@ -736,11 +739,11 @@ class Risk:
         if blocked is not None:
             if self._blocked.get(venue.key) != (index, blocked):  # said once per level, not every retry
                 self._blocked[venue.key] = (index, blocked)
-                app.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but {blocked}", "critical")
+                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but {blocked}", "critical")
             return
         self._blocked.pop(venue.key, None)
         self.stops_fired[index] += 1
-        app.event(
+        self.event(
             f"STOP level {index + 1}{' EMERGENCY' if level.emergency else ''} on {venue.key}: {reason} "
             f"(level at {level.distance_pct}%); closing {level.close_fraction * 100:g}% of its pairs",
             "critical" if level.emergency else "warn",
@@ -760,7 +763,7 @@ class Risk:
                 if done:
                     closed.append(done)
         closed += self._close_pending(venue.key, level, index)
-        app.event(
+        self.event(
             f"STOP level {index + 1} on {venue.key} done: "
             + ("; ".join(closed) if closed else "nothing could be closed"),
             "critical" if level.emergency or not closed else "warn",
@@ -779,9 +782,8 @@ class Risk:
         threatened: str,
         other: str,
     ) -> str | None:
-        app = self.app
         total = sum((p.qty for p in group), Decimal(0))
-        long_venue, short_venue = app._venue(long_key), app._venue(short_key)
+        long_venue, short_venue = self.venue(long_key), self.venue(short_key)
         qty = self._quantity(total, level.close_fraction, symbol, long_venue, short_venue)
         tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
@@ -789,7 +791,7 @@ class Risk:
             # its leg did not close at an earlier attempt: the hedge is closed only for what it closes now
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
                                      f"{threatened} left its last close undone")
-        if app.order_in_doubt(other, symbol):  # settled by recovery first: nothing may be sent there now
+        if self.order_in_doubt(other, symbol):  # settled by recovery first: nothing may be sent there now
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
                                      f"an order on {other} {symbol} is in doubt")
         if self.health.can_trade(other):
@@ -801,7 +803,7 @@ class Risk:
     def _refused_here(self, venue: str, symbol: str, long_leg: bool) -> bool:
         """A loose leg on the side of the pairs' leg there: a close of that leg did not go through (refused,
         in doubt) while its hedge closed. Closing both again would strip the hedge once more."""
-        held = self.app.ledger.loose_positions().get((venue, symbol), Decimal(0))
+        held = self.book.ledger.loose_positions().get((venue, symbol), Decimal(0))
         return held > 0 if long_leg else held < 0
 
     def _quantity(self, total: Decimal, fraction: Decimal, symbol: str, *venues: Venue) -> Decimal:
@@ -843,9 +845,8 @@ class Risk:
     def _close_alone_locked(self, symbol: str, group: list[HedgePair], qty: Decimal, tag: str,
                             threatened: str, other: str, band: Decimal | None, unit: Unit,
                             why: str) -> str | None:
-        app = self.app
-        venue = app._venue(threatened)
-        current = app.executor.position(venue, symbol)
+        venue = self.venue(threatened)
+        current = self.executor.position(venue, symbol)
         if current is None:
             return None
         long_leg = group[0].long_venue == threatened
@@ -856,11 +857,11 @@ class Risk:
         side = "closebuy" if long_leg else "closesell"
         limit = self._limit(venue, symbol, side, band)
         try:
-            fills = app.executor.move_position(
+            fills = self.executor.move_position(
                 venue, symbol, current, current - sign * qty, f"{tag}:{threatened}", limit=limit
             )
         except LegOutcomeUnknown as exc:
-            app.stop_openings(str(exc), {(threatened, symbol)})
+            self.stop_openings(str(exc), {(threatened, symbol)})
             return None
         self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
@@ -884,13 +885,13 @@ class Risk:
                                                   OUTAGE))
             left -= part
         self.book.save()
-        app.event(
+        self.event(
             f"{tag}: closed {moved} {symbol} on {threatened} alone ({why}); the hedge leg "
             f"on {other} is loose ({held.qty if held else Decimal(0):+f}) and net exposure of "
             f"{symbol} is that leg until {other} closes it",
             "critical",
         )
-        app.measure_exposure()
+        self.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
 
     def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
@@ -904,12 +905,12 @@ class Risk:
         self.book.add_loose(leg)
         self._next_loose_ms.pop(leg.key, None)
         self._loose_failures.pop(leg.key, None)
-        self.app.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
+        self.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
                        "reduce-only", "warn")
 
     def has_loose_leg(self, venue: str, symbol: str) -> bool:
         """Any node's loose leg on the venue-symbol (a new leg there would net with it)."""
-        return any(leg.venue == venue and leg.symbol == symbol for leg in self.app.ledger.loose.values())
+        return any(leg.venue == venue and leg.symbol == symbol for leg in self.book.ledger.loose.values())
 
     def settle_loose(self) -> None:
         """Close the loose legs of this node's units on venues that can trade: what an unequal execution
@@ -922,9 +923,9 @@ class Risk:
         self._consolidate_loose()
         # an execution in doubt there: its unbooked fills would read as part of the leg (recovery first);
         # anywhere else a leg is closed now, not held for as long as another venue cannot be asked
-        in_doubt = {(record.venue, record.symbol) for record in app.ledger.orders.values()}
-        for key in sorted(app.ledger.loose):
-            first = app.ledger.loose.get(key)
+        in_doubt = {(record.venue, record.symbol) for record in self.book.ledger.orders.values()}
+        for key in sorted(self.book.ledger.loose):
+            first = self.book.ledger.loose.get(key)
             venue = key[0]
             if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
                 continue  # an outage's legs are settled by recover() first
@@ -934,13 +935,13 @@ class Risk:
                 continue
             progress = doubted = False
             for _ in range(LOOSE_ORDERS_PER_TURN):
-                leg = app.ledger.loose.get(key)
+                leg = self.book.ledger.loose.get(key)
                 if leg is None:
                     break
                 self._settle_pending(leg, leg.qty, "loose", final=True, level="warn")
                 doubted = self._landing or any((record.venue, record.symbol) == (venue, key[1])
-                                               for record in app.ledger.orders.values())
-                left = app.ledger.loose.get(key)
+                                               for record in self.book.ledger.orders.values())
+                left = self.book.ledger.loose.get(key)
                 if left is not None and left.qty == leg.qty:
                     break  # nothing taken: the venue refuses, the book is empty, or a close may still land
                 progress = True
@@ -967,9 +968,8 @@ class Risk:
         two legs of one lot each cannot be closed on a book that fills half of each order, their sum can;
         and a long and a short there cancel without an order (the difference of their booked prices is
         realized)."""
-        app = self.app
         groups: dict[tuple[str, str, str], list[LooseLeg]] = {}
-        for leg in app.ledger.loose.values():
+        for leg in self.book.ledger.loose.values():
             if self._mine_leg(leg):
                 groups.setdefault((leg.venue, leg.symbol, leg.origin), []).append(leg)
         changed = False
@@ -979,7 +979,7 @@ class Risk:
             legs.sort(key=lambda leg: leg.key)
             target = legs[0]
             for leg in legs[1:]:
-                held = app.ledger.loose.get(target.key)
+                held = self.book.ledger.loose.get(target.key)
                 self.book.set_loose(leg, Decimal(0))
                 moved = replace(leg, unit=target.unit, pair_id=target.pair_id)
                 changed = True
@@ -1006,7 +1006,7 @@ class Risk:
     def _close_pending(self, venue: str, level: StopLevel, index: int) -> list[str]:
         """This node's loose legs on the threatened venue are closed by the same level (no hedge there)."""
         done = []
-        for key, leg in sorted(self.app.ledger.loose.items()):
+        for key, leg in sorted(self.book.ledger.loose.items()):
             if key[0] == venue and self._mine_leg(leg):
                 part = leg.qty if level.close_fraction >= 1 else leg.qty * level.close_fraction
                 result = self._settle_pending(leg, part, f"stop{index + 1}")
@@ -1031,7 +1031,7 @@ class Risk:
         the price the venue reports for its liquidation order, or at an unknown price (no result, a critical
         event) when it reports none (never a computed price)."""
         self._busy = self._landing = False
-        venue = self.app._venue_or_none(leg.venue)
+        venue = self.venue_or_none(leg.venue)
         if venue is None or not self.health.can_trade(leg.venue) or not self._mine_leg(leg):
             return None
         with self._single_leg(self._unit(leg), leg.venue, leg.symbol) as free:
@@ -1041,7 +1041,7 @@ class Risk:
             # an earlier close of it may still land: none is sent until that one is seen (and booked off the
             # leg here) or can no longer land
             self._landing = self._closes_landing(venue, leg.symbol, 1 if leg.qty > 0 else -1)
-            now = self.app.ledger.loose.get(leg.key)  # as the shared book says now
+            now = self.book.ledger.loose.get(leg.key)  # as the shared book says now
             if now is None or self._landing:
                 return None
             if abs(part) > abs(now.qty):
@@ -1050,17 +1050,17 @@ class Risk:
 
     def _settle_locked(self, venue: Venue, leg: LooseLeg, part: Decimal, tag: str, final: bool, level: str
                        ) -> str | None:
-        app = self.app
-        current = app.executor.position(venue, leg.symbol)
+        current = self.executor.position(venue, leg.symbol)
         if current is None:
             return None
         sign = 1 if leg.qty > 0 else -1
         step = venue.specs[leg.symbol].base_step
         part = floor_to_step(abs(part), step) * sign
-        others = sum((other.qty for other in app.ledger.loose.values()
+        others = sum((other.qty for other in self.book.ledger.loose.values()
                       if (other.venue, other.symbol) == (leg.venue, leg.symbol) and other.key != leg.key),
                      Decimal(0))
-        extra = current - app.ledger.expected_positions().get((leg.venue, leg.symbol), Decimal(0)) - others
+        expected = self.book.ledger.expected_positions().get((leg.venue, leg.symbol), Decimal(0))
+        extra = current - expected - others
         held = extra if extra * sign > 0 else Decimal(0)  # what the venue holds beyond pairs and other legs
         closable = min(abs(part), abs(held)) * sign
         moved = Decimal(0)
@@ -1068,11 +1068,11 @@ class Risk:
         fees = Decimal(0)
         if closable:
             try:
-                fills = app.executor.move_position(
+                fills = self.executor.move_position(
                     venue, leg.symbol, current, current - closable, f"{tag}:pending"
                 )
             except LegOutcomeUnknown as exc:
-                app.stop_openings(str(exc), {(leg.venue, leg.symbol)})
+                self.stop_openings(str(exc), {(leg.venue, leg.symbol)})
                 return None
             # only this close's orders: a loose leg's close elsewhere (same tag) may be in doubt, journaled
             self.book.clear_orders(f"{tag}:pending", {cid for fill in fills for cid in fill.client_ids})
@@ -1086,7 +1086,7 @@ class Risk:
             vanished = leg.qty - held
             liq = self._reported_liquidation(leg.venue, leg.symbol, leg.qty > 0, abs(vanished))
             if liq is None:
-                app.event(f"{tag}: {vanished:+f} {leg.symbol} of the loose leg on {leg.venue} is gone and "
+                self.event(f"{tag}: {vanished:+f} {leg.symbol} of the loose leg on {leg.venue} is gone and "
                           "the venue reports no liquidation order: its price is UNKNOWN, no result "
                           "booked for it (the account's equity holds the real one)", "critical")
             pnl += vanished * ((liq or leg.price) - leg.price)
@@ -1105,8 +1105,8 @@ class Risk:
             + (f", {vanished:+f} no longer held (liquidated?)" if vanished else "")
             + f": unplanned {pnl:+.2f} USDT"
         )
-        app.event(text, level)
-        app.measure_exposure()
+        self.event(text, level)
+        self.measure_exposure()
         return text
 
     def _closes_landing(self, venue: Venue, symbol: str, sign: int) -> bool:
@@ -1121,13 +1121,13 @@ class Risk:
         nothing waits: a late landing can then take only what is loose, never a pair's leg (the venue cuts a
         reduce-only order to the position), and what it takes is booked as above."""
         app = self.app
-        horizon = LATE_LANDING_SETTLES * app.executor.settle_ms(venue.key)
-        doubt = {cid: record for cid, record in app.ledger.watch.items()
+        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(venue.key)
+        doubt = {cid: record for cid, record in self.book.ledger.watch.items()
                  if (record.venue, record.symbol) == (venue.key, symbol) and DIRECTION[record.side] * sign < 0
                  and app.now_ms < record.sent_ms + horizon}
         if not doubt:
             return False
-        shown = app.executor.late_fills(venue, symbol, doubt)
+        shown = self.executor.late_fills(venue, symbol, doubt)
         waiting = False
         for cid, record in sorted(doubt.items()):
             if cid not in shown:
@@ -1136,7 +1136,7 @@ class Risk:
             filled, price = shown[cid]
             if not filled:
                 continue  # landed and took nothing: it can take nothing more
-            mine = sum((abs(leg.qty) for leg in app.ledger.loose.values()
+            mine = sum((abs(leg.qty) for leg in self.book.ledger.loose.values()
                         if (leg.venue, leg.symbol) == (venue.key, symbol) and leg.qty * sign > 0
                         and self._mine_leg(leg)), Decimal(0))
             price = price or self._mark(venue.key, symbol) or Decimal(0)
@@ -1148,13 +1148,13 @@ class Risk:
             self.book.unwatch(cid)
             self.book.save()
         if waiting and ORDER_OPTIONS[venue.key][2]:
-            return app.ledger.expected_positions().get((venue.key, symbol), Decimal(0)) * sign > 0
+            return self.book.ledger.expected_positions().get((venue.key, symbol), Decimal(0)) * sign > 0
         return waiting
 
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None:
         """The price venue_key reports for the liquidation (or ADL) orders that closed our leg there."""
-        venue = self.app._venue_or_none(venue_key)
+        venue = self.venue_or_none(venue_key)
         reader = getattr(venue.exchange, "GetHistoryOrders", None) if venue is not None else None
         if venue is None or reader is None or symbol not in venue.specs:
             return None
@@ -1165,20 +1165,19 @@ class Risk:
         """A venue is back: settle this node's loose legs there, then close the equal quantity of any leg
         that vanished there (liquidated while unreachable) on the hedging venues. False = try again later.
         In a cluster each node does this for its own units (the share of what vanished that falls on them)."""
-        app = self.app
-        venue = app._venue_or_none(venue_key)
+        venue = self.venue_or_none(venue_key)
         if venue is None or not self.health.can_trade(venue_key):
             return False
-        for key, leg in sorted(app.ledger.loose.items()):
+        for key, leg in sorted(self.book.ledger.loose.items()):
             if key[0] == venue_key and self._mine_leg(leg):
                 self._settle_pending(leg, leg.qty, "recover", final=True)
-        if any(leg.venue == venue_key and self._mine_leg(leg) for leg in app.ledger.loose.values()):
+        if any(leg.venue == venue_key and self._mine_leg(leg) for leg in self.book.ledger.loose.values()):
             return False
-        coordinator = app.coordinator
+        coordinator = self.coordinator
         mark = self.book.refresh() if coordinator.shared else None
         found: dict[str, Decimal] = {}
         for symbol in sorted(venue.specs):
-            position = app.executor.position(venue, symbol)
+            position = self.executor.position(venue, symbol)
             if position is None:
                 return False
             found[symbol] = position
@@ -1187,7 +1186,7 @@ class Risk:
         busy = coordinator.busy_keys()
         if any((venue_key, symbol) in busy for symbol in found):
             return False  # another node is between the legs of an execution there
-        held = app.ledger.held_positions()
+        held = self.book.ledger.held_positions()
         for symbol, position in found.items():
             expected = held.get((venue_key, symbol), Decimal(0))
             if expected == 0 or position * expected < 0 or abs(position) >= abs(expected):
@@ -1202,7 +1201,7 @@ class Risk:
         may still be in the air) is what it closed: book that part of the leg at the price the venue reports,
         trading nothing. Returns the base absorbed (the rest took a pair's leg: its hedge is closed)."""
         absorbed = Decimal(0)
-        for _key, leg in sorted(self.app.ledger.loose.items()):
+        for _key, leg in sorted(self.book.ledger.loose.items()):
             left = abs(signed) - absorbed
             if left <= 0:
                 break
@@ -1218,7 +1217,7 @@ class Risk:
             self.book.save()
             self.unplanned_pnl += pnl
             absorbed += part
-            self.app.event(f"late: loose leg {symbol} on {venue_key} ({leg.qty:+f} booked at "
+            self.event(f"late: loose leg {symbol} on {venue_key} ({leg.qty:+f} booked at "
                            f"{leg.price:.2f}) closed {part * sign:+f} at {price} by {why}: "
                            f"unplanned {pnl:+.2f} USDT", "warn")
         return absorbed
@@ -1229,8 +1228,7 @@ class Risk:
         legs. What vanished is laid on the pairs newest first (the same on every node of a cluster, which
         all read the one shared ledger); this node closes the shares that fall on its own units.
         closed_by: (price, why) when we know what closed it (our own order that reached the venue late)."""
-        app = self.app
-        long_leg = app.ledger.held_positions().get((venue_key, symbol), Decimal(0)) > 0
+        long_leg = self.book.ledger.held_positions().get((venue_key, symbol), Decimal(0)) > 0
         liq: Decimal | None
         if closed_by is not None:
             liq, source = closed_by
@@ -1241,7 +1239,7 @@ class Risk:
                       "gone leg (booked at its entry price); the account's equity holds the real one")
         shares: list[tuple[HedgePair, Decimal]] = []
         left = missing
-        for pair in sorted((p for p in app.ledger.pairs.values()
+        for pair in sorted((p for p in self.book.ledger.pairs.values()
                             if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)),
                            key=lambda p: -p.id):
             if left <= 0:
@@ -1251,11 +1249,11 @@ class Risk:
         mine = [(pair, part) for pair, part in shares if self._mine(Unit.of_pair(pair))]
         others = ", ".join(f"#{pair.id}" for pair, part in shares if (pair, part) not in mine)
         if not mine:
-            app.event(f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the "
+            self.event(f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the "
                       f"pairs that lost it ({others}) are in units other nodes hold: their owners close them",
                       "warn")
             return
-        app.event(
+        self.event(
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the legs "
             f"were liquidated, auto-deleveraged or closed on {venue_key} without us (booked at "
             f"{'its entry price' if liq is None else f'{liq:.2f}'}, {source}); "
@@ -1271,7 +1269,7 @@ class Risk:
             if self._close_vanished_part(venue_key, symbol, pair, part, liq) is None:
                 stuck.add(other_key)
         self.book.save()
-        app.measure_exposure()
+        self.measure_exposure()
 
     def _close_vanished_part(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
                              liq: Decimal | None) -> bool | None:
@@ -1284,7 +1282,7 @@ class Risk:
         order now (down, or an order's outcome unknown there)."""
         left, moved = part, False
         for _ in range(LOOSE_ORDERS_PER_TURN):
-            current = self.app.ledger.pairs.get(pair.id)
+            current = self.book.ledger.pairs.get(pair.id)
             if current is None or left <= 0:
                 break
             result = self._close_vanished(venue_key, symbol, current, left, liq)
@@ -1304,18 +1302,17 @@ class Risk:
         `liq`. Returns how much of `part` is booked gone (0: nothing there to close, or the order filled
         nothing) and whether the order filled only in part (the rest may be taken by another order); None
         when that venue cannot take an order now (cannot trade, or the order's outcome is unknown)."""
-        app = self.app
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
-        other = app._venue(other_key)
-        current = app.executor.position(other, symbol)
+        other = self.venue(other_key)
+        current = self.executor.position(other, symbol)
         if current is None or not self.health.can_trade(other_key):
-            app.event(f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair #{pair.id} "
-                      "stays open until it can", "error")
+            self.event(f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair "
+                       f"#{pair.id} stays open until it can", "error")
             return None
         other_sign = 1 if pair.long_venue == other_key else -1
         available = abs(current) if current * other_sign > 0 else Decimal(0)
         if available < part:  # the hedge shrank too (ADL, liquidation): close what is there, not across zero
-            app.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {part} "
+            self.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {part} "
                       f"to close for pair #{pair.id}; closing {available} reduce-only", "error")
             part = available
         if part <= 0:
@@ -1329,18 +1326,18 @@ class Risk:
         fills: list[LegFill] = []
         if order > 0:
             try:
-                with app.coordinator.acting(Unit.of_pair(pair)):
-                    fills = app.executor.move_position(
+                with self.coordinator.acting(Unit.of_pair(pair)):
+                    fills = self.executor.move_position(
                         other, symbol, current, current - other_sign * order, f"recover#{pair.id}"
                     )
             except LegOutcomeUnknown as exc:
-                app.stop_openings(str(exc), {(other_key, symbol)})
+                self.stop_openings(str(exc), {(other_key, symbol)})
                 return None
             self.book.clear_orders(f"recover#{pair.id}")
         moved = sum((f.filled for f in fills), Decimal(0))
         if order > 0 and moved <= 0:
             self.book.save()
-            app.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
+            self.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
                       "tried again at the next look", "error")
             return Decimal(0), False
         gone = part if moved >= part else moved
@@ -1357,7 +1354,7 @@ class Risk:
                                unit=Unit.of_pair(pair))
         self.book.save()
         self.unplanned_pnl += pnl
-        app.event(
+        self.event(
             f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
             f"{exit_price}, {venue_key} leg gone at "
             f"{'an UNKNOWN price, not booked' if liq is None else f'{liq:.2f} as the venue reports'}): "
@@ -1376,7 +1373,7 @@ class Risk:
         The cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so
         when the other venue answers, its leg is traded back if it filled after all; nothing is cut twice."""
         groups: dict[str, list[OrderRecord]] = {}
-        for record in self.app.ledger.orders.values():
+        for record in self.book.ledger.orders.values():
             tag = record.tag.removeprefix(UNHEDGED_CUT)
             if tag.startswith(OPENING_TAG):
                 groups.setdefault(tag, []).append(record)
@@ -1389,7 +1386,7 @@ class Risk:
 
     def _bound_unhedged(self, tag: str, records: list[OrderRecord]) -> None:
         app = self.app
-        unit = app.coordinator.unit_of_order(records[0].client_id)
+        unit = self.coordinator.unit_of_order(records[0].client_id)
         # an order on a venue that answers is settled now: one sent after the dying venue's was never settled
         # (that venue's settle raised first), and recovery stops at the dying venue's record
         records = [self._settled(record, unit) for record in records]
@@ -1426,12 +1423,12 @@ class Risk:
     def _settled(self, record: OrderRecord, unit: Unit | None) -> OrderRecord:
         """The record after one lookup when its venue answers (journaled by the executor), else as it is. One
         lookup, no settle wait: this runs every turn, before the stops (absence is proved over turns)."""
-        venue = self.app._venue_or_none(record.venue)
+        venue = self.venue_or_none(record.venue)
         if record.terminal or venue is None or not self.health.can_trade(record.venue):
             return record
         if not self._mine(unit):
             return record
-        return self.app.executor.resolve(venue, record)
+        return self.executor.resolve(venue, record)
 
     def _cut_unhedged(self, tag: str, venue_key: str, symbol: str, qty: Decimal, unit: Unit | None,
                       why: str) -> bool:
@@ -1439,18 +1436,17 @@ class Risk:
         there and never beyond it: reduce-only, or across zero only when the opening had crossed it (what it
         closed of other pairs' legs is their hedge, restored). False: stop here (an order in doubt halted
         the book)."""
-        app = self.app
-        venue = app._venue_or_none(venue_key)
+        venue = self.venue_or_none(venue_key)
         if venue is None or not self._mine(unit):
             return True
         with self._single_leg(unit, venue_key, symbol) as free:
             if not free or not self._coherent(venue_key, symbol):
                 return True
-            current = app.executor.position(venue, symbol)
+            current = self.executor.position(venue, symbol)
             if current is None:
                 return True
             sign = 1 if qty > 0 else -1
-            excess = (current - app.ledger.held_positions().get((venue_key, symbol), Decimal(0))) * sign
+            excess = (current - self.book.ledger.held_positions().get((venue_key, symbol), Decimal(0))) * sign
             amount = floor_to_step(min(abs(qty), excess), venue.specs[symbol].base_step)
             if amount <= 0:
                 self._say(venue_key, f"uncut:{tag}", f"{tag}: {qty:+f} {symbol} on {venue_key} is unhedged "
@@ -1458,20 +1454,20 @@ class Risk:
                           "loose legs there: nothing to cut")
                 return True
             try:
-                fills = app.executor.move_position(venue, symbol, current, current - sign * amount,
+                fills = self.executor.move_position(venue, symbol, current, current - sign * amount,
                                                    UNHEDGED_CUT + tag)
             except LegOutcomeUnknown as exc:
-                app.stop_openings(str(exc), {(venue_key, symbol)})
+                self.stop_openings(str(exc), {(venue_key, symbol)})
                 return False
         self.book.save()  # the cut's orders stay journaled: recovery nets them with the opening
         moved = sum((f.filled for f in fills), Decimal(0))
         price = fills[0].avg_price if fills and fills[0].avg_price else None
-        app.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while the other leg is in doubt; {why}: "
+        self.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while the other leg is in doubt; {why}: "
                   f"cut {-sign * moved:+f} reduce-only" + (f" at {price}" if price else "")
                   + ("" if moved == amount else f" (of {amount}; the rest at the next turn)"), "critical")
-        app.measure_exposure()
+        self.measure_exposure()
         return True
 
     def pending_positions(self) -> dict[tuple[str, str], Decimal]:
         """Signed base the loose legs hold per (venue, symbol), every unit's."""
-        return self.app.ledger.loose_positions()
+        return self.book.ledger.loose_positions()

@@ -108,11 +108,15 @@ class Trader:
     def ledger(self) -> LedgerView:
         return self.book.ledger
 
+    def venue_or_none(self, key: str) -> Venue | None:
+        """The bound venue of a key (the one lookup: risk, recovery and reconcile are given this one)."""
+        return next((v for v in self.venues if v.key == key), None)
+
     def venue(self, key: str) -> Venue:
-        for venue in self.venues:
-            if venue.key == key:
-                return venue
-        raise KeyError(key)
+        venue = self.venue_or_none(key)
+        if venue is None:
+            raise KeyError(key)
+        return venue
 
     # --- market readings ---
     def top_mid(self, key: str, symbol: str) -> Decimal | None:

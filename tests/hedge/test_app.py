@@ -652,7 +652,8 @@ def test_killed_between_a_stops_two_legs_recovery_completes_the_stop_and_never_r
     pair = next(iter(app.ledger.pairs.values()))
     okx.crash_on_send = [True]
     with pytest.raises(BaseException, match="process killed"):
-        app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], tag="stop1",
+        app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                               [pair], tag="stop1",
                                undo=False)
     assert binance.base_position() == 0 and okx.base_position() == D("-0.019")
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge now: only the recovery trades
@@ -845,7 +846,8 @@ def test_a_close_that_reaches_the_venue_after_it_was_proved_absent_is_hedged_and
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)  # no edge, no close: only the late order moves
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     okx.lands_late_ms = [30_000]
-    app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], qty=D("0.009"))
+    app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                           [pair], qty=D("0.009"))
     assert app.ledger.pairs[pair.id].qty == D("0.010") and okx.base_position() == D("-0.010")
     _run(app, runtime, 80)
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
@@ -1135,7 +1137,8 @@ def test_a_late_close_whose_hedge_close_fills_in_part_is_hedged_in_full(fake_exc
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     okx.lands_late_ms = [70_000]
-    app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], qty=D("0.009"))
+    app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                           [pair], qty=D("0.009"))
     binance.fill_ratio = [0.5]
     _run(app, runtime, 200)
     assert okx.base_position() == D("-0.001") and binance.base_position() == D("0.001")
@@ -1160,7 +1163,8 @@ def test_a_late_close_whose_hedge_fills_half_of_each_order_is_hedged_in_the_turn
     okx.books["BTC_USDT"] = (50_000.0, 50_000.5)
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     okx.lands_late_ms = [70_000]
-    app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [pair], qty=D("0.009"))
+    app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                           [pair], qty=D("0.009"))
     binance.fill_ratio = [0.5, 0.5]  # 0.009 fills 0.004, 0.005 fills 0.002, then the book fills the rest
     for _ in range(200):
         _run(app, runtime, 1)
@@ -1188,7 +1192,8 @@ def test_a_late_close_whose_leg_was_booked_loose_reduces_the_loose_leg_not_anoth
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     okx.lands_late_ms = [20_000] + [600_000] * 20  # the loose leg's own closes land only after the test
     okx.fill_ratio = [0.5]  # the close lands half filled
-    app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [app.ledger.pairs[1]])
+    app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                           [app.ledger.pairs[1]])
     _run(app, runtime, 100)
     assert okx.base_position() == D("-0.029") and binance.base_position() == D("0.019")
     assert [(p.id, p.qty) for p in app.ledger.pairs.values()] == [(2, D("0.019"))]
@@ -1213,7 +1218,8 @@ def test_a_loose_legs_close_found_filled_is_booked_when_another_position_is_unex
     binance.books["BTC_USDT"] = (49_990.0, 49_990.5)
     okx.lands_late_ms = [600_000, 3_000]  # the close's okx leg lands after the test, the loose close 3 s late
     okx.fill_ratio = [0.5]  # the loose close fills 0.009 of 0.019
-    app.trader.close_group("BTC_USDT", app._venue("binance"), app._venue("okx"), [app.ledger.pairs[1]])
+    app.trader.close_group("BTC_USDT", app.trader.venue("binance"), app.trader.venue("okx"),
+                           [app.ledger.pairs[1]])
     for _ in range(200):  # the loose leg is closed once the close's own okx leg can no longer land (60 s)
         _run(app, runtime, 1)
         if [s for _, s, _ in okx.sent].count("closesell") == 2:

@@ -425,7 +425,7 @@ def test_seq1_the_mark_is_read_from_each_venues_own_position_payload(info, mark)
 
 
 class _StubApp:
-    """What Risk's evaluation reads of an App: the parameter, each venue's mechanics, events."""
+    """What Risk's evaluation reads of an App (the parameters, the clock) and is given (mechanics, events)."""
 
     def __init__(self) -> None:
         self.cfg = parse_params("{}")
@@ -455,8 +455,12 @@ def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, 
     from hedge.risk import OPEN_MARGIN, Risk, VenueRisk
 
     app = _StubApp()
-    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(LocalCoordinator(), lambda *_: None),
-                close_group=lambda *_args, **_kwargs: D(0))  # never called: no stop is due here
+    coordinator = LocalCoordinator()
+    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(coordinator, lambda *_: None),
+                close_group=lambda *_args, **_kwargs: D(0),  # never called: no stop is due here
+                venue_or_none=lambda _key: None, executor=None, coordinator=coordinator,  # type: ignore[arg-type]
+                mechanics=app.mechanics, event=app.event, stop_openings=lambda *_: None,
+                measure_exposure=lambda: None, order_in_doubt=lambda *_: False)
     positions, pair_of = [], {}
     for (long, hundreds), symbol, price in ((btc, "BTCUSDT", D(60_000)), (eth, "ETHUSDT", D(3_000))):
         if hundreds:

@@ -105,7 +105,7 @@ class Node:
     def book_pair(self, long_key: str, short_key: str, qty: Decimal) -> int:
         """Open one pair through the executor inside the unit (fenced, execution-locked) and book it."""
         app = self.app
-        long_venue, short_venue = app._venue(long_key), app._venue(short_key)
+        long_venue, short_venue = app.trader.venue(long_key), app.trader.venue(short_key)
         assert app.coordinator.may_act(Unit.of(SYMBOL, long_key, short_key))
         price = D(str(long_venue.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
         app.book.use_pair_id(int(app.coordinator.r.incr("risk:pair_id")))  # unique in the cluster
@@ -161,7 +161,7 @@ def test_a_loose_leg_is_counted_by_every_node_and_closed_by_the_adopter_after_it
     # a stop's close (never undone) while okx refuses orders: binance closes, okx's short stays loose
     world.sim.inject("okx", "refuse_orders", world.now() + 45_000)  # outlasts two settle windows
     group = [a.app.ledger.pairs[pair_id]]
-    closed = a.app.trader.close_group(SYMBOL, a.app._venue("binance"), a.app._venue("okx"), group,
+    closed = a.app.trader.close_group(SYMBOL, a.app.trader.venue("binance"), a.app.trader.venue("okx"), group,
                                       tag="stop1", undo=False)
     assert closed == D("0.01") and a.app.ledger.pairs == {}
     leg = a.app.ledger.loose[("okx", SYMBOL, unit.key)]
