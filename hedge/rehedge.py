@@ -26,8 +26,11 @@ as a loose leg on its own venue, closed reduce-only.
 The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
 stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
 venue's legs is sent while one is journaled, nor while one proved absent may still land (LATE_LANDING_SETTLES
-settle windows after its send). Attempts are at most one per settle window (`outage.order_settle_s`); why a
-due leg is not hedged yet is in `waiting` (the Risk tab) and said once per reason.
+settle windows after its send), nor while a close of the leg proved absent may still land on its own venue
+(its landing would take the new pair's leg there; waited for at most LATE_LANDING_SETTLES settle windows
+after the leg began, when that is longer than max_unhedged_s). Attempts are at most one per settle window
+(`outage.order_settle_s`); why a due leg is not hedged yet is in `waiting` (the Risk tab) and said once per
+reason.
 
 Not in a cluster yet: the new pair needs a pair id and a lease the cluster would reserve; there the leg
 stays loose and the status says so.
@@ -125,7 +128,7 @@ class Rehedger:
                 continue
             # an order that may still take effect first (looked at every turn: it sends nothing); then one try
             # per settle window
-            why, level = self._pending(leg), "warn"
+            why, level = self._pending(leg, since), "warn"
             if why is None and now >= self._next_try_ms.get(key, 0):
                 level = "error"
                 self._next_try_ms[key] = now + self.executor.settle_ms(leg.venue)
@@ -223,10 +226,12 @@ class Rehedger:
             return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + ")"
         return self._trade(leg, best[1], side, best[2], best[3], stuck)
 
-    def _pending(self, leg: LooseLeg) -> str | None:
+    def _pending(self, leg: LooseLeg, since: int) -> str | None:
         """An order that may still change what is to be hedged: one of ours on the leg's own venue-symbol in
-        doubt (a close of it), a re-hedge of the venue's legs journaled (recovery settles it), or one proved
-        absent less than LATE_LANDING_SETTLES settle windows after its send (it may still land)."""
+        doubt (a close of it), a close of it there proved absent that may still land (waited for until
+        LATE_LANDING_SETTLES settle windows after the leg began, when that is later than max_unhedged_s), a
+        re-hedge of the venue's legs journaled (recovery settles it), or one proved absent less than
+        LATE_LANDING_SETTLES settle windows after its send (it may still land)."""
         tag = REHEDGE_TAG + leg.venue
         ledger = self.book.ledger
         if self._in_doubt(leg.venue, leg.symbol):
@@ -234,6 +239,19 @@ class Rehedger:
         if any(r.tag == tag for r in ledger.orders.values()):
             return "the re-hedge order sent before is not settled yet (in doubt; recovery settles it first)"
         now = self._now_ms()
+        # a close of the leg (or the lagging leg of the close that left it) proved absent may still reach its
+        # venue for LATE_LANDING_SETTLES settle windows after its send: hedged meanwhile, its landing would
+        # take the new pair's leg there (and the hedge would be traded back, unhedged until that venue is
+        # read). Risk books it off the leg once its venue lists it. Waited for no later than that horizon
+        # after the leg began (the default max_unhedged_s is that long already), so that closes sent while
+        # the leg waits cannot hold its re-hedge for ever.
+        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(leg.venue)
+        if now < since + horizon:
+            for record in ledger.watch.values():
+                if ((record.venue, record.symbol) == (leg.venue, leg.symbol)
+                        and DIRECTION[record.side] * leg.qty < 0 and now < record.sent_ms + horizon):
+                    return (f"a close of it proved absent may still land (our order {record.client_id}, for "
+                            f"{(min(record.sent_ms, since) + horizon - now) // 1000 + 1} s)")
         for record in ledger.watch.values():
             if record.tag == tag and record.symbol == leg.symbol:
                 until = record.sent_ms + LATE_LANDING_SETTLES * self.executor.settle_ms(record.venue)

@@ -186,3 +186,35 @@ def test_a_loose_close_in_doubt_is_not_forgotten_when_another_symbols_loose_clos
     assert app.venue_positions() == {("binance", SYMBOL): PAIR, ("bybit", SYMBOL): -PAIR}
     assert not any("liquidated?" in line or "does not explain" in line or "differ from the ledger" in line
                    for line in sim.logs)
+
+
+def test_a_loose_leg_is_not_rehedged_while_the_close_that_left_it_may_still_land():
+    """outage.max_unhedged_s 30 s, below the LATE_LANDING_SETTLES settle windows (60 s) a proved-absent order
+    may still land in. A close's bybit leg times out (binance's fills), is proved absent, and its rest is a
+    loose leg timed from the close's send; the order reaches bybit 40 s after the call. Before, the leg was
+    re-hedged on binance at 30 s (hedge/rehedge.py: _pending waited for journaled orders, not watched ones);
+    the close then landed on the new pair's bybit leg, and recovery sold binance's 0.02 back (a round trip
+    and 0.02 BTC unhedged until seen). Now the re-hedge waits for that close: it lands, is booked off the
+    loose leg, and binance never trades."""
+    sim = Sim("Futures_Binance", "Futures_Bybit", hours=2)
+    app = sim.app(params=PARAMS[:-1] + ', "outage": {"max_unhedged_s": 30}}')
+    assert app.start()
+    _book_pair(app, sim, str(PAIR))
+    _book_pair(app, sim, str(PAIR))
+    binance, bybit = app.venues
+    first = min(app.ledger.pairs.values(), key=lambda pair: pair.id)
+    sim.world._late_rng.randrange = lambda *_bounds: 40_000
+    sim.world.inject("bybit", "timeout_lands_late", sim.now_ms() + 1_500)
+    app.trader.close_group(SYMBOL, binance, bybit, [first], undo=False)
+    highest = D(0)
+    for _second in range(120):
+        app.tick()
+        position = app.executor.position(binance, SYMBOL)
+        assert position is not None
+        highest = max(highest, position)
+        sim.clock.sleep(1000)
+    assert [e["client_id"] for e in sim.world.late_landings]  # the close's bybit leg landed late
+    assert highest == PAIR, f"binance went to {highest}: re-hedged while the leg's close could land"
+    assert not any("REHEDGED" in line or "less than the pairs" in line for line in sim.logs)
+    assert app.venue_positions() == {("binance", SYMBOL): PAIR, ("bybit", SYMBOL): -PAIR}
+    assert app.risk.pending_positions() == {} and not app.ledger.orders
