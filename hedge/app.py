@@ -11,10 +11,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from hedge.accounting import Accounting, FlowRejected, parse_flow_command
+from hedge.accounting import Accounting
 from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
 from hedge.cluster import Unit, make_coordinator
+from hedge.commands import Commands
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
 from hedge.execution import (
@@ -81,10 +82,11 @@ class App:
         self.market: Market | None = None
         self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
         self.accounting = Accounting(api.store, cfg.rebate_bps)
-        # interactive commands by name; other modules add theirs here
-        self.command_handlers: dict[str, Callable[[str], None]] = {
-            "deposit": self._on_flow_command, "withdraw": self._on_flow_command,
-            "state": self._on_state_command}
+        # interactive commands by name (hedge/commands.py); other modules add theirs
+        self.commands = Commands(get_command=api.get_command, log=api.log, gate=self.gate,
+                                 accounting=lambda: self.accounting, event=self.event,
+                                 status_interval_s=lambda: self.cfg.status_interval_s,
+                                 check_accounts_now=self._status_now)
         # readers of venue transfer histories: each returns the external deposits (+) and withdrawals (-)
         # it sees as (flow id, USDT, source); moves between our own venues are not flows. Ids seen
         # before are ignored, so a reader may return its whole recent history every time.
@@ -192,7 +194,7 @@ class App:
         self.executor.begin_turn(bounded=False)  # nothing else runs before start's recovery is done
         self.gate.restore()
         if self.cfg.trading_state is not None:
-            self._set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
+            self.commands.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
         for index, raw_exchange in enumerate(self.api.exchanges):
             name = raw_exchange.GetName()
             key = venue_key(name)
@@ -272,7 +274,7 @@ class App:
             lambda: self.accounting.inception_ms).load()
         if self.cfg.treasury.mode != "off":
             self.treasury.verify_whitelist()
-        self.command_handlers["treasury"] = self.treasury.on_command
+        self.commands.handlers["treasury"] = self.treasury.on_command
         self.observe()
         self.chart = self.api.chart(self.report.chart_config([v.key for v in self.venues],
                                                              list(self.cfg.symbols)))
@@ -329,7 +331,7 @@ class App:
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
         self._note_books()
-        self._poll_commands()
+        self.commands.poll()
         if self.maintenance is not None:
             self.maintenance.check()
         self._probe_outages()
@@ -462,14 +464,6 @@ class App:
     def state_reason(self) -> str:
         return self.gate.reason
 
-    def _set_state(self, state: TradingState, reason: str) -> None:
-        """A person's word (a command, PARAMS): ACTIVE resumes (lifts the holds waiting for a person), any
-        other state is their hold."""
-        if state is TradingState.ACTIVE:
-            self.gate.resume(reason)
-        else:
-            self.gate.hold(USER, state, reason)
-
     def halt(self, reason: str) -> None:
         """HALTED: no orders at all (resting ones are cancelled) until a person resumes (state:ACTIVE)."""
         self.gate.hold(USER, TradingState.HALTED, reason)
@@ -479,14 +473,6 @@ class App:
             for order in venue.exchange.GetOrders() or []:
                 if not venue.exchange.CancelOrder(order["Id"]):
                     self.event(f"{venue.key}: cancel of resting order {order['Id']} failed", "error")
-
-    def _on_state_command(self, command: str) -> None:
-        try:
-            state = TradingState.parse(command.partition(":")[2])
-        except ValueError as exc:
-            self.api.log(f"command '{command}': {exc} (e.g. state:REDUCING)", "#ff0000")
-            return
-        self._set_state(state, f"command {command}")
 
     # --- positions and accounts ---
     def _journal_order(self, record: OrderRecord) -> None:
@@ -572,32 +558,9 @@ class App:
         """Measure the fund into the accounting (hedge/fund.py); tools/chaos.py watches this method."""
         self.fund.observe(self.accounting, self.transfers)
 
-    def _poll_commands(self) -> None:
-        """One interactive command per loop turn, dispatched by its name (the part before ':')."""
-        command = self.api.get_command()
-        if not command:
-            return
-        command = str(command).strip()
-        name = command.partition(":")[0].strip().lower()
-        handler = self.command_handlers.get(name)
-        if handler is None:
-            self.api.log(f"unknown command '{command}'; known: "
-                         f"{', '.join(sorted(self.command_handlers))} (e.g. deposit:500)", "#ff0000")
-            return
-        handler(command)
-
-    def _on_flow_command(self, command: str) -> None:
-        try:
-            amount = parse_flow_command(command)
-        except FlowRejected as exc:
-            self.api.log(str(exc), "#ff0000")
-            return
-        assert amount is not None
-        self.accounting.declare_flow(amount, "command")
-        self.event(f"command {command}: booked at the next account check (within "
-                   f"{self.cfg.status_interval_s} s) at that moment's unit NAV")
+    def _status_now(self) -> None:
+        """The accounts are checked (and a declared flow booked) at the next turn."""
         self._next_status_ms = self.now_ms
-
 
 
 def _budget_reader(exchange: Any) -> Callable[[], Any]:
