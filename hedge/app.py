@@ -15,6 +15,7 @@ from hedge.accounting import Accounting
 from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
 from hedge.cluster import Unit, make_coordinator
+from hedge.cluster_link import ClusterLink
 from hedge.commands import Commands
 from hedge.config import HedgeConfig
 from hedge.events import LOG_COLOURS, EventLog
@@ -105,7 +106,11 @@ class App:
         # who may act on which symbol x venue pair: this node alone (default) or a cluster through Redis
         self.coordinator = make_coordinator(cfg.cluster, lambda: self.now_ms, api.now_ms, api.sleep,
                                             virtual_clock=bool(api.is_virtual()))
-        self.coordinator.attach(self)
+        # what the coordinator calls back (Redis away or back, the other nodes' events) and what we publish
+        self.cluster = ClusterLink(coordinator=self.coordinator, gate=self.gate, event=self.event,
+                                   log=api.log, venue_or_none=lambda key: self.trader.venue_or_none(key),
+                                   bring_forward=lambda: self.reconciler.bring_forward())
+        self.coordinator.attach(self.cluster)
         self.coordinator.store = api.store
         self.book = Book(self.coordinator, api.store)  # the one writer of the ledger; others read self.ledger
         shared = self.coordinator.shared
@@ -115,7 +120,7 @@ class App:
                                      self._id_stamp, self.coordinator.client_prefix),
                                  band_bps=cfg.max_slippage_bps,
                                  may_send=self.coordinator.may_send if shared else None,
-                                 logged=self._order_logged if shared else None,
+                                 logged=self.cluster.order_logged if shared else None,
                                  exclusive=self.coordinator.exclusive if shared else None,
                                  now_ms=api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000,
                                  in_doubt=self.order_in_doubt, max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
@@ -483,34 +488,6 @@ class App:
     def ledger(self) -> LedgerView:
         """The ledger, read-only (the book writes it)."""
         return self.book.ledger
-
-    # --- cluster callbacks (hedge/cluster) ---
-    def _order_logged(self, venue: str, log_type: int, price: float, amount: float, text: str) -> None:
-        kind = "fill" if " FILLED " in text or " PARTIALLY_FILLED " in text else "order"
-        self.coordinator.publish(kind, {"venue": venue, "log_type": log_type, "price": price,
-                                        "amount": amount, "text": text})
-
-    def remote_order_log(self, node: str, venue: str, log_type: int, price: float, amount: float,
-                         text: str) -> None:
-        """Another node's order event, written into this robot's order log (the whole account shows)."""
-        target = self.trader.venue_or_none(venue)
-        log = getattr(target.exchange, "Log", None) if target is not None else None
-        if log is not None:
-            log(log_type, price, amount, f"[node {node}] {text}")
-        else:
-            self.api.log(f"[node {node}] {text}")
-
-    def remote_event(self, node: str, level: str, text: str) -> None:
-        self.api.log(f"[node {node}] {level}: {text}", LOG_COLOURS.get(level) or "#ff9900")
-
-    def coordination_lost(self, reason: str) -> None:
-        """Redis away: no new pairs; stops still act inside leases this node knows it holds."""
-        if not self.gate.hold(CLUSTER, TradingState.REDUCING, reason):
-            self.event(f"cluster: {reason}", "critical")
-
-    def coordination_back(self) -> None:
-        self.gate.release(CLUSTER, "redis reachable again")
-        self.reconciler.bring_forward()
 
     # --- positions (hedge/reconcile.py owns reconciliation) ---
     def stop_openings(self, reason: str, suspect: set[tuple[str, str]] | None = None) -> None:
