@@ -193,6 +193,10 @@ class Book:
     def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
         self._ledger.set_loose(leg, qty)
 
+    def time_loose(self, key: LooseKey, since_ms: int) -> None:
+        """Since when a loose leg counts as unhedged (hedge/rehedge.py's timer; persisted with save())."""
+        self._ledger.time_loose(key, since_ms)
+
     def pair_loose(self, leg: LooseLeg, *, venue: str, qty: Decimal, price: Decimal, fees: Decimal,
                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
         """`qty` of a loose leg and a new opposite leg on `venue` become one hedge pair (a re-hedge)."""

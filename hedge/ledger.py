@@ -84,19 +84,25 @@ class LooseLeg:
     pair_id: int  # the pair it came from (0: an opening that was never booked as a pair)
     unit: str
     origin: str = EXECUTION  # OUTAGE | EXECUTION
+    since_ms: int = 0  # since when it counts as unhedged, for its re-hedge (hedge/rehedge.py); 0: not yet
 
     @property
     def key(self) -> LooseKey:
         return (self.venue, self.symbol, self.unit)
 
     def to_json(self) -> dict[str, Any]:
-        return {"venue": self.venue, "symbol": self.symbol, "qty": str(self.qty), "price": str(self.price),
-                "pair_id": self.pair_id, "unit": self.unit, "origin": self.origin}
+        data: dict[str, Any] = {"venue": self.venue, "symbol": self.symbol, "qty": str(self.qty),
+                                "price": str(self.price), "pair_id": self.pair_id, "unit": self.unit,
+                                "origin": self.origin}
+        if self.since_ms:
+            data["since_ms"] = self.since_ms
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LooseLeg:
         return cls(str(data["venue"]), str(data["symbol"]), Decimal(data["qty"]), Decimal(data["price"]),
-                   int(data.get("pair_id", 0)), str(data.get("unit", "")), str(data.get("origin", EXECUTION)))
+                   int(data.get("pair_id", 0)), str(data.get("unit", "")), str(data.get("origin", EXECUTION)),
+                   int(data.get("since_ms", 0)))
 
 
 @dataclass(frozen=True)
@@ -269,6 +275,12 @@ class Ledger:
             self.loose.pop(leg.key, None)
         else:
             self.loose[leg.key] = replace(leg, qty=qty)
+
+    def time_loose(self, key: LooseKey, since_ms: int) -> None:
+        """Since when the loose leg `key` counts as unhedged (its re-hedge's timer, kept across restarts)."""
+        leg = self.loose.get(key)
+        if leg is not None:
+            self.loose[key] = replace(leg, since_ms=since_ms)
 
     # --- queries ---
     def loose_positions(self) -> dict[tuple[str, str], Decimal]:

@@ -112,11 +112,14 @@ class Rehedger:
         for key in sorted(ledger.loose):
             leg = ledger.loose[key]
             if key not in self._since:  # a close whose leg here was in doubt left it: unhedged since its send
-                began = min(doubted.get((leg.venue, leg.symbol), now), now)
+                # timed before a restart: from then (else each restart would put its re-hedge off again)
+                began = leg.since_ms or min(doubted.get((leg.venue, leg.symbol), now), now)
                 self._since[key] = (began, abs(leg.qty))
+                self._keep_time(leg, began)
             since, size = self._since[key]
             if abs(leg.qty) < size:  # its venue took part of it: held from now on
                 self._since[key] = (now, abs(leg.qty))
+                self._keep_time(leg, now)
                 self.waiting.pop(key, None)
                 self._said.pop(key, None)
                 continue
@@ -145,6 +148,13 @@ class Rehedger:
                             f"{(now - since) // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
                             f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
             self.waiting[key] = f"{leg.venue} {leg.symbol} {leg.qty:+f} ({stuck}): {why}"
+
+    def _keep_time(self, leg: LooseLeg, since: int) -> None:
+        """Persist since when the leg is timed, so that a restart does not time it afresh (not in a cluster:
+        there legs are not re-hedged, and the ledger's writes are fenced by units this node may not hold)."""
+        if leg.since_ms != since and not self.coordinator.shared:
+            self.book.time_loose(leg.key, since)
+            self.book.save()
 
     def _closes_in_doubt(self) -> dict[tuple[str, str], int]:
         """(venue, symbol) -> the earliest send of a journaled closing order there: a close whose leg there is

@@ -236,3 +236,31 @@ def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
     assert "no venue can take it" in why and "okx: a stop fired there" in why
     assert "bybit: bybit would be 0.4% from liquidation with this pair" in why  # the opening check's
     assert sum("not re-hedged: no venue can take it" in line for line in sim.logs) == 1
+
+
+def test_a_restart_keeps_the_loose_legs_rehedge_timer():
+    """A restart while a loose leg waits for its re-hedge: before, the Rehedger timed it afresh from the
+    restart (its timer was in memory only), so a restart 45 s into the leg put the re-hedge off to 111 s, and
+    a process restarted more often than max_unhedged_s never re-hedged it. Now since when the leg is timed is
+    kept in the ledger (LooseLeg.since_ms): it is re-hedged as without the restart."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, _, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    restarted = False
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
+        if not restarted and sim.now_ms() >= loose_ms + 45_000:
+            app = sim.app(params=patient(PARAMS))  # the same store (_G): a restart of the process
+            assert app.start()
+            restarted = True
+        app.tick()
+        if not app.ledger.loose:
+            rehedged_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    assert restarted
+    assert rehedged_ms is not None and rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
+    assert abs(_net(sim)) <= LOT
+    _agree(app)
