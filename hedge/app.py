@@ -14,7 +14,7 @@ from typing import Any
 from hedge.accounting import Accounting
 from hedge.accounts import AccountReader
 from hedge.book import Book, LedgerView
-from hedge.cluster import Unit, make_coordinator
+from hedge.cluster import make_coordinator
 from hedge.cluster_link import ClusterLink
 from hedge.commands import Commands
 from hedge.config import HedgeConfig
@@ -27,19 +27,13 @@ from hedge.fund import FundObserver
 from hedge.funding import Funding
 from hedge.gate import CLUSTER, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
-from hedge.ledger import LEGACY, LEGACY_LOOSE_KEY, Ledger, LooseLeg
 from hedge.maintenance import MaintenanceWatcher
 from hedge.market import (
-    VENUE_BY_EXCHANGE_NAME,
     Market,
     Venue,
-    load_specs,
-    save_specs,
-    saved_specs,
-    venue_key,
 )
 from hedge.orders import OrderRecord
-from hedge.outage import ACCOUNT, MARKET, ORDERS, MonitoredExchange, VenueHealth
+from hedge.outage import ACCOUNT, MARKET, ORDERS, VenueHealth
 from hedge.ratelimit import AdapterAwareBudget, RateBudget, TokenBuckets
 from hedge.reconcile import Exposure, Reconciler
 from hedge.recovery import LateOrders, Recovery
@@ -47,6 +41,7 @@ from hedge.rehedge import Rehedger
 from hedge.report import Report, summary_line
 from hedge.risk import Risk
 from hedge.spread import Spread
+from hedge.startup import Startup
 from hedge.state import TradingState
 from hedge.status import Figures, StatusView, figures, status_view
 from hedge.trader import Trader
@@ -189,6 +184,10 @@ class App:
             book_landed_late_closes=self.late.book_landed_late_closes, vanished=self.risk._vanished,
             measured=self._positions_read, log=api.log, event=self.event)
         self._next_probe_ms: dict[tuple[str, str], int] = {}
+        # binding the venues and checking the ledger against them at start (hedge/startup.py)
+        self.startup = Startup(api=lambda: self.api, cfg=lambda: self.cfg, health=self.health,
+                               budget=self.budget, event=self.event, book=self.book,
+                               coordinator=self.coordinator, venues=self.venues)
         self.report = Report(api)
         self.chart: Any = None
 
@@ -200,41 +199,7 @@ class App:
         self.gate.restore()
         if self.cfg.trading_state is not None:
             self.commands.set_state(TradingState.parse(self.cfg.trading_state), "PARAMS trading_state")
-        for index, raw_exchange in enumerate(self.api.exchanges):
-            name = raw_exchange.GetName()
-            key = venue_key(name)
-            if key is None:
-                self.api.log(f"exchange #{index} {name} is not a supported futures venue; bind only "
-                             "Futures_Binance, Futures_Bybit, Futures_OKX, Futures_CoinEx or Futures_BitMEX",
-                             "#ff0000")
-                return False
-            if any(v.key == key for v in self.venues):
-                self.api.log(f"exchange #{index} {name} is bound twice; remove the duplicate binding "
-                             "(one account per venue)", "#ff0000")
-                return False
-            exchange = MonitoredExchange(raw_exchange, key, self.health, self.budget)
-            adapter_view = callable(getattr(raw_exchange, "rate_budget", None))  # fmz_compat's live objects
-            if isinstance(self.budget, AdapterAwareBudget) and adapter_view:
-                self.budget.watch(key, _budget_reader(raw_exchange))
-            specs = load_specs(exchange, self.cfg.symbols)
-            if specs is None:
-                specs = saved_specs(self.api.store, key)
-                if specs is None:
-                    self.event(f"{key}: GetMarkets failed; venue ignored", "error")
-                    continue
-                # a restart during an outage must not drop a venue that holds our legs: it stays bound
-                # and is treated as down until it answers
-                self.event(f"{key}: GetMarkets failed; using the contract specs saved at the last start "
-                           "(the venue counts as down until it answers)", "warn")
-            else:
-                save_specs(self.api.store, key, specs)
-            for symbol in self.cfg.symbols:
-                if symbol not in specs:
-                    self.event(f"{key}: {symbol} swap not listed; this venue will not trade it", "warn")
-            self.venues.append(Venue(key, index, exchange, specs))
-        if len(self.venues) < 2:
-            self.api.log("need at least two supported futures exchanges bound (e.g. Futures_Binance, "
-                         "Futures_OKX); found", len(self.venues), "#ff0000")
+        if not self.startup.bind_venues():
             return False
         for venue in self.venues:
             self.terms.set_up(venue)
@@ -243,7 +208,7 @@ class App:
         self.book.load()
         try:
             self.book.start(self.now_ms, [v.key for v in self.venues], self.cfg.symbols)
-            self._import_legacy_loose()
+            self.startup.import_legacy_loose()
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
@@ -252,7 +217,7 @@ class App:
         self._id_stamp = _base36(self.now_ms // 1000)
         if self.ledger.pairs:
             self.event(f"ledger reloaded: {len(self.ledger.pairs)} open pairs")
-        if not self._ledger_venues_bound():
+        if not self.startup.ledger_venues_bound():
             return False
         if self.ledger.orders:
             self.event(f"ledger holds {len(self.ledger.orders)} order(s) of an unfinished execution; "
@@ -289,46 +254,6 @@ class App:
                    f"{', '.join(self.cfg.symbols)}; equity {self.total_equity():.2f} USDT; "
                    f"unit NAV {self.accounting.unit_nav:.6f}")
         return True
-
-    def _import_legacy_loose(self) -> None:
-        """Loose legs an earlier version kept in _G outside the ledger: into the ledger (and, in a cluster,
-        the shared book) once, under the unit of the pair they came from; then the old key is deleted."""
-        legacy = Ledger.legacy_loose(self.api.store)
-        if not legacy:
-            return
-        legs = [LooseLeg(venue, symbol, qty, price, pair_id, self._legacy_unit(venue, symbol, pair_id),
-                         LEGACY) for venue, symbol, qty, price, pair_id in legacy if qty != 0]
-        self.book.import_loose(legs)
-        self.api.store(LEGACY_LOOSE_KEY, None)
-        self.event(f"{len(legs)} loose leg(s) saved by an earlier version moved into the ledger: "
-                   + ", ".join(f"{leg.venue} {leg.symbol} {leg.qty:+f}" for leg in legs), "warn")
-
-    def _legacy_unit(self, venue: str, symbol: str, pair_id: int) -> str:
-        """The unit a legacy loose leg belongs to: its pair's when still open, else the venue with the first
-        other bound venue that lists the symbol (any unit holding the venue-symbol can close the leg)."""
-        pair = self.ledger.pairs.get(pair_id)
-        if pair is not None:
-            return Unit.of_pair(pair).key
-        other = next((v.key for v in sorted(self.venues, key=lambda v: v.key)
-                      if v.key != venue and symbol in v.specs), None)
-        return Unit.of(symbol, venue, other).key if other is not None else ""
-
-    def _ledger_venues_bound(self) -> bool:
-        """Every venue the ledger holds positions on must be bound: its position cannot be read otherwise.
-        In a cluster the shared book holds other nodes' units too, on venues this node may not bind: those
-        are theirs (this node only trades and reconciles units whose two venues it binds)."""
-        bound = {v.key for v in self.venues}
-        held = {} if self.coordinator.shared else self.ledger.held_positions()
-        missing = [(key, qty) for key, qty in sorted(held.items()) if key[0] not in bound and qty != 0]
-        missing += [((r.venue, r.symbol), Decimal(0)) for r in self.ledger.orders.values()
-                    if r.venue not in bound]
-        for (venue, symbol), qty in missing:
-            name = next((n for n, k in VENUE_BY_EXCHANGE_NAME.items() if k == venue), venue)
-            self.api.log(f"{venue} {symbol}: ledger expects {qty:+f}, venue not bound (found: unreadable); "
-                         f"bind {name} again, or close that position by hand and clear the ledger", "#ff0000")
-        if missing:
-            self.api.log("start refused: the ledger holds positions on venues that are not bound", "#ff0000")
-        return not missing
 
     def tick(self) -> None:
         self.now_ms = self.api.now_ms()
@@ -539,7 +464,3 @@ class App:
         """The accounts are checked (and a declared flow booked) at the next turn."""
         self._next_status_ms = self.now_ms
 
-
-def _budget_reader(exchange: Any) -> Callable[[], Any]:
-    """The venue's own budget view, looked up at each read (a live object may rebind it)."""
-    return lambda: exchange.rate_budget()
