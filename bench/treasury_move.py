@@ -57,7 +57,7 @@ def run(mode: str, move: float, hours: float, seed: int) -> str:
     app = App(api, parse_params(json.dumps(params)))
     if not app.start():
         raise SystemExit(f"{mode}: the app refused to start")
-    start_equity = app.total_equity()
+    start_equity = app.fund.total_equity()
     nearest: dict[str, Decimal] = {}
     steps = int(hours * 3_600_000 / LOOP_MS)
     factor = (1.0 + move) ** (1.0 / steps)
@@ -74,7 +74,7 @@ def run(mode: str, move: float, hours: float, seed: int) -> str:
     transfers = app.treasury.transfers if app.treasury is not None else []
     fees = sum((t.fee for t in transfers), Decimal(0))
     open_qty = sum((p.qty for p in app.ledger.pairs.values()), Decimal(0))
-    change = app.total_equity() - start_equity
+    change = app.fund.total_equity() - start_equity
     return (f"{mode:6} equity {change:+8.2f} USDT  unit NAV {app.accounting.unit_nav:.6f}  "
             f"realized {app.ledger.realized_pnl:+.2f}  stops fired {fired}  pairs open {open_qty} BTC  "
             f"nearest to liquidation {', '.join(f'{k} {v:.1f} %' for k, v in sorted(nearest.items()))}  "

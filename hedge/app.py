@@ -150,7 +150,7 @@ class App:
         self.accounts = self.account_reader.views
         self.fund = FundObserver(cfg.symbols, self.venues, self.account_reader, self.flow_sources,
                                  lambda symbol: self.trader.mid(symbol) if self.market is not None else None,
-                                 self.exposure.last, self.book, self.total_equity, self.event, api.log,
+                                 self.exposure.last, self.book, lambda: self.transfers, self.event, api.log,
                                  lambda: self.now_ms)
         self.funding = Funding(self.venues, cfg.symbols, lambda: self.now_ms, self.trader.mid,
                                self.coordinator.owns_pair, self.book)
@@ -159,7 +159,7 @@ class App:
             cfg=lambda: self.cfg, now_ms=lambda: self.now_ms, market=lambda: self.market,
             maintenance=lambda: self.maintenance, health=self.health, coordinator=self.coordinator,
             ledger=lambda: self.book.ledger, trader=self.trader, risk=self.risk, taker=self.terms.taker,
-            funding_rates=self.funding.rates.get, accounts=self.accounts, equity=self.total_equity,
+            funding_rates=self.funding.rates.get, accounts=self.accounts, equity=self.fund.total_equity,
             may_open=lambda: self.state.may_open, suspect=lambda: self.reconciler.suspect)
         self.guards = Guards(cfg.guards, self.gate, api.store, self.health.rejects_since)
         # orders of ours that reached a venue late; settling the journal of an unfinished execution
@@ -251,7 +251,7 @@ class App:
         if self.report.charts is not None:
             self.report.charts.rebuild(self.chart, self.accounting)
         self.event(f"started: venues {', '.join(v.key for v in self.venues)}; symbols "
-                   f"{', '.join(self.cfg.symbols)}; equity {self.total_equity():.2f} USDT; "
+                   f"{', '.join(self.cfg.symbols)}; equity {self.fund.total_equity():.2f} USDT; "
                    f"unit NAV {self.accounting.unit_nav:.6f}")
         return True
 
@@ -441,19 +441,6 @@ class App:
 
     def refresh_funding(self) -> None:
         self.funding.refresh()
-
-    def total_equity(self) -> Decimal:
-        # A venue that did not answer this time counts with its last known equity (shown as stale).
-        venues = sum((a.equity for a in self.accounts.values()), Decimal(0))
-        return venues + self.in_transit()
-
-    def in_transit(self) -> Decimal:
-        """USDT between our own venues or in their funding wallets (hedge/transfers.py, as of the last
-        look): part of equity, not a cash flow."""
-        return self.transfers.in_transit() if self.transfers is not None else Decimal(0)
-
-    def unit_nav(self) -> Decimal:
-        return self.accounting.unit_nav
 
     # --- accounting ---
     def observe(self) -> None:

@@ -19,11 +19,13 @@ FlowSource = Callable[[], list[tuple[str, Decimal, str]]]
 class FundObserver:
     """venues: the bound venues (App's list, filled at start); accounts: their readings; flow_sources:
     App's list of flow readers; mid: a symbol's mid (None without a fresh book); net_exposure: base per
-    symbol at the last positions read; equity: the fund's total (accounts and money in transit)."""
+    symbol at the last positions read; transfers: the transfer histories (built at start), whose money in
+    transit counts in equity."""
 
     def __init__(self, symbols: tuple[str, ...], venues: list[Venue], accounts: AccountReader,
                  flow_sources: list[FlowSource], mid: Callable[[str], Decimal | None],
-                 net_exposure: Mapping[str, Decimal], book: Book, equity: Callable[[], Decimal],
+                 net_exposure: Mapping[str, Decimal], book: Book,
+                 transfers: Callable[[], TransferWatcher | None],
                  event: Callable[[str, str], None], log: Callable[..., object],
                  now_ms: Callable[[], int]) -> None:
         self.symbols = symbols
@@ -33,11 +35,22 @@ class FundObserver:
         self.mid = mid
         self.net_exposure = net_exposure
         self.book = book
-        self.equity = equity
+        self.transfers = transfers
         self.event = event
         self.log = log
         self.now_ms = now_ms
         self.hold: str | None = None  # why unit NAV is not measured now (money between our wallets)
+
+    def total_equity(self) -> Decimal:
+        # A venue that did not answer this time counts with its last known equity (shown as stale).
+        venues = sum((a.equity for a in self.accounts.views.values()), Decimal(0))
+        return venues + self.in_transit()
+
+    def in_transit(self) -> Decimal:
+        """USDT between our own venues or in their funding wallets (hedge/transfers.py, as of the last
+        look): part of equity, not a cash flow."""
+        transfers = self.transfers()
+        return transfers.in_transit() if transfers is not None else Decimal(0)
 
     def observe(self, accounting: Accounting, transfers: TransferWatcher | None) -> None:
         """Measure equity, exposure, margin and leverage into the accounting (books declared flows)."""
@@ -45,7 +58,7 @@ class FundObserver:
             for flow_id, amount, origin in source():
                 if amount != 0:
                     accounting.declare_flow(amount, origin, flow_id)
-        equity = self.equity()
+        equity = self.total_equity()
         exposure: dict[str, Decimal] = {}
         notional: dict[str, Decimal] = {}
         for symbol in self.symbols:

@@ -148,7 +148,7 @@ def test_a_refused_withdrawal_puts_the_money_back_and_waits_before_trying_the_ro
     sim.world.inject("okx", "withdrawals_suspended", START_MS + 86_400_000)
     sim.world.inject("bybit", "withdrawals_suspended", START_MS + 86_400_000)
     app = sim.app("auto")
-    equity_before = app.total_equity()
+    equity_before = app.fund.total_equity()
     sim.run(app, hours=0.5)
     assert app.treasury is not None
     failed = [t for t in app.treasury.transfers if t.status is Status.FAILED]
@@ -156,7 +156,7 @@ def test_a_refused_withdrawal_puts_the_money_back_and_waits_before_trying_the_ro
     assert {t.source for t in failed} == {"okx", "bybit"}
     for account in sim.world.accounts:
         assert account.funding_wallet["USDT"] == pytest.approx(0, abs=1e-6)  # all back in futures
-    assert abs(app.total_equity() - equity_before) < 50  # only price noise: nothing lost
+    assert abs(app.fund.total_equity() - equity_before) < 50  # only price noise: nothing lost
     # FMZ answers a refused request with None: the history proves it absent, then the money goes back
     assert len(sim.events("request got no answer and is not in")) == 2
 

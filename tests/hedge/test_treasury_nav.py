@@ -264,7 +264,7 @@ def test_after_a_restart_old_moves_are_neither_deposits_nor_money_in_transit_wha
     fund.clock.sleep(40 * DAY)
     restarted = fund.app()
     fund.run(restarted, 5)
-    assert restarted.in_transit() == 0  # nothing is between our venues
+    assert restarted.fund.in_transit() == 0  # nothing is between our venues
     assert_nav_moved_by_fees_only(fund, restarted)
 
 
@@ -283,7 +283,7 @@ def test_the_histories_page_back_to_an_open_move_past_each_venues_window():
     fund.run(restarted, 5)
     assert restarted.transfers is not None
     assert len([r for r in restarted.transfers.records.values() if r.kind == "withdrawal"]) == 2
-    assert restarted.in_transit() == 0
+    assert restarted.fund.in_transit() == 0
     assert_nav_moved_by_fees_only(fund, restarted)
 
 
@@ -425,7 +425,7 @@ def test_unit_nav_is_unmoved_by_internal_moves_under_outages_lost_answers_and_re
     sent = {(w["from"], w["amount"]) for w in world.withdrawals}
     assert not [t for t in app.treasury.transfers  # never called failed when the money left
                 if t.status is Status.FAILED and (VENUES.index(t.source), float(t.amount)) in sent]
-    assert app.in_transit() == sum(Decimal(f"{a.funding_wallet['USDT']:.8f}") for a in world.accounts)
+    assert app.fund.in_transit() == sum(Decimal(f"{a.funding_wallet['USDT']:.8f}") for a in world.accounts)
     assert_nav_moved_by_fees_only(fund, app, tuple(outside))
 
 

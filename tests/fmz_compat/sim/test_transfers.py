@@ -189,7 +189,7 @@ def test_a_move_between_own_venues_keeps_unit_nav_continuous_through_the_transit
 
     def hook(app, exchanges):
         navs.append(app.accounting.unit_nav)
-        in_transit.append(app.in_transit())
+        in_transit.append(app.fund.in_transit())
         binance, okx = exchanges
         if app.now_ms >= T0 + 2 * HOUR and "out" not in done:
             done.add("out")
