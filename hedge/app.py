@@ -33,7 +33,8 @@ from hedge.market import (
     Venue,
 )
 from hedge.orders import OrderRecord
-from hedge.outage import ACCOUNT, MARKET, ORDERS, VenueHealth
+from hedge.outage import VenueHealth
+from hedge.probes import OutageProbes
 from hedge.ratelimit import AdapterAwareBudget, RateBudget, TokenBuckets
 from hedge.reconcile import Exposure, Reconciler
 from hedge.recovery import LateOrders, Recovery
@@ -48,8 +49,6 @@ from hedge.trader import Trader
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
 from hedge.venue_terms import VenueTerms
-
-PROBE_INTERVAL_MS = 10_000
 
 
 def _base36(number: int) -> str:
@@ -183,7 +182,9 @@ class App:
             young_landed=self.late.young_landed, close_late_fills=self.late.close_late_fills,
             book_landed_late_closes=self.late.book_landed_late_closes, vanished=self.risk._vanished,
             measured=self._positions_read, log=api.log, event=self.event)
-        self._next_probe_ms: dict[tuple[str, str], int] = {}
+        # stale books and out functions asked again, for venue health (hedge/probes.py)
+        self.probes = OutageProbes(venues=self.venues, market=lambda: self.market, health=self.health,
+                                   now_ms=lambda: self.now_ms, venue_or_none=self.trader.venue_or_none)
         # binding the venues and checking the ledger against them at start (hedge/startup.py)
         self.startup = Startup(api=lambda: self.api, cfg=lambda: self.cfg, health=self.health,
                                budget=self.budget, event=self.event, book=self.book,
@@ -260,11 +261,11 @@ class App:
         self.executor.begin_turn()
         assert self.market is not None, "start() must succeed before tick()"
         self.market.refresh(self.now_ms)
-        self._note_books()
+        self.probes.note_books()
         self.commands.poll()
         if self.maintenance is not None:
             self.maintenance.check()
-        self._probe_outages()
+        self.probes.probe()
         for key in sorted(self.health.recovered):
             # unfinished executions are settled by reconcile first: they explain differences themselves
             if self.state.may_close and not self.recovery.holds_back(key) and self.risk.recover(key):
@@ -315,37 +316,6 @@ class App:
         with the runtime's, so what follows in the turn schedules and judges books' ages from then."""
         self.api.sleep(ms)
         self.now_ms = self.api.now_ms()
-
-    def _note_books(self) -> None:
-        """A venue answering with only stale books counts towards a market-data outage."""
-        market = self.market
-        assert market is not None
-        failed, fresh_top, now_ms, note = market.failed, market.fresh_top, self.now_ms, self.health.note_books
-        for venue in self.venues:  # every venue, every turn: a loop, not any() over a generator
-            key = venue.key
-            if failed[key]:
-                continue  # the failed call itself was recorded
-            fresh = False
-            for symbol in venue.specs:
-                if fresh_top(key, symbol, now_ms) is not None:
-                    fresh = True
-                    break
-            note(key, fresh)
-
-    def _probe_outages(self) -> None:
-        """An out function is asked again every 10 s with a cheap call, so its recovery is seen even
-        when nothing else would call it (market data is asked every tick anyway)."""
-        for (key, function) in list(self.health.out_since):
-            if function == MARKET or self.now_ms < self._next_probe_ms.get((key, function), 0):
-                continue
-            self._next_probe_ms[(key, function)] = self.now_ms + PROBE_INTERVAL_MS
-            venue = self.trader.venue_or_none(key)
-            if venue is None:
-                continue
-            if function == ORDERS:
-                venue.exchange.GetOrders()
-            elif function == ACCOUNT:
-                venue.exchange.GetAccount()
 
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
