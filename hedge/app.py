@@ -72,7 +72,8 @@ class App:
         self.cfg = cfg
         self.events = EventLog.load(api.store)
         # the trading state: every source holds it by name, the strictest hold wins (hedge/gate.py)
-        self.gate = TradingGate(self.event, api.store, self.cancel_all_orders, person_clears={DRAWDOWN_HOLD})
+        self.gate = TradingGate(self.event, api.store, lambda: self.trader.cancel_all_orders(),
+                                person_clears={DRAWDOWN_HOLD})
         self.venues: list[Venue] = []
         self.market: Market | None = None
         self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
@@ -367,12 +368,6 @@ class App:
     def halt(self, reason: str) -> None:
         """HALTED: no orders at all (resting ones are cancelled) until a person resumes (state:ACTIVE)."""
         self.gate.hold(USER, TradingState.HALTED, reason)
-
-    def cancel_all_orders(self) -> None:
-        for venue in self.venues:
-            for order in venue.exchange.GetOrders() or []:
-                if not venue.exchange.CancelOrder(order["Id"]):
-                    self.event(f"{venue.key}: cancel of resting order {order['Id']} failed", "error")
 
     # --- positions and accounts ---
     def _journal_order(self, record: OrderRecord) -> None:

@@ -108,6 +108,13 @@ class Trader:
     def ledger(self) -> LedgerView:
         return self.book.ledger
 
+    def cancel_all_orders(self) -> None:
+        """Every resting order on every venue (the gate's action when it halts)."""
+        for venue in self.venues:
+            for order in venue.exchange.GetOrders() or []:
+                if not venue.exchange.CancelOrder(order["Id"]):
+                    self.event(f"{venue.key}: cancel of resting order {order['Id']} failed", "error")
+
     def venue_or_none(self, key: str) -> Venue | None:
         """The bound venue of a key (the one lookup: risk, recovery and reconcile are given this one)."""
         return next((v for v in self.venues if v.key == key), None)
