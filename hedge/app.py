@@ -18,7 +18,7 @@ from hedge.cluster import make_coordinator
 from hedge.cluster_link import ClusterLink
 from hedge.commands import Commands
 from hedge.config import HedgeConfig
-from hedge.events import LOG_COLOURS, EventLog
+from hedge.events import EventLog, EventSink
 from hedge.execution import (
     Executor,
 )
@@ -71,6 +71,10 @@ class App:
         self.api = api
         self.cfg = cfg
         self.events = EventLog.load(api.store)
+        # a graded event: recorded, logged, pushed when critical or a stop, published to a cluster
+        self.event = EventSink(self.events, lambda: self.now_ms,
+                               lambda kind, fields: self.coordinator.publish(kind, fields),
+                               lambda *args: self.api.log(*args), ALERT_PREFIXES)
         # the trading state: every source holds it by name, the strictest hold wins (hedge/gate.py)
         self.gate = TradingGate(self.event, api.store, lambda: self.trader.cancel_all_orders(),
                                 person_clears={DRAWDOWN_HOLD})
@@ -344,19 +348,7 @@ class App:
         """The status tables and LogProfit from one status view; the charts from the accounting."""
         self.report.publish(self.status_view(), self.chart, self.accounting)
 
-    # --- events and trading state ---
-    def event(self, text: str, level: str = "info") -> None:
-        """Record a graded event (info | warn | error | critical) and write it to the log."""
-        self.events.record(self.now_ms, level, text)
-        if level == "critical":
-            self.coordinator.publish("event", {"level": level, "text": text})
-        colour = LOG_COLOURS[level]
-        push = "@" if level == "critical" or text.startswith(ALERT_PREFIXES) else ""  # FMZ's push marker
-        if colour or push:
-            self.api.log(text, colour + push)
-        else:
-            self.api.log(text)
-
+    # --- trading state ---
     @property
     def state(self) -> TradingState:
         return self.gate.state

@@ -73,3 +73,29 @@ class EventLog:
 
     def __len__(self) -> int:
         return len(self._events)
+
+
+class EventSink:
+    """Records a graded event (info | warn | error | critical) and writes it to the log; a critical one is
+    also published to the other nodes of a cluster. Critical events and those starting with one of
+    `alert_prefixes` carry FMZ's push marker '@' (locally fmz_compat/alerts.py)."""
+
+    def __init__(self, events: EventLog, now_ms: Callable[[], int],
+                 publish: Callable[[str, dict[str, Any]], None], log: Callable[..., None],
+                 alert_prefixes: tuple[str, ...]) -> None:
+        self.events = events
+        self._now_ms = now_ms
+        self._publish = publish
+        self._log = log
+        self._alert_prefixes = alert_prefixes
+
+    def __call__(self, text: str, level: str = "info") -> None:
+        self.events.record(self._now_ms(), level, text)
+        if level == "critical":
+            self._publish("event", {"level": level, "text": text})
+        colour = LOG_COLOURS[level]
+        push = "@" if level == "critical" or text.startswith(self._alert_prefixes) else ""  # FMZ's push
+        if colour or push:
+            self._log(text, colour + push)
+        else:
+            self._log(text)
