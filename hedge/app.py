@@ -44,7 +44,7 @@ from hedge.risk import Risk
 from hedge.spread import Spread
 from hedge.startup import Startup
 from hedge.state import TradingState
-from hedge.status import Figures, StatusView, figures, status_view
+from hedge.status_board import StatusBoard
 from hedge.trader import Trader
 from hedge.transfers import TransferWatcher
 from hedge.treasury import Treasury
@@ -196,6 +196,14 @@ class App:
                                coordinator=self.coordinator, venues=self.venues)
         self.report = Report(api)
         self.chart: Any = None
+        # what the user is shown: hedge/status.py queries, hedge/report.py formats (hedge/status_board.py)
+        self.status = StatusBoard(
+            now_ms=lambda: self.now_ms, cfg=lambda: self.cfg, venues=self.venues, gate=self.gate,
+            accounting=lambda: self.accounting, book=self.book, risk=self.risk, health=self.health,
+            guards=self.guards, accounts=self.accounts, funding=self.funding, treasury=lambda: self.treasury,
+            market=lambda: self.market, spread=self.spread, coordinator=self.coordinator, events=self.events,
+            rehedge=self.rehedge, trader=self.trader, exposure=self.exposure, report=self.report,
+            chart=lambda: self.chart)
 
     # --- lifecycle ---
     def start(self) -> bool:
@@ -308,7 +316,7 @@ class App:
             self.guards.check(self.now_ms, self.accounting.unit_nav, accounts_fresh, self.market)
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
-            self.publish_status()
+            self.status.publish()
 
     def order_in_doubt(self, venue: str, symbol: str) -> bool:
         """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
@@ -325,28 +333,8 @@ class App:
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
         self.accounting.save()  # _G then holds the unit NAV the status table shows (tools.settle, report)
-        self.api.log(summary_line(self.figures(), self.cfg.symbols))
+        self.api.log(summary_line(self.status.figures(), self.cfg.symbols))
         self.coordinator.close()  # a clean exit hands its leases back at once
-
-    # --- what the user is shown (hedge/status.py queries, hedge/report.py formats) ---
-    def figures(self) -> Figures:
-        return figures(self.accounting, self.ledger, self.now_ms, self.trader.pairs_opened,
-                       self.exposure.last, self.exposure.max)
-
-    def status_view(self) -> StatusView:
-        return status_view(
-            now_ms=self.now_ms, cfg=self.cfg, venues=[v.key for v in self.venues], gate=self.gate,
-            figures=self.figures(), accounting=self.accounting, ledger=self.ledger,
-            risk_views=self.risk.views, stops_fired=self.risk.stops_fired, unhedged=self.risk.unhedged,
-            unplanned_pnl=self.risk.unplanned_pnl, health=self.health, guards=self.guards,
-            accounts=self.accounts, next_funding=self.funding.next_settlement, treasury=self.treasury,
-            tops=self.market.tops if self.market is not None else None,
-            opportunities=self.spread.last_opportunity, coordinator=self.coordinator, events=self.events,
-            rehedge=self.rehedge.waiting)
-
-    def publish_status(self) -> None:
-        """The status tables and LogProfit from one status view; the charts from the accounting."""
-        self.report.publish(self.status_view(), self.chart, self.accounting)
 
     # --- trading state ---
     @property

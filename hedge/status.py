@@ -1,9 +1,10 @@
 """What the user is shown, as one frozen view: the query layer under hedge/report.py (Freqtrade's rpc under
 its presentations).
 
-`status_view` reads the components that own each figure once per status interval (App.publish_status) and
-`figures` once more for the final summary line; hedge/report.py only formats what they return. The view
-holds copies: nothing in it changes after it is built, and building it sends nothing to a venue.
+`status_view` reads the components that own each figure once per status interval (StatusBoard.publish in
+hedge/status_board.py) and `figures` once more for the final summary line; hedge/report.py only formats
+what they return. The view holds copies: nothing in it changes after it is built, and building it sends
+nothing to a venue.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
     assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
     assert [leg.venue for leg in app.ledger.loose.values()] == ["binance"]
     assert bybit == [] and all(side in ("closebuy", "closesell") for _, side, _ in okx)
-    (why,) = app.status_view().rehedge
+    (why,) = app.status.view().rehedge
     assert "no venue can take it" in why and "okx: a stop fired there" in why
     assert "bybit: bybit would be 0.4% from liquidation with this pair" in why  # the opening check's
     assert sum("not re-hedged: no venue can take it" in line for line in sim.logs) == 1

@@ -315,7 +315,7 @@ def test_accounts_tab_shows_margin_leverage_distance_to_liquidation_and_next_fun
             return
         app.refresh_accounts()
         app.refresh_funding()
-        table = app.report.accounts_table(app.status_view())
+        table = app.report.accounts_table(app.status.view())
         for exchange, row in zip(exchanges, table["rows"], strict=True):
             key = venue_key(exchange.GetName())
             venue = next(v for v in app.venues if v.key == key)

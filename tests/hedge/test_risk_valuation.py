@@ -216,7 +216,7 @@ def test_seq5_the_distance_stops_act_on_is_the_common_adverse_move_of_the_whole_
     move = okx.common / 100
     moved = tuple(replace(p, mark_price=p.mark * (1 - p.side.sign * move)) for p in okx.positions)
     assert abs(mechanics.account_usage(CrossAccount(okx.wallet, moved)) - 1) < D("1e-9")
-    cell = next(row[1] for row in app.report.risk_table(app.status_view())["rows"]
+    cell = next(row[1] for row in app.report.risk_table(app.status.view())["rows"]
                 if row[0].startswith("okx liquidation"))
     assert "positions moving against us together" in cell and f"{okx.nearest[1]:.2f} %" in cell
     held = {pair.symbol: pair.qty for pair in app.ledger.pairs.values()}
@@ -317,7 +317,7 @@ def _open_while_okx_dies(sim, app: App, qty: str = "0.08") -> None:
 
 
 def _unhedged_cell(app: App) -> str:
-    return next(row[1] for row in app.report.risk_table(app.status_view())["rows"]
+    return next(row[1] for row in app.report.risk_table(app.status.view())["rows"]
                 if row[0].startswith("legs unhedged"))
 
 

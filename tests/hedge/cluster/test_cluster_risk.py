@@ -216,8 +216,8 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
         node.app.reconciler.reconcile()
         node.app.refresh_accounts()
         assert len(node.app.ledger.pairs) == 2 and node.app.reconciler.openings_stopped is None
-        node.app.publish_status()  # another node's pair on a venue this node does not bind shows too
-        rows = node.app.report.pairs_table(node.app.status_view())["rows"]
+        node.app.status.publish()  # another node's pair on a venue this node does not bind shows too
+        rows = node.app.report.pairs_table(node.app.status.view())["rows"]
         assert sorted(row[-1] for row in rows) == ["another node", "here"]
         assert node.app.exposure.last[SYMBOL] == 0  # the unseen venue counts as the ledger says
     world.sim.coins["BTC"].fair *= 1.12  # okx's shorts from ~42 % to ~30 % from liquidation
@@ -243,7 +243,7 @@ def test_nodes_binding_some_venues_trade_reconcile_and_stop_only_their_own_units
                for o in world.orders("bybit"))
     for node in nodes:
         _book_matches_venues(world, node)
-        node.app.publish_status()
+        node.app.status.publish()
 
 
 def test_a_dead_nodes_unit_is_stopped_by_its_adopter_once_the_lease_lapses(redis_url):
