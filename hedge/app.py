@@ -122,7 +122,8 @@ class App:
                                  logged=self.cluster.order_logged if shared else None,
                                  exclusive=self.coordinator.exclusive if shared else None,
                                  now_ms=api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000,
-                                 in_doubt=self.order_in_doubt, max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
+                                 in_doubt=self.book.order_in_doubt,
+                                 max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
         # venue health per function, the request budget (a cluster may swap in a shared one before
         # start()), and the tiered stops
         self.health = VenueHealth(cfg.outage.max_errors, lambda: self.now_ms, self.event,
@@ -134,7 +135,7 @@ class App:
                          venue_or_none=lambda key: self.trader.venue_or_none(key), executor=self.executor,
                          coordinator=self.coordinator, mechanics=lambda key: self.mechanics(key),
                          event=self.event, stop_openings=self.stop_openings,
-                         measure_exposure=self.measure_exposure, order_in_doubt=self.order_in_doubt)
+                         measure_exposure=self.measure_exposure, order_in_doubt=self.book.order_in_doubt)
         # a loose leg stuck on a venue that is out is hedged on one that trades after outage.max_unhedged_s
         self.rehedge = Rehedger(cfg=cfg, health=self.health, book=self.book, risk=self.risk,
                                 executor=self.executor, coordinator=self.coordinator, venues=self.venues,
@@ -317,12 +318,6 @@ class App:
             if self.treasury is not None and self.coordinator.leads("treasury"):
                 self.treasury.check()  # in a cluster, one node moves money for all
             self.status.publish()
-
-    def order_in_doubt(self, venue: str, symbol: str) -> bool:
-        """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
-        short by outage.max_turn_wait_ms): nothing is sent there until recovery settles it."""
-        return any(not record.terminal and (record.venue, record.symbol) == (venue, symbol)
-                   for record in self.ledger.orders.values())
 
     def _wait(self, ms: float) -> None:
         """Sleep inside the turn (an order's settle lookups, a position re-read): the turn's clock moves

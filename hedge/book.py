@@ -140,6 +140,12 @@ class Book:
         """Refresh from the shared state (a cluster); returns the coordinator's mark for `stable`."""
         return self._coordinator.view(self._ledger)
 
+    def order_in_doubt(self, venue: str, symbol: str) -> bool:
+        """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
+        short by outage.max_turn_wait_ms): nothing is sent there until recovery settles it."""
+        return any(not record.terminal and (record.venue, record.symbol) == (venue, symbol)
+                   for record in self.ledger.orders.values())
+
     def save(self) -> None:
         """Persist in _G and, in a cluster, the changed pairs and journal entries in Redis (fenced)."""
         self._coordinator.save(self._ledger, self._store)
