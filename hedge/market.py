@@ -95,6 +95,14 @@ class Venue:
     specs: dict[str, ContractSpec]
 
 
+def bound_venue(venue_or_none: Callable[[str], Venue | None], key: str) -> Venue:
+    """The bound venue of `key` through a lookup that may find none; KeyError names the key."""
+    venue = venue_or_none(key)
+    if venue is None:
+        raise KeyError(key)
+    return venue
+
+
 class Market:
     def __init__(self, venues: list[Venue], symbols: tuple[str, ...], max_age_ms: int,
                  clock: Callable[[], int] | None = None) -> None:

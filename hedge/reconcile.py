@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from hedge.decimals import to_decimal as _dec
 from hedge.gate import RECONCILE
 from hedge.liquidations import ORDER_TYPE_BUY, ORDER_TYPE_SELL, is_liquidation, reported_price
-from hedge.market import fmz_pair, swap_symbol
+from hedge.market import bound_venue, fmz_pair, swap_symbol
 from hedge.orders import order_fill
 from hedge.state import TradingState
 
@@ -107,10 +107,7 @@ class Reconciler:
         return self.book.ledger
 
     def _venue(self, key: str) -> Venue:
-        venue = self._venue_or_none(key)
-        if venue is None:
-            raise KeyError(key)
-        return venue
+        return bound_venue(self._venue_or_none, key)
 
     def due(self) -> bool:
         return self.now_ms >= self.next_ms

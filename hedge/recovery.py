@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hedge.cluster import Unit
 from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, UNDO, LegOutcomeUnknown
+from hedge.market import bound_venue
 from hedge.orders import OrderStatus
 from hedge.rehedge import REHEDGE_TAG
 from hedge.risk import OPENING_TAG, RECOVERY_TAG
@@ -104,10 +105,7 @@ class Recovery:
         return self.book.ledger
 
     def _venue(self, key: str) -> Venue:
-        venue = self._venue_or_none(key)
-        if venue is None:
-            raise KeyError(key)
-        return venue
+        return bound_venue(self._venue_or_none, key)
 
     def holds_back(self, key: str) -> bool:
         """A venue back from an outage is recovered (Risk.recover) once no execution in doubt touches it: on

@@ -53,7 +53,7 @@ from hedge.execution import (
 )
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
-from hedge.market import Venue, fmz_pair, swap_symbol
+from hedge.market import Venue, bound_venue, fmz_pair, swap_symbol
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
 from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
@@ -216,10 +216,7 @@ class Risk:
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
 
     def venue(self, key: str) -> Venue:
-        venue = self.venue_or_none(key)
-        if venue is None:
-            raise KeyError(key)
-        return venue
+        return bound_venue(self.venue_or_none, key)
 
     # --- ownership (a cluster: each node protects the units it holds) ---
     @property

@@ -17,7 +17,7 @@ from hedge.cluster import Unit
 from hedge.decimals import to_decimal as _dec
 from hedge.execution import DIRECTION, Leg, LegOutcomeUnknown, PairFill
 from hedge.intents import ClosePairs, OpenPair
-from hedge.market import Levels
+from hedge.market import Levels, bound_venue
 from hedge.opportunity import depth_share_cap
 from hedge.outage import MonitoredExchange
 from hedge.ratelimit import Cost
@@ -120,10 +120,7 @@ class Trader:
         return next((v for v in self.venues if v.key == key), None)
 
     def venue(self, key: str) -> Venue:
-        venue = self.venue_or_none(key)
-        if venue is None:
-            raise KeyError(key)
-        return venue
+        return bound_venue(self.venue_or_none, key)
 
     # --- market readings ---
     def top_mid(self, key: str, symbol: str) -> Decimal | None:
