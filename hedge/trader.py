@@ -159,7 +159,7 @@ class Trader:
         return room if room > 0 else Decimal(0)
 
     def skip(self, symbol: str, reason: str) -> None:
-        """Log why an opening was skipped, once per kind of reason in a row (no log flood)."""
+        """Log why an opening was skipped or a close waits, once per kind of reason in a row (no flood)."""
         kind = reason.split(" ", 2)[:2]
         if self.last_skip.get(symbol) != " ".join(kind):
             self.last_skip[symbol] = " ".join(kind)
