@@ -41,10 +41,14 @@ def _one_line_error(capsys, argv: list[str]) -> str:
 @pytest.mark.slow
 def test_strategy_runs_as_a_node_until_the_server_window_ends(tmp_path):
     params = json.loads((ROOT / "params.json").read_text())
-    params.update(max_book_age_ms=30_000)  # one call is about a simulated second at this speed
+    # At --speed S a millisecond of the node's real time is S ms of simulated time: on a loaded machine (CI
+    # beside other jobs) a call took seconds of market time at 1000x, every book read was older than
+    # max_book_age_ms by the next decision, and the node traded nothing in the window. 400x keeps a call
+    # well under max_book_age_ms (30 s) even at 20 ms per call; the window is 18 s of real time.
+    params.update(max_book_age_ms=30_000)
     (tmp_path / "params.json").write_text(json.dumps(params))
     stats_path = tmp_path / "server_stats.json"
-    server, url = _start_server("--speed", "1000", "--days", str(2 / 24), "--wait-nodes", "1",
+    server, url = _start_server("--speed", "400", "--days", str(2 / 24), "--wait-nodes", "1",
                                 "--stats-out", str(stats_path), "--quiet")
     try:
         node = subprocess.run([sys.executable, "-m", "fmz_compat", "backtest", str(ROOT / "strategy.py"),
