@@ -130,6 +130,33 @@ class Recovery:
         query has not proved absent. False (openings stay stopped) while an order cannot be settled or the
         difference has another cause.
         """
+        if not self._settle_journal():
+            return False
+        self.count_late_fills()
+        explained, units = self._explained()
+        positions = self._positions_for(explained)
+        if positions is None:
+            return False
+        if self._unexplained(positions, explained):
+            return True  # reconcile names the difference and stops openings
+        tags = sorted({r.tag for r in self.ledger.orders.values()})
+        tag = RECOVERY_TAG + "+".join(tags)
+        opened = self._book_reductions()
+        try:
+            for (venue_key_, symbol), amount in sorted(opened.items()):
+                if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
+                                                          units.get((venue_key_, symbol))):
+                    return False  # another node trading there, or not all taken: again at a later turn
+        except LegOutcomeUnknown as exc:
+            self.stop_openings(str(exc))
+            return False
+        self.book.clear_orders()
+        self.book.save()
+        self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
+        return True
+
+    def _settle_journal(self) -> bool:
+        """Settle each journaled order by client id; False (openings stopped) while one cannot be."""
         for record in list(self.ledger.orders.values()):
             if not record.terminal:
                 venue = self._venue_or_none(record.venue)
@@ -143,7 +170,11 @@ class Recovery:
                                        f"{record.status.value}: not re-sending until a query settles it",
                                        {(record.venue, record.symbol)})
                     return False
-        self.count_late_fills()
+        return True
+
+    def _explained(self) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], Unit | None]]:
+        """What the journaled orders moved per venue-symbol (the difference from the ledger they explain),
+        and the unit of each venue-symbol's first order."""
         explained: dict[tuple[str, str], Decimal] = {}
         units: dict[tuple[str, str], Unit | None] = {}
         for record in self.ledger.orders.values():
@@ -155,6 +186,11 @@ class Recovery:
             if gone is not None:  # what it closed on the hedge had vanished on the pair's other venue
                 explained[gone] = explained.get(gone, Decimal(0)) - DIRECTION[record.side] * record.filled
             units.setdefault(key, self.coordinator.unit_of_order(record.client_id))
+        return explained, units
+
+    def _positions_for(self, explained: dict[tuple[str, str], Decimal]
+                       ) -> dict[tuple[str, str], Decimal] | None:
+        """The venue positions, on a coherent reading of the shared ledger; None = again at the next turn."""
         # A venue that is out and that no journaled order (nor the gone leg one closed) touches counts with
         # what the ledger says it holds, as in reconcile: else one venue down for hours would hold every
         # reconcile (and the hedge of an ADL on a venue that answers) behind this settlement.
@@ -164,9 +200,15 @@ class Recovery:
         mark = self.book.refresh() if self.coordinator.shared else None
         positions = self.venue_positions(out)
         if positions is None:
-            return False
+            return None
         if self.coordinator.shared and not self.coordinator.stable(mark):
-            return False  # another node wrote meanwhile: settle on a coherent reading next turn
+            return None  # another node wrote meanwhile: settle on a coherent reading next turn
+        return positions
+
+    def _unexplained(self, positions: dict[tuple[str, str], Decimal],
+                     explained: dict[tuple[str, str], Decimal]) -> bool:
+        """True when the journal does not explain a venue's difference from the ledger: named, the journal's
+        loose-leg closes booked, the journal cleared (reconcile takes it from there)."""
         expected = self.ledger.held_positions()  # the pairs and the loose legs
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         keys = set(expected) | set(positions) | set(explained)
@@ -182,9 +224,12 @@ class Recovery:
                 self._book_explained_loose_closes(differs)
                 self.book.clear_orders()
                 self.book.save()
-                return True  # reconcile names the difference and stops openings
-        tags = sorted({r.tag for r in self.ledger.orders.values()})
-        tag = RECOVERY_TAG + "+".join(tags)
+                return True
+        return False
+
+    def _book_reductions(self) -> dict[tuple[str, str], Decimal]:
+        """Book the journal's reductions (never undone) and return what its openings filled per
+        venue-symbol: the only fills traded back."""
         by_tag: dict[str, list[OrderRecord]] = {}
         for record in self.ledger.orders.values():
             by_tag.setdefault(record.tag, []).append(record)
@@ -198,18 +243,7 @@ class Recovery:
                 self._complete_reduction(exec_tag, records)
                 self.book.clear_orders(exec_tag)
                 self.book.save()
-        try:
-            for (venue_key_, symbol), amount in sorted(opened.items()):
-                if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
-                                                          units.get((venue_key_, symbol))):
-                    return False  # another node trading there, or not all taken: again at a later turn
-        except LegOutcomeUnknown as exc:
-            self.stop_openings(str(exc))
-            return False
-        self.book.clear_orders()
-        self.book.save()
-        self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
-        return True
+        return opened
 
     def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
                       positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
@@ -456,63 +490,90 @@ class LateOrders:
         leg, Risk._vanished). True when something was closed."""
         closed = False
         for mismatch in mismatches:
-            excess = mismatch.found - mismatch.expected
-            venue = self._venue_or_none(mismatch.venue)
-            if venue is None or not self.health.can_trade(venue.key):
-                continue
-            watched = {cid: r for cid, r in self.ledger.watch.items()
-                       if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
-            shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
-            held_back, pending = self._late_closes_in_horizon(venue.key, watched, shown)
-            if pending >= abs(excess):
-                continue  # closes proved absent may still reach the venue and take it all: never sent twice
-            excess -= pending if excess > 0 else -pending
-            for cid, record in watched.items():
-                late = shown.get(cid)
-                if cid in held_back:
-                    continue  # its close landed or may still land: never closed twice
-                if record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch:
-                    continue  # a late order's own close, booked against it (book_landed_late_closes)
-                if late is None or not late[0]:
-                    continue
-                signed = DIRECTION[record.side] * late[0]
-                if signed * excess <= 0:
-                    continue  # not a difference it explains
-                amount = min(abs(signed), abs(excess))
-                if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
-                    key = (venue.key, record.symbol)
-                    held = self.ledger.held_positions().get(key, Decimal(0))
-                    why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
-                    moved = amount if signed > 0 else -amount
-                    loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, late[1], why)
-                    if amount > loose:
-                        self.risk._vanished(venue.key, record.symbol, amount - loose, mismatch.found,
-                                            closed_by=(late[1], why))
-                    done = abs(held - self.ledger.held_positions().get(key, Decimal(0)))
-                else:
-                    # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer
-                    # grid elsewhere): only whole amount steps are sent, the rest is dust, named by reconcile.
-                    step = venue.specs[record.symbol].base_step
-                    amount, dust = floor_to_step(amount, step), amount - floor_to_step(amount, step)
-                    if dust:
-                        self.event(f"{LATE_TAG}{cid}: {dust} {record.symbol} of what it added on {venue.key} "
-                                   f"is below the amount step {step} there: dust, not sent", "error")
-                    if not amount:
-                        self.book.unwatch(cid)
-                        self.book.save()
-                        continue
-                    try:
-                        done = self._close_late_fill(venue, record, amount, late[1])
-                    except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
-                        self.stop_openings(str(exc), {(venue.key, record.symbol)})
-                        return True
-                if not done:
-                    continue  # again next time
-                if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
-                    self.book.unwatch(cid)
-                    self.book.save()
-                closed, excess = True, excess - (done if signed > 0 else -done)
+            outcome = self._close_mismatch(mismatch)
+            if outcome is None:
+                return True  # a close whose outcome is unknown: openings stopped, recovery settles it
+            closed = closed or outcome
         return closed
+
+    def _close_mismatch(self, mismatch: PositionMismatch) -> bool | None:
+        """Close what the late orders watched on the mismatch's venue-symbol explain of its excess. True when
+        something was closed; None when a close's outcome is unknown (openings are stopped)."""
+        excess = mismatch.found - mismatch.expected
+        venue = self._venue_or_none(mismatch.venue)
+        if venue is None or not self.health.can_trade(venue.key):
+            return False
+        watched = {cid: r for cid, r in self.ledger.watch.items()
+                   if (r.venue, r.symbol) == (mismatch.venue, mismatch.symbol)}
+        shown = self.executor.late_fills(venue, mismatch.symbol, watched) if watched else {}
+        held_back, pending = self._late_closes_in_horizon(venue.key, watched, shown)
+        if pending >= abs(excess):
+            return False  # closes proved absent may still reach the venue and take it all: never sent twice
+        excess -= pending if excess > 0 else -pending
+        closed = False
+        for cid, record in watched.items():
+            late = shown.get(cid)
+            if self._late_left_alone(cid, record, held_back) or late is None or not late[0]:
+                continue
+            signed = DIRECTION[record.side] * late[0]
+            if signed * excess <= 0:
+                continue  # not a difference it explains
+            amount = min(abs(signed), abs(excess))
+            if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
+                done = self._hedge_late_close(venue, record, amount, signed, late[1], mismatch.found)
+            else:
+                sent = self._close_late_addition(venue, cid, record, amount, late[1])
+                if sent is None:
+                    return None
+                amount, done = sent
+            if not done:
+                continue  # again next time
+            if done >= amount:  # a part closed (a thin book): the rest at the next reading, same order
+                self.book.unwatch(cid)
+                self.book.save()
+            closed, excess = True, excess - (done if signed > 0 else -done)
+        return closed
+
+    def _late_left_alone(self, cid: str, record: OrderRecord, held_back: set[str]) -> bool:
+        """A watched order whose fills are not closed here: its close landed or may still land, or it is a
+        late order's own close (booked against it by book_landed_late_closes)."""
+        if cid in held_back:
+            return True  # its close landed or may still land: never closed twice
+        return record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch
+
+    def _hedge_late_close(self, venue: Venue, record: OrderRecord, amount: Decimal, signed: Decimal,
+                          price: Decimal, found: Decimal) -> Decimal:
+        """A late close took `amount` of a pair's leg: absorbed by this node's loose leg there, the rest
+        closed on the hedge as a vanished leg. Returns the base the held position moved."""
+        key = (venue.key, record.symbol)
+        held = self.ledger.held_positions().get(key, Decimal(0))
+        why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
+        moved = amount if signed > 0 else -amount
+        loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, price, why)
+        if amount > loose:
+            self.risk._vanished(venue.key, record.symbol, amount - loose, found, closed_by=(price, why))
+        return abs(held - self.ledger.held_positions().get(key, Decimal(0)))
+
+    def _close_late_addition(self, venue: Venue, cid: str, record: OrderRecord, amount: Decimal,
+                             entry: Decimal) -> tuple[Decimal, Decimal] | None:
+        """A late opening added `amount`: close its whole amount steps. Returns (the amount sent, the base
+        closed); None when the close's outcome is unknown (openings stopped)."""
+        # The difference may be off this venue's grid (a vanished leg's hedge closed on a finer
+        # grid elsewhere): only whole amount steps are sent, the rest is dust, named by reconcile.
+        step = venue.specs[record.symbol].base_step
+        amount, dust = floor_to_step(amount, step), amount - floor_to_step(amount, step)
+        if dust:
+            self.event(f"{LATE_TAG}{cid}: {dust} {record.symbol} of what it added on {venue.key} "
+                       f"is below the amount step {step} there: dust, not sent", "error")
+        if not amount:
+            self.book.unwatch(cid)
+            self.book.save()
+            return amount, Decimal(0)
+        try:
+            return amount, self._close_late_fill(venue, record, amount, entry)
+        except LegOutcomeUnknown as exc:  # the close is journaled: recovery settles and books it
+            self.stop_openings(str(exc), {(venue.key, record.symbol)})
+            return None
 
     def book_landed_late_closes(self) -> None:
         """A `late:` close proved absent that its venue lists after all (it landed late, as the late order

@@ -108,46 +108,62 @@ class Rehedger:
         if not ledger.loose or not act:
             return
         now = self._now_ms()
-        bound_ms = self.cfg.outage.max_unhedged_s * 1000
         for key in sorted(ledger.loose):
-            leg = ledger.loose[key]
-            if key not in self._since:  # a close whose leg here was in doubt left it: unhedged since its send
-                # timed before a restart: from then (else each restart would put its re-hedge off again)
-                began = leg.since_ms or min(doubted.get((leg.venue, leg.symbol), now), now)
-                self._since[key] = (began, abs(leg.qty))
-                self._keep_time(leg, began)
-            since, size = self._since[key]
-            if abs(leg.qty) < size:  # its venue took part of it: held from now on
-                self._since[key] = (now, abs(leg.qty))
-                self._keep_time(leg, now)
-                self.waiting.pop(key, None)
-                self._said.pop(key, None)
-                continue
-            stuck = self._stuck(leg.venue, leg.symbol)
-            if stuck is None:
-                self.waiting.pop(key, None)  # its venue trades: settle_loose closes it there
-                continue
-            if now - since < bound_ms:
-                continue
-            # an order that may still take effect first (looked at every turn: it sends nothing); then one try
-            # per settle window
-            why, level = self._pending(leg, since), "warn"
-            if why is None and now >= self._next_try_ms.get(key, 0):
-                level = "error"
-                self._next_try_ms[key] = now + self.executor.settle_ms(leg.venue)
-                why = self._rehedge(leg, stuck, since)
-            elif why is None:
-                continue
-            if why is None:
-                self.waiting.pop(key, None)
-                continue
-            said = self._said.setdefault(key, set())
-            if why.split(" (")[0] not in said:  # said once per kind of reason while the leg waits
-                said.add(why.split(" (")[0])
-                self._event(f"loose leg {leg.symbol} {leg.qty:+f} on {leg.venue} unhedged "
-                            f"{(now - since) // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
-                            f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
-            self.waiting[key] = f"{leg.venue} {leg.symbol} {leg.qty:+f} ({stuck}): {why}"
+            self._check_leg(key, ledger.loose[key], doubted, now)
+
+    def _check_leg(self, key: LooseKey, leg: LooseLeg, doubted: dict[tuple[str, str], int], now: int) -> None:
+        """Time one loose leg; once held for outage.max_unhedged_s on a venue that is out, re-hedge it (or
+        say why not)."""
+        since = self._held_since(key, leg, doubted, now)
+        if since is None:
+            return
+        stuck = self._stuck(leg.venue, leg.symbol)
+        if stuck is None:
+            self.waiting.pop(key, None)  # its venue trades: settle_loose closes it there
+            return
+        if now - since < self.cfg.outage.max_unhedged_s * 1000:
+            return
+        # an order that may still take effect first (looked at every turn: it sends nothing); then one try
+        # per settle window
+        why, level = self._pending(leg, since), "warn"
+        if why is None and now >= self._next_try_ms.get(key, 0):
+            level = "error"
+            self._next_try_ms[key] = now + self.executor.settle_ms(leg.venue)
+            why = self._rehedge(leg, stuck, since)
+        elif why is None:
+            return
+        if why is None:
+            self.waiting.pop(key, None)
+            return
+        self._say_waiting(key, leg, why, level, now - since, stuck)
+
+    def _held_since(self, key: LooseKey, leg: LooseLeg, doubted: dict[tuple[str, str], int], now: int
+                    ) -> int | None:
+        """Since when the leg is timed; None when its venue just took part of it (timed afresh from now)."""
+        if key not in self._since:  # a close whose leg here was in doubt left it: unhedged since its send
+            # timed before a restart: from then (else each restart would put its re-hedge off again)
+            began = leg.since_ms or min(doubted.get((leg.venue, leg.symbol), now), now)
+            self._since[key] = (began, abs(leg.qty))
+            self._keep_time(leg, began)
+        since, size = self._since[key]
+        if abs(leg.qty) < size:  # its venue took part of it: held from now on
+            self._since[key] = (now, abs(leg.qty))
+            self._keep_time(leg, now)
+            self.waiting.pop(key, None)
+            self._said.pop(key, None)
+            return None
+        return since
+
+    def _say_waiting(self, key: LooseKey, leg: LooseLeg, why: str, level: str, held_ms: int, stuck: str
+                     ) -> None:
+        """Why the leg is not re-hedged: said once per kind of reason while it waits, shown in the status."""
+        said = self._said.setdefault(key, set())
+        if why.split(" (")[0] not in said:  # said once per kind of reason while the leg waits
+            said.add(why.split(" (")[0])
+            self._event(f"loose leg {leg.symbol} {leg.qty:+f} on {leg.venue} unhedged "
+                        f"{held_ms // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
+                        f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
+        self.waiting[key] = f"{leg.venue} {leg.symbol} {leg.qty:+f} ({stuck}): {why}"
 
     def _keep_time(self, leg: LooseLeg, since: int) -> None:
         """Persist since when the leg is timed, so that a restart does not time it afresh (not in a cluster:
@@ -273,8 +289,23 @@ class Rehedger:
     def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal,
                  since: int) -> str | None:
         """Why the leg's hedge may not go to `venue` now (None: it may)."""
-        health, key, symbol = self.health, venue.key, leg.symbol
+        key, symbol = venue.key, leg.symbol
         now = self._now_ms()
+        problem = self._venue_problem(leg, key, since, now) or self._position_problem(key, symbol, side)
+        if problem:
+            return problem
+        market = self._market()
+        if market is None or market.fresh_top(key, symbol, now) is None or price <= 0:
+            return "no fresh book"
+        problem = leg_problem(qty, price, venue.specs[symbol])
+        if problem:
+            return problem
+        return self.risk.open_problem(key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty, price)
+
+    def _venue_problem(self, leg: LooseLeg, key: str, since: int, now: int) -> str | None:
+        """Why the venue may not take the hedge whatever the symbol: out, refusing lately, stopped, or where a
+        stop cut the leg this one hedged."""
+        health = self.health
         if not health.can_trade(key) or health.is_out(key) or key in health.recovered:
             return "out"
         if health.cooling.get(key, 0) > now or health.refusals.get(key):
@@ -284,6 +315,11 @@ class Rehedger:
             return "a stop fired there (near liquidation)"
         if leg.origin == OUTAGE and leg.unit and key in Unit.parse(leg.unit).venues:
             return "a stop cut the leg this one hedged there (never re-opened)"
+        return None
+
+    def _position_problem(self, key: str, symbol: str, side: str) -> str | None:
+        """Why the venue-symbol's position may not take the hedge: in doubt, an order in doubt, a loose leg,
+        or a pair's leg on the other side."""
         if (key, symbol) in self._suspect():
             return "its position is in doubt (reconcile)"
         if self._in_doubt(key, symbol):
@@ -294,13 +330,7 @@ class Rehedger:
                        for p in self.book.ledger.pairs.values())
         if opposite:
             return "a pair's leg there is on the other side (they would net)"
-        market = self._market()
-        if market is None or market.fresh_top(key, symbol, now) is None or price <= 0:
-            return "no fresh book"
-        problem = leg_problem(qty, price, venue.specs[symbol])
-        if problem:
-            return problem
-        return self.risk.open_problem(key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty, price)
+        return None
 
     def _room(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal | str:
         """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),

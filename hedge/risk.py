@@ -694,49 +694,17 @@ class Risk:
     def fire(self, venue: Venue, index: int, view: VenueRisk) -> None:
         app = self.app
         level = self.cfg.levels[index]
-        nearest = view.nearest
-        if nearest is None:
-            where = "no liquidation price"
-        elif len(view.positions) > 1 and view.common is not None and view.common <= view.distance[nearest[0]]:
-            where = (f"liquidation {nearest[1]:.2f}% away with all {len(view.positions)} positions moving "
-                     f"against us together ({nearest[0]} alone {view.distance[nearest[0]]:.2f}%)")
-        else:
-            where = f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away"
-        blind = self.unvalued_since(venue.key)
-        if blind is not None:
-            where += f"; UNVALUED for {(app.now_ms - blind) // 1000} s (no fresh price)"
-        leverage = view.leverage
-        reason = f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
+        reason = self._stop_reason(venue.key, view)
         pairs = [p for p in self.book.ledger.pairs.values() if venue.key in (p.long_venue, p.short_venue)]
         own = [p for p in pairs if self._mine(Unit.of_pair(p))]
         legs = [leg for leg in self.book.ledger.loose.values() if leg.venue == venue.key]
         own_legs = [leg for leg in legs if self._mine_leg(leg)]
-        if not own and not own_legs and (pairs or legs):
-            # every pair and loose leg on the venue is in another node's unit: its owner stops it
-            if self._not_ours.get(venue.key) != index:
-                self._not_ours[venue.key] = index
-                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}); its pairs are in units "
-                          "other nodes hold: each stops its own")
-            return
-        if not pairs and not legs:  # e.g. only positions that are not ours: nothing a stop could close
-            if self._not_ours.get(venue.key) != index:
-                self._not_ours[venue.key] = index
-                foreign = ", ".join(sorted(view.foreign)) or "-"
-                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but it holds no pair or "
-                          f"loose leg of ours (not ours: {foreign})", "critical")
+        if self._nothing_to_stop(venue.key, index, reason, view, bool(pairs or legs), bool(own or own_legs)):
             return
         self._not_ours.pop(venue.key, None)
         self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
         self.stopped_ms[venue.key] = app.now_ms  # hedge/rehedge.py keeps loose legs' hedges off it
-        blocked = None
-        if not app.state.may_close:
-            blocked = "the trading state is HALTED: no order sent; command state:REDUCING to let stops work"
-        elif not self.health.can_trade(venue.key):
-            blocked = f"{venue.key} cannot trade (outage); its hedges are kept"
-        if blocked is not None:
-            if self._blocked.get(venue.key) != (index, blocked):  # said once per level, not every retry
-                self._blocked[venue.key] = (index, blocked)
-                self.event(f"STOP level {index + 1} due on {venue.key} ({reason}) but {blocked}", "critical")
+        if self._stop_blocked(venue.key, index, reason):
             return
         self._blocked.pop(venue.key, None)
         self.stops_fired[index] += 1
@@ -745,20 +713,7 @@ class Risk:
             f"(level at {level.distance_pct}%); closing {level.close_fraction * 100:g}% of its pairs",
             "critical" if level.emergency else "warn",
         )
-        closed: list[str] = []
-        touched = {venue.key}
-        symbols = sorted({p.symbol for p in own}, key=lambda s: (view.distance.get(s, Decimal(10_000)), s))
-        for symbol in symbols:
-            groups: dict[tuple[str, str], list[HedgePair]] = {}
-            for pair in own:  # this node's units only (a cluster: the others' owners stop theirs)
-                if pair.symbol == symbol:
-                    groups.setdefault((pair.long_venue, pair.short_venue), []).append(pair)
-            for (long_key, short_key), group in sorted(groups.items()):
-                other = short_key if long_key == venue.key else long_key
-                touched.add(other)
-                done = self._close(symbol, long_key, short_key, group, level, index, venue.key, other)
-                if done:
-                    closed.append(done)
+        closed, touched = self._close_own(venue.key, view, own, level, index)
         closed += self._close_pending(venue.key, level, index)
         self.event(
             f"STOP level {index + 1} on {venue.key} done: "
@@ -767,6 +722,75 @@ class Risk:
         )
         for key in sorted(touched):  # a fresh reading before the next decision
             app.refresh_account(key)
+
+    def _stop_reason(self, key: str, view: VenueRisk) -> str:
+        """Why a stop is due on the venue: the nearest liquidation, how long unvalued, the leverage."""
+        nearest = view.nearest
+        if nearest is None:
+            where = "no liquidation price"
+        elif len(view.positions) > 1 and view.common is not None and view.common <= view.distance[nearest[0]]:
+            where = (f"liquidation {nearest[1]:.2f}% away with all {len(view.positions)} positions moving "
+                     f"against us together ({nearest[0]} alone {view.distance[nearest[0]]:.2f}%)")
+        else:
+            where = f"nearest liquidation {nearest[0]} {nearest[1]:.2f}% away"
+        blind = self.unvalued_since(key)
+        if blind is not None:
+            where += f"; UNVALUED for {(self.app.now_ms - blind) // 1000} s (no fresh price)"
+        leverage = view.leverage
+        return f"{where}, effective leverage {leverage:.2f}" if leverage is not None else where
+
+    def _nothing_to_stop(self, key: str, index: int, reason: str, view: VenueRisk, any_here: bool,
+                         any_own: bool) -> bool:
+        """True when the venue holds no pair or loose leg of this node's units (said once per level)."""
+        if not any_own and any_here:
+            # every pair and loose leg on the venue is in another node's unit: its owner stops it
+            if self._not_ours.get(key) != index:
+                self._not_ours[key] = index
+                self.event(f"STOP level {index + 1} due on {key} ({reason}); its pairs are in units "
+                          "other nodes hold: each stops its own")
+            return True
+        if not any_here:  # e.g. only positions that are not ours: nothing a stop could close
+            if self._not_ours.get(key) != index:
+                self._not_ours[key] = index
+                foreign = ", ".join(sorted(view.foreign)) or "-"
+                self.event(f"STOP level {index + 1} due on {key} ({reason}) but it holds no pair or "
+                          f"loose leg of ours (not ours: {foreign})", "critical")
+            return True
+        return False
+
+    def _stop_blocked(self, key: str, index: int, reason: str) -> bool:
+        """True when no stop order may go out: HALTED, or the venue is out (said once per level and cause)."""
+        blocked = None
+        if not self.app.state.may_close:
+            blocked = "the trading state is HALTED: no order sent; command state:REDUCING to let stops work"
+        elif not self.health.can_trade(key):
+            blocked = f"{key} cannot trade (outage); its hedges are kept"
+        if blocked is None:
+            return False
+        if self._blocked.get(key) != (index, blocked):  # said once per level, not every retry
+            self._blocked[key] = (index, blocked)
+            self.event(f"STOP level {index + 1} due on {key} ({reason}) but {blocked}", "critical")
+        return True
+
+    def _close_own(self, key: str, view: VenueRisk, own: list[HedgePair], level: StopLevel,
+                   index: int) -> tuple[list[str], set[str]]:
+        """Close this node's pairs on the venue, nearest symbol first, by venue pair: what closed, and
+        every venue touched."""
+        closed: list[str] = []
+        touched = {key}
+        symbols = sorted({p.symbol for p in own}, key=lambda s: (view.distance.get(s, Decimal(10_000)), s))
+        for symbol in symbols:
+            groups: dict[tuple[str, str], list[HedgePair]] = {}
+            for pair in own:  # this node's units only (a cluster: the others' owners stop theirs)
+                if pair.symbol == symbol:
+                    groups.setdefault((pair.long_venue, pair.short_venue), []).append(pair)
+            for (long_key, short_key), group in sorted(groups.items()):
+                other = short_key if long_key == key else long_key
+                touched.add(other)
+                done = self._close(symbol, long_key, short_key, group, level, index, key, other)
+                if done:
+                    closed.append(done)
+        return closed, touched
 
     def _close(
         self,
@@ -916,49 +940,64 @@ class Risk:
         to LOOSE_ORDERS_PER_TURN orders; one that fills nothing waits retry_s x 2^n (at most
         LOOSE_RETRY_MAX_S, and at most outage.max_unhedged_s). Other nodes' legs are theirs (a dead node's,
         once its unit is adopted)."""
-        app = self.app
         self._consolidate_loose()
         # an execution in doubt there: its unbooked fills would read as part of the leg (recovery first);
         # anywhere else a leg is closed now, not held for as long as another venue cannot be asked
         in_doubt = {(record.venue, record.symbol) for record in self.book.ledger.orders.values()}
         for key in sorted(self.book.ledger.loose):
-            first = self.book.ledger.loose.get(key)
-            venue = key[0]
-            if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
-                continue  # an outage's legs are settled by recover() first
-            if (venue, key[1]) in in_doubt:
+            if self._loose_waits(key, in_doubt):
                 continue
-            if not self._mine_leg(first) or app.now_ms < self._next_loose_ms.get(key, 0):
-                continue
-            progress = doubted = False
-            for _ in range(LOOSE_ORDERS_PER_TURN):
-                leg = self.book.ledger.loose.get(key)
-                if leg is None:
-                    break
-                self._settle_pending(leg, leg.qty, "loose", final=True, level="warn")
-                doubted = self._landing or any((record.venue, record.symbol) == (venue, key[1])
-                                               for record in self.book.ledger.orders.values())
-                left = self.book.ledger.loose.get(key)
-                if left is not None and left.qty == leg.qty:
-                    break  # nothing taken: the venue refuses, the book is empty, or a close may still land
-                progress = True
-            if not progress and self._busy:  # another node is trading there: not a refusal, next turn
-                continue
-            if doubted:
-                # a close of it whose outcome is unknown (journaled: recovery settles it), or one proved
-                # absent that may still land (watched): not a refusal; looked at again at the next turn, and
-                # closed as soon as that close is settled, seen landed, or past the time it could land
-                self._next_loose_ms.pop(key, None)
-                if progress:
-                    self._loose_failures[key] = 0
-                continue
-            failed = 0 if progress else self._loose_failures.get(key, 0) + 1
-            self._loose_failures[key] = failed
-            # the leg is unhedged: however often its venue refused, it is tried again within the outage
-            # policy's bound, so that it is closed at most max_unhedged_s after the venue takes orders again
-            longest = min(LOOSE_RETRY_MAX_S, app.cfg.outage.max_unhedged_s)
-            wait_s = min(self.cfg.retry_s * 2 ** failed, longest) if failed else self.cfg.retry_s
-            self._next_loose_ms[key] = app.now_ms + wait_s * 1000
+            progress, doubted = self._close_loose(key)
+            self._schedule_loose(key, progress, doubted)
+
+    def _loose_waits(self, key: LooseKey, in_doubt: set[tuple[str, str]]) -> bool:
+        """A loose leg not closed at this turn: gone, its venue recovering or out, an execution in doubt
+        there, another node's, or waiting for its retry."""
+        first = self.book.ledger.loose.get(key)
+        venue = key[0]
+        if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
+            return True  # an outage's legs are settled by recover() first
+        if (venue, key[1]) in in_doubt:
+            return True
+        return not self._mine_leg(first) or self.app.now_ms < self._next_loose_ms.get(key, 0)
+
+    def _close_loose(self, key: LooseKey) -> tuple[bool, bool]:
+        """Up to LOOSE_ORDERS_PER_TURN closes of the leg while each takes some of it: (any progress, a close
+        in doubt or still landing)."""
+        progress = doubted = False
+        for _ in range(LOOSE_ORDERS_PER_TURN):
+            leg = self.book.ledger.loose.get(key)
+            if leg is None:
+                break
+            self._settle_pending(leg, leg.qty, "loose", final=True, level="warn")
+            doubted = self._landing or any((record.venue, record.symbol) == key[:2]
+                                           for record in self.book.ledger.orders.values())
+            left = self.book.ledger.loose.get(key)
+            if left is not None and left.qty == leg.qty:
+                break  # nothing taken: the venue refuses, the book is empty, or a close may still land
+            progress = True
+        return progress, doubted
+
+    def _schedule_loose(self, key: LooseKey, progress: bool, doubted: bool) -> None:
+        """When the leg is tried again: at once after progress, backing off while its venue refuses."""
+        app = self.app
+        if not progress and self._busy:  # another node is trading there: not a refusal, next turn
+            return
+        if doubted:
+            # a close of it whose outcome is unknown (journaled: recovery settles it), or one proved
+            # absent that may still land (watched): not a refusal; looked at again at the next turn, and
+            # closed as soon as that close is settled, seen landed, or past the time it could land
+            self._next_loose_ms.pop(key, None)
+            if progress:
+                self._loose_failures[key] = 0
+            return
+        failed = 0 if progress else self._loose_failures.get(key, 0) + 1
+        self._loose_failures[key] = failed
+        # the leg is unhedged: however often its venue refused, it is tried again within the outage
+        # policy's bound, so that it is closed at most max_unhedged_s after the venue takes orders again
+        longest = min(LOOSE_RETRY_MAX_S, app.cfg.outage.max_unhedged_s)
+        wait_s = min(self.cfg.retry_s * 2 ** failed, longest) if failed else self.cfg.retry_s
+        self._next_loose_ms[key] = app.now_ms + wait_s * 1000
 
     def _consolidate_loose(self) -> None:
         """This node's loose legs of one origin on one venue-symbol, left by different units, become one:
@@ -1165,24 +1204,11 @@ class Risk:
         venue = self.venue_or_none(venue_key)
         if venue is None or not self.health.can_trade(venue_key):
             return False
-        for key, leg in sorted(self.book.ledger.loose.items()):
-            if key[0] == venue_key and self._mine_leg(leg):
-                self._settle_pending(leg, leg.qty, "recover", final=True)
-        if any(leg.venue == venue_key and self._mine_leg(leg) for leg in self.book.ledger.loose.values()):
+        if not self._settle_loose_on(venue_key):
             return False
-        coordinator = self.coordinator
-        mark = self.book.refresh() if coordinator.shared else None
-        found: dict[str, Decimal] = {}
-        for symbol in sorted(venue.specs):
-            position = self.executor.position(venue, symbol)
-            if position is None:
-                return False
-            found[symbol] = position
-        if coordinator.shared and coordinator.reachable and not coordinator.stable(mark):
-            return False  # another node wrote while the venue was read: again at the next turn
-        busy = coordinator.busy_keys()
-        if any((venue_key, symbol) in busy for symbol in found):
-            return False  # another node is between the legs of an execution there
+        found = self._settled_positions(venue)
+        if found is None:
+            return False
         held = self.book.ledger.held_positions()
         for symbol, position in found.items():
             expected = held.get((venue_key, symbol), Decimal(0))
@@ -1190,6 +1216,32 @@ class Risk:
                 continue  # sound, or a difference reconcile must name (more than expected, flipped)
             self._vanished(venue_key, symbol, abs(expected) - abs(position), position)
         return True
+
+    def _settle_loose_on(self, venue_key: str) -> bool:
+        """Close this node's loose legs on the venue; False while any is left."""
+        for key, leg in sorted(self.book.ledger.loose.items()):
+            if key[0] == venue_key and self._mine_leg(leg):
+                self._settle_pending(leg, leg.qty, "recover", final=True)
+        legs = self.book.ledger.loose.values()
+        return not any(leg.venue == venue_key and self._mine_leg(leg) for leg in legs)
+
+    def _settled_positions(self, venue: Venue) -> dict[str, Decimal] | None:
+        """The venue's position per symbol, read while no other node wrote the shared ledger and none is
+        between the legs of an execution there; None = read again at the next turn."""
+        coordinator = self.coordinator
+        mark = self.book.refresh() if coordinator.shared else None
+        found: dict[str, Decimal] = {}
+        for symbol in sorted(venue.specs):
+            position = self.executor.position(venue, symbol)
+            if position is None:
+                return None
+            found[symbol] = position
+        if coordinator.shared and coordinator.reachable and not coordinator.stable(mark):
+            return None  # another node wrote while the venue was read: again at the next turn
+        busy = coordinator.busy_keys()
+        if any((venue.key, symbol) in busy for symbol in found):
+            return None  # another node is between the legs of an execution there
+        return found
 
     def absorb_late_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal, why: str
                           ) -> Decimal:
