@@ -96,7 +96,10 @@ class VenueProfile:
 
 
 VENUES: dict[str, VenueProfile] = {
-    "binance": VenueProfile("binanceusdm", (("defaultType", "swap"),),
+    # GetOrders() without a symbol lists every swap (FMZ, and the simulator): ccxt refuses that on Binance
+    # before sending unless its warning is acknowledged (GET /fapi/v1/openOrders takes symbol as optional)
+    "binance": VenueProfile("binanceusdm", (("defaultType", "swap"),
+                                            ("fetchOpenOrders", {"warnWithoutSymbol": False})),
                             (("/fapi/v3/", "fapiPrivateV3"), ("/fapi/v2/", "fapiPrivateV2"),
                              ("/fapi/v1/", "fapiPrivate"),  # wallets (hedge/transfers.py, hedge/wallets.py):
                              ("/sapi/v3/", "sapiV3"), ("/sapi/v1/", "sapi"))),
@@ -874,7 +877,9 @@ class LiveExchange(FmzExchangeObject):
         def run() -> list[Struct]:
             unified = self._symbol(symbol)[1] if symbol or self._contract else None
             limit = _OPEN_ORDERS_PAGE.get(self._venue)
-            return [self._order_struct(o) for o in self._client.fetch_open_orders(unified, None, limit)]
+            params = dict(_ALL_SWAPS_QUERY.get(self._venue, {})) if unified is None else {}
+            orders = self._client.fetch_open_orders(unified, None, limit, params)
+            return [self._order_struct(o) for o in orders]
         return self._run("GetOrders", run)
 
     def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:
@@ -1105,6 +1110,9 @@ _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "Fill
 # a full page of open orders where the venue's default page is short (CoinEx pending-order 10 of at most
 # 100, Bybit realtime 20 of at most 50); the others answer every open order of a symbol by default
 _OPEN_ORDERS_PAGE = {"coinex": 100, "bybit": 50}
+# what narrows an open-order list without a symbol to the account's swaps: OKX's orders-pending answers every
+# instrument type (spot, margin, futures, options) without instType
+_ALL_SWAPS_QUERY: dict[str, dict[str, str]] = {"okx": {"instType": "SWAP"}}
 # CoinEx finished orders read back when looking an order up by client id (100 a page), and how far a
 # finished row's created_at may sit before our send time (clock offset, the venue's own stamp delay)
 _COINEX_FINISHED_PAGES = 10

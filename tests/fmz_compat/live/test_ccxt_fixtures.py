@@ -331,3 +331,34 @@ def test_bybit_recorded_unified_wallet_equity(bybit, http):
     usdt = BYBIT_UNIFIED_WALLET["result"]["list"][0]["coin"][0]
     assert account.Equity == pytest.approx(float(usdt["equity"])) == pytest.approx(3304.29766609)
     assert account.UPnL == pytest.approx(-17.9613)
+
+
+# --- GetOrders() without a symbol: every USDT swap of the account, as the simulator answers it -----------
+def test_binance_get_orders_without_a_symbol_lists_every_swap(binance2, http):
+    """FMZ's GetOrders() on a futures object lists the open orders of every symbol (the simulator:
+    fmz_compat/sim/exchange.py _pairs_for, all pairs of the quote); hedge/trader.py cancel_all_orders (the
+    gate's halt) and hedge/probes.py (the orders probe) call it so. ccxt 4.5.83's binance.fetchOpenOrders
+    raises its "fetching open orders without specifying a symbol" ExchangeError before sending unless
+    options["fetchOpenOrders"]["warnWithoutSymbol"] is False: GetOrders() read None on Binance, the halt
+    cancelled nothing there and the probe never answered. Binance USDⓈ-M GET /fapi/v1/openOrders takes
+    symbol as optional (all symbols without it). Rows: binance.json fetchOpenOrder "swap open order"
+    (LTCUSDT) and createOrders "create swap orders" (BTCUSDT)."""
+    ex, log = binance2
+    http.get(re.compile(rf"{FAPI}/openOrders"), json=[BINANCE_SWAP_OPEN, BINANCE_SWAP_NEW])
+    orders = ex.GetOrders()
+    assert orders is not None, log.last_error
+    assert [o.Id for o in orders] == ["LTC_USDT.swap,664082074", "BTC_USDT.swap,4087922044"]
+    assert [o.Status for o in orders] == [ORDER_STATE_PENDING, ORDER_STATE_PENDING]
+    assert "symbol" not in _query(http.calls[-1].request.url)
+
+
+def test_okx_get_orders_without_a_symbol_asks_for_swaps_only(okx3, http):
+    """OKX GET /api/v5/trade/orders-pending without instType answers every instrument type's pending orders
+    (spot and margin too, which this futures object neither lists nor can cancel: their ids are not swaps);
+    without a symbol GetOrders asks instType=SWAP. Row: okx.json fetchOpenOrders "fetch swap limit open
+    order with take profit and stop loss" (ADA-USDT-SWAP, 50 contracts)."""
+    ex, _ = okx3
+    http.get(re.compile(rf"{OKX}/trade/orders-pending"), json=OKX_PENDING_LIVE)
+    (order,) = ex.GetOrders()
+    assert order.Id == "ADA_USDT.swap,645348448086081536" and order.Amount == 50
+    assert _query(http.calls[-1].request.url).get("instType") == "SWAP"
