@@ -266,37 +266,52 @@ class Accounting:
         dirty = False
         with localcontext(_context()):
             if self.share_count == 0:
-                pending_total = sum((a for _, a, _ in self.pending), ZERO)
-                base = obs.equity - pending_total
-                self.contributions = base if base > 0 else obs.equity
-                self.share_count = Fraction(self.contributions)
-                if base <= 0:
-                    self.pending = []
-                self.peak_nav = ONE
+                self._incept(obs)
                 dirty = True
             if self.inception_ms == 0:
                 self.inception_ms = obs.time_ms
             if self.pending:
                 booked = self._book_pending(obs)
                 dirty = True
-            self.equity = obs.equity
-            nav = unit_nav_of(obs.equity, self.share_count)
-            if nav > self.peak_nav:
-                self.peak_nav = nav
-            drawdown = 1 - nav / self.peak_nav
-            if drawdown > self.max_drawdown:
-                self.max_drawdown, self.max_drawdown_ms = drawdown, obs.time_ms
-            point = NavPoint(obs.time_ms, nav, obs.equity, self.shares, obs.equity - self.contributions,
-                             self.rebates_per_share, dict(obs.exposure), dict(obs.margin), dict(obs.leverage))
-        if self.live is not None and point.time_ms // HOUR_MS != self.live.time_ms // HOUR_MS:
-            self._close_hour(self.live)
-            if point.time_ms // DAY_MS != self.live.time_ms // DAY_MS:
-                self._close_day(self.live)
+            point = self._measure(obs)
+        if self._roll(point):
             dirty = True
         self.live = point
         if dirty:
             self.save()
         return booked
+
+    def _incept(self, obs: Observation) -> None:
+        """The first measurement: the equity the pending flows did not bring is the first contribution,
+        one share per USDT (unit NAV 1)."""
+        pending_total = sum((a for _, a, _ in self.pending), ZERO)
+        base = obs.equity - pending_total
+        self.contributions = base if base > 0 else obs.equity
+        self.share_count = Fraction(self.contributions)
+        if base <= 0:
+            self.pending = []
+        self.peak_nav = ONE
+
+    def _measure(self, obs: Observation) -> NavPoint:
+        """Equity, unit NAV, its peak and the largest drawdown, as this moment's point."""
+        self.equity = obs.equity
+        nav = unit_nav_of(obs.equity, self.share_count)
+        if nav > self.peak_nav:
+            self.peak_nav = nav
+        drawdown = 1 - nav / self.peak_nav
+        if drawdown > self.max_drawdown:
+            self.max_drawdown, self.max_drawdown_ms = drawdown, obs.time_ms
+        return NavPoint(obs.time_ms, nav, obs.equity, self.shares, obs.equity - self.contributions,
+                        self.rebates_per_share, dict(obs.exposure), dict(obs.margin), dict(obs.leverage))
+
+    def _roll(self, point: NavPoint) -> bool:
+        """The last point of an hour (and of a day) that has ended goes into the history: True when it did."""
+        if self.live is None or point.time_ms // HOUR_MS == self.live.time_ms // HOUR_MS:
+            return False
+        self._close_hour(self.live)
+        if point.time_ms // DAY_MS != self.live.time_ms // DAY_MS:
+            self._close_day(self.live)
+        return True
 
     def _book_pending(self, obs: Observation) -> list[CashFlow]:
         pending_total = sum((a for _, a, _ in self.pending), ZERO)

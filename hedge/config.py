@@ -658,24 +658,50 @@ def _cluster(value: Any) -> ClusterConfig:
         if key not in CLUSTER_KEYS:
             raise ConfigError(f"cluster.{key}", value[key],
                               _unknown(key, CLUSTER_KEYS))
-    url = value.get("redis_url")
+    url = _cluster_url(value.get("redis_url"))
+    node = _cluster_name(value, "node", None, "must name this node: 1-32 letters, digits, - or _ "
+                         "(e.g. tokyo-1), different on every node")
+    region = _cluster_name(value, "region", "", "must be a region name like tokyo (letters, digits, - or _)",
+                           may_be_empty=True)
+    weight = _cluster_int(value, "node_weight", 1, 0, 1000,
+                          "must be a whole number between 0 (standby) and 1000")
+    regions = _venue_regions(value.get("venue_regions", {}))
+    ttl = _cluster_int(value, "lease_ttl_s", 15, 3, 600, "must be a whole number of seconds between 3 and "
+                       "600 (longer than a loop turn with both legs, as short as you accept a dead node's "
+                       "pairs idle)")
+    namespace = _cluster_name(value, "namespace", "xvh", "must be 1-32 letters, digits, - or _ (the same on "
+                              "every node of one cluster)")
+    return ClusterConfig(redis_url=url, node=node, region=region, node_weight=weight,
+                         venue_regions=MappingProxyType(dict(regions)), lease_ttl_s=ttl, namespace=namespace)
+
+
+def _cluster_url(url: Any) -> str:
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         shown = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url) if isinstance(url, str) else url
         raise ConfigError("cluster.redis_url", shown, "must be a Redis URL like redis://host:6379/0 "
                           "(rediss:// for TLS, redis://:password@host:6379/0 with a password)")
-    node = value.get("node")
-    if not isinstance(node, str) or not _NAME.match(node):
-        raise ConfigError("cluster.node", node, "must name this node: 1-32 letters, digits, - or _ "
-                          "(e.g. tokyo-1), different on every node")
-    region = value.get("region", "")
-    if not isinstance(region, str) or region and not _NAME.match(region):
-        raise ConfigError("cluster.region", region,
-                          "must be a region name like tokyo (letters, digits, - or _)")
-    weight = value.get("node_weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1000:
-        raise ConfigError("cluster.node_weight", weight,
-                          "must be a whole number between 0 (standby) and 1000")
-    regions = value.get("venue_regions", {})
+    return url
+
+
+def _cluster_name(value: dict[str, Any], key: str, default: str | None, why: str, may_be_empty: bool = False
+                  ) -> str:
+    """cluster.<key>: a name of 1-32 letters, digits, - or _ (or empty where may_be_empty)."""
+    name = value.get(key, default)
+    empty_allowed = may_be_empty and name == ""
+    if not isinstance(name, str) or not empty_allowed and not _NAME.match(name):
+        raise ConfigError(f"cluster.{key}", name, why)
+    return name
+
+
+def _cluster_int(value: dict[str, Any], key: str, default: int, low: int, high: int, why: str) -> int:
+    """cluster.<key>: a whole number from low to high (not a bool)."""
+    number = value.get(key, default)
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+        raise ConfigError(f"cluster.{key}", number, why)
+    return number
+
+
+def _venue_regions(regions: Any) -> dict[str, str]:
     if not isinstance(regions, dict):
         raise ConfigError("cluster.venue_regions", regions, 'must be an object like {"binance": "tokyo"}')
     for venue, where in regions.items():
@@ -684,17 +710,7 @@ def _cluster(value: Any) -> ClusterConfig:
                               f"unknown venue; use one of {', '.join(VENUES)}")
         if not isinstance(where, str) or not _NAME.match(where):
             raise ConfigError(f"cluster.venue_regions.{venue}", where, "must be a region name like tokyo")
-    ttl = value.get("lease_ttl_s", 15)
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 3 <= ttl <= 600:
-        raise ConfigError("cluster.lease_ttl_s", ttl, "must be a whole number of seconds between 3 and "
-                          "600 (longer than a loop turn with both legs, as short as you accept a dead node's "
-                          "pairs idle)")
-    namespace = value.get("namespace", "xvh")
-    if not isinstance(namespace, str) or not _NAME.match(namespace):
-        raise ConfigError("cluster.namespace", namespace, "must be 1-32 letters, digits, - or _ (the same on "
-                          "every node of one cluster)")
-    return ClusterConfig(redis_url=url, node=node, region=region, node_weight=weight,
-                         venue_regions=MappingProxyType(dict(regions)), lease_ttl_s=ttl, namespace=namespace)
+    return regions
 
 TREASURY_KEYS = ("mode", "weights", "whitelist", "networks", "trigger_distance_pct", "target_distance_pct",
                  "rebalance_pct", "min_transfer_usdt", "max_transfer_usdt", "max_daily_usdt", "max_fee_bps",

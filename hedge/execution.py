@@ -275,6 +275,26 @@ class Executor:
 
     def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool
                       ) -> PairFill | None:
+        before = self._positions_before(legs, symbol, tag)
+        if before is None:
+            return None
+        fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
+        self._send_both(legs, fills, symbol, tag, before)
+        if fills[0].filled != fills[1].filled:
+            self._top_up(legs, fills, symbol, tag)
+        residual = Decimal(0)
+        closing = all(leg.side in CLOSING for leg in legs)
+        if fills[0].filled != fills[1].filled and (undo_closes or not closing):
+            residual = self._undo_excess(legs, fills, symbol, tag)
+        balanced = fills[0].filled == fills[1].filled
+        if not balanced:
+            what = "closed" if closing else "holds"
+            self._event(f"{tag}: LEGS UNBALANCED {fills[0].venue} {what} {fills[0].filled} vs "
+                        f"{fills[1].venue} {fills[1].filled} {symbol}", "warn")
+        return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
+
+    def _positions_before(self, legs: tuple[Leg, Leg], symbol: str, tag: str) -> list[Decimal] | None:
+        """Each leg's venue position before the orders; None (nothing sent) when one is unreadable."""
         before = []
         for leg in legs:
             pos = self.position(leg.venue, symbol)
@@ -282,7 +302,12 @@ class Executor:
                 self._event(f"{tag}: {leg.venue.key} positions unreadable, nothing sent", "warn")
                 return None
             before.append(pos)
-        fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
+        return before
+
+    def _send_both(self, legs: tuple[Leg, Leg], fills: tuple[LegFill, LegFill], symbol: str, tag: str,
+                   before: list[Decimal]) -> None:
+        """Send both legs, then settle each; a leg whose outcome is unknown is raised once both are
+        settled (journaled): recovery books them."""
         sent = [self._send(leg, leg.side, leg.base, symbol, tag, leg.limit) for leg in legs]
         unknown: LegOutcomeUnknown | None = None
         for leg, fill, order, pos0 in zip(legs, fills, sent, before, strict=True):
@@ -293,39 +318,37 @@ class Executor:
         if unknown is not None:
             raise unknown
 
-        if fills[0].filled != fills[1].filled:
-            lag = 0 if fills[0].filled < fills[1].filled else 1
-            over = 1 - lag
-            lag_step = legs[lag].venue.specs[symbol].base_step
-            top_up = floor_to_step(fills[over].filled - fills[lag].filled, lag_step)
-            if top_up > 0:
-                self._event(f"{tag}: {fills[lag].venue} filled {fills[lag].filled} vs {fills[over].filled}"
-                            f" on {fills[over].venue}; topping up {top_up} once", "warn")
-                self._trade(legs[lag], fills[lag], legs[lag].side, top_up, symbol, tag,
-                            limit=self._banded(legs[lag], symbol))
+    def _top_up(self, legs: tuple[Leg, Leg], fills: tuple[LegFill, LegFill], symbol: str, tag: str) -> None:
+        """The leg that filled less is topped up once, banded, by whole amount steps of its venue."""
+        lag = 0 if fills[0].filled < fills[1].filled else 1
+        over = 1 - lag
+        lag_step = legs[lag].venue.specs[symbol].base_step
+        top_up = floor_to_step(fills[over].filled - fills[lag].filled, lag_step)
+        if top_up > 0:
+            self._event(f"{tag}: {fills[lag].venue} filled {fills[lag].filled} vs {fills[over].filled}"
+                        f" on {fills[over].venue}; topping up {top_up} once", "warn")
+            self._trade(legs[lag], fills[lag], legs[lag].side, top_up, symbol, tag,
+                        limit=self._banded(legs[lag], symbol))
 
+    def _undo_excess(self, legs: tuple[Leg, Leg], fills: tuple[LegFill, LegFill], symbol: str, tag: str
+                     ) -> Decimal:
+        """Trade back what each leg filled beyond the other (on their common step); returns what undoing
+        cost or gained."""
         residual = Decimal(0)
-        closing = all(leg.side in CLOSING for leg in legs)
-        if fills[0].filled != fills[1].filled and (undo_closes or not closing):
-            step = common_base_step(*(leg.venue.specs[symbol] for leg in legs))
-            keep = floor_to_step(min(fills[0].filled, fills[1].filled), step)
-            for leg, fill in zip(legs, fills, strict=True):
-                excess = fill.filled - keep
-                if excess > 0:
-                    self._event(f"{tag}: undoing {excess} on {fill.venue} to match the other leg at {keep}",
-                                "warn")
-                    self._trade(leg, fill, UNDO[leg.side], excess, symbol, tag)
-            for leg, fill in zip(legs, fills, strict=True):
-                if fill.undone:
-                    direction = DIRECTION[leg.side]
-                    # undo at p2 of a leg entered at p1: long gains p2 - p1, short gains p1 - p2
-                    residual += direction * (fill.undo_cost - fill.avg_price * fill.undone)
-        balanced = fills[0].filled == fills[1].filled
-        if not balanced:
-            what = "closed" if closing else "holds"
-            self._event(f"{tag}: LEGS UNBALANCED {fills[0].venue} {what} {fills[0].filled} vs "
-                        f"{fills[1].venue} {fills[1].filled} {symbol}", "warn")
-        return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
+        step = common_base_step(*(leg.venue.specs[symbol] for leg in legs))
+        keep = floor_to_step(min(fills[0].filled, fills[1].filled), step)
+        for leg, fill in zip(legs, fills, strict=True):
+            excess = fill.filled - keep
+            if excess > 0:
+                self._event(f"{tag}: undoing {excess} on {fill.venue} to match the other leg at {keep}",
+                            "warn")
+                self._trade(leg, fill, UNDO[leg.side], excess, symbol, tag)
+        for leg, fill in zip(legs, fills, strict=True):
+            if fill.undone:
+                direction = DIRECTION[leg.side]
+                # undo at p2 of a leg entered at p1: long gains p2 - p1, short gains p1 - p2
+                residual += direction * (fill.undo_cost - fill.avg_price * fill.undone)
+        return residual
 
     def _banded(self, leg: Leg, symbol: str) -> Decimal | None:
         """Worst acceptable price for a retried leg: expected price moved by the band, on the tick grid."""

@@ -54,10 +54,31 @@ class FundObserver:
 
     def observe(self, accounting: Accounting, transfers: TransferWatcher | None) -> None:
         """Measure equity, exposure, margin and leverage into the accounting (books declared flows)."""
+        self._declare_flows(accounting)
+        observation = self._measure()
+        if self._held(accounting, transfers):
+            return
+        try:
+            booked = accounting.observe(observation)
+        except FlowRejected as exc:
+            accounting.drop_pending()
+            self.log(str(exc), "#ff0000")
+            accounting.observe(observation)
+            return
+        for flow in booked:
+            kind = "deposit" if flow.amount > 0 else "withdrawal"
+            self.event(f"{kind} of {abs(flow.amount):.2f} USDT booked at unit NAV {flow.unit_nav:.6f}: "
+                       f"{flow.shares:+.4f} shares, {accounting.shares:.4f} in total", "info")
+
+    def _declare_flows(self, accounting: Accounting) -> None:
+        """The deposits and withdrawals the transfer histories show, declared (booked at the observation)."""
         for source in self.flow_sources:
             for flow_id, amount, origin in source():
                 if amount != 0:
                     accounting.declare_flow(amount, origin, flow_id)
+
+    def _measure(self) -> Observation:
+        """Equity, each symbol's net exposure in USDT, each venue's margin in use and effective leverage."""
         equity = self.total_equity()
         exposure: dict[str, Decimal] = {}
         notional: dict[str, Decimal] = {}
@@ -74,20 +95,7 @@ class FundObserver:
         margin = {key: max(view.equity - view.available, Decimal(0)) for key, view in views.items()}
         leverage = {key: (notional.get(key, Decimal(0)) / view.equity).quantize(Decimal("0.001"))
                     for key, view in views.items() if view.equity > 0}
-        observation = Observation(self.now_ms(), equity, exposure, margin, leverage)
-        if self._held(accounting, transfers):
-            return
-        try:
-            booked = accounting.observe(observation)
-        except FlowRejected as exc:
-            accounting.drop_pending()
-            self.log(str(exc), "#ff0000")
-            accounting.observe(observation)
-            return
-        for flow in booked:
-            kind = "deposit" if flow.amount > 0 else "withdrawal"
-            self.event(f"{kind} of {abs(flow.amount):.2f} USDT booked at unit NAV {flow.unit_nav:.6f}: "
-                       f"{flow.shares:+.4f} shares, {accounting.shares:.4f} in total", "info")
+        return Observation(self.now_ms(), equity, exposure, margin, leverage)
 
     def _held(self, accounting: Accounting, transfers: TransferWatcher | None) -> bool:
         """Unit NAV is not measured while money between our own wallets cannot be counted exactly once

@@ -174,6 +174,33 @@ class Reconciler:
         if self.ledger.orders and not self.recover():
             self.next_ms = self.now_ms + IN_FLIGHT_RETRY_MS
             return
+        positions = self._read_positions()
+        if positions is None:
+            return
+        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
+        paired = dict(positions)  # what the pairs must explain: the venue minus every node's loose legs
+        for key, qty in self.ledger.loose_positions().items():
+            paired[key] = paired.get(key, Decimal(0)) - qty
+        busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
+        mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
+                      if (m.venue, m.symbol) not in busy]
+        if mismatches and self._closed_what_explains(mismatches):
+            self.next_ms = self.now_ms  # read the venues again at the next turn
+            return
+        if mismatches and self.cfg.reconcile_policy == "adopt":
+            self._adopt(paired)
+            mismatches = self.ledger.reconcile(paired, tolerance)
+        self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
+        if mismatches:
+            self._name(mismatches)
+            self.next_ms = self.now_ms + RECONCILE_RETRY_MS
+        elif self.openings_stopped is not None or self.gate.held(RECONCILE):
+            self.resume_openings()
+        self.measured(positions)
+
+    def _read_positions(self) -> dict[tuple[str, str], Decimal] | None:
+        """The venue positions on a coherent reading of the ledger (the landed late closes booked first);
+        None = again later (next_ms set)."""
         # A venue that is out (or back but not yet recovered) is reconciled when it can be: until then
         # its legs count as held, and pairs elsewhere carry on.
         out = frozenset(v.key for v in self.venues
@@ -186,41 +213,30 @@ class Reconciler:
             if self.openings_stopped is None:
                 self.stop_openings("positions unreadable on some venue; will retry")
             self.next_ms = self.now_ms + RECONCILE_RETRY_MS
-            return
+            return None
         if not self.coordinator.stable(mark):
             # another node booked or journaled while the venues were read (or Redis is away): again soon
             self.next_ms = self.now_ms + 5 * self.cfg.loop_interval_ms
-            return
-        tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
-        paired = dict(positions)  # what the pairs must explain: the venue minus every node's loose legs
-        for key, qty in self.ledger.loose_positions().items():
-            paired[key] = paired.get(key, Decimal(0)) - qty
-        busy = self.coordinator.busy_keys()  # another node's execution is moving these right now
-        mismatches = [m for m in self.ledger.reconcile(paired, tolerance)
-                      if (m.venue, m.symbol) not in busy]
-        if mismatches and self.ledger.watch and self.close_late_fills(mismatches):
-            self.next_ms = self.now_ms  # read the venues again at the next turn
-            return
-        if mismatches and self._close_deleveraged(mismatches):
-            self.next_ms = self.now_ms
-            return
-        if mismatches and self.cfg.reconcile_policy == "adopt":
-            self._adopt(paired)
-            mismatches = self.ledger.reconcile(paired, tolerance)
-        self.coordinator.reconciled({(m.venue, m.symbol) for m in mismatches})
-        if mismatches:
-            keys = {(m.venue, m.symbol) for m in mismatches}
-            if keys != self.suspect or self.openings_stopped is None:
-                for mismatch in mismatches:
-                    self.log(mismatch.describe(), "#ff0000")
-                self.suspect = set()
-                self.stop_openings(f"{len(mismatches)} venue position(s) differ from the ledger; close "
-                                   "them by hand or clear the ledger (_G key hedge_ledger_v1) to start from "
-                                   "flat", keys)
-            self.next_ms = self.now_ms + RECONCILE_RETRY_MS
-        elif self.openings_stopped is not None or self.gate.held(RECONCILE):
-            self.resume_openings()
-        self.measured(positions)
+            return None
+        return positions
+
+    def _closed_what_explains(self, mismatches: list[PositionMismatch]) -> bool:
+        """A late order of ours, or the venue's own liquidation or ADL, explains a difference and was closed
+        or hedged: the venues are read again at the next turn."""
+        if self.ledger.watch and self.close_late_fills(mismatches):
+            return True
+        return self._close_deleveraged(mismatches)
+
+    def _name(self, mismatches: list[PositionMismatch]) -> None:
+        """Log each difference and stop openings on them (once while the same venue-symbols differ)."""
+        keys = {(m.venue, m.symbol) for m in mismatches}
+        if keys != self.suspect or self.openings_stopped is None:
+            for mismatch in mismatches:
+                self.log(mismatch.describe(), "#ff0000")
+            self.suspect = set()
+            self.stop_openings(f"{len(mismatches)} venue position(s) differ from the ledger; close "
+                               "them by hand or clear the ledger (_G key hedge_ledger_v1) to start from "
+                               "flat", keys)
 
     def positions_moved(self) -> bool:
         """One GetPositions per venue (every position_check_s between reconciles): True when a venue that

@@ -493,6 +493,28 @@ class RedisCoordinator(Coordinator):
         wanted = [u for u in self.units if u in self.held or (not settling and owners.get(u) == self.node)]
         leader = role_owner(self.peers)
         roles = [r for r in ROLES if r in self.roles or (not settling and leader == self.node)]
+        results = self._sync_round_trip(heartbeat, wanted, roles, now_ms)
+        if self.server_clock:
+            self._measure_offset(now_ms, results[-1])
+        self._read_peers(results[1], self._cluster_ms(now_ms))
+        self._note_lost(known, results[1])
+        self._read_stream(results[3])
+        adopted = self._take_leases(wanted, results[4:4 + len(wanted)], now_ms)
+        first = 4 + len(wanted)
+        self._take_roles(roles, results[first:first + len(roles)], now_ms)
+        if adopted or int(results[2] or 0) != self._ver:
+            if self._ledger is not None:
+                self._pull(self._ledger)
+        self._hand_over(now_ms)
+        if adopted:
+            self._host.event(f"cluster: node {self.node} adopted {', '.join(str(u) for u in adopted)}; "
+                             "reconciling with the venues before acting on them")
+        return adopted
+
+    def _sync_round_trip(self, heartbeat: str, wanted: list[Unit], roles: list[str], now_ms: int
+                         ) -> list[Any]:
+        """One pipeline: the heartbeat, the peers, the ledger's version, the events stream, a lease per unit
+        and role wanted, this node's events, the request budget, the server's clock (when it is the clock)."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(self.k_nodes, self.node, heartbeat)
         pipe.hgetall(self.k_nodes)
@@ -513,14 +535,13 @@ class RedisCoordinator(Coordinator):
             self._budget.flush(pipe)  # the requests counted this turn, after everything read above
         if self.server_clock:
             pipe.time()
-        results = pipe.execute()
-        if self.server_clock:
-            self._measure_offset(now_ms, results[-1])
-        self._read_peers(results[1], self._cluster_ms(now_ms))
-        self._note_lost(known, results[1])
-        self._read_stream(results[3])
+        results: list[Any] = pipe.execute()
+        return results
+
+    def _take_leases(self, wanted: list[Unit], answers: list[Any], now_ms: int) -> list[Unit]:
+        """The units' leases as Redis answered: lost ones dropped, new ones pending; returns the adopted."""
         adopted: list[Unit] = []
-        for unit, (token, new) in zip(wanted, results[4:4 + len(wanted)], strict=True):
+        for unit, (token, new) in zip(wanted, answers, strict=True):
             token = int(token)
             if token == 0:
                 if unit in self.held:
@@ -533,22 +554,17 @@ class RedisCoordinator(Coordinator):
                 self.pending.add(unit)
                 self.adoptions.append((unit, now_ms))
             self.held[unit] = (token, now_ms + self.ttl_ms)
-        first = 4 + len(wanted)
-        for role, (token, _new) in zip(roles, results[first:first + len(roles)], strict=True):
+        return adopted
+
+    def _take_roles(self, roles: list[str], answers: list[Any], now_ms: int) -> None:
+        """The roles' leases as Redis answered: taken ones kept, lost ones said."""
+        for role, (token, _new) in zip(roles, answers, strict=True):
             if int(token):
                 if role not in self.roles:
                     self._host.event(f"cluster: node {self.node} now runs the {role} for the cluster")
                 self.roles[role] = (int(token), now_ms + self.ttl_ms)
             elif self.roles.pop(role, None) is not None:
                 self._host.event(f"cluster: the {role} lease went to another node", "warn")
-        if adopted or int(results[2] or 0) != self._ver:
-            if self._ledger is not None:
-                self._pull(self._ledger)
-        self._hand_over(now_ms)
-        if adopted:
-            self._host.event(f"cluster: node {self.node} adopted {', '.join(str(u) for u in adopted)}; "
-                             "reconciling with the venues before acting on them")
-        return adopted
 
     def _hand_over(self, now_ms: int) -> None:
         """Give a unit back when a better-placed live node wants it and nothing of it is in flight here."""
@@ -831,39 +847,7 @@ class RedisCoordinator(Coordinator):
                     self._fenced_out.add(cid)  # not journaled in the cluster: never sent
 
     def _push(self, ledger: Ledger, now_ms: int) -> None:
-        groups: dict[str, dict[str, Any]] = {}
-
-        def group(unit_key: str) -> dict[str, Any]:
-            if unit_key not in groups:
-                held = self.held.get(Unit.parse(unit_key)) if unit_key else None
-                groups[unit_key] = {"unit": unit_key, "token": held[0] if held else 0, "strict_ms": -1,
-                                    "pairs_put": {}, "pairs_del": [], "orders_put": {}, "orders_del": [],
-                                    "loose_put": {}, "loose_del": []}
-            return groups[unit_key]
-
-        pairs = {p.id: _pair_json(p) for p in ledger.pairs.values()}
-        for pair_id, text in pairs.items():
-            if self._pushed_pairs.get(pair_id) != text:
-                group(Unit.of_pair(ledger.pairs[pair_id]).key)["pairs_put"][str(pair_id)] = text
-        for pair_id in set(self._pushed_pairs) - set(pairs):
-            old = HedgePair.from_json(json.loads(self._pushed_pairs[pair_id]))
-            group(Unit.of_pair(old).key)["pairs_del"].append(str(pair_id))
-        orders = {cid: _order_json(self._order_unit.get(cid, NODE_UNIT), self.node, r)
-                  for cid, r in ledger.orders.items()}
-        for cid, text in orders.items():
-            if self._pushed_orders.get(cid) != text:
-                g = group(self._order_unit.get(cid, NODE_UNIT))
-                g["orders_put"][cid] = text
-                if ledger.orders[cid].status is OrderStatus.INITIALIZED and cid not in self._pushed_orders:
-                    g["strict_ms"] = self.strict_ms
-        for cid in set(self._pushed_orders) - set(orders):
-            group(self._order_unit.get(cid, NODE_UNIT))["orders_del"].append(cid)
-        loose = {_loose_field(leg): (leg.unit, _loose_json(leg)) for leg in ledger.loose.values()}
-        for name, (unit_key, text) in loose.items():
-            if self._pushed_loose.get(name) != text:
-                group(unit_key)["loose_put"][name] = text
-        for name in set(self._pushed_loose) - set(loose):
-            group(name.rpartition("|")[0])["loose_del"].append(name)
+        groups = self._changes(ledger)
         events, self._events = self._events, []
         if not groups and not events:
             self._dirty = False
@@ -874,26 +858,83 @@ class RedisCoordinator(Coordinator):
         refused = set(refused or [])
         for unit_key, g in groups.items():
             if unit_key in refused:
-                for cid in g["orders_put"]:
-                    if ledger.orders[cid].status is OrderStatus.INITIALIZED:
-                        self._fenced_out.add(cid)
-                unit = Unit.parse(unit_key)
-                if self.held.pop(unit, None) is not None or g["pairs_put"] or g["pairs_del"]:
-                    self._host.event(f"cluster: write for {unit} refused: another node holds a newer lease "
-                                     "(fenced out); nothing more is sent for it, its new owner reconciles",
-                                     "error")
-                self._ver = -1  # pull the truth at the next turn
+                self._fenced(ledger, unit_key, g)
                 continue
-            self._pushed_pairs.update({int(k): v for k, v in g["pairs_put"].items()})
-            for k in g["pairs_del"]:
-                self._pushed_pairs.pop(int(k), None)
-            self._pushed_orders.update(g["orders_put"])
-            for cid in g["orders_del"]:
-                self._pushed_orders.pop(cid, None)
-            self._pushed_loose.update(g["loose_put"])
-            for name in g["loose_del"]:
-                self._pushed_loose.pop(name, None)
+            self._note_pushed(g)
         self._dirty = False
+
+    def _changes(self, ledger: Ledger) -> dict[str, dict[str, Any]]:
+        """What changed since the last push, grouped by unit (each written under its lease's token): the
+        pairs, journaled orders and loose legs to put and to delete."""
+        groups: dict[str, dict[str, Any]] = {}
+
+        def group(unit_key: str) -> dict[str, Any]:
+            if unit_key not in groups:
+                held = self.held.get(Unit.parse(unit_key)) if unit_key else None
+                groups[unit_key] = {"unit": unit_key, "token": held[0] if held else 0, "strict_ms": -1,
+                                    "pairs_put": {}, "pairs_del": [], "orders_put": {}, "orders_del": [],
+                                    "loose_put": {}, "loose_del": []}
+            return groups[unit_key]
+
+        self._pair_changes(ledger, group)
+        self._order_changes(ledger, group)
+        self._loose_changes(ledger, group)
+        return groups
+
+    def _pair_changes(self, ledger: Ledger, group: Callable[[str], dict[str, Any]]) -> None:
+        pairs = {p.id: _pair_json(p) for p in ledger.pairs.values()}
+        for pair_id, text in pairs.items():
+            if self._pushed_pairs.get(pair_id) != text:
+                group(Unit.of_pair(ledger.pairs[pair_id]).key)["pairs_put"][str(pair_id)] = text
+        for pair_id in set(self._pushed_pairs) - set(pairs):
+            old = HedgePair.from_json(json.loads(self._pushed_pairs[pair_id]))
+            group(Unit.of_pair(old).key)["pairs_del"].append(str(pair_id))
+
+    def _order_changes(self, ledger: Ledger, group: Callable[[str], dict[str, Any]]) -> None:
+        """A new order's group is strict: refused unless its lease has strict_ms left."""
+        orders = {cid: _order_json(self._order_unit.get(cid, NODE_UNIT), self.node, r)
+                  for cid, r in ledger.orders.items()}
+        for cid, text in orders.items():
+            if self._pushed_orders.get(cid) != text:
+                g = group(self._order_unit.get(cid, NODE_UNIT))
+                g["orders_put"][cid] = text
+                if ledger.orders[cid].status is OrderStatus.INITIALIZED and cid not in self._pushed_orders:
+                    g["strict_ms"] = self.strict_ms
+        for cid in set(self._pushed_orders) - set(orders):
+            group(self._order_unit.get(cid, NODE_UNIT))["orders_del"].append(cid)
+
+    def _loose_changes(self, ledger: Ledger, group: Callable[[str], dict[str, Any]]) -> None:
+        loose = {_loose_field(leg): (leg.unit, _loose_json(leg)) for leg in ledger.loose.values()}
+        for name, (unit_key, text) in loose.items():
+            if self._pushed_loose.get(name) != text:
+                group(unit_key)["loose_put"][name] = text
+        for name in set(self._pushed_loose) - set(loose):
+            group(name.rpartition("|")[0])["loose_del"].append(name)
+
+    def _fenced(self, ledger: Ledger, unit_key: str, g: dict[str, Any]) -> None:
+        """Redis refused the unit's write (another node holds a newer lease): its new orders are fenced out,
+        the lease is dropped, and the truth is pulled at the next turn."""
+        for cid in g["orders_put"]:
+            if ledger.orders[cid].status is OrderStatus.INITIALIZED:
+                self._fenced_out.add(cid)
+        unit = Unit.parse(unit_key)
+        if self.held.pop(unit, None) is not None or g["pairs_put"] or g["pairs_del"]:
+            self._host.event(f"cluster: write for {unit} refused: another node holds a newer lease "
+                             "(fenced out); nothing more is sent for it, its new owner reconciles",
+                             "error")
+        self._ver = -1  # pull the truth at the next turn
+
+    def _note_pushed(self, g: dict[str, Any]) -> None:
+        """The unit's write was taken: what Redis holds now."""
+        self._pushed_pairs.update({int(k): v for k, v in g["pairs_put"].items()})
+        for k in g["pairs_del"]:
+            self._pushed_pairs.pop(int(k), None)
+        self._pushed_orders.update(g["orders_put"])
+        for cid in g["orders_del"]:
+            self._pushed_orders.pop(cid, None)
+        self._pushed_loose.update(g["loose_put"])
+        for name in g["loose_del"]:
+            self._pushed_loose.pop(name, None)
 
     def _pull(self, ledger: Ledger) -> None:
         pipe = self.r.pipeline(transaction=True)
