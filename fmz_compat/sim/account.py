@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from fmz_compat.core import (
@@ -18,7 +18,7 @@ from fmz_compat.core import (
     ORDER_STATE_PENDING,
     LogSink,
 )
-from fmz_compat.sim import rules
+from fmz_compat.sim import delivery, rules
 from fmz_compat.sim.market import Quote
 from fmz_compat.sim.params import VENUES, ContractSpec, VenueSpec, contract_spec
 
@@ -208,9 +208,14 @@ class Account:
 
     # --- instruments --------------------------------------------------------------------------
     def contract(self, pair: str) -> ContractSpec:
+        """The spec of an instrument key: a pair (perpetual, spot) or a dated contract "BTC_USD@240927"
+        (sim/delivery.py): the perpetual's contract size, tick and lot under the dated native symbol."""
         spec = self._specs.get(pair)
         if spec is None:
-            spec = contract_spec(self.venue, pair, self.futures)
+            plain, date = delivery.split_key(pair)
+            spec = contract_spec(self.venue, plain, self.futures)
+            if date:
+                spec = replace(spec, native=delivery.native_symbol(self.venue, plain, date))
             self._specs[pair] = spec
         return spec
 
@@ -221,6 +226,8 @@ class Account:
     def market_key(self, pair: str) -> str:
         if not self.futures:
             return f"{self.venue}:spot"
+        if "@" in pair:  # a dated contract (sim/delivery.py)
+            return f"{self.venue}:inverse:delivery" if "_USD@" in pair else f"{self.venue}:delivery"
         return f"{self.venue}:inverse" if pair.endswith("_USD") else self.venue
 
     def quote(self, pair: str) -> Quote | None:
@@ -228,7 +235,7 @@ class Account:
 
     @staticmethod
     def settle_asset(pair: str) -> str:
-        base, quote = pair.split("_")
+        base, quote = pair.partition("@")[0].split("_")
         return base if quote == "USD" else quote
 
     # --- valuation ----------------------------------------------------------------------------
@@ -448,6 +455,26 @@ class Account:
         order.status = ORDER_STATE_CLOSED
         self._apply_position(pair, -qty if pos.qty > 0 else qty, q.mark, spec)
         return order
+
+    def deliver(self, key: str, price: float, fee_rate: float) -> float:
+        """A dated contract's delivery (sim/delivery.py): its resting orders canceled, its position closed at
+        the delivery price with the PnL booked and `fee_rate` on the delivered notional. Returns the signed
+        quantity delivered (0.0 when none was held)."""
+        for o in [o for o in self.open.values() if o.pair == key]:
+            self._finish(o, ORDER_STATE_CANCELED)
+        pos = self.positions.get(key)
+        if pos is None or pos.qty == 0.0:
+            return 0.0
+        qty = pos.qty
+        settle = self.settle_asset(key)
+        notional = self.notional_settle(key, qty, price)
+        fee = notional * fee_rate
+        self.balances[settle] -= fee
+        usd = self.world.usdt_price(settle)
+        self.fees_usdt += fee * usd
+        self.volume_usdt += notional * usd
+        self._apply_position(key, -qty, price, self.contract(key))
+        return qty
 
     def cancel(self, n: int) -> Order:
         order = self.orders.get(n)

@@ -39,14 +39,14 @@ from fmz_compat.exchange import (
     parse_side,
     records_args,
 )
-from fmz_compat.sim import raw_info
+from fmz_compat.sim import delivery, raw_info
 from fmz_compat.sim.account import DEFAULT_LEVERAGE, Account, Order, VenueError
 from fmz_compat.sim.api_endpoints import dispatch
 from fmz_compat.sim.bars import BarSeries
 from fmz_compat.sim.params import known_coins
 from fmz_compat.sim.world import SimWorld, build_book
 
-SUPPORTED_CONTRACTS = ("swap",)
+SUPPORTED_CONTRACTS = ("swap", *delivery.ALIASES)  # dated ones on the venues that list them (sim/delivery.py)
 _MODE_SWITCHES = {"cross", "dual", "simulate", "unified", "trade_margin", "trade_super_margin",
                   "trade_normal", "mbase", "base", "websocket", "status", "rest", "signHost"}
 _TIMEOUT_MESSAGE = ("Post \"{url}\": context deadline exceeded "
@@ -118,7 +118,7 @@ class Exchange(FmzExchangeObject):
         self._feeds: dict[str, Any] = {}
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
-        self._pairs_listed = 0
+        self._pairs_listed = (0, 0)
         self._unlisted_said: set[str] = set()  # pairs whose "not a market here" line is already in the log
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -157,16 +157,39 @@ class Exchange(FmzExchangeObject):
         self._raw = info  # serialised on demand by GetRawJSON
 
     def _symbol(self, symbol: str | None) -> tuple[str, str]:
-        """(pair, contract type) for a symbol argument; '' means the current pair and contract."""
+        """(instrument key, contract type) for a symbol argument; '' means the current pair and contract. The
+        key is the pair for a perpetual (and on spot), the pair and expiry for a dated contract (the one the
+        contract type names now: sim/delivery.py)."""
         pair, ct = self._split_symbol(symbol, self._futures)
-        if self._futures and ct not in SUPPORTED_CONTRACTS:
-            raise CallFailed(f"contract type {ct!r} is not simulated (only \"swap\")")
+        if self._futures and ct != "swap":
+            return self._dated(pair, ct), ct
         if self._acc.quote(pair) is None and not self._world.list_pair(pair):
             raise _Unlisted(pair, self._name)
         return pair, ct
 
+    def _dated(self, pair: str, ct: str) -> str:
+        if ct not in SUPPORTED_CONTRACTS:
+            raise CallFailed(f"contract type {ct!r} is not simulated (swap; this_week, next_week, quarter, "
+                             "next_quarter where the venue lists them)")
+        if not self._world.dated_contracts:
+            raise CallFailed(f"contract type {ct!r} is not in a replay (only \"swap\")")
+        if self._acc.quote(pair) is None and not self._world.list_pair(pair):
+            raise _Unlisted(pair, self._name)
+        try:
+            return self._world.dated_key(self._acc, pair, ct)
+        except ValueError as e:
+            raise CallFailed(str(e)) from None
+
     def _fmz_symbol(self, pair: str) -> str:
+        if "@" in pair:  # a dated contract: its FMZ contract type now (its YYMMDD once delivered)
+            plain = delivery.split_key(pair)[0]
+            return f"{plain}.{delivery.alias_of(self._venue, pair, self._world.now_ms())}"
         return f"{pair}.swap" if self._futures else pair
+
+    def _contract_type(self, pair: str) -> str:
+        if not self._futures:
+            return ""
+        return self._fmz_symbol(pair).rpartition(".")[2] if "@" in pair else "swap"
 
     def _order_id(self, order: Order) -> str:
         return f"{self._fmz_symbol(order.pair)},{order.n}"
@@ -192,19 +215,16 @@ class Exchange(FmzExchangeObject):
         def run() -> Struct:
             if not self._futures:
                 raise CallFailed("SetContractType is for futures exchanges")
-            if contract_type not in SUPPORTED_CONTRACTS:
-                raise CallFailed(f"contract type {contract_type!r} is not simulated (only \"swap\")")
-            if self._acc.quote(self._currency) is None and not self._world.list_pair(self._currency):
-                raise _Unlisted(self._currency, self._name)
+            key = self._symbol(f"{self._currency}.{contract_type}")[0]
             self._contract = contract_type
-            native = self._acc.contract(self._currency).native
+            native = self._acc.contract(key).native
             return to_struct({"InstrumentID": native, "instrument": native})
         return self._run("SetContractType", run)
 
     def SetMarginLevel(self, *args: Any) -> bool | None:
         def run() -> bool:
             if len(args) == 1:
-                pair = self._currency
+                pair = self._symbol("")[0] if self._contract not in ("", "swap") else self._currency
                 level = args[0]
             elif len(args) == 2:
                 pair = self._symbol(args[0])[0]
@@ -326,8 +346,9 @@ class Exchange(FmzExchangeObject):
 
     def _listing(self) -> list[tuple[str, Any, str, str]]:
         """(pair, quote, native symbol, FMZ symbol) of every instrument this account can trade."""
-        if self._pairs_cache is None or self._pairs_listed != len(self._world.quotes):
-            self._pairs_listed = len(self._world.quotes)  # a pair listed on request since (list_pair)
+        listed = (len(self._world.quotes), self._world.dated_changes)
+        if self._pairs_cache is None or self._pairs_listed != listed:
+            self._pairs_listed = listed  # a pair listed on request since (list_pair), a dated one, a delivery
             key = self._acc.market_key
             self._pairs_cache = [(pair, q, self._acc.contract(pair).native, self._fmz_symbol(pair))
                                  for (market, pair), q in self._world.quotes.items() if market == key(pair)]
@@ -408,7 +429,7 @@ class Exchange(FmzExchangeObject):
                 if market != self._acc.market_key(pair):
                     continue
                 spec = self._acc.contract(pair)
-                base, quote = pair.split("_")
+                base, quote = delivery.split_key(pair)[0].split("_")
                 out[self._fmz_symbol(pair)] = to_struct({
                     "Symbol": spec.native, "BaseAsset": base, "QuoteAsset": quote,
                     "TickSize": spec.tick, "AmountSize": spec.amount_step,
@@ -433,6 +454,8 @@ class Exchange(FmzExchangeObject):
             for pair in pairs:
                 q = self._acc.quote(pair)
                 f = q.funding
+                if f is None:  # a dated contract: no funding
+                    continue
                 next_ms = self._world.start_ms + f.next_k * self._world.step_ms
                 rate = f.predicted(self._world.k)
                 out.append(to_struct({
@@ -568,7 +591,7 @@ class Exchange(FmzExchangeObject):
             "AvgPrice": self._px(order.avg_price, prec + 4), "Status": order.status,
             "Type": ORDER_TYPE_BUY if order.side == "buy" else ORDER_TYPE_SELL,
             "Offset": ORDER_OFFSET_CLOSE if order.reduce_only else ORDER_OFFSET_OPEN,
-            "ContractType": "swap" if self._futures else "", "Time": order.time_ms, "Condition": None,
+            "ContractType": self._contract_type(order.pair), "Time": order.time_ms, "Condition": None,
             "Info": self._order_info(order, spec, queried),
         })
 
@@ -584,18 +607,30 @@ class Exchange(FmzExchangeObject):
         return self._run("GetOrder", run)
 
     def _pairs_for(self, symbol: str) -> set[str] | None:
-        """Pairs a GetOrders/GetPositions argument selects; None = all in this account."""
-        if symbol and symbol.upper() in ("USDT.SWAP", "USD.SWAP", "USDT.FUTURES", "USD.FUTURES"):
+        """Instrument keys a GetOrders/GetPositions argument selects; None = all in this account. FMZ ranges:
+        "USDT.swap" the USDT perpetuals, "USDT.futures" the USDT dated contracts; none, the range of the
+        current pair and contract type."""
+        if symbol and symbol.upper() in ("USDT.SWAP", "USD.SWAP"):
             quote = symbol.split(".")[0].upper()
             return {p for m, p in self._world.quotes if p.endswith("_" + quote) and
                     m == self._acc.market_key(p)}
+        if symbol and symbol.upper() in ("USDT.FUTURES", "USD.FUTURES"):
+            return self._dated_keys(symbol.split(".")[0].upper())
         if symbol:
             return {self._symbol(symbol)[0]}
         if self._futures:
             quote = self._currency.split("_")[1]
+            if self._contract not in ("", "swap"):
+                return self._dated_keys(quote)
             return {p for m, p in self._world.quotes
                     if p.endswith("_" + quote) and m == self._acc.market_key(p)}
         return {self._currency}
+
+    def _dated_keys(self, quote: str) -> set[str]:
+        """The dated contracts settled in `quote` this account holds or has orders in (delivered ones too)."""
+        acc = self._acc
+        tag = f"_{quote}@"
+        return {k for k in (*acc.positions, *(o.pair for o in acc.orders.values())) if tag in k}
 
     def GetOrders(self, symbol: str = "") -> list[Struct] | None:
         def run() -> list[Struct]:
@@ -647,7 +682,7 @@ class Exchange(FmzExchangeObject):
         return to_struct({
             "Symbol": self._fmz_symbol(pos.pair), "MarginLevel": pos.leverage, "Amount": abs(pos.qty),
             "FrozenAmount": frozen, "Price": round(pos.entry, spec.price_precision + 4), "Profit": upnl,
-            "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": "swap",
+            "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": self._contract_type(pos.pair),
             "Margin": acc.used_margin(pos),
             "Info": self._position_info(pos, spec, q, upnl),
         })

@@ -233,6 +233,8 @@ class ReplayCoin:
 class ReplayWorld(SimWorld):
     """A SimWorld whose markets come from a recording. Build it with `replay_world_factory(path)`."""
 
+    dated_contracts = False  # a recording holds the markets it recorded: no dated contracts are listed
+
     def __init__(
         self, cfg: SimConfig, clock: Clock, log: LogSink, path: Path, header: RecordingHeader | None = None
     ) -> None:

@@ -26,6 +26,7 @@ from fmz_compat.core import (
     SimConfig,
 )
 from fmz_compat.exchange import FmzExchangeObject
+from fmz_compat.sim import delivery as D
 from fmz_compat.sim import params as P
 from fmz_compat.sim.account import BOOK_LEVELS, Account, VenueError
 from fmz_compat.sim.market import MARK_PREMIUM_MA, CoinPath, CommonFunding, FundingState, Quote
@@ -73,6 +74,20 @@ class Transfer:
     kind: str = field(default="arrival", compare=False)  # or "external_deposit", "external_withdrawal"
 
 
+@dataclass
+class Delivery:
+    """A listed dated contract (sim/delivery.py) and the index samples its delivery price averages."""
+
+    market: str
+    key: str
+    venue: str
+    base: str
+    from_k: int      # the index is sampled at chunk ends in (from_k, expiry_k]: once a minute
+    expiry_k: int
+    total: float = 0.0
+    samples: int = 0
+
+
 def deposit_address(venue: str, index: int, network: str) -> str:
     """The simulated deposit address of the account bound `index`-th (from 0) on `venue`."""
     return f"sim-{venue}-{index}-{network.lower()}"
@@ -84,9 +99,13 @@ class SimWorld:
     `make_exchange` builds the exchange object of each account: the world holds them (labels, stats)
     without knowing their class, which builds on this module."""
 
+    dated_contracts = True  # delivery contracts can be listed (sim/delivery.py); a replay has none
+
     def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink, make_exchange: ExchangeMaker,
                  funding_hours: dict[tuple[str, str], int] | None = None) -> None:
         _validate(cfg, funding_hours or {})
+        self.deliveries: list[Delivery] = []  # dated contracts listed on request, not delivered yet
+        self.dated_changes = 0  # dated contracts listed or delivered so far (listing caches compare it)
         self.cfg = cfg
         self.clock = clock
         self.log = log
@@ -225,6 +244,75 @@ class SimWorld:
                 q.mhi = q.mlo = q.mark
         return True
 
+    def dated_key(self, acc: Account, pair: str, contract_type: str) -> str:
+        """The instrument key of the dated contract `contract_type` names on acc's venue now
+        (sim/delivery.py), its quote listed on first request: the coin's fair price x (1 + the venue's
+        offset and basis noise + the assumed premium D.basis_now, falling linearly to 0 at expiry), no
+        funding, the venue's mark rule; its delivery scheduled at expiry. ValueError when the venue has no
+        such contract."""
+        names = D.VENUE_ALIASES.get(acc.venue, ())
+        if contract_type not in names:
+            have = "; ".join(f"{VENUE_NAMES.get(v, v)}: {', '.join(a)}" for v, a in D.VENUE_ALIASES.items())
+            raise ValueError(f"contract type {contract_type!r} is not simulated on {acc.venue} (dated "
+                             f"contracts on {have}; every futures venue: swap)")
+        expiry_ms = D.listed(acc.venue, self.now_ms())[contract_type]
+        key = D.key_of(pair, expiry_ms)
+        market = acc.market_key(key)
+        if (market, key) not in self.quotes:
+            self._list_dated(acc.venue, market, pair, key, expiry_ms)
+        return key
+
+    def _list_dated(self, venue: str, market: str, pair: str, key: str, expiry_ms: int) -> None:
+        swap = self.quotes[(market.removesuffix(":delivery"), pair)]
+        coin = self.coins[P.symbol_params(pair).base]
+        premium = D.basis_now(self.now_ms(), expiry_ms)
+        offset_bps = swap.offset * 1e4 + premium * 1e4
+        tick = P.contract_spec(venue, pair, True).tick
+        q = Quote(market, key, P.symbol_params(pair), offset_bps, self.cfg.seed, self.step_ms / 1000.0,
+                  coin.fair, tick)
+        expiry_k = -(-(expiry_ms - self.start_ms) // self.step_ms)
+        if expiry_k > self.k + 1:  # the premium falls linearly to 0 at expiry (market.CoinPath shaping)
+            q.shock_knots = [(self.k, 0.0), (expiry_k, -premium)]
+        coin.add_quote(q)
+        coin._shape_state(coin.k + 1)
+        self.quotes[(market, key)] = q
+        window_k = D.settlement_window_ms(venue, expiry_ms) // self.step_ms
+        self.deliveries.append(Delivery(market, key, venue, coin.sp.base, expiry_k - window_k, expiry_k))
+        self.dated_changes += 1
+        self.at(expiry_ms, lambda: self._deliver_dated(market, key))
+
+    def _sample_delivery_index(self) -> None:
+        if not self.minute_k or self.k % self.minute_k:
+            return
+        for d in self.deliveries:
+            if d.from_k < self.k <= d.expiry_k:
+                d.total += self.coins[d.base].index
+                d.samples += 1
+
+    def _deliver_dated(self, market: str, key: str) -> None:
+        """Expiry: every account's position in `key` closed at the delivery price, its orders canceled, the
+        quote delisted; one log line per account that held or had orders."""
+        d = next(x for x in self.deliveries if x.key == key and x.market == market)
+        self.deliveries.remove(d)
+        self.dated_changes += 1
+        price = d.total / d.samples if d.samples else self.coins[d.base].index
+        q = self.quotes.pop((market, key))
+        coin = self.coins[d.base]
+        coin.quotes.remove(q)
+        coin.refresh_exposure_flag()
+        coin._shape_state(coin.k + 1)
+        for acc in self.accounts:
+            if not acc.futures or acc.venue != d.venue or acc.market_key(key) != market:
+                continue
+            had_orders = any(o.pair == key for o in acc.open.values())
+            fee = acc.taker if d.venue == "binance" else 0.0
+            qty = acc.deliver(key, price, fee)
+            if qty or had_orders:
+                native = acc.contract(key).native
+                self.log.log(LOG_TYPE_LOG, f"{self.exchange_name(acc)}: {native} delivered at {price:.2f} "
+                             f"(index average over {(d.expiry_k - d.from_k) * self.step_ms // 60_000} min): "
+                             f"position {qty:g} closed, resting orders canceled", exchange_index=acc.index)
+
     def _price_level(self, cfg: SimConfig, base: str) -> Any:
         """The real level at the window's date (fmz_compat.sim.history), when asked for and known."""
         if not cfg.dated_prices:
@@ -261,6 +349,8 @@ class SimWorld:
                     self._freeze(item[1])
 
     def _after_chunk(self) -> None:
+        if self.deliveries:
+            self._sample_delivery_index()
         while self._venue_events and self._venue_events[0][0] <= self.k:
             heapq.heappop(self._venue_events)[2]()
         if self.minute_k and self.k % self.minute_k == 0:

@@ -254,7 +254,8 @@ def test_amount_and_price_validation():
     assert ex.CreateOrder(SYM, "buy", -1, 0.0005) is None and "amount step" in log.last_error
     assert ex.CreateOrder(SYM, "buy", 60000.05, 0.01) is None and "tick" in log.last_error
     assert ex.CreateOrder(SYM, "hold", -1, 0.01) is None and "invalid side" in log.last_error
-    assert ex.CreateOrder("BTC_USDT.quarter", "buy", -1, 0.01) is None and "only" in log.last_error
+    assert ex.CreateOrder("BTC_USDT.this_week", "buy", -1, 0.01) is None  # Binance lists quarters only
+    assert "not simulated on binance" in log.last_error
     assert ex.CreateOrder("LUNA_USDT.swap", "buy", -1, 1) is None and "not a market" in log.last_error
 
 
@@ -321,7 +322,7 @@ def test_classic_flow_contract_type_direction_buy_sell():
     ex, _, log, _ = one()
     assert ex.GetTicker() is None and "SetContractType" in log.last_error
     assert ex.SetContractType("swap").InstrumentID == "BTCUSDT"
-    assert ex.SetContractType("quarter") is None
+    assert ex.SetContractType("this_week") is None  # not on Binance: the contract type stays swap
     assert ex.GetTicker().Symbol == SYM
     ex.SetDirection("sell")
     assert ex.Buy(-1, 0.01) is None and log.last_error.endswith("direction is sell, invalid order type Buy")
