@@ -154,14 +154,8 @@ class Spread:
     def _try_open(self, opp: Opportunity) -> OpenPair | None:
         symbol = opp.symbol
         unit = Unit.of(symbol, opp.buy_venue, opp.sell_venue)
-        if not self.coordinator.may_act(unit):
-            return None  # another node owns this symbol x venue pair (it sees the same opportunity)
-        if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
-            return None  # a leg without its hedge is closed first (it would net with the new leg)
-        for pair in self.ledger.pairs.values():
-            crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
-            if pair.symbol == symbol and crossing:
-                return None  # would net against another pair's leg on the same venue; close that one first
+        if not self._may_open_here(opp, unit):
+            return None
         price = _dec(opp.buy_price)
         room = self.cfg.max_position_usdt - self.ledger.symbol_notional(symbol, price)
         notional = min(self.cfg.order_notional_usdt, room)
@@ -179,13 +173,8 @@ class Spread:
             return None
         wanted = qty
         qty = min(qty, trader.depth_room(symbol, books, spec_buy, spec_sell))
-        problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
-        if not problem and qty * price < self.cfg.min_order_notional:
-            problem = f"{qty * price:.2f} USDT is below min_order_usdt {self.cfg.min_order_notional:g}"
+        problem = self._size_problem(opp, qty, wanted, price, spec_buy, spec_sell)
         if problem:
-            if qty < wanted:
-                share = self.cfg.max_depth_share
-                problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
             trader.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: {problem}")
             return None
         sized = self._sized_edge(opp, buy, sell, float(qty), books)
@@ -201,6 +190,30 @@ class Spread:
         note = f" (sized down from {wanted} by max_depth_share)" if qty < wanted else ""
         request = self._open_request(unit, buy, sell, qty, price) if self.coordinator.shared else None
         return OpenPair(opp, buy, sell, qty, edge, exec_buy, exec_sell, note, request)
+
+    def _may_open_here(self, opp: Opportunity, unit: Unit) -> bool:
+        """This node's unit, no loose leg on either venue-symbol, no pair's leg the new legs net with."""
+        symbol = opp.symbol
+        if not self.coordinator.may_act(unit):
+            return False  # another node owns this symbol x venue pair (it sees the same opportunity)
+        if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
+            return False  # a leg without its hedge is closed first (it would net with the new leg)
+        for pair in self.ledger.pairs.values():
+            crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
+            if pair.symbol == symbol and crossing:
+                return False  # would net against another pair's leg on the same venue: close that first
+        return True
+
+    def _size_problem(self, opp: Opportunity, qty: Decimal, wanted: Decimal, price: Decimal,
+                      spec_buy: ContractSpec, spec_sell: ContractSpec) -> str | None:
+        """Why the legs of qty (sized down from wanted to the books' depth) may not be sent."""
+        problem = leg_problem(qty, price, spec_buy) or leg_problem(qty, _dec(opp.sell_price), spec_sell)
+        if not problem and qty * price < self.cfg.min_order_notional:
+            problem = f"{qty * price:.2f} USDT is below min_order_usdt {self.cfg.min_order_notional:g}"
+        if problem and qty < wanted:
+            share = self.cfg.max_depth_share
+            problem = f"max_depth_share {share} of the book allows {qty} of {wanted}: {problem}"
+        return problem
 
     def _open_request(self, unit: Unit, buy: Venue, sell: Venue, qty: Decimal, price: Decimal) -> OpenRequest:
         """The shared budget check of a cluster: what this opening adds on each venue and the symbol."""

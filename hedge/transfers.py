@@ -407,13 +407,7 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
     undecided: list[TransferRecord] = []
     # deposits whose tx id names a withdrawal first: a tx-less one must not take that withdrawal by amount
     for d in sorted(deposits, key=lambda d: d.tx_id not in by_tx):
-        source = by_tx.get(d.tx_id) if d.tx_id else None
-        if source is not None and (source.venue, source.id) in matched:
-            source = None
-        if source is None and not d.tx_id:  # a deposit with a tx id of its own is not ours without it
-            source = next((w for w in withdrawals if (w.venue, w.id) not in matched and w.venue != d.venue
-                           and w.address == d.address and w.amount == d.amount and w.time_ms <= d.time_ms),
-                          None)
+        source = _withdrawal_of(d, by_tx, withdrawals, matched)
         if source is not None:
             matched.add((source.venue, source.id))
             pairs.append(((source.venue, source.kind, source.id), (d.venue, d.kind, d.id)))
@@ -423,24 +417,49 @@ def classify(records: Iterable[TransferRecord], asset: str, since_ms: int, now_m
             undecided.append(d)
         else:
             flows.append((f"{d.venue}:deposit:{d.id}", d.amount, f"history:{d.venue}"))
-    in_flight = ZERO
     open_times = [r.time_ms for r in all_records if r.state == "pending" and r.time_ms >= since_ms - DAY_MS]
     open_times += [d.time_ms for d in undecided]
     open_times += [m.created_ms for m in moves]
+    in_flight = ZERO
     for w in withdrawals:
         if (w.venue, w.id) in matched or w.time_ms < since_ms - DAY_MS:
             continue
-        if w.address in own_addresses or (w.venue, w.id) in move_ids:
-            in_flight += w.amount  # the fee is the fund's cost of the move
-            open_times.append(w.time_ms)
-        elif w.time_ms >= since_ms and now_ms - w.time_ms < transit_timeout_ms:
-            in_flight += w.amount + w.fee  # maybe ours, maybe not: the flow would carry the fee
+        own = w.address in own_addresses or (w.venue, w.id) in move_ids
+        amount = _withdrawal_in_flight(w, own, since_ms, now_ms, transit_timeout_ms)
+        if amount is not None:
+            in_flight += amount
             open_times.append(w.time_ms)
         elif w.time_ms >= since_ms:
             flows.append((f"{w.venue}:withdrawal:{w.id}", -(w.amount + w.fee), f"history:{w.venue}"))
     return TransferView(flows, in_flight, sorted(f"{v}:{i}" for v, i in matched),
                         [f"{d.venue}:deposit:{d.id}" for d in undecided],
                         min(open_times) if open_times else None, pairs)
+
+
+def _withdrawal_of(d: TransferRecord, by_tx: Mapping[str, TransferRecord], withdrawals: list[TransferRecord],
+                   matched: set[tuple[str, str]]) -> TransferRecord | None:
+    """The own withdrawal not matched yet that sent deposit d: the one its tx id names, else (a deposit
+    without a tx id) one from another venue to its address of its amount, sent before it."""
+    source = by_tx.get(d.tx_id) if d.tx_id else None
+    if source is not None and (source.venue, source.id) in matched:
+        source = None
+    if source is None and not d.tx_id:  # a deposit with a tx id of its own is not ours without it
+        source = next((w for w in withdrawals if (w.venue, w.id) not in matched and w.venue != d.venue
+                       and w.address == d.address and w.amount == d.amount and w.time_ms <= d.time_ms),
+                      None)
+    return source
+
+
+def _withdrawal_in_flight(w: TransferRecord, own: bool, since_ms: int, now_ms: int, transit_timeout_ms: int
+                          ) -> Decimal | None:
+    """What an unmatched withdrawal counts in transit: an own move its amount (the fee is the fund's cost of
+    the move); one since inception younger than transit_timeout_ms its amount and fee (maybe ours, maybe
+    not: the flow would carry the fee); None otherwise (a withdrawal since inception is then a flow)."""
+    if own:
+        return w.amount
+    if w.time_ms >= since_ms and now_ms - w.time_ms < transit_timeout_ms:
+        return w.amount + w.fee
+    return None
 
 
 def _maybe_own(d: TransferRecord, moves: list[OwnMove], read_ms: Mapping[str, int] | None) -> bool:

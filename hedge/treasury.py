@@ -165,6 +165,16 @@ class Move:
 
 
 @dataclass
+class _RoutesInUse:
+    """What a plan may not use now: venues sending and receiving, busy routes, the ends of lost transfers."""
+
+    sending: set[str]
+    receiving: set[str]
+    busy: set[tuple[str, str]]
+    lost: list[tuple[str, str]]
+
+
+@dataclass
 class Treasury:
     cfg: TreasuryConfig
     params: HedgeConfig  # the strategy's leverage, margin buffer, PARAMS fees and stop levels
@@ -342,6 +352,20 @@ class Treasury:
     def plan(self) -> list[Move]:
         """Transfers that would bring the poor venues to their targets, most urgent first."""
         cfg = self.cfg
+        poor = self._poor()
+        surplus = {n.venue: min(-n.deficit, n.available) for n in self.allocation.values()}
+        used = self._routes_in_use()
+        moves: list[Move] = []
+        left_today = cfg.max_daily_usdt - self.sent_today()
+        for danger, need in poor:
+            left_today = self._plan_for(danger, need, surplus, left_today, used, moves)
+        return moves
+
+    def _poor(self) -> list[tuple[bool, VenueNeed]]:
+        """The venues short of their target by more than the rebalance band, or in danger (near liquidation
+        or over 80 % of the stops' leverage) by at least min_transfer_usdt: (in danger, need), danger first,
+        then the largest deficit."""
+        cfg = self.cfg
         total = sum((n.actual for n in self.allocation.values()), ZERO)
         band = total * cfg.rebalance_pct / 100
         poor: list[tuple[bool, VenueNeed]] = []
@@ -352,7 +376,11 @@ class Treasury:
             if need.deficit >= cfg.min_transfer_usdt and (danger or need.deficit > band):
                 poor.append((danger, need))
         poor.sort(key=lambda item: (not item[0], -item[1].deficit))
-        surplus = {n.venue: min(-n.deficit, n.available) for n in self.allocation.values()}
+        return poor
+
+    def _routes_in_use(self) -> _RoutesInUse:
+        """The venues sending and receiving, the routes busy (a transfer under way, one refused lately, a
+        foreign withdrawal not credited yet) and the ends of lost transfers."""
         sending = {t.source for t in self.active()}
         receiving = {t.dest for t in self.active()}
         busy = {t.route for t in self.active()}
@@ -361,58 +389,74 @@ class Treasury:
         busy |= {t.route for t in self.transfers if t.status is Status.FAILED and t.updated_ms > recent}
         # a lost withdrawal may be the source's fault or the destination's: neither end is used until ack
         lost = [(t.source, t.dest) for t in self.active() if t.status is Status.TIMED_OUT]
+        used = _RoutesInUse(sending, receiving, busy, lost)
         for record, dest in self.foreign_moves():
-            if self._lost(record):
-                lost.append((record.venue, dest))
-                self._tell(f"foreign:{record.venue}:{record.id}", "error",
-                           f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to "
-                           f"{dest} ({record.address}), not made by this node, is not credited after "
-                           f"{self.cfg.timeout_s} s; routes from {record.venue} and to {dest} blocked: check "
-                           f"both venues, then command treasury:ack:{record.venue}:{record.id}")
+            self._foreign_route(record, dest, used)
+        return used
+
+    def _foreign_route(self, record: TransferRecord, dest: str, used: _RoutesInUse) -> None:
+        """A withdrawal this node did not make: lost (both ends blocked until acknowledged) or incoming (its
+        route waits until it is credited)."""
+        if self._lost(record):
+            used.lost.append((record.venue, dest))
+            self._tell(f"foreign:{record.venue}:{record.id}", "error",
+                       f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to "
+                       f"{dest} ({record.address}), not made by this node, is not credited after "
+                       f"{self.cfg.timeout_s} s; routes from {record.venue} and to {dest} blocked: check "
+                       f"both venues, then command treasury:ack:{record.venue}:{record.id}")
+            return
+        used.sending.add(record.venue)
+        used.receiving.add(dest)
+        used.busy.add((record.venue, dest))
+        self._tell(f"foreign:{record.venue}:{record.id}", "warn",
+                   f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to {dest}, "
+                   "not made by this node (another node's, or by hand), counts as incoming; its route "
+                   "waits until it is credited")
+
+    def _plan_for(self, danger: bool, need: VenueNeed, surplus: dict[str, Decimal], left_today: Decimal,
+                  used: _RoutesInUse, moves: list[Move]) -> Decimal:
+        """The moves from the venues with the most surplus that bring one poor venue to its target, added to
+        moves; returns what today's limit leaves."""
+        cfg = self.cfg
+        wanted = need.deficit
+        for source in sorted(surplus, key=lambda v: -surplus[v]):
+            if wanted < cfg.min_transfer_usdt or source == need.venue:
                 continue
-            sending.add(record.venue)
-            receiving.add(dest)
-            busy.add((record.venue, dest))
-            self._tell(f"foreign:{record.venue}:{record.id}", "warn",
-                       f"treasury: withdrawal {record.venue}:{record.id} of {record.amount} USDT to {dest}, "
-                       "not made by this node (another node's, or by hand), counts as incoming; its route "
-                       "waits until it is credited")
-        moves: list[Move] = []
-        left_today = cfg.max_daily_usdt - self.sent_today()
-        for danger, need in poor:
-            wanted = need.deficit
-            for source in sorted(surplus, key=lambda v: -surplus[v]):
-                if wanted < cfg.min_transfer_usdt or source == need.venue:
-                    continue
-                route = (source, need.venue)
-                if any(lost_source == source or lost_dest == need.venue for lost_source, lost_dest in lost):
-                    self._tell(f"lost:{source}:{need.venue}", "warn", f"treasury: {need.venue} needs "
-                               f"{wanted:.0f} USDT; route {source}->{need.venue} waits for a lost transfer "
-                               f"to be acknowledged (treasury:ack:ID)")
-                    continue
-                if route in busy or source in receiving or need.venue in sending \
-                        or surplus[source] < cfg.min_transfer_usdt:
-                    continue
-                amount = min(wanted, surplus[source], cfg.max_transfer_usdt, left_today)
-                amount = amount.quantize(Decimal(1), rounding=ROUND_DOWN)
-                if amount < cfg.min_transfer_usdt:
-                    if left_today < cfg.min_transfer_usdt:
-                        self._tell(f"daily:{need.venue}", "warn", f"treasury: {need.venue} needs "
-                                   f"{wanted:.0f} USDT but today's limit treasury.max_daily_usdt "
-                                   f"({cfg.max_daily_usdt}) is used up")
-                    continue
-                reason = (f"{need.venue} {need.distance_pct:.1f} % from liquidation (trigger "
-                          f"{cfg.trigger_distance_pct} %)" if danger else
-                          f"{need.venue} {need.actual:.0f} USDT vs target {need.target:.0f}")
-                move = self._route(source, need, amount, reason, danger)
-                if move is None:
-                    continue
-                moves.append(move)
-                surplus[source] -= amount
-                wanted -= amount
-                left_today -= amount
-                busy.add(route)
-        return moves
+            route = (source, need.venue)
+            if self._route_waits(source, need, wanted, surplus, used):
+                continue
+            amount = min(wanted, surplus[source], cfg.max_transfer_usdt, left_today)
+            amount = amount.quantize(Decimal(1), rounding=ROUND_DOWN)
+            if amount < cfg.min_transfer_usdt:
+                if left_today < cfg.min_transfer_usdt:
+                    self._tell(f"daily:{need.venue}", "warn", f"treasury: {need.venue} needs "
+                               f"{wanted:.0f} USDT but today's limit treasury.max_daily_usdt "
+                               f"({cfg.max_daily_usdt}) is used up")
+                continue
+            reason = (f"{need.venue} {need.distance_pct:.1f} % from liquidation (trigger "
+                      f"{cfg.trigger_distance_pct} %)" if danger else
+                      f"{need.venue} {need.actual:.0f} USDT vs target {need.target:.0f}")
+            move = self._route(source, need, amount, reason, danger)
+            if move is None:
+                continue
+            moves.append(move)
+            surplus[source] -= amount
+            wanted -= amount
+            left_today -= amount
+            used.busy.add(route)
+        return left_today
+
+    def _route_waits(self, source: str, need: VenueNeed, wanted: Decimal, surplus: dict[str, Decimal],
+                     used: _RoutesInUse) -> bool:
+        """The route from source may not take a move now: an end of a lost transfer (said), busy, source
+        receiving, the poor venue sending, or too little surplus."""
+        if any(lost_source == source or lost_dest == need.venue for lost_source, lost_dest in used.lost):
+            self._tell(f"lost:{source}:{need.venue}", "warn", f"treasury: {need.venue} needs "
+                       f"{wanted:.0f} USDT; route {source}->{need.venue} waits for a lost transfer "
+                       f"to be acknowledged (treasury:ack:ID)")
+            return True
+        return ((source, need.venue) in used.busy or source in used.receiving or need.venue in used.sending
+                or surplus[source] < self.cfg.min_transfer_usdt)
 
     def _route(self, source: str, need: VenueNeed, amount: Decimal, reason: str, urgent: bool) -> Move | None:
         """The network for a move, or None when no network pays for itself (said once in a while)."""

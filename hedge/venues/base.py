@@ -433,6 +433,20 @@ class Venue:
         c, k = self._constant(position, account)
         return self._liquidation_from(position, c, k)
 
+    def _tier_index(self, table: _TierTable, qty: Decimal, notional: Decimal) -> int:
+        """The tier a position of qty base (notional USDT as the venue values it) sits in, in its table."""
+        unit = self.rules.tier_unit
+        if unit is TierUnit.NOTIONAL:
+            measure = notional
+        elif unit is TierUnit.BASE:
+            measure = qty
+        else:
+            measure = _CTX.divide(qty, table.contract_size)
+        if measure < table.caps[0]:  # most positions sit in the first tier: one comparison
+            return 0
+        locate = bisect_left if self.rules.tier_cap_inclusive else bisect_right
+        return min(locate(table.caps, measure), table.last)
+
     def cross_liquidation_prices(self, account: Account) -> dict[str, Decimal]:
         """Every position's cross liquidation price, by symbol, in one pass (see `evaluate_cross`)."""
         return self.evaluate_cross(account).liquidation_prices
@@ -447,10 +461,8 @@ class Venue:
         (`_tier_table`); the arithmetic runs at 40 digits, so the prices agree with `liquidation_price`.
         """
         at_mark = self.rules.valuation is Valuation.MARK
-        unit = self.rules.tier_unit
         long_side = Side.LONG
         tables = self._tier_tables
-        locate = bisect_left if self.rules.tier_cap_inclusive else bisect_right
         rows = []
         total_upnl = total_mm = ZERO
         with localcontext(_CTX):
@@ -464,18 +476,7 @@ class Venue:
                 if table is None:
                     table = self._tier_table(p)
                 n = q * m
-                if unit is TierUnit.NOTIONAL:
-                    measure = n if at_mark else q * e
-                elif unit is TierUnit.BASE:
-                    measure = q
-                else:
-                    measure = _CTX.divide(q, table.contract_size)
-                if measure < table.caps[0]:  # most positions sit in the first tier: one comparison
-                    t = 0
-                else:
-                    t = locate(table.caps, measure)
-                    if t > table.last:
-                        t = table.last
+                t = self._tier_index(table, q, n if at_mark else q * e)
                 mm = (n if at_mark else q * e) * table.rates[t] - table.amounts[t]
                 upnl = q * (m - e)
                 long = p.side is long_side
