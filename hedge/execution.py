@@ -40,6 +40,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from hedge.decimals import to_decimal
+from hedge.liquidations import is_liquidation
 from hedge.market import Venue, fmz_pair, swap_symbol
 from hedge.orders import (
     OPEN_OUTCOME,
@@ -488,7 +489,8 @@ class Executor:
     def _unclaimed_candidates(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]],
                               settles_after: int, claimed: set[str]) -> list[dict[str, Any]] | None:
         """Listed orders without a client id of ours, of record's direction and amount, created from a
-        settle window before its send to `settles_after` windows after it, whose Id is not in claimed;
+        settle window before its send to `settles_after` windows after it, whose Id is not in claimed and
+        that are not the venue's own liquidation, ADL or settlement close (hedge/liquidations.py);
         None when record cannot be matched so (it has a venue id, no send time, or an unknown symbol)."""
         if record.order_id or not record.sent_ms or record.symbol not in venue.specs:
             return None
@@ -498,6 +500,7 @@ class Executor:
         earliest, latest = record.sent_ms - window, record.sent_ms + settles_after * window
         return [order for order in listed
                 if not client_id_of(venue.key, order).startswith(OWN_ID_PREFIX)
+                and not is_liquidation(venue.key, order)  # the venue's own forced close is never ours
                 and str(order.get("Id")) not in claimed
                 and order.get("Type") == kind
                 and to_decimal(order.get("Amount")) == contracts

@@ -6,9 +6,11 @@ price the venue reports for the order that closed it, read from the account's or
 nothing, the caller books the leg at an unknown price (no result booked for it) with a critical event.
 
 How venues mark those orders in the raw order (FMZ's Info):
-- Binance USD-M: clientOrderId starting with "autoclose-" (liquidation) or "adl_autoclose" (ADL): Binance
-  docs, user data stream ORDER_TRADE_UPDATE, "special client order id"; ccxt binance.py
-  fetch_my_liquidations shows the same ids in /fapi/v1/forceOrders rows.
+- Binance USD-M: clientOrderId starting with "autoclose-" (liquidation), "adl_autoclose" (ADL) or
+  "settlement_autoclose-" (settlement order for delisting or delivery): Binance docs, user data stream
+  ORDER_TRADE_UPDATE, "special client order id", as ccxt pro 4.5.83 lists them (ccxt/pro/binance.py);
+  ccxt binance.py fetch_my_liquidations shows the same ids in /fapi/v1/forceOrders rows. A settlement close
+  is the venue's own forced close as much as a liquidation: booked at the price it reports, never as ours.
 - OKX: category full_liquidation, partial_liquidation or adl (v5 order channel and order history).
 - Bybit: createType CreateByLiq, CreateByTakeOver_PassThrough or CreateByAdl_PassThrough (v5 order history).
 CoinEx and BitMEX: no marker is known here, so their liquidations read as unreported (unknown price).
@@ -22,7 +24,7 @@ from typing import Any
 from hedge.orders import order_fill
 
 ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
-_PREFIXES = {"binance": ("clientOrderId", ("autoclose-", "adl_autoclose"))}
+_PREFIXES = {"binance": ("clientOrderId", ("autoclose-", "adl_autoclose", "settlement_autoclose-"))}
 _VALUES = {
     "okx": ("category", frozenset({"full_liquidation", "partial_liquidation", "adl"})),
     "bybit": ("createType",

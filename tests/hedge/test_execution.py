@@ -431,3 +431,21 @@ def test_an_order_of_ours_is_never_taken_for_another_lost_one(fake_exchange):
     assert executor.find(_venue(ex, 0), record) is False
     ex.orders["BTC_USDT,9"]["Info"]["clOrdId"] = ""
     assert executor.find(_venue(ex, 0), record)["Id"] == "BTC_USDT,9"
+
+
+@pytest.mark.parametrize(("venue_key", "info"), [
+    ("binance", {"clientOrderId": "settlement_autoclose-1596107620040000021"}),  # ccxt/pro/binance.py 4.5.83
+    ("binance", {"clientOrderId": "autoclose-1596107620040000020"}),
+    ("okx", {"clOrdId": "", "category": "full_liquidation"}),
+    ("bybit", {"orderLinkId": "", "createType": "CreateByLiq"}),
+])
+def test_the_venues_own_forced_close_is_never_taken_for_a_lost_order(fake_exchange, venue_key, info):
+    """A lost answer without a client id on the venue is matched by direction, amount and time; the venue's
+    own liquidation, ADL or settlement close (hedge/liquidations.py) of that shape is not ours: taking it
+    would book the venue's forced close as our fill (old code: matched)."""
+    ex = fake_exchange(venue_key, ct_val=0.01, lot=0.1, min_qty=0.1)
+    ex.orders["BTC_USDT,9"] = {"Id": "BTC_USDT,9", "Status": 1, "Type": 1, "Time": T0, "Amount": 2.0,
+                               "DealAmount": 2.0, "AvgPrice": 50_000.0, "Info": dict(info)}
+    record = OrderRecord("hgs1n8", "open#1", venue_key, SYMBOL, "sell", D("0.02"), sent_ms=T0)
+    executor = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet, now_ms=lambda: T0)
+    assert executor.find(_venue(ex, 0), record) is False
