@@ -149,7 +149,8 @@ class App:
             market=lambda: self.market, budget=self.budget, executor=self.executor,
             coordinator=self.coordinator, book=self.book, risk=self.risk, accounting=lambda: self.accounting,
             event=self.event, stop_openings=self.stop_openings,
-            measure_exposure=self.measure_exposure, close_waits=self.rehedge.close_waits)
+            measure_exposure=self.measure_exposure, close_waits=self.rehedge.close_waits,
+            close_lead=self.rehedge.close_lead)
         # each venue's account as last read (refreshed in place), the funding rates and settlements
         self.account_reader = AccountReader(self.venues, self.risk.read, self.mechanics)
         self.accounts = self.account_reader.views

@@ -199,6 +199,11 @@ class Book:
     def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
         self._ledger.set_loose(leg, qty)
 
+    def lead_pairs(self, pair_ids: Collection[int], venue: str) -> None:
+        """A spread close of these pairs sends the leg on `venue` first, alone (HedgePair.lead; persisted
+        with save())."""
+        self._ledger.lead_pairs(pair_ids, venue)
+
     def time_loose(self, key: LooseKey, since_ms: int) -> None:
         """Since when a loose leg counts as unhedged (hedge/rehedge.py's timer; persisted with save())."""
         self._ledger.time_loose(key, since_ms)

@@ -248,18 +248,21 @@ class Executor:
                                 "not re-sending until positions can be read and reconciled")
 
     # --- commands ---
-    def execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
-                     ) -> PairFill | None:
+    def execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True,
+                     lead: int | None = None) -> PairFill | None:
         """Trade both legs; None when nothing was sent (positions unreadable beforehand, or another node of
         a cluster trading one of the venue-symbols now: its fills would be measured as ours).
         undo_closes=False: a close whose legs differ is not undone (a stop: re-opening the threatened leg
         is worse than the hedging leg's rest staying open, which the caller closes as a loose leg).
-        Also None when an order on one of the venue-symbols is in doubt (recovery settles it first)."""
+        Also None when an order on one of the venue-symbols is in doubt (recovery settles it first).
+        lead: the index of the leg sent first, alone, and settled before the other is sent, for what it
+        filled only (a close on a venue that has not proved it trades: refused there, nothing else goes);
+        None: both back to back."""
         if self._doubted(tag, symbol, [leg.venue for leg in legs]):
             return None
         with self._exclusive([(leg.venue.key, symbol) for leg in legs]) as free:
             if free:
-                return self._execute_pair(symbol, legs, tag, undo_closes)
+                return self._execute_pair(symbol, legs, tag, undo_closes, lead)
         self._busy(tag, symbol, "/".join(leg.venue.key for leg in legs))
         return None
 
@@ -274,13 +277,16 @@ class Executor:
         self._event(f"{tag}: nothing sent: {symbol} on {venues} is being traded by another node (tried "
                     "again later)", "warn")
 
-    def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool
-                      ) -> PairFill | None:
+    def _execute_pair(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool,
+                      lead: int | None = None) -> PairFill | None:
         before = self._positions_before(legs, symbol, tag)
         if before is None:
             return None
         fills = (LegFill(legs[0].venue.key, legs[0].side), LegFill(legs[1].venue.key, legs[1].side))
-        self._send_both(legs, fills, symbol, tag, before)
+        if lead is None:
+            self._send_both(legs, fills, symbol, tag, before)
+        elif not self._lead_first(symbol, legs, tag, fills, before, lead):
+            return PairFill(symbol, Decimal(0), fills, Decimal(0), True)
         if fills[0].filled != fills[1].filled:
             self._top_up(legs, fills, symbol, tag)
         residual = Decimal(0)
@@ -350,6 +356,25 @@ class Executor:
                 # undo at p2 of a leg entered at p1: long gains p2 - p1, short gains p1 - p2
                 residual += direction * (fill.undo_cost - fill.avg_price * fill.undone)
         return residual
+
+    def _lead_first(self, symbol: str, legs: tuple[Leg, Leg], tag: str, fills: tuple[LegFill, LegFill],
+                    before: list[Decimal], lead: int) -> bool:
+        """The lead leg alone, settled; then the other for what it filled (on its venue's step). False: the
+        lead filled nothing and the other was not sent. An unknown outcome of the lead leg raises before the
+        other is sent (recovery books what it did)."""
+        first, other = legs[lead], legs[1 - lead]
+        self._settle(first, fills[lead], self._send(first, first.side, first.base, symbol, tag, first.limit),
+                     symbol, before[lead], first.side)
+        filled = fills[lead].filled
+        if filled <= 0:
+            self._event(f"{tag}: {first.venue.key} filled nothing of its leg, sent first alone; "
+                        f"{other.venue.key}'s leg not sent", "warn")
+            return False
+        base = min(other.base, floor_to_step(filled, other.venue.specs[symbol].base_step))
+        if base > 0:
+            order = self._send(other, other.side, base, symbol, tag, other.limit)
+            self._settle(other, fills[1 - lead], order, symbol, before[1 - lead], other.side)
+        return True
 
     def _banded(self, leg: Leg, symbol: str) -> Decimal | None:
         """Worst acceptable price for a retried leg: expected price moved by the band, on the tick grid."""

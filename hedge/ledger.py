@@ -48,6 +48,10 @@ class HedgePair:
     client_ids: tuple[str, ...]
     opened_ms: int
     order_ids: tuple[str, ...] = ()
+    # a venue of the pair that had not proved it trades when the pair was formed (a re-hedge's old venue) or
+    # when its spread close came due: the spread close sends the leg there first, alone (hedge/trader.py,
+    # Trader.close); "" none. Kept across restarts; written only when set (older ledgers load as "")
+    lead: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _PAIR_FIELDS}
@@ -55,6 +59,8 @@ class HedgePair:
             data[key] = str(data[key])
         data["client_ids"] = list(self.client_ids)
         data["order_ids"] = list(self.order_ids)
+        if not self.lead:
+            del data["lead"]
         return data
 
     @classmethod
@@ -255,7 +261,8 @@ class Ledger:
         """`qty` (> 0, at most the leg's size) of a loose leg becomes a hedge pair with a new leg of the
         opposite side just traded on `venue` at `price` (a re-hedge, hedge/rehedge.py): the loose part keeps
         the price it was booked at as its entry, the new leg its fill. The loose leg keeps the rest. Volume
-        counts the new leg only (the loose leg's trade was counted when it was booked out of its pair)."""
+        counts the new leg only (the loose leg's trade was counted when it was booked out of its pair). The
+        loose leg's venue is the pair's lead: its spread close sends the leg there first."""
         if qty <= 0 or qty > abs(leg.qty) or venue == leg.venue:
             raise ValueError(f"cannot pair {qty} of the loose leg {leg.venue} {leg.symbol} {leg.qty:+f} "
                              f"on {venue}")
@@ -266,8 +273,16 @@ class Ledger:
                                 long_price=leg.price if long_leg else price,
                                 short_price=price if long_leg else leg.price, fees=fees,
                                 client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+        pair = self.pairs[pair.id] = replace(pair, lead=leg.venue)  # its venue is out: its leg closes first
         self.volume -= qty * leg.price
         return pair
+
+    def lead_pairs(self, pair_ids: Collection[int], venue: str) -> None:
+        """A spread close of these pairs sends the leg on `venue` first, alone (HedgePair.lead)."""
+        for pair_id in pair_ids:
+            pair = self.pairs.get(pair_id)
+            if pair is not None and venue in (pair.long_venue, pair.short_venue):
+                self.pairs[pair_id] = replace(pair, lead=venue)
 
     def set_loose(self, leg: LooseLeg, qty: Decimal) -> None:
         """What is left of a loose leg after part of it was closed (0: gone)."""

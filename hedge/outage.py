@@ -21,6 +21,10 @@ refusals in a row (no order accepted in between) the venue's order function is o
 recovery still send there while its calls answer (`can_trade`): a refused close changes nothing, a stop held
 back for the cool-down could let a leg be liquidated. Then the next good answer brings it back and the next
 opening tries again (one more refusal takes it out again at once).
+
+A venue with an order call refused or timed out, or its orders or account out, has not proved it trades
+(`unproven`) until it takes an order: unlike the cool-downs this does not lapse with time, and a spread
+close of a pair with a leg there sends that leg first, alone (hedge/trader.py, hedge/rehedge.py).
 """
 
 from __future__ import annotations
@@ -81,6 +85,10 @@ class VenueHealth:
         # venue -> of its order function's failed calls in a row, the definite refusals (answers all the same)
         self.refused_in_row: dict[str, int] = {}
         self.cooling: dict[str, int] = {}  # venue -> ms until which no new pair sends an order there
+        # venue -> since when it has not proved it trades: an order call there refused or timed out, or its
+        # orders or account went out, and no order accepted there since (a spread close sends the leg there
+        # first, alone: hedge/trader.py). Unlike the cool-downs it does not lapse with time
+        self.unproven: dict[str, int] = {}
         self._now_ms = now_ms
         self._event = event
         self.errors: dict[tuple[str, str], int] = {}
@@ -145,6 +153,8 @@ class VenueHealth:
 
     def _out(self, venue: str, function: str, why: str, closes_wait: bool = True) -> None:
         self.out_since[(venue, function)] = self._now_ms()
+        if function != MARKET:
+            self.unproven.setdefault(venue, self._now_ms())
         self.outages += 1
         self._event(
             f"venue {venue} {function} OUT: {why}; no new pairs on {venue}"
@@ -206,9 +216,10 @@ class VenueHealth:
 
     def order_timed_out(self, venue: str, method: str) -> None:
         """An order call on `venue` gave no answer and no proof of refusal: start or extend its cool-down."""
+        now = self._now_ms()
+        self.unproven.setdefault(venue, now)
         if self.timeout_cooldown_ms <= 0:
             return
-        now = self._now_ms()
         if venue not in self.cooling:
             self._event(
                 f"venue {venue} {method} timed out (outcome unknown): no new pairs on {venue} for "
@@ -220,14 +231,16 @@ class VenueHealth:
 
     def order_accepted(self, venue: str) -> None:
         self.refusals.pop(venue, None)
+        self.unproven.pop(venue, None)
 
     def order_refused(self, venue: str, method: str) -> None:
         """The venue answered an order call with a refusal: after max_errors in a row its orders are out for
         refusal_cooldown_ms (its lookups answering do not bring them back before)."""
         count = self.refusals[venue] = self.refusals.get(venue, 0) + 1
+        now = self._now_ms()
+        self.unproven.setdefault(venue, now)
         if self.refusal_cooldown_ms <= 0 or count < self.max_errors:
             return
-        now = self._now_ms()
         starting = self.refusing.get(venue, 0) <= now
         self.refusing[venue] = now + self.refusal_cooldown_ms
         why = (f"{count} orders refused in a row (last: {method}); out for at least "

@@ -8,9 +8,11 @@ outage lasts. Here that time is bounded by `outage.max_unhedged_s`: once a loose
 order there in doubt, or back but not recovered yet), the opposite side of the same quantity is opened on a
 venue that trades, and the loose leg and that new leg become one ordinary hedge pair in the ledger
 (`Book.pair_loose`: the loose leg's booked price and the new fill are its entry prices). The normal spread
-and stop logic closes it later, when the out venue trades again (a spread close of it waits until then,
-`close_waits`: sent earlier it would close the new leg and leave the old one loose again; stops do not
-wait).
+and stop logic closes it later. The out venue is the pair's lead (`HedgePair.lead`, in the ledger): its
+spread close sends that venue's leg first, alone, and the new leg only for what it closed (`close_lead`;
+sent together while that venue still refuses, the new leg would be closed and bought back by the undo at
+every try), and is not tried while that venue is out, cooling down or in doubt (`close_waits`); stops do
+not wait.
 
 The venue is chosen among the bound venues listing the symbol that trade now (no function out, not back from
 an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
@@ -38,14 +40,14 @@ stays loose and the status says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from hedge.cluster import Unit
 from hedge.decimals import to_decimal as _dec
 from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, LegOutcomeUnknown
-from hedge.ledger import OUTAGE, LooseKey, LooseLeg
+from hedge.ledger import OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.outage import ACCOUNT, ORDERS
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
 from hedge.venues.base import Side
@@ -93,7 +95,6 @@ class Rehedger:
         self.waiting: dict[LooseKey, str] = {}  # a due leg -> why it is not hedged yet (the Risk tab)
         self._said: dict[LooseKey, set[str]] = {}  # the kinds of reason said per leg (until it shrinks)
         self.rehedged = 0  # legs hedged on another venue in this process
-        self._formed: dict[int, str] = {}  # pair id formed here -> the venue its loose leg was on
         self._doubted: dict[tuple[str, str], int] = {}  # _closes_in_doubt at the last check
 
     # --- every turn ---
@@ -189,14 +190,16 @@ class Rehedger:
         self.waiting.pop(key, None)
         self._said.pop(key, None)
 
-    def _stuck(self, venue: str, symbol: str) -> str | None:
-        """Why `venue` cannot close a leg in `symbol` now; None when it can (settle_loose does)."""
+    def _stuck(self, venue: str, symbol: str, refused: bool = True) -> str | None:
+        """Why `venue` cannot close a leg in `symbol` now; None when it can (settle_loose does).
+        refused=False: orders it refused since it last took one do not count by themselves (they do not
+        lapse: only an order it takes ends them)."""
         health = self.health
         if not health.can_trade(venue) or health.is_out(venue, ACCOUNT):
             return f"{venue} down"
         if health.is_out(venue, ORDERS):
             return f"{venue} orders out"
-        if health.refusals.get(venue):
+        if refused and health.refusals.get(venue):
             return f"{venue} refused its last {health.refusals[venue]} order(s)"
         if health.cooling.get(venue, 0) > self._now_ms():
             return f"{venue} orders timing out"
@@ -207,15 +210,30 @@ class Rehedger:
         return None
 
     def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
-        """A spread close of a pair formed here waits while the venue of its former loose leg still cannot
-        close it: sent now, it would close the new leg and leave that venue's leg loose again."""
-        if not self._formed:
-            return False
-        pairs = self.book.ledger.pairs
-        self._formed = {i: venue for i, venue in self._formed.items() if i in pairs}
-        return any(pairs[i].symbol == symbol and {pairs[i].long_venue, pairs[i].short_venue} ==
-                   {long_venue, short_venue} and self._stuck(venue, symbol) is not None
-                   for i, venue in self._formed.items())
+        """A spread close of a pair with a lead venue (a re-hedge's old venue, HedgePair.lead) waits while
+        that venue is out, cooling down or in doubt: even its leg alone would only be refused or time out.
+        Orders it refused since it last took one do not hold the close: they never lapse by themselves, and
+        its leg sent alone first (`close_lead`) is what proves it trades again."""
+        return any(pair.lead and pair.symbol == symbol and (pair.long_venue, pair.short_venue) ==
+                   (long_venue, short_venue) and self._stuck(pair.lead, symbol, refused=False) is not None
+                   for pair in self.book.ledger.pairs.values())
+
+    def close_lead(self, long_venue: str, short_venue: str, pairs: Collection[HedgePair]) -> str | None:
+        """The venue whose leg a spread close of `pairs` sends first, alone (the other leg goes only for what
+        it closed), or None (both back to back): the one venue of the two that has not proved it trades
+        since an order there was refused or timed out or it was out (VenueHealth.unproven); else the lead
+        the pairs keep (a re-hedge's old venue, or one found unproven at an earlier close: HedgePair.lead,
+        kept across restarts); else, both unproven, the one unproven longer. Sent together, a refused leg
+        would strip the other venue's leg, bought back by the undo: a round trip of the leg at every try.
+        Stops never ask: they send both legs (a threatened leg is not held for the other venue)."""
+        unproven = self.health.unproven
+        doubted = [key for key in (long_venue, short_venue) if key in unproven]
+        if len(doubted) == 1:
+            return doubted[0]
+        marked = next((p.lead for p in pairs if p.lead in (long_venue, short_venue)), "")
+        if marked:
+            return marked
+        return min(doubted, key=lambda key: unproven[key]) if doubted else None
 
     def _in_doubt(self, venue: str, symbol: str) -> bool:
         return any((r.venue, r.symbol) == (venue, symbol) for r in self.book.ledger.orders.values())
@@ -394,7 +412,6 @@ class Rehedger:
                                             now_ms=self._now_ms(), order_ids=order_ids)
                 pair_id = pair.id
                 self.rehedged += 1
-                self._formed[pair.id] = leg.venue
                 left = self.book.ledger.loose.get(leg.key)
                 self._event(
                     f"REHEDGED {symbol}: loose leg {leg.qty:+f} on {leg.venue} ({why}) hedged with "

@@ -9,7 +9,7 @@ max_close_usdt per leg, each chunk reserved, sent and booked the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -61,14 +61,16 @@ class Trader:
     """cfg, now_ms, market and accounting are read at each use (tests replace the config, the market is bound
     and the accounting loaded at start); wait sleeps inside the turn and moves the turn's clock (App._wait);
     venues: the bound venues (App's list, filled at start); close_waits: the re-hedger's hold on a spread
-    close."""
+    close; close_lead: the venue whose leg a spread close sends first, alone (the re-hedger's
+    `close_lead`)."""
 
     def __init__(self, *, cfg: Callable[[], HedgeConfig], now_ms: Callable[[], int],
                  wait: Callable[[float], None], venues: list[Venue], market: Callable[[], Market | None],
                  budget: RateBudget, executor: Executor, coordinator: Coordinator, book: Book,
                  risk: TraderRisk, accounting: Callable[[], Accounting],
                  event: Callable[..., None], stop_openings: Callable[..., None],
-                 measure_exposure: Callable[[], None], close_waits: Callable[[str, str, str], bool]) -> None:
+                 measure_exposure: Callable[[], None], close_waits: Callable[[str, str, str], bool],
+                 close_lead: Callable[[str, str, Collection[HedgePair]], str | None]) -> None:
         self._cfg = cfg
         self._now_ms = now_ms
         self._wait = wait
@@ -84,6 +86,7 @@ class Trader:
         self.stop_openings = stop_openings
         self.measure_exposure = measure_exposure
         self._close_waits = close_waits
+        self._close_lead = close_lead
         self.cooldown_until: dict[str, int] = {s: 0 for s in cfg().symbols}  # symbol -> no try before (ms)
         self.last_skip: dict[str, str] = {}  # symbol -> the kind of the last skip said
         self.pairs_opened = 0  # by this process
@@ -193,11 +196,11 @@ class Trader:
             self._wait(max(waits))
         return True
 
-    def execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True
-                ) -> PairFill | None:
+    def execute(self, symbol: str, legs: tuple[Leg, Leg], tag: str, undo_closes: bool = True,
+                lead: int | None = None) -> PairFill | None:
         try:
             with self.coordinator.acting(Unit.of(symbol, legs[0].venue.key, legs[1].venue.key)):
-                fill = self.executor.execute_pair(symbol, legs, tag, undo_closes)
+                fill = self.executor.execute_pair(symbol, legs, tag, undo_closes, lead)
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc), {(leg.venue.key, symbol) for leg in legs})
             return None
@@ -290,12 +293,21 @@ class Trader:
     # --- closing ---
     def close(self, intent: ClosePairs) -> None:
         """Close the intent's pairs unless a venue keeps refusing (back-off) or a loose leg of the symbol
-        waits on one of its venues; a failed attempt backs off cool-down x 2^n, up to an hour."""
+        waits on one of its venues; a failed attempt backs off cool-down x 2^n, up to an hour. A venue that
+        has not proved it trades (`close_lead`) gets its leg first, alone, and the other venue's leg goes
+        only for what it closed: refused there, nothing else is sent (sent together, the other leg would be
+        closed and bought back by the undo at every try). The pairs keep that venue in the ledger
+        (HedgePair.lead), so a restart sends its leg first too."""
         symbol, long_key, short_key = intent.symbol, intent.long_venue, intent.short_venue
         failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
         if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
             return
-        closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), list(intent.pairs))
+        lead = self._close_lead(long_key, short_key, intent.pairs)
+        if lead is not None and any(pair.lead != lead for pair in intent.pairs):
+            self.book.lead_pairs([pair.id for pair in intent.pairs], lead)
+            self.book.save()
+        closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), list(intent.pairs),
+                                   lead)
         if closed:
             self._close_backoff.pop((symbol, long_key, short_key), None)
         else:
@@ -315,7 +327,7 @@ class Trader:
                 or self._close_waits(symbol, long_venue, short_venue))
 
     def _close_group(self, symbol: str, long_venue: Venue, short_venue: Venue,
-                     group: list[HedgePair]) -> bool:
+                     group: list[HedgePair], lead: str | None = None) -> bool:
         """Close the group's pairs, at most max_depth_share of the books at a time. False when the attempt
         failed (the caller backs off); True when the quantity tried was closed, or nothing was tried because
         the books were unreadable or too thin (tried again next tick)."""
@@ -323,17 +335,19 @@ class Trader:
         qty = self._close_qty(symbol, long_venue, short_venue, total)
         if qty <= 0:
             return True
-        return self.close_group(symbol, long_venue, short_venue, group, qty=qty) == qty
+        return self.close_group(symbol, long_venue, short_venue, group, qty=qty, lead=lead) == qty
 
     def close_group(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
                     qty: Decimal | None = None, tag: str = "close",
-                    band_bps: Decimal | None = None, undo: bool = True) -> Decimal:
+                    band_bps: Decimal | None = None, undo: bool = True, lead: str | None = None) -> Decimal:
         """Close `qty` (default: all) of the group's pairs, oldest first, with reduce-only close sides on
         both legs; band_bps sends them as IOC limits banded around the book. The quantity goes out in
         executions of at most max_close_usdt per leg, one after the other, so that an execution whose
         second leg is in doubt leaves at most that much unhedged. Returns the quantity of pairs closed;
         a part closed on one leg only (undo=False, as stops do, or an undo that failed) is booked closed and
-        its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns."""
+        its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns. lead: the venue
+        whose leg each execution sends first, alone, the other leg only for what it closed (the spread close
+        of a venue that has not proved it trades; stops send both)."""
         total = sum((p.qty for p in group), Decimal(0))
         closed = Decimal(0)
         legs = ((long_venue.key, symbol), (short_venue.key, symbol))
@@ -343,7 +357,7 @@ class Trader:
                 break
             loose = [self.ledger.loose_positions().get(key) for key in legs]
             done = self._close_chunk(symbol, long_venue, short_venue, pairs, chunk, tag, band_bps, total,
-                                     undo)
+                                     undo, lead)
             closed += done
             # a leg that closed less than the other (refused, in doubt) left the chunk's rest unhedged: no
             # further chunk, or every chunk would strip the other leg too
@@ -365,8 +379,8 @@ class Trader:
         return [size] * (count - 1) + [qty - size * (count - 1)]
 
     def _close_chunk(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
-                     qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool
-                     ) -> Decimal:
+                     qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool,
+                     lead: str | None = None) -> Decimal:
         """One execution of close_group; returns the quantity of pairs it closed."""
         # a stale book is no reference for a band or a booking: the fresh valuation risk uses is
         long_ref = self.risk.reference(long_venue.key, symbol, bid=True)
@@ -380,7 +394,8 @@ class Trader:
         fill_tag = f"{tag}#" + "+".join(str(p.id) for p in group)
         if not self.reserve((long_venue.key, short_venue.key), priority=True):
             return Decimal(0)
-        fill = self.execute(symbol, legs, fill_tag, undo_closes=undo)
+        first = None if lead is None else 0 if lead == long_venue.key else 1
+        fill = self.execute(symbol, legs, fill_tag, undo_closes=undo, lead=first)
         self.cool_down(symbol)
         if fill is None:
             return Decimal(0)

@@ -130,6 +130,50 @@ def test_close_legs_reduce_both_positions(fake_exchange):
     assert binance.base_position() == 0 and okx.base_position() == 0
 
 
+def _opened_then_close(fake_exchange):
+    binance, okx, executor, legs, events = _setup(fake_exchange)
+    executor.execute_pair(SYMBOL, legs, "open#1")
+    binance.sent.clear()
+    okx.sent.clear()
+    close = (Leg(legs[0].venue, "closebuy", D("0.02"), D("50000")),
+             Leg(legs[1].venue, "closesell", D("0.02"), D("50001")))
+    return binance, okx, executor, close, events
+
+
+def test_a_close_led_by_a_venue_that_refuses_sends_nothing_to_the_other_venue(fake_exchange):
+    """lead: okx's leg goes first, alone; refused there, binance's leg is never sent (sent together, it would
+    be closed and bought back by the undo)."""
+    binance, okx, executor, close, events = _opened_then_close(fake_exchange)
+    okx.reject = [True]
+    fill = executor.execute_pair(SYMBOL, close, "close#1", lead=1)
+    assert fill.balanced and fill.qty == 0 and fill.fills[0].filled == fill.fills[1].filled == 0
+    assert binance.sent == [] and len(okx.sent) == 1
+    assert binance.base_position() == D("0.02") and okx.base_position() == D("-0.02")
+    assert any("binance's leg not sent" in e for e in events)
+
+
+def test_a_led_close_sends_the_other_leg_for_what_the_lead_closed(fake_exchange):
+    """okx (lead) closes half: binance's leg goes for that half only, and the pair stays hedged."""
+    binance, okx, executor, close, _ = _opened_then_close(fake_exchange)
+    okx.fill_ratio = [0.5]
+    fill = executor.execute_pair(SYMBOL, close, "close#1", lead=1)
+    assert fill.balanced and fill.qty == D("0.01")
+    assert okx.sent[0] == ("BTC_USDT.swap", "closesell", 2.0) and binance.sent == [
+        ("BTC_USDT.swap", "closebuy", 0.01)]
+    assert binance.base_position() == D("0.01") and okx.base_position() == D("-0.01")
+
+
+def test_a_led_close_whose_other_leg_is_refused_undoes_the_lead_as_a_close_does(fake_exchange):
+    """The lead took its leg, the other venue refuses its leg and the top-up: the lead's close is undone (the
+    pair as it was), as when both legs go together."""
+    binance, okx, executor, close, _ = _opened_then_close(fake_exchange)
+    binance.reject = [True, True]
+    fill = executor.execute_pair(SYMBOL, close, "close#1", lead=1)
+    assert fill.balanced and fill.qty == 0
+    assert [side for _, side, _ in okx.sent] == ["closesell", "sell"]
+    assert binance.base_position() == D("0.02") and okx.base_position() == D("-0.02")
+
+
 def test_float_noise_in_reported_positions_is_snapped_to_whole_lots(fake_exchange):
     binance, okx, executor, legs, _ = _setup(fake_exchange)
     binance.contracts["BTC_USDT"] = D("0.86999999999999988")

@@ -89,6 +89,30 @@ def test_loose_legs_are_part_of_the_book_of_record(fake_store):
     assert ledger.loose == {} and ledger.loose_positions() == {}
 
 
+def test_a_pairs_lead_venue_is_saved_and_a_ledger_saved_before_it_loads_without_one(fake_store):
+    """A re-hedge's pair keeps its loose leg's venue as its lead (its spread close sends that leg first,
+    hedge/trader.py) across a restart; a pair saved without the field (an earlier version) has none."""
+    ledger = Ledger()
+    _open(ledger)
+    unit = "BTC_USDT:binance:okx"
+    leg = LooseLeg("okx", "BTC_USDT", D("-0.02"), D("50050"), 1, unit, OUTAGE)
+    ledger.add_loose(leg)
+    pair = ledger.pair_loose(leg, venue="bybit", qty=D("0.02"), price=D("50010"), fees=D("0.3"),
+                             client_ids=("c",), now_ms=2000)
+    assert (pair.long_venue, pair.short_venue, pair.lead) == ("bybit", "okx", "okx")
+    assert ledger.pairs[1].lead == ""
+    ledger.lead_pairs([1], "binance")
+    ledger.lead_pairs([2], "binance")  # not a venue of that pair: unchanged
+    ledger.save(fake_store)
+    loaded = Ledger.load(fake_store)
+    assert loaded == ledger and loaded.pairs[1].lead == "binance" and loaded.pairs[2].lead == "okx"
+    saved = json.loads(fake_store("hedge_ledger_v1"))
+    for data in saved["pairs"]:
+        data.pop("lead")
+    fake_store("hedge_ledger_v1", json.dumps(saved))
+    assert {p.lead for p in Ledger.load(fake_store).pairs.values()} == {""}
+
+
 def test_the_legacy_loose_legs_key_is_read_as_saved_by_the_earlier_version(fake_store):
     assert Ledger.legacy_loose(fake_store) == []
     fake_store(LEGACY_LOOSE_KEY, json.dumps([["okx", "BTC_USDT", "-0.005", "50000.5", 3]]))
@@ -105,6 +129,8 @@ def _saved_by_asdict(ledger: Ledger) -> str:
         for key in ("qty", "long_price", "short_price", "entry_spread_bps", "fees", "funding"):
             data[key] = str(data[key])
         data["client_ids"], data["order_ids"] = list(p.client_ids), list(p.order_ids)
+        if not p.lead:  # written only when set (a pair's lead venue came after this format)
+            del data["lead"]
         return data
 
     def order(r):

@@ -64,12 +64,12 @@ def _agree(app) -> None:
     assert app.venue_positions() == held
 
 
-def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int):
-    """Pair long binance / short okx of 0.02 BTC; okx refuses every order for the window, binance refuses
-    new positions: the spread close fills on binance, okx's leg is refused, and the undo (buying binance's
-    leg back) is refused too, so okx's short is a loose leg. Returns (binance calls, bybit calls, the ms
-    the leg appeared)."""
-    _book_pair(app, sim, "0.02")  # long binance, short okx
+def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int, qty: str = "0.02"):
+    """Pair long binance / short okx of 0.02 BTC (or qty); okx refuses every order for the window, binance
+    refuses new positions: the spread close fills on binance, okx's leg is refused, and the undo (buying
+    binance's leg back) is refused too, so okx's short is a loose leg. Returns (binance calls, bybit calls,
+    the ms the leg appeared)."""
+    _book_pair(app, sim, qty)  # long binance, short okx
     sim.world.inject("okx", "refuse_orders", sim.now_ms() + params_window_ms)
     binance = _calls(sim, 0, refuse_openings=True)
     bybit = _calls(sim, 2)
@@ -79,7 +79,7 @@ def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int):
         sim.clock.sleep(1000)
     assert app.ledger.pairs == {}
     (leg,) = app.ledger.loose.values()
-    assert (leg.venue, leg.qty) == ("okx", D("-0.02"))
+    assert (leg.venue, leg.qty) == ("okx", -D(qty))
     assert any(side == "buy" for _, side, _ in binance)  # the undo was sent, and refused
     return binance, bybit, sim.now_ms()
 
@@ -104,8 +104,8 @@ def test_a_spread_close_leg_refused_with_its_undo_is_rehedged_on_a_third_venue_a
     (pair,) = app.ledger.pairs.values()
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
     assert pair.short_price == leg_price
-    # the re-hedge, then (the same turn) the pair's spread close: bybit's leg closed, okx's refused, undone
-    assert [side for _, side, _ in bybit] in (["buy"], ["buy", "closebuy", "buy"])
+    # the re-hedge only: the pair's spread close sends okx's leg first, alone (okx has not proved it trades)
+    assert [side for _, side, _ in bybit] == ["buy"]
     assert abs(_net(sim)) <= LOT
     assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
     _agree(app)
@@ -263,4 +263,135 @@ def test_a_restart_keeps_the_loose_legs_rehedge_timer():
     (pair,) = app.ledger.pairs.values()
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
     assert abs(_net(sim)) <= LOT
+    _agree(app)
+
+
+def _hold_rehedged_pair(sim: Sim3, app, until_ms: int, bybit, restart_after_ms: int | None = None):
+    """Tick until `until_ms` from the re-hedge on (the spread close due all along), restarting the process
+    `restart_after_ms` after the re-hedge when given; returns (the app, the largest net exposure after the
+    re-hedge, the ms of the re-hedge)."""
+    rehedged_ms = None
+    worst = D(0)
+    while sim.now_ms() < until_ms:
+        if (restart_after_ms is not None and rehedged_ms is not None
+                and sim.now_ms() >= rehedged_ms + restart_after_ms):
+            app = sim.app(params=patient(PARAMS))  # the same store (_G): a restart of the process
+            assert app.start()
+            app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000),  # as before it
+                                          open_threshold_bps=D(200_000))
+            restart_after_ms = None
+        app.tick()
+        if rehedged_ms is None and bybit:
+            rehedged_ms = sim.now_ms()
+        if rehedged_ms is not None:
+            worst = max(worst, abs(_net(sim)))
+        sim.clock.sleep(1000)
+    assert rehedged_ms is not None
+    return app, worst, rehedged_ms
+
+
+def test_a_rehedged_pair_is_not_spread_closed_through_its_hedge_while_the_old_venue_still_refuses():
+    """Issue #17 review, probe churn: okx refuses every order for 15 minutes. Before, once okx's cool-down
+    lapsed (60 s after its last timeout, although it still refused), the re-hedged pair's spread close sent
+    both legs: bybit's close filled, okx's was refused and bybit's leg was bought back 20 s later, a round
+    trip of the leg (fees, spread, 0.02 BTC unhedged) at every back-off, 60, 120, 240 s... Now the close
+    sends okx's leg first, alone: bybit sees the re-hedge and nothing else, and net exposure stays within
+    one lot from the re-hedge on."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    okx = _calls(sim, 1)
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    app, worst, rehedged_ms = _hold_rehedged_pair(sim, app, loose_ms + 880_000, bybit)
+    assert [side for _, side, _ in bybit] == ["buy"]
+    assert worst <= LOT
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.lead) == ("bybit", "okx", "okx")
+    # the close was tried all the same (okx's leg alone, refused), backed off
+    assert [side for ms, side, _ in okx if ms > rehedged_ms] and all(
+        side == "closesell" for ms, side, _ in okx if ms > rehedged_ms)
+    _agree(app)
+
+
+def test_a_restart_keeps_a_rehedged_pairs_close_from_going_through_its_hedge():
+    """The same across a restart 30 s after the re-hedge: before, the new process knew neither that the pair
+    came from a re-hedge nor okx's cool-down (both in memory), and sent the pair's spread close with both legs
+    at its first turn (bybit's close filled, okx's refused, bybit bought back). Now the pair keeps in the
+    ledger which venue's leg goes first (HedgePair.lead): bybit sees the re-hedge only."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    app, worst, _ = _hold_rehedged_pair(sim, app, loose_ms + 880_000, bybit, restart_after_ms=30_000)
+    assert [side for _, side, _ in bybit] == ["buy"]
+    assert worst <= LOT
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.lead) == ("bybit", "okx", "okx")
+    _agree(app)
+
+
+def test_attack_okx_takes_the_lead_leg_then_bybit_refuses_its_leg_one_round_trip_then_bybit_leads():
+    """Attack on the lead rule: okx trades again and takes the lead leg of the re-hedged pair's close, and at
+    that moment bybit starts refusing every order (15 minutes). bybit's leg and its top-up are refused, so
+    okx's close is undone (a sell re-opening the short): one round trip of okx's leg, unhedged while bybit's
+    orders time out. Then bybit is the venue that has not proved it trades: its leg goes first, alone, and
+    okx sees nothing more, however often the close is tried."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 240_000)
+    okx: list[tuple[int, str, str]] = []
+    taken: list[int] = []
+    raw = sim.world.exchanges[1]
+    create = raw.CreateOrder
+
+    def okx_create(symbol, side, *args):
+        okx.append((sim.now_ms(), side.split(";")[0], str(args[-1])))
+        result = create(symbol, side, *args)
+        if result is not None and not taken:  # okx's first order taken: bybit refuses from its next one
+            taken.append(sim.now_ms())
+            sim.world.inject("bybit", "refuse_orders", sim.now_ms() + 900_000)
+        return result
+
+    raw.CreateOrder = okx_create
+    while sim.now_ms() < loose_ms + 1_100_000:  # bybit refuses until after the end
+        app.tick()
+        sim.clock.sleep(1000)
+    assert taken
+    took = [(ms, side) for ms, side, _ in okx if ms >= taken[0]]  # from the first order okx took
+    assert [side for _, side in took] == ["closesell", "sell"]  # its close and the undo, nothing after
+    # okx's short closed, bybit's long open: unhedged while bybit's leg and its top-up timed out
+    assert took[1][0] - took[0][0] <= 2 * app.cfg.outage.order_settle_s * 1000
+    bybit_sides = [side for _, side, _ in bybit]
+    assert bybit_sides[0] == "buy" and len(bybit_sides) >= 4 and set(bybit_sides[1:]) == {"closebuy"}
+    (pair,) = app.ledger.pairs.values()  # still open: its close now waits on bybit's leg, sent first
+    assert (pair.long_venue, pair.short_venue, pair.lead) == ("bybit", "okx", "bybit")
+    assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
+    _agree(app)
+
+
+def test_attack_okx_never_trades_again_and_a_stop_still_cuts_the_rehedged_leg_near_liquidation():
+    """Attack: okx never takes an order again (the whole run), so the re-hedged pair long bybit / short okx
+    can never be spread-closed; then the price falls until bybit's long nears liquidation. The lead rule
+    holds back only spread closes: the stop sends both legs, closes bybit's long (okx's refused short is
+    left loose on okx) and bybit is never liquidated."""
+    sim = Sim3((4_700, 40_000, 5_200), hours=2)  # binance too small for the re-hedge (risk's opening check)
+    app = sim.app(params=patient(PARAMS.replace('"max_position_usdt"', '"max_close_usdt": 30000, '
+                                                                       '"max_position_usdt"')))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 7_200_000, qty="0.15")
+    coin = sim.world.coins["BTC"]
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 1_200_000:
+        app.tick()
+        if rehedged_ms is None and any(p.long_venue == "bybit" for p in app.ledger.pairs.values()):
+            rehedged_ms = sim.now_ms()
+        if rehedged_ms is not None and sim.now_ms() < rehedged_ms + 500_000 and sim.now_ms() % 10_000 < 1000:
+            coin.fair *= 0.99  # -1 % every 10 s for 500 s: about -40 %
+        sim.clock.sleep(1000)
+    assert rehedged_ms is not None
+    assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert sim.world.accounts[2].liquidations == 0
+    assert "closebuy" in [side for _, side, _ in bybit]  # the stop cut bybit's long
+    assert _positions(sim).get("bybit", D(0)) < D("0.15")
     _agree(app)
