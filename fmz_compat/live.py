@@ -9,7 +9,10 @@ Errors are split the way a trader must treat them:
   is unknown. The call returns None, the log says "outcome unknown", `last_outcome_unknown` is True and
   an order stays in `in_flight` under its client order id until the strategy reconciles it.
 - ccxt ExchangeError family (insufficient margin, min notional, bad key...): definite rejection,
-  None and a log line carrying the venue's message.
+  None and a log line carrying the venue's message. On an order placement only the classes that prove
+  the venue placed nothing are a rejection (`_REFUSALS`); any other answer, a bare ExchangeError above all
+  (ccxt's class for Bybit 10016 "Server error" and for every code it does not list, e.g. Bybit 10000
+  "Server Timeout", OKX 51149 "Order timed out"), is an unknown outcome as a timeout is.
 Secrets (key, secret, passphrase, signatures) are scrubbed from every message.
 """
 
@@ -126,6 +129,31 @@ _SIGNATURE = re.compile(r"(signature|sign|api[-_]?key|passphrase)=[^&\s\"']+", r
 
 class AccountModeError(Exception):
     """The account is in a mode the strategy does not support; the message says what to change."""
+
+
+# ccxt 4.5.83's classes (ccxt/base/errors.py) for an answer that proves an order placement was refused:
+# nothing was placed, nothing can land later. Any other answer to a placement, a bare ExchangeError above
+# all, is an unknown outcome: looked up by client id before anything is sent again (a lookup costs a
+# request; a refusal that was not one doubles a leg).
+_REFUSALS: tuple[type[Exception], ...] = (
+    ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.AuthenticationError,
+    ccxt.ArgumentsRequired, ccxt.OperationRejected, ccxt.NotSupported)
+# ... but not these InvalidOrder kinds: an order with our client id exists already, or what failed was
+# finding an order
+_NOT_REFUSALS: tuple[type[Exception], ...] = (ccxt.DuplicateOrderId, ccxt.OrderNotFound, ccxt.OrderNotCached)
+
+
+def proves_refusal(error: Exception) -> bool:
+    """True when `error`, raised by an order placement, proves the venue placed nothing."""
+    return isinstance(error, _REFUSALS) and not isinstance(error, _NOT_REFUSALS)
+
+
+class OutcomeNotProved(Exception):
+    """The venue answered an order placement with an error that proves no refusal (`cause`)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 # OKX POST paths on which ccxt's signer adds its own broker id as clOrdId and tag when the body has no clOrdId
@@ -265,6 +293,12 @@ class LiveExchange(FmzExchangeObject):
                 result = fn()
             except CallFailed as e:
                 return self._fail(method, str(e))
+            except OutcomeNotProved as e:  # the venue answered, but not that it refused the order
+                self.last_outcome_unknown = True
+                self.backoff.succeeded()
+                cause = type(e.cause).__name__
+                return self._fail(method, f"outcome unknown ({cause}, not a proven refusal): "
+                                          f"{_venue_message(e.cause)}")
             except ccxt.OperationFailed as e:  # NetworkError, and BadResponse / OperationFailed: ccxt maps
                 # Binance -1000/-1001/-1006 ("Execution status unknown") there, not to a definite refusal
                 self.last_outcome_unknown = True
@@ -728,6 +762,11 @@ class LiveExchange(FmzExchangeObject):
         except (ccxt.OperationFailed, TypeError, KeyError, ValueError, AttributeError, IndexError):
             self.in_flight[client_id] = sent
             raise
+        except ccxt.BaseError as e:
+            if proves_refusal(e):
+                raise
+            self.in_flight[client_id] = sent
+            raise OutcomeNotProved(e) from e
         oid = self._order_id(unified, venue_id)
         self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL,
                       " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,

@@ -297,6 +297,29 @@ def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit, socket_on):
     assert "rejected (InsufficientFunds): ab not enough for new order (code 110007)" in log.last_error
 
 
+@pytest.mark.parametrize(("code", "text"), [
+    # https://bybit-exchange.github.io/docs/v5/error, WS OE general codes: 10016 "internal server error;
+    # Service is restarting", 10019 "ws trade service is restarting, do not accept new request"
+    (10016, "Internal server error."),
+    (10019, "ws trade service is restarting, do not accept new request"),  # not in ccxt's map
+])
+def test_bybit_server_error_over_the_socket_is_an_unknown_outcome(bybit, socket_on, code, text):
+    """ccxt 4.5.83 maps Bybit 10016 to a bare ExchangeError and has no 10019: neither proves the order was
+    not placed. Old adapter: "rejected", the strategy took the order as never sent (a leg held twice)."""
+    ex, log = bybit
+
+    def fail(message: dict) -> str:
+        return json.dumps({"reqId": message["reqId"], "retCode": code, "retMsg": text, "op": "order.create",
+                           "data": {}, "retExtInfo": {}, "header": {}, "connId": CONN})
+
+    with FakeVenueWs(BybitStandIn(fail)) as server:
+        sock = socket_on(ex, server, protocol=_bybit())
+        assert sock.wait_ready(5)
+        assert ex.CreateOrder("BTC_USDT.swap", "sell", 95000, 0.01) is None
+    assert ex.last_outcome_unknown is True and list(ex.in_flight) == ["fmzc0x1"]
+    assert "outcome unknown" in log.last_error and f"(code {code})" in log.last_error
+
+
 # --- Binance USDⓈ-M ws-fapi -------------------------------------------------------------------------
 
 def _binance_result(params: dict, status: str = "NEW") -> dict:
