@@ -990,6 +990,27 @@ class LiveExchange(FmzExchangeObject):
                               "Equity": wallet + upnl, "UPnL": upnl, "Info": balance.get("info")})
         return self._run("GetAccount", run)
 
+    def GetOrderByClientId(self, symbol: str, client_id: str, sent_ms: int | None = None
+                           ) -> Struct | bool | None:
+        """Documented extra (not FMZ's): the order this account placed on `symbol` with `client_id`, asked
+        of the venue by that id (`_find_by_client_id`: Binance origClientOrderId, OKX clOrdId, Bybit
+        /v5/order/realtime then /v5/order/history with orderLinkId, ...), so no list's page size can hide
+        it. False when the venue answers it has none; None (and an error row) when the lookup failed.
+        `sent_ms`: when it was sent (CoinEx's finished orders take no client id and are read back to then)."""
+        def run() -> Struct | bool:
+            unified = self._symbol(symbol)[1]
+            try:
+                order = self._find_by_client_id(unified, client_id, sent_ms)
+            except ccxt.OrderNotFound:
+                return False
+            if order is None:
+                return False
+            if order.get("id") is None:
+                raise CallFailed(f"the venue's answer for {client_id} carries no order id")
+            self._raw = order.get("info")
+            return self._order_struct(order)
+        return self._run("GetOrderByClientId", run)
+
     def resolve_in_flight(self) -> dict[str, Struct | None]:
         """Ask the venue about every order whose placement outcome was unknown, by client order id.
 

@@ -437,7 +437,10 @@ class Executor:
 
     def find(self, venue: Venue, record: OrderRecord) -> dict[str, Any] | None | Literal[False]:
         """The venue's order carrying record's client id; False when both queries answered without it,
-        None when a query failed."""
+        None when a query failed. Where the exchange object looks an order up by client id itself
+        (fmz_compat's live objects: `GetOrderByClientId`, the venue's own query, e.g. Bybit
+        /v5/order/history?orderLinkId=) that answer comes first: a list holds only its newest rows (Bybit's
+        history 50), and an order pushed past them would read as absent."""
         exchange = venue.exchange
         symbol = swap_symbol(record.symbol)
         if record.order_id:
@@ -445,6 +448,16 @@ class Executor:
             if order is not None:
                 return order
             # unreadable by id: a failed call, or an order the venue purged; the lists below tell which
+        direct = getattr(exchange, "GetOrderByClientId", None)
+        if direct is not None:
+            found = direct(symbol, record.client_id, record.sent_ms or None)
+            if found is None:
+                return None  # the lookup failed: no proof either way
+            if found is not False:
+                match: dict[str, Any] = found
+                return match
+            # the venue has no order with this id: the lists may still hold it without our id (a docker that
+            # dropped the option), matched by shape below
         listed = self._listed(venue, symbol)
         if listed is None:
             return None

@@ -493,3 +493,41 @@ def test_the_venues_own_forced_close_is_never_taken_for_a_lost_order(fake_exchan
     record = OrderRecord("hgs1n8", "open#1", venue_key, SYMBOL, "sell", D("0.02"), sent_ms=T0)
     executor = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet, now_ms=lambda: T0)
     assert executor.find(_venue(ex, 0), record) is False
+
+
+class _DirectLookup(_HistoryOnly):
+    """A venue whose lists no longer show the order (Bybit's history page holds the newest 50 finished
+    orders; a busy account pushes a lost order past them within the settle window) but whose lookup by
+    client id answers: the order (found), False (the venue has none), None (the lookup failed)."""
+
+    def __init__(self, raw_orders, direct):
+        super().__init__(raw_orders)
+        self.direct = direct
+        self.asked = []
+
+    def GetOrderByClientId(self, symbol, client_id, sent_ms=None):
+        self.asked.append((symbol, client_id, sent_ms))
+        return self.direct
+
+
+def test_a_lost_order_past_the_history_page_is_found_by_the_venues_lookup_by_client_id():
+    """Old code read only GetOrders and GetHistoryOrders: the order, gone from the newest-50 page, read as
+    absent and the leg was topped up (held twice)."""
+    raw = dict(VENUE_ORDERS["bybit"], orderLinkId="hgs1n8")
+    found = {"Id": "BTC_USDT.swap,aee7453a", "Status": 1, "DealAmount": 0.001, "AvgPrice": 123498.0,
+             "Info": raw}
+    venue_ex = _DirectLookup([], found)
+    record = OrderRecord("hgs1n8", "open#1", "bybit", SYMBOL, "buy", D("0.001"), sent_ms=T0)
+    executor = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet)
+    assert executor.find(Venue("bybit", 0, venue_ex, {}), record) == found
+    assert venue_ex.asked == [("BTC_USDT.swap", "hgs1n8", T0)]
+
+
+@pytest.mark.parametrize(("direct", "expected"), [(None, None), (False, False)])
+def test_a_failed_lookup_by_client_id_is_no_proof_of_absence(direct, expected):
+    """None (the lookup failed) leaves the order unsettled; False (the venue has none) falls back to the
+    lists, whose own answer then decides (absent here)."""
+    venue_ex = _DirectLookup([], direct)
+    record = OrderRecord("hgs1n8", "open#1", "bybit", SYMBOL, "buy", D("0.001"))
+    executor = Executor(sleep=_quiet, taker_bps=lambda v: D(0), event=_quiet)
+    assert executor.find(Venue("bybit", 0, venue_ex, {}), record) is expected

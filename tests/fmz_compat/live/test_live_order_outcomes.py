@@ -180,3 +180,57 @@ def test_a_bybit_10016_on_an_order_the_venue_placed_is_measured_not_sent_again(b
     assert journal[-1].status is OrderStatus.FILLED
     assert OrderStatus.REJECTED not in {r.status for r in journal}
     assert sum(c.request.url.endswith("/order/create") for c in http.calls) == 1
+
+
+# --- lookup by client id: the venue's own query, not a list's newest page ------------------------------
+
+def test_bybit_lookup_by_client_id_finds_an_order_past_the_newest_50(bybit, http):
+    """GetHistoryOrders reads Bybit's newest 50 finished orders (/v5/order/history limit 50); a busy account
+    pushes a lost order past them within the settle window, and the executor read it as absent (old code:
+    find() False, the leg topped up). /v5/order/history and /v5/order/realtime take orderLinkId
+    (https://bybit-exchange.github.io/docs/v5/order/open-order, .../order/order-list): asked by it, Bybit
+    answers the order whatever else the account traded. Row: ccxt's recorded Bybit history row
+    (response/bybit.json @04890d69 fetchClosedOrder), as ours."""
+    import re
+    from urllib.parse import parse_qs, urlparse
+
+    from test_live_resolve import BYBIT_RECORDED_CLOSED
+    from venue_payloads import bybit_ok
+
+    from hedge.execution import Executor
+    from hedge.market import Venue
+    from hedge.orders import OrderRecord
+
+    ours = dict(BYBIT_RECORDED_CLOSED, orderLinkId="hg7")
+    others = [dict(BYBIT_RECORDED_CLOSED, orderLinkId=f"mm{n}", orderId=f"aee7453a-{n:04d}")
+              for n in range(50)]
+
+    def rows(request, found):
+        query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        if "orderLinkId" in query:
+            listed = [found] if found and query["orderLinkId"] == found["orderLinkId"] else []
+        else:
+            listed = others[:int(query.get("limit", 20))]
+        return 200, {}, json.dumps(bybit_ok({"category": "linear", "nextPageCursor": "", "list": listed}))
+
+    http.add_callback("GET", re.compile(rf"{BYBIT_API}/order/history"), callback=lambda r: rows(r, ours))
+    http.add_callback("GET", re.compile(rf"{BYBIT_API}/order/realtime"), callback=lambda r: rows(r, None))
+    ex, _ = bybit
+    assert all(o.Info["orderLinkId"] != "hg7" for o in ex.GetHistoryOrders("BTC_USDT.swap"))
+    record = OrderRecord("hg7", "open#1", "bybit", "BTC_USDT", "buy", Decimal("0.001"))
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: Decimal(0), event=lambda *a, **k: None)
+    found = executor.find(Venue("bybit", 0, ex, {}), record)
+    assert found and found["Info"]["orderLinkId"] == "hg7" and found["DealAmount"] == 0.001
+    asked = [parse_qs(urlparse(c.request.url).query) for c in http.calls if "orderLinkId=" in c.request.url]
+    assert asked and all(q["orderLinkId"] == ["hg7"] and q["category"] == ["linear"] for q in asked)
+    assert ex.GetOrderByClientId("BTC_USDT.swap", "hg8") is False  # neither list knows it: never placed
+
+
+def test_binance_lookup_by_client_id_reads_2013_as_none_placed_and_a_failure_as_unknown(binance, http):
+    """GET /fapi/v1/order?origClientOrderId= answers -2013 "Order does not exist." for an id never placed
+    (Binance USDⓈ-M error codes; ccxt maps it to OrderNotFound); a 5xx is a failed lookup, not absence."""
+    ex, log = binance
+    http.get(f"{BINANCE}/v1/order", status=400, json={"code": -2013, "msg": "Order does not exist."})
+    assert ex.GetOrderByClientId("BTC_USDT.swap", "hg9") is False
+    http.replace("GET", f"{BINANCE}/v1/order", status=503, body="Service Unavailable")
+    assert ex.GetOrderByClientId("BTC_USDT.swap", "hg9") is None and "GetOrderByClientId" in log.last_error
