@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--venues",
             help=f"comma list of {', '.join(VENUE_NAMES)} (default: the header's "
-            f"exchanges, else {','.join(DEFAULT_VENUES)})",
+            f"exchanges, else {','.join(DEFAULT_VENUES)}); each with its pair after a colon, "
+            "binance:BTC_USD (default BTC_USDT)",
         )
         p.add_argument("--symbols", help=f"markets the simulator generates (default {DEFAULT_SYMBOLS}; "
                        "with --replay: the recorded ones)")
@@ -151,11 +152,21 @@ def resolve_window(ns: argparse.Namespace, header: BacktestHeader | None) -> tup
     return start_ms, end_ms
 
 
+def _binding(item: str) -> ExchangeBinding:
+    """One --venues entry: a venue or FMZ exchange id, optionally its pair after a colon (okx:BTC_USD)."""
+    name, _, pair = item.partition(":")
+    pair = pair.strip().upper() or "BTC_USDT"
+    try:
+        resolve_symbols(pair)
+    except UsageError:
+        raise UsageError(f"--venues {item.strip()}: the pair after ':' is BASE_QUOTE such as "
+                         "BTC_USD") from None
+    return ExchangeBinding(eid=venue_eid(name), currency=pair)
+
+
 def resolve_bindings(ns: argparse.Namespace, header: BacktestHeader | None) -> tuple[ExchangeBinding, ...]:
     if ns.venues:
-        bindings = tuple(
-            ExchangeBinding(eid=venue_eid(v), currency="BTC_USDT") for v in ns.venues.split(",")
-        )
+        bindings = tuple(_binding(v) for v in ns.venues.split(","))
     elif header and header.exchanges:
         bindings = header.exchanges
     else:

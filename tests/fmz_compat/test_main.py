@@ -2,6 +2,7 @@ import pytest
 
 from fmz_compat.__main__ import config_from_args, main
 from fmz_compat.header import parse_time_ms
+from fmz_compat.runner import UsageError
 
 HEADER = '''"""backtest
 start: 2024-02-01 00:00:00
@@ -115,6 +116,17 @@ def test_epoch_seconds_and_params_beside_the_file(tmp_path):
     assert config.params_json == '{"a": 1}' and "params.json" in config.params_origin
     config, _ = config_from_args(["backtest", str(path), "--params", '{"b": 2}'])
     assert config.params_json == '{"b": 2}'
+
+
+def test_venues_take_a_pair_after_a_colon_for_coin_margined_runs(strategy):
+    # FMZ's backtest settings pick each exchange's pair (a strategy without a header, such as the public
+    # turtle on a coin-margined account, docs/runtime.md): venue:PAIR does it from the command line
+    argv = ["backtest", str(strategy), "--venues", "binance:btc_usd,okx", "--stocks", "1"]
+    config, _ = config_from_args(argv)
+    assert [(b.eid, b.currency, b.stocks) for b in config.bindings] == [
+        ("Futures_Binance", "BTC_USD", 1.0), ("Futures_OKX", "BTC_USDT", 1.0)]
+    with pytest.raises(UsageError, match="BTCUSD: the pair"):
+        config_from_args(["backtest", str(strategy), "--venues", "binance:BTCUSD"])
 
 
 def test_venues_accept_fmz_exchange_ids_for_spot(strategy):
