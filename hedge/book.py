@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from hedge.cluster import Coordinator
 
 
+def client_id_stamp(now_ms: int) -> str:
+    """The start's second in base 36: the stamp of this run's client ids (`Book.next_client_id`)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    number, out = now_ms // 1000, ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if number == 0:
+            return out
+
+
 class LedgerView:
     """The ledger, read-only."""
 
