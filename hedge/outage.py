@@ -50,6 +50,7 @@ FUNCTION_OF = {
     "GetOrder": ORDERS,
     "GetOrders": ORDERS,
     "GetHistoryOrders": ORDERS,
+    "GetOrderByClientId": ORDERS,  # fmz_compat's live objects: one order asked of the venue by client id
     "Buy": ORDERS,
     "Sell": ORDERS,
     "ModifyOrder": ORDERS,

@@ -152,20 +152,23 @@ def test_binance_lost_answer_filled_reads_filled_and_order_does_not_exist_reads_
 
 def test_binance_the_hedge_reads_the_recorded_fill_from_the_history_and_an_unknown_id_as_absent(binance2,
                                                                                                   http):
-    """The strategy's own lookup (hedge Executor.find: GetOrder by venue id, then GetOrders and
-    GetHistoryOrders by client id). Open orders: none; all orders: binance.json fetchOrders "fetch portfolio
-    margin orders" (FILLED 0.010) with our client id. Found with its fill. An order known by venue id that
-    Binance answers -2013 for, and that no list shows, is absent (False), not a failed query (None)."""
+    """The strategy's own lookup (hedge Executor.find: GetOrder by venue id, GetOrderByClientId, then
+    GetOrders and GetHistoryOrders by client id; Binance answers -2013 by client id here, so the lists
+    decide). Open orders: none; all orders: binance.json fetchOrders "fetch portfolio margin orders" (FILLED
+    0.010) with our client id. Found with its fill. An order known by venue id that Binance answers -2013
+    for, and that no list shows, is absent (False), not a failed query (None)."""
     ex, _ = binance2
     http.get(re.compile(rf"{FAPI}/openOrders"), json=[])
     http.get(re.compile(rf"{FAPI}/allOrders"), json=[dict(BINANCE_UM_FILLED, clientOrderId="hgc1a2bn7")])
     http.get(re.compile(rf"{FAPI}/order\?"), status=400, json=BINANCE_NOT_FOUND)
     executor = Executor(sleep=lambda ms: None, taker_bps=lambda venue: Decimal(5), event=lambda *a, **k: None)
     venue = SimpleNamespace(key="binance", exchange=ex)
-    found = executor.find(venue, SimpleNamespace(order_id=None, symbol="BTC_USDT", client_id="hgc1a2bn7"))
+    found = executor.find(venue, SimpleNamespace(order_id=None, symbol="BTC_USDT", client_id="hgc1a2bn7",
+                                                 sent_ms=None))
     assert found not in (None, False)
     assert (found["Status"], found["DealAmount"], found["AvgPrice"]) == (ORDER_STATE_CLOSED, 0.01, 47279.4)
-    gone = SimpleNamespace(order_id="BTC_USDT.swap,99", symbol="BTC_USDT", client_id="hgc1a2bn8")
+    gone = SimpleNamespace(order_id="BTC_USDT.swap,99", symbol="BTC_USDT", client_id="hgc1a2bn8",
+                           sent_ms=None)
     assert executor.find(venue, gone) is False
     assert ex.last_outcome_unknown is False
 
@@ -238,8 +241,11 @@ def test_okx_recorded_history_row_is_found_by_the_hedge(okx3, http):
     (order,) = ex.GetHistoryOrders("LTC_USDT.swap")
     assert (order.Status, order.DealAmount, order.AvgPrice, order.Type, order.Offset) == (
         ORDER_STATE_CLOSED, 1, 68.24, ORDER_TYPE_BUY, ORDER_OFFSET_OPEN)
+    # GET /api/v5/trade/order?clOrdId= (OKX "Get order details") answers the same order row
+    http.get(re.compile(rf"{OKX}/trade/order\?"), json=OKX_HISTORY_FILLED)
     executor = Executor(sleep=lambda ms: None, taker_bps=lambda venue: Decimal(5), event=lambda *a, **k: None)
-    record = SimpleNamespace(order_id=None, symbol="LTC_USDT", client_id="e847386590ce4dBC2f7dbb9924c2b77c")
+    record = SimpleNamespace(order_id=None, symbol="LTC_USDT", client_id="e847386590ce4dBC2f7dbb9924c2b77c",
+                             sent_ms=None)
     found = executor.find(SimpleNamespace(key="okx", exchange=ex), record)
     assert found not in (None, False) and found["DealAmount"] == 1
 

@@ -42,19 +42,24 @@ def _query(call) -> dict[str, str]:
 
 def test_the_hedge_finds_a_filled_ioc_order_whose_answer_was_lost(binance, http):
     """The leg went out as an IOC order, filled at once, and its answer was lost: no venue id, so the
-    executor looks for its client id among the open orders, then the finished ones."""
+    executor asks the venue by its client id (GET /fapi/v1/order?origClientOrderId=); the finished orders
+    (GET /fapi/v1/allOrders by symbol) list it too."""
     ex, _ = binance
     filled = binance_order("FILLED", executed="0.010", avg="95000.00", clientOrderId="hgc1a2bn7",
                            timeInForce="IOC", cumQuote="950.00000")
-    http.get(re.compile(rf"{FAPI}/openOrders"), json=[])
+    http.get(re.compile(rf"{FAPI}/order\?"), json=filled)
     http.get(re.compile(rf"{FAPI}/allOrders"), json=[binance_order("CANCELED", clientOrderId="old1"), filled])
     executor = Executor(sleep=lambda ms: None, taker_bps=lambda venue: Decimal(5), event=lambda *a, **k: None)
     venue = SimpleNamespace(key="binance", exchange=ex)
-    record = SimpleNamespace(order_id=None, symbol="BTC_USDT", client_id="hgc1a2bn7")
+    record = SimpleNamespace(order_id=None, symbol="BTC_USDT", client_id="hgc1a2bn7", sent_ms=None)
     found = executor.find(venue, record)
     assert found not in (None, False), "a filled order read as absent: it would be sent again"
     assert client_id_of("binance", found) == "hgc1a2bn7" and found["DealAmount"] == 0.01
     assert found["Status"] == ORDER_STATE_CLOSED
+    asked = _query(next(c for c in http.calls if "/order?" in c.request.url))
+    assert asked["origClientOrderId"] == "hgc1a2bn7"
+    listed = ex.GetHistoryOrders("BTC_USDT.swap")
+    assert [client_id_of("binance", o) for o in listed] == ["old1", "hgc1a2bn7"]
     q = _query(next(c for c in http.calls if "/allOrders" in c.request.url))
     assert q["symbol"] == "BTCUSDT" and "orderId" not in q
 
