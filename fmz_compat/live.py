@@ -143,9 +143,21 @@ _REFUSALS: tuple[type[Exception], ...] = (
 _NOT_REFUSALS: tuple[type[Exception], ...] = (ccxt.DuplicateOrderId, ccxt.OrderNotFound, ccxt.OrderNotCached)
 
 
-def proves_refusal(error: Exception) -> bool:
-    """True when `error`, raised by an order placement, proves the venue placed nothing."""
-    return isinstance(error, _REFUSALS) and not isinstance(error, _NOT_REFUSALS)
+# ... nor these venue codes, which ccxt maps to InvalidOrder: an order with this client id exists already,
+# and it may be the one just sent (ccxt's own comments: binance.py -4116 DUPLICATED_CLIENT_ORDER_ID, bybit.py
+# 110072 "OrderLinkedID is duplicate", okx.py 51016 "Duplicated client order ID")
+_DUPLICATE_ID_CODES = {"binance": "-4116", "bybit": "110072", "okx": "51016"}
+# the venue's codes in a ccxt error: its REST body ("code", "retCode", an OKX row's "sCode") or the order
+# websocket's refusal ("... (code 110072)", fmz_compat/ws/order_args.rejection)
+_ANSWER_CODES = re.compile(r'"(?:code|retCode|sCode)"\s*:\s*"?(-?\d+)|\(code (-?\d+)\)')
+
+
+def proves_refusal(error: Exception, venue: str = "") -> bool:
+    """True when `error`, raised by an order placement on `venue`, proves the venue placed nothing."""
+    if not isinstance(error, _REFUSALS) or isinstance(error, _NOT_REFUSALS):
+        return False
+    codes = {rest or ws for rest, ws in _ANSWER_CODES.findall(str(error))}
+    return _DUPLICATE_ID_CODES.get(venue) not in codes
 
 
 class OutcomeNotProved(Exception):
@@ -763,7 +775,7 @@ class LiveExchange(FmzExchangeObject):
             self.in_flight[client_id] = sent
             raise
         except ccxt.BaseError as e:
-            if proves_refusal(e):
+            if proves_refusal(e, self._venue):
                 raise
             self.in_flight[client_id] = sent
             raise OutcomeNotProved(e) from e

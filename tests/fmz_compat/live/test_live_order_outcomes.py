@@ -18,6 +18,10 @@ ccxt/binance.py) and the venue's words:
   OKX_ORDER_REQUEST_TIMEOUT_CODE, https://nautilustrader.io/docs/rust-api-latest/nautilus_okx/common/consts/
   constant.OKX_ORDER_REQUEST_TIMEOUT_CODE.html).
 - OKX 1 alone (exact map: ExchangeError): "Operation failed" (OKX v5 REST error codes, General).
+- An order with our client id exists already: Binance -4116, Bybit 110072, OKX 51016, which ccxt maps to
+  InvalidOrder and names in its own comments (ccxt/binance.py linear map "DUPLICATED_CLIENT_ORDER_ID",
+  ccxt/bybit.py "OrderLinkedID is duplicate", ccxt/okx.py "Duplicated client order ID"): the order holding
+  the id may be the one just sent, so the answer proves no refusal.
 - Binance USDⓈ-M -1000 UNKNOWN, -1001 DISCONNECTED, -1006 UNEXPECTED_RESP "Execution status unknown",
   -1007 TIMEOUT "Send status unknown; execution status unknown", -1008 "Request throttled"
   (https://developers.binance.com/en/docs/products/derivatives-trading-usds-futures/error-code): ccxt maps
@@ -61,6 +65,9 @@ UNKNOWN = [
     ("okx", f"{OKX}/trade/batch-orders", _okx("1", "51149", "Order timed out. Please try again.",
                                                "All operations failed")),
     ("okx", f"{OKX}/trade/batch-orders", _okx("1", "", "", "Operation failed.")),
+    ("bybit", f"{BYBIT_API}/order/create", _bybit(110072, "OrderLinkedID is duplicate")),
+    ("okx", f"{OKX}/trade/batch-orders", _okx("1", "51016", "Duplicated clOrdId", "All operations failed")),
+    ("binance", f"{BINANCE}/v1/order", _binance(400, -4116, "ClientOrderId is duplicated.")),
     ("binance", f"{BINANCE}/v1/order", _binance(500, -1000, "An unknown error occured while processing the "
                                                             "request.")),
     ("binance", f"{BINANCE}/v1/order", _binance(500, -1001, "Internal error; unable to process your request. "

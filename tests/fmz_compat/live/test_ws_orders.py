@@ -302,6 +302,7 @@ def test_bybit_refusal_is_the_same_ccxt_error_as_by_rest(bybit, socket_on):
     # Service is restarting", 10019 "ws trade service is restarting, do not accept new request"
     (10016, "Internal server error."),
     (10019, "ws trade service is restarting, do not accept new request"),  # not in ccxt's map
+    (110072, "OrderLinkedID is duplicate"),  # ccxt/bybit.py: InvalidOrder; an order with our id exists
 ])
 def test_bybit_server_error_over_the_socket_is_an_unknown_outcome(bybit, socket_on, code, text):
     """ccxt 4.5.83 maps Bybit 10016 to a bare ExchangeError and has no 10019: neither proves the order was
