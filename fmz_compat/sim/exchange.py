@@ -316,8 +316,10 @@ class Exchange(FmzExchangeObject):
     def GetTickers(self) -> list[Struct] | None:
         def run() -> list[Struct]:
             w = self._world
-            if self._rate != 1.0 or w.stale_possible or w.untimed_books:
+            if self._rate != 1.0:
                 return [self._ticker(pair) for pair, *_ in self._listing()]
+            if w.stale_possible or w.untimed_books:
+                return self._tickers_full()
             # fast path for many symbols: the same fields as GetTicker, computed inline
             time_ms = w.start_ms + w.k * w.step_ms
             floor, ceil = math.floor, math.ceil
@@ -343,6 +345,46 @@ class Exchange(FmzExchangeObject):
                 }))
             return out
         return self._run("GetTickers", run)
+
+    def _tickers_full(self) -> list[Struct]:
+        """GetTickers when a venue's books may be stale or carry no Time: `_ticker` of every listed pair (at
+        rate 1), computed inline (a chaos run asks this three times a turn)."""
+        w = self._world
+        stale = w.stale_possible
+        view = w.market_view
+        venue = self._venue
+        untimed = venue in w.untimed_books
+        start_ms, step_ms, k_now = w.start_ms, w.step_ms, w.k
+        contract = self._acc.contract
+        floor, ceil = math.floor, math.ceil
+        out = []
+        for pair, q, _native, fmz_symbol in self._listing():
+            if stale:
+                price, k = view(venue, q)
+            else:
+                price, k = q.price, k_now
+            scale = q.ticks_per_unit
+            pt = price * scale
+            half = pt * q.half_spread_frac
+            if half < 0.5:
+                half = 0.5
+            bid = floor(pt - half + 1e-9)
+            ask = ceil(pt + half - 1e-9)
+            if ask <= bid:
+                ask = bid + 1
+            bid, ask = bid / scale, ask / scale
+            hi = q.tk_hi if q.tk_hi > q.hi else q.hi
+            lo = q.tk_lo if q.tk_lo < q.lo else q.lo
+            time_ms = None if untimed else start_ms + k * step_ms
+            last = int(pt + 0.5) / scale
+            mark = int(q.mark * scale + 0.5) / scale
+            info = Struct({"symbol": contract(pair).native, "bidPrice": bid, "askPrice": ask,
+                           "lastPrice": last, "markPrice": mark, "time": time_ms})
+            out.append(Struct({"Symbol": fmz_symbol, "High": int(hi * scale + 0.5) / scale,
+                               "Low": int(lo * scale + 0.5) / scale, "Sell": ask, "Buy": bid, "Last": last,
+                               "Open": int(q.day_open * scale + 0.5) / scale, "Volume": q.volume_24h,
+                               "Time": time_ms, "OpenInterest": 0.0, "Info": info}))
+        return out
 
     def _listing(self) -> list[tuple[str, Any, str, str]]:
         """(pair, quote, native symbol, FMZ symbol) of every instrument this account can trade."""
@@ -679,12 +721,13 @@ class Exchange(FmzExchangeObject):
         spec = acc.contract(pos.pair)
         frozen = sum(o.remaining for o in acc.open.values() if o.pair == pos.pair and o.reduce_only)
         upnl = acc.upnl(pos)
-        return to_struct({
+        # the fields are scalars but Info (to_struct of the whole, as before, converts only that)
+        return Struct({
             "Symbol": self._fmz_symbol(pos.pair), "MarginLevel": pos.leverage, "Amount": abs(pos.qty),
             "FrozenAmount": frozen, "Price": round(pos.entry, spec.price_precision + 4), "Profit": upnl,
             "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": self._contract_type(pos.pair),
             "Margin": acc.used_margin(pos),
-            "Info": self._position_info(pos, spec, q, upnl),
+            "Info": to_struct(self._position_info(pos, spec, q, upnl)),
         })
 
     def _account_info(self) -> Any:

@@ -100,8 +100,17 @@ def num(x: float, places: int | None = None) -> str:
     if text is None:  # every GetAccount / GetPositions writes each figure this way: a balance repeats
         if len(_NUM_TEXT) >= 4096:
             _NUM_TEXT.clear()
-        text = _NUM_TEXT[x] = format(Decimal(repr(round(float(x), 10))).normalize(), "f") if x else "0"
+        text = _NUM_TEXT[x] = _plain(x) if x else "0"
     return text
+
+
+def _plain(x: float) -> str:
+    """format(Decimal(repr(round(x, 10))).normalize(), "f"): the shortest repr with its trailing zeros (and a
+    bare point) dropped; through Decimal only when the repr has an exponent (or is inf / nan)."""
+    text = repr(round(float(x), 10))
+    if "e" in text or "n" in text:
+        return format(Decimal(text).normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 _NUM_TEXT: dict[float, str] = {}  # num() without places, by value (equal values give equal text)
@@ -117,6 +126,17 @@ def _base(spec: ContractSpec, contracts: float) -> float:
 
 
 def _qty_places(spec: ContractSpec) -> int:
+    key = (spec.amount_step, spec.ct_val, spec.inverse)
+    places = _QTY_PLACES.get(key)
+    if places is None:
+        places = _QTY_PLACES[key] = _count_qty_places(spec)
+    return places
+
+
+_QTY_PLACES: dict[tuple[float, float, bool], int] = {}  # by (amount_step, ct_val, inverse)
+
+
+def _count_qty_places(spec: ContractSpec) -> int:
     return max(
         0,
         -Decimal(repr(spec.amount_step * (1 if spec.inverse else spec.ct_val)))
