@@ -108,22 +108,35 @@ class Spread:
         assert market is not None
         due: dict[tuple[str, str, str], list[HedgePair]] = {}
         threshold = float(self.cfg.close_threshold_bps)
+        # the verdict is the same for every pair of one symbol and venue pair: judged once a turn (the first
+        # judgement re-reads a book past max_book_age_ms; a second one would find it just read)
+        verdicts: dict[tuple[str, str, str], bool] = {}
         for pair in self.ledger.pairs.values():
             if not self.coordinator.owns_pair(pair):
                 continue  # another node's (or, with Redis away, nobody's until it is back)
-            suspect = self._suspect()
-            if (pair.long_venue, pair.symbol) in suspect or (pair.short_venue, pair.symbol) in suspect:
-                continue
-            if not (self.health.can_trade(pair.long_venue) and self.health.can_trade(pair.short_venue)):
-                continue  # waits for the venue (stops still watch the healthy leg)
-            long_top = market.fresh_top(pair.long_venue, pair.symbol, self.now_ms)
-            short_top = market.fresh_top(pair.short_venue, pair.symbol, self.now_ms)
-            if long_top is None or short_top is None:
-                continue
-            if spread_bps(short_top.mid, long_top.mid) <= threshold:
-                due.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
+            group = (pair.symbol, pair.long_venue, pair.short_venue)
+            verdict = verdicts.get(group)
+            if verdict is None:
+                verdict = verdicts[group] = self._spread_reverted(market, *group, threshold)
+            if verdict:
+                due.setdefault(group, []).append(pair)
         return [ClosePairs(symbol, long_key, short_key, tuple(group))
                 for (symbol, long_key, short_key), group in due.items()]
+
+    def _spread_reverted(self, market: Market, symbol: str, long_venue: str, short_venue: str,
+                         threshold: float) -> bool:
+        """The spread of symbol between the two venues is at or below the close threshold, on fresh books of
+        venue-symbols that are not suspect, on venues that trade."""
+        suspect = self._suspect()
+        if (long_venue, symbol) in suspect or (short_venue, symbol) in suspect:
+            return False
+        if not (self.health.can_trade(long_venue) and self.health.can_trade(short_venue)):
+            return False  # waits for the venue (stops still watch the healthy leg)
+        long_top = market.fresh_top(long_venue, symbol, self.now_ms)
+        short_top = market.fresh_top(short_venue, symbol, self.now_ms)
+        if long_top is None or short_top is None:
+            return False
+        return spread_bps(short_top.mid, long_top.mid) <= threshold
 
     # --- opening ---
     def scan(self, symbol: str) -> OpenPair | None:
