@@ -999,13 +999,37 @@ def chaos_treasury(venues: tuple[str, ...], profile: str) -> dict[str, Any]:
 def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
     if not 0.25 <= args.days <= 366:
         raise UsageError(f"--days {args.days:g}: use 0.25..366 (e.g. --days 30)")
+    venues = _option_venues(args)
+    if args.params and args.profile != "default":
+        raise UsageError("--profile sets the strategy parameter: use it or --params, not both")
+    params, symbols = _option_params(args, venues)
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    if args.step_ms <= 0 or 60_000 % args.step_ms:
+        raise UsageError(f"--step-ms {args.step_ms}: must divide one minute (e.g. 500, 1000, 2000)")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: use 1 or more")
+    strategy = Path(args.strategy)
+    if not strategy.is_file():
+        raise UsageError(f"--strategy {args.strategy}: file not found")
+    start_ms = _parse_start(args.start)
+    without = _option_without(args)
+    return [ChaosOptions(seed=s, days=args.days, venues=venues, symbols=symbols, out=Path(args.out),
+                         params_json=params, strategy=strategy, start_ms=start_ms, balance=args.balance,
+                         step_ms=args.step_ms, grace_s=args.grace_s, without=without,
+                         profile="params" if args.params else args.profile) for s in seeds]
+
+
+def _option_venues(args: argparse.Namespace) -> tuple[str, ...]:
     venues = tuple(v.strip().lower() for v in args.venues.split(",") if v.strip())
     unknown = [v for v in venues if v not in _EIDS]
     if unknown or len(venues) < 2 or len(set(venues)) != len(venues):
         raise UsageError(f"--venues {args.venues!r}: name two or more distinct venues of "
                          f"{', '.join(_EIDS)} (e.g. binance,bybit,okx)")
-    if args.params and args.profile != "default":
-        raise UsageError("--profile sets the strategy parameter: use it or --params, not both")
+    return venues
+
+
+def _option_params(args: argparse.Namespace, venues: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The strategy parameter (--params or --profile, with --symbols written in) and its symbols, checked."""
     params = chaos_params(args.params, args.profile, venues)
     if args.symbols:
         symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
@@ -1025,15 +1049,10 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
         parse_params(params)
     except ConfigError as exc:
         raise UsageError(f"strategy parameter: {exc}") from None
-    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
-    if args.step_ms <= 0 or 60_000 % args.step_ms:
-        raise UsageError(f"--step-ms {args.step_ms}: must divide one minute (e.g. 500, 1000, 2000)")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: use 1 or more")
-    strategy = Path(args.strategy)
-    if not strategy.is_file():
-        raise UsageError(f"--strategy {args.strategy}: file not found")
-    start_ms = _parse_start(args.start)
+    return params, symbols
+
+
+def _option_without(args: argparse.Namespace) -> frozenset[str]:
     without = frozenset(k.strip() for k in (args.without or "").split(",") if k.strip())
     from fmz_compat.sim.world import FAULTS
 
@@ -1041,10 +1060,7 @@ def build_options(args: argparse.Namespace) -> list[ChaosOptions]:
     if unknown_kinds:
         raise UsageError(f"--without {args.without!r}: {', '.join(unknown_kinds)} is not a fault kind; use "
                          f"adl or one of {', '.join(FAULTS)}")
-    return [ChaosOptions(seed=s, days=args.days, venues=venues, symbols=symbols, out=Path(args.out),
-                         params_json=params, strategy=strategy, start_ms=start_ms, balance=args.balance,
-                         step_ms=args.step_ms, grace_s=args.grace_s, without=without,
-                         profile="params" if args.params else args.profile) for s in seeds]
+    return without
 
 
 def _parse_start(text: str) -> int:

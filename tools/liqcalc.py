@@ -125,6 +125,32 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
     mode = a.mode.lower()
     if mode not in ("isolated", "cross"):
         raise InputError(f"--mode: {a.mode!r} is not a margin mode; use isolated or cross")
+    position, leverage = _position(a, symbol, mode)
+    if leverage is not None and position.tier is None:
+        _check_leverage(venue, position, leverage)
+    account = _account(a, venue, position, symbol, mode)
+    liq = venue.liquidation_price(position, account)
+    unliquidatable = _check_liquidation(venue, position, account, liq, symbol, a.entry)
+    if unliquidatable is not None:
+        return unliquidatable
+    bankrupt = venue.bankruptcy_price(position, account)
+    result: dict[str, Decimal | str] = {
+        "liquidation_price": venue.round_price(liq, symbol),
+        "bankruptcy_price": venue.round_price(max(bankrupt, Decimal(0)), symbol),
+        **_margins(venue, position, symbol),
+    }
+    if position.tier is None and _estimated(venue, spec, account):
+        result["tiers"] = "estimated"  # not the venue's published table: docs/mechanics.md, "Alts"
+    return result
+
+
+def _estimated(venue: Venue, spec: ContractSpec, account: Account | None) -> bool:
+    """The position's or another position's tiers are the venue's estimate, not its published table."""
+    return spec.estimated or any(venue.is_estimated(o.symbol) for o in others_of(account))
+
+
+def _position(a: argparse.Namespace, symbol: str, mode: str) -> tuple[Position, Decimal | None]:
+    """The position the flags describe, and its --leverage when given."""
     if a.leverage is None and a.margin is None and mode == "isolated":
         raise InputError("give --leverage L or --margin USDT (the position's margin)")
     leverage = _decimal("--leverage", a.leverage, positive=True) if a.leverage is not None else None
@@ -139,19 +165,27 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
         symbol=symbol, side=_side("--side", a.side), qty=_decimal("--qty", a.qty, positive=True),
         entry_price=_decimal("--entry", a.entry, positive=True), margin=margin, leverage=leverage, tier=tier,
     )
-    if leverage is not None and tier is None:
-        _check_leverage(venue, position, leverage)
-    account = None
+    return position, leverage
+
+
+def _account(a: argparse.Namespace, venue: Venue, position: Position, symbol: str,
+             mode: str) -> Account | None:
+    """The cross account (--wallet and --other) holding the position; None in isolated mode."""
     if mode == "cross":
         if a.wallet is None:
             raise InputError("--mode cross needs --wallet USDT (the account's wallet balance)")
         wallet = _decimal("--wallet", a.wallet, non_negative=True)
         others = tuple(_other(venue, text, symbol) for text in a.other)
-        account = Account(wallet_balance=wallet, positions=(position, *others))
-    else:
-        if a.wallet is not None or a.other:
-            raise InputError("--wallet and --other apply to --mode cross only; add --mode cross or drop them")
-    liq = venue.liquidation_price(position, account)
+        return Account(wallet_balance=wallet, positions=(position, *others))
+    if a.wallet is not None or a.other:
+        raise InputError("--wallet and --other apply to --mode cross only; add --mode cross or drop them")
+    return None
+
+
+def _check_liquidation(venue: Venue, position: Position, account: Account | None, liq: Decimal, symbol: str,
+                       entry: str) -> dict[str, Decimal | str] | None:
+    """Refuse a liquidation price that is not on the losing side of the entry; the answer for a long whose
+    margin covers a fall to zero; None when `liq` is an ordinary liquidation price."""
     if liq <= 0:
         shown = format(venue.round_price(liq, symbol).normalize() + 0, "f")
         if position.side is Side.LONG:  # its margin covers a fall to zero: an answer, not an error
@@ -164,18 +198,10 @@ def compute(argv: Sequence[str]) -> dict[str, Decimal | str]:
         shown = format(venue.round_price(liq, symbol), "f")
         where = "below" if position.side is Side.LONG else "above"
         holder = "account" if account else "position"
-        raise InputError(f"liquidation price {shown} is not {where} the entry price {a.entry}: the {holder} "
+        raise InputError(f"liquidation price {shown} is not {where} the entry price {entry}: the {holder} "
                          "is at or below maintenance already; add margin (--margin/--leverage, or --wallet "
                          "in cross)")
-    bankrupt = venue.bankruptcy_price(position, account)
-    result: dict[str, Decimal | str] = {
-        "liquidation_price": venue.round_price(liq, symbol),
-        "bankruptcy_price": venue.round_price(max(bankrupt, Decimal(0)), symbol),
-        **_margins(venue, position, symbol),
-    }
-    if tier is None and (spec.estimated or any(venue.is_estimated(o.symbol) for o in others_of(account))):
-        result["tiers"] = "estimated"  # not the venue's published table: docs/mechanics.md, "Alts"
-    return result
+    return None
 
 
 def _margins(venue: Venue, position: Position, symbol: str) -> dict[str, Decimal | str]:

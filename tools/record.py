@@ -196,38 +196,43 @@ class RestSource:
         out: list[Event] = []
         try:
             for pair in self.pairs:
-                symbol, market = unified_symbol(pair), self.markets[pair]
-                book = self.client.fetch_order_book(symbol, self.depth)
-                out.append(book_event(self.venue, pair, market, book, now_ms, self.depth))
-                since = self._last_trade_ms.get(pair)
-                seen = self._seen.setdefault(pair, set())
-                for trade in self.client.fetch_trades(symbol, since=since, limit=100):
-                    key = str(
-                        trade.get("id") or (trade.get("timestamp"), trade.get("price"), trade.get("amount"))
-                    )
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    event = trade_event(self.venue, pair, market, trade, now_ms)
-                    if event is not None:
-                        out.append(event)
-                        self._last_trade_ms[pair] = max(self._last_trade_ms.get(pair, 0), event.fields["ts"])
-                if len(seen) > 5000:
-                    seen.clear()
+                self._poll_pair(pair, now_ms, out)
             if now_ms >= self._next_funding_poll:
                 self._next_funding_poll = now_ms + self.funding_every_ms
-                for pair in self.pairs:
-                    event = funding_event(
-                        self.venue, pair, self.client.fetch_funding_rate(unified_symbol(pair)), now_ms
-                    )
-                    if event is not None:
-                        out.append(event)
+                self._poll_funding(now_ms, out)
             self._failing = False
         except Exception as exc:  # a network or venue error: recorded as a gap, retried next poll
             if not self._failing:
                 out.append(Event("gap", self.venue, None, now_ms, {"reason": _reason(exc)}))
             self._failing = True
         return out
+
+    def _poll_pair(self, pair: str, now_ms: int, out: list[Event]) -> None:
+        """One pair's book and its trades not seen before."""
+        symbol, market = unified_symbol(pair), self.markets[pair]
+        book = self.client.fetch_order_book(symbol, self.depth)
+        out.append(book_event(self.venue, pair, market, book, now_ms, self.depth))
+        since = self._last_trade_ms.get(pair)
+        seen = self._seen.setdefault(pair, set())
+        for trade in self.client.fetch_trades(symbol, since=since, limit=100):
+            key = str(trade.get("id") or (trade.get("timestamp"), trade.get("price"), trade.get("amount")))
+            if key in seen:
+                continue
+            seen.add(key)
+            event = trade_event(self.venue, pair, market, trade, now_ms)
+            if event is not None:
+                out.append(event)
+                self._last_trade_ms[pair] = max(self._last_trade_ms.get(pair, 0), event.fields["ts"])
+        if len(seen) > 5000:
+            seen.clear()
+
+    def _poll_funding(self, now_ms: int, out: list[Event]) -> None:
+        for pair in self.pairs:
+            event = funding_event(
+                self.venue, pair, self.client.fetch_funding_rate(unified_symbol(pair)), now_ms
+            )
+            if event is not None:
+                out.append(event)
 
     def stop(self) -> None:
         return None
@@ -453,32 +458,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(ns: argparse.Namespace) -> int:
-    if ns.out.exists() and not ns.force:
-        raise UsageError(f"--out {ns.out} exists: choose another file or pass --force")
-    if not ns.out.parent.is_dir():
-        raise UsageError(f"--out {ns.out}: folder {ns.out.parent} does not exist")
-    if not 1 <= ns.depth <= 1000:
-        raise UsageError(f"--depth {ns.depth} must be between 1 and 1000")
+    _check_out(ns)
     if ns.from_capture is not None:
         return _convert(ns)
-    if ns.no_align or ns.max_seconds is not None:
-        raise UsageError("--no-align and --max-seconds go with --from-capture")
-    venues = _csv(ns.venues, "venues")
-    bad = [v for v in venues if v not in VENUES]
-    if bad:
-        raise UsageError(f"--venues: unknown {', '.join(bad)}; choose from {', '.join(VENUES)}")
-    symbols = tuple(s.upper() for s in _csv(ns.symbols, "symbols"))
-    bad = [s for s in symbols if not _PAIR.match(s)]
-    if bad:
-        raise UsageError(
-            f"--symbols: {', '.join(bad)} is not a USDT perpetual written BASE_USDT (e.g. BTC_USDT)"
-        )
-    if ns.hours is None or not math.isfinite(ns.hours) or ns.hours <= 0 or ns.hours > 24 * 31:
-        raise UsageError("--hours must be a positive number of hours up to 744 (31 days), e.g. --hours 2")
-    if not 100 <= ns.poll_ms <= 60_000:
-        raise UsageError(f"--poll-ms {ns.poll_ms} must be between 100 and 60000")
-    if ns.funding_every < 1:
-        raise UsageError(f"--funding-every {ns.funding_every} must be at least 1 second")
+    venues, symbols = _live_args(ns)
     sources = build_sources(venues, symbols, ns.depth, ns.funding_every * 1000, websocket=not ns.rest)
     start = _now_ms()
     end = start + int(ns.hours * 3_600_000)
@@ -510,6 +493,39 @@ def _main(ns: argparse.Namespace) -> int:
     )
     print(f"wrote {ns.out}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
+
+
+def _check_out(ns: argparse.Namespace) -> None:
+    """The checks a capture conversion and a live recording share: --out and --depth."""
+    if ns.out.exists() and not ns.force:
+        raise UsageError(f"--out {ns.out} exists: choose another file or pass --force")
+    if not ns.out.parent.is_dir():
+        raise UsageError(f"--out {ns.out}: folder {ns.out.parent} does not exist")
+    if not 1 <= ns.depth <= 1000:
+        raise UsageError(f"--depth {ns.depth} must be between 1 and 1000")
+
+
+def _live_args(ns: argparse.Namespace) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A live recording's arguments checked; returns (venues, symbols)."""
+    if ns.no_align or ns.max_seconds is not None:
+        raise UsageError("--no-align and --max-seconds go with --from-capture")
+    venues = _csv(ns.venues, "venues")
+    bad = [v for v in venues if v not in VENUES]
+    if bad:
+        raise UsageError(f"--venues: unknown {', '.join(bad)}; choose from {', '.join(VENUES)}")
+    symbols = tuple(s.upper() for s in _csv(ns.symbols, "symbols"))
+    bad = [s for s in symbols if not _PAIR.match(s)]
+    if bad:
+        raise UsageError(
+            f"--symbols: {', '.join(bad)} is not a USDT perpetual written BASE_USDT (e.g. BTC_USDT)"
+        )
+    if ns.hours is None or not math.isfinite(ns.hours) or ns.hours <= 0 or ns.hours > 24 * 31:
+        raise UsageError("--hours must be a positive number of hours up to 744 (31 days), e.g. --hours 2")
+    if not 100 <= ns.poll_ms <= 60_000:
+        raise UsageError(f"--poll-ms {ns.poll_ms} must be between 100 and 60000")
+    if ns.funding_every < 1:
+        raise UsageError(f"--funding-every {ns.funding_every} must be at least 1 second")
+    return venues, symbols
 
 
 def _tick_size_mode(source: Any) -> bool:
