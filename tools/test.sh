@@ -12,4 +12,6 @@ say "installing the pinned packages and the test extras into .venv ..."
 say "ruff, mypy --strict hedge, then pytest"
 "$VENV_PY" -m ruff check .
 "$VENV_PY" -m mypy --strict hedge
-exec "$VENV_PY" -m pytest "$@"
+# one worker per core (XVH_TEST_WORKERS=0 runs in this process); --dist loadfile keeps a file's tests, and its
+# module fixtures such as test_report's 90-day run, on one worker
+exec "$VENV_PY" -m pytest -n "${XVH_TEST_WORKERS:-auto}" --dist loadfile "$@"
