@@ -498,7 +498,8 @@ class Executor:
         (read once) show after all; the ones still not shown (or all, when a query failed) are left out. An
         order that reached the venue without its client id (dropped on the way) is recognised as
         `_unclaimed_match` does, but over LATE_LANDING_SETTLES settle windows after the send: it landed
-        after the lookups that proved it absent."""
+        after the lookups that proved it absent. One the lists do not show is asked of the venue by its
+        client id where the exchange object can (`GetOrderByClientId`): a list holds only its newest rows."""
         listed = self._listed(venue, swap_symbol(symbol)) or []
         ct_val = venue.specs[symbol].ct_val
         out: dict[str, tuple[Decimal, Decimal]] = {}
@@ -506,6 +507,8 @@ class Executor:
             client_id = client_id_of(venue.key, order)
             if client_id in records:
                 out[client_id] = order_fill(order, ct_val)
+        for client_id, order in self._asked_by_client_id(venue, symbol, records, set(out)).items():
+            out[client_id] = order_fill(order, ct_val)
         claimed: set[str] = set()
         for client_id, record in sorted(records.items()):
             if client_id in out:
@@ -515,6 +518,22 @@ class Executor:
                 claimed.add(str(match.get("Id")))
                 out[client_id] = order_fill(match, ct_val)
         return out
+
+    @staticmethod
+    def _asked_by_client_id(venue: Venue, symbol: str, records: Mapping[str, OrderRecord], shown: set[str]
+                            ) -> dict[str, dict[str, Any]]:
+        """The orders of `records` not in `shown` that the venue answers when asked by client id (nothing
+        where the exchange object has no such lookup, or it failed or found none)."""
+        direct = getattr(venue.exchange, "GetOrderByClientId", None)
+        if direct is None:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for client_id, record in sorted(records.items()):
+            if client_id not in shown:
+                order = direct(swap_symbol(symbol), client_id, record.sent_ms or None)
+                if order:
+                    found[client_id] = order
+        return found
 
     def _unclaimed_late(self, venue: Venue, record: OrderRecord, listed: list[dict[str, Any]],
                         claimed: set[str]) -> dict[str, Any] | None:
