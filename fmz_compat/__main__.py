@@ -188,6 +188,23 @@ def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, t
         rec = read_header(ns.replay)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
+    start_ms, end_ms = _replay_window(ns, rec)
+    if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
+        raise UsageError(
+            f"window {stamp(start_ms)} -> {stamp(end_ms)} is not inside the recording "
+            f"({stamp(rec.start_ms)} -> {stamp(rec.end_ms)}): narrow --start/--end/--duration "
+            "or drop them to replay all of it"
+        )
+    venues = _replay_venues(ns, rec)
+    if ns.stocks is not None:
+        raise UsageError("--stocks is for spot and coin-margined bindings; a replay has USDT perpetuals only")
+    if ns.balance is not None and ns.balance <= 0:
+        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
+
+
+def _replay_window(ns: argparse.Namespace, rec: RecordingHeader) -> tuple[int, int]:
+    """(start_ms, end_ms) from --start/--end/--duration, the recording's own window by default."""
     try:
         if ns.end and ns.duration:
             raise UsageError("pass --end or --duration, not both")
@@ -200,24 +217,19 @@ def resolve_replay(ns: argparse.Namespace) -> tuple[RecordingHeader, int, int, t
             end_ms = rec.end_ms
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not rec.start_ms <= start_ms < end_ms <= rec.end_ms:
-        raise UsageError(
-            f"window {stamp(start_ms)} -> {stamp(end_ms)} is not inside the recording "
-            f"({stamp(rec.start_ms)} -> {stamp(rec.end_ms)}): narrow --start/--end/--duration "
-            "or drop them to replay all of it"
-        )
-    venues = None
-    if ns.venues:
-        venues = tuple(v.strip().lower() for v in ns.venues.split(","))
-        missing = [v for v in venues if v not in rec.venues]
-        if missing:
-            raise UsageError(f"--venues {ns.venues}: {', '.join(missing)} not in the recording "
-                             f"(it has {', '.join(rec.venues)})")
-    if ns.stocks is not None:
-        raise UsageError("--stocks is for spot and coin-margined bindings; a replay has USDT perpetuals only")
-    if ns.balance is not None and ns.balance <= 0:
-        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
-    return rec, start_ms, end_ms, replay_bindings(rec, venues, ns.balance)
+    return start_ms, end_ms
+
+
+def _replay_venues(ns: argparse.Namespace, rec: RecordingHeader) -> tuple[str, ...] | None:
+    """The --venues chosen from the recording's; None for all of them."""
+    if not ns.venues:
+        return None
+    venues = tuple(v.strip().lower() for v in ns.venues.split(","))
+    missing = [v for v in venues if v not in rec.venues]
+    if missing:
+        raise UsageError(f"--venues {ns.venues}: {', '.join(missing)} not in the recording "
+                         f"(it has {', '.join(rec.venues)})")
+    return venues
 
 
 def config_from_args(argv: list[str]) -> tuple[RunConfig, str]:

@@ -224,17 +224,7 @@ def _convert_series(series: dict[str, Any], extra: list[Any], chart_type: str, i
     out: dict[str, Any] = {"name": str(series.get("name") or f"Series {index + 1}"), "yAxisIndex": y_index,
                            "itemStyle": {"color": colour}}
     if kind == "pie":
-        data = []
-        for i, point in enumerate([*_as_list(series.get("data")), *extra]):
-            if isinstance(point, dict):
-                name, value = point.get("name", f"{i}"), _number(point.get("y"))
-            elif isinstance(point, (list, tuple)) and len(point) >= 2:
-                name, value = point[0], _number(point[1])
-            else:
-                name, value = f"{i}", _number(point)
-            if value is not None:
-                data.append({"name": str(name), "value": value})
-        out.update(type="pie", data=data, radius="60%")
+        out.update(type="pie", data=_pie_points(series, extra), radius="60%")
         del out["yAxisIndex"], out["itemStyle"]
         return out
     if kind == "flags":  # Highstock flags -> labelled vertical marker lines
@@ -258,6 +248,27 @@ def _convert_series(series: dict[str, Any], extra: list[Any], chart_type: str, i
     if kind == "scatter":
         out.update(type="scatter", symbolSize=6)
         return out
+    _line_series(out, series, kind, colour, len(points))
+    return out
+
+
+def _pie_points(series: dict[str, Any], extra: list[Any]) -> list[dict[str, Any]]:
+    """A pie's slices: {name, y} dicts, [name, y] pairs or bare numbers (named by their index)."""
+    data = []
+    for i, point in enumerate([*_as_list(series.get("data")), *extra]):
+        if isinstance(point, dict):
+            name, value = point.get("name", f"{i}"), _number(point.get("y"))
+        elif isinstance(point, (list, tuple)) and len(point) >= 2:
+            name, value = point[0], _number(point[1])
+        else:
+            name, value = f"{i}", _number(point)
+        if value is not None:
+            data.append({"name": str(name), "value": value})
+    return data
+
+
+def _line_series(out: dict[str, Any], series: dict[str, Any], kind: str, colour: Any, count: int) -> None:
+    """A line-like series' style (line, spline, area, areaspline, arearange, step) into `out`."""
     marker = series.get("marker") if isinstance(series.get("marker"), dict) else {}
     out.update(type="line", showSymbol=bool(marker.get("enabled", False)), connectNulls=False,
                lineStyle={"width": _number(series.get("lineWidth")) or 1.5, "color": colour})
@@ -270,9 +281,8 @@ def _convert_series(series: dict[str, Any], extra: list[Any], chart_type: str, i
         out["step"] = step if step in ("start", "middle", "end") else "start"
     if kind in ("area", "areaspline", "arearange"):
         out["areaStyle"] = {"opacity": 0.2}
-    if len(points) > 5000:
+    if count > 5000:
         out["sampling"] = "lttb"
-    return out
 
 
 def figure_from_chart(config: dict[str, Any], series_points: dict[int, list[Any]] | None = None,
@@ -417,15 +427,10 @@ _SHAPE_SYMBOLS = {"arrow": "arrow", "triangleup": "triangle", "triangledown": "t
                   "labelup": "pin", "labeldown": "pin", "char": "pin"}
 
 
-def kline_figure(options: dict[str, Any], bars: list[Any],
-                 max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:
-    """What KLineChart stored (options with `__isCandle`, one point per bar {timestamp, open, high,
-    low, close, volume, runtime: {plots, signals}}) -> an ECharts option: candles with the overlay
-    plots on the upper pane, the other plots on a lower pane, hlines as marked lines, plotshape /
-    plotchar / plotarrow as markers at the bar, signals as buy/sell/close pins. barcolor, bgcolor and
-    fill are accepted and not drawn."""
-    bars = [b for b in bars if isinstance(b, dict) and _number(b.get("timestamp")) is not None][-max_points:]
-    candles = [[b["timestamp"], b.get("open"), b.get("close"), b.get("low"), b.get("high")] for b in bars]
+def _kline_runtime(bars: list[dict[str, Any]]) -> tuple[dict[tuple[str, bool], dict[str, Any]],
+                                                         dict[tuple[str, bool], dict[str, Any]],
+                                                         list[dict[str, Any]], list[dict[str, Any]]]:
+    """The bars' runtime plots and signals: (lines, hlines by (title, overlay), markers, signal pins)."""
     lines: dict[tuple[str, bool], dict[str, Any]] = {}
     hlines: dict[tuple[str, bool], dict[str, Any]] = {}
     markers: list[dict[str, Any]] = []
@@ -438,6 +443,31 @@ def kline_figure(options: dict[str, Any], bars: list[Any],
         for signal in runtime.get("signals") or []:
             if isinstance(signal, dict) and _number(signal.get("avgPrice")) is not None:
                 pins.append(_signal_pin(signal, bar["timestamp"]))
+    return lines, hlines, markers, pins
+
+
+def _kline_panes(lower: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Grids and axes: the candle pane, and the lower pane when a plot is not an overlay."""
+    grids: list[dict[str, Any]] = [{"left": 64, "right": 24, "top": 48, "height": "55%" if lower else "72%"}]
+    x_axes: list[dict[str, Any]] = [{"type": "time", "gridIndex": 0, "scale": True}]
+    y_axes: list[dict[str, Any]] = [{"type": "value", "gridIndex": 0, "scale": True, "position": "left"}]
+    if lower:
+        grids.append({"left": 64, "right": 24, "top": "70%", "height": "18%"})
+        x_axes.append({"type": "time", "gridIndex": 1, "scale": True})
+        y_axes.append({"type": "value", "gridIndex": 1, "scale": True, "position": "left"})
+    return grids, x_axes, y_axes
+
+
+def kline_figure(options: dict[str, Any], bars: list[Any],
+                 max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:
+    """What KLineChart stored (options with `__isCandle`, one point per bar {timestamp, open, high,
+    low, close, volume, runtime: {plots, signals}}) -> an ECharts option: candles with the overlay
+    plots on the upper pane, the other plots on a lower pane, hlines as marked lines, plotshape /
+    plotchar / plotarrow as markers at the bar, signals as buy/sell/close pins. barcolor, bgcolor and
+    fill are accepted and not drawn."""
+    bars = [b for b in bars if isinstance(b, dict) and _number(b.get("timestamp")) is not None][-max_points:]
+    candles = [[b["timestamp"], b.get("open"), b.get("close"), b.get("low"), b.get("high")] for b in bars]
+    lines, hlines, markers, pins = _kline_runtime(bars)
     lower = any(not overlay for _title, overlay in (*lines, *hlines))
     series: list[dict[str, Any]] = [{
         "name": str(options.get("title") or "K"), "type": "candlestick", "data": candles,
@@ -461,13 +491,7 @@ def kline_figure(options: dict[str, Any], bars: list[Any],
     if markers:
         series.append({"name": "shapes", "type": "scatter", "data": markers, "xAxisIndex": 0, "yAxisIndex": 0,
                        "symbolSize": 10})
-    grids = [{"left": 64, "right": 24, "top": 48, "height": "55%" if lower else "72%"}]
-    x_axes: list[dict[str, Any]] = [{"type": "time", "gridIndex": 0, "scale": True}]
-    y_axes: list[dict[str, Any]] = [{"type": "value", "gridIndex": 0, "scale": True, "position": "left"}]
-    if lower:
-        grids.append({"left": 64, "right": 24, "top": "70%", "height": "18%"})
-        x_axes.append({"type": "time", "gridIndex": 1, "scale": True})
-        y_axes.append({"type": "value", "gridIndex": 1, "scale": True, "position": "left"})
+    grids, x_axes, y_axes = _kline_panes(lower)
     return {"animation": False, "title": {"text": _text(options.get("title")), "left": "center",
                                           "textStyle": {"fontSize": 14}},
             "legend": {"show": len(series) > 1, "top": 24, "type": "scroll"},

@@ -174,6 +174,15 @@ def parse_plan(ns: argparse.Namespace) -> ClusterPlan:
         raise UsageError(f"--duration {ns.duration} must be a positive window such as 6h or 1d")
     speed = DEFAULT_CLUSTER_SPEED if ns.speed is None else ns.speed
     _check_alerts_file()
+    _check_ports(ns)
+    server_args = _server_args(ns, duration_s, len(names), speed)
+    return ClusterPlan(file=ns.file, names=names, params=params, overrides=_overrides(ns.override, names),
+                       duration_s=duration_s, lockstep=ns.lockstep, speed=speed,
+                       server_args=tuple(server_args), port=ns.port, redis_port=ns.redis_port,
+                       out_root=ns.out)
+
+
+def _check_ports(ns: argparse.Namespace) -> None:
     for flag, port in (("--port", ns.port), ("--redis-port", ns.redis_port)):
         if not 0 <= port <= 65535:
             raise UsageError(f"{flag} {port} must be 0..65535 (0 picks a free port)")
@@ -182,16 +191,17 @@ def parse_plan(ns: argparse.Namespace) -> ClusterPlan:
                              f"up?): stop it, or pick another {flag} (0 picks a free one)")
     if ns.port and ns.port == ns.redis_port:
         raise UsageError("--port and --redis-port must differ")
+
+
+def _server_args(ns: argparse.Namespace, duration_s: float, nodes: int, speed: float) -> list[str]:
+    """The venue server's command line for this cluster run."""
     server_args = ["--days", repr(duration_s / 86_400), "--seed", str(ns.seed),
-                   "--wait-nodes", str(len(names))]
+                   "--wait-nodes", str(nodes)]
     server_args += ["--lockstep"] if ns.lockstep else ["--speed", f"{speed:g}"]
     for flag, value in (("--venues", ns.venues), ("--symbols", ns.symbols), ("--start", ns.start)):
         if value:
             server_args += [flag, value]
-    return ClusterPlan(file=ns.file, names=names, params=params, overrides=_overrides(ns.override, names),
-                       duration_s=duration_s, lockstep=ns.lockstep, speed=speed,
-                       server_args=tuple(server_args), port=ns.port, redis_port=ns.redis_port,
-                       out_root=ns.out)
+    return server_args
 
 
 def _check_alerts_file() -> None:
@@ -479,23 +489,32 @@ def watch(run: ClusterRun, progress: ClusterProgress) -> str:
                 pass
             if info:
                 progress.draw(info, trades)
-            if all(not n.alive() for n in run.nodes):
-                if info:
-                    progress.draw(info, trades, final=True)
-                return "window ended"
-            failed = [n for n in run.nodes if not n.alive() and n.proc.returncode != 0]
-            if failed and info and not info.get("running"):
-                return f"node {failed[0].name} stopped before time started"
-            for node in failed:
-                if node.name not in reported:
-                    reported.add(node.name)
-                    _node_lost(run, node, alerts)
-            if run.server is not None and not run.server.alive():
-                return "the venue server stopped"
+            why = _watch_end(run, info, trades, progress, reported, alerts)
+            if why is not None:
+                return why
             time.sleep(0.5)
     finally:
         admin.close()
         alerts.close()
+
+
+def _watch_end(run: ClusterRun, info: dict[str, Any], trades: int, progress: ClusterProgress,
+               reported: set[str], alerts: Any) -> str | None:
+    """Why the cluster run has ended, or None while it goes on (a node lost mid-run is reported once)."""
+    if all(not n.alive() for n in run.nodes):
+        if info:
+            progress.draw(info, trades, final=True)
+        return "window ended"
+    failed = [n for n in run.nodes if not n.alive() and n.proc.returncode != 0]
+    if failed and info and not info.get("running"):
+        return f"node {failed[0].name} stopped before time started"
+    for node in failed:
+        if node.name not in reported:
+            reported.add(node.name)
+            _node_lost(run, node, alerts)
+    if run.server is not None and not run.server.alive():
+        return "the venue server stopped"
+    return None
 
 
 def _node_lost(run: ClusterRun, node: Child, alerts: Any) -> None:

@@ -15,6 +15,7 @@ import calendar
 import datetime as _dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,29 @@ def parse_header(source: str) -> BacktestHeader | None:
     match = _HEADER.match(source)
     if not match:
         return None
+    values = _header_values(match.group("body"))
+    start_ms = end_ms = period_s = base_period_s = None
+    exchanges: tuple[ExchangeBinding, ...] = ()
+    args: tuple[tuple[str, Any], ...] = ()
+    try:
+        start_ms = _pop(values, "start", parse_time_ms)
+        end_ms = _pop(values, "end", parse_time_ms)
+        period_s = _pop(values, "period", parse_duration_s)
+        base_period_s = _pop(values, "basePeriod", parse_duration_s)
+    except ValueError as exc:
+        raise HeaderError(f"backtest header: {exc}") from None
+    if "exchanges" in values:
+        exchanges = _header_exchanges(values.pop("exchanges"))
+    if "args" in values:
+        args = _header_args(values.pop("args"))
+    return BacktestHeader(start_ms=start_ms, end_ms=end_ms, period_s=period_s, base_period_s=base_period_s,
+                          exchanges=exchanges, args=args, extra=values)
+
+
+def _header_values(body: str) -> dict[str, str]:
+    """The header's `key: value` lines (blank lines skipped)."""
     values: dict[str, str] = {}
-    for line in match.group("body").splitlines():
+    for line in body.splitlines():
         line = line.strip()
         if not line:
             continue
@@ -110,33 +132,27 @@ def parse_header(source: str) -> BacktestHeader | None:
         if not sep:
             raise HeaderError(f"backtest header line {line!r} is not 'key: value'")
         values[key.strip()] = value.strip()
-    start_ms = end_ms = period_s = base_period_s = None
-    exchanges: tuple[ExchangeBinding, ...] = ()
-    args: tuple[tuple[str, Any], ...] = ()
-    try:
-        if "start" in values:
-            start_ms = parse_time_ms(values.pop("start"))
-        if "end" in values:
-            end_ms = parse_time_ms(values.pop("end"))
-        if "period" in values:
-            period_s = parse_duration_s(values.pop("period"))
-        if "basePeriod" in values:
-            base_period_s = parse_duration_s(values.pop("basePeriod"))
-    except ValueError as exc:
-        raise HeaderError(f"backtest header: {exc}") from None
-    if "exchanges" in values:
-        raw = _json(values.pop("exchanges"), "exchanges")
-        if not isinstance(raw, list):
-            raise HeaderError("backtest header exchanges must be a JSON list of {\"eid\": ...} objects")
-        exchanges = tuple(binding_from_json(item, i) for i, item in enumerate(raw))
-    if "args" in values:
-        raw = _json(values.pop("args"), "args")
-        if not isinstance(raw, list) or not all(isinstance(a, list) and len(a) >= 2 and isinstance(a[0], str)
-                                                for a in raw):
-            raise HeaderError('backtest header args must be a JSON list of ["name", value] pairs')
-        args = tuple((a[0], a[1]) for a in raw)
-    return BacktestHeader(start_ms=start_ms, end_ms=end_ms, period_s=period_s, base_period_s=base_period_s,
-                          exchanges=exchanges, args=args, extra=values)
+    return values
+
+
+def _pop(values: dict[str, str], key: str, parse: Callable[[str], Any]) -> Any:
+    """`key`'s value parsed and taken out of `values`; None when the header has no such line."""
+    return parse(values.pop(key)) if key in values else None
+
+
+def _header_exchanges(text: str) -> tuple[ExchangeBinding, ...]:
+    raw = _json(text, "exchanges")
+    if not isinstance(raw, list):
+        raise HeaderError("backtest header exchanges must be a JSON list of {\"eid\": ...} objects")
+    return tuple(binding_from_json(item, i) for i, item in enumerate(raw))
+
+
+def _header_args(text: str) -> tuple[tuple[str, Any], ...]:
+    raw = _json(text, "args")
+    if not isinstance(raw, list) or not all(isinstance(a, list) and len(a) >= 2 and isinstance(a[0], str)
+                                            for a in raw):
+        raise HeaderError('backtest header args must be a JSON list of ["name", value] pairs')
+    return tuple((a[0], a[1]) for a in raw)
 
 
 def _json(text: str, key: str) -> Any:

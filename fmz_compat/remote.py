@@ -136,9 +136,13 @@ class VenueSession:
             message = _BROKEN_MESSAGE.format(url=self.url + path, reason=str(exc) or type(exc).__name__)
             raise _NoAnswer(message, unknown=sent) from None
         self._refused_since = None
+        return self._answer(response.status, payload)
+
+    def _answer(self, status: int, payload: bytes) -> dict[str, Any]:
+        """An answer's JSON; its clock, end of data and events noted; ValueError for an HTTP error."""
         answer = json.loads(payload) if payload else {}
-        if response.status != 200:
-            raise ValueError(str(answer.get("error") or f"HTTP {response.status}"))
+        if status != 200:
+            raise ValueError(str(answer.get("error") or f"HTTP {status}"))
         if "now_ms" in answer:
             self._anchor(int(answer["now_ms"]), bool(answer.get("running", True)))
         if answer.get("eof"):

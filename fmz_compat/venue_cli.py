@@ -62,26 +62,8 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     from fmz_compat.sim.server import ServerConfig, parse_latency
     from fmz_compat.sim.world import venue_of
 
-    if not 0 <= ns.port <= 65535:
-        raise UsageError(f"--port {ns.port} must be 0..65535 (0 picks a free port)")
-    if ns.lockstep and ns.speed is not None:
-        raise UsageError("--speed and --lockstep exclude each other: with --lockstep simulated time moves "
-                         "when every node sleeps; drop one")
-    speed = DEFAULT_SPEED if ns.speed is None else ns.speed
-    if not speed > 0 or speed > 1_000_000:
-        raise UsageError(f"--speed {speed:g} must be more than 0 and at most 1000000 (e.g. 1000)")
-    if not ns.lockstep_timeout > 0:
-        raise UsageError(f"--lockstep-timeout {ns.lockstep_timeout:g} must be a positive number of seconds")
-    if ns.days is not None and not ns.days > 0:
-        raise UsageError(f"--days {ns.days:g} must be a positive number of days (e.g. 1 or 0.25)")
-    if ns.seed < 0:
-        raise UsageError(f"--seed {ns.seed} must be zero or positive")
-    if ns.balance is not None and not ns.balance > 0:
-        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
-    if ns.wait_nodes < 0:
-        raise UsageError(f"--wait-nodes {ns.wait_nodes} must be zero or a positive number of nodes")
-    if ns.linger is not None and ns.linger < 0:
-        raise UsageError(f"--linger {ns.linger:g} must be zero or a positive number of seconds")
+    speed = _checked_pace(ns)
+    _check_run_numbers(ns)
     try:
         start_ms = parse_time_ms(ns.start or DEFAULT_START)
     except ValueError as exc:
@@ -100,6 +82,35 @@ def server_config(ns: argparse.Namespace) -> tuple[Any, int]:
     return ServerConfig(sim=sim, end_ms=end_ms, speed=speed, latency=latency, linger_s=ns.linger,
                         wait_nodes=ns.wait_nodes, lockstep=ns.lockstep,
                         lockstep_drop_s=ns.lockstep_timeout), ns.port
+
+
+def _checked_pace(ns: argparse.Namespace) -> float:
+    """--port, --speed/--lockstep and --lockstep-timeout checked; returns the speed."""
+    if not 0 <= ns.port <= 65535:
+        raise UsageError(f"--port {ns.port} must be 0..65535 (0 picks a free port)")
+    if ns.lockstep and ns.speed is not None:
+        raise UsageError("--speed and --lockstep exclude each other: with --lockstep simulated time moves "
+                         "when every node sleeps; drop one")
+    speed: float = DEFAULT_SPEED if ns.speed is None else ns.speed
+    if not speed > 0 or speed > 1_000_000:
+        raise UsageError(f"--speed {speed:g} must be more than 0 and at most 1000000 (e.g. 1000)")
+    if not ns.lockstep_timeout > 0:
+        raise UsageError(f"--lockstep-timeout {ns.lockstep_timeout:g} must be a positive number of seconds")
+    return speed
+
+
+def _check_run_numbers(ns: argparse.Namespace) -> None:
+    """--days, --seed, --balance, --wait-nodes and --linger checked."""
+    if ns.days is not None and not ns.days > 0:
+        raise UsageError(f"--days {ns.days:g} must be a positive number of days (e.g. 1 or 0.25)")
+    if ns.seed < 0:
+        raise UsageError(f"--seed {ns.seed} must be zero or positive")
+    if ns.balance is not None and not ns.balance > 0:
+        raise UsageError(f"--balance {ns.balance:g} must be a positive USDT amount")
+    if ns.wait_nodes < 0:
+        raise UsageError(f"--wait-nodes {ns.wait_nodes} must be zero or a positive number of nodes")
+    if ns.linger is not None and ns.linger < 0:
+        raise UsageError(f"--linger {ns.linger:g} must be zero or a positive number of seconds")
 
 
 def main_venue_server(ns: argparse.Namespace) -> int:
