@@ -143,14 +143,16 @@ class TA:
             out[i] = atr
         return out
 
+    # FMZ syntax guide, TA.Highest / TA.Lowest: the extreme "in the last certain period, excluding the
+    # current Bar" (the last element); period 0: every bar passed in (but the current one)
     @staticmethod
     def Highest(data: Sequence[Any], period: int = 0, attr: str = "High") -> float:
         values = _values(data, attr) if data and isinstance(data[0], dict) else _values(data)
-        window = values[-period:] if period > 0 else values
+        window = values[-period - 1:-1] if period > 0 else values[:-1]
         return max(window) if window else 0.0
 
     @staticmethod
     def Lowest(data: Sequence[Any], period: int = 0, attr: str = "Low") -> float:
         values = _values(data, attr) if data and isinstance(data[0], dict) else _values(data)
-        window = values[-period:] if period > 0 else values
+        window = values[-period - 1:-1] if period > 0 else values[:-1]
         return min(window) if window else 0.0

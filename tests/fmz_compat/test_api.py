@@ -239,7 +239,10 @@ def test_ta_indicators_match_hand_computed_values():
     assert TA.RSI(closes, 5)[5] == 100.0
     records = [{"High": c + 1, "Low": c - 1, "Close": c} for c in closes]
     assert TA.ATR(records, 3)[2] == 2.0
-    assert TA.Highest(records, 3, "High") == 11 and TA.Lowest(records, 3, "Low") == 7
+    # FMZ syntax guide, TA.Highest / TA.Lowest: "the maximum value of an attribute in the last certain
+    # period, excluding the current Bar": the 3 bars before the last (closes 7, 8, 9)
+    assert TA.Highest(records, 3, "High") == 10 and TA.Lowest(records, 3, "Low") == 6
+    assert TA.Highest(closes, 3) == 9 and TA.Highest(records, 0, "High") == 10  # 0: every bar but the last
     dif, dea, hist = TA.MACD(closes, 2, 3, 2)
     assert dif[2] is not None and len(hist) == len(closes)
     k, d, j = TA.KDJ(records, 3, 3, 3)
