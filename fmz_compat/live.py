@@ -744,6 +744,22 @@ class LiveExchange(FmzExchangeObject):
         if amount <= 0:
             raise CallFailed(f"invalid amount {amount!r}: must be > 0")
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
+        client_id, params = self._order_params(side, opts)
+        order_type = "market" if price <= 0 else "limit"
+        if self._venue == "coinex" and params.get("reduceOnly"):
+            self._coinex_close_fits(unified, exec_side)
+        sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
+                          "Amount": amount, "ClientOrderId": client_id, "Time": self.venue_now_ms()})
+        venue_id = self._send_order(unified, order_type, exec_side, amount, price, params, client_id, sent)
+        oid = self._order_id(unified, venue_id)
+        self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL,
+                      " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,
+                      price=-1.0 if price <= 0 else price, amount=amount)
+        return oid
+
+    def _order_params(self, side: str, opts: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(client id, ccxt params) for an order: the caller's client id or ours, reduce-only, post-only or
+        time in force (BitMEX's spelling), OKX's broker tag."""
         client_id = next((str(opts[k]) for k in _CLIENT_ID_KEYS if opts.get(k)), "")
         if not client_id:
             client_id = f"{self._id_prefix}{next(self._client_ids)}"
@@ -757,11 +773,12 @@ class LiveExchange(FmzExchangeObject):
             params["timeInForce"] = _BITMEX_TIF[tif] if self._venue == "bitmex" else tif
         if self._venue == "okx" and self._broker_tag:
             params["tag"] = self._broker_tag
-        order_type = "market" if price <= 0 else "limit"
-        if self._venue == "coinex" and params.get("reduceOnly"):
-            self._coinex_close_fits(unified, exec_side)
-        sent = to_struct({"Symbol": self._fmz_symbol(unified), "Side": side, "Price": price,
-                          "Amount": amount, "ClientOrderId": client_id, "Time": self.venue_now_ms()})
+        return client_id, params
+
+    def _send_order(self, unified: str, order_type: str, exec_side: str, amount: float, price: float,
+                    params: dict[str, Any], client_id: str, sent: Any) -> Any:
+        """The order sent (websocket first, else REST) -> the venue's id. An answer that does not prove a
+        refusal leaves the order in flight under its client id (OutcomeNotProved for a venue error)."""
         try:
             venue_id = self._place_by_socket(unified, order_type, exec_side, amount, price, params)
             if venue_id is None:
@@ -779,11 +796,7 @@ class LiveExchange(FmzExchangeObject):
                 raise
             self.in_flight[client_id] = sent
             raise OutcomeNotProved(e) from e
-        oid = self._order_id(unified, venue_id)
-        self._log.log(LOG_TYPE_BUY if exec_side == "buy" else LOG_TYPE_SELL,
-                      " ".join(str(a) for a in log_args), exchange_index=self._index, order_id=oid,
-                      price=-1.0 if price <= 0 else price, amount=amount)
-        return oid
+        return venue_id
 
     def _coinex_close_fits(self, unified: str, exec_side: str) -> None:
         """CoinEx has no reduce-only order: ccxt sends it to POST /v2/futures/close-position, which takes no
@@ -1144,18 +1157,7 @@ class LiveExchange(FmzExchangeObject):
         body (OKX batch-orders) is sent as the array."""
         path, _, query = path.partition("?")
         args: dict[str, Any] = dict(parse_qsl(query)) | dict(parse_qsl(params or "", keep_blank_values=True))
-        payload: dict[str, Any] | list[Any] = args
-        if body:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = dict(parse_qsl(body))
-            if isinstance(parsed, dict):
-                args.update(parsed)
-            elif isinstance(parsed, list):
-                if args:
-                    raise CallFailed("a JSON array body takes no query parameters: put them in each entry")
-                payload = [dict(entry) if isinstance(entry, dict) else entry for entry in parsed]
+        payload = _api_payload(args, body) if body else args
         if self._venue == "okx" and http_method.upper() == "POST" and path.rstrip("/") in _OKX_ORDER_PATHS:
             for entry in payload if isinstance(payload, list) else [payload]:
                 if isinstance(entry, dict):
@@ -1168,6 +1170,21 @@ class LiveExchange(FmzExchangeObject):
         prefixes = ", ".join(p for p, _ in VENUES[self._venue].api_prefixes)
         raise CallFailed(f"path {path!r} is not a private REST path of {self._name}: "
                          f"start it with {prefixes}")
+
+
+def _api_payload(args: dict[str, Any], body: str) -> dict[str, Any] | list[Any]:
+    """A raw call's body: a JSON object (or form) merged into `args`, or a JSON array sent as the array."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = dict(parse_qsl(body))
+    if isinstance(parsed, dict):
+        args.update(parsed)
+    elif isinstance(parsed, list):
+        if args:
+            raise CallFailed("a JSON array body takes no query parameters: put them in each entry")
+        return [dict(entry) if isinstance(entry, dict) else entry for entry in parsed]
+    return args
 
 
 CLOCK_RESYNC_MS = 30 * 60_000

@@ -164,23 +164,14 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
 
     Raises ValueError (runner turns it into one line, exit 2) for missing keys, an unsupported
     account mode, or a venue that cannot be reached."""
-    from fmz_compat.core import LOG_TYPE_LOG
-    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt, make_order_socket
+    from fmz_compat.live import AccountModeError, LiveExchange, build_client, ccxt
 
     make_client = client_factory or build_client
     order_socket_urls = order_socket_urls or {}
 
     def factory(sim: SimConfig, clock: Clock, log: LogSink) -> LiveWorld:
         del clock
-        venues = []
-        for binding in sim.bindings:  # every refusal that needs no network comes first
-            venue = _VENUE_BY_EID.get(binding.eid)
-            if venue is None:
-                raise ValueError(f"{binding.eid} is not a live venue: use one of {', '.join(VENUE_NAMES)}")
-            if venue not in credentials:
-                raise ValueError(f"no keys for {venue}: add a \"{venue}\" entry to the keys file or set "
-                                 f"FMZC_{venue.upper()}_API_KEY and FMZC_{venue.upper()}_SECRET")
-            venues.append(venue)
+        venues = _live_venues(sim, credentials)
         exchanges = []
         for index, (binding, venue) in enumerate(zip(sim.bindings, venues, strict=True)):
             creds = credentials[venue]
@@ -195,22 +186,42 @@ def live_world_factory(credentials: dict[str, Any], *, testnet: bool = False, br
             except ccxt.BaseError as e:
                 raise ValueError(ex.redact(f"{binding.eid}: cannot start: {type(e).__name__}: {e}")) from None
             _sync_clock(ex, log)
-            socket = None
             if ws_orders:
-                url = order_socket_urls.get(venue, "")
-                socket = make_order_socket(venue, creds, testnet=testnet, url=url, now_ms=ex.venue_now_ms)
-            if socket is not None:
-                ex.order_socket = socket
-                socket.start()
-                if not socket.wait_ready(ORDER_SOCKET_LOGIN_WAIT_S):
-                    log.log(LOG_TYPE_LOG, f"{ex.GetName()} orders: the websocket is not ready yet; "
-                                          f"orders go by REST until it is")
+                _start_order_socket(ex, venue, creds, testnet, order_socket_urls.get(venue, ""), log)
             exchanges.append(ex)
         if books and books.get("enabled"):
             _start_books(exchanges, venues, testnet, books)
         return LiveWorld(exchanges)
 
     return factory
+
+
+def _live_venues(sim: SimConfig, credentials: dict[str, Any]) -> list[str]:
+    """The venue of every binding; every refusal that needs no network comes first (ValueError)."""
+    venues = []
+    for binding in sim.bindings:
+        venue = _VENUE_BY_EID.get(binding.eid)
+        if venue is None:
+            raise ValueError(f"{binding.eid} is not a live venue: use one of {', '.join(VENUE_NAMES)}")
+        if venue not in credentials:
+            raise ValueError(f"no keys for {venue}: add a \"{venue}\" entry to the keys file or set "
+                             f"FMZC_{venue.upper()}_API_KEY and FMZC_{venue.upper()}_SECRET")
+        venues.append(venue)
+    return venues
+
+
+def _start_order_socket(ex: Any, venue: str, creds: Any, testnet: bool, url: str, log: LogSink) -> None:
+    """The venue's order websocket, when it has one, started; orders go by REST until it has logged in."""
+    from fmz_compat.core import LOG_TYPE_LOG
+    from fmz_compat.live import make_order_socket
+
+    socket = make_order_socket(venue, creds, testnet=testnet, url=url, now_ms=ex.venue_now_ms)
+    if socket is not None:
+        ex.order_socket = socket
+        socket.start()
+        if not socket.wait_ready(ORDER_SOCKET_LOGIN_WAIT_S):
+            log.log(LOG_TYPE_LOG, f"{ex.GetName()} orders: the websocket is not ready yet; "
+                                  f"orders go by REST until it is")
 
 
 def _start_books(exchanges: list[Any], venues: list[str], testnet: bool, books: dict[str, Any]) -> None:

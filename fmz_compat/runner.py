@@ -344,15 +344,7 @@ def run(
         config = replace(config, symbols=tuple(dict.fromkeys((*config.symbols,
                                                               *named_pairs(source, config.args)))))
     alerts = _alerts_config(config)  # a bad alerts file is refused before anything is made
-    config.out_root.mkdir(parents=True, exist_ok=True)
-    robot_id = next_robot_id(config.out_root)
-    while True:  # another run in the same folder may take an id between the scan and the mkdir
-        robot_dir = config.out_root / str(robot_id)
-        try:
-            robot_dir.mkdir(parents=True, exist_ok=False)
-            break
-        except FileExistsError:
-            robot_id += 1
+    robot_id, robot_dir = _robot_folder(config.out_root)
     db_path = robot_dir / f"{robot_id}.db3"
     result = RunResult(EXIT_OK, robot_id, robot_dir, db_path, robot_dir / "report.html")
 
@@ -362,13 +354,7 @@ def run(
     store = RobotStore(db_path)
     runtime = Runtime(clock=clock, store=store, robot_id=robot_id, echo=None if config.quiet else out)
     runtime.latency_ms = config.latency_ms
-    notifier = None
-    if alerts is not None:  # Log("...@") in paper and live: the alerts channels, recorded in alerts.jsonl
-        from fmz_compat.alerts import Notifier
-
-        notifier = Notifier(alerts, robot_dir / "alerts.jsonl", robot=f"robot {robot_id}",
-                            now_ms=lambda: clock.now_ns() // 1_000_000)
-        runtime.on_push = notifier.push
+    notifier = _notifier(alerts, robot_dir, robot_id, clock, runtime)
     start_ms = config.start_ms if config.mode == "backtest" or config.venue_server else \
         clock.now_ns() // 1_000_000
     sim_config = SimConfig(
@@ -385,6 +371,53 @@ def run(
         store.close()
         shutil.rmtree(robot_dir, ignore_errors=True)
         raise UsageError(str(exc)) from None
+    _bind_exchanges(runtime, world, config)
+    if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
+        on_runtime(runtime)
+    _announce(config, robot_id, robot_dir, world, sim_config, out)
+
+    g = build_strategy_globals(runtime, config, source)
+    progress = ProgressBar(clock, config.start_ms, config.end_ms) if config.mode == "backtest" else None
+    try:
+        if progress is not None:
+            progress.start()
+        result.exit_code, result.ended_by = _run_entry_points(config, source, g, runtime, result)
+    finally:
+        if progress is not None:
+            progress.stop()
+        _close_run(config, result, runtime, notifier, world, store, start_ms, clock, out)
+    out(summary_text(config, result))
+    return result
+
+
+def _robot_folder(out_root: Path) -> tuple[int, Path]:
+    """The next robot id and its folder, made (another run in the same folder may take an id between the
+    scan and the mkdir: the next one is tried)."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    robot_id = next_robot_id(out_root)
+    while True:
+        robot_dir = out_root / str(robot_id)
+        try:
+            robot_dir.mkdir(parents=True, exist_ok=False)
+            return robot_id, robot_dir
+        except FileExistsError:
+            robot_id += 1
+
+
+def _notifier(alerts: Any, robot_dir: Path, robot_id: int, clock: Clock, runtime: Runtime) -> Any:
+    """Log("...@") in paper and live: the alerts channels, recorded in alerts.jsonl; None without alerts."""
+    if alerts is None:
+        return None
+    from fmz_compat.alerts import Notifier
+
+    notifier = Notifier(alerts, robot_dir / "alerts.jsonl", robot=f"robot {robot_id}",
+                        now_ms=lambda: clock.now_ns() // 1_000_000)
+    runtime.on_push = notifier.push
+    return notifier
+
+
+def _bind_exchanges(runtime: Runtime, world: Any, config: RunConfig) -> None:
+    """The world's exchanges join the runtime, hear its go() completions and take --period."""
     runtime.exchanges.extend(world.exchanges)
     for exchange in world.exchanges:
         try:
@@ -395,10 +428,13 @@ def run(
         for exchange in world.exchanges:
             if hasattr(exchange, "period_s"):
                 exchange.period_s = config.period_s
-    if on_runtime is not None:  # the dashboard (and tests) get the runtime to queue commands
-        on_runtime(runtime)
+
+
+def _announce(config: RunConfig, robot_id: int, robot_dir: Path, world: Any, sim_config: SimConfig,
+              out: Callable[[str], None]) -> None:
+    """The run's first lines, and robot.json: what the robot page of this folder shows while it runs
+    (run.json is written when it stops)."""
     out(f"robot {robot_id}: {config.mode} {config.strategy_path} -> {robot_dir}")
-    # what the robot page of this folder shows while it runs (run.json is written when it stops)
     (robot_dir / "robot.json").write_text(json.dumps({
         "robot_id": robot_id, "mode": config.mode, "strategy": config.strategy_path.name,
         "venues": [b.label or b.eid for b in config.bindings], "node": config.node}), encoding="utf-8")
@@ -415,29 +451,23 @@ def run(
         for line in invented_note(sim_config.symbols):  # a coin without a real market: say so first
             out(line)
 
-    g = build_strategy_globals(runtime, config, source)
-    progress = ProgressBar(clock, config.start_ms, config.end_ms) if config.mode == "backtest" else None
+
+def _close_run(config: RunConfig, result: RunResult, runtime: Runtime, notifier: Any, world: Any,
+               store: RobotStore, start_ms: int, clock: Clock, out: Callable[[str], None]) -> None:
+    """After the strategy stopped: connections and alerts closed, the world's stats kept, the outputs
+    written, the stop's reason shown when a quiet run failed, the store closed."""
+    runtime.close_connections()
+    if notifier is not None:
+        notifier.close()
     try:
-        if progress is not None:
-            progress.start()
-        result.exit_code, result.ended_by = _run_entry_points(config, source, g, runtime, result)
+        result.stats = _plain(world.stats())
     finally:
-        if progress is not None:
-            progress.stop()
-        runtime.close_connections()
-        if notifier is not None:
-            notifier.close()
-        try:
-            result.stats = _plain(world.stats())
-        finally:
-            world.close()
-        _write_outputs(config, result, store, start_ms, clock)
-        if result.exit_code != EXIT_OK and config.quiet:  # not echoed yet: the user must see why
-            for line in _stop_reason(store, result.exit_code):
-                out(line)
-        store.close()
-    out(summary_text(config, result))
-    return result
+        world.close()
+    _write_outputs(config, result, store, start_ms, clock)
+    if result.exit_code != EXIT_OK and config.quiet:  # not echoed yet: the user must see why
+        for line in _stop_reason(store, result.exit_code):
+            out(line)
+    store.close()
 
 
 def _alerts_config(config: RunConfig) -> Any:
@@ -523,16 +553,7 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
         _virtual_time_module(runtime, g, "\n".join([source, *template_sources])),
     ):
         try:
-            template_namespaces = _run_templates(templates, g)
-            exec(code, g)
-            for namespace in template_namespaces:  # FMZ runs the templates' init() before the strategy's
-                fn = namespace.get("init")
-                if callable(fn):
-                    fn()
-            for name in ("init", "main"):
-                fn = g.get(name)
-                if callable(fn):
-                    fn()
+            _call_entry_points(templates, code, g)
             ended = (EXIT_OK, "main() returned")
         except EOFError as exc:
             ended = (EXIT_OK, str(exc) or "backtest window ended")
@@ -542,14 +563,7 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
                      f"{exc.reason} (the strategy caught the stop and went on {clock.swallowed} times: "
                      "a bare except: or except Exception around API calls)")
         except ModuleNotFoundError as exc:  # an import the source check could not see (dynamic ones)
-            if not _import_failed_in_strategy(exc, config):
-                _log_traceback(runtime, config)
-                return EXIT_CRASH, "uncaught exception"
-            module = (exc.name or "").split(".")[0]
-            path = config.strategy_path
-            runtime.log(LOG_TYPE_ERROR, python2_message(path, f"import {module}")
-                        if module in PY2_ONLY_MODULES else missing_module_message(path, module))
-            return EXIT_USAGE, f"module {module} not installed"
+            return _module_not_found(exc, config, runtime)
         except (KeyboardInterrupt, _Stop):
             ended = (interrupted_code, "stopped")
         except SystemExit as exc:
@@ -564,21 +578,58 @@ def _run_entry_points(config: RunConfig, source: str, g: dict[str, Any], runtime
         runtime.log(5, f"robot stopping: {ended[1]}")
         onexit = g.get("onexit")
         if callable(onexit):
-            clock.for_onexit()
-            logged_before = runtime.store.count_logs()
-            try:
-                onexit()
-            except (EOFError, KeyboardInterrupt, _Stop, SystemExit, RunStopped):
-                disarm_leave_handler()
-            except BaseException:
-                disarm_leave_handler()
-                _log_traceback(runtime, config)
-                return EXIT_CRASH, "uncaught exception in onexit()"
-            new_rows = runtime.store.count_logs() - logged_before
-            if result is not None and new_rows > 0:
-                rows = runtime.store.logs(limit=min(new_rows, 20))
-                result.final_words = [str(r["Extra"]) for r in reversed(rows)]
+            crashed = _run_onexit(onexit, config, clock, runtime, result)
+            if crashed is not None:
+                return crashed
         return ended
+
+
+def _call_entry_points(templates: list[tuple[Path, Any]], code: Any, g: dict[str, Any]) -> None:
+    """The templates' module code, the strategy's, then the templates' init() (FMZ runs them before the
+    strategy's), the strategy's init() and main()."""
+    template_namespaces = _run_templates(templates, g)
+    exec(code, g)
+    for namespace in template_namespaces:
+        fn = namespace.get("init")
+        if callable(fn):
+            fn()
+    for name in ("init", "main"):
+        fn = g.get(name)
+        if callable(fn):
+            fn()
+
+
+def _module_not_found(exc: ModuleNotFoundError, config: RunConfig, runtime: Runtime) -> tuple[int, str]:
+    """A strategy's import of a module not installed is a usage error (one line naming the fix); an import
+    failing inside an installed package is a crash."""
+    if not _import_failed_in_strategy(exc, config):
+        _log_traceback(runtime, config)
+        return EXIT_CRASH, "uncaught exception"
+    module = (exc.name or "").split(".")[0]
+    path = config.strategy_path
+    runtime.log(LOG_TYPE_ERROR, python2_message(path, f"import {module}")
+                if module in PY2_ONLY_MODULES else missing_module_message(path, module))
+    return EXIT_USAGE, f"module {module} not installed"
+
+
+def _run_onexit(onexit: Callable[[], Any], config: RunConfig, clock: StopAwareClock, runtime: Runtime,
+                result: RunResult | None) -> tuple[int, str] | None:
+    """The strategy's onexit(); its log rows become the result's final words. -> the crash, or None."""
+    clock.for_onexit()
+    logged_before = runtime.store.count_logs()
+    try:
+        onexit()
+    except (EOFError, KeyboardInterrupt, _Stop, SystemExit, RunStopped):
+        disarm_leave_handler()
+    except BaseException:
+        disarm_leave_handler()
+        _log_traceback(runtime, config)
+        return EXIT_CRASH, "uncaught exception in onexit()"
+    new_rows = runtime.store.count_logs() - logged_before
+    if result is not None and new_rows > 0:
+        rows = runtime.store.logs(limit=min(new_rows, 20))
+        result.final_words = [str(r["Extra"]) for r in reversed(rows)]
+    return None
 
 
 def _template_sources(config: RunConfig) -> list[str]:

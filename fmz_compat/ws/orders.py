@@ -395,19 +395,11 @@ class OrderSocket:
         venue = self.venue
         ready = False
         try:
-            login = self.protocol.login_frame(self._now_ms())
-            if login is None:
-                self._become_ready(ws)
-                ready = True
-            else:
-                ws.send(login)
+            ready = self._log_in(ws)
             login_deadline = time.monotonic() + self.config.login_timeout_s
             last_frame = last_ping = time.monotonic()
             while not self._stop.is_set():
-                try:
-                    opcode, data = ws.recv_data(control_frame=True)
-                except websocket.WebSocketTimeoutException:
-                    opcode, data = None, b""
+                opcode, data = self._receive(ws)
                 now = time.monotonic()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     raise ConnectionError("closed by the venue")
@@ -417,16 +409,7 @@ class OrderSocket:
                         ready = self._on_text(ws, data.decode() if isinstance(data, bytes) else data, ready)
                 if not ready and now > login_deadline:
                     raise TimeoutError(f"no login answer in {self.config.login_timeout_s:g}s")
-                quiet = self.config.ping_after_s
-                if now - last_frame >= quiet and now - last_ping >= quiet:
-                    ping = self.protocol.ping_frame()
-                    if ping is None:
-                        ws.ping()
-                    else:
-                        ws.send(ping)
-                    last_ping = now
-                if now - last_frame > quiet + self.config.dead_after_s:
-                    raise TimeoutError(f"no frame for {now - last_frame:.0f}s")
+                last_ping = self._keep_alive(ws, now, last_frame, last_ping)
         except LoginRefused as e:
             self._note("error", f"{venue} orders: websocket login refused ({e}); orders by REST meanwhile")
         except (websocket.WebSocketException, OSError, TimeoutError, ConnectionError) as e:
@@ -435,6 +418,38 @@ class OrderSocket:
         except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
             self._note("error", f"{venue} orders: unreadable frame ({type(e).__name__}); reconnecting")
         return ready
+
+    def _log_in(self, ws: Any) -> bool:
+        """Send the login frame; a venue without one is ready at once (True)."""
+        login = self.protocol.login_frame(self._now_ms())
+        if login is None:
+            self._become_ready(ws)
+            return True
+        ws.send(login)
+        return False
+
+    @staticmethod
+    def _receive(ws: Any) -> tuple[Any, Any]:
+        """(opcode, data) of the next frame; (None, b"") when none came within the poll."""
+        try:
+            return ws.recv_data(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            return None, b""
+
+    def _keep_alive(self, ws: Any, now: float, last_frame: float, last_ping: float) -> float:
+        """Ping a quiet connection (the venue's ping frame, else a websocket ping); TimeoutError for one
+        dead past the limit. -> when the last ping went."""
+        quiet = self.config.ping_after_s
+        if now - last_frame >= quiet and now - last_ping >= quiet:
+            ping = self.protocol.ping_frame()
+            if ping is None:
+                ws.ping()
+            else:
+                ws.send(ping)
+            last_ping = now
+        if now - last_frame > quiet + self.config.dead_after_s:
+            raise TimeoutError(f"no frame for {now - last_frame:.0f}s")
+        return last_ping
 
     def _on_text(self, ws: Any, text: str, ready: bool) -> bool:
         if text == "pong":

@@ -429,15 +429,8 @@ class BitmexBooks(BookProtocol):
         if not str(message.get("table", "")).startswith("orderBookL2"):
             return []
         action = message.get("action")
-        rows_by_symbol: dict[str, list[dict[str, Any]]] = {}
-        for row in message.get("data") or []:
-            rows_by_symbol.setdefault(row["symbol"], []).append(row)
-        if action == "partial":
-            symbol = (message.get("filter") or {}).get("symbol")
-            if symbol:
-                rows_by_symbol.setdefault(symbol, [])
         events: list[Event] = []
-        for market_id, rows in rows_by_symbol.items():
+        for market_id, rows in _rows_by_symbol(message, action).items():
             state = self.states.get(market_id)
             if state is None:
                 continue
@@ -487,6 +480,19 @@ def _gunzip(data: bytes) -> str:
         return zlib.decompress(data, 47).decode()  # gzip or zlib header
     except zlib.error:
         return zlib.decompress(data, -15).decode()  # raw deflate
+
+
+def _rows_by_symbol(message: dict[str, Any], action: Any) -> dict[str, list[dict[str, Any]]]:
+    """A BitMEX orderBookL2 message's rows by symbol; a partial for a symbol with no rows (its book is
+    empty) still names it in its filter."""
+    rows_by_symbol: dict[str, list[dict[str, Any]]] = {}
+    for row in message.get("data") or []:
+        rows_by_symbol.setdefault(row["symbol"], []).append(row)
+    if action == "partial":
+        symbol = (message.get("filter") or {}).get("symbol")
+        if symbol:
+            rows_by_symbol.setdefault(symbol, [])
+    return rows_by_symbol
 
 
 def _iso_ms(text: str) -> int:
