@@ -139,8 +139,7 @@ class Recovery:
             return False
         if self._unexplained(positions, explained):
             return True  # reconcile names the difference and stops openings
-        tags = sorted({r.tag for r in self.ledger.orders.values()})
-        tag = RECOVERY_TAG + "+".join(tags)
+        tag = self._recovery_tag()
         opened = self._book_reductions()
         try:
             for (venue_key_, symbol), amount in sorted(opened.items()):
@@ -154,6 +153,13 @@ class Recovery:
         self.book.save()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
+
+    def _recovery_tag(self) -> str:
+        """recover: + the journal's executions' tags; an earlier attempt's own recover: tags are not joined
+        in again (each retry refused would double the tag: 2 MB after 17 retries, then out of memory)."""
+        tags = {r.tag for r in self.ledger.orders.values()}
+        plain = sorted(t for t in tags if not t.startswith(RECOVERY_TAG))
+        return RECOVERY_TAG + "+".join(plain) if plain or not tags else min(tags, key=lambda t: (len(t), t))
 
     def _settle_journal(self) -> bool:
         """Settle each journaled order by client id; False (openings stopped) while one cannot be."""

@@ -395,3 +395,29 @@ def test_attack_okx_never_trades_again_and_a_stop_still_cuts_the_rehedged_leg_ne
     assert "closebuy" in [side for _, side, _ in bybit]  # the stop cut bybit's long
     assert _positions(sim).get("bybit", D(0)) < D("0.15")
     _agree(app)
+
+
+def test_attack_the_lead_leg_times_out_and_lands_late_bybit_follows_as_a_loose_leg_closed_at_once():
+    """Attack: once okx stops refusing, its orders time out and reach it 2..30 s later, and a turn waits at
+    most outage.max_turn_wait_ms (2 s) on them. The lead leg (okx's close) is then in doubt when bybit's leg
+    would go: nothing is sent to bybit, openings stop, and when okx's close lands recovery books the pair
+    closed and bybit's long as a loose leg on bybit, which trades: closed reduce-only at once. Unhedged only
+    between the landing and that booking; ledger and venues flat in the end."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 300_000)
+    sim.world.inject("okx", "timeout_lands_late", loose_ms + 900_000, from_ms=loose_ms)  # after the refusals
+    app.executor.max_turn_wait_ms = 2000  # the default bound from here on (patient() set it for the setup)
+    unhedged = []
+    while sim.now_ms() < loose_ms + 1_500_000:
+        app.tick()
+        if sim.now_ms() > loose_ms + 70_000 and abs(_net(sim)) > LOT:  # from the re-hedge on
+            unhedged.append(sim.now_ms())
+        sim.clock.sleep(1000)
+    assert [side for _, side, _ in bybit] == ["buy", "closebuy"]  # the re-hedge, then the loose leg's close
+    assert any("recover close#2: close completed, not undone" in line for line in sim.logs)
+    assert len(unhedged) <= 5, unhedged
+    assert app.ledger.pairs == {} and app.ledger.loose == {} and _positions(sim) == {}
+    _agree(app)
+

@@ -189,6 +189,40 @@ def test_killed_between_the_legs_and_restarted_is_hedged_again_without_duplicate
     assert any("recover:open#1" in line for line in sim.logs)
 
 
+def test_a_trade_back_the_venue_keeps_refusing_keeps_one_tag_at_every_retry():
+    """Killed between the legs (binance's buy filled, okx's sell never sent), restarted while binance refuses
+    every order: recovery's trade-back of the unbooked opening is refused at every retry. Before, each retry
+    was tagged recover: + the journal's tags joined, which held the earlier retries' recover: tags, so the tag
+    (journaled, logged, in the stop reason) doubled at each retry: 2 MB after 17 retries, then the process
+    ran out of memory (found attacking issue #17's lead rule: a 24 GB machine killed the test at 4 minutes).
+    Now every retry carries recover:open#1."""
+    sim = Sim("Futures_Binance", "Futures_OKX")
+    app = sim.app()
+    assert app.start()
+    okx = sim.world.exchanges[1]
+
+    def killed(*_args):
+        raise SystemExit("killed")
+
+    okx.CreateOrder = killed
+    try:
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    except SystemExit:
+        pass
+    del okx.CreateOrder
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 3_600_000)
+    again = sim.app()
+    again.start()
+    for _ in range(120):
+        again.tick()
+        sim.clock.sleep(1000)
+    backs = [line for line in sim.logs if "trading back" in line]
+    assert len(backs) >= 3  # retried, refused every time
+    assert all(line.startswith("recover:open#1: trading back") for line in backs), backs[-1][:200]
+    assert {r.tag for r in Ledger.load(sim.store).orders.values()} <= {"open#1", "recover:open#1"}
+    assert _net(again) == D("0.02")  # still unhedged: binance refuses (stops and reconcile hold openings)
+
+
 def test_a_venue_removed_while_holding_positions_refuses_start_with_the_exact_difference():
     sim = Sim("Futures_Binance", "Futures_OKX", "Futures_Bybit")
     app = sim.app()
