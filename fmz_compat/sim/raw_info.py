@@ -272,7 +272,7 @@ def _okx_order(o: OrderView, spec: ContractSpec, _queried: bool) -> dict[str, An
     )
     settle = _settle(spec)
     return {
-        "instType": "SWAP",
+        "instType": "SWAP" if spec.native.endswith("-SWAP") else "FUTURES",  # OKX names dated ones FUTURES
         "instId": spec.native,
         "tgtCcy": "",
         "ccy": "",
@@ -484,7 +484,7 @@ def _bybit_position(p: PositionView, spec: ContractSpec) -> dict[str, Any]:
 
 def _okx_position(p: PositionView, spec: ContractSpec) -> dict[str, Any]:
     return {
-        "instType": "SWAP",
+        "instType": "SWAP" if spec.native.endswith("-SWAP") else "FUTURES",  # OKX names dated ones FUTURES
         "instId": spec.native,
         "mgnMode": "isolated" if p.isolated else "cross",
         "posId": "",

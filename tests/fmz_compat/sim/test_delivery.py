@@ -162,7 +162,8 @@ def test_no_funding_on_dated_contracts_while_the_swap_pays_it():
     dated.GetTicker("BTC_USD.quarter")
     venues = world.stats()["venues"]
     assert venues["dated"]["funding_usdt"] == 0.0 and venues["perp"]["funding_usdt"] != 0.0
-    assert dated.GetPositions("BTC_USD.quarter")[0].Amount == 50
+    pos = dated.GetPositions("BTC_USD.quarter")[0]
+    assert pos.Amount == 50 and (pos.Info.instType, pos.Info.instId) == ("FUTURES", "BTC-USD-240927")
 
 
 def test_backtest_cli_a_weekly_contract_in_its_last_week_is_delivered(tmp_path, capsys):
