@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fmz_compat.sim import params as P
@@ -140,73 +141,114 @@ def _withdrawals(world: SimWorld, acc: Account, coin: str) -> list[dict[str, Any
     return [w for w in world.withdrawals if w["from"] == acc.index and w["asset"] == coin]
 
 
+# An endpoint's handler: (world, account, args, coin) -> the venue's answer.
+Handler = Callable[["SimWorld", Account, dict[str, Any], str], Any]
+
+
+def _binance_funding_asset(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return [{"asset": coin, "free": _num(acc.funding_wallet[coin]), "locked": "0", "freeze": "0",
+             "withdrawing": "0", "btcValuation": "0"}]
+
+
+def _binance_user_asset(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return []  # the spot wallet: the simulator's deposits land in the funding wallet
+
+
+def _binance_deposit_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    now = world.now_ms()
+    return [{"id": d["id"], "amount": _num(d["amount"]), "coin": coin, "network": d["network"],
+             "status": 1, "address": d["address"], "addressTag": "", "txId": d["id"],
+             "insertTime": d["time"], "transferType": 0, "confirmTimes": "1/1",
+             "unlockConfirm": 0, "walletType": 0}
+            for d in _binance_page(_deposits(world, acc, coin), args, now)]
+
+
+def _binance_withdraw_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    now = world.now_ms()
+    return [{"id": w["id"], "amount": _num(w["amount"] - w["fee"]),
+             "transactionFee": _num(w["fee"]), "coin": coin,
+             "status": 6 if w["arrive"] <= now else 4, "address": w["address"], "txId": w["id"],
+             "applyTime": _utc(w["time"]), "network": w["network"], "transferType": 0,
+             "completeTime": _utc(w["arrive"]) if w["arrive"] <= now else ""}
+            for w in _binance_page(_withdrawals(world, acc, coin), args, now)]
+
+
+def _okx_balances(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    bal = _num(acc.funding_wallet[coin])
+    return {"code": "0", "msg": "", "data": [{"ccy": coin, "bal": bal, "availBal": bal,
+                                              "frozenBal": "0"}]}
+
+
+def _okx_deposit_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return {"code": "0", "msg": "", "data": [
+        {"ccy": coin, "chain": f"{coin}-{d['network']}", "amt": _num(d["amount"]), "from": "",
+         "to": d["address"], "txId": d["id"], "ts": str(d["time"]), "state": "2",
+         "depId": d["id"], "actualDepBlkConfirm": "1"}
+        for d in _okx_page(_deposits(world, acc, coin), args)]}
+
+
+def _okx_withdrawal_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    now = world.now_ms()
+    return {"code": "0", "msg": "", "data": [
+        {"ccy": coin, "chain": f"{coin}-{w['network']}", "amt": _num(w["amount"] - w["fee"]),
+         "fee": _num(w["fee"]), "feeCcy": coin, "to": w["address"], "txId": w["id"],
+         "ts": str(w["time"]), "state": "2" if w["arrive"] <= now else "1", "wdId": w["id"],
+         "clientId": ""}
+        for w in _okx_page(_withdrawals(world, acc, coin), args)]}
+
+
+def _bybit_coins_balance(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    bal = _num(acc.funding_wallet[coin])
+    return {"retCode": 0, "retMsg": "success", "result": {
+        "accountType": str(args.get("accountType", "FUND")), "memberId": "",
+        "balance": [{"coin": coin, "walletBalance": bal, "transferBalance": bal, "bonus": "0"}]}}
+
+
+def _bybit_deposit_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    rows, cursor = _bybit_page(_deposits(world, acc, coin), args, world.now_ms())
+    return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
+        {"id": d["id"], "coin": coin, "chain": d["network"], "amount": _num(d["amount"]),
+         "txID": d["id"], "status": 3, "toAddress": d["address"], "tag": "", "depositFee": "",
+         "successAt": str(d["time"]), "confirmations": "1", "depositType": "0"}
+        for d in rows]}}
+
+
+def _bybit_withdraw_history(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    now = world.now_ms()
+    rows, cursor = _bybit_page(_withdrawals(world, acc, coin), args, now)
+    return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
+        {"withdrawId": w["id"], "coin": coin, "chain": w["network"],
+         "amount": _num(w["amount"] - w["fee"]), "withdrawFee": _num(w["fee"]), "txID": w["id"],
+         "status": "success" if w["arrive"] <= now else "Pending", "toAddress": w["address"],
+         "tag": "", "createTime": str(w["time"]), "updateTime": str(min(w["arrive"], now)),
+         "withdrawType": 0}
+        for w in rows]}}
+
+
+# Funding-wallet balance and deposit/withdrawal histories in the venue's format and window,
+# by (venue, method, path).
+_HISTORY: dict[tuple[str, str, str], Handler] = {
+    ("binance", "POST", "/sapi/v1/asset/get-funding-asset"): _binance_funding_asset,
+    ("binance", "POST", "/sapi/v3/asset/getUserAsset"): _binance_user_asset,
+    ("binance", "GET", "/sapi/v1/capital/deposit/hisrec"): _binance_deposit_history,
+    ("binance", "GET", "/sapi/v1/capital/withdraw/history"): _binance_withdraw_history,
+    ("okx", "GET", "/api/v5/asset/balances"): _okx_balances,
+    ("okx", "GET", "/api/v5/asset/deposit-history"): _okx_deposit_history,
+    ("okx", "GET", "/api/v5/asset/withdrawal-history"): _okx_withdrawal_history,
+    ("bybit", "GET", "/v5/asset/transfer/query-account-coins-balance"): _bybit_coins_balance,
+    ("bybit", "GET", "/v5/asset/deposit/query-record"): _bybit_deposit_history,
+    ("bybit", "GET", "/v5/asset/withdraw/query-record"): _bybit_withdraw_history,
+}
+
+
 def _venue_history(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any],
                    coin: str) -> Any:
     """Funding-wallet balance and deposit/withdrawal histories in the venue's format and window; None if
     the path is not one of these."""
-    now = world.now_ms()
     if path in HISTORY_PATHS and world.fault_active(acc.venue, "history_down"):
         raise VenueError(f"HTTP 503 Service Unavailable: GET {path} (wallet history temporarily unavailable)")
-    if acc.venue == "binance":
-        if path == "/sapi/v1/asset/get-funding-asset" and method == "POST":
-            return [{"asset": coin, "free": _num(acc.funding_wallet[coin]), "locked": "0", "freeze": "0",
-                     "withdrawing": "0", "btcValuation": "0"}]
-        if path == "/sapi/v3/asset/getUserAsset" and method == "POST":
-            return []  # the spot wallet: the simulator's deposits land in the funding wallet
-        if path == "/sapi/v1/capital/deposit/hisrec" and method == "GET":
-            return [{"id": d["id"], "amount": _num(d["amount"]), "coin": coin, "network": d["network"],
-                     "status": 1, "address": d["address"], "addressTag": "", "txId": d["id"],
-                     "insertTime": d["time"], "transferType": 0, "confirmTimes": "1/1",
-                     "unlockConfirm": 0, "walletType": 0}
-                    for d in _binance_page(_deposits(world, acc, coin), args, now)]
-        if path == "/sapi/v1/capital/withdraw/history" and method == "GET":
-            return [{"id": w["id"], "amount": _num(w["amount"] - w["fee"]),
-                     "transactionFee": _num(w["fee"]), "coin": coin,
-                     "status": 6 if w["arrive"] <= now else 4, "address": w["address"], "txId": w["id"],
-                     "applyTime": _utc(w["time"]), "network": w["network"], "transferType": 0,
-                     "completeTime": _utc(w["arrive"]) if w["arrive"] <= now else ""}
-                    for w in _binance_page(_withdrawals(world, acc, coin), args, now)]
-    if acc.venue == "okx":
-        if path == "/api/v5/asset/balances" and method == "GET":
-            bal = _num(acc.funding_wallet[coin])
-            return {"code": "0", "msg": "", "data": [{"ccy": coin, "bal": bal, "availBal": bal,
-                                                      "frozenBal": "0"}]}
-        if path == "/api/v5/asset/deposit-history" and method == "GET":
-            return {"code": "0", "msg": "", "data": [
-                {"ccy": coin, "chain": f"{coin}-{d['network']}", "amt": _num(d["amount"]), "from": "",
-                 "to": d["address"], "txId": d["id"], "ts": str(d["time"]), "state": "2",
-                 "depId": d["id"], "actualDepBlkConfirm": "1"}
-                for d in _okx_page(_deposits(world, acc, coin), args)]}
-        if path == "/api/v5/asset/withdrawal-history" and method == "GET":
-            return {"code": "0", "msg": "", "data": [
-                {"ccy": coin, "chain": f"{coin}-{w['network']}", "amt": _num(w["amount"] - w["fee"]),
-                 "fee": _num(w["fee"]), "feeCcy": coin, "to": w["address"], "txId": w["id"],
-                 "ts": str(w["time"]), "state": "2" if w["arrive"] <= now else "1", "wdId": w["id"],
-                 "clientId": ""}
-                for w in _okx_page(_withdrawals(world, acc, coin), args)]}
-    if acc.venue == "bybit":
-        if path == "/v5/asset/transfer/query-account-coins-balance" and method == "GET":
-            bal = _num(acc.funding_wallet[coin])
-            return {"retCode": 0, "retMsg": "success", "result": {
-                "accountType": str(args.get("accountType", "FUND")), "memberId": "",
-                "balance": [{"coin": coin, "walletBalance": bal, "transferBalance": bal, "bonus": "0"}]}}
-        if path == "/v5/asset/deposit/query-record" and method == "GET":
-            rows, cursor = _bybit_page(_deposits(world, acc, coin), args, now)
-            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
-                {"id": d["id"], "coin": coin, "chain": d["network"], "amount": _num(d["amount"]),
-                 "txID": d["id"], "status": 3, "toAddress": d["address"], "tag": "", "depositFee": "",
-                 "successAt": str(d["time"]), "confirmations": "1", "depositType": "0"}
-                for d in rows]}}
-        if path == "/v5/asset/withdraw/query-record" and method == "GET":
-            rows, cursor = _bybit_page(_withdrawals(world, acc, coin), args, now)
-            return {"retCode": 0, "retMsg": "success", "result": {"nextPageCursor": cursor, "rows": [
-                {"withdrawId": w["id"], "coin": coin, "chain": w["network"],
-                 "amount": _num(w["amount"] - w["fee"]), "withdrawFee": _num(w["fee"]), "txID": w["id"],
-                 "status": "success" if w["arrive"] <= now else "Pending", "toAddress": w["address"],
-                 "tag": "", "createTime": str(w["time"]), "updateTime": str(min(w["arrive"], now)),
-                 "withdrawType": 0}
-                for w in rows]}}
-    return None
+    handler = _HISTORY.get((acc.venue, method, path))
+    return None if handler is None else handler(world, acc, args, coin)
 
 
 def _withdrawn(world: SimWorld, acc: Account, answer: Any) -> Any:
@@ -247,83 +289,137 @@ def _status(world: SimWorld, acc: Account, path: str) -> Any:
     raise VenueError(f"GET {path} is not {acc.venue}'s status endpoint")
 
 
+def _sim_balances(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return {"futures": dict(acc.balances), "funding": dict(acc.funding_wallet)}
+
+
+def _sim_deposit_address(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return {"coin": coin, "network": _network(str(args.get("network", ""))),
+            "address": world.deposit_address(acc, _network(str(args.get("network", ""))))}
+
+
+def _sim_transfer(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    to_futures = str(args.get("to", "futures")).lower() == "futures"
+    _transfer(acc, coin, _amount(args, "amount"), to_futures)
+    return {"ok": True}
+
+
+def _sim_withdraw(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")),
+                        _network(str(args.get("network", ""))))
+    return {"id": tx}
+
+
+def _sim_withdrawals(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return [w for w in world.withdrawals if w["from"] == acc.index or w["to"] == acc.index]
+
+
+def _sim_deposits(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return [d for d in world.deposits if d["to"] == acc.index]
+
+
+# generic simulator paths (all venues), by (method, path)
+_GENERIC: dict[tuple[str, str], Handler] = {
+    ("GET", "/sim/balances"): _sim_balances,
+    ("GET", "/sim/deposit_address"): _sim_deposit_address,
+    ("POST", "/sim/transfer"): _sim_transfer,
+    ("POST", "/sim/withdraw"): _sim_withdraw,
+    ("GET", "/sim/withdrawals"): _sim_withdrawals,
+    ("GET", "/sim/deposits"): _sim_deposits,
+}
+
+
+def _binance_transfer(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    kind = str(args.get("type", ""))
+    if kind not in ("MAIN_UMFUTURE", "UMFUTURE_MAIN"):
+        raise VenueError('{"code":-1102,"msg":"type must be MAIN_UMFUTURE or UMFUTURE_MAIN"}')
+    _transfer(acc, coin, _amount(args, "amount"), kind == "MAIN_UMFUTURE")
+    return {"tranId": len(world.withdrawals) + 1}
+
+
+def _binance_withdraw(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    net = _network(str(args.get("network", "")))
+    tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
+    return _withdrawn(world, acc, {"id": tx})
+
+
+def _binance_deposit_address(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    net = _network(str(args.get("network", "")))
+    return {"address": world.deposit_address(acc, net), "coin": coin, "tag": "", "url": ""}
+
+
+def _okx_transfer(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    src, dst = str(args.get("from", "")), str(args.get("to", ""))
+    if {src, dst} != {"6", "18"}:
+        raise VenueError('{"code":"58115","msg":"from/to must be 6 (funding) and 18 (trading)"}')
+    _transfer(acc, coin, _amount(args, "amt"), dst == "18")
+    return {"code": "0", "msg": "", "data": [{"transId": str(len(world.withdrawals) + 1),
+                                             "ccy": coin, "amt": str(args["amt"])}]}
+
+
+def _okx_withdraw(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    net = _network(str(args.get("chain", "")))
+    tx = world.withdraw(acc, coin, _amount(args, "amt"), str(args.get("toAddr", "")), net)
+    return _withdrawn(world, acc, {"code": "0", "msg": "", "data": [
+        {"wdId": tx, "ccy": coin, "chain": args.get("chain", "")}]})
+
+
+def _okx_deposit_address(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    return {"code": "0", "msg": "", "data": [
+        {"addr": world.deposit_address(acc, n), "chain": f"{coin}-{n}", "ccy": coin}
+        for n in ("TRC20", "ERC20", "ARBITRUM")]}
+
+
+def _bybit_transfer(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    src, dst = str(args.get("fromAccountType", "")), str(args.get("toAccountType", ""))
+    if {src, dst} != {"FUND", "UNIFIED"}:
+        raise VenueError('{"retCode":131212,"retMsg":"accountType must be FUND and UNIFIED"}')
+    transfer_id = str(args.get("transferId", ""))
+    if not _is_uuid(transfer_id):  # Bybit V5 create-inter-transfer: "transferId: UUID"
+        raise VenueError('{"retCode":10001,"retMsg":"params error: transferId must be a UUID"}')
+    _transfer(acc, coin, _amount(args, "amount"), dst == "UNIFIED")
+    return {"retCode": 0, "retMsg": "success",
+            "result": {"transferId": transfer_id, "status": "SUCCESS"}}
+
+
+def _bybit_withdraw(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    net = _network(str(args.get("chain", "")))
+    tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
+    return _withdrawn(world, acc, {"retCode": 0, "retMsg": "success", "result": {"id": tx}})
+
+
+def _bybit_deposit_address(world: SimWorld, acc: Account, args: dict[str, Any], coin: str) -> Any:
+    net = _network(str(args.get("chainType", "")))
+    return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [
+        {"chainType": str(args.get("chainType") or net),
+         "addressDeposit": world.deposit_address(acc, net)}]}}
+
+
+# the venues' own transfer, withdrawal and deposit-address endpoints, by (venue, method, path)
+_VENUE_PATHS: dict[tuple[str, str, str], Handler] = {
+    ("binance", "POST", "/sapi/v1/asset/transfer"): _binance_transfer,
+    ("binance", "POST", "/sapi/v1/capital/withdraw/apply"): _binance_withdraw,
+    ("binance", "GET", "/sapi/v1/capital/deposit/address"): _binance_deposit_address,
+    ("okx", "POST", "/api/v5/asset/transfer"): _okx_transfer,
+    ("okx", "POST", "/api/v5/asset/withdrawal"): _okx_withdraw,
+    ("okx", "GET", "/api/v5/asset/deposit-address"): _okx_deposit_address,
+    ("bybit", "POST", "/v5/asset/transfer/inter-transfer"): _bybit_transfer,
+    ("bybit", "POST", "/v5/asset/withdraw/create"): _bybit_withdraw,
+    ("bybit", "GET", "/v5/asset/deposit/query-address"): _bybit_deposit_address,
+}
+
+
 def dispatch(world: SimWorld, acc: Account, method: str, path: str, args: dict[str, Any]) -> Any:
     coin = str(args.get("coin") or args.get("asset") or args.get("ccy") or "USDT").upper()
     if path in STATUS_PATHS and method == "GET":
         return _status(world, acc, path)
-    # --- generic simulator paths (all venues) ---
-    if path == "/sim/balances" and method == "GET":
-        return {"futures": dict(acc.balances), "funding": dict(acc.funding_wallet)}
-    if path == "/sim/deposit_address" and method == "GET":
-        return {"coin": coin, "network": _network(str(args.get("network", ""))),
-                "address": world.deposit_address(acc, _network(str(args.get("network", ""))))}
-    if path == "/sim/transfer" and method == "POST":
-        to_futures = str(args.get("to", "futures")).lower() == "futures"
-        _transfer(acc, coin, _amount(args, "amount"), to_futures)
-        return {"ok": True}
-    if path == "/sim/withdraw" and method == "POST":
-        tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")),
-                            _network(str(args.get("network", ""))))
-        return {"id": tx}
-    if path == "/sim/withdrawals" and method == "GET":
-        return [w for w in world.withdrawals if w["from"] == acc.index or w["to"] == acc.index]
-    if path == "/sim/deposits" and method == "GET":
-        return [d for d in world.deposits if d["to"] == acc.index]
+    generic = _GENERIC.get((method, path))
+    if generic is not None:
+        return generic(world, acc, args, coin)
     history = _venue_history(world, acc, method, path, args, coin)
     if history is not None:
         return history
-    # --- Binance ---
-    if acc.venue == "binance":
-        if path == "/sapi/v1/asset/transfer" and method == "POST":
-            kind = str(args.get("type", ""))
-            if kind not in ("MAIN_UMFUTURE", "UMFUTURE_MAIN"):
-                raise VenueError('{"code":-1102,"msg":"type must be MAIN_UMFUTURE or UMFUTURE_MAIN"}')
-            _transfer(acc, coin, _amount(args, "amount"), kind == "MAIN_UMFUTURE")
-            return {"tranId": len(world.withdrawals) + 1}
-        if path == "/sapi/v1/capital/withdraw/apply" and method == "POST":
-            net = _network(str(args.get("network", "")))
-            tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
-            return _withdrawn(world, acc, {"id": tx})
-        if path == "/sapi/v1/capital/deposit/address" and method == "GET":
-            net = _network(str(args.get("network", "")))
-            return {"address": world.deposit_address(acc, net), "coin": coin, "tag": "", "url": ""}
-    # --- OKX ---
-    if acc.venue == "okx":
-        if path == "/api/v5/asset/transfer" and method == "POST":
-            src, dst = str(args.get("from", "")), str(args.get("to", ""))
-            if {src, dst} != {"6", "18"}:
-                raise VenueError('{"code":"58115","msg":"from/to must be 6 (funding) and 18 (trading)"}')
-            _transfer(acc, coin, _amount(args, "amt"), dst == "18")
-            return {"code": "0", "msg": "", "data": [{"transId": str(len(world.withdrawals) + 1),
-                                                     "ccy": coin, "amt": str(args["amt"])}]}
-        if path == "/api/v5/asset/withdrawal" and method == "POST":
-            net = _network(str(args.get("chain", "")))
-            tx = world.withdraw(acc, coin, _amount(args, "amt"), str(args.get("toAddr", "")), net)
-            return _withdrawn(world, acc, {"code": "0", "msg": "", "data": [
-                {"wdId": tx, "ccy": coin, "chain": args.get("chain", "")}]})
-        if path == "/api/v5/asset/deposit-address" and method == "GET":
-            return {"code": "0", "msg": "", "data": [
-                {"addr": world.deposit_address(acc, n), "chain": f"{coin}-{n}", "ccy": coin}
-                for n in ("TRC20", "ERC20", "ARBITRUM")]}
-    # --- Bybit ---
-    if acc.venue == "bybit":
-        if path == "/v5/asset/transfer/inter-transfer" and method == "POST":
-            src, dst = str(args.get("fromAccountType", "")), str(args.get("toAccountType", ""))
-            if {src, dst} != {"FUND", "UNIFIED"}:
-                raise VenueError('{"retCode":131212,"retMsg":"accountType must be FUND and UNIFIED"}')
-            transfer_id = str(args.get("transferId", ""))
-            if not _is_uuid(transfer_id):  # Bybit V5 create-inter-transfer: "transferId: UUID"
-                raise VenueError('{"retCode":10001,"retMsg":"params error: transferId must be a UUID"}')
-            _transfer(acc, coin, _amount(args, "amount"), dst == "UNIFIED")
-            return {"retCode": 0, "retMsg": "success",
-                    "result": {"transferId": transfer_id, "status": "SUCCESS"}}
-        if path == "/v5/asset/withdraw/create" and method == "POST":
-            net = _network(str(args.get("chain", "")))
-            tx = world.withdraw(acc, coin, _amount(args, "amount"), str(args.get("address", "")), net)
-            return _withdrawn(world, acc, {"retCode": 0, "retMsg": "success", "result": {"id": tx}})
-        if path == "/v5/asset/deposit/query-address" and method == "GET":
-            net = _network(str(args.get("chainType", "")))
-            return {"retCode": 0, "retMsg": "success", "result": {"coin": coin, "chains": [
-                {"chainType": str(args.get("chainType") or net),
-                 "addressDeposit": world.deposit_address(acc, net)}]}}
+    handler = _VENUE_PATHS.get((acc.venue, method, path))
+    if handler is not None:
+        return handler(world, acc, args, coin)
     raise VenueError(f"{method} {path} is not simulated; see docs/simulator.md (IO api endpoints)")

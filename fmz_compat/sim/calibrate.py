@@ -20,6 +20,7 @@ import sys
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -48,25 +49,33 @@ def book_figures(path: Path) -> dict[str, dict[str, float]]:
             book = books.get(symbol)
             if book is None:
                 continue
-            for side in ("b", "a"):
-                for price, size in message["data"][side]:
-                    if float(size) == 0:
-                        book[side].pop(float(price), None)
-                    else:
-                        book[side][float(price)] = float(size)
-            if not book["b"] or not book["a"]:
-                continue
-            bid, ask = max(book["b"]), min(book["a"])
-            mid = (bid + ask) / 2
-            s = samples[symbol]
-            s["spread_bps"].append((ask - bid) / mid * 1e4)
-            s["top_usdt"].append(min(book["b"][bid] * bid, book["a"][ask] * ask))
-            for band in (5, 10):
-                bids = sum(p * q for p, q in book["b"].items() if (mid - p) / mid * 1e4 <= band)
-                asks = sum(p * q for p, q in book["a"].items() if (p - mid) / mid * 1e4 <= band)
-                s[f"within_{band}bps_usdt"].append(min(bids, asks))
+            _apply_levels(book, message["data"])
+            if book["b"] and book["a"]:
+                _sample_book(book, samples[symbol])
     return {symbol: {k: statistics.median(v) for k, v in s.items()} | {"updates": len(s["spread_bps"])}
             for symbol, s in samples.items()}
+
+
+def _apply_levels(book: dict[str, dict[float, float]], data: dict[str, Any]) -> None:
+    """A snapshot's or delta's levels into the book (size 0 removes the level)."""
+    for side in ("b", "a"):
+        for price, size in data[side]:
+            if float(size) == 0:
+                book[side].pop(float(price), None)
+            else:
+                book[side][float(price)] = float(size)
+
+
+def _sample_book(book: dict[str, dict[float, float]], s: dict[str, list[float]]) -> None:
+    """One two-sided book's spread, best-level size and depth within 5 / 10 bps into the samples."""
+    bid, ask = max(book["b"]), min(book["a"])
+    mid = (bid + ask) / 2
+    s["spread_bps"].append((ask - bid) / mid * 1e4)
+    s["top_usdt"].append(min(book["b"][bid] * bid, book["a"][ask] * ask))
+    for band in (5, 10):
+        bids = sum(p * q for p, q in book["b"].items() if (mid - p) / mid * 1e4 <= band)
+        asks = sum(p * q for p, q in book["a"].items() if (p - mid) / mid * 1e4 <= band)
+        s[f"within_{band}bps_usdt"].append(min(bids, asks))
 
 
 def main_books(argv: list[str]) -> int:

@@ -133,12 +133,7 @@ class ReplayQuote:
         self.price = mid
         self.depth_base = bids[0][1] + asks[0][1]
         if self.version == 1 or not self.first_price:
-            self.first_price = mid
-            self.hi, self.lo = bid, ask
-            self.bar_open = self.bar_hi = self.bar_lo = mid
-            if not self.recorded_mark:
-                self.mark = self.mhi = self.mlo = mid
-                self.mark_ms = rt
+            self._first_book(bid, ask, mid, rt)
         if bid > self.hi:
             self.hi = bid
         if ask < self.lo:
@@ -152,11 +147,29 @@ class ReplayQuote:
         if mid < self.range_lo:
             self.range_lo = mid
         if not self.recorded_mark:
-            dt = rt - self.mark_ms
-            if dt > 0:
-                self.mark += (1.0 - math.exp(-dt / MARK_SMOOTHING_MS)) * (mid - self.mark)
-                self.mark_ms = rt
-            self._mark_extremes()
+            self._smooth_mark(mid, rt)
+
+    def _first_book(self, bid: float, ask: float, mid: float, rt: int) -> None:
+        """The first two-sided book starts the price, its ranges and bar (and the mark, unless recorded)."""
+        self.first_price = mid
+        self.hi, self.lo = bid, ask
+        self.bar_open = self.bar_hi = self.bar_lo = mid
+        if not self.recorded_mark:
+            self.mark = self.mhi = self.mlo = mid
+            self.mark_ms = rt
+
+    def _smooth_mark(self, mid: float, rt: int) -> None:
+        """Without a recorded mark: the mark follows the mid, smoothed over MARK_SMOOTHING_MS, and its
+        extremes (_mark_extremes inlined: one call per book, as before the split)."""
+        dt = rt - self.mark_ms
+        if dt > 0:
+            self.mark += (1.0 - math.exp(-dt / MARK_SMOOTHING_MS)) * (mid - self.mark)
+            self.mark_ms = rt
+        m = self.mark
+        if m > self.mhi:
+            self.mhi = m
+        if m < self.mlo:
+            self.mlo = m
 
     def on_trade(self, price: float, qty: float, side: str, ts: int, n: int) -> None:
         self.trades.append((ts, price, qty, side, n))
@@ -340,29 +353,31 @@ class ReplayWorld(SimWorld):
             if rt > limit_ms:
                 break
             q = quotes.get((ev.get("v"), ev.get("s")))
-            if t == "book":
-                if q is not None:
-                    q.on_book(ev["b"], ev["a"], ev.get("ts") or rt, rt)  # type: ignore[union-attr]
-                    self.applied["book"] += 1
+            if t == "gap":
+                self._on_gap(ev, warmup)
+            elif q is None:  # a book, trade or funding of a market not replayed
+                pass
+            elif t == "book":
+                q.on_book(ev["b"], ev["a"], ev.get("ts") or rt, rt)
+                self.applied["book"] += 1
             elif t == "trade":
-                if q is not None:
-                    self._trade_n += 1
-                    q.on_trade(ev["p"], ev["q"], ev["side"], ev.get("ts") or rt, self._trade_n)  # type: ignore[union-attr]
-                    self.applied["trade"] += 1
+                self._trade_n += 1
+                q.on_trade(ev["p"], ev["q"], ev["side"], ev.get("ts") or rt, self._trade_n)
+                self.applied["trade"] += 1
             elif t == "funding":
-                if q is not None:
-                    self._on_funding(q, ev, rt)  # type: ignore[arg-type]
-            elif t == "gap":
-                self.applied["gap"] += 1
-                if not warmup and ev.get("v") in {a.venue for a in self.accounts}:
-                    self.log.log(
-                        LOG_TYPE_LOG,
-                        f"replay: the recording has a gap on {ev.get('v')}"
-                        f"{' ' + ev['s'] if ev.get('s') else ''} ({ev.get('reason', '')}); its "
-                        "books go stale until data resumes",
-                    )
+                self._on_funding(q, ev, rt)  # type: ignore[arg-type]
             ev = next(self._events, None)
         self._next = ev
+
+    def _on_gap(self, ev: dict[str, Any], warmup: bool) -> None:
+        self.applied["gap"] += 1
+        if not warmup and ev.get("v") in {a.venue for a in self.accounts}:
+            self.log.log(
+                LOG_TYPE_LOG,
+                f"replay: the recording has a gap on {ev.get('v')}"
+                f"{' ' + ev['s'] if ev.get('s') else ''} ({ev.get('reason', '')}); its "
+                "books go stale until data resumes",
+            )
 
     def _on_funding(self, q: ReplayQuote, ev: dict[str, Any], rt: int) -> None:
         self.applied["funding"] += 1
@@ -381,23 +396,9 @@ class ReplayWorld(SimWorld):
             f.rate, f.next_ms, f.interval_ms, f.ts = float(ev["rate"]), next_ms, interval, ev.get("ts") or rt
 
     def _after_chunk(self) -> None:
-        for acc in self.accounts:
-            if acc.open:
-                for pair in {o.pair for o in acc.open.values()}:
-                    q = acc.quote(pair)
-                    if q is not None and q.version:
-                        acc.sweep(q)
+        self._sweep_open_orders()
         now = self.now_ms()
-        for q in self._funded_quotes:
-            f = q.funding
-            if f.next_ms <= now:  # type: ignore[union-attr]
-                # on time when the schedule was known before this chunk; a schedule first recorded
-                # inside the chunk settles at its end rather than not at all
-                for acc in self.accounts:
-                    if acc.positions:
-                        acc.settle_funding(q, f.rate)  # type: ignore[arg-type, union-attr]
-                while f.next_ms <= now:  # type: ignore[union-attr]
-                    f.next_ms += f.interval_ms  # type: ignore[union-attr]
+        self._settle_funding_due(now)
         for coin in self.coins.values():
             if coin.exposure_on:
                 coin.sample_exposure(self.k)  # type: ignore[attr-defined]
@@ -413,6 +414,27 @@ class ReplayWorld(SimWorld):
             self._deliver(heapq.heappop(self.transfers))
         for q in self.quotes.values():
             q.reset_price_extremes()
+
+    def _sweep_open_orders(self) -> None:
+        """Resting orders meet the chunk's books."""
+        for acc in self.accounts:
+            if acc.open:
+                for pair in {o.pair for o in acc.open.values()}:
+                    q = acc.quote(pair)
+                    if q is not None and q.version:
+                        acc.sweep(q)
+
+    def _settle_funding_due(self, now: int) -> None:
+        for q in self._funded_quotes:
+            f = q.funding
+            if f.next_ms <= now:  # type: ignore[union-attr]
+                # on time when the schedule was known before this chunk; a schedule first recorded
+                # inside the chunk settles at its end rather than not at all
+                for acc in self.accounts:
+                    if acc.positions:
+                        acc.settle_funding(q, f.rate)  # type: ignore[arg-type, union-attr]
+                while f.next_ms <= now:  # type: ignore[union-attr]
+                    f.next_ms += f.interval_ms  # type: ignore[union-attr]
 
     # --- market data --------------------------------------------------------------------------
     def book(self, q: Any) -> tuple[list[list[float]], list[list[float]]]:
