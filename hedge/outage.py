@@ -22,7 +22,8 @@ recovery still send there while its calls answer (`can_trade`): a refused close 
 back for the cool-down could let a leg be liquidated. Then the next good answer brings it back and the next
 opening tries again (one more refusal takes it out again at once).
 
-A venue with an order call refused or timed out, or its orders or account out, has not proved it trades
+A venue with an order call refused or timed out, or a function out (market data by failed calls, not by
+stale books), has not proved it trades
 (`unproven`) until it takes an order: unlike the cool-downs this does not lapse with time, and a spread
 close of a pair with a leg there sends that leg first, alone (hedge/trader.py, hedge/rehedge.py).
 """
@@ -87,8 +88,9 @@ class VenueHealth:
         self.refused_in_row: dict[str, int] = {}
         self.cooling: dict[str, int] = {}  # venue -> ms until which no new pair sends an order there
         # venue -> since when it has not proved it trades: an order call there refused or timed out, or its
-        # orders or account went out, and no order accepted there since (a spread close sends the leg there
-        # first, alone: hedge/trader.py). Unlike the cool-downs it does not lapse with time
+        # orders or account went out, or its market calls (down as a whole, as can_trade takes it), and no
+        # order accepted there since (a spread close sends the leg there first, alone: hedge/trader.py).
+        # Unlike the cool-downs it does not lapse with time
         self.unproven: dict[str, int] = {}
         self._now_ms = now_ms
         self._event = event
@@ -154,7 +156,7 @@ class VenueHealth:
 
     def _out(self, venue: str, function: str, why: str, closes_wait: bool = True) -> None:
         self.out_since[(venue, function)] = self._now_ms()
-        if function != MARKET:
+        if function != MARKET or self.errors.get((venue, MARKET), 0) >= self.max_errors:  # not stale books
             self.unproven.setdefault(venue, self._now_ms())
         self.outages += 1
         self._event(

@@ -101,7 +101,8 @@ class Rehedger:
     def check(self, act: bool = True) -> None:
         """Hedge the loose legs held for outage.max_unhedged_s on a venue that is out now. Called every turn
         (the App; act: closes may be sent), so that a leg is timed from when it appeared; sends nothing while
-        no leg is loose."""
+        no leg is loose. First the pairs on a venue that has not proved it trades keep it as their lead."""
+        self._keep_leads()
         ledger = self.book.ledger
         for key in [k for k in self._since if k not in ledger.loose]:
             self._forget(key)
@@ -165,6 +166,24 @@ class Rehedger:
                         f"{held_ms // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
                         f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
         self.waiting[key] = f"{leg.venue} {leg.symbol} {leg.qty:+f} ({stuck}): {why}"
+
+    def _keep_leads(self) -> None:
+        """A pair with a leg on a venue that has not proved it trades (VenueHealth.unproven) keeps that venue
+        as its lead in the ledger (HedgePair.lead), so that a restart, which forgets venue health, still
+        spread-closes it that leg first. Both unproven: the one unproven longer. Not in a cluster (the
+        ledger's writes are fenced by units this node may not hold; the closing node marks its pairs)."""
+        unproven = self.health.unproven
+        if not unproven or self.coordinator.shared:
+            return
+        marks: dict[str, list[int]] = {}
+        for pair in self.book.ledger.pairs.values():
+            doubted = [key for key in (pair.long_venue, pair.short_venue) if key in unproven]
+            if doubted and not pair.lead:
+                marks.setdefault(min(doubted, key=lambda key: unproven[key]), []).append(pair.id)
+        for venue, ids in marks.items():
+            self.book.lead_pairs(ids, venue)
+        if marks:
+            self.book.save()
 
     def _keep_time(self, leg: LooseLeg, since: int) -> None:
         """Persist since when the leg is timed, so that a restart does not time it afresh (not in a cluster:

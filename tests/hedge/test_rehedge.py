@@ -421,3 +421,36 @@ def test_attack_the_lead_leg_times_out_and_lands_late_bybit_follows_as_a_loose_l
     assert app.ledger.pairs == {} and app.ledger.loose == {} and _positions(sim) == {}
     _agree(app)
 
+
+
+def test_a_restart_closes_an_ordinary_pair_whose_venue_was_out_that_leg_first():
+    """Not only a re-hedge's pair: okx is down for 2 minutes, then answers again but refuses every order. A
+    pair long binance / short okx opened before keeps okx as its lead while okx has not taken an order since
+    (the venue's health is in memory and a restart forgets it; the pair's lead is in the ledger). Restarted
+    then, the pair's spread close sends okx's leg first and binance sees no order (before: binance's leg
+    closed, okx's refused, binance's bought back, once after each restart)."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _book_pair(app, sim, "0.02")  # long binance, short okx; the spread close not due yet
+    app.book.save()
+    start = sim.now_ms()
+    sim.world.inject("okx", "down", start + 120_000)
+    sim.world.inject("okx", "refuse_orders", start + 1_200_000)  # answering again after 2 min, refusing
+    while sim.now_ms() < start + 180_000:
+        app.tick()
+        sim.clock.sleep(1000)
+    app = sim.app(params=patient(PARAMS))  # the same store (_G): a restart of the process
+    assert app.start()
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    binance = _calls(sim, 0)
+    okx = _calls(sim, 1)
+    while sim.now_ms() < start + 900_000:
+        app.tick()
+        sim.clock.sleep(1000)
+    assert okx and all(side == "closesell" for _, side, _ in okx)  # the close tried, okx's leg alone
+    assert binance == []
+    (pair,) = app.ledger.pairs.values()
+    assert pair.lead == "okx"
+    assert _positions(sim) == {"binance": D("0.02"), "okx": D("-0.02")}
+    _agree(app)
