@@ -427,3 +427,15 @@ def test_lockstep_hooks_on_a_real_time_server_say_so(frozen):
     with pytest.raises(ValueError, match="--lockstep"):
         admin.hold(START_MS)
     assert _post(frozen, "/sleep", {"until_ms": START_MS})[0] == 400
+
+
+def test_dated_contracts_through_the_venue_server(frozen):
+    # a quarter position (sim/delivery.py) opened by one node is the accounts' and seen by the other; the
+    # contract type is each node's own state, as the pair is
+    tokyo, dublin = Node(frozen, "tokyo"), Node(frozen, "dublin")
+    assert tokyo.okx.SetContractType("quarter").InstrumentID == "BTC-USDT-240329"
+    assert tokyo.okx.CreateOrder("", "buy", -1, 2) is not None
+    assert dublin.okx.GetContractType() == ""
+    seen = dublin.okx.GetPositions("USDT.futures")
+    assert [(p.Symbol, p.ContractType, p.Amount) for p in seen] == [("BTC_USDT.quarter", "quarter", 2)]
+    assert dublin.okx.GetPositions("USDT.swap") == []
