@@ -127,15 +127,17 @@ class Recovery:
         leg's close) is never undone, that would re-open the threatened leg: a close is completed, booked
         for what its legs closed, the lagging leg's rest a loose leg closed reduce-only at the next turns
         (`_complete_close`); a loose leg's close is booked (`_book_loose_fills`). Nothing is re-sent that a
-        query has not proved absent. False (openings stay stopped) while an order cannot be settled or the
-        difference has another cause.
+        query has not proved absent. False (openings stay stopped) while an order cannot be settled, the
+        positions cannot be read coherently, or the difference has another cause.
         """
         if not self._settle_journal():
             return False
         self.count_late_fills()
         explained, units = self._explained()
         positions = self._positions_for(explained)
-        if positions is None:
+        if positions is None:  # openings stay stopped: the journal's venue-symbols hold unbooked fills
+            self.stop_openings("an unfinished execution is settled but not booked: the venue positions it is "
+                               "booked on cannot be read coherently yet; again at the next turn")
             return False
         if self._unexplained(positions, explained):
             return True  # reconcile names the difference and stops openings

@@ -861,3 +861,57 @@ def test_an_adl_while_a_venue_no_pair_of_it_touches_is_down_is_hedged_though_an_
     assert not app.health.can_trade("bybit")  # still out all along
     assert hedged_ms is not None and hedged_ms - adl_ms <= 5_000 + 1_000
     assert app.ledger.pairs[1].qty == D("0.050") and app.ledger.orders == {}
+
+
+def test_openings_stay_stopped_while_recovery_cannot_read_the_positions_it_settles_on():
+    """Issue #17: killed right after an opening's second leg reached okx (both legs filled, journaled,
+    unbooked); at the restart okx's positions read fails for ten minutes (its other calls answer), so
+    recovery settles both orders but cannot read the positions to book them and answers 'again at the next
+    turn' at every reconcile. It stopped nothing that way: with the gate ACTIVE, bybit's premium widening
+    past open_threshold_bps sent a new opening long binance / short bybit 26 s after the restart, on
+    binance BTC_USDT, where the execution was unfinished. Recovery that cannot finish now holds the gate
+    (reconcile's hold, named); once okx answers it books the execution, the hold is lifted and the opening
+    goes out."""
+    from hedge.gate import RECONCILE
+    from hedge.state import TradingState
+
+    sim = Sim("Futures_Binance", "Futures_OKX", "Futures_Bybit", hours=2)
+    app = sim.app()
+    assert app.start()
+    okx = sim.world.exchanges[1]
+    real_create = okx.CreateOrder
+
+    def answer_lost(*args):
+        real_create(*args)  # the order reaches okx and fills; the process dies before its answer
+        raise SystemExit("killed")
+
+    okx.CreateOrder = answer_lost
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    assert len(Ledger.load(sim.store).orders) == 2 and app.gate.state is TradingState.ACTIVE
+
+    readable_ms = sim.now_ms() + 600_000
+    real_positions = okx.GetPositions
+
+    def positions(*args):
+        return None if sim.now_ms() < readable_ms else real_positions(*args)
+
+    okx.GetPositions = positions
+    coin = sim.world.coins["BTC"]  # bybit 6 % rich for 15 minutes: binance -> bybit clears the threshold
+    coin.shape([], [], {"bybit": [(coin.k + 1, 0.0), (coin.k + 30, 0.06), (coin.k + 900, 0.06)]})
+    again = sim.app()
+    assert again.start()
+    while sim.now_ms() < readable_ms - 5_000:
+        again.tick()
+        assert again.trader.pairs_opened == 0, "opened while an execution there was unfinished"
+        assert again.ledger.orders and again.gate.state is TradingState.REDUCING
+        assert again.gate.held(RECONCILE) is not None
+        sim.clock.sleep(1000)
+    assert len(sim.orders(0)) == 1 and len(sim.orders(1)) == 1 and sim.orders(2) == []  # nothing sent
+    while sim.now_ms() < readable_ms + 120_000 and again.trader.pairs_opened == 0:
+        again.tick()
+        sim.clock.sleep(1000)
+    assert Ledger.load(sim.store).orders == {} and any("recover:open#1" in line for line in sim.logs)
+    assert again.gate.held(RECONCILE) is None and again.trader.pairs_opened == 1
+    _client_ids_unique(sim, 0, 1, 2)
