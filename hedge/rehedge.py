@@ -16,14 +16,15 @@ not wait.
 
 The venue is chosen among the bound venues listing the symbol that trade now (no function out, not back from
 an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
-leg of the symbol, no pair leg on the other side it would net against, its position not in doubt), never
-one a stop fired on since shortly before the leg appeared nor, for a stop's hedge kept through an outage,
-the venue whose leg the stop cut (the new leg would re-open it), and only where the risk engine's opening
-check passes with the new leg (`Risk.open_problem`: OPEN_MARGIN x the first stop level, the leverage
-ceiling) and the available margin covers it as an opening's would; of those, the one with the most margin
-left. The quantity is the leg's on the common amount step of both venues (never more: what is below one
-step stays loose on its venue); a new leg that filled off that step leaves its excess, less than one step,
-as a loose leg on its own venue, closed reduce-only.
+leg of the symbol, no pair leg on the other side it would net against, its position not in doubt), never one a
+stop fired on since shortly before the leg appeared nor, for a stop's hedge kept through an outage, the venue
+whose leg the stop cut (the new leg would re-open it), and only where the risk engine's opening check passes
+with the new leg (`Risk.open_problem`: OPEN_MARGIN x the first stop level, the leverage ceiling) and the
+available margin covers it as an opening's would; of those, the one with the most margin left among the venues
+that have taken an order since any was refused or timed out there or they were out (`_rank`; one that has not
+comes last). The quantity is the leg's on the common amount step of both venues (never more: what is below one
+step stays loose on its venue); a new leg that filled off that step leaves its excess, less than one step, as
+a loose leg on its own venue, closed reduce-only.
 
 The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
 stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
@@ -279,7 +280,7 @@ class Rehedger:
                 room = self._room(venue, qty, price)
                 if isinstance(room, str):
                     problem = room
-                elif best is None or room > best[0]:
+                elif best is None or self._rank(venue.key, room) > self._rank(best[1].key, best[0]):
                     best = (room, venue, qty, price)
                     continue
                 else:
@@ -288,6 +289,13 @@ class Rehedger:
         if best is None:
             return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + ")"
         return self._trade(leg, best[1], side, best[2], best[3], stuck)
+
+    def _rank(self, key: str, room: Decimal) -> tuple[bool, Decimal]:
+        """A venue that has not proved it trades since an order there was refused or timed out (or it was
+        out: VenueHealth.unproven) comes after every venue that has, then the most margin room: one that
+        takes closes but refuses new positions would otherwise win again at every try (its cool-down lapses
+        when a re-hedge proved absent may no longer land) and a venue that would take the leg never get it."""
+        return key not in self.health.unproven, room
 
     def _pending(self, leg: LooseLeg, since: int) -> str | None:
         """An order that may still change what is to be hedged: one of ours on the leg's own venue-symbol in

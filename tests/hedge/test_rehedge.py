@@ -454,3 +454,29 @@ def test_a_restart_closes_an_ordinary_pair_whose_venue_was_out_that_leg_first():
     assert pair.lead == "okx"
     assert _positions(sim) == {"binance": D("0.02"), "okx": D("-0.02")}
     _agree(app)
+
+
+def test_a_venue_that_refused_the_rehedge_is_not_chosen_again_while_another_can_take_it():
+    """binance takes closes but refuses every new position, and has the most margin room: the re-hedge of
+    okx's loose short went to binance, timed out there, and, by the time the proved-absent order could no
+    longer land (60 s), binance's timeout cool-down (60 s) had lapsed too, so binance was chosen again at
+    every try and bybit, which would take it, never was: 6 re-hedge buys refused on binance in 400 s and
+    the short unhedged all along (found building the stop attack above). Now a venue that has not proved it
+    trades (VenueHealth.unproven) comes after every venue that has: binance, which has just refused the
+    undo, is passed over and bybit takes the leg at the first try."""
+    sim = Sim3((40_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    binance, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 400_000 and rehedged_ms is None:
+        app.tick()
+        if not app.ledger.loose:
+            rehedged_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    assert [side for ms, side, _ in binance if ms > loose_ms] == []
+    assert rehedged_ms is not None and rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
+    assert abs(_net(sim)) <= LOT
+    _agree(app)
