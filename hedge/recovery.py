@@ -208,7 +208,20 @@ class Recovery:
         mark = self.book.refresh() if self.coordinator.shared else None
         positions = self.venue_positions(out)
         if positions is None:
-            return None
+            # Issue #17: a venue on which every journaled order filled nothing (refused, proved absent) holds
+            # no unbooked fill: it counts with what the ledger holds there, so an opening whose other leg
+            # filled is traded back now instead of staying unhedged for as long as that venue's positions
+            # read fails. One landing late after all is on the watch list once the journal is cleared.
+            moved = {r.venue for r in self.ledger.orders.values() if r.filled}
+            moved |= {key[0] for key, qty in explained.items() if qty}
+            idle = frozenset(v.key for v in self.venues if v.key not in moved) - out
+            if not idle:
+                return None
+            positions = self.venue_positions(out | idle)
+            if positions is None:
+                return None
+            self.event(f"recover: {', '.join(sorted(idle))} positions unreadable; the journal filled nothing "
+                       "there: counted as the ledger holds them", "warn")
         if self.coordinator.shared and not self.coordinator.stable(mark):
             return None  # another node wrote meanwhile: settle on a coherent reading next turn
         return positions

@@ -915,3 +915,61 @@ def test_openings_stay_stopped_while_recovery_cannot_read_the_positions_it_settl
     assert Ledger.load(sim.store).orders == {} and any("recover:open#1" in line for line in sim.logs)
     assert again.gate.held(RECONCILE) is None and again.trader.pairs_opened == 1
     _client_ids_unique(sim, 0, 1, 2)
+
+
+def test_a_lone_fill_is_traded_back_in_time_while_the_absent_legs_venue_cannot_read_its_positions():
+    """Issue #17, the sibling of the test above: killed just before an opening's second leg reached okx, so
+    binance's leg filled and okx's order is proved absent at the restart (both settled, journaled, unbooked),
+    while okx's positions read fails for ten minutes (its other calls answer). Recovery answered 'again at
+    the next turn' at every reconcile, since it read okx's positions to book on, and Risk.bound_unhedged left
+    the group alone (all its orders settled): the +0.02 binance leg stayed unhedged for the whole ten
+    minutes, outage.max_unhedged_s (60 s) never applied. It must be traded back on binance, reduce-only
+    (never across zero), within max_unhedged_s and a settle window, once, and booked so that ledger and
+    venues agree when okx answers again."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
+
+    def killed(*args):
+        raise SystemExit("killed")  # journaled, then the process dies before the order reaches okx
+
+    okx.CreateOrder = killed
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    assert len(Ledger.load(sim.store).orders) == 2 and len(sim.orders(0)) == 1 and sim.orders(1) == []
+
+    restart_ms = sim.now_ms()
+    readable_ms = restart_ms + 600_000
+    real_positions = okx.GetPositions
+
+    def positions(*args):
+        return None if sim.now_ms() < readable_ms else real_positions(*args)
+
+    def binance_qty() -> Decimal:
+        return sum((D(str(p["Amount"])) * (1 if p["Type"] == 0 else -1)
+                    for p in binance.GetPositions(SYMBOL + ".swap") or []), D(0))
+
+    okx.GetPositions = positions
+    again = sim.app()
+    assert again.start()
+    limits = again.cfg.outage
+    bound_ms = restart_ms + limits.max_unhedged_s * 1000 + 2 * again.executor.settle_ms("okx") + 30_000
+    while sim.now_ms() < readable_ms - 5_000:
+        again.tick()
+        assert binance_qty() >= 0, "cut across zero"
+        if sim.now_ms() >= bound_ms:
+            assert binance_qty() == 0, f"unhedged on binance for {sim.now_ms() - restart_ms} ms"
+        assert again.trader.pairs_opened == 0
+        sim.clock.sleep(1000)
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # the opening and one reduce-only close
+    while sim.now_ms() < readable_ms + 120_000:
+        again.tick()
+        sim.clock.sleep(1000)
+    ledger = Ledger.load(sim.store)
+    assert ledger.orders == {} and ledger.pairs == {} and not ledger.loose_positions()
+    lot = again.venues[0].specs[SYMBOL].base_step
+    assert abs(_net(again)) <= lot and binance_qty() == 0
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # nothing doubled
+    _client_ids_unique(sim, 0, 1)
