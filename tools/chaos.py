@@ -909,6 +909,13 @@ class _Mortal:
         self._run = run
         self._venue = venue
 
+    @property
+    def last_outcome_unknown(self) -> Any:
+        """The runtime's word on the last call (hedge/outage.py asks after every venue call): the inner
+        object's, None when it has none (as getattr(..., None) found through __getattr__ before, without an
+        AttributeError raised twice for each call)."""
+        return getattr(self._inner, "last_outcome_unknown", None)
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name in ("GetPositions", "GetPosition"):
