@@ -32,7 +32,16 @@ _LEVEL_CELL = {"info": "info", "warn": "warn #ff9900", "error": "error #ff0000",
 
 
 def _time(ms: int) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms // 1000))
+    second = ms // 1000
+    text = _TIME_TEXT.get(second)
+    if text is None:  # each status table writes every event's time again
+        if len(_TIME_TEXT) >= 4096:
+            _TIME_TEXT.clear()
+        text = _TIME_TEXT[second] = time.strftime("%m-%d %H:%M:%S", time.gmtime(second))
+    return text
+
+
+_TIME_TEXT: dict[int, str] = {}  # _time by Unix second
 
 
 def _table(title: str, cols: list[str], rows: list[list[Any]]) -> dict[str, Any]:

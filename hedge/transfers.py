@@ -77,10 +77,20 @@ def _int(value: Any) -> int:
 
 def _utc_ms(text: Any) -> int:
     """Binance's "2019-10-12 11:12:02" (UTC) -> Unix ms."""
-    try:
-        return calendar.timegm(datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").timetuple()) * 1000
-    except ValueError:
-        return 0
+    key = str(text)
+    ms = _UTC_MS.get(key)
+    if ms is None:  # every read of the history parses its rows again (strptime is the slow part)
+        if len(_UTC_MS) >= 4096:
+            _UTC_MS.clear()
+        try:
+            ms = calendar.timegm(datetime.strptime(key, "%Y-%m-%d %H:%M:%S").timetuple()) * 1000
+        except ValueError:
+            ms = 0
+        _UTC_MS[key] = ms
+    return ms
+
+
+_UTC_MS: dict[str, int] = {}  # _utc_ms by text
 
 
 def _network(chain: Any) -> str:
