@@ -194,6 +194,7 @@ class CoinPath:
     def __init__(self, sp: P.SymbolParams, seed: int, step_ms: int) -> None:
         self.sp = sp
         self.step_s = step_ms / 1000.0
+        self.slow_every = slow_every(self.step_s)  # steps between moves of the quotes' slow basis part
         self.rng = random.Random(P.stable_int(seed, sp.base, "fair"))
         jump_var_8h = sp.jump_per_day / 3.0 * sp.jump_std ** 2
         diff_var_8h = max(sp.vol_8h ** 2 - jump_var_8h, 0.3 * sp.vol_8h ** 2)
@@ -318,7 +319,7 @@ class CoinPath:
         max_k = self.max_exposure_k
         k = self.k
         weights = P.REGIME_WEIGHTS
-        every = slow_every(self.step_s)
+        every = self.slow_every
         shaping = self.shaping
         bridge_k, bridge_log = self.bridge_k, self.bridge_log
         bridge_sigma, bridge_jump_std = self.bridge_sigma, self.bridge_jump_std
