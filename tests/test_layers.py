@@ -99,6 +99,17 @@ def import_graph(packages: str | tuple[str, ...], root: Path = ROOT) -> dict[tup
     return edges
 
 
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    """The stack down to `root`: one strongly connected component of Tarjan's algorithm."""
+    component = set()
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.add(member)
+        if member == root:
+            return component
+
+
 def strongly_connected(edges: dict[tuple[str, str], set[str]]) -> list[set[str]]:
     """Tarjan's algorithm: the components with more than one module (the circles)."""
     graph: dict[str, list[str]] = {}
@@ -122,13 +133,7 @@ def strongly_connected(edges: dict[tuple[str, str], set[str]]) -> list[set[str]]
             elif nxt in on_stack:
                 low[node] = min(low[node], index[nxt])
         if low[node] == index[node]:
-            component = set()
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.add(member)
-                if member == node:
-                    break
+            component = _pop_component(stack, on_stack, node)
             if len(component) > 1:
                 found.append(component)
 

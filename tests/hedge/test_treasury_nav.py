@@ -376,6 +376,36 @@ def restart(fund: Fund) -> App:
             fund.clock.sleep(LOOP_MS)
 
 
+# the fault each scheduling action switches on, for its number of minutes
+_FAULT_OF_ACTION = {"history_down": "history_down", "answers_lost": "withdraw_answer_lost", "down": "down"}
+
+
+def _take_action(fund: Fund, app: Any, action: tuple[Any, ...], outside: list[str]) -> Any:
+    """One drawn action on the fund (a move, a fault, an outside deposit, a restart, a kill armed; "wait"
+    does nothing here) -> the app running after it."""
+    world = fund.world
+    now = fund.now_ms()
+    kind = action[0]
+    if kind == "move":
+        _, source, dest, amount, network = action
+        busy = {v for t in app.treasury.active() for v in t.route}
+        if source != dest and source not in busy and dest not in busy:
+            try:
+                fund.move(app, source, dest, amount, network)
+            except Killed:
+                app = restart(fund)
+    elif kind in _FAULT_OF_ACTION:
+        world.schedule(action[1], _FAULT_OF_ACTION[kind], now, now + action[2] * MINUTE)
+    elif kind == "outside_deposit":  # money from outside lands at one of our deposit addresses
+        tx = world.deposit_external(action[1], float(action[2]))
+        outside.append(f"{action[1]}:deposit:{tx}")
+    elif kind == "restart":
+        app = restart(fund)
+    elif kind == "kill":
+        fund.flaky(action[1]).kill = [""] * (action[3] - 1) + [action[2]]
+    return app
+
+
 @pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actions=st.lists(ACTIONS, min_size=3, max_size=10))
@@ -395,30 +425,9 @@ def test_unit_nav_is_unmoved_by_internal_moves_under_outages_lost_answers_and_re
     world = fund.world
     app = fund.app()
     fund.run(app, 1)
-    outside = []
+    outside: list[str] = []
     for action in actions:
-        now = fund.now_ms()
-        if action[0] == "move":
-            _, source, dest, amount, network = action
-            busy = {v for t in app.treasury.active() for v in t.route}
-            if source != dest and source not in busy and dest not in busy:
-                try:
-                    fund.move(app, source, dest, amount, network)
-                except Killed:
-                    app = restart(fund)
-        elif action[0] == "history_down":
-            world.schedule(action[1], "history_down", now, now + action[2] * MINUTE)
-        elif action[0] == "answers_lost":
-            world.schedule(action[1], "withdraw_answer_lost", now, now + action[2] * MINUTE)
-        elif action[0] == "down":
-            world.schedule(action[1], "down", now, now + action[2] * MINUTE)
-        elif action[0] == "outside_deposit":  # money from outside lands at one of our deposit addresses
-            tx = world.deposit_external(action[1], float(action[2]))
-            outside.append(f"{action[1]}:deposit:{tx}")
-        elif action[0] == "restart":
-            app = restart(fund)
-        elif action[0] == "kill":
-            fund.flaky(action[1]).kill = [""] * (action[3] - 1) + [action[2]]
+        app = _take_action(fund, app, action, outside)
         app = run_through_kills(fund, app, action[1] if action[0] == "wait" else 1)
     app = run_through_kills(fund, app, 30)  # the faults are over: every move settles
     assert all(t.status in FINAL for t in app.treasury.transfers)

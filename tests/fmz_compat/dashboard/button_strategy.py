@@ -3,6 +3,21 @@
 import json
 
 
+def _on_command(command, chart, config, state, drawing):
+    """A button's or the command box's command -> (state, drawing)."""
+    if command == "reduce":
+        state = "REDUCING"
+    elif command == "resume":
+        state = "TRADING"
+    elif command == "retitle":  # chart.update: new options, same points
+        config["title"] = {"text": "BTC last price (updated)"}
+        chart.update(config)
+    elif command == "reset":  # chart.reset: points gone, and no new ones from here on
+        chart.reset(0)
+        drawing = False
+    return state, drawing
+
+
 def main():
     for e in exchanges:
         e.SetContractType("swap")
@@ -17,18 +32,9 @@ def main():
         command = GetCommand()
         if command:
             Log("command received:", command)
-            if command == "reduce":
-                state = "REDUCING"
-            elif command == "resume":
-                state = "TRADING"
-            elif command == "quit":
+            if command == "quit":
                 return
-            elif command == "retitle":  # chart.update: new options, same points
-                config["title"] = {"text": "BTC last price (updated)"}
-                chart.update(config)
-            elif command == "reset":  # chart.reset: points gone, and no new ones from here on
-                chart.reset(0)
-                drawing = False
+            state, drawing = _on_command(command, chart, config, state, drawing)
         ticker = exchange.GetTicker()
         now = UnixNano() // 1000000
         if ticker and drawing:

@@ -118,50 +118,27 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
              for n, r in (("tokyo", "tokyo"), ("singapore", "singapore"), ("hongkong", "hongkong"))]
     for node in nodes:
         node.start()
-    victim = nodes[0]
     now = lambda: clock.now_ns() // 1_000_000  # noqa: E731
     lot = Decimal("0.001")
-    killed_at = restart_at = outage_at = None
-    opened_at_outage = opened_after_outage = -1
+    script = _Script(nodes[0], now, redis_server)
     max_idle_net: dict[str, Decimal] = dict.fromkeys(SYMBOLS, Decimal(0))
     rounds = 0
-    while now() < START_MS + 24 * 3_600_000 and (opened_after_outage < 0 or sum(
-            n.app.trader.pairs_opened for n in nodes) <= opened_after_outage):
+    while now() < START_MS + 24 * 3_600_000 and (script.opened_after_outage < 0 or sum(
+            n.app.trader.pairs_opened for n in nodes) <= script.opened_after_outage):
         rounds += 1
         for node in nodes:
             node.tick()
-        elapsed = now() - START_MS
-        busiest = max(nodes, key=lambda n: n.app.trader.pairs_opened if n.app else -1)
-        if killed_at is None and elapsed > 3_600_000 and victim.kill_after_sends is None \
-                and busiest.app.trader.pairs_opened:
-            victim = busiest
-            victim.kill_after_sends = 1  # dies after its next first leg, before the second
-        if killed_at is None and victim.app is None:
-            killed_at = now()
-        if killed_at and restart_at is None and now() > killed_at + 3_600_000:
-            victim.start()
-            restart_at = now()
-        if restart_at and outage_at is None and now() > restart_at + 1_800_000:
-            redis_server.stop()
-            outage_at = now()
-        if outage_at and redis_server.proc is None:
-            if opened_at_outage < 0:
-                opened_at_outage = sum(n.app.trader.pairs_opened for n in nodes)
-            if now() > outage_at + 60_000:
-                opened_after_outage = sum(n.app.trader.pairs_opened for n in nodes)
-                redis_server.start()
-        # between turns nobody is executing: every coin's net position must be flat within one lot
-        in_flight = any(n.app is not None and n.app.ledger.orders for n in nodes) or victim.app is None
-        if not in_flight:
-            for symbol in SYMBOLS:
-                net = sum((q for (v, s), q in _positions(world).items() if s == symbol), Decimal(0))
-                max_idle_net[symbol] = max(max_idle_net[symbol], abs(net))
+        script.step(nodes, now() - START_MS)
+        _sample_idle_net(nodes, script.victim, world, max_idle_net)
         clock.sleep(LOOP_MS)
     for _ in range(2):  # the peers read the last orders from the stream
         for node in nodes:
             node.tick()
         clock.sleep(LOOP_MS)
 
+    victim, killed_at = script.victim, script.killed_at
+    restart_at, outage_at = script.restart_at, script.outage_at
+    opened_at_outage, opened_after_outage = script.opened_at_outage, script.opened_after_outage
     apps = [n.app for n in nodes]
     assert all(apps) and killed_at and restart_at and outage_at
     # the three nodes split the units (region first) and every unit is held by exactly one node
@@ -193,6 +170,56 @@ def test_three_nodes_share_the_accounts_survive_a_kill_mid_hedge_and_a_redis_out
     for node in nodes:
         others = {line.split("]")[0] for line in node.order_log if line.startswith("[node ")}
         assert others == {f"[node {n.name}" for n in nodes if n is not node}, (node.name, others)
+
+
+class _Script:
+    """The scenario's faults, one after the other as simulated time goes: once a node has opened a pair
+    after the first hour, the busiest node dies after its next first leg; it restarts an hour after it
+    died, Redis goes away half an hour after that, and comes back a simulated minute later."""
+
+    def __init__(self, victim: NodeRun, now: Any, redis_server: Any) -> None:
+        self.victim = victim
+        self.now = now
+        self.redis_server = redis_server
+        self.killed_at: int | None = None
+        self.restart_at: int | None = None
+        self.outage_at: int | None = None
+        self.opened_at_outage = self.opened_after_outage = -1
+
+    def step(self, nodes: list[NodeRun], elapsed: int) -> None:
+        now = self.now
+        busiest = max(nodes, key=lambda n: n.app.trader.pairs_opened if n.app else -1)
+        if self.killed_at is None and elapsed > 3_600_000 and self.victim.kill_after_sends is None \
+                and busiest.app.trader.pairs_opened:
+            self.victim = busiest
+            self.victim.kill_after_sends = 1  # dies after its next first leg, before the second
+        if self.killed_at is None and self.victim.app is None:
+            self.killed_at = now()
+        if self.killed_at and self.restart_at is None and now() > self.killed_at + 3_600_000:
+            self.victim.start()
+            self.restart_at = now()
+        if self.restart_at and self.outage_at is None and now() > self.restart_at + 1_800_000:
+            self.redis_server.stop()
+            self.outage_at = now()
+        if self.outage_at and self.redis_server.proc is None:
+            self._during_outage(nodes)
+
+    def _during_outage(self, nodes: list[NodeRun]) -> None:
+        if self.opened_at_outage < 0:
+            self.opened_at_outage = sum(n.app.trader.pairs_opened for n in nodes)
+        if self.now() > self.outage_at + 60_000:
+            self.opened_after_outage = sum(n.app.trader.pairs_opened for n in nodes)
+            self.redis_server.start()
+
+
+def _sample_idle_net(nodes: list[NodeRun], victim: NodeRun, world: Any,
+                     max_idle_net: dict[str, Decimal]) -> None:
+    """Between turns nobody is executing: every coin's net position must be flat within one lot."""
+    in_flight = any(n.app is not None and n.app.ledger.orders for n in nodes) or victim.app is None
+    if not in_flight:
+        for symbol in SYMBOLS:
+            net = sum((q for (v, s), q in _positions(world).items() if s == symbol), Decimal(0))
+            max_idle_net[symbol] = max(max_idle_net[symbol], abs(net))
 
 
 def test_a_cluster_node_shares_the_request_budget_through_redis(redis_url, redis_server):

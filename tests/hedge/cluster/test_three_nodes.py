@@ -19,6 +19,7 @@ import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,6 +234,15 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
                    for first, last in windows.get(f"{coin}_USDT", [])), (coin, start, end)
     # every node's log shows the other nodes' orders: each order another node created while this one
     # was running (a restarted robot here starts with a new store, so it shows what came after it)
+    _assert_each_node_shows_the_others_orders(logs, cluster)
+    _assert_redis_outage_reduced_then_reopened(logs, outage_from, outage_to)
+    # the end: the shared ledger is what the venues hold, nothing left unsettled
+    assert journal == {}
+    _assert_ledger_is_the_venues_positions(ledger, final)
+
+
+def _assert_each_node_shows_the_others_orders(logs: dict[str, list[tuple[int, str]]],
+                                              cluster: Cluster) -> None:
     created = {node: [(t, text.split("client_id=")[1].split()[0]) for t, text in logs[node]
                       if text.startswith("order create")] for node in NODES}
     assert all(created.values()), {n: len(c) for n, c in created.items()}
@@ -245,7 +255,11 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
             due = [cid for t, cid in created[other] if any(first + 60_000 < t < last - 180_000
                                                            for first, last in cluster.windows(node))]
             assert due and set(due) <= shown, (node, other, len(due), len(set(due) - shown))
-    # Redis away: everyone REDUCING, no pair opened, ACTIVE after, and openings again
+
+
+def _assert_redis_outage_reduced_then_reopened(logs: dict[str, list[tuple[int, str]]], outage_from: int,
+                                               outage_to: int) -> None:
+    """Redis away: everyone REDUCING, no pair opened, ACTIVE after, and openings again."""
     for node in NODES:
         text = [x for _, x in logs[node]]
         switched = any("ACTIVE -> REDUCING: redis unreachable" in x for x in text)
@@ -255,8 +269,9 @@ def test_three_node_processes_trade_one_day_through_a_kill_and_a_redis_outage(tm
     opened = [(t, x) for node in NODES for t, x in logs[node] if x.startswith(("OPEN open#", "OPENED pair"))]
     assert not [x for t, x in opened if outage_from <= t <= outage_to]
     assert [x for t, x in opened if t > outage_to]
-    # the end: the shared ledger is what the venues hold, nothing left unsettled
-    assert journal == {}
+
+
+def _assert_ledger_is_the_venues_positions(ledger: list[dict[str, Any]], final: dict[str, Any]) -> None:
     found: dict[tuple[str, str], Decimal] = {}
     for venue, rows in zip(REGIONS, final["positions"].values(), strict=True):
         for row in rows:
