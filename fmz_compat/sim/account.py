@@ -128,6 +128,27 @@ def _base_from_units(spec: ContractSpec, units: float, price: float) -> float:
     return units * spec.ct_val / price if spec.inverse else units * spec.ct_val
 
 
+def _order_amount(amount: float, spec: ContractSpec, quote_amount: bool) -> float:
+    """The order's amount checked: finite and positive, a multiple of the amount step (the tick for a spot
+    market buy by quote amount, taken as given) and at least the minimum order size."""
+    step = spec.tick if quote_amount else spec.amount_step
+    if amount is None or not math.isfinite(amount) or amount <= 0:
+        raise VenueError(f"invalid order amount {amount}")
+    rounded = amount if quote_amount else _round_to(amount, step)
+    if rounded is None:
+        raise VenueError(f"amount {amount} is not a multiple of the amount step {step:g}")
+    if not quote_amount and rounded < spec.min_qty - 1e-12:
+        raise VenueError(f"amount {rounded:g} is below the minimum order size {spec.min_qty:g}")
+    return rounded
+
+
+def _order_price(price: float, spec: ContractSpec) -> float:
+    p = _round_to(price, spec.tick)
+    if p is None:
+        raise VenueError(f"price {price} is not a multiple of the tick size {spec.tick:g}")
+    return p
+
+
 def _round_to(x: float, step: float) -> float | None:
     """x rounded to a multiple of step, or None when x is not (within float noise) a multiple."""
     n = round(x / step)
@@ -305,20 +326,9 @@ class Account:
         spec = self.contract(pair)
         market = price is None or price <= 0
         quote_amount = market and side == "buy" and not self.futures
-        step = spec.tick if quote_amount else spec.amount_step
-        if amount is None or not math.isfinite(amount) or amount <= 0:
-            raise VenueError(f"invalid order amount {amount}")
-        rounded = amount if quote_amount else _round_to(amount, step)
-        if rounded is None:
-            raise VenueError(f"amount {amount} is not a multiple of the amount step {step:g}")
-        amount = rounded
-        if not quote_amount and amount < spec.min_qty - 1e-12:
-            raise VenueError(f"amount {amount:g} is below the minimum order size {spec.min_qty:g}")
+        amount = _order_amount(amount, spec, quote_amount)
         if not market:
-            p = _round_to(price, spec.tick)
-            if p is None:
-                raise VenueError(f"price {price} is not a multiple of the tick size {spec.tick:g}")
-            price = p
+            price = _order_price(price, spec)
         bid, ask = q.best_bid_ask()
         ref = (ask if side == "buy" else bid) if market else price
         crosses = market or (side == "buy" and price >= ask) or (side == "sell" and price <= bid)
@@ -338,12 +348,17 @@ class Account:
         if not post_only:
             self._take(order, q)
         if order.remaining > 0 and order.status == ORDER_STATE_PENDING:
-            if order.tif in ("IOC", "FOK") or (quote_amount and order.filled > 0):
-                self._finish(order, ORDER_STATE_CANCELED if order.remaining > 1e-12 else ORDER_STATE_CLOSED)
-            else:
-                self._reserve(order, spec)
-                self.open[order.n] = order
+            self._rest_or_cancel(order, spec)
         return order
+
+    def _rest_or_cancel(self, order: Order, spec: ContractSpec) -> None:
+        """What is left of an order after taking: an IOC/FOK remainder (or a part-filled spot market buy
+        by quote amount) ends there; a GTC remainder rests on the book with its funds reserved."""
+        if order.tif in ("IOC", "FOK") or (order.quote_amount and order.filled > 0):
+            self._finish(order, ORDER_STATE_CANCELED if order.remaining > 1e-12 else ORDER_STATE_CLOSED)
+        else:
+            self._reserve(order, spec)
+            self.open[order.n] = order
 
     def _opening_qty(self, pair: str, side: str, qty: float) -> float:
         pos = self.positions.get(pair)
@@ -501,10 +516,7 @@ class Account:
             return
         limit = order.price
         step = spec.amount_step
-        wanted = order.amount
-        if (order.tif == "IOC" and not order.quote_amount
-                and self.world.fault_active(self.venue, "partial_fill")):
-            wanted = math.floor(order.amount / 2 / step + 1e-9) * step  # the rest is canceled below
+        wanted = self._wanted(order, step)
         for level in levels:
             lp, avail = level[0], level[1]
             if limit > 0 and ((order.side == "buy" and lp > limit) or (order.side == "sell" and lp < limit)):
@@ -524,10 +536,23 @@ class Account:
             self._fill(order, lp, units, maker=False)
             if not order.quote_amount and wanted - order.filled <= 1e-12:
                 break
+        self._end_taken(order)
+
+    def _end_taken(self, order: Order) -> None:
+        """After taking: a market buy by quote amount ends (closed if anything filled); an order filled in
+        full closes; anything else is left to rest or be canceled."""
         if order.quote_amount:
             self._finish(order, ORDER_STATE_CLOSED if order.filled > 0 else ORDER_STATE_CANCELED)
         elif order.filled > 0 and order.remaining <= 1e-12:
             self._finish(order, ORDER_STATE_CLOSED)
+
+    def _wanted(self, order: Order, step: float) -> float:
+        """What a taker order fills at most: all of it, or half under the partial_fill fault (an IOC by
+        amount; the rest is canceled after taking)."""
+        if (order.tif == "IOC" and not order.quote_amount
+                and self.world.fault_active(self.venue, "partial_fill")):
+            return math.floor(order.amount / 2 / step + 1e-9) * step
+        return order.amount
 
     @staticmethod
     def _fillable(levels: list, order: Order, spec: ContractSpec) -> bool:
@@ -611,47 +636,61 @@ class Account:
             pos.leverage = self.leverage.get(pair, DEFAULT_LEVERAGE)
             pos.isolated = not self.cross
         if q == 0.0 or (q > 0) == (d > 0):
-            new = q + d
-            if spec.inverse:
-                pos.entry = new / (q / pos.entry + d / price) if q else price
-            else:
-                pos.entry = (q * pos.entry + d * price) / new if q else price
-            pos.qty = new
-            if pos.isolated:
-                m = self.notional_settle(pair, d, price) / pos.leverage
-                pos.margin += m
-                self.balances[settle] -= m
+            self._add_to_position(pos, pair, d, price, spec, settle)
         else:
-            close = min(abs(d), abs(q))
-            sign = 1.0 if q > 0 else -1.0
-            if spec.inverse:
-                realized = sign * close * spec.ct_val * (1.0 / pos.entry - 1.0 / price)
-            else:
-                realized = sign * close * spec.ct_val * (price - pos.entry)
-            self.balances[settle] += realized
-            self.realized_usdt += realized * self.world.usdt_price(settle)
-            if pos.isolated:
-                released = pos.margin * close / abs(q)
-                pos.margin -= released
-                self.balances[settle] += released
-            pos.qty = q - sign * close
-            rest = abs(d) - close
-            if abs(pos.qty) < 1e-12:
-                pos.qty = 0.0
-                if pos.isolated and pos.margin:
-                    self.balances[settle] += pos.margin
-                    pos.margin = 0.0
-            if rest > 1e-12:
-                pos.qty = math.copysign(rest, d)
-                pos.entry = price
-                pos.leverage = self.leverage.get(pair, DEFAULT_LEVERAGE)
-                pos.isolated = not self.cross
-                if pos.isolated:
-                    m = self.notional_settle(pair, rest, price) / pos.leverage
-                    pos.margin += m
-                    self.balances[settle] -= m
+            self._reduce_position(pos, pair, d, price, spec, settle)
         if not spec.inverse:
             self.world.position_changed(self.market_key(pair), pair, d * spec.ct_val)
+
+    def _add_to_position(self, pos: Position, pair: str, d: float, price: float, spec: ContractSpec,
+                         settle: str) -> None:
+        """Open or add to a position: the entry averages in (in 1/price for an inverse contract), an
+        isolated position takes the added margin from the balance."""
+        q = pos.qty
+        new = q + d
+        if spec.inverse:
+            pos.entry = new / (q / pos.entry + d / price) if q else price
+        else:
+            pos.entry = (q * pos.entry + d * price) / new if q else price
+        pos.qty = new
+        if pos.isolated:
+            m = self.notional_settle(pair, d, price) / pos.leverage
+            pos.margin += m
+            self.balances[settle] -= m
+
+    def _reduce_position(self, pos: Position, pair: str, d: float, price: float, spec: ContractSpec,
+                         settle: str) -> None:
+        """Reduce, close or flip a position: the closed part realizes its profit and frees its isolated
+        margin; what goes beyond closing opens the other side at `price`."""
+        q = pos.qty
+        close = min(abs(d), abs(q))
+        sign = 1.0 if q > 0 else -1.0
+        if spec.inverse:
+            realized = sign * close * spec.ct_val * (1.0 / pos.entry - 1.0 / price)
+        else:
+            realized = sign * close * spec.ct_val * (price - pos.entry)
+        self.balances[settle] += realized
+        self.realized_usdt += realized * self.world.usdt_price(settle)
+        if pos.isolated:
+            released = pos.margin * close / abs(q)
+            pos.margin -= released
+            self.balances[settle] += released
+        pos.qty = q - sign * close
+        rest = abs(d) - close
+        if abs(pos.qty) < 1e-12:
+            pos.qty = 0.0
+            if pos.isolated and pos.margin:
+                self.balances[settle] += pos.margin
+                pos.margin = 0.0
+        if rest > 1e-12:
+            pos.qty = math.copysign(rest, d)
+            pos.entry = price
+            pos.leverage = self.leverage.get(pair, DEFAULT_LEVERAGE)
+            pos.isolated = not self.cross
+            if pos.isolated:
+                m = self.notional_settle(pair, rest, price) / pos.leverage
+                pos.margin += m
+                self.balances[settle] -= m
 
     # --- periodic events ----------------------------------------------------------------------
     def settle_funding(self, q: Quote, rate: float) -> None:

@@ -217,6 +217,17 @@ class SimWorld:
         base, _, quote = pair.partition("_")
         if quote != "USDT" or base in self.coins or base not in P.known_coins():
             return False
+        markets = self._markets_of(pair)
+        if not markets:
+            return False
+        funded_before = len(self._funded)
+        self._add_markets(self.cfg, self._funding_hours, sorted(markets))
+        self._catch_up(self.coins[base], self._funded[funded_before:])
+        return True
+
+    def _markets_of(self, pair: str) -> set[tuple[str, str]]:
+        """The markets a newly listed USDT pair gets: on every spot binding's venue, and on every futures
+        binding's venue that is not coin-margined."""
         markets: set[tuple[str, str]] = set()
         for b in self.cfg.bindings:
             venue, futures = venue_of(b.eid)
@@ -224,11 +235,11 @@ class SimWorld:
                 markets.add((f"{venue}:spot", pair))
             elif not b.currency.upper().endswith("_USD"):
                 markets.add((venue, pair))
-        if not markets:
-            return False
-        funded_before = len(self._funded)
-        self._add_markets(self.cfg, self._funding_hours, sorted(markets))
-        coin, funded = self.coins[base], self._funded[funded_before:]
+        return markets
+
+    def _catch_up(self, coin: CoinPath, funded: list[Quote]) -> None:
+        """Step a newly listed coin from the window's start to now in advance()'s chunks: bars close and
+        funding rolls on the way."""
         while coin.k < self.k:  # the chunks of advance(): bars close and funding rolls on the way
             nxt = min(self.k, (coin.k // self.chunk_k + 1) * self.chunk_k)
             for q in funded:
@@ -242,7 +253,6 @@ class SimWorld:
             for q in coin.quotes:
                 q.hi = q.lo = q.price
                 q.mhi = q.mlo = q.mark
-        return True
 
     def dated_key(self, acc: Account, pair: str, contract_type: str) -> str:
         """The instrument key of the dated contract `contract_type` names on acc's venue now
@@ -782,14 +792,18 @@ def _validate(cfg: SimConfig, funding_hours: dict[tuple[str, str], int]) -> None
         if len(parts) != 2 or not all(p.isalnum() for p in parts):
             raise ValueError(f"symbol {pair!r} is not BASE_QUOTE: write it like BTC_USDT")
     for b in cfg.bindings:
-        if b.balance < 0 or b.stocks < 0:
-            raise ValueError(f"{b.eid}: balance and stocks must be >= 0")
-        if b.fee is not None and (len(b.fee) != 2 or any(not -1 < f < 5 for f in b.fee)):
-            raise ValueError(f"{b.eid}: fee must be [maker %, taker %] such as [0.02, 0.05]")
+        _validate_funds(b)
     for (venue, pair), hours in funding_hours.items():
         if venue not in P.VENUES or hours not in (1, 2, 4, 8):
             raise ValueError(f"funding_hours[{venue!r}, {pair!r}] = {hours}: venue must be one of "
                              f"{', '.join(P.VENUES)} and hours one of 1, 2, 4, 8")
+
+
+def _validate_funds(b: ExchangeBinding) -> None:
+    if b.balance < 0 or b.stocks < 0:
+        raise ValueError(f"{b.eid}: balance and stocks must be >= 0")
+    if b.fee is not None and (len(b.fee) != 2 or any(not -1 < f < 5 for f in b.fee)):
+        raise ValueError(f"{b.eid}: fee must be [maker %, taker %] such as [0.02, 0.05]")
 
 
 def venue_of(eid: str) -> tuple[str, bool]:
