@@ -298,7 +298,7 @@ class CoinPath:
     def refresh_exposure_flag(self) -> None:
         self.exposure_on = any(q.net_base != 0.0 for q in self.quotes)
 
-    def advance(self, k_target: int) -> None:
+    def advance(self, k_target: int) -> None:  # noqa: C901  (the per-step price loop: a call per step costs)
         """Step the fair price and every quote from self.k to k_target (inclusive of the end)."""
         n = k_target - self.k
         if n <= 0:

@@ -358,7 +358,7 @@ class SimWorld:
                     self._pending_stale.remove(item)
                     self._freeze(item[1])
 
-    def _after_chunk(self) -> None:
+    def _after_chunk(self) -> None:  # noqa: C901  (runs after every chunk, up to once a step: kept inline)
         if self.deliveries:
             self._sample_delivery_index()
         while self._venue_events and self._venue_events[0][0] <= self.k:
