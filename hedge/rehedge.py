@@ -35,8 +35,14 @@ after the leg began, when that is longer than max_unhedged_s). Attempts are at m
 (`outage.order_settle_s`); why a due leg is not hedged yet is in `waiting` (the Risk tab) and said once per
 reason.
 
-Not in a cluster yet: the new pair needs a pair id and a lease the cluster would reserve; there the leg
-stays loose and the status says so.
+In a cluster (docs/cluster.md) the node that may act on the loose leg's unit (its lease held, reconciled)
+re-hedges it, on a venue whose new pair's unit it may act on too: the new pair's id is reserved through the
+coordinator by a script that checks that unit's lease (`Coordinator.reserve_pair_id`), the venue-symbol's
+execution lock is taken and the shared book re-read under it (the leg still as it was, no re-hedge of its
+venue journaled), and the order is journaled under the loose leg's unit, fenced by its lease. A node that
+dies after sending leaves the order in the shared journal: no node re-hedges that venue's legs while it is
+there, and the node that adopts the leg's unit settles it (recovery, `complete`) before it may act on the
+unit; proved absent, it is on that node's watch list, and no second re-hedge goes out while it may land.
 """
 
 from __future__ import annotations
@@ -125,6 +131,9 @@ class Rehedger:
             self.waiting.pop(key, None)  # its venue trades: settle_loose closes it there
             return
         if now - since < self.cfg.outage.max_unhedged_s * 1000:
+            return
+        if not self._mine(leg):  # another node's unit: its holder re-hedges it (timed here all the same, so
+            self.waiting.pop(key, None)  # that an adopter does not wait another max_unhedged_s)
             return
         # an order that may still take effect first (looked at every turn: it sends nothing); then one try
         # per settle window
@@ -261,8 +270,6 @@ class Rehedger:
     # --- choosing the venue and trading ---
     def _rehedge(self, leg: LooseLeg, stuck: str, since: int) -> str | None:
         """Hedge the leg on the best venue that can take it; None when done, else why not."""
-        if self.coordinator.shared:
-            return "a cluster does not re-hedge loose legs yet (the new pair needs a reserved id and lease)"
         own = self._venue(leg.venue)
         if own is None or leg.symbol not in own.specs:
             return f"{leg.venue} is not bound"
@@ -360,6 +367,9 @@ class Rehedger:
             return "a stop fired there (near liquidation)"
         if leg.origin == OUTAGE and leg.unit and key in Unit.parse(leg.unit).venues:
             return "a stop cut the leg this one hedged there (never re-opened)"
+        unit = Unit.of(leg.symbol, key, leg.venue)
+        if self.coordinator.shared and not self.coordinator.may_act(unit):
+            return f"the new pair's unit {unit} is not this node's (or not reconciled yet)"
         return None
 
     def _position_problem(self, key: str, symbol: str, side: str) -> str | None:
@@ -389,17 +399,40 @@ class Rehedger:
             return f"available margin {available:.2f} < {need:.2f} needed"
         return available - need
 
+    def _mine(self, leg: LooseLeg) -> bool:
+        """This node re-hedges the leg: always on one node; in a cluster, the node that may act on the leg's
+        unit (its lease held, reconciled: an adopter first settles a re-hedge the dead node journaled)."""
+        if not self.coordinator.shared:
+            return True
+        return bool(leg.unit) and self.coordinator.may_act(Unit.parse(leg.unit))
+
     def _trade(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal, stuck: str
                ) -> str | None:
+        """Send the re-hedge. In a cluster: the new pair's id reserved through the coordinator while this node
+        holds its unit's lease (checked in Redis), the order journaled under the loose leg's unit (fenced by
+        its lease: the node that adopts that unit settles it before it may re-hedge the leg again), under the
+        venue-symbol's execution lock, with the shared book re-read under that lock."""
         symbol, tag = leg.symbol, REHEDGE_TAG + leg.venue
-        current = self.executor.position(venue, symbol)
-        if current is None:
-            return f"{venue.key} positions unreadable"
-        sign = DIRECTION[side]
-        if current * sign < 0:
-            return f"{venue.key} holds {current:+f} {symbol}, the other way"
+        new_unit = Unit.of(symbol, venue.key, leg.venue)
+        coordinator = self.coordinator
+        pair_id, problem = coordinator.reserve_pair_id(new_unit)
+        if problem:
+            return f"no pair id for {new_unit}: {problem}"
+        journal_unit = Unit.parse(leg.unit) if coordinator.shared and leg.unit else new_unit
         try:
-            with self.coordinator.acting(Unit.of(symbol, venue.key, leg.venue)):
+            with coordinator.acting(journal_unit), coordinator.exclusive([(venue.key, symbol)]) as free:
+                if not free:
+                    return f"another node is trading {venue.key} {symbol} now"
+                problem = self._still_due(leg, new_unit)
+                if problem:
+                    return problem
+                current = self.executor.position(venue, symbol)
+                if current is None:
+                    return f"{venue.key} positions unreadable"
+                sign = DIRECTION[side]
+                if current * sign < 0:
+                    return f"{venue.key} holds {current:+f} {symbol}, the other way"
+                self.book.use_pair_id(pair_id)
                 fills = self.executor.move_position(venue, symbol, current, current + sign * qty, tag)
         except LegOutcomeUnknown as exc:
             self._stop_openings(str(exc), {(venue.key, symbol)})
@@ -420,6 +453,18 @@ class Rehedger:
         self.risk.note_leg(venue.key, symbol, Side.LONG if sign > 0 else Side.SHORT, filled, fill_price)
         self._measure_exposure()
         return None
+
+    def _still_due(self, leg: LooseLeg, new_unit: Unit) -> str | None:
+        """In a cluster, under the execution lock: the shared book re-read, the leg is still there as it was,
+        no re-hedge of its venue is journaled, and both units are still this node's."""
+        if not self.coordinator.shared:
+            return None
+        self.book.refresh()
+        if self.book.ledger.loose.get(leg.key) != leg:
+            return "the loose leg changed in the shared book meanwhile"
+        if not self._mine(leg) or not self.coordinator.may_act(new_unit):
+            return f"the lease of {leg.unit} or {new_unit} is no longer this node's"
+        return self._pending(leg, self._since.get(leg.key, (leg.since_ms, abs(leg.qty)))[0])
 
     def _book(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,
               client_ids: tuple[str, ...], order_ids: tuple[str, ...], why: str) -> None:
@@ -470,12 +515,18 @@ class Rehedger:
             leg = next((leg for leg in sorted(self.book.ledger.loose.values(), key=lambda leg: leg.key)
                         if (leg.venue, leg.symbol) == (loose_venue, record.symbol) and leg.qty * signed < 0),
                        None)
+            why = f"the re-hedge filled after the loose leg it hedged on {loose_venue} was gone"
+            if leg is not None:  # a cluster: the new pair's id from the cluster's counter, never a local one
+                pair_id, problem = self.coordinator.reserve_pair_id(
+                    Unit.of(record.symbol, record.venue, loose_venue))
+                if problem:
+                    leg, why = None, f"no pair id for its pair ({problem}): kept loose, the leg hedged again"
+                self.book.use_pair_id(pair_id)
             if leg is None:
                 self.book.book_result(Decimal(0), fees)
                 unit = Unit.of(record.symbol, record.venue, loose_venue)
                 self.risk.add_loose_leg(record.venue, record.symbol, signed, price, 0,
-                                        f"recover {tag}: the re-hedge filled after the loose leg it hedged "
-                                        f"on {loose_venue} was gone", unit=unit)
+                                        f"recover {tag}: {why}", unit=unit)
                 continue
             self._book(leg, record.venue, signed, price, fees, (record.client_id,),
                        (record.order_id,) if record.order_id else (), f"recover {tag}: settled late")

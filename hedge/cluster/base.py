@@ -126,6 +126,12 @@ class Coordinator:
     def release_open(self, unit: Unit) -> None:
         return None
 
+    def reserve_pair_id(self, unit: Unit) -> tuple[int | None, str | None]:
+        """The id of a pair of `unit` made outside an opening (a loose leg's re-hedge, hedge/rehedge.py),
+        taken only while this node holds the unit's lease with a third of its TTL left (checked where the
+        lease is kept). (pair id or None for the local counter, problem or None)."""
+        return None, None
+
     @contextmanager
     def acting(self, unit: Unit | None) -> Iterator[None]:
         """Orders journaled inside belong to `unit` (fenced by its lease)."""

@@ -216,6 +216,15 @@ redis.call('HSET', KEYS[3], req.unit, cjson.encode({node = ARGV[1], token = ARGV
 return {redis.call('INCR', KEYS[4]), ''}
 """
 
+# KEYS: lease, pair_id. ARGV: node, token, now, strict_ms. -> {pair id, ''} or {0, problem}: a pair id for
+# the lease's holder only (a re-hedge's new pair, hedge/rehedge.py), with strict_ms of the lease left.
+PAIR_ID = CLOCK + """
+local h = redis.call('HMGET', KEYS[1], 'node', 'token', 'expires')
+if h[1] ~= ARGV[1] or tonumber(h[2]) ~= tonumber(ARGV[2]) then return {0, 'lease lost to another node'} end
+if tonumber(h[3]) - clock_ms(ARGV[3]) < tonumber(ARGV[4]) then return {0, 'lease too close to expiry'} end
+return {redis.call('INCR', KEYS[2]), ''}
+"""
+
 # KEYS: resv. ARGV: unit, node.
 UNRESERVE = """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -365,6 +374,7 @@ class RedisCoordinator(Coordinator):
         self._write = self.r.register_script(WRITE)
         self._reserve = self.r.register_script(RESERVE)
         self._unreserve = self.r.register_script(UNRESERVE)
+        self._pair_id = self.r.register_script(PAIR_ID)
         self._lock_script = self.r.register_script(LOCK)
         self._unlock_script = self.r.register_script(UNLOCK)
         self._renew_script = self.r.register_script(RENEW)
@@ -700,6 +710,23 @@ class RedisCoordinator(Coordinator):
                 keys=[self._lease_key(unit), self.k_pairs, self.k_resv, self.k_pair_id],
                 args=[self.node, held[0], self._now_arg(self._clock()), self.strict_ms, self.ttl_ms,
                       json.dumps(payload)])
+        except RedisError as exc:
+            self._lost(f"redis unreachable ({type(exc).__name__})")
+            return None, "redis unreachable"
+        if int(pair_id) == 0:
+            if "lease" in str(problem):
+                self.held.pop(unit, None)
+            return None, str(problem)
+        return int(pair_id), None
+
+    def reserve_pair_id(self, unit: Unit) -> tuple[int | None, str | None]:
+        held = self.held.get(unit)
+        if held is None or not self.reachable:  # the script checks the lease (recovery asks while pending)
+            return None, f"{unit} not leased by this node"
+        try:
+            pair_id, problem = self._pair_id(keys=[self._lease_key(unit), self.k_pair_id],
+                                             args=[self.node, held[0], self._now_arg(self._clock()),
+                                                   self.strict_ms])
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return None, "redis unreachable"
