@@ -516,6 +516,25 @@ class Exchange(FmzExchangeObject):
         f = 10 ** digits
         return math.floor(x * f + 1e-9) / f
 
+    def _to_pair_precision(self, pair: str, side: str, price: float, amount: float) -> tuple[float, float]:
+        """Price and amount cut toward zero to the pair's tick and amount step, as FMZ's order entry does:
+        its syntax guide (exchange.SetPrecision) says the digits beyond the precision are ignored, and that
+        the backtest system handles precision by itself. An amount cut to nothing is refused here, an
+        amount under the minimum by the venue's check. A spot market buy's amount is quote money, left as
+        given (the account checks it)."""
+        try:
+            spec = self._acc.contract(pair)
+        except VenueError:
+            return price, amount  # not a market: the account refuses it with its own message
+        if price > 0:
+            price = _cut_to_step(price, spec.tick)
+        if price <= 0 and side == "buy" and not self._futures:
+            return price, amount
+        cut = _cut_to_step(amount, spec.amount_step)
+        if amount > 0 and cut <= 0:
+            raise CallFailed(f"amount {amount} is below the amount step {spec.amount_step:g}")
+        return price, cut
+
     def _place(self, method: str, pair: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
                log_args: tuple[Any, ...], keep_post_only: bool = False) -> str:
         """Place an order for CreateOrder/Buy/Sell/ModifyOrder; side is buy|sell|closebuy|closesell, opts
@@ -530,6 +549,7 @@ class Exchange(FmzExchangeObject):
         if price > 0:
             price = self._truncate(price, self._price_precision) / self._rate
         amount = self._truncate(amount, self._amount_precision)
+        price, amount = self._to_pair_precision(pair, side, price, amount)
         if self._world.fault_active(self._venue, "refuse_orders"):
             raise CallFailed(_REFUSED[self._venue])
         close = side in ("closebuy", "closesell")
@@ -956,3 +976,11 @@ def read_order_options(venue: str, opts: dict[str, Any], limit: bool) -> OrderOp
                         tif="GTC" if tif == "POSTONLY" else tif, post_only=post_only, reduce_only=reduce_only)
 
 
+
+
+def _cut_to_step(x: float, step: float) -> float:
+    """x cut toward zero to a multiple of step; a value within a millionth of a step under a multiple (float
+    noise, e.g. 0.3 / 0.1 = 2.9999999999999996) counts as that multiple. Formatted as the account's
+    rounding formats it, so a value already on the step comes back unchanged."""
+    n = math.floor(abs(x) / step + 1e-6)
+    return math.copysign(float(f"{n * step:.12g}"), x) if n else 0.0

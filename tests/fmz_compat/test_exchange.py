@@ -1,6 +1,7 @@
 """The FMZ exchange object on the simulator: FMZ semantics of every method family."""
 
 import json
+import math
 
 import pytest
 
@@ -252,11 +253,68 @@ def test_modify_order_replaces_it():
 def test_amount_and_price_validation():
     ex, _, log, _ = one()
     assert ex.CreateOrder(SYM, "buy", -1, 0.0005) is None and "amount step" in log.last_error
-    assert ex.CreateOrder(SYM, "buy", 60000.05, 0.01) is None and "tick" in log.last_error
     assert ex.CreateOrder(SYM, "hold", -1, 0.01) is None and "invalid side" in log.last_error
     assert ex.CreateOrder("BTC_USDT.this_week", "buy", -1, 0.01) is None  # Binance lists quarters only
     assert "not simulated on binance" in log.last_error
     assert ex.CreateOrder("LUNA_USDT.swap", "buy", -1, 1) is None and "not a market" in log.last_error
+
+
+# --- order precision -----------------------------------------------------------------------------
+# FMZ's syntax guide, exchange.SetPrecision (youquant.com/syntax-guide/fun/trade/exchange.setprecision, FMZ's
+# Chinese site; fmz.com/syntax-guide has the same page):
+# after SetPrecision "the system automatically ignores the part of the data beyond the precision" (the digits
+# are cut, not rounded), and "the backtest system does not support this function; its numerical precision is
+# handled automatically". So an FMZ order entry cuts an off-tick price or an off-step amount toward zero to
+# the pair's tick and amount step (and to SetPrecision's decimals when set), where the venue's own REST
+# refuses it (the simulated account's own check, fmz_compat/sim/account.py, keeps that refusal).
+def test_an_off_tick_price_is_cut_to_the_tick_and_the_order_fills():
+    ex, _, log, _ = one()
+    ask = ex.GetTicker(SYM).Sell
+    price = ask * 1.005  # the public turtle's entry price: price*1.005, sent unrounded
+    assert abs(price / 0.1 - round(price / 0.1)) > 1e-6
+    oid = ex.CreateOrder(SYM, "buy", price, 0.01)
+    assert oid is not None, log.last_error
+    o = ex.GetOrder(oid)
+    assert o.Price == float(f"{math.floor(price * 10) / 10:.12g}")
+    assert (o.Status, o.DealAmount, o.AvgPrice) == (ORDER_STATE_CLOSED, 0.01, ask)
+
+
+def test_the_cut_is_toward_zero_for_a_sell_too_and_applies_to_the_amount():
+    ex, _, log, _ = one()
+    t = ex.GetTicker(SYM)
+    sell = ex.CreateOrder(SYM, "sell", t.Sell + 50.07, 0.0159)
+    buy = ex.CreateOrder(SYM, "buy", t.Buy - 50.07, 0.0121)
+    assert sell is not None and buy is not None, log.last_error
+    assert (ex.GetOrder(sell).Price, ex.GetOrder(sell).Amount) == (round(t.Sell + 50.0, 1), 0.015)
+    assert (ex.GetOrder(buy).Price, ex.GetOrder(buy).Amount) == (round(t.Buy - 50.1, 1), 0.012)
+    assert ex.GetOrder(sell).Status == ORDER_STATE_PENDING
+
+
+def test_an_amount_cut_to_zero_or_under_the_minimum_is_still_refused():
+    world, _, log = make(ExchangeBinding("Futures_Bybit", "ETH_USDT"))
+    ex = world.exchanges[0]
+    assert ex.CreateOrder(SYM, "buy", -1, 0.0009) is None and "amount step" in log.last_error
+    okx, _, olog, _ = one("Futures_OKX")
+    assert okx.CreateOrder(SYM, "buy", -1, 0.05) is None and "amount step" in olog.last_error
+
+
+def test_set_precision_cuts_to_its_decimals():
+    ex, _, log, _ = one()
+    bid = ex.GetTicker(SYM).Buy
+    ex.SetPrecision(0, 2)
+    oid = ex.CreateOrder(SYM, "buy", bid - 50.07, 0.0159)
+    assert oid is not None, log.last_error
+    assert (ex.GetOrder(oid).Price, ex.GetOrder(oid).Amount) == (float(math.floor(bid - 50.07)), 0.01)
+
+
+def test_an_order_already_on_the_tick_and_step_is_sent_as_given():
+    ex, _, log, _ = one()
+    bid = ex.GetTicker(SYM).Buy
+    orders = ((round(bid - 0.3, 1), 0.003), (round(bid - 12.7, 1), 0.017), (round(bid - 0.1, 1), 0.029))
+    for price, amount in orders:
+        oid = ex.CreateOrder(SYM, "buy", price, amount)
+        assert oid is not None, log.last_error
+        assert (ex.GetOrder(oid).Price, ex.GetOrder(oid).Amount) == (price, amount)
 
 
 # --- margin and positions ------------------------------------------------------------------------
