@@ -43,6 +43,9 @@ venue journaled), and the order is journaled under the loose leg's unit, fenced 
 dies after sending leaves the order in the shared journal: no node re-hedges that venue's legs while it is
 there, and the node that adopts the leg's unit settles it (recovery, `complete`) before it may act on the
 unit; proved absent, it is on that node's watch list, and no second re-hedge goes out while it may land.
+If that node does not hold the new pair's unit, the fill is a loose leg of the unit it was journaled under
+(closed reduce-only), and no leg is re-hedged while a loose leg of the other side of its symbol is held on
+another venue (it offsets it: hedged beside it, the exposure would be doubled).
 """
 
 from __future__ import annotations
@@ -316,6 +319,11 @@ class Rehedger:
             return f"an order of ours on {leg.venue} {leg.symbol} is in doubt (recovery settles it first)"
         if any(r.tag == tag for r in ledger.orders.values()):
             return "the re-hedge order sent before is not settled yet (in doubt; recovery settles it first)"
+        offset = next((other for other in ledger.loose.values() if other.symbol == leg.symbol
+                       and other.venue != leg.venue and other.qty * leg.qty < 0), None)
+        if offset is not None:  # e.g. a re-hedge's fill kept loose (complete): hedged beside it, doubled
+            return (f"a loose leg of the other side on {offset.venue} ({offset.qty:+f}) offsets it; closed "
+                    "first")
         now = self._now_ms()
         # a close of the leg (or the lagging leg of the close that left it) proved absent may still reach its
         # venue for LATE_LANDING_SETTLES settle windows after its send: hedged meanwhile, its landing would
@@ -504,7 +512,8 @@ class Rehedger:
     def complete(self, tag: str, records: list[OrderRecord]) -> None:
         """A re-hedge order recovery settled (its outcome was unknown, or the process died before booking
         it): book what it filled as `_trade` would have, against the loose leg of that venue it hedges
-        (gone meanwhile: its fill is a loose leg on its own venue, closed reduce-only)."""
+        (gone meanwhile, or, in a cluster, no pair id for the new pair's unit: its fill is a loose leg on its
+        own venue, in the unit it was journaled under, closed reduce-only)."""
         loose_venue = tag.removeprefix(REHEDGE_TAG)
         for record in records:
             if not record.filled:
@@ -512,24 +521,38 @@ class Rehedger:
             signed = DIRECTION[record.side] * record.filled
             price = record.avg_price or self.risk.reference(record.venue, record.symbol, bid=signed < 0)
             fees = record.filled * price * self._taker_bps(record.venue) / 10_000
-            leg = next((leg for leg in sorted(self.book.ledger.loose.values(), key=lambda leg: leg.key)
-                        if (leg.venue, leg.symbol) == (loose_venue, record.symbol) and leg.qty * signed < 0),
-                       None)
-            why = f"the re-hedge filled after the loose leg it hedged on {loose_venue} was gone"
-            if leg is not None:  # a cluster: the new pair's id from the cluster's counter, never a local one
-                pair_id, problem = self.coordinator.reserve_pair_id(
-                    Unit.of(record.symbol, record.venue, loose_venue))
-                if problem:
-                    leg, why = None, f"no pair id for its pair ({problem}): kept loose, the leg hedged again"
-                self.book.use_pair_id(pair_id)
+            journal = self.coordinator.unit_of_order(record.client_id)
+            leg, why = self._settled_leg(record, loose_venue, signed, journal)
             if leg is None:
                 self.book.book_result(Decimal(0), fees)
-                unit = Unit.of(record.symbol, record.venue, loose_venue)
+                unit = journal or Unit.of(record.symbol, record.venue, loose_venue)
                 self.risk.add_loose_leg(record.venue, record.symbol, signed, price, 0,
                                         f"recover {tag}: {why}", unit=unit)
                 continue
             self._book(leg, record.venue, signed, price, fees, (record.client_id,),
                        (record.order_id,) if record.order_id else (), f"recover {tag}: settled late")
+
+    def _settled_leg(self, record: OrderRecord, loose_venue: str, signed: Decimal, journal: Unit | None
+                     ) -> tuple[LooseLeg | None, str]:
+        """The loose leg a settled re-hedge's fill hedges (first the one of the unit the order was journaled
+        under), with the new pair's id reserved (a cluster: from the cluster's counter, under the new pair's
+        unit's lease, never a local one); or None and why the fill stays loose. In a cluster the node that
+        settles it holds the leg's unit but not always the new pair's: there the pair cannot be booked, and
+        a fill left out of the book would let the leg be hedged a second time beside it."""
+        legs = sorted((leg for leg in self.book.ledger.loose.values()
+                       if (leg.venue, leg.symbol) == (loose_venue, record.symbol) and leg.qty * signed < 0),
+                      key=lambda leg: (journal is not None and leg.unit != journal.key, leg.key))
+        if not legs:
+            return None, f"the re-hedge filled after the loose leg it hedged on {loose_venue} was gone"
+        leg = legs[0]
+        if self.coordinator.shared and not (leg.unit and self.coordinator.holds(Unit.parse(leg.unit))):
+            return None, f"the loose leg it hedged is in {leg.unit}, not this node's: kept loose"
+        pair_id, problem = self.coordinator.reserve_pair_id(Unit.of(record.symbol, record.venue, loose_venue))
+        if problem:
+            return None, (f"no pair id for its pair ({problem}): kept loose, closed reduce-only; the leg on "
+                          f"{loose_venue} is hedged again after")
+        self.book.use_pair_id(pair_id)
+        return leg, ""
 
     def _venue(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)

@@ -152,3 +152,64 @@ def test_the_rehedging_node_dies_right_after_sending_and_the_adopter_never_sends
     _book_matches_venues(world, b)
     assert "Traceback" not in b.text()
     assert b.app.reconciler.openings_stopped is None, b.logs[-20:]
+
+
+def test_a_dead_nodes_rehedge_settled_by_a_node_without_the_new_pairs_unit_is_never_doubled(redis_url):
+    """(3) Three nodes: hongkong (okx's region, the highest weight) holds both units with okx and re-hedges
+    okx's loose short on bybit, then dies as the order leaves (it fills). Its units go to different nodes:
+    binance/okx (the leg's unit, where the order is journaled) to tokyo, bybit/okx (the new pair's) to
+    singapore. tokyo settles the order but may not book the pair in a unit it does not hold: the fill is
+    kept in the book as a loose leg of the unit it holds (never dropped, or tokyo would see okx's short as
+    unhedged and hedge it a second time beside bybit's fill), and while bybit refuses orders (200 s) that
+    leg, which offsets okx's, cannot be closed and okx's is not hedged again beside it. Never more than one
+    hedge at a time; in the end every node's book equals the venues, net exposure within one lot."""
+    world = World("binance", "bybit", "okx")
+    hongkong = Node(world, "hongkong", world.venues, redis_url, weight=3, **PATIENT)
+    tokyo = Node(world, "tokyo", world.venues, redis_url, **PATIENT)
+    singapore = Node(world, "singapore", world.venues, redis_url, **PATIENT)
+    nodes = [hongkong, tokyo, singapore]
+    _settled(world, nodes)
+    leg_unit, new_unit = Unit.of(SYMBOL, "binance", "okx"), Unit.of(SYMBOL, "bybit", "okx")
+    assert {leg_unit, new_unit} <= set(hongkong.app.coordinator.held)
+    qty = D("0.01")
+    _loose_short_on_okx(world, hongkong, qty)
+    loose_ms = world.now()
+    sent: list[tuple[int, str, str]] = []
+
+    def watch(venue: str) -> None:
+        create = world.exchange(venue).CreateOrder
+
+        def watched(symbol, side, *args):
+            node = next(n for n in nodes if str(args[-1]).startswith(n.app.coordinator.client_prefix))
+            answer = create(symbol, side, *args)
+            if side.split(";")[0] in ("buy", "sell"):
+                sent.append((world.now(), node.name, venue))
+            if node is hongkong and venue != "okx":  # its re-hedge: it dies as the order leaves
+                hongkong.app.coordinator._release_locks = lambda *_: None
+                world.sim.inject("bybit", "refuse_orders", world.now() + 200_000)  # its fill stays a while
+                raise Killed
+            return answer
+
+        world.exchange(venue).CreateOrder = watched
+
+    for venue in world.venues:
+        watch(venue)
+    worst = D(0)
+    while world.now() < loose_ms + 600_000:
+        for node in nodes:
+            try:
+                node.tick()
+            except Killed:
+                node.alive = False
+        positions = world.positions()
+        worst = max(worst, positions.get(("bybit", SYMBOL), D(0)) + positions.get(("binance", SYMBOL), D(0)))
+        world.clock.sleep(LOOP_MS)
+    assert not hongkong.alive and sent[0][1:] == ("hongkong", "bybit"), sent
+    assert leg_unit in tokyo.app.coordinator.held and new_unit in singapore.app.coordinator.held
+    assert worst <= qty, sent  # never a second hedge beside the first
+    assert abs(_net(world)) <= LOT, world.positions()
+    for node in (tokyo, singapore):
+        node.app.book.refresh()
+        assert not node.app.ledger.orders, node.name
+        _book_matches_venues(world, node)
+        assert "Traceback" not in node.text(), node.name
