@@ -676,6 +676,36 @@ class Executor:
         self._busy(tag, symbol, venue.key)
         return []
 
+    def close_reduce_only(self, venue: Venue, symbol: str, side: str, base: Decimal, tag: str) -> LegFill:
+        """One reduce-only close (closebuy / closesell) where the venue's positions cannot be read (issue
+        #17): sent with the venue's reduce-only flag, settled by client id, and measured by what the order
+        lookups say it filled, not by a position change. A reduce-only order cannot open or flip a position:
+        it closes at most what is held, or is refused. Nothing sent (an empty fill) when an order there is
+        in doubt or another node trades the venue-symbol; LegOutcomeUnknown while the order is not settled
+        (it stays journaled: recovery settles it)."""
+        fill = LegFill(venue.key, side)
+        if side not in CLOSING or self._doubted(tag, symbol, [venue]):
+            return fill
+        with self._exclusive([(venue.key, symbol)]) as free:
+            if not free:
+                self._busy(tag, symbol, venue.key)
+                return fill
+            record = self._send(Leg(venue, side, base, Decimal(0)), side, base, symbol, tag)
+            fill.client_ids.append(record.client_id)
+            if record.status in (OrderStatus.ABSENT, OrderStatus.REJECTED):
+                return fill
+            record = self.settle(venue, record)
+        if not record.terminal:
+            raise LegOutcomeUnknown(f"{venue.key} {symbol}: reduce-only close {record.client_id} is "
+                                    f"{record.status.value}; not re-sending until a query settles it")
+        if record.order_id:
+            fill.order_ids.append(record.order_id)
+        price = record.avg_price
+        fill.filled = fill.forward = record.filled
+        fill.cost = record.filled * price
+        fill.fees = record.filled * price * self._taker_bps(venue.key) / 10_000
+        return fill
+
     def _move_position(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str,
                        limit: Decimal | None) -> list[LegFill]:
         move = target - current

@@ -1420,7 +1420,9 @@ class Risk:
         is above outage.max_unhedged_usdt, it is cut on its own venue back to the ledger's position there
         (`_cut_unhedged`: reduce-only, or across zero only to restore other pairs' legs the opening netted).
         The cut is journaled under UNHEDGED_CUT + the opening's tag: recovery nets it with the opening, so
-        when the other venue answers, its leg is traded back if it filled after all; nothing is cut twice."""
+        when the other venue answers, its leg is traded back if it filled after all; nothing is cut twice.
+        An opening whose orders have all settled is bounded the same way while recovery cannot book it
+        (`_bound_settled`: a positions read fails)."""
         groups: dict[str, list[OrderRecord]] = {}
         for record in self.book.ledger.orders.values():
             tag = record.tag.removeprefix(UNHEDGED_CUT)
@@ -1430,8 +1432,63 @@ class Risk:
             del self._unhedged_since[tag]
         self.unhedged = {tag: text for tag, text in self.unhedged.items() if tag in groups}
         for tag, records in sorted(groups.items()):
-            if not all(r.terminal for r in records):  # all settled: recovery books it at this turn
+            if not all(r.terminal for r in records):
                 self._bound_unhedged(tag, records)
+            else:  # all settled: recovery books it at this turn, unless it cannot read the positions
+                self._bound_settled(tag, records)
+
+    def _bound_settled(self, tag: str, records: list[OrderRecord]) -> None:
+        """Issue #17: an opening whose orders are all settled is booked by recovery, which reads the positions
+        of the venues they moved. While one of them cannot be read, what the journal proves unhedged (the
+        legs' fills by client id, net of earlier cuts: okx filled 0.01 of binance's 0.02) stays open: once
+        for outage.max_unhedged_s since it was sent, it is cut on the venues holding the excess, reduce-only
+        (`_cut_unhedged`), journaled with the opening so that recovery nets it. Recovery trading back (its
+        own orders journaled) has read the positions: left to it."""
+        if any(r.tag.startswith(RECOVERY_TAG) and not r.tag.startswith(UNHEDGED_CUT)
+               for r in self.book.ledger.orders.values()):
+            return
+        net: dict[tuple[str, str], Decimal] = {}
+        for record in records:
+            key = (record.venue, record.symbol)
+            net[key] = net.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+        exposure: dict[str, Decimal] = {}
+        for (_venue, symbol), qty in net.items():
+            exposure[symbol] = exposure.get(symbol, Decimal(0)) + qty
+        cuts = self._settled_cuts(net, exposure)
+        if not cuts:
+            self._unhedged_since.pop(tag, None)
+            self.unhedged.pop(tag, None)
+            return
+        now = self.app.now_ms
+        first = min((r.sent_ms for r in records if r.sent_ms), default=now)
+        since = self._unhedged_since.setdefault(tag, first)
+        legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(cuts.items()))
+        self.unhedged[tag] = f"{legs} (settled, not booked yet) for {(now - since) // 1000} s"
+        if now - since < self.app.cfg.outage.max_unhedged_s * 1000:
+            return
+        why = (f"settled, not booked by recovery (a positions read fails) for {(now - since) // 1000} s >= "
+               f"outage.max_unhedged_s {self.app.cfg.outage.max_unhedged_s}")
+        unit = self.coordinator.unit_of_order(records[0].client_id)
+        for (venue_key, symbol), qty in sorted(cuts.items()):
+            proved = net[(venue_key, symbol)]
+            if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why, proved=proved):
+                return
+
+    def _settled_cuts(self, net: dict[tuple[str, str], Decimal], exposure: dict[str, Decimal]
+                      ) -> dict[tuple[str, str], Decimal]:
+        """What to cut per venue-symbol (signed, as it filled): each symbol's net exposure, taken from the
+        venues whose fills have its sign and that can trade; a venue with less than a step of it, nothing."""
+        cuts: dict[tuple[str, str], Decimal] = {}
+        for (venue_key, symbol), qty in sorted(net.items()):
+            left = exposure[symbol]
+            venue = self.venue_or_none(venue_key)
+            if qty * left <= 0 or venue is None or not self.health.can_trade(venue_key):
+                continue
+            part = min(abs(qty), abs(left)) * (1 if left > 0 else -1)
+            if floor_to_step(abs(part), venue.specs[symbol].base_step) > 0:
+                cuts[(venue_key, symbol)] = part
+                exposure[symbol] = left - part
+        return cuts
 
     def _bound_unhedged(self, tag: str, records: list[OrderRecord]) -> None:
         app = self.app
@@ -1469,6 +1526,34 @@ class Risk:
             if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why):
                 return
 
+    def _blind_refused(self, tag: str, venue_key: str, symbol: str) -> bool:
+        """A cut sent there without a positions read filled nothing (refused: the venue holds less than the
+        journal proves, which only a read can size): none again until the positions can be read."""
+        cuts = [r for r in self.book.ledger.orders.values()
+                if r.tag == UNHEDGED_CUT + tag and (r.venue, r.symbol) == (venue_key, symbol)]
+        if not any(r.terminal and not r.filled for r in cuts):
+            return False
+        self._say(venue_key, f"blind-refused:{tag}", f"{tag}: a reduce-only cut on {venue_key} {symbol} "
+                  "filled nothing (the venue holds less than the journal proves): not sent again until its "
+                  "positions can be read")
+        return True
+
+    def _blind_current(self, venue_key: str, symbol: str, proved: Decimal) -> Decimal | None:
+        """The position a venue that cannot be read holds by the ledger and the journal's proved fills there,
+        when cutting `proved` back to the ledger's position is a reduction only (the ledger holds nothing
+        there or a leg of the same sign): the cut then goes out as reduce-only closes, which cannot open or
+        flip a position (a reduce-only close of 0.02 where 0.01 is held closes 0.01 or is refused). Else
+        None: no cut without a read."""
+        held = self.book.ledger.held_positions().get((venue_key, symbol), Decimal(0))
+        if held * proved < 0:
+            self._say(venue_key, f"blind:{symbol}", f"{venue_key} {symbol} positions unreadable and the "
+                      f"ledger holds {held:+f} there against the unhedged {proved:+f}: a cut would open, not "
+                      "reduce; none until the positions can be read")
+            return None
+        self._say(venue_key, f"blind:{symbol}", f"{venue_key} {symbol} positions unreadable: the unhedged "
+                  f"cut is sized from the journal's proved fills ({proved:+f}), reduce-only")
+        return held + proved
+
     def _settled(self, record: OrderRecord, unit: Unit | None) -> OrderRecord:
         """The record after one lookup when its venue answers (journaled by the executor), else as it is. One
         lookup, no settle wait: this runs every turn, before the stops (absence is proved over turns)."""
@@ -1480,11 +1565,13 @@ class Risk:
         return self.executor.resolve(venue, record)
 
     def _cut_unhedged(self, tag: str, venue_key: str, symbol: str, qty: Decimal, unit: Unit | None,
-                      why: str) -> bool:
+                      why: str, proved: Decimal | None = None) -> bool:
         """Cut `qty` (signed, what the opening filled there) on the venue, back towards the ledger's position
         there and never beyond it: reduce-only, or across zero only when the opening had crossed it (what it
-        closed of other pairs' legs is their hedge, restored). False: stop here (an order in doubt halted
-        the book)."""
+        closed of other pairs' legs is their hedge, restored). proved: what the journal proves the opening's
+        settled orders (net of cuts) moved there; with it, a venue whose positions cannot be read is cut all
+        the same when the cut is a reduction by the ledger's position there (`_blind_current`). False: stop
+        here (an order in doubt halted the book)."""
         venue = self.venue_or_none(venue_key)
         if venue is None or not self._mine(unit):
             return True
@@ -1492,6 +1579,11 @@ class Risk:
             if not free or not self._coherent(venue_key, symbol):
                 return True
             current = self.executor.position(venue, symbol)
+            blind = current is None and proved is not None
+            if blind and self._blind_refused(tag, venue_key, symbol):
+                return True
+            if current is None and proved is not None:
+                current = self._blind_current(venue_key, symbol, proved)
             if current is None:
                 return True
             sign = 1 if qty > 0 else -1
@@ -1503,15 +1595,19 @@ class Risk:
                           "loose legs there: nothing to cut")
                 return True
             try:
-                fills = self.executor.move_position(venue, symbol, current, current - sign * amount,
-                                                   UNHEDGED_CUT + tag)
+                side = "closebuy" if sign > 0 else "closesell"  # blind: reduce-only, sized from the journal
+                fills = ([self.executor.close_reduce_only(venue, symbol, side, amount, UNHEDGED_CUT + tag)]
+                         if blind else
+                         self.executor.move_position(venue, symbol, current, current - sign * amount,
+                                                     UNHEDGED_CUT + tag))
             except LegOutcomeUnknown as exc:
                 self.stop_openings(str(exc), {(venue_key, symbol)})
                 return False
         self.book.save()  # the cut's orders stay journaled: recovery nets them with the opening
         moved = sum((f.filled for f in fills), Decimal(0))
         price = fills[0].avg_price if fills and fills[0].avg_price else None
-        self.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while the other leg is in doubt; {why}: "
+        other = "the other leg is in doubt" if proved is None else "its hedge is settled but not booked"
+        self.event(f"{tag}: {qty:+f} {symbol} filled on {venue_key} while {other}; {why}: "
                   f"cut {-sign * moved:+f} reduce-only" + (f" at {price}" if price else "")
                   + ("" if moved == amount else f" (of {amount}; the rest at the next turn)"), "critical")
         self.measure_exposure()

@@ -973,3 +973,176 @@ def test_a_lone_fill_is_traded_back_in_time_while_the_absent_legs_venue_cannot_r
     assert abs(_net(again)) <= lot and binance_qty() == 0
     assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # nothing doubled
     _client_ids_unique(sim, 0, 1)
+
+
+def test_a_partial_fill_on_the_venue_that_cannot_read_its_positions_is_cut_on_the_other_in_time():
+    """Issue #17: an opening (binance buy 0.02 / okx sell 0.02) whose okx leg filled only 0.01 (partial
+    fill), killed right after okx's order went out: both orders settle at the restart (journaled, nothing
+    booked), then okx's positions read fails for ten minutes while its other calls answer. okx moved, so
+    recovery cannot book without reading it and answers 'again at the next turn' at every reconcile, and
+    Risk.bound_unhedged left the group alone (all its orders settled): binance's unhedged 0.01 stayed open
+    for the ten minutes, outage.max_unhedged_s never applied. The journal proves the fills (order lookups by
+    client id), so the unhedged 0.01 is cut on binance, reduce-only, within max_unhedged_s and a settle
+    window, without reading okx; the hedged 0.01 stays; once okx answers, recovery books the rest, ledger and
+    venues agree, nothing doubled."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
+    real_create = okx.CreateOrder
+    sim.world.inject("okx", "partial_fill", sim.now_ms() + 5_000)  # okx fills 0.01 of the 0.02
+
+    def answer_lost(*args):
+        real_create(*args)  # the order reaches okx and fills half; the process dies before its answer
+        raise SystemExit("killed")
+
+    okx.CreateOrder = answer_lost
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    sim.clock.sleep(5_000)  # past the partial fills
+    contract = D("0.01")  # okx BTC_USDT contract size
+    assert len(Ledger.load(sim.store).orders) == 2 and [o["DealAmount"] for o in sim.orders(1)] == [1.0]
+
+    restart_ms = sim.now_ms()
+    readable_ms = restart_ms + 600_000
+    real_positions = okx.GetPositions
+
+    def positions(*args):
+        return None if sim.now_ms() < readable_ms else real_positions(*args)
+
+    def okx_qty() -> Decimal:
+        return sum((D(str(p["Amount"])) * contract * (1 if p["Type"] == 0 else -1)
+                    for p in real_positions(SYMBOL + ".swap") or []), D(0))
+
+    def binance_qty() -> Decimal:
+        return sum((D(str(p["Amount"])) * (1 if p["Type"] == 0 else -1)
+                    for p in binance.GetPositions(SYMBOL + ".swap") or []), D(0))
+
+    assert (binance_qty(), okx_qty()) == (D("0.02"), D("-0.01"))
+    okx.GetPositions = positions
+    again = sim.app()
+    assert again.start()
+    limits = again.cfg.outage
+    bound_ms = restart_ms + limits.max_unhedged_s * 1000 + 2 * again.executor.settle_ms("binance") + 30_000
+    while sim.now_ms() < readable_ms - 5_000:
+        again.tick()
+        assert binance_qty() >= D("0.01"), "cut more than the journal proves unhedged (or across zero)"
+        assert okx_qty() == D("-0.01")
+        if sim.now_ms() >= bound_ms:
+            assert binance_qty() == D("0.01"), f"unhedged on binance for {sim.now_ms() - restart_ms} ms"
+        assert again.trader.pairs_opened == 0
+        sim.clock.sleep(1000)
+    assert len(sim.orders(0)) == 2 and len(sim.orders(1)) == 1  # the opening legs and one reduce-only cut
+    assert sorted((o["Type"], o["Offset"]) for o in sim.orders(0)) == [(0, 0), (1, 1)]
+    while sim.now_ms() < readable_ms + 120_000:
+        again.tick()
+        sim.clock.sleep(1000)
+    ledger = Ledger.load(sim.store)
+    assert ledger.orders == {}
+    held = ledger.held_positions()
+    assert held.get(("binance", SYMBOL), D(0)) == binance_qty()
+    assert held.get(("okx", SYMBOL), D(0)) == okx_qty()
+    lot = again.venues[0].specs[SYMBOL].base_step
+    assert abs(_net(again)) <= lot
+    assert len(sim.orders(0)) <= 3 and len(sim.orders(1)) <= 2  # at most one trade-back per venue
+    _client_ids_unique(sim, 0, 1)
+
+
+def test_a_lone_fill_is_cut_reduce_only_from_the_journal_while_its_own_venue_cannot_read_its_positions():
+    """Issue #17, the other sibling: killed just before an opening's second leg reached okx, so binance's leg
+    filled (+0.02) and okx's order is proved absent at the restart, while binance's own positions read fails
+    for ten minutes (its other calls answer). Recovery cannot book without reading binance, and the
+    unhedged cut read binance's position before cutting: neither acted, +0.02 unhedged for ten minutes. The
+    journal proves the fill by client id, and the ledger holds nothing on binance, so cutting it back is a
+    reduction only: a reduce-only close sized from the journal (it can close what is held, never open or
+    flip a position) goes out within max_unhedged_s and a settle window, once; when binance answers,
+    recovery books it, ledger and venues agree."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
+
+    def killed(*args):
+        raise SystemExit("killed")  # journaled, then the process dies before the order reaches okx
+
+    okx.CreateOrder = killed
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    assert len(Ledger.load(sim.store).orders) == 2 and len(sim.orders(0)) == 1 and sim.orders(1) == []
+
+    restart_ms = sim.now_ms()
+    readable_ms = restart_ms + 600_000
+    real_positions = binance.GetPositions
+
+    def positions(*args):
+        return None if sim.now_ms() < readable_ms else real_positions(*args)
+
+    def binance_qty() -> Decimal:
+        return sum((D(str(p["Amount"])) * (1 if p["Type"] == 0 else -1)
+                    for p in real_positions(SYMBOL + ".swap") or []), D(0))
+
+    binance.GetPositions = positions
+    again = sim.app()
+    assert again.start()
+    limits = again.cfg.outage
+    bound_ms = restart_ms + limits.max_unhedged_s * 1000 + 2 * again.executor.settle_ms("okx") + 30_000
+    while sim.now_ms() < readable_ms - 5_000:
+        again.tick()
+        assert binance_qty() >= 0, "cut across zero"
+        if sim.now_ms() >= bound_ms:
+            assert binance_qty() == 0, f"unhedged on binance for {sim.now_ms() - restart_ms} ms"
+        assert again.trader.pairs_opened == 0
+        sim.clock.sleep(1000)
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # the opening and one reduce-only close
+    assert sorted((o["Type"], o["Offset"]) for o in sim.orders(0)) == [(0, 0), (1, 1)]  # close: reduce-only
+    while sim.now_ms() < readable_ms + 120_000:
+        again.tick()
+        sim.clock.sleep(1000)
+    ledger = Ledger.load(sim.store)
+    assert ledger.orders == {} and ledger.pairs == {} and not ledger.loose_positions()
+    assert _net(again) == 0 and binance_qty() == 0
+    assert len(sim.orders(0)) == 2 and sim.orders(1) == []  # nothing doubled
+    _client_ids_unique(sim, 0, 1)
+
+
+def test_a_cut_sized_from_the_journal_that_the_venue_refuses_is_not_sent_again_while_it_cannot_be_read():
+    """The sibling above with binance holding less than the journal proves (someone closed 0.015 of the
+    opening's +0.02 by hand before the restart): the reduce-only close of 0.02 sized from the journal is
+    refused (the venue does not flip a position on a reduce-only order), binance keeps its +0.005, and the
+    cut is not sent again every turn while binance's positions cannot be read."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
+
+    def killed(*args):
+        raise SystemExit("killed")
+
+    okx.CreateOrder = killed
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    assert binance.CreateOrder(SYMBOL + ".swap", "closebuy", -1, 0.015) is not None  # by hand, not journaled
+
+    restart_ms = sim.now_ms()
+    readable_ms = restart_ms + 600_000
+    real_positions = binance.GetPositions
+
+    def binance_qty() -> Decimal:
+        return sum((D(str(p["Amount"])) * (1 if p["Type"] == 0 else -1)
+                    for p in real_positions(SYMBOL + ".swap") or []), D(0)).quantize(D("0.000001"))
+
+    assert binance_qty() == D("0.005")
+    binance.GetPositions = lambda *args: None if sim.now_ms() < readable_ms else real_positions(*args)
+    again = sim.app()
+    assert again.start()
+    while sim.now_ms() < readable_ms - 5_000:
+        again.tick()
+        assert binance_qty() == D("0.005"), "a cut sized from the journal moved more than was held"
+        assert again.executor.orders_sent <= 1, "the refused cut was sent again"
+        assert again.trader.pairs_opened == 0
+        sim.clock.sleep(1000)
+    assert again.executor.orders_sent == 1 and sim.orders(1) == []
+    assert any("not sent again until its positions can be read" in line for line in sim.logs)
