@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -236,6 +237,8 @@ class LiveExchange(FmzExchangeObject):
         self._currency = binding.currency.upper()
         self._contract = ""
         self._direction = "buy"
+        self._price_precision: int | None = None  # SetPrecision's decimals, None until it is called
+        self._amount_precision: int | None = None
         self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))  # longest first
         self._broker_tag = broker_tag
         self._raw: Any = ""
@@ -735,12 +738,22 @@ class LiveExchange(FmzExchangeObject):
             return self._place(self._symbol("")[1], side, price, amount, {}, args)
         return self._run(method, run)
 
+    def SetPrecision(self, price_precision: int, amount_precision: int) -> None:
+        """FMZ's exchange.SetPrecision: later order prices and amounts are cut (not rounded) to these
+        decimals before they go out; ccxt then puts them on the venue's tick and step (it rounds a price
+        to the nearest tick and cuts an amount)."""
+        self._price_precision = int(price_precision)
+        self._amount_precision = int(amount_precision)
+
     def _place(self, unified: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
                log_args: tuple[Any, ...]) -> str:
         try:
             price, amount = float(price), float(amount)
         except (TypeError, ValueError):
             raise CallFailed(f"invalid price {price!r} or amount {amount!r}") from None
+        if price > 0:
+            price = _cut_decimals(price, self._price_precision)
+        amount = _cut_decimals(amount, self._amount_precision)
         if amount <= 0:
             raise CallFailed(f"invalid amount {amount!r}: must be > 0")
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
@@ -1348,3 +1361,12 @@ def _check_bybit(client: ccxt.Exchange) -> str:
 _MODE_CHECKS: dict[str, Callable[[ccxt.Exchange], str]] = {
     "binance": _check_binance, "okx": _check_okx, "bybit": _check_bybit,
 }
+
+
+def _cut_decimals(x: float, digits: int | None) -> float:
+    """x cut toward zero to `digits` decimals (SetPrecision); unchanged while SetPrecision was not called.
+    A value within 1e-9 of a decimal below counts as it (float noise: 0.29 * 100 = 28.999999999999996)."""
+    if digits is None or not math.isfinite(x):
+        return x
+    f = 10 ** digits
+    return math.copysign(math.floor(abs(x) * f + 1e-9) / f, x)

@@ -54,6 +54,29 @@ def test_closebuy_is_a_reduce_only_sell_carrying_the_callers_client_id(binance, 
     assert sent["newClientOrderId"] == "hedge-7" and sent["timeInForce"] == "GTX"
 
 
+def test_an_unrounded_price_and_amount_go_through_ccxt_rounded_and_cut(binance, http):
+    """Without SetPrecision the raw float goes to ccxt, whose create_order sends price_to_precision (ROUND,
+    to the nearest 0.1 tick) and amount_to_precision (TRUNCATE, to the 0.001 step): ccxt 4.5.83
+    python/ccxt/base/exchange.py price_to_precision / amount_to_precision, binance.create_order_request."""
+    ex, _ = binance
+    http.post(f"{API}/v1/order", json=binance_order())
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000.2919, 0.0159)
+    sent = _sent(http.calls[-1])
+    assert (sent["price"], sent["quantity"]) == ("95000.3", "0.015")
+
+
+def test_set_precision_cuts_price_and_amount_to_its_decimals_before_the_venue(binance, http):
+    """FMZ's syntax guide, exchange.SetPrecision: after it "the system automatically ignores the part of the
+    data beyond the precision" (youquant.com/syntax-guide/fun/trade/exchange.setprecision). Public
+    strategies call it on live robots; the live object had no such method (AttributeError)."""
+    ex, _ = binance
+    http.post(f"{API}/v1/order", json=binance_order())
+    ex.SetPrecision(0, 2)
+    assert ex.CreateOrder("BTC_USDT.swap", "buy", 95000.99, 0.0159)
+    sent = _sent(http.calls[-1])
+    assert (sent["price"], sent["quantity"]) == ("95000", "0.01")
+
+
 def test_partial_fill_reads_back_as_pending_with_deal_amount(binance, http):
     ex, _ = binance
     http.get(f"{API}/v1/order", json=binance_order("PARTIALLY_FILLED", executed="0.004", avg="94999.90",
