@@ -9,6 +9,7 @@ import pytest
 
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
+from fmz_compat.sim import world as sim_world
 from hedge.app import App
 from hedge.config import parse_params
 from hedge.execution import Leg, client_id_of
@@ -1250,6 +1251,55 @@ def test_a_lone_fill_whose_trade_back_its_venue_refuses_is_hedged_elsewhere_in_t
     assert again.start()
     bound_ms = restart_ms + again.cfg.outage.max_unhedged_s * 1000 + 2 * again.executor.settle_ms("okx")
     while sim.now_ms() < restart_ms + 590_000:
+        again.tick()
+        if sim.now_ms() >= bound_ms + 30_000:
+            assert abs(net()) < D("0.01"), f"{net():+f} unhedged for {(sim.now_ms() - restart_ms) // 1000} s"
+        sim.clock.sleep(1000)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "9351e95 loss path (idle venue counted as the ledger holds it): opening open#1 (binance buy 0.02, "
+    "okx sell 0.02) with okx's order timing out before it reaches okx (timeout_lands_late, landing drawn "
+    "at 29 s, inside the simulator's 2-30 s range) and the process killed; at the restart okx's "
+    "GetPositions fails for 900 s. okx's order is proved absent, so okx is 'idle' and recovery trades "
+    "binance's +0.02 back at 10 s; the okx sell lands at 29 s: okx -0.020 BTC (about 1,240 USDT) unbooked "
+    "and unhedged from 29 s to 903 s after the restart (until okx reads again), against "
+    "outage.max_unhedged_s 60. With 9351e95's hunk reverted recovery waits for okx's read and the late "
+    "landing hedges binance's leg (this test passes)"))
+def test_an_idle_venue_whose_absent_leg_lands_late_after_the_trade_back_is_bounded_in_time(monkeypatch):
+    """Adversarial review of 9351e95: the venue whose journaled order 'filled nothing' (proved absent) is
+    counted as the ledger holds it and the other leg traded back, but an absent order may still land
+    (LATE_LANDING_SETTLES); landing there while that venue's positions cannot be read leaves it unhedged."""
+    monkeypatch.setattr(sim_world, "LATE_LANDING_MS", (29_000, 29_001))  # one draw inside the 2-30 s range
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
+    sim.world.inject("okx", "timeout_lands_late", sim.now_ms() + 3_000)
+    real_create = okx.CreateOrder
+
+    def lost(*args):
+        real_create(*args)  # times out; the order is on its way to okx
+        raise SystemExit("killed")
+
+    okx.CreateOrder = lost
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
+    del okx.CreateOrder
+    restart_ms = sim.now_ms()
+    real_positions = okx.GetPositions
+    okx.GetPositions = lambda *args: None if sim.now_ms() < restart_ms + 900_000 else real_positions(*args)
+
+    def net() -> Decimal:
+        return sum((D(str(p["Amount"])) * contract * (1 if p["Type"] == 0 else -1)
+                    for read, contract in ((binance.GetPositions, D(1)), (real_positions, D("0.01")))
+                    for p in read(SYMBOL + ".swap") or []), D(0))
+
+    again = sim.app()
+    assert again.start()
+    limits = again.cfg.outage
+    bound_ms = restart_ms + 30_000 + limits.max_unhedged_s * 1000 + 2 * again.executor.settle_ms("binance")
+    while sim.now_ms() < restart_ms + 880_000:
         again.tick()
         if sim.now_ms() >= bound_ms + 30_000:
             assert abs(net()) < D("0.01"), f"{net():+f} unhedged for {(sim.now_ms() - restart_ms) // 1000} s"
