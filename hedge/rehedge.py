@@ -241,6 +241,20 @@ class Rehedger:
             return f"an order on {venue} {symbol} in doubt"
         return None
 
+    def close_yields(self, leg: LooseLeg) -> bool:
+        """The leg's own reduce-only close is not sent now (Risk.settle_loose): its venue cannot close it
+        (`_stuck`), this node re-hedges it, and a close sent now could still be in doubt when the leg is
+        due (held outage.max_unhedged_s): an order in doubt there holds the re-hedge back until it is
+        proved absent, about a settle window after its send plus the lookups' cadence (two windows are
+        allowed), so closes sent one after another as each is proved absent would hold it for as long as
+        the venue's orders time out (chaos seed 1, 6 days: 72.9 s). A close proved absent that may still
+        land is waited for as before (`_pending`)."""
+        timed = self._since.get(leg.key)
+        if timed is None or not self._mine(leg) or self._stuck(leg.venue, leg.symbol) is None:
+            return False
+        lead = 2 * self.executor.settle_ms(leg.venue)
+        return self._now_ms() + lead >= timed[0] + self.cfg.outage.max_unhedged_s * 1000
+
     def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close of a pair with a lead venue (a re-hedge's old venue, HedgePair.lead) waits while
         that venue is out, cooling down or in doubt: even its leg alone would only be refused or time out.

@@ -213,6 +213,8 @@ class Risk:
         self._not_ours: dict[str, int] = {}  # venue -> due level whose pairs all belong to other nodes (said)
         self._busy = False  # the last _settle_pending found another node trading the venue-symbol
         self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
+        # a loose leg whose own close yields to its re-hedge (Rehedger.close_yields, wired by hedge/wiring.py)
+        self.close_yields: Callable[[LooseLeg], bool] = lambda leg: False
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
 
     def venue(self, key: str) -> Venue:
@@ -952,14 +954,16 @@ class Risk:
 
     def _loose_waits(self, key: LooseKey, in_doubt: set[tuple[str, str]]) -> bool:
         """A loose leg not closed at this turn: gone, its venue recovering or out, an execution in doubt
-        there, another node's, or waiting for its retry."""
+        there, another node's, waiting for its retry, or yielding to its re-hedge (Rehedger.close_yields)."""
         first = self.book.ledger.loose.get(key)
         venue = key[0]
         if first is None or venue in self.health.recovered or not self.health.can_trade(venue):
             return True  # an outage's legs are settled by recover() first
         if (venue, key[1]) in in_doubt:
             return True
-        return not self._mine_leg(first) or self.app.now_ms < self._next_loose_ms.get(key, 0)
+        if not self._mine_leg(first) or self.app.now_ms < self._next_loose_ms.get(key, 0):
+            return True
+        return self.close_yields(first)  # its re-hedge is near: no close in doubt to hold it
 
     def _close_loose(self, key: LooseKey) -> tuple[bool, bool]:
         """Up to LOOSE_ORDERS_PER_TURN closes of the leg while each takes some of it: (any progress, a close

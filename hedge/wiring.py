@@ -148,6 +148,7 @@ def stops(app: Host) -> tuple[Risk, Rehedger]:
                        now_ms=lambda: app.now_ms, event=app.event, taker_bps=app.taker_bps,
                        stop_openings=app.stop_openings, suspect=lambda: app.reconciler.suspect,
                        measure_exposure=app.measure_exposure)
+    risk.close_yields = rehedge.close_yields  # a loose leg's own closes make way for its re-hedge
     return risk, rehedge
 
 
