@@ -44,8 +44,9 @@ dies after sending leaves the order in the shared journal: no node re-hedges tha
 there, and the node that adopts the leg's unit settles it (recovery, `complete`) before it may act on the
 unit; proved absent, it is on that node's watch list, and no second re-hedge goes out while it may land.
 If that node does not hold the new pair's unit, the fill is a loose leg of the unit it was journaled under
-(closed reduce-only), and no leg is re-hedged while a loose leg of the other side of its symbol is held on
-another venue (it offsets it: hedged beside it, the exposure would be doubled).
+(closed reduce-only). Loose legs of the other side of a symbol held on other venues offset a leg up to
+their size (`_offset`: hedged beside them, that part would be doubled): that much is held back, and only the
+rest, the symbol's net, is re-hedged (re-checked under the lock in a cluster).
 """
 
 from __future__ import annotations
@@ -291,13 +292,14 @@ class Rehedger:
         if own is None or leg.symbol not in own.specs:
             return f"{leg.venue} is not bound"
         side = "sell" if leg.qty > 0 else "buy"  # the opposite of the leg
+        offset, by = self._offset(leg)  # held back: what loose legs of the other side offset (_pending)
         refused: list[str] = []
         best: tuple[Decimal, Venue, Decimal, Decimal] | None = None  # (margin room, venue, qty, price)
         for venue in self.venues:
             if venue.key == leg.venue or leg.symbol not in venue.specs:
                 continue
             step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
-            qty = floor_to_step(abs(leg.qty), step)
+            qty = floor_to_step(abs(leg.qty) - offset, step)
             price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
             problem = self._problem(leg, venue, side, qty, price, since)
             if problem is None:
@@ -311,7 +313,8 @@ class Rehedger:
                     continue
             refused.append(f"{venue.key}: {problem}")
         if best is None:
-            return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + ")"
+            held = f"; {offset} held back, offset by {by}" if offset else ""
+            return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
         return self._trade(leg, best[1], side, best[2], best[3], stuck)
 
     def _rank(self, key: str, room: Decimal) -> tuple[bool, Decimal]:
@@ -333,11 +336,9 @@ class Rehedger:
             return f"an order of ours on {leg.venue} {leg.symbol} is in doubt (recovery settles it first)"
         if any(r.tag == tag for r in ledger.orders.values()):
             return "the re-hedge order sent before is not settled yet (in doubt; recovery settles it first)"
-        offset = next((other for other in ledger.loose.values() if other.symbol == leg.symbol
-                       and other.venue != leg.venue and other.qty * leg.qty < 0), None)
-        if offset is not None:  # e.g. a re-hedge's fill kept loose (complete): hedged beside it, doubled
-            return (f"a loose leg of the other side on {offset.venue} ({offset.qty:+f}) offsets it; closed "
-                    "first")
+        offset, by = self._offset(leg)
+        if offset >= abs(leg.qty):  # e.g. a re-hedge's fill kept loose (complete): hedged beside it, doubled
+            return f"loose legs of the other side ({by}) offset it; closed first"
         now = self._now_ms()
         # a close of the leg (or the lagging leg of the close that left it) proved absent may still reach its
         # venue for LATE_LANDING_SETTLES settle windows after its send: hedged meanwhile, its landing would
@@ -359,6 +360,21 @@ class Rehedger:
                     return (f"the re-hedge order {record.client_id} on {record.venue}, proved absent, may "
                             f"still land for {(until - now) // 1000 + 1} s")
         return None
+
+    def _offset(self, leg: LooseLeg) -> tuple[Decimal, str]:
+        """How much of the leg loose legs of the other side of its symbol on other venues offset (its re-hedge
+        holds that much back: hedged beside them, it would be doubled), and which. They are shared among the
+        legs of the leg's side in key order (each offset once), so that only the symbol's net is re-hedged."""
+        loose = self.book.ledger.loose.values()
+        opposite = [o for o in loose
+                    if o.symbol == leg.symbol and o.venue != leg.venue and o.qty * leg.qty < 0]
+        if not opposite:
+            return Decimal(0), ""
+        total = sum((abs(o.qty) for o in opposite), Decimal(0))
+        before = sum((abs(o.qty) for o in loose if o.symbol == leg.symbol and o.qty * leg.qty > 0
+                      and o.key < leg.key), Decimal(0))
+        share = min(max(total - before, Decimal(0)), abs(leg.qty))
+        return share, ", ".join(f"{o.venue} {o.qty:+f}" for o in sorted(opposite, key=lambda o: o.key))
 
     def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal,
                  since: int) -> str | None:
@@ -445,7 +461,7 @@ class Rehedger:
             with coordinator.acting(journal_unit), coordinator.exclusive([(venue.key, symbol)]) as free:
                 if not free:
                     return f"another node is trading {venue.key} {symbol} now"
-                problem = self._still_due(leg, new_unit)
+                problem = self._still_due(leg, new_unit, qty)
                 if problem:
                     return problem
                 current = self.executor.position(venue, symbol)
@@ -476,9 +492,10 @@ class Rehedger:
         self._measure_exposure()
         return None
 
-    def _still_due(self, leg: LooseLeg, new_unit: Unit) -> str | None:
+    def _still_due(self, leg: LooseLeg, new_unit: Unit, qty: Decimal) -> str | None:
         """In a cluster, under the execution lock: the shared book re-read, the leg is still there as it was,
-        no re-hedge of its venue is journaled, and both units are still this node's."""
+        no re-hedge of its venue is journaled, both units are still this node's, and no more of it than `qty`
+        is left once loose legs of the other side offset theirs (_offset)."""
         if not self.coordinator.shared:
             return None
         self.book.refresh()
@@ -486,7 +503,10 @@ class Rehedger:
             return "the loose leg changed in the shared book meanwhile"
         if not self._mine(leg) or not self.coordinator.may_act(new_unit):
             return f"the lease of {leg.unit} or {new_unit} is no longer this node's"
-        return self._pending(leg, self._since.get(leg.key, (leg.since_ms, abs(leg.qty)))[0])
+        problem = self._pending(leg, self._since.get(leg.key, (leg.since_ms, abs(leg.qty)))[0])
+        if problem is None and abs(leg.qty) - self._offset(leg)[0] < qty:
+            return "loose legs of the other side appeared in the shared book meanwhile (they offset it)"
+        return problem
 
     def _book(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,
               client_ids: tuple[str, ...], order_ids: tuple[str, ...], why: str) -> None:

@@ -5,8 +5,6 @@
 import dataclasses
 from decimal import Decimal
 
-import pytest
-
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.cluster import Unit
@@ -485,13 +483,6 @@ def test_a_venue_that_refused_the_rehedge_is_not_chosen_again_while_another_can_
     _agree(app)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "f7207e4 loss path (Rehedger._pending's offset rule): loose legs okx -0.03 and bybit +0.01 BTC, both "
-    "venues refusing every order for 20 min, binance trading. Each leg is held back because a loose leg of "
-    "the other side on another venue 'offsets it', whatever its size: nothing is re-hedged on binance and "
-    "the venues net -0.02 BTC (about 1,240 USDT) from the first turn to 1,100 s, against "
-    "outage.max_unhedged_s 60. With the rule disabled bybit's +0.01 is re-hedged on binance at 71 s and "
-    "okx's -0.03 still is not (net -0.03): the rule is not the only gap"))
 def test_two_opposite_loose_legs_on_refusing_venues_leave_only_what_offsets_unhedged():
     """Adversarial review of f7207e4: a loose leg offsets an opposite one only up to its own size; the rest
     is unhedged and bounded by outage.max_unhedged_s only if it is re-hedged on the venue that trades."""
@@ -517,6 +508,11 @@ def test_two_opposite_loose_legs_on_refusing_venues_leave_only_what_offsets_unhe
             held_s = (sim.now_ms() - start) // 1000
             assert abs(_net(sim)) <= D("0.01"), f"{_net(sim):+f} unhedged for {held_s} s"
         sim.clock.sleep(1000)
+    assert _positions(sim) == {"binance": D("0.02"), "okx": D("-0.03"), "bybit": D("0.01")}, _positions(sim)
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.02"))
+    assert {k[0]: leg.qty for k, leg in app.ledger.loose.items()} == {"okx": D("-0.01"), "bybit": D("0.01")}
+    _agree(app)
 
 
 def test_a_loose_legs_own_closes_timing_out_do_not_starve_its_rehedge():
