@@ -203,11 +203,13 @@ class VenueHealth:
     def can_trade(self, venue: str) -> bool:
         """Orders can be sent and their effect read (positions). A venue whose market-data calls fail (not
         merely stale books) is taken as down as a whole: the other calls usually fail with them."""
-        return (
-            ((venue, ORDERS) not in self.out_since or self._refused_only(venue))
-            and (venue, ACCOUNT) not in self.out_since
-            and self.errors.get((venue, MARKET), 0) < self.max_errors
-        )
+        return self.can_send(venue) and (venue, ACCOUNT) not in self.out_since
+
+    def can_send(self, venue: str) -> bool:
+        """Orders can be sent and looked up, whatever its account calls (positions) answer: what a close
+        sized from the order lookups needs (issue #17, LateOrders.close_blind_late_fills)."""
+        return (((venue, ORDERS) not in self.out_since or self._refused_only(venue))
+                and self.errors.get((venue, MARKET), 0) < self.max_errors)
 
     def _refused_only(self, venue: str) -> bool:
         """Its orders are out for refusing them, and its calls answer: no new pairs, but a close is still

@@ -65,6 +65,7 @@ class Reconciler:
     shows a fill (LateOrders.young_landed); close_late_fills: close what late orders of ours added
     (True when something was closed); book_landed_late_closes: book the closes of late orders that landed
     after their lookups proved them absent; vanished: hedge and book a leg the venue took (Risk._vanished);
+    close_blind_late_fills: close, reduce-only, a late order's fill on a venue whose positions cannot be read;
     measured: a fresh reading of every venue's positions (exposure and its guard); log: the runtime's log
     (the differences named, in red); event: a graded event."""
 
@@ -74,6 +75,7 @@ class Reconciler:
                  young_landed: Callable[[], bool],
                  close_late_fills: Callable[[list[PositionMismatch]], bool],
                  book_landed_late_closes: Callable[[], None], vanished: Callable[..., None],
+                 close_blind_late_fills: Callable[[], bool],
                  measured: Callable[[Positions], None], log: Callable[..., None],
                  event: Callable[..., None]) -> None:
         self.cfg = cfg
@@ -90,6 +92,7 @@ class Reconciler:
         self.close_late_fills = close_late_fills
         self.book_landed_late_closes = book_landed_late_closes
         self.vanished = vanished
+        self.close_blind_late_fills = close_blind_late_fills
         self.measured = measured
         self.log = log
         self.event = event
@@ -209,6 +212,9 @@ class Reconciler:
             self.book_landed_late_closes()  # before the positions: a close the venue lists is in them
         mark = self.book.refresh()
         positions = self.venue_positions(out)
+        if self.ledger.watch and (positions is None or out) and self.close_blind_late_fills():
+            self.next_ms = self.now_ms  # a late fill closed blind: read the venues again next turn
+            return None
         if positions is None:
             if self.openings_stopped is None:
                 self.stop_openings("positions unreadable on some venue; will retry")

@@ -21,6 +21,7 @@ from hedge.cluster import Unit
 from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, UNDO, LegOutcomeUnknown
 from hedge.market import bound_venue
 from hedge.orders import OrderStatus
+from hedge.outage import ACCOUNT
 from hedge.rehedge import REHEDGE_TAG
 from hedge.risk import OPENING_TAG, RECOVERY_TAG, UNHEDGED_CUT
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step
@@ -500,6 +501,7 @@ class LateOrders:
         self.top_mid = top_mid
         self.taker_bps = taker_bps
         self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
+        self._blind_refused: set[str] = set()  # late orders not closed blind (again): left to reconcile
 
     @property
     def now_ms(self) -> int:
@@ -522,7 +524,7 @@ class LateOrders:
         landed = False
         for (key, symbol), records in sorted(young.items()):
             venue = self._venue_or_none(key)
-            if venue is None or not self.health.can_trade(key):
+            if venue is None or not self.health.can_send(key):
                 continue
             for cid, (filled, _price) in self.executor.late_fills(venue, symbol, records).items():
                 if filled:
@@ -581,6 +583,77 @@ class LateOrders:
                 self.book.save()
             closed, excess = True, excess - (done if signed > 0 else -done)
         return closed
+
+    def close_blind_late_fills(self) -> bool:
+        """Issue #17: a watched opening order that the venue's order lookups show filled (it landed late)
+        while that venue's positions cannot be read. Reconcile waits for every position read before it closes
+        one (`close_late_fills`), and recovery may have traded the other leg back already (a venue whose
+        journaled orders filled nothing counts as the ledger holds it): the fill would stay unbooked and
+        unhedged for the whole failed read. Closed here as the order lookups measure it, once, reduce-only
+        (closebuy / closesell cannot open or flip), and booked as a late round trip, so ledger and venue agree
+        when the positions read again. Only where the ledger holds nothing there or a leg of the fill's sign
+        (the venue then holds at least the fill beyond the ledger), and no close of a late order there may
+        still land. True when something was closed or a close is in doubt."""
+        closed = False
+        keys = sorted({(r.venue, r.symbol) for r in self.ledger.watch.values()
+                       if not r.tag.startswith(LATE_TAG) and r.side not in CLOSING})
+        for key, symbol in keys:
+            venue = self._venue_or_none(key)
+            if venue is None or not self.health.can_send(key):
+                continue
+            if not self.health.is_out(key, ACCOUNT) and self.executor.position(venue, symbol) is not None:
+                continue  # read: reconcile closes it against the position once every venue reads
+            watched = {cid: r for cid, r in self.ledger.watch.items() if (r.venue, r.symbol) == (key, symbol)}
+            shown = self.executor.late_fills(venue, symbol, watched)
+            held_back, pending = self._late_closes_in_horizon(key, watched, shown)
+            if pending:
+                continue  # a close proved absent may still land and take it: never sent twice
+            for cid, record in sorted(watched.items()):
+                late = shown.get(cid)
+                if (self._late_left_alone(cid, record, held_back) or record.side in CLOSING or late is None
+                        or not late[0] or cid in self._blind_refused):
+                    continue
+                outcome = self._close_blind(venue, cid, record, DIRECTION[record.side] * late[0], late[1])
+                if outcome is None:
+                    return True
+                closed = closed or outcome
+        return closed
+
+    def _close_blind(self, venue: Venue, cid: str, record: OrderRecord, signed: Decimal, entry: Decimal
+                     ) -> bool | None:
+        """One reduce-only close of what the late order filled on a venue that cannot be read; None when its
+        outcome is unknown (openings stopped, journaled: recovery settles and books it, `complete_late`)."""
+        symbol = record.symbol
+        held = self.ledger.held_positions().get((venue.key, symbol), Decimal(0))
+        if held * signed < 0:
+            self.event(f"{LATE_TAG}{cid}: {signed:+f} {symbol} reached {venue.key} late, its positions are "
+                       f"unreadable and the ledger holds {held:+f} there: closed once they read", "warn")
+            self._blind_refused.add(cid)  # said once; reconcile closes it against the read position
+            return False
+        amount = floor_to_step(abs(signed), venue.specs[symbol].base_step)
+        if not amount:
+            return False
+        side = "closebuy" if signed > 0 else "closesell"
+        tag = LATE_TAG + cid
+        try:
+            with self.coordinator.acting(self.coordinator.unit_of_order(cid)):
+                fill = self.executor.close_reduce_only(venue, symbol, side, amount, tag)
+        except LegOutcomeUnknown as exc:
+            self.stop_openings(str(exc), {(venue.key, symbol)})
+            return None
+        self.book.clear_orders(tag)
+        if fill.filled:
+            self._book_late(record, venue.key, fill.filled, fill.avg_price, entry, fill.fees)
+            self.book.unwatch(cid)  # once: a reduce-only close sized from the lookups is never sent twice
+            if fill.filled < amount:
+                self.event(f"{LATE_TAG}{cid}: closed {fill.filled} of {amount} {symbol} on {venue.key} "
+                           "blind; the rest is named by reconcile once the positions read", "error")
+        elif fill.client_ids:  # refused or nothing taken: the venue holds less than the lookups show
+            self._blind_refused.add(cid)
+            self.event(f"{LATE_TAG}{cid}: a reduce-only close of {amount} {symbol} on {venue.key} filled "
+                       "nothing: not sent again blind, closed once the positions read", "error")
+        self.book.save()
+        return bool(fill.filled)
 
     def _late_left_alone(self, cid: str, record: OrderRecord, held_back: set[str]) -> bool:
         """A watched order whose fills are not closed here: its close landed or may still land, or it is a

@@ -217,7 +217,8 @@ def settlement(app: Host) -> tuple[LateOrders, Recovery, Reconciler]:
         venue_or_none=trader_.venue_or_none, gate=app.gate, recover=recovery.recover_orders,
         young_landed=late.young_landed, close_late_fills=late.close_late_fills,
         book_landed_late_closes=late.book_landed_late_closes, vanished=app.risk._vanished,
-        measured=positions_read, log=app.api.log, event=app.event)
+        close_blind_late_fills=late.close_blind_late_fills, measured=positions_read, log=app.api.log,
+        event=app.event)
     return late, recovery, reconciler
 
 
