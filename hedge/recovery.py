@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 
 CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
-# a stop's leg closed alone: stop1:binance; a pair's leg a loose leg's re-hedge would net with (rehedge.py)
-CLOSE_ALONE_TAG = re.compile(r"^(?:stop\d+|unwind):(?!pending$)\w+$")
+CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
 VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
 # a watched order (proved absent) is looked up every turn for this many settle windows after the proof,

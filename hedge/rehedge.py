@@ -46,13 +46,7 @@ unit; proved absent, it is on that node's watch list, and no second re-hedge goe
 If that node does not hold the new pair's unit, the fill is a loose leg of the unit it was journaled under
 (closed reduce-only). Loose legs of the other side of a symbol held on other venues offset a leg up to
 their size (`_offset`: hedged beside them, that part would be doubled): that much is held back, and only the
-rest, the symbol's net, is re-hedged (re-checked under the lock in a cluster). When the only venue that
-could take the hedge (or the only one that has proved it trades) holds pairs' legs on the other side, a new
-leg there would net with them: those legs are closed alone there first (`_unwind`, tag unwind:<venue>,
-which is the hedge's own direction, booked or recovered as a stop's leg closed alone), their other legs
-become loose legs that offset this one, and the rest is hedged there at the next try; no more is bought
-there while such a close proved absent may still land. Not in a cluster (those pairs' units may be other
-nodes'): there the leg waits.
+rest, the symbol's net, is re-hedged (re-checked under the lock in a cluster).
 """
 
 from __future__ import annotations
@@ -79,8 +73,6 @@ if TYPE_CHECKING:
     from hedge.outage import VenueHealth
     from hedge.risk import Risk
 
-NETS = "a pair's leg there is on the other side (they would net)"
-UNWIND_TAG = "unwind"  # + ":<venue>": a pair's leg closed alone where a loose leg's hedge would net with it
 REHEDGE_TAG = "rehedge#"  # + the loose leg's venue: the order that hedges a loose leg on another venue
 # a stop that fired on a venue this long before a loose leg appeared (or since) keeps the leg's re-hedge off
 # that venue: the stop cut it for being near liquidation
@@ -302,7 +294,6 @@ class Rehedger:
         side = "sell" if leg.qty > 0 else "buy"  # the opposite of the leg
         offset, by = self._offset(leg)  # held back: what loose legs of the other side offset (_pending)
         refused: list[str] = []
-        nets: list[Venue] = []  # venues refused only for a pair's leg on the other side
         best: tuple[Decimal, Venue, Decimal, Decimal] | None = None  # (margin room, venue, qty, price)
         for venue in self.venues:
             if venue.key == leg.venue or leg.symbol not in venue.specs:
@@ -311,8 +302,6 @@ class Rehedger:
             qty = floor_to_step(abs(leg.qty) - offset, step)
             price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
             problem = self._problem(leg, venue, side, qty, price, since)
-            if problem == NETS and qty > 0:
-                nets.append(venue)
             if problem is None:
                 room = self._room(venue, qty, price)
                 if isinstance(room, str):
@@ -323,48 +312,10 @@ class Rehedger:
                 else:
                     continue
             refused.append(f"{venue.key}: {problem}")
-        nets = [v for v in nets if best is None or (best[1].key in self.health.unproven
-                                                    and v.key not in self.health.unproven)]
-        if best is None or nets:  # an unproven venue (refusing lately) comes after unwinding a proven one
-            return self._no_venue(leg, side, offset, by, refused, nets)
+        if best is None:
+            held = f"; {offset} held back, offset by {by}" if offset else ""
+            return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
         return self._trade(leg, best[1], side, best[2], best[3], stuck)
-
-    def _no_venue(self, leg: LooseLeg, side: str, offset: Decimal, by: str, refused: list[str],
-                  nets: list[Venue]) -> str | None:
-        """No venue can take the hedge (or only one that has not proved it trades, `_rank`): a venue refused
-        only for a pair's leg on the other side unwinds that (`_unwind`, None when it did); else why not."""
-        if nets and not self.coordinator.shared:
-            unwound = self._unwind(leg, nets[0], side, abs(leg.qty) - offset)
-            if unwound is None:
-                return None
-            refused.append(f"{nets[0].key}: {unwound}")
-        held = f"; {offset} held back, offset by {by}" if offset else ""
-        return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
-
-    def _unwind(self, leg: LooseLeg, venue: Venue, side: str, need: Decimal) -> str | None:
-        """No venue can take the leg's hedge but `venue`, where pairs hold a leg on the other side (a new leg
-        would net with it): close up to `need` of those legs alone there (Risk.close_leg_alone, tag
-        unwind:<venue>), which is the hedge's own direction; their other legs become loose legs, which
-        offset this one (`_offset`), and the rest is hedged on `venue` at the next try. None when it
-        closed some; else why not. Not in a cluster (the pairs' units may be other nodes')."""
-        symbol = leg.symbol
-        pairs = sorted((p for p in self.book.ledger.pairs.values() if p.symbol == symbol
-                        and (p.short_venue if side == "buy" else p.long_venue) == venue.key),
-                       key=lambda p: p.id)
-        other = (pairs[0].long_venue if side == "buy" else pairs[0].short_venue) if pairs else ""
-        group = [p for p in pairs if (p.long_venue if side == "buy" else p.short_venue) == other]
-        own = self._venue(other)
-        if not group or own is None:
-            return "no pair leg there to close alone"
-        step = common_base_step(own.specs[symbol], venue.specs[symbol])
-        qty = floor_to_step(min(need, sum((p.qty for p in group), Decimal(0))), step)
-        price = self.risk.reference(venue.key, symbol, bid=side == "sell")
-        problem = leg_problem(qty, price, venue.specs[symbol])
-        if problem:
-            return f"its pair legs cannot be closed alone ({problem})"
-        done = self.risk.close_leg_alone(symbol, group, qty, venue.key, other,
-                                         f"loose leg {leg.qty:+f} on {leg.venue} is hedged there, netted")
-        return None if done else f"closing its pair legs alone ({qty} {side}) closed nothing"
 
     def _rank(self, key: str, room: Decimal) -> tuple[bool, Decimal]:
         """A venue that has not proved it trades since an order there was refused or timed out (or it was
@@ -460,23 +411,18 @@ class Rehedger:
         return None
 
     def _position_problem(self, key: str, symbol: str, side: str) -> str | None:
-        """Why the venue-symbol's position may not take the hedge: in doubt, an order in doubt (or an unwind
-        there proved absent that may still land), a loose leg, or a pair's leg on the other side (NETS)."""
+        """Why the venue-symbol's position may not take the hedge: in doubt, an order in doubt, a loose leg,
+        or a pair's leg on the other side."""
         if (key, symbol) in self._suspect():
             return "its position is in doubt (reconcile)"
         if self._in_doubt(key, symbol):
             return "an order there is in doubt"
-        now = self._now_ms()
-        for record in self.book.ledger.watch.values():
-            if ((record.venue, record.symbol) == (key, symbol) and record.tag.startswith(UNWIND_TAG)
-                    and now < record.sent_ms + LATE_LANDING_SETTLES * self.executor.settle_ms(key)):
-                return f"an unwind there proved absent may still land (our order {record.client_id})"
         if self.risk.has_loose_leg(key, symbol):
             return f"it holds a loose leg of {symbol}"
         opposite = any(p.symbol == symbol and (p.short_venue if side == "buy" else p.long_venue) == key
                        for p in self.book.ledger.pairs.values())
         if opposite:
-            return NETS
+            return "a pair's leg there is on the other side (they would net)"
         return None
 
     def _room(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal | str:

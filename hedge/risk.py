@@ -844,13 +844,6 @@ class Risk:
             return total
         return qty
 
-    def close_leg_alone(self, symbol: str, group: list[HedgePair], qty: Decimal, venue: str, other: str,
-                        why: str) -> str | None:
-        """Close `qty` of the group's legs on `venue` alone (tag unwind:<venue>), their legs on `other` kept
-        as loose legs (hedge/rehedge.py: a loose leg's hedge there would net with them). Booked, or settled
-        by recovery, as a stop's leg closed alone."""
-        return self._close_alone(symbol, group, qty, "unwind", venue, other, None, why)
-
     def _close_alone(
         self,
         symbol: str,
