@@ -713,11 +713,7 @@ class RedisCoordinator(Coordinator):
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return None, "redis unreachable"
-        if int(pair_id) == 0:
-            if "lease" in str(problem):
-                self.held.pop(unit, None)
-            return None, str(problem)
-        return int(pair_id), None
+        return self._pair_id_answer(unit, pair_id, problem)
 
     def reserve_pair_id(self, unit: Unit) -> tuple[int | None, str | None]:
         held = self.held.get(unit)
@@ -730,6 +726,10 @@ class RedisCoordinator(Coordinator):
         except RedisError as exc:
             self._lost(f"redis unreachable ({type(exc).__name__})")
             return None, "redis unreachable"
+        return self._pair_id_answer(unit, pair_id, problem)
+
+    def _pair_id_answer(self, unit: Unit, pair_id: Any, problem: Any) -> tuple[int | None, str | None]:
+        """A reservation script's answer: the id, or 0 and why (a lost lease is forgotten here)."""
         if int(pair_id) == 0:
             if "lease" in str(problem):
                 self.held.pop(unit, None)
