@@ -23,7 +23,7 @@ from hedge.market import bound_venue
 from hedge.orders import OrderStatus
 from hedge.outage import ACCOUNT
 from hedge.rehedge import REHEDGE_TAG
-from hedge.risk import OPENING_TAG, RECOVERY_TAG, UNHEDGED_CUT
+from hedge.risk import OPENING_TAG, RECOVERY_TAG
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ class LooseLegs(Protocol):
                       *, unit: Unit) -> None: ...
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None: ...
-    def trade_back_waits(self, venue_key: str) -> bool: ...
 
 
 class LateRisk(Protocol):
@@ -134,7 +133,6 @@ class Recovery:
         """
         if not self._settle_journal():
             return False
-        self._drop_unfilled_trade_backs()
         self.count_late_fills()
         explained, units = self._explained()
         positions = self._positions_for(explained)
@@ -147,12 +145,7 @@ class Recovery:
         tag = self._recovery_tag()
         opened = self._book_reductions()
         try:
-            for (venue_key_, symbol), amount in sorted(opened.items(), key=self._undo_order()):
-                if amount != 0 and self.risk.trade_back_waits(venue_key_):
-                    self.stop_openings(f"{tag}: {venue_key_} refuses or times out orders and the opening has "
-                                       "been unhedged for outage.max_unhedged_s: not traded back there until "
-                                       "it takes orders (hedged elsewhere meanwhile)", {(venue_key_, symbol)})
-                    return False
+            for (venue_key_, symbol), amount in sorted(opened.items()):
                 if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
                                                           units.get((venue_key_, symbol))):
                     return False  # another node trading there, or not all taken: again at a later turn
@@ -163,25 +156,6 @@ class Recovery:
         self.book.save()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
-
-    def _undo_order(self) -> Callable[[tuple[tuple[str, str], Decimal]], tuple[bool, str, str]]:
-        """Trade-backs in this order: a venue on which only a cut's hedge filled (Risk._hedge_settled, put
-        there because the opening's own venue could not cut its fill) last, so that it is undone only once the
-        fill it hedges has been traded back (the loop stops at a trade-back not taken)."""
-        opened = {r.venue for r in self.ledger.orders.values() if r.filled and r.tag.startswith(OPENING_TAG)}
-        hedged = {r.venue for r in self.ledger.orders.values() if r.filled and r.tag.startswith(UNHEDGED_CUT)}
-        return lambda item: (item[0][0] in hedged - opened, item[0][0], item[0][1])
-
-    def _drop_unfilled_trade_backs(self) -> None:
-        """Recovery's own trade-backs that settled filling nothing (refused) explain nothing: forgotten before
-        the next try (a proved-absent one goes on the watch list), so that a venue refusing for minutes does
-        not grow the journal by one record per try. A cut's are kept (Risk._blind_refused reads them)."""
-        dropped = [r for r in self.ledger.orders.values() if r.tag.startswith(RECOVERY_TAG)
-                   and not r.tag.startswith(UNHEDGED_CUT) and r.terminal and not r.filled]
-        for tag in sorted({r.tag for r in dropped}):
-            self.book.clear_orders(tag, [r.client_id for r in dropped if r.tag == tag])
-        if dropped:
-            self.book.save()
 
     def _recovery_tag(self) -> str:
         """recover: + the journal's executions' tags; an earlier attempt's own recover: tags are not joined

@@ -1449,23 +1449,24 @@ class Risk:
         (`_cut_unhedged`), journaled with the opening so that recovery nets it. Recovery trading back (its
         own orders journaled) has read the positions: left to it."""
         if any(r.tag.startswith(RECOVERY_TAG) and not r.tag.startswith(UNHEDGED_CUT)
-               and (r.filled or not r.terminal) for r in self.book.ledger.orders.values()):
-            return  # one its venue refused (settled, nothing filled) leaves the fill unhedged: bounded here
+               for r in self.book.ledger.orders.values()):
+            return
         net: dict[tuple[str, str], Decimal] = {}
         for record in records:
             key = (record.venue, record.symbol)
             net[key] = net.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
-        cuts, elsewhere = self._split_cuts(tag, net)
-        if not cuts and not elsewhere:
+        exposure: dict[str, Decimal] = {}
+        for (_venue, symbol), qty in net.items():
+            exposure[symbol] = exposure.get(symbol, Decimal(0)) + qty
+        cuts = self._settled_cuts(net, exposure)
+        if not cuts:
             self._unhedged_since.pop(tag, None)
             self.unhedged.pop(tag, None)
             return
         now = self.app.now_ms
         first = min((r.sent_ms for r in records if r.sent_ms), default=now)
         since = self._unhedged_since.setdefault(tag, first)
-        legs = ", ".join([f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(cuts.items())]
-                         + [f"{qty:+f} {symbol} (its venue cannot cut it)"
-                            for symbol, qty in sorted(elsewhere.items())])
+        legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(cuts.items()))
         self.unhedged[tag] = f"{legs} (settled, not booked yet) for {(now - since) // 1000} s"
         if now - since < self.app.cfg.outage.max_unhedged_s * 1000:
             return
@@ -1476,116 +1477,6 @@ class Risk:
             proved = net[(venue_key, symbol)]
             if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why, proved=proved):
                 return
-        for symbol, qty in sorted(elsewhere.items()):
-            held = {key[0] for key, moved in net.items() if key[1] == symbol and moved * qty > 0}
-            absent = {r.venue for r in records if r.symbol == symbol and DIRECTION[r.side] * qty < 0}
-            if not self._hedge_settled(tag, symbol, qty, held, absent, unit, why):
-                return
-
-    def _split_cuts(self, tag: str, net: dict[tuple[str, str], Decimal]
-                    ) -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]]:
-        """The cuts per venue-symbol (`_settled_cuts`), and per symbol what the venues holding it cannot
-        cut (they cannot trade, refuse, or cannot be read against an opposite ledger leg: `_cannot_cut`),
-        hedged elsewhere (`_hedge_settled`)."""
-        exposure: dict[str, Decimal] = {}
-        for (_venue, symbol), qty in net.items():
-            exposure[symbol] = exposure.get(symbol, Decimal(0)) + qty
-        cuts = self._settled_cuts(net, exposure)
-        elsewhere = {symbol: qty for symbol, qty in exposure.items()  # on venues that cannot trade
-                     if qty and not any(key[1] == symbol and held * qty > 0 and self._contradicted(tag, *key)
-                                        for key, held in net.items())}
-        for venue_key, symbol in list(cuts):
-            if self._cannot_cut(tag, venue_key, symbol, net[(venue_key, symbol)]):
-                elsewhere[symbol] = elsewhere.get(symbol, Decimal(0)) + cuts.pop((venue_key, symbol))
-        steps = {symbol: [v.specs[symbol].base_step for v in self.app.venues if symbol in v.specs]
-                 for symbol in elsewhere}  # less than every venue's step: nothing any venue could send
-        return cuts, {symbol: qty for symbol, qty in elsewhere.items()
-                      if any(floor_to_step(abs(qty), step) > 0 for step in steps[symbol])}
-
-    def trade_back_waits(self, venue_key: str) -> bool:
-        """Recovery sends no trade-back to a venue that refuses or times out orders (and has taken none) for
-        outage.max_unhedged_s: a trade-back there would be in doubt at every turn, and `_bound_settled` hedges
-        the fill elsewhere only while no trade-back may still land (issue #17). Until then it retries."""
-        since = self.health.unproven.get(venue_key)
-        return (self._refusing(venue_key) and since is not None
-                and self.app.now_ms - since >= self.app.cfg.outage.max_unhedged_s * 1000)
-
-    def _refusing(self, venue_key: str) -> bool:
-        health = self.health
-        return bool(health.refusals.get(venue_key)) or health.cooling.get(venue_key, 0) > self.app.now_ms
-
-    def _cannot_cut(self, tag: str, venue_key: str, symbol: str, proved: Decimal) -> bool:
-        """The venue holding a settled opening's unhedged fill cannot cut it (issue #17): it has refused or
-        timed out orders (a trade-back, a cut) for outage.max_unhedged_s (`trade_back_waits`), or its
-        positions cannot be read and the ledger holds a leg of the other sign there (a blind reduce-only cut
-        would not be a reduction: `_blind_current`). Not when it cannot be read and a blind cut there filled
-        nothing: it holds less than the journal proves, so what is unhedged is unknown until a read
-        (`_blind_refused`)."""
-        refusing = self.trade_back_waits(venue_key)
-        held = self.book.ledger.held_positions().get((venue_key, symbol), Decimal(0))
-        venue = self.venue_or_none(venue_key)
-        if venue is None or (not refusing and held * proved >= 0):
-            return False
-        if self.executor.position(venue, symbol) is not None:
-            return refusing  # readable: its own cut would be refused
-        return not self._contradicted(tag, venue_key, symbol)
-
-    def _contradicted(self, tag: str, venue_key: str, symbol: str) -> bool:
-        """A cut of the opening sent there filled nothing: the venue may hold less than the journal proves."""
-        return any(r.tag == UNHEDGED_CUT + tag and (r.venue, r.symbol) == (venue_key, symbol)
-                   and r.terminal and not r.filled for r in self.book.ledger.orders.values())
-
-    def _hedge_settled(self, tag: str, symbol: str, qty: Decimal, held: set[str], absent: set[str],
-                       unit: Unit | None, why: str) -> bool:
-        """Hedge `qty` (signed, the settled opening's unhedged fill that its own venue cannot cut) on another
-        venue that trades: the absent leg's venue first, else any other, under the margin check of an opening
-        (`open_problem`). Journaled under UNHEDGED_CUT + tag like a cut: the group then nets to nothing here,
-        nothing is sent again, and recovery trades the whole back (refusing venue first) once it can, so the
-        ledger and the venues agree when the journal settles. False: an order in doubt halted the book."""
-        side = "sell" if qty > 0 else "buy"
-        sign = 1 if qty > 0 else -1
-        problems: list[str] = []
-        for venue in sorted(self.app.venues, key=lambda v: (v.key not in absent, v.key)):
-            key = venue.key
-            if key in held or symbol not in venue.specs:
-                continue
-            health = self.health
-            if not health.can_trade(key) or health.is_out(key) or key in health.recovered \
-                    or self._refusing(key):
-                problems.append(f"{key}: cannot trade now")
-                continue
-            amount = floor_to_step(abs(qty), venue.specs[symbol].base_step)
-            price = self.reference(key, symbol, bid=side == "sell")
-            problem = ("less than a step" if amount <= 0 else None) or self.open_problem(
-                key, symbol, Side.SHORT if side == "sell" else Side.LONG, amount, price)
-            if problem:
-                problems.append(f"{key}: {problem}")
-                continue
-            if not self._mine(unit):
-                return True
-            with self._single_leg(unit, key, symbol) as free:
-                if not free or not self._coherent(key, symbol):
-                    return True
-                current = self.executor.position(venue, symbol)
-                if current is None:
-                    problems.append(f"{key}: positions unreadable")
-                    continue
-                try:
-                    fills = self.executor.move_position(venue, symbol, current, current - sign * amount,
-                                                        UNHEDGED_CUT + tag)
-                except LegOutcomeUnknown as exc:
-                    self.stop_openings(str(exc), {(key, symbol)})
-                    return False
-            self.book.save()  # journaled with the opening: recovery nets it
-            moved = sum((f.filled for f in fills), Decimal(0))
-            self.event(f"{tag}: {qty:+f} {symbol} unhedged and its own venue cannot cut it; {why}: hedged "
-                       f"{-sign * moved:+f} on {key}" + ("" if moved == amount else f" (of {amount})"),
-                       "critical")
-            self.measure_exposure()
-            return True
-        self._say(symbol, f"unhedgeable:{tag}", f"{tag}: {qty:+f} {symbol} unhedged, its own venue cannot "
-                  f"cut it and no other venue can hedge it ({'; '.join(problems) or 'none lists it'})")
-        return True
 
     def _settled_cuts(self, net: dict[tuple[str, str], Decimal], exposure: dict[str, Decimal]
                       ) -> dict[tuple[str, str], Decimal]:
