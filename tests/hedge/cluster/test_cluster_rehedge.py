@@ -35,6 +35,15 @@ def _loose_short_on_okx(world: World, a: Node, qty: Decimal) -> int:
     return pair_id
 
 
+def _tick_all(nodes: list[Node]) -> None:
+    """One turn of every live node; a node whose order hook raised Killed is dead from then on."""
+    for node in nodes:
+        try:
+            node.tick()
+        except Killed:
+            node.alive = False
+
+
 def _net(world: World) -> Decimal:
     return sum(world.positions().values(), D(0))
 
@@ -125,11 +134,7 @@ def test_the_rehedging_node_dies_right_after_sending_and_the_adopter_never_sends
     worst = D(0)
     landed_ms = loose_ms + 600_000
     while world.now() < loose_ms + 600_000:
-        for node in nodes:
-            try:
-                node.tick()
-            except Killed:
-                node.alive = False
+        _tick_all(nodes)
         if in_flight and world.now() >= in_flight[0][0]:
             _, create, symbol, side, args = in_flight.pop()
             assert create(symbol, side, *args)  # a's order reaches its venue
@@ -199,11 +204,7 @@ def test_a_dead_nodes_rehedge_settled_by_a_node_without_the_new_pairs_unit_is_ne
         watch(venue)
     worst = D(0)
     while world.now() < loose_ms + 600_000:
-        for node in nodes:
-            try:
-                node.tick()
-            except Killed:
-                node.alive = False
+        _tick_all(nodes)
         positions = world.positions()
         worst = max(worst, positions.get(("bybit", SYMBOL), D(0)) + positions.get(("binance", SYMBOL), D(0)))
         world.clock.sleep(LOOP_MS)
