@@ -1464,8 +1464,7 @@ class Risk:
             self.unhedged.pop(tag, None)
             return
         now = self.app.now_ms
-        first = min((r.sent_ms for r in records if r.sent_ms), default=now)
-        since = self._unhedged_since.setdefault(tag, first)
+        since = self._unhedged_from(tag, records, now)
         legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(cuts.items()))
         self.unhedged[tag] = f"{legs} (settled, not booked yet) for {(now - since) // 1000} s"
         if now - since < self.app.cfg.outage.max_unhedged_s * 1000:
@@ -1494,6 +1493,11 @@ class Risk:
                 exposure[symbol] = left - part
         return cuts
 
+    def _unhedged_from(self, tag: str, records: list[OrderRecord], now: int) -> int:
+        """When an execution's exposure began to count: its first order's send, kept from the first look."""
+        first = min((r.sent_ms for r in records if r.sent_ms), default=now)
+        return self._unhedged_since.setdefault(tag, first)
+
     def _bound_unhedged(self, tag: str, records: list[OrderRecord]) -> None:
         app = self.app
         unit = self.coordinator.unit_of_order(records[0].client_id)
@@ -1515,8 +1519,7 @@ class Risk:
             self.unhedged.pop(tag, None)
             return
         now = app.now_ms
-        first = min((r.sent_ms for r in records if r.sent_ms), default=now)
-        since = self._unhedged_since.setdefault(tag, first)
+        since = self._unhedged_from(tag, records, now)
         notional = sum((abs(qty) * (self._mark(*key) or Decimal(0)) for key, qty in held.items()), Decimal(0))
         limits = app.cfg.outage
         legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(held.items()))
