@@ -3,6 +3,11 @@
 Screening uses floats (cheap); booked money uses Decimal elsewhere. Tops are updated in place so
 a tick allocates nothing that grows.
 
+A top changes through one path, `Market.on_top` (a book event: a venue-symbol's best bid and ask as of a
+time), whatever read it: today each polled ticker; a venue's book stream, once read, each of its frames. A
+change marks its symbol in `changed`, which the spread rule takes as it scans (hedge/spread.py): the work
+of a turn follows what changed, not the number of symbols.
+
 A book's age is judged when it is used, against the runtime clock (`clock`), not against the time the
 turn began: a turn that waited (an order's settle window, a rate-limit wait, a slow venue) would otherwise
 value positions and price orders at books older than max_age_ms. A venue read more than max_age_ms before
@@ -118,6 +123,11 @@ class Market:
         self._clock = clock  # the runtime's ms clock (Unix/UnixNano); None: only the callers' now_ms
         self._read_ms: dict[str, int] = {v.key: 0 for v in venues}  # when each venue was last asked
         self._pair_of: dict[str, str] = {}  # ticker Symbol -> wanted pair, "" when not wanted
+        # the symbols whose top changed on some venue (bid, ask or time) since the spread rule last scanned
+        # them: it takes each symbol out as it scans it (hedge/spread.py), an unchanged symbol costs nothing
+        self.changed: set[str] = set(symbols)
+        # per venue, the untimed tops whose answer changed and whose others' mid is not measured yet
+        self._unmeasured: dict[str, set[str]] = {v.key: set() for v in venues}
 
     def refresh(self, now_ms: int) -> None:
         """Update every venue's tops. A ticker without a timestamp is stamped with now_ms."""
@@ -130,9 +140,16 @@ class Market:
     def _measure_from_now(self, venue: str, now_ms: int) -> None:
         """Untimed tops whose answer changed measure the others' move from the others' mids now: after every
         venue of the refresh was read, so a venue read later in the same refresh counts at its new price."""
-        for symbol, top in self.tops[venue].items():
+        unmeasured = self._unmeasured[venue]
+        if not unmeasured:
+            return
+        tops = self.tops[venue]
+        for symbol in list(unmeasured):
+            top = tops[symbol]
             if top.untimed and not top.others_ref:
                 top.others_ref = self._others_mid(venue, symbol, now_ms)
+            if top.others_ref or not top.untimed:
+                unmeasured.discard(symbol)  # measured (a top read timed again is measured when it changes)
 
     def _refresh_venue(self, venue: Venue, now_ms: int) -> None:
         self._read_ms[venue.key] = now_ms
@@ -171,8 +188,8 @@ class Market:
         self._measure_from_now(venue, now)
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
-        # Hot path (every tick, every listed instrument): no helper calls, symbol names cached.
-        tops = self.tops[venue.key]
+        # Hot path (every tick, every listed instrument): symbol names cached, an unwanted one costs a lookup.
+        key = venue.key
         pair_of = self._pair_of
         now_ms = self._now_ms
         for ticker in tickers:
@@ -183,25 +200,56 @@ class Market:
                 pair = pair_of[name] = pair if pair in self._wanted else ""
             if not pair:
                 continue
-            top = tops[pair]
             stamp = ticker["Time"]
             if stamp:
-                top.bid = float(ticker["Buy"])
-                top.ask = float(ticker["Sell"])
-                top.time_ms = int(stamp)
-                top.untimed = False
+                self.on_top(key, pair, float(ticker["Buy"]), float(ticker["Sell"]), int(stamp))
             else:
-                _apply(top, ticker, now_ms)
+                self._apply(key, pair, ticker, now_ms)
 
     def _refresh_each(self, venue: Venue) -> bool:
-        tops = self.tops[venue.key]
         ok = False
         for symbol in venue.specs:
             ticker = venue.exchange.GetTicker(swap_symbol(symbol))
             if ticker is not None:
-                _apply(tops[symbol], ticker, self._now_ms)
+                self._apply(venue.key, symbol, ticker, self._now_ms)
                 ok = True
         return ok
+
+    def on_top(self, venue: str, symbol: str, bid: float, ask: float, time_ms: int) -> None:
+        """A book event: the venue-symbol's best bid and ask as of the venue's own time_ms (ms). The one path
+        a top changes by, whatever read it: a polled ticker (`refresh`) or, once a venue's book stream is
+        read, each of its frames. A change marks the symbol for the spread rule's next scan (`changed`)."""
+        top = self.tops[venue][symbol]
+        if bid != top.bid or ask != top.ask or time_ms != top.time_ms:
+            top.bid = bid
+            top.ask = ask
+            top.time_ms = time_ms
+            self.changed.add(symbol)
+        top.untimed = False
+
+    def _apply(self, venue: str, symbol: str, ticker: Any, now_ms: int) -> None:
+        """Update a top from an FMZ ticker. An untimed answer is as of now_ms; one that changed is first seen
+        now, and the others' mids it is measured from are taken once every venue was read
+        (`_measure_from_now`)."""
+        stamp = int(ticker.get("Time") or 0)
+        bid, ask = float(ticker["Buy"]), float(ticker["Sell"])
+        if stamp:
+            self.on_top(venue, symbol, bid, ask, stamp)
+            return
+        top = self.tops[venue][symbol]
+        if bid != top.bid or ask != top.ask or now_ms != top.time_ms:
+            top.bid = bid
+            top.ask = ask
+            top.time_ms = now_ms
+            self.changed.add(symbol)
+        top.untimed = True
+        answer = (ticker["Buy"], ticker["Sell"], ticker.get("Last"), ticker.get("Volume"))
+        if answer != top.answer:
+            top.answer = answer
+            top.since_ms = now_ms
+            top.others_ref = 0.0
+        if not top.others_ref:
+            self._unmeasured[venue].add(symbol)
 
     def fresh_top(self, venue: str, symbol: str, now_ms: int) -> Top | None:
         """The venue's top of book, or None when it is empty, crossed or older than max_age_ms at the moment
@@ -281,25 +329,6 @@ class Market:
         asks = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Asks"]]
         bids = [(float(level["Price"]), float(level["Amount"]) * ct_val) for level in depth["Bids"]]
         return asks, bids
-
-
-def _apply(top: Top, ticker: Any, now_ms: int) -> None:
-    """Update top from an FMZ ticker. An untimed answer that changed is first seen now; the others' mids it
-    is measured from are taken once every venue was read (`Market._measure_from_now`)."""
-    top.bid = float(ticker["Buy"])
-    top.ask = float(ticker["Sell"])
-    stamp = int(ticker.get("Time") or 0)
-    if stamp:
-        top.time_ms = stamp
-        top.untimed = False
-        return
-    top.time_ms = now_ms
-    top.untimed = True
-    answer = (ticker["Buy"], ticker["Sell"], ticker.get("Last"), ticker.get("Volume"))
-    if answer != top.answer:
-        top.answer = answer
-        top.since_ms = now_ms
-        top.others_ref = 0.0
 
 
 def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpec] | None:

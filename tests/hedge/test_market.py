@@ -129,3 +129,36 @@ def test_an_untimed_book_that_moves_within_its_spread_noise_stays_fresh_and_a_lo
     okx.books["BTC_USDT"] = (50_001.0, 50_001.5)  # it changes: proven current again
     market.refresh(UNCHANGED_LIMIT_MS + 2000)
     assert market.fresh_mid("okx", "BTC_USDT", UNCHANGED_LIMIT_MS + 2000) == 50_001.25
+
+
+def test_only_a_changed_top_marks_its_symbol_for_the_next_scan(fake_exchange):
+    ex, market = _market(fake_exchange)
+    ex.time_ms = 1_000
+    market.refresh(1_000)
+    assert market.changed == set(SYMBOLS)
+    market.changed.clear()  # as the spread rule takes them
+    market.refresh(1_200)
+    assert market.changed == set()  # the same answers: nothing to look at again
+    ex.books["ETH_USDT"] = (3_000.1, 3_000.2)
+    market.refresh(1_400)
+    assert market.changed == {"ETH_USDT"}
+    market.changed.clear()
+    ex.time_ms = 1_500  # same prices, a newer stamp: a top that may turn fresh is a change too
+    market.refresh(1_600)
+    assert market.changed == set(SYMBOLS)
+
+
+def test_a_book_event_is_the_same_top_a_polled_ticker_gives(fake_exchange):
+    ex, polled = _market(fake_exchange)
+    ex.time_ms = 5_000
+    polled.refresh(5_000)
+    _, streamed = _market(fake_exchange)
+    streamed.changed.clear()
+    for symbol in SYMBOLS:
+        bid, ask = BOOKS[symbol]
+        streamed.on_top("okx", symbol, bid, ask, 5_000)
+    assert streamed.changed == set(SYMBOLS)
+    for symbol in SYMBOLS:
+        a, b = polled.fresh_top("okx", symbol, 6_000), streamed.fresh_top("okx", symbol, 6_000)
+        assert (a.bid, a.ask, a.time_ms, a.untimed) == (b.bid, b.ask, b.time_ms, b.untimed)
+    assert streamed.fresh_top("okx", "BTC_USDT", 8_001) is None  # as old as the event's own time
