@@ -83,6 +83,8 @@ class Spread:
         self._suspect = suspect
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg().symbols}
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
+        self._changed: set[str] = set()  # the market's symbols whose tops changed since their last scan
+        self._quiet: dict[str, _Quiet] = {}  # symbols whose last scan found nothing to try, and under what
 
     @property
     def cfg(self) -> HedgeConfig:
@@ -100,6 +102,8 @@ class Spread:
         """At start: each symbol's tops on the venues listing it (the market updates them in place)."""
         self._symbol_tops = {s: [(v.key, market.tops[v.key][s]) for v in venues if s in v.specs]
                              for s in self.cfg.symbols}
+        self._changed = market.changed
+        self._quiet.clear()
 
     # --- closing ---
     def reverted(self) -> list[ClosePairs]:
@@ -140,29 +144,55 @@ class Spread:
 
     # --- opening ---
     def scan(self, symbol: str) -> OpenPair | None:
-        """The opening the symbol's best opportunity allows now, if any (last_opportunity notes it)."""
-        oldest = self.now_ms - self.cfg.max_book_age_ms
+        """The opening the symbol's best opportunity allows now, if any (last_opportunity notes it).
+
+        A symbol whose last scan found nothing to try is not judged again while nothing that judgement read
+        changed (`_Quiet`): its tops (the market marks a changed one), the age of its fresh tops, the fees,
+        funding and config, and no venue kept out of new pairs (an outage, an order time-out's cool-down, a
+        maintenance notice: while any holds, every symbol is judged in full, as each is judged again after).
+        Past the threshold nothing is kept: the limits, balances and books an opening needs are read anew.
+        """
+        cfg = self.cfg
+        now_ms = self.now_ms
         health = self.health
         out = health.out_since
         cooling = health.cooling  # an order call timed out there recently (hedge/outage.py)
         maintenance = self._maintenance()
         blocked = maintenance.blocked if maintenance is not None else {}
+        every_venue = not (out or cooling or blocked)
+        funding = self._funding_rates(symbol)
+        changed = symbol in self._changed
+        if changed:
+            self._changed.discard(symbol)
+        elif every_venue and self._still_quiet(symbol, cfg, now_ms, funding):
+            return None
+        oldest = now_ms - cfg.max_book_age_ms
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
                 if top.time_ms >= oldest and 0.0 < top.bid <= top.ask and key not in blocked
                 and not (out and (health.is_out(key) or key in health.recovered))
                 and not (cooling and health.cooling_down(key))]
-        if len(tops) < 2:
-            self.last_opportunity[symbol] = None
-            return None
-        opp = best_opportunity(symbol, tops, self._taker, self._funding_rates(symbol))
+        opp = best_opportunity(symbol, tops, self._taker, funding) if len(tops) >= 2 else None
         self.last_opportunity[symbol] = opp
-        if opp is None or opp.edge_bps < float(self.cfg.open_threshold_bps):
+        if opp is None or opp.edge_bps < float(cfg.open_threshold_bps):
+            if every_venue:
+                self._quiet[symbol] = _Quiet(cfg, now_ms, tops, self._taker, funding)
+            else:
+                self._quiet.pop(symbol, None)
             return None
+        self._quiet.pop(symbol, None)
         if not self._may_open():  # a reconcile stop holds the gate too
             return None
         if self.trader.cooling(symbol):
             return None
         return self._try_open(opp)
+
+    def _still_quiet(self, symbol: str, cfg: HedgeConfig, now_ms: int, funding: dict[str, float] | None
+                     ) -> bool:
+        """The symbol's last scan found nothing to try and nothing it read has changed since (tops aside:
+        the caller knows whether they changed)."""
+        quiet = self._quiet.get(symbol)
+        return (quiet is not None and quiet.cfg is cfg and quiet.judged_ms <= now_ms <= quiet.until_ms
+                and quiet.taker == self._taker and quiet.funding == funding)
 
     def _try_open(self, opp: Opportunity) -> OpenPair | None:
         symbol = opp.symbol
@@ -280,3 +310,22 @@ class Spread:
         if effective > self.cfg.max_effective_leverage:
             return f"effective leverage would be {effective:.2f} > max_effective_leverage"
         return None
+
+
+class _Quiet:
+    """What a symbol's scan that found nothing to try read besides its tops: the config, when it judged, the
+    fees and funding. It stands until the first fresh top it paired turns stale (`until_ms`); a stale top
+    turns fresh only by changing, which the market marks."""
+
+    __slots__ = ("cfg", "judged_ms", "until_ms", "taker", "funding")
+
+    def __init__(self, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]], taker: dict[str, float],
+                 funding: dict[str, float] | None) -> None:
+        self.cfg = cfg
+        self.judged_ms = now_ms
+        self.until_ms = min((top.time_ms for _key, top in tops), default=_NEVER) + cfg.max_book_age_ms
+        self.taker = dict(taker)
+        self.funding = None if funding is None else dict(funding)
+
+
+_NEVER = 2**62  # no fresh top to turn stale
