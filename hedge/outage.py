@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hedge.ratelimit import Cost, RateBudget
+from hedge.ratelimit import Cost, RateBudget, charger
 
 MARKET, ORDERS, ACCOUNT = "market", "orders", "account"
 FUNCTIONS = (MARKET, ORDERS, ACCOUNT)
@@ -95,6 +95,7 @@ class VenueHealth:
         self._now_ms = now_ms
         self._event = event
         self.errors: dict[tuple[str, str], int] = {}
+        self.failing = 0  # keys of `errors` above 0: while none, a good answer has no count to reset
         self.stale_ticks: dict[str, int] = {}
         self.out_since: dict[tuple[str, str], int] = {}  # (venue, function) -> ms it went out
         self.last_error: dict[tuple[str, str], str] = {}
@@ -112,7 +113,10 @@ class VenueHealth:
         if ok:
             self.answered(key)
             return
-        self.errors[key] = self.errors.get(key, 0) + 1
+        failed = self.errors.get(key, 0)
+        if not failed:
+            self.failing += 1
+        self.errors[key] = failed + 1
         if refused:
             self.refused_in_row[venue] = self.refused_in_row.get(venue, 0) + 1
         self.last_error[key] = f"{method} {'timed out' if unknown else 'failed'}"
@@ -125,6 +129,8 @@ class VenueHealth:
 
     def answered(self, key: tuple[str, str]) -> None:
         """`record` of a good answer, for a caller that keeps its (venue, function) key: every call's path."""
+        if self.errors.get(key):
+            self.failing -= 1
         self.errors[key] = 0
         if self.refused_in_row and key[1] == ORDERS:
             self.refused_in_row.pop(key[0], None)
@@ -306,28 +312,21 @@ class MonitoredExchange:
         return call
 
     def _monitored(self, name: str, function: str) -> Callable[..., Any]:
-        """The wrapper of one venue call. Built once per name and kept: a call allocates nothing of its own
-        when the venue answers. The inner object's attribute is looked up at each call, as before (a test or
-        a runtime may replace it)."""
-        inner, venue, health, budget = self._inner, self._venue, self._health, self._budget
+        """The wrapper of one venue call. Built once per name and kept (one closure for lookups, one for order
+        placing, which may use an order reserved beforehand): a call that the venue answers allocates nothing
+        of its own and makes two Python calls besides the venue's, the budget's charge and the clock it
+        reads; the health is asked only when an answer has something to change (a count of failures to
+        reset, something out or refused). The inner object's attribute is looked up at each call, as before
+        (a test or a runtime may replace it)."""
+        inner, venue, health = self._inner, self._venue, self._health
         placing = name in PLACING
-        cost = Cost(1 if placing else 0, self._weights.get(name, 1))
+        charge = charger(self._budget, venue, Cost(1 if placing else 0, self._weights.get(name, 1)))
         key = (venue, function)
-        spend, answered = budget.spend, health.answered
+        # VenueHealth mutates these in place and never rebinds them: an answer changes nothing while no
+        # failure count is above 0 and nothing is out or refused anywhere (`VenueHealth.answered`)
+        out_since, refused_in_row, answered = health.out_since, health.refused_in_row, health.answered
 
-        def call(*args: Any) -> Any:
-            if placing and self.prepaid_orders > 0:  # reserved before the pair was sent
-                object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
-            else:
-                spend(venue, cost)
-            result = getattr(inner, name)(*args)
-            # None: the runtime says nothing; True: the outcome is unknown; False: the venue answered
-            flag = getattr(inner, "last_outcome_unknown", None)
-            if result is not None and not flag:
-                answered(key)
-                if placing:
-                    health.order_accepted(venue)
-                return result
+        def failed(result: Any, flag: Any) -> Any:
             unknown = bool(flag)
             refused = placing and flag is False
             health.record(venue, function, False, name, unknown, refused)
@@ -338,7 +337,31 @@ class MonitoredExchange:
                 health.order_timed_out(venue, name)
             return result
 
-        return call
+        def call(*args: Any) -> Any:
+            charge()
+            result = getattr(inner, name)(*args)
+            # None: the runtime says nothing; True: the outcome is unknown; False: the venue answered
+            flag = getattr(inner, "last_outcome_unknown", None)
+            if result is None or flag:
+                return failed(result, flag)
+            if health.failing or out_since or refused_in_row:
+                answered(key)
+            return result
+
+        def place(*args: Any) -> Any:
+            if self.prepaid_orders > 0:  # reserved before the pair was sent
+                object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
+            else:
+                charge()
+            result = getattr(inner, name)(*args)
+            flag = getattr(inner, "last_outcome_unknown", None)
+            if result is None or flag:
+                return failed(result, flag)
+            answered(key)
+            health.order_accepted(venue)
+            return result
+
+        return place if placing else call
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "prepaid_orders":

@@ -283,3 +283,44 @@ def test_refusals_in_a_row_never_make_a_refusing_venue_unable_to_take_closes_but
     inner.last_outcome_unknown = False
     okx.GetOrders()  # it answers again
     assert health.can_trade("okx")
+
+
+def test_a_good_answer_resets_its_own_failure_count_while_another_function_or_venue_keeps_counting():
+    """A call answered skips the health's bookkeeping while nothing failed, is out or was refused (the lean
+    path, issue #21): failures of one (venue, function) must still be reset by that one's answer alone."""
+    from hedge.outage import ACCOUNT, MARKET, MonitoredExchange, VenueHealth
+
+    class Flaky:
+        tickers: list | None = [{"Symbol": "BTC_USDT.swap"}]
+        account: dict | None = None
+
+        def GetTickers(self):
+            return self.tickers
+
+        def GetAccount(self):
+            return self.account
+
+    health = VenueHealth(3, lambda: 0, lambda *_a, **_k: None)
+    okx_inner, bybit_inner = Flaky(), Flaky()
+    okx = MonitoredExchange(okx_inner, "okx", health, _FreeBudget())
+    bybit = MonitoredExchange(bybit_inner, "bybit", health, _FreeBudget())
+    for _ in range(2):
+        okx.GetAccount()  # okx account: 2 failures
+        bybit_inner.tickers = None
+        bybit.GetTickers()  # bybit market: 2 failures
+        okx.GetTickers()  # answers: okx market had nothing to reset
+    bybit_inner.tickers = [{"Symbol": "BTC_USDT.swap"}]
+    bybit.GetTickers()  # bybit market reset, okx account still at 2
+    okx.GetAccount()
+    assert health.is_out("okx", ACCOUNT) and not health.is_out("bybit", MARKET)
+    okx_inner.account = {"Balance": 1}
+    okx.GetAccount()  # back, and its count reset: two more failures do not take it out again
+    okx_inner.account = None
+    okx.GetAccount()
+    okx.GetAccount()
+    bybit_inner.tickers = None
+    bybit.GetTickers()
+    bybit.GetTickers()
+    assert not health.is_out("okx", ACCOUNT) and not health.is_out("bybit", MARKET)
+    bybit.GetTickers()
+    assert health.is_out("bybit", MARKET) and not health.is_out("okx")

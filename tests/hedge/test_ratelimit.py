@@ -156,3 +156,47 @@ def test_venues_without_an_adapter_view_use_the_inner_budget_alone():
     budget.watch("okx", None)
     assert budget.reserve("okx", ORDER) == 0
     assert budget.levels("okx")[0] == 0  # the inner buckets' own figures pass through
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 700), st.sampled_from(["spend", "weigh", "reserve"])), min_size=1,
+                max_size=120))
+def test_a_charger_leaves_every_level_bit_for_bit_where_spend_leaves_it(steps):
+    """`TokenBuckets.charger` (every venue call's charge, hedge/outage.py) is `spend` bound to one venue and
+    cost: the same refills and subtractions whatever the timing, with reservations in between."""
+    by_spend, clock_a = _buckets(orders=7, window_s=3, weight=1200)
+    by_charge, clock_b = _buckets(orders=7, window_s=3, weight=1200)
+    charge_order, charge_weight = by_charge.charger("okx", Cost(1, 5)), by_charge.charger("okx", Cost(0, 1))
+    for gap, what in steps:
+        clock_a.ms += gap
+        clock_b.ms += gap
+        if what == "reserve":
+            assert by_spend.reserve("okx", ORDER) == by_charge.reserve("okx", ORDER)
+        elif what == "spend":
+            by_spend.spend("okx", Cost(1, 5))
+            charge_order()
+        else:
+            by_spend.spend("okx", Cost(0, 1))
+            charge_weight()
+        assert by_spend.levels("okx") == by_charge.levels("okx")
+
+
+def test_an_adapter_aware_budget_charges_its_inner_budget_and_a_budget_without_a_charger_its_spend():
+    from hedge.ratelimit import AdapterAwareBudget, charger
+
+    buckets, _clock = _buckets(weight=100)
+    charger(AdapterAwareBudget(buckets, RateConfig()), "okx", Cost(0, 5))()
+    assert buckets.levels("okx") == (4.0, 95.0)
+
+    class Spent:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, Cost]] = []
+
+        def spend(self, venue: str, cost: Cost) -> None:
+            self.calls.append((venue, cost))
+
+    plain = Spent()
+    charge = charger(AdapterAwareBudget(plain, RateConfig()), "bybit", Cost(0, 2))  # type: ignore[arg-type]
+    charge()
+    charge()
+    assert plain.calls == [("bybit", Cost(0, 2))] * 2
