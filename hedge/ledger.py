@@ -344,21 +344,16 @@ class Ledger:
 
     # --- persistence ---
     def to_json(self) -> str:
+        """The whole ledger as one JSON document: exactly `json.dumps(<the document>, sort_keys=True)`, built
+        from each record's kept text (hedge.ledger._JsonMemo) and the few figures around them."""
         of = self._memo.start()
-        return json.dumps({
-            "pairs": [of(p) for p in self.pairs.values()],
-            "next_id": self.next_id,
-            "realized_pnl": str(self.realized_pnl),
-            "spread_captured": str(self.spread_captured),
-            "fees_paid": str(self.fees_paid),
-            "volume": str(self.volume),
-            "closed_pairs": self.closed_pairs,
-            "funding_total": str(self.funding_total),
-            "orders": [of(r) for r in self.orders.values()],
-            "order_seq": self.order_seq,
-            "loose": [of(leg) for leg in self.loose.values()],
-            "watch": [of(r) for r in self.watch.values()],
-        }, sort_keys=True)
+        loose = ", ".join([of(leg) for leg in self.loose.values()])
+        orders = ", ".join([of(r) for r in self.orders.values()])
+        pairs = ", ".join([of(p) for p in self.pairs.values()])
+        watch = ", ".join([of(r) for r in self.watch.values()])
+        return _DOCUMENT % (self.closed_pairs, self.fees_paid, self.funding_total, loose, self.next_id,
+                            self.order_seq, orders, pairs, self.realized_pnl, self.spread_captured,
+                            self.volume, watch)
 
     @classmethod
     def from_json(cls, text: str) -> Ledger:
@@ -394,25 +389,34 @@ class Ledger:
                 for venue, symbol, qty, price, pair_id in json.loads(text)]
 
 
+# The saved document, its keys in sorted order and json.dumps' separators (the text it gave, byte for
+# byte): counts as integers, money as the Decimal's str (digits, ".", "-", "E": nothing JSON escapes),
+# records as their kept JSON text
+_DOCUMENT = ('{"closed_pairs": %d, "fees_paid": "%s", "funding_total": "%s", "loose": [%s], "next_id": %d, '
+             '"order_seq": %d, "orders": [%s], "pairs": [%s], "realized_pnl": "%s", "spread_captured": "%s", '
+             '"volume": "%s", "watch": [%s]}')
+
+
 class _JsonMemo:
-    """`to_json()` of frozen records, kept from one save to the next for the records still there (by
-    identity: a changed record is a new object). Holding the record keeps its id from being reused."""
+    """The JSON text of frozen records (`json.dumps(record.to_json(), sort_keys=True)`), kept from one save to
+    the next for the records still there (by identity: a changed record is a new object). Holding the record
+    keeps its id from being reused."""
 
     __slots__ = ("_kept", "_next")
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._next: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._kept: dict[int, tuple[Any, str]] = {}
+        self._next: dict[int, tuple[Any, str]] = {}
 
-    def start(self) -> Callable[[Any], dict[str, Any]]:
-        """Begin one serialisation: returns the function giving a record's JSON; what it was not asked for
-        this time is dropped."""
+    def start(self) -> Callable[[Any], str]:
+        """Begin one serialisation: returns the function giving a record's JSON text; what it was not asked
+        for this time is dropped."""
         self._kept, self._next = self._next, {}
         return self._of
 
-    def _of(self, record: Any) -> dict[str, Any]:
+    def _of(self, record: Any) -> str:
         found = self._kept.get(id(record))
         if found is None or found[0] is not record:
-            found = (record, record.to_json())
+            found = (record, json.dumps(record.to_json(), sort_keys=True))
         self._next[id(record)] = found
         return found[1]

@@ -182,3 +182,21 @@ def test_each_save_writes_the_whole_ledger_as_before_though_unchanged_records_ar
         assert Ledger.load(fake_store) == ledger
     assert list(ledger.watch) == ["c2"] and list(ledger.pairs) == [1] and not ledger.loose
     assert ledger.closed_pairs == 1
+
+
+def test_the_saved_document_is_json_dumps_byte_for_byte_whatever_the_figures_look_like(fake_store):
+    """The document is assembled from the records' kept text and the figures around them (issue #21, lean hot
+    path): exponents, negative zero and long fractions in the money figures, large counters and a lead
+    venue still give exactly what json.dumps gave, and load back equal."""
+    ledger = Ledger()
+    _open(ledger, qty=D("1E-3"), fees=D("-0E-8"))
+    ledger.lead_pairs([1], "okx")
+    ledger.book_result(D("-1.234567890123456789E+5"), D("1E+1"))
+    ledger.volume = D("0.000000001")
+    ledger.funding_total = D("-0")
+    ledger.spread_captured = D("12345678901234567890.5")
+    ledger.closed_pairs, ledger.order_seq, ledger.next_id = 10**12, 7, 123456789
+    for _ in range(2):  # the second save takes the records' text from the first
+        ledger.save(fake_store)
+        assert fake_store("hedge_ledger_v1") == _saved_by_asdict(ledger)
+        assert Ledger.load(fake_store) == ledger
