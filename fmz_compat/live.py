@@ -965,37 +965,42 @@ class LiveExchange(FmzExchangeObject):
         after a lost answer once it is no longer open (an IOC order never is), and the venue's own
         liquidation orders. Each venue's list of every finished status: Binance GET /fapi/v1/allOrders,
         OKX GET /api/v5/trade/orders-history (no state: filled and canceled), Bybit GET /v5/order/history
-        (no orderStatus), CoinEx GET /v2/futures/finished-order (100 rows), BitMEX GET /order newest first."""
+        (no orderStatus), CoinEx GET /v2/futures/finished-order (100 rows), BitMEX GET /order newest first.
+        One page (_HISTORY_PAGE): without since the newest rows, with since the oldest from then on as far as
+        the venue answers them so (Binance and BitMEX list forward from a start time; OKX and Bybit answer
+        their newest page within the window, CoinEx takes no time: a page may then start after since)."""
         def run() -> list[Struct]:
             rest = list(args)
             symbol = rest.pop(0) if rest and isinstance(rest[0], str) else ""
             since = int(rest.pop(0) or 0) if rest else 0
             limit = int(rest.pop(0) or 0) if rest else 0
             unified = self._symbol(symbol)[1]
-            orders = [o for o in self._finished_orders(unified, since or None, limit or None)
+            default, most = _HISTORY_PAGE.get(self._venue, (100, 100))
+            page = min(limit, most) if limit > 0 else default
+            orders = [o for o in self._finished_orders(unified, since or None, page)
                       if o.get("status") != "open" and (o.get("timestamp") or 0) >= since]
             done = sorted((self._order_struct(o) for o in orders), key=lambda o: o.Time or 0)
-            return done[-limit:] if limit else done
+            return done[:page] if since else done[-page:]
         return self._run("GetHistoryOrders", run)
 
-    def _finished_orders(self, unified: str, since: int | None, limit: int | None) -> list[dict[str, Any]]:
+    def _finished_orders(self, unified: str, since: int | None, page: int) -> list[dict[str, Any]]:
         client, market = self._client, self._markets()[unified]
         if self._venue == "binance":
-            return client.fetch_orders(unified, since, min(limit or 500, 1000))
+            return client.fetch_orders(unified, since, page)
         if self._venue == "okx":  # ccxt's fetch_closed_orders asks state=filled and drops partly filled IOCs
-            query = {"instType": "SWAP", "instId": market["id"], "limit": str(min(limit or 100, 100))}
+            query = {"instType": "SWAP", "instId": market["id"], "limit": str(page)}
             if since:
                 query["begin"] = str(since)
             return client.parse_orders(client.privateGetTradeOrdersHistory(query).get("data") or [], market)
         if self._venue == "bybit":
-            return client.fetch_canceled_and_closed_orders(unified, since, min(limit or 50, 50))
+            return client.fetch_canceled_and_closed_orders(unified, since, page)
         if self._venue == "coinex":
             answer = client.v2PrivateGetFuturesFinishedOrder({
-                "market": market["id"], "market_type": "FUTURES", "limit": min(limit or 100, 100)})
+                "market": market["id"], "market_type": "FUTURES", "limit": page})
             return [_coinex_finished(client, row, market) for row in answer.get("data") or []
                     if isinstance(row, dict)]
-        if self._venue == "bitmex":  # BitMEX lists oldest first unless reverse
-            return client.fetch_orders(unified, since, min(limit or 100, 500), {"reverse": True})
+        if self._venue == "bitmex":  # BitMEX lists oldest first unless reverse: the newest without a start
+            return client.fetch_orders(unified, since, page, {"reverse": not since})
         raise CallFailed(f"no order history on {self._name}")
 
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
@@ -1209,6 +1214,10 @@ _TIMEFRAMES = {60: "1m", 180: "3m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1
 _MODE_ALREADY_SET = ("-4046", "No need to change margin type")
 # BitMEX spells time in force out (ccxt 4.5.83 passes ours through unmapped, and BitMEX refuses "IOC")
 _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
+# finished orders a GetHistoryOrders call asks for, per venue: (rows without a limit, the most a limit asks);
+# the simulator lists the same pages (fmz_compat/sim/exchange.py HISTORY_PAGE, which cites each venue's docs)
+_HISTORY_PAGE = {"binance": (500, 1000), "okx": (100, 100), "bybit": (50, 50), "coinex": (100, 100),
+                 "bitmex": (100, 500)}
 # a full page of open orders where the venue's default page is short (CoinEx pending-order 10 of at most
 # 100, Bybit realtime 20 of at most 50); the others answer every open order of a symbol by default
 _OPEN_ORDERS_PAGE = {"coinex": 100, "bybit": 50}

@@ -33,7 +33,7 @@ unsettled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -42,6 +42,7 @@ from typing import Any, Literal
 from hedge.decimals import to_decimal
 from hedge.liquidations import is_liquidation
 from hedge.market import Venue, fmz_pair, swap_symbol
+from hedge.order_history import finished_since
 from hedge.orders import (
     OPEN_OUTCOME,
     OrderEvent,
@@ -458,7 +459,7 @@ class Executor:
                 return match
             # the venue has no order with this id: the lists may still hold it without our id (a docker that
             # dropped the option), matched by shape below
-        listed = self._listed(venue, symbol)
+        listed = self._listed(venue, symbol, self._lists_from(venue.key, [record]))
         if listed is None:
             return None
         for order in listed:
@@ -482,15 +483,23 @@ class Executor:
         return candidates[0] if candidates else False
 
     @staticmethod
-    def _listed(venue: Venue, symbol: str) -> list[dict[str, Any]] | None:
-        """The venue's open and finished orders in symbol (FMZ form); None when a query failed."""
-        exchange = venue.exchange
-        open_orders = exchange.GetOrders(symbol)
-        history_reader = getattr(exchange, "GetHistoryOrders", None)
-        history = history_reader(symbol) if history_reader is not None else []
+    def _listed(venue: Venue, symbol: str, since_ms: int) -> list[dict[str, Any]] | None:
+        """The venue's open orders in symbol and its finished ones created from since_ms on, every page
+        (FMZ form; hedge/order_history.py); None when a query failed."""
+        open_orders = venue.exchange.GetOrders(symbol)
+        history = finished_since(venue.exchange, symbol, since_ms)
         if open_orders is None or history is None:
             return None
         return [*open_orders, *history]
+
+    def _lists_from(self, venue_key: str, records: Iterable[OrderRecord]) -> int:
+        """Where a lookup of records reads the finished orders from: a settle window before the earliest
+        send (an order is created after its send; _unclaimed_candidates looks that far back); 0, the
+        newest page only, when one has no send time."""
+        sent = [record.sent_ms for record in records]
+        if not sent or not all(sent):
+            return 0
+        return max(1, min(sent) - self._settle_ms(venue_key))
 
     def late_fills(self, venue: Venue, symbol: str, records: Mapping[str, OrderRecord]
                    ) -> dict[str, tuple[Decimal, Decimal]]:
@@ -500,7 +509,7 @@ class Executor:
         `_unclaimed_match` does, but over LATE_LANDING_SETTLES settle windows after the send: it landed
         after the lookups that proved it absent. One the lists do not show is asked of the venue by its
         client id where the exchange object can (`GetOrderByClientId`): a list holds only its newest rows."""
-        listed = self._listed(venue, swap_symbol(symbol)) or []
+        listed = self._listed(venue, swap_symbol(symbol), self._lists_from(venue.key, records.values())) or []
         ct_val = venue.specs[symbol].ct_val
         out: dict[str, tuple[Decimal, Decimal]] = {}
         for order in listed:

@@ -54,6 +54,7 @@ from hedge.execution import (
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, bound_venue, fmz_pair, swap_symbol
+from hedge.order_history import finished_since
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
 from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
@@ -1193,12 +1194,17 @@ class Risk:
 
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None:
-        """The price venue_key reports for the liquidation (or ADL) orders that closed our leg there."""
+        """The price venue_key reports for the liquidation (or ADL) orders that closed our leg there, read
+        from the oldest pair's open there on (every page: a busy spell pushes them off the newest)."""
         venue = self.venue_or_none(venue_key)
-        reader = getattr(venue.exchange, "GetHistoryOrders", None) if venue is not None else None
-        if venue is None or reader is None or symbol not in venue.specs:
+        if venue is None or symbol not in venue.specs:
             return None
-        orders = reader(swap_symbol(symbol))
+        ledger = self.book.ledger
+        opened = [p.opened_ms for p in ledger.pairs.values()
+                  if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)]
+        opened += [leg.since_ms for leg in ledger.loose.values()
+                   if (leg.venue, leg.symbol) == (venue_key, symbol) and leg.since_ms]
+        orders = finished_since(venue.exchange, swap_symbol(symbol), min(opened, default=0))
         return reported_price(venue_key, orders, long_leg, base, venue.specs[symbol].ct_val)
 
     def recover(self, venue_key: str) -> bool:

@@ -70,6 +70,21 @@ _RATE_LIMITED = {  # HTTP 429 and each venue's own body (FMZ logs both and retur
     "bitmex": '429 Too Many Requests: {"error":{"message":"Rate limit exceeded, retry in 1 seconds.",'
               '"name":"RateLimitError"}}',
 }
+# Finished orders one GetHistoryOrders call answers, per venue: (rows without a limit, the most a limit asks).
+# Without a start time each venue lists only its newest rows, so a busy account pushes older orders off the
+# page; fmz_compat/live.py asks the venues for the same pages (tests/fmz_compat/sim/test_history_pages.py).
+# Binance GET /fapi/v1/allOrders: "limit Default 500; max 1000", "Otherwise most recent orders are returned"
+# (developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/All-Orders).
+# OKX GET /api/v5/trade/orders-history: 100 a request, at most and by default, as live.py and ccxt 4.5.83 ask
+# it (OKX's own page is not in the stored docs; rdrr.io/cran/okxr: "covers about 7 days").
+# Bybit GET /v5/order/history: "Limit for data size per page. [1, 50]. Default: 20"
+# (bybit-exchange.github.io/docs/v5/order/order-list); live asks 50.
+# CoinEx GET /v2/futures/finished-order: "limit ... Default is 10"
+# (docs.coinex.com/api/v2/futures/order/http/list-finished-order); live asks 100.
+# BitMEX GET /order: live asks 100 (at most 500).
+HISTORY_PAGE: dict[str, tuple[int, int]] = {
+    "binance": (500, 1000), "okx": (100, 100), "bybit": (50, 50), "coinex": (100, 100), "bitmex": (100, 500),
+}
 _HOSTS = {"binance": "https://fapi.binance.com", "bybit": "https://api.bybit.com",
           "okx": "https://www.okx.com", "coinex": "https://api.coinex.com",
           "bitmex": "https://www.bitmex.com"}
@@ -702,16 +717,20 @@ class Exchange(FmzExchangeObject):
         return self._run("GetOrders", run)
 
     def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:
+        """FMZ GetHistoryOrders([symbol,] [since ms,] [limit]): one page of finished orders, oldest first, as
+        the venues answer: without since the newest rows, with since the rows created from then on; at most
+        the venue's page (HISTORY_PAGE: `limit` when smaller than its most, else its default)."""
         def run() -> list[Struct]:
             rest = list(args)
             symbol = rest.pop(0) if rest and isinstance(rest[0], str) else ""
-            since = int(rest.pop(0)) if rest else 0
-            limit = int(rest.pop(0)) if rest else 0
+            since = int(rest.pop(0) or 0) if rest else 0
+            limit = int(rest.pop(0) or 0) if rest else 0
+            default, most = HISTORY_PAGE[self._venue]
+            page = min(limit, most) if limit > 0 else default
             pairs = self._pairs_for(symbol)
             done = [o for o in self._acc.orders.values() if o.status != ORDER_STATE_PENDING
                     and (pairs is None or o.pair in pairs) and o.time_ms >= since]
-            if limit:
-                done = done[-limit:]
+            done = done[:page] if since > 0 else done[-page:]
             return [self._order_struct(o) for o in done]
         return self._run("GetHistoryOrders", run)
 
