@@ -61,6 +61,7 @@ class FakeExchange:
         self.lost_ack: list[bool] = []
         self.fill_ratio: list[float] = []
         self.positions_down = False
+        self.history_page = 0  # GetHistoryOrders rows a page, as the venues list them (0: every order)
         self.crash_on_send: list[bool] = []  # True: CreateOrder raises KillSwitch before reaching the venue
         self.order_log: list[str] = []
         self.depth_size = 1_000.0  # contracts per level
@@ -186,9 +187,19 @@ class FakeExchange:
         self._land_due()
         return []
 
-    def GetHistoryOrders(self, symbol: str = "") -> list[dict[str, Any]] | None:
+    def GetHistoryOrders(self, symbol: str = "", since: int = 0, limit: int = 0
+                         ) -> list[dict[str, Any]] | None:
+        """FMZ's signature, oldest first: without since the newest page (history_page rows; every order
+        when 0), with since the rows from then on, at most a page (or limit)."""
         self._land_due()
-        return None if self.positions_down else list(self.orders.values())
+        if self.positions_down:
+            return None
+        page = min(limit or self.history_page, self.history_page or limit)
+        if since:
+            later = [o for o in self.orders.values() if (o.get("Time") or 0) >= since]
+            return later[:page] if page else later
+        orders = list(self.orders.values())
+        return orders[-page:] if page else orders
 
     def Log(self, log_type: int, price: float, amount: float, *args: Any) -> None:
         self.order_log.append(" ".join(str(a) for a in args))

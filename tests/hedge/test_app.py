@@ -730,7 +730,7 @@ def test_a_vanished_leg_is_booked_at_the_liquidation_price_the_venue_reports(fak
     computed. Old code booked it at the last computed liquidation price or the mark (51 000.25)."""
     binance, okx, runtime, app, pair = _vanished_short(fake_exchange, fake_runtime)
     okx.orders["BTC_USDT,99"] = {"Id": "BTC_USDT,99", "Status": 1, "Type": 0, "Amount": 1.9,
-                                 "DealAmount": 1.9, "AvgPrice": 52_345.5,
+                                 "DealAmount": 1.9, "AvgPrice": 52_345.5, "Time": okx.time_ms,
                                  "Info": {"category": "full_liquidation", "clOrdId": ""}}
     app.risk.recover("okx")
     assert app.ledger.pairs == {} and binance.base_position() == 0
@@ -739,6 +739,29 @@ def test_a_vanished_leg_is_booked_at_the_liquidation_price_the_venue_reports(fak
     fees = pair.fees + pair.qty * D("51000") * 2 / 10_000
     assert app.risk.unplanned_pnl == short_leg + long_leg - fees
     assert any("52345.50 as the venue reports" in line for line in runtime.logs)
+
+
+def test_a_liquidation_past_the_venues_newest_page_is_still_booked_at_the_price_it_reports(fake_exchange,
+                                                                                           fake_runtime):
+    """Issue #17: okx lists its newest 100 finished orders when asked without a start time (orders-history),
+    and 120 other orders finished on the account after its liquidation of our short. Old code read that page
+    only: no liquidation order there, the leg booked at an UNKNOWN price (its entry). Now the history is read
+    from the pair's open on, page by page: booked at the 52 345.50 okx reports."""
+    binance, okx, runtime, app, pair = _vanished_short(fake_exchange, fake_runtime)
+    okx.history_page = 100
+    okx.orders["BTC_USDT,99"] = {"Id": "BTC_USDT,99", "Status": 1, "Type": 0, "Amount": 1.9,
+                                 "DealAmount": 1.9, "AvgPrice": 52_345.5, "Time": okx.time_ms,
+                                 "Info": {"category": "full_liquidation", "clOrdId": ""}}
+    for n in range(120):  # someone else's orders, canceled unfilled, one every 100 ms
+        okx.orders[f"BTC_USDT,{100 + n}"] = {"Id": f"BTC_USDT,{100 + n}", "Status": 2, "Type": 0,
+                                            "Amount": 0.1, "DealAmount": 0.0, "AvgPrice": 0.0,
+                                            "Time": okx.time_ms + 100 * (n + 1), "Info": {"clOrdId": ""}}
+    okx.time_ms += 12_100
+    assert all(o["Id"] != "BTC_USDT,99" for o in okx.GetHistoryOrders("BTC_USDT.swap"))
+    app.risk.recover("okx")
+    assert app.ledger.pairs == {} and binance.base_position() == 0
+    assert any("52345.50 as the venue reports" in line for line in runtime.logs)
+    assert not any("UNKNOWN" in line for line in runtime.logs)
 
 
 def test_a_vanished_leg_the_venue_reports_nothing_about_is_booked_at_an_unknown_price(fake_exchange,

@@ -285,9 +285,9 @@ def test_a_timed_out_order_is_absent_only_after_lookups_spread_over_the_settle_w
     looked_at = []
     history = okx.GetHistoryOrders
 
-    def history_seen(symbol=""):
+    def history_seen(symbol="", since=0, limit=0):
         looked_at.append(okx.time_ms)
-        return history(symbol)
+        return history(symbol, since, limit)
 
     okx.GetHistoryOrders = history_seen
     fill = executor.execute_pair(SYMBOL, legs, "open#1")
@@ -343,7 +343,7 @@ class _HistoryOnly:
     def GetOrders(self, symbol=""):
         return []
 
-    def GetHistoryOrders(self, symbol=""):
+    def GetHistoryOrders(self, symbol="", since=0, limit=0):
         return [{"Id": f"X,{n}", "Status": 1, "DealAmount": 1.0, "AvgPrice": 1.0, "Info": raw}
                 for n, raw in enumerate(self.raw_orders)]
 
