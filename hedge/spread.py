@@ -175,7 +175,7 @@ class Spread:
         self.last_opportunity[symbol] = opp
         if opp is None or opp.edge_bps < float(cfg.open_threshold_bps):
             if every_venue:
-                self._quiet[symbol] = _Quiet(cfg, now_ms, tops, self._taker, funding)
+                self._keep_quiet(symbol, cfg, now_ms, tops, funding)
             else:
                 self._quiet.pop(symbol, None)
             return None
@@ -185,6 +185,14 @@ class Spread:
         if self.trader.cooling(symbol):
             return None
         return self._try_open(opp)
+
+    def _keep_quiet(self, symbol: str, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]],
+                    funding: dict[str, float] | None) -> None:
+        quiet = self._quiet.get(symbol)
+        if quiet is None:
+            self._quiet[symbol] = _Quiet(cfg, now_ms, tops, self._taker, funding)
+        else:
+            quiet.judged(cfg, now_ms, tops, self._taker, funding)
 
     def _still_quiet(self, symbol: str, cfg: HedgeConfig, now_ms: int, funding: dict[str, float] | None
                      ) -> bool:
@@ -321,11 +329,21 @@ class _Quiet:
 
     def __init__(self, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]], taker: dict[str, float],
                  funding: dict[str, float] | None) -> None:
+        self.taker: dict[str, float] = {}
+        self.funding: dict[str, float] | None = None
+        self.judged(cfg, now_ms, tops, taker, funding)
+
+    def judged(self, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]], taker: dict[str, float],
+               funding: dict[str, float] | None) -> None:
+        """Judged again (quiet again): what it read now (a copy of the fees and funding only when they
+        differ from the last one's: they change a few times a day, the tops every turn)."""
         self.cfg = cfg
         self.judged_ms = now_ms
         self.until_ms = min((top.time_ms for _key, top in tops), default=_NEVER) + cfg.max_book_age_ms
-        self.taker = dict(taker)
-        self.funding = None if funding is None else dict(funding)
+        if self.taker != taker:
+            self.taker = dict(taker)
+        if self.funding != funding:
+            self.funding = None if funding is None else dict(funding)
 
 
 _NEVER = 2**62  # no fresh top to turn stale
