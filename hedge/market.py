@@ -188,8 +188,11 @@ class Market:
         self._measure_from_now(venue, now)
 
     def _apply_all(self, venue: Venue, tickers: list[Any]) -> None:
-        # Hot path (every tick, every listed instrument): symbol names cached, an unwanted one costs a lookup.
+        # Hot path (every tick, every listed instrument): symbol names cached, an unwanted one costs a lookup,
+        # a timed ticker is `on_top` inlined (a call per ticker was a third of a 100-symbol refresh).
         key = venue.key
+        tops = self.tops[key]
+        changed = self.changed
         pair_of = self._pair_of
         now_ms = self._now_ms
         for ticker in tickers:
@@ -202,7 +205,14 @@ class Market:
                 continue
             stamp = ticker["Time"]
             if stamp:
-                self.on_top(key, pair, float(ticker["Buy"]), float(ticker["Sell"]), int(stamp))
+                top = tops[pair]
+                bid, ask, time_ms = float(ticker["Buy"]), float(ticker["Sell"]), int(stamp)
+                if bid != top.bid or ask != top.ask or time_ms != top.time_ms:
+                    top.bid = bid
+                    top.ask = ask
+                    top.time_ms = time_ms
+                    changed.add(pair)
+                top.untimed = False
             else:
                 self._apply(key, pair, ticker, now_ms)
 
