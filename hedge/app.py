@@ -234,6 +234,7 @@ class App:
     def finish(self) -> None:
         """Final summary (onexit). Uses cached state only: in a backtest the API is already closed."""
         self.accounting.save()  # _G then holds the unit NAV the status table shows (tools.settle, report)
+        self.book.compact()  # the ledger as one _G document, as an earlier version left it
         self.api.log(summary_line(self.status.figures(), self.cfg.symbols))
         self.coordinator.close()  # a clean exit hands its leases back at once
 

@@ -161,6 +161,11 @@ class Book:
         """Persist in _G and, in a cluster, the changed pairs and journal entries in Redis (fenced)."""
         self._coordinator.save(self._ledger, self._store)
 
+    def compact(self) -> None:
+        """At a clean exit: _G holds the ledger as one document again, its journal's keys deleted (the same
+        state the saves kept: nothing shared changes)."""
+        self._ledger.compact(self._store)
+
     # --- the order journal ---
     def journal(self, record: OrderRecord) -> None:
         self._ledger.journal(record)

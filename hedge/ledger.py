@@ -13,6 +13,7 @@ pairs and loose legs imply and names every difference.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -22,6 +23,9 @@ from hedge import store_keys
 from hedge.orders import OrderRecord, OrderStatus
 
 STORE_KEY = store_keys.LEDGER
+# what changed since the whole document was written, one save a key: JOURNAL_PREFIX + 1, 2, ... (see _Journal)
+JOURNAL_PREFIX = store_keys.LEDGER_JOURNAL_PREFIX
+JOURNAL_SLOTS = 64  # saves between two whole documents, at most
 # where loose legs were kept before they joined the ledger (hedge/risk.py, a list of
 # [venue, symbol, qty, price, pair_id]); read once at start (App.start) and then deleted
 LEGACY_LOOSE_KEY = store_keys.LEGACY_LOOSE_LEGS
@@ -146,6 +150,8 @@ class Ledger:
     # JSON of the pairs, orders and loose legs as last saved: they are frozen, so one that is still the same
     # object is not serialised again (a save after an order serialises only what changed)
     _memo: _JsonMemo = field(default_factory=lambda: _JsonMemo(), init=False, repr=False, compare=False)
+    # what this ledger last wrote to the store, for the next save to append only what changed since
+    _journal: _Journal = field(default_factory=lambda: _Journal(), init=False, repr=False, compare=False)
 
     def journal(self, record: OrderRecord) -> None:
         self.orders[record.client_id] = record
@@ -346,18 +352,26 @@ class Ledger:
     def to_json(self) -> str:
         """The whole ledger as one JSON document: exactly `json.dumps(<the document>, sort_keys=True)`, built
         from each record's kept text (hedge.ledger._JsonMemo) and the few figures around them."""
+        return self._document("")
+
+    def _document(self, journal: str) -> str:
+        """The whole document; `journal` (not ""): the token the journal's entries after it carry."""
         of = self._memo.start()
         loose = ", ".join([of(leg) for leg in self.loose.values()])
         orders = ", ".join([of(r) for r in self.orders.values()])
         pairs = ", ".join([of(p) for p in self.pairs.values()])
         watch = ", ".join([of(r) for r in self.watch.values()])
-        return _DOCUMENT % (self.closed_pairs, self.fees_paid, self.funding_total, loose, self.next_id,
+        token = f'"journal": "{journal}", ' if journal else ""
+        return _DOCUMENT % (self.closed_pairs, self.fees_paid, self.funding_total, token, loose, self.next_id,
                             self.order_seq, orders, pairs, self.realized_pnl, self.spread_captured,
                             self.volume, watch)
 
     @classmethod
     def from_json(cls, text: str) -> Ledger:
-        data = json.loads(text)
+        return cls._of(json.loads(text))
+
+    @classmethod
+    def _of(cls, data: dict[str, Any]) -> Ledger:
         pairs = [HedgePair.from_json(p) for p in data["pairs"]]
         loose = [LooseLeg.from_json(item) for item in data.get("loose", [])]
         return cls(pairs={p.id: p for p in pairs}, next_id=int(data["next_id"]),
@@ -370,13 +384,72 @@ class Ledger:
                    watch={r["client_id"]: OrderRecord.from_json(r) for r in data.get("watch", [])})
 
     def save(self, store: Any) -> None:
-        """store is FMZ's _G."""
-        store(STORE_KEY, self.to_json())
+        """store is FMZ's _G. One write, committed before it returns (a kill after it loses nothing): what
+        changed since this ledger's last save, in the journal's next key, or now and then (the first save,
+        every JOURNAL_SLOTS, records reordered, most records new) the whole document under STORE_KEY."""
+        journal = self._journal
+        if journal.token and journal.written < JOURNAL_SLOTS:
+            entry = journal.entry(self)
+            if entry == "":
+                return  # nothing changed: the store holds this already
+            if entry is not None:
+                store(f"{JOURNAL_PREFIX}{journal.written + 1}", entry)
+                journal.wrote(self)
+                return
+        token = secrets.token_hex(8)  # never one an earlier document's stale entries carry
+        store(STORE_KEY, self._document(token))
+        journal.began(token, self)
+
+    def compact(self, store: Any) -> None:
+        """What this ledger last saved (not what it holds now: a cluster's refresh is not saved) as the whole
+        document under STORE_KEY with no journal after it, as saved before the journal existed; then the
+        journal's keys this ledger wrote or read are deleted: a clean exit leaves one key. Nothing when this
+        ledger neither saved nor was loaded."""
+        journal, self._journal = self._journal, _Journal()
+        if not journal.token:
+            return
+        store(STORE_KEY, journal.kept()._document(""))
+        for slot in range(1, journal.high + 1):
+            store(f"{JOURNAL_PREFIX}{slot}", None)
 
     @classmethod
     def load(cls, store: Any) -> Ledger:
+        """The whole document, then the journal's entries that follow it (a document saved before the
+        journal existed has none)."""
         text = store(STORE_KEY)
-        return cls() if not text else cls.from_json(text)
+        if not text:
+            return cls()
+        data = json.loads(text)
+        ledger = cls._of(data)
+        token = data.get("journal")
+        if token:
+            read = 0
+            while read < JOURNAL_SLOTS:
+                raw = store(f"{JOURNAL_PREFIX}{read + 1}")
+                entry = json.loads(raw) if raw else None
+                if not entry or entry.get("journal") != token or entry.get("n") != read + 1:
+                    break  # never written after this document, or left by an earlier one
+                ledger._replay(entry)
+                read += 1
+            ledger._journal.resumed(token, read, ledger)
+        return ledger
+
+    def _replay(self, entry: dict[str, Any]) -> None:
+        (self.next_id, realized, spread, fees, volume, self.closed_pairs, funding,
+         self.order_seq) = entry["figures"]
+        self.realized_pnl, self.spread_captured, self.fees_paid, self.volume, self.funding_total = (
+            Decimal(realized), Decimal(spread), Decimal(fees), Decimal(volume), Decimal(funding))
+        for name, parse, key_of in _RECORDS:
+            records: dict[Any, Any] = getattr(self, name)
+            for gone in entry.get(f"{name}_gone", ()):
+                records.pop(tuple(gone) if isinstance(gone, list) else gone, None)
+            for data in entry.get(name, ()):
+                record = parse(data)
+                records[key_of(record)] = record
+
+    def _figures(self) -> tuple[Any, ...]:
+        return (self.next_id, str(self.realized_pnl), str(self.spread_captured), str(self.fees_paid),
+                str(self.volume), self.closed_pairs, str(self.funding_total), self.order_seq)
 
     @staticmethod
     def legacy_loose(store: Any) -> list[tuple[str, str, Decimal, Decimal, int]]:
@@ -391,10 +464,114 @@ class Ledger:
 
 # The saved document, its keys in sorted order and json.dumps' separators (the text it gave, byte for
 # byte): counts as integers, money as the Decimal's str (digits, ".", "-", "E": nothing JSON escapes),
-# records as their kept JSON text
-_DOCUMENT = ('{"closed_pairs": %d, "fees_paid": "%s", "funding_total": "%s", "loose": [%s], "next_id": %d, '
-             '"order_seq": %d, "orders": [%s], "pairs": [%s], "realized_pnl": "%s", "spread_captured": "%s", '
-             '"volume": "%s", "watch": [%s]}')
+# records as their kept JSON text; the journal's token, when there is one, in its sorted place
+_DOCUMENT = ('{"closed_pairs": %d, "fees_paid": "%s", "funding_total": "%s", %s"loose": [%s], '
+             '"next_id": %d, "order_seq": %d, "orders": [%s], "pairs": [%s], "realized_pnl": "%s", '
+             '"spread_captured": "%s", "volume": "%s", "watch": [%s]}')
+# the ledger's record mappings: attribute, parse of one saved record, its key in the mapping
+_RECORDS: tuple[tuple[str, Callable[[dict[str, Any]], Any], Callable[[Any], Any]], ...] = (
+    ("pairs", HedgePair.from_json, lambda p: p.id),
+    ("orders", OrderRecord.from_json, lambda r: r.client_id),
+    ("loose", LooseLeg.from_json, lambda leg: leg.key),
+    ("watch", OrderRecord.from_json, lambda r: r.client_id),
+)
+_ABSENT = object()
+
+
+class _Journal:
+    """What a ledger last wrote to the store, so that a save writes only what changed since (issue #21).
+
+    The store holds the whole document under STORE_KEY with a random `journal` token in it, then one entry
+    per save after it under JOURNAL_PREFIX + 1, 2, ...: the figures, the records put (new or changed, by
+    identity: records are frozen) and the keys of those gone, each carrying the token and its number. A
+    load reads the document, then the entries while they carry its token and the next number: a key left
+    over from an earlier document (another token) or never written ends it. Each save is one _G write, so
+    the store always holds one consistent ledger. An entry keeps the mappings' order: a record put that was
+    there stays in its place, a new one goes at the end; a save whose records moved otherwise (a cluster's
+    refresh) writes the whole document."""
+
+    __slots__ = ("token", "written", "high", "saved", "figures")
+
+    def __init__(self) -> None:
+        self.token = ""  # "": nothing written by this ledger yet
+        self.written = 0  # entries after the document
+        self.high = 0  # the highest entry key this ledger wrote or read
+        self.saved: tuple[dict[Any, Any], ...] = ()  # the record mappings as last written (copies)
+        self.figures: tuple[Any, ...] = ()
+
+    def began(self, token: str, ledger: Ledger) -> None:
+        self.token, self.written = token, 0
+        self._took(ledger)
+
+    def resumed(self, token: str, read: int, ledger: Ledger) -> None:
+        self.token, self.written, self.high = token, read, read
+        self._took(ledger)
+
+    def wrote(self, ledger: Ledger) -> None:
+        self.written += 1
+        self.high = max(self.high, self.written)
+        self._took(ledger)
+
+    def _took(self, ledger: Ledger) -> None:
+        self.saved = tuple(dict(getattr(ledger, name)) for name, _parse, _key in _RECORDS)
+        self.figures = ledger._figures()
+
+    def kept(self) -> Ledger:
+        """The ledger as the store holds it (what a load gives)."""
+        pairs, orders, loose, watch = (dict(records) for records in self.saved)
+        next_id, realized, spread, fees, volume, closed, funding, order_seq = self.figures
+        return Ledger(pairs=pairs, next_id=next_id, realized_pnl=Decimal(realized),
+                      spread_captured=Decimal(spread), fees_paid=Decimal(fees), volume=Decimal(volume),
+                      closed_pairs=closed, funding_total=Decimal(funding), orders=orders, order_seq=order_seq,
+                      loose=loose, watch=watch)
+
+    def entry(self, ledger: Ledger) -> str | None:
+        """The next entry's text; "": nothing changed; None: write the whole document."""
+        entry: dict[str, Any] = {}
+        changed, total = 0, 0
+        for (name, _parse, _key), saved in zip(_RECORDS, self.saved, strict=True):
+            records: dict[Any, Any] = getattr(ledger, name)
+            found = _changes(saved, records)
+            if found is None:
+                return None
+            put, gone = found
+            if put:
+                entry[name] = [record.to_json() for record in put]
+            if gone:
+                entry[f"{name}_gone"] = gone
+            changed += len(put)
+            total += len(records)
+        figures = ledger._figures()
+        if not entry and figures == self.figures:
+            return ""
+        if changed > 8 and 2 * changed > total:
+            return None  # most of it: the document is as short
+        entry.update(journal=self.token, n=self.written + 1, figures=figures)
+        return json.dumps(entry)
+
+
+def _changes(saved: dict[Any, Any], now: dict[Any, Any]) -> tuple[list[Any], list[Any]] | None:
+    """(records put, keys gone) from `saved` to `now`; None when `now` is not `saved` less the keys gone,
+    in the same order, with the new keys after them (what replaying the entry gives)."""
+    put: list[Any] = []
+    earlier = iter(saved)
+    fresh = False
+    for key, record in now.items():
+        before = saved.get(key, _ABSENT)
+        if before is _ABSENT:
+            fresh = True
+            put.append(record)
+            continue
+        if fresh:
+            return None  # a kept record after a new one
+        for passed in earlier:
+            if passed == key:
+                break
+            if passed in now:
+                return None  # moved after a record that was saved after it
+        if before is not record:
+            put.append(record)
+    return put, [key for key in saved if key not in now]
 
 
 class _JsonMemo:

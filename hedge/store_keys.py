@@ -6,6 +6,8 @@ names after a restart or an upgrade: renaming one loses that state, so a change 
 from __future__ import annotations
 
 LEDGER = "hedge_ledger_v1"  # hedge pairs, loose legs, watched orders, next_id (hedge/ledger.py)
+# + 1, 2, ...: what each save changed since the ledger's whole document was written (hedge/ledger.py _Journal)
+LEDGER_JOURNAL_PREFIX = "hedge_ledger_v1_journal_"
 # loose legs as a version before the ledger kept them ([venue, symbol, qty, price, pair_id]); read once
 LEGACY_LOOSE_LEGS = "hedge_pending_legs_v1"
 TRADING_STATE = "hedge_state_v1"  # ACTIVE / REDUCING / HALTED, its reason and source

@@ -183,11 +183,14 @@ class _NodeExchange:
                           + json.dumps([log_type, price, amount, text], ensure_ascii=False))
 
 
-class _Store(dict):  # noqa: FURB189 - _G: one callable, get and set
+class _Store(dict):  # noqa: FURB189 - _G: one callable, get, set and delete (a None value, as FMZ's _G)
     def __call__(self, key: str, *value: Any) -> Any:
         if not value:
             return self.get(key)
-        self[key] = value[0]
+        if value[0] is None:
+            self.pop(key, None)
+        else:
+            self[key] = value[0]
         return None
 
 

@@ -150,10 +150,20 @@ def _saved_by_asdict(ledger: Ledger) -> str:
     }, sort_keys=True)
 
 
-def test_each_save_writes_the_whole_ledger_as_before_though_unchanged_records_are_not_serialised_again(
-        fake_store):
-    """Records' JSON is kept from one save to the next (a save after an order serialises only what changed):
-    after every kind of change the saved text is still exactly the full document, never a stale record."""
+def _same_order(a: Ledger, b: Ledger) -> bool:
+    names = ("pairs", "orders", "loose", "watch")
+    return all(list(getattr(a, name)) == list(getattr(b, name)) for name in names)
+
+
+def _journal_keys(store) -> list[str]:
+    return sorted(key for key in store.data if key.startswith("hedge_ledger_v1_journal_"))
+
+
+def test_after_any_change_a_save_loads_back_in_order_and_a_clean_exit_leaves_one_document(fake_store):
+    """A save appends what changed to the ledger's journal (issue #21, lean hot path): after every kind of
+    change a load (a new process: nothing but the store) gives the ledger back, its records in the same order;
+    the document, kept records' JSON and all, is still exactly json.dumps' text, never a stale record; and a
+    clean exit (compact) leaves that document alone under the one key, as an earlier version saved it."""
     from hedge.orders import OrderEvent, OrderRecord, OrderStatus
 
     ledger = Ledger()
@@ -178,10 +188,15 @@ def test_each_save_writes_the_whole_ledger_as_before_though_unchanged_records_ar
     for step in steps:
         step()
         ledger.save(fake_store)
-        assert fake_store("hedge_ledger_v1") == _saved_by_asdict(ledger)
-        assert Ledger.load(fake_store) == ledger
+        loaded = Ledger.load(fake_store)
+        assert loaded == ledger and _same_order(loaded, ledger)
+        assert ledger.to_json() == _saved_by_asdict(ledger)
     assert list(ledger.watch) == ["c2"] and list(ledger.pairs) == [1] and not ledger.loose
     assert ledger.closed_pairs == 1
+    assert len(_journal_keys(fake_store)) == len(steps) - 1  # the first save wrote the whole document
+    ledger.compact(fake_store)
+    assert fake_store("hedge_ledger_v1") == _saved_by_asdict(ledger) and _journal_keys(fake_store) == []
+    assert Ledger.load(fake_store) == ledger
 
 
 def test_the_saved_document_is_json_dumps_byte_for_byte_whatever_the_figures_look_like(fake_store):
@@ -198,5 +213,140 @@ def test_the_saved_document_is_json_dumps_byte_for_byte_whatever_the_figures_loo
     ledger.closed_pairs, ledger.order_seq, ledger.next_id = 10**12, 7, 123456789
     for _ in range(2):  # the second save takes the records' text from the first
         ledger.save(fake_store)
+        ledger.compact(fake_store)
         assert fake_store("hedge_ledger_v1") == _saved_by_asdict(ledger)
         assert Ledger.load(fake_store) == ledger
+
+
+def test_a_save_writes_one_key_only_what_changed_and_nothing_when_nothing_did(fake_store):
+    ledger = Ledger()
+    for _ in range(10):
+        _open(ledger)
+    ledger.save(fake_store)
+    document = fake_store("hedge_ledger_v1")
+    assert _journal_keys(fake_store) == []
+    ledger.record_funding(3, D("0.5"))
+    ledger.save(fake_store)
+    entry = json.loads(fake_store("hedge_ledger_v1_journal_1"))
+    assert [p["id"] for p in entry["pairs"]] == [3] and "orders" not in entry
+    assert fake_store("hedge_ledger_v1") == document and len(fake_store("hedge_ledger_v1_journal_1")) < 600
+    ledger.save(fake_store)  # nothing changed
+    assert _journal_keys(fake_store) == ["hedge_ledger_v1_journal_1"]
+    ledger.book_result(D("1.5"))  # a figure alone
+    ledger.save(fake_store)
+    assert json.loads(fake_store("hedge_ledger_v1_journal_2"))["figures"][1] == "1.5"
+    assert Ledger.load(fake_store) == ledger
+
+
+def test_entries_left_by_an_earlier_document_are_never_read_and_a_reordering_writes_the_whole(fake_store):
+    """A whole document starts a new journal (a fresh token): the keys an earlier one left (a kill between its
+    entries and a clean exit, a person clearing the ledger's key) are not replayed onto it. Records the
+    journal could not put back in their order (a cluster's refresh sorts them) are saved whole."""
+    ledger = Ledger()
+    for _ in range(3):
+        _open(ledger)
+    ledger.save(fake_store)
+    ledger.record_close(1, qty=D("0.02"), long_exit=D("50100"), short_exit=D("50090"), fees=D("0.3"))
+    ledger.save(fake_store)
+    ledger.take_shared(pairs={3: ledger.pairs[3], 2: ledger.pairs[2]})  # another order
+    ledger.save(fake_store)
+    assert _journal_keys(fake_store) == ["hedge_ledger_v1_journal_1"]  # left over, stale
+    loaded = Ledger.load(fake_store)
+    assert loaded == ledger and list(loaded.pairs) == [3, 2]
+    ledger.record_funding(2, D("0.1"))
+    ledger.save(fake_store)  # entry 1 of the new document, over the stale one
+    assert Ledger.load(fake_store) == ledger
+    fake_store("hedge_ledger_v1", None)  # a person clears the ledger
+    assert Ledger.load(fake_store) == Ledger()
+    fresh = Ledger()
+    fresh.save(fake_store)
+    assert Ledger.load(fake_store) == Ledger()  # the old journal's entry is not replayed onto it
+
+
+def test_a_ledger_saved_by_an_earlier_version_loads_and_its_next_saves_journal(fake_store):
+    ledger = Ledger()
+    _open(ledger)
+    _open(ledger, symbol="ETH_USDT")
+    fake_store("hedge_ledger_v1", _saved_by_asdict(ledger))  # no journal token: the earlier format
+    loaded = Ledger.load(fake_store)
+    assert loaded == ledger
+    loaded.record_funding(2, D("0.2"))
+    loaded.save(fake_store)  # the first save of this ledger: the whole document, with its token
+    loaded.record_funding(1, D("0.3"))
+    loaded.save(fake_store)
+    assert _journal_keys(fake_store) == ["hedge_ledger_v1_journal_1"]
+    again = Ledger.load(fake_store)
+    assert again == loaded
+    again.record_funding(1, D("0.4"))  # a restarted robot appends after what it read
+    again.save(fake_store)
+    assert _journal_keys(fake_store) == ["hedge_ledger_v1_journal_1", "hedge_ledger_v1_journal_2"]
+    assert Ledger.load(fake_store) == again
+
+
+def test_the_journal_is_compacted_into_a_whole_document_every_journal_slots_saves(fake_store):
+    from hedge.ledger import JOURNAL_SLOTS
+
+    ledger = Ledger()
+    _open(ledger)
+    ledger.save(fake_store)
+    for i in range(JOURNAL_SLOTS + 3):
+        ledger.record_funding(1, D(i))
+        ledger.save(fake_store)
+        assert Ledger.load(fake_store) == ledger
+    assert len(_journal_keys(fake_store)) == JOURNAL_SLOTS  # 1..3 rewritten after the whole document
+
+
+def test_every_save_of_the_journal_survives_a_real_sigkill_right_after_it(tmp_path):
+    """A real process saves the ledger after each change (16 saves: one whole document, then journal entries)
+    and is killed with SIGKILL: no exit, no compaction, no background commit. A new process loads exactly
+    what the last save held, the whole document plus every entry after it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fmz_compat.store import RobotStore
+
+    db_path = tmp_path / "1.db3"
+    script = Path(__file__).resolve().parents[1] / "data" / "ledger_saves_then_waits.py"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, str(script), str(db_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("SAVED "), (line, proc.stderr.read() if proc.poll() else "")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    again = RobotStore(db_path)
+    entries = [key for key in again.kv_items() if key.startswith("hedge_ledger_v1_journal_")]
+    loaded = Ledger.load(lambda key: again.kv_get(key))
+    again.close()
+    assert len(entries) == 15
+    assert loaded.to_json() == line[len("SAVED "):].rstrip("\n")
+    assert list(loaded.pairs) == [1, 3, 4, 5] and list(loaded.orders) == ["c9"]
+
+
+def test_a_clean_exit_writes_what_the_last_save_held_not_a_refresh_that_was_never_saved(fake_store):
+    """In a cluster the ledger is refreshed from the shared state between saves without a save: compacting
+    at exit must leave _G as the saves left it (what the whole document used to hold), not the refresh."""
+    ledger = Ledger()
+    for _ in range(3):
+        _open(ledger)
+    ledger.save(fake_store)
+    ledger.record_funding(2, D("0.5"))
+    ledger.save(fake_store)
+    saved = Ledger.load(fake_store)
+    ledger.take_shared(pairs={})  # a refresh: another node took the pairs over; not saved
+    ledger.compact(fake_store)
+    assert fake_store("hedge_ledger_v1") == _saved_by_asdict(saved) and _journal_keys(fake_store) == []
+    never_saved = Ledger()
+    _open(never_saved)
+    never_saved.compact(fake_store)  # nothing saved, nothing loaded: nothing written
+    assert Ledger.load(fake_store) == saved

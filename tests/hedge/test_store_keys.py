@@ -13,6 +13,7 @@ from hedge import store_keys
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "LEDGER": "hedge_ledger_v1",
+    "LEDGER_JOURNAL_PREFIX": "hedge_ledger_v1_journal_",
     "LEGACY_LOOSE_LEGS": "hedge_pending_legs_v1",
     "TRADING_STATE": "hedge_state_v1",
     "EVENTS": "hedge_events_v1",
