@@ -25,7 +25,7 @@ from hedge.orders import OrderRecord, OrderStatus
 STORE_KEY = store_keys.LEDGER
 # what changed since the whole document was written, one save a key: JOURNAL_PREFIX + 1, 2, ... (see _Journal)
 JOURNAL_PREFIX = store_keys.LEDGER_JOURNAL_PREFIX
-JOURNAL_SLOTS = 64  # saves between two whole documents, at most
+JOURNAL_SLOTS = 32  # entries after a whole document, at most (a load reads them all: ~20 us each)
 # where loose legs were kept before they joined the ledger (hedge/risk.py, a list of
 # [venue, symbol, qty, price, pair_id]); read once at start (App.start) and then deleted
 LEGACY_LOOSE_KEY = store_keys.LEGACY_LOOSE_LEGS
