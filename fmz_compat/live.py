@@ -63,6 +63,7 @@ from fmz_compat.exchange import (
     records_args,
 )
 from fmz_compat.keys import Credentials
+from fmz_compat.live_history import raw_rows_from
 from fmz_compat.live_limits import Backoff, RequestMeter, measure_clock, okx_broker_tag_problem
 from fmz_compat.ws import order_args
 from fmz_compat.ws.book import BookView
@@ -966,9 +967,9 @@ class LiveExchange(FmzExchangeObject):
         liquidation orders. Each venue's list of every finished status: Binance GET /fapi/v1/allOrders,
         OKX GET /api/v5/trade/orders-history (no state: filled and canceled), Bybit GET /v5/order/history
         (no orderStatus), CoinEx GET /v2/futures/finished-order (100 rows), BitMEX GET /order newest first.
-        One page (_HISTORY_PAGE): without since the newest rows, with since the oldest from then on as far as
-        the venue answers them so (Binance and BitMEX list forward from a start time; OKX and Bybit answer
-        their newest page within the window, CoinEx takes no time: a page may then start after since)."""
+        One page (_HISTORY_PAGE): without since the newest rows, with since the oldest from then on. OKX,
+        Bybit and CoinEx list newest first and Bybit and Binance a week at most, so with since those four
+        walk to the start time (fmz_compat/live_history.py); a walk that runs out answers None."""
         def run() -> list[Struct]:
             rest = list(args)
             symbol = rest.pop(0) if rest and isinstance(rest[0], str) else ""
@@ -985,23 +986,29 @@ class LiveExchange(FmzExchangeObject):
 
     def _finished_orders(self, unified: str, since: int | None, page: int) -> list[dict[str, Any]]:
         client, market = self._client, self._markets()[unified]
+        if since and self._venue in _WALKED_HISTORY:
+            rows = raw_rows_from(self._venue, client, market, since, page, self.venue_now_ms())
+            return self._parsed_rows(rows, market)
         if self._venue == "binance":
-            return client.fetch_orders(unified, since, page)
+            return client.fetch_orders(unified, None, page)
         if self._venue == "okx":  # ccxt's fetch_closed_orders asks state=filled and drops partly filled IOCs
             query = {"instType": "SWAP", "instId": market["id"], "limit": str(page)}
-            if since:
-                query["begin"] = str(since)
-            return client.parse_orders(client.privateGetTradeOrdersHistory(query).get("data") or [], market)
+            return self._parsed_rows(client.privateGetTradeOrdersHistory(query).get("data") or [], market)
         if self._venue == "bybit":
-            return client.fetch_canceled_and_closed_orders(unified, since, page)
+            return client.fetch_canceled_and_closed_orders(unified, None, page)
         if self._venue == "coinex":
             answer = client.v2PrivateGetFuturesFinishedOrder({
                 "market": market["id"], "market_type": "FUTURES", "limit": page})
-            return [_coinex_finished(client, row, market) for row in answer.get("data") or []
-                    if isinstance(row, dict)]
+            return self._parsed_rows(answer.get("data") or [], market)
         if self._venue == "bitmex":  # BitMEX lists oldest first unless reverse: the newest without a start
             return client.fetch_orders(unified, since, page, {"reverse": not since})
         raise CallFailed(f"no order history on {self._name}")
+
+    def _parsed_rows(self, rows: list[Any], market: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = [row for row in rows if isinstance(row, dict)]
+        if self._venue == "coinex":
+            return [_coinex_finished(self._client, row, market) for row in rows]
+        return list(self._client.parse_orders(rows, market))
 
     def GetPositions(self, symbol: str = "") -> list[Struct] | None:
         def run() -> list[Struct]:
@@ -1218,6 +1225,8 @@ _BITMEX_TIF = {"GTC": "GoodTillCancel", "IOC": "ImmediateOrCancel", "FOK": "Fill
 # the simulator lists the same pages (fmz_compat/sim/exchange.py HISTORY_PAGE, which cites each venue's docs)
 _HISTORY_PAGE = {"binance": (500, 1000), "okx": (100, 100), "bybit": (50, 50), "coinex": (100, 100),
                  "bitmex": (100, 500)}
+# venues that do not answer the oldest rows from a start time in one request (fmz_compat/live_history.py)
+_WALKED_HISTORY = ("okx", "bybit", "binance", "coinex")
 # a full page of open orders where the venue's default page is short (CoinEx pending-order 10 of at most
 # 100, Bybit realtime 20 of at most 50); the others answer every open order of a symbol by default
 _OPEN_ORDERS_PAGE = {"coinex": 100, "bybit": 50}
