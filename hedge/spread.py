@@ -84,7 +84,7 @@ class Spread:
         self.last_opportunity: dict[str, Opportunity | None] = {s: None for s in cfg().symbols}
         self._symbol_tops: dict[str, list[tuple[str, Top]]] = {}
         self._changed: set[str] = set()  # the market's symbols whose tops changed since their last scan
-        self._quiet: dict[str, _Quiet] = {}  # symbols whose last scan found nothing to try, and under what
+        self._judged: dict[str, _Judged] = {}  # each symbol's best venue pair, and what it was judged on
 
     @property
     def cfg(self) -> HedgeConfig:
@@ -103,7 +103,7 @@ class Spread:
         self._symbol_tops = {s: [(v.key, market.tops[v.key][s]) for v in venues if s in v.specs]
                              for s in self.cfg.symbols}
         self._changed = market.changed
-        self._quiet.clear()
+        self._judged.clear()
 
     # --- closing ---
     def reverted(self) -> list[ClosePairs]:
@@ -146,26 +146,44 @@ class Spread:
     def scan(self, symbol: str) -> OpenPair | None:
         """The opening the symbol's best opportunity allows now, if any (last_opportunity notes it).
 
-        A symbol whose last scan found nothing to try is not judged again while nothing that judgement read
-        changed (`_Quiet`): its tops (the market marks a changed one), the age of its fresh tops, the fees,
-        funding and config, and no venue kept out of new pairs (an outage, an order time-out's cool-down, a
-        maintenance notice: while any holds, every symbol is judged in full, as each is judged again after).
-        Past the threshold nothing is kept: the limits, balances and books an opening needs are read anew.
+        The best venue pair is judged again only when something it was judged on changed (`_Judged`): one of
+        the symbol's tops (the market marks a changed one), the age of its fresh tops, the fees, funding or
+        config, or a venue kept out of new pairs (an outage, an order time-out's cool-down, a maintenance
+        notice: while any holds, every symbol is judged in full, as each is judged again after). What an
+        opening needs past the threshold (the gate, the symbol's cool-down, the limits, balances and books)
+        is never kept: it is read anew at each scan.
         """
         cfg = self.cfg
         now_ms = self.now_ms
         health = self.health
-        out = health.out_since
-        cooling = health.cooling  # an order call timed out there recently (hedge/outage.py)
         maintenance = self._maintenance()
         blocked = maintenance.blocked if maintenance is not None else {}
-        every_venue = not (out or cooling or blocked)
+        every_venue = not (health.out_since or health.cooling or blocked)
         funding = self._funding_rates(symbol)
-        changed = symbol in self._changed
-        if changed:
+        judged = None
+        if symbol in self._changed:
             self._changed.discard(symbol)
-        elif every_venue and self._still_quiet(symbol, cfg, now_ms, funding):
+        elif every_venue:
+            judged = self._judged.get(symbol)
+        if judged is not None and judged.holds(cfg, now_ms, self._taker, funding):
+            opp = judged.opp
+        else:
+            opp = self._judge(symbol, cfg, now_ms, blocked, funding, every_venue)
+        if opp is None or opp.edge_bps < float(cfg.open_threshold_bps):
             return None
+        if not self._may_open():  # a reconcile stop holds the gate too
+            return None
+        if self.trader.cooling(symbol):
+            return None
+        return self._try_open(opp)
+
+    def _judge(self, symbol: str, cfg: HedgeConfig, now_ms: int, blocked: Mapping[str, str],
+               funding: dict[str, float] | None, every_venue: bool) -> Opportunity | None:
+        """The symbol's best venue pair on fresh tops of venues that may take a new pair, noted in
+        last_opportunity and kept (`_Judged`) when every venue may."""
+        health = self.health
+        out = health.out_since
+        cooling = health.cooling  # an order call timed out there recently (hedge/outage.py)
         oldest = now_ms - cfg.max_book_age_ms
         tops = [(key, top) for key, top in self._symbol_tops[symbol]
                 if top.time_ms >= oldest and 0.0 < top.bid <= top.ask and key not in blocked
@@ -173,34 +191,15 @@ class Spread:
                 and not (cooling and health.cooling_down(key))]
         opp = best_opportunity(symbol, tops, self._taker, funding) if len(tops) >= 2 else None
         self.last_opportunity[symbol] = opp
-        if opp is None or opp.edge_bps < float(cfg.open_threshold_bps):
-            if every_venue:
-                self._keep_quiet(symbol, cfg, now_ms, tops, funding)
-            else:
-                self._quiet.pop(symbol, None)
-            return None
-        self._quiet.pop(symbol, None)
-        if not self._may_open():  # a reconcile stop holds the gate too
-            return None
-        if self.trader.cooling(symbol):
-            return None
-        return self._try_open(opp)
-
-    def _keep_quiet(self, symbol: str, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]],
-                    funding: dict[str, float] | None) -> None:
-        quiet = self._quiet.get(symbol)
-        if quiet is None:
-            self._quiet[symbol] = _Quiet(cfg, now_ms, tops, self._taker, funding)
+        judged = self._judged.get(symbol)
+        if not every_venue:
+            if judged is not None:
+                del self._judged[symbol]
+        elif judged is None:
+            self._judged[symbol] = _Judged(opp, cfg, now_ms, tops, self._taker, funding)
         else:
-            quiet.judged(cfg, now_ms, tops, self._taker, funding)
-
-    def _still_quiet(self, symbol: str, cfg: HedgeConfig, now_ms: int, funding: dict[str, float] | None
-                     ) -> bool:
-        """The symbol's last scan found nothing to try and nothing it read has changed since (tops aside:
-        the caller knows whether they changed)."""
-        quiet = self._quiet.get(symbol)
-        return (quiet is not None and quiet.cfg is cfg and quiet.judged_ms <= now_ms <= quiet.until_ms
-                and quiet.taker == self._taker and quiet.funding == funding)
+            judged.renew(opp, cfg, now_ms, tops, self._taker, funding)
+        return opp
 
     def _try_open(self, opp: Opportunity) -> OpenPair | None:
         symbol = opp.symbol
@@ -320,23 +319,24 @@ class Spread:
         return None
 
 
-class _Quiet:
-    """What a symbol's scan that found nothing to try read besides its tops: the config, when it judged, the
-    fees and funding. It stands until the first fresh top it paired turns stale (`until_ms`); a stale top
-    turns fresh only by changing, which the market marks."""
+class _Judged:
+    """A symbol's best venue pair (`opp`, None: none) and what it was judged on besides its tops: the config,
+    when, the fees and funding. It holds until the first fresh top it paired turns stale (`until_ms`); a
+    stale top turns fresh only by changing, which the market marks."""
 
-    __slots__ = ("cfg", "judged_ms", "until_ms", "taker", "funding")
+    __slots__ = ("opp", "cfg", "judged_ms", "until_ms", "taker", "funding")
 
-    def __init__(self, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]], taker: dict[str, float],
-                 funding: dict[str, float] | None) -> None:
+    def __init__(self, opp: Opportunity | None, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]],
+                 taker: dict[str, float], funding: dict[str, float] | None) -> None:
         self.taker: dict[str, float] = {}
         self.funding: dict[str, float] | None = None
-        self.judged(cfg, now_ms, tops, taker, funding)
+        self.renew(opp, cfg, now_ms, tops, taker, funding)
 
-    def judged(self, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]], taker: dict[str, float],
-               funding: dict[str, float] | None) -> None:
-        """Judged again (quiet again): what it read now (a copy of the fees and funding only when they
-        differ from the last one's: they change a few times a day, the tops every turn)."""
+    def renew(self, opp: Opportunity | None, cfg: HedgeConfig, now_ms: int, tops: list[tuple[str, Top]],
+              taker: dict[str, float], funding: dict[str, float] | None) -> None:
+        """Judged again: what it found and read now (the fees and funding copied only when they differ from
+        the last ones: they change a few times a day, the tops every turn)."""
+        self.opp = opp
         self.cfg = cfg
         self.judged_ms = now_ms
         self.until_ms = min((top.time_ms for _key, top in tops), default=_NEVER) + cfg.max_book_age_ms
@@ -344,6 +344,12 @@ class _Quiet:
             self.taker = dict(taker)
         if self.funding != funding:
             self.funding = None if funding is None else dict(funding)
+
+    def holds(self, cfg: HedgeConfig, now_ms: int, taker: dict[str, float], funding: dict[str, float] | None
+              ) -> bool:
+        """Nothing it was judged on has changed (its tops aside: the market marks those)."""
+        return (cfg is self.cfg and self.judged_ms <= now_ms <= self.until_ms and taker == self.taker
+                and funding == self.funding)
 
 
 _NEVER = 2**62  # no fresh top to turn stale

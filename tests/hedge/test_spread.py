@@ -1,6 +1,7 @@
-"""The spread rule judges again only what changed (hedge/spread.py, `Spread.scan`): a symbol whose last scan
-found nothing to try is left alone while its books, their freshness, the fees, funding, config and the
-venues' standing are as they were; any of them changing gives the decision a full scan gives."""
+"""The spread rule judges a symbol's best venue pair again only when something it was judged on changed
+(hedge/spread.py, `Spread.scan`): its books, their freshness, the fees, funding, config and the venues'
+standing; any of them changing gives the decision a full scan gives. What an opening needs past the threshold
+(the gate, the cool-down, the limits) is read at every scan."""
 
 import dataclasses
 from decimal import Decimal
@@ -110,3 +111,29 @@ def test_a_book_that_moved_while_its_venue_was_out_opens_once_it_is_back(fake_ex
     for _ in range(3):
         _turn(app, runtime)
     assert not app.health.out_since and len(app.ledger.pairs) == 1
+
+
+def test_a_kept_opportunity_past_the_threshold_opens_once_the_cool_down_ends(fake_exchange, fake_runtime):
+    params = PARAMS.replace('"cooldown_s": 10', '"cooldown_s": 1')
+    binance = fake_exchange("binance", books={SYMBOL: (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={SYMBOL: WIDE})
+    runtime = fake_runtime([binance, okx])
+    app = App(Api.from_globals(runtime.globals()), parse_params(params))
+    assert app.start()
+    app.tick()
+    assert len(app.ledger.pairs) == 1  # room for one more (max_position_usdt 2000), after the cool-down
+    _turn(app, runtime)
+    noted = app.spread.last_opportunity[SYMBOL]
+    for _ in range(3):  # cooling down: the books did not move, the opportunity is not judged again
+        _turn(app, runtime)
+        assert app.spread.last_opportunity[SYMBOL] is noted and len(app.ledger.pairs) == 1
+    _turn(app, runtime, ms=400)  # the cool-down is over; the same books, still fresh
+    assert len(app.ledger.pairs) == 2
+
+
+def test_a_shorter_max_book_age_drops_books_it_makes_stale(fake_exchange, fake_runtime):
+    binance, okx, runtime, app = _quiet_world(fake_exchange, fake_runtime)
+    assert app.spread.last_opportunity[SYMBOL] is not None
+    app.cfg = dataclasses.replace(app.cfg, max_book_age_ms=100)  # the stamps are 200 ms old, then 400 ms
+    _turn(app, runtime)
+    assert app.spread.last_opportunity[SYMBOL] is None
