@@ -424,7 +424,7 @@ class Ledger:
         token = data.get("journal")
         if token:
             read = 0
-            while read < JOURNAL_SLOTS:
+            while True:  # however many a version with more JOURNAL_SLOTS wrote
                 raw = store(f"{JOURNAL_PREFIX}{read + 1}")
                 entry = json.loads(raw) if raw else None
                 if not entry or entry.get("journal") != token or entry.get("n") != read + 1:

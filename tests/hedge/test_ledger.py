@@ -350,3 +350,23 @@ def test_a_clean_exit_writes_what_the_last_save_held_not_a_refresh_that_was_neve
     _open(never_saved)
     never_saved.compact(fake_store)  # nothing saved, nothing loaded: nothing written
     assert Ledger.load(fake_store) == saved
+
+
+def test_a_load_reads_every_entry_a_version_with_a_longer_journal_wrote(fake_store, monkeypatch):
+    """JOURNAL_SLOTS bounds what a save writes, not what a load reads: entries past it (an earlier or later
+    version's longer journal) are part of the ledger."""
+    import hedge.ledger as ledger_module
+
+    ledger = Ledger()
+    _open(ledger)
+    monkeypatch.setattr(ledger_module, "JOURNAL_SLOTS", ledger_module.JOURNAL_SLOTS + 5)
+    ledger.save(fake_store)
+    for i in range(ledger_module.JOURNAL_SLOTS):
+        ledger.record_funding(1, D(i + 1))
+        ledger.save(fake_store)
+    monkeypatch.undo()
+    loaded = Ledger.load(fake_store)
+    assert loaded == ledger and len(_journal_keys(fake_store)) > ledger_module.JOURNAL_SLOTS
+    loaded.record_funding(1, D("0.5"))
+    loaded.save(fake_store)  # past this version's bound: the whole document
+    assert Ledger.load(fake_store) == loaded
