@@ -23,7 +23,7 @@ from hedge.market import bound_venue
 from hedge.orders import OrderStatus
 from hedge.outage import ACCOUNT
 from hedge.rehedge import REHEDGE_TAG
-from hedge.risk import OPENING_TAG, RECOVERY_TAG
+from hedge.risk import OPENING_TAG, RECOVERY_TAG, average_fill, opening_unit
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class LooseLegs(Protocol):
                       *, unit: Unit) -> None: ...
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None: ...
+    def book_lone_fill(self, tag: str, venue: str, symbol: str, signed: Decimal, price: Decimal, unit: Unit,
+                       since_ms: int) -> None: ...
 
 
 class LateRisk(Protocol):
@@ -146,8 +148,8 @@ class Recovery:
         opened = self._book_reductions()
         try:
             for (venue_key_, symbol), amount in sorted(opened.items()):
-                if amount != 0 and not self._undo_opening(tag, venue_key_, symbol, amount, positions,
-                                                          units.get((venue_key_, symbol))):
+                if amount != 0 and not self._trade_back(tag, venue_key_, symbol, amount, positions,
+                                                        units.get((venue_key_, symbol))):
                     return False  # another node trading there, or not all taken: again at a later turn
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc))
@@ -266,6 +268,51 @@ class Recovery:
                 self.book.clear_orders(exec_tag)
                 self.book.save()
         return opened
+
+    def _trade_back(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
+                    positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
+        """Trade an opening's unbooked fill back (`_undo_opening`), unless its venue refused a trade-back of
+        it: then none is sent again (each would be one more journaled record, refused while the venue
+        refuses, and the fill unhedged all the while, issue #17) and the fill is booked as what it did
+        there (`_book_refused`). False: not all taken, again at a later turn."""
+        if not self._refused_back(venue_key, symbol):
+            if self._undo_opening(tag, venue_key, symbol, amount, positions, unit):
+                return True
+            if not self._refused_back(venue_key, symbol):
+                return False
+        self._book_refused(tag, venue_key, symbol, amount, unit)
+        return True
+
+    def _refused_back(self, venue_key: str, symbol: str) -> bool:
+        """A trade-back (or cut) of an opening there settled filling nothing after the venue was asked: it
+        answered refusing, or lookups over the settle window proved it absent (one may still land: once
+        booked, it is on the watch list, and a landing is booked off the leg it took)."""
+        return any(r.tag.startswith(RECOVERY_TAG) and (r.venue, r.symbol) == (venue_key, symbol)
+                   and r.terminal and not r.filled
+                   and (r.status is OrderStatus.REJECTED or (r.status is OrderStatus.ABSENT and r.misses > 0))
+                   for r in self.ledger.orders.values())
+
+    def _book_refused(self, tag: str, venue_key: str, symbol: str, amount: Decimal, unit: Unit | None
+                      ) -> None:
+        """Book an opening's fill that its venue refused to trade back as what it did there
+        (Risk.book_lone_fill: the opposite pair legs it closed, the rest a loose leg closed reduce-only when
+        the venue takes orders and hedged on a venue that trades after outage.max_unhedged_s), and forget
+        the records of that venue-symbol's opening and trade-backs in the same write (the trade-backs proved
+        absent go on the watch list)."""
+        journal = self.ledger.orders.values()
+        records = [r for r in journal if (r.venue, r.symbol) == (venue_key, symbol)
+                   and r.tag.startswith((OPENING_TAG, RECOVERY_TAG))]
+        opening = [r for r in journal if r.tag.startswith(OPENING_TAG) and r.symbol == symbol]
+        price = average_fill(records, amount) or self.top_mid(venue_key, symbol) or Decimal(0)
+        since = min((r.sent_ms for r in opening if r.sent_ms), default=0)  # 0: timed from now
+        self.risk.book_lone_fill(tag, venue_key, symbol, amount, price,
+                                 unit or opening_unit(opening or records, symbol), since)
+        for record_tag in sorted({r.tag for r in records}):
+            self.book.clear_orders(record_tag, {r.client_id for r in records if r.tag == record_tag})
+        self.book.save()
+        self.event(f"{tag}: {venue_key} refused the trade-back of {amount:+f} {symbol} (an opening never "
+                   "booked): not sent again; booked as what it did there (loose legs closed where they are "
+                   "held, hedged on a venue that trades after outage.max_unhedged_s)", "critical")
 
     def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
                       positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:

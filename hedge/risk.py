@@ -97,6 +97,19 @@ UNHEDGED_CUT = RECOVERY_TAG + "unhedged:"
 PendingLeg = LooseLeg  # the name of a loose leg before loose legs joined the ledger
 
 
+def average_fill(records: list[OrderRecord], signed: Decimal) -> Decimal:
+    """The average price of the records' fills in the direction of `signed` (0: none)."""
+    filled = [r for r in records if r.filled and DIRECTION[r.side] * signed > 0]
+    base = sum((r.filled for r in filled), Decimal(0))
+    return sum((r.filled * r.avg_price for r in filled), Decimal(0)) / base if base else Decimal(0)
+
+
+def opening_unit(records: list[OrderRecord], symbol: str) -> Unit:
+    """The unit of an opening's journaled orders in `symbol` (its two venues)."""
+    venues = sorted({r.venue for r in records if r.symbol == symbol})
+    return Unit.of(symbol, venues[0], venues[-1])
+
+
 def band_price(ref: Decimal, buying: bool, band_bps: Decimal, tick: Decimal) -> Decimal:
     """Worst acceptable IOC price: ref moved by the band against us, on the tick grid."""
     if buying:
@@ -932,6 +945,42 @@ class Risk:
         self.event(f"LOOSE LEG {symbol} {signed:+f} on {venue} at ~{price}: {why}; closing it "
                        "reduce-only", "warn")
 
+    def book_lone_fill(self, tag: str, venue: str, symbol: str, signed: Decimal, price: Decimal, unit: Unit,
+                       since_ms: int) -> None:
+        """Issue #17: an opening's fill of `signed` base at `price` whose other leg is proved absent and that
+        its own venue can neither trade back (it refused) nor cut (its positions cannot be read against an
+        opposite ledger leg) is booked from the journal as what it did to that venue's position: it closed
+        the legs of the other side that pairs hold there (oldest first: each pair closed at `price` there,
+        its other leg a loose leg on its own venue, closed reduce-only there), and the rest is a loose leg on
+        `venue`, unhedged since `since_ms` (the opening's send): closed reduce-only when its venue takes
+        orders, hedged on a venue that trades after outage.max_unhedged_s (hedge/rehedge.py). The caller
+        clears those fills' records and saves, in one write: ledger and venues then agree."""
+        sign = 1 if signed > 0 else -1
+        left = abs(signed)
+        why = f"{tag}: its unbooked fill booked from the journal ({venue} cannot trade it back or cut it)"
+        for pair in sorted((p for p in self.book.ledger.pairs.values() if p.symbol == symbol
+                            and (p.short_venue if sign > 0 else p.long_venue) == venue), key=lambda p: p.id):
+            part = min(pair.qty, left)
+            other = pair.long_venue if sign > 0 else pair.short_venue
+            estimate = self._mark(other, symbol) or (pair.long_price if sign > 0 else pair.short_price)
+            long_exit, short_exit = (estimate, price) if sign > 0 else (price, estimate)
+            self.unplanned_pnl += self.book.record_close(pair.id, qty=part, long_exit=long_exit,
+                                                         short_exit=short_exit, fees=Decimal(0))
+            self._add_timed_leg(other, symbol, sign * part, estimate, pair.id, Unit.of_pair(pair), since_ms,
+                                f"{why}: it closed pair #{pair.id}'s {venue} leg")
+            left -= part
+            if left <= 0:
+                return
+        self._add_timed_leg(venue, symbol, sign * left, price, 0, unit, since_ms, why)
+
+    def _add_timed_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
+                       unit: Unit, since_ms: int, why: str) -> None:
+        """A loose leg unhedged since `since_ms` (earlier if what it joins there was timed earlier)."""
+        self.add_loose_leg(venue, symbol, signed, price, pair_id, why, unit=unit)
+        leg = self.book.ledger.loose.get((venue, symbol, unit.key))
+        if leg is not None:
+            self.book.time_loose(leg.key, min(leg.since_ms or since_ms, since_ms))
+
     def has_loose_leg(self, venue: str, symbol: str) -> bool:
         """Any node's loose leg on the venue-symbol (a new leg there would net with it)."""
         return any(leg.venue == venue and leg.symbol == symbol for leg in self.book.ledger.loose.values())
@@ -1478,10 +1527,44 @@ class Risk:
         why = (f"settled, not booked by recovery (a positions read fails) for {(now - since) // 1000} s >= "
                f"outage.max_unhedged_s {self.app.cfg.outage.max_unhedged_s}")
         unit = self.coordinator.unit_of_order(records[0].client_id)
+        if self._book_settled(tag, records, net, cuts, unit, since):
+            return
         for (venue_key, symbol), qty in sorted(cuts.items()):
             proved = net[(venue_key, symbol)]
             if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why, proved=proved):
                 return
+
+    def _book_settled(self, tag: str, records: list[OrderRecord], net: dict[tuple[str, str], Decimal],
+                      cuts: dict[tuple[str, str], Decimal], unit: Unit | None, since: int) -> bool:
+        """Issue #17: a venue holding a cut whose positions cannot be read while the ledger holds a leg of
+        the other side there (no blind reduce-only cut: `_blind_current`) cannot act on the fill, and the
+        venues that read and trade were never used. The whole settled opening is then booked from the
+        journal, each venue-symbol's proved fill as what it did there (`book_lone_fill`: the opposite pair
+        legs it closed, their hedges loose legs closed on their own venues, the rest loose), its records
+        cleared in the same write. True when booked."""
+        blind = [(key, qty) for key, qty in sorted(cuts.items()) if self._cannot_cut_blind(key, net[key])]
+        if not blind or not self._mine(unit):
+            return False
+        for (venue_key, symbol), moved in sorted(net.items()):
+            if moved:
+                there = [r for r in records if (r.venue, r.symbol) == (venue_key, symbol)]
+                price = average_fill(there, moved) or self._mark(venue_key, symbol) or Decimal(0)
+                self.book_lone_fill(tag, venue_key, symbol, moved, price,
+                                    unit or opening_unit(records, symbol), since)
+        for record_tag in sorted({r.tag for r in records}):
+            self.book.clear_orders(record_tag, {r.client_id for r in records if r.tag == record_tag})
+        self.book.save()
+        legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in blind)
+        self.event(f"{tag}: {legs} unhedged, its positions unreadable and the ledger holding the other side "
+                   "there (no blind cut): the settled opening is booked from the journal, what it left "
+                   "unhedged closed on the venues that trade", "critical")
+        self.measure_exposure()
+        return True
+
+    def _cannot_cut_blind(self, key: tuple[str, str], proved: Decimal) -> bool:
+        venue = self.venue_or_none(key[0])
+        held = self.book.ledger.held_positions().get(key, Decimal(0))
+        return venue is not None and held * proved < 0 and self.executor.position(venue, key[1]) is None
 
     def _settled_cuts(self, net: dict[tuple[str, str], Decimal], exposure: dict[str, Decimal]
                       ) -> dict[tuple[str, str], Decimal]:
