@@ -950,16 +950,18 @@ class Risk:
         """Issue #17: an opening's fill of `signed` base at `price` whose other leg is proved absent and that
         its own venue can neither trade back (it refused) nor cut (its positions cannot be read against an
         opposite ledger leg) is booked from the journal as what it did to that venue's position: it closed
-        the legs of the other side that pairs hold there (oldest first: each pair closed at `price` there,
-        its other leg a loose leg on its own venue, closed reduce-only there), and the rest is a loose leg on
-        `venue`, unhedged since `since_ms` (the opening's send): closed reduce-only when its venue takes
-        orders, hedged on a venue that trades after outage.max_unhedged_s (hedge/rehedge.py). The caller
-        clears those fills' records and saves, in one write: ledger and venues then agree."""
+        the legs of the other side that pairs (of units this node may act on) hold there (oldest first: each
+        pair closed at `price` there, its other leg a loose leg on its own venue, closed reduce-only there),
+        and the rest is a loose leg on `venue`, unhedged since `since_ms` (the opening's send): closed
+        reduce-only when its venue takes orders, hedged on a venue that trades after outage.max_unhedged_s
+        (hedge/rehedge.py). The caller clears those fills' records and saves, in one write: ledger and
+        venues then agree."""
         sign = 1 if signed > 0 else -1
         left = abs(signed)
         why = f"{tag}: its unbooked fill booked from the journal ({venue} cannot trade it back or cut it)"
         for pair in sorted((p for p in self.book.ledger.pairs.values() if p.symbol == symbol
-                            and (p.short_venue if sign > 0 else p.long_venue) == venue), key=lambda p: p.id):
+                            and (p.short_venue if sign > 0 else p.long_venue) == venue
+                            and self._mine(Unit.of_pair(p))), key=lambda p: p.id):
             part = min(pair.qty, left)
             other = pair.long_venue if sign > 0 else pair.short_venue
             estimate = self._mark(other, symbol) or (pair.long_price if sign > 0 else pair.short_price)
