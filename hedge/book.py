@@ -229,3 +229,11 @@ class Book:
         """`qty` of a loose leg and a new opposite leg on `venue` become one hedge pair (a re-hedge)."""
         return self._ledger.pair_loose(leg, venue=venue, qty=qty, price=price, fees=fees,
                                        client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+
+    def net_pair_leg(self, pair_id: int, leg: LooseLeg, *, venue: str, qty: Decimal, price: Decimal,
+                     fees: Decimal, client_ids: tuple[str, ...], now_ms: int,
+                     order_ids: tuple[str, ...] = ()) -> HedgePair | None:
+        """`qty` traded on `venue` against pair `pair_id`'s leg there hedges the loose leg with the pair's
+        far leg (a re-hedge that nets; Ledger.net_pair_leg)."""
+        return self._ledger.net_pair_leg(pair_id, leg, venue=venue, qty=qty, price=price, fees=fees,
+                                         client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)

@@ -283,6 +283,41 @@ class Ledger:
         self.volume -= qty * leg.price
         return pair
 
+    def net_pair_leg(self, pair_id: int, leg: LooseLeg, *, venue: str, qty: Decimal, price: Decimal,
+                     fees: Decimal, client_ids: tuple[str, ...], now_ms: int,
+                     order_ids: tuple[str, ...] = ()) -> HedgePair | None:
+        """A loose leg's hedge traded `qty` on `venue`, where pair `pair_id` holds a leg of the loose leg's
+        own side (a re-hedge that nets, hedge/rehedge.py): that much of the pair's leg on `venue` is closed
+        at `price`, and the pair's leg on its far venue stays, hedged by `qty` of the loose leg instead: a new
+        pair of the two (entries: the pair's entry price there and the loose leg's booked price; lead: the
+        loose leg's venue), returned. Far leg on the loose leg's own venue: the two are one position there
+        and cancel (None, no new pair; the pair's result there is taken at the loose leg's booked price).
+        Volume counts the trade on `venue` only."""
+        pair = self.pairs[pair_id]
+        long_leg = leg.qty > 0
+        on_long = pair.long_venue == venue
+        far = pair.short_venue if on_long else pair.long_venue
+        if (venue not in (pair.long_venue, pair.short_venue) or on_long != long_leg or venue == leg.venue
+                or leg.symbol != pair.symbol or not 0 < qty <= min(pair.qty, abs(leg.qty))):
+            raise ValueError(f"cannot net {qty} of pair #{pair_id} on {venue} with the loose leg {leg.venue} "
+                             f"{leg.symbol} {leg.qty:+f}")
+        far_price = pair.short_price if on_long else pair.long_price
+        far_exit = leg.price if far == leg.venue else far_price  # the far leg is not traded
+        self.record_close(pair_id, qty=qty, long_exit=price if on_long else far_exit,
+                          short_exit=far_exit if on_long else price, fees=fees)
+        self.volume -= qty * far_exit
+        self.set_loose(leg, leg.qty - qty if long_leg else leg.qty + qty)
+        if far == leg.venue:
+            return None
+        new = self.record_open(symbol=leg.symbol, long_venue=leg.venue if long_leg else far,
+                               short_venue=far if long_leg else leg.venue, qty=qty,
+                               long_price=leg.price if long_leg else far_price,
+                               short_price=far_price if long_leg else leg.price, fees=Decimal(0),
+                               client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+        self.volume -= qty * (leg.price + far_price)
+        new = self.pairs[new.id] = replace(new, lead=leg.venue)  # its venue is out: its leg closes first
+        return new
+
     def lead_pairs(self, pair_ids: Collection[int], venue: str) -> None:
         """A spread close of these pairs sends the leg on `venue` first, alone (HedgePair.lead)."""
         for pair_id in pair_ids:

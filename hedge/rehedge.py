@@ -16,7 +16,7 @@ not wait.
 
 The venue is chosen among the bound venues listing the symbol that trade now (no function out, not back from
 an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
-leg of the symbol, no pair leg on the other side it would net against, its position not in doubt), never one a
+leg of the symbol, its position not in doubt), never one a
 stop fired on since shortly before the leg appeared nor, for a stop's hedge kept through an outage, the venue
 whose leg the stop cut (the new leg would re-open it), and only where the risk engine's opening check passes
 with the new leg (`Risk.open_problem`: OPEN_MARGIN x the first stop level, the leverage ceiling) and the
@@ -47,6 +47,18 @@ If that node does not hold the new pair's unit, the fill is a loose leg of the u
 (closed reduce-only). Loose legs of the other side of a symbol held on other venues offset a leg up to
 their size (`_offset`: hedged beside them, that part would be doubled): that much is held back, and only the
 rest, the symbol's net, is re-hedged (re-checked under the lock in a cluster).
+
+A venue holding pairs' legs of the loose leg's own side (an earlier re-hedge's, say: a new leg there would net
+with them) may still take the hedge (issue #17, chaos tight seed 2: else the leg stayed unhedged as long as
+the other venues refused). Its trade closes those legs first, reduce-only (`Executor.move_position`: never
+past zero in one order), and only once all are closed opens the rest. The book says what happened
+(`_book_netted`, `Book.net_pair_leg`): each closed leg's pair keeps its far leg, which now hedges that much
+of the loose leg (a new pair with it, the loose leg's venue its lead; far leg on the loose leg's own venue:
+the two are one position there and cancel), so that every venue's legs stay on one side and ledger ==
+venues. No exposure is added on the far venues, so a far leg on a venue a stop fired on is no reason to wait
+(the venue traded on is still kept off after a stop). Not while a far leg's position or an order there is in
+doubt, not when the ledger holds other legs there, and not in a cluster (those pairs' units may be other
+nodes'). Recovery books a settled re-hedge the same way (`complete`).
 """
 
 from __future__ import annotations
@@ -73,6 +85,7 @@ if TYPE_CHECKING:
     from hedge.outage import VenueHealth
     from hedge.risk import Risk
 
+NETS = "a pair's leg there is on the other side (they would net)"
 REHEDGE_TAG = "rehedge#"  # + the loose leg's venue: the order that hedges a loose leg on another venue
 # a stop that fired on a venue this long before a loose leg appeared (or since) keeps the leg's re-hedge off
 # that venue: the stop cut it for being near liquidation
@@ -299,11 +312,11 @@ class Rehedger:
             if venue.key == leg.venue or leg.symbol not in venue.specs:
                 continue
             step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
-            qty = floor_to_step(abs(leg.qty) - offset, step)
             price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
-            problem = self._problem(leg, venue, side, qty, price, since)
+            netted, qty = self._net_plan(leg, venue, floor_to_step(abs(leg.qty) - offset, step), price)
+            problem = self._problem(leg, venue, side, qty, price, since, netted)
             if problem is None:
-                room = self._room(venue, qty, price)
+                room = self._room(venue, qty - netted, price)
                 if isinstance(room, str):
                     problem = room
                 elif best is None or self._rank(venue.key, room) > self._rank(best[1].key, best[0]):
@@ -377,17 +390,19 @@ class Rehedger:
         return share, ", ".join(f"{o.venue} {o.qty:+f}" for o in sorted(opposite, key=lambda o: o.key))
 
     def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal,
-                 since: int) -> str | None:
-        """Why the leg's hedge may not go to `venue` now (None: it may)."""
+                 since: int, netted: Decimal) -> str | None:
+        """Why the leg's hedge may not go to `venue` now (None: it may); `netted` of `qty` closes pair legs
+        there that it nets with (`_net_plan`), the rest opens."""
         key, symbol = venue.key, leg.symbol
         now = self._now_ms()
-        problem = self._venue_problem(leg, key, since, now) or self._position_problem(key, symbol, side)
+        problem = self._venue_problem(leg, key, since, now) or self._position_problem(leg, key, side)
         if problem:
             return problem
         market = self._market()
         if market is None or market.fresh_top(key, symbol, now) is None or price <= 0:
             return "no fresh book"
-        problem = leg_problem(qty, price, venue.specs[symbol])
+        if netted == 0 or qty > netted:
+            problem = leg_problem(qty - netted, price, venue.specs[symbol])
         if problem:
             return problem
         return self.risk.open_problem(key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty, price)
@@ -410,20 +425,80 @@ class Rehedger:
             return f"the new pair's unit {unit} is not this node's (or not reconciled yet)"
         return None
 
-    def _position_problem(self, key: str, symbol: str, side: str) -> str | None:
+    def _position_problem(self, leg: LooseLeg, key: str, side: str) -> str | None:
         """Why the venue-symbol's position may not take the hedge: in doubt, an order in doubt, a loose leg,
-        or a pair's leg on the other side."""
-        if (key, symbol) in self._suspect():
+        or a pair's leg on the other side that the hedge may not net with (`_net_problem`)."""
+        symbol = leg.symbol
+        suspect = self._suspect()
+        if (key, symbol) in suspect:
             return "its position is in doubt (reconcile)"
         if self._in_doubt(key, symbol):
             return "an order there is in doubt"
         if self.risk.has_loose_leg(key, symbol):
             return f"it holds a loose leg of {symbol}"
-        opposite = any(p.symbol == symbol and (p.short_venue if side == "buy" else p.long_venue) == key
-                       for p in self.book.ledger.pairs.values())
-        if opposite:
-            return "a pair's leg there is on the other side (they would net)"
+        netted = self._netted(leg, key)
+        return self._net_problem(leg, key, netted, suspect) if netted else None
+
+    # --- a hedge that nets with pair legs on its venue ---
+    def _netted(self, leg: LooseLeg, key: str) -> list[HedgePair]:
+        """The pairs holding a leg on `key` of the loose leg's own side (its hedge there nets with them),
+        those whose far leg is on the loose leg's venue first (the two cancel there), then by id."""
+        pairs = [p for p in self.book.ledger.pairs.values()
+                 if p.symbol == leg.symbol and (p.long_venue if leg.qty > 0 else p.short_venue) == key]
+        return sorted(pairs, key=lambda p: (_far(p, key) != leg.venue, p.id))
+
+    def _net_problem(self, leg: LooseLeg, key: str, netted: list[HedgePair],
+                     suspect: set[tuple[str, str]]) -> str | None:
+        """Why the hedge may not net with these pairs' legs on `key`: in a cluster (their units may be other
+        nodes'), or their far legs' positions or orders there in doubt (a close of the pair may be under
+        way). None: it may, closing them there (reduce-only, never past zero) and hedging the loose leg with
+        their far legs instead (`_book`)."""
+        symbol = leg.symbol
+        if self.coordinator.shared:
+            return f"{NETS}; not netted in a cluster"
+        for far in sorted({_far(p, key) for p in netted}):
+            if (far, symbol) in suspect or self._in_doubt(far, symbol):
+                return f"{NETS}; the far leg's position on {far} or an order there is in doubt"
+        legs = sum((p.qty for p in netted), Decimal(0))
+        held = self.book.ledger.held_positions().get((key, symbol), Decimal(0))
+        if held != (legs if leg.qty > 0 else -legs):
+            return f"{NETS}; the ledger holds legs of both sides of {symbol} there"
         return None
+
+    def _net_shares(self, leg: LooseLeg, key: str, amount: Decimal
+                    ) -> tuple[list[tuple[HedgePair, Decimal]], bool]:
+        """How much of each netted pair's leg on `key` (`_netted`, in order) a trade of `amount` there closes,
+        on the step of the three venues, and whether the rest of `amount` may open a position there (every
+        netted leg closed in full). Nothing in a cluster."""
+        if self.coordinator.shared:
+            return [], True
+        shares: list[tuple[HedgePair, Decimal]] = []
+        left = amount
+        for pair in self._netted(leg, key):
+            if left <= 0:
+                return shares, True
+            venues = [self._venue(v) for v in (leg.venue, key, _far(pair, key))]
+            specs = [v.specs[leg.symbol] for v in venues if v is not None and leg.symbol in v.specs]
+            step = common_base_step(*specs) if len(specs) == 3 else None
+            share = floor_to_step(min(left, pair.qty), step) if step else Decimal(0)
+            if share > 0:
+                shares.append((pair, share))
+                left -= share
+            if share < pair.qty:  # its leg stays there: nothing of the other side may open beside it
+                return shares, False
+        return shares, True
+
+    def _net_plan(self, leg: LooseLeg, venue: Venue, qty: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
+        """(what of `qty` closes pair legs on `venue` it nets with, what is traded there): the rest of `qty`
+        opens a position there only once every netted leg is closed and when it is a valid order by itself;
+        else only the netted part is traded now (the rest at a later try)."""
+        shares, opens = self._net_shares(leg, venue.key, qty)
+        netted = sum((share for _, share in shares), Decimal(0))
+        if netted == 0:
+            return netted, qty
+        if not opens or (qty > netted and leg_problem(qty - netted, price, venue.specs[leg.symbol])):
+            return netted, netted
+        return netted, qty
 
     def _room(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal | str:
         """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),
@@ -468,15 +543,17 @@ class Rehedger:
                 if current is None:
                     return f"{venue.key} positions unreadable"
                 sign = DIRECTION[side]
-                if current * sign < 0:
-                    return f"{venue.key} holds {current:+f} {symbol}, the other way"
+                held = self.book.ledger.held_positions().get((venue.key, symbol), Decimal(0))
+                if (current * sign < 0 or held * sign < 0) and (current != held or coordinator.shared):
+                    return f"{venue.key} holds {current:+f} {symbol}, the other way (the ledger {held:+f})"
                 self.book.use_pair_id(pair_id)
                 fills = self.executor.move_position(venue, symbol, current, current + sign * qty, tag)
         except LegOutcomeUnknown as exc:
             self._stop_openings(str(exc), {(venue.key, symbol)})
             return f"the re-hedge order on {venue.key} is in doubt ({exc}); recovery settles it"
         filled = sum((f.filled for f in fills), Decimal(0))
-        fill_price = next((f.avg_price for f in fills if f.avg_price), price)
+        forward = sum((f.forward for f in fills), Decimal(0))  # a netting trade: a close, then an opening
+        fill_price = sum((f.cost for f in fills), Decimal(0)) / forward if forward else price
         fees = sum((f.fees for f in fills), Decimal(0))
         client_ids = tuple(cid for f in fills for cid in f.client_ids)
         order_ids = tuple(oid for f in fills for oid in f.order_ids)
@@ -510,37 +587,71 @@ class Rehedger:
 
     def _book(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,
               client_ids: tuple[str, ...], order_ids: tuple[str, ...], why: str) -> None:
-        """`signed` base traded on venue_key against `leg`: the part on both venues' common step becomes a
-        pair with the leg (one event line), the rest on venue_key a loose leg there (less than one step). The
-        caller saves the ledger."""
+        """`signed` base traded on venue_key against `leg`: first what closes pair legs there it nets with
+        (`_book_netted`), then the part on both venues' common step becomes a pair with the leg (one event
+        line), the rest on venue_key a loose leg there (less than one step, or beside pair legs of the other
+        side it could not net with). The caller saves the ledger."""
         symbol = leg.symbol
+        netted = self._book_netted(leg, venue_key, signed, price, fees, client_ids, order_ids, why)
+        sign = 1 if signed > 0 else -1
+        left = self.book.ledger.loose.get(leg.key)
+        fees, signed = fees * (abs(signed) - netted) / abs(signed), signed - sign * netted
         paired = Decimal(0)
         pair_id = 0
         own, other = self._venue(leg.venue), self._venue(venue_key)
-        if leg.qty * signed < 0 and own is not None and other is not None:
+        if (left is not None and left.qty * signed < 0 and own is not None and other is not None
+                and not (netted and self._netted(left, venue_key))):
             step = common_base_step(own.specs[symbol], other.specs[symbol])
-            paired = floor_to_step(min(abs(signed), abs(leg.qty)), step)
+            paired = floor_to_step(min(abs(signed), abs(left.qty)), step)
             if paired > 0:
-                pair = self.book.pair_loose(leg, venue=venue_key, qty=paired, price=price,
+                pair = self.book.pair_loose(left, venue=venue_key, qty=paired, price=price,
                                             fees=fees * paired / abs(signed), client_ids=client_ids,
                                             now_ms=self._now_ms(), order_ids=order_ids)
                 pair_id = pair.id
                 self.rehedged += 1
-                left = self.book.ledger.loose.get(leg.key)
+                rest = self.book.ledger.loose.get(leg.key)
                 self._event(
-                    f"REHEDGED {symbol}: loose leg {leg.qty:+f} on {leg.venue} ({why}) hedged with "
-                    f"{(1 if signed > 0 else -1) * paired:+f} on {venue_key} at {price}: pair #{pair.id} "
+                    f"REHEDGED {symbol}: loose leg {left.qty:+f} on {leg.venue} ({why}) hedged with "
+                    f"{sign * paired:+f} on {venue_key} at {price}: pair #{pair.id} "
                     f"(long {pair.long_venue} {pair.long_price:.2f}, short {pair.short_venue} "
                     f"{pair.short_price:.2f}), closed by the spread and stop rules once {leg.venue} trades"
-                    + (f"; {left.qty:+f} (below one step) stays loose on {leg.venue}" if left else ""),
+                    + (f"; {rest.qty:+f} (below one step) stays loose on {leg.venue}" if rest else ""),
                     "critical")
-        rest = abs(signed) - paired
-        if rest > 0:
-            sign = 1 if signed > 0 else -1
-            self.book.book_result(Decimal(0), fees * rest / abs(signed))
-            self.risk.add_loose_leg(venue_key, symbol, sign * rest, price, pair_id,
-                                    f"{REHEDGE_TAG}{leg.venue}: {rest} traded beyond the part of the loose "
-                                    "leg on both venues' step", unit=Unit.of(symbol, venue_key, leg.venue))
+        rest_qty = abs(signed) - paired
+        if rest_qty > 0:
+            self.book.book_result(Decimal(0), fees * rest_qty / abs(signed))
+            self.risk.add_loose_leg(venue_key, symbol, sign * rest_qty, price, pair_id,
+                                    f"{REHEDGE_TAG}{leg.venue}: {rest_qty} traded beyond the part of the "
+                                    "loose leg it could pair", unit=Unit.of(symbol, venue_key, leg.venue))
+
+    def _book_netted(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,
+                     client_ids: tuple[str, ...], order_ids: tuple[str, ...], why: str) -> Decimal:
+        """The part of `signed` that closed pair legs on venue_key of the loose leg's side (`_net_shares`):
+        each such pair's far leg now hedges that much of the loose leg (Book.net_pair_leg: a new pair, or,
+        far leg on the loose leg's venue, the two cancel). Returns the base netted (0: none)."""
+        if leg.qty * signed >= 0:
+            return Decimal(0)
+        shares, _ = self._net_shares(leg, venue_key, min(abs(signed), abs(leg.qty)))
+        netted = Decimal(0)
+        for pair, share in shares:
+            current = self.book.ledger.loose.get(leg.key)
+            if current is None:
+                break
+            new = self.book.net_pair_leg(pair.id, current, venue=venue_key, qty=share, price=price,
+                                         fees=fees * share / abs(signed), client_ids=client_ids,
+                                         now_ms=self._now_ms(), order_ids=order_ids)
+            netted += share
+            self.rehedged += 1
+            far = _far(pair, venue_key)
+            held = "one position with the loose leg there" if new is None else (
+                f"now pair #{new.id} (long {new.long_venue} {new.long_price:.2f}, short {new.short_venue} "
+                f"{new.short_price:.2f})")
+            self._event(
+                f"REHEDGED {leg.symbol}: loose leg {current.qty:+f} on {leg.venue} ({why}) hedged with "
+                f"{(1 if signed > 0 else -1) * share:+f} on {venue_key} at {price}, netted: closes pair "
+                f"#{pair.id}'s leg there ({pair.qty} of it), whose leg on {far} hedges the loose leg "
+                f"instead: {held}", "critical")
+        return netted
 
     # --- recovery (App.recover_orders) ---
     def complete(self, tag: str, records: list[OrderRecord]) -> None:
@@ -590,3 +701,8 @@ class Rehedger:
 
     def _venue(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)
+
+
+def _far(pair: HedgePair, venue: str) -> str:
+    """The pair's venue other than `venue`."""
+    return pair.short_venue if pair.long_venue == venue else pair.long_venue

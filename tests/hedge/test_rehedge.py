@@ -5,8 +5,6 @@
 import dataclasses
 from decimal import Decimal
 
-import pytest
-
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.cluster import Unit
@@ -579,20 +577,14 @@ def _opposite_after_a_rehedge(sim: Sim3, app) -> int:
     return sim.now_ms()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open loss path (issue #17): a loose leg whose only venue that trades holds an earlier re-hedge's "
-    "opposite pair leg is refused there ('they would net') and stays unhedged for as long as the others "
-    "refuse: net -0.03 BTC here; in the chaos run `python -m tools.chaos --days 6 --seeds 2 --profile "
-    "tight` ETH -2.43 on binance (down) unhedged 2,282 s, 9,499 USDT, bybit refused for a pair's opposite "
-    "leg, okx for a fired stop. The fix tried (6358680, closing that leg alone first) crossed zero during a "
-    "stop and was reverted"))
 def test_a_loose_leg_is_rehedged_on_the_venue_holding_an_earlier_rehedges_opposite_leg():
     """The reviewer's second gap in 33172fd: bybit's loose +0.01 BTC re-hedged on binance (binance short in
-    a pair with bybit), then okx's loose -0.03 while okx and bybit refuse every order. binance, the only
-    venue that trades, was refused as 'a pair's leg there is on the other side (they would net)' (and the
-    buy went to bybit, refused, at every try): net -0.03 BTC unhedged for the whole refusal. Required: net
-    within one lot past the bound; the end state asserted is the one the reverted 6358680 reached (that pair's
-    binance leg closed alone, the rest, 0.02, bought on binance)."""
+    a pair with bybit), then okx's loose -0.03 while okx and bybit refuse every order. Before, binance, the
+    only venue that trades, was refused as 'a pair's leg there is on the other side (they would net)' (and the
+    buy went to bybit, refused, at every try): net -0.03 BTC unhedged for the whole refusal (all 900 s here).
+    Now binance buys 0.03: the first 0.01 closes pair #1's short there (reduce-only, never past zero), and
+    that pair's bybit long hedges okx's short instead (pair long bybit / short okx); the rest, 0.02, opens
+    long there (pair long binance / short okx). Net within one lot past the bound (60 s here)."""
     sim = Sim3((40_000, 10_000, 20_000))
     app = sim.app(params=patient(PARAMS))
     assert app.start()
@@ -606,3 +598,6 @@ def test_a_loose_leg_is_rehedged_on_the_venue_holding_an_earlier_rehedges_opposi
         sim.clock.sleep(1000)
     assert _positions(sim) == {"binance": D("0.02"), "okx": D("-0.03"), "bybit": D("0.01")}, _positions(sim)
     _agree(app)
+    assert sorted((p.long_venue, p.short_venue, p.qty) for p in app.ledger.pairs.values()) == [
+        ("binance", "okx", D("0.02")), ("bybit", "okx", D("0.01"))]
+    assert not app.ledger.loose and not app.ledger.orders
