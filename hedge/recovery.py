@@ -503,13 +503,16 @@ class LateOrders:
 
     book: the ledger's writer; venue_or_none: a bound venue by key; now_ms: the turn's clock; stop_openings:
     reconcile's hold; risk: the stops (a late close that took a pair's leg is hedged as a vanished leg);
-    top_mid: a venue-symbol's mid at a fresh book; taker_bps: a venue's taker fee."""
+    top_mid: a venue-symbol's mid at a fresh book; taker_bps: a venue's taker fee; net_rehedge: books a loose
+    leg's re-hedge that closed pair legs it netted with, landed late (Rehedger.net_late_close)."""
 
     def __init__(self, *, book: Book, executor: Executor, coordinator: Coordinator, health: VenueHealth,
                  venue_or_none: Callable[[str], Venue | None], now_ms: Callable[[], int],
                  stop_openings: Callable[..., None], event: Callable[..., None], risk: LateRisk,
-                 top_mid: Callable[[str, str], Decimal | None], taker_bps: Callable[[str], Decimal]) -> None:
+                 top_mid: Callable[[str, str], Decimal | None], taker_bps: Callable[[str], Decimal],
+                 net_rehedge: Callable[[OrderRecord, Decimal, Decimal], Decimal] | None = None) -> None:
         self.book = book
+        self.net_rehedge = net_rehedge
         self.executor = executor
         self.coordinator = coordinator
         self.health = health
@@ -684,13 +687,16 @@ class LateOrders:
 
     def _hedge_late_close(self, venue: Venue, record: OrderRecord, amount: Decimal, signed: Decimal,
                           price: Decimal, found: Decimal) -> Decimal:
-        """A late close took `amount` of a pair's leg: absorbed by this node's loose leg there, the rest
-        closed on the hedge as a vanished leg. Returns the base the held position moved."""
+        """A late close took `amount` of a pair's leg: absorbed by this node's loose leg there, then, a loose
+        leg's re-hedge that nets, booked as one (`net_rehedge`: the pair's far leg hedges the loose leg), the
+        rest closed on the hedge as a vanished leg. Returns the base the held position moved."""
         key = (venue.key, record.symbol)
         held = self.ledger.held_positions().get(key, Decimal(0))
         why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
         moved = amount if signed > 0 else -amount
         loose = self.risk.absorb_late_close(venue.key, record.symbol, moved, price, why)
+        if amount > loose and self.net_rehedge is not None and record.tag.startswith(REHEDGE_TAG):
+            loose += self.net_rehedge(record, amount - loose, price)
         if amount > loose:
             self.risk._vanished(venue.key, record.symbol, amount - loose, found, closed_by=(price, why))
         return abs(held - self.ledger.held_positions().get(key, Decimal(0)))

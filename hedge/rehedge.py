@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING
 
 from hedge.cluster import Unit
 from hedge.decimals import to_decimal as _dec
-from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, LegOutcomeUnknown
+from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, LegFill, LegOutcomeUnknown
 from hedge.ledger import OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.outage import ACCOUNT, ORDERS
 from hedge.sizing import common_base_step, floor_to_step, leg_problem
@@ -547,7 +547,7 @@ class Rehedger:
                 if (current * sign < 0 or held * sign < 0) and (current != held or coordinator.shared):
                     return f"{venue.key} holds {current:+f} {symbol}, the other way (the ledger {held:+f})"
                 self.book.use_pair_id(pair_id)
-                fills = self.executor.move_position(venue, symbol, current, current + sign * qty, tag)
+                fills = self._move(venue, symbol, current, current + sign * qty, tag)
         except LegOutcomeUnknown as exc:
             self._stop_openings(str(exc), {(venue.key, symbol)})
             return f"the re-hedge order on {venue.key} is in doubt ({exc}); recovery settles it"
@@ -568,6 +568,17 @@ class Rehedger:
         self.risk.note_leg(venue.key, symbol, Side.LONG if sign > 0 else Side.SHORT, filled, fill_price)
         self._measure_exposure()
         return None
+
+    def _move(self, venue: Venue, symbol: str, current: Decimal, target: Decimal, tag: str) -> list[LegFill]:
+        """Trade the venue's position from current to target; across zero (a hedge that nets with pair legs
+        there), the reduce-only close to zero first and the opening only once it closed them all: no order
+        of it ever flips the position (an opening sent after a close that did not fill would)."""
+        if current * target >= 0:
+            return self.executor.move_position(venue, symbol, current, target, tag)
+        fills = self.executor.move_position(venue, symbol, current, Decimal(0), tag)
+        if sum((f.filled for f in fills), Decimal(0)) == abs(current):
+            fills += self.executor.move_position(venue, symbol, Decimal(0), target, tag)
+        return fills
 
     def _still_due(self, leg: LooseLeg, new_unit: Unit, qty: Decimal) -> str | None:
         """In a cluster, under the execution lock: the shared book re-read, the leg is still there as it was,
@@ -651,6 +662,24 @@ class Rehedger:
                 f"{(1 if signed > 0 else -1) * share:+f} on {venue_key} at {price}, netted: closes pair "
                 f"#{pair.id}'s leg there ({pair.qty} of it), whose leg on {far} hedges the loose leg "
                 f"instead: {held}", "critical")
+        return netted
+
+    def net_late_close(self, record: OrderRecord, amount: Decimal, price: Decimal) -> Decimal:
+        """A re-hedge's reduce-only close, proved absent, reached its venue late and took `amount` of pair
+        legs there (LateOrders): book it as the netting it was sent for (`_book_netted`: those pairs' far legs
+        now hedge the loose leg it was for), when that leg is still loose; returns the base booked (the rest
+        is a vanished leg, its hedge closed). Its fee is estimated at the venue's taker rate."""
+        signed = DIRECTION[record.side] * amount
+        if record.side not in CLOSING:
+            return Decimal(0)
+        leg, _ = self._settled_leg(record, record.tag.removeprefix(REHEDGE_TAG), signed, None)
+        if leg is None:
+            return Decimal(0)
+        fees = amount * price * self._taker_bps(record.venue) / 10_000
+        netted = self._book_netted(leg, record.venue, signed, price, fees, (record.client_id,),
+                                   (record.order_id,) if record.order_id else (), "its re-hedge landed late")
+        if netted:
+            self.book.save()
         return netted
 
     # --- recovery (App.recover_orders) ---

@@ -197,7 +197,7 @@ def settlement(app: Host) -> tuple[LateOrders, Recovery, Reconciler]:
         book=book, executor=executor_, coordinator=coordinator, health=health,
         venue_or_none=trader_.venue_or_none, now_ms=lambda: app.now_ms,
         stop_openings=app.stop_openings, event=app.event, risk=app.risk, top_mid=trader_.top_mid,
-        taker_bps=app.taker_bps)
+        taker_bps=app.taker_bps, net_rehedge=app.rehedge.net_late_close)
     recovery = Recovery(
         book=book, executor=executor_, coordinator=coordinator, health=health,
         venues=app.venues, venue_or_none=trader_.venue_or_none, positions=app.venue_positions,
