@@ -10,7 +10,7 @@ import pytest
 from fmz_compat.core import BacktestClock, ExchangeBinding, MemoryLog, SimConfig
 from fmz_compat.sim import create_world
 from hedge.cluster import Unit
-from hedge.execution import LATE_LANDING_SETTLES
+from hedge.execution import LATE_LANDING_SETTLES, Leg
 from tests.hedge.test_scenarios import START_MS, SYMBOL, Sim, Store, _book_pair, patient
 
 D = Decimal
@@ -703,5 +703,61 @@ def test_attack_okx_trades_again_just_after_the_netting_rehedge_and_nothing_is_d
             assert abs(_net(sim)) <= LOT, _positions(sim)
         sim.clock.sleep(1000)
     assert hedged is not None
+    assert not app.ledger.orders
+    _agree(app)
+
+
+def test_attack_a_stop_on_binance_while_the_netting_rehedges_close_may_still_land_never_crosses_zero():
+    """binance holds the short of a large pair with bybit (0.3 BTC on 10,000 USDT); okx's loose -0.03 is
+    hedged there by netting (a reduce-only close of 0.03 of that short, its bybit leg then hedging okx's
+    short). That close times out and is proved absent, and while it may still land (25 s after its send) the
+    price rises 12 %: a stop fires on binance and cuts its short (bybit refuses: binance's leg alone); then
+    the close lands and is booked as the netting. The stop's close and the late netting close both reduce
+    the one short: binance never crosses zero, no venue ever holds more than it started with, okx's short is
+    hedged, and ledger and venues agree with nothing journaled."""
+    sim = Sim3((10_000, 10_000, 8_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    binance, okx, bybit = app.venues
+    price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    legs = (Leg(bybit, "buy", D("0.3"), price), Leg(binance, "sell", D("0.3"), price))
+    fill = app.executor.execute_pair(SYMBOL, legs, "open#1")
+    assert fill.balanced and fill.qty == D("0.3")
+    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    start = sim.now_ms()
+    sim.world.inject("bybit", "refuse_orders", start + 1_500_000)
+    assert sim.world.exchanges[1].CreateOrder(SYMBOL + ".swap", "sell", -1, 3)  # okx: 3 contracts, 0.03 BTC
+    sim.world.inject("okx", "refuse_orders", start + 1_500_000)
+    app.risk.add_loose_leg("okx", SYMBOL, D("-0.03"), price, 0, "a close's okx leg did not fill",
+                           unit=Unit.of(SYMBOL, "binance", "okx"))
+    app.book.save()
+    sim.world._late_rng.randrange = lambda *_bounds: 25_000
+    due = start + app.cfg.outage.max_unhedged_s * 1000
+    sim.world.inject("binance", "timeout_lands_late", due + 3_000, from_ms=due - 5_000)  # the re-hedge's
+    first = _positions(sim)
+    assert first == {"binance": D("-0.3"), "bybit": D("0.3"), "okx": D("-0.03")}
+    proved_absent = []
+    while sim.now_ms() < start + 1_400_000:
+        app.tick()
+        if not proved_absent:
+            proved_absent = [cid for cid, r in app.ledger.watch.items() if r.tag == "rehedge#okx"]
+            if proved_absent:
+                sim.world.coins["BTC"].fair *= 1.12  # while the netting close may still land
+        now = _positions(sim)
+        assert set(now) <= set(first)
+        for key, began in first.items():
+            held = now.get(key, D(0))
+            assert held * began >= 0 and abs(held) <= abs(began), (key, held, began)
+        sim.clock.sleep(1000)
+    assert proved_absent, "the netting close was never proved absent"
+    assert [r["client_id"] for r in sim.world.late_landings] == proved_absent  # and it landed late
+    assert any(line.startswith("STOP level") and " on binance:" in line for line in sim.logs)
+    assert any("netted" in line for line in sim.logs)
+    # okx's short is hedged; what is open is the stop's own: bybit's leg of what it cut, loose (bybit refuses,
+    # okx refuses, and binance is kept off after its stop)
+    assert [(leg.venue, leg.qty) for leg in app.ledger.loose.values()] == [("bybit", _net(sim))]
     assert not app.ledger.orders
     _agree(app)
