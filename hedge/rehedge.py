@@ -659,9 +659,9 @@ class Rehedger:
                 f"{new.short_price:.2f})")
             self._event(
                 f"REHEDGED {leg.symbol}: loose leg {current.qty:+f} on {leg.venue} ({why}) hedged with "
-                f"{(1 if signed > 0 else -1) * share:+f} on {venue_key} at {price}, netted: closes pair "
-                f"#{pair.id}'s leg there ({pair.qty} of it), whose leg on {far} hedges the loose leg "
-                f"instead: {held}", "critical")
+                f"{(1 if signed > 0 else -1) * share:+f} on {venue_key} at {price}, netted: closes {share} "
+                f"of pair #{pair.id}'s {pair.qty} there, whose leg on {far} hedges the loose leg instead: "
+                f"{held}", "critical")
         return netted
 
     def net_late_close(self, record: OrderRecord, amount: Decimal, price: Decimal) -> Decimal:
