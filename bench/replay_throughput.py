@@ -1,14 +1,15 @@
 """Recorded book updates per second through a replay (`backtest --replay`).
 
     .venv/bin/python bench/replay_throughput.py [--venues 5] [--symbols 20] [--minutes 10] [--rate 2]
-                                                [--runs 3]
+                                                [--depth 20] [--flat] [--loop-ms 1000] [--runs 3]
 
 Writes one synthetic recording (venues x symbols, `--rate` book updates per venue-symbol per second,
 20 levels a side, a trade every third update) and replays it three ways, in the same process:
 
 * baseline: only reading it (gunzip + one json.loads per line), the floor any replay pays;
 * world: the replay world applying every line, with GetTickers() on every venue each simulated second;
-* strategy: `strategy.py` through `fmz_compat.runner.run` (a real robot) polling every second.
+* strategy: `strategy.py` through `fmz_compat.runner.run` (a real robot) polling every second (`--loop-ms`: a
+  shorter loop than the update period leaves most symbols' books unchanged at a turn).
 
 Book updates/s = recorded book lines / wall seconds. Medians of --runs; nothing is asserted.
 
@@ -96,6 +97,11 @@ def main() -> int:
         choices=(1, 2, 4, 5, 10),
         help="book updates per venue-symbol per second (default 2)",
     )
+    parser.add_argument("--depth", type=int, default=20, help="levels a side in the synthetic recording")
+    parser.add_argument("--flat", action="store_true", help="no basis between the synthetic venues (the "
+                        "default has okx +12 bps, bybit -8 bps: openings)")
+    parser.add_argument("--loop-ms", type=int, default=1000, help="the strategy's loop_interval_ms when "
+                        "--params is not given: against --rate, how many symbols' books change per turn")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--recording", type=Path, help="replay this recording (default: a synthetic one)")
     parser.add_argument("--params", type=Path, help="strategy parameter file (default: params.json, the "
@@ -121,7 +127,8 @@ def main() -> int:
                 start_ms=START_MS,
                 seconds=int(ns.minutes * 60),
                 updates_per_s=ns.rate,
-                basis_bps={"okx": 12.0, "bybit": -8.0},
+                depth=ns.depth,
+                basis_bps=None if ns.flat else {"okx": 12.0, "bybit": -8.0},
             )
             written = time.perf_counter() - started
             books = sum(1 for e in iter_events(path) if e.get("t") == "book")
@@ -134,7 +141,7 @@ def main() -> int:
         if ns.params is not None:
             params_json = ns.params.read_text()
         else:
-            params_json = strategy_params(syms, n_venues, loop_interval_ms=1000, status_interval_s=300)
+            params_json = strategy_params(syms, n_venues, loop_interval_ms=ns.loop_ms, status_interval_s=300)
         base, world, strat, cpu, trades = [], [], [], [], 0
         for i in range(ns.runs):
             base.append(read_only(path))

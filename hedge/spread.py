@@ -248,9 +248,9 @@ class Spread:
             return False  # another node owns this symbol x venue pair (it sees the same opportunity)
         if self.risk.has_loose_leg(opp.buy_venue, symbol) or self.risk.has_loose_leg(opp.sell_venue, symbol):
             return False  # a leg without its hedge is closed first (it would net with the new leg)
+        buy, sell = opp.buy_venue, opp.sell_venue
         for pair in self.ledger.pairs.values():
-            crossing = pair.long_venue == opp.sell_venue or pair.short_venue == opp.buy_venue
-            if pair.symbol == symbol and crossing:
+            if pair.symbol == symbol and (pair.long_venue == sell or pair.short_venue == buy):
                 return False  # would net against another pair's leg on the same venue: close that first
         return True
 
