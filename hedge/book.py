@@ -185,12 +185,18 @@ class Book:
         """The id a cluster reserved for the next opening (None: the local counter's)."""
         self._ledger.use_id(pair_id)
 
+    def take_pair_id(self) -> int:
+        """The id an opening names its execution by (its tag) and books its pair under."""
+        return self._ledger.take_id()
+
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
                     long_price: Decimal, short_price: Decimal, fees: Decimal,
-                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
+                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = (),
+                    pair_id: int | None = None) -> HedgePair:
         return self._ledger.record_open(symbol=symbol, long_venue=long_venue, short_venue=short_venue,
                                         qty=qty, long_price=long_price, short_price=short_price, fees=fees,
-                                        client_ids=client_ids, now_ms=now_ms, order_ids=order_ids)
+                                        client_ids=client_ids, now_ms=now_ms, order_ids=order_ids,
+                                        pair_id=pair_id)
 
     def record_close(self, pair_id: int, *, qty: Decimal, long_exit: Decimal, short_exit: Decimal,
                      fees: Decimal) -> Decimal:

@@ -180,13 +180,15 @@ class Ledger:
     # --- commands ---
     def record_open(self, *, symbol: str, long_venue: str, short_venue: str, qty: Decimal,
                     long_price: Decimal, short_price: Decimal, fees: Decimal,
-                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = ()) -> HedgePair:
+                    client_ids: tuple[str, ...], now_ms: int, order_ids: tuple[str, ...] = (),
+                    pair_id: int | None = None) -> HedgePair:
+        """pair_id: the id its opening took (`take_id`); None: the next one."""
         spread = ((short_price - long_price) / long_price * 10_000).quantize(Decimal("0.01"),
                                                                              rounding=ROUND_HALF_EVEN)
-        pair = HedgePair(self.next_id, symbol, long_venue, short_venue, qty, long_price, short_price,
-                         spread, fees, Decimal(0), client_ids, now_ms, order_ids)
+        pair = HedgePair(pair_id or self.next_id, symbol, long_venue, short_venue, qty, long_price,
+                         short_price, spread, fees, Decimal(0), client_ids, now_ms, order_ids)
         self.pairs[pair.id] = pair
-        self.next_id += 1
+        self.next_id = max(self.next_id, pair.id + 1)
         self.fees_paid += fees
         self.volume += qty * (long_price + short_price)
         return pair
@@ -217,6 +219,13 @@ class Ledger:
     def use_id(self, pair_id: int | None) -> None:
         """The id a cluster reserved for the next pair (None: keep the local counter)."""
         self.next_id = pair_id or self.next_id
+
+    def take_id(self) -> int:
+        """The next pair id, spent now: an opening's tag names it, so it names that one execution whether or
+        not it books a pair (one in doubt traded back by recovery leaves its id unused, as a cluster's
+        reservation does)."""
+        self.next_id += 1
+        return self.next_id - 1
 
     def drop_pairs(self) -> None:
         self.pairs = {}

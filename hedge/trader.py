@@ -245,7 +245,9 @@ class Trader:
             self.skip(symbol, f"{opp.buy_venue}->{opp.sell_venue}: rate budget exhausted for more "
                               f"than {self.cfg.rate_limits.max_wait_ms} ms; opening skipped")
             return
-        tag = f"open#{self.ledger.next_id}"
+        # spent even if no pair is booked: a tag names one execution (Risk times its unhedged leg by it)
+        pair_id = self.book.take_pair_id()
+        tag = f"open#{pair_id}"
         self.event(f"OPEN {tag} {symbol} {qty}{intent.note}: buy {opp.buy_venue} ~{intent.exec_buy:.6g} / "
                    f"sell {opp.sell_venue} ~{intent.exec_sell:.6g}; edge {intent.edge:.2f} bps net of fees "
                    f"(spread {opp.spread_bps:.2f} bps, funding carry {opp.funding_carry_bps:+.2f} bps)")
@@ -260,7 +262,7 @@ class Trader:
         paired = floor_to_step(fill.qty, common_base_step(buy.specs[symbol], sell.specs[symbol]))
         if paired > 0:
             pair = self.book.record_open(
-                symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
+                pair_id=pair_id, symbol=symbol, long_venue=buy.key, short_venue=sell.key, qty=paired,
                 long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price, fees=fill.fees,
                 client_ids=tuple(fill.fills[0].client_ids + fill.fills[1].client_ids), now_ms=self.now_ms,
                 order_ids=tuple(fill.fills[0].order_ids + fill.fills[1].order_ids))

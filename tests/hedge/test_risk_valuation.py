@@ -407,6 +407,62 @@ def test_seq7_when_the_leg_in_doubt_had_filled_after_all_recovery_trades_it_back
     assert positions == {(key, sym): qty for (key, sym), qty in app.ledger.held_positions().items()}
 
 
+def _okx_dies_at_its_next_order_for(sim, seconds: int) -> None:
+    okx = sim.world.exchanges[1]
+    create = okx.CreateOrder
+
+    def dying(*args):
+        sim.world.inject("okx", "down", sim.now_ms() + seconds * 1000)
+        okx.CreateOrder = create
+        return create(*args)
+
+    okx.CreateOrder = dying
+
+
+def _run_until_in_doubt(sim, app: App) -> list:
+    for _ in range(10 * 60):
+        _run(sim, app, 1)
+        if app.ledger.orders:
+            return list(app.ledger.orders.values())
+    raise AssertionError("no opening went in doubt")
+
+
+def test_seq7_an_opening_after_a_recovery_emptied_the_journal_is_bounded_from_its_own_send(sim_robot):
+    """#17 seq 7 (issue #17, tag reuse): an opening (binance buy, okx sell) goes in doubt when okx dies at
+    its order for 20 s; okx answers, recovery trades the binance leg back and empties the journal before
+    max_unhedged_s. A person holds openings for two minutes; the next opening then goes in doubt the same
+    way, okx down for 10 minutes. Its binance leg is unhedged from its own first send: cut after
+    max_unhedged_s (60 s) counted from there, not at once. The old code named both openings open#1 (the
+    pair id only moved on a booked pair) and kept the first one's start time under that tag once recovery
+    had emptied the journal: the second was cut about 1 s after its send, "unhedged for 142 s"."""
+    sim = sim_robot("Futures_Binance", "Futures_OKX", hours=2)
+    fees = {venue: {"taker_bps": 1} for venue in ("binance", "okx")}
+    app = sim.app(json.dumps({**BASE, "open_threshold_bps": 0.5, "order_notional_usdt": 500,
+                              "max_position_usdt": 5_000, "cooldown_s": 10, "fees": fees}))
+    assert app.start()
+    _okx_dies_at_its_next_order_for(sim, 20)
+    first = _run_until_in_doubt(sim, app)
+    sim.commands.append("state:REDUCING")
+    _run(sim, app, 60)
+    assert not app.ledger.orders and not any("max_unhedged" in line for line in sim.logs)
+    _run(sim, app, 120)
+    _okx_dies_at_its_next_order_for(sim, 10 * 60)
+    sim.commands.append("state:ACTIVE")
+    second = _run_until_in_doubt(sim, app)
+    assert {r.tag for r in first}.isdisjoint({r.tag for r in second})  # one tag names one execution
+    assert any(r.venue == "binance" and r.filled for r in second)
+    sent = min(r.sent_ms for r in second)
+    _run(sim, app, 30)
+    assert _unhedged_cell(app).endswith(f"for {(sim.now_ms() - 1000 - sent) // 1000} s")  # its own time
+    cut_ms = None
+    for _ in range(60):
+        _run(sim, app, 1)
+        if any("max_unhedged_s 60: cut" in line for line in sim.logs):
+            cut_ms = sim.now_ms() - 1000  # the turn that cut
+            break
+    assert cut_ms is not None and 60_000 <= cut_ms - sent <= 62_000
+
+
 @pytest.mark.parametrize(("info", "mark"), [
     # ccxt 4.5.83 (installed), binance.py parse_position_risk, the USD-M positionRisk example
     ({"symbol": "WLDUSDT", "markPrice": "2.39560000", "liquidationPrice": "0"}, "2.39560000"),
