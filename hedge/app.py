@@ -119,6 +119,7 @@ class App:
         if self.cfg.treasury.mode != "off":
             self.treasury.verify_whitelist()
         self.commands.handlers["treasury"] = self.treasury.on_command
+        self.rehedge.want_margin = self.want_margin  # a re-hedge that took part of a leg asks for margin
         self.observe()
         self.chart = wiring.chart(self)
         self.event(f"started: venues {', '.join(v.key for v in self.venues)}; symbols "
@@ -275,6 +276,16 @@ class App:
 
     def refresh_account(self, key: str) -> None:
         self.account_reader.refresh(key)
+
+    def want_margin(self, venue: str, sources: list[str], why: str) -> None:
+        """A re-hedge took only part of a loose leg on `venue` for want of margin (hedge/rehedge.py): the
+        treasury is asked now, not at the next status interval, to bring it to its target from `sources`
+        (venues that trade), on fresh account readings. In a cluster, only the node that moves money."""
+        if self.treasury is None or not self.coordinator.leads("treasury"):
+            return
+        for key in (venue, *sources):
+            self.refresh_account(key)
+        self.treasury.urge(venue, sources, why)
 
     def refresh_funding(self) -> None:
         self.funding.refresh()

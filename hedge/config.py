@@ -132,6 +132,11 @@ class StopsConfig:
     max_effective_leverage: Decimal = Decimal(8)  # a venue's notional / equity above this fires level 1
     retry_s: int = 5                       # wait before a level fires again on the same venue
     emergency_band_bps: Decimal = Decimal(100)  # IOC price band of the emergency flatten
+    # a re-hedge of a loose leg (hedge/rehedge.py) keeps its venue at least this many times the first stop
+    # level from liquidation (and under max_effective_leverage / this), taking only what fits when the whole
+    # leg does not. Openings keep 1.25 x (risk.OPEN_MARGIN); a re-hedge reduces the fund's risk (the leg is
+    # unhedged otherwise), so it may go nearer, but never to the level itself (its stop would undo it)
+    rehedge_margin: Decimal = Decimal("1.1")
 
 
 @dataclass(frozen=True)
@@ -525,7 +530,8 @@ def _section(value: Any, key: str, known: tuple[str, ...], example: str) -> dict
 
 def _stops(value: Any) -> StopsConfig:
     d = StopsConfig()
-    raw = _section(value, "stops", ("levels", "max_effective_leverage", "retry_s", "emergency_band_bps"),
+    raw = _section(value, "stops", ("levels", "max_effective_leverage", "retry_s", "emergency_band_bps",
+                                    "rehedge_margin"),
                    '{"levels": [{"distance_pct": 40, "close_fraction": 0.25}], "max_effective_leverage": 8}')
     levels = d.levels
     if "stops.levels" in raw:
@@ -536,7 +542,11 @@ def _stops(value: Any) -> StopsConfig:
                                     low=Decimal("0.5"), high=Decimal("100")),
         retry_s=_int(raw, "stops.retry_s", d.retry_s, low=1, high=3600),
         emergency_band_bps=_dec(raw, "stops.emergency_band_bps", d.emergency_band_bps, low=Decimal(1),
-                                high=Decimal(2000)))
+                                high=Decimal(2000)),
+        # above 1: at the level itself the next tick's stop would undo the re-hedge; at most the opening
+        # check's 1.25 (risk.OPEN_MARGIN): a re-hedge, which reduces risk, is held to no more than an opening
+        rehedge_margin=_dec(raw, "stops.rehedge_margin", d.rehedge_margin, low=Decimal("1.02"),
+                            high=Decimal("1.25")))
 
 
 def _stop_levels(value: Any) -> tuple[StopLevel, ...]:

@@ -120,6 +120,9 @@ class Rehedger:
         self._said: dict[LooseKey, set[str]] = {}  # the kinds of reason said per leg (until it shrinks)
         self.rehedged = 0  # legs hedged on another venue in this process
         self._doubted: dict[tuple[str, str], int] = {}  # _closes_in_doubt at the last check
+        # (venue, venues money may come from, why): asks the treasury for margin on a venue that took only
+        # part of a leg (set by hedge/wiring.py; None: no treasury)
+        self.want_margin: Callable[[str, list[str], str], None] | None = None
 
     # --- every turn ---
     def check(self, act: bool = True) -> None:
@@ -300,42 +303,128 @@ class Rehedger:
 
     # --- choosing the venue and trading ---
     def _rehedge(self, leg: LooseLeg, stuck: str, since: int) -> str | None:
-        """Hedge the leg on the best venue that can take it; None when done, else why not."""
+        """Hedge the leg on the best venue that can take it, in full or, where no venue can, as much of it as
+        keeps a venue at the re-hedge floor (`_plan`); None when done, else why not."""
         own = self._venue(leg.venue)
         if own is None or leg.symbol not in own.specs:
             return f"{leg.venue} is not bound"
         side = "sell" if leg.qty > 0 else "buy"  # the opposite of the leg
         offset, by = self._offset(leg)  # held back: what loose legs of the other side offset (_pending)
         refused: list[str] = []
-        best: tuple[Decimal, Venue, Decimal, Decimal] | None = None  # (margin room, venue, qty, price)
+        best: tuple[tuple[bool, bool, Decimal, Decimal], Venue, Decimal, Decimal] | None = None
         for venue in self.venues:
             if venue.key == leg.venue or leg.symbol not in venue.specs:
                 continue
-            step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
-            price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
-            netted, qty = self._net_plan(leg, venue, floor_to_step(abs(leg.qty) - offset, step), price)
-            problem = self._problem(leg, venue, side, qty, price, since, netted)
-            if problem is None:
-                room = self._room(venue, qty - netted, price)
-                if isinstance(room, str):
-                    problem = room
-                elif best is None or self._rank(venue.key, room) > self._rank(best[1].key, best[0]):
-                    best = (room, venue, qty, price)
-                    continue
-                else:
-                    continue
-            refused.append(f"{venue.key}: {problem}")
+            plan = self._plan(leg, own, venue, side, offset, since)
+            if isinstance(plan, str):
+                refused.append(f"{venue.key}: {plan}")
+                continue
+            qty, price, room, whole = plan
+            rank = self._rank(venue.key, whole, qty, room)
+            if best is None or rank > best[0]:
+                best = (rank, venue, qty, price)
         if best is None:
             held = f"; {offset} held back, offset by {by}" if offset else ""
             return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
-        return self._trade(leg, best[1], side, best[2], best[3], stuck)
+        (_, whole, _, _), venue, qty, price = best
+        problem = self._trade(leg, venue, side, qty, price, stuck)
+        if problem is None and not whole:
+            self._after_partial(leg, venue.key, qty, since, refused)
+        return problem
 
-    def _rank(self, key: str, room: Decimal) -> tuple[bool, Decimal]:
+    def _rank(self, key: str, whole: bool, qty: Decimal, room: Decimal
+              ) -> tuple[bool, bool, Decimal, Decimal]:
         """A venue that has not proved it trades since an order there was refused or timed out (or it was
-        out: VenueHealth.unproven) comes after every venue that has, then the most margin room: one that
-        takes closes but refuses new positions would otherwise win again at every try (its cool-down lapses
-        when a re-hedge proved absent may no longer land) and a venue that would take the leg never get it."""
-        return key not in self.health.unproven, room
+        out: VenueHealth.unproven) comes after every venue that has: one that takes closes but refuses new
+        positions would otherwise win again at every try (its cool-down lapses when a re-hedge proved absent
+        may no longer land) and a venue that would take the leg never get it. Then one that takes the whole
+        leg, then the largest part, then the most margin room."""
+        return key not in self.health.unproven, whole, Decimal(0) if whole else qty, room
+
+    def _plan(self, leg: LooseLeg, own: Venue, venue: Venue, side: str, offset: Decimal, since: int
+              ) -> tuple[Decimal, Decimal, Decimal, bool] | str:
+        """(quantity, price, margin left after it, whether it is the whole leg) of the leg's hedge on `venue`,
+        or why there is none. The whole leg (less what loose legs of the other side offset) when it fits
+        (`_fit`); else, when it would only open a position there (no netting), the most of it in steps that
+        keeps the venue at the re-hedge floor (`_partial`): some of the exposure hedged now, the rest at a
+        later try, on another venue or once margin arrives (the treasury is asked: `_after_partial`)."""
+        step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
+        price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
+        netted, qty = self._net_plan(leg, venue, floor_to_step(abs(leg.qty) - offset, step), price)
+        problem = self._problem(leg, venue, side, qty, price, since)
+        if problem:
+            return problem
+        problem = self._limits(venue, leg.symbol, side, qty, price, netted)
+        available = self._available(venue) if problem is None or not netted else problem
+        if isinstance(available, str):
+            return available
+        fit = problem or self._room(venue, qty - netted, price, available)
+        if not isinstance(fit, str):
+            return qty, price, fit, True
+        if netted or qty <= step:
+            return fit
+        part = self._partial(venue, leg.symbol, side, qty, step, price, available)
+        partial = self._fit(venue, leg.symbol, side, part, price, available) if part else "not one step"
+        if isinstance(partial, str):
+            return f"{fit}; no part of it fits either ({partial})"
+        return part, price, partial, False
+
+    def _limits(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal, netted: Decimal
+                ) -> str | None:
+        """Why `qty` on `venue` (`netted` of it closing pair legs there) may not be traded, its margin aside:
+        the opening part is no valid order, or the venue would be within the re-hedge floor
+        (`Risk.open_problem` at stops.rehedge_margin x the first stop level, the leverage ceiling /
+        rehedge_margin)."""
+        if netted == 0 or qty > netted:
+            problem = leg_problem(qty - netted, price, venue.specs[symbol])
+            if problem:
+                return problem
+        return self._floor(venue, symbol, side, qty, price)
+
+    def _floor(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal) -> str | None:
+        return self.risk.open_problem(venue.key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty,
+                                      price, margin=self.cfg.stops.rehedge_margin)
+
+    def _fit(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal, available: Decimal
+             ) -> Decimal | str:
+        """The margin left after opening `qty` on `venue`, or why it does not fit (`_limits`, `_room`)."""
+        return self._limits(venue, symbol, side, qty, price, Decimal(0)) or self._room(venue, qty, price,
+                                                                                       available)
+
+    def _partial(self, venue: Venue, symbol: str, side: str, qty: Decimal, step: Decimal, price: Decimal,
+                 available: Decimal) -> Decimal:
+        """The largest multiple of `step` below `qty` that keeps `venue` outside the re-hedge floor and within
+        its available margin (both only tighten as an opening grows; the order's minimum is `_fit`'s): 0
+        when not one step fits."""
+        low, high = 0, int(qty / step) - 1
+        while low < high:
+            mid = (low + high + 1) // 2
+            part = mid * step
+            if self._floor(venue, symbol, side, part, price) or isinstance(
+                    self._room(venue, part, price, available), str):
+                high = mid - 1
+            else:
+                low = mid
+        return low * step
+
+    def _after_partial(self, leg: LooseLeg, venue: str, qty: Decimal, since: int, refused: list[str]) -> None:
+        """A re-hedge took `qty`, part of the leg, on `venue`: the rest keeps the leg's timer (the shrink is
+        no close by its own venue: it is tried again at the next settle window, on another venue or here once
+        margin arrives, and a stop on `venue` from now keeps it off), and the treasury is asked to move margin
+        to `venue` now from a venue that trades (`want_margin`), so that the rest can follow."""
+        rest = self.book.ledger.loose.get(leg.key)
+        if rest is None:
+            return
+        self._since[leg.key] = (since, abs(rest.qty))
+        reachable = [v.key for v in self.venues if v.key not in (venue, leg.venue)
+                     and self.health.can_trade(v.key) and not self.health.is_out(v.key)]
+        reason = (f"re-hedge of {leg.symbol} {leg.qty:+f} on {leg.venue} took {qty} on {venue}, all it could "
+                  f"take above {self.cfg.stops.rehedge_margin:g} x the first stop level; {rest.qty:+f} still "
+                  "unhedged")
+        self._event(f"PARTIAL REHEDGE {leg.symbol}: {reason}"
+                    + ("; elsewhere: " + "; ".join(refused) if refused else ""), "critical")
+        if self.want_margin is not None:
+            self.want_margin(venue, reachable, reason)
 
     def _pending(self, leg: LooseLeg, since: int) -> str | None:
         """An order that may still change what is to be hedged: one of ours on the leg's own venue-symbol in
@@ -389,23 +478,19 @@ class Rehedger:
         share = min(max(total - before, Decimal(0)), abs(leg.qty))
         return share, ", ".join(f"{o.venue} {o.qty:+f}" for o in sorted(opposite, key=lambda o: o.key))
 
-    def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal,
-                 since: int, netted: Decimal) -> str | None:
-        """Why the leg's hedge may not go to `venue` now (None: it may); `netted` of `qty` closes pair legs
-        there that it nets with (`_net_plan`), the rest opens."""
+    def _problem(self, leg: LooseLeg, venue: Venue, side: str, qty: Decimal, price: Decimal, since: int
+                 ) -> str | None:
+        """Why the leg's hedge may not go to `venue` now whatever its quantity (None: it may; how much fits
+        is `_fit`'s)."""
         key, symbol = venue.key, leg.symbol
         now = self._now_ms()
         problem = self._venue_problem(leg, key, since, now) or self._position_problem(leg, key, side)
         if problem:
             return problem
         market = self._market()
-        if market is None or market.fresh_top(key, symbol, now) is None or price <= 0:
-            return "no fresh book"
-        if netted == 0 or qty > netted:
-            problem = leg_problem(qty - netted, price, venue.specs[symbol])
-        if problem:
-            return problem
-        return self.risk.open_problem(key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty, price)
+        if market is None or market.fresh_top(key, symbol, now) is None or price <= 0 or qty <= 0:
+            return "no fresh book" if qty > 0 else "nothing to hedge on its step"
+        return None
 
     def _venue_problem(self, leg: LooseLeg, key: str, since: int, now: int) -> str | None:
         """Why the venue may not take the hedge whatever the symbol: out, refusing lately, stopped, or where a
@@ -500,13 +585,16 @@ class Rehedger:
             return netted, netted
         return netted, qty
 
-    def _room(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal | str:
-        """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),
-        or why it does not fit."""
+    def _available(self, venue: Venue) -> Decimal | str:
+        """The venue's available margin, read once per try, or why it cannot be read."""
         account = venue.exchange.GetAccount()
         if account is None:
             return "account unreadable"
-        available = _dec(account.get("Balance"))
+        return _dec(account.get("Balance"))
+
+    def _room(self, venue: Venue, qty: Decimal, price: Decimal, available: Decimal) -> Decimal | str:
+        """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),
+        or why it does not fit."""
         need = qty * price / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
         if available < need:
             return f"available margin {available:.2f} < {need:.2f} needed"
@@ -626,7 +714,7 @@ class Rehedger:
                     f"{sign * paired:+f} on {venue_key} at {price}: pair #{pair.id} "
                     f"(long {pair.long_venue} {pair.long_price:.2f}, short {pair.short_venue} "
                     f"{pair.short_price:.2f}), closed by the spread and stop rules once {leg.venue} trades"
-                    + (f"; {rest.qty:+f} (below one step) stays loose on {leg.venue}" if rest else ""),
+                    + (f"; {rest.qty:+f} stays loose on {leg.venue}" if rest else ""),
                     "critical")
         rest_qty = abs(signed) - paired
         if rest_qty > 0:

@@ -595,11 +595,13 @@ class Risk:
 
     # --- deciding ---
     def open_problem(self, venue: str, symbol: str | None = None, side: Side | None = None,
-                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0)) -> str | None:
+                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0), margin: Decimal = OPEN_MARGIN
+                     ) -> str | None:
         """Why no new pair may add `qty` of `symbol` on `side` to this venue: with it, the venue would be
-        within OPEN_MARGIN x the first stop level (or above the leverage ceiling / OPEN_MARGIN). The check
-        is pro forma, on the venue's positions as last read plus the new leg at `price`: a pair that the
-        next stop would close again is not opened (churn)."""
+        within `margin` x the first stop level (or above the leverage ceiling / `margin`). The check is pro
+        forma, on the venue's positions as last read plus the new leg at `price`: a pair that the next stop
+        would close again is not opened (churn). An opening's margin is OPEN_MARGIN; a re-hedge, which
+        reduces the fund's risk, passes stops.rehedge_margin (hedge/rehedge.py)."""
         view = self.views.get(venue)
         if view is None:
             return None
@@ -610,16 +612,16 @@ class Risk:
         if symbol is not None and side is not None and qty > 0 and price > 0:
             view = self._with_leg(view, symbol, side, qty, price)
             after = " with this pair"
-        floor = self.cfg.levels[0].distance_pct * OPEN_MARGIN
+        floor = self.cfg.levels[0].distance_pct * margin
         nearest = view.nearest
         if nearest is not None and nearest[1] < floor:
             return (f"{venue} would be {nearest[1]:.1f}% from liquidation{after}, within {floor:g}% "
-                    f"({OPEN_MARGIN:g} x the first stop level): no new pairs there")
+                    f"({margin:g} x the first stop level): no new pairs there")
         leverage = view.leverage
-        ceiling = self.cfg.max_effective_leverage / OPEN_MARGIN
+        ceiling = self.cfg.max_effective_leverage / margin
         if leverage is not None and leverage > ceiling:
             return (f"{venue} effective leverage would be {leverage:.2f}{after} > {ceiling:.2f} "
-                    f"(stops.max_effective_leverage / {OPEN_MARGIN:g}): no new pairs there")
+                    f"(stops.max_effective_leverage / {margin:g}): no new pairs there")
         return None
 
     def _with_leg(self, view: VenueRisk, symbol: str, side: Side, qty: Decimal, price: Decimal) -> VenueRisk:

@@ -255,7 +255,36 @@ class Treasury:
         self.allocation = self.allocate()
         if self.cfg.mode == "off":
             return
-        for move in self.plan():
+        self._act(self.plan())
+
+    def urge(self, venue: str, sources: list[str], why: str) -> None:
+        """Margin wanted on `venue` now (a re-hedge there took only part of a loose leg: hedge/rehedge.py),
+        not at the next status interval: the moves that bring it to its target (as a venue in danger: the
+        fastest network that pays for itself) from `sources` only (venues that trade: one that is out could
+        not send), started (mode auto) or told (notify), within the usual limits (one transfer per route,
+        min_transfer_usdt, max_transfer_usdt, max_daily_usdt, the whitelist)."""
+        if self.cfg.mode == "off":
+            return
+        self.allocation = self.allocate()
+        need = self.allocation.get(venue)
+        if need is None or need.deficit < self.cfg.min_transfer_usdt:
+            self._tell(f"urge:{venue}", "warn", f"treasury: {why}; {venue} is not short of its target "
+                       f"({self.cfg.target_distance_pct} % from liquidation): nothing moved")
+            return
+        allowed = set(sources)
+        surplus = {n.venue: min(-n.deficit, n.available) for n in self.allocation.values()
+                   if n.venue in allowed}
+        moves: list[Move] = []
+        left_today = self.cfg.max_daily_usdt - self.sent_today()
+        self._plan_for(True, need, surplus, left_today, self._routes_in_use(), moves)
+        if not moves:
+            self._tell(f"urge:{venue}", "warn", f"treasury: {why}; no move to {venue} possible now from "
+                       f"{', '.join(sources) or 'no venue that trades'} (surplus, routes or limits)")
+        self._act(moves)
+
+    def _act(self, moves: list[Move]) -> None:
+        """Start each move (mode auto, an automated route with a whitelisted address) or tell it (notify)."""
+        for move in moves:
             if self.cfg.mode == "auto" and move.entry is not None and self._automatic(move.source, move.dest):
                 self.start(move)
             else:

@@ -122,3 +122,15 @@ def test_a_key_given_twice_is_refused_not_silently_the_last():
         parse_params('{"open_threshold_bps": 8, "cooldown_s": 60, "open_threshold_bps": 3}')
     assert str(info.value) == ("PARAMS key 'open_threshold_bps' = 3 is invalid: the key appears twice "
                                "(also = 8); keep one of the two lines")
+
+
+def test_the_rehedge_margin_is_read_and_kept_between_the_stop_level_and_the_opening_check():
+    """stops.rehedge_margin: the re-hedge floor as a multiple of the first stop level (hedge/rehedge.py);
+    default 1.1, above 1 (at the level itself the next stop would undo the re-hedge) and at most the opening
+    check's 1.25 (risk.OPEN_MARGIN)."""
+    assert parse_params("{}").stops.rehedge_margin == Decimal("1.1")
+    assert parse_params('{"stops": {"rehedge_margin": 1.2}}').stops.rehedge_margin == Decimal("1.2")
+    for bad in ("1", "1.3", '"x"'):
+        with pytest.raises(ConfigError) as info:
+            parse_params('{"stops": {"rehedge_margin": ' + bad + '}}')
+        assert "stops.rehedge_margin" in str(info.value)

@@ -217,10 +217,11 @@ def test_a_rehedge_order_that_times_out_and_lands_late_is_never_doubled():
 
 
 def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
-    """(b) with bybit too small for the hedge (100 USDT) and okx stopped: nothing is sent anywhere; the leg
-    stays loose, the Risk tab names each venue's reason (bybit: the risk engine's opening check), and the
-    event is said once, not at every try."""
-    sim = Sim3((10_000, 10_000, 100), hours=2)
+    """(b) with bybit too small for even one lot of the hedge (20 USDT: not even part of the leg fits, see
+    the partial re-hedge below) and okx stopped: nothing is sent anywhere; the leg stays loose, the Risk tab
+    names each venue's reason (bybit: the risk engine's check at the re-hedge floor), and the event is said
+    once, not at every try."""
+    sim = Sim3((10_000, 10_000, 20), hours=2)
     app = sim.app(params=PARAMS)
     assert app.start()
     price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
@@ -237,7 +238,8 @@ def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
     assert bybit == [] and all(side in ("closebuy", "closesell") for _, side, _ in okx)
     (why,) = app.status.view().rehedge
     assert "no venue can take it" in why and "okx: a stop fired there" in why
-    assert "bybit: bybit would be 0.4% from liquidation with this pair" in why  # the opening check's
+    assert "bybit: bybit would be 0.0% from liquidation with this pair" in why  # the re-hedge floor's
+    assert "no part of it fits either (not one step)" in why
     assert sum("not re-hedged: no venue can take it" in line for line in sim.logs) == 1
 
 
@@ -760,4 +762,107 @@ def test_attack_a_stop_on_binance_while_the_netting_rehedges_close_may_still_lan
     # okx refuses, and binance is kept off after its stop)
     assert [(leg.venue, leg.qty) for leg in app.ledger.loose.values()] == [("bybit", _net(sim))]
     assert not app.ledger.orders
+    _agree(app)
+
+
+def _stop_leaves_binance_long_loose(sim: Sim3, app, seconds: int, move_at: dict[int, float] | None = None):
+    """Pair long binance / short okx of about 24,000 USDT; binance refuses orders for 15 minutes and BTC
+    rises 12 % at second 10: okx's stop closes okx's short alone and binance's long stays loose. Runs
+    `seconds` turns (the coin's fair price times move_at[second] at those seconds); returns (okx calls,
+    bybit calls, the ms the leg appeared, the ms bybit first held a re-hedge, the fewest % from liquidation
+    bybit was at while it held one)."""
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    okx = _calls(sim, 1)
+    bybit = _calls(sim, 2)
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
+    coin = sim.world.coins["BTC"]
+    moves = {10: 1.12, **(move_at or {})}
+    loose_ms = rehedged_ms = None
+    nearest = D(100)
+    for second in range(seconds):
+        if second in moves:
+            coin.fair *= moves[second]
+        app.tick()
+        sim.clock.sleep(1000)
+        if loose_ms is None and app.ledger.loose:
+            loose_ms = sim.now_ms()
+        if any(p.short_venue == "bybit" for p in app.ledger.pairs.values()):
+            rehedged_ms = rehedged_ms or sim.now_ms()
+            view = app.risk.views.get("bybit")
+            if view is not None and view.nearest is not None:
+                nearest = min(nearest, view.nearest[1])
+    return okx, bybit, loose_ms, rehedged_ms, nearest
+
+
+def test_a_loose_leg_no_venue_can_take_whole_is_hedged_in_part_up_to_the_rehedge_floor():
+    """Chaos finding 13 (tight seed 2, 6 days: 128 s, 6,072 USDT unhedged on the out venue): a stop on okx
+    leaves binance's long (0.16 BTC, ~11,100 USDT) loose while binance refuses; bybit (4,000 USDT) would be
+    ~36 % from liquidation with the whole hedge, within the opening check's 50 % (1.25 x the 40 %
+    level), and okx is kept off by its own stop. Before: nothing was sent anywhere for the whole 15 minutes.
+    Now bybit sells as much as keeps it at the re-hedge floor (stops.rehedge_margin 1.1 x 40 % = 44 %), in
+    lot steps, within a settle window of max_unhedged_s: more than half of the leg hedged, the rest loose on
+    binance, one sell on bybit, okx closes only, ledger == venues, and the treasury is asked for margin
+    on bybit (from okx, the one venue that trades; it has none to spare here)."""
+    sim = Sim3((10_000, 10_000, 4_000), hours=2)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    okx, bybit, loose_ms, rehedged_ms, nearest = _stop_leaves_binance_long_loose(sim, app, 300)
+    assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+    assert loose_ms is not None and rehedged_ms is not None
+    assert rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
+    assert okx and all(side in ("closebuy", "closesell") for _, side, _ in okx)
+    assert [side for _, side, _ in bybit] == ["sell"]  # one order: as much as fits, not one per try
+    (pair,) = [p for p in app.ledger.pairs.values() if p.short_venue == "bybit"]
+    (rest,) = app.ledger.loose.values()
+    assert (rest.venue, pair.long_venue) == ("binance", "binance")
+    assert pair.qty > rest.qty > 0  # more than half hedged, the rest still loose (bybit has no room for it)
+    floor = app.cfg.stops.levels[0].distance_pct * app.cfg.stops.rehedge_margin
+    assert floor - 1 <= nearest  # bybit was taken to the floor, not past it (a % of slack: marks move)
+    assert _positions(sim)["bybit"] == -pair.qty and _net(sim) == rest.qty  # only the rest is unhedged
+    _agree(app)
+    assert sum("PARTIAL REHEDGE BTC_USDT" in line for line in sim.logs) == 1
+    assert any("treasury: re-hedge of BTC_USDT" in line and "no move to bybit possible now from okx" in line
+               for line in sim.logs)
+
+
+def test_attack_the_price_runs_at_the_partial_rehedges_venue_its_stop_cuts_once_and_nothing_churns():
+    """The partial re-hedge leaves bybit at the re-hedge floor (44 %, 4 % above its first stop level), and
+    BTC then rises 5 % and 3 % more against bybit's new short: bybit's stop fires and cuts 25 % of its pairs,
+    bybit's leg alone (binance still refuses), so that much of binance's long is loose again. The stop must
+    not hand it back to a re-hedge on bybit (kept off after its stop), and nothing may loop: one sell on
+    bybit in all, its other orders closes, one REHEDGED line, no liquidation, ledger == venues, and the net
+    exposure is exactly what is loose."""
+    sim = Sim3((10_000, 10_000, 4_000), hours=2)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    moves = {120: 1.05, 200: 1.03}
+    okx, bybit, loose_ms, rehedged_ms, _ = _stop_leaves_binance_long_loose(sim, app, 600, moves)
+    assert loose_ms is not None and rehedged_ms is not None
+    assert "bybit" in app.risk.stopped_ms and app.risk.stopped_ms["bybit"] > rehedged_ms  # the attack landed
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+    sides = [side for _, side, _ in bybit]
+    assert sides[0] == "sell" and sides.count("sell") == 1 and len(sides) <= 3
+    assert all(side in ("closebuy", "closesell") for side in sides[1:] + [side for _, side, _ in okx])
+    assert sum("REHEDGED BTC_USDT" in line for line in sim.logs) == 1
+    assert _net(sim) == sum((leg.qty for leg in app.ledger.loose.values()), D(0))
+    _agree(app)
+
+
+def test_the_rest_of_a_partly_rehedged_leg_follows_on_the_same_venue_once_it_has_room():
+    """After the partial re-hedge BTC falls 5 %: bybit's short gains, its distance grows, and at a later try
+    (the leg's timer kept: no second max_unhedged_s) bybit takes more of the rest, again up to the floor."""
+    sim = Sim3((10_000, 10_000, 4_000), hours=2)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    started = sim.now_ms()
+    _, bybit, loose_ms, rehedged_ms, _ = _stop_leaves_binance_long_loose(sim, app, 300, {120: 0.95})
+    assert loose_ms is not None and rehedged_ms is not None
+    sells = [ms for ms, side, _ in bybit if side == "sell"]
+    assert len(sells) == 2 and 0 < sells[1] - (started + 120_000) <= 30_000  # a try or two after the move
+    pairs = [p for p in app.ledger.pairs.values() if p.short_venue == "bybit"]
+    (rest,) = app.ledger.loose.values()
+    assert len(pairs) == 2 and rest.qty < pairs[1].qty
+    assert _net(sim) == rest.qty
     _agree(app)

@@ -286,3 +286,22 @@ def test_a_transfer_whose_venue_is_no_longer_bound_waits_and_says_so():
     assert sim.events("treasury: resuming 1 transfer(s): #1 coinex->binance 500 USDT IN_TRANSIT")
     sim.run(app, hours=0.1)
     assert len(sim.events("needs coinex, which is not bound: bind it again to finish tracking it")) == 1
+
+
+def test_margin_wanted_by_a_partial_rehedge_is_moved_at_once_from_the_venues_that_trade_only():
+    """A re-hedge that could take only part of a loose leg on a venue asks for margin there (App.want_margin,
+    hedge/rehedge.py): the treasury plans and starts the move in the same turn, not at the next status
+    interval, and only from the venues named as trading (okx, with the most surplus, is left aside here, as
+    a venue that is out would be); with none named nothing moves and it says why."""
+    sim = Sim()
+    app = sim.app("auto")
+    assert app.treasury is not None and app.treasury.active() == []
+    app.want_margin("binance", [], "re-hedge took part")
+    assert app.treasury.active() == []
+    assert any("re-hedge took part; no move to binance possible now" in line for line in sim.logs)
+    assert app.treasury.plan()[0].source == "okx"  # the status round's plan would take okx's surplus first
+    app.want_margin("binance", ["bybit"], "re-hedge took part")
+    (transfer,) = app.treasury.active()
+    assert (transfer.source, transfer.dest) == ("bybit", "binance") and transfer.amount >= 100
+    app.want_margin("binance", ["bybit"], "re-hedge took part")  # one transfer per route at a time
+    assert len(app.treasury.active()) == 1
