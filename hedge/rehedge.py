@@ -346,8 +346,10 @@ class Rehedger:
         """(quantity, price, margin left after it, whether it is the whole leg) of the leg's hedge on `venue`,
         or why there is none. The whole leg (less what loose legs of the other side offset) when it fits
         (`_fit`); else, when it would only open a position there (no netting), the most of it in steps that
-        keeps the venue at the re-hedge floor (`_partial`): some of the exposure hedged now, the rest at a
-        later try, on another venue or once margin arrives (the treasury is asked: `_after_partial`)."""
+        keeps the venue at the re-hedge floor (`_partial`), when worth a pair (min_order_usdt: else each
+        settle window's wiggle of the marks would send another dust pair): some of the exposure hedged now,
+        the rest at a later try, on another venue or once margin arrives (the treasury is asked:
+        `_after_partial`)."""
         step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
         price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
         netted, qty = self._net_plan(leg, venue, floor_to_step(abs(leg.qty) - offset, step), price)
@@ -365,6 +367,8 @@ class Rehedger:
             return fit
         part = self._partial(venue, leg.symbol, side, qty, step, price, available)
         partial = self._fit(venue, leg.symbol, side, part, price, available) if part else "not one step"
+        if part and part * price < self.cfg.min_order_notional:  # a dust pair every settle window: churn
+            partial = f"{part} is below min_order_usdt {self.cfg.min_order_notional:g}"
         if isinstance(partial, str):
             return f"{fit}; no part of it fits either ({partial})"
         return part, price, partial, False
