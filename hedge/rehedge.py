@@ -18,13 +18,18 @@ The venue is chosen among the bound venues listing the symbol that trade now (no
 an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
 leg of the symbol, its position not in doubt), never one a
 stop fired on since shortly before the leg appeared nor, for a stop's hedge kept through an outage, the venue
-whose leg the stop cut (the new leg would re-open it), and only where the risk engine's opening check passes
-with the new leg (`Risk.open_problem`: OPEN_MARGIN x the first stop level, the leverage ceiling) and the
-available margin covers it as an opening's would; of those, the one with the most margin left among the venues
-that have taken an order since any was refused or timed out there or they were out (`_rank`; one that has not
-comes last). The quantity is the leg's on the common amount step of both venues (never more: what is below one
-step stays loose on its venue); a new leg that filled off that step leaves its excess, less than one step, as
-a loose leg on its own venue, closed reduce-only.
+whose leg the stop cut (the new leg would re-open it), and only where the risk engine's check at the re-hedge
+floor passes with the new leg (`Risk.open_problem` at stops.rehedge_margin x the first stop level and the
+leverage ceiling / rehedge_margin: lower than an opening's OPEN_MARGIN, as a re-hedge reduces risk) and the
+available margin covers it as an opening's would; of those, a venue taking the whole leg, then the largest
+part, then the most margin left, among the venues that have taken an order since any was refused or timed
+out there or they were out (`_rank`; one that has not comes last). The quantity is the leg's on the common
+amount step of both venues (never more: what is below one step stays loose on its venue); a new leg that
+filled off that step leaves its excess, less than one step, as a loose leg on its own venue, closed
+reduce-only. Where no venue can take the whole leg, one takes as much as keeps it at the floor, in steps, when
+that is worth a pair (min_order_usdt) and only opens there (`_plan`, `_partial`); the rest keeps the leg's
+timer, is tried at the next settle window (another venue, or the same once it has room), and the treasury is
+asked to move margin to that venue from the venues that trade (`_after_partial`, `want_margin`).
 
 The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
 stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
