@@ -61,15 +61,15 @@ class LooseLegs(Protocol):
 
 
 class LateRisk(Protocol):
-    """What the late orders ask of the stops: a loose leg a late close took, a pair's leg it took (hedged and
-    booked as a vanished leg), and the unplanned result."""
+    """What the late orders ask of the stops: a loose leg a late close took, a pair's leg it took (the pair
+    booked closed, its hedge leg loose), and the unplanned result."""
 
     unplanned_pnl: Decimal
 
     def absorb_late_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal, why: str
                           ) -> Decimal: ...
-    def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal,
-                  closed_by: tuple[Decimal, str] | None = None) -> None: ...
+    def book_late_pair_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal,
+                             fees: Decimal, why: str) -> Decimal: ...
 
 
 class Recovery:
@@ -502,7 +502,7 @@ class LateOrders:
     up the ones proved absent lately, so one landing is closed at once.
 
     book: the ledger's writer; venue_or_none: a bound venue by key; now_ms: the turn's clock; stop_openings:
-    reconcile's hold; risk: the stops (a late close that took a pair's leg is hedged as a vanished leg);
+    reconcile's hold; risk: the stops (a late close that took a pair's leg: the pair closed, its hedge loose);
     top_mid: a venue-symbol's mid at a fresh book; taker_bps: a venue's taker fee; net_rehedge: books a loose
     leg's re-hedge that closed pair legs it netted with, landed late (Rehedger.net_late_close)."""
 
@@ -559,8 +559,8 @@ class LateOrders:
         """A venue position differs from the ledger, and one of our own timed-out orders, proved absent,
         shows there after all (it reached the matching engine late). An opening that added to a leg: close
         what it added, reduce-only and never across zero, and book the round trip. A close that took part
-        of a pair's leg: close the same on the hedging leg and book the pairs at its price (as a vanished
-        leg, Risk._vanished). True when something was closed."""
+        of a pair's leg: book the pairs closed at its price, their hedge legs loose legs closed reduce-only
+        (Risk.book_late_pair_close). True when something was closed."""
         closed = False
         for mismatch in mismatches:
             outcome = self._close_mismatch(mismatch)
@@ -593,7 +593,7 @@ class LateOrders:
                 continue  # not a difference it explains
             amount = min(abs(signed), abs(excess))
             if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
-                done = self._hedge_late_close(venue, record, amount, signed, late[1], mismatch.found)
+                done = self._hedge_late_close(venue, record, amount, signed, late[1])
             else:
                 sent = self._close_late_addition(venue, cid, record, amount, late[1])
                 if sent is None:
@@ -686,10 +686,12 @@ class LateOrders:
         return record.tag.startswith(LATE_TAG) and record.tag[len(LATE_TAG):] in self.ledger.watch
 
     def _hedge_late_close(self, venue: Venue, record: OrderRecord, amount: Decimal, signed: Decimal,
-                          price: Decimal, found: Decimal) -> Decimal:
-        """A late close took `amount` of a pair's leg: absorbed by this node's loose leg there, then, a loose
-        leg's re-hedge that nets, booked as one (`net_rehedge`: the pair's far leg hedges the loose leg), the
-        rest closed on the hedge as a vanished leg. Returns the base the held position moved."""
+                          price: Decimal) -> Decimal:
+        """A late close took `amount` of a pair's leg: absorbed by this node's loose leg there (the close it
+        was sent for), then, a loose leg's re-hedge that nets, booked as one (`net_rehedge`: the pair's far
+        leg hedges the loose leg), the rest booked as the close of the pairs' legs it was (a stop's top-up,
+        a stop re-fired while its first close was on its way: `book_late_pair_close`, the hedge legs loose),
+        never as a vanished leg. Returns the base the held position moved."""
         key = (venue.key, record.symbol)
         held = self.ledger.held_positions().get(key, Decimal(0))
         why = f"our order {record.client_id} ({record.tag}) that reached {venue.key} late"
@@ -698,7 +700,10 @@ class LateOrders:
         if amount > loose and self.net_rehedge is not None and record.tag.startswith(REHEDGE_TAG):
             loose += self.net_rehedge(record, amount - loose, price)
         if amount > loose:
-            self.risk._vanished(venue.key, record.symbol, amount - loose, found, closed_by=(price, why))
+            rest = amount - loose
+            fees = rest * price * self.taker_bps(venue.key) / 10_000
+            self.risk.book_late_pair_close(venue.key, record.symbol, rest if signed > 0 else -rest, price,
+                                           fees, why)
         return abs(held - self.ledger.held_positions().get(key, Decimal(0)))
 
     def _close_late_addition(self, venue: Venue, cid: str, record: OrderRecord, amount: Decimal,

@@ -1334,6 +1334,44 @@ class Risk:
                            f"unplanned {pnl:+.2f} USDT", "warn")
         return absorbed
 
+    def book_late_pair_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal,
+                             fees: Decimal, why: str) -> Decimal:
+        """Our own close that reached venue_key late moved its position by `signed` base beyond the loose
+        legs it closed there: it closed that much of the pairs' legs there, as a close of them (a stop's
+        top-up, a stop re-fired while its first close was on its way). Booked as that, at once: the pairs
+        holding that side there closed newest first (as a vanished leg is laid, the same on every node) at
+        `price` there, each one's leg on its other venue a loose leg from now, closed reduce-only by this
+        turn's settle_loose, backing off while that venue refuses, hedged elsewhere after
+        outage.max_unhedged_s (hedge/rehedge.py). Before, it was hedged as a vanished leg: a hedge close
+        refused left the pair booked open (ledger != venue) and was sent again at every look (issue #17: 52
+        refused closes on bybit, 0.037 BTC unhedged). Only this node's pairs; returns the base booked."""
+        sign = 1 if signed > 0 else -1  # a buy closed shorts there, a sell longs
+        total = left = abs(signed)
+        booked = Decimal(0)
+        now = self.app.now_ms
+        for pair in sorted((p for p in self.book.ledger.pairs.values() if p.symbol == symbol
+                            and (p.short_venue if sign > 0 else p.long_venue) == venue_key),
+                           key=lambda p: -p.id):
+            if left <= 0:
+                break
+            if not self._mine(Unit.of_pair(pair)):
+                left -= min(pair.qty, left)  # laid on it all the same: its owner books that share
+                continue
+            part = min(pair.qty, left)
+            other = pair.long_venue if sign > 0 else pair.short_venue
+            estimate = self._mark(other, symbol) or (pair.long_price if sign > 0 else pair.short_price)
+            long_exit, short_exit = (estimate, price) if sign > 0 else (price, estimate)
+            self.unplanned_pnl += self.book.record_close(pair.id, qty=part, long_exit=long_exit,
+                                                         short_exit=short_exit, fees=fees * part / total)
+            self._add_timed_leg(other, symbol, sign * part, estimate, pair.id, Unit.of_pair(pair), now,
+                                f"{why} closed {part} of pair #{pair.id}'s {venue_key} leg")
+            left -= part
+            booked += part
+        if booked:
+            self.book.save()
+            self.measure_exposure()
+        return booked
+
     def _vanished(self, venue_key: str, symbol: str, missing: Decimal, found: Decimal,
                   closed_by: tuple[Decimal, str] | None = None) -> None:
         """`missing` base of the pairs' legs on venue_key is gone: close the same quantity on the hedging

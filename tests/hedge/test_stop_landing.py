@@ -1,0 +1,170 @@
+"""A stop's close that times out, is proved absent, and reaches its venue late with its top-up (issue #17).
+
+binance holds the short of a pair with bybit (0.3 BTC on 10,000 USDT) and the price rises 12 %: stop level 1
+closes a quarter of the pair. binance's close times out before it reaches the venue (the simulator's
+`timeout_lands_late`), the settle window's lookups prove it absent, the executor tops the lagging leg up once
+(timed out and proved absent too), and the stop books binance's part as a loose leg; bybit, whose close
+filled, refuses every order from then on. Both binance orders land 25 s after their send: the first is the
+close the loose leg stands for; the second, the top-up, took as much again of the pair's binance short."""
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from fmz_compat.sim import world as sim_world
+from hedge.execution import Leg
+from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
+from tests.hedge.test_scenarios import SYMBOL, patient
+
+D = Decimal
+LOT = D("0.001")
+LATE_MS = 25_000
+
+
+Fault = Callable[[Sim3], None]
+
+
+def _stopped_pair(monkeypatch, *, late_for_ms: int = 15_000, before_stop: Fault | None = None,
+                  after_stop: Fault | None = None) -> tuple[Sim3, object, list, int]:
+    """The pair long bybit / short binance 0.3 BTC; the price up 12 %; binance's orders time out and land
+    LATE_MS later for `late_for_ms` from the stop's turn, and bybit refuses every order from 1 s after it.
+    before_stop / after_stop: more faults, set before / after the stop's turn. Runs the stop's turn;
+    returns (sim, app, bybit's order calls, the ms the stop's turn began)."""
+    monkeypatch.setattr(sim_world, "LATE_LANDING_MS", (LATE_MS, LATE_MS + 1))
+    sim = Sim3((10_000, 10_000, 8_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    binance, okx, bybit = app.venues
+    price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    fill = app.executor.execute_pair(SYMBOL, (Leg(bybit, "buy", D("0.3"), price),
+                                              Leg(binance, "sell", D("0.3"), price)), "open#1")
+    assert fill.balanced and fill.qty == D("0.3")
+    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    for _second in range(5):
+        app.tick()
+        sim.clock.sleep(1000)
+    calls = _calls(sim, 2)
+    sim.world.coins["BTC"].fair *= 1.12
+    sim.clock.sleep(1000)  # the books move
+    began = sim.now_ms()
+    sim.world.inject("binance", "timeout_lands_late", began + late_for_ms)
+    sim.world.inject("bybit", "refuse_orders", began + 3_000_000, from_ms=began + 1_000)
+    if before_stop is not None:
+        before_stop(sim)
+    app.tick()
+    assert any(line.startswith("STOP level 1 on binance") for line in sim.logs), sim.logs[-5:]
+    assert any("topping up" in line for line in sim.logs), "binance's stop close was not topped up"
+    if after_stop is not None:
+        after_stop(sim)
+    return sim, app, calls, began
+
+
+def _run(sim: Sim3, app, until_ms: int, bound_ms: int) -> None:
+    """Tick each second until `until_ms`; from `bound_ms` on, net exposure within one lot."""
+    while sim.now_ms() < until_ms:
+        app.tick()
+        if sim.now_ms() >= bound_ms:
+            past_s = (sim.now_ms() - bound_ms) // 1000
+            net = _net(sim)
+            assert abs(net) <= LOT, f"{net:+f} BTC unhedged {past_s} s past the bound: {_positions(sim)}"
+        sim.clock.sleep(1000)
+
+
+def test_a_stops_close_and_its_top_up_landing_late_are_booked_as_the_stops_closes_not_a_vanished_leg(
+        monkeypatch):
+    """Before: the close was booked off binance's loose leg, but the top-up's 0.037 was taken for pair #1's
+    binance leg vanished: its hedge, bybit's long, was to be closed on bybit, which refused, at every look
+    (52 closes sent to bybit), while the ledger kept binance at -0.263 against the venue's -0.226 and 0.037
+    BTC stayed unhedged. Now the top-up's excess is booked as the stop closing that much more of the pair (at
+    the price binance reports), bybit's part a loose leg: tried reduce-only with back-off while bybit refuses,
+    re-hedged on okx after outage.max_unhedged_s. Net within one lot from then on, ledger = venues."""
+    sim, app, bybit_calls, began = _stopped_pair(monkeypatch)
+    limits = app.cfg.outage
+    landed_by = began + 2 * limits.order_settle_s * 1000 + LATE_MS + 2_000
+    bound_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    _run(sim, app, began + 900_000, bound_ms)
+    landings = [e for e in sim.world.late_landings if e["venue"] == "binance"]
+    assert len(landings) >= 2 and all(e["filled"] for e in landings), landings
+    assert not any("less than the pairs" in line for line in sim.logs)  # never a vanished leg
+    assert len(bybit_calls) <= 12, f"{len(bybit_calls)} orders sent to bybit while it refused"
+    assert not app.ledger.orders
+    _agree(app)
+
+
+def test_attack_the_stops_close_lost_and_only_its_top_up_landing_late_is_the_close_it_was_sent_for(
+        monkeypatch):
+    """The stop's first binance close never reaches binance (the request lost), its top-up lands 25 s late:
+    the top-up is the close binance's loose leg stands for, booked off it; no pair's leg is taken, nothing
+    is sent twice, net within one lot past the bound, ledger = venues."""
+    raw = None
+
+    def lose_the_first_close(sim: Sim3) -> None:
+        nonlocal raw
+        raw = sim.world.exchanges[0]
+        create = raw.CreateOrder
+
+        def first_lost(symbol, side, *args):
+            if side.startswith("closesell") and not getattr(first_lost, "done", False):
+                first_lost.done = True
+                return None  # timed out before it left: it never lands
+            return create(symbol, side, *args)
+
+        raw.CreateOrder = first_lost
+
+    sim, app, _bybit_calls, began = _stopped_pair(monkeypatch, before_stop=lose_the_first_close)
+    limits = app.cfg.outage
+    bound_ms = began + 60_000 + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    _run(sim, app, began + 900_000, bound_ms)
+    assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 1
+    assert not any("less than the pairs" in line for line in sim.logs)
+    assert not app.ledger.orders
+    _agree(app)
+
+
+def test_attack_the_stops_close_and_top_up_land_after_a_restart(monkeypatch):
+    """The process is killed right after the stop's turn and started again (the same _G) before the close and
+    its top-up land: the landings are booked from the ledger's watch list as before, net within one lot past
+    the bound, ledger = venues."""
+    sim, app, bybit_calls, began = _stopped_pair(monkeypatch)
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    limits = app.cfg.outage
+    landed_by = began + 2 * limits.order_settle_s * 1000 + LATE_MS + 2_000
+    bound_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    _run(sim, app, began + 900_000, bound_ms)
+    assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 2
+    assert not any("less than the pairs" in line for line in sim.logs)
+    assert len(bybit_calls) <= 12
+    assert not app.ledger.orders
+    _agree(app)
+
+
+@pytest.mark.xfail(strict=True, reason="open: a late close landing on a venue whose positions cannot be read "
+                   "is booked only once they read (120 s here), first laid on the pair by Risk.recover")
+def test_attack_binance_unreadable_while_the_stops_closes_land_is_hedged_within_the_bound(monkeypatch):
+    """binance's positions cannot be read from the stop's turn until 120 s later (its order lookups answer);
+    both late closes land meanwhile, the top-up taking 0.037 of the pair's short. The lookups show it: the
+    exposure it leaves on bybit should be bounded by outage.max_unhedged_s from the landing, as on a venue
+    that reads, and booked as the stop's close, not a vanished leg. Now (open): +0.037 BTC stays unhedged
+    until binance reads again and the venue is recovered (170 s), Risk.recover first lays the difference on
+    the pair as vanished (one refused close on bybit) before reconcile books it as the late close; re-hedged
+    on okx at 210 s. Ledger = venues at the end."""
+    def unreadable(sim: Sim3) -> None:
+        raw = sim.world.exchanges[0]
+        read = raw.GetPositions
+        until = sim.now_ms() + 120_000
+        raw.GetPositions = lambda *args: None if sim.now_ms() < until else read(*args)
+
+    sim, app, bybit_calls, began = _stopped_pair(monkeypatch, after_stop=unreadable)
+    limits = app.cfg.outage
+    landed_by = began + 2 * limits.order_settle_s * 1000 + LATE_MS + 2_000
+    bound_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    _run(sim, app, began + 900_000, bound_ms)
+    assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 2
+    assert not any("less than the pairs" in line for line in sim.logs)
+    assert not app.ledger.orders
+    _agree(app)
