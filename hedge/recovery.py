@@ -592,7 +592,7 @@ class LateOrders:
             if signed * excess <= 0:
                 continue  # not a difference it explains
             amount = min(abs(signed), abs(excess))
-            if record.side in CLOSING:  # a late close took a pair's leg: close its hedge the same way
+            if record.side in CLOSING:  # a late close took a pair's leg: the pair closed, its hedge loose
                 done = self._hedge_late_close(venue, record, amount, signed, late[1])
             else:
                 sent = self._close_late_addition(venue, cid, record, amount, late[1])

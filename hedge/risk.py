@@ -1359,12 +1359,19 @@ class Risk:
                 continue
             part = min(pair.qty, left)
             other = pair.long_venue if sign > 0 else pair.short_venue
+            # the hedge leg left loose is closed on its venue's grid: the pair closes by the step above there
+            # and what venue_key then holds of it beyond the pair is a loose leg there (as _close_vanished)
+            closed = min(ceil_to_step(part, self.venue(other).specs[symbol].base_step), pair.qty)
             estimate = self._mark(other, symbol) or (pair.long_price if sign > 0 else pair.short_price)
             long_exit, short_exit = (estimate, price) if sign > 0 else (price, estimate)
-            self.unplanned_pnl += self.book.record_close(pair.id, qty=part, long_exit=long_exit,
+            self.unplanned_pnl += self.book.record_close(pair.id, qty=closed, long_exit=long_exit,
                                                          short_exit=short_exit, fees=fees * part / total)
-            self._add_timed_leg(other, symbol, sign * part, estimate, pair.id, Unit.of_pair(pair), now,
+            unit = Unit.of_pair(pair)
+            self._add_timed_leg(other, symbol, sign * closed, estimate, pair.id, unit, now,
                                 f"{why} closed {part} of pair #{pair.id}'s {venue_key} leg")
+            if closed > part:
+                self._add_timed_leg(venue_key, symbol, -sign * (closed - part), price, pair.id, unit, now,
+                                    f"{why}: {other} closes {closed} (its step) for {part}")
             left -= part
             booked += part
         if booked:

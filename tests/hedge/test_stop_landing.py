@@ -15,7 +15,7 @@ import pytest
 from fmz_compat.sim import world as sim_world
 from hedge.execution import Leg
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
-from tests.hedge.test_scenarios import SYMBOL, patient
+from tests.hedge.test_scenarios import SYMBOL, Sim, patient
 
 D = Decimal
 LOT = D("0.001")
@@ -169,4 +169,38 @@ def test_attack_binance_unreadable_while_the_stops_closes_land_is_hedged_within_
     assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 2
     assert not any("less than the pairs" in line for line in sim.logs)
     assert not app.ledger.orders
+    _agree(app)
+
+
+def test_a_late_close_off_the_hedges_grid_leaves_both_legs_closable():
+    """ETH: binance's amount step is 0.001, okx's 0.01. A late close of ours takes 0.005 of a pair's binance
+    short: okx's long cannot close 0.005. The pair is booked closed by okx's step above it (0.01), okx's 0.01
+    a loose leg and binance's 0.005 it still holds of that a loose leg too, each on its own grid: both are
+    closed reduce-only at the next turns and nothing is left loose (a dust leg below okx's step would stay
+    loose for good, and no pair opens where a loose leg is held)."""
+    symbol = "ETH_USDT"
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=1, symbols=(symbol,))
+    params = PARAMS.replace('"BTC_USDT"', f'"{symbol}"')
+    app = sim.app(params=patient(params))
+    assert app.start()
+    binance, okx = app.venues
+    price = D(str(okx.exchange.GetTicker(symbol + ".swap")["Last"]))
+    fill = app.executor.execute_pair(symbol, (Leg(okx, "buy", D("0.1"), price),
+                                              Leg(binance, "sell", D("0.1"), price)), "open#1")
+    assert fill.balanced and fill.qty == D("0.1")
+    app.book.record_open(symbol=symbol, long_venue="okx", short_venue="binance", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    assert binance.exchange.CreateOrder(symbol + ".swap", "closesell", -1, 0.005)  # what landed late
+    booked = app.risk.book_late_pair_close("binance", symbol, D("0.005"), price, D(0), "a late close")
+    assert booked == D("0.005")
+    assert sorted((leg.venue, leg.qty) for leg in app.ledger.loose.values()) == [
+        ("binance", D("-0.005")), ("okx", D("0.01"))]
+    _agree(app)
+    for _second in range(30):
+        app.tick()
+        sim.clock.sleep(1000)
+    assert not app.ledger.loose and not app.ledger.orders
+    assert [p.qty for p in app.ledger.pairs.values()] == [D("0.09")]
     _agree(app)
