@@ -48,7 +48,6 @@ from hedge.execution import (
     ORDER_OPTIONS,
     PD_LONG,
     PD_LONG_YD,
-    LegFill,
     LegOutcomeUnknown,
 )
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
@@ -1423,42 +1422,20 @@ class Risk:
             other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
             if other_key in stuck:
                 continue
-            if self._close_vanished_part(venue_key, symbol, pair, part, liq) is None:
+            if self._close_vanished(venue_key, symbol, pair, part, liq) is None:
                 stuck.add(other_key)
         self.book.save()
         self.measure_exposure()
 
-    def _close_vanished_part(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
-                             liq: Decimal | None) -> bool | None:
-        """Close `part` of the pair's hedge as `_close_vanished` does, order after order while each takes
-        some of it (a thin book filling part of each), up to LOOSE_ORDERS_PER_TURN orders, as a loose leg
-        is closed: the hedge is unhedged exposure from the moment its other leg is gone, and one order per
-        turn left half of it for the next turn. False: the first order filled nothing (again at the next
-        look; the next pair's close is still sent: chaos seed 10 tight held 0.83 ETH for 570 s behind one
-        0.001 remainder that a half-filling book rounded to nothing). None: the hedging venue cannot take an
-        order now (down, or an order's outcome unknown there)."""
-        left, moved = part, False
-        for _ in range(LOOSE_ORDERS_PER_TURN):
-            current = self.book.ledger.pairs.get(pair.id)
-            if current is None or left <= 0:
-                break
-            result = self._close_vanished(venue_key, symbol, current, left, liq)
-            if result is None:
-                return moved or None
-            gone, partial = result
-            if not gone:
-                break
-            left, moved = left - gone, True
-            if not partial:
-                break  # filled as sent: done, or the hedge held less (closed what was there)
-        return moved
-
     def _close_vanished(self, venue_key: str, symbol: str, pair: HedgePair, part: Decimal,
-                        liq: Decimal | None) -> tuple[Decimal, bool] | None:
-        """Close `part` of the pair's leg on the other venue and book the pair with the vanished leg gone at
-        `liq`. Returns how much of `part` is booked gone (0: nothing there to close, or the order filled
-        nothing) and whether the order filled only in part (the rest may be taken by another order); None
-        when that venue cannot take an order now (cannot trade, or the order's outcome is unknown)."""
+                        liq: Decimal | None) -> Decimal | None:
+        """`part` of the pair's leg on venue_key is gone (at `liq`): the pair is booked closed by as much (by
+        the hedge venue's step above it) and its leg on the other venue is a loose leg from now, closed
+        reduce-only at once as a loose leg is (`settle_loose`: order after order while each fills some of
+        it, up to LOOSE_ORDERS_PER_TURN; a close in doubt journaled for recovery; backing off while that
+        venue refuses; re-hedged on another venue after outage.max_unhedged_s, hedge/rehedge.py). Returns
+        the base booked gone (0: the hedge holds nothing to close); None when that venue cannot take an
+        order now (cannot trade, or its position cannot be read): the pair waits for the next look."""
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
         other = self.venue(other_key)
         current = self.executor.position(other, symbol)
@@ -1467,58 +1444,64 @@ class Risk:
                        f"#{pair.id} stays open until it can", "error")
             return None
         other_sign = 1 if pair.long_venue == other_key else -1
-        available = abs(current) if current * other_sign > 0 else Decimal(0)
-        if available < part:  # the hedge shrank too (ADL, liquidation): close what is there, not across zero
-            self.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {part} "
-                      f"to close for pair #{pair.id}; closing {available} reduce-only", "error")
-            part = available
-        if part <= 0:
-            return Decimal(0), False
         # What vanished is on venue_key's grid; the hedge trades on its own (Binance ETH 0.001 vs OKX 0.01):
         # the step above it, and the pair closes by as much; what venue_key then holds beyond the pair (less
         # than one of the hedge's steps) is a loose leg there, closed reduce-only on its own finer grid. So
-        # the ledger says exactly what each venue holds (a pair off the hedge's grid could not be closed
-        # flat there later).
-        order = min(ceil_to_step(part, other.specs[symbol].base_step), available)
-        fills: list[LegFill] = []
-        if order > 0:
-            try:
-                with self.coordinator.acting(Unit.of_pair(pair)):
-                    fills = self.executor.move_position(
-                        other, symbol, current, current - other_sign * order, f"recover#{pair.id}"
-                    )
-            except LegOutcomeUnknown as exc:
-                self.stop_openings(str(exc), {(other_key, symbol)})
-                return None
-            self.book.clear_orders(f"recover#{pair.id}")
-        moved = sum((f.filled for f in fills), Decimal(0))
-        if order > 0 and moved <= 0:
-            self.book.save()
-            self.event(f"recover {venue_key}: closing {order} {symbol} on {other_key} filled nothing; "
-                      "tried again at the next look", "error")
-            return Decimal(0), False
-        gone = part if moved >= part else moved
-        part = order if moved >= order else moved
+        # the ledger says exactly what each venue holds.
+        order = min(ceil_to_step(part, other.specs[symbol].base_step), pair.qty)
+        available = abs(current) if current * other_sign > 0 else Decimal(0)
+        if available < order:  # the hedge shrank too (ADL, liquidation): only what is there is left loose
+            self.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {order} "
+                      f"to close for pair #{pair.id}; {available} of it left loose, closed reduce-only, the "
+                      "rest gone there too (booked at its entry price)", "error")
+        if part <= 0:
+            return Decimal(0)
+        self._loosen_vanished_hedge(venue_key, symbol, pair, (part, order, min(available, order)), liq)
+        self._close_loose_now((other_key, symbol, Unit.of_pair(pair).key))
+        return part
+
+    def _close_loose_now(self, key: LooseKey) -> None:
+        """One loose leg closed in this call as settle_loose would (unless it must wait)."""
+        in_doubt = {(record.venue, record.symbol) for record in self.book.ledger.orders.values()}
+        if self._loose_waits(key, in_doubt):
+            return
+        progress, doubted = self._close_loose(key)
+        self._schedule_loose(key, progress, doubted)
+
+    def _loosen_vanished_hedge(self, venue_key: str, symbol: str, pair: HedgePair,
+                               sizes: tuple[Decimal, Decimal, Decimal], liq: Decimal | None) -> None:
+        """Book `gone` base of the pair's venue_key leg vanished (at `liq`, else at its entry price): the pair
+        closed by `order`, the step above it on the hedge venue; `held` of the hedge (what that venue still
+        holds of it) a loose leg there from now, what venue_key holds beyond the pair of that step a loose
+        leg on venue_key: ledger = venues at once. Before, the hedge was closed first and the pair booked only
+        for what filled: a close its venue refused left the pair booked open (ledger != venue) and was sent
+        again at every look, with no back-off and no bound in time (an ADL with bybit refusing for 600 s: 19
+        refused closes, half the pair unhedged throughout); a loose leg backs off while its venue refuses and
+        is re-hedged elsewhere after outage.max_unhedged_s (hedge/rehedge.py)."""
+        gone, order, held = sizes  # vanished on venue_key, the pair's close, the hedge venue's loose leg
+        other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
+        other_sign = 1 if pair.long_venue == other_key else -1
+        entry = pair.long_price if other_sign > 0 else pair.short_price
         gone_at = liq if liq is not None else (pair.short_price if other_sign > 0 else pair.long_price)
-        exit_price = (fills[0].avg_price if fills else None) or self._mark(other_key, symbol) or gone_at
-        fees = sum((f.fees for f in fills), Decimal(0))
-        long_exit, short_exit = (exit_price, gone_at) if other_sign > 0 else (gone_at, exit_price)
-        pnl = self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                       fees=fees)
-        if part > gone:  # venue_key still holds that much of the closed quantity, booked there at gone_at
-            self.add_loose_leg(venue_key, symbol, -other_sign * (part - gone), gone_at, pair.id,
-                               f"recover {venue_key}: {other_key} closed {part} (its step) for {gone} gone",
-                               unit=Unit.of_pair(pair))
-        self.book.save()
+        estimate = self._mark(other_key, symbol) or entry
+        hedge_exit = (held * estimate + (order - held) * entry) / order
+        long_exit, short_exit = (hedge_exit, gone_at) if other_sign > 0 else (gone_at, hedge_exit)
+        unit, now = Unit.of_pair(pair), self.app.now_ms
+        pnl = self.book.record_close(pair.id, qty=order, long_exit=long_exit, short_exit=short_exit,
+                                     fees=Decimal(0))
         self.unplanned_pnl += pnl
-        self.event(
-            f"recover {venue_key}: pair #{pair.id} {symbol} {part} closed ({other_key} leg {moved} at "
-            f"{exit_price}, {venue_key} leg gone at "
-            f"{'an UNKNOWN price, not booked' if liq is None else f'{liq:.2f} as the venue reports'}): "
-            f"unplanned {pnl:+.2f} USDT",
-            "critical",
-        )
-        return gone, moved < order
+        if held > 0:
+            self._add_timed_leg(other_key, symbol, other_sign * held, estimate, pair.id, unit, now,
+                                f"recover {venue_key}: pair #{pair.id}'s {venue_key} leg vanished, its hedge "
+                                f"on {other_key} left loose")
+        if order > gone:
+            self._add_timed_leg(venue_key, symbol, -other_sign * (order - gone), gone_at, pair.id, unit, now,
+                                f"recover {venue_key}: {other_key} closes {order} (its step) for {gone} gone")
+        self.book.save()
+        self.event(f"recover {venue_key}: pair #{pair.id} {symbol} {order} closed ({other_key} leg {held} a "
+                   f"loose leg there at ~{estimate}, {venue_key} leg gone at "
+                   + ("an UNKNOWN price, not booked" if liq is None else f"{liq:.2f} as the venue reports")
+                   + f"): unplanned {pnl:+.2f} USDT", "critical")
 
     # --- unhedged legs of an execution in doubt (outage.max_unhedged_s / max_unhedged_usdt) ---
     def bound_unhedged(self) -> None:

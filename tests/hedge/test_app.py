@@ -1267,7 +1267,10 @@ def test_a_vanished_legs_hedge_close_that_fills_nothing_does_not_hold_back_the_n
     laid newest first: binance's close for pair #2 fills nothing (in the seed: a 0.001 remainder that a
     book filling half of each order rounded to nothing); pair #1's hedge is still closed in that turn.
     Old code stopped at the first close that filled nothing and sent the same one at every look: the seed
-    held 0.83 ETH unhedged for 570 s with every venue answering, until the half-filling window ended."""
+    held 0.83 ETH unhedged for 570 s with every venue answering, until the half-filling window ended.
+    (Since the vanished-leg repair leaves the hedge a loose leg before closing it, issue #17: pair #1's
+    hedge joins pair #2's loose leg, both closed by the second order; before that, pair #2 stayed booked
+    open and its 0.019 was sent again at the next look.)"""
     binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
     assert app.start()
     okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
@@ -1278,9 +1281,8 @@ def test_a_vanished_legs_hedge_close_that_fills_nothing_does_not_hold_back_the_n
     binance.fill_ratio = [0.0]  # pair #2's close fills nothing; the book takes the next order whole
     assert app.risk.recover("okx")
     assert [s for _, s, _ in binance.sent] == ["buy", "buy", "closebuy", "closebuy"]
-    assert binance.base_position() == D("0.019")
-    assert sorted(app.ledger.pairs) == [2]
-    assert any("filled nothing" in line for line in runtime.logs)
+    assert binance.base_position() == 0
+    assert not app.ledger.pairs and not app.ledger.loose
 
 
 def test_a_loose_leg_is_closed_while_another_venues_execution_is_in_doubt(fake_exchange, fake_runtime):
