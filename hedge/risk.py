@@ -1434,14 +1434,16 @@ class Risk:
         reduce-only at once as a loose leg is (`settle_loose`: order after order while each fills some of
         it, up to LOOSE_ORDERS_PER_TURN; a close in doubt journaled for recovery; backing off while that
         venue refuses; re-hedged on another venue after outage.max_unhedged_s, hedge/rehedge.py). Returns
-        the base booked gone (0: the hedge holds nothing to close); None when that venue cannot take an
-        order now (cannot trade, or its position cannot be read): the pair waits for the next look."""
+        the base booked gone (0: the hedge holds nothing to close); None when that venue trades but its
+        position cannot be read now: the pair waits for the next look. A venue that cannot trade (down) is
+        booked as one that refuses (its position as read, else as the ledger has it: _vanished_unread)."""
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
         other = self.venue(other_key)
         current = self.executor.position(other, symbol)
-        if current is None or not self.health.can_trade(other_key):
-            self.event(f"recover {venue_key}: {other_key} cannot trade; the {symbol} hedge of pair "
-                       f"#{pair.id} stays open until it can", "error")
+        trades = self.health.can_trade(other_key)
+        if current is None and trades:
+            self.event(f"recover {venue_key}: {other_key}'s {symbol} position cannot be read; the hedge of "
+                       f"pair #{pair.id} stays open until the next look", "error")
             return None
         other_sign = 1 if pair.long_venue == other_key else -1
         # What vanished is on venue_key's grid; the hedge trades on its own (Binance ETH 0.001 vs OKX 0.01):
@@ -1449,7 +1451,10 @@ class Risk:
         # than one of the hedge's steps) is a loose leg there, closed reduce-only on its own finer grid. So
         # the ledger says exactly what each venue holds.
         order = min(ceil_to_step(part, other.specs[symbol].base_step), pair.qty)
-        available = abs(current) if current * other_sign > 0 else Decimal(0)
+        if current is None:  # down: what the ledger holds there of the pair is loose (see _vanished_unread)
+            available = self._vanished_unread(venue_key, symbol, pair, order)
+        else:
+            available = abs(current) if current * other_sign > 0 else Decimal(0)
         if available < order:  # the hedge shrank too (ADL, liquidation): only what is there is left loose
             self.event(f"recover {venue_key}: {other_key} holds {current:+f} {symbol}, less than the {order} "
                       f"to close for pair #{pair.id}; {available} of it left loose, closed reduce-only, the "
@@ -1459,6 +1464,20 @@ class Risk:
         self._loosen_vanished_hedge(venue_key, symbol, pair, (part, order, min(available, order)), liq)
         self._close_loose_now((other_key, symbol, Unit.of_pair(pair).key))
         return part
+
+    def _vanished_unread(self, venue_key: str, symbol: str, pair: HedgePair, order: Decimal) -> Decimal:
+        """The hedge venue is down (issue #17): its position cannot be read, so what the ledger holds there of
+        the pair (`order`) is booked loose, and is re-hedged on a venue that trades after
+        outage.max_unhedged_s (before: the pair waited, unhedged for the whole outage). Safe against doubling:
+        nothing of ours can close that leg meanwhile (no order is sent to a venue that cannot trade; one in
+        doubt there holds the re-hedge back, Rehedger._pending), and what the venue itself may take
+        during the outage (a liquidation, an ADL) is read when it is back: recovery finds its legs short and
+        closes their hedges as here, so a re-hedge left without its leg is closed within a positions check."""
+        other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
+        self.event(f"recover {venue_key}: {other_key} cannot trade, its {symbol} position unreadable; pair "
+                   f"#{pair.id}'s hedge of what vanished ({order}) is booked loose there as the ledger has "
+                   "it, re-hedged elsewhere after outage.max_unhedged_s", "error")
+        return order
 
     def _close_loose_now(self, key: LooseKey) -> None:
         """One loose leg closed in this call as settle_loose would (unless it must wait)."""

@@ -13,6 +13,7 @@ from tests.hedge.test_scenarios import SYMBOL
 D = Decimal
 LOT = D("0.001")
 REFUSED_MS = 600_000
+AFTER_MS = 180_000  # looked at after the hedge venue is back: recovered, nothing doubled
 
 
 def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedged_elsewhere_in_time():
@@ -56,4 +57,49 @@ def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedg
     assert any("less than the pairs" in line for line in sim.logs)
     assert len(bybit_calls) <= 8, f"{len(bybit_calls)} orders sent to bybit while it refused"
     assert not app.ledger.orders
+    _agree(app)
+
+
+def test_an_adl_while_the_hedge_venue_is_down_books_its_hedge_loose_and_hedges_it_elsewhere_in_time():
+    """The same ADL while bybit is down (every call fails, positions unreadable) for 600 s. Before:
+    Risk._close_vanished returned "cannot trade" at every look and the pair waited, half of it unhedged for
+    the whole outage (net +0.15 BTC for 600 s, nothing sent). Now the pair is booked closed by what vanished
+    and bybit's hedge of it, as the ledger holds it there, a loose leg: re-hedged on okx after
+    outage.max_unhedged_s. When bybit is back its position is as booked: nothing doubled, ledger = venues."""
+    sim = Sim3((10_000, 10_000, 8_000))
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    binance, okx, bybit = app.venues
+    price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    fill = app.executor.execute_pair(SYMBOL, (Leg(bybit, "buy", D("0.3"), price),
+                                              Leg(binance, "sell", D("0.3"), price)), "open#1")
+    assert fill.balanced and fill.qty == D("0.3")
+    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
+                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
+                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    app.book.clear_orders()
+    for _second in range(5):
+        app.tick()
+        sim.clock.sleep(1000)
+    bybit_calls = _calls(sim, 2)
+    sim.world.coins["BTC"].fair *= 0.97
+    adl_ms = sim.now_ms() + 20_000
+    sim.world.inject("bybit", "down", adl_ms + REFUSED_MS, from_ms=sim.now_ms())
+    sim.world.schedule_adl("binance", adl_ms, 0.5)
+    bound_ms = (adl_ms + app.cfg.position_check_s * 1000 + app.cfg.outage.max_unhedged_s * 1000
+                + 2 * app.executor.settle_ms("okx") + 15_000)
+    while sim.now_ms() < adl_ms + REFUSED_MS + AFTER_MS:
+        app.tick()
+        if sim.now_ms() >= bound_ms:
+            net = _net(sim)
+            past_s = (sim.now_ms() - bound_ms) // 1000
+            assert abs(net) <= LOT, f"{net:+f} BTC unhedged {past_s} s past the bound: {_positions(sim)}"
+        sim.clock.sleep(1000)
+    held = _positions(sim)
+    assert held["binance"] == D("-0.15")  # the ADL took half the short
+    assert held["bybit"] == D("0.3")  # bybit's long as it was: nothing sent while down, nothing doubled
+    assert held.get("okx", D(0)) == D("-0.15")  # the re-hedge, once
+    assert any("less than the pairs" in line for line in sim.logs)
+    assert not bybit_calls, f"{len(bybit_calls)} orders sent to bybit"
+    assert not app.ledger.orders and not app.ledger.loose
     _agree(app)
