@@ -6,6 +6,7 @@ cannot be closed there: it is unhedged exposure for as long as bybit refuses unl
 
 from decimal import Decimal
 
+from hedge.app import App
 from hedge.execution import Leg
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
 from tests.hedge.test_scenarios import SYMBOL
@@ -16,13 +17,8 @@ REFUSED_MS = 600_000
 AFTER_MS = 180_000  # looked at after the hedge venue is back: recovered, nothing doubled
 
 
-def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedged_elsewhere_in_time():
-    """Before: Risk._vanished sent the refused close of bybit's hedge again at every look (every position
-    check, each 5 s) for as long as bybit refused, the pair stayed booked with binance's leg the venue no
-    longer held (ledger != venue), and half the pair stayed unhedged for the whole 600 s. Now a hedge close
-    that fills nothing books the pair closed by that much at the ADL's price and the hedge a loose leg on
-    bybit: closed reduce-only with back-off while bybit refuses, re-hedged on okx after
-    outage.max_unhedged_s. Net within one lot from then on, few orders to bybit, ledger = venues."""
+def _a_pair_long_bybit_short_binance() -> tuple[Sim3, App]:
+    """Three venues; the pair long bybit / short binance 0.3 BTC booked as the trader books it; 5 s ticked."""
     sim = Sim3((10_000, 10_000, 8_000))
     app = sim.app(params=PARAMS)
     assert app.start()
@@ -38,6 +34,17 @@ def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedg
     for _second in range(5):
         app.tick()
         sim.clock.sleep(1000)
+    return sim, app
+
+
+def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedged_elsewhere_in_time():
+    """Before: Risk._vanished sent the refused close of bybit's hedge again at every look (every position
+    check, each 5 s) for as long as bybit refused, the pair stayed booked with binance's leg the venue no
+    longer held (ledger != venue), and half the pair stayed unhedged for the whole 600 s. Now a hedge close
+    that fills nothing books the pair closed by that much at the ADL's price and the hedge a loose leg on
+    bybit: closed reduce-only with back-off while bybit refuses, re-hedged on okx after
+    outage.max_unhedged_s. Net within one lot from then on, few orders to bybit, ledger = venues."""
+    sim, app = _a_pair_long_bybit_short_binance()
     bybit_calls = _calls(sim, 2)
     sim.world.coins["BTC"].fair *= 0.97  # binance's short wins: the ADL takes half of it
     adl_ms = sim.now_ms() + 20_000
@@ -66,21 +73,7 @@ def test_an_adl_while_the_hedge_venue_is_down_books_its_hedge_loose_and_hedges_i
     the whole outage (net +0.15 BTC for 600 s, nothing sent). Now the pair is booked closed by what vanished
     and bybit's hedge of it, as the ledger holds it there, a loose leg: re-hedged on okx after
     outage.max_unhedged_s. When bybit is back its position is as booked: nothing doubled, ledger = venues."""
-    sim = Sim3((10_000, 10_000, 8_000))
-    app = sim.app(params=PARAMS)
-    assert app.start()
-    binance, okx, bybit = app.venues
-    price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    fill = app.executor.execute_pair(SYMBOL, (Leg(bybit, "buy", D("0.3"), price),
-                                              Leg(binance, "sell", D("0.3"), price)), "open#1")
-    assert fill.balanced and fill.qty == D("0.3")
-    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
-    for _second in range(5):
-        app.tick()
-        sim.clock.sleep(1000)
+    sim, app = _a_pair_long_bybit_short_binance()
     bybit_calls = _calls(sim, 2)
     sim.world.coins["BTC"].fair *= 0.97
     adl_ms = sim.now_ms() + 20_000
