@@ -4,6 +4,7 @@ import dataclasses
 import json
 import random
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -1120,13 +1121,7 @@ def test_a_cut_sized_from_the_journal_that_the_venue_refuses_is_not_sent_again_w
     assert app.start()
     binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
 
-    def killed(*args):
-        raise SystemExit("killed")
-
-    okx.CreateOrder = killed
-    with pytest.raises(SystemExit):
-        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
-    del okx.CreateOrder
+    _killed_before_okxs_order(app, okx, "open#1")
     assert binance.CreateOrder(SYMBOL + ".swap", "closebuy", -1, 0.015) is not None  # by hand, not journaled
 
     restart_ms = sim.now_ms()
@@ -1175,13 +1170,7 @@ def test_a_lone_fill_against_an_opposite_ledger_leg_on_an_unreadable_venue_is_bo
     ledger = Ledger.load(sim.store)
     assert ledger.orders == {} and ledger.held_positions().get(("binance", SYMBOL)) == D("-0.02")
 
-    def killed(*args):
-        raise SystemExit("killed")
-
-    okx.CreateOrder = killed
-    with pytest.raises(SystemExit):
-        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#2")
-    del okx.CreateOrder
+    _killed_before_okxs_order(app, okx, "open#2")
 
     def venue_qty(exchange, contract: Decimal) -> Decimal:
         return sum((D(str(p["Amount"])) * contract * (1 if p["Type"] == 0 else -1)
@@ -1214,13 +1203,7 @@ def test_a_lone_fill_whose_trade_back_its_venue_refuses_is_hedged_elsewhere_in_t
     assert app.start()
     binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
 
-    def killed(*args):
-        raise SystemExit("killed")
-
-    okx.CreateOrder = killed
-    with pytest.raises(SystemExit):
-        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
-    del okx.CreateOrder
+    _killed_before_okxs_order(app, okx, "open#1")
     restart_ms = sim.now_ms()
     sim.world.inject("binance", "refuse_orders", restart_ms + 600_000)
 
@@ -1245,6 +1228,18 @@ def test_a_lone_fill_whose_trade_back_its_venue_refuses_is_hedged_elsewhere_in_t
     _ledger_is_the_venues(sim, again)
 
 
+def _killed_before_okxs_order(app: App, okx: Any, tag: str) -> None:
+    """An opening on binance (buy) and okx (sell) whose process is killed as okx's order is about to leave:
+    binance's leg fills, okx's is never sent."""
+    def killed(*args: Any) -> None:
+        raise SystemExit("killed")
+
+    okx.CreateOrder = killed
+    with pytest.raises(SystemExit):
+        app.executor.execute_pair(SYMBOL, _open_legs(app), tag)
+    del okx.CreateOrder
+
+
 def _ledger_is_the_venues(sim: Sim, app: App) -> None:
     """The journal is settled and the ledger's pairs and loose legs are what the venues hold."""
     ledger = Ledger.load(sim.store)
@@ -1267,13 +1262,7 @@ def test_a_refused_trade_back_landing_after_the_lone_fill_was_hedged_elsewhere_d
     assert app.start()
     binance, okx = sim.world.exchanges[0], sim.world.exchanges[1]
 
-    def killed(*args):
-        raise SystemExit("killed")
-
-    okx.CreateOrder = killed
-    with pytest.raises(SystemExit):
-        app.executor.execute_pair(SYMBOL, _open_legs(app), "open#1")
-    del okx.CreateOrder
+    _killed_before_okxs_order(app, okx, "open#1")
     opened_ms = sim.now_ms()
     sim.clock.sleep(40_000)  # restarted 40 s later: the trade-back lands after the hedge is due
     sim.world.inject("binance", "timeout_lands_late", sim.now_ms() + 300_000)
