@@ -88,6 +88,9 @@ ORDER_OPTIONS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
 # an order proved absent (lookups over one settle window) may still reach the venue this many settle windows
 # after its send (a request queued in the venue's gateway); one without our client id is matched over them
 LATE_LANDING_SETTLES = 6
+# a venue's order times are its own clock: a landing is after a positions read of ours only by this much more
+# (exchanges refuse signed calls whose clock is 5 s off: binance's default recvWindow)
+READ_MARGIN_MS = 5_000
 OWN_ID_PREFIX = "hg"  # every client id the strategy makes starts so (ledger.next_client_id, cluster prefixes)
 ORDER_TYPE_BUY, ORDER_TYPE_SELL = 0, 1
 
@@ -199,6 +202,10 @@ class Executor:
         self.max_turn_wait_ms = max_turn_wait_ms  # None: settle waits each window out
         self._turn_waited_ms = 0
         self._bounded = True
+        # when this process last read each venue-symbol's positions (a fill measured or a difference booked
+        # from a position needs a read): a landing after it is in no position this process counted
+        self._started_ms = self._now_ms()
+        self._read_ms: dict[tuple[str, str], int] = {}
 
     def settle_ms(self, venue_key: str) -> int:
         """How long after its send a timed-out order on that venue may still appear (order_settle_s)."""
@@ -230,13 +237,26 @@ class Executor:
         positions = venue.exchange.GetPositions(swap_symbol(symbol))
         if positions is None:
             return None
+        self._read_ms[(venue.key, symbol)] = self._now_ms()
         return signed_positions(venue, positions).get(symbol, Decimal(0))
 
     def positions(self, venue: Venue) -> dict[str, Decimal] | None:
         """Signed base quantity per symbol of ours held on venue, from one GetPositions call for all its
         symbols; None when the venue did not answer."""
         positions = venue.exchange.GetPositions()
-        return None if positions is None else signed_positions(venue, positions)
+        if positions is None:
+            return None
+        now = self._now_ms()
+        self._read_ms.update({(venue.key, symbol): now for symbol in venue.specs})
+        return signed_positions(venue, positions)
+
+    def unread_since(self, venue_key: str, symbol: str, landed_ms: int) -> bool:
+        """True when this process has read venue-symbol's positions (or started) only more than
+        READ_MARGIN_MS before landed_ms, an order's landing time by the venue's clock: no fill this process
+        measured by a position change (its own or another order's settle window), and no difference it
+        booked from a position read, can hold that landing. False when landed_ms is unknown (0)."""
+        last = max(self._started_ms, self._read_ms.get((venue_key, symbol), 0))
+        return bool(landed_ms) and last + READ_MARGIN_MS < landed_ms
 
     def _position_or_unknown(self, venue: Venue, symbol: str) -> Decimal:
         for attempt in range(POSITION_READ_ATTEMPTS):
@@ -503,21 +523,29 @@ class Executor:
 
     def late_fills(self, venue: Venue, symbol: str, records: Mapping[str, OrderRecord]
                    ) -> dict[str, tuple[Decimal, Decimal]]:
+        """(base filled, average price) per client id of orders once proved absent that the venue shows after
+        all (`late_landings`)."""
+        return {cid: (filled, price) for cid, (filled, price, _ms) in
+                self.late_landings(venue, symbol, records).items()}
+
+    def late_landings(self, venue: Venue, symbol: str, records: Mapping[str, OrderRecord]
+                      ) -> dict[str, tuple[Decimal, Decimal, int]]:
         """(base filled, average price) per client id of orders once proved absent that the venue's lists
         (read once) show after all; the ones still not shown (or all, when a query failed) are left out. An
         order that reached the venue without its client id (dropped on the way) is recognised as
         `_unclaimed_match` does, but over LATE_LANDING_SETTLES settle windows after the send: it landed
         after the lookups that proved it absent. One the lists do not show is asked of the venue by its
-        client id where the exchange object can (`GetOrderByClientId`): a list holds only its newest rows."""
+        client id where the exchange object can (`GetOrderByClientId`): a list holds only its newest rows.
+        The third figure: when the venue created the order (its "Time", 0 when it gives none)."""
         listed = self._listed(venue, swap_symbol(symbol), self._lists_from(venue.key, records.values())) or []
         ct_val = venue.specs[symbol].ct_val
-        out: dict[str, tuple[Decimal, Decimal]] = {}
+        out: dict[str, tuple[Decimal, Decimal, int]] = {}
         for order in listed:
             client_id = client_id_of(venue.key, order)
             if client_id in records:
-                out[client_id] = order_fill(order, ct_val)
+                out[client_id] = _landing(order, ct_val)
         for client_id, order in self._asked_by_client_id(venue, symbol, records, set(out)).items():
-            out[client_id] = order_fill(order, ct_val)
+            out[client_id] = _landing(order, ct_val)
         claimed: set[str] = set()
         for client_id, record in sorted(records.items()):
             if client_id in out:
@@ -525,7 +553,7 @@ class Executor:
             match = self._unclaimed_late(venue, record, listed, claimed)
             if match is not None:
                 claimed.add(str(match.get("Id")))
-                out[client_id] = order_fill(match, ct_val)
+                out[client_id] = _landing(match, ct_val)
         return out
 
     @staticmethod
@@ -730,6 +758,12 @@ class Executor:
                 self._trade(leg, fill, side, base, symbol, tag, limit=price)
                 fills.append(fill)
         return fills
+
+
+def _landing(order: dict[str, Any], ct_val: Decimal) -> tuple[Decimal, Decimal, int]:
+    """(base filled, average price, the venue's creation time or 0) of an FMZ order struct."""
+    filled, price = order_fill(order, ct_val)
+    return filled, price, int(order.get("Time") or 0)
 
 
 def order_log_line(record: OrderRecord, action: str) -> str:

@@ -616,16 +616,15 @@ class LateOrders:
         (closebuy / closesell cannot open or flip), and booked as a late round trip, so ledger and venue agree
         when the positions read again. Only where the ledger holds nothing there or a leg of the fill's sign
         (the venue then holds at least the fill beyond the ledger), and no close of a late order there may
-        still land. True when something was closed or a close is in doubt."""
-        closed = False
+        still land. True when something was closed or a close is in doubt. A watched close that landed there
+        meanwhile is booked from the lookups too (`_book_blind_closes`)."""
+        closed = self._book_blind_closes()
         keys = sorted({(r.venue, r.symbol) for r in self.ledger.watch.values()
                        if not r.tag.startswith(LATE_TAG) and r.side not in CLOSING})
         for key, symbol in keys:
-            venue = self._venue_or_none(key)
-            if venue is None or not self.health.can_send(key):
+            venue = self._unreadable(key, symbol)
+            if venue is None:
                 continue
-            if not self.health.is_out(key, ACCOUNT) and self.executor.position(venue, symbol) is not None:
-                continue  # read: reconcile closes it against the position once every venue reads
             watched = {cid: r for cid, r in self.ledger.watch.items() if (r.venue, r.symbol) == (key, symbol)}
             shown = self.executor.late_fills(venue, symbol, watched)
             held_back, pending = self._late_closes_in_horizon(key, watched, shown)
@@ -641,6 +640,48 @@ class LateOrders:
                     return True
                 closed = closed or outcome
         return closed
+
+    def _unreadable(self, key: str, symbol: str) -> Venue | None:
+        """The venue, when it takes orders but its positions in symbol cannot be read now; else None (read:
+        reconcile closes a late fill against the position once every venue reads)."""
+        venue = self._venue_or_none(key)
+        if venue is None or not self.health.can_send(key):
+            return None
+        if not self.health.is_out(key, ACCOUNT) and self.executor.position(venue, symbol) is not None:
+            return None
+        return venue
+
+    def _book_blind_closes(self) -> bool:
+        """Issue #17: a watched close of ours (a stop's close or top-up, proved absent) that the venue's
+        order lookups show landed while its positions cannot be read is booked as `close_late_fills` books
+        it (this node's loose leg there first, the rest the close of the pairs' legs it was, their hedge
+        legs loose), by what the venue's own record of the order says it filled, and leaves the watch list
+        at once: no later look (reconcile's, Risk's) books it again. Only where this process alone could
+        have counted that landing (no cluster) and read the venue-symbol's positions last before it landed
+        by the venue's clock (Executor.unread_since): a position change measured as another order's fill,
+        or laid on a pair as vanished, needs a read after the landing. True when something was booked."""
+        if self.coordinator.shared:
+            return False
+        keys = sorted({(r.venue, r.symbol) for r in self.ledger.watch.values()
+                       if not r.tag.startswith(LATE_TAG) and r.side in CLOSING})
+        booked = False
+        for key, symbol in keys:
+            doubted = any((r.venue, r.symbol) == (key, symbol) for r in self.ledger.orders.values())
+            venue = None if doubted else self._unreadable(key, symbol)
+            if venue is None:
+                continue
+            watched = {cid: r for cid, r in self.ledger.watch.items() if (r.venue, r.symbol) == (key, symbol)
+                       and not r.tag.startswith(LATE_TAG) and r.side in CLOSING}
+            for cid, (filled, price, landed_ms) in sorted(self.executor.late_landings(venue, symbol,
+                                                                                      watched).items()):
+                if not filled or not price or not self.executor.unread_since(key, symbol, landed_ms):
+                    continue
+                record = watched[cid]
+                self._hedge_late_close(venue, record, filled, DIRECTION[record.side] * filled, price)
+                self.book.unwatch(cid)
+                self.book.save()
+                booked = True
+        return booked
 
     def _close_blind(self, venue: Venue, cid: str, record: OrderRecord, signed: Decimal, entry: Decimal
                      ) -> bool | None:
