@@ -507,7 +507,7 @@ class Executor:
         """The venue's open orders in symbol and its finished ones created from since_ms on, every page
         (FMZ form; hedge/order_history.py); None when a query failed."""
         open_orders = venue.exchange.GetOrders(symbol)
-        history = finished_since(venue.exchange, symbol, since_ms)
+        history = finished_since(venue.exchange, symbol, since_ms, venue.key)
         if open_orders is None or history is None:
             return None
         return [*open_orders, *history]

@@ -22,7 +22,7 @@ from hedge.decimals import to_decimal as _dec
 from hedge.gate import RECONCILE
 from hedge.liquidations import ORDER_TYPE_BUY, ORDER_TYPE_SELL, is_liquidation, reported_price
 from hedge.market import bound_venue, fmz_pair, swap_symbol
-from hedge.order_history import finished_since
+from hedge.order_history import evidence_since
 from hedge.orders import order_fill
 from hedge.state import TradingState
 
@@ -297,7 +297,7 @@ class Reconciler:
         venue = self._venue(key)
         since = min((p.opened_ms for p in self.ledger.pairs.values()
                      if p.symbol == symbol and key in (p.long_venue, p.short_venue)), default=0)
-        orders = finished_since(venue.exchange, swap_symbol(symbol), since)  # every page, not the newest
+        orders = evidence_since(venue.exchange, swap_symbol(symbol), since, key)  # every page, and the newest
         closing_type = ORDER_TYPE_SELL if long_leg else ORDER_TYPE_BUY
         recent = [o for o in orders or [] if (o.get("Time") or 0) >= since and o.get("Type") == closing_type
                   and is_liquidation(key, o)]

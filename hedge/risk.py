@@ -53,7 +53,7 @@ from hedge.execution import (
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, bound_venue, fmz_pair, swap_symbol
-from hedge.order_history import finished_since
+from hedge.order_history import evidence_since
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
 from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
@@ -1247,7 +1247,8 @@ class Risk:
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal
                               ) -> Decimal | None:
         """The price venue_key reports for the liquidation (or ADL) orders that closed our leg there, read
-        from the oldest pair's open there on (every page: a busy spell pushes them off the newest)."""
+        from the oldest pair's open there on (every page: a busy spell pushes them off the newest; and the
+        newest page when the pages from the open do not reach it)."""
         venue = self.venue_or_none(venue_key)
         if venue is None or symbol not in venue.specs:
             return None
@@ -1256,7 +1257,7 @@ class Risk:
                   if p.symbol == symbol and venue_key in (p.long_venue, p.short_venue)]
         opened += [leg.since_ms for leg in ledger.loose.values()
                    if (leg.venue, leg.symbol) == (venue_key, symbol) and leg.since_ms]
-        orders = finished_since(venue.exchange, swap_symbol(symbol), min(opened, default=0))
+        orders = evidence_since(venue.exchange, swap_symbol(symbol), min(opened, default=0), venue_key)
         return reported_price(venue_key, orders, long_leg, base, venue.specs[symbol].ct_val)
 
     def recover(self, venue_key: str) -> bool:

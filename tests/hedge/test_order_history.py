@@ -12,9 +12,11 @@ from decimal import Decimal
 
 import pytest
 
+from fmz_compat import live
+from fmz_compat.sim.exchange import HISTORY_PAGE
 from hedge.execution import client_id_of
 from hedge.market import venue_key
-from hedge.order_history import PAGE_ROWS, finished_since
+from hedge.order_history import MAX_PAGES, PAGE_ROWS, VENUE_PAGE_ROWS, evidence_since, finished_since
 from tests.hedge.test_scenarios import ADL_PARAMS, SYMBOL, Sim, _book_pair, _net, _open_legs, patient
 
 D = Decimal
@@ -159,3 +161,73 @@ def test_without_a_start_time_the_newest_page_is_read_as_before():
                                                                            for n in range(30, 80)]
     assert venue.asked == [("BTC_USDT.swap", 0, 0)]
     assert finished_since(object(), "BTC_USDT.swap", 1_000) == []
+
+
+def test_a_page_asks_the_venues_most_rows_as_the_simulator_and_the_live_objects_list():
+    assert VENUE_PAGE_ROWS == {venue: most for venue, (_, most) in HISTORY_PAGE.items()}
+    assert VENUE_PAGE_ROWS == {venue: most for venue, (_, most) in live._HISTORY_PAGE.items()}
+    venue = _Pages(_rows(2_500, 1_000), page=1_000)
+    assert len(finished_since(venue, "BTC_USDT.swap", 1_000, "binance")) == 2_500
+    assert [asked[2] for asked in venue.asked] == [1_000, 1_000, 1_000]
+
+
+def test_evidence_past_the_walks_reach_is_read_from_the_newest_page_and_absence_there_proves_nothing():
+    rows = _rows(PAGE_ROWS * MAX_PAGES + 120, 1_000)  # more than 40 pages of 50 from the start time
+    venue = _Pages(rows, page=PAGE_ROWS)
+    assert finished_since(venue, "BTC_USDT.swap", 1_000, "bybit") is None
+    assert len(venue.asked) == MAX_PAGES
+    venue.asked.clear()
+    shown = evidence_since(venue, "BTC_USDT.swap", 1_000, "bybit")
+    assert len(venue.asked) == MAX_PAGES + 1 and venue.asked[-1] == ("BTC_USDT.swap", 0, 0)
+    assert [o["Id"] for o in shown] == [o["Id"] for o in rows[:PAGE_ROWS * MAX_PAGES - MAX_PAGES + 1]] + [
+        o["Id"] for o in rows[-PAGE_ROWS:]]  # the walk's rows, then the newest page's, oldest first, once
+    assert evidence_since(_Pages(_rows(30, 1_000), page=PAGE_ROWS), "BTC_USDT.swap", 1_000, "bybit") == _rows(
+        30, 1_000)  # a walk that ends reads no more than finished_since
+
+
+@pytest.mark.parametrize(("deleveraging", "index", "amount", "held", "move"), [
+    ("binance", 0, 0.002, "-0.3", 0.97),  # 2,100 rows: past 40 pages of 50, within 3 of binance's 1,000
+    ("bybit", 2, 0.001, "0.3", 1.03),  # 2,100 rows: past 40 pages of bybit's most (50); the newest has it
+])
+def test_adl_evidence_is_found_on_an_old_busy_pair_past_the_forward_walks_reach(
+        deleveraging, index, amount, held, move):
+    """From the review of 97b8e3f (reviewer's scratch test
+    test_97b8e3f_adl_evidence_read_from_the_oldest_pairs_open_past_2000_rows, its binance case). The pair long
+    bybit / short binance is old: since it opened, the venue listed 2,100 finished orders in the symbol
+    (another strategy on the account: buys and sells 0.2 s apart). The venue then ADLs half our leg (the
+    one in profit). Reading 50 rows a page from the pair's open, 40 pages did not reach the ADL order: no
+    evidence, the ADL only named, the other venue's 0.15 BTC hedge of it never closed, and 800 history
+    requests in 620 s. Now the pages are the venue's largest (binance 1,000) and a walk that cannot reach
+    the present (bybit's 50 a page) also reads the newest page, where the ADL order is."""
+    from tests.hedge.test_rehedge import _net as _venue_net
+    from tests.hedge.test_rehedge import _positions
+    from tests.hedge.test_vanished_hedge import _a_pair_long_bybit_short_binance
+
+    sim, app = _a_pair_long_bybit_short_binance()
+    venue = sim.world.exchanges[index]
+    for i in range(2_100):
+        assert venue.CreateOrder(SYMBOL + ".swap", "buy" if i % 2 == 0 else "sell", -1, amount) is not None
+        sim.clock.sleep(200)
+    assert _positions(sim)[deleveraging] == D(held)
+    for _ in range(5):
+        app.tick()
+        sim.clock.sleep(1000)
+    asked: list[tuple] = []
+    read_history = venue.GetHistoryOrders
+
+    def counted(*args):
+        asked.append(args)
+        return read_history(*args)
+
+    venue.GetHistoryOrders = counted
+    sim.world.coins["BTC"].fair *= move  # the ADL takes the leg in profit
+    adl_ms = sim.now_ms() + 20_000
+    sim.world.schedule_adl(deleveraging, adl_ms, 0.5)
+    over = 0
+    while sim.now_ms() < adl_ms + 600_000:
+        app.tick()
+        if sim.now_ms() > adl_ms + 120_000 and abs(_venue_net(sim)) > D("0.001"):
+            over += 1
+        sim.clock.sleep(1000)
+    assert over == 0, f"net {_venue_net(sim):+f} BTC for {over} s from ADL+120 s on"
+    assert len(asked) <= 2 * (MAX_PAGES + 1), f"{len(asked)} history requests on {deleveraging} in 620 s"
