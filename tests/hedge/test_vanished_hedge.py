@@ -6,6 +6,8 @@ cannot be closed there: it is unhedged exposure for as long as bybit refuses unl
 
 from decimal import Decimal
 
+import pytest
+
 from hedge.app import App
 from hedge.execution import Leg
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
@@ -96,3 +98,96 @@ def test_an_adl_while_the_hedge_venue_is_down_books_its_hedge_loose_and_hedges_i
     assert not bybit_calls, f"{len(bybit_calls)} orders sent to bybit"
     assert not app.ledger.orders and not app.ledger.loose
     _agree(app)
+
+
+def _closed_by_hand(sim: Sim3, venues: tuple[str, ...]) -> None:
+    """The operator closes every position on `venues` by hand: market reduce-only orders of the account's own,
+    no liquidation or ADL marker (so no venue evidence of why the legs vanished)."""
+    for acc in sim.world.accounts:
+        if acc.venue in venues and acc.futures:
+            for pos in list(acc.positions.values()):
+                if pos.qty:
+                    acc.place(pos.pair, "sell" if pos.qty > 0 else "buy", -1, abs(pos.qty), reduce_only=True)
+
+
+def test_a_leg_gone_without_evidence_while_its_hedge_venue_is_down_is_not_rehedged_from_the_ledger():
+    """Review of d708150 (tests/hedge/test_review_adversary.py, case (a)): binance and bybit both unreachable,
+    the operator closes the pair by hand on both; binance is back 60 s later showing 0, bybit 600 s later.
+    binance reports no liquidation/ADL order: nothing says the short was taken by the venue, and bybit's long
+    (unreadable) may be gone as well. d708150 booked bybit's long loose as the ledger has it and re-hedged it
+    on okx: net -0.30 BTC for 540 s (before d708150: net 0). Now the pair waits for bybit, the difference
+    named, openings stopped; nothing is traded on okx. Once bybit is back flat, the pair is booked gone."""
+    sim, app = _a_pair_long_bybit_short_binance()
+    okx_calls = _calls(sim, 1)
+    t0 = sim.now_ms()
+    sim.world.inject("binance", "down", t0 + 60_000, from_ms=t0)
+    sim.world.inject("bybit", "down", t0 + 660_000, from_ms=t0)
+    sim.world.at(t0 + 20_000, lambda: _closed_by_hand(sim, ("binance", "bybit")))
+    worst, worst_at, over_s, refused_opening = D(0), 0, 0, False
+    while sim.now_ms() < t0 + 900_000:
+        app.tick()
+        net = _net(sim)
+        over_s += abs(net) > LOT
+        if abs(net) > abs(worst):
+            worst, worst_at = net, (sim.now_ms() - t0) // 1000
+        if t0 + 70_000 < sim.now_ms() < t0 + 650_000:
+            refused_opening = refused_opening or not app.state.may_open
+        sim.clock.sleep(1000)
+    assert over_s == 0, f"net {worst:+f} BTC at {worst_at} s, over one lot for {over_s} s"
+    assert not okx_calls, f"{len(okx_calls)} orders sent to okx"
+    assert refused_opening, "openings were not stopped while the pair's hedge could not be read"
+    assert all(v == 0 for v in _positions(sim).values()), _positions(sim)
+    _agree(app)
+
+
+def _adl_while_bybit_is_down_then_bybit_takes_its_long(drop: float) -> tuple[Sim3, App, int, list, Decimal]:
+    """binance ADLs half the short (price x `drop`) while bybit is down 600 s; bybit itself closes our whole
+    long 30 s after the ADL (its liquidation, or a hand close, while we cannot read it). Ticked each second
+    to 180 s after bybit is back; returns the okx calls and the worst net after bybit took its long."""
+    sim, app = _a_pair_long_bybit_short_binance()
+    okx_calls = _calls(sim, 1)
+    sim.world.coins["BTC"].fair *= drop
+    adl_ms = sim.now_ms() + 20_000
+    gone_ms = adl_ms + 30_000
+    sim.world.inject("bybit", "down", adl_ms + REFUSED_MS, from_ms=sim.now_ms())
+    sim.world.schedule_adl("binance", adl_ms, 0.5)
+    bybit = next(acc for acc in sim.world.accounts if acc.venue == "bybit" and acc.futures)
+    sim.world.at(gone_ms, lambda: [bybit.auto_deleverage(p.pair, 1.0) for p in list(bybit.positions.values())
+                                   if p.qty])
+    worst = D(0)
+    while sim.now_ms() < adl_ms + REFUSED_MS + AFTER_MS:
+        app.tick()
+        net = _net(sim)
+        if sim.now_ms() > gone_ms + 5_000 and abs(net) > abs(worst):
+            worst = net
+        sim.clock.sleep(1000)
+    return sim, app, gone_ms, okx_calls, worst
+
+
+def test_a_vanished_legs_hedge_on_a_down_venue_within_its_stop_levels_is_not_rehedged():
+    """Review of d708150, case (b) where it can be told apart: binance ADLs half the short (evidence) at a
+    5 % fall, which leaves bybit's long 39.5 % from liquidation, within its first stop level (40 %); bybit
+    is down, and takes the long itself 30 s later. d708150 booked bybit's hedge loose from the ledger and
+    re-hedged it: net -0.30 BTC (the re-hedge of a leg bybit no longer holds) until bybit was back. Now a
+    down venue within its stop levels is the likely one to lose its leg too: the pair waits (net +0.15, the
+    ADL'd half, as before d708150), nothing traded for it, ledger = venues once bybit is back."""
+    sim, app, _gone_ms, okx_calls, worst = _adl_while_bybit_is_down_then_bybit_takes_its_long(0.95)
+    assert abs(worst) <= D("0.15") + LOT, f"net {worst:+f} BTC after bybit took its long"
+    assert any("within its stop levels" in line for line in sim.logs)
+    assert not okx_calls, f"{len(okx_calls)} orders sent to okx"
+    assert all(v == 0 for v in _positions(sim).values()), _positions(sim)
+    _agree(app)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open loss path (review of d708150, case (b)): binance ADLs half the short (its ADL order is "
+    "evidence) at a 3 % fall, leaving bybit's long 40.7 % from liquidation, outside its stop levels (first "
+    "at 40 %), bybit down; the hedge is booked loose from the ledger and re-hedged on okx after "
+    "max_unhedged_s; bybit takes the long itself 30 s after the ADL, unseen: net -0.30 BTC for ~545 s until "
+    "bybit is back (before d708150: worst +0.15 for the whole outage). To the bot this is the re-hedge "
+    "test above, which must pass: kept as the price of hedging an outage (see the commit adding this)"))
+def test_a_vanished_legs_hedge_on_a_down_venue_taken_by_that_venue_after_the_rehedge_doubles():
+    """Review of d708150 (tests/hedge/test_review_adversary.py,
+    test_d708150_hedge_venue_down_and_its_leg_liquidated_while_down_is_rehedged_into_double_exposure)."""
+    _sim, _app, _gone_ms, _okx_calls, worst = _adl_while_bybit_is_down_then_bybit_takes_its_long(0.97)
+    assert abs(worst) <= D("0.15") + LOT, f"net {worst:+f} BTC after bybit took its long"
