@@ -113,6 +113,7 @@ class BookFeed:
         self.connects = 0
         self.gaps = 0
         self.last_frame_ms = 0
+        self.frames = 0  # frames read off the socket, every connection, for rate figures
         self.failures = 0  # consecutive failed connection attempts
 
     # --- control (any thread) -----------------------------------------------------------------
@@ -150,7 +151,7 @@ class BookFeed:
             states = self.protocol.states.values()
             return {"connected": self.connected, "connects": self.connects, "gaps": self.gaps,
                     "books": len(self.protocol.states), "in_sync": sum(s.synced for s in states),
-                    "last_frame_ms": self.last_frame_ms}
+                    "last_frame_ms": self.last_frame_ms, "frames": self.frames}
 
     # --- the thread ---------------------------------------------------------------------------
     def _new_pacer(self) -> RequestPacer | None:
@@ -213,6 +214,7 @@ class BookFeed:
                     last_frame = now
                     received_ms = time.time_ns() // 1_000_000
                     self.last_frame_ms = received_ms
+                    self.frames += 1
                     with self._lock:
                         events = self.protocol.on_frame(frame, received_ms)
                     carried = True

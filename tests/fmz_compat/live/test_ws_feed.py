@@ -66,6 +66,22 @@ def test_subscribes_resyncs_after_a_gap_and_reconnects_after_a_drop():
             feed.stop()
 
 
+def test_frames_read_off_the_socket_are_counted_in_stats():
+    with FakeVenueWs(lambda text: [bybit_book("snapshot", 1, "10.0", "10.1")]
+                     if '"subscribe"' in text else []) as server:
+        feed = BookFeed(BybitBooks(), server.url, config=FAST)
+        feed.protocol.ping_interval_s = 3600  # no pongs among the frames
+        feed.subscribe(["BTCUSDT"])
+        feed.start()
+        try:
+            wait_for(lambda: feed.view("BTCUSDT", 1))
+            server.push(bybit_book("delta", 2, "10.1", "10.2"))
+            server.push(bybit_book("delta", 3, "10.2", "10.3"))
+            wait_for(lambda: feed.stats()["frames"] == 3)
+        finally:
+            feed.stop()
+
+
 def test_a_book_subscribed_while_connected_is_sent_at_once():
     with FakeVenueWs() as server:
         feed = BookFeed(BybitBooks(), server.url, config=FAST)
