@@ -429,11 +429,25 @@ def test_killed_at_random_points_of_a_trading_run_restarts_hedged_without_duplic
 def _book_pair(app: App, sim: Sim, qty: str) -> None:
     fill = app.executor.execute_pair(SYMBOL, _open_legs(app, qty), "open#1")
     assert fill.balanced
-    long_key, short_key = app.venues[0].key, app.venues[1].key
-    app.book.record_open(symbol=SYMBOL, long_venue=long_key, short_venue=short_key, qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
+    _book_fill(app, sim, fill, SYMBOL)
+
+
+def _book_fill(app: App, sim: Sim, fill: Any, symbol: str) -> None:
+    """An opening's balanced fill (long leg first) booked as the trader books it; its journal cleared."""
+    long, short = fill.fills
+    app.book.record_open(symbol=symbol, long_venue=long.venue, short_venue=short.venue, qty=fill.qty,
+                         long_price=long.avg_price, short_price=short.avg_price, fees=fill.fees,
+                         client_ids=(), now_ms=sim.now_ms())
     app.book.clear_orders()
+
+
+def open_and_book(app: App, sim: Sim, long: Any, short: Any, qty: Decimal, price: Decimal,
+                  symbol: str = SYMBOL) -> None:
+    """Buys qty on `long` and sells it on `short` as one opening (open#1), filled whole, booked as a pair."""
+    fill = app.executor.execute_pair(symbol, (Leg(long, "buy", qty, price), Leg(short, "sell", qty, price)),
+                                     "open#1")
+    assert fill.balanced and fill.qty == qty
+    _book_fill(app, sim, fill, symbol)
 
 
 def test_a_close_left_unequal_under_a_venue_minimum_closes_the_rest_reduce_only_and_trading_goes_on():

@@ -13,9 +13,8 @@ from decimal import Decimal
 import pytest
 
 from fmz_compat.sim import world as sim_world
-from hedge.execution import Leg
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
-from tests.hedge.test_scenarios import SYMBOL, Sim, patient
+from tests.hedge.test_scenarios import SYMBOL, Sim, open_and_book, patient
 
 D = Decimal
 LOT = D("0.001")
@@ -37,13 +36,7 @@ def _stopped_pair(monkeypatch, *, late_for_ms: int = 15_000, before_stop: Fault 
     assert app.start()
     binance, okx, bybit = app.venues
     price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    fill = app.executor.execute_pair(SYMBOL, (Leg(bybit, "buy", D("0.3"), price),
-                                              Leg(binance, "sell", D("0.3"), price)), "open#1")
-    assert fill.balanced and fill.qty == D("0.3")
-    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
+    open_and_book(app, sim, bybit, binance, D("0.3"), price)
     for _second in range(5):
         app.tick()
         sim.clock.sleep(1000)
@@ -187,13 +180,7 @@ def test_a_late_close_off_the_hedges_grid_leaves_both_legs_closable():
     assert app.start()
     binance, okx = app.venues
     price = D(str(okx.exchange.GetTicker(symbol + ".swap")["Last"]))
-    fill = app.executor.execute_pair(symbol, (Leg(okx, "buy", D("0.1"), price),
-                                              Leg(binance, "sell", D("0.1"), price)), "open#1")
-    assert fill.balanced and fill.qty == D("0.1")
-    app.book.record_open(symbol=symbol, long_venue="okx", short_venue="binance", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
+    open_and_book(app, sim, okx, binance, D("0.1"), price, symbol)
     assert binance.exchange.CreateOrder(symbol + ".swap", "closesell", -1, 0.005)  # what landed late
     booked = app.risk.book_late_pair_close("binance", symbol, D("0.005"), price, D(0), "a late close")
     assert booked == D("0.005")

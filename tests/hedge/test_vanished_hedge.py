@@ -9,9 +9,8 @@ from decimal import Decimal
 import pytest
 
 from hedge.app import App
-from hedge.execution import Leg
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
-from tests.hedge.test_scenarios import SYMBOL
+from tests.hedge.test_scenarios import SYMBOL, open_and_book
 
 D = Decimal
 LOT = D("0.001")
@@ -26,13 +25,7 @@ def _a_pair_long_bybit_short_binance() -> tuple[Sim3, App]:
     assert app.start()
     binance, okx, bybit = app.venues
     price = D(str(okx.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    fill = app.executor.execute_pair(SYMBOL, (Leg(bybit, "buy", D("0.3"), price),
-                                              Leg(binance, "sell", D("0.3"), price)), "open#1")
-    assert fill.balanced and fill.qty == D("0.3")
-    app.book.record_open(symbol=SYMBOL, long_venue="bybit", short_venue="binance", qty=fill.qty,
-                         long_price=fill.fills[0].avg_price, short_price=fill.fills[1].avg_price,
-                         fees=fill.fees, client_ids=(), now_ms=sim.now_ms())
-    app.book.clear_orders()
+    open_and_book(app, sim, bybit, binance, D("0.3"), price)
     for _second in range(5):
         app.tick()
         sim.clock.sleep(1000)
