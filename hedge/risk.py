@@ -1502,8 +1502,8 @@ class Risk:
         that cannot trade; one in doubt there holds the re-hedge back, Rehedger._pending); what the venue
         itself takes during the outage (a liquidation, an ADL, a hand close) is NOT seen until it is back: the
         re-hedge then doubles the exposure for the rest of the outage (an open loss path, kept as the price
-        of hedging it: tests/hedge/test_vanished_hedge.py's strict xfail); once back, recovery finds the leg
-        short and closes its hedge as here."""
+        of hedging it, bounded by the outage: tests/hedge/test_vanished_hedge.py); once back, recovery finds
+        the leg short and closes its hedge as here."""
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
         self.event(f"recover {venue_key}: {other_key} cannot trade, its {symbol} position unreadable; pair "
                    f"#{pair.id}'s hedge of what vanished ({order}) is booked loose there as the ledger has "

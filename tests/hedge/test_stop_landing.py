@@ -19,6 +19,7 @@ from tests.hedge.test_scenarios import SYMBOL, Sim, open_and_book, patient
 D = Decimal
 LOT = D("0.001")
 LATE_MS = 25_000
+UNREADABLE_MS = 120_000  # binance's positions unreadable from the stop's turn
 
 
 Fault = Callable[[Sim3], None]
@@ -138,28 +139,31 @@ def test_attack_the_stops_close_and_top_up_land_after_a_restart(monkeypatch):
     _agree(app)
 
 
-@pytest.mark.xfail(strict=True, reason="open: the top-up's landing is booked from binance's order lookups "
-                   "while its positions cannot be read and re-hedged within the bound (next test); the stop, "
-                   "which cannot act on binance meanwhile, re-fires once binance reads (~170 s) and closes "
-                   "binance alone while bybit refuses: +0.056 BTC unhedged until ~230 s")
-def test_attack_binance_unreadable_while_the_stops_closes_land_is_hedged_within_the_bound(monkeypatch):
+def test_attack_binance_unreadable_while_the_stops_closes_land_is_hedged_once_it_reads_again(monkeypatch):
     """binance's positions cannot be read from the stop's turn until 120 s later (its order lookups answer);
-    both late closes land meanwhile, the top-up taking 0.037 of the pair's short. The lookups show it: the
-    exposure it leaves on bybit should be bounded by outage.max_unhedged_s from the landing, as on a venue
-    that reads, and booked as the stop's close, not a vanished leg. Now (open): +0.037 BTC stays unhedged
-    until binance reads again and the venue is recovered (170 s), Risk.recover first lays the difference on
-    the pair as vanished (one refused close on bybit) before reconcile books it as the late close; re-hedged
-    on okx at 210 s. Ledger = venues at the end."""
+    both late closes land meanwhile, the top-up taking 0.037 of the pair's short. The top-up's landing is
+    booked from the lookups and re-hedged within max_unhedged_s of it (the next test). What this pins, and
+    what stays OPEN (issue #17, docs/reliability.md finding 14): the stop cannot act on binance while its
+    positions are unreadable; once they read it re-fires (~171 s) and closes binance alone while bybit
+    refuses, and that leg is re-hedged on okx max_unhedged_s later (~231 s): +0.056 BTC unhedged past the
+    bound counted from the landing (~142 s), never more than the re-fire's part (0.06), ended within two
+    max_unhedged_s and two settle windows of binance reading again. Nothing booked twice, ledger = venues."""
     def unreadable(sim: Sim3) -> None:
         raw = sim.world.exchanges[0]
         read = raw.GetPositions
-        until = sim.now_ms() + 120_000
+        until = sim.now_ms() + UNREADABLE_MS
         raw.GetPositions = lambda *args: None if sim.now_ms() < until else read(*args)
 
     sim, app, bybit_calls, began = _stopped_pair(monkeypatch, after_stop=unreadable)
     limits = app.cfg.outage
     landed_by = began + 2 * limits.order_settle_s * 1000 + LATE_MS + 2_000
-    bound_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    from_landing_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    while sim.now_ms() < from_landing_ms:  # the re-fire's part is the most left unhedged meanwhile
+        app.tick()
+        assert abs(_net(sim)) <= D("0.06"), f"{_net(sim):+f} BTC unhedged: {_positions(sim)}"
+        sim.clock.sleep(1000)
+    read_again_ms = began + UNREADABLE_MS
+    bound_ms = read_again_ms + 2 * limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx")
     _run(sim, app, began + 900_000, bound_ms)
     assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 2
     assert not any("less than the pairs" in line for line in sim.logs)
