@@ -68,6 +68,7 @@ nodes'). Recovery books a settled re-hedge the same way (`complete`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
     from hedge.outage import VenueHealth
     from hedge.risk import Risk
 
+_NUMBER = re.compile(r"[-+]?\d[\d.]*")
 NETS = "a pair's leg there is on the other side (they would net)"
 REHEDGE_TAG = "rehedge#"  # + the loose leg's venue: the order that hedges a loose leg on another venue
 # a stop that fired on a venue this long before a loose leg appeared (or since) keeps the leg's re-hedge off
@@ -195,8 +197,9 @@ class Rehedger:
                      ) -> None:
         """Why the leg is not re-hedged: said once per kind of reason while it waits, shown in the status."""
         said = self._said.setdefault(key, set())
-        if why.split(" (")[0] not in said:  # said once per kind of reason while the leg waits
-            said.add(why.split(" (")[0])
+        kind = waiting_kind(why)
+        if kind not in said:  # said once per kind of reason while the leg waits
+            said.add(kind)
             self._event(f"loose leg {leg.symbol} {leg.qty:+f} on {leg.venue} unhedged "
                         f"{held_ms // 1000} s ({stuck}) not re-hedged: {why}; tried again every "
                         f"{self.executor.settle_ms(leg.venue) // 1000} s", level)
@@ -469,7 +472,7 @@ class Rehedger:
                 until = record.sent_ms + LATE_LANDING_SETTLES * self.executor.settle_ms(record.venue)
                 if now < until:
                     return (f"the re-hedge order {record.client_id} on {record.venue}, proved absent, may "
-                            f"still land for {(until - now) // 1000 + 1} s")
+                            f"still land (for {(until - now) // 1000 + 1} s)")
         return None
 
     def _offset(self, leg: LooseLeg) -> tuple[Decimal, str]:
@@ -827,6 +830,13 @@ class Rehedger:
 
     def _venue(self, key: str) -> Venue | None:
         return next((v for v in self.venues if v.key == key), None)
+
+
+def waiting_kind(why: str) -> str:
+    """The kind of a reason a loose leg waits: its text before " (" (the details that change from turn to
+    turn) with every number in it blanked (a countdown, a quantity, an order's client id), so that a user
+    reads each kind once while the leg waits, not once per turn."""
+    return _NUMBER.sub("#", why.split(" (")[0])
 
 
 def _far(pair: HedgePair, venue: str) -> str:

@@ -218,6 +218,9 @@ class Risk:
         # leg that vanished during an outage is booked at
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
         self._said: set[tuple[str, str]] = set()  # (venue, method) fallbacks already announced
+        # (venue, symbol, what) -> the kind of wait said last: a vanished leg whose pair waits is said once
+        # per kind, not at every positions check (forgotten when the venue-symbol shows no vanished leg)
+        self._waits_said: dict[tuple[str, str, str], str] = {}
         self._next_loose_ms: dict[LooseKey, int] = {}  # next attempt to close a loose leg
         self._loose_failures: dict[LooseKey, int] = {}  # attempts in a row that closed nothing
         self._unvalued: dict[tuple[str, str], int] = {}  # (venue, pair) -> ms since no fresh price is known
@@ -577,6 +580,12 @@ class Risk:
         distance = max(pos.side.sign * (pos.mark - price), Decimal(0)) / pos.mark * HUNDRED
         view.liquidation[pair] = price
         view.distance[pair] = distance
+
+    def _say_wait(self, key: tuple[str, str, str], kind: str, text: str, level: str) -> None:
+        """Say why a vanished leg's pair waits once per kind of reason (`_waits_said`)."""
+        if self._waits_said.get(key) != kind:
+            self._waits_said[key] = kind
+            self.event(text, level)
 
     def _say(self, venue: str, kind: str, text: str) -> None:
         if (venue, kind) not in self._said:
@@ -1276,6 +1285,7 @@ class Risk:
         for symbol, position in found.items():
             expected = held.get((venue_key, symbol), Decimal(0))
             if expected == 0 or position * expected < 0 or abs(position) >= abs(expected):
+                self._waits_said = {k: v for k, v in self._waits_said.items() if k[:2] != (venue_key, symbol)}
                 continue  # sound, or a difference reconcile must name (more than expected, flipped)
             self._vanished(venue_key, symbol, abs(expected) - abs(position), position)
         return True
@@ -1405,19 +1415,21 @@ class Risk:
             left -= shares[-1][1]
         mine = [(pair, part) for pair, part in shares if self._mine(Unit.of_pair(pair))]
         others = ", ".join(f"#{pair.id}" for pair, part in shares if (pair, part) not in mine)
+        said = (venue_key, symbol, "vanished")
         if not mine:
-            self.event(f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the "
-                      f"pairs that lost it ({others}) are in units other nodes hold: their owners close them",
-                      "warn")
+            self._say_wait(said, f"others {found} {missing}",
+                           f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; "
+                           f"the pairs that lost it ({others}) are in units other nodes hold: their owners "
+                           "close them", "warn")
             return
-        self.event(
+        self._say_wait(
+            said, f"mine {found} {missing} {liq}",
             f"recover {venue_key}: {symbol} holds {found:+f}, {missing} less than the pairs; the legs "
             f"were liquidated, auto-deleveraged or closed on {venue_key} without us (booked at "
             f"{'its entry price' if liq is None else f'{liq:.2f}'}, {source}); "
             "closing the same quantity on the hedging venues"
             + (f" (pairs {others} are in other nodes' units: their owners close them)" if others else ""),
-            "critical",
-        )
+            "critical")
         stuck: set[str] = set()  # hedging venues that cannot take an order now: their other pairs wait too
         for pair, part in mine:
             other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
@@ -1445,8 +1457,9 @@ class Risk:
         current = self.executor.position(other, symbol)
         trades = self.health.can_trade(other_key)
         if current is None and trades:
-            self.event(f"recover {venue_key}: {other_key}'s {symbol} position cannot be read; the hedge of "
-                       f"pair #{pair.id} stays open until the next look", "error")
+            self._say_wait((venue_key, symbol, f"#{pair.id}"), "unread",
+                           f"recover {venue_key}: {other_key}'s {symbol} position cannot be read; the hedge "
+                           f"of pair #{pair.id} stays open until the next look", "error")
             return None
         if current is None and not self._rehedge_unread(venue_key, symbol, pair, liq):
             return None
@@ -1481,17 +1494,20 @@ class Risk:
         doubles the exposure until that venue is back; so otherwise nothing is traded from the ledger's
         belief and the pair waits for the venue, as before d708150 (reconcile names it, openings held)."""
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
+        kind = "no evidence"
         if liq is None:
             why = f"without {venue_key}'s liquidation/ADL order (its hedge may be gone too: closed by hand?)"
         else:
+            kind = "within its stop levels"
             view = self.remark(other_key)
             nearest = view.nearest if view is not None else None
             if view is not None and nearest is not None and self.due_level(view) is None:
                 return True
             seen = "an unknown distance" if nearest is None else f"{nearest[1]:.1f} %"
             why = f"and {other_key} was last seen {seen} from liquidation, within its stop levels: may go too"
-        self.event(f"recover {venue_key}: {symbol} leg of pair #{pair.id} gone {why}; {other_key} cannot be "
-                   f"read: nothing traded from the ledger, the pair waits for {other_key}", "error")
+        self._say_wait((venue_key, symbol, f"#{pair.id}"), kind,
+                       f"recover {venue_key}: {symbol} leg of pair #{pair.id} gone {why}; {other_key} cannot "
+                       f"be read: nothing traded from the ledger, the pair waits for {other_key}", "error")
         return False
 
     def _vanished_unread(self, venue_key: str, symbol: str, pair: HedgePair, order: Decimal) -> Decimal:

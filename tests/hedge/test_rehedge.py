@@ -881,3 +881,39 @@ def test_a_partly_rehedged_leg_sends_no_dust_pair_at_each_wiggle_of_the_price():
     assert rehedged_ms is not None
     assert [side for _, side, _ in bybit] == ["sell"]  # with min_order_usdt 0: three sells, 30 s apart
     _agree(app)
+
+
+def test_a_rehedge_proved_absent_that_may_still_land_is_said_once_not_at_every_turn():
+    """issue #17: a re-hedge order whose request is lost (it times out and never reaches bybit) is proved
+    absent by the settle window's lookups and may still land for LATE_LANDING_SETTLES settle windows: the leg
+    waits for it. Before, the reason ("the re-hedge order ... may still land for N s") was said at every turn
+    of that wait (its N changing: 32 warn lines for one order in 60 s); now once per order, the Risk tab
+    keeping the countdown."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    _book_pair(app, sim, "0.02")
+    sim.world.inject("okx", "refuse_orders", sim.now_ms() + 900_000)
+    _calls(sim, 0, refuse_openings=True)
+    raw = sim.world.exchanges[2]
+    create, lost = raw.CreateOrder, []
+
+    def lose_the_first(*args):
+        if not lost:
+            lost.append(args)
+            return None  # the request timed out and never reached bybit
+        return create(*args)
+
+    raw.CreateOrder = lose_the_first
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    waits: list[str] = []
+    for _ in range(300):
+        app.tick()
+        waits += [why for why in app.status.view().rehedge if "proved absent, may still land" in why]
+        sim.clock.sleep(1000)
+    assert lost and len(set(waits)) >= 30  # the leg waited ~60 s for the lost order, the tab counting down
+    said = [line.split("re-hedge order ")[1].split()[0] for line in sim.logs
+            if "not re-hedged: the re-hedge order" in line and "proved absent, may still land" in line]
+    assert said and len(said) == len(set(said)), said  # one line per order proved absent
+    assert abs(_net(sim)) <= LOT
+    _agree(app)

@@ -10,6 +10,7 @@ from hedge.app import App
 from hedge.config import ConfigError, parse_params
 from hedge.execution import Leg, client_id_of
 from hedge.market import venue_key
+from tests.hedge.test_vanished_hedge import _adl_while_bybit_is_down_then_bybit_takes_its_long
 
 D = Decimal
 SYMBOL = "BTC_USDT"
@@ -302,3 +303,18 @@ def test_a_venue_that_keeps_refusing_a_stops_closes_is_still_asked_once_its_cool
     assert not any("okx cannot trade" in line for line in sim.logs)
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
     assert _net(app) == 0
+
+
+def test_a_vanished_legs_pair_waiting_for_its_hedge_venue_is_said_once_not_at_every_positions_check():
+    """issue #17: binance ADLs half the short while bybit, the hedge venue, is down for 600 s and within its
+    stop levels: the pair waits for bybit (Risk._rehedge_unread). Before, each positions check said it again:
+    21 critical "holds ... less than the pairs" and 20 "nothing traded from the ledger, the pair waits"
+    lines for one wait. Now each once while the wait lasts (what is booked once bybit is back is said as
+    before)."""
+    sim, app, _gone_ms, _okx_calls, _worst = _adl_while_bybit_is_down_then_bybit_takes_its_long(0.95)
+    waits = [line for line in sim.logs if "nothing traded from the ledger, the pair waits" in line]
+    gone = [line for line in sim.logs
+            if line.startswith("recover binance:") and "less than the pairs" in line]
+    assert len(waits) == 1, waits
+    assert len(gone) == 1, gone
+    assert any(line.startswith("recover bybit:") and "less than the pairs" in line for line in sim.logs)
