@@ -358,6 +358,7 @@ def load_specs(exchange: Any, symbols: tuple[str, ...]) -> dict[str, ContractSpe
                 min_qty=_dec(market.get("MinQty", 0)),
                 min_notional=_dec(market.get("MinNotional", 0)),
                 tick=_dec(market.get("TickSize", 0)),
+                max_qty=_dec(market.get("MaxQty", 0)),
             )
     return specs
 
@@ -368,6 +369,7 @@ SPECS_KEY = store_keys.CONTRACT_SPECS
 def save_specs(store: Any, venue: str, specs: dict[str, ContractSpec]) -> None:
     """Keep a venue's contract specs in _G, for a start while its GetMarkets is failing."""
     saved = _saved(store)
+    # max_qty is not kept (0 when loaded: no cap known until GetMarkets answers): saved rows keep their form
     saved[venue] = {pair: [str(s.ct_val), str(s.lot), str(s.min_qty), str(s.min_notional), str(s.tick)]
                     for pair, s in specs.items()}
     store(SPECS_KEY, json.dumps(saved))

@@ -29,7 +29,9 @@ filled off that step leaves its excess, less than one step, as a loose leg on it
 reduce-only. Where no venue can take the whole leg, one takes as much as keeps it at the floor, in steps, when
 that is worth a pair (min_order_usdt) and only opens there (`_plan`, `_partial`); the rest keeps the leg's
 timer, is tried at the next settle window (another venue, or the same once it has room), and the treasury is
-asked to move margin to that venue from the venues that trade (`_after_partial`, `want_margin`).
+asked to move margin to that venue from the venues that trade (`_after_partial`, `want_margin`). A leg above
+a venue's maximum order size (ContractSpec.max_qty, FMZ Market.MaxQty: the venue refuses a larger order) is
+hedged there the same way, one order of at most that size per try (no margin asked for).
 
 The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
 stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
@@ -337,7 +339,9 @@ class Rehedger:
         (_, whole, _, _), venue, qty, price = best
         problem = self._trade(leg, venue, side, qty, price, stuck)
         if problem is None and not whole:
-            self._after_partial(leg, venue.key, qty, since, refused)
+            step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
+            cap = self._cap(venue, leg, step)
+            self._after_partial(leg, venue.key, qty, since, refused, cap is not None and qty + step > cap)
         return problem
 
     def _rank(self, key: str, whole: bool, qty: Decimal, room: Decimal
@@ -373,7 +377,8 @@ class Rehedger:
             return qty, price, fit, True
         if netted or qty <= step:
             return fit
-        part = self._partial(venue, leg.symbol, side, qty, step, price, available)
+        cap = self._cap(venue, leg, step)
+        part = self._partial(venue, leg.symbol, side, qty, step, price, available, cap)
         partial = self._fit(venue, leg.symbol, side, part, price, available) if part else "not one step"
         if part and part * price < self.cfg.min_order_notional:  # a dust pair every settle window: churn
             partial = f"{part} is below min_order_usdt {self.cfg.min_order_notional:g}"
@@ -384,14 +389,25 @@ class Rehedger:
     def _limits(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal, netted: Decimal
                 ) -> str | None:
         """Why `qty` on `venue` (`netted` of it closing pair legs there) may not be traded, its margin aside:
-        the opening part is no valid order, or the venue would be within the re-hedge floor
-        (`Risk.open_problem` at stops.rehedge_margin x the first stop level, the leverage ceiling /
-        rehedge_margin)."""
+        the opening part is no valid order or more than one order there may be (the venue's maximum order
+        size: refused), or the venue would be within the re-hedge floor (`Risk.open_problem` at
+        stops.rehedge_margin x the first stop level, the leverage ceiling / rehedge_margin)."""
+        spec = venue.specs[symbol]
         if netted == 0 or qty > netted:
-            problem = leg_problem(qty - netted, price, venue.specs[symbol])
+            problem = leg_problem(qty - netted, price, spec)
             if problem:
                 return problem
+        most = spec.max_base
+        if most is not None and max(netted, qty - netted) > most:
+            return f"{max(netted, qty - netted)} is above {venue.key}'s maximum order size {most}"
         return self._floor(venue, symbol, side, qty, price)
+
+    @staticmethod
+    def _cap(venue: Venue, leg: LooseLeg, step: Decimal) -> Decimal | None:
+        """The most of the leg one order on `venue` may hedge, on the common amount step `step` (the venue's
+        maximum order size); None when it gives none."""
+        most = venue.specs[leg.symbol].max_base
+        return None if most is None else floor_to_step(most, step)
 
     def _floor(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal) -> str | None:
         return self.risk.open_problem(venue.key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty,
@@ -404,11 +420,13 @@ class Rehedger:
                                                                                        available)
 
     def _partial(self, venue: Venue, symbol: str, side: str, qty: Decimal, step: Decimal, price: Decimal,
-                 available: Decimal) -> Decimal:
-        """The largest multiple of `step` below `qty` that keeps `venue` outside the re-hedge floor and within
-        its available margin (both only tighten as an opening grows; the order's minimum is `_fit`'s): 0
-        when not one step fits."""
+                 available: Decimal, cap: Decimal | None) -> Decimal:
+        """The largest multiple of `step` below `qty`, and at most `cap` (the venue's maximum order size),
+        that keeps `venue` outside the re-hedge floor and within its available margin (both only tighten
+        as an opening grows; the order's minimum is `_fit`'s): 0 when not one step fits."""
         low, high = 0, int(qty / step) - 1
+        if cap is not None:
+            high = min(high, int(cap / step))
         while low < high:
             mid = (low + high + 1) // 2
             part = mid * step
@@ -419,23 +437,27 @@ class Rehedger:
                 low = mid
         return low * step
 
-    def _after_partial(self, leg: LooseLeg, venue: str, qty: Decimal, since: int, refused: list[str]) -> None:
+    def _after_partial(self, leg: LooseLeg, venue: str, qty: Decimal, since: int, refused: list[str],
+                       capped: bool = False) -> None:
         """A re-hedge took `qty`, part of the leg, on `venue`: the rest keeps the leg's timer (the shrink is
         no close by its own venue: it is tried again at the next settle window, on another venue or here once
         margin arrives, and a stop on `venue` from now keeps it off), and the treasury is asked to move margin
-        to `venue` now from a venue that trades (`want_margin`), so that the rest can follow."""
+        to `venue` now from a venue that trades (`want_margin`), so that the rest can follow. capped: `qty`
+        is as much as one order there may be (its maximum order size): the rest follows at the next try,
+        no margin asked for."""
         rest = self.book.ledger.loose.get(leg.key)
         if rest is None:
             return
         self._since[leg.key] = (since, abs(rest.qty))
         reachable = [v.key for v in self.venues if v.key not in (venue, leg.venue)
                      and self.health.can_trade(v.key) and not self.health.is_out(v.key)]
-        reason = (f"re-hedge of {leg.symbol} {leg.qty:+f} on {leg.venue} took {qty} on {venue}, all it could "
-                  f"take above {self.cfg.stops.rehedge_margin:g} x the first stop level; {rest.qty:+f} still "
-                  "unhedged")
+        took = ("its maximum order size" if capped else
+                f"all it could take above {self.cfg.stops.rehedge_margin:g} x the first stop level")
+        reason = (f"re-hedge of {leg.symbol} {leg.qty:+f} on {leg.venue} took {qty} on {venue}, {took}; "
+                  f"{rest.qty:+f} still unhedged")
         self._event(f"PARTIAL REHEDGE {leg.symbol}: {reason}"
                     + ("; elsewhere: " + "; ".join(refused) if refused else ""), "critical")
-        if self.want_margin is not None:
+        if self.want_margin is not None and not capped:
             self.want_margin(venue, reachable, reason)
 
     def _pending(self, leg: LooseLeg, since: int) -> str | None:

@@ -20,6 +20,14 @@ class ContractSpec:
     min_qty: Decimal       # contracts
     min_notional: Decimal  # USDT
     tick: Decimal = Decimal(0)  # price step (FMZ Market.TickSize); 0 = unknown
+    # the most contracts one order may be (FMZ Market.MaxQty: Binance LOT_SIZE / MARKET_LOT_SIZE maxQty, OKX
+    # maxMktSz, Bybit lotSizeFilter.maxMktOrderQty); 0 = none known
+    max_qty: Decimal = Decimal(0)
+
+    @property
+    def max_base(self) -> Decimal | None:
+        """The most base one order may be; None when the venue gives no maximum."""
+        return self.max_qty * self.ct_val if self.max_qty > 0 else None
 
     @property
     def base_step(self) -> Decimal:

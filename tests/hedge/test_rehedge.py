@@ -3,6 +3,7 @@
 (chaos seed 7, 2 days: bybit held 1.09 ETH, 3,708 USDT, unhedged for 212 s)."""
 
 import dataclasses
+import math
 from decimal import Decimal
 
 import pytest
@@ -916,4 +917,71 @@ def test_a_rehedge_proved_absent_that_may_still_land_is_said_once_not_at_every_t
             if "not re-hedged: the re-hedge order" in line and "proved absent, may still land" in line]
     assert said and len(said) == len(set(said)), said  # one line per order proved absent
     assert abs(_net(sim)) <= LOT
+    _agree(app)
+
+
+MOST = 0.04  # bybit's maximum order size in the test below (contracts: BTC there)
+
+
+def _max_order_size(sim: Sim3, index: int, most: float) -> list[tuple[int, str, float]]:
+    """The venue's GetMarkets gives `most` contracts as its maximum order size (FMZ Market.MaxQty), and it
+    refuses a larger order, answering (an error, not a timeout), as Binance does with -4005 'Quantity greater
+    than max quantity' (its LOT_SIZE / MARKET_LOT_SIZE maxQty, /fapi/v1/exchangeInfo; Bybit: lotSizeFilter
+    maxMktOrderQty, OKX: maxMktSz). Returns every CreateOrder call from now on (ms, side, contracts)."""
+    raw = sim.world.exchanges[index]
+    markets, create = raw.GetMarkets, raw.CreateOrder
+    calls: list[tuple[int, str, float]] = []
+
+    def capped_markets():
+        out = markets()
+        for market in (out or {}).values():
+            market["MaxQty"] = most
+        return out
+
+    def create_at_most(symbol, side, price, amount, *args):
+        calls.append((sim.now_ms(), side.split(";")[0], amount))
+        raw.last_outcome_unknown = amount > most or None
+        return None if amount > most else create(symbol, side, price, amount, *args)
+
+    raw.GetMarkets, raw.CreateOrder = capped_markets, create_at_most
+    return calls
+
+
+def test_a_loose_leg_above_the_venues_maximum_order_size_is_hedged_in_parts_of_at_most_that_size():
+    """issue #17: the stop of (b) leaves binance's long loose while binance refuses; bybit has margin for the
+    whole hedge but takes at most 0.04 BTC in one order. Before: the whole leg was sent to bybit, refused,
+    and bybit cooled down: the leg stayed unhedged. Now each try sends the largest part one order there may
+    be (0.04, on the lot step) and the rest follows at the next tries, as a margin-limited partial re-hedge
+    does: the leg hedged within a few settle windows of max_unhedged_s, no order above the maximum, none
+    below min_order_usdt, no margin asked for, ledger == venues."""
+    sim = Sim3((10_000, 10_000, 40_000), hours=2)
+    bybit = _max_order_size(sim, 2, MOST)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
+    coin = sim.world.coins["BTC"]
+    loose_ms = hedged_ms = None
+    loose = D(0)
+    for second in range(400):
+        if second == 10:
+            coin.fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation: its stop
+        app.tick()
+        sim.clock.sleep(1000)
+        if loose_ms is None and app.ledger.loose:
+            loose_ms = sim.now_ms()
+        loose = max([loose, *(leg.qty for leg in app.ledger.loose.values())])
+        if loose_ms is not None and hedged_ms is None and not app.ledger.loose:
+            hedged_ms = sim.now_ms()
+    assert loose > 2 * D(repr(MOST)), loose  # the leg is above bybit's maximum order size
+    parts = math.ceil(loose / D(repr(MOST)))
+    sells = [amount for _, side, amount in bybit if side == "sell"]
+    assert len(sells) == parts and all(amount <= MOST for amount in sells), sells
+    assert all(D(repr(amount)) * price >= app.cfg.min_order_notional for amount in sells), sells
+    assert loose_ms is not None and hedged_ms is not None, app.status.view().rehedge
+    limits = app.cfg.outage
+    assert hedged_ms - loose_ms <= (limits.max_unhedged_s + parts * limits.order_settle_s + 15) * 1000
+    assert abs(_net(sim)) <= LOT
+    assert not any("treasury: re-hedge of BTC_USDT" in line for line in sim.logs)
     _agree(app)
