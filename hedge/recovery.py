@@ -616,8 +616,12 @@ class LateOrders:
         (closebuy / closesell cannot open or flip), and booked as a late round trip, so ledger and venue agree
         when the positions read again. Only where the ledger holds nothing there or a leg of the fill's sign
         (the venue then holds at least the fill beyond the ledger), and no close of a late order there may
-        still land. True when something was closed or a close is in doubt. A watched close that landed there
-        meanwhile is booked from the lookups too (`_book_blind_closes`)."""
+        still land, and only a landing this process can have counted in no position it read: its last read of
+        that venue-symbol's positions more than READ_MARGIN_MS before the landing by the venue's clock
+        (Executor.unread_since; a fill that landed inside another order's settle window was measured as that
+        order's fill by the position change, and closing it again would unhedge the pair). True when something
+        was closed or a close is in doubt. A watched close that landed there meanwhile is booked from the
+        lookups too (`_book_blind_closes`)."""
         closed = self._book_blind_closes()
         keys = sorted({(r.venue, r.symbol) for r in self.ledger.watch.values()
                        if not r.tag.startswith(LATE_TAG) and r.side not in CLOSING})
@@ -626,7 +630,8 @@ class LateOrders:
             if venue is None:
                 continue
             watched = {cid: r for cid, r in self.ledger.watch.items() if (r.venue, r.symbol) == (key, symbol)}
-            shown = self.executor.late_fills(venue, symbol, watched)
+            landings = self.executor.late_landings(venue, symbol, watched)
+            shown = {cid: (filled, price) for cid, (filled, price, _ms) in landings.items()}
             held_back, pending = self._late_closes_in_horizon(key, watched, shown)
             if pending:
                 continue  # a close proved absent may still land and take it: never sent twice
@@ -635,11 +640,23 @@ class LateOrders:
                 if (self._late_left_alone(cid, record, held_back) or record.side in CLOSING or late is None
                         or not late[0] or cid in self._blind_refused):
                     continue
+                if not self.executor.unread_since(key, symbol, landings[cid][2]):
+                    self._read_after_landing(venue.key, cid, record, late[0])
+                    continue
                 outcome = self._close_blind(venue, cid, record, DIRECTION[record.side] * late[0], late[1])
                 if outcome is None:
                     return True
                 closed = closed or outcome
         return closed
+
+    def _read_after_landing(self, key: str, cid: str, record: OrderRecord, filled: Decimal) -> None:
+        """A late order's fill that a positions read of ours may hold (read after it landed, or its landing
+        time unknown) is not closed blind: said once, left to reconcile, which closes what the read
+        positions show beyond the ledger."""
+        self._blind_refused.add(cid)
+        self.event(f"{LATE_TAG}{cid}: {DIRECTION[record.side] * filled:+f} {record.symbol} reached {key} "
+                   "late, before a positions read of ours that may have counted it (as another order's fill):"
+                   " not closed blind; reconcile closes what the positions show once they read", "warn")
 
     def _unreadable(self, key: str, symbol: str) -> Venue | None:
         """The venue, when it takes orders but its positions in symbol cannot be read now; else None (read:
