@@ -5,6 +5,11 @@ mode, leverage, balance, positions, open orders, funding, tickers, depth) and st
 over websocket (snapshot, then an update every `interval_ms` per symbol with the venue's sequence
 ids and checksums). Payload shapes follow the venues' API docs, the same shapes tests/fmz_compat/live
 uses. Paths it does not know are answered 404 in the venue's error shape and counted in `unknown`.
+
+Orders (bench/reaction_latency.py): each venue's order endpoint answers every order with the venue's
+documented insufficient-margin refusal, so positions never move and every decision is timed the same way.
+`move()` shifts one venue-symbol's whole book by a factor (every level removed, 25 new a side) and pushes
+the diff at once, opening a cross-venue spread the strategy can trade; `move(coin, 1.0)` puts it back.
 """
 
 from __future__ import annotations
@@ -40,11 +45,30 @@ class SymbolBook:
         self.rng = rng
         self.tick = tick
         self.digits = max(0, -int(f"{tick:e}".split("e")[1]))
-        mid = round(price / tick) * tick
-        self.bids = {round(mid - (i + 1) * tick, self.digits): rng.randint(1, 500) for i in range(25)}
-        self.asks = {round(mid + i * tick, self.digits): rng.randint(1, 500) for i in range(25)}
+        self.base = round(price / tick) * tick
+        self.bids, self.asks = self._levels_at(self.base)
         self.update_id = 1000
         self.seq = 5000
+
+    def _levels_at(self, mid: float) -> tuple[dict[float, int], dict[float, int]]:
+        tick, rng = self.tick, self.rng
+        bids = {round(mid - (i + 1) * tick, self.digits): rng.randint(1, 500) for i in range(25)}
+        asks = {round(mid + i * tick, self.digits): rng.randint(1, 500) for i in range(25)}
+        return bids, asks
+
+    def shift(self, factor: float) -> tuple[list[list[str]], list[list[str]]]:
+        """The whole book moved to `factor` x its starting mid: every old level removed (size "0"), 25 new
+        a side; returns the changed (asks, bids) as a diff, ids advanced as for a step."""
+        self.update_id += 1
+        self.seq += 3
+        old_bids, old_asks = self.bids, self.asks
+        self.bids, self.asks = self._levels_at(round(self.base * factor / self.tick) * self.tick)
+        changed = []
+        for old, new in ((old_asks, self.asks), (old_bids, self.bids)):
+            rows = [[self.text(p), "0"] for p in old if p not in new]
+            rows += [[self.text(p), str(size)] for p, size in new.items()]
+            changed.append(rows)
+        return changed[0], changed[1]
 
     def text(self, price: float) -> str:
         return f"{price:.{self.digits}f}"
@@ -81,6 +105,8 @@ class FakeVenue:
         self.interval_ms = interval_ms
         self.unknown: dict[str, int] = {}
         self.requests = 0
+        self.orders = 0  # order requests answered (each refused, see the module doc)
+        self.sessions: list[tuple[web.WebSocketResponse, list[str]]] = []  # streaming clients
 
     # --- HTTP ---------------------------------------------------------------------------------
     def routes(self) -> dict[tuple[str, str], Callable[[web.Request], Json]]:
@@ -89,10 +115,22 @@ class FakeVenue:
     def not_found(self, path: str) -> tuple[int, Json]:
         return 404, {"error": f"unknown path {path}"}
 
+    # (method, path) of the venue's order placement, and its refusal for want of margin: subclasses
+    order_routes: tuple[tuple[str, str], ...] = ()
+
+    def refuse_order(self) -> tuple[int, Json]:
+        raise NotImplementedError
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/ws") or request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.websocket(request)
         self.requests += 1
+        if (request.method, request.path) in self.order_routes:
+            self.orders += 1
+            if request.can_read_body:
+                await request.read()
+            status, body = self.refuse_order()
+            return web.json_response(body, status=status)
         handler = self.routes().get((request.method, request.path))
         if handler is None:
             key = f"{request.method} {request.path}"
@@ -118,6 +156,7 @@ class FakeVenue:
         await ws.prepare(request)
         subscribed: list[str] = []
         pusher = asyncio.ensure_future(self._push(ws, subscribed))
+        self.sessions.append((ws, subscribed))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -129,6 +168,7 @@ class FakeVenue:
                     await self._send(ws, reply)
         finally:
             pusher.cancel()
+            self.sessions.remove((ws, subscribed))
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, frame: Json) -> None:
@@ -138,17 +178,37 @@ class FakeVenue:
             await ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def _push(self, ws: web.WebSocketResponse, subscribed: list[str]) -> None:
+        """Every subscribed book's update once every interval_ms, spread evenly over it (not in bursts)."""
         while not ws.closed:
-            await asyncio.sleep(self.interval_ms / 1000)
-            for coin in list(subscribed):
-                for frame in self.update_frames(coin):
+            coins = list(subscribed)
+            if not coins:
+                await asyncio.sleep(self.interval_ms / 1000)
+                continue
+            for coin in coins:
+                await asyncio.sleep(self.interval_ms / 1000 / len(coins))
+                if coin in subscribed:
+                    for frame in self.update_frames(coin):
+                        await self._send(ws, frame)
+
+    async def move(self, coin: str, factor: float) -> None:
+        """Shift coin's book to factor x its starting mid and push the diff to every client at once."""
+        frames = self.move_frames(coin, factor)
+        for ws, subscribed in list(self.sessions):
+            if coin in subscribed and not ws.closed:
+                for frame in frames:
                     await self._send(ws, frame)
+
+    def move_frames(self, coin: str, factor: float) -> list[Json]:
+        return self.diff_frames(coin, *self.books[coin].shift(factor))
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
+        raise NotImplementedError
 
     def on_client(self, message: Json, subscribed: list[str]) -> list[Json]:
         raise NotImplementedError
 
     def update_frames(self, coin: str) -> list[Json]:
-        raise NotImplementedError
+        return self.diff_frames(coin, *self.books[coin].step())
 
 
 def _tick(price: float) -> float:
@@ -360,10 +420,16 @@ class Binance(FakeVenue):
                     subscribed.append(coin)
         return [{"result": None, "id": message.get("id")}]
 
-    def update_frames(self, coin: str) -> list[Json]:
+    # POST /fapi/v1/order; -2019 "Margin is insufficient." (developers.binance.com/docs/derivatives/
+    # usds-margined-futures/error-code; ccxt binance.py exceptions: '-2019': InsufficientFunds), HTTP 400
+    order_routes = (("POST", "/fapi/v1/order"),)
+
+    def refuse_order(self) -> tuple[int, Json]:
+        return 400, {"code": -2019, "msg": "Margin is insufficient."}
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
         book = self.books[coin]
-        previous = book.update_id
-        asks, bids = book.step()
+        previous = book.update_id - 1
         data = {
             "e": "depthUpdate",
             "E": _ms(),
@@ -574,9 +640,16 @@ class Bybit(FakeVenue):
             "data": {"s": self.market_id(coin), "b": bids, "a": asks, "u": book.update_id, "seq": book.seq},
         }
 
-    def update_frames(self, coin: str) -> list[Json]:
+    # POST /v5/order/create; retCode 110007 "ab not enough for new order" (bybit-exchange.github.io/docs/v5/
+    # error; ccxt bybit.py exceptions: '110007': InsufficientFunds, its comment carries this body), HTTP 200
+    order_routes = (("POST", "/v5/order/create"),)
+
+    def refuse_order(self) -> tuple[int, Json]:
+        return 200, {"retCode": 110007, "retMsg": "ab not enough for new order", "result": {},
+                     "retExtInfo": {}, "time": _ms()}
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
         book = self.books[coin]
-        asks, bids = book.step()
         return [
             {
                 "topic": f"orderbook.50.{self.market_id(coin)}",
@@ -797,8 +870,18 @@ class Okx(FakeVenue):
         }
         return {"arg": {"channel": "books", "instId": self.market_id(coin)}, "action": action, "data": [data]}
 
-    def update_frames(self, coin: str) -> list[Json]:
-        asks, bids = self.books[coin].step()
+    # POST /api/v5/trade/order, or /api/v5/trade/batch-orders (ccxt okx.py's createOrder default,
+    # options['createOrder'] = 'privatePostTradeBatchOrders'); code "1" with the row's sCode 51008 "Order
+    # failed. Insufficient USDT margin in account" (okx.com/docs-v5/en/#order-book-trading-trade-post-place-
+    # order, error code 51008; ccxt okx.py exceptions: '51008': InsufficientFunds), HTTP 200
+    order_routes = (("POST", "/api/v5/trade/order"), ("POST", "/api/v5/trade/batch-orders"))
+
+    def refuse_order(self) -> tuple[int, Json]:
+        row = {"clOrdId": "", "ordId": "", "tag": "", "ts": str(_ms()), "sCode": "51008",
+               "sMsg": "Order failed. Insufficient USDT margin in account"}
+        return 200, {"code": "1", "msg": "All operations failed", "data": [row], "inTime": "", "outTime": ""}
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
         return [self.frame(coin, "update", asks, bids)]
 
 
@@ -954,8 +1037,14 @@ class Coinex(FakeVenue):
         }
         return gzip.compress(json.dumps(message).encode())
 
-    def update_frames(self, coin: str) -> list[Json]:
-        asks, bids = self.books[coin].step()
+    # POST /v2/futures/order; code 3109 "balance not enough" (docs.coinex.com/api/v2/error; ccxt coinex.py
+    # exceptions: '3109': InsufficientFunds, its comment carries this body), HTTP 200
+    order_routes = (("POST", "/v2/futures/order"),)
+
+    def refuse_order(self) -> tuple[int, Json]:
+        return 200, {"code": 3109, "data": {}, "message": "balance not enough"}
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
         return [self.frame(coin, False, asks, bids)]
 
 
@@ -1099,12 +1188,32 @@ class Bitmex(FakeVenue):
                 subscribed.remove(coin)
         return replies
 
-    def update_frames(self, coin: str) -> list[Json]:
-        asks, bids = self.books[coin].step()
+    # POST /api/v1/order; HTTP 400 {"error": {"message": "Account has insufficient Available Balance, ...",
+    # "name": "ValidationError"}} (bitmex.com/api/explorer error format; ccxt bitmex.py exceptions broad:
+    # 'Account has insufficient Available Balance': InsufficientFunds)
+    order_routes = (("POST", "/api/v1/order"),)
+
+    def refuse_order(self) -> tuple[int, Json]:
+        return 400, {"error": {"message": "Account has insufficient Available Balance, 114 USDt required",
+                               "name": "ValidationError"}}
+
+    def diff_frames(self, coin: str, asks: list[list[str]], bids: list[list[str]]) -> list[Json]:
         data = self.rows(coin, with_price=True, only=asks, side="Sell") + self.rows(
             coin, with_price=True, only=bids, side="Buy"
         )
         return [{"table": "orderBookL2_25", "action": "update", "data": data}]
+
+    def move_frames(self, coin: str, factor: float) -> list[Json]:
+        """BitMEX has no level removal by size 0: the old levels are deleted by id, the new ones inserted."""
+        asks, bids = self.books[coin].shift(factor)
+        frames = []
+        for action, gone in (("delete", True), ("insert", False)):
+            rows = []
+            for side, changed in (("Sell", asks), ("Buy", bids)):
+                picked = [row for row in changed if (row[1] == "0") == gone]
+                rows += self.rows(coin, with_price=not gone, only=picked, side=side)
+            frames.append({"table": "orderBookL2_25", "action": action, "data": rows})
+        return frames
 
 
 VENUES: dict[str, type[FakeVenue]] = {

@@ -527,13 +527,15 @@ class LiveExchange(FmzExchangeObject):
 
     # websocket books ----------------------------------------------------------------------------
     def _book(self, unified: str, depth: int) -> BookView | None:
-        """The streamed book when it is in sync and fresh; subscribes it on first use."""
+        """The streamed book when it is in sync, fresh and two-sided (a side can be empty for a moment, e.g.
+        BitMEX deleting its levels in one frame and inserting the new ones in the next: no top then);
+        subscribes it on first use."""
         if self.books is None:
             return None
         market_id = self._markets()[unified]["id"]
         self.books.subscribe([market_id])
         view = self.books.view(market_id, depth)
-        if view is None or self._book_age_ms(view) > self.book_max_age_ms:
+        if view is None or not view.asks or not view.bids or self._book_age_ms(view) > self.book_max_age_ms:
             self.book_reads["rest"] += 1
             return None
         self.book_reads["ws"] += 1

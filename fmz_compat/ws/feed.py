@@ -115,6 +115,10 @@ class BookFeed:
         self.last_frame_ms = 0
         self.frames = 0  # frames read off the socket, every connection, for rate figures
         self.failures = 0  # consecutive failed connection attempts
+        # called on the feed's thread, after a frame, for each book whose best bid or ask it changed:
+        # (market id, best bid, best ask, the venue's time ms, time.perf_counter_ns() when the frame was read)
+        self.on_top: Callable[[str, float, float, int, int], None] | None = None
+        self._tops: dict[str, tuple[float, float]] = {}  # what on_top was last told, per market id
 
     # --- control (any thread) -----------------------------------------------------------------
     def start(self) -> None:
@@ -185,6 +189,7 @@ class BookFeed:
         with self._lock:
             self.connected = False
             self.protocol.reset()
+            self._tops.clear()
         return healthy
 
     def _serve(self, ws: Any) -> bool:
@@ -212,13 +217,8 @@ class BookFeed:
                 now = time.monotonic()
                 if frame:
                     last_frame = now
-                    received_ms = time.time_ns() // 1_000_000
-                    self.last_frame_ms = received_ms
-                    self.frames += 1
-                    with self._lock:
-                        events = self.protocol.on_frame(frame, received_ms)
                     carried = True
-                    self._handle(ws, events)
+                    self._read(ws, frame)
                 elif frame is not None and not ws.connected:
                     raise ConnectionError("closed by the venue")
                 if now - last_frame > self.config.stale_after_s:
@@ -234,6 +234,45 @@ class BookFeed:
         except (ValueError, KeyError, TypeError, IndexError) as e:
             self._note("error", f"{venue} books: unreadable frame ({type(e).__name__}: {e}); reconnecting")
         return carried
+
+    def _read(self, ws: Any, frame: Any) -> None:
+        """One frame off the socket: applied, its top changes told, its resyncs and notices handled."""
+        read_ns = time.perf_counter_ns()
+        received_ms = time.time_ns() // 1_000_000
+        self.last_frame_ms = received_ms
+        self.frames += 1
+        with self._lock:
+            events = self.protocol.on_frame(frame, received_ms)
+            tops = self._changed_tops(received_ms) if self.on_top is not None else None
+        if tops:
+            self._tell_tops(tops, read_ns)
+        self._handle(ws, events)
+
+    def _changed_tops(self, received_ms: int) -> list[tuple[str, float, float, int]]:
+        """Books in sync that a frame received at received_ms touched and whose best bid or ask moved (a frame
+        stamps what it applies with its receipt time: books touched in the same ms are looked at too)."""
+        changed = []
+        tops = self._tops
+        for market_id, state in self.protocol.states.items():
+            book = state.book
+            if book.received_ms != received_ms or not state.synced or not book.asks or not book.bids:
+                continue
+            top = (max(book.bids), min(book.asks))
+            if tops.get(market_id) != top:
+                tops[market_id] = top
+                changed.append((market_id, top[0], top[1], book.venue_ms))
+        return changed
+
+    def _tell_tops(self, tops: list[tuple[str, float, float, int]], read_ns: int) -> None:
+        listener = self.on_top
+        if listener is None:
+            return
+        for market_id, bid, ask, venue_ms in tops:
+            try:
+                listener(market_id, bid, ask, venue_ms, read_ns)
+            except Exception as e:  # noqa: BLE001 - a listener's fault must not drop the connection
+                self._note("error", f"{self.protocol.venue} books: top listener failed ({type(e).__name__}: "
+                                    f"{e})")
 
     def _flush(self, ws: Any) -> None:
         """Send queued subscriptions, then queued resyncs, as far as the venue's request budget allows."""

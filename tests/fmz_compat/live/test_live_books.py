@@ -132,3 +132,19 @@ def test_binance_tickers_fall_back_to_one_book_ticker_request(binance, http):
     (t,) = ex.GetTickers()
     assert (t.Symbol, t.Buy, t.Sell, t.Time) == ("BTC_USDT.swap", 95000.0, 95000.1, 1732500000000)
     assert ex.book_reads == {"ws": 0, "rest": 1}
+
+
+def test_a_streamed_book_with_an_empty_side_is_not_a_top_rest_answers(streamed, http):
+    ex, _, feed = streamed
+    tickers = bybit_ok({"category": "linear", "list": [REST_TICKER]})
+    http.get(re.compile(rf"{API}/market/tickers"), json=tickers)
+    ex.watch_books(["BTC_USDT"])
+    _snapshot(feed, _now_ms())
+    feed.protocol.on_frame(json.dumps({  # every ask deleted; the new ones come in a later frame
+        "topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": _now_ms(), "cts": _now_ms(),
+        "data": {"s": "BTCUSDT", "u": 8, "seq": 80, "b": [], "a": [["95000.10", "0"], ["95000.50", "0"]]}}),
+        _now_ms())
+    (t,) = ex.GetTickers()
+    assert (t.Buy, t.Sell) == (94000.0, 94000.1)  # REST's top, never a ticker without a Sell
+    assert ex.GetTicker("BTC_USDT.swap").Sell == 94000.1
+    assert ex.book_reads == {"ws": 0, "rest": 2}

@@ -223,3 +223,32 @@ def test_a_storm_of_okx_gaps_is_paced_not_answered_with_a_resubscription_each():
             assert feed.view("BTC-USDT-SWAP", 1) is None  # withheld: REST answers meanwhile
         finally:
             feed.stop()
+
+
+def _bybit_delta(u: int, bids: list[list[str]], asks: list[list[str]]) -> str:
+    data = {"s": "BTCUSDT", "b": bids, "a": asks, "u": u, "seq": u * 10}
+    return json.dumps({"topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": 1_700_000_000_123,
+                       "cts": _now_ms(), "data": data})
+
+
+def test_on_top_is_told_each_change_of_a_best_bid_or_ask_with_the_frames_read_stamp():
+    told: list[tuple[str, float, float, int, int]] = []
+    with FakeVenueWs(lambda text: [bybit_book("snapshot", 1, "10.0", "10.1")]
+                     if '"subscribe"' in text else []) as server:
+        feed = BookFeed(BybitBooks(), server.url, config=FAST)
+        feed.protocol.ping_interval_s = 3600
+        feed.on_top = lambda *args: told.append(args)
+        feed.subscribe(["BTCUSDT"])
+        before_ns = time.perf_counter_ns()
+        feed.start()
+        try:
+            wait_for(lambda: told)
+            assert told[0][:3] == ("BTCUSDT", 10.0, 10.1) and told[0][4] >= before_ns
+            server.push(_bybit_delta(2, [["10.0", "7"]], []))  # a size at the best bid: the top stays
+            server.push(_bybit_delta(3, [], [["10.05", "1"]]))  # a better ask
+            wait_for(lambda: feed.stats()["frames"] == 3)
+            wait_for(lambda: len(told) == 2)
+            assert told[1][:4] == ("BTCUSDT", 10.0, 10.05, 1_700_000_000_123)
+            assert told[1][4] > told[0][4] and len(told) == 2
+        finally:
+            feed.stop()

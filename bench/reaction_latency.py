@@ -1,0 +1,504 @@
+"""Reaction latency of a live node: from a book frame read off the socket to both legs' orders written.
+
+    .venv/bin/python bench/reaction_latency.py [--seconds 60] [--warmup 40] [--runs 3] [--symbols 50]
+                                               [--updates-per-s 100] [--move-every-ms 500] [--hold-ms 2000]
+                                               [--loop-ms 1000] [--listed 60]
+
+A server process runs the five stand-in venues of bench/_live_venues.py on loopback (real HTTP and
+websocket, each venue's own formats), streaming `--symbols` books per venue at `--updates-per-s` book
+updates per second in all (5 x 50 at 100/s: each book once every 2.5 s). Every `--move-every-ms` it moves
+one venue-symbol's whole book up or down by `--move-bps` (the diff pushed at once) and moves it back after
+`--hold-ms`: a cross-venue spread the strategy trades. Every order is refused by the venue with its
+documented insufficient-margin answer (so positions never move and each decision is timed alike).
+
+For each run a fresh node process runs the real strategy.py in `python -m fmz_compat live`'s world
+(LiveExchange objects, ccxt clients on the stand-ins without ccxt's own request spacing, websocket book
+feeds, orders by REST) until
+`--warmup` + `--seconds` after its start is logged; decisions on frames read in the last `--seconds` count
+(the start, binding 50 symbols on 5 venues, takes about a minute and is not counted). Stamps, all
+`time.perf_counter_ns()` in the node:
+- frame read: where the book feed reads the frame off the socket (BookFeed, passed to its `on_top`);
+- order written: when an order request's bytes are written to its HTTP connection (http.client's send).
+A decision is the order requests of one coin within 100 ms of each other (one per leg); it is timed from
+the newest frame that moved that coin's top (on any venue) before its first leg, each such frame used
+once. Printed: p50 / p99 of frame -> first leg written and frame -> both legs written, how much of it the
+strategy thread spent blocked on HTTP answers (the loopback venues' reads and the first leg's answer), and
+the rest (in process, or asleep between loop turns); counts. Medians over `--runs`. Figures only, never
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, median, percentile, strategy_params, symbols
+
+from fmz_compat.core import VENUE_NAMES
+
+ORDER_PATHS = {
+    "/fapi/v1/order": "binance",
+    "/v5/order/create": "bybit",
+    "/api/v5/trade/order": "okx",
+    "/api/v5/trade/batch-orders": "okx",
+    "/v2/futures/order": "coinex",
+    "/api/v1/order": "bitmex",
+}
+_SYMBOL = re.compile(rb'(?:symbol=|"symbol":\s*"|"instId":\s*"|"market":\s*")([A-Za-z0-9-]+)')
+LEG_GAP_NS = 100_000_000  # order requests of one coin this close together are one decision's legs
+
+
+def coin_of(market_id: str) -> str:
+    """BTCUSDT, BTC-USDT-SWAP, XBTUSDT -> BTC."""
+    coin = market_id.split("-")[0]
+    coin = coin[:-4] if coin.endswith("USDT") else coin
+    return "BTC" if coin == "XBT" else coin
+
+
+# --- the server ---------------------------------------------------------------------------------
+def _serve(ns: argparse.Namespace) -> None:
+    from _live_venues import serve
+
+    from fmz_compat.sim.params import _ALT_PRICES
+
+    prices = {"BTC": 95000.0, "ETH": 3400.0, **_ALT_PRICES}
+    traded = [(s.split("_")[0], prices[s.split("_")[0]]) for s in symbols(ns.symbols)]
+    interval_ms = int(len(VENUE_NAMES) * ns.symbols * 1000 / ns.updates_per_s)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        venues = await serve(
+            traded, ns.listed, interval_ms, lambda ports: print(json.dumps(ports), flush=True)
+        )
+        mover = asyncio.ensure_future(_move(venues, [coin for coin, _ in traded], ns))
+        await stop.wait()
+        mover.cancel()
+        moved = {v.venue: v.orders for v in venues.values()}
+        print(f"order requests answered (refused): {moved}", file=sys.stderr)
+        for v in venues.values():
+            if v.unknown:
+                print(f"{v.venue}: unknown paths {v.unknown}", file=sys.stderr)
+
+    asyncio.run(main())
+
+
+async def _move(venues: dict[str, Any], coins: list[str], ns: argparse.Namespace) -> None:
+    """Every move_every_ms one venue-symbol not moved now is moved by move_bps (up or down), then back
+    after hold_ms."""
+    rng = random.Random(7)
+    busy: set[str] = set()
+
+    async def back(venue: Any, coin: str) -> None:
+        await asyncio.sleep(ns.hold_ms / 1000)
+        await venue.move(coin, 1.0)
+        busy.discard(coin)
+
+    while True:
+        await asyncio.sleep(ns.move_every_ms / 1000)
+        free = [c for c in coins if c not in busy]
+        if not free:
+            continue
+        coin, venue = rng.choice(free), rng.choice(list(venues.values()))
+        busy.add(coin)
+        await venue.move(coin, 1.0 + rng.choice((1, -1)) * ns.move_bps / 10_000)
+        asyncio.ensure_future(back(venue, coin))
+
+
+# --- the node -----------------------------------------------------------------------------------
+class Stamps:
+    """What the node's threads stamp: top-moving frames, order writes, the strategy thread's HTTP waits."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        self.venue_of_port = {port: venue for venue, port in ports.items()}
+        self.lock = threading.Lock()
+        self.moves: dict[str, list[int]] = {}  # coin -> read stamps of frames that moved its top
+        self.orders: list[tuple[int, str, str]] = []  # (written ns, venue, coin)
+        self.waits: list[tuple[int, int]] = []  # strategy thread blocked on an HTTP answer: (from, to) ns
+        self.requests: list[tuple[int, str]] = []  # strategy thread's HTTP requests: (written ns, path)
+        self._seen: set[tuple[str, str]] = set()
+        self._pending: dict[int, tuple[int, str, bytes]] = {}
+        self.main = threading.get_ident()
+
+    def top(self, venue: str, market_id: str, read_ns: int) -> None:
+        coin = coin_of(market_id)
+        if (venue, coin) not in self._seen:  # the first top of a book (its snapshot) moves nothing
+            self._seen.add((venue, coin))
+            return
+        with self.lock:
+            self.moves.setdefault(coin, []).append(read_ns)
+
+    def sent(self, conn: Any, data: Any) -> None:
+        stamp = time.perf_counter_ns()
+        raw = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else b""
+        key = id(conn)
+        if raw.startswith((b"GET ", b"POST ", b"PUT ", b"DELETE ")):
+            path = raw.split(b" ", 2)[1].split(b"?")[0].decode()
+            if threading.get_ident() == self.main:
+                self.requests.append((stamp, path))
+            venue = self.venue_of_port.get(getattr(conn, "port", 0))
+            if raw.startswith(b"POST ") and ORDER_PATHS.get(path) == venue and venue:
+                self._pending[key] = (stamp, venue, b"")
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        stamp0, venue, seen = pending
+        seen += raw
+        found = _SYMBOL.search(seen)
+        if found:
+            del self._pending[key]
+            with self.lock:
+                self.orders.append((stamp0, venue, coin_of(found.group(1).decode())))
+        else:
+            self._pending[key] = (stamp0, venue, seen)
+
+    def waited(self, start_ns: int, end_ns: int) -> None:
+        if threading.get_ident() == self.main:
+            self.waits.append((start_ns, end_ns))
+
+
+def _instrument(stamps: Stamps) -> None:
+    send, begin = http.client.HTTPConnection.send, http.client.HTTPResponse.begin
+
+    def stamped_send(self: Any, data: Any) -> None:
+        stamps.sent(self, data)
+        send(self, data)
+
+    def timed_begin(self: Any) -> None:
+        start = time.perf_counter_ns()
+        try:
+            begin(self)
+        finally:
+            stamps.waited(start, time.perf_counter_ns())
+
+    http.client.HTTPConnection.send = stamped_send  # type: ignore[method-assign]
+    http.client.HTTPResponse.begin = timed_begin  # type: ignore[method-assign]
+
+
+def _blocked_ns(waits: list[tuple[int, int]], start: int, end: int) -> int:
+    return sum(max(0, min(b, end) - max(a, start)) for a, b in waits)
+
+
+def decisions(stamps: Stamps, after_ns: int) -> list[dict[str, Any]]:
+    """Each decision after after_ns: its legs' write stamps, timed from the frame that moved its coin."""
+    legs: dict[str, list[list[int]]] = {}
+    for stamp, _venue, coin in sorted(stamps.orders):
+        groups = legs.setdefault(coin, [])
+        if groups and stamp - groups[-1][-1] <= LEG_GAP_NS:
+            groups[-1].append(stamp)
+        else:
+            groups.append([stamp])
+    out = []
+    for coin, groups in legs.items():
+        used: set[int] = set()
+        for group in groups:
+            frames = [f for f in stamps.moves.get(coin, []) if f <= group[0] and f not in used]
+            if not frames or frames[-1] < after_ns:
+                continue
+            frame = frames[-1]
+            used.add(frame)
+            both = group[1] if len(group) > 1 else None
+            end = both or group[0]
+            requests = sum(1 for s, _ in stamps.requests if frame <= s <= end)
+            out.append(
+                {
+                    "first_ms": (group[0] - frame) / 1e6,
+                    "both_ms": (both - frame) / 1e6 if both else None,
+                    "blocked_ms": _blocked_ns(stamps.waits, frame, end) / 1e6,
+                    "requests": requests,
+                    "legs": len(group),
+                }
+            )
+    return out
+
+
+def _node(ns: argparse.Namespace) -> None:
+    from fmz_compat.keys import Credentials
+    from fmz_compat.live import build_client
+    from fmz_compat.live_cli import add_live_parser, live_config, live_world_factory
+    from fmz_compat.runner import run
+
+    ports = json.loads(ns.ports)
+    stamps = Stamps(ports)
+    _instrument(stamps)
+    venues = list(VENUE_NAMES)
+    syms = symbols(ns.symbols)
+    params = json.loads(
+        strategy_params(
+            syms,
+            len(venues),
+            open_threshold_bps=ns.open_bps,
+            loop_interval_ms=ns.loop_ms,
+            status_interval_s=ns.status_s,
+            cooldown_s=5,
+            max_book_age_ms=ns.book_age_ms,
+            guards={"max_rejects": 0},
+            outage={"max_errors": 1000, "refusal_cooldown_s": 0},
+        )
+    )
+    creds = {v: Credentials(f"{v}KEY0000", f"{v}SECRET0000", "pass" if v == "okx" else "") for v in venues}
+
+    def client_factory(venue: str, credentials: Any, *, testnet: bool = False, broker_tag: str = "") -> Any:
+        client = build_client(venue, credentials, broker_tag=broker_tag)
+        client.urls["api"] = _rehost(client.urls["api"], f"http://127.0.0.1:{ports[venue]}")
+        # ccxt's own request spacing (BitMEX: 100 ms x each endpoint's cost) is for the real venues; against
+        # the stand-ins it only stretches the start and every reconcile (a position read per symbol): off.
+        # The strategy's own request budget (hedge/ratelimit.py) still applies.
+        client.enableRateLimit = False
+        if venue == "binance":  # ccxt picks Binance's USDⓈ-M error codes by the URL's host (fapi.binance.com)
+            by_url = client.get_exceptions_by_url
+            client.get_exceptions_by_url = lambda url, kind: by_url(
+                re.sub(r"^http://127\.0\.0\.1:\d+", "https://fapi.binance.com", url or ""), kind
+            )
+        return client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        params_path = Path(tmp) / "params.json"
+        params_path.write_text(json.dumps(params))
+        sub = argparse.ArgumentParser().add_subparsers()
+        cli = add_live_parser(sub).parse_args(
+            [
+                str(ROOT / "strategy.py"),
+                "--params",
+                str(params_path),
+                "--venues",
+                ",".join(venues),
+                "--currency",
+                "BTC_USDT",
+                "--out",
+                ns.out or str(Path(tmp) / "runs"),
+                "--book-max-age-ms",
+                str(ns.book_age_ms),
+            ]
+        )
+        config, source = live_config(cli)
+        books = {
+            "enabled": True,
+            "pairs": list(syms),
+            "max_age_ms": ns.book_age_ms,
+            "urls": {v: f"ws://127.0.0.1:{ports[v]}/ws" for v in venues},
+        }
+        live_factory = live_world_factory(creds, client_factory=client_factory, books=books)
+
+        def factory(*args: Any) -> Any:
+            world = live_factory(*args)
+            for ex, venue in zip(world.exchanges, venues, strict=True):
+                if ex.books is not None:
+                    _listen(ex.books, venue, stamps)
+            return world
+
+        started = time.monotonic()
+        warm: list[int] = []
+        running = threading.Event()
+
+        def out(line: str) -> None:
+            if "started: venues" in line:  # the strategy's start is done (its 50 x 5 set-up takes a while)
+                running.set()
+            print(line, file=sys.stderr)
+
+        def stop_later() -> None:
+            running.wait(ns.start_timeout)
+            time.sleep(ns.warmup)
+            warm.append(time.perf_counter_ns())
+            time.sleep(ns.seconds)
+            signal.raise_signal(signal.SIGTERM)
+
+        threading.Thread(target=stop_later, daemon=True).start()
+        result = run(config, world_factory=factory, source=source, out=out)
+    found = decisions(stamps, warm[0] if warm else 0)
+    print(
+        json.dumps(
+            {
+                "exit": result.exit_code,
+                "ended_by": result.ended_by,
+                "seconds": round(time.monotonic() - started, 1),
+                "decisions": found,
+                "moves": sum(len(v) for v in stamps.moves.values()),
+                "orders": len(stamps.orders),
+            }
+        )
+    )
+
+
+def _listen(feed: Any, venue: str, stamps: Stamps) -> None:
+    """Stamp every frame that moves a top, then pass it on to whatever listened before."""
+    before = feed.on_top
+
+    def on_top(market_id: str, bid: float, ask: float, venue_ms: int, read_ns: int) -> None:
+        stamps.top(venue, market_id, read_ns)
+        if before is not None:
+            before(market_id, bid, ask, venue_ms, read_ns)
+
+    feed.on_top = on_top
+
+
+def _rehost(value: Any, base: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _rehost(v, base) for k, v in value.items()}
+    if isinstance(value, str):
+        return re.sub(r"^https?://[^/]+", base, value)
+    return value
+
+
+# --- the driver ---------------------------------------------------------------------------------
+def summary(found: list[dict[str, Any]]) -> dict[str, float]:
+    both = sorted(d["both_ms"] for d in found if d["both_ms"] is not None)
+    first = sorted(d["first_ms"] for d in found)
+    in_process = sorted(d["both_ms"] - d["blocked_ms"] for d in found if d["both_ms"] is not None)
+    blocked = sorted(d["blocked_ms"] for d in found if d["both_ms"] is not None)
+    requests = sorted(d["requests"] for d in found if d["both_ms"] is not None)
+    if not both:
+        return {}
+    return {
+        "n": len(both),
+        "first_p50": percentile(first, 0.5),
+        "first_p99": percentile(first, 0.99),
+        "both_p50": percentile(both, 0.5),
+        "both_p99": percentile(both, 0.99),
+        "blocked_p50": percentile(blocked, 0.5),
+        "in_process_p50": percentile(in_process, 0.5),
+        "in_process_p99": percentile(in_process, 0.99),
+        "requests_p50": percentile(requests, 0.5),
+    }
+
+
+def _print(label: str, s: dict[str, float]) -> None:
+    print(
+        f"{label}: {s['n']:.0f} decisions; frame -> first leg written p50 {s['first_p50']:.3f} ms, "
+        f"p99 {s['first_p99']:.3f} ms; frame -> both legs written p50 {s['both_p50']:.3f} ms, "
+        f"p99 {s['both_p99']:.3f} ms; of which blocked on HTTP answers p50 {s['blocked_p50']:.3f} ms "
+        f"({s['requests_p50']:.0f} requests), the rest (in process, or asleep) p50 {s['in_process_p50']:.3f} "
+        f"ms, p99 {s['in_process_p99']:.3f} ms"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--seconds", type=float, default=60, help="seconds counted, after the start and warm-up"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=40,
+        help="seconds after the strategy's start left out (its first reconcile, back-offs)",
+    )
+    parser.add_argument("--start-timeout", type=float, default=300, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=3, help="fresh nodes; medians printed")
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--listed", type=int, default=60, help="swaps each stand-in venue lists")
+    parser.add_argument("--updates-per-s", type=float, default=100, help="book updates per second in all")
+    parser.add_argument("--move-every-ms", type=int, default=500)
+    parser.add_argument("--move-bps", type=float, default=100)
+    parser.add_argument("--hold-ms", type=int, default=2000)
+    parser.add_argument("--loop-ms", type=int, default=1000, help="the strategy's loop_interval_ms")
+    parser.add_argument("--open-bps", type=float, default=30, help="the strategy's open_threshold_bps")
+    parser.add_argument("--book-age-ms", type=int, default=5000, help="max_book_age_ms (strategy and feed)")
+    parser.add_argument("--node-log", help="append each node's robot log (its stderr) to this file")
+    parser.add_argument("--out", help="keep each node's robot folder under this folder")
+    parser.add_argument("--status-s", type=int, default=60, help="the strategy's status_interval_s")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ports", help=argparse.SUPPRESS)
+    ns = parser.parse_args()
+    if ns.serve:
+        _serve(ns)
+        return 0
+    if ns.node:
+        _node(ns)
+        return 0
+    me = [sys.executable, str(Path(__file__).resolve())]
+    shared = [
+        "--symbols",
+        str(ns.symbols),
+        "--listed",
+        str(ns.listed),
+        "--updates-per-s",
+        str(ns.updates_per_s),
+        "--move-every-ms",
+        str(ns.move_every_ms),
+        "--move-bps",
+        str(ns.move_bps),
+        "--hold-ms",
+        str(ns.hold_ms),
+    ]
+    server = subprocess.Popen([*me, "--serve", *shared], stdout=subprocess.PIPE, text=True)
+    runs = []
+    try:
+        ports = server.stdout.readline().strip()  # type: ignore[union-attr]
+        print(
+            f"stand-in venues on loopback: {ports}; {ns.symbols} symbols x {len(VENUE_NAMES)} venues at "
+            f"{ns.updates_per_s:g} book updates/s in all; a move of {ns.move_bps:g} bps every "
+            f"{ns.move_every_ms} ms held {ns.hold_ms} ms; strategy loop {ns.loop_ms} ms; decisions counted "
+            f"{ns.seconds:g} s per node, from {ns.warmup:g} s after its start; {ns.runs} run(s)"
+        )
+        for index in range(ns.runs):
+            node = [
+                *me,
+                "--node",
+                "--ports",
+                ports,
+                "--seconds",
+                str(ns.seconds),
+                "--warmup",
+                str(ns.warmup),
+                "--loop-ms",
+                str(ns.loop_ms),
+                "--status-s",
+                str(ns.status_s),
+                "--open-bps",
+                str(ns.open_bps),
+                "--book-age-ms",
+                str(ns.book_age_ms),
+                *shared,
+                *(["--out", ns.out] if ns.out else []),
+            ]
+            out = subprocess.run(node, capture_output=True, text=True)
+            if ns.node_log:
+                with open(ns.node_log, "a") as log:
+                    log.write(out.stderr)
+            if out.returncode != 0 or not out.stdout.strip():
+                print(f"run {index + 1}: node failed (exit {out.returncode})\n{out.stderr[-3000:]}")
+                continue
+            figures = json.loads(out.stdout.strip().splitlines()[-1])
+            s = summary(figures["decisions"])
+            one_leg = sum(1 for d in figures["decisions"] if d["legs"] < 2)
+            print(
+                f"run {index + 1}: {figures['moves']} top-moving frames read, {figures['orders']} order "
+                f"requests, {len(figures['decisions'])} decisions timed ({one_leg} with one leg only); "
+                f"exit {figures['exit']} ({figures['ended_by']})"
+            )
+            if s:
+                _print(f"run {index + 1}", s)
+                runs.append(s)
+        if len(runs) > 1:
+            keys = runs[0].keys()
+            _print(f"median of {len(runs)} runs", {k: median([r[k] for r in runs]) for k in keys})
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            _, err = server.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, err = server.communicate()
+        if err:
+            print(err.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
