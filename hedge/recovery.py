@@ -58,6 +58,7 @@ class LooseLegs(Protocol):
                               ) -> Decimal | None: ...
     def book_lone_fill(self, tag: str, venue: str, symbol: str, signed: Decimal, price: Decimal, unit: Unit,
                        since_ms: int) -> None: ...
+    def mark(self, venue: str, symbol: str) -> Decimal | None: ...
 
 
 class LateRisk(Protocol):
@@ -102,6 +103,7 @@ class Recovery:
         self.count_late_fills = count_late_fills
         self.complete_late = complete_late
         self.complete_rehedge = complete_rehedge
+        self._unpriced: set[tuple[str, str, str]] = set()  # (tag, venue, symbol): a booking waits for a price
 
     @property
     def ledger(self) -> LedgerView:
@@ -280,8 +282,7 @@ class Recovery:
                 return True
             if not self._refused_back(venue_key, symbol):
                 return False
-        self._book_refused(tag, venue_key, symbol, amount, unit)
-        return True
+        return self._book_refused(tag, venue_key, symbol, amount, unit)
 
     def _refused_back(self, venue_key: str, symbol: str) -> bool:
         """A trade-back (or cut) of an opening there settled filling nothing after the venue was asked: it
@@ -293,17 +294,27 @@ class Recovery:
                    for r in self.ledger.orders.values())
 
     def _book_refused(self, tag: str, venue_key: str, symbol: str, amount: Decimal, unit: Unit | None
-                      ) -> None:
+                      ) -> bool:
         """Book an opening's fill that its venue refused to trade back as what it did there
         (Risk.book_lone_fill: the opposite pair legs it closed, the rest a loose leg closed reduce-only when
         the venue takes orders and hedged on a venue that trades after outage.max_unhedged_s), and forget
         the records of that venue-symbol's opening and trade-backs in the same write (the trade-backs proved
-        absent go on the watch list)."""
+        absent go on the watch list). At the average price the venue reports for the fills, else a fresh
+        price (its own book, its mark, the other venues' mids: Risk.mark), never 0 (PnL and NAV): False,
+        nothing booked, while none is known (again at a later turn)."""
         journal = self.ledger.orders.values()
         records = [r for r in journal if (r.venue, r.symbol) == (venue_key, symbol)
                    and r.tag.startswith((OPENING_TAG, RECOVERY_TAG))]
         opening = [r for r in journal if r.tag.startswith(OPENING_TAG) and r.symbol == symbol]
-        price = average_fill(records, amount) or self.top_mid(venue_key, symbol) or Decimal(0)
+        price = (average_fill(records, amount) or self.top_mid(venue_key, symbol)
+                 or self.risk.mark(venue_key, symbol))
+        if not price:
+            if (tag, venue_key, symbol) not in self._unpriced:  # said once
+                self._unpriced.add((tag, venue_key, symbol))
+                self.event(f"{tag}: {venue_key} refused the trade-back of {amount:+f} {symbol}; not booked "
+                           "yet: no average price reported and no fresh price known (again at the next turn)",
+                           "error")
+            return False
         since = min((r.sent_ms for r in opening if r.sent_ms), default=0)  # 0: timed from now
         self.risk.book_lone_fill(tag, venue_key, symbol, amount, price,
                                  unit or opening_unit(opening or records, symbol), since)
@@ -313,6 +324,7 @@ class Recovery:
         self.event(f"{tag}: {venue_key} refused the trade-back of {amount:+f} {symbol} (an opening never "
                    "booked): not sent again; booked as what it did there (loose legs closed where they are "
                    "held, hedged on a venue that trades after outage.max_unhedged_s)", "critical")
+        return True
 
     def _undo_opening(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
                       positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:

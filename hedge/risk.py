@@ -97,8 +97,10 @@ PendingLeg = LooseLeg  # the name of a loose leg before loose legs joined the le
 
 
 def average_fill(records: list[OrderRecord], signed: Decimal) -> Decimal:
-    """The average price of the records' fills in the direction of `signed` (0: none)."""
-    filled = [r for r in records if r.filled and DIRECTION[r.side] * signed > 0]
+    """The average price the venue reports for the records' fills in the direction of `signed`, over the
+    fills it gave a price for (FMZ Order.AvgPrice is 0 where the exchange gives none: counted, it would
+    pull the average toward 0); 0 when it gave none."""
+    filled = [r for r in records if r.filled and r.avg_price > 0 and DIRECTION[r.side] * signed > 0]
     base = sum((r.filled for r in filled), Decimal(0))
     return sum((r.filled * r.avg_price for r in filled), Decimal(0)) / base if base else Decimal(0)
 
@@ -409,6 +411,10 @@ class Risk:
     def _mark(self, venue: str, symbol: str) -> Decimal | None:
         found = self.price(venue, symbol)
         return found[0] if found is not None else None
+
+    def mark(self, venue: str, symbol: str) -> Decimal | None:
+        """The freshest trustworthy price of venue-symbol (`price`); None when nothing fresh is known."""
+        return self._mark(venue, symbol)
 
     def _revalue(self, view: VenueRisk) -> bool:
         """Mark the view's positions at `price`. A position without any fresh price keeps the last price it
@@ -1639,15 +1645,22 @@ class Risk:
         venues that read and trade were never used. The whole settled opening is then booked from the
         journal, each venue-symbol's proved fill as what it did there (`book_lone_fill`: the opposite pair
         legs it closed, their hedges loose legs closed on their own venues, the rest loose), its records
-        cleared in the same write. True when booked."""
+        cleared in the same write, each fill at the average price the venue reports for it, else a fresh
+        price (`price`), never 0 (PnL and NAV). True when booked, or when it waits for a price (nothing is
+        booked or cut meanwhile; again at a later turn)."""
         blind = [(key, qty) for key, qty in sorted(cuts.items()) if self._cannot_cut_blind(key, net[key])]
         if not blind or not self._mine(unit):
             return False
-        for (venue_key, symbol), moved in sorted(net.items()):
-            if moved:
-                there = [r for r in records if (r.venue, r.symbol) == (venue_key, symbol)]
-                price = average_fill(there, moved) or self._mark(venue_key, symbol) or Decimal(0)
-                self.book_lone_fill(tag, venue_key, symbol, moved, price,
+        prices = {key: average_fill([r for r in records if (r.venue, r.symbol) == key], moved)
+                  or self._mark(*key) for key, moved in net.items() if moved}
+        unpriced = sorted(f"{venue} {symbol}" for (venue, symbol), price in prices.items() if not price)
+        if unpriced:  # never booked at 0 (PnL and NAV): at a later turn, once a fresh price is known
+            self._say(tag, "unpriced", f"{tag}: the settled opening is not booked from the journal yet: no "
+                      f"average price reported and no fresh price known for {', '.join(unpriced)}")
+            return True
+        for (venue_key, symbol), price in sorted(prices.items()):
+            if price:  # all are (unpriced above)
+                self.book_lone_fill(tag, venue_key, symbol, net[(venue_key, symbol)], price,
                                     unit or opening_unit(records, symbol), since)
         for record_tag in sorted({r.tag for r in records}):
             self.book.clear_orders(record_tag, {r.client_id for r in records if r.tag == record_tag})

@@ -4,7 +4,15 @@ from decimal import Decimal
 
 from fmz_compat.sim import world as sim_world
 from hedge.ledger import Ledger
-from tests.hedge.test_scenarios import SYMBOL, Sim, _book_fill, _open_legs, patient
+from tests.hedge.test_scenarios import (
+    SYMBOL,
+    Sim,
+    _book_fill,
+    _killed_before_okxs_order,
+    _ledger_is_the_venues,
+    _open_legs,
+    patient,
+)
 
 D = Decimal
 LOT = D("0.001")
@@ -54,3 +62,56 @@ def test_attack_a_late_opening_counted_as_its_top_ups_fill_is_not_closed_again_b
     venues = {("binance", SYMBOL): _held(binance.GetPositions, D(1)), ("okx", SYMBOL): _held(read, D("0.01"))}
     assert held == {key: qty for key, qty in venues.items() if qty}
     assert sum("closed reduce-only" in line for line in sim.logs) == 1  # the top-up's landing only
+
+
+def without_avg_price(exchange) -> None:
+    """The venue's order lookups give no average price: FMZ's Order.AvgPrice is 0 where the exchange does
+    not report it (FMZ API, Order structure)."""
+    for name in ("GetOrder", "GetOrders", "GetHistoryOrders", "GetOrderByClientId"):
+        real = getattr(exchange, name, None)
+        if real is None:
+            continue
+
+        def lookup(*args, _real=real, **kwargs):
+            found = _real(*args, **kwargs)
+            for order in found if isinstance(found, list) else [found] if isinstance(found, dict) else []:
+                order["AvgPrice"] = 0
+            return found
+
+        setattr(exchange, name, lookup)
+
+
+def _booked_prices(store) -> list[Decimal]:
+    ledger = Ledger.load(store)
+    return ([leg.price for leg in ledger.loose.values()]
+            + [price for pair in ledger.pairs.values() for price in (pair.long_price, pair.short_price)])
+
+
+def test_a_refused_trade_back_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0():
+    """issue #17: binance's opening leg filled, okx's was never sent (killed), and binance refuses the
+    trade-back: recovery books the fill as a loose leg (Recovery._book_refused). binance reports no average
+    price for its orders and its book is frozen (no fresh mid of its own). Before: booked at price 0, and
+    the re-hedge that paired it on okx raised DivisionByZero (the pair's spread from a 0 entry). Now at a
+    fresh price (okx's mid, Risk.mark), or not yet while none is known: every booked price within 2 % of the
+    market, the fill hedged on okx, ledger == venues."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    app = sim.app()
+    assert app.start()
+    binance, okx = sim.world.exchanges
+    without_avg_price(binance)
+    _killed_before_okxs_order(app, okx, "open#1")
+    market = D(str(okx.GetTicker(SYMBOL + ".swap")["Last"]))
+    restart_ms = sim.now_ms()
+    sim.world.inject("binance", "refuse_orders", restart_ms + 600_000)
+    sim.world.inject("binance", "stale_market", restart_ms + 600_000)
+    again = sim.app()
+    assert again.start()
+    booked: set[Decimal] = set()
+    while sim.now_ms() < restart_ms + 300_000:
+        again.tick()
+        booked |= set(_booked_prices(sim.store))
+        sim.clock.sleep(1000)
+    assert booked and all(abs(price / market - 1) < D("0.02") for price in booked), (market, booked)
+    assert any(line.startswith("REHEDGED") for line in sim.logs)
+    assert abs(_held(binance.GetPositions, D(1)) + _held(okx.GetPositions, D("0.01"))) <= LOT
+    _ledger_is_the_venues(sim, again)

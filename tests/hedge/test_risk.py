@@ -9,7 +9,16 @@ import pytest
 from hedge.app import App
 from hedge.config import ConfigError, parse_params
 from hedge.execution import Leg, client_id_of
+from hedge.ledger import Ledger
 from hedge.market import venue_key
+from tests.hedge.test_recovery import without_avg_price
+from tests.hedge.test_scenarios import (
+    Sim,
+    _book_fill,
+    _killed_before_okxs_order,
+    _ledger_is_the_venues,
+    _open_legs,
+)
 from tests.hedge.test_vanished_hedge import _adl_while_bybit_is_down_then_bybit_takes_its_long
 
 D = Decimal
@@ -318,3 +327,39 @@ def test_a_vanished_legs_pair_waiting_for_its_hedge_venue_is_said_once_not_at_ev
     assert len(waits) == 1, waits
     assert len(gone) == 1, gone
     assert any(line.startswith("recover bybit:") and "less than the pairs" in line for line in sim.logs)
+
+
+def test_a_settled_opening_booked_from_the_journal_without_a_price_waits_for_one_never_books_0():
+    """issue #17 (Risk._book_settled): okx long / binance short is booked as pair #1; a second opening buys
+    0.02 on binance and is killed before okx's leg leaves; binance's positions then cannot be read for 600 s
+    (the ledger holds the other side there: no blind cut), binance reports no average price for its orders
+    (FMZ Order.AvgPrice 0), and every book is frozen for the first 150 s. Before: at max_unhedged_s the fill
+    was booked at price 0 (pair #1's binance leg closed at 0: +1,238 USDT of unplanned profit that never
+    was). Now the booking waits for a fresh price (said once) and books at it: the result within 20 USDT."""
+    sim = Sim("Futures_Binance", "Futures_OKX", hours=2)
+    first = sim.app()
+    assert first.start()
+    binance, okx = sim.world.exchanges
+    buy, sell = _open_legs(first)
+    fill = first.executor.execute_pair(SYMBOL, (Leg(first.venues[1], "buy", buy.base, buy.ref_price),
+                                               Leg(first.venues[0], "sell", sell.base, sell.ref_price)),
+                                       "open#1")
+    _book_fill(first, sim, fill, SYMBOL)  # pair #1: long okx, short binance
+    first.book.save()
+    without_avg_price(binance)
+    _killed_before_okxs_order(first, okx, "open#2")
+    real_positions = binance.GetPositions
+    restart_ms = sim.now_ms()
+    readable_ms = restart_ms + 600_000
+    binance.GetPositions = lambda *args: None if sim.now_ms() < readable_ms else real_positions(*args)
+    for venue in ("binance", "okx"):
+        sim.world.inject(venue, "stale_market", restart_ms + 150_000)
+    again = sim.app()
+    assert again.start()
+    while sim.now_ms() < readable_ms + 60_000:
+        again.tick()
+        sim.clock.sleep(1000)
+    assert abs(Ledger.load(sim.store).realized_pnl) < 20, Ledger.load(sim.store).realized_pnl
+    assert any("the settled opening is booked from the journal" in line for line in sim.logs)
+    assert sum("not booked from the journal yet" in line for line in sim.logs) == 1  # it waited, said once
+    _ledger_is_the_venues(sim, again)
