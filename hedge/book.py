@@ -126,6 +126,8 @@ class Book:
         self._store = store
         self._ledger = Ledger()
         self._view = LedgerView(self._ledger)
+        # tags of journaled reductions that filled and are not booked yet (Recovery: waiting for a price)
+        self._unbooked: frozenset[str] = frozenset()
 
     @property
     def ledger(self) -> LedgerView:
@@ -153,9 +155,22 @@ class Book:
 
     def order_in_doubt(self, venue: str, symbol: str) -> bool:
         """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
-        short by outage.max_turn_wait_ms): nothing is sent there until recovery settles it."""
-        return any(not record.terminal and (record.venue, record.symbol) == (venue, symbol)
-                   for record in self.ledger.orders.values())
+        short by outage.max_turn_wait_ms), or settled with fills recovery has not booked (`hold_unbooked`):
+        nothing is sent there until recovery settles and books it (the ledger does not hold what the venue
+        does: a close sent on the ledger's pair would close a leg the venue no longer holds)."""
+        unbooked = self._unbooked
+        return any((not record.terminal or record.tag in unbooked) and (record.venue, record.symbol) ==
+                   (venue, symbol) for record in self.ledger.orders.values())
+
+    @property
+    def unbooked(self) -> frozenset[str]:
+        return self._unbooked
+
+    def hold_unbooked(self, tags: Collection[str]) -> None:
+        """The journaled executions (by tag) whose fills recovery has not booked yet: their venue-symbols are
+        in doubt (`order_in_doubt`) until booked. Kept by this process only: recovery derives them from the
+        journal again at every turn it runs (the first at start, before anything trades)."""
+        self._unbooked = frozenset(tags)
 
     def save(self) -> None:
         """Persist in _G and, in a cluster, the changed pairs and journal entries in Redis (fenced)."""

@@ -71,6 +71,7 @@ class LateRisk(Protocol):
                           ) -> Decimal: ...
     def book_late_pair_close(self, venue_key: str, symbol: str, signed: Decimal, price: Decimal,
                              fees: Decimal, why: str) -> Decimal: ...
+    def mark(self, venue: str, symbol: str) -> Decimal | None: ...
 
 
 class Recovery:
@@ -86,7 +87,7 @@ class Recovery:
                  stop_openings: Callable[..., None], event: Callable[..., None],
                  top_mid: Callable[[str, str], Decimal | None], taker_bps: Callable[[str], Decimal],
                  risk: LooseLegs, count_late_fills: Callable[[], None],
-                 complete_late: Callable[[str, list[OrderRecord]], None],
+                 complete_late: Callable[[str, list[OrderRecord]], bool],
                  complete_rehedge: Callable[[str, list[OrderRecord]], None] | None = None) -> None:
         self.book = book
         self.executor = executor
@@ -133,8 +134,13 @@ class Recovery:
         for what its legs closed, the lagging leg's rest a loose leg closed reduce-only at the next turns
         (`_complete_close`); a loose leg's close is booked (`_book_loose_fills`). Nothing is re-sent that a
         query has not proved absent. False (openings stay stopped) while an order cannot be settled, the
-        positions cannot be read coherently, or the difference has another cause.
+        positions cannot be read coherently, or the difference has another cause. A reduction's fill that
+        has neither an average price reported nor a fresh price is not booked (never at 0): its records stay
+        journaled (a restart finds them), its venue-symbols in doubt (Book.hold_unbooked: nothing is sent
+        there, no stop closes the pairs it touches), and it is booked at a later turn, cleared in the same
+        save.
         """
+        self.book.hold_unbooked(self._unbooked_reductions())
         if not self._settle_journal():
             return False
         self.count_late_fills()
@@ -147,7 +153,8 @@ class Recovery:
         if self._unexplained(positions, explained):
             return True  # reconcile names the difference and stops openings
         tag = self._recovery_tag()
-        opened = self._book_reductions()
+        opened, unpriced = self._book_reductions()
+        self.book.hold_unbooked(unpriced)
         try:
             for (venue_key_, symbol), amount in sorted(opened.items()):
                 if amount != 0 and not self._trade_back(tag, venue_key_, symbol, amount, positions,
@@ -156,10 +163,28 @@ class Recovery:
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc))
             return False
+        if unpriced:  # booked at a later turn, from the journal (kept across a restart, cleared when booked)
+            for done in sorted({r.tag for r in self.ledger.orders.values()} - unpriced):
+                self.book.clear_orders(done)
+            self.book.save()
+            self.stop_openings(f"{', '.join(sorted(unpriced))}: filled, not booked yet: no average price "
+                               "reported and no fresh price known; again at the next turn")
+            return False
         self.book.clear_orders()
         self.book.save()
         self.event(f"{tag}: unfinished execution settled; book back to the ledger's hedged state")
         return True
+
+    def _unbooked_reductions(self) -> set[str]:
+        """The journal's reductions whose orders all settled and filled something (a process that died before
+        booking them, or a booking waiting for a price): nothing else is sent on their venue-symbols until
+        they are booked (Book.hold_unbooked). One with an order still in doubt is held by that order."""
+        by_tag: dict[str, list[OrderRecord]] = {}
+        for record in self.ledger.orders.values():
+            if not record.tag.startswith((OPENING_TAG, RECOVERY_TAG)):
+                by_tag.setdefault(record.tag, []).append(record)
+        return {tag for tag, records in by_tag.items()
+                if all(r.terminal for r in records) and any(r.filled for r in records)}
 
     def _recovery_tag(self) -> str:
         """recover: + the journal's executions' tags; an earlier attempt's own recover: tags are not joined
@@ -253,23 +278,27 @@ class Recovery:
                 return True
         return False
 
-    def _book_reductions(self) -> dict[tuple[str, str], Decimal]:
+    def _book_reductions(self) -> tuple[dict[tuple[str, str], Decimal], set[str]]:
         """Book the journal's reductions (never undone) and return what its openings filled per
-        venue-symbol: the only fills traded back."""
+        venue-symbol (the only fills traded back), and the tags of the reductions not booked yet for want
+        of a price (they stay journaled: booked at a later turn, or after a restart, from the same records;
+        booked and cleared in one save, so never twice)."""
         by_tag: dict[str, list[OrderRecord]] = {}
         for record in self.ledger.orders.values():
             by_tag.setdefault(record.tag, []).append(record)
         opened: dict[tuple[str, str], Decimal] = {}  # what openings filled: the only fills traded back
+        unpriced: set[str] = set()
         for exec_tag, records in sorted(by_tag.items()):
             if exec_tag.startswith((OPENING_TAG, RECOVERY_TAG)):  # net of what a turn before traded back
                 for record in records:
                     key = (record.venue, record.symbol)
                     opened[key] = opened.get(key, Decimal(0)) + DIRECTION[record.side] * record.filled
+            elif not self._complete_reduction(exec_tag, records):
+                unpriced.add(exec_tag)
             else:  # booked and forgotten in one save: a later turn (another node busy) must not count it
-                self._complete_reduction(exec_tag, records)
                 self.book.clear_orders(exec_tag)
                 self.book.save()
-        return opened
+        return opened, unpriced
 
     def _trade_back(self, tag: str, venue_key: str, symbol: str, amount: Decimal,
                     positions: dict[tuple[str, str], Decimal], unit: Unit | None) -> bool:
@@ -344,32 +373,60 @@ class Recovery:
                                "rest again shortly (the journal keeps it)", {(venue_key, symbol)})
         return bool(fills) and moved >= abs(amount)
 
-    def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> None:
-        """Book an unbooked reduction instead of undoing it."""
+    def _complete_reduction(self, tag: str, records: list[OrderRecord]) -> bool:
+        """Book an unbooked reduction instead of undoing it. False: nothing booked, a fill of it has no price
+        yet (`_exit_prices`): again at a later turn."""
         match = CLOSE_TAG.match(tag)
         group = [self.ledger.pairs[int(i)] for i in match.group(1).split("+")
                  if int(i) in self.ledger.pairs] if match else []
         if group:
-            self._complete_close(tag, records, group)
-        elif tag.endswith(LOOSE_TAG):
+            return self._complete_close(tag, records, group)
+        if tag.endswith(LOOSE_TAG):
             self._book_loose_fills(tag, records)
         elif CLOSE_ALONE_TAG.match(tag):
-            self._complete_alone(tag, records)
+            return self._complete_alone(tag, records)
         elif (vanished := VANISHED_TAG.match(tag)) and int(vanished.group(1)) in self.ledger.pairs:
-            self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
+            return self._complete_vanished(tag, records, self.ledger.pairs[int(vanished.group(1))])
         elif tag.startswith(LATE_TAG):
-            self.complete_late(tag, records)
+            return self.complete_late(tag, records)
         elif tag.startswith(REHEDGE_TAG) and self.complete_rehedge is not None:
             self.complete_rehedge(tag, records)  # a loose leg's hedge on another venue (hedge/rehedge.py)
         elif any(r.filled for r in records):
             self.event(f"recover: {tag} reduced positions and was never booked; not undone (that would "
                        "re-open them): reconcile names any difference", "error")
+        return True
 
-    def _complete_close(self, tag: str, records: list[OrderRecord], group: list[HedgePair]) -> None:
+    def _exit_prices(self, tag: str, records: list[OrderRecord]) -> dict[str, Decimal] | None:
+        """The price each filled record of a reduction is booked at, by client id: the average the venue
+        reports for it, else a fresh price of its venue-symbol (its book, its mark, the other venues' mids:
+        Risk.mark), never 0 (a 0 books the whole exit value as a loss or gain: realized PnL and unit NAV).
+        None while one has neither (said once): nothing of the reduction is booked, its records stay
+        journaled and it is booked at a later turn."""
+        prices: dict[str, Decimal] = {}
+        for record in records:
+            if record.filled:
+                price = record.avg_price or self.top_mid(record.venue, record.symbol) or self.risk.mark(
+                    record.venue, record.symbol)
+                if not price:
+                    if (tag, record.venue, record.symbol) not in self._unpriced:  # said once
+                        self._unpriced.add((tag, record.venue, record.symbol))
+                        self.event(f"recover {tag}: {record.venue} {record.symbol} filled {record.filled}, "
+                                   "not booked yet: no average price reported and no fresh price known "
+                                   "(again at the next turn)", "error")
+                    return None
+                prices[record.client_id] = price
+        return prices
+
+    def _complete_close(self, tag: str, records: list[OrderRecord], group: list[HedgePair]) -> bool:
         """A close (or stop) whose legs were not booked: the pairs are closed by what the leading leg closed;
-        what the lagging leg has not closed of that is a loose leg there, closed reduce-only next."""
+        what the lagging leg has not closed of that is a loose leg there, closed reduce-only next. False:
+        a fill has no price yet (`_exit_prices`), nothing booked."""
         first = group[0]
         symbol, long_key, short_key = first.symbol, first.long_venue, first.short_venue
+        prices = self._exit_prices(tag, [r for r in records if r.venue in (long_key, short_key)
+                                         and r.symbol == symbol])
+        if prices is None:
+            return False
         closed = {long_key: Decimal(0), short_key: Decimal(0)}
         cost = dict(closed)
         fees = Decimal(0)
@@ -377,7 +434,7 @@ class Recovery:
             if record.venue not in closed or record.symbol != symbol or not record.filled:
                 continue
             toward = -1 if record.venue == long_key else 1  # closing moves a long down, a short up
-            price = record.avg_price or self.top_mid(record.venue, symbol) or Decimal(0)
+            price = prices[record.client_id]
             moved = DIRECTION[record.side] * record.filled * toward  # negative for an undo
             closed[record.venue] += moved
             cost[record.venue] += moved * price
@@ -387,7 +444,7 @@ class Recovery:
         total = sum((p.qty for p in group), Decimal(0))
         done = min(ceil_to_step(max(closed.values()), step), total)
         if done <= 0:
-            return
+            return True
         exits = []
         for key, sign, entry in ((long_key, 1, first.long_price), (short_key, -1, first.short_price)):
             filled = max(closed[key], Decimal(0))
@@ -412,17 +469,22 @@ class Recovery:
         self.event(f"recover {tag}: close completed, not undone: pairs "
                    f"{', '.join(f'#{p.id}' for p in group)} {symbol} {done} booked (long {long_key} "
                    f"{exits[0]:.10g}, short {short_key} {exits[1]:.10g}); pnl {pnl:+.2f} USDT", "warn")
+        return True
 
-    def _complete_alone(self, tag: str, records: list[OrderRecord]) -> None:
+    def _complete_alone(self, tag: str, records: list[OrderRecord]) -> bool:
         """A stop that closed the threatened leg alone (its hedge's venue could not trade) and was not
         booked: book it as the stop would have, the pairs closed oldest first and each hedge leg a loose leg
-        on its venue, closed reduce-only when that venue can trade."""
+        on its venue, closed reduce-only when that venue can trade. False: a fill has no price yet
+        (`_exit_prices`), nothing booked."""
+        prices = self._exit_prices(tag, [r for r in records if r.side in CLOSING])
+        if prices is None:
+            return False
         for record in records:
             if not record.filled or record.side not in CLOSING:
                 continue
             long_leg, symbol = record.side == "closebuy", record.symbol
             sign = 1 if long_leg else -1
-            exit_price = record.avg_price or self.top_mid(record.venue, symbol) or Decimal(0)
+            exit_price = prices[record.client_id]
             fees = record.filled * exit_price * self.taker_bps(record.venue) / 10_000
             left = record.filled
             for pair in sorted((p for p in self.ledger.pairs.values() if p.symbol == symbol
@@ -440,6 +502,7 @@ class Recovery:
                                         f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
                                         unit=Unit.of_pair(pair))
                 left -= part
+        return True
 
     def _vanished_leg(self, record: OrderRecord) -> tuple[str, str] | None:
         """(venue, symbol) of the gone leg whose hedge `record` closed (tag recover#<pair id>), else None."""
@@ -449,19 +512,22 @@ class Recovery:
             return None
         return (pair.short_venue if record.venue == pair.long_venue else pair.long_venue), pair.symbol
 
-    def _complete_vanished(self, tag: str, records: list[OrderRecord], pair: HedgePair) -> None:
+    def _complete_vanished(self, tag: str, records: list[OrderRecord], pair: HedgePair) -> bool:
         """Risk._close_vanished closed the hedge of a pair whose other leg had vanished, and the process died
         before booking it: book the pair closed for what those orders closed, the gone leg at the price its
-        venue reports for its liquidation/ADL order, else at its entry price (no result, as _vanished)."""
+        venue reports for its liquidation/ADL order, else at its entry price (no result, as _vanished).
+        False: a fill has no price yet (`_exit_prices`), nothing booked."""
         hedge = [r for r in records if r.side in CLOSING and r.filled and r.symbol == pair.symbol
                  and r.venue in (pair.long_venue, pair.short_venue)]
         closed = sum((r.filled for r in hedge), Decimal(0))
         part = min(closed, pair.qty)
         if part <= 0:
-            return
+            return True
+        prices = self._exit_prices(tag, hedge)
+        if prices is None:
+            return False
         long_hedge = hedge[0].venue == pair.long_venue
-        exit_price = sum((r.filled * (r.avg_price or self.top_mid(r.venue, r.symbol) or Decimal(0))
-                          for r in hedge), Decimal(0)) / closed
+        exit_price = sum((r.filled * prices[r.client_id] for r in hedge), Decimal(0)) / closed
         fees = closed * exit_price * self.taker_bps(hedge[0].venue) / 10_000
         gone_key = pair.short_venue if long_hedge else pair.long_venue
         liq = self.risk._reported_liquidation(gone_key, pair.symbol, not long_hedge, part)
@@ -474,6 +540,7 @@ class Recovery:
                    f"booked: {pair.symbol} {part} booked ({hedge[0].venue} at {exit_price:.10g}, {gone_key} "
                    f"gone at {'its entry price, UNKNOWN' if liq is None else f'{liq:.2f}'}); pnl {pnl:+.2f} "
                    "USDT, not undone", "warn")
+        return True
 
     def _book_explained_loose_closes(self, differs: set[tuple[str, str]]) -> None:
         """Before the journal is dropped over a difference it does not explain: a loose leg's close whose
@@ -537,6 +604,7 @@ class LateOrders:
         self.taker_bps = taker_bps
         self._watch_landed: set[str] = set()  # young watched orders seen landed: reconcile brought forward
         self._blind_refused: set[str] = set()  # late orders not closed blind (again): left to reconcile
+        self._unpriced: set[str] = set()  # late closes filled, waiting for a price to be booked (said once)
 
     @property
     def now_ms(self) -> int:
@@ -734,19 +802,37 @@ class LateOrders:
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc), {(venue.key, symbol)})
             return None
-        self.book.clear_orders(tag)
-        if fill.filled:
-            self._book_late(record, venue.key, fill.filled, fill.avg_price, entry, fill.fees)
+        exit_price = self._fresh(venue.key, symbol, fill.avg_price) if fill.filled else Decimal(0)
+        if fill.filled and not exit_price:
+            self._defer_blind(venue.key, cid, tag, fill.filled, amount)
+        else:
+            self.book.clear_orders(tag)
+        if exit_price:
+            fees = fill.fees or fill.filled * exit_price * self.taker_bps(venue.key) / 10_000
+            self._book_late(record, venue.key, fill.filled, exit_price, entry, fees)
             self.book.unwatch(cid)  # once: a reduce-only close sized from the lookups is never sent twice
             if fill.filled < amount:
                 self.event(f"{LATE_TAG}{cid}: closed {fill.filled} of {amount} {symbol} on {venue.key} "
                            "blind; the rest is named by reconcile once the positions read", "error")
-        elif fill.client_ids:  # refused or nothing taken: the venue holds less than the lookups show
+        elif not fill.filled and fill.client_ids:  # refused or nothing taken: it holds less than shown
             self._blind_refused.add(cid)
             self.event(f"{LATE_TAG}{cid}: a reduce-only close of {amount} {symbol} on {venue.key} filled "
                        "nothing: not sent again blind, closed once the positions read", "error")
         self.book.save()
         return bool(fill.filled)
+
+    def _defer_blind(self, key: str, cid: str, tag: str, filled: Decimal, amount: Decimal) -> None:
+        """A blind close filled with no average price reported and no fresh price known: not booked now
+        (never at 0). Its record stays journaled (kept across a restart): recovery books it once the
+        positions read and a price is known (`complete_late`, which clears it in the same save: once), and
+        holds reconcile, so nothing closes the late order again meanwhile (nor here: `_blind_refused`). The
+        late order stays watched for its own fill price, and leaves the watch list when its close is booked
+        (all of it) or now (a part: as when booked at once, it is never closed blind twice)."""
+        self._blind_refused.add(cid)
+        self.book.hold_unbooked(self.book.unbooked | {tag})
+        if filled < amount:
+            self.book.unwatch(cid)
+        self._wait_price(tag, key, filled)
 
     def _late_left_alone(self, cid: str, record: OrderRecord, held_back: set[str]) -> bool:
         """A watched order whose fills are not closed here: its close landed or may still land, or it is a
@@ -821,8 +907,8 @@ class LateOrders:
                 if record.tag[len(LATE_TAG):] not in self.ledger.watch:
                     continue  # an earlier close took all of it: this one over-closed (close_late_fills)
                 filled, price = shown[cid]
-                self.book.unwatch(cid)
-                self.complete_late(record.tag, [replace(record, filled=filled, avg_price=price)])
+                if self.complete_late(record.tag, [replace(record, filled=filled, avg_price=price)]):
+                    self.book.unwatch(cid)  # else still watched: booked from its venue record later
             if landed:
                 self.book.save()
 
@@ -857,11 +943,18 @@ class LateOrders:
         self.book.save()
         return moved
 
-    def complete_late(self, tag: str, records: list[OrderRecord]) -> None:
+    def complete_late(self, tag: str, records: list[OrderRecord]) -> bool:
         """The close of a late order whose outcome was unknown, settled by recovery: booked as
         `_close_late_fill` books it, and the late order leaves the watch list once the close took all it was
-        sent for (else the rest is closed at the next reading, as after a partial close)."""
+        sent for (else the rest is closed at the next reading, as after a partial close). At the average
+        price the venue reports for the close, else a fresh price (`_fresh`), never 0: False, nothing
+        booked, while a fill has neither (again at a later turn; the caller keeps the record)."""
         late = self.ledger.watch.get(tag[len(LATE_TAG):])
+        prices = {r.client_id: self._fresh(r.venue, r.symbol, r.avg_price) for r in records if r.filled}
+        unpriced = [r for r in records if r.filled and not prices[r.client_id]]
+        if unpriced:
+            self._wait_price(tag, unpriced[0].venue, unpriced[0].filled)
+            return False
         for record in records:
             venue = self._venue_or_none(record.venue)
             if not record.filled or venue is None:
@@ -870,11 +963,26 @@ class LateOrders:
                 late = replace(record, side=UNDO[record.side], client_id=tag[len(LATE_TAG):])
             entry = self.executor.late_fills(venue, record.symbol, {late.client_id: late}).get(
                 late.client_id, (Decimal(0), Decimal(0)))[1]
-            price = record.avg_price or self.top_mid(record.venue, record.symbol) or entry
+            price = prices[record.client_id]
             fees = record.filled * price * self.taker_bps(record.venue) / 10_000
             self._book_late(late, record.venue, record.filled, price, entry, fees)
             if record.filled >= record.qty:
                 self.book.unwatch(late.client_id)
+        return True
+
+    def _fresh(self, venue_key: str, symbol: str, reported: Decimal) -> Decimal:
+        """The price a late order's close is booked at: the average the venue reports, else a fresh price
+        (its book, its mark, the other venues' mids: Risk.mark); 0 when neither is known (then nothing is
+        booked: a 0 books the whole exit value as a result, realized PnL and unit NAV)."""
+        return reported or self.top_mid(venue_key, symbol) or self.risk.mark(venue_key, symbol) or Decimal(0)
+
+    def _wait_price(self, tag: str, venue_key: str, filled: Decimal) -> None:
+        """Said once: a late order's close filled and is not booked yet for want of a price."""
+        if tag not in self._unpriced:
+            self._unpriced.add(tag)
+            self.event(f"{tag}: its close filled {filled} on {venue_key}, not booked yet: no average price "
+                       "reported and no fresh price known; booked from its order record at a later turn",
+                       "error")
 
     def _book_late(self, late: OrderRecord, venue_key: str, moved: Decimal, exit_price: Decimal,
                    entry: Decimal, close_fees: Decimal) -> None:

@@ -840,6 +840,12 @@ class Risk:
         qty = self._quantity(total, level.close_fraction, symbol, long_venue, short_venue)
         tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
+        unbooked = self._unbooked(symbol, long_key, short_key)
+        if unbooked:  # the ledger does not hold what the venues do there until it is booked
+            self._say(f"{symbol}:{unbooked}", "unbooked", f"{tag} on {threatened}: {symbol} {long_key}/"
+                      f"{short_key} not closed while {unbooked} filled there and is not booked yet (it waits "
+                      "for a price: recovery); closed once it is booked, if still due")
+            return None
         if self._refused_here(threatened, symbol, long_key == threatened):
             # its leg did not close at an earlier attempt: the hedge is closed only for what it closes now
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
@@ -852,6 +858,15 @@ class Risk:
                                       undo=False)
             return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
+
+    def _unbooked(self, symbol: str, *venues: str) -> str:
+        """The tag of a journaled reduction that filled on one of the venues' symbol and is not booked yet
+        (Book.hold_unbooked: its price is not known): the pairs' legs there may be closed on the venue and
+        still in the ledger, and a close of them (or of one, its hedge booked loose) would count them twice.
+        "" when none."""
+        unbooked = self.book.unbooked
+        return min((r.tag for r in self.book.ledger.orders.values()
+                    if r.tag in unbooked and r.symbol == symbol and r.venue in venues), default="")
 
     def _refused_here(self, venue: str, symbol: str, long_leg: bool) -> bool:
         """A loose leg on the side of the pairs' leg there: a close of that leg did not go through (refused,

@@ -3,7 +3,10 @@
 from decimal import Decimal
 
 from fmz_compat.sim import world as sim_world
+from hedge.app import App
+from hedge.config import parse_params
 from hedge.ledger import Ledger
+from hedge.orders import OrderRecord, OrderStatus
 from tests.hedge.test_scenarios import (
     SYMBOL,
     Sim,
@@ -115,3 +118,180 @@ def test_a_refused_trade_back_without_a_reported_price_is_booked_at_a_fresh_pric
     assert any(line.startswith("REHEDGED") for line in sim.logs)
     assert abs(_held(binance.GetPositions, D(1)) + _held(okx.GetPositions, D("0.01"))) <= LOT
     _ledger_is_the_venues(sim, again)
+
+
+def _frozen(*exchanges):
+    """Every venue's ticker feed freezes (REST answering the last book, stamped when it froze): no fresh
+    price is known anywhere (Risk.mark: no book, no mark, no other venue's mid). Returns the thaw."""
+    real = {ex: ex.GetTickers for ex in exchanges}
+    at = {ex: ex.time_ms for ex in exchanges}
+
+    def frozen_tickers(ex):
+        return lambda: [dict(t, Time=at[ex]) for t in real[ex]()]
+
+    for ex in exchanges:
+        ex.GetTickers = frozen_tickers(ex)
+
+    def thaw():
+        for ex in exchanges:
+            ex.GetTickers = real[ex]
+
+    return thaw
+
+
+def _unpriced_reduction(fake_exchange, fake_runtime, journal):
+    """A pair long binance / short okx at ~50,000 (test_app's world); `journal(app, pair)` journals a
+    reduction of it that filled while the process died before booking it, binance's fill with no average
+    price (FMZ Order.AvgPrice 0). Every book freezes as it dies, 10 s before it starts again, and it is
+    restarted once more 25 s later, before the books thaw. Returns (runtime, the pair, the restarts' apps,
+    the app after the thaw)."""
+    from hedge.fmz import Api
+    from tests.hedge.test_app import PARAMS, _run, _world
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    okx.books[SYMBOL] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books[SYMBOL] = (50_000.0, 50_000.5)  # no edge now: only recovery trades
+    pair = next(iter(app.ledger.pairs.values()))
+    journal(app, pair, binance, okx)
+    app.book.save()
+    thaw = _frozen(binance, okx)
+    runtime.Sleep(10_000)  # the process is dead 10 s: the books are 10 s old when it starts again
+    restarts = []
+    for _ in range(2):  # the deferred booking survives a restart: still journaled, booked by neither
+        again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+        again.start()
+        _run(again, runtime, 50)
+        restarts.append(again)
+    thaw()
+    last = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert last.start()
+    _run(last, runtime, 20)
+    return runtime, pair, restarts, last
+
+
+def _not_booked_while_frozen(restarts, pair, tag):
+    for app in restarts:
+        assert pair.id in app.ledger.pairs and app.ledger.closed_pairs == 0, "booked without a price"
+        assert {r.tag for r in app.ledger.orders.values()} == {tag}  # still journaled
+        assert app.ledger.realized_pnl == 0
+        assert app.reconciler.openings_stopped is not None
+
+
+def _booked_once(runtime, last, tag):
+    assert last.ledger.pairs == {} and last.ledger.closed_pairs == 1 and last.ledger.orders == {}
+    assert abs(last.ledger.realized_pnl) < 5, last.ledger.realized_pnl  # the spread less fees, not -950
+    assert last.reconciler.openings_stopped is None
+    waits = [line for line in runtime.logs if line.startswith(f"recover {tag}:") and "not booked yet" in line]
+    assert len(waits) == 3, waits  # said once per process: the first and the two restarts
+
+
+def _journal_stop(app, pair, binance, okx):
+    """stop1 closed both legs: binance's closebuy with no average price, okx's closesell at 50,000.5."""
+    binance.contracts[SYMBOL] = D(0)
+    okx.contracts[SYMBOL] = D(0)
+    app.book.journal(OrderRecord("hg9n1", f"stop1#{pair.id}", "binance", SYMBOL, "closebuy", pair.qty,
+                                 status=OrderStatus.FILLED, order_id="x1", filled=pair.qty))
+    app.book.journal(OrderRecord("hg9n2", f"stop1#{pair.id}", "okx", SYMBOL, "closesell", pair.qty,
+                                 status=OrderStatus.FILLED, order_id="x2", filled=pair.qty,
+                                 avg_price=D("50000.5")))
+
+
+def test_a_stops_close_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0(fake_exchange,
+                                                                                      fake_runtime):
+    """issue #17 (Recovery._complete_close): a stop closed both legs of pair #1 and the process died before
+    booking it; binance reports no average price for its closebuy and no fresh price is known for 60 s
+    (two restarts meanwhile). Before: booked at once with binance's exit at 0, realized -948 USDT (the
+    long's whole value). Now: not booked while no price is known (the close stays journaled across both
+    restarts), booked once at binance's fresh mid after: realized within 5 USDT."""
+    tag = "stop1#1"
+    runtime, pair, restarts, last = _unpriced_reduction(fake_exchange, fake_runtime, _journal_stop)
+    _not_booked_while_frozen(restarts, pair, tag)
+    _booked_once(runtime, last, tag)
+
+
+def _journal_alone(app, pair, binance, okx):
+    """stop1 closed binance's long alone (okx could not trade), with no average price reported."""
+    binance.contracts[SYMBOL] = D(0)
+    app.book.journal(OrderRecord("hg9n1", "stop1:binance", "binance", SYMBOL, "closebuy", pair.qty,
+                                 status=OrderStatus.FILLED, order_id="x1", filled=pair.qty))
+
+
+def test_a_stops_lone_close_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0(fake_exchange,
+                                                                                           fake_runtime):
+    """issue #17 (Recovery._complete_alone): as above, the stop having closed binance's leg alone. Before:
+    the pair booked closed with binance's exit at 0 (realized -948.69 USDT). Now booked once a fresh price is
+    known, okx's short a loose leg then closed reduce-only: every venue flat, realized within 5 USDT."""
+    tag = "stop1:binance"
+    runtime, pair, restarts, last = _unpriced_reduction(fake_exchange, fake_runtime, _journal_alone)
+    _not_booked_while_frozen(restarts, pair, tag)
+    _booked_once(runtime, last, tag)
+    assert last.ledger.loose == {}
+    assert all(ex.base_position() == 0 for ex in runtime.exchanges)
+
+
+def _journal_vanished(app, pair, binance, okx):
+    """okx's short vanished (no liquidation order reported: booked at its entry) and Risk._close_vanished
+    closed binance's hedge, reported with no average price."""
+    okx.contracts[SYMBOL] = D(0)
+    binance.contracts[SYMBOL] = D(0)
+    app.book.journal(OrderRecord("hg9n1", f"recover#{pair.id}", "binance", SYMBOL, "closebuy", pair.qty,
+                                 status=OrderStatus.FILLED, order_id="x1", filled=pair.qty))
+
+
+def test_a_vanished_legs_hedge_close_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0(
+        fake_exchange, fake_runtime):
+    """issue #17 (Recovery._complete_vanished): as above, the close being that of the hedge of okx's
+    vanished short. Before: binance's exit booked at 0 (realized -950 USDT). Now booked once a fresh price
+    is known: realized within 5 USDT (the gone leg at its entry price)."""
+    tag = "recover#1"
+    runtime, pair, restarts, last = _unpriced_reduction(fake_exchange, fake_runtime, _journal_vanished)
+    _not_booked_while_frozen(restarts, pair, tag)
+    _booked_once(runtime, last, tag)
+
+
+def test_a_blind_close_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0(fake_exchange,
+                                                                                       fake_runtime):
+    """issue #17 (LateOrders._close_blind): okx's opening sell times out, is proved absent and binance's leg
+    traded back; the sell lands 20 s after its send while okx's positions cannot be read: its fill is closed
+    blind, reduce-only. okx reports no average price for its orders (FMZ Order.AvgPrice 0) and every book is
+    frozen. Before: the round trip was booked at once, at 0 in and 0 out ('at 0 closed reduce-only at 0').
+    Now the close stays journaled, across a restart, and recovery books it once okx's positions read and a
+    fresh price is known: once, at okx's mid; the late sell is closed once."""
+    from hedge.fmz import Api
+    from tests.hedge.test_app import PARAMS, _run, _world
+
+    binance, okx, runtime, app = _world(fake_exchange, fake_runtime)
+    assert app.start()
+    without_avg_price(okx)
+    okx.lands_late_ms = [20_000]
+    okx.books[SYMBOL] = (50_100.0, 50_100.5)
+    _run(app, runtime, 1)
+    okx.books[SYMBOL] = (50_000.0, 50_000.5)  # no edge now: only recovery and the watch list trade
+    _run(app, runtime, 24)  # 12 s: proved absent, binance traded back
+    assert binance.base_position() == 0 and okx.base_position() == 0 and len(app.ledger.watch) == 1
+    assert app.ledger.orders == {} and app.ledger.pairs == {}
+    thaw = _frozen(binance, okx)
+    read = okx.GetPositions
+    okx.GetPositions = lambda *args: None
+    _run(app, runtime, 60)
+    assert okx._landing == [] and okx.base_position() == 0  # it landed and was closed blind
+    booked = [line for line in runtime.logs if "reached okx late:" in line and "closed reduce-only" in line]
+    assert booked == [], booked  # not booked without a price
+    assert [r.tag[:5] for r in app.ledger.orders.values()] == ["late:"]  # the close, journaled
+    again = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))  # kept across a restart
+    again.start()
+    _run(again, runtime, 20)
+    assert [r.tag[:5] for r in again.ledger.orders.values()] == ["late:"]
+    okx.GetPositions = read
+    thaw()
+    _run(again, runtime, 40)
+    booked = [line for line in runtime.logs if "reached okx late:" in line and "closed reduce-only" in line]
+    assert len(booked) == 1, booked
+    exit_price = D(booked[0].split("closed reduce-only at ")[1].split(":")[0])
+    assert abs(exit_price / D(50_000) - 1) < D("0.001"), booked
+    assert again.ledger.orders == {} and again.ledger.watch == {} and again.ledger.loose == {}
+    assert [s for _, s, _ in okx.sent] == ["sell", "closesell"]  # the late sell closed once
+    assert okx.base_position() == 0 and binance.base_position() == 0
+    assert again.reconciler.openings_stopped is None
