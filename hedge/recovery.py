@@ -701,7 +701,13 @@ class LateOrders:
         (Executor.unread_since; a fill that landed inside another order's settle window was measured as that
         order's fill by the position change, and closing it again would unhedge the pair). True when something
         was closed or a close is in doubt. A watched close that landed there meanwhile is booked from the
-        lookups too (`_book_blind_closes`)."""
+        lookups too (`_book_blind_closes`). Never in a cluster (as `_book_blind_closes`): unread_since knows
+        this node's reads only, and another node's read (its execution on that venue-symbol measuring a fill
+        by the position change) may have counted the landing; reconcile closes it against the positions once
+        they read (`close_late_fills`)."""
+        if self.coordinator.shared:
+            self._blind_in_cluster()
+            return False
         closed = self._book_blind_closes()
         keys = sorted({(r.venue, r.symbol) for r in self.ledger.watch.values()
                        if not r.tag.startswith(LATE_TAG) and r.side not in CLOSING})
@@ -728,6 +734,17 @@ class LateOrders:
                     return True
                 closed = closed or outcome
         return closed
+
+    def _blind_in_cluster(self) -> None:
+        """Said once per watched opening: in a cluster its landing is not closed blind."""
+        for cid, record in sorted(self.ledger.watch.items()):
+            if (cid not in self._blind_refused and not record.tag.startswith(LATE_TAG)
+                    and record.side not in CLOSING and self._unreadable(record.venue, record.symbol)):
+                self._blind_refused.add(cid)
+                self.event(f"{LATE_TAG}{cid}: {record.venue} {record.symbol} positions unreadable: a landing "
+                           "of this watched order is not closed blind in a cluster (another node's positions "
+                           "read may have counted it); reconcile closes what the positions show once they "
+                           "read", "warn")
 
     def _read_after_landing(self, key: str, cid: str, record: OrderRecord, filled: Decimal) -> None:
         """A late order's fill that a positions read of ours may hold (read after it landed, or its landing
