@@ -32,7 +32,7 @@ def main():
     _app = app
     while True:
         app.tick()
-        api.sleep(cfg.loop_interval_ms)
+        app.idle(cfg.loop_interval_ms)  # Sleep, or (live, where EventLoop is given) book events meanwhile
 
 
 def onexit():

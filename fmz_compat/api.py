@@ -486,15 +486,17 @@ class Runtime:
             self.log(log_type, message)
 
     def EventLoop(self, timeout_ms: float | None = None) -> Struct | None:
-        """Paper/live: the next event of a finished Go() task or a Dial() message, None after the
-        timeout. Backtest: FMZ's backtester has no event loop ("sandbox not support EventLoop");
-        here the timeout passes on the virtual clock and None comes back, so a loop around it moves."""
+        """Paper/live: the next event of a finished Go() task, a Dial() message or (fmz_compat live) a
+        streamed book's moved top ("Book", see fmz_compat.net.EventQueue), None after the timeout.
+        Backtest: FMZ's backtester has no event loop ("sandbox not support EventLoop"); here the timeout
+        passes on the virtual clock and None comes back, so a loop around it moves."""
         if self.clock.is_virtual:
             self._once("EventLoop", LOG_TYPE_ERROR, "EventLoop: not supported in a backtest (as FMZ's "
                        "backtester); it sleeps its timeout and returns None")
             self.Sleep(float(timeout_ms) if timeout_ms and timeout_ms > 0 else 1000)
             return None
         self.clock.check()
+        self.events.listening = True
         return self.events.take(timeout_ms)
 
     def go_done(self, exchange: Any, method: str) -> None:
@@ -502,6 +504,12 @@ class Runtime:
         if not self.clock.is_virtual:
             index = next((i for i, e in enumerate(self.exchanges) if e is exchange), 0)
             self.events.post(f"Exchange_{method}", index)
+
+    def book_moved(self, exchange: Any, symbol: str, bid: float, ask: float, time_ms: int) -> None:
+        """A streamed book's top moved (an exchange's feed thread): a "Book" event for EventLoop (live)."""
+        if not self.clock.is_virtual:
+            index = next((i for i, e in enumerate(self.exchanges) if e is exchange), 0)
+            self.events.post_book(index, symbol, bid, ask, time_ms)
 
     def Mail(self, *args: Any) -> bool:
         if self.clock.is_virtual:

@@ -253,6 +253,10 @@ class LiveExchange(FmzExchangeObject):
         self.books = books
         self.book_max_age_ms = book_max_age_ms
         self.book_reads = {"ws": 0, "rest": 0}
+        # told (on the feed's thread) each streamed top that moved: (self, FMZ symbol, bid, ask, time ms on
+        # the local clock); the runner sets it to post EventLoop's "Book" events
+        self.book_listener: Callable[[Any, str, float, float, int], None] | None = None
+        self._symbol_by_id: dict[str, str] = {}  # streamed market id -> FMZ symbol, for book_listener
         # orders over the venue's websocket while it is ready (OKX, Bybit, Binance), else REST
         self.order_socket = order_socket
         self.order_routes = {"ws": 0, "rest": 0}
@@ -533,7 +537,8 @@ class LiveExchange(FmzExchangeObject):
         if self.books is None:
             return None
         market_id = self._markets()[unified]["id"]
-        self.books.subscribe([market_id])
+        if market_id not in self._symbol_by_id:
+            self._stream(market_id, unified)
         view = self.books.view(market_id, depth)
         if view is None or not view.asks or not view.bids or self._book_age_ms(view) > self.book_max_age_ms:
             self.book_reads["rest"] += 1
@@ -565,8 +570,23 @@ class LiveExchange(FmzExchangeObject):
         """Stream these symbols' books ("BTC_USDT" or "BTC_USDT.swap"); unknown symbols are refused."""
         if self.books is None:
             return
-        ids = [self._markets()[self._symbol(s if "." in s else f"{s}.swap")[1]]["id"] for s in symbols]
-        self.books.subscribe(ids)
+        unified = [self._symbol(s if "." in s else f"{s}.swap")[1] for s in symbols]
+        for name in unified:
+            self._stream(self._markets()[name]["id"], name)
+
+    def _stream(self, market_id: str, unified: str) -> None:
+        """Subscribe the book; its moved tops reach book_listener (the feed's on_top, set once)."""
+        assert self.books is not None
+        self._symbol_by_id[market_id] = self._fmz_symbol(unified)
+        if self.books.on_top is None:
+            self.books.on_top = self._top_moved
+        self.books.subscribe([market_id])
+
+    def _top_moved(self, market_id: str, bid: float, ask: float, venue_ms: int, _read_ns: int) -> None:
+        listener = self.book_listener
+        symbol = self._symbol_by_id.get(market_id)
+        if listener is not None and symbol is not None:
+            listener(self, symbol, bid, ask, venue_ms - self.time_offset_ms)
 
     # ------------------------------------------------------------------------------------------
     def GetTicker(self, symbol: str = "") -> Struct | None:

@@ -40,18 +40,42 @@ def redact(url: str) -> str:
 
 # --- events (EventLoop) ---
 class EventQueue:
-    """Events EventLoop returns, in order: {Seq, Event, ThreadId, Index, Nano, Deleted}."""
+    """Events EventLoop returns, in order: {Seq, Event, ThreadId, Index, Nano, Deleted}.
+
+    "Book" (fmz_compat's own kind, live): a streamed book's top moved, with Symbol, Buy, Sell and Time (the
+    venue's ms on the local clock). Posted only once EventLoop has been called (`listening`: as FMZ buffers
+    events only from the first EventLoop call), and at most one a book waits: a newer top updates the
+    waiting event in place (its Seq and place in the queue kept), so the queue never holds a stale top and
+    stays bounded by the number of books while the strategy is busy."""
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now_ns = now_ns
         self._events: deque[Struct] = deque()
         self._ready = threading.Condition()
         self._seq = itertools.count(1)
+        self._books: dict[tuple[int, str], Struct] = {}  # Book events not taken yet, by (Index, Symbol)
+        self.listening = False
 
     def post(self, event: str, index: int = 0) -> None:
         with self._ready:
             self._events.append(Struct({"Seq": next(self._seq), "Event": event, "ThreadId": 0,
                                         "Index": index, "Nano": self._now_ns(), "Deleted": 0}))
+            self._ready.notify_all()
+
+    def post_book(self, index: int, symbol: str, bid: float, ask: float, time_ms: int) -> None:
+        """Exchange `index`'s `symbol` top is now bid / ask as of time_ms (any thread)."""
+        if not self.listening:
+            return
+        with self._ready:
+            waiting = self._books.get((index, symbol))
+            if waiting is not None:
+                waiting.update(Buy=bid, Sell=ask, Time=time_ms, Nano=self._now_ns())
+                return
+            event = Struct({"Seq": next(self._seq), "Event": "Book", "ThreadId": 0, "Index": index,
+                            "Nano": self._now_ns(), "Deleted": 0, "Symbol": symbol, "Buy": bid, "Sell": ask,
+                            "Time": time_ms})
+            self._books[(index, symbol)] = event
+            self._events.append(event)
             self._ready.notify_all()
 
     def take(self, timeout_ms: float | None) -> Struct | None:
@@ -65,7 +89,10 @@ class EventQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self._ready.wait(remaining if remaining is not None else 1.0)
-            return self._events.popleft()
+            event = self._events.popleft()
+            if event["Event"] == "Book":
+                del self._books[(event["Index"], event["Symbol"])]
+            return event
 
     def pending(self) -> int:
         with self._ready:

@@ -417,13 +417,16 @@ def _notifier(alerts: Any, robot_dir: Path, robot_id: int, clock: Clock, runtime
 
 
 def _bind_exchanges(runtime: Runtime, world: Any, config: RunConfig) -> None:
-    """The world's exchanges join the runtime, hear its go() completions and take --period."""
+    """The world's exchanges join the runtime, hear its go() completions (and their books' moved tops) and
+    take --period."""
     runtime.exchanges.extend(world.exchanges)
     for exchange in world.exchanges:
         try:
             exchange.go_listener = runtime.go_done
         except AttributeError:  # an exchange stand-in with slots
             pass
+        if hasattr(exchange, "book_listener"):  # live exchanges with websocket books: "Book" events
+            exchange.book_listener = runtime.book_moved
     if config.period_s:
         for exchange in world.exchanges:
             if hasattr(exchange, "period_s"):

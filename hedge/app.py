@@ -1,13 +1,20 @@
-"""The strategy composed: one tick() per loop turn.
+"""The strategy composed: one tick() per loop turn, and between turns idle() (book events where the runtime
+gives them).
 
 tick: refresh book tops (one GetTickers per venue) -> close pairs whose spread has reverted ->
 open new pairs where the net edge clears the threshold and limits allow -> status and charts at
 a modest interval. hedge/wiring.py builds the components; App holds them and runs the schedule.
+
+Two sources, one path: where the runtime has an EventLoop and is not a backtest (FMZ live; fmz_compat live
+and paper), idle() waits on it and each "Book" event (a streamed book's top moved) goes through
+Market.on_top, and only that symbol is judged and opened at once (on_book), with the checks tick() makes;
+everything periodic stays in tick(). A backtest, or a runtime without EventLoop, sleeps between turns as
+before: the polling loop is unchanged there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +29,7 @@ from hedge.fmz import Api
 from hedge.gate import CLUSTER, USER, TradingGate
 from hedge.guards import DRAWDOWN_HOLD, Guards
 from hedge.maintenance import MaintenanceWatcher
-from hedge.market import Market, Venue
+from hedge.market import Market, Venue, fmz_pair
 from hedge.reconcile import Exposure, Reconciler
 from hedge.report import Report, summary_line
 from hedge.state import TradingState
@@ -34,6 +41,8 @@ from hedge.venue_terms import VenueTerms
 # events pushed to the operator (FMZ's `@`; locally fmz_compat/alerts.py) besides every critical one: a
 # stop at any level
 ALERT_PREFIXES = ("STOP level",)
+# EventLoop's event for a streamed book whose top moved (fmz_compat live: Index, Symbol, Buy, Sell, Time)
+BOOK_EVENT = "Book"
 
 
 class App:
@@ -54,6 +63,7 @@ class App:
         self.gate = TradingGate(self.event, api.store, lambda: self.trader.cancel_all_orders(),
                                 person_clears={DRAWDOWN_HOLD})
         self.venues: list[Venue] = []
+        self._venue_at: dict[int, Venue] = {}  # by the runtime's exchange index (a book event's Index)
         self.market: Market | None = None
         self.exposure = Exposure(cfg.symbols)  # net base exposure per symbol, as last read and the largest
         self.accounting = Accounting(api.store, cfg.rebate_bps)
@@ -135,6 +145,7 @@ class App:
             self.terms.set_up(venue)
         self.market = Market(self.venues, self.cfg.symbols, self.cfg.max_book_age_ms, clock=self.api.now_ms)
         self.spread.bind(self.market, self.venues)
+        self._venue_at = {v.index: v for v in self.venues}
         return self.market
 
     def _load_ledger(self) -> bool:
@@ -225,6 +236,63 @@ class App:
         if self.treasury is not None and self.coordinator.leads("treasury"):
             self.treasury.check()  # in a cluster, one node moves money for all
         self.status.publish()
+
+    # --- between turns ---
+    def idle(self, ms: float) -> None:
+        """Until the next turn, `ms` from now. A backtest, or a runtime without EventLoop: Sleep, as the
+        polling loop always did. Live and paper: EventLoop until then, each book event acted on as it comes
+        (on_book), so a top that moved is traded when its frame arrives, not up to a loop interval later."""
+        event_loop = self.api.event_loop
+        if event_loop is None or self.api.is_virtual():
+            self.api.sleep(ms)
+            return
+        deadline = self.api.now_ms() + ms
+        while True:
+            left = deadline - self.api.now_ms()
+            if left <= 0:
+                return
+            event = event_loop(left)
+            if event is None:
+                return
+            if event.get("Event") == BOOK_EVENT:
+                self.on_book(event)
+
+    def on_book(self, event: Mapping[str, Any]) -> None:
+        """A book event: exchange `Index`'s `Symbol` top is `Buy` / `Sell` as of `Time` (ms, the runtime's
+        clock). It goes through Market.on_top; when it changed the top, only that symbol is judged (the
+        incremental scan) and an opening it allows is sent at once, through the same checks as in tick():
+        the gate, both legs checked before either is sent, in-flight orders, stops' margin, guards, cluster
+        locks. An event older than the top the market holds is dropped."""
+        market = self.market
+        venue = self._venue_at.get(event.get("Index", -1))
+        time_ms = int(event.get("Time") or 0)
+        if market is None or venue is None or time_ms <= 0:
+            return
+        symbol = fmz_pair(str(event.get("Symbol") or ""))
+        top = market.tops[venue.key].get(symbol)
+        if top is None or symbol not in venue.specs or time_ms < top.time_ms:
+            return
+        self.now_ms = self.api.now_ms()
+        market.on_top(venue.key, symbol, float(event["Buy"]), float(event["Sell"]), time_ms)
+        if symbol in market.changed and self._may_react():
+            self._react(symbol)
+
+    def _may_react(self) -> bool:
+        """Nothing tick() settles before trading is pending: a venue back from an outage (reconciled before
+        anything trades there), an execution in doubt (recovery first), a reconcile that is due."""
+        return (self.state.may_open and not self.health.recovered and not self.ledger.orders
+                and not self.reconciler.due())
+
+    def _react(self, symbol: str) -> None:
+        """The symbol's opening, if its best venue pair now clears the threshold and the limits allow; a loose
+        leg it left is settled at once, as tick() does after its openings."""
+        self.executor.begin_turn()
+        opening = self.spread.scan(symbol)
+        if opening is None:
+            return
+        self.trader.open(opening)
+        if self.ledger.loose and self.state.may_close:
+            self.risk.settle_loose()
 
     def _wait(self, ms: float) -> None:
         """Sleep inside the turn (an order's settle lookups, a position re-read): the turn's clock moves

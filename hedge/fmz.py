@@ -47,6 +47,9 @@ class Api:
     log_reset: Callable[..., Any] = _noop
     # the runtime runs simulated time (FMZ's IsVirtual(): a backtest); a runtime that does not say is live
     is_virtual: Callable[[], bool] = lambda: False
+    # FMZ's EventLoop(timeout ms): the next event (a Go task done, a Dial message; fmz_compat live also a
+    # "Book" event when a streamed book's top moves), None after the timeout. None: the runtime has none
+    event_loop: Callable[[float], Any] | None = None
 
     @classmethod
     def from_globals(cls, ns: Mapping[str, Any]) -> Api:
@@ -61,6 +64,7 @@ class Api:
             get_command=ns.get("GetCommand") or _noop,
             log_reset=ns.get("LogReset") or _noop,
             is_virtual=ns.get("IsVirtual") or (lambda: False),
+            event_loop=ns.get("EventLoop"),
         )
 
     def now_ms(self) -> int:

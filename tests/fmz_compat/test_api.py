@@ -247,3 +247,21 @@ def test_ta_indicators_match_hand_computed_values():
     assert dif[2] is not None and len(hist) == len(closes)
     k, d, j = TA.KDJ(records, 3, 3, 3)
     assert k[1] is None and k[2] is not None
+
+
+def test_a_live_exchanges_moved_top_wakes_event_loop_with_a_book_event(tmp_path):
+    from fmz_compat.core import RealClock
+
+    store = RobotStore(tmp_path / "8.db3")
+    rt = Runtime(clock=RealClock(), store=store, robot_id=8)
+    first, second = object(), object()
+    rt.exchanges.extend([first, second])
+    try:
+        g = rt.build_globals()
+        assert g["EventLoop"](-1) is None  # the first call: from now on events are kept
+        rt.book_moved(second, "ETH_USDT.swap", 3400.0, 3400.1, 1_700_000_000_000)
+        event = g["EventLoop"](60_000)  # there already: no wait
+        assert (event.Event, event.Index, event.Symbol, event.Buy, event.Sell, event.Time) == \
+            ("Book", 1, "ETH_USDT.swap", 3400.0, 3400.1, 1_700_000_000_000)
+    finally:
+        store.close()

@@ -228,3 +228,24 @@ def test_event_loop_answers_an_exchange_go_task_in_fmzs_documented_shape(tmp_pat
         """)
     assert code == 0, logs
     assert "event 1 Exchange_GetTrades 0 True True True True" in logs
+
+
+def test_book_events_wait_for_the_first_event_loop_and_one_waits_per_book_with_the_newest_top():
+    from fmz_compat.net import EventQueue
+
+    queue = EventQueue(lambda: 7)
+    queue.post_book(1, "BTC_USDT.swap", 10.0, 10.1, 1000)  # nobody listens yet: not kept (FMZ buffers
+    assert queue.pending() == 0                                # events from the first EventLoop call)
+    queue.listening = True
+    queue.post_book(1, "BTC_USDT.swap", 10.0, 10.1, 1000)
+    queue.post("Dial", 3)
+    queue.post_book(1, "BTC_USDT.swap", 10.2, 10.3, 1001)  # newer top of the same book: the waiting one
+    queue.post_book(0, "BTC_USDT.swap", 9.9, 10.0, 1001)   # another venue's book: its own event
+    assert queue.pending() == 3
+    first = queue.take(-1)
+    assert (first.Seq, first.Event, first.Index, first.Symbol, first.Buy, first.Sell, first.Time) == \
+        (1, "Book", 1, "BTC_USDT.swap", 10.2, 10.3, 1001)
+    assert queue.take(-1).Event == "Dial"
+    assert (queue.take(-1).Index, queue.take(-1)) == (0, None)
+    queue.post_book(1, "BTC_USDT.swap", 10.4, 10.5, 1002)  # taken before: a new event
+    assert queue.take(-1).Buy == 10.4

@@ -1645,3 +1645,69 @@ def test_a_spread_close_waits_while_the_other_venue_left_the_last_close_undone(f
     _run(app, runtime, 240)
     assert binance.base_position() == 0 and okx.base_position() == 0
     assert app.ledger.pairs == {} and app.ledger.loose == {}
+
+
+def _evented(fake_exchange, fake_runtime, *, virtual: bool = False):
+    """A live runtime (IsVirtual false) with EventLoop: it hands out `events` first, then waits out its
+    timeout on the virtual clock; each call notes (clock ms, orders sent so far)."""
+    binance, okx, runtime, _ = _world(fake_exchange, fake_runtime)
+    events: list[dict] = []
+    calls: list[tuple[int, int]] = []
+
+    def event_loop(timeout_ms):
+        calls.append((runtime.now_ns // 1_000_000, len(binance.sent) + len(okx.sent)))
+        if events:
+            return events.pop(0)
+        runtime.Sleep(timeout_ms)
+        return None
+
+    g = runtime.globals()
+    g.update(IsVirtual=lambda: virtual, EventLoop=event_loop)
+    return binance, okx, runtime, App(Api.from_globals(g), parse_params(PARAMS)), events, calls
+
+
+def _book_event(index: int, bid: float, ask: float, time_ms: int) -> dict:
+    return {"Event": "Book", "Index": index, "Symbol": "BTC_USDT.swap", "Buy": bid, "Sell": ask,
+            "Time": time_ms}
+
+
+def test_a_book_event_between_turns_opens_the_pair_at_once_not_at_the_next_turn(fake_exchange, fake_runtime):
+    binance, okx, runtime, app, events, calls = _evented(fake_exchange, fake_runtime)
+    assert app.start()
+    app.tick()
+    assert binance.sent == [] and okx.sent == []  # equal books: no edge
+    t0 = runtime.now_ns // 1_000_000
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)  # okx's book moved 20 bps rich; its frame is the event
+    events.append(_book_event(1, 50_100.0, 50_100.5, t0))
+    app.idle(1000)
+    # both legs went out while the event was handled: before EventLoop was asked again, the clock still at t0
+    assert calls[0] == (t0, 0) and calls[1][0] == t0 and calls[1][1] == 2
+    pair = next(iter(app.ledger.pairs.values()))
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
+    assert runtime.now_ns // 1_000_000 == t0 + 1000  # then the rest of the loop interval is waited out
+
+
+def test_a_stale_or_unchanged_book_event_and_a_reconcile_due_send_nothing(fake_exchange, fake_runtime):
+    binance, okx, runtime, app, events, _ = _evented(fake_exchange, fake_runtime)
+    assert app.start()
+    app.tick()
+    t0 = runtime.now_ns // 1_000_000
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    events.append(_book_event(1, 50_100.0, 50_100.5, t0 - 60_000))  # older than the top held: dropped
+    events.append(_book_event(0, 50_000.0, 50_000.5, t0))  # binance's top as held: nothing changed
+    app.idle(1000)
+    assert binance.sent == [] and okx.sent == []
+    app.reconciler.bring_forward()  # a reconcile is due: tick() reconciles before anything trades
+    events.append(_book_event(1, 50_100.0, 50_100.5, runtime.now_ns // 1_000_000))
+    app.idle(1000)
+    assert binance.sent == [] and okx.sent == []
+    app.tick()  # the turn reconciles, then trades the spread it now reads
+    assert len(app.ledger.pairs) == 1
+
+
+def test_in_a_backtest_idle_sleeps_and_never_asks_event_loop(fake_exchange, fake_runtime):
+    _, _, runtime, app, events, calls = _evented(fake_exchange, fake_runtime, virtual=True)
+    assert app.start()
+    t0 = runtime.now_ns
+    app.idle(1000)
+    assert calls == [] and runtime.now_ns == t0 + 1000 * 1_000_000

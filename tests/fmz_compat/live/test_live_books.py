@@ -148,3 +148,15 @@ def test_a_streamed_book_with_an_empty_side_is_not_a_top_rest_answers(streamed, 
     assert (t.Buy, t.Sell) == (94000.0, 94000.1)  # REST's top, never a ticker without a Sell
     assert ex.GetTicker("BTC_USDT.swap").Sell == 94000.1
     assert ex.book_reads == {"ws": 0, "rest": 2}
+
+
+def test_a_streamed_top_that_moves_reaches_the_book_listener_on_the_local_clock(streamed):
+    ex, _, feed = streamed
+    told = []
+    ex.book_listener = lambda *args: told.append(args)
+    ex.time_offset_ms = 250  # the venue's clock runs 250 ms ahead of ours
+    ex.watch_books(["BTC_USDT"])
+    assert feed.on_top is not None  # the exchange listens to its feed
+    feed.on_top("BTCUSDT", 95000.0, 95000.1, 1_700_000_000_250, 0)
+    feed.on_top("ETHUSDT", 3400.0, 3400.1, 1_700_000_000_250, 0)  # not a streamed symbol of ours
+    assert told == [(ex, "BTC_USDT.swap", 95000.0, 95000.1, 1_700_000_000_000)]
