@@ -20,11 +20,11 @@ feeds, orders by REST) until
 - frame read: where the book feed reads the frame off the socket (BookFeed, passed to its `on_top`);
 - order written: when an order request's bytes are written to its HTTP connection (http.client's send).
 A decision is the order requests of one coin within 100 ms of each other (one per leg); it is timed from
-the newest frame that moved that coin's top (on any venue) before its first leg, each such frame used
-once. Printed: p50 / p99 of frame -> first leg written and frame -> both legs written, how much of it the
-strategy thread spent blocked on HTTP answers (the loopback venues' reads and the first leg's answer), and
-the rest (in process, or asleep between loop turns); counts. Medians over `--runs`. Figures only, never
-asserted.
+the newest frame that moved that coin's top (on any venue) before its first leg (a later decision on the
+same frame is a retry, counted, not timed). Printed: p50 / p99 of frame -> first leg written and frame ->
+both legs written, how much of it the strategy thread spent blocked on HTTP answers (the loopback venues'
+reads and the first leg's answer), and the rest (in process, or asleep between loop turns); counts.
+Medians over `--runs`. Figures only, never asserted.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class Stamps:
         self.orders: list[tuple[int, str, str]] = []  # (written ns, venue, coin)
         self.waits: list[tuple[int, int]] = []  # strategy thread blocked on an HTTP answer: (from, to) ns
         self.requests: list[tuple[int, str]] = []  # strategy thread's HTTP requests: (written ns, path)
+        self.wakes: dict[str, list[int]] = {}  # coin -> when EventLoop handed the strategy its Book event
         self._seen: set[tuple[str, str]] = set()
         self._pending: dict[int, tuple[int, str, bytes]] = {}
         self.main = threading.get_ident()
@@ -166,13 +167,26 @@ class Stamps:
         else:
             self._pending[key] = (stamp0, venue, seen)
 
+    def woke(self, event: Any) -> None:
+        if event is not None and event["Event"] == "Book":
+            self.wakes.setdefault(coin_of(event["Symbol"].split("_")[0]), []).append(time.perf_counter_ns())
+
     def waited(self, start_ns: int, end_ns: int) -> None:
         if threading.get_ident() == self.main:
             self.waits.append((start_ns, end_ns))
 
 
 def _instrument(stamps: Stamps) -> None:
-    send, begin = http.client.HTTPConnection.send, http.client.HTTPResponse.begin
+    from fmz_compat.net import EventQueue
+
+    send, begin, take = http.client.HTTPConnection.send, http.client.HTTPResponse.begin, EventQueue.take
+
+    def stamped_take(self: Any, timeout_ms: float | None) -> Any:
+        event = take(self, timeout_ms)
+        stamps.woke(event)
+        return event
+
+    EventQueue.take = stamped_take  # type: ignore[method-assign]
 
     def stamped_send(self: Any, data: Any) -> None:
         stamps.sent(self, data)
@@ -206,14 +220,18 @@ def decisions(stamps: Stamps, after_ns: int) -> list[dict[str, Any]]:
     for coin, groups in legs.items():
         used: set[int] = set()
         for group in groups:
-            frames = [f for f in stamps.moves.get(coin, []) if f <= group[0] and f not in used]
+            frames = [f for f in stamps.moves.get(coin, []) if f <= group[0]]
             if not frames or frames[-1] < after_ns:
                 continue
             frame = frames[-1]
+            if frame in used:  # a second decision on the same top (a retry): not a reaction to a frame
+                out.append({"retry": True, "legs": len(group)})
+                continue
             used.add(frame)
             both = group[1] if len(group) > 1 else None
             end = both or group[0]
             requests = sum(1 for s, _ in stamps.requests if frame <= s <= end)
+            woke = next((w for w in stamps.wakes.get(coin, []) if frame <= w <= group[0]), None)
             out.append(
                 {
                     "first_ms": (group[0] - frame) / 1e6,
@@ -221,6 +239,8 @@ def decisions(stamps: Stamps, after_ns: int) -> list[dict[str, Any]]:
                     "blocked_ms": _blocked_ns(stamps.waits, frame, end) / 1e6,
                     "requests": requests,
                     "legs": len(group),
+                    "retry": False,
+                    "woke_ms": (woke - frame) / 1e6 if woke is not None else None,
                 }
             )
     return out
@@ -356,14 +376,22 @@ def _rehost(value: Any, base: str) -> Any:
 
 # --- the driver ---------------------------------------------------------------------------------
 def summary(found: list[dict[str, Any]]) -> dict[str, float]:
+    found = [d for d in found if not d["retry"]]
     both = sorted(d["both_ms"] for d in found if d["both_ms"] is not None)
     first = sorted(d["first_ms"] for d in found)
     in_process = sorted(d["both_ms"] - d["blocked_ms"] for d in found if d["both_ms"] is not None)
     blocked = sorted(d["blocked_ms"] for d in found if d["both_ms"] is not None)
     requests = sorted(d["requests"] for d in found if d["both_ms"] is not None)
+    woke = sorted(d["woke_ms"] for d in found if d.get("woke_ms") is not None)
     if not both:
         return {}
+    wake = (
+        {"woke_n": len(woke), "woke_p50": percentile(woke, 0.5), "woke_p99": percentile(woke, 0.99)}
+        if woke
+        else {}
+    )
     return {
+        **wake,
         "n": len(both),
         "first_p50": percentile(first, 0.5),
         "first_p99": percentile(first, 0.99),
@@ -384,6 +412,29 @@ def _print(label: str, s: dict[str, float]) -> None:
         f"({s['requests_p50']:.0f} requests), the rest (in process, or asleep) p50 {s['in_process_p50']:.3f} "
         f"ms, p99 {s['in_process_p99']:.3f} ms"
     )
+    if "woke_n" in s:
+        print(
+            f"  {s['woke_n']:.0f} of them on a Book event: frame read -> strategy woken p50 "
+            f"{s['woke_p50']:.3f} ms, p99 {s['woke_p99']:.3f} ms"
+        )
+
+
+def _report_run(index: int, figures: dict[str, Any], each: bool) -> dict[str, float]:
+    """One node's counts and figures printed; its summary ({} when it timed nothing)."""
+    s = summary(figures["decisions"])
+    one_leg = sum(1 for d in figures["decisions"] if d["legs"] < 2)
+    retries = sum(1 for d in figures["decisions"] if d["retry"])
+    print(
+        f"run {index + 1}: {figures['moves']} top-moving frames read, {figures['orders']} order "
+        f"requests, {len(figures['decisions'])} decisions ({one_leg} with one leg only, {retries} "
+        f"a second on the same top, not timed); exit {figures['exit']} ({figures['ended_by']})"
+    )
+    if s:
+        _print(f"run {index + 1}", s)
+        if each:
+            both = sorted(d["both_ms"] for d in figures["decisions"] if d.get("both_ms") is not None)
+            print("  both legs written, each (ms): " + " ".join(f"{v:.1f}" for v in both))
+    return s
 
 
 def main() -> int:
@@ -411,6 +462,7 @@ def main() -> int:
     parser.add_argument("--node-log", help="append each node's robot log (its stderr) to this file")
     parser.add_argument("--out", help="keep each node's robot folder under this folder")
     parser.add_argument("--status-s", type=int, default=60, help="the strategy's status_interval_s")
+    parser.add_argument("--each", action="store_true", help="print every decision's figure too")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ports", help=argparse.SUPPRESS)
@@ -475,18 +527,11 @@ def main() -> int:
                 print(f"run {index + 1}: node failed (exit {out.returncode})\n{out.stderr[-3000:]}")
                 continue
             figures = json.loads(out.stdout.strip().splitlines()[-1])
-            s = summary(figures["decisions"])
-            one_leg = sum(1 for d in figures["decisions"] if d["legs"] < 2)
-            print(
-                f"run {index + 1}: {figures['moves']} top-moving frames read, {figures['orders']} order "
-                f"requests, {len(figures['decisions'])} decisions timed ({one_leg} with one leg only); "
-                f"exit {figures['exit']} ({figures['ended_by']})"
-            )
+            s = _report_run(index, figures, ns.each)
             if s:
-                _print(f"run {index + 1}", s)
                 runs.append(s)
         if len(runs) > 1:
-            keys = runs[0].keys()
+            keys = [k for k in runs[0] if all(k in r for r in runs)]
             _print(f"median of {len(runs)} runs", {k: median([r[k] for r in runs]) for k in keys})
     finally:
         server.send_signal(signal.SIGTERM)
