@@ -59,13 +59,14 @@ A venue holding pairs' legs of the loose leg's own side (an earlier re-hedge's, 
 with them) may still take the hedge (issue #17, chaos tight seed 2: else the leg stayed unhedged as long as
 the other venues refused). Its trade closes those legs first, reduce-only (`Executor.move_position`: never
 past zero in one order), and only once all are closed opens the rest. The book says what happened
-(`_book_netted`, `Book.net_pair_leg`): each closed leg's pair keeps its far leg, which now hedges that much
-of the loose leg (a new pair with it, the loose leg's venue its lead; far leg on the loose leg's own venue:
-the two are one position there and cancel), so that every venue's legs stay on one side and ledger ==
-venues. No exposure is added on the far venues, so a far leg on a venue a stop fired on is no reason to wait
-(the venue traded on is still kept off after a stop). Not while a far leg's position or an order there is in
-doubt, not when the ledger holds other legs there, and not in a cluster (those pairs' units may be other
-nodes'). Recovery books a settled re-hedge the same way (`complete`).
+(`_book_netted`, `Book.net_pair_leg`): each closed leg's pair keeps its far leg, which now hedges that much of
+the loose leg (a new pair with it, the loose leg's venue its lead; far leg on the loose leg's own venue: the
+two are one position there and cancel), so that every venue's legs stay on one side and ledger == venues.
+Above the venue's maximum order size, the close and the opening are each at most that size, the rest at the
+next tries (`_net_capped`). No exposure is added on the far venues, so a far leg on a venue a stop fired on is
+no reason to wait (the venue traded on is still kept off after a stop). Not while a far leg's position or an
+order there is in doubt, not when the ledger holds other legs there, and not in a cluster (those pairs' units
+may be other nodes'). Recovery books a settled re-hedge the same way (`complete`).
 """
 
 from __future__ import annotations
@@ -337,11 +338,13 @@ class Rehedger:
             held = f"; {offset} held back, offset by {by}" if offset else ""
             return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
         (_, whole, _, _), venue, qty, price = best
+        netting = not whole and bool(self._net_shares(leg, venue.key, qty)[0])  # only a cap splits one
         problem = self._trade(leg, venue, side, qty, price, stuck)
         if problem is None and not whole:
             step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
             cap = self._cap(venue, leg, step)
-            self._after_partial(leg, venue.key, qty, since, refused, cap is not None and qty + step > cap)
+            capped = netting or (cap is not None and qty + step > cap)
+            self._after_partial(leg, venue.key, qty, since, refused, capped)
         return problem
 
     def _rank(self, key: str, whole: bool, qty: Decimal, room: Decimal
@@ -365,6 +368,9 @@ class Rehedger:
         step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
         price = self.risk.reference(venue.key, leg.symbol, bid=side == "sell")
         netted, qty = self._net_plan(leg, venue, floor_to_step(abs(leg.qty) - offset, step), price)
+        capped = bool(netted) and self._net_capped(leg, venue, netted, qty, step) != (netted, qty)
+        if capped:
+            netted, qty = self._net_capped(leg, venue, netted, qty, step)
         problem = self._problem(leg, venue, side, qty, price, since)
         if problem:
             return problem
@@ -374,7 +380,7 @@ class Rehedger:
             return available
         fit = problem or self._room(venue, qty - netted, price, available)
         if not isinstance(fit, str):
-            return qty, price, fit, True
+            return qty, price, fit, not capped
         if netted or qty <= step:
             return fit
         cap = self._cap(venue, leg, step)
@@ -618,6 +624,22 @@ class Rehedger:
         if not opens or (qty > netted and leg_problem(qty - netted, price, venue.specs[leg.symbol])):
             return netted, netted
         return netted, qty
+
+    def _net_capped(self, leg: LooseLeg, venue: Venue, netted: Decimal, qty: Decimal, step: Decimal
+                    ) -> tuple[Decimal, Decimal]:
+        """A netting plan (`_net_plan`) within the venue's maximum order size (`_cap`): its two orders, the
+        reduce-only close of the netted legs and the opening of the rest (`_move`: never across zero in one
+        order), each at most that size. A close above it closes that much of the netted legs now, nothing
+        opened (on the netted legs' step: `_net_shares`); an opening above it opens that much. The rest
+        keeps the leg's timer and follows at the next try (`_after_partial`)."""
+        cap = self._cap(venue, leg, step)
+        if cap is None or max(netted, qty - netted) <= cap:
+            return netted, qty
+        if netted > cap:
+            shares, _opens = self._net_shares(leg, venue.key, cap)
+            part = sum((share for _, share in shares), Decimal(0))
+            return part, part
+        return netted, netted + cap
 
     def _available(self, venue: Venue) -> Decimal | str:
         """The venue's available margin, read once per try, or why it cannot be read."""
