@@ -367,11 +367,11 @@ SPECS_KEY = store_keys.CONTRACT_SPECS
 
 
 def save_specs(store: Any, venue: str, specs: dict[str, ContractSpec]) -> None:
-    """Keep a venue's contract specs in _G, for a start while its GetMarkets is failing."""
+    """Keep a venue's contract specs in _G, for a start while its GetMarkets is failing: a row per pair in
+    ContractSpec's field order (a row saved before max_qty was kept has five figures: it loads with none)."""
     saved = _saved(store)
-    # max_qty is not kept (0 when loaded: no cap known until GetMarkets answers): saved rows keep their form
-    saved[venue] = {pair: [str(s.ct_val), str(s.lot), str(s.min_qty), str(s.min_notional), str(s.tick)]
-                    for pair, s in specs.items()}
+    saved[venue] = {pair: [str(s.ct_val), str(s.lot), str(s.min_qty), str(s.min_notional), str(s.tick),
+                           str(s.max_qty)] for pair, s in specs.items()}
     store(SPECS_KEY, json.dumps(saved))
 
 

@@ -1,3 +1,4 @@
+import json
 from decimal import Decimal
 
 from hedge.market import (
@@ -162,3 +163,43 @@ def test_a_book_event_is_the_same_top_a_polled_ticker_gives(fake_exchange):
         a, b = polled.fresh_top("okx", symbol, 6_000), streamed.fresh_top("okx", symbol, 6_000)
         assert (a.bid, a.ask, a.time_ms, a.untimed) == (b.bid, b.ask, b.time_ms, b.untimed)
     assert streamed.fresh_top("okx", "BTC_USDT", 8_001) is None  # as old as the event's own time
+
+
+def test_a_start_on_the_saved_specs_knows_the_venues_maximum_order_size(fake_exchange, fake_runtime):
+    """issue #17: okx gives 4 contracts (0.04 BTC) as its maximum order size (FMZ Market.MaxQty) at the first
+    start, and its GetMarkets fails across the restart: the start binds okx with the specs it saved. Before,
+    the saved specs did not keep the maximum: the restarted process knew none (max_qty 0) and would send a
+    re-hedge above it, refused. Now it is kept; specs saved by an earlier version (five figures a row) still
+    load, with no maximum known."""
+    from hedge import store_keys
+    from hedge.app import App
+    from hedge.config import parse_params
+    from hedge.fmz import Api
+    from tests.hedge.test_app import PARAMS
+
+    binance = fake_exchange("binance", books={"BTC_USDT": (50_000.0, 50_000.5)})
+    okx = fake_exchange("okx", ct_val=0.01, lot=0.1, min_qty=0.1, books={"BTC_USDT": (50_000.0, 50_000.5)})
+    markets = okx.GetMarkets
+
+    def with_most():
+        out = markets()
+        for market in (out or {}).values():
+            market["MaxQty"] = 4.0
+        return out
+
+    okx.GetMarkets = with_most
+    runtime = fake_runtime([binance, okx])
+    assert App(Api.from_globals(runtime.globals()), parse_params(PARAMS)).start()
+    okx.GetMarkets = lambda: None  # failing across the restart
+    restarted = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert restarted.start()
+    assert any("using the contract specs saved at the last start" in line for line in runtime.logs)
+    spec = restarted.venues[1].specs["BTC_USDT"]
+    assert (spec.max_qty, spec.max_base, spec.ct_val) == (Decimal(4), Decimal("0.04"), Decimal("0.01"))
+    saved = json.loads(runtime.store(store_keys.CONTRACT_SPECS))
+    saved["okx"] = {pair: row[:5] for pair, row in saved["okx"].items()}  # as an earlier version saved it
+    runtime.store(store_keys.CONTRACT_SPECS, json.dumps(saved))
+    older = App(Api.from_globals(runtime.globals()), parse_params(PARAMS))
+    assert older.start()
+    spec = older.venues[1].specs["BTC_USDT"]
+    assert (spec.max_qty, spec.ct_val) == (0, Decimal("0.01"))
