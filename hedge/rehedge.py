@@ -31,7 +31,7 @@ that is worth a pair (min_order_usdt) and only opens there (`_plan`, `_partial`)
 timer, is tried at the next settle window (another venue, or the same once it has room), and the treasury is
 asked to move margin to that venue from the venues that trade (`_after_partial`, `want_margin`). A leg above
 a venue's maximum order size (ContractSpec.max_qty, FMZ Market.MaxQty: the venue refuses a larger order) is
-hedged there the same way, one order of at most that size per try (no margin asked for).
+hedged there the same way, one order of at most that size per turn (no margin asked for).
 
 The order is journaled like every order (tag `rehedge#<the loose leg's venue>`); one whose outcome is unknown
 stops openings and is settled by recovery, which books it as here (`complete`). No second re-hedge of the
@@ -449,8 +449,9 @@ class Rehedger:
         no close by its own venue: it is tried again at the next settle window, on another venue or here once
         margin arrives, and a stop on `venue` from now keeps it off), and the treasury is asked to move margin
         to `venue` now from a venue that trades (`want_margin`), so that the rest can follow. capped: `qty`
-        is as much as one order there may be (its maximum order size): the rest follows at the next try,
-        no margin asked for."""
+        is as much as one order there may be (its maximum order size): the rest follows at the next turn
+        (one part per settle window left a leg many times the maximum unhedged that many windows past
+        max_unhedged_s), no margin asked for."""
         rest = self.book.ledger.loose.get(leg.key)
         if rest is None:
             return
@@ -463,7 +464,9 @@ class Rehedger:
                   f"{rest.qty:+f} still unhedged")
         self._event(f"PARTIAL REHEDGE {leg.symbol}: {reason}"
                     + ("; elsewhere: " + "; ".join(refused) if refused else ""), "critical")
-        if self.want_margin is not None and not capped:
+        if capped:  # the part filled, nothing in doubt: the next follows at the next turn, not a window later
+            self._next_try_ms.pop(leg.key, None)
+        elif self.want_margin is not None:
             self.want_margin(venue, reachable, reason)
 
     def _pending(self, leg: LooseLeg, since: int) -> str | None:

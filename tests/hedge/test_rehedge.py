@@ -1028,3 +1028,42 @@ def test_a_netting_rehedge_above_the_venues_maximum_order_size_is_sent_in_orders
     _agree(app)
     assert sum(p.qty for p in app.ledger.pairs.values() if p.short_venue == "okx") == D("0.03")
     assert not app.ledger.loose and not app.ledger.orders
+
+
+def test_attack_a_leg_many_times_the_venues_maximum_order_size_is_hedged_within_the_policy():
+    """issue #17 (review of 27fcf45): a loose leg above bybit's maximum order size went in parts, one per
+    settle window (order_settle_s), so a leg eight times the maximum stayed partly unhedged for eight
+    windows past outage.max_unhedged_s. Each part is one order that fills or is refused at once (its
+    journal settled, the venue's account read afresh at every try): the next part follows at the next turn.
+    The whole leg is hedged within max_unhedged_s, one settle window and 15 s of it appearing, as a leg
+    hedged in one order is; no order above the maximum."""
+    most = 0.02
+    sim = Sim3((10_000, 10_000, 40_000), hours=2)
+    bybit = _max_order_size(sim, 2, most)
+    app = sim.app(params=PARAMS)
+    assert app.start()
+    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
+    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
+    coin = sim.world.coins["BTC"]
+    loose_ms = hedged_ms = None
+    loose = D(0)
+    for second in range(400):
+        if second == 10:
+            coin.fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation: its stop
+        app.tick()
+        sim.clock.sleep(1000)
+        if loose_ms is None and app.ledger.loose:
+            loose_ms = sim.now_ms()
+        loose = max([loose, *(leg.qty for leg in app.ledger.loose.values())])
+        if loose_ms is not None and hedged_ms is None and not app.ledger.loose:
+            hedged_ms = sim.now_ms()
+    assert loose > 6 * D(repr(most)), loose  # many parts
+    sells = [amount for _, side, amount in bybit if side == "sell"]
+    assert sells and all(amount <= most for amount in sells), sells
+    assert loose_ms is not None and hedged_ms is not None, app.status.view().rehedge
+    limits = app.cfg.outage
+    assert hedged_ms - loose_ms <= (limits.max_unhedged_s + limits.order_settle_s + 15) * 1000, (
+        (hedged_ms - loose_ms) / 1000, len(sells))
+    assert abs(_net(sim)) <= LOT
+    _agree(app)
