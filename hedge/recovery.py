@@ -105,6 +105,7 @@ class Recovery:
         self.complete_late = complete_late
         self.complete_rehedge = complete_rehedge
         self._unpriced: set[tuple[str, str, str]] = set()  # (tag, venue, symbol): a booking waits for a price
+        self._unexplained_said: set[str] = set()  # differences the journal does not explain, said once
 
     @property
     def ledger(self) -> LedgerView:
@@ -259,7 +260,8 @@ class Recovery:
     def _unexplained(self, positions: dict[tuple[str, str], Decimal],
                      explained: dict[tuple[str, str], Decimal]) -> bool:
         """True when the journal does not explain a venue's difference from the ledger: named, the journal's
-        loose-leg closes booked, the journal cleared (reconcile takes it from there)."""
+        loose-leg closes and settled reductions booked (one waiting for a price is kept:
+        `_book_settled_reductions`), the rest of the journal cleared (reconcile takes it from there)."""
         expected = self.ledger.held_positions()  # the pairs and the loose legs
         tolerance = {(v.key, s): spec.base_step / 2 for v in self.venues for s, spec in v.specs.items()}
         keys = set(expected) | set(positions) | set(explained)
@@ -270,13 +272,38 @@ class Recovery:
         for key in keys:
             found, want = positions.get(key, Decimal(0)), expected.get(key, Decimal(0))
             if key in differs:
-                self.event(f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
-                           f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}", "error")
+                text = (f"unfinished execution does not explain {key[0]} {key[1]}: ledger {want:+f}, "
+                        f"venue {found:+f}, journaled fills {explained.get(key, Decimal(0)):+f}")
+                if text not in self._unexplained_said:  # said once: a reduction kept waits here each turn
+                    self._unexplained_said.add(text)
+                    self.event(text, "error")
                 self._book_explained_loose_closes(differs)
-                self.book.clear_orders()
+                kept = self._book_settled_reductions()
+                for tag in sorted({r.tag for r in self.ledger.orders.values()} - kept):
+                    self.book.clear_orders(tag)
+                self.book.hold_unbooked(kept)
                 self.book.save()
                 return True
         return False
+
+    def _book_settled_reductions(self) -> set[str]:
+        """Before the journal is dropped over a difference it does not explain: a settled reduction (a close
+        or stop, a stop's lone close, a vanished leg's hedge close, a late order's close) is booked by what
+        its orders' records say they filled, never dropped: dropped, the ledger kept pairs the venues no
+        longer held and a stop closed them again (review of 20cfc03: a close waiting for a price, then any
+        difference). One still waiting for a price stays journaled, its venue-symbols held
+        (Book.hold_unbooked); returns those tags. Loose legs' closes are booked as before
+        (`_book_explained_loose_closes`); a re-hedge is dropped as before."""
+        kept: set[str] = set()
+        for tag in sorted(self._unbooked_reductions()):
+            if tag.endswith(LOOSE_TAG) or tag.startswith(REHEDGE_TAG):
+                continue
+            records = [r for r in self.ledger.orders.values() if r.tag == tag]
+            if self._complete_reduction(tag, records):
+                self.book.clear_orders(tag)
+            else:
+                kept.add(tag)
+        return kept
 
     def _book_reductions(self) -> tuple[dict[tuple[str, str], Decimal], set[str]]:
         """Book the journal's reductions (never undone) and return what its openings filled per
