@@ -206,6 +206,7 @@ class Executor:
         # from a position needs a read): a landing after it is in no position this process counted
         self._started_ms = self._now_ms()
         self._read_ms: dict[tuple[str, str], int] = {}
+        self._unreadable: set[tuple[str, str]] = set()  # venue-symbols whose last positions read failed
 
     def settle_ms(self, venue_key: str) -> int:
         """How long after its send a timed-out order on that venue may still appear (order_settle_s)."""
@@ -236,7 +237,9 @@ class Executor:
         """Signed base quantity held on venue in symbol; None when the venue did not answer."""
         positions = venue.exchange.GetPositions(swap_symbol(symbol))
         if positions is None:
+            self._unreadable.add((venue.key, symbol))
             return None
+        self._unreadable.discard((venue.key, symbol))
         self._read_ms[(venue.key, symbol)] = self._now_ms()
         return signed_positions(venue, positions).get(symbol, Decimal(0))
 
@@ -244,11 +247,21 @@ class Executor:
         """Signed base quantity per symbol of ours held on venue, from one GetPositions call for all its
         symbols; None when the venue did not answer."""
         positions = venue.exchange.GetPositions()
-        if positions is None:
-            return None
         now = self._now_ms()
+        if positions is None:
+            self._unreadable.update((venue.key, symbol) for symbol in venue.specs)
+            return None
+        self._unreadable.difference_update((venue.key, symbol) for symbol in venue.specs)
         self._read_ms.update({(venue.key, symbol): now for symbol in venue.specs})
         return signed_positions(venue, positions)
+
+    def unreadable(self, venue_key: str, symbol: str) -> bool:
+        """The last read of venue-symbol's positions by this process failed (none since answered)."""
+        return (venue_key, symbol) in self._unreadable
+
+    def read_since(self, venue_key: str, symbol: str, ms: int) -> bool:
+        """This process has read venue-symbol's positions at or after `ms`."""
+        return self._read_ms.get((venue_key, symbol), -1) >= ms
 
     def unread_since(self, venue_key: str, symbol: str, landed_ms: int) -> bool:
         """True when this process has read venue-symbol's positions (or started) only more than

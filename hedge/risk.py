@@ -22,7 +22,10 @@ When a hedging venue cannot trade (hedge/outage.py), the threatened leg is close
 counterpart leg stays open on the unreachable venue as a loose leg (in the ledger: hedge.ledger.LooseLeg),
 net exposure of that coin is then that leg, and it is closed the moment that venue answers again
 (`recover`). An execution whose legs filled unequally leaves a loose leg too, closed reduce-only at the
-next turns (`settle_loose`).
+next turns (`settle_loose`). A threatened venue whose positions cannot be read while its orders answer is
+stopped all the same (issue #17): its leg is closed alone with one reduce-only order (which cannot open or
+flip a position), sized from the ledger and booked from the venue's own record of the order, the hedge a
+loose leg (`_close_blind`); one that fills nothing holds that venue's stops until its positions read.
 
 In a cluster every node reads the same accounts, so each sees a threatened venue; each acts only within
 the units of work it holds (`Coordinator.may_protect`: pairs and loose legs of units whose lease it has,
@@ -48,6 +51,7 @@ from hedge.execution import (
     ORDER_OPTIONS,
     PD_LONG,
     PD_LONG_YD,
+    LegFill,
     LegOutcomeUnknown,
 )
 from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
@@ -234,6 +238,8 @@ class Risk:
         # a loose leg whose own close yields to its re-hedge (Rehedger.close_yields, wired by hedge/wiring.py)
         self.close_yields: Callable[[LooseLeg], bool] = lambda leg: False
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
+        # (venue, symbol) -> ms a stop's blind close there filled nothing: none again until a read since
+        self._blind_empty: dict[tuple[str, str], int] = {}
 
     def venue(self, key: str) -> Venue:
         return bound_venue(self.venue_or_none, key)
@@ -795,8 +801,11 @@ class Risk:
         blocked = None
         if not self.app.state.may_close:
             blocked = "the trading state is HALTED: no order sent; command state:REDUCING to let stops work"
-        elif not self.health.can_trade(key):
+        elif not self.health.can_send(key):  # its orders answer: closed blind if it cannot be read (_close)
             blocked = f"{key} cannot trade (outage); its hedges are kept"
+        elif self._blind_spent(key):
+            blocked = (f"{key} positions cannot be read and a reduce-only close there filled nothing: none "
+                       "again until they read")
         if blocked is None:
             return False
         if self._blocked.get(key) != (index, blocked):  # said once per level, not every retry
@@ -846,6 +855,9 @@ class Risk:
                       f"{short_key} not closed while {unbooked} filled there and is not booked yet (it waits "
                       "for a price: recovery); closed once it is booked, if still due")
             return None
+        unread = f"{threatened} positions unreadable"
+        if not self.health.can_trade(threatened):  # its orders answer (fire), its positions do not
+            return self._close_alone(symbol, group, qty, tag, threatened, other, band, unread)
         if self._refused_here(threatened, symbol, long_key == threatened):
             # its leg did not close at an earlier attempt: the hedge is closed only for what it closes now
             return self._close_alone(symbol, group, qty, tag, threatened, other, band,
@@ -856,7 +868,11 @@ class Risk:
         if self.health.can_trade(other):
             filled = self.close_group(symbol, long_venue, short_venue, group, qty=qty, tag=tag, band_bps=band,
                                       undo=False)
-            return f"{symbol} {long_key}/{short_key} {filled} of {total}" if filled else None
+            if filled:
+                return f"{symbol} {long_key}/{short_key} {filled} of {total}"
+            if self.executor.unreadable(threatened, symbol):  # nothing sent: its positions did not read
+                return self._close_alone(symbol, group, qty, tag, threatened, other, band, unread)
+            return None
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
 
     def _unbooked(self, symbol: str, *venues: str) -> str:
@@ -914,20 +930,24 @@ class Risk:
                             threatened: str, other: str, band: Decimal | None, unit: Unit,
                             why: str) -> str | None:
         venue = self.venue(threatened)
-        current = self.executor.position(venue, symbol)
-        if current is None:
-            return None
         long_leg = group[0].long_venue == threatened
         sign = 1 if long_leg else -1
-        qty = min(qty, abs(current)) if current * sign > 0 else Decimal(0)
-        if qty <= 0:
-            return None
         side = "closebuy" if long_leg else "closesell"
-        limit = self._limit(venue, symbol, side, band)
+        current = self.executor.position(venue, symbol)
         try:
-            fills = self.executor.move_position(
-                venue, symbol, current, current - sign * qty, f"{tag}:{threatened}", limit=limit
-            )
+            if current is None:
+                blind = self._close_blind(venue, symbol, side, qty, f"{tag}:{threatened}")
+                if blind is None:
+                    return None
+                fills = [blind]
+                why = f"{why}: reduce-only, sized from the ledger, booked from {threatened}'s order record"
+            else:
+                qty = min(qty, abs(current)) if current * sign > 0 else Decimal(0)
+                if qty <= 0:
+                    return None
+                fills = self.executor.move_position(venue, symbol, current, current - sign * qty,
+                                                    f"{tag}:{threatened}",
+                                                    limit=self._limit(venue, symbol, side, band))
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc), {(threatened, symbol)})
             return None
@@ -937,6 +957,8 @@ class Risk:
             self.book.save()
             return None
         exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol) or Decimal(0)
+        if current is None:  # no reading follows: the cached view holds the close until the next one
+            self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved, exit_price)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
         left = moved
@@ -961,6 +983,46 @@ class Risk:
         )
         self.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
+
+    def _close_blind(self, venue: Venue, symbol: str, side: str, qty: Decimal, tag: str) -> LegFill | None:
+        """A stop's close of the threatened leg where its venue's positions cannot be read while its orders
+        answer (issue #17): one reduce-only close, which cannot open or flip a position (it closes at most
+        what is held, or is refused), sized from the ledger's position there (pairs and loose legs) and
+        measured by the venue's record of the order, not by a position change
+        (`Executor.close_reduce_only`). None (nothing sent): its orders do not answer either, another node's
+        execution is journaled there, the ledger holds nothing of that side there, or a blind close there
+        filled nothing and its positions have not been read since (the venue holds less than the ledger says:
+        only a read can size it)."""
+        key = (venue.key, symbol)
+        if not self.health.can_send(venue.key) or self._blind_waits(*key) or not self._coherent(*key):
+            return None
+        held = self.book.ledger.held_positions().get(key, Decimal(0)) * -DIRECTION[side]
+        amount = floor_to_step(min(qty, held), venue.specs[symbol].base_step)
+        if amount <= 0:
+            return None
+        fill = self.executor.close_reduce_only(venue, symbol, side, amount, tag)
+        if fill.client_ids and fill.filled <= 0:
+            self._blind_empty[key] = self.app.now_ms
+            self._say(venue.key, f"blind-stop:{symbol}", f"{tag}: a reduce-only close on {venue.key} "
+                      f"{symbol} filled nothing while its positions cannot be read (it holds less than the "
+                      "ledger says): none again until they can be read")
+        return fill
+
+    def _blind_waits(self, venue_key: str, symbol: str) -> bool:
+        """A blind close there filled nothing and its positions have not been read since."""
+        empty = self._blind_empty.get((venue_key, symbol))
+        if empty is not None and self.executor.read_since(venue_key, symbol, empty):
+            del self._blind_empty[(venue_key, symbol)]
+            return False
+        return empty is not None
+
+    def _blind_spent(self, venue_key: str) -> bool:
+        """Every symbol of this node's pairs on the venue failed its last positions read and waits for one
+        after a blind close there filled nothing (`_blind_waits`): a stop there can send nothing."""
+        symbols = {p.symbol for p in self.book.ledger.pairs.values()
+                   if venue_key in (p.long_venue, p.short_venue) and self._mine(Unit.of_pair(p))}
+        return bool(symbols) and all(self.executor.unreadable(venue_key, symbol)
+                                     and self._blind_waits(venue_key, symbol) for symbol in symbols)
 
     def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
                       why: str, *, unit: Unit) -> None:
@@ -1538,9 +1600,12 @@ class Risk:
         `_rehedge_unread` allows. Nothing of ours can close that leg meanwhile (no order is sent to a venue
         that cannot trade; one in doubt there holds the re-hedge back, Rehedger._pending); what the venue
         itself takes during the outage (a liquidation, an ADL, a hand close) is NOT seen until it is back: the
-        re-hedge then doubles the exposure for the rest of the outage (an open loss path, kept as the price
-        of hedging it, bounded by the outage: tests/hedge/test_vanished_hedge.py); once back, recovery finds
-        the leg short and closes its hedge as here."""
+        re-hedge then doubles the exposure for the rest of the outage, up to the leg's size. No policy can
+        close that path: while the venue cannot be read the bot sees the same whether it kept the leg or not,
+        and any quantity held re-hedged leaves at least the leg unhedged in one of the two
+        (tests/hedge/test_vanished_hedge.py); re-hedging serves the likely one (`_rehedge_unread`: evidence
+        for what vanished, the hedge outside its stop levels). Once back, recovery finds the leg short and
+        closes its hedge as here (within a positions check and two settle windows)."""
         other_key = pair.short_venue if pair.long_venue == venue_key else pair.long_venue
         self.event(f"recover {venue_key}: {other_key} cannot trade, its {symbol} position unreadable; pair "
                    f"#{pair.id}'s hedge of what vanished ({order}) is booked loose there as the ledger has "
