@@ -213,7 +213,8 @@ class VenueHealth:
 
     def can_send(self, venue: str) -> bool:
         """Orders can be sent and looked up, whatever its account calls (positions) answer: what a close
-        sized from the order lookups needs (issue #17, LateOrders.close_blind_late_fills)."""
+        sized from the order lookups needs (issue #17, LateOrders.close_blind_late_fills; a stop's blind
+        close, Risk._close_blind)."""
         return (((venue, ORDERS) not in self.out_since or self._refused_only(venue))
                 and self.errors.get((venue, MARKET), 0) < self.max_errors)
 

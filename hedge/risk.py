@@ -683,11 +683,14 @@ class Risk:
             return None
         return abs(signed) * price / self.app.cfg.leverage_for(view.venue)
 
-    def note_leg(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> None:
+    def note_leg(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal,
+                 unread: bool = False) -> None:
         """A leg was traded on venue: its cached view holds it until the next reading (so the next
-        opening's pro-forma check and the per-tick re-marking see it)."""
+        opening's pro-forma check and the per-tick re-marking see it). unread: a stop's blind close, noted
+        also while the venue is back unreconciled (no reading can replace the view until its positions read,
+        and a view without the close would fire the stop again at every retry_s)."""
         view = self.views.get(venue)
-        if view is not None and qty > 0 and price > 0 and venue not in self.health.recovered:
+        if view is not None and qty > 0 and price > 0 and (unread or venue not in self.health.recovered):
             updated = self._with_leg(view, symbol, side, qty, price)
             self._evaluate(venue, updated)
             self.views[venue] = updated
@@ -958,7 +961,7 @@ class Risk:
             return None
         exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol) or Decimal(0)
         if current is None:  # no reading follows: the cached view holds the close until the next one
-            self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved, exit_price)
+            self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved, exit_price, True)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
         left = moved
@@ -989,10 +992,10 @@ class Risk:
         answer (issue #17): one reduce-only close, which cannot open or flip a position (it closes at most
         what is held, or is refused), sized from the ledger's position there (pairs and loose legs) and
         measured by the venue's record of the order, not by a position change
-        (`Executor.close_reduce_only`). None (nothing sent): its orders do not answer either, another node's
-        execution is journaled there, the ledger holds nothing of that side there, or a blind close there
-        filled nothing and its positions have not been read since (the venue holds less than the ledger says:
-        only a read can size it)."""
+        (`Executor.close_reduce_only`; a market order, an emergency level's band unused). None (nothing
+        sent): its orders do not answer either, another node's execution is journaled there, the ledger
+        holds nothing of that side there, or a blind close there filled nothing and its positions have not
+        been read since (the venue holds less than the ledger says: only a read can size it)."""
         key = (venue.key, symbol)
         if not self.health.can_send(venue.key) or self._blind_waits(*key) or not self._coherent(*key):
             return None

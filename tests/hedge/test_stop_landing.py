@@ -14,6 +14,8 @@ import pytest
 
 from fmz_compat.sim import world as sim_world
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
+from tests.hedge.test_risk_valuation import _hedged
+from tests.hedge.test_risk_valuation import _run as _run_valuation
 from tests.hedge.test_scenarios import SYMBOL, Sim, open_and_book, patient
 
 D = Decimal
@@ -312,3 +314,25 @@ def test_attack_a_blind_stop_close_where_binance_holds_less_than_the_ledger_is_r
     assert any("filled nothing while its positions cannot be read" in line for line in sim.logs)
     held = [line for line in sim.logs if "a reduce-only close there filled nothing: none again" in line]
     assert len(held) == 1, held  # the stop held, said once, not "nothing could be closed" every retry_s
+
+
+def test_attack_a_blind_stop_close_is_held_in_the_risk_view_until_the_venue_reads(sim_robot):
+    """Adversary of the blind stop close (over-closing): binance (long, ~42 % from liquidation) cannot be
+    read from +10 s for 190 s while its account calls otherwise answer, so it goes out and comes back
+    unreconciled again and again; the coin falls 4 % at +40 s: stop level 1 (40 %) closes 25 % of the pair
+    blind. No reading can replace binance's cached view until its positions read, so the view must hold the
+    close: one blind close, the rest of the pair kept, ledger = venues once binance reads. (Noted only while
+    binance was not back unreconciled, as a traded leg is: the view kept the whole long, the stop stayed due
+    and fired blind again at every retry_s, 16 closes flattening the pair that level 1 was to cut by 25 %.)"""
+    sim, app = _hedged(sim_robot)
+    raw = sim.world.exchanges[0]
+    read = raw.GetPositions
+    start = sim.now_ms()
+    raw.GetPositions = lambda *args: None if start + 10_000 <= sim.now_ms() < start + 200_000 else read(*args)
+    _run_valuation(sim, app, 260, {40: 0.96})
+    blind = [line for line in sim.logs if "reduce-only, sized from the ledger" in line]
+    assert len(blind) == 1, blind
+    held = _positions(sim)
+    assert held["binance"] == -held["okx"] == D("0.291"), held
+    assert not app.ledger.orders and not app.ledger.loose
+    _agree(app)
