@@ -21,7 +21,8 @@ feeds, orders by REST) until
 - order written: when an order request's bytes are written to its HTTP connection (http.client's send).
 A decision is the order requests of one coin within 100 ms of each other (one per leg); it is timed from
 the newest frame that moved that coin's top (on any venue) before its first leg (a later decision on the
-same frame is a retry, counted, not timed). Printed: p50 / p99 of frame -> first leg written and frame ->
+same frame, or one more than --hold-ms + --loop-ms + 1 s after it, when the move was undone, reacts to no
+frame: counted, not timed). Printed: p50 / p99 of frame -> first leg written and frame ->
 both legs written, how much of it the strategy thread spent blocked on HTTP answers (the loopback venues'
 reads and the first leg's answer), and the rest (in process, or asleep between loop turns); counts.
 Medians over `--runs`. Figures only, never asserted.
@@ -207,8 +208,11 @@ def _blocked_ns(waits: list[tuple[int, int]], start: int, end: int) -> int:
     return sum(max(0, min(b, end) - max(a, start)) for a, b in waits)
 
 
-def decisions(stamps: Stamps, after_ns: int) -> list[dict[str, Any]]:
-    """Each decision after after_ns: its legs' write stamps, timed from the frame that moved its coin."""
+def decisions(stamps: Stamps, after_ns: int, within_ns: int) -> list[dict[str, Any]]:
+    """Each decision after after_ns: its legs' write stamps, timed from the frame that moved its coin. One
+    whose newest such frame is older than within_ns (the move was undone by then: it reacts to no frame,
+    e.g. to a REST top the stand-in serves while a venue's stream resyncs) or was timed already (a retry)
+    is counted, not timed."""
     legs: dict[str, list[list[int]]] = {}
     for stamp, _venue, coin in sorted(stamps.orders):
         groups = legs.setdefault(coin, [])
@@ -224,7 +228,7 @@ def decisions(stamps: Stamps, after_ns: int) -> list[dict[str, Any]]:
             if not frames or frames[-1] < after_ns:
                 continue
             frame = frames[-1]
-            if frame in used:  # a second decision on the same top (a retry): not a reaction to a frame
+            if frame in used or group[0] - frame > within_ns:
                 out.append({"retry": True, "legs": len(group)})
                 continue
             used.add(frame)
@@ -339,7 +343,7 @@ def _node(ns: argparse.Namespace) -> None:
 
         threading.Thread(target=stop_later, daemon=True).start()
         result = run(config, world_factory=factory, source=source, out=out)
-    found = decisions(stamps, warm[0] if warm else 0)
+    found = decisions(stamps, warm[0] if warm else 0, (ns.hold_ms + ns.loop_ms + 1000) * 1_000_000)
     print(
         json.dumps(
             {
@@ -427,7 +431,7 @@ def _report_run(index: int, figures: dict[str, Any], each: bool) -> dict[str, fl
     print(
         f"run {index + 1}: {figures['moves']} top-moving frames read, {figures['orders']} order "
         f"requests, {len(figures['decisions'])} decisions ({one_leg} with one leg only, {retries} "
-        f"a second on the same top, not timed); exit {figures['exit']} ({figures['ended_by']})"
+        f"reacting to no frame, not timed); exit {figures['exit']} ({figures['ended_by']})"
     )
     if s:
         _print(f"run {index + 1}", s)

@@ -7,7 +7,7 @@ a modest interval. hedge/wiring.py builds the components; App holds them and run
 
 Two sources, one path: where the runtime has an EventLoop and is not a backtest (FMZ live; fmz_compat live
 and paper), idle() waits on it and each "Book" event (a streamed book's top moved) goes through
-Market.on_top, and only that symbol is judged and opened at once (on_book), with the checks tick() makes;
+Market.on_top, and only that symbol is judged, closed or opened at once (on_book), with tick()'s checks;
 everything periodic stays in tick(). A backtest, or a runtime without EventLoop, sleeps between turns as
 before: the polling loop is unchanged there.
 """
@@ -259,8 +259,9 @@ class App:
 
     def on_book(self, event: Mapping[str, Any]) -> None:
         """A book event: exchange `Index`'s `Symbol` top is `Buy` / `Sell` as of `Time` (ms, the runtime's
-        clock). It goes through Market.on_top; when it changed the top, only that symbol is judged (the
-        incremental scan) and an opening it allows is sent at once, through the same checks as in tick():
+        clock). It goes through Market.on_top; when it changed the top, only that symbol is judged (its pairs'
+        spread for a close, the incremental scan for an opening) and what it allows sent at once, through the
+        same checks as in tick():
         the gate, both legs checked before either is sent, in-flight orders, stops' margin, guards, cluster
         locks. An event older than the top the market holds is dropped."""
         market = self.market
@@ -279,18 +280,22 @@ class App:
 
     def _may_react(self) -> bool:
         """Nothing tick() settles before trading is pending: a venue back from an outage (reconciled before
-        anything trades there), an execution in doubt (recovery first), a reconcile that is due."""
-        return (self.state.may_open and not self.health.recovered and not self.ledger.orders
-                and not self.reconciler.due())
+        anything trades there), an execution in doubt (recovery first), a loose leg (closed first), a
+        reconcile that is due."""
+        return (self.state.may_close and not self.health.recovered and not self.ledger.orders
+                and not self.ledger.loose and not self.reconciler.due())
 
     def _react(self, symbol: str) -> None:
-        """The symbol's opening, if its best venue pair now clears the threshold and the limits allow; a loose
-        leg it left is settled at once, as tick() does after its openings."""
+        """As tick()'s _trade for one symbol: its pairs whose spread reverted closed, then its opening if its
+        best venue pair now clears the threshold and the limits allow; a loose leg those left is settled at
+        once, as tick() does after its trades."""
         self.executor.begin_turn()
-        opening = self.spread.scan(symbol)
-        if opening is None:
-            return
-        self.trader.open(opening)
+        if self.ledger.pairs:
+            for close in self.spread.reverted(symbol):
+                self.trader.close(close)
+        opening = self.spread.scan(symbol)  # the gate (may_open) is read there
+        if opening is not None:
+            self.trader.open(opening)
         if self.ledger.loose and self.state.may_close:
             self.risk.settle_loose()
 

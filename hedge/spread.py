@@ -106,8 +106,9 @@ class Spread:
         self._judged.clear()
 
     # --- closing ---
-    def reverted(self) -> list[ClosePairs]:
-        """The pairs whose spread has reverted, one ClosePairs per symbol and venue pair (in ledger order)."""
+    def reverted(self, symbol: str | None = None) -> list[ClosePairs]:
+        """The pairs whose spread has reverted, one ClosePairs per symbol and venue pair (in ledger order);
+        only `symbol`'s when given (a book event of that symbol)."""
         market = self._market()
         assert market is not None
         due: dict[tuple[str, str, str], list[HedgePair]] = {}
@@ -116,6 +117,8 @@ class Spread:
         # judgement re-reads a book past max_book_age_ms; a second one would find it just read)
         verdicts: dict[tuple[str, str, str], bool] = {}
         for pair in self.ledger.pairs.values():
+            if symbol is not None and pair.symbol != symbol:
+                continue
             if not self.coordinator.owns_pair(pair):
                 continue  # another node's (or, with Redis away, nobody's until it is back)
             group = (pair.symbol, pair.long_venue, pair.short_venue)

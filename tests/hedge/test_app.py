@@ -1711,3 +1711,21 @@ def test_in_a_backtest_idle_sleeps_and_never_asks_event_loop(fake_exchange, fake
     t0 = runtime.now_ns
     app.idle(1000)
     assert calls == [] and runtime.now_ns == t0 + 1000 * 1_000_000
+
+
+def test_a_book_event_that_reverts_the_spread_closes_the_pair_at_once(fake_exchange, fake_runtime):
+    binance, okx, runtime, app, events, calls = _evented(fake_exchange, fake_runtime)
+    assert app.start()
+    app.tick()
+    okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+    events.append(_book_event(1, 50_100.0, 50_100.5, runtime.now_ns // 1_000_000))
+    app.idle(1000)
+    assert len(app.ledger.pairs) == 1 and len(binance.sent) + len(okx.sent) == 2
+    app.tick()
+    t1 = runtime.now_ns // 1_000_000
+    okx.books["BTC_USDT"] = (49_999.5, 50_000.0)  # converged (slightly crossed): okx's frame is the event
+    events.append(_book_event(1, 49_999.5, 50_000.0, t1))
+    calls.clear()
+    app.idle(1000)
+    assert calls[1] == (t1, 4)  # both closing legs sent while the event was handled, the clock unmoved
+    assert app.ledger.pairs == {} and binance.base_position() == 0 and okx.base_position() == 0
