@@ -207,6 +207,9 @@ class Executor:
         self._started_ms = self._now_ms()
         self._read_ms: dict[tuple[str, str], int] = {}
         self._unreadable: set[tuple[str, str]] = set()  # venue-symbols whose last positions read failed
+        # when a closing order on each venue-symbol was last refused by a definite answer (REJECTED: it
+        # cannot land later): a loose leg there is re-hedged without waiting for its venue (Rehedger)
+        self._close_refused_ms: dict[tuple[str, str], int] = {}
 
     def settle_ms(self, venue_key: str) -> int:
         """How long after its send a timed-out order on that venue may still appear (order_settle_s)."""
@@ -262,6 +265,11 @@ class Executor:
     def read_since(self, venue_key: str, symbol: str, ms: int) -> bool:
         """This process has read venue-symbol's positions at or after `ms`."""
         return self._read_ms.get((venue_key, symbol), -1) >= ms
+
+    def close_refused_ms(self, venue_key: str, symbol: str) -> int | None:
+        """When this process last sent a closing order on venue-symbol that the venue definitely refused
+        (the runtime said so: it cannot land later); None: never."""
+        return self._close_refused_ms.get((venue_key, symbol))
 
     def unread_since(self, venue_key: str, symbol: str, landed_ms: int) -> bool:
         """True when this process has read venue-symbol's positions (or started) only more than
@@ -448,6 +456,8 @@ class Executor:
         record = record.apply(OrderEvent.SUBMITTED)
         if order_id is None and getattr(leg.venue.exchange, "last_outcome_unknown", None) is False:
             record = record.apply(OrderEvent.REJECTED)  # a runtime that tells: the venue answered, refusing
+            if side in CLOSING:
+                self._close_refused_ms[(leg.venue.key, symbol)] = self._now_ms()
         elif order_id is None:  # refused or lost: only queries over the settle window can tell
             record = record.apply(OrderEvent.TIMED_OUT, sent_ms=self._now_ms())
         else:

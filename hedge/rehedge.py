@@ -5,14 +5,17 @@ whose undo (where allowed) failed too, leaves that other leg as a loose leg (hed
 closed on its own venue, so while that venue stays out the coin's exposure is unhedged for as long as the
 outage lasts. Here that time is bounded by `outage.max_unhedged_s`: once a loose leg has been held that long
 (without shrinking) and its venue is out now (down, rate-limited, refusing orders, its orders timing out, an
-order there in doubt, or back but not recovered yet), the opposite side of the same quantity is opened on a
-venue that trades, and the loose leg and that new leg become one ordinary hedge pair in the ledger
-(`Book.pair_loose`: the loose leg's booked price and the new fill are its entry prices). The normal spread
-and stop logic closes it later. The out venue is the pair's lead (`HedgePair.lead`, in the ledger): its
-spread close sends that venue's leg first, alone, and the new leg only for what it closed (`close_lead`;
-sent together while that venue still refuses, the new leg would be closed and bought back by the undo at
-every try), and is not tried while that venue is out, cooling down or in doubt (`close_waits`); stops do
-not wait.
+order there in doubt, or back but not recovered yet), or at once when that venue has definitely refused to
+close it (a close there refused by an answer that cannot land later, or its orders out for refusing, and no
+order taken there since: `refused_close`; the wait exists only to let that venue close it), the opposite side
+of the same quantity is opened on a venue that trades (every check below still applies: an order of ours there
+in doubt or a close proved absent that may still land holds it, `_pending`), and the loose leg and that new
+leg become one ordinary hedge pair in the ledger (`Book.pair_loose`: the loose leg's booked price and the new
+fill are its entry prices). The normal spread and stop logic closes it later. The out venue is the pair's lead
+(`HedgePair.lead`, in the ledger): its spread close sends that venue's leg first, alone, and the new leg only
+for what it closed (`close_lead`; sent together while that venue still refuses, the new leg would be closed
+and bought back by the undo at every try), and is not tried while that venue is out, cooling down or in doubt
+(`close_waits`); stops do not wait.
 
 The venue is chosen among the bound venues listing the symbol that trade now (no function out, not back from
 an outage unreconciled, no order timed out or refused there lately, a fresh book, no order in doubt, no loose
@@ -160,7 +163,7 @@ class Rehedger:
         if stuck is None:
             self.waiting.pop(key, None)  # its venue trades: settle_loose closes it there
             return
-        if now - since < self.cfg.outage.max_unhedged_s * 1000:
+        if now < self._due_ms(leg, since):
             return
         if not self._mine(leg):  # another node's unit: its holder re-hedges it (timed here all the same, so
             self.waiting.pop(key, None)  # that an adopter does not wait another max_unhedged_s)
@@ -281,7 +284,30 @@ class Rehedger:
         if timed is None or not self._mine(leg) or self._stuck(leg.venue, leg.symbol) is None:
             return False
         lead = 2 * self.executor.settle_ms(leg.venue)
-        return self._now_ms() + lead >= timed[0] + self.cfg.outage.max_unhedged_s * 1000
+        return self._now_ms() + lead >= self._due_ms(leg, timed[0])
+
+    def _due_ms(self, leg: LooseLeg, since: int) -> int:
+        """When the leg, timed since `since`, is re-hedged (its venue still out then): held
+        outage.max_unhedged_s, a wait that exists only to let its own venue close it; at once once that venue
+        has definitely refused (`refused_close`)."""
+        if self.refused_close(leg.venue, leg.symbol):
+            return since
+        return since + self.cfg.outage.max_unhedged_s * 1000
+
+    def refused_close(self, venue: str, symbol: str) -> bool:
+        """The venue has definitely refused to close a leg in `symbol` (answers the runtime called refusals,
+        `last_outcome_unknown` False: nothing of them can land later) and taken no order since: a close of it
+        was refused there, or its orders are out for refusing max_errors in a row (VenueHealth.refusing). An
+        order whose outcome is unknown is no evidence (it may land later: `_pending` waits for it)."""
+        health = self.health
+        if not health.refusals.get(venue):  # an order taken there since ends it (VenueHealth.order_accepted)
+            return False
+        if health.refusing.get(venue, 0) > self._now_ms():
+            return True
+        refused = self.executor.close_refused_ms(venue, symbol)
+        # the first refusal or timeout since the venue last took an order (VenueHealth.unproven)
+        streak = health.unproven.get(venue)
+        return refused is not None and streak is not None and refused >= streak
 
     def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close of a pair with a lead venue (a re-hedge's old venue, HedgePair.lead) waits while
@@ -708,8 +734,9 @@ class Rehedger:
             self.book.clear_orders(tag)
             self.book.save()
             return f"the {side} of {qty} on {venue.key} filled nothing"
-        self._book(leg, venue.key, sign * filled, fill_price, fees, client_ids, order_ids,
-                   f"{stuck}, unhedged past outage.max_unhedged_s {self.cfg.outage.max_unhedged_s} s")
+        why = (f"{stuck}, its close there definitely refused" if self.refused_close(leg.venue, symbol) else
+               f"{stuck}, unhedged past outage.max_unhedged_s {self.cfg.outage.max_unhedged_s} s")
+        self._book(leg, venue.key, sign * filled, fill_price, fees, client_ids, order_ids, why)
         self.book.clear_orders(tag)
         self.book.save()
         self.risk.note_leg(venue.key, symbol, Side.LONG if sign > 0 else Side.SHORT, filled, fill_price)

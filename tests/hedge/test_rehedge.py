@@ -4,6 +4,7 @@
 
 import dataclasses
 import math
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -1066,4 +1067,112 @@ def test_attack_a_leg_many_times_the_venues_maximum_order_size_is_hedged_within_
     assert hedged_ms - loose_ms <= (limits.max_unhedged_s + limits.order_settle_s + 15) * 1000, (
         (hedged_ms - loose_ms) / 1000, len(sells))
     assert abs(_net(sim)) <= LOT
+    _agree(app)
+
+
+class _TellsRefusals:
+    """A venue behind a runtime that tells a definite refusal (`last_outcome_unknown` False, as
+    fmz_compat/live.py sets it for ccxt's rejections: the venue answered, nothing can land later): the sim's
+    refuse_orders answers are told so. `definite` set: every order call is refused so while it answers True;
+    the others get no answer (the runtime says nothing: an unknown outcome) and reach the venue `late_ms`
+    later (`land_due`), after the lookups said absent."""
+
+    def __init__(self, sim: Sim3, index: int, late_ms: int = 25_000) -> None:
+        self._inner = sim.world.exchanges[index]
+        self._now_ms = sim.now_ms
+        self.definite: Callable[[], bool] | None = None
+        self.late_ms = late_ms
+        self.last_outcome_unknown: bool | None = False
+        self.refused_closes: list[int] = []  # ms of each close it refused, definitely
+        self.landed: list[int] = []  # ms each late order reached the venue
+        self._late: list[tuple[int, tuple]] = []  # (due ms, the call)
+        sim.world.exchanges[index] = self
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def CreateOrder(self, *args):
+        closing = args[1].split(";")[0] in ("closebuy", "closesell")
+        if self.definite is None:
+            self.last_outcome_unknown = False
+            order_id = self._inner.CreateOrder(*args)  # the sim's refuse_orders: None, told refused
+            if order_id is None and closing:
+                self.refused_closes.append(self._now_ms())
+            return order_id
+        if self.definite():
+            self.last_outcome_unknown = False
+            if closing:
+                self.refused_closes.append(self._now_ms())
+            return None
+        self.last_outcome_unknown = None  # no answer: the outcome is unknown
+        self._late.append((self._now_ms() + self.late_ms, args))
+        return None
+
+    def land_due(self) -> None:
+        """The orders that got no answer reach the venue once due (placed with their client ids)."""
+        now = self._now_ms()
+        for due, args in [item for item in self._late if item[0] <= now]:
+            self._late.remove((due, args))
+            if self._inner.CreateOrder(*args) is not None:  # else refused in silence (reduce-only: none held)
+                self.landed.append(now)
+
+
+def test_a_loose_leg_whose_venue_definitely_refuses_its_close_is_rehedged_at_once_not_after_max_unhedged_s():
+    """okx answers every order with a definite refusal (the runtime says so: nothing of it can land later).
+    The spread close left okx's short loose; the wait of outage.max_unhedged_s exists only to let okx close
+    it, and okx has refused that close. Before, the leg waited the whole 60 s all the same (hedged 61 s after
+    the refusal); now bybit hedges it within two settle windows of the refusal, once, and the exposure is
+    back within one lot."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    okx = _TellsRefusals(sim, 1)
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    assert okx.refused_closes and okx.refused_closes[0] <= loose_ms  # a close of it refused, definitely
+    refused_ms = max(ms for ms in okx.refused_closes if ms <= loose_ms)
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
+        app.tick()
+        if not app.ledger.loose:
+            rehedged_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    settle_ms = app.cfg.outage.order_settle_s * 1000
+    assert rehedged_ms is not None and rehedged_ms - refused_ms <= 2 * settle_ms
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
+    assert [side for _, side, _ in bybit] == ["buy"]
+    assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
+    _agree(app)
+    assert sum(line.count("REHEDGED BTC_USDT") for line in sim.logs) == 1
+    assert any("its close there definitely refused" in line for line in sim.logs)
+
+
+def test_attack_after_a_definite_refusal_the_legs_close_gets_no_answer_and_lands_late_nothing_is_doubled():
+    """Adversary of the re-hedge at once: okx definitely refuses the spread close's leg and its top-up (the
+    re-hedge is due at once), then the loose leg's own close gets no answer (an unknown outcome), is proved
+    absent by the lookups over its settle window, and reaches okx 25 s after its send. The re-hedge must
+    still wait for it (in doubt, then proved absent but able to land: Rehedger._pending): hedged on bybit
+    meanwhile, its landing would leave bybit's 0.02 long alone. The landing is booked off the leg; the net
+    exposure never goes more than one lot the other way, nothing is sent to bybit, ledger = venues."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    okx = _TellsRefusals(sim, 1)
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _book_pair(app, sim, "0.02")  # long binance, short okx
+    okx.definite = lambda: not app.ledger.loose  # refused until the leg is loose; its closes then unanswered
+    okx_calls = _calls(sim, 1)
+    _calls(sim, 0, refuse_openings=True)
+    bybit = _calls(sim, 2)
+    app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
+    worst = D(0)
+    for _ in range(200):
+        app.tick()
+        sim.clock.sleep(1000)
+        okx.land_due()
+        worst = max(worst, _net(sim))  # a hedge held beyond what okx's short needs
+    assert len(okx.refused_closes) >= 1 and okx.landed  # armed, and a close of the leg landed late
+    assert len(okx_calls) >= 2
+    assert worst <= LOT
+    assert _positions(sim) == {}
+    assert bybit == [] and not app.ledger.loose and not app.ledger.orders
     _agree(app)
