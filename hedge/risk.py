@@ -954,12 +954,15 @@ class Risk:
         except LegOutcomeUnknown as exc:
             self.stop_openings(str(exc), {(threatened, symbol)})
             return None
-        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         moved = sum((f.filled for f in fills), Decimal(0))
         if moved <= 0:
+            self.book.clear_orders(f"{tag}:{threatened}")
             self.book.save()
             return None
-        exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol) or Decimal(0)
+        exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol)
+        if not exit_price:
+            return self._defer_alone(f"{tag}:{threatened}", threatened, symbol, moved)
+        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         if current is None:  # no reading follows: the cached view holds the close until the next one
             self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved, exit_price, True)
         estimate = self._mark(other, symbol) or exit_price
@@ -1026,6 +1029,20 @@ class Risk:
                    if venue_key in (p.long_venue, p.short_venue) and self._mine(Unit.of_pair(p))}
         return bool(symbols) and all(self.executor.unreadable(venue_key, symbol)
                                      and self._blind_waits(venue_key, symbol) for symbol in symbols)
+
+    def _defer_alone(self, tag: str, threatened: str, symbol: str, moved: Decimal) -> str:
+        """A lone close filled with no average price reported and no fresh price known: not booked now (at
+        0 the pair's exit and its hedge's loose leg were booked at 0: the leg's later close booked its whole
+        value as a loss). Its records stay journaled: recovery books them as this close would have
+        (Recovery._complete_alone) once a price is known, clearing them in the same save (once, across a
+        restart); meanwhile the venue-symbol is held (Book.hold_unbooked) and no stop closes those pairs."""
+        self.book.hold_unbooked(self.book.unbooked | {tag})
+        self.book.save()
+        self.event(f"{tag}: closed {moved} {symbol} on {threatened} alone, not booked yet: no average price "
+                   "reported and no fresh price known; recovery books it from the journal once one is known",
+                   "critical")
+        self.measure_exposure()
+        return f"{symbol} {threatened} alone {moved} (not booked yet)"
 
     def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
                       why: str, *, unit: Unit) -> None:
@@ -1803,18 +1820,31 @@ class Risk:
             return
         now = app.now_ms
         since = self._unhedged_from(tag, records, now)
-        notional = sum((abs(qty) * (self._mark(*key) or Decimal(0)) for key, qty in held.items()), Decimal(0))
+        notional, unvalued = self._unhedged_value(held)
         limits = app.cfg.outage
         legs = ", ".join(f"{qty:+f} {symbol} on {venue}" for (venue, symbol), qty in sorted(held.items()))
-        self.unhedged[tag] = f"{legs} ({notional:.0f} USDT) for {(now - since) // 1000} s"
-        if notional <= limits.max_unhedged_usdt and now - since < limits.max_unhedged_s * 1000:
+        value = f"UNVALUED: no fresh price for {unvalued}" if unvalued else f"{notional:.0f} USDT"
+        self.unhedged[tag] = f"{legs} ({value}) for {(now - since) // 1000} s"
+        above = (f"no fresh price for {unvalued}: counted above outage.max_unhedged_usdt "
+                 f"{limits.max_unhedged_usdt}" if unvalued else
+                 f"{notional:.0f} USDT > outage.max_unhedged_usdt {limits.max_unhedged_usdt}"
+                 if notional > limits.max_unhedged_usdt else "")
+        if not above and now - since < limits.max_unhedged_s * 1000:
             return
-        why = (f"{notional:.0f} USDT > outage.max_unhedged_usdt {limits.max_unhedged_usdt}"
-               if notional > limits.max_unhedged_usdt else
-               f"unhedged for {(now - since) // 1000} s >= outage.max_unhedged_s {limits.max_unhedged_s}")
+        why = above or (f"unhedged for {(now - since) // 1000} s >= outage.max_unhedged_s "
+                        f"{limits.max_unhedged_s}")
         for (venue_key, symbol), qty in sorted(held.items()):
             if not self._cut_unhedged(tag, venue_key, symbol, qty, unit, why):
                 return
+
+    def _unhedged_value(self, held: dict[tuple[str, str], Decimal]) -> tuple[Decimal, str]:
+        """The notional of an execution's unhedged legs at their fresh prices, and the venue-symbols nothing
+        fresh prices ("" when none): a leg that cannot be valued counts above outage.max_unhedged_usdt (#17
+        seq 1: at what it could have reached); valued at 0 it waited max_unhedged_s whatever its size."""
+        marks = {key: self._mark(*key) for key in held}
+        notional = sum((abs(qty) * (marks[key] or Decimal(0)) for key, qty in held.items()), Decimal(0))
+        return notional, ", ".join(f"{venue} {symbol}" for (venue, symbol), mark in sorted(marks.items())
+                                   if not mark)
 
     def _blind_refused(self, tag: str, venue_key: str, symbol: str) -> bool:
         """A cut sent there without a positions read filled nothing (refused: the venue holds less than the

@@ -16,6 +16,7 @@ from hedge.execution import Leg
 from hedge.risk import MARK_FIELDS, _info_price, _isolated_margin
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position, Side
+from tests.hedge.test_recovery import without_avg_price
 
 D = Decimal
 SYMBOL = "BTC_USDT"
@@ -178,6 +179,41 @@ def test_seq1_a_position_nothing_fresh_prices_counts_at_the_levels_it_could_have
     assert app.risk.stops_fired[1] >= 1 and app.risk.stops_fired[2] == 1  # escalated: okx flattened
     assert app.ledger.pairs == {}
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def _contracts(sim) -> list[Decimal]:
+    return [sum((D(repr(p.qty)) for p in acc.positions.values()), D(0)) for acc in sim.world.accounts]
+
+
+def test_seq1_a_lone_stop_close_nothing_prices_is_booked_at_a_fresh_price_never_at_0(sim_robot):
+    """#17: okx down, binance's book frozen and no mark in its positions: binance's long cannot be valued and
+    the first stop closes it alone (okx cannot trade), binance reporting no average price for the close
+    (FMZ Order.AvgPrice 0 where the exchange gives none). Before: booked at once at 0, the pair's binance
+    exit and okx's loose leg both at 0, and the leg's close on okx's return booked -24,033 USDT (realized
+    -24,015 USDT against -41 USDT the accounts really made). Now the close stays journaled, nothing booked,
+    until a fresh price is known: then booked once (Recovery._complete_alone), okx's leg closed on its
+    return, realized within 0.3 % of the pair's notional of what the accounts made (booked at the first
+    fresh price, not the fill's)."""
+    sim, app = _hedged(sim_robot)
+    binance = sim.world.exchanges[0]
+    _without_marks(binance)
+    without_avg_price(binance)
+    until = sim.now_ms() + 5 * 60_000
+    sim.world.inject("binance", "stale_market", until)
+    sim.world.inject("okx", "down", until)
+    _run(sim, app, 60)
+    assert 1 in app.ledger.pairs and app.ledger.realized_pnl == 0 and not app.ledger.loose  # nothing at 0
+    assert [r.tag for r in app.ledger.orders.values()] == ["stop1:binance"]  # journaled
+    okx_lot = app.venues[1].specs[SYMBOL].ct_val
+    assert _contracts(sim) == [0, -app.ledger.pairs[1].qty / okx_lot]  # binance's long closed, okx's held
+    assert any(" alone, not booked yet" in line for line in sim.logs)
+    _run(sim, app, 10 * 60)
+    assert app.ledger.pairs == {} and not app.ledger.loose and not app.ledger.orders
+    assert _contracts(sim) == [0, 0]
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+    truth = D(repr(sum(a.equity_usdt() for a in sim.world.accounts) - 20_000))
+    assert abs(app.ledger.realized_pnl - truth) < D("0.003") * 24_000, (app.ledger.realized_pnl, truth)
+    assert app.reconciler.openings_stopped is None
 
 
 def _hedged_two(sim_robot, notional: int = 24_000) -> tuple:
@@ -357,6 +393,28 @@ def test_seq7_a_leg_above_max_unhedged_usdt_is_cut_at_once(sim_robot):
     _open_while_okx_dies(sim, app)  # 0.08 BTC, ~5000 USDT
     assert _unhedged_seconds(sim, app, 5) == 0  # cut in the first turn
     assert any("> outage.max_unhedged_usdt 1000: cut -0.080" in line for line in sim.logs)
+
+
+def test_seq7_a_leg_nothing_fresh_prices_counts_above_max_unhedged_usdt_and_is_cut_at_once(sim_robot):
+    """#17 seq 1 applied to seq 7: every book frozen and binance giving no mark, the 0.08 BTC (~5,000 USDT)
+    leg left by okx dying cannot be valued. Before: valued at 0, below max_unhedged_usdt 1000, shown as
+    '(0 USDT)' and held unhedged 60 s (max_unhedged_s). Now it counts above the limit: cut in the first
+    turn, as when it is priced, and the Risk tab says it is unvalued."""
+    sim, app = _hedged(sim_robot, notional=2_000, hours=2, outage={"max_unhedged_usdt": 1000})
+    _run(sim, app, 3)
+    _without_marks(sim.world.exchanges[0])
+    for venue in ("binance", "okx"):
+        sim.world.inject(venue, "stale_market", sim.now_ms() + 10 * 60_000)
+    _run(sim, app, 5)
+    assert app.risk.mark("binance", SYMBOL) is None
+    _open_while_okx_dies(sim, app)
+    app.risk.bound_unhedged()
+    assert _net_base(sim, app) == 0  # cut at once
+    assert _unhedged_cell(app) == ("open#2: +0.080 BTC_USDT on binance (UNVALUED: no fresh price for "
+                                   "binance BTC_USDT) for 0 s")
+    assert any("no fresh price for binance BTC_USDT: counted above outage.max_unhedged_usdt 1000: cut -0.080"
+               in line for line in sim.logs)
+    assert _unhedged_seconds(sim, app, 5) == 0
 
 
 @pytest.mark.parametrize(("outage", "key", "fix"), [
