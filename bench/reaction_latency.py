@@ -24,7 +24,9 @@ the newest frame that moved that coin's top (on any venue) before its first leg 
 same frame, or one more than --hold-ms + --loop-ms + 1 s after it, when the move was undone, reacts to no
 frame: counted, not timed). Printed: p50 / p99 of frame -> first leg written and frame ->
 both legs written, how much of it the strategy thread spent blocked on HTTP answers (the loopback venues'
-reads and the first leg's answer), and the rest (in process, or asleep between loop turns); counts.
+reads and the first leg's answer), and the rest (in process, or asleep between loop turns); the same for
+the frames read while no turn (App.tick) ran, whose orders the event's reaction sent (not a turn) without
+a wait (App._wait: the request budget's wait before an order, a settle wait); turn durations; counts.
 Medians over `--runs`. Figures only, never asserted.
 """
 
@@ -132,6 +134,11 @@ class Stamps:
         self.waits: list[tuple[int, int]] = []  # strategy thread blocked on an HTTP answer: (from, to) ns
         self.requests: list[tuple[int, str]] = []  # strategy thread's HTTP requests: (written ns, path)
         self.wakes: dict[str, list[int]] = {}  # coin -> when EventLoop handed the strategy its Book event
+        self.ticks: list[tuple[int, int]] = []  # the strategy's turns (App.tick): (from, to) ns
+        self.sleeps: list[tuple[int, int]] = []  # the strategy's waits inside a turn or reaction (App._wait)
+        self.stores: list[
+            tuple[int, int]
+        ] = []  # the strategy thread in the robot store (_G, Log): (from, to)
         self._seen: set[tuple[str, str]] = set()
         self._pending: dict[int, tuple[int, str, bytes]] = {}
         self.main = threading.get_ident()
@@ -179,6 +186,32 @@ class Stamps:
 
 def _instrument(stamps: Stamps) -> None:
     from fmz_compat.net import EventQueue
+    from hedge.app import App
+
+    tick = App.tick
+
+    def timed_tick(self: Any) -> None:
+        start = time.perf_counter_ns()
+        try:
+            tick(self)
+        finally:
+            stamps.ticks.append((start, time.perf_counter_ns()))
+
+    App.tick = timed_tick  # type: ignore[method-assign]
+    wait = App._wait
+
+    def timed_wait(self: Any, ms: float) -> None:  # the request budget's wait before an order, a settle wait
+        start = time.perf_counter_ns()
+        try:
+            wait(self, ms)
+        finally:
+            stamps.sleeps.append((start, time.perf_counter_ns()))
+
+    App._wait = timed_wait  # type: ignore[method-assign]
+    from fmz_compat.store import RobotStore
+
+    for name in ("kv_set", "append_log"):  # _G commits before returning; a Log row waits for the store's lock
+        _time_store(RobotStore, name, stamps)
 
     send, begin, take = http.client.HTTPConnection.send, http.client.HTTPResponse.begin, EventQueue.take
 
@@ -202,6 +235,20 @@ def _instrument(stamps: Stamps) -> None:
 
     http.client.HTTPConnection.send = stamped_send  # type: ignore[method-assign]
     http.client.HTTPResponse.begin = timed_begin  # type: ignore[method-assign]
+
+
+def _time_store(cls: Any, name: str, stamps: Stamps) -> None:
+    call = getattr(cls, name)
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter_ns()
+        try:
+            return call(self, *args, **kwargs)
+        finally:
+            if threading.get_ident() == stamps.main:
+                stamps.stores.append((start, time.perf_counter_ns()))
+
+    setattr(cls, name, timed)
 
 
 def _blocked_ns(waits: list[tuple[int, int]], start: int, end: int) -> int:
@@ -245,6 +292,10 @@ def decisions(stamps: Stamps, after_ns: int, within_ns: int) -> list[dict[str, A
                     "legs": len(group),
                     "retry": False,
                     "woke_ms": (woke - frame) / 1e6 if woke is not None else None,
+                    "in_tick": any(a <= frame <= b for a, b in stamps.ticks),  # read while a turn ran
+                    "by_tick": any(a <= group[0] <= b for a, b in stamps.ticks),  # sent by a turn
+                    "slept_ms": _blocked_ns(stamps.sleeps, frame, end) / 1e6,
+                    "store_ms": _blocked_ns(stamps.stores, frame, end) / 1e6,
                 }
             )
     return out
@@ -353,6 +404,7 @@ def _node(ns: argparse.Namespace) -> None:
                 "decisions": found,
                 "moves": sum(len(v) for v in stamps.moves.values()),
                 "orders": len(stamps.orders),
+                "ticks_ms": sorted(round((b - a) / 1e6, 1) for a, b in stamps.ticks if a >= (warm or [0])[0]),
             }
         )
     )
@@ -387,13 +439,33 @@ def summary(found: list[dict[str, Any]]) -> dict[str, float]:
     blocked = sorted(d["blocked_ms"] for d in found if d["both_ms"] is not None)
     requests = sorted(d["requests"] for d in found if d["both_ms"] is not None)
     woke = sorted(d["woke_ms"] for d in found if d.get("woke_ms") is not None)
+    idle = sorted(
+        d["both_ms"]
+        for d in found
+        if d["both_ms"] is not None
+        and not d.get("in_tick", True)
+        and not d.get("slept_ms", 1)
+        and not d.get("by_tick", True)
+    )
+    by_tick = sum(1 for d in found if d.get("by_tick"))
+    slept = sum(1 for d in found if d.get("slept_ms"))
+    store = sorted(d["store_ms"] for d in found if d["both_ms"] is not None and "store_ms" in d)
     if not both:
         return {}
-    wake = (
-        {"woke_n": len(woke), "woke_p50": percentile(woke, 0.5), "woke_p99": percentile(woke, 0.99)}
-        if woke
-        else {}
-    )
+    if idle:
+        wake = {
+            "idle_n": len(idle),
+            "idle_p50": percentile(idle, 0.5),
+            "idle_p99": percentile(idle, 0.99),
+            "slept_n": slept,
+            "by_tick_n": by_tick,
+        }
+    else:
+        wake = {}
+    if woke:
+        wake.update(woke_n=len(woke), woke_p50=percentile(woke, 0.5), woke_p99=percentile(woke, 0.99))
+    if store:
+        wake.update(store_p50=percentile(store, 0.5), store_p99=percentile(store, 0.99))
     return {
         **wake,
         "n": len(both),
@@ -421,6 +493,18 @@ def _print(label: str, s: dict[str, float]) -> None:
             f"  {s['woke_n']:.0f} of them on a Book event: frame read -> strategy woken p50 "
             f"{s['woke_p50']:.3f} ms, p99 {s['woke_p99']:.3f} ms"
         )
+    if "store_p50" in s:
+        print(
+            f"  of frame -> both legs, in the robot store (_G commits, Log rows): p50 {s['store_p50']:.3f} "
+            f"ms, p99 {s['store_p99']:.3f} ms"
+        )
+    if "idle_n" in s:
+        print(
+            f"  {s['idle_n']:.0f} of them on a frame read while no turn (App.tick) ran and without a wait "
+            f"({s['slept_n']:.0f} waited on the request budget or a settle), sent on the event (not a turn: "
+            f"{s['by_tick_n']:.0f} were sent by one): both legs p50 "
+            f"{s['idle_p50']:.3f} ms, p99 {s['idle_p99']:.3f} ms"
+        )
 
 
 def _report_run(index: int, figures: dict[str, Any], each: bool) -> dict[str, float]:
@@ -438,6 +522,12 @@ def _report_run(index: int, figures: dict[str, Any], each: bool) -> dict[str, fl
         if each:
             both = sorted(d["both_ms"] for d in figures["decisions"] if d.get("both_ms") is not None)
             print("  both legs written, each (ms): " + " ".join(f"{v:.1f}" for v in both))
+            ticks = figures.get("ticks_ms") or []
+            if ticks:
+                print(
+                    f"  turns (App.tick) counted: {len(ticks)}, p50 {percentile(ticks, 0.5):.1f} ms, p99 "
+                    f"{percentile(ticks, 0.99):.1f} ms, longest {ticks[-1]:.1f} ms"
+                )
     return s
 
 
