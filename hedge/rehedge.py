@@ -726,7 +726,10 @@ class Rehedger:
             return f"the re-hedge order on {venue.key} is in doubt ({exc}); recovery settles it"
         filled = sum((f.filled for f in fills), Decimal(0))
         forward = sum((f.forward for f in fills), Decimal(0))  # a netting trade: a close, then an opening
-        fill_price = sum((f.cost for f in fills), Decimal(0)) / forward if forward else price
+        # a fill its venue gave no price for (FMZ Order.AvgPrice 0; the order went without a reference price)
+        # at the price it was planned at, never at 0 (the pair's entry: its spread divides by it)
+        cost = sum((f.cost or f.forward * price for f in fills), Decimal(0))
+        fill_price = cost / forward if forward else price
         fees = sum((f.fees for f in fills), Decimal(0))
         client_ids = tuple(cid for f in fills for cid in f.client_ids)
         order_ids = tuple(oid for f in fills for oid in f.order_ids)

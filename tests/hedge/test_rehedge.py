@@ -1175,4 +1175,27 @@ def test_attack_after_a_definite_refusal_the_legs_close_gets_no_answer_and_lands
     assert worst <= LOT
     assert _positions(sim) == {}
     assert bybit == [] and not app.ledger.loose and not app.ledger.orders
+
+
+def test_attack_a_rehedge_on_a_venue_that_reports_no_average_price_is_never_booked_at_0():
+    """Review of e065205/20cfc03 (never at 0): bybit's order lookups give no average price (FMZ
+    Order.AvgPrice is 0 where the exchange reports none). The re-hedge's order is sent without a reference
+    price (Executor.move_position), so its fill cost 0 and Rehedger._trade booked the new pair's bybit leg at
+    price 0 (the pair's result then off by its whole notional, ~1,000 USDT, when it closes). Now a fill the
+    venue gave no price is booked at the price the re-hedge was planned at (Risk.reference: the book's side,
+    else the other venues' mids)."""
+    from tests.hedge.test_recovery import without_avg_price
+
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    _, _, loose_ms = _spread_close_left_loose(sim, app, 900_000)
+    without_avg_price(sim.world.exchanges[2])
+    while sim.now_ms() < loose_ms + 200_000 and app.ledger.loose:
+        app.tick()
+        sim.clock.sleep(1000)
+    (pair,) = app.ledger.pairs.values()
+    assert pair.long_venue == "bybit"
+    market = D(str(sim.world.exchanges[2].GetTicker(SYMBOL + ".swap")["Last"]))
+    assert abs(pair.long_price / market - 1) < D("0.02"), (pair.long_price, market)
     _agree(app)
