@@ -178,14 +178,19 @@ class FakeVenue:
             await ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
 
     async def _push(self, ws: web.WebSocketResponse, subscribed: list[str]) -> None:
-        """Every subscribed book's update once every interval_ms, spread evenly over it (not in bursts)."""
+        """Every subscribed book's update once every interval_ms, spread evenly over it (not in bursts), on
+        a schedule of its own (a late send does not push the later ones back: the rate is the one asked)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while not ws.closed:
             coins = list(subscribed)
             if not coins:
+                due = loop.time() + self.interval_ms / 1000
                 await asyncio.sleep(self.interval_ms / 1000)
                 continue
             for coin in coins:
-                await asyncio.sleep(self.interval_ms / 1000 / len(coins))
+                due += self.interval_ms / 1000 / len(coins)
+                await asyncio.sleep(max(0.0, due - loop.time()))
                 if coin in subscribed:
                     for frame in self.update_frames(coin):
                         await self._send(ws, frame)
