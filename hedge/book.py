@@ -59,6 +59,10 @@ class LedgerView:
         return MappingProxyType(self._ledger.watch)
 
     @property
+    def pending(self) -> Mapping[str, OrderRecord]:
+        return MappingProxyType(self._ledger.pending)
+
+    @property
     def next_id(self) -> int:
         return self._ledger.next_id
 
@@ -229,6 +233,16 @@ class Book:
     def book_result(self, pnl: Decimal, fees: Decimal | None = None) -> None:
         """A realized result outside a pair's close (a residual, a loose leg, a late fill), with its fees."""
         self._ledger.book_result(pnl, fees)
+
+    def add_pending(self, record: OrderRecord) -> None:
+        """A reduction's fill booked at its leg's entry price (`record.price`): its result waits for a price
+        (the caller saves, with that booking)."""
+        self._ledger.pending[record.client_id] = record
+
+    def book_pending(self, client_id: str, pnl: Decimal) -> None:
+        """A pending fill's result booked and the fill forgotten, in one save (so once, across a restart)."""
+        self._ledger.book_pending(client_id, pnl)
+        self.save()
 
     def add_loose(self, leg: LooseLeg) -> LooseLeg | None:
         return self._ledger.add_loose(leg)

@@ -147,6 +147,10 @@ class Ledger:
     # venue later anyway still explains the position it made (reconcile closes it: hedge/recovery.py,
     # LateOrders.close_late_fills).
     watch: dict[str, OrderRecord] = field(default_factory=dict)
+    # Reductions' fills booked at their leg's entry price (no average price reported, no fresh price known:
+    # never at 0), each with `price` = that entry price: their result is booked once a price is known
+    # (Risk.price_pending), dropped in the same save (so once, across a restart)
+    pending: dict[str, OrderRecord] = field(default_factory=dict)
     # JSON of the pairs, orders and loose legs as last saved: they are frozen, so one that is still the same
     # object is not serialised again (a save after an order serialises only what changed)
     _memo: _JsonMemo = field(default_factory=lambda: _JsonMemo(), init=False, repr=False, compare=False)
@@ -235,6 +239,11 @@ class Ledger:
         self.realized_pnl += pnl
         if fees is not None:
             self.fees_paid += fees
+
+    def book_pending(self, client_id: str, pnl: Decimal) -> None:
+        """A pending fill's result, now that a price is known: booked and the fill forgotten (one save)."""
+        if self.pending.pop(client_id, None) is not None:
+            self.realized_pnl += pnl
 
     def take_shared(self, *, pairs: dict[int, HedgePair] | None = None,
                     orders: dict[str, OrderRecord] | None = None,
@@ -406,8 +415,11 @@ class Ledger:
         pairs = ", ".join([of(p) for p in self.pairs.values()])
         watch = ", ".join([of(r) for r in self.watch.values()])
         token = f'"journal": "{journal}", ' if journal else ""
+        # only when some are: the documents saved before it existed (and golden runs) keep their bytes
+        held = ", ".join([of(r) for r in self.pending.values()])
+        pending = f'"pending": [{held}], ' if self.pending else ""
         return _DOCUMENT % (self.closed_pairs, self.fees_paid, self.funding_total, token, loose, self.next_id,
-                            self.order_seq, orders, pairs, self.realized_pnl, self.spread_captured,
+                            self.order_seq, orders, pairs, pending, self.realized_pnl, self.spread_captured,
                             self.volume, watch)
 
     @classmethod
@@ -425,7 +437,8 @@ class Ledger:
                    spread_captured=Decimal(data.get("spread_captured", "0")),
                    orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
                    order_seq=int(data.get("order_seq", 0)), loose={leg.key: leg for leg in loose},
-                   watch={r["client_id"]: OrderRecord.from_json(r) for r in data.get("watch", [])})
+                   watch={r["client_id"]: OrderRecord.from_json(r) for r in data.get("watch", [])},
+                   pending={r["client_id"]: OrderRecord.from_json(r) for r in data.get("pending", [])})
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G. One write, committed before it returns (a kill after it loses nothing): what
@@ -510,7 +523,7 @@ class Ledger:
 # byte): counts as integers, money as the Decimal's str (digits, ".", "-", "E": nothing JSON escapes),
 # records as their kept JSON text; the journal's token, when there is one, in its sorted place
 _DOCUMENT = ('{"closed_pairs": %d, "fees_paid": "%s", "funding_total": "%s", %s"loose": [%s], '
-             '"next_id": %d, "order_seq": %d, "orders": [%s], "pairs": [%s], "realized_pnl": "%s", '
+             '"next_id": %d, "order_seq": %d, "orders": [%s], "pairs": [%s], %s"realized_pnl": "%s", '
              '"spread_captured": "%s", "volume": "%s", "watch": [%s]}')
 # the ledger's record mappings: attribute, parse of one saved record, its key in the mapping
 _RECORDS: tuple[tuple[str, Callable[[dict[str, Any]], Any], Callable[[Any], Any]], ...] = (
@@ -518,6 +531,7 @@ _RECORDS: tuple[tuple[str, Callable[[dict[str, Any]], Any], Callable[[Any], Any]
     ("orders", OrderRecord.from_json, lambda r: r.client_id),
     ("loose", LooseLeg.from_json, lambda leg: leg.key),
     ("watch", OrderRecord.from_json, lambda r: r.client_id),
+    ("pending", OrderRecord.from_json, lambda r: r.client_id),
 )
 _ABSENT = object()
 
@@ -562,12 +576,12 @@ class _Journal:
 
     def kept(self) -> Ledger:
         """The ledger as the store holds it (what a load gives)."""
-        pairs, orders, loose, watch = (dict(records) for records in self.saved)
+        pairs, orders, loose, watch, pending = (dict(records) for records in self.saved)
         next_id, realized, spread, fees, volume, closed, funding, order_seq = self.figures
         return Ledger(pairs=pairs, next_id=next_id, realized_pnl=Decimal(realized),
                       spread_captured=Decimal(spread), fees_paid=Decimal(fees), volume=Decimal(volume),
                       closed_pairs=closed, funding_total=Decimal(funding), orders=orders, order_seq=order_seq,
-                      loose=loose, watch=watch)
+                      loose=loose, watch=watch, pending=pending)
 
     def entry(self, ledger: Ledger) -> str | None:
         """The next entry's text; "": nothing changed; None: write the whole document."""

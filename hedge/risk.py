@@ -58,6 +58,7 @@ from hedge.ledger import EXECUTION, OUTAGE, HedgePair, LooseKey, LooseLeg
 from hedge.liquidations import reported_price
 from hedge.market import Venue, bound_venue, fmz_pair, swap_symbol
 from hedge.order_history import evidence_since
+from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, VenueHealth
 from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
 from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
     from hedge.config import HedgeConfig
     from hedge.execution import Executor
     from hedge.market import Market
-    from hedge.orders import OrderRecord
     from hedge.state import TradingState
     from hedge.venues.base import Venue as VenueMechanics
 
@@ -716,6 +716,8 @@ class Risk:
         """Every turn: re-value every venue's cached positions at the freshest prices (no request; a venue
         whose book is stale is re-read for its mark) and fire what is due. full = positions were just read."""
         app = self.app
+        if self.book.ledger.pending:
+            self.price_pending()
         if not app.state.may_close and not any(self.views.values()):
             return
         for venue in app.venues:
@@ -960,26 +962,34 @@ class Risk:
             self.book.save()
             return None
         exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol)
-        if not exit_price:
-            return self._defer_alone(f"{tag}:{threatened}", threatened, symbol, moved)
-        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         if current is None:  # no reading follows: the cached view holds the close until the next one
-            self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved, exit_price, True)
+            self.note_leg(threatened, symbol, Side.SHORT if long_leg else Side.LONG, moved,
+                          exit_price or self._entry(group, threatened), True)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
+        records = [r for r in self.book.ledger.orders.values() if r.tag == f"{tag}:{threatened}" and r.filled]
+        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
         left = moved
         held: LooseLeg | None = None
         for pair in sorted(group, key=lambda p: p.id):
             part = min(pair.qty, left)
             if part <= 0:
                 break
-            long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
-            self.book.record_close(
-                pair.id, qty=part, long_exit=long_exit, short_exit=short_exit, fees=fees * part / moved
-            )
-            held = self.book.add_loose(LooseLeg(other, symbol, -sign * part, estimate, pair.id, unit.key,
+            # no price: its leg exits at its entry price (no result: pending, booked once priced) and the
+            # hedge's loose leg is valued at its own entry; never at 0 (it booked the leg's value as a loss)
+            own = exit_price or (pair.long_price if long_leg else pair.short_price)
+            hedge = estimate or (pair.short_price if long_leg else pair.long_price)
+            long_exit, short_exit = (own, hedge) if long_leg else (hedge, own)
+            self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
+                                   fees=fees * part / moved)
+            held = self.book.add_loose(LooseLeg(other, symbol, -sign * part, hedge, pair.id, unit.key,
                                                   OUTAGE))
             left -= part
+        if not exit_price:
+            self._pend(records or [OrderRecord(f"{tag}:{threatened}:{self.app.now_ms}", f"{tag}:{threatened}",
+                                               threatened, symbol, side, moved, filled=moved)],
+                       self._entry(group, threatened))
+            why = f"{why}; no price known: booked at its entry price, its result once a price is known"
         self.book.save()
         self.event(
             f"{tag}: closed {moved} {symbol} on {threatened} alone ({why}); the hedge leg "
@@ -989,6 +999,34 @@ class Risk:
         )
         self.measure_exposure()
         return f"{symbol} {threatened} alone {moved}"
+
+    @staticmethod
+    def _entry(group: list[HedgePair], venue: str) -> Decimal:
+        """The group's entry price of its legs on `venue`, weighted by size."""
+        total = sum((p.qty for p in group), Decimal(0))
+        return sum((p.qty * (p.long_price if p.long_venue == venue else p.short_price) for p in group),
+                   Decimal(0)) / total
+
+    def _pend(self, records: list[OrderRecord], entry: Decimal) -> None:
+        """A lone close's fills booked at their leg's entry price: their result pending (`price_pending`)."""
+        for record in records:
+            self.book.add_pending(replace(record, price=entry))
+
+    def price_pending(self) -> None:
+        """Book the result of the fills booked at their leg's entry price (`_pend`) at the first fresh price
+        of their venue-symbol (Risk.mark: its book, its mark, the other venues' mids), each dropped in the
+        same save (so once, across a restart)."""
+        for cid, record in sorted(self.book.ledger.pending.items()):
+            price = self._mark(record.venue, record.symbol)
+            if not price:
+                continue
+            sign = 1 if record.side == "closebuy" else -1  # closebuy closes a long
+            pnl = sign * (price - record.price) * record.filled
+            self.unplanned_pnl += pnl
+            self.book.book_pending(cid, pnl)
+            self.event(f"{record.tag}: {record.filled} {record.symbol} closed on {record.venue} (booked at "
+                       f"its entry price {record.price:.10g}) priced at {price:.10g}: result {pnl:+.2f} USDT "
+                       "booked", "warn")
 
     def _close_blind(self, venue: Venue, symbol: str, side: str, qty: Decimal, tag: str) -> LegFill | None:
         """A stop's close of the threatened leg where its venue's positions cannot be read while its orders
@@ -1029,20 +1067,6 @@ class Risk:
                    if venue_key in (p.long_venue, p.short_venue) and self._mine(Unit.of_pair(p))}
         return bool(symbols) and all(self.executor.unreadable(venue_key, symbol)
                                      and self._blind_waits(venue_key, symbol) for symbol in symbols)
-
-    def _defer_alone(self, tag: str, threatened: str, symbol: str, moved: Decimal) -> str:
-        """A lone close filled with no average price reported and no fresh price known: not booked now (at
-        0 the pair's exit and its hedge's loose leg were booked at 0: the leg's later close booked its whole
-        value as a loss). Its records stay journaled: recovery books them as this close would have
-        (Recovery._complete_alone) once a price is known, clearing them in the same save (once, across a
-        restart); meanwhile the venue-symbol is held (Book.hold_unbooked) and no stop closes those pairs."""
-        self.book.hold_unbooked(self.book.unbooked | {tag})
-        self.book.save()
-        self.event(f"{tag}: closed {moved} {symbol} on {threatened} alone, not booked yet: no average price "
-                   "reported and no fresh price known; recovery books it from the journal once one is known",
-                   "critical")
-        self.measure_exposure()
-        return f"{symbol} {threatened} alone {moved} (not booked yet)"
 
     def add_loose_leg(self, venue: str, symbol: str, signed: Decimal, price: Decimal, pair_id: int,
                       why: str, *, unit: Unit) -> None:

@@ -188,12 +188,12 @@ def _contracts(sim) -> list[Decimal]:
 def test_seq1_a_lone_stop_close_nothing_prices_is_booked_at_a_fresh_price_never_at_0(sim_robot):
     """#17: okx down, binance's book frozen and no mark in its positions: binance's long cannot be valued and
     the first stop closes it alone (okx cannot trade), binance reporting no average price for the close
-    (FMZ Order.AvgPrice 0 where the exchange gives none). Before: booked at once at 0, the pair's binance
-    exit and okx's loose leg both at 0, and the leg's close on okx's return booked -24,033 USDT (realized
-    -24,015 USDT against -41 USDT the accounts really made). Now the close stays journaled, nothing booked,
-    until a fresh price is known: then booked once (Recovery._complete_alone), okx's leg closed on its
-    return, realized within 0.3 % of the pair's notional of what the accounts made (booked at the first
-    fresh price, not the fill's)."""
+    (FMZ Order.AvgPrice 0 where the exchange gives none). Before f77b49f: booked at once at 0, the pair's
+    binance exit and okx's loose leg both at 0, and the leg's close on okx's return booked -24,033 USDT
+    (realized -24,015 USDT against -41 USDT the accounts really made). Now the pair is closed at once at its
+    legs' entry prices (no result), okx's leg loose at its entry price (its close books its own result),
+    binance's result pending until a fresh price is known, then booked once: realized within 0.3 % of the
+    pair's notional of what the accounts made (binance's exit at the first fresh price, not the fill's)."""
     sim, app = _hedged(sim_robot)
     binance = sim.world.exchanges[0]
     _without_marks(binance)
@@ -201,14 +201,20 @@ def test_seq1_a_lone_stop_close_nothing_prices_is_booked_at_a_fresh_price_never_
     until = sim.now_ms() + 5 * 60_000
     sim.world.inject("binance", "stale_market", until)
     sim.world.inject("okx", "down", until)
+    pair = app.ledger.pairs[1]
     _run(sim, app, 60)
-    assert 1 in app.ledger.pairs and app.ledger.realized_pnl == 0 and not app.ledger.loose  # nothing at 0
-    assert [r.tag for r in app.ledger.orders.values()] == ["stop1:binance"]  # journaled
+    assert app.ledger.pairs == {} and app.ledger.realized_pnl == -pair.fees  # nothing valued at 0
+    assert [(leg.venue, leg.qty, leg.price) for leg in app.ledger.loose.values()] == [
+        ("okx", -pair.qty, pair.short_price)]
+    assert [(r.venue, r.filled, r.price) for r in app.ledger.pending.values()] == [
+        ("binance", pair.qty, pair.long_price)]
+    assert not app.ledger.orders
     okx_lot = app.venues[1].specs[SYMBOL].ct_val
-    assert _contracts(sim) == [0, -app.ledger.pairs[1].qty / okx_lot]  # binance's long closed, okx's held
-    assert any(" alone, not booked yet" in line for line in sim.logs)
+    assert _contracts(sim) == [0, -pair.qty / okx_lot]  # binance's long closed, okx's short held (okx down)
+    assert any(" alone " in line and "booked at its entry price" in line for line in sim.logs)
     _run(sim, app, 10 * 60)
     assert app.ledger.pairs == {} and not app.ledger.loose and not app.ledger.orders
+    assert not app.ledger.pending
     assert _contracts(sim) == [0, 0]
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
     truth = D(repr(sum(a.equity_usdt() for a in sim.world.accounts) - 20_000))
@@ -735,4 +741,40 @@ def test_attack_a_stop_whose_threatened_leg_is_refused_does_not_strip_the_hedge(
         worst = max(worst, abs(_net_base(sim, app)))
     assert app.risk.stops_fired[0] >= 2
     assert worst <= chunk * D("1.1")  # one chunk, at the price it closed at
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
+
+
+def test_seq1_a_blind_lone_stop_close_nothing_prices_leaves_its_hedge_unhedged_no_longer_than_max_unhedged_s(
+        sim_robot):
+    """#17: binance's positions cannot be read (its stop closes its long alone, blind), every book frozen 3
+    minutes, okx's positions carry no mark, binance reports no average price; okx still trades. Exposure
+    comes before bookkeeping. Before: the close waited in the journal for a price and okx's -0.387 BTC
+    (~24,000 USDT) short was not closed ('not closed while stop1:binance ... is not booked yet') for the
+    whole blackout: 116 of the first 120 s unhedged, max_unhedged_s 60. Now the close is booked at once,
+    binance's exit at its entry price (its result pending, never at 0), okx's leg loose and closed on okx in
+    the stop's turn; the pending result survives a restart and is booked once at the first fresh price."""
+    sim, app = _hedged(sim_robot)
+    binance, okx = sim.world.exchanges
+    _run(sim, app, 2)
+    _without_marks(okx)
+    without_avg_price(binance)
+    read = binance.GetPositions
+    binance.GetPositions = lambda *a: None
+    for venue in ("binance", "okx"):
+        sim.world.inject(venue, "stale_market", sim.now_ms() + 3 * 60_000)
+    assert _unhedged_seconds(sim, app, 120) < app.cfg.outage.max_unhedged_s
+    assert _contracts(sim) == [0, 0] and not app.ledger.pairs and not app.ledger.loose
+    assert [(r.venue, r.side) for r in app.ledger.pending.values()] == [("binance", "closebuy")]
+    assert abs(app.ledger.realized_pnl) < 50  # okx's leg's result and the fees: nothing valued at 0
+    binance.GetPositions = read
+    again = sim.app(json.dumps(BASE))  # a restart while the result waits (the books still frozen)
+    assert again.start()
+    _run(sim, again, 30)
+    assert again.ledger.pending == app.ledger.pending and again.ledger.realized_pnl == app.ledger.realized_pnl
+    _run(sim, again, 600)
+    assert not again.ledger.pending and _contracts(sim) == [0, 0]
+    priced = [line for line in sim.logs if line.startswith("stop1:binance: ") and " priced at " in line]
+    assert len(priced) == 1, priced  # booked once, by neither process twice
+    truth = D(repr(sum(a.equity_usdt() for a in sim.world.accounts) - 20_000))
+    assert abs(again.ledger.realized_pnl - truth) < D("0.003") * 24_000, (again.ledger.realized_pnl, truth)
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
