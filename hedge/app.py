@@ -157,6 +157,9 @@ class App:
         except RuntimeError as exc:
             self.api.log(str(exc), "#ff0000")
             return False
+        if not self.coordinator.shared:  # Executor.unread_since across a restart (none in a cluster)
+            self.executor.restore_reads(self.book.read_times())
+            self.executor.on_read = self.book.note_read
         if self.coordinator.reachable:  # a cluster hold saved before the restart: Redis answers now
             self.gate.release(CLUSTER, "redis reachable again")
         self._id_stamp = client_id_stamp(self.now_ms)

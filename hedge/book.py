@@ -185,6 +185,21 @@ class Book:
         state the saves kept: nothing shared changes)."""
         self._ledger.compact(self._store)
 
+    # --- positions reads (Executor.unread_since across a restart) ---
+    def note_read(self, venue: str, symbol: str, ms: int) -> None:
+        """This process read venue-symbol's positions at `ms`: kept in the ledger, saved with its next write
+        (not a write by itself)."""
+        self._ledger.reads[f"{venue}/{symbol}"] = ms
+
+    def read_times(self) -> dict[tuple[str, str], int]:
+        """(venue, symbol) -> when positions there were last read, as the loaded ledger says (a process that
+        saved it, before a restart); a venue-symbol not in it: unknown."""
+        found: dict[tuple[str, str], int] = {}
+        for key, ms in self._ledger.reads.items():
+            venue, _, symbol = key.partition("/")
+            found[(venue, symbol)] = ms
+        return found
+
     # --- the order journal ---
     def journal(self, record: OrderRecord) -> None:
         self._ledger.journal(record)

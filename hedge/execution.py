@@ -206,6 +206,11 @@ class Executor:
         # from a position needs a read): a landing after it is in no position this process counted
         self._started_ms = self._now_ms()
         self._read_ms: dict[tuple[str, str], int] = {}
+        # when the process before a restart last read them, as its saved ledger says (`restore_reads`); a
+        # venue-symbol not in it: unknown, taken as read when this process started (just before the kill)
+        self._prior_read_ms: dict[tuple[str, str], int] = {}
+        # told each read (venue, symbol, ms): the ledger keeps them (Book.note_read; not in a cluster)
+        self.on_read: Callable[[str, str, int], None] | None = None
         self._unreadable: set[tuple[str, str]] = set()  # venue-symbols whose last positions read failed
         # when a closing order on each venue-symbol was last refused by a definite answer (REJECTED: it
         # cannot land later): a loose leg there is re-hedged without waiting for its venue (Rehedger)
@@ -243,7 +248,7 @@ class Executor:
             self._unreadable.add((venue.key, symbol))
             return None
         self._unreadable.discard((venue.key, symbol))
-        self._read_ms[(venue.key, symbol)] = self._now_ms()
+        self._note_read(venue, (symbol,), self._now_ms())
         return signed_positions(venue, positions).get(symbol, Decimal(0))
 
     def positions(self, venue: Venue) -> dict[str, Decimal] | None:
@@ -255,8 +260,19 @@ class Executor:
             self._unreadable.update((venue.key, symbol) for symbol in venue.specs)
             return None
         self._unreadable.difference_update((venue.key, symbol) for symbol in venue.specs)
-        self._read_ms.update({(venue.key, symbol): now for symbol in venue.specs})
+        self._note_read(venue, venue.specs, now)
         return signed_positions(venue, positions)
+
+    def _note_read(self, venue: Venue, symbols: Iterable[str], now: int) -> None:
+        for symbol in symbols:
+            self._read_ms[(venue.key, symbol)] = now
+            if self.on_read is not None:
+                self.on_read(venue.key, symbol, now)
+
+    def restore_reads(self, reads: Mapping[tuple[str, str], int]) -> None:
+        """When the process before a restart last read each venue-symbol's positions (its saved ledger's
+        read times: whatever it saved was counted from reads no later than these)."""
+        self._prior_read_ms = dict(reads)
 
     def unreadable(self, venue_key: str, symbol: str) -> bool:
         """The last read of venue-symbol's positions by this process failed (none since answered)."""
@@ -276,7 +292,8 @@ class Executor:
         READ_MARGIN_MS before landed_ms, an order's landing time by the venue's clock: no fill this process
         measured by a position change (its own or another order's settle window), and no difference it
         booked from a position read, can hold that landing. False when landed_ms is unknown (0)."""
-        last = max(self._started_ms, self._read_ms.get((venue_key, symbol), 0))
+        key = (venue_key, symbol)
+        last = max(self._prior_read_ms.get(key, self._started_ms), self._read_ms.get(key, 0))
         return bool(landed_ms) and last + READ_MARGIN_MS < landed_ms
 
     def _position_or_unknown(self, venue: Venue, symbol: str) -> Decimal:

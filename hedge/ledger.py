@@ -151,6 +151,12 @@ class Ledger:
     # never at 0), each with `price` = that entry price: their result is booked once a price is known
     # (Risk.price_pending), dropped in the same save (so once, across a restart)
     pending: dict[str, OrderRecord] = field(default_factory=dict)
+    # "venue/symbol" -> when this process last read its positions (ms; Executor.unread_since), saved only
+    # with a save that writes anyway: whatever a saved ledger books from a read is saved with that read's
+    # time or a later one, so after a restart a landing later than it (READ_MARGIN_MS aside) is in no count
+    # the ledger holds. Absent (a ledger saved before they were kept): unknown, as if read just before the
+    # kill
+    reads: dict[str, int] = field(default_factory=dict, compare=False)
     # JSON of the pairs, orders and loose legs as last saved: they are frozen, so one that is still the same
     # object is not serialised again (a save after an order serialises only what changed)
     _memo: _JsonMemo = field(default_factory=lambda: _JsonMemo(), init=False, repr=False, compare=False)
@@ -418,9 +424,10 @@ class Ledger:
         # only when some are: the documents saved before it existed (and golden runs) keep their bytes
         held = ", ".join([of(r) for r in self.pending.values()])
         pending = f'"pending": [{held}], ' if self.pending else ""
+        reads = f'"reads": {json.dumps(self.reads, sort_keys=True)}, ' if self.reads else ""
         return _DOCUMENT % (self.closed_pairs, self.fees_paid, self.funding_total, token, loose, self.next_id,
-                            self.order_seq, orders, pairs, pending, self.realized_pnl, self.spread_captured,
-                            self.volume, watch)
+                            self.order_seq, orders, pairs, pending + reads, self.realized_pnl,
+                            self.spread_captured, self.volume, watch)
 
     @classmethod
     def from_json(cls, text: str) -> Ledger:
@@ -438,7 +445,8 @@ class Ledger:
                    orders={r["client_id"]: OrderRecord.from_json(r) for r in data.get("orders", [])},
                    order_seq=int(data.get("order_seq", 0)), loose={leg.key: leg for leg in loose},
                    watch={r["client_id"]: OrderRecord.from_json(r) for r in data.get("watch", [])},
-                   pending={r["client_id"]: OrderRecord.from_json(r) for r in data.get("pending", [])})
+                   pending={r["client_id"]: OrderRecord.from_json(r) for r in data.get("pending", [])},
+                   reads={str(key): int(ms) for key, ms in data.get("reads", {}).items()})
 
     def save(self, store: Any) -> None:
         """store is FMZ's _G. One write, committed before it returns (a kill after it loses nothing): what
@@ -496,6 +504,7 @@ class Ledger:
          self.order_seq) = entry["figures"]
         self.realized_pnl, self.spread_captured, self.fees_paid, self.volume, self.funding_total = (
             Decimal(realized), Decimal(spread), Decimal(fees), Decimal(volume), Decimal(funding))
+        self.reads.update({str(key): int(ms) for key, ms in entry.get("reads", {}).items()})
         for name, parse, key_of in _RECORDS:
             records: dict[Any, Any] = getattr(self, name)
             for gone in entry.get(f"{name}_gone", ()):
@@ -521,7 +530,8 @@ class Ledger:
 
 # The saved document, its keys in sorted order and json.dumps' separators (the text it gave, byte for
 # byte): counts as integers, money as the Decimal's str (digits, ".", "-", "E": nothing JSON escapes),
-# records as their kept JSON text; the journal's token, when there is one, in its sorted place
+# records as their kept JSON text; the journal's token and the read times, when there are, in their sorted
+# places
 _DOCUMENT = ('{"closed_pairs": %d, "fees_paid": "%s", "funding_total": "%s", %s"loose": [%s], '
              '"next_id": %d, "order_seq": %d, "orders": [%s], "pairs": [%s], %s"realized_pnl": "%s", '
              '"spread_captured": "%s", "volume": "%s", "watch": [%s]}')
@@ -548,7 +558,7 @@ class _Journal:
     there stays in its place, a new one goes at the end; a save whose records moved otherwise (a cluster's
     refresh) writes the whole document."""
 
-    __slots__ = ("token", "written", "high", "saved", "figures")
+    __slots__ = ("token", "written", "high", "saved", "figures", "reads")
 
     def __init__(self) -> None:
         self.token = ""  # "": nothing written by this ledger yet
@@ -556,6 +566,7 @@ class _Journal:
         self.high = 0  # the highest entry key this ledger wrote or read
         self.saved: tuple[dict[Any, Any], ...] = ()  # the record mappings as last written (copies)
         self.figures: tuple[Any, ...] = ()
+        self.reads: dict[str, int] = {}  # the read times as last written
 
     def began(self, token: str, ledger: Ledger) -> None:
         self.token, self.written = token, 0
@@ -573,6 +584,7 @@ class _Journal:
     def _took(self, ledger: Ledger) -> None:
         self.saved = tuple(dict(getattr(ledger, name)) for name, _parse, _key in _RECORDS)
         self.figures = ledger._figures()
+        self.reads = dict(ledger.reads)
 
     def kept(self) -> Ledger:
         """The ledger as the store holds it (what a load gives)."""
@@ -581,7 +593,7 @@ class _Journal:
         return Ledger(pairs=pairs, next_id=next_id, realized_pnl=Decimal(realized),
                       spread_captured=Decimal(spread), fees_paid=Decimal(fees), volume=Decimal(volume),
                       closed_pairs=closed, funding_total=Decimal(funding), orders=orders, order_seq=order_seq,
-                      loose=loose, watch=watch, pending=pending)
+                      loose=loose, watch=watch, pending=pending, reads=dict(self.reads))
 
     def entry(self, ledger: Ledger) -> str | None:
         """The next entry's text; "": nothing changed; None: write the whole document."""
@@ -604,6 +616,9 @@ class _Journal:
             return ""
         if changed > 8 and 2 * changed > total:
             return None  # most of it: the document is as short
+        reads = {key: ms for key, ms in ledger.reads.items() if self.reads.get(key) != ms}
+        if reads:  # never a reason to write by itself: only what is saved anyway needs its reads' times
+            entry["reads"] = reads
         entry.update(journal=self.token, n=self.written + 1, figures=figures)
         return json.dumps(entry)
 

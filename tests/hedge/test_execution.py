@@ -551,3 +551,26 @@ def test_a_late_landing_past_the_history_page_is_counted_from_the_venues_lookup_
     assert venue_ex.asked == [("BTC_USDT.swap", "hgs1n8", T0)]
     venue_ex.direct = False  # the venue has none: nothing shown, as before
     assert executor.late_fills(Venue("bybit", 0, venue_ex, {SYMBOL: spec}), SYMBOL, {"hgs1n8": record}) == {}
+
+
+def test_a_landing_after_the_last_read_saved_before_a_restart_is_unread_even_within_the_margin_of_it(
+        fake_exchange):
+    """Executor.unread_since after a restart: with the killed process's last positions read per venue-symbol
+    restored from the ledger (`restore_reads`), a landing 2 s after the restart but 9 s after that read is in
+    no count of ours; a venue-symbol the ledger has no time for (a ledger saved before they were kept) takes
+    the restart as its last read, as before. A read of this process counts as always."""
+    clock = {"ms": 10_000}
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("3"), event=_quiet,
+                        now_ms=lambda: clock["ms"])
+    executor.restore_reads({("binance", "BTC_USDT"): 3_000})
+    assert executor.unread_since("binance", "BTC_USDT", 12_000)
+    assert not executor.unread_since("binance", "BTC_USDT", 8_000)  # within READ_MARGIN_MS of that read
+    assert not executor.unread_since("okx", "BTC_USDT", 12_000)  # unknown: the restart counts as the read
+    assert executor.unread_since("okx", "BTC_USDT", 15_001)
+    noted: list[tuple[str, str, int]] = []
+    executor.on_read = lambda venue, symbol, ms: noted.append((venue, symbol, ms))
+    venue = _venue(fake_exchange("binance"), 0)
+    clock["ms"] = 11_000
+    assert executor.position(venue, "BTC_USDT") == 0
+    assert noted == [("binance", "BTC_USDT", 11_000)]
+    assert not executor.unread_since("binance", "BTC_USDT", 12_000)

@@ -370,3 +370,41 @@ def test_a_load_reads_every_entry_a_version_with_a_longer_journal_wrote(fake_sto
     loaded.record_funding(1, D("0.5"))
     loaded.save(fake_store)  # past this version's bound: the whole document
     assert Ledger.load(fake_store) == loaded
+
+
+def test_positions_read_times_ride_with_a_save_that_writes_and_an_earlier_ledger_loads_without_them(
+        fake_store):
+    """The last positions read per venue-symbol (Executor.unread_since across a restart) is saved with the
+    ledger: in the document and in the journal's entries, but never a write by itself (a save with only read
+    times changed writes nothing: nothing it would hold was counted from them). A ledger saved before they
+    were kept loads with none (unknown: the restart counts as the last read, as before)."""
+    ledger = Ledger()
+    _open(ledger)
+    ledger.reads["binance/BTC_USDT"] = 1_000
+    ledger.save(fake_store)  # the document
+    assert json.loads(fake_store("hedge_ledger_v1"))["reads"] == {"binance/BTC_USDT": 1_000}
+    ledger.reads["binance/BTC_USDT"] = 2_000
+    ledger.save(fake_store)
+    assert _journal_keys(fake_store) == []  # the read time alone: not written
+    assert Ledger.load(fake_store).reads == {"binance/BTC_USDT": 1_000}
+    ledger.reads["okx/BTC_USDT"] = 2_500
+    ledger.record_funding(1, D("0.5"))
+    ledger.save(fake_store)  # written with the funding: both read times ride along
+    assert json.loads(fake_store("hedge_ledger_v1_journal_1"))["reads"] == {
+        "binance/BTC_USDT": 2_000, "okx/BTC_USDT": 2_500}
+    loaded = Ledger.load(fake_store)
+    assert loaded.reads == {"binance/BTC_USDT": 2_000, "okx/BTC_USDT": 2_500} and loaded == ledger
+    ledger.compact(fake_store)
+    assert Ledger.load(fake_store).reads == loaded.reads
+    saved = json.loads(fake_store("hedge_ledger_v1"))
+    saved.pop("reads")
+    fake_store("hedge_ledger_v1", json.dumps(saved))  # as an earlier version saved it
+    assert Ledger.load(fake_store).reads == {}
+
+
+def test_a_saved_document_with_read_times_is_json_dumps_byte_for_byte(fake_store):
+    ledger = Ledger()
+    _open(ledger)
+    ledger.reads.update({"okx/BTC_USDT": 7, "binance/ETH_USDT": 9})
+    assert ledger.to_json() == json.dumps(json.loads(ledger.to_json()), sort_keys=True)
+    assert json.loads(ledger.to_json())["reads"] == {"okx/BTC_USDT": 7, "binance/ETH_USDT": 9}

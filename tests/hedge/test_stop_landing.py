@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from fmz_compat.sim import world as sim_world
+from hedge.execution import READ_MARGIN_MS
 from tests.hedge.test_rehedge import PARAMS, Sim3, _agree, _calls, _net, _positions
 from tests.hedge.test_risk_valuation import _hedged
 from tests.hedge.test_risk_valuation import _run as _run_valuation
@@ -249,13 +250,13 @@ def test_attack_a_blind_stop_close_that_lands_late_after_a_restart_is_booked_onc
     killed and started again (the same _G, +30 s). It lands after the restart (+45 s) while binance is still
     unreadable: booked once, from binance's record of it (the watch list survives the restart), bybit's
     part re-hedged within max_unhedged_s and two settle windows of the landing. binance's short never
-    crosses zero; nothing journaled, ledger = venues at the end. Not closed by this change: the top-up lands
-    +35 s, within READ_MARGIN_MS of the restart, which cannot tell it from a landing the killed process
-    measured in a position read just before it died, so it is booked only once binance reads (as vanished,
-    bybit's part re-hedged max_unhedged_s later): net at most that 0.037 until then."""
+    crosses zero; nothing journaled, ledger = venues at the end. The top-up lands +35 s, within
+    READ_MARGIN_MS of the restart: the last read of binance's positions before the kill is kept with the
+    ledger (Ledger.reads), so it is told from a landing the killed process counted, booked from binance's
+    record of it too and re-hedged within the same bound of its landing. Before, the restart counted as that
+    read: the top-up's 0.037 was booked only once binance read (as vanished), unhedged +35 s to +206 s."""
     sim, app, _bybit_calls, began = _stopped_pair(monkeypatch, late_for_ms=60_000,
                                                   after_stop=_unreadable_for(0, 120))
-    reads_again = sim.now_ms() + 120_000
     blind = None
     while blind is None:
         app.tick()
@@ -263,20 +264,28 @@ def test_attack_a_blind_stop_close_that_lands_late_after_a_restart_is_booked_onc
         blind = next((r for r in app.ledger.watch.values() if r.tag == "stop1:binance"), None)
         sim.clock.sleep(1000)
     app = sim.app(params=patient(PARAMS))  # killed and started again before the blind close lands
+    restarted_ms = sim.now_ms()
     assert app.start()
     limits = app.cfg.outage
     settled_ms = limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
     blind_bound = blind.sent_ms + LATE_MS + 2_000 + settled_ms
+    top_up_bound = None
     while sim.now_ms() < began + 900_000:
         app.tick()
         held, net = _positions(sim), _net(sim)
         assert held["binance"] <= 0, f"binance's short crossed zero: {held}"
-        if sim.now_ms() >= blind_bound:  # the blind close's part hedged; the top-up's waits for a read
-            limit = D("0.037") + LOT if sim.now_ms() < reads_again + settled_ms else LOT
+        top_up = [e for e in sim.world.late_landings if e["venue"] == "binance" and e["filled"]
+                  and e["client_id"] != blind.client_id]
+        if top_up and top_up_bound is None:
+            assert top_up[0]["at_ms"] < restarted_ms + READ_MARGIN_MS + 1_000  # within the margin
+            top_up_bound = top_up[0]["at_ms"] + settled_ms
+        if top_up_bound is not None and sim.now_ms() >= top_up_bound:  # the top-up's part hedged
+            limit = LOT if sim.now_ms() >= blind_bound else blind.qty + LOT
             assert abs(net) <= limit, f"{net:+f} BTC unhedged: {held}"
         sim.clock.sleep(1000)
     landed = {e["client_id"] for e in sim.world.late_landings if e["venue"] == "binance" and e["filled"]}
     assert blind.client_id in landed, "the blind close did not land"
+    assert top_up_bound is not None, "the top-up did not land"
     said = f"{blind.client_id} (stop1:binance) that reached binance late"
     booked = [line for line in sim.logs if said in line]
     assert len(booked) == 1, booked
