@@ -345,3 +345,30 @@ def test_attack_a_blind_stop_close_is_held_in_the_risk_view_until_the_venue_read
     assert held["binance"] == -held["okx"] == D("0.291"), held
     assert not app.ledger.orders and not app.ledger.loose
     _agree(app)
+
+
+def test_attack_a_landing_the_killed_process_counted_is_not_booked_again_after_a_restart(monkeypatch):
+    """Adversary of the read times kept with the ledger: as above, the re-fire counts the top-up's landing
+    as its own fill (a position read after the landing), books it and saves; binance's positions then cannot
+    be read for 120 s and the process is killed and started again meanwhile. The saved read time is
+    after that landing, so the restarted process does not book it again from binance's order record (0.037
+    BTC would be hedged twice). Net within one lot past the bound, nothing journaled, ledger = venues."""
+    sim, app, _bybit_calls, began = _stopped_pair(monkeypatch, late_for_ms=60_000,
+                                                  after_stop=_unreadable_for(20, 120))
+    while not app.executor.unreadable("binance", SYMBOL):
+        assert sim.now_ms() < began + 90_000, "binance's positions never failed to read"
+        app.tick()
+        sim.clock.sleep(1000)
+    for _second in range(5):
+        app.tick()
+        sim.clock.sleep(1000)
+    assert any("on binance alone" in line for line in sim.logs)  # the re-fire counted the top-up's landing
+    app = sim.app(params=patient(PARAMS))  # killed and started again while binance cannot be read
+    assert app.start()
+    limits = app.cfg.outage
+    landed_by = began + 2 * limits.order_settle_s * 1000 + 2 * LATE_MS + 2_000
+    bound_ms = landed_by + limits.max_unhedged_s * 1000 + 2 * app.executor.settle_ms("okx") + 15_000
+    _run(sim, app, began + 900_000, bound_ms)
+    assert len([e for e in sim.world.late_landings if e["venue"] == "binance"]) >= 3
+    assert not app.ledger.orders
+    _agree(app)
