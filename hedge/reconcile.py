@@ -135,12 +135,13 @@ class Reconciler:
         """Stop openings until venue positions and the ledger agree: reconcile holds the gate at REDUCING
         (lifted by itself once reconciled); pairs touching a suspect venue-symbol are not closed by the
         spread rule either."""
+        said = reason == self.openings_stopped  # the same cause each retry (a booking waiting): said once
         self.openings_stopped = reason
         self.suspect |= suspect or set()
         # an execution in doubt is settled as soon as a query can (its exposure is held meanwhile)
         retry = IN_FLIGHT_RETRY_MS if self.ledger.orders else RECONCILE_RETRY_MS
         self.next_ms = self.now_ms + retry
-        if not self.gate.hold(RECONCILE, TradingState.REDUCING, "reconcile: " + reason):
+        if not self.gate.hold(RECONCILE, TradingState.REDUCING, "reconcile: " + reason) and not said:
             self.event("openings stopped: " + reason, "critical")
 
     def resume_openings(self) -> None:

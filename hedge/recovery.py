@@ -501,19 +501,18 @@ class Recovery:
     def _complete_alone(self, tag: str, records: list[OrderRecord]) -> bool:
         """A stop that closed the threatened leg alone (its hedge's venue could not trade) and was not
         booked: book it as the stop would have, the pairs closed oldest first and each hedge leg a loose leg
-        on its venue, closed reduce-only when that venue can trade. False: a fill has no price yet
-        (`_exit_prices`), nothing booked."""
-        prices = self._exit_prices(tag, [r for r in records if r.side in CLOSING])
-        if prices is None:
-            return False
+        on its venue, closed reduce-only when that venue can trade (at once: never held unhedged for want
+        of a price). A fill with neither an average price reported nor a fresh price is booked at its leg's
+        entry price, never at 0, its result pending (Book.add_pending, Risk.price_pending), as
+        Risk._close_alone_locked does."""
         for record in records:
             if not record.filled or record.side not in CLOSING:
                 continue
             long_leg, symbol = record.side == "closebuy", record.symbol
             sign = 1 if long_leg else -1
-            exit_price = prices[record.client_id]
-            fees = record.filled * exit_price * self.taker_bps(record.venue) / 10_000
-            left = record.filled
+            exit_price = (record.avg_price or self.top_mid(record.venue, symbol)
+                          or self.risk.mark(record.venue, symbol))
+            left, entries = record.filled, Decimal(0)
             for pair in sorted((p for p in self.ledger.pairs.values() if p.symbol == symbol
                                 and (p.long_venue if long_leg else p.short_venue) == record.venue),
                                key=lambda p: p.id):
@@ -521,14 +520,22 @@ class Recovery:
                 if part <= 0:
                     break
                 other = pair.short_venue if long_leg else pair.long_venue
+                own = exit_price or (pair.long_price if long_leg else pair.short_price)
                 estimate = self.top_mid(other, symbol) or (pair.short_price if long_leg else pair.long_price)
-                long_exit, short_exit = (exit_price, estimate) if long_leg else (estimate, exit_price)
+                long_exit, short_exit = (own, estimate) if long_leg else (estimate, own)
                 self.book.record_close(pair.id, qty=part, long_exit=long_exit, short_exit=short_exit,
-                                       fees=fees * part / record.filled)
+                                       fees=part * own * self.taker_bps(record.venue) / 10_000)
                 self.risk.add_loose_leg(other, symbol, -sign * part, estimate, pair.id,
                                         f"recover {tag}: the stop closed {record.venue}'s leg alone, booked",
                                         unit=Unit.of_pair(pair))
                 left -= part
+                entries += part * own
+            booked = record.filled - left
+            if not exit_price and booked > 0:
+                self.book.add_pending(replace(record, filled=booked, price=entries / booked))
+                self.event(f"recover {tag}: {record.venue} {symbol} filled {booked}, no average price "
+                           "reported and no fresh price known: booked at its entry price, its result once a "
+                           "price is known", "error")
         return True
 
     def _vanished_leg(self, record: OrderRecord) -> tuple[str, str] | None:

@@ -209,6 +209,11 @@ def test_a_stops_close_without_a_reported_price_is_booked_at_a_fresh_price_never
     runtime, pair, restarts, last = _unpriced_reduction(fake_exchange, fake_runtime, _journal_stop)
     _not_booked_while_frozen(restarts, pair, tag)
     _booked_once(runtime, last, tag)
+    # openings stay stopped every turn it waits, said once per process (it was said at every reconcile
+    # turn: 11 lines over the three processes)
+    stopped = [line for line in runtime.logs
+               if f"{tag}: filled, not booked yet" in line and "openings resume" not in line]
+    assert len(stopped) == 3, stopped
 
 
 def _journal_alone(app, pair, binance, okx):
@@ -220,14 +225,21 @@ def _journal_alone(app, pair, binance, okx):
 
 def test_a_stops_lone_close_without_a_reported_price_is_booked_at_a_fresh_price_never_at_0(fake_exchange,
                                                                                            fake_runtime):
-    """issue #17 (Recovery._complete_alone): as above, the stop having closed binance's leg alone. Before:
-    the pair booked closed with binance's exit at 0 (realized -948.69 USDT). Now booked once a fresh price is
-    known, okx's short a loose leg then closed reduce-only: every venue flat, realized within 5 USDT."""
-    tag = "stop1:binance"
+    """issue #17 (Recovery._complete_alone): as above, the stop having closed binance's leg alone. Before
+    20cfc03: the pair booked closed with binance's exit at 0 (realized -948.69 USDT). Before dd6577f's
+    follow-up: not booked while no price was known, so okx's short stayed unhedged all 60 s (both restarts).
+    Now booked at once, binance's exit at its entry price (its result pending, kept across both restarts),
+    okx's short a loose leg closed reduce-only while the books are still frozen; the pending result booked
+    once a fresh price is known: every venue flat, realized within 5 USDT."""
     runtime, pair, restarts, last = _unpriced_reduction(fake_exchange, fake_runtime, _journal_alone)
-    _not_booked_while_frozen(restarts, pair, tag)
-    _booked_once(runtime, last, tag)
-    assert last.ledger.loose == {}
+    for app in restarts:  # frozen: the exposure is closed, the result waits
+        assert app.ledger.pairs == {} and app.ledger.loose == {} and app.ledger.orders == {}
+        assert [(r.client_id, r.price) for r in app.ledger.pending.values()] == [("hg9n1", pair.long_price)]
+        assert app.reconciler.openings_stopped is None
+    assert last.ledger.pairs == {} and not last.ledger.loose and not last.ledger.orders
+    assert not last.ledger.pending and abs(last.ledger.realized_pnl) < 5, last.ledger.realized_pnl
+    priced = [line for line in runtime.logs if line.startswith("stop1:binance: ") and " priced at " in line]
+    assert len(priced) == 1, priced  # booked once, by one of the three processes
     assert all(ex.base_position() == 0 for ex in runtime.exchanges)
 
 
