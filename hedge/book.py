@@ -11,6 +11,7 @@ assigned to and it has no command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -21,6 +22,17 @@ from hedge.orders import OrderRecord
 
 if TYPE_CHECKING:
     from hedge.cluster import Coordinator
+
+CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
+VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
+
+
+def pairs_named(tag: str) -> frozenset[int] | None:
+    """The pair ids an execution's tag names (a close or stop of pairs, the hedge close of a vanished leg);
+    None when it names none (a lone close stop1:binance, booked oldest first on its venue-symbol; a late
+    order's close; a loose leg's)."""
+    found = CLOSE_TAG.match(tag) or VANISHED_TAG.match(tag)
+    return frozenset(int(i) for i in found.group(1).split("+")) if found else None
 
 
 def client_id_stamp(now_ms: int) -> str:
@@ -159,21 +171,31 @@ class Book:
 
     def order_in_doubt(self, venue: str, symbol: str) -> bool:
         """A journaled order on the venue-symbol is not settled yet (its outcome unknown, or an execution cut
-        short by outage.max_turn_wait_ms), or settled with fills recovery has not booked (`hold_unbooked`):
-        nothing is sent there until recovery settles and books it (the ledger does not hold what the venue
-        does: a close sent on the ledger's pair would close a leg the venue no longer holds)."""
+        short by outage.max_turn_wait_ms), or settled with fills recovery has not booked (`hold_unbooked`)
+        under a tag that names no pair (a late order's close, a lone close): nothing is sent there until
+        recovery settles and books it. A waiting booking that names its pairs holds those pairs only
+        (`held_pairs`): the other pairs there can still be stopped, closed and re-hedged (issue #17: a hold
+        of the whole venue-symbol refused their stops for a whole price blackout)."""
         unbooked = self._unbooked
-        return any((not record.terminal or record.tag in unbooked) and (record.venue, record.symbol) ==
-                   (venue, symbol) for record in self.ledger.orders.values())
+        return any((not record.terminal or (record.tag in unbooked and pairs_named(record.tag) is None))
+                   and (record.venue, record.symbol) == (venue, symbol)
+                   for record in self.ledger.orders.values())
+
+    def held_pairs(self) -> frozenset[int]:
+        """The pairs a journaled reduction waiting for its booking names (close#1+2, stop2#7, recover#3):
+        their legs may be closed on the venues while the ledger still holds them, so nothing closes them
+        again (a second close would flip the venue's position) until recovery books them."""
+        return frozenset(i for tag in self._unbooked for i in pairs_named(tag) or ())
 
     @property
     def unbooked(self) -> frozenset[str]:
         return self._unbooked
 
     def hold_unbooked(self, tags: Collection[str]) -> None:
-        """The journaled executions (by tag) whose fills recovery has not booked yet: their venue-symbols are
-        in doubt (`order_in_doubt`) until booked. Kept by this process only: recovery derives them from the
-        journal again at every turn it runs (the first at start, before anything trades)."""
+        """The journaled executions (by tag) whose fills recovery has not booked yet: the pairs they name are
+        held (`held_pairs`), the venue-symbols of those naming none in doubt (`order_in_doubt`) until
+        booked. Kept by this process only: recovery derives them from the journal again at every turn it
+        runs (the first at start, before anything trades)."""
         self._unbooked = frozenset(tags)
 
     def save(self) -> None:

@@ -33,12 +33,13 @@ unsettled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from hedge.book import pairs_named
 from hedge.decimals import to_decimal
 from hedge.liquidations import is_liquidation
 from hedge.market import Venue, fmz_pair, swap_symbol
@@ -178,8 +179,8 @@ class Executor:
                  logged: Callable[[str, int, float, float, str], None] | None = None,
                  exclusive: Callable[[list[tuple[str, str]]], AbstractContextManager[bool]] | None = None,
                  now_ms: Callable[[], int] | None = None, settle_ms: Callable[[str], int] | None = None,
-                 in_doubt: Callable[[str, str], bool] | None = None, max_turn_wait_ms: int | None = None
-                 ) -> None:
+                 in_doubt: Callable[[str, str], bool] | None = None, max_turn_wait_ms: int | None = None,
+                 held_pairs: Callable[[], Collection[int]] | None = None) -> None:
         self._sleep_call = sleep
         self._slept_ms = 0  # the clock when none is given: the executor's own waits
         self._now_ms = now_ms or (lambda: self._slept_ms)
@@ -199,6 +200,8 @@ class Executor:
         # a journaled order on (venue, symbol) not settled yet: nothing is sent there (its fill could land
         # in another execution's measurement, or double a leg)
         self._in_doubt = in_doubt or (lambda _venue, _symbol: False)
+        # pairs whose close filled and waits for its booking (Book.held_pairs): no execution closes them again
+        self._held_pairs = held_pairs or frozenset
         self.max_turn_wait_ms = max_turn_wait_ms  # None: settle waits each window out
         self._turn_waited_ms = 0
         self._bounded = True
@@ -326,6 +329,11 @@ class Executor:
         return None
 
     def _doubted(self, tag: str, symbol: str, venues: list[Venue]) -> bool:
+        held = sorted((pairs_named(tag) or frozenset()) & set(self._held_pairs()))
+        if held:
+            self._event(f"{tag}: nothing sent: a close of pair{'s' if len(held) > 1 else ''} "
+                        f"{', '.join(f'#{i}' for i in held)} filled and is not booked yet (recovery)", "warn")
+            return True
         doubted = [venue.key for venue in venues if self._in_doubt(venue.key, symbol)]
         if doubted:
             self._event(f"{tag}: nothing sent: an order on {'/'.join(doubted)} {symbol} is in doubt (not "

@@ -17,6 +17,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from hedge.book import CLOSE_TAG, VANISHED_TAG
 from hedge.cluster import Unit
 from hedge.execution import CLOSING, DIRECTION, LATE_LANDING_SETTLES, UNDO, LegOutcomeUnknown
 from hedge.market import bound_venue
@@ -36,10 +37,8 @@ if TYPE_CHECKING:
     from hedge.outage import VenueHealth
     from hedge.reconcile import Positions
 
-CLOSE_TAG = re.compile(r"^(?:close|stop\d+)#(\d+(?:\+\d+)*)$")  # a pair close: close#1+2, stop2#7
 LOOSE_TAG = ":pending"  # a loose leg's close: stop1:pending, loose:pending
 CLOSE_ALONE_TAG = re.compile(r"^stop\d+:(?!pending$)\w+$")  # a stop's leg closed alone: stop1:binance
-VANISHED_TAG = re.compile(r"^recover#(\d+)$")  # closing the hedge of a vanished leg (Risk._close_vanished)
 LATE_TAG = "late:"  # + client id: the reduce-only close of a watched order that reached its venue late
 # a watched order (proved absent) is looked up every turn for this many settle windows after the proof,
 # so one landing just after recovery is closed at once; older ones only at reconcile (rate budget)
@@ -513,7 +512,9 @@ class Recovery:
             exit_price = (record.avg_price or self.top_mid(record.venue, symbol)
                           or self.risk.mark(record.venue, symbol))
             left, entries = record.filled, Decimal(0)
+            held = self.book.held_pairs()  # closed by another execution waiting for its booking: not this
             for pair in sorted((p for p in self.ledger.pairs.values() if p.symbol == symbol
+                                and p.id not in held
                                 and (p.long_venue if long_leg else p.short_venue) == record.venue),
                                key=lambda p: p.id):
                 part = min(pair.qty, left)

@@ -42,6 +42,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from statistics import median
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hedge.book import pairs_named
 from hedge.cluster import Unit
 from hedge.config import StopLevel
 from hedge.decimals import to_decimal as _dec
@@ -849,10 +850,13 @@ class Risk:
         threatened: str,
         other: str,
     ) -> str | None:
+        tag = f"stop{index + 1}"
+        group = self._not_held(symbol, group, tag, threatened)
+        if not group:
+            return None
         total = sum((p.qty for p in group), Decimal(0))
         long_venue, short_venue = self.venue(long_key), self.venue(short_key)
         qty = self._quantity(total, level.close_fraction, symbol, long_venue, short_venue)
-        tag = f"stop{index + 1}"
         band = self.cfg.emergency_band_bps if level.emergency else None
         unbooked = self._unbooked(symbol, long_key, short_key)
         if unbooked:  # the ledger does not hold what the venues do there until it is booked
@@ -881,13 +885,27 @@ class Risk:
         return self._close_alone(symbol, group, qty, tag, threatened, other, band)
 
     def _unbooked(self, symbol: str, *venues: str) -> str:
-        """The tag of a journaled reduction that filled on one of the venues' symbol and is not booked yet
-        (Book.hold_unbooked: its price is not known): the pairs' legs there may be closed on the venue and
-        still in the ledger, and a close of them (or of one, its hedge booked loose) would count them twice.
-        "" when none."""
+        """The tag of a journaled reduction that filled on one of the venues' symbol, is not booked yet
+        (Book.hold_unbooked: its price is not known) and names no pair (a lone close, booked oldest first
+        there): the pairs' legs there may be closed on the venue and still in the ledger, and a close of
+        them (or of one, its hedge booked loose) would count them twice. "" when none. One naming its
+        pairs holds those only (`_not_held`)."""
         unbooked = self.book.unbooked
-        return min((r.tag for r in self.book.ledger.orders.values()
-                    if r.tag in unbooked and r.symbol == symbol and r.venue in venues), default="")
+        return min((r.tag for r in self.book.ledger.orders.values() if r.tag in unbooked
+                    and pairs_named(r.tag) is None and r.symbol == symbol and r.venue in venues), default="")
+
+    def _not_held(self, symbol: str, group: list[HedgePair], tag: str, threatened: str) -> list[HedgePair]:
+        """The group less the pairs a close waiting for its booking names (Book.held_pairs: their legs may
+        be closed on the venues already, a second close would flip them); the others are stopped (issue
+        #17: holding their venue-symbols refused every stop there for a whole price blackout)."""
+        held = self.book.held_pairs()
+        kept = [pair for pair in group if pair.id not in held]
+        if len(kept) < len(group):
+            ids = ", ".join(f"#{pair.id}" for pair in group if pair.id in held)
+            self._say(f"{symbol}:held:{ids}", "unbooked", f"{tag} on {threatened}: {symbol} pairs {ids} not "
+                      "closed: a close of them filled and is not booked yet (it waits for a price: "
+                      "recovery)" + ("; the others are" if kept else ""))
+        return kept
 
     def _refused_here(self, venue: str, symbol: str, long_leg: bool) -> bool:
         """A loose leg on the side of the pairs' leg there: a close of that leg did not go through (refused,

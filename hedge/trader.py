@@ -302,14 +302,15 @@ class Trader:
         (HedgePair.lead), so a restart sends its leg first too."""
         symbol, long_key, short_key = intent.symbol, intent.long_venue, intent.short_venue
         failures, retry_ms = self._close_backoff.get((symbol, long_key, short_key), (0, 0))
-        if self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
+        held = self.book.held_pairs()  # a close of them waits for its booking (a price): not closed twice
+        pairs = [pair for pair in intent.pairs if pair.id not in held]
+        if not pairs or self.now_ms < retry_ms or self._close_would_strip(symbol, long_key, short_key):
             return
-        lead = self._close_lead(long_key, short_key, intent.pairs)
-        if lead is not None and any(pair.lead != lead for pair in intent.pairs):
-            self.book.lead_pairs([pair.id for pair in intent.pairs], lead)
+        lead = self._close_lead(long_key, short_key, pairs)
+        if lead is not None and any(pair.lead != lead for pair in pairs):
+            self.book.lead_pairs([pair.id for pair in pairs], lead)
             self.book.save()
-        closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), list(intent.pairs),
-                                   lead)
+        closed = self._close_group(symbol, self.venue(long_key), self.venue(short_key), pairs, lead)
         if closed:
             self._close_backoff.pop((symbol, long_key, short_key), None)
         else:
@@ -350,10 +351,12 @@ class Trader:
         its other leg kept as a loose leg (risk.py), closed reduce-only at the next turns. lead: the venue
         whose leg each execution sends first, alone, the other leg only for what it closed (the spread close
         of a venue that has not proved it trades; stops send both)."""
+        held = self.book.held_pairs()  # a close of them waits for its booking: never closed twice
+        group = [p for p in group if p.id not in held]
         total = sum((p.qty for p in group), Decimal(0))
         closed = Decimal(0)
         legs = ((long_venue.key, symbol), (short_venue.key, symbol))
-        for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else qty):
+        for chunk in self._chunks(symbol, long_venue, short_venue, total if qty is None else min(qty, total)):
             pairs = [self.ledger.pairs[p.id] for p in group if p.id in self.ledger.pairs]
             if not pairs:
                 break

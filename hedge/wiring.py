@@ -119,7 +119,7 @@ def executor(app: Host, wait: Callable[[float], None], stamp: Callable[[], str])
                     logged=app.cluster.order_logged if shared else None,
                     exclusive=coordinator.exclusive if shared else None,
                     now_ms=app.api.now_ms, settle_ms=lambda _venue: cfg.outage.order_settle_s * 1000,
-                    in_doubt=app.book.order_in_doubt,
+                    in_doubt=app.book.order_in_doubt, held_pairs=app.book.held_pairs,
                     max_turn_wait_ms=cfg.outage.max_turn_wait_ms)
 
 
