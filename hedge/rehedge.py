@@ -309,6 +309,37 @@ class Rehedger:
         streak = health.unproven.get(venue)
         return refused is not None and streak is not None and refused >= streak
 
+    def unhedgeable(self, venue: str, symbol: str, signed: Decimal, unit: str) -> Decimal:
+        """How much more of what `unit` holds loose on `venue` (out) no venue that trades could hedge now
+        (whole, or the part `_plan` takes), were a stop's hedge leg of `signed` kept loose there too: what a
+        first stop level due by the leverage ceiling alone would add to the exposure left unhedged for as
+        long as the outage lasts (Risk._deferred). Each call is on its own: two legs asked for in turn may
+        count on the same margin."""
+        held = self.book.ledger.loose.get((venue, symbol, unit))
+        before = held.qty if held else Decimal(0)
+        after = self._stays(venue, symbol, before + signed, unit)
+        return max(after - self._stays(venue, symbol, before, unit), Decimal(0))
+
+    def _stays(self, venue: str, symbol: str, qty: Decimal, unit: str) -> Decimal:
+        """What of a leg of `qty` loose on `venue` for `unit` no venue that trades could hedge now."""
+        own = self._venue(venue)
+        if qty == 0:
+            return Decimal(0)
+        if own is None or symbol not in own.specs:
+            return abs(qty)
+        now = self._now_ms()
+        leg = LooseLeg(venue, symbol, qty, Decimal(0), 0, unit, OUTAGE, now)
+        side = "sell" if qty > 0 else "buy"
+        offset, _ = self._offset(leg)
+        best = offset
+        for other in self.venues:
+            if other.key == venue or symbol not in other.specs:
+                continue
+            plan = self._plan(leg, own, other, side, offset, now)
+            if not isinstance(plan, str):
+                best = max(best, abs(qty) if plan[3] else plan[0] + offset)
+        return abs(qty) - min(best, abs(qty))
+
     def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close of a pair with a lead venue (a re-hedge's old venue, HedgePair.lead) waits while
         that venue is out, cooling down or in doubt: even its leg alone would only be refused or time out.

@@ -21,11 +21,15 @@ on a fresh reading. The emergency level flattens the venue with IOC limit orders
 When a hedging venue cannot trade (hedge/outage.py), the threatened leg is closed alone: the
 counterpart leg stays open on the unreachable venue as a loose leg (in the ledger: hedge.ledger.LooseLeg),
 net exposure of that coin is then that leg, and it is closed the moment that venue answers again
-(`recover`). An execution whose legs filled unequally leaves a loose leg too, closed reduce-only at the
-next turns (`settle_loose`). A threatened venue whose positions cannot be read while its orders answer is
-stopped all the same (issue #17): its leg is closed alone with one reduce-only order (which cannot open or
-flip a position), sized from the ledger and booked from the venue's own record of the order, the hedge a
-loose leg (`_close_blind`); one that fills nothing holds that venue's stops until its positions read.
+(`recover`). A first level due by the leverage ceiling alone (the liquidation distance outside every
+level) leaves such pairs as they are when no venue that trades could re-hedge all of the leg it would
+leave loose (`_deferred`: it would stay unhedged for as long as the outage lasts); it closes them once
+the distance calls for it, as the deeper levels always do. An execution whose legs filled unequally
+leaves a loose leg too, closed reduce-only at the next turns (`settle_loose`). A threatened venue whose
+positions cannot be read while its orders answer is stopped all the same (issue #17): its leg is closed
+alone with one reduce-only order (which cannot open or flip a position), sized from the ledger and booked
+from the venue's own record of the order, the hedge a loose leg (`_close_blind`); one that fills nothing
+holds that venue's stops until its positions read.
 
 In a cluster every node reads the same accounts, so each sees a threatened venue; each acts only within
 the units of work it holds (`Coordinator.may_protect`: pairs and loose legs of units whose lease it has,
@@ -238,6 +242,10 @@ class Risk:
         self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
         # a loose leg whose own close yields to its re-hedge (Rehedger.close_yields, wired by hedge/wiring.py)
         self.close_yields: Callable[[LooseLeg], bool] = lambda leg: False
+        # (venue, symbol, signed, unit) -> how much more would stay unhedged there, no venue that trades able
+        # to re-hedge it, were a stop's hedge leg of `signed` kept loose there: Rehedger.unhedgeable, wired
+        # by hedge/wiring.py; None: no re-hedger (a first level is never deferred)
+        self.unhedgeable: Callable[[str, str, Decimal, str], Decimal] | None = None
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
         # (venue, symbol) -> ms a stop's blind close there filled nothing: none again until a read since
         self._blind_empty: dict[tuple[str, str], int] = {}
@@ -750,6 +758,10 @@ class Risk:
         self.stopped_ms[venue.key] = app.now_ms  # hedge/rehedge.py keeps loose legs' hedges off it
         if self._stop_blocked(venue.key, index, reason):
             return
+        deferred = self._deferred(venue.key, view, own, index)
+        if deferred and len(deferred) == len(self._groups(own)) and not own_legs:
+            self._say_deferred(venue.key, index, reason, deferred)
+            return
         self._blocked.pop(venue.key, None)
         self.stops_fired[index] += 1
         self.event(
@@ -757,7 +769,7 @@ class Risk:
             f"(level at {level.distance_pct}%); closing {level.close_fraction * 100:g}% of its pairs",
             "critical" if level.emergency else "warn",
         )
-        closed, touched = self._close_own(venue.key, view, own, level, index)
+        closed, touched = self._close_own(venue.key, view, own, level, index, deferred)
         closed += self._close_pending(venue.key, level, index)
         self.event(
             f"STOP level {index + 1} on {venue.key} done: "
@@ -819,19 +831,79 @@ class Risk:
             self.event(f"STOP level {index + 1} due on {key} ({reason}) but {blocked}", "critical")
         return True
 
+    @staticmethod
+    def _groups(own: list[HedgePair]) -> dict[tuple[str, str, str], list[HedgePair]]:
+        """The pairs by (symbol, long venue, short venue)."""
+        groups: dict[tuple[str, str, str], list[HedgePair]] = {}
+        for pair in own:
+            groups.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
+        return groups
+
+    def _leverage_only(self, key: str, view: VenueRisk) -> bool:
+        """The first level is due by the leverage ceiling alone: the venue is valued (not blind) and its
+        liquidation distance is outside every level."""
+        nearest = view.nearest
+        leverage = view.leverage
+        return (nearest is not None and nearest[1] > self.cfg.levels[0].distance_pct
+                and leverage is not None and leverage > self.cfg.max_effective_leverage
+                and self.unvalued_since(key) is None)
+
+    def _deferred(self, key: str, view: VenueRisk, own: list[HedgePair], index: int
+                  ) -> dict[tuple[str, str, str], str]:
+        """The groups of pairs a first level due by the leverage ceiling alone leaves until the distance
+        calls for it, and why: their other venue cannot trade, so the level would close the leg here alone
+        and keep the hedge leg loose there, and no venue that trades could re-hedge all of it now
+        (Rehedger.unhedgeable): the rest would stay unhedged for as long as the outage lasts, beyond
+        outage.max_unhedged_s (chaos tight seed 2, 6 days: 128 s). The liquidation distance, which drives
+        every level, is outside the first one: once it is within, the level closes such pairs alone
+        whatever is loose after, as every deeper level does."""
+        levels = self.cfg.levels
+        if (index != 0 or levels[0].emergency or self.unhedgeable is None
+                or not self._leverage_only(key, view)):
+            return {}
+        deferred: dict[tuple[str, str, str], str] = {}
+        for (symbol, long_key, short_key), group in sorted(self._groups(own).items()):
+            other = short_key if long_key == key else long_key
+            if self.health.can_trade(other):
+                continue
+            total = sum((p.qty for p in group), Decimal(0))
+            qty = self._quantity(total, levels[0].close_fraction, symbol, self.venue(long_key),
+                                 self.venue(short_key))
+            signed = qty if long_key == other else -qty  # the hedge leg kept loose on `other`
+            stays = self.unhedgeable(other, symbol, signed, Unit.of_pair(group[0]).key)
+            if stays > 0:
+                deferred[(symbol, long_key, short_key)] = (
+                    f"{symbol} {long_key}/{short_key}: {other} cannot trade, and of its leg {signed:+f} the "
+                    f"level would leave loose there {stays} would stay unhedged (no venue that trades could "
+                    "re-hedge it)")
+        return deferred
+
+    def _say_deferred(self, key: str, index: int, reason: str, deferred: dict[tuple[str, str, str], str]
+                      ) -> None:
+        """Every pair on the venue waits for the distance (`_deferred`): said once per level and set of
+        pairs while it lasts (not at every retry as the room changes with the marks)."""
+        said = "deferred: " + ", ".join("/".join(k) for k in sorted(deferred))
+        if self._blocked.get(key) != (index, said):
+            self._blocked[key] = (index, said)
+            self.event(f"STOP level {index + 1} due on {key} ({reason}) deferred until its distance reaches "
+                       "the level: " + "; ".join(deferred[k] for k in sorted(deferred)), "critical")
+
     def _close_own(self, key: str, view: VenueRisk, own: list[HedgePair], level: StopLevel,
-                   index: int) -> tuple[list[str], set[str]]:
-        """Close this node's pairs on the venue, nearest symbol first, by venue pair: what closed, and
-        every venue touched."""
+                   index: int, deferred: dict[tuple[str, str, str], str]) -> tuple[list[str], set[str]]:
+        """Close this node's pairs on the venue, nearest symbol first, by venue pair, but those `deferred`
+        until the distance calls for them: what closed (and was deferred), and every venue touched."""
         closed: list[str] = []
         touched = {key}
+        groups = self._groups(own)  # this node's units only (a cluster: the others' owners stop theirs)
         symbols = sorted({p.symbol for p in own}, key=lambda s: (view.distance.get(s, Decimal(10_000)), s))
         for symbol in symbols:
-            groups: dict[tuple[str, str], list[HedgePair]] = {}
-            for pair in own:  # this node's units only (a cluster: the others' owners stop theirs)
-                if pair.symbol == symbol:
-                    groups.setdefault((pair.long_venue, pair.short_venue), []).append(pair)
-            for (long_key, short_key), group in sorted(groups.items()):
+            for (name, long_key, short_key), group in sorted(groups.items()):
+                if name != symbol:
+                    continue
+                if (symbol, long_key, short_key) in deferred:
+                    closed.append(deferred[(symbol, long_key, short_key)]
+                                  + ": deferred until the distance reaches the level")
+                    continue
                 other = short_key if long_key == key else long_key
                 touched.add(other)
                 done = self._close(symbol, long_key, short_key, group, level, index, key, other)

@@ -149,6 +149,7 @@ def stops(app: Host) -> tuple[Risk, Rehedger]:
                        stop_openings=app.stop_openings, suspect=lambda: app.reconciler.suspect,
                        measure_exposure=app.measure_exposure)
     risk.close_yields = rehedge.close_yields  # a loose leg's own closes make way for its re-hedge
+    risk.unhedgeable = rehedge.unhedgeable  # a first level by leverage alone leaves none that nothing hedges
     return risk, rehedge
 
 

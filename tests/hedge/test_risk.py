@@ -363,3 +363,85 @@ def test_a_settled_opening_booked_from_the_journal_without_a_price_waits_for_one
     assert any("the settled opening is booked from the journal" in line for line in sim.logs)
     assert sum("not booked from the journal yet" in line for line in sim.logs) == 1  # it waited, said once
     _ledger_is_the_venues(sim, again)
+
+
+def _leverage_stop_while_binance_is_down(bybit_usdt: int, moves: dict[int, float], seconds: int = 300):
+    """Pair long binance / short okx of 15,000 USDT on 10,000 USDT accounts (okx ~66 % from liquidation,
+    effective leverage 1.5 under a ceiling of 2), bybit with `bybit_usdt`; binance down for 15 minutes from
+    the start. BTC's fair price times moves[second] at those seconds; +12 % takes okx's leverage to 2.05 while
+    its liquidation is still 48 % away, outside the 40 % first level. Returns (sim, app, okx's orders, bybit's
+    orders, the pair's quantity)."""
+    from tests.hedge.test_rehedge import Sim3, _calls
+    from tests.hedge.test_scenarios import open_and_book
+
+    sim = Sim3((10_000, 10_000, bybit_usdt), hours=2)
+    params = {**BASE, "max_position_usdt": 30_000, "leverage": {"binance": 10, "okx": 10, "bybit": 10},
+              "stops": {"max_effective_leverage": 2}}
+    app = sim.app(params=json.dumps(params))
+    assert app.start()
+    binance, okx_venue, _ = app.venues
+    price = D(str(binance.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    qty = (D(15_000) / price).quantize(D("0.001"))
+    open_and_book(app, sim, binance, okx_venue, qty, price)
+    app.book.save()
+    sim.world.inject("binance", "down", sim.now_ms() + 900_000)
+    okx, bybit = _calls(sim, 1), _calls(sim, 2)
+    _run(sim, app, seconds, moves)
+    assert not app.health.can_trade("binance")
+    return sim, app, okx, bybit, qty
+
+
+def _held(sim) -> dict[str, Decimal]:
+    """BTC held per venue, as the simulator has it (binance's positions cannot be read while it is down)."""
+    return {q.market: D(repr(round(q.net_base, 9))) for q in sim.world.coins["BTC"].quotes
+            if ":" not in q.market and q.net_base}
+
+
+def test_a_first_level_due_by_leverage_alone_leaves_no_leg_loose_that_no_venue_could_rehedge():
+    """Chaos finding 13 (tight seed 2, 6 days: 128 s held on binance, bound 60 s): okx's first level fired
+    on the leverage ceiling (6.04 > 6) while its liquidation was 16.2 % away, outside the 15 % level; all of
+    okx's pairs were with binance, which was down, so okx's legs were closed alone and binance's were left
+    loose, and bybit had the margin for part of them only: the rest unhedged until binance answered. Here
+    the same: before, okx's 25 % was closed alone at 30 s and bybit (1,000 USDT) took 0.026 of the 0.060 BTC
+    left loose on binance: 0.034 BTC unhedged for the rest of the outage. Now the level waits for the
+    distance, which drives every level: no order anywhere, the pair whole, the deferral said once, no
+    liquidation."""
+    sim, app, okx, bybit, qty = _leverage_stop_while_binance_is_down(1_000, {30: 1.12})
+    assert okx == [] and bybit == []
+    view = app.risk.views["okx"]
+    assert view.leverage is not None and view.leverage > 2 and view.nearest is not None
+    assert view.nearest[1] > app.cfg.stops.levels[0].distance_pct  # leverage alone calls the first level
+    assert app.ledger.loose == {} and app.ledger.pairs[1].qty == qty
+    assert _held(sim) == {"binance": qty, "okx": -qty}
+    deferred = [line for line in sim.logs if "deferred until its distance reaches the level" in line]
+    assert len(deferred) == 1 and "binance cannot trade" in deferred[0]
+    assert app.risk.stops_fired == [0, 0, 0]
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+
+
+def test_attack_the_distance_reaching_the_first_level_closes_alone_whatever_stays_loose():
+    """The deferral holds only while the liquidation distance is outside the first level: BTC rising 8 %
+    more at 120 s takes okx to 37 % (level at 40 %): okx's 25 % is closed alone at once, binance's 0.060 is
+    loose, bybit takes what it can of it, and nothing is liquidated."""
+    sim, app, okx, _, qty = _leverage_stop_while_binance_is_down(1_000, {30: 1.12, 120: 1.08})
+    start = sim.now_ms() - 300_000
+    assert okx and okx[0][1] == "closesell" and okx[0][0] - start >= 120_000
+    assert app.risk.stops_fired[0] >= 1
+    assert any("alone (binance cannot trade)" in line for line in sim.logs)
+    held = _held(sim)
+    assert held["binance"] == qty and -held["okx"] == qty - D("0.060")
+    rehedged = sum((p.qty for p in app.ledger.pairs.values() if p.short_venue == "bybit"), D(0))
+    (loose,) = app.ledger.loose.values()
+    assert loose.venue == "binance" and loose.qty + rehedged == D("0.060")
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+
+
+def test_a_first_level_due_by_leverage_alone_still_fires_when_a_venue_can_rehedge_what_it_leaves():
+    """The limit of the rule: bybit (40,000 USDT) can take the whole 0.060 BTC, so okx's first level closes
+    its 25 % alone at 30 s as before, and binance's leg is re-hedged on bybit after max_unhedged_s."""
+    sim, app, okx, bybit, qty = _leverage_stop_while_binance_is_down(40_000, {30: 1.12}, seconds=120)
+    assert [side for _, side, _ in okx] == ["closesell"] and [side for _, side, _ in bybit] == ["sell"]
+    assert app.risk.stops_fired[0] == 1 and not any("deferred" in line for line in sim.logs)
+    assert app.ledger.loose == {}
+    assert _held(sim) == {"binance": qty, "okx": -(qty - D("0.060")), "bybit": -D("0.060")}
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
