@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -948,15 +949,14 @@ def _max_order_size(sim: Sim3, index: int, most: float) -> list[tuple[int, str, 
     return calls
 
 
-def test_a_loose_leg_above_the_venues_maximum_order_size_is_hedged_in_parts_of_at_most_that_size():
-    """issue #17: the stop of (b) leaves binance's long loose while binance refuses; bybit has margin for the
-    whole hedge but takes at most 0.04 BTC in one order. Before: the whole leg was sent to bybit, refused,
-    and bybit cooled down: the leg stayed unhedged. Now each try sends the largest part one order there may
-    be (0.04, on the lot step) and the rest follows at the next tries, as a margin-limited partial re-hedge
-    does: the leg hedged within a few settle windows of max_unhedged_s, no order above the maximum, none
-    below min_order_usdt, no margin asked for, ledger == venues."""
+def _loose_leg_above_bybits_maximum(most: float) -> tuple[Sim3, Any, list, Decimal,
+                                                           tuple[Decimal, int | None, int | None]]:
+    """A pair of 24,000 USDT a leg, binance refusing every order and bybit taking at most `most` BTC in one
+    order; at 10 s the coin rises 12 % (okx's stop), leaving binance's long loose. Ticked each second for
+    400 s; returns bybit's orders, the price, the largest loose leg, when the leg appeared and when none was
+    left (ms)."""
     sim = Sim3((10_000, 10_000, 40_000), hours=2)
-    bybit = _max_order_size(sim, 2, MOST)
+    bybit = _max_order_size(sim, 2, most)
     app = sim.app(params=PARAMS)
     assert app.start()
     price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
@@ -975,6 +975,17 @@ def test_a_loose_leg_above_the_venues_maximum_order_size_is_hedged_in_parts_of_a
         loose = max([loose, *(leg.qty for leg in app.ledger.loose.values())])
         if loose_ms is not None and hedged_ms is None and not app.ledger.loose:
             hedged_ms = sim.now_ms()
+    return sim, app, bybit, price, (loose, loose_ms, hedged_ms)
+
+
+def test_a_loose_leg_above_the_venues_maximum_order_size_is_hedged_in_parts_of_at_most_that_size():
+    """issue #17: the stop of (b) leaves binance's long loose while binance refuses; bybit has margin for the
+    whole hedge but takes at most 0.04 BTC in one order. Before: the whole leg was sent to bybit, refused,
+    and bybit cooled down: the leg stayed unhedged. Now each try sends the largest part one order there may
+    be (0.04, on the lot step) and the rest follows at the next tries, as a margin-limited partial re-hedge
+    does: the leg hedged within a few settle windows of max_unhedged_s, no order above the maximum, none
+    below min_order_usdt, no margin asked for, ledger == venues."""
+    sim, app, bybit, price, (loose, loose_ms, hedged_ms) = _loose_leg_above_bybits_maximum(MOST)
     assert loose > 2 * D(repr(MOST)), loose  # the leg is above bybit's maximum order size
     parts = math.ceil(loose / D(repr(MOST)))
     sells = [amount for _, side, amount in bybit if side == "sell"]
@@ -1039,26 +1050,7 @@ def test_attack_a_leg_many_times_the_venues_maximum_order_size_is_hedged_within_
     The whole leg is hedged within max_unhedged_s, one settle window and 15 s of it appearing, as a leg
     hedged in one order is; no order above the maximum."""
     most = 0.02
-    sim = Sim3((10_000, 10_000, 40_000), hours=2)
-    bybit = _max_order_size(sim, 2, most)
-    app = sim.app(params=PARAMS)
-    assert app.start()
-    price = D(str(app.venues[0].exchange.GetTicker(SYMBOL + ".swap")["Last"]))
-    _book_pair(app, sim, str((D(24_000) / price).quantize(D("0.001"))))
-    sim.world.inject("binance", "refuse_orders", sim.now_ms() + 900_000)
-    coin = sim.world.coins["BTC"]
-    loose_ms = hedged_ms = None
-    loose = D(0)
-    for second in range(400):
-        if second == 10:
-            coin.fair *= 1.12  # okx's short from ~42 % to ~30 % from liquidation: its stop
-        app.tick()
-        sim.clock.sleep(1000)
-        if loose_ms is None and app.ledger.loose:
-            loose_ms = sim.now_ms()
-        loose = max([loose, *(leg.qty for leg in app.ledger.loose.values())])
-        if loose_ms is not None and hedged_ms is None and not app.ledger.loose:
-            hedged_ms = sim.now_ms()
+    sim, app, bybit, price, (loose, loose_ms, hedged_ms) = _loose_leg_above_bybits_maximum(most)
     assert loose > 6 * D(repr(most)), loose  # many parts
     sells = [amount for _, side, amount in bybit if side == "sell"]
     assert sells and all(amount <= most for amount in sells), sells
