@@ -58,7 +58,7 @@ CHECK_RETRY_MS = 60_000
 ORDER_KILL_FALLBACK_MS = 3_600_000  # an "order" kill with no order call within an hour dies at any call
 # a venue down, answering 429, or refusing every order: its order service is out (the strategy's own
 # outage detection takes the same view), so a leg that cannot be closed there is held for that reason
-DOWN_FAULTS = ("down", "rate_limit", "refuse_orders")
+DOWN_FAULTS = ("down", "rate_limit", "refuse_orders", "refuse_definite")
 BLIND_FAULTS = ("down", "rate_limit")  # every call there fails: positions there cannot be read
 
 # The strategy parameter for chaos runs: params.json with positions large enough that a 30-40 % move

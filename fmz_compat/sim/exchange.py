@@ -60,6 +60,20 @@ _REFUSED = {
     "bitmex": '{"error":{"message":"The system is currently overloaded. Please try again later.",'
               '"name":"HTTPError"}}',
 }
+# refuse_definite: each venue's answer refusing an order for want of margin, a definite rejection in ccxt
+# 4.5.83's exception maps (python/ccxt/<venue>.py "exceptions"): Binance linear -2019 InsufficientFunds,
+# Bybit 110007 InsufficientFunds, OKX 51008 InsufficientFunds, CoinEx 3109 InsufficientFunds, BitMEX broad
+# "Account has insufficient Available Balance" InsufficientFunds; fmz_compat/live.py logs such an answer as
+# "rejected (<ccxt class>): <venue's answer>" and says last_outcome_unknown False
+_REFUSED_DEFINITE = {
+    "binance": '{"code":-2019,"msg":"Margin is insufficient."}',
+    "bybit": '{"retCode":110007,"retMsg":"ab not enough for new order","result":{},"retExtInfo":{}}',
+    "okx": '{"code":"1","data":[{"clOrdId":"","ordId":"","sCode":"51008","sMsg":"Order failed. Insufficient '
+           'USDT margin in account","tag":""}],"msg":"All operations failed"}',
+    "coinex": '{"code":3109,"data":{},"message":"balance not enough"}',
+    "bitmex": '{"error":{"message":"Account has insufficient Available Balance, 1000 XBt required",'
+              '"name":"ValidationError"}}',
+}
 _RATE_LIMITED = {  # HTTP 429 and each venue's own body (FMZ logs both and returns None)
     "binance": '429 Too Many Requests: {"code":-1003,"msg":"Too many requests; current limit of IP is 2400 '
                'requests per minute. Please use the websocket for live updates to avoid polling the API."}',
@@ -108,8 +122,18 @@ class _Unlisted(CallFailed):
         super().__init__(why)
 
 
+class _Rejected(CallFailed):
+    """The venue answered, refusing the call: nothing of it can land later (the refuse_definite fault)."""
+
+
 class Exchange(FmzExchangeObject):
-    """One FMZ exchange object. Built by `fmz_compat.sim.create_world`, one per binding."""
+    """One FMZ exchange object. Built by `fmz_compat.sim.create_world`, one per binding.
+
+    `last_outcome_unknown`, as on fmz_compat.live's object, tells a failed call's outcome: False after a
+    definite refusal (the refuse_definite fault: the venue answered, nothing can land later), None after
+    every other call (FMZ says nothing: a None may be a refusal or a lost answer)."""
+
+    last_outcome_unknown: bool | None = None
 
     def __init__(self, world: SimWorld, account: Account, binding: ExchangeBinding) -> None:
         self._world = world
@@ -156,9 +180,13 @@ class Exchange(FmzExchangeObject):
 
     def _run(self, method: str, fn: Callable[[], Any], status_page: bool = False) -> Any:
         with self._world.lock:  # FMZ serialises API calls; strategies may call from threads
+            self.last_outcome_unknown = None
             try:
                 self._enter(method, status_page)
                 return fn()
+            except _Rejected as e:
+                self.last_outcome_unknown = False
+                return self._fail(method, f"rejected (InsufficientFunds): {e}")
             except _Unlisted as e:
                 if e.pair in self._unlisted_said:  # said once: later calls fail quietly (GetLastError has it)
                     self._world.log.last_error = f"{self._label} {method}: {e}"
@@ -567,6 +595,8 @@ class Exchange(FmzExchangeObject):
         price, amount = self._to_pair_precision(pair, side, price, amount)
         if self._world.fault_active(self._venue, "refuse_orders"):
             raise CallFailed(_REFUSED[self._venue])
+        if self._world.fault_active(self._venue, "refuse_definite"):
+            raise _Rejected(_REFUSED_DEFINITE[self._venue])
         close = side in ("closebuy", "closesell")
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
         if close and not self._futures:

@@ -94,6 +94,10 @@ WALLET_FAULT_RATES: dict[str, tuple[float, int, int]] = {
     "withdraw_answer_lost": (1.0, 30 * MINUTE_MS, 4 * HOUR_MS),
     "withdrawals_suspended": (0.3, 10 * MINUTE_MS, 2 * HOUR_MS),
 }
+# venues refusing orders with a definite answer (margin insufficient: the runtime tells the outcome, nothing
+# lands later), as refuse_orders' windows are drawn, from a stream of their own (issue #17: the refusal a
+# loose leg is re-hedged at once after, hedge/rehedge.py Rehedger.refused_close, reached in the chaos run)
+DEFINITE_REFUSAL_RATE: tuple[float, int, int] = (1.0, MINUTE_MS, 10 * MINUTE_MS)
 # the FMZ docker forwarding no client order id for a while (windows per venue per day, shortest, longest),
 # from a stream of its own; inside each, answers lost after the venue accepted (CLIENT_ID_TIMEOUT_MS), so an
 # order lands without our client id and only its shape finds it (hedge.execution Executor._unclaimed_match)
@@ -241,6 +245,8 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
     extra, adls = _harsh(seed, lo, hi, days, venues, moves)
     faults += extra + _client_id_drops(seed, lo, hi, days, venues)
     faults += _wallet_faults(seed, lo, hi, days, venues)
+    faults += _rate_windows(random.Random(P.stable_int(seed, "chaos-schedule", "refuse-definite")),
+                            "refuse_definite", DEFINITE_REFUSAL_RATE, lo, hi, days, venues)
     faults.sort(key=lambda f: (f.from_ms, f.venue, f.fault))
     kills.sort(key=lambda k: k.at_ms)
     return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills),

@@ -34,7 +34,7 @@ from hedge.figures import ExposureTrack
 
 FAULTS = ("refuse_orders", "timeout_after_accept", "stale_market", "down", "partial_fill", "rate_limit",
           "withdrawals_suspended", "withdrawals_stuck", "timeout_lands_late", "purge_orders", "history_down",
-          "withdraw_answer_lost", "drops_client_id")
+          "withdraw_answer_lost", "drops_client_id", "refuse_definite")
 LATE_LANDING_MS = (2_000, 30_000)  # timeout_lands_late: the order reaches the venue this much later
 # venues drop canceled orders without a fill from every lookup: Binance USDS-M after 3 days ("Query Order":
 # CANCELED or EXPIRED, no filled trade, created + 3 days < now); the purge_orders fault after a minute
@@ -514,7 +514,10 @@ class SimWorld:
     def inject(self, venue: str, fault: str, until_ms: int, from_ms: int | None = None) -> None:
         """Make `venue` misbehave from `from_ms` (default: now) until `until_ms`, in simulated ms.
 
-        Faults: refuse_orders (orders rejected), timeout_after_accept (order placed, call returns
+        Faults: refuse_orders (orders and cancels rejected, an answer FMZ gives no more of than None: its
+        outcome unknown to the caller), refuse_definite (order placements refused for want of margin, a
+        definite answer: `last_outcome_unknown` False, as fmz_compat.live says for ccxt's rejections;
+        cancels work), timeout_after_accept (order placed, call returns
         None with a timeout error), stale_market (tickers/depth frozen at the fault's start, stamped with
         that start's time, or with no Time on a venue in `untimed_books`), down
         (every call fails; the venue itself keeps running: funding, fills and liquidations go on),

@@ -70,13 +70,14 @@ def _agree(app) -> None:
     assert app.venue_positions() == held
 
 
-def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int, qty: str = "0.02"):
-    """Pair long binance / short okx of 0.02 BTC (or qty); okx refuses every order for the window, binance
-    refuses new positions: the spread close fills on binance, okx's leg is refused, and the undo (buying
-    binance's leg back) is refused too, so okx's short is a loose leg. Returns (binance calls, bybit calls,
-    the ms the leg appeared)."""
+def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int, qty: str = "0.02",
+                             fault: str = "refuse_orders"):
+    """Pair long binance / short okx of 0.02 BTC (or qty); okx refuses every order for the window (the
+    simulator's `fault`), binance refuses new positions: the spread close fills on binance, okx's leg is
+    refused, and the undo (buying binance's leg back) is refused too, so okx's short is a loose leg. Returns
+    (binance calls, bybit calls, the ms the leg appeared)."""
     _book_pair(app, sim, qty)  # long binance, short okx
-    sim.world.inject("okx", "refuse_orders", sim.now_ms() + params_window_ms)
+    sim.world.inject("okx", fault, sim.now_ms() + params_window_ms)
     binance = _calls(sim, 0, refuse_openings=True)
     bybit = _calls(sim, 2)
     app.cfg = dataclasses.replace(app.cfg, close_threshold_bps=D(100_000), open_threshold_bps=D(200_000))
@@ -1134,6 +1135,38 @@ def test_a_loose_leg_whose_venue_definitely_refuses_its_close_is_rehedged_at_onc
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
     assert [side for _, side, _ in bybit] == ["buy"]
     assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
+    _agree(app)
+    assert sum(line.count("REHEDGED BTC_USDT") for line in sim.logs) == 1
+    assert any("its close there definitely refused" in line for line in sim.logs)
+
+
+def test_a_loose_leg_whose_venue_definitely_refuses_in_the_simulator_is_rehedged_within_two_settle_windows():
+    """The same through the simulator alone (no wrapper on okx): its refuse_definite fault answers okx's
+    margin refusal (51008, ccxt's InsufficientFunds: a definite rejection, the runtime says
+    last_outcome_unknown False). The spread close's okx leg is refused so and the undo on binance too: okx's
+    short is loose; bybit hedges it within two settle windows of okx's refusal, once, not after
+    outage.max_unhedged_s (60 s: the re-hedge came 61 s after the refusal before db8379b, and under the
+    plain refuse_orders fault it still does); exposure within one lot, ledger = venues."""
+    sim = Sim3((10_000, 10_000, 20_000))
+    app = sim.app(params=patient(PARAMS))
+    assert app.start()
+    okx = _calls(sim, 1)
+    _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000, fault="refuse_definite")
+    refused = [ms for ms, side, _ in okx if side in ("closebuy", "closesell") and ms <= loose_ms]
+    assert refused and "rejected (InsufficientFunds)" in sim.world.log.last_error
+    rehedged_ms = None
+    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
+        app.tick()
+        if not app.ledger.loose:
+            rehedged_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    settle_ms = app.cfg.outage.order_settle_s * 1000
+    assert rehedged_ms is not None and rehedged_ms - refused[-1] <= 2 * settle_ms
+    (pair,) = app.ledger.pairs.values()
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
+    assert [side for _, side, _ in bybit] == ["buy"]
+    assert _positions(sim) == {"bybit": D("0.02"), "okx": D("-0.02")}
+    assert abs(_net(sim)) <= LOT
     _agree(app)
     assert sum(line.count("REHEDGED BTC_USDT") for line in sim.logs) == 1
     assert any("its close there definitely refused" in line for line in sim.logs)

@@ -146,7 +146,7 @@ def test_the_schedule_is_seeded_complete_and_leaves_quiet_edges():
     venues = ("binance", "bybit", "okx")
     a = generate(11, START_MS, 30, venues)
     assert a == generate(11, START_MS, 30, venues) and a != generate(12, START_MS, 30, venues)
-    kinds = set(FAULT_RATES) | set(HARSH_FAULT_RATES) | set(WALLET_FAULT_RATES) | {"drops_client_id"}
+    kinds = {*FAULT_RATES, *HARSH_FAULT_RATES, *WALLET_FAULT_RATES, "drops_client_id", "refuse_definite"}
     assert {f.fault for f in a.faults} == kinds <= set(FAULTS)  # withdrawals_stuck: treasury tests only
     drops = [f for f in a.faults if f.fault == "drops_client_id"]
     assert 0 < len(drops) <= 3 * 30  # modest: about 0.3 a day per venue

@@ -204,6 +204,32 @@ def test_fault_refuse_orders_and_recovery():
     assert ex.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is not None
 
 
+def test_fault_refuse_orders_answers_an_unknown_outcome_and_refuse_definite_a_definite_refusal():
+    """refuse_orders: None and the venue's "try again" body, nothing more (FMZ says nothing: the caller cannot
+    tell a refusal from a lost answer). refuse_definite: the venue's margin refusal, which ccxt 4.5.83 maps to
+    InsufficientFunds (python/ccxt/binance.py linear "exceptions" -2019, okx.py 51008), a definite rejection:
+    the runtime tells it as fmz_compat.live does (`last_outcome_unknown` False, "rejected (...)"), nothing is
+    placed, cancels still work, and the next call's outcome is told afresh."""
+    world, clock, log = make()
+    binance, okx = world.exchanges
+    world.inject("binance", "refuse_orders", START_MS + 60_000)
+    assert binance.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is None
+    assert binance.last_outcome_unknown is None and "-1001" in log.last_error
+    bid = okx.GetTicker("BTC_USDT.swap").Buy
+    resting = okx.CreateOrder("BTC_USDT.swap", "buy", bid - 500, 1)
+    assert resting is not None and okx.last_outcome_unknown is None
+    world.inject("okx", "refuse_definite", START_MS + 60_000)
+    assert okx.CreateOrder("BTC_USDT.swap", 'closebuy;{"clOrdId":"c1"}', -1, 1) is None
+    assert okx.last_outcome_unknown is False
+    assert "rejected (InsufficientFunds)" in log.last_error and '"sCode":"51008"' in log.last_error
+    assert [o.Id for o in okx.GetOrders("BTC_USDT.swap")] == [resting]  # nothing placed
+    assert okx.last_outcome_unknown is None  # told afresh at each call
+    assert okx.CancelOrder(resting) is True
+    clock.sleep(60_000)
+    assert okx.CreateOrder("BTC_USDT.swap", "buy", -1, 1) is not None and okx.last_outcome_unknown is None
+    assert binance.CreateOrder("BTC_USDT.swap", "buy", -1, 0.01) is not None
+
+
 def test_fault_timeout_after_accept_leaves_the_order_on_the_venue():
     world, _, log = make()
     ex = world.exchanges[0]
