@@ -75,7 +75,7 @@ may be other nodes'). Recovery books a settled re-hedge the same way (`complete`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -103,6 +103,8 @@ REHEDGE_TAG = "rehedge#"  # + the loose leg's venue: the order that hedges a loo
 # a stop that fired on a venue this long before a loose leg appeared (or since) keeps the leg's re-hedge off
 # that venue: the stop cut it for being near liquidation
 STOP_MEMORY_MS = 60_000
+StopLeg = tuple[str, str, Decimal, str]  # a stop's hedge leg kept loose: (venue, symbol, signed, unit)
+Reserved = tuple[str, Side, Decimal, Decimal]  # a re-hedge counted as taken: (symbol, side, qty, price)
 
 
 class Rehedger:
@@ -136,6 +138,8 @@ class Rehedger:
         # (venue, venues money may come from, why): asks the treasury for margin on a venue that took only
         # part of a leg (set by hedge/wiring.py; None: no treasury)
         self.want_margin: Callable[[str, list[str], str], None] | None = None
+        # venue -> re-hedges counted as taken there while `unhedgeable` checks a stop's legs (empty otherwise)
+        self._reserved: dict[str, list[Reserved]] = {}
 
     # --- every turn ---
     def check(self, act: bool = True) -> None:
@@ -309,36 +313,61 @@ class Rehedger:
         streak = health.unproven.get(venue)
         return refused is not None and streak is not None and refused >= streak
 
-    def unhedgeable(self, venue: str, symbol: str, signed: Decimal, unit: str) -> Decimal:
-        """How much more of what `unit` holds loose on `venue` (out) no venue that trades could hedge now
-        (whole, or the part `_plan` takes), were a stop's hedge leg of `signed` kept loose there too: what a
-        first stop level due by the leverage ceiling alone would add to the exposure left unhedged for as
-        long as the outage lasts (Risk._deferred). Each call is on its own: two legs asked for in turn may
-        count on the same margin."""
-        held = self.book.ledger.loose.get((venue, symbol, unit))
-        before = held.qty if held else Decimal(0)
-        after = self._stays(venue, symbol, before + signed, unit)
-        return max(after - self._stays(venue, symbol, before, unit), Decimal(0))
+    def unhedgeable(self, legs: Sequence[StopLeg]) -> list[Decimal]:
+        """For each hedge leg a stop would keep loose, (venue (out), symbol, signed, unit): how much more of
+        what `unit` holds loose on that venue no venue that trades could hedge now (whole, or the part
+        `_plan` takes), were it kept loose there too: what a first stop level due by the leverage ceiling
+        alone would add to the exposure left unhedged for as long as the outage lasts (Risk._deferred). The
+        legs of one stop share the venues' room: largest notional first, each is checked with the re-hedges
+        of those before it that leave nothing unhedged counted as taken (their margin and their legs in the
+        venue's pro-forma view), so that two legs cannot both count on the same margin; a leg that would
+        leave some unhedged takes none (its pair waits, Risk._close_own)."""
+        order = sorted(range(len(legs)), key=lambda i: (-self._notional(legs[i]), legs[i][:2]))
+        stays = [Decimal(0)] * len(legs)
+        self._reserved = {}
+        try:
+            for i in order:
+                venue, symbol, signed, unit = legs[i]
+                held = self.book.ledger.loose.get((venue, symbol, unit))
+                before = held.qty if held else Decimal(0)
+                after, plan = self._stays(venue, symbol, before + signed, unit)
+                stays[i] = max(after - self._stays(venue, symbol, before, unit)[0], Decimal(0))
+                if stays[i] == 0 and plan is not None:
+                    self._reserved.setdefault(plan[0], []).append(plan[1])
+        finally:
+            self._reserved = {}
+        return stays
 
-    def _stays(self, venue: str, symbol: str, qty: Decimal, unit: str) -> Decimal:
-        """What of a leg of `qty` loose on `venue` for `unit` no venue that trades could hedge now."""
+    def _notional(self, leg: StopLeg) -> Decimal:
+        venue, symbol, signed, _ = leg
+        return abs(signed) * self.risk.reference(venue, symbol, bid=signed > 0)
+
+    def _stays(self, venue: str, symbol: str, qty: Decimal, unit: str
+               ) -> tuple[Decimal, tuple[str, Reserved] | None]:
+        """What of a leg of `qty` loose on `venue` for `unit` no venue that trades could hedge now, and the
+        hedge that takes the most of it (venue, its leg), if any."""
         own = self._venue(venue)
         if qty == 0:
-            return Decimal(0)
+            return Decimal(0), None
         if own is None or symbol not in own.specs:
-            return abs(qty)
+            return abs(qty), None
         now = self._now_ms()
         leg = LooseLeg(venue, symbol, qty, Decimal(0), 0, unit, OUTAGE, now)
         side = "sell" if qty > 0 else "buy"
         offset, _ = self._offset(leg)
         best = offset
+        taken: tuple[str, Reserved] | None = None
         for other in self.venues:
             if other.key == venue or symbol not in other.specs:
                 continue
             plan = self._plan(leg, own, other, side, offset, now)
             if not isinstance(plan, str):
-                best = max(best, abs(qty) if plan[3] else plan[0] + offset)
-        return abs(qty) - min(best, abs(qty))
+                hedged = abs(qty) if plan[3] else plan[0] + offset
+                if taken is None or hedged > best:
+                    best = max(best, hedged)
+                    hedge = Side.SHORT if side == "sell" else Side.LONG
+                    taken = (other.key, (symbol, hedge, plan[0], plan[1]))
+        return abs(qty) - min(best, abs(qty)), taken
 
     def close_waits(self, symbol: str, long_venue: str, short_venue: str) -> bool:
         """A spread close of a pair with a lead venue (a re-hedge's old venue, HedgePair.lead) waits while
@@ -474,7 +503,8 @@ class Rehedger:
 
     def _floor(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal) -> str | None:
         return self.risk.open_problem(venue.key, symbol, Side.LONG if side == "buy" else Side.SHORT, qty,
-                                      price, margin=self.cfg.stops.rehedge_margin)
+                                      price, margin=self.cfg.stops.rehedge_margin,
+                                      besides=self._reserved.get(venue.key, ()))
 
     def _fit(self, venue: Venue, symbol: str, side: str, qty: Decimal, price: Decimal, available: Decimal
              ) -> Decimal | str:
@@ -706,15 +736,21 @@ class Rehedger:
         account = venue.exchange.GetAccount()
         if account is None:
             return "account unreadable"
-        return _dec(account.get("Balance"))
+        taken = self._reserved.get(venue.key, ())
+        reserved = sum((self._need(venue, qty, price) for _, _, qty, price in taken), Decimal(0))
+        return _dec(account.get("Balance")) - reserved
 
     def _room(self, venue: Venue, qty: Decimal, price: Decimal, available: Decimal) -> Decimal | str:
         """Available margin left after the new leg (its initial margin x margin_buffer, as an opening needs),
         or why it does not fit."""
-        need = qty * price / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
+        need = self._need(venue, qty, price)
         if available < need:
             return f"available margin {available:.2f} < {need:.2f} needed"
         return available - need
+
+    def _need(self, venue: Venue, qty: Decimal, price: Decimal) -> Decimal:
+        """The margin an opening of `qty` at `price` on `venue` needs: its initial margin x margin_buffer."""
+        return qty * price / self.cfg.leverage_for(venue.key) * self.cfg.margin_buffer
 
     def _mine(self, leg: LooseLeg) -> bool:
         """This node re-hedges the leg: always on one node; in a cluster, the node that may act on the leg's

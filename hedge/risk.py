@@ -72,7 +72,7 @@ from hedge.venues.base import Position as VenuePosition
 from hedge.venues.base import Side
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from hedge.book import Book
     from hedge.cluster.base import Coordinator
@@ -242,10 +242,10 @@ class Risk:
         self.stopped_ms: dict[str, int] = {}  # venue -> ms a stop level last fired (or was due) there
         # a loose leg whose own close yields to its re-hedge (Rehedger.close_yields, wired by hedge/wiring.py)
         self.close_yields: Callable[[LooseLeg], bool] = lambda leg: False
-        # (venue, symbol, signed, unit) -> how much more would stay unhedged there, no venue that trades able
-        # to re-hedge it, were a stop's hedge leg of `signed` kept loose there: Rehedger.unhedgeable, wired
-        # by hedge/wiring.py; None: no re-hedger (a first level is never deferred)
-        self.unhedgeable: Callable[[str, str, Decimal, str], Decimal] | None = None
+        # a stop's hedge legs it would keep loose, [(venue, symbol, signed, unit)] -> for each, how much more
+        # would stay unhedged there, no venue that trades able to re-hedge it, the legs sharing the venues'
+        # room: Rehedger.unhedgeable, wired by hedge/wiring.py; None: no re-hedger (never deferred)
+        self.unhedgeable: Callable[[list[tuple[str, str, Decimal, str]]], list[Decimal]] | None = None
         self._landing = False  # the last _settle_pending sent nothing: an earlier close may still land
         # (venue, symbol) -> ms a stop's blind close there filled nothing: none again until a read since
         self._blind_empty: dict[tuple[str, str], int] = {}
@@ -624,19 +624,22 @@ class Risk:
 
     # --- deciding ---
     def open_problem(self, venue: str, symbol: str | None = None, side: Side | None = None,
-                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0), margin: Decimal = OPEN_MARGIN
-                     ) -> str | None:
+                     qty: Decimal = Decimal(0), price: Decimal = Decimal(0), margin: Decimal = OPEN_MARGIN,
+                     besides: Sequence[tuple[str, Side, Decimal, Decimal]] = ()) -> str | None:
         """Why no new pair may add `qty` of `symbol` on `side` to this venue: with it, the venue would be
         within `margin` x the first stop level (or above the leverage ceiling / `margin`). The check is pro
         forma, on the venue's positions as last read plus the new leg at `price`: a pair that the next stop
         would close again is not opened (churn). An opening's margin is OPEN_MARGIN; a re-hedge, which
-        reduces the fund's risk, passes stops.rehedge_margin (hedge/rehedge.py)."""
+        reduces the fund's risk, passes stops.rehedge_margin (hedge/rehedge.py). `besides`: legs (symbol,
+        side, qty, price) counted as traded there before it (Rehedger.unhedgeable: a stop's other legs)."""
         view = self.views.get(venue)
         if view is None:
             return None
         if self.unvalued_since(venue) is not None:
             return (f"{venue} holds positions without a price fresher than {self.app.cfg.max_book_age_ms} "
                     "ms: no new pairs there until they can be valued")
+        for leg in besides:
+            view = self._with_leg(view, *leg)
         after = ""
         if symbol is not None and side is not None and qty > 0 and price > 0:
             view = self._with_leg(view, symbol, side, qty, price)
@@ -853,15 +856,16 @@ class Risk:
         """The groups of pairs a first level due by the leverage ceiling alone leaves until the distance
         calls for it, and why: their other venue cannot trade, so the level would close the leg here alone
         and keep the hedge leg loose there, and no venue that trades could re-hedge all of it now
-        (Rehedger.unhedgeable): the rest would stay unhedged for as long as the outage lasts, beyond
-        outage.max_unhedged_s (chaos tight seed 2, 6 days: 128 s). The liquidation distance, which drives
-        every level, is outside the first one: once it is within, the level closes such pairs alone
-        whatever is loose after, as every deeper level does."""
+        (Rehedger.unhedgeable: the legs share the venues' room, the largest checked first): the rest would
+        stay unhedged for as long as the outage lasts, beyond outage.max_unhedged_s (chaos tight seed 2,
+        6 days: 128 s). The liquidation distance, which drives every level, is outside the first one: once
+        it is within, the level closes such pairs alone whatever is loose after, as every deeper level
+        does."""
         levels = self.cfg.levels
         if (index != 0 or levels[0].emergency or self.unhedgeable is None
                 or not self._leverage_only(key, view)):
             return {}
-        deferred: dict[tuple[str, str, str], str] = {}
+        alone: list[tuple[tuple[str, str, str], tuple[str, str, Decimal, str]]] = []
         for (symbol, long_key, short_key), group in sorted(self._groups(own).items()):
             other = short_key if long_key == key else long_key
             if self.health.can_trade(other):
@@ -870,7 +874,12 @@ class Risk:
             qty = self._quantity(total, levels[0].close_fraction, symbol, self.venue(long_key),
                                  self.venue(short_key))
             signed = qty if long_key == other else -qty  # the hedge leg kept loose on `other`
-            stays = self.unhedgeable(other, symbol, signed, Unit.of_pair(group[0]).key)
+            alone.append(((symbol, long_key, short_key), (other, symbol, signed, Unit.of_pair(group[0]).key)))
+        # one call for them all: the legs share the room of the venues that trade (issue #17)
+        unhedged = self.unhedgeable([leg for _, leg in alone]) if alone else []
+        deferred: dict[tuple[str, str, str], str] = {}
+        for ((symbol, long_key, short_key), (other, _, signed, _)), stays in zip(alone, unhedged,
+                                                                                 strict=True):
             if stays > 0:
                 deferred[(symbol, long_key, short_key)] = (
                     f"{symbol} {long_key}/{short_key}: {other} cannot trade, and of its leg {signed:+f} the "

@@ -27,10 +27,11 @@ OPENING = ("buy", "sell")
 class Sim3(Sim):
     """binance, okx and bybit (in that order), each with its own USDT balance."""
 
-    def __init__(self, balances: tuple[float, float, float], hours: int = 2) -> None:
+    def __init__(self, balances: tuple[float, float, float], hours: int = 2,
+                 symbols: tuple[str, ...] = (SYMBOL,)) -> None:
         names = ("Futures_Binance", "Futures_OKX", "Futures_Bybit")
         bindings = tuple(ExchangeBinding(n, balance=b) for n, b in zip(names, balances, strict=True))
-        cfg = SimConfig(seed=7, start_ms=START_MS, symbols=(SYMBOL,), bindings=bindings)
+        cfg = SimConfig(seed=7, start_ms=START_MS, symbols=symbols, bindings=bindings)
         self.clock = BacktestClock(START_MS * 1_000_000, (START_MS + hours * 3_600_000) * 1_000_000)
         self.world = create_world(cfg, self.clock, MemoryLog())
         self.store = Store()

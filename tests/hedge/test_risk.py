@@ -445,3 +445,65 @@ def test_a_first_level_due_by_leverage_alone_still_fires_when_a_venue_can_rehedg
     assert app.ledger.loose == {}
     assert _held(sim) == {"binance": qty, "okx": -(qty - D("0.060")), "bybit": -D("0.060")}
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+
+
+def _leverage_stop_on_two_symbols_while_binance_is_down(bybit_usdt: int):
+    """Pairs long binance / short okx of BTC (9,000 USDT) and ETH (6,000 USDT) on 10,000 USDT accounts,
+    bybit with `bybit_usdt`, under a leverage ceiling of 2; binance down for 15 minutes from the start. Both
+    coins rise 12 % at 30 s: okx's leverage 2.05, its liquidation still ~48 % away (outside the 40 % first
+    level), so the first level is due by the leverage ceiling alone and okx's legs would be closed alone,
+    binance's kept loose. Runs 300 s (five times max_unhedged_s). Returns (sim, app, okx's orders, bybit's
+    orders, {symbol: the pair's quantity})."""
+    from tests.hedge.test_rehedge import Sim3, _calls
+    from tests.hedge.test_scenarios import open_and_book
+
+    symbols = (SYMBOL, "ETH_USDT")
+    sim = Sim3((10_000, 10_000, bybit_usdt), hours=2, symbols=symbols)
+    params = {**BASE, "symbols": list(symbols), "max_position_usdt": 30_000,
+              "leverage": {"binance": 10, "okx": 10, "bybit": 10}, "stops": {"max_effective_leverage": 2}}
+    app = sim.app(params=json.dumps(params))
+    assert app.start()
+    binance, okx_venue, _ = app.venues
+    qty: dict[str, Decimal] = {}
+    for symbol, notional in ((SYMBOL, 9_000), ("ETH_USDT", 6_000)):
+        price = D(str(binance.exchange.GetTicker(symbol + ".swap")["Last"]))
+        qty[symbol] = (D(notional) / price).quantize(D("0.01") if symbol != SYMBOL else D("0.001"))
+        open_and_book(app, sim, binance, okx_venue, qty[symbol], price, symbol)
+    app.book.save()
+    sim.world.inject("binance", "down", sim.now_ms() + 900_000)
+    okx, bybit = _calls(sim, 1), _calls(sim, 2)
+    for second in range(300):
+        if second == 30:
+            for coin in ("BTC", "ETH"):
+                sim.world.coins[coin].fair *= 1.12
+        app.tick()
+        sim.clock.sleep(1000)
+    assert not app.health.can_trade("binance")
+    return sim, app, okx, bybit, qty
+
+
+def _held_coins(sim) -> dict[str, dict[str, Decimal]]:
+    """Each coin held per venue, as the simulator has it."""
+    return {coin: {q.market: D(repr(round(q.net_base, 9))) for q in sim.world.coins[coin].quotes
+                   if ":" not in q.market and q.net_base} for coin in ("BTC", "ETH")}
+
+
+def test_two_legs_of_one_leverage_stop_do_not_both_count_on_the_same_rehedge_room():
+    """Issue #17, review of 0a773ed: each leg's re-hedge room was checked on its own, so the BTC and ETH legs
+    of one stop each counted on all of bybit's room (2,000 USDT: above the re-hedge floor it takes either
+    25 % leg whole, 2,500 USDT of BTC or 1,680 of ETH, not both). Before, okx's first level (leverage
+    alone) closed both alone at 30 s; bybit took BTC's 0.036 whole and 0.29 of ETH's 0.44 at 90 s: 0.15 ETH
+    (about 570 USDT) unhedged on binance to the end, 270 s, bound max_unhedged_s 60 s. Now the room is
+    counted once across the legs, the larger first: BTC's is closed and re-hedged on bybit, ETH's pair waits
+    whole for the distance; nothing is left unhedged."""
+    sim, app, okx, bybit, qty = _leverage_stop_on_two_symbols_while_binance_is_down(2_000)
+    btc, eth = qty[SYMBOL], qty["ETH_USDT"]
+    assert app.ledger.loose == {}  # before: 0.15 ETH loose on binance, 240 s past max_unhedged_s
+    assert [side for _, side, _ in okx] == ["closesell"] and [side for _, side, _ in bybit] == ["sell"]
+    rest = btc - D("0.036")
+    assert _held_coins(sim) == {"BTC": {"binance": btc, "okx": -rest, "bybit": -D("0.036")},
+                                "ETH": {"binance": eth, "okx": -eth}}
+    assert any("ETH_USDT binance/okx: binance cannot trade" in line and "deferred until the distance" in line
+               for line in sim.logs)
+    assert app.risk.stops_fired == [1, 0, 0]
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
