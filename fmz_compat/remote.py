@@ -5,7 +5,9 @@ simulated time (a `--lockstep` server's time moves only when every node waits: S
 `RemoteExchange` is the FMZ exchange object whose calls run on the server, with the
 simulator's FMZ semantics: a failure is None plus an error row (the server's own message), a call
 that gets no answer in time is None with a Go-style "context deadline exceeded" row and its outcome
-unknown (`last_outcome_unknown`), an answer from a server whose window has ended raises EOFError
+unknown (`last_outcome_unknown` True; otherwise it is the simulated exchange's own verdict, as
+in-process: False only for a definite refusal, None after every other answer), an answer from a
+server whose window has ended raises EOFError
 (the run ends as a backtest does).
 
 `python -m fmz_compat backtest|paper STRATEGY --venue-server URL --node NAME` wires it in.
@@ -288,7 +290,7 @@ class RemoteExchange(FmzExchangeObject):
         self._contract = ""
         self._direction = "buy"
         self._raw: Any = ""
-        self.last_outcome_unknown = False
+        self.last_outcome_unknown: bool | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
     def _fail(self, method: str, message: str) -> None:
@@ -297,13 +299,14 @@ class RemoteExchange(FmzExchangeObject):
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         self._clock.check()
-        self.last_outcome_unknown = False
+        self.last_outcome_unknown = None
         try:
             answer = self._session.call(self._remote_index, method, args, kwargs)
         except _NoAnswer as exc:
             self.last_outcome_unknown = exc.unknown
             return self._fail(method, str(exc))
         except ValueError as exc:
+            self.last_outcome_unknown = False
             return self._fail(method, str(exc))
         if answer.get("eof"):
             raise EOFError(answer["eof"])
@@ -314,6 +317,9 @@ class RemoteExchange(FmzExchangeObject):
                 self._log.log(int(row["type"]), row["message"], exchange_index=self._index,
                               order_id=row.get("order_id", ""), price=float(row.get("price") or 0.0),
                               amount=float(row.get("amount") or 0.0))
+        # the simulated exchange's own verdict, as the in-process runtime gives it: False only for a
+        # definite refusal (refuse_definite), None (says nothing: may have landed) for every other answer
+        self.last_outcome_unknown = answer.get("outcome_unknown")
         errors = [r["message"] for r in answer.get("rows", ()) if r.get("error")]
         if any("context deadline exceeded" in m for m in errors):
             self.last_outcome_unknown = True  # the venue timed out: it may have acted

@@ -432,9 +432,11 @@ class VenueServer:
                                              "direction": ex._direction}}
             capture = _CallLog()
             self.world.log = capture
+            verdict: bool | None = None  # the simulated exchange's last_outcome_unknown for this call
             try:
                 with self.clock.pinned(now_ns):
                     result = getattr(ex, method)(*args, **kwargs)
+                verdict = getattr(ex, "last_outcome_unknown", None)
             except EOFError:
                 return {"eof": "venue server window ended", "now_ms": now_ns // 1_000_000}
             except TypeError as exc:  # wrong number of arguments: what Python says is the fix
@@ -447,7 +449,7 @@ class VenueServer:
             if events:
                 self._event_seq[node] = events[-1]["seq"]
             return {"result": result, "rows": capture.rows, "events": events, "now_ms": now_ns // 1_000_000,
-                    "running": self.clock.running,
+                    "running": self.clock.running, "outcome_unknown": verdict,
                     "raw": ex._raw, "state": {"currency": ex._currency, "contract": ex._contract,
                                               "direction": ex._direction}}
 
