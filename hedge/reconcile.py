@@ -163,13 +163,23 @@ class Reconciler:
         for venue in self.venues:
             if venue.key in assume:
                 continue
-            for symbol in venue.specs:
-                found = self.executor.position(venue, symbol)
-                if found is None:
-                    return None
-                if found != 0:
-                    positions[(venue.key, symbol)] = found
+            found = self._held_on(venue)
+            if found is None:
+                return None
+            positions.update({(venue.key, symbol): qty for symbol, qty in found.items() if qty != 0})
         return positions
+
+    def _held_on(self, venue: Venue) -> dict[str, Decimal] | None:
+        """Signed position per symbol of venue's from one GetPositions() for all of them, as FMZ documents it
+        without a symbol: every position in the range of the current pair and contract type, here the USDT
+        perpetuals (https://www.fmz.com/syntax-guide/fun/futures/exchange.getpositions). None: it failed,
+        and every symbol of the venue is unreadable. No read per symbol after a failure: each would be
+        another failed call counted by health (a venue declared out sooner) and 50 requests while it is in
+        trouble; every runtime here answers the call (sim, live, remote), as Risk and positions_moved need."""
+        found = self.executor.positions(venue)
+        if found is None:
+            return None
+        return {symbol: found.get(symbol, Decimal(0)) for symbol in venue.specs}
 
     def reconcile(self) -> None:
         """Compare venue positions with the ledger: at start, every status interval, and every 30 s
