@@ -391,10 +391,19 @@ class LiveExchange(FmzExchangeObject):
         return pair, unified
 
     def _fmz_symbol(self, unified: str) -> str:
+        """"BTC_USDT.swap" for a perpetual; any other market (a dated future: BTC/USDT:USDT-250328) keeps
+        its ccxt symbol, so it is never taken for the perpetual."""
         market = self._markets().get(unified)
-        if market is None:
+        if market is None or not market.get("swap"):
             return unified
         return f"{market['base']}_{market['quote']}.swap"
+
+    def _in_current_range(self, unified: str) -> bool:
+        """Whether a market is a perpetual of the current dimension (FMZ GetPositions() without symbol:
+        the current pair's quote and contract type, swap): e.g. every USDT-margined perpetual."""
+        market = self._markets().get(unified) or {}
+        quote = self._currency.partition("_")[2]
+        return bool(market.get("swap")) and market.get("quote") == quote and market.get("settle") == quote
 
     def _order_id(self, unified: str, venue_id: Any) -> str:
         return f"{self._fmz_symbol(unified)},{venue_id}"
@@ -1038,7 +1047,7 @@ class LiveExchange(FmzExchangeObject):
             out = []
             for p in self._client.fetch_positions(symbols):
                 contracts = p.get("contracts") or 0.0
-                if not contracts:
+                if not contracts or (symbols is None and not self._in_current_range(p["symbol"])):
                     continue
                 out.append(to_struct({
                     "Symbol": self._fmz_symbol(p["symbol"]), "MarginLevel": p.get("leverage"),

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 import responses
-from venue_payloads import SECRETS, binance_order
+from venue_payloads import BINANCE_EXCHANGE_INFO, SECRETS, binance_order, make
 
 from fmz_compat.core import (
     LOG_TYPE_BUY,
@@ -419,3 +419,35 @@ def test_symbol_and_direction_errors_read_as_the_simulators(binance, http):
     assert ex.Sell(95000, 0.01) is None
     assert log.last_error.endswith("direction is closesell, invalid order type Sell")
     assert len(http.calls) == sent
+
+
+def _position_risk(symbol: str, amount: str, entry: str) -> dict[str, object]:
+    """One GET /fapi/v3/positionRisk row, the shape of Binance's doc example (as in the test above)."""
+    return {"symbol": symbol, "positionSide": "BOTH", "positionAmt": amount, "entryPrice": entry,
+            "breakEvenPrice": entry, "markPrice": "95000.0", "unRealizedProfit": "0.0",
+            "liquidationPrice": "0", "isolatedMargin": "0", "notional": str(float(amount) * 95000.0),
+            "marginAsset": "USDT",
+            "isolatedWallet": "0", "initialMargin": "100.0", "maintMargin": "1.0",
+            "positionInitialMargin": "100.0", "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0",
+            "askNotional": "0", "updateTime": 1732500000000}
+
+
+def test_positions_without_symbol_leave_out_a_dated_future_of_the_same_coin(http):
+    """USD-M lists quarterly futures beside the perpetual (exchangeInfo contractType CURRENT_QUARTER, symbol
+    BTCUSDT_250328, a deliveryDate: Binance USDS-M "Exchange Information"); ccxt names that market
+    BTC/USDT:USDT-250328, swap False. FMZ GetPositions() without symbol answers the current pair's
+    dimension and contract type (fmz.com/syntax-guide/fun/futures/exchange.getpositions): swaps only."""
+    (perp,) = BINANCE_EXCHANGE_INFO["symbols"]
+    dated = dict(perp, symbol="BTCUSDT_250328", contractType="CURRENT_QUARTER", deliveryDate=1743148800000)
+    http.get(f"{API}/v1/exchangeInfo", json=dict(BINANCE_EXCHANGE_INFO, symbols=[perp, dated]))
+    ex, log = make("binance", "BTC_USDT")
+    brackets = [{"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
+                 "maintMarginRatio": 0.004, "cum": 0.0}]
+    http.get(f"{API}/v1/leverageBracket", json=[{"symbol": s, "notionalCoef": 1.0, "brackets": brackets}
+                                                for s in ("BTCUSDT", "BTCUSDT_250328")])
+    http.get(f"{API}/v3/positionRisk", json=[_position_risk("BTCUSDT_250328", "0.500", "97000.0"),
+                                             _position_risk("BTCUSDT", "-0.020", "95100.0")])
+    positions = ex.GetPositions()
+    assert positions is not None, log.rows
+    assert [(p.Symbol, p.Type, p.Amount, p.Price) for p in positions] == [
+        ("BTC_USDT.swap", PD_SHORT, 0.02, 95100.0)]
