@@ -25,8 +25,8 @@ def runs(tmp_path_factory, own_hedge_modules_for_module):
     folders = []
     for profile in ("tight", "default"):
         out = root / profile
-        # without ee28a03's refuse_definite windows: one on binance (the leg's venue) inside another venue's outage
-        # makes that part "held on the venue that was out" and splits the stretch this test pins (7,770 s)
+        # without ee28a03's refuse_definite windows: one on binance (the leg's venue) inside another venue's
+        # outage makes that part "held on the venue that was out" and splits the stretch this test pins
         assert chaos.main(["--days", "0.25", "--seed", "2", "--symbols", "BTC_USDT", "--profile", profile,
                            "--strategy", str(strategy), "--without", "refuse_definite",
                            "--out", str(out)]) == 1
