@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -58,3 +60,15 @@ def timed_run(config: RunConfig) -> tuple[float, int]:
     if result.exit_code != 0:
         raise SystemExit(f"bench run failed (exit {result.exit_code}); see {result.robot_dir}")
     return wall, int(result.stats.get("totals", {}).get("trades", 0))
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    """SIGTERM a bench's stand-in server, SIGKILL it after 10 s, and print what it said on stderr."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        _, err = server.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        _, err = server.communicate()
+    if err:
+        print(err.strip())

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, median, strategy_params, symbols
+from _common import ROOT, median, stop_server, strategy_params, symbols
 
 from fmz_compat.core import VENUE_NAMES
 
@@ -326,14 +326,7 @@ def main() -> int:
             if ns.runs > 1:
                 _print_medians(mode, runs)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, err = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, err = server.communicate()
-        if err:
-            print(err.strip())
+        stop_server(server)
     return 0
 
 

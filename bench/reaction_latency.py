@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, median, percentile, strategy_params, symbols
+from _common import ROOT, median, percentile, stop_server, strategy_params, symbols
 
 from fmz_compat.core import VENUE_NAMES
 
@@ -628,14 +628,7 @@ def main() -> int:
             keys = [k for k in runs[0] if all(k in r for r in runs)]
             _print(f"median of {len(runs)} runs", {k: median([r[k] for r in runs]) for k in keys})
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, err = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, err = server.communicate()
-        if err:
-            print(err.strip())
+        stop_server(server)
     return 0
 
 

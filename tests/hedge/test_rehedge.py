@@ -92,6 +92,16 @@ def _spread_close_left_loose(sim: Sim3, app, params_window_ms: int, qty: str = "
     return binance, bybit, sim.now_ms()
 
 
+def _tick_until_no_loose_leg(sim: Sim3, app: Any, until_ms: int) -> int | None:
+    """Ticks each second until no leg is loose (returns when, ms) or until_ms (None)."""
+    while sim.now_ms() < until_ms:
+        app.tick()
+        if not app.ledger.loose:
+            return sim.now_ms()
+        sim.clock.sleep(1000)
+    return None
+
+
 def test_a_spread_close_leg_refused_with_its_undo_is_rehedged_on_a_third_venue_after_max_unhedged_s():
     """(a) Before: okx's short stayed unhedged for the whole refusal window. Now, once it has been held
     outage.max_unhedged_s (60 s) while okx refuses, bybit (the venue that trades with the most margin room)
@@ -102,12 +112,7 @@ def test_a_spread_close_leg_refused_with_its_undo_is_rehedged_on_a_third_venue_a
     assert app.start()
     _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
     leg_price = next(iter(app.ledger.loose.values())).price
-    rehedged_ms = None
-    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
-        app.tick()
-        if not app.ledger.loose:
-            rehedged_ms = sim.now_ms()
-        sim.clock.sleep(1000)
+    rehedged_ms = _tick_until_no_loose_leg(sim, app, loose_ms + 200_000)
     assert rehedged_ms is not None and 60_000 <= rehedged_ms - loose_ms <= (60 + 10 + 15) * 1000
     (pair,) = app.ledger.pairs.values()
     assert (pair.long_venue, pair.short_venue, pair.qty) == ("bybit", "okx", D("0.02"))
@@ -1124,12 +1129,7 @@ def test_a_loose_leg_whose_venue_definitely_refuses_its_close_is_rehedged_at_onc
     _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000)
     assert okx.refused_closes and okx.refused_closes[0] <= loose_ms  # a close of it refused, definitely
     refused_ms = max(ms for ms in okx.refused_closes if ms <= loose_ms)
-    rehedged_ms = None
-    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
-        app.tick()
-        if not app.ledger.loose:
-            rehedged_ms = sim.now_ms()
-        sim.clock.sleep(1000)
+    rehedged_ms = _tick_until_no_loose_leg(sim, app, loose_ms + 200_000)
     settle_ms = app.cfg.outage.order_settle_s * 1000
     assert rehedged_ms is not None and rehedged_ms - refused_ms <= 2 * settle_ms
     (pair,) = app.ledger.pairs.values()
@@ -1155,12 +1155,7 @@ def test_a_loose_leg_whose_venue_definitely_refuses_in_the_simulator_is_rehedged
     _, bybit, loose_ms = _spread_close_left_loose(sim, app, 900_000, fault="refuse_definite")
     refused = [ms for ms, side, _ in okx if side in ("closebuy", "closesell") and ms <= loose_ms]
     assert refused and "rejected (InsufficientFunds)" in sim.world.log.last_error
-    rehedged_ms = None
-    while sim.now_ms() < loose_ms + 200_000 and rehedged_ms is None:
-        app.tick()
-        if not app.ledger.loose:
-            rehedged_ms = sim.now_ms()
-        sim.clock.sleep(1000)
+    rehedged_ms = _tick_until_no_loose_leg(sim, app, loose_ms + 200_000)
     settle_ms = app.cfg.outage.order_settle_s * 1000
     assert rehedged_ms is not None and rehedged_ms - refused[-1] <= 2 * settle_ms
     (pair,) = app.ledger.pairs.values()
