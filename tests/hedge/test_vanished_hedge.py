@@ -30,6 +30,17 @@ def _a_pair_long_bybit_short_binance() -> tuple[Sim3, App]:
     return sim, app
 
 
+def _tick_within_one_lot_past(sim: Sim3, app: App, bound_ms: int, until_ms: int) -> None:
+    """Ticks each second until until_ms; from bound_ms on, the net is within one lot at every second."""
+    while sim.now_ms() < until_ms:
+        app.tick()
+        if sim.now_ms() >= bound_ms:
+            net = _net(sim)
+            past_s = (sim.now_ms() - bound_ms) // 1000
+            assert abs(net) <= LOT, f"{net:+f} BTC unhedged {past_s} s past the bound: {_positions(sim)}"
+        sim.clock.sleep(1000)
+
+
 def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedged_elsewhere_in_time():
     """Before: Risk._vanished sent the refused close of bybit's hedge again at every look (every position
     check, each 5 s) for as long as bybit refused, the pair stayed booked with binance's leg the venue no
@@ -46,13 +57,7 @@ def test_an_adl_whose_hedge_venue_refuses_leaves_a_loose_leg_backed_off_and_hedg
     limits = app.cfg.outage
     bound_ms = (adl_ms + app.cfg.position_check_s * 1000 + limits.max_unhedged_s * 1000
                 + 2 * app.executor.settle_ms("okx") + 15_000)
-    while sim.now_ms() < adl_ms + REFUSED_MS:
-        app.tick()
-        if sim.now_ms() >= bound_ms:
-            net = _net(sim)
-            past_s = (sim.now_ms() - bound_ms) // 1000
-            assert abs(net) <= LOT, f"{net:+f} BTC unhedged {past_s} s past the bound: {_positions(sim)}"
-        sim.clock.sleep(1000)
+    _tick_within_one_lot_past(sim, app, bound_ms, adl_ms + REFUSED_MS)
     assert _positions(sim)["binance"] == D("-0.15")  # the ADL took half the short
     assert any("less than the pairs" in line for line in sim.logs)
     assert len(bybit_calls) <= 8, f"{len(bybit_calls)} orders sent to bybit while it refused"
@@ -74,13 +79,7 @@ def test_an_adl_while_the_hedge_venue_is_down_books_its_hedge_loose_and_hedges_i
     sim.world.schedule_adl("binance", adl_ms, 0.5)
     bound_ms = (adl_ms + app.cfg.position_check_s * 1000 + app.cfg.outage.max_unhedged_s * 1000
                 + 2 * app.executor.settle_ms("okx") + 15_000)
-    while sim.now_ms() < adl_ms + REFUSED_MS + AFTER_MS:
-        app.tick()
-        if sim.now_ms() >= bound_ms:
-            net = _net(sim)
-            past_s = (sim.now_ms() - bound_ms) // 1000
-            assert abs(net) <= LOT, f"{net:+f} BTC unhedged {past_s} s past the bound: {_positions(sim)}"
-        sim.clock.sleep(1000)
+    _tick_within_one_lot_past(sim, app, bound_ms, adl_ms + REFUSED_MS + AFTER_MS)
     held = _positions(sim)
     assert held["binance"] == D("-0.15")  # the ADL took half the short
     assert held["bybit"] == D("0.3")  # bybit's long as it was: nothing sent while down, nothing doubled
