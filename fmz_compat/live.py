@@ -522,7 +522,7 @@ class LiveExchange(FmzExchangeObject):
                     "TickSize": tick, "AmountSize": step,
                     "PricePrecision": _decimals(tick), "AmountPrecision": _decimals(step),
                     "MinQty": (limits.get("amount") or {}).get("min"),
-                    "MaxQty": (limits.get("amount") or {}).get("max"),
+                    "MaxQty": _market_max_qty(m),
                     "MinNotional": (limits.get("cost") or {}).get("min"),
                     "MaxNotional": (limits.get("cost") or {}).get("max"),
                     "CtVal": m.get("contractSize") or 1.0, "CtValCcy": m["base"], "Info": m.get("info"),
@@ -1327,6 +1327,29 @@ def _coinex_finished(client: ccxt.Exchange, row: dict[str, Any], market: dict[st
 
 def _row_with(rows: list[Any], field: str, value: str) -> dict[str, Any] | None:
     return next((r for r in rows if isinstance(r, dict) and r.get(field) == value), None)
+
+
+def _market_max_qty(m: dict[str, Any]) -> float | None:
+    """The most contracts one MARKET order may be (FMZ Market.MaxQty for a strategy that sends market
+    orders): the smaller of the limit order's maximum (ccxt limits.amount.max) and the market order's where
+    both are given. Binance USDⓈ-M: LOT_SIZE maxQty vs MARKET_LOT_SIZE maxQty (ccxt 4.5.83
+    binance.parse_market: limits['amount'] and limits['market']); OKX: maxLmtSz vs maxMktSz (ccxt's
+    limits.amount.max is maxLmtSz, maxMktSz only in info); Bybit linear: maxOrderQty vs
+    lotSizeFilter.maxMktOrderQty (likewise only in info). None when neither is known."""
+    limits, info = m.get("limits") or {}, m.get("info") or {}
+    lot_size = info.get("lotSizeFilter") if isinstance(info, dict) else None
+    found = [(limits.get("amount") or {}).get("max"), (limits.get("market") or {}).get("max"),
+             info.get("maxMktSz") if isinstance(info, dict) else None,
+             lot_size.get("maxMktOrderQty") if isinstance(lot_size, dict) else None]
+    figures = []
+    for figure in found:
+        try:
+            value = float(figure) if figure not in (None, "") else 0.0
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            figures.append(value)
+    return min(figures) if figures else None
 
 
 def _decimals(step: Any) -> int | None:
