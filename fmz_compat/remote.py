@@ -108,7 +108,7 @@ class VenueSession:
             self._local.conn = None
 
     def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        """One JSON request; _NoAnswer when no answer came, ValueError for an HTTP error answer."""
+        """One JSON request; _NoAnswer when no answer came or a 5xx did, ValueError for a 4xx answer."""
         data = json.dumps(body, default=_jsonable).encode() if body is not None else None
         headers = {NODE_HEADER: self.node, "Content-Type": "application/json"}
         conn = self._conn()
@@ -141,8 +141,19 @@ class VenueSession:
         return self._answer(response.status, payload)
 
     def _answer(self, status: int, payload: bytes) -> dict[str, Any]:
-        """An answer's JSON; its clock, end of data and events noted; ValueError for an HTTP error."""
-        answer = json.loads(payload) if payload else {}
+        """An answer's JSON; its clock, end of data and events noted. An HTTP error: ValueError for a 4xx (the
+        server refused the request before any account saw it: a definite refusal), _NoAnswer with the
+        outcome unknown for a 5xx (the server failed while serving it and may have acted, as ccxt 4.5.83's
+        `Exchange.httpExceptions` reads 500..530: ExchangeNotAvailable / RequestTimeout, NetworkError)."""
+        try:
+            answer = json.loads(payload) if payload else {}
+        except ValueError:
+            answer = None  # a proxy's or a crash's page, not the server's JSON
+        if not isinstance(answer, dict):
+            answer = {"error": ""} if status != 200 else None
+        if status >= 500 or answer is None:  # a 200 whose body is unreadable: acted on, answer lost
+            reason = str((answer or {}).get("error") or "unreadable answer")
+            raise _NoAnswer(f"HTTP {status}: {reason} (outcome unknown)", unknown=True)
         if status != 200:
             raise ValueError(str(answer.get("error") or f"HTTP {status}"))
         if "now_ms" in answer:
