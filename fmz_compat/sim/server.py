@@ -696,7 +696,14 @@ class _Handler(BaseHTTPRequestHandler):
         args, kwargs = body.get("args", []), body.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise ValueError("args must be a JSON list and kwargs a JSON object")
-        self._send(200, vs.call(node, int(index_text), method, args, kwargs))
+        try:
+            answer = vs.call(node, int(index_text), method, args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - the account was asked and may have acted: never a 4xx
+            # (a node reads a 4xx as a definite refusal, a 5xx as an unknown outcome: fmz_compat/remote.py)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._send(500, {"error": f"{method} failed while the venue served it ({reason})"})
+            return
+        self._send(200, answer)
 
 
 def launch(*args: str, cwd: Any = None, timeout_s: float = 60.0) -> tuple[Any, str]:

@@ -104,3 +104,23 @@ def test_a_4xx_the_server_gives_before_any_venue_acts_stays_a_definite_refusal(v
     _, okx = _exchanges(venue_server, "tokyo")
     assert okx._call("NoSuchMethod") is None
     assert okx.last_outcome_unknown is False
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyError, RuntimeError])
+def test_a_call_that_fails_after_the_account_acted_is_answered_500_not_400(venue_server, monkeypatch, error):
+    """The server answers 400 for what it refuses before an account sees the call; an exception raised while
+    an account serves it may come after the account acted. Old code: a ValueError or KeyError from there
+    reached the handler's 400 (the node read a definite refusal, last_outcome_unknown False, while the order
+    stood), any other exception dropped the connection. Now each is a 500: an unknown outcome."""
+    original = venue_server._exchange_cls.CreateOrder
+
+    def create_then_fail(self: Any, *args: Any) -> Any:
+        original(self, *args)
+        raise error("after the order was placed")
+
+    monkeypatch.setattr(venue_server._exchange_cls, "CreateOrder", create_then_fail)
+    _, okx = _exchanges(venue_server, "tokyo")
+    assert okx.CreateOrder("BTC_USDT.swap", 'sell;{"clOrdId":"t-1"}', -1, 1) is None
+    assert okx.last_outcome_unknown is True
+    [placed] = okx.GetHistoryOrders("BTC_USDT.swap")
+    assert placed.Info.clOrdId == "t-1"
