@@ -983,12 +983,18 @@ class LiveExchange(FmzExchangeObject):
         return self._run("GetOrder", run)
 
     def GetOrders(self, symbol: str = "") -> list[Struct] | None:
+        """Open orders. Without a symbol (and no contract set) FMZ's range: every variety "in the dimension
+        range of the current trading pair and contract code" (fmz.com/syntax-guide/fun/trade/
+        exchange.getorders), here the current quote's perpetuals, as GetPositions() (`_in_current_range`): a
+        venue's list without a symbol also holds dated futures (Binance /fapi/v1/openOrders: every USD-M
+        symbol, BTCUSDT_250328 too) and other margin currencies, which are left out."""
         def run() -> list[Struct]:
             unified = self._symbol(symbol)[1] if symbol or self._contract else None
             limit = _OPEN_ORDERS_PAGE.get(self._venue)
             params = dict(_ALL_SWAPS_QUERY.get(self._venue, {})) if unified is None else {}
             orders = self._client.fetch_open_orders(unified, None, limit, params)
-            return [self._order_struct(o) for o in orders]
+            return [self._order_struct(o) for o in orders
+                    if unified is not None or self._in_current_range(o.get("symbol") or "")]
         return self._run("GetOrders", run)
 
     def GetHistoryOrders(self, *args: Any) -> list[Struct] | None:

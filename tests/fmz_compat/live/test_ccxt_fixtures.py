@@ -64,14 +64,18 @@ def _query(url: str) -> dict[str, str]:
 @pytest.fixture
 def binance2(http):
     """Binance with BTCUSDT and LTCUSDT listed (LTCUSDT: the symbol of ccxt's recorded open order)."""
+    http.get(f"{FAPI}/exchangeInfo", json=_binance_info_with_ltc())
+    return make("binance", "BTC_USDT")
+
+
+def _binance_info_with_ltc() -> dict:
     info = copy.deepcopy(BINANCE_EXCHANGE_INFO)
     ltc = dict(copy.deepcopy(info["symbols"][0]), symbol="LTCUSDT", pair="LTCUSDT", baseAsset="LTC")
     ltc["filters"][0] = {"filterType": "PRICE_FILTER", "minPrice": "3.61", "maxPrice": "100000",
                          "tickSize": "0.01"}
     ltc["filters"][-2] = {"filterType": "MIN_NOTIONAL", "notional": "5"}
     info["symbols"].append(ltc)
-    http.get(f"{FAPI}/exchangeInfo", json=info)
-    return make("binance", "BTC_USDT")
+    return info
 
 
 def _okx_swap(inst_id: str, ct_val: str, lot: str, tick: str) -> dict:
@@ -356,6 +360,32 @@ def test_binance_get_orders_without_a_symbol_lists_every_swap(binance2, http):
     assert [o.Id for o in orders] == ["LTC_USDT.swap,664082074", "BTC_USDT.swap,4087922044"]
     assert [o.Status for o in orders] == [ORDER_STATE_PENDING, ORDER_STATE_PENDING]
     assert "symbol" not in _query(http.calls[-1].request.url)
+
+
+def test_binance_get_orders_without_a_symbol_leaves_out_a_dated_future(http):
+    """FMZ: "For futures exchange objects, if the symbol parameter is not passed, the default is to request
+    the uncompleted order data of all varieties in the dimension range of the current trading pair and
+    contract code" (fmz.com/syntax-guide/fun/trade/exchange.getorders): the current pair BTC_USDT with
+    contract swap is every USDT perpetual, not a quarterly future. Binance GET /fapi/v1/openOrders without
+    symbol lists every USD-M order, quarterlies too (exchangeInfo contractType CURRENT_QUARTER, symbol
+    BTCUSDT_250328: ccxt's BTC/USDT:USDT-250328, swap False), as 60e0744 found for GetPositions(). Old code
+    listed a resting order there as "BTC/USDT:USDT-250328,...", which the gate's halt (hedge/trader.py
+    cancel_all_orders) then tried to cancel: an "invalid symbol" error and a failed-cancel event at every
+    halt for an order that is not the strategy's. Rows:
+    binance.json fetchOpenOrder "swap open order" (LTCUSDT), createOrders "create swap orders" (BTCUSDT),
+    and that row under the quarterly's symbol."""
+    info = _binance_info_with_ltc()
+    dated = dict(copy.deepcopy(info["symbols"][0]), symbol="BTCUSDT_250328", contractType="CURRENT_QUARTER",
+                 deliveryDate=1743148800000)
+    info["symbols"].append(dated)
+    http.get(f"{FAPI}/exchangeInfo", json=info)
+    ex, log = make("binance", "BTC_USDT")
+    quarterly_order = dict(BINANCE_SWAP_NEW, symbol="BTCUSDT_250328", orderId=4087922045)
+    http.get(re.compile(rf"{FAPI}/openOrders"), json=[BINANCE_SWAP_OPEN, quarterly_order, BINANCE_SWAP_NEW])
+    orders = ex.GetOrders()
+    assert orders is not None, log.last_error
+    assert "BTC/USDT:USDT-250328" in ex._client.markets  # the quarterly is a market ccxt knows
+    assert [o.Id for o in orders] == ["LTC_USDT.swap,664082074", "BTC_USDT.swap,4087922044"]
 
 
 def test_okx_get_orders_without_a_symbol_asks_for_swaps_only(okx3, http):
