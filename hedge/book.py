@@ -195,7 +195,8 @@ class Book:
         """The journaled executions (by tag) whose fills recovery has not booked yet: the pairs they name are
         held (`held_pairs`), the venue-symbols of those naming none in doubt (`order_in_doubt`) until
         booked. Kept by this process only: recovery derives them from the journal again at every turn it
-        runs (the first at start, before anything trades)."""
+        runs (the first at start, before anything trades; in a cluster, from the shared journal when a unit
+        is adopted, before anything acts on it: reconcile runs recovery first)."""
         self._unbooked = frozenset(tags)
 
     def save(self) -> None:

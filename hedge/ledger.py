@@ -149,7 +149,8 @@ class Ledger:
     watch: dict[str, OrderRecord] = field(default_factory=dict)
     # Reductions' fills booked at their leg's entry price (no average price reported, no fresh price known:
     # never at 0), each with `price` = that entry price: their result is booked once a price is known
-    # (Risk.price_pending), dropped in the same save (so once, across a restart)
+    # (Risk.price_pending), dropped in the same save (so once, across a restart). In a cluster they are
+    # shared beside the journal under their order's unit (hedge/cluster/redis.py): its owner prices them
     pending: dict[str, OrderRecord] = field(default_factory=dict)
     # "venue/symbol" -> when this process last read its positions (ms; Executor.unread_since), saved only
     # with a save that writes anyway: whatever a saved ledger books from a read is saved with that read's
@@ -253,7 +254,8 @@ class Ledger:
 
     def take_shared(self, *, pairs: dict[int, HedgePair] | None = None,
                     orders: dict[str, OrderRecord] | None = None,
-                    loose: dict[LooseKey, LooseLeg] | None = None) -> None:
+                    loose: dict[LooseKey, LooseLeg] | None = None,
+                    pending: dict[str, OrderRecord] | None = None) -> None:
         """A cluster's shared state replaces these parts (hedge/cluster/redis.py loads it); the pair counter
         moves past every shared pair."""
         if pairs is not None:
@@ -262,6 +264,8 @@ class Ledger:
             self.orders = orders
         if loose is not None:
             self.loose = loose
+        if pending is not None:
+            self.pending = pending
         if pairs:
             self.next_id = max(self.next_id, max(pairs) + 1)
 

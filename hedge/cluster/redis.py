@@ -5,7 +5,9 @@ Keys (all under the cluster's namespace NS):
   NS:lease:UNIT       hash node, token, expires (cluster ms): the one node that may act on UNIT
   NS:nodes            hash node -> {region, weight, seen}: heartbeats (cluster ms)
   NS:pairs            hash pair id -> pair JSON: the shared pair ledger
-  NS:orders           hash client id -> {unit, node, record}: journal of executions not booked yet
+  NS:orders           hash client id -> {unit, node, record}: journal of executions not booked yet; and
+                      pending:CLIENT ID -> the same: a fill booked at its leg's entry price whose result
+                      waits for a price (Ledger.pending), the unit's like its journal (its owner prices it)
   NS:loose            hash UNIT|VENUE -> loose leg JSON: base held beyond the pairs (hedge.ledger.LooseLeg)
   NS:ver              counter bumped by every ledger or journal write (a stable-view check)
   NS:pair_id          counter: pair ids unique over the cluster
@@ -58,6 +60,7 @@ except ImportError:  # pragma: no cover - exercised only where redis is absent
 
 ROLES = ("treasury",)  # cluster-wide duties, one node each (moving money must not happen twice)
 NODE_UNIT = ""  # orders journaled outside any unit (not fenced)
+PENDING = "pending:"  # NS:orders field of a Ledger.pending record: PENDING + its client id
 STREAM_MAXLEN = 100_000
 STREAM_READ = 500
 LOCK_WAIT_MS = 2_000  # runtime ms an execution waits for a venue-symbol another node is trading, then skips
@@ -413,7 +416,8 @@ class RedisCoordinator(Coordinator):
             if self._stream_id == "$":
                 last = self.r.xrevrange(self.k_events, count=1)
                 self._stream_id = str(last[0][0]) if last else "0-0"
-            if (ledger.pairs or ledger.loose) and self.r.set(self.k_seeded, self.node, nx=True):
+            brought = ledger.pairs or ledger.loose or ledger.pending
+            if brought and self.r.set(self.k_seeded, self.node, nx=True):
                 # the first node of a new cluster brings its single-node ledger along
                 if ledger.pairs:
                     self.r.hset(self.k_pairs,
@@ -422,12 +426,17 @@ class RedisCoordinator(Coordinator):
                 if ledger.loose:
                     self.r.hset(self.k_loose, mapping={_loose_field(leg): _loose_json(leg)
                                                        for leg in ledger.loose.values()})
+                if ledger.pending:  # results waiting for a price: this node's until it holds their unit
+                    self.r.hset(self.k_orders, mapping={PENDING + cid: _order_json(NODE_UNIT, self.node, r)
+                                                        for cid, r in ledger.pending.items()})
                 self.r.incr(self.k_ver)
                 self._host.event(f"cluster: seeded the shared ledger with this node's {len(ledger.pairs)} "
                                  f"open pairs and {len(ledger.loose)} loose legs")
             else:
                 self.r.set(self.k_seeded, self.node, nx=True)
-            ledger.take_shared(orders={})  # the shared journal is the truth: an own unfinished order is in it
+            # the shared journal is the truth: an own unfinished order is in it, and a result waiting for a
+            # price (one node prices it: another that took its unit over may have already)
+            ledger.take_shared(orders={}, pending={})
             self._ledger = ledger
             self._pull(ledger)
             if self.server_clock:
@@ -847,12 +856,14 @@ class RedisCoordinator(Coordinator):
     def save(self, ledger: Ledger, store: Callable[..., Any]) -> None:
         ledger.save(store)
         self._ledger = ledger
-        for cid in ledger.orders:
+        for cid in (*ledger.orders, *ledger.pending):  # a pending record keeps its journaled order's unit
             if cid not in self._order_unit:
                 self._order_unit[cid] = self._acting.key if self._acting is not None else NODE_UNIT
         urgent = any(r.status is OrderStatus.INITIALIZED and cid not in self._pushed_orders
                      for cid, r in ledger.orders.items())
-        urgent = urgent or bool(set(self._pushed_orders) - set(ledger.orders)) \
+        urgent = urgent or bool(set(self._pushed_orders) - set(ledger.orders)
+                                - {PENDING + cid for cid in ledger.pending}) \
+            or any(PENDING + cid not in self._pushed_orders for cid in ledger.pending) \
             or {p.id: _pair_json(p) for p in ledger.pairs.values()} != self._pushed_pairs \
             or {_loose_field(leg): _loose_json(leg) for leg in ledger.loose.values()} != self._pushed_loose
         if not urgent:
@@ -918,17 +929,22 @@ class RedisCoordinator(Coordinator):
             group(Unit.of_pair(old).key)["pairs_del"].append(str(pair_id))
 
     def _order_changes(self, ledger: Ledger, group: Callable[[str], dict[str, Any]]) -> None:
-        """A new order's group is strict: refused unless its lease has strict_ms left."""
+        """A new order's group is strict: refused unless its lease has strict_ms left. A pending result
+        (Ledger.pending) is written beside the journal, under its order's unit, in the same write."""
         orders = {cid: _order_json(self._order_unit.get(cid, NODE_UNIT), self.node, r)
                   for cid, r in ledger.orders.items()}
-        for cid, text in orders.items():
-            if self._pushed_orders.get(cid) != text:
-                g = group(self._order_unit.get(cid, NODE_UNIT))
-                g["orders_put"][cid] = text
-                if ledger.orders[cid].status is OrderStatus.INITIALIZED and cid not in self._pushed_orders:
+        orders |= {PENDING + cid: _order_json(self._order_unit.get(cid, NODE_UNIT), self.node, r)
+                   for cid, r in ledger.pending.items()}
+        for field, text in orders.items():
+            if self._pushed_orders.get(field) != text:
+                g = group(self._order_unit.get(field.removeprefix(PENDING), NODE_UNIT))
+                g["orders_put"][field] = text
+                record = ledger.orders.get(field)
+                if record is not None and record.status is OrderStatus.INITIALIZED \
+                        and field not in self._pushed_orders:
                     g["strict_ms"] = self.strict_ms
-        for cid in set(self._pushed_orders) - set(orders):
-            group(self._order_unit.get(cid, NODE_UNIT))["orders_del"].append(cid)
+        for field in set(self._pushed_orders) - set(orders):
+            group(self._order_unit.get(field.removeprefix(PENDING), NODE_UNIT))["orders_del"].append(field)
 
     def _loose_changes(self, ledger: Ledger, group: Callable[[str], dict[str, Any]]) -> None:
         loose = {_loose_field(leg): (leg.unit, _loose_json(leg)) for leg in ledger.loose.values()}
@@ -942,7 +958,8 @@ class RedisCoordinator(Coordinator):
         """Redis refused the unit's write (another node holds a newer lease): its new orders are fenced out,
         the lease is dropped, and the truth is pulled at the next turn."""
         for cid in g["orders_put"]:
-            if ledger.orders[cid].status is OrderStatus.INITIALIZED:
+            record = ledger.orders.get(cid)
+            if record is not None and record.status is OrderStatus.INITIALIZED:
                 self._fenced_out.add(cid)
         unit = Unit.parse(unit_key)
         if self.held.pop(unit, None) is not None or g["pairs_put"] or g["pairs_del"]:
@@ -974,22 +991,26 @@ class RedisCoordinator(Coordinator):
         pairs = {int(k): HedgePair.from_json(json.loads(v)) for k, v in raw_pairs.items()}
         self._pushed_pairs = {pid: _pair_json(p) for pid, p in pairs.items()}
         mine: dict[str, OrderRecord] = {}
+        pending: dict[str, OrderRecord] = {}  # results waiting for a price, of the units held here
         foreign: dict[str, tuple[str, str, str]] = {}
         held_keys = {u.key for u in self.held}
-        for cid, text in raw_orders.items():
+        for field, text in raw_orders.items():
             entry = json.loads(text)
             record = OrderRecord.from_json(entry["record"])
+            cid = field.removeprefix(PENDING)
             if entry["unit"] in held_keys or (entry["unit"] == NODE_UNIT and entry["node"] == self.node):
-                mine[cid] = record
+                (pending if field.startswith(PENDING) else mine)[cid] = record
                 self._order_unit[cid] = entry["unit"]
-            else:
+            elif not field.startswith(PENDING):  # a result waiting for a price trades nothing
                 foreign[cid] = (entry["node"], record.venue, record.symbol)
         loose = [LooseLeg.from_json(json.loads(text)) for text in raw_loose.values()]
         ledger.take_shared(pairs=dict(sorted(pairs.items())), orders=mine,
-                           loose={leg.key: leg for leg in sorted(loose, key=lambda leg: leg.key)})
+                           loose={leg.key: leg for leg in sorted(loose, key=lambda leg: leg.key)},
+                           pending=dict(sorted(pending.items())))
         self._pushed_loose = {_loose_field(leg): _loose_json(leg) for leg in loose}
         # as stored: an adopted order (journaled by another node) is re-written under this node next push
-        self._pushed_orders = {cid: raw_orders[cid] for cid in mine}
+        self._pushed_orders = {cid: raw_orders[cid] for cid in mine} \
+            | {PENDING + cid: raw_orders[PENDING + cid] for cid in pending}
         self._foreign_orders = foreign
 
     def view(self, ledger: Ledger) -> Any:
