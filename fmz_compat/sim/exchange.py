@@ -158,20 +158,27 @@ class Exchange(FmzExchangeObject):
         self._bar_series: dict[tuple[str, int], BarSeries] = {}
         self._pairs_cache: list[tuple[str, Any, str, str]] | None = None
         self._pairs_listed = (0, 0)
+        self._swap_pairs: set[str] = set()  # _pairs_for without a symbol on a perpetual, and its key
+        self._swap_pairs_listed: tuple[str, int, int] = ("", -1, -1)
         self._unlisted_said: set[str] = set()  # pairs whose "not a market here" line is already in the log
 
     # --- plumbing -----------------------------------------------------------------------------
     def _enter(self, method: str, status_page: bool = False) -> None:
-        clock = self._world.clock
+        world = self._world
+        clock = world.clock
         clock.check()
-        latency = self._world.cfg.latency_ms
+        latency = world.cfg.latency_ms
         if latency and getattr(clock, "is_virtual", False) and hasattr(clock, "advance"):
             clock.advance(latency * 1_000_000)
-        self._world.advance(clock.now_ns())
-        if self._world.faults and not status_page:
-            if self._world.fault_active(self._venue, "down"):
+        now_ns = clock.now_ns()
+        # most calls land on the step the last one did: world.advance would find nothing to do
+        if not world.steps_on_grid or (now_ns // 1_000_000 - world.start_ms) // world.step_ms > world.k:
+            world.advance(now_ns)
+        faults = world.faults
+        if faults and not status_page and faults.get(self._venue):  # fault_active's own first test
+            if world.fault_active(self._venue, "down"):
                 raise CallFailed(_DOWN_MESSAGE.format(url=self._base_url))
-            if self._world.fault_active(self._venue, "rate_limit"):
+            if world.fault_active(self._venue, "rate_limit"):
                 raise CallFailed(_RATE_LIMITED[self._venue])
 
     def _fail(self, method: str, message: str) -> None:
@@ -395,14 +402,14 @@ class Exchange(FmzExchangeObject):
         w = self._world
         stale = w.stale_possible
         view = w.market_view
+        frozen = w._frozen_quotes  # market_view answers (q.price, w.k) for a quote not in it
         venue = self._venue
         untimed = venue in w.untimed_books
         start_ms, step_ms, k_now = w.start_ms, w.step_ms, w.k
-        contract = self._acc.contract
         floor, ceil = math.floor, math.ceil
         out = []
-        for pair, q, _native, fmz_symbol in self._listing():
-            if stale:
+        for _pair, q, native, fmz_symbol in self._listing():
+            if stale and (q.market, q.pair) in frozen:
                 price, k = view(venue, q)
             else:
                 price, k = q.price, k_now
@@ -421,7 +428,7 @@ class Exchange(FmzExchangeObject):
             time_ms = None if untimed else start_ms + k * step_ms
             last = int(pt + 0.5) / scale
             mark = int(q.mark * scale + 0.5) / scale
-            info = Struct({"symbol": contract(pair).native, "bidPrice": bid, "askPrice": ask,
+            info = Struct({"symbol": native, "bidPrice": bid, "askPrice": ask,
                            "lastPrice": last, "markPrice": mark, "time": time_ms})
             out.append(Struct({"Symbol": fmz_symbol, "High": int(hi * scale + 0.5) / scale,
                                "Low": int(lo * scale + 0.5) / scale, "Sell": ask, "Buy": bid, "Last": last,
@@ -729,8 +736,14 @@ class Exchange(FmzExchangeObject):
             quote = self._currency.split("_")[1]
             if self._contract not in ("", "swap"):
                 return self._dated_keys(quote)
-            return {p for m, p in self._world.quotes
-                    if p.endswith("_" + quote) and m == self._acc.market_key(p)}
+            # every GetPositions of a hedge asks this: kept until a pair is listed, a dated one listed or
+            # delivered, or the currency changes (the callers only test membership)
+            listed = (quote, len(self._world.quotes), self._world.dated_changes)
+            if self._swap_pairs_listed != listed:
+                self._swap_pairs_listed = listed
+                self._swap_pairs = {p for m, p in self._world.quotes
+                                    if p.endswith("_" + quote) and m == self._acc.market_key(p)}
+            return self._swap_pairs
         return {self._currency}
 
     def _dated_keys(self, quote: str) -> set[str]:
@@ -777,26 +790,31 @@ class Exchange(FmzExchangeObject):
             return out
         return self._run("GetPositions", run)
 
-    def _position_info(self, pos: Any, spec: Any, q: Any, upnl: float) -> dict[str, Any]:
-        view = raw_info.PositionView(
-            qty=pos.qty, entry=pos.entry, mark=q.mark, last=q.price, upnl=upnl,
-            margin=self._acc.used_margin(pos), leverage=pos.leverage, isolated=pos.isolated,
-            time_ms=self._world.now_ms())
+    def _position_info(self, pos: Any, spec: Any, q: Any, upnl: float,
+                       margin: float | None = None) -> dict[str, Any]:
+        if margin is None:
+            margin = self._acc.used_margin(pos)
+        view = raw_info.PositionView(pos.qty, pos.entry, q.mark, q.price, upnl, margin, pos.leverage,
+                                     pos.isolated, self._world.now_ms())
         return raw_info.position_info(self._venue, view, spec)
 
     def _position_struct(self, pos: Any) -> Struct:
         acc = self._acc
-        q = acc.quote(pos.pair)
-        spec = acc.contract(pos.pair)
-        frozen = sum(o.remaining for o in acc.open.values() if o.pair == pos.pair and o.reduce_only)
+        pair = pos.pair
+        q = acc.quote(pair)
+        spec = acc.contract(pair)
+        frozen = (sum(o.remaining for o in acc.open.values() if o.pair == pair and o.reduce_only)
+                  if acc.open else 0)
         upnl = acc.upnl(pos)
-        # the fields are scalars but Info (to_struct of the whole, as before, converts only that)
+        margin = acc.used_margin(pos)
+        # the fields are scalars but Info; a position's Info is flat (raw_info's builders give scalars only),
+        # so Struct(info) is what to_struct(info) gave
         return Struct({
-            "Symbol": self._fmz_symbol(pos.pair), "MarginLevel": pos.leverage, "Amount": abs(pos.qty),
+            "Symbol": self._fmz_symbol(pair), "MarginLevel": pos.leverage, "Amount": abs(pos.qty),
             "FrozenAmount": frozen, "Price": round(pos.entry, spec.price_precision + 4), "Profit": upnl,
-            "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": self._contract_type(pos.pair),
-            "Margin": acc.used_margin(pos),
-            "Info": to_struct(self._position_info(pos, spec, q, upnl)),
+            "Type": PD_LONG if pos.qty > 0 else PD_SHORT, "ContractType": self._contract_type(pair),
+            "Margin": margin,
+            "Info": Struct(self._position_info(pos, spec, q, upnl, margin)),
         })
 
     def _account_info(self) -> Any:

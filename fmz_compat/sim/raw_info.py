@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from fmz_compat.core import ORDER_STATE_CLOSED, ORDER_STATE_PENDING
 from fmz_compat.sim.params import ContractSpec
@@ -67,8 +67,7 @@ class OrderView:
     adl: bool = False  # the venue's own ADL order (OKX category adl, Bybit CreateByAdl_PassThrough)
 
 
-@dataclass(frozen=True)
-class PositionView:
+class PositionView(NamedTuple):  # one per position per GetPositions: a tuple is built several times faster
     qty: float  # signed contracts
     entry: float
     mark: float

@@ -99,6 +99,12 @@ class SimWorld:
     `make_exchange` builds the exchange object of each account: the world holds them (labels, stats)
     without knowing their class, which builds on this module."""
 
+    # k counts steps of step_ms from start_ms, and advance(now_ns) does nothing while
+    # (now_ns // 1_000_000 - start_ms) // step_ms <= k: an exchange call skips it then (sim/exchange.py
+    # _enter). A ReplayWorld too (step_ms 1, k in ms since start_ms); a world whose advance works otherwise
+    # says False
+    steps_on_grid = True
+
     dated_contracts = True  # delivery contracts can be listed (sim/delivery.py); a replay has none
 
     def __init__(self, cfg: SimConfig, clock: Clock, log: LogSink, make_exchange: ExchangeMaker,

@@ -547,3 +547,24 @@ def test_the_drops_client_id_fault_lands_orders_without_the_client_id_only_while
     clock.sleep(61_000)
     kept = ex.GetOrder(ex.CreateOrder(SYM, 'sell;{"newClientOrderId":"hgd3"}', -1, 0.01))
     assert kept.Info.clientOrderId == "hgd3"
+
+
+def test_positions_without_symbol_see_a_pair_listed_since_the_last_call():
+    # GetPositions() keeps the perpetuals it ranges over until a pair is listed: a pair listed on request
+    # after the first call (its first order) is in the next answer
+    ex, _, _, _ = one()
+    ex.CreateOrder(SYM, "buy", -1, 0.01)
+    assert [p.Symbol for p in ex.GetPositions()] == [SYM]
+    assert ex.CreateOrder("SOL_USDT.swap", "sell", -1, 1) is not None
+    assert sorted(p.Symbol for p in ex.GetPositions()) == [SYM, "SOL_USDT.swap"]
+    assert [p.Symbol for p in ex.GetPositions("USDT.swap")] == [SYM, "SOL_USDT.swap"]
+
+
+def test_position_info_is_flat_on_every_venue():
+    # GetPositions builds Info as Struct(info) (to_struct converted nothing deeper): every venue's raw
+    # position row holds scalars only
+    for eid in ("Futures_Binance", "Futures_Bybit", "Futures_OKX", "Futures_CoinEx", "Futures_BitMEX"):
+        ex, _, _, _ = one(eid)
+        assert ex.CreateOrder(SYM, "buy", -1, 1000 if eid == "Futures_BitMEX" else 1) is not None, eid
+        (pos,) = ex.GetPositions(SYM)
+        assert pos.Info and all(not isinstance(v, (dict, list, tuple)) for v in pos.Info.values()), eid
