@@ -74,6 +74,24 @@ _REFUSED_DEFINITE = {
     "bitmex": '{"error":{"message":"Account has insufficient Available Balance, 1000 XBt required",'
               '"name":"ValidationError"}}',
 }
+# An order above the venue's maximum order size (world.set_max_qty; GetMarkets' MaxQty): each venue's answer
+# and the class ccxt 4.5.83 maps its code to (python/ccxt/<venue>.py "exceptions"), a definite rejection
+# fmz_compat/live.py logs as "rejected (<class>): <answer>". Binance USDⓈ-M -4005 "Quantity greater than max
+# quantity." (QTY_GREATER_THAN_MAX_QTY; ccxt BadRequest), above LOT_SIZE / MARKET_LOT_SIZE maxQty; OKX 51202
+# "Market order amount exceeds the maximum amount." (ccxt InvalidOrder), above maxMktSz; Bybit 10001, V5's
+# parameter error (ccxt BadRequest), with the message of ccxt's recorded 130006 answer "The number of
+# contracts exceeds maximum limit allowed: too large"; CoinEx and BitMEX: no recorded answer at hand, a
+# plain message (ccxt BadRequest) that names no venue code.
+_TOO_LARGE = {
+    "binance": ("BadRequest", '{"code":-4005,"msg":"Quantity greater than max quantity."}'),
+    "okx": ("InvalidOrder", '{"code":"1","data":[{"clOrdId":"","ordId":"","sCode":"51202","sMsg":"Market '
+                            'order amount exceeds the maximum amount.","tag":""}],"msg":"All operations '
+                            'failed"}'),
+    "bybit": ("BadRequest", '{"retCode":10001,"retMsg":"The number of contracts exceeds maximum limit '
+                            'allowed: too large","result":{},"retExtInfo":{}}'),
+    "coinex": ("BadRequest", "order amount above the market's maximum order size"),
+    "bitmex": ("BadRequest", "order quantity above the instrument's maximum order size"),
+}
 _RATE_LIMITED = {  # HTTP 429 and each venue's own body (FMZ logs both and returns None)
     "binance": '429 Too Many Requests: {"code":-1003,"msg":"Too many requests; current limit of IP is 2400 '
                'requests per minute. Please use the websocket for live updates to avoid polling the API."}',
@@ -123,7 +141,12 @@ class _Unlisted(CallFailed):
 
 
 class _Rejected(CallFailed):
-    """The venue answered, refusing the call: nothing of it can land later (the refuse_definite fault)."""
+    """The venue answered, refusing the call: nothing of it can land later (the refuse_definite fault, an
+    order above the maximum order size); `ccxt_class` is what ccxt maps the venue's answer to."""
+
+    def __init__(self, message: str, ccxt_class: str = "InsufficientFunds") -> None:
+        super().__init__(message)
+        self.ccxt_class = ccxt_class
 
 
 class Exchange(FmzExchangeObject):
@@ -193,7 +216,7 @@ class Exchange(FmzExchangeObject):
                 return fn()
             except _Rejected as e:
                 self.last_outcome_unknown = False
-                return self._fail(method, f"rejected (InsufficientFunds): {e}")
+                return self._fail(method, f"rejected ({e.ccxt_class}): {e}")
             except _Unlisted as e:
                 if e.pair in self._unlisted_said:  # said once: later calls fail quietly (GetLastError has it)
                     self._world.log.last_error = f"{self._label} {method}: {e}"
@@ -514,6 +537,10 @@ class Exchange(FmzExchangeObject):
                                "OpenInterest": 0.0})
                        for t, o, h, lo, c, v in series.bars(cap))
 
+    def _max_qty(self, pair: str) -> float:
+        """The most contracts one order may be here (world.set_max_qty; 1e9 when none is set)."""
+        return self._world.max_qty.get((self._venue, pair), 1e9)
+
     def GetMarkets(self) -> dict[str, Struct] | None:
         def run() -> dict[str, Struct]:
             out = {}
@@ -526,7 +553,7 @@ class Exchange(FmzExchangeObject):
                     "Symbol": spec.native, "BaseAsset": base, "QuoteAsset": quote,
                     "TickSize": spec.tick, "AmountSize": spec.amount_step,
                     "PricePrecision": spec.price_precision, "AmountPrecision": spec.amount_precision,
-                    "MinQty": spec.min_qty, "MaxQty": 1e9,
+                    "MinQty": spec.min_qty, "MaxQty": self._max_qty(pair),
                     "MinNotional": spec.min_notional_at(self._world.now_ms()), "MaxNotional": 1e12,
                     "CtVal": spec.ct_val if self._futures else 1.0,
                     "CtValCcy": quote if spec.inverse else base,
@@ -585,6 +612,16 @@ class Exchange(FmzExchangeObject):
             raise CallFailed(f"amount {amount} is below the amount step {spec.amount_step:g}")
         return price, cut
 
+    def _refusal(self, pair: str, amount: float) -> None:
+        """The venue refuses the order: a refusal fault, or an amount above its maximum order size."""
+        if self._world.fault_active(self._venue, "refuse_orders"):
+            raise CallFailed(_REFUSED[self._venue])
+        if self._world.fault_active(self._venue, "refuse_definite"):
+            raise _Rejected(_REFUSED_DEFINITE[self._venue])
+        if amount > self._max_qty(pair):
+            ccxt_class, answer = _TOO_LARGE[self._venue]
+            raise _Rejected(answer, ccxt_class)
+
     def _place(self, method: str, pair: str, side: str, price: Any, amount: Any, opts: dict[str, Any],
                log_args: tuple[Any, ...], keep_post_only: bool = False) -> str:
         """Place an order for CreateOrder/Buy/Sell/ModifyOrder; side is buy|sell|closebuy|closesell, opts
@@ -600,10 +637,7 @@ class Exchange(FmzExchangeObject):
             price = self._truncate(price, self._price_precision) / self._rate
         amount = self._truncate(amount, self._amount_precision)
         price, amount = self._to_pair_precision(pair, side, price, amount)
-        if self._world.fault_active(self._venue, "refuse_orders"):
-            raise CallFailed(_REFUSED[self._venue])
-        if self._world.fault_active(self._venue, "refuse_definite"):
-            raise _Rejected(_REFUSED_DEFINITE[self._venue])
+        self._refusal(pair, amount)
         close = side in ("closebuy", "closesell")
         exec_side = {"buy": "buy", "sell": "sell", "closebuy": "sell", "closesell": "buy"}[side]
         if close and not self._futures:

@@ -129,6 +129,9 @@ class SimWorld:
         self.faults: dict[str, dict[str, list[tuple[int, int]]]] = {}
         # announced maintenance windows, answered by the venues' status endpoints (api_endpoints.py)
         self.maintenance: list[MaintenanceWindow] = []
+        # (venue, pair) -> the most contracts one order may be there (GetMarkets' MaxQty; a larger order is
+        # refused as the venue refuses it: fmz_compat/sim/exchange.py _TOO_LARGE). None set: 1e9, no bound
+        self.max_qty: dict[tuple[str, str], float] = {}
         self.on_position_change: Any = None  # optional observer(market, pair, new net base) for tools
         self.on_adl: Any = None  # optional observer(venue, pair, contracts closed) of each ADL, for tools
         self.exposure_track = ExposureTrack()  # held vs between two legs (hedge/figures.py)
@@ -515,6 +518,11 @@ class SimWorld:
 
     def exchange_name(self, acc: Account) -> str:
         return self.exchanges[acc.index].GetLabel() if hasattr(self, "exchanges") else acc.venue
+
+    def set_max_qty(self, venue: str, pair: str, contracts: float) -> None:
+        """`venue`'s maximum order size in `pair` (e.g. "BTC_USDT"), in contracts (FMZ Market.MaxQty): its
+        GetMarkets reports it and it refuses a larger order with its own answer (a definite rejection)."""
+        self.max_qty[(venue, pair)] = float(contracts)
 
     # --- faults -------------------------------------------------------------------------------
     def inject(self, venue: str, fault: str, until_ms: int, from_ms: int | None = None) -> None:
