@@ -54,7 +54,7 @@ from hedge.orders import (
     next_lookup_ms,
     order_fill,
 )
-from hedge.sizing import common_base_step, floor_to_step
+from hedge.sizing import common_base_step, floor_to_step, order_parts
 
 # Effect of each CreateOrder side on the signed position, and the side that undoes it.
 DIRECTION = {"buy": 1, "sell": -1, "closebuy": -1, "closesell": 1}
@@ -803,7 +803,13 @@ class Executor:
             if base > 0:
                 leg = Leg(venue, side, base, Decimal(0))
                 fill = LegFill(venue.key, side)
-                self._trade(leg, fill, side, base, symbol, tag, limit=price)
+                # above the venue's maximum order size (ContractSpec.max_qty) in parts of at most it, one
+                # after the other while each fills whole (a larger order is refused: issue #17)
+                for part in order_parts(base, venue.specs[symbol]):
+                    done = fill.filled
+                    self._trade(leg, fill, side, part, symbol, tag, limit=price)
+                    if fill.filled - done < part:
+                        break
                 fills.append(fill)
         return fills
 

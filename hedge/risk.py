@@ -1140,7 +1140,9 @@ class Risk:
         if not self.health.can_send(venue.key) or self._blind_waits(*key) or not self._coherent(*key):
             return None
         held = self.book.ledger.held_positions().get(key, Decimal(0)) * -DIRECTION[side]
-        amount = floor_to_step(min(qty, held), venue.specs[symbol].base_step)
+        spec = venue.specs[symbol]
+        most = spec.max_base  # one order: at most the venue's maximum order size, the rest at the next turn
+        amount = floor_to_step(min(qty, held, most) if most is not None else min(qty, held), spec.base_step)
         if amount <= 0:
             return None
         fill = self.executor.close_reduce_only(venue, symbol, side, amount, tag)

@@ -83,6 +83,26 @@ def ceil_to_step(base: Decimal, step: Decimal) -> Decimal:
     return (base / step).to_integral_value(rounding=ROUND_CEILING) * step
 
 
+def order_parts(base: Decimal, spec: ContractSpec) -> list[Decimal]:
+    """base in orders of at most the venue's maximum order size (spec.max_base, on its base step), as equal
+    as the step allows (the last takes the rest, never more than the others): [base] when it fits in one
+    order or the venue gives no maximum. The parts sum to base."""
+    most = spec.max_base
+    size = floor_to_step(most, spec.base_step) if most is not None else Decimal(0)
+    if base <= 0 or size <= 0 or base <= size:
+        return [base] if base > 0 else []
+    count = int((base / size).to_integral_value(rounding=ROUND_CEILING))
+    part = ceil_to_step(base / count, spec.base_step)
+    return [part] * (count - 1) + [base - part * (count - 1)]
+
+
+def max_order_base(*specs: ContractSpec) -> Decimal | None:
+    """The most base one order may be on every venue given (the smallest maximum order size, on each
+    venue's base step); None when none of them gives a maximum."""
+    found = [floor_to_step(spec.max_base, spec.base_step) for spec in specs if spec.max_base is not None]
+    return min(found) if found else None
+
+
 def contracts_for(base: Decimal, spec: ContractSpec) -> Decimal:
     """Contracts for a base quantity; raises when it is not an exact multiple of the lot step."""
     contracts = base / spec.ct_val

@@ -17,7 +17,7 @@ from hedge.cluster import OpenRequest, Unit
 from hedge.decimals import to_decimal as _dec
 from hedge.intents import ClosePairs, OpenPair
 from hedge.opportunity import Opportunity, best_opportunity, edge_bps, spread_bps, walk
-from hedge.sizing import ContractSpec, equal_base_qty, leg_problem
+from hedge.sizing import ContractSpec, equal_base_qty, leg_problem, max_order_base
 from hedge.venues.base import Side
 
 if TYPE_CHECKING:
@@ -217,7 +217,9 @@ class Spread:
         trader = self.trader
         buy, sell = trader.venue(opp.buy_venue), trader.venue(opp.sell_venue)
         spec_buy, spec_sell = buy.specs[symbol], sell.specs[symbol]
-        qty = equal_base_qty(notional / price, spec_buy, spec_sell)
+        target = notional / price
+        most = max_order_base(spec_buy, spec_sell)  # each leg is one order: at most the smaller maximum
+        qty = equal_base_qty(min(target, most) if most is not None else target, spec_buy, spec_sell)
         if qty <= 0:
             return None
         trader.cool_down(symbol)

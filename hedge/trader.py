@@ -10,7 +10,7 @@ max_close_usdt per leg, each chunk reserved, sent and booked the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from hedge.cluster import Unit
@@ -28,6 +28,7 @@ from hedge.sizing import (
     common_base_step,
     floor_to_step,
     leg_problem,
+    max_order_base,
     min_tradable_qty,
 )
 from hedge.venues.base import Side
@@ -371,17 +372,36 @@ class Trader:
         return closed
 
     def _chunks(self, symbol: str, long_venue: Venue, short_venue: Venue, qty: Decimal) -> list[Decimal]:
-        """qty split into equal executions of at most max_close_usdt per leg, on the legs' common step (the
-        last one takes the rest)."""
+        """qty split into equal executions of at most max_close_usdt per leg, and of at most the smaller
+        maximum order size of the two venues (ContractSpec.max_qty: a larger order is refused, issue #17), on
+        the legs' common step (the last one takes the rest)."""
         price = self.mid(symbol)
-        step = common_base_step(long_venue.specs[symbol], short_venue.specs[symbol])
-        if price is None or price <= 0 or qty <= 0:
-            return [qty] if qty > 0 else []
-        count = int((qty * price / self.cfg.close_chunk_usdt).to_integral_value(ROUND_CEILING))
+        specs = (long_venue.specs[symbol], short_venue.specs[symbol])
+        step = common_base_step(*specs)
+        most = max_order_base(*specs)
+        most = floor_to_step(most, step) if most is not None else None
+        if qty <= 0:
+            return []
+        if price is None or price <= 0:
+            if most is None or most <= 0 or qty <= most:
+                return [qty]
+            count = int((qty / most).to_integral_value(ROUND_CEILING))
+        else:
+            count = int((qty * price / self.cfg.close_chunk_usdt).to_integral_value(ROUND_CEILING))
+            if most is not None and most > 0:
+                count = max(count, int((qty / most).to_integral_value(ROUND_CEILING)))
         size = floor_to_step(qty / max(count, 1), step)
         if count <= 1 or size <= 0:
             return [qty]
-        return [size] * (count - 1) + [qty - size * (count - 1)]
+        last = qty - size * (count - 1)
+        if most is None or last <= most:
+            return [size] * (count - 1) + [last]
+        # the last would be above the maximum order size: count equal parts, those first one step larger
+        steps = int((qty / step).to_integral_value(ROUND_FLOOR))
+        small, larger = divmod(steps, count)
+        parts = [(small + 1) * step] * larger + [small * step] * (count - larger)
+        parts[-1] += qty - steps * step  # off the common step (a loose leg's rest): the last one takes it
+        return [part for part in parts if part > 0]
 
     def _close_chunk(self, symbol: str, long_venue: Venue, short_venue: Venue, group: list[HedgePair],
                      qty: Decimal, tag: str, band_bps: Decimal | None, total: Decimal, undo: bool,
