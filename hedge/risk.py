@@ -21,15 +21,16 @@ on a fresh reading. The emergency level flattens the venue with IOC limit orders
 When a hedging venue cannot trade (hedge/outage.py), the threatened leg is closed alone: the
 counterpart leg stays open on the unreachable venue as a loose leg (in the ledger: hedge.ledger.LooseLeg),
 net exposure of that coin is then that leg, and it is closed the moment that venue answers again
-(`recover`). A first level due by the leverage ceiling alone (the liquidation distance outside every
-level) leaves such pairs as they are when no venue that trades could re-hedge all of the leg it would
-leave loose (`_deferred`: it would stay unhedged for as long as the outage lasts); it closes them once
-the distance calls for it, as the deeper levels always do. An execution whose legs filled unequally
-leaves a loose leg too, closed reduce-only at the next turns (`settle_loose`). A threatened venue whose
-positions cannot be read while its orders answer is stopped all the same (issue #17): its leg is closed
-alone with one reduce-only order (which cannot open or flip a position), sized from the ledger and booked
-from the venue's own record of the order, the hedge a loose leg (`_close_blind`); one that fills nothing
-holds that venue's stops until its positions read.
+(`recover`). A first level (not the emergency one) leaves such pairs as they are when no venue that trades
+could re-hedge all of the leg it would leave loose (`_deferred`: it would stay unhedged for as long as the
+outage lasts): due by the leverage ceiling alone, until the distance reaches it; due by the distance,
+while a deeper level is still outside it (that level fires whatever is loose after, as every deeper level
+does: the first is a warning band, a leg is never left to be liquidated). An execution whose legs filled
+unequally leaves a loose leg too, closed reduce-only at the next turns (`settle_loose`). A threatened
+venue whose positions cannot be read while its orders answer is stopped all the same (issue #17): its leg
+is closed alone with one reduce-only order (which cannot open or flip a position), sized from the ledger
+and booked from the venue's own record of the order, the hedge a loose leg (`_close_blind`); one that
+fills nothing holds that venue's stops until its positions read.
 
 In a cluster every node reads the same accounts, so each sees a threatened venue; each acts only within
 the units of work it holds (`Coordinator.may_protect`: pairs and loose legs of units whose lease it has,
@@ -225,6 +226,10 @@ class Risk:
         self.stops_fired: list[int] = [0] * len(self.cfg.levels)  # per level, in order
         self.unplanned_pnl = Decimal(0)  # booked when a leg vanished or a loose leg was closed
         self._next_fire_ms: dict[str, int] = {}
+        # venue -> (the level index a stop deferred whole, the venues that could not trade then): it holds
+        # only that level for retry_s, not a deeper one, nor itself once one of those venues trades
+        # (_deferred, _wait_ends)
+        self._waiting: dict[str, tuple[int, frozenset[str]]] = {}
         # the last liquidation price computed per (venue, symbol), kept when the position is gone: what a
         # leg that vanished during an outage is booked at
         self._blocked: dict[str, tuple[int, str]] = {}  # venue -> (level, why) a due stop could not act
@@ -741,7 +746,8 @@ class Risk:
                 view = self.remark(venue.key)
                 assert view is not None
             level = self.due_level(view)
-            if level is None or app.now_ms < self._next_fire_ms.get(venue.key, 0):
+            if level is None or (app.now_ms < self._next_fire_ms.get(venue.key, 0)
+                                 and not self._wait_ends(venue.key, level)):
                 continue
             self.fire(venue, level, view)
 
@@ -758,12 +764,15 @@ class Risk:
             return
         self._not_ours.pop(venue.key, None)
         self._next_fire_ms[venue.key] = app.now_ms + self.cfg.retry_s * 1000
+        self._waiting.pop(venue.key, None)
         self.stopped_ms[venue.key] = app.now_ms  # hedge/rehedge.py keeps loose legs' hedges off it
         if self._stop_blocked(venue.key, index, reason):
             return
         deferred = self._deferred(venue.key, view, own, index)
         if deferred and len(deferred) == len(self._groups(own)) and not own_legs:
-            self._say_deferred(venue.key, index, reason, deferred)
+            self._say_deferred(venue.key, index, reason, deferred, self._until(view))
+            self._waiting[venue.key] = (index, frozenset(
+                short if long == venue.key else long for _, long, short in deferred))
             return
         self._blocked.pop(venue.key, None)
         self.stops_fired[index] += 1
@@ -781,6 +790,13 @@ class Risk:
         )
         for key in sorted(touched):  # a fresh reading before the next decision
             app.refresh_account(key)
+
+    def _wait_ends(self, key: str, level: int) -> bool:
+        """A stop deferred (nothing sent, `_deferred`) holds only its own level until retry_s: a deeper level
+        fires at once (a gap during the wait), and so does that level once a venue it waited for trades."""
+        waiting = self._waiting.get(key)
+        return waiting is not None and (level > waiting[0]
+                                        or any(self.health.can_trade(v) for v in waiting[1]))
 
     def _stop_reason(self, key: str, view: VenueRisk) -> str:
         """Why a stop is due on the venue: the nearest liquidation, how long unvalued, the leverage."""
@@ -842,28 +858,33 @@ class Risk:
             groups.setdefault((pair.symbol, pair.long_venue, pair.short_venue), []).append(pair)
         return groups
 
-    def _leverage_only(self, key: str, view: VenueRisk) -> bool:
-        """The first level is due by the leverage ceiling alone: the venue is valued (not blind) and its
-        liquidation distance is outside every level."""
+    def _may_wait(self, key: str, view: VenueRisk, index: int) -> bool:
+        """A first level due on a valued (not blind) venue that a deeper level still guards: due by the
+        leverage ceiling alone (its distance outside the first level, which still fires once the distance
+        reaches it), or by a distance still outside the second level (which fires once it is within). The
+        emergency level, a blind venue and a venue with one level never wait."""
+        levels = self.cfg.levels
         nearest = view.nearest
-        leverage = view.leverage
-        return (nearest is not None and nearest[1] > self.cfg.levels[0].distance_pct
-                and leverage is not None and leverage > self.cfg.max_effective_leverage
-                and self.unvalued_since(key) is None)
+        if index != 0 or levels[0].emergency or nearest is None or self.unvalued_since(key) is not None:
+            return False
+        if nearest[1] > levels[0].distance_pct:  # due by the leverage ceiling alone
+            leverage = view.leverage
+            return leverage is not None and leverage > self.cfg.max_effective_leverage
+        return len(levels) > 1 and nearest[1] > levels[1].distance_pct
 
     def _deferred(self, key: str, view: VenueRisk, own: list[HedgePair], index: int
                   ) -> dict[tuple[str, str, str], str]:
-        """The groups of pairs a first level due by the leverage ceiling alone leaves until the distance
-        calls for it, and why: their other venue cannot trade, so the level would close the leg here alone
-        and keep the hedge leg loose there, and no venue that trades could re-hedge all of it now
-        (Rehedger.unhedgeable: the legs share the venues' room, the largest checked first): the rest would
-        stay unhedged for as long as the outage lasts, beyond outage.max_unhedged_s (chaos tight seed 2,
-        6 days: 128 s). The liquidation distance, which drives every level, is outside the first one: once
-        it is within, the level closes such pairs alone whatever is loose after, as every deeper level
-        does."""
+        """The groups of pairs a first level leaves while a deeper level guards the venue (`_may_wait`), and
+        why: their other venue cannot trade, so the level would close the leg here alone and keep the hedge
+        leg loose there, and no venue that trades could re-hedge all of it now (Rehedger.unhedgeable: the
+        legs share the venues' room, the largest checked first): the rest would stay unhedged for as long as
+        the outage lasts, beyond outage.max_unhedged_s (chaos tight seed 2, 6 days: 128 s, a first level due
+        by the leverage ceiling; issue #17: the same by the distance). Deferring keeps the pair hedged; what
+        it costs is headroom: the venue may come as near as the second level's distance (default 30 %, the
+        adverse move one turn would need to liquidate it) instead of being cut at the first. Re-asked at
+        every retry_s: it ends once the other venue trades or a venue has the room to re-hedge."""
         levels = self.cfg.levels
-        if (index != 0 or levels[0].emergency or self.unhedgeable is None
-                or not self._leverage_only(key, view)):
+        if self.unhedgeable is None or not self._may_wait(key, view, index):
             return {}
         alone: list[tuple[tuple[str, str, str], tuple[str, str, Decimal, str]]] = []
         for (symbol, long_key, short_key), group in sorted(self._groups(own).items()):
@@ -887,15 +908,25 @@ class Risk:
                     "re-hedge it)")
         return deferred
 
-    def _say_deferred(self, key: str, index: int, reason: str, deferred: dict[tuple[str, str, str], str]
-                      ) -> None:
-        """Every pair on the venue waits for the distance (`_deferred`): said once per level and set of
+    def _until(self, view: VenueRisk) -> str:
+        """The level a deferred first level waits for (`_may_wait`): itself, due by the leverage ceiling
+        alone, else the second."""
+        nearest = view.nearest
+        levels = self.cfg.levels
+        if nearest is not None and nearest[1] > levels[0].distance_pct:
+            return "the level"
+        return (f"level 2 ({levels[1].distance_pct}%), or the other venue trades or a venue has room to "
+                "re-hedge")
+
+    def _say_deferred(self, key: str, index: int, reason: str, deferred: dict[tuple[str, str, str], str],
+                      until: str) -> None:
+        """Every pair on the venue waits (`_deferred`): said once per level, level waited for and set of
         pairs while it lasts (not at every retry as the room changes with the marks)."""
-        said = "deferred: " + ", ".join("/".join(k) for k in sorted(deferred))
+        said = f"deferred until {until}: " + ", ".join("/".join(k) for k in sorted(deferred))
         if self._blocked.get(key) != (index, said):
             self._blocked[key] = (index, said)
             self.event(f"STOP level {index + 1} due on {key} ({reason}) deferred until its distance reaches "
-                       "the level: " + "; ".join(deferred[k] for k in sorted(deferred)), "critical")
+                       f"{until}: " + "; ".join(deferred[k] for k in sorted(deferred)), "critical")
 
     def _close_own(self, key: str, view: VenueRisk, own: list[HedgePair], level: StopLevel,
                    index: int, deferred: dict[tuple[str, str, str], str]) -> tuple[list[str], set[str]]:
@@ -911,7 +942,7 @@ class Risk:
                     continue
                 if (symbol, long_key, short_key) in deferred:
                     closed.append(deferred[(symbol, long_key, short_key)]
-                                  + ": deferred until the distance reaches the level")
+                                  + f": deferred until the distance reaches {self._until(view)}")
                     continue
                 other = short_key if long_key == key else long_key
                 touched.add(other)

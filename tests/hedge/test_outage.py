@@ -73,7 +73,12 @@ def test_short_venue_down_while_price_falls_the_long_is_cut_alone_and_the_short_
     sim.world.inject("okx", "down", sim.now_ms() + 40 * 60_000)
     _run(sim, app, 30 * 60, drift=0.6 ** (1 / 1200), until=1200)  # -40 % in 20 min while okx is out
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
-    assert app.risk.stops_fired[0] >= 1
+    # the first level waits while the second guards binance (nothing could re-hedge what it would leave
+    # loose on okx, issue #17): before, it fired twice (0.096 + 0.072 BTC closed alone, binance kept 40 %
+    # from liquidation, net -0.168 BTC); now the second level closes 0.193 at 30 % (net -0.193 BTC)
+    assert app.risk.stops_fired[0] == 0 and app.risk.stops_fired[1] >= 1
+    assert any("STOP level 1 due on binance" in line and "deferred until its distance reaches level 2" in line
+               for line in sim.logs)
     assert ("okx", SYMBOL) in app.risk.pending and app.risk.pending[("okx", SYMBOL)].qty < 0
     alone = [line for line in sim.logs if "alone (okx cannot trade)" in line]
     assert alone

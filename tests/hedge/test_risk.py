@@ -419,20 +419,24 @@ def test_a_first_level_due_by_leverage_alone_leaves_no_leg_loose_that_no_venue_c
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
 
 
-def test_attack_the_distance_reaching_the_first_level_closes_alone_whatever_stays_loose():
-    """The deferral holds only while the liquidation distance is outside the first level: BTC rising 8 %
-    more at 120 s takes okx to 37 % (level at 40 %): okx's 25 % is closed alone at once, binance's 0.060 is
-    loose, bybit takes what it can of it, and nothing is liquidated."""
-    sim, app, okx, _, qty = _leverage_stop_while_binance_is_down(1_000, {30: 1.12, 120: 1.08})
+def test_attack_the_distance_reaching_the_second_level_closes_alone_whatever_stays_loose():
+    """The deferral holds only while a deeper level still guards okx: BTC rising 8 % more at 120 s takes
+    okx to 37 %, inside the first level (40 %) and outside the second (30 %), so the first level still waits
+    (issue #17: a first level due by the distance waits too; before, okx's 25 % was closed alone there and
+    0.031 BTC of binance's 0.060 stayed unhedged, tests/hedge/test_stop_defer.py); +10 % more at 200 s takes
+    it to about 25 %: the second level closes okx's 50 % alone in that turn, binance's 0.121 is loose, bybit
+    takes what it can of it, and nothing is liquidated."""
+    sim, app, okx, _, qty = _leverage_stop_while_binance_is_down(1_000, {30: 1.12, 120: 1.08, 200: 1.10})
     start = sim.now_ms() - 300_000
-    assert okx and okx[0][1] == "closesell" and okx[0][0] - start >= 120_000
-    assert app.risk.stops_fired[0] >= 1
-    assert any("alone (binance cannot trade)" in line for line in sim.logs)
+    assert okx and okx[0][1] == "closesell" and okx[0][0] - start == 200_000
+    assert app.risk.stops_fired[0] == 0 and app.risk.stops_fired[1] >= 1
+    assert any("deferred until its distance reaches level 2 (30%)" in line for line in sim.logs)
+    assert any("STOP level 2 on okx done: BTC_USDT okx alone" in line for line in sim.logs)
     held = _held(sim)
-    assert held["binance"] == qty and -held["okx"] == qty - D("0.060")
+    assert held["binance"] == qty and -held["okx"] == qty - D("0.121")
     rehedged = sum((p.qty for p in app.ledger.pairs.values() if p.short_venue == "bybit"), D(0))
     (loose,) = app.ledger.loose.values()
-    assert loose.venue == "binance" and loose.qty + rehedged == D("0.060")
+    assert loose.venue == "binance" and loose.qty + rehedged == D("0.121")
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
 
 
