@@ -23,14 +23,15 @@ DEFERRAL = "deferred until its distance reaches level 2 (30%)"
 
 
 def _distance_stop_while_binance_is_down(bybit_usdt: int, moves: dict[int, float], seconds: int,
-                                         down_s: int = 900, deposit: tuple[int, float] | None = None):
+                                         down_s: int = 900, deposit: tuple[int, float] | None = None,
+                                         levels: list[dict] | None = None):
     """The setup above; moves: second -> factor on BTC's fair price; deposit: (second, USDT) added to
     bybit's account then. Returns (sim, app, okx's orders, bybit's orders, the pair's quantity, seconds
     with BTC's net across the venues above one lot, the second binance could trade again or None, the
     second the bot's reading of bybit first showed the deposit or None)."""
     sim = Sim3((10_000, 10_000, bybit_usdt), hours=2)
     params = {**BASE, "max_position_usdt": 30_000, "leverage": {"binance": 10, "okx": 10, "bybit": 10},
-              "stops": {"max_effective_leverage": 20}}
+              "stops": {"max_effective_leverage": 20, **({"levels": levels} if levels else {})}}
     app = sim.app(params=json.dumps(params))
     assert app.start()
     binance, okx_venue, _ = app.venues
@@ -138,4 +139,17 @@ def test_attack_the_deferral_ends_once_a_venue_has_the_room_to_rehedge():
     assert app.ledger.loose == {}
     assert _held(sim) == {"binance": qty, "okx": -(qty - D("0.060")), "bybit": -D("0.060")}
     assert above <= app.cfg.outage.max_unhedged_s + 5
+    assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
+
+
+def test_attack_a_single_stop_level_never_waits():
+    """stops.levels with one level (40 %, 25 %): no deeper level would guard okx, so the first level fires
+    at the distance whatever stays loose (closed alone at 120 s, binance's 0.060 loose), and it is never
+    deferred."""
+    sim, app, okx, _, qty, *_ = _distance_stop_while_binance_is_down(
+        1_000, {30: 1.12, 120: 1.08}, 180, levels=[{"distance_pct": 40, "close_fraction": 0.25}])
+    assert len(app.cfg.stops.levels) == 1
+    assert okx and okx[0][0] == 120 and okx[0][1] == "closesell"
+    assert not any("deferred" in line for line in sim.logs)
+    assert _held(sim)["okx"] == -(qty - D("0.060"))
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0, 0]
