@@ -48,9 +48,14 @@ _NESTED = (dict, list, tuple)
 
 def to_struct(value: Any) -> Any:
     """Convert nested dicts (inside dicts, lists and tuples) to Struct, recursively."""
-    # a scalar is kept as it is, without a call of its own (a venue's info is mostly scalars)
+    # a scalar is kept as it is, without a call of its own (a venue's info is mostly scalars): the dict is
+    # copied whole, then its nested values replaced in place (same keys, same order)
     if isinstance(value, dict):
-        return Struct({k: to_struct(v) if isinstance(v, _NESTED) else v for k, v in value.items()})
+        out = Struct(value)
+        for k, v in value.items():
+            if isinstance(v, _NESTED):
+                out[k] = to_struct(v)
+        return out
     if isinstance(value, list):
         return [to_struct(v) if isinstance(v, _NESTED) else v for v in value]
     if isinstance(value, tuple):

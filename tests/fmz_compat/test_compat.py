@@ -135,3 +135,16 @@ def test_loop_without_sleep_progresses_with_latency(run_source):
     source = "def main():\n    while True:\n        exchange.GetPositions()\n"
     result, _ = run_source(source, hours=0.01, latency_ms=50)
     assert result.ended_by == "backtest window ended"
+
+
+def test_to_struct_converts_nested_dicts_in_order_and_leaves_its_argument_alone():
+    from fmz_compat.core import Struct, to_struct
+
+    given = {"b": 1, "a": {"y": [{"k": 2}, 3], "x": ({"t": 4},)}, "c": "s"}
+    kept = repr(given)
+    out = to_struct(given)
+    assert repr(given) == kept and type(given["a"]) is dict  # the argument is not changed
+    assert list(out) == ["b", "a", "c"] and list(out.a) == ["y", "x"]
+    assert isinstance(out, Struct) and isinstance(out.a, Struct) and isinstance(out.a.y[0], Struct)
+    assert isinstance(out.a.x, tuple) and isinstance(out.a.x[0], Struct)
+    assert out == given and out.a.y[0].k == 2 and out.a.x[0].t == 4 and out.a.y[1] == 3
