@@ -10,6 +10,9 @@ is [], every struct is a `Struct` with an attribute-accessible `Info`.
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,11 +27,19 @@ class CallFailed(Exception):
 
 
 class AsyncResult:
-    """What `exchange.Go` returns: `wait()` gives (value, True) once, then (None, False)."""
+    """What `exchange.Go` returns: `wait()` gives (value, True) once, then (None, False).
 
-    def __init__(self, value: Any) -> None:
+    `last_outcome_unknown`: that call's own verdict (fmz_compat's extension, as on the exchange object: True
+    unknown, False answered, None not told), read right after the call on the thread that made it, so a
+    call running on another thread meanwhile cannot change it; None until wait() has given the value.
+    `synchronous`: the call ran before Go returned (the simulator, the venue server's client)."""
+
+    synchronous = True
+
+    def __init__(self, value: Any, last_outcome_unknown: bool | None = None) -> None:
         self._value = value
         self._taken = False
+        self.last_outcome_unknown = last_outcome_unknown
 
     def wait(self, timeout: float | None = None) -> tuple[Any, bool]:
         del timeout
@@ -36,6 +47,43 @@ class AsyncResult:
             return None, False
         self._taken = True
         return self._value, True
+
+
+class PendingCall(AsyncResult):
+    """`exchange.Go` on a live exchange: the call runs on the Go pool's thread; wait(timeout ms) gives
+    (value, True) once it has finished (None or a negative timeout: until it has), (None, False) when the
+    timeout passes first (wait again later) or the value was taken. An exception the call raised is raised
+    by wait()."""
+
+    synchronous = False
+
+    def __init__(self, future: Future[tuple[Any, bool | None]]) -> None:
+        super().__init__(None)
+        self._future = future
+
+    def wait(self, timeout: float | None = None) -> tuple[Any, bool]:
+        if self._taken:
+            return None, False
+        try:
+            value, verdict = self._future.result(None if not timeout or timeout < 0 else timeout / 1000)
+        except FutureTimeout:
+            return None, False
+        self._taken = True
+        self.last_outcome_unknown = verdict
+        return value, True
+
+
+GO_THREADS = 8  # exchange.Go's pool on live exchanges: calls on different venues run side by side
+_go_pool: ThreadPoolExecutor | None = None
+_go_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _go_pool
+    with _go_pool_lock:
+        if _go_pool is None:
+            _go_pool = ThreadPoolExecutor(GO_THREADS, thread_name_prefix="exchange.Go")
+        return _go_pool
 
 
 class FmzExchangeObject:
@@ -146,13 +194,27 @@ class FmzExchangeObject:
     def GetPosition(self, symbol: str = "") -> list[Struct] | None:
         return self.GetPositions(symbol)
 
+    # exchange.Go runs the call on a thread of its pool (True: live exchanges, where calls wait on the
+    # network; each object's calls still run one at a time, under its own lock) or at once, before Go returns
+    # (False: the simulator and the venue server's client, whose runs must replay exactly)
+    go_concurrent = False
+
     def Go(self, method: str, *args: Any) -> AsyncResult:
         fn = getattr(self, method, None)
         if fn is None or method.startswith("_") or not callable(fn):
             self._fail("Go", f"unknown method {method!r}")
             return AsyncResult(None)
-        result = AsyncResult(fn(*args))
         listener = getattr(self, "go_listener", None)  # the runtime's EventLoop queue (paper, live)
+        if self.go_concurrent:
+            def run() -> tuple[Any, bool | None]:
+                value = fn(*args)
+                return value, getattr(self, "last_outcome_unknown", None)  # this thread's verdict
+
+            future = _pool().submit(run)
+            if listener is not None:
+                future.add_done_callback(lambda _done: listener(self, method))
+            return PendingCall(future)
+        result = AsyncResult(fn(*args), getattr(self, "last_outcome_unknown", None))
         if listener is not None:
             listener(self, method)
         return result

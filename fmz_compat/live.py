@@ -220,6 +220,8 @@ def _binance_snapshots(base_url: str) -> Callable[[str], Any]:
 class LiveExchange(FmzExchangeObject):
     """One FMZ exchange object backed by a ccxt client."""
 
+    go_concurrent = True  # exchange.Go: the call runs on the pool's thread (its HTTP wait overlaps others')
+
     def __init__(self, client: ccxt.Exchange, venue: str, binding: ExchangeBinding, log: LogSink,
                  index: int = 0, *, secrets: tuple[str, ...] = (), broker_tag: str = "",
                  books: BookFeed | None = None, book_max_age_ms: int = 2000,
@@ -248,6 +250,7 @@ class LiveExchange(FmzExchangeObject):
         # a restarted run must not reuse ids: a lookup by client id answers the account's latest order with it
         stamp = _base36(_wall_ms()) if id_stamp is None else id_stamp
         self._id_prefix = f"fmzc{index}s{stamp}x" if stamp else f"fmzc{index}x"
+        self._verdicts = threading.local()  # last_outcome_unknown, per thread (exchange.Go's calls)
         self.last_outcome_unknown = False
         # websocket books: served while in sync and younger than book_max_age_ms, else REST
         self.books = books
@@ -275,6 +278,16 @@ class LiveExchange(FmzExchangeObject):
         self.period_s = 3600  # GetRecords' default period (FMZ: the robot's K-line period)
         self.leverage: dict[str, int] = {}  # what SetMarginLevel was asked, per unified symbol
         self._bybit_margin: str | None = None  # a Bybit unified account's marginMode, once read
+
+    @property
+    def last_outcome_unknown(self) -> bool:
+        """Whether this thread's last call's outcome is unknown: each thread reads its own call's verdict,
+        whatever exchange.Go's calls on other threads set meanwhile."""
+        return bool(getattr(self._verdicts, "unknown", False))
+
+    @last_outcome_unknown.setter
+    def last_outcome_unknown(self, value: bool) -> None:
+        self._verdicts.unknown = value
 
     @property
     def client(self) -> ccxt.Exchange:
