@@ -1,8 +1,11 @@
 """Placing the two legs of a hedge pair so that net exposure ends at zero.
 
 Policy (single-leg handling):
-1. Read both venues' positions first; if either is unreadable, send nothing.
-2. Send both legs as market orders (price -1), back to back, equal base quantity.
+1. Read both venues' positions first (side by side: hedge/calls.py, exchange.Go); if either is unreadable,
+   send nothing.
+2. Journal both legs (and check each may be sent: cluster fencing; if one may not, neither is), then send
+   both as market orders (price -1), equal base quantity, at once (exchange.Go: where the runtime runs Go
+   concurrently, the second leg does not wait for the first one's answer).
 3. Resolve each order (GetOrder; cancel any remainder), then measure what really filled from the
    position change: venue positions are the truth, also when CreateOrder returned None.
 4. If the fills differ, top up the lagging venue once, as an IOC limit order banded `band_bps` around
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from hedge import calls
 from hedge.book import pairs_named
 from hedge.decimals import to_decimal
 from hedge.liquidations import is_liquidation
@@ -246,7 +250,11 @@ class Executor:
     # --- queries ---
     def position(self, venue: Venue, symbol: str) -> Decimal | None:
         """Signed base quantity held on venue in symbol; None when the venue did not answer."""
-        positions = venue.exchange.GetPositions(swap_symbol(symbol))
+        return self._position_read(venue, symbol, venue.exchange.GetPositions(swap_symbol(symbol)))
+
+    def _position_read(self, venue: Venue, symbol: str, positions: list[dict[str, Any]] | None
+                       ) -> Decimal | None:
+        """position() from a GetPositions(symbol) answer."""
         if positions is None:
             self._unreadable.add((venue.key, symbol))
             return None
@@ -368,21 +376,44 @@ class Executor:
         return PairFill(symbol, min(fills[0].filled, fills[1].filled), fills, residual, balanced)
 
     def _positions_before(self, legs: tuple[Leg, Leg], symbol: str, tag: str) -> list[Decimal] | None:
-        """Each leg's venue position before the orders; None (nothing sent) when one is unreadable."""
-        before = []
-        for leg in legs:
-            pos = self.position(leg.venue, symbol)
+        """Each leg's venue position before the orders, both venues read at once (exchange.Go); None
+        (nothing sent) when one is unreadable."""
+        before: list[Decimal] = []
+
+        def read(leg: Leg) -> Callable[[], calls.Handle]:
+            return lambda: calls.start(leg.venue.exchange, "GetPositions", swap_symbol(symbol))
+
+        def answered(index: int, positions: Any, _verdict: bool | None) -> bool:
+            pos = self._position_read(legs[index].venue, symbol, positions)
             if pos is None:
-                self._event(f"{tag}: {leg.venue.key} positions unreadable, nothing sent", "warn")
-                return None
+                self._event(f"{tag}: {legs[index].venue.key} positions unreadable, nothing sent", "warn")
+                return False
             before.append(pos)
-        return before
+            return True
+
+        return before if calls.each([read(leg) for leg in legs], answered) else None
 
     def _send_both(self, legs: tuple[Leg, Leg], fills: tuple[LegFill, LegFill], symbol: str, tag: str,
                    before: list[Decimal]) -> None:
-        """Send both legs, then settle each; a leg whose outcome is unknown is raised once both are
-        settled (journaled): recovery books them."""
-        sent = [self._send(leg, leg.side, leg.base, symbol, tag, leg.limit) for leg in legs]
+        """Send both legs at once (exchange.Go), then settle each; a leg whose outcome is unknown is raised
+        once both are settled (journaled): recovery books them. Both orders are journaled and fenced before
+        either is sent: a kill between the sends leaves both journaled (recovery looks them up by client id),
+        and when one may not be sent (fenced out) neither is."""
+        records = [self._journaled(leg, leg.side, leg.base, symbol, tag, leg.limit) for leg in legs]
+        if any(record.status is OrderStatus.ABSENT for record in records):
+            sent = [record if record.status is OrderStatus.ABSENT else self._unsent(leg, record)
+                    for leg, record in zip(legs, records, strict=True)]
+        else:
+            sent = list(records)
+
+            def place(index: int) -> Callable[[], calls.Handle]:
+                return lambda: self._place(legs[index], records[index], legs[index].limit)
+
+            def answered(index: int, order_id: Any, unknown: bool | None) -> bool:
+                sent[index] = self._answered(legs[index], records[index], order_id, unknown)
+                return True
+
+            calls.each([place(0), place(1)], answered)
         unknown: LegOutcomeUnknown | None = None
         for leg, fill, order, pos0 in zip(legs, fills, sent, before, strict=True):
             try:  # every leg is settled (journaled) before an unknown one is raised: recovery books them
@@ -462,6 +493,15 @@ class Executor:
 
     def _send(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str,
               limit: Decimal | None = None) -> OrderRecord:
+        record = self._journaled(leg, side, base, symbol, tag, limit)
+        if record.status is OrderStatus.ABSENT:
+            return record
+        return self._answered(leg, record, *calls.finish(self._place(leg, record, limit)))
+
+    def _journaled(self, leg: Leg, side: str, base: Decimal, symbol: str, tag: str,
+                   limit: Decimal | None) -> OrderRecord:
+        """An order journaled before its call (a restart finds it by client id), and fenced: ABSENT when this
+        node may not send it (it lost the unit's lease)."""
         record = OrderRecord(self._new_client_id(), tag, leg.venue.key, symbol, side, base,
                              order_type="market" if limit is None else "IOC limit", price=limit or Decimal(0),
                              sent_ms=self._now_ms())
@@ -471,18 +511,34 @@ class Executor:
             self._event(f"{tag}: {leg.venue.key} {side} {base} {symbol} not sent: this node no longer holds "
                         "the lease (fenced out)", "error")
             self._record(leg.venue, record, "fenced")
-            return record
-        contracts = base / leg.venue.specs[symbol].ct_val
+        return record
+
+    def _unsent(self, leg: Leg, record: OrderRecord) -> OrderRecord:
+        """A journaled order not sent because the other leg of its pair may not be (fenced out)."""
+        record = record.apply(OrderEvent.FOUND_ABSENT)
+        self._event(f"{record.tag}: {leg.venue.key} {record.side} {record.qty} {record.symbol} not sent: the "
+                    "other leg may not be sent (fenced out)", "error")
+        self._record(leg.venue, record, "fenced")
+        return record
+
+    def _place(self, leg: Leg, record: OrderRecord, limit: Decimal | None) -> calls.Handle:
+        """The journaled order's CreateOrder, started (exchange.Go: it runs while the caller goes on)."""
+        contracts = record.qty / leg.venue.specs[record.symbol].ct_val
+        side = record.side
         option = order_options(leg.venue.key, record.client_id, ioc=limit is not None, close=side in CLOSING)
         self.orders_sent += 1
-        order_id = leg.venue.exchange.CreateOrder(swap_symbol(symbol), f"{side};{option}",
-                                                  -1 if limit is None else float(limit),
-                                                  float(contracts), record.client_id)
+        return calls.start(leg.venue.exchange, "CreateOrder", swap_symbol(record.symbol), f"{side};{option}",
+                           -1 if limit is None else float(limit), float(contracts), record.client_id)
+
+    def _answered(self, leg: Leg, record: OrderRecord, order_id: Any, unknown: bool | None) -> OrderRecord:
+        """The journaled order once its CreateOrder answered (the venue's order id or None, and the call's
+        verdict): accepted, definitely refused, or timed out (its outcome unknown: looked up by client id,
+        never re-sent)."""
         record = record.apply(OrderEvent.SUBMITTED)
-        if order_id is None and getattr(leg.venue.exchange, "last_outcome_unknown", None) is False:
+        if order_id is None and unknown is False:
             record = record.apply(OrderEvent.REJECTED)  # a runtime that tells: the venue answered, refusing
-            if side in CLOSING:
-                self._close_refused_ms[(leg.venue.key, symbol)] = self._now_ms()
+            if record.side in CLOSING:
+                self._close_refused_ms[(leg.venue.key, record.symbol)] = self._now_ms()
         elif order_id is None:  # refused or lost: only queries over the settle window can tell
             record = record.apply(OrderEvent.TIMED_OUT, sent_ms=self._now_ms())
         else:

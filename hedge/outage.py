@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from hedge.calls import Handle, Ready, go_of
 from hedge.ratelimit import Cost, RateBudget, charger
 
 MARKET, ORDERS, ACCOUNT = "market", "orders", "account"
@@ -288,7 +289,8 @@ class MonitoredExchange:
     last_outcome_unknown, a test's switches) behaves exactly as before.
     """
 
-    __slots__ = ("_inner", "_venue", "_health", "_budget", "_weights", "prepaid_orders", "_calls", "__dict__")
+    __slots__ = ("_inner", "_venue", "_health", "_budget", "_weights", "prepaid_orders", "_calls",
+                 "_go_parts", "__dict__")
 
     def __init__(self, inner: Any, venue: str, health: VenueHealth, budget: RateBudget) -> None:
         object.__setattr__(self, "_inner", inner)
@@ -298,6 +300,8 @@ class MonitoredExchange:
         object.__setattr__(self, "_weights", WEIGHTS.get(venue, {}))
         object.__setattr__(self, "prepaid_orders", 0)  # orders already reserved from the budget
         object.__setattr__(self, "_calls", self.__dict__)  # venue calls wrapped so far, by name
+        # per wrapped name: (what is charged before the call, how its answer is judged): for Go
+        object.__setattr__(self, "_go_parts", {})
 
     @property
     def inner(self) -> Any:
@@ -319,13 +323,72 @@ class MonitoredExchange:
         reads; the health is asked only when an answer has something to change (a count of failures to
         reset, something out or refused). The inner object's attribute is looked up at each call, as before
         (a test or a runtime may replace it)."""
-        inner, venue, health = self._inner, self._venue, self._health
-        placing = name in PLACING
-        charge = charger(self._budget, venue, Cost(1 if placing else 0, self._weights.get(name, 1)))
-        key = (venue, function)
+        inner, health = self._inner, self._health
+        charge, judge, failed = self._parts(name, function)
+        self._go_parts[name] = (charge, judge)
+        if name in PLACING:
+            def place(*args: Any) -> Any:
+                charge()
+                result = getattr(inner, name)(*args)
+                return judge(result, getattr(inner, "last_outcome_unknown", None))
+
+            return place
+        key = (self._venue, function)
         # VenueHealth mutates these in place and never rebinds them: an answer changes nothing while no
         # failure count is above 0 and nothing is out or refused anywhere (`VenueHealth.answered`)
         out_since, refused_in_row, answered = health.out_since, health.refused_in_row, health.answered
+
+        def call(*args: Any) -> Any:  # judge's work inlined: the hot path
+            charge()
+            result = getattr(inner, name)(*args)
+            # None: the runtime says nothing; True: the outcome is unknown; False: the venue answered
+            flag = getattr(inner, "last_outcome_unknown", None)
+            if result is None or flag:
+                return failed(result, flag)
+            if health.failing or out_since or refused_in_row:
+                answered(key)
+            return result
+
+        return call
+
+    def _parts(self, name: str, function: str) -> tuple[Callable[[], None], Callable[[Any, Any], Any],
+                                                        Callable[[Any, Any], Any]]:
+        """What a monitored call does before the venue's call (charge the budget; an order may use one
+        reserved beforehand), how it judges the answer (result, verdict) -> result, and its failure part."""
+        venue, health = self._venue, self._health
+        placing = name in PLACING
+        spend = charger(self._budget, venue, Cost(1 if placing else 0, self._weights.get(name, 1)))
+        key = (venue, function)
+        out_since, refused_in_row, answered = health.out_since, health.refused_in_row, health.answered
+        failed = self._failed(name, function)
+
+        def charge_order() -> None:
+            if self.prepaid_orders > 0:  # reserved before the pair was sent
+                object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
+            else:
+                spend()
+
+        def judge_order(result: Any, flag: Any) -> Any:
+            if result is None or flag:
+                return failed(result, flag)
+            answered(key)
+            health.order_accepted(venue)
+            return result
+
+        def judge_call(result: Any, flag: Any) -> Any:
+            if result is None or flag:
+                return failed(result, flag)
+            if health.failing or out_since or refused_in_row:
+                answered(key)
+            return result
+
+        if placing:
+            return charge_order, judge_order, failed
+        return spend, judge_call, failed
+
+    def _failed(self, name: str, function: str) -> Callable[[Any, Any], Any]:
+        """How a monitored call records a failed answer (result, verdict) -> result."""
+        venue, health, placing = self._venue, self._health, name in PLACING
 
         def failed(result: Any, flag: Any) -> Any:
             unknown = bool(flag)
@@ -338,33 +401,27 @@ class MonitoredExchange:
                 health.order_timed_out(venue, name)
             return result
 
-        def call(*args: Any) -> Any:
-            charge()
-            result = getattr(inner, name)(*args)
-            # None: the runtime says nothing; True: the outcome is unknown; False: the venue answered
-            flag = getattr(inner, "last_outcome_unknown", None)
-            if result is None or flag:
-                return failed(result, flag)
-            if health.failing or out_since or refused_in_row:
-                answered(key)
-            return result
+        return failed
 
-        def place(*args: Any) -> Any:
-            if self.prepaid_orders > 0:  # reserved before the pair was sent
-                object.__setattr__(self, "prepaid_orders", self.prepaid_orders - 1)
-            else:
-                charge()
-            result = getattr(inner, name)(*args)
-            flag = getattr(inner, "last_outcome_unknown", None)
-            if result is None or flag:
-                return failed(result, flag)
-            answered(key)
-            health.order_accepted(venue)
-            return result
-
-        return place if placing else call
+    def Go(self, method: str, *args: Any) -> Any:
+        """exchange.Go(method, *args) on the wrapped object, monitored as the call itself is: charged to the
+        request budget now, its answer judged (health, refusals, time-outs) when wait() gives it, on the
+        waiting thread, from that call's own verdict (the handle's `last_outcome_unknown`). A wrapped object
+        whose class has no Go (`go_of`): the monitored call, made now."""
+        if FUNCTION_OF.get(method) is None or not callable(getattr(self._inner, method, None)):
+            return self._inner.Go(method, *args)
+        go = go_of(self._inner)
+        if go is None:
+            value = getattr(self, method)(*args)
+            return Ready(value, getattr(self._inner, "last_outcome_unknown", None))
+        if method not in self._go_parts:
+            getattr(self, method)  # wraps it, which records its parts
+        before, judge = self._go_parts[method]
+        before()
+        return _Judged(go(method, *args), judge)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        self._go_parts.pop(name, None)
         if name == "prepaid_orders":
             object.__setattr__(self, name, value)
         else:
@@ -372,5 +429,23 @@ class MonitoredExchange:
             setattr(self._inner, name, value)
 
     def __delattr__(self, name: str) -> None:
+        self._go_parts.pop(name, None)
         self._calls.pop(name, None)
         delattr(self._inner, name)
+
+
+class _Judged:
+    """A Go handle of a monitored call: wait() gives what the call would have returned, judged once."""
+
+    def __init__(self, handle: Handle, judge: Callable[[Any, Any], Any]) -> None:
+        self._handle = handle
+        self._judge = judge
+        self.last_outcome_unknown: bool | None = None
+        self.synchronous = bool(getattr(handle, "synchronous", False))
+
+    def wait(self, timeout: float | None = None) -> tuple[Any, bool]:
+        value, ok = self._handle.wait() if timeout is None else self._handle.wait(timeout)
+        if not ok:
+            return value, ok
+        self.last_outcome_unknown = getattr(self._handle, "last_outcome_unknown", None)
+        return self._judge(value, self.last_outcome_unknown), True

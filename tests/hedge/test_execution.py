@@ -574,3 +574,17 @@ def test_a_landing_after_the_last_read_saved_before_a_restart_is_unread_even_wit
     assert executor.position(venue, "BTC_USDT") == 0
     assert noted == [("binance", "BTC_USDT", 11_000)]
     assert not executor.unread_since("binance", "BTC_USDT", 12_000)
+
+
+def test_when_one_leg_may_not_be_sent_neither_is(fake_exchange):
+    # both legs are fenced (the cluster's lease check) before either is sent: a node that may not send one
+    # leg sends neither, instead of leaving the other as a loose leg
+    binance, okx, _, legs, _ = _setup(fake_exchange)
+    events = []
+    executor = Executor(sleep=lambda ms: None, taker_bps=lambda v: D("3"),
+                        event=lambda text, level="info": events.append(text),
+                        may_send=lambda record: record.venue != "okx")
+    fill = executor.execute_pair(SYMBOL, legs, "open#1")
+    assert binance.sent == [] and okx.sent == []
+    assert fill.balanced and fill.qty == 0 and executor.orders_sent == 0
+    assert any("other leg may not be sent" in e for e in events)
