@@ -98,6 +98,20 @@ WALLET_FAULT_RATES: dict[str, tuple[float, int, int]] = {
 # lands later), as refuse_orders' windows are drawn, from a stream of their own (issue #17: the refusal a
 # loose leg is re-hedged at once after, hedge/rehedge.py Rehedger.refused_close, reached in the chaos run)
 DEFINITE_REFUSAL_RATE: tuple[float, int, int] = (1.0, MINUTE_MS, 10 * MINUTE_MS)
+# refusals aimed where stops, loose-leg closes and re-hedges are sent (issue #17: drawn at random times, six
+# 2-day runs met a refusal on orders once, never on a close or a stop), from a stream of their own: inside
+# every move's stress AIMED_PER_MOVE refuse_definite windows (AIMED_MS long), each on a venue of its own draw;
+# and with every outage ("down"), a refuse_definite and a timeout_lands_late window on other venues than the
+# one down, each starting within AIMED_OUTAGE_LEAD_MS of the outage's start (where the loose leg of an
+# execution the outage split is cut, and a leg held on the venue that is out is re-hedged elsewhere); and with
+# every ADL a refuse_definite window on each other venue, starting up to AIMED_ADL_LEAD_MS before it (the
+# hedges of the legs the ADL took are loose there and closed at once: chaos seed 1, 2 days, sent 13 loose
+# closes, default, and 35, tight, within a second of the move's ADL, and no refusal met any of them)
+AIMED_PER_MOVE = 3
+AIMED_MS = (2 * MINUTE_MS, 15 * MINUTE_MS)
+AIMED_OUTAGE_LEAD_MS = 5 * MINUTE_MS
+AIMED_OUTAGE_KINDS = ("refuse_definite", "timeout_lands_late")
+AIMED_ADL_LEAD_MS = MINUTE_MS
 # the FMZ docker forwarding no client order id for a while (windows per venue per day, shortest, longest),
 # from a stream of its own; inside each, answers lost after the venue accepted (CLIENT_ID_TIMEOUT_MS), so an
 # order lands without our client id and only its shape finds it (hedge.execution Executor._unclaimed_match)
@@ -247,6 +261,7 @@ def generate(seed: int, start_ms: int, days: float, venues: tuple[str, ...]) -> 
     faults += _wallet_faults(seed, lo, hi, days, venues)
     faults += _rate_windows(random.Random(P.stable_int(seed, "chaos-schedule", "refuse-definite")),
                             "refuse_definite", DEFINITE_REFUSAL_RATE, lo, hi, days, venues)
+    faults += _aimed(seed, lo, hi, venues, moves, faults, adls)
     faults.sort(key=lambda f: (f.from_ms, f.venue, f.fault))
     kills.sort(key=lambda k: k.at_ms)
     return ChaosSchedule(seed, start_ms, end_ms, tuple(venues), tuple(moves), tuple(faults), tuple(kills),
@@ -277,6 +292,41 @@ def _harsh(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...],
             adls.append(Adl(rng.choice(venues), at, round(rng.uniform(*ADL_FRACTION), 3), reason=move.shape))
     adls.sort(key=lambda a: a.at_ms)
     return faults, adls
+
+
+def _aimed(seed: int, lo: int, hi: int, venues: tuple[str, ...], moves: list[Move], faults: list[FaultWindow],
+           adls: list[Adl]) -> list[FaultWindow]:
+    """Refusals aimed at the orders that matter most, from a stream of their own (a seed's other draws are
+    unchanged): AIMED_PER_MOVE refuse_definite windows inside every move's stress (its stops and the closes
+    and re-hedges after them), and with every outage a window of each AIMED_OUTAGE_KINDS on another venue,
+    starting within AIMED_OUTAGE_LEAD_MS of the outage's start; with every ADL a refuse_definite window on
+    each other venue, in force from up to AIMED_ADL_LEAD_MS before it (the loose hedges of the legs it took).
+    Reason "aimed:<move>", "aimed:down:<venue that is down>" or "aimed:adl:<venue of the ADL>"."""
+    rng = random.Random(P.stable_int(seed, "chaos-schedule", "aimed"))
+    aimed: list[FaultWindow] = []
+
+    def add(venue: str, fault: str, at: int, reason: str) -> None:
+        until = min(at + _log_uniform(rng, *AIMED_MS), hi)
+        if until > at:
+            aimed.append(FaultWindow(venue, fault, at, until, reason=reason))
+
+    for move in moves:
+        s0, _peak, s1 = SHAPES[move.shape].stress
+        for _ in range(AIMED_PER_MOVE):
+            at = move.start_ms + int(rng.uniform(s0, s1) * HOUR_MS)
+            add(rng.choice(venues), "refuse_definite", at, f"aimed:{move.shape}")
+    others_of = {v: [o for o in venues if o != v] for v in venues}
+    for down in sorted((f for f in faults if f.fault == "down"), key=lambda f: (f.from_ms, f.venue)):
+        others = others_of[down.venue]
+        for fault in AIMED_OUTAGE_KINDS:
+            at = down.from_ms + rng.randrange(min(AIMED_OUTAGE_LEAD_MS, down.until_ms - down.from_ms) + 1)
+            if others:
+                add(rng.choice(others), fault, at, f"aimed:down:{down.venue}")
+    for adl in adls:
+        for venue in others_of[adl.venue]:
+            add(venue, "refuse_definite", max(lo, adl.at_ms - rng.randrange(AIMED_ADL_LEAD_MS + 1)),
+                f"aimed:adl:{adl.venue}")
+    return aimed
 
 
 def _client_id_drops(seed: int, lo: int, hi: int, days: float, venues: tuple[str, ...]) -> list[FaultWindow]:

@@ -208,3 +208,41 @@ def test_the_wallet_faults_come_from_a_stream_of_their_own(monkeypatch):
     assert kept == list(without.faults) and (full.moves, full.kills) == (without.moves, without.kills)
     lost = [f for f in full.faults if f.fault == "withdraw_answer_lost"]
     assert 30 <= len(lost) <= 150 and {f.venue for f in lost} == set(venues)  # about one a day per venue
+
+
+def test_refusals_are_aimed_at_the_moves_stress_and_at_other_venues_during_outages(monkeypatch):
+    """Issue #17: refuse_definite windows drawn at random times met a stop or a loose leg's close in none of
+    six 2-day runs. Some are now aimed inside every move's stress and, with every outage, a refusal and a
+    late-landing timeout on another venue start within minutes of it, and every other venue refuses from
+    just before an ADL (the hedges of the legs it took are closed at once), from a stream of their own (a
+    seed's other windows, moves and kills stay as they were)."""
+    from fmz_compat.sim import scenarios
+
+    venues = ("binance", "bybit", "okx")
+    full = generate(5, START_MS, 30, venues)
+    assert full == generate(5, START_MS, 30, venues)  # seeded
+    aimed = [f for f in full.faults if f.reason.startswith("aimed:")]
+    monkeypatch.setattr(scenarios, "_aimed", lambda *args: [])
+    without = generate(5, START_MS, 30, venues)
+    assert [f for f in full.faults if not f.reason.startswith("aimed:")] == list(without.faults)
+    assert (full.moves, full.kills, full.adls) == (without.moves, without.kills, without.adls)
+    lo, hi = START_MS + QUIET_START_MS, full.end_ms - QUIET_END_MS
+    assert aimed and all(lo <= f.from_ms < f.until_ms <= hi for f in aimed)
+    for move in full.moves:
+        s0, _, s1 = SHAPES[move.shape].stress
+        inside = [f for f in aimed if f.reason == f"aimed:{move.shape}" and f.fault == "refuse_definite"
+                  and move.start_ms + s0 * HOUR_MS <= f.from_ms <= move.start_ms + s1 * HOUR_MS]
+        assert len(inside) == scenarios.AIMED_PER_MOVE
+    downs = [f for f in full.faults if f.fault == "down"]
+    assert downs
+    for down in downs:
+        for fault in ("refuse_definite", "timeout_lands_late"):
+            assert any(f.fault == fault and f.reason == f"aimed:down:{down.venue}" and f.venue != down.venue
+                       and down.from_ms <= f.from_ms <= down.from_ms + scenarios.AIMED_OUTAGE_LEAD_MS
+                       and f.from_ms <= down.until_ms for f in aimed), (down, fault)
+    assert full.adls
+    for adl in full.adls:  # the loose hedges of the legs an ADL takes: every other venue refuses at once
+        refusing = {f.venue for f in aimed
+                    if f.fault == "refuse_definite" and f.reason == f"aimed:adl:{adl.venue}"
+                    and adl.at_ms - scenarios.AIMED_ADL_LEAD_MS <= f.from_ms <= adl.at_ms < f.until_ms}
+        assert refusing == set(venues) - {adl.venue}, adl
