@@ -66,7 +66,7 @@ from hedge.market import Venue, bound_venue, fmz_pair, swap_symbol
 from hedge.order_history import evidence_since
 from hedge.orders import OrderRecord
 from hedge.outage import ACCOUNT, VenueHealth
-from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem
+from hedge.sizing import ceil_to_step, common_base_step, floor_to_step, leg_problem, order_parts
 from hedge.valuation import BOOK, OTHER_VENUES, UNVALUED, VENUE_MARK, VenueRisk
 from hedge.venues.base import Account as CrossAccount
 from hedge.venues.base import Position as VenuePosition
@@ -1160,9 +1160,10 @@ class Risk:
 
     def _close_blind(self, venue: Venue, symbol: str, side: str, qty: Decimal, tag: str) -> LegFill | None:
         """A stop's close of the threatened leg where its venue's positions cannot be read while its orders
-        answer (issue #17): one reduce-only close, which cannot open or flip a position (it closes at most
-        what is held, or is refused), sized from the ledger's position there (pairs and loose legs) and
-        measured by the venue's record of the order, not by a position change
+        answer (issue #17): reduce-only closes (in parts of at most the venue's maximum order size), which
+        cannot open or flip a position (each closes at most what is held, or is refused), sized from the
+        ledger's position there (pairs and loose legs) and measured by the venue's records of the orders,
+        not by a position change
         (`Executor.close_reduce_only`; a market order, an emergency level's band unused). None (nothing
         sent): its orders do not answer either, another node's execution is journaled there, the ledger
         holds nothing of that side there, or a blind close there filled nothing and its positions have not
@@ -1172,12 +1173,27 @@ class Risk:
             return None
         held = self.book.ledger.held_positions().get(key, Decimal(0)) * -DIRECTION[side]
         spec = venue.specs[symbol]
-        most = spec.max_base  # one order: at most the venue's maximum order size, the rest at the next turn
-        amount = floor_to_step(min(qty, held, most) if most is not None else min(qty, held), spec.base_step)
+        amount = floor_to_step(min(qty, held), spec.base_step)
         if amount <= 0:
             return None
-        fill = self.executor.close_reduce_only(venue, symbol, side, amount, tag)
-        if fill.client_ids and fill.filled <= 0:
+        # above the venue's maximum order size in parts of at most it, in this turn, one after the other while
+        # each fills whole (one part a stop, at retry_s each, left the leg to be liquidated: issue #17). Each
+        # is reduce-only and measured by its own record: a part in doubt stays journaled under the tag with
+        # the parts before it (LegOutcomeUnknown: recovery books them all, `_complete_alone`)
+        fill = LegFill(venue.key, side)
+        empty = False  # the last part sent filled nothing: the venue holds less than the ledger says
+        for part in order_parts(amount, spec):
+            one = self.executor.close_reduce_only(venue, symbol, side, part, tag)
+            empty = bool(one.client_ids) and one.filled <= 0
+            fill.client_ids += one.client_ids
+            fill.order_ids += one.order_ids
+            fill.filled += one.filled
+            fill.forward += one.forward
+            fill.cost += one.cost
+            fill.fees += one.fees
+            if one.filled < part:
+                break
+        if empty:
             self._blind_empty[key] = self.app.now_ms
             self._say(venue.key, f"blind-stop:{symbol}", f"{tag}: a reduce-only close on {venue.key} "
                       f"{symbol} filled nothing while its positions cannot be read (it holds less than the "
