@@ -191,6 +191,9 @@ class Treasury:
     wrong: set[WhitelistEntry] = field(default_factory=set)  # the venue says its address is another one
     acked: set[str] = field(default_factory=set)  # "venue:withdrawal id" of lost moves not ours, acknowledged
     _told: dict[str, int] = field(default_factory=dict)   # notify/skip message key -> last time told
+    # money this process just moved into (+) or out of (-) a venue's futures wallet: the stops' cached view
+    # of that venue (Risk.note_wallet) holds it until its next reading
+    wallet_moved: Callable[[str, Decimal], None] | None = None
 
     # --- persistence ---
     def load(self) -> Treasury:
@@ -633,6 +636,8 @@ class Treasury:
             self._go(t, "refused", f"{t.source} futures -> funding refused ({answer.detail})", "error")
         elif answer.done or (self._funding(t.source) or ZERO) >= t.funding_before + t.amount + t.fee - CENT:
             self._go(t, "funded")
+            if self.wallet_moved is not None:  # asked just now: the last reading of the source still holds it
+                self.wallet_moved(t.source, -(t.amount + t.fee))
 
     def _on_funded(self, t: Transfer) -> None:
         if not self.whitelisted(t.dest, t.network, t.address, t.memo):

@@ -4,6 +4,7 @@ max_book_age_ms), the liquidation distance of a whole account, and re-valuing ev
 import json
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import event, given, settings
@@ -558,6 +559,22 @@ class _StubApp:
         pass
 
 
+def _stub_risk(app: Any = None) -> Any:
+    """A Risk over _StubApp, without venues or orders (its views are set by the test)."""
+    from hedge.book import Book
+    from hedge.cluster.local import LocalCoordinator
+    from hedge.outage import VenueHealth
+    from hedge.risk import Risk
+
+    app = app or _StubApp()
+    coordinator = LocalCoordinator()
+    return Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(coordinator, lambda *_: None),
+                close_group=lambda *_args, **_kwargs: D(0),  # never called: no stop is due here
+                venue_or_none=lambda _key: None, executor=None, coordinator=coordinator,
+                mechanics=app.mechanics, event=app.event, stop_openings=lambda *_: None,
+                measure_exposure=lambda: None, order_in_doubt=lambda *_: False)
+
+
 @settings(max_examples=300, deadline=None)
 @given(venue=st.sampled_from(["binance", "bybit", "okx", "coinex", "bitmex"]),
        wallet=st.integers(1_000, 50_000),
@@ -569,18 +586,10 @@ def test_seq6_a_turn_that_skips_the_recomputation_never_hides_a_decision(venue, 
     the distance at the new marks is beyond 1.25 x the first stop level and leverage stays below the
     ceiling / 1.25 (Risk._far_still). Whatever the account and the moves, when it skips, the full
     evaluation at those marks agrees that nothing is due and no opening check could change."""
-    from hedge.book import Book
-    from hedge.cluster.local import LocalCoordinator
-    from hedge.outage import VenueHealth
-    from hedge.risk import OPEN_MARGIN, Risk, VenueRisk
+    from hedge.risk import OPEN_MARGIN, VenueRisk
 
     app = _StubApp()
-    coordinator = LocalCoordinator()
-    risk = Risk(app, VenueHealth(3, lambda: 0, lambda *_: None), Book(coordinator, lambda *_: None),
-                close_group=lambda *_args, **_kwargs: D(0),  # never called: no stop is due here
-                venue_or_none=lambda _key: None, executor=None, coordinator=coordinator,  # type: ignore[arg-type]
-                mechanics=app.mechanics, event=app.event, stop_openings=lambda *_: None,
-                measure_exposure=lambda: None, order_in_doubt=lambda *_: False)
+    risk = _stub_risk(app)
     positions, pair_of = [], {}
     for (long, hundreds), symbol, price in ((btc, "BTCUSDT", D(60_000)), (eth, "ETHUSDT", D(3_000))):
         if hundreds:
