@@ -1432,14 +1432,23 @@ class Risk:
             self._busy = not free or not self._coherent(leg.venue, leg.symbol)
             if self._busy:
                 return None
-            # an earlier close of it may still land: none is sent until that one is seen (and booked off the
-            # leg here) or can no longer land
-            self._landing = self._closes_landing(venue, leg.symbol, 1 if leg.qty > 0 else -1)
+            # an earlier close of it may still land: what it could take is not closed again until that one is
+            # seen (and booked off the leg here) or can no longer land; what the legs there hold beyond it is
+            # closed now (issue #17: a leg grown after its first close was proved absent)
+            sign = 1 if leg.qty > 0 else -1
+            landing = self._closes_landing(venue, leg.symbol, sign)
+            self._landing = landing > 0
             now = self.book.ledger.loose.get(leg.key)  # as the shared book says now
-            if now is None or self._landing:
+            if now is None:
                 return None
             if abs(part) > abs(now.qty):
                 part = now.qty
+            if landing:
+                beyond = min(abs(part), self._loose_there(leg.venue, leg.symbol, sign) - landing)
+                if beyond < venue.specs[leg.symbol].base_step:
+                    return None
+                # not final: what the venue holds less than the leg may be that close, landed unseen
+                part, final = beyond * sign, False
             return self._settle_locked(venue, now, part, tag, final, level)
 
     def _settle_locked(self, venue: Venue, leg: LooseLeg, part: Decimal, tag: str, final: bool, level: str
@@ -1503,11 +1512,19 @@ class Risk:
         self.measure_exposure()
         return text
 
-    def _closes_landing(self, venue: Venue, symbol: str, sign: int) -> bool:
-        """True while an order of ours may still reach venue-symbol and take from a loose leg of `sign`
-        there: a timed-out order proved absent (watched) less than LATE_LANDING_SETTLES settle windows after
-        its send, in the direction that reduces the leg (an earlier close of it, or the lagging leg of the
-        close that left it), that the venue does not list yet (or whose lists cannot be read). One it lists
+    def _loose_there(self, venue_key: str, symbol: str, sign: int) -> Decimal:
+        """The base every node's loose legs of `sign` on venue-symbol hold (what a late close there can take
+        from without reaching a pair's leg)."""
+        return sum((abs(leg.qty) for leg in self.book.ledger.loose.values()
+                    if (leg.venue, leg.symbol) == (venue_key, symbol) and leg.qty * sign > 0), Decimal(0))
+
+    def _closes_landing(self, venue: Venue, symbol: str, sign: int) -> Decimal:
+        """The base that orders of ours may still take from the loose legs of `sign` on venue-symbol (0:
+        none; all these legs hold when one must wait for reconcile): the unfilled quantity of each order that
+        may still reach venue-symbol and take from them, a timed-out order proved absent (watched) less than
+        LATE_LANDING_SETTLES settle windows after its send, in the direction that reduces the leg (an
+        earlier close of it, or the lagging leg of the close that left it), that the venue does not list yet
+        (or whose lists cannot be read). One it lists
         as filled is booked off this node's loose legs there at the price the venue reports
         (absorb_late_close, as reconcile would) and leaves the watch; one that filled more than they hold
         holds the leg until reconcile books it (a pair's leg was taken: App._close_late_fills).
@@ -1520,12 +1537,12 @@ class Risk:
                  if (record.venue, record.symbol) == (venue.key, symbol) and DIRECTION[record.side] * sign < 0
                  and app.now_ms < record.sent_ms + horizon}
         if not doubt:
-            return False
+            return Decimal(0)
         shown = self.executor.late_fills(venue, symbol, doubt)
-        waiting = False
+        waiting = Decimal(0)
         for cid, record in sorted(doubt.items()):
             if cid not in shown:
-                waiting = True  # may still land
+                waiting += max(record.qty - record.filled, Decimal(0))  # may still land
                 continue
             filled, price = shown[cid]
             if not filled:
@@ -1535,14 +1552,15 @@ class Risk:
                         and self._mine_leg(leg)), Decimal(0))
             price = price or self._mark(venue.key, symbol) or Decimal(0)
             if filled > mine or not price:
-                waiting = True
+                waiting += max(filled, self._loose_there(venue.key, symbol, sign))  # they wait for reconcile
                 continue
             why = f"our order {cid} ({record.tag}) that reached {venue.key} late"
             self.absorb_late_close(venue.key, symbol, DIRECTION[record.side] * filled, price, why)
             self.book.unwatch(cid)
             self.book.save()
-        if waiting and ORDER_OPTIONS[venue.key][2]:
-            return self.book.ledger.expected_positions().get((venue.key, symbol), Decimal(0)) * sign > 0
+        if waiting and ORDER_OPTIONS[venue.key][2] and not (
+                self.book.ledger.expected_positions().get((venue.key, symbol), Decimal(0)) * sign > 0):
+            return Decimal(0)
         return waiting
 
     def _reported_liquidation(self, venue_key: str, symbol: str, long_leg: bool, base: Decimal

@@ -218,3 +218,47 @@ def test_a_loose_leg_is_not_rehedged_while_the_close_that_left_it_may_still_land
     assert not any("REHEDGED" in line or "less than the pairs" in line for line in sim.logs)
     assert app.venue_positions() == {("binance", SYMBOL): PAIR, ("bybit", SYMBOL): -PAIR}
     assert app.risk.pending_positions() == {} and not app.ledger.orders
+
+
+def test_a_loose_leg_grown_past_a_close_that_may_still_land_is_closed_beyond_that_close_at_once():
+    """Chaos `--days 30 --seeds 1 --profile tight` (issue #17): an ADL on binance left okx's hedges loose; the
+    first loose close (0.29 ETH) was journaled when the process was killed and proved absent after the
+    restart, and recovery then added the other vanished pairs' okx legs to the same loose leg (5.10 ETH).
+    Before, the whole 5.10 ETH waited the 60 s (LATE_LANDING_SETTLES settle windows) that 0.29 ETH close
+    could still land in: 36 s above one lot after the restart with nothing of ours on its way. Here: a
+    0.012 BTC leg's close times out and never lands; once it is proved absent, another 0.05 BTC joins the
+    leg. Now what that close cannot take (0.05) is closed at the next turn, and only its own 0.012 waits
+    until it can no longer land; bybit's short never goes below the pair's leg."""
+    sim = Sim("Futures_Binance", "Futures_Bybit", hours=2)
+    app = _loose_short_on_bybit(sim, "0.012")
+    sim.world._late_rng.randrange = lambda *_bounds: 10 * 3_600_000  # reaches the venue after the test
+    sim.world.inject("bybit", "timeout_lands_late", sim.now_ms() + 1_500)
+    began = sim.now_ms()
+    while not app.ledger.watch and sim.now_ms() - began < 30_000:
+        app.tick()
+        sim.clock.sleep(1000)
+    (watched,) = app.ledger.watch.values()  # the first close: proved absent, may still land for 60 s
+    assert watched.venue == "bybit" and watched.qty == D("0.012") and not app.ledger.orders
+    bybit = app.venues[1]
+    price = D(str(bybit.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    assert bybit.exchange.CreateOrder(SYMBOL + ".swap", "sell", -1, 0.05)
+    (pair_id,) = app.ledger.pairs
+    app.risk.add_loose_leg("bybit", SYMBOL, D("-0.05"), price, pair_id, "another close's bybit leg",
+                           unit=Unit.of(SYMBOL, "binance", "bybit"))
+    app.book.save()
+    grown_ms = sim.now_ms()
+    assert _bybit_short(app) == -PAIR - D("0.062")
+    beyond_ms = None
+    lowest = _bybit_short(app)
+    while sim.now_ms() - grown_ms < 120_000:
+        app.tick()
+        lowest = max(lowest, _bybit_short(app))
+        if beyond_ms is None and _bybit_short(app) >= -PAIR - D("0.012"):
+            beyond_ms, short_then = sim.now_ms(), _bybit_short(app)
+        sim.clock.sleep(1000)
+    assert beyond_ms is not None and beyond_ms - grown_ms <= 2_000, (
+        f"the 0.05 beyond the close that may still land waited {(beyond_ms or 0) - grown_ms} ms")
+    assert short_then == -PAIR - D("0.012")  # the first close's 0.012 still waited then
+    assert beyond_ms < watched.sent_ms + 6 * app.cfg.outage.order_settle_s * 1000
+    assert lowest <= -PAIR, f"bybit's short went to {lowest}: a close took part of the pair's leg"
+    assert _bybit_short(app) == -PAIR and app.risk.pending_positions() == {}

@@ -243,6 +243,11 @@ def test_a_loose_leg_no_venue_can_take_is_kept_and_the_status_says_why():
     for _ in range(300):
         app.tick()
         sim.clock.sleep(1000)
+    for _ in range(60):  # the status is read with no close of the leg in doubt on binance (timing out)
+        if not app.ledger.orders:
+            break
+        app.tick()
+        sim.clock.sleep(1000)
     assert app.risk.stops_fired[0] + app.risk.stops_fired[1] >= 1
     assert [leg.venue for leg in app.ledger.loose.values()] == ["binance"]
     assert bybit == [] and all(side in ("closebuy", "closesell") for _, side, _ in okx)
