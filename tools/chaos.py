@@ -19,14 +19,15 @@ liquidations; max |net exposure| (USDT, and in lots: the coarsest amount step am
 above one lot, split by what was going on (a venue down or answering 429, a venue back less than --grace-s
 ago, an order the venue landed after its call timed out and the strategy has not read positions there
 since, an ADL of our leg within `adl_bound_ms`, the time the strategy needs to see it, an order of the
-strategy in flight, i.e. journaled and not booked, or otherwise); the longest stretch above one lot while
-a venue was out, held on the venues that trade, against outage.max_unhedged_s / _usdt, and held on the venue
-that is out itself against max_unhedged_s (the strategy hedges it elsewhere by then); orphaned orders (open
-on a venue, unknown to the ledger's journal) seen at each restart and at the end; ledger-vs-venue
-mismatches left after recovery (checked 10 minutes after each restart and at the end, when no venue is down
-and no execution unfinished); stops fired per level (from the strategy's risk engine, when it has one); how
-far unit NAV moved through internal transfers (tools/chaos_nav.py); max drawdown, the strategy's and the
-simulator's; PnL and unit NAV.
+strategy in flight, i.e. journaled and not booked, or queued at the venue, or proved absent and watched
+while it may still land, as far as such orders would cover the exposure, or otherwise); the longest
+stretch above one lot while a venue was out, held on the venues that trade, against
+outage.max_unhedged_s / _usdt, and held on the venue that is out itself against max_unhedged_s (the
+strategy hedges it elsewhere by then); orphaned orders (open on a venue, unknown to the ledger's journal)
+seen at each restart and at the end; ledger-vs-venue mismatches left after recovery (checked 10 minutes
+after each restart and at the end, when no venue is down and no execution unfinished); stops fired per
+level (from the strategy's risk engine, when it has one); how far unit NAV moved through internal transfers
+(tools/chaos_nav.py); max drawdown, the strategy's and the simulator's; PnL and unit NAV.
 `--markdown DIR ...` writes docs/reliability.md's table from runs' output folders (tools/chaos_table.py).
 
 Exit status: 0 when every seed meets issues #5 and #17's "done when" (zero liquidations, orphaned orders
@@ -351,6 +352,7 @@ class ChaosRun:
         # a strategy reads every venue's positions at least once a status interval: a late landing it has not
         # read by then counts as seen all the same
         self.late_seen_by_ms = int(cfg.status_interval_s) * 1000
+        self.settle_ms = int(cfg.outage.order_settle_s) * 1000  # the strategy's settle window, every venue
         self.bound_s, self.bound_usdt = float(outage.max_unhedged_s), float(outage.max_unhedged_usdt)
         self.exposure.size_bound_usdt = self.bound_usdt
         self.nav = NavWatch(self.world)
@@ -689,9 +691,33 @@ class ChaosRun:
             return "late_landing"
         if self._adl_unseen(now_ms):
             return "adl"
-        if self._ledger().orders or self._queued_covers():
+        ledger = self._ledger()
+        if ledger.orders or self._queued_covers() or self._watched_covers(ledger, now_ms):
             return "in_flight"
         return out or "otherwise"
+
+    def _watched_covers(self, ledger: Any, now_ms: int) -> bool:
+        """Every coin above one lot would be within one lot once the orders of ours the strategy proved absent
+        and still watches (`ledger.watch`: it cannot tell a lost order from one landing late) that reduce its
+        net exposure had landed, each for as long as the strategy holds it may (LATE_LANDING_SETTLES settle
+        windows after its send, hedge/risk.py `_closes_landing`): the strategy holds back what such an order
+        could take, never more (issue #17, chaos tight seed 1, 30 days). One sent after the interval began,
+        or whose window ends within it, does not cover it; exposure beyond what they would take stays
+        "otherwise"."""
+        from hedge.execution import DIRECTION, LATE_LANDING_SETTLES
+
+        e = self.exposure
+        horizon_ms = LATE_LANDING_SETTLES * self.settle_ms
+        reducing: dict[str, float] = {}
+        for record in ledger.watch.values():
+            base = record.symbol.split("_")[0]
+            net = e.nets.get(base, 0.0)
+            if (base not in e.lots or record.sent_ms > e.last_ms or now_ms > record.sent_ms + horizon_ms
+                    or (DIRECTION[record.side] > 0) != (net < 0)):
+                continue
+            reducing[base] = reducing.get(base, 0.0) + float(max(record.qty - record.filled, 0))
+        return bool(reducing) and all(not e.over_lot(base, max(0.0, abs(net) - reducing.get(base, 0.0)))
+                                      for base, net in e.nets.items())
 
     def _queued_covers(self) -> bool:
         """Every coin above one lot would be within one lot once the orders of ours that a venue holds queued
