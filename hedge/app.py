@@ -80,6 +80,8 @@ class App:
         self.treasury: Treasury | None = None  # allocation by venue weights, rebalancing transfers
         self.maintenance: MaintenanceWatcher | None = None  # the venues' own maintenance notices
         self.now_ms = 0
+        self._in_turn = False  # tick() runs (book events served between its phases)
+        self._serving = False  # tick() reads the accounts: book events served between venues
         self._next_status_ms = 0
         self._next_log_reset_ms = 0
         # each venue's mechanics and taker fee, this account's own where read at start
@@ -174,25 +176,57 @@ class App:
 
     def tick(self) -> None:
         """One loop turn: the turn's readings, venues back from an outage, reconcile, the stops, the trades,
-        then (each status interval) the fund's measure, guards, treasury and status."""
+        then (each status interval) the fund's measure, guards, treasury and status. Between its phases the
+        book events that came in meanwhile are acted on (`_serve_books`), so a frame waits for one phase,
+        not the whole turn."""
+        self._in_turn = True
+        try:
+            self._turn()
+        finally:
+            self._in_turn = False
+
+    def _turn(self) -> None:
         self._begin_turn()
+        self._serve_books()
         self._recover_venues()
         self.reconciler.check_positions()  # a late order of ours landed, a venue moved a leg: reconcile now
         if self.coordinator.sync(self.now_ms) or self.reconciler.due():
             self.reconciler.reconcile()  # adopted units are reconciled with the venues before anything acts
         if self.ledger.orders and self.state.may_close:
             self.risk.bound_unhedged()  # an execution in doubt: its filled leg is unhedged for so long only
+        self._serve_books()
         if self.now_ms >= self._next_log_reset_ms:
             self._next_log_reset_ms = self.now_ms + self.cfg.log_reset_interval_s * 1000
             self.api.log_reset(self.cfg.log_keep_rows)  # the profit and chart series are not touched
         status_due = self.now_ms >= self._next_status_ms
         if status_due:
-            self.refresh_accounts()
+            self._serving = True  # book events are served between the venues' account reads too
+            try:
+                self.refresh_accounts()
+            finally:
+                self._serving = False
+            self._serve_books()
         self.risk.check(full=status_due)
         self.rehedge.check(self.state.may_close)  # a loose leg its venue cannot close: hedged elsewhere
+        self._serve_books()
         self._trade()
         if status_due:
+            self._serve_books()
             self._status_round()
+
+    def _serve_books(self) -> None:
+        """Inside a turn, between its phases: the book events that came in meanwhile, each acted on as
+        between turns (on_book, under `_may_react`), without waiting for more (EventLoop(-1)). Live and paper
+        only: a backtest, or a runtime without EventLoop, has none."""
+        event_loop = self.api.event_loop
+        if event_loop is None or self.api.is_virtual():
+            return
+        while True:
+            event = event_loop(-1)
+            if event is None:
+                return
+            if event.get("Event") == BOOK_EVENT:
+                self.on_book(event)
 
     def _begin_turn(self) -> None:
         """The turn's clock and book tops, the commands, the venues' maintenance notices, the probes."""
@@ -232,7 +266,9 @@ class App:
         """Each status interval: funding, the fund's measure, the guards, the treasury, the status shown."""
         self._next_status_ms = self.now_ms + self.cfg.status_interval_s * 1000
         self.refresh_funding()
+        self._serve_books()
         self.observe()
+        self._serve_books()
         accounts_fresh = bool(self.accounts) and all(v.ok for v in self.accounts.values())
         assert self.market is not None
         self.guards.check(self.now_ms, self.accounting.unit_nav, accounts_fresh, self.market)
@@ -291,8 +327,10 @@ class App:
     def _react(self, symbol: str) -> None:
         """As tick()'s _trade for one symbol: its pairs whose spread reverted closed, then its opening if its
         best venue pair now clears the threshold and the limits allow; a loose leg those left is settled at
-        once, as tick() does after its trades."""
-        self.executor.begin_turn()
+        once, as tick() does after its trades. Inside a turn (`_serve_books`) the turn's bound on settle
+        waits goes on: it is not started afresh."""
+        if not self._in_turn:
+            self.executor.begin_turn()
         if self.ledger.pairs:
             for close in self.spread.reverted(symbol):
                 self.trader.close(close)
@@ -349,6 +387,8 @@ class App:
     def refresh_accounts(self) -> None:
         for venue in self.venues:  # each through refresh_account (tools/chaos.py watches that one)
             self.refresh_account(venue.key)
+            if self._serving:  # tick's status reading (not a re-hedge's, in the middle of its work)
+                self._serve_books()
 
     def refresh_account(self, key: str) -> None:
         self.account_reader.refresh(key)

@@ -1655,6 +1655,8 @@ def _evented(fake_exchange, fake_runtime, *, virtual: bool = False):
     calls: list[tuple[int, int]] = []
 
     def event_loop(timeout_ms):
+        if timeout_ms < 0:  # EventLoop(-1), tick() between its phases: what is there, without waiting
+            return events.pop(0) if events else None
         calls.append((runtime.now_ns // 1_000_000, len(binance.sent) + len(okx.sent)))
         if events:
             return events.pop(0)
@@ -1703,6 +1705,64 @@ def test_a_stale_or_unchanged_book_event_and_a_reconcile_due_send_nothing(fake_e
     assert binance.sent == [] and okx.sent == []
     app.tick()  # the turn reconciles, then trades the spread it now reads
     assert len(app.ledger.pairs) == 1
+
+
+def test_a_book_event_that_comes_in_during_a_turn_is_acted_on_after_its_phase_not_after_the_turn(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app, events, _ = _evented(fake_exchange, fake_runtime)
+    assert app.start()
+    app.tick()
+    assert binance.sent == [] and okx.sent == []
+    assert app.market is not None
+    refresh = app.market.refresh
+
+    def refresh_then_frame(now_ms):  # okx's book moves 20 bps rich just after the turn read the tops
+        refresh(now_ms)
+        okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+        events.append(_book_event(1, 50_100.0, 50_100.5, runtime.now_ns // 1_000_000))
+
+    app.market.refresh = refresh_then_frame
+    sent_at_risk_check: list[int] = []
+    check = app.risk.check
+
+    def noted_check(**kwargs):
+        sent_at_risk_check.append(len(binance.sent) + len(okx.sent))
+        check(**kwargs)
+
+    app.risk.check = noted_check
+    app.tick()
+    # both legs went out after the turn's first phase, before its stops were checked and its trades scanned
+    assert sent_at_risk_check == [2] and events == []
+    pair = next(iter(app.ledger.pairs.values()))
+    assert (pair.long_venue, pair.short_venue, pair.qty) == ("binance", "okx", D("0.019"))
+
+
+def test_a_book_event_that_comes_in_during_the_status_reading_waits_for_one_venues_accounts_only(
+        fake_exchange, fake_runtime):
+    binance, okx, runtime, app, events, _ = _evented(fake_exchange, fake_runtime)
+    assert app.start()
+    read = app.refresh_account
+    sent_at_read: list[tuple[str, int]] = []
+
+    def read_noted(key):
+        sent_at_read.append((key, len(binance.sent) + len(okx.sent)))
+        read(key)
+        if key == "binance":  # okx's book moves 20 bps rich while binance's account is read
+            okx.books["BTC_USDT"] = (50_100.0, 50_100.5)
+            events.append(_book_event(1, 50_100.0, 50_100.5, runtime.now_ns // 1_000_000))
+
+    app.refresh_account = read_noted
+    app.tick()  # the first turn reads the accounts (status due)
+    assert sent_at_read == [("binance", 0), ("okx", 2)]  # both legs out before the next venue's read
+    assert events == [] and len(app.ledger.pairs) == 1
+
+
+def test_in_a_backtest_a_turn_never_asks_event_loop(fake_exchange, fake_runtime):
+    _, _, _, app, events, calls = _evented(fake_exchange, fake_runtime, virtual=True)
+    assert app.start()
+    events.append(_book_event(1, 50_100.0, 50_100.5, 0))
+    app.tick()
+    assert calls == [] and len(events) == 1
 
 
 def test_in_a_backtest_idle_sleeps_and_never_asks_event_loop(fake_exchange, fake_runtime):
