@@ -398,6 +398,20 @@ class Rehedger:
     def _in_doubt(self, venue: str, symbol: str) -> bool:
         return any((r.venue, r.symbol) == (venue, symbol) for r in self.book.ledger.orders.values())
 
+    def exposure_to_hedge(self) -> dict[str, Decimal]:
+        """USDT of loose legs each venue could be asked to hedge (the treasury keeps the margin for it there,
+        hedge/treasury.py): every loose leg's size at the venue's reference price, counted on every other
+        bound venue listing its symbol (which one takes it is known only at its try), none on its own venue
+        (its close there frees margin)."""
+        wanted: dict[str, Decimal] = {}
+        for leg in self.book.ledger.loose.values():
+            for venue in self.venues:
+                if venue.key == leg.venue or leg.symbol not in venue.specs:
+                    continue
+                price = self.risk.reference(venue.key, leg.symbol, bid=leg.qty > 0) or leg.price
+                wanted[venue.key] = wanted.get(venue.key, Decimal(0)) + abs(leg.qty) * price
+        return wanted
+
     # --- choosing the venue and trading ---
     def _rehedge(self, leg: LooseLeg, stuck: str, since: int) -> str | None:
         """Hedge the leg on the best venue that can take it, in full or, where no venue can, as much of it as

@@ -338,8 +338,11 @@ class Report:
         for need in view.allocation:
             distance = f"{need.distance_pct:.1f} %" if need.distance_pct is not None else "-"
             short = need.deficit
+            spare = need.spare if need.held > 0 else -short
             state = (f"short {short:.0f}" if short >= cfg.min_transfer_usdt else
-                     f"spare {-short:.0f}" if -short >= cfg.min_transfer_usdt else "ok")
+                     f"spare {spare:.0f}" if spare >= cfg.min_transfer_usdt else "ok")
+            if need.held > 0:  # kept for the re-hedges of loose legs it could be asked to take
+                state += f" ({need.held:.0f} held for re-hedges)"
             rows.append([need.venue, f"{need.weight}", f"{need.target:.2f}", f"{need.actual:.2f}",
                          f"{need.need:.2f}", f"{need.incoming:.2f}", distance,
                          f"{need.leverage:.2f}x" if need.leverage is not None else "-", state])

@@ -269,7 +269,8 @@ def treasury(app: Host, transfers_: TransferWatcher) -> Treasury:
     return Treasury(
         app.cfg.treasury, app.cfg, app.api, app.event, lambda: app.now_ms,
         {v.key: v.exchange for v in app.venues}, app.accounts, transfers_,
-        lambda: app.accounting.inception_ms, wallet_moved=app.risk.note_wallet).load()
+        lambda: app.accounting.inception_ms, wallet_moved=app.risk.note_wallet,
+        to_hedge=app.rehedge.exposure_to_hedge).load()
 
 
 def chart(app: Host) -> Any:
