@@ -420,7 +420,9 @@ class Rehedger:
         if own is None or leg.symbol not in own.specs:
             return f"{leg.venue} is not bound"
         side = "sell" if leg.qty > 0 else "buy"  # the opposite of the leg
-        offset, by = self._offset(leg)  # held back: what loose legs of the other side offset (_pending)
+        # held back: what loose legs of the other side offset, and what closes of it that may still land
+        # could take (_pending)
+        offset, by = self._held_back(leg, since)
         refused: list[str] = []
         best: tuple[tuple[bool, bool, Decimal, Decimal], Venue, Decimal, Decimal] | None = None
         for venue in self.venues:
@@ -435,17 +437,32 @@ class Rehedger:
             if best is None or rank > best[0]:
                 best = (rank, venue, qty, price)
         if best is None:
-            held = f"; {offset} held back, offset by {by}" if offset else ""
+            held = f"; {offset} held back: {by}" if offset else ""
             return "no venue can take it (" + "; ".join(refused or ["no other venue lists it"]) + held + ")"
         (_, whole, _, _), venue, qty, price = best
         netting = not whole and bool(self._net_shares(leg, venue.key, qty)[0])  # only a cap splits one
+        landing, until, _ = self._landing(leg, since)
         problem = self._trade(leg, venue, side, qty, price, stuck)
         if problem is None and not whole:
             step = common_base_step(own.specs[leg.symbol], venue.specs[leg.symbol])
             cap = self._cap(venue, leg, step)
             capped = netting or (cap is not None and qty + step > cap)
             self._after_partial(leg, venue.key, qty, since, refused, capped)
+        if problem is None and landing:
+            self._after_held(leg, since, until)
         return problem
+
+    def _after_held(self, leg: LooseLeg, since: int, until: int) -> None:
+        """A re-hedge took the leg beyond what closes of it that may still land could take (`_landing`): the
+        rest keeps the leg's timer (the shrink is no close by its own venue) and is tried again once those
+        closes can no longer land (`until`), not a settle window or a max_unhedged_s later; landed, they are
+        booked off it (Risk)."""
+        rest = self.book.ledger.loose.get(leg.key)
+        if rest is None:
+            return
+        self._since[leg.key] = (since, abs(rest.qty))
+        if leg.key in self._next_try_ms:
+            self._next_try_ms[leg.key] = min(self._next_try_ms[leg.key], until)
 
     def _rank(self, key: str, whole: bool, qty: Decimal, room: Decimal
               ) -> tuple[bool, bool, Decimal, Decimal]:
@@ -572,8 +589,8 @@ class Rehedger:
 
     def _pending(self, leg: LooseLeg, since: int) -> str | None:
         """An order that may still change what is to be hedged: one of ours on the leg's own venue-symbol in
-        doubt (a close of it), a close of it there proved absent that may still land (waited for until
-        LATE_LANDING_SETTLES settle windows after the leg began, when that is later than max_unhedged_s), a
+        doubt (a close of it), closes of it there proved absent that may still land and could take all of it
+        that no loose leg of the other side offsets (`_landing`: else only that much is held back), a
         re-hedge of the venue's legs journaled (recovery settles it), or one proved absent less than
         LATE_LANDING_SETTLES settle windows after its send (it may still land)."""
         tag = REHEDGE_TAG + leg.venue
@@ -585,20 +602,17 @@ class Rehedger:
         offset, by = self._offset(leg)
         if offset >= abs(leg.qty):  # e.g. a re-hedge's fill kept loose (complete): hedged beside it, doubled
             return f"loose legs of the other side ({by}) offset it; closed first"
-        now = self._now_ms()
         # a close of the leg (or the lagging leg of the close that left it) proved absent may still reach its
-        # venue for LATE_LANDING_SETTLES settle windows after its send: hedged meanwhile, its landing would
-        # take the new pair's leg there (and the hedge would be traded back, unhedged until that venue is
-        # read). Risk books it off the leg once its venue lists it. Waited for no later than that horizon
-        # after the leg began (the default max_unhedged_s is that long already), so that closes sent while
-        # the leg waits cannot hold its re-hedge for ever.
-        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(leg.venue)
-        if now < since + horizon:
-            for record in ledger.watch.values():
-                if ((record.venue, record.symbol) == (leg.venue, leg.symbol)
-                        and DIRECTION[record.side] * leg.qty < 0 and now < record.sent_ms + horizon):
-                    return (f"a close of it proved absent may still land (our order {record.client_id}, for "
-                            f"{(min(record.sent_ms, since) + horizon - now) // 1000 + 1} s)")
+        # venue: what it could take is held back (`_landing`); only when nothing of the leg is left beyond it
+        # does the whole leg wait
+        landing, until, cid = self._landing(leg, since)
+        own = self._venue(leg.venue)
+        step = own.specs[leg.symbol].base_step if own is not None and leg.symbol in own.specs else Decimal(0)
+        rest = abs(leg.qty) - offset - landing
+        if landing and (rest <= 0 or rest < step):
+            return (f"a close of it proved absent may still land (our order {cid}, for "
+                    f"{(until - self._now_ms()) // 1000 + 1} s)")
+        now = self._now_ms()
         for record in ledger.watch.values():
             if record.tag == tag and record.symbol == leg.symbol:
                 until = record.sent_ms + LATE_LANDING_SETTLES * self.executor.settle_ms(record.venue)
@@ -606,6 +620,39 @@ class Rehedger:
                     return (f"the re-hedge order {record.client_id} on {record.venue}, proved absent, may "
                             f"still land (for {(until - now) // 1000 + 1} s)")
         return None
+
+    def _landing(self, leg: LooseLeg, since: int) -> tuple[Decimal, int, str]:
+        """(base, until when, the first's client id) that closes of the leg proved absent (watched) may still
+        take on its venue-symbol: their unfilled quantity. A close of the leg (or the lagging leg of the close
+        that left it) may still reach its venue for LATE_LANDING_SETTLES settle windows after its send:
+        hedged meanwhile, its landing would take the new pair's leg there (and the hedge would be traded
+        back, unhedged until that venue is read). Risk books it off the leg once its venue lists it. Its
+        re-hedge holds that much back (as `_offset`'s), the rest goes at once (issue #17, chaos tight seed 1,
+        30 days: 5.10 ETH waited on a 0.29 ETH close). Held no later than that horizon after the leg began
+        (the default max_unhedged_s is that long already), so that closes sent while the leg waits cannot
+        hold its re-hedge for ever."""
+        now = self._now_ms()
+        horizon = LATE_LANDING_SETTLES * self.executor.settle_ms(leg.venue)
+        if now >= since + horizon:
+            return Decimal(0), now, ""
+        landing, until, first = Decimal(0), now, ""
+        for record in sorted(self.book.ledger.watch.values(), key=lambda r: r.client_id):
+            if ((record.venue, record.symbol) == (leg.venue, leg.symbol)
+                    and DIRECTION[record.side] * leg.qty < 0 and now < record.sent_ms + horizon):
+                landing += max(record.qty - record.filled, Decimal(0))
+                until = max(until, min(record.sent_ms, since) + horizon)
+                first = first or record.client_id
+        return min(landing, abs(leg.qty)), until, first
+
+    def _held_back(self, leg: LooseLeg, since: int) -> tuple[Decimal, str]:
+        """What of the leg its re-hedge holds back, and why: what loose legs of the other side offset
+        (`_offset`) and what closes of it that may still land could take (`_landing`), at most the leg."""
+        offset, by = self._offset(leg)
+        landing, _, cid = self._landing(leg, since)
+        why = [f"offset by {by}"] if offset else []
+        if landing:
+            why.append(f"{landing} for our order {cid} (a close of it that may still land)")
+        return min(offset + landing, abs(leg.qty)), "; ".join(why)
 
     def _offset(self, leg: LooseLeg) -> tuple[Decimal, str]:
         """How much of the leg loose legs of the other side of its symbol on other venues offset (its re-hedge
@@ -841,7 +888,8 @@ class Rehedger:
     def _still_due(self, leg: LooseLeg, new_unit: Unit, qty: Decimal) -> str | None:
         """In a cluster, under the execution lock: the shared book re-read, the leg is still there as it was,
         no re-hedge of its venue is journaled, both units are still this node's, and no more of it than `qty`
-        is left once loose legs of the other side offset theirs (_offset)."""
+        is left once loose legs of the other side offset theirs and closes of it that may still land could
+        take theirs (_held_back)."""
         if not self.coordinator.shared:
             return None
         self.book.refresh()
@@ -849,9 +897,11 @@ class Rehedger:
             return "the loose leg changed in the shared book meanwhile"
         if not self._mine(leg) or not self.coordinator.may_act(new_unit):
             return f"the lease of {leg.unit} or {new_unit} is no longer this node's"
-        problem = self._pending(leg, self._since.get(leg.key, (leg.since_ms, abs(leg.qty)))[0])
-        if problem is None and abs(leg.qty) - self._offset(leg)[0] < qty:
-            return "loose legs of the other side appeared in the shared book meanwhile (they offset it)"
+        since = self._since.get(leg.key, (leg.since_ms, abs(leg.qty)))[0]
+        problem = self._pending(leg, since)
+        if problem is None and abs(leg.qty) - self._held_back(leg, since)[0] < qty:
+            return ("loose legs of the other side or closes of it that may still land appeared in the shared "
+                    "book meanwhile (they offset it)")
         return problem
 
     def _book(self, leg: LooseLeg, venue_key: str, signed: Decimal, price: Decimal, fees: Decimal,

@@ -262,3 +262,95 @@ def test_a_loose_leg_grown_past_a_close_that_may_still_land_is_closed_beyond_tha
     assert beyond_ms < watched.sent_ms + 6 * app.cfg.outage.order_settle_s * 1000
     assert lowest <= -PAIR, f"bybit's short went to {lowest}: a close took part of the pair's leg"
     assert _bybit_short(app) == -PAIR and app.risk.pending_positions() == {}
+
+
+def _grown_past_a_close_that_may_land(sim: Sim, late_ms: int) -> tuple[App, int]:
+    """Two pairs; the first's close times out on bybit (binance's leg fills) and is proved absent (watched: it
+    may still land for LATE_LANDING_SETTLES settle windows; it reaches bybit `late_ms` after the call); its
+    rest is a loose leg of -0.02 BTC on bybit. Then another 0.05 BTC joins the leg (recovery adding vanished
+    pairs' legs, chaos tight seed 1) and bybit refuses every order definitely from then on (due at once,
+    `refused_close`). Returns the app and the close's send (ms)."""
+    app = sim.app(params=PARAMS[:-1] + ', "outage": {"max_unhedged_s": 30}}')
+    assert app.start()
+    _book_pair(app, sim, str(PAIR))
+    _book_pair(app, sim, str(PAIR))
+    binance, bybit = app.venues
+    first = min(app.ledger.pairs.values(), key=lambda pair: pair.id)
+    sim.world._late_rng.randrange = lambda *_bounds: late_ms
+    sim.world.inject("bybit", "timeout_lands_late", sim.now_ms() + 1_500)
+    app.trader.close_group(SYMBOL, binance, bybit, [first], undo=False)
+    began = sim.now_ms()
+    while not app.ledger.watch and sim.now_ms() - began < 30_000:
+        app.tick()
+        sim.clock.sleep(1000)
+    (watched,) = app.ledger.watch.values()
+    assert watched.venue == "bybit" and watched.qty == PAIR and not app.ledger.orders
+    price = D(str(bybit.exchange.GetTicker(SYMBOL + ".swap")["Last"]))
+    assert bybit.exchange.CreateOrder(SYMBOL + ".swap", "sell", -1, 0.05)
+    (pair_id,) = app.ledger.pairs
+    app.risk.add_loose_leg("bybit", SYMBOL, D("-0.05"), price, pair_id, "another close's bybit leg",
+                           unit=Unit.of(SYMBOL, "binance", "bybit"))
+    app.book.save()
+    sim.world.inject("bybit", "refuse_definite", sim.now_ms() + 600_000)
+    return app, watched.sent_ms
+
+
+def _binance_long(app: App) -> Decimal:
+    position = app.executor.position(app.venues[0], SYMBOL)
+    assert position is not None
+    return position
+
+
+def test_a_loose_leg_grown_past_a_close_that_lands_late_is_rehedged_beyond_it_at_once_and_never_doubled():
+    """Chaos `--days 30 --seeds 1 --profile tight` (issue #17): 5.10 ETH of a loose leg waited 36 s unhedged
+    ("not re-hedged: a close of it proved absent may still land") on a 0.29 ETH close that could take no more
+    than 0.29. Here the 0.02 close reaches bybit 45 s after its call, after the 0.05 beyond it is re-hedged:
+    before, binance did not trade until the close had landed; now the 0.05 is re-hedged on binance while the
+    close may still land, the close then lands on the 0.02 held back (booked off the loose leg), and binance
+    never goes beyond what was loose (nothing closed or hedged twice)."""
+    sim = Sim("Futures_Binance", "Futures_Bybit", hours=2)
+    app, sent_ms = _grown_past_a_close_that_may_land(sim, 45_000)
+    beyond_ms = None
+    highest = _binance_long(app)
+    while sim.now_ms() - sent_ms < 150_000:
+        app.tick()
+        highest = max(highest, _binance_long(app))
+        if beyond_ms is None and _binance_long(app) > PAIR:
+            beyond_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    landed = [e["at_ms"] for e in sim.world.late_landings]
+    assert landed and beyond_ms is not None and beyond_ms < landed[0], (
+        f"the 0.05 beyond the close re-hedged at {beyond_ms}, the close landed at {landed}")
+    assert highest == PAIR + D("0.05"), f"binance went to {highest}: hedged more than was loose"
+    assert not any("less than the pairs" in line for line in sim.logs)
+    assert app.venue_positions() == {("binance", SYMBOL): PAIR + D("0.05"),
+                                     ("bybit", SYMBOL): -PAIR - D("0.05")}
+    assert app.risk.pending_positions() == {} and not app.ledger.orders
+
+
+def test_the_part_of_a_loose_leg_held_for_a_close_that_never_lands_is_rehedged_once_its_window_ends():
+    """As above, but the close never reaches bybit: the 0.05 beyond it is re-hedged while it may still land,
+    and its own 0.02 once it can no longer land (LATE_LANDING_SETTLES settle windows after its send), not a
+    max_unhedged_s later (the shrink by a re-hedge is no close by its own venue)."""
+    sim = Sim("Futures_Binance", "Futures_Bybit", hours=2)
+    app, sent_ms = _grown_past_a_close_that_may_land(sim, 10 * 3_600_000)
+    window_end = sent_ms + 6 * app.cfg.outage.order_settle_s * 1000
+    beyond_ms = whole_ms = None
+    highest = _binance_long(app)
+    while sim.now_ms() - sent_ms < 150_000:
+        app.tick()
+        highest = max(highest, _binance_long(app))
+        if beyond_ms is None and _binance_long(app) > PAIR:
+            beyond_ms = sim.now_ms()
+        if whole_ms is None and _binance_long(app) == 2 * PAIR + D("0.05"):
+            whole_ms = sim.now_ms()
+        sim.clock.sleep(1000)
+    assert not sim.world.late_landings
+    assert beyond_ms is not None and beyond_ms < window_end, (
+        f"the 0.05 waited until {beyond_ms}, its close could land until {window_end}")
+    assert whole_ms is not None and window_end <= whole_ms <= window_end + 3_000, (
+        f"the 0.02 re-hedged at {whole_ms}, its close could land until {window_end}")
+    assert highest == 2 * PAIR + D("0.05"), f"binance went to {highest}: hedged more than was loose"
+    assert app.venue_positions() == {("binance", SYMBOL): 2 * PAIR + D("0.05"),
+                                     ("bybit", SYMBOL): -2 * PAIR - D("0.05")}
+    assert app.risk.pending_positions() == {} and not app.ledger.orders
