@@ -1104,8 +1104,12 @@ class Risk:
             self.stop_openings(str(exc), {(threatened, symbol)})
             return None
         moved = sum((f.filled for f in fills), Decimal(0))
+        # only this call's orders: an earlier stop's close under the same tag may be journaled in doubt, or
+        # settled and not booked yet (recovery books it); cleared with these, its fill was never booked and
+        # nothing held the venue-symbol when it landed
+        sent = {cid for f in fills for cid in f.client_ids}
         if moved <= 0:
-            self.book.clear_orders(f"{tag}:{threatened}")
+            self.book.clear_orders(f"{tag}:{threatened}", sent)
             self.book.save()
             return None
         exit_price = (fills[0].avg_price if fills else None) or self._mark(threatened, symbol)
@@ -1114,8 +1118,9 @@ class Risk:
                           exit_price or self._entry(group, threatened), True)
         estimate = self._mark(other, symbol) or exit_price
         fees = sum((f.fees for f in fills), Decimal(0))
-        records = [r for r in self.book.ledger.orders.values() if r.tag == f"{tag}:{threatened}" and r.filled]
-        self.book.clear_orders(f"{tag}:{threatened}")  # booked below, in the same save
+        records = [r for r in self.book.ledger.orders.values()
+                   if r.tag == f"{tag}:{threatened}" and r.filled and r.client_id in sent]
+        self.book.clear_orders(f"{tag}:{threatened}", sent)  # booked below, in the same save
         left = moved
         held: LooseLeg | None = None
         for pair in sorted(group, key=lambda p: p.id):
@@ -1195,12 +1200,19 @@ class Risk:
             return None
         # above the venue's maximum order size in parts of at most it, in this turn, one after the other while
         # each fills whole (one part a stop, at retry_s each, left the leg to be liquidated: issue #17). Each
-        # is reduce-only and measured by its own record: a part in doubt stays journaled under the tag with
-        # the parts before it (LegOutcomeUnknown: recovery books them all, `_complete_alone`)
+        # is reduce-only and measured by its own record. A part in doubt ends the parts: those before it are
+        # returned to be booked now (their records say what they filled; left journaled with it, they would
+        # wait for a positions read, their hedge unhedged meanwhile), it stays journaled (recovery)
         fill = LegFill(venue.key, side)
         empty = False  # the last part sent filled nothing: the venue holds less than the ledger says
         for part in order_parts(amount, spec):
-            one = self.executor.close_reduce_only(venue, symbol, side, part, tag)
+            try:
+                one = self.executor.close_reduce_only(venue, symbol, side, part, tag)
+            except LegOutcomeUnknown as exc:
+                if not fill.client_ids:
+                    raise
+                self.stop_openings(str(exc), {key})
+                break
             empty = bool(one.client_ids) and one.filled <= 0
             fill.client_ids += one.client_ids
             fill.order_ids += one.order_ids
