@@ -171,8 +171,8 @@ def test_a_noticed_maintenance_counts_the_venue_out_and_its_hedge_is_stopped_in_
     out_at = None
     while sim.now_ms() < begin + 45 * MIN:
         now = sim.now_ms()
-        if now >= begin + 5 * MIN and coin.fair > float(price) * 0.9:
-            coin.fair *= 0.88  # binance's long from ~42 % to ~34 % from liquidation, okx unreachable
+        if now >= begin + 5 * MIN * (1 + (coin.fair < float(price) * 0.9)) and coin.fair > float(price) * 0.8:
+            coin.fair *= 0.88  # binance's long ~42 % -> ~33 % -> ~24 % from liquidation, okx unreachable
         app.tick()
         if out_at is None and app.health.is_out("okx", "orders"):
             out_at = now
@@ -180,8 +180,13 @@ def test_a_noticed_maintenance_counts_the_venue_out_and_its_hedge_is_stopped_in_
             assert "okx" in app.maintenance.blocked
         sim.clock.sleep(1000)
     assert out_at is not None and begin <= out_at < begin + 2000  # from the notice, no failed call needed
-    stop = [line for line in sim.logs if line.startswith("STOP level 1 on binance")]
-    assert stop and any("closed" in line and "alone" in line for line in sim.logs)
+    # the first level waits while okx cannot trade and nothing could re-hedge its leg (5bb5d69: the second
+    # level still guards binance); the second level, reached by the next drop, closes binance's leg alone
+    deferred = "deferred until its distance reaches level 2"
+    assert any(line.startswith("STOP level 1 due on binance") and deferred in line for line in sim.logs)
+    assert not [line for line in sim.logs if line.startswith("STOP level 1 on binance")]
+    assert any(line.startswith("STOP level 2 on binance") for line in sim.logs)
+    assert any("closed" in line and "on binance alone" in line for line in sim.logs)
     assert [acc.liquidations for acc in sim.world.accounts] == [0, 0]
     # okx answered again after its window: the pending short was closed, venues equal the book
     assert app.ledger.loose_positions() == {}
