@@ -47,9 +47,10 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 class _NoAnswer(Exception):
     """A call got no answer: `unknown` says whether the server may have acted on it."""
 
-    def __init__(self, message: str, *, unknown: bool) -> None:
+    def __init__(self, message: str, *, unknown: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.unknown = unknown
+        self.status = status  # the HTTP status of a server error answer; None when nothing answered
 
 
 def parse_server_url(url: str) -> tuple[str, int]:
@@ -153,7 +154,7 @@ class VenueSession:
             answer = {"error": ""} if status != 200 else None
         if status >= 500 or answer is None:  # a 200 whose body is unreadable: acted on, answer lost
             reason = str((answer or {}).get("error") or "unreadable answer")
-            raise _NoAnswer(f"HTTP {status}: {reason} (outcome unknown)", unknown=True)
+            raise _NoAnswer(f"HTTP {status}: {reason} (outcome unknown)", unknown=True, status=status)
         if status != 200:
             raise ValueError(str(answer.get("error") or f"HTTP {status}"))
         if "now_ms" in answer:
@@ -222,11 +223,20 @@ class VenueSession:
 
     def sleep_until(self, until_ms: int) -> None:
         """Lockstep: wait until the server's time reaches until_ms (it moves once every node waits)."""
+        failing_since: float | None = None
         while not self.ended:
             try:
                 answer = self.request("POST", "/sleep", {"until_ms": int(until_ms)})
-            except _NoAnswer:
-                time.sleep(0.05)  # a server refusing for gone_after_s ends the run
+            except _NoAnswer as exc:
+                # a server refusing for gone_after_s ends the run (_note_refused); so does one answering only
+                # errors that long (a timeout is not counted: in lockstep it may be other nodes' long turns)
+                if exc.status is not None:
+                    failing_since = failing_since or time.monotonic()
+                    if time.monotonic() - failing_since >= self.gone_after_s:
+                        self.ended = (f"venue server {self.url} answered /sleep with errors for "
+                                      f"{self.gone_after_s:g} s (last: {exc})")
+                        return
+                time.sleep(0.05)
                 continue
             if answer.get("done"):
                 return

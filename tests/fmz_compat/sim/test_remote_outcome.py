@@ -11,6 +11,8 @@ same way, or the executor books the order as REJECTED and sends the leg again.
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from fmz_compat.core import ExchangeBinding, MemoryLog, SimConfig
-from fmz_compat.remote import RemoteClock, RemoteExchange, connect, remote_world_factory
+from fmz_compat.remote import RemoteClock, RemoteExchange, VenueSession, connect, remote_world_factory
 from fmz_compat.sim import server as server_module
 from fmz_compat.sim.server import ServerConfig, VenueServer
 from hedge.execution import Executor, Leg
@@ -124,3 +126,33 @@ def test_a_call_that_fails_after_the_account_acted_is_answered_500_not_400(venue
     assert okx.last_outcome_unknown is True
     [placed] = okx.GetHistoryOrders("BTC_USDT.swap")
     assert placed.Info.clOrdId == "t-1"
+
+
+def test_a_server_answering_only_errors_to_sleep_ends_the_run_instead_of_hanging() -> None:
+    """Since a 5xx is an unknown outcome (_NoAnswer), `sleep_until` retried it for ever: a node whose server
+    kept failing its /sleep hung with no word. Now errors for `gone_after_s` end the run with the reason, as
+    a server refusing connections that long does."""
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "internal error"}'
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        session = VenueSession(f"http://127.0.0.1:{httpd.server_address[1]}", "tokyo", gone_after_s=0.3)
+        sleeper = threading.Thread(target=session.sleep_until, args=(START_MS + 1000,), daemon=True)
+        sleeper.start()
+        sleeper.join(timeout=10)
+        assert not sleeper.is_alive(), "sleep_until still retrying a server that answers only HTTP 500"
+        assert "answered /sleep with errors" in session.ended and "HTTP 500" in session.ended
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
